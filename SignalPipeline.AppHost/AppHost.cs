@@ -1,0 +1,5 @@
+var builder = DistributedApplication.CreateBuilder(args);
+
+builder.AddProject<Projects.FilterService>("filter-kalman");
+
+builder.Build().Run();
