@@ -57,7 +57,7 @@ public static class KubernetesCommand
             Console.WriteLine($"Wrote {files.Count} files to {outputPath} (images {options.Registry}/*:{options.Tag}).");
         }));
 
-        var images = new Command("images", "List the project images to build: image reference, then project path (tab-separated).")
+        var images = new Command("images", "List the project images to build, tab-separated: image, ContainerRegistry, ContainerRepository, tag, project.")
         {
             manifest, registry, tag,
         };
@@ -65,9 +65,14 @@ public static class KubernetesCommand
         {
             var options = Options(parse.GetValue(registry)!, parse.GetValue(tag)!, [], new KubernetesOptions().Partitions);
             var generator = new KubernetesGenerator(AspireManifest.Load(parse.GetValue(manifest)!), options);
+            // What dotnet publish -t:PublishContainer needs: ContainerRegistry is the host, the rest of --registry
+            // goes in front of ContainerRepository.
             foreach (var image in generator.ProjectImages())
             {
-                Console.WriteLine($"{image.Registry}\t{image.Repository}\t{image.Tag}\t{image.ProjectPath}");
+                var slash = image.Registry.IndexOf('/', StringComparison.Ordinal);
+                var host = slash < 0 ? image.Registry : image.Registry[..slash];
+                var repository = slash < 0 ? image.Repository : $"{image.Registry[(slash + 1)..]}/{image.Repository}";
+                Console.WriteLine($"{image.Reference}\t{host}\t{repository}\t{image.Tag}\t{image.ProjectPath}");
             }
         }));
 
