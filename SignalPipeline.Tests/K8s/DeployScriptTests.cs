@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using SignalPipeline.Cli.Kubernetes;
 
 namespace SignalPipeline.Tests.K8s;
@@ -7,13 +6,12 @@ namespace SignalPipeline.Tests.K8s;
 public sealed class DeployScriptTests
 {
     private static readonly string Script = Repository.Path("scripts", "deploy-k8s.sh");
-    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
 
     [Fact]
     public async Task DryRunPrintsThePublishApplyAndRolloutCommands()
     {
         var cli = Path.Combine(AppContext.BaseDirectory, "signal-pipeline.dll");
-        var (exit, output, errors) = await RunAsync("bash", [Script, "--registry", "registry.example.com/team", "--tag", "v7", "--dry-run"],
+        var (exit, output, errors) = await ProcessRunner.RunAsync("bash", [Script, "--registry", "registry.example.com/team", "--tag", "v7", "--dry-run"],
             ("SIGNAL_PIPELINE_CLI", $"dotnet {cli}"));
 
         Assert.True(exit == 0, $"exit {exit}\n{output}\n{errors}");
@@ -34,7 +32,7 @@ public sealed class DeployScriptTests
     [Fact]
     public async Task MissingRegistryIsAnError()
     {
-        var (exit, _, errors) = await RunAsync("bash", [Script, "--dry-run"]);
+        var (exit, _, errors) = await ProcessRunner.RunAsync("bash", [Script, "--dry-run"]);
         Assert.Equal(2, exit);
         Assert.Contains("--registry is required", errors);
     }
@@ -49,31 +47,7 @@ public sealed class DeployScriptTests
             return;
         }
 
-        var (exit, output, errors) = await RunAsync(shellcheck, [Script]);
+        var (exit, output, errors) = await ProcessRunner.RunAsync(shellcheck, [Script]);
         Assert.True(exit == 0, output + errors);
-    }
-
-    private static async Task<(int Exit, string Output, string Errors)> RunAsync(string file, string[] args, params (string Name, string Value)[] env)
-    {
-        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Repository.Root };
-        foreach (var (name, value) in env)
-        {
-            start.Environment[name] = value;
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"{file} did not start.");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        try
-        {
-            await process.WaitForExitAsync().WaitAsync(Timeout);
-        }
-        catch (TimeoutException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        return (process.ExitCode, await stdout.WaitAsync(Timeout), await stderr.WaitAsync(Timeout));
     }
 }

@@ -257,11 +257,7 @@ public sealed class KubernetesGeneratorTests
     public async Task SampleRendersWithKustomizeAndEveryObjectLoadsStrictly()
     {
         using var temp = new TempFolder();
-        var output = Path.Combine(temp.Path, "generated");
-        KubernetesOutput.Write(output, Generate());
-        var tree = Kustomize.CopyWithSecretPlaceholders(output, Path.Combine(temp.Path, "render"));
-
-        var objects = Kustomize.LoadStrict(await Kustomize.RenderAsync(tree));
+        var objects = Kustomize.LoadStrict(await Kustomize.RenderAsync(WriteSampleTree(temp)));
 
         Assert.All(objects, o => Assert.Equal("signal-processing", ((IKubernetesObject<V1ObjectMeta>)o).Metadata.NamespaceProperty ?? (o is V1Namespace ns ? ns.Metadata.Name : null)));
         Assert.Single(objects.OfType<V2HorizontalPodAutoscaler>());
@@ -277,13 +273,17 @@ public sealed class KubernetesGeneratorTests
     public async Task KedaOverlayReplacesTheHpaWithALagBasedScaledObject()
     {
         using var temp = new TempFolder();
-        var output = Path.Combine(temp.Path, "generated");
-        KubernetesOutput.Write(output, Generate());
-        var tree = Kustomize.CopyWithSecretPlaceholders(output, Path.Combine(temp.Path, "render"));
-
-        var rendered = await Kustomize.RenderAsync(Path.Combine(tree, "overlays", "keda"));
+        var rendered = await Kustomize.RenderAsync(Path.Combine(WriteSampleTree(temp), "overlays", "keda"));
         var scaledObject = AssertKedaOverlay(rendered);
         Assert.Equal("kafka:9092", scaledObject["spec"]["triggers"][0]["metadata"]["bootstrapServers"].ToString());
+    }
+
+    /// <summary>Writes the sample's output as the CLI would, plus placeholder secret env files; returns the tree.</summary>
+    private static string WriteSampleTree(TempFolder temp)
+    {
+        var output = Path.Combine(temp.Path, "generated");
+        KubernetesOutput.Write(output, Generate());
+        return Kustomize.CopyWithSecretPlaceholders(output, Path.Combine(temp.Path, "render"));
     }
 
     /// <summary>Checks a rendered KEDA overlay and returns its ScaledObject (YamlDotNet: KEDA's CRD has no typed model).</summary>

@@ -29,34 +29,13 @@ internal static class Repository
 /// <summary>Renders kustomize trees with kubectl (offline) and loads the result into KubernetesClient's models.</summary>
 internal static class Kustomize
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
-
     public static string Kubectl { get; } = FindKubectl();
 
     /// <summary><c>kubectl kustomize DIR</c>; fails the test with kubectl's error output when it does not render.</summary>
     public static async Task<string> RenderAsync(string directory)
     {
-        var start = new ProcessStartInfo(Kubectl, ["kustomize", directory])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("kubectl did not start.");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        try
-        {
-            await process.WaitForExitAsync().WaitAsync(Timeout);
-        }
-        catch (TimeoutException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        var output = await stdout.WaitAsync(Timeout);
-        var errors = await stderr.WaitAsync(Timeout);
-        Assert.True(process.ExitCode == 0, $"kubectl kustomize {directory} failed (exit {process.ExitCode}):\n{errors}");
+        var (exit, output, errors) = await ProcessRunner.RunAsync(Kubectl, ["kustomize", directory]);
+        Assert.True(exit == 0, $"kubectl kustomize {directory} failed (exit {exit}):\n{errors}");
         return output;
     }
 
@@ -99,6 +78,36 @@ internal static class Kustomize
             ?? throw new InvalidOperationException(
                 "kubectl is needed to render deploy/k8s (kubectl kustomize) and was not found on PATH or at /usr/bin/kubectl. " +
                 "Install it (e.g. the Kubernetes apt repository's kubectl package); no cluster is needed.");
+    }
+}
+
+/// <summary>Runs a tool to completion, bounded by a timeout, capturing its output.</summary>
+internal static class ProcessRunner
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
+
+    public static async Task<(int Exit, string Output, string Errors)> RunAsync(string file, string[] args, params (string Name, string Value)[] env)
+    {
+        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Repository.Root };
+        foreach (var (name, value) in env)
+        {
+            start.Environment[name] = value;
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"{file} did not start.");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(Timeout);
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return (process.ExitCode, await stdout.WaitAsync(Timeout), await stderr.WaitAsync(Timeout));
     }
 }
 
