@@ -664,7 +664,9 @@ public sealed partial class KubernetesGenerator
         var kafka = workloads.FirstOrDefault(w => IsKafka(w.Resource));
         if (target is null || kafka is null)
         {
-            _warnings.Add($"No '{_options.AutoscaledResource}' or Kafka resource in the manifest: no HPA target and no KEDA overlay.");
+            _warnings.Add(target is null
+                ? $"No '{_options.AutoscaledResource}' in the manifest: no HPA and no KEDA overlay."
+                : "No Kafka container in the manifest: no KEDA overlay.");
             yield break;
         }
 

@@ -151,7 +151,7 @@ public sealed class KubernetesGeneratorTests
         var service = Load<V1Service>(files, "kafka/service.yaml");
 
         Assert.Equal("kafka-headless", kafka.Spec.ServiceName);
-        Assert.Equal("docker.io/confluentinc/confluent-local:7.9.0", kafka.Spec.Template.Spec.Containers.Single().Image);
+        Assert.Equal("docker.io/confluentinc/confluent-local:8.0.0", kafka.Spec.Template.Spec.Containers.Single().Image);
         var claim = Assert.Single(kafka.Spec.VolumeClaimTemplates);
         Assert.Contains(kafka.Spec.Template.Spec.Containers.Single().VolumeMounts, m => m.Name == claim.Metadata.Name && m.MountPath == "/var/lib/kafka/data");
         Assert.Equal("None", headless.Spec.ClusterIP);
