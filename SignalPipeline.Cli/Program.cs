@@ -2,4 +2,5 @@ using System.CommandLine;
 
 var root = new RootCommand("SignalPipeline command-line tool");
 root.Subcommands.Add(SignalPipeline.Cli.Kubernetes.KubernetesCommand.Create());
-return root.Parse(args).Invoke();
+root.Subcommands.Add(SignalPipeline.Cli.Bench.BenchCommand.Create());
+return await root.Parse(args).InvokeAsync();
