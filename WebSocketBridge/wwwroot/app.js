@@ -255,7 +255,13 @@
       height: 220,
       legend: { show: false },
       cursor: { drag: { x: false, y: false }, points: { show: false } },
-      scales: { x: { time: false } },
+      scales: {
+        x: {
+          time: false,
+          // A constant window that scrolls, rather than a chart that stretches while it fills.
+          range: (u, min, max) => (card.rate > 0 && card.x.length ? [newestX(card) - card.rate * WINDOW_SECONDS, newestX(card)] : [min, max]),
+        },
+      },
       series: [
         {},
         { label: 'raw', stroke: cssVar('--raw'), width: 1, points: { show: false } },
@@ -264,17 +270,25 @@
       axes: [
         {
           ...axis,
-          // x is the sample position; show it as seconds before the newest sample.
-          values: (u, splits) => splits.map((v) => {
-            const newest = card.x.length ? card.x[card.x.length - 1] : 0;
-            return card.rate > 0 ? `${((v - newest) / card.rate).toFixed(1)} s` : String(Math.round(v));
-          }),
+          // x is the sample position; ticks sit on whole seconds before the newest sample.
+          splits: (u, axis, min, max) => {
+            if (!(card.rate > 0)) return [min, max];
+            const newest = newestX(card);
+            const splits = [];
+            for (let s = 0; newest - s * card.rate >= min && splits.length < 30; s += 1) splits.unshift(newest - s * card.rate);
+            return splits;
+          },
+          values: (u, splits) => splits.map((v) => (card.rate > 0 ? `${Math.round((v - newestX(card)) / card.rate)} s` : String(Math.round(v)))),
         },
         { ...axis, size: 56 },
       ],
     }, [[], [], []], chartEl);
     state.cards.set(streamId, card);
     return card;
+  }
+
+  function newestX(card) {
+    return card.x.length ? card.x[card.x.length - 1] : 0;
   }
 
   function removeCard(streamId) {
