@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.AppHost;
 
@@ -47,39 +47,17 @@ public sealed class ManifestTests
     {
         // The test project references the AppHost, so it is built in the same configuration as these tests.
         var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
-        var start = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = root,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var argument in new[]
-                 {
-                     "run", "--project", "SignalPipeline.AppHost", "--no-build", "--configuration", configuration, "--",
-                     "--publisher", "manifest", "--output-path", Path.GetRelativePath(Path.Combine(root, "SignalPipeline.AppHost"), outputPath),
-                 })
-        {
-            start.ArgumentList.Add(argument);
-        }
+        var start = ExternalProcess.Command("dotnet",
+            "run", "--project", "SignalPipeline.AppHost", "--no-build", "--configuration", configuration, "--",
+            "--publisher", "manifest", "--output-path", Path.GetRelativePath(Path.Combine(root, "SignalPipeline.AppHost"), outputPath));
+        start.WorkingDirectory = root;
 
         // The manifest must not depend on who runs the test.
         start.Environment.Remove("KAFKA_BROKERS");
         start.Environment.Remove("ConnectionStrings__kafka");
 
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        try
-        {
-            await process.WaitForExitAsync().WaitAsync(Timeout);
-        }
-        catch (TimeoutException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        Assert.True(process.ExitCode == 0, $"The manifest publisher exited {process.ExitCode}:{Environment.NewLine}{await stdout}{await stderr}");
+        var result = await ExternalProcess.RunAsync(start, Timeout);
+        Assert.True(result.ExitCode == 0, $"The manifest publisher exited {result.ExitCode}:{Environment.NewLine}{result.Output}{result.Error}");
     }
 
     private static string RepositoryRoot()

@@ -65,38 +65,17 @@ public sealed class KcatInteropTests(AppHostFixture fixture)
 
     private static async Task<string> KcatAsync(params string[] arguments)
     {
-        var start = new ProcessStartInfo("kcat") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        Process process;
+        ExternalProcess.Result result;
         try
         {
-            process = Process.Start(start) ?? throw new InvalidOperationException("kcat did not start");
+            result = await ExternalProcess.RunAsync(ExternalProcess.Command("kcat", arguments), Timeout);
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
             throw new InvalidOperationException("kcat is not installed; this interop test needs it: apt-get install -y kcat (scripts/test.sh installs it).", ex);
         }
 
-        using (process)
-        {
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            try
-            {
-                await process.WaitForExitAsync().WaitAsync(Timeout);
-            }
-            catch (TimeoutException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw;
-            }
-
-            Assert.True(process.ExitCode == 0, $"kcat {string.Join(' ', arguments)} exited {process.ExitCode}: {await stderr}");
-            return await stdout;
-        }
+        Assert.True(result.ExitCode == 0, $"kcat {string.Join(' ', arguments)} exited {result.ExitCode}: {result.Error}");
+        return result.Output;
     }
 }
