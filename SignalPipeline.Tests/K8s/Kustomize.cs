@@ -10,7 +10,8 @@ internal static class Repository
 
     public static string Path(params string[] parts) => System.IO.Path.Combine([Root, .. parts]);
 
-    public const string RegenerateCommand = "dotnet run --project SignalPipeline.Cli -- k8s generate";
+    public const string RegenerateCommand =
+        "dotnet run --project SignalPipeline.Cli -- k8s generate (after scripts/generate-manifest.sh if the AppHost changed)";
 
     private static string FindRoot()
     {
