@@ -1,5 +1,8 @@
 var builder = DistributedApplication.CreateBuilder(args);
 
+// The dev broker, a Kafka container or an existing cluster: see docs/kafka.md.
+var kafka = builder.AddKafka("kafka");
+
 builder.AddProject<Projects.FilterService>("filter-kalman");
 
 builder.Build().Run();
