@@ -5,4 +5,6 @@ var kafka = builder.AddKafka("kafka");
 
 builder.AddProject<Projects.FilterService>("filter-kalman");
 
+builder.AddFilterProcessor(kafka);
+
 builder.Build().Run();
