@@ -46,7 +46,7 @@ public sealed class FilterProcessorTests(ProcessorAppFixture fixture) : IClassFi
         }
 
         kit.Flush();
-        var records = await kit.ReadAsync(from, r => ProcessorTestKit.Complete(r, sent.ToDictionary(s => s.Key, s => s.Value.Count)), OutputTimeout, TimeSpan.FromSeconds(3));
+        var records = await kit.ReadAsync(from, ProcessorTestKit.Complete(sent.ToDictionary(s => s.Key, s => s.Value.Count)), OutputTimeout, TimeSpan.FromSeconds(3));
 
         var outputs = ProcessorTestKit.Outputs(records, streams);
         foreach (var (streamId, chunks) in sent)
@@ -73,7 +73,7 @@ public sealed class FilterProcessorTests(ProcessorAppFixture fixture) : IClassFi
         BitConverter.GetBytes(double.NaN).CopyTo(nanMessage.Value, 8);
 
         kit.Produce(good[0]);
-        kit.ProduceRaw(streamId, "{\"stream_id\":\"x\",\"seq\":1,\"signal\":[1,2"u8.ToArray());
+        kit.ProduceRaw(streamId, Encoding.UTF8.GetBytes($"{{\"stream_id\":\"{streamId}\",\"seq\":1,\"signal\":[1,2"));
         kit.ProduceRaw(streamId, Encoding.UTF8.GetBytes($"{{\"stream_id\":\"{streamId}\",\"seq\":\"one\",\"signal\":[1,2]}}"));
         kit.ProduceRaw(streamId, nanMessage.Value, nanMessage.Headers);
         kit.ProduceRaw(streamId, Encoding.UTF8.GetBytes($"{{\"stream_id\":\"{streamId}\",\"seq\":1,\"signal\":[]}}"));
@@ -83,7 +83,7 @@ public sealed class FilterProcessorTests(ProcessorAppFixture fixture) : IClassFi
         kit.Produce(good[3]);
         kit.Flush();
 
-        var outputs = await kit.ReadAsync(outputFrom, r => ProcessorTestKit.Complete(r, new Dictionary<string, int> { [streamId] = 4 }), OutputTimeout, TimeSpan.FromSeconds(2));
+        var outputs = await kit.ReadAsync(outputFrom, ProcessorTestKit.Complete(new Dictionary<string, int> { [streamId] = 4 }), OutputTimeout, TimeSpan.FromSeconds(2));
         ProcessorTestKit.AssertEqualsReference("kalman", good, ProcessorTestKit.Outputs(outputs, [streamId])[streamId]);
 
         var deadLetters = await kit.ReadAsync(dlqFrom, r => r.Count(d => Encoding.UTF8.GetString(d.Message.Key) == streamId) >= 5, OutputTimeout, TimeSpan.FromSeconds(1));
@@ -142,7 +142,7 @@ public sealed class FilterProcessorTests(ProcessorAppFixture fixture) : IClassFi
         await running.WaitAsync(TimeSpan.FromMinutes(1));
         await producing.WaitAsync(TimeSpan.FromMinutes(2));
 
-        var records = await kit.ReadAsync(from, r => ProcessorTestKit.Complete(r, sent.ToDictionary(s => s.Key, s => s.Value.Count)), OutputTimeout, TimeSpan.FromSeconds(3));
+        var records = await kit.ReadAsync(from, ProcessorTestKit.Complete(sent.ToDictionary(s => s.Key, s => s.Value.Count)), OutputTimeout, TimeSpan.FromSeconds(3));
         var outputs = ProcessorTestKit.Outputs(records, sent.Keys);
         foreach (var (streamId, chunks) in sent)
         {

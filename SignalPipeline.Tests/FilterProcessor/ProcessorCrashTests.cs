@@ -7,6 +7,9 @@ public sealed class ProcessorCrashTests(ProcessorCrashTests.Fixture fixture) : I
 {
     public sealed class Fixture : ProcessorAppFixture;
 
+    private const int Streams = 10;
+    private const int MaxRounds = 600;
+
     [Fact]
     public async Task KillingOneOfTwoReplicasMidStreamLosesAndDuplicatesNothing()
     {
@@ -16,17 +19,19 @@ public sealed class ProcessorCrashTests(ProcessorCrashTests.Fixture fixture) : I
         Assert.True(pids.Count == 2, $"Expected two running processor replicas, found {pids.Count}.");
         var from = kit.EndOffsets(ProcessorTestKit.OutputTopic);
 
-        // Enough streams that both replicas own some of them (range assignment: 4 partitions each).
-        var sent = Enumerable.Range(0, 10)
-            .Select(s => ProcessorTestKit.StreamId($"crash-{s}"))
-            .ToDictionary(s => s, s => Enumerable.Range(0, 160).Select(seq => ProcessorTestKit.Chunk(s, seq, 128, seq % 3 == 0 ? SampleFormat.Json : SampleFormat.Float64)).ToList());
+        // Enough streams that both replicas own some of them (range assignment: 4 of the 8 partitions each).
+        var streams = Enumerable.Range(0, Streams).Select(s => ProcessorTestKit.StreamId($"crash-{s}")).ToList();
+        var sent = streams.ToDictionary(s => s, _ => new List<SampleChunk>());
+        using var stopProducing = new CancellationTokenSource();
         var producing = Task.Run(async () =>
         {
-            for (var seq = 0; seq < 160; seq++)
+            for (var seq = 0; seq < MaxRounds && !stopProducing.IsCancellationRequested; seq++)
             {
-                foreach (var (_, chunks) in sent)
+                foreach (var streamId in streams)
                 {
-                    kit.Produce(chunks[seq]);
+                    var chunk = ProcessorTestKit.Chunk(streamId, seq, 128, seq % 3 == 0 ? SampleFormat.Json : SampleFormat.Float64);
+                    sent[streamId].Add(chunk);
+                    kit.Produce(chunk);
                 }
 
                 await Task.Delay(50);
@@ -35,13 +40,21 @@ public sealed class ProcessorCrashTests(ProcessorCrashTests.Fixture fixture) : I
             kit.Flush();
         });
 
-        // Mid-stream: outputs are flowing when one replica dies.
-        await Task.Delay(TimeSpan.FromSeconds(3));
+        // Mid-stream: every stream (so both replicas) has output flowing when one replica dies.
+        var progress = await kit.ReadAsync(from, ProcessorTestKit.Complete(streams.ToDictionary(s => s, _ => 20)), TimeSpan.FromMinutes(2), TimeSpan.Zero);
+        Assert.True(ProcessorTestKit.Complete(streams.ToDictionary(s => s, _ => 20))(progress), "Output did not start flowing for every stream.");
+        var partitions = progress.Select(r => r.Partition.Value).Distinct().ToList();
+        Assert.True(partitions.Any(p => p < 4) && partitions.Any(p => p >= 4), $"The streams should land on both replicas' partitions, got [{string.Join(",", partitions)}].");
+
         var victim = pids.First();
         ProcessorAppFixture.KillProcessTree(victim.Value);
 
-        await producing.WaitAsync(TimeSpan.FromMinutes(2));
-        var records = await kit.ReadAsync(from, r => ProcessorTestKit.Complete(r, sent.ToDictionary(s => s.Key, s => s.Value.Count)), TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(5));
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        await stopProducing.CancelAsync();
+        await producing.WaitAsync(TimeSpan.FromMinutes(1));
+        Assert.True(sent[streams[0]].Count < MaxRounds, "The streams ended before the kill.");
+
+        var records = await kit.ReadAsync(from, ProcessorTestKit.Complete(sent.ToDictionary(s => s.Key, s => s.Value.Count)), TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(5));
         var outputs = ProcessorTestKit.Outputs(records, sent.Keys);
         foreach (var (streamId, chunks) in sent)
         {

@@ -116,11 +116,12 @@ internal sealed class ProcessorTestKit : IDisposable
             while (DateTime.UtcNow < (settleUntil ?? deadline))
             {
                 var record = consumer.Consume(100);
-                if (record is not null && !record.IsPartitionEOF)
+                if (record is null || record.IsPartitionEOF)
                 {
-                    records.Add(record);
+                    continue;
                 }
 
+                records.Add(record);
                 if (settleUntil is null && done(records))
                 {
                     settleUntil = DateTime.UtcNow + settle;
@@ -150,21 +151,32 @@ internal sealed class ProcessorTestKit : IDisposable
         return outputs;
     }
 
-    /// <summary>True when every stream has an output for each of its expected seqs.</summary>
-    public static bool Complete(IEnumerable<ConsumeResult<byte[], byte[]>> records, IReadOnlyDictionary<string, int> expectedChunks)
+    /// <summary>
+    /// A completion check for <see cref="ReadAsync"/>: true once every stream has an output for each of its expected
+    /// seqs. Incremental (each record is decoded once), so long reads stay linear.
+    /// </summary>
+    public static Func<List<ConsumeResult<byte[], byte[]>>, bool> Complete(IReadOnlyDictionary<string, int> expectedChunks)
     {
         var seen = expectedChunks.Keys.ToDictionary(s => s, _ => new HashSet<long>());
-        foreach (var record in records)
+        var read = 0;
+        var missing = expectedChunks.Values.Sum();
+        return records =>
         {
-            var key = Encoding.UTF8.GetString(record.Message.Key);
-            if (seen.TryGetValue(key, out var seqs)
-                && SampleCodec.TryDecodeFilteredChunk(record.Message.Key, record.Message.Value, record.Message.Headers, out var chunk, out _, limits: new DecodeLimits { MaxSamples = 1 << 20 }))
+            for (; read < records.Count; read++)
             {
-                seqs.Add(chunk.Seq);
+                var record = records[read];
+                var key = Encoding.UTF8.GetString(record.Message.Key);
+                if (seen.TryGetValue(key, out var seqs)
+                    && SampleCodec.TryDecodeFilteredChunk(record.Message.Key, record.Message.Value, record.Message.Headers, out var chunk, out _, limits: new DecodeLimits { MaxSamples = 1 << 20 })
+                    && chunk.Seq < expectedChunks[key]
+                    && seqs.Add(chunk.Seq))
+                {
+                    missing--;
+                }
             }
-        }
 
-        return seen.All(s => s.Value.Count >= expectedChunks[s.Key]);
+            return missing == 0;
+        };
     }
 
     /// <summary>
