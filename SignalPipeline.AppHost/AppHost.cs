@@ -5,6 +5,7 @@ var kafka = builder.AddKafka("kafka");
 
 builder.AddProject<Projects.FilterService>("filter-kalman");
 
+builder.AddSignalGenerator(kafka);
 builder.AddFilterProcessor(kafka);
 
 builder.Build().Run();
