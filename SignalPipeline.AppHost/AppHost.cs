@@ -8,4 +8,7 @@ builder.AddProject<Projects.FilterService>("filter-kalman");
 builder.AddSignalGenerator(kafka);
 builder.AddFilterProcessor(kafka);
 
+// The live page: http://127.0.0.1:5180 (see docs/websocket-bridge.md).
+builder.AddWebSocketBridge(kafka);
+
 builder.Build().Run();
