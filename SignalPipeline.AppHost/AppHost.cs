@@ -1,5 +1,5 @@
 var builder = DistributedApplication.CreateBuilder(args);
 
-builder.AddProject<Projects.FilterService>("filter-kalman");
+var filterGateway = builder.AddFilterServices();
 
 builder.Build().Run();
