@@ -1,5 +1,9 @@
 var builder = DistributedApplication.CreateBuilder(args);
 
+// The dev broker, a Kafka container or an existing cluster: see docs/kafka.md.
+var kafka = builder.AddKafka("kafka");
+
+// filter-kalman, filter-rls, filter-ls and the gateway in front of them: see docs/filter-api.md.
 var filterGateway = builder.AddFilterServices();
 
 builder.Build().Run();

@@ -1,4 +1,19 @@
+using SignalPipeline.DevBroker;
+
 var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+
+builder.Services.AddOptions<DevBrokerOptions>()
+    .BindConfiguration(DevBrokerOptions.SectionName)
+    .ValidateDataAnnotations()
+    .ValidateOnStart();
+builder.Services.AddSingleton<BootstrapForwarder>();
+builder.Services.AddSingleton<DevBrokerHost>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<DevBrokerHost>());
+builder.Services.AddSingleton<ClusterReadyHealthCheck>();
+builder.Services.AddHealthChecks().AddCheck<ClusterReadyHealthCheck>("kafka", tags: ["ready"]);
+
 var app = builder.Build();
-app.MapGet("/health", () => "ok");
+app.MapDefaultEndpoints();
+app.MapGet("/", (DevBrokerHost host) => Results.Ok(new { bootstrapServers = host.BootstrapServers }));
 app.Run();

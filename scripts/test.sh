@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test of the solution. Installs, when missing, the third-party tools the tests drive:
+# kcat (Kafka interop test), chromium (browser test), kubectl (Kubernetes render test).
+# Extra arguments go to `dotnet test` (e.g. --filter, --logger).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
+if ((${#missing[@]})); then
+  echo "Installing test prerequisites: ${missing[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+exec dotnet test SignalPipeline.sln "$@"
