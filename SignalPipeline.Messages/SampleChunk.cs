@@ -1,1 +1,21 @@
 namespace SignalPipeline.Messages;
+
+/// <summary>
+/// A chunk of one stream's samples as produced to <c>sample-input</c>.
+/// </summary>
+/// <param name="StreamId">The stream's id; also the Kafka key (UTF-8), so a stream stays on one partition.</param>
+/// <param name="Seq">Chunk number within the stream, from 0.</param>
+/// <param name="Signal">The samples. After a decode into a <see cref="SampleBuffer"/> this points into that buffer and
+/// is valid until the buffer's next use.</param>
+/// <param name="SampleRate">Samples per second, if the producer knows it.</param>
+/// <param name="TimestampMs">Unix time in milliseconds when the chunk was produced, if given.</param>
+public sealed record SampleChunk(
+    string StreamId,
+    long Seq,
+    ReadOnlyMemory<double> Signal,
+    double? SampleRate = null,
+    long? TimestampMs = null)
+{
+    /// <summary>The wire form this chunk was decoded from, and the one <see cref="SampleCodec"/> encodes it in.</summary>
+    public SampleFormat Format { get; init; } = SampleFormat.Json;
+}

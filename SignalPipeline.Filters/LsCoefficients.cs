@@ -1,0 +1,149 @@
+using System.Collections.Concurrent;
+
+namespace SignalPipeline.Filters;
+
+/// <summary>
+/// The sliding-window least-squares filter is linear in the window's samples: the fitted polynomial's value at the
+/// last position is h . z, where h is the last row of the hat matrix X (X^T X)^-1 X^T. This computes h for every
+/// window length L = 1..W once per (W, d), in double-double arithmetic (about 106 bits), from the discrete orthogonal
+/// polynomials of the positions (Stieltjes procedure on the centred positions j - (L-1)/2):
+/// h_j = sum_k p_k(j) p_k(L-1) / ||p_k||^2, then rounds each coefficient to double.
+/// </summary>
+internal static class LsCoefficients
+{
+    private static readonly ConcurrentDictionary<(int Window, int Degree), double[][]> s_cache = new();
+
+    /// <summary>Rows indexed by L - 1; row L - 1 holds the L coefficients for a window of length L (degree min(d, L-1)).</summary>
+    public static double[][] For(int window, int degree) => s_cache.GetOrAdd((window, degree), static key => Compute(key.Window, key.Degree));
+
+    private static double[][] Compute(int window, int degree)
+    {
+        var rows = new double[window][];
+        for (var length = 1; length <= window; length++)
+        {
+            rows[length - 1] = Row(length, Math.Min(degree, length - 1));
+        }
+
+        return rows;
+    }
+
+    /// <summary>The coefficients for one window length; exact interpolation (h = e_last) when degree = length - 1.</summary>
+    internal static double[] Row(int length, int degree)
+    {
+        var h = new double[length];
+        if (degree == length - 1)
+        {
+            h[length - 1] = 1;
+            return h;
+        }
+
+        var centre = (length - 1) / 2.0; // exact: a half-integer
+        var previous = new DoubleDouble[length];
+        var current = new DoubleDouble[length];
+        var next = new DoubleDouble[length];
+        var sum = new DoubleDouble[length];
+        DoubleDouble norm = length, previousNorm = 1;
+        for (var j = 0; j < length; j++)
+        {
+            current[j] = 1;
+            sum[j] = DoubleDouble.One / norm; // k = 0 term: p_0(j) p_0(L-1) / ||p_0||^2
+        }
+
+        for (var k = 0; k < degree; k++)
+        {
+            DoubleDouble moment = 0;
+            for (var j = 0; j < length; j++)
+            {
+                moment += (j - centre) * current[j] * current[j];
+            }
+
+            var alpha = moment / norm;
+            var beta = k == 0 ? (DoubleDouble)0 : norm / previousNorm;
+            DoubleDouble nextNorm = 0;
+            for (var j = 0; j < length; j++)
+            {
+                next[j] = ((j - centre) - alpha) * current[j] - beta * previous[j];
+                nextNorm += next[j] * next[j];
+            }
+
+            var last = next[length - 1] / nextNorm;
+            for (var j = 0; j < length; j++)
+            {
+                sum[j] += next[j] * last;
+            }
+
+            (previous, current, next) = (current, next, previous);
+            previousNorm = norm;
+            norm = nextNorm;
+        }
+
+        for (var j = 0; j < length; j++)
+        {
+            h[j] = sum[j].ToDouble();
+        }
+
+        return h;
+    }
+}
+
+/// <summary>An unevaluated sum hi + lo of two doubles (|lo| &lt;= ulp(hi)/2): about 106 bits of precision.</summary>
+internal readonly record struct DoubleDouble(double Hi, double Lo)
+{
+    public static readonly DoubleDouble One = new(1, 0);
+
+    public static implicit operator DoubleDouble(double value) => new(value, 0);
+
+    public double ToDouble() => Hi + Lo;
+
+    public static DoubleDouble operator +(DoubleDouble a, DoubleDouble b)
+    {
+        var (s, e) = TwoSum(a.Hi, b.Hi);
+        var (t, f) = TwoSum(a.Lo, b.Lo);
+        e += t;
+        (s, e) = FastTwoSum(s, e);
+        e += f;
+        return FastTwoSumDd(s, e);
+    }
+
+    public static DoubleDouble operator -(DoubleDouble a) => new(-a.Hi, -a.Lo);
+
+    public static DoubleDouble operator -(DoubleDouble a, DoubleDouble b) => a + -b;
+
+    public static DoubleDouble operator *(DoubleDouble a, DoubleDouble b)
+    {
+        var p = a.Hi * b.Hi;
+        var e = Math.FusedMultiplyAdd(a.Hi, b.Hi, -p);
+        e += a.Hi * b.Lo + a.Lo * b.Hi;
+        return FastTwoSumDd(p, e);
+    }
+
+    public static DoubleDouble operator /(DoubleDouble a, DoubleDouble b)
+    {
+        // Two Newton-style correction steps on the double quotient.
+        var q1 = a.Hi / b.Hi;
+        var r = a - b * q1;
+        var q2 = r.Hi / b.Hi;
+        r -= b * q2;
+        var q3 = r.Hi / b.Hi;
+        return FastTwoSumDd(q1, q2) + q3;
+    }
+
+    private static (double Sum, double Error) TwoSum(double a, double b)
+    {
+        var s = a + b;
+        var bb = s - a;
+        return (s, (a - (s - bb)) + (b - bb));
+    }
+
+    private static (double Sum, double Error) FastTwoSum(double a, double b)
+    {
+        var s = a + b;
+        return (s, b - (s - a));
+    }
+
+    private static DoubleDouble FastTwoSumDd(double a, double b)
+    {
+        var (s, e) = FastTwoSum(a, b);
+        return new DoubleDouble(s, e);
+    }
+}

@@ -1,0 +1,120 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace SignalPipeline.Filters;
+
+/// <summary>
+/// Causal sliding-window least squares: for sample n take the last L = min(W, n+1) samples, fit a polynomial of
+/// degree min(d, L-1) at positions 0..L-1 and output its value at L-1. The fit is linear in the samples, so each
+/// output is a dot product with precomputed coefficients (<see cref="LsCoefficients"/>): a fixed FIR once L = W.
+/// </summary>
+public sealed class LsFilter : IStreamFilter, IBlockKernel
+{
+    internal static readonly AlgorithmDescriptor Descriptor = new(
+        "ls",
+        "Causal sliding-window least-squares polynomial fit, evaluated at the newest sample.",
+        [
+            new("window", "Window length W in samples.", 31, 2, 1025, MinExclusive: false, MaxExclusive: false, IsInteger: true),
+            new("degree", "Polynomial degree d, at most min(10, window - 1).", 2, 0, 10, MinExclusive: false, MaxExclusive: false, IsInteger: true),
+        ]);
+
+    private readonly TapHistory _taps;
+    private readonly int _window;
+    private readonly double[][] _rows;
+
+    /// <summary>Creates a filter at its initial state (no samples seen).</summary>
+    public LsFilter(LsParameters parameters)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        Validate(parameters);
+        Parameters = parameters;
+        _window = parameters.Window;
+        _rows = LsCoefficients.For(parameters.Window, parameters.Degree);
+        _taps = new TapHistory(_window - 1);
+    }
+
+    public LsParameters Parameters { get; }
+
+    public string Algorithm => "ls";
+
+    public long SamplesProcessed { get; private set; }
+
+    public void Process(ReadOnlySpan<double> input, Span<double> output)
+    {
+        _taps.Process(this, input, output, SamplesProcessed);
+
+        SamplesProcessed += input.Length;
+    }
+
+    void IBlockKernel.ProcessBlock(double[] buffer, int count, Span<double> output, long firstIndex)
+    {
+        var history = _window - 1;
+        var i = 0;
+
+        // Warm-up: L = n + 1 < W, each length with its own coefficients.
+        for (; i < count && firstIndex + i < history; i++)
+        {
+            var length = (int)(firstIndex + i) + 1;
+            output[i] = Dot(_rows[length - 1], buffer.AsSpan(history + i - (length - 1), length));
+        }
+
+        var steady = _rows[_window - 1];
+        for (; i < count; i++)
+        {
+            output[i] = Dot(steady, buffer.AsSpan(i, _window));
+        }
+    }
+
+    /// <summary>sum_j h_j z_j, accumulated in index order with fused multiply-adds.</summary>
+    private static double Dot(double[] h, ReadOnlySpan<double> z)
+    {
+        double acc = 0;
+        for (var j = 0; j < h.Length; j++)
+        {
+            acc = Math.FusedMultiplyAdd(h[j], z[j], acc);
+        }
+
+        return acc;
+    }
+
+    public byte[] SaveState()
+    {
+        var p = Parameters;
+        var writer = FilterState.Begin(new byte[FilterState.Size(2, _window - 1)], FilterFactory.LsId, SamplesProcessed, [p.Window, p.Degree]);
+        _taps.WriteNewestFirst(ref writer);
+        return writer.Finish();
+    }
+
+    internal static LsParameters Parse(IReadOnlyDictionary<string, double>? parameters)
+        => FromValues(ParameterValidation.Resolve(Descriptor, parameters));
+
+    internal static LsParameters FromValues(double[] v)
+    {
+        ParameterValidation.Check(Descriptor.Parameters[0], v[0]);
+        ParameterValidation.Check(Descriptor.Parameters[1], v[1]);
+        var p = new LsParameters((int)v[0], (int)v[1]);
+        Validate(p);
+        return p;
+    }
+
+    private static void Validate(LsParameters p)
+    {
+        var d = Descriptor.Parameters;
+        ParameterValidation.Check(d[0], p.Window);
+        ParameterValidation.Check(d[1], p.Degree);
+        if (p.Degree > p.Window - 1)
+        {
+            throw new FilterParameterException("degree",
+                $"Parameter 'degree' must be an integer in [0, min(10, window - 1)] = [0, {Math.Min(10, p.Window - 1)}] for window {p.Window}; got {p.Degree}.");
+        }
+    }
+
+    internal static LsFilter Restore(LsParameters parameters, long samples, ref StateReader reader)
+    {
+        FilterFactory.CheckLength(ref reader, parameters.Window - 1, "ls");
+        var filter = new LsFilter(parameters) { SamplesProcessed = samples };
+        filter._taps.ReadNewestFirst(ref reader, samples);
+        return filter;
+    }
+}

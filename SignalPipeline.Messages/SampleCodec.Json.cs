@@ -1,0 +1,333 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace SignalPipeline.Messages;
+
+public static partial class SampleCodec
+{
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
+
+    // The body is ours to shape: skip the writer's per-call structure checks (the tests parse what it writes).
+    private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = true };
+
+    private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 16 };
+
+    private static Utf8JsonWriter RentJsonWriter(IBufferWriter<byte> output)
+    {
+        var writer = t_writer ??= new Utf8JsonWriter(output, WriterOptions);
+        writer.Reset(output);
+        return writer;
+    }
+
+    private static void WriteJson(SampleChunk chunk, IBufferWriter<byte> output)
+    {
+        var writer = RentJsonWriter(output);
+        writer.WriteStartObject();
+        writer.WriteString("stream_id"u8, chunk.StreamId);
+        writer.WriteNumber("seq"u8, chunk.Seq);
+        WriteSamples(writer, "signal"u8, chunk.Signal.Span);
+        if (chunk.SampleRate is { } rate)
+        {
+            writer.WriteNumber("sample_rate"u8, rate);
+        }
+
+        if (chunk.TimestampMs is { } timestamp)
+        {
+            writer.WriteNumber("timestamp_ms"u8, timestamp);
+        }
+
+        writer.WriteEndObject();
+        writer.Flush();
+    }
+
+    private static void WriteJson(FilteredChunk chunk, IBufferWriter<byte> output)
+    {
+        var writer = RentJsonWriter(output);
+        writer.WriteStartObject();
+        writer.WriteString("stream_id"u8, chunk.StreamId);
+        writer.WriteNumber("seq"u8, chunk.Seq);
+        writer.WriteString("algorithm"u8, chunk.Algorithm);
+        WriteSamples(writer, "signal"u8, chunk.Signal.Span);
+        WriteSamples(writer, "filtered_signal"u8, chunk.FilteredSignal.Span);
+        writer.WriteNumber("timestamp_ms"u8, chunk.TimestampMs);
+        writer.WriteNumber("processed_ms"u8, chunk.ProcessedMs);
+        writer.WriteEndObject();
+        writer.Flush();
+    }
+
+    /// <summary>Utf8JsonWriter formats doubles as the shortest text that parses back to the same bits.</summary>
+    private static void WriteSamples(Utf8JsonWriter writer, ReadOnlySpan<byte> name, ReadOnlySpan<double> samples)
+    {
+        writer.WriteStartArray(name);
+        foreach (var sample in samples)
+        {
+            writer.WriteNumberValue(sample);
+        }
+
+        writer.WriteEndArray();
+    }
+
+    private static bool TryReadJson(ReadOnlySpan<byte> json, ReadOnlySpan<byte> key, bool output, DecodeLimits limits, ref Fields fields, out DecodeError error)
+    {
+        var reader = new Utf8JsonReader(json, ReaderOptions);
+
+        // Where the current sample token starts, so a bare NaN/Infinity (which the reader rejects as a syntax error)
+        // is reported as the non-finite sample it is.
+        long samplePosition = -1;
+        try
+        {
+            if (!reader.Read())
+            {
+                return Fail(DecodeErrorCode.MalformedJson, "the value is empty", out error);
+            }
+
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                return Fail(DecodeErrorCode.WrongType, $"the value must be a JSON object, not {Describe(reader.TokenType)}", out error);
+            }
+
+            while (true)
+            {
+                if (!reader.Read())
+                {
+                    return Fail(DecodeErrorCode.MalformedJson, "the JSON object is truncated", out error);
+                }
+
+                if (reader.TokenType == JsonTokenType.EndObject)
+                {
+                    break;
+                }
+
+                // Inside an object the reader only yields property names here.
+                if (reader.ValueTextEquals("signal"u8))
+                {
+                    reader.Read();
+                    if (!TryReadSamples(ref reader, "signal", 0, limits.MaxSamples, ref fields, ref samplePosition, out fields.SignalCount, out error))
+                    {
+                        return false;
+                    }
+                }
+                else if (output && reader.ValueTextEquals("filtered_signal"u8))
+                {
+                    reader.Read();
+                    if (!TryReadSamples(ref reader, "filtered_signal", 1, limits.MaxSamples, ref fields, ref samplePosition, out fields.FilteredCount, out error))
+                    {
+                        return false;
+                    }
+                }
+                else if (reader.ValueTextEquals("stream_id"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType != JsonTokenType.String)
+                    {
+                        return Fail(DecodeErrorCode.WrongType, $"stream_id must be a string, not {Describe(reader.TokenType)}", out error);
+                    }
+
+                    if (!key.IsEmpty && !reader.ValueTextEquals(key))
+                    {
+                        return Fail(DecodeErrorCode.StreamIdMismatch,
+                            $"stream_id '{reader.GetString()}' differs from the record key '{Printable(key)}'", out error);
+                    }
+
+                    fields.StreamId = reader.GetString();
+                }
+                else if (reader.ValueTextEquals("seq"u8))
+                {
+                    reader.Read();
+                    if (!TryReadInteger(ref reader, "seq", required: true, out var seq, out error))
+                    {
+                        return false;
+                    }
+
+                    fields.HasSeq = true;
+                    fields.Seq = seq!.Value;
+                }
+                else if (reader.ValueTextEquals("timestamp_ms"u8))
+                {
+                    reader.Read();
+                    if (!TryReadInteger(ref reader, "timestamp_ms", required: output, out fields.TimestampMs, out error))
+                    {
+                        return false;
+                    }
+                }
+                else if (!output && reader.ValueTextEquals("sample_rate"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.Null)
+                    {
+                        fields.SampleRate = null;
+                    }
+                    else if (reader.TokenType != JsonTokenType.Number)
+                    {
+                        return Fail(DecodeErrorCode.WrongType, $"sample_rate must be a number, not {Describe(reader.TokenType)}", out error);
+                    }
+                    else
+                    {
+                        // An overflowing literal (1e999) fails TryGetDouble; Validate reports it as a bad rate.
+                        fields.SampleRate = reader.TryGetDouble(out var rate) ? rate : double.PositiveInfinity;
+                    }
+                }
+                else if (output && reader.ValueTextEquals("algorithm"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType != JsonTokenType.String)
+                    {
+                        return Fail(DecodeErrorCode.WrongType, $"algorithm must be a string, not {Describe(reader.TokenType)}", out error);
+                    }
+
+                    fields.Algorithm = ReadAlgorithm(ref reader);
+                }
+                else if (output && reader.ValueTextEquals("processed_ms"u8))
+                {
+                    reader.Read();
+                    if (!TryReadInteger(ref reader, "processed_ms", required: true, out fields.ProcessedMs, out error))
+                    {
+                        return false;
+                    }
+                }
+                else
+                {
+                    // Unknown fields are ignored so producers can add some without breaking consumers.
+                    reader.Read();
+                    reader.Skip();
+                }
+            }
+
+            // Throws on anything but whitespace after the object.
+            reader.Read();
+            error = default;
+            return true;
+        }
+        catch (JsonException ex)
+        {
+            if (samplePosition >= 0 && StartsWithNonFiniteLiteral(json[(int)samplePosition..], out var literal))
+            {
+                return Fail(DecodeErrorCode.NonFiniteSample, $"signal contains {literal}; samples must be finite numbers", out error);
+            }
+
+            return Fail(DecodeErrorCode.MalformedJson, $"malformed JSON: {ex.Message}", out error);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // GetString on text that is not valid UTF-8.
+            return Fail(DecodeErrorCode.MalformedJson, $"malformed JSON: {ex.Message}", out error);
+        }
+    }
+
+    private static bool TryReadSamples(
+        ref Utf8JsonReader reader, string name, int lane, int maxSamples, ref Fields fields, ref long samplePosition,
+        out int count, out DecodeError error)
+    {
+        count = -1;
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            return Fail(DecodeErrorCode.WrongType, $"{name} must be an array of numbers, not {Describe(reader.TokenType)}", out error);
+        }
+
+        var samples = fields.Buffer.Lane(lane);
+        var n = 0;
+        while (true)
+        {
+            samplePosition = reader.BytesConsumed;
+            if (!reader.Read())
+            {
+                return Fail(DecodeErrorCode.MalformedJson, $"{name} is truncated", out error);
+            }
+
+            double sample;
+            if (reader.TokenType == JsonTokenType.Number)
+            {
+                if (!reader.TryGetDouble(out sample) || !double.IsFinite(sample))
+                {
+                    return Fail(DecodeErrorCode.NonFiniteSample,
+                        $"{name}[{n}] = {System.Text.Encoding.UTF8.GetString(reader.ValueSpan)} is outside the range of a double", out error);
+                }
+            }
+            else if (reader.TokenType == JsonTokenType.EndArray)
+            {
+                break;
+            }
+            else if (reader.TokenType == JsonTokenType.String
+                     && (reader.ValueTextEquals("NaN"u8) || reader.ValueTextEquals("Infinity"u8) || reader.ValueTextEquals("-Infinity"u8)))
+            {
+                return Fail(DecodeErrorCode.NonFiniteSample, $"{name}[{n}] is \"{reader.GetString()}\"; samples must be finite numbers", out error);
+            }
+            else
+            {
+                return Fail(DecodeErrorCode.WrongType, $"{name}[{n}] must be a number, not {Describe(reader.TokenType)}", out error);
+            }
+
+            if (n == samples.Length)
+            {
+                if (n >= maxSamples)
+                {
+                    return Fail(DecodeErrorCode.TooManySamples, $"{name} has more than the allowed {maxSamples} samples", out error);
+                }
+
+                samples = fields.Buffer.Grow(lane, Math.Min(maxSamples, n + 1), n);
+            }
+            else if (n >= maxSamples)
+            {
+                return Fail(DecodeErrorCode.TooManySamples, $"{name} has more than the allowed {maxSamples} samples", out error);
+            }
+
+            samples[n++] = sample;
+        }
+
+        samplePosition = -1;
+        count = n;
+        error = default;
+        return true;
+    }
+
+    private static bool TryReadInteger(ref Utf8JsonReader reader, string name, bool required, out long? value, out DecodeError error)
+    {
+        value = null;
+        error = default;
+        if (reader.TokenType == JsonTokenType.Null && !required)
+        {
+            return true;
+        }
+
+        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out var number))
+        {
+            var what = reader.TokenType == JsonTokenType.Number
+                ? $"{System.Text.Encoding.UTF8.GetString(reader.ValueSpan)}"
+                : Describe(reader.TokenType);
+            return Fail(DecodeErrorCode.WrongType, $"{name} must be an integer, not {what}", out error);
+        }
+
+        value = number;
+        return true;
+    }
+
+    /// <summary>The algorithm names the processor writes, without a string allocation per record.</summary>
+    private static string ReadAlgorithm(ref Utf8JsonReader reader)
+        => reader.ValueTextEquals("kalman"u8) ? "kalman"
+            : reader.ValueTextEquals("rls"u8) ? "rls"
+            : reader.ValueTextEquals("ls"u8) ? "ls"
+            : reader.ValueTextEquals("lms"u8) ? "lms"
+            : reader.GetString()!;
+
+    private static bool StartsWithNonFiniteLiteral(ReadOnlySpan<byte> rest, out string literal)
+    {
+        rest = rest.TrimStart(" \t\r\n,"u8);
+        literal = rest.StartsWith("NaN"u8) ? "NaN"
+            : rest.StartsWith("Infinity"u8) ? "Infinity"
+            : rest.StartsWith("-Infinity"u8) ? "-Infinity"
+            : "";
+        return literal.Length > 0;
+    }
+
+    private static string Describe(JsonTokenType token) => token switch
+    {
+        JsonTokenType.String => "a string",
+        JsonTokenType.Number => "a number",
+        JsonTokenType.True or JsonTokenType.False => "a boolean",
+        JsonTokenType.Null => "null",
+        JsonTokenType.StartArray => "an array",
+        JsonTokenType.StartObject => "an object",
+        _ => token.ToString(),
+    };
+}

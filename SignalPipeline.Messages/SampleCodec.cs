@@ -1,0 +1,418 @@
+using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
+using System.Text;
+using System.Text.Unicode;
+using Confluent.Kafka;
+
+namespace SignalPipeline.Messages;
+
+/// <summary>
+/// The one codec for <c>sample-input</c> (<see cref="SampleChunk"/>) and <c>sample-output</c> (<see cref="FilteredChunk"/>)
+/// records, JSON and binary (docs/messages.md). Decoding never throws on bad input: it returns <c>false</c> with a
+/// <see cref="DecodeError"/> naming what is wrong, so a consumer can dead-letter the record and go on.
+/// Encoding throws <see cref="ArgumentException"/> for a chunk that would not decode (empty, NaN, negative seq).
+/// </summary>
+public static partial class SampleCodec
+{
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_value;
+
+    [ThreadStatic]
+    private static SampleBuffer? t_scratch;
+
+    /// <summary>
+    /// Reads the <c>content-type</c> header: <see cref="SampleFormat.Json"/> when absent; media-type parameters
+    /// (<c>; charset=utf-8</c>) and case are ignored.
+    /// </summary>
+    public static bool TryGetFormat(Headers? headers, out SampleFormat format, out DecodeError error)
+    {
+        format = SampleFormat.Json;
+        error = default;
+        if (headers is null || !headers.TryGetLastBytes(MessageHeaders.ContentType, out var bytes) || bytes is null)
+        {
+            return true;
+        }
+
+        ReadOnlySpan<byte> type = bytes;
+        var semicolon = type.IndexOf((byte)';');
+        if (semicolon >= 0)
+        {
+            type = type[..semicolon];
+        }
+
+        type = type.Trim((byte)' ');
+        if (Ascii.EqualsIgnoreCase(type, "application/json"u8))
+        {
+            return true;
+        }
+
+        if (Ascii.EqualsIgnoreCase(type, "application/x-samples-f64"u8))
+        {
+            format = SampleFormat.Float64;
+            return true;
+        }
+
+        if (Ascii.EqualsIgnoreCase(type, "application/x-samples-f32"u8))
+        {
+            format = SampleFormat.Float32;
+            return true;
+        }
+
+        error = new(DecodeErrorCode.UnknownContentType,
+            $"{MessageHeaders.ContentType} '{Printable(bytes)}' is not one of {ContentTypes.Json}, {ContentTypes.Float64}, {ContentTypes.Float32}");
+        return false;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="chunk"/>'s value in <see cref="SampleChunk.Format"/> to <paramref name="value"/> and adds
+    /// <c>content-type</c> (and, for binary, the metadata headers) to <paramref name="headers"/>.
+    /// The Kafka key is <see cref="SampleChunk.StreamId"/> in UTF-8.
+    /// </summary>
+    public static void Encode(SampleChunk chunk, IBufferWriter<byte> value, Headers headers)
+    {
+        ArgumentNullException.ThrowIfNull(chunk);
+        ArgumentNullException.ThrowIfNull(value);
+        ArgumentNullException.ThrowIfNull(headers);
+        CheckEncodable(chunk.StreamId, chunk.Seq, chunk.Signal.Span, nameof(SampleChunk.Signal));
+        if (chunk.SampleRate is { } rate && !(double.IsFinite(rate) && rate > 0))
+        {
+            throw new ArgumentException($"SampleRate must be a positive finite number, was {rate}.", nameof(chunk));
+        }
+
+        headers.Add(MessageHeaders.ContentType, ContentTypeBytes(chunk.Format));
+        if (chunk.Format == SampleFormat.Json)
+        {
+            WriteJson(chunk, value);
+            return;
+        }
+
+        headers.Add(MessageHeaders.StreamId, Encoding.UTF8.GetBytes(chunk.StreamId));
+        headers.Add(MessageHeaders.Seq, FormatHeader(chunk.Seq));
+        if (chunk.SampleRate is { } sampleRate)
+        {
+            headers.Add(MessageHeaders.SampleRate, FormatHeader(sampleRate));
+        }
+
+        if (chunk.TimestampMs is { } timestamp)
+        {
+            headers.Add(MessageHeaders.TimestampMs, FormatHeader(timestamp));
+        }
+
+        WriteSamples(chunk.Signal.Span, chunk.Format, value);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="chunk"/>'s value in <see cref="FilteredChunk.Format"/> to <paramref name="value"/> and adds
+    /// <c>content-type</c> (and, for binary, the metadata headers) to <paramref name="headers"/>. The binary value is all
+    /// raw samples followed by all filtered samples.
+    /// </summary>
+    public static void Encode(FilteredChunk chunk, IBufferWriter<byte> value, Headers headers)
+    {
+        ArgumentNullException.ThrowIfNull(chunk);
+        ArgumentNullException.ThrowIfNull(value);
+        ArgumentNullException.ThrowIfNull(headers);
+        CheckEncodable(chunk.StreamId, chunk.Seq, chunk.Signal.Span, nameof(FilteredChunk.Signal));
+        CheckFinite(chunk.FilteredSignal.Span, nameof(FilteredChunk.FilteredSignal));
+        if (chunk.FilteredSignal.Length != chunk.Signal.Length)
+        {
+            throw new ArgumentException(
+                $"FilteredSignal has {chunk.FilteredSignal.Length} samples but Signal has {chunk.Signal.Length}.", nameof(chunk));
+        }
+
+        if (string.IsNullOrEmpty(chunk.Algorithm))
+        {
+            throw new ArgumentException("Algorithm must not be empty.", nameof(chunk));
+        }
+
+        headers.Add(MessageHeaders.ContentType, ContentTypeBytes(chunk.Format));
+        if (chunk.Format == SampleFormat.Json)
+        {
+            WriteJson(chunk, value);
+            return;
+        }
+
+        headers.Add(MessageHeaders.StreamId, Encoding.UTF8.GetBytes(chunk.StreamId));
+        headers.Add(MessageHeaders.Seq, FormatHeader(chunk.Seq));
+        headers.Add(MessageHeaders.Algorithm, Encoding.UTF8.GetBytes(chunk.Algorithm));
+        headers.Add(MessageHeaders.TimestampMs, FormatHeader(chunk.TimestampMs));
+        headers.Add(MessageHeaders.ProcessedMs, FormatHeader(chunk.ProcessedMs));
+        WriteSamples(chunk.Signal.Span, chunk.Format, value);
+        WriteSamples(chunk.FilteredSignal.Span, chunk.Format, value);
+    }
+
+    /// <summary>A ready-to-produce record: key = stream id (UTF-8), value and headers as <see cref="Encode(SampleChunk, IBufferWriter{byte}, Headers)"/>.</summary>
+    public static Message<byte[], byte[]> ToMessage(SampleChunk chunk)
+    {
+        var headers = new Headers();
+        var value = RentValueWriter();
+        Encode(chunk, value, headers);
+        return new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(chunk.StreamId), Value = value.WrittenSpan.ToArray(), Headers = headers };
+    }
+
+    /// <summary>A ready-to-produce record: key = stream id (UTF-8), value and headers as <see cref="Encode(FilteredChunk, IBufferWriter{byte}, Headers)"/>.</summary>
+    public static Message<byte[], byte[]> ToMessage(FilteredChunk chunk)
+    {
+        var headers = new Headers();
+        var value = RentValueWriter();
+        Encode(chunk, value, headers);
+        return new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(chunk.StreamId), Value = value.WrittenSpan.ToArray(), Headers = headers };
+    }
+
+    /// <summary>
+    /// Decodes a <c>sample-input</c> record. <paramref name="key"/> may be empty; when set it must equal the stream id.
+    /// </summary>
+    /// <param name="key">The record key (the stream id in UTF-8); may be empty.</param>
+    /// <param name="value">The record value.</param>
+    /// <param name="headers">The record headers (<c>content-type</c>, and the metadata for the binary form); null means none.</param>
+    /// <param name="chunk">The decoded chunk when the method returns <c>true</c>.</param>
+    /// <param name="error">Why decoding failed when the method returns <c>false</c>.</param>
+    /// <param name="buffer">Where the samples go: with a buffer the chunk's <see cref="SampleChunk.Signal"/> points into it
+    /// (valid until its next use, nothing allocated per sample); without, the chunk gets its own array.</param>
+    /// <param name="limits">Size limits; <see cref="DecodeLimits.Default"/> when null.</param>
+    public static bool TryDecodeSampleChunk(
+        ReadOnlySpan<byte> key,
+        ReadOnlySpan<byte> value,
+        Headers? headers,
+        [NotNullWhen(true)] out SampleChunk? chunk,
+        out DecodeError error,
+        SampleBuffer? buffer = null,
+        DecodeLimits? limits = null)
+    {
+        chunk = null;
+        if (!TryDecode(key, value, headers, output: false, buffer ?? (t_scratch ??= new()), limits ?? DecodeLimits.Default, out var fields, out error))
+        {
+            return false;
+        }
+
+        chunk = new SampleChunk(fields.StreamId!, fields.Seq, Signal(fields, 0, buffer), fields.SampleRate, fields.TimestampMs)
+        {
+            Format = fields.Format,
+        };
+        return true;
+    }
+
+    /// <summary>
+    /// Decodes a <c>sample-output</c> record. <paramref name="key"/> may be empty; when set it must equal the stream id.
+    /// </summary>
+    /// <param name="key">The record key (the stream id in UTF-8); may be empty.</param>
+    /// <param name="value">The record value.</param>
+    /// <param name="headers">The record headers (<c>content-type</c>, and the metadata for the binary form); null means none.</param>
+    /// <param name="chunk">The decoded chunk when the method returns <c>true</c>.</param>
+    /// <param name="error">Why decoding failed when the method returns <c>false</c>.</param>
+    /// <param name="buffer">Where the samples go: with a buffer both signals point into it (valid until its next use);
+    /// without, the chunk gets its own arrays.</param>
+    /// <param name="limits">Size limits (per signal); <see cref="DecodeLimits.Default"/> when null.</param>
+    public static bool TryDecodeFilteredChunk(
+        ReadOnlySpan<byte> key,
+        ReadOnlySpan<byte> value,
+        Headers? headers,
+        [NotNullWhen(true)] out FilteredChunk? chunk,
+        out DecodeError error,
+        SampleBuffer? buffer = null,
+        DecodeLimits? limits = null)
+    {
+        chunk = null;
+        if (!TryDecode(key, value, headers, output: true, buffer ?? (t_scratch ??= new()), limits ?? DecodeLimits.Default, out var fields, out error))
+        {
+            return false;
+        }
+
+        chunk = new FilteredChunk(
+            fields.StreamId!, fields.Seq, fields.Algorithm!, Signal(fields, 0, buffer), Signal(fields, 1, buffer),
+            fields.TimestampMs!.Value, fields.ProcessedMs!.Value)
+        {
+            Format = fields.Format,
+        };
+        return true;
+    }
+
+    /// <summary>What a decoder found; <see cref="SampleBuffer"/> lanes hold the samples.</summary>
+    private struct Fields
+    {
+        public SampleFormat Format;
+        public SampleBuffer Buffer;
+        public string? StreamId;
+        public bool HasSeq;
+        public long Seq;
+        public int SignalCount;
+        public int FilteredCount;
+        public double? SampleRate;
+        public long? TimestampMs;
+        public string? Algorithm;
+        public long? ProcessedMs;
+    }
+
+    private static ReadOnlyMemory<double> Signal(in Fields fields, int lane, SampleBuffer? callerBuffer)
+    {
+        var count = lane == 0 ? fields.SignalCount : fields.FilteredCount;
+        var memory = new ReadOnlyMemory<double>(fields.Buffer.Lane(lane), 0, count);
+        return callerBuffer is null ? memory.ToArray() : memory;
+    }
+
+    private static bool TryDecode(
+        ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, Headers? headers, bool output, SampleBuffer buffer, DecodeLimits limits,
+        out Fields fields, out DecodeError error)
+    {
+        fields = new Fields { Buffer = buffer, SignalCount = -1, FilteredCount = -1 };
+        if (!TryGetFormat(headers, out fields.Format, out error))
+        {
+            return false;
+        }
+
+        var read = fields.Format == SampleFormat.Json
+            ? TryReadJson(value, key, output, limits, ref fields, out error)
+            : TryReadBinary(value, key, headers!, output, limits, ref fields, out error);
+        return read && Validate(output, limits, ref fields, out error);
+    }
+
+    /// <summary>Checks shared by both forms, after the fields were read.</summary>
+    private static bool Validate(bool output, DecodeLimits limits, ref Fields fields, out DecodeError error)
+    {
+        error = default;
+        if (fields.StreamId is null)
+        {
+            return Fail(DecodeErrorCode.MissingField, "stream_id is missing", out error);
+        }
+
+        if (fields.StreamId.Length == 0 || Encoding.UTF8.GetByteCount(fields.StreamId) > limits.MaxStreamIdBytes)
+        {
+            return Fail(DecodeErrorCode.InvalidStreamId,
+                $"stream_id must be 1 to {limits.MaxStreamIdBytes} UTF-8 bytes, was {Encoding.UTF8.GetByteCount(fields.StreamId)}", out error);
+        }
+
+        if (!fields.HasSeq)
+        {
+            return Fail(DecodeErrorCode.MissingField, "seq is missing", out error);
+        }
+
+        if (fields.Seq < 0)
+        {
+            return Fail(DecodeErrorCode.NegativeSeq, $"seq must be >= 0, was {fields.Seq}", out error);
+        }
+
+        if (fields.SignalCount < 0)
+        {
+            return Fail(DecodeErrorCode.MissingField, "signal is missing", out error);
+        }
+
+        if (fields.SignalCount == 0)
+        {
+            return Fail(DecodeErrorCode.EmptySignal, "signal has no samples", out error);
+        }
+
+        if (fields.SampleRate is { } rate && !(double.IsFinite(rate) && rate > 0))
+        {
+            return Fail(DecodeErrorCode.InvalidSampleRate, $"sample_rate must be a positive number, was {rate}", out error);
+        }
+
+        if (fields.TimestampMs < 0)
+        {
+            return Fail(DecodeErrorCode.InvalidTimestamp, $"timestamp_ms must be >= 0, was {fields.TimestampMs}", out error);
+        }
+
+        if (!output)
+        {
+            return true;
+        }
+
+        if (fields.Algorithm is null)
+        {
+            return Fail(DecodeErrorCode.MissingField, "algorithm is missing", out error);
+        }
+
+        if (fields.Algorithm.Length == 0)
+        {
+            return Fail(DecodeErrorCode.InvalidAlgorithm, "algorithm must not be empty", out error);
+        }
+
+        if (fields.FilteredCount < 0)
+        {
+            return Fail(DecodeErrorCode.MissingField, "filtered_signal is missing", out error);
+        }
+
+        if (fields.FilteredCount != fields.SignalCount)
+        {
+            return Fail(DecodeErrorCode.LengthMismatch,
+                $"filtered_signal has {fields.FilteredCount} samples but signal has {fields.SignalCount}", out error);
+        }
+
+        if (fields.TimestampMs is null)
+        {
+            return Fail(DecodeErrorCode.MissingField, "timestamp_ms is missing", out error);
+        }
+
+        if (fields.ProcessedMs is null)
+        {
+            return Fail(DecodeErrorCode.MissingField, "processed_ms is missing", out error);
+        }
+
+        if (fields.ProcessedMs < 0)
+        {
+            return Fail(DecodeErrorCode.InvalidTimestamp, $"processed_ms must be >= 0, was {fields.ProcessedMs}", out error);
+        }
+
+        return true;
+    }
+
+    private static bool Fail(DecodeErrorCode code, string message, out DecodeError error)
+    {
+        error = new DecodeError(code, message);
+        return false;
+    }
+
+    private static void CheckEncodable(string streamId, long seq, ReadOnlySpan<double> signal, string signalName)
+    {
+        if (string.IsNullOrEmpty(streamId))
+        {
+            throw new ArgumentException("StreamId must not be empty.", nameof(streamId));
+        }
+
+        if (seq < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(seq), seq, "Seq must be >= 0.");
+        }
+
+        if (signal.IsEmpty)
+        {
+            throw new ArgumentException($"{signalName} must not be empty.", nameof(signal));
+        }
+
+        CheckFinite(signal, signalName);
+    }
+
+    private static void CheckFinite(ReadOnlySpan<double> samples, string name)
+    {
+        var bad = IndexOfNonFinite(samples);
+        if (bad >= 0)
+        {
+            throw new ArgumentException($"{name}[{bad}] is {samples[bad]}; samples must be finite.", name);
+        }
+    }
+
+    private static ArrayBufferWriter<byte> RentValueWriter()
+    {
+        var writer = t_value ??= new ArrayBufferWriter<byte>(4096);
+        writer.ResetWrittenCount();
+        return writer;
+    }
+
+    private static readonly byte[] JsonType = Encoding.ASCII.GetBytes(ContentTypes.Json);
+    private static readonly byte[] Float64Type = Encoding.ASCII.GetBytes(ContentTypes.Float64);
+    private static readonly byte[] Float32Type = Encoding.ASCII.GetBytes(ContentTypes.Float32);
+
+    private static byte[] ContentTypeBytes(SampleFormat format) => format switch
+    {
+        SampleFormat.Json => JsonType,
+        SampleFormat.Float64 => Float64Type,
+        SampleFormat.Float32 => Float32Type,
+        _ => throw new ArgumentOutOfRangeException(nameof(format), format, "Unknown sample format."),
+    };
+
+    /// <summary>Header bytes as text for an error message, without letting binary garbage or huge values through.</summary>
+    private static string Printable(ReadOnlySpan<byte> bytes)
+    {
+        var shown = bytes[..Math.Min(bytes.Length, 64)];
+        var text = Utf8.IsValid(shown) ? Encoding.UTF8.GetString(shown) : Convert.ToHexString(shown);
+        return bytes.Length > shown.Length ? text + "..." : text;
+    }
+}

@@ -1,0 +1,504 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Confluent.Kafka;
+using SignalPipeline.Messages;
+
+namespace SignalPipeline.Tests.Messages;
+
+public sealed class SampleCodecTests
+{
+    private static readonly byte[] Sensor1 = "sensor-1"u8.ToArray();
+
+    [Fact]
+    public void Json_input_has_the_contract_field_names_in_order()
+    {
+        var chunk = new SampleChunk("sensor-1", 0, new[] { 0.2, 0.9, -0.8 }, 8000, 1_700_000_000_123);
+
+        var message = SampleCodec.ToMessage(chunk);
+
+        Assert.Equal(
+            """{"stream_id":"sensor-1","seq":0,"signal":[0.2,0.9,-0.8],"sample_rate":8000,"timestamp_ms":1700000000123}""",
+            Encoding.UTF8.GetString(message.Value));
+        Assert.Equal("sensor-1", Encoding.UTF8.GetString(message.Key));
+        Assert.Equal(ContentTypes.Json, Header(message.Headers, MessageHeaders.ContentType));
+    }
+
+    [Fact]
+    public void Json_input_omits_absent_optional_fields()
+    {
+        var message = SampleCodec.ToMessage(new SampleChunk("s", 7, new[] { 1.5 }));
+
+        Assert.Equal("""{"stream_id":"s","seq":7,"signal":[1.5]}""", Encoding.UTF8.GetString(message.Value));
+    }
+
+    [Fact]
+    public void Json_output_has_the_contract_field_names_in_order()
+    {
+        var chunk = new FilteredChunk("sensor-1", 3, "kalman", new[] { 1.0, -2.5 }, new[] { 0.5, 0.25 }, 1_700_000_000_000, 1_700_000_000_004);
+
+        var message = SampleCodec.ToMessage(chunk);
+
+        Assert.Equal(
+            """{"stream_id":"sensor-1","seq":3,"algorithm":"kalman","signal":[1,-2.5],"filtered_signal":[0.5,0.25],"timestamp_ms":1700000000000,"processed_ms":1700000000004}""",
+            Encoding.UTF8.GetString(message.Value));
+    }
+
+    [Fact]
+    public void Json_written_by_the_codec_is_read_by_a_general_JSON_parser()
+    {
+        var message = SampleCodec.ToMessage(new SampleChunk("a\"b\\ü", 1, new[] { 1e-300, -0.0, 123456.789 }, 44100.5, 5));
+
+        using var document = JsonDocument.Parse(message.Value);
+        var root = document.RootElement;
+        Assert.Equal("a\"b\\ü", root.GetProperty("stream_id").GetString());
+        Assert.Equal(1, root.GetProperty("seq").GetInt64());
+        Assert.Equal([1e-300, -0.0, 123456.789], root.GetProperty("signal").EnumerateArray().Select(e => e.GetDouble()));
+        Assert.Equal(44100.5, root.GetProperty("sample_rate").GetDouble());
+    }
+
+    [Theory]
+    [InlineData(SampleFormat.Json, 1)]
+    [InlineData(SampleFormat.Float64, 2)]
+    [InlineData(SampleFormat.Float32, 3)]
+    public void Input_round_trips_randomized(SampleFormat format, int seed)
+    {
+        var random = new Random(seed);
+        using var buffer = new SampleBuffer();
+        for (var iteration = 0; iteration < 200; iteration++)
+        {
+            var signal = RandomSamples(random, random.Next(1, 600), format);
+            var chunk = new SampleChunk(
+                $"stream-{random.Next(1000)}-ü", random.NextInt64(0, long.MaxValue), signal,
+                random.Next(2) == 0 ? null : random.NextDouble() * 96_000 + 1e-3,
+                random.Next(2) == 0 ? null : random.NextInt64(0, 4_000_000_000_000))
+            { Format = format };
+
+            var message = SampleCodec.ToMessage(chunk);
+            var decoded = Decode(message, iteration % 2 == 0 ? buffer : null);
+
+            Assert.Equal(chunk.StreamId, decoded.StreamId);
+            Assert.Equal(chunk.Seq, decoded.Seq);
+            Assert.Equal(chunk.SampleRate, decoded.SampleRate);
+            Assert.Equal(chunk.TimestampMs, decoded.TimestampMs);
+            Assert.Equal(format, decoded.Format);
+            AssertBitwiseEqual(Expected(signal, format), decoded.Signal.Span);
+        }
+    }
+
+    [Theory]
+    [InlineData(SampleFormat.Json, 4)]
+    [InlineData(SampleFormat.Float64, 5)]
+    [InlineData(SampleFormat.Float32, 6)]
+    public void Output_round_trips_randomized(SampleFormat format, int seed)
+    {
+        var random = new Random(seed);
+        using var buffer = new SampleBuffer();
+        for (var iteration = 0; iteration < 200; iteration++)
+        {
+            var length = random.Next(1, 600);
+            var raw = RandomSamples(random, length, format);
+            var filtered = RandomSamples(random, length, format);
+            var chunk = new FilteredChunk(
+                $"s{iteration}", random.NextInt64(0, long.MaxValue), iteration % 3 == 0 ? "kalman" : "my-filter",
+                raw, filtered, random.NextInt64(0, 4_000_000_000_000), random.NextInt64(0, 4_000_000_000_000))
+            { Format = format };
+
+            var message = SampleCodec.ToMessage(chunk);
+            Assert.True(
+                SampleCodec.TryDecodeFilteredChunk(message.Key, message.Value, message.Headers, out var decoded, out var error, iteration % 2 == 0 ? buffer : null),
+                error.ToString());
+
+            Assert.Equal(chunk.StreamId, decoded.StreamId);
+            Assert.Equal(chunk.Seq, decoded.Seq);
+            Assert.Equal(chunk.Algorithm, decoded.Algorithm);
+            Assert.Equal(chunk.TimestampMs, decoded.TimestampMs);
+            Assert.Equal(chunk.ProcessedMs, decoded.ProcessedMs);
+            Assert.Equal(format, decoded.Format);
+            AssertBitwiseEqual(Expected(raw, format), decoded.Signal.Span);
+            AssertBitwiseEqual(Expected(filtered, format), decoded.FilteredSignal.Span);
+        }
+    }
+
+    [Fact]
+    public void Json_numbers_survive_bit_for_bit_for_arbitrary_doubles()
+    {
+        // Random bit patterns cover subnormals, huge exponents and 17-significant-digit values, which a
+        // "G15" or culture-dependent writer would not round-trip.
+        var random = new Random(42);
+        var samples = new double[10_000];
+        for (var i = 0; i < samples.Length; i++)
+        {
+            double value;
+            do
+            {
+                value = BitConverter.Int64BitsToDouble(random.NextInt64(long.MinValue, long.MaxValue));
+            }
+            while (!double.IsFinite(value));
+            samples[i] = value;
+        }
+
+        samples[0] = double.Epsilon;
+        samples[1] = double.MaxValue;
+        samples[2] = -double.MinValue;
+        samples[3] = 0.1 + 0.2;
+        samples[4] = -0.0;
+
+        var message = SampleCodec.ToMessage(new SampleChunk("s", 0, samples));
+        var decoded = Decode(message, null);
+
+        AssertBitwiseEqual(samples, decoded.Signal.Span);
+    }
+
+    [Fact]
+    public void Binary_float64_value_is_the_little_endian_samples_and_metadata_is_in_headers()
+    {
+        var message = SampleCodec.ToMessage(new SampleChunk("sensor-1", 12, new[] { 1.0, -2.0 }, 8000, 99) { Format = SampleFormat.Float64 });
+
+        Assert.Equal(
+            [0, 0, 0, 0, 0, 0, 0xF0, 0x3F, 0, 0, 0, 0, 0, 0, 0, 0xC0],
+            message.Value);
+        Assert.Equal(ContentTypes.Float64, Header(message.Headers, MessageHeaders.ContentType));
+        Assert.Equal("sensor-1", Header(message.Headers, MessageHeaders.StreamId));
+        Assert.Equal("12", Header(message.Headers, MessageHeaders.Seq));
+        Assert.Equal("8000", Header(message.Headers, MessageHeaders.SampleRate));
+        Assert.Equal("99", Header(message.Headers, MessageHeaders.TimestampMs));
+    }
+
+    [Fact]
+    public void Binary_output_value_is_raw_then_filtered()
+    {
+        var message = SampleCodec.ToMessage(
+            new FilteredChunk("s", 0, "lms", new[] { 1.0, 2.0 }, new[] { 3.0, 4.0 }, 10, 11) { Format = SampleFormat.Float32 });
+
+        Assert.Equal(16, message.Value.Length);
+        Assert.Equal([1f, 2f, 3f, 4f], Enumerable.Range(0, 4).Select(i => BitConverter.ToSingle(message.Value, i * 4)));
+        Assert.Equal("lms", Header(message.Headers, MessageHeaders.Algorithm));
+        Assert.Equal("10", Header(message.Headers, MessageHeaders.TimestampMs));
+        Assert.Equal("11", Header(message.Headers, MessageHeaders.ProcessedMs));
+    }
+
+    [Theory]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1,2""", DecodeErrorCode.MalformedJson)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1,2]} x""", DecodeErrorCode.MalformedJson)]
+    [InlineData("""not json""", DecodeErrorCode.MalformedJson)]
+    [InlineData("", DecodeErrorCode.MalformedJson)]
+    [InlineData("""[1,2,3]""", DecodeErrorCode.WrongType)]
+    [InlineData("""{"stream_id":1,"seq":0,"signal":[1]}""", DecodeErrorCode.WrongType)]
+    [InlineData("""{"stream_id":"sensor-1","seq":"0","signal":[1]}""", DecodeErrorCode.WrongType)]
+    [InlineData("""{"stream_id":"sensor-1","seq":1.5,"signal":[1]}""", DecodeErrorCode.WrongType)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":"1,2"}""", DecodeErrorCode.WrongType)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1,"2"]}""", DecodeErrorCode.WrongType)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1,null]}""", DecodeErrorCode.WrongType)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1],"sample_rate":"fast"}""", DecodeErrorCode.WrongType)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1],"timestamp_ms":"now"}""", DecodeErrorCode.WrongType)]
+    [InlineData("""{"seq":0,"signal":[1]}""", DecodeErrorCode.MissingField)]
+    [InlineData("""{"stream_id":"sensor-1","signal":[1]}""", DecodeErrorCode.MissingField)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0}""", DecodeErrorCode.MissingField)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1,NaN]}""", DecodeErrorCode.NonFiniteSample)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[Infinity]}""", DecodeErrorCode.NonFiniteSample)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1, -Infinity]}""", DecodeErrorCode.NonFiniteSample)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1,"NaN"]}""", DecodeErrorCode.NonFiniteSample)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1e999]}""", DecodeErrorCode.NonFiniteSample)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[]}""", DecodeErrorCode.EmptySignal)]
+    [InlineData("""{"stream_id":"sensor-1","seq":-1,"signal":[1]}""", DecodeErrorCode.NegativeSeq)]
+    [InlineData("""{"stream_id":"sensor-2","seq":0,"signal":[1]}""", DecodeErrorCode.StreamIdMismatch)]
+    [InlineData("""{"stream_id":"","seq":0,"signal":[1]}""", DecodeErrorCode.StreamIdMismatch)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1],"sample_rate":0}""", DecodeErrorCode.InvalidSampleRate)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1],"sample_rate":-8000}""", DecodeErrorCode.InvalidSampleRate)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1],"timestamp_ms":-5}""", DecodeErrorCode.InvalidTimestamp)]
+    public void Json_poison_input_yields_its_specific_error(string json, DecodeErrorCode expected)
+    {
+        var ok = SampleCodec.TryDecodeSampleChunk(Sensor1, Encoding.UTF8.GetBytes(json), null, out var chunk, out var error);
+
+        Assert.False(ok);
+        Assert.Null(chunk);
+        Assert.Equal(expected, error.Code);
+        Assert.False(string.IsNullOrWhiteSpace(error.Message));
+    }
+
+    [Fact]
+    public void Json_without_key_takes_the_stream_id_from_the_body_and_ignores_unknown_fields()
+    {
+        var json = """{"extra":{"nested":[1,2,{"a":null}]},"signal":[0.5],"seq":4,"stream_id":"x","sample_rate":null,"timestamp_ms":null}"""u8;
+
+        Assert.True(SampleCodec.TryDecodeSampleChunk([], json, null, out var chunk, out var error), error.ToString());
+
+        Assert.Equal("x", chunk.StreamId);
+        Assert.Equal(4, chunk.Seq);
+        Assert.Null(chunk.SampleRate);
+        Assert.Null(chunk.TimestampMs);
+        Assert.Equal([0.5], chunk.Signal.ToArray());
+    }
+
+    [Fact]
+    public void Json_empty_stream_id_without_key_is_invalid()
+    {
+        Assert.False(SampleCodec.TryDecodeSampleChunk([], """{"stream_id":"","seq":0,"signal":[1]}"""u8, null, out _, out var error));
+        Assert.Equal(DecodeErrorCode.InvalidStreamId, error.Code);
+    }
+
+    [Fact]
+    public void Invalid_utf8_in_a_json_string_is_malformed_json()
+    {
+        byte[] json = [.. "{\"stream_id\":\""u8, 0xC3, 0x28, .. "\",\"seq\":0,\"signal\":[1]}"u8];
+
+        Assert.False(SampleCodec.TryDecodeSampleChunk([], json, null, out _, out var error));
+        Assert.Equal(DecodeErrorCode.MalformedJson, error.Code);
+    }
+
+    [Theory]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1],"filtered_signal":[1],"timestamp_ms":1,"processed_ms":2}""", DecodeErrorCode.MissingField)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"algorithm":"kalman","signal":[1],"timestamp_ms":1,"processed_ms":2}""", DecodeErrorCode.MissingField)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"algorithm":"kalman","signal":[1],"filtered_signal":[1],"processed_ms":2}""", DecodeErrorCode.MissingField)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"algorithm":"kalman","signal":[1],"filtered_signal":[1],"timestamp_ms":1}""", DecodeErrorCode.MissingField)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"algorithm":"kalman","signal":[1,2],"filtered_signal":[1],"timestamp_ms":1,"processed_ms":2}""", DecodeErrorCode.LengthMismatch)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"algorithm":"","signal":[1],"filtered_signal":[1],"timestamp_ms":1,"processed_ms":2}""", DecodeErrorCode.InvalidAlgorithm)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"algorithm":7,"signal":[1],"filtered_signal":[1],"timestamp_ms":1,"processed_ms":2}""", DecodeErrorCode.WrongType)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"algorithm":"kalman","signal":[1],"filtered_signal":[NaN],"timestamp_ms":1,"processed_ms":2}""", DecodeErrorCode.NonFiniteSample)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"algorithm":"kalman","signal":[1],"filtered_signal":[1],"timestamp_ms":1,"processed_ms":-2}""", DecodeErrorCode.InvalidTimestamp)]
+    public void Json_poison_output_yields_its_specific_error(string json, DecodeErrorCode expected)
+    {
+        Assert.False(SampleCodec.TryDecodeFilteredChunk(Sensor1, Encoding.UTF8.GetBytes(json), null, out _, out var error));
+        Assert.Equal(expected, error.Code);
+    }
+
+    [Fact]
+    public void Too_many_samples_is_rejected_in_every_form()
+    {
+        var limits = new DecodeLimits { MaxSamples = 100 };
+        foreach (var format in new[] { SampleFormat.Json, SampleFormat.Float64, SampleFormat.Float32 })
+        {
+            var ok = SampleCodec.ToMessage(new SampleChunk("s", 0, new double[100]) { Format = format });
+            Assert.True(SampleCodec.TryDecodeSampleChunk(ok.Key, ok.Value, ok.Headers, out _, out var none, limits: limits), none.ToString());
+
+            var big = SampleCodec.ToMessage(new SampleChunk("s", 0, new double[101]) { Format = format });
+            Assert.False(SampleCodec.TryDecodeSampleChunk(big.Key, big.Value, big.Headers, out _, out var error, limits: limits));
+            Assert.Equal(DecodeErrorCode.TooManySamples, error.Code);
+        }
+    }
+
+    [Fact]
+    public void A_long_stream_id_is_rejected()
+    {
+        var id = new string('a', 300);
+        var message = SampleCodec.ToMessage(new SampleChunk(id, 0, new[] { 1.0 }));
+
+        Assert.False(SampleCodec.TryDecodeSampleChunk(message.Key, message.Value, null, out _, out var error));
+        Assert.Equal(DecodeErrorCode.InvalidStreamId, error.Code);
+    }
+
+    [Theory]
+    [InlineData("text/plain", DecodeErrorCode.UnknownContentType)]
+    [InlineData("application/x-samples-f16", DecodeErrorCode.UnknownContentType)]
+    public void Unknown_content_type_is_rejected(string contentType, DecodeErrorCode expected)
+    {
+        var headers = new Headers { { MessageHeaders.ContentType, Encoding.UTF8.GetBytes(contentType) } };
+
+        Assert.False(SampleCodec.TryDecodeSampleChunk(Sensor1, """{"stream_id":"sensor-1","seq":0,"signal":[1]}"""u8, headers, out _, out var error));
+        Assert.Equal(expected, error.Code);
+        Assert.Contains(contentType, error.Message);
+    }
+
+    [Theory]
+    [InlineData("application/json; charset=utf-8")]
+    [InlineData("Application/JSON")]
+    public void Content_type_parameters_and_case_are_ignored(string contentType)
+    {
+        var headers = new Headers { { MessageHeaders.ContentType, Encoding.UTF8.GetBytes(contentType) } };
+
+        Assert.True(SampleCodec.TryDecodeSampleChunk(Sensor1, """{"stream_id":"sensor-1","seq":0,"signal":[1]}"""u8, headers, out _, out var error), error.ToString());
+    }
+
+    public static TheoryData<string, string?, DecodeErrorCode> BinaryPoison => new()
+    {
+        { "length", null, DecodeErrorCode.InvalidBinaryLength },
+        { "empty", null, DecodeErrorCode.EmptySignal },
+        { "nan", null, DecodeErrorCode.NonFiniteSample },
+        { "infinity", null, DecodeErrorCode.NonFiniteSample },
+        { "no-seq", null, DecodeErrorCode.MissingField },
+        { "seq", "abc", DecodeErrorCode.InvalidHeader },
+        { "seq", "-3", DecodeErrorCode.NegativeSeq },
+        { "sample-rate", "x", DecodeErrorCode.InvalidHeader },
+        { "sample-rate", "0", DecodeErrorCode.InvalidSampleRate },
+        { "timestamp-ms", "1.5", DecodeErrorCode.InvalidHeader },
+        { "stream-id", "sensor-2", DecodeErrorCode.StreamIdMismatch },
+        { "no-key", null, DecodeErrorCode.MissingField },
+    };
+
+    [Theory]
+    [MemberData(nameof(BinaryPoison))]
+    public void Binary_poison_input_yields_its_specific_error(string what, string? headerValue, DecodeErrorCode expected)
+    {
+        var message = SampleCodec.ToMessage(new SampleChunk("sensor-1", 0, new[] { 1.0, 2.0, 3.0 }, 8000, 5) { Format = SampleFormat.Float64 });
+        var headers = message.Headers;
+        var key = message.Key;
+        var value = message.Value;
+        switch (what)
+        {
+            case "length": value = value[..^3]; break;
+            case "empty": value = []; break;
+            case "nan": BitConverter.TryWriteBytes(value.AsSpan(8), double.NaN); break;
+            case "infinity": BitConverter.TryWriteBytes(value.AsSpan(16), double.NegativeInfinity); break;
+            case "no-seq": headers.Remove(MessageHeaders.Seq); break;
+            case "no-key": key = []; headers.Remove(MessageHeaders.StreamId); break;
+            default:
+                headers.Remove(what);
+                headers.Add(what, Encoding.UTF8.GetBytes(headerValue!));
+                break;
+        }
+
+        Assert.False(SampleCodec.TryDecodeSampleChunk(key, value, headers, out _, out var error));
+        Assert.Equal(expected, error.Code);
+    }
+
+    [Fact]
+    public void Binary_float32_length_must_be_a_multiple_of_four()
+    {
+        var headers = new Headers { { MessageHeaders.ContentType, Encoding.ASCII.GetBytes(ContentTypes.Float32) }, { MessageHeaders.Seq, "0"u8.ToArray() } };
+
+        Assert.False(SampleCodec.TryDecodeSampleChunk(Sensor1, new byte[6], headers, out _, out var error));
+        Assert.Equal(DecodeErrorCode.InvalidBinaryLength, error.Code);
+        Assert.True(SampleCodec.TryDecodeSampleChunk(Sensor1, new byte[8], headers, out var chunk, out error), error.ToString());
+        Assert.Equal(2, chunk.Signal.Length);
+    }
+
+    [Fact]
+    public void Binary_output_needs_whole_raw_and_filtered_pairs_and_its_headers()
+    {
+        var message = SampleCodec.ToMessage(new FilteredChunk("s", 0, "kalman", new[] { 1.0 }, new[] { 2.0 }, 1, 2) { Format = SampleFormat.Float64 });
+
+        Assert.False(SampleCodec.TryDecodeFilteredChunk(message.Key, message.Value.AsSpan(0, 8), message.Headers, out _, out var error));
+        Assert.Equal(DecodeErrorCode.InvalidBinaryLength, error.Code);
+
+        message.Headers.Remove(MessageHeaders.Algorithm);
+        Assert.False(SampleCodec.TryDecodeFilteredChunk(message.Key, message.Value, message.Headers, out _, out error));
+        Assert.Equal(DecodeErrorCode.MissingField, error.Code);
+        Assert.Contains(MessageHeaders.Algorithm, error.Message);
+    }
+
+    [Fact]
+    public void Binary_stream_id_comes_from_the_key_when_the_header_is_absent()
+    {
+        var message = SampleCodec.ToMessage(new SampleChunk("from-key", 9, new[] { 1.0 }) { Format = SampleFormat.Float32 });
+        message.Headers.Remove(MessageHeaders.StreamId);
+
+        Assert.True(SampleCodec.TryDecodeSampleChunk(message.Key, message.Value, message.Headers, out var chunk, out var error), error.ToString());
+        Assert.Equal("from-key", chunk.StreamId);
+        Assert.Equal(9, chunk.Seq);
+    }
+
+    [Fact]
+    public void Encoding_rejects_chunks_that_would_not_decode()
+    {
+        Assert.Throws<ArgumentException>(() => SampleCodec.ToMessage(new SampleChunk("s", 0, new[] { double.NaN })));
+        Assert.Throws<ArgumentException>(() => SampleCodec.ToMessage(new SampleChunk("s", 0, ReadOnlyMemory<double>.Empty)));
+        Assert.Throws<ArgumentException>(() => SampleCodec.ToMessage(new SampleChunk("", 0, new[] { 1.0 })));
+        Assert.Throws<ArgumentOutOfRangeException>(() => SampleCodec.ToMessage(new SampleChunk("s", -1, new[] { 1.0 })));
+        Assert.Throws<ArgumentException>(() => SampleCodec.ToMessage(new SampleChunk("s", 0, new[] { 1e300 }) { Format = SampleFormat.Float32 }));
+        Assert.Throws<ArgumentException>(() => SampleCodec.ToMessage(new FilteredChunk("s", 0, "kalman", new[] { 1.0 }, new[] { 1.0, 2.0 }, 0, 0)));
+        Assert.Throws<ArgumentException>(() => SampleCodec.ToMessage(new FilteredChunk("s", 0, "", new[] { 1.0 }, new[] { 1.0 }, 0, 0)));
+    }
+
+    [Fact]
+    public void Encode_appends_to_a_caller_buffer_writer()
+    {
+        var value = new ArrayBufferWriter<byte>();
+        value.Write("prefix"u8);
+        var headers = new Headers();
+
+        SampleCodec.Encode(new SampleChunk("s", 0, new[] { 2.0 }) { Format = SampleFormat.Float64 }, value, headers);
+
+        Assert.Equal(6 + 8, value.WrittenCount);
+        Assert.Equal(2.0, BitConverter.ToDouble(value.WrittenSpan[6..]));
+    }
+
+    [Theory]
+    [InlineData(SampleFormat.Json)]
+    [InlineData(SampleFormat.Float64)]
+    [InlineData(SampleFormat.Float32)]
+    public void Decoding_into_a_buffer_allocates_nothing_per_sample(SampleFormat format)
+    {
+        var message = SampleCodec.ToMessage(new SampleChunk("sensor-1", 1, RandomSamples(new Random(1), 4096, format), 8000, 1) { Format = format });
+        using var buffer = new SampleBuffer();
+        Assert.True(SampleCodec.TryDecodeSampleChunk(message.Key, message.Value, message.Headers, out _, out _, buffer));
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.True(SampleCodec.TryDecodeSampleChunk(message.Key, message.Value, message.Headers, out _, out _, buffer));
+        }
+
+        var perDecode = (GC.GetAllocatedBytesForCurrentThread() - before) / 10;
+
+        // The chunk record and the stream id string only; 4096 samples would be 32 KiB.
+        Assert.True(perDecode < 512, $"{perDecode} bytes allocated per decode");
+    }
+
+    [Fact]
+    public void Dead_letter_headers_say_why_and_where_from()
+    {
+        Assert.False(SampleCodec.TryDecodeSampleChunk(Sensor1, "{"u8, null, out _, out var error));
+        var headers = new Headers { { "traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"u8.ToArray() } };
+
+        MessageHeaders.AddDeadLetter(headers, error, new TopicPartitionOffset("sample-input", 3, 42));
+
+        Assert.Equal("malformed-json", Header(headers, MessageHeaders.DeadLetterErrorCode));
+        Assert.StartsWith("malformed JSON", Header(headers, MessageHeaders.DeadLetterReason));
+        Assert.Equal("sample-input", Header(headers, MessageHeaders.DeadLetterSourceTopic));
+        Assert.Equal("3", Header(headers, MessageHeaders.DeadLetterSourcePartition));
+        Assert.Equal("42", Header(headers, MessageHeaders.DeadLetterSourceOffset));
+        Assert.NotNull(Header(headers, "traceparent"));
+    }
+
+    [Fact]
+    public void Every_error_code_has_a_distinct_kebab_case_name()
+    {
+        var names = Enum.GetValues<DecodeErrorCode>().Select(code => new DecodeError(code, "").CodeName).ToList();
+
+        Assert.Equal(names.Count, names.Distinct().Count());
+        Assert.All(names, name => Assert.Matches("^[a-z]+(-[a-z0-9]+)*$", name));
+    }
+
+    private static SampleChunk Decode(Message<byte[], byte[]> message, SampleBuffer? buffer)
+    {
+        Assert.True(SampleCodec.TryDecodeSampleChunk(message.Key, message.Value, message.Headers, out var chunk, out var error, buffer), error.ToString());
+        return chunk;
+    }
+
+    private static double[] RandomSamples(Random random, int length, SampleFormat format)
+    {
+        var samples = new double[length];
+        var scale = format == SampleFormat.Float32 ? 1e30 : 1e300;
+        for (var i = 0; i < samples.Length; i++)
+        {
+            samples[i] = random.Next(4) switch
+            {
+                0 => random.NextDouble() * 2 - 1,
+                1 => (random.NextDouble() * 2 - 1) * scale,
+                2 => (random.NextDouble() * 2 - 1) / scale,
+                _ => Math.Round(random.NextDouble() * 1000, random.Next(6)),
+            };
+        }
+
+        return samples;
+    }
+
+    private static double[] Expected(double[] samples, SampleFormat format)
+        => format == SampleFormat.Float32 ? samples.Select(x => (double)(float)x).ToArray() : samples;
+
+    private static void AssertBitwiseEqual(ReadOnlySpan<double> expected, ReadOnlySpan<double> actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++)
+        {
+            if (BitConverter.DoubleToInt64Bits(expected[i]) != BitConverter.DoubleToInt64Bits(actual[i]))
+            {
+                Assert.Fail($"sample {i}: expected {expected[i]:R}, got {actual[i]:R}");
+            }
+        }
+    }
+
+    private static string? Header(Headers headers, string name)
+        => headers.TryGetLastBytes(name, out var bytes) ? Encoding.UTF8.GetString(bytes) : null;
+}
