@@ -28,6 +28,7 @@ public sealed class FilterRequest
     /// <summary><c>{"signal":[...], "params":{...}, "state":"base64"}</c>; unknown properties are ignored.</summary>
     public static FilterRequest ParseRun(ReadOnlySpan<byte> json, SampleBuffer samples)
     {
+        EnsureNotBlank(json);
         var request = new FilterRequest();
         var reader = new Utf8JsonReader(json, ReaderOptions);
         try
@@ -48,6 +49,7 @@ public sealed class FilterRequest
     /// <summary><c>{"params":{...}, "items":[{"signal":[...], "state":"base64"}, ...]}</c>.</summary>
     public static FilterRequest ParseBatch(ReadOnlySpan<byte> json, SampleBuffer samples)
     {
+        EnsureNotBlank(json);
         var request = new FilterRequest();
         var reader = new Utf8JsonReader(json, ReaderOptions);
         try
@@ -235,6 +237,14 @@ public sealed class FilterRequest
         if (reader.TokenType != JsonTokenType.StartObject)
         {
             throw FilterRequestException.BadRequest($"{what} must be a JSON object, not {Describe(reader.TokenType)}.");
+        }
+    }
+
+    private static void EnsureNotBlank(ReadOnlySpan<byte> json)
+    {
+        if (json.Trim(" \t\r\n"u8).IsEmpty)
+        {
+            throw FilterRequestException.BadRequest("The request body is empty: send a JSON object such as {\"signal\":[0.2, 0.9]}.");
         }
     }
 
