@@ -1,6 +1,26 @@
+using Microsoft.Extensions.Options;
+using SignalGenerator;
+using SignalPipeline.Kafka;
+
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
+builder.AddKafkaClients();
+builder.AddSignalGenerator();
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
+
+// What is being produced, for people and scripts (benchmarks read the sample count).
+app.MapGet("/", (IOptions<GeneratorOptions> options, GeneratorMetrics metrics) => new
+{
+    options.Value.Enabled,
+    options.Value.Topic,
+    options.Value.Streams,
+    options.Value.Shapes,
+    options.Value.ChunkSize,
+    options.Value.Rate,
+    Format = options.Value.Format.ToString(),
+    SamplesProduced = metrics.TotalSamples,
+});
+
 app.Run();

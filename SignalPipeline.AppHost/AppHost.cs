@@ -6,4 +6,9 @@ var kafka = builder.AddKafka("kafka");
 // filter-kalman, filter-rls, filter-ls and the gateway in front of them: see docs/filter-api.md.
 var filterGateway = builder.AddFilterServices();
 
+builder.AddSignalGenerator(kafka);
+
+// The live page: http://127.0.0.1:5180 (see docs/websocket-bridge.md).
+builder.AddWebSocketBridge(kafka);
+
 builder.Build().Run();

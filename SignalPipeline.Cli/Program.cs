@@ -1,4 +1,5 @@
 using System.CommandLine;
 
 var root = new RootCommand("SignalPipeline command-line tool");
-return root.Parse(args).Invoke();
+root.Subcommands.Add(SignalPipeline.Cli.Bench.BenchCommand.Create());
+return await root.Parse(args).InvokeAsync();

@@ -8,9 +8,9 @@ namespace SignalPipeline.Filters;
 /// </summary>
 /// <remarks>
 /// The p/k sequence does not depend on the data and reaches an exact floating-point fixed point after a few
-/// hundred samples; from then on k is a constant and the loop is one subtraction and one fused multiply-add per
-/// sample. Both phases use the same x update (fma(k, z - x, x)), so chunking and the switch between phases never
-/// change a bit of the output.
+/// hundred samples; from then on k is a constant and the update is rewritten so that one fused multiply-add is on the
+/// dependency chain (see <see cref="Steady"/>). The switch happens at a sample index fixed by the parameters alone,
+/// and the state carries everything either phase reads, so chunking never changes a bit of the output.
 /// </remarks>
 public sealed class KalmanFilter : IStreamFilter
 {
@@ -27,6 +27,7 @@ public sealed class KalmanFilter : IStreamFilter
     private readonly double _q;
     private readonly double _r;
     private double _x;
+    private double _previous; // x one sample earlier (x0 at the start): the steady state's correction term uses it
     private double _p;
 
     /// <summary>Creates a filter at its initial state (x = x0, p = p0).</summary>
@@ -38,6 +39,7 @@ public sealed class KalmanFilter : IStreamFilter
         _q = parameters.Q;
         _r = parameters.R;
         _x = parameters.X0;
+        _previous = parameters.X0;
         _p = parameters.P0;
     }
 
@@ -63,7 +65,7 @@ public sealed class KalmanFilter : IStreamFilter
         var n = input.Length;
         ref var z = ref MemoryMarshal.GetReference(input);
         ref var y = ref MemoryMarshal.GetReference(output);
-        double q = _q, r = _r, x = _x, p = _p;
+        double q = _q, r = _r, x = _x, previous = _previous, p = _p;
         var i = 0;
 
         // Transient: follow the p/k recursion sample by sample until p stops changing.
@@ -74,52 +76,65 @@ public sealed class KalmanFilter : IStreamFilter
             var next = (1 - k) * pq;
             if (next == p)
             {
-                x = Steady(ref Unsafe.Add(ref z, i), ref Unsafe.Add(ref y, i), n - i, x, k);
-                i = n;
+                (x, previous) = Steady(ref Unsafe.Add(ref z, i), ref Unsafe.Add(ref y, i), n - i, x, previous, k);
                 break;
             }
 
+            previous = x;
             x = Math.FusedMultiplyAdd(k, Unsafe.Add(ref z, i) - x, x);
             Unsafe.Add(ref y, i) = x;
             p = next;
         }
 
         _x = x;
+        _previous = previous;
         _p = p;
         SamplesProcessed += n;
     }
 
-    /// <summary>The steady state: k constant. Unrolled by four; each step is the same sub + fma as the transient.</summary>
+    /// <summary>
+    /// The steady state, k constant: x(n) = (1 - k) x(n-1) + k z(n), with only one FMA on the dependency chain.
+    /// 1 - k is not a double in general: with a = fl(1 - k) and its exact rounding error d = (1 - k) - a,
+    /// x(n) = fma(a, x(n-1), fma(d, x(n-2), k z(n))). Using x(n-2) instead of x(n-1) in the tiny correction term
+    /// (|d| &lt;= 2^-54) moves the result by about d k |z - x|, far below one ulp, and takes it off the chain.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static double Steady(ref double z, ref double y, int count, double x, double k)
+    private static (double X, double Previous) Steady(ref double z, ref double y, int count, double x, double previous, double k)
     {
+        var a = 1 - k;
+        var d = (1 - a) - k; // exact: Sterbenz / Fast2Sum of 1 and -k
         var i = 0;
         for (; i + 4 <= count; i += 4)
         {
-            x = Math.FusedMultiplyAdd(k, Unsafe.Add(ref z, i) - x, x);
-            Unsafe.Add(ref y, i) = x;
-            x = Math.FusedMultiplyAdd(k, Unsafe.Add(ref z, i + 1) - x, x);
-            Unsafe.Add(ref y, i + 1) = x;
-            x = Math.FusedMultiplyAdd(k, Unsafe.Add(ref z, i + 2) - x, x);
-            Unsafe.Add(ref y, i + 2) = x;
-            x = Math.FusedMultiplyAdd(k, Unsafe.Add(ref z, i + 3) - x, x);
-            Unsafe.Add(ref y, i + 3) = x;
+            var x1 = Math.FusedMultiplyAdd(a, x, Math.FusedMultiplyAdd(d, previous, k * Unsafe.Add(ref z, i)));
+            var x2 = Math.FusedMultiplyAdd(a, x1, Math.FusedMultiplyAdd(d, x, k * Unsafe.Add(ref z, i + 1)));
+            var x3 = Math.FusedMultiplyAdd(a, x2, Math.FusedMultiplyAdd(d, x1, k * Unsafe.Add(ref z, i + 2)));
+            var x4 = Math.FusedMultiplyAdd(a, x3, Math.FusedMultiplyAdd(d, x2, k * Unsafe.Add(ref z, i + 3)));
+            Unsafe.Add(ref y, i) = x1;
+            Unsafe.Add(ref y, i + 1) = x2;
+            Unsafe.Add(ref y, i + 2) = x3;
+            Unsafe.Add(ref y, i + 3) = x4;
+            previous = x3;
+            x = x4;
         }
 
         for (; i < count; i++)
         {
-            x = Math.FusedMultiplyAdd(k, Unsafe.Add(ref z, i) - x, x);
-            Unsafe.Add(ref y, i) = x;
+            var next = Math.FusedMultiplyAdd(a, x, Math.FusedMultiplyAdd(d, previous, k * Unsafe.Add(ref z, i)));
+            Unsafe.Add(ref y, i) = next;
+            previous = x;
+            x = next;
         }
 
-        return x;
+        return (x, previous);
     }
 
     public byte[] SaveState()
     {
         var p = Parameters;
-        var writer = FilterState.Begin(new byte[FilterState.Size(4, 2)], FilterFactory.KalmanId, SamplesProcessed, [p.Q, p.R, p.X0, p.P0]);
+        var writer = FilterState.Begin(new byte[FilterState.Size(4, 3)], FilterFactory.KalmanId, SamplesProcessed, [p.Q, p.R, p.X0, p.P0]);
         writer.Write(_x);
+        writer.Write(_previous);
         writer.Write(_p);
         return writer.Finish();
     }
@@ -145,9 +160,10 @@ public sealed class KalmanFilter : IStreamFilter
 
     internal static KalmanFilter Restore(KalmanParameters parameters, long samples, ref StateReader reader)
     {
-        FilterFactory.CheckLength(ref reader, 2, "kalman");
+        FilterFactory.CheckLength(ref reader, 3, "kalman");
         var filter = new KalmanFilter(parameters) { SamplesProcessed = samples };
         filter._x = reader.Read("x");
+        filter._previous = reader.Read("previous x");
         filter._p = reader.Read("p");
         if (filter._p < 0)
         {

@@ -1,26 +1,24 @@
 namespace SignalPipeline.Filters;
 
 /// <summary>
-/// The last <c>H</c> input samples of a stream, kept in front of a work buffer so that a block of new samples can be
-/// appended behind them and every sample's tap window is one contiguous span: buffer[i .. i + H) precedes the block's
-/// sample i, which sits at buffer[H + i]. Keeping the history in the state (not the caller's chunk) is what makes
-/// chunked processing bit-identical to whole-signal processing; copying the block also makes in-place calls
-/// (input and output the same memory) safe.
+/// The last <c>H</c> input samples of a stream. For processing, the history and a block of new samples are laid out
+/// contiguously in a per-thread work buffer, so that every sample's tap window is one contiguous span:
+/// buffer[0 .. H) is the history (oldest first) and the block's sample i sits at buffer[H + i].
+/// Keeping the history in the state (not in the caller's chunk) is what makes chunked processing bit-identical to
+/// whole-signal processing; copying the block also makes in-place calls (input and output the same memory) safe.
+/// The work buffer is per thread, not per stream, so a stream's memory is its state alone.
 /// </summary>
-internal sealed class TapHistory
+internal sealed class TapHistory(int length)
 {
-    public const int BlockSize = 4096;
+    public const int BlockSize = 1024;
 
-    public TapHistory(int length)
-    {
-        Length = length;
-        Buffer = new double[length + BlockSize];
-    }
+    [ThreadStatic]
+    private static double[]? t_work;
 
-    /// <summary>H: samples kept; buffer[0 .. H) oldest first, zeros before the stream's first sample.</summary>
-    public int Length { get; }
+    private readonly double[] _history = new double[length];
 
-    public double[] Buffer { get; }
+    /// <summary>H: samples kept; oldest first, zeros before the stream's first sample.</summary>
+    public int Length => length;
 
     /// <summary>Feeds <paramref name="input"/> to the kernel block by block behind the history, advancing the history.</summary>
     public void Process<TKernel>(TKernel kernel, ReadOnlySpan<double> input, Span<double> output, long samplesProcessed)
@@ -31,38 +29,42 @@ internal sealed class TapHistory
             throw new ArgumentException($"Output length {output.Length} differs from input length {input.Length}.", nameof(output));
         }
 
+        if (input.IsEmpty)
+        {
+            return;
+        }
+
+        var work = t_work;
+        if (work is null || work.Length < length + BlockSize)
+        {
+            work = t_work = new double[Math.Max(length + BlockSize, 2 * BlockSize)];
+        }
+
+        _history.CopyTo(work, 0);
         var offset = 0;
         while (offset < input.Length)
         {
-            var block = Load(input[offset..]);
-            kernel.ProcessBlock(Buffer, block, output.Slice(offset, block), samplesProcessed + offset);
-            Advance(block);
+            var block = Math.Min(input.Length - offset, BlockSize);
+            input.Slice(offset, block).CopyTo(work.AsSpan(length));
+            kernel.ProcessBlock(work, block, output.Slice(offset, block), samplesProcessed + offset);
+            work.AsSpan(block, length).CopyTo(work);
             offset += block;
         }
-    }
 
-    /// <summary>Copies up to <see cref="BlockSize"/> samples behind the history; returns how many.</summary>
-    private int Load(ReadOnlySpan<double> input)
-    {
-        var count = Math.Min(input.Length, BlockSize);
-        input[..count].CopyTo(Buffer.AsSpan(Length));
-        return count;
+        work.AsSpan(0, length).CopyTo(_history);
     }
-
-    /// <summary>After a block of <paramref name="count"/> samples: its last H samples become the history.</summary>
-    private void Advance(int count) => Buffer.AsSpan(count, Length).CopyTo(Buffer);
 
     public void WriteNewestFirst(ref StateWriter writer)
     {
-        for (var j = Length - 1; j >= 0; j--)
+        for (var j = length - 1; j >= 0; j--)
         {
-            writer.Write(Buffer[j]);
+            writer.Write(_history[j]);
         }
     }
 
     public void ReadNewestFirst(ref StateReader reader, long samplesProcessed)
     {
-        for (var age = 0; age < Length; age++)
+        for (var age = 0; age < length; age++)
         {
             var value = reader.Read("tap history");
             if (age >= samplesProcessed && value != 0)
@@ -71,12 +73,12 @@ internal sealed class TapHistory
                     $"Filter state holds a non-zero tap z(n-{age + 1}) although only {samplesProcessed} samples were processed.");
             }
 
-            Buffer[Length - 1 - age] = value;
+            _history[length - 1 - age] = value;
         }
     }
 }
 
-/// <summary>A filter's per-block loop over a <see cref="TapHistory"/> buffer.</summary>
+/// <summary>A filter's per-block loop over a <see cref="TapHistory"/> work buffer.</summary>
 internal interface IBlockKernel
 {
     /// <summary>

@@ -1,0 +1,20 @@
+using Microsoft.Extensions.Options;
+
+namespace SignalGenerator;
+
+public static class GeneratorServiceExtensions
+{
+    /// <summary>The generator's options (validated at start), telemetry and worker. Kafka clients come from <c>AddKafkaClients</c>.</summary>
+    public static TBuilder AddSignalGenerator<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        builder.Services.AddOptions<GeneratorOptions>()
+            .BindConfiguration(GeneratorOptions.SectionName)
+            .PostConfigure<IConfiguration>((options, configuration) => options.Topic ??= configuration["INPUT_TOPIC"] ?? "sample-input")
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<GeneratorOptions>, GeneratorOptionsValidator>();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<GeneratorMetrics>();
+        builder.Services.AddHostedService<SignalGeneratorWorker>();
+        return builder;
+    }
+}

@@ -1,0 +1,216 @@
+using System.CommandLine;
+using System.Diagnostics;
+using SignalPipeline.Messages;
+
+namespace SignalPipeline.Cli.Bench;
+
+/// <summary>
+/// <c>signal-pipeline bench</c>: the guide's performance table measured on this machine, end to end through Kafka,
+/// with the project's own services started from their Release build.
+/// </summary>
+public static class BenchCommand
+{
+    public static readonly string[] AllScenarios = ["local", "remote", "scaled", "http"];
+
+    public static Command Create()
+    {
+        var quick = new Option<bool>("--quick") { Description = "Short runs, one repeat (about two minutes): a smoke check, not a measurement." };
+        var scenarios = new Option<string[]>("--scenario")
+        {
+            Description = "Scenarios to run: local, remote, scaled, http (repeatable; default all).",
+            DefaultValueFactory = _ => AllScenarios,
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var brokers = new Option<string?>("--brokers")
+        {
+            Description = "Kafka bootstrap servers to use instead of starting the embedded dev broker (default: KAFKA_BROKERS if set).",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("KAFKA_BROKERS"),
+        };
+        var repeats = new Option<int?>("--repeats") { Description = "Runs per measurement; the report gives medians (default 3, 1 with --quick)." };
+        var configuration = new Option<string>("--configuration") { Description = "Build configuration to start the services from.", DefaultValueFactory = _ => "Release" };
+        var output = new Option<string?>("--output") { Description = "Markdown file whose bench section is rewritten (default docs/benchmarks.md)." };
+        var noWrite = new Option<bool>("--no-write") { Description = "Print the tables only." };
+
+        var command = new Command("bench", "Measure the pipeline end to end (throughput with nothing lost, latency percentiles) and the gateway under HTTP load.")
+        {
+            quick, scenarios, brokers, repeats, configuration, output, noWrite,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var env = BenchEnvironment.Find(parse.GetValue(configuration)!, parse.GetValue(quick));
+            var selected = parse.GetValue(scenarios)!.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
+            var unknown = selected.Except(AllScenarios).ToArray();
+            if (unknown.Length > 0)
+            {
+                Console.Error.WriteLine($"Unknown scenario(s): {string.Join(", ", unknown)}. Known: {string.Join(", ", AllScenarios)}.");
+                return 2;
+            }
+
+            var runner = new BenchRunner(env, selected, parse.GetValue(brokers), parse.GetValue(repeats) ?? (env.Quick ? 1 : 3));
+            var report = await runner.RunAsync(cancellationToken);
+            var markdown = report.ToMarkdown();
+            Console.WriteLine();
+            Console.WriteLine(markdown);
+            if (!parse.GetValue(noWrite))
+            {
+                var path = parse.GetValue(output) ?? Path.Combine(env.Root, "docs", "benchmarks.md");
+                BenchReport.WriteSection(path, markdown);
+                Console.WriteLine($"Wrote {path}.");
+            }
+
+            return report.AllDelivered ? 0 : 1;
+        });
+        return command;
+    }
+}
+
+/// <summary>One pipeline measurement: which processor setup, which input.</summary>
+public sealed record PipelineCase(string Scenario, string Label, string Algorithm, SampleFormat Format, int Processors, bool Remote);
+
+/// <summary>Starts what each scenario needs, measures, and stops it again; every scenario gets a fresh broker.</summary>
+public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string> scenarios, string? brokers, int repeats)
+{
+    private const double LatencyRate = 1_000_000;
+    private readonly Progress<string> _progress = new(line => Console.WriteLine(line));
+
+    public async Task<BenchReport> RunAsync(CancellationToken cancellationToken)
+    {
+        var report = new BenchReport(env, brokers, repeats);
+        var cases = new List<PipelineCase>();
+        if (scenarios.Contains("local"))
+        {
+            cases.Add(new("local", "kalman, binary f64", "kalman", SampleFormat.Float64, 1, false));
+            cases.Add(new("local", "kalman, JSON", "kalman", SampleFormat.Json, 1, false));
+            cases.Add(new("local", "lms(16), binary f64", "lms", SampleFormat.Float64, 1, false));
+        }
+
+        if (scenarios.Contains("remote"))
+        {
+            cases.Add(new("remote", "kalman via gateway, binary f64", "kalman", SampleFormat.Float64, 1, true));
+        }
+
+        if (scenarios.Contains("scaled"))
+        {
+            cases.Add(new("scaled", "2 processors, kalman, binary f64", "kalman", SampleFormat.Float64, 2, false));
+        }
+
+        var total = Stopwatch.StartNew();
+        foreach (var @case in cases)
+        {
+            for (var repeat = 1; repeat <= repeats; repeat++)
+            {
+                Console.WriteLine($"[{total.Elapsed:mm\\:ss}] {@case.Scenario}: {@case.Label} (run {repeat}/{repeats})");
+                report.Pipeline.Add((@case, await RunPipelineAsync(@case, cancellationToken)));
+            }
+        }
+
+        if (scenarios.Contains("http"))
+        {
+            for (var repeat = 1; repeat <= repeats; repeat++)
+            {
+                Console.WriteLine($"[{total.Elapsed:mm\\:ss}] http: 4096-sample requests, gateway and direct (run {repeat}/{repeats})");
+                report.Http.AddRange(await RunHttpAsync(cancellationToken));
+            }
+        }
+
+        Console.WriteLine($"[{total.Elapsed:mm\\:ss}] done");
+        return report;
+    }
+
+    private async Task<PipelineLoadResult> RunPipelineAsync(PipelineCase @case, CancellationToken cancellationToken)
+    {
+        var services = new List<ServiceProcess>();
+        try
+        {
+            var bootstrap = brokers;
+            if (bootstrap is null)
+            {
+                var port = ServiceProcess.FreePort();
+                services.Add(await ServiceProcess.StartAsync(env, "SignalPipeline.DevBroker", "kafka",
+                    new Dictionary<string, string> { ["DevBroker__BootstrapPort"] = port.ToString() }, cancellationToken));
+                bootstrap = $"127.0.0.1:{port}";
+            }
+
+            var processorEnv = new Dictionary<string, string>
+            {
+                ["KAFKA_BROKERS"] = bootstrap,
+                ["FILTER_ALGORITHM"] = @case.Algorithm,
+                ["FILTER_MODE"] = @case.Remote ? "remote" : "local",
+                ["Processor__RateLogSeconds"] = "5",
+            };
+            if (@case.Remote)
+            {
+                var service = await ServiceProcess.StartAsync(env, "FilterService", "filter-service", new Dictionary<string, string>(), cancellationToken);
+                services.Add(service);
+                var gateway = await ServiceProcess.StartAsync(env, "FilterGateway", "filter-gateway", GatewayEnv(service.Url), cancellationToken);
+                services.Add(gateway);
+                processorEnv["FILTER_GATEWAY_URL"] = gateway.Url.ToString().TrimEnd('/');
+            }
+
+            for (var i = 0; i < @case.Processors; i++)
+            {
+                services.Add(await ServiceProcess.StartAsync(env, "FilterProcessor", $"filter-kafka-processor-{i}", processorEnv, cancellationToken));
+            }
+
+            var quick = env.Quick;
+            var load = new PipelineLoad(new PipelineLoadSettings(
+                bootstrap,
+                Streams: 16,
+                ChunkSamples: 4096,
+                @case.Format,
+                Warmup: TimeSpan.FromSeconds(quick ? 1 : 3),
+                ThroughputDuration: TimeSpan.FromSeconds(quick ? 3 : 12),
+                LatencyDuration: TimeSpan.FromSeconds(quick ? 3 : 10),
+                LatencyRate,
+                // ~2 MiB of float64 input per partition of 8 in flight at most: well inside what the dev broker keeps.
+                MaxBacklogSamples: 8 * 2 * 1024 * 1024 / sizeof(double)), _progress);
+            var result = await load.RunAsync(cancellationToken);
+            Console.WriteLine($"  => {result.SustainedSamplesPerSecond / 1e6:0.00} M samples/s sustained; lost {result.Lost}, duplicates {result.Duplicates}; " +
+                              $"latency p50/p95/p99 {Fmt(result.Latency?.P50)}/{Fmt(result.Latency?.P95)}/{Fmt(result.Latency?.P99)} ms at {LatencyRate / 1e6:0.#} M samples/s");
+            return result;
+        }
+        finally
+        {
+            // Processors first (they commit and leave the group), then the services and the broker.
+            for (var i = services.Count - 1; i >= 0; i--)
+            {
+                await services[i].DisposeAsync();
+            }
+        }
+    }
+
+    private async Task<List<HttpLoadResult>> RunHttpAsync(CancellationToken cancellationToken)
+    {
+        await using var service = await ServiceProcess.StartAsync(env, "FilterService", "filter-service", new Dictionary<string, string>(), cancellationToken);
+        await using var gateway = await ServiceProcess.StartAsync(env, "FilterGateway", "filter-gateway", GatewayEnv(service.Url), cancellationToken);
+        var warmup = TimeSpan.FromSeconds(env.Quick ? 1 : 2);
+        var duration = TimeSpan.FromSeconds(env.Quick ? 3 : 8);
+        var results = new List<HttpLoadResult>();
+        foreach (var binary in new[] { false, true })
+        {
+            foreach (var (target, url) in new[] { ("gateway", gateway.Url), ("direct", service.Url) })
+            {
+                var result = await HttpLoad.RunAsync(url, target, "kalman", binary, samples: 4096, concurrency: 8, warmup, duration, cancellationToken);
+                Console.WriteLine($"  => {target,-7} {result.Encoding,-6}: {result.SamplesPerSecond / 1e6:0.00} M samples/s, {result.Requests} requests, " +
+                                  $"p50/p99 {Fmt(result.Latency?.P50)}/{Fmt(result.Latency?.P99)} ms, {result.Failures} failed");
+                results.Add(result);
+            }
+        }
+
+        return results;
+    }
+
+    private static Dictionary<string, string> GatewayEnv(Uri service)
+    {
+        var url = service.ToString().TrimEnd('/');
+        return new Dictionary<string, string>
+        {
+            ["KALMAN_SERVICE_URL"] = url,
+            ["RLS_SERVICE_URL"] = url,
+            ["LS_SERVICE_URL"] = url,
+            ["LMS_SERVICE_URL"] = url,
+        };
+    }
+
+    internal static string Fmt(double? value) => value?.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) ?? "-";
+}

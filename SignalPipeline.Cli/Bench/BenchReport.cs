@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using SignalPipeline.Messages;
+
+namespace SignalPipeline.Cli.Bench;
+
+/// <summary>The bench's results as markdown: the guide's table with our figures beside it, the targets, every run.</summary>
+public sealed class BenchReport(BenchEnvironment env, string? brokers, int repeats)
+{
+    public const string BeginMarker = "<!-- bench:begin (written by `signal-pipeline bench`; edits inside are overwritten) -->";
+    public const string EndMarker = "<!-- bench:end -->";
+
+    public List<(PipelineCase Case, PipelineLoadResult Result)> Pipeline { get; } = [];
+
+    public List<HttpLoadResult> Http { get; } = [];
+
+    public bool AllDelivered => Pipeline.All(p => p.Result.Lost == 0 && p.Result.Duplicates == 0);
+
+    public string ToMarkdown()
+    {
+        var md = new StringBuilder();
+        md.AppendLine("## End-to-end pipeline (`signal-pipeline bench`)");
+        md.AppendLine();
+        md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC{(env.Quick ? " in **--quick** mode (smoke check: short runs, not a measurement)" : "")}, ") +
+                      string.Create(CultureInfo.InvariantCulture, $"{repeats} run(s) per row, medians. Machine: {CpuModel()}, {Environment.ProcessorCount} cores, shared with other work (noisy). ") +
+                      string.Create(CultureInfo.InvariantCulture, $"{RuntimeInformation.FrameworkDescription}, librdkafka {Confluent.Kafka.Library.VersionString}, commit {GitCommit(env.Root)}. ") +
+                      string.Create(CultureInfo.InvariantCulture, $"Broker: {(brokers is null ? "the embedded dev broker (librdkafka mock cluster, in memory, 8 partitions)" : $"`{brokers}`")}. ") +
+                      "Everything (broker, services, processors, the load producer and the output consumer) runs on this one machine.");
+        md.AppendLine();
+        md.AppendLine("Rerun: `scripts/bench.sh` (all scenarios, 3 runs each, about 15 minutes) or `scripts/bench.sh --quick`.");
+        md.AppendLine("Throughput: 16 streams of 4096-sample chunks, the producer kept at most ~16 MiB ahead of the output, rate measured at the");
+        md.AppendLine("read_committed output after warm-up; every (stream, seq) produced is checked to come out exactly once.");
+        md.AppendLine("Latency: producer timestamp (`timestamp_ms`) to arrival at the output consumer, at a fixed offered 1 M samples/s, ms resolution.");
+        md.AppendLine();
+
+        md.AppendLine("### The guide's table, our figures beside it");
+        md.AppendLine();
+        md.AppendLine("| Guide setup | Guide's figures | Our setup | Our throughput | Our latency p50 / p99 |");
+        md.AppendLine("|---|---|---|---|---|");
+        GuideRow(md, "Local LMS", "2M samples/s, < 10 ms", "local", "lms");
+        GuideRow(md, "Remote Kalman", "500K samples/s, 50-100 ms", "remote", "kalman");
+        GuideRow(md, "K8s + Flink", "10M+ samples/s, 20-50 ms", "scaled", "kalman");
+        md.AppendLine();
+
+        md.AppendLine("### Targets");
+        md.AppendLine();
+        md.AppendLine("| Target | Measured (median) | Met |");
+        md.AppendLine("|---|---|---|");
+        Target(md, "local kalman binary >= 10M samples/s", Throughput("local", "kalman", SampleFormat.Float64), v => v >= 10e6, M);
+        Target(md, "local kalman JSON >= 2M samples/s", Throughput("local", "kalman", SampleFormat.Json), v => v >= 2e6, M);
+        Target(md, "local lms >= 8M samples/s", Throughput("local", "lms", SampleFormat.Float64), v => v >= 8e6, M);
+        Target(md, "remote via gateway >= 2M samples/s", Throughput("remote", "kalman", SampleFormat.Float64), v => v >= 2e6, M);
+        Target(md, "local p99 <= 20 ms at 1M samples/s", P99("local", "kalman", SampleFormat.Float64), v => v <= 20, Ms);
+        Target(md, "remote p99 <= 50 ms at 1M samples/s", P99("remote", "kalman", SampleFormat.Float64), v => v <= 50, Ms);
+        md.AppendLine();
+
+        md.AppendLine("### Every pipeline run");
+        md.AppendLine();
+        md.AppendLine("| Scenario | Setup | Sustained samples/s | Chunks out / in | Lost | Dup | p50 ms | p95 ms | p99 ms | Achieved at 1M offered |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var (c, r) in Pipeline)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| {c.Scenario} | {c.Label} | {M(r.SustainedSamplesPerSecond)} | {r.DeliveredChunks} / {r.ProducedChunks} | {r.Lost} | {r.Duplicates} | " +
+                $"{BenchRunner.Fmt(r.Latency?.P50)} | {BenchRunner.Fmt(r.Latency?.P95)} | {BenchRunner.Fmt(r.Latency?.P99)} | {M(r.LatencyAchievedRate)} |");
+        }
+
+        if (Http.Count > 0)
+        {
+            md.AppendLine();
+            md.AppendLine("### HTTP: 4096-sample kalman requests, 8 concurrent clients");
+            md.AppendLine();
+            md.AppendLine("| Target | Body | Samples/s (median) | Requests/s | p50 ms | p99 ms | Failed | Gateway / direct |");
+            md.AppendLine("|---|---|---|---|---|---|---|---|");
+            foreach (var group in Http.GroupBy(h => (h.Encoding, h.Target)))
+            {
+                var rate = Median(group.Select(h => h.SamplesPerSecond));
+                var direct = Median(Http.Where(h => h.Encoding == group.Key.Encoding && h.Target == "direct").Select(h => h.SamplesPerSecond));
+                md.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {group.Key.Target} | {group.Key.Encoding} | {M(rate)} | {rate / 4096:0} | {BenchRunner.Fmt(Median(group.Select(h => h.Latency?.P50 ?? double.NaN)))} | " +
+                    $"{BenchRunner.Fmt(Median(group.Select(h => h.Latency?.P99 ?? double.NaN)))} | {group.Sum(h => h.Failures)} | " +
+                    $"{(group.Key.Target == "gateway" ? (rate / direct)?.ToString("0.00", CultureInfo.InvariantCulture) : "")} |");
+            }
+        }
+
+        return md.ToString();
+    }
+
+    /// <summary>Replaces the bench section of <paramref name="path"/> (between the markers), or appends it.</summary>
+    public static void WriteSection(string path, string markdown)
+    {
+        var section = $"{BeginMarker}\n{markdown.TrimEnd()}\n{EndMarker}\n";
+        var text = File.Exists(path) ? File.ReadAllText(path) : "# Benchmarks\n\n";
+        var begin = text.IndexOf(BeginMarker, StringComparison.Ordinal);
+        var end = text.IndexOf(EndMarker, StringComparison.Ordinal);
+        text = begin >= 0 && end > begin
+            ? text[..begin] + section + text[(end + EndMarker.Length)..].TrimStart('\n')
+            : text.TrimEnd() + "\n\n" + section;
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        File.WriteAllText(path, text);
+    }
+
+    private void GuideRow(StringBuilder md, string guide, string guideFigures, string scenario, string algorithm)
+    {
+        var runs = Runs(scenario, algorithm, SampleFormat.Float64).ToList();
+        var label = runs.Count > 0 ? runs[0].Case.Label : "(not run)";
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"| {guide} | {guideFigures} | {scenario}: {label} | {M(Throughput(scenario, algorithm, SampleFormat.Float64))} samples/s | " +
+            $"{BenchRunner.Fmt(Median(runs.Select(r => r.Result.Latency?.P50 ?? double.NaN)))} / {BenchRunner.Fmt(P99(scenario, algorithm, SampleFormat.Float64))} ms |");
+    }
+
+    private static void Target(StringBuilder md, string target, double? value, Func<double, bool> met, Func<double?, string> format)
+        => md.AppendLine(CultureInfo.InvariantCulture, $"| {target} | {format(value)} | {(value is null ? "not run" : met(value.Value) ? "yes" : "**no**")} |");
+
+    private IEnumerable<(PipelineCase Case, PipelineLoadResult Result)> Runs(string scenario, string algorithm, SampleFormat format)
+        => Pipeline.Where(p => p.Case.Scenario == scenario && p.Case.Algorithm == algorithm && p.Case.Format == format);
+
+    private double? Throughput(string scenario, string algorithm, SampleFormat format)
+        => Median(Runs(scenario, algorithm, format).Select(r => r.Result.SustainedSamplesPerSecond));
+
+    private double? P99(string scenario, string algorithm, SampleFormat format)
+        => Median(Runs(scenario, algorithm, format).Select(r => r.Result.Latency?.P99 ?? double.NaN));
+
+    private static double? Median(IEnumerable<double> values)
+    {
+        var sorted = values.Where(v => !double.IsNaN(v)).Order().ToArray();
+        return sorted.Length == 0 ? null : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    private static string M(double? samplesPerSecond) => samplesPerSecond is null ? "-" : $"{samplesPerSecond / 1e6:0.00}M";
+
+    private static string Ms(double? milliseconds) => milliseconds is null ? "-" : $"{milliseconds:0.0} ms";
+
+    private static string CpuModel()
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
+            return line?.Split(':', 2)[1].Trim() ?? RuntimeInformation.ProcessArchitecture.ToString();
+        }
+        catch (IOException)
+        {
+            return RuntimeInformation.ProcessArchitecture.ToString();
+        }
+    }
+
+    private static string GitCommit(string root)
+    {
+        try
+        {
+            using var git = Process.Start(new ProcessStartInfo("git", ["-C", root, "rev-parse", "--short", "HEAD"]) { RedirectStandardOutput = true });
+            var commit = git?.StandardOutput.ReadToEnd().Trim();
+            git?.WaitForExit();
+            return string.IsNullOrEmpty(commit) ? "unknown" : commit;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return "unknown";
+        }
+    }
+}

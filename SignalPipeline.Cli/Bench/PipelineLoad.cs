@@ -1,0 +1,298 @@
+using System.Diagnostics;
+using Confluent.Kafka;
+using SignalPipeline.Messages;
+
+namespace SignalPipeline.Cli.Bench;
+
+/// <summary>What one pipeline measurement offers the processor.</summary>
+/// <param name="MaxBacklogSamples">Throughput phase: the producer waits while this many samples are produced but not yet
+/// seen at the output, so the measured rate is what the processor sustains (and the dev broker, which keeps only the
+/// newest ~5 MiB per partition, never drops unread input).</param>
+public sealed record PipelineLoadSettings(
+    string Brokers,
+    int Streams,
+    int ChunkSamples,
+    SampleFormat Format,
+    TimeSpan Warmup,
+    TimeSpan ThroughputDuration,
+    TimeSpan LatencyDuration,
+    double LatencyRate,
+    long MaxBacklogSamples,
+    string InputTopic = "sample-input",
+    string OutputTopic = "sample-output");
+
+/// <param name="SustainedSamplesPerSecond">Output samples per second after warm-up with the producer kept ahead.</param>
+/// <param name="Lost">Chunks produced but never seen in the read_committed output.</param>
+/// <param name="Duplicates">Chunks seen more than once in the output.</param>
+/// <param name="LatencyAchievedRate">Output samples per second during the latency phase (should equal the offered rate).</param>
+public sealed record PipelineLoadResult(
+    double SustainedSamplesPerSecond,
+    long ProducedChunks,
+    long DeliveredChunks,
+    long Lost,
+    long Duplicates,
+    LatencySummary? Latency,
+    double LatencyOfferedRate,
+    double LatencyAchievedRate);
+
+/// <summary>
+/// Drives <c>sample-input</c> and watches <c>sample-output</c> (read_committed, every partition): a throughput phase
+/// with a bounded backlog, then a latency phase at a fixed offered rate. Every (stream, seq) produced must come out
+/// exactly once.
+/// </summary>
+public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string> progress)
+{
+    // A fresh prefix per run, so a run against a long-lived cluster never meets an earlier run's streams.
+    private readonly string[] _streamIds = Enumerable.Range(0, settings.Streams)
+        .Select(i => $"bench-{Guid.NewGuid().ToString("N")[..8]}-{i:D3}").ToArray();
+    private readonly long[] _nextSeq = new long[settings.Streams];
+    private readonly HashSet<long>[] _seen = Enumerable.Range(0, settings.Streams).Select(_ => new HashSet<long>()).ToArray();
+    private readonly LatencyRecorder _latency = new();
+    private long _producedChunks;
+    private long _producedSamples;
+    private long _deliveredChunks;
+    private long _deliveredSamples;
+    private long _duplicates;
+    private long _decodeFailures;
+    private long _deliveryErrors;
+    private long _latencyFromMs = long.MaxValue;
+
+    public async Task<PipelineLoadResult> RunAsync(CancellationToken cancellationToken)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var watcher = Task.Factory.StartNew(() => WatchOutput(stop.Token), TaskCreationOptions.LongRunning);
+        using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig
+        {
+            BootstrapServers = settings.Brokers,
+            LingerMs = 2,
+            BatchSize = 4 * 1024 * 1024,
+            QueueBufferingMaxKbytes = 256 * 1024,
+            MessageMaxBytes = 16 * 1024 * 1024,
+            EnableIdempotence = false,
+            Acks = Acks.Leader,
+        }).SetErrorHandler((_, e) => progress.Report($"producer: {e.Reason}")).Build();
+
+        var chunks = _streamIds.Select((_, i) => MakeSignal(i, settings.ChunkSamples)).ToArray();
+        try
+        {
+            // One chunk per stream first: the processor has joined its group and restored state once these are out.
+            for (var stream = 0; stream < chunks.Length; stream++)
+            {
+                Produce(producer, stream, chunks[stream]);
+            }
+
+            await DrainAsync(producer, stop.Token);
+            if (Interlocked.Read(ref _deliveredChunks) < chunks.Length)
+            {
+                throw new TimeoutException("The pipeline delivered nothing within 60 s: is the processor running? See artifacts/bench-logs.");
+            }
+
+            var sustained = await ThroughputPhaseAsync(producer, chunks, stop.Token);
+            await DrainAsync(producer, stop.Token);
+
+            var (achieved, _) = await LatencyPhaseAsync(producer, chunks, stop.Token);
+            await DrainAsync(producer, stop.Token);
+
+            var produced = Interlocked.Read(ref _producedChunks);
+            var delivered = Interlocked.Read(ref _deliveredChunks);
+            if (Interlocked.Read(ref _decodeFailures) > 0 || Interlocked.Read(ref _deliveryErrors) > 0)
+            {
+                progress.Report($"  warning: {_decodeFailures} output records did not decode, {_deliveryErrors} produce errors");
+            }
+
+            return new PipelineLoadResult(sustained, produced, delivered, produced - delivered, Interlocked.Read(ref _duplicates),
+                _latency.Summarize(), settings.LatencyRate, achieved);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await watcher.WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    private async Task<double> ThroughputPhaseAsync(IProducer<byte[], byte[]> producer, double[][] chunks, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var end = settings.Warmup + settings.ThroughputDuration;
+        long? windowStartSamples = null;
+        var windowStart = TimeSpan.Zero;
+        var nextReport = TimeSpan.FromSeconds(1);
+        var stream = 0;
+        while (clock.Elapsed < end)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (windowStartSamples is null && clock.Elapsed >= settings.Warmup)
+            {
+                windowStartSamples = Interlocked.Read(ref _deliveredSamples);
+                windowStart = clock.Elapsed;
+            }
+
+            if (clock.Elapsed >= nextReport)
+            {
+                nextReport += TimeSpan.FromSeconds(1);
+                progress.Report($"  throughput {clock.Elapsed.TotalSeconds,5:0.0}/{end.TotalSeconds:0} s: {Interlocked.Read(ref _deliveredSamples) / clock.Elapsed.TotalSeconds / 1e6,7:0.00} M samples/s so far");
+            }
+
+            if (Interlocked.Read(ref _producedSamples) - Interlocked.Read(ref _deliveredSamples) > settings.MaxBacklogSamples)
+            {
+                producer.Poll(TimeSpan.Zero);
+                await Task.Delay(1, cancellationToken);
+                continue;
+            }
+
+            Produce(producer, stream, chunks[stream]);
+            stream = (stream + 1) % chunks.Length;
+        }
+
+        var windowSamples = Interlocked.Read(ref _deliveredSamples) - (windowStartSamples ?? 0);
+        return windowSamples / (clock.Elapsed - windowStart).TotalSeconds;
+    }
+
+    private async Task<(double Achieved, TimeSpan Duration)> LatencyPhaseAsync(IProducer<byte[], byte[]> producer, double[][] chunks, CancellationToken cancellationToken)
+    {
+        // Latencies count from one warm-up second into the phase: the first chunks after a drain see an idle pipeline.
+        var warmup = TimeSpan.FromSeconds(1);
+        var duration = warmup + settings.LatencyDuration;
+        Volatile.Write(ref _latencyFromMs, DateTimeOffset.UtcNow.Add(warmup).ToUnixTimeMilliseconds());
+        var startSamples = Interlocked.Read(ref _deliveredSamples);
+        var chunksPerSecond = settings.LatencyRate / settings.ChunkSamples;
+        var clock = Stopwatch.StartNew();
+        var nextReport = TimeSpan.FromSeconds(1);
+        long sent = 0;
+        var stream = 0;
+        while (clock.Elapsed < duration)
+        {
+            var due = (long)(clock.Elapsed.TotalSeconds * chunksPerSecond) - sent;
+            for (; due > 0; due--, sent++)
+            {
+                Produce(producer, stream, chunks[stream]);
+                stream = (stream + 1) % chunks.Length;
+            }
+
+            if (clock.Elapsed >= nextReport)
+            {
+                nextReport += TimeSpan.FromSeconds(1);
+                var summary = _latency.Summarize();
+                progress.Report($"  latency    {clock.Elapsed.TotalSeconds,5:0.0}/{duration.TotalSeconds:0} s at {settings.LatencyRate / 1e6:0.00} M samples/s offered: p99 so far {summary?.P99.ToString("0.0") ?? "-"} ms");
+            }
+
+            producer.Poll(TimeSpan.Zero);
+            await Task.Delay(1, cancellationToken);
+        }
+
+        var achieved = (Interlocked.Read(ref _deliveredSamples) - startSamples) / clock.Elapsed.TotalSeconds;
+        return (achieved, clock.Elapsed);
+    }
+
+    /// <summary>Waits until every produced chunk is seen at the output, or 60 s pass (then the difference is reported as lost).</summary>
+    private async Task DrainAsync(IProducer<byte[], byte[]> producer, CancellationToken cancellationToken)
+    {
+        producer.Flush(cancellationToken);
+        var clock = Stopwatch.StartNew();
+        while (Interlocked.Read(ref _deliveredChunks) < Interlocked.Read(ref _producedChunks) && clock.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            await Task.Delay(20, cancellationToken);
+        }
+    }
+
+    private void Produce(IProducer<byte[], byte[]> producer, int stream, double[] samples)
+    {
+        var chunk = new SampleChunk(_streamIds[stream], _nextSeq[stream]++, samples, SampleRate: 8000,
+            TimestampMs: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) { Format = settings.Format };
+        var message = SampleCodec.ToMessage(chunk);
+        while (true)
+        {
+            try
+            {
+                producer.Produce(settings.InputTopic, message, report =>
+                {
+                    if (report.Error.IsError)
+                    {
+                        Interlocked.Increment(ref _deliveryErrors);
+                    }
+                });
+                break;
+            }
+            catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                producer.Poll(TimeSpan.FromMilliseconds(5));
+            }
+        }
+
+        Interlocked.Increment(ref _producedChunks);
+        Interlocked.Add(ref _producedSamples, samples.Length);
+    }
+
+    private void WatchOutput(CancellationToken cancellationToken)
+    {
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
+        {
+            BootstrapServers = settings.Brokers,
+            GroupId = "bench-output-" + Guid.NewGuid().ToString("N"),
+            EnableAutoCommit = false,
+            IsolationLevel = IsolationLevel.ReadCommitted,
+            FetchWaitMaxMs = 5,
+            FetchMaxBytes = 64 * 1024 * 1024,
+            MaxPartitionFetchBytes = 16 * 1024 * 1024,
+        }).Build();
+
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = settings.Brokers }).Build())
+        {
+            var topic = admin.GetMetadata(settings.OutputTopic, TimeSpan.FromSeconds(10)).Topics.Single();
+            consumer.Assign(topic.Partitions.Select(p => new TopicPartitionOffset(settings.OutputTopic, p.PartitionId, Offset.Beginning)));
+        }
+
+        var index = _streamIds.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
+        using var buffer = new SampleBuffer();
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var result = consumer.Consume(100);
+            if (result is null)
+            {
+                continue;
+            }
+
+            var received = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            if (!SampleCodec.TryDecodeFilteredChunk(result.Message.Key, result.Message.Value, result.Message.Headers, out var chunk, out _, buffer))
+            {
+                Interlocked.Increment(ref _decodeFailures);
+                continue;
+            }
+
+            if (!index.TryGetValue(chunk.StreamId, out var stream))
+            {
+                continue; // another run's stream on a shared cluster
+            }
+
+            if (!_seen[stream].Add(chunk.Seq))
+            {
+                Interlocked.Increment(ref _duplicates);
+                continue;
+            }
+
+            if (chunk.TimestampMs >= Volatile.Read(ref _latencyFromMs))
+            {
+                _latency.Record(received - chunk.TimestampMs);
+            }
+
+            Interlocked.Increment(ref _deliveredChunks);
+            Interlocked.Add(ref _deliveredSamples, chunk.Signal.Length);
+        }
+
+        consumer.Close();
+    }
+
+    /// <summary>A noisy two-tone signal, different per stream; its content does not change the filters' cost.</summary>
+    private static double[] MakeSignal(int stream, int length)
+    {
+        var random = new Random(stream);
+        var samples = new double[length];
+        for (var n = 0; n < length; n++)
+        {
+            samples[n] = Math.Sin(2 * Math.PI * (50 + stream) * n / 8000.0) + 0.3 * Math.Sin(2 * Math.PI * 440 * n / 8000.0)
+                         + 0.1 * (random.NextDouble() - 0.5);
+        }
+
+        return samples;
+    }
+}

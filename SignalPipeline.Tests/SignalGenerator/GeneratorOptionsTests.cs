@@ -1,0 +1,77 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using SignalGenerator;
+using SignalPipeline.Messages;
+
+namespace SignalPipeline.Tests.SignalGenerator;
+
+public sealed class GeneratorOptionsTests
+{
+    [Fact]
+    public void Defaults_are_valid_and_modest()
+    {
+        var options = Resolve();
+
+        Assert.True(options.Enabled);
+        Assert.Equal(4, options.Streams);
+        Assert.Equal(256, options.ChunkSize);
+        Assert.Equal(2000, options.Rate);
+        Assert.Equal(SampleFormat.Json, options.Format);
+        Assert.Equal("sample-input", options.Topic);
+        Assert.Equal("sensor-1", options.StreamId(0));
+        Assert.Equal([SignalShape.Sine, SignalShape.Chirp, SignalShape.Ar2, SignalShape.Audio, SignalShape.Sine],
+            Enumerable.Range(0, 5).Select(options.ShapeOf));
+    }
+
+    [Fact]
+    public void Settings_bind_from_configuration_and_the_topic_falls_back_to_INPUT_TOPIC()
+    {
+        var options = Resolve(("Generator:Rate", "0"), ("Generator:Format", "float32"), ("Generator:Streams", "9"), ("INPUT_TOPIC", "my-input"));
+
+        Assert.Equal(0, options.Rate);
+        Assert.Equal(SampleFormat.Float32, options.Format);
+        Assert.Equal(9, options.Streams);
+        Assert.Equal("my-input", options.Topic);
+    }
+
+    [Theory]
+    [InlineData("Generator:Streams", "0")]
+    [InlineData("Generator:ChunkSize", "0")]
+    [InlineData("Generator:ChunkSize", "1000000")]
+    [InlineData("Generator:Rate", "-1")]
+    [InlineData("Generator:SampleRate", "0")]
+    [InlineData("Generator:Noise", "-0.1")]
+    [InlineData("Generator:MaxChunks", "-5")]
+    [InlineData("Generator:Shapes", "sine,square")]
+    [InlineData("Generator:Shapes", "")]
+    [InlineData("Generator:StreamPrefix", " ")]
+    public void An_invalid_setting_fails_at_start_naming_it(string key, string value)
+    {
+        var ex = Assert.Throws<OptionsValidationException>(() => Resolve((key, value)));
+
+        Assert.Contains(key, ex.Message);
+    }
+
+    [Fact]
+    public void An_unknown_format_fails_at_start_naming_the_setting()
+    {
+        var ex = Assert.ThrowsAny<InvalidOperationException>(() => Resolve(("Generator:Format", "xml")));
+
+        Assert.Contains("Generator:Format", ex.Message);
+    }
+
+    private static GeneratorOptions Resolve(params (string Key, string Value)[] settings)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(settings.Select(s => KeyValuePair.Create(s.Key, (string?)s.Value)));
+        builder.AddSignalGenerator();
+        using var host = builder.Build();
+
+        // What ValidateOnStart does when the host starts, without starting the worker.
+        host.Services.GetRequiredService<IStartupValidator>().Validate();
+
+        return host.Services.GetRequiredService<IOptions<GeneratorOptions>>().Value;
+    }
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds Release and runs `signal-pipeline bench` (end-to-end pipeline and HTTP figures into docs/benchmarks.md).
+# Arguments go to the bench: --quick, --scenario local|remote|scaled|http, --brokers HOST:PORT, --repeats N, --no-write.
+# The filter-kernel and codec micro-benchmarks are BenchmarkDotNet: see docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dotnet build -c Release SignalPipeline.sln -nologo -v q
+exec dotnet SignalPipeline.Cli/bin/Release/net10.0/signal-pipeline.dll bench "$@"
