@@ -90,12 +90,27 @@ public static class FilterGatewayExtensions
 
         await next();
 
-        // Kestrel stops a chunked body at the limit; YARP then reports a client body error as a bare 400.
+        // Kestrel stops a chunked body at the limit while YARP forwards it; YARP then reports a bare error status.
         var error = context.Features.Get<IForwarderErrorFeature>();
-        if (!context.Response.HasStarted && error?.Exception is Microsoft.AspNetCore.Http.BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge })
+        if (error is not null && !context.Response.HasStarted
+            && (context.Response.StatusCode == StatusCodes.Status413PayloadTooLarge || IsBodyTooLarge(error.Exception)))
         {
+            context.Response.Clear();
             await TooLarge(limit).ExecuteAsync(context);
         }
+    }
+
+    private static bool IsBodyTooLarge(Exception? exception)
+    {
+        for (; exception is not null; exception = exception.InnerException)
+        {
+            if (exception is Microsoft.AspNetCore.Http.BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge })
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static IResult TooLarge(long limit) => Results.Problem(

@@ -81,18 +81,27 @@ public sealed class GatewayForwardingTests : IAsyncLifetime
     {
         await using var gateway = await GatewaySettingsTests.StartGatewayAsync(Settings());
         using var client = gateway.CreateClient();
-        var traceId = ActivityTraceId.CreateRandom();
-        var clientSpan = ActivitySpanId.CreateRandom();
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/run") { Content = new StringContent("{}") };
-        request.Headers.Add("traceparent", $"00-{traceId}-{clientSpan}-01");
-        using var response = await client.SendAsync(request).WaitAsync(InProcessHost.Timeout);
+        // The client's own span: its HttpClient sends a traceparent of this trace.
+        using var source = new ActivitySource("SignalPipeline.Tests.TraceClient");
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == source.Name,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(listener);
+        using var clientSpan = source.StartActivity("filter call", ActivityKind.Client);
+        Assert.NotNull(clientSpan);
+
+        using var response = await client.PostAsync("/kalman/audio/run", new StringContent("{}")).WaitAsync(InProcessHost.Timeout);
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync().WaitAsync(InProcessHost.Timeout));
 
-        // 00-<trace id>-<parent span>-<flags>: same trace, but the parent is the gateway's span, not the client's.
-        var parts = json.RootElement.GetProperty("traceparent").GetString()!.Split('-');
-        Assert.Equal(traceId.ToString(), parts[1]);
-        Assert.NotEqual(clientSpan.ToString(), parts[2]);
+        // 00-<trace id>-<parent span>-<flags>: the client's trace, with the gateway's forwarding span as the parent.
+        var seen = json.RootElement.GetProperty("traceparent").GetString()!;
+        var parts = seen.Split('-');
+        Assert.True(parts.Length == 4 && parts[1] == clientSpan.TraceId.ToString(),
+            $"the client's trace is {clientSpan.TraceId}, the service saw traceparent '{seen}'");
+        Assert.NotEqual(clientSpan.SpanId.ToString(), parts[2]);
     }
 
     [Fact]
