@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using System.Text;
 using Confluent.Kafka;
 using FilterProcessor.Filtering;
@@ -81,7 +80,6 @@ public sealed class StreamProcessor : IDisposable
             .SetPartitionsRevokedHandler((_, revoked) => Drop(revoked.Select(r => r.Partition.Value), "revoked"))
             .SetPartitionsLostHandler((_, lost) => Drop(lost.Select(r => r.Partition.Value), "lost")));
 
-        _telemetry.SetLagSource(ReadLag);
         _consumer.Subscribe(_options.InputTopic);
         _running = true;
         _logger.LogInformation(
@@ -118,7 +116,6 @@ public sealed class StreamProcessor : IDisposable
         finally
         {
             _running = false;
-            _telemetry.SetLagSource(null);
             try
             {
                 // Leaves the group now so the partitions move to the other replicas without waiting for a session timeout.
@@ -206,7 +203,8 @@ public sealed class StreamProcessor : IDisposable
                 break;
             }
 
-            if (TryExtractContext(record.Message.Headers, out var context))
+            var context = KafkaTracing.ExtractTraceContext(record.Message.Headers);
+            if (context != default)
             {
                 links.Add(new ActivityLink(context));
             }
@@ -266,7 +264,6 @@ public sealed class StreamProcessor : IDisposable
         _filterer.FilterAsync(work, CancellationToken.None).GetAwaiter().GetResult();
 
         var processedMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        var traceparent = activity is null ? null : Encoding.ASCII.GetBytes($"00-{activity.TraceId}-{activity.SpanId}-{(activity.Recorded ? "01" : "00")}");
         var written = new List<(int Samples, long TimestampMs)>(outputs.Count);
         foreach (var (partition, stream, chunk, filtered) in outputs)
         {
@@ -281,9 +278,9 @@ public sealed class StreamProcessor : IDisposable
             {
                 Format = decoded.Format,
             });
-            if (traceparent is not null)
+            if (activity is not null)
             {
-                message.Headers.Add("traceparent", traceparent);
+                KafkaTracing.InjectTraceContext(message.Headers, activity.Context);
             }
 
             var output = OutputPartition(partition.Partition);
@@ -428,35 +425,6 @@ public sealed class StreamProcessor : IDisposable
         _logger.LogInformation("Partitions [{Partitions}] {Why}: state dropped", string.Join(",", dropped.Order()), why);
     }
 
-    private IEnumerable<Measurement<long>> ReadLag()
-    {
-        var consumer = _consumer;
-        if (consumer is null || !_running)
-        {
-            return [];
-        }
-
-        var measurements = new List<Measurement<long>>();
-        try
-        {
-            foreach (var tp in consumer.Assignment)
-            {
-                var high = consumer.GetWatermarkOffsets(tp).High;
-                var position = consumer.Position(tp);
-                if (high.Value >= 0 && position.Value >= 0)
-                {
-                    measurements.Add(new Measurement<long>(Math.Max(0, high.Value - position.Value), new KeyValuePair<string, object?>("partition", tp.Partition.Value)));
-                }
-            }
-        }
-        catch (Exception e) when (e is KafkaException or ObjectDisposedException or InvalidOperationException)
-        {
-            // The consumer is closing; no lag to report.
-        }
-
-        return measurements;
-    }
-
     private int OutputPartition(int inputPartition) => inputPartition % _outputPartitions;
 
     private IProducer<byte[], byte[]> CreateProducer()
@@ -484,18 +452,6 @@ public sealed class StreamProcessor : IDisposable
 
     private static List<KeyValuePair<string, byte[]>> HeaderList(Headers? headers)
         => headers is null ? [] : [.. headers.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes()))];
-
-    private static bool TryExtractContext(Headers? headers, out ActivityContext context)
-    {
-        context = default;
-        if (headers is null || !headers.TryGetLastBytes("traceparent", out var traceparent) || traceparent is null)
-        {
-            return false;
-        }
-
-        string? tracestate = headers.TryGetLastBytes("tracestate", out var state) && state is not null ? Encoding.ASCII.GetString(state) : null;
-        return ActivityContext.TryParse(Encoding.ASCII.GetString(traceparent), tracestate, out context);
-    }
 
     public void Dispose()
     {
