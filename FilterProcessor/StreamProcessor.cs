@@ -245,7 +245,7 @@ public sealed class StreamProcessor : IDisposable
                 partition.Streams[chunk.StreamId] = stream = new StreamState(chunk.StreamId, new StreamSequence<ChunkEnvelope>(), new StreamFilterHandle(null));
             }
 
-            var envelope = new ChunkEnvelope(chunk.Seq, message.Value ?? [], HeaderList(message.Headers), chunk.TimestampMs ?? message.Timestamp.UnixTimestampMs, chunk);
+            var envelope = new ChunkEnvelope(chunk.Seq, message.Value ?? [], message.Headers, chunk.TimestampMs ?? message.Timestamp.UnixTimestampMs, chunk);
             released.Clear();
             if (stream.Sequence.Offer(chunk.Seq, envelope, _options.MaxHeldChunks, released, ref counters) != SequenceOutcome.Duplicate)
             {
@@ -264,6 +264,13 @@ public sealed class StreamProcessor : IDisposable
         _filterer.FilterAsync(work, CancellationToken.None).GetAwaiter().GetResult();
 
         var processedMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+        // The batch span's context, formatted once and shared by every output record of the batch.
+        var traceContext = new Headers();
+        if (activity is not null)
+        {
+            KafkaTracing.InjectTraceContext(traceContext, activity.Context);
+        }
         var written = new List<(int Samples, long TimestampMs)>(outputs.Count);
         foreach (var (partition, stream, chunk, filtered) in outputs)
         {
@@ -278,9 +285,9 @@ public sealed class StreamProcessor : IDisposable
             {
                 Format = decoded.Format,
             });
-            if (activity is not null)
+            foreach (var header in traceContext)
             {
-                KafkaTracing.InjectTraceContext(message.Headers, activity.Context);
+                message.Headers.Add(header.Key, header.GetValueBytes());
             }
 
             var output = OutputPartition(partition.Partition);
@@ -449,9 +456,6 @@ public sealed class StreamProcessor : IDisposable
             ? info.Partitions.Count
             : throw new InvalidOperationException($"Topic '{topic}' does not exist ({info?.Error.Reason ?? "no metadata"}); the broker must create it.");
     }
-
-    private static List<KeyValuePair<string, byte[]>> HeaderList(Headers? headers)
-        => headers is null ? [] : [.. headers.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes()))];
 
     public void Dispose()
     {
