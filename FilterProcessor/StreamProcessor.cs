@@ -35,6 +35,13 @@ public sealed class StreamProcessor : IDisposable
     private int _outputPartitions;
     private volatile bool _running;
 
+    // Where the loop's time goes, for the rate log line: waiting/consuming, decoding+ordering+filtering, producing, committing.
+    private readonly Stopwatch _collectTime = new();
+    private readonly Stopwatch _processTime = new();
+    private readonly Stopwatch _produceTime = new();
+    private readonly Stopwatch _commitTime = new();
+    private long _batches;
+
     public StreamProcessor(KafkaClientFactory kafka, ProcessorOptions options, IChunkFilterer filterer, ProcessorTelemetry telemetry, ILogger logger, string? instanceId = null)
     {
         _kafka = kafka;
@@ -92,7 +99,9 @@ public sealed class StreamProcessor : IDisposable
         {
             while (!stoppingToken.IsCancellationRequested)
             {
+                _collectTime.Start();
                 Collect(stoppingToken);
+                _collectTime.Stop();
                 if (_batch.Count > 0)
                 {
                     ProcessOrRecover();
@@ -104,9 +113,15 @@ public sealed class StreamProcessor : IDisposable
                     var chunks = Interlocked.Read(ref _telemetry.Chunks);
                     var seconds = rateClock.Elapsed.TotalSeconds;
                     _logger.LogInformation(
-                        "Rate: {SamplesPerSecond:F0} samples/s, {ChunksPerSecond:F0} chunks/s over {Seconds:F1} s; partitions [{Partitions}]; totals: {Chunks} chunks, {DeadLetters} dead letters, {Duplicates} duplicates, {Gaps} gaps, {Replayed} replayed",
+                        "Rate: {SamplesPerSecond:F0} samples/s, {ChunksPerSecond:F0} chunks/s over {Seconds:F1} s; partitions [{Partitions}]; {Batches} batches, time in collect/process/produce/commit {Collect}/{Process}/{Produce}/{Commit} ms; totals: {Chunks} chunks, {DeadLetters} dead letters, {Duplicates} duplicates, {Gaps} gaps, {Replayed} replayed",
                         (samples - lastSamples) / seconds, (chunks - lastChunks) / seconds, seconds, string.Join(",", _partitions.Keys.Order()),
+                        _batches, _collectTime.ElapsedMilliseconds, _processTime.ElapsedMilliseconds, _produceTime.ElapsedMilliseconds, _commitTime.ElapsedMilliseconds,
                         chunks, _telemetry.DeadLetters, _telemetry.Duplicates, _telemetry.Gaps, _telemetry.Replayed);
+                    _batches = 0;
+                    _collectTime.Reset();
+                    _processTime.Reset();
+                    _produceTime.Reset();
+                    _commitTime.Reset();
                     lastSamples = samples;
                     lastChunks = chunks;
                     rateClock.Restart();
@@ -189,6 +204,9 @@ public sealed class StreamProcessor : IDisposable
         finally
         {
             _batch.Clear();
+            _processTime.Stop();
+            _produceTime.Stop();
+            _commitTime.Stop();
         }
     }
 
@@ -215,6 +233,8 @@ public sealed class StreamProcessor : IDisposable
             links, name: $"process {_options.InputTopic}");
         _telemetry.Batch(_batch.Count);
 
+        _batches++;
+        _processTime.Start();
         producer.BeginTransaction();
         var touched = new Dictionary<int, long>();
         var work = new List<FilterWork>();
@@ -262,6 +282,8 @@ public sealed class StreamProcessor : IDisposable
         }
 
         _filterer.FilterAsync(work, CancellationToken.None).GetAwaiter().GetResult();
+        _processTime.Stop();
+        _produceTime.Start();
 
         var processedMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
@@ -318,10 +340,13 @@ public sealed class StreamProcessor : IDisposable
             });
         }
 
+        _produceTime.Stop();
+        _commitTime.Start();
         producer.SendOffsetsToTransaction(
             touched.Select(t => new TopicPartitionOffset(_options.InputTopic, t.Key, t.Value + 1)),
             _consumer!.ConsumerGroupMetadata, TransactionTimeout);
         producer.CommitTransaction(TransactionTimeout);
+        _commitTime.Stop();
 
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         foreach (var (p, lastOffset) in touched)
