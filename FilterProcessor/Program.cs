@@ -1,5 +1,31 @@
+using FilterProcessor;
+using FilterProcessor.Filtering;
+using Microsoft.Extensions.Options;
+using SignalPipeline.Kafka;
+
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
+builder.AddKafkaClients();
+
+builder.Services.AddOptions<ProcessorOptions>()
+    .Configure<IConfiguration>((options, configuration) => ProcessorOptions.Bind(configuration, options))
+    .ValidateOnStart();
+builder.Services.AddSingleton<IValidateOptions<ProcessorOptions>, ProcessorOptionsValidator>();
+builder.Services.AddSingleton<ProcessorTelemetry>();
+
+builder.Services.AddHttpClient(nameof(RemoteChunkFilterer), (services, http) =>
+    http.BaseAddress = new Uri(services.GetRequiredService<IOptions<ProcessorOptions>>().Value.GatewayUrl));
+builder.Services.AddSingleton<IChunkFilterer>(services =>
+{
+    var options = services.GetRequiredService<IOptions<ProcessorOptions>>().Value;
+    return options.Mode == FilterMode.Remote
+        ? new RemoteChunkFilterer(services.GetRequiredService<IHttpClientFactory>().CreateClient(nameof(RemoteChunkFilterer)), options.Algorithm, options.Params)
+        : new LocalChunkFilterer(options.Algorithm, options.Params);
+});
+
+builder.Services.AddSingleton<FilterProcessorWorker>();
+builder.Services.AddHostedService(services => services.GetRequiredService<FilterProcessorWorker>());
+builder.Services.AddHealthChecks().AddCheck<FilterProcessorWorker>("stream-processor");
 
 var app = builder.Build();
 app.MapDefaultEndpoints();

@@ -96,7 +96,7 @@ public sealed class SignalGeneratorWorker(
 
     private void ProduceBatch(IProducer<byte[], byte[]> producer, string topic, GeneratedStream[] streams, double[] samples, int chunks, GeneratorOptions settings, CancellationToken cancellationToken)
     {
-        using var activity = GeneratorMetrics.ActivitySource.StartActivity($"{topic} publish", ActivityKind.Producer);
+        using var activity = GeneratorMetrics.ActivitySource.StartActivity($"send {topic}", ActivityKind.Producer);
         activity?.SetTag("messaging.system", "kafka");
         activity?.SetTag("messaging.operation.type", "send");
         activity?.SetTag("messaging.destination.name", topic);
@@ -112,7 +112,7 @@ public sealed class SignalGeneratorWorker(
                     Format = settings.Format,
                 };
                 var message = SampleCodec.ToMessage(chunk);
-                InjectTraceContext(activity, message.Headers);
+                KafkaTracing.InjectTraceContext(message.Headers, activity?.Context ?? default);
                 Produce(producer, topic, message, cancellationToken);
                 stream.Seq++;
             }
@@ -150,11 +150,6 @@ public sealed class SignalGeneratorWorker(
             }
         }
     }
-
-    /// <summary>W3C <c>traceparent</c>/<c>tracestate</c> of the batch span, as Kafka headers.</summary>
-    private static void InjectTraceContext(Activity? activity, Headers headers)
-        => DistributedContextPropagator.Current.Inject(activity, headers,
-            static (carrier, name, value) => ((Headers)carrier!).Add(name, Encoding.UTF8.GetBytes(value)));
 
     private sealed class GeneratedStream(string id, SignalSource source)
     {

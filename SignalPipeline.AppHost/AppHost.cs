@@ -6,5 +6,9 @@ var kafka = builder.AddKafka("kafka");
 builder.AddProject<Projects.FilterService>("filter-kalman");
 
 builder.AddSignalGenerator(kafka);
+builder.AddFilterProcessor(kafka);
+
+// The live page: http://127.0.0.1:5180 (see docs/websocket-bridge.md).
+builder.AddWebSocketBridge(kafka);
 
 builder.Build().Run();

@@ -6,51 +6,142 @@ namespace SignalPipeline.Kafka;
 
 /// <summary>
 /// The one place Kafka clients are built: bootstrap servers from the Aspire connection string or
-/// <c>KAFKA_BROKERS</c>, librdkafka settings from the <c>Kafka:Producer</c> / <c>Kafka:Consumer</c>
-/// configuration sections, librdkafka logs routed to <see cref="ILogger"/>.
+/// <c>KAFKA_BROKERS</c>, the factory's defaults (<see cref="ApplyConsumerDefaults"/>), then librdkafka settings from the
+/// <c>Kafka:Producer</c> / <c>Kafka:Consumer</c> configuration sections, then the caller's own. Every client logs through
+/// <see cref="ILogger"/> and reports its statistics to <see cref="KafkaMetrics"/>.
 /// </summary>
-public sealed class KafkaClientFactory(IConfiguration configuration, ILoggerFactory loggerFactory, KafkaSettings settings)
+public sealed class KafkaClientFactory
 {
-    private readonly ILogger _librdkafka = loggerFactory.CreateLogger("Confluent.Kafka");
+    private readonly IConfiguration _configuration;
+    private readonly KafkaSettings _settings;
+    private readonly KafkaMetrics _metrics;
+    private readonly ILogger _librdkafka;
 
-    public KafkaSettings Settings => settings;
+    public KafkaClientFactory(IConfiguration configuration, ILoggerFactory loggerFactory, KafkaSettings settings, KafkaMetrics metrics)
+    {
+        _configuration = configuration;
+        _settings = settings;
+        _metrics = metrics;
+        _librdkafka = loggerFactory.CreateLogger("Confluent.Kafka");
+    }
+
+    /// <summary>For use without dependency injection: statistics go to a <see cref="KafkaMetrics"/> of its own.</summary>
+    public KafkaClientFactory(IConfiguration configuration, ILoggerFactory loggerFactory, KafkaSettings settings)
+        : this(configuration, loggerFactory, settings, new KafkaMetrics())
+    {
+    }
+
+    public KafkaSettings Settings => _settings;
+
+    public KafkaMetrics Metrics => _metrics;
 
     /// <summary>Producer settings: bootstrap servers, then the <c>Kafka:Producer</c> section, then <paramref name="configure"/>.</summary>
     public ProducerConfig CreateProducerConfig(Action<ProducerConfig>? configure = null)
     {
-        var config = new ProducerConfig { BootstrapServers = settings.BootstrapServers };
+        var config = new ProducerConfig
+        {
+            BootstrapServers = _settings.BootstrapServers,
+            StatisticsIntervalMs = _settings.StatisticsIntervalMs,
+        };
         Bind(config, KafkaSettings.ProducerSection);
         configure?.Invoke(config);
         return config;
     }
 
-    /// <summary>Consumer settings: bootstrap servers and group, then the <c>Kafka:Consumer</c> section, then <paramref name="configure"/>.</summary>
+    /// <summary>
+    /// Consumer settings: bootstrap servers and group, the factory's defaults, then the <c>Kafka:Consumer</c> section,
+    /// then <paramref name="configure"/>.
+    /// </summary>
     public ConsumerConfig CreateConsumerConfig(string groupId, Action<ConsumerConfig>? configure = null)
     {
-        var config = new ConsumerConfig { BootstrapServers = settings.BootstrapServers, GroupId = groupId };
+        var config = new ConsumerConfig
+        {
+            BootstrapServers = _settings.BootstrapServers,
+            GroupId = groupId,
+            StatisticsIntervalMs = _settings.StatisticsIntervalMs,
+        };
+        ApplyConsumerDefaults(config);
         Bind(config, KafkaSettings.ConsumerSection);
         configure?.Invoke(config);
         return config;
     }
 
-    public IProducer<TKey, TValue> CreateProducer<TKey, TValue>(Action<ProducerConfig>? configure = null)
-        => new ProducerBuilder<TKey, TValue>(CreateProducerConfig(configure))
-            .SetLogHandler((_, message) => Log(message))
-            .SetErrorHandler((_, error) => LogError(error))
-            .Build();
-
-    public IConsumer<TKey, TValue> CreateConsumer<TKey, TValue>(string groupId, Action<ConsumerConfig>? configure = null, Action<ConsumerBuilder<TKey, TValue>>? build = null)
+    /// <summary>
+    /// Defaults that keep a pipeline responsive on the dev broker (librdkafka's mock cluster holds an empty fetch for
+    /// the whole <c>fetch.wait.max.ms</c> and delays a rebalance by <c>session.timeout.ms</c>) and are fine on a real
+    /// cluster; the <c>Kafka:Consumer</c> section overrides them.
+    /// </summary>
+    public static void ApplyConsumerDefaults(ConsumerConfig config)
     {
-        var builder = new ConsumerBuilder<TKey, TValue>(CreateConsumerConfig(groupId, configure))
+        config.FetchWaitMaxMs = 10;
+        config.SessionTimeoutMs = 6000;
+        config.HeartbeatIntervalMs = 2000;
+    }
+
+    /// <summary>A producer configured by <see cref="CreateProducerConfig"/>.</summary>
+    /// <param name="configure">Settings of this producer's own, applied last.</param>
+    /// <param name="build">Last changes to the builder; the factory already sets the log, error and statistics handlers.</param>
+    public IProducer<TKey, TValue> CreateProducer<TKey, TValue>(Action<ProducerConfig>? configure = null, Action<ProducerBuilder<TKey, TValue>>? build = null)
+    {
+        var config = CreateProducerConfig(configure);
+        var builder = new ProducerBuilder<TKey, TValue>(config)
             .SetLogHandler((_, message) => Log(message))
             .SetErrorHandler((_, error) => LogError(error));
+        if (config.StatisticsIntervalMs is > 0 and var interval)
+        {
+            builder.SetStatisticsHandler((_, json) => RecordStatistics(json, groupId: null, interval));
+        }
+
         build?.Invoke(builder);
         return builder.Build();
     }
 
+    /// <summary>A consumer configured by <see cref="CreateConsumerConfig"/>.</summary>
+    /// <param name="groupId">The consumer group.</param>
+    /// <param name="configure">Settings of this consumer's own, applied last.</param>
+    /// <param name="build">Last changes to the builder (e.g. rebalance handlers); the factory already sets the log, error and statistics handlers.</param>
+    public IConsumer<TKey, TValue> CreateConsumer<TKey, TValue>(string groupId, Action<ConsumerConfig>? configure = null, Action<ConsumerBuilder<TKey, TValue>>? build = null)
+    {
+        var config = CreateConsumerConfig(groupId, configure);
+        var builder = new ConsumerBuilder<TKey, TValue>(config)
+            .SetLogHandler((_, message) => Log(message))
+            .SetErrorHandler((_, error) => LogError(error));
+        if (config.StatisticsIntervalMs is > 0 and var interval)
+        {
+            builder.SetStatisticsHandler((_, json) => RecordStatistics(json, config.GroupId, interval));
+        }
+
+        build?.Invoke(builder);
+        return builder.Build();
+    }
+
+    /// <summary>An admin client (metadata, offsets); the mock dev broker cannot create topics through it.</summary>
+    public IAdminClient CreateAdminClient(Action<AdminClientConfig>? configure = null)
+    {
+        var config = new AdminClientConfig { BootstrapServers = _settings.BootstrapServers };
+        configure?.Invoke(config);
+        return new AdminClientBuilder(config)
+            .SetLogHandler((_, message) => Log(message))
+            .SetErrorHandler((_, error) => LogError(error))
+            .Build();
+    }
+
+    private void RecordStatistics(string json, string? groupId, int? intervalMs)
+    {
+        try
+        {
+            _metrics.Record(json, groupId, TimeSpan.FromMilliseconds(intervalMs ?? KafkaSettings.DefaultStatisticsIntervalMs));
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            // Metrics are not worth failing a client's poll loop for.
+            _librdkafka.LogWarning(ex, "Unreadable librdkafka statistics");
+        }
+    }
+
     private void Bind(ClientConfig config, string section)
     {
-        foreach (var (key, value) in configuration.GetSection(section).AsEnumerable(makePathsRelative: true))
+        foreach (var (key, value) in _configuration.GetSection(section).AsEnumerable(makePathsRelative: true))
         {
             if (value is not null)
             {

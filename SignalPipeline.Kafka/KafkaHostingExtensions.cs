@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 
 namespace SignalPipeline.Kafka;
@@ -6,14 +7,24 @@ namespace SignalPipeline.Kafka;
 public static class KafkaHostingExtensions
 {
     /// <summary>
-    /// Registers <see cref="KafkaSettings"/> and <see cref="KafkaClientFactory"/>. Settings are resolved here, at start,
-    /// so a missing broker address stops the service with a message naming the setting.
+    /// Registers <see cref="KafkaSettings"/>, <see cref="KafkaClientFactory"/>, <see cref="KafkaMetrics"/> and the
+    /// <c>kafka</c> readiness check (tag <c>ready</c>). Settings are resolved here, at start, so a missing broker
+    /// address stops the service with a message naming the setting. The <c>SignalPipeline.Kafka</c> meter and activity
+    /// source are picked up by the service defaults' OpenTelemetry setup (prefix <c>SignalPipeline.</c>).
     /// </summary>
     public static TBuilder AddKafkaClients<TBuilder>(this TBuilder builder, string connectionName = KafkaSettings.DefaultConnectionName)
         where TBuilder : IHostApplicationBuilder
     {
         builder.Services.AddSingleton(KafkaSettings.FromConfiguration(builder.Configuration, connectionName));
+        builder.Services.TryAddSingleton<KafkaMetrics>();
+        if (builder.Services.Any(s => s.ServiceType == typeof(KafkaClientFactory)))
+        {
+            return builder;
+        }
+
         builder.Services.AddSingleton<KafkaClientFactory>();
+        builder.Services.AddSingleton<KafkaHealthCheck>();
+        builder.Services.AddHealthChecks().AddCheck<KafkaHealthCheck>(KafkaHealthCheck.Name, tags: ["ready"]);
         return builder;
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Configuration;
 
 namespace SignalPipeline.Kafka;
@@ -14,6 +15,14 @@ public sealed record KafkaSettings(string BootstrapServers)
     public const string ProducerSection = "Kafka:Producer";
     public const string ConsumerSection = "Kafka:Consumer";
 
+    /// <summary>How often librdkafka reports statistics (exported as metrics); 0 turns them off.</summary>
+    public const string StatisticsIntervalSetting = "Kafka:StatisticsIntervalMs";
+
+    public const int DefaultStatisticsIntervalMs = 5000;
+
+    /// <summary>librdkafka's <c>statistics.interval.ms</c> for every client the factory builds; 0 = no statistics.</summary>
+    public int StatisticsIntervalMs { get; init; } = DefaultStatisticsIntervalMs;
+
     /// <summary><c>ConnectionStrings:{name}</c> wins, then <c>KAFKA_BROKERS</c>.</summary>
     public static KafkaSettings FromConfiguration(IConfiguration configuration, string connectionName = DefaultConnectionName)
     {
@@ -29,6 +38,14 @@ public sealed record KafkaSettings(string BootstrapServers)
                 $"Kafka is not configured: set ConnectionStrings:{connectionName} (the AppHost does this) or {BrokersVariable} (host:port[,host:port]).");
         }
 
-        return new KafkaSettings(servers.Trim());
+        var statisticsInterval = DefaultStatisticsIntervalMs;
+        if (configuration[StatisticsIntervalSetting] is { } text
+            && (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out statisticsInterval) || statisticsInterval < 0))
+        {
+            throw new InvalidOperationException(
+                $"{StatisticsIntervalSetting} must be a whole number of milliseconds, 0 or more (0 turns statistics off), not '{text}'.");
+        }
+
+        return new KafkaSettings(servers.Trim()) { StatisticsIntervalMs = statisticsInterval };
     }
 }

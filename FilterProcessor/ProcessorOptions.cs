@@ -1,0 +1,164 @@
+using Microsoft.Extensions.Options;
+
+namespace FilterProcessor;
+
+/// <summary>Where the chunks are filtered: in this process, or by the algorithm services through the gateway.</summary>
+public enum FilterMode
+{
+    Local,
+    Remote,
+}
+
+/// <summary>
+/// The processor's settings. The guide's flat names (<c>INPUT_TOPIC</c>, <c>FILTER_ALGORITHM</c>...) are read by
+/// <see cref="FromConfiguration"/>; the tuning knobs live in the <c>Processor</c> section and the algorithm's
+/// parameters in <c>Filter:Params</c>.
+/// </summary>
+public sealed class ProcessorOptions
+{
+    public const string ConsumerGroup = "filter-kafka-processor";
+    public const string ProcessorSection = "Processor";
+    public const string ParamsSection = "Filter:Params";
+
+    public string InputTopic { get; set; } = "sample-input";
+    public string OutputTopic { get; set; } = "sample-output";
+    public string DlqTopic { get; set; } = "sample-dlq";
+    public string ChangelogTopic { get; set; } = "filter-kafka-processor-state-changelog";
+    public string Algorithm { get; set; } = "kalman";
+    public Dictionary<string, double> Params { get; set; } = [];
+    public FilterMode Mode { get; set; } = FilterMode.Local;
+
+    /// <summary>Base address of the gateway for remote mode (service discovery name by default).</summary>
+    public string GatewayUrl { get; set; } = "http://filter-gateway";
+
+    /// <summary>Most records consumed into one transaction.</summary>
+    public int MaxBatchRecords { get; set; } = 2000;
+
+    /// <summary>Longest time spent collecting one transaction's records.</summary>
+    public int MaxBatchMs { get; set; } = 20;
+
+    /// <summary>Out-of-order chunks held per stream while waiting for a missing seq; past this the gap is skipped.</summary>
+    public int MaxHeldChunks { get; set; } = 32;
+
+    /// <summary>Chunks larger than this many samples go to the DLQ (protects memory and the remote call size).</summary>
+    public int MaxChunkSamples { get; set; } = 1_000_000;
+
+    /// <summary>Seconds between the log lines that report throughput.</summary>
+    public int RateLogSeconds { get; set; } = 10;
+
+    /// <summary>Reads the guide's variables, then the <c>Processor</c> and <c>Filter:Params</c> sections.</summary>
+    public static void Bind(Microsoft.Extensions.Configuration.IConfiguration configuration, ProcessorOptions options)
+    {
+        options.InputTopic = configuration["INPUT_TOPIC"] ?? options.InputTopic;
+        options.OutputTopic = configuration["OUTPUT_TOPIC"] ?? options.OutputTopic;
+        options.DlqTopic = configuration["DLQ_TOPIC"] ?? options.DlqTopic;
+        options.ChangelogTopic = configuration["CHANGELOG_TOPIC"] ?? options.ChangelogTopic;
+        options.Algorithm = (configuration["FILTER_ALGORITHM"] ?? options.Algorithm).Trim().ToLowerInvariant();
+        options.GatewayUrl = configuration["FILTER_GATEWAY_URL"] ?? options.GatewayUrl;
+
+        var mode = configuration["FILTER_MODE"];
+        if (!string.IsNullOrWhiteSpace(mode))
+        {
+            options.Mode = Enum.TryParse<FilterMode>(mode.Trim(), ignoreCase: true, out var parsed) && Enum.IsDefined(parsed)
+                ? parsed
+                : throw new OptionsValidationException("FILTER_MODE", typeof(ProcessorOptions),
+                    [$"FILTER_MODE '{mode}' is not valid: use 'local' or 'remote'."]);
+        }
+
+        var section = configuration.GetSection(ProcessorSection);
+        options.MaxBatchRecords = ReadInt(section, nameof(MaxBatchRecords), options.MaxBatchRecords);
+        options.MaxBatchMs = ReadInt(section, nameof(MaxBatchMs), options.MaxBatchMs);
+        options.MaxHeldChunks = ReadInt(section, nameof(MaxHeldChunks), options.MaxHeldChunks);
+        options.MaxChunkSamples = ReadInt(section, nameof(MaxChunkSamples), options.MaxChunkSamples);
+        options.RateLogSeconds = ReadInt(section, nameof(RateLogSeconds), options.RateLogSeconds);
+
+        foreach (var parameter in configuration.GetSection(ParamsSection).GetChildren())
+        {
+            if (parameter.Value is null)
+            {
+                continue;
+            }
+
+            options.Params[parameter.Key] = double.TryParse(parameter.Value, System.Globalization.NumberStyles.Float,
+                System.Globalization.CultureInfo.InvariantCulture, out var value) && double.IsFinite(value)
+                ? value
+                : throw new OptionsValidationException($"{ParamsSection}:{parameter.Key}", typeof(ProcessorOptions),
+                    [$"{ParamsSection}:{parameter.Key} = '{parameter.Value}' is not a finite number."]);
+        }
+    }
+
+    private static int ReadInt(Microsoft.Extensions.Configuration.IConfigurationSection section, string key, int fallback)
+    {
+        var text = section[key];
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        return int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            ? value
+            : throw new OptionsValidationException($"{ProcessorSection}:{key}", typeof(ProcessorOptions),
+                [$"{ProcessorSection}:{key} = '{text}' is not an integer."]);
+    }
+}
+
+/// <summary>Checks the settings at start so a bad one stops the service with a message naming it.</summary>
+public sealed class ProcessorOptionsValidator : IValidateOptions<ProcessorOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ProcessorOptions options)
+    {
+        var failures = new List<string>();
+        Require(options.InputTopic, "INPUT_TOPIC");
+        Require(options.OutputTopic, "OUTPUT_TOPIC");
+        Require(options.DlqTopic, "DLQ_TOPIC");
+        Require(options.ChangelogTopic, "CHANGELOG_TOPIC");
+
+        if (options.InputTopic == options.OutputTopic)
+        {
+            failures.Add($"INPUT_TOPIC and OUTPUT_TOPIC are both '{options.InputTopic}': the processor would read its own output.");
+        }
+
+        try
+        {
+            // Creating one filter checks the algorithm name and every parameter against its range.
+            SignalPipeline.Filters.FilterFactory.Create(options.Algorithm, options.Params);
+        }
+        catch (SignalPipeline.Filters.UnknownAlgorithmException e)
+        {
+            failures.Add($"FILTER_ALGORITHM: {e.Message}");
+        }
+        catch (SignalPipeline.Filters.FilterParameterException e)
+        {
+            failures.Add($"{ProcessorOptions.ParamsSection}:{e.ParamName}: {e.Message}");
+        }
+
+        if (options.Mode == FilterMode.Remote && !Uri.TryCreate(options.GatewayUrl, UriKind.Absolute, out _))
+        {
+            failures.Add($"FILTER_GATEWAY_URL '{options.GatewayUrl}' is not an absolute URL (needed when FILTER_MODE=remote).");
+        }
+
+        Range(options.MaxBatchRecords, 1, 1_000_000, nameof(ProcessorOptions.MaxBatchRecords));
+        Range(options.MaxBatchMs, 1, 60_000, nameof(ProcessorOptions.MaxBatchMs));
+        Range(options.MaxHeldChunks, 0, 100_000, nameof(ProcessorOptions.MaxHeldChunks));
+        Range(options.MaxChunkSamples, 1, 100_000_000, nameof(ProcessorOptions.MaxChunkSamples));
+        Range(options.RateLogSeconds, 0, 3600, nameof(ProcessorOptions.RateLogSeconds));
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+
+        void Require(string value, string setting)
+        {
+            if (string.IsNullOrWhiteSpace(value))
+            {
+                failures.Add($"{setting} must not be empty.");
+            }
+        }
+
+        void Range(int value, int min, int max, string key)
+        {
+            if (value < min || value > max)
+            {
+                failures.Add($"{ProcessorOptions.ProcessorSection}:{key} = {value} is out of range [{min}, {max}].");
+            }
+        }
+    }
+}

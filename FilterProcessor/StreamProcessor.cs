@@ -1,0 +1,506 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Text;
+using Confluent.Kafka;
+using FilterProcessor.Filtering;
+using FilterProcessor.Sequencing;
+using FilterProcessor.State;
+using SignalPipeline.Kafka;
+using SignalPipeline.Messages;
+
+namespace FilterProcessor;
+
+/// <summary>
+/// The read-process-write loop: consumes a batch of <c>sample-input</c> records, orders and filters them per stream,
+/// and writes outputs, dead letters, state checkpoints and input offsets in one Kafka transaction.
+/// One instance per consumer-group member; not thread-safe (runs on one thread, <see cref="Run"/>).
+/// </summary>
+public sealed class StreamProcessor : IDisposable
+{
+    private const int MaxLinksPerBatch = 32;
+    private static readonly TimeSpan TransactionTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly KafkaClientFactory _kafka;
+    private readonly ProcessorOptions _options;
+    private readonly IChunkFilterer _filterer;
+    private readonly ProcessorTelemetry _telemetry;
+    private readonly ILogger _logger;
+    private readonly string _transactionalId;
+    private readonly DecodeLimits _limits;
+    private readonly Dictionary<int, PartitionState> _partitions = [];
+    private readonly List<ConsumeResult<byte[], byte[]>> _batch = [];
+    private readonly Dictionary<int, long> _deliveredOutputEnd = [];
+    private readonly StateRestorer _restorer;
+    private IConsumer<byte[], byte[]>? _consumer;
+    private IProducer<byte[], byte[]>? _producer;
+    private int _outputPartitions;
+    private volatile bool _running;
+
+    public StreamProcessor(KafkaClientFactory kafka, ProcessorOptions options, IChunkFilterer filterer, ProcessorTelemetry telemetry, ILogger logger, string? instanceId = null)
+    {
+        _kafka = kafka;
+        _options = options;
+        _filterer = filterer;
+        _telemetry = telemetry;
+        _logger = logger;
+        _limits = new DecodeLimits { MaxSamples = options.MaxChunkSamples };
+        _transactionalId = $"{ProcessorOptions.ConsumerGroup}-{instanceId ?? $"{Environment.MachineName}-{Environment.ProcessId}"}-{Guid.NewGuid():N}";
+        _restorer = new StateRestorer(kafka, options, logger);
+    }
+
+    /// <summary>Becomes true once the producer is initialised and the consumer subscribed.</summary>
+    public bool IsRunning => _running;
+
+    /// <summary>Input partitions this instance owns now.</summary>
+    public IReadOnlyCollection<int> AssignedPartitions => [.. _partitions.Keys];
+
+    /// <summary>Runs until <paramref name="stoppingToken"/> is cancelled, then commits what it read and leaves the group.</summary>
+    public void Run(CancellationToken stoppingToken)
+    {
+        _producer = CreateProducer();
+        _outputPartitions = PartitionCount(_options.OutputTopic);
+        var changelogPartitions = PartitionCount(_options.ChangelogTopic);
+        var inputPartitions = PartitionCount(_options.InputTopic);
+        if (changelogPartitions < inputPartitions)
+        {
+            throw new InvalidOperationException(
+                $"CHANGELOG_TOPIC '{_options.ChangelogTopic}' has {changelogPartitions} partitions but INPUT_TOPIC '{_options.InputTopic}' has {inputPartitions}: the changelog must be co-partitioned with the input.");
+        }
+
+        _consumer = _kafka.CreateConsumer<byte[], byte[]>(ProcessorOptions.ConsumerGroup, config =>
+        {
+            config.IsolationLevel = IsolationLevel.ReadCommitted;
+            config.EnableAutoCommit = false;
+            config.EnableAutoOffsetStore = false;
+            config.AutoOffsetReset = AutoOffsetReset.Earliest;
+            config.FetchWaitMaxMs ??= 10;
+            config.SessionTimeoutMs ??= 6000;
+            config.HeartbeatIntervalMs ??= 1500;
+        }, builder => builder
+            .SetPartitionsAssignedHandler((_, assigned) => OnAssigned(assigned))
+            .SetPartitionsRevokedHandler((_, revoked) => Drop(revoked.Select(r => r.Partition.Value), "revoked"))
+            .SetPartitionsLostHandler((_, lost) => Drop(lost.Select(r => r.Partition.Value), "lost")));
+
+        _telemetry.SetLagSource(ReadLag);
+        _consumer.Subscribe(_options.InputTopic);
+        _running = true;
+        _logger.LogInformation(
+            "Filtering {Input} -> {Output} with {Algorithm} ({Mode}), transactional id {TransactionalId}",
+            _options.InputTopic, _options.OutputTopic, _options.Algorithm, _options.Mode, _transactionalId);
+
+        var rateClock = Stopwatch.StartNew();
+        long lastSamples = 0, lastChunks = 0;
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                Collect(stoppingToken);
+                if (_batch.Count > 0)
+                {
+                    ProcessOrRecover();
+                }
+
+                if (_options.RateLogSeconds > 0 && rateClock.Elapsed.TotalSeconds >= _options.RateLogSeconds)
+                {
+                    var samples = Interlocked.Read(ref _telemetry.Samples);
+                    var chunks = Interlocked.Read(ref _telemetry.Chunks);
+                    var seconds = rateClock.Elapsed.TotalSeconds;
+                    _logger.LogInformation(
+                        "Rate: {SamplesPerSecond:F0} samples/s, {ChunksPerSecond:F0} chunks/s over {Seconds:F1} s; partitions [{Partitions}]; totals: {Chunks} chunks, {DeadLetters} dead letters, {Duplicates} duplicates, {Gaps} gaps, {Replayed} replayed",
+                        (samples - lastSamples) / seconds, (chunks - lastChunks) / seconds, seconds, string.Join(",", _partitions.Keys.Order()),
+                        chunks, _telemetry.DeadLetters, _telemetry.Duplicates, _telemetry.Gaps, _telemetry.Replayed);
+                    lastSamples = samples;
+                    lastChunks = chunks;
+                    rateClock.Restart();
+                }
+            }
+        }
+        finally
+        {
+            _running = false;
+            _telemetry.SetLagSource(null);
+            try
+            {
+                // Leaves the group now so the partitions move to the other replicas without waiting for a session timeout.
+                _consumer.Close();
+            }
+            catch (KafkaException e)
+            {
+                _logger.LogWarning(e, "Closing the consumer failed");
+            }
+
+            _logger.LogInformation("Stopped; left the consumer group");
+        }
+    }
+
+    private void Collect(CancellationToken stoppingToken)
+    {
+        var consumer = _consumer!;
+        var clock = Stopwatch.StartNew();
+        while (_batch.Count < _options.MaxBatchRecords && !stoppingToken.IsCancellationRequested)
+        {
+            // Wait up to 100 ms for the first record, then at most the rest of the batch window.
+            var wait = _batch.Count == 0 ? 100 : _options.MaxBatchMs - (int)clock.ElapsedMilliseconds;
+            if (wait <= 0 && _batch.Count > 0)
+            {
+                break;
+            }
+
+            ConsumeResult<byte[], byte[]>? record;
+            try
+            {
+                record = consumer.Consume(Math.Max(wait, 0));
+            }
+            catch (ConsumeException e) when (!e.Error.IsFatal)
+            {
+                _logger.LogWarning("Consume error: {Reason}", e.Error.Reason);
+                continue;
+            }
+
+            if (record is null)
+            {
+                if (_batch.Count == 0)
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            if (!record.IsPartitionEOF)
+            {
+                _batch.Add(record);
+            }
+        }
+    }
+
+    private void ProcessOrRecover()
+    {
+        try
+        {
+            ProcessBatch();
+        }
+        catch (Exception e)
+        {
+            // Whatever failed (broker, remote service, a bug), nothing of this transaction is kept: abort, reload the
+            // committed state and read the batch again. The pause keeps a persistent failure from spinning.
+            _logger.LogError(e, "Transaction failed; aborting, reloading state and rewinding the input");
+            _telemetry.Aborted();
+            Recover(e);
+            Thread.Sleep(TimeSpan.FromSeconds(1));
+        }
+        finally
+        {
+            _batch.Clear();
+        }
+    }
+
+    private void ProcessBatch()
+    {
+        var producer = _producer!;
+        var links = new List<ActivityLink>();
+        foreach (var record in _batch)
+        {
+            if (links.Count >= MaxLinksPerBatch)
+            {
+                break;
+            }
+
+            if (TryExtractContext(record.Message.Headers, out var context))
+            {
+                links.Add(new ActivityLink(context));
+            }
+        }
+
+        using var activity = ProcessorTelemetry.ActivitySource.StartActivity(
+            ActivityKind.Consumer, default, [new("messaging.system", "kafka"), new("messaging.destination.name", _options.InputTopic), new("messaging.batch.message_count", _batch.Count)],
+            links, name: $"process {_options.InputTopic}");
+        _telemetry.Batch(_batch.Count);
+
+        producer.BeginTransaction();
+        var touched = new Dictionary<int, long>();
+        var work = new List<FilterWork>();
+        var outputs = new List<(PartitionState Partition, StreamState Stream, ChunkEnvelope Chunk, double[] Filtered)>();
+        var released = new List<ChunkEnvelope>();
+        var counters = new SequenceCounters();
+        var deadLetters = 0;
+
+        foreach (var record in _batch)
+        {
+            var p = record.Partition.Value;
+            if (!_partitions.TryGetValue(p, out var partition) || record.Offset.Value < partition.NextInputOffset)
+            {
+                continue;
+            }
+
+            touched[p] = record.Offset.Value;
+            var message = record.Message;
+            if (!SampleCodec.TryDecodeSampleChunk(message.Key ?? [], message.Value ?? [], message.Headers, out var chunk, out var error, limits: _limits))
+            {
+                ProduceDeadLetter(record, error);
+                deadLetters++;
+                continue;
+            }
+
+            if (!partition.Streams.TryGetValue(chunk.StreamId, out var stream))
+            {
+                partition.Streams[chunk.StreamId] = stream = new StreamState(chunk.StreamId, new StreamSequence<ChunkEnvelope>(), new StreamFilterHandle(null));
+            }
+
+            var envelope = new ChunkEnvelope(chunk.Seq, message.Value ?? [], HeaderList(message.Headers), chunk.TimestampMs ?? message.Timestamp.UnixTimestampMs, chunk);
+            released.Clear();
+            if (stream.Sequence.Offer(chunk.Seq, envelope, _options.MaxHeldChunks, released, ref counters) != SequenceOutcome.Duplicate)
+            {
+                stream.Dirty = true;
+            }
+
+            foreach (var ready in released)
+            {
+                ready.Decoded ??= Redecode(ready, stream.StreamId);
+                var filtered = new double[ready.Decoded.Signal.Length];
+                work.Add(new FilterWork(stream.Filter, ready.Decoded.Signal, filtered));
+                outputs.Add((partition, stream, ready, filtered));
+            }
+        }
+
+        _filterer.FilterAsync(work, CancellationToken.None).GetAwaiter().GetResult();
+
+        var processedMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var traceparent = activity is null ? null : Encoding.ASCII.GetBytes($"00-{activity.TraceId}-{activity.SpanId}-{(activity.Recorded ? "01" : "00")}");
+        var written = new List<(int Samples, long TimestampMs)>(outputs.Count);
+        foreach (var (partition, stream, chunk, filtered) in outputs)
+        {
+            if (partition.AlreadyOutput.TryGetValue(stream.StreamId, out var highest) && chunk.Seq <= highest)
+            {
+                _telemetry.ReplayedChunk();
+                continue;
+            }
+
+            var decoded = chunk.Decoded!;
+            var message = SampleCodec.ToMessage(new FilteredChunk(stream.StreamId, chunk.Seq, _options.Algorithm, decoded.Signal, filtered, chunk.TimestampMs, processedMs)
+            {
+                Format = decoded.Format,
+            });
+            if (traceparent is not null)
+            {
+                message.Headers.Add("traceparent", traceparent);
+            }
+
+            var output = OutputPartition(partition.Partition);
+            producer.Produce(new TopicPartition(_options.OutputTopic, output), message, report => OnOutputDelivered(output, report));
+            written.Add((filtered.Length, chunk.TimestampMs));
+        }
+
+        foreach (var (p, lastOffset) in touched)
+        {
+            var partition = _partitions[p];
+            foreach (var stream in partition.Streams.Values)
+            {
+                if (stream.Dirty)
+                {
+                    producer.Produce(new TopicPartition(_options.ChangelogTopic, p), new Message<byte[], byte[]>
+                    {
+                        Key = Encoding.UTF8.GetBytes(stream.StreamId),
+                        Value = stream.ToCheckpoint().Serialize(),
+                    });
+                }
+            }
+
+            // Written last: a partition checkpoint that is visible means every record of its transaction is too.
+            producer.Produce(new TopicPartition(_options.ChangelogTopic, p), new Message<byte[], byte[]>
+            {
+                Key = [],
+                Value = new PartitionCheckpoint(lastOffset + 1, partition.OutputEnd).Serialize(),
+            });
+        }
+
+        producer.SendOffsetsToTransaction(
+            touched.Select(t => new TopicPartitionOffset(_options.InputTopic, t.Key, t.Value + 1)),
+            _consumer!.ConsumerGroupMetadata, TransactionTimeout);
+        producer.CommitTransaction(TransactionTimeout);
+
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        foreach (var (p, lastOffset) in touched)
+        {
+            var partition = _partitions[p];
+            partition.NextInputOffset = lastOffset + 1;
+            lock (_deliveredOutputEnd)
+            {
+                partition.OutputEnd = Math.Max(partition.OutputEnd, _deliveredOutputEnd.GetValueOrDefault(OutputPartition(p)));
+            }
+
+            foreach (var stream in partition.Streams.Values)
+            {
+                stream.Dirty = false;
+            }
+        }
+
+        foreach (var (samples, timestampMs) in written)
+        {
+            _telemetry.Filtered(samples, now - timestampMs);
+        }
+
+        _telemetry.Sequencing(counters.Duplicates, counters.Gaps, counters.SkippedSeqs);
+        activity?.SetTag("signalpipeline.chunks", written.Count);
+        activity?.SetTag("signalpipeline.dead_letters", deadLetters);
+    }
+
+    private void ProduceDeadLetter(ConsumeResult<byte[], byte[]> record, DecodeError error)
+    {
+        var headers = new Headers();
+        foreach (var header in record.Message.Headers ?? [])
+        {
+            headers.Add(header.Key, header.GetValueBytes());
+        }
+
+        MessageHeaders.AddDeadLetter(headers, error, record.TopicPartitionOffset);
+        _producer!.Produce(_options.DlqTopic, new Message<byte[], byte[]> { Key = record.Message.Key, Value = record.Message.Value, Headers = headers });
+        _telemetry.DeadLetter(error.CodeName);
+        _logger.LogDebug("Dead letter from {Source}: {Error}", record.TopicPartitionOffset, error);
+    }
+
+    private SampleChunk Redecode(ChunkEnvelope chunk, string streamId)
+        => SampleCodec.TryDecodeSampleChunk(Encoding.UTF8.GetBytes(streamId), chunk.Value, chunk.KafkaHeaders(), out var decoded, out var error, limits: _limits)
+            ? decoded
+            : throw new InvalidOperationException($"A held chunk of stream '{streamId}' seq {chunk.Seq} no longer decodes: {error}");
+
+    private void OnOutputDelivered(int outputPartition, DeliveryReport<byte[], byte[]> report)
+    {
+        if (report.Error.IsError)
+        {
+            return;
+        }
+
+        lock (_deliveredOutputEnd)
+        {
+            _deliveredOutputEnd[outputPartition] = Math.Max(_deliveredOutputEnd.GetValueOrDefault(outputPartition), report.Offset.Value + 1);
+        }
+    }
+
+    /// <summary>After a failed transaction: abort it, reload every assigned partition's state and seek back to its checkpoint.</summary>
+    private void Recover(Exception cause)
+    {
+        try
+        {
+            _producer!.AbortTransaction(TransactionTimeout);
+        }
+        catch (KafkaException e)
+        {
+            _logger.LogWarning(e, "Abort failed ({Cause}); recreating the transactional producer", cause.GetType().Name);
+            _producer!.Dispose();
+            _producer = CreateProducer();
+        }
+
+        var assigned = _partitions.Keys.ToList();
+        foreach (var tpo in OnAssigned(assigned.Select(p => new TopicPartition(_options.InputTopic, p)).ToList()))
+        {
+            _consumer!.Seek(tpo);
+        }
+    }
+
+    private IEnumerable<TopicPartitionOffset> OnAssigned(List<TopicPartition> assigned)
+    {
+        var clock = Stopwatch.StartNew();
+        var restored = _restorer.Restore([.. assigned.Select(a => a.Partition.Value)], OutputPartition);
+        foreach (var (p, state) in restored)
+        {
+            _partitions[p] = state;
+        }
+
+        _telemetry.Restored(clock.Elapsed, restored.Count);
+        _logger.LogInformation(
+            "Assigned partitions [{Partitions}]: restored {Streams} streams in {Milliseconds} ms; resuming at {Offsets}",
+            string.Join(",", restored.Keys.Order()), restored.Values.Sum(s => s.Streams.Count), clock.ElapsedMilliseconds,
+            string.Join(", ", restored.Values.OrderBy(s => s.Partition).Select(s => $"{s.Partition}@{(s.NextInputOffset < 0 ? "beginning" : s.NextInputOffset)}")));
+        return [.. restored.Values.Select(s => new TopicPartitionOffset(_options.InputTopic, s.Partition, s.NextInputOffset < 0 ? Offset.Beginning : new Offset(s.NextInputOffset)))];
+    }
+
+    private void Drop(IEnumerable<int> partitions, string why)
+    {
+        var dropped = partitions.ToList();
+        foreach (var p in dropped)
+        {
+            _partitions.Remove(p);
+        }
+
+        // Records read but not yet processed: the next owner reads them again from the checkpoint.
+        _batch.RemoveAll(r => dropped.Contains(r.Partition.Value));
+        _logger.LogInformation("Partitions [{Partitions}] {Why}: state dropped", string.Join(",", dropped.Order()), why);
+    }
+
+    private IEnumerable<Measurement<long>> ReadLag()
+    {
+        var consumer = _consumer;
+        if (consumer is null || !_running)
+        {
+            return [];
+        }
+
+        var measurements = new List<Measurement<long>>();
+        try
+        {
+            foreach (var tp in consumer.Assignment)
+            {
+                var high = consumer.GetWatermarkOffsets(tp).High;
+                var position = consumer.Position(tp);
+                if (high.Value >= 0 && position.Value >= 0)
+                {
+                    measurements.Add(new Measurement<long>(Math.Max(0, high.Value - position.Value), new KeyValuePair<string, object?>("partition", tp.Partition.Value)));
+                }
+            }
+        }
+        catch (Exception e) when (e is KafkaException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The consumer is closing; no lag to report.
+        }
+
+        return measurements;
+    }
+
+    private int OutputPartition(int inputPartition) => inputPartition % _outputPartitions;
+
+    private IProducer<byte[], byte[]> CreateProducer()
+    {
+        var producer = _kafka.CreateProducer<byte[], byte[]>(config =>
+        {
+            config.TransactionalId = _transactionalId;
+            config.EnableIdempotence = true;
+            config.TransactionTimeoutMs ??= 30_000;
+            config.LingerMs ??= 2;
+        });
+        producer.InitTransactions(TransactionTimeout);
+        return producer;
+    }
+
+    private int PartitionCount(string topic)
+    {
+        using var admin = new DependentAdminClientBuilder(_producer!.Handle).Build();
+        var metadata = admin.GetMetadata(topic, TimeSpan.FromSeconds(15));
+        var info = metadata.Topics.SingleOrDefault(t => t.Topic == topic);
+        return info is { Error.IsError: false } && info.Partitions.Count > 0
+            ? info.Partitions.Count
+            : throw new InvalidOperationException($"Topic '{topic}' does not exist ({info?.Error.Reason ?? "no metadata"}); the broker must create it.");
+    }
+
+    private static List<KeyValuePair<string, byte[]>> HeaderList(Headers? headers)
+        => headers is null ? [] : [.. headers.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes()))];
+
+    private static bool TryExtractContext(Headers? headers, out ActivityContext context)
+    {
+        context = default;
+        if (headers is null || !headers.TryGetLastBytes("traceparent", out var traceparent) || traceparent is null)
+        {
+            return false;
+        }
+
+        string? tracestate = headers.TryGetLastBytes("tracestate", out var state) && state is not null ? Encoding.ASCII.GetString(state) : null;
+        return ActivityContext.TryParse(Encoding.ASCII.GetString(traceparent), tracestate, out context);
+    }
+
+    public void Dispose()
+    {
+        _producer?.Dispose();
+        _consumer?.Dispose();
+        _restorer.Dispose();
+    }
+}

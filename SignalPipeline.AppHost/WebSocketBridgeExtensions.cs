@@ -1,0 +1,26 @@
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.Configuration;
+
+namespace Aspire.Hosting;
+
+public static class WebSocketBridgeExtensions
+{
+    /// <summary>The host port of the live page in run mode (http://127.0.0.1:5180); change it with this setting.</summary>
+    public const string PortSetting = "WebSocketBridge:Port";
+    public const int DefaultPort = 5180;
+
+    /// <summary>
+    /// <c>websocket-bridge</c>: reads the processor's output from <paramref name="kafka"/> and serves the live page and
+    /// <c>/ws</c>. In run mode the page is on a fixed port so it can be bookmarked; the testing builder randomizes it.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> AddWebSocketBridge(
+        this IDistributedApplicationBuilder builder, IResourceBuilder<IResourceWithConnectionString> kafka, [ResourceName] string name = "websocket-bridge")
+    {
+        var port = builder.ExecutionContext.IsRunMode ? builder.Configuration.GetValue(PortSetting, DefaultPort) : (int?)null;
+        return builder.AddProject<Projects.WebSocketBridge>(name, options => options.ExcludeLaunchProfile = true)
+            .WithHttpEndpoint(port: port, name: "http")
+            .WithExternalHttpEndpoints()
+            .WithReference(kafka).WaitFor(kafka)
+            .WithHttpHealthCheck("/health");
+    }
+}

@@ -1,0 +1,151 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Text.Json;
+
+namespace SignalPipeline.Kafka;
+
+/// <summary>
+/// librdkafka's statistics (the JSON each client emits every <c>statistics.interval.ms</c>) as OpenTelemetry metrics on
+/// the <c>SignalPipeline.Kafka</c> meter: messages and bytes produced and consumed (cumulative, per client) and consumer
+/// lag per assigned partition. <see cref="KafkaClientFactory"/> feeds every client it builds into here.
+/// </summary>
+public sealed class KafkaMetrics : IDisposable
+{
+    public const string MeterName = "SignalPipeline.Kafka";
+
+    public const string ProducedMessages = "signalpipeline.kafka.produced.messages";
+    public const string ProducedBytes = "signalpipeline.kafka.produced.bytes";
+    public const string ConsumedMessages = "signalpipeline.kafka.consumed.messages";
+    public const string ConsumedBytes = "signalpipeline.kafka.consumed.bytes";
+    public const string ConsumerLag = "signalpipeline.kafka.consumer.lag";
+
+    private readonly Meter _meter;
+    private readonly ConcurrentDictionary<string, ClientStatistics> _clients = new();
+    private readonly TimeProvider _time;
+
+    public KafkaMetrics(IMeterFactory? meterFactory = null, TimeProvider? time = null)
+    {
+        _time = time ?? TimeProvider.System;
+        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        _meter.CreateObservableCounter(ProducedMessages, () => Observe(c => c.TransmittedMessages), "{message}",
+            "Messages a producer has delivered to the brokers (librdkafka txmsgs).");
+        _meter.CreateObservableCounter(ProducedBytes, () => Observe(c => c.TransmittedBytes), "By",
+            "Message bytes a producer has delivered to the brokers (librdkafka txmsg_bytes).");
+        _meter.CreateObservableCounter(ConsumedMessages, () => Observe(c => c.ReceivedMessages), "{message}",
+            "Messages a consumer has fetched (librdkafka rxmsgs).");
+        _meter.CreateObservableCounter(ConsumedBytes, () => Observe(c => c.ReceivedBytes), "By",
+            "Message bytes a consumer has fetched (librdkafka rxmsg_bytes).");
+        _meter.CreateObservableGauge(ConsumerLag, ObserveLag, "{message}",
+            "Messages between a consumer's position and the partition's high watermark (librdkafka consumer_lag).");
+    }
+
+    /// <summary>Takes one statistics JSON document from a client.</summary>
+    /// <param name="json">What librdkafka's statistics handler received.</param>
+    /// <param name="groupId">The consumer group, for the lag's tags (librdkafka's statistics do not name it).</param>
+    /// <param name="interval">The client's statistics interval: a client silent for three of them is forgotten.</param>
+    public void Record(string json, string? groupId, TimeSpan interval)
+    {
+        var statistics = ClientStatistics.Parse(json, groupId, _time.GetUtcNow() + 3 * interval);
+        _clients[statistics.Name] = statistics;
+    }
+
+    /// <summary>Stops reporting a client (called when it is disposed, so its series end).</summary>
+    public void Forget(string clientName) => _clients.TryRemove(clientName, out _);
+
+    private IEnumerable<Measurement<long>> Observe(Func<ClientStatistics, long> value)
+    {
+        foreach (var client in Current())
+        {
+            yield return new Measurement<long>(value(client), client.Tags);
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveLag()
+    {
+        foreach (var client in Current())
+        {
+            foreach (var lag in client.Lags)
+            {
+                yield return new Measurement<long>(lag.Lag,
+                    [
+                        .. client.Tags,
+                        new("messaging.destination.name", lag.Topic),
+                        new("messaging.destination.partition.id", lag.Partition),
+                        new("messaging.consumer.group.name", client.GroupId),
+                    ]);
+            }
+        }
+    }
+
+    private IEnumerable<ClientStatistics> Current()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var (name, client) in _clients)
+        {
+            if (client.ExpiresAt < now)
+            {
+                _clients.TryRemove(name, out _);
+                continue;
+            }
+
+            yield return client;
+        }
+    }
+
+    public void Dispose() => _meter.Dispose();
+
+    internal sealed record PartitionLag(string Topic, string Partition, long Lag);
+
+    internal sealed record ClientStatistics(
+        string Name, string ClientId, string Type, string? GroupId,
+        long TransmittedMessages, long TransmittedBytes, long ReceivedMessages, long ReceivedBytes,
+        IReadOnlyList<PartitionLag> Lags, DateTimeOffset ExpiresAt)
+    {
+        public KeyValuePair<string, object?>[] Tags { get; } =
+        [
+            new("messaging.system", "kafka"),
+            new("messaging.client.id", Name),
+            new("kafka.client.type", Type),
+        ];
+
+        public static ClientStatistics Parse(string json, string? groupId, DateTimeOffset expiresAt)
+        {
+            using var document = JsonDocument.Parse(json);
+            var root = document.RootElement;
+            var lags = new List<PartitionLag>();
+            if (root.TryGetProperty("topics", out var topics) && topics.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var topic in topics.EnumerateObject())
+                {
+                    if (!topic.Value.TryGetProperty("partitions", out var partitions) || partitions.ValueKind != JsonValueKind.Object)
+                    {
+                        continue;
+                    }
+
+                    foreach (var partition in partitions.EnumerateObject())
+                    {
+                        // -1 is librdkafka's internal "unassigned" partition; a lag of -1 means not known (not fetching).
+                        if (partition.Name == "-1" || Number(partition.Value, "consumer_lag") is not long lag || lag < 0)
+                        {
+                            continue;
+                        }
+
+                        lags.Add(new PartitionLag(topic.Name, partition.Name, lag));
+                    }
+                }
+            }
+
+            return new ClientStatistics(
+                Text(root, "name") ?? "unknown", Text(root, "client_id") ?? "", Text(root, "type") ?? "", groupId,
+                Number(root, "txmsgs") ?? 0, Number(root, "txmsg_bytes") ?? 0,
+                Number(root, "rxmsgs") ?? 0, Number(root, "rxmsg_bytes") ?? 0,
+                lags, expiresAt);
+        }
+
+        private static string? Text(JsonElement element, string name)
+            => element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+        private static long? Number(JsonElement element, string name)
+            => element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number) ? number : null;
+    }
+}

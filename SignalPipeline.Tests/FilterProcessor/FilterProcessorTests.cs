@@ -1,0 +1,171 @@
+using System.Text;
+using Confluent.Kafka;
+using FilterProcessor;
+using FilterProcessor.Filtering;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging.Abstractions;
+using SignalPipeline.Messages;
+using SignalPipeline.Tests.Infrastructure;
+
+namespace SignalPipeline.Tests.FilterProcessor;
+
+/// <summary>The processor in the AppHost (two replicas), fed by the test with the generator off.</summary>
+public sealed class FilterProcessorTests(ProcessorAppFixture fixture) : IClassFixture<ProcessorAppFixture>
+{
+    private static readonly TimeSpan OutputTimeout = TimeSpan.FromMinutes(2);
+
+    [Fact]
+    public async Task OutputEqualsTheSingleFilterReferencePerStreamForJsonAndBinary()
+    {
+        using var kit = await ProcessorTestKit.CreateAsync(fixture);
+        await fixture.WaitForHealthyAsync(ProcessorAppFixture.Processor);
+        var from = kit.EndOffsets(ProcessorTestKit.OutputTopic);
+
+        SampleFormat[] formats = [SampleFormat.Json, SampleFormat.Float64, SampleFormat.Float32];
+        var sent = new Dictionary<string, List<SampleChunk>>();
+        for (var s = 0; s < 9; s++)
+        {
+            var format = formats[s % 3];
+            var streamId = ProcessorTestKit.StreamId($"ref-{format}-{s}");
+            sent[streamId] = [.. Enumerable.Range(0, 12).Select(seq => ProcessorTestKit.Chunk(streamId, seq, 200, format))];
+        }
+
+        var streams = sent.Keys.ToList();
+        foreach (var seq in Enumerable.Range(0, 12))
+        {
+            foreach (var streamId in streams)
+            {
+                // Stream 0 arrives out of order (pairs swapped) and stream 1 repeats seq 3: both must still match the reference.
+                var send = streamId == streams[0] ? seq ^ 1 : seq;
+                kit.Produce(sent[streamId][send]);
+                if (streamId == streams[1] && seq == 5)
+                {
+                    kit.Produce(sent[streamId][3]);
+                }
+            }
+        }
+
+        kit.Flush();
+        var records = await kit.ReadAsync(from, ProcessorTestKit.Complete(sent.ToDictionary(s => s.Key, s => s.Value.Count)), OutputTimeout, TimeSpan.FromSeconds(3));
+
+        var outputs = ProcessorTestKit.Outputs(records, streams);
+        foreach (var (streamId, chunks) in sent)
+        {
+            ProcessorTestKit.AssertEqualsReference("kalman", chunks, outputs[streamId]);
+        }
+
+        var partitions = records.Where(r => streams.Contains(Encoding.UTF8.GetString(r.Message.Key))).Select(r => r.Partition.Value).Distinct().Count();
+        Assert.True(partitions >= 2, $"The streams should span several partitions, used {partitions}.");
+    }
+
+    [Fact]
+    public async Task PoisonMessagesGoToTheDlqWithReasonsAndTheStreamGoesOn()
+    {
+        using var kit = await ProcessorTestKit.CreateAsync(fixture);
+        await fixture.WaitForHealthyAsync(ProcessorAppFixture.Processor);
+        var outputFrom = kit.EndOffsets(ProcessorTestKit.OutputTopic);
+        var dlqFrom = kit.EndOffsets(ProcessorTestKit.DlqTopic);
+
+        var streamId = ProcessorTestKit.StreamId("poison");
+        var good = Enumerable.Range(0, 4).Select(seq => ProcessorTestKit.Chunk(streamId, seq, 100, SampleFormat.Json)).ToList();
+        var nan = ProcessorTestKit.Chunk(streamId, 1, 4, SampleFormat.Float64);
+        var nanMessage = SampleCodec.ToMessage(nan);
+        BitConverter.GetBytes(double.NaN).CopyTo(nanMessage.Value, 8);
+
+        kit.Produce(good[0]);
+        kit.ProduceRaw(streamId, Encoding.UTF8.GetBytes($"{{\"stream_id\":\"{streamId}\",\"seq\":1,\"signal\":[1,2"));
+        kit.ProduceRaw(streamId, Encoding.UTF8.GetBytes($"{{\"stream_id\":\"{streamId}\",\"seq\":\"one\",\"signal\":[1,2]}}"));
+        kit.ProduceRaw(streamId, nanMessage.Value, nanMessage.Headers);
+        kit.ProduceRaw(streamId, Encoding.UTF8.GetBytes($"{{\"stream_id\":\"{streamId}\",\"seq\":1,\"signal\":[]}}"));
+        kit.ProduceRaw(streamId, Encoding.UTF8.GetBytes($"{{\"stream_id\":\"{streamId}\",\"seq\":1,\"signal\":[{string.Join(",", Enumerable.Repeat("0.5", ProcessorAppFixture.MaxChunkSamples + 1))}]}}"));
+        kit.Produce(good[1]);
+        kit.Produce(good[2]);
+        kit.Produce(good[3]);
+        kit.Flush();
+
+        var outputs = await kit.ReadAsync(outputFrom, ProcessorTestKit.Complete(new Dictionary<string, int> { [streamId] = 4 }), OutputTimeout, TimeSpan.FromSeconds(2));
+        ProcessorTestKit.AssertEqualsReference("kalman", good, ProcessorTestKit.Outputs(outputs, [streamId])[streamId]);
+
+        var deadLetters = await kit.ReadAsync(dlqFrom, r => r.Count(d => Encoding.UTF8.GetString(d.Message.Key) == streamId) >= 5, OutputTimeout, TimeSpan.FromSeconds(1));
+        var codes = deadLetters
+            .Where(d => Encoding.UTF8.GetString(d.Message.Key) == streamId)
+            .Select(d => (Code: Header(d, MessageHeaders.DeadLetterErrorCode), Reason: Header(d, MessageHeaders.DeadLetterReason), Source: Header(d, MessageHeaders.DeadLetterSourceTopic)))
+            .ToList();
+        Assert.Equal(["malformed-json", "wrong-type", "non-finite-sample", "empty-signal", "too-many-samples"], codes.Select(c => c.Code));
+        Assert.All(codes, c => Assert.False(string.IsNullOrWhiteSpace(c.Reason)));
+        Assert.All(codes, c => Assert.Equal(ProcessorTestKit.InputTopic, c.Source));
+    }
+
+    [Fact]
+    public async Task AThirdInstanceJoiningAndLeavingMidStreamKeepsOutputsIdentical()
+    {
+        using var kit = await ProcessorTestKit.CreateAsync(fixture);
+        await fixture.WaitForHealthyAsync(ProcessorAppFixture.Processor);
+        var from = kit.EndOffsets(ProcessorTestKit.OutputTopic);
+
+        var sent = Enumerable.Range(0, 8)
+            .Select(s => ProcessorTestKit.StreamId($"rebalance-{s}"))
+            .ToDictionary(s => s, s => Enumerable.Range(0, 150).Select(seq => ProcessorTestKit.Chunk(s, seq, 128, seq % 2 == 0 ? SampleFormat.Float64 : SampleFormat.Json)).ToList());
+
+        // A third member of the processor's consumer group, in this process: joining and leaving are two rebalances.
+        using var meterFactory = new TestMeterFactory();
+        using var telemetry = new ProcessorTelemetry(meterFactory);
+        var options = new ProcessorOptions();
+        using var third = new StreamProcessor(kit.Kafka, options, new LocalChunkFilterer(options.Algorithm, options.Params), telemetry, NullLogger.Instance, "test-instance");
+        using var stop = new CancellationTokenSource();
+        var producing = Task.Run(async () =>
+        {
+            for (var seq = 0; seq < 150; seq++)
+            {
+                foreach (var (_, chunks) in sent)
+                {
+                    kit.Produce(chunks[seq]);
+                }
+
+                await Task.Delay(100);
+            }
+
+            kit.Flush();
+        });
+
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var running = Task.Factory.StartNew(() => third.Run(stop.Token), TaskCreationOptions.LongRunning);
+        var joined = DateTime.UtcNow;
+        while (third.AssignedPartitions.Count == 0 && DateTime.UtcNow - joined < TimeSpan.FromSeconds(60) && !running.IsCompleted)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.True(third.AssignedPartitions.Count > 0 || running.IsFaulted, "The third instance never got partitions.");
+        await Task.Delay(TimeSpan.FromSeconds(4));
+        await stop.CancelAsync();
+        await running.WaitAsync(TimeSpan.FromMinutes(1));
+        await producing.WaitAsync(TimeSpan.FromMinutes(2));
+
+        var records = await kit.ReadAsync(from, ProcessorTestKit.Complete(sent.ToDictionary(s => s.Key, s => s.Value.Count)), OutputTimeout, TimeSpan.FromSeconds(3));
+        var outputs = ProcessorTestKit.Outputs(records, sent.Keys);
+        foreach (var (streamId, chunks) in sent)
+        {
+            ProcessorTestKit.AssertEqualsReference("kalman", chunks, outputs[streamId]);
+        }
+
+        Assert.True(telemetry.Chunks > 0, "The third instance filtered nothing while it owned partitions.");
+    }
+
+    private sealed class TestMeterFactory : IMeterFactory
+    {
+        private readonly List<Meter> _meters = [];
+
+        public Meter Create(MeterOptions options)
+        {
+            var meter = new Meter(options);
+            _meters.Add(meter);
+            return meter;
+        }
+
+        public void Dispose() => _meters.ForEach(m => m.Dispose());
+    }
+
+    private static string? Header(ConsumeResult<byte[], byte[]> record, string name)
+        => record.Message.Headers.TryGetLastBytes(name, out var value) ? Encoding.UTF8.GetString(value) : null;
+}

@@ -1,0 +1,64 @@
+using SignalPipeline.Messages;
+
+namespace SignalPipeline.Tests.FilterProcessor;
+
+/// <summary>Its own app: the test kills one of the two processor replicas.</summary>
+public sealed class ProcessorCrashTests(ProcessorCrashTests.Fixture fixture) : IClassFixture<ProcessorCrashTests.Fixture>
+{
+    public sealed class Fixture : ProcessorAppFixture;
+
+    private const int Streams = 10;
+    private const int MaxRounds = 600;
+
+    [Fact]
+    public async Task KillingOneOfTwoReplicasMidStreamLosesAndDuplicatesNothing()
+    {
+        using var kit = await ProcessorTestKit.CreateAsync(fixture);
+        await fixture.WaitForHealthyAsync(ProcessorAppFixture.Processor);
+        var pids = await fixture.ProcessorPidsAsync(2, TimeSpan.FromSeconds(60));
+        Assert.True(pids.Count == 2, $"Expected two running processor replicas, found {pids.Count}.");
+        var from = kit.EndOffsets(ProcessorTestKit.OutputTopic);
+
+        // Enough streams that both replicas own some of them (range assignment: 4 of the 8 partitions each).
+        var streams = Enumerable.Range(0, Streams).Select(s => ProcessorTestKit.StreamId($"crash-{s}")).ToList();
+        var sent = streams.ToDictionary(s => s, _ => new List<SampleChunk>());
+        using var stopProducing = new CancellationTokenSource();
+        var producing = Task.Run(async () =>
+        {
+            for (var seq = 0; seq < MaxRounds && !stopProducing.IsCancellationRequested; seq++)
+            {
+                foreach (var streamId in streams)
+                {
+                    var chunk = ProcessorTestKit.Chunk(streamId, seq, 128, seq % 3 == 0 ? SampleFormat.Json : SampleFormat.Float64);
+                    sent[streamId].Add(chunk);
+                    kit.Produce(chunk);
+                }
+
+                await Task.Delay(50);
+            }
+
+            kit.Flush();
+        });
+
+        // Mid-stream: every stream (so both replicas) has output flowing when one replica dies.
+        var progress = await kit.ReadAsync(from, ProcessorTestKit.Complete(streams.ToDictionary(s => s, _ => 20)), TimeSpan.FromMinutes(2), TimeSpan.Zero);
+        Assert.True(ProcessorTestKit.Complete(streams.ToDictionary(s => s, _ => 20))(progress), "Output did not start flowing for every stream.");
+        var partitions = progress.Select(r => r.Partition.Value).Distinct().ToList();
+        Assert.True(partitions.Any(p => p < 4) && partitions.Any(p => p >= 4), $"The streams should land on both replicas' partitions, got [{string.Join(",", partitions)}].");
+
+        var victim = pids.First();
+        ProcessorAppFixture.KillProcessTree(victim.Value);
+
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        await stopProducing.CancelAsync();
+        await producing.WaitAsync(TimeSpan.FromMinutes(1));
+        Assert.True(sent[streams[0]].Count < MaxRounds, "The streams ended before the kill.");
+
+        var records = await kit.ReadAsync(from, ProcessorTestKit.Complete(sent.ToDictionary(s => s.Key, s => s.Value.Count)), TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(5));
+        var outputs = ProcessorTestKit.Outputs(records, sent.Keys);
+        foreach (var (streamId, chunks) in sent)
+        {
+            ProcessorTestKit.AssertEqualsReference("kalman", chunks, outputs[streamId]);
+        }
+    }
+}

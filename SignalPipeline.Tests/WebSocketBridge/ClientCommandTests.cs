@@ -1,0 +1,98 @@
+using System.Net.WebSockets;
+using System.Text;
+using WebSocketBridge.Clients;
+
+namespace SignalPipeline.Tests.WebSocketBridge;
+
+public sealed class ClientCommandTests
+{
+    [Fact]
+    public void Subscribe_reads_streams_and_options()
+    {
+        var command = Parse("""{"type":"subscribe","streams":["sensor-1","sensor-2"],"raw":true,"points_per_second":1200}""");
+
+        var subscribe = Assert.IsType<SubscribeCommand>(command);
+        Assert.Equal(["sensor-1", "sensor-2"], subscribe.Streams);
+        Assert.True(subscribe.Raw);
+        Assert.Equal(1200, subscribe.PointsPerSecond);
+    }
+
+    [Fact]
+    public void Subscribe_options_are_optional()
+    {
+        var subscribe = Assert.IsType<SubscribeCommand>(Parse("""{"type":"subscribe","streams":["*"]}"""));
+
+        Assert.Equal(["*"], subscribe.Streams);
+        Assert.Null(subscribe.Raw);
+        Assert.Null(subscribe.PointsPerSecond);
+    }
+
+    [Theory]
+    [InlineData("""{"type":"unsubscribe","streams":["a"]}""", typeof(UnsubscribeCommand))]
+    [InlineData("""{"type":"pause"}""", typeof(PauseCommand))]
+    [InlineData(""" {"type":"resume","extra":1} """, typeof(ResumeCommand))]
+    public void Other_commands_parse(string json, Type expected) => Assert.IsType(expected, Parse(json));
+
+    [Theory]
+    [InlineData("not json")]
+    [InlineData("{\"type\":\"pause\"")]
+    [InlineData("{\"type\":\"pause\"} {}")]
+    [InlineData("")]
+    public void Bytes_that_are_not_json_close_with_1007(string text)
+    {
+        var error = Refused(text);
+
+        Assert.Equal(WebSocketCloseStatus.InvalidPayloadData, error.Status);
+        Assert.StartsWith("malformed JSON", error.Reason);
+    }
+
+    [Theory]
+    [InlineData("[1,2]", "JSON object")]
+    [InlineData("""{"streams":["a"]}""", "\"type\"")]
+    [InlineData("""{"type":7}""", "\"type\"")]
+    [InlineData("""{"type":"dance"}""", "unknown type \"dance\"")]
+    [InlineData("""{"type":"subscribe"}""", "\"streams\"")]
+    [InlineData("""{"type":"subscribe","streams":"a"}""", "\"streams\"")]
+    [InlineData("""{"type":"subscribe","streams":[1]}""", "\"streams\" items")]
+    [InlineData("""{"type":"subscribe","streams":[""]}""", "\"streams\" items")]
+    [InlineData("""{"type":"subscribe","streams":["a"],"raw":"yes"}""", "\"raw\"")]
+    [InlineData("""{"type":"subscribe","streams":["a"],"points_per_second":0}""", "\"points_per_second\"")]
+    [InlineData("""{"type":"subscribe","streams":["a"],"points_per_second":1.5}""", "\"points_per_second\"")]
+    public void Json_that_is_not_a_command_closes_with_1008_naming_the_problem(string json, string mentioned)
+    {
+        var error = Refused(json);
+
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, error.Status);
+        Assert.Contains(mentioned, error.Reason);
+    }
+
+    [Fact]
+    public void Too_many_streams_are_refused()
+    {
+        var ids = string.Join(',', Enumerable.Range(0, ClientCommand.MaxStreams + 1).Select(i => $"\"s{i}\""));
+
+        Assert.Contains("at most", Refused($$"""{"type":"subscribe","streams":[{{ids}}]}""").Reason);
+    }
+
+    [Fact]
+    public void Close_reasons_fit_a_close_frame()
+    {
+        var error = Refused($$"""{"type":"{{new string('é', 500)}}"}""");
+
+        Assert.True(Encoding.UTF8.GetByteCount(error.Reason) <= ProtocolError.MaxReasonBytes);
+        Assert.True(Encoding.UTF8.GetByteCount(ProtocolError.Fit(new string('ü', 300))) <= ProtocolError.MaxReasonBytes);
+        Assert.Equal("short", ProtocolError.Fit("short"));
+    }
+
+    private static ClientCommand Parse(string json)
+    {
+        Assert.True(ClientCommand.TryParse(Encoding.UTF8.GetBytes(json), out var command, out var error), error?.Reason);
+        return command!;
+    }
+
+    private static ProtocolError Refused(string text)
+    {
+        Assert.False(ClientCommand.TryParse(Encoding.UTF8.GetBytes(text), out _, out var error));
+        return error!;
+    }
+}

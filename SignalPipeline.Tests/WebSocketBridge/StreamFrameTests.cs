@@ -1,0 +1,112 @@
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using WebSocketBridge;
+using WebSocketBridge.Streams;
+
+namespace SignalPipeline.Tests.WebSocketBridge;
+
+public sealed class StreamFrameTests
+{
+    [Theory]
+    [InlineData(1, 2)]
+    [InlineData(2, 2)]
+    [InlineData(3, 2)]
+    [InlineData(100, 64)]
+    [InlineData(128, 128)]
+    [InlineData(1e12, 1 << 30)]
+    public void Resolutions_are_powers_of_two_at_most_the_budget(double budget, int expected)
+        => Assert.Equal(expected, StreamFrame.Resolution(budget));
+
+    [Fact]
+    public void A_frame_joins_the_chunks_since_the_last_frame_and_positions_continue()
+    {
+        var stream = new LiveStream("s", maxPendingSamples: 1 << 20);
+        stream.Append(4, "kalman", [1, 2], [0.5, 1.5], timestampMs: 1000, processedMs: 1003, receivedMs: 1010);
+        stream.Append(5, "kalman", [3], [2.5], timestampMs: 1001, processedMs: 1004, receivedMs: 1012);
+
+        var first = stream.TakeFrame()!;
+        Assert.Null(stream.TakeFrame());
+        stream.Append(6, "kalman", [4, 5], [3.5, 4.5], timestampMs: 1002, processedMs: 1005, receivedMs: 1014);
+        var second = stream.TakeFrame()!;
+
+        Assert.Equal((4L, 5L, 2), (first.SeqFirst, first.SeqLast, first.Chunks));
+        Assert.Equal([1.0, 2, 3], first.Raw);
+        Assert.Equal([0.5, 1.5, 2.5], first.Filtered);
+        Assert.Equal([3L, 3], first.PipelineMs);
+        Assert.Equal([10L, 11], first.EndToEndMs);
+        Assert.Equal(0, first.FirstPosition);
+        Assert.Equal(3, second.FirstPosition);
+        Assert.Equal((6L, 6L), (second.SeqFirst, second.SeqLast));
+    }
+
+    [Fact]
+    public void Undecimated_payloads_carry_every_value_exactly()
+    {
+        var raw = Enumerable.Range(0, 1000).Select(i => Math.Sin(i * 0.37) / 3).ToArray();
+        var filtered = raw.Select(v => v * Math.PI).ToArray();
+        var frame = Frame(raw, filtered);
+
+        using var json = JsonDocument.Parse(frame.GetPayload(StreamFrame.Undecimated));
+        var root = json.RootElement;
+
+        Assert.False(root.GetProperty("decimated").GetBoolean());
+        Assert.Equal(raw, root.GetProperty("raw").EnumerateArray().Select(e => e.GetDouble()));
+        Assert.Equal(filtered, root.GetProperty("filtered").EnumerateArray().Select(e => e.GetDouble()));
+        Assert.Equal("s-1", root.GetProperty("stream_id").GetString());
+        Assert.Equal(7, root.GetProperty("seq_first").GetInt64());
+    }
+
+    [Fact]
+    public void Decimated_payloads_are_bounded_aligned_and_cached()
+    {
+        var raw = Enumerable.Range(0, 5000).Select(i => Math.Sin(i * 0.01)).ToArray();
+        var frame = Frame(raw, [.. raw.Select(v => v / 2)]);
+
+        var payload = frame.GetPayload(64);
+        using var json = JsonDocument.Parse(payload);
+        var root = json.RootElement;
+
+        Assert.True(root.GetProperty("decimated").GetBoolean());
+        Assert.Equal(64, root.GetProperty("x").GetArrayLength());
+        Assert.Equal(64, root.GetProperty("raw").GetArrayLength());
+        Assert.Equal(64, root.GetProperty("filtered").GetArrayLength());
+        Assert.Equal(5000, root.GetProperty("samples").GetInt32());
+        Assert.Same(payload, frame.GetPayload(64));
+        Assert.Throws<ArgumentOutOfRangeException>(() => frame.GetPayload(100));
+    }
+
+    [Fact]
+    public void Streams_list_reports_rate_algorithm_and_last_seq()
+    {
+        var time = new ManualClock(DateTimeOffset.FromUnixTimeMilliseconds(1_000_000));
+        var registry = new LiveStreamRegistry(Options.Create(new BridgeOptions()), time);
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        for (var i = 0; i <= 20; i++)
+        {
+            // 20 chunks of 500 samples over 2 s: 5000 samples/s.
+            registry.GetOrAdd("sensor-9").Append(i, "rls", new double[500], new double[500], now + i * 100, now + i * 100, now + i * 100);
+        }
+
+        time.Advance(TimeSpan.FromSeconds(2));
+        var summary = Assert.Single(registry.Summaries());
+
+        Assert.Equal("sensor-9", summary.StreamId);
+        Assert.Equal("rls", summary.Algorithm);
+        Assert.Equal(20, summary.LastSeq);
+        Assert.Equal(5000, summary.Rate, tolerance: 1);
+
+        time.Advance(TimeSpan.FromSeconds(new BridgeOptions().StreamTtlSeconds + 1));
+        registry.RemoveSilent();
+        Assert.Empty(registry.Summaries());
+    }
+
+    private static StreamFrame Frame(double[] raw, double[] filtered)
+        => new("s-1", "kalman", 7, 9, 3, 0, raw, filtered, [1], [2], 1, 2, 3, 100);
+
+    private sealed class ManualClock(DateTimeOffset now) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => now;
+
+        public void Advance(TimeSpan by) => now += by;
+    }
+}

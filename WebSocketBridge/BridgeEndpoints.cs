@@ -1,0 +1,95 @@
+using Microsoft.Extensions.Options;
+using WebSocketBridge.Clients;
+using WebSocketBridge.Streams;
+
+namespace WebSocketBridge;
+
+public static class BridgeEndpoints
+{
+    /// <summary>Maps <c>/ws</c>, <c>GET /streams</c> and <c>GET /clients</c>.</summary>
+    public static WebApplication MapBridgeEndpoints(this WebApplication app)
+    {
+        app.Map("/ws", AcceptAsync);
+        app.MapGet("/streams", (LiveStreamRegistry streams) => streams.Summaries());
+        app.MapGet("/clients", (ClientRegistry clients) => clients.Summaries());
+        return app;
+    }
+
+    private static async Task<IResult> AcceptAsync(
+        HttpContext context, ClientRegistry clients, IOptions<BridgeOptions> options, BridgeMetrics metrics,
+        TimeProvider time, IHostApplicationLifetime lifetime, ILogger<ClientConnection> logger)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "WebSocket upgrade required",
+                detail: "/ws speaks WebSocket only: connect with a WebSocket client (ws://host/ws).");
+        }
+
+        var origin = context.Request.Headers.Origin.ToString();
+        if (!IsOriginAllowed(origin, context.Request, options.Value.AllowedOrigins))
+        {
+            metrics.ConnectionRejected("origin");
+            return Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Origin not allowed",
+                detail: $"Origin '{origin}' may not open /ws. Allowed: the page's own origin and Bridge:AllowedOrigins.");
+        }
+
+        if (!clients.TryReserve())
+        {
+            metrics.ConnectionRejected("limit");
+            context.Response.Headers.RetryAfter = "5";
+            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Too many connections",
+                detail: $"The bridge serves at most {options.Value.MaxConnections} clients (Bridge:MaxConnections).");
+        }
+
+        try
+        {
+            using var socket = await context.WebSockets.AcceptWebSocketAsync();
+            var raw = context.Request.Query["raw"].ToString() is "1" or "true";
+            var client = new ClientConnection(clients.NextId(), socket, raw, options.Value, metrics, time);
+            clients.Add(client);
+            metrics.ClientConnected();
+            try
+            {
+                using var stopping = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
+                await client.RunAsync(stopping.Token);
+            }
+            finally
+            {
+                clients.Remove(client);
+                metrics.ClientDisconnected();
+                logger.LogDebug("Client {ClientId} left; {Dropped} frames dropped", client.Id, client.Dropped);
+            }
+        }
+        finally
+        {
+            clients.Release();
+        }
+
+        return Results.Empty;
+    }
+
+    /// <summary>
+    /// Browsers send Origin; other clients do not and are let through (an Origin check protects users' browsers from
+    /// other sites, it is not authentication). Same origin means the same host and port as the request was sent to.
+    /// </summary>
+    public static bool IsOriginAllowed(string origin, HttpRequest request, IReadOnlyCollection<string> allowed)
+    {
+        if (string.IsNullOrEmpty(origin) || allowed.Contains("*"))
+        {
+            return true;
+        }
+
+        if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri))
+        {
+            return false;
+        }
+
+        if (string.Equals(uri.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        var normalized = origin.TrimEnd('/');
+        return allowed.Any(a => string.Equals(a.TrimEnd('/'), normalized, StringComparison.OrdinalIgnoreCase));
+    }
+}

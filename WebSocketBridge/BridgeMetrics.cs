@@ -1,0 +1,61 @@
+using System.Diagnostics.Metrics;
+
+namespace WebSocketBridge;
+
+/// <summary>The bridge's instruments, on the <c>SignalPipeline.Bridge</c> meter (exported by the service defaults).</summary>
+public sealed class BridgeMetrics
+{
+    public const string MeterName = "SignalPipeline.Bridge";
+
+    private readonly UpDownCounter<long> _clients;
+    private readonly Counter<long> _framesSent;
+    private readonly Counter<long> _framesDropped;
+    private readonly Counter<long> _rejected;
+    private readonly Counter<long> _chunks;
+    private readonly Counter<long> _samples;
+    private readonly Counter<long> _undecodable;
+    private readonly Histogram<double> _frameDelay;
+    private long _consumerLag;
+
+    public BridgeMetrics(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(MeterName);
+        _clients = meter.CreateUpDownCounter<long>("signalpipeline.bridge.clients", "{client}", "Connected WebSocket clients.");
+        _framesSent = meter.CreateCounter<long>("signalpipeline.bridge.frames.sent", "{frame}", "Data frames sent to clients.");
+        _framesDropped = meter.CreateCounter<long>("signalpipeline.bridge.frames.dropped", "{frame}",
+            "Frames dropped from a client's full queue (the client reads slower than frames come).");
+        _rejected = meter.CreateCounter<long>("signalpipeline.bridge.connections.rejected", "{connection}",
+            "WebSocket upgrades refused, by reason (origin, limit).");
+        _chunks = meter.CreateCounter<long>("signalpipeline.bridge.chunks.consumed", "{chunk}", "Filtered chunks read from the output topic.");
+        _samples = meter.CreateCounter<long>("signalpipeline.bridge.samples.consumed", "{sample}", "Samples read from the output topic.");
+        _undecodable = meter.CreateCounter<long>("signalpipeline.bridge.chunks.undecodable", "{chunk}", "Records of the output topic that could not be decoded (skipped).");
+        _frameDelay = meter.CreateHistogram<double>("signalpipeline.bridge.frame.delay", "ms",
+            "From the arrival of a frame's newest chunk to the frame's hand-over to the client's socket.");
+        meter.CreateObservableGauge("signalpipeline.bridge.consumer.lag", () => Interlocked.Read(ref _consumerLag), "{message}",
+            "Records in the output topic not yet read by this bridge (high watermark minus position, all partitions).");
+    }
+
+    public void ClientConnected() => _clients.Add(1);
+
+    public void ClientDisconnected() => _clients.Add(-1);
+
+    public void FrameSent(double delayMs)
+    {
+        _framesSent.Add(1);
+        _frameDelay.Record(delayMs);
+    }
+
+    public void FrameDropped() => _framesDropped.Add(1);
+
+    public void ConnectionRejected(string reason) => _rejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void ChunkConsumed(int samples)
+    {
+        _chunks.Add(1);
+        _samples.Add(samples);
+    }
+
+    public void ChunkUndecodable(string code) => _undecodable.Add(1, new KeyValuePair<string, object?>("error", code));
+
+    public void SetConsumerLag(long lag) => Interlocked.Exchange(ref _consumerLag, lag);
+}

@@ -1,0 +1,41 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using SignalPipeline.Kafka;
+using WebSocketBridge.Clients;
+using WebSocketBridge.Streams;
+
+namespace WebSocketBridge;
+
+public static class BridgeServiceExtensions
+{
+    /// <summary>The bridge's services: options (validated at start), Kafka loop, frame pump, client registry, metrics.</summary>
+    public static WebApplicationBuilder AddWebSocketBridge(this WebApplicationBuilder builder)
+    {
+        builder.AddKafkaClients();
+
+        builder.Services.AddOptions<BridgeOptions>()
+            .BindConfiguration(BridgeOptions.SectionName)
+            .PostConfigure<IConfiguration>((options, configuration) =>
+            {
+                // The guide's name for the processor's output topic, which is what the bridge reads.
+                if (configuration["OUTPUT_TOPIC"] is { Length: > 0 } topic)
+                {
+                    options.Topic = topic;
+                }
+            })
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<BridgeMetrics>();
+        builder.Services.AddSingleton<LiveStreamRegistry>();
+        builder.Services.AddSingleton<ClientRegistry>();
+        builder.Services.AddSingleton<ConsumerReadiness>();
+        builder.Services.AddHostedService<SampleOutputConsumer>();
+        builder.Services.AddHostedService<FramePump>();
+        builder.Services.AddHealthChecks().AddCheck<ConsumerReadiness>("output-topic-consumer");
+
+        builder.Services.ConfigureHttpJsonOptions(json =>
+            json.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower);
+        return builder;
+    }
+}

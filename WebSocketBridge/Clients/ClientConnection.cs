@@ -1,0 +1,398 @@
+using System.Buffers;
+using System.Collections.Frozen;
+using System.Net.WebSockets;
+using System.Text.Json;
+using System.Text.Unicode;
+using WebSocketBridge.Streams;
+
+namespace WebSocketBridge.Clients;
+
+/// <summary>
+/// One page connected to <c>/ws</c>: its subscription, its bounded frame queue, and two async loops (receive commands,
+/// send frames) that hold no thread while idle. Nothing here is ever awaited by the Kafka loop or the frame pump:
+/// they only <see cref="Offer"/> frames, which never blocks.
+/// </summary>
+public sealed class ClientConnection
+{
+    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly WebSocket _socket;
+    private readonly BridgeOptions _options;
+    private readonly BridgeMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly FrameQueue<FrameTick> _queue;
+    private readonly SemaphoreSlim _sendLock = new(1, 1);
+
+    private volatile Subscription _subscription = Subscription.None;
+    private volatile bool _paused;
+    private volatile bool _raw;
+    private volatile int _pointsPerSecond;
+    private long _framesSent;
+
+    public ClientConnection(long id, WebSocket socket, bool raw, BridgeOptions options, BridgeMetrics metrics, TimeProvider time)
+    {
+        Id = id;
+        _socket = socket;
+        _options = options;
+        _metrics = metrics;
+        _time = time;
+        _raw = raw;
+        _pointsPerSecond = options.PointsPerSecond;
+        _queue = new FrameQueue<FrameTick>(options.ClientQueueFrames, _ => metrics.FrameDropped());
+    }
+
+    public long Id { get; }
+
+    public long Dropped => _queue.Dropped;
+
+    public ClientSummary Snapshot()
+    {
+        var subscription = _subscription;
+        return new ClientSummary(Id, subscription.All ? [ClientCommand.AllStreams] : [.. subscription.Streams.Order(StringComparer.Ordinal)],
+            _paused, _raw, _pointsPerSecond, Interlocked.Read(ref _framesSent), _queue.Dropped, _queue.Count);
+    }
+
+    /// <summary>Queues <paramref name="tick"/> if it has a stream this client wants. Never blocks: a full queue drops its oldest frame.</summary>
+    public void Offer(FrameTick tick)
+    {
+        var subscription = _subscription;
+        if (_paused || subscription.IsEmpty)
+        {
+            return;
+        }
+
+        foreach (var frame in tick.Frames)
+        {
+            if (subscription.Includes(frame.StreamId))
+            {
+                _queue.Offer(tick);
+                return;
+            }
+        }
+    }
+
+    /// <summary>Serves the client until it closes, breaks a protocol rule (closed with a reason) or the bridge stops.</summary>
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        using var sending = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        await SendControlAsync(WriteHello, stopping);
+        var sendLoop = SendFramesAsync(sending.Token);
+
+        ProtocolError? error = null;
+        try
+        {
+            error = await ReceiveCommandsAsync(stopping);
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+        {
+            // The client went away, or the bridge is stopping (handled below).
+        }
+
+        _queue.Complete();
+        if (error is not null)
+        {
+            await CloseAsync(error.Status, error.Reason);
+        }
+        else if (stopping.IsCancellationRequested)
+        {
+            await CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "the bridge is shutting down");
+        }
+        else if (_socket.State == WebSocketState.CloseReceived)
+        {
+            await CloseAsync(WebSocketCloseStatus.NormalClosure, "bye");
+        }
+
+        await sending.CancelAsync();
+        try
+        {
+            await sendLoop;
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task<ProtocolError?> ReceiveCommandsAsync(CancellationToken cancellationToken)
+    {
+        var max = _options.MaxClientMessageBytes;
+        var buffer = ArrayPool<byte>.Shared.Rent(max);
+        try
+        {
+            while (true)
+            {
+                var count = 0;
+                ValueWebSocketReceiveResult result;
+                do
+                {
+                    if (count == max)
+                    {
+                        return new ProtocolError(WebSocketCloseStatus.MessageTooBig, $"message over {max} bytes");
+                    }
+
+                    result = await _socket.ReceiveAsync(buffer.AsMemory(count, max - count), cancellationToken);
+                    if (result.MessageType == WebSocketMessageType.Close)
+                    {
+                        return null;
+                    }
+
+                    count += result.Count;
+                }
+                while (!result.EndOfMessage);
+
+                if (result.MessageType == WebSocketMessageType.Binary)
+                {
+                    return new ProtocolError(WebSocketCloseStatus.InvalidMessageType, "binary messages are not accepted: send JSON text");
+                }
+
+                if (!ClientCommand.TryParse(buffer.AsSpan(0, count), out var command, out var error))
+                {
+                    return error;
+                }
+
+                Apply(command!);
+                await SendControlAsync(WriteStatus, cancellationToken);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void Apply(ClientCommand command)
+    {
+        switch (command)
+        {
+            case SubscribeCommand subscribe:
+                _subscription = _subscription.Add(subscribe.Streams);
+                if (subscribe.Raw is { } raw)
+                {
+                    _raw = raw;
+                }
+
+                if (subscribe.PointsPerSecond is { } points)
+                {
+                    _pointsPerSecond = Math.Min(points, _options.PointsPerSecond);
+                }
+
+                break;
+            case UnsubscribeCommand unsubscribe:
+                _subscription = _subscription.Remove(unsubscribe.Streams);
+                break;
+            case PauseCommand:
+                _paused = true;
+                break;
+            case ResumeCommand:
+                _paused = false;
+                break;
+        }
+    }
+
+    private async Task SendFramesAsync(CancellationToken cancellationToken)
+    {
+        var selected = new List<byte[]>();
+        await foreach (var tick in _queue.Reader.ReadAllAsync(cancellationToken))
+        {
+            if (_paused)
+            {
+                continue;
+            }
+
+            Select(tick, selected);
+            if (selected.Count == 0)
+            {
+                continue;
+            }
+
+            var length = 128 + selected.Count;
+            foreach (var payload in selected)
+            {
+                length += payload.Length;
+            }
+
+            var message = ArrayPool<byte>.Shared.Rent(length);
+            try
+            {
+                var written = WriteData(message, tick, selected);
+                await _sendLock.WaitAsync(cancellationToken);
+                try
+                {
+                    await _socket.SendAsync(message.AsMemory(0, written), WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+                }
+                finally
+                {
+                    _sendLock.Release();
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(message);
+            }
+
+            Interlocked.Increment(ref _framesSent);
+            var newest = 0L;
+            foreach (var frame in tick.Frames)
+            {
+                newest = Math.Max(newest, frame.ReceivedMs);
+            }
+
+            _metrics.FrameSent(_time.GetUtcNow().ToUnixTimeMilliseconds() - newest);
+        }
+    }
+
+    /// <summary>The payloads of the tick's streams this client wants, at the resolution its point budget allows.</summary>
+    private void Select(FrameTick tick, List<byte[]> selected)
+    {
+        selected.Clear();
+        var subscription = _subscription;
+        var wanted = 0;
+        foreach (var frame in tick.Frames)
+        {
+            if (subscription.Includes(frame.StreamId))
+            {
+                wanted++;
+            }
+        }
+
+        if (wanted == 0)
+        {
+            return;
+        }
+
+        var resolution = _raw
+            ? StreamFrame.Undecimated
+            : StreamFrame.Resolution((double)_pointsPerSecond / _options.FrameRate / wanted);
+        foreach (var frame in tick.Frames)
+        {
+            if (subscription.Includes(frame.StreamId))
+            {
+                selected.Add(frame.GetPayload(resolution));
+            }
+        }
+    }
+
+    private int WriteData(byte[] message, FrameTick tick, List<byte[]> payloads)
+    {
+        var span = message.AsSpan();
+        Utf8.TryWrite(span, $"{{\"type\":\"data\",\"server_ms\":{tick.CreatedMs},\"dropped\":{_queue.Dropped},\"frames\":[", out var written);
+        for (var i = 0; i < payloads.Count; i++)
+        {
+            if (i > 0)
+            {
+                span[written++] = (byte)',';
+            }
+
+            payloads[i].CopyTo(span[written..]);
+            written += payloads[i].Length;
+        }
+
+        span[written++] = (byte)']';
+        span[written++] = (byte)'}';
+        return written;
+    }
+
+    private async Task SendControlAsync(Action<Utf8JsonWriter> write, CancellationToken cancellationToken)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            write(json);
+        }
+
+        await _sendLock.WaitAsync(cancellationToken);
+        try
+        {
+            await _socket.SendAsync(buffer.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    private void WriteHello(Utf8JsonWriter json)
+    {
+        json.WriteStartObject();
+        json.WriteString("type", "hello");
+        json.WriteNumber("client_id", Id);
+        json.WriteNumber("frame_rate", _options.FrameRate);
+        json.WriteNumber("points_per_second", _pointsPerSecond);
+        json.WriteBoolean("raw", _raw);
+        json.WriteNumber("queue_frames", _options.ClientQueueFrames);
+        json.WriteEndObject();
+    }
+
+    private void WriteStatus(Utf8JsonWriter json)
+    {
+        var summary = Snapshot();
+        json.WriteStartObject();
+        json.WriteString("type", "status");
+        json.WriteStartArray("streams");
+        foreach (var stream in summary.Streams)
+        {
+            json.WriteStringValue(stream);
+        }
+
+        json.WriteEndArray();
+        json.WriteBoolean("paused", summary.Paused);
+        json.WriteBoolean("raw", summary.Raw);
+        json.WriteNumber("points_per_second", summary.PointsPerSecond);
+        json.WriteNumber("frames_sent", summary.FramesSent);
+        json.WriteNumber("dropped", summary.Dropped);
+        json.WriteEndObject();
+    }
+
+    /// <summary>Sends a close frame with <paramref name="reason"/>, unless a send to a stalled client holds the socket:
+    /// then the connection is aborted.</summary>
+    private async Task CloseAsync(WebSocketCloseStatus status, string reason)
+    {
+        if (_socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
+        {
+            return;
+        }
+
+        if (!await _sendLock.WaitAsync(CloseTimeout))
+        {
+            _socket.Abort();
+            return;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(CloseTimeout);
+            await _socket.CloseOutputAsync(status, ProtocolError.Fit(reason), timeout.Token);
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+        {
+            _socket.Abort();
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    /// <summary>An immutable set of stream ids, or all streams.</summary>
+    private sealed record Subscription(FrozenSet<string> Streams, bool All)
+    {
+        public static readonly Subscription None = new(FrozenSet<string>.Empty, false);
+
+        public bool IsEmpty => !All && Streams.Count == 0;
+
+        public bool Includes(string streamId) => All || Streams.Contains(streamId);
+
+        public Subscription Add(IReadOnlyList<string> streams)
+            => All || streams.Contains(ClientCommand.AllStreams)
+                ? new Subscription(FrozenSet<string>.Empty, true)
+                : new Subscription(Streams.Union(streams).ToFrozenSet(StringComparer.Ordinal), false);
+
+        // Removing one stream while subscribed to "*" leaves "*" in place: unsubscribe "*" first.
+        public Subscription Remove(IReadOnlyList<string> streams)
+            => streams.Contains(ClientCommand.AllStreams)
+                ? None
+                : new Subscription(Streams.Except(streams).ToFrozenSet(StringComparer.Ordinal), All);
+    }
+}
+
+/// <summary>A client in <c>GET /clients</c>.</summary>
+public sealed record ClientSummary(long Id, IReadOnlyList<string> Streams, bool Paused, bool Raw, int PointsPerSecond, long FramesSent, long Dropped, int Queued);

@@ -1,0 +1,174 @@
+namespace WebSocketBridge.Streams;
+
+/// <summary>
+/// One stream as the bridge sees it: the samples that arrived since the last frame, and the figures
+/// <c>GET /streams</c> reports. The Kafka loop appends, the frame pump takes; a lock per stream keeps the two apart
+/// (held for a copy, never across an await).
+/// </summary>
+public sealed class LiveStream(string streamId, int maxPendingSamples)
+{
+    private readonly Lock _lock = new();
+    private double[] _raw = new double[256];
+    private double[] _filtered = new double[256];
+    private int _pending;
+    private readonly List<long> _pipelineMs = [];
+    private readonly List<long> _endToEndMs = [];
+    private long _seqFirst = -1;
+    private long _seqLast = -1;
+    private int _chunks;
+    private long _lastTimestampMs;
+    private long _lastProcessedMs;
+    private long _lastReceivedMs;
+    private long? _lastEndToEndMs;
+
+    // Everything below is written under _lock and read by GET /streams through Snapshot().
+    private string _algorithm = "";
+    private long _totalSamples;
+    private long _totalChunks;
+    private long _overflowedSamples;
+    private long _lastSeq = -1;
+    private long _lastSeenMs;
+    private long _rateWindowStartMs;
+    private long _rateWindowSamples;
+    private double _rate;
+
+    public string StreamId => streamId;
+
+    public long LastSeenMs => Volatile.Read(ref _lastSeenMs);
+
+    /// <summary>Adds one filtered chunk that arrived at <paramref name="receivedMs"/> (Unix ms).</summary>
+    public void Append(long seq, string algorithm, ReadOnlySpan<double> raw, ReadOnlySpan<double> filtered, long timestampMs, long processedMs, long receivedMs)
+    {
+        if (raw.Length != filtered.Length)
+        {
+            throw new ArgumentException("Raw and filtered signals differ in length.", nameof(filtered));
+        }
+
+        lock (_lock)
+        {
+            if (_pending + raw.Length > maxPendingSamples)
+            {
+                // Nobody has taken frames for a long while (the pump is starved): start over rather than grow without bound.
+                _overflowedSamples += _pending;
+                ResetPending();
+            }
+
+            EnsureCapacity(_pending + raw.Length);
+            raw.CopyTo(_raw.AsSpan(_pending));
+            filtered.CopyTo(_filtered.AsSpan(_pending));
+            _pending += raw.Length;
+
+            if (_seqFirst < 0)
+            {
+                _seqFirst = seq;
+            }
+
+            _seqLast = seq;
+            _chunks++;
+            _pipelineMs.Add(processedMs - timestampMs);
+            _endToEndMs.Add(receivedMs - timestampMs);
+            _lastTimestampMs = timestampMs;
+            _lastProcessedMs = processedMs;
+            _lastReceivedMs = receivedMs;
+            _lastEndToEndMs = receivedMs - timestampMs;
+
+            if (!string.Equals(_algorithm, algorithm, StringComparison.Ordinal))
+            {
+                _algorithm = algorithm;
+            }
+
+            _totalChunks++;
+            _totalSamples += raw.Length;
+            _lastSeq = seq;
+            Volatile.Write(ref _lastSeenMs, receivedMs);
+            UpdateRate(raw.Length, receivedMs);
+        }
+    }
+
+    /// <summary>Takes what arrived since the last call as a frame, or null when nothing did.</summary>
+    public StreamFrame? TakeFrame()
+    {
+        lock (_lock)
+        {
+            if (_chunks == 0)
+            {
+                return null;
+            }
+
+            var frame = new StreamFrame(
+                streamId,
+                _algorithm,
+                _seqFirst,
+                _seqLast,
+                _chunks,
+                FirstPosition: _totalSamples - _pending,
+                Raw: _raw.AsSpan(0, _pending).ToArray(),
+                Filtered: _filtered.AsSpan(0, _pending).ToArray(),
+                PipelineMs: [.. _pipelineMs],
+                EndToEndMs: [.. _endToEndMs],
+                TimestampMs: _lastTimestampMs,
+                ProcessedMs: _lastProcessedMs,
+                ReceivedMs: _lastReceivedMs,
+                Rate: _rate);
+            ResetPending();
+            return frame;
+        }
+    }
+
+    /// <summary>The figures for <c>GET /streams</c>; the rate reads 0 once the stream has been silent for two seconds.</summary>
+    public StreamSummary Snapshot(long nowMs)
+    {
+        lock (_lock)
+        {
+            var silent = nowMs - _lastSeenMs > 2000;
+            return new StreamSummary(streamId, _algorithm, silent ? 0 : Math.Round(_rate, 1), _lastSeq, _totalChunks, _totalSamples, _lastSeenMs,
+                _lastEndToEndMs, _overflowedSamples);
+        }
+    }
+
+    private void UpdateRate(int samples, long nowMs)
+    {
+        if (_rateWindowStartMs == 0)
+        {
+            _rateWindowStartMs = nowMs;
+        }
+
+        _rateWindowSamples += samples;
+        var elapsed = nowMs - _rateWindowStartMs;
+        if (elapsed >= 1000)
+        {
+            _rate = _rateWindowSamples * 1000.0 / elapsed;
+            _rateWindowStartMs = nowMs;
+            _rateWindowSamples = 0;
+        }
+    }
+
+    private void EnsureCapacity(int needed)
+    {
+        if (_raw.Length >= needed)
+        {
+            return;
+        }
+
+        var size = Math.Max(needed, _raw.Length * 2);
+        Array.Resize(ref _raw, size);
+        Array.Resize(ref _filtered, size);
+    }
+
+    private void ResetPending()
+    {
+        _pending = 0;
+        _chunks = 0;
+        _seqFirst = -1;
+        _seqLast = -1;
+        _pipelineMs.Clear();
+        _endToEndMs.Clear();
+    }
+}
+
+/// <summary>A stream in <c>GET /streams</c>.</summary>
+/// <param name="Rate">Samples per second over the last second or so.</param>
+/// <param name="LatencyMs">The last chunk's end-to-end latency at the bridge: arrival minus producer timestamp.</param>
+/// <param name="OverflowedSamples">Samples discarded because no frame took them in time.</param>
+public sealed record StreamSummary(
+    string StreamId, string Algorithm, double Rate, long LastSeq, long Chunks, long Samples, long LastSeenMs, long? LatencyMs, long OverflowedSamples);

@@ -1,0 +1,49 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+
+namespace WebSocketBridge.Streams;
+
+/// <summary>The streams seen recently, by id.</summary>
+public sealed class LiveStreamRegistry(IOptions<BridgeOptions> options, TimeProvider time)
+{
+    private readonly ConcurrentDictionary<string, LiveStream> _streams = new(StringComparer.Ordinal);
+
+    public LiveStream GetOrAdd(string streamId)
+        => _streams.TryGetValue(streamId, out var stream)
+            ? stream
+            : _streams.GetOrAdd(streamId, id => new LiveStream(id, options.Value.MaxPendingSamplesPerStream));
+
+    /// <summary>Every stream's new data since the last call.</summary>
+    public StreamFrame[] TakeFrames()
+    {
+        List<StreamFrame>? frames = null;
+        foreach (var (_, stream) in _streams)
+        {
+            if (stream.TakeFrame() is { } frame)
+            {
+                (frames ??= []).Add(frame);
+            }
+        }
+
+        return frames is null ? [] : [.. frames];
+    }
+
+    /// <summary>Forgets streams silent for longer than <see cref="BridgeOptions.StreamTtlSeconds"/>.</summary>
+    public void RemoveSilent()
+    {
+        var cutoff = time.GetUtcNow().ToUnixTimeMilliseconds() - options.Value.StreamTtlSeconds * 1000L;
+        foreach (var (id, stream) in _streams)
+        {
+            if (stream.LastSeenMs < cutoff)
+            {
+                _streams.TryRemove(new KeyValuePair<string, LiveStream>(id, stream));
+            }
+        }
+    }
+
+    public IReadOnlyList<StreamSummary> Summaries()
+    {
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        return [.. _streams.Values.Select(s => s.Snapshot(now)).OrderBy(s => s.StreamId, StringComparer.Ordinal)];
+    }
+}

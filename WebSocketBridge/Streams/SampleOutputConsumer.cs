@@ -1,0 +1,201 @@
+using Confluent.Kafka;
+using Microsoft.Extensions.Options;
+using SignalPipeline.Kafka;
+using SignalPipeline.Messages;
+
+namespace WebSocketBridge.Streams;
+
+/// <summary>
+/// The Kafka loop: reads every partition of the output topic from its end (manual assignment, no consumer group to
+/// share: every replica sees every stream and so can serve every client), committed transactions only, and hands each
+/// chunk to its <see cref="LiveStream"/>. It never waits for a client: that is the frame pump's and the clients' job.
+/// </summary>
+public sealed class SampleOutputConsumer(
+    KafkaClientFactory kafka,
+    IOptions<BridgeOptions> options,
+    LiveStreamRegistry streams,
+    BridgeMetrics metrics,
+    ConsumerReadiness readiness,
+    TimeProvider time,
+    ILogger<SampleOutputConsumer> logger) : BackgroundService
+{
+    private static readonly TimeSpan MetadataTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan PartitionCheckInterval = TimeSpan.FromSeconds(30);
+
+    // librdkafka's consume call blocks; a dedicated thread keeps it off the thread pool the sockets use.
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+        => Task.Factory.StartNew(() => Run(stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    private void Run(CancellationToken stoppingToken)
+    {
+        var topic = options.Value.Topic;
+        try
+        {
+            // A group id is required by the client, but nothing is committed under it: a unique one keeps this replica's
+            // reads invisible to everyone else.
+            var groupId = $"websocket-bridge-{Environment.MachineName}-{Guid.NewGuid():N}";
+            using var consumer = kafka.CreateConsumer<byte[], byte[]>(groupId, config =>
+            {
+                config.EnableAutoCommit = false;
+                config.EnableAutoOffsetStore = false;
+                config.IsolationLevel = IsolationLevel.ReadCommitted;
+                config.AutoOffsetReset = AutoOffsetReset.Latest;
+                // An empty fetch is held this long; a live view wants data as soon as it is there.
+                config.FetchWaitMaxMs ??= 10;
+            });
+
+            var assigned = AssignAtEnd(consumer, topic, stoppingToken);
+            if (assigned is null)
+            {
+                return;
+            }
+
+            Consume(consumer, topic, assigned, stoppingToken);
+            consumer.Close();
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            readiness.Fail(ex.Message);
+            logger.LogCritical(ex, "The consumer of {Topic} stopped", topic);
+            throw;
+        }
+    }
+
+    /// <summary>Assigns every partition of <paramref name="topic"/> at its current end, waiting for the topic to exist.</summary>
+    private List<TopicPartition>? AssignAtEnd(IConsumer<byte[], byte[]> consumer, string topic, CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var partitions = GetPartitions(consumer, topic);
+            if (partitions.Count > 0)
+            {
+                var offsets = partitions
+                    .Select(tp => new TopicPartitionOffset(tp, consumer.QueryWatermarkOffsets(tp, MetadataTimeout).High))
+                    .ToList();
+                consumer.Assign(offsets);
+                readiness.Assigned(topic, partitions.Count);
+                logger.LogInformation("Reading {Topic}: {Count} partitions from their end ({Offsets})",
+                    topic, partitions.Count, string.Join(", ", offsets.Select(o => $"{o.Partition.Value}@{o.Offset.Value}")));
+                return partitions;
+            }
+
+            readiness.Waiting($"topic '{topic}' has no partitions yet");
+            logger.LogWarning("Topic {Topic} not found or without partitions; retrying", topic);
+            stoppingToken.WaitHandle.WaitOne(TimeSpan.FromSeconds(1));
+        }
+
+        return null;
+    }
+
+    private void Consume(IConsumer<byte[], byte[]> consumer, string topic, List<TopicPartition> assigned, CancellationToken stoppingToken)
+    {
+        using var buffer = new SampleBuffer();
+        var pollTimeout = TimeSpan.FromMilliseconds(100);
+        var lastLagMs = 0L;
+        var lastPartitionCheck = time.GetTimestamp();
+        var undecodable = 0L;
+
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            ConsumeResult<byte[], byte[]>? record;
+            try
+            {
+                record = consumer.Consume(pollTimeout);
+            }
+            catch (ConsumeException ex)
+            {
+                logger.LogWarning("Consume error on {Topic}: {Reason}", topic, ex.Error.Reason);
+                continue;
+            }
+
+            var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+            if (record is { IsPartitionEOF: false, Message: { } message })
+            {
+                if (SampleCodec.TryDecodeFilteredChunk(message.Key, message.Value, message.Headers, out var chunk, out var error, buffer))
+                {
+                    streams.GetOrAdd(chunk.StreamId).Append(
+                        chunk.Seq, chunk.Algorithm, chunk.Signal.Span, chunk.FilteredSignal.Span, chunk.TimestampMs, chunk.ProcessedMs, nowMs);
+                    metrics.ChunkConsumed(chunk.Signal.Length);
+                }
+                else
+                {
+                    metrics.ChunkUndecodable(error.CodeName);
+                    // The processor dead-letters bad input, so this is rare; log the first and then every 1000th.
+                    if (undecodable++ % 1000 == 0)
+                    {
+                        logger.LogWarning("Skipped an undecodable record at {TopicPartitionOffset} ({Count} so far): {Error}",
+                            record.TopicPartitionOffset, undecodable, error);
+                    }
+                }
+            }
+
+            if (nowMs - lastLagMs >= 1000)
+            {
+                metrics.SetConsumerLag(Lag(consumer, assigned));
+                lastLagMs = nowMs;
+            }
+
+            if (time.GetElapsedTime(lastPartitionCheck) >= PartitionCheckInterval)
+            {
+                lastPartitionCheck = time.GetTimestamp();
+                AssignNewPartitions(consumer, topic, assigned);
+            }
+        }
+    }
+
+    /// <summary>Partitions added to the topic later are read from their beginning (all their data is new).</summary>
+    private void AssignNewPartitions(IConsumer<byte[], byte[]> consumer, string topic, List<TopicPartition> assigned)
+    {
+        var added = GetPartitions(consumer, topic).Except(assigned).ToList();
+        if (added.Count == 0)
+        {
+            return;
+        }
+
+        consumer.IncrementalAssign(added.Select(tp => new TopicPartitionOffset(tp, Offset.Beginning)));
+        assigned.AddRange(added);
+        readiness.Assigned(topic, assigned.Count);
+        logger.LogInformation("Topic {Topic} grew to {Count} partitions; reading the new ones", topic, assigned.Count);
+    }
+
+    private List<TopicPartition> GetPartitions(IConsumer<byte[], byte[]> consumer, string topic)
+    {
+        try
+        {
+            using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
+            var metadata = admin.GetMetadata(topic, MetadataTimeout);
+            var found = metadata.Topics.FirstOrDefault(t => t.Topic == topic);
+            if (found is null || found.Error.IsError)
+            {
+                return [];
+            }
+
+            return [.. found.Partitions.Select(p => new TopicPartition(topic, p.PartitionId)).OrderBy(tp => tp.Partition.Value)];
+        }
+        catch (KafkaException ex)
+        {
+            logger.LogWarning("Metadata request for {Topic} failed: {Reason}", topic, ex.Error.Reason);
+            return [];
+        }
+    }
+
+    /// <summary>High watermark minus position, summed over partitions, from what the client already knows (no broker call).</summary>
+    private static long Lag(IConsumer<byte[], byte[]> consumer, List<TopicPartition> assigned)
+    {
+        var lag = 0L;
+        foreach (var partition in assigned)
+        {
+            var high = consumer.GetWatermarkOffsets(partition).High;
+            var position = consumer.Position(partition);
+            if (high != Offset.Unset && position != Offset.Unset && high > position)
+            {
+                lag += high - position;
+            }
+        }
+
+        return lag;
+    }
+}

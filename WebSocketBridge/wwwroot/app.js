@@ -1,0 +1,417 @@
+// SignalPipeline live page: subscribes to the bridge's /ws, keeps a sliding window per stream and redraws the charts
+// at most once per animation frame (frames arrive at ~30/s per stream; drawing is batched by requestAnimationFrame).
+// Protocol: docs/websocket-bridge.md. Plain JS, no build step.
+(() => {
+  'use strict';
+
+  const WINDOW_SECONDS = 10;          // how much history each chart shows
+  const MAX_POINTS = 40000;           // hard cap per series, whatever the rate
+  const LATENCY_SAMPLES = 1000;       // chunks kept for the p50/p99 figures
+  const FIGURE_INTERVAL_MS = 250;     // figures change at most 4 times a second, so they stay readable
+  const STREAMS_POLL_MS = 2000;
+  const MAX_SERVER_POINTS = 24000;
+
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    connection: $('connection'),
+    frames: $('frames-received'),
+    dropped: $('frames-dropped'),
+    pause: $('pause'),
+    showAll: $('show-all'),
+    list: $('stream-list'),
+    noStreams: $('no-streams'),
+    charts: $('charts'),
+    empty: $('empty'),
+    template: $('card-template'),
+  };
+
+  const state = {
+    socket: null,
+    reconnectDelay: 1000,
+    paused: false,
+    userPicked: false,
+    selected: new Set(),
+    known: new Map(),   // stream id -> summary from GET /streams
+    rows: new Map(),    // stream id -> <li>
+    cards: new Map(),   // stream id -> card state
+    dirty: new Set(),
+    framePending: false,
+    framesReceived: 0,
+    dropped: 0,
+  };
+
+  // ---- connection ----------------------------------------------------------------------------------------------
+
+  function connect() {
+    const url = new URL('ws', location.href);
+    url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const socket = new WebSocket(url);
+    state.socket = socket;
+    setConnection('connecting', 'connecting…');
+
+    socket.onopen = () => {
+      state.reconnectDelay = 1000;
+      setConnection(state.paused ? 'paused' : 'open', state.paused ? 'paused' : 'live');
+      sendSubscription();
+      if (state.paused) send({ type: 'pause' });
+    };
+    socket.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      if (message.type === 'data') onData(message);
+    };
+    socket.onclose = (event) => {
+      if (state.socket !== socket) return;
+      const reason = event.reason ? ` (${event.reason})` : '';
+      setConnection('closed', `disconnected${reason}; retrying`);
+      setTimeout(connect, state.reconnectDelay);
+      state.reconnectDelay = Math.min(state.reconnectDelay * 2, 8000);
+    };
+  }
+
+  function send(message) {
+    if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(message));
+  }
+
+  function sendSubscription() {
+    send({ type: 'unsubscribe', streams: ['*'] });
+    if (state.selected.size > 0) {
+      send({ type: 'subscribe', streams: [...state.selected], points_per_second: pointBudget() });
+    }
+  }
+
+  // Enough points for min/max per pixel across the window, with some to spare so the scroll looks continuous.
+  function pointBudget() {
+    const width = Math.max(400, ui.charts.clientWidth || 1000);
+    const perStream = Math.ceil((width * 8) / WINDOW_SECONDS);
+    return Math.min(MAX_SERVER_POINTS, perStream * Math.max(1, state.selected.size));
+  }
+
+  function setConnection(kind, text) {
+    ui.connection.dataset.state = kind;
+    ui.connection.textContent = text;
+    document.body.dataset.connection = kind;
+  }
+
+  // ---- data ----------------------------------------------------------------------------------------------------
+
+  function onData(message) {
+    state.framesReceived++;
+    state.dropped = message.dropped;
+    for (const frame of message.frames) {
+      const card = state.cards.get(frame.stream_id);
+      if (card) append(card, frame);
+    }
+    schedule();
+  }
+
+  function append(card, frame) {
+    const n = frame.raw.length;
+    const last = card.x.length ? card.x[card.x.length - 1] : -Infinity;
+    if (frame.x0 < last) clearSeries(card); // the bridge restarted: positions start again
+
+    for (let i = 0; i < n; i++) {
+      card.x.push(frame.x ? frame.x[i] : frame.x0 + i);
+      card.raw.push(frame.raw[i]);
+      card.filtered.push(frame.filtered[i]);
+    }
+
+    for (const v of frame.e2e_ms) pushBounded(card.e2e, v);
+    for (const v of frame.pipeline_ms) pushBounded(card.pipeline, v);
+    card.rate = frame.rate;
+    card.algorithm = frame.algorithm;
+    card.seq = frame.seq_last;
+    card.frames++;
+    state.dirty.add(card);
+  }
+
+  function pushBounded(array, value) {
+    array.push(value);
+    if (array.length > LATENCY_SAMPLES) array.splice(0, array.length - LATENCY_SAMPLES);
+  }
+
+  function clearSeries(card) {
+    card.x.length = 0;
+    card.raw.length = 0;
+    card.filtered.length = 0;
+  }
+
+  // ---- drawing -------------------------------------------------------------------------------------------------
+
+  function schedule() {
+    if (!state.framePending) {
+      state.framePending = true;
+      requestAnimationFrame(draw);
+    }
+  }
+
+  function draw() {
+    state.framePending = false;
+    const now = performance.now();
+    for (const card of state.dirty) {
+      trim(card);
+      card.plot.setData([card.x, card.raw, card.filtered]);
+      card.el.dataset.points = String(card.x.length);
+      card.el.dataset.frames = String(card.frames);
+      if (now - card.figuresAt >= FIGURE_INTERVAL_MS) {
+        card.figuresAt = now;
+        updateFigures(card);
+      }
+    }
+    state.dirty.clear();
+    ui.frames.textContent = formatCount(state.framesReceived);
+    ui.dropped.textContent = formatCount(state.dropped);
+    document.body.dataset.frames = String(state.framesReceived);
+  }
+
+  function trim(card) {
+    if (card.x.length === 0) return;
+    const newest = card.x[card.x.length - 1];
+    const span = card.rate > 0 ? card.rate * WINDOW_SECONDS : Infinity;
+    let cut = lowerBound(card.x, newest - span);
+    cut = Math.max(cut, card.x.length - MAX_POINTS);
+    if (cut > 0) {
+      card.x.splice(0, cut);
+      card.raw.splice(0, cut);
+      card.filtered.splice(0, cut);
+    }
+  }
+
+  function lowerBound(array, value) {
+    let lo = 0;
+    let hi = array.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (array[mid] < value) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  }
+
+  function updateFigures(card) {
+    setFigure(card, 'rate', formatRate(card.rate), card.rate);
+    setFigure(card, 'algorithm', card.algorithm || '–', card.algorithm);
+    setFigure(card, 'seq', formatCount(card.seq), card.seq);
+    const sorted = [...card.e2e].sort((a, b) => a - b);
+    const p50 = quantile(sorted, 0.5);
+    const p99 = quantile(sorted, 0.99);
+    setFigure(card, 'p50', formatMs(p50), p50);
+    setFigure(card, 'p99', formatMs(p99), p99);
+    const pipeline = quantile([...card.pipeline].sort((a, b) => a - b), 0.5);
+    setFigure(card, 'pipeline-p50', formatMs(pipeline), pipeline);
+    setFigure(card, 'points', formatCount(card.x.length), card.x.length);
+  }
+
+  function setFigure(card, name, text, value) {
+    const el = card.figures[name];
+    if (el.textContent !== text) el.textContent = text;
+    el.dataset.value = value === undefined || value === null ? '' : String(value);
+  }
+
+  function quantile(sorted, q) {
+    if (sorted.length === 0) return null;
+    return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  }
+
+  function formatRate(rate) {
+    if (!(rate > 0)) return '0';
+    if (rate >= 1e6) return `${(rate / 1e6).toFixed(2)} M`;
+    if (rate >= 1e4) return `${(rate / 1e3).toFixed(1)} k`;
+    return Math.round(rate).toLocaleString('en-US');
+  }
+
+  function formatMs(ms) {
+    if (ms === null || ms === undefined) return '–';
+    return `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
+  }
+
+  function formatCount(n) {
+    return n === null || n === undefined ? '–' : Number(n).toLocaleString('en-US');
+  }
+
+  // ---- cards ---------------------------------------------------------------------------------------------------
+
+  function cssVar(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  }
+
+  function createCard(streamId) {
+    const el = ui.template.content.firstElementChild.cloneNode(true);
+    el.dataset.streamCard = streamId;
+    el.dataset.points = '0';
+    el.dataset.frames = '0';
+    el.querySelector('.stream-name').textContent = streamId;
+    const figures = {};
+    for (const f of el.querySelectorAll('[data-figure]')) figures[f.dataset.figure] = f;
+    ui.charts.appendChild(el);
+
+    const card = {
+      id: streamId, el, figures, x: [], raw: [], filtered: [], e2e: [], pipeline: [],
+      rate: 0, algorithm: '', seq: null, frames: 0, figuresAt: 0, plot: null,
+    };
+    const chartEl = el.querySelector('.chart');
+    const grid = { stroke: cssVar('--grid'), width: 1 };
+    const axis = { stroke: cssVar('--muted'), grid, ticks: { stroke: cssVar('--grid') }, font: '11px system-ui, sans-serif' };
+    card.plot = new uPlot({
+      width: Math.max(300, chartEl.clientWidth),
+      height: 220,
+      legend: { show: false },
+      cursor: { drag: { x: false, y: false }, points: { show: false } },
+      scales: {
+        x: {
+          time: false,
+          // A constant window that scrolls, rather than a chart that stretches while it fills.
+          range: (u, min, max) => (card.rate > 0 && card.x.length ? [newestX(card) - card.rate * WINDOW_SECONDS, newestX(card)] : [min, max]),
+        },
+      },
+      series: [
+        {},
+        { label: 'raw', stroke: cssVar('--raw'), width: 1, points: { show: false } },
+        { label: 'filtered', stroke: cssVar('--filtered'), width: 1.75, points: { show: false } },
+      ],
+      axes: [
+        {
+          ...axis,
+          // x is the sample position; ticks sit on whole seconds before the newest sample.
+          splits: (u, axis, min, max) => {
+            if (!(card.rate > 0)) return [min, max];
+            const newest = newestX(card);
+            const splits = [];
+            for (let s = 0; newest - s * card.rate >= min && splits.length < 30; s += 1) splits.unshift(newest - s * card.rate);
+            return splits;
+          },
+          values: (u, splits) => splits.map((v) => (card.rate > 0 ? `${Math.round((v - newestX(card)) / card.rate)} s` : String(Math.round(v)))),
+        },
+        { ...axis, size: 56 },
+      ],
+    }, [[], [], []], chartEl);
+    state.cards.set(streamId, card);
+    return card;
+  }
+
+  function newestX(card) {
+    return card.x.length ? card.x[card.x.length - 1] : 0;
+  }
+
+  function removeCard(streamId) {
+    const card = state.cards.get(streamId);
+    if (!card) return;
+    card.plot.destroy();
+    card.el.remove();
+    state.cards.delete(streamId);
+    state.dirty.delete(card);
+  }
+
+  function applySelection() {
+    for (const id of [...state.cards.keys()]) {
+      if (!state.selected.has(id)) removeCard(id);
+    }
+    for (const id of [...state.selected].sort()) {
+      if (!state.cards.has(id)) createCard(id);
+    }
+    ui.empty.hidden = state.selected.size > 0;
+    for (const [id, row] of state.rows) {
+      row.classList.toggle('selected', state.selected.has(id));
+      row.querySelector('input').checked = state.selected.has(id);
+    }
+    sendSubscription();
+  }
+
+  // ---- stream picker -------------------------------------------------------------------------------------------
+
+  async function pollStreams() {
+    try {
+      const response = await fetch('streams', { cache: 'no-store' });
+      if (response.ok) renderStreams(await response.json());
+    } catch {
+      // The bridge is restarting; the next poll will tell.
+    }
+    setTimeout(pollStreams, STREAMS_POLL_MS);
+  }
+
+  function renderStreams(streams) {
+    ui.noStreams.hidden = streams.length > 0;
+    for (const s of streams) {
+      state.known.set(s.stream_id, s);
+      let row = state.rows.get(s.stream_id);
+      if (!row) {
+        row = createRow(s.stream_id);
+        state.rows.set(s.stream_id, row);
+        insertSorted(row, s.stream_id);
+      }
+      row.querySelector('.meta').textContent = `${s.algorithm} · ${formatRate(s.rate)}/s`;
+      row.dataset.rate = String(s.rate);
+    }
+
+    // Out of the box, show a few streams so the page moves without a click.
+    if (!state.userPicked && state.selected.size === 0 && streams.length > 0) {
+      for (const s of streams.slice(0, 3)) state.selected.add(s.stream_id);
+      applySelection();
+    }
+  }
+
+  function createRow(streamId) {
+    const row = document.createElement('li');
+    row.dataset.streamId = streamId;
+    const toggle = document.createElement('input');
+    toggle.type = 'checkbox';
+    toggle.dataset.streamToggle = streamId;
+    toggle.setAttribute('aria-label', `show ${streamId}`);
+    toggle.addEventListener('change', () => {
+      state.userPicked = true;
+      if (toggle.checked) state.selected.add(streamId); else state.selected.delete(streamId);
+      applySelection();
+    });
+    const pick = document.createElement('button');
+    pick.type = 'button';
+    pick.className = 'pick';
+    pick.textContent = streamId;
+    pick.title = `Show only ${streamId}`;
+    pick.dataset.streamPick = streamId;
+    pick.addEventListener('click', () => {
+      state.userPicked = true;
+      state.selected = new Set([streamId]);
+      applySelection();
+    });
+    const meta = document.createElement('span');
+    meta.className = 'meta num';
+    row.append(toggle, pick, meta);
+    return row;
+  }
+
+  function insertSorted(row, streamId) {
+    for (const other of ui.list.children) {
+      if (other.dataset.streamId.localeCompare(streamId, 'en', { numeric: true }) > 0) {
+        ui.list.insertBefore(row, other);
+        return;
+      }
+    }
+    ui.list.appendChild(row);
+  }
+
+  // ---- controls ------------------------------------------------------------------------------------------------
+
+  ui.pause.addEventListener('click', () => {
+    state.paused = !state.paused;
+    ui.pause.setAttribute('aria-pressed', String(state.paused));
+    ui.pause.textContent = state.paused ? 'Resume' : 'Pause';
+    send({ type: state.paused ? 'pause' : 'resume' });
+    if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+      setConnection(state.paused ? 'paused' : 'open', state.paused ? 'paused' : 'live');
+    }
+  });
+
+  ui.showAll.addEventListener('click', () => {
+    state.userPicked = true;
+    state.selected = new Set(state.known.keys());
+    applySelection();
+  });
+
+  new ResizeObserver(() => {
+    for (const card of state.cards.values()) {
+      const width = card.el.querySelector('.chart').clientWidth;
+      if (width > 0 && width !== card.plot.width) card.plot.setSize({ width, height: 220 });
+    }
+  }).observe(ui.charts);
+
+  connect();
+  pollStreams();
+})();
