@@ -3,7 +3,8 @@ var builder = DistributedApplication.CreateBuilder(args);
 // The dev broker, a Kafka container or an existing cluster: see docs/kafka.md.
 var kafka = builder.AddKafka("kafka");
 
-builder.AddProject<Projects.FilterService>("filter-kalman");
+// filter-kalman, filter-rls, filter-ls and the gateway in front of them: see docs/filter-api.md.
+var filterGateway = builder.AddFilterServices();
 
 builder.AddSignalGenerator(kafka);
 builder.AddFilterProcessor(kafka);

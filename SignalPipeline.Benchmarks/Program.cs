@@ -1,3 +1,4 @@
+using System.Reflection;
 using BenchmarkDotNet.Running;
 using SignalPipeline.Benchmarks;
 
@@ -7,4 +8,5 @@ if (args is ["filter-cpu-time"])
     return;
 }
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+// Not typeof(Program): the referenced web projects (in-process gateway benchmark) expose a public Program too.
+BenchmarkSwitcher.FromAssembly(Assembly.GetExecutingAssembly()).Run(args);
