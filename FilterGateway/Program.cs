@@ -1,6 +1,8 @@
+using FilterGateway;
+
 var builder = WebApplication.CreateBuilder(args);
-builder.AddServiceDefaults();
+builder.AddFilterGateway();
 
 var app = builder.Build();
-app.MapDefaultEndpoints();
+app.MapFilterGateway();
 app.Run();

@@ -1,6 +1,8 @@
+using FilterService;
+
 var builder = WebApplication.CreateBuilder(args);
-builder.AddServiceDefaults();
+builder.AddFilterService();
 
 var app = builder.Build();
-app.MapDefaultEndpoints();
+app.MapFilterService();
 app.Run();

@@ -3,10 +3,11 @@ var builder = DistributedApplication.CreateBuilder(args);
 // The dev broker, a Kafka container or an existing cluster: see docs/kafka.md.
 var kafka = builder.AddKafka("kafka");
 
-builder.AddProject<Projects.FilterService>("filter-kalman");
+// filter-kalman, filter-rls, filter-ls and the gateway in front of them: see docs/filter-api.md.
+var filterGateway = builder.AddFilterServices();
 
 builder.AddSignalGenerator(kafka);
-builder.AddFilterProcessor(kafka);
+builder.AddFilterProcessor(kafka, filterGateway);
 
 // The live page: http://127.0.0.1:5180 (see docs/websocket-bridge.md).
 builder.AddWebSocketBridge(kafka);

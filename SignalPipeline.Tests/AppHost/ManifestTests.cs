@@ -12,7 +12,7 @@ public sealed class ManifestTests
     [Fact]
     public async Task The_committed_manifest_is_up_to_date()
     {
-        var root = RepositoryRoot();
+        var root = RepositoryLayout.Root;
         var committed = Path.Combine(root, "aspire-manifest.json");
         Assert.True(File.Exists(committed), $"aspire-manifest.json is missing. {RefreshHint}");
 
@@ -35,7 +35,7 @@ public sealed class ManifestTests
     [Fact]
     public async Task The_manifest_describes_kafka_as_a_container_whatever_this_machine_has()
     {
-        var manifest = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(RepositoryRoot(), "aspire-manifest.json")))!;
+        var manifest = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(RepositoryLayout.Root, "aspire-manifest.json")))!;
         var kafka = manifest["resources"]!["kafka"]!;
 
         Assert.Equal("container.v0", (string?)kafka["type"]);
@@ -45,10 +45,8 @@ public sealed class ManifestTests
 
     private static async Task GenerateAsync(string root, string outputPath)
     {
-        // The test project references the AppHost, so it is built in the same configuration as these tests.
-        var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
         var start = ExternalProcess.Command("dotnet",
-            "run", "--project", "SignalPipeline.AppHost", "--no-build", "--configuration", configuration, "--",
+            "run", "--project", "SignalPipeline.AppHost", "--no-build", "--configuration", RepositoryLayout.Configuration, "--",
             "--publisher", "manifest", "--output-path", Path.GetRelativePath(Path.Combine(root, "SignalPipeline.AppHost"), outputPath));
         start.WorkingDirectory = root;
 
@@ -58,18 +56,5 @@ public sealed class ManifestTests
 
         var result = await ExternalProcess.RunAsync(start, Timeout);
         Assert.True(result.ExitCode == 0, $"The manifest publisher exited {result.ExitCode}:{Environment.NewLine}{result.Output}{result.Error}");
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "SignalPipeline.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"SignalPipeline.sln not found above {AppContext.BaseDirectory}.");
     }
 }

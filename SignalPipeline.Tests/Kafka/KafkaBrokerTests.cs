@@ -18,6 +18,16 @@ public sealed class KafkaBrokerTests(AppHostFixture fixture)
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(90);
 
     [Fact]
+    public async Task Tests_get_a_random_bootstrap_port_not_the_fixed_run_mode_one()
+    {
+        await fixture.WaitForHealthyAsync("kafka");
+        var bootstrap = await fixture.GetConnectionStringAsync("kafka");
+
+        // A developer's `dotnet run` of the AppHost holds 9092; tests running at the same time must not need it.
+        Assert.NotEqual(Aspire.Hosting.KafkaExtensions.DefaultPort.ToString(), bootstrap.Split(':')[^1]);
+    }
+
+    [Fact]
     public async Task Messages_produced_to_sample_input_are_read_back_by_a_consumer_group()
     {
         var factory = await KafkaTestClients.CreateFactoryAsync(fixture);

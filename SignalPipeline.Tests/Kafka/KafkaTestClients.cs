@@ -92,21 +92,3 @@ internal sealed class ConsumerLoop : IDisposable
         _stop.Dispose();
     }
 }
-
-internal static class Poll
-{
-    /// <summary>Polls <paramref name="condition"/> until true; fails with <paramref name="what"/> at the timeout.</summary>
-    public static async Task UntilAsync(Func<bool> condition, TimeSpan timeout, Func<string> what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"Timed out after {timeout.TotalSeconds:0} s waiting for: {what()}");
-            }
-
-            await Task.Delay(100);
-        }
-    }
-}

@@ -32,27 +32,7 @@ public sealed class WebSocketBridgeAppHostTests(AppHostFixture app)
         // Half the chunks JSON, half binary: the bridge reads both forms of the contract.
         var (raw, _) = await ProduceAsync(streamId, "kalman", chunks, chunkSize, chunk => chunk % 2 == 0 ? SampleFormat.Json : SampleFormat.Float64);
 
-        var frames = new List<JsonElement>();
-        var samples = 0;
-        var deadline = Stopwatch.StartNew();
-        while (samples < chunks * chunkSize)
-        {
-            Assert.True(deadline.Elapsed < BridgeTestClient.Timeout, $"{samples} of {chunks * chunkSize} samples after {deadline.Elapsed}");
-            using var message = await client.ReceiveAsync();
-            Assert.NotNull(message);
-            if (message.RootElement.GetProperty("type").GetString() != "data")
-            {
-                continue;
-            }
-
-            foreach (var frame in message.RootElement.GetProperty("frames").EnumerateArray())
-            {
-                Assert.Equal(streamId, frame.GetProperty("stream_id").GetString());
-                Assert.False(frame.GetProperty("decimated").GetBoolean());
-                frames.Add(frame.Clone());
-                samples += frame.GetProperty("raw").GetArrayLength();
-            }
-        }
+        var frames = await ReceiveFramesAsync(client, streamId, chunks * chunkSize, BridgeTestClient.Timeout);
 
         // Seq ranges follow each other from 0 to the last chunk, with nothing left out.
         var expectedSeq = 0L;
@@ -81,6 +61,70 @@ public sealed class WebSocketBridgeAppHostTests(AppHostFixture app)
         Assert.Equal("kalman", listed.GetProperty("algorithm").GetString());
         Assert.Equal(chunks - 1, listed.GetProperty("last_seq").GetInt64());
         Assert.Equal(chunks * chunkSize, listed.GetProperty("samples").GetInt64());
+    }
+
+    [Fact]
+    public async Task Chunks_produced_to_sample_input_reach_a_client_filtered_by_the_processor_as_the_library_would()
+    {
+        const int chunks = 20;
+        const int chunkSize = 256;
+        var streamId = KafkaTestClients.NewRunId();
+        await app.WaitForHealthyAsync("filter-kafka-processor");
+        await using var client = await BridgeTestClient.ConnectAsync(await BridgeUriAsync(), raw: true);
+        await client.SubscribeAsync(streamId);
+
+        var random = new Random(29);
+        var raw = Enumerable.Range(0, chunks * chunkSize).Select(n => Math.Sin(n * 0.02) + 0.3 * (random.NextDouble() - 0.5)).ToArray();
+        var factory = await KafkaTestClients.CreateFactoryAsync(app);
+        using (var producer = factory.CreateProducer<byte[], byte[]>())
+        {
+            for (var c = 0; c < chunks; c++)
+            {
+                var chunk = new SampleChunk(streamId, c, raw.AsMemory(c * chunkSize, chunkSize).ToArray(), 8000, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+                await producer.ProduceAsync("sample-input", SampleCodec.ToMessage(chunk)).WaitAsync(BridgeTestClient.Timeout);
+            }
+        }
+
+        var frames = await ReceiveFramesAsync(client, streamId, chunks * chunkSize, TimeSpan.FromMinutes(2));
+
+        var algorithm = frames[0].GetProperty("algorithm").GetString()!;
+        Assert.Equal(0, frames[0].GetProperty("seq_first").GetInt64());
+        Assert.Equal(chunks - 1, frames[^1].GetProperty("seq_last").GetInt64());
+        var receivedRaw = frames.SelectMany(f => f.GetProperty("raw").EnumerateArray().Select(e => e.GetDouble())).ToArray();
+        var receivedFiltered = frames.SelectMany(f => f.GetProperty("filtered").EnumerateArray().Select(e => e.GetDouble())).ToArray();
+        Assert.Equal(raw, receivedRaw);
+
+        // The processor runs the AppHost's default algorithm with default parameters.
+        var reference = new double[raw.Length];
+        FilterFactory.Create(algorithm).Process(raw, reference);
+        Assert.Equal(reference, receivedFiltered);
+    }
+
+    private static async Task<List<JsonElement>> ReceiveFramesAsync(BridgeTestClient client, string streamId, int samples, TimeSpan timeout)
+    {
+        var frames = new List<JsonElement>();
+        var received = 0;
+        var deadline = Stopwatch.StartNew();
+        while (received < samples)
+        {
+            Assert.True(deadline.Elapsed < timeout, $"{received} of {samples} samples after {deadline.Elapsed}");
+            using var message = await client.ReceiveAsync();
+            Assert.NotNull(message);
+            if (message.RootElement.GetProperty("type").GetString() != "data")
+            {
+                continue;
+            }
+
+            foreach (var frame in message.RootElement.GetProperty("frames").EnumerateArray())
+            {
+                Assert.Equal(streamId, frame.GetProperty("stream_id").GetString());
+                Assert.False(frame.GetProperty("decimated").GetBoolean());
+                frames.Add(frame.Clone());
+                received += frame.GetProperty("raw").GetArrayLength();
+            }
+        }
+
+        return frames;
     }
 
     [Fact]

@@ -259,13 +259,15 @@ public sealed class ClientConnection
             return;
         }
 
-        var resolution = _raw
-            ? StreamFrame.Undecimated
-            : StreamFrame.Resolution((double)_pointsPerSecond / _options.FrameRate / wanted);
+        // The budget is per second: a frame gets points in proportion to the time its samples span, so a late beat
+        // (more samples) is not drawn coarser than a punctual one.
+        var perStream = (double)_pointsPerSecond / wanted;
         foreach (var frame in tick.Frames)
         {
             if (subscription.Includes(frame.StreamId))
             {
+                var seconds = frame.Rate > 0 ? frame.Raw.Length / frame.Rate : 1.0 / _options.FrameRate;
+                var resolution = _raw ? StreamFrame.Undecimated : StreamFrame.Resolution(perStream * seconds);
                 selected.Add(frame.GetPayload(resolution));
             }
         }

@@ -1,0 +1,134 @@
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Trace;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace FilterGateway;
+
+/// <summary>Builds the gateway; Program.cs and in-process hosts (tests, benchmarks) share it.</summary>
+public static class FilterGatewayExtensions
+{
+    public static WebApplicationBuilder AddFilterGateway(this WebApplicationBuilder builder)
+    {
+        builder.AddServiceDefaults();
+        // YARP's forwarding span sits between the gateway's server span and its outgoing call: the client's trace
+        // continues through the gateway into the service (YARP replaces the incoming traceparent with its own).
+        builder.Services.AddOpenTelemetry().WithTracing(tracing => tracing.AddSource("Yarp.ReverseProxy"));
+        builder.Services.AddProblemDetails();
+
+        builder.Services.AddSingleton<IValidateOptions<ServiceUrlOptions>, ServiceUrlOptionsValidator>();
+        builder.Services.AddOptions<ServiceUrlOptions>().Bind(builder.Configuration).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<FilterGatewayOptions>, FilterGatewayOptionsValidator>();
+        builder.Services.AddOptions<FilterGatewayOptions>().BindConfiguration(FilterGatewayOptions.SectionName).ValidateOnStart();
+
+        builder.Services.AddOptions<KestrelServerOptions>()
+            .Configure<IOptions<FilterGatewayOptions>>((kestrel, options) =>
+            {
+                kestrel.Limits.MaxRequestBodySize = options.Value.MaxRequestBodyBytes;
+                // Binary requests carry the filter state in the X-Filter-State header (up to ~45 KB for rls(64)).
+                kestrel.Limits.MaxRequestHeadersTotalSize = 256 * 1024;
+            });
+
+        builder.Services.AddSingleton<IProxyConfigProvider, FilterProxyConfigProvider>();
+        builder.Services.AddReverseProxy().AddServiceDiscoveryDestinationResolver();
+        builder.Services.AddSingleton<IForwarderHttpClientFactory, RetryingForwarderHttpClientFactory>();
+
+        builder.Services.AddRateLimiter(limiter =>
+        {
+            limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
+            {
+                var options = context.RequestServices.GetRequiredService<IOptions<FilterGatewayOptions>>().Value;
+                if (options.RateLimitPermitsPerSecond == 0 || IsProbe(context.Request.Path))
+                {
+                    return RateLimitPartition.GetNoLimiter(string.Empty);
+                }
+
+                var burst = options.RateLimitBurst > 0 ? options.RateLimitBurst : options.RateLimitPermitsPerSecond;
+                return RateLimitPartition.GetTokenBucketLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                    _ => new TokenBucketRateLimiterOptions
+                    {
+                        TokenLimit = burst,
+                        TokensPerPeriod = options.RateLimitPermitsPerSecond,
+                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                        QueueLimit = 0,
+                    });
+            });
+            limiter.OnRejected = async (rejected, cancellationToken) =>
+            {
+                rejected.HttpContext.Response.Headers.RetryAfter = "1";
+                await Results.Problem("Too many requests from this client (FilterGateway:RateLimitPermitsPerSecond); retry after a second.",
+                    statusCode: StatusCodes.Status429TooManyRequests, title: "Rate limit exceeded").ExecuteAsync(rejected.HttpContext);
+            };
+        });
+        return builder;
+    }
+
+    public static WebApplication MapFilterGateway(this WebApplication app)
+    {
+        // YARP's own errors (502 no connection, 503 no destination, 504 timeout) are bare statuses: give them a problem body.
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseRateLimiter();
+        app.MapDefaultEndpoints();
+        app.MapReverseProxy(proxy => proxy.Use(RejectOversizedBodiesAsync));
+        return app;
+    }
+
+    /// <summary>Answers 413 for a body over FilterGateway:MaxRequestBodyBytes, declared or discovered while forwarding.</summary>
+    private static async Task RejectOversizedBodiesAsync(HttpContext context, Func<Task> next)
+    {
+        var limit = context.RequestServices.GetRequiredService<IOptions<FilterGatewayOptions>>().Value.MaxRequestBodyBytes;
+        if (context.Request.ContentLength > limit)
+        {
+            // Read a moderately oversized body to its end first: answering and closing while the client is still
+            // sending makes its TCP stack see a reset, and it may lose the 413.
+            if (context.Request.ContentLength <= limit + DrainBytes
+                && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeLimit)
+            {
+                sizeLimit.MaxRequestBodySize = limit + DrainBytes;
+                await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
+            }
+
+            await TooLarge(limit).ExecuteAsync(context);
+            return;
+        }
+
+        await next();
+
+        // Kestrel stops a chunked body at the limit while YARP forwards it; YARP then reports a bare error status.
+        var error = context.Features.Get<IForwarderErrorFeature>();
+        if (error is not null && !context.Response.HasStarted
+            && (context.Response.StatusCode == StatusCodes.Status413PayloadTooLarge || IsBodyTooLarge(error.Exception)))
+        {
+            context.Response.Clear();
+            await TooLarge(limit).ExecuteAsync(context);
+        }
+    }
+
+    private static bool IsBodyTooLarge(Exception? exception)
+    {
+        for (; exception is not null; exception = exception.InnerException)
+        {
+            if (exception is Microsoft.AspNetCore.Http.BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private const long DrainBytes = 1024 * 1024;
+
+    private static IResult TooLarge(long limit) => Results.Problem(
+        $"The request body exceeds the gateway's limit (FilterGateway:MaxRequestBodyBytes) of {limit} bytes.",
+        statusCode: StatusCodes.Status413PayloadTooLarge, title: "Request body too large");
+
+    private static bool IsProbe(PathString path)
+        => path.StartsWithSegments(Extensions.HealthEndpointPath) || path.StartsWithSegments(Extensions.AlivenessEndpointPath);
+}

@@ -1,0 +1,110 @@
+using Microsoft.Extensions.Options;
+
+namespace FilterGateway;
+
+/// <summary>
+/// Where each algorithm's requests go. Unset: the AppHost's own services, found by service discovery
+/// (<c>http://filter-kalman</c> etc.). Set (the guide's names): any absolute http(s) URL, e.g. the original remote services.
+/// </summary>
+public sealed class ServiceUrlOptions
+{
+    [ConfigurationKeyName("KALMAN_SERVICE_URL")]
+    public string? KalmanServiceUrl { get; set; }
+
+    [ConfigurationKeyName("RLS_SERVICE_URL")]
+    public string? RlsServiceUrl { get; set; }
+
+    [ConfigurationKeyName("LS_SERVICE_URL")]
+    public string? LsServiceUrl { get; set; }
+
+    /// <summary>lms has no deployment of its own: it goes to the ls deployment unless this is set.</summary>
+    [ConfigurationKeyName("LMS_SERVICE_URL")]
+    public string? LmsServiceUrl { get; set; }
+
+    public IEnumerable<(string Setting, string? Value)> Settings()
+    {
+        yield return ("KALMAN_SERVICE_URL", KalmanServiceUrl);
+        yield return ("RLS_SERVICE_URL", RlsServiceUrl);
+        yield return ("LS_SERVICE_URL", LsServiceUrl);
+        yield return ("LMS_SERVICE_URL", LmsServiceUrl);
+    }
+}
+
+/// <summary>The gateway's own settings (configuration section <c>FilterGateway</c>).</summary>
+public sealed class FilterGatewayOptions
+{
+    public const string SectionName = "FilterGateway";
+
+    /// <summary>Largest accepted request body in bytes; larger requests get 413 before reaching a service.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>Requests per second allowed per client IP; 0 (the default) turns rate limiting off.</summary>
+    public int RateLimitPermitsPerSecond { get; set; }
+
+    /// <summary>Requests a client may burst above the steady rate; 0 means the same as <see cref="RateLimitPermitsPerSecond"/>.</summary>
+    public int RateLimitBurst { get; set; }
+
+    /// <summary>How often each destination's <c>/health</c> is probed.</summary>
+    public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Retries of a request whose connection to the service could not be established.</summary>
+    public int ConnectRetries { get; set; } = 2;
+}
+
+/// <summary>Checks the URL settings at start, naming the setting that is wrong.</summary>
+public sealed class ServiceUrlOptionsValidator : IValidateOptions<ServiceUrlOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ServiceUrlOptions options)
+    {
+        var failures = new List<string>();
+        foreach (var (setting, value) in options.Settings())
+        {
+            if (value is not null && !IsHttpUrl(value))
+            {
+                failures.Add($"{setting} '{value}' is not an absolute http(s) URL (e.g. http://filter-host:8000); unset it to use the AppHost's own service.");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    public static bool IsHttpUrl(string value)
+        => Uri.TryCreate(value, UriKind.Absolute, out var uri)
+           && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
+           && !string.IsNullOrEmpty(uri.Host);
+}
+
+/// <summary>Checks the <c>FilterGateway</c> section at start, naming the setting that is wrong.</summary>
+public sealed class FilterGatewayOptionsValidator : IValidateOptions<FilterGatewayOptions>
+{
+    public ValidateOptionsResult Validate(string? name, FilterGatewayOptions options)
+    {
+        var failures = new List<string>();
+        if (options.MaxRequestBodyBytes <= 0)
+        {
+            failures.Add($"FilterGateway:MaxRequestBodyBytes must be a positive number of bytes; got {options.MaxRequestBodyBytes}.");
+        }
+
+        if (options.RateLimitPermitsPerSecond < 0)
+        {
+            failures.Add($"FilterGateway:RateLimitPermitsPerSecond must be 0 (off) or positive; got {options.RateLimitPermitsPerSecond}.");
+        }
+
+        if (options.RateLimitBurst < 0)
+        {
+            failures.Add($"FilterGateway:RateLimitBurst must be 0 (same as the rate) or positive; got {options.RateLimitBurst}.");
+        }
+
+        if (options.HealthCheckInterval <= TimeSpan.Zero)
+        {
+            failures.Add($"FilterGateway:HealthCheckInterval must be a positive time span (e.g. 00:00:10); got {options.HealthCheckInterval}.");
+        }
+
+        if (options.ConnectRetries is < 0 or > 10)
+        {
+            failures.Add($"FilterGateway:ConnectRetries must be between 0 and 10; got {options.ConnectRetries}.");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

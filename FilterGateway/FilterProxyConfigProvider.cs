@@ -1,0 +1,82 @@
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.FileProviders;
+using Microsoft.Extensions.Primitives;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Health;
+
+namespace FilterGateway;
+
+/// <summary>
+/// The gateway's routes: <c>/kalman/**</c>, <c>/rls/**</c>, <c>/ls/**</c>, <c>/lms/**</c> to the matching service, and
+/// <c>GET /algorithms</c> (any service answers it; it goes to the kalman one). Built once from the validated settings.
+/// </summary>
+public sealed class FilterProxyConfigProvider(IOptions<ServiceUrlOptions> urls, IOptions<FilterGatewayOptions> gateway) : IProxyConfigProvider
+{
+    private readonly FilterProxyConfig _config = Build(urls.Value, gateway.Value);
+
+    public IProxyConfig GetConfig() => _config;
+
+    public static FilterProxyConfig Build(ServiceUrlOptions urls, FilterGatewayOptions gateway)
+    {
+        ClusterConfig[] clusters =
+        [
+            Cluster("kalman", urls.KalmanServiceUrl ?? "http://filter-kalman", gateway),
+            Cluster("rls", urls.RlsServiceUrl ?? "http://filter-rls", gateway),
+            Cluster("ls", urls.LsServiceUrl ?? "http://filter-ls", gateway),
+            // lms has no deployment of its own; LS_SERVICE_URL is not used for it because a remote ls service
+            // (the original ones) need not know lms.
+            Cluster("lms", urls.LmsServiceUrl ?? "http://filter-ls", gateway),
+        ];
+
+        RouteConfig[] routes =
+        [
+            .. clusters.Select(c => new RouteConfig
+            {
+                RouteId = c.ClusterId,
+                ClusterId = c.ClusterId,
+                Match = new RouteMatch { Path = $"/{c.ClusterId}/{{**rest}}" },
+            }),
+            new RouteConfig
+            {
+                RouteId = "algorithms",
+                ClusterId = "kalman",
+                Match = new RouteMatch { Path = "/algorithms", Methods = ["GET"] },
+            },
+        ];
+
+        return new FilterProxyConfig(routes, clusters);
+    }
+
+    private static ClusterConfig Cluster(string algorithm, string address, FilterGatewayOptions gateway) => new()
+    {
+        ClusterId = algorithm,
+        Destinations = new Dictionary<string, DestinationConfig>
+        {
+            [algorithm] = new() { Address = address },
+        },
+        HealthCheck = new HealthCheckConfig
+        {
+            // A destination without /health (an original remote service, say) is probed unhealthy; rather than
+            // answering 503 for ever, the gateway then still sends to it.
+            AvailableDestinationsPolicy = HealthCheckConstants.AvailableDestinations.HealthyOrPanic,
+            Active = new ActiveHealthCheckConfig
+            {
+                Enabled = true,
+                Interval = gateway.HealthCheckInterval,
+                Timeout = TimeSpan.FromSeconds(5),
+                Policy = HealthCheckConstants.ActivePolicy.ConsecutiveFailures,
+                Path = "/health",
+            },
+        },
+    };
+}
+
+public sealed class FilterProxyConfig(IReadOnlyList<RouteConfig> routes, IReadOnlyList<ClusterConfig> clusters) : IProxyConfig
+{
+    public IReadOnlyList<RouteConfig> Routes { get; } = routes;
+
+    public IReadOnlyList<ClusterConfig> Clusters { get; } = clusters;
+
+    // The routes never change while the gateway runs.
+    public IChangeToken ChangeToken { get; } = NullChangeToken.Singleton;
+}

@@ -1,0 +1,223 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Options;
+using SignalPipeline.Filters;
+
+namespace FilterService;
+
+/// <summary>
+/// The algorithm service's HTTP contract (docs/filter-api.md): <c>POST /{algorithm}/audio/run</c>,
+/// <c>POST /{algorithm}/audio/batch</c> and <c>GET /algorithms</c>. Every endpoint is a pure function of its request:
+/// the stream's state travels in the request and the response, nothing is kept between calls.
+/// </summary>
+public static class FilterEndpoints
+{
+    public static IEndpointRouteBuilder MapFilterEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/algorithms", GetAlgorithms);
+        app.MapPost("/{algorithm}/audio/run", RunAsync);
+        app.MapPost("/{algorithm}/audio/batch", BatchAsync);
+        return app;
+    }
+
+    private static IResult GetAlgorithms() => Results.Json(AlgorithmCatalog.Describe(FilterFactory.Algorithms));
+
+    private static async Task RunAsync(string algorithm, HttpContext context, IOptions<FilterServiceOptions> options)
+    {
+        var cancellationToken = context.RequestAborted;
+        try
+        {
+            var name = ResolveAlgorithm(algorithm);
+            var binary = IsBinary(context.Request);
+            using var body = await RequestBody.ReadAsync(context.Request, options.Value.MaxRequestBodyBytes, cancellationToken);
+            using var input = new SampleBuffer(binary ? 16 : body.Length / 8);
+            FilterRequest request;
+            if (binary)
+            {
+                request = ReadBinary(context.Request, body.Span, input);
+            }
+            else
+            {
+                request = FilterRequest.ParseRun(body.Span, input);
+            }
+
+            using var output = new SampleBuffer(input.Count);
+            var result = Filter(name, request.Parameters, request.Items[0], input, output, itemPath: null);
+            if (binary)
+            {
+                await FilterResponseWriter.WriteBinaryAsync(context.Response, name, output.Array, result, cancellationToken);
+            }
+            else
+            {
+                await FilterResponseWriter.WriteRunAsync(context.Response, name, output.Array, result, cancellationToken);
+            }
+        }
+        catch (FilterRequestException ex) when (!context.Response.HasStarted)
+        {
+            await Results.Problem(ex.Message, statusCode: ex.StatusCode, title: ex.Title).ExecuteAsync(context);
+        }
+    }
+
+    private static async Task BatchAsync(string algorithm, HttpContext context, IOptions<FilterServiceOptions> options)
+    {
+        var cancellationToken = context.RequestAborted;
+        try
+        {
+            var name = ResolveAlgorithm(algorithm);
+            using var body = await RequestBody.ReadAsync(context.Request, options.Value.MaxRequestBodyBytes, cancellationToken);
+            using var input = new SampleBuffer(body.Length / 8);
+            var request = FilterRequest.ParseBatch(body.Span, input);
+            using var output = new SampleBuffer(input.Count);
+            var results = new FilterResult[request.Items.Count];
+            for (var i = 0; i < results.Length; i++)
+            {
+                results[i] = Filter(name, request.Parameters, request.Items[i], input, output, itemPath: $"items[{i}]");
+            }
+
+            await FilterResponseWriter.WriteBatchAsync(context.Response, name, output.Array, results, cancellationToken);
+        }
+        catch (FilterRequestException ex) when (!context.Response.HasStarted)
+        {
+            await Results.Problem(ex.Message, statusCode: ex.StatusCode, title: ex.Title).ExecuteAsync(context);
+        }
+    }
+
+    /// <summary>Runs one item through a new filter (from params) or a restored one (from its state).</summary>
+    private static FilterResult Filter(string algorithm, Dictionary<string, double>? parameters, FilterRequestItem item,
+        SampleBuffer input, SampleBuffer output, string? itemPath)
+    {
+        var prefix = itemPath is null ? "" : itemPath + ": ";
+        IStreamFilter filter;
+        try
+        {
+            // Params are validated even when a state is given (a typo should not pass silently), but the state wins:
+            // it carries the parameters the stream started with.
+            filter = FilterFactory.Create(algorithm, parameters);
+            if (item.State is not null)
+            {
+                filter = FilterFactory.Restore(item.State, algorithm);
+            }
+        }
+        catch (FilterParameterException ex)
+        {
+            throw new FilterRequestException(StatusCodes.Status400BadRequest, "Invalid filter parameter", prefix + MessageOf(ex));
+        }
+        catch (InvalidFilterStateException ex)
+        {
+            throw new FilterRequestException(StatusCodes.Status400BadRequest, "Invalid filter state", prefix + MessageOf(ex));
+        }
+
+        var offset = output.Count;
+        var filtered = output.Append(item.Length);
+        filter.Process(input.Array.AsSpan(item.Offset, item.Length), filtered);
+        var bad = IndexOfNonFinite(filtered);
+        if (bad >= 0)
+        {
+            throw new FilterRequestException(StatusCodes.Status422UnprocessableEntity, "Filter output is not finite",
+                $"{prefix}the {algorithm} filter's output at sample {bad} is not finite: the input's magnitude is too large for this filter.");
+        }
+
+        return new FilterResult(offset, item.Length, filter.SaveState());
+    }
+
+    private static string ResolveAlgorithm(string algorithm)
+    {
+        foreach (var descriptor in FilterFactory.Algorithms)
+        {
+            if (string.Equals(descriptor.Name, algorithm, StringComparison.OrdinalIgnoreCase))
+            {
+                return descriptor.Name;
+            }
+        }
+
+        throw new FilterRequestException(StatusCodes.Status404NotFound, "Unknown algorithm",
+            $"Unknown filter algorithm '{algorithm}'. Known: {string.Join(", ", FilterFactory.Algorithms.Select(a => a.Name))}.");
+    }
+
+    private static bool IsBinary(HttpRequest request)
+        => request.ContentType is { } type && type.StartsWith(FilterResponseWriter.BinaryContentType, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Binary request: the body is little-endian float64 samples; params are query values, the state a header (or <c>?state=</c>).</summary>
+    private static FilterRequest ReadBinary(HttpRequest request, ReadOnlySpan<byte> body, SampleBuffer samples)
+    {
+        if (body.Length == 0 || body.Length % sizeof(double) != 0)
+        {
+            throw FilterRequestException.BadRequest(
+                $"An application/octet-stream body must be a non-empty whole number of little-endian float64 samples; got {body.Length} bytes.");
+        }
+
+        var signal = samples.Append(body.Length / sizeof(double));
+        if (BitConverter.IsLittleEndian)
+        {
+            MemoryMarshal.Cast<byte, double>(body).CopyTo(signal);
+        }
+        else
+        {
+            for (var i = 0; i < signal.Length; i++)
+            {
+                signal[i] = BinaryPrimitives.ReadDoubleLittleEndian(body[(i * sizeof(double))..]);
+            }
+        }
+
+        var bad = IndexOfNonFinite(signal);
+        if (bad >= 0)
+        {
+            throw FilterRequestException.BadRequest($"signal[{bad}] is not a finite number (NaN or infinity).");
+        }
+
+        Dictionary<string, double>? parameters = null;
+        string? stateText = request.Headers[FilterResponseWriter.StateHeader];
+        foreach (var (key, values) in request.Query)
+        {
+            if (key == "state")
+            {
+                stateText ??= values;
+                continue;
+            }
+
+            if (!double.TryParse(values.ToString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value))
+            {
+                throw FilterRequestException.BadRequest($"Query parameter '{key}' must be a finite number; got '{values}'.");
+            }
+
+            (parameters ??= new Dictionary<string, double>(StringComparer.Ordinal))[key] = value;
+        }
+
+        byte[]? state = null;
+        if (!string.IsNullOrEmpty(stateText))
+        {
+            state = new byte[stateText.Length * 3 / 4 + 3];
+            if (!Convert.TryFromBase64String(stateText, state, out var written))
+            {
+                throw FilterRequestException.BadRequest(
+                    $"The {FilterResponseWriter.StateHeader} header must be the base64 state returned by a previous call.");
+            }
+
+            state = state[..written];
+        }
+
+        var result = new FilterRequest();
+        result.SetSingleItem(parameters, new FilterRequestItem(0, signal.Length, state));
+        return result;
+    }
+
+    private static int IndexOfNonFinite(ReadOnlySpan<double> values)
+    {
+        for (var i = 0; i < values.Length; i++)
+        {
+            if (!double.IsFinite(values[i]))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    // ArgumentException appends " (Parameter 'x')" to the message; the library's message already names the parameter.
+    private static string MessageOf(ArgumentException ex)
+        => ex.ParamName is { } name && ex.Message.EndsWith($" (Parameter '{name}')", StringComparison.Ordinal)
+            ? ex.Message[..^$" (Parameter '{name}')".Length]
+            : ex.Message;
+}

@@ -1,0 +1,279 @@
+using System.Text.Json;
+
+namespace FilterService;
+
+/// <summary>One stream's chunk in a request: its samples (a slice of the request's <see cref="SampleBuffer"/>) and optional state.</summary>
+public readonly record struct FilterRequestItem(int Offset, int Length, byte[]? State);
+
+/// <summary>
+/// A parsed <c>/audio/run</c> (one item) or <c>/audio/batch</c> request. Parsing reads the body with
+/// <see cref="Utf8JsonReader"/> straight into a <see cref="SampleBuffer"/>: no per-sample allocation.
+/// </summary>
+public sealed class FilterRequest
+{
+    public Dictionary<string, double>? Parameters { get; private set; }
+
+    public List<FilterRequestItem> Items { get; } = [];
+
+    /// <summary>For requests read from other encodings (the binary body).</summary>
+    public void SetSingleItem(Dictionary<string, double>? parameters, FilterRequestItem item)
+    {
+        Parameters = parameters;
+        Items.Clear();
+        Items.Add(item);
+    }
+
+    private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 16 };
+
+    /// <summary><c>{"signal":[...], "params":{...}, "state":"base64"}</c>; unknown properties are ignored.</summary>
+    public static FilterRequest ParseRun(ReadOnlySpan<byte> json, SampleBuffer samples)
+    {
+        EnsureNotBlank(json);
+        var request = new FilterRequest();
+        var reader = new Utf8JsonReader(json, ReaderOptions);
+        try
+        {
+            ReadStartObject(ref reader, "The request body");
+            var item = request.ReadItem(ref reader, samples, path: "", allowParams: true);
+            EnsureEnd(ref reader);
+            request.Items.Add(item);
+        }
+        catch (JsonException ex)
+        {
+            throw FilterRequestException.BadRequest($"Malformed JSON: {ex.Message}");
+        }
+
+        return request;
+    }
+
+    /// <summary><c>{"params":{...}, "items":[{"signal":[...], "state":"base64"}, ...]}</c>.</summary>
+    public static FilterRequest ParseBatch(ReadOnlySpan<byte> json, SampleBuffer samples)
+    {
+        EnsureNotBlank(json);
+        var request = new FilterRequest();
+        var reader = new Utf8JsonReader(json, ReaderOptions);
+        try
+        {
+            ReadStartObject(ref reader, "The request body");
+            var sawItems = false;
+            while (Next(ref reader) != JsonTokenType.EndObject)
+            {
+                if (reader.ValueTextEquals("params"u8))
+                {
+                    Next(ref reader);
+                    request.Parameters = ReadParameters(ref reader, "params");
+                }
+                else if (reader.ValueTextEquals("items"u8))
+                {
+                    if (Next(ref reader) != JsonTokenType.StartArray)
+                    {
+                        throw FilterRequestException.BadRequest("'items' must be an array of {\"signal\":[...], \"state\":\"...\"} objects.");
+                    }
+
+                    sawItems = true;
+                    while (Next(ref reader) != JsonTokenType.EndArray)
+                    {
+                        var path = $"items[{request.Items.Count}]";
+                        if (reader.TokenType != JsonTokenType.StartObject)
+                        {
+                            throw FilterRequestException.BadRequest($"{path} must be an object with a 'signal' array.");
+                        }
+
+                        request.Items.Add(request.ReadItem(ref reader, samples, path + ".", allowParams: false));
+                    }
+                }
+                else
+                {
+                    Next(ref reader);
+                    reader.Skip();
+                }
+            }
+
+            EnsureEnd(ref reader);
+            if (!sawItems || request.Items.Count == 0)
+            {
+                throw FilterRequestException.BadRequest("'items' is missing or empty: a batch needs at least one item.");
+            }
+        }
+        catch (JsonException ex)
+        {
+            throw FilterRequestException.BadRequest($"Malformed JSON: {ex.Message}");
+        }
+
+        return request;
+    }
+
+    /// <summary>Reads the properties of an object whose StartObject is the current token, up to its EndObject.</summary>
+    private FilterRequestItem ReadItem(ref Utf8JsonReader reader, SampleBuffer samples, string path, bool allowParams)
+    {
+        var offset = samples.Count;
+        var length = -1;
+        byte[]? state = null;
+        while (Next(ref reader) != JsonTokenType.EndObject)
+        {
+            if (reader.ValueTextEquals("signal"u8))
+            {
+                if (length >= 0)
+                {
+                    throw FilterRequestException.BadRequest($"'{path}signal' is given twice.");
+                }
+
+                Next(ref reader);
+                offset = samples.Count;
+                length = ReadSignal(ref reader, samples, path + "signal");
+            }
+            else if (reader.ValueTextEquals("state"u8))
+            {
+                Next(ref reader);
+                state = ReadState(ref reader, path + "state");
+            }
+            else if (reader.ValueTextEquals("params"u8))
+            {
+                if (!allowParams)
+                {
+                    throw FilterRequestException.BadRequest($"'{path}params' is not supported: a batch takes one top-level 'params' for the items without state.");
+                }
+
+                Next(ref reader);
+                Parameters = ReadParameters(ref reader, path + "params");
+            }
+            else
+            {
+                Next(ref reader);
+                reader.Skip();
+            }
+        }
+
+        if (length < 0)
+        {
+            throw FilterRequestException.BadRequest($"'{path}signal' is missing: send {{\"signal\":[numbers]}}.");
+        }
+
+        return new FilterRequestItem(offset, length, state);
+    }
+
+    private static int ReadSignal(ref Utf8JsonReader reader, SampleBuffer samples, string path)
+    {
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            throw FilterRequestException.BadRequest($"'{path}' must be an array of numbers.");
+        }
+
+        var count = 0;
+        while (Next(ref reader) != JsonTokenType.EndArray)
+        {
+            if (reader.TokenType != JsonTokenType.Number)
+            {
+                throw FilterRequestException.BadRequest($"{path}[{count}] is not a number ({Describe(reader.TokenType)}).");
+            }
+
+            if (!reader.TryGetDouble(out var value) || !double.IsFinite(value))
+            {
+                throw FilterRequestException.BadRequest($"{path}[{count}] is not a finite double-precision number.");
+            }
+
+            samples.Add(value);
+            count++;
+        }
+
+        if (count == 0)
+        {
+            throw FilterRequestException.BadRequest($"'{path}' is empty: send at least one sample.");
+        }
+
+        return count;
+    }
+
+    private static byte[]? ReadState(ref Utf8JsonReader reader, string path)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        if (reader.TokenType != JsonTokenType.String || !reader.TryGetBytesFromBase64(out var state))
+        {
+            throw FilterRequestException.BadRequest($"'{path}' must be the base64 string returned by a previous call.");
+        }
+
+        return state.Length == 0 ? null : state;
+    }
+
+    private static Dictionary<string, double>? ReadParameters(ref Utf8JsonReader reader, string path)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw FilterRequestException.BadRequest($"'{path}' must be an object of numbers, e.g. {{\"q\": 1e-5}}.");
+        }
+
+        var parameters = new Dictionary<string, double>(StringComparer.Ordinal);
+        while (Next(ref reader) != JsonTokenType.EndObject)
+        {
+            var name = reader.GetString()!;
+            Next(ref reader);
+            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out var value) || !double.IsFinite(value))
+            {
+                throw FilterRequestException.BadRequest($"'{path}.{name}' must be a finite number.");
+            }
+
+            parameters[name] = value;
+        }
+
+        return parameters;
+    }
+
+    private static void ReadStartObject(ref Utf8JsonReader reader, string what)
+    {
+        if (!reader.Read())
+        {
+            throw FilterRequestException.BadRequest($"{what} is empty: send a JSON object such as {{\"signal\":[0.2, 0.9]}}.");
+        }
+
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw FilterRequestException.BadRequest($"{what} must be a JSON object, not {Describe(reader.TokenType)}.");
+        }
+    }
+
+    private static void EnsureNotBlank(ReadOnlySpan<byte> json)
+    {
+        if (json.Trim(" \t\r\n"u8).IsEmpty)
+        {
+            throw FilterRequestException.BadRequest("The request body is empty: send a JSON object such as {\"signal\":[0.2, 0.9]}.");
+        }
+    }
+
+    private static void EnsureEnd(ref Utf8JsonReader reader)
+    {
+        // Reading past the root object makes the reader reject trailing garbage.
+        if (reader.Read())
+        {
+            throw FilterRequestException.BadRequest("Malformed JSON: unexpected data after the request object.");
+        }
+    }
+
+    private static JsonTokenType Next(ref Utf8JsonReader reader)
+    {
+        if (!reader.Read())
+        {
+            throw FilterRequestException.BadRequest("Malformed JSON: the body ends before the request object does.");
+        }
+
+        return reader.TokenType;
+    }
+
+    private static string Describe(JsonTokenType token) => token switch
+    {
+        JsonTokenType.String => "a string",
+        JsonTokenType.True or JsonTokenType.False => "a boolean",
+        JsonTokenType.Null => "null",
+        JsonTokenType.StartArray => "an array",
+        JsonTokenType.StartObject => "an object",
+        _ => token.ToString(),
+    };
+}

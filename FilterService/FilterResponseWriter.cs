@@ -1,0 +1,116 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+
+namespace FilterService;
+
+/// <summary>Writes filter results with <see cref="Utf8JsonWriter"/> (or raw little-endian float64) straight into the response pipe.</summary>
+public static class FilterResponseWriter
+{
+    public const string JsonContentType = "application/json; charset=utf-8";
+    public const string BinaryContentType = "application/octet-stream";
+    public const string StateHeader = "X-Filter-State";
+    public const string AlgorithmHeader = "X-Filter-Algorithm";
+
+    // Flushing every few thousand samples keeps a large response from piling up in memory before it is sent.
+    private const int SamplesPerFlush = 8192;
+
+    private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = true };
+
+    /// <summary><c>{"algorithm":"kalman","filtered_signal":[...],"state":"base64"}</c>.</summary>
+    public static async Task WriteRunAsync(HttpResponse response, string algorithm, double[] output, FilterResult result, CancellationToken cancellationToken)
+    {
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = JsonContentType;
+        await using var writer = new Utf8JsonWriter(response.BodyWriter, WriterOptions);
+        writer.WriteStartObject();
+        writer.WriteString("algorithm"u8, algorithm);
+        await WriteSignalAsync(writer, response, output, result.Offset, result.Length, cancellationToken);
+        writer.WriteBase64String("state"u8, result.State);
+        writer.WriteEndObject();
+        writer.Flush();
+        await response.BodyWriter.FlushAsync(cancellationToken);
+    }
+
+    /// <summary><c>{"algorithm":"kalman","results":[{"filtered_signal":[...],"state":"base64"}, ...]}</c>.</summary>
+    public static async Task WriteBatchAsync(HttpResponse response, string algorithm, double[] output, IReadOnlyList<FilterResult> results, CancellationToken cancellationToken)
+    {
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = JsonContentType;
+        await using var writer = new Utf8JsonWriter(response.BodyWriter, WriterOptions);
+        writer.WriteStartObject();
+        writer.WriteString("algorithm"u8, algorithm);
+        writer.WriteStartArray("results"u8);
+        foreach (var result in results)
+        {
+            writer.WriteStartObject();
+            await WriteSignalAsync(writer, response, output, result.Offset, result.Length, cancellationToken);
+            writer.WriteBase64String("state"u8, result.State);
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+        writer.Flush();
+        await response.BodyWriter.FlushAsync(cancellationToken);
+    }
+
+    /// <summary>Little-endian float64 body; algorithm and base64 state in headers.</summary>
+    public static async Task WriteBinaryAsync(HttpResponse response, string algorithm, double[] output, FilterResult result, CancellationToken cancellationToken)
+    {
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = BinaryContentType;
+        response.ContentLength = (long)result.Length * sizeof(double);
+        response.Headers[AlgorithmHeader] = algorithm;
+        response.Headers[StateHeader] = Convert.ToBase64String(result.State);
+        for (var start = 0; start < result.Length; start += SamplesPerFlush)
+        {
+            CopyLittleEndian(output.AsSpan(result.Offset + start, Math.Min(SamplesPerFlush, result.Length - start)), response.BodyWriter);
+            await response.BodyWriter.FlushAsync(cancellationToken);
+        }
+    }
+
+    private static async ValueTask WriteSignalAsync(Utf8JsonWriter writer, HttpResponse response, double[] output, int offset, int length, CancellationToken cancellationToken)
+    {
+        writer.WriteStartArray("filtered_signal"u8);
+        for (var start = 0; start < length; start += SamplesPerFlush)
+        {
+            WriteNumbers(writer, output.AsSpan(offset + start, Math.Min(SamplesPerFlush, length - start)));
+            writer.Flush();
+            await response.BodyWriter.FlushAsync(cancellationToken);
+        }
+
+        writer.WriteEndArray();
+    }
+
+    // Utf8JsonWriter formats doubles as the shortest round-trippable text, so a client parsing it gets the same bits.
+    private static void WriteNumbers(Utf8JsonWriter writer, ReadOnlySpan<double> values)
+    {
+        foreach (var value in values)
+        {
+            writer.WriteNumberValue(value);
+        }
+    }
+
+    private static void CopyLittleEndian(ReadOnlySpan<double> values, System.IO.Pipelines.PipeWriter destination)
+    {
+        var bytes = values.Length * sizeof(double);
+        var span = destination.GetSpan(bytes)[..bytes];
+        if (BitConverter.IsLittleEndian)
+        {
+            MemoryMarshal.AsBytes(values).CopyTo(span);
+        }
+        else
+        {
+            for (var i = 0; i < values.Length; i++)
+            {
+                BinaryPrimitives.WriteDoubleLittleEndian(span[(i * sizeof(double))..], values[i]);
+            }
+        }
+
+        destination.Advance(bytes);
+    }
+}
+
+/// <summary>One item's output: a slice of the output buffer and the filter's state after it.</summary>
+public readonly record struct FilterResult(int Offset, int Length, byte[] State);

@@ -1,0 +1,107 @@
+using System.Buffers;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace FilterService;
+
+/// <summary>A request body read whole into a pooled array (the JSON reader and the binary path both need it contiguous).</summary>
+public sealed class RequestBody : IDisposable
+{
+    private byte[] _buffer;
+
+    private RequestBody(byte[] buffer, int length)
+    {
+        _buffer = buffer;
+        Length = length;
+    }
+
+    public int Length { get; }
+
+    public ReadOnlySpan<byte> Span => _buffer.AsSpan(0, Length);
+
+    /// <summary>
+    /// How much of an oversized body is still read (and discarded) before answering 413: a server that answers and
+    /// closes while the client is still sending makes the client's TCP stack see a reset, and it may lose the answer.
+    /// </summary>
+    private const long DrainBytes = 1024 * 1024;
+
+    /// <summary>
+    /// Reads the body, refusing more than <paramref name="maxBytes"/> (<see cref="FilterServiceOptions.MaxRequestBodyBytes"/>)
+    /// with 413. Kestrel's own limit for this request is raised by <see cref="DrainBytes"/> so that a moderately
+    /// oversized body is read to its end first and the client reliably gets the 413 answer.
+    /// </summary>
+    public static async Task<RequestBody> ReadAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
+    {
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeLimit)
+        {
+            sizeLimit.MaxRequestBodySize = maxBytes + DrainBytes;
+        }
+
+        if (request.ContentLength > maxBytes)
+        {
+            if (request.ContentLength <= maxBytes + DrainBytes)
+            {
+                await DrainAsync(request, cancellationToken);
+            }
+
+            throw TooLarge($"The request body is {request.ContentLength} bytes; the limit (FilterService:MaxRequestBodyBytes) is {maxBytes} bytes.");
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Clamp(request.ContentLength ?? 0, 4096, Array.MaxLength) + 1);
+        var length = 0;
+        try
+        {
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, length).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+
+                var read = await request.Body.ReadAsync(buffer.AsMemory(length), cancellationToken);
+                if (read == 0)
+                {
+                    return new RequestBody(buffer, length);
+                }
+
+                length += read;
+                if (length > maxBytes)
+                {
+                    await DrainAsync(request, cancellationToken);
+                    throw TooLarge($"The request body exceeds the limit (FilterService:MaxRequestBodyBytes) of {maxBytes} bytes.");
+                }
+            }
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+    }
+
+    /// <summary>Reads the rest of the body, up to Kestrel's raised limit (past it Kestrel gives up and closes the connection).</summary>
+    private static async Task DrainAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await request.Body.CopyToAsync(Stream.Null, cancellationToken);
+        }
+        catch (BadHttpRequestException)
+        {
+        }
+    }
+
+    private static FilterRequestException TooLarge(string detail)
+        => new(StatusCodes.Status413PayloadTooLarge, "Request body too large", detail);
+
+    public void Dispose()
+    {
+        if (_buffer.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = [];
+        }
+    }
+}

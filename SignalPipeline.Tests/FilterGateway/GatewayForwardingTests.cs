@@ -1,0 +1,208 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using FilterGateway;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using SignalPipeline.Tests.FilterService;
+
+namespace SignalPipeline.Tests.FilterGateway;
+
+/// <summary>
+/// The gateway in process in front of stand-in services that say who they are: routing (settings and service
+/// discovery), trace propagation, body limit and rate limiting, without starting the AppHost.
+/// </summary>
+public sealed class GatewayForwardingTests : IAsyncLifetime
+{
+    private readonly Dictionary<string, InProcessHost> _backends = [];
+
+    public async Task InitializeAsync()
+    {
+        foreach (var name in new[] { "a", "b", "c", "d" })
+        {
+            _backends[name] = await StartBackendAsync(name);
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var backend in _backends.Values)
+        {
+            await backend.DisposeAsync();
+        }
+    }
+
+    private Dictionary<string, string?> Settings(params (string Key, string? Value)[] extra)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = _backends["a"].Address.ToString(),
+            // What the AppHost's WithReference gives the gateway: service discovery finds http://filter-rls here.
+            ["services:filter-rls:http:0"] = _backends["b"].Address.ToString(),
+            ["services:filter-ls:http:0"] = _backends["c"].Address.ToString(),
+        };
+        foreach (var (key, value) in extra)
+        {
+            settings[key] = value;
+        }
+
+        return settings;
+    }
+
+    [Fact]
+    public async Task EachAlgorithmGoesToItsServiceAndLmsToTheLsDeployment()
+    {
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(Settings());
+        using var client = gateway.CreateClient();
+
+        Assert.Equal(("a", "/kalman/audio/run"), await WhoAnswersAsync(client, HttpMethod.Post, "/kalman/audio/run"));
+        Assert.Equal(("b", "/rls/audio/batch"), await WhoAnswersAsync(client, HttpMethod.Post, "/rls/audio/batch"));
+        Assert.Equal(("c", "/ls/audio/run"), await WhoAnswersAsync(client, HttpMethod.Post, "/ls/audio/run"));
+        Assert.Equal(("c", "/lms/audio/run"), await WhoAnswersAsync(client, HttpMethod.Post, "/lms/audio/run"));
+        Assert.Equal(("a", "/algorithms"), await WhoAnswersAsync(client, HttpMethod.Get, "/algorithms"));
+
+        using var unrouted = await client.PostAsync("/median/audio/run", new StringContent("{}")).WaitAsync(InProcessHost.Timeout);
+        await FilterApi.AssertProblemAsync(unrouted, HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task LmsServiceUrlTakesLmsElsewhere()
+    {
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(Settings(("LMS_SERVICE_URL", _backends["d"].Address.ToString())));
+        using var client = gateway.CreateClient();
+
+        Assert.Equal(("d", "/lms/audio/run"), await WhoAnswersAsync(client, HttpMethod.Post, "/lms/audio/run"));
+        Assert.Equal(("c", "/ls/audio/run"), await WhoAnswersAsync(client, HttpMethod.Post, "/ls/audio/run"));
+    }
+
+    [Fact]
+    public async Task TheClientsTraceContinuesIntoTheService()
+    {
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(Settings());
+        using var client = gateway.CreateClient();
+
+        // The client's own span: its HttpClient sends a traceparent of this trace.
+        using var source = new ActivitySource("SignalPipeline.Tests.TraceClient");
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == source.Name,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(listener);
+        using var clientSpan = source.StartActivity("filter call", ActivityKind.Client);
+        Assert.NotNull(clientSpan);
+
+        using var response = await client.PostAsync("/kalman/audio/run", new StringContent("{}")).WaitAsync(InProcessHost.Timeout);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync().WaitAsync(InProcessHost.Timeout));
+
+        // 00-<trace id>-<parent span>-<flags>: the client's trace, with the gateway's forwarding span as the parent.
+        var seen = json.RootElement.GetProperty("traceparent").GetString()!;
+        var parts = seen.Split('-');
+        Assert.True(parts.Length == 4 && parts[1] == clientSpan.TraceId.ToString(),
+            $"the client's trace is {clientSpan.TraceId}, the service saw traceparent '{seen}'");
+        Assert.NotEqual(clientSpan.SpanId.ToString(), parts[2]);
+    }
+
+    [Fact]
+    public async Task BodiesOverTheLimitGet413WhetherDeclaredOrChunked()
+    {
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(Settings(("FilterGateway:MaxRequestBodyBytes", "1000")));
+        using var client = gateway.CreateClient();
+        var large = Encoding.UTF8.GetBytes(FilterApi.RunBody(FilterApi.TestSignal(200, seed: 1)));
+
+        using var declared = await client.PostAsync("/kalman/audio/run", new ByteArrayContent(large)).WaitAsync(InProcessHost.Timeout);
+        await FilterApi.AssertProblemAsync(declared, HttpStatusCode.RequestEntityTooLarge, "FilterGateway:MaxRequestBodyBytes");
+
+        // No Content-Length: Kestrel stops the body at the limit while YARP is already forwarding it. The rest of the
+        // body cannot be read any more, so the gateway answers 413 and closes while the client may still be sending:
+        // the client then either reads the 413 or sees the connection reset (TCP drops the unread answer). Either
+        // way the body never reaches the service, which is what this checks; anything else fails.
+        var chunkedContent = new StreamContent(new MemoryStream(large));
+        using var chunkedRequest = new HttpRequestMessage(HttpMethod.Post, "/rls/audio/run") { Content = chunkedContent };
+        chunkedRequest.Headers.TransferEncodingChunked = true;
+        try
+        {
+            using var chunked = await client.SendAsync(chunkedRequest).WaitAsync(InProcessHost.Timeout);
+            await FilterApi.AssertProblemAsync(chunked, HttpStatusCode.RequestEntityTooLarge, "FilterGateway:MaxRequestBodyBytes");
+        }
+        catch (HttpRequestException ex) when (ex.HttpRequestError is HttpRequestError.ResponseEnded or HttpRequestError.Unknown)
+        {
+        }
+
+        Assert.Equal(("a", "/kalman/audio/run"), await WhoAnswersAsync(client, HttpMethod.Post, "/kalman/audio/run"));
+    }
+
+    [Fact]
+    public async Task RateLimitingIsOffByDefaultAndAnswers429WhenSet()
+    {
+        await using (var unlimited = await GatewaySettingsTests.StartGatewayAsync(Settings()))
+        {
+            using var client = unlimited.CreateClient();
+            var statuses = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => StatusOfAsync(client)));
+            Assert.All(statuses, status => Assert.Equal(HttpStatusCode.OK, status));
+        }
+
+        await using var limited = await GatewaySettingsTests.StartGatewayAsync(Settings(
+            ("FilterGateway:RateLimitPermitsPerSecond", "1"), ("FilterGateway:RateLimitBurst", "1")));
+        using var limitedClient = limited.CreateClient();
+        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => StatusOfAsync(limitedClient)));
+        Assert.Contains(HttpStatusCode.TooManyRequests, results);
+
+        using var rejected = await PostUntilRejectedAsync(limitedClient);
+        await FilterApi.AssertProblemAsync(rejected, HttpStatusCode.TooManyRequests, "RateLimitPermitsPerSecond");
+        // Probes are never limited.
+        using var health = await limitedClient.GetAsync("/health").WaitAsync(InProcessHost.Timeout);
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+    }
+
+    private static async Task<HttpStatusCode> StatusOfAsync(HttpClient client)
+    {
+        using var response = await client.PostAsync("/kalman/audio/run", new StringContent("{}")).WaitAsync(InProcessHost.Timeout);
+        return response.StatusCode;
+    }
+
+    private static async Task<HttpResponseMessage> PostUntilRejectedAsync(HttpClient client)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var response = await client.PostAsync("/kalman/audio/run", new StringContent("{}")).WaitAsync(InProcessHost.Timeout);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests || attempt == 50)
+            {
+                return response;
+            }
+
+            response.Dispose();
+        }
+    }
+
+    private static async Task<(string Backend, string Path)> WhoAnswersAsync(HttpClient client, HttpMethod method, string path)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (method == HttpMethod.Post)
+        {
+            request.Content = new StringContent("""{"signal":[0.2]}""", Encoding.UTF8, "application/json");
+        }
+
+        using var response = await client.SendAsync(request).WaitAsync(InProcessHost.Timeout);
+        var text = await response.Content.ReadAsStringAsync().WaitAsync(InProcessHost.Timeout);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {text}");
+        using var json = JsonDocument.Parse(text);
+        return (json.RootElement.GetProperty("backend").GetString()!, json.RootElement.GetProperty("path").GetString()!);
+    }
+
+    /// <summary>A stand-in service: reads the whole body, then says who it is, what path it got and the traceparent it saw.</summary>
+    private static Task<InProcessHost> StartBackendAsync(string name) => InProcessHost.StartAsync(
+        new Dictionary<string, string?>(),
+        _ => { },
+        app => app.Run(async context =>
+        {
+            await context.Request.Body.CopyToAsync(Stream.Null);
+            await context.Response.WriteAsJsonAsync(new
+            {
+                backend = name,
+                path = context.Request.Path.Value,
+                traceparent = context.Request.Headers.TraceParent.ToString(),
+            });
+        }));
+}

@@ -1,0 +1,113 @@
+using System.Net;
+using FilterGateway;
+using Microsoft.Extensions.Options;
+
+namespace SignalPipeline.Tests.FilterGateway;
+
+/// <summary>Gateway settings are checked at start, naming the bad one; the connect retry only retries what is safe.</summary>
+public sealed class GatewaySettingsTests
+{
+    [Theory]
+    [InlineData("KALMAN_SERVICE_URL", "ftp://filters.example:21")]
+    [InlineData("RLS_SERVICE_URL", "filter-rls:8000")]
+    [InlineData("LS_SERVICE_URL", "/ls")]
+    [InlineData("LMS_SERVICE_URL", "http://")]
+    public void ABadServiceUrlIsRejectedNamingTheSetting(string setting, string value)
+    {
+        var options = new ServiceUrlOptions();
+        typeof(ServiceUrlOptions).GetProperties()
+            .Single(p => p.GetCustomAttributes(typeof(Microsoft.Extensions.Configuration.ConfigurationKeyNameAttribute), false)
+                .Cast<Microsoft.Extensions.Configuration.ConfigurationKeyNameAttribute>().Single().Name == setting)
+            .SetValue(options, value);
+
+        var result = new ServiceUrlOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Contains(setting, result.FailureMessage);
+        Assert.Contains(value, result.FailureMessage);
+    }
+
+    [Fact]
+    public void AbsoluteHttpUrlsAndUnsetSettingsPass()
+    {
+        var options = new ServiceUrlOptions { KalmanServiceUrl = "http://10.0.0.5:8000", RlsServiceUrl = "https://filters.example/" };
+        Assert.True(new ServiceUrlOptionsValidator().Validate(null, options).Succeeded);
+        Assert.True(new FilterGatewayOptionsValidator().Validate(null, new FilterGatewayOptions()).Succeeded);
+    }
+
+    [Fact]
+    public async Task TheGatewayStopsAtStartWithAMessageNamingTheBadSetting()
+    {
+        var ex = await Record.ExceptionAsync(async () =>
+        {
+            await using var gateway = await StartGatewayAsync(new Dictionary<string, string?> { ["KALMAN_SERVICE_URL"] = "kalman.example:8000" });
+        });
+
+        Assert.NotNull(ex);
+        var validation = Assert.IsType<OptionsValidationException>(ex is AggregateException aggregate ? aggregate.InnerException : ex);
+        Assert.Contains("KALMAN_SERVICE_URL 'kalman.example:8000' is not an absolute http(s) URL", validation.Message);
+    }
+
+    [Fact]
+    public async Task ABadGatewayLimitStopsItAtStartNamingTheSetting()
+    {
+        var ex = await Record.ExceptionAsync(async () =>
+        {
+            await using var gateway = await StartGatewayAsync(new Dictionary<string, string?> { ["FilterGateway:MaxRequestBodyBytes"] = "-5" });
+        });
+
+        Assert.NotNull(ex);
+        Assert.Contains("FilterGateway:MaxRequestBodyBytes", (ex is AggregateException aggregate ? aggregate.InnerException! : ex).Message);
+    }
+
+    [Fact]
+    public async Task AConnectionFailureIsRetriedAndThenSucceeds()
+    {
+        var inner = new ScriptedHandler(
+            () => throw new HttpRequestException(HttpRequestError.ConnectionError, "refused"),
+            () => new HttpResponseMessage(HttpStatusCode.OK));
+        using var invoker = new HttpMessageInvoker(new ConnectRetryHandler(2, TimeSpan.FromMilliseconds(1)) { InnerHandler = inner });
+
+        using var response = await invoker.SendAsync(new HttpRequestMessage(HttpMethod.Post, "http://filter-kalman/kalman/audio/run"), default)
+            .WaitAsync(InProcessHost.Timeout);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(2, inner.Calls);
+    }
+
+    [Fact]
+    public async Task FailuresAfterTheConnectionOpenedAreNotRetried()
+    {
+        var inner = new ScriptedHandler(
+            () => throw new HttpRequestException(HttpRequestError.ResponseEnded, "server closed mid-response"),
+            () => new HttpResponseMessage(HttpStatusCode.OK));
+        using var invoker = new HttpMessageInvoker(new ConnectRetryHandler(2, TimeSpan.FromMilliseconds(1)) { InnerHandler = inner });
+
+        await Assert.ThrowsAsync<HttpRequestException>(() =>
+            invoker.SendAsync(new HttpRequestMessage(HttpMethod.Post, "http://filter-kalman/kalman/audio/run"), default).WaitAsync(InProcessHost.Timeout));
+        Assert.Equal(1, inner.Calls);
+    }
+
+    [Fact]
+    public async Task RetriesStopAfterTheConfiguredCount()
+    {
+        var inner = new ScriptedHandler(Enumerable.Repeat<Func<HttpResponseMessage>>(
+            () => throw new HttpRequestException(HttpRequestError.ConnectionError, "refused"), 5).ToArray());
+        using var invoker = new HttpMessageInvoker(new ConnectRetryHandler(2, TimeSpan.FromMilliseconds(1)) { InnerHandler = inner });
+
+        await Assert.ThrowsAsync<HttpRequestException>(() =>
+            invoker.SendAsync(new HttpRequestMessage(HttpMethod.Get, "http://filter-kalman/algorithms"), default).WaitAsync(InProcessHost.Timeout));
+        Assert.Equal(3, inner.Calls);
+    }
+
+    internal static Task<InProcessHost> StartGatewayAsync(IDictionary<string, string?> settings)
+        => InProcessHost.StartAsync(settings, builder => builder.AddFilterGateway(), app => app.MapFilterGateway());
+
+    private sealed class ScriptedHandler(params Func<HttpResponseMessage>[] steps) : HttpMessageHandler
+    {
+        public int Calls { get; private set; }
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+            => Task.FromResult(steps[Calls++]());
+    }
+}
