@@ -1,4 +1,5 @@
 using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
@@ -84,6 +85,15 @@ public static class FilterGatewayExtensions
         var limit = context.RequestServices.GetRequiredService<IOptions<FilterGatewayOptions>>().Value.MaxRequestBodyBytes;
         if (context.Request.ContentLength > limit)
         {
+            // Read a moderately oversized body to its end first: answering and closing while the client is still
+            // sending makes its TCP stack see a reset, and it may lose the 413.
+            if (context.Request.ContentLength <= limit + DrainBytes
+                && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeLimit)
+            {
+                sizeLimit.MaxRequestBodySize = limit + DrainBytes;
+                await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
+            }
+
             await TooLarge(limit).ExecuteAsync(context);
             return;
         }
@@ -112,6 +122,8 @@ public static class FilterGatewayExtensions
 
         return false;
     }
+
+    private const long DrainBytes = 1024 * 1024;
 
     private static IResult TooLarge(long limit) => Results.Problem(
         $"The request body exceeds the gateway's limit (FilterGateway:MaxRequestBodyBytes) of {limit} bytes.",

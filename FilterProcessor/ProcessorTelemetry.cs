@@ -25,7 +25,6 @@ public sealed class ProcessorTelemetry : IDisposable
     private readonly Counter<long> _replayed;
     private readonly Counter<long> _aborts;
     private readonly Histogram<double> _restore;
-    private Func<IEnumerable<Measurement<long>>>? _lag;
 
     public ProcessorTelemetry(IMeterFactory meterFactory)
     {
@@ -43,7 +42,6 @@ public sealed class ProcessorTelemetry : IDisposable
         _replayed = _meter.CreateCounter<long>("signalpipeline.processor.replayed", "{chunk}", "Chunks re-filtered after a restore whose output was already in the output topic (not written again).");
         _aborts = _meter.CreateCounter<long>("signalpipeline.processor.transactions.aborted", "{transaction}", "Transactions aborted (state reloaded, input rewound).");
         _restore = _meter.CreateHistogram<double>("signalpipeline.processor.restore.duration", "s", "Time to restore assigned partitions' state from the changelog.");
-        _meter.CreateObservableGauge("signalpipeline.processor.lag", () => _lag?.Invoke() ?? [], "{record}", "Records behind the partition's high watermark, per assigned input partition.");
     }
 
     public long Samples;
@@ -52,9 +50,6 @@ public sealed class ProcessorTelemetry : IDisposable
     public long Duplicates;
     public long Gaps;
     public long Replayed;
-
-    /// <summary>Sets where the lag gauge reads from (the running loop's consumer).</summary>
-    public void SetLagSource(Func<IEnumerable<Measurement<long>>>? source) => _lag = source;
 
     public void Filtered(int samples, double latencyMs)
     {

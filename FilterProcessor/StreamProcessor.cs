@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using System.Text;
 using Confluent.Kafka;
 using FilterProcessor.Filtering;
@@ -35,6 +34,13 @@ public sealed class StreamProcessor : IDisposable
     private IProducer<byte[], byte[]>? _producer;
     private int _outputPartitions;
     private volatile bool _running;
+
+    // Where the loop's time goes, for the rate log line: waiting/consuming, decoding+ordering+filtering, producing, committing.
+    private readonly Stopwatch _collectTime = new();
+    private readonly Stopwatch _processTime = new();
+    private readonly Stopwatch _produceTime = new();
+    private readonly Stopwatch _commitTime = new();
+    private long _batches;
 
     public StreamProcessor(KafkaClientFactory kafka, ProcessorOptions options, IChunkFilterer filterer, ProcessorTelemetry telemetry, ILogger logger, string? instanceId = null)
     {
@@ -81,7 +87,6 @@ public sealed class StreamProcessor : IDisposable
             .SetPartitionsRevokedHandler((_, revoked) => Drop(revoked.Select(r => r.Partition.Value), "revoked"))
             .SetPartitionsLostHandler((_, lost) => Drop(lost.Select(r => r.Partition.Value), "lost")));
 
-        _telemetry.SetLagSource(ReadLag);
         _consumer.Subscribe(_options.InputTopic);
         _running = true;
         _logger.LogInformation(
@@ -94,7 +99,9 @@ public sealed class StreamProcessor : IDisposable
         {
             while (!stoppingToken.IsCancellationRequested)
             {
+                _collectTime.Start();
                 Collect(stoppingToken);
+                _collectTime.Stop();
                 if (_batch.Count > 0)
                 {
                     ProcessOrRecover();
@@ -106,9 +113,15 @@ public sealed class StreamProcessor : IDisposable
                     var chunks = Interlocked.Read(ref _telemetry.Chunks);
                     var seconds = rateClock.Elapsed.TotalSeconds;
                     _logger.LogInformation(
-                        "Rate: {SamplesPerSecond:F0} samples/s, {ChunksPerSecond:F0} chunks/s over {Seconds:F1} s; partitions [{Partitions}]; totals: {Chunks} chunks, {DeadLetters} dead letters, {Duplicates} duplicates, {Gaps} gaps, {Replayed} replayed",
+                        "Rate: {SamplesPerSecond:F0} samples/s, {ChunksPerSecond:F0} chunks/s over {Seconds:F1} s; partitions [{Partitions}]; {Batches} batches, time in collect/process/produce/commit {Collect}/{Process}/{Produce}/{Commit} ms; totals: {Chunks} chunks, {DeadLetters} dead letters, {Duplicates} duplicates, {Gaps} gaps, {Replayed} replayed",
                         (samples - lastSamples) / seconds, (chunks - lastChunks) / seconds, seconds, string.Join(",", _partitions.Keys.Order()),
+                        _batches, _collectTime.ElapsedMilliseconds, _processTime.ElapsedMilliseconds, _produceTime.ElapsedMilliseconds, _commitTime.ElapsedMilliseconds,
                         chunks, _telemetry.DeadLetters, _telemetry.Duplicates, _telemetry.Gaps, _telemetry.Replayed);
+                    _batches = 0;
+                    _collectTime.Reset();
+                    _processTime.Reset();
+                    _produceTime.Reset();
+                    _commitTime.Reset();
                     lastSamples = samples;
                     lastChunks = chunks;
                     rateClock.Restart();
@@ -118,7 +131,6 @@ public sealed class StreamProcessor : IDisposable
         finally
         {
             _running = false;
-            _telemetry.SetLagSource(null);
             try
             {
                 // Leaves the group now so the partitions move to the other replicas without waiting for a session timeout.
@@ -192,6 +204,9 @@ public sealed class StreamProcessor : IDisposable
         finally
         {
             _batch.Clear();
+            _processTime.Stop();
+            _produceTime.Stop();
+            _commitTime.Stop();
         }
     }
 
@@ -206,7 +221,8 @@ public sealed class StreamProcessor : IDisposable
                 break;
             }
 
-            if (TryExtractContext(record.Message.Headers, out var context))
+            var context = KafkaTracing.ExtractTraceContext(record.Message.Headers);
+            if (context != default)
             {
                 links.Add(new ActivityLink(context));
             }
@@ -217,6 +233,8 @@ public sealed class StreamProcessor : IDisposable
             links, name: $"process {_options.InputTopic}");
         _telemetry.Batch(_batch.Count);
 
+        _batches++;
+        _processTime.Start();
         producer.BeginTransaction();
         var touched = new Dictionary<int, long>();
         var work = new List<FilterWork>();
@@ -247,7 +265,7 @@ public sealed class StreamProcessor : IDisposable
                 partition.Streams[chunk.StreamId] = stream = new StreamState(chunk.StreamId, new StreamSequence<ChunkEnvelope>(), new StreamFilterHandle(null));
             }
 
-            var envelope = new ChunkEnvelope(chunk.Seq, message.Value ?? [], HeaderList(message.Headers), chunk.TimestampMs ?? message.Timestamp.UnixTimestampMs, chunk);
+            var envelope = new ChunkEnvelope(chunk.Seq, message.Value ?? [], message.Headers, chunk.TimestampMs ?? message.Timestamp.UnixTimestampMs, chunk);
             released.Clear();
             if (stream.Sequence.Offer(chunk.Seq, envelope, _options.MaxHeldChunks, released, ref counters) != SequenceOutcome.Duplicate)
             {
@@ -264,9 +282,17 @@ public sealed class StreamProcessor : IDisposable
         }
 
         _filterer.FilterAsync(work, CancellationToken.None).GetAwaiter().GetResult();
+        _processTime.Stop();
+        _produceTime.Start();
 
         var processedMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        var traceparent = activity is null ? null : Encoding.ASCII.GetBytes($"00-{activity.TraceId}-{activity.SpanId}-{(activity.Recorded ? "01" : "00")}");
+
+        // The batch span's context, formatted once and shared by every output record of the batch.
+        var traceContext = new Headers();
+        if (activity is not null)
+        {
+            KafkaTracing.InjectTraceContext(traceContext, activity.Context);
+        }
         var written = new List<(int Samples, long TimestampMs)>(outputs.Count);
         foreach (var (partition, stream, chunk, filtered) in outputs)
         {
@@ -281,9 +307,9 @@ public sealed class StreamProcessor : IDisposable
             {
                 Format = decoded.Format,
             });
-            if (traceparent is not null)
+            foreach (var header in traceContext)
             {
-                message.Headers.Add("traceparent", traceparent);
+                message.Headers.Add(header.Key, header.GetValueBytes());
             }
 
             var output = OutputPartition(partition.Partition);
@@ -314,10 +340,13 @@ public sealed class StreamProcessor : IDisposable
             });
         }
 
+        _produceTime.Stop();
+        _commitTime.Start();
         producer.SendOffsetsToTransaction(
             touched.Select(t => new TopicPartitionOffset(_options.InputTopic, t.Key, t.Value + 1)),
             _consumer!.ConsumerGroupMetadata, TransactionTimeout);
         producer.CommitTransaction(TransactionTimeout);
+        _commitTime.Stop();
 
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         foreach (var (p, lastOffset) in touched)
@@ -428,35 +457,6 @@ public sealed class StreamProcessor : IDisposable
         _logger.LogInformation("Partitions [{Partitions}] {Why}: state dropped", string.Join(",", dropped.Order()), why);
     }
 
-    private IEnumerable<Measurement<long>> ReadLag()
-    {
-        var consumer = _consumer;
-        if (consumer is null || !_running)
-        {
-            return [];
-        }
-
-        var measurements = new List<Measurement<long>>();
-        try
-        {
-            foreach (var tp in consumer.Assignment)
-            {
-                var high = consumer.GetWatermarkOffsets(tp).High;
-                var position = consumer.Position(tp);
-                if (high.Value >= 0 && position.Value >= 0)
-                {
-                    measurements.Add(new Measurement<long>(Math.Max(0, high.Value - position.Value), new KeyValuePair<string, object?>("partition", tp.Partition.Value)));
-                }
-            }
-        }
-        catch (Exception e) when (e is KafkaException or ObjectDisposedException or InvalidOperationException)
-        {
-            // The consumer is closing; no lag to report.
-        }
-
-        return measurements;
-    }
-
     private int OutputPartition(int inputPartition) => inputPartition % _outputPartitions;
 
     private IProducer<byte[], byte[]> CreateProducer()
@@ -480,21 +480,6 @@ public sealed class StreamProcessor : IDisposable
         return info is { Error.IsError: false } && info.Partitions.Count > 0
             ? info.Partitions.Count
             : throw new InvalidOperationException($"Topic '{topic}' does not exist ({info?.Error.Reason ?? "no metadata"}); the broker must create it.");
-    }
-
-    private static List<KeyValuePair<string, byte[]>> HeaderList(Headers? headers)
-        => headers is null ? [] : [.. headers.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes()))];
-
-    private static bool TryExtractContext(Headers? headers, out ActivityContext context)
-    {
-        context = default;
-        if (headers is null || !headers.TryGetLastBytes("traceparent", out var traceparent) || traceparent is null)
-        {
-            return false;
-        }
-
-        string? tracestate = headers.TryGetLastBytes("tracestate", out var state) && state is not null ? Encoding.ASCII.GetString(state) : null;
-        return ActivityContext.TryParse(Encoding.ASCII.GetString(traceparent), tracestate, out context);
     }
 
     public void Dispose()

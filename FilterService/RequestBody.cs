@@ -1,4 +1,5 @@
 using System.Buffers;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace FilterService;
 
@@ -18,15 +19,31 @@ public sealed class RequestBody : IDisposable
     public ReadOnlySpan<byte> Span => _buffer.AsSpan(0, Length);
 
     /// <summary>
-    /// Reads the body. Kestrel enforces <see cref="FilterServiceOptions.MaxRequestBodyBytes"/> while reading and throws
-    /// <see cref="BadHttpRequestException"/> (413); a declared Content-Length over the limit is refused before reading.
+    /// How much of an oversized body is still read (and discarded) before answering 413: a server that answers and
+    /// closes while the client is still sending makes the client's TCP stack see a reset, and it may lose the answer.
+    /// </summary>
+    private const long DrainBytes = 1024 * 1024;
+
+    /// <summary>
+    /// Reads the body, refusing more than <paramref name="maxBytes"/> (<see cref="FilterServiceOptions.MaxRequestBodyBytes"/>)
+    /// with 413. Kestrel's own limit for this request is raised by <see cref="DrainBytes"/> so that a moderately
+    /// oversized body is read to its end first and the client reliably gets the 413 answer.
     /// </summary>
     public static async Task<RequestBody> ReadAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
     {
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeLimit)
+        {
+            sizeLimit.MaxRequestBodySize = maxBytes + DrainBytes;
+        }
+
         if (request.ContentLength > maxBytes)
         {
-            throw new FilterRequestException(StatusCodes.Status413PayloadTooLarge, "Request body too large",
-                $"The request body is {request.ContentLength} bytes; the limit (FilterService:MaxRequestBodyBytes) is {maxBytes} bytes.");
+            if (request.ContentLength <= maxBytes + DrainBytes)
+            {
+                await DrainAsync(request, cancellationToken);
+            }
+
+            throw TooLarge($"The request body is {request.ContentLength} bytes; the limit (FilterService:MaxRequestBodyBytes) is {maxBytes} bytes.");
         }
 
         var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Clamp(request.ContentLength ?? 0, 4096, Array.MaxLength) + 1);
@@ -52,17 +69,10 @@ public sealed class RequestBody : IDisposable
                 length += read;
                 if (length > maxBytes)
                 {
-                    // Kestrel normally stops us first; this also covers servers without that limit (tests, other hosts).
-                    throw new FilterRequestException(StatusCodes.Status413PayloadTooLarge, "Request body too large",
-                        $"The request body exceeds the limit (FilterService:MaxRequestBodyBytes) of {maxBytes} bytes.");
+                    await DrainAsync(request, cancellationToken);
+                    throw TooLarge($"The request body exceeds the limit (FilterService:MaxRequestBodyBytes) of {maxBytes} bytes.");
                 }
             }
-        }
-        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            throw new FilterRequestException(StatusCodes.Status413PayloadTooLarge, "Request body too large",
-                $"The request body exceeds the limit (FilterService:MaxRequestBodyBytes) of {maxBytes} bytes.");
         }
         catch
         {
@@ -70,6 +80,21 @@ public sealed class RequestBody : IDisposable
             throw;
         }
     }
+
+    /// <summary>Reads the rest of the body, up to Kestrel's raised limit (past it Kestrel gives up and closes the connection).</summary>
+    private static async Task DrainAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await request.Body.CopyToAsync(Stream.Null, cancellationToken);
+        }
+        catch (BadHttpRequestException)
+        {
+        }
+    }
+
+    private static FilterRequestException TooLarge(string detail)
+        => new(StatusCodes.Status413PayloadTooLarge, "Request body too large", detail);
 
     public void Dispose()
     {

@@ -45,12 +45,9 @@ public static class FilterProcessorExtensions
 
         if (gateway is not null)
         {
+            // No WaitFor: in remote mode a batch that cannot reach the gateway is aborted and retried, so the
+            // processor may start first (and the app's start does not wait on the whole service chain).
             processor.WithReference(gateway);
-            if (string.Equals(mode, "remote", StringComparison.OrdinalIgnoreCase))
-            {
-                // Remote mode filters every chunk through the gateway: starting before it would only fail and retry.
-                processor.WaitFor(gateway);
-            }
         }
 
         return processor;

@@ -25,25 +25,51 @@ public sealed class StreamState(string streamId, StreamSequence<ChunkEnvelope> s
 }
 
 /// <summary>A chunk on its way through the ordering rules: the record as read (for a checkpoint) and, once decoded, its samples.</summary>
-public sealed class ChunkEnvelope(long seq, byte[] value, IReadOnlyList<KeyValuePair<string, byte[]>> headers, long timestampMs, SampleChunk? decoded)
+public sealed class ChunkEnvelope
 {
-    public long Seq { get; } = seq;
+    private readonly Headers? _kafkaHeaders;
+    private IReadOnlyList<KeyValuePair<string, byte[]>>? _headers;
 
-    public long TimestampMs { get; } = timestampMs;
+    /// <summary>A chunk just read: its headers are copied only if it has to be checkpointed.</summary>
+    public ChunkEnvelope(long seq, byte[] value, Headers? headers, long timestampMs, SampleChunk decoded)
+    {
+        Seq = seq;
+        Value = value;
+        _kafkaHeaders = headers;
+        TimestampMs = timestampMs;
+        Decoded = decoded;
+    }
 
-    public SampleChunk? Decoded { get; set; } = decoded;
+    private ChunkEnvelope(PendingChunk pending)
+    {
+        Seq = pending.Seq;
+        Value = pending.Value;
+        _headers = pending.Headers;
+        TimestampMs = pending.TimestampMs;
+    }
 
-    public byte[] Value { get; } = value;
+    public long Seq { get; }
 
-    public IReadOnlyList<KeyValuePair<string, byte[]>> Headers { get; } = headers;
+    public long TimestampMs { get; }
+
+    public SampleChunk? Decoded { get; set; }
+
+    public byte[] Value { get; }
+
+    public IReadOnlyList<KeyValuePair<string, byte[]>> Headers
+        => _headers ??= _kafkaHeaders is null ? [] : [.. _kafkaHeaders.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes()))];
 
     public PendingChunk ToPending() => new(Seq, Value, Headers, TimestampMs);
 
-    public static ChunkEnvelope FromPending(PendingChunk pending)
-        => new(pending.Seq, pending.Value, pending.Headers, pending.TimestampMs, decoded: null);
+    public static ChunkEnvelope FromPending(PendingChunk pending) => new(pending);
 
     public Headers KafkaHeaders()
     {
+        if (_kafkaHeaders is not null)
+        {
+            return _kafkaHeaders;
+        }
+
         var headers = new Headers();
         foreach (var (key, value) in Headers)
         {

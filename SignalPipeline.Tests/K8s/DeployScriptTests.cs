@@ -1,0 +1,53 @@
+using SignalPipeline.Cli.Kubernetes;
+
+namespace SignalPipeline.Tests.K8s;
+
+/// <summary>scripts/deploy-k8s.sh: what --dry-run would do, and shellcheck when it is installed.</summary>
+public sealed class DeployScriptTests
+{
+    private static readonly string Script = Repository.Path("scripts", "deploy-k8s.sh");
+
+    [Fact]
+    public async Task DryRunPrintsThePublishApplyAndRolloutCommands()
+    {
+        var cli = Path.Combine(AppContext.BaseDirectory, "signal-pipeline.dll");
+        var (exit, output, errors) = await ProcessRunner.RunAsync("bash", [Script, "--registry", "registry.example.com/team", "--tag", "v7", "--dry-run"],
+            ("SIGNAL_PIPELINE_CLI", $"dotnet {cli}"));
+
+        Assert.True(exit == 0, $"exit {exit}\n{output}\n{errors}");
+        var images = new KubernetesGenerator(AspireManifest.Load(Repository.Path("aspire-manifest.json")), new KubernetesOptions()).ProjectImages();
+        Assert.NotEmpty(images);
+        foreach (var image in images)
+        {
+            Assert.Contains(
+                $"+ dotnet publish {image.ProjectPath} -c Release --os linux --arch x64 -t:PublishContainer -p:ContainerRegistry=registry.example.com " +
+                $"-p:ContainerRepository=team/{image.Repository} -p:ContainerImageTag=v7", output);
+        }
+
+        Assert.Matches(@"\+ dotnet \S+signal-pipeline\.dll k8s generate --manifest aspire-manifest\.json --output \S+/k8s --registry registry\.example\.com/team --tag v7", output);
+        Assert.Matches(@"\+ kubectl apply --server-side -k \S+/k8s\n", output);
+        Assert.Contains("+ kubectl rollout status deployment -n signal-processing -l app.kubernetes.io/part-of=signal-pipeline", output);
+    }
+
+    [Fact]
+    public async Task MissingRegistryIsAnError()
+    {
+        var (exit, _, errors) = await ProcessRunner.RunAsync("bash", [Script, "--dry-run"]);
+        Assert.Equal(2, exit);
+        Assert.Contains("--registry is required", errors);
+    }
+
+    [Fact]
+    public async Task ScriptIsShellcheckClean()
+    {
+        var shellcheck = new[] { "/usr/bin/shellcheck", "/usr/local/bin/shellcheck" }.FirstOrDefault(File.Exists);
+        if (shellcheck is null)
+        {
+            // Optional tool (apt-get install shellcheck); without it the dry-run test above still runs the script.
+            return;
+        }
+
+        var (exit, output, errors) = await ProcessRunner.RunAsync(shellcheck, [Script]);
+        Assert.True(exit == 0, output + errors);
+    }
+}
