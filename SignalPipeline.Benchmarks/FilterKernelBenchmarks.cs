@@ -17,6 +17,8 @@ namespace SignalPipeline.Benchmarks;
 [GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
 [CategoriesColumn]
 [MemoryDiagnoser]
+[MedianColumn]
+[MinColumn]
 public class FilterKernelBenchmarks
 {
     public const int Samples = 1 << 16;
@@ -47,7 +49,7 @@ public class FilterKernelBenchmarks
         _rlsBaseline = new(8, 0.99, 0.01);
         _lmsBaseline = new(16, 0.1, 1e-6);
         _lsBaseline = new(31, 2);
-        _lsFirBaseline = new(LsCoefficients.For(31, 2)[^1]);
+        _lsFirBaseline = new(LsCoefficients.For(31, 2).Row(31));
 
         // The baselines must compute what the filters compute, or the ratios mean nothing.
         AgreeOrThrow("kalman", FilterFactory.Create("kalman"), new Straightforward.Kalman(1e-5, 0.01, 0, 1).Process);
@@ -56,7 +58,7 @@ public class FilterKernelBenchmarks
         AgreeOrThrow("ls", FilterFactory.Create("ls"), new Straightforward.Ls(31, 2).Process);
         var steadyLs = FilterFactory.Create("ls");
         steadyLs.Process(_input, new double[Samples]);
-        var fir = new Straightforward.Fir(LsCoefficients.For(31, 2)[^1]);
+        var fir = new Straightforward.Fir(LsCoefficients.For(31, 2).Row(31));
         fir.Process(_input, new double[Samples]);
         AgreeOrThrow("ls FIR", steadyLs, fir.Process);
     }
@@ -107,7 +109,12 @@ public class FilterKernelBenchmarks
 
     private sealed class Config : ManualConfig
     {
-        public Config() => AddColumn(new SamplesPerSecondColumn());
+        // The generated project's build can take minutes on a shared 2-core machine (BenchmarkDotNet's default is 2).
+        public Config()
+        {
+            AddColumn(new SamplesPerSecondColumn());
+            WithBuildTimeout(TimeSpan.FromMinutes(10));
+        }
     }
 
     /// <summary>Samples per second from the median time of one op.</summary>

@@ -24,10 +24,11 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel
     private readonly double _mu;
     private readonly double _eps;
 
-    // The loop carries the update one sample late (see ProcessBlock): _w holds w(n-1) and _c the step c(n-1), so that
-    // w(n) = w(n-1) + c(n-1) u(n-1). Weights are in time order: _w[k] multiplies z(n-M+k), i.e. _w[k] = w_(M-k).
+    // The loop carries the update two samples late (see ProcessBlock): _w holds w(n-2), _c1 = c(n-1), _c2 = c(n-2),
+    // so w(n) = w(n-2) + c(n-2) u(n-2) + c(n-1) u(n-1). Weights are in time order: _w[k] multiplies z(n-M+k), _w[k] = w_(M-k).
     private readonly double[] _w;
-    private double _c;
+    private double _c1;
+    private double _c2;
 
     [ThreadStatic]
     private static double[]? t_scratch;
@@ -42,7 +43,7 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel
         _mu = parameters.Mu;
         _eps = parameters.Eps;
         _w = new double[_m];
-        _taps = new TapHistory(_m + 1); // u(n) and u(n-1)
+        _taps = new TapHistory(_m + 2); // u(n), u(n-1) and u(n-2)
     }
 
     public LmsParameters Parameters { get; }
@@ -58,61 +59,72 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel
     }
 
     /// <summary>
-    /// y(n) = w(n).u(n) with w(n) = w(n-1) + c(n-1) u(n-1) is computed as w(n-1).u(n) + c(n-1) (u(n-1).u(n)):
-    /// the weight update and the next dot product then run beside the short chain c(n-1) -> y(n) -> e -> c(n)
-    /// (one FMA, a subtraction, a multiplication) instead of in front of it. The data-only terms u(n).u(n) and
-    /// u(n-1).u(n) and the normalisation mu / (eps + u.u) are computed for the whole block first, one vector lane per
-    /// sample. Buffer layout: u(n) = buffer[i + 1 .. i + 1 + M), u(n-1) = buffer[i .. i + M), z(n) = buffer[M + 1 + i].
+    /// y(n) = w(n).u(n) with w(n) = w(n-2) + c(n-2) u(n-2) + c(n-1) u(n-1) is computed as
+    /// w(n-2).u(n) + c(n-2) (u(n-2).u(n)) + c(n-1) (u(n-1).u(n)). The weight update and the dot product then run
+    /// beside the short chain c(n-1) -> y(n) -> e -> c(n) (one FMA, a subtraction, a multiplication) with two samples
+    /// of slack, instead of in front of it. The data-only terms u(n).u(n), u(n-1).u(n), u(n-2).u(n) and the
+    /// normalisation mu / (eps + u.u) are computed for the whole block first, one vector lane per sample.
+    /// Buffer layout: u(n-2) = buffer[i .. i + M), u(n-1) = buffer[i + 1 ..), u(n) = buffer[i + 2 ..), z(n) = buffer[M + 2 + i].
     /// </summary>
     void IBlockKernel.ProcessBlock(double[] buffer, int count, Span<double> output, long firstIndex)
     {
         var m = _m;
-        var scratch = t_scratch ??= new double[2 * TapHistory.BlockSize];
+        var scratch = t_scratch ??= new double[3 * TapHistory.BlockSize];
         ref var z = ref MemoryMarshal.GetArrayDataReference(buffer);
-        ref var gain = ref MemoryMarshal.GetArrayDataReference(scratch);
-        ref var cross = ref Unsafe.Add(ref gain, TapHistory.BlockSize);
-        VectorKernels.Lagged(ref Unsafe.Add(ref z, 1), count, m, 0, ref gain);
-        VectorKernels.Lagged(ref z, count, m, 1, ref cross);
+        var terms = new Terms(
+            ref MemoryMarshal.GetArrayDataReference(scratch),
+            ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(scratch), TapHistory.BlockSize),
+            ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(scratch), 2 * TapHistory.BlockSize));
+        VectorKernels.Correlations(ref z, count, m, ref terms.Gain, ref terms.Lag1, ref terms.Lag2);
         var i = 0;
         var mu = Vector256.Create(_mu);
         var eps = Vector256.Create(_eps);
         for (; i + 4 <= count; i += 4)
         {
-            (mu / (eps + Vector256.LoadUnsafe(ref gain, (nuint)i))).StoreUnsafe(ref gain, (nuint)i);
+            (mu / (eps + Vector256.LoadUnsafe(ref terms.Gain, (nuint)i))).StoreUnsafe(ref terms.Gain, (nuint)i);
         }
 
         for (; i < count; i++)
         {
-            Unsafe.Add(ref gain, i) = _mu / (_eps + Unsafe.Add(ref gain, i));
+            Unsafe.Add(ref terms.Gain, i) = _mu / (_eps + Unsafe.Add(ref terms.Gain, i));
         }
 
         ref var w = ref MemoryMarshal.GetArrayDataReference(_w);
         ref var y = ref MemoryMarshal.GetReference(output);
-        _c = m switch
+        (_c1, _c2) = m switch
         {
-            4 => InRegisters<VectorCount1>(ref z, ref w, ref cross, ref gain, ref y, count, _c),
-            8 => InRegisters<VectorCount2>(ref z, ref w, ref cross, ref gain, ref y, count, _c),
-            12 => InRegisters<VectorCount3>(ref z, ref w, ref cross, ref gain, ref y, count, _c),
-            16 => InRegisters<VectorCount4>(ref z, ref w, ref cross, ref gain, ref y, count, _c),
-            _ => InMemory(ref z, ref w, ref cross, ref gain, ref y, count, _c, m),
+            4 => InRegisters<VectorCount1>(ref z, ref w, ref terms, ref y, count, _c1, _c2),
+            8 => InRegisters<VectorCount2>(ref z, ref w, ref terms, ref y, count, _c1, _c2),
+            12 => InRegisters<VectorCount3>(ref z, ref w, ref terms, ref y, count, _c1, _c2),
+            16 => InRegisters<VectorCount4>(ref z, ref w, ref terms, ref y, count, _c1, _c2),
+            _ => InMemory(ref z, ref w, ref terms, ref y, count, _c1, _c2, m),
         };
     }
 
+    /// <summary>Per-sample data-only terms of a block: mu / (eps + u(n).u(n)), u(n-1).u(n), u(n-2).u(n).</summary>
+    private ref struct Terms(ref double gain, ref double lag1, ref double lag2)
+    {
+        public ref double Gain = ref gain;
+        public ref double Lag1 = ref lag1;
+        public ref double Lag2 = ref lag2;
+    }
+
     /// <summary>Any order: weights in memory, <see cref="VectorKernels"/> dot product and update.</summary>
-    private static double InMemory(ref double z, ref double w, ref double cross, ref double gain, ref double y, int count, double c, int m)
+    private static (double C1, double C2) InMemory(ref double z, ref double w, ref Terms terms, ref double y, int count, double c1, double c2, int m)
     {
         for (var i = 0; i < count; i++)
         {
-            ref var previousTaps = ref Unsafe.Add(ref z, i);
-            var s = VectorKernels.Dot(ref w, ref Unsafe.Add(ref previousTaps, 1), m);
-            var yn = Math.FusedMultiplyAdd(c, Unsafe.Add(ref cross, i), s);
-            var e = Unsafe.Add(ref previousTaps, m + 1) - yn;
-            VectorKernels.AddScaled(ref w, c, ref previousTaps, m);
-            c = e * Unsafe.Add(ref gain, i);
+            ref var oldest = ref Unsafe.Add(ref z, i);
+            var s = VectorKernels.Dot(ref w, ref Unsafe.Add(ref oldest, 2), m);
+            var yn = Math.FusedMultiplyAdd(c1, Unsafe.Add(ref terms.Lag1, i), Math.FusedMultiplyAdd(c2, Unsafe.Add(ref terms.Lag2, i), s));
+            var e = Unsafe.Add(ref oldest, m + 2) - yn;
+            VectorKernels.AddScaled(ref w, c2, ref oldest, m);
+            c2 = c1;
+            c1 = e * Unsafe.Add(ref terms.Gain, i);
             Unsafe.Add(ref y, i) = yn;
         }
 
-        return c;
+        return (c1, c2);
     }
 
     /// <summary>
@@ -120,7 +132,7 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel
     /// so neither the dot product nor the update goes through memory. Same formulas as <see cref="InMemory"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static double InRegisters<TCount>(ref double z, ref double wRef, ref double cross, ref double gain, ref double y, int count, double c)
+    private static (double C1, double C2) InRegisters<TCount>(ref double z, ref double wRef, ref Terms terms, ref double y, int count, double c1, double c2)
         where TCount : struct, IVectorCount
     {
         var vectors = TCount.Count;
@@ -131,22 +143,24 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel
         var w3 = vectors > 3 ? Vector256.LoadUnsafe(ref wRef, 12) : default;
         for (var i = 0; i < count; i++)
         {
-            ref var previousTaps = ref Unsafe.Add(ref z, i);
-            ref var taps = ref Unsafe.Add(ref previousTaps, 1);
+            ref var oldest = ref Unsafe.Add(ref z, i);
+            ref var taps = ref Unsafe.Add(ref oldest, 2);
             var a0 = w0 * Vector256.LoadUnsafe(ref taps);
             var a1 = vectors > 1 ? w1 * Vector256.LoadUnsafe(ref taps, 4) : default;
             var a2 = vectors > 2 ? w2 * Vector256.LoadUnsafe(ref taps, 8) : default;
             var a3 = vectors > 3 ? w3 * Vector256.LoadUnsafe(ref taps, 12) : default;
             var sum = (a0 + a1) + (a2 + a3);
             var half = sum.GetLower() + sum.GetUpper();
-            var yn = Math.FusedMultiplyAdd(c, Unsafe.Add(ref cross, i), half.GetElement(0) + half.GetElement(1));
-            var e = Unsafe.Add(ref previousTaps, m + 1) - yn;
-            var step = Vector256.Create(c);
-            w0 = Vector256.FusedMultiplyAdd(step, Vector256.LoadUnsafe(ref previousTaps), w0);
-            w1 = vectors > 1 ? Vector256.FusedMultiplyAdd(step, Vector256.LoadUnsafe(ref previousTaps, 4), w1) : w1;
-            w2 = vectors > 2 ? Vector256.FusedMultiplyAdd(step, Vector256.LoadUnsafe(ref previousTaps, 8), w2) : w2;
-            w3 = vectors > 3 ? Vector256.FusedMultiplyAdd(step, Vector256.LoadUnsafe(ref previousTaps, 12), w3) : w3;
-            c = e * Unsafe.Add(ref gain, i);
+            var s = half.GetElement(0) + half.GetElement(1);
+            var yn = Math.FusedMultiplyAdd(c1, Unsafe.Add(ref terms.Lag1, i), Math.FusedMultiplyAdd(c2, Unsafe.Add(ref terms.Lag2, i), s));
+            var e = Unsafe.Add(ref oldest, m + 2) - yn;
+            var step = Vector256.Create(c2);
+            w0 = Vector256.FusedMultiplyAdd(step, Vector256.LoadUnsafe(ref oldest), w0);
+            w1 = vectors > 1 ? Vector256.FusedMultiplyAdd(step, Vector256.LoadUnsafe(ref oldest, 4), w1) : w1;
+            w2 = vectors > 2 ? Vector256.FusedMultiplyAdd(step, Vector256.LoadUnsafe(ref oldest, 8), w2) : w2;
+            w3 = vectors > 3 ? Vector256.FusedMultiplyAdd(step, Vector256.LoadUnsafe(ref oldest, 12), w3) : w3;
+            c2 = c1;
+            c1 = e * Unsafe.Add(ref terms.Gain, i);
             Unsafe.Add(ref y, i) = yn;
         }
 
@@ -166,19 +180,20 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel
             w3.StoreUnsafe(ref wRef, 12);
         }
 
-        return c;
+        return (c1, c2);
     }
 
     public byte[] SaveState()
     {
         var p = Parameters;
-        var writer = FilterState.Begin(new byte[FilterState.Size(3, 2 * _m + 2)], FilterFactory.LmsId, SamplesProcessed, [p.Order, p.Mu, p.Eps]);
+        var writer = FilterState.Begin(new byte[FilterState.Size(3, 2 * _m + 4)], FilterFactory.LmsId, SamplesProcessed, [p.Order, p.Mu, p.Eps]);
         for (var j = 1; j <= _m; j++)
         {
             writer.Write(_w[_m - j]);
         }
 
-        writer.Write(_c);
+        writer.Write(_c2);
+        writer.Write(_c1);
         _taps.WriteNewestFirst(ref writer);
         return writer.Finish();
     }
@@ -205,14 +220,15 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel
     internal static LmsFilter Restore(LmsParameters parameters, long samples, ref StateReader reader)
     {
         var m = parameters.Order;
-        FilterFactory.CheckLength(ref reader, 2 * m + 2, "lms");
+        FilterFactory.CheckLength(ref reader, 2 * m + 4, "lms");
         var filter = new LmsFilter(parameters) { SamplesProcessed = samples };
         for (var j = 1; j <= m; j++)
         {
-            filter._w[m - j] = reader.Read("weights w(n-1)");
+            filter._w[m - j] = reader.Read("weights w(n-2)");
         }
 
-        filter._c = reader.Read("step c(n-1)");
+        filter._c2 = reader.Read("step c(n-2)");
+        filter._c1 = reader.Read("step c(n-1)");
 
         filter._taps.ReadNewestFirst(ref reader, samples);
         return filter;

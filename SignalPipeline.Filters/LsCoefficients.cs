@@ -4,31 +4,43 @@ namespace SignalPipeline.Filters;
 
 /// <summary>
 /// The sliding-window least-squares filter is linear in the window's samples: the fitted polynomial's value at the
-/// last position is h . z, where h is the last row of the hat matrix X (X^T X)^-1 X^T. This computes h for every
-/// window length L = 1..W once per (W, d), in double-double arithmetic (about 106 bits), from the discrete orthogonal
+/// last position is h . z, where h is the last row of the hat matrix X (X^T X)^-1 X^T. This computes h for window
+/// lengths L = 1..W of one (W, d), in double-double arithmetic (about 106 bits), from the discrete orthogonal
 /// polynomials of the positions (Stieltjes procedure on the centred positions j - (L-1)/2):
-/// h_j = sum_k p_k(j) p_k(L-1) / ||p_k||^2, then rounds each coefficient to double.
+/// h_j = sum_k p_k(j) p_k(L-1) / ||p_k||^2, then rounds each coefficient to double. Rows are computed when first
+/// needed and shared by all filters of the process: a stream restored past its warm-up only ever needs row W.
 /// </summary>
-internal static class LsCoefficients
+internal sealed class LsCoefficients
 {
-    private static readonly ConcurrentDictionary<(int Window, int Degree), double[][]> s_cache = new();
+    private static readonly ConcurrentDictionary<(int Window, int Degree), LsCoefficients> s_cache = new();
 
-    /// <summary>Rows indexed by L - 1; row L - 1 holds the L coefficients for a window of length L (degree min(d, L-1)).</summary>
-    public static double[][] For(int window, int degree) => s_cache.GetOrAdd((window, degree), static key => Compute(key.Window, key.Degree));
+    private readonly int _degree;
+    private readonly double[]?[] _rows;
 
-    private static double[][] Compute(int window, int degree)
+    private LsCoefficients(int window, int degree)
     {
-        var rows = new double[window][];
-        for (var length = 1; length <= window; length++)
+        _degree = degree;
+        _rows = new double[]?[window];
+    }
+
+    public static LsCoefficients For(int window, int degree) => s_cache.GetOrAdd((window, degree), static key => new(key.Window, key.Degree));
+
+    /// <summary>The <paramref name="length"/> coefficients for a window of that length (degree min(d, length - 1)).</summary>
+    public double[] Row(int length)
+    {
+        // A race computes the same row twice, deterministically: harmless.
+        var row = Volatile.Read(ref _rows[length - 1]);
+        if (row is null)
         {
-            rows[length - 1] = Row(length, Math.Min(degree, length - 1));
+            row = Compute(length, Math.Min(_degree, length - 1));
+            Volatile.Write(ref _rows[length - 1], row);
         }
 
-        return rows;
+        return row;
     }
 
     /// <summary>The coefficients for one window length; exact interpolation (h = e_last) when degree = length - 1.</summary>
-    internal static double[] Row(int length, int degree)
+    internal static double[] Compute(int length, int degree)
     {
         var h = new double[length];
         if (degree == length - 1)

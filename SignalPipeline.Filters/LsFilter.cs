@@ -22,7 +22,8 @@ public sealed class LsFilter : IStreamFilter, IBlockKernel
 
     private readonly TapHistory _taps;
     private readonly int _window;
-    private readonly double[][] _rows;
+    private readonly LsCoefficients _coefficients;
+    private readonly double[] _steady;
 
     /// <summary>Creates a filter at its initial state (no samples seen).</summary>
     public LsFilter(LsParameters parameters)
@@ -31,7 +32,8 @@ public sealed class LsFilter : IStreamFilter, IBlockKernel
         Validate(parameters);
         Parameters = parameters;
         _window = parameters.Window;
-        _rows = LsCoefficients.For(parameters.Window, parameters.Degree);
+        _coefficients = LsCoefficients.For(parameters.Window, parameters.Degree);
+        _steady = _coefficients.Row(parameters.Window);
         _taps = new TapHistory(_window - 1);
     }
 
@@ -57,13 +59,13 @@ public sealed class LsFilter : IStreamFilter, IBlockKernel
         for (; i < count && firstIndex + i < history; i++)
         {
             var length = (int)(firstIndex + i) + 1;
-            output[i] = Dot(_rows[length - 1], buffer.AsSpan(history + i - (length - 1), length));
+            output[i] = Dot(_coefficients.Row(length), buffer.AsSpan(history + i - (length - 1), length));
         }
 
-        i = Steady(_rows[_window - 1], buffer, i, count, output);
+        i = Steady(_steady, buffer, i, count, output);
         for (; i < count; i++)
         {
-            output[i] = Dot(_rows[_window - 1], buffer.AsSpan(i, _window));
+            output[i] = Dot(_steady, buffer.AsSpan(i, _window));
         }
     }
 

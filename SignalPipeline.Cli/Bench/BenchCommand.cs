@@ -166,7 +166,7 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
                 MaxBacklogSamples: 8 * 2 * 1024 * 1024 / sizeof(double)), _progress);
             var result = await load.RunAsync(cancellationToken);
             Console.WriteLine($"  => {result.SustainedSamplesPerSecond / 1e6:0.00} M samples/s sustained; lost {result.Lost}, duplicates {result.Duplicates}; " +
-                              $"latency p50/p95/p99 {Fmt(result.Latency?.P50)}/{Fmt(result.Latency?.P95)}/{Fmt(result.Latency?.P99)} ms at {LatencyRate / 1e6:0.#} M samples/s");
+                              $"latency p50/p95/p99 {Fmt(result.Latency?.P50)}/{Fmt(result.Latency?.P95)}/{Fmt(result.Latency?.P99)} ms at {result.LatencyOfferedRate / 1e6:0.00} M samples/s");
             return result;
         }
         finally

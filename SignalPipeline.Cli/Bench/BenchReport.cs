@@ -32,12 +32,13 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
         md.AppendLine("Rerun: `scripts/bench.sh` (all scenarios, 3 runs each, about 15 minutes) or `scripts/bench.sh --quick`.");
         md.AppendLine("Throughput: 16 streams of 4096-sample chunks, the producer kept at most ~16 MiB ahead of the output, rate measured at the");
         md.AppendLine("read_committed output after warm-up; every (stream, seq) produced is checked to come out exactly once.");
-        md.AppendLine("Latency: producer timestamp (`timestamp_ms`) to arrival at the output consumer, at a fixed offered 1 M samples/s, ms resolution.");
+        md.AppendLine("Latency: producer timestamp (`timestamp_ms`) to arrival at the output consumer, at a fixed offered 1 M samples/s (or 60% of the");
+        md.AppendLine("setup's sustained rate when that is lower, so it is measured below saturation), ms resolution.");
         md.AppendLine();
 
         md.AppendLine("### The guide's table, our figures beside it");
         md.AppendLine();
-        md.AppendLine("| Guide setup | Guide's figures | Our setup | Our throughput | Our latency p50 / p99 |");
+        md.AppendLine("| Guide setup | Guide's figures | Our setup | Our throughput | Our latency p50 / p99 (offered rate) |");
         md.AppendLine("|---|---|---|---|---|");
         GuideRow(md, "Local LMS", "2M samples/s, < 10 ms", "local", "lms");
         GuideRow(md, "Remote Kalman", "500K samples/s, 50-100 ms", "remote", "kalman");
@@ -52,19 +53,19 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
         Target(md, "local kalman JSON >= 2M samples/s", Throughput("local", "kalman", SampleFormat.Json), v => v >= 2e6, M);
         Target(md, "local lms >= 8M samples/s", Throughput("local", "lms", SampleFormat.Float64), v => v >= 8e6, M);
         Target(md, "remote via gateway >= 2M samples/s", Throughput("remote", "kalman", SampleFormat.Float64), v => v >= 2e6, M);
-        Target(md, "local p99 <= 20 ms at 1M samples/s", P99("local", "kalman", SampleFormat.Float64), v => v <= 20, Ms);
-        Target(md, "remote p99 <= 50 ms at 1M samples/s", P99("remote", "kalman", SampleFormat.Float64), v => v <= 50, Ms);
+        Target(md, "local p99 <= 20 ms at 1M samples/s", P99AtFullRate("local", "kalman", SampleFormat.Float64), v => v <= 20, Ms);
+        Target(md, "remote p99 <= 50 ms at 1M samples/s", P99AtFullRate("remote", "kalman", SampleFormat.Float64), v => v <= 50, Ms);
         md.AppendLine();
 
         md.AppendLine("### Every pipeline run");
         md.AppendLine();
-        md.AppendLine("| Scenario | Setup | Sustained samples/s | Chunks out / in | Lost | Dup | p50 ms | p95 ms | p99 ms | Achieved at 1M offered |");
+        md.AppendLine("| Scenario | Setup | Sustained samples/s | Chunks out / in | Lost | Dup | Latency offered / achieved | p50 ms | p95 ms | p99 ms |");
         md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var (c, r) in Pipeline)
         {
             md.AppendLine(CultureInfo.InvariantCulture,
                 $"| {c.Scenario} | {c.Label} | {M(r.SustainedSamplesPerSecond)} | {r.DeliveredChunks} / {r.ProducedChunks} | {r.Lost} | {r.Duplicates} | " +
-                $"{BenchRunner.Fmt(r.Latency?.P50)} | {BenchRunner.Fmt(r.Latency?.P95)} | {BenchRunner.Fmt(r.Latency?.P99)} | {M(r.LatencyAchievedRate)} |");
+                $"{M(r.LatencyOfferedRate)} / {M(r.LatencyAchievedRate)} | {BenchRunner.Fmt(r.Latency?.P50)} | {BenchRunner.Fmt(r.Latency?.P95)} | {BenchRunner.Fmt(r.Latency?.P99)} |");
         }
 
         if (Http.Count > 0)
@@ -108,7 +109,8 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
         var label = runs.Count > 0 ? runs[0].Case.Label : "(not run)";
         md.AppendLine(CultureInfo.InvariantCulture,
             $"| {guide} | {guideFigures} | {scenario}: {label} | {M(Throughput(scenario, algorithm, SampleFormat.Float64))} samples/s | " +
-            $"{BenchRunner.Fmt(Median(runs.Select(r => r.Result.Latency?.P50 ?? double.NaN)))} / {BenchRunner.Fmt(P99(scenario, algorithm, SampleFormat.Float64))} ms |");
+            $"{BenchRunner.Fmt(Median(runs.Select(r => r.Result.Latency?.P50 ?? double.NaN)))} / {BenchRunner.Fmt(P99(scenario, algorithm, SampleFormat.Float64))} ms " +
+            $"({M(Median(runs.Select(r => r.Result.LatencyOfferedRate)))}) |");
     }
 
     private static void Target(StringBuilder md, string target, double? value, Func<double, bool> met, Func<double?, string> format)
@@ -122,6 +124,10 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
 
     private double? P99(string scenario, string algorithm, SampleFormat format)
         => Median(Runs(scenario, algorithm, format).Select(r => r.Result.Latency?.P99 ?? double.NaN));
+
+    /// <summary>p99 of the runs whose latency phase was offered the full 1M samples/s (a setup that saturates below it has none).</summary>
+    private double? P99AtFullRate(string scenario, string algorithm, SampleFormat format)
+        => Median(Runs(scenario, algorithm, format).Where(r => r.Result.LatencyOfferedRate >= 1e6).Select(r => r.Result.Latency?.P99 ?? double.NaN));
 
     private static double? Median(IEnumerable<double> values)
     {

@@ -20,6 +20,17 @@ public sealed class FilterStateTests
     }
 
     [Theory]
+    [InlineData("kalman", 76)]
+    [InlineData("rls", 684)]
+    [InlineData("lms", 332)]
+    [InlineData("ls", 276)]
+    public void State_size_with_default_parameters_is_as_documented(string algorithm, int bytes)
+    {
+        // docs/filters.md: 16-byte header, parameters and state as float64, 4-byte CRC.
+        Assert.Equal(bytes, FilterFactory.Create(algorithm).SaveState().Length);
+    }
+
+    [Theory]
     [MemberData(nameof(Algorithms))]
     public void State_of_another_algorithm_is_rejected(string algorithm)
     {
