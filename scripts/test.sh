@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the solution. Installs, when missing, the third-party tools the tests drive:
-# kcat (Kafka interop test), chromium (browser test), kubectl (Kubernetes render test).
+# kcat (Kafka interop test), chromium (browser test), kubectl (Kubernetes render test), shellcheck (deploy script lint).
 # Extra arguments go to `dotnet test` (e.g. --filter, --logger).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,7 @@ missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 if ((${#missing[@]})); then
   echo "Installing test prerequisites: ${missing[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -2,7 +2,7 @@ using SignalPipeline.Cli.Kubernetes;
 
 namespace SignalPipeline.Tests.K8s;
 
-/// <summary>scripts/deploy-k8s.sh: what --dry-run would do, and shellcheck when it is installed.</summary>
+/// <summary>scripts/deploy-k8s.sh: what --dry-run would do, and that shellcheck finds nothing.</summary>
 public sealed class DeployScriptTests
 {
     private static readonly string Script = Repository.Path("scripts", "deploy-k8s.sh");
@@ -40,12 +40,8 @@ public sealed class DeployScriptTests
     [Fact]
     public async Task ScriptIsShellcheckClean()
     {
-        var shellcheck = new[] { "/usr/bin/shellcheck", "/usr/local/bin/shellcheck" }.FirstOrDefault(File.Exists);
-        if (shellcheck is null)
-        {
-            // Optional tool (apt-get install shellcheck); without it the dry-run test above still runs the script.
-            return;
-        }
+        var shellcheck = new[] { "/usr/bin/shellcheck", "/usr/local/bin/shellcheck" }.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("shellcheck is not installed: run scripts/test.sh (it installs it) or apt-get install -y shellcheck.");
 
         var (exit, output, errors) = await ProcessRunner.RunAsync(shellcheck, [Script]);
         Assert.True(exit == 0, output + errors);
