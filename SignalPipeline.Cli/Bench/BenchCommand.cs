@@ -162,8 +162,10 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
                 ThroughputDuration: TimeSpan.FromSeconds(quick ? 3 : 12),
                 LatencyDuration: TimeSpan.FromSeconds(quick ? 3 : 10),
                 LatencyRate,
-                // ~2 MiB of float64 input per partition of 8 in flight at most: well inside what the dev broker keeps.
-                MaxBacklogSamples: 8 * 2 * 1024 * 1024 / sizeof(double)), _progress);
+                // At most ~8 MiB of input in flight (~1 MiB per partition, ~2 MiB of output with raw + filtered): the dev
+                // broker keeps only the newest ~5 MiB of each partition, so the output consumer must never lag more.
+                // A JSON sample takes ~20 bytes.
+                MaxBacklogSamples: 8 * 1024 * 1024 / (@case.Format == SampleFormat.Json ? 24 : sizeof(double))), _progress);
             var result = await load.RunAsync(cancellationToken);
             Console.WriteLine($"  => {result.SustainedSamplesPerSecond / 1e6:0.00} M samples/s sustained; lost {result.Lost}, duplicates {result.Duplicates}; " +
                               $"latency p50/p95/p99 {Fmt(result.Latency?.P50)}/{Fmt(result.Latency?.P95)}/{Fmt(result.Latency?.P99)} ms at {result.LatencyOfferedRate / 1e6:0.00} M samples/s");

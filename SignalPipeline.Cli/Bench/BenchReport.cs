@@ -30,7 +30,7 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
                       "Everything (broker, services, processors, the load producer and the output consumer) runs on this one machine.");
         md.AppendLine();
         md.AppendLine("Rerun: `scripts/bench.sh` (all scenarios, 3 runs each, about 15 minutes) or `scripts/bench.sh --quick`.");
-        md.AppendLine("Throughput: 16 streams of 4096-sample chunks, the producer kept at most ~16 MiB ahead of the output, rate measured at the");
+        md.AppendLine("Throughput: 16 streams of 4096-sample chunks, the producer kept at most 8 MiB ahead of the output, rate measured at the");
         md.AppendLine("read_committed output after warm-up; every (stream, seq) produced is checked to come out exactly once.");
         md.AppendLine("Latency: producer timestamp (`timestamp_ms`) to arrival at the output consumer, at a fixed offered 1 M samples/s (or 60% of the");
         md.AppendLine("setup's sustained rate when that is lower, so it is measured below saturation), ms resolution.");
