@@ -29,7 +29,7 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
                       string.Create(CultureInfo.InvariantCulture, $"Broker: {(brokers is null ? "the embedded dev broker (librdkafka mock cluster, in memory, 8 partitions)" : $"`{brokers}`")}. ") +
                       "Everything (broker, services, processors, the load producer and the output consumer) runs on this one machine.");
         md.AppendLine();
-        md.AppendLine("Rerun: `scripts/bench.sh` (all scenarios, 3 runs each, about 15 minutes) or `scripts/bench.sh --quick`.");
+        md.AppendLine("Rerun: `scripts/bench.sh` (all scenarios, 3 runs each, about 10 minutes) or `scripts/bench.sh --quick`.");
         md.AppendLine("Throughput: 16 streams of 4096-sample chunks, the producer kept at most 8 MiB ahead of the output, rate measured at the");
         md.AppendLine("read_committed output after warm-up; every (stream, seq) produced is checked to come out exactly once.");
         md.AppendLine("Latency: producer timestamp (`timestamp_ms`) to arrival at the output consumer, at a fixed offered 1 M samples/s (or 60% of the");
