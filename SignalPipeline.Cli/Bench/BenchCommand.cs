@@ -152,9 +152,22 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
                 processorEnv["FILTER_GATEWAY_URL"] = gateway.Url.ToString().TrimEnd('/');
             }
 
+            var processors = new List<ServiceProcess>();
             for (var i = 0; i < @case.Processors; i++)
             {
-                services.Add(await ServiceProcess.StartAsync(env, "FilterProcessor", $"filter-kafka-processor-{i}", processorEnv, cancellationToken));
+                processors.Add(await ServiceProcess.StartAsync(env, "FilterProcessor", $"filter-kafka-processor-{i}", processorEnv, cancellationToken));
+            }
+
+            services.AddRange(processors);
+            if (processors.Count > 1)
+            {
+                // A later member's join makes the group rebalance seconds after it is healthy; measuring across that
+                // pause would measure the rebalance, so wait until every member holds partitions.
+                var settle = Stopwatch.StartNew();
+                while (!processors.All(p => p.HoldsPartitions) && settle.Elapsed < TimeSpan.FromSeconds(60))
+                {
+                    await Task.Delay(200, cancellationToken);
+                }
             }
 
             var quick = env.Quick;

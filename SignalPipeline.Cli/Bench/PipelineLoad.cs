@@ -76,16 +76,28 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
         var chunks = _streamIds.Select((_, i) => MakeSignal(i, settings.ChunkSamples)).ToArray();
         try
         {
-            // One chunk per stream first: the processor has joined its group and restored state once these are out.
-            for (var stream = 0; stream < chunks.Length; stream++)
+            // Rounds of one chunk per stream until two rounds in a row come out within a second: by then every
+            // processor has joined the group, the rebalances are over and the state is restored.
+            for (var (round, fast) = (0, 0); fast < 2; round++)
             {
-                Produce(producer, stream, chunks[stream]);
-            }
+                if (round == 30)
+                {
+                    throw new TimeoutException("The pipeline did not settle within 30 rounds: is the processor running? See artifacts/bench-logs.");
+                }
 
-            await DrainAsync(producer, stop.Token);
-            if (Interlocked.Read(ref _deliveredChunks) < chunks.Length)
-            {
-                throw new TimeoutException("The pipeline delivered nothing within 60 s: is the processor running? See artifacts/bench-logs.");
+                var clock = Stopwatch.StartNew();
+                for (var stream = 0; stream < chunks.Length; stream++)
+                {
+                    Produce(producer, stream, chunks[stream]);
+                }
+
+                await DrainAsync(producer, stop.Token);
+                if (Interlocked.Read(ref _deliveredChunks) < Interlocked.Read(ref _producedChunks))
+                {
+                    throw new TimeoutException("The pipeline delivered nothing within 60 s: is the processor running? See artifacts/bench-logs.");
+                }
+
+                fast = clock.Elapsed < TimeSpan.FromSeconds(1) ? fast + 1 : 0;
             }
 
             var sustained = await ThroughputPhaseAsync(producer, chunks, stop.Token);

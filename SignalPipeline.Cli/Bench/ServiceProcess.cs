@@ -59,12 +59,12 @@ public sealed class ServiceProcess : IAsyncDisposable
         Directory.CreateDirectory(env.LogDirectory);
         var log = new StreamWriter(Path.Combine(env.LogDirectory, name + ".log"), append: false) { AutoFlush = true };
         var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {name}.");
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
+        var service = new ServiceProcess(name, process, log, url);
+        process.OutputDataReceived += (_, e) => service.OnOutput(e.Data);
+        process.ErrorDataReceived += (_, e) => service.OnOutput(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
-        var service = new ServiceProcess(name, process, log, url);
         try
         {
             await service.WaitHealthyAsync(TimeSpan.FromSeconds(60), cancellationToken);
@@ -76,6 +76,37 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
 
         return service;
+    }
+
+    /// <summary>
+    /// For a processor: whether its latest consumer-group event (its "Assigned partitions" / "revoked" log lines) is an
+    /// assignment, i.e. it is not waiting in a rebalance.
+    /// </summary>
+    public bool HoldsPartitions => Volatile.Read(ref _assignments) > Volatile.Read(ref _revocations);
+
+    private int _assignments;
+    private int _revocations;
+
+    private void OnOutput(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        if (line.Contains("Assigned partitions", StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref _assignments);
+        }
+        else if (line.Contains("revoked", StringComparison.Ordinal) || line.Contains("lost", StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref _revocations);
+        }
+
+        lock (_log)
+        {
+            _log.WriteLine(line);
+        }
     }
 
     private async Task WaitHealthyAsync(TimeSpan timeout, CancellationToken cancellationToken)
