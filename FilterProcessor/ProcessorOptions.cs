@@ -37,6 +37,12 @@ public sealed class ProcessorOptions
     /// <summary>Longest time spent collecting one transaction's records.</summary>
     public int MaxBatchMs { get; set; } = 20;
 
+    /// <summary>
+    /// How long a batch waits for another record once the consumer has nothing more fetched; 0 closes it at once, so a
+    /// batch is what arrived during the previous commit (lowest latency; batches still grow with the load).
+    /// </summary>
+    public int LingerMs { get; set; }
+
     /// <summary>Out-of-order chunks held per stream while waiting for a missing seq; past this the gap is skipped.</summary>
     public int MaxHeldChunks { get; set; } = 32;
 
@@ -68,6 +74,7 @@ public sealed class ProcessorOptions
         var section = configuration.GetSection(ProcessorSection);
         options.MaxBatchRecords = ReadInt(section, nameof(MaxBatchRecords), options.MaxBatchRecords);
         options.MaxBatchMs = ReadInt(section, nameof(MaxBatchMs), options.MaxBatchMs);
+        options.LingerMs = ReadInt(section, nameof(LingerMs), options.LingerMs);
         options.MaxHeldChunks = ReadInt(section, nameof(MaxHeldChunks), options.MaxHeldChunks);
         options.MaxChunkSamples = ReadInt(section, nameof(MaxChunkSamples), options.MaxChunkSamples);
         options.RateLogSeconds = ReadInt(section, nameof(RateLogSeconds), options.RateLogSeconds);
@@ -139,6 +146,7 @@ public sealed class ProcessorOptionsValidator : IValidateOptions<ProcessorOption
 
         Range(options.MaxBatchRecords, 1, 1_000_000, nameof(ProcessorOptions.MaxBatchRecords));
         Range(options.MaxBatchMs, 1, 60_000, nameof(ProcessorOptions.MaxBatchMs));
+        Range(options.LingerMs, 0, 60_000, nameof(ProcessorOptions.LingerMs));
         Range(options.MaxHeldChunks, 0, 100_000, nameof(ProcessorOptions.MaxHeldChunks));
         Range(options.MaxChunkSamples, 1, 100_000_000, nameof(ProcessorOptions.MaxChunkSamples));
         Range(options.RateLogSeconds, 0, 3600, nameof(ProcessorOptions.RateLogSeconds));

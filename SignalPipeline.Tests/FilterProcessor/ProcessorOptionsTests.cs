@@ -1,0 +1,70 @@
+using FilterProcessor;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace SignalPipeline.Tests.FilterProcessor;
+
+/// <summary>The processor's settings: the guide's names and the tuning knobs bind, and a bad one is refused with its name.</summary>
+public class ProcessorOptionsTests
+{
+    [Fact]
+    public void GuideNamesAndTuningKnobsBind()
+    {
+        var options = Bind(new()
+        {
+            ["INPUT_TOPIC"] = "in",
+            ["OUTPUT_TOPIC"] = "out",
+            ["FILTER_ALGORITHM"] = " RLS ",
+            ["FILTER_MODE"] = "remote",
+            ["Processor:MaxBatchMs"] = "5",
+            ["Processor:LingerMs"] = "2",
+            ["Filter:Params:order"] = "4",
+        });
+
+        Assert.Equal(("in", "out", "rls", FilterMode.Remote), (options.InputTopic, options.OutputTopic, options.Algorithm, options.Mode));
+        Assert.Equal((5, 2), (options.MaxBatchMs, options.LingerMs));
+        Assert.Equal(4, options.Params["order"]);
+        Assert.True(new ProcessorOptionsValidator().Validate(null, options).Succeeded);
+    }
+
+    [Fact]
+    public void BatchingDefaultsToGroupCommit()
+    {
+        var options = Bind([]);
+
+        Assert.Equal(0, options.LingerMs);
+        Assert.Equal(20, options.MaxBatchMs);
+    }
+
+    [Theory]
+    [InlineData("Processor:LingerMs", "-1", "Processor:LingerMs = -1 is out of range")]
+    [InlineData("Processor:MaxBatchMs", "0", "Processor:MaxBatchMs = 0 is out of range")]
+    [InlineData("FILTER_ALGORITHM", "median", "FILTER_ALGORITHM")]
+    [InlineData("OUTPUT_TOPIC", "sample-input", "INPUT_TOPIC and OUTPUT_TOPIC are both")]
+    public void AnOutOfRangeSettingFailsValidationNamingIt(string key, string value, string expected)
+    {
+        var result = new ProcessorOptionsValidator().Validate(null, Bind(new() { [key] = value }));
+
+        Assert.True(result.Failed);
+        Assert.Contains(result.Failures!, f => f.Contains(expected, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("Processor:LingerMs", "soon")]
+    [InlineData("FILTER_MODE", "hybrid")]
+    [InlineData("Filter:Params:q", "NaN")]
+    public void AnUnreadableSettingIsRefusedWhenBoundNamingIt(string key, string value)
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => Bind(new() { [key] = value }));
+
+        Assert.Contains(key, error.Message, StringComparison.Ordinal);
+    }
+
+    private static ProcessorOptions Bind(Dictionary<string, string?> settings)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        var options = new ProcessorOptions();
+        ProcessorOptions.Bind(configuration, options);
+        return options;
+    }
+}
