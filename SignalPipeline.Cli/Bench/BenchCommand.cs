@@ -10,14 +10,14 @@ namespace SignalPipeline.Cli.Bench;
 /// </summary>
 public static class BenchCommand
 {
-    public static readonly string[] AllScenarios = ["local", "remote", "scaled", "http"];
+    public static readonly string[] AllScenarios = ["local", "remote", "scaled", "http", "bridge"];
 
     public static Command Create()
     {
         var quick = new Option<bool>("--quick") { Description = "Short runs, one repeat, no JSON case (under two minutes once built): a smoke check, not a measurement." };
         var scenarios = new Option<string[]>("--scenario")
         {
-            Description = "Scenarios to run: local, remote, scaled, http (repeatable; default all).",
+            Description = "Scenarios to run: local, remote, scaled, http, bridge (repeatable; default all).",
             DefaultValueFactory = _ => AllScenarios,
             AllowMultipleArgumentsPerToken = true,
         };
@@ -30,10 +30,11 @@ public static class BenchCommand
         var configuration = new Option<string>("--configuration") { Description = "Build configuration to start the services from.", DefaultValueFactory = _ => "Release" };
         var output = new Option<string?>("--output") { Description = "Markdown file whose bench section is rewritten (default docs/benchmarks.md)." };
         var noWrite = new Option<bool>("--no-write") { Description = "Print the tables only." };
+        var only = new Option<string?>("--case") { Description = "Run only the pipeline cases whose label contains this text (e.g. 'kalman, binary')." };
 
         var command = new Command("bench", "Measure the pipeline end to end (throughput with nothing lost, latency percentiles) and the gateway under HTTP load.")
         {
-            quick, scenarios, brokers, repeats, configuration, output, noWrite,
+            quick, scenarios, brokers, repeats, configuration, output, noWrite, only,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -46,7 +47,7 @@ public static class BenchCommand
                 return 2;
             }
 
-            var runner = new BenchRunner(env, selected, parse.GetValue(brokers), parse.GetValue(repeats) ?? (env.Quick ? 1 : 3));
+            var runner = new BenchRunner(env, selected, parse.GetValue(brokers), parse.GetValue(repeats) ?? (env.Quick ? 1 : 3), parse.GetValue(only));
             var report = await runner.RunAsync(cancellationToken);
             var markdown = report.ToMarkdown();
             Console.WriteLine();
@@ -64,13 +65,15 @@ public static class BenchCommand
     }
 }
 
-/// <summary>One pipeline measurement: which processor setup, which input.</summary>
-public sealed record PipelineCase(string Scenario, string Label, string Algorithm, SampleFormat Format, int Processors, bool Remote);
+/// <summary>One pipeline measurement: which processor setup, which input; with <paramref name="BridgeClients"/> set, a
+/// WebSocket bridge consumes the output and that many clients watch every stream.</summary>
+public sealed record PipelineCase(string Scenario, string Label, string Algorithm, SampleFormat Format, int Processors, bool Remote, int? BridgeClients = null);
 
 /// <summary>Starts what each scenario needs, measures, and stops it again; every scenario gets a fresh broker.</summary>
-public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string> scenarios, string? brokers, int repeats)
+public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string> scenarios, string? brokers, int repeats, string? only = null)
 {
     private const double LatencyRate = 1_000_000;
+    private const int BridgeClients = 200;
     private readonly Progress<string> _progress = new(line => Console.WriteLine(line));
 
     public async Task<BenchReport> RunAsync(CancellationToken cancellationToken)
@@ -99,13 +102,31 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
             cases.Add(new("scaled", "2 processors, kalman, binary f64", "kalman", SampleFormat.Float64, 2, false));
         }
 
+        if (scenarios.Contains("bridge"))
+        {
+            // The same pipeline with the bridge reading its output, without and with clients: the difference is what
+            // the clients cost the pipeline.
+            cases.Add(new("bridge", "bridge, no clients; kalman, binary f64", "kalman", SampleFormat.Float64, 1, false, 0));
+            cases.Add(new("bridge", $"bridge, {BridgeClients} clients; kalman, binary f64", "kalman", SampleFormat.Float64, 1, false, BridgeClients));
+        }
+
+        if (only is not null)
+        {
+            cases.RemoveAll(c => !c.Label.Contains(only, StringComparison.OrdinalIgnoreCase));
+        }
+
         var total = Stopwatch.StartNew();
         foreach (var @case in cases)
         {
             for (var repeat = 1; repeat <= repeats; repeat++)
             {
                 Console.WriteLine($"[{total.Elapsed:mm\\:ss}] {@case.Scenario}: {@case.Label} (run {repeat}/{repeats})");
-                report.Pipeline.Add((@case, await RunPipelineAsync(@case, cancellationToken)));
+                var (result, bridge) = await RunPipelineAsync(@case, cancellationToken);
+                report.Pipeline.Add((@case, result));
+                if (bridge is not null)
+                {
+                    report.Bridge.Add((@case, result, bridge));
+                }
             }
         }
 
@@ -122,9 +143,10 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
         return report;
     }
 
-    private async Task<PipelineLoadResult> RunPipelineAsync(PipelineCase @case, CancellationToken cancellationToken)
+    private async Task<(PipelineLoadResult Result, BridgeLoadResult? Bridge)> RunPipelineAsync(PipelineCase @case, CancellationToken cancellationToken)
     {
         var services = new List<ServiceProcess>();
+        BridgeLoad? clients = null;
         try
         {
             var bootstrap = brokers;
@@ -170,13 +192,28 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
                 }
             }
 
+            if (@case.BridgeClients is { } count)
+            {
+                var bridge = await ServiceProcess.StartAsync(env, "WebSocketBridge", "websocket-bridge",
+                    new Dictionary<string, string> { ["KAFKA_BROKERS"] = bootstrap, ["Bridge__MaxConnections"] = (count + 10).ToString() }, cancellationToken);
+                services.Add(bridge);
+                if (count > 0)
+                {
+                    clients = new BridgeLoad(bridge.Url, count);
+                    await clients.StartAsync(cancellationToken);
+                    Console.WriteLine($"  {count} WebSocket clients connected to the bridge, subscribed to every stream");
+                }
+            }
+
             var quick = env.Quick;
             var load = new PipelineLoad(new PipelineLoadSettings(
                 bootstrap,
                 Streams: 16,
                 ChunkSamples: 4096,
                 @case.Format,
-                Warmup: TimeSpan.FromSeconds(quick ? 1 : 3),
+                // The processor's rate climbs for several seconds after start (tiered JIT and dynamic PGO, the GC sizing
+                // its generations, librdkafka's batches growing): measured from 3 s in, runs of one setup differed 2x.
+                Warmup: TimeSpan.FromSeconds(quick ? 1 : 10),
                 ThroughputDuration: TimeSpan.FromSeconds(quick ? 2 : 12),
                 LatencyDuration: TimeSpan.FromSeconds(quick ? 2 : 10),
                 LatencyRate,
@@ -187,10 +224,23 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
             var result = await load.RunAsync(cancellationToken);
             Console.WriteLine($"  => {result.SustainedSamplesPerSecond / 1e6:0.00} M samples/s sustained; lost {result.Lost}, duplicates {result.Duplicates}; " +
                               $"latency p50/p95/p99 {Fmt(result.Latency?.P50)}/{Fmt(result.Latency?.P95)}/{Fmt(result.Latency?.P99)} ms at {result.LatencyOfferedRate / 1e6:0.00} M samples/s");
-            return result;
+            BridgeLoadResult? watched = null;
+            if (@case.BridgeClients is not null)
+            {
+                watched = clients?.Summarize(result.LatencyFromMs, result.LatencyToMs) ?? new BridgeLoadResult(0, 0, null, 0, 0);
+                Console.WriteLine($"  => bridge clients during the latency phase: {watched.Clients} connected, {watched.DataMessagesPerClientPerSecond:0.0} data messages/s each, " +
+                                  $"added delay p50/p95/p99 {Fmt(watched.Delay?.P50)}/{Fmt(watched.Delay?.P95)}/{Fmt(watched.Delay?.P99)} ms, {watched.Dropped} frames dropped, {watched.Failures} failures");
+            }
+
+            return (result, watched);
         }
         finally
         {
+            if (clients is not null)
+            {
+                await clients.DisposeAsync();
+            }
+
             // Processors first (they commit and leave the group), then the services and the broker.
             for (var i = services.Count - 1; i >= 0; i--)
             {

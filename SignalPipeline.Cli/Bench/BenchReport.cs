@@ -16,6 +16,8 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
 
     public List<HttpLoadResult> Http { get; } = [];
 
+    public List<(PipelineCase Case, PipelineLoadResult Result, BridgeLoadResult Bridge)> Bridge { get; } = [];
+
     public bool AllDelivered => Pipeline.All(p => p.Result.Lost == 0 && p.Result.Duplicates == 0);
 
     public string ToMarkdown()
@@ -68,6 +70,11 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
                 $"{M(r.LatencyOfferedRate)} / {M(r.LatencyAchievedRate)} | {BenchRunner.Fmt(r.Latency?.P50)} | {BenchRunner.Fmt(r.Latency?.P95)} | {BenchRunner.Fmt(r.Latency?.P99)} |");
         }
 
+        if (Bridge.Count > 0)
+        {
+            AppendBridge(md);
+        }
+
         if (Http.Count > 0)
         {
             md.AppendLine();
@@ -88,6 +95,48 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
 
         return md.ToString();
     }
+
+    private void AppendBridge(StringBuilder md)
+    {
+        md.AppendLine();
+        md.AppendLine("### WebSocket bridge: the pipeline with and without 200 live clients");
+        md.AppendLine();
+        md.AppendLine("One processor (kalman, binary f64) and one bridge reading `sample-output`; then the same with 200 WebSocket clients on");
+        md.AppendLine("loopback, each subscribed to all 16 streams at the default point budget (30 frames/s). Added delay: client receipt of a");
+        md.AppendLine("`data` message minus the bridge's arrival of the newest chunk in it (frame interval + queueing + sending), measured during");
+        md.AppendLine("the latency phase (pipeline at 1 M samples/s). The clients run in the bench process on the same 2 cores.");
+        md.AppendLine();
+        md.AppendLine("| Setup | Sustained samples/s | Achieved at offered | Pipeline p50 / p99 ms | Data msgs/s per client | Added delay p50 / p95 / p99 ms | Dropped frames |");
+        md.AppendLine("|---|---|---|---|---|---|---|");
+        foreach (var group in Bridge.GroupBy(b => b.Case.Label))
+        {
+            var runs = group.ToList();
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| {group.Key} | {M(Median(runs.Select(r => r.Result.SustainedSamplesPerSecond)))} | " +
+                $"{M(Median(runs.Select(r => r.Result.LatencyAchievedRate)))} / {M(Median(runs.Select(r => r.Result.LatencyOfferedRate)))} | " +
+                $"{BenchRunner.Fmt(Median(runs.Select(r => r.Result.Latency?.P50 ?? double.NaN)))} / {BenchRunner.Fmt(Median(runs.Select(r => r.Result.Latency?.P99 ?? double.NaN)))} | " +
+                $"{(runs[0].Case.BridgeClients > 0 ? Median(runs.Select(r => r.Bridge.DataMessagesPerClientPerSecond))?.ToString("0.0", CultureInfo.InvariantCulture) : "-")} | " +
+                $"{(runs[0].Case.BridgeClients > 0 ? $"{BenchRunner.Fmt(Median(runs.Select(r => r.Bridge.Delay?.P50 ?? double.NaN)))} / {BenchRunner.Fmt(Median(runs.Select(r => r.Bridge.Delay?.P95 ?? double.NaN)))} / {BenchRunner.Fmt(Median(runs.Select(r => r.Bridge.Delay?.P99 ?? double.NaN)))}" : "-")} | " +
+                $"{(runs[0].Case.BridgeClients > 0 ? runs.Sum(r => r.Bridge.Dropped).ToString(CultureInfo.InvariantCulture) : "-")} |");
+        }
+
+        var without = Bridge.Where(b => b.Case.BridgeClients == 0).ToList();
+        var with = Bridge.Where(b => b.Case.BridgeClients > 0).ToList();
+        if (without.Count > 0 && with.Count > 0)
+        {
+            var achieved = Median(with.Select(b => b.Result.LatencyAchievedRate)) / Median(without.Select(b => b.Result.LatencyAchievedRate));
+            var sustained = Median(with.Select(b => b.Result.SustainedSamplesPerSecond)) / Median(without.Select(b => b.Result.SustainedSamplesPerSecond));
+            var delay = Median(with.Select(b => b.Bridge.Delay?.P99 ?? double.NaN));
+            md.AppendLine();
+            md.AppendLine("| Target | Measured (median) | Met |");
+            md.AppendLine("|---|---|---|");
+            Target(md, "bridge: p99 added frame delay <= 50 ms with 200 clients at 1M samples/s", delay, v => v <= 50, Ms);
+            Target(md, "bridge: pipeline throughput at 1M samples/s with 200 clients within 10% of without", achieved, v => v >= 0.9, Ratio);
+            md.AppendLine(CultureInfo.InvariantCulture, $"| (for information) sustained maximum with 200 clients / without | {Ratio(sustained)} | |");
+        }
+    }
+
+    private static string Ratio(double? ratio) => ratio is null ? "-" : ratio.Value.ToString("0.00", CultureInfo.InvariantCulture);
 
     /// <summary>Replaces the bench section of <paramref name="path"/> (between the markers), or appends it.</summary>
     public static void WriteSection(string path, string markdown)

@@ -26,6 +26,8 @@ public sealed record PipelineLoadSettings(
 /// <param name="Duplicates">Chunks seen more than once in the output.</param>
 /// <param name="LatencyOfferedRate">The latency phase's offered rate: the requested one, or 60% of the sustained rate if lower.</param>
 /// <param name="LatencyAchievedRate">Output samples per second during the latency phase (should equal the offered rate).</param>
+/// <param name="LatencyFromMs">Start of the latency measurement (Unix ms; after the phase's warm-up second).</param>
+/// <param name="LatencyToMs">End of the latency phase (Unix ms).</param>
 public sealed record PipelineLoadResult(
     double SustainedSamplesPerSecond,
     long ProducedChunks,
@@ -34,7 +36,9 @@ public sealed record PipelineLoadResult(
     long Duplicates,
     LatencySummary? Latency,
     double LatencyOfferedRate,
-    double LatencyAchievedRate);
+    double LatencyAchievedRate,
+    long LatencyFromMs,
+    long LatencyToMs);
 
 /// <summary>
 /// Drives <c>sample-input</c> and watches <c>sample-output</c> (read_committed, every partition): a throughput phase
@@ -107,6 +111,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
             // less (above it the backlog, and so the latency, only grows, and the dev broker starts dropping old data).
             var latencyRate = Math.Min(settings.LatencyRate, 0.6 * sustained);
             var (achieved, _) = await LatencyPhaseAsync(producer, chunks, latencyRate, stop.Token);
+            var latencyTo = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             await DrainAsync(producer, stop.Token);
 
             var produced = Interlocked.Read(ref _producedChunks);
@@ -117,7 +122,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
             }
 
             return new PipelineLoadResult(sustained, produced, delivered, produced - delivered, Interlocked.Read(ref _duplicates),
-                _latency.Summarize(), latencyRate, achieved);
+                _latency.Summarize(), latencyRate, achieved, Volatile.Read(ref _latencyFromMs), latencyTo);
         }
         finally
         {
@@ -133,6 +138,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
         long? windowStartSamples = null;
         var windowStart = TimeSpan.Zero;
         var nextReport = TimeSpan.FromSeconds(1);
+        var (lastReport, lastSamples) = (TimeSpan.Zero, Interlocked.Read(ref _deliveredSamples));
         var stream = 0;
         while (clock.Elapsed < end)
         {
@@ -146,7 +152,12 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
             if (clock.Elapsed >= nextReport)
             {
                 nextReport += TimeSpan.FromSeconds(1);
-                progress.Report($"  throughput {clock.Elapsed.TotalSeconds,5:0.0}/{end.TotalSeconds:0} s: {Interlocked.Read(ref _deliveredSamples) / clock.Elapsed.TotalSeconds / 1e6,7:0.00} M samples/s so far");
+                var (now, samples) = (clock.Elapsed, Interlocked.Read(ref _deliveredSamples));
+                var phase = windowStartSamples is { } from
+                    ? $"measured so far {(samples - from) / (now - windowStart).TotalSeconds / 1e6:0.00} M"
+                    : "warming up";
+                progress.Report($"  throughput {now.TotalSeconds,5:0.0}/{end.TotalSeconds:0} s: {(samples - lastSamples) / (now - lastReport).TotalSeconds / 1e6,6:0.00} M samples/s in the last second ({phase})");
+                (lastReport, lastSamples) = (now, samples);
             }
 
             if (Interlocked.Read(ref _producedSamples) - Interlocked.Read(ref _deliveredSamples) > settings.MaxBacklogSamples)
