@@ -1,6 +1,4 @@
-using System.Buffers.Binary;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Options;
 using SignalPipeline.Filters;
 
@@ -65,9 +63,18 @@ public static class FilterEndpoints
         try
         {
             var name = ResolveAlgorithm(algorithm);
+            var binary = HasMediaType(context.Request.ContentType, BinaryBatch.MediaType);
+            if (!binary && HasMediaType(context.Request.ContentType, FilterResponseWriter.BinaryContentType))
+            {
+                throw new FilterRequestException(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
+                    $"A batch is application/json or {BinaryBatch.MediaType} (docs/filter-api.md), not {FilterResponseWriter.BinaryContentType}.");
+            }
+
             using var body = await RequestBody.ReadAsync(context.Request, options.Value.MaxRequestBodyBytes, cancellationToken);
             using var input = new SampleBuffer(body.Length / 8);
-            var request = FilterRequest.ParseBatch(body.Span, input);
+            var request = binary
+                ? BinaryBatch.ParseRequest(body.Span, ReadQueryParameters(context.Request, skip: null), input)
+                : FilterRequest.ParseBatch(body.Span, input);
             using var output = new SampleBuffer(input.Count);
             var results = new FilterResult[request.Items.Count];
             for (var i = 0; i < results.Length; i++)
@@ -75,7 +82,14 @@ public static class FilterEndpoints
                 results[i] = Filter(name, request.Parameters, request.Items[i], input, output, itemPath: $"items[{i}]");
             }
 
-            await FilterResponseWriter.WriteBatchAsync(context.Response, name, output.Array, results, cancellationToken);
+            if (binary || context.Request.Headers.Accept.ToString().Contains(BinaryBatch.MediaType, StringComparison.OrdinalIgnoreCase))
+            {
+                await FilterResponseWriter.WriteBinaryBatchAsync(context.Response, name, output.Array, results, cancellationToken);
+            }
+            else
+            {
+                await FilterResponseWriter.WriteBatchAsync(context.Response, name, output.Array, results, cancellationToken);
+            }
         }
         catch (FilterRequestException ex) when (!context.Response.HasStarted)
         {
@@ -111,7 +125,7 @@ public static class FilterEndpoints
         var offset = output.Count;
         var filtered = output.Append(item.Length);
         filter.Process(input.Array.AsSpan(item.Offset, item.Length), filtered);
-        var bad = IndexOfNonFinite(filtered);
+        var bad = BinaryBatch.IndexOfNonFinite(filtered);
         if (bad >= 0)
         {
             throw new FilterRequestException(StatusCodes.Status422UnprocessableEntity, "Filter output is not finite",
@@ -135,8 +149,10 @@ public static class FilterEndpoints
             $"Unknown filter algorithm '{algorithm}'. Known: {string.Join(", ", FilterFactory.Algorithms.Select(a => a.Name))}.");
     }
 
-    private static bool IsBinary(HttpRequest request)
-        => request.ContentType is { } type && type.StartsWith(FilterResponseWriter.BinaryContentType, StringComparison.OrdinalIgnoreCase);
+    private static bool IsBinary(HttpRequest request) => HasMediaType(request.ContentType, FilterResponseWriter.BinaryContentType);
+
+    private static bool HasMediaType(string? contentType, string mediaType)
+        => contentType is { } type && type.StartsWith(mediaType, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Binary request: the body is little-endian float64 samples; params are query values, the state a header (or <c>?state=</c>).</summary>
     private static FilterRequest ReadBinary(HttpRequest request, ReadOnlySpan<byte> body, SampleBuffer samples)
@@ -148,40 +164,18 @@ public static class FilterEndpoints
         }
 
         var signal = samples.Append(body.Length / sizeof(double));
-        if (BitConverter.IsLittleEndian)
-        {
-            MemoryMarshal.Cast<byte, double>(body).CopyTo(signal);
-        }
-        else
-        {
-            for (var i = 0; i < signal.Length; i++)
-            {
-                signal[i] = BinaryPrimitives.ReadDoubleLittleEndian(body[(i * sizeof(double))..]);
-            }
-        }
-
-        var bad = IndexOfNonFinite(signal);
+        BinaryBatch.ReadSamples(body, signal);
+        var bad = BinaryBatch.IndexOfNonFinite(signal);
         if (bad >= 0)
         {
             throw FilterRequestException.BadRequest($"signal[{bad}] is not a finite number (NaN or infinity).");
         }
 
-        Dictionary<string, double>? parameters = null;
+        var parameters = ReadQueryParameters(request, skip: "state");
         string? stateText = request.Headers[FilterResponseWriter.StateHeader];
-        foreach (var (key, values) in request.Query)
+        if (string.IsNullOrEmpty(stateText))
         {
-            if (key == "state")
-            {
-                stateText ??= values;
-                continue;
-            }
-
-            if (!double.TryParse(values.ToString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value))
-            {
-                throw FilterRequestException.BadRequest($"Query parameter '{key}' must be a finite number; got '{values}'.");
-            }
-
-            (parameters ??= new Dictionary<string, double>(StringComparer.Ordinal))[key] = value;
+            stateText = request.Query["state"];
         }
 
         byte[]? state = null;
@@ -202,17 +196,26 @@ public static class FilterEndpoints
         return result;
     }
 
-    private static int IndexOfNonFinite(ReadOnlySpan<double> values)
+    /// <summary>The binary forms' parameters: every query value (except <paramref name="skip"/>) is a finite number.</summary>
+    private static Dictionary<string, double>? ReadQueryParameters(HttpRequest request, string? skip)
     {
-        for (var i = 0; i < values.Length; i++)
+        Dictionary<string, double>? parameters = null;
+        foreach (var (key, values) in request.Query)
         {
-            if (!double.IsFinite(values[i]))
+            if (key == skip)
             {
-                return i;
+                continue;
             }
+
+            if (!double.TryParse(values.ToString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value))
+            {
+                throw FilterRequestException.BadRequest($"Query parameter '{key}' must be a finite number; got '{values}'.");
+            }
+
+            (parameters ??= new Dictionary<string, double>(StringComparer.Ordinal))[key] = value;
         }
 
-        return -1;
+        return parameters;
     }
 
     // ArgumentException appends " (Parameter 'x')" to the message; the library's message already names the parameter.

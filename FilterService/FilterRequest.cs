@@ -15,6 +15,9 @@ public sealed class FilterRequest
 
     public List<FilterRequestItem> Items { get; } = [];
 
+    /// <summary>For requests read from other encodings (the binary batch): the parameters of the items without state.</summary>
+    public void SetParameters(Dictionary<string, double>? parameters) => Parameters = parameters;
+
     /// <summary>For requests read from other encodings (the binary body).</summary>
     public void SetSingleItem(Dictionary<string, double>? parameters, FilterRequestItem item)
     {

@@ -1,10 +1,8 @@
-using System.Buffers.Binary;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 
 namespace FilterService;
 
-/// <summary>Writes filter results with <see cref="Utf8JsonWriter"/> (or raw little-endian float64) straight into the response pipe.</summary>
+/// <summary>Writes filter results with <see cref="Utf8JsonWriter"/> (or raw little-endian float64, or the binary batch) straight into the response pipe.</summary>
 public static class FilterResponseWriter
 {
     public const string JsonContentType = "application/json; charset=utf-8";
@@ -65,9 +63,38 @@ public static class FilterResponseWriter
         response.Headers[StateHeader] = Convert.ToBase64String(result.State);
         for (var start = 0; start < result.Length; start += SamplesPerFlush)
         {
-            CopyLittleEndian(output.AsSpan(result.Offset + start, Math.Min(SamplesPerFlush, result.Length - start)), response.BodyWriter);
+            BinaryBatch.WriteSamples(response.BodyWriter, output.AsSpan(result.Offset + start, Math.Min(SamplesPerFlush, result.Length - start)));
             await response.BodyWriter.FlushAsync(cancellationToken);
         }
+    }
+
+    /// <summary>The binary batch (<see cref="BinaryBatch"/>): item count, then per result its header, state and samples.</summary>
+    public static async Task WriteBinaryBatchAsync(HttpResponse response, string algorithm, double[] output, IReadOnlyList<FilterResult> results, CancellationToken cancellationToken)
+    {
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = BinaryBatch.MediaType;
+        response.ContentLength = BinaryBatch.ResponseLength(results);
+        response.Headers[AlgorithmHeader] = algorithm;
+        var writer = response.BodyWriter;
+        BinaryBatch.WriteCount(writer, results.Count);
+        var unflushed = 0;
+        foreach (var result in results)
+        {
+            BinaryBatch.WriteItemHead(writer, result.Length, result.State);
+            for (var start = 0; start < result.Length; start += SamplesPerFlush)
+            {
+                var length = Math.Min(SamplesPerFlush, result.Length - start);
+                BinaryBatch.WriteSamples(writer, output.AsSpan(result.Offset + start, length));
+                unflushed += length;
+                if (unflushed >= SamplesPerFlush)
+                {
+                    await writer.FlushAsync(cancellationToken);
+                    unflushed = 0;
+                }
+            }
+        }
+
+        await writer.FlushAsync(cancellationToken);
     }
 
     private static async ValueTask WriteSignalAsync(Utf8JsonWriter writer, HttpResponse response, double[] output, int offset, int length, CancellationToken cancellationToken)
@@ -90,25 +117,6 @@ public static class FilterResponseWriter
         {
             writer.WriteNumberValue(value);
         }
-    }
-
-    private static void CopyLittleEndian(ReadOnlySpan<double> values, System.IO.Pipelines.PipeWriter destination)
-    {
-        var bytes = values.Length * sizeof(double);
-        var span = destination.GetSpan(bytes)[..bytes];
-        if (BitConverter.IsLittleEndian)
-        {
-            MemoryMarshal.AsBytes(values).CopyTo(span);
-        }
-        else
-        {
-            for (var i = 0; i < values.Length; i++)
-            {
-                BinaryPrimitives.WriteDoubleLittleEndian(span[(i * sizeof(double))..], values[i]);
-            }
-        }
-
-        destination.Advance(bytes);
     }
 }
 

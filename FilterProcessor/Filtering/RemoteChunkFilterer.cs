@@ -1,18 +1,37 @@
-using System.Net.Http.Json;
-using System.Text.Json.Serialization;
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Runtime.InteropServices;
 
 namespace FilterProcessor.Filtering;
 
 /// <summary>
-/// Filters through the algorithm services behind the gateway with <c>POST /{algorithm}/audio/batch</c>: one item per
+/// Filters through the algorithm services behind the gateway with the binary form of
+/// <c>POST /{algorithm}/audio/batch</c> (docs/filter-api.md, media type <see cref="BatchMediaType"/>): one item per
 /// stream (its chunks concatenated, which the filters guarantee is bit-identical to chunk by chunk) with the stream's
-/// state snapshot; the answer's state replaces the stream's state. A request carries at most
-/// <see cref="MaxSamplesPerRequest"/> samples (the services limit bodies to 16 MiB): longer work is cut into several
-/// requests at any sample, each stream continuing from the state the previous request returned.
+/// state snapshot; the answer's state replaces the stream's state. Samples travel as raw little-endian float64, written
+/// straight from the chunks' input into a pooled request buffer and copied from a pooled response buffer straight into
+/// the chunks' output. A request carries at most <see cref="MaxSamplesPerRequest"/> samples (the services limit bodies
+/// to 16 MiB): longer work is cut into several requests at any sample, each stream continuing from the state the
+/// previous request returned.
 /// </summary>
 public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IReadOnlyDictionary<string, double> parameters) : IChunkFilterer
 {
     public const int MaxSamplesPerRequest = 131_072;
+
+    /// <summary>The binary batch's media type, for the request and the answer.</summary>
+    public const string BatchMediaType = "application/vnd.signalpipeline.filter-batch";
+
+    // Per item: u32 sample count, u32 state length.
+    private const int ItemHeaderBytes = 8;
+
+    private static readonly MediaTypeHeaderValue BatchContentType = new(BatchMediaType);
+    private static readonly MediaTypeWithQualityHeaderValue BatchAccept = new(BatchMediaType);
+
+    // The binary form takes the parameters of state-less items in the query string; "R" round-trips every double.
+    private readonly string _path = $"/{algorithm}/audio/batch" + (parameters.Count == 0 ? "" : "?" + string.Join("&",
+        parameters.Select(p => Uri.EscapeDataString(p.Key) + "=" + p.Value.ToString("R", CultureInfo.InvariantCulture))));
 
     public async Task FilterAsync(IReadOnlyList<FilterWork> work, CancellationToken cancellationToken)
     {
@@ -33,7 +52,7 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
         while (streams.Any(s => !s.Done))
         {
             var budget = MaxSamplesPerRequest;
-            var batch = new List<(PendingStream Stream, List<(FilterWork Item, int Offset, int Length)> Segments, double[] Signal)>();
+            var batch = new List<BatchItem>();
             foreach (var stream in streams.Where(s => !s.Done))
             {
                 if (budget == 0)
@@ -42,58 +61,213 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
                 }
 
                 var segments = stream.Take(budget);
-                var signal = new double[segments.Sum(s => s.Length)];
-                var at = 0;
-                foreach (var (item, offset, length) in segments)
-                {
-                    item.Input.Span.Slice(offset, length).CopyTo(signal.AsSpan(at));
-                    at += length;
-                }
-
-                budget -= signal.Length;
-                batch.Add((stream, segments, signal));
+                var length = segments.Sum(s => s.Length);
+                budget -= length;
+                batch.Add(new BatchItem(stream.Handle, segments, length, stream.Handle.SaveState()));
             }
 
-            var request = new BatchRequest(parameters, [.. batch.Select(b => new BatchItem(b.Signal, ToBase64(b.Stream.Handle.SaveState())))]);
-            var answer = await SendAsync(request, cancellationToken);
-            if (answer.Results is null || answer.Results.Count != batch.Count)
-            {
-                throw new InvalidOperationException($"Filter service returned {answer.Results?.Count ?? 0} results for {batch.Count} items.");
-            }
+            var states = await SendAsync(batch, cancellationToken);
 
+            // Only a whole, well-formed answer moves the streams on.
             for (var i = 0; i < batch.Count; i++)
             {
-                var result = answer.Results[i];
-                var filtered = result.FilteredSignal ?? throw new InvalidOperationException("A result has no filtered_signal.");
-                if (filtered.Length != batch[i].Signal.Length)
-                {
-                    throw new InvalidOperationException($"Filter service returned {filtered.Length} samples for {batch[i].Signal.Length}.");
-                }
-
-                var at = 0;
-                foreach (var (item, offset, length) in batch[i].Segments)
-                {
-                    filtered.AsSpan(at, length).CopyTo(item.Output.Span.Slice(offset, length));
-                    at += length;
-                }
-
-                batch[i].Stream.Handle.SetSnapshot(Convert.FromBase64String(result.State ?? throw new InvalidOperationException("A result has no state.")));
+                batch[i].Stream.SetSnapshot(states[i]);
             }
         }
     }
 
-    private async Task<BatchResponse> SendAsync(BatchRequest request, CancellationToken cancellationToken)
+    /// <summary>Sends one request; writes the filtered samples into the items' outputs and returns their new states.</summary>
+    private async Task<byte[][]> SendAsync(List<BatchItem> batch, CancellationToken cancellationToken)
     {
-        using var response = await http.PostAsJsonAsync($"/{algorithm}/audio/batch", request, cancellationToken);
-        if (!response.IsSuccessStatusCode)
+        var size = sizeof(uint);
+        foreach (var item in batch)
         {
-            var body = await response.Content.ReadAsStringAsync(cancellationToken);
-            throw new HttpRequestException($"Filter service answered {(int)response.StatusCode} for a {algorithm} batch: {body}", null, response.StatusCode);
+            size += ItemHeaderBytes + (item.State?.Length ?? 0) + item.Length * sizeof(double);
         }
 
-        return await response.Content.ReadFromJsonAsync<BatchResponse>(cancellationToken)
-            ?? throw new InvalidOperationException("Filter service returned an empty body.");
+        var buffer = ArrayPool<byte>.Shared.Rent(size);
+        try
+        {
+            WriteRequest(batch, buffer.AsSpan(0, size));
+            using var content = new ByteArrayContent(buffer, 0, size);
+            content.Headers.ContentType = BatchContentType;
+            using var request = new HttpRequestMessage(HttpMethod.Post, _path) { Content = content };
+            request.Headers.Accept.Add(BatchAccept);
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                var problem = await response.Content.ReadAsStringAsync(cancellationToken);
+                throw new HttpRequestException($"Filter service answered {(int)response.StatusCode} for a {algorithm} batch: {problem}", null, response.StatusCode);
+            }
+
+            if (!string.Equals(response.Content.Headers.ContentType?.MediaType, BatchMediaType, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new InvalidOperationException(
+                    $"Filter service answered a {algorithm} batch with content type '{response.Content.Headers.ContentType}', not {BatchMediaType}.");
+            }
+
+            var (body, length) = await ReadBodyAsync(response.Content, cancellationToken);
+            try
+            {
+                return ReadResponse(batch, body.AsSpan(0, length));
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(body);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
+
+    private static void WriteRequest(List<BatchItem> batch, Span<byte> body)
+    {
+        BinaryPrimitives.WriteUInt32LittleEndian(body, (uint)batch.Count);
+        var position = sizeof(uint);
+        foreach (var item in batch)
+        {
+            var state = item.State ?? [];
+            BinaryPrimitives.WriteUInt32LittleEndian(body[position..], (uint)item.Length);
+            BinaryPrimitives.WriteUInt32LittleEndian(body[(position + sizeof(uint))..], (uint)state.Length);
+            position += ItemHeaderBytes;
+            state.CopyTo(body[position..]);
+            position += state.Length;
+            foreach (var (work, offset, length) in item.Segments)
+            {
+                WriteSamples(work.Input.Span.Slice(offset, length), body.Slice(position, length * sizeof(double)));
+                position += length * sizeof(double);
+            }
+        }
+    }
+
+    /// <summary>Checks the answer against the request and copies each result's samples into its segments' outputs.</summary>
+    private byte[][] ReadResponse(List<BatchItem> batch, ReadOnlySpan<byte> body)
+    {
+        if (body.Length < sizeof(uint))
+        {
+            throw Malformed($"the body is {body.Length} bytes, too short for the item count");
+        }
+
+        var count = BinaryPrimitives.ReadUInt32LittleEndian(body);
+        if (count != (uint)batch.Count)
+        {
+            throw Malformed($"it has {count} results for {batch.Count} items");
+        }
+
+        var states = new byte[batch.Count][];
+        var position = sizeof(uint);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var item = batch[i];
+            if (body.Length - position < ItemHeaderBytes)
+            {
+                throw Malformed($"results[{i}]: the body ends inside the result's header");
+            }
+
+            var length = BinaryPrimitives.ReadUInt32LittleEndian(body[position..]);
+            var stateLength = BinaryPrimitives.ReadUInt32LittleEndian(body[(position + sizeof(uint))..]);
+            position += ItemHeaderBytes;
+            if (length != (uint)item.Length)
+            {
+                throw Malformed($"results[{i}] has {length} samples for {item.Length}");
+            }
+
+            if (stateLength == 0)
+            {
+                throw Malformed($"results[{i}] has no state");
+            }
+
+            if ((ulong)stateLength + (ulong)length * sizeof(double) > (ulong)(body.Length - position))
+            {
+                throw Malformed($"results[{i}]: its {stateLength} state bytes and {length} samples run past the end of the body");
+            }
+
+            states[i] = body.Slice(position, (int)stateLength).ToArray();
+            position += (int)stateLength;
+            foreach (var (work, offset, segmentLength) in item.Segments)
+            {
+                ReadSamples(body.Slice(position, segmentLength * sizeof(double)), work.Output.Span.Slice(offset, segmentLength));
+                position += segmentLength * sizeof(double);
+            }
+        }
+
+        if (position != body.Length)
+        {
+            throw Malformed($"{body.Length - position} bytes follow the last result");
+        }
+
+        return states;
+    }
+
+    private InvalidOperationException Malformed(string what)
+        => new($"Filter service's binary answer to a {algorithm} batch is malformed: {what}.");
+
+    /// <summary>The whole response body in a pooled array (return it to <see cref="ArrayPool{T}.Shared"/>).</summary>
+    private static async Task<(byte[] Buffer, int Length)> ReadBodyAsync(HttpContent content, CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Clamp(content.Headers.ContentLength ?? 0, 4096, Array.MaxLength - 1) + 1);
+        var length = 0;
+        try
+        {
+            await using var stream = await content.ReadAsStreamAsync(cancellationToken);
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, length).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+
+                var read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken);
+                if (read == 0)
+                {
+                    return (buffer, length);
+                }
+
+                length += read;
+            }
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+    }
+
+    private static void WriteSamples(ReadOnlySpan<double> values, Span<byte> destination)
+    {
+        if (BitConverter.IsLittleEndian)
+        {
+            MemoryMarshal.AsBytes(values).CopyTo(destination);
+            return;
+        }
+
+        for (var i = 0; i < values.Length; i++)
+        {
+            BinaryPrimitives.WriteDoubleLittleEndian(destination[(i * sizeof(double))..], values[i]);
+        }
+    }
+
+    private static void ReadSamples(ReadOnlySpan<byte> bytes, Span<double> destination)
+    {
+        if (BitConverter.IsLittleEndian)
+        {
+            MemoryMarshal.Cast<byte, double>(bytes).CopyTo(destination);
+            return;
+        }
+
+        for (var i = 0; i < destination.Length; i++)
+        {
+            destination[i] = BinaryPrimitives.ReadDoubleLittleEndian(bytes[(i * sizeof(double))..]);
+        }
+    }
+
+    /// <summary>One stream's part of a request: its segments of chunks, their total length and the state it starts from.</summary>
+    private readonly record struct BatchItem(StreamFilterHandle Stream, List<(FilterWork Item, int Offset, int Length)> Segments, int Length, byte[]? State);
 
     /// <summary>One stream's work and how far requests have taken it.</summary>
     private sealed class PendingStream(StreamFilterHandle handle)
@@ -128,22 +302,4 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
             return segments;
         }
     }
-
-    private static string? ToBase64(byte[]? state) => state is null ? null : Convert.ToBase64String(state);
-
-    private sealed record BatchRequest(
-        [property: JsonPropertyName("params")] IReadOnlyDictionary<string, double> Params,
-        [property: JsonPropertyName("items")] IReadOnlyList<BatchItem> Items);
-
-    private sealed record BatchItem(
-        [property: JsonPropertyName("signal")] double[] Signal,
-        [property: JsonPropertyName("state"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? State);
-
-    private sealed record BatchResponse(
-        [property: JsonPropertyName("algorithm")] string? Algorithm,
-        [property: JsonPropertyName("results")] IReadOnlyList<BatchResult>? Results);
-
-    private sealed record BatchResult(
-        [property: JsonPropertyName("filtered_signal")] double[]? FilteredSignal,
-        [property: JsonPropertyName("state")] string? State);
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using FilterGateway;
@@ -64,6 +65,25 @@ public sealed class GatewayForwardingTests : IAsyncLifetime
 
         using var unrouted = await client.PostAsync("/median/audio/run", new StringContent("{}")).WaitAsync(InProcessHost.Timeout);
         await FilterApi.AssertProblemAsync(unrouted, HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task BinaryBatchReachesTheServiceUnchanged()
+    {
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(Settings());
+        using var client = gateway.CreateClient();
+        var body = FilterApi.BinaryBatchBody((FilterApi.TestSignal(3000, seed: 4), [1, 2, 3, 0, 255]), (FilterApi.TestSignal(10, seed: 5), null));
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new(FilterApi.BatchMediaType);
+        using var response = await client.PostAsync("/rls/audio/batch?order=4&lambda=0.995", content).WaitAsync(InProcessHost.Timeout);
+        var text = await response.Content.ReadAsStringAsync().WaitAsync(InProcessHost.Timeout);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {text}");
+        using var json = JsonDocument.Parse(text);
+        Assert.Equal("b", json.RootElement.GetProperty("backend").GetString());
+        Assert.Equal("/rls/audio/batch", json.RootElement.GetProperty("path").GetString());
+        Assert.Equal("?order=4&lambda=0.995", json.RootElement.GetProperty("query").GetString());
+        Assert.Equal(FilterApi.BatchMediaType, json.RootElement.GetProperty("content_type").GetString());
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(body)), json.RootElement.GetProperty("body_sha256").GetString());
     }
 
     [Fact]
@@ -191,17 +211,21 @@ public sealed class GatewayForwardingTests : IAsyncLifetime
         return (json.RootElement.GetProperty("backend").GetString()!, json.RootElement.GetProperty("path").GetString()!);
     }
 
-    /// <summary>A stand-in service: reads the whole body, then says who it is, what path it got and the traceparent it saw.</summary>
+    /// <summary>A stand-in service: reads the whole body, then says who it is, what path, query, content type and body (hash) it got and the traceparent it saw.</summary>
     private static Task<InProcessHost> StartBackendAsync(string name) => InProcessHost.StartAsync(
         new Dictionary<string, string?>(),
         _ => { },
         app => app.Run(async context =>
         {
-            await context.Request.Body.CopyToAsync(Stream.Null);
+            using var body = new MemoryStream();
+            await context.Request.Body.CopyToAsync(body);
             await context.Response.WriteAsJsonAsync(new
             {
                 backend = name,
                 path = context.Request.Path.Value,
+                query = context.Request.QueryString.Value,
+                content_type = context.Request.ContentType,
+                body_sha256 = Convert.ToHexString(SHA256.HashData(body.ToArray())),
                 traceparent = context.Request.Headers.TraceParent.ToString(),
             });
         }));

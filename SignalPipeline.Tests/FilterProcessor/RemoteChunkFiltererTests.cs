@@ -1,14 +1,12 @@
 using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
 using FilterProcessor.Filtering;
 using SignalPipeline.Filters;
 
 namespace SignalPipeline.Tests.FilterProcessor;
 
 /// <summary>
-/// Remote mode against a stand-in for <c>POST /{algorithm}/audio/batch</c> (docs/filter-api.md) that runs the library:
-/// the request shape, state passing and request splitting must give exactly the local filterer's output.
+/// Remote mode against a stand-in for the binary <c>POST /{algorithm}/audio/batch</c> (docs/filter-api.md) that runs the
+/// library: the request bytes, state passing and request splitting must give exactly the local filterer's output.
 /// </summary>
 public sealed class RemoteChunkFiltererTests
 {
@@ -61,38 +59,121 @@ public sealed class RemoteChunkFiltererTests
         Assert.True(handle.IsNew, "A failed call must not change the stream's state.");
     }
 
+    [Fact]
+    public async Task ParamsTravelInTheQueryAndStatelessItemsSendNoState()
+    {
+        var handler = new BatchEndpoint { Algorithm = "rls" };
+        var parameters = new Dictionary<string, double> { ["order"] = 4, ["lambda"] = 0.995 };
+        var remote = new RemoteChunkFilterer(new HttpClient(handler) { BaseAddress = new Uri("http://filter-gateway") }, "rls", parameters);
+        var local = new LocalChunkFilterer("rls", parameters);
+        var signal = Enumerable.Range(0, 500).Select(i => Math.Sin(i * 0.1)).ToArray();
+        var (remoteStream, localStream) = (new StreamFilterHandle(null), new StreamFilterHandle(null));
+        var (remoteOut, localOut) = (new double[500], new double[500]);
+
+        await remote.FilterAsync([new FilterWork(remoteStream, signal.AsMemory(0, 200), remoteOut.AsMemory(0, 200))], CancellationToken.None);
+        await remote.FilterAsync([new FilterWork(remoteStream, signal.AsMemory(200), remoteOut.AsMemory(200))], CancellationToken.None);
+        await local.FilterAsync([new FilterWork(localStream, signal, localOut)], CancellationToken.None);
+
+        Assert.Equal(localOut, remoteOut);
+        Assert.Equal(localStream.SaveState(), remoteStream.SaveState());
+        Assert.Equal([0, FilterFactory.Restore(remoteStream.SaveState()!, "rls").SaveState().Length], handler.StateLengths);
+        Assert.All(handler.Queries, query => Assert.Equal("?order=4&lambda=0.995", query));
+    }
+
+    public static TheoryData<string, string> MalformedAnswers => new()
+    {
+        { "wrong content type", "content type 'application/json" },
+        { "too few results", "it has 0 results for 1 items" },
+        { "wrong sample count", "results[0] has 3 samples for 2" },
+        { "no state", "results[0] has no state" },
+        { "truncated", "results[0]: its 4 state bytes and 2 samples run past the end" },
+        { "trailing bytes", "5 bytes follow the last result" },
+    };
+
+    [Theory]
+    [MemberData(nameof(MalformedAnswers))]
+    public async Task AMalformedAnswerFailsTheBatchNamingTheProblem(string answer, string message)
+    {
+        var remote = new RemoteChunkFilterer(new HttpClient(new BatchEndpoint { Malformed = answer }) { BaseAddress = new Uri("http://filter-gateway") }, "kalman", new Dictionary<string, double>());
+        var handle = new StreamFilterHandle(null);
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => remote.FilterAsync([new FilterWork(handle, new double[] { 1, 2 }, new double[2])], CancellationToken.None));
+        Assert.Contains(message, error.Message);
+        Assert.True(handle.IsNew, "A failed call must not change the stream's state.");
+    }
+
+    /// <summary>
+    /// A stand-in for the binary batch endpoint, decoding and encoding the format by hand from docs/filter-api.md and
+    /// filtering with the library.
+    /// </summary>
     private sealed class BatchEndpoint : HttpMessageHandler
     {
         public int Requests;
         public bool Fail;
+        public string? Malformed;
+        public string Algorithm = "kalman";
+        public readonly List<int> StateLengths = [];
+        public readonly List<string> Queries = [];
 
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref Requests);
             Assert.Equal(HttpMethod.Post, request.Method);
-            Assert.Equal("/kalman/audio/batch", request.RequestUri!.AbsolutePath);
+            Assert.Equal($"/{Algorithm}/audio/batch", request.RequestUri!.AbsolutePath);
+            Assert.Equal(RemoteChunkFilterer.BatchMediaType, request.Content!.Headers.ContentType?.MediaType);
+            Assert.Contains(request.Headers.Accept, a => a.MediaType == RemoteChunkFilterer.BatchMediaType);
+            Queries.Add(request.RequestUri.Query);
             if (Fail)
             {
-                return new HttpResponseMessage(HttpStatusCode.BadRequest) { Content = new StringContent("""{"status":400,"detail":"items[0].signal[1] is not a number"}""") };
+                return new HttpResponseMessage(HttpStatusCode.BadRequest) { Content = new StringContent("""{"status":400,"detail":"items[0].signal[1] is not a finite number"}""") };
             }
 
-            using var body = JsonDocument.Parse(await request.Content!.ReadAsStringAsync(cancellationToken));
+            var body = await request.Content.ReadAsByteArrayAsync(cancellationToken);
+            using var reader = new BinaryReader(new MemoryStream(body));
+            using var answer = new MemoryStream();
+            using var writer = new BinaryWriter(answer);
+            var count = reader.ReadUInt32();
+            writer.Write(count);
             var samples = 0;
-            var results = new List<object>();
-            foreach (var item in body.RootElement.GetProperty("items").EnumerateArray())
+            for (var i = 0; i < count; i++)
             {
-                var signal = item.GetProperty("signal").EnumerateArray().Select(e => e.GetDouble()).ToArray();
-                samples += signal.Length;
-                var filter = item.TryGetProperty("state", out var state)
-                    ? FilterFactory.Restore(Convert.FromBase64String(state.GetString()!), "kalman")
-                    : FilterFactory.Create("kalman");
-                var output = new double[signal.Length];
+                var n = (int)reader.ReadUInt32();
+                var state = reader.ReadBytes((int)reader.ReadUInt32());
+                StateLengths.Add(state.Length);
+                var signal = Enumerable.Range(0, n).Select(_ => reader.ReadDouble()).ToArray();
+                samples += n;
+                var filter = state.Length > 0 ? FilterFactory.Restore(state, Algorithm) : FilterFactory.Create(Algorithm, Params(request.RequestUri));
+                var output = new double[n];
                 filter.Process(signal, output);
-                results.Add(new { filtered_signal = output, state = Convert.ToBase64String(filter.SaveState()) });
+                var after = filter.SaveState();
+                writer.Write((uint)n);
+                writer.Write((uint)after.Length);
+                writer.Write(after);
+                foreach (var value in output)
+                {
+                    writer.Write(value);
+                }
             }
 
+            Assert.Equal(body.Length, reader.BaseStream.Position);
             Assert.True(samples <= RemoteChunkFilterer.MaxSamplesPerRequest, $"A request carried {samples} samples.");
-            return new HttpResponseMessage(HttpStatusCode.OK) { Content = JsonContent.Create(new { algorithm = "kalman", results }) };
+            writer.Flush();
+            var bytes = Malformed switch
+            {
+                "too few results" => [0, 0, 0, 0],
+                "wrong sample count" => [.. answer.ToArray()[..4], 3, 0, 0, 0, .. answer.ToArray()[8..]],
+                "no state" => [1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, .. new byte[16]],
+                "truncated" => [1, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 1, 2, 3, 4, .. new byte[15]],
+                "trailing bytes" => [.. answer.ToArray(), .. new byte[5]],
+                _ => answer.ToArray(),
+            };
+            var content = new ByteArrayContent(bytes);
+            content.Headers.ContentType = new(Malformed == "wrong content type" ? "application/json" : RemoteChunkFilterer.BatchMediaType);
+            return new HttpResponseMessage(HttpStatusCode.OK) { Content = content };
         }
+
+        private static Dictionary<string, double> Params(Uri uri)
+            => uri.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries)
+                .Select(p => p.Split('='))
+                .ToDictionary(p => Uri.UnescapeDataString(p[0]), p => double.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture));
     }
 }

@@ -71,6 +71,65 @@ public static class FilterApi
         return (filtered, response.Headers.GetValues("X-Filter-State").Single());
     }
 
+    public const string BatchMediaType = "application/vnd.signalpipeline.filter-batch";
+
+    /// <summary>
+    /// A binary batch body written by hand from docs/filter-api.md (not with the service's or the processor's code):
+    /// u32 item count, then per item u32 n, u32 s, s state bytes, n float64; all little-endian.
+    /// </summary>
+    public static byte[] BinaryBatchBody(params (double[] Signal, byte[]? State)[] items)
+    {
+        using var body = new MemoryStream();
+        using var writer = new BinaryWriter(body);
+        writer.Write((uint)items.Length);
+        foreach (var (signal, state) in items)
+        {
+            writer.Write((uint)signal.Length);
+            writer.Write((uint)(state?.Length ?? 0));
+            writer.Write(state ?? []);
+            foreach (var sample in signal)
+            {
+                writer.Write(sample);
+            }
+        }
+
+        writer.Flush();
+        return body.ToArray();
+    }
+
+    /// <summary>Reads a binary batch answer, checking that it ends exactly after its last result.</summary>
+    public static List<(double[] Filtered, byte[] State)> ReadBinaryBatch(byte[] body)
+    {
+        using var reader = new BinaryReader(new MemoryStream(body));
+        var results = new List<(double[], byte[])>();
+        var count = reader.ReadUInt32();
+        for (var i = 0; i < count; i++)
+        {
+            var n = reader.ReadUInt32();
+            var s = reader.ReadUInt32();
+            var state = reader.ReadBytes((int)s);
+            var filtered = new double[n];
+            for (var j = 0; j < n; j++)
+            {
+                filtered[j] = reader.ReadDouble();
+            }
+
+            results.Add((filtered, state));
+        }
+
+        Assert.Equal(body.Length, reader.BaseStream.Position);
+        return results;
+    }
+
+    /// <summary>POSTs a binary batch body; returns the raw answer (status, content type, bytes).</summary>
+    public static async Task<(HttpStatusCode Status, string? MediaType, byte[] Body)> PostBinaryBatchAsync(HttpClient client, string path, byte[] body)
+    {
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new MediaTypeHeaderValue(BatchMediaType);
+        using var response = await client.PostAsync(path, content).WaitAsync(CallTimeout);
+        return (response.StatusCode, response.Content.Headers.ContentType?.MediaType, await response.Content.ReadAsByteArrayAsync().WaitAsync(CallTimeout));
+    }
+
     /// <summary>Asserts an application/problem+json answer with <paramref name="status"/> whose detail contains <paramref name="detailPart"/>.</summary>
     public static async Task AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string? detailPart = null)
     {

@@ -104,6 +104,163 @@ public sealed class FilterServiceApiTests(AppHostFixture fixture) : IAsyncLifeti
         AssertBitIdentical(Reference("rls", a, new Dictionary<string, double> { ["order"] = 4 }), [.. aFirst, .. aRest]);
     }
 
+    // Per algorithm: the same parameters as JSON (the JSON batch's "params") and as the binary batch's query string.
+    public static TheoryData<string, string, string> BatchParams => new()
+    {
+        { "kalman", """{"q":0.001,"r":0.1}""", "?q=0.001&r=0.1" },
+        { "rls", """{"order":4}""", "?order=4" },
+        { "ls", """{"window":9,"degree":1}""", "?window=9&degree=1" },
+        { "lms", "null", "" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BatchParams))]
+    public async Task BinaryBatchEqualsJsonBatchBitForBit(string algorithm, string paramsJson, string query)
+    {
+        // Item 0 continues a stream from its state (which carries its params), items 1 and 2 start new streams with
+        // the batch's params, item 3 is a one-sample stream.
+        var a = TestSignal(700, seed: 21);
+        var (_, aState) = await RunAsync(_gateway, algorithm, a[..300], paramsJson: paramsJson);
+        double[][] signals = [a[300..], TestSignal(1000, seed: 22), TestSignal(33, seed: 23), [0.25]];
+        string?[] states = [aState, null, null, null];
+
+        var items = string.Join(",", signals.Select((signal, i) => "{\"signal\":" + SignalJson(signal) + (states[i] is { } st ? ",\"state\":\"" + st + "\"" : "") + "}"));
+        using var jsonResponse = await PostJsonAsync(_gateway, $"/{algorithm}/audio/batch", $$"""{"params":{{paramsJson}},"items":[{{items}}]}""");
+        var text = await jsonResponse.Content.ReadAsStringAsync().WaitAsync(CallTimeout);
+        Assert.True(jsonResponse.StatusCode == HttpStatusCode.OK, text);
+        using var json = JsonDocument.Parse(text);
+        var jsonResults = json.RootElement.GetProperty("results");
+
+        var body = BinaryBatchBody([.. signals.Select((signal, i) => (signal, states[i] is { } st ? Convert.FromBase64String(st) : null))]);
+        var (status, mediaType, answer) = await PostBinaryBatchAsync(_gateway, $"/{algorithm}/audio/batch{query}", body);
+        Assert.True(status == HttpStatusCode.OK, $"{(int)status}: {Encoding.UTF8.GetString(answer)}");
+        Assert.Equal(BatchMediaType, mediaType);
+        var binaryResults = ReadBinaryBatch(answer);
+
+        Assert.Equal(signals.Length, binaryResults.Count);
+        for (var i = 0; i < signals.Length; i++)
+        {
+            AssertBitIdentical(ReadSignal(jsonResults[i].GetProperty("filtered_signal")), binaryResults[i].Filtered);
+            Assert.Equal(jsonResults[i].GetProperty("state").GetString(), Convert.ToBase64String(binaryResults[i].State));
+        }
+
+        // And both equal the library: the stream with state continues the one started with params.
+        var parameters = JsonSerializer.Deserialize<Dictionary<string, double>>(paramsJson);
+        AssertBitIdentical(Reference(algorithm, a, parameters)[300..], binaryResults[0].Filtered);
+        AssertBitIdentical(Reference(algorithm, signals[1], parameters), binaryResults[1].Filtered);
+    }
+
+    [Fact]
+    public async Task GatewayForwardsTheBinaryBatchUnchanged()
+    {
+        var (_, state) = await RunAsync(_gateway, "lms", TestSignal(50, seed: 31));
+        var body = BinaryBatchBody((TestSignal(400, seed: 32), Convert.FromBase64String(state)), (TestSignal(90, seed: 33), null));
+        using var service = fixture.CreateHttpClient("filter-ls");
+        var direct = await PostBinaryBatchAsync(service, "/lms/audio/batch?mu=0.05", body);
+        var viaGateway = await PostBinaryBatchAsync(_gateway, "/lms/audio/batch?mu=0.05", body);
+        Assert.True(direct.Status == HttpStatusCode.OK, Encoding.UTF8.GetString(direct.Body));
+        Assert.Equal(HttpStatusCode.OK, viaGateway.Status);
+        Assert.Equal(BatchMediaType, viaGateway.MediaType);
+        Assert.Equal(direct.Body, viaGateway.Body);
+        Assert.Equal(2, ReadBinaryBatch(viaGateway.Body).Count);
+    }
+
+    [Fact]
+    public async Task JsonBatchAnswersInBinaryWhenAskedTo()
+    {
+        var signal = TestSignal(128, seed: 41);
+        using var content = new StringContent($$"""{"items":[{"signal":{{SignalJson(signal)}}}]}""", Encoding.UTF8, "application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/batch") { Content = content };
+        request.Headers.Accept.ParseAdd(BatchMediaType);
+        using var response = await _gateway.SendAsync(request).WaitAsync(CallTimeout);
+        var answer = await response.Content.ReadAsByteArrayAsync().WaitAsync(CallTimeout);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, Encoding.UTF8.GetString(answer));
+        Assert.Equal(BatchMediaType, response.Content.Headers.ContentType?.MediaType);
+        var (filtered, state) = Assert.Single(ReadBinaryBatch(answer));
+        var (alone, aloneState) = await RunAsync(_gateway, "kalman", signal);
+        AssertBitIdentical(alone, filtered);
+        Assert.Equal(aloneState, Convert.ToBase64String(state));
+    }
+
+    private static byte[] Bytes(params object[] parts)
+    {
+        using var body = new MemoryStream();
+        using var writer = new BinaryWriter(body);
+        foreach (var part in parts)
+        {
+            switch (part)
+            {
+                case uint value: writer.Write(value); break;
+                case double value: writer.Write(value); break;
+                case byte[] value: writer.Write(value); break;
+                default: throw new ArgumentException($"unexpected part {part}");
+            }
+        }
+
+        writer.Flush();
+        return body.ToArray();
+    }
+
+    public static TheoryData<string, string, byte[], string> BadBinaryBatches => new()
+    {
+        { "empty body", "", [], "got 0 bytes" },
+        { "no items", "", Bytes(0u, new byte[16]), "item count is 0" },
+        { "count larger than the body", "", Bytes(1000u, 1u, 0u, 0.5), "item count 1000 cannot fit in a 20-byte body" },
+        { "body ends inside a header", "", Bytes(2u, 3u, 0u, 0.1, 0.2, 0.3, 7u), "items[1]: the body ends inside the item's header" },
+        { "zero samples", "", Bytes(1u, 0u, 0u, 0.5), "items[0]: the sample count is 0" },
+        { "state past the end", "", Bytes(1u, 1u, 500u, 0.5), "items[0]: the state length 500 runs past the end" },
+        { "truncated samples", "", Bytes(2u, 1u, 0u, 0.5, 5u, 0u, 0.1, 0.2), "items[1]: 5 samples need 40 bytes, but only 16 are left" },
+        { "NaN sample", "", Bytes(2u, 1u, 0u, 0.5, 3u, 0u, 0.1, 0.2, double.NaN), "items[1].signal[2] is not a finite number" },
+        { "infinite sample", "", Bytes(1u, 2u, 0u, double.NegativeInfinity, 0.2), "items[0].signal[0] is not a finite number" },
+        { "trailing bytes", "", Bytes(1u, 1u, 0u, 0.5, new byte[3]), "3 trailing bytes after the last item (items[0])" },
+        { "corrupt state", "", Bytes(2u, 1u, 0u, 0.5, 1u, 10u, Convert.FromBase64String("AAECAwQFBgcICQ=="), 0.3), "items[1]: " },
+        { "state of another algorithm", "", Bytes(1u, 1u, 0u, 0.5), "items[0]: Filter state belongs to algorithm 'kalman'" },
+        { "bad query parameter", "?order=abc", Bytes(1u, 1u, 0u, 0.5), "Query parameter 'order'" },
+        { "out-of-range parameter", "?order=0", Bytes(1u, 1u, 0u, 0.5), "order" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadBinaryBatches))]
+    public async Task BadBinaryBatchesGet400NamingTheProblem(string why, string query, byte[] body, string detailPart)
+    {
+        Assert.NotEmpty(why);
+        if (why == "state of another algorithm")
+        {
+            // A valid kalman state sent to rls.
+            var (_, kalmanState) = await RunAsync(_gateway, "kalman", [0.1, 0.2]);
+            body = BinaryBatchBody(([0.5], Convert.FromBase64String(kalmanState)));
+        }
+
+        foreach (var client in new[] { _gateway, fixture.CreateHttpClient("filter-rls") })
+        {
+            using var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new(BatchMediaType);
+            using var response = await client.PostAsync($"/rls/audio/batch{query}", content).WaitAsync(CallTimeout);
+            await AssertProblemAsync(response, HttpStatusCode.BadRequest, detailPart);
+            await AssertStillServesAsync(client);
+        }
+    }
+
+    [Fact]
+    public async Task BinaryBatchOverTheBodyLimitGets413AndOctetStreamGets415()
+    {
+        using var service = fixture.CreateHttpClient("filter-kalman");
+        // One item of 2M samples: 16 MiB of samples plus headers, just over the service's 16 MiB limit.
+        var body = new byte[4 + 8 + 2 * 1024 * 1024 * sizeof(double)];
+        BitConverter.TryWriteBytes(body, 1u);
+        BitConverter.TryWriteBytes(body.AsSpan(4), 2u * 1024 * 1024);
+        using var large = new ByteArrayContent(body);
+        large.Headers.ContentType = new(BatchMediaType);
+        using var tooLarge = await service.PostAsync("/kalman/audio/batch", large).WaitAsync(CallTimeout);
+        await AssertProblemAsync(tooLarge, HttpStatusCode.RequestEntityTooLarge, "FilterService:MaxRequestBodyBytes");
+
+        using var octets = new ByteArrayContent(BinaryBatchBody(([0.5], null)));
+        octets.Headers.ContentType = new("application/octet-stream");
+        using var unsupported = await service.PostAsync("/kalman/audio/batch", octets).WaitAsync(CallTimeout);
+        await AssertProblemAsync(unsupported, HttpStatusCode.UnsupportedMediaType, BatchMediaType);
+        await AssertStillServesAsync(service);
+    }
+
     [Theory]
     [MemberData(nameof(Algorithms))]
     public async Task OctetStreamEqualsJson(string algorithm)
