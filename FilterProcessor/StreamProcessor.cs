@@ -86,7 +86,6 @@ public sealed class StreamProcessor : IDisposable
             config.EnableAutoCommit = false;
             config.EnableAutoOffsetStore = false;
             config.AutoOffsetReset = AutoOffsetReset.Earliest;
-            config.FetchWaitMaxMs ??= 10;
             config.SessionTimeoutMs ??= 6000;
             config.HeartbeatIntervalMs ??= 1500;
         }, builder => builder
@@ -347,6 +346,9 @@ public sealed class StreamProcessor : IDisposable
             var message = SampleCodec.ToMessage(new FilteredChunk(stream.StreamId, chunk.Seq, _options.Algorithm, decoded.Signal, filtered, chunk.TimestampMs, processedMs)
             {
                 Format = decoded.Format,
+
+                // JSON in, JSON out: the raw samples' text is copied from the input instead of formatted again.
+                SignalJson = decoded.SignalJsonRange is { } range ? chunk.Value.AsMemory(range) : default,
             });
             foreach (var header in traceContext)
             {

@@ -73,7 +73,10 @@ public sealed class KafkaClientFactory
     /// </summary>
     public static void ApplyConsumerDefaults(ConsumerConfig config)
     {
-        config.FetchWaitMaxMs = 10;
+        // Every hop of the pipeline waits on average half of this on the dev broker (measured, local kalman at
+        // 1M samples/s: p99 20 ms with 10, 16 ms with 5, 14 ms with 2; throughput unchanged). On a real broker it only
+        // bounds how often an idle consumer asks (200 fetches/s at 5 ms).
+        config.FetchWaitMaxMs = 5;
         config.SessionTimeoutMs = 6000;
         config.HeartbeatIntervalMs = 2000;
     }

@@ -23,4 +23,12 @@ public sealed record FilteredChunk(
     /// <summary>The wire form this chunk was decoded from, and the one <see cref="SampleCodec"/> encodes it in
     /// (the processor mirrors the input's form).</summary>
     public SampleFormat Format { get; init; } = SampleFormat.Json;
+
+    /// <summary>
+    /// Optional: the JSON text of a <c>signal</c> array that parses to exactly <see cref="Signal"/> (the input record's
+    /// own text, located by <see cref="SampleChunk.SignalJsonRange"/>). The JSON encoder writes it as-is instead of
+    /// formatting every raw sample again, which halves the cost of encoding a JSON output. Not validated: only pass
+    /// text that a successful decode produced. Ignored by the binary forms.
+    /// </summary>
+    public ReadOnlyMemory<byte> SignalJson { get; init; }
 }

@@ -18,4 +18,11 @@ public sealed record SampleChunk(
 {
     /// <summary>The wire form this chunk was decoded from, and the one <see cref="SampleCodec"/> encodes it in.</summary>
     public SampleFormat Format { get; init; } = SampleFormat.Json;
+
+    /// <summary>
+    /// For a chunk decoded from JSON: where the <c>signal</c> array's text (from <c>[</c> to <c>]</c>) is in the decoded
+    /// record value. That text parses to exactly <see cref="Signal"/>, so an encoder can copy it instead of formatting
+    /// the samples again (<see cref="FilteredChunk.SignalJson"/>). Null for binary chunks.
+    /// </summary>
+    public Range? SignalJsonRange { get; init; }
 }

@@ -48,7 +48,16 @@ public static partial class SampleCodec
         writer.WriteString("stream_id"u8, chunk.StreamId);
         writer.WriteNumber("seq"u8, chunk.Seq);
         writer.WriteString("algorithm"u8, chunk.Algorithm);
-        WriteSamples(writer, "signal"u8, chunk.Signal.Span);
+        if (chunk.SignalJson.IsEmpty)
+        {
+            WriteSamples(writer, "signal"u8, chunk.Signal.Span);
+        }
+        else
+        {
+            writer.WritePropertyName("signal"u8);
+            writer.WriteRawValue(chunk.SignalJson.Span, skipInputValidation: true);
+        }
+
         WriteSamples(writer, "filtered_signal"u8, chunk.FilteredSignal.Span);
         writer.WriteNumber("timestamp_ms"u8, chunk.TimestampMs);
         writer.WriteNumber("processed_ms"u8, chunk.ProcessedMs);
@@ -103,10 +112,13 @@ public static partial class SampleCodec
                 if (reader.ValueTextEquals("signal"u8))
                 {
                     reader.Read();
+                    var start = (int)reader.TokenStartIndex;
                     if (!TryReadSamples(ref reader, "signal", 0, limits.MaxSamples, ref fields, ref samplePosition, out fields.SignalCount, out error))
                     {
                         return false;
                     }
+
+                    fields.SignalJson = new Range(start, (int)reader.BytesConsumed);
                 }
                 else if (output && reader.ValueTextEquals("filtered_signal"u8))
                 {

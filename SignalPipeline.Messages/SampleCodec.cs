@@ -187,6 +187,7 @@ public static partial class SampleCodec
         chunk = new SampleChunk(fields.StreamId!, fields.Seq, Signal(fields, 0, buffer), fields.SampleRate, fields.TimestampMs)
         {
             Format = fields.Format,
+            SignalJsonRange = fields.SignalJson,
         };
         return true;
     }
@@ -235,6 +236,7 @@ public static partial class SampleCodec
         public bool HasSeq;
         public long Seq;
         public int SignalCount;
+        public Range? SignalJson;
         public int FilteredCount;
         public double? SampleRate;
         public long? TimestampMs;

@@ -120,7 +120,6 @@ public sealed class StateRestorer(KafkaClientFactory kafka, ProcessorOptions opt
             config.EnableAutoOffsetStore = false;
             config.EnablePartitionEof = true;
             config.AutoOffsetReset = AutoOffsetReset.Earliest;
-            config.FetchWaitMaxMs ??= 10;
         });
 
     public Dictionary<int, PartitionState> Restore(IReadOnlyCollection<int> partitions, Func<int, int> outputPartition)

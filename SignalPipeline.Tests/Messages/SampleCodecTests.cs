@@ -45,6 +45,37 @@ public sealed class SampleCodecTests
     }
 
     [Fact]
+    public void Json_input_locates_its_signal_text_and_an_output_can_reuse_it_verbatim()
+    {
+        // Text a producer other than the codec may send: spacing, exponents, trailing zeros, -0.
+        var json = """{ "seq": 2, "signal" : [ 1.50, -2e-3,0.1 , -0.0 ], "stream_id": "sensor-1" }"""u8.ToArray();
+        Assert.True(SampleCodec.TryDecodeSampleChunk(Sensor1, json, null, out var input, out var error), error.Message);
+
+        var range = Assert.IsType<Range>(input.SignalJsonRange);
+        Assert.Equal("[ 1.50, -2e-3,0.1 , -0.0 ]", Encoding.UTF8.GetString(json.AsSpan(range)));
+
+        var output = SampleCodec.ToMessage(new FilteredChunk("sensor-1", 2, "kalman", input.Signal, new[] { 1.0, 2.0, 3.0, 4.0 }, 5, 6)
+        {
+            SignalJson = json.AsMemory(range),
+        });
+        Assert.Equal(
+            """{"stream_id":"sensor-1","seq":2,"algorithm":"kalman","signal":[ 1.50, -2e-3,0.1 , -0.0 ],"filtered_signal":[1,2,3,4],"timestamp_ms":5,"processed_ms":6}""",
+            Encoding.UTF8.GetString(output.Value));
+        Assert.True(SampleCodec.TryDecodeFilteredChunk(Sensor1, output.Value, output.Headers, out var decoded, out error), error.Message);
+        AssertBitwiseEqual(input.Signal.Span, decoded.Signal.Span);
+        AssertBitwiseEqual([1.5, -2e-3, 0.1, -0.0], decoded.Signal.Span);
+    }
+
+    [Fact]
+    public void Binary_input_has_no_signal_text()
+    {
+        var message = SampleCodec.ToMessage(new SampleChunk("sensor-1", 0, new[] { 1.0 }) { Format = SampleFormat.Float64 });
+
+        Assert.True(SampleCodec.TryDecodeSampleChunk(message.Key, message.Value, message.Headers, out var chunk, out _));
+        Assert.Null(chunk.SignalJsonRange);
+    }
+
+    [Fact]
     public void Json_written_by_the_codec_is_read_by_a_general_JSON_parser()
     {
         var message = SampleCodec.ToMessage(new SampleChunk("a\"b\\ü", 1, new[] { 1e-300, -0.0, 123456.789 }, 44100.5, 5));

@@ -40,8 +40,6 @@ public sealed class SampleOutputConsumer(
                 config.EnableAutoOffsetStore = false;
                 config.IsolationLevel = IsolationLevel.ReadCommitted;
                 config.AutoOffsetReset = AutoOffsetReset.Latest;
-                // An empty fetch is held this long; a live view wants data as soon as it is there.
-                config.FetchWaitMaxMs ??= 10;
             });
 
             var assigned = AssignAtEnd(consumer, topic, stoppingToken);
