@@ -34,6 +34,13 @@ public sealed class ProcessorOptions
     /// <summary>Most records consumed into one transaction.</summary>
     public int MaxBatchRecords { get; set; } = 2000;
 
+    /// <summary>
+    /// Most input bytes (record values) in one transaction. Bounds what the producer holds until the commit: with
+    /// ~200 records of 64 KB per transaction each produced record cost 7x more (fresh memory for librdkafka's copies,
+    /// page faults) and the throughput of a run settled at either ~9M or ~18M samples/s; 1 MiB keeps it at the latter.
+    /// </summary>
+    public int MaxBatchBytes { get; set; } = 1 << 20;
+
     /// <summary>Longest time spent collecting one transaction's records.</summary>
     public int MaxBatchMs { get; set; } = 20;
 
@@ -73,6 +80,7 @@ public sealed class ProcessorOptions
 
         var section = configuration.GetSection(ProcessorSection);
         options.MaxBatchRecords = ReadInt(section, nameof(MaxBatchRecords), options.MaxBatchRecords);
+        options.MaxBatchBytes = ReadInt(section, nameof(MaxBatchBytes), options.MaxBatchBytes);
         options.MaxBatchMs = ReadInt(section, nameof(MaxBatchMs), options.MaxBatchMs);
         options.LingerMs = ReadInt(section, nameof(LingerMs), options.LingerMs);
         options.MaxHeldChunks = ReadInt(section, nameof(MaxHeldChunks), options.MaxHeldChunks);
@@ -145,6 +153,7 @@ public sealed class ProcessorOptionsValidator : IValidateOptions<ProcessorOption
         }
 
         Range(options.MaxBatchRecords, 1, 1_000_000, nameof(ProcessorOptions.MaxBatchRecords));
+        Range(options.MaxBatchBytes, 1, int.MaxValue, nameof(ProcessorOptions.MaxBatchBytes));
         Range(options.MaxBatchMs, 1, 60_000, nameof(ProcessorOptions.MaxBatchMs));
         Range(options.LingerMs, 0, 60_000, nameof(ProcessorOptions.LingerMs));
         Range(options.MaxHeldChunks, 0, 100_000, nameof(ProcessorOptions.MaxHeldChunks));

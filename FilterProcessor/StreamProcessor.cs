@@ -159,7 +159,8 @@ public sealed class StreamProcessor : IDisposable
     {
         var consumer = _consumer!;
         var clock = Stopwatch.StartNew();
-        while (_batch.Count < _options.MaxBatchRecords && !stoppingToken.IsCancellationRequested)
+        long bytes = 0;
+        while (_batch.Count < _options.MaxBatchRecords && bytes < _options.MaxBatchBytes && !stoppingToken.IsCancellationRequested)
         {
             // Wait up to 100 ms for the first record; then take what the consumer has already fetched, waiting up to
             // LingerMs for more, never past the batch window. With LingerMs = 0 the batch is whatever arrived while the
@@ -192,6 +193,7 @@ public sealed class StreamProcessor : IDisposable
             if (!record.IsPartitionEOF)
             {
                 _batch.Add(record);
+                bytes += record.Message.Value?.Length ?? 0;
             }
         }
     }

@@ -18,11 +18,12 @@ public class ProcessorOptionsTests
             ["FILTER_MODE"] = "remote",
             ["Processor:MaxBatchMs"] = "5",
             ["Processor:LingerMs"] = "2",
+            ["Processor:MaxBatchBytes"] = "65536",
             ["Filter:Params:order"] = "4",
         });
 
         Assert.Equal(("in", "out", "rls", FilterMode.Remote), (options.InputTopic, options.OutputTopic, options.Algorithm, options.Mode));
-        Assert.Equal((5, 2), (options.MaxBatchMs, options.LingerMs));
+        Assert.Equal((5, 2, 65536), (options.MaxBatchMs, options.LingerMs, options.MaxBatchBytes));
         Assert.Equal(4, options.Params["order"]);
         Assert.True(new ProcessorOptionsValidator().Validate(null, options).Succeeded);
     }
@@ -39,6 +40,7 @@ public class ProcessorOptionsTests
     [Theory]
     [InlineData("Processor:LingerMs", "-1", "Processor:LingerMs = -1 is out of range")]
     [InlineData("Processor:MaxBatchMs", "0", "Processor:MaxBatchMs = 0 is out of range")]
+    [InlineData("Processor:MaxBatchBytes", "0", "Processor:MaxBatchBytes = 0 is out of range")]
     [InlineData("FILTER_ALGORITHM", "median", "FILTER_ALGORITHM")]
     [InlineData("OUTPUT_TOPIC", "sample-input", "INPUT_TOPIC and OUTPUT_TOPIC are both")]
     public void AnOutOfRangeSettingFailsValidationNamingIt(string key, string value, string expected)
