@@ -20,6 +20,13 @@ public sealed record SampleChunk(
     public SampleFormat Format { get; init; } = SampleFormat.Json;
 
     /// <summary>
+    /// Optional, for encoding: the JSON text of a <c>signal</c> array that parses to exactly <see cref="Signal"/>,
+    /// written as-is by the JSON encoder instead of formatting every sample (a producer sending the same samples again
+    /// formats them once). Not validated. Ignored by the binary forms; never set by a decode.
+    /// </summary>
+    public ReadOnlyMemory<byte> SignalJson { get; init; }
+
+    /// <summary>
     /// For a chunk decoded from JSON: where the <c>signal</c> array's text (from <c>[</c> to <c>]</c>) is in the decoded
     /// record value. That text parses to exactly <see cref="Signal"/>, so an encoder can copy it instead of formatting
     /// the samples again (<see cref="FilteredChunk.SignalJson"/>). Null for binary chunks.

@@ -26,7 +26,7 @@ public static partial class SampleCodec
         writer.WriteStartObject();
         writer.WriteString("stream_id"u8, chunk.StreamId);
         writer.WriteNumber("seq"u8, chunk.Seq);
-        WriteSamples(writer, "signal"u8, chunk.Signal.Span);
+        WriteSignal(writer, chunk.SignalJson.Span, chunk.Signal.Span);
         if (chunk.SampleRate is { } rate)
         {
             writer.WriteNumber("sample_rate"u8, rate);
@@ -48,21 +48,27 @@ public static partial class SampleCodec
         writer.WriteString("stream_id"u8, chunk.StreamId);
         writer.WriteNumber("seq"u8, chunk.Seq);
         writer.WriteString("algorithm"u8, chunk.Algorithm);
-        if (chunk.SignalJson.IsEmpty)
-        {
-            WriteSamples(writer, "signal"u8, chunk.Signal.Span);
-        }
-        else
-        {
-            writer.WritePropertyName("signal"u8);
-            writer.WriteRawValue(chunk.SignalJson.Span, skipInputValidation: true);
-        }
+        WriteSignal(writer, chunk.SignalJson.Span, chunk.Signal.Span);
 
         WriteSamples(writer, "filtered_signal"u8, chunk.FilteredSignal.Span);
         writer.WriteNumber("timestamp_ms"u8, chunk.TimestampMs);
         writer.WriteNumber("processed_ms"u8, chunk.ProcessedMs);
         writer.WriteEndObject();
         writer.Flush();
+    }
+
+    /// <summary>The <c>signal</c> array: <paramref name="json"/> as-is when given (text known to parse to
+    /// <paramref name="samples"/>), else the samples formatted.</summary>
+    private static void WriteSignal(Utf8JsonWriter writer, ReadOnlySpan<byte> json, ReadOnlySpan<double> samples)
+    {
+        if (json.IsEmpty)
+        {
+            WriteSamples(writer, "signal"u8, samples);
+            return;
+        }
+
+        writer.WritePropertyName("signal"u8);
+        writer.WriteRawValue(json, skipInputValidation: true);
     }
 
     /// <summary>Utf8JsonWriter formats doubles as the shortest text that parses back to the same bits.</summary>

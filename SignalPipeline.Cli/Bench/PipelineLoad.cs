@@ -1,6 +1,4 @@
-using System.Buffers;
 using System.Diagnostics;
-using System.Text;
 using System.Text.Json;
 using Confluent.Kafka;
 using SignalPipeline.Messages;
@@ -57,9 +55,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
     private readonly TopicPartition[] _partitionOf = new TopicPartition[settings.Streams];
     private readonly HashSet<long>[] _seen = Enumerable.Range(0, settings.Streams).Select(_ => new HashSet<long>()).ToArray();
     private readonly LatencyRecorder _latency = new();
-    private static readonly byte[] JsonContentType = Encoding.UTF8.GetBytes(ContentTypes.Json);
     private readonly byte[]?[] _signalJson = new byte[settings.Streams][];
-    private readonly ArrayBufferWriter<byte> _json = new();
     private long _producedChunks;
     private long _producedSamples;
     private long _deliveredChunks;
@@ -245,9 +241,15 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
 
     private void Produce(IProducer<byte[], byte[]> producer, int stream, double[] samples)
     {
+        // JSON samples are formatted once per stream: the load generator shares the 2 cores with what it measures, and
+        // formatting 4096 doubles per chunk took a third of a core.
         var chunk = new SampleChunk(_streamIds[stream], _nextSeq[stream]++, samples, SampleRate: 8000,
-            TimestampMs: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) { Format = settings.Format };
-        var message = chunk.Format == SampleFormat.Json ? JsonMessage(chunk, stream) : SampleCodec.ToMessage(chunk);
+            TimestampMs: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())
+        {
+            Format = settings.Format,
+            SignalJson = settings.Format == SampleFormat.Json ? _signalJson[stream] ??= JsonSerializer.SerializeToUtf8Bytes(samples) : default,
+        };
+        var message = SampleCodec.ToMessage(chunk);
         while (true)
         {
             try
@@ -269,34 +271,6 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
 
         Interlocked.Increment(ref _producedChunks);
         Interlocked.Add(ref _producedSamples, samples.Length);
-    }
-
-    /// <summary>
-    /// The codec's JSON form of <paramref name="chunk"/>, with the samples' text formatted once per stream: the load
-    /// generator shares the 2 cores with what it measures, and formatting 4096 doubles per chunk took a third of a core.
-    /// </summary>
-    private Message<byte[], byte[]> JsonMessage(SampleChunk chunk, int stream)
-    {
-        var signal = _signalJson[stream] ??= JsonSerializer.SerializeToUtf8Bytes(chunk.Signal.ToArray());
-        _json.ResetWrittenCount();
-        using (var writer = new Utf8JsonWriter(_json, new JsonWriterOptions { SkipValidation = true }))
-        {
-            writer.WriteStartObject();
-            writer.WriteString("stream_id"u8, chunk.StreamId);
-            writer.WriteNumber("seq"u8, chunk.Seq);
-            writer.WritePropertyName("signal"u8);
-            writer.WriteRawValue(signal, skipInputValidation: true);
-            writer.WriteNumber("sample_rate"u8, chunk.SampleRate!.Value);
-            writer.WriteNumber("timestamp_ms"u8, chunk.TimestampMs!.Value);
-            writer.WriteEndObject();
-        }
-
-        return new Message<byte[], byte[]>
-        {
-            Key = Encoding.UTF8.GetBytes(chunk.StreamId),
-            Value = _json.WrittenSpan.ToArray(),
-            Headers = new Headers { { MessageHeaders.ContentType, JsonContentType } },
-        };
     }
 
     /// <summary>

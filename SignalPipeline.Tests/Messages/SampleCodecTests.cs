@@ -67,6 +67,18 @@ public sealed class SampleCodecTests
     }
 
     [Fact]
+    public void Json_input_writes_given_signal_text_verbatim()
+    {
+        var chunk = new SampleChunk("s", 1, new[] { 0.5, 2.0 }, 8000, 9) { SignalJson = "[0.50,2e0]"u8.ToArray() };
+
+        var message = SampleCodec.ToMessage(chunk);
+
+        Assert.Equal("""{"stream_id":"s","seq":1,"signal":[0.50,2e0],"sample_rate":8000,"timestamp_ms":9}""", Encoding.UTF8.GetString(message.Value));
+        Assert.True(SampleCodec.TryDecodeSampleChunk(message.Key, message.Value, message.Headers, out var decoded, out var error), error.Message);
+        AssertBitwiseEqual([0.5, 2.0], decoded.Signal.Span);
+    }
+
+    [Fact]
     public void Binary_input_has_no_signal_text()
     {
         var message = SampleCodec.ToMessage(new SampleChunk("sensor-1", 0, new[] { 1.0 }) { Format = SampleFormat.Float64 });
