@@ -86,8 +86,6 @@ public sealed class StreamProcessor : IDisposable
             config.EnableAutoCommit = false;
             config.EnableAutoOffsetStore = false;
             config.AutoOffsetReset = AutoOffsetReset.Earliest;
-            config.SessionTimeoutMs ??= 6000;
-            config.HeartbeatIntervalMs ??= 1500;
         }, builder => builder
             .SetPartitionsAssignedHandler((_, assigned) => OnAssigned(assigned))
             .SetPartitionsRevokedHandler((_, revoked) => Drop(revoked.Select(r => r.Partition.Value), "revoked"))
