@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using SignalPipeline.Kafka;
 
 namespace FilterProcessor;
 
@@ -16,14 +17,14 @@ public enum FilterMode
 /// </summary>
 public sealed class ProcessorOptions
 {
-    public const string ConsumerGroup = "filter-kafka-processor";
+    public const string ConsumerGroup = PipelineTopics.ProcessorGroup;
     public const string ProcessorSection = "Processor";
     public const string ParamsSection = "Filter:Params";
 
-    public string InputTopic { get; set; } = "sample-input";
-    public string OutputTopic { get; set; } = "sample-output";
-    public string DlqTopic { get; set; } = "sample-dlq";
-    public string ChangelogTopic { get; set; } = "filter-kafka-processor-state-changelog";
+    public string InputTopic { get; set; } = PipelineTopics.DefaultInput;
+    public string OutputTopic { get; set; } = PipelineTopics.DefaultOutput;
+    public string DlqTopic { get; set; } = PipelineTopics.DefaultDeadLetters;
+    public string ChangelogTopic { get; set; } = PipelineTopics.DefaultChangelog;
     public string Algorithm { get; set; } = "kalman";
     public Dictionary<string, double> Params { get; set; } = [];
     public FilterMode Mode { get; set; } = FilterMode.Local;
