@@ -2,6 +2,8 @@ using System.Text;
 using Confluent.Kafka;
 using FilterProcessor;
 using FilterProcessor.Filtering;
+using FilterProcessor.Kafka;
+using FilterProcessor.Streaming;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging.Abstractions;
 using SignalPipeline.Messages;
@@ -112,8 +114,10 @@ public sealed class FilterProcessorTests(ProcessorAppFixture fixture) : IClassFi
         // A third member of the processor's consumer group, in this process: joining and leaving are two rebalances.
         using var meterFactory = new TestMeterFactory();
         using var telemetry = new ProcessorTelemetry(meterFactory);
-        var options = new ProcessorOptions();
-        using var third = new StreamProcessor(kit.Kafka, options, new LocalChunkFilterer(options.Algorithm, options.Params), telemetry, NullLogger.Instance, "test-instance");
+        var options = new ProcessorOptions { InstanceId = $"test-instance-{Guid.NewGuid():N}", DevBrokerCompensation = true };
+        var supplier = new KafkaSupplier(kit.Kafka);
+        using var third = new StreamThread(supplier, options, new LocalChunkFilterer(options.Algorithm, options.Params), telemetry,
+            new ProcessorHealth(options, TimeProvider.System), TimeProvider.System, NullLogger.Instance, supplier.MaxMessageBytes);
         using var stop = new CancellationTokenSource();
         var producing = Task.Run(async () =>
         {
