@@ -6,26 +6,24 @@ namespace SignalPipeline.Tests.FilterProcessor.Fakes;
 /// <summary>
 /// Confluent.Kafka's consumer over an <see cref="InMemoryKafkaCluster"/>. A subscribing consumer joins its group at
 /// <c>Subscribe</c> and runs its rebalance handlers from inside <c>Consume</c>, on the calling thread, as librdkafka
-/// does: Lost (session expired), Revoked (then it rejoins), Assigned (whose returned offsets it starts from:
-/// Unset = the committed offset, else earliest; Beginning; End; or an offset). Records come one at a time, rotating over
-/// the assigned partitions; read_committed stops at the LSO and skips aborted and control records. <c>Position</c> is
-/// one past the last record returned (or where the partition EOF was reported). <c>Dispose</c> without <c>Close</c>
-/// leaves like a killed process: the member's session expires at once (Kafka: after session.timeout.ms).
-/// Not supported: OffsetsForTimes, SASL/OAuth, the librdkafka <c>Handle</c>.
+/// does: Lost (session expired; then it rejoins as a new member), Revoked (then it rejoins), Assigned (whose returned
+/// offsets it starts from: Unset, Beginning, End or an offset; see <see cref="AssignedPartitions"/> for reading).
+/// <c>Close</c> and <c>Unsubscribe</c> run Revoked while still a member (it may commit), then leave the group.
+/// <c>Dispose</c> without <c>Close</c> leaves like a killed process: the member's session expires at once (Kafka: after
+/// session.timeout.ms). Not supported: OffsetsForTimes, SASL, the librdkafka <c>Handle</c>.
 /// </summary>
 internal sealed class InMemoryConsumer(
     InMemoryKafkaCluster cluster, string groupId, RebalanceHandlers? handlers, IsolationLevel isolation, bool partitionEof, string name)
     : IConsumer<byte[], byte[]>
 {
     private static readonly Action Nothing = () => { };
-    private readonly Dictionary<TopicPartition, Cursor> _assignment = [];
+    private readonly AssignedPartitions _assigned = new(cluster, groupId, isolation, partitionEof, name);
     private readonly Dictionary<TopicPartition, long> _stored = [];
     private List<string> _subscription = [];
     private GroupMember? _member;
     private bool _expired;
     private bool _assigning;
     private bool _closed;
-    private int _rotation;
 
     private object Gate => cluster.Gate;
 
@@ -37,7 +35,7 @@ internal sealed class InMemoryConsumer(
 
     public string MemberId => Locked(() => _member?.MemberId ?? "");
 
-    public List<TopicPartition> Assignment => Locked(() => _assignment.Keys.ToList());
+    public List<TopicPartition> Assignment => Locked(() => _assigned.Partitions);
 
     public List<string> Subscription => Locked(() => _subscription.ToList());
 
@@ -45,7 +43,7 @@ internal sealed class InMemoryConsumer(
         => Locked(() => new InMemoryGroupMetadata(groupId, _member?.MemberId ?? "", _member?.Generation ?? -1));
 
     /// <summary>Under the lock: whether a rebalance can proceed without this member's callback.</summary>
-    internal bool OwnsNothing => _assignment.Count == 0 && !_assigning;
+    internal bool OwnsNothing => _assigned.Count == 0 && !_assigning;
 
     public ConsumeResult<byte[], byte[]> Consume(int millisecondsTimeout) => Poll(TimeSpan.FromMilliseconds(millisecondsTimeout), default)!;
 
@@ -98,7 +96,7 @@ internal sealed class InMemoryConsumer(
     {
         lock (Gate)
         {
-            _assignment.Clear();
+            _assigned.Clear();
             AddLocked(partitions);
         }
     }
@@ -113,22 +111,22 @@ internal sealed class InMemoryConsumer(
 
     public void IncrementalUnassign(TopicPartition partition) => IncrementalUnassign([partition]);
 
-    public void IncrementalUnassign(IEnumerable<TopicPartition> partitions) => ForEach(partitions, tp => _assignment.Remove(tp));
+    public void IncrementalUnassign(IEnumerable<TopicPartition> partitions) => ForEach(partitions, _assigned.Remove);
 
-    public void Unassign() => Locked(() => _assignment.Clear());
+    public void Unassign() => Locked(() => _assigned.Clear());
 
-    public void Seek(TopicPartitionOffset tpo) => ForEach([tpo.TopicPartition], tp => (_assignment[Owned(tp)].Start, _assignment[tp].EofAt) = (tpo.Offset, -1));
+    public void Seek(TopicPartitionOffset tpo) => ForEach([tpo.TopicPartition], _ => _assigned.Seek(tpo));
 
     public Offset Position(TopicPartition partition)
-        => Locked(() => _assignment.TryGetValue(partition, out var c) && Resolve(partition, c) ? new Offset(c.Returned) : Offset.Unset);
+        => Locked(() => _assigned.Position(partition));
 
-    public void Pause(IEnumerable<TopicPartition> partitions) => ForEach(partitions, tp => _assignment[Owned(tp)].Paused = true);
+    public void Pause(IEnumerable<TopicPartition> partitions) => ForEach(partitions, tp => _assigned.SetPaused(tp, true));
 
-    public void Resume(IEnumerable<TopicPartition> partitions) => ForEach(partitions, tp => _assignment[Owned(tp)].Paused = false);
+    public void Resume(IEnumerable<TopicPartition> partitions) => ForEach(partitions, tp => _assigned.SetPaused(tp, false));
 
     public void StoreOffset(ConsumeResult<byte[], byte[]> result) => StoreOffset(new TopicPartitionOffset(result.TopicPartition, result.Offset + 1));
 
-    public void StoreOffset(TopicPartitionOffset offset) => Locked(() => _stored[Owned(offset.TopicPartition)] = offset.Offset.Value);
+    public void StoreOffset(TopicPartitionOffset offset) => Locked(() => _stored[_assigned.Owned(offset.TopicPartition)] = offset.Offset.Value);
 
     public List<TopicPartitionOffset> Commit()
     {
@@ -221,12 +219,13 @@ internal sealed class InMemoryConsumer(
             lock (Gate)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                ObjectDisposedException.ThrowIf(_closed, this);
                 if (NextGroupStepPending())
                 {
                     continue;
                 }
 
-                if (Fetch() is { } result)
+                if (_assigned.Fetch() is { } result)
                 {
                     return result;
                 }
@@ -255,10 +254,8 @@ internal sealed class InMemoryConsumer(
 
         if (_expired)
         {
-            _expired = false;
-            _member = null;
-            var lost = Take();
-            return lost.Count == 0 ? Nothing : () => handlers?.Lost(lost);
+            (_expired, _member) = (false, null);
+            return Release(handlers?.Lost);
         }
 
         if (_member is null)
@@ -272,17 +269,7 @@ internal sealed class InMemoryConsumer(
         if (Group.Rebalancing && !member.Rejoined)
         {
             // Revoked runs while the old generation is still valid: the member may commit in it, as in Kafka.
-            var revoked = _assignment.Keys.Select(tp => new TopicPartitionOffset(tp, Offset.Unset)).ToList();
-            return () =>
-            {
-                handlers?.Revoked(revoked);
-                Locked(() =>
-                {
-                    _assignment.Clear();
-                    Group.Rejoin(member);
-                    Monitor.PulseAll(Gate);
-                });
-            };
+            return Release(handlers?.Revoked, () => Group.Rejoin(member));
         }
 
         if (member.Pending is not { } assigned)
@@ -307,27 +294,42 @@ internal sealed class InMemoryConsumer(
         };
     }
 
-    private List<TopicPartitionOffset> Take()
+    /// <summary>A step that runs <paramref name="handler"/> on the partitions held, then gives them up.</summary>
+    private Action Release(Action<IReadOnlyList<TopicPartitionOffset>>? handler, Action? then = null)
     {
-        var taken = _assignment.Keys.Select(tp => new TopicPartitionOffset(tp, Offset.Unset)).ToList();
-        _assignment.Clear();
-        return taken;
+        var held = _assigned.Partitions.Select(tp => new TopicPartitionOffset(tp, Offset.Unset)).ToList();
+        return () =>
+        {
+            if (held.Count > 0)
+            {
+                handler?.Invoke(held);
+            }
+
+            Locked(() =>
+            {
+                _assigned.Clear();
+                then?.Invoke();
+                Monitor.PulseAll(Gate);
+            });
+        };
     }
 
     private void Leave()
     {
-        List<TopicPartitionOffset> owned;
-        bool lost;
+        Action? release = null;
         lock (Gate)
         {
-            if (_member is null || _closed)
+            if (_member is not null && !_closed)
             {
-                _subscription = [];
-                return;
+                release = Release(_expired ? handlers?.Lost : handlers?.Revoked);
             }
+        }
 
-            (owned, lost) = (Take(), _expired);
-            if (!_expired)
+        release?.Invoke();
+        lock (Gate)
+        {
+            // Still a member while its handler ran (it may commit), as librdkafka's close; the session may have expired meanwhile.
+            if (_member is not null && !_expired)
             {
                 Group.Leave(_member);
             }
@@ -335,98 +337,13 @@ internal sealed class InMemoryConsumer(
             (_member, _expired, _subscription) = (null, false, []);
             Monitor.PulseAll(Gate);
         }
-
-        if (owned.Count > 0)
-        {
-            (lost ? handlers?.Lost : handlers?.Revoked)?.Invoke(owned);
-        }
-
     }
 
     private void AddLocked(IEnumerable<TopicPartitionOffset> partitions)
     {
-        foreach (var tpo in partitions)
-        {
-            cluster.Log(tpo.TopicPartition);
-            _assignment[tpo.TopicPartition] = new Cursor { Start = tpo.Offset };
-        }
-
+        _assigned.Add(partitions);
         Monitor.PulseAll(Gate);
     }
-
-    private ConsumeResult<byte[], byte[]>? Fetch()
-    {
-        var partitions = _assignment.Keys.ToList();
-        for (var i = 0; i < partitions.Count; i++)
-        {
-            var tp = partitions[(_rotation + i) % partitions.Count];
-            var cursor = _assignment[tp];
-            if (cursor.Paused || !Resolve(tp, cursor))
-            {
-                continue;
-            }
-
-            var log = cluster.Log(tp);
-            var end = cluster.EndOffset(tp, isolation);
-            while (cursor.Next < end && !InMemoryKafkaCluster.Visible(log[(int)cursor.Next], isolation))
-            {
-                cursor.Next++;
-            }
-
-            if (cursor.Next < end)
-            {
-                _rotation = (_rotation + i + 1) % partitions.Count;
-                cursor.Returned = cursor.Next + 1;
-                return log[(int)cursor.Next++].ToResult(tp);
-            }
-
-            if (partitionEof && cursor.EofAt != cursor.Next)
-            {
-                cursor.EofAt = cursor.Returned = cursor.Next;
-                return new ConsumeResult<byte[], byte[]> { TopicPartitionOffset = new TopicPartitionOffset(tp, cursor.Next), IsPartitionEOF = true };
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>Turns a logical start offset into a position; false while the committed offset is unstable (KIP-447).</summary>
-    private bool Resolve(TopicPartition tp, Cursor cursor)
-    {
-        if (cursor.Start is not { } start)
-        {
-            return true;
-        }
-
-        long position;
-        if (start == Offset.Beginning)
-        {
-            position = 0;
-        }
-        else if (start == Offset.End)
-        {
-            position = cluster.EndOffset(tp, isolation);
-        }
-        else if (!start.IsSpecial)
-        {
-            // Out of range: auto.offset.reset=earliest, as the processor's consumers are configured.
-            position = start.Value <= cluster.Log(tp).Count ? start.Value : 0;
-        }
-        else if (isolation == IsolationLevel.ReadCommitted && cluster.HasPendingOffsets(groupId, tp))
-        {
-            return false;
-        }
-        else
-        {
-            position = Group.Committed.TryGetValue(tp, out var committed) ? committed : 0;
-        }
-
-        (cursor.Start, cursor.Next, cursor.Returned) = (null, position, position);
-        return true;
-    }
-
-    private TopicPartition Owned(TopicPartition tp)
-        => _assignment.ContainsKey(tp) ? tp : throw new KafkaException(new Error(ErrorCode.Local_State, $"{tp} is not assigned to {name}"));
 
     private T Locked<T>(Func<T> body)
     {
@@ -455,21 +372,5 @@ internal sealed class InMemoryConsumer(
 
             Monitor.PulseAll(Gate);
         }
-    }
-
-    private sealed class Cursor
-    {
-        /// <summary>A start offset not resolved yet (special values, or Unset waiting for stable offsets).</summary>
-        public Offset? Start { get; set; }
-
-        /// <summary>The fetch position: the next offset to look at.</summary>
-        public long Next { get; set; }
-
-        /// <summary>What <c>Position</c> reports: one past the last record returned.</summary>
-        public long Returned { get; set; }
-
-        public long EofAt { get; set; } = -1;
-
-        public bool Paused { get; set; }
     }
 }

@@ -52,6 +52,22 @@ public sealed class InMemoryKafkaGroupTests
     }
 
     [Fact]
+    public async Task ABlockedConsumeServesRebalancesAndWakesForNewRecords()
+    {
+        var a = Member("a");
+        using var stop = new CancellationTokenSource(Timeout);
+        var aReads = Task.Run(() => a.Consume(stop.Token));
+        var b = Member("b");
+        _cluster.Produce("in", 3, null, Bytes("for b"));
+        _cluster.Produce("in", 0, null, Bytes("for a"));
+
+        // b's first poll waits until a, blocked in Consume on another thread, has revoked and rejoined.
+        Assert.Equal("for b", Value(b.Consume(Timeout)));
+        Assert.Equal("for a", Value(await aReads.WaitAsync(Timeout)));
+        Assert.Equal([0, 1], a.Assignment.Select(tp => tp.Partition.Value));
+    }
+
+    [Fact]
     public void AssignedStartOffsetsAreHonouredAndUnsetMeansCommittedElseEarliest()
     {
         for (var i = 0; i < 3; i++)
@@ -76,12 +92,13 @@ public sealed class InMemoryKafkaGroupTests
         _cluster.Produce("in", 0, null, Bytes("x"));
         var producer = _cluster.CreateProducer("t");
         producer.InitTransactions(Timeout);
+        var commits = 0;
         IConsumer<byte[], byte[]>? a = null;
         a = Member("a", revoked: _ =>
         {
-            // Still generation 1 while the group waits for this member to rejoin.
+            // Still a member of the current generation while the group waits for it to rejoin (or to leave, on Close).
             producer.BeginTransaction();
-            producer.SendOffsetsToTransaction([new TopicPartitionOffset("in", 0, 1)], a!.ConsumerGroupMetadata, Timeout);
+            producer.SendOffsetsToTransaction([new TopicPartitionOffset("in", 0, ++commits)], a!.ConsumerGroupMetadata, Timeout);
             producer.CommitTransaction();
         });
         Assert.Equal("x", Value(a.Consume(TimeSpan.Zero)));
@@ -109,6 +126,10 @@ public sealed class InMemoryKafkaGroupTests
         producer.AbortTransaction();
         Assert.Empty(_cluster.ReadCommitted("out"));
         Assert.Equal(1, _cluster.CommittedOffsets("g")[new TopicPartition("in", 0)]);
+
+        a.Close();
+        Assert.Equal(2, _cluster.CommittedOffsets("g")[new TopicPartition("in", 0)]);
+        Assert.Empty(_cluster.Members("g"));
     }
 
     [Fact]
@@ -142,25 +163,36 @@ public sealed class InMemoryKafkaGroupTests
         var consumer = _cluster.CreateConsumer("g", new RebalanceHandlers(
             partitions =>
             {
-                _events.Add($"{name} assigned {Partitions(partitions)}");
+                Log($"{name} assigned {Partitions(partitions)}");
                 return assigned?.Invoke(partitions) ?? partitions.Select(tp => new TopicPartitionOffset(tp, Offset.Unset));
             },
             partitions =>
             {
-                _events.Add($"{name} revoked {Partitions(partitions.Select(p => p.TopicPartition))}");
+                Log($"{name} revoked {Partitions(partitions.Select(p => p.TopicPartition))}");
                 revoked?.Invoke(partitions);
             },
-            partitions => _events.Add($"{name} lost {Partitions(partitions.Select(p => p.TopicPartition))}")));
+            partitions => Log($"{name} lost {Partitions(partitions.Select(p => p.TopicPartition))}")));
         consumer.Subscribe("in");
         return consumer;
     }
 
     private static string Partitions(IEnumerable<TopicPartition> partitions) => string.Join(",", partitions.Select(p => p.Partition.Value).Order());
 
+    private void Log(string rebalanceEvent)
+    {
+        lock (_events)
+        {
+            _events.Add(rebalanceEvent);
+        }
+    }
+
     private List<string> Events()
     {
-        var events = _events.ToList();
-        _events.Clear();
-        return events;
+        lock (_events)
+        {
+            var events = _events.ToList();
+            _events.Clear();
+            return events;
+        }
     }
 }
