@@ -62,13 +62,18 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
             collector.Changelog(partition.Partition, Encoding.UTF8.GetBytes(stream.StreamId), null);
         }
 
+        var offsets = new List<TopicPartitionOffset>(partitions.Count);
         foreach (var partition in partitions)
         {
             var next = batch.LastOffsets.TryGetValue(partition.Partition, out var last) ? last + 1 : partition.NextInputOffset;
             collector.Changelog(partition.Partition, [], new PartitionCheckpoint(next, partition.OutputEnd).Serialize());
+
+            // Every partition the transaction writes for gets an offset, even one that only evicted or released held
+            // chunks: the offsets carry the group generation, so a zombie's transaction is refused whatever it holds.
+            offsets.Add(new TopicPartitionOffset(options.InputTopic, partition.Partition, Math.Max(next, 0)));
         }
 
-        collector.Commit(batch.LastOffsets.Select(o => new TopicPartitionOffset(options.InputTopic, o.Key, o.Value + 1)), group);
+        collector.Commit(offsets, group);
         Committed(batch, partitions);
     }
 
