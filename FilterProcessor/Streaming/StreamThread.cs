@@ -26,14 +26,11 @@ public sealed class StreamThread : IDisposable
     private readonly StateRestorer _restorer;
     private readonly BatchFilter _filter;
     private readonly TaskContext _context;
-    private readonly Dictionary<int, PartitionTask> _tasks = [];
-    private readonly Dictionary<int, PartitionState> _retained = [];
-    private readonly SortedSet<int> _restoring = [];
+    private readonly TaskManager _manager;
     private readonly Batch _batch = new();
     private IConsumer<byte[], byte[]>? _consumer;
     private BatchWriter? _writer;
     private long _lastMaintenanceMs;
-    private long _restoringSinceMs;
 
     public StreamThread(IKafkaSupplier kafka, ProcessorOptions options, IChunkFilterer filterer, ProcessorTelemetry telemetry, ProcessorHealth health, TimeProvider time, ILogger logger, int maxMessageBytes)
     {
@@ -43,10 +40,13 @@ public sealed class StreamThread : IDisposable
         _restorer = new StateRestorer(kafka, options, telemetry, logger);
         _filter = new BatchFilter(filterer);
         _context = new TaskContext(options, new ChunkLimits(maxMessageBytes));
+        _manager = new TaskManager(options, _context, _restorer, telemetry, time, logger);
     }
 
+    private Dictionary<int, PartitionTask> Tasks => _manager.Tasks;
+
     /// <summary>Input partitions this instance processes now (restored).</summary>
-    public IReadOnlyCollection<int> AssignedPartitions => [.. _tasks.Keys];
+    public IReadOnlyCollection<int> AssignedPartitions => [.. Tasks.Keys];
 
     public int StreamCount => _context.StreamCount;
 
@@ -65,7 +65,7 @@ public sealed class StreamThread : IDisposable
 
         _collector.Initialize();
         _writer = new BatchWriter(_collector, _options, _context.Limits, _telemetry, output);
-        _consumer = _kafka.GetConsumer(ProcessorOptions.ConsumerGroup, new RebalanceHandlers(OnAssigned, r => OnRevoked(r, "revoked"), r => OnRevoked(r, "lost")));
+        _consumer = _kafka.GetConsumer(ProcessorOptions.ConsumerGroup, new RebalanceHandlers(_manager.OnAssigned, r => OnRevoked(r, "revoked"), r => OnRevoked(r, "lost")));
         _consumer.Subscribe(_options.InputTopic);
         _health.Running(true);
         _logger.LogInformation("Filtering {Input} -> {Output} with {Algorithm} ({Mode}), transactional id {TransactionalId}; largest chunk accepted: {F64} f64 / {F32} f32 samples (message.max.bytes {Max})",
@@ -79,9 +79,11 @@ public sealed class StreamThread : IDisposable
         Start();
         try
         {
+            var rate = new RateLog(_telemetry, _logger, _options.RateLogSeconds);
             while (!stoppingToken.IsCancellationRequested)
             {
                 Step(stoppingToken);
+                rate.MaybeLog(() => $"partitions [{string.Join(",", Tasks.Keys.Order())}], {_context.StreamCount} streams");
             }
         }
         finally
@@ -103,7 +105,7 @@ public sealed class StreamThread : IDisposable
     /// <summary>One iteration: restore what is pending, collect, process, commit (or roll back and back off).</summary>
     public void Step(CancellationToken stoppingToken)
     {
-        RestorePending(stoppingToken);
+        _manager.RestorePending(_consumer!, p => _writer!.OutputPartition(p), stoppingToken);
         Collect(stoppingToken);
         _collector.Poll();
         var now = NowMs;
@@ -113,7 +115,7 @@ public sealed class StreamThread : IDisposable
             ProcessBatch(now, maintain, stoppingToken);
         }
 
-        _health.Pending(_tasks.Values.Select(t => t.State.PendingSinceMs).Append(_restoring.Count > 0 ? _restoringSinceMs : null).Min());
+        _health.Pending(Tasks.Values.Select(t => t.State.PendingSinceMs).Append(_manager.RestoringSinceMs).Min());
     }
 
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -125,7 +127,7 @@ public sealed class StreamThread : IDisposable
         {
             foreach (var record in batch.Records)
             {
-                if (_tasks.TryGetValue(record.Partition.Value, out var task) && record.Offset.Value >= task.State.NextInputOffset)
+                if (Tasks.TryGetValue(record.Partition.Value, out var task) && record.Offset.Value >= task.State.NextInputOffset)
                 {
                     task.Accept(record, batch, now);
                 }
@@ -134,7 +136,7 @@ public sealed class StreamThread : IDisposable
             if (maintain)
             {
                 _lastMaintenanceMs = now;
-                foreach (var task in _tasks.Values)
+                foreach (var task in Tasks.Values)
                 {
                     task.Maintain(batch, now);
                 }
@@ -147,8 +149,8 @@ public sealed class StreamThread : IDisposable
 
             using var activity = ProcessorTelemetry.StartBatch(_options.InputTopic, batch.Records);
             _filter.FilterAsync(batch.Work, stoppingToken).GetAwaiter().GetResult();
-            _writer!.Commit(batch, _tasks, _consumer!.ConsumerGroupMetadata, ProcessorTelemetry.TraceContext(activity), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            _context.StreamCount = _tasks.Values.Sum(t => t.State.Count);
+            _writer!.Commit(batch, Tasks, _consumer!.ConsumerGroupMetadata, ProcessorTelemetry.TraceContext(activity), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            _context.StreamCount = Tasks.Values.Sum(t => t.State.Count);
             _health.BatchCommitted();
             _telemetry.Committed(batch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _context.StreamCount);
         }
@@ -179,13 +181,13 @@ public sealed class StreamThread : IDisposable
             _logger.LogError(e, "Recreating the transactional producer failed; retrying after the backoff");
         }
 
-        BatchWriter.RollBack(batch, _tasks);
-        _context.StreamCount = _tasks.Values.Sum(t => t.State.Count);
+        BatchWriter.RollBack(batch, Tasks);
+        _context.StreamCount = Tasks.Values.Sum(t => t.State.Count);
         foreach (var p in batch.LastOffsets.Keys)
         {
-            if (_tasks.TryGetValue(p, out var task))
+            if (Tasks.TryGetValue(p, out var task))
             {
-                Seek(p, task.State.NextInputOffset);
+                _manager.Seek(_consumer!, p, task.State.NextInputOffset);
             }
         }
 
@@ -231,96 +233,12 @@ public sealed class StreamThread : IDisposable
         }
     }
 
-    private IEnumerable<TopicPartitionOffset> OnAssigned(IReadOnlyList<TopicPartition> assigned)
-    {
-        // State kept from a revocation is reused only for partitions that came back in this assignment.
-        foreach (var p in _retained.Keys.Where(p => assigned.All(a => a.Partition.Value != p)).ToList())
-        {
-            _retained.Remove(p);
-        }
-
-        foreach (var tp in assigned)
-        {
-            _restoring.Add(tp.Partition.Value);
-        }
-
-        _restoringSinceMs = NowMs;
-        _logger.LogInformation("Assigned partitions [{Partitions}]: restoring", string.Join(",", assigned.Select(a => a.Partition.Value).Order()));
-        return assigned.Select(tp => new TopicPartitionOffset(tp, Offset.Unset));
-    }
-
     private void OnRevoked(IReadOnlyList<TopicPartitionOffset> revoked, string why)
     {
-        foreach (var tpo in revoked)
-        {
-            var p = tpo.Partition.Value;
-            _restoring.Remove(p);
-            if (_tasks.Remove(p, out var task))
-            {
-                _retained[p] = task.State;
-            }
-        }
+        _manager.OnRevoked(revoked, why);
 
         // Records read but not processed: the next owner reads them again from the checkpoint.
-        _batch.Records.RemoveAll(r => !_tasks.ContainsKey(r.Partition.Value));
-        _context.StreamCount = _tasks.Values.Sum(t => t.State.Count);
-        _logger.LogInformation("Partitions [{Partitions}] {Why}", string.Join(",", revoked.Select(r => r.Partition.Value).Order()), why);
-    }
-
-    private void RestorePending(CancellationToken stoppingToken)
-    {
-        if (_restoring.Count == 0)
-        {
-            return;
-        }
-
-        var partitions = _restoring.ToList();
-        var topicPartitions = partitions.Select(p => new TopicPartition(_options.InputTopic, p)).ToList();
-        var clock = Stopwatch.StartNew();
-        try
-        {
-            _consumer!.Pause(topicPartitions);
-
-            // KIP-447: a read_committed consumer's committed offsets wait while an earlier owner's transaction that sent
-            // offsets for these partitions is still open; its changelog records then are committed or aborted before we read.
-            var committed = _consumer.Committed(topicPartitions, TimeSpan.FromSeconds(_options.RestoreStallSeconds))
-                .Where(c => c.Offset.Value >= 0).ToDictionary(c => c.Partition.Value, c => c.Offset.Value);
-            var restored = _restorer.Restore(partitions, _retained, committed, p => _writer!.OutputPartition(p), NowMs);
-            foreach (var (p, state) in restored)
-            {
-                _retained.Remove(p);
-                _tasks[p] = new PartitionTask(state, _context);
-                Seek(p, state.NextInputOffset);
-            }
-
-            _restoring.Clear();
-            _context.StreamCount = _tasks.Values.Sum(t => t.State.Count);
-            _consumer.Resume(topicPartitions);
-            _telemetry.Restored(clock.Elapsed, restored.Count, _context.StreamCount);
-            _logger.LogInformation(
-                "Assigned partitions [{Partitions}]: restored {Streams} streams in {Milliseconds} ms; resuming at {Offsets}",
-                string.Join(",", partitions), restored.Values.Sum(s => s.Count), clock.ElapsedMilliseconds,
-                string.Join(", ", restored.Values.OrderBy(s => s.Partition).Select(s => $"{s.Partition}@{(s.NextInputOffset < 0 ? "beginning" : s.NextInputOffset)}")));
-        }
-        catch (Exception e) when (e is KafkaException or RestoreStalledException)
-        {
-            _telemetry.RestoreFailed();
-            _logger.LogError(e, "Restoring partitions [{Partitions}] failed; they wait and the restore is tried again", string.Join(",", partitions));
-            stoppingToken.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(Math.Min(1000, _options.MaxRetryBackoffMs)));
-        }
-    }
-
-    private void Seek(int partition, long offset)
-    {
-        try
-        {
-            _consumer!.Seek(new TopicPartitionOffset(_options.InputTopic, partition, offset < 0 ? Offset.Beginning : new Offset(offset)));
-        }
-        catch (KafkaException e)
-        {
-            // Not assigned any more (a rebalance took it): the next owner starts from the checkpoint anyway.
-            _logger.LogDebug(e, "Seek of partition {Partition} skipped", partition);
-        }
+        _batch.Records.RemoveAll(r => !Tasks.ContainsKey(r.Partition.Value));
     }
 
     private int RequirePartitions(string topic, string setting)
