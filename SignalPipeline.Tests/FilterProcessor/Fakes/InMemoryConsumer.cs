@@ -10,7 +10,8 @@ namespace SignalPipeline.Tests.FilterProcessor.Fakes;
 /// offsets it starts from: Unset, Beginning, End or an offset; see <see cref="AssignedPartitions"/> for reading).
 /// <c>Close</c> and <c>Unsubscribe</c> run Revoked while still a member (it may commit), then leave the group.
 /// <c>Dispose</c> without <c>Close</c> leaves like a killed process: the member's session expires at once (Kafka: after
-/// session.timeout.ms). Not supported: OffsetsForTimes, SASL, the librdkafka <c>Handle</c>.
+/// session.timeout.ms). <c>GetWatermarkOffsets</c> answers like <c>QueryWatermarkOffsets</c> (librdkafka: cached
+/// values of the last fetch). Not supported: OffsetsForTimes, SASL, the librdkafka <c>Handle</c>.
 /// </summary>
 internal sealed class InMemoryConsumer(
     InMemoryKafkaCluster cluster, string groupId, RebalanceHandlers? handlers, IsolationLevel isolation, bool partitionEof, string name)
@@ -254,8 +255,8 @@ internal sealed class InMemoryConsumer(
 
         if (_expired)
         {
-            (_expired, _member) = (false, null);
-            return Release(handlers?.Lost);
+            // The stale member id stays until Lost returns, so offsets sent from the handler are refused.
+            return Release(handlers?.Lost, () => (_expired, _member) = (false, null));
         }
 
         if (_member is null)
