@@ -4,46 +4,43 @@ using FilterProcessor.Kafka;
 namespace SignalPipeline.Tests.FilterProcessor.Fakes;
 
 /// <summary>
-/// Confluent.Kafka's consumer over an <see cref="InMemoryKafkaCluster"/>. A subscribing consumer joins its group at
-/// <c>Subscribe</c> and runs its rebalance handlers from inside <c>Consume</c>, on the calling thread, as librdkafka
-/// does: Lost (session expired; then it rejoins as a new member), Revoked (then it rejoins), Assigned (whose returned
-/// offsets it starts from: Unset, Beginning, End or an offset; see <see cref="AssignedPartitions"/> for reading).
-/// <c>Close</c> and <c>Unsubscribe</c> run Revoked while still a member (it may commit), then leave the group.
-/// <c>Dispose</c> without <c>Close</c> leaves like a killed process: the member's session expires at once (Kafka: after
-/// session.timeout.ms). Not supported: OffsetsForTimes, SASL, the librdkafka <c>Handle</c>.
+/// Confluent.Kafka's consumer over an <see cref="InMemoryKafkaCluster"/>: reading as <see cref="AssignedPartitions"/>
+/// describes, group membership and rebalance handlers (run from inside <c>Consume</c>) as <see cref="GroupMembership"/>
+/// does. <c>Dispose</c> without <c>Close</c> leaves like a killed process: the member's session expires at once
+/// (Kafka: after session.timeout.ms). <c>GetWatermarkOffsets</c> answers like <c>QueryWatermarkOffsets</c> (librdkafka: cached
+/// values of the last fetch). Not supported: OffsetsForTimes, SASL, the librdkafka <c>Handle</c>.
 /// </summary>
 internal sealed class InMemoryConsumer(
     InMemoryKafkaCluster cluster, string groupId, RebalanceHandlers? handlers, IsolationLevel isolation, bool partitionEof, string name)
     : IConsumer<byte[], byte[]>
 {
-    private static readonly Action Nothing = () => { };
     private readonly AssignedPartitions _assigned = new(cluster, groupId, isolation, partitionEof, name);
     private readonly Dictionary<TopicPartition, long> _stored = [];
-    private List<string> _subscription = [];
-    private GroupMember? _member;
-    private bool _expired;
-    private bool _assigning;
+    private GroupMembership? _membership;
     private bool _closed;
 
     private object Gate => cluster.Gate;
 
     private ConsumerGroup Group => cluster.Group(groupId);
 
+    // Built on first use: a primary constructor's initializers cannot pass 'this'.
+    private GroupMembership Membership
+        => LazyInitializer.EnsureInitialized(ref _membership, () => new GroupMembership(cluster, groupId, handlers, _assigned, this));
+
     public string Name => name;
 
     public Handle Handle => throw new NotSupportedException("The in-memory consumer has no librdkafka handle.");
 
-    public string MemberId => Locked(() => _member?.MemberId ?? "");
+    public string MemberId => Locked(() => Membership.MemberId);
 
     public List<TopicPartition> Assignment => Locked(() => _assigned.Partitions);
 
-    public List<string> Subscription => Locked(() => _subscription.ToList());
+    public List<string> Subscription => Locked(() => Membership.Subscription);
 
-    public IConsumerGroupMetadata ConsumerGroupMetadata
-        => Locked(() => new InMemoryGroupMetadata(groupId, _member?.MemberId ?? "", _member?.Generation ?? -1));
+    public IConsumerGroupMetadata ConsumerGroupMetadata => Locked(() => Membership.Metadata);
 
-    /// <summary>Under the lock: whether a rebalance can proceed without this member's callback.</summary>
-    internal bool OwnsNothing => _assigned.Count == 0 && !_assigning;
+    /// <summary>Under the lock: whether a rebalance can proceed without this member's Revoked step.</summary>
+    internal bool OwnsNothing => Membership.OwnsNothing;
 
     public ConsumeResult<byte[], byte[]> Consume(int millisecondsTimeout) => Poll(TimeSpan.FromMilliseconds(millisecondsTimeout), default)!;
 
@@ -53,23 +50,13 @@ internal sealed class InMemoryConsumer(
 
     public void Subscribe(string topic) => Subscribe([topic]);
 
-    public void Subscribe(IEnumerable<string> topics)
-    {
-        Unsubscribe();
-        lock (Gate)
-        {
-            // librdkafka joins on its own thread; the Assigned handler waits for the next Consume.
-            _subscription = [.. topics];
-            _member = Group.Join(this, _subscription);
-            Monitor.PulseAll(Gate);
-        }
-    }
+    public void Subscribe(IEnumerable<string> topics) => Membership.Subscribe(topics);
 
-    public void Unsubscribe() => Leave();
+    public void Unsubscribe() => Membership.Leave();
 
     public void Close()
     {
-        Leave();
+        Membership.Leave();
         Locked(() => _closed = true);
     }
 
@@ -79,7 +66,7 @@ internal sealed class InMemoryConsumer(
         {
             if (!_closed)
             {
-                Expire();
+                Membership.Expire();
                 _closed = true;
                 Monitor.PulseAll(Gate);
             }
@@ -142,8 +129,7 @@ internal sealed class InMemoryConsumer(
         cluster.Faults.Hit(new FaultContext(FaultPoint.Commit, name, groupId, null));
         lock (Gate)
         {
-            if (_subscription.Count > 0
-                && (_expired || _member is null ? new Error(ErrorCode.UnknownMemberId) : Group.Validate(_member.MemberId, _member.Generation)) is { } error)
+            if (Membership.CommitError() is { } error)
             {
                 throw new KafkaException(error);
             }
@@ -194,14 +180,7 @@ internal sealed class InMemoryConsumer(
     public void SetSaslCredentials(string username, string password) => throw new NotSupportedException();
 
     /// <summary>Under the lock, from the cluster: the session timed out; the group goes on without this member.</summary>
-    internal void Expire()
-    {
-        if (_member is not null && !_expired)
-        {
-            Group.Leave(_member);
-            _expired = true;
-        }
-    }
+    internal void Expire() => Membership.Expire();
 
     private ConsumeResult<byte[], byte[]>? Poll(TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -211,7 +190,7 @@ internal sealed class InMemoryConsumer(
         using var wake = cancellationToken.Register(() => Locked(() => Monitor.PulseAll(Gate)));
         while (true)
         {
-            while (Locked(NextGroupStep) is { } step)
+            while (Locked(Membership.NextStep) is { } step)
             {
                 step();
             }
@@ -220,7 +199,7 @@ internal sealed class InMemoryConsumer(
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 ObjectDisposedException.ThrowIf(_closed, this);
-                if (NextGroupStepPending())
+                if (Membership.StepPending)
                 {
                     continue;
                 }
@@ -238,104 +217,6 @@ internal sealed class InMemoryConsumer(
 
                 Monitor.Wait(Gate, (int)Math.Min(remaining, int.MaxValue));
             }
-        }
-    }
-
-    private bool NextGroupStepPending()
-        => _subscription.Count > 0 && (_expired || _member is null || _member.Pending is not null || (Group.Rebalancing && !_member.Rejoined));
-
-    /// <summary>Under the lock: the next rebalance step of this member, whose handler runs outside the lock; null when none.</summary>
-    private Action? NextGroupStep()
-    {
-        if (_subscription.Count == 0 || _closed)
-        {
-            return null;
-        }
-
-        if (_expired)
-        {
-            (_expired, _member) = (false, null);
-            return Release(handlers?.Lost);
-        }
-
-        if (_member is null)
-        {
-            _member = Group.Join(this, _subscription);
-            Monitor.PulseAll(Gate);
-            return Nothing;
-        }
-
-        var member = _member;
-        if (Group.Rebalancing && !member.Rejoined)
-        {
-            // Revoked runs while the old generation is still valid: the member may commit in it, as in Kafka.
-            return Release(handlers?.Revoked, () => Group.Rejoin(member));
-        }
-
-        if (member.Pending is not { } assigned)
-        {
-            return null;
-        }
-
-        member.Pending = null;
-        _assigning = true;
-        return () =>
-        {
-            try
-            {
-                var start = handlers?.Assigned(assigned).ToList() ?? [.. assigned.Select(tp => new TopicPartitionOffset(tp, Offset.Unset))];
-                Locked(() => AddLocked(start));
-            }
-            finally
-            {
-                // A rebalance begun meanwhile takes these partitions back at the next step.
-                Locked(() => _assigning = false);
-            }
-        };
-    }
-
-    /// <summary>A step that runs <paramref name="handler"/> on the partitions held, then gives them up.</summary>
-    private Action Release(Action<IReadOnlyList<TopicPartitionOffset>>? handler, Action? then = null)
-    {
-        var held = _assigned.Partitions.Select(tp => new TopicPartitionOffset(tp, Offset.Unset)).ToList();
-        return () =>
-        {
-            if (held.Count > 0)
-            {
-                handler?.Invoke(held);
-            }
-
-            Locked(() =>
-            {
-                _assigned.Clear();
-                then?.Invoke();
-                Monitor.PulseAll(Gate);
-            });
-        };
-    }
-
-    private void Leave()
-    {
-        Action? release = null;
-        lock (Gate)
-        {
-            if (_member is not null && !_closed)
-            {
-                release = Release(_expired ? handlers?.Lost : handlers?.Revoked);
-            }
-        }
-
-        release?.Invoke();
-        lock (Gate)
-        {
-            // Still a member while its handler ran (it may commit), as librdkafka's close; the session may have expired meanwhile.
-            if (_member is not null && !_expired)
-            {
-                Group.Leave(_member);
-            }
-
-            (_member, _expired, _subscription) = (null, false, []);
-            Monitor.PulseAll(Gate);
         }
     }
 

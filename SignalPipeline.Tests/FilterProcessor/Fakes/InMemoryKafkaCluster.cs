@@ -65,14 +65,21 @@ public sealed class InMemoryKafkaCluster(TimeProvider? time = null)
         }
     }
 
-    /// <summary>A consumer of <paramref name="groupId"/>; with <paramref name="handlers"/> for a subscribing member.</summary>
+    /// <summary>
+    /// A consumer of <paramref name="groupId"/>, with <paramref name="handlers"/> for a subscribing member. Its
+    /// <c>Name</c> is "<paramref name="kind"/>-N" (N counts all clients), which a fault's <c>when</c> can match.
+    /// </summary>
     public IConsumer<byte[], byte[]> CreateConsumer(
-        string groupId, RebalanceHandlers? handlers = null, IsolationLevel isolation = IsolationLevel.ReadCommitted, bool partitionEof = false)
-        => new InMemoryConsumer(this, groupId, handlers, isolation, partitionEof, $"inmemory#consumer-{Interlocked.Increment(ref _clients)}");
+        string groupId,
+        RebalanceHandlers? handlers = null,
+        IsolationLevel isolation = IsolationLevel.ReadCommitted,
+        bool partitionEof = false,
+        string kind = "consumer")
+        => new InMemoryConsumer(this, groupId, handlers, isolation, partitionEof, $"{kind}-{Interlocked.Increment(ref _clients)}");
 
-    /// <summary>A producer; transactional when <paramref name="transactionalId"/> is set (then call InitTransactions first).</summary>
+    /// <summary>A producer named "producer-N"; transactional when <paramref name="transactionalId"/> is set (then call InitTransactions first).</summary>
     public IProducer<byte[], byte[]> CreateProducer(string? transactionalId = null)
-        => new InMemoryProducer(this, transactionalId, $"inmemory#producer-{Interlocked.Increment(ref _clients)}");
+        => new InMemoryProducer(this, transactionalId, $"producer-{Interlocked.Increment(ref _clients)}");
 
     /// <summary>Writes one record outside any transaction (what an input producer does); returns its offset.</summary>
     public long Produce(string topic, int partition, byte[]? key, byte[]? value, Headers? headers = null)

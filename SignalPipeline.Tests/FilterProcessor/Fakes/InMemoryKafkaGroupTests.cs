@@ -133,6 +133,57 @@ public sealed class InMemoryKafkaGroupTests
     }
 
     [Fact]
+    public void AnExpiredMembersLostHandlerCannotCommitItsOffsets()
+    {
+        var producer = _cluster.CreateProducer("t");
+        producer.InitTransactions(Timeout);
+        ErrorCode? refused = null;
+        IConsumer<byte[], byte[]>? a = null;
+        a = Member("a", lost: _ =>
+        {
+            producer.BeginTransaction();
+            refused = Assert.Throws<KafkaTxnRequiresAbortException>(
+                () => producer.SendOffsetsToTransaction([new TopicPartitionOffset("in", 0, 1)], a!.ConsumerGroupMetadata, Timeout)).Error.Code;
+            producer.AbortTransaction();
+        });
+        Assert.Null(a.Consume(TimeSpan.Zero));
+
+        _cluster.ExpireMember(a);
+        Assert.Null(a.Consume(TimeSpan.Zero));
+
+        Assert.Equal(ErrorCode.UnknownMemberId, refused);
+        Assert.Empty(_cluster.CommittedOffsets("g"));
+        Assert.Equal(["a assigned 0,1,2,3", "a lost 0,1,2,3", "a assigned 0,1,2,3"], Events());
+    }
+
+    [Fact]
+    public void SupplierHandsOutClientsAsTheProcessorConfiguresThem()
+    {
+        var committed = new InMemoryKafkaSupplier(_cluster);
+        var uncommitted = new InMemoryKafkaSupplier(_cluster, IsolationLevel.ReadUncommitted);
+        Assert.Equal((4, null), (committed.PartitionCount("in"), committed.PartitionCount("missing")));
+        var producer = committed.GetProducer("t");
+        producer.InitTransactions(Timeout);
+        producer.BeginTransaction();
+        producer.Produce(new TopicPartition("in", 1), Message("open"));
+
+        var restore = committed.GetRestoreConsumer("g");
+        restore.Assign(new TopicPartitionOffset("in", 1, Offset.Beginning));
+        Assert.Equal((true, 0L), (restore.Consume(TimeSpan.Zero).IsPartitionEOF, restore.Position(new TopicPartition("in", 1)).Value));
+        var careless = uncommitted.GetRestoreConsumer("g");
+        careless.Assign(new TopicPartitionOffset("in", 1, Offset.Beginning));
+        Assert.Equal("open", Value(careless.Consume(TimeSpan.Zero)));
+
+        var member = committed.GetConsumer("g", new RebalanceHandlers(tps => tps.Select(tp => new TopicPartitionOffset(tp, Offset.Beginning)), _ => { }, _ => { }));
+        member.Subscribe("in");
+        Assert.Null(member.Consume(TimeSpan.Zero));
+        Assert.Equal(4, member.Assignment.Count);
+        Assert.Equal([member], committed.Consumers);
+        Assert.StartsWith("restore-", Assert.Single(committed.RestoreConsumers).Name);
+        Assert.Same(producer, Assert.Single(committed.Producers));
+    }
+
+    [Fact]
     public async Task CommittedOffsetsWaitForTheTransactionThatHoldsThem()
     {
         _cluster.Produce("in", 0, null, Bytes("done"));
@@ -158,7 +209,8 @@ public sealed class InMemoryKafkaGroupTests
     private IConsumer<byte[], byte[]> Member(
         string name,
         Func<IReadOnlyList<TopicPartition>, IEnumerable<TopicPartitionOffset>>? assigned = null,
-        Action<IReadOnlyList<TopicPartitionOffset>>? revoked = null)
+        Action<IReadOnlyList<TopicPartitionOffset>>? revoked = null,
+        Action<IReadOnlyList<TopicPartitionOffset>>? lost = null)
     {
         var consumer = _cluster.CreateConsumer("g", new RebalanceHandlers(
             partitions =>
@@ -171,7 +223,11 @@ public sealed class InMemoryKafkaGroupTests
                 Log($"{name} revoked {Partitions(partitions.Select(p => p.TopicPartition))}");
                 revoked?.Invoke(partitions);
             },
-            partitions => Log($"{name} lost {Partitions(partitions.Select(p => p.TopicPartition))}")));
+            partitions =>
+            {
+                Log($"{name} lost {Partitions(partitions.Select(p => p.TopicPartition))}");
+                lost?.Invoke(partitions);
+            }));
         consumer.Subscribe("in");
         return consumer;
     }

@@ -8,7 +8,9 @@ namespace SignalPipeline.Tests.FilterProcessor.Fakes;
 /// SyncKafkaSupplier): group consumers without partition EOF, restore consumers with it, both with
 /// <paramref name="isolation"/> (read_committed as the processor's; read_uncommitted to see what a careless reader
 /// would); producers as the processor configures them. It keeps every client it made, so a test can reach the
-/// processor's own clients (e.g. <c>cluster.ExpireMember(supplier.Consumers[0])</c>).
+/// processor's own clients (e.g. <c>cluster.ExpireMember(supplier.Consumers[0])</c>). Group consumers are named
+/// "consumer-N", restore consumers "restore-N", so a fault can target one kind:
+/// <c>Faults.Fail(FaultPoint.Consume, ..., when: f => f.Client.StartsWith("restore-"))</c>.
 /// </summary>
 public sealed class InMemoryKafkaSupplier(InMemoryKafkaCluster cluster, IsolationLevel isolation = IsolationLevel.ReadCommitted) : IKafkaSupplier
 {
@@ -28,7 +30,7 @@ public sealed class InMemoryKafkaSupplier(InMemoryKafkaCluster cluster, Isolatio
         => Keep(_consumers, cluster.CreateConsumer(groupId, handlers, isolation));
 
     public IConsumer<byte[], byte[]> GetRestoreConsumer(string groupId)
-        => Keep(_restoreConsumers, cluster.CreateConsumer(groupId, null, isolation, partitionEof: true));
+        => Keep(_restoreConsumers, cluster.CreateConsumer(groupId, null, isolation, partitionEof: true, kind: "restore"));
 
     public IProducer<byte[], byte[]> GetProducer(string transactionalId) => Keep(_producers, cluster.CreateProducer(transactionalId));
 
