@@ -15,12 +15,20 @@ public static class FaultEndpoints
 
     public sealed record TopicErrorBody(JsonElement? Error);
 
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
     public static IEndpointRouteBuilder MapFaultInjection(this IEndpointRouteBuilder app)
     {
         var faults = app.MapGroup("/faults");
 
-        faults.MapPost("/request-errors", (RequestErrorsBody body, DevBrokerHost host) =>
+        faults.MapPost("/request-errors", async (HttpRequest request, DevBrokerHost host) =>
         {
+            var (body, malformed) = await ReadAsync<RequestErrorsBody>(request, """{"api":"Produce","errors":["NOT_ENOUGH_REPLICAS"]}""");
+            if (body is null)
+            {
+                return malformed!;
+            }
+
             if (!FaultNames.TryParseApi(body.Api, out var api))
             {
                 return BadRequest("Unknown API", $"'api' is '{body.Api}'; expected one of {FaultNames.ApiList} or a numeric API key.");
@@ -46,12 +54,27 @@ public static class FaultEndpoints
 
         faults.MapPost("/brokers/{id:int}/down", (int id, DevBrokerHost host) => OnBroker(id, host, c => c.SetBrokerDown(id)));
         faults.MapPost("/brokers/{id:int}/up", (int id, DevBrokerHost host) => OnBroker(id, host, c => c.SetBrokerUp(id)));
-        faults.MapPost("/brokers/{id:int}/rtt", (int id, RttBody body, DevBrokerHost host) => body.Ms is { } ms && ms >= 0
-            ? OnBroker(id, host, c => c.SetBrokerRtt(id, TimeSpan.FromMilliseconds(ms)))
-            : BadRequest("Bad RTT", $"'ms' is {body.Ms?.ToString() ?? "missing"}; expected milliseconds >= 0."));
-
-        faults.MapPost("/topics/{topic}/error", (string topic, TopicErrorBody body, DevBrokerHost host) =>
+        faults.MapPost("/brokers/{id:int}/rtt", async (int id, HttpRequest request, DevBrokerHost host) =>
         {
+            var (body, malformed) = await ReadAsync<RttBody>(request, """{"ms":200}""");
+            if (body is null)
+            {
+                return malformed!;
+            }
+
+            return body.Ms is { } ms && ms >= 0
+                ? OnBroker(id, host, c => c.SetBrokerRtt(id, TimeSpan.FromMilliseconds(ms)))
+                : BadRequest("Bad RTT", $"'ms' is {body.Ms?.ToString() ?? "missing"}; expected milliseconds >= 0.");
+        });
+
+        faults.MapPost("/topics/{topic}/error", async (string topic, HttpRequest request, DevBrokerHost host) =>
+        {
+            var (body, malformed) = await ReadAsync<TopicErrorBody>(request, """{"error":"TOPIC_AUTHORIZATION_FAILED"}""");
+            if (body is null)
+            {
+                return malformed!;
+            }
+
             if (body.Error is not { } element || !FaultNames.TryParseError(element, out var error))
             {
                 return BadRequest("Unknown error", $"'error' is {body.Error?.GetRawText() ?? "missing"}; expected a Kafka error name, a Confluent.Kafka ErrorCode name or a defined code (NO_ERROR clears it).");
@@ -81,6 +104,25 @@ public static class FaultEndpoints
 
         apply(cluster);
         return Results.NoContent();
+    }
+
+    // Bodies are read here rather than bound by the framework, whose 400 for bad JSON does not say what is wrong.
+    private static async Task<(T? Body, IResult? Malformed)> ReadAsync<T>(HttpRequest request, string example)
+        where T : class
+    {
+        try
+        {
+            if (request.HasJsonContentType() && await request.ReadFromJsonAsync<T>(Json, request.HttpContext.RequestAborted) is { } body)
+            {
+                return (body, null);
+            }
+
+            return (null, BadRequest("Malformed body", $"Expected a JSON body (Content-Type: application/json) like {example}."));
+        }
+        catch (JsonException ex)
+        {
+            return (null, BadRequest("Malformed body", $"The body is not valid JSON like {example}: {ex.Message}"));
+        }
     }
 
     private static IResult BadRequest(string title, string detail)

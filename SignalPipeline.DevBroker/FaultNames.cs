@@ -13,12 +13,8 @@ namespace SignalPipeline.DevBroker;
 public static class FaultNames
 {
     // Confluent.Kafka's names differ from Kafka's in places (GroupCoordinatorNotAvailable = COORDINATOR_NOT_AVAILABLE),
-    // so librdkafka's own names are keys too. Aliases of one code share a key; DistinctBy keeps one.
-    private static readonly FrozenDictionary<string, ErrorCode> Errors = Enum.GetValues<ErrorCode>()
-        .SelectMany(code => new[] { (Key: Normalize(code.ToString()), code), (Key: LibrdkafkaKey(code), code) })
-        .Where(entry => entry.Key.Length > 0)
-        .DistinctBy(entry => entry.Key)
-        .ToFrozenDictionary(entry => entry.Key, entry => entry.code);
+    // so librdkafka's own names are keys too.
+    private static readonly FrozenDictionary<string, ErrorCode> Errors = BuildErrors();
 
     private static readonly FrozenDictionary<string, KafkaApi> Apis = Enum.GetValues<KafkaApi>()
         .ToFrozenDictionary(api => Normalize(api.ToString()), api => api);
@@ -78,6 +74,25 @@ public static class FaultNames
     {
         error = value;
         return true;
+    }
+
+    private static FrozenDictionary<string, ErrorCode> BuildErrors()
+    {
+        var names = Enum.GetNames<ErrorCode>().Select(name => (Key: Normalize(name), Code: Enum.Parse<ErrorCode>(name)))
+            .Concat(Enum.GetValues<ErrorCode>().Select(code => (Key: LibrdkafkaKey(code), Code: code)));
+        var errors = new Dictionary<string, ErrorCode>();
+        foreach (var (key, code) in names.Where(entry => entry.Key.Length > 0))
+        {
+            // Aliases of one code share a key; one key for two codes would make a name mean the wrong fault.
+            if (errors.TryGetValue(key, out var other) && other != code)
+            {
+                throw new InvalidOperationException($"The error name '{key}' means both {other} and {code}.");
+            }
+
+            errors[key] = code;
+        }
+
+        return errors.ToFrozenDictionary();
     }
 
     private static string LibrdkafkaKey(ErrorCode code)

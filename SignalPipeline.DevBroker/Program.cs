@@ -21,6 +21,7 @@ app.MapDefaultEndpoints();
 if (app.Services.GetRequiredService<IOptions<DevBrokerOptions>>().Value.FaultInjection)
 {
     app.MapFaultInjection();
+    app.Logger.LogWarning("Fault injection is on (DevBroker:FaultInjection=true): POST /faults/* can fail requests and take brokers down");
 }
 
 app.MapGet("/", (DevBrokerHost host) => Results.Ok(new { bootstrapServers = host.BootstrapServers }));

@@ -59,4 +59,19 @@ internal static class MockClusterClients
         await producer.Send(value).WaitAsync(TestTimeout);
         producer.CommitTransaction(TestTimeout);
     }
+
+    /// <summary>The next record, or a <see cref="TimeoutException"/> after <paramref name="timeout"/>.</summary>
+    public static ConsumeResult<Null, string> ConsumeOne(this IConsumer<Null, string> consumer, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false } record)
+            {
+                return record;
+            }
+        }
+
+        throw new TimeoutException($"No record within {timeout.TotalSeconds:0} s.");
+    }
 }
