@@ -131,6 +131,42 @@ public sealed class TransactionFaultTests
         producer.CommitTransaction(TestTimeout);
     }
 
+    [Fact]
+    public async Task The_dev_broker_does_not_fence_an_old_producer_so_tests_inject_the_fencing_error()
+    {
+        // A real cluster refuses the old producer's commit once a new one ran InitTransactions with the same id
+        // (PRODUCER_FENCED). The mock lets it commit, so zombie-fencing tests must inject the error (see the table).
+        using var cluster = StartCluster();
+        using var old = TransactionalProducer(cluster, "tx-zombie");
+        old.BeginTransaction();
+        await old.Send("from the old owner").WaitAsync(TestTimeout);
+        using var successor = TransactionalProducer(cluster, "tx-zombie");
+
+        old.CommitTransaction(TestTimeout);
+
+        await successor.CommitOneAsync("from the new owner");
+    }
+
+    [Fact]
+    public async Task The_dev_broker_does_not_abort_a_transaction_open_past_its_timeout()
+    {
+        // A real coordinator aborts it after transaction.timeout.ms and the late commit fails; the mock commits it.
+        using var cluster = StartCluster();
+        using var producer = new ProducerBuilder<Null, string>(new ProducerConfig
+        {
+            BootstrapServers = cluster.BootstrapServers,
+            TransactionalId = "tx-overdue",
+            TransactionTimeoutMs = 1000,
+        }).Build();
+        producer.InitTransactions(TestTimeout);
+        producer.BeginTransaction();
+        await producer.Send("overdue").WaitAsync(TestTimeout);
+
+        await Task.Delay(TimeSpan.FromSeconds(3));
+
+        producer.CommitTransaction(TestTimeout);
+    }
+
     /// <summary>One consume-transform-produce transaction: a message, the consumer's offsets, the commit.</summary>
     private static async Task<KafkaException?> TryTransactionAsync(IProducer<Null, string> producer, IConsumer<Null, string> consumer)
     {
