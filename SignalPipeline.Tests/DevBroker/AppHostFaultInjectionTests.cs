@@ -1,5 +1,8 @@
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
+using Confluent.Kafka;
+using SignalPipeline.DevBroker;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.DevBroker;
 
@@ -24,5 +27,33 @@ public sealed class AppHostFaultInjectionTests
         }
 
         Assert.Equal(expected, environment.GetValueOrDefault("DevBroker__FaultInjection") as string);
+    }
+}
+
+/// <summary>The running AppHost with the dev broker's fault injection on: the way the processor's chaos tests use it.</summary>
+public sealed class AppHostFaultInjectionRunTests(AppHostFaultInjectionRunTests.App fixture) : IClassFixture<AppHostFaultInjectionRunTests.App>
+{
+    private static readonly TimeSpan Timeout = AppHostFixture.DefaultTimeout;
+
+    public sealed class App : AppHostFixture
+    {
+        protected override string[] AppHostArgs => ["Kafka:Broker=dev", "Generator:Enabled=false", "Kafka:DevBroker:FaultInjection=true"];
+    }
+
+    [Fact]
+    public async Task A_test_takes_the_kafka_resource_down_and_up_over_its_http_endpoint()
+    {
+        await fixture.WaitForHealthyAsync("kafka");
+        var faults = DevBrokerFaults.For(fixture.App);
+        using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = await fixture.GetConnectionStringAsync("kafka") }).Build();
+        await producer.ProduceAsync("sample-dlq", new Message<Null, string> { Value = "before" }).WaitAsync(Timeout);
+
+        await faults.SetBrokerDownAsync(MockKafkaCluster.AllBrokers);
+        var delivery = producer.ProduceAsync("sample-dlq", new Message<Null, string> { Value = "during" });
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        Assert.False(delivery.IsCompleted, "delivered while every broker was down");
+
+        await faults.ClearAsync();
+        Assert.Equal(PersistenceStatus.Persisted, (await delivery.WaitAsync(Timeout)).Status);
     }
 }
