@@ -78,6 +78,7 @@ public static class FaultNames
 
     private static FrozenDictionary<string, ErrorCode> BuildErrors()
     {
+        LibrdkafkaNative.EnsureLoaded();
         var names = Enum.GetNames<ErrorCode>().Select(name => (Key: Normalize(name), Code: Enum.Parse<ErrorCode>(name)))
             .Concat(Enum.GetValues<ErrorCode>().Select(code => (Key: LibrdkafkaKey(code), Code: code)));
         var errors = new Dictionary<string, ErrorCode>();
@@ -97,7 +98,6 @@ public static class FaultNames
 
     private static string LibrdkafkaKey(ErrorCode code)
     {
-        LibrdkafkaNative.EnsureLoaded();
         var name = LibrdkafkaNative.Name((int)code);
         return name.StartsWith('_') ? "LOCAL" + Normalize(name) : Normalize(name);
     }
