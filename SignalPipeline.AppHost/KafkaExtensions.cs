@@ -63,7 +63,7 @@ public static class KafkaExtensions
             .WithHttpHealthCheck("/health", endpointName: DevKafkaBrokerResource.HttpEndpointName);
 
         // Pass the AppHost's topic settings through when given (defaults live in the broker).
-        foreach (var setting in new[] { "Topics", "Partitions", "Brokers", "GroupInitialRebalanceDelayMs" })
+        foreach (var setting in new[] { "Topics", "Partitions", "Brokers", "GroupInitialRebalanceDelayMs", "FaultInjection" })
         {
             if (builder.Configuration[$"Kafka:DevBroker:{setting}"] is { } value)
             {

@@ -1,0 +1,59 @@
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Confluent.Kafka;
+using SignalPipeline.DevBroker;
+using SignalPipeline.Tests.Infrastructure;
+
+namespace SignalPipeline.Tests.DevBroker;
+
+/// <summary>How an AppHost test turns the dev broker's fault injection on (the model only; nothing is started).</summary>
+public sealed class AppHostFaultInjectionTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
+
+    [Theory]
+    [InlineData(new[] { "Kafka:Broker=dev", "Kafka:DevBroker:FaultInjection=true" }, "true")]
+    [InlineData(new[] { "Kafka:Broker=dev" }, null)]
+    public async Task The_AppHost_passes_Kafka_DevBroker_FaultInjection_to_the_broker(string[] args, string? expected)
+    {
+        await using var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.SignalPipeline_AppHost>(args).WaitAsync(Timeout);
+        var broker = (IResourceWithEnvironment)builder.Resources.Single(r => r.Name == "kafka");
+
+        var environment = new Dictionary<string, object>();
+        var context = new EnvironmentCallbackContext(new DistributedApplicationExecutionContext(DistributedApplicationOperation.Publish), broker, environment);
+        foreach (var callback in broker.Annotations.OfType<EnvironmentCallbackAnnotation>())
+        {
+            await callback.Callback(context).WaitAsync(Timeout);
+        }
+
+        Assert.Equal(expected, environment.GetValueOrDefault("DevBroker__FaultInjection") as string);
+    }
+}
+
+/// <summary>The running AppHost with the dev broker's fault injection on: the way the processor's chaos tests use it.</summary>
+public sealed class AppHostFaultInjectionRunTests(AppHostFaultInjectionRunTests.App fixture) : IClassFixture<AppHostFaultInjectionRunTests.App>
+{
+    private static readonly TimeSpan Timeout = AppHostFixture.DefaultTimeout;
+
+    public sealed class App : AppHostFixture
+    {
+        protected override string[] AppHostArgs => ["Kafka:Broker=dev", "Generator:Enabled=false", "Kafka:DevBroker:FaultInjection=true"];
+    }
+
+    [Fact]
+    public async Task A_test_takes_the_kafka_resource_down_and_up_over_its_http_endpoint()
+    {
+        await fixture.WaitForHealthyAsync("kafka");
+        var faults = DevBrokerFaults.For(fixture.App);
+        using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = await fixture.GetConnectionStringAsync("kafka") }).Build();
+        await producer.ProduceAsync("sample-dlq", new Message<Null, string> { Value = "before" }).WaitAsync(Timeout);
+
+        await faults.SetBrokerDownAsync(MockKafkaCluster.AllBrokers);
+        var delivery = producer.ProduceAsync("sample-dlq", new Message<Null, string> { Value = "during" });
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        Assert.False(delivery.IsCompleted, "delivered while every broker was down");
+
+        await faults.ClearAsync();
+        Assert.Equal(PersistenceStatus.Persisted, (await delivery.WaitAsync(Timeout)).Status);
+    }
+}

@@ -1,0 +1,101 @@
+using System.Net;
+using System.Net.Http.Json;
+using Confluent.Kafka;
+using SignalPipeline.DevBroker;
+
+namespace SignalPipeline.Tests.DevBroker;
+
+/// <summary>The dev broker process's <c>/faults/*</c> endpoints, through <see cref="DevBrokerFaults"/> and raw HTTP.</summary>
+public sealed class FaultEndpointTests(FaultEndpointTests.Broker broker) : IClassFixture<FaultEndpointTests.Broker>
+{
+    private static readonly TimeSpan Timeout = DevBrokerProcess.Timeout;
+
+    /// <summary>One broker process (2 brokers, fault injection on) shared by the tests of this class.</summary>
+    public sealed class Broker : IAsyncLifetime
+    {
+        public DevBrokerProcess Process { get; } =
+            DevBrokerProcess.Start("--DevBroker:FaultInjection=true", "--DevBroker:Topics=orders", "--DevBroker:Partitions=1", "--DevBroker:Brokers=2");
+
+        public Task InitializeAsync() => Process.WaitHealthyAsync();
+
+        public Task DisposeAsync()
+        {
+            Process.Dispose();
+            return Task.CompletedTask;
+        }
+    }
+
+    [Fact]
+    public async Task Faults_injected_over_HTTP_reach_a_real_client_and_clear_undoes_them()
+    {
+        var faults = new DevBrokerFaults(broker.Process.Http);
+        await faults.ClearAsync();
+        using var producer = new ProducerBuilder<Null, string>(new ProducerConfig
+        {
+            BootstrapServers = broker.Process.BootstrapServers,
+            TransactionalId = "tx-http",
+        }).Build();
+        producer.InitTransactions(Timeout);
+
+        // An abortable EndTxn error reaches CommitTransaction; the next transaction commits.
+        await faults.PushRequestErrorsAsync(KafkaApi.EndTxn, ErrorCode.UnknownProducerId);
+        producer.BeginTransaction();
+        await producer.ProduceAsync("orders", new Message<Null, string> { Value = "1" }).WaitAsync(Timeout);
+        var abortable = Assert.Throws<KafkaTxnRequiresAbortException>(() => producer.CommitTransaction(Timeout));
+        Assert.Equal(ErrorCode.UnknownProducerId, abortable.Error.Code);
+        producer.AbortTransaction(Timeout);
+
+        // Brokers down: the delivery waits; up: it completes.
+        await faults.SetBrokerDownAsync(MockKafkaCluster.AllBrokers);
+        producer.BeginTransaction();
+        var delivery = producer.ProduceAsync("orders", new Message<Null, string> { Value = "2" });
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        Assert.False(delivery.IsCompleted, "delivered while the broker was down");
+        await faults.SetBrokerUpAsync(MockKafkaCluster.AllBrokers);
+        Assert.Equal(PersistenceStatus.Persisted, (await delivery.WaitAsync(Timeout)).Status);
+        producer.CommitTransaction(Timeout);
+
+        // Everything queued or set is undone by clear.
+        await faults.PushRequestErrorsAsync(KafkaApi.EndTxn, ErrorCode.UnknownProducerId, ErrorCode.UnknownProducerId);
+        await faults.SetBrokerRttAsync(MockKafkaCluster.AllBrokers, TimeSpan.FromMilliseconds(50));
+        await faults.ClearAsync();
+        producer.BeginTransaction();
+        await producer.ProduceAsync("orders", new Message<Null, string> { Value = "3" }).WaitAsync(Timeout);
+        producer.CommitTransaction(Timeout);
+    }
+
+    [Theory]
+    [InlineData("/faults/request-errors", """{"api":"Commit","errors":["NOT_ENOUGH_REPLICAS"]}""", "Commit")]
+    [InlineData("/faults/request-errors", """{"api":"Produce","errors":["NOT_ENOUGH_REPLICAS","NOT_A_REAL_ERROR"]}""", "errors[1]")]
+    [InlineData("/faults/request-errors", """{"api":"Produce","errors":[123456]}""", "123456")]
+    [InlineData("/faults/request-errors", """{"api":"Produce","errors":[]}""", "'errors'")]
+    [InlineData("/faults/brokers/1/rtt", """{"ms":-5}""", "'ms'")]
+    [InlineData("/faults/topics/orders/error", """{"error":"NOPE"}""", "NOPE")]
+    [InlineData("/faults/request-errors", """{"api":""", "not valid JSON")]
+    [InlineData("/faults/request-errors", """{"api":"Produce","errors":"NOT_ENOUGH_REPLICAS"}""", "$.errors")]
+    [InlineData("/faults/brokers/1/rtt", "", """like {"ms":200}""")]
+    public async Task Bad_input_is_a_400_problem_naming_what_is_wrong(string path, string json, string named)
+    {
+        var http = broker.Process.Http;
+        using var response = await http.PostAsync(path, new StringContent(json, System.Text.Encoding.UTF8, "application/json")).WaitAsync(Timeout);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        using var problem = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync().WaitAsync(Timeout));
+        Assert.Contains(named, problem.RootElement.GetProperty("detail").GetString());
+
+        // Still serving afterwards.
+        using var ok = await http.PostAsJsonAsync("/faults/request-errors", new { api = "produce", errors = new object[] { "NOT_ENOUGH_REPLICAS", 19, "_TRANSPORT" } }).WaitAsync(Timeout);
+        Assert.Equal(HttpStatusCode.NoContent, ok.StatusCode);
+        await new DevBrokerFaults(http).ClearAsync();
+    }
+
+    [Fact]
+    public async Task An_unknown_broker_is_a_404_problem_naming_the_valid_ids()
+    {
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => new DevBrokerFaults(broker.Process.Http).SetBrokerDownAsync(3));
+
+        Assert.Equal(HttpStatusCode.NotFound, refused.StatusCode);
+        Assert.Contains("ids are 1 to 2", refused.Message);
+    }
+}
