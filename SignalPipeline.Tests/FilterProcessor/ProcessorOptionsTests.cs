@@ -29,6 +29,26 @@ public class ProcessorOptionsTests
     }
 
     [Fact]
+    public void StateAndRecoverySettingsBindWithDocumentedDefaults()
+    {
+        var defaults = Bind([]);
+        Assert.Equal((3600, 30, 1_000_000, 5, 120, 100, 10_000, 30), (defaults.StreamIdleSeconds, defaults.HeldChunkTimeoutSeconds, defaults.MaxStreams,
+            defaults.MaxBatchAttempts, defaults.StuckPartitionSeconds, defaults.RetryBackoffMs, defaults.MaxRetryBackoffMs, defaults.RestoreStallSeconds));
+        Assert.Null(defaults.InstanceId);
+        Assert.False(defaults.DevBrokerCompensation);
+
+        var options = Bind(new()
+        {
+            ["Processor:StreamIdleSeconds"] = "600",
+            ["Processor:MaxStreams"] = "5000",
+            ["Processor:InstanceId"] = "filter-kafka-processor-7d9f-abcde",
+            ["Processor:DevBrokerCompensation"] = "true",
+        });
+        Assert.Equal((600, 5000, "filter-kafka-processor-7d9f-abcde", true), (options.StreamIdleSeconds, options.MaxStreams, options.InstanceId, options.DevBrokerCompensation));
+        Assert.True(new ProcessorOptionsValidator().Validate(null, options).Succeeded);
+    }
+
+    [Fact]
     public void BatchingDefaultsToGroupCommit()
     {
         var options = Bind([]);
@@ -42,6 +62,14 @@ public class ProcessorOptionsTests
     [InlineData("Processor:MaxBatchMs", "0", "Processor:MaxBatchMs = 0 is out of range")]
     [InlineData("Processor:MaxBatchBytes", "0", "Processor:MaxBatchBytes = 0 is out of range")]
     [InlineData("FILTER_ALGORITHM", "median", "FILTER_ALGORITHM")]
+    [InlineData("Processor:StreamIdleSeconds", "-5", "Processor:StreamIdleSeconds = -5 is out of range")]
+    [InlineData("Processor:HeldChunkTimeoutSeconds", "-1", "Processor:HeldChunkTimeoutSeconds = -1 is out of range")]
+    [InlineData("Processor:MaxStreams", "0", "Processor:MaxStreams = 0 is out of range")]
+    [InlineData("Processor:MaxBatchAttempts", "0", "Processor:MaxBatchAttempts = 0 is out of range")]
+    [InlineData("Processor:StuckPartitionSeconds", "0", "Processor:StuckPartitionSeconds = 0 is out of range")]
+    [InlineData("Processor:MaxRetryBackoffMs", "50", "Processor:MaxRetryBackoffMs = 50 is out of range [100,")]
+    [InlineData("Processor:RestoreStallSeconds", "0", "Processor:RestoreStallSeconds = 0 is out of range")]
+    [InlineData("Processor:InstanceId", "pod/1", "Processor:InstanceId 'pod/1'")]
     [InlineData("OUTPUT_TOPIC", "sample-input", "INPUT_TOPIC and OUTPUT_TOPIC are both")]
     public void AnOutOfRangeSettingFailsValidationNamingIt(string key, string value, string expected)
     {
@@ -55,6 +83,8 @@ public class ProcessorOptionsTests
     [InlineData("Processor:LingerMs", "soon")]
     [InlineData("FILTER_MODE", "hybrid")]
     [InlineData("Filter:Params:q", "NaN")]
+    [InlineData("Processor:MaxStreams", "many")]
+    [InlineData("Processor:DevBrokerCompensation", "sometimes")]
     public void AnUnreadableSettingIsRefusedWhenBoundNamingIt(string key, string value)
     {
         var error = Assert.Throws<OptionsValidationException>(() => Bind(new() { [key] = value }));
