@@ -68,6 +68,18 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
         return result;
     }
 
+    /// <summary>
+    /// After an aborted transaction, with <c>Processor:DevBrokerCompensation</c>: what it wrote is visible on the dev
+    /// broker, so the output is scanned again from each partition's last committed end (nothing to do elsewhere).
+    /// </summary>
+    public void RescanOutputs(IReadOnlyCollection<PartitionState> partitions, Func<int, int> outputPartition)
+    {
+        if (options.DevBrokerCompensation && partitions.Count > 0)
+        {
+            new OutputScan(Reader, options, logger).Apply(partitions.ToDictionary(s => s.Partition), partitions.ToDictionary(s => s.Partition, s => s.OutputEnd), outputPartition);
+        }
+    }
+
     /// <summary>Applies the partition's last records per key; returns where the dev-broker output scan starts.</summary>
     private long Apply(int p, PartitionState state, Dictionary<string, byte[]?> records, IReadOnlyDictionary<int, long> committed, long nowMs)
     {

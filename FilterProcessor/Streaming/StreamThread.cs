@@ -182,6 +182,16 @@ public sealed class StreamThread : IDisposable
         }
 
         BatchWriter.RollBack(batch, Tasks);
+        try
+        {
+            _restorer.RescanOutputs([.. batch.LastOffsets.Keys.Concat(batch.Touched.Select(t => t.Partition)).Distinct().Where(Tasks.ContainsKey).Select(p => Tasks[p].State)],
+                p => _writer!.OutputPartition(p));
+        }
+        catch (Exception e) when (e is KafkaException or RestoreStalledException)
+        {
+            _logger.LogError(e, "Scanning the output after the abort failed; the retry may write chunks the dev broker already shows");
+        }
+
         _context.StreamCount = Tasks.Values.Sum(t => t.State.Count);
         foreach (var p in batch.LastOffsets.Keys)
         {
