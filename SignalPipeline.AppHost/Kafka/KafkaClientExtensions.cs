@@ -16,7 +16,7 @@ public static class KafkaClientExtensions
     public static IResourceBuilder<T> WithKafka<T>(this IResourceBuilder<T> resource, IResourceBuilder<IResourceWithConnectionString> kafka)
         where T : IResourceWithEnvironment, IResourceWithWaitSupport
     {
-        resource.WithReference(kafka).WaitFor(kafka).WithKafkaClientSettings();
+        resource.WithReference(kafka).WaitFor(kafka).WithKafkaClientSettings().WithTopicNames();
         if (kafka.Resource.TryGetLastAnnotation<KafkaTopicsAnnotation>(out var topics))
         {
             // The services check their topics at start; they start once the topics exist.
@@ -44,6 +44,21 @@ public static class KafkaClientExtensions
         return resource;
     }
 
+    /// <summary>The AppHost's <c>INPUT_TOPIC</c>, <c>OUTPUT_TOPIC</c>, <c>DLQ_TOPIC</c>, <c>CHANGELOG_TOPIC</c>, when set, so every Kafka user agrees on the names.</summary>
+    public static IResourceBuilder<T> WithTopicNames<T>(this IResourceBuilder<T> resource)
+        where T : IResourceWithEnvironment
+    {
+        foreach (var setting in new[] { "INPUT_TOPIC", "OUTPUT_TOPIC", "DLQ_TOPIC", "CHANGELOG_TOPIC" })
+        {
+            if (resource.ApplicationBuilder.Configuration[setting] is { Length: > 0 } name)
+            {
+                resource.WithEnvironment(setting, name);
+            }
+        }
+
+        return resource;
+    }
+
     /// <summary>The <c>Kafka:Client</c> section as librdkafka properties (key relative to the section).</summary>
     public static IReadOnlyList<KeyValuePair<string, string>> ClientProperties(IConfiguration configuration) =>
         [.. configuration.GetSection(ClientSection).AsEnumerable(makePathsRelative: true)
@@ -61,15 +76,8 @@ public static class KafkaClientExtensions
         var topics = builder.AddProject<Projects.SignalPipeline_Cli>(kafka.Resource.Name + "-topics", options => options.ExcludeLaunchProfile = true)
             .WithArgs("kafka", "topics", "ensure", "--partitions", builder.Configuration[PartitionsSetting] ?? "20")
             .WithReference(kafka).WaitFor(kafka)
-            .WithKafkaClientSettings();
-        foreach (var setting in new[] { "INPUT_TOPIC", "OUTPUT_TOPIC", "DLQ_TOPIC", "CHANGELOG_TOPIC" })
-        {
-            if (builder.Configuration[setting] is { Length: > 0 } name)
-            {
-                topics.WithEnvironment(setting, name);
-            }
-        }
-
+            .WithKafkaClientSettings()
+            .WithTopicNames();
         kafka.WithAnnotation(new KafkaTopicsAnnotation(topics));
     }
 

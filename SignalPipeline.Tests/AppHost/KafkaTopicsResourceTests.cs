@@ -41,7 +41,7 @@ public sealed class KafkaTopicsResourceTests
     }
 
     [Fact]
-    public async Task Every_Kafka_using_resource_gets_the_client_security_settings()
+    public async Task Every_Kafka_using_resource_gets_the_client_security_settings_and_the_topic_names()
     {
         await using var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.SignalPipeline_AppHost>(
         [
@@ -49,6 +49,7 @@ public sealed class KafkaTopicsResourceTests
             "Kafka:Client:security.protocol=SASL_SSL",
             "Kafka:Client:sasl.mechanism=SCRAM-SHA-512",
             "Kafka:Client:sasl.username=pipeline",
+            "OUTPUT_TOPIC=renamed-output",
         ]).WaitAsync(Timeout);
 
         foreach (var name in KafkaUsers)
@@ -57,6 +58,7 @@ public sealed class KafkaTopicsResourceTests
             Assert.Equal("SASL_SSL", env.GetValueOrDefault("Kafka__Client__security.protocol"));
             Assert.Equal("SCRAM-SHA-512", env.GetValueOrDefault("Kafka__Client__sasl.mechanism"));
             Assert.Equal("pipeline", env.GetValueOrDefault("Kafka__Client__sasl.username"));
+            Assert.Equal("renamed-output", env.GetValueOrDefault("OUTPUT_TOPIC")); // every Kafka user agrees on the names
         }
 
         // Services that never talk to Kafka do not get them.
