@@ -27,7 +27,7 @@ public static class FilterProcessorExtensions
         var processor = builder.AddProject<Projects.FilterProcessor>(ResourceName)
             .WithReplicas(replicas)
             .WithHttpEndpoint()
-            .WithReference(kafka).WaitFor(kafka)
+            .WithKafka(kafka)
             .WithEnvironment("FILTER_ALGORITHM", algorithm)
             .WithEnvironment("FILTER_MODE", mode)
             .WithHttpHealthCheck("/health");

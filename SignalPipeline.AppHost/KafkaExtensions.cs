@@ -35,6 +35,12 @@ public static class KafkaExtensions
         };
 
         kafka.WithAnnotation(new KafkaResourceChoiceAnnotation(choice));
+        if (choice.Kind != KafkaBrokerKind.DevBroker && builder.ExecutionContext.IsRunMode)
+        {
+            // The dev broker creates the topics itself; a container or an existing cluster gets them from `kafka topics ensure`.
+            builder.AddKafkaTopics(kafka);
+        }
+
         builder.Eventing.Subscribe<BeforeStartEvent>((e, _) =>
         {
             var message = "Kafka resource '{Name}': {Kind} ({Reason})";
@@ -85,7 +91,7 @@ public static class KafkaExtensions
         builder.Eventing.Subscribe<ConnectionStringAvailableEvent>(kafka, async (_, ct) =>
             connectionString = await kafka.ConnectionStringExpression.GetValueAsync(ct));
         builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(
-            healthCheckKey, _ => new KafkaBrokerHealthCheck(() => connectionString, requireProduce: true), failureStatus: default, tags: default));
+            healthCheckKey, _ => new KafkaBrokerHealthCheck(() => connectionString, requireProduce: true, KafkaClientExtensions.ClientProperties(builder.Configuration)), failureStatus: default, tags: default));
 
         return builder.AddResource(kafka)
             .WithEndpoint(targetPort: KafkaBrokerPort, port: port, name: KafkaContainerResource.PrimaryEndpointName)
@@ -101,7 +107,7 @@ public static class KafkaExtensions
     {
         var healthCheckKey = $"{name}_check";
         builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(
-            healthCheckKey, _ => new KafkaBrokerHealthCheck(() => bootstrapServers, requireProduce: false), failureStatus: default, tags: default));
+            healthCheckKey, _ => new KafkaBrokerHealthCheck(() => bootstrapServers, requireProduce: false, KafkaClientExtensions.ClientProperties(builder.Configuration)), failureStatus: default, tags: default));
 
         return builder.AddConnectionString(name, expression => expression.AppendLiteral(bootstrapServers))
             .WithHealthCheck(healthCheckKey);

@@ -17,7 +17,7 @@ public static class SignalGeneratorExtensions
     {
         var generator = builder.AddProject<Projects.SignalGenerator>("signal-generator")
             .WithHttpEndpoint()
-            .WithReference(kafka).WaitFor(kafka)
+            .WithKafka(kafka)
             .WithHttpHealthCheck("/health");
 
         foreach (var setting in Settings)

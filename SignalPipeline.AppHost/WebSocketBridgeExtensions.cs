@@ -20,7 +20,7 @@ public static class WebSocketBridgeExtensions
         return builder.AddProject<Projects.WebSocketBridge>(name, options => options.ExcludeLaunchProfile = true)
             .WithHttpEndpoint(port: port, name: "http")
             .WithExternalHttpEndpoints()
-            .WithReference(kafka).WaitFor(kafka)
+            .WithKafka(kafka)
             .WithHttpHealthCheck("/health");
     }
 }

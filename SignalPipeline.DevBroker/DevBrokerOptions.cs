@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using SignalPipeline.Kafka;
 
 namespace SignalPipeline.DevBroker;
 
@@ -13,9 +14,12 @@ public sealed class DevBrokerOptions
     [Range(0, 65535)]
     public int BootstrapPort { get; set; } = 9092;
 
-    /// <summary>Comma-separated topics to create at start (the mock broker cannot serve CreateTopics).</summary>
+    /// <summary>
+    /// Comma-separated topics to create at start (the mock broker cannot serve CreateTopics); by default the pipeline's
+    /// (<see cref="PipelineTopics.All"/>), all with <see cref="Partitions"/> partitions, so the changelog is co-partitioned.
+    /// </summary>
     [Required]
-    public string Topics { get; set; } = "sample-input,sample-output,sample-dlq,filter-kafka-processor-state-changelog";
+    public string Topics { get; set; } = string.Join(',', PipelineTopics.All.Select(t => t.Name));
 
     [Range(1, 1000)]
     public int Partitions { get; set; } = 8;

@@ -7,7 +7,8 @@ namespace SignalPipeline.Kafka;
 /// <summary>
 /// The one place Kafka clients are built: bootstrap servers from the Aspire connection string or
 /// <c>KAFKA_BROKERS</c>, the factory's defaults (<see cref="ApplyConsumerDefaults"/>), then librdkafka settings from the
-/// <c>Kafka:Producer</c> / <c>Kafka:Consumer</c> configuration sections, then the caller's own. Every client logs through
+/// <c>Kafka:Client</c> section (every client kind: security lives here), then the <c>Kafka:Producer</c> /
+/// <c>Kafka:Consumer</c> sections, then the caller's own. Every client logs through
 /// <see cref="ILogger"/> and reports its statistics to <see cref="KafkaMetrics"/>.
 /// </summary>
 public sealed class KafkaClientFactory
@@ -35,7 +36,10 @@ public sealed class KafkaClientFactory
 
     public KafkaMetrics Metrics => _metrics;
 
-    /// <summary>Producer settings: bootstrap servers, then the <c>Kafka:Producer</c> section, then <paramref name="configure"/>.</summary>
+    /// <summary>
+    /// Producer settings: bootstrap servers, then the <c>Kafka:Client</c> and <c>Kafka:Producer</c> sections, then
+    /// <paramref name="configure"/>.
+    /// </summary>
     public ProducerConfig CreateProducerConfig(Action<ProducerConfig>? configure = null)
     {
         var config = new ProducerConfig
@@ -43,14 +47,15 @@ public sealed class KafkaClientFactory
             BootstrapServers = _settings.BootstrapServers,
             StatisticsIntervalMs = _settings.StatisticsIntervalMs,
         };
+        Bind(config, KafkaSettings.ClientSection);
         Bind(config, KafkaSettings.ProducerSection);
         configure?.Invoke(config);
         return config;
     }
 
     /// <summary>
-    /// Consumer settings: bootstrap servers and group, the factory's defaults, then the <c>Kafka:Consumer</c> section,
-    /// then <paramref name="configure"/>.
+    /// Consumer settings: bootstrap servers and group, the factory's defaults, then the <c>Kafka:Client</c> and
+    /// <c>Kafka:Consumer</c> sections, then <paramref name="configure"/>.
     /// </summary>
     public ConsumerConfig CreateConsumerConfig(string groupId, Action<ConsumerConfig>? configure = null)
     {
@@ -61,6 +66,7 @@ public sealed class KafkaClientFactory
             StatisticsIntervalMs = _settings.StatisticsIntervalMs,
         };
         ApplyConsumerDefaults(config);
+        Bind(config, KafkaSettings.ClientSection);
         Bind(config, KafkaSettings.ConsumerSection);
         configure?.Invoke(config);
         return config;
@@ -118,11 +124,22 @@ public sealed class KafkaClientFactory
         return builder.Build();
     }
 
-    /// <summary>An admin client (metadata, offsets); the mock dev broker cannot create topics through it.</summary>
-    public IAdminClient CreateAdminClient(Action<AdminClientConfig>? configure = null)
+    /// <summary>Admin client settings: bootstrap servers, then the <c>Kafka:Client</c> section, then <paramref name="configure"/>.</summary>
+    public AdminClientConfig CreateAdminClientConfig(Action<AdminClientConfig>? configure = null)
     {
         var config = new AdminClientConfig { BootstrapServers = _settings.BootstrapServers };
+        Bind(config, KafkaSettings.ClientSection);
         configure?.Invoke(config);
+        return config;
+    }
+
+    /// <summary>
+    /// An admin client (metadata, offsets, topics; the health check's) configured by <see cref="CreateAdminClientConfig"/>;
+    /// the mock dev broker cannot create topics through it.
+    /// </summary>
+    public IAdminClient CreateAdminClient(Action<AdminClientConfig>? configure = null)
+    {
+        var config = CreateAdminClientConfig(configure);
         return new AdminClientBuilder(config)
             .SetLogHandler((_, message) => Log(message))
             .SetErrorHandler((_, error) => LogError(error))
@@ -142,16 +159,7 @@ public sealed class KafkaClientFactory
         }
     }
 
-    private void Bind(ClientConfig config, string section)
-    {
-        foreach (var (key, value) in _configuration.GetSection(section).AsEnumerable(makePathsRelative: true))
-        {
-            if (value is not null)
-            {
-                config.Set(key, value);
-            }
-        }
-    }
+    private void Bind(ClientConfig config, string section) => KafkaClientProperties.Apply(config, _configuration, section);
 
     private void Log(LogMessage message)
     {

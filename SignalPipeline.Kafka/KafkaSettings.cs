@@ -12,6 +12,13 @@ public sealed record KafkaSettings(string BootstrapServers)
     /// <summary>The guide's setting for running outside the AppHost.</summary>
     public const string BrokersVariable = "KAFKA_BROKERS";
 
+    /// <summary>
+    /// librdkafka properties every client gets (producers, consumers, admin clients, health checks, the CLI and the
+    /// bench): the cluster's security (<c>security.protocol</c>, <c>sasl.*</c>, <c>ssl.*</c>) and anything else common.
+    /// Applied before the kind-specific sections, which may override a key.
+    /// </summary>
+    public const string ClientSection = "Kafka:Client";
+
     public const string ProducerSection = "Kafka:Producer";
     public const string ConsumerSection = "Kafka:Consumer";
 

@@ -1,8 +1,11 @@
+using Microsoft.Extensions.Options;
+using SignalPipeline.Kafka;
 using WebSocketBridge;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddWebSocketBridge();
+builder.Services.AddKafkaTopicCheck(sp => [new(PipelineTopics.Output, sp.GetRequiredService<IOptions<BridgeOptions>>().Value.Topic)]);
 
 var app = builder.Build();
 

@@ -5,12 +5,12 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/deploy-k8s.sh --registry REGISTRY [--tag TAG] [--arch ARCH] [--overlay keda|ingress] [--dry-run]
+Usage: scripts/deploy-k8s.sh --registry REGISTRY [--tag TAG] [--arch ARCH] [--overlay ha|keda|ingress] [--dry-run]
 
   --registry  registry (and optional path) to push the images to, e.g. ghcr.io/me or localhost:5001
   --tag       image tag (default: latest)
   --arch      image architecture for dotnet publish (default: x64; arm64 for ARM nodes)
-  --overlay   apply deploy/k8s/overlays/NAME instead of deploy/k8s (keda: scale on consumer lag)
+  --overlay   apply deploy/k8s/overlays/NAME instead of deploy/k8s (ha: three Kafka brokers; keda: scale on consumer lag)
   --dry-run   print every command instead of running it (only the read-only image listing runs)
 
 Secret parameters: put their values in deploy/k8s/<resource>/<resource>.secrets.env (git-ignored),
@@ -43,8 +43,8 @@ if [[ -z "$registry" ]]; then
   exit 2
 fi
 
-if [[ -n "$overlay" && "$overlay" != "keda" && "$overlay" != "ingress" ]]; then
-  echo "error: --overlay must be keda or ingress, not '$overlay'" >&2
+if [[ -n "$overlay" && "$overlay" != "ha" && "$overlay" != "keda" && "$overlay" != "ingress" ]]; then
+  echo "error: --overlay must be ha, keda or ingress, not '$overlay'" >&2
   exit 2
 fi
 
@@ -109,6 +109,10 @@ fi
 
 # 3. Apply and wait: Kafka first (the services wait for it), then the topics, then every Deployment.
 run kubectl apply --server-side -k "$target"
+# The dashboard's OTLP API key (docs/kubernetes.md): a random one the first time, kept afterwards, never in the repository.
+if [[ "$dry_run" == true ]] || ! kubectl get secret aspire-dashboard-otlp -n "$namespace" >/dev/null 2>&1; then
+  run kubectl create secret generic aspire-dashboard-otlp -n "$namespace" --from-literal=api-key="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+fi
 run kubectl rollout status statefulset -n "$namespace" -l app.kubernetes.io/part-of=signal-pipeline --timeout=10m
 run kubectl wait job/kafka-topics -n "$namespace" --for=condition=complete --timeout=10m
 run kubectl rollout status deployment -n "$namespace" -l app.kubernetes.io/part-of=signal-pipeline --timeout=10m

@@ -8,7 +8,9 @@ namespace Aspire.Hosting;
 /// <see cref="RequireProduce"/> mirrors Aspire.Hosting.Kafka (AspNetCore.HealthChecks.Kafka): healthy once a produce is
 /// acknowledged, which a booting broker refuses even after it accepts connections.
 /// </summary>
-public sealed class KafkaBrokerHealthCheck(Func<string?> bootstrapServers, bool requireProduce) : IHealthCheck, IDisposable
+/// <param name="clientProperties">The AppHost's <c>Kafka:Client</c> settings (security), as the services get them.</param>
+public sealed class KafkaBrokerHealthCheck(
+    Func<string?> bootstrapServers, bool requireProduce, IEnumerable<KeyValuePair<string, string>>? clientProperties = null) : IHealthCheck, IDisposable
 {
     public const string HealthTopic = "signal-pipeline-health";
 
@@ -49,14 +51,20 @@ public sealed class KafkaBrokerHealthCheck(Func<string?> bootstrapServers, bool 
     {
         lock (_gate)
         {
-            return _producer ??= new ProducerBuilder<string, string>(new ProducerConfig
+            if (_producer is not null)
+            {
+                return _producer;
+            }
+
+            var config = new ProducerConfig(clientProperties?.ToDictionary() ?? [])
             {
                 BootstrapServers = servers,
                 ClientId = "apphost-health",
                 MessageTimeoutMs = 5000,
                 SocketTimeoutMs = 5000,
                 AllowAutoCreateTopics = true,
-            }).SetLogHandler((_, _) => { }).Build();
+            };
+            return _producer = new ProducerBuilder<string, string>(config).SetLogHandler((_, _) => { }).Build();
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Confluent.Kafka;
+using SignalPipeline.Kafka;
 using SignalPipeline.Messages;
 
 namespace SignalPipeline.Cli.Bench;
@@ -69,7 +70,8 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var watcher = Task.Factory.StartNew(() => WatchOutput(stop.Token), TaskCreationOptions.LongRunning);
-        using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig
+        // Kafka__Client__* (the cluster's security) reaches the bench's own clients as it reaches the services'.
+        using var producer = new ProducerBuilder<byte[], byte[]>(KafkaClientProperties.ApplyFromEnvironment(new ProducerConfig
         {
             BootstrapServers = settings.Brokers,
             LingerMs = 2,
@@ -78,7 +80,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
             MessageMaxBytes = 16 * 1024 * 1024,
             EnableIdempotence = false,
             Acks = Acks.Leader,
-        }).SetErrorHandler((_, e) => progress.Report($"producer: {e.Reason}")).Build();
+        })).SetErrorHandler((_, e) => progress.Report($"producer: {e.Reason}")).Build();
 
         var chunks = _streamIds.Select((_, i) => MakeSignal(i, settings.ChunkSamples)).ToArray();
 
@@ -311,7 +313,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
 
     private void WatchOutput(CancellationToken cancellationToken)
     {
-        using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(KafkaClientProperties.ApplyFromEnvironment(new ConsumerConfig
         {
             BootstrapServers = settings.Brokers,
             GroupId = "bench-output-" + Guid.NewGuid().ToString("N"),
@@ -320,9 +322,9 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
             FetchWaitMaxMs = 1,
             FetchMaxBytes = 64 * 1024 * 1024,
             MaxPartitionFetchBytes = 16 * 1024 * 1024,
-        }).Build();
+        })).Build();
 
-        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = settings.Brokers }).Build())
+        using (var admin = new AdminClientBuilder(KafkaClientProperties.ApplyFromEnvironment(new AdminClientConfig { BootstrapServers = settings.Brokers })).Build())
         {
             var topic = admin.GetMetadata(settings.OutputTopic, TimeSpan.FromSeconds(10)).Topics.Single();
             consumer.Assign(topic.Partitions.Select(p => new TopicPartitionOffset(settings.OutputTopic, p.PartitionId, Offset.Beginning)));

@@ -38,13 +38,41 @@ public static class KubernetesCommand
             DefaultValueFactory = _ => new KubernetesOptions().Partitions,
         };
 
+        var defaults = new KubernetesOptions();
+        var knownNetworks = new Option<string>("--known-networks")
+        {
+            Description = "CIDR(s) of the ingress controller's pods, whose X-Forwarded-For the gateway and the bridge trust (ForwardedHeaders__KnownNetworks).",
+            DefaultValueFactory = _ => defaults.ForwardedHeadersKnownNetworks,
+        };
+        var rateLimit = new Option<int>("--rate-limit")
+        {
+            Description = "The gateway's requests per second per client (FilterGateway__RateLimitPermitsPerSecond); 0 turns it off.",
+            DefaultValueFactory = _ => defaults.RateLimitPermitsPerSecond,
+        };
+        var rateLimitBurst = new Option<int>("--rate-limit-burst")
+        {
+            Description = "The gateway's burst per client (FilterGateway__RateLimitBurst).",
+            DefaultValueFactory = _ => defaults.RateLimitBurst,
+        };
+        var ingressNamespace = new Option<string>("--ingress-namespace")
+        {
+            Description = "Namespace of the ingress controller, the only source the NetworkPolicies admit to the gateway and the bridge.",
+            DefaultValueFactory = _ => defaults.IngressNamespace,
+        };
+
         var generate = new Command("generate", "Write deploy/k8s (kustomize, aspirate's layout) from aspire-manifest.json.")
         {
-            manifest, output, registry, tag, parameters, partitions,
+            manifest, output, registry, tag, parameters, partitions, knownNetworks, rateLimit, rateLimitBurst, ingressNamespace,
         };
         generate.SetAction(parse => Run(() =>
         {
-            var options = Options(parse.GetValue(registry)!, parse.GetValue(tag)!, parse.GetValue(parameters), parse.GetValue(partitions));
+            var options = Options(parse.GetValue(registry)!, parse.GetValue(tag)!, parse.GetValue(parameters), parse.GetValue(partitions)) with
+            {
+                ForwardedHeadersKnownNetworks = parse.GetValue(knownNetworks)!,
+                RateLimitPermitsPerSecond = parse.GetValue(rateLimit),
+                RateLimitBurst = parse.GetValue(rateLimitBurst),
+                IngressNamespace = parse.GetValue(ingressNamespace)!,
+            };
             var generator = new KubernetesGenerator(AspireManifest.Load(parse.GetValue(manifest)!), options);
             var files = generator.Generate();
             var outputPath = parse.GetValue(output)!;

@@ -1,7 +1,16 @@
+using SignalPipeline.Kafka;
+
 namespace SignalPipeline.Cli.Kubernetes;
 
+/// <summary>Requests and limits of one container.</summary>
+public sealed record ResourceSize(string CpuRequest, string MemoryRequest, string CpuLimit, string MemoryLimit);
+
+/// <summary>A CPU HorizontalPodAutoscaler.</summary>
+public sealed record CpuAutoscaling(int MinReplicas, int MaxReplicas, int TargetCpuUtilization);
+
 /// <summary>
-/// What the manifest does not say but a production deployment needs. The defaults are what the committed
+/// What the manifest does not say but a production deployment needs: the app-specific facts (which resource is public,
+/// replicas, autoscaling, sizes, Secrets by name) live here, not in the builders. The defaults are what the committed
 /// <c>deploy/k8s</c> is generated with, so regenerating without options reproduces it.
 /// </summary>
 public sealed record KubernetesOptions
@@ -19,54 +28,117 @@ public sealed record KubernetesOptions
     /// <summary>Values for non-secret parameters that have no default in the manifest.</summary>
     public IReadOnlyDictionary<string, string> Parameters { get; init; } = new Dictionary<string, string>();
 
-    /// <summary>The Deployment the HorizontalPodAutoscaler (or the KEDA ScaledObject) scales.</summary>
-    public string AutoscaledResource { get; init; } = "filter-kafka-processor";
+    /// <summary>The Kafka broker resource of the manifest (a container): becomes a StatefulSet with a topics Job.</summary>
+    public string KafkaResource { get; init; } = "kafka";
 
-    public int MinReplicas { get; init; } = 2;
+    /// <summary>Resources users reach through the Ingress: admitted from <see cref="IngressNamespace"/>, forwarded headers trusted.</summary>
+    public IReadOnlyList<string> PublicResources { get; init; } = ["filter-gateway", "websocket-bridge"];
 
-    public int MaxReplicas { get; init; } = 20;
+    /// <summary>The Deployment the lag-based KEDA overlay scales (the processor); it has a CPU HPA in the base.</summary>
+    public string AutoscaledResource { get; init; } = PipelineTopics.ProcessorGroup;
 
-    public int TargetCpuUtilization { get; init; } = 60;
+    /// <summary>CPU autoscalers by resource; an autoscaled Deployment has no fixed replica count.</summary>
+    public IReadOnlyDictionary<string, CpuAutoscaling> Autoscalers { get; init; } = new Dictionary<string, CpuAutoscaling>
+    {
+        [PipelineTopics.ProcessorGroup] = new(2, 20, 60),
+        // Filtering is CPU work: the algorithm services scale on CPU too.
+        ["filter-kalman"] = new(2, 6, 70),
+        ["filter-rls"] = new(2, 6, 70),
+        ["filter-ls"] = new(2, 6, 70),
+    };
+
+    /// <summary>Fixed replica counts (resources not autoscaled); others run one (the signal generator: two would double its data).</summary>
+    public IReadOnlyDictionary<string, int> Replicas { get; init; } = new Dictionary<string, int>
+    {
+        ["filter-gateway"] = 2,
+        ["websocket-bridge"] = 2,
+    };
+
+    /// <summary>Container sizes by resource (the dashboard, the topics Job and Kafka included); others get <see cref="DefaultSize"/>.</summary>
+    public IReadOnlyDictionary<string, ResourceSize> Sizes { get; init; } = new Dictionary<string, ResourceSize>
+    {
+        [PipelineTopics.ProcessorGroup] = new("500m", "256Mi", "2", "1Gi"),
+        ["kafka"] = new("500m", "1Gi", "2", "2Gi"),
+        ["kafka-topics"] = new("100m", "256Mi", "500m", "512Mi"),
+        ["aspire-dashboard"] = new("100m", "256Mi", "1", "512Mi"),
+    };
+
+    public ResourceSize DefaultSize { get; init; } = new("250m", "256Mi", "1", "512Mi");
 
     /// <summary>Scale-down stabilisation: a partition move costs a rebalance and a state restore, so shrink slowly.</summary>
     public int ScaleDownStabilizationSeconds { get; init; } = 300;
 
-    /// <summary>Partitions of every pipeline topic: at least <see cref="MaxReplicas"/> so every replica gets work.</summary>
+    /// <summary>Partitions of every pipeline topic: at least the processor's maximum replicas so every replica gets work.</summary>
     public int Partitions { get; init; } = 20;
-
-    public IReadOnlyList<string> Topics { get; init; } = ["sample-input", "sample-output", "sample-dlq"];
-
-    /// <summary>Compacted topics (the processor's state changelog), created with the same partition count.</summary>
-    public IReadOnlyList<string> CompactedTopics { get; init; } = ["filter-kafka-processor-state-changelog"];
-
-    /// <summary>Consumer group whose lag the KEDA overlay scales on.</summary>
-    public string ConsumerGroup { get; init; } = "filter-kafka-processor";
-
-    public string InputTopic { get; init; } = "sample-input";
 
     /// <summary>Per-partition lag (in messages) above which KEDA adds a replica.</summary>
     public int LagThreshold { get; init; } = 100;
 
     public string KafkaStorage { get; init; } = "10Gi";
 
+    /// <summary>Brokers of the <c>ha</c> overlay (replication factor 3, min ISR 2 need three).</summary>
+    public int HaBrokers { get; init; } = 3;
+
+    /// <summary>The upstream Kafka image of the <c>ha</c> overlay.</summary>
+    public string HaKafkaImage { get; init; } = "docker.io/apache/kafka:4.1.0";
+
+    /// <summary>The KRaft cluster id of the <c>ha</c> overlay (22 characters of URL-safe base64; any fixed value).</summary>
+    public string HaClusterId { get; init; } = "c2lnbmFscGlwZWxpbmUwMQ";
+
     public string DashboardImage { get; init; } = "mcr.microsoft.com/dotnet/aspire-dashboard:13.6.0";
+
+    /// <summary>Secret (key <c>api-key</c>) holding the dashboard's OTLP API key; created by the user, never generated.</summary>
+    public string DashboardOtlpSecret { get; init; } = "aspire-dashboard-otlp";
+
+    /// <summary>Optional Secret of <c>Kafka__Client__*</c> variables (SASL, TLS) for every Kafka-using workload.</summary>
+    public string KafkaClientSecret { get; init; } = "kafka-client";
+
+    /// <summary>Optional Secret of certificate files mounted at <see cref="KafkaClientTlsPath"/> (for <c>ssl.*.location</c>).</summary>
+    public string KafkaClientTlsSecret { get; init; } = "kafka-client-tls";
+
+    public string KafkaClientTlsPath { get; init; } = "/etc/kafka-client";
+
+    /// <summary>The ingress controller's namespace: the only source admitted to the public resources.</summary>
+    public string IngressNamespace { get; init; } = "ingress-nginx";
+
+    /// <summary>
+    /// <c>ForwardedHeaders__KnownNetworks</c> of the public resources: the network the ingress controller's pods are in,
+    /// whose X-Forwarded-For is trusted. The default covers the usual pod CIDRs (10.244/16, 10.42/16...): set your cluster's.
+    /// </summary>
+    public string ForwardedHeadersKnownNetworks { get; init; } = "10.0.0.0/8";
+
+    /// <summary>The gateway's per-client rate limit (<c>FilterGateway__RateLimitPermitsPerSecond</c>); 0 leaves it off.</summary>
+    public int RateLimitPermitsPerSecond { get; init; } = 200;
+
+    /// <summary>The gateway's burst (<c>FilterGateway__RateLimitBurst</c>).</summary>
+    public int RateLimitBurst { get; init; } = 400;
+
+    /// <summary>The gateway's resource name (rate limiting applies to it).</summary>
+    public string GatewayResource { get; init; } = "filter-gateway";
 
     /// <summary>Seconds the processor gets on SIGTERM to finish its transaction and hand its partitions over.</summary>
     public int ConsumerTerminationGraceSeconds { get; init; } = 60;
 
     public int ServiceTerminationGraceSeconds { get; init; } = 30;
 
+    public ResourceSize SizeOf(string resource) => Sizes.GetValueOrDefault(resource) ?? DefaultSize;
+
+    public CpuAutoscaling? AutoscalerOf(string resource) => Autoscalers.GetValueOrDefault(resource);
+
     public void Validate()
     {
-        if (MinReplicas < 1 || MaxReplicas < MinReplicas)
+        foreach (var (name, hpa) in Autoscalers)
         {
-            throw new ManifestException($"Replicas: need 1 <= min ({MinReplicas}) <= max ({MaxReplicas}).");
+            if (hpa.MinReplicas < 1 || hpa.MaxReplicas < hpa.MinReplicas)
+            {
+                throw new ManifestException($"Autoscaler of {name}: need 1 <= min ({hpa.MinReplicas}) <= max ({hpa.MaxReplicas}).");
+            }
         }
 
-        if (Partitions < MaxReplicas)
+        if (AutoscalerOf(AutoscaledResource) is { } processor && Partitions < processor.MaxReplicas)
         {
             throw new ManifestException(
-                $"--partitions ({Partitions}) must be at least the maximum replicas ({MaxReplicas}), or replicas beyond it idle.");
+                $"--partitions ({Partitions}) must be at least the maximum replicas ({processor.MaxReplicas}), or replicas beyond it idle.");
         }
 
         if (string.IsNullOrWhiteSpace(Registry) || Registry.Contains("://", StringComparison.Ordinal))
@@ -77,6 +149,16 @@ public sealed record KubernetesOptions
         if (string.IsNullOrWhiteSpace(Tag) || Tag.Contains(':', StringComparison.Ordinal) || Tag.Contains('/', StringComparison.Ordinal))
         {
             throw new ManifestException($"--tag '{Tag}' is not a valid image tag.");
+        }
+
+        if (RateLimitPermitsPerSecond < 0 || RateLimitBurst < RateLimitPermitsPerSecond)
+        {
+            throw new ManifestException($"--rate-limit ({RateLimitPermitsPerSecond}) must be 0 or more and --rate-limit-burst ({RateLimitBurst}) at least it.");
+        }
+
+        if (HaBrokers < 3)
+        {
+            throw new ManifestException($"HaBrokers ({HaBrokers}) must be at least 3 (replication factor 3, min.insync.replicas 2).");
         }
     }
 }

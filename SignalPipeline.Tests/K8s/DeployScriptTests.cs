@@ -26,6 +26,7 @@ public sealed class DeployScriptTests
 
         Assert.Matches(@"\+ dotnet \S+signal-pipeline\.dll k8s generate --manifest aspire-manifest\.json --output \S+/k8s --registry registry\.example\.com/team --tag v7", output);
         Assert.Matches(@"\+ kubectl apply --server-side -k \S+/k8s\n", output);
+        Assert.Contains("+ kubectl create secret generic aspire-dashboard-otlp -n signal-processing --from-literal=api-key=", output);
         Assert.Contains("+ kubectl rollout status deployment -n signal-processing -l app.kubernetes.io/part-of=signal-pipeline", output);
     }
 

@@ -1,0 +1,158 @@
+using System.CommandLine;
+using System.Globalization;
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
+using SignalPipeline.Cli.Topics;
+using SignalPipeline.Kafka;
+
+namespace SignalPipeline.Cli.Kafka;
+
+/// <summary>
+/// <c>signal-pipeline kafka topics ensure|check</c>: the pipeline's topics (<see cref="PipelineTopics"/>) on any cluster
+/// the services' Kafka settings reach: <c>KAFKA_BROKERS</c> or <c>ConnectionStrings__kafka</c>, <c>Kafka__Client__*</c>
+/// (security), <c>INPUT_TOPIC</c>/<c>OUTPUT_TOPIC</c>/<c>DLQ_TOPIC</c>/<c>CHANGELOG_TOPIC</c> (names).
+/// </summary>
+public static class TopicsCommand
+{
+    public const int DefaultPartitions = 20;
+
+    public static Command Create()
+    {
+        var brokers = new Option<string?>("--brokers") { Description = "Bootstrap servers (default: KAFKA_BROKERS or ConnectionStrings__kafka)." };
+        var partitions = new Option<int>("--partitions")
+        {
+            Description = "Partitions of a topic to create, and the fewest the input may have (at least the processor's most replicas; 20 in deploy/k8s).",
+            DefaultValueFactory = _ => DefaultPartitions,
+        };
+        var replicas = new Option<short?>("--replication-factor") { Description = "Replicas of a topic to create (default: 3, or the broker count if fewer)." };
+        var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for the cluster's answers.", DefaultValueFactory = _ => 30 };
+
+        var ensure = new Command("ensure", "Create the pipeline's missing topics; refuse, creating nothing, if an existing one is wrong.") { brokers, partitions, replicas, timeout };
+        ensure.SetAction((parse, ct) => RunAsync(Configuration(parse.GetValue(brokers)), create: true,
+            parse.GetValue(partitions), parse.GetValue(replicas), TimeSpan.FromSeconds(parse.GetValue(timeout)), Console.Out, Console.Error));
+
+        var check = new Command("check", "Verify the pipeline's topics (exist, partitions, changelog compacted and co-partitioned); exit 1 if not.") { brokers, partitions, timeout };
+        check.SetAction((parse, ct) => RunAsync(Configuration(parse.GetValue(brokers)), create: false,
+            parse.GetValue(partitions), null, TimeSpan.FromSeconds(parse.GetValue(timeout)), Console.Out, Console.Error));
+
+        return new Command("topics", "The pipeline's topics: ensure (create what is missing) or check.") { ensure, check };
+    }
+
+    /// <summary>Runs <c>ensure</c> (<paramref name="create"/>) or <c>check</c>; returns the exit code (0 fine, 1 wrong topics or no answer, 2 bad settings).</summary>
+    public static async Task<int> RunAsync(
+        IConfiguration configuration, bool create, int partitions, short? replicationFactor, TimeSpan timeout, TextWriter output, TextWriter error)
+    {
+        if (partitions < 1)
+        {
+            await error.WriteLineAsync($"error: --partitions must be 1 or more, not {partitions}.");
+            return 2;
+        }
+
+        KafkaClientFactory factory;
+        try
+        {
+            factory = new KafkaClientFactory(configuration, NullLoggerFactory.Instance, KafkaSettings.FromConfiguration(configuration));
+        }
+        catch (InvalidOperationException ex)
+        {
+            await error.WriteLineAsync($"error: {ex.Message}");
+            return 2;
+        }
+
+        var required = PipelineTopics.All.Select(t => new TopicRequirement(t, configuration[t.Setting] is { Length: > 0 } name ? name : t.Name)).ToList();
+        var servers = factory.Settings.BootstrapServers;
+        try
+        {
+            using var admin = factory.CreateAdminClient(c => c.SocketTimeoutMs = (int)timeout.TotalMilliseconds);
+            var observed = await TopicCheck.ObserveAsync(admin, required.Select(r => r.Name), required.Where(r => r.Definition.IsCompacted).Select(r => r.Name), timeout);
+            if (!create)
+            {
+                var problems = TopicCheck.Evaluate(required, observed, partitions);
+                await WriteTableAsync(output, required, observed, []);
+                if (problems.Count > 0)
+                {
+                    await error.WriteLineAsync($"error: {TopicCheck.Describe(problems, servers)}");
+                    return 1;
+                }
+
+                return 0;
+            }
+
+            var brokerCount = admin.GetMetadata(timeout).Brokers.Count;
+            var plan = TopicsPlan.For(required, observed, partitions, replicationFactor ?? (short)Math.Clamp(brokerCount, 1, 3));
+            if (plan.Problems.Count > 0)
+            {
+                await error.WriteLineAsync(
+                    $"error: Kafka at {servers}: nothing created, because 'ensure' does not change existing topics and these are wrong: " +
+                    $"{string.Join("; ", plan.Problems.Select(p => p.Message))}. Fix or delete them (docs/kafka.md), then run it again.");
+                return 1;
+            }
+
+            await CreateAsync(admin, plan.Create, timeout);
+            await WriteTableAsync(output, required, observed, plan.Create);
+            return 0;
+        }
+        catch (KafkaException ex)
+        {
+            await error.WriteLineAsync($"error: Kafka at {servers} did not answer: {ex.Error.Reason} (check KAFKA_BROKERS and the Kafka__Client__* security settings).");
+            return 1;
+        }
+    }
+
+    private static async Task WriteTableAsync(
+        TextWriter output, IReadOnlyList<TopicRequirement> required, IReadOnlyDictionary<string, ObservedTopic> observed, IReadOnlyList<TopicCreation> created)
+    {
+        foreach (var topic in required)
+        {
+            var state = created.FirstOrDefault(c => c.Topic == topic) is { } c
+                ? $"created, {Count(c.Partitions)} partitions, {Count(c.ReplicationFactor)} replicas"
+                : observed.TryGetValue(topic.Name, out var o) ? $"exists, {Count(o.Partitions)} partitions" : "missing";
+            await output.WriteLineAsync($"{topic.Name}\t{topic.Definition.Setting}\t{state}");
+        }
+    }
+
+    private static async Task CreateAsync(IAdminClient admin, IReadOnlyList<TopicCreation> topics, TimeSpan timeout)
+    {
+        if (topics.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await admin.CreateTopicsAsync(
+                topics.Select(t => new TopicSpecification
+                {
+                    Name = t.Topic.Name,
+                    NumPartitions = t.Partitions,
+                    ReplicationFactor = t.ReplicationFactor,
+                    Configs = t.Topic.Definition.Configs.ToDictionary(c => c.Key, c => c.Value),
+                }),
+                new CreateTopicsOptions { RequestTimeout = timeout, OperationTimeout = timeout });
+        }
+        catch (CreateTopicsException ex) when (ex.Results.All(r => r.Error.Code is ErrorCode.NoError or ErrorCode.TopicAlreadyExists))
+        {
+            // Someone created one at the same moment (two ensures racing): what exists was checked on the next run.
+        }
+    }
+
+    private static IConfiguration Configuration(string? brokers)
+    {
+        var builder = new ConfigurationBuilder().AddEnvironmentVariables();
+        if (!string.IsNullOrWhiteSpace(brokers))
+        {
+            // --brokers wins over both ways the environment can name the cluster.
+            builder.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                [KafkaSettings.BrokersVariable] = brokers,
+                [$"ConnectionStrings:{KafkaSettings.DefaultConnectionName}"] = brokers,
+            });
+        }
+
+        return builder.Build();
+    }
+
+    private static string Count(int value) => value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,132 @@
+using System.Globalization;
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+
+namespace SignalPipeline.Kafka;
+
+/// <summary>A pipeline topic under the name this deployment uses (the default or its <c>*_TOPIC</c> setting).</summary>
+public sealed record TopicRequirement(TopicDefinition Definition, string Name)
+{
+    /// <summary>The topic under its default name.</summary>
+    public static TopicRequirement Default(TopicDefinition definition) => new(definition, definition.Name);
+}
+
+/// <summary>A topic as the cluster has it. <paramref name="Configs"/> is null when the cluster would not describe them.</summary>
+public sealed record ObservedTopic(string Name, int Partitions, IReadOnlyDictionary<string, string>? Configs);
+
+/// <summary>One thing wrong with one topic, in words a user can act on.</summary>
+public sealed record TopicProblem(string Topic, string Message);
+
+/// <summary>
+/// Whether the cluster has the pipeline's topics as <see cref="PipelineTopics"/> defines them: each exists, the changelog
+/// is compacted and has at least as many partitions as the input (its partition i holds the state of input partition i),
+/// and, when asked, the input has at least a given number of partitions (the autoscaler's maximum). The processor, the
+/// bridge and the generator run it at start; <c>signal-pipeline kafka topics check</c> runs it on demand.
+/// </summary>
+public static class TopicCheck
+{
+    /// <summary>The command that creates what is missing (and says what it cannot fix).</summary>
+    public const string FixCommand = "signal-pipeline kafka topics ensure";
+
+    /// <summary>The pure part: the problems of <paramref name="observed"/> against <paramref name="required"/>.</summary>
+    /// <param name="required">The topics to check.</param>
+    /// <param name="observed">What the cluster has, by topic name (topics it lacks are absent).</param>
+    /// <param name="minInputPartitions">When set, fewer input partitions than this is a problem.</param>
+    public static IReadOnlyList<TopicProblem> Evaluate(
+        IEnumerable<TopicRequirement> required, IReadOnlyDictionary<string, ObservedTopic> observed, int? minInputPartitions = null)
+    {
+        var problems = new List<TopicProblem>();
+        var requirements = required.ToList();
+        var input = requirements.FirstOrDefault(r => r.Definition.Role == TopicRole.Input);
+        var inputPartitions = input is not null && observed.TryGetValue(input.Name, out var inputTopic) ? inputTopic.Partitions : (int?)null;
+
+        foreach (var requirement in requirements)
+        {
+            var name = requirement.Name;
+            if (!observed.TryGetValue(name, out var topic))
+            {
+                problems.Add(new(name, $"topic '{name}' ({requirement.Definition.Setting}) does not exist"));
+                continue;
+            }
+
+            if (requirement.Definition.Role == TopicRole.Input && minInputPartitions is { } min && topic.Partitions < min)
+            {
+                problems.Add(new(name, $"topic '{name}' has {Count(topic.Partitions)} partitions, fewer than {Count(min)} (the most processor replicas that get work)"));
+            }
+
+            if (requirement.Definition.IsCompacted)
+            {
+                if (inputPartitions is { } partitions && topic.Partitions < partitions)
+                {
+                    problems.Add(new(name, $"changelog '{name}' has {Count(topic.Partitions)} partitions, fewer than the input '{input!.Name}' ({Count(partitions)}): it must be co-partitioned with the input"));
+                }
+
+                if (topic.Configs is { } configs && !(configs.TryGetValue("cleanup.policy", out var policy) && policy.Contains("compact", StringComparison.Ordinal)))
+                {
+                    problems.Add(new(name, $"changelog '{name}' is not compacted (cleanup.policy={policy ?? "unknown"}): the processor's state would expire with retention"));
+                }
+            }
+        }
+
+        return problems;
+    }
+
+    /// <summary>Asks the cluster (metadata, and the configs of the compacted topics) and evaluates the answer.</summary>
+    /// <exception cref="KafkaException">The cluster did not answer the metadata request within <paramref name="timeout"/>.</exception>
+    public static async Task<IReadOnlyList<TopicProblem>> CheckAsync(
+        IAdminClient admin, IEnumerable<TopicRequirement> required, TimeSpan timeout, int? minInputPartitions = null)
+    {
+        var requirements = required.ToList();
+        var observed = await ObserveAsync(admin, requirements.Select(r => r.Name), requirements.Where(r => r.Definition.IsCompacted).Select(r => r.Name), timeout);
+        return Evaluate(requirements, observed, minInputPartitions);
+    }
+
+    /// <summary>
+    /// The named topics the cluster has: partition counts from metadata, configs of <paramref name="describe"/> from
+    /// DescribeConfigs. A cluster that refuses DescribeConfigs (librdkafka's mock dev broker, or an ACL without
+    /// DescribeConfigs) leaves the configs null: they are then not checked, rather than reported wrong.
+    /// </summary>
+    public static async Task<IReadOnlyDictionary<string, ObservedTopic>> ObserveAsync(
+        IAdminClient admin, IEnumerable<string> names, IEnumerable<string> describe, TimeSpan timeout)
+    {
+        var wanted = names.ToHashSet(StringComparer.Ordinal);
+        // All topics, not a request per topic: asking for one by name can auto-create it on a cluster that allows it.
+        var metadata = admin.GetMetadata(timeout);
+        var topics = metadata.Topics
+            .Where(t => wanted.Contains(t.Topic) && t.Error.Code == ErrorCode.NoError)
+            .ToDictionary(t => t.Topic, t => t.Partitions.Count, StringComparer.Ordinal);
+
+        var configs = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
+        var toDescribe = describe.Where(topics.ContainsKey).Distinct(StringComparer.Ordinal).ToList();
+        if (toDescribe.Count > 0)
+        {
+            try
+            {
+                var results = await admin.DescribeConfigsAsync(
+                    toDescribe.Select(t => new ConfigResource { Type = ResourceType.Topic, Name = t }),
+                    new DescribeConfigsOptions { RequestTimeout = timeout });
+                foreach (var result in results)
+                {
+                    configs[result.ConfigResource.Name] = result.Entries.Where(e => e.Value.Value is not null)
+                        .ToDictionary(e => e.Key, e => e.Value.Value, StringComparer.Ordinal);
+                }
+            }
+            catch (KafkaException)
+            {
+                // Not answered: the configs stay unknown (see the summary).
+            }
+        }
+
+        return topics.ToDictionary(
+            t => t.Key,
+            t => new ObservedTopic(t.Key, t.Value, configs.GetValueOrDefault(t.Key)),
+            StringComparer.Ordinal);
+    }
+
+    /// <summary>One message for all the problems, ending with the command that fixes them.</summary>
+    public static string Describe(IReadOnlyList<TopicProblem> problems, string bootstrapServers) =>
+        $"Kafka at {bootstrapServers} does not have the pipeline's topics as they must be: {string.Join("; ", problems.Select(p => p.Message))}. " +
+        $"Run '{FixCommand}' (docs/kafka.md) with the same Kafka settings to create them, or fix the topics it names.";
+
+    private static string Count(int value) => value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,274 @@
+using k8s;
+using k8s.Models;
+using SignalPipeline.Kafka;
+
+namespace SignalPipeline.Tests.K8s;
+
+/// <summary>
+/// The rules the committed deploy/k8s keeps, checked on what <c>kubectl kustomize</c> renders for the base and for
+/// each overlay (every object loaded strictly): one test per rule.
+/// </summary>
+public sealed class DeploymentRuleTests
+{
+    private static readonly string[] Overlays = ["", "overlays/ha", "overlays/ingress", "overlays/keda"];
+
+    private static readonly Lazy<Task<IReadOnlyDictionary<string, List<object>>>> Rendered = new(RenderAllAsync);
+
+    private static async Task<IReadOnlyDictionary<string, List<object>>> RenderAllAsync()
+    {
+        using var temp = new TempFolder();
+        var tree = Kustomize.CopyWithSecretPlaceholders(Repository.Path("deploy", "k8s"), temp.Path);
+        var result = new Dictionary<string, List<object>>();
+        foreach (var overlay in Overlays)
+        {
+            var yaml = await Kustomize.RenderAsync(Path.Combine(tree, overlay));
+            // KEDA's ScaledObject has no typed model: everything else loads strictly.
+            var documents = yaml.Split("\n---\n").Where(d => !d.Contains("kind: ScaledObject", StringComparison.Ordinal));
+            result[overlay] = Kustomize.LoadStrict(string.Join("\n---\n", documents));
+        }
+
+        return result;
+    }
+
+    private static async Task<List<object>> RenderAsync(string overlay = "") => (await Rendered.Value.WaitAsync(TimeSpan.FromMinutes(3)))[overlay];
+
+    public static TheoryData<string> AllOverlays => [.. Overlays];
+
+    private static IEnumerable<(string Name, string Kind, int? Replicas, V1PodSpec Pod, V1ObjectMeta Template)> Workloads(List<object> objects)
+    {
+        var hpas = objects.OfType<V2HorizontalPodAutoscaler>().ToDictionary(h => h.Spec.ScaleTargetRef.Name, h => h.Spec.MinReplicas ?? 1);
+        foreach (var d in objects.OfType<V1Deployment>())
+        {
+            // No replica count: an autoscaler owns it (an HPA here, KEDA's in the keda overlay), with a minimum of 2.
+            int? replicas = hpas.TryGetValue(d.Metadata.Name, out var min) ? min : d.Spec.Replicas ?? 2;
+            yield return (d.Metadata.Name, "Deployment", replicas, d.Spec.Template.Spec, d.Spec.Template.Metadata);
+        }
+
+        foreach (var s in objects.OfType<V1StatefulSet>())
+        {
+            yield return (s.Metadata.Name, "StatefulSet", s.Spec.Replicas ?? 1, s.Spec.Template.Spec, s.Spec.Template.Metadata);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(AllOverlays))]
+    public async Task EveryMultiReplicaWorkloadHasABudgetThatAllowsOneEvictionAndNoSingleReplicaOneHasAny(string overlay)
+    {
+        var objects = await RenderAsync(overlay);
+        var budgets = objects.OfType<V1PodDisruptionBudget>().ToList();
+        foreach (var (name, kind, replicas, _, template) in Workloads(objects))
+        {
+            var matching = budgets.Where(b => b.Spec.Selector.MatchLabels.All(l => template.Labels.TryGetValue(l.Key, out var v) && v == l.Value)).ToList();
+            if (replicas > 1)
+            {
+                var budget = Assert.Single(matching);
+                Assert.True(budget.Spec.MaxUnavailable?.Value == "1", $"{kind} {name}: the budget must allow one eviction (maxUnavailable: 1)");
+                Assert.Null(budget.Spec.MinAvailable);
+            }
+            else
+            {
+                Assert.True(matching.Count == 0, $"{kind} {name} runs one replica: a budget could only block a node drain");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task GatewayBridgeAndAlgorithmServicesRunAtLeastTwoReplicas()
+    {
+        var workloads = Workloads(await RenderAsync()).ToDictionary(w => w.Name, w => w.Replicas);
+        foreach (var name in new[] { "filter-gateway", "websocket-bridge", "filter-kalman", "filter-rls", "filter-ls", "filter-kafka-processor" })
+        {
+            Assert.True(workloads[name] >= 2, $"{name}: {workloads[name]} replica(s)");
+        }
+
+        var hpas = (await RenderAsync()).OfType<V2HorizontalPodAutoscaler>().Select(h => h.Spec.ScaleTargetRef.Name).Order().ToList();
+        Assert.Equal(["filter-kafka-processor", "filter-kalman", "filter-ls", "filter-rls"], hpas);
+    }
+
+    [Fact]
+    public async Task TheNamespaceEnforcesTheRestrictedPodSecurityLevel()
+    {
+        var ns = Assert.Single((await RenderAsync()).OfType<V1Namespace>());
+        Assert.Equal("restricted", ns.Metadata.Labels["pod-security.kubernetes.io/enforce"]);
+        Assert.Equal("restricted", ns.Metadata.Labels["pod-security.kubernetes.io/warn"]);
+        Assert.Equal("restricted", ns.Metadata.Labels["pod-security.kubernetes.io/audit"]);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllOverlays))]
+    public async Task EveryPodMeetsTheRestrictedLevel(string overlay)
+    {
+        var objects = await RenderAsync(overlay);
+        var pods = Workloads(objects).Select(w => (w.Name, w.Pod))
+            .Concat(objects.OfType<V1Job>().Select(j => (j.Metadata.Name, j.Spec.Template.Spec)));
+        foreach (var (name, pod) in pods)
+        {
+            Assert.True(pod.SecurityContext?.RunAsNonRoot == true, $"{name}: runAsNonRoot");
+            foreach (var container in pod.Containers.Concat(pod.InitContainers ?? []))
+            {
+                var security = container.SecurityContext;
+                var where = $"{name}/{container.Name}";
+                Assert.True(security?.AllowPrivilegeEscalation == false, $"{where}: allowPrivilegeEscalation");
+                Assert.Equal(["ALL"], security?.Capabilities?.Drop ?? []);
+                Assert.Null(security?.Capabilities?.Add);
+                Assert.Equal("RuntimeDefault", security?.SeccompProfile?.Type ?? pod.SecurityContext?.SeccompProfile?.Type);
+                Assert.NotEqual(true, security?.Privileged);
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(AllOverlays))]
+    public async Task TheNamespaceDeniesEverythingByDefaultButDns(string overlay)
+    {
+        var policies = (await RenderAsync(overlay)).OfType<V1NetworkPolicy>().ToList();
+        var deny = Assert.Single(policies, p => p.Metadata.Name == "default-deny");
+        Assert.True(deny.Spec.PodSelector.MatchLabels is null or { Count: 0 }, "default-deny selects every pod");
+        Assert.Equal(["Ingress", "Egress"], deny.Spec.PolicyTypes);
+        Assert.Null(deny.Spec.Ingress);
+        Assert.Null(deny.Spec.Egress);
+
+        var dns = Assert.Single(policies, p => p.Metadata.Name == "allow-dns");
+        var rule = Assert.Single(dns.Spec.Egress);
+        Assert.Equal("kube-dns", Assert.Single(rule.To).PodSelector.MatchLabels["k8s-app"]);
+        Assert.All(rule.Ports, p => Assert.Equal("53", p.Port.Value));
+    }
+
+    [Fact]
+    public async Task NoFlowIsOpenThatTheAppDoesNotNeed()
+    {
+        var objects = await RenderAsync();
+        var evaluator = new NetworkPolicyEvaluator(objects.OfType<V1NetworkPolicy>().ToList());
+        var apps = Workloads(objects).Select(w => w.Name).Append("kafka-topics").ToList();
+        var ports = Workloads(objects).SelectMany(w => w.Pod.Containers.SelectMany(c => c.Ports ?? [])).Select(p => p.ContainerPort).ToList();
+
+        string[] projects = ["filter-gateway", "filter-kafka-processor", "filter-kalman", "filter-ls", "filter-rls", "signal-generator", "websocket-bridge"];
+        var expected = new SortedSet<string>(StringComparer.Ordinal)
+        {
+            // Kafka's users on its client port; Kafka to itself (its listeners through its Service).
+            Flow("signal-generator", "kafka", 9092), Flow("filter-kafka-processor", "kafka", 9092), Flow("websocket-bridge", "kafka", 9092),
+            Flow("kafka-topics", "kafka", 9092), Flow("kafka", "kafka", 9092), Flow("kafka", "kafka", 9093),
+            // The gateway to the algorithm services, the processor to the gateway (remote mode).
+            Flow("filter-gateway", "filter-kalman", 8080), Flow("filter-gateway", "filter-rls", 8080), Flow("filter-gateway", "filter-ls", 8080),
+            Flow("filter-kafka-processor", "filter-gateway", 8080),
+        };
+        foreach (var project in projects)
+        {
+            expected.Add(Flow(project, "aspire-dashboard", 18889)); // OTLP
+        }
+
+        Assert.Equal(expected, evaluator.AllowedFlows(apps, ports));
+    }
+
+    [Fact]
+    public async Task OnlyTheIngressControllerReachesTheGatewayAndTheBridgeFromOutside()
+    {
+        var policies = (await RenderAsync()).OfType<V1NetworkPolicy>().ToList();
+        var fromOutside = policies
+            .SelectMany(p => (p.Spec.Ingress ?? []).SelectMany(r => r.FromProperty ?? []).Where(x => x.NamespaceSelector is not null).Select(x => (p.Metadata.Name, x)))
+            .ToList();
+
+        Assert.Equal(["filter-gateway", "websocket-bridge"], fromOutside.Select(f => f.Name).Order());
+        Assert.All(fromOutside, f => Assert.Equal("ingress-nginx", f.x.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]));
+    }
+
+    private static string Flow(string from, string to, int port) => NetworkPolicyEvaluator.Flow(from, to, port);
+
+    [Fact]
+    public async Task TheDashboardTakesTelemetryOnlyWithTheApiKeyFromItsSecret()
+    {
+        var objects = await RenderAsync();
+        var dashboard = objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == "aspire-dashboard").Spec.Template.Spec.Containers.Single();
+        Assert.Equal("ApiKey", dashboard.Env.Single(e => e.Name == "Dashboard__Otlp__AuthMode").Value);
+        var key = dashboard.Env.Single(e => e.Name == "Dashboard__Otlp__PrimaryApiKey").ValueFrom.SecretKeyRef;
+        Assert.Equal(("aspire-dashboard-otlp", "api-key"), (key.Name, key.Key));
+
+        foreach (var project in objects.OfType<V1Deployment>().Where(d => d.Metadata.Name != "aspire-dashboard"))
+        {
+            var env = project.Spec.Template.Spec.Containers.Single().Env;
+            Assert.Equal("aspire-dashboard-otlp", env.Single(e => e.Name == "OTLP_API_KEY").ValueFrom.SecretKeyRef.Name);
+            Assert.Equal("x-otlp-api-key=$(OTLP_API_KEY)", env.Single(e => e.Name == "OTEL_EXPORTER_OTLP_HEADERS").Value);
+        }
+
+        Assert.DoesNotContain(objects, o => o is V1Secret); // referenced by name, created by the user, never committed
+    }
+
+    [Fact]
+    public async Task PublicServicesTrustForwardedHeadersOnlyFromTheIngressNetworkAndTheGatewayIsRateLimited()
+    {
+        var maps = (await RenderAsync()).OfType<V1ConfigMap>().ToDictionary(c => c.Metadata.Name, c => c.Data);
+        Assert.Equal("10.0.0.0/8", maps["filter-gateway-env"]["ForwardedHeaders__KnownNetworks"]);
+        Assert.Equal("10.0.0.0/8", maps["websocket-bridge-env"]["ForwardedHeaders__KnownNetworks"]);
+        Assert.Equal("200", maps["filter-gateway-env"]["FilterGateway__RateLimitPermitsPerSecond"]);
+        Assert.Equal("400", maps["filter-gateway-env"]["FilterGateway__RateLimitBurst"]);
+        Assert.DoesNotContain("ForwardedHeaders__KnownNetworks", maps["filter-kalman-env"].Keys);
+    }
+
+    [Fact]
+    public async Task EveryKafkaUserTakesTheOptionalKafkaClientSecret()
+    {
+        var deployments = (await RenderAsync()).OfType<V1Deployment>().ToDictionary(d => d.Metadata.Name);
+        foreach (var name in new[] { "signal-generator", "filter-kafka-processor", "websocket-bridge" })
+        {
+            var pod = deployments[name].Spec.Template.Spec;
+            var secret = Assert.Single(pod.Containers.Single().EnvFrom, e => e.SecretRef?.Name == "kafka-client").SecretRef;
+            Assert.True(secret.Optional, $"{name}: a plaintext cluster needs no Secret");
+            Assert.Contains(pod.Volumes, v => v.Secret?.SecretName == "kafka-client-tls" && v.Secret.Optional == true);
+        }
+
+        Assert.DoesNotContain(deployments["filter-gateway"].Spec.Template.Spec.Containers.Single().EnvFrom, e => e.SecretRef?.Name == "kafka-client");
+    }
+
+    [Fact]
+    public async Task TheTopicsJobCreatesEveryPipelineTopicWithItsConfigs()
+    {
+        foreach (var (overlay, replicas) in new[] { ("", 1), ("overlays/ha", 3) })
+        {
+            var job = Assert.Single((await RenderAsync(overlay)).OfType<V1Job>());
+            var script = job.Spec.Template.Spec.Containers.Single().Command.Last();
+            foreach (var topic in PipelineTopics.All)
+            {
+                Assert.Contains($"--topic {topic.Name} --partitions 20 --replication-factor {replicas}", script);
+                Assert.All(topic.Configs, c => Assert.Contains($"--config {c.Key}={c.Value}", script));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task TheHaOverlayRunsThreeDurableBrokersOfTheUpstreamImage()
+    {
+        var objects = await RenderAsync("overlays/ha");
+        var kafka = Assert.Single(objects.OfType<V1StatefulSet>());
+        var config = objects.OfType<V1ConfigMap>().Single(c => c.Metadata.Name == "kafka-env").Data;
+
+        Assert.Equal(3, kafka.Spec.Replicas);
+        Assert.StartsWith("docker.io/apache/kafka:", kafka.Spec.Template.Spec.Containers.Single().Image);
+        Assert.Equal(("3", "2"), (config["KAFKA_DEFAULT_REPLICATION_FACTOR"], config["KAFKA_MIN_INSYNC_REPLICAS"]));
+        Assert.Equal(("3", "2"), (config["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"], config["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"]));
+        Assert.Equal("3", config["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"]);
+        Assert.Equal(3, config["KAFKA_CONTROLLER_QUORUM_VOTERS"].Split(',').Length);
+        Assert.NotEmpty(kafka.Spec.VolumeClaimTemplates);
+        var antiAffinity = Assert.Single(kafka.Spec.Template.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution);
+        Assert.Equal("kubernetes.io/hostname", antiAffinity.TopologyKey);
+        Assert.Contains(objects.OfType<V1PodDisruptionBudget>(), b => b.Metadata.Name == "kafka");
+
+        // Everything else is the base's.
+        var base_ = await RenderAsync();
+        Assert.Equal(base_.OfType<V1Deployment>().Select(d => d.Metadata.Name).Order(), objects.OfType<V1Deployment>().Select(d => d.Metadata.Name).Order());
+        Assert.Contains("confluent-local", Assert.Single(base_.OfType<V1StatefulSet>()).Spec.Template.Spec.Containers.Single().Image);
+    }
+
+    [Fact]
+    public async Task InTheHaOverlayBrokersReachEachOtherAndTheAppOnlyTheClientPort()
+    {
+        var objects = await RenderAsync("overlays/ha");
+        var evaluator = new NetworkPolicyEvaluator(objects.OfType<V1NetworkPolicy>().ToList());
+
+        Assert.True(evaluator.Allows("kafka", "kafka", 9094), "the KRaft quorum");
+        Assert.True(evaluator.Allows("kafka", "kafka", 9092), "replication");
+        Assert.True(evaluator.Allows("filter-kafka-processor", "kafka", 9092));
+        Assert.True(evaluator.Allows("kafka-topics", "kafka", 9092));
+        Assert.False(evaluator.Allows("filter-kafka-processor", "kafka", 9094));
+        Assert.False(evaluator.Allows("filter-gateway", "kafka", 9092));
+    }
+}

@@ -1,0 +1,100 @@
+using Confluent.Kafka;
+using SignalPipeline.Kafka;
+
+namespace SignalPipeline.Tests.Kafka;
+
+/// <summary><see cref="TopicCheck"/>: what it reports for each way a topic can be wrong, and against a live broker.</summary>
+public sealed class TopicCheckTests
+{
+    private static readonly IReadOnlyList<TopicRequirement> All = [.. PipelineTopics.All.Select(TopicRequirement.Default)];
+
+    private static readonly Dictionary<string, string> Compacted = new() { ["cleanup.policy"] = "compact" };
+
+    private static Dictionary<string, ObservedTopic> Cluster(params ObservedTopic[] topics) => topics.ToDictionary(t => t.Name);
+
+    private static ObservedTopic[] Correct(int partitions) =>
+    [
+        new(PipelineTopics.DefaultInput, partitions, null),
+        new(PipelineTopics.DefaultOutput, partitions, null),
+        new(PipelineTopics.DefaultDeadLetters, partitions, null),
+        new(PipelineTopics.DefaultChangelog, partitions, Compacted),
+    ];
+
+    [Fact]
+    public void CorrectTopicsHaveNoProblem()
+        => Assert.Empty(TopicCheck.Evaluate(All, Cluster(Correct(20)), minInputPartitions: 20));
+
+    [Fact]
+    public void AMissingTopicIsNamedWithItsSetting()
+    {
+        var problem = Assert.Single(TopicCheck.Evaluate(All, Cluster(Correct(8)[1..])));
+        Assert.Equal("sample-input", problem.Topic);
+        Assert.Contains("'sample-input' (INPUT_TOPIC) does not exist", problem.Message);
+    }
+
+    [Fact]
+    public void AChangelogWithFewerPartitionsThanTheInputIsWrong()
+    {
+        var topics = Correct(8);
+        topics[3] = topics[3] with { Partitions = 4 };
+        var problem = Assert.Single(TopicCheck.Evaluate(All, Cluster(topics)));
+        Assert.Contains("has 4 partitions, fewer than the input 'sample-input' (8)", problem.Message);
+    }
+
+    [Fact]
+    public void AChangelogThatIsNotCompactedIsWrong()
+    {
+        var topics = Correct(8);
+        topics[3] = topics[3] with { Configs = new Dictionary<string, string> { ["cleanup.policy"] = "delete" } };
+        var problem = Assert.Single(TopicCheck.Evaluate(All, Cluster(topics)));
+        Assert.Contains("is not compacted (cleanup.policy=delete)", problem.Message);
+    }
+
+    [Fact]
+    public void UnknownConfigsAreNotReportedWrong()
+    {
+        var topics = Correct(8);
+        topics[3] = topics[3] with { Configs = null };
+        Assert.Empty(TopicCheck.Evaluate(All, Cluster(topics)));
+    }
+
+    [Fact]
+    public void FewerInputPartitionsThanTheAutoscalerMaximumIsWrongOnlyWhenAsked()
+    {
+        Assert.Empty(TopicCheck.Evaluate(All, Cluster(Correct(8))));
+        var problem = Assert.Single(TopicCheck.Evaluate(All, Cluster(Correct(8)), minInputPartitions: 20));
+        Assert.Contains("has 8 partitions, fewer than 20", problem.Message);
+    }
+
+    [Fact]
+    public void RenamedTopicsAreCheckedUnderTheirNames()
+    {
+        var problem = Assert.Single(TopicCheck.Evaluate([new(PipelineTopics.Output, "my-output")], Cluster(Correct(8))));
+        Assert.Contains("'my-output' (OUTPUT_TOPIC) does not exist", problem.Message);
+    }
+
+    [Fact]
+    public void TheMessageEndsWithTheCommandThatFixesIt()
+    {
+        var message = TopicCheck.Describe([new("sample-input", "topic 'sample-input' (INPUT_TOPIC) does not exist")], "kafka:9092");
+        Assert.Contains("Kafka at kafka:9092", message);
+        Assert.Contains("topic 'sample-input' (INPUT_TOPIC) does not exist", message);
+        Assert.Contains("signal-pipeline kafka topics ensure", message);
+    }
+
+    [Fact]
+    public async Task AgainstABrokerAMissingTopicIsFoundAndAPresentOneIsNot()
+    {
+        // librdkafka's mock cluster inside the producer (test.mock.num.brokers); producing creates the topic.
+        using var producer = new ProducerBuilder<string, string>(new ProducerConfig(new Dictionary<string, string> { ["test.mock.num.brokers"] = "1" })).Build();
+        await producer.ProduceAsync(PipelineTopics.DefaultInput, new() { Key = "k", Value = "v" }).WaitAsync(TimeSpan.FromSeconds(30));
+        using var admin = new DependentAdminClientBuilder(producer.Handle).Build();
+
+        var problems = await TopicCheck.CheckAsync(admin,
+            [TopicRequirement.Default(PipelineTopics.Input), TopicRequirement.Default(PipelineTopics.Output)],
+            TimeSpan.FromSeconds(10)).WaitAsync(TimeSpan.FromSeconds(30));
+
+        var problem = Assert.Single(problems);
+        Assert.Equal(PipelineTopics.DefaultOutput, problem.Topic);
+    }
+}

@@ -1,0 +1,103 @@
+using Microsoft.Extensions.Configuration;
+using SignalPipeline.Cli.Kafka;
+using SignalPipeline.Cli.Topics;
+using SignalPipeline.Kafka;
+
+namespace SignalPipeline.Tests.Kafka;
+
+/// <summary><c>signal-pipeline kafka topics ensure|check</c>: the plan ensure follows, and check against a broker.</summary>
+public sealed class TopicsCommandTests
+{
+    private static readonly IReadOnlyList<TopicRequirement> All = [.. PipelineTopics.All.Select(TopicRequirement.Default)];
+
+    private static ObservedTopic Topic(TopicDefinition definition, int partitions, bool compacted = true) =>
+        new(definition.Name, partitions, definition.IsCompacted ? new Dictionary<string, string> { ["cleanup.policy"] = compacted ? "compact" : "delete" } : null);
+
+    [Fact]
+    public void OnAnEmptyClusterEveryTopicIsCreatedWithItsConfigs()
+    {
+        var plan = TopicsPlan.For(All, new Dictionary<string, ObservedTopic>(), partitions: 20, replicationFactor: 3);
+
+        Assert.Empty(plan.Problems);
+        Assert.Equal(PipelineTopics.All.Select(t => t.Name), plan.Create.Select(c => c.Topic.Name));
+        Assert.All(plan.Create, c => Assert.Equal((20, (short)3), (c.Partitions, c.ReplicationFactor)));
+        Assert.Equal("compact", plan.Create.Single(c => c.Topic.Definition.Role == TopicRole.Changelog).Topic.Definition.Configs["cleanup.policy"]);
+    }
+
+    [Fact]
+    public void MissingTopicsAreCoPartitionedWithALargerExistingInput()
+    {
+        var plan = TopicsPlan.For(All, new Dictionary<string, ObservedTopic> { ["sample-input"] = Topic(PipelineTopics.Input, 32) }, partitions: 20, replicationFactor: 1);
+
+        Assert.Empty(plan.Problems);
+        Assert.Equal(3, plan.Create.Count);
+        Assert.All(plan.Create, c => Assert.Equal(32, c.Partitions));
+    }
+
+    [Fact]
+    public void AnExistingChangelogThatIsNotCompactedRefusesAndCreatesNothing()
+    {
+        var plan = TopicsPlan.For(All, new Dictionary<string, ObservedTopic>
+        {
+            ["filter-kafka-processor-state-changelog"] = Topic(PipelineTopics.Changelog, 20, compacted: false),
+        }, partitions: 20, replicationFactor: 1);
+
+        Assert.Empty(plan.Create);
+        Assert.Contains(plan.Problems, p => p.Message.Contains("is not compacted", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void AnExistingInputWithTooFewPartitionsRefuses()
+    {
+        var plan = TopicsPlan.For(All, new Dictionary<string, ObservedTopic> { ["sample-input"] = Topic(PipelineTopics.Input, 4) }, partitions: 20, replicationFactor: 1);
+
+        Assert.Empty(plan.Create);
+        Assert.Contains("'sample-input' has 4 partitions, fewer than 20", Assert.Single(plan.Problems).Message);
+    }
+
+    [Fact]
+    public void AnExistingChangelogWithFewerPartitionsThanTheInputRefuses()
+    {
+        var plan = TopicsPlan.For(All, new Dictionary<string, ObservedTopic>
+        {
+            ["sample-input"] = Topic(PipelineTopics.Input, 24),
+            ["filter-kafka-processor-state-changelog"] = Topic(PipelineTopics.Changelog, 20),
+        }, partitions: 20, replicationFactor: 1);
+
+        Assert.Empty(plan.Create);
+        Assert.Contains("fewer than the input", Assert.Single(plan.Problems).Message);
+    }
+
+    [Fact]
+    public async Task CheckOnAClusterWithoutTheTopicsNamesThemAndTheFixAndExitsOne()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["KAFKA_BROKERS"] = "127.0.0.1:1",
+            // A librdkafka mock cluster of the admin client's own (no topics): the Kafka:Client section reaches the CLI's client.
+            ["Kafka:Client:test.mock.num.brokers"] = "1",
+            ["OUTPUT_TOPIC"] = "renamed-output",
+        }).Build();
+        var output = new StringWriter();
+        var error = new StringWriter();
+
+        var exit = await TopicsCommand.RunAsync(configuration, create: false, 20, null, TimeSpan.FromSeconds(10), output, error)
+            .WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(1, exit);
+        Assert.Contains("renamed-output\tOUTPUT_TOPIC\tmissing", output.ToString());
+        Assert.Contains("topic 'sample-input' (INPUT_TOPIC) does not exist", error.ToString());
+        Assert.Contains("topic 'renamed-output' (OUTPUT_TOPIC) does not exist", error.ToString());
+        Assert.Contains("signal-pipeline kafka topics ensure", error.ToString());
+    }
+
+    [Fact]
+    public async Task WithoutABrokerAddressItNamesTheSettingAndExitsTwo()
+    {
+        var error = new StringWriter();
+        var exit = await TopicsCommand.RunAsync(new ConfigurationBuilder().Build(), create: true, 20, null, TimeSpan.FromSeconds(1), new StringWriter(), error);
+
+        Assert.Equal(2, exit);
+        Assert.Contains("KAFKA_BROKERS", error.ToString());
+    }
+}
