@@ -11,6 +11,9 @@ public sealed class DevBrokerHost(IOptions<DevBrokerOptions> options, BootstrapF
 {
     private MockKafkaCluster? _cluster;
 
+    /// <summary>The running cluster, for fault injection.</summary>
+    public MockKafkaCluster Cluster => _cluster ?? throw new InvalidOperationException("The dev broker is not running.");
+
     /// <summary>Where clients bootstrap from, once started.</summary>
     public string? BootstrapServers { get; private set; }
 

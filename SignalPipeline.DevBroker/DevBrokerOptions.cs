@@ -27,6 +27,12 @@ public sealed class DevBrokerOptions
     [Range(0, 300_000)]
     public int GroupInitialRebalanceDelayMs { get; set; } = 100;
 
+    /// <summary>
+    /// Maps the <c>/faults/*</c> HTTP endpoints that inject request errors, broker outages and delays (tests only;
+    /// see docs/kafka.md, "Fault injection"). Off: those paths answer 404.
+    /// </summary>
+    public bool FaultInjection { get; set; }
+
     public IReadOnlyList<string> TopicNames
         => Topics.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }

@@ -54,8 +54,70 @@ internal static partial class LibrdkafkaNative
     [LibraryImport(Library, EntryPoint = "rd_kafka_mock_cluster_destroy")]
     public static partial void MockClusterDestroy(IntPtr cluster);
 
+    // Fault injection (rdkafka_mock.h). The variadic forms (rd_kafka_mock_push_request_errors,
+    // rd_kafka_mock_partition_push_request_errors, rd_kafka_mock_broker_push_request_error_rtts) are left out:
+    // a varargs call cannot be declared portably through LibraryImport.
+
+    /// <summary>The next <paramref name="count"/> requests of <paramref name="apiKey"/>, to any broker, fail in order.</summary>
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_push_request_errors_array")]
+    public static partial void MockPushRequestErrorsArray(IntPtr cluster, short apiKey, UIntPtr count, int[] errors);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_clear_request_errors")]
+    public static partial void MockClearRequestErrors(IntPtr cluster, short apiKey);
+
+    /// <summary>Closes the broker's connections and refuses new ones; its port stays reserved. -1: all brokers.</summary>
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_broker_set_down")]
+    public static partial int MockBrokerSetDown(IntPtr cluster, int brokerId);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_broker_set_up")]
+    public static partial int MockBrokerSetUp(IntPtr cluster, int brokerId);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_broker_set_rtt")]
+    public static partial int MockBrokerSetRtt(IntPtr cluster, int brokerId, int rttMs);
+
+    /// <summary>-1 as <paramref name="brokerId"/> makes the partition leader-less.</summary>
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_partition_set_leader", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int MockPartitionSetLeader(IntPtr cluster, string topic, int partition, int brokerId);
+
+    /// <summary>Returned in Metadata and AddPartitionsToTxn responses for the topic (only those two, per rdkafka_mock.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_topic_set_error", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial void MockTopicSetError(IntPtr cluster, string topic, int error);
+
+    // Request tracking: which requests reached the brokers, so a test can tell that a client retried.
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_start_request_tracking")]
+    public static partial void MockStartRequestTracking(IntPtr cluster);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_stop_request_tracking")]
+    public static partial void MockStopRequestTracking(IntPtr cluster);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_clear_requests")]
+    public static partial void MockClearRequests(IntPtr cluster);
+
+    /// <summary>Copies of the tracked requests; free with <see cref="MockRequestDestroyArray"/>. NULL when none.</summary>
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_get_requests")]
+    public static partial IntPtr MockGetRequests(IntPtr cluster, out UIntPtr count);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_request_destroy_array")]
+    public static partial void MockRequestDestroyArray(IntPtr requests, UIntPtr count);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_request_id")]
+    public static partial int MockRequestBrokerId(IntPtr request);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_request_api_key")]
+    public static partial short MockRequestApiKey(IntPtr request);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_request_timestamp")]
+    public static partial long MockRequestTimestamp(IntPtr request);
+
     [LibraryImport(Library, EntryPoint = "rd_kafka_err2str")]
     public static partial IntPtr ErrorToString(int error);
+
+    /// <summary>librdkafka's name of an error: Kafka's (<c>NOT_COORDINATOR</c>) or its own local ones (<c>_TRANSPORT</c>).</summary>
+    [LibraryImport(Library, EntryPoint = "rd_kafka_err2name")]
+    public static partial IntPtr ErrorToName(int error);
+
+    public static string Name(int error) => Marshal.PtrToStringUTF8(ErrorToName(error)) ?? "";
 
     public static string Describe(int error) => Marshal.PtrToStringUTF8(ErrorToString(error)) ?? $"error {error}";
 

@@ -7,18 +7,22 @@ namespace SignalPipeline.DevBroker;
 /// librdkafka's mock cluster: a Kafka-protocol broker (or several) living in this process, in memory, listening on
 /// 127.0.0.1 at random ports. It needs a librdkafka client handle to live in; a producer handle that never produces.
 /// </summary>
-public sealed class MockKafkaCluster : IDisposable
+public sealed partial class MockKafkaCluster : IDisposable
 {
     private readonly Lock _gate = new();
     private IntPtr _client;
     private IntPtr _cluster;
 
-    private MockKafkaCluster(IntPtr client, IntPtr cluster, string bootstrapServers)
+    private MockKafkaCluster(IntPtr client, IntPtr cluster, string bootstrapServers, int brokerCount)
     {
         _client = client;
         _cluster = cluster;
         BootstrapServers = bootstrapServers;
+        BrokerCount = brokerCount;
     }
+
+    /// <summary>How many brokers; their ids are 1 to <see cref="BrokerCount"/>.</summary>
+    public int BrokerCount { get; }
 
     /// <summary>The brokers' own addresses, <c>127.0.0.1:port[,...]</c>.</summary>
     public string BootstrapServers { get; }
@@ -61,7 +65,7 @@ public sealed class MockKafkaCluster : IDisposable
         }
 
         var bootstraps = Marshal.PtrToStringUTF8(LibrdkafkaNative.MockClusterBootstraps(cluster)) ?? "";
-        return new MockKafkaCluster(client, cluster, bootstraps);
+        return new MockKafkaCluster(client, cluster, bootstraps, brokerCount);
 
         static void Set(IntPtr conf, string name, string value)
         {
