@@ -126,6 +126,15 @@ internal sealed class ChaosLedger(int messageMaxBytes)
         }
     }
 
+    /// <summary>The poison kind and the codes expected for a record value, or null for a chunk that is not poison.</summary>
+    public (string Kind, string[] Codes)? Expected(byte[] value)
+    {
+        lock (_lock)
+        {
+            return _poisons.TryGetValue(Hash(value), out var poison) ? (poison.Kind, poison.Codes) : null;
+        }
+    }
+
     public bool AllKindsSent(out string missing)
     {
         lock (_lock)

@@ -251,3 +251,46 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture fixture) : I
         }
     }
 }
+
+/// <summary>The chaos test's poison, checked against the codec without a broker: a decode poison fails with its code,
+/// the others decode (their failure is the processor's to find), so the chaos test's expectations are the right ones.</summary>
+public sealed class ChaosPoisonTests
+{
+    private static readonly string[] DecodingKinds = ["non-finite-output", "output-too-large", "seq-out-of-range", ChaosLedger.TooManyStreams];
+
+    [Fact]
+    public void EveryPoisonKindDecodesAsTheChaosTestExpects()
+    {
+        var ledger = new ChaosLedger(ProcessorChaosTests.Fixture.MessageMaxBytes);
+        ledger.AssertOutputTooLargeIsTooLarge();
+        var limits = new DecodeLimits { MaxSamples = ProcessorAppFixture.MaxChunkSamples };
+        for (var n = 0; n < ChaosLedger.Kinds.Length; n++)
+        {
+            var kind = ChaosLedger.Kinds[n];
+            foreach (var record in ledger.Poison("chaos-unit", n))
+            {
+                var decoded = SampleCodec.TryDecodeSampleChunk(record.Key, record.Value, record.Headers, out var chunk, out var error, limits: limits);
+                if (DecodingKinds.Contains(kind))
+                {
+                    Assert.True(decoded, $"{kind}: expected to decode, got {error.CodeName} ({error.Message})");
+                    Assert.Equal(kind == ChaosLedger.TooManyStreams ? null : kind, ledger.Expected(record.Value)?.Kind);
+                    Assert.True(kind != "non-finite-output" || !AllFinite(chunk!), "non-finite-output: kalman's output from a fresh state is finite");
+                }
+                else
+                {
+                    Assert.False(decoded, $"{kind}: decoded, expected {kind}");
+                    Assert.Contains(error.CodeName, ledger.Expected(record.Value)?.Codes ?? []);
+                }
+            }
+        }
+
+        Assert.True(ledger.AllKindsSent(out var missing), missing);
+    }
+
+    private static bool AllFinite(SampleChunk chunk)
+    {
+        var output = new double[chunk.Signal.Length];
+        SignalPipeline.Filters.FilterFactory.Create("kalman").Process(chunk.Signal.Span, output);
+        return output.All(double.IsFinite);
+    }
+}
