@@ -1,31 +1,33 @@
 using FilterProcessor.Filtering;
+using FilterProcessor.Kafka;
+using FilterProcessor.Streaming;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
-using SignalPipeline.Kafka;
 
 namespace FilterProcessor;
 
-/// <summary>Hosts one <see cref="StreamProcessor"/> on a dedicated thread for the service's lifetime.</summary>
+/// <summary>Hosts one <see cref="StreamThread"/> on a dedicated thread for the service's lifetime; its health is <c>/health</c>'s.</summary>
 public sealed class FilterProcessorWorker(
-    KafkaClientFactory kafka,
+    KafkaSupplier kafka,
     IOptions<ProcessorOptions> options,
     IChunkFilterer filterer,
     ProcessorTelemetry telemetry,
-    ILogger<StreamProcessor> logger,
+    ILogger<StreamThread> logger,
     IHostApplicationLifetime lifetime) : BackgroundService, IHealthCheck
 {
-    private StreamProcessor? _processor;
+    private readonly ProcessorHealth _health = new(options.Value, TimeProvider.System);
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
         => Task.Factory.StartNew(() =>
         {
             try
             {
-                using var processor = _processor = new StreamProcessor(kafka, options.Value, filterer, telemetry, logger);
-                processor.Run(stoppingToken);
+                using var thread = new StreamThread(kafka, options.Value, filterer, telemetry, _health, TimeProvider.System, logger, kafka.MaxMessageBytes);
+                thread.Run(stoppingToken);
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
+                // Only start-up failures get here (a missing topic, a fatal client error): the loop itself retries.
                 logger.LogCritical(e, "The stream processor failed; stopping the service");
                 lifetime.StopApplication();
                 throw;
@@ -33,7 +35,5 @@ public sealed class FilterProcessorWorker(
         }, stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
-        => Task.FromResult(_processor?.IsRunning == true
-            ? HealthCheckResult.Healthy($"Consuming {options.Value.InputTopic}")
-            : HealthCheckResult.Unhealthy("The stream processor is not running yet."));
+        => Task.FromResult(_health.Check());
 }

@@ -60,6 +60,44 @@ public sealed class ProcessorOptions
     /// <summary>Seconds between the log lines that report throughput.</summary>
     public int RateLogSeconds { get; set; } = 10;
 
+    /// <summary>A stream with no chunk for this long is evicted from memory and tombstoned in the changelog (0 = never).</summary>
+    public int StreamIdleSeconds { get; set; } = 3600;
+
+    /// <summary>Chunks held after a missing seq wait at most this long before the gap is skipped (0 = only <see cref="MaxHeldChunks"/>).</summary>
+    public int HeldChunkTimeoutSeconds { get; set; } = 30;
+
+    /// <summary>Most streams one instance holds; a chunk of a new stream beyond it is dead-lettered (<c>too-many-streams</c>).</summary>
+    public int MaxStreams { get; set; } = 1_000_000;
+
+    /// <summary>Failed attempts of the same batch (broker or transport failures) after which <c>/health</c> turns unhealthy.</summary>
+    public int MaxBatchAttempts { get; set; } = 5;
+
+    /// <summary>A partition with input read but nothing committed for this long turns <c>/health</c> unhealthy.</summary>
+    public int StuckPartitionSeconds { get; set; } = 120;
+
+    /// <summary>First pause after a failed batch; doubled per attempt up to <see cref="MaxRetryBackoffMs"/>.</summary>
+    public int RetryBackoffMs { get; set; } = 100;
+
+    public int MaxRetryBackoffMs { get; set; } = 10_000;
+
+    /// <summary>A restore that reads nothing for this long is abandoned and retried (the partition waits meanwhile).</summary>
+    public int RestoreStallSeconds { get; set; } = 30;
+
+    /// <summary>
+    /// A name stable across restarts of the same instance (the pod name on Kubernetes): the transactional id is
+    /// <c>filter-kafka-processor-{InstanceId}</c>, so a restarted instance fences its previous incarnation at once and
+    /// aborts the transaction it left open. Unset: a unique id per process (fencing then relies on the consumer group
+    /// generation alone, and a crashed instance's open transaction lasts until the transaction timeout).
+    /// </summary>
+    public string? InstanceId { get; set; }
+
+    /// <summary>
+    /// For the dev broker only (librdkafka's mock cluster shows aborted and open transactions to read_committed
+    /// readers): a restore scans the output for chunks an unfinished transaction left visible and does not write them
+    /// again. Off for a real cluster, where it would cost a scan and change nothing. The AppHost sets it with the dev broker.
+    /// </summary>
+    public bool DevBrokerCompensation { get; set; }
+
     /// <summary>Reads the guide's variables, then the <c>Processor</c> and <c>Filter:Params</c> sections.</summary>
     public static void Bind(Microsoft.Extensions.Configuration.IConfiguration configuration, ProcessorOptions options)
     {
@@ -87,6 +125,22 @@ public sealed class ProcessorOptions
         options.MaxHeldChunks = ReadInt(section, nameof(MaxHeldChunks), options.MaxHeldChunks);
         options.MaxChunkSamples = ReadInt(section, nameof(MaxChunkSamples), options.MaxChunkSamples);
         options.RateLogSeconds = ReadInt(section, nameof(RateLogSeconds), options.RateLogSeconds);
+        options.StreamIdleSeconds = ReadInt(section, nameof(StreamIdleSeconds), options.StreamIdleSeconds);
+        options.HeldChunkTimeoutSeconds = ReadInt(section, nameof(HeldChunkTimeoutSeconds), options.HeldChunkTimeoutSeconds);
+        options.MaxStreams = ReadInt(section, nameof(MaxStreams), options.MaxStreams);
+        options.MaxBatchAttempts = ReadInt(section, nameof(MaxBatchAttempts), options.MaxBatchAttempts);
+        options.StuckPartitionSeconds = ReadInt(section, nameof(StuckPartitionSeconds), options.StuckPartitionSeconds);
+        options.RetryBackoffMs = ReadInt(section, nameof(RetryBackoffMs), options.RetryBackoffMs);
+        options.MaxRetryBackoffMs = ReadInt(section, nameof(MaxRetryBackoffMs), options.MaxRetryBackoffMs);
+        options.RestoreStallSeconds = ReadInt(section, nameof(RestoreStallSeconds), options.RestoreStallSeconds);
+        options.InstanceId = section[nameof(InstanceId)] is { Length: > 0 } instance ? instance.Trim() : options.InstanceId;
+        if (section[nameof(DevBrokerCompensation)] is { } compensation)
+        {
+            options.DevBrokerCompensation = bool.TryParse(compensation, out var on)
+                ? on
+                : throw new OptionsValidationException($"{ProcessorSection}:{nameof(DevBrokerCompensation)}", typeof(ProcessorOptions),
+                    [$"{ProcessorSection}:{nameof(DevBrokerCompensation)} = '{compensation}' is not true or false."]);
+        }
 
         foreach (var parameter in configuration.GetSection(ParamsSection).GetChildren())
         {
@@ -160,6 +214,18 @@ public sealed class ProcessorOptionsValidator : IValidateOptions<ProcessorOption
         Range(options.MaxHeldChunks, 0, 100_000, nameof(ProcessorOptions.MaxHeldChunks));
         Range(options.MaxChunkSamples, 1, 100_000_000, nameof(ProcessorOptions.MaxChunkSamples));
         Range(options.RateLogSeconds, 0, 3600, nameof(ProcessorOptions.RateLogSeconds));
+        Range(options.StreamIdleSeconds, 0, 30 * 86_400, nameof(ProcessorOptions.StreamIdleSeconds));
+        Range(options.HeldChunkTimeoutSeconds, 0, 86_400, nameof(ProcessorOptions.HeldChunkTimeoutSeconds));
+        Range(options.MaxStreams, 1, 100_000_000, nameof(ProcessorOptions.MaxStreams));
+        Range(options.MaxBatchAttempts, 1, 1000, nameof(ProcessorOptions.MaxBatchAttempts));
+        Range(options.StuckPartitionSeconds, 1, 86_400, nameof(ProcessorOptions.StuckPartitionSeconds));
+        Range(options.RetryBackoffMs, 1, 60_000, nameof(ProcessorOptions.RetryBackoffMs));
+        Range(options.MaxRetryBackoffMs, options.RetryBackoffMs, 600_000, nameof(ProcessorOptions.MaxRetryBackoffMs));
+        Range(options.RestoreStallSeconds, 1, 3600, nameof(ProcessorOptions.RestoreStallSeconds));
+        if (options.InstanceId is { } id && (id.Length > 200 || id.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))))
+        {
+            failures.Add($"{ProcessorOptions.ProcessorSection}:InstanceId '{id}' must be up to 200 letters, digits, '-', '_' or '.'.");
+        }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
 

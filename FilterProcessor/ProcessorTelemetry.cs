@@ -1,5 +1,8 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Confluent.Kafka;
+using FilterProcessor.Streaming;
+using SignalPipeline.Kafka;
 
 namespace FilterProcessor;
 
@@ -10,6 +13,7 @@ namespace FilterProcessor;
 public sealed class ProcessorTelemetry : IDisposable
 {
     public const string Name = "SignalPipeline.Processor";
+    private const int MaxLinksPerBatch = 32;
 
     public static readonly ActivitySource ActivitySource = new(Name);
 
@@ -24,7 +28,12 @@ public sealed class ProcessorTelemetry : IDisposable
     private readonly Counter<long> _skippedSeqs;
     private readonly Counter<long> _replayed;
     private readonly Counter<long> _aborts;
+    private readonly Counter<long> _evicted;
     private readonly Histogram<double> _restore;
+    private readonly Counter<long> _restoreFailures;
+    private readonly Counter<long> _corrupt;
+    private readonly Counter<long> _truncated;
+    private long _streams;
 
     public ProcessorTelemetry(IMeterFactory meterFactory)
     {
@@ -35,13 +44,18 @@ public sealed class ProcessorTelemetry : IDisposable
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] });
         _batchSize = _meter.CreateHistogram<long>("signalpipeline.processor.batch.size", "{record}", "Input records per transaction.",
             advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000] });
-        _deadLetters = _meter.CreateCounter<long>("signalpipeline.processor.dead_letters", "{record}", "Records sent to the dead-letter topic.");
+        _deadLetters = _meter.CreateCounter<long>("signalpipeline.processor.dead_letters", "{record}", "Records sent to the dead-letter topic, by error.code.");
         _duplicates = _meter.CreateCounter<long>("signalpipeline.processor.duplicates", "{chunk}", "Chunks dropped because their seq was already processed or held.");
         _gaps = _meter.CreateCounter<long>("signalpipeline.processor.gaps", "{gap}", "Times a stream skipped ahead over missing seqs.");
         _skippedSeqs = _meter.CreateCounter<long>("signalpipeline.processor.skipped_seqs", "{chunk}", "Seqs never processed because a gap was skipped.");
-        _replayed = _meter.CreateCounter<long>("signalpipeline.processor.replayed", "{chunk}", "Chunks re-filtered after a restore whose output was already in the output topic (not written again).");
-        _aborts = _meter.CreateCounter<long>("signalpipeline.processor.transactions.aborted", "{transaction}", "Transactions aborted (state reloaded, input rewound).");
+        _replayed = _meter.CreateCounter<long>("signalpipeline.processor.replayed", "{chunk}", "Chunks re-filtered after a restore whose output was already in the output topic (dev broker; not written again).");
+        _aborts = _meter.CreateCounter<long>("signalpipeline.processor.transactions.aborted", "{transaction}", "Transactions aborted and retried, by failure (abortable or fatal).");
+        _evicted = _meter.CreateCounter<long>("signalpipeline.processor.streams.evicted", "{stream}", "Streams evicted after Processor:StreamIdleSeconds without a chunk (tombstoned).");
+        _meter.CreateObservableGauge("signalpipeline.processor.streams", () => Interlocked.Read(ref _streams), "{stream}", "Streams held in memory by this instance.");
         _restore = _meter.CreateHistogram<double>("signalpipeline.processor.restore.duration", "s", "Time to restore assigned partitions' state from the changelog.");
+        _restoreFailures = _meter.CreateCounter<long>("signalpipeline.processor.restore.failures", "{restore}", "Restores that failed or stalled and were tried again.");
+        _corrupt = _meter.CreateCounter<long>("signalpipeline.processor.restore.corrupt", "{record}", "Changelog records that could not be read (that stream starts empty).");
+        _truncated = _meter.CreateCounter<long>("signalpipeline.processor.restore.truncated", "{partition}", "Changelog partitions found not to start where the restore began (records lost).");
     }
 
     public long Samples;
@@ -50,38 +64,95 @@ public sealed class ProcessorTelemetry : IDisposable
     public long Duplicates;
     public long Gaps;
     public long Replayed;
+    public long Aborts;
 
-    public void Filtered(int samples, double latencyMs)
+    /// <summary>The batch span, linked to the producers' trace contexts of the first records.</summary>
+    public static Activity? StartBatch(string topic, List<ConsumeResult<byte[], byte[]>> records)
     {
-        _samples.Add(samples);
-        _chunks.Add(1);
-        _latency.Record(latencyMs);
-        Interlocked.Add(ref Samples, samples);
-        Interlocked.Increment(ref Chunks);
-    }
-
-    public void Batch(int records) => _batchSize.Record(records);
-
-    public void DeadLetter(string code)
-    {
-        _deadLetters.Add(1, new KeyValuePair<string, object?>("error.code", code));
-        Interlocked.Increment(ref DeadLetters);
-    }
-
-    public void Sequencing(long duplicates, long gaps, long skipped)
-    {
-        if (duplicates > 0)
+        if (!ActivitySource.HasListeners())
         {
-            _duplicates.Add(duplicates);
-            Interlocked.Add(ref Duplicates, duplicates);
+            return null;
         }
 
-        if (gaps > 0)
+        var links = new List<ActivityLink>();
+        foreach (var record in records)
         {
-            _gaps.Add(gaps);
-            _skippedSeqs.Add(skipped);
-            Interlocked.Add(ref Gaps, gaps);
+            if (links.Count >= MaxLinksPerBatch)
+            {
+                break;
+            }
+
+            var context = KafkaTracing.ExtractTraceContext(record.Message.Headers);
+            if (context != default)
+            {
+                links.Add(new ActivityLink(context));
+            }
         }
+
+        return ActivitySource.StartActivity(ActivityKind.Consumer, default,
+            [new("messaging.system", "kafka"), new("messaging.destination.name", topic), new("messaging.batch.message_count", records.Count)], links, name: $"process {topic}");
+    }
+
+    /// <summary>The batch span's context, formatted once and shared by every output record of the batch.</summary>
+    public static Headers TraceContext(Activity? activity)
+    {
+        var headers = new Headers();
+        if (activity is not null)
+        {
+            KafkaTracing.InjectTraceContext(headers, activity.Context);
+        }
+
+        return headers;
+    }
+
+    /// <summary>Counts what a committed batch did.</summary>
+    public void Committed(Batch batch, long nowMs, int streams)
+    {
+        Interlocked.Exchange(ref _streams, streams);
+        if (batch.Records.Count > 0)
+        {
+            _batchSize.Record(batch.Records.Count);
+        }
+
+        foreach (var work in batch.Work)
+        {
+            if (work.Poison is null)
+            {
+                var samples = work.Chunk.Decoded!.Signal.Length;
+                _samples.Add(samples);
+                _chunks.Add(1);
+                _latency.Record(nowMs - work.Chunk.TimestampMs);
+                Interlocked.Add(ref Samples, samples);
+                Interlocked.Increment(ref Chunks);
+            }
+        }
+
+        foreach (var letter in batch.DeadLetters)
+        {
+            _deadLetters.Add(1, new KeyValuePair<string, object?>("error.code", letter.Code));
+            Interlocked.Increment(ref DeadLetters);
+        }
+
+        if (batch.Evicted.Count > 0)
+        {
+            _evicted.Add(batch.Evicted.Count);
+        }
+
+        var counters = batch.Counters;
+        if (counters.Duplicates > 0)
+        {
+            _duplicates.Add(counters.Duplicates);
+            Interlocked.Add(ref Duplicates, counters.Duplicates);
+        }
+
+        if (counters.Gaps > 0)
+        {
+            _gaps.Add(counters.Gaps);
+            _skippedSeqs.Add(counters.SkippedSeqs);
+            Interlocked.Add(ref Gaps, counters.Gaps);
+        }
+
+        Activity.Current?.SetTag("signalpipeline.chunks", batch.Work.Count).SetTag("signalpipeline.dead_letters", batch.DeadLetters.Count);
     }
 
     public void ReplayedChunk()
@@ -90,10 +161,23 @@ public sealed class ProcessorTelemetry : IDisposable
         Interlocked.Increment(ref Replayed);
     }
 
-    public void Aborted() => _aborts.Add(1);
+    public void Aborted(TransactionFailure failure)
+    {
+        _aborts.Add(1, new KeyValuePair<string, object?>("failure", failure == TransactionFailure.Fatal ? "fatal" : "abortable"));
+        Interlocked.Increment(ref Aborts);
+    }
 
-    public void Restored(TimeSpan duration, int partitions)
-        => _restore.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("partitions", partitions));
+    public void Restored(TimeSpan duration, int partitions, int streams)
+    {
+        _restore.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("partitions", partitions));
+        Interlocked.Exchange(ref _streams, streams);
+    }
+
+    public void RestoreFailed() => _restoreFailures.Add(1);
+
+    public void CorruptCheckpoint() => _corrupt.Add(1);
+
+    public void ChangelogTruncated() => _truncated.Add(1);
 
     public void Dispose() => _meter.Dispose();
 }

@@ -23,6 +23,7 @@ builder.Services.AddSingleton<IChunkFilterer>(services =>
         : new LocalChunkFilterer(options.Algorithm, options.Params);
 });
 
+builder.Services.AddSingleton<FilterProcessor.Kafka.KafkaSupplier>();
 builder.Services.AddSingleton<FilterProcessorWorker>();
 builder.Services.AddHostedService(services => services.GetRequiredService<FilterProcessorWorker>());
 builder.Services.AddHealthChecks().AddCheck<FilterProcessorWorker>("stream-processor");

@@ -32,6 +32,12 @@ public static class FilterProcessorExtensions
             .WithEnvironment("FILTER_MODE", mode)
             .WithHttpHealthCheck("/health");
 
+        if (kafka.Resource is DevKafkaBrokerResource)
+        {
+            // The dev broker shows aborted transactions to read_committed readers: the processor compensates (docs/processor.md).
+            processor.WithEnvironment("Processor__DevBrokerCompensation", "true");
+        }
+
         foreach (var (name, prefix) in new[] { ("Params", "Filter__Params__"), ("Processor", "Processor__") })
         {
             foreach (var setting in configuration.GetSection($"{Section}:{name}").GetChildren())

@@ -50,10 +50,17 @@ public static class MessageHeaders
     /// The dead letter keeps the original key, value and headers; these are appended.
     /// </summary>
     public static Headers AddDeadLetter(Headers headers, DecodeError error, TopicPartitionOffset source)
+        => AddDeadLetter(headers, error.CodeName, error.Message, source);
+
+    /// <summary>
+    /// Adds the <c>dlq-*</c> headers for a record refused after decoding (e.g. <c>non-finite-output</c>): the stable
+    /// <paramref name="code"/>, the human-readable <paramref name="reason"/> and where the record was read.
+    /// </summary>
+    public static Headers AddDeadLetter(Headers headers, string code, string? reason, TopicPartitionOffset source)
     {
         ArgumentNullException.ThrowIfNull(headers);
-        headers.Add(DeadLetterReason, Encoding.UTF8.GetBytes(error.Message ?? string.Empty));
-        headers.Add(DeadLetterErrorCode, Encoding.UTF8.GetBytes(error.CodeName));
+        headers.Add(DeadLetterReason, Encoding.UTF8.GetBytes(reason ?? string.Empty));
+        headers.Add(DeadLetterErrorCode, Encoding.UTF8.GetBytes(code));
         headers.Add(DeadLetterSourceTopic, Encoding.UTF8.GetBytes(source.Topic ?? string.Empty));
         headers.Add(DeadLetterSourcePartition, Encoding.UTF8.GetBytes(source.Partition.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         headers.Add(DeadLetterSourceOffset, Encoding.UTF8.GetBytes(source.Offset.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)));

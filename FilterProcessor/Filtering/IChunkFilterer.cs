@@ -11,6 +11,12 @@ public interface IChunkFilterer
 {
     /// <summary>Filters every item; items of one stream are in seq order and must be applied in that order.</summary>
     Task FilterAsync(IReadOnlyList<FilterWork> work, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// True when <paramref name="failure"/> of <see cref="FilterAsync"/> is caused by the chunks (the processor then
+    /// isolates the chunk and dead-letters it), false when it is a transport failure (the batch is retried).
+    /// </summary>
+    bool IsChunkFault(Exception failure);
 }
 
 /// <summary>Filters in this process with <see cref="SignalPipeline.Filters.FilterFactory"/>.</summary>
@@ -25,4 +31,7 @@ public sealed class LocalChunkFilterer(string algorithm, IReadOnlyDictionary<str
 
         return Task.CompletedTask;
     }
+
+    /// <summary>In process, nothing but the chunk and its stream's state can make a filter throw.</summary>
+    public bool IsChunkFault(Exception failure) => failure is not OperationCanceledException;
 }

@@ -33,6 +33,12 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
     private readonly string _path = $"/{algorithm}/audio/batch" + (parameters.Count == 0 ? "" : "?" + string.Join("&",
         parameters.Select(p => Uri.EscapeDataString(p.Key) + "=" + p.Value.ToString("R", CultureInfo.InvariantCulture))));
 
+    /// <summary>A 4xx answer refuses the request's chunks; 408, 429, 5xx, timeouts and malformed answers are transport failures.</summary>
+    public bool IsChunkFault(Exception failure) => failure is ChunkRefusedException;
+
+    private static bool IsRefusal(System.Net.HttpStatusCode status)
+        => (int)status is >= 400 and < 500 && status is not (System.Net.HttpStatusCode.RequestTimeout or System.Net.HttpStatusCode.TooManyRequests);
+
     public async Task FilterAsync(IReadOnlyList<FilterWork> work, CancellationToken cancellationToken)
     {
         // Each stream's pending samples, in order: the items and a cursor into them.
@@ -97,7 +103,10 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
             if (!response.IsSuccessStatusCode)
             {
                 var problem = await response.Content.ReadAsStringAsync(cancellationToken);
-                throw new HttpRequestException($"Filter service answered {(int)response.StatusCode} for a {algorithm} batch: {problem}", null, response.StatusCode);
+                var message = $"Filter service answered {(int)response.StatusCode} for a {algorithm} batch: {problem}";
+                throw IsRefusal(response.StatusCode)
+                    ? new ChunkRefusedException(message, response.StatusCode)
+                    : new HttpRequestException(message, null, response.StatusCode);
             }
 
             if (!string.Equals(response.Content.Headers.ContentType?.MediaType, BatchMediaType, StringComparison.OrdinalIgnoreCase))
@@ -303,3 +312,6 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
         }
     }
 }
+
+/// <summary>The algorithm service refused a request's chunks (a 4xx answer other than 408 and 429).</summary>
+public sealed class ChunkRefusedException(string message, System.Net.HttpStatusCode status) : HttpRequestException(message, null, status);

@@ -1,10 +1,12 @@
 using System.Buffers.Binary;
 using System.Text;
+using Confluent.Kafka;
 
 namespace FilterProcessor.State;
 
 /// <summary>An input record kept verbatim while it waits for a missing seq: re-decoded when released.</summary>
-public sealed record PendingChunk(long Seq, byte[] Value, IReadOnlyList<KeyValuePair<string, byte[]>> Headers, long TimestampMs);
+/// <param name="Source">Where it was read (the partition and offset are checkpointed; named in a dead letter).</param>
+public sealed record PendingChunk(long Seq, byte[] Value, IReadOnlyList<KeyValuePair<string, byte[]>> Headers, long TimestampMs, TopicPartitionOffset Source);
 
 /// <summary>
 /// One stream's checkpoint in the changelog: the filter state (<c>IStreamFilter.SaveState</c> bytes, absent before the
@@ -13,17 +15,18 @@ public sealed record PendingChunk(long Seq, byte[] Value, IReadOnlyList<KeyValue
 /// </summary>
 public sealed record StreamCheckpoint(long NextSeq, byte[]? FilterState, IReadOnlyList<PendingChunk> Held)
 {
-    private const byte Version = 1;
+    private const byte Version = 2;
 
-    /// <summary>Format (little-endian): version u8 = 1; next seq i64; state length i32 (-1 = absent) and bytes;
-    /// held count i32; per held chunk: seq i64, timestamp i64, value length i32 and bytes, header count i32, per header:
-    /// key length i32 and UTF-8 bytes, value length i32 and bytes.</summary>
+    /// <summary>Format (little-endian): version u8 = 2; next seq i64; state length i32 (-1 = absent) and bytes;
+    /// held count i32; per held chunk: seq i64, timestamp i64, source partition i32, source offset i64, value length
+    /// i32 and bytes, header count i32, per header: key length i32 and UTF-8 bytes, value length i32 and bytes.
+    /// Version 1 (written before 2026-11-30) is the same without the source fields; it is still read.</summary>
     public byte[] Serialize()
     {
         var size = 1 + 8 + 4 + (FilterState?.Length ?? 0) + 4;
         foreach (var chunk in Held)
         {
-            size += 8 + 8 + 4 + chunk.Value.Length + 4;
+            size += 8 + 8 + 4 + 8 + 4 + chunk.Value.Length + 4;
             foreach (var (key, value) in chunk.Headers)
             {
                 size += 4 + Encoding.UTF8.GetByteCount(key) + 4 + value.Length;
@@ -40,6 +43,8 @@ public sealed record StreamCheckpoint(long NextSeq, byte[]? FilterState, IReadOn
         {
             writer.Int64(chunk.Seq);
             writer.Int64(chunk.TimestampMs);
+            writer.Int32(chunk.Source.Partition.Value);
+            writer.Int64(chunk.Source.Offset.Value);
             writer.Bytes(chunk.Value);
             writer.Int32(chunk.Headers.Count);
             foreach (var (key, value) in chunk.Headers)
@@ -52,12 +57,12 @@ public sealed record StreamCheckpoint(long NextSeq, byte[]? FilterState, IReadOn
         return buffer;
     }
 
-    /// <summary>Reads <see cref="Serialize"/>'s format; throws <see cref="FormatException"/> on anything else.</summary>
-    public static StreamCheckpoint Deserialize(ReadOnlySpan<byte> data)
+    /// <summary>Reads <see cref="Serialize"/>'s format (held chunks' sources are in <paramref name="sourceTopic"/>, the input); throws <see cref="FormatException"/> on anything else.</summary>
+    public static StreamCheckpoint Deserialize(ReadOnlySpan<byte> data, string sourceTopic = SignalPipeline.Kafka.PipelineTopics.DefaultInput)
     {
         var reader = new Reader(data);
         var version = reader.Byte();
-        if (version != Version)
+        if (version is not (1 or Version))
         {
             throw new FormatException($"Unknown stream checkpoint version {version}.");
         }
@@ -70,6 +75,9 @@ public sealed record StreamCheckpoint(long NextSeq, byte[]? FilterState, IReadOn
         {
             var seq = reader.Int64();
             var timestamp = reader.Int64();
+            var source = version == 1
+                ? new TopicPartitionOffset(sourceTopic, Partition.Any, Offset.Unset)
+                : new TopicPartitionOffset(sourceTopic, new Partition(reader.Int32()), new Offset(reader.Int64()));
             var value = reader.Bytes() ?? throw new FormatException("A held chunk has no value.");
             var headerCount = reader.Count();
             var headers = new List<KeyValuePair<string, byte[]>>(headerCount);
@@ -79,7 +87,7 @@ public sealed record StreamCheckpoint(long NextSeq, byte[]? FilterState, IReadOn
                 headers.Add(new(key, reader.Bytes() ?? []));
             }
 
-            held.Add(new PendingChunk(seq, value, headers, timestamp));
+            held.Add(new PendingChunk(seq, value, headers, timestamp, source));
         }
 
         reader.End();

@@ -173,6 +173,7 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
                 ["FILTER_ALGORITHM"] = @case.Algorithm,
                 ["FILTER_MODE"] = @case.Remote ? "remote" : "local",
                 ["Processor__RateLogSeconds"] = "5",
+                ["Processor__DevBrokerCompensation"] = "true", // the bench runs the dev broker (docs/processor.md)
             };
             if (@case.Remote)
             {

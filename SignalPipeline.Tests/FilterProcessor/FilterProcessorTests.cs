@@ -2,6 +2,8 @@ using System.Text;
 using Confluent.Kafka;
 using FilterProcessor;
 using FilterProcessor.Filtering;
+using FilterProcessor.Kafka;
+using FilterProcessor.Streaming;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging.Abstractions;
 using SignalPipeline.Messages;
@@ -97,6 +99,51 @@ public sealed class FilterProcessorTests(ProcessorAppFixture fixture) : IClassFi
     }
 
     [Fact]
+    public async Task ChunksThatDecodeButCannotBeProcessedAreDeadLetteredTheirSeqCountsAsDoneAndNeighboursGoOn()
+    {
+        using var kit = await ProcessorTestKit.CreateAsync(fixture);
+        await fixture.WaitForHealthyAsync(ProcessorAppFixture.Processor);
+        var outputFrom = kit.EndOffsets(ProcessorTestKit.OutputTopic);
+        var dlqFrom = kit.EndOffsets(ProcessorTestKit.DlqTopic);
+
+        // Both streams on partition 5: the poisoned one must not hold up its neighbour.
+        var poisoned = ProcessorTestKit.StreamId("poison-filter");
+        var neighbour = ProcessorTestKit.StreamId("neighbour");
+        var chunks = Enumerable.Range(0, 5).Select(seq => ProcessorTestKit.Chunk(poisoned, seq, 64, SampleFormat.Json)).ToList();
+        var others = Enumerable.Range(0, 5).Select(seq => ProcessorTestKit.Chunk(neighbour, seq, 64, SampleFormat.Float64)).ToList();
+        const int partition = 5;
+
+        // seq 0: a fresh kalman filter over these overflows to infinity (the issue's report); then a seq past the largest.
+        kit.ProduceRawTo(partition, poisoned, Encoding.UTF8.GetBytes($"{{\"stream_id\":\"{poisoned}\",\"seq\":0,\"signal\":[1.7e308,-1.7e308,1.7e308]}}"));
+        kit.ProduceTo(partition, others[0]);
+        kit.ProduceTo(partition, chunks[1]);
+        kit.ProduceRawTo(partition, poisoned, Encoding.UTF8.GetBytes($"{{\"stream_id\":\"{poisoned}\",\"seq\":9223372036854775807,\"signal\":[1,2]}}"));
+        foreach (var seq in new[] { 1, 2, 3, 4 })
+        {
+            kit.ProduceTo(partition, others[seq]);
+        }
+
+        kit.ProduceTo(partition, chunks[2]);
+        kit.ProduceTo(partition, chunks[3]);
+        kit.ProduceTo(partition, chunks[4]);
+        kit.Flush();
+
+        var expected = new Dictionary<string, int> { [poisoned] = 4, [neighbour] = 5 };
+        var records = await kit.ReadAsync(outputFrom, ProcessorTestKit.Complete(expected), OutputTimeout, TimeSpan.FromSeconds(2));
+        var outputs = ProcessorTestKit.Outputs(records, expected.Keys);
+
+        // As if seq 0 had never been there: seq 1 follows at once, and the reference filters seqs 1-4 from a fresh state.
+        ProcessorTestKit.AssertEqualsReference("kalman", chunks[1..], outputs[poisoned]);
+        ProcessorTestKit.AssertEqualsReference("kalman", others, outputs[neighbour]);
+
+        var deadLetters = await kit.ReadAsync(dlqFrom, r => r.Count(d => Encoding.UTF8.GetString(d.Message.Key) == poisoned) >= 2, OutputTimeout, TimeSpan.FromSeconds(1));
+        var codes = deadLetters.Where(d => Encoding.UTF8.GetString(d.Message.Key) == poisoned).Select(d => Header(d, MessageHeaders.DeadLetterErrorCode)).Order().ToList();
+        Assert.Equal(["non-finite-output", "seq-out-of-range"], codes);
+        Assert.All(deadLetters.Where(d => Encoding.UTF8.GetString(d.Message.Key) == poisoned),
+            d => Assert.Equal(partition.ToString(System.Globalization.CultureInfo.InvariantCulture), Header(d, MessageHeaders.DeadLetterSourcePartition)));
+    }
+
+    [Fact]
     public async Task AThirdInstanceJoiningAndLeavingMidStreamKeepsOutputsIdentical()
     {
         using var kit = await ProcessorTestKit.CreateAsync(fixture);
@@ -112,8 +159,10 @@ public sealed class FilterProcessorTests(ProcessorAppFixture fixture) : IClassFi
         // A third member of the processor's consumer group, in this process: joining and leaving are two rebalances.
         using var meterFactory = new TestMeterFactory();
         using var telemetry = new ProcessorTelemetry(meterFactory);
-        var options = new ProcessorOptions();
-        using var third = new StreamProcessor(kit.Kafka, options, new LocalChunkFilterer(options.Algorithm, options.Params), telemetry, NullLogger.Instance, "test-instance");
+        var options = new ProcessorOptions { InstanceId = $"test-instance-{Guid.NewGuid():N}", DevBrokerCompensation = true };
+        var supplier = new KafkaSupplier(kit.Kafka);
+        using var third = new StreamThread(supplier, options, new LocalChunkFilterer(options.Algorithm, options.Params), telemetry,
+            new ProcessorHealth(options, TimeProvider.System), TimeProvider.System, NullLogger.Instance, supplier.MaxMessageBytes);
         using var stop = new CancellationTokenSource();
         var producing = Task.Run(async () =>
         {

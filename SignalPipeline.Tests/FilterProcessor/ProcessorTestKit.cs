@@ -79,6 +79,13 @@ internal sealed class ProcessorTestKit : IDisposable
     public void ProduceRaw(string key, byte[] value, Headers? headers = null)
         => Producer.Produce(InputTopic, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(key), Value = value, Headers = headers ?? [] });
 
+    /// <summary>To one partition, whatever the key hashes to (to put streams side by side).</summary>
+    public void ProduceTo(int partition, SampleChunk chunk)
+        => Producer.Produce(new TopicPartition(InputTopic, partition), SampleCodec.ToMessage(chunk));
+
+    public void ProduceRawTo(int partition, string key, byte[] value)
+        => Producer.Produce(new TopicPartition(InputTopic, partition), new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(key), Value = value });
+
     public void Flush() => Producer.Flush(TimeSpan.FromSeconds(30));
 
     /// <summary>The current end of every partition of <paramref name="topic"/>: read from here to see only this test's records.</summary>

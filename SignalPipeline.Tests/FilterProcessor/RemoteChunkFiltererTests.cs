@@ -49,13 +49,21 @@ public sealed class RemoteChunkFiltererTests
         }
     }
 
-    [Fact]
-    public async Task AnErrorAnswerFailsTheBatch()
+    [Theory]
+    [InlineData(HttpStatusCode.BadRequest, true)]
+    [InlineData(HttpStatusCode.RequestEntityTooLarge, true)]
+    [InlineData(HttpStatusCode.TooManyRequests, false)]
+    [InlineData(HttpStatusCode.RequestTimeout, false)]
+    [InlineData(HttpStatusCode.InternalServerError, false)]
+    [InlineData(HttpStatusCode.ServiceUnavailable, false)]
+    public async Task AnErrorAnswerFailsTheBatchAsARefusalOnlyFor4xx(HttpStatusCode status, bool refusal)
     {
-        var remote = new RemoteChunkFilterer(new HttpClient(new BatchEndpoint { Fail = true }) { BaseAddress = new Uri("http://filter-gateway") }, "kalman", new Dictionary<string, double>());
+        var remote = new RemoteChunkFilterer(new HttpClient(new BatchEndpoint { Fail = status }) { BaseAddress = new Uri("http://filter-gateway") }, "kalman", new Dictionary<string, double>());
         var handle = new StreamFilterHandle(null);
-        var error = await Assert.ThrowsAsync<HttpRequestException>(() => remote.FilterAsync([new FilterWork(handle, new double[] { 1, 2 }, new double[2])], CancellationToken.None));
-        Assert.Contains("400", error.Message);
+        var error = await Assert.ThrowsAnyAsync<HttpRequestException>(() => remote.FilterAsync([new FilterWork(handle, new double[] { 1, 2 }, new double[2])], CancellationToken.None));
+        Assert.Contains(((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture), error.Message);
+        Assert.Equal(refusal, error is ChunkRefusedException);
+        Assert.Equal(refusal, remote.IsChunkFault(error));
         Assert.True(handle.IsNew, "A failed call must not change the stream's state.");
     }
 
@@ -108,7 +116,7 @@ public sealed class RemoteChunkFiltererTests
     private sealed class BatchEndpoint : HttpMessageHandler
     {
         public int Requests;
-        public bool Fail;
+        public HttpStatusCode? Fail;
         public string? Malformed;
         public string Algorithm = "kalman";
         public readonly List<int> StateLengths = [];
@@ -122,9 +130,9 @@ public sealed class RemoteChunkFiltererTests
             Assert.Equal(RemoteChunkFilterer.BatchMediaType, request.Content!.Headers.ContentType?.MediaType);
             Assert.Contains(request.Headers.Accept, a => a.MediaType == RemoteChunkFilterer.BatchMediaType);
             Queries.Add(request.RequestUri.Query);
-            if (Fail)
+            if (Fail is { } status)
             {
-                return new HttpResponseMessage(HttpStatusCode.BadRequest) { Content = new StringContent("""{"status":400,"detail":"items[0].signal[1] is not a finite number"}""") };
+                return new HttpResponseMessage(status) { Content = new StringContent($$"""{"status":{{(int)status}},"detail":"items[0].signal[1] is not a finite number"}""") };
             }
 
             var body = await request.Content.ReadAsByteArrayAsync(cancellationToken);

@@ -4,6 +4,8 @@ namespace SignalPipeline.Tests.FilterProcessor;
 
 public sealed class StreamCheckpointTests
 {
+    private static readonly Confluent.Kafka.TopicPartitionOffset Source = new("sample-input", 3, 77);
+
     [Fact]
     public void ACheckpointRoundTrips()
     {
@@ -11,8 +13,8 @@ public sealed class StreamCheckpointTests
             17,
             [1, 2, 3, 255],
             [
-                new PendingChunk(19, [9, 8, 7], [new("content-type", "application/x-samples-f64"u8.ToArray()), new("seq", "19"u8.ToArray())], 1234),
-                new PendingChunk(21, [], [], 0),
+                new PendingChunk(19, [9, 8, 7], [new("content-type", "application/x-samples-f64"u8.ToArray()), new("seq", "19"u8.ToArray())], 1234, Source),
+                new PendingChunk(21, [], [], 0, Source),
             ]);
 
         var copy = StreamCheckpoint.Deserialize(checkpoint.Serialize());
@@ -26,12 +28,13 @@ public sealed class StreamCheckpointTests
         Assert.Equal(["content-type", "seq"], copy.Held[0].Headers.Select(h => h.Key));
         Assert.Equal("19"u8.ToArray(), copy.Held[0].Headers[1].Value);
         Assert.Empty(copy.Held[1].Value);
+        Assert.Equal(Source, copy.Held[0].Source);
     }
 
     [Fact]
     public void ANewStreamHasNoFilterState()
     {
-        var copy = StreamCheckpoint.Deserialize(new StreamCheckpoint(0, null, [new PendingChunk(3, [1], [], 5)]).Serialize());
+        var copy = StreamCheckpoint.Deserialize(new StreamCheckpoint(0, null, [new PendingChunk(3, [1], [], 5, Source)]).Serialize());
         Assert.Null(copy.FilterState);
         Assert.Equal(0, copy.NextSeq);
     }
@@ -39,7 +42,7 @@ public sealed class StreamCheckpointTests
     [Fact]
     public void CorruptCheckpointsAreRejected()
     {
-        var bytes = new StreamCheckpoint(5, [1, 2], [new PendingChunk(7, [1], [], 5)]).Serialize();
+        var bytes = new StreamCheckpoint(5, [1, 2], [new PendingChunk(7, [1], [], 5, Source)]).Serialize();
         Assert.Throws<FormatException>(() => StreamCheckpoint.Deserialize(bytes.AsSpan(0, bytes.Length - 1)));
         Assert.Throws<FormatException>(() => StreamCheckpoint.Deserialize([.. bytes, 0]));
         var wrongVersion = bytes.ToArray();
@@ -47,7 +50,7 @@ public sealed class StreamCheckpointTests
         Assert.Throws<FormatException>(() => StreamCheckpoint.Deserialize(wrongVersion));
 
         // A held chunk that is not ahead of the next seq cannot come from a real checkpoint.
-        var inconsistent = new StreamCheckpoint(7, null, [new PendingChunk(7, [1], [], 5)]).Serialize();
+        var inconsistent = new StreamCheckpoint(7, null, [new PendingChunk(7, [1], [], 5, Source)]).Serialize();
         Assert.Throws<FormatException>(() => StreamCheckpoint.Deserialize(inconsistent));
     }
 

@@ -1,0 +1,139 @@
+using Confluent.Kafka;
+using FilterProcessor.Filtering;
+using FilterProcessor.Sequencing;
+using SignalPipeline.Messages;
+
+namespace FilterProcessor.State;
+
+/// <summary>
+/// One stream's live state: its ordering rules, its filter, and what was true at the last commit, so a failed
+/// transaction or a poisoned chunk rolls back this stream alone (no reload from the changelog).
+/// </summary>
+public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList<PendingChunk>? held = null, byte[]? filterState = null)
+{
+    private long _committedNextSeq = nextSeq;
+    private IReadOnlyList<PendingChunk>? _committedHeld = held is { Count: > 0 } ? held : null;
+
+    public string StreamId { get; } = streamId;
+
+    /// <summary>The input partition the stream lives in (set when added to it).</summary>
+    public int Partition { get; internal set; }
+
+    public StreamSequence<ChunkEnvelope> Sequence { get; private set; } = NewSequence(nextSeq, held);
+
+    public StreamFilterHandle Filter { get; } = new(filterState);
+
+    /// <summary>Changed in the open transaction: its checkpoint is written before the commit.</summary>
+    public bool Dirty { get; set; }
+
+    /// <summary>Never committed: a rollback forgets it.</summary>
+    public bool IsUncommitted { get; private set; } = true;
+
+    /// <summary>Bytes of the held chunks' values (bounded so the checkpoint fits one Kafka message).</summary>
+    public long HeldBytes { get; set; }
+
+    /// <summary>When the oldest chunk now held started waiting (this instance's clock), or null when none is held.</summary>
+    public long? HeldSinceMs { get; set; }
+
+    /// <summary>When the stream last received a chunk (this instance's clock), for idle eviction.</summary>
+    public long LastActiveMs { get; set; }
+
+    /// <summary>The partition's least-recently-active list (intrusive, so it costs two references per stream).</summary>
+    internal StreamState? Older { get; set; }
+
+    internal StreamState? Newer { get; set; }
+
+    /// <summary>Marks this state as restored from a checkpoint (it exists in the changelog).</summary>
+    public StreamState Committed()
+    {
+        IsUncommitted = false;
+        return this;
+    }
+
+    public StreamCheckpoint ToCheckpoint()
+        => new(Sequence.NextSeq, Filter.SaveState(), [.. Sequence.Held.Select(h => h.Value.ToPending())]);
+
+    /// <summary>After a commit that wrote <paramref name="checkpoint"/>: it is the state to roll back to from now on.</summary>
+    public void OnCommitted(StreamCheckpoint checkpoint)
+    {
+        _committedNextSeq = checkpoint.NextSeq;
+        _committedHeld = checkpoint.Held.Count > 0 ? checkpoint.Held : null;
+        Filter.OnCommitted(checkpoint.FilterState);
+        IsUncommitted = false;
+        Dirty = false;
+    }
+
+    /// <summary>Back to the last commit: ordering position, held chunks and filter state.</summary>
+    public void Rollback()
+    {
+        Sequence = NewSequence(_committedNextSeq, _committedHeld);
+        HeldBytes = _committedHeld?.Sum(h => (long)h.Value.Length) ?? 0;
+        HeldSinceMs = _committedHeld is null ? null : HeldSinceMs;
+        Filter.Rollback();
+        Dirty = false;
+    }
+
+    private static StreamSequence<ChunkEnvelope> NewSequence(long nextSeq, IReadOnlyList<PendingChunk>? held)
+        => new(nextSeq, held?.Select(h => KeyValuePair.Create(h.Seq, ChunkEnvelope.FromPending(h))));
+}
+
+/// <summary>A chunk on its way through the ordering rules: the record as read (for a checkpoint) and, once decoded, its samples.</summary>
+public sealed class ChunkEnvelope
+{
+    private readonly Headers? _kafkaHeaders;
+    private IReadOnlyList<KeyValuePair<string, byte[]>>? _headers;
+
+    /// <summary>A chunk just read: its headers are copied only if it has to be checkpointed.</summary>
+    public ChunkEnvelope(long seq, byte[] value, Headers? headers, long timestampMs, SampleChunk decoded, TopicPartitionOffset source)
+    {
+        Seq = seq;
+        Value = value;
+        _kafkaHeaders = headers;
+        TimestampMs = timestampMs;
+        Decoded = decoded;
+        Source = source;
+    }
+
+    private ChunkEnvelope(PendingChunk pending)
+    {
+        Seq = pending.Seq;
+        Value = pending.Value;
+        _headers = pending.Headers;
+        TimestampMs = pending.TimestampMs;
+        Source = pending.Source;
+    }
+
+    public long Seq { get; }
+
+    public long TimestampMs { get; }
+
+    public SampleChunk? Decoded { get; set; }
+
+    public byte[] Value { get; }
+
+    /// <summary>Where the record was read (named in its dead letter, if it becomes one).</summary>
+    public TopicPartitionOffset Source { get; }
+
+    public IReadOnlyList<KeyValuePair<string, byte[]>> Headers
+        => _headers ??= _kafkaHeaders is null ? [] : [.. _kafkaHeaders.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes()))];
+
+    public PendingChunk ToPending() => new(Seq, Value, Headers, TimestampMs, Source);
+
+    public static ChunkEnvelope FromPending(PendingChunk pending) => new(pending);
+
+    public Headers KafkaHeaders()
+    {
+        if (_kafkaHeaders is not null)
+        {
+            return _kafkaHeaders;
+        }
+
+        var headers = new Headers();
+        foreach (var (key, value) in Headers)
+        {
+            headers.Add(key, value);
+        }
+
+        return headers;
+    }
+}
