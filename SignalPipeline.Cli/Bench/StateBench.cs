@@ -92,6 +92,11 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers)
             ["Processor__MaxStreams"] = (2 * streams).ToString(CultureInfo.InvariantCulture),
             ["Processor__StreamIdleSeconds"] = "86400",
         };
+        if (brokers is null)
+        {
+            variables["Processor__DevBrokerCompensation"] = "true"; // the dev broker shows aborted transactions (docs/processor.md)
+        }
+
 
         var processor = await StartProcessorAsync(variables, cancellationToken);
         try
@@ -123,6 +128,11 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers)
             }
 
             var dropped = load.ChangelogRecordsDropped("filter-kafka-processor-state-changelog");
+            if (load.Duplicates > 0 || load.DeliveryErrors > 0)
+            {
+                Console.WriteLine($"  => {load.Duplicates} chunk(s) came out more than once; {load.DeliveryErrors} produce error(s)");
+            }
+
             return new StateRun(algorithm, streams, baselineStreams, baselineRss, rss, peak, loadSeconds, load.Duplicates, dropped, results);
         }
         finally

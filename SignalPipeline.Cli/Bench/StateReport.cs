@@ -27,7 +27,8 @@ public static class StateReport
         md.AppendLine("Method: each stream is one 4-sample binary f64 chunk (seq 0), stream i on input partition i mod 32; the bench waits until every");
         md.AppendLine("stream's chunk is in the read_committed output (so its checkpoint is committed), reads the processor's `VmRSS` and `VmHWM`");
         md.AppendLine("(/proc/PID/status), kills it with SIGKILL and starts a new process, which restores the state from the changelog. Restore time");
-        md.AppendLine("is the new processor's own log line (`restored N streams in X ms`); times \"after\" count from the new process's start; \"probes out\": until");
+        md.AppendLine("is the new processor's own log line (`restored N streams in X ms`); times \"after\" count from the new process's start (\"assigned\": its first");
+        md.AppendLine("`Assigned partitions` line, which Processor v2 writes when the restore starts and v1 wrote when it ended); \"probes out\": until");
         md.AppendLine("256 probe chunks (seq 1, 2, ... of streams spread over all partitions) came out, which includes .NET start-up and the group");
         md.AppendLine("rebalance (the killed member is only dropped after its session timeout). A probe that never comes out belongs to a stream");
         md.AppendLine("whose checkpoint was lost. Memory per stream = (RSS with all streams − RSS after the first 2,000) / the streams in between;");
@@ -66,11 +67,11 @@ public static class StateReport
 
         md.AppendLine("### Memory per held stream");
         md.AppendLine();
-        md.AppendLine("| Algorithm (default parameters) | Streams | RSS after 2,000 streams | RSS with all | Bytes per stream |");
-        md.AppendLine("|---|---|---|---|---|");
+        md.AppendLine("| Algorithm (default parameters) | Streams | RSS after 2,000 streams | RSS with all | Bytes per stream | Chunks out more than once |");
+        md.AppendLine("|---|---|---|---|---|---|");
         foreach (var run in runs)
         {
-            md.AppendLine(Inv($"| {run.Algorithm} | {run.Streams:N0} | {MiB(run.BaselineRssKiB)} | {MiB(run.RssKiB)} | {run.BytesPerStream:N0} |"));
+            md.AppendLine(Inv($"| {run.Algorithm} | {run.Streams:N0} | {MiB(run.BaselineRssKiB)} | {MiB(run.RssKiB)} | {run.BytesPerStream:N0} | {run.Duplicates} |"));
         }
 
         return md.ToString();

@@ -45,6 +45,17 @@ internal sealed class ChaosLedger(int messageMaxBytes)
         }
     }
 
+    public IReadOnlyList<string> GoodStreams
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _good.Keys];
+            }
+        }
+    }
+
     public IReadOnlyList<SampleChunk> GoodChunks(string stream)
     {
         lock (_lock)
@@ -65,13 +76,14 @@ internal sealed class ChaosLedger(int messageMaxBytes)
             switch (kind)
             {
                 case "non-finite-output":
-                    var seq = NextSeq(stream);
-                    records.Add(Json(kind, stream, $"seq {seq}", [kind], $"{{\"stream_id\":\"{stream}\",\"seq\":{seq},\"signal\":[{string.Join(",", Enumerable.Repeat("1.7e308,-1.7e308", 8))}]}}"));
+                    // A fresh stream: in steady state kalman's update is a convex combination and stays finite for any finite
+                    // input; only a new stream's first samples (gain ~1) overflow. A new stream may also meet the stream cap.
+                    records.Add(Json(kind, own, "seq 0", [kind, TooManyStreams], $"{{\"stream_id\":\"{own}\",\"seq\":0,\"signal\":[1.7e308,-1.7e308,1.7e308]}}"));
                     break;
                 case "output-too-large":
                     // Input that fits, output (the signal's text plus 4096 filtered doubles) that does not: the processor may
                     // also refuse it up front, as more samples than it can write.
-                    seq = NextSeq(stream);
+                    var seq = NextSeq(stream);
                     var signal = string.Join(",", LongDigits(n, 4096));
                     records.Add(Json(kind, stream, $"seq {seq}", [kind, Code(DecodeErrorCode.TooManySamples)], $"{{\"stream_id\":\"{stream}\",\"seq\":{seq},\"signal\":[{signal}]}}"));
                     break;
@@ -144,8 +156,18 @@ internal sealed class ChaosLedger(int messageMaxBytes)
         }
     }
 
-    public static bool TooManyStreamsSeen(IEnumerable<ConsumeResult<byte[], byte[]>> records)
-        => records.Any(r => r.Topic == ProcessorTestKit.DlqTopic && Header(r, MessageHeaders.DeadLetterErrorCode) == TooManyStreams);
+    /// <summary>The kinds none of whose records was dead-lettered with the kind's own code (so the run did not exercise them).</summary>
+    public List<string> KindsNotSeen(IEnumerable<ConsumeResult<byte[], byte[]>> records)
+    {
+        lock (_lock)
+        {
+            var seen = records.Where(r => r.Topic == ProcessorTestKit.DlqTopic)
+                .Select(r => (Poison: _poisons.GetValueOrDefault(Hash(r.Message.Value)), Code: Header(r, MessageHeaders.DeadLetterErrorCode)))
+                .Select(p => p.Poison.Codes is { } codes ? (p.Code == codes[0] ? p.Poison.Kind : null) : p.Code)
+                .ToHashSet();
+            return [.. Kinds.Where(k => !seen.Contains(k))];
+        }
+    }
 
     /// <summary>Everything wrong with the records read so far; empty when every (stream, seq) is where it belongs.</summary>
     public List<string> Check(IReadOnlyList<ConsumeResult<byte[], byte[]>> records)
@@ -156,6 +178,7 @@ internal sealed class ChaosLedger(int messageMaxBytes)
             var outputs = new Dictionary<string, List<long>>();
             var poisonSeen = new Dictionary<string, int>();
             var floodDead = new HashSet<string>();
+            var where = new Dictionary<(string, long), List<string>>();
             foreach (var record in records)
             {
                 var key = Encoding.UTF8.GetString(record.Message.Key ?? []);
@@ -168,17 +191,18 @@ internal sealed class ChaosLedger(int messageMaxBytes)
                     }
 
                     (outputs.TryGetValue(chunk.StreamId, out var seqs) ? seqs : outputs[chunk.StreamId] = []).Add(chunk.Seq);
+                    (where.TryGetValue((chunk.StreamId, chunk.Seq), out var at) ? at : where[(chunk.StreamId, chunk.Seq)] = []).Add($"{record.Partition.Value}@{record.Offset.Value}");
                     continue;
                 }
 
                 var code = Header(record, MessageHeaders.DeadLetterErrorCode);
-                var where = $"(dlq {record.TopicPartitionOffset}, source {Header(record, MessageHeaders.DeadLetterSourceTopic)}@{Header(record, MessageHeaders.DeadLetterSourcePartition)}/{Header(record, MessageHeaders.DeadLetterSourceOffset)}, reason '{Header(record, MessageHeaders.DeadLetterReason)}')";
+                var source = $"(dlq {record.TopicPartitionOffset}, source {Header(record, MessageHeaders.DeadLetterSourceTopic)}@{Header(record, MessageHeaders.DeadLetterSourcePartition)}/{Header(record, MessageHeaders.DeadLetterSourceOffset)}, reason '{Header(record, MessageHeaders.DeadLetterReason)}')";
                 if (_poisons.TryGetValue(Hash(record.Message.Value), out var poison))
                 {
                     poisonSeen[Hash(record.Message.Value)] = poisonSeen.GetValueOrDefault(Hash(record.Message.Value)) + 1;
                     if (!poison.Codes.Contains(code))
                     {
-                        problems.Add($"poison {poison.Kind} of {poison.Where} dead-lettered with code '{code}', expected {string.Join(" or ", poison.Codes)} {where}");
+                        problems.Add($"poison {poison.Kind} of {poison.Where} dead-lettered with code '{code}', expected {string.Join(" or ", poison.Codes)} {source}");
                     }
                 }
                 else if (_flood.Contains(key) && code == TooManyStreams)
@@ -187,7 +211,7 @@ internal sealed class ChaosLedger(int messageMaxBytes)
                 }
                 else
                 {
-                    problems.Add($"a good chunk of stream {key} was dead-lettered with code '{code}' {where}");
+                    problems.Add($"a good chunk of stream {key} was dead-lettered with code '{code}' {source}");
                 }
             }
 
@@ -195,7 +219,7 @@ internal sealed class ChaosLedger(int messageMaxBytes)
             {
                 var seen = outputs.GetValueOrDefault(stream) ?? [];
                 var missing = chunks.Select(c => c.Seq).Except(seen).ToList();
-                var duplicated = seen.GroupBy(s => s).Where(g => g.Count() > 1).Select(g => $"{g.Key} ({g.Count()}x)").ToList();
+                var duplicated = seen.GroupBy(s => s).Where(g => g.Count() > 1).Select(g => $"{g.Key} (at output partition@offset {string.Join(", ", where[(stream, g.Key)])})").ToList();
                 var unexpected = seen.Except(chunks.Select(c => c.Seq)).ToList();
                 AddIf(problems, missing.Count > 0, $"stream {stream}: {missing.Count} seq(s) missing from the output, first {string.Join(",", missing.Take(5))}");
                 AddIf(problems, duplicated.Count > 0, $"stream {stream}: seq(s) more than once in the output: {string.Join(", ", duplicated.Take(5))}");
