@@ -10,14 +10,14 @@ namespace SignalPipeline.Cli.Bench;
 /// </summary>
 public static class BenchCommand
 {
-    public static readonly string[] AllScenarios = ["local", "remote", "scaled", "http", "bridge"];
+    public static readonly string[] AllScenarios = ["local", "remote", "scaled", "http", "bridge", StateBench.Scenario];
 
     public static Command Create()
     {
         var quick = new Option<bool>("--quick") { Description = "Short runs, one repeat, no JSON case (under two minutes once built): a smoke check, not a measurement." };
         var scenarios = new Option<string[]>("--scenario")
         {
-            Description = "Scenarios to run: local, remote, scaled, http, bridge (repeatable; default all).",
+            Description = "Scenarios to run: local, remote, scaled, http, bridge, state (repeatable; default all).",
             DefaultValueFactory = _ => AllScenarios,
             AllowMultipleArgumentsPerToken = true,
         };
@@ -47,6 +47,15 @@ public static class BenchCommand
                 return 2;
             }
 
+            var state = selected.Contains(StateBench.Scenario)
+                ? await StateBench.RunAsync(env, parse.GetValue(brokers), parse.GetValue(repeats) ?? (env.Quick ? 1 : 3),
+                    parse.GetValue(noWrite) ? null : parse.GetValue(output) ?? Path.Combine(env.Root, "docs", "benchmarks.md"), cancellationToken)
+                : 0;
+            if (selected.All(s => s == StateBench.Scenario))
+            {
+                return state;
+            }
+
             var runner = new BenchRunner(env, selected, parse.GetValue(brokers), parse.GetValue(repeats) ?? (env.Quick ? 1 : 3), parse.GetValue(only));
             var report = await runner.RunAsync(cancellationToken);
             var markdown = report.ToMarkdown();
@@ -59,7 +68,7 @@ public static class BenchCommand
                 Console.WriteLine($"Wrote {path}.");
             }
 
-            return report.AllDelivered ? 0 : 1;
+            return report.AllDelivered && state == 0 ? 0 : 1;
         });
         return command;
     }

@@ -1,0 +1,217 @@
+using System.Diagnostics;
+using System.Globalization;
+using Confluent.Kafka;
+using SignalPipeline.Messages;
+
+namespace SignalPipeline.Cli.Bench;
+
+/// <summary>
+/// The state benchmark's traffic: many streams of one small chunk each, produced to sample-input (stream i always to
+/// partition i mod partitions, so a later probe chunk meets the stream's state), and a read_committed watcher that
+/// records which (stream, seq) came out of sample-output. Seqs stay below 16 (one bit each per stream), so a million
+/// streams cost 2 MB here.
+/// </summary>
+public sealed class StateLoad : IDisposable
+{
+    public const int ChunkSamples = 4;
+
+    // Most chunks produced but not yet seen at the output: the dev broker keeps only ~5 MiB per partition, so unread
+    // input must stay well below that (100k chunks of ~110 bytes over 32 partitions is ~350 KB each).
+    private const long MaxBacklog = 100_000;
+
+    private readonly string _brokers;
+    private readonly string _prefix = $"state-{Guid.NewGuid().ToString("N")[..6]}-";
+    private readonly ushort[] _seen;
+    private readonly IProducer<byte[], byte[]> _producer;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _watcher;
+    private readonly int _partitions;
+    private long _produced;
+    private long _delivered;
+    private long _duplicates;
+    private long _deliveryErrors;
+
+    public StateLoad(string brokers, int streams)
+    {
+        _brokers = brokers;
+        _seen = new ushort[streams];
+        _producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig
+        {
+            BootstrapServers = brokers,
+            LingerMs = 5,
+            BatchSize = 1024 * 1024,
+            QueueBufferingMaxMessages = 1_000_000,
+            EnableIdempotence = false,
+            Acks = Acks.Leader,
+        }).Build();
+        using (var admin = new DependentAdminClientBuilder(_producer.Handle).Build())
+        {
+            _partitions = admin.GetMetadata("sample-input", TimeSpan.FromSeconds(10)).Topics.Single().Partitions.Count;
+        }
+
+        _watcher = Task.Factory.StartNew(() => Watch(_stop.Token), TaskCreationOptions.LongRunning);
+    }
+
+    public int Partitions => _partitions;
+
+    public long Produced => Interlocked.Read(ref _produced);
+
+    public long Delivered => Interlocked.Read(ref _delivered);
+
+    public long Duplicates => Interlocked.Read(ref _duplicates);
+
+    public long DeliveryErrors => Interlocked.Read(ref _deliveryErrors);
+
+    /// <summary>Produces seq <paramref name="seq"/> of streams [<paramref name="from"/>, <paramref name="to"/>) and waits until all came out.</summary>
+    public async Task ProduceAndDrainAsync(int from, int to, int seq, IProgress<string> progress, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var nextReport = TimeSpan.FromSeconds(5);
+        for (var stream = from; stream < to; stream++)
+        {
+            while (Produced - Delivered > MaxBacklog)
+            {
+                _producer.Poll(TimeSpan.Zero);
+                await Task.Delay(2, cancellationToken);
+            }
+
+            Produce(stream, seq);
+            if (clock.Elapsed >= nextReport)
+            {
+                nextReport += TimeSpan.FromSeconds(5);
+                progress.Report(string.Create(CultureInfo.InvariantCulture, $"  {clock.Elapsed.TotalSeconds,5:0} s: {stream - from} of {to - from} streams produced, {Delivered} chunks out"));
+            }
+        }
+
+        _producer.Flush(cancellationToken);
+        await WaitDeliveredAsync(Produced, TimeSpan.FromSeconds(60), progress, cancellationToken);
+    }
+
+    /// <summary>Produces one chunk of seq <paramref name="seq"/> for each given stream (no waiting).</summary>
+    public void ProduceProbes(IEnumerable<int> streams, int seq)
+    {
+        foreach (var stream in streams)
+        {
+            Produce(stream, seq);
+        }
+
+        _producer.Flush(TimeSpan.FromSeconds(30));
+    }
+
+    public bool HasOutput(int stream, int seq) => (Volatile.Read(ref _seen[stream]) & (1 << seq)) != 0;
+
+    /// <summary>Waits until <paramref name="count"/> chunks came out; throws once nothing new came out for <paramref name="stall"/>.</summary>
+    public async Task WaitDeliveredAsync(long count, TimeSpan stall, IProgress<string> progress, CancellationToken cancellationToken)
+    {
+        var (last, since) = (Delivered, Stopwatch.StartNew());
+        var nextReport = TimeSpan.FromSeconds(5);
+        var clock = Stopwatch.StartNew();
+        while (Delivered < count)
+        {
+            await Task.Delay(20, cancellationToken);
+            if (Delivered != last)
+            {
+                (last, since) = (Delivered, Stopwatch.StartNew());
+            }
+            else if (since.Elapsed > stall)
+            {
+                throw new TimeoutException($"The processor stalled: {Delivered} of {count} chunks came out, nothing more for {stall.TotalSeconds:0} s (see artifacts/bench-logs).");
+            }
+
+            if (clock.Elapsed >= nextReport)
+            {
+                nextReport += TimeSpan.FromSeconds(5);
+                progress.Report($"  draining: {Delivered} of {count} chunks out");
+            }
+        }
+    }
+
+    /// <summary>Records of the changelog the broker no longer holds (the sum of its partitions' low watermarks).</summary>
+    public long ChangelogRecordsDropped(string changelogTopic)
+    {
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig { BootstrapServers = _brokers, GroupId = "state-bench-watermarks" }).Build();
+        return Enumerable.Range(0, _partitions)
+            .Sum(p => consumer.QueryWatermarkOffsets(new TopicPartition(changelogTopic, p), TimeSpan.FromSeconds(10)).Low.Value);
+    }
+
+    private void Produce(int stream, int seq)
+    {
+        var samples = new double[ChunkSamples];
+        for (var i = 0; i < samples.Length; i++)
+        {
+            samples[i] = Math.Sin(stream + i + seq * ChunkSamples);
+        }
+
+        var chunk = new SampleChunk(_prefix + stream.ToString(CultureInfo.InvariantCulture), seq, samples, SampleRate: 8000,
+            TimestampMs: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) { Format = SampleFormat.Float64 };
+        var message = SampleCodec.ToMessage(chunk);
+        var partition = new TopicPartition("sample-input", stream % _partitions);
+        while (true)
+        {
+            try
+            {
+                _producer.Produce(partition, message, report =>
+                {
+                    if (report.Error.IsError)
+                    {
+                        Interlocked.Increment(ref _deliveryErrors);
+                    }
+                });
+                break;
+            }
+            catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                _producer.Poll(TimeSpan.FromMilliseconds(5));
+            }
+        }
+
+        Interlocked.Increment(ref _produced);
+    }
+
+    private void Watch(CancellationToken cancellationToken)
+    {
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
+        {
+            BootstrapServers = _brokers,
+            GroupId = "state-bench-output-" + Guid.NewGuid().ToString("N"),
+            EnableAutoCommit = false,
+            IsolationLevel = IsolationLevel.ReadCommitted,
+            FetchWaitMaxMs = 5,
+            FetchMaxBytes = 64 * 1024 * 1024,
+        }).Build();
+        consumer.Assign(Enumerable.Range(0, _partitions).Select(p => new TopicPartitionOffset("sample-output", p, Offset.Beginning)));
+        using var buffer = new SampleBuffer();
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var result = consumer.Consume(100);
+            if (result?.Message is null
+                || !SampleCodec.TryDecodeFilteredChunk(result.Message.Key, result.Message.Value, result.Message.Headers, out var chunk, out _, buffer)
+                || !chunk.StreamId.StartsWith(_prefix, StringComparison.Ordinal)
+                || !int.TryParse(chunk.StreamId.AsSpan(_prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var stream)
+                || stream >= _seen.Length || chunk.Seq is < 0 or >= 16)
+            {
+                continue;
+            }
+
+            var bit = (ushort)(1 << (int)chunk.Seq);
+            if ((_seen[stream] & bit) != 0)
+            {
+                Interlocked.Increment(ref _duplicates);
+                continue;
+            }
+
+            Volatile.Write(ref _seen[stream], (ushort)(_seen[stream] | bit));
+            Interlocked.Increment(ref _delivered);
+        }
+
+        consumer.Close();
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _watcher.Wait(TimeSpan.FromSeconds(10));
+        _producer.Dispose();
+        _stop.Dispose();
+    }
+}
