@@ -13,6 +13,14 @@ builder.Services.AddOptions<ProcessorOptions>()
 builder.Services.AddSingleton<IValidateOptions<ProcessorOptions>, ProcessorOptionsValidator>();
 builder.Services.AddSingleton<ProcessorTelemetry>();
 
+// At start: a missing topic or a changelog that is not compacted and co-partitioned stops the service naming the fix.
+builder.Services.AddKafkaTopicCheck(services =>
+{
+    var options = services.GetRequiredService<IOptions<ProcessorOptions>>().Value;
+    return [new(PipelineTopics.Input, options.InputTopic), new(PipelineTopics.Output, options.OutputTopic),
+        new(PipelineTopics.DeadLetters, options.DlqTopic), new(PipelineTopics.Changelog, options.ChangelogTopic)];
+});
+
 builder.Services.AddHttpClient(nameof(RemoteChunkFilterer), (services, http) =>
     http.BaseAddress = new Uri(services.GetRequiredService<IOptions<ProcessorOptions>>().Value.GatewayUrl));
 builder.Services.AddSingleton<IChunkFilterer>(services =>
@@ -26,7 +34,8 @@ builder.Services.AddSingleton<IChunkFilterer>(services =>
 builder.Services.AddSingleton<FilterProcessor.Kafka.KafkaSupplier>();
 builder.Services.AddSingleton<FilterProcessorWorker>();
 builder.Services.AddHostedService(services => services.GetRequiredService<FilterProcessorWorker>());
-builder.Services.AddHealthChecks().AddCheck<FilterProcessorWorker>("stream-processor");
+// Tagged "live": /alive (the Kubernetes liveness probe) fails too when the processor is stuck, so the pod is restarted.
+builder.Services.AddHealthChecks().AddCheck<FilterProcessorWorker>("stream-processor", tags: ["live"]);
 
 var app = builder.Build();
 app.MapDefaultEndpoints();

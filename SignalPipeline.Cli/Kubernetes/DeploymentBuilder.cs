@@ -18,6 +18,13 @@ internal sealed class DeploymentBuilder(KubernetesOptions options)
         Data = new Dictionary<string, string>(w.Config, StringComparer.Ordinal),
     };
 
+    /// <summary>
+    /// The stream processor's transactional id follows its pod (docs/processor.md): a container restarted in the same pod
+    /// fences its previous incarnation at once and aborts the transaction it left open.
+    /// </summary>
+    private IEnumerable<V1EnvVar> StableInstanceId(PreparedWorkload w)
+        => w.Name == options.StableInstanceIdResource ? [new V1EnvVar { Name = "Processor__InstanceId", Value = "$(POD_NAME)" }] : [];
+
     public V1Deployment Project(PreparedWorkload w, string image)
     {
         var http = w.Ports[0].Name;
@@ -40,6 +47,7 @@ internal sealed class DeploymentBuilder(KubernetesOptions options)
                     ValueFrom = new V1EnvVarSource { SecretKeyRef = new V1SecretKeySelector { Name = options.DashboardOtlpSecret, Key = DashboardBuilder.ApiKeyKey, Optional = true } },
                 },
                 new V1EnvVar { Name = "OTEL_EXPORTER_OTLP_HEADERS", Value = $"x-otlp-api-key=$({OtlpApiKeyVariable})" },
+                .. StableInstanceId(w),
             ],
             Resources = Resources(options.SizeOf(w.Name)),
             StartupProbe = HttpProbe("/alive", http, period: 2, failures: 30),

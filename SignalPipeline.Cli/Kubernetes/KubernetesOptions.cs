@@ -35,6 +35,9 @@ public sealed record KubernetesOptions
     public IReadOnlyList<string> PublicResources { get; init; } = ["filter-gateway", "websocket-bridge"];
 
     /// <summary>The Deployment the lag-based KEDA overlay scales (the processor); it has a CPU HPA in the base.</summary>
+    /// <summary>The workload whose pods get <c>Processor__InstanceId</c> = the pod name (a stable transactional id).</summary>
+    public string StableInstanceIdResource { get; init; } = "filter-kafka-processor";
+
     public string AutoscaledResource { get; init; } = PipelineTopics.ProcessorGroup;
 
     /// <summary>CPU autoscalers by resource; an autoscaled Deployment has no fixed replica count.</summary>

@@ -205,6 +205,28 @@ public sealed class DeploymentRuleTests
     }
 
     [Fact]
+    public async Task TheProcessorsTransactionalIdFollowsItsPodAndNoOtherWorkloadSetsOne()
+    {
+        var deployments = (await RenderAsync()).OfType<V1Deployment>().ToList();
+        foreach (var deployment in deployments)
+        {
+            var container = deployment.Spec.Template.Spec.Containers.Single();
+            var instance = container.Env?.SingleOrDefault(e => e.Name == "Processor__InstanceId");
+            if (deployment.Metadata.Name == "filter-kafka-processor")
+            {
+                Assert.Equal("$(POD_NAME)", instance?.Value);
+                var podName = container.Env!.Single(e => e.Name == "POD_NAME");
+                Assert.Equal("metadata.name", podName.ValueFrom.FieldRef.FieldPath);
+                Assert.True(container.Env!.IndexOf(podName) < container.Env.IndexOf(instance!), "POD_NAME must come first for $(POD_NAME) to expand");
+            }
+            else
+            {
+                Assert.Null(instance);
+            }
+        }
+    }
+
+    [Fact]
     public async Task EveryKafkaUserTakesTheOptionalKafkaClientSecret()
     {
         var deployments = (await RenderAsync()).OfType<V1Deployment>().ToDictionary(d => d.Metadata.Name);
