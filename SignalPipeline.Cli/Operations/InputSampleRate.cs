@@ -1,0 +1,86 @@
+using Confluent.Kafka;
+using SignalPipeline.Kafka;
+using SignalPipeline.Messages;
+
+namespace SignalPipeline.Cli.Operations;
+
+/// <summary>
+/// Finds a stream's sample rate on the input topic: output chunks do not carry it, input chunks may. Reads only from a
+/// little before the output chunk's input timestamp (Kafka's offsets-for-times), so a long-retained input is not scanned.
+/// </summary>
+public static class InputSampleRate
+{
+    private static readonly TimeSpan LookBack = TimeSpan.FromSeconds(10);
+
+    public static double? Find(KafkaClientFactory factory, string inputTopic, string streamId, long inputTimestampMs, TimeSpan timeout)
+    {
+        using var consumer = factory.CreateConsumer<byte[], byte[]>($"signal-pipeline-cli-{Guid.NewGuid():N}", config =>
+        {
+            config.EnableAutoCommit = false;
+            config.EnablePartitionEof = true;
+        });
+        var partitions = TopicPartitions(factory, inputTopic, timeout);
+        var from = Math.Max(0, inputTimestampMs - (long)LookBack.TotalMilliseconds);
+        List<TopicPartitionOffset> starts;
+        try
+        {
+            starts = [.. consumer.OffsetsForTimes([.. partitions.Select(p => new TopicPartitionTimestamp(p, new Timestamp(from, TimestampType.CreateTime)))], timeout)
+                .Where(p => p.Offset != Offset.End && p.Offset.Value >= 0)];
+        }
+        catch (KafkaException)
+        {
+            starts = [];
+        }
+
+        if (starts.Count == 0)
+        {
+            // No partition has a record that recent by the broker's index, or the broker cannot search by time (the dev
+            // broker answers every such search with the end): read what it keeps.
+            starts = [.. partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning))];
+        }
+
+        consumer.Assign(starts);
+        var open = starts.Select(s => s.Partition.Value).ToHashSet();
+        var deadline = DateTime.UtcNow + timeout;
+        while (open.Count > 0 && DateTime.UtcNow < deadline)
+        {
+            var record = consumer.Consume(TimeSpan.FromMilliseconds(100));
+            if (record is null)
+            {
+                continue;
+            }
+
+            if (record.IsPartitionEOF)
+            {
+                open.Remove(record.Partition.Value);
+                continue;
+            }
+
+            if (record.Message.Key is { } key && System.Text.Encoding.UTF8.GetString(key) == streamId
+                && SampleCodec.TryDecodeSampleChunk(key, record.Message.Value ?? [], record.Message.Headers, out var chunk, out _, limits: new DecodeLimits { MaxSamples = 1 << 24 }))
+            {
+                return chunk.SampleRate;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The topic's partitions from the cluster's metadata; a missing topic is bad input.</summary>
+    public static List<TopicPartition> TopicPartitions(KafkaClientFactory factory, string topic, TimeSpan timeout)
+    {
+        using var admin = factory.CreateAdminClient();
+        var metadata = admin.GetMetadata(topic, timeout).Topics.SingleOrDefault();
+        if (metadata is null || metadata.Error.Code == ErrorCode.UnknownTopicOrPart || metadata.Partitions.Count == 0)
+        {
+            throw new UsageException($"topic '{topic}' does not exist on {factory.Settings.BootstrapServers}.");
+        }
+
+        if (metadata.Error.IsError)
+        {
+            throw new KafkaException(metadata.Error);
+        }
+
+        return [.. metadata.Partitions.Select(p => new TopicPartition(topic, p.PartitionId)).OrderBy(p => p.Partition.Value)];
+    }
+}
