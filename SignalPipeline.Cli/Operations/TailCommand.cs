@@ -24,6 +24,7 @@ public static class TailCommand
         var count = new Option<int?>("--count", "-n") { Description = "Stop after this many records (with --wav: chunks written); exit 1 if --timeout comes first." };
         var exitAtEnd = new Option<bool>("--exit-at-end", "-e") { Description = "Stop once every partition's end is reached (kcat -e)." };
         var timeout = new Option<double?>("--timeout") { Description = "Stop after this many seconds." };
+        var idle = new Option<double?>("--idle") { Description = "Stop once no new record came for this many seconds after the first one (the stream is done)." };
         var samples = new Option<int>("--samples") { Description = "Samples shown per record.", DefaultValueFactory = _ => 6 };
         var wav = new Option<string?>("--wav") { Description = "Write the stream's filtered signal (in seq order, duplicates skipped) to this WAV file; needs --stream." };
         var wavFormat = new Option<string>("--wav-format") { Description = "float32 (lossless for f32 chunks) or pcm16 (clipped to [-1, 1)).", DefaultValueFactory = _ => "float32" };
@@ -38,12 +39,12 @@ public static class TailCommand
 
         var command = new Command("tail", "Print a topic's records decoded (chunks, dead letters with their reason), or write a stream's filtered signal to a WAV file.")
         {
-            topic, stream, fromBeginning, count, exitAtEnd, timeout, samples, wav, wavFormat, sampleRate, inputTopic, bootstrap,
+            topic, stream, fromBeginning, count, exitAtEnd, timeout, idle, samples, wav, wavFormat, sampleRate, inputTopic, bootstrap,
         };
         VerbAction.Set(command, async (parse, output, cancellationToken) =>
         {
             var request = new TailRequest(parse.GetValue(topic)!, parse.GetValue(stream), parse.GetValue(fromBeginning), parse.GetValue(count),
-                parse.GetValue(exitAtEnd), parse.GetValue(timeout) is { } seconds ? TimeSpan.FromSeconds(seconds) : null, parse.GetValue(samples));
+                parse.GetValue(exitAtEnd), Seconds(parse.GetValue(timeout)), parse.GetValue(samples)) { Idle = Seconds(parse.GetValue(idle)) };
             request.Validate();
             var wavPath = parse.GetValue(wav);
             if (wavPath is not null && request.Stream is null)
@@ -72,6 +73,8 @@ public static class TailCommand
         return command;
     }
 
+    private static TimeSpan? Seconds(double? value) => value is { } seconds ? TimeSpan.FromSeconds(seconds) : null;
+
     private static int LookUpRate(KafkaClientFactory factory, string inputTopic, Messages.FilteredChunk chunk, string wavPath)
     {
         var rate = InputSampleRate.Find(factory, inputTopic, chunk.StreamId, chunk.TimestampMs, TimeSpan.FromSeconds(30));
@@ -84,8 +87,16 @@ public static class TailCommand
 /// <summary>What to read and when to stop.</summary>
 public sealed record TailRequest(string Topic, string? Stream, bool FromBeginning, int? Count, bool ExitAtEnd, TimeSpan? Timeout, int SamplesShown)
 {
+    /// <summary>Stop once nothing new came for this long after the first record shown.</summary>
+    public TimeSpan? Idle { get; init; }
+
     public void Validate()
     {
+        if (Idle is { } idle && idle <= TimeSpan.Zero)
+        {
+            throw new UsageException("--idle must be a positive number of seconds.");
+        }
+
         if (Count is <= 0)
         {
             throw new UsageException($"--count must be 1 or more, was {Count}.");
@@ -120,11 +131,17 @@ public sealed class TopicTail(KafkaClientFactory factory, TailRequest request, V
         var atEnd = new HashSet<int>();
         var deadline = request.Timeout is { } timeout ? DateTime.UtcNow + timeout : DateTime.MaxValue;
         var shown = 0;
+        var lastShown = DateTime.MaxValue;
         while (!cancellationToken.IsCancellationRequested)
         {
             if (DateTime.UtcNow >= deadline)
             {
                 return Stopped($"timed out after {request.Timeout!.Value.TotalSeconds:0.#} s", shown);
+            }
+
+            if (request.Idle is { } idle && DateTime.UtcNow - lastShown >= idle)
+            {
+                return Stopped($"nothing new for {idle.TotalSeconds:0.#} s", shown);
             }
 
             var record = consumer.Consume(TimeSpan.FromMilliseconds(100));
@@ -163,6 +180,7 @@ public sealed class TopicTail(KafkaClientFactory factory, TailRequest request, V
                 output.Out.WriteLine(RecordFormatter.Format(decoded, request.SamplesShown));
             }
 
+            lastShown = DateTime.UtcNow;
             if (++shown == request.Count)
             {
                 return ExitCodes.Success;

@@ -76,6 +76,18 @@ public sealed class TailCommandTests(MockBrokerFixture broker) : IDisposable
     }
 
     [Fact]
+    public async Task IdleStopsOnceTheStreamIsQuietAfterItsRecords()
+    {
+        var stream = $"idle-{Guid.NewGuid():N}";
+        broker.Produce("sample-output", SampleCodec.ToMessage(Output(stream, 0, [1])));
+
+        var result = await CliRunner.RunAsync("kafka", "tail", "--bootstrap", broker.Bootstrap, "--stream", stream, "--from-beginning", "--idle", "1", "--timeout", "60");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("nothing new for 1 s: 1 records", result.Error);
+    }
+
+    [Fact]
     public async Task WavWithoutStreamOrUnknownTopicIsBadInput()
     {
         var noStream = await CliRunner.RunAsync("kafka", "tail", "--bootstrap", broker.Bootstrap, "--wav", Path.Combine(_folder, "x.wav"));
