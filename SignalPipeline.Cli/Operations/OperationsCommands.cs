@@ -14,6 +14,9 @@ public static class OperationsCommands
         root.Subcommands.Add(ProduceCommand.Create());
         var kafka = Child(root, "kafka", "Inspect and operate the pipeline's Kafka topics.");
         kafka.Subcommands.Add(TailCommand.Create());
+        kafka.Subcommands.Add(LagCommand.Create());
+        kafka.Subcommands.Add(GroupsCommand.Create());
+        Child(kafka, "topics", "The pipeline's topics.").Subcommands.Add(TopicsListCommand.Create());
     }
 
     /// <summary>The existing subcommand of that name, or a new one added to <paramref name="parent"/>.</summary>

@@ -32,6 +32,11 @@ public static class VerbAction
                 output.Error.WriteLine($"error: Kafka: {ex.Error.Reason} ({ex.Error.Code})");
                 return ExitCodes.Failure;
             }
+            catch (TimeoutException ex)
+            {
+                output.Error.WriteLine($"error: {ex.Message}");
+                return ExitCodes.Failure;
+            }
             catch (HttpRequestException ex)
             {
                 output.Error.WriteLine($"error: HTTP: {ex.Message}");

@@ -30,6 +30,9 @@ public sealed class MockBrokerFixture : IDisposable
 
     public string Bootstrap => _cluster.BootstrapServers;
 
+    /// <summary>A topic of <see cref="Partitions"/> partitions (the mock broker cannot create topics through the admin API).</summary>
+    public void CreateTopic(string topic) => _cluster.CreateTopic(topic, Partitions);
+
     public KafkaClientFactory Factory { get; }
 
     public IProducer<byte[], byte[]> Producer { get; }
@@ -37,6 +40,12 @@ public sealed class MockBrokerFixture : IDisposable
     public void Produce(string topic, Message<byte[], byte[]> message)
     {
         Producer.Produce(topic, message);
+        Producer.Flush(TimeSpan.FromSeconds(30));
+    }
+
+    public void Produce(TopicPartition partition, Message<byte[], byte[]> message)
+    {
+        Producer.Produce(partition, message);
         Producer.Flush(TimeSpan.FromSeconds(30));
     }
 
