@@ -39,31 +39,19 @@ public static class InputSampleRate
             starts = [.. partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning))];
         }
 
-        consumer.Assign(starts);
-        var open = starts.Select(s => s.Partition.Value).ToHashSet();
-        var deadline = DateTime.UtcNow + timeout;
-        while (open.Count > 0 && DateTime.UtcNow < deadline)
+        double? rate = null;
+        PartitionScan.ToEnd(consumer, starts, timeout, record =>
         {
-            var record = consumer.Consume(TimeSpan.FromMilliseconds(100));
-            if (record is null)
-            {
-                continue;
-            }
-
-            if (record.IsPartitionEOF)
-            {
-                open.Remove(record.Partition.Value);
-                continue;
-            }
-
             if (record.Message.Key is { } key && System.Text.Encoding.UTF8.GetString(key) == streamId
                 && SampleCodec.TryDecodeSampleChunk(key, record.Message.Value ?? [], record.Message.Headers, out var chunk, out _, limits: new DecodeLimits { MaxSamples = 1 << 24 }))
             {
-                return chunk.SampleRate;
+                rate = chunk.SampleRate;
+                return false;
             }
-        }
 
-        return null;
+            return true;
+        });
+        return rate;
     }
 
     /// <summary>The topic's partitions from the cluster's metadata; a missing topic is bad input.</summary>

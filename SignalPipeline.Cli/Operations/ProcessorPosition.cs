@@ -60,32 +60,12 @@ public static class ProcessorPosition
             // The processor writes it in transactions: read only what they committed.
             config.IsolationLevel = IsolationLevel.ReadCommitted;
         });
-        consumer.Assign(partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning)));
-        var open = partitions.Select(p => p.Partition.Value).ToHashSet();
         var result = new Dictionary<int, long>();
-        var deadline = DateTime.UtcNow + timeout;
-        while (open.Count > 0)
+        var complete = PartitionScan.ToEnd(consumer, [.. partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning))], timeout, record =>
         {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"reading {changelogTopic} took longer than {timeout.TotalSeconds:0} s");
-            }
-
-            var record = consumer.Consume(TimeSpan.FromMilliseconds(100));
-            if (record is null)
-            {
-                continue;
-            }
-
-            if (record.IsPartitionEOF)
-            {
-                open.Remove(record.Partition.Value);
-                continue;
-            }
-
             if (record.Message.Key is { Length: > 0 })
             {
-                continue; // a stream's checkpoint
+                return true; // a stream's checkpoint
             }
 
             if (record.Message.Value is { Length: >= 9 } value)
@@ -96,6 +76,12 @@ public static class ProcessorPosition
             {
                 result.Remove(record.Partition.Value);
             }
+
+            return true;
+        });
+        if (!complete)
+        {
+            throw new TimeoutException($"reading {changelogTopic} took longer than {timeout.TotalSeconds:0} s");
         }
 
         return result;
