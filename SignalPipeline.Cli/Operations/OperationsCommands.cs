@@ -12,6 +12,7 @@ public static class OperationsCommands
     public static void AddTo(RootCommand root)
     {
         root.Subcommands.Add(ProduceCommand.Create());
+        root.Subcommands.Add(DlqReplayCommand.Create());
         var kafka = Child(root, "kafka", "Inspect and operate the pipeline's Kafka topics.");
         kafka.Subcommands.Add(TailCommand.Create());
         kafka.Subcommands.Add(LagCommand.Create());

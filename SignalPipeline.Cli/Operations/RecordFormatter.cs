@@ -48,6 +48,11 @@ public static class RecordFormatter
         var text = new StringBuilder()
             .Append(CultureInfo.InvariantCulture, $"{record.Topic}/{record.Partition.Value}@{record.Offset.Value}  ")
             .Append(CultureInfo.InvariantCulture, $"{Timestamp(record.Message.Timestamp.UnixTimestampMs)}  key={decoded.Key ?? "(none)"}");
+        if (decoded.Header(DlqReplayCommand.ReplayedHeader) is { } replayed)
+        {
+            return text.Append(CultureInfo.InvariantCulture, $"  REPLAY MARKER: the dead letter at {record.Topic}/{replayed} was replayed").ToString();
+        }
+
         if (decoded.IsDeadLetter)
         {
             text.Append(CultureInfo.InvariantCulture, $"  DEAD LETTER {decoded.Header(MessageHeaders.DeadLetterErrorCode)}: {decoded.Header(MessageHeaders.DeadLetterReason)}")
