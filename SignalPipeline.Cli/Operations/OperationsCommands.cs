@@ -13,6 +13,7 @@ public static class OperationsCommands
     {
         root.Subcommands.Add(ProduceCommand.Create());
         root.Subcommands.Add(DlqReplayCommand.Create());
+        root.Subcommands.Add(FilterCommand.Create());
         var kafka = Child(root, "kafka", "Inspect and operate the pipeline's Kafka topics.");
         kafka.Subcommands.Add(TailCommand.Create());
         kafka.Subcommands.Add(LagCommand.Create());
