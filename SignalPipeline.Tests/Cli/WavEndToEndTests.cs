@@ -54,6 +54,28 @@ public sealed class WavEndToEndTests(ProcessorAppFixture app) : IClassFixture<Pr
         }
     }
 
+    [Fact]
+    public async Task LagReadsTheRunningProcessorsChangelogCheckpoints()
+    {
+        await app.WaitForHealthyAsync(ProcessorAppFixture.Processor);
+        var bootstrap = await app.GetConnectionStringAsync("kafka");
+        var input = Path.Combine(_folder, "lag.txt");
+        await File.WriteAllLinesAsync(input, Enumerable.Range(0, 2000).Select(i => (i % 7 * 0.1).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var stream = $"lag-{Guid.NewGuid():N}"[..16];
+        Assert.Equal(0, (await CliRunner.RunAsync("produce", "--bootstrap", bootstrap, "--file", input, "--stream", stream, "--chunk-size", "500")).ExitCode);
+        var tailed = await CliRunner.RunAsync("kafka", "tail", "--bootstrap", bootstrap, "--stream", stream, "--from-beginning", "--count", "4", "--timeout", "120", "--samples", "0");
+        Assert.True(tailed.ExitCode == 0, tailed.ToString());
+
+        // The output is committed with the checkpoint in one transaction: once it is visible, the lag is 0.
+        CliRunner.Result? lag = null;
+        await Infrastructure.Poll.UntilAsync(() =>
+        {
+            lag = CliRunner.RunAsync("kafka", "lag", "--bootstrap", bootstrap).GetAwaiter().GetResult();
+            return lag.Output.Contains("Total lag 0 records", StringComparison.Ordinal);
+        }, TimeSpan.FromSeconds(60), () => lag?.ToString() ?? "no answer");
+        Assert.Matches(@"\n\d+\s+\d+\s+[1-9]\d*\s+\S+\s+\d+\s+changelog\s+0\n", lag!.Output);
+    }
+
     /// <summary>A 440 Hz tone at 0.5 plus seeded noise, as 32-bit float (what a recording app exports losslessly).</summary>
     private static void WriteToneWithNoise(string path)
     {
