@@ -97,7 +97,7 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
     /// <summary>The dead letters (records with <c>dlq-error-code</c>) and the offsets that markers say were replayed.</summary>
     private (List<ConsumeResult<byte[], byte[]>> Letters, HashSet<(int, long)> Replayed) Scan()
     {
-        var partitions = InputSampleRate.TopicPartitions(factory, request.DeadLetterTopic, Timeout);
+        var partitions = KafkaConnection.TopicPartitions(factory, request.DeadLetterTopic, Timeout);
         using var consumer = factory.CreateConsumer<byte[], byte[]>($"signal-pipeline-cli-{Guid.NewGuid():N}", config =>
         {
             config.EnableAutoCommit = false;

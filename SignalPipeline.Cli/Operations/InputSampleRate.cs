@@ -19,7 +19,7 @@ public static class InputSampleRate
             config.EnableAutoCommit = false;
             config.EnablePartitionEof = true;
         });
-        var partitions = TopicPartitions(factory, inputTopic, timeout);
+        var partitions = KafkaConnection.TopicPartitions(factory, inputTopic, timeout);
         var from = Math.Max(0, inputTimestampMs - (long)LookBack.TotalMilliseconds);
         List<TopicPartitionOffset> starts;
         try
@@ -52,23 +52,5 @@ public static class InputSampleRate
             return true;
         });
         return rate;
-    }
-
-    /// <summary>The topic's partitions from the cluster's metadata; a missing topic is bad input.</summary>
-    public static List<TopicPartition> TopicPartitions(KafkaClientFactory factory, string topic, TimeSpan timeout)
-    {
-        using var admin = factory.CreateAdminClient();
-        var metadata = admin.GetMetadata(topic, timeout).Topics.SingleOrDefault();
-        if (metadata is null || metadata.Error.Code == ErrorCode.UnknownTopicOrPart || metadata.Partitions.Count == 0)
-        {
-            throw new UsageException($"topic '{topic}' does not exist on {factory.Settings.BootstrapServers}.");
-        }
-
-        if (metadata.Error.IsError)
-        {
-            throw new KafkaException(metadata.Error);
-        }
-
-        return [.. metadata.Partitions.Select(p => new TopicPartition(topic, p.PartitionId)).OrderBy(p => p.Partition.Value)];
     }
 }

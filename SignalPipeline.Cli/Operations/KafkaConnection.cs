@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Confluent.Kafka;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -51,6 +52,24 @@ public static class KafkaConnection
         }
 
         return new KafkaClientFactory(configuration, new StderrLoggerFactory(error), settings);
+    }
+
+    /// <summary>The topic's partitions from the cluster's metadata; a missing topic is bad input.</summary>
+    public static List<TopicPartition> TopicPartitions(KafkaClientFactory factory, string topic, TimeSpan timeout)
+    {
+        using var admin = factory.CreateAdminClient();
+        var metadata = admin.GetMetadata(topic, timeout).Topics.SingleOrDefault();
+        if (metadata is null || metadata.Error.Code == ErrorCode.UnknownTopicOrPart || metadata.Partitions.Count == 0)
+        {
+            throw new UsageException($"topic '{topic}' does not exist on {factory.Settings.BootstrapServers}.");
+        }
+
+        if (metadata.Error.IsError)
+        {
+            throw new KafkaException(metadata.Error);
+        }
+
+        return [.. metadata.Partitions.Select(p => new TopicPartition(topic, p.PartitionId)).OrderBy(p => p.Partition.Value)];
     }
 
     /// <summary>librdkafka's warnings and errors as plain lines on stderr; a CLI has no logging pipeline.</summary>

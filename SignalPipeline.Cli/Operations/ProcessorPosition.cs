@@ -31,7 +31,7 @@ public static class ProcessorPosition
 {
     public static List<PartitionPosition> Read(KafkaClientFactory factory, string inputTopic, string changelogTopic, string group, TimeSpan timeout)
     {
-        var partitions = InputSampleRate.TopicPartitions(factory, inputTopic, timeout);
+        var partitions = KafkaConnection.TopicPartitions(factory, inputTopic, timeout);
         using var consumer = factory.CreateConsumer<byte[], byte[]>(group, config =>
         {
             // Only asks for the group's offsets: never joins the group, never commits.
@@ -52,7 +52,7 @@ public static class ProcessorPosition
     /// <summary>Changelog partition -> next input offset of its newest partition checkpoint (a tombstone clears it).</summary>
     public static Dictionary<int, long> ReadCheckpoints(KafkaClientFactory factory, string changelogTopic, TimeSpan timeout)
     {
-        var partitions = InputSampleRate.TopicPartitions(factory, changelogTopic, timeout);
+        var partitions = KafkaConnection.TopicPartitions(factory, changelogTopic, timeout);
         using var consumer = factory.CreateConsumer<byte[], byte[]>($"signal-pipeline-cli-{Guid.NewGuid():N}", config =>
         {
             config.EnableAutoCommit = false;

@@ -61,7 +61,11 @@ public static class TailCommand
             using var sink = wavPath is null ? null : new WavStreamSink(wavPath, WavStreamSink.ParseFormat(parse.GetValue(wavFormat)!),
                 chunk => parse.GetValue(sampleRate) ?? LookUpRate(factory, parse.GetValue(inputTopic)!, chunk, wavPath));
             var result = await Task.Run(() => new TopicTail(factory, request, output, sink).Run(cancellationToken), CancellationToken.None);
-            if (sink is not null)
+            if (sink is { ChunksWritten: 0 })
+            {
+                output.Error.WriteLine($"No chunk of '{request.Stream}' was read: {wavPath} not written.");
+            }
+            else if (sink is not null)
             {
                 output.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"Wrote {sink.SamplesWritten} samples ({sink.ChunksWritten} chunks) of '{request.Stream}' to {wavPath} at {sink.SampleRate} Hz; " +
@@ -119,7 +123,7 @@ public sealed class TopicTail(KafkaClientFactory factory, TailRequest request, V
 {
     public int Run(CancellationToken cancellationToken)
     {
-        var partitions = InputSampleRate.TopicPartitions(factory, request.Topic, TimeSpan.FromSeconds(30));
+        var partitions = KafkaConnection.TopicPartitions(factory, request.Topic, TimeSpan.FromSeconds(30));
         using var consumer = factory.CreateConsumer<byte[], byte[]>($"signal-pipeline-tail-{Guid.NewGuid():N}", config =>
         {
             config.EnableAutoCommit = false;
