@@ -55,6 +55,30 @@ public sealed class ProduceCommandTests(MockBrokerFixture broker) : IDisposable
         Assert.Equal(right.Select(s => s / 32768.0), chunks.SelectMany(c => c.Signal.ToArray()));
     }
 
+    [Fact]
+    public async Task StdinIsReadWhenNoFileIsGiven()
+    {
+        var stream = $"stdin-{Guid.NewGuid():N}";
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "signal-pipeline.dll"), "produce", "--bootstrap", broker.Bootstrap, "--stream", stream, "--chunk-size", "2" },
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        await process.StandardInput.WriteAsync("0.5\n-1.25\n3\n");
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
+
+        Assert.True(process.ExitCode == 0, await output + await error);
+        var chunks = broker.ReadAll("sample-input", stream).Select(MockBrokerFixture.DecodeInput).ToList();
+        Assert.Equal([0.5, -1.25, 3], chunks.SelectMany(c => c.Signal.ToArray()));
+        Assert.Equal([0L, 1], chunks.Select(c => c.Seq));
+    }
+
     [Theory]
     [InlineData("1\n2\nabc\n", "line 3: 'abc' is not a number")]
     [InlineData("# nothing\n", "holds no samples")]
