@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.Globalization;
+using Confluent.Kafka;
+using SignalPipeline.Kafka;
+using SignalPipeline.Messages;
+
+namespace SignalPipeline.Cli.Operations;
+
+/// <summary>
+/// Cuts a signal into chunks of <see cref="ProduceRequest.ChunkSize"/> and sends them in seq order with an idempotent
+/// producer (so a retry can neither reorder nor duplicate seqs), paced to <see cref="ProduceRequest.Rate"/>.
+/// </summary>
+public sealed class ChunkProducer(KafkaClientFactory factory, ProduceRequest request, VerbOutput output)
+{
+    private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(60);
+
+    public int Run(SignalSource source, CancellationToken cancellationToken)
+    {
+        using var producer = factory.CreateProducer<byte[], byte[]>(config =>
+        {
+            config.EnableIdempotence = true;
+            config.LingerMs = 5;
+        });
+        long delivered = 0;
+        var failures = 0;
+        Error? firstError = null;
+        void OnDelivery(DeliveryReport<byte[], byte[]> report)
+        {
+            if (report.Error.IsError)
+            {
+                if (Interlocked.Increment(ref failures) == 1)
+                {
+                    firstError = report.Error;
+                }
+            }
+            else
+            {
+                Interlocked.Increment(ref delivered);
+            }
+        }
+
+        var clock = Stopwatch.StartNew();
+        var seq = request.StartSeq;
+        long samples = 0;
+        var buffer = new double[request.ChunkSize];
+        var filled = 0;
+        foreach (var sample in source.Samples)
+        {
+            buffer[filled++] = sample;
+            if (filled == buffer.Length)
+            {
+                Send(producer, buffer, seq++, source.SampleRate, OnDelivery, cancellationToken);
+                samples += filled;
+                filled = 0;
+                Pace(clock, samples, cancellationToken);
+            }
+        }
+
+        if (filled > 0)
+        {
+            Send(producer, buffer.AsSpan(0, filled).ToArray(), seq++, source.SampleRate, OnDelivery, cancellationToken);
+            samples += filled;
+        }
+
+        if (samples == 0)
+        {
+            throw new UsageException($"{source.Name} holds no samples.");
+        }
+
+        var left = producer.Flush(FlushTimeout);
+        var chunks = seq - request.StartSeq;
+        if (failures > 0 || left > 0)
+        {
+            output.Error.WriteLine($"error: {failures + left} of {chunks} chunks not delivered to {request.Topic}" +
+                (firstError is null ? $" within {FlushTimeout.TotalSeconds:0} s" : $": {firstError.Reason} ({firstError.Code})"));
+            return ExitCodes.Failure;
+        }
+
+        var rate = source.SampleRate is { } hz ? $", {hz.ToString(CultureInfo.InvariantCulture)} Hz" : string.Empty;
+        output.Out.WriteLine(
+            $"Produced {samples} samples of '{request.StreamId}' as {chunks} chunks (seq {request.StartSeq}..{seq - 1}, " +
+            $"{FormatName(request.Format)}{rate}) to {request.Topic} in {clock.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s.");
+        return ExitCodes.Success;
+    }
+
+    public static string FormatName(SampleFormat format) => format switch
+    {
+        SampleFormat.Float64 => "f64",
+        SampleFormat.Float32 => "f32",
+        _ => "json",
+    };
+
+    private void Send(IProducer<byte[], byte[]> producer, double[] signal, long seq, double? sampleRate,
+        Action<DeliveryReport<byte[], byte[]>> onDelivery, CancellationToken cancellationToken)
+    {
+        var chunk = new SampleChunk(request.StreamId, seq, signal, sampleRate, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) { Format = request.Format };
+        Message<byte[], byte[]> message;
+        try
+        {
+            message = SampleCodec.ToMessage(chunk);
+        }
+        catch (ArgumentException ex)
+        {
+            // e.g. an f32 record of a sample beyond the float range
+            throw new UsageException($"seq {seq}: {ex.Message}");
+        }
+
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            try
+            {
+                producer.Produce(request.Topic, message, onDelivery);
+                return;
+            }
+            catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                producer.Poll(TimeSpan.FromMilliseconds(100));
+            }
+        }
+    }
+
+    private void Pace(Stopwatch clock, long samplesSent, CancellationToken cancellationToken)
+    {
+        if (request.Rate <= 0)
+        {
+            return;
+        }
+
+        var due = TimeSpan.FromSeconds(samplesSent / request.Rate) - clock.Elapsed;
+        if (due > TimeSpan.Zero)
+        {
+            cancellationToken.WaitHandle.WaitOne(due);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+}

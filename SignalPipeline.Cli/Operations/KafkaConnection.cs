@@ -1,0 +1,107 @@
+using System.CommandLine;
+using Confluent.Kafka;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using SignalPipeline.Kafka;
+
+namespace SignalPipeline.Cli.Operations;
+
+/// <summary>
+/// The operations verbs' way to Kafka: the project's one client setup (<see cref="KafkaClientFactory"/>), configured
+/// from the environment the way a service is (<c>KAFKA_BROKERS</c>, <c>Kafka__Producer__*</c>, <c>Kafka__Consumer__*</c>
+/// and whatever security settings the factory reads), with <c>--bootstrap</c> winning over <c>KAFKA_BROKERS</c>.
+/// </summary>
+public static class KafkaConnection
+{
+    /// <summary>A fresh <c>--bootstrap</c> option (each command owns its option instances).</summary>
+    public static Option<string?> BootstrapOption() => new("--bootstrap", "-b")
+    {
+        Description = $"Kafka bootstrap servers, host:port[,host:port] (default: {KafkaSettings.BrokersVariable}).",
+    };
+
+    /// <summary>The topic named by <paramref name="setting"/> in the environment (e.g. <c>INPUT_TOPIC</c>), else its default.</summary>
+    public static string TopicFromEnvironment(TopicDefinition topic)
+        => Environment.GetEnvironmentVariable(topic.Setting) is { Length: > 0 } name ? name : topic.Name;
+
+    /// <summary>A client factory for <paramref name="bootstrap"/> (or the environment's); statistics off, librdkafka warnings to stderr.</summary>
+    public static KafkaClientFactory CreateFactory(string? bootstrap, TextWriter error)
+    {
+        var builder = new ConfigurationBuilder().AddEnvironmentVariables();
+        var overrides = new Dictionary<string, string?> { [KafkaSettings.StatisticsIntervalSetting] = "0" };
+        if (!string.IsNullOrWhiteSpace(bootstrap))
+        {
+            overrides[KafkaSettings.BrokersVariable] = bootstrap;
+        }
+
+        var configuration = builder.AddInMemoryCollection(overrides).Build();
+        KafkaSettings settings;
+        try
+        {
+            settings = KafkaSettings.FromConfiguration(configuration);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new UsageException($"{ex.Message} Or pass --bootstrap host:port.");
+        }
+
+        if (!string.IsNullOrWhiteSpace(bootstrap))
+        {
+            // --bootstrap also wins over a ConnectionStrings__kafka inherited from an AppHost environment.
+            settings = settings with { BootstrapServers = bootstrap.Trim() };
+        }
+
+        return new KafkaClientFactory(configuration, new StderrLoggerFactory(error), settings);
+    }
+
+    /// <summary>The topic's partitions from the cluster's metadata; a missing topic is bad input.</summary>
+    public static List<TopicPartition> TopicPartitions(KafkaClientFactory factory, string topic, TimeSpan timeout)
+    {
+        using var admin = factory.CreateAdminClient();
+        var metadata = admin.GetMetadata(topic, timeout).Topics.SingleOrDefault();
+        if (metadata is null || metadata.Error.Code == ErrorCode.UnknownTopicOrPart || metadata.Partitions.Count == 0)
+        {
+            throw new UsageException($"topic '{topic}' does not exist on {factory.Settings.BootstrapServers}.");
+        }
+
+        if (metadata.Error.IsError)
+        {
+            throw new KafkaException(metadata.Error);
+        }
+
+        return [.. metadata.Partitions.Select(p => new TopicPartition(topic, p.PartitionId)).OrderBy(p => p.Partition.Value)];
+    }
+
+    /// <summary>librdkafka's warnings and errors as plain lines on stderr; a CLI has no logging pipeline.</summary>
+    private sealed class StderrLoggerFactory(TextWriter error) : ILoggerFactory
+    {
+        public ILogger CreateLogger(string categoryName) => new StderrLogger(error);
+
+        public void AddProvider(ILoggerProvider provider)
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
+    private sealed class StderrLogger(TextWriter error) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => NullLogger.Instance.BeginScope(state);
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+            {
+                lock (error)
+                {
+                    error.WriteLine($"kafka {logLevel.ToString().ToLowerInvariant()}: {formatter(state, exception)}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+using System.Globalization;
+using System.Text;
+using Confluent.Kafka;
+using SignalPipeline.Messages;
+
+namespace SignalPipeline.Cli.Operations;
+
+/// <summary>What one record is, decoded with the project's codec: a filtered chunk, an input chunk, or neither.</summary>
+public sealed record DecodedRecord(ConsumeResult<byte[], byte[]> Record, FilteredChunk? Filtered, SampleChunk? Input, DecodeError? Error)
+{
+    /// <summary>The record's key as text (the stream id), or null when it has none.</summary>
+    public string? Key => Record.Message.Key is { } key ? Encoding.UTF8.GetString(key) : null;
+
+    /// <summary>The stream id: the decoded chunk's, else the key.</summary>
+    public string? StreamId => Filtered?.StreamId ?? Input?.StreamId ?? Key;
+
+    /// <summary>True when the record carries dead-letter headers (<c>dlq-error-code</c>).</summary>
+    public bool IsDeadLetter => Header(MessageHeaders.DeadLetterErrorCode) is not null;
+
+    public string? Header(string name)
+        => Record.Message.Headers is { } headers && headers.TryGetLastBytes(name, out var bytes) && bytes is not null
+            ? Encoding.UTF8.GetString(bytes)
+            : null;
+
+    /// <summary>Tries the output form first (it has the extra fields), then the input form.</summary>
+    public static DecodedRecord Decode(ConsumeResult<byte[], byte[]> record)
+    {
+        var limits = new DecodeLimits { MaxSamples = 1 << 24 };
+        var key = record.Message.Key;
+        var value = record.Message.Value ?? [];
+        if (SampleCodec.TryDecodeFilteredChunk(key, value, record.Message.Headers, out var filtered, out _, limits: limits))
+        {
+            return new DecodedRecord(record, filtered, null, null);
+        }
+
+        return SampleCodec.TryDecodeSampleChunk(key, value, record.Message.Headers, out var input, out var error, limits: limits)
+            ? new DecodedRecord(record, null, input, null)
+            : new DecodedRecord(record, null, null, error);
+    }
+}
+
+/// <summary>Readable text for a record: one summary line, then the first samples; dead letters show why.</summary>
+public static class RecordFormatter
+{
+    public static string Format(DecodedRecord decoded, int samplesShown)
+    {
+        var record = decoded.Record;
+        var text = new StringBuilder()
+            .Append(CultureInfo.InvariantCulture, $"{record.Topic}/{record.Partition.Value}@{record.Offset.Value}  ")
+            .Append(CultureInfo.InvariantCulture, $"{Timestamp(record.Message.Timestamp.UnixTimestampMs)}  key={decoded.Key ?? "(none)"}");
+        if (decoded.Header(DlqReplayCommand.ReplayedHeader) is { } replayed)
+        {
+            return text.Append(CultureInfo.InvariantCulture, $"  REPLAY MARKER: the dead letter at {record.Topic}/{replayed} was replayed").ToString();
+        }
+
+        if (decoded.IsDeadLetter)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"  DEAD LETTER {decoded.Header(MessageHeaders.DeadLetterErrorCode)}: {decoded.Header(MessageHeaders.DeadLetterReason)}")
+                .Append(CultureInfo.InvariantCulture, $"  (from {decoded.Header(MessageHeaders.DeadLetterSourceTopic)}/{decoded.Header(MessageHeaders.DeadLetterSourcePartition)}@{decoded.Header(MessageHeaders.DeadLetterSourceOffset)})");
+        }
+
+        if (decoded.Filtered is { } output)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"  seq={output.Seq}  {output.Algorithm}  {Form(output.Format)}  {output.Signal.Length} samples")
+                .Append(CultureInfo.InvariantCulture, $"  latency={output.ProcessedMs - output.TimestampMs} ms")
+                .Append('\n').Append("  signal:   ").Append(Samples(output.Signal.Span, samplesShown))
+                .Append('\n').Append("  filtered: ").Append(Samples(output.FilteredSignal.Span, samplesShown));
+        }
+        else if (decoded.Input is { } input)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"  seq={input.Seq}  {Form(input.Format)}  {input.Signal.Length} samples");
+            if (input.SampleRate is { } rate)
+            {
+                text.Append(CultureInfo.InvariantCulture, $" @ {rate} Hz");
+            }
+
+            text.Append('\n').Append("  signal:   ").Append(Samples(input.Signal.Span, samplesShown));
+        }
+        else
+        {
+            var value = record.Message.Value ?? [];
+            text.Append(CultureInfo.InvariantCulture, $"  undecodable ({decoded.Error?.CodeName}: {decoded.Error?.Message}), {value.Length} bytes")
+                .Append('\n').Append("  value: ").Append(Preview(value));
+        }
+
+        return text.ToString();
+    }
+
+    private static string Form(SampleFormat format) => ChunkProducer.FormatName(format);
+
+    private static string Timestamp(long unixMs)
+        => DateTimeOffset.FromUnixTimeMilliseconds(unixMs).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+
+    private static string Samples(ReadOnlySpan<double> samples, int shown)
+    {
+        var text = new StringBuilder();
+        for (var i = 0; i < Math.Min(shown, samples.Length); i++)
+        {
+            text.Append(i == 0 ? string.Empty : " ").Append(samples[i].ToString("G6", CultureInfo.InvariantCulture));
+        }
+
+        return samples.Length > shown ? text.Append(CultureInfo.InvariantCulture, $" ... (+{samples.Length - shown})").ToString() : text.ToString();
+    }
+
+    /// <summary>Text as text (first 200 characters), anything else as hex.</summary>
+    private static string Preview(byte[] value)
+    {
+        var shown = value.AsSpan(0, Math.Min(value.Length, 200));
+        var printable = System.Text.Unicode.Utf8.IsValid(shown) && !shown.ContainsAnyInRange((byte)0, (byte)8);
+        var text = printable ? Encoding.UTF8.GetString(shown) : Convert.ToHexString(shown[..Math.Min(shown.Length, 64)]);
+        return value.Length > shown.Length || (!printable && shown.Length > 64) ? text + " ..." : text;
+    }
+}

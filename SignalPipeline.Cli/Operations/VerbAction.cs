@@ -1,0 +1,54 @@
+using System.CommandLine;
+using Confluent.Kafka;
+
+namespace SignalPipeline.Cli.Operations;
+
+/// <summary>
+/// Runs a verb's body with the invocation's writers and turns the errors a user can cause into the documented exit
+/// codes: bad input 2 (<see cref="UsageException"/>, unreadable file), Kafka and HTTP failures 1. A stack trace is a bug.
+/// </summary>
+public static class VerbAction
+{
+    public static void Set(Command command, Func<ParseResult, VerbOutput, CancellationToken, Task<int>> body)
+        => command.SetAction(async (parse, cancellationToken) =>
+        {
+            var output = new VerbOutput(parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
+            try
+            {
+                return await body(parse, output, cancellationToken);
+            }
+            catch (UsageException ex)
+            {
+                output.Error.WriteLine($"error: {ex.Message}");
+                return ExitCodes.BadInput;
+            }
+            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
+            {
+                output.Error.WriteLine($"error: {ex.Message}");
+                return ExitCodes.BadInput;
+            }
+            catch (KafkaException ex)
+            {
+                output.Error.WriteLine($"error: Kafka: {ex.Error.Reason} ({ex.Error.Code})");
+                return ExitCodes.Failure;
+            }
+            catch (TimeoutException ex)
+            {
+                output.Error.WriteLine($"error: {ex.Message}");
+                return ExitCodes.Failure;
+            }
+            catch (HttpRequestException ex)
+            {
+                output.Error.WriteLine($"error: HTTP: {ex.Message}");
+                return ExitCodes.Failure;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                output.Error.WriteLine("interrupted");
+                return ExitCodes.Failure;
+            }
+        });
+}
+
+/// <summary>Where a verb writes: results to <see cref="Out"/>, progress and errors to <see cref="Error"/>.</summary>
+public sealed record VerbOutput(TextWriter Out, TextWriter Error);

@@ -1,0 +1,61 @@
+using NAudio.Wave;
+using SignalPipeline.Cli.Audio;
+using SignalPipeline.Cli.Operations;
+
+namespace SignalPipeline.Tests.Cli;
+
+public sealed class AudioTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("audio-").FullName;
+
+    [Fact]
+    public void Pcm16RoundTripIsWithinHalfAStepAndClipsOutOfRangeSamples()
+    {
+        var path = Path.Combine(_folder, "pcm.wav");
+        double[] samples = [0, 0.1, -0.1, 0.999, -1, 1.5, -3, 1e-6];
+        using (var writer = new WavWriter(path, 16000, WavSampleFormat.Pcm16))
+        {
+            writer.Write(samples);
+        }
+
+        var read = WavSignal.Read(path);
+        Assert.Equal((16000, 1, samples.Length), (read.SampleRate, read.Channels, read.Samples.Length));
+        for (var i = 0; i < samples.Length; i++)
+        {
+            Assert.InRange(read.Samples[i] - Math.Clamp(samples[i], -1, 32767 / 32768.0), -0.5 / 32768, 0.5 / 32768);
+        }
+    }
+
+    [Fact]
+    public void Float32KeepsValuesBeyondFullScale()
+    {
+        var path = Path.Combine(_folder, "float.wav");
+        using (var writer = new WavWriter(path, 44100, WavSampleFormat.Float32))
+        {
+            writer.Write([1.5, -2.25, 0.1]);
+        }
+
+        Assert.Equal([1.5, -2.25, (float)0.1], WavSignal.Read(path).Samples);
+    }
+
+    [Fact]
+    public void NotAWavFileIsBadInput()
+    {
+        var path = Path.Combine(_folder, "text.wav");
+        File.WriteAllText(path, "1\n2\n3\n");
+        var error = Assert.Throws<UsageException>(() => WavSignal.Read(path));
+        Assert.Contains("is not a WAV file", error.Message);
+    }
+
+    [Fact]
+    public void TextReaderTakesOneNumberPerLineOrACsvColumnAndSkipsHeadersAndComments()
+    {
+        Assert.Equal([1.5, -2, 3e-3], SignalTextReader.Read(new StringReader("# comment\n1.5\n\n-2\n3e-3\n"), "t"));
+        Assert.Equal([2.0, 4], SignalTextReader.Read(new StringReader("t;v\n1;2\n3;4\n"), "t", "v"));
+        Assert.Equal([1.0, 3], SignalTextReader.Read(new StringReader("1\t2\n3\t4\n"), "t"));
+        Assert.Equal([2.0, 4], SignalTextReader.Read(new StringReader("1,2\n3,4\n"), "t", "1"));
+        Assert.Throws<UsageException>(() => SignalTextReader.Read(new StringReader("1\nNaN\n"), "t").ToList());
+    }
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+}

@@ -1,0 +1,28 @@
+using System.CommandLine;
+using SignalPipeline.Cli.Operations;
+
+namespace SignalPipeline.Tests.Cli;
+
+/// <summary>Runs the tool's operations verbs in process, capturing what they print, bounded by a timeout.</summary>
+internal static class CliRunner
+{
+    public sealed record Result(int ExitCode, string Output, string Error)
+    {
+        public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Output}\n--- stderr\n{Error}";
+    }
+
+    public static async Task<Result> RunAsync(TimeSpan timeout, params string[] args)
+    {
+        var root = new RootCommand("test");
+        OperationsCommands.AddTo(root);
+        var output = new StringWriter();
+        var error = new StringWriter();
+        using var cancel = new CancellationTokenSource(timeout + TimeSpan.FromSeconds(30));
+        var exit = await root.Parse(args)
+            .InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancel.Token)
+            .WaitAsync(timeout + TimeSpan.FromSeconds(60));
+        return new Result(exit, output.ToString(), error.ToString());
+    }
+
+    public static Task<Result> RunAsync(params string[] args) => RunAsync(TimeSpan.FromSeconds(90), args);
+}

@@ -1,0 +1,55 @@
+using System.Text;
+using Confluent.Kafka;
+using SignalPipeline.Messages;
+
+namespace SignalPipeline.Tests.Cli;
+
+[Collection(MockBrokerCollection.Name)]
+public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
+{
+    [Fact]
+    public async Task ReplaysMatchingDeadLettersToTheirSourceOnceWithTheOriginalHeaders()
+    {
+        var dlq = $"dlq-{Guid.NewGuid():N}";
+        var input = $"input-{Guid.NewGuid():N}";
+        broker.CreateTopic(dlq);
+        broker.CreateTopic(input);
+        DeadLetter(dlq, input, "s1", DecodeErrorCode.TooManySamples, seq: 4);
+        DeadLetter(dlq, input, "s2", DecodeErrorCode.TooManySamples, seq: 0);
+        DeadLetter(dlq, input, "s1", DecodeErrorCode.MalformedJson, seq: 5);
+
+        var dry = await Replay(dlq, "--reason", "too-many-samples", "--stream", "s1", "--dry-run");
+        Assert.Contains("Would replay 1 of 3 dead letters", dry.Output);
+        Assert.Empty(broker.ReadAll(input, "s1"));
+
+        var first = await Replay(dlq, "--reason", "too-many-samples", "--stream", "s1");
+        Assert.True(first.ExitCode == 0, first.ToString());
+        Assert.Contains("Replayed 1 of 3 dead letters", first.Output);
+        var replayed = Assert.Single(broker.ReadAll(input, "s1"));
+        var chunk = MockBrokerFixture.DecodeInput(replayed);
+        Assert.Equal((4L, SampleFormat.Float64), (chunk.Seq, chunk.Format));
+        Assert.DoesNotContain(replayed.Message.Headers, h => h.Key.StartsWith("dlq-error", StringComparison.Ordinal) || h.Key == "dlq-reason");
+        Assert.StartsWith($"{dlq}/", Encoding.UTF8.GetString(replayed.Message.Headers.GetLastBytes("dlq-replayed-from")));
+
+        var again = await Replay(dlq, "--reason", "too-many-samples");
+        Assert.Contains("Replayed 1 of 3 dead letters in " + dlq + " (1 not matching --reason/--stream, 1 replayed before).", again.Output);
+        Assert.Single(broker.ReadAll(input, "s2"));
+
+        var rest = await Replay(dlq);
+        Assert.Contains("Replayed 1 of 3 dead letters in " + dlq + " (0 not matching --reason/--stream, 2 replayed before).", rest.Output);
+        Assert.Equal(2, broker.ReadAll(input, "s1").Count);
+
+        var tail = await CliRunner.RunAsync("kafka", "tail", dlq, "--bootstrap", broker.Bootstrap, "--from-beginning", "-e");
+        Assert.Equal(3, tail.Output.Split("REPLAY MARKER").Length - 1);
+    }
+
+    private Task<CliRunner.Result> Replay(string dlq, params string[] args)
+        => CliRunner.RunAsync(["dlq", "replay", "--bootstrap", broker.Bootstrap, "--dlq-topic", dlq, .. args]);
+
+    private void DeadLetter(string dlq, string input, string stream, DecodeErrorCode code, long seq)
+    {
+        var original = SampleCodec.ToMessage(new SampleChunk(stream, seq, new double[] { 1, 2, 3 }) { Format = SampleFormat.Float64 });
+        MessageHeaders.AddDeadLetter(original.Headers, new DecodeError(code, "test"), new TopicPartitionOffset(input, 1, 10 + seq));
+        broker.Produce(dlq, original);
+    }
+}

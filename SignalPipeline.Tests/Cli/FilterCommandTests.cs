@@ -1,0 +1,79 @@
+using System.Globalization;
+using FilterService;
+using SignalPipeline.Cli.Audio;
+using SignalPipeline.Filters;
+using SignalPipeline.Tests.FilterGateway;
+
+namespace SignalPipeline.Tests.Cli;
+
+/// <summary><c>filter</c> against the real gateway and filter service, both in process.</summary>
+public sealed class FilterCommandTests : IAsyncLifetime
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("filter-").FullName;
+    private InProcessHost? _service;
+    private InProcessHost? _gateway;
+
+    private string Gateway => _gateway!.Address.ToString();
+
+    public async Task InitializeAsync()
+    {
+        _service = await InProcessHost.StartAsync(new Dictionary<string, string?>(), builder => builder.AddFilterService(), app => app.MapFilterService());
+        _gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?> { ["KALMAN_SERVICE_URL"] = _service.Address.ToString() });
+    }
+
+    [Fact]
+    public async Task ChunkedCallsThroughTheGatewayEqualOneFilterRunBitForBit()
+    {
+        var samples = Enumerable.Range(0, 1000).Select(i => Math.Sin(i * 0.03) + 0.1 * Math.Cos(i * 1.7)).ToArray();
+        var input = Path.Combine(_folder, "in.txt");
+        await File.WriteAllLinesAsync(input, samples.Select(s => s.ToString("R", CultureInfo.InvariantCulture)));
+
+        var result = await CliRunner.RunAsync("filter", "--gateway", Gateway, "--file", input, "--param", "q=1e-4", "--chunk-size", "300");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var expected = new double[samples.Length];
+        FilterFactory.Create("kalman", new Dictionary<string, double> { ["q"] = 1e-4 }).Process(samples, expected);
+        Assert.Equal(expected, result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => double.Parse(l, CultureInfo.InvariantCulture)));
+    }
+
+    [Fact]
+    public async Task WavInWavOutKeepsTheRate()
+    {
+        var input = Path.Combine(_folder, "in.wav");
+        using (var writer = new WavWriter(input, 16000, WavSampleFormat.Float32))
+        {
+            writer.Write([.. Enumerable.Range(0, 500).Select(i => 0.5 * Math.Sin(i * 0.2))]);
+        }
+
+        var output = Path.Combine(_folder, "out.wav");
+        var result = await CliRunner.RunAsync("filter", "--gateway", Gateway, "--wav", input, "--wav-out", output);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var sent = WavSignal.Read(input).Samples;
+        var expected = new double[sent.Length];
+        FilterFactory.Create("kalman").Process(sent, expected);
+        var written = WavSignal.Read(output);
+        Assert.Equal(16000, written.SampleRate);
+        Assert.Equal(expected.Select(e => (double)(float)e), written.Samples);
+    }
+
+    [Fact]
+    public async Task AParameterTheServiceRefusesIsBadInputNamingIt()
+    {
+        var input = Path.Combine(_folder, "one.txt");
+        await File.WriteAllTextAsync(input, "1\n2\n");
+
+        var result = await CliRunner.RunAsync("filter", "--gateway", Gateway, "--file", input, "--param", "q=-1");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("error: 400 from", result.Error);
+        Assert.Contains("q", result.Error);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _gateway!.DisposeAsync();
+        await _service!.DisposeAsync();
+        Directory.Delete(_folder, recursive: true);
+    }
+}

@@ -1,0 +1,101 @@
+using System.Buffers.Binary;
+using Confluent.Kafka;
+using SignalPipeline.Messages;
+
+namespace SignalPipeline.Tests.Cli;
+
+[Collection(MockBrokerCollection.Name)]
+public sealed class KafkaInspectCommandTests(MockBrokerFixture broker)
+{
+    [Fact]
+    public async Task LagUsesTheNewestPartitionCheckpointOfTheChangelogAndSaysSo()
+    {
+        var changelog = $"changelog-{Guid.NewGuid():N}";
+        var input = $"input-{Guid.NewGuid():N}";
+        broker.CreateTopic(changelog);
+        broker.CreateTopic(input);
+        for (var i = 0; i < 10; i++)
+        {
+            broker.Produce(new TopicPartition(input, 1), new Message<byte[], byte[]> { Key = [], Value = [1] });
+        }
+
+        broker.Produce(new TopicPartition(input, 2), new Message<byte[], byte[]> { Key = [], Value = [1] });
+        broker.Produce(new TopicPartition(changelog, 1), new Message<byte[], byte[]> { Key = [], Value = Checkpoint(3) });
+        broker.Produce(new TopicPartition(changelog, 1), new Message<byte[], byte[]> { Key = "stream-a"u8.ToArray(), Value = [9, 9] });
+        broker.Produce(new TopicPartition(changelog, 1), new Message<byte[], byte[]> { Key = [], Value = Checkpoint(7) });
+        broker.Produce(new TopicPartition(changelog, 2), new Message<byte[], byte[]> { Key = [], Value = Checkpoint(1) });
+        broker.Produce(new TopicPartition(changelog, 2), new Message<byte[], byte[]> { Key = [], Value = null! }); // tombstone
+
+        var result = await CliRunner.RunAsync("kafka", "lag", "--bootstrap", broker.Bootstrap, "--input-topic", input, "--changelog-topic", changelog,
+            "--group", $"nobody-{Guid.NewGuid():N}");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Matches(@"\n1\s+0\s+10\s+-\s+7\s+changelog\s+3\n", result.Output);
+        Assert.Matches(@"\n2\s+0\s+1\s+-\s+-\s+none\s+1\n", result.Output);
+        Assert.Contains("Total lag 4 records (position from: changelog 1, none 3).", result.Output);
+
+        var limited = await CliRunner.RunAsync("kafka", "lag", "--bootstrap", broker.Bootstrap, "--input-topic", input, "--changelog-topic", changelog, "--max-lag", "3");
+        Assert.Equal(1, limited.ExitCode);
+    }
+
+    [Fact]
+    public async Task TopicsListShowsPartitionsAndRecordsKept()
+    {
+        var topic = $"listed-{Guid.NewGuid():N}";
+        broker.CreateTopic(topic);
+        broker.Produce(topic, SampleCodec.ToMessage(new SampleChunk("x", 0, new double[] { 1 })));
+
+        var result = await CliRunner.RunAsync("kafka", "topics", "list", "--bootstrap", broker.Bootstrap, topic, "sample-input");
+        var partitions = await CliRunner.RunAsync("kafka", "topics", "list", "--bootstrap", broker.Bootstrap, "--partitions", topic);
+        var missing = await CliRunner.RunAsync("kafka", "topics", "list", "--bootstrap", broker.Bootstrap, "no-such-topic");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Matches($@"\n{topic}\s+{MockBrokerFixture.Partitions}\s+1\s+1\s", result.Output);
+        Assert.Contains("sample-input", result.Output);
+        Assert.Equal(MockBrokerFixture.Partitions, partitions.Output.Split('\n').Count(l => l.StartsWith(topic, StringComparison.Ordinal)));
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("no topic no-such-topic", missing.Error);
+    }
+
+    [Fact]
+    public async Task GroupsShowsCommittedOffsetsAgainstTheEnd()
+    {
+        var topic = $"grouped-{Guid.NewGuid():N}";
+        var group = $"group-{Guid.NewGuid():N}";
+        broker.CreateTopic(topic);
+        for (var i = 0; i < 5; i++)
+        {
+            broker.Produce(new TopicPartition(topic, 3), new Message<byte[], byte[]> { Key = [], Value = [1] });
+        }
+
+        using (var consumer = broker.Factory.CreateConsumer<byte[], byte[]>(group, config => config.EnableAutoCommit = false))
+        {
+            consumer.Commit([new TopicPartitionOffset(topic, 3, 2)]);
+        }
+
+        var result = await CliRunner.RunAsync("kafka", "groups", "--bootstrap", broker.Bootstrap, "--group", group, "--group", "filter-kafka-processor");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Matches($@"\n{group}\s+{topic}\s+3\s+2\s+5\s+3\n", result.Output);
+        Assert.Contains("filter-kafka-processor: no committed offsets (the dev broker does not store transactional commits", result.Output);
+    }
+
+    [Fact]
+    public async Task NoBootstrapIsBadInputNamingTheSetting()
+    {
+        Assert.Null(Environment.GetEnvironmentVariable("KAFKA_BROKERS"));
+        var result = await CliRunner.RunAsync("kafka", "lag");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("KAFKA_BROKERS", result.Error);
+        Assert.Contains("--bootstrap", result.Error);
+    }
+
+    private static byte[] Checkpoint(long nextOffset)
+    {
+        var value = new byte[17];
+        value[0] = 1;
+        BinaryPrimitives.WriteInt64LittleEndian(value.AsSpan(1), nextOffset);
+        return value;
+    }
+}

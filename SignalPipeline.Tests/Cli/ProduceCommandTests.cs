@@ -1,0 +1,111 @@
+using System.Globalization;
+using NAudio.Wave;
+using SignalPipeline.Messages;
+
+namespace SignalPipeline.Tests.Cli;
+
+[Collection(MockBrokerCollection.Name)]
+public sealed class ProduceCommandTests(MockBrokerFixture broker) : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("produce-").FullName;
+
+    [Fact]
+    public async Task TextFileIsChunkedWithSeqFromZeroAndKeyEqualToTheStream()
+    {
+        var stream = $"csv-{Guid.NewGuid():N}";
+        var samples = Enumerable.Range(0, 1000).Select(i => Math.Sin(i * 0.01) + i * 1e-7).ToArray();
+        var path = Path.Combine(_folder, "signal.csv");
+        File.WriteAllLines(path, ["time,value", .. samples.Select((s, i) => $"{i},{s.ToString("R", CultureInfo.InvariantCulture)}")]);
+
+        var result = await CliRunner.RunAsync("produce", "--bootstrap", broker.Bootstrap, "--stream", stream, "--file", path,
+            "--column", "value", "--chunk-size", "300", "--format", "f64", "--sample-rate", "8000");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("1000 samples", result.Output);
+        var chunks = broker.ReadAll("sample-input", stream).Select(MockBrokerFixture.DecodeInput).ToList();
+        Assert.Equal([0L, 1, 2, 3], chunks.Select(c => c.Seq));
+        Assert.Equal([300, 300, 300, 100], chunks.Select(c => c.Signal.Length));
+        Assert.All(chunks, c => Assert.Equal((stream, SampleFormat.Float64, (double?)8000), (c.StreamId, c.Format, c.SampleRate)));
+        Assert.Equal(samples, chunks.SelectMany(c => c.Signal.ToArray()));
+    }
+
+    [Fact]
+    public async Task WavChannelIsSentWithItsSampleRateAndF32KeepsEverySample()
+    {
+        var stream = $"wav-{Guid.NewGuid():N}";
+        var path = Path.Combine(_folder, "stereo.wav");
+        short[] left = [.. Enumerable.Range(0, 500).Select(i => (short)(i * 37 % 30000 - 15000))];
+        short[] right = [.. left.Select(s => (short)-s)];
+        using (var writer = new WaveFileWriter(path, new WaveFormat(11025, 16, 2)))
+        {
+            writer.WriteSamples([.. left.Zip(right).SelectMany(p => new[] { p.First, p.Second })], 0, 1000);
+        }
+
+        var noChannel = await CliRunner.RunAsync("produce", "--bootstrap", broker.Bootstrap, "--stream", stream, "--wav", path);
+        Assert.Equal(2, noChannel.ExitCode);
+        Assert.Contains("--channel", noChannel.Error);
+
+        var result = await CliRunner.RunAsync("produce", "--bootstrap", broker.Bootstrap, "--stream", stream, "--wav", path,
+            "--channel", "1", "--format", "f32", "--chunk-size", "128");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var chunks = broker.ReadAll("sample-input", stream).Select(MockBrokerFixture.DecodeInput).ToList();
+        Assert.Equal(Enumerable.Range(0, 4).Select(i => (long)i), chunks.Select(c => c.Seq));
+        Assert.All(chunks, c => Assert.Equal((SampleFormat.Float32, (double?)11025), (c.Format, c.SampleRate)));
+        Assert.Equal(right.Select(s => s / 32768.0), chunks.SelectMany(c => c.Signal.ToArray()));
+    }
+
+    [Fact]
+    public async Task StdinIsReadWhenNoFileIsGiven()
+    {
+        var stream = $"stdin-{Guid.NewGuid():N}";
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "signal-pipeline.dll"), "produce", "--bootstrap", broker.Bootstrap, "--stream", stream, "--chunk-size", "2" },
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        await process.StandardInput.WriteAsync("0.5\n-1.25\n3\n");
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
+
+        Assert.True(process.ExitCode == 0, await output + await error);
+        var chunks = broker.ReadAll("sample-input", stream).Select(MockBrokerFixture.DecodeInput).ToList();
+        Assert.Equal([0.5, -1.25, 3], chunks.SelectMany(c => c.Signal.ToArray()));
+        Assert.Equal([0L, 1], chunks.Select(c => c.Seq));
+    }
+
+    [Theory]
+    [InlineData("1\n2\nabc\n", "line 3: 'abc' is not a number")]
+    [InlineData("# nothing\n", "holds no samples")]
+    [InlineData("a,b\n1,2\n", "no header line names a column 'c'")]
+    public async Task BadTextInputExitsWithTwoNamingTheProblem(string text, string message)
+    {
+        var path = Path.Combine(_folder, "bad.txt");
+        await File.WriteAllTextAsync(path, text);
+        var column = message.Contains("column", StringComparison.Ordinal) ? new[] { "--column", "c" } : [];
+
+        var result = await CliRunner.RunAsync(["produce", "--bootstrap", broker.Bootstrap, "--stream", "bad", "--file", path, .. column]);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(message, result.Error);
+    }
+
+    [Theory]
+    [InlineData("--chunk-size", "0", "--chunk-size must be between 1 and 65536")]
+    [InlineData("--rate", "-5", "--rate must be 0")]
+    [InlineData("--file", "/nonexistent/samples.txt", "samples.txt")]
+    public async Task BadOptionsExitWithTwo(string option, string value, string message)
+    {
+        var result = await CliRunner.RunAsync("produce", "--bootstrap", broker.Bootstrap, "--stream", "bad", option, value);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(message, result.Error);
+    }
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+}

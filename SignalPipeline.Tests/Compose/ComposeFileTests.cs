@@ -1,0 +1,176 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Json.Schema;
+using SignalPipeline.Cli.Compose;
+using SignalPipeline.Cli.Kubernetes;
+using SignalPipeline.Cli.Topics;
+using SignalPipeline.Kafka;
+using SignalPipeline.Tests.Infrastructure;
+using YamlDotNet.Serialization;
+
+namespace SignalPipeline.Tests.Compose;
+
+/// <summary>
+/// The committed deploy/compose: what the manifest generates, valid for docker-compose and for the Compose
+/// Specification's schema, and wired as the issue asks. No Docker engine runs here, so nothing is started.
+/// </summary>
+public sealed class ComposeFileTests
+{
+    private static readonly string Folder = Path.Combine(RepositoryLayout.Root, "deploy", "compose");
+    private static readonly string ComposePath = Path.Combine(Folder, "docker-compose.yaml");
+
+    private static AspireManifest Manifest => AspireManifest.Load(Path.Combine(RepositoryLayout.Root, "aspire-manifest.json"));
+
+    [Fact]
+    public void CommittedFilesAreWhatTheManifestGenerates()
+    {
+        var expected = new ComposeGenerator(Manifest, new ComposeOptions()).Generate();
+        var committed = Directory.EnumerateFiles(Folder).Select(Path.GetFileName).Order(StringComparer.Ordinal);
+
+        Assert.Equal(expected.Select(f => f.Path).Order(StringComparer.Ordinal), committed);
+        foreach (var file in expected)
+        {
+            Assert.True(file.Content == File.ReadAllText(Path.Combine(Folder, file.Path)),
+                $"deploy/compose/{file.Path} is stale. Refresh it with: dotnet run --project SignalPipeline.Cli -- compose generate");
+        }
+    }
+
+    [Theory]
+    [InlineData]
+    [InlineData("--profile", "generator")]
+    public async Task DockerComposeParsesIt(params string[] profile)
+    {
+        var tool = new[] { "/usr/bin/docker-compose", "/usr/local/bin/docker-compose" }.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("docker-compose is not installed: run scripts/test.sh (it installs it) or apt-get install -y docker-compose.");
+
+        var result = await ExternalProcess.RunAsync(
+            ExternalProcess.Command(tool, ["--project-directory", Folder, "-f", ComposePath, .. profile, "config"]), TimeSpan.FromMinutes(1));
+
+        Assert.True(result.ExitCode == 0, result.Output + result.Error);
+        // .env is read and interpolated: the images carry the names of `k8s images`.
+        foreach (var image in new KubernetesGenerator(Manifest, new KubernetesOptions()).ProjectImages())
+        {
+            Assert.Contains($"image: {image.Reference}", result.Output);
+        }
+
+    }
+
+    [Fact]
+    public void ItIsValidForTheComposeSpecificationSchema()
+    {
+        var errors = SchemaErrors(LoadCompose());
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+    }
+
+    [Fact]
+    public void TheSchemaCheckCatchesWhatComposeWouldReject()
+    {
+        var compose = LoadCompose();
+        compose["services"]!["kafka"]!["restart_policy"] = "always";
+        compose["services"]!["filter-gateway"]!["deploy"] = new JsonObject { ["replicas"] = "two" };
+
+        var errors = SchemaErrors(compose);
+
+        Assert.Contains(errors, e => e.Contains("/services/kafka", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("/services/filter-gateway/deploy/replicas", StringComparison.Ordinal));
+    }
+
+    private static List<string> SchemaErrors(JsonNode compose)
+    {
+        // The file is draft 2019-09 with two draft-04 leftovers the library rejects: "$schema" ends in '#' (not the
+        // dialect's canonical id) and "id" keywords (2019-09 ignores them). Both are dropped; every rule stays.
+        var node = JsonNode.Parse(File.ReadAllText(Path.Combine(RepositoryLayout.Root, "SignalPipeline.Tests", "Compose", "TestData", "compose-spec.json")))!;
+        DropLegacyKeywords(node);
+        var schema = JsonSchema.Build(JsonSerializer.SerializeToElement(node), new BuildOptions { Dialect = Dialect.Draft201909 });
+        var results = schema.Evaluate(JsonSerializer.SerializeToElement(compose), new EvaluationOptions { OutputFormat = OutputFormat.List });
+        return results.IsValid ? [] : [.. (results.Details ?? []).Where(d => d.Errors is not null)
+            .SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Key} {e.Value}"))];
+    }
+
+    [Fact]
+    public void ServicesStartInOrderWithHealthchecksAndTheGuidesSettings()
+    {
+        var services = LoadCompose()["services"]!.AsObject();
+
+        Assert.Equal(Manifest.Resources.Values.Where(r => r.IsWorkload).Select(r => r.Name).Append("kafka-topics").Append("aspire-dashboard").Order(StringComparer.Ordinal),
+            services.Select(s => s.Key).Order(StringComparer.Ordinal));
+        foreach (var (name, service) in services.Where(s => s.Key is not ("kafka-topics" or "aspire-dashboard")))
+        {
+            Assert.True(service!["healthcheck"]?["test"] is JsonArray, $"{name} has no healthcheck");
+        }
+
+        Assert.Equal("service_healthy", services["kafka-topics"]!["depends_on"]!["kafka"]!["condition"]!.GetValue<string>());
+        foreach (var user in new[] { "filter-kafka-processor", "websocket-bridge", "signal-generator" })
+        {
+            Assert.Equal("service_completed_successfully", services[user]!["depends_on"]!["kafka-topics"]!["condition"]!.GetValue<string>());
+            Assert.Equal("kafka:9093", services[user]!["environment"]!["KAFKA_BROKERS"]!.GetValue<string>());
+        }
+
+        foreach (var filter in new[] { "filter-kalman", "filter-rls", "filter-ls" })
+        {
+            Assert.Equal("service_healthy", services["filter-gateway"]!["depends_on"]![filter]!["condition"]!.GetValue<string>());
+        }
+
+        var processor = services["filter-kafka-processor"]!;
+        Assert.Equal(2, processor["deploy"]!["replicas"]!.GetValue<int>());
+        Assert.Equal("${FILTER_ALGORITHM}", processor["environment"]!["FILTER_ALGORITHM"]!.GetValue<string>());
+        Assert.Equal("${INPUT_TOPIC}", processor["environment"]!["INPUT_TOPIC"]!.GetValue<string>());
+        Assert.Equal("${BIND_ADDRESS}:${FILTER_GATEWAY_PORT}:8000", services["filter-gateway"]!["ports"]![0]!.GetValue<string>());
+        Assert.Equal("${BIND_ADDRESS}:${WEBSOCKET_BRIDGE_PORT}:8080", services["websocket-bridge"]!["ports"]![0]!.GetValue<string>());
+        Assert.Equal("generator", services["signal-generator"]!["profiles"]![0]!.GetValue<string>());
+        Assert.Equal("http://aspire-dashboard:18889", processor["environment"]!["OTEL_EXPORTER_OTLP_ENDPOINT"]!.GetValue<string>());
+
+        var env = File.ReadAllLines(Path.Combine(Folder, ".env")).Where(l => l.Contains('=') && !l.StartsWith('#'))
+            .ToDictionary(l => l[..l.IndexOf('=')], l => l[(l.IndexOf('=') + 1)..]);
+        Assert.Equal(("localhost:5001", "latest", "8000", "5180", "kalman"), (env["REGISTRY"], env["TAG"], env["FILTER_GATEWAY_PORT"], env["WEBSOCKET_BRIDGE_PORT"], env["FILTER_ALGORITHM"]));
+        Assert.All(PipelineTopics.All, t => Assert.Equal(t.Name, env[t.Setting]));
+    }
+
+    [Fact]
+    public void TopicsServiceRunsTheSameScriptAsTheKubernetesJob()
+    {
+        var command = LoadCompose()["services"]!["kafka-topics"]!["command"]!.AsArray().Select(c => c!.GetValue<string>()).ToList();
+        var topics = PipelineTopics.All.Select(t => t with { Name = $"${{{t.Setting}}}" });
+
+        Assert.Equal(["sh", "-c", TopicsScript.Render("kafka-topics", "kafka:9093", new ComposeOptions().Partitions, 1, topics)], command);
+    }
+
+    private static void DropLegacyKeywords(JsonNode? node)
+    {
+        if (node is JsonObject obj)
+        {
+            obj.Remove("$schema");
+            if (obj["id"] is JsonValue id && id.GetValueKind() == JsonValueKind.String)
+            {
+                obj.Remove("id");
+            }
+
+            foreach (var (_, child) in obj.ToList())
+            {
+                DropLegacyKeywords(child);
+            }
+        }
+        else if (node is JsonArray array)
+        {
+            foreach (var child in array)
+            {
+                DropLegacyKeywords(child);
+            }
+        }
+    }
+
+    /// <summary>The compose file as JSON, scalars typed as YAML reads them (a quoted "8" stays a string).</summary>
+    private static JsonNode LoadCompose()
+    {
+        var yaml = new DeserializerBuilder().WithAttemptingUnquotedStringTypeDeserialization().Build().Deserialize<object>(File.ReadAllText(ComposePath));
+        return ToJson(yaml)!;
+    }
+
+    private static JsonNode? ToJson(object? value) => value switch
+    {
+        IDictionary<object, object> map => new JsonObject(map.Select(p => KeyValuePair.Create((string)p.Key, ToJson(p.Value)))),
+        IList<object> list => new JsonArray([.. list.Select(ToJson)]),
+        null => null,
+        _ => JsonSerializer.SerializeToNode(value),
+    };
+}
