@@ -25,24 +25,26 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
         IReadOnlyCollection<int> partitions, IReadOnlyDictionary<int, PartitionState> retained, IReadOnlyDictionary<int, long> committed, Func<int, int> outputPartition, long nowMs)
     {
         var result = new Dictionary<int, PartitionState>();
-        var records = new Dictionary<int, Dictionary<string, byte[]?>>();
         var from = new Dictionary<int, long>();
+        var scanFrom = new Dictionary<int, long>();
         foreach (var p in partitions)
         {
-            records[p] = new(StringComparer.Ordinal);
-            from[p] = retained.TryGetValue(p, out var kept) ? kept.ChangelogEnd : 0;
+            var state = retained.TryGetValue(p, out var kept) ? kept : new PartitionState(p, committed.GetValueOrDefault(p, -1), 0);
+            from[p] = retained.ContainsKey(p) ? state.ChangelogEnd : 0;
+            scanFrom[p] = state.OutputEnd;
+            result[p] = state;
         }
 
-        // Last record per key wins; decoded only once at the end, so superseded checkpoints cost no parsing.
+        // Each record is applied as it is read (last record per key wins), so a restore holds no more than the state
+        // it rebuilds: a million streams' raw checkpoints are never kept side by side with the streams made from them.
         var marks = Reader.ReadToEnd(options.ChangelogTopic, from, (p, record) =>
         {
             if (record.Message.Key is { } key)
             {
-                records[p][Encoding.UTF8.GetString(key)] = record.Message.Value;
+                Apply(p, result[p], Encoding.UTF8.GetString(key), record.Message.Value, committed, nowMs, scanFrom);
             }
         });
 
-        var scanFrom = new Dictionary<int, long>();
         foreach (var p in partitions)
         {
             var (low, high) = marks[p];
@@ -54,10 +56,7 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
                     options.ChangelogTopic, p, low, from[p]);
             }
 
-            var state = retained.TryGetValue(p, out var kept) ? kept : new PartitionState(p, committed.GetValueOrDefault(p, -1), 0);
-            state.ChangelogEnd = Math.Max(from[p], high);
-            scanFrom[p] = Apply(p, state, records[p], committed, nowMs);
-            result[p] = state;
+            result[p].ChangelogEnd = Math.Max(from[p], high);
         }
 
         if (options.DevBrokerCompensation)
@@ -80,60 +79,54 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
         }
     }
 
-    /// <summary>Applies the partition's last records per key; returns where the dev-broker output scan starts.</summary>
-    private long Apply(int p, PartitionState state, Dictionary<string, byte[]?> records, IReadOnlyDictionary<int, long> committed, long nowMs)
+    /// <summary>Applies one changelog record: a partition checkpoint, a stream checkpoint, or a tombstone.</summary>
+    private void Apply(int p, PartitionState state, string key, byte[]? value, IReadOnlyDictionary<int, long> committed, long nowMs, Dictionary<int, long> scanFrom)
     {
-        var scanFrom = state.OutputEnd;
-        foreach (var (key, value) in records)
+        if (key == PartitionCheckpoint.Key)
         {
-            if (key == PartitionCheckpoint.Key)
-            {
-                try
-                {
-                    var checkpoint = PartitionCheckpoint.Deserialize(value);
-                    state.NextInputOffset = checkpoint.NextInputOffset;
-                    scanFrom = checkpoint.OutputScanFrom;
-                }
-                catch (FormatException e)
-                {
-                    telemetry.CorruptCheckpoint();
-                    state.NextInputOffset = committed.GetValueOrDefault(p, -1);
-                    logger.LogError("Changelog partition {Partition}: the partition checkpoint is corrupt ({Reason}); resuming from the group's committed offset {Offset}", p, e.Message, state.NextInputOffset);
-                }
-
-                continue;
-            }
-
-            if (state.TryGet(key, out var existing))
-            {
-                state.Remove(existing);
-            }
-
-            if (value is null)
-            {
-                continue;
-            }
-
             try
             {
-                var checkpoint = StreamCheckpoint.Deserialize(value, options.InputTopic);
-                var stream = new StreamState(key, checkpoint.NextSeq, checkpoint.Held, checkpoint.FilterState).Committed();
-                stream.HeldBytes = checkpoint.Held.Sum(h => (long)h.Value.Length);
-                state.Add(stream, nowMs);
-                if (checkpoint.Held.Count > 0)
-                {
-                    stream.HeldSinceMs = nowMs;
-                    state.Holding.Add(stream);
-                }
+                var checkpoint = PartitionCheckpoint.Deserialize(value);
+                state.NextInputOffset = checkpoint.NextInputOffset;
+                scanFrom[p] = checkpoint.OutputScanFrom;
             }
             catch (FormatException e)
             {
                 telemetry.CorruptCheckpoint();
-                logger.LogError("Changelog partition {Partition}: the checkpoint of stream '{Stream}' is corrupt ({Reason}); the stream starts from empty state", p, key, e.Message);
+                state.NextInputOffset = committed.GetValueOrDefault(p, -1);
+                logger.LogError("Changelog partition {Partition}: the partition checkpoint is corrupt ({Reason}); resuming from the group's committed offset {Offset}", p, e.Message, state.NextInputOffset);
             }
+
+            return;
         }
 
-        return scanFrom;
+        if (state.TryGet(key, out var existing))
+        {
+            state.Remove(existing);
+        }
+
+        if (value is null)
+        {
+            return;
+        }
+
+        try
+        {
+            var checkpoint = StreamCheckpoint.Deserialize(value, options.InputTopic);
+            var stream = new StreamState(key, checkpoint.NextSeq, checkpoint.Held, checkpoint.FilterState).Committed();
+            state.Add(stream, nowMs);
+            if (checkpoint.Held.Count > 0)
+            {
+                stream.HeldBytes = checkpoint.Held.Sum(h => (long)h.Value.Length);
+                stream.HeldSinceMs = nowMs;
+                state.Holding.Add(stream);
+            }
+        }
+        catch (FormatException e)
+        {
+            telemetry.CorruptCheckpoint();
+            logger.LogError("Changelog partition {Partition}: the checkpoint of stream '{Stream}' is corrupt ({Reason}); the stream starts from empty state", p, key, e.Message);
+        }
     }
 
     public void Dispose()
