@@ -94,7 +94,7 @@ public sealed class RequestBody : IDisposable
     }
 
     private static FilterRequestException TooLarge(string detail)
-        => new(StatusCodes.Status413PayloadTooLarge, "Request body too large", detail);
+        => new(StatusCodes.Status413PayloadTooLarge, "Request body too large", detail, "body_bytes");
 
     public void Dispose()
     {
