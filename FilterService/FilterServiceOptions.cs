@@ -26,14 +26,23 @@ public sealed class FilterServiceOptions
 
     /// <summary>
     /// Most bytes of filter state one request may produce, over all its items (an rls order-64 state is about 33 KB,
-    /// so 64 MiB is about 2000 such streams).
+    /// so 32 MiB is about 1000 such streams; continuing streams send their states in the body, which the 16 MiB body
+    /// limit already caps at about 500).
     /// </summary>
     [Range(1, int.MaxValue, ErrorMessage = "FilterService:MaxStateBytesPerRequest must be a positive number of bytes.")]
-    public long MaxStateBytesPerRequest { get; set; } = 64 * 1024 * 1024;
+    public long MaxStateBytesPerRequest { get; set; } = 32 * 1024 * 1024;
 
-    /// <summary>Filter requests served at once by one instance; more wait in a queue (a pod has one CPU).</summary>
+    /// <summary>Requests with a larger (or undeclared) body served at once by one instance; more wait in a queue (a pod has one CPU).</summary>
     [Range(1, 1024, ErrorMessage = "FilterService:MaxConcurrentRequests must be between 1 and 1024.")]
     public int MaxConcurrentRequests { get; set; } = 2;
+
+    /// <summary>Requests with a body of at most <see cref="SmallRequestBytes"/> served at once: their own lane, so they never wait behind large ones.</summary>
+    [Range(1, 1024, ErrorMessage = "FilterService:MaxConcurrentSmallRequests must be between 1 and 1024.")]
+    public int MaxConcurrentSmallRequests { get; set; } = 2;
+
+    /// <summary>The declared body size (Content-Length) up to which a request is small (2 MiB: a processor request of 131072 samples with its states).</summary>
+    [Range(0, long.MaxValue, ErrorMessage = "FilterService:SmallRequestBytes must be 0 or a positive number of bytes.")]
+    public long SmallRequestBytes { get; set; } = 2 * 1024 * 1024;
 
     /// <summary>Filter requests that may wait for a slot; beyond that, 503 at once.</summary>
     [Range(0, 100_000, ErrorMessage = "FilterService:RequestQueueLimit must be between 0 and 100000.")]

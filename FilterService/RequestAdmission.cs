@@ -4,13 +4,16 @@ using Microsoft.Extensions.Options;
 namespace FilterService;
 
 /// <summary>
-/// At most FilterService:MaxConcurrentRequests filter requests run at once; up to FilterService:RequestQueueLimit
-/// more wait, each at most FilterService:RequestQueueTimeout, and the rest get 503 with <c>Retry-After</c>. A request
-/// takes its slot before its body is read, so the slots bound memory as well as CPU. Probes are never queued.
+/// Admission in two lanes, so that cheap requests never queue behind expensive ones: a request declaring a body of at
+/// most FilterService:SmallRequestBytes takes one of FilterService:MaxConcurrentSmallRequests slots, any other one of
+/// FilterService:MaxConcurrentRequests. In each lane up to FilterService:RequestQueueLimit more wait, each at most
+/// FilterService:RequestQueueTimeout, and the rest get 503 with <c>Retry-After</c>. A request takes its slot before its
+/// body is read, so the slots bound memory as well as CPU. Probes are never queued.
 /// </summary>
 public sealed class RequestAdmission : IDisposable
 {
-    private readonly ConcurrencyLimiter _limiter;
+    private readonly Lane _small;
+    private readonly Lane _large;
     private readonly FilterServiceOptions _options;
     private readonly FilterServiceMetrics _metrics;
 
@@ -18,12 +21,8 @@ public sealed class RequestAdmission : IDisposable
     {
         _options = options.Value;
         _metrics = metrics;
-        _limiter = new ConcurrencyLimiter(new ConcurrencyLimiterOptions
-        {
-            PermitLimit = _options.MaxConcurrentRequests,
-            QueueLimit = _options.RequestQueueLimit,
-            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
-        });
+        _small = new Lane("FilterService:MaxConcurrentSmallRequests", _options.MaxConcurrentSmallRequests, _options);
+        _large = new Lane("FilterService:MaxConcurrentRequests", _options.MaxConcurrentRequests, _options);
     }
 
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
@@ -36,7 +35,9 @@ public sealed class RequestAdmission : IDisposable
             return;
         }
 
-        using var lease = await AcquireAsync(context.RequestAborted);
+        // A chunked body (no Content-Length) may be up to the body limit: it goes to the lane of large requests.
+        var lane = context.Request.ContentLength <= _options.SmallRequestBytes ? _small : _large;
+        using var lease = await AcquireAsync(lane, context.RequestAborted);
         if (lease is not { IsAcquired: true })
         {
             if (context.RequestAborted.IsCancellationRequested)
@@ -48,7 +49,7 @@ public sealed class RequestAdmission : IDisposable
             _metrics.Rejected("concurrency");
             context.Response.Headers.RetryAfter = "1";
             await Results.Problem(
-                $"The service is busy: {_options.MaxConcurrentRequests} requests are running (FilterService:MaxConcurrentRequests) and "
+                $"The service is busy: {lane.Slots} requests of this size are running ({lane.Setting}) and "
                 + $"no slot freed within {_options.RequestQueueTimeout.TotalSeconds:0.###} s (FilterService:RequestQueueTimeout, "
                 + $"queue of {_options.RequestQueueLimit}, FilterService:RequestQueueLimit); retry after a second.",
                 statusCode: StatusCodes.Status503ServiceUnavailable, title: "Service busy").ExecuteAsync(context);
@@ -70,9 +71,9 @@ public sealed class RequestAdmission : IDisposable
         }
     }
 
-    private async Task<RateLimitLease?> AcquireAsync(CancellationToken requestAborted)
+    private async Task<RateLimitLease?> AcquireAsync(Lane lane, CancellationToken requestAborted)
     {
-        var lease = _limiter.AttemptAcquire();
+        var lease = lane.Limiter.AttemptAcquire();
         if (lease.IsAcquired || _options.RequestQueueLimit == 0 || _options.RequestQueueTimeout == TimeSpan.Zero)
         {
             return lease;
@@ -84,7 +85,7 @@ public sealed class RequestAdmission : IDisposable
         _metrics.Queued(1);
         try
         {
-            return await _limiter.AcquireAsync(1, timeout.Token);
+            return await lane.Limiter.AcquireAsync(1, timeout.Token);
         }
         catch (OperationCanceledException)
         {
@@ -96,5 +97,23 @@ public sealed class RequestAdmission : IDisposable
         }
     }
 
-    public void Dispose() => _limiter.Dispose();
+    public void Dispose()
+    {
+        _small.Limiter.Dispose();
+        _large.Limiter.Dispose();
+    }
+
+    private sealed class Lane(string setting, int slots, FilterServiceOptions options)
+    {
+        public string Setting { get; } = setting;
+
+        public int Slots { get; } = slots;
+
+        public ConcurrencyLimiter Limiter { get; } = new(new ConcurrencyLimiterOptions
+        {
+            PermitLimit = slots,
+            QueueLimit = options.RequestQueueLimit,
+            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+        });
+    }
 }

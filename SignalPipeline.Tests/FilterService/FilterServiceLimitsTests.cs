@@ -124,10 +124,10 @@ public sealed class FilterServiceLimitsTests
     }
 
     [Fact]
-    public async Task BeyondMaxConcurrentRequestsAndTheQueueTheAnswerIs503WithRetryAfter()
+    public async Task BeyondMaxConcurrentSmallRequestsAndTheQueueTheAnswerIs503WithRetryAfter()
     {
         await using var service = await StartServiceAsync(
-            ("FilterService:MaxConcurrentRequests", "1"), ("FilterService:RequestQueueLimit", "1"), ("FilterService:RequestQueueTimeout", "00:00:00.5"));
+            ("FilterService:MaxConcurrentSmallRequests", "1"), ("FilterService:RequestQueueLimit", "1"), ("FilterService:RequestQueueTimeout", "00:00:00.5"));
         using var client = service.CreateClient();
 
         // The slot is taken before the body is read: a request whose body is held back holds it.
@@ -144,7 +144,7 @@ public sealed class FilterServiceLimitsTests
         // The queue holds one request for 0.5 s, then it is answered 503.
         using var queued = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.5]));
         Assert.NotNull(queued.Headers.RetryAfter);
-        await AssertProblemAsync(queued, HttpStatusCode.ServiceUnavailable, "FilterService:MaxConcurrentRequests");
+        await AssertProblemAsync(queued, HttpStatusCode.ServiceUnavailable, "FilterService:MaxConcurrentSmallRequests");
 
         held.Release();
         using (var first = await holder.WaitAsync(CallTimeout))
@@ -156,10 +156,39 @@ public sealed class FilterServiceLimitsTests
     }
 
     [Fact]
-    public async Task ARequestOverRequestTimeoutIsStoppedInsideTheFilterLoopWith503()
+    public async Task SmallRequestsHaveTheirOwnLaneWhileLargeOnesFillMaxConcurrentRequests()
     {
         await using var service = await StartServiceAsync(
-            ("FilterService:RequestTimeout", "00:00:01"), ("FilterService:MaxConcurrentRequests", "1"), ("FilterService:RequestQueueTimeout", "00:01:00"));
+            ("FilterService:MaxConcurrentRequests", "1"), ("FilterService:RequestQueueLimit", "0"), ("FilterService:SmallRequestBytes", "16"));
+        using var client = service.CreateClient();
+        var held = new HeldContent("""{"signal":[0.2,0.9]}""" + new string(' ', 100));
+        var holder = PostJsonContentAsync(client, held);
+        await held.Started.WaitAsync(CallTimeout);
+        var metrics = service.App.Services.GetRequiredService<FilterServiceMetrics>();
+        for (var waited = 0; metrics.ActiveRequests == 0; waited += 10)
+        {
+            Assert.True(waited < 30_000, "the held request never took its slot");
+            await Task.Delay(10);
+        }
+
+        // Another large request finds the large lane full (no queue here): 503 naming the setting.
+        using var large = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.5, 0.25]) + new string(' ', 100));
+        await AssertProblemAsync(large, HttpStatusCode.ServiceUnavailable, "FilterService:MaxConcurrentRequests");
+
+        // A small one (at most 16 bytes declared) is served at once.
+        using var small = await PostJsonAsync(client, "/kalman/audio/run", """{"signal":[1]}""");
+        Assert.Equal(HttpStatusCode.OK, small.StatusCode);
+
+        held.Release();
+        using var first = await holder.WaitAsync(CallTimeout);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+    }
+
+    [Fact]
+    public async Task ARequestOverRequestTimeoutIsStoppedInsideTheFilterLoopWith503()
+    {
+        await using var service = await StartServiceAsync(("FilterService:RequestTimeout", "00:00:01"),
+            ("FilterService:MaxConcurrentRequests", "1"), ("FilterService:SmallRequestBytes", "0"), ("FilterService:RequestQueueTimeout", "00:01:00"));
         using var client = service.CreateClient();
 
         // rls order 64 over 2 Mi samples takes many seconds: the timeout stops it between two slices of the run.
@@ -169,7 +198,7 @@ public sealed class FilterServiceLimitsTests
         Assert.NotNull(slow.Headers.RetryAfter);
         await AssertProblemAsync(slow, HttpStatusCode.ServiceUnavailable, "FilterService:RequestTimeout");
 
-        // The one slot is free again: the stopped run is not still going.
+        // The one slot is free again (every request is "large" here): the stopped run is not still going.
         await AssertStillServesAsync(client);
     }
 
@@ -178,7 +207,7 @@ public sealed class FilterServiceLimitsTests
     {
         // One slot; a queued request waits at most 2 s: far less than the abandoned run would take to finish.
         await using var service = await StartServiceAsync(
-            ("FilterService:MaxConcurrentRequests", "1"), ("FilterService:RequestQueueTimeout", "00:00:02"));
+            ("FilterService:MaxConcurrentRequests", "1"), ("FilterService:SmallRequestBytes", "0"), ("FilterService:RequestQueueTimeout", "00:00:02"));
         using var client = service.CreateClient();
 
         using (var abandon = new CancellationTokenSource(TimeSpan.FromMilliseconds(800)))

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Net.WebSockets;
 using System.Text.Json;
-using System.Text.Unicode;
 using WebSocketBridge.Streams;
 
 namespace WebSocketBridge.Clients;
@@ -77,7 +76,7 @@ public sealed class ClientConnection
     {
         using var sending = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         using var receiving = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        await SendControlAsync(WriteHello, stopping);
+        await SendControlAsync(json => ClientMessages.WriteHello(json, Id, _options, _pointsPerSecond, _raw), stopping);
         var sendLoop = SendFramesAsync(sending.Token);
         var idleWatch = CloseWhenIdleAsync(receiving, sending.Token);
 
@@ -192,7 +191,7 @@ public sealed class ClientConnection
                     return refused;
                 }
 
-                await SendControlAsync(WriteStatus, cancellationToken);
+                await SendControlAsync(json => ClientMessages.WriteStatus(json, Snapshot()), cancellationToken);
             }
         }
         finally
@@ -272,7 +271,7 @@ public sealed class ClientConnection
             var message = ArrayPool<byte>.Shared.Rent(length);
             try
             {
-                var written = WriteData(message, tick, selected);
+                var written = ClientMessages.WriteData(message, tick.CreatedMs, _queue.Dropped, selected);
                 await SendAsync(message.AsMemory(0, written), cancellationToken);
             }
             finally
@@ -324,26 +323,6 @@ public sealed class ClientConnection
         }
     }
 
-    private int WriteData(byte[] message, FrameTick tick, List<byte[]> payloads)
-    {
-        var span = message.AsSpan();
-        Utf8.TryWrite(span, $"{{\"type\":\"data\",\"server_ms\":{tick.CreatedMs},\"dropped\":{_queue.Dropped},\"frames\":[", out var written);
-        for (var i = 0; i < payloads.Count; i++)
-        {
-            if (i > 0)
-            {
-                span[written++] = (byte)',';
-            }
-
-            payloads[i].CopyTo(span[written..]);
-            written += payloads[i].Length;
-        }
-
-        span[written++] = (byte)']';
-        span[written++] = (byte)'}';
-        return written;
-    }
-
     private async Task SendControlAsync(Action<Utf8JsonWriter> write, CancellationToken cancellationToken)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
@@ -381,38 +360,6 @@ public sealed class ClientConnection
         {
             _sendLock.Release();
         }
-    }
-
-    private void WriteHello(Utf8JsonWriter json)
-    {
-        json.WriteStartObject();
-        json.WriteString("type", "hello");
-        json.WriteNumber("client_id", Id);
-        json.WriteNumber("frame_rate", _options.FrameRate);
-        json.WriteNumber("points_per_second", _pointsPerSecond);
-        json.WriteBoolean("raw", _raw);
-        json.WriteNumber("queue_frames", _options.ClientQueueFrames);
-        json.WriteEndObject();
-    }
-
-    private void WriteStatus(Utf8JsonWriter json)
-    {
-        var summary = Snapshot();
-        json.WriteStartObject();
-        json.WriteString("type", "status");
-        json.WriteStartArray("streams");
-        foreach (var stream in summary.Streams)
-        {
-            json.WriteStringValue(stream);
-        }
-
-        json.WriteEndArray();
-        json.WriteBoolean("paused", summary.Paused);
-        json.WriteBoolean("raw", summary.Raw);
-        json.WriteNumber("points_per_second", summary.PointsPerSecond);
-        json.WriteNumber("frames_sent", summary.FramesSent);
-        json.WriteNumber("dropped", summary.Dropped);
-        json.WriteEndObject();
     }
 
     /// <summary>Sends a close frame with <paramref name="reason"/>, unless a send to a stalled client holds the socket:
