@@ -32,9 +32,12 @@ public sealed class FilterServiceOptions
     [Range(1, int.MaxValue, ErrorMessage = "FilterService:MaxStateBytesPerRequest must be a positive number of bytes.")]
     public long MaxStateBytesPerRequest { get; set; } = 32 * 1024 * 1024;
 
-    /// <summary>Requests with a larger (or undeclared) body served at once by one instance; more wait in a queue (a pod has one CPU).</summary>
+    /// <summary>
+    /// Requests with a larger (or undeclared) body served at once by one instance; more wait in a queue. One: a pod has
+    /// one CPU, which a second large request would not make faster, only take from the small requests' lane.
+    /// </summary>
     [Range(1, 1024, ErrorMessage = "FilterService:MaxConcurrentRequests must be between 1 and 1024.")]
-    public int MaxConcurrentRequests { get; set; } = 2;
+    public int MaxConcurrentRequests { get; set; } = 1;
 
     /// <summary>Requests with a body of at most <see cref="SmallRequestBytes"/> served at once: their own lane, so they never wait behind large ones.</summary>
     [Range(1, 1024, ErrorMessage = "FilterService:MaxConcurrentSmallRequests must be between 1 and 1024.")]

@@ -1,16 +1,15 @@
-using System.Buffers;
 
 namespace FilterService;
 
 /// <summary>
-/// A growable run of samples in an <see cref="ArrayPool{T}"/> array: the request parser appends numbers here
+/// A growable run of samples in a pooled array (<see cref="RequestArrays"/>): the request parser appends numbers here
 /// instead of boxing them into a list, and the filters read and write spans of it. It never grows past
 /// <paramref name="maxCount"/> (FilterService:MaxSamplesPerRequest): a request that needs more gets 413 before its
 /// samples are all in memory.
 /// </summary>
 public sealed class SampleBuffer(int initialCapacity = 4096, int maxCount = int.MaxValue) : IDisposable
 {
-    private double[] _items = ArrayPool<double>.Shared.Rent(Math.Clamp(initialCapacity, 16, Math.Max(16, maxCount)));
+    private double[] _items = RequestArrays.Rent<double>(Math.Clamp(initialCapacity, 16, Math.Max(16, maxCount)));
 
     public int Count { get; private set; }
 
@@ -49,9 +48,9 @@ public sealed class SampleBuffer(int initialCapacity = 4096, int maxCount = int.
                 $"The request carries more than {maxCount} samples; the limit (FilterService:MaxSamplesPerRequest) is {maxCount} samples.");
         }
 
-        var larger = ArrayPool<double>.Shared.Rent(Math.Min(Math.Max(needed, _items.Length * 2), maxCount));
+        var larger = RequestArrays.Rent<double>(Math.Min(Math.Max(needed, _items.Length * 2), maxCount));
         _items.AsSpan(0, Count).CopyTo(larger);
-        ArrayPool<double>.Shared.Return(_items);
+        RequestArrays.Return(_items);
         _items = larger;
     }
 
@@ -59,7 +58,7 @@ public sealed class SampleBuffer(int initialCapacity = 4096, int maxCount = int.
     {
         if (_items.Length > 0)
         {
-            ArrayPool<double>.Shared.Return(_items);
+            RequestArrays.Return(_items);
             _items = [];
             Count = 0;
         }

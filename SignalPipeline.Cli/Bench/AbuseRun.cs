@@ -6,6 +6,10 @@ public static class AbuseRun
     // The Ingress's place: the gateway and the bridge believe X-Forwarded-For from loopback, where the bench's clients are.
     private static readonly KeyValuePair<string, string> TrustLoopback = new("ForwardedHeaders__KnownNetworks", "127.0.0.0/8");
 
+    // In a pod limited to 512Mi the runtime caps its GC heap at 75% of the limit by itself; here nothing does, and a
+    // GC left alone keeps garbage it could collect. The services get the pod's heap cap, so an overrun would crash them.
+    private static readonly KeyValuePair<string, string> PodHeapLimit = new("DOTNET_GCHeapHardLimit", "0x18000000");
+
     public static async Task<AbuseResult> RunAsync(BenchEnvironment env, string? brokers, TimeSpan phase, CancellationToken cancellationToken)
     {
         var services = new List<ServiceProcess>();
@@ -13,16 +17,21 @@ public static class AbuseRun
         {
             var bootstrap = await BenchRunner.BrokerAsync(env, brokers, services, cancellationToken);
 
-            var service = await ServiceProcess.StartAsync(env, "FilterService", "filter-service", new Dictionary<string, string>(), cancellationToken);
+            var service = await ServiceProcess.StartAsync(env, "FilterService", "filter-service",
+                new Dictionary<string, string> { [PodHeapLimit.Key] = PodHeapLimit.Value }, cancellationToken);
             services.Add(service);
             var gatewayEnv = BenchRunner.GatewayEnv(service.Url);
             gatewayEnv[TrustLoopback.Key] = TrustLoopback.Value;
+            gatewayEnv[PodHeapLimit.Key] = PodHeapLimit.Value;
             gatewayEnv["FilterGateway__RateLimitPermitsPerSecond"] = "200";
             gatewayEnv["FilterGateway__RateLimitBurst"] = "400";
             var gateway = await ServiceProcess.StartAsync(env, "FilterGateway", "filter-gateway", gatewayEnv, cancellationToken);
             services.Add(gateway);
             var bridge = await ServiceProcess.StartAsync(env, "WebSocketBridge", "websocket-bridge",
-                new Dictionary<string, string> { ["KAFKA_BROKERS"] = bootstrap, [TrustLoopback.Key] = TrustLoopback.Value }, cancellationToken);
+                new Dictionary<string, string>
+                {
+                    ["KAFKA_BROKERS"] = bootstrap, [TrustLoopback.Key] = TrustLoopback.Value, [PodHeapLimit.Key] = PodHeapLimit.Value,
+                }, cancellationToken);
             services.Add(bridge);
 
             var (baseline, abused, answers) = await new AbuseLoad(gateway.Url, bridge.Url, bootstrap, phase).RunAsync(cancellationToken);

@@ -40,6 +40,9 @@ public sealed class SampleOutputConsumer(
                 config.EnableAutoOffsetStore = false;
                 config.IsolationLevel = IsolationLevel.ReadCommitted;
                 config.AutoOffsetReset = AutoOffsetReset.Latest;
+                // librdkafka prefetches up to 64 MiB by default, outside the GC's heap: in a 512Mi pod a bridge short of
+                // CPU would hold that much of the topic in native memory. Kafka:Consumer:QueuedMaxMessagesKbytes wins.
+                config.QueuedMaxMessagesKbytes ??= 16 * 1024;
             });
 
             var assigned = AssignAtEnd(consumer, topic, stoppingToken);
