@@ -73,6 +73,12 @@ public sealed class RequestBody : IDisposable
                 }
             }
         }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status400BadRequest)
+        {
+            // Typically a client that gave up in the middle of its upload: a 400 nobody may read, not a server error.
+            RequestArrays.Return(buffer);
+            throw FilterRequestException.BadRequest($"The request body could not be read to its end: {ex.Message}");
+        }
         catch
         {
             RequestArrays.Return(buffer);

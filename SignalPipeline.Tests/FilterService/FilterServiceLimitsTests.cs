@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using FilterService;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using SignalPipeline.Tests.FilterGateway;
 using static SignalPipeline.Tests.FilterService.FilterApi;
 
@@ -218,6 +219,63 @@ public sealed class FilterServiceLimitsTests
         }
 
         await AssertStillServesAsync(client);
+    }
+
+    [Fact]
+    public async Task AClientLeavingInTheMiddleOfItsBodyIsNotAServerError()
+    {
+        var errors = new ErrorLog();
+        await using var service = await InProcessHost.StartAsync(new Dictionary<string, string?>(),
+            builder =>
+            {
+                builder.AddFilterService();
+                builder.Logging.AddProvider(errors);
+            },
+            app => app.MapFilterService());
+        using (var tcp = new System.Net.Sockets.TcpClient())
+        {
+            await tcp.ConnectAsync(service.Address.Host, service.Address.Port).WaitAsync(CallTimeout);
+            var request = "POST /kalman/audio/run HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"signal\":[0.2";
+            var stream = tcp.GetStream();
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(request)).AsTask().WaitAsync(CallTimeout);
+            tcp.Client.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            try
+            {
+                // Kestrel may reset the connection instead of delivering the 400: the client left anyway.
+                await stream.CopyToAsync(Stream.Null).WaitAsync(CallTimeout);
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        using var client = service.CreateClient();
+        await AssertStillServesAsync(client);
+        Assert.Empty(errors.Entries);
+    }
+
+    /// <summary>Collects the service's log entries of level Error and above.</summary>
+    private sealed class ErrorLog : ILoggerProvider, ILogger
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<string> Entries { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Error;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+            {
+                Entries.Enqueue($"{formatter(state, exception)} {exception?.Message}");
+            }
+        }
+
+        public void Dispose()
+        {
+        }
     }
 
     [Fact]
