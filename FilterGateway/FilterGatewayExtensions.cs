@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using OpenTelemetry.Trace;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Health;
 
 namespace FilterGateway;
 
@@ -36,6 +37,8 @@ public static class FilterGatewayExtensions
         builder.Services.AddSingleton<IProxyConfigProvider, FilterProxyConfigProvider>();
         builder.Services.AddReverseProxy().AddServiceDiscoveryDestinationResolver();
         builder.Services.AddSingleton<IForwarderHttpClientFactory, RetryingForwarderHttpClientFactory>();
+        builder.Services.AddSingleton<IActiveHealthCheckPolicy, ReachableHealthPolicy>();
+        builder.Services.AddSingleton<GatewayMetrics>();
 
         builder.Services.AddRateLimiter(limiter =>
         {
@@ -60,6 +63,7 @@ public static class FilterGatewayExtensions
             });
             limiter.OnRejected = async (rejected, cancellationToken) =>
             {
+                rejected.HttpContext.RequestServices.GetRequiredService<GatewayMetrics>().Rejected("rate_limit");
                 rejected.HttpContext.Response.Headers.RetryAfter = "1";
                 await Results.Problem("Too many requests from this client (FilterGateway:RateLimitPermitsPerSecond); retry after a second.",
                     statusCode: StatusCodes.Status429TooManyRequests, title: "Rate limit exceeded").ExecuteAsync(rejected.HttpContext);
@@ -75,8 +79,35 @@ public static class FilterGatewayExtensions
         app.UseStatusCodePages();
         app.UseRateLimiter();
         app.MapDefaultEndpoints();
-        app.MapReverseProxy(proxy => proxy.Use(RejectOversizedBodiesAsync));
+        app.MapReverseProxy(proxy =>
+        {
+            proxy.Use(RejectOversizedBodiesAsync);
+            proxy.Use(RejectWithoutHealthyDestinationAsync);
+        });
         return app;
+    }
+
+    /// <summary>
+    /// Answers 503 with <c>Retry-After</c> at once when every destination of the algorithm failed its last probe
+    /// (<see cref="ReachableHealthPolicy"/>); the probes go on, and traffic resumes by itself when one answers again.
+    /// </summary>
+    private static async Task RejectWithoutHealthyDestinationAsync(HttpContext context, Func<Task> next)
+    {
+        var proxy = context.GetReverseProxyFeature();
+        if (proxy.AvailableDestinations.Count > 0)
+        {
+            await next();
+            return;
+        }
+
+        var services = context.RequestServices;
+        services.GetRequiredService<GatewayMetrics>().Rejected("no_healthy_destination");
+        var interval = services.GetRequiredService<IOptions<FilterGatewayOptions>>().Value.HealthCheckInterval;
+        context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(interval.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await Results.Problem(
+            $"No healthy instance of the '{proxy.Route.Config.ClusterId}' service: its health probe failed (checked every "
+            + $"{interval.TotalSeconds:0.###} s, FilterGateway:HealthCheckInterval). Retry later.",
+            statusCode: StatusCodes.Status503ServiceUnavailable, title: "Service unavailable").ExecuteAsync(context);
     }
 
     /// <summary>Answers 413 for a body over FilterGateway:MaxRequestBodyBytes, declared or discovered while forwarding.</summary>
@@ -94,6 +125,7 @@ public static class FilterGatewayExtensions
                 await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
             }
 
+            context.RequestServices.GetRequiredService<GatewayMetrics>().Rejected("body_bytes");
             await TooLarge(limit).ExecuteAsync(context);
             return;
         }
@@ -106,6 +138,7 @@ public static class FilterGatewayExtensions
             && (context.Response.StatusCode == StatusCodes.Status413PayloadTooLarge || IsBodyTooLarge(error.Exception)))
         {
             context.Response.Clear();
+            context.RequestServices.GetRequiredService<GatewayMetrics>().Rejected("body_bytes");
             await TooLarge(limit).ExecuteAsync(context);
         }
     }

@@ -38,14 +38,23 @@ public sealed class FilterGatewayOptions
     /// <summary>Largest accepted request body in bytes; larger requests get 413 before reaching a service.</summary>
     public long MaxRequestBodyBytes { get; set; } = 16 * 1024 * 1024;
 
-    /// <summary>Requests per second allowed per client IP; 0 (the default) turns rate limiting off.</summary>
+    /// <summary>
+    /// Requests per second allowed per client IP; 0 (the default) turns rate limiting off. The client IP is the connection's,
+    /// or X-Forwarded-For when the connection comes from a trusted proxy (ForwardedHeaders:KnownNetworks / KnownProxies).
+    /// </summary>
     public int RateLimitPermitsPerSecond { get; set; }
 
     /// <summary>Requests a client may burst above the steady rate; 0 means the same as <see cref="RateLimitPermitsPerSecond"/>.</summary>
     public int RateLimitBurst { get; set; }
 
-    /// <summary>How often each destination's <c>/health</c> is probed.</summary>
-    public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>How often each destination's <c>/health</c> is probed; also the <c>Retry-After</c> of a 503 for a dead service.</summary>
+    public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a probe may take before the destination counts as dead.</summary>
+    public TimeSpan HealthCheckTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Longest silence of a service in the middle of a forwarded request before the gateway gives up (504).</summary>
+    public TimeSpan ForwardActivityTimeout { get; set; } = TimeSpan.FromSeconds(40);
 
     /// <summary>Retries of a request whose connection to the service could not be established.</summary>
     public int ConnectRetries { get; set; } = 2;
@@ -98,6 +107,16 @@ public sealed class FilterGatewayOptionsValidator : IValidateOptions<FilterGatew
         if (options.HealthCheckInterval <= TimeSpan.Zero)
         {
             failures.Add($"FilterGateway:HealthCheckInterval must be a positive time span (e.g. 00:00:10); got {options.HealthCheckInterval}.");
+        }
+
+        if (options.HealthCheckTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"FilterGateway:HealthCheckTimeout must be a positive time span (e.g. 00:00:02); got {options.HealthCheckTimeout}.");
+        }
+
+        if (options.ForwardActivityTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"FilterGateway:ForwardActivityTimeout must be a positive time span (e.g. 00:00:40); got {options.ForwardActivityTimeout}.");
         }
 
         if (options.ConnectRetries is < 0 or > 10)

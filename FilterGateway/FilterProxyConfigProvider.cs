@@ -56,17 +56,23 @@ public sealed class FilterProxyConfigProvider(IOptions<ServiceUrlOptions> urls, 
         },
         HealthCheck = new HealthCheckConfig
         {
-            // A destination without /health (an original remote service, say) is probed unhealthy; rather than
-            // answering 503 for ever, the gateway then still sends to it.
-            AvailableDestinationsPolicy = HealthCheckConstants.AvailableDestinations.HealthyOrPanic,
+            // A dead destination is left out, even the only one: the gateway then answers 503 at once rather than
+            // holding requests against it. Unknown (not yet probed) destinations get traffic.
+            AvailableDestinationsPolicy = HealthCheckConstants.AvailableDestinations.HealthyAndUnknown,
             Active = new ActiveHealthCheckConfig
             {
                 Enabled = true,
                 Interval = gateway.HealthCheckInterval,
-                Timeout = TimeSpan.FromSeconds(5),
-                Policy = HealthCheckConstants.ActivePolicy.ConsecutiveFailures,
+                Timeout = gateway.HealthCheckTimeout,
+                // Any answer below 500 is alive, so a destination without /health (an original remote service) is not excluded.
+                Policy = ReachableHealthPolicy.PolicyName,
                 Path = "/health",
             },
+        },
+        HttpRequest = new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig
+        {
+            // A service stops a request after FilterService:RequestTimeout (30 s); a destination silent for longer is gone.
+            ActivityTimeout = gateway.ForwardActivityTimeout,
         },
     };
 }

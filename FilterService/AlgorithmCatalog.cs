@@ -29,17 +29,19 @@ public sealed record ParameterInfo(
     [property: JsonPropertyName("integer")] bool Integer,
     [property: JsonPropertyName("range")] string Range)
 {
-    public static ParameterInfo From(ParameterDescriptor p) => new(
-        p.Name, p.Description, p.Default,
-        double.IsFinite(p.Min) ? p.Min : null,
-        double.IsFinite(p.Max) ? p.Max : null,
-        p.MinExclusive, p.MaxExclusive, p.IsInteger,
-        $"{(p.MinExclusive || !double.IsFinite(p.Min) ? "(" : "[")}{Format(p.Min)}, {Format(p.Max)}{(p.MaxExclusive || !double.IsFinite(p.Max) ? ")" : "]")}");
-
-    private static string Format(double value) => value switch
+    // The library gives an unbounded side as +-double.MaxValue (ParameterDescriptor's remarks), or as an infinity.
+    public static ParameterInfo From(ParameterDescriptor p)
     {
-        double.PositiveInfinity => "inf",
-        double.NegativeInfinity => "-inf",
-        _ => value.ToString("R", CultureInfo.InvariantCulture),
-    };
+        var lowUnbounded = p.Min <= -double.MaxValue;
+        var highUnbounded = p.Max >= double.MaxValue;
+        return new(
+            p.Name, p.Description, p.Default,
+            lowUnbounded ? null : p.Min,
+            highUnbounded ? null : p.Max,
+            p.MinExclusive, p.MaxExclusive, p.IsInteger,
+            $"{(p.MinExclusive || lowUnbounded ? "(" : "[")}{(lowUnbounded ? "-inf" : Format(p.Min))}, "
+            + $"{(highUnbounded ? "inf" : Format(p.Max))}{(p.MaxExclusive || highUnbounded ? ")" : "]")}");
+    }
+
+    private static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 }

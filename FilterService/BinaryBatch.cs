@@ -24,7 +24,8 @@ public static class BinaryBatch
     /// Reads a request body into <paramref name="samples"/>; <paramref name="parameters"/> (from the query string) are
     /// those of the items without state. Every count is checked against the bytes actually there before it is used.
     /// </summary>
-    public static FilterRequest ParseRequest(ReadOnlySpan<byte> body, Dictionary<string, double>? parameters, SampleBuffer samples)
+    public static FilterRequest ParseRequest(ReadOnlySpan<byte> body, Dictionary<string, double>? parameters, SampleBuffer samples,
+        int maxItems = int.MaxValue)
     {
         if (body.Length < sizeof(uint))
         {
@@ -36,6 +37,11 @@ public static class BinaryBatch
         if (count == 0)
         {
             throw FilterRequestException.BadRequest("The item count is 0: a batch needs at least one item.");
+        }
+
+        if (count > (uint)maxItems)
+        {
+            throw FilterRequest.TooManyItems(maxItems);
         }
 
         if (count > (uint)((body.Length - sizeof(uint)) / MinItemBytes))

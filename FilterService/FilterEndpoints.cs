@@ -21,27 +21,20 @@ public static class FilterEndpoints
 
     private static IResult GetAlgorithms() => Results.Json(AlgorithmCatalog.Describe(FilterFactory.Algorithms));
 
-    private static async Task RunAsync(string algorithm, HttpContext context, IOptions<FilterServiceOptions> options)
+    private static async Task RunAsync(string algorithm, HttpContext context, IOptions<FilterServiceOptions> options, FilterServiceMetrics metrics)
     {
         var cancellationToken = context.RequestAborted;
+        var limits = options.Value;
         try
         {
             var name = ResolveAlgorithm(algorithm);
-            var binary = IsBinary(context.Request);
-            using var body = await RequestBody.ReadAsync(context.Request, options.Value.MaxRequestBodyBytes, cancellationToken);
-            using var input = new SampleBuffer(binary ? 16 : body.Length / 8);
-            FilterRequest request;
-            if (binary)
-            {
-                request = ReadBinary(context.Request, body.Span, input);
-            }
-            else
-            {
-                request = FilterRequest.ParseRun(body.Span, input);
-            }
+            var binary = RequestMediaType.ForRun(context.Request.ContentType);
+            using var body = await RequestBody.ReadAsync(context.Request, limits.MaxRequestBodyBytes, cancellationToken);
+            using var input = new SampleBuffer(binary ? 16 : body.Length / 8, limits.MaxSamplesPerRequest);
+            var request = binary ? ReadBinary(context.Request, body.Span, input) : FilterRequest.ParseRun(body.Span, input);
 
             using var output = new SampleBuffer(input.Count);
-            var result = Filter(name, request.Parameters, request.Items[0], input, output, itemPath: null);
+            var result = Filter(name, request.Parameters, request.Items[0], input, output, itemPath: null, cancellationToken);
             if (binary)
             {
                 await FilterResponseWriter.WriteBinaryAsync(context.Response, name, output.Array, result, cancellationToken);
@@ -53,33 +46,36 @@ public static class FilterEndpoints
         }
         catch (FilterRequestException ex) when (!context.Response.HasStarted)
         {
-            await Results.Problem(ex.Message, statusCode: ex.StatusCode, title: ex.Title).ExecuteAsync(context);
+            await ProblemAsync(context, metrics, ex);
         }
     }
 
-    private static async Task BatchAsync(string algorithm, HttpContext context, IOptions<FilterServiceOptions> options)
+    private static async Task BatchAsync(string algorithm, HttpContext context, IOptions<FilterServiceOptions> options, FilterServiceMetrics metrics)
     {
         var cancellationToken = context.RequestAborted;
+        var limits = options.Value;
         try
         {
             var name = ResolveAlgorithm(algorithm);
-            var binary = HasMediaType(context.Request.ContentType, BinaryBatch.MediaType);
-            if (!binary && HasMediaType(context.Request.ContentType, FilterResponseWriter.BinaryContentType))
-            {
-                throw new FilterRequestException(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
-                    $"A batch is application/json or {BinaryBatch.MediaType} (docs/filter-api.md), not {FilterResponseWriter.BinaryContentType}.");
-            }
-
-            using var body = await RequestBody.ReadAsync(context.Request, options.Value.MaxRequestBodyBytes, cancellationToken);
-            using var input = new SampleBuffer(body.Length / 8);
+            var binary = RequestMediaType.ForBatch(context.Request.ContentType);
+            using var body = await RequestBody.ReadAsync(context.Request, limits.MaxRequestBodyBytes, cancellationToken);
+            using var input = new SampleBuffer(body.Length / 8, limits.MaxSamplesPerRequest);
             var request = binary
-                ? BinaryBatch.ParseRequest(body.Span, ReadQueryParameters(context.Request, skip: null), input)
-                : FilterRequest.ParseBatch(body.Span, input);
+                ? BinaryBatch.ParseRequest(body.Span, ReadQueryParameters(context.Request, skip: null), input, limits.MaxBatchItems)
+                : FilterRequest.ParseBatch(body.Span, input, limits.MaxBatchItems);
             using var output = new SampleBuffer(input.Count);
             var results = new FilterResult[request.Items.Count];
+            long stateBytes = 0;
             for (var i = 0; i < results.Length; i++)
             {
-                results[i] = Filter(name, request.Parameters, request.Items[i], input, output, itemPath: $"items[{i}]");
+                results[i] = Filter(name, request.Parameters, request.Items[i], input, output, itemPath: $"items[{i}]", cancellationToken);
+                stateBytes += results[i].State.Length;
+                if (stateBytes > limits.MaxStateBytesPerRequest)
+                {
+                    throw FilterRequestException.TooLarge("state_bytes",
+                        $"The states of items[0..{i}] already take {stateBytes} bytes; the limit (FilterService:MaxStateBytesPerRequest) is "
+                        + $"{limits.MaxStateBytesPerRequest} bytes per request: send fewer items per batch.");
+                }
             }
 
             if (binary || context.Request.Headers.Accept.ToString().Contains(BinaryBatch.MediaType, StringComparison.OrdinalIgnoreCase))
@@ -93,14 +89,28 @@ public static class FilterEndpoints
         }
         catch (FilterRequestException ex) when (!context.Response.HasStarted)
         {
-            await Results.Problem(ex.Message, statusCode: ex.StatusCode, title: ex.Title).ExecuteAsync(context);
+            await ProblemAsync(context, metrics, ex);
         }
     }
 
+    private static Task ProblemAsync(HttpContext context, FilterServiceMetrics metrics, FilterRequestException ex)
+    {
+        if (ex.Limit is { } limit)
+        {
+            metrics.Rejected(limit);
+        }
+
+        return Results.Problem(ex.Message, statusCode: ex.StatusCode, title: ex.Title).ExecuteAsync(context);
+    }
+
+    // Filtering checks for a gone client (or the request timeout) this often: a 2-million-sample rls(64) run takes seconds.
+    private const int SamplesPerCancellationCheck = 16384;
+
     /// <summary>Runs one item through a new filter (from params) or a restored one (from its state).</summary>
     private static FilterResult Filter(string algorithm, Dictionary<string, double>? parameters, FilterRequestItem item,
-        SampleBuffer input, SampleBuffer output, string? itemPath)
+        SampleBuffer input, SampleBuffer output, string? itemPath, CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var prefix = itemPath is null ? "" : itemPath + ": ";
         IStreamFilter filter;
         try
@@ -124,7 +134,14 @@ public static class FilterEndpoints
 
         var offset = output.Count;
         var filtered = output.Append(item.Length);
-        filter.Process(input.Array.AsSpan(item.Offset, item.Length), filtered);
+        // Chunked equals whole, bit for bit (IStreamFilter's contract), so slicing the run changes nothing but the checks.
+        for (var start = 0; start < item.Length; start += SamplesPerCancellationCheck)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var length = Math.Min(SamplesPerCancellationCheck, item.Length - start);
+            filter.Process(input.Array.AsSpan(item.Offset + start, length), filtered.Slice(start, length));
+        }
+
         var bad = BinaryBatch.IndexOfNonFinite(filtered);
         if (bad >= 0)
         {
@@ -148,11 +165,6 @@ public static class FilterEndpoints
         throw new FilterRequestException(StatusCodes.Status404NotFound, "Unknown algorithm",
             $"Unknown filter algorithm '{algorithm}'. Known: {string.Join(", ", FilterFactory.Algorithms.Select(a => a.Name))}.");
     }
-
-    private static bool IsBinary(HttpRequest request) => HasMediaType(request.ContentType, FilterResponseWriter.BinaryContentType);
-
-    private static bool HasMediaType(string? contentType, string mediaType)
-        => contentType is { } type && type.StartsWith(mediaType, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Binary request: the body is little-endian float64 samples; params are query values, the state a header (or <c>?state=</c>).</summary>
     private static FilterRequest ReadBinary(HttpRequest request, ReadOnlySpan<byte> body, SampleBuffer samples)

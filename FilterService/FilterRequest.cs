@@ -49,8 +49,8 @@ public sealed class FilterRequest
         return request;
     }
 
-    /// <summary><c>{"params":{...}, "items":[{"signal":[...], "state":"base64"}, ...]}</c>.</summary>
-    public static FilterRequest ParseBatch(ReadOnlySpan<byte> json, SampleBuffer samples)
+    /// <summary><c>{"params":{...}, "items":[{"signal":[...], "state":"base64"}, ...]}</c>; more than <paramref name="maxItems"/> items get 413.</summary>
+    public static FilterRequest ParseBatch(ReadOnlySpan<byte> json, SampleBuffer samples, int maxItems = int.MaxValue)
     {
         EnsureNotBlank(json);
         var request = new FilterRequest();
@@ -76,6 +76,11 @@ public sealed class FilterRequest
                     sawItems = true;
                     while (Next(ref reader) != JsonTokenType.EndArray)
                     {
+                        if (request.Items.Count == maxItems)
+                        {
+                            throw TooManyItems(maxItems);
+                        }
+
                         var path = $"items[{request.Items.Count}]";
                         if (reader.TokenType != JsonTokenType.StartObject)
                         {
@@ -105,6 +110,10 @@ public sealed class FilterRequest
 
         return request;
     }
+
+    /// <summary>413 for a batch over FilterService:MaxBatchItems (both forms).</summary>
+    public static FilterRequestException TooManyItems(int maxItems) => FilterRequestException.TooLarge("batch_items",
+        $"The batch has more than {maxItems} items; the limit (FilterService:MaxBatchItems) is {maxItems} items per request.");
 
     /// <summary>Reads the properties of an object whose StartObject is the current token, up to its EndObject.</summary>
     private FilterRequestItem ReadItem(ref Utf8JsonReader reader, SampleBuffer samples, string path, bool allowParams)

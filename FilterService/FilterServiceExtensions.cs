@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.Timeouts;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 
@@ -14,6 +15,8 @@ public static class FilterServiceExtensions
             .BindConfiguration(FilterServiceOptions.SectionName)
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        builder.Services.AddSingleton<FilterServiceMetrics>();
+        builder.Services.AddSingleton<RequestAdmission>();
 
         builder.Services.AddOptions<KestrelServerOptions>()
             .Configure<IOptions<FilterServiceOptions>>((kestrel, options) =>
@@ -23,6 +26,23 @@ public static class FilterServiceExtensions
                 // more than Kestrel's default 32 KB for all request headers.
                 kestrel.Limits.MaxRequestHeadersTotalSize = 256 * 1024;
             });
+
+        builder.Services.AddRequestTimeouts();
+        builder.Services.AddOptions<RequestTimeoutOptions>()
+            .Configure<IOptions<FilterServiceOptions>, FilterServiceMetrics>((timeouts, options, metrics) =>
+                timeouts.DefaultPolicy = new RequestTimeoutPolicy
+                {
+                    Timeout = options.Value.RequestTimeout,
+                    WriteTimeoutResponse = context =>
+                    {
+                        metrics.Rejected("timeout");
+                        context.Response.Headers.RetryAfter = "1";
+                        return Results.Problem(
+                            $"The request took longer than {options.Value.RequestTimeout.TotalSeconds:0.###} s (FilterService:RequestTimeout) "
+                            + "and was stopped: send fewer samples per request.",
+                            statusCode: StatusCodes.Status503ServiceUnavailable, title: "Request timed out").ExecuteAsync(context);
+                    },
+                });
         return builder;
     }
 
@@ -31,6 +51,10 @@ public static class FilterServiceExtensions
         // Anything unhandled, and bare error statuses (405, unmatched routes), still answer application/problem+json.
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        // Admission first: time spent queued is bounded by FilterService:RequestQueueTimeout, not by the request timeout.
+        var admission = app.Services.GetRequiredService<RequestAdmission>();
+        app.Use((context, next) => admission.InvokeAsync(context, next));
+        app.UseRequestTimeouts();
         app.MapDefaultEndpoints();
         app.MapFilterEndpoints();
         return app;

@@ -2,7 +2,12 @@ using System.ComponentModel.DataAnnotations;
 
 namespace FilterService;
 
-/// <summary>Settings of the algorithm service (configuration section <c>FilterService</c>).</summary>
+/// <summary>
+/// Settings of the algorithm service (configuration section <c>FilterService</c>, environment
+/// <c>FilterService__MaxBatchItems</c>...). The defaults keep one instance inside its pod's 512 MiB while accepting
+/// everything the Kafka processor's remote mode sends (at most 131072 samples and Processor:MaxBatchRecords items per
+/// request, docs/processor.md "Modes").
+/// </summary>
 public sealed class FilterServiceOptions
 {
     public const string SectionName = "FilterService";
@@ -10,4 +15,47 @@ public sealed class FilterServiceOptions
     /// <summary>Largest accepted request body in bytes (<c>FilterService:MaxRequestBodyBytes</c>); larger bodies get 413.</summary>
     [Range(1, long.MaxValue, ErrorMessage = "FilterService:MaxRequestBodyBytes must be a positive number of bytes.")]
     public long MaxRequestBodyBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>Most items in one <c>/audio/batch</c> request; must be at least the processor's Processor:MaxBatchRecords (2000).</summary>
+    [Range(1, 1_000_000, ErrorMessage = "FilterService:MaxBatchItems must be between 1 and 1000000.")]
+    public int MaxBatchItems { get; set; } = 4096;
+
+    /// <summary>Most samples in one request, over all its items (2 Mi = 16 MiB of float64 in, as much out).</summary>
+    [Range(1, 64 * 1024 * 1024, ErrorMessage = "FilterService:MaxSamplesPerRequest must be between 1 and 67108864.")]
+    public int MaxSamplesPerRequest { get; set; } = 2 * 1024 * 1024;
+
+    /// <summary>
+    /// Most bytes of filter state one request may produce, over all its items (an rls order-64 state is about 33 KB,
+    /// so 32 MiB is about 1000 such streams; continuing streams send their states in the body, which the 16 MiB body
+    /// limit already caps at about 500).
+    /// </summary>
+    [Range(1, int.MaxValue, ErrorMessage = "FilterService:MaxStateBytesPerRequest must be a positive number of bytes.")]
+    public long MaxStateBytesPerRequest { get; set; } = 32 * 1024 * 1024;
+
+    /// <summary>
+    /// Requests with a larger (or undeclared) body served at once by one instance; more wait in a queue. One: a pod has
+    /// one CPU, which a second large request would not make faster, only take from the small requests' lane.
+    /// </summary>
+    [Range(1, 1024, ErrorMessage = "FilterService:MaxConcurrentRequests must be between 1 and 1024.")]
+    public int MaxConcurrentRequests { get; set; } = 1;
+
+    /// <summary>Requests with a body of at most <see cref="SmallRequestBytes"/> served at once: their own lane, so they never wait behind large ones.</summary>
+    [Range(1, 1024, ErrorMessage = "FilterService:MaxConcurrentSmallRequests must be between 1 and 1024.")]
+    public int MaxConcurrentSmallRequests { get; set; } = 2;
+
+    /// <summary>The declared body size (Content-Length) up to which a request is small (2 MiB: a processor request of 131072 samples with its states).</summary>
+    [Range(0, long.MaxValue, ErrorMessage = "FilterService:SmallRequestBytes must be 0 or a positive number of bytes.")]
+    public long SmallRequestBytes { get; set; } = 2 * 1024 * 1024;
+
+    /// <summary>Filter requests that may wait for a slot; beyond that, 503 at once.</summary>
+    [Range(0, 100_000, ErrorMessage = "FilterService:RequestQueueLimit must be between 0 and 100000.")]
+    public int RequestQueueLimit { get; set; } = 64;
+
+    /// <summary>How long a request waits for a slot before it gets 503.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00", ErrorMessage = "FilterService:RequestQueueTimeout must be between 00:00:00 and 00:10:00.")]
+    public TimeSpan RequestQueueTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Longest a filter request may take once admitted (reading its body, filtering, answering); then 503.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00", ErrorMessage = "FilterService:RequestTimeout must be between 00:00:01 and 01:00:00.")]
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace FilterService;
@@ -46,7 +45,7 @@ public sealed class RequestBody : IDisposable
             throw TooLarge($"The request body is {request.ContentLength} bytes; the limit (FilterService:MaxRequestBodyBytes) is {maxBytes} bytes.");
         }
 
-        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Clamp(request.ContentLength ?? 0, 4096, Array.MaxLength) + 1);
+        var buffer = RequestArrays.Rent<byte>((int)Math.Clamp(request.ContentLength ?? 0, 4096, Array.MaxLength) + 1);
         var length = 0;
         try
         {
@@ -54,9 +53,9 @@ public sealed class RequestBody : IDisposable
             {
                 if (length == buffer.Length)
                 {
-                    var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    var larger = RequestArrays.Rent<byte>(buffer.Length * 2);
                     buffer.AsSpan(0, length).CopyTo(larger);
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    RequestArrays.Return(buffer);
                     buffer = larger;
                 }
 
@@ -74,9 +73,15 @@ public sealed class RequestBody : IDisposable
                 }
             }
         }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status400BadRequest)
+        {
+            // Typically a client that gave up in the middle of its upload: a 400 nobody may read, not a server error.
+            RequestArrays.Return(buffer);
+            throw FilterRequestException.BadRequest($"The request body could not be read to its end: {ex.Message}");
+        }
         catch
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            RequestArrays.Return(buffer);
             throw;
         }
     }
@@ -94,13 +99,13 @@ public sealed class RequestBody : IDisposable
     }
 
     private static FilterRequestException TooLarge(string detail)
-        => new(StatusCodes.Status413PayloadTooLarge, "Request body too large", detail);
+        => new(StatusCodes.Status413PayloadTooLarge, "Request body too large", detail, "body_bytes");
 
     public void Dispose()
     {
         if (_buffer.Length > 0)
         {
-            ArrayPool<byte>.Shared.Return(_buffer);
+            RequestArrays.Return(_buffer);
             _buffer = [];
         }
     }

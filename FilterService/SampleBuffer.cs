@@ -1,14 +1,15 @@
-using System.Buffers;
 
 namespace FilterService;
 
 /// <summary>
-/// A growable run of samples in an <see cref="ArrayPool{T}"/> array: the request parser appends numbers here
-/// instead of boxing them into a list, and the filters read and write spans of it.
+/// A growable run of samples in a pooled array (<see cref="RequestArrays"/>): the request parser appends numbers here
+/// instead of boxing them into a list, and the filters read and write spans of it. It never grows past
+/// <paramref name="maxCount"/> (FilterService:MaxSamplesPerRequest): a request that needs more gets 413 before its
+/// samples are all in memory.
 /// </summary>
-public sealed class SampleBuffer(int initialCapacity = 4096) : IDisposable
+public sealed class SampleBuffer(int initialCapacity = 4096, int maxCount = int.MaxValue) : IDisposable
 {
-    private double[] _items = ArrayPool<double>.Shared.Rent(Math.Max(16, initialCapacity));
+    private double[] _items = RequestArrays.Rent<double>(Math.Clamp(initialCapacity, 16, Math.Max(16, maxCount)));
 
     public int Count { get; private set; }
 
@@ -18,7 +19,7 @@ public sealed class SampleBuffer(int initialCapacity = 4096) : IDisposable
 
     public void Add(double value)
     {
-        if (Count == _items.Length)
+        if (Count == _items.Length || Count == maxCount)
         {
             Grow(Count + 1);
         }
@@ -29,7 +30,7 @@ public sealed class SampleBuffer(int initialCapacity = 4096) : IDisposable
     /// <summary>Appends <paramref name="length"/> uninitialised samples and returns them for writing.</summary>
     public Span<double> Append(int length)
     {
-        if (Count + length > _items.Length)
+        if (Count + length > _items.Length || Count + length > maxCount)
         {
             Grow(Count + length);
         }
@@ -41,9 +42,15 @@ public sealed class SampleBuffer(int initialCapacity = 4096) : IDisposable
 
     private void Grow(int needed)
     {
-        var larger = ArrayPool<double>.Shared.Rent(Math.Max(needed, _items.Length * 2));
+        if (needed > maxCount || needed < 0)
+        {
+            throw FilterRequestException.TooLarge("samples",
+                $"The request carries more than {maxCount} samples; the limit (FilterService:MaxSamplesPerRequest) is {maxCount} samples.");
+        }
+
+        var larger = RequestArrays.Rent<double>(Math.Min(Math.Max(needed, _items.Length * 2), maxCount));
         _items.AsSpan(0, Count).CopyTo(larger);
-        ArrayPool<double>.Shared.Return(_items);
+        RequestArrays.Return(_items);
         _items = larger;
     }
 
@@ -51,7 +58,7 @@ public sealed class SampleBuffer(int initialCapacity = 4096) : IDisposable
     {
         if (_items.Length > 0)
         {
-            ArrayPool<double>.Shared.Return(_items);
+            RequestArrays.Return(_items);
             _items = [];
             Count = 0;
         }

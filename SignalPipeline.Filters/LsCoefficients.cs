@@ -23,7 +23,30 @@ internal sealed class LsCoefficients
         _rows = new double[]?[window];
     }
 
-    public static LsCoefficients For(int window, int degree) => s_cache.GetOrAdd((window, degree), static key => new(key.Window, key.Degree));
+    /// <summary>
+    /// Most (window, degree) pairs kept. Clients choose the pairs (up to 1024 x 11, each up to ~4 MB of rows), so the
+    /// cache is bounded: when full it is emptied and refilled by the pairs in use (filters keep their own instance, and
+    /// recomputing a row gives the same bits).
+    /// </summary>
+    public const int MaxCachedPairs = 64;
+
+    public static LsCoefficients For(int window, int degree)
+    {
+        if (s_cache.TryGetValue((window, degree), out var cached))
+        {
+            return cached;
+        }
+
+        if (s_cache.Count >= MaxCachedPairs)
+        {
+            s_cache.Clear();
+        }
+
+        return s_cache.GetOrAdd((window, degree), static key => new(key.Window, key.Degree));
+    }
+
+    /// <summary>Pairs cached now (for tests and diagnostics).</summary>
+    internal static int CachedPairs => s_cache.Count;
 
     /// <summary>The <paramref name="length"/> coefficients for a window of that length (degree min(d, length - 1)).</summary>
     public double[] Row(int length)

@@ -1,8 +1,11 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
@@ -28,6 +31,12 @@ public static class Extensions
     {
         builder.ConfigureOpenTelemetry();
         builder.AddDefaultHealthChecks();
+
+        builder.Services.AddSingleton<IValidateOptions<TrustedProxies>, TrustedProxiesValidator>();
+        builder.Services.AddOptions<TrustedProxies>().BindConfiguration(TrustedProxies.SectionName).ValidateOnStart();
+        builder.Services.AddOptions<ForwardedHeadersOptions>()
+            .PostConfigure<IOptions<TrustedProxies>>((forwarded, trusted) => trusted.Value.ApplyTo(forwarded));
+        builder.Services.AddTransient<IStartupFilter, TrustedProxiesStartupFilter>();
 
         builder.Services.AddServiceDiscovery();
         builder.Services.ConfigureHttpClientDefaults(http =>

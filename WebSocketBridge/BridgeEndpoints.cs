@@ -11,7 +11,7 @@ public static class BridgeEndpoints
     {
         app.Map("/ws", AcceptAsync);
         app.MapGet("/streams", (LiveStreamRegistry streams) => streams.Summaries());
-        app.MapGet("/clients", (ClientRegistry clients) => clients.Summaries());
+        app.MapGet("/clients", (ClientRegistry clients) => clients.Listing());
         return app;
     }
 
@@ -33,12 +33,19 @@ public static class BridgeEndpoints
                 detail: $"Origin '{origin}' may not open /ws. Allowed: the page's own origin and Bridge:AllowedOrigins.");
         }
 
-        if (!clients.TryReserve())
+        var address = context.Connection.RemoteIpAddress;
+        switch (clients.TryReserve(address))
         {
-            metrics.ConnectionRejected("limit");
-            context.Response.Headers.RetryAfter = "5";
-            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Too many connections",
-                detail: $"The bridge serves at most {options.Value.MaxConnections} clients (Bridge:MaxConnections).");
+            case ReserveResult.TooManyConnections:
+                metrics.ConnectionRejected("limit");
+                context.Response.Headers.RetryAfter = "5";
+                return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Too many connections",
+                    detail: $"The bridge serves at most {options.Value.MaxConnections} clients (Bridge:MaxConnections).");
+            case ReserveResult.TooManyFromAddress:
+                metrics.ConnectionRejected("address_limit");
+                context.Response.Headers.RetryAfter = "5";
+                return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many connections from this address",
+                    detail: $"The bridge serves at most {options.Value.MaxConnectionsPerAddress} clients per address (Bridge:MaxConnectionsPerAddress).");
         }
 
         try
@@ -62,7 +69,7 @@ public static class BridgeEndpoints
         }
         finally
         {
-            clients.Release();
+            clients.Release(address);
         }
 
         return Results.Empty;

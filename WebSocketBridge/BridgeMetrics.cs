@@ -15,6 +15,8 @@ public sealed class BridgeMetrics
     private readonly Counter<long> _samples;
     private readonly Counter<long> _undecodable;
     private readonly Histogram<double> _frameDelay;
+    private readonly Counter<long> _streamsRefused;
+    private readonly Counter<long> _closed;
     private long _consumerLag;
 
     public BridgeMetrics(IMeterFactory meterFactory)
@@ -25,7 +27,11 @@ public sealed class BridgeMetrics
         _framesDropped = meter.CreateCounter<long>("signalpipeline.bridge.frames.dropped", "{frame}",
             "Frames dropped from a client's full queue (the client reads slower than frames come).");
         _rejected = meter.CreateCounter<long>("signalpipeline.bridge.connections.rejected", "{connection}",
-            "WebSocket upgrades refused, by reason (origin, limit).");
+            "WebSocket upgrades refused, by reason (origin, limit, address_limit).");
+        _streamsRefused = meter.CreateCounter<long>("signalpipeline.bridge.streams.refused", "{chunk}",
+            "Chunks skipped because Bridge:MaxStreams streams are already held.");
+        _closed = meter.CreateCounter<long>("signalpipeline.bridge.clients.closed", "{client}",
+            "Clients the bridge disconnected, by reason (subscription_limit, idle, send_timeout, protocol).");
         _chunks = meter.CreateCounter<long>("signalpipeline.bridge.chunks.consumed", "{chunk}", "Filtered chunks read from the output topic.");
         _samples = meter.CreateCounter<long>("signalpipeline.bridge.samples.consumed", "{sample}", "Samples read from the output topic.");
         _undecodable = meter.CreateCounter<long>("signalpipeline.bridge.chunks.undecodable", "{chunk}", "Records of the output topic that could not be decoded (skipped).");
@@ -48,6 +54,10 @@ public sealed class BridgeMetrics
     public void FrameDropped() => _framesDropped.Add(1);
 
     public void ConnectionRejected(string reason) => _rejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void StreamRefused() => _streamsRefused.Add(1);
+
+    public void ClientClosed(string reason) => _closed.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void ChunkConsumed(int samples)
     {

@@ -34,8 +34,44 @@ public sealed class BridgeOptions
     public int MaxConnections { get; set; } = 1000;
 
     /// <summary>
+    /// Most concurrent WebSocket clients from one remote address (the connection's, or X-Forwarded-For from a trusted
+    /// proxy); further upgrades from it get 429, so one script cannot take every slot.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxConnectionsPerAddress { get; set; } = 16;
+
+    /// <summary>Most streams one client may be subscribed to at once (over all its messages); <c>"*"</c> counts as one.</summary>
+    [Range(1, 100_000)]
+    public int MaxSubscriptionsPerClient { get; set; } = 256;
+
+    /// <summary>Seconds a client may stay connected without any subscription before it is closed (1008).</summary>
+    [Range(1, 86_400)]
+    public int IdleTimeoutSeconds { get; set; } = 60;
+
+    /// <summary>Seconds one send to a client may take; a client that reads nothing for that long is disconnected.</summary>
+    [Range(1, 3_600)]
+    public int SendTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>Most streams held in memory (and in <c>GET /streams</c>); chunks of further streams are skipped and counted.</summary>
+    [Range(1, 10_000_000)]
+    public int MaxStreams { get; set; } = 10_000;
+
+    /// <summary>
+    /// Largest chunk decoded, in samples per signal. Must be at least the processor's Processor:MaxChunkSamples
+    /// (1,000,000), or the larger chunks never reach the page (they are counted as undecodable, error too-many-samples).
+    /// </summary>
+    [Range(1, 16 * 1024 * 1024)]
+    public int MaxChunkSamples { get; set; } = 1_000_000;
+
+    /// <summary>
+    /// <c>GET /clients</c> lists each client (id, subscriptions, counters) only when true; otherwise it gives counts.
+    /// The list shows what everyone watches, so it is off unless an operator turns it on.
+    /// </summary>
+    public bool ListClients { get; set; }
+
+    /// <summary>
     /// Origins (scheme://host[:port]) allowed to open <c>/ws</c> besides the page's own origin. <c>*</c> allows any.
-    /// Requests without an Origin header (non-browser clients) are always allowed.
+    /// Requests without an Origin header (non-browser clients) are allowed; Bridge:MaxConnectionsPerAddress bounds them.
     /// </summary>
     public string[] AllowedOrigins { get; set; } = [];
 

@@ -10,14 +10,14 @@ namespace SignalPipeline.Cli.Bench;
 /// </summary>
 public static class BenchCommand
 {
-    public static readonly string[] AllScenarios = ["local", "remote", "scaled", "http", "bridge", StateBench.Scenario];
+    public static readonly string[] AllScenarios = ["local", "remote", "scaled", "http", "bridge", StateBench.Scenario, "abuse"];
 
     public static Command Create()
     {
         var quick = new Option<bool>("--quick") { Description = "Short runs, one repeat, no JSON case (under two minutes once built): a smoke check, not a measurement." };
         var scenarios = new Option<string[]>("--scenario")
         {
-            Description = "Scenarios to run: local, remote, scaled, http, bridge, state (repeatable; default all).",
+            Description = "Scenarios to run: local, remote, scaled, http, bridge, state, abuse (repeatable; default all).",
             DefaultValueFactory = _ => AllScenarios,
             AllowMultipleArgumentsPerToken = true,
         };
@@ -58,14 +58,35 @@ public static class BenchCommand
 
             var runner = new BenchRunner(env, selected, parse.GetValue(brokers), parse.GetValue(repeats) ?? (env.Quick ? 1 : 3), parse.GetValue(only));
             var report = await runner.RunAsync(cancellationToken);
-            var markdown = report.ToMarkdown();
-            Console.WriteLine();
-            Console.WriteLine(markdown);
-            if (!parse.GetValue(noWrite))
+            var path = parse.GetValue(output) ?? Path.Combine(env.Root, "docs", "benchmarks.md");
+            if (selected.Any(s => s != "abuse"))
             {
-                var path = parse.GetValue(output) ?? Path.Combine(env.Root, "docs", "benchmarks.md");
-                BenchReport.WriteSection(path, markdown);
-                Console.WriteLine($"Wrote {path}.");
+                var markdown = report.ToMarkdown();
+                Console.WriteLine();
+                Console.WriteLine(markdown);
+                if (!parse.GetValue(noWrite))
+                {
+                    BenchReport.WriteSection(path, markdown);
+                    Console.WriteLine($"Wrote {path}.");
+                }
+            }
+
+            if (report.Abuse.Count > 0)
+            {
+                // The abuse figures have their own section: running only this scenario leaves the pipeline's figures alone.
+                var markdown = AbuseReport.ToMarkdown(report.Abuse, env, BenchRunner.AbusePhase(env));
+                Console.WriteLine();
+                Console.WriteLine(markdown);
+                if (!parse.GetValue(noWrite))
+                {
+                    BenchReport.WriteSection(path, markdown, AbuseReport.BeginMarker, AbuseReport.EndMarker);
+                    Console.WriteLine($"Wrote {path}.");
+                }
+
+                if (report.Abuse.Any(a => !a.AllAlive))
+                {
+                    return 1;
+                }
             }
 
             return report.AllDelivered && state == 0 ? 0 : 1;
@@ -148,6 +169,15 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
             }
         }
 
+        if (scenarios.Contains("abuse"))
+        {
+            for (var repeat = 1; repeat <= repeats; repeat++)
+            {
+                Console.WriteLine($"[{total.Elapsed:mm\\:ss}] abuse: normal clients alone, then under abuse (run {repeat}/{repeats})");
+                report.Abuse.Add(await AbuseRun.RunAsync(env, brokers, AbusePhase(env), cancellationToken));
+            }
+        }
+
         Console.WriteLine($"[{total.Elapsed:mm\\:ss}] done");
         return report;
     }
@@ -158,14 +188,7 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
         BridgeLoad? clients = null;
         try
         {
-            var bootstrap = brokers;
-            if (bootstrap is null)
-            {
-                var port = ServiceProcess.FreePort();
-                services.Add(await ServiceProcess.StartAsync(env, "SignalPipeline.DevBroker", "kafka",
-                    new Dictionary<string, string> { ["DevBroker__BootstrapPort"] = port.ToString() }, cancellationToken));
-                bootstrap = $"127.0.0.1:{port}";
-            }
+            var bootstrap = await BenchRunner.BrokerAsync(env, brokers, services, cancellationToken);
 
             var processorEnv = new Dictionary<string, string>
             {
@@ -280,7 +303,23 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
         return results;
     }
 
-    private static Dictionary<string, string> GatewayEnv(Uri service)
+    /// <summary><paramref name="brokers"/>, or a fresh embedded dev broker (added to <paramref name="services"/> to be stopped).</summary>
+    internal static async Task<string> BrokerAsync(BenchEnvironment env, string? brokers, List<ServiceProcess> services, CancellationToken cancellationToken)
+    {
+        if (brokers is not null)
+        {
+            return brokers;
+        }
+
+        var port = ServiceProcess.FreePort();
+        services.Add(await ServiceProcess.StartAsync(env, "SignalPipeline.DevBroker", "kafka",
+            new Dictionary<string, string> { ["DevBroker__BootstrapPort"] = port.ToString() }, cancellationToken));
+        return $"127.0.0.1:{port}";
+    }
+
+    public static TimeSpan AbusePhase(BenchEnvironment env) => TimeSpan.FromSeconds(env.Quick ? 5 : 20);
+
+    internal static Dictionary<string, string> GatewayEnv(Uri service)
     {
         var url = service.ToString().TrimEnd('/');
         return new Dictionary<string, string>

@@ -18,6 +18,8 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
 
     public List<(PipelineCase Case, PipelineLoadResult Result, BridgeLoadResult Bridge)> Bridge { get; } = [];
 
+    public List<AbuseResult> Abuse { get; } = [];
+
     public bool AllDelivered => Pipeline.All(p => p.Result.Lost == 0 && p.Result.Duplicates == 0);
 
     public string ToMarkdown()
@@ -141,14 +143,14 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
     private static string Ratio(double? ratio) => ratio is null ? "-" : ratio.Value.ToString("0.00", CultureInfo.InvariantCulture);
 
     /// <summary>Replaces the bench section of <paramref name="path"/> (between the markers), or appends it.</summary>
-    public static void WriteSection(string path, string markdown)
+    public static void WriteSection(string path, string markdown, string beginMarker = BeginMarker, string endMarker = EndMarker)
     {
-        var section = $"{BeginMarker}\n{markdown.TrimEnd()}\n{EndMarker}\n";
+        var section = $"{beginMarker}\n{markdown.TrimEnd()}\n{endMarker}\n";
         var text = File.Exists(path) ? File.ReadAllText(path) : "# Benchmarks\n\n";
-        var begin = text.IndexOf(BeginMarker, StringComparison.Ordinal);
-        var end = text.IndexOf(EndMarker, StringComparison.Ordinal);
+        var begin = text.IndexOf(beginMarker, StringComparison.Ordinal);
+        var end = text.IndexOf(endMarker, StringComparison.Ordinal);
         text = begin >= 0 && end > begin
-            ? text[..begin] + section + text[(end + EndMarker.Length)..].TrimStart('\n')
+            ? text[..begin] + section + text[(end + endMarker.Length)..].TrimStart('\n')
             : text.TrimEnd() + "\n\n" + section;
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         File.WriteAllText(path, text);
@@ -190,7 +192,7 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
 
     private static string Ms(double? milliseconds) => milliseconds is null ? "-" : $"{milliseconds:0.0} ms";
 
-    private static string CpuModel()
+    internal static string CpuModel()
     {
         try
         {
@@ -203,7 +205,7 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
         }
     }
 
-    private static string GitCommit(string root)
+    internal static string GitCommit(string root)
     {
         try
         {

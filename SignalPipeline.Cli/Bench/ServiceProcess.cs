@@ -28,6 +28,22 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     public int ProcessId => _process.Id;
 
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>The process's peak resident set so far (VmHWM of /proc/PID/status), in bytes; null where there is no /proc.</summary>
+    public long? PeakRssBytes()
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{_process.Id}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+            return line is null ? null : long.Parse(line.Split(':', 2)[1].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Starts <c>{root}/{project}/bin/{configuration}/net10.0/{project}.dll</c> on a free loopback port and waits for /health.</summary>
     public static async Task<ServiceProcess> StartAsync(
         BenchEnvironment env, string project, string name, IReadOnlyDictionary<string, string> variables, CancellationToken cancellationToken)

@@ -84,7 +84,7 @@ public sealed class StreamFrameTests
         for (var i = 0; i <= 20; i++)
         {
             // 20 chunks of 500 samples over 2 s: 5000 samples/s.
-            registry.GetOrAdd("sensor-9").Append(i, "rls", new double[500], new double[500], now + i * 100, now + i * 100, now + i * 100);
+            registry.GetOrAdd("sensor-9")!.Append(i, "rls", new double[500], new double[500], now + i * 100, now + i * 100, now + i * 100);
         }
 
         time.Advance(TimeSpan.FromSeconds(2));

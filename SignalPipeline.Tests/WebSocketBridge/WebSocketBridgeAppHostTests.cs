@@ -162,7 +162,7 @@ public sealed class WebSocketBridgeAppHostTests(AppHostFixture app)
             // Wait until the bridge itself reports the stalled client dropping frames: it is really stalled.
             using var http = app.CreateHttpClient(Bridge);
             var deadline = Stopwatch.StartNew();
-            while (await DroppedAsync(http, stalled.ClientId) == 0)
+            while (await DroppedAsync(http) == 0)
             {
                 Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(2), "the stalled client never dropped a frame");
                 Assert.False(producing.IsCompleted, "the producer stopped");
@@ -179,9 +179,7 @@ public sealed class WebSocketBridgeAppHostTests(AppHostFixture app)
                 Assert.False(reading.IsFaulted, reading.Exception?.ToString());
                 await Task.Delay(100);
             }
-
-            var stillDropping = await DroppedAsync(http, stalled.ClientId);
-            Assert.True(stillDropping > 0);
+            // (The stalled client itself is disconnected once a send has waited Bridge:SendTimeoutSeconds: BridgeLimitsTests.)
         }
         finally
         {
@@ -243,10 +241,11 @@ public sealed class WebSocketBridgeAppHostTests(AppHostFixture app)
         return app.App.GetEndpoint(Bridge, "http");
     }
 
-    private static async Task<long> DroppedAsync(HttpClient http, long clientId)
+    /// <summary>Frames dropped for the connected clients in total (GET /clients gives counts only by default).</summary>
+    private static async Task<long> DroppedAsync(HttpClient http)
     {
         var clients = await http.GetFromJsonAsync<JsonElement>("/clients").WaitAsync(BridgeTestClient.Timeout);
-        return clients.EnumerateArray().Single(c => c.GetProperty("id").GetInt64() == clientId).GetProperty("dropped").GetInt64();
+        return clients.GetProperty("dropped").GetInt64();
     }
 
     /// <summary>Produces a noisy sine as filtered chunks (the library's filter run over it, chunk by chunk).</summary>

@@ -1,8 +1,6 @@
 using System.Buffers;
-using System.Collections.Frozen;
 using System.Net.WebSockets;
 using System.Text.Json;
-using System.Text.Unicode;
 using WebSocketBridge.Streams;
 
 namespace WebSocketBridge.Clients;
@@ -28,6 +26,7 @@ public sealed class ClientConnection
     private volatile bool _raw;
     private volatile int _pointsPerSecond;
     private long _framesSent;
+    private long _unsubscribedSinceMs;
 
     public ClientConnection(long id, WebSocket socket, bool raw, BridgeOptions options, BridgeMetrics metrics, TimeProvider time)
     {
@@ -39,6 +38,7 @@ public sealed class ClientConnection
         _raw = raw;
         _pointsPerSecond = options.PointsPerSecond;
         _queue = new FrameQueue<FrameTick>(options.ClientQueueFrames, _ => metrics.FrameDropped());
+        _unsubscribedSinceMs = time.GetUtcNow().ToUnixTimeMilliseconds();
     }
 
     public long Id { get; }
@@ -75,22 +75,26 @@ public sealed class ClientConnection
     public async Task RunAsync(CancellationToken stopping)
     {
         using var sending = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        await SendControlAsync(WriteHello, stopping);
+        using var receiving = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        await SendControlAsync(json => ClientMessages.WriteHello(json, Id, _options, _pointsPerSecond, _raw), stopping);
         var sendLoop = SendFramesAsync(sending.Token);
+        var idleWatch = CloseWhenIdleAsync(receiving, sending.Token);
 
         ProtocolError? error = null;
         try
         {
-            error = await ReceiveCommandsAsync(stopping);
+            error = await ReceiveCommandsAsync(receiving.Token);
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
         {
-            // The client went away, or the bridge is stopping (handled below).
+            // The client went away, was closed for idling or a stalled send, or the bridge is stopping (handled below).
         }
 
         _queue.Complete();
         if (error is not null)
         {
+            _metrics.ClientClosed(error.Status == WebSocketCloseStatus.PolicyViolation && error.Reason.StartsWith(SubscriptionLimitReason, StringComparison.Ordinal)
+                ? "subscription_limit" : "protocol");
             await CloseAsync(error.Status, error.Reason);
         }
         else if (stopping.IsCancellationRequested)
@@ -105,9 +109,42 @@ public sealed class ClientConnection
         await sending.CancelAsync();
         try
         {
-            await sendLoop;
+            await Task.WhenAll(sendLoop, idleWatch);
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// Closes a client that holds no subscription for Bridge:IdleTimeoutSeconds (1008, the reason names the setting), so
+    /// idle sockets cannot hold the connection slots; a client that does not answer the close is cut 5 s later.
+    /// </summary>
+    private async Task CloseWhenIdleAsync(CancellationTokenSource receiving, CancellationToken cancellationToken)
+    {
+        var idleMs = _options.IdleTimeoutSeconds * 1000L;
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Min(1, _options.IdleTimeoutSeconds)), _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                if (!_subscription.IsEmpty)
+                {
+                    continue;
+                }
+
+                if (_time.GetUtcNow().ToUnixTimeMilliseconds() - Interlocked.Read(ref _unsubscribedSinceMs) >= idleMs)
+                {
+                    _metrics.ClientClosed("idle");
+                    _queue.Complete();
+                    await CloseAsync(WebSocketCloseStatus.PolicyViolation,
+                        $"idle: no subscription for {_options.IdleTimeoutSeconds} s (Bridge:IdleTimeoutSeconds)");
+                    receiving.CancelAfter(CloseTimeout);
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
         {
         }
     }
@@ -149,8 +186,12 @@ public sealed class ClientConnection
                     return error;
                 }
 
-                Apply(command!);
-                await SendControlAsync(WriteStatus, cancellationToken);
+                if (Apply(command!) is { } refused)
+                {
+                    return refused;
+                }
+
+                await SendControlAsync(json => ClientMessages.WriteStatus(json, Snapshot()), cancellationToken);
             }
         }
         finally
@@ -159,12 +200,22 @@ public sealed class ClientConnection
         }
     }
 
-    private void Apply(ClientCommand command)
+    private const string SubscriptionLimitReason = "subscription limit";
+
+    /// <summary>Applies a command; a subscribe past Bridge:MaxSubscriptionsPerClient is refused (the client is closed with 1008).</summary>
+    private ProtocolError? Apply(ClientCommand command)
     {
         switch (command)
         {
             case SubscribeCommand subscribe:
-                _subscription = _subscription.Add(subscribe.Streams);
+                var subscription = _subscription.Add(subscribe.Streams);
+                if (!subscription.All && subscription.Streams.Count > _options.MaxSubscriptionsPerClient)
+                {
+                    return new ProtocolError(WebSocketCloseStatus.PolicyViolation, ProtocolError.Fit(
+                        $"{SubscriptionLimitReason}: at most {_options.MaxSubscriptionsPerClient} streams per client (Bridge:MaxSubscriptionsPerClient)"));
+                }
+
+                _subscription = subscription;
                 if (subscribe.Raw is { } raw)
                 {
                     _raw = raw;
@@ -178,6 +229,11 @@ public sealed class ClientConnection
                 break;
             case UnsubscribeCommand unsubscribe:
                 _subscription = _subscription.Remove(unsubscribe.Streams);
+                if (_subscription.IsEmpty)
+                {
+                    Interlocked.Exchange(ref _unsubscribedSinceMs, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                }
+
                 break;
             case PauseCommand:
                 _paused = true;
@@ -186,6 +242,8 @@ public sealed class ClientConnection
                 _paused = false;
                 break;
         }
+
+        return null;
     }
 
     private async Task SendFramesAsync(CancellationToken cancellationToken)
@@ -213,16 +271,8 @@ public sealed class ClientConnection
             var message = ArrayPool<byte>.Shared.Rent(length);
             try
             {
-                var written = WriteData(message, tick, selected);
-                await _sendLock.WaitAsync(cancellationToken);
-                try
-                {
-                    await _socket.SendAsync(message.AsMemory(0, written), WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
-                }
-                finally
-                {
-                    _sendLock.Release();
-                }
+                var written = ClientMessages.WriteData(message, tick.CreatedMs, _queue.Dropped, selected);
+                await SendAsync(message.AsMemory(0, written), cancellationToken);
             }
             finally
             {
@@ -273,26 +323,6 @@ public sealed class ClientConnection
         }
     }
 
-    private int WriteData(byte[] message, FrameTick tick, List<byte[]> payloads)
-    {
-        var span = message.AsSpan();
-        Utf8.TryWrite(span, $"{{\"type\":\"data\",\"server_ms\":{tick.CreatedMs},\"dropped\":{_queue.Dropped},\"frames\":[", out var written);
-        for (var i = 0; i < payloads.Count; i++)
-        {
-            if (i > 0)
-            {
-                span[written++] = (byte)',';
-            }
-
-            payloads[i].CopyTo(span[written..]);
-            written += payloads[i].Length;
-        }
-
-        span[written++] = (byte)']';
-        span[written++] = (byte)'}';
-        return written;
-    }
-
     private async Task SendControlAsync(Action<Utf8JsonWriter> write, CancellationToken cancellationToken)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
@@ -301,47 +331,35 @@ public sealed class ClientConnection
             write(json);
         }
 
+        await SendAsync(buffer.WrittenMemory, cancellationToken);
+    }
+
+    /// <summary>
+    /// One text message, at most Bridge:SendTimeoutSeconds: a client that stops reading fills its TCP window and stalls
+    /// the send; it is then disconnected (the socket aborted: a close frame cannot reach a client that reads nothing).
+    /// </summary>
+    private async Task SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
         await _sendLock.WaitAsync(cancellationToken);
         try
         {
-            await _socket.SendAsync(buffer.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(_options.SendTimeoutSeconds));
+            try
+            {
+                await _socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, timeout.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                _metrics.ClientClosed("send_timeout");
+                _socket.Abort();
+                throw;
+            }
         }
         finally
         {
             _sendLock.Release();
         }
-    }
-
-    private void WriteHello(Utf8JsonWriter json)
-    {
-        json.WriteStartObject();
-        json.WriteString("type", "hello");
-        json.WriteNumber("client_id", Id);
-        json.WriteNumber("frame_rate", _options.FrameRate);
-        json.WriteNumber("points_per_second", _pointsPerSecond);
-        json.WriteBoolean("raw", _raw);
-        json.WriteNumber("queue_frames", _options.ClientQueueFrames);
-        json.WriteEndObject();
-    }
-
-    private void WriteStatus(Utf8JsonWriter json)
-    {
-        var summary = Snapshot();
-        json.WriteStartObject();
-        json.WriteString("type", "status");
-        json.WriteStartArray("streams");
-        foreach (var stream in summary.Streams)
-        {
-            json.WriteStringValue(stream);
-        }
-
-        json.WriteEndArray();
-        json.WriteBoolean("paused", summary.Paused);
-        json.WriteBoolean("raw", summary.Raw);
-        json.WriteNumber("points_per_second", summary.PointsPerSecond);
-        json.WriteNumber("frames_sent", summary.FramesSent);
-        json.WriteNumber("dropped", summary.Dropped);
-        json.WriteEndObject();
     }
 
     /// <summary>Sends a close frame with <paramref name="reason"/>, unless a send to a stalled client holds the socket:
@@ -372,27 +390,6 @@ public sealed class ClientConnection
         {
             _sendLock.Release();
         }
-    }
-
-    /// <summary>An immutable set of stream ids, or all streams.</summary>
-    private sealed record Subscription(FrozenSet<string> Streams, bool All)
-    {
-        public static readonly Subscription None = new(FrozenSet<string>.Empty, false);
-
-        public bool IsEmpty => !All && Streams.Count == 0;
-
-        public bool Includes(string streamId) => All || Streams.Contains(streamId);
-
-        public Subscription Add(IReadOnlyList<string> streams)
-            => All || streams.Contains(ClientCommand.AllStreams)
-                ? new Subscription(FrozenSet<string>.Empty, true)
-                : new Subscription(Streams.Union(streams).ToFrozenSet(StringComparer.Ordinal), false);
-
-        // Removing one stream while subscribed to "*" leaves "*" in place: unsubscribe "*" first.
-        public Subscription Remove(IReadOnlyList<string> streams)
-            => streams.Contains(ClientCommand.AllStreams)
-                ? None
-                : new Subscription(Streams.Except(streams).ToFrozenSet(StringComparer.Ordinal), All);
     }
 }
 

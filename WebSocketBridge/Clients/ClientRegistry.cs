@@ -1,31 +1,80 @@
 using System.Collections.Concurrent;
+using System.Net;
 using Microsoft.Extensions.Options;
 using WebSocketBridge.Streams;
 
 namespace WebSocketBridge.Clients;
 
-/// <summary>The connected clients, and the connection limit.</summary>
+/// <summary>Why a connection could not be reserved.</summary>
+public enum ReserveResult
+{
+    Reserved,
+    TooManyConnections,
+    TooManyFromAddress,
+}
+
+/// <summary>The connected clients, the connection limit and the per-address limit.</summary>
 public sealed class ClientRegistry(IOptions<BridgeOptions> options)
 {
     private readonly ConcurrentDictionary<long, ClientConnection> _clients = new();
+    private readonly Dictionary<IPAddress, int> _perAddress = [];
     private long _nextId;
     private int _reserved;
 
     public int Count => _clients.Count;
 
-    /// <summary>Takes one of the <see cref="BridgeOptions.MaxConnections"/> slots; false when none is left.</summary>
-    public bool TryReserve()
+    /// <summary>
+    /// Takes one of the <see cref="BridgeOptions.MaxConnections"/> slots and one of <paramref name="address"/>'s
+    /// <see cref="BridgeOptions.MaxConnectionsPerAddress"/>; give both back with <see cref="Release"/>.
+    /// </summary>
+    public ReserveResult TryReserve(IPAddress? address)
     {
         if (Interlocked.Increment(ref _reserved) > options.Value.MaxConnections)
         {
             Interlocked.Decrement(ref _reserved);
-            return false;
+            return ReserveResult.TooManyConnections;
         }
 
-        return true;
+        var key = Key(address);
+        lock (_perAddress)
+        {
+            var count = _perAddress.GetValueOrDefault(key);
+            if (count >= options.Value.MaxConnectionsPerAddress)
+            {
+                Interlocked.Decrement(ref _reserved);
+                return ReserveResult.TooManyFromAddress;
+            }
+
+            _perAddress[key] = count + 1;
+        }
+
+        return ReserveResult.Reserved;
     }
 
-    public void Release() => Interlocked.Decrement(ref _reserved);
+    public void Release(IPAddress? address)
+    {
+        var key = Key(address);
+        lock (_perAddress)
+        {
+            if (_perAddress.TryGetValue(key, out var count))
+            {
+                if (count <= 1)
+                {
+                    _perAddress.Remove(key);
+                }
+                else
+                {
+                    _perAddress[key] = count - 1;
+                }
+            }
+        }
+
+        Interlocked.Decrement(ref _reserved);
+    }
+
+    // IPv4 seen as IPv6 (dual-stack sockets) is the same client.
+    private static IPAddress Key(IPAddress? address)
+        => address is null ? IPAddress.None : address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
     public long NextId() => Interlocked.Increment(ref _nextId);
 
@@ -42,5 +91,19 @@ public sealed class ClientRegistry(IOptions<BridgeOptions> options)
         }
     }
 
-    public IReadOnlyList<ClientSummary> Summaries() => [.. _clients.Values.Select(c => c.Snapshot()).OrderBy(c => c.Id)];
+    /// <summary><c>GET /clients</c>: counts, and each client only when <see cref="BridgeOptions.ListClients"/> is on.</summary>
+    public ClientListing Listing()
+    {
+        var snapshots = _clients.Values.Select(c => c.Snapshot()).OrderBy(c => c.Id).ToList();
+        return new ClientListing(snapshots.Count, snapshots.Count(c => c.Streams.Count > 0), snapshots.Count(c => c.Paused),
+            snapshots.Sum(c => c.Dropped), options.Value.ListClients ? snapshots : null);
+    }
 }
+
+/// <summary>
+/// The answer of <c>GET /clients</c>: how many clients, subscribed, paused, the frames dropped for the connected clients
+/// in total; <see cref="Clients"/> is null (left out) unless Bridge:ListClients is on.
+/// </summary>
+public sealed record ClientListing(int Count, int Subscribed, int Paused, long Dropped,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    IReadOnlyList<ClientSummary>? Clients);

@@ -8,10 +8,21 @@ public sealed class LiveStreamRegistry(IOptions<BridgeOptions> options, TimeProv
 {
     private readonly ConcurrentDictionary<string, LiveStream> _streams = new(StringComparer.Ordinal);
 
-    public LiveStream GetOrAdd(string streamId)
-        => _streams.TryGetValue(streamId, out var stream)
-            ? stream
+    /// <summary>The stream, added if new; null when <see cref="BridgeOptions.MaxStreams"/> are already held (the chunk is skipped).</summary>
+    public LiveStream? GetOrAdd(string streamId)
+    {
+        if (_streams.TryGetValue(streamId, out var stream))
+        {
+            return stream;
+        }
+
+        // Only the Kafka loop adds streams, so the count cannot race past the limit by more than nothing.
+        return _streams.Count >= options.Value.MaxStreams
+            ? null
             : _streams.GetOrAdd(streamId, id => new LiveStream(id, options.Value.MaxPendingSamplesPerStream));
+    }
+
+    public int Count => _streams.Count;
 
     /// <summary>Every stream's new data since the last call.</summary>
     public StreamFrame[] TakeFrames()

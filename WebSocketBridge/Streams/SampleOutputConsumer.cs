@@ -40,6 +40,9 @@ public sealed class SampleOutputConsumer(
                 config.EnableAutoOffsetStore = false;
                 config.IsolationLevel = IsolationLevel.ReadCommitted;
                 config.AutoOffsetReset = AutoOffsetReset.Latest;
+                // librdkafka prefetches up to 64 MiB by default, outside the GC's heap: in a 512Mi pod a bridge short of
+                // CPU would hold that much of the topic in native memory. Kafka:Consumer:QueuedMaxMessagesKbytes wins.
+                config.QueuedMaxMessagesKbytes ??= 16 * 1024;
             });
 
             var assigned = AssignAtEnd(consumer, topic, stoppingToken);
@@ -91,6 +94,8 @@ public sealed class SampleOutputConsumer(
     private void Consume(IConsumer<byte[], byte[]> consumer, string topic, List<TopicPartition> assigned, CancellationToken stoppingToken)
     {
         using var buffer = new SampleBuffer();
+        // Chunks as large as the processor accepts (Bridge:MaxChunkSamples >= Processor:MaxChunkSamples) must reach the page.
+        var limits = new DecodeLimits { MaxSamples = options.Value.MaxChunkSamples };
         var pollTimeout = TimeSpan.FromMilliseconds(100);
         var lastLagMs = 0L;
         var lastPartitionCheck = time.GetTimestamp();
@@ -112,11 +117,17 @@ public sealed class SampleOutputConsumer(
             var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
             if (record is { IsPartitionEOF: false, Message: { } message })
             {
-                if (SampleCodec.TryDecodeFilteredChunk(message.Key, message.Value, message.Headers, out var chunk, out var error, buffer))
+                if (SampleCodec.TryDecodeFilteredChunk(message.Key, message.Value, message.Headers, out var chunk, out var error, buffer, limits))
                 {
-                    streams.GetOrAdd(chunk.StreamId).Append(
-                        chunk.Seq, chunk.Algorithm, chunk.Signal.Span, chunk.FilteredSignal.Span, chunk.TimestampMs, chunk.ProcessedMs, nowMs);
-                    metrics.ChunkConsumed(chunk.Signal.Length);
+                    if (streams.GetOrAdd(chunk.StreamId) is { } stream)
+                    {
+                        stream.Append(chunk.Seq, chunk.Algorithm, chunk.Signal.Span, chunk.FilteredSignal.Span, chunk.TimestampMs, chunk.ProcessedMs, nowMs);
+                        metrics.ChunkConsumed(chunk.Signal.Length);
+                    }
+                    else
+                    {
+                        metrics.StreamRefused();
+                    }
                 }
                 else
                 {

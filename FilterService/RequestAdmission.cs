@@ -1,0 +1,119 @@
+using System.Threading.RateLimiting;
+using Microsoft.Extensions.Options;
+
+namespace FilterService;
+
+/// <summary>
+/// Admission in two lanes, so that cheap requests never queue behind expensive ones: a request declaring a body of at
+/// most FilterService:SmallRequestBytes takes one of FilterService:MaxConcurrentSmallRequests slots, any other one of
+/// FilterService:MaxConcurrentRequests. In each lane up to FilterService:RequestQueueLimit more wait, each at most
+/// FilterService:RequestQueueTimeout, and the rest get 503 with <c>Retry-After</c>. A request takes its slot before its
+/// body is read, so the slots bound memory as well as CPU. Probes are never queued.
+/// </summary>
+public sealed class RequestAdmission : IDisposable
+{
+    private readonly Lane _small;
+    private readonly Lane _large;
+    private readonly FilterServiceOptions _options;
+    private readonly FilterServiceMetrics _metrics;
+
+    public RequestAdmission(IOptions<FilterServiceOptions> options, FilterServiceMetrics metrics)
+    {
+        _options = options.Value;
+        _metrics = metrics;
+        _small = new Lane("FilterService:MaxConcurrentSmallRequests", _options.MaxConcurrentSmallRequests, _options);
+        _large = new Lane("FilterService:MaxConcurrentRequests", _options.MaxConcurrentRequests, _options);
+    }
+
+    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    {
+        if (context.Request.Path.StartsWithSegments(Microsoft.Extensions.Hosting.Extensions.HealthEndpointPath)
+            || context.Request.Path.StartsWithSegments(Microsoft.Extensions.Hosting.Extensions.AlivenessEndpointPath)
+            || !HttpMethods.IsPost(context.Request.Method))
+        {
+            await next(context);
+            return;
+        }
+
+        // A chunked body (no Content-Length) may be up to the body limit: it goes to the lane of large requests.
+        var lane = context.Request.ContentLength <= _options.SmallRequestBytes ? _small : _large;
+        using var lease = await AcquireAsync(lane, context.RequestAborted);
+        if (lease is not { IsAcquired: true })
+        {
+            if (context.RequestAborted.IsCancellationRequested)
+            {
+                _metrics.Abandoned();
+                return;
+            }
+
+            _metrics.Rejected("concurrency");
+            context.Response.Headers.RetryAfter = "1";
+            await Results.Problem(
+                $"The service is busy: all {lane.Slots} slots for requests of this size are taken ({lane.Setting}) and "
+                + $"no slot freed within {_options.RequestQueueTimeout.TotalSeconds:0.###} s (FilterService:RequestQueueTimeout, "
+                + $"queue of {_options.RequestQueueLimit}, FilterService:RequestQueueLimit); retry after a second.",
+                statusCode: StatusCodes.Status503ServiceUnavailable, title: "Service busy").ExecuteAsync(context);
+            return;
+        }
+
+        _metrics.Active(1);
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            _metrics.Active(-1);
+            if (context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
+            {
+                _metrics.Abandoned();
+            }
+        }
+    }
+
+    private async Task<RateLimitLease?> AcquireAsync(Lane lane, CancellationToken requestAborted)
+    {
+        var lease = lane.Limiter.AttemptAcquire();
+        if (lease.IsAcquired || _options.RequestQueueLimit == 0 || _options.RequestQueueTimeout == TimeSpan.Zero)
+        {
+            return lease;
+        }
+
+        lease.Dispose();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
+        timeout.CancelAfter(_options.RequestQueueTimeout);
+        _metrics.Queued(1);
+        try
+        {
+            return await lane.Limiter.AcquireAsync(1, timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+        finally
+        {
+            _metrics.Queued(-1);
+        }
+    }
+
+    public void Dispose()
+    {
+        _small.Limiter.Dispose();
+        _large.Limiter.Dispose();
+    }
+
+    private sealed class Lane(string setting, int slots, FilterServiceOptions options)
+    {
+        public string Setting { get; } = setting;
+
+        public int Slots { get; } = slots;
+
+        public ConcurrencyLimiter Limiter { get; } = new(new ConcurrencyLimiterOptions
+        {
+            PermitLimit = slots,
+            QueueLimit = options.RequestQueueLimit,
+            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+        });
+    }
+}

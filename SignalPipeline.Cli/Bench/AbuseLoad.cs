@@ -1,0 +1,362 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Confluent.Kafka;
+using SignalPipeline.Messages;
+
+namespace SignalPipeline.Cli.Bench;
+
+/// <summary>What the normal clients saw in one phase (without or with abuse).</summary>
+public sealed record NormalClientFigures(LatencySummary? Http, long HttpRequests, long HttpFailures, LatencySummary? FrameDelay, double FramesPerSecond);
+
+/// <summary>One abuse run: the normal clients before and during the abuse, the abusers' answers, peak RSS, survivors.</summary>
+public sealed record AbuseResult(NormalClientFigures Baseline, NormalClientFigures Abused, IReadOnlyDictionary<string, long> Answers,
+    IReadOnlyDictionary<string, long> PeakRssBytes, bool AllAlive);
+
+/// <summary>
+/// The abuse scenario against a filter service, the gateway and the bridge (started by the caller, the gateway and
+/// bridge trusting X-Forwarded-For from loopback as they would from the Ingress, so each simulated client has its own
+/// address). A normal HTTP client calls <c>/kalman/audio/run</c> through the gateway one call at a time and a normal
+/// /ws client watches one stream, first alone, then while the abusers run. Every abuser counts the answers it gets.
+/// </summary>
+public sealed class AbuseLoad(Uri gateway, Uri bridge, string bootstrap, TimeSpan phase)
+{
+    private const string NormalHttpAddress = "203.0.113.10";
+    private const string NormalWsAddress = "203.0.113.20";
+    private readonly ConcurrentDictionary<string, long> _answers = new();
+    private readonly List<(TimeSpan At, double Ms, bool Ok)> _http = [];
+    private readonly List<(TimeSpan At, double DelayMs)> _frames = [];
+    private readonly Stopwatch _clock = new();
+
+    public async Task<(NormalClientFigures Baseline, NormalClientFigures Abused, IReadOnlyDictionary<string, long> Answers)> RunAsync(CancellationToken cancellationToken)
+    {
+        using var stopAll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { BaseAddress = gateway, Timeout = TimeSpan.FromSeconds(60) };
+        // Hundreds of abuser loops share this process's pool with the normal /ws client: let it grow at once
+        // instead of injecting a thread every half second, so the normal client's continuations are not starved here.
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
+        _clock.Start();
+        var background = new List<Task>
+        {
+            FeedBridgeAsync(stopAll.Token),
+            // The normal HTTP client runs on its own thread with blocking calls: what it measures must not include
+            // waiting behind the abusers' work items in this process's thread pool.
+            Task.Factory.StartNew(() => NormalHttp(http, stopAll.Token), stopAll.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default),
+            NormalWsAsync(stopAll.Token),
+        };
+
+        // Warm-up, then the baseline phase.
+        await Task.Delay(TimeSpan.FromSeconds(3), cancellationToken);
+        var baselineFrom = _clock.Elapsed;
+        await Task.Delay(phase, cancellationToken);
+        var abuseFrom = _clock.Elapsed;
+
+        using var stopAbuse = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var abusers = new List<Task>();
+        abusers.AddRange(Loops(2, i => OversizedBatchAsync(http, i, stopAbuse.Token)));
+        abusers.AddRange(Loops(8, i => LargeBodyAsync(http, i, stopAbuse.Token)));
+        abusers.AddRange(Loops(2, i => AbandonedSlowAsync(http, i, stopAbuse.Token)));
+        abusers.AddRange(Loops(2, i => SubscriptionFloodAsync(i, stopAbuse.Token)));
+        abusers.AddRange(Loops(8, i => StalledReaderAsync(i, stopAbuse.Token)));
+        abusers.Add(IdleSocketsAsync(stopAbuse.Token));
+        await Task.Delay(phase, cancellationToken);
+        var abuseTo = _clock.Elapsed;
+        await stopAbuse.CancelAsync();
+        await SettleAsync("abusers", abusers);
+        await stopAll.CancelAsync();
+        await SettleAsync("normal clients and feed", background);
+        return (Figures(baselineFrom, abuseFrom), Figures(abuseFrom, abuseTo), new Dictionary<string, long>(_answers));
+    }
+
+    /// <summary>Waits up to 30 s for stopped loops; one stuck in a call the server never answers is left behind (and said so).</summary>
+    private static async Task SettleAsync(string what, List<Task> tasks)
+    {
+        var all = Task.WhenAll(tasks).ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        if (await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(30), CancellationToken.None)) != all)
+        {
+            Console.WriteLine($"  ({tasks.Count(t => !t.IsCompleted)} of the {what} still running 30 s after being stopped; left behind)");
+        }
+    }
+
+    private static IEnumerable<Task> Loops(int count, Func<int, Task> loop) => Enumerable.Range(0, count).Select(i => Task.Run(() => loop(i)));
+
+    private NormalClientFigures Figures(TimeSpan from, TimeSpan to)
+    {
+        var latency = new LatencyRecorder();
+        long ok = 0, failed = 0;
+        lock (_http)
+        {
+            foreach (var (at, ms, success) in _http.Where(h => h.At >= from && h.At < to))
+            {
+                if (success)
+                {
+                    ok++;
+                    latency.Record(ms);
+                }
+                else
+                {
+                    failed++;
+                }
+            }
+        }
+
+        var delays = new LatencyRecorder();
+        lock (_frames)
+        {
+            foreach (var (_, delay) in _frames.Where(f => f.At >= from && f.At < to))
+            {
+                delays.Record(delay);
+            }
+        }
+
+        return new NormalClientFigures(latency.Summarize(), ok, failed, delays.Summarize(), delays.Count / (to - from).TotalSeconds);
+    }
+
+    private void Count(string answer) => _answers.AddOrUpdate(answer, 1, (_, n) => n + 1);
+
+    private static HttpRequestMessage Post(string path, byte[] body, string contentType, string address)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
+        request.Headers.Add("X-Forwarded-For", address);
+        return request;
+    }
+
+    private void NormalHttp(HttpClient http, CancellationToken stop)
+    {
+        // The guide's form: a JSON chunk of 4096 samples.
+        var body = Encoding.UTF8.GetBytes("{\"signal\":[" + string.Join(",", Enumerable.Range(0, 4096)
+            .Select(n => Math.Sin(n * 0.01).ToString("R", System.Globalization.CultureInfo.InvariantCulture))) + "]}");
+        while (!stop.IsCancellationRequested)
+        {
+            var started = _clock.Elapsed;
+            var ok = false;
+            try
+            {
+                using var request = Post("/kalman/audio/run", body, "application/json", NormalHttpAddress);
+                using var response = http.Send(request, stop);
+                response.Content.ReadAsStream(stop).CopyTo(Stream.Null);
+                ok = response.IsSuccessStatusCode;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !stop.IsCancellationRequested)
+            {
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            lock (_http)
+            {
+                _http.Add((started, (_clock.Elapsed - started).TotalMilliseconds, ok));
+            }
+
+            Thread.Sleep(20);
+        }
+    }
+
+    private async Task NormalWsAsync(CancellationToken stop)
+    {
+        using var socket = await ConnectAsync(NormalWsAddress, stop);
+        await SendAsync(socket, """{"type":"subscribe","streams":["abuse-0"]}""", stop);
+        var buffer = new byte[1 << 20];
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var count = 0;
+                ValueWebSocketReceiveResult result;
+                do
+                {
+                    result = await socket.ReceiveAsync(buffer.AsMemory(count), stop);
+                    count += result.Count;
+                }
+                while (!result.EndOfMessage && count < buffer.Length);
+
+                using var json = JsonDocument.Parse(buffer.AsMemory(0, count));
+                if (json.RootElement.GetProperty("type").GetString() == "data")
+                {
+                    var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                    var newest = json.RootElement.GetProperty("frames").EnumerateArray().Max(f => f.GetProperty("received_ms").GetInt64());
+                    lock (_frames)
+                    {
+                        _frames.Add((_clock.Elapsed, now - newest));
+                    }
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
+        {
+        }
+    }
+
+    /// <summary>Filtered chunks of 8 streams, 2000 samples, 20 per second each, straight into the bridge's topic.</summary>
+    private async Task FeedBridgeAsync(CancellationToken stop)
+    {
+        using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = bootstrap, LingerMs = 2 }).Build();
+        var samples = Enumerable.Range(0, 2000).Select(n => Math.Sin(n * 0.01)).ToArray();
+        for (var seq = 0L; !stop.IsCancellationRequested; seq++)
+        {
+            var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            for (var stream = 0; stream < 8; stream++)
+            {
+                producer.Produce("sample-output", SampleCodec.ToMessage(
+                    new FilteredChunk($"abuse-{stream}", seq, "kalman", samples, samples, now, now) { Format = SampleFormat.Float64 }));
+            }
+
+            try
+            {
+                await Task.Delay(50, stop);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        producer.Flush(TimeSpan.FromSeconds(5));
+    }
+
+    private async Task<ClientWebSocket> ConnectAsync(string address, CancellationToken stop)
+    {
+        var socket = new ClientWebSocket();
+        socket.Options.SetRequestHeader("X-Forwarded-For", address);
+        var uri = new UriBuilder(bridge) { Scheme = "ws", Path = "/ws" }.Uri;
+        await socket.ConnectAsync(uri, stop).WaitAsync(TimeSpan.FromSeconds(30), stop);
+        return socket;
+    }
+
+    private static Task SendAsync(ClientWebSocket socket, string text, CancellationToken stop)
+        => socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, true, stop);
+
+    private async Task AnswerLoopAsync(string name, Func<Task<string>> attempt, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                Count($"{name}: {await attempt()}");
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or WebSocketException or OperationCanceledException or IOException)
+            {
+                Count($"{name}: {ex.GetType().Name}");
+                await Task.Delay(100, CancellationToken.None);
+            }
+        }
+    }
+
+    private async Task<string> StatusAsync(HttpClient http, HttpRequestMessage request, CancellationToken stop)
+    {
+        using (request)
+        using (var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stop))
+        {
+            await response.Content.CopyToAsync(Stream.Null, stop);
+            return ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
+    // 20,000 one-sample items for rls order 64: without an item limit, ~680 MB of states.
+    private static readonly byte[] OversizedBatch = Encoding.UTF8.GetBytes(
+        "{\"params\":{\"order\":64},\"items\":[" + string.Join(",", Enumerable.Repeat("{\"signal\":[0]}", 20_000)) + "]}");
+
+    private Task OversizedBatchAsync(HttpClient http, int i, CancellationToken stop) => AnswerLoopAsync("oversized batch",
+        () => StatusAsync(http, Post("/rls/audio/batch", OversizedBatch, "application/json", $"198.51.100.{10 + i}"), stop), stop);
+
+    // 2 Mi samples (16 MiB, the body limit), 8 at once.
+    private static readonly byte[] LargeBody = new byte[2 * 1024 * 1024 * sizeof(double)];
+
+    private Task LargeBodyAsync(HttpClient http, int i, CancellationToken stop) => AnswerLoopAsync("16 MiB body",
+        () => StatusAsync(http, Post("/kalman/audio/run", LargeBody, "application/octet-stream", $"198.51.100.{20 + i}"), stop), stop);
+
+    private static readonly byte[] SlowBody = new byte[1024 * 1024 * sizeof(double)];
+
+    // rls order 64 over 1 Mi samples takes seconds; the client gives up after 300 ms.
+    private Task AbandonedSlowAsync(HttpClient http, int i, CancellationToken stop) => AnswerLoopAsync("abandoned rls(64)", async () =>
+    {
+        using var abandon = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        abandon.CancelAfter(300);
+        try
+        {
+            return await StatusAsync(http, Post("/rls/audio/run?order=64", SlowBody, "application/octet-stream", $"198.51.100.{30 + i}"), abandon.Token);
+        }
+        catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+        {
+            return "abandoned";
+        }
+    }, stop);
+
+    private Task SubscriptionFloodAsync(int i, CancellationToken stop) => AnswerLoopAsync("subscription flood", async () =>
+    {
+        using var socket = await ConnectAsync($"198.51.100.{40 + i}", stop);
+        var buffer = new byte[64 * 1024];
+        for (var round = 0; socket.State == WebSocketState.Open; round++)
+        {
+            // 150 new ids per message stay under the bridge's 4 KiB message limit: the flood meets the subscription cap.
+            var ids = string.Join(",", Enumerable.Range(0, 150).Select(n => $"\"f{i}-{round}-{n}\""));
+            await SendAsync(socket, $"{{\"type\":\"subscribe\",\"streams\":[{ids}]}}", stop);
+            var result = await socket.ReceiveAsync(buffer, stop);
+            while (result.MessageType != WebSocketMessageType.Close && !result.EndOfMessage)
+            {
+                result = await socket.ReceiveAsync(buffer, stop);
+            }
+        }
+
+        return $"closed {(int?)socket.CloseStatus}";
+    }, stop);
+
+    // Subscribed to everything undecimated, never reading: held until the bridge's send timeout cuts it, then again.
+    private Task StalledReaderAsync(int i, CancellationToken stop) => AnswerLoopAsync("stalled reader", async () =>
+    {
+        using var socket = await ConnectAsync($"198.51.100.{50 + i}", stop);
+        await SendAsync(socket, """{"type":"subscribe","streams":["*"],"raw":true}""", stop);
+        await Task.Delay(TimeSpan.FromSeconds(15), stop);
+        socket.Abort();
+        return "held 15 s";
+    }, stop);
+
+    /// <summary>1,000 WebSocket upgrades from one address, kept open without subscribing, and 1,000 idle TCP connections to the gateway.</summary>
+    private async Task IdleSocketsAsync(CancellationToken stop)
+    {
+        var sockets = new List<IDisposable>();
+        try
+        {
+            for (var n = 0; n < 1000 && !stop.IsCancellationRequested; n++)
+            {
+                try
+                {
+                    sockets.Add(await ConnectAsync("198.51.100.99", stop));
+                    Count("idle ws: accepted");
+                }
+                catch (WebSocketException)
+                {
+                    Count("idle ws: refused");
+                }
+
+                var tcp = new TcpClient();
+                await tcp.ConnectAsync(gateway.Host, gateway.Port, stop);
+                sockets.Add(tcp);
+            }
+
+            await Task.Delay(Timeout.Infinite, stop);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            foreach (var socket in sockets)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+namespace SignalPipeline.Cli.Bench;
+
+/// <summary>Starts what the abuse scenario needs (broker, one filter service, gateway, bridge), runs <see cref="AbuseLoad"/>, reads peak RSS, stops.</summary>
+public static class AbuseRun
+{
+    // The Ingress's place: the gateway and the bridge believe X-Forwarded-For from loopback, where the bench's clients are.
+    private static readonly KeyValuePair<string, string> TrustLoopback = new("ForwardedHeaders__KnownNetworks", "127.0.0.0/8");
+
+    // In a pod limited to 512Mi the runtime caps its GC heap at 75% of the limit by itself; here nothing does, and a
+    // GC left alone keeps garbage it could collect. The services get the pod's heap cap, so an overrun would crash them.
+    private static readonly KeyValuePair<string, string> PodHeapLimit = new("DOTNET_GCHeapHardLimit", "0x18000000");
+
+    public static async Task<AbuseResult> RunAsync(BenchEnvironment env, string? brokers, TimeSpan phase, CancellationToken cancellationToken)
+    {
+        var services = new List<ServiceProcess>();
+        try
+        {
+            var bootstrap = await BenchRunner.BrokerAsync(env, brokers, services, cancellationToken);
+
+            var service = await ServiceProcess.StartAsync(env, "FilterService", "filter-service",
+                new Dictionary<string, string> { [PodHeapLimit.Key] = PodHeapLimit.Value }, cancellationToken);
+            services.Add(service);
+            var gatewayEnv = BenchRunner.GatewayEnv(service.Url);
+            gatewayEnv[TrustLoopback.Key] = TrustLoopback.Value;
+            gatewayEnv[PodHeapLimit.Key] = PodHeapLimit.Value;
+            gatewayEnv["FilterGateway__RateLimitPermitsPerSecond"] = "200";
+            gatewayEnv["FilterGateway__RateLimitBurst"] = "400";
+            var gateway = await ServiceProcess.StartAsync(env, "FilterGateway", "filter-gateway", gatewayEnv, cancellationToken);
+            services.Add(gateway);
+            var bridge = await ServiceProcess.StartAsync(env, "WebSocketBridge", "websocket-bridge",
+                new Dictionary<string, string>
+                {
+                    ["KAFKA_BROKERS"] = bootstrap, [TrustLoopback.Key] = TrustLoopback.Value, [PodHeapLimit.Key] = PodHeapLimit.Value,
+                }, cancellationToken);
+            services.Add(bridge);
+
+            var (baseline, abused, answers) = await new AbuseLoad(gateway.Url, bridge.Url, bootstrap, phase).RunAsync(cancellationToken);
+            var peaks = new Dictionary<string, long>();
+            foreach (var process in new[] { service, gateway, bridge })
+            {
+                if (process.PeakRssBytes() is { } peak)
+                {
+                    peaks[process.Name] = peak;
+                }
+            }
+
+            var alive = await AllHealthyAsync([service, gateway, bridge], cancellationToken);
+            Console.WriteLine($"  => HTTP p99 {BenchRunner.Fmt(baseline.Http?.P99)} -> {BenchRunner.Fmt(abused.Http?.P99)} ms, /ws delay p99 " +
+                              $"{BenchRunner.Fmt(baseline.FrameDelay?.P99)} -> {BenchRunner.Fmt(abused.FrameDelay?.P99)} ms, peak RSS " +
+                              string.Join(", ", peaks.Select(p => $"{p.Key} {p.Value / (1024 * 1024)} MiB")) + $", all alive: {alive}");
+            return new AbuseResult(baseline, abused, answers, peaks, alive);
+        }
+        finally
+        {
+            for (var i = services.Count - 1; i >= 0; i--)
+            {
+                await services[i].DisposeAsync();
+            }
+        }
+    }
+
+    private static async Task<bool> AllHealthyAsync(IEnumerable<ServiceProcess> processes, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        foreach (var process in processes)
+        {
+            if (process.HasExited)
+            {
+                return false;
+            }
+
+            try
+            {
+                using var response = await http.GetAsync(new Uri(process.Url, "/health"), cancellationToken);
+                if (!response.IsSuccessStatusCode)
+                {
+                    return false;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,129 @@
+using System.Net;
+using System.Net.Sockets;
+using FilterService;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using SignalPipeline.Tests.FilterService;
+
+namespace SignalPipeline.Tests.FilterGateway;
+
+/// <summary>
+/// The gateway facing trouble: a dead algorithm service gets a fast 503 with Retry-After and traffic resumes by itself;
+/// X-Forwarded-For is believed only from configured proxies, so the per-client rate limit cannot be dodged.
+/// </summary>
+public sealed class GatewayEdgeTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    private static Task<InProcessHost> StartServiceAsync(int port = 0) => InProcessHost.StartAsync(
+        new Dictionary<string, string?>(),
+        builder =>
+        {
+            builder.AddFilterService();
+            builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        },
+        app => app.MapFilterService());
+
+    [Fact]
+    public async Task ADeadServiceGets503WithRetryAfterAndTrafficResumesWhenItIsBack()
+    {
+        var service = await StartServiceAsync();
+        var port = service.Address.Port;
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = service.Address.ToString(),
+            ["FilterGateway:HealthCheckInterval"] = "00:00:00.2",
+            ["FilterGateway:HealthCheckTimeout"] = "00:00:01",
+        });
+        using var client = gateway.CreateClient();
+        using (var alive = await PostUntilAsync(client, HttpStatusCode.OK))
+        {
+            Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
+        }
+
+        await service.DisposeAsync();
+        // Until the next probe a request may still meet the closed port (502); from then on the gateway answers itself.
+        using var unavailable = await PostUntilAsync(client, HttpStatusCode.ServiceUnavailable);
+        Assert.NotNull(unavailable.Headers.RetryAfter);
+        await FilterApi.AssertProblemAsync(unavailable, HttpStatusCode.ServiceUnavailable, "'kalman' service");
+        // Other algorithms' routes are not affected by kalman's death (they go to their own services).
+
+        await using var back = await StartServiceAsync(port);
+        using var recovered = await PostUntilAsync(client, HttpStatusCode.OK);
+        Assert.Equal(HttpStatusCode.OK, recovered.StatusCode);
+    }
+
+    private static async Task<HttpResponseMessage> PostUntilAsync(HttpClient client, HttpStatusCode wanted)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            var response = await FilterApi.PostJsonAsync(client, "/kalman/audio/run", FilterApi.RunBody([0.2, 0.9]));
+            if (response.StatusCode == wanted)
+            {
+                return response;
+            }
+
+            response.Dispose();
+            Assert.True(DateTime.UtcNow < deadline, $"the gateway never answered {(int)wanted}");
+            await Task.Delay(50);
+        }
+    }
+
+    [Theory]
+    [InlineData(null, null, false)]
+    [InlineData(null, "10.9.9.9", false)]
+    [InlineData("127.0.0.0/8", null, true)]
+    [InlineData(null, "127.0.0.1", true)]
+    public async Task XForwardedForIsBelievedOnlyFromConfiguredProxies(string? networks, string? proxies, bool believed)
+    {
+        await using var backend = await StartServiceAsync();
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = backend.Address.ToString(),
+            ["FilterGateway:RateLimitPermitsPerSecond"] = "1",
+            ["FilterGateway:RateLimitBurst"] = "1",
+            // What Aspire puts in every project's environment: alone it would make ASP.NET trust any sender.
+            ["ForwardedHeaders_Enabled"] = "true",
+            ["ForwardedHeaders:KnownNetworks"] = networks,
+            ["ForwardedHeaders:KnownProxies"] = proxies,
+        });
+        using var client = gateway.CreateClient();
+
+        // Ten requests at once claiming ten different client addresses: with one token per second per address, only
+        // believed addresses are all served (sent together, so a slow machine does not refill the bucket in between).
+        var statuses = await Task.WhenAll(Enumerable.Range(1, 10).Select(async i =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/run") { Content = new StringContent(FilterApi.RunBody([0.5]), System.Text.Encoding.UTF8, "application/json") };
+            request.Headers.Add("X-Forwarded-For", $"203.0.113.{i}");
+            using var response = await client.SendAsync(request).WaitAsync(FilterApi.CallTimeout);
+            return response.StatusCode;
+        }));
+
+        if (believed)
+        {
+            Assert.All(statuses, status => Assert.Equal(HttpStatusCode.OK, status));
+        }
+        else
+        {
+            Assert.Contains(HttpStatusCode.TooManyRequests, statuses);
+        }
+    }
+
+    [Theory]
+    [InlineData("ForwardedHeaders:KnownNetworks", "10.0.0.0/33")]
+    [InlineData("ForwardedHeaders:KnownNetworks", "ingress")]
+    [InlineData("ForwardedHeaders:KnownProxies", "10.0.0.300")]
+    public async Task ABadTrustedProxySettingStopsTheServiceNamingIt(string setting, string value)
+    {
+        var ex = await Record.ExceptionAsync(async () =>
+        {
+            await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?> { [setting] = value });
+        });
+
+        Assert.NotNull(ex);
+        var message = (ex is AggregateException aggregate ? aggregate.InnerException! : ex).Message;
+        Assert.Contains(setting, message);
+        Assert.Contains(value, message);
+    }
+}

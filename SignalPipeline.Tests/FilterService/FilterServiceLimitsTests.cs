@@ -1,0 +1,353 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using FilterService;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using SignalPipeline.Tests.FilterGateway;
+using static SignalPipeline.Tests.FilterService.FilterApi;
+
+namespace SignalPipeline.Tests.FilterService;
+
+/// <summary>
+/// Each of the service's limits (docs/filter-api.md "Limits") with small settings on an in-process service: the
+/// documented answer naming the setting, then a normal client is still served.
+/// </summary>
+public sealed class FilterServiceLimitsTests
+{
+    private static Task<InProcessHost> StartServiceAsync(params (string Key, string Value)[] settings)
+        => InProcessHost.StartAsync(settings.ToDictionary(s => s.Key, s => (string?)s.Value),
+            builder => builder.AddFilterService(), app => app.MapFilterService());
+
+    private static async Task AssertStillServesAsync(HttpClient client)
+    {
+        var (filtered, _) = await RunAsync(client, "kalman", [0.2, 0.9, -0.8]);
+        AssertBitIdentical(Reference("kalman", [0.2, 0.9, -0.8]), filtered);
+    }
+
+    private static string JsonBatch(int items, int samplesEach, string? paramsJson = null)
+        => $"{{{(paramsJson is null ? "" : $"\"params\":{paramsJson},")}\"items\":[{string.Join(",", Enumerable.Repeat($"{{\"signal\":{SignalJson(new double[samplesEach])}}}", items))}]}}";
+
+    [Fact]
+    public async Task ABatchOverMaxBatchItemsGets413InBothFormsAndNormalRequestsGoOn()
+    {
+        await using var service = await StartServiceAsync(("FilterService:MaxBatchItems", "3"));
+        using var client = service.CreateClient();
+
+        using var json = await PostJsonAsync(client, "/kalman/audio/batch", JsonBatch(4, 1));
+        await AssertProblemAsync(json, HttpStatusCode.RequestEntityTooLarge, "FilterService:MaxBatchItems");
+
+        var (status, _, body) = await PostBinaryBatchAsync(client, "/kalman/audio/batch", BinaryBatchBody([.. Enumerable.Repeat<(double[], byte[]?)>(([0.1], null), 4)]));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, status);
+        Assert.Contains("FilterService:MaxBatchItems", Encoding.UTF8.GetString(body));
+
+        using var three = await PostJsonAsync(client, "/kalman/audio/batch", JsonBatch(3, 1));
+        Assert.Equal(HttpStatusCode.OK, three.StatusCode);
+        await AssertStillServesAsync(client);
+    }
+
+    [Fact]
+    public async Task MoreThanMaxSamplesPerRequestGets413WhateverTheFormAndNormalRequestsGoOn()
+    {
+        await using var service = await StartServiceAsync(("FilterService:MaxSamplesPerRequest", "100"));
+        using var client = service.CreateClient();
+
+        using var run = await PostJsonAsync(client, "/kalman/audio/run", RunBody(new double[101]));
+        await AssertProblemAsync(run, HttpStatusCode.RequestEntityTooLarge, "FilterService:MaxSamplesPerRequest");
+
+        using var octets = new ByteArrayContent(new byte[101 * sizeof(double)]);
+        octets.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        using var binary = await client.PostAsync("/kalman/audio/run", octets).WaitAsync(CallTimeout);
+        await AssertProblemAsync(binary, HttpStatusCode.RequestEntityTooLarge, "FilterService:MaxSamplesPerRequest");
+
+        // Counted over all items of a batch.
+        using var batch = await PostJsonAsync(client, "/kalman/audio/batch", JsonBatch(3, 34));
+        await AssertProblemAsync(batch, HttpStatusCode.RequestEntityTooLarge, "FilterService:MaxSamplesPerRequest");
+
+        using var atLimit = await PostJsonAsync(client, "/kalman/audio/run", RunBody(new double[100]));
+        Assert.Equal(HttpStatusCode.OK, atLimit.StatusCode);
+        await AssertStillServesAsync(client);
+    }
+
+    [Fact]
+    public async Task StatesOverMaxStateBytesPerRequestGet413AndNormalRequestsGoOn()
+    {
+        // An rls order-8 state is several hundred bytes: 20 of them pass 4000 bytes.
+        await using var service = await StartServiceAsync(("FilterService:MaxStateBytesPerRequest", "4000"));
+        using var client = service.CreateClient();
+
+        using var many = await PostJsonAsync(client, "/rls/audio/batch", JsonBatch(20, 1, """{"order":8}"""));
+        await AssertProblemAsync(many, HttpStatusCode.RequestEntityTooLarge, "FilterService:MaxStateBytesPerRequest");
+
+        using var one = await PostJsonAsync(client, "/rls/audio/batch", JsonBatch(1, 1, """{"order":8}"""));
+        Assert.Equal(HttpStatusCode.OK, one.StatusCode);
+        await AssertStillServesAsync(client);
+    }
+
+    [Theory]
+    [InlineData("/kalman/audio/run", "text/plain")]
+    [InlineData("/kalman/audio/run", "application/x-www-form-urlencoded")]
+    [InlineData("/kalman/audio/run", "application/vnd.signalpipeline.filter-batch")]
+    [InlineData("/kalman/audio/batch", "text/plain")]
+    [InlineData("/kalman/audio/batch", "multipart/form-data; boundary=x")]
+    public async Task AnUndocumentedContentTypeGets415(string path, string contentType)
+    {
+        await using var service = await StartServiceAsync();
+        using var client = service.CreateClient();
+        using var content = new ByteArrayContent(Encoding.UTF8.GetBytes("""{"signal":[0.2,0.9]}"""));
+        content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+
+        using var response = await client.PostAsync(path, content).WaitAsync(CallTimeout);
+
+        await AssertProblemAsync(response, HttpStatusCode.UnsupportedMediaType, "application/json");
+        await AssertStillServesAsync(client);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("application/json")]
+    [InlineData("application/json; charset=utf-8")]
+    [InlineData("application/problem+json")]
+    public async Task JsonWithoutContentTypeOrAnyJsonTypeIsRead(string? contentType)
+    {
+        await using var service = await StartServiceAsync();
+        using var client = service.CreateClient();
+        using var content = new ByteArrayContent(Encoding.UTF8.GetBytes("""{"signal":[0.2,0.9]}"""));
+        if (contentType is not null)
+        {
+            content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+        }
+
+        using var response = await client.PostAsync("/kalman/audio/run", content).WaitAsync(CallTimeout);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task BeyondMaxConcurrentSmallRequestsAndTheQueueTheAnswerIs503WithRetryAfter()
+    {
+        await using var service = await StartServiceAsync(
+            ("FilterService:MaxConcurrentSmallRequests", "1"), ("FilterService:RequestQueueLimit", "1"), ("FilterService:RequestQueueTimeout", "00:00:00.5"));
+        using var client = service.CreateClient();
+
+        // The slot is taken before the body is read: a request whose body is held back holds it.
+        var held = new HeldContent("""{"signal":[0.2,0.9]}""");
+        var holder = PostJsonContentAsync(client, held);
+        await held.Started.WaitAsync(CallTimeout);
+        var metrics = service.App.Services.GetRequiredService<FilterServiceMetrics>();
+        for (var waited = 0; metrics.ActiveRequests == 0; waited += 10)
+        {
+            Assert.True(waited < 30_000, "the held request never took its slot");
+            await Task.Delay(10);
+        }
+
+        // The queue holds one request for 0.5 s, then it is answered 503.
+        using var queued = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.5]));
+        Assert.NotNull(queued.Headers.RetryAfter);
+        await AssertProblemAsync(queued, HttpStatusCode.ServiceUnavailable, "FilterService:MaxConcurrentSmallRequests");
+
+        held.Release();
+        using (var first = await holder.WaitAsync(CallTimeout))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        }
+
+        await AssertStillServesAsync(client);
+    }
+
+    [Fact]
+    public async Task SmallRequestsHaveTheirOwnLaneWhileLargeOnesFillMaxConcurrentRequests()
+    {
+        await using var service = await StartServiceAsync(
+            ("FilterService:MaxConcurrentRequests", "1"), ("FilterService:RequestQueueLimit", "0"), ("FilterService:SmallRequestBytes", "16"));
+        using var client = service.CreateClient();
+        var held = new HeldContent("""{"signal":[0.2,0.9]}""" + new string(' ', 100));
+        var holder = PostJsonContentAsync(client, held);
+        await held.Started.WaitAsync(CallTimeout);
+        var metrics = service.App.Services.GetRequiredService<FilterServiceMetrics>();
+        for (var waited = 0; metrics.ActiveRequests == 0; waited += 10)
+        {
+            Assert.True(waited < 30_000, "the held request never took its slot");
+            await Task.Delay(10);
+        }
+
+        // Another large request finds the large lane full (no queue here): 503 naming the setting.
+        using var large = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.5, 0.25]) + new string(' ', 100));
+        await AssertProblemAsync(large, HttpStatusCode.ServiceUnavailable, "FilterService:MaxConcurrentRequests");
+
+        // A small one (at most 16 bytes declared) is served at once.
+        using var small = await PostJsonAsync(client, "/kalman/audio/run", """{"signal":[1]}""");
+        Assert.Equal(HttpStatusCode.OK, small.StatusCode);
+
+        held.Release();
+        using var first = await holder.WaitAsync(CallTimeout);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+    }
+
+    [Fact]
+    public async Task ARequestOverRequestTimeoutIsStoppedInsideTheFilterLoopWith503()
+    {
+        await using var service = await StartServiceAsync(("FilterService:RequestTimeout", "00:00:01"),
+            ("FilterService:MaxConcurrentRequests", "1"), ("FilterService:SmallRequestBytes", "0"), ("FilterService:RequestQueueTimeout", "00:01:00"));
+        using var client = service.CreateClient();
+
+        // rls order 64 over 2 Mi samples takes many seconds: the timeout stops it between two slices of the run.
+        using var content = new ByteArrayContent(new byte[2 * 1024 * 1024 * sizeof(double)]);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        using var slow = await client.PostAsync("/rls/audio/run?order=64", content).WaitAsync(CallTimeout);
+        Assert.NotNull(slow.Headers.RetryAfter);
+        await AssertProblemAsync(slow, HttpStatusCode.ServiceUnavailable, "FilterService:RequestTimeout");
+
+        // The one slot is free again (every request is "large" here): the stopped run is not still going.
+        await AssertStillServesAsync(client);
+    }
+
+    [Fact]
+    public async Task AnAbandonedLongRequestStopsAndFreesItsSlot()
+    {
+        // One slot; a queued request waits at most 2 s: far less than the abandoned run would take to finish.
+        await using var service = await StartServiceAsync(
+            ("FilterService:MaxConcurrentRequests", "1"), ("FilterService:SmallRequestBytes", "0"), ("FilterService:RequestQueueTimeout", "00:00:02"));
+        using var client = service.CreateClient();
+
+        using (var abandon = new CancellationTokenSource(TimeSpan.FromMilliseconds(800)))
+        {
+            using var content = new ByteArrayContent(new byte[2 * 1024 * 1024 * sizeof(double)]);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.PostAsync("/rls/audio/run?order=64", content, abandon.Token).WaitAsync(CallTimeout));
+        }
+
+        await AssertStillServesAsync(client);
+    }
+
+    [Fact]
+    public async Task AClientLeavingInTheMiddleOfItsBodyIsNotAServerError()
+    {
+        var errors = new ErrorLog();
+        await using var service = await InProcessHost.StartAsync(new Dictionary<string, string?>(),
+            builder =>
+            {
+                builder.AddFilterService();
+                builder.Logging.AddProvider(errors);
+            },
+            app => app.MapFilterService());
+        using (var tcp = new System.Net.Sockets.TcpClient())
+        {
+            await tcp.ConnectAsync(service.Address.Host, service.Address.Port).WaitAsync(CallTimeout);
+            var request = "POST /kalman/audio/run HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"signal\":[0.2";
+            var stream = tcp.GetStream();
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(request)).AsTask().WaitAsync(CallTimeout);
+            tcp.Client.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            try
+            {
+                // Kestrel may reset the connection instead of delivering the 400: the client left anyway.
+                await stream.CopyToAsync(Stream.Null).WaitAsync(CallTimeout);
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        using var client = service.CreateClient();
+        await AssertStillServesAsync(client);
+        Assert.Empty(errors.Entries);
+    }
+
+    /// <summary>Collects the service's log entries of level Error and above.</summary>
+    private sealed class ErrorLog : ILoggerProvider, ILogger
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<string> Entries { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Error;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+            {
+                Entries.Enqueue($"{formatter(state, exception)} {exception?.Message}");
+            }
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
+    [Fact]
+    public async Task ABadLimitSettingStopsTheServiceAtStartNamingIt()
+    {
+        var ex = await Record.ExceptionAsync(async () =>
+        {
+            await using var service = await StartServiceAsync(("FilterService:MaxBatchItems", "0"));
+        });
+
+        Assert.NotNull(ex);
+        Assert.Contains("FilterService:MaxBatchItems", (ex is AggregateException aggregate ? aggregate.InnerException! : ex).Message);
+    }
+
+    [Fact]
+    public async Task AlgorithmsShowsUnboundedSidesAsNullAndInf()
+    {
+        await using var service = await StartServiceAsync();
+        using var client = service.CreateClient();
+        using var json = JsonDocument.Parse(await client.GetStringAsync("/algorithms").WaitAsync(CallTimeout));
+        var kalman = json.RootElement.GetProperty("algorithms").EnumerateArray().Single(a => a.GetProperty("name").GetString() == "kalman")
+            .GetProperty("parameters").EnumerateArray().ToDictionary(p => p.GetProperty("name").GetString()!);
+
+        Assert.Equal(JsonValueKind.Null, kalman["q"].GetProperty("max").ValueKind);
+        Assert.Equal(0, kalman["q"].GetProperty("min").GetDouble());
+        Assert.Equal("(0, inf)", kalman["q"].GetProperty("range").GetString());
+        Assert.Equal(JsonValueKind.Null, kalman["x0"].GetProperty("min").ValueKind);
+        Assert.Equal("(-inf, inf)", kalman["x0"].GetProperty("range").GetString());
+        Assert.DoesNotContain("E+308", json.RootElement.GetRawText(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void TheLsCoefficientCacheIsBounded()
+    {
+        for (var window = 2; window < 2 + 2 * SignalPipeline.Filters.LsCoefficients.MaxCachedPairs; window++)
+        {
+            SignalPipeline.Filters.FilterFactory.Create("ls", new Dictionary<string, double> { ["window"] = window, ["degree"] = 1 })
+                .Process([0.1, 0.2, 0.3], new double[3]);
+            Assert.True(SignalPipeline.Filters.LsCoefficients.CachedPairs <= SignalPipeline.Filters.LsCoefficients.MaxCachedPairs);
+        }
+    }
+
+    private static async Task<HttpResponseMessage> PostJsonContentAsync(HttpClient client, HttpContent content)
+    {
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        return await client.PostAsync("/kalman/audio/run", content).WaitAsync(CallTimeout);
+    }
+
+    /// <summary>A body whose first byte goes out at once and the rest only after <see cref="Release"/>.</summary>
+    private sealed class HeldContent(string json) : HttpContent
+    {
+        private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Started => _started.Task;
+
+        public void Release() => _release.TrySetResult();
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            var bytes = Encoding.UTF8.GetBytes(json);
+            await stream.WriteAsync(bytes.AsMemory(0, 1));
+            await stream.FlushAsync();
+            _started.TrySetResult();
+            await _release.Task.WaitAsync(CallTimeout);
+            await stream.WriteAsync(bytes.AsMemory(1));
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = Encoding.UTF8.GetByteCount(json);
+            return true;
+        }
+    }
+}

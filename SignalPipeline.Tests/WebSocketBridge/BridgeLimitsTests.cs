@@ -1,0 +1,197 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.WebSockets;
+using System.Text.Json;
+using FilterProcessor;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using SignalPipeline.Tests.FilterGateway;
+using WebSocketBridge;
+using WebSocketBridge.Streams;
+
+namespace SignalPipeline.Tests.WebSocketBridge;
+
+/// <summary>
+/// The bridge's per-client limits (docs/websocket-bridge.md "Limits") on an in-process bridge without Kafka: data is
+/// put straight into its stream registry. Each limit gives its documented answer and other clients are still served.
+/// </summary>
+public sealed class BridgeLimitsTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    private static Task<InProcessHost> StartBridgeAsync(params (string Key, string Value)[] settings)
+    {
+        var all = settings.ToDictionary(s => s.Key, s => (string?)s.Value);
+        all["ConnectionStrings:kafka"] = "127.0.0.1:1";
+        return InProcessHost.StartAsync(all,
+            builder =>
+            {
+                builder.AddServiceDefaults();
+                builder.AddWebSocketBridge();
+                // No broker here: the test feeds the registry itself.
+                builder.Services.Remove(builder.Services.Single(d => d.ImplementationType == typeof(SampleOutputConsumer)));
+            },
+            app =>
+            {
+                app.UseWebSockets();
+                app.MapBridgeEndpoints();
+                app.MapDefaultEndpoints();
+            });
+    }
+
+    [Fact]
+    public async Task MoreThanMaxConnectionsPerAddressGet429AndTheSlotComesBackOnClose()
+    {
+        await using var bridge = await StartBridgeAsync(("Bridge:MaxConnectionsPerAddress", "2"));
+        await using var first = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await using var second = await BridgeTestClient.ConnectAsync(bridge.Address);
+
+        var refused = await Record.ExceptionAsync(() => BridgeTestClient.ConnectAsync(bridge.Address));
+        Assert.IsType<WebSocketException>(refused);
+        using (var http = bridge.CreateClient())
+        {
+            // The same answer as plain HTTP, where the body can be read.
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/ws");
+            request.Headers.Add("Connection", "Upgrade");
+            request.Headers.Add("Upgrade", "websocket");
+            request.Headers.Add("Sec-WebSocket-Version", "13");
+            request.Headers.Add("Sec-WebSocket-Key", Convert.ToBase64String(new byte[16]));
+            using var response = await http.SendAsync(request).WaitAsync(Patience);
+            Assert.NotNull(response.Headers.RetryAfter);
+            await FilterService.FilterApi.AssertProblemAsync(response, HttpStatusCode.TooManyRequests, "Bridge:MaxConnectionsPerAddress");
+        }
+
+        await first.DisposeAsync();
+        await WaitUntilAsync(async () => (await ClientsAsync(bridge)).GetProperty("count").GetInt32() == 1);
+        await using var third = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await third.SubscribeAsync("sensor-1");
+    }
+
+    [Fact]
+    public async Task SubscribingPastMaxSubscriptionsPerClientCloses1008AndOthersGoOn()
+    {
+        await using var bridge = await StartBridgeAsync(("Bridge:MaxSubscriptionsPerClient", "3"));
+        await using var greedy = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await greedy.SubscribeAsync("a", "b");
+        await greedy.SendAsync("""{"type":"subscribe","streams":["c","d"]}""");
+
+        var (status, reason) = await greedy.ReceiveCloseAsync().WaitAsync(Patience);
+
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, status);
+        Assert.Contains("Bridge:MaxSubscriptionsPerClient", reason);
+        await using var normal = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await normal.SubscribeAsync("a", "b", "c");
+    }
+
+    [Fact]
+    public async Task AClientWithoutSubscriptionIsClosedAfterIdleTimeoutAndASubscribedOneStays()
+    {
+        await using var bridge = await StartBridgeAsync(("Bridge:IdleTimeoutSeconds", "1"));
+        await using var subscribed = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await subscribed.SubscribeAsync("sensor-1");
+        await using var idle = await BridgeTestClient.ConnectAsync(bridge.Address);
+
+        var (status, reason) = await idle.ReceiveCloseAsync().WaitAsync(Patience);
+
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, status);
+        Assert.Contains("Bridge:IdleTimeoutSeconds", reason);
+        // The subscribed client, connected for longer than the idle client lived, still gets answers.
+        await subscribed.SubscribeAsync("sensor-2");
+    }
+
+    [Fact]
+    public async Task AClientThatStopsReadingIsDisconnectedAfterSendTimeoutAndAReaderKeepsGettingFrames()
+    {
+        await using var bridge = await StartBridgeAsync(("Bridge:SendTimeoutSeconds", "1"));
+        await using var stalled = await BridgeTestClient.ConnectAsync(bridge.Address, raw: true);
+        await stalled.SubscribeAsync("*");
+        await using var reader = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await reader.SubscribeAsync("sensor-1");
+
+        var streams = bridge.App.Services.GetRequiredService<LiveStreamRegistry>();
+        using var stop = new CancellationTokenSource();
+        var feeding = Task.Run(async () =>
+        {
+            var samples = new double[5000];
+            for (var seq = 0L; !stop.IsCancellationRequested; seq++)
+            {
+                var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                streams.GetOrAdd("sensor-1")!.Append(seq, "kalman", samples, samples, now, now, now);
+                await Task.Delay(10);
+            }
+        });
+
+        try
+        {
+            // The stalled client never reads: its TCP window fills, a send waits a second, and the bridge drops it.
+            await WaitUntilAsync(async () => (await ClientsAsync(bridge)).GetProperty("count").GetInt32() == 1);
+            for (var frames = 0; frames < 5;)
+            {
+                using var message = await reader.ReceiveAsync().WaitAsync(Patience);
+                Assert.NotNull(message);
+                frames += message.RootElement.GetProperty("type").GetString() == "data" ? 1 : 0;
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await feeding.WaitAsync(Patience);
+        }
+    }
+
+    [Fact]
+    public async Task ClientsGivesCountsOnlyUnlessListClientsIsOn()
+    {
+        await using (var bridge = await StartBridgeAsync())
+        {
+            await using var client = await BridgeTestClient.ConnectAsync(bridge.Address);
+            await client.SubscribeAsync("secret-stream");
+            var clients = await ClientsAsync(bridge);
+            Assert.Equal(1, clients.GetProperty("count").GetInt32());
+            Assert.Equal(1, clients.GetProperty("subscribed").GetInt32());
+            Assert.False(clients.TryGetProperty("clients", out _));
+            Assert.DoesNotContain("secret-stream", clients.GetRawText());
+        }
+
+        await using var listing = await StartBridgeAsync(("Bridge:ListClients", "true"));
+        await using var listed = await BridgeTestClient.ConnectAsync(listing.Address);
+        await listed.SubscribeAsync("secret-stream");
+        var details = await ClientsAsync(listing);
+        Assert.Equal("secret-stream", details.GetProperty("clients")[0].GetProperty("streams")[0].GetString());
+    }
+
+    [Fact]
+    public void TheRegistryHoldsAtMostMaxStreams()
+    {
+        var registry = new LiveStreamRegistry(Microsoft.Extensions.Options.Options.Create(new BridgeOptions { MaxStreams = 2 }), TimeProvider.System);
+        Assert.NotNull(registry.GetOrAdd("a"));
+        Assert.NotNull(registry.GetOrAdd("b"));
+        Assert.Null(registry.GetOrAdd("c"));
+        Assert.NotNull(registry.GetOrAdd("a"));
+        Assert.Equal(2, registry.Count);
+    }
+
+    [Fact]
+    public void TheBridgeDecodesEveryChunkSizeTheProcessorAccepts()
+    {
+        Assert.True(new BridgeOptions().MaxChunkSamples >= new ProcessorOptions().MaxChunkSamples,
+            "Bridge:MaxChunkSamples must be at least Processor:MaxChunkSamples, or large chunks never reach the page");
+    }
+
+    private static async Task<JsonElement> ClientsAsync(InProcessHost bridge)
+    {
+        using var http = bridge.CreateClient();
+        return await http.GetFromJsonAsync<JsonElement>("/clients").WaitAsync(Patience);
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the condition never came true");
+            await Task.Delay(50);
+        }
+    }
+}
