@@ -10,7 +10,10 @@ public enum TransactionFailure
     /// <summary>Abort and retry the batch (abortable, retriable, a timeout, a transport failure of the filterer).</summary>
     Abortable,
 
-    /// <summary>The producer is unusable (fenced by a newer instance, a fatal error): recreate it, then retry.</summary>
+    /// <summary>
+    /// The producer is unusable (fenced, a fatal error) or a commit's outcome is unknown: recreate it (which completes or
+    /// aborts what the coordinator holds) and restore every owned partition from the changelog, the only sure account.
+    /// </summary>
     Fatal,
 }
 
@@ -22,6 +25,7 @@ public enum TransactionFailure
 public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions options, string transactionalId, ILogger logger) : IDisposable
 {
     private static readonly TimeSpan TransactionTimeout = TimeSpan.FromSeconds(30);
+    private const int CommitAttempts = 5;
 
     private readonly Dictionary<int, long> _outputEnds = [];
     private readonly Dictionary<int, long> _changelogEnds = [];
@@ -89,7 +93,28 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
         }
 
         Producer.SendOffsetsToTransaction(offsets, group, TransactionTimeout);
-        Producer.CommitTransaction(TransactionTimeout);
+
+        // A retriable commit failure (e.g. the broker restarting) may have reached the coordinator: the same commit is
+        // retried, never aborted, since an abort could not undo a commit that went through (librdkafka's documented
+        // answer; measured with the broker down: the retry commits the same transaction, docs/kafka.md).
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                Producer.CommitTransaction(TransactionTimeout);
+                break;
+            }
+            catch (KafkaRetriableException e) when (attempt < CommitAttempts)
+            {
+                logger.LogWarning("Commit failed ({Reason}); retrying the same commit (attempt {Attempt} of {Attempts})", e.Error.Reason, attempt + 1, CommitAttempts);
+                Thread.Sleep(TimeSpan.FromMilliseconds(Math.Min(options.MaxRetryBackoffMs, options.RetryBackoffMs << Math.Min(attempt, 10))));
+            }
+            catch (KafkaRetriableException e)
+            {
+                throw new CommitOutcomeUnknownException($"The commit failed {CommitAttempts} times ({e.Error.Reason}); whether it went through is unknown.", e);
+            }
+        }
+
         _inTransaction = false;
     }
 
@@ -120,6 +145,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
 
     public static TransactionFailure Classify(Exception e) => e switch
     {
+        CommitOutcomeUnknownException => TransactionFailure.Fatal,
         KafkaTxnRequiresAbortException => TransactionFailure.Abortable,
         KafkaException { Error.IsFatal: true } => TransactionFailure.Fatal,
         KafkaException { Error.Code: ErrorCode.Local_Fenced or ErrorCode.ProducerFenced or ErrorCode.InvalidProducerEpoch or ErrorCode.TransactionalIdAuthorizationFailed } => TransactionFailure.Fatal,
@@ -157,3 +183,6 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
 
     public void Dispose() => _producer?.Dispose();
 }
+
+/// <summary>A commit kept failing with retriable errors: it may or may not have gone through.</summary>
+public sealed class CommitOutcomeUnknownException(string message, Exception inner) : Exception(message, inner);

@@ -181,7 +181,16 @@ public sealed class StreamThread : IDisposable
             _logger.LogError(e, "Recreating the transactional producer failed; retrying after the backoff");
         }
 
-        BatchWriter.RollBack(batch, Tasks);
+        if (failure == TransactionFailure.Fatal)
+        {
+            // What the coordinator did with the transaction is not known here: the changelog says what is committed.
+            _manager.RestoreAll();
+        }
+        else
+        {
+            BatchWriter.RollBack(batch, Tasks);
+        }
+
         try
         {
             _restorer.RescanOutputs([.. batch.LastOffsets.Keys.Concat(batch.Touched.Select(t => t.Partition)).Distinct().Where(Tasks.ContainsKey).Select(p => Tasks[p].State)],

@@ -38,6 +38,20 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
         return assigned.Select(tp => new TopicPartitionOffset(tp, Offset.Unset));
     }
 
+    /// <summary>Every owned partition is restored again from the changelog, from the start (its state here may be ahead).</summary>
+    public void RestoreAll()
+    {
+        foreach (var p in Tasks.Keys)
+        {
+            _restoring.Add(p);
+        }
+
+        Tasks.Clear();
+        _retained.Clear();
+        context.StreamCount = 0;
+        _restoringSinceMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+    }
+
     /// <summary>Partitions revoked or lost: their tasks end; their state is kept in case they come straight back.</summary>
     public void OnRevoked(IReadOnlyList<TopicPartitionOffset> revoked, string why)
     {

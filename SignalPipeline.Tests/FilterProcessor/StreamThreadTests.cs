@@ -147,6 +147,28 @@ public sealed class StreamThreadTests
         Assert.True(harness.Telemetry.Aborts >= 1, "The failures should have aborted transactions.");
     }
 
+    [Theory]
+    [InlineData(2, 0)]
+    [InlineData(7, 1)]
+    public void ARetriableCommitFailureRetriesTheSameCommitAndWhenItStaysUnknownRestoresFromTheChangelog(int failures, int aborts)
+    {
+        using var harness = new ProcessorHarness();
+        harness.Start();
+        var sent = Send(harness, ["u", "v"], chunks: 3);
+        harness.Cluster.Faults.Fail(FaultPoint.CommitTransaction, () => KafkaFaults.Retriable(), count: failures);
+
+        harness.StepUntil(() => sent.All(s => harness.OutputCount(s.Key) == 3));
+
+        foreach (var (stream, chunks) in sent)
+        {
+            ProcessorHarness.AssertReference(chunks, harness.Outputs()[stream]);
+        }
+
+        // Two failures: the same transaction is committed on the third try, nothing aborted. Seven: past the five tries,
+        // the outcome counts as unknown: a new producer, and every partition restored from the changelog.
+        Assert.Equal(aborts, harness.Telemetry.Aborts);
+    }
+
     [Fact]
     public void ARefusedDeliveryAbortsTheTransactionAndTheRetryWritesEverythingOnce()
     {
