@@ -6,9 +6,10 @@ namespace FilterProcessor.Filtering;
 /// One stream's filter state. Between transactions only the committed snapshot is kept (a few dozen bytes for kalman,
 /// so a million idle streams stay small); during a batch the working state is a live <see cref="IStreamFilter"/>
 /// (local mode) or the snapshot the algorithm service returned (remote mode). Both forms are
-/// <see cref="IStreamFilter.SaveState"/>'s format.
+/// <see cref="IStreamFilter.SaveState"/>'s format. Not sealed: a stream's state derives from it, so a million streams
+/// pay for one object each rather than two.
 /// </summary>
-public sealed class StreamFilterHandle(byte[]? committed)
+public class StreamFilterHandle(byte[]? committed)
 {
     private IStreamFilter? _live;
     private byte[]? _working;
@@ -43,7 +44,7 @@ public sealed class StreamFilterHandle(byte[]? committed)
     public byte[]? SaveState() => _live?.SaveState() ?? _working ?? CommittedState;
 
     /// <summary>The transaction that wrote <paramref name="state"/> committed: keep only the bytes.</summary>
-    public void OnCommitted(byte[]? state)
+    public void OnFilterCommitted(byte[]? state)
     {
         CommittedState = state;
         _live = null;
@@ -51,7 +52,7 @@ public sealed class StreamFilterHandle(byte[]? committed)
     }
 
     /// <summary>Forgets the working state: the next use starts from the committed state again.</summary>
-    public void Rollback()
+    public void RollbackFilter()
     {
         _live = null;
         _working = null;

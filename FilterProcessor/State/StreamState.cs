@@ -10,8 +10,10 @@ namespace FilterProcessor.State;
 /// transaction or a poisoned chunk rolls back this stream alone (no reload from the changelog).
 /// </summary>
 public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList<PendingChunk>? held = null, byte[]? filterState = null)
+    : StreamFilterHandle(filterState)
 {
     private long _committedNextSeq = nextSeq;
+    private long _heldSinceMs = long.MinValue; // a nullable long would take 16 bytes in each of a million streams
     private IReadOnlyList<PendingChunk>? _committedHeld = held is { Count: > 0 } ? held : null;
 
     public string StreamId { get; } = streamId;
@@ -21,7 +23,8 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
 
     public StreamSequence<ChunkEnvelope> Sequence { get; private set; } = NewSequence(nextSeq, held);
 
-    public StreamFilterHandle Filter { get; } = new(filterState);
+    /// <summary>The stream's filter state (this object: see <see cref="StreamFilterHandle"/>).</summary>
+    public StreamFilterHandle Filter => this;
 
     /// <summary>Changed in the open transaction: its checkpoint is written before the commit.</summary>
     public bool Dirty { get; set; }
@@ -33,7 +36,11 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
     public long HeldBytes { get; set; }
 
     /// <summary>When the oldest chunk now held started waiting (this instance's clock), or null when none is held.</summary>
-    public long? HeldSinceMs { get; set; }
+    public long? HeldSinceMs
+    {
+        get => _heldSinceMs == long.MinValue ? null : _heldSinceMs;
+        set => _heldSinceMs = value ?? long.MinValue;
+    }
 
     /// <summary>When the stream last received a chunk (this instance's clock), for idle eviction.</summary>
     public long LastActiveMs { get; set; }
@@ -58,7 +65,7 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
     {
         _committedNextSeq = checkpoint.NextSeq;
         _committedHeld = checkpoint.Held.Count > 0 ? checkpoint.Held : null;
-        Filter.OnCommitted(checkpoint.FilterState);
+        OnFilterCommitted(checkpoint.FilterState);
         IsUncommitted = false;
         Dirty = false;
     }
@@ -69,7 +76,7 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
         Sequence = NewSequence(_committedNextSeq, _committedHeld);
         HeldBytes = _committedHeld?.Sum(h => (long)h.Value.Length) ?? 0;
         HeldSinceMs = _committedHeld is null ? null : HeldSinceMs;
-        Filter.Rollback();
+        RollbackFilter();
         Dirty = false;
     }
 

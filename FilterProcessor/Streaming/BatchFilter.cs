@@ -46,7 +46,7 @@ public sealed class BatchFilter(IChunkFilterer filterer)
     {
         foreach (var stream in work.Select(w => w.Stream).Distinct())
         {
-            stream.Filter.Rollback();
+            stream.Filter.RollbackFilter();
         }
 
         foreach (var item in work)
