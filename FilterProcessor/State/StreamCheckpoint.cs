@@ -70,7 +70,7 @@ public sealed record StreamCheckpoint(long NextSeq, byte[]? FilterState, IReadOn
         var nextSeq = reader.Int64();
         var state = reader.Bytes();
         var count = reader.Count();
-        var held = new List<PendingChunk>(count);
+        var held = count == 0 ? null : new List<PendingChunk>(count);
         for (var i = 0; i < count; i++)
         {
             var seq = reader.Int64();
@@ -87,16 +87,16 @@ public sealed record StreamCheckpoint(long NextSeq, byte[]? FilterState, IReadOn
                 headers.Add(new(key, reader.Bytes() ?? []));
             }
 
-            held.Add(new PendingChunk(seq, value, headers, timestamp, source));
+            held!.Add(new PendingChunk(seq, value, headers, timestamp, source));
         }
 
         reader.End();
-        if (nextSeq < 0 || held.Any(c => c.Seq <= nextSeq))
+        if (nextSeq < 0 || held?.Any(c => c.Seq <= nextSeq) == true)
         {
             throw new FormatException("Stream checkpoint seqs are inconsistent.");
         }
 
-        return new StreamCheckpoint(nextSeq, state, held);
+        return new StreamCheckpoint(nextSeq, state, held ?? (IReadOnlyList<PendingChunk>)[]);
     }
 
     private ref struct Writer(Span<byte> buffer)
