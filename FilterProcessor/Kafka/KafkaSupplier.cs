@@ -18,6 +18,10 @@ public sealed class KafkaSupplier(KafkaClientFactory kafka) : IKafkaSupplier
             config.EnableAutoCommit = false;
             config.EnableAutoOffsetStore = false;
             config.AutoOffsetReset = AutoOffsetReset.Earliest;
+
+            // Prefetch at most 16 MiB (librdkafka's default is 64 MiB): sixteen 1 MiB batches are ready at any time, and
+            // a backlog does not sit in native memory beside a million streams' state.
+            config.QueuedMaxMessagesKbytes ??= 16 * 1024;
         }, builder => builder
             .SetPartitionsAssignedHandler((_, assigned) => handlers.Assigned(assigned))
             .SetPartitionsRevokedHandler((_, revoked) => handlers.Revoked(revoked))
@@ -32,9 +36,11 @@ public sealed class KafkaSupplier(KafkaClientFactory kafka) : IKafkaSupplier
             config.EnablePartitionEof = true;
             config.AutoOffsetReset = AutoOffsetReset.Earliest;
 
-            // A restore reads whole partitions as fast as it can: larger fetches than a live consumer's.
-            config.FetchMaxBytes ??= 64 * 1024 * 1024;
-            config.MaxPartitionFetchBytes ??= 8 * 1024 * 1024;
+            // A restore reads whole partitions as fast as it can: larger fetches than a live consumer's, but a bounded
+            // prefetch (librdkafka's default queue is 64 MiB per consumer, and several restore side by side).
+            config.FetchMaxBytes ??= 16 * 1024 * 1024;
+            config.MaxPartitionFetchBytes ??= 4 * 1024 * 1024;
+            config.QueuedMaxMessagesKbytes ??= 16 * 1024;
         });
 
     public IProducer<byte[], byte[]> GetProducer(string transactionalId)

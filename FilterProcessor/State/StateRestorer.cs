@@ -12,9 +12,25 @@ namespace FilterProcessor.State;
 /// </summary>
 public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options, ProcessorTelemetry telemetry, ILogger logger) : IDisposable
 {
-    private readonly Confluent.Kafka.IConsumer<byte[], byte[]> _consumer = kafka.GetRestoreConsumer(ProcessorOptions.ConsumerGroup + "-restore");
+    /// <summary>
+    /// Readers that restore partitions side by side: a consumer has one fetch in flight per broker, and the dev broker
+    /// answers a fetch with one record batch per partition, so one reader restored 1,000,000 streams in ~7 s.
+    /// </summary>
+    public const int ParallelReaders = 4;
 
-    private ChangelogReader Reader => new(_consumer, TimeSpan.FromSeconds(options.RestoreStallSeconds));
+    private readonly List<Confluent.Kafka.IConsumer<byte[], byte[]>> _consumers = [];
+
+    private ChangelogReader Reader => ReaderAt(0);
+
+    private ChangelogReader ReaderAt(int index)
+    {
+        while (_consumers.Count <= index)
+        {
+            _consumers.Add(kafka.GetRestoreConsumer(ProcessorOptions.ConsumerGroup + "-restore"));
+        }
+
+        return new ChangelogReader(_consumers[index], TimeSpan.FromSeconds(options.RestoreStallSeconds));
+    }
 
     /// <param name="partitions">The partitions to restore.</param>
     /// <param name="retained">State this instance still holds for some of them (read on from its changelog end).</param>
@@ -37,13 +53,35 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
 
         // Each record is applied as it is read (last record per key wins), so a restore holds no more than the state
         // it rebuilds: a million streams' raw checkpoints are never kept side by side with the streams made from them.
-        var marks = Reader.ReadToEnd(options.ChangelogTopic, from, (p, record) =>
+        // The partitions are shared out among up to ParallelReaders readers; each partition is read and applied by one.
+        var groups = partitions.Select((p, i) => (p, i)).GroupBy(x => x.i % ParallelReaders, x => x.p).Select(g => g.ToList()).ToList();
+        var readers = groups.Select((_, i) => ReaderAt(i)).ToList();
+        var results = new (Dictionary<int, (long Low, long High)> Marks, Dictionary<int, long> ScanFrom)[groups.Count];
+        try
         {
-            if (record.Message.Key is { } key)
+            Parallel.For(0, groups.Count, new ParallelOptions { MaxDegreeOfParallelism = ParallelReaders }, g =>
             {
-                Apply(p, result[p], Encoding.UTF8.GetString(key), record.Message.Value, committed, nowMs, scanFrom);
-            }
-        });
+                var groupScanFrom = groups[g].ToDictionary(p => p, p => scanFrom[p]);
+                var groupMarks = readers[g].ReadToEnd(options.ChangelogTopic, groups[g].ToDictionary(p => p, p => from[p]), (p, record) =>
+                {
+                    if (record.Message.Key is { } key)
+                    {
+                        Apply(p, result[p], Encoding.UTF8.GetString(key), record.Message.Value, committed, nowMs, groupScanFrom);
+                    }
+                });
+                results[g] = (groupMarks, groupScanFrom);
+            });
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+
+        var marks = results.SelectMany(r => r.Marks).ToDictionary(m => m.Key, m => m.Value);
+        foreach (var (p, start) in results.SelectMany(r => r.ScanFrom))
+        {
+            scanFrom[p] = start;
+        }
 
         foreach (var p in partitions)
         {
@@ -131,7 +169,10 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
 
     public void Dispose()
     {
-        _consumer.Close();
-        _consumer.Dispose();
+        foreach (var consumer in _consumers)
+        {
+            consumer.Close();
+            consumer.Dispose();
+        }
     }
 }
