@@ -203,20 +203,6 @@ public sealed class FilterProcessorTests(ProcessorAppFixture fixture) : IClassFi
         Assert.True(telemetry.Chunks > 0, "The third instance filtered nothing while it owned partitions.");
     }
 
-    private sealed class TestMeterFactory : IMeterFactory
-    {
-        private readonly List<Meter> _meters = [];
-
-        public Meter Create(MeterOptions options)
-        {
-            var meter = new Meter(options);
-            _meters.Add(meter);
-            return meter;
-        }
-
-        public void Dispose() => _meters.ForEach(m => m.Dispose());
-    }
-
     private static string? Header(ConsumeResult<byte[], byte[]> record, string name)
         => record.Message.Headers.TryGetLastBytes(name, out var value) ? Encoding.UTF8.GetString(value) : null;
 }

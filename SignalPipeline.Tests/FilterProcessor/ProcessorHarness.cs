@@ -25,7 +25,7 @@ public sealed class ProcessorHarness : IDisposable
     public const string Changelog = "filter-kafka-processor-state-changelog";
 
     private readonly List<StreamThread> _threads = [];
-    private readonly MeterFactory _meters = new();
+    private readonly TestMeterFactory _meters = new();
     private readonly Action<ProcessorOptions>? _configure;
 
     public ProcessorHarness(int partitions = 4, Action<ProcessorOptions>? configure = null)
@@ -150,18 +150,19 @@ public sealed class ProcessorHarness : IDisposable
         Telemetry.Dispose();
         _meters.Dispose();
     }
+}
 
-    private sealed class MeterFactory : IMeterFactory
+/// <summary>Meters for a test, disposed with it.</summary>
+public sealed class TestMeterFactory : IMeterFactory
+{
+    private readonly List<Meter> _meters = [];
+
+    public Meter Create(MeterOptions options)
     {
-        private readonly List<Meter> _meters = [];
-
-        public Meter Create(MeterOptions options)
-        {
-            var meter = new Meter(options);
-            _meters.Add(meter);
-            return meter;
-        }
-
-        public void Dispose() => _meters.ForEach(m => m.Dispose());
+        var meter = new Meter(options);
+        _meters.Add(meter);
+        return meter;
     }
+
+    public void Dispose() => _meters.ForEach(m => m.Dispose());
 }
