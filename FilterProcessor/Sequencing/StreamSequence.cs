@@ -62,6 +62,20 @@ public sealed class StreamSequence<T>
     /// <summary>The seq the stream waits for.</summary>
     public long NextSeq { get; private set; }
 
+    /// <summary>Makes this (empty) sequence stand for a stream waiting for <paramref name="nextSeq"/>: a scratch
+    /// sequence shared by streams that hold nothing, so a million idle streams need no sequence object each.</summary>
+    public StreamSequence<T> Reset(long nextSeq)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(nextSeq);
+        if (_held is { Count: > 0 })
+        {
+            throw new InvalidOperationException("Only a sequence that holds nothing can be reset.");
+        }
+
+        NextSeq = nextSeq;
+        return this;
+    }
+
     /// <summary>Chunks waiting for a missing seq, in seq order.</summary>
     public IReadOnlyList<KeyValuePair<long, T>> Held => _held is null ? [] : [.. _held];
 

@@ -38,7 +38,7 @@ public sealed class OutputScan(ChangelogReader reader, ProcessorOptions options,
             state.OutputEnd = marks.TryGetValue(output, out var mark) ? mark.High : state.OutputEnd;
             foreach (var (streamId, seq) in highest.GetValueOrDefault(output) ?? [])
             {
-                var next = state.TryGet(streamId, out var stream) ? stream.Sequence.NextSeq : 0;
+                var next = state.TryGet(streamId, out var stream) ? stream.NextSeq : 0;
                 if (seq >= next)
                 {
                     state.AlreadyOutput[streamId] = seq;

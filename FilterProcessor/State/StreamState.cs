@@ -21,7 +21,54 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
     /// <summary>The input partition the stream lives in (set when added to it).</summary>
     public int Partition { get; internal set; }
 
-    public StreamSequence<ChunkEnvelope> Sequence { get; private set; } = NewSequence(nextSeq, held);
+    // The ordering state: a sequence object only while chunks are held; otherwise just the next seq (a stream that
+    // holds nothing borrows its partition's scratch sequence for an offer).
+    private StreamSequence<ChunkEnvelope>? _holding = held is { Count: > 0 } ? NewSequence(nextSeq, held) : null;
+    private long _nextSeq = nextSeq;
+
+    /// <summary>The seq the stream waits for.</summary>
+    public long NextSeq => _holding?.NextSeq ?? _nextSeq;
+
+    public int HeldCount => _holding?.HeldCount ?? 0;
+
+    /// <summary>Chunks waiting for a missing seq, in seq order.</summary>
+    public IReadOnlyList<KeyValuePair<long, ChunkEnvelope>> Held => _holding?.Held ?? [];
+
+    /// <summary>
+    /// <see cref="StreamSequence{T}.Offer"/> for this stream. <paramref name="scratch"/> is an empty sequence lent for the
+    /// offer; returns true when the stream kept it (it now holds chunks), so the lender needs a new one.
+    /// </summary>
+    public bool Offer(long seq, ChunkEnvelope chunk, int maxHeld, List<ChunkEnvelope> released, ref SequenceCounters counters, StreamSequence<ChunkEnvelope> scratch, out SequenceOutcome outcome)
+    {
+        var sequence = _holding ?? scratch.Reset(_nextSeq);
+        outcome = sequence.Offer(seq, chunk, maxHeld, released, ref counters);
+        return Settle(sequence);
+    }
+
+    /// <summary><see cref="StreamSequence{T}.SkipGap"/> for this stream.</summary>
+    public void SkipGap(List<ChunkEnvelope> released, ref SequenceCounters counters)
+    {
+        if (_holding is { } sequence)
+        {
+            sequence.SkipGap(released, ref counters);
+            Settle(sequence);
+        }
+    }
+
+    /// <summary>Keeps the sequence object only while it holds chunks; returns true when it newly took it.</summary>
+    private bool Settle(StreamSequence<ChunkEnvelope> sequence)
+    {
+        if (sequence.HeldCount > 0)
+        {
+            var taken = _holding is null;
+            _holding = sequence;
+            return taken;
+        }
+
+        _nextSeq = sequence.NextSeq;
+        _holding = null;
+        return false;
+    }
 
     /// <summary>The stream's filter state (this object: see <see cref="StreamFilterHandle"/>).</summary>
     public StreamFilterHandle Filter => this;
@@ -58,7 +105,7 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
     }
 
     public StreamCheckpoint ToCheckpoint()
-        => new(Sequence.NextSeq, Filter.SaveState(), [.. Sequence.Held.Select(h => h.Value.ToPending())]);
+        => new(NextSeq, Filter.SaveState(), [.. Held.Select(h => h.Value.ToPending())]);
 
     /// <summary>After a commit that wrote <paramref name="checkpoint"/>: it is the state to roll back to from now on.</summary>
     public void OnCommitted(StreamCheckpoint checkpoint)
@@ -73,7 +120,8 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
     /// <summary>Back to the last commit: ordering position, held chunks and filter state.</summary>
     public void Rollback()
     {
-        Sequence = NewSequence(_committedNextSeq, _committedHeld);
+        _holding = _committedHeld is null ? null : NewSequence(_committedNextSeq, _committedHeld);
+        _nextSeq = _committedNextSeq;
         HeldBytes = _committedHeld?.Sum(h => (long)h.Value.Length) ?? 0;
         HeldSinceMs = _committedHeld is null ? null : HeldSinceMs;
         RollbackFilter();

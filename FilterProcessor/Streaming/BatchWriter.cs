@@ -95,7 +95,7 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
             }
 
             stream.Rollback();
-            if (stream.Sequence.HeldCount > 0)
+            if (stream.HeldCount > 0)
             {
                 partition.Holding.Add(stream);
             }

@@ -27,6 +27,7 @@ public sealed class TaskContext(ProcessorOptions options, ChunkLimits limits)
 public sealed class PartitionTask(PartitionState state, TaskContext context)
 {
     private readonly List<ChunkEnvelope> _released = [];
+    private StreamSequence<ChunkEnvelope> _scratch = new();
 
     public PartitionState State { get; } = state;
 
@@ -76,7 +77,11 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
 
         var envelope = new ChunkEnvelope(chunk.Seq, message.Value ?? [], message.Headers, chunk.TimestampMs ?? message.Timestamp.UnixTimestampMs, chunk, record.TopicPartitionOffset);
         _released.Clear();
-        var outcome = stream.Sequence.Offer(chunk.Seq, envelope, context.Options.MaxHeldChunks, _released, ref batch.Counters);
+        if (stream.Offer(chunk.Seq, envelope, context.Options.MaxHeldChunks, _released, ref batch.Counters, _scratch, out var outcome))
+        {
+            _scratch = new(); // the stream holds chunks now and keeps the sequence it was lent
+        }
+
         if (outcome == SequenceOutcome.Duplicate)
         {
             return;
@@ -90,7 +95,7 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
             stream.HeldBytes += envelope.Value.Length;
             if (stream.HeldBytes > context.Limits.MaxHeldBytes)
             {
-                stream.Sequence.SkipGap(_released, ref batch.Counters);
+                stream.SkipGap(_released, ref batch.Counters);
             }
         }
 
@@ -110,7 +115,7 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
             foreach (var stream in State.Holding.Where(s => nowMs - s.HeldSinceMs >= heldTimeout).ToList())
             {
                 _released.Clear();
-                stream.Sequence.SkipGap(_released, ref batch.Counters);
+                stream.SkipGap(_released, ref batch.Counters);
                 batch.Touched.Add(stream);
                 Release(stream, batch, nowMs);
             }
@@ -120,7 +125,7 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
         if (idle > 0)
         {
             // A stream still holding chunks waits for the held timeout first; a batch evicts a bounded number.
-            foreach (var stream in State.IdleSince(nowMs - idle).Where(s => s.Sequence.HeldCount == 0 && !batch.Touched.Contains(s)).Take(context.Options.MaxBatchRecords))
+            foreach (var stream in State.IdleSince(nowMs - idle).Where(s => s.HeldCount == 0 && !batch.Touched.Contains(s)).Take(context.Options.MaxBatchRecords))
             {
                 batch.Evicted.Add((State, stream));
             }
@@ -148,7 +153,7 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
             batch.Work.Add(new ChunkWork(State, stream, ready, batch.RentOutput(ready.Decoded.Signal.Length)));
         }
 
-        if (stream.Sequence.HeldCount > 0)
+        if (stream.HeldCount > 0)
         {
             stream.HeldSinceMs ??= nowMs;
             State.Holding.Add(stream);

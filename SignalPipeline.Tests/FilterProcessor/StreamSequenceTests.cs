@@ -131,4 +131,19 @@ public sealed class StreamSequenceTests
             Assert.Equal(seqs.Length, released.Count + sequence.HeldCount + counters.Duplicates);
         }
     }
+
+    [Fact]
+    public void AnEmptySequenceCanBeResetToStandForAnotherStreamButAHoldingOneCannot()
+    {
+        var scratch = new StreamSequence<long>(5);
+        var released = new List<long>();
+        var counters = new SequenceCounters();
+
+        Assert.Same(scratch, scratch.Reset(9));
+        Assert.Equal(SequenceOutcome.Released, scratch.Offer(9, 9, 3, released, ref counters));
+        Assert.Equal(10, scratch.NextSeq);
+
+        Assert.Equal(SequenceOutcome.Held, scratch.Offer(12, 12, 3, released, ref counters));
+        Assert.Throws<InvalidOperationException>(() => scratch.Reset(0));
+    }
 }
