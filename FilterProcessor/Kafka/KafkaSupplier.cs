@@ -36,11 +36,11 @@ public sealed class KafkaSupplier(KafkaClientFactory kafka) : IKafkaSupplier
             config.EnablePartitionEof = true;
             config.AutoOffsetReset = AutoOffsetReset.Earliest;
 
-            // A restore reads whole partitions as fast as it can: larger fetches than a live consumer's, but a bounded
-            // prefetch (librdkafka's default queue is 64 MiB per consumer, and several restore side by side).
-            config.FetchMaxBytes ??= 16 * 1024 * 1024;
-            config.MaxPartitionFetchBytes ??= 4 * 1024 * 1024;
-            config.QueuedMaxMessagesKbytes ??= 16 * 1024;
+            // A restore reads whole partitions as fast as it can, but with a small prefetch: librdkafka's default queue is
+            // 64 MiB per consumer, several restore side by side, and what they fetched stays in the process's RSS.
+            config.FetchMaxBytes ??= 8 * 1024 * 1024;
+            config.MaxPartitionFetchBytes ??= 2 * 1024 * 1024;
+            config.QueuedMaxMessagesKbytes ??= 4 * 1024;
         });
 
     public IProducer<byte[], byte[]> GetProducer(string transactionalId)
