@@ -228,7 +228,14 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
             if (@case.BridgeClients is { } count)
             {
                 var bridge = await ServiceProcess.StartAsync(env, "WebSocketBridge", "websocket-bridge",
-                    new Dictionary<string, string> { ["KAFKA_BROKERS"] = bootstrap, ["Bridge__MaxConnections"] = (count + 10).ToString() }, cancellationToken);
+                    new Dictionary<string, string>
+                    {
+                        ["KAFKA_BROKERS"] = bootstrap,
+                        ["Bridge__MaxConnections"] = (count + 10).ToString(),
+
+                        // Every bench client connects from 127.0.0.1: the per-address cap (16) would refuse all but a few.
+                        ["Bridge__MaxConnectionsPerAddress"] = (count + 10).ToString(),
+                    }, cancellationToken);
                 services.Add(bridge);
                 if (count > 0)
                 {
