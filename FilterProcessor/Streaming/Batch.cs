@@ -53,7 +53,8 @@ public sealed class Batch
 
     public int InputBytes { get; set; }
 
-    public bool IsEmpty => Records.Count == 0 && Evicted.Count == 0 && Touched.Count == 0;
+    /// <summary>Nothing to write: no record of an owned partition, no stream changed, none evicted.</summary>
+    public bool IsEmpty => LastOffsets.Count == 0 && Touched.Count == 0 && Evicted.Count == 0;
 
     public double[] RentOutput(int length) => ArrayPool<double>.Shared.Rent(length);
 

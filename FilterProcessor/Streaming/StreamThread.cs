@@ -142,7 +142,7 @@ public sealed class StreamThread : IDisposable
                 }
             }
 
-            if (batch.LastOffsets.Count == 0 && batch.Touched.Count == 0 && batch.Evicted.Count == 0)
+            if (batch.IsEmpty)
             {
                 return;
             }
@@ -150,7 +150,7 @@ public sealed class StreamThread : IDisposable
             using var activity = ProcessorTelemetry.StartBatch(_options.InputTopic, batch.Records);
             _filter.FilterAsync(batch.Work, stoppingToken).GetAwaiter().GetResult();
             _writer!.Commit(batch, Tasks, _consumer!.ConsumerGroupMetadata, ProcessorTelemetry.TraceContext(activity), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            _context.StreamCount = Tasks.Values.Sum(t => t.State.Count);
+            _manager.Recount();
             _health.BatchCommitted();
             _telemetry.Committed(batch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _context.StreamCount);
         }
@@ -201,7 +201,7 @@ public sealed class StreamThread : IDisposable
             _logger.LogError(e, "Scanning the output after the abort failed; the retry may write chunks the dev broker already shows");
         }
 
-        _context.StreamCount = Tasks.Values.Sum(t => t.State.Count);
+        _manager.Recount();
         foreach (var p in batch.LastOffsets.Keys)
         {
             if (Tasks.TryGetValue(p, out var task))

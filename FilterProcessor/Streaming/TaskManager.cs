@@ -38,6 +38,9 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
         return assigned.Select(tp => new TopicPartitionOffset(tp, Offset.Unset));
     }
 
+    /// <summary>Counts the streams of the owned partitions again (for <c>Processor:MaxStreams</c> and the gauge).</summary>
+    public void Recount() => context.StreamCount = Tasks.Values.Sum(t => t.State.Count);
+
     /// <summary>Every owned partition is restored again from the changelog, from the start (its state here may be ahead).</summary>
     public void RestoreAll()
     {
@@ -65,7 +68,7 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
             }
         }
 
-        context.StreamCount = Tasks.Values.Sum(t => t.State.Count);
+        Recount();
         logger.LogInformation("Partitions [{Partitions}] {Why}", string.Join(",", revoked.Select(r => r.Partition.Value).Order()), why);
     }
 
@@ -97,7 +100,7 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
             }
 
             _restoring.Clear();
-            context.StreamCount = Tasks.Values.Sum(t => t.State.Count);
+            Recount();
             consumer.Resume(topicPartitions);
             telemetry.Restored(clock.Elapsed, restored.Count, context.StreamCount);
             logger.LogInformation(
