@@ -10,12 +10,15 @@ using SignalPipeline.Messages;
 
 namespace SignalPipeline.Cli.Bench;
 
-/// <summary>What the normal clients saw in one phase (without or with abuse).</summary>
-public sealed record NormalClientFigures(LatencySummary? Http, long HttpRequests, long HttpFailures, LatencySummary? FrameDelay, double FramesPerSecond);
+/// <summary>What the normal clients saw in one phase (without or with abuse).
+/// <see cref="CpusUsed"/>: CPU seconds per second each service used in the phase.
+/// <see cref="DirectHttp"/> is the same call straight to the filter service, so that the gateway's share of a delay shows.</summary>
+public sealed record NormalClientFigures(LatencySummary? Http, long HttpRequests, long HttpFailures, LatencySummary? FrameDelay, double FramesPerSecond,
+    LatencySummary? DirectHttp = null, IReadOnlyDictionary<string, double>? CpusUsed = null);
 
 /// <summary>One abuse run: the normal clients before and during the abuse, the abusers' answers, peak RSS, survivors.</summary>
 public sealed record AbuseResult(NormalClientFigures Baseline, NormalClientFigures Abused, IReadOnlyDictionary<string, long> Answers,
-    IReadOnlyDictionary<string, long> PeakRssBytes, bool AllAlive);
+    IReadOnlyDictionary<string, long> PeakRssBytes, bool AllAlive, string? CpuSplit = null);
 
 /// <summary>
 /// The abuse scenario against a filter service, the gateway and the bridge (started by the caller, the gateway and
@@ -23,19 +26,29 @@ public sealed record AbuseResult(NormalClientFigures Baseline, NormalClientFigur
 /// address). A normal HTTP client calls <c>/kalman/audio/run</c> through the gateway one call at a time and a normal
 /// /ws client watches one stream, first alone, then while the abusers run. Every abuser counts the answers it gets.
 /// </summary>
-public sealed class AbuseLoad(Uri gateway, Uri bridge, string bootstrap, TimeSpan phase)
+public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string bootstrap, TimeSpan phase, Func<IReadOnlyDictionary<string, TimeSpan>> cpuTimes)
 {
+    /// <summary>
+    /// BENCH_ABUSE_ONLY: a comma-separated subset of the abusers (batch, large, abandoned, flood, stalled, idle) to run,
+    /// to find which of them costs the normal clients what (docs/benchmarks.md); all of them when unset.
+    /// </summary>
+    private static readonly string[] Only = (Environment.GetEnvironmentVariable("BENCH_ABUSE_ONLY") ?? "batch,large,abandoned,flood,stalled,idle")
+        .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
     private const string NormalHttpAddress = "203.0.113.10";
     private const string NormalWsAddress = "203.0.113.20";
     private readonly ConcurrentDictionary<string, long> _answers = new();
     private readonly List<(TimeSpan At, double Ms, bool Ok)> _http = [];
+    private readonly List<(TimeSpan At, double Ms, bool Ok)> _direct = [];
     private readonly List<(TimeSpan At, double DelayMs)> _frames = [];
     private readonly Stopwatch _clock = new();
+    private readonly TaskCompletionSource _firstFrame = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public async Task<(NormalClientFigures Baseline, NormalClientFigures Abused, IReadOnlyDictionary<string, long> Answers)> RunAsync(CancellationToken cancellationToken)
     {
         using var stopAll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { BaseAddress = gateway, Timeout = TimeSpan.FromSeconds(60) };
+        using var direct = new HttpClient { BaseAddress = service, Timeout = TimeSpan.FromSeconds(60) };
         // Hundreds of abuser loops share this process's pool with the normal /ws client: let it grow at once
         // instead of injecting a thread every half second, so the normal client's continuations are not starved here.
         ThreadPool.GetMinThreads(out var workers, out var io);
@@ -46,31 +59,56 @@ public sealed class AbuseLoad(Uri gateway, Uri bridge, string bootstrap, TimeSpa
             FeedBridgeAsync(stopAll.Token),
             // The normal HTTP client runs on its own thread with blocking calls: what it measures must not include
             // waiting behind the abusers' work items in this process's thread pool.
-            Task.Factory.StartNew(() => NormalHttp(http, stopAll.Token), stopAll.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default),
+            Task.Factory.StartNew(() => NormalHttp(http, _http, stopAll.Token), stopAll.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default),
+            Task.Factory.StartNew(() => NormalHttp(direct, _direct, stopAll.Token), stopAll.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default),
             NormalWsAsync(stopAll.Token),
         };
 
-        // Warm-up, then the baseline phase.
-        await Task.Delay(TimeSpan.FromSeconds(3), cancellationToken);
-        var baselineFrom = _clock.Elapsed;
-        await Task.Delay(phase, cancellationToken);
-        var abuseFrom = _clock.Elapsed;
+        // Warm-up: until the /ws client has its first frame (the bridge's consumer group may take a while to be
+        // assigned on a loaded machine), then the phases alternate, so that a change of the machine's load (other
+        // work on it) weighs on both alike instead of on whichever phase it happens to fall.
+        await _firstFrame.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken).ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+        var cycles = phase.TotalSeconds >= 15 ? 3 : 1;
+        var slice = phase / cycles;
+        var baseline = new List<(TimeSpan From, TimeSpan To)>();
+        var abused = new List<(TimeSpan From, TimeSpan To)>();
+        var baselineCpu = new Dictionary<string, TimeSpan>();
+        var abusedCpu = new Dictionary<string, TimeSpan>();
+        for (var cycle = 0; cycle < cycles; cycle++)
+        {
+            await MeasureAsync(baseline, baselineCpu, slice, cancellationToken);
+            using var stopAbuse = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var abusers = new List<Task>();
+            abusers.AddRange(Loops("batch", 2, i => OversizedBatchAsync(http, i, stopAbuse.Token)));
+            abusers.AddRange(Loops("large", 8, i => LargeBodyAsync(http, i, stopAbuse.Token)));
+            abusers.AddRange(Loops("abandoned", 2, i => AbandonedSlowAsync(http, i, stopAbuse.Token)));
+            abusers.AddRange(Loops("flood", 2, i => SubscriptionFloodAsync(i, stopAbuse.Token)));
+            abusers.AddRange(Loops("stalled", 8, i => StalledReaderAsync(i, stopAbuse.Token)));
+            abusers.AddRange(Loops("idle", 1, _ => IdleSocketsAsync(stopAbuse.Token)));
+            await MeasureAsync(abused, abusedCpu, slice, cancellationToken);
+            await stopAbuse.CancelAsync();
+            await SettleAsync("abusers", abusers);
+            // What the abuse left running on the server (a large request finishing) is not counted as the next quiet phase.
+            await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+        }
 
-        using var stopAbuse = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var abusers = new List<Task>();
-        abusers.AddRange(Loops(2, i => OversizedBatchAsync(http, i, stopAbuse.Token)));
-        abusers.AddRange(Loops(8, i => LargeBodyAsync(http, i, stopAbuse.Token)));
-        abusers.AddRange(Loops(2, i => AbandonedSlowAsync(http, i, stopAbuse.Token)));
-        abusers.AddRange(Loops(2, i => SubscriptionFloodAsync(i, stopAbuse.Token)));
-        abusers.AddRange(Loops(8, i => StalledReaderAsync(i, stopAbuse.Token)));
-        abusers.Add(IdleSocketsAsync(stopAbuse.Token));
-        await Task.Delay(phase, cancellationToken);
-        var abuseTo = _clock.Elapsed;
-        await stopAbuse.CancelAsync();
-        await SettleAsync("abusers", abusers);
         await stopAll.CancelAsync();
         await SettleAsync("normal clients and feed", background);
-        return (Figures(baselineFrom, abuseFrom), Figures(abuseFrom, abuseTo), new Dictionary<string, long>(_answers));
+        return (Figures(baseline, baselineCpu), Figures(abused, abusedCpu), new Dictionary<string, long>(_answers));
+    }
+
+    /// <summary>One measured slice: its time window and the CPU time each service used in it.</summary>
+    private async Task MeasureAsync(List<(TimeSpan From, TimeSpan To)> windows, Dictionary<string, TimeSpan> cpu, TimeSpan slice, CancellationToken cancellationToken)
+    {
+        var cpuBefore = cpuTimes();
+        var from = _clock.Elapsed;
+        await Task.Delay(slice, cancellationToken);
+        windows.Add((from, _clock.Elapsed));
+        foreach (var (name, after) in cpuTimes())
+        {
+            cpu[name] = cpu.GetValueOrDefault(name) + (after - cpuBefore.GetValueOrDefault(name));
+        }
     }
 
     /// <summary>Waits up to 30 s for stopped loops; one stuck in a call the server never answers is left behind (and said so).</summary>
@@ -83,15 +121,37 @@ public sealed class AbuseLoad(Uri gateway, Uri bridge, string bootstrap, TimeSpa
         }
     }
 
-    private static IEnumerable<Task> Loops(int count, Func<int, Task> loop) => Enumerable.Range(0, count).Select(i => Task.Run(() => loop(i)));
+    private static IEnumerable<Task> Loops(string abuser, int count, Func<int, Task> loop)
+        => Only.Contains(abuser) ? Enumerable.Range(0, count).Select(i => Task.Run(() => loop(i))) : [];
 
-    private NormalClientFigures Figures(TimeSpan from, TimeSpan to)
+    private NormalClientFigures Figures(List<(TimeSpan From, TimeSpan To)> windows, Dictionary<string, TimeSpan> cpu)
+    {
+        var (latency, ok, failed) = Calls(_http, windows);
+        var (direct, _, _) = Calls(_direct, windows);
+        var seconds = windows.Sum(w => (w.To - w.From).TotalSeconds);
+
+        var delays = new LatencyRecorder();
+        lock (_frames)
+        {
+            foreach (var (_, delay) in _frames.Where(f => In(windows, f.At)))
+            {
+                delays.Record(delay);
+            }
+        }
+
+        return new NormalClientFigures(latency.Summarize(), ok, failed, delays.Summarize(), delays.Count / seconds, direct.Summarize(),
+            cpu.ToDictionary(c => c.Key, c => c.Value.TotalSeconds / seconds));
+    }
+
+    private static bool In(List<(TimeSpan From, TimeSpan To)> windows, TimeSpan at) => windows.Any(w => at >= w.From && at < w.To);
+
+    private static (LatencyRecorder Latency, long Ok, long Failed) Calls(List<(TimeSpan At, double Ms, bool Ok)> calls, List<(TimeSpan From, TimeSpan To)> windows)
     {
         var latency = new LatencyRecorder();
         long ok = 0, failed = 0;
-        lock (_http)
+        lock (calls)
         {
-            foreach (var (at, ms, success) in _http.Where(h => h.At >= from && h.At < to))
+            foreach (var (_, ms, success) in calls.Where(h => In(windows, h.At)))
             {
                 if (success)
                 {
@@ -105,16 +165,7 @@ public sealed class AbuseLoad(Uri gateway, Uri bridge, string bootstrap, TimeSpa
             }
         }
 
-        var delays = new LatencyRecorder();
-        lock (_frames)
-        {
-            foreach (var (_, delay) in _frames.Where(f => f.At >= from && f.At < to))
-            {
-                delays.Record(delay);
-            }
-        }
-
-        return new NormalClientFigures(latency.Summarize(), ok, failed, delays.Summarize(), delays.Count / (to - from).TotalSeconds);
+        return (latency, ok, failed);
     }
 
     private void Count(string answer) => _answers.AddOrUpdate(answer, 1, (_, n) => n + 1);
@@ -127,7 +178,7 @@ public sealed class AbuseLoad(Uri gateway, Uri bridge, string bootstrap, TimeSpa
         return request;
     }
 
-    private void NormalHttp(HttpClient http, CancellationToken stop)
+    private void NormalHttp(HttpClient http, List<(TimeSpan At, double Ms, bool Ok)> calls, CancellationToken stop)
     {
         // The guide's form: a JSON chunk of 4096 samples.
         var body = Encoding.UTF8.GetBytes("{\"signal\":[" + string.Join(",", Enumerable.Range(0, 4096)
@@ -151,9 +202,9 @@ public sealed class AbuseLoad(Uri gateway, Uri bridge, string bootstrap, TimeSpa
                 return;
             }
 
-            lock (_http)
+            lock (calls)
             {
-                _http.Add((started, (_clock.Elapsed - started).TotalMilliseconds, ok));
+                calls.Add((started, (_clock.Elapsed - started).TotalMilliseconds, ok));
             }
 
             Thread.Sleep(20);
@@ -187,6 +238,8 @@ public sealed class AbuseLoad(Uri gateway, Uri bridge, string bootstrap, TimeSpa
                     {
                         _frames.Add((_clock.Elapsed, now - newest));
                     }
+
+                    _firstFrame.TrySetResult();
                 }
             }
         }

@@ -28,13 +28,20 @@ public static class AbuseReport
                       Inv($"the gateway and the bridge trust X-Forwarded-For from loopback as they would from the Ingress, so each simulated client has its own address. ") +
                       Inv($"Normal clients: one calling `POST /kalman/audio/run` through the gateway with a 4096-sample JSON chunk, one call at a time (20 ms apart), ") +
                       Inv($"and one /ws client watching one of 8 streams fed at 20 chunks/s (delay = receipt minus the bridge's arrival of the newest chunk in the frame). ") +
-                      Inv($"Each phase {phase.TotalSeconds:0} s: first alone, then while 2 loops send 20,000-item rls(64) batches, 8 loops send 16 MiB bodies, 2 loops send 1 Mi-sample rls(64) runs and give up after 300 ms, ") +
+                      Inv($"Each phase {phase.TotalSeconds:0} s{(phase.TotalSeconds >= 15 ? ", in 3 alternating slices (alone, abused, alone, ...: load changes of the machine weigh on both alike; 2 s after each abused slice are not counted)" : "")}: alone, and while 2 loops send 20,000-item rls(64) batches, 8 loops send 16 MiB bodies, 2 loops send 1 Mi-sample rls(64) runs and give up after 300 ms, ") +
                       "1,000 WebSocket upgrades and 1,000 idle TCP connections come from one address, 2 clients flood subscriptions (150 new streams per message, until closed, then again) and 8 clients subscribe to everything undecimated and never read.");
+        md.AppendLine();
+        var split = runs.Select(r => r.CpuSplit).FirstOrDefault(s => s is not null);
+        md.AppendLine(split is null
+            ? "CPU: everything (services, broker, bench, abusers) shared the machine's cores with whatever else ran on it."
+            : $"CPU: {split} (BENCH_CPU_SPLIT=1); other engineers' work still ran on both.");
         md.AppendLine();
         md.AppendLine("| Normal client | without abuse | with abuse | ratio (target <= 2x) |");
         md.AppendLine("|---|---|---|---|");
         Row(md, "HTTP p50 (ms)", runs.Select(r => r.Baseline.Http?.P50), runs.Select(r => r.Abused.Http?.P50), ratio: false);
         Row(md, "HTTP p99 (ms)", runs.Select(r => r.Baseline.Http?.P99), runs.Select(r => r.Abused.Http?.P99), ratio: true);
+        Row(md, "same call straight to the service, p50 (ms)", runs.Select(r => r.Baseline.DirectHttp?.P50), runs.Select(r => r.Abused.DirectHttp?.P50), ratio: false);
+        Row(md, "same call straight to the service, p99 (ms)", runs.Select(r => r.Baseline.DirectHttp?.P99), runs.Select(r => r.Abused.DirectHttp?.P99), ratio: true);
         md.AppendLine(Inv($"| HTTP calls ok / failed | {Median(runs.Select(r => (double?)r.Baseline.HttpRequests)):0} / {Median(runs.Select(r => (double?)r.Baseline.HttpFailures)):0} | ") +
                       Inv($"{Median(runs.Select(r => (double?)r.Abused.HttpRequests)):0} / {Median(runs.Select(r => (double?)r.Abused.HttpFailures)):0} | |"));
         Row(md, "/ws frame delay p50 (ms)", runs.Select(r => r.Baseline.FrameDelay?.P50), runs.Select(r => r.Abused.FrameDelay?.P50), ratio: false);
@@ -42,6 +49,14 @@ public static class AbuseReport
         Row(md, "/ws data messages per second", runs.Select(r => (double?)r.Baseline.FramesPerSecond), runs.Select(r => (double?)r.Abused.FramesPerSecond), ratio: false);
         md.AppendLine();
 
+        md.AppendLine("| Process | CPUs used without abuse | with abuse |");
+        md.AppendLine("|---|---|---|");
+        foreach (var name in runs.SelectMany(r => r.Abused.CpusUsed?.Keys ?? []).Distinct())
+        {
+            md.AppendLine(Inv($"| {name} | {Median(runs.Select(r => r.Baseline.CpusUsed?.GetValueOrDefault(name))):0.00} | {Median(runs.Select(r => r.Abused.CpusUsed?.GetValueOrDefault(name))):0.00} |"));
+        }
+
+        md.AppendLine();
         md.AppendLine("| Process | peak RSS (median of runs) | pod memory limit (deploy/k8s) | below |");
         md.AppendLine("|---|---|---|---|");
         foreach (var name in runs.SelectMany(r => r.PeakRssBytes.Keys).Distinct())

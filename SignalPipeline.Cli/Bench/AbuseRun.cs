@@ -13,8 +13,10 @@ public static class AbuseRun
     public static async Task<AbuseResult> RunAsync(BenchEnvironment env, string? brokers, TimeSpan phase, CancellationToken cancellationToken)
     {
         var services = new List<ServiceProcess>();
+        var split = AbuseCpuSplit.FromEnvironment();
         try
         {
+            split?.PinClients(Environment.ProcessId);
             var bootstrap = await BenchRunner.BrokerAsync(env, brokers, services, cancellationToken);
 
             var service = await ServiceProcess.StartAsync(env, "FilterService", "filter-service",
@@ -34,7 +36,17 @@ public static class AbuseRun
                 }, cancellationToken);
             services.Add(bridge);
 
-            var (baseline, abused, answers) = await new AbuseLoad(gateway.Url, bridge.Url, bootstrap, phase).RunAsync(cancellationToken);
+            if (split is not null)
+            {
+                Console.WriteLine($"  ({split.Describe()})");
+                foreach (var process in new[] { service, gateway, bridge })
+                {
+                    split.PinService(process.ProcessId);
+                }
+            }
+
+            var (baseline, abused, answers) = await new AbuseLoad(gateway.Url, service.Url, bridge.Url, bootstrap, phase,
+                () => new[] { service, gateway, bridge }.ToDictionary(p => p.Name, p => CpuTime(p.ProcessId))).RunAsync(cancellationToken);
             var peaks = new Dictionary<string, long>();
             foreach (var process in new[] { service, gateway, bridge })
             {
@@ -46,16 +58,31 @@ public static class AbuseRun
 
             var alive = await AllHealthyAsync([service, gateway, bridge], cancellationToken);
             Console.WriteLine($"  => HTTP p99 {BenchRunner.Fmt(baseline.Http?.P99)} -> {BenchRunner.Fmt(abused.Http?.P99)} ms, /ws delay p99 " +
-                              $"{BenchRunner.Fmt(baseline.FrameDelay?.P99)} -> {BenchRunner.Fmt(abused.FrameDelay?.P99)} ms, peak RSS " +
+                              $"{BenchRunner.Fmt(baseline.FrameDelay?.P99)} -> {BenchRunner.Fmt(abused.FrameDelay?.P99)} ms, direct to the service p99 " +
+                              $"{BenchRunner.Fmt(baseline.DirectHttp?.P99)} -> {BenchRunner.Fmt(abused.DirectHttp?.P99)} ms (p50 {BenchRunner.Fmt(baseline.Http?.P50)} -> {BenchRunner.Fmt(abused.Http?.P50)}), peak RSS " +
                               string.Join(", ", peaks.Select(p => $"{p.Key} {p.Value / (1024 * 1024)} MiB")) + $", all alive: {alive}");
-            return new AbuseResult(baseline, abused, answers, peaks, alive);
+            return new AbuseResult(baseline, abused, answers, peaks, alive, split?.Describe());
         }
         finally
         {
+            split?.Release();
             for (var i = services.Count - 1; i >= 0; i--)
             {
                 await services[i].DisposeAsync();
             }
+        }
+    }
+
+    private static TimeSpan CpuTime(int processId)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(processId);
+            return process.TotalProcessorTime;
+        }
+        catch (ArgumentException)
+        {
+            return TimeSpan.Zero; // exited; AllHealthyAsync says so
         }
     }
 
