@@ -27,7 +27,7 @@ public sealed class BridgeMetrics
         _framesDropped = meter.CreateCounter<long>("signalpipeline.bridge.frames.dropped", "{frame}",
             "Frames dropped from a client's full queue (the client reads slower than frames come).");
         _rejected = meter.CreateCounter<long>("signalpipeline.bridge.connections.rejected", "{connection}",
-            "WebSocket upgrades refused, by reason (origin, limit, address_limit).");
+            "WebSocket upgrades refused, by reason (origin, limit, address_limit, address_rate).");
         _streamsRefused = meter.CreateCounter<long>("signalpipeline.bridge.streams.refused", "{chunk}",
             "Chunks skipped because Bridge:MaxStreams streams are already held.");
         _closed = meter.CreateCounter<long>("signalpipeline.bridge.clients.closed", "{client}",

@@ -40,6 +40,13 @@ public sealed class BridgeOptions
     [Range(1, 1_000_000)]
     public int MaxConnectionsPerAddress { get; set; } = 16;
 
+    /// <summary>
+    /// WebSocket upgrades one remote address may attempt per minute, after a burst of Bridge:MaxConnectionsPerAddress;
+    /// further attempts get 429 (with <c>Retry-After</c>) before any other work, so reconnecting in a loop costs the bridge nothing.
+    /// </summary>
+    [Range(1, 600_000)]
+    public int ConnectsPerAddressPerMinute { get; set; } = 120;
+
     /// <summary>Most streams one client may be subscribed to at once (over all its messages); <c>"*"</c> counts as one.</summary>
     [Range(1, 100_000)]
     public int MaxSubscriptionsPerClient { get; set; } = 256;

@@ -43,29 +43,57 @@ public sealed class BridgeLimitsTests
     [Fact]
     public async Task MoreThanMaxConnectionsPerAddressGet429AndTheSlotComesBackOnClose()
     {
-        await using var bridge = await StartBridgeAsync(("Bridge:MaxConnectionsPerAddress", "2"));
+        // The connect rate is another limit (below): here it is high enough not to be the one that answers.
+        await using var bridge = await StartBridgeAsync(("Bridge:MaxConnectionsPerAddress", "2"), ("Bridge:ConnectsPerAddressPerMinute", "600000"));
         await using var first = await BridgeTestClient.ConnectAsync(bridge.Address);
         await using var second = await BridgeTestClient.ConnectAsync(bridge.Address);
 
         var refused = await Record.ExceptionAsync(() => BridgeTestClient.ConnectAsync(bridge.Address));
         Assert.IsType<WebSocketException>(refused);
-        using (var http = bridge.CreateClient())
-        {
-            // The same answer as plain HTTP, where the body can be read.
-            using var request = new HttpRequestMessage(HttpMethod.Get, "/ws");
-            request.Headers.Add("Connection", "Upgrade");
-            request.Headers.Add("Upgrade", "websocket");
-            request.Headers.Add("Sec-WebSocket-Version", "13");
-            request.Headers.Add("Sec-WebSocket-Key", Convert.ToBase64String(new byte[16]));
-            using var response = await http.SendAsync(request).WaitAsync(Patience);
-            Assert.NotNull(response.Headers.RetryAfter);
-            await FilterService.FilterApi.AssertProblemAsync(response, HttpStatusCode.TooManyRequests, "Bridge:MaxConnectionsPerAddress");
-        }
+        await AssertUpgradeRefusedAsync(bridge, "Bridge:MaxConnectionsPerAddress");
 
         await first.DisposeAsync();
         await WaitUntilAsync(async () => (await ClientsAsync(bridge)).GetProperty("count").GetInt32() == 1);
         await using var third = await BridgeTestClient.ConnectAsync(bridge.Address);
         await third.SubscribeAsync("sensor-1");
+    }
+
+    [Fact]
+    public async Task ConnectingMoreOftenThanConnectsPerAddressPerMinuteGets429AndTheAddressIsServedAgainAfterARefill()
+    {
+        // A burst of 2 (Bridge:MaxConnectionsPerAddress), then one connect every 10 s (slow enough that a loaded
+        // machine does not refill the bucket between the two connects and the refused attempt).
+        await using var bridge = await StartBridgeAsync(("Bridge:MaxConnectionsPerAddress", "2"), ("Bridge:ConnectsPerAddressPerMinute", "6"));
+        await (await BridgeTestClient.ConnectAsync(bridge.Address)).DisposeAsync();
+        await (await BridgeTestClient.ConnectAsync(bridge.Address)).DisposeAsync();
+
+        // No client is connected now, so only the rate can refuse this one.
+        await AssertUpgradeRefusedAsync(bridge, "Bridge:ConnectsPerAddressPerMinute");
+
+        BridgeTestClient? again = null;
+        await WaitUntilAsync(async () =>
+        {
+            again = await TryConnectAsync(bridge);
+            return again is not null;
+        });
+        await using (again)
+        {
+            await again!.SubscribeAsync("sensor-1");
+        }
+    }
+
+    [Fact]
+    public void OneAddressConnectingTooOftenDoesNotRefuseAnother()
+    {
+        using var registry = new global::WebSocketBridge.Clients.ClientRegistry(Microsoft.Extensions.Options.Options.Create(
+            new BridgeOptions { MaxConnectionsPerAddress = 2, ConnectsPerAddressPerMinute = 1 }));
+        var script = IPAddress.Parse("198.51.100.7");
+        Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.Reserved, registry.TryReserve(script));
+        registry.Release(script);
+        Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.Reserved, registry.TryReserve(script));
+        registry.Release(script);
+        Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.ConnectingTooOften, registry.TryReserve(script));
+        Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.Reserved, registry.TryReserve(IPAddress.Parse("203.0.113.5")));
     }
 
     [Fact]
@@ -177,6 +205,32 @@ public sealed class BridgeLimitsTests
     {
         Assert.True(new BridgeOptions().MaxChunkSamples >= new ProcessorOptions().MaxChunkSamples,
             "Bridge:MaxChunkSamples must be at least Processor:MaxChunkSamples, or large chunks never reach the page");
+    }
+
+    /// <summary>An upgrade as plain HTTP, where the refusal's body can be read: 429 problem+json naming <paramref name="setting"/>, with Retry-After.</summary>
+    private static async Task AssertUpgradeRefusedAsync(InProcessHost bridge, string setting)
+    {
+        using var http = bridge.CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/ws");
+        request.Headers.Add("Connection", "Upgrade");
+        request.Headers.Add("Upgrade", "websocket");
+        request.Headers.Add("Sec-WebSocket-Version", "13");
+        request.Headers.Add("Sec-WebSocket-Key", Convert.ToBase64String(new byte[16]));
+        using var response = await http.SendAsync(request).WaitAsync(Patience);
+        Assert.NotNull(response.Headers.RetryAfter);
+        await FilterService.FilterApi.AssertProblemAsync(response, HttpStatusCode.TooManyRequests, setting);
+    }
+
+    private static async Task<BridgeTestClient?> TryConnectAsync(InProcessHost bridge)
+    {
+        try
+        {
+            return await BridgeTestClient.ConnectAsync(bridge.Address);
+        }
+        catch (WebSocketException)
+        {
+            return null;
+        }
     }
 
     private static async Task<JsonElement> ClientsAsync(InProcessHost bridge)

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Threading.RateLimiting;
 using Microsoft.Extensions.Options;
 using WebSocketBridge.Streams;
 
@@ -11,12 +12,26 @@ public enum ReserveResult
     Reserved,
     TooManyConnections,
     TooManyFromAddress,
+    ConnectingTooOften,
 }
 
-/// <summary>The connected clients, the connection limit and the per-address limit.</summary>
-public sealed class ClientRegistry(IOptions<BridgeOptions> options)
+/// <summary>The connected clients, the connection limit, the per-address limit and the per-address connect rate.</summary>
+public sealed class ClientRegistry(IOptions<BridgeOptions> options) : IDisposable
 {
     private readonly ConcurrentDictionary<long, ClientConnection> _clients = new();
+
+    // A token bucket per address, as deep as the address's connection slots and refilled at Bridge:ConnectsPerAddressPerMinute:
+    // a page (or a few tabs behind one NAT) connects at once, while a script that reconnects in a loop (measured with
+    // the bench's subscription flood: ~800 upgrades a second cost the bridge most of a CPU) is answered 429 for almost nothing.
+    private readonly PartitionedRateLimiter<IPAddress> _connects = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address =>
+        RateLimitPartition.GetTokenBucketLimiter(address, _ => new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = options.Value.MaxConnectionsPerAddress,
+            TokensPerPeriod = 1,
+            ReplenishmentPeriod = TimeSpan.FromMinutes(1) / options.Value.ConnectsPerAddressPerMinute,
+            QueueLimit = 0,
+            AutoReplenishment = false, // the partitioned limiter's own timer refills every partition
+        }));
     private readonly Dictionary<IPAddress, int> _perAddress = [];
     private long _nextId;
     private int _reserved;
@@ -25,10 +40,19 @@ public sealed class ClientRegistry(IOptions<BridgeOptions> options)
 
     /// <summary>
     /// Takes one of the <see cref="BridgeOptions.MaxConnections"/> slots and one of <paramref name="address"/>'s
-    /// <see cref="BridgeOptions.MaxConnectionsPerAddress"/>; give both back with <see cref="Release"/>.
+    /// <see cref="BridgeOptions.MaxConnectionsPerAddress"/>; give both back with <see cref="Release"/>. Every attempt,
+    /// refused or not, takes a token of the address's <see cref="BridgeOptions.ConnectsPerAddressPerMinute"/>.
     /// </summary>
     public ReserveResult TryReserve(IPAddress? address)
     {
+        using (var token = _connects.AttemptAcquire(Key(address)))
+        {
+            if (!token.IsAcquired)
+            {
+                return ReserveResult.ConnectingTooOften;
+            }
+        }
+
         if (Interlocked.Increment(ref _reserved) > options.Value.MaxConnections)
         {
             Interlocked.Decrement(ref _reserved);
@@ -77,6 +101,8 @@ public sealed class ClientRegistry(IOptions<BridgeOptions> options)
         => address is null ? IPAddress.None : address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
     public long NextId() => Interlocked.Increment(ref _nextId);
+
+    public void Dispose() => _connects.Dispose();
 
     public void Add(ClientConnection client) => _clients[client.Id] = client;
 
