@@ -58,4 +58,11 @@ public sealed class FilterServiceOptions
     /// <summary>Longest a filter request may take once admitted (reading its body, filtering, answering); then 503.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00", ErrorMessage = "FilterService:RequestTimeout must be between 00:00:01 and 01:00:00.")]
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Linux nice value of the threads that serve the large requests' lane (0 = the thread pool, like small requests):
+    /// on a busy CPU small requests go first instead of sharing it evenly with a 16 MiB run.
+    /// </summary>
+    [Range(0, 19, ErrorMessage = "FilterService:LargeRequestNice must be between 0 and 19.")]
+    public int LargeRequestNice { get; set; } = 10;
 }

@@ -8,7 +8,8 @@ namespace FilterService;
 /// most FilterService:SmallRequestBytes takes one of FilterService:MaxConcurrentSmallRequests slots, any other one of
 /// FilterService:MaxConcurrentRequests. In each lane up to FilterService:RequestQueueLimit more wait, each at most
 /// FilterService:RequestQueueTimeout, and the rest get 503 with <c>Retry-After</c>. A request takes its slot before its
-/// body is read, so the slots bound memory as well as CPU. Probes are never queued.
+/// body is read, so the slots bound memory as well as CPU. Probes are never queued. Large requests run on
+/// <see cref="BackgroundPriorityScheduler"/>'s threads (FilterService:LargeRequestNice), small ones on the thread pool.
 /// </summary>
 public sealed class RequestAdmission : IDisposable
 {
@@ -16,11 +17,13 @@ public sealed class RequestAdmission : IDisposable
     private readonly Lane _large;
     private readonly FilterServiceOptions _options;
     private readonly FilterServiceMetrics _metrics;
+    private readonly BackgroundPriorityScheduler? _background;
 
     public RequestAdmission(IOptions<FilterServiceOptions> options, FilterServiceMetrics metrics)
     {
         _options = options.Value;
         _metrics = metrics;
+        _background = _options.LargeRequestNice > 0 ? new BackgroundPriorityScheduler(_options.MaxConcurrentRequests, _options.LargeRequestNice) : null;
         _small = new Lane("FilterService:MaxConcurrentSmallRequests", _options.MaxConcurrentSmallRequests, _options);
         _large = new Lane("FilterService:MaxConcurrentRequests", _options.MaxConcurrentRequests, _options);
     }
@@ -59,7 +62,15 @@ public sealed class RequestAdmission : IDisposable
         _metrics.Active(1);
         try
         {
-            await next(context);
+            if (lane == _large && _background is not null)
+            {
+                // The rest of the pipeline, with every continuation of its awaits, on the low-priority threads.
+                await Task.Factory.StartNew(() => next(context), CancellationToken.None, TaskCreationOptions.DenyChildAttach, _background).Unwrap();
+            }
+            else
+            {
+                await next(context);
+            }
         }
         finally
         {
@@ -99,6 +110,7 @@ public sealed class RequestAdmission : IDisposable
 
     public void Dispose()
     {
+        _background?.Dispose();
         _small.Limiter.Dispose();
         _large.Limiter.Dispose();
     }
