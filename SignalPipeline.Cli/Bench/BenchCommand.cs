@@ -10,14 +10,14 @@ namespace SignalPipeline.Cli.Bench;
 /// </summary>
 public static class BenchCommand
 {
-    public static readonly string[] AllScenarios = ["local", "remote", "scaled", "http", "bridge", StateBench.Scenario, "abuse"];
+    public static readonly string[] AllScenarios = ["local", "records", "remote", "scaled", "http", "bridge", StateBench.Scenario, "abuse"];
 
     public static Command Create()
     {
         var quick = new Option<bool>("--quick") { Description = "Short runs, one repeat, no JSON case (under two minutes once built): a smoke check, not a measurement." };
         var scenarios = new Option<string[]>("--scenario")
         {
-            Description = "Scenarios to run: local, remote, scaled, http, bridge, state, abuse (repeatable; default all).",
+            Description = "Scenarios to run: local, records, remote, scaled, http, bridge, state, abuse (repeatable; default all).",
             DefaultValueFactory = _ => AllScenarios,
             AllowMultipleArgumentsPerToken = true,
         };
@@ -96,8 +96,24 @@ public static class BenchCommand
 }
 
 /// <summary>One pipeline measurement: which processor setup, which input; with <paramref name="BridgeClients"/> set, a
-/// WebSocket bridge consumes the output and that many clients watch every stream.</summary>
-public sealed record PipelineCase(string Scenario, string Label, string Algorithm, SampleFormat Format, int Processors, bool Remote, int? BridgeClients = null);
+/// WebSocket bridge consumes the output and that many clients watch every stream. <paramref name="Worker"/> says what
+/// moves <c>sample-input</c> to <c>sample-output</c>: the processor, a pass-through copy or the Python peer.</summary>
+public sealed record PipelineCase(
+    string Scenario, string Label, string Algorithm, SampleFormat Format, int Processors, bool Remote, int? BridgeClients = null,
+    int ChunkSamples = 4096, PipelineWorker Worker = PipelineWorker.Processor);
+
+/// <summary>What drains <c>sample-input</c> in a pipeline case.</summary>
+public enum PipelineWorker
+{
+    /// <summary>FilterProcessor (<see cref="PipelineCase.Processors"/> instances).</summary>
+    Processor,
+
+    /// <summary>The ceiling: <see cref="PassthroughCopy"/>, the processor's client settings, no parsing, no transactions.</summary>
+    Passthrough,
+
+    /// <summary>A Python confluent-kafka worker doing the same kalman job at-least-once (<see cref="PythonPeer"/>).</summary>
+    PythonPeer,
+}
 
 /// <summary>Starts what each scenario needs, measures, and stops it again; every scenario gets a fresh broker.</summary>
 public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string> scenarios, string? brokers, int repeats, string? only = null)
@@ -120,6 +136,11 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
             }
 
             cases.Add(new("local", "lms(16), binary f64", "lms", SampleFormat.Float64, 1, false));
+        }
+
+        if (scenarios.Contains("records"))
+        {
+            cases.AddRange(RecordCases(env.Quick));
         }
 
         if (scenarios.Contains("remote"))
@@ -182,6 +203,37 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
         return report;
     }
 
+    /// <summary>
+    /// Issue 14's cost per record: the processor against the pass-through ceiling at the chunk sizes users send, and the
+    /// JSON job against a Python peer. --quick keeps one case of each kind at 256 samples.
+    /// </summary>
+    private static List<PipelineCase> RecordCases(bool quick)
+    {
+        var cases = new List<PipelineCase>();
+        foreach (var samples in quick ? [256] : new[] { 64, 256, 4096 })
+        {
+            cases.Add(new("records", $"pass-through, binary f64, {samples} samples", "passthrough", SampleFormat.Float64, 0, false, ChunkSamples: samples, Worker: PipelineWorker.Passthrough));
+            cases.Add(new("records", $"kalman, binary f64, {samples} samples", "kalman", SampleFormat.Float64, 1, false, ChunkSamples: samples));
+        }
+
+        if (!quick)
+        {
+            cases.Add(new("records", "pass-through, JSON, 256 samples", "passthrough", SampleFormat.Json, 0, false, ChunkSamples: 256, Worker: PipelineWorker.Passthrough));
+            cases.Add(new("records", "kalman, JSON, 256 samples", "kalman", SampleFormat.Json, 1, false, ChunkSamples: 256));
+        }
+
+        if (PythonPeer.Find() is not null)
+        {
+            cases.Add(new("records", "Python peer: kalman, JSON, 256 samples", "kalman", SampleFormat.Json, 0, false, ChunkSamples: 256, Worker: PipelineWorker.PythonPeer));
+        }
+        else
+        {
+            Console.WriteLine($"records: the Python peer case is skipped: {PythonPeer.Missing}");
+        }
+
+        return cases;
+    }
+
     private async Task<(PipelineLoadResult Result, BridgeLoadResult? Bridge)> RunPipelineAsync(PipelineCase @case, CancellationToken cancellationToken)
     {
         var services = new List<ServiceProcess>();
@@ -207,6 +259,12 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
                 processorEnv["FILTER_GATEWAY_URL"] = gateway.Url.ToString().TrimEnd('/');
             }
 
+            await using var peer = @case.Worker switch
+            {
+                PipelineWorker.Passthrough => (IAsyncDisposable)PassthroughCopy.Start(bootstrap),
+                PipelineWorker.PythonPeer => await PythonPeer.StartAsync(env, bootstrap, cancellationToken),
+                _ => null,
+            };
             var processors = new List<ServiceProcess>();
             for (var i = 0; i < @case.Processors; i++)
             {
@@ -249,7 +307,7 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
             var load = new PipelineLoad(new PipelineLoadSettings(
                 bootstrap,
                 Streams: 16,
-                ChunkSamples: 4096,
+                ChunkSamples: @case.ChunkSamples,
                 @case.Format,
                 // The processor's rate climbs for several seconds after start (tiered JIT and dynamic PGO, the GC sizing
                 // its generations, librdkafka's batches growing): measured from 3 s in, runs of one setup differed 2x.

@@ -74,6 +74,7 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
                 $"{M(r.LatencyOfferedRate)} / {M(r.LatencyAchievedRate)} | {BenchRunner.Fmt(r.Latency?.P50)} | {BenchRunner.Fmt(r.Latency?.P95)} | {BenchRunner.Fmt(r.Latency?.P99)} |");
         }
 
+        RecordsReport.Append(md, Pipeline);
         if (Bridge.Count > 0)
         {
             AppendBridge(md);
@@ -182,7 +183,7 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
     private double? P99AtFullRate(string scenario, string algorithm, SampleFormat format)
         => Median(Runs(scenario, algorithm, format).Where(r => r.Result.LatencyOfferedRate >= 1e6).Select(r => r.Result.Latency?.P99 ?? double.NaN));
 
-    private static double? Median(IEnumerable<double> values)
+    internal static double? Median(IEnumerable<double> values)
     {
         var sorted = values.Where(v => !double.IsNaN(v)).Order().ToArray();
         return sorted.Length == 0 ? null : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
