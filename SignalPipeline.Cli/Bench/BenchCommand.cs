@@ -31,11 +31,17 @@ public static class BenchCommand
         var output = new Option<string?>("--output") { Description = "Markdown file whose bench section is rewritten (default docs/benchmarks.md)." };
         var noWrite = new Option<bool>("--no-write") { Description = "Print the tables only." };
         var only = new Option<string?>("--case") { Description = "Run only the pipeline cases whose label contains this text (e.g. 'kalman, binary')." };
+        var processorSettings = new Option<string[]>("--processor-env")
+        {
+            Description = "KEY=VALUE set in the processors' environment (repeatable), to compare settings, e.g. Processor__MaxBatchBytes=2097152 or Kafka__Producer__linger.ms=5.",
+            AllowMultipleArgumentsPerToken = true,
+        };
 
         var command = new Command("bench", "Measure the pipeline end to end (throughput with nothing lost, latency percentiles) and the gateway under HTTP load.")
         {
-            quick, scenarios, brokers, repeats, configuration, output, noWrite, only,
+            quick, scenarios, brokers, repeats, configuration, output, noWrite, only, processorSettings,
         };
+        command.Subcommands.Add(PassthroughCopy.Create());
         command.SetAction(async (parse, cancellationToken) =>
         {
             var env = BenchEnvironment.Find(parse.GetValue(configuration)!, parse.GetValue(quick));
@@ -56,7 +62,20 @@ public static class BenchCommand
                 return state;
             }
 
-            var runner = new BenchRunner(env, selected, parse.GetValue(brokers), parse.GetValue(repeats) ?? (env.Quick ? 1 : 3), parse.GetValue(only));
+            var overrides = new Dictionary<string, string>();
+            foreach (var setting in parse.GetValue(processorSettings) ?? [])
+            {
+                var parts = setting.Split('=', 2);
+                if (parts.Length != 2 || parts[0].Length == 0)
+                {
+                    Console.Error.WriteLine($"--processor-env '{setting}' is not KEY=VALUE.");
+                    return 2;
+                }
+
+                overrides[parts[0]] = parts[1];
+            }
+
+            var runner = new BenchRunner(env, selected, parse.GetValue(brokers), parse.GetValue(repeats) ?? (env.Quick ? 1 : 3), parse.GetValue(only), overrides);
             var report = await runner.RunAsync(cancellationToken);
             var path = parse.GetValue(output) ?? Path.Combine(env.Root, "docs", "benchmarks.md");
             if (selected.Any(s => s != "abuse"))
@@ -111,12 +130,13 @@ public enum PipelineWorker
     /// <summary>The ceiling: <see cref="PassthroughCopy"/>, the processor's client settings, no parsing, no transactions.</summary>
     Passthrough,
 
-    /// <summary>A Python confluent-kafka worker doing the same kalman job at-least-once (<see cref="PythonPeer"/>).</summary>
+    /// <summary>A Python confluent-kafka worker doing the same kalman job at-least-once (<see cref="PeerProcess"/>).</summary>
     PythonPeer,
 }
 
 /// <summary>Starts what each scenario needs, measures, and stops it again; every scenario gets a fresh broker.</summary>
-public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string> scenarios, string? brokers, int repeats, string? only = null)
+public sealed class BenchRunner(
+    BenchEnvironment env, IReadOnlyCollection<string> scenarios, string? brokers, int repeats, string? only = null, IReadOnlyDictionary<string, string>? processorOverrides = null)
 {
     private const double LatencyRate = 1_000_000;
     private const int BridgeClients = 200;
@@ -124,7 +144,7 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
 
     public async Task<BenchReport> RunAsync(CancellationToken cancellationToken)
     {
-        var report = new BenchReport(env, brokers, repeats);
+        var report = new BenchReport(env, brokers, repeats) { ProcessorOverrides = processorOverrides };
         var cases = new List<PipelineCase>();
         if (scenarios.Contains("local"))
         {
@@ -222,13 +242,13 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
             cases.Add(new("records", "kalman, JSON, 256 samples", "kalman", SampleFormat.Json, 1, false, ChunkSamples: 256));
         }
 
-        if (PythonPeer.Find() is not null)
+        if (PeerProcess.PythonReady())
         {
             cases.Add(new("records", "Python peer: kalman, JSON, 256 samples", "kalman", SampleFormat.Json, 0, false, ChunkSamples: 256, Worker: PipelineWorker.PythonPeer));
         }
         else
         {
-            Console.WriteLine($"records: the Python peer case is skipped: {PythonPeer.Missing}");
+            Console.WriteLine($"records: the Python peer case is skipped: {PeerProcess.PythonMissing}");
         }
 
         return cases;
@@ -250,6 +270,11 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
                 ["Processor__RateLogSeconds"] = "5",
                 ["Processor__DevBrokerCompensation"] = "true", // the bench runs the dev broker (docs/processor.md)
             };
+            foreach (var (key, value) in processorOverrides ?? new Dictionary<string, string>())
+            {
+                processorEnv[key] = value;
+            }
+
             if (@case.Remote)
             {
                 var service = await ServiceProcess.StartAsync(env, "FilterService", "filter-service", new Dictionary<string, string>(), cancellationToken);
@@ -261,8 +286,8 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
 
             await using var peer = @case.Worker switch
             {
-                PipelineWorker.Passthrough => (IAsyncDisposable)PassthroughCopy.Start(bootstrap),
-                PipelineWorker.PythonPeer => await PythonPeer.StartAsync(env, bootstrap, cancellationToken),
+                PipelineWorker.Passthrough => PeerProcess.StartPassthrough(env, bootstrap),
+                PipelineWorker.PythonPeer => PeerProcess.StartPython(env, bootstrap),
                 _ => null,
             };
             var processors = new List<ServiceProcess>();

@@ -20,6 +20,9 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
 
     public List<AbuseResult> Abuse { get; } = [];
 
+    /// <summary>Settings the processors ran with beyond their defaults (<c>--processor-env</c>), named in the report.</summary>
+    public IReadOnlyDictionary<string, string>? ProcessorOverrides { get; init; }
+
     public bool AllDelivered => Pipeline.All(p => p.Result.Lost == 0 && p.Result.Duplicates == 0);
 
     public string ToMarkdown()
@@ -31,7 +34,8 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
                       string.Create(CultureInfo.InvariantCulture, $"{repeats} run(s) per row, medians. Machine: {CpuModel()}, {Environment.ProcessorCount} cores, shared with other work (noisy). ") +
                       string.Create(CultureInfo.InvariantCulture, $"{RuntimeInformation.FrameworkDescription}, librdkafka {Confluent.Kafka.Library.VersionString}, commit {GitCommit(env.Root)}. ") +
                       string.Create(CultureInfo.InvariantCulture, $"Broker: {(brokers is null ? "the embedded dev broker (librdkafka mock cluster, in memory, 8 partitions)" : $"`{brokers}`")}. ") +
-                      "Everything (broker, services, processors, the load producer and the output consumer) runs on this one machine.");
+                      "Everything (broker, services, processors, the load producer and the output consumer) runs on this one machine." +
+                      (ProcessorOverrides is { Count: > 0 } o ? $" Processor settings changed for this run: {string.Join(", ", o.Select(kv => $"`{kv.Key}={kv.Value}`"))}." : ""));
         md.AppendLine();
         md.AppendLine("Rerun: `scripts/bench.sh` (all scenarios, 3 runs each, about 25 minutes) or `scripts/bench.sh --quick`.");
         md.AppendLine("Throughput: 16 streams of 4096-sample chunks, two per input partition, the producer kept at most 8 MiB ahead of the");

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Confluent.Kafka;
 using SignalPipeline.Kafka;
 
@@ -6,28 +7,29 @@ namespace SignalPipeline.Cli.Bench;
 /// <summary>
 /// The ceiling every processor figure is reported against (issue 14): copies <c>sample-input</c> to <c>sample-output</c>
 /// unchanged (key, value, headers), with the processor's consumer and producer settings (read_committed, 16 MiB
-/// prefetch, linger 2 ms, idempotent, the producer polled from the loop) but no parsing, no filtering, no transactions
-/// and no offset commits. Runs on its own thread in the bench process; the output consumer reads the copies as inputs.
+/// prefetch, fetch wait 5 ms, linger 2 ms, idempotent, the producer polled from the loop) but no parsing, no filtering,
+/// no transactions and no offset commits. Runs as its own process (<see cref="PeerProcess"/>), as the processor does;
+/// the bench's output consumer reads the copies as the inputs they are.
 /// </summary>
-public sealed class PassthroughCopy : IAsyncDisposable
+public static class PassthroughCopy
 {
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _loop;
-    private readonly string _brokers;
+    public const string CommandName = "passthrough-copy";
 
-    private PassthroughCopy(string brokers)
+    /// <summary>The hidden <c>signal-pipeline bench passthrough-copy BROKERS</c>; runs until SIGTERM.</summary>
+    public static Command Create()
     {
-        _brokers = brokers;
-        _loop = Task.Factory.StartNew(Run, TaskCreationOptions.LongRunning);
+        var brokers = new Argument<string>("brokers") { Description = "Kafka bootstrap servers." };
+        var command = new Command(CommandName, "The bench's pass-through copy (sample-input to sample-output, unchanged).") { brokers };
+        command.Hidden = true;
+        command.SetAction((parse, cancellationToken) => Task.Run(() => Run(parse.GetValue(brokers)!, cancellationToken), CancellationToken.None));
+        return command;
     }
 
-    public static PassthroughCopy Start(string brokers) => new(brokers);
-
-    private void Run()
+    private static int Run(string brokers, CancellationToken stop)
     {
         var consumerConfig = new ConsumerConfig
         {
-            BootstrapServers = _brokers,
+            BootstrapServers = brokers,
             GroupId = "bench-passthrough",
             IsolationLevel = IsolationLevel.ReadCommitted,
             EnableAutoCommit = false,
@@ -39,7 +41,7 @@ public sealed class PassthroughCopy : IAsyncDisposable
         using var consumer = new ConsumerBuilder<byte[], byte[]>(KafkaClientProperties.ApplyFromEnvironment(consumerConfig)).Build();
         using var producer = new ProducerBuilder<byte[], byte[]>(KafkaClientProperties.ApplyFromEnvironment(new ProducerConfig
         {
-            BootstrapServers = _brokers,
+            BootstrapServers = brokers,
             EnableIdempotence = true,
             LingerMs = 2,
             EnableBackgroundPoll = false,
@@ -52,31 +54,28 @@ public sealed class PassthroughCopy : IAsyncDisposable
         }
 
         consumer.Subscribe("sample-input");
-        try
+        long copied = 0;
+        while (!stop.IsCancellationRequested)
         {
-            while (!_stop.IsCancellationRequested)
+            var record = consumer.Consume(100);
+            if (record is not null)
             {
-                var record = consumer.Consume(100);
-                if (record is not null)
-                {
-                    // The processor's partition mapping: input partition p goes to output partition p % count.
-                    Produce(producer, new TopicPartition("sample-output", record.Partition.Value % outputPartitions), record.Message);
-                }
-
-                producer.Poll(TimeSpan.Zero);
+                // The processor's partition mapping: input partition p goes to output partition p % count.
+                Produce(producer, new TopicPartition("sample-output", record.Partition.Value % outputPartitions), record.Message, stop);
+                copied++;
             }
 
-            producer.Flush(TimeSpan.FromSeconds(10));
+            producer.Poll(TimeSpan.Zero);
         }
-        finally
-        {
-            consumer.Close();
-        }
+
+        producer.Flush(TimeSpan.FromSeconds(5));
+        Console.WriteLine($"pass-through: copied {copied} records");
+        return 0;
     }
 
-    private void Produce(IProducer<byte[], byte[]> producer, TopicPartition partition, Message<byte[], byte[]> message)
+    private static void Produce(IProducer<byte[], byte[]> producer, TopicPartition partition, Message<byte[], byte[]> message, CancellationToken stop)
     {
-        while (!_stop.IsCancellationRequested)
+        while (!stop.IsCancellationRequested)
         {
             try
             {
@@ -88,12 +87,5 @@ public sealed class PassthroughCopy : IAsyncDisposable
                 producer.Poll(TimeSpan.FromMilliseconds(5));
             }
         }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        await _loop.WaitAsync(TimeSpan.FromSeconds(20)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        _stop.Dispose();
     }
 }

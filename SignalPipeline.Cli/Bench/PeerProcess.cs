@@ -4,55 +4,60 @@ using System.Runtime.InteropServices;
 namespace SignalPipeline.Cli.Bench;
 
 /// <summary>
-/// The Python peer of issue 14 (<c>kalman_peer.py</c> beside this file) as a child process of the bench, its output in
-/// artifacts/bench-logs/python-peer.log. It needs Debian's <c>python3-confluent-kafka</c> for <c>/usr/bin/python3</c>.
+/// A worker of the "records" scenario that is not one of the project's services, as a child process of the bench with
+/// its output in artifacts/bench-logs/NAME.log: the pass-through copy (<see cref="PassthroughCopy"/>, this CLI's hidden
+/// <c>bench passthrough-copy</c>) or the Python peer (<c>kalman_peer.py</c> beside this file, which needs Debian's
+/// <c>python3-confluent-kafka</c> for <c>/usr/bin/python3</c>). Neither has a health endpoint: the load's settle rounds
+/// wait until chunks come out. Disposing sends SIGTERM and waits.
 /// </summary>
-public sealed class PythonPeer : IAsyncDisposable
+public sealed class PeerProcess : IAsyncDisposable
 {
-    public const string Interpreter = "/usr/bin/python3";
-    public const string Missing = "/usr/bin/python3 cannot import confluent_kafka (apt-get install python3-confluent-kafka)";
+    public const string Python = "/usr/bin/python3";
+    public const string PythonMissing = "/usr/bin/python3 cannot import confluent_kafka (apt-get install python3-confluent-kafka)";
 
     private readonly Process _process;
     private readonly StreamWriter _log;
 
-    private PythonPeer(Process process, StreamWriter log) => (_process, _log) = (process, log);
+    private PeerProcess(Process process, StreamWriter log) => (_process, _log) = (process, log);
 
-    /// <summary>The interpreter when it can import confluent_kafka; null otherwise (the case is then skipped).</summary>
-    public static string? Find()
+    /// <summary>Whether <see cref="Python"/> can import confluent_kafka (else the Python case is skipped).</summary>
+    public static bool PythonReady()
     {
         try
         {
-            using var check = Process.Start(new ProcessStartInfo(Interpreter, ["-c", "import confluent_kafka"]) { RedirectStandardError = true });
+            using var check = Process.Start(new ProcessStartInfo(Python, ["-c", "import confluent_kafka"]) { RedirectStandardError = true });
             if (check is null)
             {
-                return null;
+                return false;
             }
 
             check.WaitForExit(10_000);
-            return check.HasExited && check.ExitCode == 0 ? Interpreter : null;
+            return check.HasExited && check.ExitCode == 0;
         }
         catch (System.ComponentModel.Win32Exception)
         {
-            return null;
+            return false;
         }
     }
 
-    public static Task<PythonPeer> StartAsync(BenchEnvironment env, string bootstrap, CancellationToken cancellationToken)
+    public static PeerProcess StartPython(BenchEnvironment env, string bootstrap)
+        => Start(env, "python-peer", Python, [Path.Combine(env.Root, "SignalPipeline.Cli", "Bench", "kalman_peer.py"), bootstrap]);
+
+    public static PeerProcess StartPassthrough(BenchEnvironment env, string bootstrap)
+        => Start(env, "passthrough", "dotnet", [typeof(PeerProcess).Assembly.Location, "bench", PassthroughCopy.CommandName, bootstrap]);
+
+    private static PeerProcess Start(BenchEnvironment env, string name, string file, string[] arguments)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        var script = Path.Combine(env.Root, "SignalPipeline.Cli", "Bench", "kalman_peer.py");
-        var start = new ProcessStartInfo(Interpreter, [script, bootstrap]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
         Directory.CreateDirectory(env.LogDirectory);
-        var log = new StreamWriter(Path.Combine(env.LogDirectory, "python-peer.log"), append: false) { AutoFlush = true };
-        var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start the Python peer.");
-        var peer = new PythonPeer(process, log);
+        var log = new StreamWriter(Path.Combine(env.LogDirectory, name + ".log"), append: false) { AutoFlush = true };
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {name}.");
+        var peer = new PeerProcess(process, log);
         process.OutputDataReceived += (_, e) => peer.Write(e.Data);
         process.ErrorDataReceived += (_, e) => peer.Write(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-
-        // No health endpoint: the load's settle rounds wait until chunks come out.
-        return Task.FromResult(peer);
+        return peer;
     }
 
     private void Write(string? line)

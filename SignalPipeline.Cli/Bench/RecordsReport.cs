@@ -19,7 +19,7 @@ public static class RecordsReport
         md.AppendLine("### Cost per record (scenario `records`)");
         md.AppendLine();
         md.AppendLine("The same 16 streams with smaller chunks. Pass-through: the processor's consumer and producer settings copying");
-        md.AppendLine("`sample-input` to `sample-output` unchanged (no parsing, no transactions), in the bench process: the ceiling. Python");
+        md.AppendLine("`sample-input` to `sample-output` unchanged (no parsing, no transactions), as its own process: the ceiling. Python");
         md.AppendLine("peer: `SignalPipeline.Cli/Bench/kalman_peer.py` (confluent-kafka 1.7.0, json, per-stream kalman in a loop,");
         md.AppendLine("at-least-once). Medians of the runs; ratio = the case's median samples/s over the pass-through's of the same format");
         md.AppendLine("and chunk size; latency at the offered rate (1 M samples/s, or 60 % of the sustained rate when lower).");
