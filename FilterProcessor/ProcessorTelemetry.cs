@@ -65,6 +65,7 @@ public sealed class ProcessorTelemetry : IDisposable
     public long Gaps;
     public long Replayed;
     public long Aborts;
+    public long Transactions;
 
     /// <summary>The batch span, linked to the producers' trace contexts of the first records.</summary>
     public static Activity? StartBatch(string topic, List<ConsumeResult<byte[], byte[]>> records)
@@ -114,18 +115,30 @@ public sealed class ProcessorTelemetry : IDisposable
             _batchSize.Record(batch.Records.Count);
         }
 
+        // Counted once per batch; the latency histogram, the one per-record instrument, only when someone listens.
+        var (chunks, samples, latency) = (0L, 0L, _latency.Enabled);
         foreach (var work in batch.Work)
         {
             if (work.Poison is null)
             {
-                var samples = work.Chunk.Decoded!.Signal.Length;
-                _samples.Add(samples);
-                _chunks.Add(1);
-                _latency.Record(nowMs - work.Chunk.TimestampMs);
-                Interlocked.Add(ref Samples, samples);
-                Interlocked.Increment(ref Chunks);
+                chunks++;
+                samples += work.Chunk.Decoded!.Signal.Length;
+                if (latency)
+                {
+                    _latency.Record(nowMs - work.Chunk.TimestampMs);
+                }
             }
         }
+
+        if (chunks > 0)
+        {
+            _samples.Add(samples);
+            _chunks.Add(chunks);
+            Interlocked.Add(ref Samples, samples);
+            Interlocked.Add(ref Chunks, chunks);
+        }
+
+        Interlocked.Increment(ref Transactions);
 
         foreach (var letter in batch.DeadLetters)
         {

@@ -61,7 +61,7 @@ internal static partial class FilterKernelCpuTime
         }
     }
 
-    private static double ThreadCpuSeconds()
+    internal static double ThreadCpuSeconds()
     {
         if (ClockGetTime(ThreadCpuTimeClock, out var time) != 0)
         {

@@ -8,5 +8,11 @@ if (args is ["filter-cpu-time"])
     return;
 }
 
+if (args is ["codec-cpu-time"])
+{
+    CodecCpuTime.Run();
+    return;
+}
+
 // Not typeof(Program): the referenced web projects (in-process gateway benchmark) expose a public Program too.
 BenchmarkSwitcher.FromAssembly(Assembly.GetExecutingAssembly()).Run(args);

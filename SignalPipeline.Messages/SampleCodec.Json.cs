@@ -84,8 +84,16 @@ public static partial class SampleCodec
     }
 
     private static bool TryReadJson(ReadOnlySpan<byte> json, ReadOnlySpan<byte> key, bool output, DecodeLimits limits, ref Fields fields, out DecodeError error)
+        => TryReadJson(json, key, output, limits, ref fields, out error, fast: true);
+
+    // fast: whether samples arrays may be parsed by TryReadSamplesFast; without, the reader reads everything (a failure
+    // after a fast array is decoded again this way, so its message gives true positions).
+    private static bool TryReadJson(ReadOnlySpan<byte> json, ReadOnlySpan<byte> key, bool output, DecodeLimits limits, ref Fields fields, out DecodeError error, bool fast)
     {
         var reader = new Utf8JsonReader(json, ReaderOptions);
+
+        // Where the reader's input starts in json: after a fast array, a new reader goes on from its end.
+        var offset = 0;
 
         // Where the current sample token starts, so a bare NaN/Infinity (which the reader rejects as a syntax error)
         // is reported as the non-finite sample it is.
@@ -118,18 +126,30 @@ public static partial class SampleCodec
                 if (reader.ValueTextEquals("signal"u8))
                 {
                     reader.Read();
-                    var start = (int)reader.TokenStartIndex;
-                    if (!TryReadSamples(ref reader, "signal", 0, limits.MaxSamples, ref fields, ref samplePosition, out fields.SignalCount, out error))
+                    var start = offset + (int)reader.TokenStartIndex;
+                    if (fast && reader.TokenType == JsonTokenType.StartArray
+                        && TryReadSamplesFast(json, start, 0, limits.MaxSamples, ref fields, out fields.SignalCount, out var end))
+                    {
+                        reader = ResumeAfterArray(json, end);
+                        offset = end;
+                    }
+                    else if (!TryReadSamples(ref reader, "signal", 0, limits.MaxSamples, ref fields, ref samplePosition, out fields.SignalCount, out error))
                     {
                         return false;
                     }
 
-                    fields.SignalJson = new Range(start, (int)reader.BytesConsumed);
+                    fields.SignalJson = new Range(start, offset + (int)reader.BytesConsumed);
                 }
                 else if (output && reader.ValueTextEquals("filtered_signal"u8))
                 {
                     reader.Read();
-                    if (!TryReadSamples(ref reader, "filtered_signal", 1, limits.MaxSamples, ref fields, ref samplePosition, out fields.FilteredCount, out error))
+                    if (fast && reader.TokenType == JsonTokenType.StartArray
+                        && TryReadSamplesFast(json, offset + (int)reader.TokenStartIndex, 1, limits.MaxSamples, ref fields, out fields.FilteredCount, out var end))
+                    {
+                        reader = ResumeAfterArray(json, end);
+                        offset = end;
+                    }
+                    else if (!TryReadSamples(ref reader, "filtered_signal", 1, limits.MaxSamples, ref fields, ref samplePosition, out fields.FilteredCount, out error))
                     {
                         return false;
                     }
@@ -216,6 +236,10 @@ public static partial class SampleCodec
             reader.Read();
             error = default;
             return true;
+        }
+        catch (JsonException) when (offset > 0)
+        {
+            return TryReadJson(json, key, output, limits, ref fields, out error, fast: false);
         }
         catch (JsonException ex)
         {

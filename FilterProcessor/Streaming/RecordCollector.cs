@@ -76,12 +76,15 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     }
 
     /// <summary>
-    /// Delivers every record, then sends the offsets with the group's metadata and commits; throws what the client threw.
+    /// Sends the offsets with the group's metadata, delivers every record, then commits; throws what the client threw.
     /// A record the broker refused fails the commit: librdkafka can commit a transaction one of whose records failed
     /// delivery after an earlier abort (measured on the dev broker, docs/kafka.md "Fault injection").
     /// </summary>
     public void Commit(IEnumerable<TopicPartitionOffset> offsets, IConsumerGroupMetadata group)
     {
+        // The offsets go first: their two coordinator round trips overlap the records' deliveries instead of following
+        // them (issue 14). They are part of the transaction either way, visible only if it commits.
+        Producer.SendOffsetsToTransaction(offsets, group, TransactionTimeout);
         if (Producer.Flush(TransactionTimeout) > 0)
         {
             throw new KafkaTxnRequiresAbortException(new Error(ErrorCode.Local_TimedOut, "records still undelivered when the transaction timeout ran out"));
@@ -91,8 +94,6 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
         {
             throw new KafkaTxnRequiresAbortException(new Error(ErrorCode.Local_Fail, $"a record of the transaction was refused: {failure}"));
         }
-
-        Producer.SendOffsetsToTransaction(offsets, group, TransactionTimeout);
 
         // A retriable commit failure (e.g. the broker restarting) may have reached the coordinator: the same commit is
         // retried, never aborted, since an abort could not undo a commit that went through (librdkafka's documented

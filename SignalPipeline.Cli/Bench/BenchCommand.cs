@@ -10,14 +10,14 @@ namespace SignalPipeline.Cli.Bench;
 /// </summary>
 public static class BenchCommand
 {
-    public static readonly string[] AllScenarios = ["local", "remote", "scaled", "http", "bridge", StateBench.Scenario, "abuse"];
+    public static readonly string[] AllScenarios = ["local", "records", "remote", "scaled", "http", "bridge", StateBench.Scenario, "abuse"];
 
     public static Command Create()
     {
         var quick = new Option<bool>("--quick") { Description = "Short runs, one repeat, no JSON case (under two minutes once built): a smoke check, not a measurement." };
         var scenarios = new Option<string[]>("--scenario")
         {
-            Description = "Scenarios to run: local, remote, scaled, http, bridge, state, abuse (repeatable; default all).",
+            Description = "Scenarios to run: local, records, remote, scaled, http, bridge, state, abuse (repeatable; default all).",
             DefaultValueFactory = _ => AllScenarios,
             AllowMultipleArgumentsPerToken = true,
         };
@@ -31,11 +31,17 @@ public static class BenchCommand
         var output = new Option<string?>("--output") { Description = "Markdown file whose bench section is rewritten (default docs/benchmarks.md)." };
         var noWrite = new Option<bool>("--no-write") { Description = "Print the tables only." };
         var only = new Option<string?>("--case") { Description = "Run only the pipeline cases whose label contains this text (e.g. 'kalman, binary')." };
+        var processorSettings = new Option<string[]>("--processor-env")
+        {
+            Description = "KEY=VALUE set in the processors' environment (repeatable), to compare settings, e.g. Processor__MaxBatchBytes=2097152 or Kafka__Producer__linger.ms=5.",
+            AllowMultipleArgumentsPerToken = true,
+        };
 
         var command = new Command("bench", "Measure the pipeline end to end (throughput with nothing lost, latency percentiles) and the gateway under HTTP load.")
         {
-            quick, scenarios, brokers, repeats, configuration, output, noWrite, only,
+            quick, scenarios, brokers, repeats, configuration, output, noWrite, only, processorSettings,
         };
+        command.Subcommands.Add(PassthroughCopy.Create());
         command.SetAction(async (parse, cancellationToken) =>
         {
             var env = BenchEnvironment.Find(parse.GetValue(configuration)!, parse.GetValue(quick));
@@ -56,7 +62,20 @@ public static class BenchCommand
                 return state;
             }
 
-            var runner = new BenchRunner(env, selected, parse.GetValue(brokers), parse.GetValue(repeats) ?? (env.Quick ? 1 : 3), parse.GetValue(only));
+            var overrides = new Dictionary<string, string>();
+            foreach (var setting in parse.GetValue(processorSettings) ?? [])
+            {
+                var parts = setting.Split('=', 2);
+                if (parts.Length != 2 || parts[0].Length == 0)
+                {
+                    Console.Error.WriteLine($"--processor-env '{setting}' is not KEY=VALUE.");
+                    return 2;
+                }
+
+                overrides[parts[0]] = parts[1];
+            }
+
+            var runner = new BenchRunner(env, selected, parse.GetValue(brokers), parse.GetValue(repeats) ?? (env.Quick ? 1 : 3), parse.GetValue(only), overrides);
             var report = await runner.RunAsync(cancellationToken);
             var path = parse.GetValue(output) ?? Path.Combine(env.Root, "docs", "benchmarks.md");
             if (selected.Any(s => s != "abuse"))
@@ -96,11 +115,28 @@ public static class BenchCommand
 }
 
 /// <summary>One pipeline measurement: which processor setup, which input; with <paramref name="BridgeClients"/> set, a
-/// WebSocket bridge consumes the output and that many clients watch every stream.</summary>
-public sealed record PipelineCase(string Scenario, string Label, string Algorithm, SampleFormat Format, int Processors, bool Remote, int? BridgeClients = null);
+/// WebSocket bridge consumes the output and that many clients watch every stream. <paramref name="Worker"/> says what
+/// moves <c>sample-input</c> to <c>sample-output</c>: the processor, a pass-through copy or the Python peer.</summary>
+public sealed record PipelineCase(
+    string Scenario, string Label, string Algorithm, SampleFormat Format, int Processors, bool Remote, int? BridgeClients = null,
+    int ChunkSamples = 4096, PipelineWorker Worker = PipelineWorker.Processor);
+
+/// <summary>What drains <c>sample-input</c> in a pipeline case.</summary>
+public enum PipelineWorker
+{
+    /// <summary>FilterProcessor (<see cref="PipelineCase.Processors"/> instances).</summary>
+    Processor,
+
+    /// <summary>The ceiling: <see cref="PassthroughCopy"/>, the processor's client settings, no parsing, no transactions.</summary>
+    Passthrough,
+
+    /// <summary>A Python confluent-kafka worker doing the same kalman job at-least-once (<see cref="PeerProcess"/>).</summary>
+    PythonPeer,
+}
 
 /// <summary>Starts what each scenario needs, measures, and stops it again; every scenario gets a fresh broker.</summary>
-public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string> scenarios, string? brokers, int repeats, string? only = null)
+public sealed class BenchRunner(
+    BenchEnvironment env, IReadOnlyCollection<string> scenarios, string? brokers, int repeats, string? only = null, IReadOnlyDictionary<string, string>? processorOverrides = null)
 {
     private const double LatencyRate = 1_000_000;
     private const int BridgeClients = 200;
@@ -108,7 +144,7 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
 
     public async Task<BenchReport> RunAsync(CancellationToken cancellationToken)
     {
-        var report = new BenchReport(env, brokers, repeats);
+        var report = new BenchReport(env, brokers, repeats) { ProcessorOverrides = processorOverrides };
         var cases = new List<PipelineCase>();
         if (scenarios.Contains("local"))
         {
@@ -120,6 +156,11 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
             }
 
             cases.Add(new("local", "lms(16), binary f64", "lms", SampleFormat.Float64, 1, false));
+        }
+
+        if (scenarios.Contains("records"))
+        {
+            cases.AddRange(RecordCases(env.Quick));
         }
 
         if (scenarios.Contains("remote"))
@@ -182,6 +223,37 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
         return report;
     }
 
+    /// <summary>
+    /// Issue 14's cost per record: the processor against the pass-through ceiling at the chunk sizes users send, and the
+    /// JSON job against a Python peer. --quick keeps one case of each kind at 256 samples.
+    /// </summary>
+    private static List<PipelineCase> RecordCases(bool quick)
+    {
+        var cases = new List<PipelineCase>();
+        foreach (var samples in quick ? [256] : new[] { 64, 256, 4096 })
+        {
+            cases.Add(new("records", $"pass-through, binary f64, {samples} samples", "passthrough", SampleFormat.Float64, 0, false, ChunkSamples: samples, Worker: PipelineWorker.Passthrough));
+            cases.Add(new("records", $"kalman, binary f64, {samples} samples", "kalman", SampleFormat.Float64, 1, false, ChunkSamples: samples));
+        }
+
+        if (!quick)
+        {
+            cases.Add(new("records", "pass-through, JSON, 256 samples", "passthrough", SampleFormat.Json, 0, false, ChunkSamples: 256, Worker: PipelineWorker.Passthrough));
+            cases.Add(new("records", "kalman, JSON, 256 samples", "kalman", SampleFormat.Json, 1, false, ChunkSamples: 256));
+        }
+
+        if (PeerProcess.PythonReady())
+        {
+            cases.Add(new("records", "Python peer: kalman, JSON, 256 samples", "kalman", SampleFormat.Json, 0, false, ChunkSamples: 256, Worker: PipelineWorker.PythonPeer));
+        }
+        else
+        {
+            Console.WriteLine($"records: the Python peer case is skipped: {PeerProcess.PythonMissing}");
+        }
+
+        return cases;
+    }
+
     private async Task<(PipelineLoadResult Result, BridgeLoadResult? Bridge)> RunPipelineAsync(PipelineCase @case, CancellationToken cancellationToken)
     {
         var services = new List<ServiceProcess>();
@@ -198,6 +270,11 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
                 ["Processor__RateLogSeconds"] = "5",
                 ["Processor__DevBrokerCompensation"] = "true", // the bench runs the dev broker (docs/processor.md)
             };
+            foreach (var (key, value) in processorOverrides ?? new Dictionary<string, string>())
+            {
+                processorEnv[key] = value;
+            }
+
             if (@case.Remote)
             {
                 var service = await ServiceProcess.StartAsync(env, "FilterService", "filter-service", new Dictionary<string, string>(), cancellationToken);
@@ -207,6 +284,12 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
                 processorEnv["FILTER_GATEWAY_URL"] = gateway.Url.ToString().TrimEnd('/');
             }
 
+            await using var peer = @case.Worker switch
+            {
+                PipelineWorker.Passthrough => PeerProcess.StartPassthrough(env, bootstrap),
+                PipelineWorker.PythonPeer => PeerProcess.StartPython(env, bootstrap),
+                _ => null,
+            };
             var processors = new List<ServiceProcess>();
             for (var i = 0; i < @case.Processors; i++)
             {
@@ -249,7 +332,7 @@ public sealed class BenchRunner(BenchEnvironment env, IReadOnlyCollection<string
             var load = new PipelineLoad(new PipelineLoadSettings(
                 bootstrap,
                 Streams: 16,
-                ChunkSamples: 4096,
+                ChunkSamples: @case.ChunkSamples,
                 @case.Format,
                 // The processor's rate climbs for several seconds after start (tiered JIT and dynamic PGO, the GC sizing
                 // its generations, librdkafka's batches growing): measured from 3 s in, runs of one setup differed 2x.

@@ -20,6 +20,9 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
 
     public List<AbuseResult> Abuse { get; } = [];
 
+    /// <summary>Settings the processors ran with beyond their defaults (<c>--processor-env</c>), named in the report.</summary>
+    public IReadOnlyDictionary<string, string>? ProcessorOverrides { get; init; }
+
     public bool AllDelivered => Pipeline.All(p => p.Result.Lost == 0 && p.Result.Duplicates == 0);
 
     public string ToMarkdown()
@@ -31,7 +34,8 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
                       string.Create(CultureInfo.InvariantCulture, $"{repeats} run(s) per row, medians. Machine: {CpuModel()}, {Environment.ProcessorCount} cores, shared with other work (noisy). ") +
                       string.Create(CultureInfo.InvariantCulture, $"{RuntimeInformation.FrameworkDescription}, librdkafka {Confluent.Kafka.Library.VersionString}, commit {GitCommit(env.Root)}. ") +
                       string.Create(CultureInfo.InvariantCulture, $"Broker: {(brokers is null ? "the embedded dev broker (librdkafka mock cluster, in memory, 8 partitions)" : $"`{brokers}`")}. ") +
-                      "Everything (broker, services, processors, the load producer and the output consumer) runs on this one machine.");
+                      "Everything (broker, services, processors, the load producer and the output consumer) runs on this one machine." +
+                      (ProcessorOverrides is { Count: > 0 } o ? $" Processor settings changed for this run: {string.Join(", ", o.Select(kv => $"`{kv.Key}={kv.Value}`"))}." : ""));
         md.AppendLine();
         md.AppendLine("Rerun: `scripts/bench.sh` (all scenarios, 3 runs each, about 25 minutes) or `scripts/bench.sh --quick`.");
         md.AppendLine("Throughput: 16 streams of 4096-sample chunks, two per input partition, the producer kept at most 8 MiB ahead of the");
@@ -74,6 +78,7 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
                 $"{M(r.LatencyOfferedRate)} / {M(r.LatencyAchievedRate)} | {BenchRunner.Fmt(r.Latency?.P50)} | {BenchRunner.Fmt(r.Latency?.P95)} | {BenchRunner.Fmt(r.Latency?.P99)} |");
         }
 
+        RecordsReport.Append(md, Pipeline);
         if (Bridge.Count > 0)
         {
             AppendBridge(md);
@@ -182,7 +187,7 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
     private double? P99AtFullRate(string scenario, string algorithm, SampleFormat format)
         => Median(Runs(scenario, algorithm, format).Where(r => r.Result.LatencyOfferedRate >= 1e6).Select(r => r.Result.Latency?.P99 ?? double.NaN));
 
-    private static double? Median(IEnumerable<double> values)
+    internal static double? Median(IEnumerable<double> values)
     {
         var sorted = values.Where(v => !double.IsNaN(v)).Order().ToArray();
         return sorted.Length == 0 ? null : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;

@@ -358,6 +358,12 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
             {
                 (streamId, seq, timestampMs, samples) = (chunk.StreamId, chunk.Seq, chunk.TimestampMs, chunk.Signal.Length);
             }
+            else if (SampleCodec.TryDecodeSampleChunk(result.Message.Key, result.Message.Value, result.Message.Headers, out var copied, out _, buffer)
+                     && copied.TimestampMs is { } copiedTimestamp)
+            {
+                // The pass-through case copies input chunks unchanged.
+                (streamId, seq, timestampMs, samples) = (copied.StreamId, copied.Seq, copiedTimestamp, copied.Signal.Length);
+            }
             else
             {
                 Interlocked.Increment(ref _decodeFailures);

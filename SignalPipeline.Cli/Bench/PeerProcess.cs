@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace SignalPipeline.Cli.Bench;
+
+/// <summary>
+/// A worker of the "records" scenario that is not one of the project's services, as a child process of the bench with
+/// its output in artifacts/bench-logs/NAME.log: the pass-through copy (<see cref="PassthroughCopy"/>, this CLI's hidden
+/// <c>bench passthrough-copy</c>) or the Python peer (<c>kalman_peer.py</c> beside this file, which needs Debian's
+/// <c>python3-confluent-kafka</c> for <c>/usr/bin/python3</c>). Neither has a health endpoint: the load's settle rounds
+/// wait until chunks come out. Disposing sends SIGTERM and waits.
+/// </summary>
+public sealed class PeerProcess : IAsyncDisposable
+{
+    public const string Python = "/usr/bin/python3";
+    public const string PythonMissing = "/usr/bin/python3 cannot import confluent_kafka (apt-get install python3-confluent-kafka)";
+
+    private readonly Process _process;
+    private readonly StreamWriter _log;
+
+    private PeerProcess(Process process, StreamWriter log) => (_process, _log) = (process, log);
+
+    /// <summary>Whether <see cref="Python"/> can import confluent_kafka (else the Python case is skipped).</summary>
+    public static bool PythonReady()
+    {
+        try
+        {
+            using var check = Process.Start(new ProcessStartInfo(Python, ["-c", "import confluent_kafka"]) { RedirectStandardError = true });
+            if (check is null)
+            {
+                return false;
+            }
+
+            check.WaitForExit(10_000);
+            return check.HasExited && check.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false;
+        }
+    }
+
+    public static PeerProcess StartPython(BenchEnvironment env, string bootstrap)
+        => Start(env, "python-peer", Python, [Path.Combine(env.Root, "SignalPipeline.Cli", "Bench", "kalman_peer.py"), bootstrap]);
+
+    public static PeerProcess StartPassthrough(BenchEnvironment env, string bootstrap)
+        => Start(env, "passthrough", "dotnet", [typeof(PeerProcess).Assembly.Location, "bench", PassthroughCopy.CommandName, bootstrap]);
+
+    private static PeerProcess Start(BenchEnvironment env, string name, string file, string[] arguments)
+    {
+        var start = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
+        Directory.CreateDirectory(env.LogDirectory);
+        var log = new StreamWriter(Path.Combine(env.LogDirectory, name + ".log"), append: false) { AutoFlush = true };
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {name}.");
+        var peer = new PeerProcess(process, log);
+        process.OutputDataReceived += (_, e) => peer.Write(e.Data);
+        process.ErrorDataReceived += (_, e) => peer.Write(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return peer;
+    }
+
+    private void Write(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_log)
+            {
+                _log.WriteLine(line);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _ = Kill(_process.Id, 15);
+            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            try
+            {
+                await _process.WaitForExitAsync(grace.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _process.Kill();
+            }
+        }
+
+        _process.Dispose();
+        lock (_log)
+        {
+            _log.Dispose();
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+}
