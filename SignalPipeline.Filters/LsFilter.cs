@@ -20,6 +20,11 @@ public sealed class LsFilter : IStreamFilter, IBlockKernel
             new("degree", "Polynomial degree d, at most min(10, window - 1).", 2, 0, 10, MinExclusive: false, MaxExclusive: false, IsInteger: true),
         ]);
 
+    /// <summary>The catalogue entry (state id 4).</summary>
+    internal static readonly FilterRegistration Registration = new(
+        4, Descriptor, parameters => new LsFilter(Parse(parameters)),
+        (double[] values, long samples, ref StateReader reader) => Restore(FromValues(values), samples, ref reader));
+
     private readonly TapHistory _taps;
     private readonly int _window;
     private readonly LsCoefficients _coefficients;
@@ -139,7 +144,7 @@ public sealed class LsFilter : IStreamFilter, IBlockKernel
     public byte[] SaveState()
     {
         var p = Parameters;
-        var writer = FilterState.Begin(new byte[FilterState.Size(2, _window - 1)], FilterFactory.LsId, SamplesProcessed, [p.Window, p.Degree]);
+        var writer = FilterState.Begin(new byte[FilterState.Size(2, _window - 1)], Registration.Id, SamplesProcessed, [p.Window, p.Degree]);
         _taps.WriteNewestFirst(ref writer);
         return writer.Finish();
     }
