@@ -101,10 +101,10 @@ public sealed class ProcessorOptions
     /// <summary>Reads the guide's variables, then the <c>Processor</c> and <c>Filter:Params</c> sections.</summary>
     public static void Bind(Microsoft.Extensions.Configuration.IConfiguration configuration, ProcessorOptions options)
     {
-        options.InputTopic = configuration["INPUT_TOPIC"] ?? options.InputTopic;
-        options.OutputTopic = configuration["OUTPUT_TOPIC"] ?? options.OutputTopic;
-        options.DlqTopic = configuration["DLQ_TOPIC"] ?? options.DlqTopic;
-        options.ChangelogTopic = configuration["CHANGELOG_TOPIC"] ?? options.ChangelogTopic;
+        options.InputTopic = configuration[PipelineTopics.InputSetting] ?? options.InputTopic;
+        options.OutputTopic = configuration[PipelineTopics.OutputSetting] ?? options.OutputTopic;
+        options.DlqTopic = configuration[PipelineTopics.DeadLetterSetting] ?? options.DlqTopic;
+        options.ChangelogTopic = configuration[PipelineTopics.ChangelogSetting] ?? options.ChangelogTopic;
         options.Algorithm = (configuration["FILTER_ALGORITHM"] ?? options.Algorithm).Trim().ToLowerInvariant();
         options.GatewayUrl = configuration["FILTER_GATEWAY_URL"] ?? options.GatewayUrl;
 

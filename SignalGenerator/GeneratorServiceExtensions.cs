@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using SignalPipeline.Kafka;
 
 namespace SignalGenerator;
 
@@ -9,7 +10,7 @@ public static class GeneratorServiceExtensions
     {
         builder.Services.AddOptions<GeneratorOptions>()
             .BindConfiguration(GeneratorOptions.SectionName)
-            .PostConfigure<IConfiguration>((options, configuration) => options.Topic ??= configuration["INPUT_TOPIC"] ?? "sample-input")
+            .PostConfigure<IConfiguration>((options, configuration) => options.Topic ??= configuration[PipelineTopics.InputSetting] ?? PipelineTopics.DefaultInput)
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<GeneratorOptions>, GeneratorOptionsValidator>();
         builder.Services.AddSingleton(TimeProvider.System);

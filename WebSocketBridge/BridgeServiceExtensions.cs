@@ -17,7 +17,7 @@ public static class BridgeServiceExtensions
             .PostConfigure<IConfiguration>((options, configuration) =>
             {
                 // The guide's name for the processor's output topic, which is what the bridge reads.
-                if (configuration["OUTPUT_TOPIC"] is { Length: > 0 } topic)
+                if (configuration[PipelineTopics.OutputSetting] is { Length: > 0 } topic)
                 {
                     options.Topic = topic;
                 }
