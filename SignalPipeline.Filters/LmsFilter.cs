@@ -82,11 +82,15 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel
             ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(scratch), 2 * TapHistory.BlockSize));
         VectorKernels.Correlations(ref z, count, m, ref terms.Gain, ref terms.Lag1, ref terms.Lag2);
         var i = 0;
-        var mu = Vector256.Create(_mu);
-        var eps = Vector256.Create(_eps);
-        for (; i + 4 <= count; i += 4)
+        if (VectorKernels.Best == VectorWidth.Vector256)
         {
-            (mu / (eps + Vector256.LoadUnsafe(ref terms.Gain, (nuint)i))).StoreUnsafe(ref terms.Gain, (nuint)i);
+            // Element-wise (one rounding per operation), so the same bits as the scalar loop below.
+            var mu = Vector256.Create(_mu);
+            var eps = Vector256.Create(_eps);
+            for (; i + 4 <= count; i += 4)
+            {
+                (mu / (eps + Vector256.LoadUnsafe(ref terms.Gain, (nuint)i))).StoreUnsafe(ref terms.Gain, (nuint)i);
+            }
         }
 
         for (; i < count; i++)
