@@ -6,7 +6,7 @@ namespace SignalGenerator;
 public static class GeneratorServiceExtensions
 {
     /// <summary>The generator's options (validated at start), telemetry and worker. Kafka clients come from <c>AddKafkaClients</c>.</summary>
-    public static TBuilder AddSignalGenerator<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    public static TBuilder AddSignalGeneratorServices<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         builder.Services.AddOptions<GeneratorOptions>()
             .BindConfiguration(GeneratorOptions.SectionName)

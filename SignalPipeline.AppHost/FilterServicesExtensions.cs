@@ -10,7 +10,7 @@ public static class FilterServicesExtensions
     {
         // Every instance serves every algorithm; the gateway sends each algorithm to its own deployment (lms to filter-ls).
         // The deployments are the catalogue's (FilterRegistration.Service): filter-kalman, filter-rls, filter-ls.
-        var services = FilterFactory.Registrations.Select(r => r.Service).Distinct().Select(builder.AddFilterService).ToList();
+        var services = FilterFactory.Registrations.Select(r => r.Service).Distinct().Select(builder.AddAlgorithmService).ToList();
 
         var gateway = builder.AddProject<Projects.FilterGateway>("filter-gateway")
             // The guide's clients call port 8000 (curl -X POST http://HOST:8000/kalman/audio/run).
@@ -34,7 +34,7 @@ public static class FilterServicesExtensions
         return gateway;
     }
 
-    private static IResourceBuilder<ProjectResource> AddFilterService(this IDistributedApplicationBuilder builder, string name)
+    private static IResourceBuilder<ProjectResource> AddAlgorithmService(this IDistributedApplicationBuilder builder, string name)
         => builder.AddProject<Projects.FilterService>(name)
             .WithHttpEndpoint()
             .WithHttpHealthCheck("/health");

@@ -8,7 +8,7 @@ namespace WebSocketBridge;
 public static class BridgeServiceExtensions
 {
     /// <summary>The bridge's services: options (validated at start), Kafka loop, frame pump, client registry, metrics.</summary>
-    public static WebApplicationBuilder AddWebSocketBridge(this WebApplicationBuilder builder)
+    public static WebApplicationBuilder AddWebSocketBridgeServices(this WebApplicationBuilder builder)
     {
         builder.AddKafkaClients();
 
