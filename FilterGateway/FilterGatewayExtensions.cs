@@ -22,7 +22,7 @@ public static class FilterGatewayExtensions
         builder.Services.AddProblemDetails();
 
         builder.Services.AddSingleton<IValidateOptions<ServiceUrlOptions>, ServiceUrlOptionsValidator>();
-        builder.Services.AddOptions<ServiceUrlOptions>().Bind(builder.Configuration).ValidateOnStart();
+        builder.Services.AddOptions<ServiceUrlOptions>().Configure<IConfiguration>(ServiceUrlOptions.Bind).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<FilterGatewayOptions>, FilterGatewayOptionsValidator>();
         builder.Services.AddOptions<FilterGatewayOptions>().BindConfiguration(FilterGatewayOptions.SectionName).ValidateOnStart();
 

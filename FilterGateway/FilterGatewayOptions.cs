@@ -1,33 +1,32 @@
 using Microsoft.Extensions.Options;
+using SignalPipeline.Filters;
 
 namespace FilterGateway;
 
 /// <summary>
-/// Where each algorithm's requests go. Unset: the AppHost's own services, found by service discovery
-/// (<c>http://filter-kalman</c> etc.). Set (the guide's names): any absolute http(s) URL, e.g. the original remote services.
+/// Where each algorithm's requests go, keyed by algorithm name. Unset: the AppHost's own services, found by service
+/// discovery (<c>http://filter-kalman</c> etc., <see cref="FilterRegistration.Service"/>). Set (the guide's names,
+/// <see cref="FilterRegistration.ServiceUrlSetting"/>: <c>KALMAN_SERVICE_URL</c>, <c>RLS_SERVICE_URL</c>, <c>LS_SERVICE_URL</c>,
+/// <c>LMS_SERVICE_URL</c>): any absolute http(s) URL, e.g. the original remote services. One entry per algorithm of the
+/// catalogue (<see cref="FilterFactory.Registrations"/>), so a new algorithm gets its route and setting with no edit here.
 /// </summary>
 public sealed class ServiceUrlOptions
 {
-    [ConfigurationKeyName("KALMAN_SERVICE_URL")]
-    public string? KalmanServiceUrl { get; set; }
+    /// <summary>The configured URL per algorithm name (case-insensitive); absent or null: the default service.</summary>
+    public Dictionary<string, string?> Urls { get; } = new(StringComparer.OrdinalIgnoreCase);
 
-    [ConfigurationKeyName("RLS_SERVICE_URL")]
-    public string? RlsServiceUrl { get; set; }
-
-    [ConfigurationKeyName("LS_SERVICE_URL")]
-    public string? LsServiceUrl { get; set; }
-
-    /// <summary>lms has no deployment of its own: it goes to the ls deployment unless this is set.</summary>
-    [ConfigurationKeyName("LMS_SERVICE_URL")]
-    public string? LmsServiceUrl { get; set; }
-
-    public IEnumerable<(string Setting, string? Value)> Settings()
+    /// <summary>Reads each algorithm's <c>{NAME}_SERVICE_URL</c> setting.</summary>
+    public static void Bind(ServiceUrlOptions options, IConfiguration configuration)
     {
-        yield return ("KALMAN_SERVICE_URL", KalmanServiceUrl);
-        yield return ("RLS_SERVICE_URL", RlsServiceUrl);
-        yield return ("LS_SERVICE_URL", LsServiceUrl);
-        yield return ("LMS_SERVICE_URL", LmsServiceUrl);
+        foreach (var registration in FilterFactory.Registrations)
+        {
+            options.Urls[registration.Name] = configuration[registration.ServiceUrlSetting];
+        }
     }
+
+    /// <summary>Where <paramref name="registration"/>'s requests go: its setting when set, else <c>http://{Service}</c>.</summary>
+    public string AddressOf(FilterRegistration registration)
+        => Urls.GetValueOrDefault(registration.Name) ?? $"http://{registration.Service}";
 }
 
 /// <summary>The gateway's own settings (configuration section <c>FilterGateway</c>).</summary>
@@ -66,11 +65,11 @@ public sealed class ServiceUrlOptionsValidator : IValidateOptions<ServiceUrlOpti
     public ValidateOptionsResult Validate(string? name, ServiceUrlOptions options)
     {
         var failures = new List<string>();
-        foreach (var (setting, value) in options.Settings())
+        foreach (var registration in FilterFactory.Registrations)
         {
-            if (value is not null && !IsHttpUrl(value))
+            if (options.Urls.GetValueOrDefault(registration.Name) is { } value && !IsHttpUrl(value))
             {
-                failures.Add($"{setting} '{value}' is not an absolute http(s) URL (e.g. http://filter-host:8000); unset it to use the AppHost's own service.");
+                failures.Add($"{registration.ServiceUrlSetting} '{value}' is not an absolute http(s) URL (e.g. http://filter-host:8000); unset it to use the AppHost's own service.");
             }
         }
 

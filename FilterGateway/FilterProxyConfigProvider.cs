@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Primitives;
+using SignalPipeline.Filters;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Health;
 
@@ -8,7 +9,7 @@ namespace FilterGateway;
 
 /// <summary>
 /// The gateway's routes: <c>/kalman/**</c>, <c>/rls/**</c>, <c>/ls/**</c>, <c>/lms/**</c> to the matching service, and
-/// <c>GET /algorithms</c> (any service answers it; it goes to the kalman one). Built once from the validated settings.
+/// <c>GET /algorithms</c> (any service answers it; it goes to the first algorithm's, kalman). Built once from the validated settings.
 /// </summary>
 public sealed class FilterProxyConfigProvider(IOptions<ServiceUrlOptions> urls, IOptions<FilterGatewayOptions> gateway) : IProxyConfigProvider
 {
@@ -18,15 +19,9 @@ public sealed class FilterProxyConfigProvider(IOptions<ServiceUrlOptions> urls, 
 
     public static FilterProxyConfig Build(ServiceUrlOptions urls, FilterGatewayOptions gateway)
     {
-        ClusterConfig[] clusters =
-        [
-            Cluster("kalman", urls.KalmanServiceUrl ?? "http://filter-kalman", gateway),
-            Cluster("rls", urls.RlsServiceUrl ?? "http://filter-rls", gateway),
-            Cluster("ls", urls.LsServiceUrl ?? "http://filter-ls", gateway),
-            // lms has no deployment of its own; LS_SERVICE_URL is not used for it because a remote ls service
-            // (the original ones) need not know lms.
-            Cluster("lms", urls.LmsServiceUrl ?? "http://filter-ls", gateway),
-        ];
+        // One cluster per algorithm of the catalogue; lms has no deployment of its own (FilterRegistration.Service), and
+        // LS_SERVICE_URL is not used for it because a remote ls service (the original ones) need not know lms.
+        ClusterConfig[] clusters = [.. FilterFactory.Registrations.Select(r => Cluster(r.Name, urls.AddressOf(r), gateway))];
 
         RouteConfig[] routes =
         [
@@ -39,7 +34,7 @@ public sealed class FilterProxyConfigProvider(IOptions<ServiceUrlOptions> urls, 
             new RouteConfig
             {
                 RouteId = "algorithms",
-                ClusterId = "kalman",
+                ClusterId = clusters[0].ClusterId,
                 Match = new RouteMatch { Path = "/algorithms", Methods = ["GET"] },
             },
         ];

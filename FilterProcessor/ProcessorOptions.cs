@@ -1,4 +1,6 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
+using SignalPipeline.Filters;
 using SignalPipeline.Kafka;
 
 namespace FilterProcessor;
@@ -11,28 +13,51 @@ public enum FilterMode
 }
 
 /// <summary>
-/// The processor's settings. The guide's flat names (<c>INPUT_TOPIC</c>, <c>FILTER_ALGORITHM</c>...) are read by
-/// <see cref="FromConfiguration"/>; the tuning knobs live in the <c>Processor</c> section and the algorithm's
-/// parameters in <c>Filter:Params</c>.
+/// The processor's settings, bound from the configuration root by <see cref="ProcessorOptionsExtensions.AddProcessorOptions"/>:
+/// each property's <see cref="ConfigurationKeyNameAttribute"/> is where it is set, the guide's flat names
+/// (<c>INPUT_TOPIC</c>, <c>FILTER_ALGORITHM</c>...), the tuning knobs in the <c>Processor</c> section and the algorithm's
+/// parameters in <c>Filter:Params</c>. Validated at start by data annotations (<see cref="ProcessorOptionsValidator"/>,
+/// generated) and <see cref="Validate"/> for the checks that span settings; every message names the setting.
 /// </summary>
-public sealed class ProcessorOptions
+public sealed class ProcessorOptions : IValidatableObject
 {
     public const string ConsumerGroup = PipelineTopics.ProcessorGroup;
     public const string ProcessorSection = "Processor";
     public const string ParamsSection = "Filter:Params";
+    public const string AlgorithmSetting = "FILTER_ALGORITHM";
+    public const string ModeSetting = "FILTER_MODE";
+    public const string GatewayUrlSetting = "FILTER_GATEWAY_URL";
 
+    [ConfigurationKeyName(PipelineTopics.InputSetting), SettingRequired]
     public string InputTopic { get; set; } = PipelineTopics.DefaultInput;
+
+    [ConfigurationKeyName(PipelineTopics.OutputSetting), SettingRequired]
     public string OutputTopic { get; set; } = PipelineTopics.DefaultOutput;
+
+    [ConfigurationKeyName(PipelineTopics.DeadLetterSetting), SettingRequired]
     public string DlqTopic { get; set; } = PipelineTopics.DefaultDeadLetters;
+
+    [ConfigurationKeyName(PipelineTopics.ChangelogSetting), SettingRequired]
     public string ChangelogTopic { get; set; } = PipelineTopics.DefaultChangelog;
-    public string Algorithm { get; set; } = "kalman";
+
+    /// <summary>The algorithm name, stored trimmed and lower case (it appears in URLs, metrics and records).</summary>
+    [ConfigurationKeyName(AlgorithmSetting)]
+    public string Algorithm { get => _algorithm; set => _algorithm = (value ?? "").Trim().ToLowerInvariant(); }
+
+    private string _algorithm = "kalman";
+
+    [ConfigurationKeyName(ParamsSection)]
     public Dictionary<string, double> Params { get; set; } = [];
+
+    [ConfigurationKeyName(ModeSetting)]
     public FilterMode Mode { get; set; } = FilterMode.Local;
 
     /// <summary>Base address of the gateway for remote mode (service discovery name by default).</summary>
+    [ConfigurationKeyName(GatewayUrlSetting)]
     public string GatewayUrl { get; set; } = "http://filter-gateway";
 
     /// <summary>Most records consumed into one transaction.</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxBatchRecords)}"), SettingRange(1, 1_000_000)]
     public int MaxBatchRecords { get; set; } = 2000;
 
     /// <summary>
@@ -40,47 +65,61 @@ public sealed class ProcessorOptions
     /// ~200 records of 64 KB per transaction each produced record cost 7x more (fresh memory for librdkafka's copies,
     /// page faults) and the throughput of a run settled at either ~9M or ~18M samples/s; 1 MiB keeps it at the latter.
     /// </summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxBatchBytes)}"), SettingRange(1, int.MaxValue)]
     public int MaxBatchBytes { get; set; } = 1 << 20;
 
     /// <summary>Longest time spent collecting one transaction's records.</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxBatchMs)}"), SettingRange(1, 60_000)]
     public int MaxBatchMs { get; set; } = 20;
 
     /// <summary>
     /// How long a batch waits for another record once the consumer has nothing more fetched; 0 closes it at once, so a
     /// batch is what arrived during the previous commit (lowest latency; batches still grow with the load).
     /// </summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(LingerMs)}"), SettingRange(0, 60_000)]
     public int LingerMs { get; set; }
 
     /// <summary>Out-of-order chunks held per stream while waiting for a missing seq; past this the gap is skipped.</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxHeldChunks)}"), SettingRange(0, 100_000)]
     public int MaxHeldChunks { get; set; } = 32;
 
     /// <summary>Chunks larger than this many samples go to the DLQ (protects memory and the remote call size).</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxChunkSamples)}"), SettingRange(1, 100_000_000)]
     public int MaxChunkSamples { get; set; } = 1_000_000;
 
     /// <summary>Seconds between the log lines that report throughput.</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(RateLogSeconds)}"), SettingRange(0, 3600)]
     public int RateLogSeconds { get; set; } = 10;
 
     /// <summary>A stream with no chunk for this long is evicted from memory and tombstoned in the changelog (0 = never).</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(StreamIdleSeconds)}"), SettingRange(0, 30 * 86_400)]
     public int StreamIdleSeconds { get; set; } = 3600;
 
     /// <summary>Chunks held after a missing seq wait at most this long before the gap is skipped (0 = only <see cref="MaxHeldChunks"/>).</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(HeldChunkTimeoutSeconds)}"), SettingRange(0, 86_400)]
     public int HeldChunkTimeoutSeconds { get; set; } = 30;
 
     /// <summary>Most streams one instance holds; a chunk of a new stream beyond it is dead-lettered (<c>too-many-streams</c>).</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxStreams)}"), SettingRange(1, 100_000_000)]
     public int MaxStreams { get; set; } = 1_000_000;
 
     /// <summary>Failed attempts of the same batch (broker or transport failures) after which <c>/health</c> turns unhealthy.</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxBatchAttempts)}"), SettingRange(1, 1000)]
     public int MaxBatchAttempts { get; set; } = 5;
 
     /// <summary>A partition with input read but nothing committed for this long turns <c>/health</c> unhealthy.</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(StuckPartitionSeconds)}"), SettingRange(1, 86_400)]
     public int StuckPartitionSeconds { get; set; } = 120;
 
     /// <summary>First pause after a failed batch; doubled per attempt up to <see cref="MaxRetryBackoffMs"/>.</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(RetryBackoffMs)}"), SettingRange(1, 60_000)]
     public int RetryBackoffMs { get; set; } = 100;
 
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxRetryBackoffMs)}"), SettingRange(1, 600_000)]
     public int MaxRetryBackoffMs { get; set; } = 10_000;
 
     /// <summary>A restore that reads nothing for this long is abandoned and retried (the partition waits meanwhile).</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(RestoreStallSeconds)}"), SettingRange(1, 3600)]
     public int RestoreStallSeconds { get; set; } = 30;
 
     /// <summary>
@@ -89,159 +128,109 @@ public sealed class ProcessorOptions
     /// aborts the transaction it left open. Unset: a unique id per process (fencing then relies on the consumer group
     /// generation alone, and a crashed instance's open transaction lasts until the transaction timeout).
     /// </summary>
-    public string? InstanceId { get; set; }
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(InstanceId)}")]
+    public string? InstanceId { get => _instanceId; set => _instanceId = string.IsNullOrWhiteSpace(value) ? null : value.Trim(); }
+
+    private string? _instanceId;
 
     /// <summary>
     /// For the dev broker only (librdkafka's mock cluster shows aborted and open transactions to read_committed
     /// readers): a restore scans the output for chunks an unfinished transaction left visible and does not write them
     /// again. Off for a real cluster, where it would cost a scan and change nothing. The AppHost sets it with the dev broker.
     /// </summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(DevBrokerCompensation)}")]
     public bool DevBrokerCompensation { get; set; }
 
-    /// <summary>Reads the guide's variables, then the <c>Processor</c> and <c>Filter:Params</c> sections.</summary>
-    public static void Bind(Microsoft.Extensions.Configuration.IConfiguration configuration, ProcessorOptions options)
+    /// <summary>
+    /// <c>Filter:Params</c> entries that are not numbers: the binder skips a dictionary value it cannot convert, so they are
+    /// collected at binding (<see cref="ProcessorOptionsExtensions.AddProcessorOptions"/>) and refused by <see cref="Validate"/>.
+    /// </summary>
+    internal List<string> UnreadableParams { get; } = [];
+
+    /// <summary>The checks that span settings (the single-setting ones are the properties' attributes).</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        options.InputTopic = configuration["INPUT_TOPIC"] ?? options.InputTopic;
-        options.OutputTopic = configuration["OUTPUT_TOPIC"] ?? options.OutputTopic;
-        options.DlqTopic = configuration["DLQ_TOPIC"] ?? options.DlqTopic;
-        options.ChangelogTopic = configuration["CHANGELOG_TOPIC"] ?? options.ChangelogTopic;
-        options.Algorithm = (configuration["FILTER_ALGORITHM"] ?? options.Algorithm).Trim().ToLowerInvariant();
-        options.GatewayUrl = configuration["FILTER_GATEWAY_URL"] ?? options.GatewayUrl;
-
-        var mode = configuration["FILTER_MODE"];
-        if (!string.IsNullOrWhiteSpace(mode))
+        foreach (var unreadable in UnreadableParams)
         {
-            options.Mode = Enum.TryParse<FilterMode>(mode.Trim(), ignoreCase: true, out var parsed) && Enum.IsDefined(parsed)
-                ? parsed
-                : throw new OptionsValidationException("FILTER_MODE", typeof(ProcessorOptions),
-                    [$"FILTER_MODE '{mode}' is not valid: use 'local' or 'remote'."]);
+            yield return new(unreadable);
         }
 
-        var section = configuration.GetSection(ProcessorSection);
-        options.MaxBatchRecords = ReadInt(section, nameof(MaxBatchRecords), options.MaxBatchRecords);
-        options.MaxBatchBytes = ReadInt(section, nameof(MaxBatchBytes), options.MaxBatchBytes);
-        options.MaxBatchMs = ReadInt(section, nameof(MaxBatchMs), options.MaxBatchMs);
-        options.LingerMs = ReadInt(section, nameof(LingerMs), options.LingerMs);
-        options.MaxHeldChunks = ReadInt(section, nameof(MaxHeldChunks), options.MaxHeldChunks);
-        options.MaxChunkSamples = ReadInt(section, nameof(MaxChunkSamples), options.MaxChunkSamples);
-        options.RateLogSeconds = ReadInt(section, nameof(RateLogSeconds), options.RateLogSeconds);
-        options.StreamIdleSeconds = ReadInt(section, nameof(StreamIdleSeconds), options.StreamIdleSeconds);
-        options.HeldChunkTimeoutSeconds = ReadInt(section, nameof(HeldChunkTimeoutSeconds), options.HeldChunkTimeoutSeconds);
-        options.MaxStreams = ReadInt(section, nameof(MaxStreams), options.MaxStreams);
-        options.MaxBatchAttempts = ReadInt(section, nameof(MaxBatchAttempts), options.MaxBatchAttempts);
-        options.StuckPartitionSeconds = ReadInt(section, nameof(StuckPartitionSeconds), options.StuckPartitionSeconds);
-        options.RetryBackoffMs = ReadInt(section, nameof(RetryBackoffMs), options.RetryBackoffMs);
-        options.MaxRetryBackoffMs = ReadInt(section, nameof(MaxRetryBackoffMs), options.MaxRetryBackoffMs);
-        options.RestoreStallSeconds = ReadInt(section, nameof(RestoreStallSeconds), options.RestoreStallSeconds);
-        options.InstanceId = section[nameof(InstanceId)] is { Length: > 0 } instance ? instance.Trim() : options.InstanceId;
-        if (section[nameof(DevBrokerCompensation)] is { } compensation)
+        if (InputTopic == OutputTopic)
         {
-            options.DevBrokerCompensation = bool.TryParse(compensation, out var on)
-                ? on
-                : throw new OptionsValidationException($"{ProcessorSection}:{nameof(DevBrokerCompensation)}", typeof(ProcessorOptions),
-                    [$"{ProcessorSection}:{nameof(DevBrokerCompensation)} = '{compensation}' is not true or false."]);
+            yield return new($"{PipelineTopics.InputSetting} and {PipelineTopics.OutputSetting} are both '{InputTopic}': the processor would read its own output.");
         }
 
-        foreach (var parameter in configuration.GetSection(ParamsSection).GetChildren())
+        if (!Enum.IsDefined(Mode))
         {
-            if (parameter.Value is null)
-            {
-                continue;
-            }
-
-            options.Params[parameter.Key] = double.TryParse(parameter.Value, System.Globalization.NumberStyles.Float,
-                System.Globalization.CultureInfo.InvariantCulture, out var value) && double.IsFinite(value)
-                ? value
-                : throw new OptionsValidationException($"{ParamsSection}:{parameter.Key}", typeof(ProcessorOptions),
-                    [$"{ParamsSection}:{parameter.Key} = '{parameter.Value}' is not a finite number."]);
-        }
-    }
-
-    private static int ReadInt(Microsoft.Extensions.Configuration.IConfigurationSection section, string key, int fallback)
-    {
-        var text = section[key];
-        if (text is null)
-        {
-            return fallback;
+            yield return new($"{ModeSetting} '{Mode}' is not valid: use 'local' or 'remote'.");
         }
 
-        return int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var value)
-            ? value
-            : throw new OptionsValidationException($"{ProcessorSection}:{key}", typeof(ProcessorOptions),
-                [$"{ProcessorSection}:{key} = '{text}' is not an integer."]);
-    }
-}
-
-/// <summary>Checks the settings at start so a bad one stops the service with a message naming it.</summary>
-public sealed class ProcessorOptionsValidator : IValidateOptions<ProcessorOptions>
-{
-    public ValidateOptionsResult Validate(string? name, ProcessorOptions options)
-    {
-        var failures = new List<string>();
-        Require(options.InputTopic, "INPUT_TOPIC");
-        Require(options.OutputTopic, "OUTPUT_TOPIC");
-        Require(options.DlqTopic, "DLQ_TOPIC");
-        Require(options.ChangelogTopic, "CHANGELOG_TOPIC");
-
-        if (options.InputTopic == options.OutputTopic)
-        {
-            failures.Add($"INPUT_TOPIC and OUTPUT_TOPIC are both '{options.InputTopic}': the processor would read its own output.");
-        }
-
+        string? filterError = null;
         try
         {
             // Creating one filter checks the algorithm name and every parameter against its range.
-            SignalPipeline.Filters.FilterFactory.Create(options.Algorithm, options.Params);
+            FilterFactory.Create(Algorithm, Params);
         }
-        catch (SignalPipeline.Filters.UnknownAlgorithmException e)
+        catch (UnknownAlgorithmException e)
         {
-            failures.Add($"FILTER_ALGORITHM: {e.Message}");
+            filterError = $"{AlgorithmSetting}: {e.Message}";
         }
-        catch (SignalPipeline.Filters.FilterParameterException e)
+        catch (FilterParameterException e)
         {
-            failures.Add($"{ProcessorOptions.ParamsSection}:{e.ParamName}: {e.Message}");
-        }
-
-        if (options.Mode == FilterMode.Remote && !Uri.TryCreate(options.GatewayUrl, UriKind.Absolute, out _))
-        {
-            failures.Add($"FILTER_GATEWAY_URL '{options.GatewayUrl}' is not an absolute URL (needed when FILTER_MODE=remote).");
+            filterError = $"{ParamsSection}:{e.ParamName}: {e.Message}";
         }
 
-        Range(options.MaxBatchRecords, 1, 1_000_000, nameof(ProcessorOptions.MaxBatchRecords));
-        Range(options.MaxBatchBytes, 1, int.MaxValue, nameof(ProcessorOptions.MaxBatchBytes));
-        Range(options.MaxBatchMs, 1, 60_000, nameof(ProcessorOptions.MaxBatchMs));
-        Range(options.LingerMs, 0, 60_000, nameof(ProcessorOptions.LingerMs));
-        Range(options.MaxHeldChunks, 0, 100_000, nameof(ProcessorOptions.MaxHeldChunks));
-        Range(options.MaxChunkSamples, 1, 100_000_000, nameof(ProcessorOptions.MaxChunkSamples));
-        Range(options.RateLogSeconds, 0, 3600, nameof(ProcessorOptions.RateLogSeconds));
-        Range(options.StreamIdleSeconds, 0, 30 * 86_400, nameof(ProcessorOptions.StreamIdleSeconds));
-        Range(options.HeldChunkTimeoutSeconds, 0, 86_400, nameof(ProcessorOptions.HeldChunkTimeoutSeconds));
-        Range(options.MaxStreams, 1, 100_000_000, nameof(ProcessorOptions.MaxStreams));
-        Range(options.MaxBatchAttempts, 1, 1000, nameof(ProcessorOptions.MaxBatchAttempts));
-        Range(options.StuckPartitionSeconds, 1, 86_400, nameof(ProcessorOptions.StuckPartitionSeconds));
-        Range(options.RetryBackoffMs, 1, 60_000, nameof(ProcessorOptions.RetryBackoffMs));
-        Range(options.MaxRetryBackoffMs, options.RetryBackoffMs, 600_000, nameof(ProcessorOptions.MaxRetryBackoffMs));
-        Range(options.RestoreStallSeconds, 1, 3600, nameof(ProcessorOptions.RestoreStallSeconds));
-        if (options.InstanceId is { } id && (id.Length > 200 || id.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))))
+        if (filterError is not null)
         {
-            failures.Add($"{ProcessorOptions.ProcessorSection}:InstanceId '{id}' must be up to 200 letters, digits, '-', '_' or '.'.");
+            yield return new(filterError);
         }
 
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
-
-        void Require(string value, string setting)
+        if (Mode == FilterMode.Remote && !Uri.TryCreate(GatewayUrl, UriKind.Absolute, out _))
         {
-            if (string.IsNullOrWhiteSpace(value))
+            yield return new($"{GatewayUrlSetting} '{GatewayUrl}' is not an absolute URL (needed when {ModeSetting}=remote).");
+        }
+
+        if (MaxRetryBackoffMs < RetryBackoffMs)
+        {
+            yield return new($"{ProcessorSection}:{nameof(MaxRetryBackoffMs)} = {MaxRetryBackoffMs} is out of range [{RetryBackoffMs}, 600000]: at least {ProcessorSection}:{nameof(RetryBackoffMs)}.");
+        }
+
+        if (InstanceId is { } id && (id.Length > 200 || id.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))))
+        {
+            yield return new($"{ProcessorSection}:{nameof(InstanceId)} '{id}' must be up to 200 letters, digits, '-', '_' or '.'.");
+        }
+    }
+}
+
+/// <summary>The data annotations of <see cref="ProcessorOptions"/> and its <see cref="ProcessorOptions.Validate"/>, checked by generated code.</summary>
+[OptionsValidator]
+public sealed partial class ProcessorOptionsValidator : IValidateOptions<ProcessorOptions>
+{
+}
+
+public static class ProcessorOptionsExtensions
+{
+    /// <summary>
+    /// Binds <see cref="ProcessorOptions"/> from the configuration root (the names are the properties' configuration keys)
+    /// and validates them at start. A value that cannot be converted (<c>Processor:LingerMs=soon</c>) stops the start with
+    /// the binder's message naming the key; an out-of-range one with the validator's.
+    /// </summary>
+    public static OptionsBuilder<ProcessorOptions> AddProcessorOptions(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSingleton<IValidateOptions<ProcessorOptions>, ProcessorOptionsValidator>();
+        return services.AddOptions<ProcessorOptions>()
+            .Bind(configuration)
+            .PostConfigure(options => FindUnreadableParams(configuration, options))
+            .ValidateOnStart();
+    }
+
+    private static void FindUnreadableParams(IConfiguration configuration, ProcessorOptions options)
+    {
+        foreach (var parameter in configuration.GetSection(ProcessorOptions.ParamsSection).GetChildren())
+        {
+            if (parameter.Value is { } text && !double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _))
             {
-                failures.Add($"{setting} must not be empty.");
-            }
-        }
-
-        void Range(int value, int min, int max, string key)
-        {
-            if (value < min || value > max)
-            {
-                failures.Add($"{ProcessorOptions.ProcessorSection}:{key} = {value} is out of range [{min}, {max}].");
+                options.UnreadableParams.Add($"{ProcessorOptions.ParamsSection}:{parameter.Key} = '{text}' is not a number.");
             }
         }
     }

@@ -7,10 +7,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddKafkaClients();
 
-builder.Services.AddOptions<ProcessorOptions>()
-    .Configure<IConfiguration>((options, configuration) => ProcessorOptions.Bind(configuration, options))
-    .ValidateOnStart();
-builder.Services.AddSingleton<IValidateOptions<ProcessorOptions>, ProcessorOptionsValidator>();
+builder.Services.AddProcessorOptions(builder.Configuration);
 builder.Services.AddSingleton<ProcessorTelemetry>();
 
 // At start: a missing topic or a changelog that is not compacted and co-partitioned stops the service naming the fix.

@@ -1,21 +1,20 @@
-using System.Buffers.Binary;
 using System.IO.Pipelines;
-using System.Runtime.InteropServices;
+using SignalPipeline.Filters;
 
 namespace FilterService;
 
 /// <summary>
-/// The binary form of <c>POST /{algorithm}/audio/batch</c> (docs/filter-api.md): little-endian, request and response
-/// <c>u32 item count</c>, then per item <c>u32 sample count n</c>, <c>u32 state length s</c>, <c>s</c> state bytes and
-/// <c>n</c> float64 samples. Samples are copied as raw bits (no formatting, no parsing); the state bytes are the ones the
-/// JSON form carries in base64, so both forms run the same filter code and give bit-identical results.
+/// The service's side of the binary <c>POST /{algorithm}/audio/batch</c>: the format itself (layout, media type, sample
+/// copying) is <see cref="FilterBatchFormat"/>, shared with the processor that sends these requests; this class adds the
+/// checks a request from anyone needs, with messages naming the byte that is wrong. The state bytes are the ones the JSON
+/// form carries in base64, so both forms run the same filter code and give bit-identical results.
 /// </summary>
 public static class BinaryBatch
 {
-    public const string MediaType = "application/vnd.signalpipeline.filter-batch";
+    public const string MediaType = FilterBatchFormat.MediaType;
 
     /// <summary>Bytes of an item's header (sample count and state length).</summary>
-    public const int ItemHeaderBytes = 8;
+    public const int ItemHeaderBytes = FilterBatchFormat.ItemHeaderBytes;
 
     // The smallest possible item: its header and one sample.
     private const int MinItemBytes = ItemHeaderBytes + sizeof(double);
@@ -27,13 +26,13 @@ public static class BinaryBatch
     public static FilterRequest ParseRequest(ReadOnlySpan<byte> body, Dictionary<string, double>? parameters, SampleBuffer samples,
         int maxItems = int.MaxValue)
     {
-        if (body.Length < sizeof(uint))
+        if (body.Length < FilterBatchFormat.CountBytes)
         {
             throw FilterRequestException.BadRequest(
                 $"A {MediaType} body starts with a little-endian u32 item count; got {body.Length} bytes.");
         }
 
-        var count = BinaryPrimitives.ReadUInt32LittleEndian(body);
+        var count = FilterBatchFormat.ReadCount(body);
         if (count == 0)
         {
             throw FilterRequestException.BadRequest("The item count is 0: a batch needs at least one item.");
@@ -44,7 +43,7 @@ public static class BinaryBatch
             throw FilterRequest.TooManyItems(maxItems);
         }
 
-        if (count > (uint)((body.Length - sizeof(uint)) / MinItemBytes))
+        if (count > (uint)((body.Length - FilterBatchFormat.CountBytes) / MinItemBytes))
         {
             throw FilterRequestException.BadRequest(
                 $"The item count {count} cannot fit in a {body.Length}-byte body (each item takes at least {MinItemBytes} bytes).");
@@ -52,7 +51,7 @@ public static class BinaryBatch
 
         var request = new FilterRequest();
         request.SetParameters(parameters);
-        var position = sizeof(uint);
+        var position = FilterBatchFormat.CountBytes;
         for (var i = 0; i < (int)count; i++)
         {
             var path = $"items[{i}]";
@@ -63,8 +62,7 @@ public static class BinaryBatch
                     $"{path}: the body ends inside the item's header (byte {position} of {body.Length}; a header takes {ItemHeaderBytes} bytes).");
             }
 
-            var length = BinaryPrimitives.ReadUInt32LittleEndian(body[position..]);
-            var stateLength = BinaryPrimitives.ReadUInt32LittleEndian(body[(position + sizeof(uint))..]);
+            var (length, stateLength) = FilterBatchFormat.ReadItemHeader(body[position..]);
             position += ItemHeaderBytes;
             left -= ItemHeaderBytes;
             if (length == 0)
@@ -112,10 +110,10 @@ public static class BinaryBatch
     /// <summary>The response body's length: the item count, then per result its header, state and samples.</summary>
     public static long ResponseLength(IReadOnlyList<FilterResult> results)
     {
-        long length = sizeof(uint);
+        long length = FilterBatchFormat.CountBytes;
         foreach (var result in results)
         {
-            length += ItemHeaderBytes + result.State.Length + (long)result.Length * sizeof(double);
+            length += FilterBatchFormat.ItemBytes(result.Length, result.State.Length);
         }
 
         return length;
@@ -124,16 +122,15 @@ public static class BinaryBatch
     /// <summary>Writes <c>u32 count</c> into <paramref name="writer"/>.</summary>
     public static void WriteCount(PipeWriter writer, int count)
     {
-        BinaryPrimitives.WriteUInt32LittleEndian(writer.GetSpan(sizeof(uint)), (uint)count);
-        writer.Advance(sizeof(uint));
+        FilterBatchFormat.WriteCount(writer.GetSpan(FilterBatchFormat.CountBytes), count);
+        writer.Advance(FilterBatchFormat.CountBytes);
     }
 
     /// <summary>Writes an item's header and state; its samples follow (<see cref="WriteSamples"/>).</summary>
     public static void WriteItemHead(PipeWriter writer, int length, ReadOnlySpan<byte> state)
     {
         var span = writer.GetSpan(ItemHeaderBytes + state.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(span, (uint)length);
-        BinaryPrimitives.WriteUInt32LittleEndian(span[sizeof(uint)..], (uint)state.Length);
+        FilterBatchFormat.WriteItemHeader(span, length, state.Length);
         state.CopyTo(span[ItemHeaderBytes..]);
         writer.Advance(ItemHeaderBytes + state.Length);
     }
@@ -142,37 +139,12 @@ public static class BinaryBatch
     public static void WriteSamples(PipeWriter writer, ReadOnlySpan<double> values)
     {
         var bytes = values.Length * sizeof(double);
-        var span = writer.GetSpan(bytes)[..bytes];
-        if (BitConverter.IsLittleEndian)
-        {
-            MemoryMarshal.AsBytes(values).CopyTo(span);
-        }
-        else
-        {
-            for (var i = 0; i < values.Length; i++)
-            {
-                BinaryPrimitives.WriteDoubleLittleEndian(span[(i * sizeof(double))..], values[i]);
-            }
-        }
-
+        FilterBatchFormat.WriteSamples(values, writer.GetSpan(bytes));
         writer.Advance(bytes);
     }
 
     /// <summary>Reads little-endian float64 samples into <paramref name="destination"/>.</summary>
-    public static void ReadSamples(ReadOnlySpan<byte> bytes, Span<double> destination)
-    {
-        if (BitConverter.IsLittleEndian)
-        {
-            MemoryMarshal.Cast<byte, double>(bytes).CopyTo(destination);
-        }
-        else
-        {
-            for (var i = 0; i < destination.Length; i++)
-            {
-                destination[i] = BinaryPrimitives.ReadDoubleLittleEndian(bytes[(i * sizeof(double))..]);
-            }
-        }
-    }
+    public static void ReadSamples(ReadOnlySpan<byte> bytes, Span<double> destination) => FilterBatchFormat.ReadSamples(bytes, destination);
 
     public static int IndexOfNonFinite(ReadOnlySpan<double> values)
     {

@@ -153,18 +153,8 @@ public static class FilterEndpoints
     }
 
     private static string ResolveAlgorithm(string algorithm)
-    {
-        foreach (var descriptor in FilterFactory.Algorithms)
-        {
-            if (string.Equals(descriptor.Name, algorithm, StringComparison.OrdinalIgnoreCase))
-            {
-                return descriptor.Name;
-            }
-        }
-
-        throw new FilterRequestException(StatusCodes.Status404NotFound, "Unknown algorithm",
-            $"Unknown filter algorithm '{algorithm}'. Known: {string.Join(", ", FilterFactory.Algorithms.Select(a => a.Name))}.");
-    }
+        => FilterFactory.Find(algorithm)?.Name ?? throw new FilterRequestException(StatusCodes.Status404NotFound, "Unknown algorithm",
+            $"Unknown filter algorithm '{algorithm}'. Known: {FilterFactory.KnownNames}.");
 
     /// <summary>Binary request: the body is little-endian float64 samples; params are query values, the state a header (or <c>?state=</c>).</summary>
     private static FilterRequest ReadBinary(HttpRequest request, ReadOnlySpan<byte> body, SampleBuffer samples)

@@ -5,7 +5,7 @@ using SignalPipeline.Kafka;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddKafkaClients();
-builder.AddSignalGenerator();
+builder.AddSignalGeneratorServices();
 builder.Services.AddKafkaTopicCheck(sp => [new(PipelineTopics.Input, sp.GetRequiredService<IOptions<GeneratorOptions>>().Value.Topic!)]);
 
 var app = builder.Build();

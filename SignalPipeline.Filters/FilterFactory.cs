@@ -3,18 +3,25 @@ namespace SignalPipeline.Filters;
 /// <summary>Creates filters by algorithm name and restores them from state snapshots.</summary>
 public static class FilterFactory
 {
-    internal const byte KalmanId = 1, RlsId = 2, LmsId = 3, LsId = 4;
-
-    private static readonly AlgorithmDescriptor[] s_algorithms =
+    // The catalogue: one registration per algorithm, in the order GET /algorithms lists them.
+    private static readonly FilterRegistration[] s_registrations =
     [
-        KalmanFilter.Descriptor,
-        RlsFilter.Descriptor,
-        LsFilter.Descriptor,
-        LmsFilter.Descriptor,
+        KalmanFilter.Registration,
+        RlsFilter.Registration,
+        LsFilter.Registration,
+        LmsFilter.Registration,
     ];
+
+    private static readonly AlgorithmDescriptor[] s_algorithms = [.. s_registrations.Select(r => r.Descriptor)];
+
+    /// <summary>The algorithms, one registration each: name, state id, parameters, service deployment, create and restore.</summary>
+    public static IReadOnlyList<FilterRegistration> Registrations => s_registrations;
 
     /// <summary>The algorithms with their parameters, defaults and ranges.</summary>
     public static IReadOnlyList<AlgorithmDescriptor> Algorithms => s_algorithms;
+
+    /// <summary>The algorithm names in catalogue order, as error messages list them ("kalman, rls, ls, lms").</summary>
+    public static string KnownNames { get; } = string.Join(", ", s_registrations.Select(r => r.Name));
 
     /// <summary>
     /// Creates a filter. The algorithm and parameter names are case-insensitive; unset parameters take their defaults.
@@ -23,14 +30,22 @@ public static class FilterFactory
     public static IStreamFilter Create(string algorithm, IReadOnlyDictionary<string, double>? parameters = null)
     {
         ArgumentNullException.ThrowIfNull(algorithm);
-        return Normalize(algorithm) switch
+        return (Find(algorithm.Trim()) ?? throw new UnknownAlgorithmException(algorithm)).Create(parameters);
+    }
+
+    /// <summary>The registration of <paramref name="algorithm"/> (case-insensitive), or null when there is none.</summary>
+    public static FilterRegistration? Find(string algorithm)
+    {
+        ArgumentNullException.ThrowIfNull(algorithm);
+        foreach (var registration in s_registrations)
         {
-            "kalman" => new KalmanFilter(KalmanFilter.Parse(parameters)),
-            "rls" => new RlsFilter(RlsFilter.Parse(parameters)),
-            "lms" => new LmsFilter(LmsFilter.Parse(parameters)),
-            "ls" => new LsFilter(LsFilter.Parse(parameters)),
-            _ => throw new UnknownAlgorithmException(algorithm),
-        };
+            if (string.Equals(registration.Name, algorithm, StringComparison.OrdinalIgnoreCase))
+            {
+                return registration;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>
@@ -39,28 +54,25 @@ public static class FilterFactory
     /// </summary>
     public static IStreamFilter Restore(ReadOnlySpan<byte> state, string? expectedAlgorithm = null)
     {
-        string? expected = null;
+        FilterRegistration? expected = null;
         if (expectedAlgorithm is not null)
         {
-            expected = Normalize(expectedAlgorithm);
-            if (IdOf(expected) == 0)
-            {
-                throw new UnknownAlgorithmException(expectedAlgorithm);
-            }
+            expected = Find(expectedAlgorithm.Trim()) ?? throw new UnknownAlgorithmException(expectedAlgorithm);
         }
 
         var id = FilterState.ReadHeader(state, out var samples);
-        var name = NameOf(id) ?? throw new InvalidFilterStateException($"Filter state names an unknown algorithm id {id}.");
-        if (expected is not null && expected != name)
+        var registration = Array.Find(s_registrations, r => r.Id == id)
+            ?? throw new InvalidFilterStateException($"Filter state names an unknown algorithm id {id}.");
+        if (expected is not null && expected != registration)
         {
-            throw new InvalidFilterStateException($"Filter state belongs to algorithm '{name}', not '{expected}'.");
+            throw new InvalidFilterStateException($"Filter state belongs to algorithm '{registration.Name}', not '{expected.Name}'.");
         }
 
-        var descriptor = s_algorithms.First(a => a.Name == name);
+        var descriptor = registration.Descriptor;
         if (state[7] != descriptor.Parameters.Count)
         {
             throw new InvalidFilterStateException(
-                $"Filter state for '{name}' declares {state[7]} parameters; version {FilterState.Version} has {descriptor.Parameters.Count}.");
+                $"Filter state for '{registration.Name}' declares {state[7]} parameters; version {FilterState.Version} has {descriptor.Parameters.Count}.");
         }
 
         var reader = new StateReader(state);
@@ -73,13 +85,7 @@ public static class FilterFactory
         IStreamFilter filter;
         try
         {
-            filter = id switch
-            {
-                KalmanId => KalmanFilter.Restore(KalmanFilter.FromValues(values), samples, ref reader),
-                RlsId => RlsFilter.Restore(RlsFilter.FromValues(values), samples, ref reader),
-                LmsId => LmsFilter.Restore(LmsFilter.FromValues(values), samples, ref reader),
-                _ => LsFilter.Restore(LsFilter.FromValues(values), samples, ref reader),
-            };
+            filter = registration.Restore(values, samples, ref reader);
         }
         catch (FilterParameterException e)
         {
@@ -89,26 +95,6 @@ public static class FilterFactory
         reader.EnsureEnd();
         return filter;
     }
-
-    private static string Normalize(string algorithm) => algorithm.Trim().ToLowerInvariant();
-
-    private static byte IdOf(string name) => name switch
-    {
-        "kalman" => KalmanId,
-        "rls" => RlsId,
-        "lms" => LmsId,
-        "ls" => LsId,
-        _ => 0,
-    };
-
-    private static string? NameOf(byte id) => id switch
-    {
-        KalmanId => "kalman",
-        RlsId => "rls",
-        LmsId => "lms",
-        LsId => "ls",
-        _ => null,
-    };
 
     /// <summary>Checks the snapshot's total length once the parameters (and so the state size) are known.</summary>
     internal static void CheckLength(ref StateReader reader, int stateCount, string algorithm)
@@ -132,12 +118,12 @@ public sealed record ParameterDescriptor(
 
 /// <summary>The algorithm name is not one of <see cref="FilterFactory.Algorithms"/>.</summary>
 public sealed class UnknownAlgorithmException(string algorithm)
-    : ArgumentException($"Unknown filter algorithm '{algorithm}'. Known: kalman, rls, ls, lms.", "algorithm")
+    : ArgumentException($"Unknown filter algorithm '{algorithm}'. Known: {FilterFactory.KnownNames}.", "algorithm")
 {
     public string Algorithm { get; } = algorithm;
 
     /// <summary>The message alone, without ArgumentException's " (Parameter '...')" suffix, so it reads well in a problem response.</summary>
-    public override string Message => $"Unknown filter algorithm '{Algorithm}'. Known: kalman, rls, ls, lms.";
+    public override string Message => $"Unknown filter algorithm '{Algorithm}'. Known: {FilterFactory.KnownNames}.";
 }
 
 /// <summary>A parameter is unknown or out of range; the message names the parameter and the allowed range.</summary>

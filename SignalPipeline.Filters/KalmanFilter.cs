@@ -24,6 +24,11 @@ public sealed class KalmanFilter : IStreamFilter
             new("p0", "Initial error variance.", 1, 0, double.MaxValue, MinExclusive: false, MaxExclusive: false, IsInteger: false),
         ]);
 
+    /// <summary>The catalogue entry (state id 1).</summary>
+    internal static readonly FilterRegistration Registration = new(
+        1, Descriptor, parameters => new KalmanFilter(Parse(parameters)),
+        (double[] values, long samples, ref StateReader reader) => Restore(FromValues(values), samples, ref reader));
+
     private readonly double _q;
     private readonly double _r;
     private double _x;
@@ -132,7 +137,7 @@ public sealed class KalmanFilter : IStreamFilter
     public byte[] SaveState()
     {
         var p = Parameters;
-        var writer = FilterState.Begin(new byte[FilterState.Size(4, 3)], FilterFactory.KalmanId, SamplesProcessed, [p.Q, p.R, p.X0, p.P0]);
+        var writer = FilterState.Begin(new byte[FilterState.Size(4, 3)], Registration.Id, SamplesProcessed, [p.Q, p.R, p.X0, p.P0]);
         writer.Write(_x);
         writer.Write(_previous);
         writer.Write(_p);

@@ -19,6 +19,11 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel
             new("eps", "Regularisation added to the tap energy u.u.", 1e-6, 0, double.MaxValue, MinExclusive: true, MaxExclusive: false, IsInteger: false),
         ]);
 
+    /// <summary>The catalogue entry (state id 3; no deployment of its own: filter-ls serves it).</summary>
+    internal static readonly FilterRegistration Registration = new(
+        3, Descriptor, parameters => new LmsFilter(Parse(parameters)),
+        (double[] values, long samples, ref StateReader reader) => Restore(FromValues(values), samples, ref reader), "filter-ls");
+
     private readonly TapHistory _taps;
     private readonly int _m;
     private readonly double _mu;
@@ -77,11 +82,15 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel
             ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(scratch), 2 * TapHistory.BlockSize));
         VectorKernels.Correlations(ref z, count, m, ref terms.Gain, ref terms.Lag1, ref terms.Lag2);
         var i = 0;
-        var mu = Vector256.Create(_mu);
-        var eps = Vector256.Create(_eps);
-        for (; i + 4 <= count; i += 4)
+        if (VectorKernels.Best == VectorWidth.Vector256)
         {
-            (mu / (eps + Vector256.LoadUnsafe(ref terms.Gain, (nuint)i))).StoreUnsafe(ref terms.Gain, (nuint)i);
+            // Element-wise (one rounding per operation), so the same bits as the scalar loop below.
+            var mu = Vector256.Create(_mu);
+            var eps = Vector256.Create(_eps);
+            for (; i + 4 <= count; i += 4)
+            {
+                (mu / (eps + Vector256.LoadUnsafe(ref terms.Gain, (nuint)i))).StoreUnsafe(ref terms.Gain, (nuint)i);
+            }
         }
 
         for (; i < count; i++)
@@ -186,7 +195,7 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel
     public byte[] SaveState()
     {
         var p = Parameters;
-        var writer = FilterState.Begin(new byte[FilterState.Size(3, 2 * _m + 4)], FilterFactory.LmsId, SamplesProcessed, [p.Order, p.Mu, p.Eps]);
+        var writer = FilterState.Begin(new byte[FilterState.Size(3, 2 * _m + 4)], Registration.Id, SamplesProcessed, [p.Order, p.Mu, p.Eps]);
         for (var j = 1; j <= _m; j++)
         {
             writer.Write(_w[_m - j]);

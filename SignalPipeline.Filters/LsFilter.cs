@@ -1,7 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace SignalPipeline.Filters;
 
@@ -19,6 +17,11 @@ public sealed class LsFilter : IStreamFilter, IBlockKernel
             new("window", "Window length W in samples.", 31, 2, 1025, MinExclusive: false, MaxExclusive: false, IsInteger: true),
             new("degree", "Polynomial degree d, at most min(10, window - 1).", 2, 0, 10, MinExclusive: false, MaxExclusive: false, IsInteger: true),
         ]);
+
+    /// <summary>The catalogue entry (state id 4).</summary>
+    internal static readonly FilterRegistration Registration = new(
+        4, Descriptor, parameters => new LsFilter(Parse(parameters)),
+        (double[] values, long samples, ref StateReader reader) => Restore(FromValues(values), samples, ref reader));
 
     private readonly TapHistory _taps;
     private readonly int _window;
@@ -70,58 +73,20 @@ public sealed class LsFilter : IStreamFilter, IBlockKernel
     }
 
     /// <summary>
-    /// The steady state, L = W: a fixed FIR. Four groups of four consecutive outputs at a time, one Vector256 lane per
-    /// output, so the four accumulators' FMA chains overlap. Every lane runs exactly the FMA sequence of
-    /// <see cref="Dot"/> (j ascending from 0), so each output is bit-identical to the scalar path: which samples
-    /// land in vector lanes and which in the scalar tail (a matter of chunking) never shows in the output.
+    /// The steady state, L = W: a fixed FIR (<see cref="VectorKernels.Fir"/>, at the widest accelerated vector width).
+    /// Every lane runs exactly the FMA sequence of <see cref="Dot"/> (j ascending from 0), so each output is
+    /// bit-identical to the scalar path: which samples land in vector lanes (a matter of chunking) never shows.
     /// Returns the index of the first output not computed.
     /// </summary>
     private static int Steady(double[] h, double[] buffer, int start, int count, Span<double> output)
     {
-        if (!Vector256.IsHardwareAccelerated || !Fma.IsSupported)
+        if (start < count)
         {
-            return start;
+            VectorKernels.Fir(ref MemoryMarshal.GetArrayDataReference(h), h.Length, ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(buffer), start),
+                count - start, ref MemoryMarshal.GetReference(output[start..]));
         }
 
-        var taps = h.Length;
-        ref var hRef = ref MemoryMarshal.GetArrayDataReference(h);
-        ref var zRef = ref MemoryMarshal.GetArrayDataReference(buffer);
-        ref var yRef = ref MemoryMarshal.GetReference(output);
-        var i = start;
-        for (; i + 16 <= count; i += 16)
-        {
-            ref var z = ref Unsafe.Add(ref zRef, i);
-            Vector256<double> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (var j = 0; j < taps; j++)
-            {
-                var c = Vector256.Create(Unsafe.Add(ref hRef, j));
-                ref var zj = ref Unsafe.Add(ref z, j);
-                a0 = Fma.MultiplyAdd(c, Vector256.LoadUnsafe(ref zj), a0);
-                a1 = Fma.MultiplyAdd(c, Vector256.LoadUnsafe(ref zj, 4), a1);
-                a2 = Fma.MultiplyAdd(c, Vector256.LoadUnsafe(ref zj, 8), a2);
-                a3 = Fma.MultiplyAdd(c, Vector256.LoadUnsafe(ref zj, 12), a3);
-            }
-
-            ref var y = ref Unsafe.Add(ref yRef, i);
-            a0.StoreUnsafe(ref y);
-            a1.StoreUnsafe(ref y, 4);
-            a2.StoreUnsafe(ref y, 8);
-            a3.StoreUnsafe(ref y, 12);
-        }
-
-        for (; i + 4 <= count; i += 4)
-        {
-            ref var z = ref Unsafe.Add(ref zRef, i);
-            Vector256<double> a0 = default;
-            for (var j = 0; j < taps; j++)
-            {
-                a0 = Fma.MultiplyAdd(Vector256.Create(Unsafe.Add(ref hRef, j)), Vector256.LoadUnsafe(ref z, (nuint)j), a0);
-            }
-
-            a0.StoreUnsafe(ref Unsafe.Add(ref yRef, i));
-        }
-
-        return i;
+        return count;
     }
 
     /// <summary>sum_j h_j z_j, accumulated in index order with fused multiply-adds.</summary>
@@ -139,7 +104,7 @@ public sealed class LsFilter : IStreamFilter, IBlockKernel
     public byte[] SaveState()
     {
         var p = Parameters;
-        var writer = FilterState.Begin(new byte[FilterState.Size(2, _window - 1)], FilterFactory.LsId, SamplesProcessed, [p.Window, p.Degree]);
+        var writer = FilterState.Begin(new byte[FilterState.Size(2, _window - 1)], Registration.Id, SamplesProcessed, [p.Window, p.Degree]);
         _taps.WriteNewestFirst(ref writer);
         return writer.Finish();
     }

@@ -21,6 +21,11 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel
             new("delta", "Initial inverse correlation: P starts as I / delta.", 0.01, 0, double.MaxValue, MinExclusive: true, MaxExclusive: false, IsInteger: false),
         ]);
 
+    /// <summary>The catalogue entry (state id 2).</summary>
+    internal static readonly FilterRegistration Registration = new(
+        2, Descriptor, parameters => new RlsFilter(Parse(parameters)),
+        (double[] values, long samples, ref StateReader reader) => Restore(FromValues(values), samples, ref reader));
+
     private readonly TapHistory _taps;
     private readonly int _m;
     private readonly double _lambda;
@@ -299,7 +304,7 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel
     {
         var p = Parameters;
         var m = _m;
-        var writer = FilterState.Begin(new byte[FilterState.Size(3, m + m * m + m)], FilterFactory.RlsId, SamplesProcessed, [p.Order, p.Lambda, p.Delta]);
+        var writer = FilterState.Begin(new byte[FilterState.Size(3, m + m * m + m)], Registration.Id, SamplesProcessed, [p.Order, p.Lambda, p.Delta]);
         for (var j = 1; j <= m; j++)
         {
             writer.Write(_w[_stride - j]);

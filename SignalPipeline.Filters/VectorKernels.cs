@@ -3,225 +3,108 @@ using System.Runtime.Intrinsics;
 
 namespace SignalPipeline.Filters;
 
+/// <summary>The vector width a kernel runs at.</summary>
+internal enum VectorWidth
+{
+    Scalar = 64,
+    Vector128 = 128,
+    Vector256 = 256,
+}
+
 /// <summary>
 /// Vector building blocks of the adaptive filters. Each has one fixed order of operations, whatever the lengths and
 /// wherever it is called, so results depend only on the data: that is what keeps chunked processing bit-identical.
-/// Vector256.FusedMultiplyAdd is a single-rounding FMA (hardware or an exact software fallback).
+/// Each kernel has a 256-bit, a 128-bit and a scalar form computing the same bits (the element-wise kernels trivially;
+/// <see cref="Dot"/> by keeping the 256-bit form's accumulators and reduction order in every form), and runs at
+/// <see cref="Best"/>, the widest width the hardware accelerates, as .NET's TensorPrimitives choose. Without that check a
+/// Vector256 operation on hardware without 256-bit vectors (arm64, or DOTNET_EnableAVX2=0) runs in software: exact, slow.
 /// </summary>
-internal static class VectorKernels
+internal static partial class VectorKernels
 {
     /// <summary>
-    /// result[i] = sum_{k &lt; m} z[i + k] z[i + k + lag] for i &lt; count, each accumulated by FMAs in ascending k from 0.
-    /// One Vector256 lane per i, so there is no horizontal sum, and lanes compute exactly what the scalar tail does.
+    /// The widest width with hardware vectors and hardware FMA (a vector FMA without it is a software loop). Read once:
+    /// the JIT folds the dispatch to the chosen form.
     /// </summary>
+    public static readonly VectorWidth Best = Choose(
+        Vector256.IsHardwareAccelerated, Vector128.IsHardwareAccelerated,
+        System.Runtime.Intrinsics.X86.Fma.IsSupported || System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported);
+
+    /// <summary>The width chosen for the given hardware (a pure decision, tested for every combination).</summary>
+    public static VectorWidth Choose(bool vector256, bool vector128, bool fma)
+        => !fma ? VectorWidth.Scalar
+            : vector256 ? VectorWidth.Vector256
+            : vector128 ? VectorWidth.Vector128
+            : VectorWidth.Scalar;
+
+    /// <summary>
+    /// result[i] = sum_{k &lt; m} z[i + k] z[i + k + lag] for i &lt; count, each accumulated by FMAs in ascending k from 0.
+    /// One vector lane per i, so there is no horizontal sum, and lanes compute exactly what the scalar tail does.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Lagged(ref double z, int count, int m, int lag, ref double result)
     {
-        var i = 0;
-        for (; i + 16 <= count; i += 16)
+        switch (Best)
         {
-            ref var zi = ref Unsafe.Add(ref z, i);
-            Vector256<double> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (var k = 0; k < m; k++)
-            {
-                ref var zk = ref Unsafe.Add(ref zi, k);
-                ref var zl = ref Unsafe.Add(ref zk, lag);
-                a0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref zk), Vector256.LoadUnsafe(ref zl), a0);
-                a1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref zk, 4), Vector256.LoadUnsafe(ref zl, 4), a1);
-                a2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref zk, 8), Vector256.LoadUnsafe(ref zl, 8), a2);
-                a3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref zk, 12), Vector256.LoadUnsafe(ref zl, 12), a3);
-            }
-
-            ref var r = ref Unsafe.Add(ref result, i);
-            a0.StoreUnsafe(ref r);
-            a1.StoreUnsafe(ref r, 4);
-            a2.StoreUnsafe(ref r, 8);
-            a3.StoreUnsafe(ref r, 12);
-        }
-
-        for (; i + 4 <= count; i += 4)
-        {
-            ref var zi = ref Unsafe.Add(ref z, i);
-            Vector256<double> a0 = default;
-            for (var k = 0; k < m; k++)
-            {
-                ref var zk = ref Unsafe.Add(ref zi, k);
-                a0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref zk), Vector256.LoadUnsafe(ref Unsafe.Add(ref zk, lag)), a0);
-            }
-
-            a0.StoreUnsafe(ref Unsafe.Add(ref result, i));
-        }
-
-        for (; i < count; i++)
-        {
-            double acc = 0;
-            for (var k = 0; k < m; k++)
-            {
-                acc = Math.FusedMultiplyAdd(Unsafe.Add(ref z, i + k), Unsafe.Add(ref z, i + k + lag), acc);
-            }
-
-            Unsafe.Add(ref result, i) = acc;
+            case VectorWidth.Vector256: Lagged256(ref z, count, m, lag, ref result); break;
+            case VectorWidth.Vector128: Lagged128(ref z, count, m, lag, ref result); break;
+            default: LaggedScalar(ref z, 0, count, m, lag, ref result); break;
         }
     }
 
     /// <summary>
     /// For i &lt; count: energy[i] = sum_{k &lt; m} z[i+2+k]^2, lag1[i] = sum_k z[i+1+k] z[i+2+k], lag2[i] = sum_k z[i+k] z[i+2+k],
-    /// each accumulated by FMAs in ascending k from 0 (the same order as <see cref="Lagged"/>). One pass: each
-    /// loaded vector of samples serves all three sums and the next two values of k.
+    /// each accumulated by FMAs in ascending k from 0 (the same order as <see cref="Lagged"/>).
     /// </summary>
     public static void Correlations(ref double z, int count, int m, ref double energy, ref double lag1, ref double lag2)
     {
-        var i = 0;
-        for (; i + 16 <= count; i += 16)
+        if (Best == VectorWidth.Vector256)
         {
-            ref var zi = ref Unsafe.Add(ref z, i);
-            Vector256<double> e0 = default, e1 = default, e2 = default, e3 = default, l0 = default, l1 = default, l2 = default, l3 = default, q0 = default, q1 = default, q2 = default, q3 = default;
-            var a0 = Vector256.LoadUnsafe(ref zi, 0);
-            var b0 = Vector256.LoadUnsafe(ref zi, 1);
-            var a1 = Vector256.LoadUnsafe(ref zi, 4);
-            var b1 = Vector256.LoadUnsafe(ref zi, 5);
-            var a2 = Vector256.LoadUnsafe(ref zi, 8);
-            var b2 = Vector256.LoadUnsafe(ref zi, 9);
-            var a3 = Vector256.LoadUnsafe(ref zi, 12);
-            var b3 = Vector256.LoadUnsafe(ref zi, 13);
-            for (var k = 0; k < m; k++)
-            {
-                ref var zk = ref Unsafe.Add(ref zi, k + 2);
-                var c0 = Vector256.LoadUnsafe(ref zk, 0);
-                var c1 = Vector256.LoadUnsafe(ref zk, 4);
-                var c2 = Vector256.LoadUnsafe(ref zk, 8);
-                var c3 = Vector256.LoadUnsafe(ref zk, 12);
-                e0 = Vector256.FusedMultiplyAdd(c0, c0, e0);
-                l0 = Vector256.FusedMultiplyAdd(b0, c0, l0);
-                q0 = Vector256.FusedMultiplyAdd(a0, c0, q0);
-                e1 = Vector256.FusedMultiplyAdd(c1, c1, e1);
-                l1 = Vector256.FusedMultiplyAdd(b1, c1, l1);
-                q1 = Vector256.FusedMultiplyAdd(a1, c1, q1);
-                e2 = Vector256.FusedMultiplyAdd(c2, c2, e2);
-                l2 = Vector256.FusedMultiplyAdd(b2, c2, l2);
-                q2 = Vector256.FusedMultiplyAdd(a2, c2, q2);
-                e3 = Vector256.FusedMultiplyAdd(c3, c3, e3);
-                l3 = Vector256.FusedMultiplyAdd(b3, c3, l3);
-                q3 = Vector256.FusedMultiplyAdd(a3, c3, q3);
-                a0 = b0;
-                b0 = c0;
-                a1 = b1;
-                b1 = c1;
-                a2 = b2;
-                b2 = c2;
-                a3 = b3;
-                b3 = c3;
-            }
-
-            e0.StoreUnsafe(ref Unsafe.Add(ref energy, i), 0);
-            l0.StoreUnsafe(ref Unsafe.Add(ref lag1, i), 0);
-            q0.StoreUnsafe(ref Unsafe.Add(ref lag2, i), 0);
-            e1.StoreUnsafe(ref Unsafe.Add(ref energy, i), 4);
-            l1.StoreUnsafe(ref Unsafe.Add(ref lag1, i), 4);
-            q1.StoreUnsafe(ref Unsafe.Add(ref lag2, i), 4);
-            e2.StoreUnsafe(ref Unsafe.Add(ref energy, i), 8);
-            l2.StoreUnsafe(ref Unsafe.Add(ref lag1, i), 8);
-            q2.StoreUnsafe(ref Unsafe.Add(ref lag2, i), 8);
-            e3.StoreUnsafe(ref Unsafe.Add(ref energy, i), 12);
-            l3.StoreUnsafe(ref Unsafe.Add(ref lag1, i), 12);
-            q3.StoreUnsafe(ref Unsafe.Add(ref lag2, i), 12);
+            Correlations256(ref z, count, m, ref energy, ref lag1, ref lag2);
+            return;
         }
 
-        var rest = count - i;
-        if (rest > 0)
-        {
-            Lagged(ref Unsafe.Add(ref z, i + 2), rest, m, 0, ref Unsafe.Add(ref energy, i));
-            Lagged(ref Unsafe.Add(ref z, i + 1), rest, m, 1, ref Unsafe.Add(ref lag1, i));
-            Lagged(ref Unsafe.Add(ref z, i), rest, m, 2, ref Unsafe.Add(ref lag2, i));
-        }
+        // One pass per sum; element-wise, so the same bits as the 256-bit form's single pass.
+        Lagged(ref Unsafe.Add(ref z, 2), count, m, 0, ref energy);
+        Lagged(ref Unsafe.Add(ref z, 1), count, m, 1, ref lag1);
+        Lagged(ref z, count, m, 2, ref lag2);
     }
 
     /// <summary>
-    /// sum_k a[k] b[k]: the first 4 * (m / 4) terms in four vector accumulators (vector t into accumulator t mod 4),
-    /// reduced as ((acc0 + acc1) + (acc2 + acc3)) then (lane0 + lane2) + (lane1 + lane3); the last m mod 4 terms by
-    /// scalar FMAs on top.
+    /// sum_k a[k] b[k]: the first 4 * (m / 4) terms in four accumulators of four lanes (group t of four terms into
+    /// accumulator t mod 4), reduced as ((acc0 + acc1) + (acc2 + acc3)) then (lane0 + lane2) + (lane1 + lane3); the last
+    /// m mod 4 terms by scalar FMAs on top. Every width keeps this order, so the result does not depend on the hardware.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static double Dot(ref double a, ref double b, int m)
+    public static double Dot(ref double a, ref double b, int m) => Best switch
     {
-        var vectors = m >> 2;
-        Vector256<double> a0 = default, a1 = default, a2 = default, a3 = default;
-        var t = 0;
-        for (; t + 4 <= vectors; t += 4)
-        {
-            var o = (nuint)(4 * t);
-            a0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, o), Vector256.LoadUnsafe(ref b, o), a0);
-            a1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, o + 4), Vector256.LoadUnsafe(ref b, o + 4), a1);
-            a2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, o + 8), Vector256.LoadUnsafe(ref b, o + 8), a2);
-            a3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, o + 12), Vector256.LoadUnsafe(ref b, o + 12), a3);
-        }
-
-        if (t < vectors)
-        {
-            var o = (nuint)(4 * t);
-            a0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, o), Vector256.LoadUnsafe(ref b, o), a0);
-            if (t + 1 < vectors)
-            {
-                a1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, o + 4), Vector256.LoadUnsafe(ref b, o + 4), a1);
-            }
-
-            if (t + 2 < vectors)
-            {
-                a2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, o + 8), Vector256.LoadUnsafe(ref b, o + 8), a2);
-            }
-        }
-
-        var sum = (a0 + a1) + (a2 + a3);
-        var half = sum.GetLower() + sum.GetUpper();
-        var result = half.GetElement(0) + half.GetElement(1);
-        for (var k = vectors << 2; k < m; k++)
-        {
-            result = Math.FusedMultiplyAdd(Unsafe.Add(ref a, k), Unsafe.Add(ref b, k), result);
-        }
-
-        return result;
-    }
+        VectorWidth.Vector256 => Dot256(ref a, ref b, m),
+        VectorWidth.Vector128 => Dot128(ref a, ref b, m),
+        _ => DotScalar(ref a, ref b, m),
+    };
 
     /// <summary>w[k] = fma(c, u[k], w[k]) for k &lt; m: element-wise, so vector and scalar parts agree exactly.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AddScaled(ref double w, double c, ref double u, int m)
     {
-        var cv = Vector256.Create(c);
-        var k = 0;
-        for (; k + 4 <= m; k += 4)
+        switch (Best)
         {
-            Vector256.FusedMultiplyAdd(cv, Vector256.LoadUnsafe(ref u, (nuint)k), Vector256.LoadUnsafe(ref w, (nuint)k))
-                .StoreUnsafe(ref w, (nuint)k);
-        }
-
-        for (; k < m; k++)
-        {
-            Unsafe.Add(ref w, k) = Math.FusedMultiplyAdd(c, Unsafe.Add(ref u, k), Unsafe.Add(ref w, k));
+            case VectorWidth.Vector256: AddScaled256(ref w, c, ref u, m); break;
+            case VectorWidth.Vector128: AddScaled128(ref w, c, ref u, m); break;
+            default: AddScaledScalar(ref w, c, ref u, 0, m); break;
         }
     }
-}
 
-/// <summary>A count of Vector256 registers known to the JIT at compile time (a generic argument), for unrolled kernels.</summary>
-internal interface IVectorCount
-{
-    static abstract int Count { get; }
-}
-
-internal readonly struct VectorCount1 : IVectorCount
-{
-    public static int Count => 1;
-}
-
-internal readonly struct VectorCount2 : IVectorCount
-{
-    public static int Count => 2;
-}
-
-internal readonly struct VectorCount3 : IVectorCount
-{
-    public static int Count => 3;
-}
-
-internal readonly struct VectorCount4 : IVectorCount
-{
-    public static int Count => 4;
+    /// <summary>
+    /// A fixed FIR: y[i] = sum_{j &lt; taps} h[j] z[i + j] for i &lt; count, accumulated by FMAs in ascending j from 0, one
+    /// lane per output, so every output has the bits of the scalar loop whichever lane or width computes it.
+    /// </summary>
+    public static void Fir(ref double h, int taps, ref double z, int count, ref double y)
+    {
+        switch (Best)
+        {
+            case VectorWidth.Vector256: Fir256(ref h, taps, ref z, count, ref y); break;
+            case VectorWidth.Vector128: Fir128(ref h, taps, ref z, count, ref y); break;
+            default: FirScalar(ref h, taps, ref z, 0, count, ref y); break;
+        }
+    }
 }

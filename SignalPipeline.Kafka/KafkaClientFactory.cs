@@ -28,7 +28,7 @@ public sealed class KafkaClientFactory
 
     /// <summary>For use without dependency injection: statistics go to a <see cref="KafkaMetrics"/> of its own.</summary>
     public KafkaClientFactory(IConfiguration configuration, ILoggerFactory loggerFactory, KafkaSettings settings)
-        : this(configuration, loggerFactory, settings, new KafkaMetrics())
+        : this(configuration, loggerFactory, settings, new KafkaMetrics(logger: loggerFactory.CreateLogger<KafkaMetrics>()))
     {
     }
 
@@ -146,18 +146,9 @@ public sealed class KafkaClientFactory
             .Build();
     }
 
+    // Runs on librdkafka's thread (inside Consume/Poll): only enqueue, KafkaMetrics parses in the background.
     private void RecordStatistics(string json, string? groupId, int? intervalMs)
-    {
-        try
-        {
-            _metrics.Record(json, groupId, TimeSpan.FromMilliseconds(intervalMs ?? KafkaSettings.DefaultStatisticsIntervalMs));
-        }
-        catch (System.Text.Json.JsonException ex)
-        {
-            // Metrics are not worth failing a client's poll loop for.
-            _librdkafka.LogWarning(ex, "Unreadable librdkafka statistics");
-        }
-    }
+        => _metrics.Post(json, groupId, TimeSpan.FromMilliseconds(intervalMs ?? KafkaSettings.DefaultStatisticsIntervalMs));
 
     private void Bind(ClientConfig config, string section) => KafkaClientProperties.Apply(config, _configuration, section);
 

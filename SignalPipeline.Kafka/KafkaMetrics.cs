@@ -1,13 +1,15 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
 
 namespace SignalPipeline.Kafka;
 
 /// <summary>
 /// librdkafka's statistics (the JSON each client emits every <c>statistics.interval.ms</c>) as OpenTelemetry metrics on
 /// the <c>SignalPipeline.Kafka</c> meter: messages and bytes produced and consumed (cumulative, per client) and consumer
-/// lag per assigned partition. <see cref="KafkaClientFactory"/> feeds every client it builds into here.
+/// lag per assigned partition. <see cref="KafkaClientFactory"/> feeds every client it builds into here through
+/// <see cref="Post"/>, which only enqueues: the JSON is parsed by a background reader, never on the client's thread.
 /// </summary>
 public sealed class KafkaMetrics : IDisposable
 {
@@ -18,14 +20,26 @@ public sealed class KafkaMetrics : IDisposable
     public const string ConsumedMessages = "signalpipeline.kafka.consumed.messages";
     public const string ConsumedBytes = "signalpipeline.kafka.consumed.bytes";
     public const string ConsumerLag = "signalpipeline.kafka.consumer.lag";
+    public const string StatisticsDropped = "signalpipeline.kafka.statistics.dropped";
 
     private readonly Meter _meter;
     private readonly ConcurrentDictionary<string, ClientStatistics> _clients = new();
     private readonly TimeProvider _time;
+    private readonly KafkaStatisticsQueue _queue;
 
-    public KafkaMetrics(IMeterFactory? meterFactory = null, TimeProvider? time = null)
+    public KafkaMetrics(IMeterFactory? meterFactory = null, TimeProvider? time = null, ILogger<KafkaMetrics>? logger = null)
+        : this(meterFactory, time, logger, KafkaStatisticsQueue.DefaultCapacity, startReader: true)
+    {
+    }
+
+    /// <summary>For tests: a queue of <paramref name="queueCapacity"/> whose reader starts with <see cref="StartReading"/> unless <paramref name="startReader"/>.</summary>
+    internal KafkaMetrics(IMeterFactory? meterFactory, TimeProvider? time, ILogger? logger, int queueCapacity, bool startReader)
     {
         _time = time ?? TimeProvider.System;
+        _queue = new KafkaStatisticsQueue(
+            s => Record(s.Json, s.GroupId, s.Interval),
+            e => logger?.LogWarning(e, "Unreadable librdkafka statistics"),
+            queueCapacity, startReader);
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _meter.CreateObservableCounter(ProducedMessages, () => Observe(c => c.TransmittedMessages), "{message}",
             "Messages a producer has delivered to the brokers (librdkafka txmsgs).");
@@ -37,9 +51,19 @@ public sealed class KafkaMetrics : IDisposable
             "Message bytes a consumer has fetched (librdkafka rxmsg_bytes).");
         _meter.CreateObservableGauge(ConsumerLag, ObserveLag, "{message}",
             "Messages between a consumer's position and the partition's high watermark (librdkafka consumer_lag).");
+        _meter.CreateObservableCounter(StatisticsDropped, () => _queue.Dropped, "{document}",
+            "Statistics documents dropped unparsed because the background reader was behind (each is superseded by the client's next).");
     }
 
-    /// <summary>Takes one statistics JSON document from a client.</summary>
+    /// <summary>
+    /// Queues one statistics JSON document for the background reader; returns at once (call it from librdkafka's statistics
+    /// handler). The oldest queued document is dropped when the reader is behind.
+    /// </summary>
+    public void Post(string json, string? groupId, TimeSpan interval) => _queue.Post(json, groupId, interval);
+
+    internal void StartReading() => _queue.Start();
+
+    /// <summary>Parses and stores one statistics JSON document from a client, on the caller's thread (see <see cref="Post"/>).</summary>
     /// <param name="json">What librdkafka's statistics handler received.</param>
     /// <param name="groupId">The consumer group, for the lag's tags (librdkafka's statistics do not name it).</param>
     /// <param name="interval">The client's statistics interval: a client silent for three of them is forgotten.</param>
@@ -92,7 +116,11 @@ public sealed class KafkaMetrics : IDisposable
         }
     }
 
-    public void Dispose() => _meter.Dispose();
+    public void Dispose()
+    {
+        _queue.Dispose();
+        _meter.Dispose();
+    }
 
     internal sealed record PartitionLag(string Topic, string Partition, long Lag);
 

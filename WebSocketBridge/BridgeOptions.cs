@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using SignalPipeline.Kafka;
 
 namespace WebSocketBridge;
 
@@ -12,7 +13,7 @@ public sealed class BridgeOptions
 
     /// <summary>The topic the bridge reads: the processor's output.</summary>
     [Required(AllowEmptyStrings = false)]
-    public string Topic { get; set; } = "sample-output";
+    public string Topic { get; set; } = PipelineTopics.DefaultOutput;
 
     /// <summary>Frames per second sent to each client; each frame carries every subscribed stream's new data.</summary>
     [Range(1, 240)]

@@ -8,7 +8,7 @@ namespace WebSocketBridge;
 public static class BridgeServiceExtensions
 {
     /// <summary>The bridge's services: options (validated at start), Kafka loop, frame pump, client registry, metrics.</summary>
-    public static WebApplicationBuilder AddWebSocketBridge(this WebApplicationBuilder builder)
+    public static WebApplicationBuilder AddWebSocketBridgeServices(this WebApplicationBuilder builder)
     {
         builder.AddKafkaClients();
 
@@ -17,7 +17,7 @@ public static class BridgeServiceExtensions
             .PostConfigure<IConfiguration>((options, configuration) =>
             {
                 // The guide's name for the processor's output topic, which is what the bridge reads.
-                if (configuration["OUTPUT_TOPIC"] is { Length: > 0 } topic)
+                if (configuration[PipelineTopics.OutputSetting] is { Length: > 0 } topic)
                 {
                     options.Topic = topic;
                 }

@@ -4,7 +4,7 @@ using WebSocketBridge;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-builder.AddWebSocketBridge();
+builder.AddWebSocketBridgeServices();
 builder.Services.AddKafkaTopicCheck(sp => [new(PipelineTopics.Output, sp.GetRequiredService<IOptions<BridgeOptions>>().Value.Topic)]);
 
 var app = builder.Build();

@@ -1,8 +1,7 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Globalization;
 using System.Net.Http.Headers;
-using System.Runtime.InteropServices;
+using SignalPipeline.Filters;
 
 namespace FilterProcessor.Filtering;
 
@@ -20,11 +19,8 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
 {
     public const int MaxSamplesPerRequest = 131_072;
 
-    /// <summary>The binary batch's media type, for the request and the answer.</summary>
-    public const string BatchMediaType = "application/vnd.signalpipeline.filter-batch";
-
-    // Per item: u32 sample count, u32 state length.
-    private const int ItemHeaderBytes = 8;
+    /// <summary>The binary batch's media type, for the request and the answer (<see cref="FilterBatchFormat"/>).</summary>
+    public const string BatchMediaType = FilterBatchFormat.MediaType;
 
     private static readonly MediaTypeHeaderValue BatchContentType = new(BatchMediaType);
     private static readonly MediaTypeWithQualityHeaderValue BatchAccept = new(BatchMediaType);
@@ -85,10 +81,10 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
     /// <summary>Sends one request; writes the filtered samples into the items' outputs and returns their new states.</summary>
     private async Task<byte[][]> SendAsync(List<BatchItem> batch, CancellationToken cancellationToken)
     {
-        var size = sizeof(uint);
+        var size = FilterBatchFormat.CountBytes;
         foreach (var item in batch)
         {
-            size += ItemHeaderBytes + (item.State?.Length ?? 0) + item.Length * sizeof(double);
+            size += (int)FilterBatchFormat.ItemBytes(item.Length, item.State?.Length ?? 0);
         }
 
         var buffer = ArrayPool<byte>.Shared.Rent(size);
@@ -133,19 +129,18 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
 
     private static void WriteRequest(List<BatchItem> batch, Span<byte> body)
     {
-        BinaryPrimitives.WriteUInt32LittleEndian(body, (uint)batch.Count);
-        var position = sizeof(uint);
+        FilterBatchFormat.WriteCount(body, batch.Count);
+        var position = FilterBatchFormat.CountBytes;
         foreach (var item in batch)
         {
             var state = item.State ?? [];
-            BinaryPrimitives.WriteUInt32LittleEndian(body[position..], (uint)item.Length);
-            BinaryPrimitives.WriteUInt32LittleEndian(body[(position + sizeof(uint))..], (uint)state.Length);
-            position += ItemHeaderBytes;
+            FilterBatchFormat.WriteItemHeader(body[position..], item.Length, state.Length);
+            position += FilterBatchFormat.ItemHeaderBytes;
             state.CopyTo(body[position..]);
             position += state.Length;
             foreach (var (work, offset, length) in item.Segments)
             {
-                WriteSamples(work.Input.Span.Slice(offset, length), body.Slice(position, length * sizeof(double)));
+                FilterBatchFormat.WriteSamples(work.Input.Span.Slice(offset, length), body.Slice(position, length * sizeof(double)));
                 position += length * sizeof(double);
             }
         }
@@ -154,30 +149,29 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
     /// <summary>Checks the answer against the request and copies each result's samples into its segments' outputs.</summary>
     private byte[][] ReadResponse(List<BatchItem> batch, ReadOnlySpan<byte> body)
     {
-        if (body.Length < sizeof(uint))
+        if (body.Length < FilterBatchFormat.CountBytes)
         {
             throw Malformed($"the body is {body.Length} bytes, too short for the item count");
         }
 
-        var count = BinaryPrimitives.ReadUInt32LittleEndian(body);
+        var count = FilterBatchFormat.ReadCount(body);
         if (count != (uint)batch.Count)
         {
             throw Malformed($"it has {count} results for {batch.Count} items");
         }
 
         var states = new byte[batch.Count][];
-        var position = sizeof(uint);
+        var position = FilterBatchFormat.CountBytes;
         for (var i = 0; i < batch.Count; i++)
         {
             var item = batch[i];
-            if (body.Length - position < ItemHeaderBytes)
+            if (body.Length - position < FilterBatchFormat.ItemHeaderBytes)
             {
                 throw Malformed($"results[{i}]: the body ends inside the result's header");
             }
 
-            var length = BinaryPrimitives.ReadUInt32LittleEndian(body[position..]);
-            var stateLength = BinaryPrimitives.ReadUInt32LittleEndian(body[(position + sizeof(uint))..]);
-            position += ItemHeaderBytes;
+            var (length, stateLength) = FilterBatchFormat.ReadItemHeader(body[position..]);
+            position += FilterBatchFormat.ItemHeaderBytes;
             if (length != (uint)item.Length)
             {
                 throw Malformed($"results[{i}] has {length} samples for {item.Length}");
@@ -197,7 +191,7 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
             position += (int)stateLength;
             foreach (var (work, offset, segmentLength) in item.Segments)
             {
-                ReadSamples(body.Slice(position, segmentLength * sizeof(double)), work.Output.Span.Slice(offset, segmentLength));
+                FilterBatchFormat.ReadSamples(body.Slice(position, segmentLength * sizeof(double)), work.Output.Span.Slice(offset, segmentLength));
                 position += segmentLength * sizeof(double);
             }
         }
@@ -244,34 +238,6 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
         {
             ArrayPool<byte>.Shared.Return(buffer);
             throw;
-        }
-    }
-
-    private static void WriteSamples(ReadOnlySpan<double> values, Span<byte> destination)
-    {
-        if (BitConverter.IsLittleEndian)
-        {
-            MemoryMarshal.AsBytes(values).CopyTo(destination);
-            return;
-        }
-
-        for (var i = 0; i < values.Length; i++)
-        {
-            BinaryPrimitives.WriteDoubleLittleEndian(destination[(i * sizeof(double))..], values[i]);
-        }
-    }
-
-    private static void ReadSamples(ReadOnlySpan<byte> bytes, Span<double> destination)
-    {
-        if (BitConverter.IsLittleEndian)
-        {
-            MemoryMarshal.Cast<byte, double>(bytes).CopyTo(destination);
-            return;
-        }
-
-        for (var i = 0; i < destination.Length; i++)
-        {
-            destination[i] = BinaryPrimitives.ReadDoubleLittleEndian(bytes[(i * sizeof(double))..]);
         }
     }
 

@@ -1,4 +1,5 @@
 using Aspire.Hosting.ApplicationModel;
+using SignalPipeline.Kafka;
 using Microsoft.Extensions.Configuration;
 
 namespace Aspire.Hosting;
@@ -48,7 +49,7 @@ public static class KafkaClientExtensions
     public static IResourceBuilder<T> WithTopicNames<T>(this IResourceBuilder<T> resource)
         where T : IResourceWithEnvironment
     {
-        foreach (var setting in new[] { "INPUT_TOPIC", "OUTPUT_TOPIC", "DLQ_TOPIC", "CHANGELOG_TOPIC" })
+        foreach (var setting in PipelineTopics.All.Select(t => t.Setting))
         {
             if (resource.ApplicationBuilder.Configuration[setting] is { Length: > 0 } name)
             {

@@ -6,6 +6,7 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using Confluent.Kafka;
+using SignalPipeline.Kafka;
 using SignalPipeline.Messages;
 
 namespace SignalPipeline.Cli.Bench;
@@ -258,7 +259,7 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             for (var stream = 0; stream < 8; stream++)
             {
-                producer.Produce("sample-output", SampleCodec.ToMessage(
+                producer.Produce(PipelineTopics.DefaultOutput, SampleCodec.ToMessage(
                     new FilteredChunk($"abuse-{stream}", seq, "kalman", samples, samples, now, now) { Format = SampleFormat.Float64 }));
             }
 

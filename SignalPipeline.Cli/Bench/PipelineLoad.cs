@@ -20,8 +20,8 @@ public sealed record PipelineLoadSettings(
     TimeSpan LatencyDuration,
     double LatencyRate,
     long MaxBacklogSamples,
-    string InputTopic = "sample-input",
-    string OutputTopic = "sample-output");
+    string InputTopic = PipelineTopics.DefaultInput,
+    string OutputTopic = PipelineTopics.DefaultOutput);
 
 /// <param name="SustainedSamplesPerSecond">Output samples per second after warm-up with the producer kept ahead.</param>
 /// <param name="Lost">Chunks produced but never seen in the read_committed output.</param>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Confluent.Kafka;
+using SignalPipeline.Kafka;
 using SignalPipeline.Messages;
 
 namespace SignalPipeline.Cli.Bench;
@@ -46,7 +47,7 @@ public sealed class StateLoad : IDisposable
         }).Build();
         using (var admin = new DependentAdminClientBuilder(_producer.Handle).Build())
         {
-            _partitions = admin.GetMetadata("sample-input", TimeSpan.FromSeconds(10)).Topics.Single().Partitions.Count;
+            _partitions = admin.GetMetadata(PipelineTopics.DefaultInput, TimeSpan.FromSeconds(10)).Topics.Single().Partitions.Count;
         }
 
         _watcher = Task.Factory.StartNew(() => Watch(_stop.Token), TaskCreationOptions.LongRunning);
@@ -145,7 +146,7 @@ public sealed class StateLoad : IDisposable
         var chunk = new SampleChunk(_prefix + stream.ToString(CultureInfo.InvariantCulture), seq, samples, SampleRate: 8000,
             TimestampMs: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) { Format = SampleFormat.Float64 };
         var message = SampleCodec.ToMessage(chunk);
-        var partition = new TopicPartition("sample-input", stream % _partitions);
+        var partition = new TopicPartition(PipelineTopics.DefaultInput, stream % _partitions);
         while (true)
         {
             try
@@ -179,7 +180,7 @@ public sealed class StateLoad : IDisposable
             FetchWaitMaxMs = 5,
             FetchMaxBytes = 64 * 1024 * 1024,
         }).Build();
-        consumer.Assign(Enumerable.Range(0, _partitions).Select(p => new TopicPartitionOffset("sample-output", p, Offset.Beginning)));
+        consumer.Assign(Enumerable.Range(0, _partitions).Select(p => new TopicPartitionOffset(PipelineTopics.DefaultOutput, p, Offset.Beginning)));
         using var buffer = new SampleBuffer();
         while (!cancellationToken.IsCancellationRequested)
         {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using SignalPipeline.Cli.Kubernetes;
 using SignalPipeline.Cli.Topics;
+using SignalPipeline.Filters;
 using SignalPipeline.Kafka;
 
 namespace SignalPipeline.Cli.Compose;
@@ -255,13 +256,11 @@ public sealed class ComposeGenerator
     private int TcpPort(ManifestResource resource)
         => _expressions.TargetPort(resource, resource.Bindings.FirstOrDefault(b => b.Name == "tcp") ?? resource.Bindings[0]);
 
+    // One commented line per algorithm of the catalogue, pointing at its deployment's host (lms at ls's).
     private static string GatewayEnv() =>
         "# The gateway's routes (the guide's names): uncomment to send an algorithm to another service, e.g. the original\n" +
         "# remote filter services. Unset, each algorithm goes to this compose file's own service.\n" +
-        "# KALMAN_SERVICE_URL=http://kalman-host:8000\n" +
-        "# RLS_SERVICE_URL=http://rls-host:8000\n" +
-        "# LS_SERVICE_URL=http://ls-host:8000\n" +
-        "# LMS_SERVICE_URL=http://ls-host:8000\n";
+        string.Concat(FilterFactory.Registrations.Select(r => $"# {r.ServiceUrlSetting}=http://{r.Service["filter-".Length..]}-host:8000\n"));
 
     /// <summary>A literal <c>$</c> in a value would start a compose interpolation.</summary>
     private static string Escape(string value) => value.Replace("$", "$$", StringComparison.Ordinal);

@@ -1,5 +1,6 @@
 using System.Net;
 using FilterGateway;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 
 namespace SignalPipeline.Tests.FilterGateway;
@@ -15,10 +16,7 @@ public sealed class GatewaySettingsTests
     public void ABadServiceUrlIsRejectedNamingTheSetting(string setting, string value)
     {
         var options = new ServiceUrlOptions();
-        typeof(ServiceUrlOptions).GetProperties()
-            .Single(p => p.GetCustomAttributes(typeof(Microsoft.Extensions.Configuration.ConfigurationKeyNameAttribute), false)
-                .Cast<Microsoft.Extensions.Configuration.ConfigurationKeyNameAttribute>().Single().Name == setting)
-            .SetValue(options, value);
+        ServiceUrlOptions.Bind(options, new ConfigurationBuilder().AddInMemoryCollection([new(setting, value)]).Build());
 
         var result = new ServiceUrlOptionsValidator().Validate(null, options);
 
@@ -30,7 +28,7 @@ public sealed class GatewaySettingsTests
     [Fact]
     public void AbsoluteHttpUrlsAndUnsetSettingsPass()
     {
-        var options = new ServiceUrlOptions { KalmanServiceUrl = "http://10.0.0.5:8000", RlsServiceUrl = "https://filters.example/" };
+        var options = new ServiceUrlOptions { Urls = { ["kalman"] = "http://10.0.0.5:8000", ["rls"] = "https://filters.example/" } };
         Assert.True(new ServiceUrlOptionsValidator().Validate(null, options).Succeeded);
         Assert.True(new FilterGatewayOptionsValidator().Validate(null, new FilterGatewayOptions()).Succeeded);
     }

@@ -1,5 +1,6 @@
 using FilterProcessor;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace SignalPipeline.Tests.FilterProcessor;
@@ -71,6 +72,9 @@ public class ProcessorOptionsTests
     [InlineData("Processor:RestoreStallSeconds", "0", "Processor:RestoreStallSeconds = 0 is out of range")]
     [InlineData("Processor:InstanceId", "pod/1", "Processor:InstanceId 'pod/1'")]
     [InlineData("OUTPUT_TOPIC", "sample-input", "INPUT_TOPIC and OUTPUT_TOPIC are both")]
+    [InlineData("INPUT_TOPIC", " ", "INPUT_TOPIC must not be empty")]
+    [InlineData("Filter:Params:q", "NaN", "Filter:Params:q: Parameter 'q' must be a finite number > 0; got NaN")]
+    [InlineData("Filter:Params:q", "loud", "Filter:Params:q = 'loud' is not a number.")]
     public void AnOutOfRangeSettingFailsValidationNamingIt(string key, string value, string expected)
     {
         var result = new ProcessorOptionsValidator().Validate(null, Bind(new() { [key] = value }));
@@ -82,21 +86,52 @@ public class ProcessorOptionsTests
     [Theory]
     [InlineData("Processor:LingerMs", "soon")]
     [InlineData("FILTER_MODE", "hybrid")]
-    [InlineData("Filter:Params:q", "NaN")]
     [InlineData("Processor:MaxStreams", "many")]
     [InlineData("Processor:DevBrokerCompensation", "sometimes")]
     public void AnUnreadableSettingIsRefusedWhenBoundNamingIt(string key, string value)
     {
-        var error = Assert.Throws<OptionsValidationException>(() => Bind(new() { [key] = value }));
+        // The configuration binder refuses a value it cannot convert, with a message naming the key.
+        var error = Assert.Throws<InvalidOperationException>(() => Bind(new() { [key] = value }));
 
         Assert.Contains(key, error.Message, StringComparison.Ordinal);
+        Assert.Contains(value, error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void AtStartABadSettingStopsTheProcessorWithEveryFailureNamed()
+    {
+        using var services = Services(new() { ["Processor:LingerMs"] = "-1", ["FILTER_ALGORITHM"] = "median" });
+
+        var error = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IOptions<ProcessorOptions>>().Value);
+
+        Assert.Contains("Processor:LingerMs = -1 is out of range [0, 60000]", error.Message, StringComparison.Ordinal);
+        Assert.Contains("FILTER_ALGORITHM: Unknown filter algorithm 'median'", error.Message, StringComparison.Ordinal);
+    }
+
+    // The processor's own registration (Program.cs): binding from the configuration root, validation at start.
     private static ProcessorOptions Bind(Dictionary<string, string?> settings)
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        // What the options factory does before it validates.
+        using var services = Services(settings);
         var options = new ProcessorOptions();
-        ProcessorOptions.Bind(configuration, options);
+        foreach (var configure in services.GetServices<IConfigureOptions<ProcessorOptions>>())
+        {
+            configure.Configure(options);
+        }
+
+        foreach (var postConfigure in services.GetServices<IPostConfigureOptions<ProcessorOptions>>())
+        {
+            postConfigure.PostConfigure(Options.DefaultName, options);
+        }
+
         return options;
+    }
+
+    private static ServiceProvider Services(Dictionary<string, string?> settings)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        var services = new ServiceCollection();
+        services.AddProcessorOptions(configuration);
+        return services.BuildServiceProvider();
     }
 }

@@ -66,7 +66,7 @@ public sealed class GeneratorOptionsTests
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddInMemoryCollection(settings.Select(s => KeyValuePair.Create(s.Key, (string?)s.Value)));
-        builder.AddSignalGenerator();
+        builder.AddSignalGeneratorServices();
         using var host = builder.Build();
 
         // What ValidateOnStart does when the host starts, without starting the worker.

@@ -28,7 +28,7 @@ public sealed class BridgeLimitsTests
             builder =>
             {
                 builder.AddServiceDefaults();
-                builder.AddWebSocketBridge();
+                builder.AddWebSocketBridgeServices();
                 // No broker here: the test feeds the registry itself.
                 builder.Services.Remove(builder.Services.Single(d => d.ImplementationType == typeof(SampleOutputConsumer)));
             },
