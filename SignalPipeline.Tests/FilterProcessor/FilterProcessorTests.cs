@@ -12,8 +12,10 @@ using SignalPipeline.Tests.Infrastructure;
 namespace SignalPipeline.Tests.FilterProcessor;
 
 /// <summary>The processor in the AppHost (two replicas), fed by the test with the generator off.</summary>
-public sealed class FilterProcessorTests(ProcessorAppFixture fixture) : IClassFixture<ProcessorAppFixture>
+[Trait("Category", TestAppHost.Category)]
+public sealed class FilterProcessorTests(ProcessorAppFixture shared, ITestOutputHelper output) : IClassFixture<ProcessorAppFixture>
 {
+    private readonly ProcessorAppFixture fixture = shared.WithTestOutput(output);
     private static readonly TimeSpan OutputTimeout = TimeSpan.FromMinutes(2);
 
     [Fact]

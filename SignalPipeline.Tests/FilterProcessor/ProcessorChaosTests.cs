@@ -5,6 +5,7 @@ using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Confluent.Kafka;
 using SignalPipeline.Messages;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.FilterProcessor;
 
@@ -14,8 +15,10 @@ namespace SignalPipeline.Tests.FilterProcessor;
 /// is exactly once in the read_committed output or in sample-dlq, and each stream's output is one filter run over its
 /// good chunks in seq order, bit for bit.
 /// </summary>
-public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture fixture) : IClassFixture<ProcessorChaosTests.Fixture>
+[Trait("Category", TestAppHost.Category)]
+public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITestOutputHelper output) : IClassFixture<ProcessorChaosTests.Fixture>
 {
+    private readonly Fixture fixture = shared.WithTestOutput(output);
     /// <summary>Its own app: fault injection on in the dev broker, a small stream cap, a small producer message size.</summary>
     public sealed class Fixture : ProcessorAppFixture
     {

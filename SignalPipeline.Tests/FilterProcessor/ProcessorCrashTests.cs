@@ -1,10 +1,13 @@
 using SignalPipeline.Messages;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.FilterProcessor;
 
 /// <summary>Its own app: the test kills one of the two processor replicas.</summary>
-public sealed class ProcessorCrashTests(ProcessorCrashTests.Fixture fixture) : IClassFixture<ProcessorCrashTests.Fixture>
+[Trait("Category", TestAppHost.Category)]
+public sealed class ProcessorCrashTests(ProcessorCrashTests.Fixture shared, ITestOutputHelper output) : IClassFixture<ProcessorCrashTests.Fixture>
 {
+    private readonly Fixture fixture = shared.WithTestOutput(output);
     public sealed class Fixture : ProcessorAppFixture;
 
     private const int Streams = 10;

@@ -16,8 +16,10 @@ namespace SignalPipeline.Tests.WebSocketBridge;
 /// ids of its own (so the app's own streams do not interfere).
 /// </summary>
 [Collection(AppHostCollection.Name)]
-public sealed class WebSocketBridgeAppHostTests(AppHostFixture app)
+[Trait("Category", TestAppHost.Category)]
+public sealed class WebSocketBridgeAppHostTests(AppHostFixture shared, ITestOutputHelper output)
 {
+    private readonly AppHostFixture app = shared.WithTestOutput(output);
     private const string Bridge = "websocket-bridge";
 
     [Fact]
