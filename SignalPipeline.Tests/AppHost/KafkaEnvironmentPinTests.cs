@@ -9,7 +9,7 @@ namespace SignalPipeline.Tests.AppHost;
 /// A machine whose environment names a Kafka (<c>KAFKA_BROKERS</c>, <c>ConnectionStrings__kafka</c>, <c>Kafka__Broker</c>)
 /// still tests against the dev broker: the AppHost tests' pins (<see cref="TestAppHost"/>) win over the environment.
 /// </summary>
-[Trait("Category", TestAppHost.Category)]
+[Trait("Category", TestCategory.AppHost)]
 public sealed class KafkaEnvironmentPinTests(KafkaEnvironmentPinTests.PoisonedApp shared, ITestOutputHelper output) : IClassFixture<KafkaEnvironmentPinTests.PoisonedApp>
 {
     private readonly PoisonedApp fixture = shared.WithTestOutput(output);

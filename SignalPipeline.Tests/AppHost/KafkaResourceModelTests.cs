@@ -5,7 +5,7 @@ using SignalPipeline.Tests.Infrastructure;
 namespace SignalPipeline.Tests.AppHost;
 
 /// <summary>The AppHost's model (built, not started) holds the Kafka resource the choice asks for.</summary>
-[Trait("Category", TestAppHost.Category)]
+[Trait("Category", TestCategory.AppHost)]
 public sealed class KafkaResourceModelTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);

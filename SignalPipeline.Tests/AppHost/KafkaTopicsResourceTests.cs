@@ -8,7 +8,7 @@ namespace SignalPipeline.Tests.AppHost;
 /// The AppHost's model (built, not started): a container or an existing cluster gets a <c>kafka-topics</c> resource that
 /// the services wait for, and every Kafka-using resource gets the AppHost's <c>Kafka:Client</c> settings.
 /// </summary>
-[Trait("Category", TestAppHost.Category)]
+[Trait("Category", TestCategory.AppHost)]
 public sealed class KafkaTopicsResourceTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);

@@ -10,7 +10,7 @@ namespace SignalPipeline.Tests.Cli;
 /// The audio route through the whole AppHost (generator off): <c>produce --wav</c> a tone plus noise, then
 /// <c>kafka tail --wav</c> the filtered stream, and compare with one reference filter run over the WAV's samples.
 /// </summary>
-[Trait("Category", TestAppHost.Category)]
+[Trait("Category", TestCategory.AppHost)]
 public sealed class WavEndToEndTests(ProcessorAppFixture shared, ITestOutputHelper output) : IClassFixture<ProcessorAppFixture>, IDisposable
 {
     private readonly ProcessorAppFixture app = shared.WithTestOutput(output);

@@ -7,7 +7,7 @@ using SignalPipeline.Tests.Infrastructure;
 namespace SignalPipeline.Tests.DevBroker;
 
 /// <summary>How an AppHost test turns the dev broker's fault injection on (the model only; nothing is started).</summary>
-[Trait("Category", TestAppHost.Category)]
+[Trait("Category", TestCategory.AppHost)]
 public sealed class AppHostFaultInjectionTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
@@ -32,7 +32,7 @@ public sealed class AppHostFaultInjectionTests
 }
 
 /// <summary>The running AppHost with the dev broker's fault injection on: the way the processor's chaos tests use it.</summary>
-[Trait("Category", TestAppHost.Category)]
+[Trait("Category", TestCategory.AppHost)]
 public sealed class AppHostFaultInjectionRunTests(AppHostFaultInjectionRunTests.App shared, ITestOutputHelper output) : IClassFixture<AppHostFaultInjectionRunTests.App>
 {
     private readonly App fixture = shared.WithTestOutput(output);

@@ -55,7 +55,7 @@ public sealed class RedirectedGatewayFixture : AppHostFixture, IAsyncLifetime
     }
 }
 
-[Trait("Category", TestAppHost.Category)]
+[Trait("Category", TestCategory.AppHost)]
 public sealed class GatewayAppHostTests(RedirectedGatewayFixture shared, ITestOutputHelper output) : IClassFixture<RedirectedGatewayFixture>, IAsyncLifetime
 {
     private readonly RedirectedGatewayFixture fixture = shared.WithTestOutput(output);

@@ -12,7 +12,7 @@ using SignalPipeline.Tests.Infrastructure;
 namespace SignalPipeline.Tests.FilterProcessor;
 
 /// <summary>The processor in the AppHost (two replicas), fed by the test with the generator off.</summary>
-[Trait("Category", TestAppHost.Category)]
+[Trait("Category", TestCategory.AppHost)]
 public sealed class FilterProcessorTests(ProcessorAppFixture shared, ITestOutputHelper output) : IClassFixture<ProcessorAppFixture>
 {
     private readonly ProcessorAppFixture fixture = shared.WithTestOutput(output);

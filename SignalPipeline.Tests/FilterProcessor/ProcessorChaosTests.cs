@@ -15,7 +15,7 @@ namespace SignalPipeline.Tests.FilterProcessor;
 /// is exactly once in the read_committed output or in sample-dlq, and each stream's output is one filter run over its
 /// good chunks in seq order, bit for bit.
 /// </summary>
-[Trait("Category", TestAppHost.Category)]
+[Trait("Category", TestCategory.AppHost)]
 public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITestOutputHelper output) : IClassFixture<ProcessorChaosTests.Fixture>
 {
     private readonly Fixture fixture = shared.WithTestOutput(output);

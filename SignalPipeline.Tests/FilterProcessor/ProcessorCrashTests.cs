@@ -4,7 +4,7 @@ using SignalPipeline.Tests.Infrastructure;
 namespace SignalPipeline.Tests.FilterProcessor;
 
 /// <summary>Its own app: the test kills one of the two processor replicas.</summary>
-[Trait("Category", TestAppHost.Category)]
+[Trait("Category", TestCategory.AppHost)]
 public sealed class ProcessorCrashTests(ProcessorCrashTests.Fixture shared, ITestOutputHelper output) : IClassFixture<ProcessorCrashTests.Fixture>
 {
     private readonly Fixture fixture = shared.WithTestOutput(output);

@@ -8,7 +8,7 @@ namespace SignalPipeline.Tests.FilterProcessor;
 /// <c>filter-gateway</c>. Equal to the library reference bit for bit, as local mode is (FilterProcessorTests), so the
 /// two modes give identical output.
 /// </summary>
-[Trait("Category", TestAppHost.Category)]
+[Trait("Category", TestCategory.AppHost)]
 public sealed class ProcessorRemoteModeTests(ProcessorRemoteModeTests.Fixture shared, ITestOutputHelper output) : IClassFixture<ProcessorRemoteModeTests.Fixture>
 {
     private readonly Fixture fixture = shared.WithTestOutput(output);

@@ -8,7 +8,7 @@ namespace SignalPipeline.Tests.FilterService;
 
 /// <summary>The algorithm services' HTTP contract through the AppHost, through the gateway and directly.</summary>
 [Collection(AppHostCollection.Name)]
-[Trait("Category", TestAppHost.Category)]
+[Trait("Category", TestCategory.AppHost)]
 public sealed class FilterServiceApiTests(AppHostFixture shared, ITestOutputHelper output) : IAsyncLifetime
 {
     private readonly AppHostFixture fixture = shared.WithTestOutput(output);

@@ -11,9 +11,6 @@ namespace SignalPipeline.Tests.Infrastructure;
 /// </summary>
 public static class TestAppHost
 {
-    /// <summary>The trait value of tests that start the AppHost (or build its model): <c>--filter Category!=AppHost</c> leaves them out.</summary>
-    public const string Category = "AppHost";
-
     /// <summary>Empty values count as unset for the AppHost (and for the services), so these clear inherited ones.</summary>
     public static readonly string[] KafkaPins =
     [

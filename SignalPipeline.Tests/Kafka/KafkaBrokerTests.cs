@@ -12,7 +12,7 @@ namespace SignalPipeline.Tests.Kafka;
 /// project's own client setup.
 /// </summary>
 [Collection(AppHostCollection.Name)]
-[Trait("Category", TestAppHost.Category)]
+[Trait("Category", TestCategory.AppHost)]
 public sealed class KafkaBrokerTests(AppHostFixture shared, ITestOutputHelper output)
 {
     private readonly AppHostFixture fixture = shared.WithTestOutput(output);

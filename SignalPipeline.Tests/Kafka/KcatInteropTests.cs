@@ -10,7 +10,7 @@ namespace SignalPipeline.Tests.Kafka;
 /// real Kafka and what the project produces is ordinary Kafka data.
 /// </summary>
 [Collection(AppHostCollection.Name)]
-[Trait("Category", TestAppHost.Category)]
+[Trait("Category", TestCategory.AppHost)]
 public sealed class KcatInteropTests(AppHostFixture shared, ITestOutputHelper output)
 {
     private readonly AppHostFixture fixture = shared.WithTestOutput(output);

@@ -19,7 +19,7 @@ public sealed class BinaryGeneratorAppFixture : AppHostFixture
         ["Generator:Format=Float32", $"Generator:Streams={Streams}", $"Generator:ChunkSize={ChunkSize}", "Generator:Seed=5"];
 }
 
-[Trait("Category", TestAppHost.Category)]
+[Trait("Category", TestCategory.AppHost)]
 public sealed class SignalGeneratorAppHostTests(BinaryGeneratorAppFixture shared, ITestOutputHelper output) : IClassFixture<BinaryGeneratorAppFixture>
 {
     private readonly BinaryGeneratorAppFixture app = shared.WithTestOutput(output);

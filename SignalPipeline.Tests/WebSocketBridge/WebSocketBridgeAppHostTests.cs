@@ -16,7 +16,7 @@ namespace SignalPipeline.Tests.WebSocketBridge;
 /// ids of its own (so the app's own streams do not interfere).
 /// </summary>
 [Collection(AppHostCollection.Name)]
-[Trait("Category", TestAppHost.Category)]
+[Trait("Category", TestCategory.AppHost)]
 public sealed class WebSocketBridgeAppHostTests(AppHostFixture shared, ITestOutputHelper output)
 {
     private readonly AppHostFixture app = shared.WithTestOutput(output);
