@@ -172,6 +172,7 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
 
         // The kills: each replica in turn, every 2.5 s or as soon as it runs again; a broker fault with each.
         var ids = replicas.Keys.ToList();
+        var killsMidStream = 0;
         for (var kill = 0; kill < Kills; kill++)
         {
             var pace = Task.Delay(KillEvery);
@@ -180,9 +181,12 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
             await pace;
             var (api, errors) = Faults[kill % Faults.Length];
             await fixture.InjectAsync(api, errors);
+            killsMidStream += producing.IsCompleted ? 0 : 1;
             await fixture.KillAndStartAsync(id, pid);
         }
 
+        // Each replica was killed at least once while the streams were flowing (a kill after the last round tests a quiet pipeline).
+        Assert.True(killsMidStream >= ids.Count, $"Only {killsMidStream} of {Kills} kills came while production ran ({MaxRounds} rounds).");
         await stopProducing.CancelAsync();
         await producing.WaitAsync(TimeSpan.FromMinutes(1));
         Assert.True(ledger.AllKindsSent(out var missingKinds), $"The run ended before every poison kind was sent: {missingKinds}.");
