@@ -2,7 +2,9 @@ using System.Net;
 using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using FilterService;
 using SignalPipeline.Tests.FilterGateway;
+using SignalPipeline.Tests.Infrastructure;
 using static SignalPipeline.Tests.FilterService.FilterApi;
 
 namespace SignalPipeline.Tests.FilterService;
@@ -26,6 +28,23 @@ public sealed class FilterApiErrorRowTests
         await AssertProblemAsync(response, HttpStatusCode.UnprocessableEntity, "not finite");
         var (filtered, _) = await RunAsync(client, "kalman", [0.2, 0.9, -0.8]);
         AssertBitIdentical(Reference("kalman", [0.2, 0.9, -0.8]), filtered);
+    }
+
+    [Theory]
+    [InlineData("FilterService:MaxBatchItems", "1", "batch_items")]
+    [InlineData("FilterService:MaxSamplesPerRequest", "1", "samples")]
+    [InlineData("FilterService:MaxRequestBodyBytes", "16", "body_bytes")]
+    public async Task A_limit_refusal_is_counted_in_requests_rejected_by_its_limit(string setting, string value, string limit)
+    {
+        using var metrics = new MeasurementRecorder(FilterServiceMetrics.MeterName);
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync((setting, value));
+        using var client = service.CreateClient();
+
+        using var response = await PostJsonAsync(client, "/kalman/audio/batch", """{"items":[{"signal":[0.1,0.2]},{"signal":[0.3]}]}""");
+
+        await AssertProblemAsync(response, HttpStatusCode.RequestEntityTooLarge, setting);
+        Assert.Equal(1, metrics.Sum("signalpipeline.filter.requests.rejected", ("limit", limit)));
+        Assert.Equal(1, metrics.Sum("signalpipeline.filter.requests.rejected"));
     }
 
     [Fact]
