@@ -101,7 +101,9 @@ public sealed class LivePageApp : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.SignalPipeline_AppHost>().WaitAsync(StartTimeout);
+        // The dev broker whatever this machine has (a container runtime, KAFKA_BROKERS): as SignalPipeline.Tests' TestAppHost.
+        string[] kafkaPins = ["Kafka:Broker=dev", "KAFKA_BROKERS=", "ConnectionStrings:kafka="];
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.SignalPipeline_AppHost>(kafkaPins).WaitAsync(StartTimeout);
         foreach (var resource in builder.Resources.OfType<IResourceWithEnvironment>())
         {
             // No dashboard in tests: without this each service waits ~10 s at stop for a gone OTLP endpoint.

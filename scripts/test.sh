@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# Runs every test of the solution. Installs, when missing, the third-party tools the tests drive:
-# kcat (Kafka interop test), chromium (browser test), kubectl (Kubernetes render test), shellcheck (deploy script lint).
-# Extra arguments go to `dotnet test` (e.g. --filter, --logger).
+# Runs the tests. Extra arguments go to `dotnet test` (e.g. --logger; --filter when not --fast).
+#   scripts/test.sh          every test of the solution: unit, Integration, AppHost and the browser test (what CI runs).
+#                            Installs, when missing, the third-party tools the tests drive: kcat (Kafka interop test),
+#                            chromium (browser test), kubectl (Kubernetes render test), shellcheck (deploy script lint).
+#   scripts/test.sh --fast   the unit tests alone: SignalPipeline.Tests without the traits Category=AppHost (starts the
+#                            AppHost) and Category=Integration (a broker or another program); no tools needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--fast" ]; then
+  shift
+  exec dotnet test SignalPipeline.Tests --filter "Category!=AppHost&Category!=Integration" "$@"
+fi
 
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)

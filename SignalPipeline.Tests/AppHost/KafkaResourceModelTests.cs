@@ -1,9 +1,11 @@
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.AppHost;
 
 /// <summary>The AppHost's model (built, not started) holds the Kafka resource the choice asks for.</summary>
+[Trait("Category", TestCategory.AppHost)]
 public sealed class KafkaResourceModelTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
@@ -48,7 +50,7 @@ public sealed class KafkaResourceModelTests
 
     private static async Task<IResource> KafkaResourceAsync(params string[] args)
     {
-        await using var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.SignalPipeline_AppHost>(args).WaitAsync(Timeout);
+        await using var builder = await TestAppHost.CreateBuilderAsync(Timeout, args);
         return builder.Resources.Single(r => r.Name == "kafka");
     }
 

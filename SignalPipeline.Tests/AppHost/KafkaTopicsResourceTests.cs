@@ -1,5 +1,6 @@
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.AppHost;
 
@@ -7,6 +8,7 @@ namespace SignalPipeline.Tests.AppHost;
 /// The AppHost's model (built, not started): a container or an existing cluster gets a <c>kafka-topics</c> resource that
 /// the services wait for, and every Kafka-using resource gets the AppHost's <c>Kafka:Client</c> settings.
 /// </summary>
+[Trait("Category", TestCategory.AppHost)]
 public sealed class KafkaTopicsResourceTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
@@ -16,8 +18,7 @@ public sealed class KafkaTopicsResourceTests
     [Fact]
     public async Task An_existing_cluster_gets_its_topics_ensured_before_the_services_start()
     {
-        await using var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.SignalPipeline_AppHost>(
-            ["KAFKA_BROKERS=broker.example:9092", "Kafka:Topics:Partitions=24"]).WaitAsync(Timeout);
+        await using var builder = await TestAppHost.CreateBuilderAsync(Timeout, ["KAFKA_BROKERS=broker.example:9092", "Kafka:Topics:Partitions=24"]);
 
         var topics = Assert.IsType<ProjectResource>(builder.Resources.Single(r => r.Name == "kafka-topics"));
         Assert.IsType<Projects.SignalPipeline_Cli>(topics.GetProjectMetadata());
@@ -35,7 +36,7 @@ public sealed class KafkaTopicsResourceTests
     [Fact]
     public async Task The_dev_broker_brings_its_own_topics()
     {
-        await using var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.SignalPipeline_AppHost>(["Kafka:Broker=dev"]).WaitAsync(Timeout);
+        await using var builder = await TestAppHost.CreateBuilderAsync(Timeout, ["Kafka:Broker=dev"]);
 
         Assert.DoesNotContain(builder.Resources, r => r.Name == "kafka-topics");
     }
@@ -43,14 +44,13 @@ public sealed class KafkaTopicsResourceTests
     [Fact]
     public async Task Every_Kafka_using_resource_gets_the_client_security_settings_and_the_topic_names()
     {
-        await using var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.SignalPipeline_AppHost>(
-        [
+        await using var builder = await TestAppHost.CreateBuilderAsync(Timeout, [
             "KAFKA_BROKERS=broker.example:9093",
             "Kafka:Client:security.protocol=SASL_SSL",
             "Kafka:Client:sasl.mechanism=SCRAM-SHA-512",
             "Kafka:Client:sasl.username=pipeline",
             "OUTPUT_TOPIC=renamed-output",
-        ]).WaitAsync(Timeout);
+        ]);
 
         foreach (var name in KafkaUsers)
         {

@@ -4,6 +4,7 @@ using SignalPipeline.Tests.Infrastructure;
 namespace SignalPipeline.Tests.AppHost;
 
 /// <summary>The committed aspire-manifest.json is what the AppHost's manifest publisher writes today.</summary>
+[Trait("Category", TestCategory.AppHost)]
 public sealed class ManifestTests
 {
     private const string RefreshHint = "Refresh it with scripts/generate-manifest.sh and commit aspire-manifest.json.";

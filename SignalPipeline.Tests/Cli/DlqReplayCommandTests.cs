@@ -1,9 +1,11 @@
 using System.Text;
 using Confluent.Kafka;
 using SignalPipeline.Messages;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.Cli;
 
+[Trait("Category", TestCategory.Integration)]
 [Collection(MockBrokerCollection.Name)]
 public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
 {

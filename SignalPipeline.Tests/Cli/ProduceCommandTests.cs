@@ -1,9 +1,11 @@
 using System.Globalization;
 using NAudio.Wave;
 using SignalPipeline.Messages;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.Cli;
 
+[Trait("Category", TestCategory.Integration)]
 [Collection(MockBrokerCollection.Name)]
 public sealed class ProduceCommandTests(MockBrokerFixture broker) : IDisposable
 {

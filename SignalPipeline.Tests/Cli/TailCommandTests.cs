@@ -2,9 +2,11 @@ using System.Text;
 using Confluent.Kafka;
 using NAudio.Wave;
 using SignalPipeline.Messages;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.Cli;
 
+[Trait("Category", TestCategory.Integration)]
 [Collection(MockBrokerCollection.Name)]
 public sealed class TailCommandTests(MockBrokerFixture broker) : IDisposable
 {

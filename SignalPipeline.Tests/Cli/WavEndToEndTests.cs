@@ -2,6 +2,7 @@ using NAudio.Wave;
 using SignalPipeline.Cli.Audio;
 using SignalPipeline.Filters;
 using SignalPipeline.Tests.FilterProcessor;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.Cli;
 
@@ -9,8 +10,10 @@ namespace SignalPipeline.Tests.Cli;
 /// The audio route through the whole AppHost (generator off): <c>produce --wav</c> a tone plus noise, then
 /// <c>kafka tail --wav</c> the filtered stream, and compare with one reference filter run over the WAV's samples.
 /// </summary>
-public sealed class WavEndToEndTests(ProcessorAppFixture app) : IClassFixture<ProcessorAppFixture>, IDisposable
+[Trait("Category", TestCategory.AppHost)]
+public sealed class WavEndToEndTests(ProcessorAppFixture shared, ITestOutputHelper output) : IClassFixture<ProcessorAppFixture>, IDisposable
 {
+    private readonly ProcessorAppFixture app = shared.WithTestOutput(output);
     private const int SampleRate = 8000;
     private const int Samples = 6000;
     private readonly string _folder = Directory.CreateTempSubdirectory("wav-e2e-").FullName;

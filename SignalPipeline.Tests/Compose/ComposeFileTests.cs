@@ -14,6 +14,7 @@ namespace SignalPipeline.Tests.Compose;
 /// The committed deploy/compose: what the manifest generates, valid for docker-compose and for the Compose
 /// Specification's schema, and wired as the issue asks. No Docker engine runs here, so nothing is started.
 /// </summary>
+[Trait("Category", TestCategory.Integration)]
 public sealed class ComposeFileTests
 {
     private static readonly string Folder = Path.Combine(RepositoryLayout.Root, "deploy", "compose");

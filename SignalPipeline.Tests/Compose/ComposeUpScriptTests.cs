@@ -4,6 +4,7 @@ using SignalPipeline.Tests.Infrastructure;
 namespace SignalPipeline.Tests.Compose;
 
 /// <summary>scripts/compose-up.sh: what --dry-run would do (no Docker engine here), and that shellcheck finds nothing.</summary>
+[Trait("Category", TestCategory.Integration)]
 public sealed class ComposeUpScriptTests
 {
     private static readonly string Script = Path.Combine(RepositoryLayout.Root, "scripts", "compose-up.sh");

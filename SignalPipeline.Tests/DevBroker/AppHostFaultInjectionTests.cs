@@ -7,6 +7,7 @@ using SignalPipeline.Tests.Infrastructure;
 namespace SignalPipeline.Tests.DevBroker;
 
 /// <summary>How an AppHost test turns the dev broker's fault injection on (the model only; nothing is started).</summary>
+[Trait("Category", TestCategory.AppHost)]
 public sealed class AppHostFaultInjectionTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
@@ -16,7 +17,7 @@ public sealed class AppHostFaultInjectionTests
     [InlineData(new[] { "Kafka:Broker=dev" }, null)]
     public async Task The_AppHost_passes_Kafka_DevBroker_FaultInjection_to_the_broker(string[] args, string? expected)
     {
-        await using var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.SignalPipeline_AppHost>(args).WaitAsync(Timeout);
+        await using var builder = await TestAppHost.CreateBuilderAsync(Timeout, args);
         var broker = (IResourceWithEnvironment)builder.Resources.Single(r => r.Name == "kafka");
 
         var environment = new Dictionary<string, object>();
@@ -31,8 +32,10 @@ public sealed class AppHostFaultInjectionTests
 }
 
 /// <summary>The running AppHost with the dev broker's fault injection on: the way the processor's chaos tests use it.</summary>
-public sealed class AppHostFaultInjectionRunTests(AppHostFaultInjectionRunTests.App fixture) : IClassFixture<AppHostFaultInjectionRunTests.App>
+[Trait("Category", TestCategory.AppHost)]
+public sealed class AppHostFaultInjectionRunTests(AppHostFaultInjectionRunTests.App shared, ITestOutputHelper output) : IClassFixture<AppHostFaultInjectionRunTests.App>
 {
+    private readonly App fixture = shared.WithTestOutput(output);
     private static readonly TimeSpan Timeout = AppHostFixture.DefaultTimeout;
 
     public sealed class App : AppHostFixture

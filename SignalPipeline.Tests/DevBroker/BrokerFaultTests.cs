@@ -2,10 +2,12 @@ using System.Diagnostics;
 using Confluent.Kafka;
 using SignalPipeline.DevBroker;
 using static SignalPipeline.Tests.DevBroker.MockClusterClients;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.DevBroker;
 
 /// <summary>Each fault kind of <see cref="MockKafkaCluster"/> as a real Confluent.Kafka client sees it.</summary>
+[Trait("Category", TestCategory.Integration)]
 public sealed class BrokerFaultTests
 {
     [Fact]

@@ -6,6 +6,7 @@ using SignalPipeline.Tests.Infrastructure;
 namespace SignalPipeline.Tests.DevBroker;
 
 /// <summary>The dev broker as its own process: start, readiness, topics, SIGTERM, bad settings.</summary>
+[Trait("Category", TestCategory.Integration)]
 public sealed class DevBrokerProcessTests
 {
     private static readonly TimeSpan Timeout = DevBrokerProcess.Timeout;

@@ -2,10 +2,12 @@ using System.Net;
 using System.Net.Http.Json;
 using Confluent.Kafka;
 using SignalPipeline.DevBroker;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.DevBroker;
 
 /// <summary>The dev broker process's <c>/faults/*</c> endpoints, through <see cref="DevBrokerFaults"/> and raw HTTP.</summary>
+[Trait("Category", TestCategory.Integration)]
 public sealed class FaultEndpointTests(FaultEndpointTests.Broker broker) : IClassFixture<FaultEndpointTests.Broker>
 {
     private static readonly TimeSpan Timeout = DevBrokerProcess.Timeout;

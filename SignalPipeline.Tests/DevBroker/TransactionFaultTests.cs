@@ -1,6 +1,7 @@
 using Confluent.Kafka;
 using SignalPipeline.DevBroker;
 using static SignalPipeline.Tests.DevBroker.MockClusterClients;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.DevBroker;
 
@@ -9,6 +10,7 @@ namespace SignalPipeline.Tests.DevBroker;
 /// request type of a consume-transform-produce transaction. This table is the one in docs/kafka.md ("Fault injection"):
 /// a change of librdkafka that changes a row fails here.
 /// </summary>
+[Trait("Category", TestCategory.Integration)]
 public sealed class TransactionFaultTests
 {
     public enum Outcome

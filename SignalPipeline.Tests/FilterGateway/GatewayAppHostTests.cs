@@ -55,8 +55,10 @@ public sealed class RedirectedGatewayFixture : AppHostFixture, IAsyncLifetime
     }
 }
 
-public sealed class GatewayAppHostTests(RedirectedGatewayFixture fixture) : IClassFixture<RedirectedGatewayFixture>, IAsyncLifetime
+[Trait("Category", TestCategory.AppHost)]
+public sealed class GatewayAppHostTests(RedirectedGatewayFixture shared, ITestOutputHelper output) : IClassFixture<RedirectedGatewayFixture>, IAsyncLifetime
 {
+    private readonly RedirectedGatewayFixture fixture = shared.WithTestOutput(output);
     private HttpClient _gateway = null!;
 
     public async Task InitializeAsync()

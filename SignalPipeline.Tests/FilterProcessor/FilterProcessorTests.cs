@@ -12,8 +12,10 @@ using SignalPipeline.Tests.Infrastructure;
 namespace SignalPipeline.Tests.FilterProcessor;
 
 /// <summary>The processor in the AppHost (two replicas), fed by the test with the generator off.</summary>
-public sealed class FilterProcessorTests(ProcessorAppFixture fixture) : IClassFixture<ProcessorAppFixture>
+[Trait("Category", TestCategory.AppHost)]
+public sealed class FilterProcessorTests(ProcessorAppFixture shared, ITestOutputHelper output) : IClassFixture<ProcessorAppFixture>
 {
+    private readonly ProcessorAppFixture fixture = shared.WithTestOutput(output);
     private static readonly TimeSpan OutputTimeout = TimeSpan.FromMinutes(2);
 
     [Fact]
@@ -164,6 +166,7 @@ public sealed class FilterProcessorTests(ProcessorAppFixture fixture) : IClassFi
         using var third = new StreamThread(supplier, options, new LocalChunkFilterer(options.Algorithm, options.Params), telemetry,
             new ProcessorHealth(options, TimeProvider.System), TimeProvider.System, NullLogger.Instance, supplier.MaxMessageBytes);
         using var stop = new CancellationTokenSource();
+        var rounds = 0;
         var producing = Task.Run(async () =>
         {
             for (var seq = 0; seq < 150; seq++)
@@ -173,13 +176,15 @@ public sealed class FilterProcessorTests(ProcessorAppFixture fixture) : IClassFi
                     kit.Produce(chunks[seq]);
                 }
 
+                Interlocked.Increment(ref rounds);
                 await Task.Delay(100);
             }
 
             kit.Flush();
         });
 
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        // The third member joins mid-stream: once the streams flow (was a fixed 2 s).
+        await Poll.UntilAsync(() => Volatile.Read(ref rounds) >= 10, OutputTimeout, () => $"10 rounds produced, {Volatile.Read(ref rounds)} so far");
         var running = Task.Factory.StartNew(() => third.Run(stop.Token), TaskCreationOptions.LongRunning);
         var joined = DateTime.UtcNow;
         while (third.AssignedPartitions.Count == 0 && DateTime.UtcNow - joined < TimeSpan.FromSeconds(60) && !running.IsCompleted)
@@ -188,7 +193,9 @@ public sealed class FilterProcessorTests(ProcessorAppFixture fixture) : IClassFi
         }
 
         Assert.True(third.AssignedPartitions.Count > 0 || running.IsFaulted, "The third instance never got partitions.");
-        await Task.Delay(TimeSpan.FromSeconds(4));
+        // It leaves once it has filtered (was a fixed 4 s), and still mid-stream, so the second rebalance is one too.
+        await Poll.UntilAsync(() => telemetry.Chunks > 0 || running.IsCompleted, OutputTimeout, () => "the third instance to filter a chunk");
+        Assert.True(Volatile.Read(ref rounds) < 150, "Production ended before the third instance left: its leaving was not mid-stream.");
         await stop.CancelAsync();
         await running.WaitAsync(TimeSpan.FromMinutes(1));
         await producing.WaitAsync(TimeSpan.FromMinutes(2));

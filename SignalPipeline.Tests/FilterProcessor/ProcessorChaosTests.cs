@@ -5,6 +5,7 @@ using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Confluent.Kafka;
 using SignalPipeline.Messages;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.FilterProcessor;
 
@@ -14,8 +15,10 @@ namespace SignalPipeline.Tests.FilterProcessor;
 /// is exactly once in the read_committed output or in sample-dlq, and each stream's output is one filter run over its
 /// good chunks in seq order, bit for bit.
 /// </summary>
-public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture fixture) : IClassFixture<ProcessorChaosTests.Fixture>
+[Trait("Category", TestCategory.AppHost)]
+public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITestOutputHelper output) : IClassFixture<ProcessorChaosTests.Fixture>
 {
+    private readonly Fixture fixture = shared.WithTestOutput(output);
     /// <summary>Its own app: fault injection on in the dev broker, a small stream cap, a small producer message size.</summary>
     public sealed class Fixture : ProcessorAppFixture
     {
@@ -169,6 +172,7 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture fixture) : I
 
         // The kills: each replica in turn, every 2.5 s or as soon as it runs again; a broker fault with each.
         var ids = replicas.Keys.ToList();
+        var killsMidStream = 0;
         for (var kill = 0; kill < Kills; kill++)
         {
             var pace = Task.Delay(KillEvery);
@@ -177,9 +181,12 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture fixture) : I
             await pace;
             var (api, errors) = Faults[kill % Faults.Length];
             await fixture.InjectAsync(api, errors);
+            killsMidStream += producing.IsCompleted ? 0 : 1;
             await fixture.KillAndStartAsync(id, pid);
         }
 
+        // Each replica was killed at least once while the streams were flowing (a kill after the last round tests a quiet pipeline).
+        Assert.True(killsMidStream >= ids.Count, $"Only {killsMidStream} of {Kills} kills came while production ran ({MaxRounds} rounds).");
         await stopProducing.CancelAsync();
         await producing.WaitAsync(TimeSpan.FromMinutes(1));
         Assert.True(ledger.AllKindsSent(out var missingKinds), $"The run ended before every poison kind was sent: {missingKinds}.");

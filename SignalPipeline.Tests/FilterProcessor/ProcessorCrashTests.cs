@@ -1,10 +1,13 @@
 using SignalPipeline.Messages;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.FilterProcessor;
 
 /// <summary>Its own app: the test kills one of the two processor replicas.</summary>
-public sealed class ProcessorCrashTests(ProcessorCrashTests.Fixture fixture) : IClassFixture<ProcessorCrashTests.Fixture>
+[Trait("Category", TestCategory.AppHost)]
+public sealed class ProcessorCrashTests(ProcessorCrashTests.Fixture shared, ITestOutputHelper output) : IClassFixture<ProcessorCrashTests.Fixture>
 {
+    private readonly Fixture fixture = shared.WithTestOutput(output);
     public sealed class Fixture : ProcessorAppFixture;
 
     private const int Streams = 10;
@@ -47,9 +50,17 @@ public sealed class ProcessorCrashTests(ProcessorCrashTests.Fixture fixture) : I
         Assert.True(partitions.Any(p => p < 4) && partitions.Any(p => p >= 4), $"The streams should land on both replicas' partitions, got [{string.Join(",", partitions)}].");
 
         var victim = pids.First();
+        var roundsAtKill = sent[streams[0]].Count;
         ProcessorAppFixture.KillProcessTree(victim.Value);
 
-        await Task.Delay(TimeSpan.FromSeconds(3));
+        // The victim is dead as DCP sees it, and production goes on past the survivor's takeover (rebalance), instead
+        // of a fixed pause that asserted neither.
+        await fixture.App.ResourceNotifications.WaitForResourceAsync(ProcessorAppFixture.Processor,
+            e => e.ResourceId == victim.Key && e.Snapshot.State?.Text is not ("Running" or "Starting")).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Throws<ArgumentException>(() => System.Diagnostics.Process.GetProcessById(victim.Value).Dispose());
+        await Poll.UntilAsync(() => sent[streams[0]].Count >= roundsAtKill + 40 || producing.IsCompleted, TimeSpan.FromMinutes(1),
+            () => $"40 rounds produced after the kill, {sent[streams[0]].Count - roundsAtKill} so far");
+        Assert.False(producing.IsCompleted, "Production ended before the survivor took over: the kill was not mid-stream.");
         await stopProducing.CancelAsync();
         await producing.WaitAsync(TimeSpan.FromMinutes(1));
         Assert.True(sent[streams[0]].Count < MaxRounds, "The streams ended before the kill.");

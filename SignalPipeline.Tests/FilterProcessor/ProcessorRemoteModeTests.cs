@@ -1,4 +1,5 @@
 using SignalPipeline.Messages;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.FilterProcessor;
 
@@ -7,8 +8,10 @@ namespace SignalPipeline.Tests.FilterProcessor;
 /// <c>filter-gateway</c>. Equal to the library reference bit for bit, as local mode is (FilterProcessorTests), so the
 /// two modes give identical output.
 /// </summary>
-public sealed class ProcessorRemoteModeTests(ProcessorRemoteModeTests.Fixture fixture) : IClassFixture<ProcessorRemoteModeTests.Fixture>
+[Trait("Category", TestCategory.AppHost)]
+public sealed class ProcessorRemoteModeTests(ProcessorRemoteModeTests.Fixture shared, ITestOutputHelper output) : IClassFixture<ProcessorRemoteModeTests.Fixture>
 {
+    private readonly Fixture fixture = shared.WithTestOutput(output);
     public sealed class Fixture : ProcessorAppFixture
     {
         protected override string[] ExtraArgs => ["FilterProcessor:Mode=remote"];

@@ -127,8 +127,9 @@ public sealed class RemoteChunkFiltererTests
             Interlocked.Increment(ref Requests);
             Assert.Equal(HttpMethod.Post, request.Method);
             Assert.Equal($"/{Algorithm}/audio/batch", request.RequestUri!.AbsolutePath);
-            Assert.Equal(RemoteChunkFilterer.BatchMediaType, request.Content!.Headers.ContentType?.MediaType);
-            Assert.Contains(request.Headers.Accept, a => a.MediaType == RemoteChunkFilterer.BatchMediaType);
+            // The media type as docs/filter-api.md spells it, not the filterer's own constant.
+            Assert.Equal("application/vnd.signalpipeline.filter-batch", request.Content!.Headers.ContentType?.MediaType);
+            Assert.Contains(request.Headers.Accept, a => a.MediaType == "application/vnd.signalpipeline.filter-batch");
             Queries.Add(request.RequestUri.Query);
             if (Fail is { } status)
             {

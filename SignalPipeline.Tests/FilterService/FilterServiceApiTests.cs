@@ -8,8 +8,10 @@ namespace SignalPipeline.Tests.FilterService;
 
 /// <summary>The algorithm services' HTTP contract through the AppHost, through the gateway and directly.</summary>
 [Collection(AppHostCollection.Name)]
-public sealed class FilterServiceApiTests(AppHostFixture fixture) : IAsyncLifetime
+[Trait("Category", TestCategory.AppHost)]
+public sealed class FilterServiceApiTests(AppHostFixture shared, ITestOutputHelper output) : IAsyncLifetime
 {
+    private readonly AppHostFixture fixture = shared.WithTestOutput(output);
     private HttpClient _gateway = null!;
 
     public static TheoryData<string> Algorithms => new() { "kalman", "rls", "ls", "lms" };

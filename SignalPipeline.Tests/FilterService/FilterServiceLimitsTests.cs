@@ -16,7 +16,7 @@ namespace SignalPipeline.Tests.FilterService;
 /// </summary>
 public sealed class FilterServiceLimitsTests
 {
-    private static Task<InProcessHost> StartServiceAsync(params (string Key, string Value)[] settings)
+    internal static Task<InProcessHost> StartServiceAsync(params (string Key, string Value)[] settings)
         => InProcessHost.StartAsync(settings.ToDictionary(s => s.Key, s => (string?)s.Value),
             builder => builder.AddFilterService(), app => app.MapFilterService());
 

@@ -1,11 +1,16 @@
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Xunit.Abstractions;
 
 namespace SignalPipeline.Tests.Infrastructure;
 
 /// <summary>
 /// Starts the whole AppHost once for the tests that share it. Derive and override <see cref="AppHostArgs"/> or
 /// <see cref="Configure"/> for a differently configured app (each start costs seconds, so share where possible).
+/// The app always runs on the dev broker with inherited Kafka settings cleared (<see cref="TestAppHost"/>), and its log
+/// (the services' console output included) goes to the output of the test that called <see cref="AppHostFixtureExtensions.WithTestOutput"/>.
 /// </summary>
 public class AppHostFixture : IAsyncLifetime
 {
@@ -15,6 +20,9 @@ public class AppHostFixture : IAsyncLifetime
     private DistributedApplication? _app;
 
     public DistributedApplication App => _app ?? throw new InvalidOperationException("The app has not started.");
+
+    /// <summary>The app's log, for the test output.</summary>
+    public TestOutputLog Log { get; } = new();
 
     /// <summary>Command-line style AppHost arguments, e.g. <c>"Generator:Enabled=false"</c>.</summary>
     protected virtual string[] AppHostArgs => [];
@@ -26,9 +34,9 @@ public class AppHostFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var builder = await DistributedApplicationTestingBuilder
-            .CreateAsync<Projects.SignalPipeline_AppHost>(AppHostArgs)
-            .WaitAsync(StartTimeout);
+        var builder = await TestAppHost.CreateBuilderAsync(StartTimeout, AppHostArgs);
+        builder.Services.AddLogging(logging => logging.AddProvider(Log));
+        TestAppHost.ClearInheritedKafkaEnvironment(builder);
 
         foreach (var resource in builder.Resources.OfType<IResourceWithEnvironment>())
         {
@@ -58,6 +66,19 @@ public class AppHostFixture : IAsyncLifetime
             await _app.StopAsync().WaitAsync(DefaultTimeout);
             await _app.DisposeAsync();
         }
+    }
+}
+
+public static class AppHostFixtureExtensions
+{
+    /// <summary>
+    /// Sends the app's log to this test's output; called where the test class is constructed:
+    /// <c>class T(AppHostFixture shared, ITestOutputHelper output) { private readonly AppHostFixture fixture = shared.WithTestOutput(output); }</c>.
+    /// </summary>
+    public static T WithTestOutput<T>(this T fixture, ITestOutputHelper output) where T : AppHostFixture
+    {
+        fixture.Log.WriteTo(output);
+        return fixture;
     }
 }
 

@@ -1,10 +1,12 @@
 using System.Diagnostics;
 using k8s.Models;
 using SignalPipeline.Cli.Kubernetes;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.K8s;
 
 /// <summary>The committed deploy/k8s: generated from the committed aspire-manifest.json, renders, is production-ready.</summary>
+[Trait("Category", TestCategory.Integration)]
 public sealed class CommittedDeploymentTests
 {
     private static readonly string DeployFolder = Repository.Path("deploy", "k8s");

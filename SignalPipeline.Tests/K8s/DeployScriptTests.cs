@@ -1,8 +1,10 @@
 using SignalPipeline.Cli.Kubernetes;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.K8s;
 
 /// <summary>scripts/deploy-k8s.sh: what --dry-run would do, and that shellcheck finds nothing.</summary>
+[Trait("Category", TestCategory.Integration)]
 public sealed class DeployScriptTests
 {
     private static readonly string Script = Repository.Path("scripts", "deploy-k8s.sh");

@@ -1,6 +1,7 @@
 using k8s;
 using k8s.Models;
 using SignalPipeline.Kafka;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.K8s;
 
@@ -8,6 +9,7 @@ namespace SignalPipeline.Tests.K8s;
 /// The rules the committed deploy/k8s keeps, checked on what <c>kubectl kustomize</c> renders for the base and for
 /// each overlay (every object loaded strictly): one test per rule.
 /// </summary>
+[Trait("Category", TestCategory.Integration)]
 public sealed class DeploymentRuleTests
 {
     private static readonly string[] Overlays = ["", "overlays/ha", "overlays/ingress", "overlays/keda"];

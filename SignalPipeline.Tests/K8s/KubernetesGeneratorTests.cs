@@ -2,6 +2,7 @@ using k8s;
 using k8s.Models;
 using SignalPipeline.Cli.Kubernetes;
 using YamlDotNet.RepresentationModel;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.K8s;
 
@@ -9,6 +10,7 @@ namespace SignalPipeline.Tests.K8s;
 /// The generator's logic on a manifest of the intended final shape (TestData/aspire-manifest.sample.json: Kafka
 /// container, three algorithm services of one project, gateway, processor, bridge, generator, parameters).
 /// </summary>
+[Trait("Category", TestCategory.Integration)]
 public sealed class KubernetesGeneratorTests
 {
     private static readonly string SamplePath = Repository.Path("SignalPipeline.Tests", "K8s", "TestData", "aspire-manifest.sample.json");

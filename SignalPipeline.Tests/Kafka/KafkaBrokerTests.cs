@@ -12,8 +12,10 @@ namespace SignalPipeline.Tests.Kafka;
 /// project's own client setup.
 /// </summary>
 [Collection(AppHostCollection.Name)]
-public sealed class KafkaBrokerTests(AppHostFixture fixture)
+[Trait("Category", TestCategory.AppHost)]
+public sealed class KafkaBrokerTests(AppHostFixture shared, ITestOutputHelper output)
 {
+    private readonly AppHostFixture fixture = shared.WithTestOutput(output);
     private const string Topic = "sample-input";
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(90);
 

@@ -10,8 +10,10 @@ namespace SignalPipeline.Tests.Kafka;
 /// real Kafka and what the project produces is ordinary Kafka data.
 /// </summary>
 [Collection(AppHostCollection.Name)]
-public sealed class KcatInteropTests(AppHostFixture fixture)
+[Trait("Category", TestCategory.AppHost)]
+public sealed class KcatInteropTests(AppHostFixture shared, ITestOutputHelper output)
 {
+    private readonly AppHostFixture fixture = shared.WithTestOutput(output);
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
     [Fact]

@@ -1,9 +1,11 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using SignalPipeline.Kafka;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.Kafka;
 
 /// <summary>The check the bridge, the generator and the processor run at start.</summary>
+[Trait("Category", TestCategory.Integration)]
 public sealed class TopicCheckServiceTests
 {
     [Fact]

@@ -19,8 +19,10 @@ public sealed class BinaryGeneratorAppFixture : AppHostFixture
         ["Generator:Format=Float32", $"Generator:Streams={Streams}", $"Generator:ChunkSize={ChunkSize}", "Generator:Seed=5"];
 }
 
-public sealed class SignalGeneratorAppHostTests(BinaryGeneratorAppFixture app) : IClassFixture<BinaryGeneratorAppFixture>
+[Trait("Category", TestCategory.AppHost)]
+public sealed class SignalGeneratorAppHostTests(BinaryGeneratorAppFixture shared, ITestOutputHelper output) : IClassFixture<BinaryGeneratorAppFixture>
 {
+    private readonly BinaryGeneratorAppFixture app = shared.WithTestOutput(output);
     private static readonly Regex TraceParent = new("^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$");
 
     [Fact]

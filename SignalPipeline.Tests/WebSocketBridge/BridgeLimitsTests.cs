@@ -20,7 +20,7 @@ public sealed class BridgeLimitsTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
-    private static Task<InProcessHost> StartBridgeAsync(params (string Key, string Value)[] settings)
+    internal static Task<InProcessHost> StartBridgeAsync(params (string Key, string Value)[] settings)
     {
         var all = settings.ToDictionary(s => s.Key, s => (string?)s.Value);
         all["ConnectionStrings:kafka"] = "127.0.0.1:1";

@@ -83,12 +83,13 @@ public sealed class MinMaxDecimatorTests
             .Where((values, maxPoints) => values.Length > maxPoints)
             .Sample((values, maxPoints) =>
             {
-                var output = new double[MinMaxDecimator.OutputLength(values.Length, maxPoints)];
+                // Buckets as docs/websocket-bridge.md defines them (points/2 equal buckets), not from the decimator's own BucketBounds.
+                var buckets = maxPoints / 2;
+                var output = new double[2 * buckets];
                 MinMaxDecimator.Decimate(values, maxPoints, output);
-                var buckets = output.Length / 2;
                 for (var b = 0; b < buckets; b++)
                 {
-                    var (start, end) = MinMaxDecimator.BucketBounds(values.Length, buckets, b);
+                    int start = (int)((long)b * values.Length / buckets), end = (int)((long)(b + 1) * values.Length / buckets);
                     var bucket = values[start..end];
                     var pair = new[] { output[2 * b], output[2 * b + 1] };
                     if (!pair.Contains(bucket.Min()) || !pair.Contains(bucket.Max()))

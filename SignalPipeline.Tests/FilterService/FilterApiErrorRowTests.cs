@@ -1,0 +1,111 @@
+using System.Net;
+using System.Runtime.CompilerServices;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using FilterService;
+using SignalPipeline.Tests.FilterGateway;
+using SignalPipeline.Tests.Infrastructure;
+using static SignalPipeline.Tests.FilterService.FilterApi;
+
+namespace SignalPipeline.Tests.FilterService;
+
+/// <summary>
+/// The rows of docs/filter-api.md's error table that had no test: 422 for an output that overflows, and the
+/// gateway's 502 (the service's connection fails) and 504 (the service goes silent past
+/// <c>FilterGateway:ForwardActivityTimeout</c>), each followed by a request that is served again.
+/// </summary>
+public sealed class FilterApiErrorRowTests
+{
+    [Fact]
+    public async Task An_output_that_overflows_gets_422_naming_the_sample_and_the_next_request_is_served()
+    {
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync();
+        using var client = service.CreateClient();
+
+        // Kalman's first estimate is ~0.99 of 1.7e308; the next innovation, -1.7e308 minus that, is -infinity.
+        using var response = await PostJsonAsync(client, "/kalman/audio/run", RunBody([1.7e308, -1.7e308, 1.7e308]));
+
+        await AssertProblemAsync(response, HttpStatusCode.UnprocessableEntity, "not finite");
+        var (filtered, _) = await RunAsync(client, "kalman", [0.2, 0.9, -0.8]);
+        AssertBitIdentical(Reference("kalman", [0.2, 0.9, -0.8]), filtered);
+    }
+
+    [Theory]
+    [InlineData("FilterService:MaxBatchItems", "1", "batch_items")]
+    [InlineData("FilterService:MaxSamplesPerRequest", "1", "samples")]
+    [InlineData("FilterService:MaxRequestBodyBytes", "16", "body_bytes")]
+    public async Task A_limit_refusal_is_counted_in_requests_rejected_by_its_limit(string setting, string value, string limit)
+    {
+        using var metrics = new MeasurementRecorder(FilterServiceMetrics.MeterName);
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync((setting, value));
+        using var client = service.CreateClient();
+
+        using var response = await PostJsonAsync(client, "/kalman/audio/batch", """{"items":[{"signal":[0.1,0.2]},{"signal":[0.3]}]}""");
+
+        await AssertProblemAsync(response, HttpStatusCode.RequestEntityTooLarge, setting);
+        Assert.Equal(1, metrics.Sum("signalpipeline.filter.requests.rejected", ("limit", limit)));
+        Assert.Equal(1, metrics.Sum("signalpipeline.filter.requests.rejected"));
+    }
+
+    [Fact]
+    public async Task A_service_whose_connection_fails_gets_502_through_the_gateway()
+    {
+        // Healthy for the gateway's probe, but every filter request's connection is dropped.
+        var broken = new StrongBox<bool>(true);
+        await using var service = await StandInAsync(broken, context =>
+        {
+            context.Abort();
+            return Task.CompletedTask;
+        });
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = service.Address.ToString(),
+        });
+        using var client = gateway.CreateClient();
+
+        using var response = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.2, 0.9]));
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Volatile.Write(ref broken.Value, false);
+        await AssertServedAgainAsync(client);
+    }
+
+    [Fact]
+    public async Task A_service_silent_past_ForwardActivityTimeout_gets_504_through_the_gateway()
+    {
+        var broken = new StrongBox<bool>(true);
+        await using var service = await StandInAsync(broken, async context => await Task.Delay(Timeout.Infinite, context.RequestAborted));
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = service.Address.ToString(),
+            ["FilterGateway:ForwardActivityTimeout"] = "00:00:01",
+        });
+        using var client = gateway.CreateClient();
+
+        using var response = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.2, 0.9]));
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Volatile.Write(ref broken.Value, false);
+        await AssertServedAgainAsync(client);
+    }
+
+    /// <summary>
+    /// A stand-in kalman service: <c>/health</c> answers; other requests get <paramref name="misbehave"/> while
+    /// <paramref name="broken"/> holds (the gateway's retries meet it too), then a 200.
+    /// </summary>
+    private static Task<InProcessHost> StandInAsync(StrongBox<bool> broken, RequestDelegate misbehave) => InProcessHost.StartAsync(
+        new Dictionary<string, string?>(),
+        _ => { },
+        app =>
+        {
+            app.MapGet("/health", () => "Healthy");
+            app.Run(context => Volatile.Read(ref broken.Value) ? misbehave(context) : context.Response.WriteAsync("{}"));
+        });
+
+    /// <summary>The next request on the same route is forwarded and answered.</summary>
+    private static async Task AssertServedAgainAsync(HttpClient client)
+    {
+        using var response = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.2, 0.9]));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+}

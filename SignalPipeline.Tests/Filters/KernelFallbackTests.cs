@@ -1,0 +1,34 @@
+using SignalPipeline.Tests.Infrastructure;
+
+namespace SignalPipeline.Tests.Filters;
+
+/// <summary>
+/// The filters' output does not depend on which vector width the machine accelerates (docs/filters.md: chunked equals
+/// whole and a restored state continues bit-identically in another process, which may run on another node). The
+/// outputs of this process (the widest path the machine has) are compared, bit for bit by SHA-256, with a child run of
+/// this assembly with AVX2 off (128-bit and scalar paths) and one with every hardware intrinsic off (software only).
+/// </summary>
+[Trait("Category", TestCategory.Integration)]
+public sealed class KernelFallbackTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
+
+    [Theory]
+    [InlineData("DOTNET_EnableAVX2", "Vector256=False")]
+    [InlineData("DOTNET_EnableHWIntrinsic", "Vector128=False")]
+    public async Task Outputs_are_bit_identical_with_the_vector_path_switched_off(string variable, string expectedAcceleration)
+    {
+        var start = ExternalProcess.Command("dotnet", "exec", typeof(KernelFallbackTests).Assembly.Location, KernelPathDigests.Command);
+        start.Environment[variable] = "0";
+        var child = await ExternalProcess.RunAsync(start, Timeout);
+        Assert.True(child.ExitCode == 0, $"exit {child.ExitCode}: {child.Error}");
+
+        // The child really ran without the path, or this test compares nothing.
+        Assert.Contains(expectedAcceleration, child.Error);
+        var expected = KernelPathDigests.Compute();
+        var actual = child.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Equal(expected.Count, actual.Length);
+        var differing = expected.Where((line, i) => line != actual[i]).Select(line => line[..line.LastIndexOf(' ')]).ToList();
+        Assert.True(differing.Count == 0, $"With {variable}=0 ({child.Error.Trim()}) the output differs for: {string.Join("; ", differing)}");
+    }
+}

@@ -1,0 +1,100 @@
+using System.Net;
+using System.Net.WebSockets;
+using SignalPipeline.Tests.FilterGateway;
+using SignalPipeline.Tests.Infrastructure;
+using WebSocketBridge;
+
+namespace SignalPipeline.Tests.WebSocketBridge;
+
+/// <summary>
+/// The rows of docs/websocket-bridge.md's close-code and limit tables that had no test: 1003 for a binary message,
+/// 1009 over <c>Bridge:MaxClientMessageBytes</c>, 1001 when the bridge stops, 503 over <c>Bridge:MaxConnections</c>,
+/// each with its documented metric, and another client still served afterwards. An in-process bridge without Kafka.
+/// </summary>
+public sealed class BridgeDocumentedAnswersTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task A_binary_message_closes_1003_and_others_go_on()
+    {
+        using var metrics = new MeasurementRecorder(BridgeMetrics.MeterName);
+        await using var bridge = await BridgeLimitsTests.StartBridgeAsync();
+        await using var other = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await using var client = await BridgeTestClient.ConnectAsync(bridge.Address);
+
+        await client.Socket.SendAsync(new byte[] { 1, 2, 3 }, WebSocketMessageType.Binary, true, CancellationToken.None).WaitAsync(Patience);
+
+        var (status, reason) = await client.ReceiveCloseAsync().WaitAsync(Patience);
+        Assert.Equal(WebSocketCloseStatus.InvalidMessageType, status);
+        Assert.StartsWith("binary messages are not accepted", reason);
+        Assert.Equal(1, metrics.Sum("signalpipeline.bridge.clients.closed", ("reason", "protocol")));
+        await other.SubscribeAsync("sensor-1");
+    }
+
+    [Fact]
+    public async Task A_message_over_MaxClientMessageBytes_closes_1009_and_others_go_on()
+    {
+        using var metrics = new MeasurementRecorder(BridgeMetrics.MeterName);
+        await using var bridge = await BridgeLimitsTests.StartBridgeAsync(("Bridge:MaxClientMessageBytes", "256"));
+        await using var other = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await using var client = await BridgeTestClient.ConnectAsync(bridge.Address);
+
+        // A valid command, only too long (about 600 bytes).
+        await client.SendAsync($$"""{"type":"subscribe","streams":[{{string.Join(",", Enumerable.Range(0, 100).Select(i => $"\"s{i}\""))}}]}""");
+
+        var (status, reason) = await client.ReceiveCloseAsync().WaitAsync(Patience);
+        Assert.Equal(WebSocketCloseStatus.MessageTooBig, status);
+        Assert.StartsWith("message over 256 bytes", reason);
+        Assert.Equal(1, metrics.Sum("signalpipeline.bridge.clients.closed", ("reason", "protocol")));
+        await other.SubscribeAsync("sensor-1");
+    }
+
+    [Fact]
+    public async Task Stopping_the_bridge_closes_its_clients_1001()
+    {
+        var bridge = await BridgeLimitsTests.StartBridgeAsync();
+        await using var client = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await client.SubscribeAsync("sensor-1");
+
+        var stopping = bridge.DisposeAsync().AsTask();
+        var (status, reason) = await client.ReceiveCloseAsync().WaitAsync(Patience);
+        await stopping.WaitAsync(Patience);
+
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, status);
+        Assert.StartsWith("the bridge is shutting down", reason);
+    }
+
+    [Fact]
+    public async Task Over_MaxConnections_an_upgrade_gets_503_naming_the_setting_and_the_slot_comes_back_on_close()
+    {
+        using var metrics = new MeasurementRecorder(BridgeMetrics.MeterName);
+        await using var bridge = await BridgeLimitsTests.StartBridgeAsync(("Bridge:MaxConnections", "2"), ("Bridge:MaxConnectionsPerAddress", "100"));
+        var first = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await using var second = await BridgeTestClient.ConnectAsync(bridge.Address);
+
+        using (var http = bridge.CreateClient())
+        {
+            using var response = await http.SendAsync(UpgradeRequest()).WaitAsync(Patience);
+            Assert.Equal(TimeSpan.FromSeconds(5), response.Headers.RetryAfter?.Delta);
+            await FilterService.FilterApi.AssertProblemAsync(response, HttpStatusCode.ServiceUnavailable, "Bridge:MaxConnections");
+        }
+
+        Assert.Equal(1, metrics.Sum("signalpipeline.bridge.connections.rejected", ("reason", "limit")));
+        await first.DisposeAsync();
+        await Poll.UntilAsync(() => metrics.Sum("signalpipeline.bridge.clients") == 1, Patience, () => "the first client's slot to be given back");
+        await using var third = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await third.SubscribeAsync("sensor-1");
+    }
+
+    /// <summary>A WebSocket upgrade as plain HTTP, so a refusal's problem body can be read.</summary>
+    internal static HttpRequestMessage UpgradeRequest()
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "/ws");
+        request.Headers.Add("Connection", "Upgrade");
+        request.Headers.Add("Upgrade", "websocket");
+        request.Headers.Add("Sec-WebSocket-Version", "13");
+        request.Headers.Add("Sec-WebSocket-Key", Convert.ToBase64String(new byte[16]));
+        return request;
+    }
+}
