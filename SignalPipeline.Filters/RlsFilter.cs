@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace SignalPipeline.Filters;
 
@@ -88,8 +87,11 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel
         ref var pi = ref MemoryMarshal.GetArrayDataReference(_pi);
         ref var padded = ref MemoryMarshal.GetArrayDataReference(_u);
         ref var y = ref MemoryMarshal.GetReference(output);
-        if (m == 8 && Avx2.IsSupported)
+        if (m == 8)
         {
+            // Always, whatever the vector width: the general loop sums P u in another order, so a state saved on one
+            // machine would continue with other bits on a machine without AVX2. Without acceleration the Vector256
+            // operations run as exact software lanes (same bits, slower).
             Order8(ref z, ref w, ref p, ref y, count, _lambda, invLambda);
             return;
         }
@@ -173,28 +175,28 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel
             w0 = Vector256.FusedMultiplyAdd(pi0, ge, w0);
             w1 = Vector256.FusedMultiplyAdd(pi1, ge, w1);
             var minusInv = Vector256.Create(-inv);
-            var q0 = Avx2.Permute4x64(pi0, 0);
+            var q0 = Vector256.Create(pi0.GetElement(0));
             p0a = Vector256.FusedMultiplyAdd(q0 * pi0, minusInv, p0a) * scale;
             p0b = Vector256.FusedMultiplyAdd(q0 * pi1, minusInv, p0b) * scale;
-            var q1 = Avx2.Permute4x64(pi0, 85);
+            var q1 = Vector256.Create(pi0.GetElement(1));
             p1a = Vector256.FusedMultiplyAdd(q1 * pi0, minusInv, p1a) * scale;
             p1b = Vector256.FusedMultiplyAdd(q1 * pi1, minusInv, p1b) * scale;
-            var q2 = Avx2.Permute4x64(pi0, 170);
+            var q2 = Vector256.Create(pi0.GetElement(2));
             p2a = Vector256.FusedMultiplyAdd(q2 * pi0, minusInv, p2a) * scale;
             p2b = Vector256.FusedMultiplyAdd(q2 * pi1, minusInv, p2b) * scale;
-            var q3 = Avx2.Permute4x64(pi0, 255);
+            var q3 = Vector256.Create(pi0.GetElement(3));
             p3a = Vector256.FusedMultiplyAdd(q3 * pi0, minusInv, p3a) * scale;
             p3b = Vector256.FusedMultiplyAdd(q3 * pi1, minusInv, p3b) * scale;
-            var q4 = Avx2.Permute4x64(pi1, 0);
+            var q4 = Vector256.Create(pi1.GetElement(0));
             p4a = Vector256.FusedMultiplyAdd(q4 * pi0, minusInv, p4a) * scale;
             p4b = Vector256.FusedMultiplyAdd(q4 * pi1, minusInv, p4b) * scale;
-            var q5 = Avx2.Permute4x64(pi1, 85);
+            var q5 = Vector256.Create(pi1.GetElement(1));
             p5a = Vector256.FusedMultiplyAdd(q5 * pi0, minusInv, p5a) * scale;
             p5b = Vector256.FusedMultiplyAdd(q5 * pi1, minusInv, p5b) * scale;
-            var q6 = Avx2.Permute4x64(pi1, 170);
+            var q6 = Vector256.Create(pi1.GetElement(2));
             p6a = Vector256.FusedMultiplyAdd(q6 * pi0, minusInv, p6a) * scale;
             p6b = Vector256.FusedMultiplyAdd(q6 * pi1, minusInv, p6b) * scale;
-            var q7 = Avx2.Permute4x64(pi1, 255);
+            var q7 = Vector256.Create(pi1.GetElement(3));
             p7a = Vector256.FusedMultiplyAdd(q7 * pi0, minusInv, p7a) * scale;
             p7b = Vector256.FusedMultiplyAdd(q7 * pi1, minusInv, p7b) * scale;
             Unsafe.Add(ref y, i) = yn;
