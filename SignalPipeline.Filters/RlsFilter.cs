@@ -25,6 +25,14 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel
         2, Descriptor, parameters => new RlsFilter(Parse(parameters)),
         (double[] values, long samples, ref StateReader reader) => Restore(FromValues(values), samples, ref reader));
 
+    /// <summary>
+    /// The bound on P's diagonal: while a step would take the largest diagonal element above it, that step does not
+    /// divide by lambda (forgetting pauses). Without it a silent or unexciting input grows P by 1/lambda a sample
+    /// until it overflows (order 64, lambda 0.99, about 70,000 zeros) and every later output is NaN. Real signals
+    /// keep P near (1 - lambda)/variance, far below it, so their bits do not change.
+    /// </summary>
+    internal const double MaxCovariance = 1e50;
+
     private readonly TapHistory _taps;
     private readonly int _m;
     private readonly double _lambda;
@@ -110,7 +118,8 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel
             MultiplySymmetric(ref p, ref u, stride, pad, ref pi);
             var inv = 1 / (_lambda + VectorKernels.Dot(ref u, ref pi, stride));
             VectorKernels.AddScaled(ref w, e * inv, ref pi, stride);
-            UpdateP(ref p, ref pi, stride, pad, Vector256.Create(inv), invLambda);
+            var scale = MaxDiagonal(ref p, stride, pad) * invLambda > MaxCovariance ? 1 : invLambda;
+            UpdateP(ref p, ref pi, stride, pad, Vector256.Create(inv), scale);
             Unsafe.Add(ref y, i) = yn;
         }
     }
@@ -122,7 +131,6 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Order8(ref double z, ref double wRef, ref double pRef, ref double y, int count, double lambda, double invLambda)
     {
-        var scale = Vector256.Create(invLambda);
         var w0 = Vector256.LoadUnsafe(ref wRef);
         var w1 = Vector256.LoadUnsafe(ref wRef, 4);
         var p0a = Vector256.LoadUnsafe(ref pRef, 0);
@@ -175,6 +183,10 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel
             w0 = Vector256.FusedMultiplyAdd(pi0, ge, w0);
             w1 = Vector256.FusedMultiplyAdd(pi1, ge, w1);
             var minusInv = Vector256.Create(-inv);
+            var diagonal = Math.Max(
+                Math.Max(Math.Max(p0a.GetElement(0), p1a.GetElement(1)), Math.Max(p2a.GetElement(2), p3a.GetElement(3))),
+                Math.Max(Math.Max(p4b.GetElement(0), p5b.GetElement(1)), Math.Max(p6b.GetElement(2), p7b.GetElement(3))));
+            var scale = Vector256.Create(diagonal * invLambda > MaxCovariance ? 1 : invLambda);
             var q0 = Vector256.Create(pi0.GetElement(0));
             p0a = Vector256.FusedMultiplyAdd(q0 * pi0, minusInv, p0a) * scale;
             p0b = Vector256.FusedMultiplyAdd(q0 * pi1, minusInv, p0b) * scale;
@@ -284,6 +296,17 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel
                 (e3 + o3).StoreUnsafe(ref target, 12);
             }
         }
+    }
+
+    private static double MaxDiagonal(ref double p, int stride, int pad)
+    {
+        var max = 0.0;
+        for (var row = pad; row < stride; row++)
+        {
+            max = Math.Max(max, Unsafe.Add(ref p, row * stride + row));
+        }
+
+        return max;
     }
 
     private static void UpdateP(ref double p, ref double pi, int stride, int pad, Vector256<double> inv, double invLambda)

@@ -35,6 +35,21 @@ public sealed class RlsFilterTests
         Assert.True(error < 1, $"RMS prediction error {error} (noise 0.5): the filter has diverged");
     }
 
+    [Theory]
+    [InlineData(8)]
+    [InlineData(64)]
+    public void A_long_silence_does_not_overflow_P_and_the_filter_adapts_afterwards(int order)
+    {
+        // 100,000 zeros grow an unbounded P by 0.99^-100000 (about 1e436): it overflows near 70,000 and every later
+        // output is NaN. The bound pauses forgetting instead; the signal after the silence is then learned as usual.
+        var signal = Signals.Noisy(30_000, seed: 33);
+        var z = new double[100_000].Concat(signal).ToArray();
+        var y = Signals.Run("rls", z, new() { ["order"] = order, ["lambda"] = 0.99 });
+        Assert.All(y, v => Assert.True(double.IsFinite(v)));
+        var error = Math.Sqrt(Enumerable.Range(z.Length - 10_000, 10_000).Average(n => (z[n] - y[n]) * (z[n] - y[n])));
+        Assert.True(error < 1, $"RMS prediction error {error} (noise 0.5) after the silence: the filter has not adapted");
+    }
+
     [Fact]
     public void Converges_on_a_noiseless_autoregressive_process()
     {
