@@ -25,6 +25,7 @@ public sealed class ProcessorOptions
     public string OutputTopic { get; set; } = PipelineTopics.DefaultOutput;
     public string DlqTopic { get; set; } = PipelineTopics.DefaultDeadLetters;
     public string ChangelogTopic { get; set; } = PipelineTopics.DefaultChangelog;
+    public string StreamConfigTopic { get; set; } = PipelineTopics.DefaultStreamConfig;
     public string Algorithm { get; set; } = "kalman";
     public Dictionary<string, double> Params { get; set; } = [];
     public FilterMode Mode { get; set; } = FilterMode.Local;
@@ -105,6 +106,7 @@ public sealed class ProcessorOptions
         options.OutputTopic = configuration["OUTPUT_TOPIC"] ?? options.OutputTopic;
         options.DlqTopic = configuration["DLQ_TOPIC"] ?? options.DlqTopic;
         options.ChangelogTopic = configuration["CHANGELOG_TOPIC"] ?? options.ChangelogTopic;
+        options.StreamConfigTopic = configuration[PipelineTopics.StreamConfigSetting] ?? options.StreamConfigTopic;
         options.Algorithm = (configuration["FILTER_ALGORITHM"] ?? options.Algorithm).Trim().ToLowerInvariant();
         options.GatewayUrl = configuration["FILTER_GATEWAY_URL"] ?? options.GatewayUrl;
 
@@ -182,6 +184,7 @@ public sealed class ProcessorOptionsValidator : IValidateOptions<ProcessorOption
         Require(options.OutputTopic, "OUTPUT_TOPIC");
         Require(options.DlqTopic, "DLQ_TOPIC");
         Require(options.ChangelogTopic, "CHANGELOG_TOPIC");
+        Require(options.StreamConfigTopic, PipelineTopics.StreamConfigSetting);
 
         if (options.InputTopic == options.OutputTopic)
         {
