@@ -27,6 +27,7 @@ public sealed class BatchFilter(IChunkFilterer filterer, StreamConfigTable? conf
     /// <summary>Filters the work; refused stream-config records the batch acts on go to <paramref name="deadLetters"/>.</summary>
     public async Task FilterAsync(List<ChunkWork> work, CancellationToken cancellationToken, List<DeadLetter>? deadLetters = null)
     {
+        Switches = 0;
         if (work.Count == 0)
         {
             return;
@@ -100,7 +101,6 @@ public sealed class BatchFilter(IChunkFilterer filterer, StreamConfigTable? conf
     private void DecideConfigs(List<ChunkWork> work, List<DeadLetter>? deadLetters)
     {
         _decisions.Clear();
-        Switches = 0;
         if (configs is null)
         {
             return;

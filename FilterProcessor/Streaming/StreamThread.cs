@@ -156,6 +156,7 @@ public sealed class StreamThread : IDisposable
             _manager.Recount();
             _health.BatchCommitted();
             _telemetry.Committed(batch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _context.StreamCount);
+            _telemetry.ConfigSwitched(_filter.Switches);
         }
         catch (Exception e) when (!stoppingToken.IsCancellationRequested || e is not OperationCanceledException)
         {

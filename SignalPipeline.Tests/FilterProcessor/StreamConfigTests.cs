@@ -45,6 +45,7 @@ public sealed class StreamConfigTests
         StreamConfigKit.AssertFiltered(StreamFilterConfig.Parse(System.Text.Encoding.UTF8.GetBytes(Rls)).NewFilter(), sent[4..], output["sw"][4..]);
         ProcessorHarness.AssertReference(neighbour, output["kept"]);
         Assert.True(kit.Harness.Telemetry.Aborts >= 1, "The zombie's transaction should have been aborted.");
+        Assert.Equal(1, kit.Harness.Telemetry.ConfigSwitches); // the zombie's switch was never committed
 
         var checkpoint = kit.LastCheckpoint("sw");
         Assert.Equal(4, checkpoint.Setting?.SwitchSeq);
