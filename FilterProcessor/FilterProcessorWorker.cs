@@ -1,4 +1,6 @@
+using FilterProcessor.Config;
 using FilterProcessor.Filtering;
+using FilterProcessor.Inspection;
 using FilterProcessor.Kafka;
 using FilterProcessor.Streaming;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -13,7 +15,9 @@ public sealed class FilterProcessorWorker(
     IChunkFilterer filterer,
     ProcessorTelemetry telemetry,
     ILogger<StreamThread> logger,
-    IHostApplicationLifetime lifetime) : BackgroundService, IHealthCheck
+    IHostApplicationLifetime lifetime,
+    StreamConfigTable configs,
+    StreamQueries queries) : BackgroundService, IHealthCheck
 {
     private readonly ProcessorHealth _health = new(options.Value, TimeProvider.System);
 
@@ -22,8 +26,13 @@ public sealed class FilterProcessorWorker(
         {
             try
             {
-                using var thread = new StreamThread(kafka, options.Value, filterer, telemetry, _health, TimeProvider.System, logger, kafka.MaxMessageBytes);
+                // The stream configs first: a stream must not run the default for want of reading its entry.
+                using var reader = new StreamConfigReader(kafka, options.Value, configs, logger);
+                reader.CatchUp(TimeSpan.FromSeconds(options.Value.RestoreStallSeconds), stoppingToken);
+                var following = Task.Factory.StartNew(() => reader.Run(stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                using var thread = new StreamThread(kafka, options.Value, filterer, telemetry, _health, TimeProvider.System, logger, kafka.MaxMessageBytes, configs, queries);
                 thread.Run(stoppingToken);
+                following.Wait(TimeSpan.FromSeconds(5));
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {

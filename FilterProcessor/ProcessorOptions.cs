@@ -40,6 +40,9 @@ public sealed class ProcessorOptions : IValidatableObject
     [ConfigurationKeyName(PipelineTopics.ChangelogSetting), SettingRequired]
     public string ChangelogTopic { get; set; } = PipelineTopics.DefaultChangelog;
 
+    [ConfigurationKeyName(PipelineTopics.StreamConfigSetting), SettingRequired]
+    public string StreamConfigTopic { get; set; } = PipelineTopics.DefaultStreamConfig;
+
     /// <summary>The algorithm name, stored trimmed and lower case (it appears in URLs, metrics and records).</summary>
     [ConfigurationKeyName(AlgorithmSetting)]
     public string Algorithm { get => _algorithm; set => _algorithm = (value ?? "").Trim().ToLowerInvariant(); }

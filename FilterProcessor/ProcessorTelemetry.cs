@@ -29,6 +29,7 @@ public sealed class ProcessorTelemetry : IDisposable
     private readonly Counter<long> _replayed;
     private readonly Counter<long> _aborts;
     private readonly Counter<long> _evicted;
+    private readonly Counter<long> _configSwitches;
     private readonly Histogram<double> _restore;
     private readonly Counter<long> _restoreFailures;
     private readonly Counter<long> _corrupt;
@@ -51,6 +52,7 @@ public sealed class ProcessorTelemetry : IDisposable
         _replayed = _meter.CreateCounter<long>("signalpipeline.processor.replayed", "{chunk}", "Chunks re-filtered after a restore whose output was already in the output topic (dev broker; not written again).");
         _aborts = _meter.CreateCounter<long>("signalpipeline.processor.transactions.aborted", "{transaction}", "Transactions aborted and retried, by failure (abortable or fatal).");
         _evicted = _meter.CreateCounter<long>("signalpipeline.processor.streams.evicted", "{stream}", "Streams evicted after Processor:StreamIdleSeconds without a chunk (tombstoned).");
+        _configSwitches = _meter.CreateCounter<long>("signalpipeline.processor.config.switches", "{switch}", "Streams switched to another filter config (stream-config) in committed transactions.");
         _meter.CreateObservableGauge("signalpipeline.processor.streams", () => Interlocked.Read(ref _streams), "{stream}", "Streams held in memory by this instance.");
         _restore = _meter.CreateHistogram<double>("signalpipeline.processor.restore.duration", "s", "Time to restore assigned partitions' state from the changelog.");
         _restoreFailures = _meter.CreateCounter<long>("signalpipeline.processor.restore.failures", "{restore}", "Restores that failed or stalled and were tried again.");
@@ -66,6 +68,7 @@ public sealed class ProcessorTelemetry : IDisposable
     public long Replayed;
     public long Aborts;
     public long Transactions;
+    public long ConfigSwitches;
 
     /// <summary>The batch span, linked to the producers' trace contexts of the first records.</summary>
     public static Activity? StartBatch(string topic, List<ConsumeResult<byte[], byte[]>> records)
@@ -166,6 +169,12 @@ public sealed class ProcessorTelemetry : IDisposable
         }
 
         Activity.Current?.SetTag("signalpipeline.chunks", batch.Work.Count).SetTag("signalpipeline.dead_letters", batch.DeadLetters.Count);
+    }
+
+    public void ConfigSwitched(int streams)
+    {
+        _configSwitches.Add(streams);
+        Interlocked.Add(ref ConfigSwitches, streams);
     }
 
     public void ReplayedChunk()

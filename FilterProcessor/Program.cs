@@ -1,6 +1,9 @@
 using FilterProcessor;
+using FilterProcessor.Config;
 using FilterProcessor.Filtering;
+using FilterProcessor.Inspection;
 using Microsoft.Extensions.Options;
+using SignalPipeline.Filters;
 using SignalPipeline.Kafka;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -15,7 +18,8 @@ builder.Services.AddKafkaTopicCheck(services =>
 {
     var options = services.GetRequiredService<IOptions<ProcessorOptions>>().Value;
     return [new(PipelineTopics.Input, options.InputTopic), new(PipelineTopics.Output, options.OutputTopic),
-        new(PipelineTopics.DeadLetters, options.DlqTopic), new(PipelineTopics.Changelog, options.ChangelogTopic)];
+        new(PipelineTopics.DeadLetters, options.DlqTopic), new(PipelineTopics.Changelog, options.ChangelogTopic),
+        new(PipelineTopics.StreamConfig, options.StreamConfigTopic)];
 });
 
 builder.Services.AddHttpClient(nameof(RemoteChunkFilterer), (services, http) =>
@@ -29,6 +33,13 @@ builder.Services.AddSingleton<IChunkFilterer>(services =>
 });
 
 builder.Services.AddSingleton<FilterProcessor.Kafka.KafkaSupplier>();
+builder.Services.AddSingleton(services =>
+{
+    var options = services.GetRequiredService<IOptions<ProcessorOptions>>().Value;
+    return new StreamConfigTable(StreamFilterConfig.Create(options.Algorithm, options.Params));
+});
+builder.Services.AddSingleton<StreamQueries>();
+builder.Services.AddSingleton(new StreamInstance(Environment.MachineName));
 builder.Services.AddSingleton<FilterProcessorWorker>();
 builder.Services.AddHostedService(services => services.GetRequiredService<FilterProcessorWorker>());
 // Tagged "live": /alive (the Kubernetes liveness probe) fails too when the processor is stuck, so the pod is restarted.
@@ -36,4 +47,5 @@ builder.Services.AddHealthChecks().AddCheck<FilterProcessorWorker>("stream-proce
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
+app.MapStreamEndpoints();
 app.Run();

@@ -12,7 +12,7 @@ namespace SignalPipeline.Filters;
 /// dependency chain (see <see cref="Steady"/>). The switch happens at a sample index fixed by the parameters alone,
 /// and the state carries everything either phase reads, so chunking never changes a bit of the output.
 /// </remarks>
-public sealed class KalmanFilter : IStreamFilter
+public sealed class KalmanFilter : IStreamFilter, IInspectableFilter
 {
     internal static readonly AlgorithmDescriptor Descriptor = new(
         "kalman",
@@ -132,6 +132,19 @@ public sealed class KalmanFilter : IStreamFilter
         }
 
         return (x, previous);
+    }
+
+    /// <summary>Estimate x, error variance p, and the gain k = (p + q) / (p + q + r) the next sample gets.</summary>
+    public FilterInspection Inspect()
+    {
+        var p = Parameters;
+        var values = new Dictionary<string, double>
+        {
+            ["estimate"] = _x,
+            ["errorVariance"] = _p,
+            ["gain"] = (_p + _q) / (_p + _q + _r),
+        };
+        return new(Algorithm, SamplesProcessed, FilterInspector.Named(Descriptor, p.Q, p.R, p.X0, p.P0), values, new Dictionary<string, double[]>());
     }
 
     public byte[] SaveState()

@@ -8,7 +8,7 @@ namespace SignalPipeline.Filters;
 /// Normalised LMS one-step predictor of order M. Tap vector u = [z(n-1) .. z(n-M)] (zeros before the first sample).
 /// Per sample: y = w.u; e = z - y; w += (mu e / (eps + u.u)) u; then z shifts into u.
 /// </summary>
-public sealed class LmsFilter : IStreamFilter, IBlockKernel
+public sealed class LmsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
 {
     internal static readonly AlgorithmDescriptor Descriptor = new(
         "lms",
@@ -190,6 +190,24 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel
         }
 
         return (c1, c2);
+    }
+
+    /// <summary>
+    /// The weights the next sample gets, newest tap first (weights[0] multiplies z(n-1)): the two updates the loop
+    /// carries late are applied, w(n) = w(n-2) + c(n-2) u(n-2) + c(n-1) u(n-1).
+    /// </summary>
+    public FilterInspection Inspect()
+    {
+        var p = Parameters;
+        var history = _taps.History; // z(n-M-2) .. z(n-1), oldest first
+        var weights = new double[_m];
+        for (var k = 0; k < _m; k++)
+        {
+            weights[_m - 1 - k] = _w[k] + _c2 * history[k] + _c1 * history[k + 1];
+        }
+
+        return new(Algorithm, SamplesProcessed, FilterInspector.Named(Descriptor, p.Order, p.Mu, p.Eps), new Dictionary<string, double>(),
+            new Dictionary<string, double[]> { ["weights"] = weights });
     }
 
     public byte[] SaveState()

@@ -8,7 +8,7 @@ namespace SignalPipeline.Filters;
 /// degree min(d, L-1) at positions 0..L-1 and output its value at L-1. The fit is linear in the samples, so each
 /// output is a dot product with precomputed coefficients (<see cref="LsCoefficients"/>): a fixed FIR once L = W.
 /// </summary>
-public sealed class LsFilter : IStreamFilter, IBlockKernel
+public sealed class LsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
 {
     internal static readonly AlgorithmDescriptor Descriptor = new(
         "ls",
@@ -99,6 +99,14 @@ public sealed class LsFilter : IStreamFilter, IBlockKernel
         }
 
         return acc;
+    }
+
+    /// <summary>The window's fill: how many of its samples are real (the rest are the zeros before the first sample).</summary>
+    public FilterInspection Inspect()
+    {
+        var p = Parameters;
+        var values = new Dictionary<string, double> { ["windowFill"] = Math.Min(SamplesProcessed, _window), ["window"] = _window };
+        return new(Algorithm, SamplesProcessed, FilterInspector.Named(Descriptor, p.Window, p.Degree), values, new Dictionary<string, double[]>());
     }
 
     public byte[] SaveState()

@@ -9,7 +9,7 @@ namespace SignalPipeline.Filters;
 /// Start: w = 0, P = I / delta, u = [z(n-1) .. z(n-M)] (zeros before the first sample). Per sample:
 /// y = w.u; e = z - y; pi = P u; g = pi / (lambda + u.pi); w += g e; P = (P - g pi^T) / lambda, exactly symmetric.
 /// </summary>
-public sealed class RlsFilter : IStreamFilter, IBlockKernel
+public sealed class RlsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
 {
     internal static readonly AlgorithmDescriptor Descriptor = new(
         "rls",
@@ -323,6 +323,20 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel
                 v.StoreUnsafe(ref r, (nuint)t);
             }
         }
+    }
+
+    /// <summary>The weight vector, newest tap first (weights[0] multiplies z(n-1)).</summary>
+    public FilterInspection Inspect()
+    {
+        var p = Parameters;
+        var weights = new double[_m];
+        for (var j = 1; j <= _m; j++)
+        {
+            weights[j - 1] = _w[_stride - j];
+        }
+
+        return new(Algorithm, SamplesProcessed, FilterInspector.Named(Descriptor, p.Order, p.Lambda, p.Delta), new Dictionary<string, double>(),
+            new Dictionary<string, double[]> { ["weights"] = weights });
     }
 
     public byte[] SaveState()

@@ -20,6 +20,9 @@ internal sealed class TapHistory(int length)
     /// <summary>H: samples kept; oldest first, zeros before the stream's first sample.</summary>
     public int Length => length;
 
+    /// <summary>The history, oldest first (for inspection).</summary>
+    public ReadOnlySpan<double> History => _history;
+
     /// <summary>Feeds <paramref name="input"/> to the kernel block by block behind the history, advancing the history.</summary>
     public void Process<TKernel>(TKernel kernel, ReadOnlySpan<double> input, Span<double> output, long samplesProcessed)
         where TKernel : IBlockKernel

@@ -16,6 +16,9 @@ public enum TopicRole
 
     /// <summary>The processor's state: compacted, co-partitioned with the input (<c>CHANGELOG_TOPIC</c>).</summary>
     Changelog,
+
+    /// <summary>Per-stream filter configuration (<c>STREAM_CONFIG_TOPIC</c>): compacted, key = stream id.</summary>
+    StreamConfig,
 }
 
 /// <summary>
@@ -41,11 +44,13 @@ public static class PipelineTopics
     public const string OutputSetting = "OUTPUT_TOPIC";
     public const string DeadLetterSetting = "DLQ_TOPIC";
     public const string ChangelogSetting = "CHANGELOG_TOPIC";
+    public const string StreamConfigSetting = "STREAM_CONFIG_TOPIC";
 
     public const string DefaultInput = "sample-input";
     public const string DefaultOutput = "sample-output";
     public const string DefaultDeadLetters = "sample-dlq";
     public const string DefaultChangelog = "filter-kafka-processor-state-changelog";
+    public const string DefaultStreamConfig = "stream-config";
 
     /// <summary>The processor's consumer group (also the prefix of its transactional ids and of the changelog's name).</summary>
     public const string ProcessorGroup = "filter-kafka-processor";
@@ -80,6 +85,12 @@ public static class PipelineTopics
 
     public static readonly TopicDefinition Changelog = new(DefaultChangelog, ChangelogSetting, TopicRole.Changelog, ChangelogConfigs);
 
+    /// <summary>
+    /// Each stream's algorithm and parameters (docs/messages.md, "Stream configuration"): compacted like the changelog,
+    /// so the latest entry of every stream survives; every processor instance reads all of it.
+    /// </summary>
+    public static readonly TopicDefinition StreamConfig = new(DefaultStreamConfig, StreamConfigSetting, TopicRole.StreamConfig, ChangelogConfigs);
+
     /// <summary>Every pipeline topic, input first.</summary>
-    public static readonly IReadOnlyList<TopicDefinition> All = [Input, Output, DeadLetters, Changelog];
+    public static readonly IReadOnlyList<TopicDefinition> All = [Input, Output, DeadLetters, Changelog, StreamConfig];
 }

@@ -13,7 +13,9 @@ namespace FilterProcessor.Filtering;
 /// straight from the chunks' input into a pooled request buffer and copied from a pooled response buffer straight into
 /// the chunks' output. A request carries at most <see cref="MaxSamplesPerRequest"/> samples (the services limit bodies
 /// to 16 MiB): longer work is cut into several requests at any sample, each stream continuing from the state the
-/// previous request returned.
+/// previous request returned. A stream with its own config (<see cref="StreamFilterHandle.Setting"/>) goes to its own
+/// algorithm's path, and always with a state (its initial state at first), so the service filters it with the stream's
+/// parameters; only default streams without state take the deployment's parameters from the query string.
 /// </summary>
 public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IReadOnlyDictionary<string, double> parameters) : IChunkFilterer
 {
@@ -28,6 +30,8 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
     // The binary form takes the parameters of state-less items in the query string; "R" round-trips every double.
     private readonly string _path = $"/{algorithm}/audio/batch" + (parameters.Count == 0 ? "" : "?" + string.Join("&",
         parameters.Select(p => Uri.EscapeDataString(p.Key) + "=" + p.Value.ToString("R", CultureInfo.InvariantCulture))));
+
+    private string PathOf(string streamAlgorithm) => streamAlgorithm == algorithm ? _path : $"/{streamAlgorithm}/audio/batch";
 
     /// <summary>A 4xx answer refuses the request's chunks; 408, 429, 5xx, timeouts and malformed answers are transport failures.</summary>
     public bool IsChunkFault(Exception failure) => failure is ChunkRefusedException;
@@ -51,6 +55,15 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
             stream.Items.Add(item);
         }
 
+        // One request per algorithm present (streams may run their own; most batches have one).
+        foreach (var group in streams.GroupBy(s => s.Handle.Algorithm ?? algorithm))
+        {
+            await FilterAsync([.. group], PathOf(group.Key), cancellationToken);
+        }
+    }
+
+    private async Task FilterAsync(List<PendingStream> streams, string path, CancellationToken cancellationToken)
+    {
         while (streams.Any(s => !s.Done))
         {
             var budget = MaxSamplesPerRequest;
@@ -65,10 +78,10 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
                 var segments = stream.Take(budget);
                 var length = segments.Sum(s => s.Length);
                 budget -= length;
-                batch.Add(new BatchItem(stream.Handle, segments, length, stream.Handle.SaveState()));
+                batch.Add(new BatchItem(stream.Handle, segments, length, stream.Handle.StateToSend()));
             }
 
-            var states = await SendAsync(batch, cancellationToken);
+            var states = await SendAsync(batch, path, cancellationToken);
 
             // Only a whole, well-formed answer moves the streams on.
             for (var i = 0; i < batch.Count; i++)
@@ -79,7 +92,7 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
     }
 
     /// <summary>Sends one request; writes the filtered samples into the items' outputs and returns their new states.</summary>
-    private async Task<byte[][]> SendAsync(List<BatchItem> batch, CancellationToken cancellationToken)
+    private async Task<byte[][]> SendAsync(List<BatchItem> batch, string path, CancellationToken cancellationToken)
     {
         var size = FilterBatchFormat.CountBytes;
         foreach (var item in batch)
@@ -93,13 +106,13 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
             WriteRequest(batch, buffer.AsSpan(0, size));
             using var content = new ByteArrayContent(buffer, 0, size);
             content.Headers.ContentType = BatchContentType;
-            using var request = new HttpRequestMessage(HttpMethod.Post, _path) { Content = content };
+            using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
             request.Headers.Accept.Add(BatchAccept);
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
             if (!response.IsSuccessStatusCode)
             {
                 var problem = await response.Content.ReadAsStringAsync(cancellationToken);
-                var message = $"Filter service answered {(int)response.StatusCode} for a {algorithm} batch: {problem}";
+                var message = $"Filter service answered {(int)response.StatusCode} for a batch to {path}: {problem}";
                 throw IsRefusal(response.StatusCode)
                     ? new ChunkRefusedException(message, response.StatusCode)
                     : new HttpRequestException(message, null, response.StatusCode);
@@ -108,7 +121,7 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
             if (!string.Equals(response.Content.Headers.ContentType?.MediaType, BatchMediaType, StringComparison.OrdinalIgnoreCase))
             {
                 throw new InvalidOperationException(
-                    $"Filter service answered a {algorithm} batch with content type '{response.Content.Headers.ContentType}', not {BatchMediaType}.");
+                    $"Filter service answered a batch to {path} with content type '{response.Content.Headers.ContentType}', not {BatchMediaType}.");
             }
 
             var (body, length) = await ReadBodyAsync(response.Content, cancellationToken);

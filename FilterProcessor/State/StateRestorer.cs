@@ -151,7 +151,7 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
         try
         {
             var checkpoint = StreamCheckpoint.Deserialize(value, options.InputTopic);
-            var stream = new StreamState(key, checkpoint.NextSeq, checkpoint.Held, checkpoint.FilterState).Committed();
+            var stream = new StreamState(key, checkpoint.NextSeq, checkpoint.Held, checkpoint.FilterState, checkpoint.Setting).Committed();
             state.Add(stream, nowMs);
             if (checkpoint.Held.Count > 0)
             {

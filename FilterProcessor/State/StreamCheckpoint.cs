@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Text;
 using Confluent.Kafka;
+using FilterProcessor.Config;
+using SignalPipeline.Filters;
 
 namespace FilterProcessor.State;
 
@@ -11,19 +13,25 @@ public sealed record PendingChunk(long Seq, byte[] Value, IReadOnlyList<KeyValue
 /// <summary>
 /// One stream's checkpoint in the changelog: the filter state (<c>IStreamFilter.SaveState</c> bytes, absent before the
 /// first chunk), the next expected seq, and the chunks held for a missing seq (their input offsets are already
-/// committed, so they must live in the checkpoint).
+/// committed, so they must live in the checkpoint), and the stream's own filter config with the seq it switched at
+/// (absent for a stream that runs the deployment default and never had an entry).
 /// </summary>
-public sealed record StreamCheckpoint(long NextSeq, byte[]? FilterState, IReadOnlyList<PendingChunk> Held)
+public sealed record StreamCheckpoint(long NextSeq, byte[]? FilterState, IReadOnlyList<PendingChunk> Held, StreamFilterSetting? Setting = null)
 {
     private const byte Version = 2;
+    private const byte ConfigVersion = 3;
 
     /// <summary>Format (little-endian): version u8 = 2; next seq i64; state length i32 (-1 = absent) and bytes;
     /// held count i32; per held chunk: seq i64, timestamp i64, source partition i32, source offset i64, value length
     /// i32 and bytes, header count i32, per header: key length i32 and UTF-8 bytes, value length i32 and bytes.
-    /// Version 1 (written before 2026-11-30) is the same without the source fields; it is still read.</summary>
+    /// Version 1 (written before 2026-11-30) is the same without the source fields; it is still read.
+    /// Version 3 (a stream with a <see cref="Setting"/>) appends: switch seq i64, config offset i64, config length i32
+    /// (-1 = the deployment default) and its JSON (docs/messages.md's stream-config value). A stream without a setting is
+    /// still written as version 2, so the default costs nothing.</summary>
     public byte[] Serialize()
     {
-        var size = 1 + 8 + 4 + (FilterState?.Length ?? 0) + 4;
+        var config = Setting?.Config?.ToJson();
+        var size = 1 + 8 + 4 + (FilterState?.Length ?? 0) + 4 + (Setting is null ? 0 : 8 + 8 + 4 + (config?.Length ?? 0));
         foreach (var chunk in Held)
         {
             size += 8 + 8 + 4 + 8 + 4 + chunk.Value.Length + 4;
@@ -35,7 +43,7 @@ public sealed record StreamCheckpoint(long NextSeq, byte[]? FilterState, IReadOn
 
         var buffer = new byte[size];
         var writer = new Writer(buffer);
-        writer.Byte(Version);
+        writer.Byte(Setting is null ? Version : ConfigVersion);
         writer.Int64(NextSeq);
         writer.Bytes(FilterState);
         writer.Int32(Held.Count);
@@ -54,6 +62,13 @@ public sealed record StreamCheckpoint(long NextSeq, byte[]? FilterState, IReadOn
             }
         }
 
+        if (Setting is not null)
+        {
+            writer.Int64(Setting.SwitchSeq);
+            writer.Int64(Setting.ConfigOffset);
+            writer.Bytes(config);
+        }
+
         return buffer;
     }
 
@@ -62,7 +77,7 @@ public sealed record StreamCheckpoint(long NextSeq, byte[]? FilterState, IReadOn
     {
         var reader = new Reader(data);
         var version = reader.Byte();
-        if (version is not (1 or Version))
+        if (version is not (1 or Version or ConfigVersion))
         {
             throw new FormatException($"Unknown stream checkpoint version {version}.");
         }
@@ -90,13 +105,29 @@ public sealed record StreamCheckpoint(long NextSeq, byte[]? FilterState, IReadOn
             held!.Add(new PendingChunk(seq, value, headers, timestamp, source));
         }
 
+        StreamFilterSetting? setting = null;
+        if (version == ConfigVersion)
+        {
+            var switchSeq = reader.Int64();
+            var offset = reader.Int64();
+            var json = reader.Bytes();
+            try
+            {
+                setting = new StreamFilterSetting(json is null ? null : StreamFilterConfig.Parse(json), switchSeq, offset);
+            }
+            catch (StreamConfigException e)
+            {
+                throw new FormatException($"Stream checkpoint holds an invalid filter config: {e.Message}");
+            }
+        }
+
         reader.End();
         if (nextSeq < 0 || held?.Any(c => c.Seq <= nextSeq) == true)
         {
             throw new FormatException("Stream checkpoint seqs are inconsistent.");
         }
 
-        return new StreamCheckpoint(nextSeq, state, held ?? (IReadOnlyList<PendingChunk>)[]);
+        return new StreamCheckpoint(nextSeq, state, held ?? (IReadOnlyList<PendingChunk>)[], setting);
     }
 
     private ref struct Writer(Span<byte> buffer)

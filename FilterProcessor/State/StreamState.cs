@@ -1,4 +1,5 @@
 using Confluent.Kafka;
+using FilterProcessor.Config;
 using FilterProcessor.Filtering;
 using FilterProcessor.Sequencing;
 using SignalPipeline.Messages;
@@ -9,8 +10,8 @@ namespace FilterProcessor.State;
 /// One stream's live state: its ordering rules, its filter, and what was true at the last commit, so a failed
 /// transaction or a poisoned chunk rolls back this stream alone (no reload from the changelog).
 /// </summary>
-public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList<PendingChunk>? held = null, byte[]? filterState = null)
-    : StreamFilterHandle(filterState)
+public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList<PendingChunk>? held = null, byte[]? filterState = null, StreamFilterSetting? setting = null)
+    : StreamFilterHandle(filterState, setting)
 {
     private long _committedNextSeq = nextSeq;
     private long _heldSinceMs = long.MinValue; // a nullable long would take 16 bytes in each of a million streams
@@ -105,14 +106,14 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
     }
 
     public StreamCheckpoint ToCheckpoint()
-        => new(NextSeq, Filter.SaveState(), [.. Held.Select(h => h.Value.ToPending())]);
+        => new(NextSeq, Filter.SaveState(), [.. Held.Select(h => h.Value.ToPending())], Filter.Setting);
 
     /// <summary>After a commit that wrote <paramref name="checkpoint"/>: it is the state to roll back to from now on.</summary>
     public void OnCommitted(StreamCheckpoint checkpoint)
     {
         _committedNextSeq = checkpoint.NextSeq;
         _committedHeld = checkpoint.Held.Count > 0 ? checkpoint.Held : null;
-        OnFilterCommitted(checkpoint.FilterState);
+        OnFilterCommitted(checkpoint.FilterState, checkpoint.Setting);
         IsUncommitted = false;
         Dirty = false;
     }

@@ -135,7 +135,7 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
     {
         var chunk = work.Chunk;
         var decoded = chunk.Decoded!;
-        var message = SampleCodec.ToMessage(new FilteredChunk(work.Stream.StreamId, chunk.Seq, options.Algorithm, decoded.Signal, work.Output.AsMemory(0, decoded.Signal.Length), chunk.TimestampMs, processedMs)
+        var message = SampleCodec.ToMessage(new FilteredChunk(work.Stream.StreamId, chunk.Seq, work.Stream.Filter.Algorithm ?? options.Algorithm, decoded.Signal, work.Output.AsMemory(0, decoded.Signal.Length), chunk.TimestampMs, processedMs)
         {
             Format = decoded.Format,
 

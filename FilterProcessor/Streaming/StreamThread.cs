@@ -28,17 +28,19 @@ public sealed class StreamThread : IDisposable
     private readonly TaskContext _context;
     private readonly TaskManager _manager;
     private readonly Batch _batch = new();
+    private readonly Inspection.StreamQueries? _queries;
     private IConsumer<byte[], byte[]>? _consumer;
     private BatchWriter? _writer;
     private long _lastMaintenanceMs;
 
-    public StreamThread(IKafkaSupplier kafka, ProcessorOptions options, IChunkFilterer filterer, ProcessorTelemetry telemetry, ProcessorHealth health, TimeProvider time, ILogger logger, int maxMessageBytes)
+    public StreamThread(IKafkaSupplier kafka, ProcessorOptions options, IChunkFilterer filterer, ProcessorTelemetry telemetry, ProcessorHealth health, TimeProvider time, ILogger logger, int maxMessageBytes, Config.StreamConfigTable? configs = null, Inspection.StreamQueries? queries = null)
     {
         (_kafka, _options, _telemetry, _health, _time, _logger) = (kafka, options, telemetry, health, time, logger);
         var instance = options.InstanceId ?? $"{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid():N}";
         _collector = new RecordCollector(kafka, options, $"{ProcessorOptions.ConsumerGroup}-{instance}", logger);
         _restorer = new StateRestorer(kafka, options, telemetry, logger);
-        _filter = new BatchFilter(filterer);
+        _filter = new BatchFilter(filterer, configs, options.StreamConfigTopic);
+        _queries = queries;
         _context = new TaskContext(options, new ChunkLimits(maxMessageBytes));
         _manager = new TaskManager(options, _context, _restorer, telemetry, time, logger);
     }
@@ -106,6 +108,7 @@ public sealed class StreamThread : IDisposable
     public void Step(CancellationToken stoppingToken)
     {
         _manager.RestorePending(_consumer!, p => _writer!.OutputPartition(p), stoppingToken);
+        _queries?.Answer(Tasks); // between transactions: the streams hold their committed state
         Collect(stoppingToken);
         _collector.Poll();
         var now = NowMs;
@@ -148,11 +151,12 @@ public sealed class StreamThread : IDisposable
             }
 
             using var activity = ProcessorTelemetry.StartBatch(_options.InputTopic, batch.Records);
-            _filter.FilterAsync(batch.Work, stoppingToken).GetAwaiter().GetResult();
+            _filter.FilterAsync(batch.Work, stoppingToken, batch.DeadLetters).GetAwaiter().GetResult();
             _writer!.Commit(batch, Tasks, _consumer!.ConsumerGroupMetadata, ProcessorTelemetry.TraceContext(activity), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
             _manager.Recount();
             _health.BatchCommitted();
             _telemetry.Committed(batch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _context.StreamCount);
+            _telemetry.ConfigSwitched(_filter.Switches);
         }
         catch (Exception e) when (!stoppingToken.IsCancellationRequested || e is not OperationCanceledException)
         {

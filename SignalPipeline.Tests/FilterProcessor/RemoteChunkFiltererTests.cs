@@ -49,6 +49,30 @@ public sealed class RemoteChunkFiltererTests
         }
     }
 
+    [Fact]
+    public async Task EachStreamGoesToItsOwnAlgorithmWithItsOwnParametersAndEqualsLocal()
+    {
+        var handler = new BatchEndpoint { Algorithm = null };
+        var remote = new RemoteChunkFilterer(new HttpClient(handler) { BaseAddress = new Uri("http://filter-gateway") }, "kalman", new Dictionary<string, double> { ["q"] = 1e-4 });
+        var local = new LocalChunkFilterer("kalman", new Dictionary<string, double> { ["q"] = 1e-4 });
+        var rls = new global::FilterProcessor.Config.StreamFilterSetting(StreamFilterConfig.Create("rls", new Dictionary<string, double> { ["order"] = 5 }), 0, 1);
+        StreamFilterHandle[] remoteStreams = [new(null), new(null, rls)], localStreams = [new(null), new(null, rls)];
+        var signal = Enumerable.Range(0, 300).Select(i => Math.Sin(i * 0.1)).ToArray();
+        for (var batch = 0; batch < 2; batch++)
+        {
+            List<FilterWork> remoteWork = [.. remoteStreams.Select(s => new FilterWork(s, signal, new double[signal.Length]))];
+            List<FilterWork> localWork = [.. localStreams.Select(s => new FilterWork(s, signal, new double[signal.Length]))];
+            await remote.FilterAsync(remoteWork, CancellationToken.None);
+            await local.FilterAsync(localWork, CancellationToken.None);
+            Assert.All(remoteWork.Zip(localWork), p => Assert.True(p.First.Output.Span.SequenceEqual(p.Second.Output.Span), "Remote output differs from local output."));
+        }
+
+        // The rls stream's first request carries its initial state (order 5), not the deployment's kalman query.
+        Assert.Equal(["/kalman/audio/batch", "/rls/audio/batch", "/kalman/audio/batch", "/rls/audio/batch"], handler.Paths);
+        Assert.Equal(5, ((IInspectableFilter)FilterFactory.Restore(remoteStreams[1].SaveState()!)).Inspect().Parameters["order"]);
+        Assert.Equal(localStreams[1].SaveState(), remoteStreams[1].SaveState());
+    }
+
     [Theory]
     [InlineData(HttpStatusCode.BadRequest, true)]
     [InlineData(HttpStatusCode.RequestEntityTooLarge, true)]
@@ -118,15 +142,18 @@ public sealed class RemoteChunkFiltererTests
         public int Requests;
         public HttpStatusCode? Fail;
         public string? Malformed;
-        public string Algorithm = "kalman";
+        public string? Algorithm = "kalman"; // null: any, taken from the path
         public readonly List<int> StateLengths = [];
+        public readonly List<string> Paths = [];
         public readonly List<string> Queries = [];
 
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref Requests);
             Assert.Equal(HttpMethod.Post, request.Method);
-            Assert.Equal($"/{Algorithm}/audio/batch", request.RequestUri!.AbsolutePath);
+            var algorithm = Algorithm ?? request.RequestUri!.AbsolutePath.Split('/')[1];
+            Assert.Equal($"/{algorithm}/audio/batch", request.RequestUri!.AbsolutePath);
+            Paths.Add(request.RequestUri.AbsolutePath);
             // The media type as docs/filter-api.md spells it, not the filterer's own constant.
             Assert.Equal("application/vnd.signalpipeline.filter-batch", request.Content!.Headers.ContentType?.MediaType);
             Assert.Contains(request.Headers.Accept, a => a.MediaType == "application/vnd.signalpipeline.filter-batch");
@@ -150,7 +177,7 @@ public sealed class RemoteChunkFiltererTests
                 StateLengths.Add(state.Length);
                 var signal = Enumerable.Range(0, n).Select(_ => reader.ReadDouble()).ToArray();
                 samples += n;
-                var filter = state.Length > 0 ? FilterFactory.Restore(state, Algorithm) : FilterFactory.Create(Algorithm, Params(request.RequestUri));
+                var filter = state.Length > 0 ? FilterFactory.Restore(state, algorithm) : FilterFactory.Create(algorithm, Params(request.RequestUri));
                 var output = new double[n];
                 filter.Process(signal, output);
                 var after = filter.SaveState();

@@ -18,6 +18,7 @@ public sealed class TopicCheckTests
         new(PipelineTopics.DefaultOutput, partitions, null),
         new(PipelineTopics.DefaultDeadLetters, partitions, null),
         new(PipelineTopics.DefaultChangelog, partitions, Compacted),
+        new(PipelineTopics.DefaultStreamConfig, partitions, Compacted),
     ];
 
     [Fact]

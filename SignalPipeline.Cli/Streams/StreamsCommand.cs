@@ -1,0 +1,159 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using Confluent.Kafka;
+using SignalPipeline.Cli.Operations;
+using SignalPipeline.Filters;
+using SignalPipeline.Kafka;
+
+namespace SignalPipeline.Cli.Streams;
+
+/// <summary>
+/// <c>signal-pipeline streams</c>: each stream's own filter (docs/operations.md, "streams"). <c>configure</c> validates
+/// an entry exactly as <c>/algorithms</c> describes it and writes it to the stream-config topic; <c>config</c> lists
+/// the entries; <c>list</c> and <c>show</c> ask a processor instance what its streams' filters hold now.
+/// </summary>
+public static class StreamsCommand
+{
+    public static Command Create()
+    {
+        var streams = new Command("streams", "Per-stream filters: configure them live, list the entries, see a stream's filter state.");
+        streams.Subcommands.Add(Configure());
+        streams.Subcommands.Add(ConfigList());
+        streams.Subcommands.Add(StreamsHttp.List());
+        streams.Subcommands.Add(StreamsHttp.Show());
+        return streams;
+    }
+
+    private static Option<string> TopicOption() => new("--topic")
+    {
+        Description = $"The stream-config topic (default: {PipelineTopics.StreamConfigSetting}, else {PipelineTopics.DefaultStreamConfig}).",
+        DefaultValueFactory = _ => KafkaConnection.TopicFromEnvironment(PipelineTopics.StreamConfig),
+    };
+
+    private static Command Configure()
+    {
+        var id = new Argument<string>("id") { Description = "The stream id (the input records' key)." };
+        var algorithm = new Option<string?>("--algorithm", "-a") { Description = "kalman, rls, ls or lms." };
+        var parameters = new Option<string[]>("--param", "-p") { Description = "name=value (repeatable); unset parameters take their defaults.", AllowMultipleArgumentsPerToken = false };
+        var reset = new Option<bool>("--reset") { Description = "Remove the stream's entry: it returns to the deployment's default filter." };
+        var topic = TopicOption();
+        var bootstrap = KafkaConnection.BootstrapOption();
+        var command = new Command("configure", "Set a stream's algorithm and parameters (takes effect at its next chunk).") { id, algorithm, parameters, reset, topic, bootstrap };
+        VerbAction.Set(command, async (parse, output, cancellationToken) =>
+        {
+            var streamId = parse.GetValue(id)!;
+            var value = Value(streamId, parse.GetValue(algorithm), parse.GetValue(parameters) ?? [], parse.GetValue(reset));
+            var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
+            using var producer = factory.CreateProducer<byte[], byte[]>();
+            var result = await producer.ProduceAsync(parse.GetValue(topic)!, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(streamId), Value = value?.ToJson()! }, cancellationToken)
+                .WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
+            output.Out.WriteLine(value is null
+                ? $"{streamId}: entry removed ({result.TopicPartitionOffset}); the stream returns to the default filter at its next chunk"
+                : $"{streamId}: {value} ({result.TopicPartitionOffset}); takes effect at the stream's next chunk");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    /// <summary>The entry to write (null: a tombstone), refused as bad input before anything is sent.</summary>
+    public static StreamFilterConfig? Value(string streamId, string? algorithm, IReadOnlyList<string> parameters, bool reset)
+    {
+        if (string.IsNullOrWhiteSpace(streamId))
+        {
+            throw new UsageException("the stream id must not be empty.");
+        }
+
+        if (reset)
+        {
+            return algorithm is null && parameters.Count == 0 ? null : throw new UsageException("--reset takes no --algorithm or --param.");
+        }
+
+        if (algorithm is null)
+        {
+            throw new UsageException("--algorithm is required (kalman, rls, ls or lms), or --reset.");
+        }
+
+        var values = new Dictionary<string, double>(StringComparer.OrdinalIgnoreCase);
+        foreach (var parameter in parameters)
+        {
+            var parts = parameter.Split('=', 2, StringSplitOptions.TrimEntries);
+            if (parts.Length != 2 || parts[0].Length == 0 || !double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var number) || !double.IsFinite(number))
+            {
+                throw new UsageException($"--param '{parameter}' is not name=number.");
+            }
+
+            values[parts[0]] = number;
+        }
+
+        try
+        {
+            return StreamFilterConfig.Create(algorithm, values);
+        }
+        catch (StreamConfigException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
+
+    private static Command ConfigList()
+    {
+        var topic = TopicOption();
+        var bootstrap = KafkaConnection.BootstrapOption();
+        var command = new Command("config", "List the stream-config entries (the latest per stream; refused ones with their reason).") { topic, bootstrap };
+        VerbAction.Set(command, async (parse, output, cancellationToken) =>
+        {
+            var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
+            var name = parse.GetValue(topic)!;
+            var entries = await Task.Run(() => Read(factory, name, TimeSpan.FromSeconds(30)), cancellationToken);
+            var table = new TextTable("STREAM", "ALGORITHM", "PARAMS", "OFFSET");
+            foreach (var (streamId, (offset, value)) in entries.OrderBy(e => e.Key, StringComparer.Ordinal))
+            {
+                string algorithm, text;
+                try
+                {
+                    var config = StreamFilterConfig.Parse(value);
+                    (algorithm, text) = (config.Algorithm, string.Join(",", config.Parameters.Select(p => $"{p.Key}={p.Value.ToString("R", CultureInfo.InvariantCulture)}")));
+                }
+                catch (StreamConfigException e)
+                {
+                    (algorithm, text) = ("(refused)", e.Message);
+                }
+
+                table.Add(streamId, algorithm, text, offset.ToString());
+            }
+
+            output.Out.Write(table.ToString());
+            output.Out.WriteLine($"{entries.Count} entries; streams without one run the deployment's FILTER_ALGORITHM.");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    /// <summary>The latest value per stream (tombstones remove), read to the topic's current end.</summary>
+    private static Dictionary<string, (TopicPartitionOffset Offset, byte[] Value)> Read(KafkaClientFactory factory, string topic, TimeSpan timeout)
+    {
+        var partitions = KafkaConnection.TopicPartitions(factory, topic, timeout);
+        using var consumer = factory.CreateConsumer<byte[], byte[]>($"signal-pipeline-streams-{Guid.NewGuid():N}", c =>
+        {
+            c.EnablePartitionEof = true;
+            c.EnableAutoCommit = false;
+        });
+        var entries = new Dictionary<string, (TopicPartitionOffset, byte[])>(StringComparer.Ordinal);
+        var complete = PartitionScan.ToEnd(consumer, [.. partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning))], timeout, record =>
+        {
+            var key = Encoding.UTF8.GetString(record.Message.Key ?? []);
+            if (record.Message.Value is null)
+            {
+                entries.Remove(key);
+            }
+            else
+            {
+                entries[key] = (record.TopicPartitionOffset, record.Message.Value);
+            }
+
+            return true;
+        });
+        return complete ? entries : throw new TimeoutException($"reading '{topic}' to its end took longer than {timeout.TotalSeconds:F0} s.");
+    }
+}

@@ -1,0 +1,121 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+namespace SignalPipeline.Filters;
+
+/// <summary>
+/// A stream's algorithm and parameters (one record of the processor's stream-config topic), validated as
+/// <c>/algorithms</c> describes them (<see cref="FilterFactory.Create"/>)
+/// and held resolved: every parameter of the algorithm by its descriptor name, defaults filled in, so two configs that
+/// filter alike compare equal. The record format is docs/messages.md's "Stream configuration":
+/// <c>{"algorithm":"rls","params":{"order":16,"lambda":0.995}}</c>.
+/// </summary>
+public sealed class StreamFilterConfig
+{
+    private StreamFilterConfig(string algorithm, IReadOnlyDictionary<string, double> parameters)
+        => (Algorithm, Parameters) = (algorithm, parameters);
+
+    /// <summary>Lower-case algorithm name.</summary>
+    public string Algorithm { get; }
+
+    /// <summary>Every parameter of the algorithm, in descriptor order.</summary>
+    public IReadOnlyDictionary<string, double> Parameters { get; }
+
+    /// <summary>Validates and resolves; throws <see cref="StreamConfigException"/> naming what is wrong.</summary>
+    public static StreamFilterConfig Create(string algorithm, IReadOnlyDictionary<string, double>? parameters)
+    {
+        try
+        {
+            var filter = (IInspectableFilter)FilterFactory.Create(algorithm, parameters);
+            var inspection = filter.Inspect();
+            return new StreamFilterConfig(inspection.Algorithm, inspection.Parameters);
+        }
+        catch (ArgumentException e) when (e is UnknownAlgorithmException or FilterParameterException)
+        {
+            throw new StreamConfigException(e.Message);
+        }
+    }
+
+    /// <summary>Reads a stream-config record's value; throws <see cref="StreamConfigException"/> naming what is wrong.</summary>
+    public static StreamFilterConfig Parse(ReadOnlySpan<byte> json)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(json.ToArray());
+        }
+        catch (JsonException e)
+        {
+            throw new StreamConfigException($"the value is not JSON: {e.Message}");
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw new StreamConfigException($"the value is a JSON {root.ValueKind.ToString().ToLowerInvariant()}, not an object {{\"algorithm\": ..., \"params\": {{...}}}}");
+            }
+
+            string? algorithm = null;
+            var parameters = new Dictionary<string, double>(StringComparer.OrdinalIgnoreCase);
+            foreach (var property in root.EnumerateObject())
+            {
+                switch (property.Name)
+                {
+                    case "algorithm" when property.Value.ValueKind == JsonValueKind.String:
+                        algorithm = property.Value.GetString();
+                        break;
+                    case "algorithm":
+                        throw new StreamConfigException("'algorithm' must be a string (kalman, rls, ls or lms)");
+                    case "params" when property.Value.ValueKind == JsonValueKind.Object:
+                        foreach (var parameter in property.Value.EnumerateObject())
+                        {
+                            parameters[parameter.Name] = parameter.Value.ValueKind == JsonValueKind.Number && parameter.Value.TryGetDouble(out var value) && double.IsFinite(value)
+                                ? value
+                                : throw new StreamConfigException($"params.{parameter.Name} must be a finite number, not {parameter.Value.GetRawText()}");
+                        }
+
+                        break;
+                    case "params" when property.Value.ValueKind == JsonValueKind.Null:
+                        break;
+                    case "params":
+                        throw new StreamConfigException("'params' must be an object of parameter names to numbers");
+                    default:
+                        throw new StreamConfigException($"unknown field '{property.Name}' (known: algorithm, params)");
+                }
+            }
+
+            return string.IsNullOrWhiteSpace(algorithm)
+                ? throw new StreamConfigException("'algorithm' is missing (kalman, rls, ls or lms)")
+                : Create(algorithm, parameters);
+        }
+    }
+
+    /// <summary>The record format, parameters in descriptor order, numbers round-tripping ("R").</summary>
+    public byte[] ToJson()
+    {
+        var json = new StringBuilder("{\"algorithm\":\"").Append(Algorithm).Append("\",\"params\":{");
+        var first = true;
+        foreach (var (name, value) in Parameters)
+        {
+            json.Append(first ? "" : ",").Append('"').Append(name).Append("\":").Append(value.ToString("R", CultureInfo.InvariantCulture));
+            first = false;
+        }
+
+        return Encoding.UTF8.GetBytes(json.Append("}}").ToString());
+    }
+
+    /// <summary>A filter at its initial state.</summary>
+    public IStreamFilter NewFilter() => FilterFactory.Create(Algorithm, Parameters);
+
+    /// <summary>Same algorithm and the same value of every parameter (bit for bit).</summary>
+    public bool SameAs(StreamFilterConfig other)
+        => Algorithm == other.Algorithm && Parameters.Count == other.Parameters.Count
+            && Parameters.All(p => other.Parameters.TryGetValue(p.Key, out var v) && v.Equals(p.Value));
+
+    public override string ToString() => Encoding.UTF8.GetString(ToJson());
+}
+
+/// <summary>A stream-config value is refused; the message says what is wrong (it becomes the dead letter's reason).</summary>
+public sealed class StreamConfigException(string message) : Exception(message);

@@ -1,0 +1,52 @@
+using System.CommandLine;
+using System.Text;
+using Confluent.Kafka;
+using SignalPipeline.Cli.Streams;
+using SignalPipeline.Filters;
+
+namespace SignalPipeline.Tests.Cli;
+
+/// <summary><c>streams configure</c> and <c>streams config</c> against the mock broker.</summary>
+[Collection(MockBrokerCollection.Name)]
+public sealed class StreamsCommandTests(MockBrokerFixture broker)
+{
+    [Fact]
+    public async Task ConfigureWritesAValidatedResolvedEntryRefusesABadOneAndConfigListsTheLatest()
+    {
+        var topic = $"stream-config-{Guid.NewGuid():N}";
+        broker.CreateTopic(topic);
+
+        var written = await Run("streams", "configure", "s1", "--algorithm", "RLS", "--param", "order=16", "-p", "lambda=0.995", "--topic", topic, "-b", broker.Bootstrap);
+        Assert.True(written.ExitCode == 0, written.ToString());
+        var config = StreamFilterConfig.Parse(Assert.Single(broker.ReadAll(topic, "s1")).Message.Value);
+        Assert.Equal(("rls", 16.0, 0.995, 0.01), (config.Algorithm, config.Parameters["order"], config.Parameters["lambda"], config.Parameters["delta"]));
+
+        var refused = await Run("streams", "configure", "s1", "--algorithm", "rls", "--param", "order=0", "--topic", topic, "-b", broker.Bootstrap);
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("order", refused.Error, StringComparison.Ordinal);
+        Assert.Single(broker.ReadAll(topic, "s1"));
+
+        await Run("streams", "configure", "s3", "--algorithm", "lms", "--topic", topic, "-b", broker.Bootstrap);
+        var reset = await Run("streams", "configure", "s3", "--reset", "--topic", topic, "-b", broker.Bootstrap);
+        Assert.True(reset.ExitCode == 0, reset.ToString());
+        broker.Produce(topic, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes("s2"), Value = Encoding.UTF8.GetBytes("{\"algorithm\":\"fft\"}") });
+
+        var list = await Run("streams", "config", "--topic", topic, "-b", broker.Bootstrap);
+        Assert.True(list.ExitCode == 0, list.ToString());
+        var lines = list.Output.Split('\n');
+        Assert.Contains(lines, l => l.StartsWith("s1", StringComparison.Ordinal) && l.Contains("rls", StringComparison.Ordinal) && l.Contains("order=16,lambda=0.995,delta=0.01", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("s2", StringComparison.Ordinal) && l.Contains("(refused)", StringComparison.Ordinal) && l.Contains("fft", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.StartsWith("s3", StringComparison.Ordinal));
+        Assert.Contains("2 entries", list.Output, StringComparison.Ordinal);
+    }
+
+    private static async Task<CliRunner.Result> Run(params string[] args)
+    {
+        var root = new RootCommand("test") { StreamsCommand.Create() };
+        var output = new StringWriter();
+        var error = new StringWriter();
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var exit = await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancel.Token).WaitAsync(TimeSpan.FromSeconds(120));
+        return new CliRunner.Result(exit, output.ToString(), error.ToString());
+    }
+}
