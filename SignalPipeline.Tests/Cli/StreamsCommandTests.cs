@@ -3,10 +3,12 @@ using System.Text;
 using Confluent.Kafka;
 using SignalPipeline.Cli.Streams;
 using SignalPipeline.Filters;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.Cli;
 
 /// <summary><c>streams configure</c> and <c>streams config</c> against the mock broker.</summary>
+[Trait("Category", TestCategory.Integration)]
 [Collection(MockBrokerCollection.Name)]
 public sealed class StreamsCommandTests(MockBrokerFixture broker)
 {

@@ -74,11 +74,16 @@ public sealed class ClientConnection
     /// <summary>Serves the client until it closes, breaks a protocol rule (closed with a reason) or the bridge stops.</summary>
     public async Task RunAsync(CancellationToken stopping)
     {
-        using var sending = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        using var receiving = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        using var sending = new CancellationTokenSource();
+        using var receiving = new CancellationTokenSource();
         await SendControlAsync(json => ClientMessages.WriteHello(json, Id, _options, _pointsPerSecond, _raw), stopping);
         var sendLoop = SendFramesAsync(sending.Token);
         var idleWatch = CloseWhenIdleAsync(receiving, sending.Token);
+
+        // Cancelling a pending ReceiveAsync or SendAsync aborts the socket without a close frame, so a stopping bridge
+        // ends the frame queue and starts the close handshake (1001) instead; the receive is cut only if the client
+        // does not answer within CloseTimeout.
+        await using var onStop = stopping.Register(() => _ = CloseOnStopAsync(receiving));
 
         ProtocolError? error = null;
         try
@@ -113,6 +118,20 @@ public sealed class ClientConnection
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
         {
+        }
+    }
+
+    private async Task CloseOnStopAsync(CancellationTokenSource receiving)
+    {
+        _queue.Complete();
+        await CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "the bridge is shutting down");
+        try
+        {
+            receiving.CancelAfter(CloseTimeout);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The client answered the close and RunAsync has already returned.
         }
     }
 
