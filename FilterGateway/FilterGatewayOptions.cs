@@ -35,27 +35,34 @@ public sealed class FilterGatewayOptions
     public const string SectionName = "FilterGateway";
 
     /// <summary>Largest accepted request body in bytes; larger requests get 413 before reaching a service.</summary>
+    [SettingRange(1, long.MaxValue)]
     public long MaxRequestBodyBytes { get; set; } = 16 * 1024 * 1024;
 
     /// <summary>
     /// Requests per second allowed per client IP; 0 (the default) turns rate limiting off. The client IP is the connection's,
     /// or X-Forwarded-For when the connection comes from a trusted proxy (ForwardedHeaders:KnownNetworks / KnownProxies).
     /// </summary>
+    [SettingRange(0, int.MaxValue)]
     public int RateLimitPermitsPerSecond { get; set; }
 
     /// <summary>Requests a client may burst above the steady rate; 0 means the same as <see cref="RateLimitPermitsPerSecond"/>.</summary>
+    [SettingRange(0, int.MaxValue)]
     public int RateLimitBurst { get; set; }
 
     /// <summary>How often each destination's <c>/health</c> is probed; also the <c>Retry-After</c> of a 503 for a dead service.</summary>
+    [SettingTimeRange("00:00:00.001", "1.00:00:00")]
     public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How long a probe may take before the destination counts as dead.</summary>
+    [SettingTimeRange("00:00:00.001", "1.00:00:00")]
     public TimeSpan HealthCheckTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Longest silence of a service in the middle of a forwarded request before the gateway gives up (504).</summary>
+    [SettingTimeRange("00:00:00.001", "1.00:00:00")]
     public TimeSpan ForwardActivityTimeout { get; set; } = TimeSpan.FromSeconds(40);
 
     /// <summary>Retries of a request whose connection to the service could not be established.</summary>
+    [SettingRange(0, 10)]
     public int ConnectRetries { get; set; } = 2;
 }
 
@@ -82,47 +89,6 @@ public sealed class ServiceUrlOptionsValidator : IValidateOptions<ServiceUrlOpti
            && !string.IsNullOrEmpty(uri.Host);
 }
 
-/// <summary>Checks the <c>FilterGateway</c> section at start, naming the setting that is wrong.</summary>
-public sealed class FilterGatewayOptionsValidator : IValidateOptions<FilterGatewayOptions>
-{
-    public ValidateOptionsResult Validate(string? name, FilterGatewayOptions options)
-    {
-        var failures = new List<string>();
-        if (options.MaxRequestBodyBytes <= 0)
-        {
-            failures.Add($"FilterGateway:MaxRequestBodyBytes must be a positive number of bytes; got {options.MaxRequestBodyBytes}.");
-        }
-
-        if (options.RateLimitPermitsPerSecond < 0)
-        {
-            failures.Add($"FilterGateway:RateLimitPermitsPerSecond must be 0 (off) or positive; got {options.RateLimitPermitsPerSecond}.");
-        }
-
-        if (options.RateLimitBurst < 0)
-        {
-            failures.Add($"FilterGateway:RateLimitBurst must be 0 (same as the rate) or positive; got {options.RateLimitBurst}.");
-        }
-
-        if (options.HealthCheckInterval <= TimeSpan.Zero)
-        {
-            failures.Add($"FilterGateway:HealthCheckInterval must be a positive time span (e.g. 00:00:10); got {options.HealthCheckInterval}.");
-        }
-
-        if (options.HealthCheckTimeout <= TimeSpan.Zero)
-        {
-            failures.Add($"FilterGateway:HealthCheckTimeout must be a positive time span (e.g. 00:00:02); got {options.HealthCheckTimeout}.");
-        }
-
-        if (options.ForwardActivityTimeout <= TimeSpan.Zero)
-        {
-            failures.Add($"FilterGateway:ForwardActivityTimeout must be a positive time span (e.g. 00:00:40); got {options.ForwardActivityTimeout}.");
-        }
-
-        if (options.ConnectRetries is < 0 or > 10)
-        {
-            failures.Add($"FilterGateway:ConnectRetries must be between 0 and 10; got {options.ConnectRetries}.");
-        }
-
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
-    }
-}
+/// <summary>The data annotations of <see cref="FilterGatewayOptions"/>, checked at start by generated code.</summary>
+[OptionsValidator]
+public sealed partial class FilterGatewayOptionsValidator : IValidateOptions<FilterGatewayOptions>;

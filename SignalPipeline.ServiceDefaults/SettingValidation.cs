@@ -51,6 +51,25 @@ public sealed class SettingMinimumAttribute(double minimum, bool exclusive = fal
     }
 }
 
+/// <summary>
+/// A time-span setting's allowed range (invariant <c>[d.]hh:mm:ss[.fff]</c> bounds), checked at start; the message names
+/// the setting, the value and the range: <c>FilterGateway:HealthCheckInterval = 00:00:00 is out of range [00:00:00.001, 1.00:00:00].</c>
+/// </summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class SettingTimeRangeAttribute(string minimum, string maximum) : ValidationAttribute
+{
+    public TimeSpan Minimum { get; } = TimeSpan.Parse(minimum, CultureInfo.InvariantCulture);
+
+    public TimeSpan Maximum { get; } = TimeSpan.Parse(maximum, CultureInfo.InvariantCulture);
+
+    protected override ValidationResult? IsValid(object? value, ValidationContext context)
+        => value is TimeSpan time && time >= Minimum && time <= Maximum
+            ? ValidationResult.Success
+            : new ValidationResult(
+                $"{SettingName.Of(context)} = {value} is out of range [{minimum}, {maximum}].",
+                context.MemberName is { } member ? [member] : null);
+}
+
 /// <summary>A string setting that must be set (not empty or blank); the message names the setting.</summary>
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class SettingRequiredAttribute : ValidationAttribute

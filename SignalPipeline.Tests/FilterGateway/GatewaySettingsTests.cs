@@ -25,6 +25,25 @@ public sealed class GatewaySettingsTests
         Assert.Contains(value, result.FailureMessage);
     }
 
+    [Theory]
+    [InlineData("MaxRequestBodyBytes", "0", "FilterGateway:MaxRequestBodyBytes = 0 is out of range")]
+    [InlineData("RateLimitPermitsPerSecond", "-1", "FilterGateway:RateLimitPermitsPerSecond = -1 is out of range")]
+    [InlineData("RateLimitBurst", "-5", "FilterGateway:RateLimitBurst = -5 is out of range")]
+    [InlineData("ConnectRetries", "11", "FilterGateway:ConnectRetries = 11 is out of range [0, 10]")]
+    [InlineData("HealthCheckInterval", "00:00:00", "FilterGateway:HealthCheckInterval = 00:00:00 is out of range [00:00:00.001, 1.00:00:00]")]
+    [InlineData("HealthCheckTimeout", "-00:00:01", "FilterGateway:HealthCheckTimeout = -00:00:01 is out of range")]
+    [InlineData("ForwardActivityTimeout", "2.00:00:00", "FilterGateway:ForwardActivityTimeout = 2.00:00:00 is out of range")]
+    public void ABadGatewaySettingIsRejectedNamingIt(string setting, string value, string message)
+    {
+        var options = new FilterGatewayOptions();
+        new ConfigurationBuilder().AddInMemoryCollection([new(setting, value)]).Build().Bind(options);
+
+        var result = new FilterGatewayOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed, $"{setting} = {value} passed");
+        Assert.Contains(message, result.FailureMessage);
+    }
+
     [Fact]
     public void AbsoluteHttpUrlsAndUnsetSettingsPass()
     {
