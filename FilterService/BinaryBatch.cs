@@ -23,7 +23,7 @@ public static class BinaryBatch
     /// Reads a request body into <paramref name="samples"/>; <paramref name="parameters"/> (from the query string) are
     /// those of the items without state. Every count is checked against the bytes actually there before it is used.
     /// </summary>
-    public static FilterRequest ParseRequest(ReadOnlySpan<byte> body, Dictionary<string, double>? parameters, SampleBuffer samples,
+    public static FilterRequest ParseRequest(ReadOnlySpan<byte> body, Dictionary<string, double>? parameters, SampleList samples,
         int maxItems = int.MaxValue)
     {
         if (body.Length < FilterBatchFormat.CountBytes)

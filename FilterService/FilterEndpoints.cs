@@ -30,10 +30,10 @@ public static class FilterEndpoints
             var name = ResolveAlgorithm(algorithm);
             var binary = RequestMediaType.ForRun(context.Request.ContentType);
             using var body = await RequestBody.ReadAsync(context.Request, limits.MaxRequestBodyBytes, cancellationToken);
-            using var input = new SampleBuffer(binary ? 16 : body.Length / 8, limits.MaxSamplesPerRequest);
+            using var input = new SampleList(binary ? 16 : body.Length / 8, limits.MaxSamplesPerRequest);
             var request = binary ? ReadBinary(context.Request, body.Span, input) : FilterRequest.ParseRun(body.Span, input);
 
-            using var output = new SampleBuffer(input.Count);
+            using var output = new SampleList(input.Count);
             var result = Filter(name, request.Parameters, request.Items[0], input, output, itemPath: null, cancellationToken);
             if (binary)
             {
@@ -59,11 +59,11 @@ public static class FilterEndpoints
             var name = ResolveAlgorithm(algorithm);
             var binary = RequestMediaType.ForBatch(context.Request.ContentType);
             using var body = await RequestBody.ReadAsync(context.Request, limits.MaxRequestBodyBytes, cancellationToken);
-            using var input = new SampleBuffer(body.Length / 8, limits.MaxSamplesPerRequest);
+            using var input = new SampleList(body.Length / 8, limits.MaxSamplesPerRequest);
             var request = binary
                 ? BinaryBatch.ParseRequest(body.Span, ReadQueryParameters(context.Request, skip: null), input, limits.MaxBatchItems)
                 : FilterRequest.ParseBatch(body.Span, input, limits.MaxBatchItems);
-            using var output = new SampleBuffer(input.Count);
+            using var output = new SampleList(input.Count);
             var results = new FilterResult[request.Items.Count];
             long stateBytes = 0;
             for (var i = 0; i < results.Length; i++)
@@ -108,7 +108,7 @@ public static class FilterEndpoints
 
     /// <summary>Runs one item through a new filter (from params) or a restored one (from its state).</summary>
     private static FilterResult Filter(string algorithm, Dictionary<string, double>? parameters, FilterRequestItem item,
-        SampleBuffer input, SampleBuffer output, string? itemPath, CancellationToken cancellationToken)
+        SampleList input, SampleList output, string? itemPath, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var prefix = itemPath is null ? "" : itemPath + ": ";
@@ -157,7 +157,7 @@ public static class FilterEndpoints
             $"Unknown filter algorithm '{algorithm}'. Known: {FilterFactory.KnownNames}.");
 
     /// <summary>Binary request: the body is little-endian float64 samples; params are query values, the state a header (or <c>?state=</c>).</summary>
-    private static FilterRequest ReadBinary(HttpRequest request, ReadOnlySpan<byte> body, SampleBuffer samples)
+    private static FilterRequest ReadBinary(HttpRequest request, ReadOnlySpan<byte> body, SampleList samples)
     {
         if (body.Length == 0 || body.Length % sizeof(double) != 0)
         {

@@ -2,12 +2,12 @@ using System.Text.Json;
 
 namespace FilterService;
 
-/// <summary>One stream's chunk in a request: its samples (a slice of the request's <see cref="SampleBuffer"/>) and optional state.</summary>
+/// <summary>One stream's chunk in a request: its samples (a slice of the request's <see cref="SampleList"/>) and optional state.</summary>
 public readonly record struct FilterRequestItem(int Offset, int Length, byte[]? State);
 
 /// <summary>
 /// A parsed <c>/audio/run</c> (one item) or <c>/audio/batch</c> request. Parsing reads the body with
-/// <see cref="Utf8JsonReader"/> straight into a <see cref="SampleBuffer"/>: no per-sample allocation.
+/// <see cref="Utf8JsonReader"/> straight into a <see cref="SampleList"/>: no per-sample allocation.
 /// </summary>
 public sealed class FilterRequest
 {
@@ -29,7 +29,7 @@ public sealed class FilterRequest
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 16 };
 
     /// <summary><c>{"signal":[...], "params":{...}, "state":"base64"}</c>; unknown properties are ignored.</summary>
-    public static FilterRequest ParseRun(ReadOnlySpan<byte> json, SampleBuffer samples)
+    public static FilterRequest ParseRun(ReadOnlySpan<byte> json, SampleList samples)
     {
         EnsureNotBlank(json);
         var request = new FilterRequest();
@@ -50,7 +50,7 @@ public sealed class FilterRequest
     }
 
     /// <summary><c>{"params":{...}, "items":[{"signal":[...], "state":"base64"}, ...]}</c>; more than <paramref name="maxItems"/> items get 413.</summary>
-    public static FilterRequest ParseBatch(ReadOnlySpan<byte> json, SampleBuffer samples, int maxItems = int.MaxValue)
+    public static FilterRequest ParseBatch(ReadOnlySpan<byte> json, SampleList samples, int maxItems = int.MaxValue)
     {
         EnsureNotBlank(json);
         var request = new FilterRequest();
@@ -116,7 +116,7 @@ public sealed class FilterRequest
         $"The batch has more than {maxItems} items; the limit (FilterService:MaxBatchItems) is {maxItems} items per request.");
 
     /// <summary>Reads the properties of an object whose StartObject is the current token, up to its EndObject.</summary>
-    private FilterRequestItem ReadItem(ref Utf8JsonReader reader, SampleBuffer samples, string path, bool allowParams)
+    private FilterRequestItem ReadItem(ref Utf8JsonReader reader, SampleList samples, string path, bool allowParams)
     {
         var offset = samples.Count;
         var length = -1;
@@ -164,7 +164,7 @@ public sealed class FilterRequest
         return new FilterRequestItem(offset, length, state);
     }
 
-    private static int ReadSignal(ref Utf8JsonReader reader, SampleBuffer samples, string path)
+    private static int ReadSignal(ref Utf8JsonReader reader, SampleList samples, string path)
     {
         if (reader.TokenType != JsonTokenType.StartArray)
         {

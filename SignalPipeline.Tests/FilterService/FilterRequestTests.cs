@@ -6,12 +6,12 @@ namespace SignalPipeline.Tests.FilterService;
 /// <summary>The request parser on its own: no server, no filters.</summary>
 public sealed class FilterRequestTests
 {
-    private static FilterRequest ParseRun(string json, SampleBuffer samples) => FilterRequest.ParseRun(Encoding.UTF8.GetBytes(json), samples);
+    private static FilterRequest ParseRun(string json, SampleList samples) => FilterRequest.ParseRun(Encoding.UTF8.GetBytes(json), samples);
 
     [Fact]
     public void ReadsSignalParamsAndStateInAnyOrder()
     {
-        using var samples = new SampleBuffer(2);
+        using var samples = new SampleList(2);
         var request = ParseRun("""{"state":"AQID","extra":{"ignored":[1,2]},"params":{"q":1e-3,"order":8},"signal":[0.2, -0.9, 1E2, 0, -0.0, 5e-324]}""", samples);
 
         var item = Assert.Single(request.Items);
@@ -25,7 +25,7 @@ public sealed class FilterRequestTests
     public void ReadsEscapedBase64State()
     {
         // System.Text.Json's default encoder writes '+' as \u002B; such a client's state must still be accepted.
-        using var samples = new SampleBuffer();
+        using var samples = new SampleList();
         var request = ParseRun("""{"signal":[1],"state":"\u002B/8="}""", samples);
         Assert.Equal(Convert.FromBase64String("+/8="), request.Items[0].State);
     }
@@ -33,7 +33,7 @@ public sealed class FilterRequestTests
     [Fact]
     public void NullStateAndParamsMeanAbsent()
     {
-        using var samples = new SampleBuffer();
+        using var samples = new SampleList();
         var request = ParseRun("""{"signal":[1],"state":null,"params":null}""", samples);
         Assert.Null(request.Items[0].State);
         Assert.Null(request.Parameters);
@@ -44,7 +44,7 @@ public sealed class FilterRequestTests
     {
         var random = new Random(1);
         var values = Enumerable.Range(0, 5000).Select(_ => BitConverter.Int64BitsToDouble(random.NextInt64())).Where(double.IsFinite).ToArray();
-        using var samples = new SampleBuffer(1);
+        using var samples = new SampleList(1);
         ParseRun("{\"signal\":[" + string.Join(",", values.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture))) + "]}", samples);
         Assert.Equal(values.Select(BitConverter.DoubleToInt64Bits), samples.Span.ToArray().Select(BitConverter.DoubleToInt64Bits));
     }
@@ -70,7 +70,7 @@ public sealed class FilterRequestTests
     [InlineData("{\"signal\":[1],\"state\":\"***\"}", "'state' must be the base64")]
     public void RejectsBadRunRequestsNamingWhatIsWrong(string json, string detailPart)
     {
-        using var samples = new SampleBuffer();
+        using var samples = new SampleList();
         var ex = Assert.Throws<FilterRequestException>(() => ParseRun(json, samples));
         Assert.Equal(400, ex.StatusCode);
         Assert.Contains(detailPart, ex.Message);
@@ -79,7 +79,7 @@ public sealed class FilterRequestTests
     [Fact]
     public void ReadsBatchItemsIntoOneBuffer()
     {
-        using var samples = new SampleBuffer(1);
+        using var samples = new SampleList(1);
         var request = FilterRequest.ParseBatch(Encoding.UTF8.GetBytes(
             """{"items":[{"signal":[1,2,3]},{"state":"AQ==","signal":[4]},{"signal":[5,6]}],"params":{"window":5}}"""), samples);
 
@@ -101,7 +101,7 @@ public sealed class FilterRequestTests
     [InlineData("{\"items\":{}}", "'items' must be an array")]
     public void RejectsBadBatchesNamingTheItem(string json, string detailPart)
     {
-        using var samples = new SampleBuffer();
+        using var samples = new SampleList();
         var ex = Assert.Throws<FilterRequestException>(() => FilterRequest.ParseBatch(Encoding.UTF8.GetBytes(json), samples));
         Assert.Contains(detailPart, ex.Message);
     }

@@ -7,7 +7,7 @@ namespace FilterService;
 /// <paramref name="maxCount"/> (FilterService:MaxSamplesPerRequest): a request that needs more gets 413 before its
 /// samples are all in memory.
 /// </summary>
-public sealed class SampleBuffer(int initialCapacity = 4096, int maxCount = int.MaxValue) : IDisposable
+public sealed class SampleList(int initialCapacity = 4096, int maxCount = int.MaxValue) : IDisposable
 {
     private double[] _items = RequestArrays.Rent<double>(Math.Clamp(initialCapacity, 16, Math.Max(16, maxCount)));
 
