@@ -83,7 +83,8 @@ public sealed class ClientConnection
         // Cancelling a pending ReceiveAsync or SendAsync aborts the socket without a close frame, so a stopping bridge
         // ends the frame queue and starts the close handshake (1001) instead; the receive is cut only if the client
         // does not answer within CloseTimeout.
-        await using var onStop = stopping.Register(() => _ = CloseOnStopAsync(receiving));
+        await using var onStop = stopping.Register(
+            () => _ = CloseThenCutAsync(WebSocketCloseStatus.EndpointUnavailable, "the bridge is shutting down", receiving));
 
         ProtocolError? error = null;
         try
@@ -121,10 +122,14 @@ public sealed class ClientConnection
         }
     }
 
-    private async Task CloseOnStopAsync(CancellationTokenSource receiving)
+    /// <summary>
+    /// Ends the frame queue, sends the close frame and cuts the receive if the client has not answered the close within
+    /// <see cref="CloseTimeout"/> (the server-initiated closes: idle and stop).
+    /// </summary>
+    private async Task CloseThenCutAsync(WebSocketCloseStatus status, string reason, CancellationTokenSource receiving)
     {
         _queue.Complete();
-        await CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "the bridge is shutting down");
+        await CloseAsync(status, reason);
         try
         {
             receiving.CancelAfter(CloseTimeout);
@@ -155,10 +160,8 @@ public sealed class ClientConnection
                 if (_time.GetUtcNow().ToUnixTimeMilliseconds() - Interlocked.Read(ref _unsubscribedSinceMs) >= idleMs)
                 {
                     _metrics.ClientClosed("idle");
-                    _queue.Complete();
-                    await CloseAsync(WebSocketCloseStatus.PolicyViolation,
-                        $"idle: no subscription for {_options.IdleTimeoutSeconds} s (Bridge:IdleTimeoutSeconds)");
-                    receiving.CancelAfter(CloseTimeout);
+                    await CloseThenCutAsync(WebSocketCloseStatus.PolicyViolation,
+                        $"idle: no subscription for {_options.IdleTimeoutSeconds} s (Bridge:IdleTimeoutSeconds)", receiving);
                     return;
                 }
             }
