@@ -309,9 +309,10 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
         return max;
     }
 
-    private static void UpdateP(ref double p, ref double pi, int stride, int pad, Vector256<double> inv, double invLambda)
+    /// <summary>P = (P - pi pi^T inv) * scale, where scale is 1 / lambda, or 1 while P is at its bound.</summary>
+    private static void UpdateP(ref double p, ref double pi, int stride, int pad, Vector256<double> inv, double scaleBy)
     {
-        var scale = Vector256.Create(invLambda);
+        var scale = Vector256.Create(scaleBy);
         for (var row = pad; row < stride; row++)
         {
             var pa = Vector256.Create(Unsafe.Add(ref pi, row));
