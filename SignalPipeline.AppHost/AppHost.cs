@@ -7,7 +7,7 @@ var kafka = builder.AddKafka("kafka");
 var filterGateway = builder.AddFilterServices();
 
 builder.AddSignalGenerator(kafka);
-builder.AddFilterProcessor(kafka, filterGateway);
+builder.AddFilterKafkaProcessor(kafka, filterGateway);
 
 // The live page: http://127.0.0.1:5180 (see docs/websocket-bridge.md).
 builder.AddWebSocketBridge(kafka);

@@ -1,6 +1,6 @@
 using BenchmarkDotNet.Attributes;
-using FilterProcessor.Config;
-using FilterProcessor.Filtering;
+using FilterKafkaProcessor.Config;
+using FilterKafkaProcessor.Filtering;
 using SignalPipeline.Filters;
 
 namespace SignalPipeline.Benchmarks;

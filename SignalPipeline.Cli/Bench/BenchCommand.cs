@@ -124,7 +124,7 @@ public sealed record PipelineCase(
 /// <summary>What drains <c>sample-input</c> in a pipeline case.</summary>
 public enum PipelineWorker
 {
-    /// <summary>FilterProcessor (<see cref="PipelineCase.Processors"/> instances).</summary>
+    /// <summary>FilterKafkaProcessor (<see cref="PipelineCase.Processors"/> instances).</summary>
     Processor,
 
     /// <summary>The ceiling: <see cref="PassthroughCopy"/>, the processor's client settings, no parsing, no transactions.</summary>
@@ -293,7 +293,7 @@ public sealed class BenchRunner(
             var processors = new List<ServiceProcess>();
             for (var i = 0; i < @case.Processors; i++)
             {
-                processors.Add(await ServiceProcess.StartAsync(env, "FilterProcessor", $"filter-kafka-processor-{i}", processorEnv, cancellationToken));
+                processors.Add(await ServiceProcess.StartAsync(env, "FilterKafkaProcessor", $"filter-kafka-processor-{i}", processorEnv, cancellationToken));
             }
 
             services.AddRange(processors);

@@ -145,7 +145,7 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers)
         Dictionary<string, string> variables, StateLoad load, int[] probes, int seq, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
-        var processor = await ServiceProcess.StartAsync(env, "FilterProcessor", $"state-processor-{++_processorCount}", variables, cancellationToken);
+        var processor = await ServiceProcess.StartAsync(env, "FilterKafkaProcessor", $"state-processor-{++_processorCount}", variables, cancellationToken);
         var healthy = clock.Elapsed.TotalSeconds;
         await WaitAssignedAsync(processor, cancellationToken);
         var assigned = clock.Elapsed.TotalSeconds;
@@ -175,7 +175,7 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers)
 
     private async Task<ServiceProcess> StartProcessorAsync(Dictionary<string, string> variables, CancellationToken cancellationToken)
     {
-        var processor = await ServiceProcess.StartAsync(env, "FilterProcessor", $"state-processor-{++_processorCount}", variables, cancellationToken);
+        var processor = await ServiceProcess.StartAsync(env, "FilterKafkaProcessor", $"state-processor-{++_processorCount}", variables, cancellationToken);
         await WaitAssignedAsync(processor, cancellationToken);
         return processor;
     }

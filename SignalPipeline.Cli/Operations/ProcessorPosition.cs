@@ -25,7 +25,7 @@ public sealed record PartitionPosition(int Partition, long Start, long End, long
 /// Reads the processor's position per input partition: the group's committed offsets (OffsetFetch) and the partition
 /// checkpoints in its changelog. A partition checkpoint is the newest record with an empty key in changelog partition p;
 /// its value starts with a version byte and the next input offset as a little-endian int64 (a layout kept stable
-/// across versions, FilterProcessor/State/StreamCheckpoint.cs).
+/// across versions, FilterKafkaProcessor/State/StreamCheckpoint.cs).
 /// </summary>
 public static class ProcessorPosition
 {

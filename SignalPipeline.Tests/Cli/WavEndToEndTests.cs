@@ -1,7 +1,7 @@
 using NAudio.Wave;
 using SignalPipeline.Cli.Audio;
 using SignalPipeline.Filters;
-using SignalPipeline.Tests.FilterProcessor;
+using SignalPipeline.Tests.FilterKafkaProcessor;
 using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.Cli;

@@ -1,0 +1,138 @@
+using System.Text;
+using Confluent.Kafka;
+using FilterKafkaProcessor.Kafka;
+using SignalPipeline.Kafka;
+
+namespace FilterKafkaProcessor.Config;
+
+/// <summary>
+/// Reads the compacted stream-config topic into a <see cref="StreamConfigTable"/>, all partitions, from the beginning,
+/// then follows it (Kafka Streams' GlobalKTable). The stream thread starts only once the table has caught up with the
+/// topic's end as of start, so no stream is ever filtered with the default for want of reading its entry.
+/// </summary>
+public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions options, StreamConfigTable table, ILogger logger) : IDisposable
+{
+    private static readonly TimeSpan QueryTimeout = TimeSpan.FromSeconds(15);
+    private readonly Dictionary<int, long> _catchUpTo = [];
+    private IConsumer<byte[], byte[]>? _consumer;
+
+    public StreamConfigTable Table => table;
+
+    /// <summary>Assigns every partition at its start and notes where "caught up" is.</summary>
+    public void Start()
+    {
+        var topic = options.StreamConfigTopic;
+        var partitions = kafka.PartitionCount(topic) ?? throw new InvalidOperationException(
+            $"{PipelineTopics.StreamConfigSetting}: topic '{topic}' does not exist. Create the pipeline's topics with: signal-pipeline kafka topics ensure");
+        _consumer = kafka.GetRestoreConsumer(ProcessorOptions.ConsumerGroup + "-stream-config");
+        var starts = new List<TopicPartitionOffset>(partitions);
+        for (var p = 0; p < partitions; p++)
+        {
+            var marks = _consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), QueryTimeout);
+            starts.Add(new TopicPartitionOffset(topic, p, marks.Low));
+            if (marks.High.Value > marks.Low.Value)
+            {
+                _catchUpTo[p] = marks.High.Value;
+            }
+        }
+
+        _consumer.Assign(starts);
+        CheckCaughtUp();
+    }
+
+    /// <summary>Applies what arrives within <paramref name="wait"/> (then what is already fetched); returns the records applied.</summary>
+    public int Poll(TimeSpan wait)
+    {
+        var consumer = _consumer ?? throw new InvalidOperationException("Start the reader first.");
+        var applied = 0;
+        for (var record = consumer.Consume(wait); record is not null; record = consumer.Consume(TimeSpan.Zero))
+        {
+            if (!record.IsPartitionEOF)
+            {
+                var streamId = Encoding.UTF8.GetString(record.Message.Key ?? []);
+                if (streamId.Length == 0)
+                {
+                    logger.LogWarning("Stream-config record at {Source} has no key (the stream id): ignored", record.TopicPartitionOffset);
+                }
+                else if (table.Apply(streamId, record.Partition.Value, record.Offset.Value, record.Message.Value) is { Error: { } error })
+                {
+                    logger.LogWarning("Stream-config record for {StreamId} at {Source} is refused: {Error}; the stream keeps its filter (its owner dead-letters the record)",
+                        streamId, record.TopicPartitionOffset, error);
+                }
+
+                applied++;
+            }
+
+            if (_catchUpTo.TryGetValue(record.Partition.Value, out var end) && (record.IsPartitionEOF || record.Offset.Value >= end - 1))
+            {
+                _catchUpTo.Remove(record.Partition.Value);
+                CheckCaughtUp();
+            }
+        }
+
+        return applied;
+    }
+
+    /// <summary>
+    /// Reads until caught up (the service's start). A broker failure is retried, as a restore is (a missing topic is not:
+    /// it stops the service); every <paramref name="warnEvery"/> without catching up is logged, naming the partitions behind.
+    /// </summary>
+    public void CatchUp(TimeSpan warnEvery, CancellationToken cancellationToken)
+    {
+        var warnAt = DateTime.UtcNow + warnEvery;
+        while (!table.IsCaughtUp && !cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (_consumer is null)
+                {
+                    Start();
+                }
+
+                Poll(TimeSpan.FromMilliseconds(200));
+            }
+            catch (KafkaException e) when (!e.Error.IsFatal)
+            {
+                logger.LogWarning("Reading {Topic} failed ({Reason}); retrying", options.StreamConfigTopic, e.Error.Reason);
+                _consumer?.Dispose();
+                _consumer = null;
+                _catchUpTo.Clear();
+                cancellationToken.WaitHandle.WaitOne(TimeSpan.FromSeconds(1));
+            }
+
+            if (DateTime.UtcNow > warnAt)
+            {
+                logger.LogWarning("Still reading {Topic} to its end before processing; partitions [{Partitions}] are behind",
+                    options.StreamConfigTopic, string.Join(",", _catchUpTo.Keys.Order()));
+                warnAt = DateTime.UtcNow + warnEvery;
+            }
+        }
+    }
+
+    /// <summary>Follows the topic until cancelled (its own thread: the consumer is not shared).</summary>
+    public void Run(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                Poll(TimeSpan.FromMilliseconds(200));
+            }
+            catch (KafkaException e) when (!e.Error.IsFatal)
+            {
+                logger.LogWarning("Stream-config consume error: {Reason}", e.Error.Reason);
+            }
+        }
+    }
+
+    private void CheckCaughtUp()
+    {
+        if (_catchUpTo.Count == 0 && !table.IsCaughtUp)
+        {
+            logger.LogInformation("Stream configs read: {Count} entries ({Refused} refused)", table.Count, table.Refused);
+            table.MarkCaughtUp();
+        }
+    }
+
+    public void Dispose() => _consumer?.Dispose();
+}

@@ -1,0 +1,48 @@
+using FilterKafkaProcessor.Config;
+using FilterKafkaProcessor.Filtering;
+using FilterKafkaProcessor.Inspection;
+using FilterKafkaProcessor.Kafka;
+using FilterKafkaProcessor.Streaming;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+
+namespace FilterKafkaProcessor;
+
+/// <summary>Hosts one <see cref="StreamThread"/> on a dedicated thread for the service's lifetime; its health is <c>/health</c>'s.</summary>
+public sealed class FilterKafkaProcessorWorker(
+    KafkaSupplier kafka,
+    IOptions<ProcessorOptions> options,
+    IChunkFilterer filterer,
+    ProcessorTelemetry telemetry,
+    ILogger<StreamThread> logger,
+    IHostApplicationLifetime lifetime,
+    StreamConfigTable configs,
+    StreamQueries queries) : BackgroundService, IHealthCheck
+{
+    private readonly ProcessorHealth _health = new(options.Value, TimeProvider.System);
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+        => Task.Factory.StartNew(() =>
+        {
+            try
+            {
+                // The stream configs first: a stream must not run the default for want of reading its entry.
+                using var reader = new StreamConfigReader(kafka, options.Value, configs, logger);
+                reader.CatchUp(TimeSpan.FromSeconds(options.Value.RestoreStallSeconds), stoppingToken);
+                var following = Task.Factory.StartNew(() => reader.Run(stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                using var thread = new StreamThread(kafka, options.Value, filterer, telemetry, _health, TimeProvider.System, logger, kafka.MaxMessageBytes, configs, queries);
+                thread.Run(stoppingToken);
+                following.Wait(TimeSpan.FromSeconds(5));
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                // Only start-up failures get here (a missing topic, a fatal client error): the loop itself retries.
+                logger.LogCritical(e, "The stream processor failed; stopping the service");
+                lifetime.StopApplication();
+                throw;
+            }
+        }, stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        => Task.FromResult(_health.Check());
+}

@@ -1,0 +1,296 @@
+using System.Buffers;
+using System.Globalization;
+using System.Net.Http.Headers;
+using SignalPipeline.Filters;
+
+namespace FilterKafkaProcessor.Filtering;
+
+/// <summary>
+/// Filters through the algorithm services behind the gateway with the binary form of
+/// <c>POST /{algorithm}/audio/batch</c> (docs/filter-api.md, media type <see cref="BatchMediaType"/>): one item per
+/// stream (its chunks concatenated, which the filters guarantee is bit-identical to chunk by chunk) with the stream's
+/// state snapshot; the answer's state replaces the stream's state. Samples travel as raw little-endian float64, written
+/// straight from the chunks' input into a pooled request buffer and copied from a pooled response buffer straight into
+/// the chunks' output. A request carries at most <see cref="MaxSamplesPerRequest"/> samples (the services limit bodies
+/// to 16 MiB): longer work is cut into several requests at any sample, each stream continuing from the state the
+/// previous request returned. A stream with its own config (<see cref="StreamFilterHandle.Setting"/>) goes to its own
+/// algorithm's path, and always with a state (its initial state at first), so the service filters it with the stream's
+/// parameters; only default streams without state take the deployment's parameters from the query string.
+/// </summary>
+public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IReadOnlyDictionary<string, double> parameters) : IChunkFilterer
+{
+    public const int MaxSamplesPerRequest = 131_072;
+
+    /// <summary>The binary batch's media type, for the request and the answer (<see cref="FilterBatchFormat"/>).</summary>
+    public const string BatchMediaType = FilterBatchFormat.MediaType;
+
+    private static readonly MediaTypeHeaderValue BatchContentType = new(BatchMediaType);
+    private static readonly MediaTypeWithQualityHeaderValue BatchAccept = new(BatchMediaType);
+
+    // The binary form takes the parameters of state-less items in the query string; "R" round-trips every double.
+    private readonly string _path = $"/{algorithm}/audio/batch" + (parameters.Count == 0 ? "" : "?" + string.Join("&",
+        parameters.Select(p => Uri.EscapeDataString(p.Key) + "=" + p.Value.ToString("R", CultureInfo.InvariantCulture))));
+
+    private string PathOf(string streamAlgorithm) => streamAlgorithm == algorithm ? _path : $"/{streamAlgorithm}/audio/batch";
+
+    /// <summary>A 4xx answer refuses the request's chunks; 408, 429, 5xx, timeouts and malformed answers are transport failures.</summary>
+    public bool IsChunkFault(Exception failure) => failure is ChunkRefusedException;
+
+    private static bool IsRefusal(System.Net.HttpStatusCode status)
+        => (int)status is >= 400 and < 500 && status is not (System.Net.HttpStatusCode.RequestTimeout or System.Net.HttpStatusCode.TooManyRequests);
+
+    public async Task FilterAsync(IReadOnlyList<FilterWork> work, CancellationToken cancellationToken)
+    {
+        // Each stream's pending samples, in order: the items and a cursor into them.
+        var streams = new List<PendingStream>();
+        var index = new Dictionary<StreamFilterHandle, PendingStream>(ReferenceEqualityComparer.Instance);
+        foreach (var item in work)
+        {
+            if (!index.TryGetValue(item.Stream, out var stream))
+            {
+                index[item.Stream] = stream = new PendingStream(item.Stream);
+                streams.Add(stream);
+            }
+
+            stream.Items.Add(item);
+        }
+
+        // One request per algorithm present (streams may run their own; most batches have one).
+        foreach (var group in streams.GroupBy(s => s.Handle.Algorithm ?? algorithm))
+        {
+            await FilterAsync([.. group], PathOf(group.Key), cancellationToken);
+        }
+    }
+
+    private async Task FilterAsync(List<PendingStream> streams, string path, CancellationToken cancellationToken)
+    {
+        while (streams.Any(s => !s.Done))
+        {
+            var budget = MaxSamplesPerRequest;
+            var batch = new List<BatchItem>();
+            foreach (var stream in streams.Where(s => !s.Done))
+            {
+                if (budget == 0)
+                {
+                    break;
+                }
+
+                var segments = stream.Take(budget);
+                var length = segments.Sum(s => s.Length);
+                budget -= length;
+                batch.Add(new BatchItem(stream.Handle, segments, length, stream.Handle.StateToSend()));
+            }
+
+            var states = await SendAsync(batch, path, cancellationToken);
+
+            // Only a whole, well-formed answer moves the streams on.
+            for (var i = 0; i < batch.Count; i++)
+            {
+                batch[i].Stream.SetSnapshot(states[i]);
+            }
+        }
+    }
+
+    /// <summary>Sends one request; writes the filtered samples into the items' outputs and returns their new states.</summary>
+    private async Task<byte[][]> SendAsync(List<BatchItem> batch, string path, CancellationToken cancellationToken)
+    {
+        var size = FilterBatchFormat.CountBytes;
+        foreach (var item in batch)
+        {
+            size += (int)FilterBatchFormat.ItemBytes(item.Length, item.State?.Length ?? 0);
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent(size);
+        try
+        {
+            WriteRequest(batch, buffer.AsSpan(0, size));
+            using var content = new ByteArrayContent(buffer, 0, size);
+            content.Headers.ContentType = BatchContentType;
+            using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
+            request.Headers.Accept.Add(BatchAccept);
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                var problem = await response.Content.ReadAsStringAsync(cancellationToken);
+                var message = $"Filter service answered {(int)response.StatusCode} for a batch to {path}: {problem}";
+                throw IsRefusal(response.StatusCode)
+                    ? new ChunkRefusedException(message, response.StatusCode)
+                    : new HttpRequestException(message, null, response.StatusCode);
+            }
+
+            if (!string.Equals(response.Content.Headers.ContentType?.MediaType, BatchMediaType, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new InvalidOperationException(
+                    $"Filter service answered a batch to {path} with content type '{response.Content.Headers.ContentType}', not {BatchMediaType}.");
+            }
+
+            var (body, length) = await ReadBodyAsync(response.Content, cancellationToken);
+            try
+            {
+                return ReadResponse(batch, body.AsSpan(0, length));
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(body);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static void WriteRequest(List<BatchItem> batch, Span<byte> body)
+    {
+        FilterBatchFormat.WriteCount(body, batch.Count);
+        var position = FilterBatchFormat.CountBytes;
+        foreach (var item in batch)
+        {
+            var state = item.State ?? [];
+            FilterBatchFormat.WriteItemHeader(body[position..], item.Length, state.Length);
+            position += FilterBatchFormat.ItemHeaderBytes;
+            state.CopyTo(body[position..]);
+            position += state.Length;
+            foreach (var (work, offset, length) in item.Segments)
+            {
+                FilterBatchFormat.WriteSamples(work.Input.Span.Slice(offset, length), body.Slice(position, length * sizeof(double)));
+                position += length * sizeof(double);
+            }
+        }
+    }
+
+    /// <summary>Checks the answer against the request and copies each result's samples into its segments' outputs.</summary>
+    private byte[][] ReadResponse(List<BatchItem> batch, ReadOnlySpan<byte> body)
+    {
+        if (body.Length < FilterBatchFormat.CountBytes)
+        {
+            throw Malformed($"the body is {body.Length} bytes, too short for the item count");
+        }
+
+        var count = FilterBatchFormat.ReadCount(body);
+        if (count != (uint)batch.Count)
+        {
+            throw Malformed($"it has {count} results for {batch.Count} items");
+        }
+
+        var states = new byte[batch.Count][];
+        var position = FilterBatchFormat.CountBytes;
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var item = batch[i];
+            if (body.Length - position < FilterBatchFormat.ItemHeaderBytes)
+            {
+                throw Malformed($"results[{i}]: the body ends inside the result's header");
+            }
+
+            var (length, stateLength) = FilterBatchFormat.ReadItemHeader(body[position..]);
+            position += FilterBatchFormat.ItemHeaderBytes;
+            if (length != (uint)item.Length)
+            {
+                throw Malformed($"results[{i}] has {length} samples for {item.Length}");
+            }
+
+            if (stateLength == 0)
+            {
+                throw Malformed($"results[{i}] has no state");
+            }
+
+            if ((ulong)stateLength + (ulong)length * sizeof(double) > (ulong)(body.Length - position))
+            {
+                throw Malformed($"results[{i}]: its {stateLength} state bytes and {length} samples run past the end of the body");
+            }
+
+            states[i] = body.Slice(position, (int)stateLength).ToArray();
+            position += (int)stateLength;
+            foreach (var (work, offset, segmentLength) in item.Segments)
+            {
+                FilterBatchFormat.ReadSamples(body.Slice(position, segmentLength * sizeof(double)), work.Output.Span.Slice(offset, segmentLength));
+                position += segmentLength * sizeof(double);
+            }
+        }
+
+        if (position != body.Length)
+        {
+            throw Malformed($"{body.Length - position} bytes follow the last result");
+        }
+
+        return states;
+    }
+
+    private InvalidOperationException Malformed(string what)
+        => new($"Filter service's binary answer to a {algorithm} batch is malformed: {what}.");
+
+    /// <summary>The whole response body in a pooled array (return it to <see cref="ArrayPool{T}.Shared"/>).</summary>
+    private static async Task<(byte[] Buffer, int Length)> ReadBodyAsync(HttpContent content, CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Clamp(content.Headers.ContentLength ?? 0, 4096, Array.MaxLength - 1) + 1);
+        var length = 0;
+        try
+        {
+            await using var stream = await content.ReadAsStreamAsync(cancellationToken);
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, length).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+
+                var read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken);
+                if (read == 0)
+                {
+                    return (buffer, length);
+                }
+
+                length += read;
+            }
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+    }
+
+    /// <summary>One stream's part of a request: its segments of chunks, their total length and the state it starts from.</summary>
+    private readonly record struct BatchItem(StreamFilterHandle Stream, List<(FilterWork Item, int Offset, int Length)> Segments, int Length, byte[]? State);
+
+    /// <summary>One stream's work and how far requests have taken it.</summary>
+    private sealed class PendingStream(StreamFilterHandle handle)
+    {
+        private int _item;
+        private int _offset;
+
+        public StreamFilterHandle Handle { get; } = handle;
+
+        public List<FilterWork> Items { get; } = [];
+
+        public bool Done => _item >= Items.Count;
+
+        /// <summary>The next up to <paramref name="budget"/> samples, as (item, offset, length) segments.</summary>
+        public List<(FilterWork Item, int Offset, int Length)> Take(int budget)
+        {
+            var segments = new List<(FilterWork, int, int)>();
+            while (budget > 0 && !Done)
+            {
+                var item = Items[_item];
+                var length = Math.Min(budget, item.Input.Length - _offset);
+                segments.Add((item, _offset, length));
+                budget -= length;
+                _offset += length;
+                if (_offset == item.Input.Length)
+                {
+                    _item++;
+                    _offset = 0;
+                }
+            }
+
+            return segments;
+        }
+    }
+}
+
+/// <summary>The algorithm service refused a request's chunks (a 4xx answer other than 408 and 429).</summary>
+public sealed class ChunkRefusedException(string message, System.Net.HttpStatusCode status) : HttpRequestException(message, null, status);

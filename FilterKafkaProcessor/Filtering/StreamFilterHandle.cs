@@ -1,0 +1,101 @@
+using FilterKafkaProcessor.Config;
+using SignalPipeline.Filters;
+
+namespace FilterKafkaProcessor.Filtering;
+
+/// <summary>
+/// One stream's filter state. Between transactions only the committed snapshot is kept (a few dozen bytes for kalman,
+/// so a million idle streams stay small); during a batch the working state is a live <see cref="IStreamFilter"/>
+/// (local mode) or the snapshot the algorithm service returned (remote mode). Both forms are
+/// <see cref="IStreamFilter.SaveState"/>'s format. Also the stream's own config (<see cref="Setting"/>; null: the
+/// deployment default), switched inside a transaction and rolled back with it. Not sealed: a stream's state derives
+/// from it, so a million streams pay for one object each rather than two.
+/// </summary>
+public class StreamFilterHandle(byte[]? committed, StreamFilterSetting? setting = null)
+{
+    private IStreamFilter? _live;
+    private byte[]? _working;
+    private bool _fresh; // switched to another algorithm in the open transaction: the committed state no longer applies
+
+    /// <summary>The state as of the last commit; null before the stream's first chunk.</summary>
+    public byte[]? CommittedState { get; private set; } = committed;
+
+    /// <summary>The config as of the last commit; null: the deployment default since the stream's start.</summary>
+    public StreamFilterSetting? CommittedSetting { get; private set; } = setting;
+
+    /// <summary>The config in the open transaction.</summary>
+    public StreamFilterSetting? Setting { get; private set; } = setting;
+
+    /// <summary>The stream's own algorithm, or null when it runs the deployment default.</summary>
+    public string? Algorithm => Setting?.Config?.Algorithm;
+
+    /// <summary>True before the stream's first chunk was filtered (or since a switch to a fresh filter).</summary>
+    public bool IsNew => _live is null && _working is null && (CommittedState is null || _fresh);
+
+    /// <summary>The live filter, created from the working or committed state, or from the stream's config (else the given default) on first use.</summary>
+    public IStreamFilter GetFilter(string algorithm, IReadOnlyDictionary<string, double> parameters)
+    {
+        if (_live is null)
+        {
+            var state = _working ?? (_fresh ? null : CommittedState);
+            var config = Setting?.Config;
+            _live = state is not null ? FilterFactory.Restore(state, config?.Algorithm ?? algorithm)
+                : config is not null ? config.NewFilter()
+                : FilterFactory.Create(algorithm, parameters);
+            _working = null;
+        }
+
+        return _live;
+    }
+
+    /// <summary>The working state, or for a stream with its own config and no state yet its filter's initial state (remote mode sends it, so the service filters with the stream's parameters).</summary>
+    public byte[]? StateToSend() => SaveState() ?? Setting?.Config?.NewFilter().SaveState();
+
+    /// <summary>Replaces the working state with a snapshot (remote mode: the service's answer; or a rollback point).</summary>
+    public void SetSnapshot(byte[]? snapshot)
+    {
+        _working = snapshot;
+        _live = null;
+    }
+
+    /// <summary>The working state; null before the first chunk.</summary>
+    public byte[]? SaveState() => _live?.SaveState() ?? _working ?? (_fresh ? null : CommittedState);
+
+    /// <summary>Records a config decision that leaves the filter as it is (an equal config, or a refused one).</summary>
+    public void Record(StreamFilterSetting? setting) => Setting = setting;
+
+    /// <summary>
+    /// Switches to <paramref name="to"/> from now on: another algorithm starts at its initial state; the same algorithm
+    /// keeps its learned state under the new parameters where their shapes allow (<see cref="FilterInspector.Retune"/>),
+    /// else starts fresh too. Returns true when the state was kept.
+    /// </summary>
+    public bool Switch(StreamFilterSetting? setting, StreamFilterConfig from, StreamFilterConfig to)
+    {
+        var state = from.Algorithm == to.Algorithm ? SaveState() : null;
+        Setting = setting;
+        var retuned = state is null ? null : FilterInspector.Retune(state, to.Parameters);
+        _live = retuned;
+        _working = null;
+        _fresh = retuned is null;
+        return retuned is not null;
+    }
+
+    /// <summary>The transaction that wrote <paramref name="state"/> and <paramref name="setting"/> committed: keep only the bytes.</summary>
+    public void OnFilterCommitted(byte[]? state, StreamFilterSetting? setting)
+    {
+        CommittedState = state;
+        CommittedSetting = Setting = setting;
+        _live = null;
+        _working = null;
+        _fresh = false;
+    }
+
+    /// <summary>Forgets the working state and config: the next use starts from the committed ones again.</summary>
+    public void RollbackFilter()
+    {
+        _live = null;
+        _working = null;
+        _fresh = false;
+        Setting = CommittedSetting;
+    }
+}

@@ -1,0 +1,35 @@
+using Confluent.Kafka;
+
+namespace FilterKafkaProcessor.Kafka;
+
+/// <summary>
+/// What the stream thread does when the group hands it partitions or takes them away (librdkafka's rebalance callbacks,
+/// called from inside <c>Consume</c> on the thread that consumes).
+/// </summary>
+/// <param name="Assigned">Partitions given to this member; returns the offset to start each one from.</param>
+/// <param name="Revoked">Partitions taken away in a normal rebalance (the member may still commit before returning).</param>
+/// <param name="Lost">Partitions lost without a chance to commit (session timed out, fenced).</param>
+public sealed record RebalanceHandlers(
+    Func<IReadOnlyList<TopicPartition>, IEnumerable<TopicPartitionOffset>> Assigned,
+    Action<IReadOnlyList<TopicPartitionOffset>> Revoked,
+    Action<IReadOnlyList<TopicPartitionOffset>> Lost);
+
+/// <summary>
+/// The seam between the processor's logic and Kafka (Streamiz's <c>IKafkaSupplier</c>): the real supplier builds
+/// Confluent.Kafka clients through the project's one client setup; tests pass an in-memory cluster that behaves like a
+/// real one (transactions isolated, fencing, rebalances, injected failures), so the logic is tested without a broker.
+/// </summary>
+public interface IKafkaSupplier
+{
+    /// <summary>The group consumer of the input topic: read_committed, no auto-commit, no auto offset store, earliest.</summary>
+    IConsumer<byte[], byte[]> GetConsumer(string groupId, RebalanceHandlers handlers);
+
+    /// <summary>An assign-only read_committed consumer with partition EOF events, for restoring state from the changelog.</summary>
+    IConsumer<byte[], byte[]> GetRestoreConsumer(string groupId);
+
+    /// <summary>A transactional, idempotent producer; <c>InitTransactions</c> is not called yet.</summary>
+    IProducer<byte[], byte[]> GetProducer(string transactionalId);
+
+    /// <summary>The topic's partition count, or null when the topic does not exist.</summary>
+    int? PartitionCount(string topic);
+}

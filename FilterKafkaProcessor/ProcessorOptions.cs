@@ -1,0 +1,240 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+using SignalPipeline.Filters;
+using SignalPipeline.Kafka;
+
+namespace FilterKafkaProcessor;
+
+/// <summary>Where the chunks are filtered: in this process, or by the algorithm services through the gateway.</summary>
+public enum FilterMode
+{
+    Local,
+    Remote,
+}
+
+/// <summary>
+/// The processor's settings, bound from the configuration root by <see cref="ProcessorOptionsExtensions.AddProcessorOptions"/>:
+/// each property's <see cref="ConfigurationKeyNameAttribute"/> is where it is set, the guide's flat names
+/// (<c>INPUT_TOPIC</c>, <c>FILTER_ALGORITHM</c>...), the tuning knobs in the <c>Processor</c> section and the algorithm's
+/// parameters in <c>Filter:Params</c>. Validated at start by data annotations (<see cref="ProcessorOptionsValidator"/>,
+/// generated) and <see cref="Validate"/> for the checks that span settings; every message names the setting.
+/// </summary>
+public sealed class ProcessorOptions : IValidatableObject
+{
+    public const string ConsumerGroup = PipelineTopics.ProcessorGroup;
+    public const string ProcessorSection = "Processor";
+    public const string ParamsSection = "Filter:Params";
+    public const string AlgorithmSetting = "FILTER_ALGORITHM";
+    public const string ModeSetting = "FILTER_MODE";
+    public const string GatewayUrlSetting = "FILTER_GATEWAY_URL";
+
+    [ConfigurationKeyName(PipelineTopics.InputSetting), SettingRequired]
+    public string InputTopic { get; set; } = PipelineTopics.DefaultInput;
+
+    [ConfigurationKeyName(PipelineTopics.OutputSetting), SettingRequired]
+    public string OutputTopic { get; set; } = PipelineTopics.DefaultOutput;
+
+    [ConfigurationKeyName(PipelineTopics.DeadLetterSetting), SettingRequired]
+    public string DlqTopic { get; set; } = PipelineTopics.DefaultDeadLetters;
+
+    [ConfigurationKeyName(PipelineTopics.ChangelogSetting), SettingRequired]
+    public string ChangelogTopic { get; set; } = PipelineTopics.DefaultChangelog;
+
+    [ConfigurationKeyName(PipelineTopics.StreamConfigSetting), SettingRequired]
+    public string StreamConfigTopic { get; set; } = PipelineTopics.DefaultStreamConfig;
+
+    /// <summary>The algorithm name, stored trimmed and lower case (it appears in URLs, metrics and records).</summary>
+    [ConfigurationKeyName(AlgorithmSetting)]
+    public string Algorithm { get => _algorithm; set => _algorithm = (value ?? "").Trim().ToLowerInvariant(); }
+
+    private string _algorithm = "kalman";
+
+    [ConfigurationKeyName(ParamsSection)]
+    public Dictionary<string, double> Params { get; set; } = [];
+
+    [ConfigurationKeyName(ModeSetting)]
+    public FilterMode Mode { get; set; } = FilterMode.Local;
+
+    /// <summary>Base address of the gateway for remote mode (service discovery name by default).</summary>
+    [ConfigurationKeyName(GatewayUrlSetting)]
+    public string GatewayUrl { get; set; } = "http://filter-gateway";
+
+    /// <summary>Most records consumed into one transaction.</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxBatchRecords)}"), SettingRange(1, 1_000_000)]
+    public int MaxBatchRecords { get; set; } = 2000;
+
+    /// <summary>
+    /// Most input bytes (record values) in one transaction. Bounds what the producer holds until the commit: with
+    /// ~200 records of 64 KB per transaction each produced record cost 7x more (fresh memory for librdkafka's copies,
+    /// page faults) and the throughput of a run settled at either ~9M or ~18M samples/s; 1 MiB keeps it at the latter.
+    /// </summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxBatchBytes)}"), SettingRange(1, int.MaxValue)]
+    public int MaxBatchBytes { get; set; } = 1 << 20;
+
+    /// <summary>Longest time spent collecting one transaction's records.</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxBatchMs)}"), SettingRange(1, 60_000)]
+    public int MaxBatchMs { get; set; } = 20;
+
+    /// <summary>
+    /// How long a batch waits for another record once the consumer has nothing more fetched; 0 closes it at once, so a
+    /// batch is what arrived during the previous commit (lowest latency; batches still grow with the load).
+    /// </summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(LingerMs)}"), SettingRange(0, 60_000)]
+    public int LingerMs { get; set; }
+
+    /// <summary>Out-of-order chunks held per stream while waiting for a missing seq; past this the gap is skipped.</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxHeldChunks)}"), SettingRange(0, 100_000)]
+    public int MaxHeldChunks { get; set; } = 32;
+
+    /// <summary>Chunks larger than this many samples go to the DLQ (protects memory and the remote call size).</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxChunkSamples)}"), SettingRange(1, 100_000_000)]
+    public int MaxChunkSamples { get; set; } = 1_000_000;
+
+    /// <summary>Seconds between the log lines that report throughput.</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(RateLogSeconds)}"), SettingRange(0, 3600)]
+    public int RateLogSeconds { get; set; } = 10;
+
+    /// <summary>A stream with no chunk for this long is evicted from memory and tombstoned in the changelog (0 = never).</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(StreamIdleSeconds)}"), SettingRange(0, 30 * 86_400)]
+    public int StreamIdleSeconds { get; set; } = 3600;
+
+    /// <summary>Chunks held after a missing seq wait at most this long before the gap is skipped (0 = only <see cref="MaxHeldChunks"/>).</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(HeldChunkTimeoutSeconds)}"), SettingRange(0, 86_400)]
+    public int HeldChunkTimeoutSeconds { get; set; } = 30;
+
+    /// <summary>Most streams one instance holds; a chunk of a new stream beyond it is dead-lettered (<c>too-many-streams</c>).</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxStreams)}"), SettingRange(1, 100_000_000)]
+    public int MaxStreams { get; set; } = 1_000_000;
+
+    /// <summary>Failed attempts of the same batch (broker or transport failures) after which <c>/health</c> turns unhealthy.</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxBatchAttempts)}"), SettingRange(1, 1000)]
+    public int MaxBatchAttempts { get; set; } = 5;
+
+    /// <summary>A partition with input read but nothing committed for this long turns <c>/health</c> unhealthy.</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(StuckPartitionSeconds)}"), SettingRange(1, 86_400)]
+    public int StuckPartitionSeconds { get; set; } = 120;
+
+    /// <summary>First pause after a failed batch; doubled per attempt up to <see cref="MaxRetryBackoffMs"/>.</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(RetryBackoffMs)}"), SettingRange(1, 60_000)]
+    public int RetryBackoffMs { get; set; } = 100;
+
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxRetryBackoffMs)}"), SettingRange(1, 600_000)]
+    public int MaxRetryBackoffMs { get; set; } = 10_000;
+
+    /// <summary>A restore that reads nothing for this long is abandoned and retried (the partition waits meanwhile).</summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(RestoreStallSeconds)}"), SettingRange(1, 3600)]
+    public int RestoreStallSeconds { get; set; } = 30;
+
+    /// <summary>
+    /// A name stable across restarts of the same instance (the pod name on Kubernetes): the transactional id is
+    /// <c>filter-kafka-processor-{InstanceId}</c>, so a restarted instance fences its previous incarnation at once and
+    /// aborts the transaction it left open. Unset: a unique id per process (fencing then relies on the consumer group
+    /// generation alone, and a crashed instance's open transaction lasts until the transaction timeout).
+    /// </summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(InstanceId)}")]
+    public string? InstanceId { get => _instanceId; set => _instanceId = string.IsNullOrWhiteSpace(value) ? null : value.Trim(); }
+
+    private string? _instanceId;
+
+    /// <summary>
+    /// For the dev broker only (librdkafka's mock cluster shows aborted and open transactions to read_committed
+    /// readers): a restore scans the output for chunks an unfinished transaction left visible and does not write them
+    /// again. Off for a real cluster, where it would cost a scan and change nothing. The AppHost sets it with the dev broker.
+    /// </summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(DevBrokerCompensation)}")]
+    public bool DevBrokerCompensation { get; set; }
+
+    /// <summary>
+    /// <c>Filter:Params</c> entries that are not numbers: the binder skips a dictionary value it cannot convert, so they are
+    /// collected at binding (<see cref="ProcessorOptionsExtensions.AddProcessorOptions"/>) and refused by <see cref="Validate"/>.
+    /// </summary>
+    internal List<string> UnreadableParams { get; } = [];
+
+    /// <summary>The checks that span settings (the single-setting ones are the properties' attributes).</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        foreach (var unreadable in UnreadableParams)
+        {
+            yield return new(unreadable);
+        }
+
+        if (InputTopic == OutputTopic)
+        {
+            yield return new($"{PipelineTopics.InputSetting} and {PipelineTopics.OutputSetting} are both '{InputTopic}': the processor would read its own output.");
+        }
+
+        if (!Enum.IsDefined(Mode))
+        {
+            yield return new($"{ModeSetting} '{Mode}' is not valid: use 'local' or 'remote'.");
+        }
+
+        string? filterError = null;
+        try
+        {
+            // Creating one filter checks the algorithm name and every parameter against its range.
+            FilterFactory.Create(Algorithm, Params);
+        }
+        catch (UnknownAlgorithmException e)
+        {
+            filterError = $"{AlgorithmSetting}: {e.Message}";
+        }
+        catch (FilterParameterException e)
+        {
+            filterError = $"{ParamsSection}:{e.ParamName}: {e.Message}";
+        }
+
+        if (filterError is not null)
+        {
+            yield return new(filterError);
+        }
+
+        if (Mode == FilterMode.Remote && !Uri.TryCreate(GatewayUrl, UriKind.Absolute, out _))
+        {
+            yield return new($"{GatewayUrlSetting} '{GatewayUrl}' is not an absolute URL (needed when {ModeSetting}=remote).");
+        }
+
+        if (MaxRetryBackoffMs < RetryBackoffMs)
+        {
+            yield return new($"{ProcessorSection}:{nameof(MaxRetryBackoffMs)} = {MaxRetryBackoffMs} is out of range [{RetryBackoffMs}, 600000]: at least {ProcessorSection}:{nameof(RetryBackoffMs)}.");
+        }
+
+        if (InstanceId is { } id && (id.Length > 200 || id.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))))
+        {
+            yield return new($"{ProcessorSection}:{nameof(InstanceId)} '{id}' must be up to 200 letters, digits, '-', '_' or '.'.");
+        }
+    }
+}
+
+/// <summary>The data annotations of <see cref="ProcessorOptions"/> and its <see cref="ProcessorOptions.Validate"/>, checked by generated code.</summary>
+[OptionsValidator]
+public sealed partial class ProcessorOptionsValidator : IValidateOptions<ProcessorOptions>
+{
+}
+
+public static class ProcessorOptionsExtensions
+{
+    /// <summary>
+    /// Binds <see cref="ProcessorOptions"/> from the configuration root (the names are the properties' configuration keys)
+    /// and validates them at start. A value that cannot be converted (<c>Processor:LingerMs=soon</c>) stops the start with
+    /// the binder's message naming the key; an out-of-range one with the validator's.
+    /// </summary>
+    public static OptionsBuilder<ProcessorOptions> AddProcessorOptions(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSingleton<IValidateOptions<ProcessorOptions>, ProcessorOptionsValidator>();
+        return services.AddOptions<ProcessorOptions>()
+            .Bind(configuration)
+            .PostConfigure(options => FindUnreadableParams(configuration, options))
+            .ValidateOnStart();
+    }
+
+    private static void FindUnreadableParams(IConfiguration configuration, ProcessorOptions options)
+    {
+        foreach (var parameter in configuration.GetSection(ProcessorOptions.ParamsSection).GetChildren())
+        {
+            if (parameter.Value is { } text && !double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _))
+            {
+                options.UnreadableParams.Add($"{ProcessorOptions.ParamsSection}:{parameter.Key} = '{text}' is not a number.");
+            }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Confluent.Kafka;
+using FilterKafkaProcessor.Streaming;
+using SignalPipeline.Kafka;
+
+namespace FilterKafkaProcessor;
+
+/// <summary>
+/// The processor's metrics (Meter "SignalPipeline.Processor") and batch spans (ActivitySource of the same name).
+/// Totals are also kept as plain numbers for the periodic rate log line.
+/// </summary>
+public sealed class ProcessorTelemetry : IDisposable
+{
+    public const string Name = "SignalPipeline.Processor";
+    private const int MaxLinksPerBatch = 32;
+
+    public static readonly ActivitySource ActivitySource = new(Name);
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _samples;
+    private readonly Counter<long> _chunks;
+    private readonly Histogram<double> _latency;
+    private readonly Histogram<long> _batchSize;
+    private readonly Counter<long> _deadLetters;
+    private readonly Counter<long> _duplicates;
+    private readonly Counter<long> _gaps;
+    private readonly Counter<long> _skippedSeqs;
+    private readonly Counter<long> _replayed;
+    private readonly Counter<long> _aborts;
+    private readonly Counter<long> _evicted;
+    private readonly Counter<long> _configSwitches;
+    private readonly Histogram<double> _restore;
+    private readonly Counter<long> _restoreFailures;
+    private readonly Counter<long> _corrupt;
+    private readonly Counter<long> _truncated;
+    private long _streams;
+
+    public ProcessorTelemetry(IMeterFactory meterFactory)
+    {
+        _meter = meterFactory.Create(Name);
+        _samples = _meter.CreateCounter<long>("signalpipeline.processor.samples", "{sample}", "Samples filtered and written to the output topic.");
+        _chunks = _meter.CreateCounter<long>("signalpipeline.processor.chunks", "{chunk}", "Chunks filtered and written to the output topic.");
+        _latency = _meter.CreateHistogram<double>("signalpipeline.processor.latency", "ms", "End-to-end latency: commit time minus the chunk's timestamp_ms.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] });
+        _batchSize = _meter.CreateHistogram<long>("signalpipeline.processor.batch.size", "{record}", "Input records per transaction.",
+            advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000] });
+        _deadLetters = _meter.CreateCounter<long>("signalpipeline.processor.dead_letters", "{record}", "Records sent to the dead-letter topic, by error.code.");
+        _duplicates = _meter.CreateCounter<long>("signalpipeline.processor.duplicates", "{chunk}", "Chunks dropped because their seq was already processed or held.");
+        _gaps = _meter.CreateCounter<long>("signalpipeline.processor.gaps", "{gap}", "Times a stream skipped ahead over missing seqs.");
+        _skippedSeqs = _meter.CreateCounter<long>("signalpipeline.processor.skipped_seqs", "{chunk}", "Seqs never processed because a gap was skipped.");
+        _replayed = _meter.CreateCounter<long>("signalpipeline.processor.replayed", "{chunk}", "Chunks re-filtered after a restore whose output was already in the output topic (dev broker; not written again).");
+        _aborts = _meter.CreateCounter<long>("signalpipeline.processor.transactions.aborted", "{transaction}", "Transactions aborted and retried, by failure (abortable or fatal).");
+        _evicted = _meter.CreateCounter<long>("signalpipeline.processor.streams.evicted", "{stream}", "Streams evicted after Processor:StreamIdleSeconds without a chunk (tombstoned).");
+        _configSwitches = _meter.CreateCounter<long>("signalpipeline.processor.config.switches", "{switch}", "Streams switched to another filter config (stream-config) in committed transactions.");
+        _meter.CreateObservableGauge("signalpipeline.processor.streams", () => Interlocked.Read(ref _streams), "{stream}", "Streams held in memory by this instance.");
+        _restore = _meter.CreateHistogram<double>("signalpipeline.processor.restore.duration", "s", "Time to restore assigned partitions' state from the changelog.");
+        _restoreFailures = _meter.CreateCounter<long>("signalpipeline.processor.restore.failures", "{restore}", "Restores that failed or stalled and were tried again.");
+        _corrupt = _meter.CreateCounter<long>("signalpipeline.processor.restore.corrupt", "{record}", "Changelog records that could not be read (that stream starts empty).");
+        _truncated = _meter.CreateCounter<long>("signalpipeline.processor.restore.truncated", "{partition}", "Changelog partitions found not to start where the restore began (records lost).");
+    }
+
+    public long Samples;
+    public long Chunks;
+    public long DeadLetters;
+    public long Duplicates;
+    public long Gaps;
+    public long Replayed;
+    public long Aborts;
+    public long Transactions;
+    public long ConfigSwitches;
+
+    /// <summary>The batch span, linked to the producers' trace contexts of the first records.</summary>
+    public static Activity? StartBatch(string topic, List<ConsumeResult<byte[], byte[]>> records)
+    {
+        if (!ActivitySource.HasListeners())
+        {
+            return null;
+        }
+
+        var links = new List<ActivityLink>();
+        foreach (var record in records)
+        {
+            if (links.Count >= MaxLinksPerBatch)
+            {
+                break;
+            }
+
+            var context = KafkaTracing.ExtractTraceContext(record.Message.Headers);
+            if (context != default)
+            {
+                links.Add(new ActivityLink(context));
+            }
+        }
+
+        return ActivitySource.StartActivity(ActivityKind.Consumer, default,
+            [new("messaging.system", "kafka"), new("messaging.destination.name", topic), new("messaging.batch.message_count", records.Count)], links, name: $"process {topic}");
+    }
+
+    /// <summary>The batch span's context, formatted once and shared by every output record of the batch.</summary>
+    public static Headers TraceContext(Activity? activity)
+    {
+        var headers = new Headers();
+        if (activity is not null)
+        {
+            KafkaTracing.InjectTraceContext(headers, activity.Context);
+        }
+
+        return headers;
+    }
+
+    /// <summary>Counts what a committed batch did.</summary>
+    public void Committed(Batch batch, long nowMs, int streams)
+    {
+        Interlocked.Exchange(ref _streams, streams);
+        if (batch.Records.Count > 0)
+        {
+            _batchSize.Record(batch.Records.Count);
+        }
+
+        // Counted once per batch; the latency histogram, the one per-record instrument, only when someone listens.
+        var (chunks, samples, latency) = (0L, 0L, _latency.Enabled);
+        foreach (var work in batch.Work)
+        {
+            if (work.Poison is null)
+            {
+                chunks++;
+                samples += work.Chunk.Decoded!.Signal.Length;
+                if (latency)
+                {
+                    _latency.Record(nowMs - work.Chunk.TimestampMs);
+                }
+            }
+        }
+
+        if (chunks > 0)
+        {
+            _samples.Add(samples);
+            _chunks.Add(chunks);
+            Interlocked.Add(ref Samples, samples);
+            Interlocked.Add(ref Chunks, chunks);
+        }
+
+        Interlocked.Increment(ref Transactions);
+
+        foreach (var letter in batch.DeadLetters)
+        {
+            _deadLetters.Add(1, new KeyValuePair<string, object?>("error.code", letter.Code));
+            Interlocked.Increment(ref DeadLetters);
+        }
+
+        if (batch.Evicted.Count > 0)
+        {
+            _evicted.Add(batch.Evicted.Count);
+        }
+
+        var counters = batch.Counters;
+        if (counters.Duplicates > 0)
+        {
+            _duplicates.Add(counters.Duplicates);
+            Interlocked.Add(ref Duplicates, counters.Duplicates);
+        }
+
+        if (counters.Gaps > 0)
+        {
+            _gaps.Add(counters.Gaps);
+            _skippedSeqs.Add(counters.SkippedSeqs);
+            Interlocked.Add(ref Gaps, counters.Gaps);
+        }
+
+        Activity.Current?.SetTag("signalpipeline.chunks", batch.Work.Count).SetTag("signalpipeline.dead_letters", batch.DeadLetters.Count);
+    }
+
+    public void ConfigSwitched(int streams)
+    {
+        _configSwitches.Add(streams);
+        Interlocked.Add(ref ConfigSwitches, streams);
+    }
+
+    public void ReplayedChunk()
+    {
+        _replayed.Add(1);
+        Interlocked.Increment(ref Replayed);
+    }
+
+    public void Aborted(TransactionFailure failure)
+    {
+        _aborts.Add(1, new KeyValuePair<string, object?>("failure", failure == TransactionFailure.Fatal ? "fatal" : "abortable"));
+        Interlocked.Increment(ref Aborts);
+    }
+
+    public void Restored(TimeSpan duration, int partitions, int streams)
+    {
+        _restore.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("partitions", partitions));
+        Interlocked.Exchange(ref _streams, streams);
+    }
+
+    public void RestoreFailed() => _restoreFailures.Add(1);
+
+    public void CorruptCheckpoint() => _corrupt.Add(1);
+
+    public void ChangelogTruncated() => _truncated.Add(1);
+
+    public void Dispose() => _meter.Dispose();
+}

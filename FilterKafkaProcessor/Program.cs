@@ -1,0 +1,51 @@
+using FilterKafkaProcessor;
+using FilterKafkaProcessor.Config;
+using FilterKafkaProcessor.Filtering;
+using FilterKafkaProcessor.Inspection;
+using Microsoft.Extensions.Options;
+using SignalPipeline.Filters;
+using SignalPipeline.Kafka;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.AddKafkaClients();
+
+builder.Services.AddProcessorOptions(builder.Configuration);
+builder.Services.AddSingleton<ProcessorTelemetry>();
+
+// At start: a missing topic or a changelog that is not compacted and co-partitioned stops the service naming the fix.
+builder.Services.AddKafkaTopicCheck(services =>
+{
+    var options = services.GetRequiredService<IOptions<ProcessorOptions>>().Value;
+    return [new(PipelineTopics.Input, options.InputTopic), new(PipelineTopics.Output, options.OutputTopic),
+        new(PipelineTopics.DeadLetters, options.DlqTopic), new(PipelineTopics.Changelog, options.ChangelogTopic),
+        new(PipelineTopics.StreamConfig, options.StreamConfigTopic)];
+});
+
+builder.Services.AddHttpClient(nameof(RemoteChunkFilterer), (services, http) =>
+    http.BaseAddress = new Uri(services.GetRequiredService<IOptions<ProcessorOptions>>().Value.GatewayUrl));
+builder.Services.AddSingleton<IChunkFilterer>(services =>
+{
+    var options = services.GetRequiredService<IOptions<ProcessorOptions>>().Value;
+    return options.Mode == FilterMode.Remote
+        ? new RemoteChunkFilterer(services.GetRequiredService<IHttpClientFactory>().CreateClient(nameof(RemoteChunkFilterer)), options.Algorithm, options.Params)
+        : new LocalChunkFilterer(options.Algorithm, options.Params);
+});
+
+builder.Services.AddSingleton<FilterKafkaProcessor.Kafka.KafkaSupplier>();
+builder.Services.AddSingleton(services =>
+{
+    var options = services.GetRequiredService<IOptions<ProcessorOptions>>().Value;
+    return new StreamConfigTable(StreamFilterConfig.Create(options.Algorithm, options.Params));
+});
+builder.Services.AddSingleton<StreamQueries>();
+builder.Services.AddSingleton(new StreamInstance(Environment.MachineName));
+builder.Services.AddSingleton<FilterKafkaProcessorWorker>();
+builder.Services.AddHostedService(services => services.GetRequiredService<FilterKafkaProcessorWorker>());
+// Tagged "live": /alive (the Kubernetes liveness probe) fails too when the processor is stuck, so the pod is restarted.
+builder.Services.AddHealthChecks().AddCheck<FilterKafkaProcessorWorker>("stream-processor", tags: ["live"]);
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.MapStreamEndpoints();
+app.Run();

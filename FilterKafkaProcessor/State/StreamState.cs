@@ -1,0 +1,195 @@
+using Confluent.Kafka;
+using FilterKafkaProcessor.Config;
+using FilterKafkaProcessor.Filtering;
+using FilterKafkaProcessor.Sequencing;
+using SignalPipeline.Messages;
+
+namespace FilterKafkaProcessor.State;
+
+/// <summary>
+/// One stream's live state: its ordering rules, its filter, and what was true at the last commit, so a failed
+/// transaction or a poisoned chunk rolls back this stream alone (no reload from the changelog).
+/// </summary>
+public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList<PendingChunk>? held = null, byte[]? filterState = null, StreamFilterSetting? setting = null)
+    : StreamFilterHandle(filterState, setting)
+{
+    private long _committedNextSeq = nextSeq;
+    private long _heldSinceMs = long.MinValue; // a nullable long would take 16 bytes in each of a million streams
+    private IReadOnlyList<PendingChunk>? _committedHeld = held is { Count: > 0 } ? held : null;
+
+    public string StreamId { get; } = streamId;
+
+    /// <summary>The input partition the stream lives in (set when added to it).</summary>
+    public int Partition { get; internal set; }
+
+    // The ordering state: a sequence object only while chunks are held; otherwise just the next seq (a stream that
+    // holds nothing borrows its partition's scratch sequence for an offer).
+    private StreamSequence<ChunkEnvelope>? _holding = held is { Count: > 0 } ? NewSequence(nextSeq, held) : null;
+    private long _nextSeq = nextSeq;
+
+    /// <summary>The seq the stream waits for.</summary>
+    public long NextSeq => _holding?.NextSeq ?? _nextSeq;
+
+    public int HeldCount => _holding?.HeldCount ?? 0;
+
+    /// <summary>Chunks waiting for a missing seq, in seq order.</summary>
+    public IReadOnlyList<KeyValuePair<long, ChunkEnvelope>> Held => _holding?.Held ?? [];
+
+    /// <summary>
+    /// <see cref="StreamSequence{T}.Offer"/> for this stream. <paramref name="scratch"/> is an empty sequence lent for the
+    /// offer; returns true when the stream kept it (it now holds chunks), so the lender needs a new one.
+    /// </summary>
+    public bool Offer(long seq, ChunkEnvelope chunk, int maxHeld, List<ChunkEnvelope> released, ref SequenceCounters counters, StreamSequence<ChunkEnvelope> scratch, out SequenceOutcome outcome)
+    {
+        var sequence = _holding ?? scratch.Reset(_nextSeq);
+        outcome = sequence.Offer(seq, chunk, maxHeld, released, ref counters);
+        return Settle(sequence);
+    }
+
+    /// <summary><see cref="StreamSequence{T}.SkipGap"/> for this stream.</summary>
+    public void SkipGap(List<ChunkEnvelope> released, ref SequenceCounters counters)
+    {
+        if (_holding is { } sequence)
+        {
+            sequence.SkipGap(released, ref counters);
+            Settle(sequence);
+        }
+    }
+
+    /// <summary>Keeps the sequence object only while it holds chunks; returns true when it newly took it.</summary>
+    private bool Settle(StreamSequence<ChunkEnvelope> sequence)
+    {
+        if (sequence.HeldCount > 0)
+        {
+            var taken = _holding is null;
+            _holding = sequence;
+            return taken;
+        }
+
+        _nextSeq = sequence.NextSeq;
+        _holding = null;
+        return false;
+    }
+
+    /// <summary>The stream's filter state (this object: see <see cref="StreamFilterHandle"/>).</summary>
+    public StreamFilterHandle Filter => this;
+
+    /// <summary>Changed in the open transaction: its checkpoint is written before the commit.</summary>
+    public bool Dirty { get; set; }
+
+    /// <summary>Never committed: a rollback forgets it.</summary>
+    public bool IsUncommitted { get; private set; } = true;
+
+    /// <summary>Bytes of the held chunks' values (bounded so the checkpoint fits one Kafka message).</summary>
+    public long HeldBytes { get; set; }
+
+    /// <summary>When the oldest chunk now held started waiting (this instance's clock), or null when none is held.</summary>
+    public long? HeldSinceMs
+    {
+        get => _heldSinceMs == long.MinValue ? null : _heldSinceMs;
+        set => _heldSinceMs = value ?? long.MinValue;
+    }
+
+    /// <summary>When the stream last received a chunk (this instance's clock), for idle eviction.</summary>
+    public long LastActiveMs { get; set; }
+
+    /// <summary>The partition's least-recently-active list (intrusive, so it costs two references per stream).</summary>
+    internal StreamState? Older { get; set; }
+
+    internal StreamState? Newer { get; set; }
+
+    /// <summary>Marks this state as restored from a checkpoint (it exists in the changelog).</summary>
+    public StreamState Committed()
+    {
+        IsUncommitted = false;
+        return this;
+    }
+
+    public StreamCheckpoint ToCheckpoint()
+        => new(NextSeq, Filter.SaveState(), [.. Held.Select(h => h.Value.ToPending())], Filter.Setting);
+
+    /// <summary>After a commit that wrote <paramref name="checkpoint"/>: it is the state to roll back to from now on.</summary>
+    public void OnCommitted(StreamCheckpoint checkpoint)
+    {
+        _committedNextSeq = checkpoint.NextSeq;
+        _committedHeld = checkpoint.Held.Count > 0 ? checkpoint.Held : null;
+        OnFilterCommitted(checkpoint.FilterState, checkpoint.Setting);
+        IsUncommitted = false;
+        Dirty = false;
+    }
+
+    /// <summary>Back to the last commit: ordering position, held chunks and filter state.</summary>
+    public void Rollback()
+    {
+        _holding = _committedHeld is null ? null : NewSequence(_committedNextSeq, _committedHeld);
+        _nextSeq = _committedNextSeq;
+        HeldBytes = _committedHeld?.Sum(h => (long)h.Value.Length) ?? 0;
+        HeldSinceMs = _committedHeld is null ? null : HeldSinceMs;
+        RollbackFilter();
+        Dirty = false;
+    }
+
+    private static StreamSequence<ChunkEnvelope> NewSequence(long nextSeq, IReadOnlyList<PendingChunk>? held)
+        => new(nextSeq, held?.Select(h => KeyValuePair.Create(h.Seq, ChunkEnvelope.FromPending(h))));
+}
+
+/// <summary>A chunk on its way through the ordering rules: the record as read (for a checkpoint) and, once decoded, its samples.</summary>
+public sealed class ChunkEnvelope
+{
+    private readonly Headers? _kafkaHeaders;
+    private IReadOnlyList<KeyValuePair<string, byte[]>>? _headers;
+
+    /// <summary>A chunk just read: its headers are copied only if it has to be checkpointed.</summary>
+    public ChunkEnvelope(long seq, byte[] value, Headers? headers, long timestampMs, SampleChunk decoded, TopicPartitionOffset source)
+    {
+        Seq = seq;
+        Value = value;
+        _kafkaHeaders = headers;
+        TimestampMs = timestampMs;
+        Decoded = decoded;
+        Source = source;
+    }
+
+    private ChunkEnvelope(PendingChunk pending)
+    {
+        Seq = pending.Seq;
+        Value = pending.Value;
+        _headers = pending.Headers;
+        TimestampMs = pending.TimestampMs;
+        Source = pending.Source;
+    }
+
+    public long Seq { get; }
+
+    public long TimestampMs { get; }
+
+    public SampleChunk? Decoded { get; set; }
+
+    public byte[] Value { get; }
+
+    /// <summary>Where the record was read (named in its dead letter, if it becomes one).</summary>
+    public TopicPartitionOffset Source { get; }
+
+    public IReadOnlyList<KeyValuePair<string, byte[]>> Headers
+        => _headers ??= _kafkaHeaders is null ? [] : [.. _kafkaHeaders.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes()))];
+
+    public PendingChunk ToPending() => new(Seq, Value, Headers, TimestampMs, Source);
+
+    public static ChunkEnvelope FromPending(PendingChunk pending) => new(pending);
+
+    public Headers KafkaHeaders()
+    {
+        if (_kafkaHeaders is not null)
+        {
+            return _kafkaHeaders;
+        }
+
+        var headers = new Headers();
+        foreach (var (key, value) in Headers)
+        {
+            headers.Add(key, value);
+        }
+
+        return headers;
+    }
+}

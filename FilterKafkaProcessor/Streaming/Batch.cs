@@ -1,0 +1,77 @@
+using System.Buffers;
+using Confluent.Kafka;
+using FilterKafkaProcessor.Filtering;
+using FilterKafkaProcessor.Sequencing;
+using FilterKafkaProcessor.State;
+
+namespace FilterKafkaProcessor.Streaming;
+
+/// <summary>One released chunk to filter and write: its stream, its record, and where its filtered samples go.</summary>
+public sealed class ChunkWork(PartitionState partition, StreamState stream, ChunkEnvelope chunk, double[] output)
+{
+    public PartitionState Partition { get; } = partition;
+
+    public StreamState Stream { get; } = stream;
+
+    public ChunkEnvelope Chunk { get; } = chunk;
+
+    /// <summary>Pooled; <see cref="Batch.Clear"/> returns it.</summary>
+    public double[] Output { get; } = output;
+
+    /// <summary>Set when the chunk turned out to be poison while filtering: it goes to the DLQ, not the output.</summary>
+    public (string Code, string Reason)? Poison { get; set; }
+
+    public FilterWork ToFilterWork()
+    {
+        var signal = Chunk.Decoded!.Signal;
+        return new FilterWork(Stream.Filter, signal, Output.AsMemory(0, signal.Length));
+    }
+}
+
+/// <summary>
+/// Everything one transaction writes, built by the partition tasks: released chunks, dead letters, the streams whose
+/// checkpoints changed, streams to evict, and per partition the last input offset read.
+/// </summary>
+public sealed class Batch
+{
+    public List<ConsumeResult<byte[], byte[]>> Records { get; } = [];
+
+    public List<ChunkWork> Work { get; } = [];
+
+    public List<DeadLetter> DeadLetters { get; } = [];
+
+    /// <summary>Streams changed in this transaction (checkpointed before commit; rolled back on abort).</summary>
+    public HashSet<StreamState> Touched { get; } = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Streams idle past <c>StreamIdleSeconds</c>: tombstoned in this transaction, dropped after its commit.</summary>
+    public List<(PartitionState Partition, StreamState Stream)> Evicted { get; } = [];
+
+    /// <summary>Per partition, the last input offset this transaction covers.</summary>
+    public Dictionary<int, long> LastOffsets { get; } = [];
+
+    public SequenceCounters Counters;
+
+    public int InputBytes { get; set; }
+
+    /// <summary>Nothing to write: no record of an owned partition, no stream changed, none evicted.</summary>
+    public bool IsEmpty => LastOffsets.Count == 0 && Touched.Count == 0 && Evicted.Count == 0;
+
+    public double[] RentOutput(int length) => ArrayPool<double>.Shared.Rent(length);
+
+    public void Clear()
+    {
+        foreach (var work in Work)
+        {
+            ArrayPool<double>.Shared.Return(work.Output);
+        }
+
+        Records.Clear();
+        Work.Clear();
+        DeadLetters.Clear();
+        Touched.Clear();
+        Evicted.Clear();
+        LastOffsets.Clear();
+        Counters = default;
+        InputBytes = 0;
+    }
+}

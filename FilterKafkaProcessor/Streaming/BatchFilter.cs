@@ -1,0 +1,156 @@
+using System.Text;
+using Confluent.Kafka;
+using FilterKafkaProcessor.Config;
+using FilterKafkaProcessor.Filtering;
+using FilterKafkaProcessor.State;
+
+namespace FilterKafkaProcessor.Streaming;
+
+/// <summary>
+/// Filters a batch's released chunks so that one bad chunk costs only itself: the whole batch is filtered at once
+/// (the fast path); if that throws for a chunk's sake, or a chunk's output is not finite, the streams concerned go back
+/// to their committed state and are filtered again one chunk at a time, each bad chunk marked as poison and its stream
+/// left as it was before it. A transport failure (the filterer says which) is thrown: the batch is retried.
+/// Before filtering, each stream's config is decided against <paramref name="configs"/> at its first chunk of the batch
+/// (docs/processor.md, "Per-stream filters"): the switch is part of this transaction and of the checkpoint it writes.
+/// </summary>
+public sealed class BatchFilter(IChunkFilterer filterer, StreamConfigTable? configs = null, string configTopic = SignalPipeline.Kafka.PipelineTopics.DefaultStreamConfig)
+{
+    /// <summary>Dead-letter code of a stream-config record that was refused (docs/processor.md).</summary>
+    public const string InvalidStreamConfig = "invalid-stream-config";
+
+    private readonly Dictionary<StreamState, ConfigDecision> _decisions = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Config switches applied by the last <see cref="FilterAsync"/> (for telemetry and tests).</summary>
+    public int Switches { get; private set; }
+
+    /// <summary>Filters the work; refused stream-config records the batch acts on go to <paramref name="deadLetters"/>.</summary>
+    public async Task FilterAsync(List<ChunkWork> work, CancellationToken cancellationToken, List<DeadLetter>? deadLetters = null)
+    {
+        Switches = 0;
+        if (work.Count == 0)
+        {
+            return;
+        }
+
+        DecideConfigs(work, deadLetters);
+        HashSet<StreamState>? suspects = null;
+        try
+        {
+            await filterer.FilterAsync([.. work.Select(w => w.ToFilterWork())], cancellationToken);
+            foreach (var item in work)
+            {
+                if (!IsFinite(item))
+                {
+                    (suspects ??= new(ReferenceEqualityComparer.Instance)).Add(item.Stream);
+                }
+            }
+        }
+        catch (Exception e) when (filterer.IsChunkFault(e))
+        {
+            // Which chunk failed is not known: every stream of the batch takes the slow path.
+            suspects = new(work.Select(w => w.Stream), ReferenceEqualityComparer.Instance);
+        }
+
+        if (suspects is not null)
+        {
+            await IsolateAsync([.. work.Where(w => suspects.Contains(w.Stream))], cancellationToken);
+        }
+    }
+
+    private async Task IsolateAsync(List<ChunkWork> work, CancellationToken cancellationToken)
+    {
+        foreach (var stream in work.Select(w => w.Stream).Distinct())
+        {
+            stream.Filter.RollbackFilter();
+            if (_decisions.TryGetValue(stream, out var decision))
+            {
+                Apply(stream, decision); // the rollback undid it; the same decision holds for the retry
+            }
+        }
+
+        foreach (var item in work)
+        {
+            var before = item.Stream.Filter.SaveState();
+            string? reason = null;
+            var code = PoisonCodes.FilterFailed;
+            try
+            {
+                await filterer.FilterAsync([item.ToFilterWork()], cancellationToken);
+                if (!IsFinite(item))
+                {
+                    code = PoisonCodes.NonFiniteOutput;
+                    reason = $"filtering seq {item.Chunk.Seq} gave a non-finite output sample (the input's magnitude overflows the filter's arithmetic)";
+                }
+            }
+            catch (Exception e) when (filterer.IsChunkFault(e))
+            {
+                code = e is ChunkRefusedException ? PoisonCodes.RemoteRefused : PoisonCodes.FilterFailed;
+                reason = $"filtering seq {item.Chunk.Seq} failed: {e.Message}";
+            }
+
+            if (reason is not null)
+            {
+                item.Poison = (code, reason);
+                item.Stream.Filter.SetSnapshot(before);
+            }
+        }
+    }
+
+    /// <summary>One decision per stream, at its first chunk of the batch (items of a stream are in seq order).</summary>
+    private void DecideConfigs(List<ChunkWork> work, List<DeadLetter>? deadLetters)
+    {
+        _decisions.Clear();
+        if (configs is null)
+        {
+            return;
+        }
+
+        foreach (var item in work)
+        {
+            var stream = item.Stream;
+            if ((configs.Count == 0 && stream.Filter.Setting is null) || _decisions.ContainsKey(stream))
+            {
+                continue; // no entries at all and a stream on the default: nothing to decide
+            }
+
+            var decision = ConfigDecision.Decide(stream.Filter.Setting, configs.Find(stream.StreamId), configs.Default, item.Chunk.Seq);
+            _decisions[stream] = decision;
+            Apply(stream, decision);
+            Switches += decision.Change == ConfigChange.Switch ? 1 : 0;
+            if (decision is { Change: ConfigChange.Refuse, Entry: { } entry })
+            {
+                deadLetters?.Add(new DeadLetter(Encoding.UTF8.GetBytes(entry.StreamId), entry.Value, [],
+                    new TopicPartitionOffset(configTopic, entry.Partition, entry.Offset), InvalidStreamConfig,
+                    $"stream-config entry for '{entry.StreamId}' refused: {entry.Error}; the stream keeps {decision.From}"));
+            }
+        }
+    }
+
+    private static void Apply(StreamState stream, ConfigDecision decision)
+    {
+        switch (decision.Change)
+        {
+            case ConfigChange.Record or ConfigChange.Refuse:
+                stream.Filter.Record(decision.Setting);
+                break;
+            case ConfigChange.Switch:
+                stream.Filter.Switch(decision.Setting, decision.From, decision.To);
+                break;
+        }
+    }
+
+    private static bool IsFinite(ChunkWork item)
+    {
+        var output = item.Output.AsSpan(0, item.Chunk.Decoded!.Signal.Length);
+        foreach (var sample in output)
+        {
+            if (!double.IsFinite(sample))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

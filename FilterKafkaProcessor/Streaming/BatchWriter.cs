@@ -1,0 +1,152 @@
+using System.Text;
+using Confluent.Kafka;
+using FilterKafkaProcessor.State;
+using SignalPipeline.Messages;
+
+namespace FilterKafkaProcessor.Streaming;
+
+/// <summary>
+/// Writes one filtered batch as one transaction, in the order that makes every crash point safe: outputs and dead
+/// letters, then stream checkpoints and tombstones, then each partition's checkpoint (written last: a visible
+/// partition checkpoint means its whole transaction is visible), then the input offsets with the group's metadata,
+/// then the commit. After a commit the streams adopt what was checkpointed; after a failure they roll back.
+/// </summary>
+public sealed class BatchWriter(RecordCollector collector, ProcessorOptions options, ChunkLimits limits, ProcessorTelemetry telemetry, int outputPartitions)
+{
+    private readonly List<(StreamState Stream, StreamCheckpoint Checkpoint)> _checkpoints = [];
+
+    public int OutputPartition(int inputPartition) => inputPartition % outputPartitions;
+
+    /// <summary>Writes and commits; throws what the client threw (the caller classifies, aborts and rolls back).</summary>
+    public void Commit(Batch batch, IReadOnlyDictionary<int, PartitionTask> tasks, IConsumerGroupMetadata group, Headers traceContext, long processedMs)
+    {
+        collector.Begin();
+        foreach (var work in batch.Work)
+        {
+            if (work.Poison is { } poison)
+            {
+                var chunk = work.Chunk;
+                batch.DeadLetters.Add(new DeadLetter(Encoding.UTF8.GetBytes(work.Stream.StreamId), chunk.Value, chunk.Headers, chunk.Source, poison.Code, poison.Reason));
+                continue;
+            }
+
+            var already = work.Partition.AlreadyOutput;
+            if (already.Count > 0 && already.TryGetValue(work.Stream.StreamId, out var highest) && work.Chunk.Seq <= highest)
+            {
+                telemetry.ReplayedChunk();
+                continue;
+            }
+
+            collector.Output(OutputPartition(work.Partition.Partition), OutputMessage(work, traceContext, processedMs));
+        }
+
+        foreach (var letter in batch.DeadLetters)
+        {
+            collector.DeadLetter(letter, limits);
+        }
+
+        var partitions = new HashSet<PartitionState>(batch.LastOffsets.Keys.Where(tasks.ContainsKey).Select(p => tasks[p].State));
+        _checkpoints.Clear();
+        foreach (var stream in batch.Touched)
+        {
+            var checkpoint = stream.ToCheckpoint();
+            _checkpoints.Add((stream, checkpoint));
+            var partition = tasks[stream.Partition].State;
+            partitions.Add(partition);
+            collector.Changelog(partition.Partition, Encoding.UTF8.GetBytes(stream.StreamId), checkpoint.Serialize());
+        }
+
+        foreach (var (partition, stream) in batch.Evicted)
+        {
+            partitions.Add(partition);
+            collector.Changelog(partition.Partition, Encoding.UTF8.GetBytes(stream.StreamId), null);
+        }
+
+        var offsets = new List<TopicPartitionOffset>(partitions.Count);
+        foreach (var partition in partitions)
+        {
+            var next = batch.LastOffsets.TryGetValue(partition.Partition, out var last) ? last + 1 : partition.NextInputOffset;
+            collector.Changelog(partition.Partition, [], new PartitionCheckpoint(next, partition.OutputEnd).Serialize());
+
+            // Every partition the transaction writes for gets an offset, even one that only evicted or released held
+            // chunks: the offsets carry the group generation, so a zombie's transaction is refused whatever it holds.
+            offsets.Add(new TopicPartitionOffset(options.InputTopic, partition.Partition, Math.Max(next, 0)));
+        }
+
+        collector.Commit(offsets, group);
+        Committed(batch, partitions);
+    }
+
+    /// <summary>After an aborted transaction: every stream it touched goes back to its last commit; new streams are forgotten.</summary>
+    public static void RollBack(Batch batch, IReadOnlyDictionary<int, PartitionTask> tasks)
+    {
+        foreach (var stream in batch.Touched)
+        {
+            if (!tasks.TryGetValue(stream.Partition, out var task))
+            {
+                continue;
+            }
+
+            var partition = task.State;
+            if (stream.IsUncommitted)
+            {
+                partition.Remove(stream);
+                continue;
+            }
+
+            stream.Rollback();
+            if (stream.HeldCount > 0)
+            {
+                partition.Holding.Add(stream);
+            }
+            else
+            {
+                partition.Holding.Remove(stream);
+            }
+        }
+    }
+
+    private void Committed(Batch batch, HashSet<PartitionState> partitions)
+    {
+        foreach (var (stream, checkpoint) in _checkpoints)
+        {
+            stream.OnCommitted(checkpoint);
+        }
+
+        foreach (var (partition, stream) in batch.Evicted)
+        {
+            partition.Remove(stream);
+        }
+
+        foreach (var partition in partitions)
+        {
+            if (batch.LastOffsets.TryGetValue(partition.Partition, out var last))
+            {
+                partition.NextInputOffset = last + 1;
+            }
+
+            partition.PendingSinceMs = null;
+            partition.OutputEnd = Math.Max(partition.OutputEnd, collector.OutputEnd(OutputPartition(partition.Partition)));
+            partition.ChangelogEnd = Math.Max(partition.ChangelogEnd, collector.ChangelogEnd(partition.Partition));
+        }
+    }
+
+    private Message<byte[], byte[]> OutputMessage(ChunkWork work, Headers traceContext, long processedMs)
+    {
+        var chunk = work.Chunk;
+        var decoded = chunk.Decoded!;
+        var message = SampleCodec.ToMessage(new FilteredChunk(work.Stream.StreamId, chunk.Seq, work.Stream.Filter.Algorithm ?? options.Algorithm, decoded.Signal, work.Output.AsMemory(0, decoded.Signal.Length), chunk.TimestampMs, processedMs)
+        {
+            Format = decoded.Format,
+
+            // JSON in, JSON out: the raw samples' text is copied from the input instead of formatted again.
+            SignalJson = decoded.SignalJsonRange is { } range ? chunk.Value.AsMemory(range) : default,
+        });
+        foreach (var header in traceContext)
+        {
+            message.Headers.Add(header.Key, header.GetValueBytes());
+        }
+
+        return message;
+    }
+}

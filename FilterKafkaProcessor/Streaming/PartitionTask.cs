@@ -1,0 +1,168 @@
+using System.Text;
+using Confluent.Kafka;
+using FilterKafkaProcessor.Sequencing;
+using FilterKafkaProcessor.State;
+using SignalPipeline.Messages;
+
+namespace FilterKafkaProcessor.Streaming;
+
+/// <summary>What every partition task shares: settings, limits, the stream count of the instance.</summary>
+public sealed class TaskContext(ProcessorOptions options, ChunkLimits limits)
+{
+    public ProcessorOptions Options { get; } = options;
+
+    public ChunkLimits Limits { get; } = limits;
+
+    public DecodeLimits DecodeLimits { get; } = new() { MaxSamples = options.MaxChunkSamples };
+
+    /// <summary>Streams held by this instance (all partitions), for <see cref="ProcessorOptions.MaxStreams"/>.</summary>
+    public int StreamCount { get; set; }
+}
+
+/// <summary>
+/// One input partition's processing (Kafka Streams' StreamTask): each record is decoded, checked, put in seq order in
+/// its stream, and what is released becomes work of the batch; a record that cannot be processed becomes a dead letter
+/// and touches nothing else. Pure but for the clock it is given: no Kafka client here.
+/// </summary>
+public sealed class PartitionTask(PartitionState state, TaskContext context)
+{
+    private readonly List<ChunkEnvelope> _released = [];
+    private StreamSequence<ChunkEnvelope> _scratch = new();
+
+    public PartitionState State { get; } = state;
+
+    public int Partition => State.Partition;
+
+    /// <summary>Takes one record of this partition into the batch.</summary>
+    public void Accept(ConsumeResult<byte[], byte[]> record, Batch batch, long nowMs)
+    {
+        batch.LastOffsets[Partition] = record.Offset.Value;
+        State.PendingSinceMs ??= nowMs;
+        var message = record.Message;
+        if (!SampleCodec.TryDecodeSampleChunk(message.Key ?? [], message.Value ?? [], message.Headers, out var chunk, out var error, limits: context.DecodeLimits))
+        {
+            batch.DeadLetters.Add(DeadLetter.From(record, error));
+            return;
+        }
+
+        if (chunk.Seq > StreamSequence<ChunkEnvelope>.MaxSeq)
+        {
+            batch.DeadLetters.Add(DeadLetter.From(record, PoisonCodes.SeqOutOfRange, $"seq {chunk.Seq} is above the largest seq {StreamSequence<ChunkEnvelope>.MaxSeq}"));
+            return;
+        }
+
+        if (context.Limits.OutputTooLarge(chunk) is { } tooLarge)
+        {
+            batch.DeadLetters.Add(DeadLetter.From(record, PoisonCodes.OutputTooLarge, tooLarge));
+            return;
+        }
+
+        if (!State.TryGet(chunk.StreamId, out var stream))
+        {
+            if (context.StreamCount >= context.Options.MaxStreams)
+            {
+                batch.DeadLetters.Add(DeadLetter.From(record, PoisonCodes.TooManyStreams,
+                    $"this instance holds {context.StreamCount} streams, its limit (Processor:MaxStreams = {context.Options.MaxStreams}); new streams are refused until idle ones are evicted"));
+                return;
+            }
+
+            stream = new StreamState(chunk.StreamId);
+            State.Add(stream, nowMs);
+            context.StreamCount++;
+        }
+        else
+        {
+            State.Touch(stream, nowMs);
+        }
+
+        var envelope = new ChunkEnvelope(chunk.Seq, message.Value ?? [], message.Headers, chunk.TimestampMs ?? message.Timestamp.UnixTimestampMs, chunk, record.TopicPartitionOffset);
+        _released.Clear();
+        if (stream.Offer(chunk.Seq, envelope, context.Options.MaxHeldChunks, _released, ref batch.Counters, _scratch, out var outcome))
+        {
+            _scratch = new(); // the stream holds chunks now and keeps the sequence it was lent
+        }
+
+        if (outcome == SequenceOutcome.Duplicate)
+        {
+            return;
+        }
+
+        batch.Touched.Add(stream);
+        if (outcome == SequenceOutcome.Held)
+        {
+            // A held chunk keeps only its raw value (re-decoded when released), and only as many bytes as a checkpoint holds.
+            envelope.Decoded = null;
+            stream.HeldBytes += envelope.Value.Length;
+            if (stream.HeldBytes > context.Limits.MaxHeldBytes)
+            {
+                stream.SkipGap(_released, ref batch.Counters);
+            }
+        }
+
+        Release(stream, batch, nowMs);
+    }
+
+    /// <summary>
+    /// The decisions taken on time, once per batch: held chunks that waited past <c>HeldChunkTimeoutSeconds</c> are
+    /// released (the gap skipped), and streams idle past <c>StreamIdleSeconds</c> are evicted. Both are written in this
+    /// batch's transaction, so a replay starts after them. Walks only holding streams and the idle end of the list.
+    /// </summary>
+    public void Maintain(Batch batch, long nowMs)
+    {
+        var heldTimeout = context.Options.HeldChunkTimeoutSeconds * 1000L;
+        if (heldTimeout > 0 && State.Holding.Count > 0)
+        {
+            foreach (var stream in State.Holding.Where(s => nowMs - s.HeldSinceMs >= heldTimeout).ToList())
+            {
+                _released.Clear();
+                stream.SkipGap(_released, ref batch.Counters);
+                batch.Touched.Add(stream);
+                Release(stream, batch, nowMs);
+            }
+        }
+
+        var idle = context.Options.StreamIdleSeconds * 1000L;
+        if (idle > 0)
+        {
+            // A stream still holding chunks waits for the held timeout first; a batch evicts a bounded number.
+            foreach (var stream in State.IdleSince(nowMs - idle).Where(s => s.HeldCount == 0 && !batch.Touched.Contains(s)).Take(context.Options.MaxBatchRecords))
+            {
+                batch.Evicted.Add((State, stream));
+            }
+        }
+    }
+
+    /// <summary>Queues what the stream released and keeps its held bookkeeping in step.</summary>
+    private void Release(StreamState stream, Batch batch, long nowMs)
+    {
+        foreach (var ready in _released)
+        {
+            stream.HeldBytes -= ready.Decoded is null ? ready.Value.Length : 0;
+            if (ready.Decoded is null)
+            {
+                if (!SampleCodec.TryDecodeSampleChunk(Encoding.UTF8.GetBytes(stream.StreamId), ready.Value, ready.KafkaHeaders(), out var decoded, out var error, limits: context.DecodeLimits))
+                {
+                    // It decoded when it arrived; only a setting lowered since its checkpoint can refuse it now.
+                    batch.DeadLetters.Add(new DeadLetter(Encoding.UTF8.GetBytes(stream.StreamId), ready.Value, ready.Headers, ready.Source, error.CodeName, error.Message));
+                    continue;
+                }
+
+                ready.Decoded = decoded;
+            }
+
+            batch.Work.Add(new ChunkWork(State, stream, ready, batch.RentOutput(ready.Decoded.Signal.Length)));
+        }
+
+        if (stream.HeldCount > 0)
+        {
+            stream.HeldSinceMs ??= nowMs;
+            State.Holding.Add(stream);
+        }
+        else
+        {
+            stream.HeldBytes = 0;
+            stream.HeldSinceMs = null;
+            State.Holding.Remove(stream);
+        }
+    }
+}

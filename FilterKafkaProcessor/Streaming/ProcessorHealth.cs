@@ -1,0 +1,54 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace FilterKafkaProcessor.Streaming;
+
+/// <summary>
+/// What <c>/health</c> says about the stream thread, published by the thread and read by the health check: unhealthy
+/// when the same batch failed <c>MaxBatchAttempts</c> times in a row, or a partition has had input (or waited for its
+/// restore) longer than <c>StuckPartitionSeconds</c> without a commit, so Kubernetes restarts a pod that moves nothing.
+/// </summary>
+public sealed class ProcessorHealth(ProcessorOptions options, TimeProvider time)
+{
+    private volatile bool _running;
+    private volatile int _failures;
+    private volatile string? _lastFailure;
+    private long _oldestPendingMs = long.MaxValue;
+
+    public bool IsRunning => _running;
+
+    public void Running(bool running) => _running = running;
+
+    public void BatchFailed(string why)
+    {
+        _lastFailure = why;
+        _failures++;
+    }
+
+    public void BatchCommitted() => _failures = 0;
+
+    public int ConsecutiveFailures => _failures;
+
+    /// <summary>The oldest moment some partition has waited since (input read or restore begun) without a commit.</summary>
+    public void Pending(long? oldestMs) => Interlocked.Exchange(ref _oldestPendingMs, oldestMs ?? long.MaxValue);
+
+    public HealthCheckResult Check()
+    {
+        if (!_running)
+        {
+            return HealthCheckResult.Unhealthy("The stream processor is not running.");
+        }
+
+        if (_failures >= options.MaxBatchAttempts)
+        {
+            return HealthCheckResult.Unhealthy(
+                $"The same batch failed {_failures} times in a row (Processor:MaxBatchAttempts = {options.MaxBatchAttempts}); last: {_lastFailure}");
+        }
+
+        var oldest = Interlocked.Read(ref _oldestPendingMs);
+        var waited = oldest == long.MaxValue ? 0 : time.GetUtcNow().ToUnixTimeMilliseconds() - oldest;
+        return waited > options.StuckPartitionSeconds * 1000L
+            ? HealthCheckResult.Unhealthy(
+                $"A partition has had input for {waited / 1000} s without a commit (Processor:StuckPartitionSeconds = {options.StuckPartitionSeconds}); last failure: {_lastFailure ?? "none"}")
+            : HealthCheckResult.Healthy($"Consuming {options.InputTopic}");
+    }
+}

@@ -1,0 +1,189 @@
+using Confluent.Kafka;
+using FilterKafkaProcessor.Kafka;
+using SignalPipeline.Messages;
+
+namespace FilterKafkaProcessor.Streaming;
+
+/// <summary>How a failed transaction must be answered (librdkafka's transactional error classes).</summary>
+public enum TransactionFailure
+{
+    /// <summary>Abort and retry the batch (abortable, retriable, a timeout, a transport failure of the filterer).</summary>
+    Abortable,
+
+    /// <summary>
+    /// The producer is unusable (fenced, a fatal error) or a commit's outcome is unknown: recreate it (which completes or
+    /// aborts what the coordinator holds) and restore every owned partition from the changelog, the only sure account.
+    /// </summary>
+    Fatal,
+}
+
+/// <summary>
+/// Owns the transactional producer (Kafka Streams' RecordCollector): begins, writes outputs, dead letters and
+/// changelog records, sends the input offsets with the group's metadata (so a zombie's commit is refused after a
+/// rebalance, KIP-447), commits or aborts. Tracks, from delivery reports, where the output and changelog partitions end.
+/// </summary>
+public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions options, string transactionalId, ILogger logger) : IDisposable
+{
+    private static readonly TimeSpan TransactionTimeout = TimeSpan.FromSeconds(30);
+    private const int CommitAttempts = 5;
+
+    private readonly Dictionary<int, long> _outputEnds = [];
+    private readonly Dictionary<int, long> _changelogEnds = [];
+    private IProducer<byte[], byte[]>? _producer;
+    private bool _inTransaction;
+    private volatile string? _deliveryFailure;
+
+    public string TransactionalId => transactionalId;
+
+    /// <summary>Creates the producer and registers the transactional id, fencing any earlier producer with the same id.</summary>
+    public void Initialize()
+    {
+        _producer?.Dispose();
+        _producer = kafka.GetProducer(transactionalId);
+        _producer.InitTransactions(TransactionTimeout);
+        _inTransaction = false;
+    }
+
+    /// <summary>Serves the producer's logs, errors and statistics (no background poll thread, see docs/processor.md).</summary>
+    public void Poll() => _producer?.Poll(TimeSpan.Zero);
+
+    public void Begin()
+    {
+        _deliveryFailure = null;
+        Producer.BeginTransaction();
+        _inTransaction = true;
+    }
+
+    public void Output(int partition, Message<byte[], byte[]> message)
+        => Producer.Produce(new TopicPartition(options.OutputTopic, partition), message, report => Track(_outputEnds, report));
+
+    public void Changelog(int partition, byte[] key, byte[]? value)
+        => Producer.Produce(new TopicPartition(options.ChangelogTopic, partition), new Message<byte[], byte[]> { Key = key, Value = value! },
+            report => Track(_changelogEnds, report));
+
+    /// <summary>The original key, value and headers plus the <c>dlq-*</c> headers; the value is left out if it cannot fit.</summary>
+    public void DeadLetter(DeadLetter letter, ChunkLimits limits)
+    {
+        var headers = new Headers();
+        foreach (var (key, value) in letter.Headers)
+        {
+            headers.Add(key, value);
+        }
+
+        var fits = limits.DeadLetterFits(letter);
+        MessageHeaders.AddDeadLetter(headers, letter.Code, fits ? letter.Reason : $"{letter.Reason} (value of {letter.Value?.Length} bytes left out: too large for one message)", letter.Source);
+        Producer.Produce(options.DlqTopic, new Message<byte[], byte[]> { Key = letter.Key!, Value = fits ? letter.Value! : null!, Headers = headers }, report => Track(null, report));
+    }
+
+    /// <summary>
+    /// Sends the offsets with the group's metadata, delivers every record, then commits; throws what the client threw.
+    /// A record the broker refused fails the commit: librdkafka can commit a transaction one of whose records failed
+    /// delivery after an earlier abort (measured on the dev broker, docs/kafka.md "Fault injection").
+    /// </summary>
+    public void Commit(IEnumerable<TopicPartitionOffset> offsets, IConsumerGroupMetadata group)
+    {
+        // The offsets go first: their two coordinator round trips overlap the records' deliveries instead of following
+        // them (issue 14). They are part of the transaction either way, visible only if it commits.
+        Producer.SendOffsetsToTransaction(offsets, group, TransactionTimeout);
+        if (Producer.Flush(TransactionTimeout) > 0)
+        {
+            throw new KafkaTxnRequiresAbortException(new Error(ErrorCode.Local_TimedOut, "records still undelivered when the transaction timeout ran out"));
+        }
+
+        if (_deliveryFailure is { } failure)
+        {
+            throw new KafkaTxnRequiresAbortException(new Error(ErrorCode.Local_Fail, $"a record of the transaction was refused: {failure}"));
+        }
+
+        // A retriable commit failure (e.g. the broker restarting) may have reached the coordinator: the same commit is
+        // retried, never aborted, since an abort could not undo a commit that went through (librdkafka's documented
+        // answer; measured with the broker down: the retry commits the same transaction, docs/kafka.md).
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                Producer.CommitTransaction(TransactionTimeout);
+                break;
+            }
+            catch (KafkaRetriableException e) when (attempt < CommitAttempts)
+            {
+                logger.LogWarning("Commit failed ({Reason}); retrying the same commit (attempt {Attempt} of {Attempts})", e.Error.Reason, attempt + 1, CommitAttempts);
+                Thread.Sleep(TimeSpan.FromMilliseconds(Math.Min(options.MaxRetryBackoffMs, options.RetryBackoffMs << Math.Min(attempt, 10))));
+            }
+            catch (KafkaRetriableException e)
+            {
+                throw new CommitOutcomeUnknownException($"The commit failed {CommitAttempts} times ({e.Error.Reason}); whether it went through is unknown.", e);
+            }
+        }
+
+        _inTransaction = false;
+    }
+
+    /// <summary>Aborts the open transaction; recreates the producer when the abort itself fails or the producer is fenced.</summary>
+    public void Abort(TransactionFailure failure)
+    {
+        if (failure == TransactionFailure.Abortable && _inTransaction)
+        {
+            try
+            {
+                Producer.AbortTransaction(TransactionTimeout);
+                _inTransaction = false;
+                return;
+            }
+            catch (KafkaException e)
+            {
+                logger.LogWarning(e, "Abort failed; recreating the transactional producer");
+            }
+        }
+
+        Initialize();
+    }
+
+    /// <summary>Where the output partition ended after the last delivered record (0 if none seen).</summary>
+    public long OutputEnd(int partition) => Read(_outputEnds, partition);
+
+    public long ChangelogEnd(int partition) => Read(_changelogEnds, partition);
+
+    public static TransactionFailure Classify(Exception e) => e switch
+    {
+        CommitOutcomeUnknownException => TransactionFailure.Fatal,
+        KafkaTxnRequiresAbortException => TransactionFailure.Abortable,
+        KafkaException { Error.IsFatal: true } => TransactionFailure.Fatal,
+        KafkaException { Error.Code: ErrorCode.Local_Fenced or ErrorCode.ProducerFenced or ErrorCode.InvalidProducerEpoch or ErrorCode.TransactionalIdAuthorizationFailed } => TransactionFailure.Fatal,
+        _ => TransactionFailure.Abortable,
+    };
+
+    private IProducer<byte[], byte[]> Producer => _producer ?? throw new InvalidOperationException("The producer is not initialised.");
+
+    private void Track(Dictionary<int, long>? ends, DeliveryReport<byte[], byte[]> report)
+    {
+        if (report.Error.IsError)
+        {
+            _deliveryFailure ??= $"{report.TopicPartition}: {report.Error.Code} {report.Error.Reason}";
+            return;
+        }
+
+        if (ends is null)
+        {
+            return;
+        }
+
+        lock (ends)
+        {
+            ends[report.Partition.Value] = Math.Max(ends.GetValueOrDefault(report.Partition.Value), report.Offset.Value + 1);
+        }
+    }
+
+    private static long Read(Dictionary<int, long> ends, int partition)
+    {
+        lock (ends)
+        {
+            return ends.GetValueOrDefault(partition);
+        }
+    }
+
+    public void Dispose() => _producer?.Dispose();
+}
+
+/// <summary>A commit kept failing with retriable errors: it may or may not have gone through.</summary>
+public sealed class CommitOutcomeUnknownException(string message, Exception inner) : Exception(message, inner);

@@ -1,0 +1,277 @@
+using System.Diagnostics;
+using Confluent.Kafka;
+using FilterKafkaProcessor.Filtering;
+using FilterKafkaProcessor.Kafka;
+using FilterKafkaProcessor.State;
+using SignalPipeline.Kafka;
+
+namespace FilterKafkaProcessor.Streaming;
+
+/// <summary>
+/// The processor's loop (Kafka Streams' StreamThread): restores assigned partitions, collects a batch of what the
+/// consumer has fetched, lets each partition's task sequence it, filters it (<see cref="BatchFilter"/>) and commits it
+/// as one transaction (<see cref="BatchWriter"/>). A failure of the broker or the transport aborts the transaction,
+/// rolls back the streams it touched, rewinds their partitions and retries after a capped exponential backoff; a bad
+/// record never gets here as a failure (it is a dead letter). Runs on one thread; <see cref="Step"/> is one iteration.
+/// </summary>
+public sealed class StreamThread : IDisposable
+{
+    private readonly IKafkaSupplier _kafka;
+    private readonly ProcessorOptions _options;
+    private readonly ProcessorTelemetry _telemetry;
+    private readonly ProcessorHealth _health;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly RecordCollector _collector;
+    private readonly StateRestorer _restorer;
+    private readonly BatchFilter _filter;
+    private readonly TaskContext _context;
+    private readonly TaskManager _manager;
+    private readonly Batch _batch = new();
+    private readonly Inspection.StreamQueries? _queries;
+    private IConsumer<byte[], byte[]>? _consumer;
+    private BatchWriter? _writer;
+    private long _lastMaintenanceMs;
+
+    public StreamThread(IKafkaSupplier kafka, ProcessorOptions options, IChunkFilterer filterer, ProcessorTelemetry telemetry, ProcessorHealth health, TimeProvider time, ILogger logger, int maxMessageBytes, Config.StreamConfigTable? configs = null, Inspection.StreamQueries? queries = null)
+    {
+        (_kafka, _options, _telemetry, _health, _time, _logger) = (kafka, options, telemetry, health, time, logger);
+        var instance = options.InstanceId ?? $"{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid():N}";
+        _collector = new RecordCollector(kafka, options, $"{ProcessorOptions.ConsumerGroup}-{instance}", logger);
+        _restorer = new StateRestorer(kafka, options, telemetry, logger);
+        _filter = new BatchFilter(filterer, configs, options.StreamConfigTopic);
+        _queries = queries;
+        _context = new TaskContext(options, new ChunkLimits(maxMessageBytes));
+        _manager = new TaskManager(options, _context, _restorer, telemetry, time, logger);
+    }
+
+    private Dictionary<int, PartitionTask> Tasks => _manager.Tasks;
+
+    /// <summary>Input partitions this instance processes now (restored).</summary>
+    public IReadOnlyCollection<int> AssignedPartitions => [.. Tasks.Keys];
+
+    public int StreamCount => _context.StreamCount;
+
+    /// <summary>Checks the topics, initialises the transactional producer and subscribes.</summary>
+    public void Start()
+    {
+        var input = RequirePartitions(_options.InputTopic, PipelineTopics.InputSetting);
+        var output = RequirePartitions(_options.OutputTopic, PipelineTopics.OutputSetting);
+        RequirePartitions(_options.DlqTopic, PipelineTopics.DeadLetterSetting);
+        var changelog = RequirePartitions(_options.ChangelogTopic, PipelineTopics.ChangelogSetting);
+        if (changelog < input)
+        {
+            throw new InvalidOperationException(
+                $"{PipelineTopics.ChangelogSetting} '{_options.ChangelogTopic}' has {changelog} partitions but {PipelineTopics.InputSetting} '{_options.InputTopic}' has {input}: the changelog must be co-partitioned with the input (fix: signal-pipeline kafka topics ensure).");
+        }
+
+        _collector.Initialize();
+        _writer = new BatchWriter(_collector, _options, _context.Limits, _telemetry, output);
+        _consumer = _kafka.GetConsumer(ProcessorOptions.ConsumerGroup, new RebalanceHandlers(_manager.OnAssigned, r => OnRevoked(r, "revoked"), r => OnRevoked(r, "lost")));
+        _consumer.Subscribe(_options.InputTopic);
+        _health.Running(true);
+        _logger.LogInformation("Filtering {Input} -> {Output} with {Algorithm} ({Mode}), transactional id {TransactionalId}; largest chunk accepted: {F64} f64 / {F32} f32 samples (message.max.bytes {Max})",
+            _options.InputTopic, _options.OutputTopic, _options.Algorithm, _options.Mode, _collector.TransactionalId,
+            _context.Limits.MaxSamples(SignalPipeline.Messages.SampleFormat.Float64), _context.Limits.MaxSamples(SignalPipeline.Messages.SampleFormat.Float32), _context.Limits.MaxMessageBytes);
+    }
+
+    /// <summary>Runs until cancelled, then leaves the group (so the partitions move at once).</summary>
+    public void Run(CancellationToken stoppingToken)
+    {
+        Start();
+        try
+        {
+            var rate = new RateLog(_telemetry, _logger, _options.RateLogSeconds);
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                Step(stoppingToken);
+                rate.MaybeLog(() => $"partitions [{string.Join(",", Tasks.Keys.Order())}], {_context.StreamCount} streams");
+            }
+        }
+        finally
+        {
+            _health.Running(false);
+            try
+            {
+                _consumer?.Close();
+            }
+            catch (KafkaException e)
+            {
+                _logger.LogWarning(e, "Closing the consumer failed");
+            }
+
+            _logger.LogInformation("Stopped; left the consumer group");
+        }
+    }
+
+    /// <summary>One iteration: restore what is pending, collect, process, commit (or roll back and back off).</summary>
+    public void Step(CancellationToken stoppingToken)
+    {
+        _manager.RestorePending(_consumer!, p => _writer!.OutputPartition(p), stoppingToken);
+        _queries?.Answer(Tasks); // between transactions: the streams hold their committed state
+        Collect(stoppingToken);
+        _collector.Poll();
+        var now = NowMs;
+        var maintain = now - _lastMaintenanceMs >= 1000;
+        if (_batch.Records.Count > 0 || maintain)
+        {
+            ProcessBatch(now, maintain, stoppingToken);
+        }
+
+        _health.Pending(Tasks.Values.Select(t => t.State.PendingSinceMs).Append(_manager.RestoringSinceMs).Min());
+    }
+
+    private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private void ProcessBatch(long now, bool maintain, CancellationToken stoppingToken)
+    {
+        var batch = _batch;
+        try
+        {
+            foreach (var record in batch.Records)
+            {
+                if (Tasks.TryGetValue(record.Partition.Value, out var task) && record.Offset.Value >= task.State.NextInputOffset)
+                {
+                    task.Accept(record, batch, now);
+                }
+            }
+
+            if (maintain)
+            {
+                _lastMaintenanceMs = now;
+                foreach (var task in Tasks.Values)
+                {
+                    task.Maintain(batch, now);
+                }
+            }
+
+            if (batch.IsEmpty)
+            {
+                return;
+            }
+
+            using var activity = ProcessorTelemetry.StartBatch(_options.InputTopic, batch.Records);
+            _filter.FilterAsync(batch.Work, stoppingToken, batch.DeadLetters).GetAwaiter().GetResult();
+            _writer!.Commit(batch, Tasks, _consumer!.ConsumerGroupMetadata, ProcessorTelemetry.TraceContext(activity), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            _manager.Recount();
+            _health.BatchCommitted();
+            _telemetry.Committed(batch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _context.StreamCount);
+            _telemetry.ConfigSwitched(_filter.Switches);
+        }
+        catch (Exception e) when (!stoppingToken.IsCancellationRequested || e is not OperationCanceledException)
+        {
+            Recover(batch, e, stoppingToken);
+        }
+        finally
+        {
+            batch.Clear();
+        }
+    }
+
+    /// <summary>Abort, roll the touched streams back, rewind their partitions, and wait before the retry.</summary>
+    private void Recover(Batch batch, Exception cause, CancellationToken stoppingToken)
+    {
+        var failure = RecordCollector.Classify(cause);
+        _health.BatchFailed($"{cause.GetType().Name}: {cause.Message}");
+        _telemetry.Aborted(failure);
+        _logger.LogError(cause, "Batch failed ({Failure}, attempt {Attempt}); aborting, rolling back {Streams} streams and rewinding partitions [{Partitions}]",
+            failure, _health.ConsecutiveFailures, batch.Touched.Count, string.Join(",", batch.LastOffsets.Keys.Order()));
+        try
+        {
+            _collector.Abort(failure);
+        }
+        catch (KafkaException e)
+        {
+            _logger.LogError(e, "Recreating the transactional producer failed; retrying after the backoff");
+        }
+
+        if (failure == TransactionFailure.Fatal)
+        {
+            // What the coordinator did with the transaction is not known here: the changelog says what is committed.
+            _manager.RestoreAll();
+        }
+        else
+        {
+            BatchWriter.RollBack(batch, Tasks);
+        }
+
+        try
+        {
+            _restorer.RescanOutputs([.. batch.LastOffsets.Keys.Concat(batch.Touched.Select(t => t.Partition)).Distinct().Where(Tasks.ContainsKey).Select(p => Tasks[p].State)],
+                p => _writer!.OutputPartition(p));
+        }
+        catch (Exception e) when (e is KafkaException or RestoreStalledException)
+        {
+            _logger.LogError(e, "Scanning the output after the abort failed; the retry may write chunks the dev broker already shows");
+        }
+
+        _manager.Recount();
+        foreach (var p in batch.LastOffsets.Keys)
+        {
+            if (Tasks.TryGetValue(p, out var task))
+            {
+                _manager.Seek(_consumer!, p, task.State.NextInputOffset);
+            }
+        }
+
+        var backoff = Math.Min(_options.MaxRetryBackoffMs, _options.RetryBackoffMs * Math.Pow(2, Math.Min(_health.ConsecutiveFailures - 1, 20)));
+        stoppingToken.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(backoff));
+    }
+
+    private void Collect(CancellationToken stoppingToken)
+    {
+        var consumer = _consumer!;
+        var clock = Stopwatch.StartNew();
+        while (_batch.Records.Count < _options.MaxBatchRecords && _batch.InputBytes < _options.MaxBatchBytes && !stoppingToken.IsCancellationRequested)
+        {
+            // Wait up to 100 ms for a first record; then take what is already fetched (group commit), waiting up to
+            // LingerMs for more, never past MaxBatchMs.
+            var wait = _batch.Records.Count == 0 ? 100 : Math.Min(_options.LingerMs, _options.MaxBatchMs - (int)clock.ElapsedMilliseconds);
+            if (_batch.Records.Count > 0 && clock.ElapsedMilliseconds >= _options.MaxBatchMs)
+            {
+                return;
+            }
+
+            ConsumeResult<byte[], byte[]>? record;
+            try
+            {
+                record = consumer.Consume(Math.Max(wait, 0));
+            }
+            catch (ConsumeException e) when (!e.Error.IsFatal)
+            {
+                _logger.LogWarning("Consume error: {Reason}", e.Error.Reason);
+                continue;
+            }
+
+            if (record is null)
+            {
+                return;
+            }
+
+            if (!record.IsPartitionEOF)
+            {
+                _batch.Records.Add(record);
+                _batch.InputBytes += record.Message.Value?.Length ?? 0;
+            }
+        }
+    }
+
+    private void OnRevoked(IReadOnlyList<TopicPartitionOffset> revoked, string why)
+    {
+        _manager.OnRevoked(revoked, why);
+
+        // Records read but not processed: the next owner reads them again from the checkpoint.
+        _batch.Records.RemoveAll(r => !Tasks.ContainsKey(r.Partition.Value));
+    }
+
+    private int RequirePartitions(string topic, string setting)
+        => _kafka.PartitionCount(topic) ?? throw new InvalidOperationException(
+            $"{setting}: topic '{topic}' does not exist. Create the pipeline's topics with: signal-pipeline kafka topics ensure");
+
+    public void Dispose()
+    {
+        _collector.Dispose();
+        _consumer?.Dispose();
+        _restorer.Dispose();
+    }
+}

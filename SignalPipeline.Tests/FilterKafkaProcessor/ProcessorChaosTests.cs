@@ -1,0 +1,304 @@
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Confluent.Kafka;
+using SignalPipeline.Messages;
+using SignalPipeline.Tests.Infrastructure;
+
+namespace SignalPipeline.Tests.FilterKafkaProcessor;
+
+/// <summary>
+/// Issue 15's chaos test: two processor replicas killed with SIGKILL and started again, one after the other, while 16
+/// streams flow with poison of every kind mixed in and broker request errors injected. Afterwards every (stream, seq)
+/// is exactly once in the read_committed output or in sample-dlq, and each stream's output is one filter run over its
+/// good chunks in seq order, bit for bit.
+/// </summary>
+[Trait("Category", TestCategory.AppHost)]
+public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITestOutputHelper output) : IClassFixture<ProcessorChaosTests.Fixture>
+{
+    private readonly Fixture fixture = shared.WithTestOutput(output);
+    /// <summary>Its own app: fault injection on in the dev broker, a small stream cap, a small producer message size.</summary>
+    public sealed class Fixture : ProcessorAppFixture
+    {
+        /// <summary>Streams per instance: the 16 chaos streams and the first flood streams fit one instance; later floods do not.</summary>
+        public const int MaxStreams = 32;
+
+        /// <summary>The processor producer's message.max.bytes: small, so a 4096-sample JSON chunk's output does not fit.</summary>
+        public const int MessageMaxBytes = 150_000;
+
+        protected override string[] ExtraArgs =>
+        [
+            "FilterKafkaProcessor:Replicas=2",
+            "Kafka:DevBroker:FaultInjection=true",
+            $"FilterKafkaProcessor:Processor:MaxStreams={MaxStreams}",
+            "FilterKafkaProcessor:Processor:HeldChunkTimeoutSeconds=2",
+        ];
+
+        protected override void Configure(IDistributedApplicationTestingBuilder builder)
+        {
+            // Straight onto the resources as well, so the test does not depend on the AppHost forwarding these settings.
+            builder.Resources.Single(r => r.Name == "kafka").Annotations.Add(
+                new EnvironmentCallbackAnnotation(env => env["DevBroker__FaultInjection"] = "true"));
+            builder.Resources.Single(r => r.Name == Processor).Annotations.Add(
+                new EnvironmentCallbackAnnotation(env => env["Kafka__Producer__message.max.bytes"] = MessageMaxBytes.ToString(CultureInfo.InvariantCulture)));
+        }
+
+        /// <summary>The dev broker fails the next requests of <paramref name="api"/> with <paramref name="errors"/>, one each.</summary>
+        public async Task InjectAsync(string api, params ErrorCode[] errors)
+        {
+            using var http = CreateHttpClient("kafka", "http");
+            var body = new { api, errors = errors.Select(e => e.ToString()) };
+            using var response = await http.PostAsJsonAsync("/faults/request-errors", body).WaitAsync(DefaultTimeout);
+            Assert.True(response.IsSuccessStatusCode,
+                $"Injecting {api} errors into the dev broker failed: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}" +
+                (response.StatusCode == System.Net.HttpStatusCode.NotFound ? " (no /faults endpoints: this dev broker has no fault injection, DevBroker:FaultInjection)" : ""));
+        }
+
+        /// <summary>SIGKILL to the replica, then DCP's start command once it has exited; returns when it runs again.</summary>
+        public async Task KillAndStartAsync(string resourceId, int pid)
+        {
+            KillProcessTree(pid);
+            await WaitForReplicaAsync(resourceId, s => s.State?.Text is not ("Running" or "Starting"), "to exit after SIGKILL");
+            await StartAsync(resourceId);
+        }
+
+        /// <summary>The replica's process id once it is running; started again if it stopped by itself.</summary>
+        public async Task<int> RunningPidAsync(string resourceId)
+        {
+            // A replica may exit on its own, e.g. on a fatal producer error; Kubernetes would start the pod again.
+            var current = await WaitForReplicaAsync(resourceId, _ => true, "to report its state");
+            if (current.State?.Text is "Exited" or "Finished" or "FailedToStart")
+            {
+                await StartAsync(resourceId);
+            }
+
+            var snapshot = await WaitForReplicaAsync(resourceId, s => s.State?.Text == "Running" && Pid(s) > 0, "to run");
+            return Pid(snapshot);
+        }
+
+        private async Task StartAsync(string resourceId)
+        {
+            var result = await App.ResourceCommands.ExecuteCommandAsync(resourceId, KnownResourceCommands.StartCommand).WaitAsync(DefaultTimeout);
+            Assert.True(result.Success, $"Starting {resourceId} again failed: {result.Message}");
+        }
+
+        private async Task<CustomResourceSnapshot> WaitForReplicaAsync(string resourceId, Func<CustomResourceSnapshot, bool> condition, string what)
+        {
+            using var timeout = new CancellationTokenSource(DefaultTimeout);
+            try
+            {
+                await foreach (var update in App.ResourceNotifications.WatchAsync(timeout.Token))
+                {
+                    if (update.ResourceId == resourceId && condition(update.Snapshot))
+                    {
+                        return update.Snapshot;
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            Assert.Fail($"Replica {resourceId} did not come {what} within {DefaultTimeout.TotalSeconds:0} s.");
+            return null!;
+        }
+
+        private static int Pid(CustomResourceSnapshot snapshot)
+            => int.TryParse(snapshot.Properties.FirstOrDefault(p => p.Name == "executable.pid")?.Value?.ToString(), out var pid) ? pid : 0;
+    }
+
+    private const int Streams = 16;
+    private const int Kills = 8;
+    private const int ChunkSamples = 64;
+
+    // Production goes on until the kills end (50 ms a round); this only bounds it (~2.5 MB of input per partition, well
+    // under the ~5 MiB the dev broker keeps).
+    private const int MaxRounds = 1000;
+    private static readonly TimeSpan KillEvery = TimeSpan.FromSeconds(2.5);
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(90);
+
+    // Broker faults, one set per kill (what librdkafka makes of each: the devfaults branch's TransactionFaultTests): retried
+    // by the client, abortable (the processor must abort and retry the batch), and one fatal (the producer must be
+    // replaced). None that a processor could take for a bad record (MSG_SIZE_TOO_LARGE), none fatal for the test's own
+    // producer (Produce requests come from it too).
+    private static readonly (string Api, ErrorCode[] Errors)[] Faults =
+    [
+        ("Produce", [ErrorCode.NotEnoughReplicas, ErrorCode.NotEnoughReplicas]),
+        ("EndTxn", [ErrorCode.RequestTimedOut]),
+        ("TxnOffsetCommit", [ErrorCode.UnknownMemberId]),
+        ("AddPartitionsToTxn", [ErrorCode.ConcurrentTransactions]),
+        ("EndTxn", [ErrorCode.NotCoordinatorForGroup]),
+        ("EndTxn", [ErrorCode.InvalidProducerEpoch]),
+    ];
+
+    [Fact]
+    public async Task KillingReplicasRepeatedlyWithPoisonAndBrokerFaultsKeepsEverySeqExactlyOnce()
+    {
+        using var kit = await ProcessorTestKit.CreateAsync(fixture);
+        await fixture.WaitForHealthyAsync(ProcessorAppFixture.Processor);
+        var replicas = await fixture.ProcessorPidsAsync(2, TimeSpan.FromSeconds(60));
+        Assert.True(replicas.Count == 2, $"Expected two running processor replicas, found {replicas.Count}.");
+        var ledger = new ChaosLedger(Fixture.MessageMaxBytes);
+        ledger.AssertOutputTooLargeIsTooLarge();
+        using var reader = new ChaosReader(kit, [.. kit.EndOffsets(ProcessorTestKit.OutputTopic), .. kit.EndOffsets(ProcessorTestKit.DlqTopic)]);
+
+        var streams = Enumerable.Range(0, Streams).Select(s => ProcessorTestKit.StreamId($"chaos-{s}")).ToList();
+        using var stopProducing = new CancellationTokenSource();
+        var producing = Task.Run(async () =>
+        {
+            // Round r: one chunk per stream; every 6th round one poison of the next kind, on the next stream.
+            for (var round = 0; round < MaxRounds && !stopProducing.IsCancellationRequested; round++)
+            {
+                for (var s = 0; s < streams.Count; s++)
+                {
+                    if (round >= 10 && round % 6 == 0 && (round / 6) % streams.Count == s)
+                    {
+                        foreach (var record in ledger.Poison(streams[s], round / 6))
+                        {
+                            kit.Producer.Produce(ProcessorTestKit.InputTopic, record);
+                        }
+                    }
+
+                    kit.Produce(ledger.Good(streams[s], ChunkSamples));
+                }
+
+                await Task.Delay(50);
+            }
+
+            kit.Flush();
+        });
+
+        // The kills: each replica in turn, every 2.5 s or as soon as it runs again; a broker fault with each.
+        var ids = replicas.Keys.ToList();
+        var killsMidStream = 0;
+        for (var kill = 0; kill < Kills; kill++)
+        {
+            var pace = Task.Delay(KillEvery);
+            var id = ids[kill % ids.Count];
+            var pid = await fixture.RunningPidAsync(id);
+            await pace;
+            var (api, errors) = Faults[kill % Faults.Length];
+            await fixture.InjectAsync(api, errors);
+            killsMidStream += producing.IsCompleted ? 0 : 1;
+            await fixture.KillAndStartAsync(id, pid);
+        }
+
+        // Each replica was killed at least once while the streams were flowing (a kill after the last round tests a quiet pipeline).
+        Assert.True(killsMidStream >= ids.Count, $"Only {killsMidStream} of {Kills} kills came while production ran ({MaxRounds} rounds).");
+        await stopProducing.CancelAsync();
+        await producing.WaitAsync(TimeSpan.FromMinutes(1));
+        Assert.True(ledger.AllKindsSent(out var missingKinds), $"The run ended before every poison kind was sent: {missingKinds}.");
+
+        // Until everything is accounted for (or the timeout), then a few seconds more so a late duplicate is seen too.
+        // Checked once a second: each check decodes every record read so far.
+        var drain = DateTime.UtcNow + DrainTimeout;
+        while (ledger.Check(reader.Snapshot()).Count > 0 && DateTime.UtcNow < drain)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1));
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        var problems = ledger.Check(reader.Snapshot());
+        Assert.True(problems.Count == 0, $"{problems.Count} problem(s): " + string.Join("; ", problems.Take(40)));
+        var notSeen = ledger.KindsNotSeen(reader.Snapshot());
+        Assert.True(notSeen.Count == 0, $"No record was dead-lettered with the own code of: {string.Join(", ", notSeen)} (so the run did not exercise them).");
+
+        var outputs = ProcessorTestKit.Outputs(reader.Snapshot().Where(r => r.Topic == ProcessorTestKit.OutputTopic), ledger.GoodStreams);
+        foreach (var stream in ledger.GoodStreams)
+        {
+            ProcessorTestKit.AssertEqualsReference("kalman", ledger.GoodChunks(stream), outputs[stream]);
+        }
+
+        // After the chaos, both replicas serve again.
+        await fixture.WaitForHealthyAsync(ProcessorAppFixture.Processor, TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>Reads sample-output and sample-dlq (read_committed) from the test's start until disposed.</summary>
+    private sealed class ChaosReader : IDisposable
+    {
+        private readonly List<ConsumeResult<byte[], byte[]>> _records = [];
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _loop;
+
+        public ChaosReader(ProcessorTestKit kit, List<TopicPartitionOffset> from)
+        {
+            _loop = Task.Factory.StartNew(() =>
+            {
+                using var consumer = kit.CreateReader();
+                consumer.Assign(from);
+                while (!_stop.IsCancellationRequested)
+                {
+                    if (consumer.Consume(100) is { IsPartitionEOF: false } record)
+                    {
+                        lock (_records)
+                        {
+                            _records.Add(record);
+                        }
+                    }
+                }
+
+                consumer.Close();
+            }, TaskCreationOptions.LongRunning);
+        }
+
+        public List<ConsumeResult<byte[], byte[]>> Snapshot()
+        {
+            lock (_records)
+            {
+                return [.. _records];
+            }
+        }
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _loop.Wait(TimeSpan.FromSeconds(30));
+            _stop.Dispose();
+        }
+    }
+}
+
+/// <summary>The chaos test's poison, checked against the codec without a broker: a decode poison fails with its code,
+/// the others decode (their failure is the processor's to find), so the chaos test's expectations are the right ones.</summary>
+public sealed class ChaosPoisonTests
+{
+    private static readonly string[] DecodingKinds = ["non-finite-output", "output-too-large", "seq-out-of-range", ChaosLedger.TooManyStreams];
+
+    [Fact]
+    public void EveryPoisonKindDecodesAsTheChaosTestExpects()
+    {
+        var ledger = new ChaosLedger(ProcessorChaosTests.Fixture.MessageMaxBytes);
+        ledger.AssertOutputTooLargeIsTooLarge();
+        var limits = new DecodeLimits { MaxSamples = ProcessorAppFixture.MaxChunkSamples };
+        for (var n = 0; n < ChaosLedger.Kinds.Length; n++)
+        {
+            var kind = ChaosLedger.Kinds[n];
+            foreach (var record in ledger.Poison("chaos-unit", n))
+            {
+                var decoded = SampleCodec.TryDecodeSampleChunk(record.Key, record.Value, record.Headers, out var chunk, out var error, limits: limits);
+                if (DecodingKinds.Contains(kind))
+                {
+                    Assert.True(decoded, $"{kind}: expected to decode, got {error.CodeName} ({error.Message})");
+                    Assert.Equal(kind == ChaosLedger.TooManyStreams ? null : kind, ledger.Expected(record.Value)?.Kind);
+                    Assert.True(kind != "non-finite-output" || !AllFinite(chunk!), "non-finite-output: kalman's output from a fresh state is finite");
+                }
+                else
+                {
+                    Assert.False(decoded, $"{kind}: decoded, expected {kind}");
+                    Assert.Contains(error.CodeName, ledger.Expected(record.Value)?.Codes ?? []);
+                }
+            }
+        }
+
+        Assert.True(ledger.AllKindsSent(out var missing), missing);
+    }
+
+    private static bool AllFinite(SampleChunk chunk)
+    {
+        var output = new double[chunk.Signal.Length];
+        SignalPipeline.Filters.FilterFactory.Create("kalman").Process(chunk.Signal.Span, output);
+        return output.All(double.IsFinite);
+    }
+}

@@ -1,0 +1,137 @@
+using FilterKafkaProcessor;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace SignalPipeline.Tests.FilterKafkaProcessor;
+
+/// <summary>The processor's settings: the guide's names and the tuning knobs bind, and a bad one is refused with its name.</summary>
+public class ProcessorOptionsTests
+{
+    [Fact]
+    public void GuideNamesAndTuningKnobsBind()
+    {
+        var options = Bind(new()
+        {
+            ["INPUT_TOPIC"] = "in",
+            ["OUTPUT_TOPIC"] = "out",
+            ["FILTER_ALGORITHM"] = " RLS ",
+            ["FILTER_MODE"] = "remote",
+            ["Processor:MaxBatchMs"] = "5",
+            ["Processor:LingerMs"] = "2",
+            ["Processor:MaxBatchBytes"] = "65536",
+            ["Filter:Params:order"] = "4",
+        });
+
+        Assert.Equal(("in", "out", "rls", FilterMode.Remote), (options.InputTopic, options.OutputTopic, options.Algorithm, options.Mode));
+        Assert.Equal((5, 2, 65536), (options.MaxBatchMs, options.LingerMs, options.MaxBatchBytes));
+        Assert.Equal(4, options.Params["order"]);
+        Assert.True(new ProcessorOptionsValidator().Validate(null, options).Succeeded);
+    }
+
+    [Fact]
+    public void StateAndRecoverySettingsBindWithDocumentedDefaults()
+    {
+        var defaults = Bind([]);
+        Assert.Equal((3600, 30, 1_000_000, 5, 120, 100, 10_000, 30), (defaults.StreamIdleSeconds, defaults.HeldChunkTimeoutSeconds, defaults.MaxStreams,
+            defaults.MaxBatchAttempts, defaults.StuckPartitionSeconds, defaults.RetryBackoffMs, defaults.MaxRetryBackoffMs, defaults.RestoreStallSeconds));
+        Assert.Null(defaults.InstanceId);
+        Assert.False(defaults.DevBrokerCompensation);
+
+        var options = Bind(new()
+        {
+            ["Processor:StreamIdleSeconds"] = "600",
+            ["Processor:MaxStreams"] = "5000",
+            ["Processor:InstanceId"] = "filter-kafka-processor-7d9f-abcde",
+            ["Processor:DevBrokerCompensation"] = "true",
+        });
+        Assert.Equal((600, 5000, "filter-kafka-processor-7d9f-abcde", true), (options.StreamIdleSeconds, options.MaxStreams, options.InstanceId, options.DevBrokerCompensation));
+        Assert.True(new ProcessorOptionsValidator().Validate(null, options).Succeeded);
+    }
+
+    [Fact]
+    public void BatchingDefaultsToGroupCommit()
+    {
+        var options = Bind([]);
+
+        Assert.Equal(0, options.LingerMs);
+        Assert.Equal(20, options.MaxBatchMs);
+    }
+
+    [Theory]
+    [InlineData("Processor:LingerMs", "-1", "Processor:LingerMs = -1 is out of range")]
+    [InlineData("Processor:MaxBatchMs", "0", "Processor:MaxBatchMs = 0 is out of range")]
+    [InlineData("Processor:MaxBatchBytes", "0", "Processor:MaxBatchBytes = 0 is out of range")]
+    [InlineData("FILTER_ALGORITHM", "median", "FILTER_ALGORITHM")]
+    [InlineData("Processor:StreamIdleSeconds", "-5", "Processor:StreamIdleSeconds = -5 is out of range")]
+    [InlineData("Processor:HeldChunkTimeoutSeconds", "-1", "Processor:HeldChunkTimeoutSeconds = -1 is out of range")]
+    [InlineData("Processor:MaxStreams", "0", "Processor:MaxStreams = 0 is out of range")]
+    [InlineData("Processor:MaxBatchAttempts", "0", "Processor:MaxBatchAttempts = 0 is out of range")]
+    [InlineData("Processor:StuckPartitionSeconds", "0", "Processor:StuckPartitionSeconds = 0 is out of range")]
+    [InlineData("Processor:MaxRetryBackoffMs", "50", "Processor:MaxRetryBackoffMs = 50 is out of range [100,")]
+    [InlineData("Processor:RestoreStallSeconds", "0", "Processor:RestoreStallSeconds = 0 is out of range")]
+    [InlineData("Processor:InstanceId", "pod/1", "Processor:InstanceId 'pod/1'")]
+    [InlineData("OUTPUT_TOPIC", "sample-input", "INPUT_TOPIC and OUTPUT_TOPIC are both")]
+    [InlineData("INPUT_TOPIC", " ", "INPUT_TOPIC must not be empty")]
+    [InlineData("Filter:Params:q", "NaN", "Filter:Params:q: Parameter 'q' must be a finite number > 0; got NaN")]
+    [InlineData("Filter:Params:q", "loud", "Filter:Params:q = 'loud' is not a number.")]
+    public void AnOutOfRangeSettingFailsValidationNamingIt(string key, string value, string expected)
+    {
+        var result = new ProcessorOptionsValidator().Validate(null, Bind(new() { [key] = value }));
+
+        Assert.True(result.Failed);
+        Assert.Contains(result.Failures!, f => f.Contains(expected, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("Processor:LingerMs", "soon")]
+    [InlineData("FILTER_MODE", "hybrid")]
+    [InlineData("Processor:MaxStreams", "many")]
+    [InlineData("Processor:DevBrokerCompensation", "sometimes")]
+    public void AnUnreadableSettingIsRefusedWhenBoundNamingIt(string key, string value)
+    {
+        // The configuration binder refuses a value it cannot convert, with a message naming the key.
+        var error = Assert.Throws<InvalidOperationException>(() => Bind(new() { [key] = value }));
+
+        Assert.Contains(key, error.Message, StringComparison.Ordinal);
+        Assert.Contains(value, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AtStartABadSettingStopsTheProcessorWithEveryFailureNamed()
+    {
+        using var services = Services(new() { ["Processor:LingerMs"] = "-1", ["FILTER_ALGORITHM"] = "median" });
+
+        var error = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IOptions<ProcessorOptions>>().Value);
+
+        Assert.Contains("Processor:LingerMs = -1 is out of range [0, 60000]", error.Message, StringComparison.Ordinal);
+        Assert.Contains("FILTER_ALGORITHM: Unknown filter algorithm 'median'", error.Message, StringComparison.Ordinal);
+    }
+
+    // The processor's own registration (Program.cs): binding from the configuration root, validation at start.
+    private static ProcessorOptions Bind(Dictionary<string, string?> settings)
+    {
+        // What the options factory does before it validates.
+        using var services = Services(settings);
+        var options = new ProcessorOptions();
+        foreach (var configure in services.GetServices<IConfigureOptions<ProcessorOptions>>())
+        {
+            configure.Configure(options);
+        }
+
+        foreach (var postConfigure in services.GetServices<IPostConfigureOptions<ProcessorOptions>>())
+        {
+            postConfigure.PostConfigure(Options.DefaultName, options);
+        }
+
+        return options;
+    }
+
+    private static ServiceProvider Services(Dictionary<string, string?> settings)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        var services = new ServiceCollection();
+        services.AddProcessorOptions(configuration);
+        return services.BuildServiceProvider();
+    }
+}

@@ -1,0 +1,215 @@
+using System.Text;
+using FilterKafkaProcessor.Sequencing;
+using FilterKafkaProcessor.Streaming;
+using SignalPipeline.Messages;
+using SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
+
+namespace SignalPipeline.Tests.FilterKafkaProcessor;
+
+/// <summary>State over the in-memory cluster: restore, eviction, held chunks, seq limits, rebalances and zombies.</summary>
+public sealed class ProcessorStateTests
+{
+    [Fact]
+    public void ANewOwnerRestoresEveryStreamAndGoesOnBitIdentically()
+    {
+        using var harness = new ProcessorHarness();
+        var (first, _) = harness.Start();
+        var streams = Enumerable.Range(0, 40).Select(i => $"s{i}").ToArray();
+        var sent = streams.ToDictionary(s => s, s => Enumerable.Range(0, 6).Select(seq => ProcessorHarness.Chunk(s, seq)).ToList());
+        Produce(harness, sent, 0, 3);
+        harness.StepUntil(() => streams.All(s => harness.OutputCount(s) == 3), threads: first);
+
+        // The first owner dies (its session expires); a second instance takes every partition over from the changelog.
+        harness.Cluster.ExpireMember(harness.Supplier.Consumers[0]);
+        var (second, _) = harness.Start();
+        Produce(harness, sent, 3, 6);
+        harness.StepUntil(() => streams.All(s => harness.OutputCount(s) == 6), threads: second);
+
+        Assert.Equal(streams.Length, second.StreamCount);
+        var outputs = harness.Outputs();
+        foreach (var (stream, chunks) in sent)
+        {
+            ProcessorHarness.AssertReference(chunks, outputs[stream]);
+        }
+    }
+
+    [Fact]
+    public void ACorruptChangelogRecordIsSkippedAndOnlyItsStreamStartsEmpty()
+    {
+        using var harness = new ProcessorHarness(configure: o => o.MaxHeldChunks = 0);
+        var (first, _) = harness.Start();
+        var sent = new[] { "ok", "bad" }.ToDictionary(s => s, s => Enumerable.Range(0, 4).Select(seq => ProcessorHarness.Chunk(s, seq)).ToList());
+        Produce(harness, sent, 0, 2);
+        harness.StepUntil(() => harness.OutputCount("ok") == 2 && harness.OutputCount("bad") == 2, threads: first);
+        harness.Cluster.ExpireMember(harness.Supplier.Consumers[0]);
+        foreach (var p in Enumerable.Range(0, 4))
+        {
+            harness.Cluster.Produce(ProcessorHarness.Changelog, p, Encoding.UTF8.GetBytes("bad"), [2, 0xff, 0x13]);
+        }
+
+        var (second, health) = harness.Start();
+        Produce(harness, sent, 2, 4);
+        harness.StepUntil(() => harness.OutputCount("ok") == 4 && harness.OutputCount("bad") == 4, threads: second);
+
+        ProcessorHarness.AssertReference(sent["ok"], harness.Outputs()["ok"]);
+
+        // "bad" lost its state: seqs 2 and 3 are filtered from a fresh filter (after one counted gap), nothing crashed.
+        var bad = harness.Outputs()["bad"];
+        ProcessorHarness.AssertReference(sent["bad"][..2], bad[..2]);
+        ProcessorHarness.AssertReference(sent["bad"][2..], bad[2..]);
+        Assert.True(health.IsRunning);
+    }
+
+    [Fact]
+    public void AnIdleStreamIsEvictedAndTombstonedAndComesBackFresh()
+    {
+        using var harness = new ProcessorHarness(configure: o => (o.StreamIdleSeconds, o.MaxHeldChunks) = (60, 0));
+        var (thread, _) = harness.Start();
+        harness.Produce(ProcessorHarness.Chunk("idle", 0), 2);
+        harness.Produce(ProcessorHarness.Chunk("busy", 0), 2);
+        harness.StepUntil(() => harness.OutputCount("idle") == 1 && harness.OutputCount("busy") == 1);
+
+        harness.Time.Advance(TimeSpan.FromSeconds(40));
+        harness.Produce(ProcessorHarness.Chunk("busy", 1), 2);
+        harness.StepUntil(() => harness.OutputCount("busy") == 2);
+        harness.Time.Advance(TimeSpan.FromSeconds(25));
+        harness.StepUntil(() => thread.StreamCount == 1);
+
+        var tombstone = Assert.Single(harness.Cluster.ReadCommitted(ProcessorHarness.Changelog), r => Encoding.UTF8.GetString(r.Message.Key) == "idle" && r.Message.Value is null);
+        Assert.Equal(2, tombstone.Partition.Value);
+
+        // Back after eviction: a new stream from seq 0 with a fresh filter.
+        var again = ProcessorHarness.Chunk("idle", 0, 24);
+        harness.Produce(again, 2);
+        harness.StepUntil(() => harness.OutputCount("idle") == 2);
+        ProcessorHarness.AssertReference([again], harness.Outputs()["idle"][1..]);
+    }
+
+    [Fact]
+    public void HeldChunksAreReleasedAfterHeldChunkTimeoutSecondsAndTheGapIsCounted()
+    {
+        using var harness = new ProcessorHarness(configure: o => o.HeldChunkTimeoutSeconds = 30);
+        harness.Start();
+        var chunks = Enumerable.Range(0, 4).Select(seq => ProcessorHarness.Chunk("gap", seq)).ToList();
+        harness.Produce(chunks[0], 1);
+        harness.Produce(chunks[2], 1);
+        harness.Produce(chunks[3], 1);
+        harness.StepUntil(() => harness.OutputCount("gap") == 1);
+        harness.Step(3);
+        Assert.Equal(1, harness.OutputCount("gap"));
+
+        harness.Time.Advance(TimeSpan.FromSeconds(31));
+        harness.StepUntil(() => harness.OutputCount("gap") == 3);
+        ProcessorHarness.AssertReference([chunks[0], chunks[2], chunks[3]], harness.Outputs()["gap"]);
+        Assert.Equal(1, harness.Telemetry.Gaps);
+    }
+
+    [Fact]
+    public void HeldChunksSurviveARestartInTheCheckpoint()
+    {
+        using var harness = new ProcessorHarness();
+        var (first, _) = harness.Start();
+        var chunks = Enumerable.Range(0, 3).Select(seq => ProcessorHarness.Chunk("held", seq)).ToList();
+        harness.Produce(chunks[0], 3);
+        harness.Produce(chunks[2], 3);
+        harness.StepUntil(() => harness.OutputCount("held") == 1, threads: first);
+        harness.Step(2, first);
+        harness.Cluster.ExpireMember(harness.Supplier.Consumers[0]);
+
+        var (second, _) = harness.Start();
+        harness.Produce(chunks[1], 3);
+        harness.StepUntil(() => harness.OutputCount("held") == 3, threads: second);
+        ProcessorHarness.AssertReference(chunks, harness.Outputs()["held"]);
+    }
+
+    [Fact]
+    public void SeqsUpToTheLargestAreProcessedAndRestoredAndOneMoreIsRefused()
+    {
+        using var harness = new ProcessorHarness(configure: o => o.MaxHeldChunks = 0);
+        var (first, _) = harness.Start();
+        var max = StreamSequence<object>.MaxSeq;
+        var chunks = new[] { max - 2, max - 1, max }.Select(seq => ProcessorHarness.Chunk("edge", seq)).ToList();
+        harness.Produce(chunks[0], 0);
+        harness.Produce(chunks[1], 0);
+        harness.StepUntil(() => harness.OutputCount("edge") == 2, threads: first);
+        harness.Cluster.ExpireMember(harness.Supplier.Consumers[0]);
+
+        var (second, health) = harness.Start();
+        harness.Produce(chunks[2], 0);
+        harness.ProduceRaw("edge", $$"""{"stream_id":"edge","seq":{{long.MaxValue}},"signal":[1]}""", 0);
+        harness.StepUntil(() => harness.OutputCount("edge") == 3 && harness.DeadLetters().Count == 1, threads: second);
+
+        ProcessorHarness.AssertReference(chunks, harness.Outputs()["edge"]);
+        Assert.Equal(PoisonCodes.SeqOutOfRange, harness.DeadLetters()[0].Code);
+        Assert.True(health.IsRunning);
+    }
+
+    [Fact]
+    public void AMemberJoiningMidStreamMovesPartitionsWithoutLossOrDuplicates()
+    {
+        using var harness = new ProcessorHarness(partitions: 4);
+        var (first, _) = harness.Start();
+        var streams = Enumerable.Range(0, 12).Select(i => $"m{i}").ToArray();
+        var sent = streams.ToDictionary(s => s, s => Enumerable.Range(0, 8).Select(seq => ProcessorHarness.Chunk(s, seq)).ToList());
+        Produce(harness, sent, 0, 4);
+        harness.StepUntil(() => streams.All(s => harness.OutputCount(s) == 4), threads: first);
+
+        var (second, _) = harness.Start();
+        Produce(harness, sent, 4, 8);
+        harness.StepUntil(() => streams.All(s => harness.OutputCount(s) == 8));
+
+        Assert.True(first.AssignedPartitions.Count > 0 && second.AssignedPartitions.Count > 0, "Both members should own partitions.");
+        var outputs = harness.Outputs();
+        foreach (var (stream, chunks) in sent)
+        {
+            ProcessorHarness.AssertReference(chunks, outputs[stream]);
+        }
+    }
+
+    [Fact]
+    public async Task AZombieThatWakesUpAfterItsPartitionsMovedCannotCommit()
+    {
+        using var harness = new ProcessorHarness(partitions: 2);
+        var (zombie, _) = harness.Start(instanceId: "zombie");
+        var sent = new[] { "z0", "z1" }.ToDictionary(s => s, s => Enumerable.Range(0, 4).Select(seq => ProcessorHarness.Chunk(s, seq)).ToList());
+        Produce(harness, sent, 0, 2);
+        harness.StepUntil(() => harness.OutputCount("z0") == 2 && harness.OutputCount("z1") == 2, threads: zombie);
+
+        // The zombie freezes just before it sends its offsets; its session expires and a new owner takes over.
+        var stall = harness.Cluster.Faults.Stall(FaultPoint.SendOffsets, c => c.Owner?.EndsWith("zombie", StringComparison.Ordinal) == true);
+        Produce(harness, sent, 2, 4);
+        var frozen = Task.Run(() => zombie.Step(CancellationToken.None));
+        await stall.Reached.WaitAsync(TimeSpan.FromSeconds(30));
+        harness.Cluster.ExpireMember(harness.Supplier.Consumers[0]);
+        var (owner, _) = harness.Start(instanceId: "owner");
+        var ownerGroupOffsets = () => harness.Cluster.CommittedOffsets(global::FilterKafkaProcessor.ProcessorOptions.ConsumerGroup).Values.Sum();
+        harness.StepUntil(() => ownerGroupOffsets() == 8, threads: owner);
+
+        // Until the zombie's open transaction ends, read_committed readers stop at it (as on a real cluster); it wakes
+        // up, its offsets are refused (stale group generation), it aborts, and nothing it wrote becomes visible.
+        stall.Release();
+        await frozen.WaitAsync(TimeSpan.FromSeconds(30));
+        harness.StepUntil(() => harness.OutputCount("z0") == 4 && harness.OutputCount("z1") == 4, threads: [zombie, owner]);
+        harness.Step(3, zombie, owner);
+
+        var outputs = harness.Outputs();
+        foreach (var (stream, chunks) in sent)
+        {
+            ProcessorHarness.AssertReference(chunks, outputs[stream]);
+        }
+
+        // Its refused commit was aborted (it may rejoin the group afterwards as a new member, as librdkafka does).
+        Assert.True(harness.Telemetry.Aborts >= 1, "The zombie's transaction should have been aborted.");
+    }
+
+    private static void Produce(ProcessorHarness harness, Dictionary<string, List<SampleChunk>> sent, int from, int to)
+    {
+        for (var seq = from; seq < to; seq++)
+        {
+            foreach (var (stream, chunks) in sent)
+            {
+                harness.Produce(chunks[seq], Math.Abs(stream.GetHashCode(StringComparison.Ordinal)) % harness.Cluster.PartitionCount(ProcessorHarness.Input)!.Value);
+            }
+        }
+    }
+}

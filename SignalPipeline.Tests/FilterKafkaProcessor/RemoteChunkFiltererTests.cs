@@ -1,0 +1,215 @@
+using System.Net;
+using FilterKafkaProcessor.Filtering;
+using SignalPipeline.Filters;
+
+namespace SignalPipeline.Tests.FilterKafkaProcessor;
+
+/// <summary>
+/// Remote mode against a stand-in for the binary <c>POST /{algorithm}/audio/batch</c> (docs/filter-api.md) that runs the
+/// library: the request bytes, state passing and request splitting must give exactly the local filterer's output.
+/// </summary>
+public sealed class RemoteChunkFiltererTests
+{
+    [Fact]
+    public async Task RemoteEqualsLocalAcrossBatchesAndSplitRequests()
+    {
+        var handler = new BatchEndpoint();
+        var remote = new RemoteChunkFilterer(new HttpClient(handler) { BaseAddress = new Uri("http://filter-gateway") }, "kalman", new Dictionary<string, double>());
+        var local = new LocalChunkFilterer("kalman", new Dictionary<string, double>());
+
+        var random = new Random(7);
+        var remoteStreams = new[] { new StreamFilterHandle(null), new StreamFilterHandle(null), new StreamFilterHandle(null) };
+        var localStreams = new[] { new StreamFilterHandle(null), new StreamFilterHandle(null), new StreamFilterHandle(null) };
+
+        // Three batches; the second carries more samples than one request may, so it is cut mid-chunk.
+        foreach (var sizes in new[] { new[] { 100, 50, 300 }, new[] { 90_000, 70_000, 1_000, 60_000 }, new[] { 7, 13 } })
+        {
+            var remoteWork = new List<FilterWork>();
+            var localWork = new List<FilterWork>();
+            for (var i = 0; i < sizes.Length; i++)
+            {
+                var signal = Enumerable.Range(0, sizes[i]).Select(_ => random.NextDouble() - 0.5).ToArray();
+                var stream = i % 3;
+                remoteWork.Add(new FilterWork(remoteStreams[stream], signal, new double[signal.Length]));
+                localWork.Add(new FilterWork(localStreams[stream], signal, new double[signal.Length]));
+            }
+
+            await remote.FilterAsync(remoteWork, CancellationToken.None);
+            await local.FilterAsync(localWork, CancellationToken.None);
+            foreach (var (r, l) in remoteWork.Zip(localWork))
+            {
+                Assert.True(r.Output.Span.SequenceEqual(l.Output.Span), "Remote output differs from local output.");
+            }
+        }
+
+        Assert.True(handler.Requests >= 4, $"The big batch should have been split, saw {handler.Requests} requests.");
+        for (var s = 0; s < 3; s++)
+        {
+            Assert.Equal(localStreams[s].SaveState(), remoteStreams[s].SaveState());
+        }
+    }
+
+    [Fact]
+    public async Task EachStreamGoesToItsOwnAlgorithmWithItsOwnParametersAndEqualsLocal()
+    {
+        var handler = new BatchEndpoint { Algorithm = null };
+        var remote = new RemoteChunkFilterer(new HttpClient(handler) { BaseAddress = new Uri("http://filter-gateway") }, "kalman", new Dictionary<string, double> { ["q"] = 1e-4 });
+        var local = new LocalChunkFilterer("kalman", new Dictionary<string, double> { ["q"] = 1e-4 });
+        var rls = new global::FilterKafkaProcessor.Config.StreamFilterSetting(StreamFilterConfig.Create("rls", new Dictionary<string, double> { ["order"] = 5 }), 0, 1);
+        StreamFilterHandle[] remoteStreams = [new(null), new(null, rls)], localStreams = [new(null), new(null, rls)];
+        var signal = Enumerable.Range(0, 300).Select(i => Math.Sin(i * 0.1)).ToArray();
+        for (var batch = 0; batch < 2; batch++)
+        {
+            List<FilterWork> remoteWork = [.. remoteStreams.Select(s => new FilterWork(s, signal, new double[signal.Length]))];
+            List<FilterWork> localWork = [.. localStreams.Select(s => new FilterWork(s, signal, new double[signal.Length]))];
+            await remote.FilterAsync(remoteWork, CancellationToken.None);
+            await local.FilterAsync(localWork, CancellationToken.None);
+            Assert.All(remoteWork.Zip(localWork), p => Assert.True(p.First.Output.Span.SequenceEqual(p.Second.Output.Span), "Remote output differs from local output."));
+        }
+
+        // The rls stream's first request carries its initial state (order 5), not the deployment's kalman query.
+        Assert.Equal(["/kalman/audio/batch", "/rls/audio/batch", "/kalman/audio/batch", "/rls/audio/batch"], handler.Paths);
+        Assert.Equal(5, ((IInspectableFilter)FilterFactory.Restore(remoteStreams[1].SaveState()!)).Inspect().Parameters["order"]);
+        Assert.Equal(localStreams[1].SaveState(), remoteStreams[1].SaveState());
+    }
+
+    [Theory]
+    [InlineData(HttpStatusCode.BadRequest, true)]
+    [InlineData(HttpStatusCode.RequestEntityTooLarge, true)]
+    [InlineData(HttpStatusCode.TooManyRequests, false)]
+    [InlineData(HttpStatusCode.RequestTimeout, false)]
+    [InlineData(HttpStatusCode.InternalServerError, false)]
+    [InlineData(HttpStatusCode.ServiceUnavailable, false)]
+    public async Task AnErrorAnswerFailsTheBatchAsARefusalOnlyFor4xx(HttpStatusCode status, bool refusal)
+    {
+        var remote = new RemoteChunkFilterer(new HttpClient(new BatchEndpoint { Fail = status }) { BaseAddress = new Uri("http://filter-gateway") }, "kalman", new Dictionary<string, double>());
+        var handle = new StreamFilterHandle(null);
+        var error = await Assert.ThrowsAnyAsync<HttpRequestException>(() => remote.FilterAsync([new FilterWork(handle, new double[] { 1, 2 }, new double[2])], CancellationToken.None));
+        Assert.Contains(((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture), error.Message);
+        Assert.Equal(refusal, error is ChunkRefusedException);
+        Assert.Equal(refusal, remote.IsChunkFault(error));
+        Assert.True(handle.IsNew, "A failed call must not change the stream's state.");
+    }
+
+    [Fact]
+    public async Task ParamsTravelInTheQueryAndStatelessItemsSendNoState()
+    {
+        var handler = new BatchEndpoint { Algorithm = "rls" };
+        var parameters = new Dictionary<string, double> { ["order"] = 4, ["lambda"] = 0.995 };
+        var remote = new RemoteChunkFilterer(new HttpClient(handler) { BaseAddress = new Uri("http://filter-gateway") }, "rls", parameters);
+        var local = new LocalChunkFilterer("rls", parameters);
+        var signal = Enumerable.Range(0, 500).Select(i => Math.Sin(i * 0.1)).ToArray();
+        var (remoteStream, localStream) = (new StreamFilterHandle(null), new StreamFilterHandle(null));
+        var (remoteOut, localOut) = (new double[500], new double[500]);
+
+        await remote.FilterAsync([new FilterWork(remoteStream, signal.AsMemory(0, 200), remoteOut.AsMemory(0, 200))], CancellationToken.None);
+        await remote.FilterAsync([new FilterWork(remoteStream, signal.AsMemory(200), remoteOut.AsMemory(200))], CancellationToken.None);
+        await local.FilterAsync([new FilterWork(localStream, signal, localOut)], CancellationToken.None);
+
+        Assert.Equal(localOut, remoteOut);
+        Assert.Equal(localStream.SaveState(), remoteStream.SaveState());
+        Assert.Equal([0, FilterFactory.Restore(remoteStream.SaveState()!, "rls").SaveState().Length], handler.StateLengths);
+        Assert.All(handler.Queries, query => Assert.Equal("?order=4&lambda=0.995", query));
+    }
+
+    public static TheoryData<string, string> MalformedAnswers => new()
+    {
+        { "wrong content type", "content type 'application/json" },
+        { "too few results", "it has 0 results for 1 items" },
+        { "wrong sample count", "results[0] has 3 samples for 2" },
+        { "no state", "results[0] has no state" },
+        { "truncated", "results[0]: its 4 state bytes and 2 samples run past the end" },
+        { "trailing bytes", "5 bytes follow the last result" },
+    };
+
+    [Theory]
+    [MemberData(nameof(MalformedAnswers))]
+    public async Task AMalformedAnswerFailsTheBatchNamingTheProblem(string answer, string message)
+    {
+        var remote = new RemoteChunkFilterer(new HttpClient(new BatchEndpoint { Malformed = answer }) { BaseAddress = new Uri("http://filter-gateway") }, "kalman", new Dictionary<string, double>());
+        var handle = new StreamFilterHandle(null);
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => remote.FilterAsync([new FilterWork(handle, new double[] { 1, 2 }, new double[2])], CancellationToken.None));
+        Assert.Contains(message, error.Message);
+        Assert.True(handle.IsNew, "A failed call must not change the stream's state.");
+    }
+
+    /// <summary>
+    /// A stand-in for the binary batch endpoint, decoding and encoding the format by hand from docs/filter-api.md and
+    /// filtering with the library.
+    /// </summary>
+    private sealed class BatchEndpoint : HttpMessageHandler
+    {
+        public int Requests;
+        public HttpStatusCode? Fail;
+        public string? Malformed;
+        public string? Algorithm = "kalman"; // null: any, taken from the path
+        public readonly List<int> StateLengths = [];
+        public readonly List<string> Paths = [];
+        public readonly List<string> Queries = [];
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref Requests);
+            Assert.Equal(HttpMethod.Post, request.Method);
+            var algorithm = Algorithm ?? request.RequestUri!.AbsolutePath.Split('/')[1];
+            Assert.Equal($"/{algorithm}/audio/batch", request.RequestUri!.AbsolutePath);
+            Paths.Add(request.RequestUri.AbsolutePath);
+            // The media type as docs/filter-api.md spells it, not the filterer's own constant.
+            Assert.Equal("application/vnd.signalpipeline.filter-batch", request.Content!.Headers.ContentType?.MediaType);
+            Assert.Contains(request.Headers.Accept, a => a.MediaType == "application/vnd.signalpipeline.filter-batch");
+            Queries.Add(request.RequestUri.Query);
+            if (Fail is { } status)
+            {
+                return new HttpResponseMessage(status) { Content = new StringContent($$"""{"status":{{(int)status}},"detail":"items[0].signal[1] is not a finite number"}""") };
+            }
+
+            var body = await request.Content.ReadAsByteArrayAsync(cancellationToken);
+            using var reader = new BinaryReader(new MemoryStream(body));
+            using var answer = new MemoryStream();
+            using var writer = new BinaryWriter(answer);
+            var count = reader.ReadUInt32();
+            writer.Write(count);
+            var samples = 0;
+            for (var i = 0; i < count; i++)
+            {
+                var n = (int)reader.ReadUInt32();
+                var state = reader.ReadBytes((int)reader.ReadUInt32());
+                StateLengths.Add(state.Length);
+                var signal = Enumerable.Range(0, n).Select(_ => reader.ReadDouble()).ToArray();
+                samples += n;
+                var filter = state.Length > 0 ? FilterFactory.Restore(state, algorithm) : FilterFactory.Create(algorithm, Params(request.RequestUri));
+                var output = new double[n];
+                filter.Process(signal, output);
+                var after = filter.SaveState();
+                writer.Write((uint)n);
+                writer.Write((uint)after.Length);
+                writer.Write(after);
+                foreach (var value in output)
+                {
+                    writer.Write(value);
+                }
+            }
+
+            Assert.Equal(body.Length, reader.BaseStream.Position);
+            Assert.True(samples <= RemoteChunkFilterer.MaxSamplesPerRequest, $"A request carried {samples} samples.");
+            writer.Flush();
+            var bytes = Malformed switch
+            {
+                "too few results" => [0, 0, 0, 0],
+                "wrong sample count" => [.. answer.ToArray()[..4], 3, 0, 0, 0, .. answer.ToArray()[8..]],
+                "no state" => [1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, .. new byte[16]],
+                "truncated" => [1, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 1, 2, 3, 4, .. new byte[15]],
+                "trailing bytes" => [.. answer.ToArray(), .. new byte[5]],
+                _ => answer.ToArray(),
+            };
+            var content = new ByteArrayContent(bytes);
+            content.Headers.ContentType = new(Malformed == "wrong content type" ? "application/json" : RemoteChunkFilterer.BatchMediaType);
+            return new HttpResponseMessage(HttpStatusCode.OK) { Content = content };
+        }
+
+        private static Dictionary<string, double> Params(Uri uri)
+            => uri.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries)
+                .Select(p => p.Split('='))
+                .ToDictionary(p => Uri.UnescapeDataString(p[0]), p => double.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture));
+    }
+}

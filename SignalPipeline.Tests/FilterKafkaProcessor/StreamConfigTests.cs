@@ -1,0 +1,176 @@
+using FilterKafkaProcessor.Config;
+using FilterKafkaProcessor.Inspection;
+using FilterKafkaProcessor.Streaming;
+using SignalPipeline.Filters;
+using SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
+
+namespace SignalPipeline.Tests.FilterKafkaProcessor;
+
+/// <summary>Per-stream filters from the stream-config topic: switched exactly once, refused entries dead-lettered, state on view.</summary>
+public sealed class StreamConfigTests
+{
+    private const string Rls = """{"algorithm":"rls","params":{"order":4,"lambda":0.995}}""";
+
+    [Fact]
+    public async Task ASwitchWhoseTransactionNeverCommitsIsMadeAgainByTheNextOwnerAtTheSameSeq()
+    {
+        using var kit = new StreamConfigKit(partitions: 2);
+        var zombie = kit.Start("zombie");
+        var sent = StreamConfigKit.Chunks("sw", 0, 8);
+        var neighbour = StreamConfigKit.Chunks("kept", 0, 8);
+        kit.Produce(sent[..4]);
+        kit.Produce(neighbour[..4]);
+        kit.StepUntil(() => kit.Harness.OutputCount("sw") == 4 && kit.Harness.OutputCount("kept") == 4, zombie);
+
+        // The config changes; the owner switches at its next chunk (seq 4), writes rls output in its transaction and
+        // freezes before sending its offsets; its session expires and the next owner takes the partition over.
+        kit.Configure("sw", Rls);
+        zombie.Reader.Poll(TimeSpan.Zero);
+        kit.Produce(sent[4..]);
+        kit.Produce(neighbour[4..]);
+        var stall = kit.Harness.Cluster.Faults.Stall(FaultPoint.SendOffsets, c => c.Owner?.EndsWith("zombie", StringComparison.Ordinal) == true);
+        var frozen = Task.Run(() => zombie.Thread.Step(CancellationToken.None));
+        await stall.Reached.WaitAsync(TimeSpan.FromSeconds(30));
+        kit.Harness.Cluster.ExpireMember(kit.Harness.Supplier.Consumers[0]);
+        var owner = kit.Start("owner");
+        var offsets = () => kit.Harness.Cluster.CommittedOffsets(global::FilterKafkaProcessor.ProcessorOptions.ConsumerGroup).Values.Sum();
+        kit.StepUntil(() => offsets() == 16, owner);
+        stall.Release();
+        await frozen.WaitAsync(TimeSpan.FromSeconds(30));
+        kit.StepUntil(() => kit.Harness.OutputCount("sw") == 8 && kit.Harness.OutputCount("kept") == 8, zombie, owner);
+
+        // kalman over seq 0..3, then rls from its initial state over 4..7: each seq once, bit for bit.
+        var output = kit.Harness.Outputs();
+        StreamConfigKit.AssertFiltered(FilterFactory.Create("kalman"), sent[..4], output["sw"][..4]);
+        StreamConfigKit.AssertFiltered(StreamFilterConfig.Parse(System.Text.Encoding.UTF8.GetBytes(Rls)).NewFilter(), sent[4..], output["sw"][4..]);
+        ProcessorHarness.AssertReference(neighbour, output["kept"]);
+        Assert.True(kit.Harness.Telemetry.Aborts >= 1, "The zombie's transaction should have been aborted.");
+        Assert.Equal(1, kit.Harness.Telemetry.ConfigSwitches); // the zombie's switch was never committed
+
+        var checkpoint = kit.LastCheckpoint("sw");
+        Assert.Equal(4, checkpoint.Setting?.SwitchSeq);
+        Assert.Equal("rls", checkpoint.Setting?.Config?.Algorithm);
+    }
+
+    [Fact]
+    public void StreamsWithDifferentAlgorithmsShareAPartitionAndEachGetsItsOwnFilter()
+    {
+        using var kit = new StreamConfigKit(partitions: 1);
+        kit.Configure("a", Rls);
+        kit.Configure("b", """{"algorithm":"lms","params":{"order":8,"mu":0.05}}""");
+        kit.Configure("c", """{"algorithm":"ls","params":{"window":9}}""");
+        var instance = kit.Start("one");
+        var sent = new[] { "a", "b", "c", "d" }.ToDictionary(s => s, s => StreamConfigKit.Chunks(s, 0, 6));
+        for (var seq = 0; seq < 6; seq++)
+        {
+            kit.Produce(sent.Values.Select(chunks => chunks[seq]));
+        }
+
+        kit.StepUntil(() => sent.Keys.All(s => kit.Harness.OutputCount(s) == 6), instance);
+
+        var output = kit.Harness.Outputs();
+        StreamConfigKit.AssertFiltered(FilterFactory.Create("rls", new Dictionary<string, double> { ["order"] = 4, ["lambda"] = 0.995 }), sent["a"], output["a"]);
+        StreamConfigKit.AssertFiltered(FilterFactory.Create("lms", new Dictionary<string, double> { ["order"] = 8, ["mu"] = 0.05 }), sent["b"], output["b"]);
+        StreamConfigKit.AssertFiltered(FilterFactory.Create("ls", new Dictionary<string, double> { ["window"] = 9 }), sent["c"], output["c"]);
+        StreamConfigKit.AssertFiltered(FilterFactory.Create("kalman"), sent["d"], output["d"]); // no entry: the deployment default
+    }
+
+    [Fact]
+    public void AnInvalidEntryIsDeadLetteredOnceAndTheStreamKeepsItsFilter()
+    {
+        using var kit = new StreamConfigKit(partitions: 1);
+        kit.Configure("s", Rls);
+        var first = kit.Start("first");
+        var sent = StreamConfigKit.Chunks("s", 0, 9);
+        kit.Produce(sent[..3]);
+        kit.StepUntil(() => kit.Harness.OutputCount("s") == 3, first);
+
+        kit.Configure("s", """{"algorithm":"rls","params":{"order":0}}""");
+        kit.Produce(sent[3..6]);
+        kit.StepUntil(() => kit.Harness.OutputCount("s") == 6, first);
+
+        // A restart reads the same refused entry again: the checkpoint says it was dealt with, so no second dead letter.
+        kit.Harness.Cluster.ExpireMember(kit.Harness.Supplier.Consumers[0]);
+        var second = kit.Start("second");
+        kit.Produce(sent[6..]);
+        kit.StepUntil(() => kit.Harness.OutputCount("s") == 9, second);
+
+        var letter = Assert.Single(kit.Harness.DeadLetters());
+        Assert.Equal(("s", BatchFilter.InvalidStreamConfig), (letter.Key, letter.Code));
+        Assert.Contains("order", letter.Reason, StringComparison.Ordinal);
+        StreamConfigKit.AssertFiltered(FilterFactory.Create("rls", new Dictionary<string, double> { ["order"] = 4, ["lambda"] = 0.995 }), sent, kit.Harness.Outputs()["s"]);
+    }
+
+    [Fact]
+    public void AParameterChangeWithinKalmanKeepsTheEstimateAndATombstoneReturnsToTheDefaultFresh()
+    {
+        using var kit = new StreamConfigKit(partitions: 1);
+        var instance = kit.Start("one");
+        var sent = StreamConfigKit.Chunks("k", 0, 9);
+        kit.Produce(sent[..3]);
+        kit.StepUntil(() => kit.Harness.OutputCount("k") == 3, instance);
+        kit.Configure("k", """{"algorithm":"kalman","params":{"q":0.001,"r":0.5}}""");
+        instance.Reader.Poll(TimeSpan.Zero);
+        kit.Produce(sent[3..6]);
+        kit.StepUntil(() => kit.Harness.OutputCount("k") == 6, instance);
+        kit.Configure("k", null);
+        instance.Reader.Poll(TimeSpan.Zero);
+        kit.Produce(sent[6..]);
+        kit.StepUntil(() => kit.Harness.OutputCount("k") == 9, instance);
+
+        var output = kit.Harness.Outputs()["k"];
+        var reference = FilterFactory.Create("kalman");
+        StreamConfigKit.AssertFiltered(reference, sent[..3], output[..3]);
+        var retuned = FilterInspector.Retune(reference.SaveState(), new Dictionary<string, double> { ["q"] = 0.001, ["r"] = 0.5 })!;
+        Assert.Equal(((IInspectableFilter)reference).Inspect().Values["estimate"], ((IInspectableFilter)retuned).Inspect().Values["estimate"]);
+        StreamConfigKit.AssertFiltered(retuned, sent[3..6], output[3..6]);
+
+        // Back to the default kalman: a parameter change again, so the estimate carries over once more.
+        var back = FilterInspector.Retune(retuned.SaveState(), null)!;
+        StreamConfigKit.AssertFiltered(back, sent[6..], output[6..]);
+        var checkpoint = kit.LastCheckpoint("k");
+        Assert.Equal((null, 6L, -1L), (checkpoint.Setting?.Config, checkpoint.Setting?.SwitchSeq, checkpoint.Setting?.ConfigOffset));
+    }
+
+    [Theory]
+    [InlineData("kalman", "{\"algorithm\":\"kalman\",\"params\":{\"r\":0.2}}")]
+    [InlineData("rls", Rls)]
+    [InlineData("lms", "{\"algorithm\":\"lms\",\"params\":{\"order\":5}}")]
+    [InlineData("ls", "{\"algorithm\":\"ls\",\"params\":{\"window\":11,\"degree\":3}}")]
+    public async Task TheStateViewEqualsTheLibrarysOwnStateAfterNChunks(string algorithm, string json)
+    {
+        using var kit = new StreamConfigKit(partitions: 2);
+        kit.Configure("v", json);
+        var instance = kit.Start("one");
+        var sent = StreamConfigKit.Chunks("v", 0, 5);
+        kit.Produce(sent, partition: 1);
+        kit.StepUntil(() => kit.Harness.OutputCount("v") == 5, instance);
+
+        var reference = StreamFilterConfig.Parse(System.Text.Encoding.UTF8.GetBytes(json)).NewFilter();
+        foreach (var chunk in sent)
+        {
+            reference.Process(chunk.Signal.Span, new double[chunk.Signal.Length]);
+        }
+
+        var asking = instance.Queries.AskAsync(tasks => StreamViews.Find(tasks, "v", instance.Table), TimeSpan.FromSeconds(30), CancellationToken.None);
+        instance.Thread.Step(CancellationToken.None);
+        var view = await asking.WaitAsync(TimeSpan.FromSeconds(30));
+
+        var expected = ((IInspectableFilter)reference).Inspect();
+        Assert.NotNull(view);
+        Assert.Equal((1, 4L, "stream-config", algorithm), (view.Partition, view.LastSeq!.Value, view.Config.Source, view.Config.Algorithm));
+        Assert.Null(view.PendingConfig);
+        Assert.Equal(expected.Algorithm, view.Filter!.Algorithm);
+        Assert.Equal(expected.SamplesProcessed, view.Filter.SamplesProcessed);
+        Assert.Equal(expected.Parameters, view.Filter.Parameters);
+        Assert.Equal(expected.Values, view.Filter.Values);
+        Assert.Equal(expected.Vectors.Keys, view.Filter.Vectors.Keys);
+        Assert.All(expected.Vectors, v => Assert.Equal(v.Value, view.Filter.Vectors[v.Key]));
+
+        var listing = instance.Queries.AskAsync(tasks => StreamViews.List(tasks, "one", instance.Table, 0, 10), TimeSpan.FromSeconds(30), CancellationToken.None);
+        instance.Thread.Step(CancellationToken.None);
+        var list = await listing.WaitAsync(TimeSpan.FromSeconds(30));
+        var summary = Assert.Single(list.Streams);
+        Assert.Equal(("v", algorithm, 5L, 1), (summary.StreamId, summary.Algorithm, summary.NextSeq, list.Total));
+    }
+}

@@ -1,0 +1,77 @@
+using System.Text;
+using Confluent.Kafka;
+using FilterKafkaProcessor.Config;
+using FilterKafkaProcessor.State;
+using SignalPipeline.Filters;
+
+namespace SignalPipeline.Tests.FilterKafkaProcessor;
+
+/// <summary>The stream-config record format, the switch decision, and the checkpoint that records them.</summary>
+public sealed class StreamFilterConfigTests
+{
+    private static StreamFilterConfig Parse(string json) => StreamFilterConfig.Parse(Encoding.UTF8.GetBytes(json));
+
+    [Theory]
+    [InlineData("not json", "not JSON")]
+    [InlineData("[1]", "not an object")]
+    [InlineData("{\"params\":{}}", "'algorithm' is missing")]
+    [InlineData("{\"algorithm\":\"fft\"}", "Unknown filter algorithm 'fft'")]
+    [InlineData("{\"algorithm\":\"rls\",\"params\":{\"order\":0}}", "order")]
+    [InlineData("{\"algorithm\":\"rls\",\"params\":{\"gain\":1}}", "Unknown parameter 'gain'")]
+    [InlineData("{\"algorithm\":\"rls\",\"params\":{\"order\":\"8\"}}", "params.order must be a finite number")]
+    [InlineData("{\"algorithm\":\"rls\",\"extra\":1}", "unknown field 'extra'")]
+    public void ARefusedValueSaysWhatIsWrong(string json, string expected)
+        => Assert.Contains(expected, Assert.Throws<StreamConfigException>(() => Parse(json)).Message, StringComparison.Ordinal);
+
+    [Fact]
+    public void AConfigIsResolvedSoEqualConfigsCompareEqualAndItRoundTrips()
+    {
+        var written = Parse("{\"algorithm\":\"RLS\",\"params\":{\"ORDER\":8}}");
+        var defaults = Parse("{\"algorithm\":\"rls\"}");
+        Assert.True(written.SameAs(defaults));
+        Assert.Equal(["order", "lambda", "delta"], written.Parameters.Keys);
+        Assert.True(StreamFilterConfig.Parse(written.ToJson()).SameAs(written));
+        Assert.False(written.SameAs(Parse("{\"algorithm\":\"rls\",\"params\":{\"lambda\":0.98}}")));
+    }
+
+    [Fact]
+    public void TheDecisionSwitchesOnceRefusesOnceAndReturnsToTheDefaultOnATombstone()
+    {
+        var kalman = StreamFilterConfig.Create("kalman", null);
+        var rls = new StreamConfigEntry("s", 0, 7, Parse("{\"algorithm\":\"rls\"}"), null, []);
+        var bad = new StreamConfigEntry("s", 0, 9, null, "order: out of range", []);
+
+        var first = ConfigDecision.Decide(null, rls, kalman, 12);
+        Assert.Equal((ConfigChange.Switch, 12L, 7L), (first.Change, first.Setting!.SwitchSeq, first.Setting.ConfigOffset));
+        Assert.Equal(ConfigChange.None, ConfigDecision.Decide(first.Setting, rls, kalman, 20).Change);
+
+        var refused = ConfigDecision.Decide(first.Setting, bad, kalman, 20);
+        Assert.Equal((ConfigChange.Refuse, "rls", 12L, 9L), (refused.Change, refused.Setting!.Config!.Algorithm, refused.Setting.SwitchSeq, refused.Setting.ConfigOffset));
+        Assert.Equal(ConfigChange.None, ConfigDecision.Decide(refused.Setting, bad, kalman, 30).Change);
+
+        var back = ConfigDecision.Decide(refused.Setting, null, kalman, 40);
+        Assert.Equal((ConfigChange.Switch, null, 40L), (back.Change, back.Setting!.Config, back.Setting.SwitchSeq));
+        Assert.Equal(ConfigChange.None, ConfigDecision.Decide(null, null, kalman, 40).Change);
+        Assert.Equal(ConfigChange.Record, ConfigDecision.Decide(null, rls with { Config = kalman }, kalman, 5).Change);
+    }
+
+    [Fact]
+    public void ACheckpointWithASettingIsVersion3AndOneWithoutStaysVersion2()
+    {
+        var held = new PendingChunk(9, [1, 2], [new("h", [3])], 42, new TopicPartitionOffset("sample-input", 1, 77));
+        var setting = new StreamFilterSetting(Parse("{\"algorithm\":\"lms\",\"params\":{\"order\":4}}"), 5, 3);
+        var v3 = new StreamCheckpoint(8, [7, 7], [held], setting).Serialize();
+        var v2 = new StreamCheckpoint(8, [7, 7], [held]).Serialize();
+        Assert.Equal((3, 2), (v3[0], v2[0]));
+
+        var read = StreamCheckpoint.Deserialize(v3);
+        Assert.Equal((5L, 3L), (read.Setting!.SwitchSeq, read.Setting.ConfigOffset));
+        Assert.True(read.Setting.Config!.SameAs(setting.Config!));
+        Assert.Equal(held.Seq, Assert.Single(read.Held).Seq);
+        Assert.Null(StreamCheckpoint.Deserialize(v2).Setting);
+
+        var toDefault = StreamCheckpoint.Deserialize(new StreamCheckpoint(8, null, [], new StreamFilterSetting(null, 6, -1)).Serialize());
+        Assert.Equal((null, 6L), (toDefault.Setting!.Config, toDefault.Setting.SwitchSeq));
+        Assert.Throws<FormatException>(() => StreamCheckpoint.Deserialize(v3.AsSpan(0, v3.Length - 1)));
+    }
+}

@@ -1,0 +1,245 @@
+using Confluent.Kafka;
+using FilterKafkaProcessor.Filtering;
+using FilterKafkaProcessor.Streaming;
+using SignalPipeline.Messages;
+using SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
+
+namespace SignalPipeline.Tests.FilterKafkaProcessor;
+
+/// <summary>The processor's loop over the in-memory cluster: poison, broker failures, fencing, health. No broker, no sleeps.</summary>
+public sealed class StreamThreadTests
+{
+    [Fact]
+    public void EveryStreamEqualsOneFilterRunAcrossPartitions()
+    {
+        using var harness = new ProcessorHarness();
+        harness.Start();
+        var sent = Send(harness, ["a", "b", "c", "d"], chunks: 6);
+
+        harness.StepUntil(() => sent.All(s => harness.OutputCount(s.Key) == 6));
+        var outputs = harness.Outputs();
+        foreach (var (stream, chunks) in sent)
+        {
+            ProcessorHarness.AssertReference(chunks, outputs[stream]);
+        }
+    }
+
+    [Theory]
+    [InlineData("""{"stream_id":"p","seq":1,"signal":[1,2""", "malformed-json")]
+    [InlineData("""{"stream_id":"p","seq":1,"signal":[]}""", "empty-signal")]
+    [InlineData("""{"stream_id":"p","seq":9223372036854775807,"signal":[1,2]}""", PoisonCodes.SeqOutOfRange)]
+    public void ARecordRefusedOnArrivalIsDeadLetteredAndTheStreamAndItsNeighbourGoOn(string poison, string code)
+    {
+        using var harness = new ProcessorHarness(configure: o => o.MaxHeldChunks = 0);
+        harness.Start();
+        var good = Enumerable.Range(0, 4).Select(seq => ProcessorHarness.Chunk("p", seq)).ToList();
+        var neighbour = Enumerable.Range(0, 4).Select(seq => ProcessorHarness.Chunk("n", seq)).ToList();
+        harness.Produce(good[0], 0);
+        harness.ProduceRaw("p", poison, 0);
+        for (var seq = 1; seq < 4; seq++)
+        {
+            harness.Produce(good[seq], 0);
+            harness.Produce(neighbour[seq - 1], 0);
+        }
+
+        harness.Produce(neighbour[3], 0);
+        harness.StepUntil(() => harness.OutputCount("p") == 4 && harness.OutputCount("n") == 4);
+
+        ProcessorHarness.AssertReference(good, harness.Outputs()["p"]);
+        ProcessorHarness.AssertReference(neighbour, harness.Outputs()["n"]);
+        Assert.Equal([("p", code)], harness.DeadLetters().Select(d => (d.Key, d.Code)));
+    }
+
+    [Fact]
+    public void ANonFiniteOutputIsDeadLetteredAndItsSeqCountsAsDone()
+    {
+        using var harness = new ProcessorHarness();
+        harness.Start();
+        harness.ProduceRaw("p", """{"stream_id":"p","seq":0,"signal":[1.7e308,-1.7e308,1.7e308]}""", 1);
+        var good = Enumerable.Range(1, 3).Select(seq => ProcessorHarness.Chunk("p", seq)).ToList();
+        good.ForEach(c => harness.Produce(c, 1));
+
+        harness.StepUntil(() => harness.OutputCount("p") == 3);
+
+        // seq 1 follows seq 0 at once (no gap wait), filtered from a fresh state as if seq 0 had not been there.
+        ProcessorHarness.AssertReference(good, harness.Outputs()["p"]);
+        Assert.Equal([PoisonCodes.NonFiniteOutput], harness.DeadLetters().Select(d => d.Code));
+        Assert.Equal(0, harness.Telemetry.Gaps);
+    }
+
+    [Fact]
+    public void AChunkWhoseOutputCannotFitOneMessageIsDeadLetteredBeforeItIsFiltered()
+    {
+        using var harness = new ProcessorHarness();
+        harness.Cluster.MaxMessageBytes = 40_000;
+        harness.Start(maxMessageBytes: 40_000);
+        var limits = new ChunkLimits(40_000);
+        var fits = ProcessorHarness.Chunk("big", 0, limits.MaxSamples(SampleFormat.Float64));
+        var tooBig = ProcessorHarness.Chunk("big", 1, limits.MaxSamples(SampleFormat.Float64) + 1);
+        var next = ProcessorHarness.Chunk("big", 2);
+        harness.Produce(fits, 0);
+        harness.Produce(tooBig, 0);
+        harness.Produce(next, 0);
+
+        harness.StepUntil(() => harness.OutputCount("big") == 2);
+
+        ProcessorHarness.AssertReference([fits, next], harness.Outputs()["big"]);
+        var letter = Assert.Single(harness.DeadLetters());
+        Assert.Equal(PoisonCodes.OutputTooLarge, letter.Code);
+        Assert.Contains("message.max.bytes 40000", letter.Reason);
+    }
+
+    [Fact]
+    public void ANewStreamBeyondMaxStreamsIsDeadLetteredAndTheOthersGoOn()
+    {
+        using var harness = new ProcessorHarness(configure: o => o.MaxStreams = 2);
+        harness.Start();
+        var sent = Send(harness, ["s1", "s2"], chunks: 2);
+        harness.StepUntil(() => harness.OutputCount("s1") == 2 && harness.OutputCount("s2") == 2);
+        harness.Produce(ProcessorHarness.Chunk("s3", 0), 0);
+        harness.Produce(ProcessorHarness.Chunk("s1", 2), 0);
+        harness.StepUntil(() => harness.OutputCount("s1") == 3);
+
+        Assert.Equal([("s3", PoisonCodes.TooManyStreams)], harness.DeadLetters().Select(d => (d.Key, d.Code)));
+        Assert.Contains("Processor:MaxStreams", harness.DeadLetters()[0].Reason);
+    }
+
+    [Fact]
+    public void ARemoteRefusalDeadLettersTheRefusedChunkOnly()
+    {
+        using var harness = new ProcessorHarness();
+        harness.Start(new RefusingFilterer(refuse: 1));
+        var sent = Send(harness, ["r"], chunks: 3);
+
+        harness.StepUntil(() => harness.OutputCount("r") == 2);
+
+        ProcessorHarness.AssertReference([sent["r"][0], sent["r"][2]], harness.Outputs()["r"]);
+        Assert.Equal([PoisonCodes.RemoteRefused], harness.DeadLetters().Select(d => d.Code));
+    }
+
+    [Theory]
+    [InlineData(FaultPoint.CommitTransaction, "abortable")]
+    [InlineData(FaultPoint.SendOffsets, "abortable")]
+    [InlineData(FaultPoint.BeginTransaction, "retriable")]
+    [InlineData(FaultPoint.Produce, "produce")]
+    [InlineData(FaultPoint.CommitTransaction, "fatal")]
+    public void ABrokerFailureAbortsRetriesAndLosesOrDuplicatesNothing(FaultPoint point, string kind)
+    {
+        using var harness = new ProcessorHarness();
+        harness.Start();
+        var sent = Send(harness, ["x", "y"], chunks: 3);
+        Func<Exception> failure = kind switch
+        {
+            "abortable" => () => KafkaFaults.Abortable(),
+            "retriable" => () => KafkaFaults.Retriable(),
+            "produce" => () => KafkaFaults.ProduceError(),
+            _ => () => KafkaFaults.Fatal(),
+        };
+        harness.Cluster.Faults.Fail(point, failure, count: 2);
+
+        harness.StepUntil(() => sent.All(s => harness.OutputCount(s.Key) == 3));
+
+        foreach (var (stream, chunks) in sent)
+        {
+            ProcessorHarness.AssertReference(chunks, harness.Outputs()[stream]);
+        }
+
+        Assert.True(harness.Telemetry.Aborts >= 1, "The failures should have aborted transactions.");
+    }
+
+    [Theory]
+    [InlineData(2, 0)]
+    [InlineData(7, 1)]
+    public void ARetriableCommitFailureRetriesTheSameCommitAndWhenItStaysUnknownRestoresFromTheChangelog(int failures, int aborts)
+    {
+        using var harness = new ProcessorHarness();
+        harness.Start();
+        var sent = Send(harness, ["u", "v"], chunks: 3);
+        harness.Cluster.Faults.Fail(FaultPoint.CommitTransaction, () => KafkaFaults.Retriable(), count: failures);
+
+        harness.StepUntil(() => sent.All(s => harness.OutputCount(s.Key) == 3));
+
+        foreach (var (stream, chunks) in sent)
+        {
+            ProcessorHarness.AssertReference(chunks, harness.Outputs()[stream]);
+        }
+
+        // Two failures: the same transaction is committed on the third try, nothing aborted. Seven: past the five tries,
+        // the outcome counts as unknown: a new producer, and every partition restored from the changelog.
+        Assert.Equal(aborts, harness.Telemetry.Aborts);
+    }
+
+    [Fact]
+    public void ARefusedDeliveryAbortsTheTransactionAndTheRetryWritesEverythingOnce()
+    {
+        using var harness = new ProcessorHarness();
+        harness.Start();
+        harness.Cluster.Faults.FailDelivery(ErrorCode.NotEnoughReplicas, count: 1, when: c => c.Topic == ProcessorHarness.Output);
+        var sent = Send(harness, ["d"], chunks: 4);
+
+        harness.StepUntil(() => harness.OutputCount("d") == 4);
+
+        ProcessorHarness.AssertReference(sent["d"], harness.Outputs()["d"]);
+    }
+
+    [Fact]
+    public void HealthTurnsUnhealthyAfterMaxBatchAttemptsAndRecoversAfterACommit()
+    {
+        using var harness = new ProcessorHarness(configure: o => o.MaxBatchAttempts = 3);
+        var (thread, health) = harness.Start();
+        harness.Cluster.Faults.Fail(FaultPoint.CommitTransaction, () => KafkaFaults.Abortable(), count: 3);
+        Send(harness, ["h"], chunks: 1);
+
+        harness.StepUntil(() => health.ConsecutiveFailures == 3);
+        var sick = health.Check();
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, sick.Status);
+        Assert.Contains("Processor:MaxBatchAttempts", sick.Description);
+
+        harness.StepUntil(() => harness.OutputCount("h") == 1);
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, health.Check().Status);
+    }
+
+    [Fact]
+    public void HealthTurnsUnhealthyWhenAPartitionHasInputButNoCommitForStuckPartitionSeconds()
+    {
+        using var harness = new ProcessorHarness(configure: o => (o.StuckPartitionSeconds, o.MaxBatchAttempts) = (60, 1000));
+        var (_, health) = harness.Start();
+        harness.Cluster.Faults.Fail(FaultPoint.CommitTransaction, () => KafkaFaults.Abortable(), count: 1000);
+        Send(harness, ["stuck"], chunks: 1);
+        harness.Step(3);
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, health.Check().Status);
+
+        harness.Time.Advance(TimeSpan.FromSeconds(61));
+        harness.Step();
+        var sick = health.Check();
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, sick.Status);
+        Assert.Contains("Processor:StuckPartitionSeconds", sick.Description);
+    }
+
+    private static Dictionary<string, List<SampleChunk>> Send(ProcessorHarness harness, string[] streams, int chunks)
+    {
+        var sent = streams.ToDictionary(s => s, s => Enumerable.Range(0, chunks).Select(seq => ProcessorHarness.Chunk(s, seq)).ToList());
+        for (var seq = 0; seq < chunks; seq++)
+        {
+            for (var s = 0; s < streams.Length; s++)
+            {
+                harness.Produce(sent[streams[s]][seq], s % 4);
+            }
+        }
+
+        return sent;
+    }
+
+    /// <summary>Kalman, except the chunk with seq <c>refuse</c> is refused like a 4xx of the algorithm service.</summary>
+    private sealed class RefusingFilterer(long refuse) : IChunkFilterer
+    {
+        private readonly LocalChunkFilterer _inner = new("kalman", new Dictionary<string, double>());
+
+        public Task FilterAsync(IReadOnlyList<FilterWork> work, CancellationToken cancellationToken)
+            => work.Any(w => w.Input.Length == 16 && w.Input.Span[0] == ProcessorHarness.Chunk("r", refuse).Signal.Span[0])
+                ? throw new ChunkRefusedException("400: items[0].signal is refused", System.Net.HttpStatusCode.BadRequest)
+                : _inner.FilterAsync(work, cancellationToken);
+
+        public bool IsChunkFault(Exception failure) => failure is ChunkRefusedException;
+    }
+}
