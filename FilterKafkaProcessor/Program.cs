@@ -1,5 +1,6 @@
 using FilterKafkaProcessor;
 using FilterKafkaProcessor.Config;
+using FilterKafkaProcessor.Directory;
 using FilterKafkaProcessor.Filtering;
 using FilterKafkaProcessor.Inspection;
 using Microsoft.Extensions.Options;
@@ -11,6 +12,7 @@ builder.AddServiceDefaults();
 builder.AddKafkaClients();
 
 builder.Services.AddProcessorOptions(builder.Configuration);
+builder.Services.AddInstanceDirectoryOptions(builder.Configuration);
 builder.Services.AddSingleton<ProcessorTelemetry>();
 
 // At start: a missing topic or a changelog that is not compacted and co-partitioned stops the service naming the fix.
@@ -19,7 +21,8 @@ builder.Services.AddKafkaTopicCheck(services =>
     var options = services.GetRequiredService<IOptions<ProcessorOptions>>().Value;
     return [new(PipelineTopics.Input, options.InputTopic), new(PipelineTopics.Output, options.OutputTopic),
         new(PipelineTopics.DeadLetters, options.DlqTopic), new(PipelineTopics.Changelog, options.ChangelogTopic),
-        new(PipelineTopics.StreamConfig, options.StreamConfigTopic)];
+        new(PipelineTopics.StreamConfig, options.StreamConfigTopic),
+        new(PipelineTopics.Instances, services.GetRequiredService<IOptions<InstanceDirectoryOptions>>().Value.InstancesTopic)];
 });
 
 builder.Services.AddHttpClient(nameof(RemoteChunkFilterer), (services, http) =>
@@ -39,7 +42,15 @@ builder.Services.AddSingleton(services =>
     return new StreamConfigTable(StreamFilterConfig.Create(options.Algorithm, options.Params));
 });
 builder.Services.AddSingleton<StreamQueries>();
-builder.Services.AddSingleton(new StreamInstance(Environment.MachineName));
+builder.Services.AddSingleton(services => new StreamInstance(
+    services.GetRequiredService<IOptions<ProcessorOptions>>().Value.InstanceId ?? $"{Environment.MachineName}-{Environment.ProcessId}"));
+
+// Which instance holds which partitions, so any instance answers GET /streams/{id} (docs/processor.md, "Which instance answers").
+builder.Services.AddSingleton(services => new InstanceDirectory(services.GetRequiredService<IOptions<InstanceDirectoryOptions>>().Value.Expiry, TimeProvider.System));
+builder.Services.AddSingleton<DirectoryTelemetry>();
+builder.Services.AddSingleton(services => new StreamLookup(services.GetRequiredService<InstanceDirectory>(),
+    services.GetRequiredService<StreamInstance>(), services.GetRequiredService<IOptions<InstanceDirectoryOptions>>().Value));
+builder.Services.AddHostedService<InstanceDirectoryService>();
 builder.Services.AddSingleton<FilterKafkaProcessorWorker>();
 builder.Services.AddHostedService(services => services.GetRequiredService<FilterKafkaProcessorWorker>());
 // Tagged "live": /alive (the Kubernetes liveness probe) fails too when the processor is stuck, so the pod is restarted.

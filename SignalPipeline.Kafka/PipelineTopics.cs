@@ -19,6 +19,9 @@ public enum TopicRole
 
     /// <summary>Per-stream filter configuration (<c>STREAM_CONFIG_TOPIC</c>): compacted, key = stream id.</summary>
     StreamConfig,
+
+    /// <summary>The processor's instance directory (<c>INSTANCES_TOPIC</c>): compacted, key = instance id.</summary>
+    Instances,
 }
 
 /// <summary>
@@ -45,12 +48,14 @@ public static class PipelineTopics
     public const string DeadLetterSetting = "DLQ_TOPIC";
     public const string ChangelogSetting = "CHANGELOG_TOPIC";
     public const string StreamConfigSetting = "STREAM_CONFIG_TOPIC";
+    public const string InstancesSetting = "INSTANCES_TOPIC";
 
     public const string DefaultInput = "sample-input";
     public const string DefaultOutput = "sample-output";
     public const string DefaultDeadLetters = "sample-dlq";
     public const string DefaultChangelog = "filter-kafka-processor-state-changelog";
     public const string DefaultStreamConfig = "stream-config";
+    public const string DefaultInstances = "filter-kafka-processor-instances";
 
     /// <summary>The processor's consumer group (also the prefix of its transactional ids and of the changelog's name).</summary>
     public const string ProcessorGroup = "filter-kafka-processor";
@@ -91,6 +96,21 @@ public static class PipelineTopics
     /// </summary>
     public static readonly TopicDefinition StreamConfig = new(DefaultStreamConfig, StreamConfigSetting, TopicRole.StreamConfig, ChangelogConfigs);
 
+    /// <summary>
+    /// Which processor instance serves which input partitions at which HTTP address (docs/processor.md, "Which instance
+    /// answers"): compacted, so a starting instance reads one record per live instance; a removed instance's tombstone
+    /// is kept an hour, longer than any reader takes to read the topic.
+    /// </summary>
+    public static readonly TopicDefinition Instances = new(DefaultInstances, InstancesSetting, TopicRole.Instances,
+        new Dictionary<string, string>
+        {
+            ["cleanup.policy"] = "compact",
+            ["segment.ms"] = "600000",
+            ["min.cleanable.dirty.ratio"] = "0.1",
+            ["max.compaction.lag.ms"] = "3600000",
+            ["delete.retention.ms"] = "3600000",
+        }.ToFrozenDictionary());
+
     /// <summary>Every pipeline topic, input first.</summary>
-    public static readonly IReadOnlyList<TopicDefinition> All = [Input, Output, DeadLetters, Changelog, StreamConfig];
+    public static readonly IReadOnlyList<TopicDefinition> All = [Input, Output, DeadLetters, Changelog, StreamConfig, Instances];
 }

@@ -1,11 +1,12 @@
 using FilterKafkaProcessor.Config;
-using Microsoft.AspNetCore.Http.HttpResults;
+using FilterKafkaProcessor.Directory;
 
 namespace FilterKafkaProcessor.Inspection;
 
 /// <summary>
-/// <c>GET /streams</c> and <c>GET /streams/{id}</c> (docs/processor.md, "Per-stream filters"): served by the instance
-/// that holds the stream; another instance answers 404 naming the partitions it holds.
+/// <c>GET /streams</c> and <c>GET /streams/{id}</c> (docs/processor.md, "Per-stream filters"). Any instance answers for
+/// any stream: one it does not hold it looks up on the other live instances of the directory (<see cref="StreamLookup"/>)
+/// and answers with the owner's view; <c>?local=true</c> answers from this instance alone (what a lookup asks).
 /// </summary>
 public static class StreamEndpoints
 {
@@ -22,7 +23,7 @@ public static class StreamEndpoints
         return app;
     }
 
-    private static async Task<IResult> ListAsync(StreamQueries queries, StreamConfigTable configs, StreamInstance instance, int? offset, int? limit, CancellationToken cancellationToken)
+    private static async Task<IResult> ListAsync(StreamQueries queries, StreamConfigTable configs, StreamInstance instance, InstanceDirectory directory, int? offset, int? limit, CancellationToken cancellationToken)
     {
         if (offset is < 0 || limit is < 1 or > MaxLimit)
         {
@@ -30,15 +31,65 @@ public static class StreamEndpoints
                 detail: $"offset must be >= 0 and limit between 1 and {MaxLimit} (got offset={offset}, limit={limit})");
         }
 
-        return await AskAsync(queries, tasks => TypedResults.Ok(StreamViews.List(tasks, instance.Id, configs, offset ?? 0, limit ?? 100)), cancellationToken);
+        var instances = directory.Live();
+        return await AskAsync(queries, tasks => TypedResults.Ok(StreamViews.List(tasks, instance.Id, configs, offset ?? 0, limit ?? 100) with { Instances = instances }), cancellationToken);
     }
 
-    private static async Task<IResult> ShowAsync(string id, StreamQueries queries, StreamConfigTable configs, StreamInstance instance, CancellationToken cancellationToken)
-        => await AskAsync(queries, tasks => StreamViews.Find(tasks, id, configs) is { } view
-            ? TypedResults.Ok(view)
-            : (IResult)TypedResults.Problem(statusCode: 404, title: "Stream not held here",
-                detail: $"Stream '{id}' is not held by instance {instance.Id} (input partitions [{string.Join(",", tasks.Keys.Order())}]): it has sent no chunk yet, was evicted as idle, or its input partition belongs to another instance, which answers for it."),
-            cancellationToken);
+    private static async Task<IResult> ShowAsync(string id, bool? local, StreamQueries queries, StreamConfigTable configs, StreamInstance instance, StreamLookup lookup, DirectoryTelemetry telemetry, CancellationToken cancellationToken)
+    {
+        LocalAnswer? here = null;
+        IResult? busy = null;
+        try
+        {
+            here = await queries.AskAsync(tasks => new LocalAnswer(StreamViews.Find(tasks, id, configs, instance.Id), string.Join(",", tasks.Keys.Order())), AnswerTimeout, cancellationToken);
+        }
+        catch (Exception e) when (e is TimeoutException or QueriesFullException)
+        {
+            busy = Busy(e);
+        }
+
+        if (here?.View is { } view)
+        {
+            return TypedResults.Ok(view);
+        }
+
+        var self = here is null ? $"instance {instance.Id} (its stream thread did not answer)" : $"instance {instance.Id} (input partitions [{here.Held}])";
+        if (local == true)
+        {
+            // What a lookup from another instance asks: this instance alone answers, it never asks further (no loops).
+            return busy ?? TypedResults.Problem(statusCode: 404, title: "Stream not held here",
+                detail: $"Stream '{id}' is not held by {self}: it has sent no chunk yet, was evicted as idle, or its input partition belongs to another instance (ask without local=true to look there).");
+        }
+
+        var found = await lookup.FindAsync(id, cancellationToken);
+        telemetry.Lookup(found switch
+        {
+            { Refused: true } => "refused",
+            { Body: not null } => "forwarded",
+            { Unreachable.Count: > 0 } => "unreachable",
+            _ => "not-found",
+        });
+        if (found.Body is not null)
+        {
+            return TypedResults.Bytes(found.Body, "application/json"); // the owner's view: its "instance" names the owner
+        }
+
+        var others = string.Join(", ", found.Asked.Select(e => $"{e.Instance} (input partitions [{string.Join(",", e.Partitions)}])"));
+        if (found.Refused)
+        {
+            return TypedResults.Problem(statusCode: 503, title: "Too many stream lookups",
+                detail: $"Stream '{id}' is not held by {self}, and {lookup.MaxLookups} lookups on other instances are already running here; try again.");
+        }
+
+        if (found.Unreachable.Count > 0)
+        {
+            return TypedResults.Problem(statusCode: 503, title: "Stream owner not reachable",
+                detail: $"Stream '{id}' is not held by {self}; asked {others}: no answer from {string.Join("; ", found.Unreachable)}. The stream may be held there; try again.");
+        }
+
+        return busy ?? TypedResults.Problem(statusCode: 404, title: "Stream not held by any instance",
+            detail: $"Stream '{id}' is not held by {self}{(others.Length > 0 ? " nor by " + others : " (no other live instance in the directory)")}: it has sent no chunk yet or was evicted as idle.");
+    }
 
     private static async Task<IResult> AskAsync(StreamQueries queries, Func<IReadOnlyDictionary<int, Streaming.PartitionTask>, IResult> question, CancellationToken cancellationToken)
     {
@@ -48,12 +99,17 @@ public static class StreamEndpoints
         }
         catch (Exception e) when (e is TimeoutException or QueriesFullException)
         {
-            return TypedResults.Problem(statusCode: 503, title: "Stream thread busy", detail: e is TimeoutException
-                ? $"The stream thread did not answer within {AnswerTimeout.TotalSeconds:F0} s (restoring or retrying a batch); try again."
-                : e.Message);
+            return Busy(e);
         }
     }
+
+    private static IResult Busy(Exception e) => TypedResults.Problem(statusCode: 503, title: "Stream thread busy", detail: e is TimeoutException
+        ? $"The stream thread did not answer within {AnswerTimeout.TotalSeconds:F0} s (restoring or retrying a batch); try again."
+        : e.Message);
+
+    /// <summary>The stream thread's answer: the view when it holds the stream, and its partitions.</summary>
+    private sealed record LocalAnswer(StreamView? View, string Held);
 }
 
-/// <summary>This instance's name in answers (its host name, as Kubernetes names the pod).</summary>
+/// <summary>This instance's name in answers and in the directory (<c>Processor:InstanceId</c>, else host name and process id).</summary>
 public sealed record StreamInstance(string Id);

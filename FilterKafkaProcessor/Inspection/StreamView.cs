@@ -19,25 +19,30 @@ public sealed record StreamSummary(string StreamId, int Partition, string Algori
 
 /// <summary>
 /// <c>GET /streams/{id}</c>: what the stream's filter holds as of the last commit, readable (<see cref="FilterInspection"/>),
-/// its config, its position (last seq = <see cref="NextSeq"/> - 1) and counters.
+/// its config, its position (last seq = <see cref="NextSeq"/> - 1) and counters; <see cref="Instance"/> is the instance
+/// that holds it (and answered, also when asked through another one).
 /// </summary>
 public sealed record StreamView(
     string StreamId, int Partition, long NextSeq, long? LastSeq, int HeldChunks, long LastActiveMs,
-    ConfigView Config, PendingConfigView? PendingConfig, FilterInspection? Filter);
+    ConfigView Config, PendingConfigView? PendingConfig, FilterInspection? Filter, string? Instance = null);
 
-/// <summary><c>GET /streams</c>: this instance's streams (a page of them) and partitions.</summary>
-public sealed record StreamList(string Instance, IReadOnlyList<int> Partitions, int Total, IReadOnlyList<StreamSummary> Streams);
+/// <summary>
+/// <c>GET /streams</c>: this instance's streams (a page of them) and partitions, and the live instances of the directory
+/// (<see cref="Directory.InstanceEntry"/>: which partitions each holds, where it answers).
+/// </summary>
+public sealed record StreamList(string Instance, IReadOnlyList<int> Partitions, int Total, IReadOnlyList<StreamSummary> Streams,
+    IReadOnlyList<Directory.InstanceEntry>? Instances = null);
 
 /// <summary>Builds the views from stream state; runs on the stream thread (see <see cref="StreamQueries"/>).</summary>
 public static class StreamViews
 {
-    public static StreamView? Find(IReadOnlyDictionary<int, PartitionTask> tasks, string streamId, StreamConfigTable configs)
+    public static StreamView? Find(IReadOnlyDictionary<int, PartitionTask> tasks, string streamId, StreamConfigTable configs, string? instance = null)
     {
         foreach (var task in tasks.Values)
         {
             if (task.State.TryGet(streamId, out var stream))
             {
-                return View(stream, configs);
+                return View(stream, configs) with { Instance = instance };
             }
         }
 

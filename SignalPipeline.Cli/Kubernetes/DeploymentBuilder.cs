@@ -25,6 +25,12 @@ internal sealed class DeploymentBuilder(KubernetesOptions options)
     private IEnumerable<V1EnvVar> StableInstanceId(PreparedWorkload w)
         => w.Name == options.StableInstanceIdResource ? [new V1EnvVar { Name = "Processor__InstanceId", Value = "$(POD_NAME)" }] : [];
 
+    /// <summary>The processor announces its pod's address to its peers (the instance directory); the downward API gives it.</summary>
+    private IEnumerable<V1EnvVar> PodIp(PreparedWorkload w)
+        => w.Name == options.PodIpResource
+            ? [new V1EnvVar { Name = "POD_IP", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "status.podIP" } } }]
+            : [];
+
     public V1Deployment Project(PreparedWorkload w, string image)
     {
         var http = w.Ports[0].Name;
@@ -48,6 +54,7 @@ internal sealed class DeploymentBuilder(KubernetesOptions options)
                 },
                 new V1EnvVar { Name = "OTEL_EXPORTER_OTLP_HEADERS", Value = $"x-otlp-api-key=$({OtlpApiKeyVariable})" },
                 .. StableInstanceId(w),
+                .. PodIp(w),
             ],
             Resources = Resources(options.SizeOf(w.Name)),
             StartupProbe = HttpProbe("/alive", http, period: 2, failures: 30),

@@ -61,7 +61,7 @@ public sealed class KubernetesGenerator
         var images = ProjectImages().SelectMany(i => i.Resources.Select(r => (r, i.Reference))).ToDictionary(x => x.r, x => x.Reference);
         var workloads = Workloads.Select(_preparer.Prepare).ToList();
         var kafka = workloads.FirstOrDefault(w => w.IsKafka);
-        var flows = NetworkFlows.Of(workloads, kafka?.Ports ?? []);
+        var flows = NetworkFlows.Of(workloads, kafka?.Ports ?? [], _options.DirectCalls);
         var tree = new KustomizeTree(_options);
 
         tree.Folder(NamespaceFolder,
@@ -82,7 +82,7 @@ public sealed class KubernetesGenerator
         new IngressOverlay(_options).Write(tree, workloads, folders);
         if (kafka is not null)
         {
-            var haFlows = NetworkFlows.Of(workloads.Select(w => w.IsKafka ? w with { Ports = [.. KafkaHaBuilder.Ports] } : w).ToList(), KafkaHaBuilder.Ports);
+            var haFlows = NetworkFlows.Of(workloads.Select(w => w.IsKafka ? w with { Ports = [.. KafkaHaBuilder.Ports] } : w).ToList(), KafkaHaBuilder.Ports, _options.DirectCalls);
             var haKafka = new KafkaHaBuilder(_options, new KafkaBuilder(_options)).Objects(kafka);
             tree.Overlay("ha",
                 "# Three KRaft brokers (apache/kafka), replication factor 3, min.insync.replicas 2, one broker per node:\n" +

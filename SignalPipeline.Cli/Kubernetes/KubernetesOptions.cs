@@ -40,6 +40,22 @@ public sealed record KubernetesOptions
 
     public string AutoscaledResource { get; init; } = PipelineTopics.ProcessorGroup;
 
+    /// <summary>
+    /// The workload whose pods get <c>POD_IP</c> (downward API): the processor announces <c>http://{POD_IP}:{port}</c> in its
+    /// instance directory, so its peers reach the pod that owns a stream (docs/processor.md, "Which instance answers").
+    /// </summary>
+    public string PodIpResource { get; init; } = PipelineTopics.ProcessorGroup;
+
+    /// <summary>
+    /// HTTP calls the manifest's references do not show, opened in the network policies on the callee's ports: processor
+    /// instances ask each other for streams they hold; the bridge asks the processor for a stream's state (its live page).
+    /// </summary>
+    public IReadOnlyList<(string From, string To)> DirectCalls { get; init; } =
+    [
+        (PipelineTopics.ProcessorGroup, PipelineTopics.ProcessorGroup),
+        ("websocket-bridge", PipelineTopics.ProcessorGroup),
+    ];
+
     /// <summary>CPU autoscalers by resource; an autoscaled Deployment has no fixed replica count.</summary>
     public IReadOnlyDictionary<string, CpuAutoscaling> Autoscalers { get; init; } = new Dictionary<string, CpuAutoscaling>
     {

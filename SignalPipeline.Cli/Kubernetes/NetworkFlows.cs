@@ -4,11 +4,12 @@ namespace SignalPipeline.Cli.Kubernetes;
 /// Every connection the app needs, from the manifest's references: a resource that uses another's connection string or
 /// URL calls it (the processor the gateway, the gateway the algorithm services, the Kafka users Kafka on its client
 /// port); Kafka talks to itself (its listeners, other brokers); the topics Job calls Kafka; every project sends
-/// telemetry to the dashboard. Nothing else is opened.
+/// telemetry to the dashboard; and the direct calls the options name (processor to processor, bridge to processor).
+/// Nothing else is opened.
 /// </summary>
 internal static class NetworkFlows
 {
-    public static IReadOnlyList<Flow> Of(IReadOnlyList<PreparedWorkload> workloads, IReadOnlyList<WorkloadPort> kafkaPorts)
+    public static IReadOnlyList<Flow> Of(IReadOnlyList<PreparedWorkload> workloads, IReadOnlyList<WorkloadPort> kafkaPorts, IReadOnlyList<(string From, string To)>? directCalls = null)
     {
         var byName = workloads.ToDictionary(w => w.Name, StringComparer.Ordinal);
         var kafka = workloads.FirstOrDefault(w => w.IsKafka);
@@ -36,6 +37,15 @@ internal static class NetworkFlows
         foreach (var project in workloads.Where(w => w.Resource.IsProject))
         {
             flows.Add(new Flow(project.Name, DashboardBuilder.Name, [DashboardBuilder.OtlpGrpcPort]));
+        }
+
+        // Calls between projects that no reference shows (KubernetesOptions.DirectCalls), unless a reference already opened them.
+        foreach (var (from, to) in directCalls ?? [])
+        {
+            if (byName.ContainsKey(from) && byName.TryGetValue(to, out var target) && target.Ports.Count > 0 && !flows.Any(f => f.From == from && f.To == to))
+            {
+                flows.Add(new Flow(from, to, [.. target.Ports.Select(p => p.TargetPort)]));
+            }
         }
 
         return flows;

@@ -153,6 +153,8 @@ public sealed class DeploymentRuleTests
             // The gateway to the algorithm services, the processor to the gateway (remote mode).
             Flow("filter-gateway", "filter-kalman", 8080), Flow("filter-gateway", "filter-rls", 8080), Flow("filter-gateway", "filter-ls", 8080),
             Flow("filter-kafka-processor", "filter-gateway", 8080),
+            // Processor instances ask each other for streams they hold; the bridge asks the processor (live page).
+            Flow("filter-kafka-processor", "filter-kafka-processor", 8080), Flow("websocket-bridge", "filter-kafka-processor", 8080),
         };
         foreach (var project in projects)
         {
@@ -220,10 +222,14 @@ public sealed class DeploymentRuleTests
                 var podName = container.Env!.Single(e => e.Name == "POD_NAME");
                 Assert.Equal("metadata.name", podName.ValueFrom.FieldRef.FieldPath);
                 Assert.True(container.Env!.IndexOf(podName) < container.Env.IndexOf(instance!), "POD_NAME must come first for $(POD_NAME) to expand");
+
+                // The address it announces in its instance directory, so its peers forward stream questions to the pod.
+                Assert.Equal("status.podIP", container.Env!.Single(e => e.Name == "POD_IP").ValueFrom.FieldRef.FieldPath);
             }
             else
             {
                 Assert.Null(instance);
+                Assert.DoesNotContain(container.Env ?? [], e => e.Name == "POD_IP");
             }
         }
     }
