@@ -74,7 +74,15 @@ public sealed class DirectoryLink : IDisposable
 
     public void Dispose()
     {
-        _consumer.Close();
+        try
+        {
+            _consumer.Close();
+        }
+        catch (KafkaException e)
+        {
+            _logger.LogDebug(e, "Closing the directory consumer failed");
+        }
+
         _consumer.Dispose();
         _producer.Dispose();
     }

@@ -1,3 +1,4 @@
+using Confluent.Kafka;
 using FilterKafkaProcessor.Inspection;
 using FilterKafkaProcessor.Kafka;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -23,7 +24,8 @@ public sealed class InstanceDirectoryService(
     IHostApplicationLifetime lifetime,
     ILogger<InstanceDirectoryService> logger) : BackgroundService
 {
-    private static readonly TimeSpan PartitionsQuestionTimeout = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan PartitionsQuestionWait = TimeSpan.FromMilliseconds(500);
+    private Task<IReadOnlyList<int>>? _asking;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -42,9 +44,13 @@ public sealed class InstanceDirectoryService(
             return;
         }
 
-        var partitions = supplier.PartitionCount(settings.InstancesTopic) ?? throw new InvalidOperationException(
-            $"{PipelineTopics.InstancesSetting}: topic '{settings.InstancesTopic}' does not exist. Create the pipeline's topics with: signal-pipeline kafka topics ensure");
-        using var link = new DirectoryLink(kafka, settings.InstancesTopic, partitions, logger);
+        var partitions = await PartitionCountAsync(settings, stoppingToken);
+        if (partitions is null)
+        {
+            return;
+        }
+
+        using var link = new DirectoryLink(kafka, settings.InstancesTopic, partitions.Value, logger);
         var reading = Task.Factory.StartNew(() => Read(link, stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         var announcer = new InstanceAnnouncer(self, url, settings, directory, TimeProvider.System, link.Publish, link.Remove);
         logger.LogInformation("Announcing instance {Instance} at {Url} in {Topic} every {Heartbeat} s", self.Id, url, settings.InstancesTopic, settings.DirectoryHeartbeatSeconds);
@@ -53,7 +59,14 @@ public sealed class InstanceDirectoryService(
             using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
             do
             {
-                announcer.Tick(await OwnPartitionsAsync(stoppingToken));
+                try
+                {
+                    announcer.Tick(await OwnPartitionsAsync(stoppingToken));
+                }
+                catch (KafkaException e)
+                {
+                    logger.LogWarning("Announcing {Instance} failed: {Reason}; tried again at the next heartbeat", self.Id, e.Error.Reason);
+                }
             }
             while (await timer.WaitForNextTickAsync(stoppingToken));
         }
@@ -78,17 +91,50 @@ public sealed class InstanceDirectoryService(
         await started.Task.WaitAsync(stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
-    /// <summary>The input partitions the stream thread holds, or null when it does not answer soon (restoring, not started).</summary>
+    /// <summary>
+    /// The input partitions the stream thread holds, or null when it has not answered yet (restoring, not started). At
+    /// most one question waits at a time, so a stream thread that answers late never fills <see cref="StreamQueries"/>.
+    /// </summary>
     private async Task<IReadOnlyList<int>?> OwnPartitionsAsync(CancellationToken stoppingToken)
     {
         try
         {
-            return await queries.AskAsync<IReadOnlyList<int>>(tasks => [.. tasks.Keys.Order()], PartitionsQuestionTimeout, stoppingToken);
+            _asking ??= queries.AskAsync<IReadOnlyList<int>>(tasks => [.. tasks.Keys.Order()], Timeout.InfiniteTimeSpan, stoppingToken);
         }
-        catch (Exception e) when (e is TimeoutException or QueriesFullException)
+        catch (QueriesFullException)
         {
             return null;
         }
+
+        await Task.WhenAny(_asking, Task.Delay(PartitionsQuestionWait, stoppingToken));
+        if (!_asking.IsCompleted)
+        {
+            return null;
+        }
+
+        var asked = _asking;
+        _asking = null;
+        return asked.IsCompletedSuccessfully ? asked.Result : null;
+    }
+
+    /// <summary>The directory topic's partition count; retried while the broker cannot say (null: stopping).</summary>
+    private async Task<int?> PartitionCountAsync(InstanceDirectoryOptions settings, CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                return supplier.PartitionCount(settings.InstancesTopic) ?? throw new InvalidOperationException(
+                    $"{PipelineTopics.InstancesSetting}: topic '{settings.InstancesTopic}' does not exist. Create the pipeline's topics with: signal-pipeline kafka topics ensure");
+            }
+            catch (KafkaException e)
+            {
+                logger.LogWarning("Reading {Topic}'s metadata failed ({Reason}); retrying", settings.InstancesTopic, e.Error.Reason);
+                await Task.Delay(TimeSpan.FromSeconds(5), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+
+        return null;
     }
 
     private void Read(DirectoryLink link, CancellationToken stoppingToken)
@@ -99,7 +145,7 @@ public sealed class InstanceDirectoryService(
             {
                 link.Poll(TimeSpan.FromMilliseconds(200), directory);
             }
-            catch (Confluent.Kafka.KafkaException e) when (!e.Error.IsFatal)
+            catch (KafkaException e) when (!e.Error.IsFatal)
             {
                 logger.LogWarning("Directory consume error: {Reason}", e.Error.Reason);
             }

@@ -7,7 +7,8 @@ namespace SignalPipeline.Cli.Streams;
 
 /// <summary>
 /// <c>streams list</c> and <c>streams show ID</c>: a processor instance's <c>GET /streams</c> and <c>GET /streams/{id}</c>,
-/// printed as indented JSON. An instance answers only for the streams of its input partitions (404 names them).
+/// printed as indented JSON. Any instance (or the Service in front of them) answers for any stream: one that does not
+/// hold it asks the others through its instance directory (a 404 names every instance asked, a 503 one that did not answer).
 /// </summary>
 public static class StreamsHttp
 {
@@ -16,7 +17,7 @@ public static class StreamsHttp
 
     private static Option<string> ProcessorOption() => new("--processor")
     {
-        Description = $"A processor instance's HTTP address (default: {UrlVariable}).",
+        Description = $"A processor instance's (or their Service's) HTTP address; any instance answers for any stream (default: {UrlVariable}).",
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable(UrlVariable) ?? "",
     };
 
@@ -24,7 +25,7 @@ public static class StreamsHttp
     {
         var processor = ProcessorOption();
         var limit = new Option<int>("--limit") { Description = "Streams to list (1-1000).", DefaultValueFactory = _ => 100 };
-        var command = new Command("list", "The streams a processor instance holds, with their algorithm and position.") { processor, limit };
+        var command = new Command("list", "The streams a processor instance holds, with their algorithm and position, and the live instances with their partitions.") { processor, limit };
         VerbAction.Set(command, (parse, output, cancellationToken) => GetAsync(parse.GetValue(processor)!, $"/streams?limit={parse.GetValue(limit)}", output, cancellationToken));
         return command;
     }

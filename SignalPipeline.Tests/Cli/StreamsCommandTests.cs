@@ -7,7 +7,7 @@ using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.Cli;
 
-/// <summary><c>streams configure</c> and <c>streams config</c> against the mock broker.</summary>
+/// <summary><c>streams configure</c> and <c>streams config</c> against the mock broker (<c>streams show</c>: StreamOwnerLookupTests).</summary>
 [Trait("Category", TestCategory.Integration)]
 [Collection(MockBrokerCollection.Name)]
 public sealed class StreamsCommandTests(MockBrokerFixture broker)
@@ -42,7 +42,7 @@ public sealed class StreamsCommandTests(MockBrokerFixture broker)
         Assert.Contains("2 entries", list.Output, StringComparison.Ordinal);
     }
 
-    private static async Task<CliRunner.Result> Run(params string[] args)
+    internal static async Task<CliRunner.Result> Run(params string[] args)
     {
         var root = new RootCommand("test") { StreamsCommand.Create() };
         var output = new StringWriter();

@@ -19,6 +19,7 @@ public sealed class TopicCheckTests
         new(PipelineTopics.DefaultDeadLetters, partitions, null),
         new(PipelineTopics.DefaultChangelog, partitions, Compacted),
         new(PipelineTopics.DefaultStreamConfig, partitions, Compacted),
+        new(PipelineTopics.DefaultInstances, partitions, Compacted),
     ];
 
     [Fact]

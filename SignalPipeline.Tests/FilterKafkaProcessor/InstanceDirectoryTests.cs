@@ -1,0 +1,151 @@
+using System.Text;
+using FilterKafkaProcessor.Directory;
+using FilterKafkaProcessor.Inspection;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+
+namespace SignalPipeline.Tests.FilterKafkaProcessor;
+
+/// <summary>The instance directory's pure parts: the table (join, leave, expire), its records, the announcer, the advertised URL.</summary>
+public sealed class InstanceDirectoryTests
+{
+    private static readonly TimeSpan Expiry = TimeSpan.FromSeconds(15);
+
+    private readonly FakeTimeProvider _time = new(DateTimeOffset.UnixEpoch.AddDays(20_000));
+
+    private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private InstanceEntry Entry(string instance, params int[] partitions) => new(instance, $"http://{instance}:8080", partitions, Now);
+
+    [Fact]
+    public void InstancesJoinAreReplacedByTheirNewestAnnouncementAndLeaveWithATombstone()
+    {
+        var directory = new InstanceDirectory(Expiry, _time);
+        directory.Apply("a", Entry("a", 0, 1));
+        directory.Apply("b", Entry("b", 2));
+        Assert.Equal(["a", "b"], directory.Live().Select(e => e.Instance));
+
+        var newer = Entry("a", 0) with { AtMs = Now + 1 };
+        directory.Apply("a", newer);
+        directory.Apply("a", Entry("a", 0, 1)); // read late: older than what is known, ignored
+        Assert.Equal([0], directory.Live().Single(e => e.Instance == "a").Partitions);
+
+        directory.Apply("b", null);
+        Assert.Equal(["a"], directory.Live().Select(e => e.Instance));
+        Assert.Empty(directory.Others("a"));
+    }
+
+    [Fact]
+    public void AnAnnouncementOlderThanTheExpiryIsNotLiveAndIsPrunedLater()
+    {
+        var directory = new InstanceDirectory(Expiry, _time);
+        directory.Apply("crashed", Entry("crashed", 0));
+        _time.Advance(TimeSpan.FromSeconds(10));
+        directory.Apply("alive", Entry("alive", 1));
+        Assert.Equal(["alive", "crashed"], directory.Live().Select(e => e.Instance));
+
+        _time.Advance(TimeSpan.FromSeconds(6)); // crashed: 16 s old, alive: 6 s
+        Assert.Equal(["alive"], directory.Live().Select(e => e.Instance));
+        Assert.Equal(["alive"], directory.Others("me").Select(e => e.Instance));
+        Assert.Equal(2, directory.Count); // not live, still known until pruned
+
+        Assert.Equal(["crashed"], directory.Prune(TimeSpan.FromSeconds(12)));
+        Assert.Equal(1, directory.Count);
+    }
+
+    [Fact]
+    public void RecordsRoundTripAndAnInvalidOneIsRefusedWithItsReason()
+    {
+        var entry = Entry("a", 3, 7);
+        var read = InstanceEntry.Deserialize("a", entry.Serialize(), out var error);
+        Assert.Null(error);
+        Assert.Equal(entry.Url, read!.Url);
+        Assert.Equal([3, 7], read.Partitions);
+        Assert.Contains("\"partitions\":[3,7]", Encoding.UTF8.GetString(entry.Serialize()), StringComparison.Ordinal);
+
+        Assert.Null(InstanceEntry.Deserialize("b", entry.Serialize(), out error));
+        Assert.Equal("announces 'a' under key 'b'", error);
+        Assert.Null(InstanceEntry.Deserialize("a", (entry with { Url = "not a url" }).Serialize(), out error));
+        Assert.Contains("not an absolute http(s) URL", error, StringComparison.Ordinal);
+        Assert.Null(InstanceEntry.Deserialize("a", "{oops"u8, out error));
+        Assert.StartsWith("not an announcement", error, StringComparison.Ordinal);
+        Assert.Null(InstanceEntry.Deserialize("a", """{"instance":"a","partitions":[0],"atMs":1}"""u8, out error)); // no url
+        Assert.NotNull(error);
+    }
+
+    [Fact]
+    public void TheAnnouncerAnnouncesAtOnceWhenItsPartitionsChangeElseEveryHeartbeatAndRemovesLongGoneEntries()
+    {
+        var options = new InstanceDirectoryOptions { DirectoryHeartbeatSeconds = 5 };
+        var directory = new InstanceDirectory(options.Expiry, _time);
+        var published = new List<InstanceEntry>();
+        var removed = new List<string>();
+        var announcer = new InstanceAnnouncer(new StreamInstance("me"), "http://10.0.0.7:8080", options, directory, _time, published.Add, removed.Add);
+
+        announcer.Tick(null); // the stream thread has not said yet: announced with no partitions
+        Assert.Empty(Assert.Single(published).Partitions);
+        Assert.Equal(["me"], directory.Live().Select(e => e.Instance)); // knows itself at once
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        announcer.Tick([0, 2]);
+        Assert.Equal([0, 2], published[^1].Partitions);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        announcer.Tick([0, 2]);
+        announcer.Tick(null); // no answer: the last known partitions stay
+        Assert.Equal(2, published.Count);
+
+        directory.Apply("gone", Entry("gone", 1));
+        _time.Advance(options.Heartbeat * InstanceAnnouncer.RemoveAfterHeartbeats + TimeSpan.FromSeconds(1));
+        announcer.Tick(null);
+        Assert.Equal(3, published.Count);
+        Assert.Equal([0, 2], published[^1].Partitions);
+        Assert.Equal(["gone"], removed);
+    }
+
+    [Theory]
+    [InlineData("http://10.0.0.9:9000/", null, "http://10.0.0.9:9000")] // the setting wins
+    [InlineData(null, "10.1.2.3", "http://10.1.2.3:8080")] // Kubernetes: wildcard -> pod IP
+    [InlineData(null, "fd00::5", "http://[fd00::5]:8080")]
+    [InlineData(null, null, "http://host-1:8080")] // else the host name
+    public void TheAdvertisedUrlIsTheSettingElseTheBoundAddressWithAReachableHost(string? configured, string? podIp, string expected)
+        => Assert.Equal(expected, AdvertisedAddress.Choose(configured, ["http://[::]:8080"], podIp, "host-1"));
+
+    [Fact]
+    public void ALoopbackOrNamedBoundAddressIsKeptAndWildcardsOfEveryFormAreReplaced()
+    {
+        Assert.Equal("http://127.0.0.1:41234", AdvertisedAddress.Choose(null, ["https://127.0.0.1:41235", "http://127.0.0.1:41234"], "10.1.2.3", "h"));
+        Assert.Equal("http://h:80", AdvertisedAddress.Choose(null, ["http://+:80"], null, "h"));
+        Assert.Equal("http://h:80", AdvertisedAddress.Choose(null, ["http://*:80"], null, "h"));
+        Assert.Equal("http://h:80", AdvertisedAddress.Choose(null, ["http://0.0.0.0:80"], null, "h"));
+        Assert.Null(AdvertisedAddress.Choose(null, [], null, "h"));
+    }
+
+    [Theory]
+    [InlineData("Processor:AdvertisedUrl", "10.0.0.7:8080", "Processor:AdvertisedUrl '10.0.0.7:8080' is not an absolute http(s) URL")]
+    [InlineData("Processor:DirectoryHeartbeatSeconds", "0", "Processor:DirectoryHeartbeatSeconds = 0 is out of range [1, 300]")]
+    [InlineData("Processor:StreamLookupTimeoutMs", "50", "Processor:StreamLookupTimeoutMs = 50 is out of range [100, 60000]")]
+    [InlineData("Processor:MaxStreamLookups", "0", "Processor:MaxStreamLookups = 0 is out of range [1, 10000]")]
+    [InlineData("INSTANCES_TOPIC", " ", "INSTANCES_TOPIC must not be empty")]
+    public void ABadSettingStopsTheStartNamingIt(string key, string value, string message)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [key] = value }).Build();
+        var services = new ServiceCollection();
+        services.AddInstanceDirectoryOptions(configuration);
+        using var provider = services.BuildServiceProvider();
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<InstanceDirectoryOptions>>().Value);
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TheDefaultsAreValid()
+    {
+        var services = new ServiceCollection();
+        services.AddInstanceDirectoryOptions(new ConfigurationBuilder().Build());
+        using var provider = services.BuildServiceProvider();
+        var options = provider.GetRequiredService<IOptions<InstanceDirectoryOptions>>().Value;
+        Assert.Equal("filter-kafka-processor-instances", options.InstancesTopic);
+        Assert.Equal(TimeSpan.FromSeconds(15), options.Expiry);
+    }
+}
