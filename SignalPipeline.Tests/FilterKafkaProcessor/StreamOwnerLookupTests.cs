@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using FilterKafkaProcessor.Directory;
 using SignalPipeline.Tests.Cli;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.FilterKafkaProcessor;
 
@@ -13,10 +14,12 @@ namespace SignalPipeline.Tests.FilterKafkaProcessor;
 public sealed class StreamOwnerLookupTests
 {
     private const string Lms = """{"algorithm":"lms","params":{"order":4}}""";
+    private const string Lookups = "signalpipeline.processor.stream_lookups";
 
     [Fact]
     public async Task EitherInstanceAnswersWithTheOwnersStateAndAStreamNobodyHoldsIs404NamingTheInstancesAsked()
     {
+        using var metrics = new MeasurementRecorder(global::FilterKafkaProcessor.ProcessorTelemetry.Name);
         using var kit = new StreamConfigKit(partitions: 2);
         kit.Configure("a", Lms);
         var one = kit.Start("one");
@@ -70,6 +73,10 @@ public sealed class StreamOwnerLookupTests
         var instances = list.RootElement.GetProperty("instances").EnumerateArray().ToList();
         Assert.Equal(["one", "two"], instances.Select(i => i.GetProperty("instance").GetString()));
         Assert.Equal(owner.Url, instances.Single(i => i.GetProperty("instance").GetString() == owner.Id).GetProperty("url").GetString());
+
+        Assert.Equal(3, metrics.Sum(Lookups, ("outcome", "forwarded"))); // a, b and the CLI's a
+        Assert.True(metrics.Sum(Lookups, ("outcome", "not-found")) >= 2);
+        Assert.True(metrics.Sum("signalpipeline.processor.instances") >= 2);
     }
 
     [Fact]
@@ -106,6 +113,7 @@ public sealed class StreamOwnerLookupTests
     [Fact]
     public async Task LookupsBeyondMaxStreamLookupsAreRefusedAtOnceAndServedAgainAfterwards()
     {
+        using var metrics = new MeasurementRecorder(global::FilterKafkaProcessor.ProcessorTelemetry.Name);
         using var kit = new StreamConfigKit(partitions: 1);
         var one = kit.Start("one");
         kit.StepUntil(() => one.Thread.AssignedPartitions.Count == 1, one);
@@ -125,6 +133,8 @@ public sealed class StreamOwnerLookupTests
         directory.Apply("silent", null);
         var after = await StreamHttpHost.Answered(host.Http.GetAsync(new Uri("/streams/y", UriKind.Relative)), one);
         Assert.Equal(HttpStatusCode.NotFound, after.StatusCode);
+        Assert.Equal(1, metrics.Sum(Lookups, ("outcome", "refused")));
+        Assert.Equal(1, metrics.Sum(Lookups, ("outcome", "unreachable")));
     }
 
     /// <summary>An address where nothing listens (connection refused).</summary>
