@@ -49,7 +49,7 @@ public static class MixedReport
         var md = new StringBuilder();
         var repeats = runs.Max(r => r.Repeat);
         var loads = runs.SelectMany(r => new[] { r.LoadBefore, r.LoadAfter }).Where(l => !double.IsNaN(l)).DefaultIfEmpty(double.NaN).ToArray();
-        md.AppendLine("## Per-stream filters: 1,000 streams on mixed algorithms (`signal-pipeline bench --scenario mixed`, issue 13)");
+        md.AppendLine("### End to end: one processor, 1,000 streams (`signal-pipeline bench --scenario mixed`)");
         md.AppendLine();
         md.AppendLine(Inv($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC{(env.Quick ? " in **--quick** mode (short runs, one repeat: a smoke check, not a measurement)" : "")}, ") +
                       Inv($"{repeats} run(s) per case, medians; load average (1 min) {loads.Min():0.0}-{loads.Max():0.0} over the runs. ") +
