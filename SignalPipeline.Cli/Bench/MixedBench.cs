@@ -27,9 +27,11 @@ public sealed record MixedCase(string Label, IReadOnlyList<string> Algorithms)
     ];
 }
 
-/// <summary>One run of a case. <paramref name="SamplesPerSecond"/>: output samples per second over the measured window.</summary>
+/// <summary>One run of a case. <paramref name="SamplesPerSecond"/>: output samples per second over the measured window;
+/// <paramref name="CpuNsPerSample"/>: the processor process's CPU time (user + system, all its threads) over the same
+/// window per output sample, NaN where /proc is missing.</summary>
 public sealed record MixedRun(
-    MixedCase Case, int Repeat, double SamplesPerSecond, int Rounds, long Produced, long Delivered, long Duplicates, long Gaps,
+    MixedCase Case, int Repeat, double SamplesPerSecond, double CpuNsPerSample, int Rounds, long Produced, long Delivered, long Duplicates, long Gaps,
     int StreamsShort, long OtherAlgorithm, long DeliveryErrors, double LoadBefore, double LoadAfter)
 {
     /// <summary>Every (stream, seq) produced came out exactly once, in order, from its stream's own algorithm.</summary>
@@ -69,7 +71,7 @@ public sealed class MixedBench(BenchEnvironment env, string? brokers)
                 var run = await bench.RunOnceAsync(@case, repeat, cancellationToken);
                 runs.Add(run);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  => {run.SamplesPerSecond / 1e6:0.00} M samples/s; {run.Delivered} of {run.Produced} chunks out, {run.Duplicates} duplicates, {run.Gaps} gaps, " +
+                    $"  => {run.SamplesPerSecond / 1e6:0.00} M samples/s, processor CPU {run.CpuNsPerSample:0} ns per sample; {run.Delivered} of {run.Produced} chunks out, {run.Duplicates} duplicates, {run.Gaps} gaps, " +
                     $"{run.StreamsShort} streams short, {run.OtherAlgorithm} from another algorithm"));
             }
         }
@@ -113,11 +115,11 @@ public sealed class MixedBench(BenchEnvironment env, string? brokers)
 
             // Seq 0 of every stream, drained: the streams exist and the group is settled before the clock starts.
             await load.ProduceAndDrainAsync(0, Streams, seq: 0, _progress, cancellationToken);
-            var window = MeasureAsync(load, cancellationToken);
+            var window = MeasureAsync(load, processor.ProcessId, cancellationToken);
             var rounds = await load.ProduceRoundsAsync(1, () => !window.IsCompleted, cancellationToken);
-            var rate = await window;
+            var (rate, cpu) = await window;
             await load.WaitDeliveredAsync(load.Produced, TimeSpan.FromSeconds(60), _progress, cancellationToken);
-            return new MixedRun(@case, repeat, rate, rounds, load.Produced, load.Delivered, load.Duplicates, load.Gaps,
+            return new MixedRun(@case, repeat, rate, cpu, rounds, load.Produced, load.Delivered, load.Duplicates, load.Gaps,
                 load.StreamsShort(rounds), load.OtherAlgorithm, load.DeliveryErrors, loadBefore, LoadAverage());
         }
         finally
@@ -145,11 +147,15 @@ public sealed class MixedBench(BenchEnvironment env, string? brokers)
         await Task.Run(() => producer.Flush(TimeSpan.FromSeconds(30)), cancellationToken);
     }
 
-    /// <summary>Output samples per second from the end of the warm-up for <see cref="Duration"/>, reported each second.</summary>
-    private async Task<double> MeasureAsync(StateLoad load, CancellationToken cancellationToken)
+    /// <summary>
+    /// Output samples per second from the end of the warm-up for <see cref="Duration"/>, reported each second, and the
+    /// processor's CPU time per output sample over the same window: on a shared machine the rate follows the CPU the
+    /// processor gets, its CPU time per sample much less so.
+    /// </summary>
+    private async Task<(double Rate, double CpuNsPerSample)> MeasureAsync(StateLoad load, int processId, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
-        var (from, fromChunks) = (TimeSpan.Zero, 0L);
+        var (from, fromChunks, fromCpu) = (TimeSpan.Zero, 0L, 0.0);
         var (last, lastChunks) = (TimeSpan.Zero, load.Delivered);
         while (clock.Elapsed < Warmup + Duration)
         {
@@ -157,7 +163,7 @@ public sealed class MixedBench(BenchEnvironment env, string? brokers)
             var (now, chunks) = (clock.Elapsed, load.Delivered);
             if (from == TimeSpan.Zero && now >= Warmup)
             {
-                (from, fromChunks) = (now, chunks);
+                (from, fromChunks, fromCpu) = (now, chunks, CpuSeconds(processId));
             }
 
             ((IProgress<string>)_progress).Report(string.Create(CultureInfo.InvariantCulture,
@@ -165,7 +171,24 @@ public sealed class MixedBench(BenchEnvironment env, string? brokers)
             (last, lastChunks) = (now, chunks);
         }
 
-        return (load.Delivered - fromChunks) * (double)ChunkSamples / (clock.Elapsed - from).TotalSeconds;
+        var (samples, cpu) = ((load.Delivered - fromChunks) * (double)ChunkSamples, CpuSeconds(processId) - fromCpu);
+        return (samples / (clock.Elapsed - from).TotalSeconds, cpu * 1e9 / samples);
+    }
+
+    /// <summary>A process's user + system CPU seconds so far (/proc/PID/stat, clock ticks of 10 ms), NaN where there is no /proc.</summary>
+    public static double CpuSeconds(int processId)
+    {
+        try
+        {
+            // Fields after the command name (which is in parentheses and may hold spaces): utime and stime are the 12th and 13th.
+            var stat = File.ReadAllText($"/proc/{processId}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+        }
+        catch (IOException)
+        {
+            return double.NaN;
+        }
     }
 
     /// <summary>The 1-minute load average (/proc/loadavg), NaN where there is none.</summary>

@@ -70,4 +70,30 @@ public sealed class MixedBenchTests
         Assert.Equal(1, seqs.StreamsShort(2));
         Assert.Equal(2, seqs.StreamsShort(4));
     }
+
+    [Fact]
+    public void CpuSecondsReadsThisProcessesCpuTimeWhichGrowsWhileItWorks()
+    {
+        if (!File.Exists($"/proc/{Environment.ProcessId}/stat"))
+        {
+            Assert.True(double.IsNaN(MixedBench.CpuSeconds(Environment.ProcessId)));
+            return;
+        }
+
+        var before = MixedBench.CpuSeconds(Environment.ProcessId);
+        Assert.True(before > 0, $"{before}");
+
+        // Spin until the process has used 50 ms more CPU (bounded: a wrong field would stay put).
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var x = 0.0;
+        while (MixedBench.CpuSeconds(Environment.ProcessId) < before + 0.05 && clock.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            for (var i = 0; i < 100_000; i++)
+            {
+                x += Math.Sqrt(i);
+            }
+        }
+
+        Assert.True(MixedBench.CpuSeconds(Environment.ProcessId) >= before + 0.05, $"{x}");
+    }
 }
