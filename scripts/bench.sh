@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds Release and runs `signal-pipeline bench` (end-to-end pipeline and HTTP figures into docs/benchmarks.md).
-# Arguments go to the bench: --quick, --scenario local|records|remote|scaled|http|bridge|state|abuse, --case TEXT, --brokers HOST:PORT, --repeats N, --no-write,
+# Arguments go to the bench: --quick, --scenario local|records|remote|scaled|http|bridge|state|abuse|mixed, --case TEXT, --brokers HOST:PORT, --repeats N, --no-write,
 # --processor-env KEY=VALUE (processor settings to compare, e.g. Processor__MaxBatchBytes=2097152).
 # The filter-kernel and codec micro-benchmarks are BenchmarkDotNet: see docs/benchmarks.md.
 set -euo pipefail

@@ -10,14 +10,14 @@ namespace SignalPipeline.Cli.Bench;
 /// </summary>
 public static class BenchCommand
 {
-    public static readonly string[] AllScenarios = ["local", "records", "remote", "scaled", "http", "bridge", StateBench.Scenario, "abuse"];
+    public static readonly string[] AllScenarios = ["local", "records", "remote", "scaled", "http", "bridge", StateBench.Scenario, "abuse", MixedBench.Scenario];
 
     public static Command Create()
     {
         var quick = new Option<bool>("--quick") { Description = "Short runs, one repeat, no JSON case (under two minutes once built): a smoke check, not a measurement." };
         var scenarios = new Option<string[]>("--scenario")
         {
-            Description = "Scenarios to run: local, records, remote, scaled, http, bridge, state, abuse (repeatable; default all).",
+            Description = "Scenarios to run: local, records, remote, scaled, http, bridge, state, abuse, mixed (repeatable; default all).",
             DefaultValueFactory = _ => AllScenarios,
             AllowMultipleArgumentsPerToken = true,
         };
@@ -53,13 +53,13 @@ public static class BenchCommand
                 return 2;
             }
 
-            var state = selected.Contains(StateBench.Scenario)
-                ? await StateBench.RunAsync(env, parse.GetValue(brokers), parse.GetValue(repeats) ?? (env.Quick ? 1 : 3),
-                    parse.GetValue(noWrite) ? null : parse.GetValue(output) ?? Path.Combine(env.Root, "docs", "benchmarks.md"), cancellationToken)
-                : 0;
-            if (selected.All(s => s == StateBench.Scenario))
+            // The state and mixed scenarios write their own sections of the file.
+            var (runs, section) = (parse.GetValue(repeats) ?? (env.Quick ? 1 : 3), parse.GetValue(noWrite) ? null : parse.GetValue(output) ?? Path.Combine(env.Root, "docs", "benchmarks.md"));
+            var state = selected.Contains(StateBench.Scenario) ? await StateBench.RunAsync(env, parse.GetValue(brokers), runs, section, cancellationToken) : 0;
+            var mixed = selected.Contains(MixedBench.Scenario) ? await MixedBench.RunAsync(env, parse.GetValue(brokers), runs, section, cancellationToken) : 0;
+            if (selected.All(s => s is StateBench.Scenario or MixedBench.Scenario))
             {
-                return state;
+                return state | mixed;
             }
 
             var overrides = new Dictionary<string, string>();
@@ -78,7 +78,7 @@ public static class BenchCommand
             var runner = new BenchRunner(env, selected, parse.GetValue(brokers), parse.GetValue(repeats) ?? (env.Quick ? 1 : 3), parse.GetValue(only), overrides);
             var report = await runner.RunAsync(cancellationToken);
             var path = parse.GetValue(output) ?? Path.Combine(env.Root, "docs", "benchmarks.md");
-            if (selected.Any(s => s != "abuse"))
+            if (selected.Any(s => s is not ("abuse" or StateBench.Scenario or MixedBench.Scenario)))
             {
                 var markdown = report.ToMarkdown();
                 Console.WriteLine();
@@ -108,7 +108,7 @@ public static class BenchCommand
                 }
             }
 
-            return report.AllDelivered && state == 0 ? 0 : 1;
+            return report.AllDelivered && state == 0 && mixed == 0 ? 0 : 1;
         });
         return command;
     }

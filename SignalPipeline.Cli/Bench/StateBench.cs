@@ -64,7 +64,7 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers)
         Console.WriteLine(markdown);
         if (outputPath is not null)
         {
-            StateReport.WriteSection(outputPath, markdown);
+            BenchReport.WriteSection(outputPath, markdown, StateReport.BeginMarker, StateReport.EndMarker);
             Console.WriteLine($"Wrote {outputPath}.");
         }
 
@@ -181,7 +181,7 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers)
     }
 
     /// <summary>Until the processor's log says it holds partitions (after a kill -9 the group first waits out the dead member's session).</summary>
-    private static async Task WaitAssignedAsync(ServiceProcess processor, CancellationToken cancellationToken)
+    internal static async Task WaitAssignedAsync(ServiceProcess processor, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         while (!processor.HoldsPartitions && clock.Elapsed < TimeSpan.FromSeconds(120))

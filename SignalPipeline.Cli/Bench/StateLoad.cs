@@ -7,22 +7,25 @@ using SignalPipeline.Messages;
 namespace SignalPipeline.Cli.Bench;
 
 /// <summary>
-/// The state benchmark's traffic: many streams of one small chunk each, produced to sample-input (stream i always to
-/// partition i mod partitions, so a later probe chunk meets the stream's state), and a read_committed watcher that
-/// records which (stream, seq) came out of sample-output. Seqs stay below 16 (one bit each per stream), so a million
-/// streams cost 2 MB here.
+/// Traffic of fixed, known streams (the state and mixed benchmarks): chunks produced to sample-input (stream i always to
+/// partition i mod partitions, so a later chunk meets the stream's state), and a read_committed watcher that checks
+/// which (stream, seq) came out of sample-output, each once and in order (<see cref="OutputSeqs"/>: a counter per
+/// stream, so a million streams cost 8 MB here), and, when told, that each came out of the stream's own algorithm.
 /// </summary>
 public sealed class StateLoad : IDisposable
 {
-    public const int ChunkSamples = 4;
+    public const int DefaultChunkSamples = 4;
 
     // Most chunks produced but not yet seen at the output: the dev broker keeps only ~5 MiB per partition, so unread
-    // input must stay well below that (100k chunks of ~110 bytes over 32 partitions is ~350 KB each).
-    private const long MaxBacklog = 100_000;
+    // input must stay well below that (100k chunks of ~110 bytes over 32 partitions is ~350 KB each; larger chunks: at
+    // most 8 MiB of samples, ~1 MiB per partition on 8).
+    private readonly long _maxBacklog;
 
     private readonly string _brokers;
     private readonly string _prefix = $"state-{Guid.NewGuid().ToString("N")[..6]}-";
-    private readonly ushort[] _seen;
+    private readonly OutputSeqs _seen;
+    private readonly string[]? _algorithms;
+    private readonly double[]?[] _signals;
     private readonly IProducer<byte[], byte[]> _producer;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _watcher;
@@ -31,11 +34,22 @@ public sealed class StateLoad : IDisposable
     private long _delivered;
     private long _duplicates;
     private long _deliveryErrors;
+    private long _gaps;
+    private long _otherAlgorithm;
 
-    public StateLoad(string brokers, int streams)
+    /// <param name="algorithms">When set, the algorithm each stream's output must name (else it is counted in <see cref="OtherAlgorithm"/>).</param>
+    public StateLoad(string brokers, int streams, int chunkSamples = DefaultChunkSamples, string[]? algorithms = null)
     {
         _brokers = brokers;
-        _seen = new ushort[streams];
+        _seen = new OutputSeqs(streams);
+        _algorithms = algorithms;
+        ChunkSamples = chunkSamples;
+        Streams = streams;
+        _maxBacklog = Math.Min(100_000, 8 * 1024 * 1024 / (chunkSamples * sizeof(double)));
+
+        // Larger chunks are built once per stream and sent again each round: the load generator shares the cores with
+        // what it measures. A million 4-sample streams are built per chunk instead (each is sent only a few times).
+        _signals = new double[]?[chunkSamples > DefaultChunkSamples ? streams : 0];
         _producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig
         {
             BootstrapServers = brokers,
@@ -55,6 +69,10 @@ public sealed class StateLoad : IDisposable
 
     public int Partitions => _partitions;
 
+    public int Streams { get; }
+
+    public int ChunkSamples { get; }
+
     public long Produced => Interlocked.Read(ref _produced);
 
     public long Delivered => Interlocked.Read(ref _delivered);
@@ -63,6 +81,17 @@ public sealed class StateLoad : IDisposable
 
     public long DeliveryErrors => Interlocked.Read(ref _deliveryErrors);
 
+    /// <summary>Records that came out after a later seq than their stream's next (the seqs between were skipped).</summary>
+    public long Gaps => Interlocked.Read(ref _gaps);
+
+    /// <summary>Records whose algorithm is not the one their stream was given.</summary>
+    public long OtherAlgorithm => Interlocked.Read(ref _otherAlgorithm);
+
+    public string StreamId(int stream) => _prefix + stream.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Streams whose seqs 0..<paramref name="seqs"/>−1 did not all come out.</summary>
+    public int StreamsShort(int seqs) => _seen.StreamsShort(seqs);
+
     /// <summary>Produces seq <paramref name="seq"/> of streams [<paramref name="from"/>, <paramref name="to"/>) and waits until all came out.</summary>
     public async Task ProduceAndDrainAsync(int from, int to, int seq, IProgress<string> progress, CancellationToken cancellationToken)
     {
@@ -70,12 +99,7 @@ public sealed class StateLoad : IDisposable
         var nextReport = TimeSpan.FromSeconds(5);
         for (var stream = from; stream < to; stream++)
         {
-            while (Produced - Delivered > MaxBacklog)
-            {
-                _producer.Poll(TimeSpan.Zero);
-                await Task.Delay(2, cancellationToken);
-            }
-
+            await WaitBacklogAsync(cancellationToken);
             Produce(stream, seq);
             if (clock.Elapsed >= nextReport)
             {
@@ -86,6 +110,35 @@ public sealed class StateLoad : IDisposable
 
         _producer.Flush(cancellationToken);
         await WaitDeliveredAsync(Produced, TimeSpan.FromSeconds(60), progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Rounds of one chunk per stream, seq <paramref name="fromSeq"/>, then the next, ..., as fast as the backlog allows,
+    /// while <paramref name="more"/> says so at a round's start; returns the first seq not produced (no waiting for the output).
+    /// </summary>
+    public async Task<int> ProduceRoundsAsync(int fromSeq, Func<bool> more, CancellationToken cancellationToken)
+    {
+        var seq = fromSeq;
+        for (; more(); seq++)
+        {
+            for (var stream = 0; stream < Streams; stream++)
+            {
+                await WaitBacklogAsync(cancellationToken);
+                Produce(stream, seq);
+            }
+        }
+
+        _producer.Flush(cancellationToken);
+        return seq;
+    }
+
+    private async Task WaitBacklogAsync(CancellationToken cancellationToken)
+    {
+        while (Produced - Delivered > _maxBacklog)
+        {
+            _producer.Poll(TimeSpan.Zero);
+            await Task.Delay(2, cancellationToken);
+        }
     }
 
     /// <summary>Produces one chunk of seq <paramref name="seq"/> for each given stream (no waiting).</summary>
@@ -99,7 +152,7 @@ public sealed class StateLoad : IDisposable
         _producer.Flush(TimeSpan.FromSeconds(30));
     }
 
-    public bool HasOutput(int stream, int seq) => (Volatile.Read(ref _seen[stream]) & (1 << seq)) != 0;
+    public bool HasOutput(int stream, int seq) => _seen.Has(stream, seq);
 
     /// <summary>Waits until <paramref name="count"/> chunks came out; throws once nothing new came out for <paramref name="stall"/>.</summary>
     public async Task WaitDeliveredAsync(long count, TimeSpan stall, IProgress<string> progress, CancellationToken cancellationToken)
@@ -137,13 +190,8 @@ public sealed class StateLoad : IDisposable
 
     private void Produce(int stream, int seq)
     {
-        var samples = new double[ChunkSamples];
-        for (var i = 0; i < samples.Length; i++)
-        {
-            samples[i] = Math.Sin(stream + i + seq * ChunkSamples);
-        }
-
-        var chunk = new SampleChunk(_prefix + stream.ToString(CultureInfo.InvariantCulture), seq, samples, SampleRate: 8000,
+        var samples = stream < _signals.Length ? _signals[stream] ??= Signal(stream, 0) : Signal(stream, seq);
+        var chunk = new SampleChunk(StreamId(stream), seq, samples, SampleRate: 8000,
             TimestampMs: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) { Format = SampleFormat.Float64 };
         var message = SampleCodec.ToMessage(chunk);
         var partition = new TopicPartition(PipelineTopics.DefaultInput, stream % _partitions);
@@ -169,6 +217,17 @@ public sealed class StateLoad : IDisposable
         Interlocked.Increment(ref _produced);
     }
 
+    private double[] Signal(int stream, int seq)
+    {
+        var samples = new double[ChunkSamples];
+        for (var i = 0; i < samples.Length; i++)
+        {
+            samples[i] = Math.Sin(stream + i + seq * ChunkSamples);
+        }
+
+        return samples;
+    }
+
     private void Watch(CancellationToken cancellationToken)
     {
         using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
@@ -189,19 +248,26 @@ public sealed class StateLoad : IDisposable
                 || !SampleCodec.TryDecodeFilteredChunk(result.Message.Key, result.Message.Value, result.Message.Headers, out var chunk, out _, buffer)
                 || !chunk.StreamId.StartsWith(_prefix, StringComparison.Ordinal)
                 || !int.TryParse(chunk.StreamId.AsSpan(_prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var stream)
-                || stream >= _seen.Length || chunk.Seq is < 0 or >= 16)
+                || stream >= Streams || chunk.Seq < 0)
             {
                 continue;
             }
 
-            var bit = (ushort)(1 << (int)chunk.Seq);
-            if ((_seen[stream] & bit) != 0)
+            switch (_seen.Record(stream, chunk.Seq))
             {
-                Interlocked.Increment(ref _duplicates);
-                continue;
+                case SeqOutcome.Duplicate:
+                    Interlocked.Increment(ref _duplicates);
+                    continue;
+                case SeqOutcome.Gap:
+                    Interlocked.Increment(ref _gaps);
+                    break;
             }
 
-            Volatile.Write(ref _seen[stream], (ushort)(_seen[stream] | bit));
+            if (_algorithms is not null && !string.Equals(chunk.Algorithm, _algorithms[stream], StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref _otherAlgorithm);
+            }
+
             Interlocked.Increment(ref _delivered);
         }
 

@@ -77,24 +77,7 @@ public static class StateReport
         return md.ToString();
     }
 
-    /// <summary>Replaces the state section of <paramref name="path"/> (between its markers), or appends it.</summary>
-    public static void WriteSection(string path, string markdown)
-    {
-        var section = $"{BeginMarker}\n{markdown.TrimEnd()}\n{EndMarker}\n";
-        var text = File.ReadAllText(path);
-        var begin = text.IndexOf(BeginMarker, StringComparison.Ordinal);
-        var end = text.IndexOf(EndMarker, StringComparison.Ordinal);
-        text = begin >= 0 && end > begin
-            ? text[..begin] + section + text[(end + EndMarker.Length)..].TrimStart('\n')
-            : text.TrimEnd() + "\n\n" + section;
-        File.WriteAllText(path, text);
-    }
-
-    private static double? Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length == 0 ? null : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-    }
+    private static double? Median(IEnumerable<double> values) => BenchReport.Median(values);
 
     private static string MiB(long? kib) => kib is null ? "-" : Inv($"{kib / 1024.0:0} MiB");
 
