@@ -45,6 +45,7 @@ public static class PassthroughCopy
             EnableIdempotence = true,
             LingerMs = 2,
             EnableBackgroundPoll = false,
+            DeliveryReportFields = "none",
         })).Build();
 
         int outputPartitions;
