@@ -303,45 +303,9 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
         }
     }
 
-    /// <summary>
-    /// What the bench needs of a JSON output record (stream, seq, producer timestamp) without parsing its 8192 samples:
-    /// the tests check the values; here they would only take CPU from the pipeline.
-    /// </summary>
-    private static bool TryReadJsonIdentity(ReadOnlySpan<byte> value, out string? streamId, out long seq, out long timestampMs)
-    {
-        (streamId, seq, timestampMs) = (null, -1, -1);
-        var reader = new Utf8JsonReader(value);
-        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-        {
-            return false;
-        }
-
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            if (reader.ValueTextEquals("stream_id"u8) && reader.Read())
-            {
-                streamId = reader.GetString();
-            }
-            else if (reader.ValueTextEquals("seq"u8) && reader.Read())
-            {
-                seq = reader.GetInt64();
-            }
-            else if (reader.ValueTextEquals("timestamp_ms"u8) && reader.Read())
-            {
-                timestampMs = reader.GetInt64();
-            }
-            else if (!reader.TrySkip())
-            {
-                return false;
-            }
-        }
-
-        return streamId is not null && seq >= 0 && timestampMs >= 0;
-    }
-
     private void WatchOutput(CancellationToken cancellationToken)
     {
-        using var consumer = new ConsumerBuilder<byte[], byte[]>(KafkaClientProperties.ApplyFromEnvironment(new ConsumerConfig
+        using var consumer = new ConsumerBuilder<Ignore, OutputIdentity>(KafkaClientProperties.ApplyFromEnvironment(new ConsumerConfig
         {
             BootstrapServers = settings.Brokers,
             GroupId = "bench-output-" + Guid.NewGuid().ToString("N"),
@@ -353,7 +317,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
 
             // Only the headers are read (format, seq, timestamp): no topic name or timestamp marshalled per record.
             ConsumeResultFields = "headers",
-        })).Build();
+        })).SetValueDeserializer(new OutputIdentityDeserializer()).Build();
 
         using (var admin = new AdminClientBuilder(KafkaClientProperties.ApplyFromEnvironment(new AdminClientConfig { BootstrapServers = settings.Brokers })).Build())
         {
@@ -362,7 +326,6 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
         }
 
         var index = _streamIds.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
-        using var buffer = new SampleBuffer();
         while (!cancellationToken.IsCancellationRequested)
         {
             var result = consumer.Consume(100);
@@ -372,53 +335,32 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
             }
 
             var received = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            string? streamId;
-            long seq, timestampMs;
-            int samples;
-            if (SampleCodec.TryGetFormat(result.Message.Headers, out var format, out _) && format == SampleFormat.Json)
-            {
-                if (!TryReadJsonIdentity(result.Message.Value, out streamId, out seq, out timestampMs))
-                {
-                    Interlocked.Increment(ref _decodeFailures);
-                    continue;
-                }
-
-                samples = settings.ChunkSamples;
-            }
-            else if (SampleCodec.TryDecodeFilteredChunk(result.Message.Key, result.Message.Value, result.Message.Headers, out var chunk, out _, buffer))
-            {
-                (streamId, seq, timestampMs, samples) = (chunk.StreamId, chunk.Seq, chunk.TimestampMs, chunk.Signal.Length);
-            }
-            else if (SampleCodec.TryDecodeSampleChunk(result.Message.Key, result.Message.Value, result.Message.Headers, out var copied, out _, buffer)
-                     && copied.TimestampMs is { } copiedTimestamp)
-            {
-                // The pass-through case copies input chunks unchanged.
-                (streamId, seq, timestampMs, samples) = (copied.StreamId, copied.Seq, copiedTimestamp, copied.Signal.Length);
-            }
-            else
+            var identity = result.Message.Value;
+            if (!identity.IsReadable)
             {
                 Interlocked.Increment(ref _decodeFailures);
                 continue;
             }
 
-            if (!index.TryGetValue(streamId!, out var stream))
+            if (!index.TryGetValue(identity.StreamId, out var stream))
             {
                 continue; // another run's stream on a shared cluster
             }
 
-            if (!_seen[stream].Add(seq))
+            if (!_seen[stream].Add(identity.Seq))
             {
                 Interlocked.Increment(ref _duplicates);
                 continue;
             }
 
-            if (timestampMs >= Volatile.Read(ref _latencyFromMs))
+            if (identity.TimestampMs >= Volatile.Read(ref _latencyFromMs))
             {
-                _latency.Record(received - timestampMs);
+                _latency.Record(received - identity.TimestampMs);
             }
 
+            // Every chunk the bench produces has ChunkSamples samples (the pass-through copies them, the processor keeps the count).
             Interlocked.Increment(ref _deliveredChunks);
-            Interlocked.Add(ref _deliveredSamples, samples);
+            Interlocked.Add(ref _deliveredSamples, settings.ChunkSamples);
         }
 
         consumer.Close();
