@@ -55,6 +55,11 @@ public sealed class KafkaSupplier(KafkaClientFactory kafka) : IKafkaSupplier
             // CommitTransaction finds its queue empty and re-checks only every 10 ms: a commit took ~11 ms on the dev
             // broker. Polled from the loop instead, the flush wakes on each report: ~1.7 ms (docs/processor.md).
             config.EnableBackgroundPoll = false;
+
+            // The delivery reports are read for partition, offset and error only: without this Confluent.Kafka copies each
+            // record's key, value, timestamp and seven headers back into managed memory (issue 14: per record, on the
+            // stream thread, inside Poll and CommitTransaction).
+            config.DeliveryReportFields ??= "none";
         });
 
     public int? PartitionCount(string topic)

@@ -32,6 +32,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     private IProducer<byte[], byte[]>? _producer;
     private bool _inTransaction;
     private volatile string? _deliveryFailure;
+    private Action<DeliveryReport<byte[], byte[]>>? _trackOutput, _trackChangelog, _trackDeadLetter;
 
     public string TransactionalId => transactionalId;
 
@@ -55,11 +56,11 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     }
 
     public void Output(int partition, Message<byte[], byte[]> message)
-        => Producer.Produce(new TopicPartition(options.OutputTopic, partition), message, report => Track(_outputEnds, report));
+        => Producer.Produce(new TopicPartition(options.OutputTopic, partition), message, _trackOutput ??= report => Track(_outputEnds, report));
 
     public void Changelog(int partition, byte[] key, byte[]? value)
         => Producer.Produce(new TopicPartition(options.ChangelogTopic, partition), new Message<byte[], byte[]> { Key = key, Value = value! },
-            report => Track(_changelogEnds, report));
+            _trackChangelog ??= report => Track(_changelogEnds, report));
 
     /// <summary>The original key, value and headers plus the <c>dlq-*</c> headers; the value is left out if it cannot fit.</summary>
     public void DeadLetter(DeadLetter letter, ChunkLimits limits)
@@ -72,7 +73,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
 
         var fits = limits.DeadLetterFits(letter);
         MessageHeaders.AddDeadLetter(headers, letter.Code, fits ? letter.Reason : $"{letter.Reason} (value of {letter.Value?.Length} bytes left out: too large for one message)", letter.Source);
-        Producer.Produce(options.DlqTopic, new Message<byte[], byte[]> { Key = letter.Key!, Value = fits ? letter.Value! : null!, Headers = headers }, report => Track(null, report));
+        Producer.Produce(options.DlqTopic, new Message<byte[], byte[]> { Key = letter.Key!, Value = fits ? letter.Value! : null!, Headers = headers }, _trackDeadLetter ??= report => Track(null, report));
     }
 
     /// <summary>

@@ -7,7 +7,8 @@ namespace SignalPipeline.Cli.Bench;
 /// <summary>
 /// The ceiling every processor figure is reported against (issue 14): copies <c>sample-input</c> to <c>sample-output</c>
 /// unchanged (key, value, headers), with the processor's consumer and producer settings (read_committed, 16 MiB
-/// prefetch, fetch wait 5 ms, linger 2 ms, idempotent, the producer polled from the loop) but no parsing, no filtering,
+/// prefetch, fetch wait 5 ms, linger 2 ms, idempotent, the producer polled from the loop, no delivery-report fields; its
+/// GC settings too, <see cref="PeerProcess.StartPassthrough"/>) but no parsing, no filtering,
 /// no transactions and no offset commits. Runs as its own process (<see cref="PeerProcess"/>), as the processor does;
 /// the bench's output consumer reads the copies as the inputs they are.
 /// </summary>
@@ -45,6 +46,7 @@ public static class PassthroughCopy
             EnableIdempotence = true,
             LingerMs = 2,
             EnableBackgroundPoll = false,
+            DeliveryReportFields = "none",
         })).Build();
 
         int outputPartitions;

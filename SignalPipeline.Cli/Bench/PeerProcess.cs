@@ -43,12 +43,22 @@ public sealed class PeerProcess : IAsyncDisposable
     public static PeerProcess StartPython(BenchEnvironment env, string bootstrap)
         => Start(env, "python-peer", Python, [Path.Combine(env.Root, "SignalPipeline.Cli", "Bench", "kalman_peer.py"), bootstrap]);
 
+    /// <summary>
+    /// The pass-through with the processor's GC settings too (FilterKafkaProcessor.csproj: workstation GC, RetainVM, a 2 MiB
+    /// large-object threshold), so the ceiling differs from the processor only in what it does per record.
+    /// </summary>
     public static PeerProcess StartPassthrough(BenchEnvironment env, string bootstrap)
-        => Start(env, "passthrough", "dotnet", [typeof(PeerProcess).Assembly.Location, "bench", PassthroughCopy.CommandName, bootstrap]);
+        => Start(env, "passthrough", "dotnet", [typeof(PeerProcess).Assembly.Location, "bench", PassthroughCopy.CommandName, bootstrap],
+            new Dictionary<string, string> { ["DOTNET_gcServer"] = "0", ["DOTNET_GCRetainVM"] = "1", ["DOTNET_GCLOHThreshold"] = "200000" });
 
-    private static PeerProcess Start(BenchEnvironment env, string name, string file, string[] arguments)
+    private static PeerProcess Start(BenchEnvironment env, string name, string file, string[] arguments, Dictionary<string, string>? variables = null)
     {
         var start = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (key, value) in variables ?? [])
+        {
+            start.Environment[key] = value; // GC settings are read at start; hexadecimal, as the runtime expects
+        }
+
         Directory.CreateDirectory(env.LogDirectory);
         var log = new StreamWriter(Path.Combine(env.LogDirectory, name + ".log"), append: false) { AutoFlush = true };
         var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {name}.");

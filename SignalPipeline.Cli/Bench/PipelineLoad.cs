@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using Confluent.Kafka;
 using SignalPipeline.Kafka;
@@ -40,7 +41,14 @@ public sealed record PipelineLoadResult(
     double LatencyOfferedRate,
     double LatencyAchievedRate,
     long LatencyFromMs,
-    long LatencyToMs);
+    long LatencyToMs)
+{
+    /// <summary>
+    /// CPU microseconds per output record during the throughput window, by role (<see cref="ProcessCpu"/>: the load, i.e.
+    /// this process's producer and output consumer; the broker; the worker); null without /proc.
+    /// </summary>
+    public IReadOnlyDictionary<string, double>? CpuMicrosPerRecord { get; init; }
+}
 
 /// <summary>
 /// Drives <c>sample-input</c> and watches <c>sample-output</c> (read_committed, every partition): a throughput phase
@@ -65,6 +73,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
     private long _decodeFailures;
     private long _deliveryErrors;
     private long _latencyFromMs = long.MaxValue;
+    private Action<DeliveryReport<byte[], byte[]>>? _onDelivered;
 
     public async Task<PipelineLoadResult> RunAsync(CancellationToken cancellationToken)
     {
@@ -80,6 +89,10 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
             MessageMaxBytes = 16 * 1024 * 1024,
             EnableIdempotence = false,
             Acks = Acks.Leader,
+
+            // The load's CPU is taken from what it measures (issue 14): a delivery report only says whether the record
+            // arrived, so Confluent.Kafka need not copy its five headers back into managed memory.
+            DeliveryReportFields = "none",
         })).SetErrorHandler((_, e) => progress.Report($"producer: {e.Reason}")).Build();
 
         var chunks = _streamIds.Select((_, i) => MakeSignal(i, settings.ChunkSamples)).ToArray();
@@ -122,7 +135,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
                 fast = clock.Elapsed < TimeSpan.FromSeconds(1) ? fast + 1 : 0;
             }
 
-            var sustained = await ThroughputPhaseAsync(producer, chunks, stop.Token);
+            var (sustained, cpu) = await ThroughputPhaseAsync(producer, chunks, stop.Token);
             await DrainAsync(producer, stop.Token);
 
             // Latency is measured below saturation: at the requested rate, or 60% of what this setup sustains if that is
@@ -140,7 +153,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
             }
 
             return new PipelineLoadResult(sustained, produced, delivered, produced - delivered, Interlocked.Read(ref _duplicates),
-                _latency.Summarize(), latencyRate, achieved, Volatile.Read(ref _latencyFromMs), latencyTo);
+                _latency.Summarize(), latencyRate, achieved, Volatile.Read(ref _latencyFromMs), latencyTo) { CpuMicrosPerRecord = cpu };
         }
         finally
         {
@@ -149,11 +162,14 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
         }
     }
 
-    private async Task<double> ThroughputPhaseAsync(IProducer<byte[], byte[]> producer, double[][] chunks, CancellationToken cancellationToken)
+    private async Task<(double Rate, IReadOnlyDictionary<string, double>? CpuMicrosPerRecord)> ThroughputPhaseAsync(
+        IProducer<byte[], byte[]> producer, double[][] chunks, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         var end = settings.Warmup + settings.ThroughputDuration;
         long? windowStartSamples = null;
+        long windowStartChunks = 0;
+        ProcessCpu? cpu = null;
         var windowStart = TimeSpan.Zero;
         var nextReport = TimeSpan.FromSeconds(1);
         var (lastReport, lastSamples) = (TimeSpan.Zero, Interlocked.Read(ref _deliveredSamples));
@@ -164,7 +180,9 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
             if (windowStartSamples is null && clock.Elapsed >= settings.Warmup)
             {
                 windowStartSamples = Interlocked.Read(ref _deliveredSamples);
+                windowStartChunks = Interlocked.Read(ref _deliveredChunks);
                 windowStart = clock.Elapsed;
+                cpu = ProcessCpu.Snapshot();
             }
 
             if (clock.Elapsed >= nextReport)
@@ -190,7 +208,15 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
         }
 
         var windowSamples = Interlocked.Read(ref _deliveredSamples) - (windowStartSamples ?? 0);
-        return windowSamples / (clock.Elapsed - windowStart).TotalSeconds;
+        var windowChunks = Math.Max(1, Interlocked.Read(ref _deliveredChunks) - windowStartChunks);
+        var perRecord = cpu?.Since().ToDictionary(kv => kv.Key, kv => kv.Value * 1e6 / windowChunks);
+        if (perRecord is not null)
+        {
+            progress.Report(string.Create(CultureInfo.InvariantCulture,
+                $"  CPU per output record: worker {perRecord[ProcessCpu.Worker]:0.0} us, broker {perRecord[ProcessCpu.Broker]:0.0} us, load (producer + output consumer) {perRecord[ProcessCpu.Load]:0.0} us"));
+        }
+
+        return (windowSamples / (clock.Elapsed - windowStart).TotalSeconds, perRecord);
     }
 
     private async Task<(double Achieved, TimeSpan Duration)> LatencyPhaseAsync(
@@ -256,13 +282,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
         {
             try
             {
-                producer.Produce(_partitionOf[stream], message, report =>
-                {
-                    if (report.Error.IsError)
-                    {
-                        Interlocked.Increment(ref _deliveryErrors);
-                    }
-                });
+                producer.Produce(_partitionOf[stream], message, _onDelivered ??= OnDelivered);
                 break;
             }
             catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
@@ -275,45 +295,17 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
         Interlocked.Add(ref _producedSamples, samples.Length);
     }
 
-    /// <summary>
-    /// What the bench needs of a JSON output record (stream, seq, producer timestamp) without parsing its 8192 samples:
-    /// the tests check the values; here they would only take CPU from the pipeline.
-    /// </summary>
-    private static bool TryReadJsonIdentity(ReadOnlySpan<byte> value, out string? streamId, out long seq, out long timestampMs)
+    private void OnDelivered(DeliveryReport<byte[], byte[]> report)
     {
-        (streamId, seq, timestampMs) = (null, -1, -1);
-        var reader = new Utf8JsonReader(value);
-        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        if (report.Error.IsError)
         {
-            return false;
+            Interlocked.Increment(ref _deliveryErrors);
         }
-
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            if (reader.ValueTextEquals("stream_id"u8) && reader.Read())
-            {
-                streamId = reader.GetString();
-            }
-            else if (reader.ValueTextEquals("seq"u8) && reader.Read())
-            {
-                seq = reader.GetInt64();
-            }
-            else if (reader.ValueTextEquals("timestamp_ms"u8) && reader.Read())
-            {
-                timestampMs = reader.GetInt64();
-            }
-            else if (!reader.TrySkip())
-            {
-                return false;
-            }
-        }
-
-        return streamId is not null && seq >= 0 && timestampMs >= 0;
     }
 
     private void WatchOutput(CancellationToken cancellationToken)
     {
-        using var consumer = new ConsumerBuilder<byte[], byte[]>(KafkaClientProperties.ApplyFromEnvironment(new ConsumerConfig
+        using var consumer = new ConsumerBuilder<Ignore, OutputIdentity>(KafkaClientProperties.ApplyFromEnvironment(new ConsumerConfig
         {
             BootstrapServers = settings.Brokers,
             GroupId = "bench-output-" + Guid.NewGuid().ToString("N"),
@@ -322,7 +314,10 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
             FetchWaitMaxMs = 1,
             FetchMaxBytes = 64 * 1024 * 1024,
             MaxPartitionFetchBytes = 16 * 1024 * 1024,
-        })).Build();
+
+            // Only the headers are read (format, seq, timestamp): no topic name or timestamp marshalled per record.
+            ConsumeResultFields = "headers",
+        })).SetValueDeserializer(new OutputIdentityDeserializer()).Build();
 
         using (var admin = new AdminClientBuilder(KafkaClientProperties.ApplyFromEnvironment(new AdminClientConfig { BootstrapServers = settings.Brokers })).Build())
         {
@@ -331,7 +326,6 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
         }
 
         var index = _streamIds.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
-        using var buffer = new SampleBuffer();
         while (!cancellationToken.IsCancellationRequested)
         {
             var result = consumer.Consume(100);
@@ -341,53 +335,32 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
             }
 
             var received = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            string? streamId;
-            long seq, timestampMs;
-            int samples;
-            if (SampleCodec.TryGetFormat(result.Message.Headers, out var format, out _) && format == SampleFormat.Json)
-            {
-                if (!TryReadJsonIdentity(result.Message.Value, out streamId, out seq, out timestampMs))
-                {
-                    Interlocked.Increment(ref _decodeFailures);
-                    continue;
-                }
-
-                samples = settings.ChunkSamples;
-            }
-            else if (SampleCodec.TryDecodeFilteredChunk(result.Message.Key, result.Message.Value, result.Message.Headers, out var chunk, out _, buffer))
-            {
-                (streamId, seq, timestampMs, samples) = (chunk.StreamId, chunk.Seq, chunk.TimestampMs, chunk.Signal.Length);
-            }
-            else if (SampleCodec.TryDecodeSampleChunk(result.Message.Key, result.Message.Value, result.Message.Headers, out var copied, out _, buffer)
-                     && copied.TimestampMs is { } copiedTimestamp)
-            {
-                // The pass-through case copies input chunks unchanged.
-                (streamId, seq, timestampMs, samples) = (copied.StreamId, copied.Seq, copiedTimestamp, copied.Signal.Length);
-            }
-            else
+            var identity = result.Message.Value;
+            if (!identity.IsReadable)
             {
                 Interlocked.Increment(ref _decodeFailures);
                 continue;
             }
 
-            if (!index.TryGetValue(streamId!, out var stream))
+            if (!index.TryGetValue(identity.StreamId, out var stream))
             {
                 continue; // another run's stream on a shared cluster
             }
 
-            if (!_seen[stream].Add(seq))
+            if (!_seen[stream].Add(identity.Seq))
             {
                 Interlocked.Increment(ref _duplicates);
                 continue;
             }
 
-            if (timestampMs >= Volatile.Read(ref _latencyFromMs))
+            if (identity.TimestampMs >= Volatile.Read(ref _latencyFromMs))
             {
-                _latency.Record(received - timestampMs);
+                _latency.Record(received - identity.TimestampMs);
             }
 
+            // Every chunk the bench produces has ChunkSamples samples (the pass-through copies them, the processor keeps the count).
             Interlocked.Increment(ref _deliveredChunks);
-            Interlocked.Add(ref _deliveredSamples, samples);
+            Interlocked.Add(ref _deliveredSamples, settings.ChunkSamples);
         }
 
         consumer.Close();

@@ -22,10 +22,13 @@ public static class RecordsReport
         md.AppendLine("`sample-input` to `sample-output` unchanged (no parsing, no transactions), as its own process: the ceiling. Python");
         md.AppendLine("peer: `SignalPipeline.Cli/Bench/kalman_peer.py` (confluent-kafka 1.7.0, json, per-stream kalman in a loop,");
         md.AppendLine("at-least-once). Medians of the runs; ratio = the case's median samples/s over the pass-through's of the same format");
-        md.AppendLine("and chunk size; latency at the offered rate (1 M samples/s, or 60 % of the sustained rate when lower).");
+        md.AppendLine("and chunk size; latency at the offered rate (1 M samples/s, or 60 % of the sustained rate when lower). CPU per");
+        md.AppendLine("record: CPU time (/proc) of the worker, the dev broker and the bench's own load (producer and output consumer) over");
+        md.AppendLine("the throughput window, divided by the records that came out; all three share the 2 cores, so records/s is at most");
+        md.AppendLine("2 s over their sum.");
         md.AppendLine();
-        md.AppendLine("| Setup | Records/s | Samples/s | / pass-through | Latency offered | p50 ms | p99 ms |");
-        md.AppendLine("|---|---|---|---|---|---|---|");
+        md.AppendLine("| Setup | Records/s | Samples/s | / pass-through | Latency offered | p50 ms | p99 ms | CPU µs/record: worker / broker / load |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|");
         foreach (var group in runs.GroupBy(r => r.Case.Label))
         {
             var @case = group.First().Case;
@@ -35,7 +38,8 @@ public static class RecordsReport
                 $"| {@case.Label} | {rate / @case.ChunkSamples / 1e3:0.0}K | {rate / 1e6:0.00}M | " +
                 $"{(@case.Worker == PipelineWorker.Passthrough ? "1" : (rate / ceiling)?.ToString("0.00", CultureInfo.InvariantCulture) ?? "-")} | " +
                 $"{Median(group.Select(r => r.Result.LatencyOfferedRate)) / 1e6:0.00}M | " +
-                $"{BenchRunner.Fmt(Median(group.Select(r => r.Result.Latency?.P50 ?? double.NaN)))} | {BenchRunner.Fmt(Median(group.Select(r => r.Result.Latency?.P99 ?? double.NaN)))} |");
+                $"{BenchRunner.Fmt(Median(group.Select(r => r.Result.Latency?.P50 ?? double.NaN)))} | {BenchRunner.Fmt(Median(group.Select(r => r.Result.Latency?.P99 ?? double.NaN)))} | " +
+                $"{Cpu(group, ProcessCpu.Worker)} / {Cpu(group, ProcessCpu.Broker)} / {Cpu(group, ProcessCpu.Load)} |");
         }
 
         var f64 = Processor(runs, SampleFormat.Float64, 256);
@@ -68,4 +72,8 @@ public static class RecordsReport
         => md.AppendLine(CultureInfo.InvariantCulture, $"| {target} | {(value is { } v ? format(v) : "-")} | {(value is null ? "not run" : met(value.Value) ? "yes" : "**no**")} |");
 
     private static double? Median(IEnumerable<double> values) => BenchReport.Median(values);
+
+    /// <summary>The median CPU microseconds per record of one role over the runs that measured it.</summary>
+    private static string Cpu(IEnumerable<(PipelineCase Case, PipelineLoadResult Result)> runs, string role)
+        => BenchRunner.Fmt(Median(runs.Where(r => r.Result.CpuMicrosPerRecord is not null).Select(r => r.Result.CpuMicrosPerRecord![role])));
 }
