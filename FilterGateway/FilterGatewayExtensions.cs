@@ -39,6 +39,7 @@ public static class FilterGatewayExtensions
         builder.Services.AddSingleton<IForwarderHttpClientFactory, RetryingForwarderHttpClientFactory>();
         builder.Services.AddSingleton<IActiveHealthCheckPolicy, ReachableHealthPolicy>();
         builder.Services.AddSingleton<GatewayMetrics>();
+        builder.Services.AddSingleton<LargeRequestAdmission>();
 
         builder.Services.AddRateLimiter(limiter =>
         {
@@ -83,6 +84,8 @@ public static class FilterGatewayExtensions
         {
             proxy.Use(RejectOversizedBodiesAsync);
             proxy.Use(RejectWithoutHealthyDestinationAsync);
+            var largeRequests = app.Services.GetRequiredService<LargeRequestAdmission>();
+            proxy.Use(largeRequests.InvokeAsync);
         });
         return app;
     }

@@ -61,6 +61,26 @@ public sealed class FilterGatewayOptions
     [SettingTimeRange("00:00:00.001", "1.00:00:00")]
     public TimeSpan ForwardActivityTimeout { get; set; } = TimeSpan.FromSeconds(40);
 
+    /// <summary>
+    /// Requests with a declared body over <see cref="LargeRequestBytes"/> (or a chunked one) forwarded at once by this
+    /// gateway; more wait up to <see cref="LargeRequestQueueTimeout"/> without their body being read, then get 503.
+    /// 0 turns the lane off. Each algorithm service serves one large request at a time (FilterService:MaxConcurrentRequests).
+    /// </summary>
+    [SettingRange(0, 1024)]
+    public int MaxConcurrentLargeRequests { get; set; } = 2;
+
+    /// <summary>The declared body size (Content-Length) over which a request is large (the services' FilterService:SmallRequestBytes).</summary>
+    [SettingRange(0, long.MaxValue)]
+    public long LargeRequestBytes { get; set; } = 2 * 1024 * 1024;
+
+    /// <summary>Large requests that may wait for a slot; beyond that, 503 at once.</summary>
+    [SettingRange(0, 100_000)]
+    public int LargeRequestQueueLimit { get; set; } = 16;
+
+    /// <summary>How long a large request waits for a slot before it gets 503.</summary>
+    [SettingTimeRange("00:00:00", "00:10:00")]
+    public TimeSpan LargeRequestQueueTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Retries of a request whose connection to the service could not be established.</summary>
     [SettingRange(0, 10)]
     public int ConnectRetries { get; set; } = 2;

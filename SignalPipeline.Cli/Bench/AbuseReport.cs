@@ -22,7 +22,10 @@ public static class AbuseReport
                       Inv($"Machine: {BenchReport.CpuModel()}, {Environment.ProcessorCount} cores, shared with other engineers' builds and tests (noisy). ") +
                       Inv($"{RuntimeInformation.FrameworkDescription}, commit {BenchReport.GitCommit(env.Root)}."));
         md.AppendLine();
-        md.AppendLine("Each service ran with the GC heap cap the runtime sets by itself in a 512Mi pod (`DOTNET_GCHeapHardLimit` = 384 MiB, 75%): on this machine nothing else caps it, and an uncapped GC keeps garbage it could collect, so its RSS says little about the pod.");
+        md.AppendLine("Each service ran with the GC heap cap the runtime sets by itself in a 512Mi pod (`DOTNET_GCHeapHardLimit` = 384 MiB, 75%): on this machine nothing else caps it, and an uncapped GC keeps garbage it could collect, so its RSS says little about the pod. " +
+                      (AbuseRun.ServiceCpus == "0"
+                          ? "Each service saw the machine's CPUs (BENCH_SERVICE_CPUS=0: the server GC)."
+                          : Inv($"Each service's runtime saw {AbuseRun.ServiceCpus} CPU (`DOTNET_PROCESSOR_COUNT`), as the pod's CPU limit makes it see: so it ran the workstation GC, as in the pod.")));
         md.AppendLine();
         md.AppendLine(Inv($"One filter service (default limits), the gateway (recommended Kubernetes rate limit: 200/s, burst 400 per client) and the bridge, from their Release builds, all on this machine; ") +
                       Inv($"the gateway and the bridge trust X-Forwarded-For from loopback as they would from the Ingress, so each simulated client has its own address. ") +

@@ -10,6 +10,24 @@ public static class AbuseRun
     // GC left alone keeps garbage it could collect. The services get the pod's heap cap, so an overrun would crash them.
     private static readonly KeyValuePair<string, string> PodHeapLimit = new("DOTNET_GCHeapHardLimit", "0x18000000");
 
+    /// <summary>
+    /// The CPU count each service's runtime sees: its pod's CPU limit (1) makes the runtime see one CPU, and so use the
+    /// workstation GC and a one-CPU thread pool; here it would see the machine's two (server GC with two heaps and two
+    /// GC threads, which the CPU split then crowds onto one CPU). BENCH_SERVICE_CPUS overrides it (0: the machine's).
+    /// </summary>
+    public static readonly string ServiceCpus = Environment.GetEnvironmentVariable("BENCH_SERVICE_CPUS") ?? "1";
+
+    private static Dictionary<string, string> PodEnv(Dictionary<string, string> variables)
+    {
+        variables[PodHeapLimit.Key] = PodHeapLimit.Value;
+        if (ServiceCpus != "0")
+        {
+            variables["DOTNET_PROCESSOR_COUNT"] = ServiceCpus;
+        }
+
+        return variables;
+    }
+
     public static async Task<AbuseResult> RunAsync(BenchEnvironment env, string? brokers, TimeSpan phase, CancellationToken cancellationToken)
     {
         var services = new List<ServiceProcess>();
@@ -19,21 +37,17 @@ public static class AbuseRun
             split?.PinClients(Environment.ProcessId);
             var bootstrap = await BenchRunner.BrokerAsync(env, brokers, services, cancellationToken);
 
-            var service = await ServiceProcess.StartAsync(env, "FilterService", "filter-service",
-                new Dictionary<string, string> { [PodHeapLimit.Key] = PodHeapLimit.Value }, cancellationToken);
+            var service = await ServiceProcess.StartAsync(env, "FilterService", "filter-service", PodEnv([]), cancellationToken);
             services.Add(service);
             var gatewayEnv = BenchRunner.GatewayEnv(service.Url);
             gatewayEnv[TrustLoopback.Key] = TrustLoopback.Value;
-            gatewayEnv[PodHeapLimit.Key] = PodHeapLimit.Value;
+            PodEnv(gatewayEnv);
             gatewayEnv["FilterGateway__RateLimitPermitsPerSecond"] = "200";
             gatewayEnv["FilterGateway__RateLimitBurst"] = "400";
             var gateway = await ServiceProcess.StartAsync(env, "FilterGateway", "filter-gateway", gatewayEnv, cancellationToken);
             services.Add(gateway);
             var bridge = await ServiceProcess.StartAsync(env, "WebSocketBridge", "websocket-bridge",
-                new Dictionary<string, string>
-                {
-                    ["KAFKA_BROKERS"] = bootstrap, [TrustLoopback.Key] = TrustLoopback.Value, [PodHeapLimit.Key] = PodHeapLimit.Value,
-                }, cancellationToken);
+                PodEnv(new Dictionary<string, string> { ["KAFKA_BROKERS"] = bootstrap, [TrustLoopback.Key] = TrustLoopback.Value }), cancellationToken);
             services.Add(bridge);
 
             if (split is not null)

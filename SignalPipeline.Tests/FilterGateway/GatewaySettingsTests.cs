@@ -33,6 +33,8 @@ public sealed class GatewaySettingsTests
     [InlineData("HealthCheckInterval", "00:00:00", "FilterGateway:HealthCheckInterval = 00:00:00 is out of range [00:00:00.001, 1.00:00:00]")]
     [InlineData("HealthCheckTimeout", "-00:00:01", "FilterGateway:HealthCheckTimeout = -00:00:01 is out of range")]
     [InlineData("ForwardActivityTimeout", "2.00:00:00", "FilterGateway:ForwardActivityTimeout = 2.00:00:00 is out of range")]
+    [InlineData("MaxConcurrentLargeRequests", "-1", "FilterGateway:MaxConcurrentLargeRequests = -1 is out of range [0, 1024]")]
+    [InlineData("LargeRequestQueueTimeout", "00:11:00", "FilterGateway:LargeRequestQueueTimeout = 00:11:00 is out of range")]
     public void ABadGatewaySettingIsRejectedNamingIt(string setting, string value, string message)
     {
         var options = new FilterGatewayOptions();

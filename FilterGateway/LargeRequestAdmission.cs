@@ -1,0 +1,88 @@
+using System.Threading.RateLimiting;
+using Microsoft.Extensions.Options;
+
+namespace FilterGateway;
+
+/// <summary>
+/// The gateway's lane for large bodies: a request declaring a body over FilterGateway:LargeRequestBytes (or a chunked
+/// one) takes one of FilterGateway:MaxConcurrentLargeRequests slots before any of its body is read; up to
+/// FilterGateway:LargeRequestQueueLimit more wait, each at most FilterGateway:LargeRequestQueueTimeout, and the rest get
+/// 503 with <c>Retry-After</c> and the connection closed. Without it every 16 MiB upload was forwarded to a service
+/// that refuses all but one at a time, and each body the service refused was still read whole by the gateway (Kestrel
+/// reads a body to its end once forwarding began; measured in docs/benchmarks.md, Abuse): refused here, before any of
+/// it is read, a body costs the gateway nothing.
+/// </summary>
+public sealed class LargeRequestAdmission : IDisposable
+{
+    private readonly FilterGatewayOptions _options;
+    private readonly GatewayMetrics _metrics;
+    private readonly ConcurrencyLimiter? _limiter;
+
+    public LargeRequestAdmission(IOptions<FilterGatewayOptions> options, GatewayMetrics metrics)
+    {
+        _options = options.Value;
+        _metrics = metrics;
+        _limiter = _options.MaxConcurrentLargeRequests == 0 ? null : new ConcurrencyLimiter(new ConcurrencyLimiterOptions
+        {
+            PermitLimit = _options.MaxConcurrentLargeRequests,
+            QueueLimit = _options.LargeRequestQueueLimit,
+            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+        });
+    }
+
+    public async Task InvokeAsync(HttpContext context, Func<Task> next)
+    {
+        var length = context.Request.ContentLength;
+        var large = length > _options.LargeRequestBytes || (length is null && context.Request.Headers.TransferEncoding.Count > 0);
+        if (_limiter is null || !large)
+        {
+            await next();
+            return;
+        }
+
+        using var lease = await AcquireAsync(_limiter, context.RequestAborted);
+        if (lease is { IsAcquired: true })
+        {
+            await next();
+            return;
+        }
+
+        if (context.RequestAborted.IsCancellationRequested)
+        {
+            return;
+        }
+
+        _metrics.Rejected("large_requests");
+        context.Response.Headers.RetryAfter = "1";
+        // The body was never read: close instead of reading it to its end to keep the connection.
+        context.Response.Headers.Connection = "close";
+        await Results.Problem(
+            $"The gateway is busy with large requests: all {_options.MaxConcurrentLargeRequests} slots for bodies over "
+            + $"{_options.LargeRequestBytes} bytes are taken (FilterGateway:MaxConcurrentLargeRequests) and no slot freed within "
+            + $"{_options.LargeRequestQueueTimeout.TotalSeconds:0.###} s (FilterGateway:LargeRequestQueueTimeout); retry after a second.",
+            statusCode: StatusCodes.Status503ServiceUnavailable, title: "Gateway busy").ExecuteAsync(context);
+    }
+
+    private async Task<RateLimitLease?> AcquireAsync(ConcurrencyLimiter limiter, CancellationToken requestAborted)
+    {
+        var lease = limiter.AttemptAcquire();
+        if (lease.IsAcquired || _options.LargeRequestQueueLimit == 0 || _options.LargeRequestQueueTimeout == TimeSpan.Zero)
+        {
+            return lease;
+        }
+
+        lease.Dispose();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
+        timeout.CancelAfter(_options.LargeRequestQueueTimeout);
+        try
+        {
+            return await limiter.AcquireAsync(1, timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    public void Dispose() => _limiter?.Dispose();
+}
