@@ -31,7 +31,7 @@ public sealed class FilterStateOptions : IValidatableObject
     [Range(1, 1_000_000)]
     public int MaxFilterStateStreams { get; set; } = 1000;
 
-    /// <summary>Largest answer read from the processor (an rls/lms answer of order 64 is about 3 KB); beyond: 503.</summary>
+    /// <summary>Largest answer read from the processor (an rls/lms answer of order 64 is a few KB); beyond: 503.</summary>
     [Range(1024, 16 * 1024 * 1024)]
     public int MaxFilterStateBytes { get; set; } = 64 * 1024;
 
