@@ -153,6 +153,7 @@ public sealed class DeploymentRuleTests
             // The gateway to the algorithm services, the processor to the gateway (remote mode).
             Flow("filter-gateway", "filter-kalman", 8080), Flow("filter-gateway", "filter-rls", 8080), Flow("filter-gateway", "filter-ls", 8080),
             Flow("filter-kafka-processor", "filter-gateway", 8080),
+            Flow("websocket-bridge", "filter-kafka-processor", 8080), // the page's filter state (PROCESSOR_URL)
         };
         foreach (var project in projects)
         {
