@@ -177,6 +177,37 @@ public sealed class FilterStateEndpointTests
     }
 
     [Fact]
+    public async Task An_address_asking_faster_than_FilterStateRequestsPerAddressPerMinute_gets_429_and_is_served_after_a_refill()
+    {
+        using var metrics = new MeasurementRecorder(BridgeMetrics.MeterName);
+        await using var processor = await FakeProcessor.StartAsync();
+        processor.Answer("sensor-1", FakeProcessor.KalmanView("sensor-1", 0.25));
+        // 60 a minute: a burst of 10, then one a second.
+        await using var bridge = await StartBridgeAsync(processor, ("Bridge:FilterStateRequestsPerAddressPerMinute", "60"));
+        using var http = bridge.CreateClient();
+
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 30; i++)
+        {
+            using var response = await http.GetAsync("/streams/sensor-1/filter").WaitAsync(Patience);
+            statuses.Add(response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                Assert.Equal(TimeSpan.FromSeconds(1), response.Headers.RetryAfter?.Delta);
+                var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+                Assert.Contains("Bridge:FilterStateRequestsPerAddressPerMinute", problem.GetProperty("detail").GetString());
+                break;
+            }
+        }
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, statuses[^1]);
+        Assert.True(statuses.Count > 10, $"refused after {statuses.Count} requests, before the burst of 10 was used");
+        Assert.Equal(1, metrics.Sum("signalpipeline.bridge.filter_state.requests", ("result", "address_rate")));
+
+        await WaitUntilAsync(async () => (await http.GetAsync("/streams/sensor-1/filter")).StatusCode == HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task Without_a_processor_address_the_answer_is_501_naming_the_setting()
     {
         await using var bridge = await BridgeLimitsTests.StartBridgeAsync();

@@ -27,6 +27,7 @@ public static class FilterStateEndpoint
             .ValidateOnStart();
         builder.Services.AddSingleton<FilterStateMetrics>();
         builder.Services.AddSingleton<FilterStateCache>();
+        builder.Services.AddSingleton<FilterStateRateLimit>();
         return builder;
     }
 
@@ -37,13 +38,21 @@ public static class FilterStateEndpoint
     }
 
     private static async Task<IResult> AnswerAsync(string id, HttpContext context, FilterStateCache cache,
-        IOptions<FilterStateOptions> options, FilterStateMetrics metrics)
+        FilterStateRateLimit rate, IOptions<FilterStateOptions> options, FilterStateMetrics metrics)
     {
         if (!options.Value.IsConfigured)
         {
             metrics.Request("not_configured");
             return Results.Problem(statusCode: StatusCodes.Status501NotImplemented, title: "Filter state not configured",
                 detail: $"This bridge has no processor address (Bridge:ProcessorUrl or {FilterStateOptions.UrlVariable}), so it cannot show filter states.");
+        }
+
+        if (!rate.TryTake(context.Connection.RemoteIpAddress))
+        {
+            metrics.Request("address_rate");
+            context.Response.Headers.RetryAfter = rate.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Asking too often from this address",
+                detail: $"One address may ask for filter states {options.Value.FilterStateRequestsPerAddressPerMinute} times per minute (Bridge:FilterStateRequestsPerAddressPerMinute).");
         }
 
         if (id.Length > MaxStreamIdLength)

@@ -13,7 +13,7 @@ public sealed class FilterStateMetrics
     {
         var meter = meterFactory.Create(BridgeMetrics.MeterName);
         _requests = meter.CreateCounter<long>("signalpipeline.bridge.filter_state.requests", "{request}",
-            "GET /streams/{id}/filter answers, by result (ok, not_found, unavailable, timeout, busy, streams_limit, not_configured, invalid).");
+            "GET /streams/{id}/filter answers, by result (ok, not_found, unavailable, timeout, busy, streams_limit, address_rate, not_configured, invalid).");
         _calls = meter.CreateCounter<long>("signalpipeline.bridge.filter_state.calls", "{call}",
             "Calls made to the processor's GET /streams/{id}, by result (ok, not_found, unavailable, timeout, too_large); the rest were served from the cache.");
         _callDuration = meter.CreateHistogram<double>("signalpipeline.bridge.filter_state.call.duration", "ms",

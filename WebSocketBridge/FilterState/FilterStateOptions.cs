@@ -35,6 +35,13 @@ public sealed class FilterStateOptions : IValidatableObject
     [Range(1024, 16 * 1024 * 1024)]
     public int MaxFilterStateBytes { get; set; } = 64 * 1024;
 
+    /// <summary>
+    /// Requests one remote address may make per minute, after a burst of ten seconds' worth; beyond: 429. A page polls
+    /// once a second per open panel, so the default leaves room for ten panels.
+    /// </summary>
+    [Range(6, 600_000)]
+    public int FilterStateRequestsPerAddressPerMinute { get; set; } = 600;
+
     public bool IsConfigured => ProcessorUrl.Length > 0;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
