@@ -7,9 +7,9 @@ var kafka = builder.AddKafka("kafka");
 var filterGateway = builder.AddFilterServices();
 
 builder.AddSignalGenerator(kafka);
-builder.AddFilterKafkaProcessor(kafka, filterGateway);
+var processor = builder.AddFilterKafkaProcessor(kafka, filterGateway);
 
 // The live page: http://127.0.0.1:5180 (see docs/websocket-bridge.md).
-builder.AddWebSocketBridge(kafka);
+builder.AddWebSocketBridge(kafka).WithFilterStateFrom(processor);
 
 builder.Build().Run();

@@ -23,4 +23,12 @@ public static class WebSocketBridgeExtensions
             .WithKafka(kafka)
             .WithHttpHealthCheck("/health");
     }
+
+    /// <summary>
+    /// Lets the bridge show a stream's filter state (<c>GET /streams/{id}/filter</c>, the page's filter panel) by asking
+    /// <paramref name="processor"/>'s <c>GET /streams/{id}</c>: <c>PROCESSOR_URL</c>, the name the CLI reads too.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithFilterStateFrom(
+        this IResourceBuilder<ProjectResource> bridge, IResourceBuilder<ProjectResource> processor)
+        => bridge.WithEnvironment("PROCESSOR_URL", processor.GetEndpoint("http"));
 }

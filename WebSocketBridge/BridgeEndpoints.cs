@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using WebSocketBridge.Clients;
+using WebSocketBridge.FilterState;
 using WebSocketBridge.Streams;
 
 namespace WebSocketBridge;
@@ -12,6 +13,7 @@ public static class BridgeEndpoints
         app.Map("/ws", AcceptAsync);
         app.MapGet("/streams", (LiveStreamRegistry streams) => streams.Summaries());
         app.MapGet("/clients", (ClientRegistry clients) => clients.Listing());
+        app.MapFilterStateEndpoint();
         return app;
     }
 

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using SignalPipeline.Kafka;
 using WebSocketBridge.Clients;
+using WebSocketBridge.FilterState;
 using WebSocketBridge.Streams;
 
 namespace WebSocketBridge;
@@ -33,6 +34,7 @@ public static class BridgeServiceExtensions
         builder.Services.AddHostedService<SampleOutputConsumer>();
         builder.Services.AddHostedService<FramePump>();
         builder.Services.AddHealthChecks().AddCheck<ConsumerReadiness>("output-topic-consumer");
+        builder.AddFilterStateView();
 
         builder.Services.ConfigureHttpJsonOptions(json =>
             json.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower);

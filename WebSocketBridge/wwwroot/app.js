@@ -283,6 +283,7 @@
         { ...axis, size: 56 },
       ],
     }, [[], [], []], chartEl);
+    card.filter = FilterPanel.attach(el.querySelector('.filter-panel'), streamId, cssVar);
     state.cards.set(streamId, card);
     return card;
   }
@@ -295,6 +296,7 @@
     const card = state.cards.get(streamId);
     if (!card) return;
     card.plot.destroy();
+    card.filter.destroy();
     card.el.remove();
     state.cards.delete(streamId);
     state.dirty.delete(card);

@@ -1,0 +1,88 @@
+using Microsoft.Playwright;
+using Xunit.Abstractions;
+
+namespace SignalPipeline.BrowserTests;
+
+/// <summary>
+/// The filter panel of a stream card (docs/websocket-bridge.md, "The page"): for a stream the processor filters with its
+/// own config, the page shows the algorithm and parameters in effect and plots the weights as answers come in; without a
+/// processor address it says so and draws nothing.
+/// </summary>
+[Collection(LivePageApp.Collection)]
+public sealed class FilterPanelTests(LivePageApp app, ITestOutputHelper output)
+{
+    [Fact]
+    public async Task A_stream_with_its_own_config_shows_its_algorithm_parameters_and_a_growing_weights_plot()
+    {
+        var streamId = app.ProcessedStreamId;
+        await using var browser = await Browser.OpenAsync();
+        var page = browser.Page;
+        try
+        {
+            await browser.PickStreamAsync(app.PageUri, streamId);
+            var cardSelector = $"[data-stream-card='{streamId}']";
+
+            // The output's algorithm field is the stream's own (written in stream-config before its first chunk).
+            await page.WaitForFunctionAsync($"() => document.querySelector(\"{cardSelector} [data-figure='algorithm']\").textContent.trim() === '{LivePageApp.ProcessedAlgorithm}'");
+
+            var panelSelector = $"[data-filter-panel='{streamId}']";
+            var panel = page.Locator(panelSelector);
+            await panel.Locator("summary").ClickAsync();
+            await page.WaitForSelectorAsync($"{panelSelector}[data-state='ok']");
+            Assert.Equal(LivePageApp.ProcessedAlgorithm, (await panel.Locator("[data-filter-field='algorithm']").TextContentAsync())!.Trim());
+            Assert.Contains($"order={LivePageApp.ProcessedOrder}", await panel.Locator("[data-filter-field='params']").TextContentAsync());
+            Assert.Contains("lambda=", await panel.Locator("[data-filter-field='params']").TextContentAsync());
+            Assert.Equal("stream-config", (await panel.Locator("[data-filter-field='source']").TextContentAsync())!.Trim());
+
+            // One line per weight (order 4), and the plot grows with each answer (about one a second).
+            Assert.Equal(LivePageApp.ProcessedOrder, await panel.Locator(".filter-legend .key").CountAsync());
+            await page.WaitForFunctionAsync($"() => Number(document.querySelector(\"{panelSelector}\").dataset.points) > 0");
+            var first = int.Parse(await panel.GetAttributeAsync("data-points") ?? "0");
+            await page.WaitForFunctionAsync($"n => Number(document.querySelector(\"{panelSelector}\").dataset.points) > n + 1", first);
+            Assert.Equal(1, await panel.Locator(".filter-chart canvas").CountAsync());
+            Assert.Contains("samples=", await panel.Locator("[data-filter-field='values']").TextContentAsync());
+
+            var screenshot = await browser.ScreenshotAsync("filter-panel.png");
+            output.WriteLine($"Screenshot: {screenshot}");
+
+            // Closed, the panel stops asking.
+            await panel.Locator("summary").ClickAsync();
+            await page.WaitForSelectorAsync($"{panelSelector}[data-state='closed']");
+        }
+        finally
+        {
+            output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
+        }
+    }
+
+    [Fact]
+    public async Task Without_a_processor_address_the_panel_says_so_and_draws_nothing()
+    {
+        var streamId = app.StreamId;
+        await using var browser = await Browser.OpenAsync();
+        var page = browser.Page;
+        // The bridge's documented answer when Bridge:ProcessorUrl / PROCESSOR_URL is not set (this app sets it).
+        await page.RouteAsync("**/streams/*/filter", route => route.FulfillAsync(new RouteFulfillOptions
+        {
+            Status = 501,
+            ContentType = "application/problem+json",
+            Body = """{"title":"Filter state not configured","status":501,"detail":"This bridge has no processor address (Bridge:ProcessorUrl or PROCESSOR_URL), so it cannot show filter states."}""",
+        }));
+        try
+        {
+            await browser.PickStreamAsync(app.PageUri, streamId);
+            var panelSelector = $"[data-filter-panel='{streamId}']";
+            var panel = page.Locator(panelSelector);
+            await panel.Locator("summary").ClickAsync();
+
+            await page.WaitForSelectorAsync($"{panelSelector}[data-state='not-configured']");
+            Assert.Contains("PROCESSOR_URL", await panel.Locator("[data-filter-status]").TextContentAsync());
+            Assert.Equal("0", await panel.GetAttributeAsync("data-points"));
+            Assert.Equal(0, await panel.Locator(".filter-chart canvas").CountAsync());
+        }
+        finally
+        {
+            output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
+        }
+    }
+}

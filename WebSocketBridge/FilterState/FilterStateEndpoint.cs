@@ -1,0 +1,80 @@
+using Microsoft.Extensions.Options;
+
+namespace WebSocketBridge.FilterState;
+
+/// <summary>
+/// <c>GET /streams/{id}/filter</c>: the processor's <c>GET /streams/{id}</c> answer (docs/processor.md, "The filter state
+/// on view") as it is, through <see cref="FilterStateCache"/>; otherwise a problem naming why (docs/websocket-bridge.md).
+/// </summary>
+public static class FilterStateEndpoint
+{
+    /// <summary>Longest stream id asked about, as for a subscription (the codec allows 256 UTF-8 bytes).</summary>
+    public const int MaxStreamIdLength = 256;
+
+    /// <summary>The settings (validated at start), the cache and its metrics.</summary>
+    public static WebApplicationBuilder AddFilterStateView(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<FilterStateOptions>()
+            .BindConfiguration(BridgeOptions.SectionName)
+            .PostConfigure<IConfiguration>((options, configuration) =>
+            {
+                if (configuration[FilterStateOptions.UrlVariable] is { Length: > 0 } url)
+                {
+                    options.ProcessorUrl = url;
+                }
+            })
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.AddSingleton<FilterStateMetrics>();
+        builder.Services.AddSingleton<FilterStateCache>();
+        builder.Services.AddSingleton<FilterStateRateLimit>();
+        return builder;
+    }
+
+    public static IEndpointRouteBuilder MapFilterStateEndpoint(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/streams/{id}/filter", AnswerAsync);
+        return app;
+    }
+
+    private static async Task<IResult> AnswerAsync(string id, HttpContext context, FilterStateCache cache,
+        FilterStateRateLimit rate, IOptions<FilterStateOptions> options, FilterStateMetrics metrics)
+    {
+        if (!options.Value.IsConfigured)
+        {
+            metrics.Request("not_configured");
+            return Results.Problem(statusCode: StatusCodes.Status501NotImplemented, title: "Filter state not configured",
+                detail: $"This bridge has no processor address (Bridge:ProcessorUrl or {FilterStateOptions.UrlVariable}), so it cannot show filter states.");
+        }
+
+        if (!rate.TryTake(context.Connection.RemoteIpAddress))
+        {
+            metrics.Request("address_rate");
+            context.Response.Headers.RetryAfter = rate.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Asking too often from this address",
+                detail: $"One address may ask for filter states {options.Value.FilterStateRequestsPerAddressPerMinute} times per minute (Bridge:FilterStateRequestsPerAddressPerMinute).");
+        }
+
+        if (id.Length > MaxStreamIdLength)
+        {
+            metrics.Request("invalid");
+            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid stream id",
+                detail: $"A stream id has 1 to {MaxStreamIdLength} characters; got {id.Length}.");
+        }
+
+        var answer = await cache.GetAsync(id).WaitAsync(context.RequestAborted);
+        metrics.Request(answer.Tag);
+        context.Response.Headers.CacheControl = "no-store";
+        switch (answer.Result)
+        {
+            case FilterStateResult.Ok:
+                return Results.Bytes(answer.Json!, "application/json");
+            case FilterStateResult.NotFound:
+                return Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Stream not known to the processor", detail: answer.Detail);
+            default:
+                context.Response.Headers.RetryAfter = "1";
+                return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Filter state not available now",
+                    detail: answer.Detail, extensions: new Dictionary<string, object?> { ["reason"] = answer.Tag });
+        }
+    }
+}
