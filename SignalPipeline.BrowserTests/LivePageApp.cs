@@ -33,8 +33,9 @@ public sealed class LivePageApp : IAsyncLifetime
     public async Task InitializeAsync()
     {
         // The dev broker whatever this machine has (a container runtime, KAFKA_BROKERS): as SignalPipeline.Tests' TestAppHost.
-        // One processor replica: every stream's state is then on the instance the bridge asks (until instances forward).
-        string[] settings = ["Kafka:Broker=dev", "KAFKA_BROKERS=", "ConnectionStrings:kafka=", "FilterKafkaProcessor:Replicas=1"];
+        // Two processor replicas as the AppHost runs them: the bridge's question may land on the instance that does not
+        // hold the stream, which then forwards it to the owner (docs/processor.md, "Which instance answers").
+        string[] settings = ["Kafka:Broker=dev", "KAFKA_BROKERS=", "ConnectionStrings:kafka="];
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.SignalPipeline_AppHost>(settings).WaitAsync(StartTimeout);
         foreach (var resource in builder.Resources.OfType<IResourceWithEnvironment>())
         {

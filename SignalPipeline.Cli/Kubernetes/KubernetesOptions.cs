@@ -48,12 +48,12 @@ public sealed record KubernetesOptions
 
     /// <summary>
     /// HTTP calls the manifest's references do not show, opened in the network policies on the callee's ports: processor
-    /// instances ask each other for streams they hold; the bridge asks the processor for a stream's state (its live page).
+    /// instances ask each other for streams they hold. (The bridge's calls to the processor for its live page follow
+    /// from its reference, PROCESSOR_URL.)
     /// </summary>
     public IReadOnlyList<(string From, string To)> DirectCalls { get; init; } =
     [
         (PipelineTopics.ProcessorGroup, PipelineTopics.ProcessorGroup),
-        ("websocket-bridge", PipelineTopics.ProcessorGroup),
     ];
 
     /// <summary>CPU autoscalers by resource; an autoscaled Deployment has no fixed replica count.</summary>
