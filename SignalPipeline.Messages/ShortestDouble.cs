@@ -19,7 +19,7 @@ namespace SignalPipeline.Messages;
 /// decimal point would sit more than 17 places right of the first digit or more than 4 places left of it.
 /// Tested against the BCL on millions of random bit patterns and on the edge cases (ShortestDoubleTests).
 /// </remarks>
-public static class ShortestDouble
+public static partial class ShortestDouble
 {
     /// <summary>Longest text this writes: <c>-2.2250738585072014E-308</c> is 24 bytes.</summary>
     public const int MaxLength = 24;
@@ -240,122 +240,6 @@ public static class ShortestDouble
         }
 
         return (output, e10 + removed);
-    }
-
-    /// <summary>.NET's layout of <c>digits × 10^exponent10</c> (digits has no trailing zero).</summary>
-    private static int WriteText(ulong digits, int exponent10, Span<byte> destination)
-    {
-        var length = DecimalLength(digits);
-
-        // scale: digits left of the decimal point (negative: zeros between the point and the first digit).
-        var scale = exponent10 + length;
-        if (scale > 17 || scale < -3)
-        {
-            return WriteScientific(digits, length, scale - 1, destination);
-        }
-
-        if (scale <= 0)
-        {
-            // 0.000ddd
-            destination[0] = (byte)'0';
-            destination[1] = (byte)'.';
-            var zeros = -scale;
-            destination.Slice(2, zeros).Fill((byte)'0');
-            WriteDigits(digits, destination.Slice(2 + zeros, length));
-            return 2 + zeros + length;
-        }
-
-        if (scale >= length)
-        {
-            // ddd000
-            WriteDigits(digits, destination[..length]);
-            destination[length..scale].Fill((byte)'0');
-            return scale;
-        }
-
-        // dd.ddd: write the digits one place right, then move the integer part left over the point.
-        WriteDigits(digits, destination.Slice(1, length));
-        destination.Slice(1, scale).CopyTo(destination);
-        destination[scale] = (byte)'.';
-        return length + 1;
-    }
-
-    private static int WriteScientific(ulong digits, int length, int exponent, Span<byte> destination)
-    {
-        // d.dddE+XX: write the digits from index 1, then move the first one in front of the point.
-        WriteDigits(digits, destination.Slice(1, length));
-        destination[0] = destination[1];
-        var index = 1;
-        if (length > 1)
-        {
-            destination[1] = (byte)'.';
-            index = length + 1;
-        }
-
-        destination[index++] = (byte)'E';
-        destination[index++] = exponent < 0 ? (byte)'-' : (byte)'+';
-        var magnitude = (uint)Math.Abs(exponent);
-        if (magnitude >= 100)
-        {
-            destination[index++] = (byte)('0' + magnitude / 100);
-            magnitude %= 100;
-        }
-
-        destination[index++] = (byte)('0' + magnitude / 10);
-        destination[index++] = (byte)('0' + magnitude % 10);
-        return index;
-    }
-
-    /// <summary>Writes exactly <c>destination.Length</c> digits of <paramref name="value"/>, two at a time from the right.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void WriteDigits(ulong value, Span<byte> destination)
-    {
-        var pairs = DigitPairs;
-        var i = destination.Length;
-        if (value >= 100_000_000)
-        {
-            // 17 digits do not fit in 32 bits: take the low eight with one 64-bit division, the rest in 32-bit steps.
-            var high = value / 100_000_000;
-            var low = (uint)(value - high * 100_000_000);
-            for (var n = 0; n < 4; n++)
-            {
-                var pair = (int)(low % 100) * 2;
-                low /= 100;
-                destination[--i] = pairs[pair + 1];
-                destination[--i] = pairs[pair];
-            }
-
-            value = high;
-        }
-
-        var rest = (uint)value;
-        while (i >= 2)
-        {
-            var pair = (int)(rest % 100) * 2;
-            rest /= 100;
-            destination[--i] = pairs[pair + 1];
-            destination[--i] = pairs[pair];
-        }
-
-        if (i == 1)
-        {
-            destination[0] = (byte)('0' + rest);
-        }
-    }
-
-    private static ReadOnlySpan<byte> DigitPairs =>
-        "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"u8;
-
-    private static int DecimalLength(ulong value)
-    {
-        var length = 1;
-        while (value >= 10)
-        {
-            value /= 10;
-            length++;
-        }
-
-        return length;
     }
 
     /// <summary>The top bits of the 189-bit product <c>m × (high·2^64 + low)</c>, shifted right by <paramref name="shift"/> (&gt; 64).</summary>
