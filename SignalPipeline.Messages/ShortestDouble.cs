@@ -7,7 +7,7 @@ namespace SignalPipeline.Messages;
 /// Formats a finite <see cref="double"/> as the shortest UTF-8 text that parses back to the same bits, byte for byte
 /// what <see cref="System.Text.Json.Utf8JsonWriter.WriteNumberValue(double)"/> (and <c>double.ToString("R",
 /// CultureInfo.InvariantCulture)</c>) writes: <c>0.30000000000000004</c>, <c>-0</c>, <c>10000000000000000</c>,
-/// <c>1E+17</c>, <c>0.0001</c>, <c>1E-05</c>, <c>5E-324</c>. About 3-4 times faster than the BCL's formatting, which is what the JSON encoder spends its time on.
+/// <c>1E+17</c>, <c>0.0001</c>, <c>1E-05</c>, <c>5E-324</c>. About twice as fast as the BCL's formatting (docs/benchmarks.md), which is what the JSON encoder spends its time on.
 /// </summary>
 /// <remarks>
 /// The digits come from Ryu (Ulf Adams, "Ryū: fast float-to-string conversion", PLDI 2018; reference implementation
