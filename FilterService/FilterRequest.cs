@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SignalPipeline.Messages;
 
 namespace FilterService;
 
@@ -171,21 +172,21 @@ public sealed class FilterRequest
             throw FilterRequestException.BadRequest($"'{path}' must be an array of numbers.");
         }
 
-        var count = 0;
-        while (Next(ref reader) != JsonTokenType.EndArray)
+        var sink = new SampleListSink(samples);
+        var status = JsonSampleArray.Read(ref reader, ref sink, out var count);
+        if (status == JsonSampleArrayStatus.Truncated)
         {
-            if (reader.TokenType != JsonTokenType.Number)
-            {
-                throw FilterRequestException.BadRequest($"{path}[{count}] is not a number ({Describe(reader.TokenType)}).");
-            }
+            throw FilterRequestException.BadRequest("Malformed JSON: the body ends before the request object does.");
+        }
 
-            if (!reader.TryGetDouble(out var value) || !double.IsFinite(value))
-            {
-                throw FilterRequestException.BadRequest($"{path}[{count}] is not a finite double-precision number.");
-            }
+        if (status == JsonSampleArrayStatus.NotANumber)
+        {
+            throw FilterRequestException.BadRequest($"{path}[{count}] is not a number ({JsonSampleArray.Describe(reader.TokenType)}).");
+        }
 
-            samples.Add(value);
-            count++;
+        if (status == JsonSampleArrayStatus.NotFinite)
+        {
+            throw FilterRequestException.BadRequest($"{path}[{count}] is not a finite double-precision number.");
         }
 
         if (count == 0)
@@ -248,7 +249,7 @@ public sealed class FilterRequest
 
         if (reader.TokenType != JsonTokenType.StartObject)
         {
-            throw FilterRequestException.BadRequest($"{what} must be a JSON object, not {Describe(reader.TokenType)}.");
+            throw FilterRequestException.BadRequest($"{what} must be a JSON object, not {JsonSampleArray.Describe(reader.TokenType)}.");
         }
     }
 
@@ -279,13 +280,13 @@ public sealed class FilterRequest
         return reader.TokenType;
     }
 
-    private static string Describe(JsonTokenType token) => token switch
+    /// <summary>The request's <see cref="SampleList"/> as the shared reader's sink (the list answers 413 past its limit itself).</summary>
+    private readonly struct SampleListSink(SampleList samples) : ISampleSink
     {
-        JsonTokenType.String => "a string",
-        JsonTokenType.True or JsonTokenType.False => "a boolean",
-        JsonTokenType.Null => "null",
-        JsonTokenType.StartArray => "an array",
-        JsonTokenType.StartObject => "an object",
-        _ => token.ToString(),
-    };
+        public bool TryAdd(double sample)
+        {
+            samples.Add(sample);
+            return true;
+        }
+    }
 }

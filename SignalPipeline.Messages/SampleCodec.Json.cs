@@ -8,6 +8,10 @@ public static partial class SampleCodec
     [ThreadStatic]
     private static Utf8JsonWriter? t_writer;
 
+    // Where WriteSamples formats an array before handing it to the writer; grows to the largest chunk a thread encodes.
+    [ThreadStatic]
+    private static byte[]? t_samplesText;
+
     // The body is ours to shape: skip the writer's per-call structure checks (the tests parse what it writes).
     private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = true };
 
@@ -71,16 +75,27 @@ public static partial class SampleCodec
         writer.WriteRawValue(json, skipInputValidation: true);
     }
 
-    /// <summary>Utf8JsonWriter formats doubles as the shortest text that parses back to the same bits.</summary>
+    /// <summary>
+    /// The array as the shortest text that parses back to the same bits, in the bytes Utf8JsonWriter would write
+    /// (<see cref="ShortestDouble"/>, about twice as fast as its formatting), added as one raw value.
+    /// </summary>
     private static void WriteSamples(Utf8JsonWriter writer, ReadOnlySpan<byte> name, ReadOnlySpan<double> samples)
     {
-        writer.WriteStartArray(name);
+        var needed = 2 + samples.Length * (ShortestDouble.MaxLength + 1);
+        var text = t_samplesText is { } reused && reused.Length >= needed ? reused : t_samplesText = new byte[Math.Max(needed, 8192)];
+        var length = 1;
+        text[0] = (byte)'[';
         foreach (var sample in samples)
         {
-            writer.WriteNumberValue(sample);
+            length += ShortestDouble.Format(sample, text.AsSpan(length));
+            text[length++] = (byte)',';
         }
 
-        writer.WriteEndArray();
+        // The last comma becomes the closing bracket (an empty array keeps its '[' and gets one).
+        length -= samples.IsEmpty ? 0 : 1;
+        text[length++] = (byte)']';
+        writer.WritePropertyName(name);
+        writer.WriteRawValue(text.AsSpan(0, length), skipInputValidation: true);
     }
 
     private static bool TryReadJson(ReadOnlySpan<byte> json, ReadOnlySpan<byte> key, bool output, DecodeLimits limits, ref Fields fields, out DecodeError error)
@@ -95,9 +110,6 @@ public static partial class SampleCodec
         // Where the reader's input starts in json: after a fast array, a new reader goes on from its end.
         var offset = 0;
 
-        // Where the current sample token starts, so a bare NaN/Infinity (which the reader rejects as a syntax error)
-        // is reported as the non-finite sample it is.
-        long samplePosition = -1;
         try
         {
             if (!reader.Read())
@@ -107,7 +119,7 @@ public static partial class SampleCodec
 
             if (reader.TokenType != JsonTokenType.StartObject)
             {
-                return Fail(DecodeErrorCode.WrongType, $"the value must be a JSON object, not {Describe(reader.TokenType)}", out error);
+                return Fail(DecodeErrorCode.WrongType, $"the value must be a JSON object, not {JsonSampleArray.Describe(reader.TokenType)}", out error);
             }
 
             while (true)
@@ -133,7 +145,7 @@ public static partial class SampleCodec
                         reader = ResumeAfterArray(json, end);
                         offset = end;
                     }
-                    else if (!TryReadSamples(ref reader, "signal", 0, limits.MaxSamples, ref fields, ref samplePosition, out fields.SignalCount, out error))
+                    else if (!TryReadSamples(json, start, ref reader, "signal", 0, limits.MaxSamples, ref fields, out fields.SignalCount, out error))
                     {
                         return false;
                     }
@@ -143,13 +155,14 @@ public static partial class SampleCodec
                 else if (output && reader.ValueTextEquals("filtered_signal"u8))
                 {
                     reader.Read();
+                    var start = offset + (int)reader.TokenStartIndex;
                     if (fast && reader.TokenType == JsonTokenType.StartArray
-                        && TryReadSamplesFast(json, offset + (int)reader.TokenStartIndex, 1, limits.MaxSamples, ref fields, out fields.FilteredCount, out var end))
+                        && TryReadSamplesFast(json, start, 1, limits.MaxSamples, ref fields, out fields.FilteredCount, out var end))
                     {
                         reader = ResumeAfterArray(json, end);
                         offset = end;
                     }
-                    else if (!TryReadSamples(ref reader, "filtered_signal", 1, limits.MaxSamples, ref fields, ref samplePosition, out fields.FilteredCount, out error))
+                    else if (!TryReadSamples(json, start, ref reader, "filtered_signal", 1, limits.MaxSamples, ref fields, out fields.FilteredCount, out error))
                     {
                         return false;
                     }
@@ -159,7 +172,7 @@ public static partial class SampleCodec
                     reader.Read();
                     if (reader.TokenType != JsonTokenType.String)
                     {
-                        return Fail(DecodeErrorCode.WrongType, $"stream_id must be a string, not {Describe(reader.TokenType)}", out error);
+                        return Fail(DecodeErrorCode.WrongType, $"stream_id must be a string, not {JsonSampleArray.Describe(reader.TokenType)}", out error);
                     }
 
                     if (!key.IsEmpty && !reader.ValueTextEquals(key))
@@ -198,7 +211,7 @@ public static partial class SampleCodec
                     }
                     else if (reader.TokenType != JsonTokenType.Number)
                     {
-                        return Fail(DecodeErrorCode.WrongType, $"sample_rate must be a number, not {Describe(reader.TokenType)}", out error);
+                        return Fail(DecodeErrorCode.WrongType, $"sample_rate must be a number, not {JsonSampleArray.Describe(reader.TokenType)}", out error);
                     }
                     else
                     {
@@ -211,7 +224,7 @@ public static partial class SampleCodec
                     reader.Read();
                     if (reader.TokenType != JsonTokenType.String)
                     {
-                        return Fail(DecodeErrorCode.WrongType, $"algorithm must be a string, not {Describe(reader.TokenType)}", out error);
+                        return Fail(DecodeErrorCode.WrongType, $"algorithm must be a string, not {JsonSampleArray.Describe(reader.TokenType)}", out error);
                     }
 
                     fields.Algorithm = ReadAlgorithm(ref reader);
@@ -243,11 +256,6 @@ public static partial class SampleCodec
         }
         catch (JsonException ex)
         {
-            if (samplePosition >= 0 && StartsWithNonFiniteLiteral(json[(int)samplePosition..], out var literal))
-            {
-                return Fail(DecodeErrorCode.NonFiniteSample, $"signal contains {literal}; samples must be finite numbers", out error);
-            }
-
             return Fail(DecodeErrorCode.MalformedJson, $"malformed JSON: {ex.Message}", out error);
         }
         catch (InvalidOperationException ex)
@@ -257,70 +265,94 @@ public static partial class SampleCodec
         }
     }
 
+    /// <summary>The samples array at the reader (whose <c>[</c> is at <paramref name="start"/> in <paramref name="json"/>)
+    /// by <see cref="JsonSampleArray"/>, its findings worded as decode errors.</summary>
     private static bool TryReadSamples(
-        ref Utf8JsonReader reader, string name, int lane, int maxSamples, ref Fields fields, ref long samplePosition,
+        ReadOnlySpan<byte> json, int start, ref Utf8JsonReader reader, string name, int lane, int maxSamples, ref Fields fields,
         out int count, out DecodeError error)
     {
-        count = -1;
-        if (reader.TokenType != JsonTokenType.StartArray)
+        var sink = new LaneSink(fields.Buffer, lane, maxSamples);
+        JsonSampleArrayStatus status;
+        try
         {
-            return Fail(DecodeErrorCode.WrongType, $"{name} must be an array of numbers, not {Describe(reader.TokenType)}", out error);
+            status = JsonSampleArray.Read(ref reader, ref sink, out count);
+        }
+        catch (JsonException) when (StartsWithNonFiniteLiteral(json[EndOfNumbers(json, start, sink.Count)..], out var literal))
+        {
+            // A bare NaN/Infinity (as Python's json.dumps writes) is a syntax error to the reader: say what it is.
+            count = -1;
+            return Fail(DecodeErrorCode.NonFiniteSample, $"signal contains {literal}; samples must be finite numbers", out error);
         }
 
-        var samples = fields.Buffer.Lane(lane);
-        var n = 0;
-        while (true)
-        {
-            samplePosition = reader.BytesConsumed;
-            if (!reader.Read())
-            {
-                return Fail(DecodeErrorCode.MalformedJson, $"{name} is truncated", out error);
-            }
-
-            double sample;
-            if (reader.TokenType == JsonTokenType.Number)
-            {
-                if (!reader.TryGetDouble(out sample) || !double.IsFinite(sample))
-                {
-                    return Fail(DecodeErrorCode.NonFiniteSample,
-                        $"{name}[{n}] = {System.Text.Encoding.UTF8.GetString(reader.ValueSpan)} is outside the range of a double", out error);
-                }
-            }
-            else if (reader.TokenType == JsonTokenType.EndArray)
-            {
-                break;
-            }
-            else if (reader.TokenType == JsonTokenType.String
-                     && (reader.ValueTextEquals("NaN"u8) || reader.ValueTextEquals("Infinity"u8) || reader.ValueTextEquals("-Infinity"u8)))
-            {
-                return Fail(DecodeErrorCode.NonFiniteSample, $"{name}[{n}] is \"{reader.GetString()}\"; samples must be finite numbers", out error);
-            }
-            else
-            {
-                return Fail(DecodeErrorCode.WrongType, $"{name}[{n}] must be a number, not {Describe(reader.TokenType)}", out error);
-            }
-
-            if (n == samples.Length)
-            {
-                if (n >= maxSamples)
-                {
-                    return Fail(DecodeErrorCode.TooManySamples, $"{name} has more than the allowed {maxSamples} samples", out error);
-                }
-
-                samples = fields.Buffer.Grow(lane, Math.Min(maxSamples, n + 1), n);
-            }
-            else if (n >= maxSamples)
-            {
-                return Fail(DecodeErrorCode.TooManySamples, $"{name} has more than the allowed {maxSamples} samples", out error);
-            }
-
-            samples[n++] = sample;
-        }
-
-        samplePosition = -1;
-        count = n;
+        var n = count;
         error = default;
-        return true;
+        switch (status)
+        {
+            case JsonSampleArrayStatus.Read:
+                return true;
+            case JsonSampleArrayStatus.NotAnArray:
+                count = -1;
+                return Fail(DecodeErrorCode.WrongType, $"{name} must be an array of numbers, not {JsonSampleArray.Describe(reader.TokenType)}", out error);
+            case JsonSampleArrayStatus.Truncated:
+                count = -1;
+                return Fail(DecodeErrorCode.MalformedJson, $"{name} is truncated", out error);
+            case JsonSampleArrayStatus.NotFinite:
+                count = -1;
+                return Fail(DecodeErrorCode.NonFiniteSample,
+                    $"{name}[{n}] = {System.Text.Encoding.UTF8.GetString(reader.ValueSpan)} is outside the range of a double", out error);
+            case JsonSampleArrayStatus.TooMany:
+                count = -1;
+                return Fail(DecodeErrorCode.TooManySamples, $"{name} has more than the allowed {maxSamples} samples", out error);
+            default:
+                count = -1;
+                return reader.TokenType == JsonTokenType.String
+                       && (reader.ValueTextEquals("NaN"u8) || reader.ValueTextEquals("Infinity"u8) || reader.ValueTextEquals("-Infinity"u8))
+                    ? Fail(DecodeErrorCode.NonFiniteSample, $"{name}[{n}] is \"{reader.GetString()}\"; samples must be finite numbers", out error)
+                    : Fail(DecodeErrorCode.WrongType, $"{name}[{n}] must be a number, not {JsonSampleArray.Describe(reader.TokenType)}", out error);
+        }
+    }
+
+    /// <summary>A lane of the decode buffer as <see cref="JsonSampleArray"/>'s sink, growing up to the sample limit.</summary>
+    private ref struct LaneSink(SampleBuffer buffer, int lane, int maxSamples) : ISampleSink
+    {
+        private Span<double> _samples = buffer.Lane(lane);
+
+        /// <summary>Samples added so far (still valid after the reader threw).</summary>
+        public int Count { get; private set; }
+
+        public bool TryAdd(double sample)
+        {
+            if (Count >= maxSamples)
+            {
+                return false;
+            }
+
+            if (Count == _samples.Length)
+            {
+                _samples = buffer.Grow(lane, Math.Min(maxSamples, Count + 1), Count);
+            }
+
+            _samples[Count++] = sample;
+            return true;
+        }
+    }
+
+    /// <summary>Where the reader stood when it failed after <paramref name="numbers"/> good samples: just after the last
+    /// of them (or after the <c>[</c> at <paramref name="start"/>).</summary>
+    private static int EndOfNumbers(ReadOnlySpan<byte> json, int start, int numbers)
+    {
+        var i = start + 1;
+        for (var n = 0; n < numbers; n++)
+        {
+            while (json[i] is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t' or (byte)',')
+            {
+                i++;
+            }
+
+            TryParseNumber(json, ref i, out _);
+        }
+
+        return i;
     }
 
     private static bool TryReadInteger(ref Utf8JsonReader reader, string name, bool required, out long? value, out DecodeError error)
@@ -336,7 +368,7 @@ public static partial class SampleCodec
         {
             var what = reader.TokenType == JsonTokenType.Number
                 ? $"{System.Text.Encoding.UTF8.GetString(reader.ValueSpan)}"
-                : Describe(reader.TokenType);
+                : JsonSampleArray.Describe(reader.TokenType);
             return Fail(DecodeErrorCode.WrongType, $"{name} must be an integer, not {what}", out error);
         }
 
@@ -361,15 +393,4 @@ public static partial class SampleCodec
             : "";
         return literal.Length > 0;
     }
-
-    private static string Describe(JsonTokenType token) => token switch
-    {
-        JsonTokenType.String => "a string",
-        JsonTokenType.Number => "a number",
-        JsonTokenType.True or JsonTokenType.False => "a boolean",
-        JsonTokenType.Null => "null",
-        JsonTokenType.StartArray => "an array",
-        JsonTokenType.StartObject => "an object",
-        _ => token.ToString(),
-    };
 }

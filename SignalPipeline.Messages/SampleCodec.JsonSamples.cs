@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Text.Json;
 using csFastFloat;
 
@@ -28,10 +29,11 @@ public static partial class SampleCodec
 
     /// <summary>
     /// The common case of a samples array (<c>[n, n, ...]</c> of plain finite JSON numbers) parsed straight from the
-    /// bytes: the JSON number grammar is checked here, the value comes from csFastFloat (correctly rounded: the same
-    /// double as <see cref="Utf8JsonReader.TryGetDouble"/>), which together cost about a third of tokenising with the
-    /// reader and parsing with the BCL. Anything else (an empty array, a string, NaN, a number out of range, too many
-    /// samples, bad syntax) returns false without an error, and the reader's path runs and names what is wrong.
+    /// bytes in one pass per number: the JSON number grammar is checked while its digits are gathered (eight at a time),
+    /// and <see cref="DecimalToDouble"/> rounds them (correctly: the same double as <see cref="Utf8JsonReader.TryGetDouble"/>;
+    /// the rare number it cannot decide, or one of more than 19 digits, goes to csFastFloat). Anything else (an empty
+    /// array, a string, NaN, a number out of range, too many samples, bad syntax) returns false without an error, and
+    /// the reader's path runs and names what is wrong.
     /// </summary>
     // json: the whole value; start: index of the array's '['; end: index just after its ']'; count: samples in lane.
     private static bool TryReadSamplesFast(ReadOnlySpan<byte> json, int start, int lane, int maxSamples, ref Fields fields, out int count, out int end)
@@ -43,15 +45,7 @@ public static partial class SampleCodec
         while (true)
         {
             i = SkipWhitespace(json, i);
-            var numberEnd = ScanNumber(json, i);
-            if (numberEnd < 0
-                || !FastDoubleParser.TryParseDouble(json[i..numberEnd], out var consumed, out var sample)
-                || consumed != numberEnd - i || !double.IsFinite(sample))
-            {
-                return false;
-            }
-
-            if (n >= maxSamples)
+            if (!TryParseNumber(json, ref i, out var sample) || !double.IsFinite(sample) || n >= maxSamples)
             {
                 return false;
             }
@@ -62,7 +56,14 @@ public static partial class SampleCodec
             }
 
             samples[n++] = sample;
-            i = SkipWhitespace(json, numberEnd);
+            if ((uint)i < (uint)json.Length && json[i] == (byte)',')
+            {
+                // What the encoder writes: no whitespace.
+                i++;
+                continue;
+            }
+
+            i = SkipWhitespace(json, i);
             if (i >= json.Length)
             {
                 return false;
@@ -83,76 +84,142 @@ public static partial class SampleCodec
         }
     }
 
-    private static int SkipWhitespace(ReadOnlySpan<byte> json, int i)
+    /// <summary>
+    /// The JSON number (RFC 8259: <c>-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?</c>) at <paramref name="position"/>
+    /// and its value; <paramref name="position"/> moves past it. False when no JSON number starts there.
+    /// </summary>
+    private static bool TryParseNumber(ReadOnlySpan<byte> json, ref int position, out double value)
     {
-        while (i < json.Length && json[i] is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t')
+        value = 0;
+        var i = position;
+        var negative = (uint)i < (uint)json.Length && json[i] == (byte)'-';
+        i += negative ? 1 : 0;
+        if ((uint)i >= (uint)json.Length)
+        {
+            return false;
+        }
+
+        var digitsStart = i;
+        var w = 0UL;
+        var first = (uint)json[i] - '0';
+        if (first == 0)
         {
             i++;
         }
-
-        return i;
-    }
-
-    /// <summary>End of the JSON number (RFC 8259: <c>-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?</c>) at <paramref name="i"/>, or -1.</summary>
-    private static int ScanNumber(ReadOnlySpan<byte> json, int i)
-    {
-        if (i < json.Length && json[i] == (byte)'-')
+        else if (first <= 9)
         {
-            i++;
-        }
-
-        if (i >= json.Length)
-        {
-            return -1;
-        }
-
-        if (json[i] == (byte)'0')
-        {
-            i++;
-        }
-        else if (json[i] is >= (byte)'1' and <= (byte)'9')
-        {
-            i = SkipDigits(json, i + 1);
+            i = ReadDigits(json, i, ref w);
         }
         else
         {
-            return -1;
+            return false;
         }
 
-        if (i < json.Length && json[i] == (byte)'.')
+        var digits = i - digitsStart;
+        var fractionDigits = 0;
+        if ((uint)i < (uint)json.Length && json[i] == (byte)'.')
         {
-            var digits = SkipDigits(json, i + 1);
-            if (digits == i + 1)
+            var fractionStart = i + 1;
+            i = ReadDigits(json, fractionStart, ref w);
+            fractionDigits = i - fractionStart;
+            if (fractionDigits == 0)
             {
-                return -1;
+                return false;
             }
-
-            i = digits;
         }
 
-        if (i < json.Length && json[i] is (byte)'e' or (byte)'E')
+        var exponent = 0L;
+        if ((uint)i < (uint)json.Length && (json[i] | 0x20) == (byte)'e')
         {
             i++;
-            if (i < json.Length && json[i] is (byte)'+' or (byte)'-')
+            var negativeExponent = false;
+            if ((uint)i < (uint)json.Length && json[i] is (byte)'+' or (byte)'-')
             {
+                negativeExponent = json[i] == (byte)'-';
                 i++;
             }
 
-            var digits = SkipDigits(json, i);
-            if (digits == i)
+            var exponentStart = i;
+            uint digit;
+            while ((uint)i < (uint)json.Length && (digit = (uint)json[i] - '0') <= 9)
             {
-                return -1;
+                // Saturates: beyond a few hundred the result is 0 or infinity anyway.
+                exponent = exponent < 100_000 ? exponent * 10 + digit : exponent;
+                i++;
             }
 
-            i = digits;
+            if (i == exponentStart)
+            {
+                return false;
+            }
+
+            exponent = negativeExponent ? -exponent : exponent;
+        }
+
+        var text = json[position..i];
+        position = i;
+        if ((digits + fractionDigits <= 19 || SignificantDigits(text) <= 19)
+            && DecimalToDouble.TryConvert(negative, w, exponent - fractionDigits, out value))
+        {
+            return true;
+        }
+
+        return FastDoubleParser.TryParseDouble(text, out var consumed, out value) && consumed == text.Length;
+    }
+
+    /// <summary>Appends the decimal digits at <paramref name="i"/> to <paramref name="w"/> (wrapping past 19 digits; the
+    /// caller counts them) and returns the index after them.</summary>
+    private static int ReadDigits(ReadOnlySpan<byte> json, int i, ref ulong w)
+    {
+        while (i + 8 <= json.Length)
+        {
+            var eight = BinaryPrimitives.ReadUInt64LittleEndian(json.Slice(i, 8));
+            if (((eight & 0xF0F0F0F0F0F0F0F0) | (((eight + 0x0606060606060606) & 0xF0F0F0F0F0F0F0F0) >> 4)) != 0x3333333333333333)
+            {
+                break;
+            }
+
+            // Eight ASCII digits to their value in three multiplications (fast_float's parse_eight_digits_unrolled).
+            eight -= 0x3030303030303030;
+            eight = (eight * 10) + (eight >> 8);
+            eight = (((eight & 0x000000FF000000FF) * 0x000F424000000064) + (((eight >> 16) & 0x000000FF000000FF) * 0x0000271000000001)) >> 32;
+            w = w * 100_000_000 + (uint)eight;
+            i += 8;
+        }
+
+        uint digit;
+        while ((uint)i < (uint)json.Length && (digit = (uint)json[i] - '0') <= 9)
+        {
+            w = w * 10 + digit;
+            i++;
         }
 
         return i;
     }
 
-    private static int SkipDigits(ReadOnlySpan<byte> json, int i)
+    /// <summary>Digits of a JSON number's text from its first non-zero one up to the exponent.</summary>
+    private static int SignificantDigits(ReadOnlySpan<byte> text)
     {
-        while (i < json.Length && json[i] is >= (byte)'0' and <= (byte)'9')
+        var count = 0;
+        foreach (var c in text)
+        {
+            if (c is (byte)'e' or (byte)'E')
+            {
+                break;
+            }
+
+            if (c is >= (byte)'0' and <= (byte)'9' && (count > 0 || c != (byte)'0'))
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
+
+    private static int SkipWhitespace(ReadOnlySpan<byte> json, int i)
+    {
+        while (i < json.Length && json[i] is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t')
         {
             i++;
         }
