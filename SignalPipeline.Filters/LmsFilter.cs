@@ -99,7 +99,7 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
             ref MemoryMarshal.GetArrayDataReference(scratch),
             ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(scratch), TapHistory.BlockSize),
             ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(scratch), 2 * TapHistory.BlockSize));
-        TWidth.Correlations(ref z, count, m, ref terms.Gain, ref terms.Lag1, ref terms.Lag2);
+        VectorKernels.Correlations<TWidth, TQuad>(ref z, count, m, ref terms.Gain, ref terms.Lag1, ref terms.Lag2);
 
         // Element-wise (one rounding per operation), so quads and the scalar tail give the same bits.
         var mu = TWidth.Broadcast(_mu);
@@ -143,10 +143,10 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
         for (var i = 0; i < count; i++)
         {
             ref var oldest = ref Unsafe.Add(ref z, i);
-            var s = TWidth.Dot(ref w, ref Unsafe.Add(ref oldest, 2), m);
+            var s = VectorKernels.Dot<TWidth, TQuad>(ref w, ref Unsafe.Add(ref oldest, 2), m);
             var yn = Math.FusedMultiplyAdd(c1, Unsafe.Add(ref terms.Lag1, i), Math.FusedMultiplyAdd(c2, Unsafe.Add(ref terms.Lag2, i), s));
             var e = Unsafe.Add(ref oldest, m + 2) - yn;
-            TWidth.AddScaled(ref w, c2, ref oldest, m);
+            VectorKernels.AddScaled<TWidth, TQuad>(ref w, c2, ref oldest, m);
             c2 = c1;
             c1 = e * Unsafe.Add(ref terms.Gain, i);
             Unsafe.Add(ref y, i) = yn;

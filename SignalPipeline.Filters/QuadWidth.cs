@@ -38,14 +38,6 @@ internal interface IQuadWidth<TQuad>
     /// <summary>(lane0 + lane2) + (lane1 + lane3), as the 256-bit form's lower plus upper half, then its two lanes.</summary>
     static abstract double Sum(TQuad value);
 
-    /// <summary><see cref="VectorKernels.Dot"/> at this width.</summary>
-    static abstract double Dot(ref double a, ref double b, int m);
-
-    /// <summary><see cref="VectorKernels.AddScaled"/> at this width.</summary>
-    static abstract void AddScaled(ref double w, double c, ref double u, int m);
-
-    /// <summary><see cref="VectorKernels.Correlations"/> at this width.</summary>
-    static abstract void Correlations(ref double z, int count, int m, ref double energy, ref double lag1, ref double lag2);
 }
 
 /// <summary>A quad in one 256-bit register (x86 with AVX2).</summary>
@@ -75,13 +67,6 @@ internal readonly struct QuadWidth256 : IQuadWidth<Vector256<double>>
         var half = value.GetLower() + value.GetUpper();
         return half.GetElement(0) + half.GetElement(1);
     }
-
-    public static double Dot(ref double a, ref double b, int m) => VectorKernels.Dot256(ref a, ref b, m);
-
-    public static void AddScaled(ref double w, double c, ref double u, int m) => VectorKernels.AddScaled256(ref w, c, ref u, m);
-
-    public static void Correlations(ref double z, int count, int m, ref double energy, ref double lag1, ref double lag2)
-        => VectorKernels.Correlations256(ref z, count, m, ref energy, ref lag1, ref lag2);
 }
 
 /// <summary>A quad as two 128-bit registers, lanes 0-1 and 2-3 (arm64's AdvSimd).</summary>
@@ -125,17 +110,6 @@ internal readonly struct QuadWidth128 : IQuadWidth<Vector128Pair>
     {
         var half = value.Lower + value.Upper;
         return half.GetElement(0) + half.GetElement(1);
-    }
-
-    public static double Dot(ref double a, ref double b, int m) => VectorKernels.Dot128(ref a, ref b, m);
-
-    public static void AddScaled(ref double w, double c, ref double u, int m) => VectorKernels.AddScaled128(ref w, c, ref u, m);
-
-    public static void Correlations(ref double z, int count, int m, ref double energy, ref double lag1, ref double lag2)
-    {
-        VectorKernels.Lagged128(ref Unsafe.Add(ref z, 2), count, m, 0, ref energy);
-        VectorKernels.Lagged128(ref Unsafe.Add(ref z, 1), count, m, 1, ref lag1);
-        VectorKernels.Lagged128(ref z, count, m, 2, ref lag2);
     }
 }
 
@@ -187,15 +161,4 @@ internal readonly struct QuadWidthScalar : IQuadWidth<ScalarQuad>
     public static double Element(ScalarQuad value, int lane) => lane switch { 0 => value.A, 1 => value.B, 2 => value.C, _ => value.D };
 
     public static double Sum(ScalarQuad value) => (value.A + value.C) + (value.B + value.D);
-
-    public static double Dot(ref double a, ref double b, int m) => VectorKernels.DotScalar(ref a, ref b, m);
-
-    public static void AddScaled(ref double w, double c, ref double u, int m) => VectorKernels.AddScaledScalar(ref w, c, ref u, 0, m);
-
-    public static void Correlations(ref double z, int count, int m, ref double energy, ref double lag1, ref double lag2)
-    {
-        VectorKernels.LaggedScalar(ref Unsafe.Add(ref z, 2), 0, count, m, 0, ref energy);
-        VectorKernels.LaggedScalar(ref Unsafe.Add(ref z, 1), 0, count, m, 1, ref lag1);
-        VectorKernels.LaggedScalar(ref z, 0, count, m, 2, ref lag2);
-    }
 }

@@ -131,11 +131,11 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
                 u = ref padded;
             }
 
-            var yn = TWidth.Dot(ref w, ref u, stride);
+            var yn = VectorKernels.Dot<TWidth, TQuad>(ref w, ref u, stride);
             var e = Unsafe.Add(ref z, i + m) - yn;
             MultiplySymmetric<TWidth, TQuad>(ref p, ref u, stride, pad, ref pi);
-            var inv = 1 / (_lambda + TWidth.Dot(ref u, ref pi, stride));
-            TWidth.AddScaled(ref w, e * inv, ref pi, stride);
+            var inv = 1 / (_lambda + VectorKernels.Dot<TWidth, TQuad>(ref u, ref pi, stride));
+            VectorKernels.AddScaled<TWidth, TQuad>(ref w, e * inv, ref pi, stride);
             var scale = MaxDiagonal(ref p, stride, pad) * invLambda > MaxCovariance ? 1 : invLambda;
             UpdateP<TWidth, TQuad>(ref p, ref pi, stride, pad, TWidth.Broadcast(inv), scale);
             Unsafe.Add(ref y, i) = yn;
