@@ -8,7 +8,7 @@ namespace SignalPipeline.Filters;
 /// Normalised LMS one-step predictor of order M. Tap vector u = [z(n-1) .. z(n-M)] (zeros before the first sample).
 /// Per sample: y = w.u; e = z - y; w += (mu e / (eps + u.u)) u; then z shifts into u.
 /// </summary>
-public sealed class LmsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
+public sealed class LmsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, IInspectableFilter
 {
     internal static readonly AlgorithmDescriptor Descriptor = new(
         "lms",
@@ -78,19 +78,10 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
     /// Buffer layout: u(n-2) = buffer[i .. i + M), u(n-1) = buffer[i + 1 ..), u(n) = buffer[i + 2 ..), z(n) = buffer[M + 2 + i].
     /// </summary>
     void IBlockKernel.ProcessBlock(double[] buffer, int count, Span<double> output, long firstIndex)
-    {
-        switch (Width)
-        {
-            case VectorWidth.Vector256: ProcessBlock<QuadWidth256, Vector256<double>>(buffer, count, output); break;
-            case VectorWidth.Vector128: ProcessBlock<QuadWidth128, Vector128Pair>(buffer, count, output); break;
-            default: ProcessBlock<QuadWidthScalar, ScalarQuad>(buffer, count, output); break;
-        }
-    }
+        => QuadBlock.Run(this, Width, buffer, count, output);
 
     /// <summary>The block at one width: written once over quads (<see cref="IQuadWidth{TQuad}"/>), so the same bits at every width.</summary>
-    private void ProcessBlock<TWidth, TQuad>(double[] buffer, int count, Span<double> output)
-        where TWidth : struct, IQuadWidth<TQuad>
-        where TQuad : struct
+    void IQuadBlockKernel.ProcessBlock<TWidth, TQuad>(double[] buffer, int count, Span<double> output)
     {
         var m = _m;
         var scratch = t_scratch ??= new double[3 * TapHistory.BlockSize];

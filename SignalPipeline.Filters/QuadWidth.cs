@@ -162,3 +162,26 @@ internal readonly struct QuadWidthScalar : IQuadWidth<ScalarQuad>
 
     public static double Sum(ScalarQuad value) => (value.A + value.C) + (value.B + value.D);
 }
+
+/// <summary>A block kernel written once over quads, run at a chosen width by <see cref="QuadBlock.Run"/>.</summary>
+internal interface IQuadBlockKernel
+{
+    void ProcessBlock<TWidth, TQuad>(double[] buffer, int count, Span<double> output)
+        where TWidth : struct, IQuadWidth<TQuad>
+        where TQuad : struct;
+}
+
+/// <summary>Runs a block at a kernel's width (one switch per block, so the per-sample loops see one width).</summary>
+internal static class QuadBlock
+{
+    public static void Run<TKernel>(TKernel kernel, VectorWidth width, double[] buffer, int count, Span<double> output)
+        where TKernel : IQuadBlockKernel
+    {
+        switch (width)
+        {
+            case VectorWidth.Vector256: kernel.ProcessBlock<QuadWidth256, Vector256<double>>(buffer, count, output); break;
+            case VectorWidth.Vector128: kernel.ProcessBlock<QuadWidth128, Vector128Pair>(buffer, count, output); break;
+            default: kernel.ProcessBlock<QuadWidthScalar, ScalarQuad>(buffer, count, output); break;
+        }
+    }
+}

@@ -9,7 +9,7 @@ namespace SignalPipeline.Filters;
 /// Start: w = 0, P = I / delta, u = [z(n-1) .. z(n-M)] (zeros before the first sample). Per sample:
 /// y = w.u; e = z - y; pi = P u; g = pi / (lambda + u.pi); w += g e; P = (P - g pi^T) / lambda, exactly symmetric.
 /// </summary>
-public sealed class RlsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
+public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, IInspectableFilter
 {
     internal static readonly AlgorithmDescriptor Descriptor = new(
         "rls",
@@ -86,14 +86,7 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
     internal VectorWidth Width { get; set; } = VectorKernels.Best;
 
     void IBlockKernel.ProcessBlock(double[] buffer, int count, Span<double> output, long firstIndex)
-    {
-        switch (Width)
-        {
-            case VectorWidth.Vector256: ProcessBlock<QuadWidth256, Vector256<double>>(buffer, count, output); break;
-            case VectorWidth.Vector128: ProcessBlock<QuadWidth128, Vector128Pair>(buffer, count, output); break;
-            default: ProcessBlock<QuadWidthScalar, ScalarQuad>(buffer, count, output); break;
-        }
-    }
+        => QuadBlock.Run(this, Width, buffer, count, output);
 
     /// <summary>
     /// Per sample: y = w.u; e = z - y; pi = P u (P is symmetric, so as a sum of P's rows scaled by u's entries, with
@@ -102,9 +95,7 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
     /// exactly like pi_b pi_a, so P stays exactly symmetric without mirroring. Written once over quads (see
     /// <see cref="IQuadWidth{TQuad}"/>), so every width runs the same operations in the same order.
     /// </summary>
-    private void ProcessBlock<TWidth, TQuad>(double[] buffer, int count, Span<double> output)
-        where TWidth : struct, IQuadWidth<TQuad>
-        where TQuad : struct
+    void IQuadBlockKernel.ProcessBlock<TWidth, TQuad>(double[] buffer, int count, Span<double> output)
     {
         int m = _m, stride = _stride, pad = _stride - _m;
         var invLambda = 1 / _lambda;
