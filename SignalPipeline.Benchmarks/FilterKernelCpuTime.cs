@@ -24,13 +24,17 @@ internal static partial class FilterKernelCpuTime
             input[n] = Math.Sin(0.01 * n) + 0.5 * Math.Sin(0.173 * n) + 0.3 * (random.NextDouble() - 0.5);
         }
 
+        // Which kernel width this run measures (DOTNET_PreferredVectorBitWidth=128 / DOTNET_EnableAVX2=0 select the others).
+        Console.WriteLine($"kernel width: {VectorKernels.Best}");
         Console.WriteLine("| kernel | ops | median wall us/op | median CPU us/op | samples/s by wall (median) | samples/s by CPU time (median) | CPU time / wall time (all ops) |");
         Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var (name, algorithm, parameters) in new (string, string, Dictionary<string, double>)[]
         {
             ("kalman", "kalman", []),
             ("lms(16)", "lms", new() { ["order"] = 16 }),
+            ("lms(32)", "lms", new() { ["order"] = 32 }),
             ("rls(8)", "rls", new() { ["order"] = 8 }),
+            ("rls(24)", "rls", new() { ["order"] = 24 }),
             ("ls(31,2)", "ls", new() { ["window"] = 31, ["degree"] = 2 }),
         })
         {

@@ -8,7 +8,7 @@ namespace SignalPipeline.Filters;
 /// Normalised LMS one-step predictor of order M. Tap vector u = [z(n-1) .. z(n-M)] (zeros before the first sample).
 /// Per sample: y = w.u; e = z - y; w += (mu e / (eps + u.u)) u; then z shifts into u.
 /// </summary>
-public sealed class LmsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
+public sealed class LmsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, IInspectableFilter
 {
     internal static readonly AlgorithmDescriptor Descriptor = new(
         "lms",
@@ -64,6 +64,12 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
     }
 
     /// <summary>
+    /// The vector width the kernels run at: <see cref="VectorKernels.Best"/>; tests set the others to check that every
+    /// width gives the same bits.
+    /// </summary>
+    internal VectorWidth Width { get; set; } = VectorKernels.Best;
+
+    /// <summary>
     /// y(n) = w(n).u(n) with w(n) = w(n-2) + c(n-2) u(n-2) + c(n-1) u(n-1) is computed as
     /// w(n-2).u(n) + c(n-2) (u(n-2).u(n)) + c(n-1) (u(n-1).u(n)). The weight update and the dot product then run
     /// beside the short chain c(n-1) -> y(n) -> e -> c(n) (one FMA, a subtraction, a multiplication) with two samples
@@ -72,6 +78,10 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
     /// Buffer layout: u(n-2) = buffer[i .. i + M), u(n-1) = buffer[i + 1 ..), u(n) = buffer[i + 2 ..), z(n) = buffer[M + 2 + i].
     /// </summary>
     void IBlockKernel.ProcessBlock(double[] buffer, int count, Span<double> output, long firstIndex)
+        => QuadBlock.Run(this, Width, buffer, count, output);
+
+    /// <summary>The block at one width: written once over quads (<see cref="IQuadWidth{TQuad}"/>), so the same bits at every width.</summary>
+    void IQuadBlockKernel.ProcessBlock<TWidth, TQuad>(double[] buffer, int count, Span<double> output)
     {
         var m = _m;
         var scratch = t_scratch ??= new double[3 * TapHistory.BlockSize];
@@ -80,17 +90,15 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
             ref MemoryMarshal.GetArrayDataReference(scratch),
             ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(scratch), TapHistory.BlockSize),
             ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(scratch), 2 * TapHistory.BlockSize));
-        VectorKernels.Correlations(ref z, count, m, ref terms.Gain, ref terms.Lag1, ref terms.Lag2);
+        VectorKernels.Correlations<TWidth, TQuad>(ref z, count, m, ref terms.Gain, ref terms.Lag1, ref terms.Lag2);
+
+        // Element-wise (one rounding per operation), so quads and the scalar tail give the same bits.
+        var mu = TWidth.Broadcast(_mu);
+        var eps = TWidth.Broadcast(_eps);
         var i = 0;
-        if (VectorKernels.Best == VectorWidth.Vector256)
+        for (; i + 4 <= count; i += 4)
         {
-            // Element-wise (one rounding per operation), so the same bits as the scalar loop below.
-            var mu = Vector256.Create(_mu);
-            var eps = Vector256.Create(_eps);
-            for (; i + 4 <= count; i += 4)
-            {
-                (mu / (eps + Vector256.LoadUnsafe(ref terms.Gain, (nuint)i))).StoreUnsafe(ref terms.Gain, (nuint)i);
-            }
+            TWidth.Store(TWidth.Divide(mu, TWidth.Add(eps, TWidth.Load(ref terms.Gain, (nuint)i))), ref terms.Gain, (nuint)i);
         }
 
         for (; i < count; i++)
@@ -102,11 +110,11 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
         ref var y = ref MemoryMarshal.GetReference(output);
         (_c1, _c2) = m switch
         {
-            4 => InRegisters<VectorCount1>(ref z, ref w, ref terms, ref y, count, _c1, _c2),
-            8 => InRegisters<VectorCount2>(ref z, ref w, ref terms, ref y, count, _c1, _c2),
-            12 => InRegisters<VectorCount3>(ref z, ref w, ref terms, ref y, count, _c1, _c2),
-            16 => InRegisters<VectorCount4>(ref z, ref w, ref terms, ref y, count, _c1, _c2),
-            _ => InMemory(ref z, ref w, ref terms, ref y, count, _c1, _c2, m),
+            4 => InRegisters<VectorCount1, TWidth, TQuad>(ref z, ref w, ref terms, ref y, count, _c1, _c2),
+            8 => InRegisters<VectorCount2, TWidth, TQuad>(ref z, ref w, ref terms, ref y, count, _c1, _c2),
+            12 => InRegisters<VectorCount3, TWidth, TQuad>(ref z, ref w, ref terms, ref y, count, _c1, _c2),
+            16 => InRegisters<VectorCount4, TWidth, TQuad>(ref z, ref w, ref terms, ref y, count, _c1, _c2),
+            _ => InMemory<TWidth, TQuad>(ref z, ref w, ref terms, ref y, count, _c1, _c2, m),
         };
     }
 
@@ -119,15 +127,17 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
     }
 
     /// <summary>Any order: weights in memory, <see cref="VectorKernels"/> dot product and update.</summary>
-    private static (double C1, double C2) InMemory(ref double z, ref double w, ref Terms terms, ref double y, int count, double c1, double c2, int m)
+    private static (double C1, double C2) InMemory<TWidth, TQuad>(ref double z, ref double w, ref Terms terms, ref double y, int count, double c1, double c2, int m)
+        where TWidth : struct, IQuadWidth<TQuad>
+        where TQuad : struct
     {
         for (var i = 0; i < count; i++)
         {
             ref var oldest = ref Unsafe.Add(ref z, i);
-            var s = VectorKernels.Dot(ref w, ref Unsafe.Add(ref oldest, 2), m);
+            var s = VectorKernels.Dot<TWidth, TQuad>(ref w, ref Unsafe.Add(ref oldest, 2), m);
             var yn = Math.FusedMultiplyAdd(c1, Unsafe.Add(ref terms.Lag1, i), Math.FusedMultiplyAdd(c2, Unsafe.Add(ref terms.Lag2, i), s));
             var e = Unsafe.Add(ref oldest, m + 2) - yn;
-            VectorKernels.AddScaled(ref w, c2, ref oldest, m);
+            VectorKernels.AddScaled<TWidth, TQuad>(ref w, c2, ref oldest, m);
             c2 = c1;
             c1 = e * Unsafe.Add(ref terms.Gain, i);
             Unsafe.Add(ref y, i) = yn;
@@ -137,56 +147,56 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
     }
 
     /// <summary>
-    /// Orders 4, 8, 12 and 16 (the default): the weights stay in one to four Vector256 registers for the whole block,
-    /// so neither the dot product nor the update goes through memory. Same formulas as <see cref="InMemory"/>.
+    /// Orders 4, 8, 12 and 16 (the default): the weights stay in one to four quads of registers for the whole block, so
+    /// neither the dot product nor the update goes through memory. Same formulas as <see cref="InMemory"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static (double C1, double C2) InRegisters<TCount>(ref double z, ref double wRef, ref Terms terms, ref double y, int count, double c1, double c2)
+    private static (double C1, double C2) InRegisters<TCount, TWidth, TQuad>(ref double z, ref double wRef, ref Terms terms, ref double y, int count, double c1, double c2)
         where TCount : struct, IVectorCount
+        where TWidth : struct, IQuadWidth<TQuad>
+        where TQuad : struct
     {
-        var vectors = TCount.Count;
-        var m = 4 * vectors;
-        var w0 = Vector256.LoadUnsafe(ref wRef);
-        var w1 = vectors > 1 ? Vector256.LoadUnsafe(ref wRef, 4) : default;
-        var w2 = vectors > 2 ? Vector256.LoadUnsafe(ref wRef, 8) : default;
-        var w3 = vectors > 3 ? Vector256.LoadUnsafe(ref wRef, 12) : default;
+        var quads = TCount.Count;
+        var m = 4 * quads;
+        var w0 = TWidth.Load(ref wRef, 0);
+        var w1 = quads > 1 ? TWidth.Load(ref wRef, 4) : default;
+        var w2 = quads > 2 ? TWidth.Load(ref wRef, 8) : default;
+        var w3 = quads > 3 ? TWidth.Load(ref wRef, 12) : default;
         for (var i = 0; i < count; i++)
         {
             ref var oldest = ref Unsafe.Add(ref z, i);
             ref var taps = ref Unsafe.Add(ref oldest, 2);
-            var a0 = w0 * Vector256.LoadUnsafe(ref taps);
-            var a1 = vectors > 1 ? w1 * Vector256.LoadUnsafe(ref taps, 4) : default;
-            var a2 = vectors > 2 ? w2 * Vector256.LoadUnsafe(ref taps, 8) : default;
-            var a3 = vectors > 3 ? w3 * Vector256.LoadUnsafe(ref taps, 12) : default;
-            var sum = (a0 + a1) + (a2 + a3);
-            var half = sum.GetLower() + sum.GetUpper();
-            var s = half.GetElement(0) + half.GetElement(1);
+            var a0 = TWidth.Multiply(w0, TWidth.Load(ref taps, 0));
+            var a1 = quads > 1 ? TWidth.Multiply(w1, TWidth.Load(ref taps, 4)) : default;
+            var a2 = quads > 2 ? TWidth.Multiply(w2, TWidth.Load(ref taps, 8)) : default;
+            var a3 = quads > 3 ? TWidth.Multiply(w3, TWidth.Load(ref taps, 12)) : default;
+            var s = TWidth.Sum(TWidth.Add(TWidth.Add(a0, a1), TWidth.Add(a2, a3)));
             var yn = Math.FusedMultiplyAdd(c1, Unsafe.Add(ref terms.Lag1, i), Math.FusedMultiplyAdd(c2, Unsafe.Add(ref terms.Lag2, i), s));
             var e = Unsafe.Add(ref oldest, m + 2) - yn;
-            var step = Vector256.Create(c2);
-            w0 = Vector256.FusedMultiplyAdd(step, Vector256.LoadUnsafe(ref oldest), w0);
-            w1 = vectors > 1 ? Vector256.FusedMultiplyAdd(step, Vector256.LoadUnsafe(ref oldest, 4), w1) : w1;
-            w2 = vectors > 2 ? Vector256.FusedMultiplyAdd(step, Vector256.LoadUnsafe(ref oldest, 8), w2) : w2;
-            w3 = vectors > 3 ? Vector256.FusedMultiplyAdd(step, Vector256.LoadUnsafe(ref oldest, 12), w3) : w3;
+            var step = TWidth.Broadcast(c2);
+            w0 = TWidth.MultiplyAdd(step, TWidth.Load(ref oldest, 0), w0);
+            w1 = quads > 1 ? TWidth.MultiplyAdd(step, TWidth.Load(ref oldest, 4), w1) : w1;
+            w2 = quads > 2 ? TWidth.MultiplyAdd(step, TWidth.Load(ref oldest, 8), w2) : w2;
+            w3 = quads > 3 ? TWidth.MultiplyAdd(step, TWidth.Load(ref oldest, 12), w3) : w3;
             c2 = c1;
             c1 = e * Unsafe.Add(ref terms.Gain, i);
             Unsafe.Add(ref y, i) = yn;
         }
 
-        w0.StoreUnsafe(ref wRef);
-        if (vectors > 1)
+        TWidth.Store(w0, ref wRef, 0);
+        if (quads > 1)
         {
-            w1.StoreUnsafe(ref wRef, 4);
+            TWidth.Store(w1, ref wRef, 4);
         }
 
-        if (vectors > 2)
+        if (quads > 2)
         {
-            w2.StoreUnsafe(ref wRef, 8);
+            TWidth.Store(w2, ref wRef, 8);
         }
 
-        if (vectors > 3)
+        if (quads > 3)
         {
-            w3.StoreUnsafe(ref wRef, 12);
+            TWidth.Store(w3, ref wRef, 12);
         }
 
         return (c1, c2);

@@ -9,7 +9,7 @@ namespace SignalPipeline.Filters;
 /// Start: w = 0, P = I / delta, u = [z(n-1) .. z(n-M)] (zeros before the first sample). Per sample:
 /// y = w.u; e = z - y; pi = P u; g = pi / (lambda + u.pi); w += g e; P = (P - g pi^T) / lambda, exactly symmetric.
 /// </summary>
-public sealed class RlsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
+public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, IInspectableFilter
 {
     internal static readonly AlgorithmDescriptor Descriptor = new(
         "rls",
@@ -80,12 +80,22 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
     }
 
     /// <summary>
+    /// The vector width the kernels run at: <see cref="VectorKernels.Best"/>; tests set the others to check that every
+    /// width gives the same bits (a state saved on one machine continues bit-identically on another).
+    /// </summary>
+    internal VectorWidth Width { get; set; } = VectorKernels.Best;
+
+    void IBlockKernel.ProcessBlock(double[] buffer, int count, Span<double> output, long firstIndex)
+        => QuadBlock.Run(this, Width, buffer, count, output);
+
+    /// <summary>
     /// Per sample: y = w.u; e = z - y; pi = P u (P is symmetric, so as a sum of P's rows scaled by u's entries, with
     /// no horizontal sums); g e = pi (e / (lambda + u.pi)); P = (P - (pi pi^T) / (lambda + u.pi)) / lambda.
     /// Each element of P's update is fma(-(pi_a pi_b), 1 / (lambda + u.pi), P_ab) * (1 / lambda); pi_a pi_b rounds
-    /// exactly like pi_b pi_a, so P stays exactly symmetric without mirroring.
+    /// exactly like pi_b pi_a, so P stays exactly symmetric without mirroring. Written once over quads (see
+    /// <see cref="IQuadWidth{TQuad}"/>), so every width runs the same operations in the same order.
     /// </summary>
-    void IBlockKernel.ProcessBlock(double[] buffer, int count, Span<double> output, long firstIndex)
+    void IQuadBlockKernel.ProcessBlock<TWidth, TQuad>(double[] buffer, int count, Span<double> output)
     {
         int m = _m, stride = _stride, pad = _stride - _m;
         var invLambda = 1 / _lambda;
@@ -97,10 +107,9 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
         ref var y = ref MemoryMarshal.GetReference(output);
         if (m == 8)
         {
-            // Always, whatever the vector width: the general loop sums P u in another order, so a state saved on one
-            // machine would continue with other bits on a machine without AVX2. Without acceleration the Vector256
-            // operations run as exact software lanes (same bits, slower).
-            Order8(ref z, ref w, ref p, ref y, count, _lambda, invLambda);
+            // The general loop sums P u in another order, so order 8 takes this kernel at every width: a state saved on
+            // one machine continues with the same bits on a machine of another width.
+            Order8<TWidth, TQuad>(ref z, ref w, ref p, ref y, count, _lambda, invLambda);
             return;
         }
 
@@ -113,156 +122,163 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
                 u = ref padded;
             }
 
-            var yn = VectorKernels.Dot(ref w, ref u, stride);
+            var yn = VectorKernels.Dot<TWidth, TQuad>(ref w, ref u, stride);
             var e = Unsafe.Add(ref z, i + m) - yn;
-            MultiplySymmetric(ref p, ref u, stride, pad, ref pi);
-            var inv = 1 / (_lambda + VectorKernels.Dot(ref u, ref pi, stride));
-            VectorKernels.AddScaled(ref w, e * inv, ref pi, stride);
+            MultiplySymmetric<TWidth, TQuad>(ref p, ref u, stride, pad, ref pi);
+            var inv = 1 / (_lambda + VectorKernels.Dot<TWidth, TQuad>(ref u, ref pi, stride));
+            VectorKernels.AddScaled<TWidth, TQuad>(ref w, e * inv, ref pi, stride);
             var scale = MaxDiagonal(ref p, stride, pad) * invLambda > MaxCovariance ? 1 : invLambda;
-            UpdateP(ref p, ref pi, stride, pad, Vector256.Create(inv), scale);
+            UpdateP<TWidth, TQuad>(ref p, ref pi, stride, pad, TWidth.Broadcast(inv), scale);
             Unsafe.Add(ref y, i) = yn;
         }
     }
 
     /// <summary>
-    /// Order 8 (the default): the same operations as the general loop, unrolled for two Vector256 per row, with w
-    /// and the rows of P held in registers for the whole block (AVX-512 machines have 32 of them).
+    /// Order 8 (the default): the same operations as the general loop, unrolled for two quads per row, with w and the
+    /// rows of P held in registers for the whole block (AVX-512 machines have 32 of them).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Order8(ref double z, ref double wRef, ref double pRef, ref double y, int count, double lambda, double invLambda)
+    private static void Order8<TWidth, TQuad>(ref double z, ref double wRef, ref double pRef, ref double y, int count, double lambda, double invLambda)
+        where TWidth : struct, IQuadWidth<TQuad>
+        where TQuad : struct
     {
-        var w0 = Vector256.LoadUnsafe(ref wRef);
-        var w1 = Vector256.LoadUnsafe(ref wRef, 4);
-        var p0a = Vector256.LoadUnsafe(ref pRef, 0);
-        var p0b = Vector256.LoadUnsafe(ref pRef, 4);
-        var p1a = Vector256.LoadUnsafe(ref pRef, 8);
-        var p1b = Vector256.LoadUnsafe(ref pRef, 12);
-        var p2a = Vector256.LoadUnsafe(ref pRef, 16);
-        var p2b = Vector256.LoadUnsafe(ref pRef, 20);
-        var p3a = Vector256.LoadUnsafe(ref pRef, 24);
-        var p3b = Vector256.LoadUnsafe(ref pRef, 28);
-        var p4a = Vector256.LoadUnsafe(ref pRef, 32);
-        var p4b = Vector256.LoadUnsafe(ref pRef, 36);
-        var p5a = Vector256.LoadUnsafe(ref pRef, 40);
-        var p5b = Vector256.LoadUnsafe(ref pRef, 44);
-        var p6a = Vector256.LoadUnsafe(ref pRef, 48);
-        var p6b = Vector256.LoadUnsafe(ref pRef, 52);
-        var p7a = Vector256.LoadUnsafe(ref pRef, 56);
-        var p7b = Vector256.LoadUnsafe(ref pRef, 60);
+        var w0 = TWidth.Load(ref wRef, 0);
+        var w1 = TWidth.Load(ref wRef, 4);
+        var p0a = TWidth.Load(ref pRef, 0);
+        var p0b = TWidth.Load(ref pRef, 4);
+        var p1a = TWidth.Load(ref pRef, 8);
+        var p1b = TWidth.Load(ref pRef, 12);
+        var p2a = TWidth.Load(ref pRef, 16);
+        var p2b = TWidth.Load(ref pRef, 20);
+        var p3a = TWidth.Load(ref pRef, 24);
+        var p3b = TWidth.Load(ref pRef, 28);
+        var p4a = TWidth.Load(ref pRef, 32);
+        var p4b = TWidth.Load(ref pRef, 36);
+        var p5a = TWidth.Load(ref pRef, 40);
+        var p5b = TWidth.Load(ref pRef, 44);
+        var p6a = TWidth.Load(ref pRef, 48);
+        var p6b = TWidth.Load(ref pRef, 52);
+        var p7a = TWidth.Load(ref pRef, 56);
+        var p7b = TWidth.Load(ref pRef, 60);
         for (var i = 0; i < count; i++)
         {
             ref var u = ref Unsafe.Add(ref z, i);
-            var u0 = Vector256.LoadUnsafe(ref u);
-            var u1 = Vector256.LoadUnsafe(ref u, 4);
-            var dot = Vector256.FusedMultiplyAdd(w1, u1, w0 * u0);
-            var dotHalf = dot.GetLower() + dot.GetUpper();
-            var yn = dotHalf.GetElement(0) + dotHalf.GetElement(1);
+            var u0 = TWidth.Load(ref u, 0);
+            var u1 = TWidth.Load(ref u, 4);
+            var yn = TWidth.Sum(TWidth.MultiplyAdd(w1, u1, TWidth.Multiply(w0, u0)));
             var e = Unsafe.Add(ref u, 8) - yn;
-            var b0 = Vector256.Create(Unsafe.Add(ref u, 0));
-            var b1 = Vector256.Create(Unsafe.Add(ref u, 1));
-            var b2 = Vector256.Create(Unsafe.Add(ref u, 2));
-            var b3 = Vector256.Create(Unsafe.Add(ref u, 3));
-            var b4 = Vector256.Create(Unsafe.Add(ref u, 4));
-            var b5 = Vector256.Create(Unsafe.Add(ref u, 5));
-            var b6 = Vector256.Create(Unsafe.Add(ref u, 6));
-            var b7 = Vector256.Create(Unsafe.Add(ref u, 7));
-            var s0a = Vector256.FusedMultiplyAdd(p4a, b4, p0a * b0);
-            var s0b = Vector256.FusedMultiplyAdd(p4b, b4, p0b * b0);
-            var s1a = Vector256.FusedMultiplyAdd(p5a, b5, p1a * b1);
-            var s1b = Vector256.FusedMultiplyAdd(p5b, b5, p1b * b1);
-            var s2a = Vector256.FusedMultiplyAdd(p6a, b6, p2a * b2);
-            var s2b = Vector256.FusedMultiplyAdd(p6b, b6, p2b * b2);
-            var s3a = Vector256.FusedMultiplyAdd(p7a, b7, p3a * b3);
-            var s3b = Vector256.FusedMultiplyAdd(p7b, b7, p3b * b3);
-            var pi0 = (s0a + s1a) + (s2a + s3a);
-            var pi1 = (s0b + s1b) + (s2b + s3b);
-            var upi = Vector256.FusedMultiplyAdd(u1, pi1, u0 * pi0);
-            var upiHalf = upi.GetLower() + upi.GetUpper();
-            var inv = 1 / (lambda + (upiHalf.GetElement(0) + upiHalf.GetElement(1)));
-            var ge = Vector256.Create(e * inv);
-            w0 = Vector256.FusedMultiplyAdd(pi0, ge, w0);
-            w1 = Vector256.FusedMultiplyAdd(pi1, ge, w1);
-            var minusInv = Vector256.Create(-inv);
+            var b0 = TWidth.Broadcast(Unsafe.Add(ref u, 0));
+            var b1 = TWidth.Broadcast(Unsafe.Add(ref u, 1));
+            var b2 = TWidth.Broadcast(Unsafe.Add(ref u, 2));
+            var b3 = TWidth.Broadcast(Unsafe.Add(ref u, 3));
+            var b4 = TWidth.Broadcast(Unsafe.Add(ref u, 4));
+            var b5 = TWidth.Broadcast(Unsafe.Add(ref u, 5));
+            var b6 = TWidth.Broadcast(Unsafe.Add(ref u, 6));
+            var b7 = TWidth.Broadcast(Unsafe.Add(ref u, 7));
+            var s0a = TWidth.MultiplyAdd(p4a, b4, TWidth.Multiply(p0a, b0));
+            var s0b = TWidth.MultiplyAdd(p4b, b4, TWidth.Multiply(p0b, b0));
+            var s1a = TWidth.MultiplyAdd(p5a, b5, TWidth.Multiply(p1a, b1));
+            var s1b = TWidth.MultiplyAdd(p5b, b5, TWidth.Multiply(p1b, b1));
+            var s2a = TWidth.MultiplyAdd(p6a, b6, TWidth.Multiply(p2a, b2));
+            var s2b = TWidth.MultiplyAdd(p6b, b6, TWidth.Multiply(p2b, b2));
+            var s3a = TWidth.MultiplyAdd(p7a, b7, TWidth.Multiply(p3a, b3));
+            var s3b = TWidth.MultiplyAdd(p7b, b7, TWidth.Multiply(p3b, b3));
+            var pi0 = TWidth.Add(TWidth.Add(s0a, s1a), TWidth.Add(s2a, s3a));
+            var pi1 = TWidth.Add(TWidth.Add(s0b, s1b), TWidth.Add(s2b, s3b));
+            var inv = 1 / (lambda + TWidth.Sum(TWidth.MultiplyAdd(u1, pi1, TWidth.Multiply(u0, pi0))));
+            var ge = TWidth.Broadcast(e * inv);
+            w0 = TWidth.MultiplyAdd(pi0, ge, w0);
+            w1 = TWidth.MultiplyAdd(pi1, ge, w1);
+            var minusInv = TWidth.Broadcast(-inv);
             var diagonal = Math.Max(
-                Math.Max(Math.Max(p0a.GetElement(0), p1a.GetElement(1)), Math.Max(p2a.GetElement(2), p3a.GetElement(3))),
-                Math.Max(Math.Max(p4b.GetElement(0), p5b.GetElement(1)), Math.Max(p6b.GetElement(2), p7b.GetElement(3))));
-            var scale = Vector256.Create(diagonal * invLambda > MaxCovariance ? 1 : invLambda);
-            var q0 = Vector256.Create(pi0.GetElement(0));
-            p0a = Vector256.FusedMultiplyAdd(q0 * pi0, minusInv, p0a) * scale;
-            p0b = Vector256.FusedMultiplyAdd(q0 * pi1, minusInv, p0b) * scale;
-            var q1 = Vector256.Create(pi0.GetElement(1));
-            p1a = Vector256.FusedMultiplyAdd(q1 * pi0, minusInv, p1a) * scale;
-            p1b = Vector256.FusedMultiplyAdd(q1 * pi1, minusInv, p1b) * scale;
-            var q2 = Vector256.Create(pi0.GetElement(2));
-            p2a = Vector256.FusedMultiplyAdd(q2 * pi0, minusInv, p2a) * scale;
-            p2b = Vector256.FusedMultiplyAdd(q2 * pi1, minusInv, p2b) * scale;
-            var q3 = Vector256.Create(pi0.GetElement(3));
-            p3a = Vector256.FusedMultiplyAdd(q3 * pi0, minusInv, p3a) * scale;
-            p3b = Vector256.FusedMultiplyAdd(q3 * pi1, minusInv, p3b) * scale;
-            var q4 = Vector256.Create(pi1.GetElement(0));
-            p4a = Vector256.FusedMultiplyAdd(q4 * pi0, minusInv, p4a) * scale;
-            p4b = Vector256.FusedMultiplyAdd(q4 * pi1, minusInv, p4b) * scale;
-            var q5 = Vector256.Create(pi1.GetElement(1));
-            p5a = Vector256.FusedMultiplyAdd(q5 * pi0, minusInv, p5a) * scale;
-            p5b = Vector256.FusedMultiplyAdd(q5 * pi1, minusInv, p5b) * scale;
-            var q6 = Vector256.Create(pi1.GetElement(2));
-            p6a = Vector256.FusedMultiplyAdd(q6 * pi0, minusInv, p6a) * scale;
-            p6b = Vector256.FusedMultiplyAdd(q6 * pi1, minusInv, p6b) * scale;
-            var q7 = Vector256.Create(pi1.GetElement(3));
-            p7a = Vector256.FusedMultiplyAdd(q7 * pi0, minusInv, p7a) * scale;
-            p7b = Vector256.FusedMultiplyAdd(q7 * pi1, minusInv, p7b) * scale;
+                Math.Max(Math.Max(TWidth.Element(p0a, 0), TWidth.Element(p1a, 1)), Math.Max(TWidth.Element(p2a, 2), TWidth.Element(p3a, 3))),
+                Math.Max(Math.Max(TWidth.Element(p4b, 0), TWidth.Element(p5b, 1)), Math.Max(TWidth.Element(p6b, 2), TWidth.Element(p7b, 3))));
+            var scale = TWidth.Broadcast(diagonal * invLambda > MaxCovariance ? 1 : invLambda);
+            var q0 = TWidth.Broadcast(TWidth.Element(pi0, 0));
+            p0a = Downdate<TWidth, TQuad>(q0, pi0, minusInv, p0a, scale);
+            p0b = Downdate<TWidth, TQuad>(q0, pi1, minusInv, p0b, scale);
+            var q1 = TWidth.Broadcast(TWidth.Element(pi0, 1));
+            p1a = Downdate<TWidth, TQuad>(q1, pi0, minusInv, p1a, scale);
+            p1b = Downdate<TWidth, TQuad>(q1, pi1, minusInv, p1b, scale);
+            var q2 = TWidth.Broadcast(TWidth.Element(pi0, 2));
+            p2a = Downdate<TWidth, TQuad>(q2, pi0, minusInv, p2a, scale);
+            p2b = Downdate<TWidth, TQuad>(q2, pi1, minusInv, p2b, scale);
+            var q3 = TWidth.Broadcast(TWidth.Element(pi0, 3));
+            p3a = Downdate<TWidth, TQuad>(q3, pi0, minusInv, p3a, scale);
+            p3b = Downdate<TWidth, TQuad>(q3, pi1, minusInv, p3b, scale);
+            var q4 = TWidth.Broadcast(TWidth.Element(pi1, 0));
+            p4a = Downdate<TWidth, TQuad>(q4, pi0, minusInv, p4a, scale);
+            p4b = Downdate<TWidth, TQuad>(q4, pi1, minusInv, p4b, scale);
+            var q5 = TWidth.Broadcast(TWidth.Element(pi1, 1));
+            p5a = Downdate<TWidth, TQuad>(q5, pi0, minusInv, p5a, scale);
+            p5b = Downdate<TWidth, TQuad>(q5, pi1, minusInv, p5b, scale);
+            var q6 = TWidth.Broadcast(TWidth.Element(pi1, 2));
+            p6a = Downdate<TWidth, TQuad>(q6, pi0, minusInv, p6a, scale);
+            p6b = Downdate<TWidth, TQuad>(q6, pi1, minusInv, p6b, scale);
+            var q7 = TWidth.Broadcast(TWidth.Element(pi1, 3));
+            p7a = Downdate<TWidth, TQuad>(q7, pi0, minusInv, p7a, scale);
+            p7b = Downdate<TWidth, TQuad>(q7, pi1, minusInv, p7b, scale);
             Unsafe.Add(ref y, i) = yn;
         }
 
-        w0.StoreUnsafe(ref wRef);
-        w1.StoreUnsafe(ref wRef, 4);
-        p0a.StoreUnsafe(ref pRef, 0);
-        p0b.StoreUnsafe(ref pRef, 4);
-        p1a.StoreUnsafe(ref pRef, 8);
-        p1b.StoreUnsafe(ref pRef, 12);
-        p2a.StoreUnsafe(ref pRef, 16);
-        p2b.StoreUnsafe(ref pRef, 20);
-        p3a.StoreUnsafe(ref pRef, 24);
-        p3b.StoreUnsafe(ref pRef, 28);
-        p4a.StoreUnsafe(ref pRef, 32);
-        p4b.StoreUnsafe(ref pRef, 36);
-        p5a.StoreUnsafe(ref pRef, 40);
-        p5b.StoreUnsafe(ref pRef, 44);
-        p6a.StoreUnsafe(ref pRef, 48);
-        p6b.StoreUnsafe(ref pRef, 52);
-        p7a.StoreUnsafe(ref pRef, 56);
-        p7b.StoreUnsafe(ref pRef, 60);
+        TWidth.Store(w0, ref wRef, 0);
+        TWidth.Store(w1, ref wRef, 4);
+        TWidth.Store(p0a, ref pRef, 0);
+        TWidth.Store(p0b, ref pRef, 4);
+        TWidth.Store(p1a, ref pRef, 8);
+        TWidth.Store(p1b, ref pRef, 12);
+        TWidth.Store(p2a, ref pRef, 16);
+        TWidth.Store(p2b, ref pRef, 20);
+        TWidth.Store(p3a, ref pRef, 24);
+        TWidth.Store(p3b, ref pRef, 28);
+        TWidth.Store(p4a, ref pRef, 32);
+        TWidth.Store(p4b, ref pRef, 36);
+        TWidth.Store(p5a, ref pRef, 40);
+        TWidth.Store(p5b, ref pRef, 44);
+        TWidth.Store(p6a, ref pRef, 48);
+        TWidth.Store(p6b, ref pRef, 52);
+        TWidth.Store(p7a, ref pRef, 56);
+        TWidth.Store(p7b, ref pRef, 60);
     }
 
-    /// <summary>pi = P u for symmetric P, 16 columns at a time; even and odd rows in separate accumulators.</summary>
-    private static void MultiplySymmetric(ref double p, ref double u, int stride, int pad, ref double pi)
+    /// <summary>One quad of P's update: fma(pi_a pi_b, -inv, P_ab) * scale.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TQuad Downdate<TWidth, TQuad>(TQuad piA, TQuad piB, TQuad minusInv, TQuad p, TQuad scale)
+        where TWidth : struct, IQuadWidth<TQuad>
+        where TQuad : struct
+        => TWidth.Multiply(TWidth.MultiplyAdd(TWidth.Multiply(piA, piB), minusInv, p), scale);
+
+    /// <summary>pi = P u for symmetric P, 16 columns (four quads) at a time; even and odd rows in separate accumulators.</summary>
+    private static void MultiplySymmetric<TWidth, TQuad>(ref double p, ref double u, int stride, int pad, ref double pi)
+        where TWidth : struct, IQuadWidth<TQuad>
+        where TQuad : struct
     {
         for (var column = 0; column < stride; column += 16)
         {
-            var vectors = Math.Min(4, (stride - column) >> 2);
-            Vector256<double> e0 = default, e1 = default, e2 = default, e3 = default;
-            Vector256<double> o0 = default, o1 = default, o2 = default, o3 = default;
+            var quads = Math.Min(4, (stride - column) >> 2);
+            TQuad e0 = default, e1 = default, e2 = default, e3 = default;
+            TQuad o0 = default, o1 = default, o2 = default, o3 = default;
             var row = pad;
             for (; row + 2 <= stride; row += 2)
             {
                 ref var even = ref Unsafe.Add(ref p, row * stride + column);
                 ref var odd = ref Unsafe.Add(ref even, stride);
-                var ue = Vector256.Create(Unsafe.Add(ref u, row));
-                var uo = Vector256.Create(Unsafe.Add(ref u, row + 1));
-                e0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref even), ue, e0);
-                o0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref odd), uo, o0);
-                if (vectors > 1)
+                var ue = TWidth.Broadcast(Unsafe.Add(ref u, row));
+                var uo = TWidth.Broadcast(Unsafe.Add(ref u, row + 1));
+                e0 = TWidth.MultiplyAdd(TWidth.Load(ref even, 0), ue, e0);
+                o0 = TWidth.MultiplyAdd(TWidth.Load(ref odd, 0), uo, o0);
+                if (quads > 1)
                 {
-                    e1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref even, 4), ue, e1);
-                    o1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref odd, 4), uo, o1);
-                    if (vectors > 2)
+                    e1 = TWidth.MultiplyAdd(TWidth.Load(ref even, 4), ue, e1);
+                    o1 = TWidth.MultiplyAdd(TWidth.Load(ref odd, 4), uo, o1);
+                    if (quads > 2)
                     {
-                        e2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref even, 8), ue, e2);
-                        o2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref odd, 8), uo, o2);
-                        if (vectors > 3)
+                        e2 = TWidth.MultiplyAdd(TWidth.Load(ref even, 8), ue, e2);
+                        o2 = TWidth.MultiplyAdd(TWidth.Load(ref odd, 8), uo, o2);
+                        if (quads > 3)
                         {
-                            e3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref even, 12), ue, e3);
-                            o3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref odd, 12), uo, o3);
+                            e3 = TWidth.MultiplyAdd(TWidth.Load(ref even, 12), ue, e3);
+                            o3 = TWidth.MultiplyAdd(TWidth.Load(ref odd, 12), uo, o3);
                         }
                     }
                 }
@@ -272,28 +288,28 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
             {
                 // One row left (pad odd): it goes to the even accumulators.
                 ref var even = ref Unsafe.Add(ref p, row * stride + column);
-                var ue = Vector256.Create(Unsafe.Add(ref u, row));
-                e0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref even), ue, e0);
-                e1 = vectors > 1 ? Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref even, 4), ue, e1) : e1;
-                e2 = vectors > 2 ? Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref even, 8), ue, e2) : e2;
-                e3 = vectors > 3 ? Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref even, 12), ue, e3) : e3;
+                var ue = TWidth.Broadcast(Unsafe.Add(ref u, row));
+                e0 = TWidth.MultiplyAdd(TWidth.Load(ref even, 0), ue, e0);
+                e1 = quads > 1 ? TWidth.MultiplyAdd(TWidth.Load(ref even, 4), ue, e1) : e1;
+                e2 = quads > 2 ? TWidth.MultiplyAdd(TWidth.Load(ref even, 8), ue, e2) : e2;
+                e3 = quads > 3 ? TWidth.MultiplyAdd(TWidth.Load(ref even, 12), ue, e3) : e3;
             }
 
             ref var target = ref Unsafe.Add(ref pi, column);
-            (e0 + o0).StoreUnsafe(ref target);
-            if (vectors > 1)
+            TWidth.Store(TWidth.Add(e0, o0), ref target, 0);
+            if (quads > 1)
             {
-                (e1 + o1).StoreUnsafe(ref target, 4);
+                TWidth.Store(TWidth.Add(e1, o1), ref target, 4);
             }
 
-            if (vectors > 2)
+            if (quads > 2)
             {
-                (e2 + o2).StoreUnsafe(ref target, 8);
+                TWidth.Store(TWidth.Add(e2, o2), ref target, 8);
             }
 
-            if (vectors > 3)
+            if (quads > 3)
             {
-                (e3 + o3).StoreUnsafe(ref target, 12);
+                TWidth.Store(TWidth.Add(e3, o3), ref target, 12);
             }
         }
     }
@@ -310,18 +326,20 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
     }
 
     /// <summary>P = (P - pi pi^T inv) * scale, where scale is 1 / lambda, or 1 while P is at its bound.</summary>
-    private static void UpdateP(ref double p, ref double pi, int stride, int pad, Vector256<double> inv, double scaleBy)
+    private static void UpdateP<TWidth, TQuad>(ref double p, ref double pi, int stride, int pad, TQuad inv, double scaleBy)
+        where TWidth : struct, IQuadWidth<TQuad>
+        where TQuad : struct
     {
-        var scale = Vector256.Create(scaleBy);
+        var scale = TWidth.Broadcast(scaleBy);
         for (var row = pad; row < stride; row++)
         {
-            var pa = Vector256.Create(Unsafe.Add(ref pi, row));
+            var pa = TWidth.Broadcast(Unsafe.Add(ref pi, row));
             ref var r = ref Unsafe.Add(ref p, row * stride);
             for (var t = 0; t < stride; t += 4)
             {
-                var outer = pa * Vector256.LoadUnsafe(ref pi, (nuint)t);
-                var v = Vector256.FusedMultiplyAdd(-outer, inv, Vector256.LoadUnsafe(ref r, (nuint)t)) * scale;
-                v.StoreUnsafe(ref r, (nuint)t);
+                var outer = TWidth.Multiply(pa, TWidth.Load(ref pi, (nuint)t));
+                var v = TWidth.Multiply(TWidth.MultiplyAdd(TWidth.Negate(outer), inv, TWidth.Load(ref r, (nuint)t)), scale);
+                TWidth.Store(v, ref r, (nuint)t);
             }
         }
     }

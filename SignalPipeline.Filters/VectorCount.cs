@@ -1,6 +1,6 @@
 namespace SignalPipeline.Filters;
 
-/// <summary>A count of Vector256 registers known to the JIT at compile time (a generic argument), for unrolled kernels.</summary>
+/// <summary>A count of quads (four-lane registers, see <see cref="IQuadWidth{TQuad}"/>) known to the JIT at compile time (a generic argument), for unrolled kernels.</summary>
 internal interface IVectorCount
 {
     static abstract int Count { get; }

@@ -20,35 +20,9 @@ internal static partial class VectorKernels
         }
     }
 
-    /// <summary><see cref="Dot"/> lane by lane: sixteen scalar accumulators standing for four vectors of four lanes.</summary>
-    public static double DotScalar(ref double a, ref double b, int m)
-    {
-        Span<double> acc = stackalloc double[16];
-        acc.Clear();
-        var vectors = m >> 2;
-        for (var t = 0; t < vectors; t++)
-        {
-            var slot = 4 * (t & 3);
-            for (var lane = 0; lane < 4; lane++)
-            {
-                var k = 4 * t + lane;
-                acc[slot + lane] = Math.FusedMultiplyAdd(Unsafe.Add(ref a, k), Unsafe.Add(ref b, k), acc[slot + lane]);
-            }
-        }
-
-        Span<double> sum = stackalloc double[4];
-        for (var lane = 0; lane < 4; lane++)
-        {
-            sum[lane] = (acc[lane] + acc[4 + lane]) + (acc[8 + lane] + acc[12 + lane]);
-        }
-
-        var result = (sum[0] + sum[2]) + (sum[1] + sum[3]);
-        return DotTail(ref a, ref b, vectors << 2, m, result);
-    }
-
     /// <summary>The last m mod 4 terms of <see cref="Dot"/>, by scalar FMAs on top of the reduced vector part.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static double DotTail(ref double a, ref double b, int from, int m, double result)
+    internal static double DotTail(ref double a, ref double b, int from, int m, double result)
     {
         for (var k = from; k < m; k++)
         {

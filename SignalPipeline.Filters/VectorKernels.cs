@@ -14,10 +14,11 @@ internal enum VectorWidth
 /// <summary>
 /// Vector building blocks of the adaptive filters. Each has one fixed order of operations, whatever the lengths and
 /// wherever it is called, so results depend only on the data: that is what keeps chunked processing bit-identical.
-/// Each kernel has a 256-bit, a 128-bit and a scalar form computing the same bits (the element-wise kernels trivially;
-/// <see cref="Dot"/> by keeping the 256-bit form's accumulators and reduction order in every form), and runs at
-/// <see cref="Best"/>, the widest width the hardware accelerates, as .NET's TensorPrimitives choose. Without that check a
-/// Vector256 operation on hardware without 256-bit vectors (arm64, or DOTNET_EnableAVX2=0) runs in software: exact, slow.
+/// Each kernel is written once over quads of four lanes (<see cref="IQuadWidth{TQuad}"/>), so its 256-bit, 128-bit and
+/// scalar copies compute the same bits (the element-wise kernels trivially; <see cref="Dot"/> by its four quad
+/// accumulators and reduction order), and runs at <see cref="Best"/>, the widest width the hardware accelerates, as
+/// .NET's TensorPrimitives choose. Without that check a Vector256 operation on hardware without 256-bit vectors (arm64,
+/// or DOTNET_EnableAVX2=0) runs in software: exact, slow.
 /// </summary>
 internal static partial class VectorKernels
 {
@@ -45,9 +46,9 @@ internal static partial class VectorKernels
     {
         switch (Best)
         {
-            case VectorWidth.Vector256: Lagged256(ref z, count, m, lag, ref result); break;
-            case VectorWidth.Vector128: Lagged128(ref z, count, m, lag, ref result); break;
-            default: LaggedScalar(ref z, 0, count, m, lag, ref result); break;
+            case VectorWidth.Vector256: Lagged<QuadWidth256, Vector256<double>>(ref z, count, m, lag, ref result); break;
+            case VectorWidth.Vector128: Lagged<QuadWidth128, Vector128Pair>(ref z, count, m, lag, ref result); break;
+            default: Lagged<QuadWidthScalar, ScalarQuad>(ref z, count, m, lag, ref result); break;
         }
     }
 
@@ -57,16 +58,12 @@ internal static partial class VectorKernels
     /// </summary>
     public static void Correlations(ref double z, int count, int m, ref double energy, ref double lag1, ref double lag2)
     {
-        if (Best == VectorWidth.Vector256)
+        switch (Best)
         {
-            Correlations256(ref z, count, m, ref energy, ref lag1, ref lag2);
-            return;
+            case VectorWidth.Vector256: Correlations<QuadWidth256, Vector256<double>>(ref z, count, m, ref energy, ref lag1, ref lag2); break;
+            case VectorWidth.Vector128: Correlations<QuadWidth128, Vector128Pair>(ref z, count, m, ref energy, ref lag1, ref lag2); break;
+            default: Correlations<QuadWidthScalar, ScalarQuad>(ref z, count, m, ref energy, ref lag1, ref lag2); break;
         }
-
-        // One pass per sum; element-wise, so the same bits as the 256-bit form's single pass.
-        Lagged(ref Unsafe.Add(ref z, 2), count, m, 0, ref energy);
-        Lagged(ref Unsafe.Add(ref z, 1), count, m, 1, ref lag1);
-        Lagged(ref z, count, m, 2, ref lag2);
     }
 
     /// <summary>
@@ -77,9 +74,9 @@ internal static partial class VectorKernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double Dot(ref double a, ref double b, int m) => Best switch
     {
-        VectorWidth.Vector256 => Dot256(ref a, ref b, m),
-        VectorWidth.Vector128 => Dot128(ref a, ref b, m),
-        _ => DotScalar(ref a, ref b, m),
+        VectorWidth.Vector256 => Dot<QuadWidth256, Vector256<double>>(ref a, ref b, m),
+        VectorWidth.Vector128 => Dot<QuadWidth128, Vector128Pair>(ref a, ref b, m),
+        _ => Dot<QuadWidthScalar, ScalarQuad>(ref a, ref b, m),
     };
 
     /// <summary>w[k] = fma(c, u[k], w[k]) for k &lt; m: element-wise, so vector and scalar parts agree exactly.</summary>
@@ -88,9 +85,9 @@ internal static partial class VectorKernels
     {
         switch (Best)
         {
-            case VectorWidth.Vector256: AddScaled256(ref w, c, ref u, m); break;
-            case VectorWidth.Vector128: AddScaled128(ref w, c, ref u, m); break;
-            default: AddScaledScalar(ref w, c, ref u, 0, m); break;
+            case VectorWidth.Vector256: AddScaled<QuadWidth256, Vector256<double>>(ref w, c, ref u, m); break;
+            case VectorWidth.Vector128: AddScaled<QuadWidth128, Vector128Pair>(ref w, c, ref u, m); break;
+            default: AddScaled<QuadWidthScalar, ScalarQuad>(ref w, c, ref u, m); break;
         }
     }
 
@@ -102,9 +99,9 @@ internal static partial class VectorKernels
     {
         switch (Best)
         {
-            case VectorWidth.Vector256: Fir256(ref h, taps, ref z, count, ref y); break;
-            case VectorWidth.Vector128: Fir128(ref h, taps, ref z, count, ref y); break;
-            default: FirScalar(ref h, taps, ref z, 0, count, ref y); break;
+            case VectorWidth.Vector256: Fir<QuadWidth256, Vector256<double>>(ref h, taps, ref z, count, ref y); break;
+            case VectorWidth.Vector128: Fir<QuadWidth128, Vector128Pair>(ref h, taps, ref z, count, ref y); break;
+            default: Fir<QuadWidthScalar, ScalarQuad>(ref h, taps, ref z, count, ref y); break;
         }
     }
 }

@@ -7,7 +7,8 @@ namespace SignalPipeline.Tests.Filters;
 
 /// <summary>
 /// A SHA-256 of each algorithm's output over a fixed noisy signal, for parameter sets that reach every kernel: the
-/// unrolled orders of rls (8) and lms (4, 8, 12, 16), their general vector loops (other orders, with padding), ls in
+/// unrolled orders of rls (8) and lms (4, 8, 12, 16), their general vector loops (other orders, with padding, up to
+/// rls's largest order 64), ls in
 /// start-up and in the steady-state FIR. Computed in this process and in children run with vector paths switched off
 /// (<see cref="KernelFallbackTests"/>), so any difference between the paths shows as a different line.
 /// </summary>
@@ -22,7 +23,10 @@ internal static class KernelPathDigests
         ("rls", new() { ["order"] = 8 }),
         ("rls", new() { ["order"] = 3, ["lambda"] = 1 }),
         ("rls", new() { ["order"] = 33, ["lambda"] = 0.999 }),
+        ("rls", new() { ["order"] = 64, ["lambda"] = 0.995 }),
         ("lms", new() { ["order"] = 4 }),
+        ("lms", new() { ["order"] = 8 }),
+        ("lms", new() { ["order"] = 12, ["mu"] = 0.5 }),
         ("lms", new() { ["order"] = 16 }),
         ("lms", new() { ["order"] = 5, ["mu"] = 1.5 }),
         ("lms", new() { ["order"] = 256, ["mu"] = 0.2 }),
@@ -43,7 +47,7 @@ internal static class KernelPathDigests
         })];
     }
 
-    /// <summary>What the JIT accelerates in this process, e.g. <c>Vector128=True Vector256=False</c>.</summary>
+    /// <summary>What the JIT accelerates in this process and the kernels' width, e.g. <c>Vector128=True Vector256=False ... Kernels=Vector128</c>.</summary>
     public static string Acceleration()
-        => $"Vector128={Vector128.IsHardwareAccelerated} Vector256={Vector256.IsHardwareAccelerated} Vector512={Vector512.IsHardwareAccelerated}";
+        => $"Vector128={Vector128.IsHardwareAccelerated} Vector256={Vector256.IsHardwareAccelerated} Vector512={Vector512.IsHardwareAccelerated} Kernels={VectorKernels.Best}";
 }

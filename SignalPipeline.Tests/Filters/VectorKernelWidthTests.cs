@@ -1,9 +1,10 @@
+using System.Runtime.Intrinsics;
 using SignalPipeline.Filters;
 
 namespace SignalPipeline.Tests.Filters;
 
 /// <summary>
-/// Each kernel's 256-bit, 128-bit and scalar forms give the same bits as an independent scalar reference of the
+/// Each kernel's 256-bit, 128-bit and scalar copies (one generic kernel over quads, see IQuadWidth) give the same bits as an independent scalar reference of the
 /// documented order, whichever width this machine accelerates (a form runs in software where it is not accelerated:
 /// slower, still exact). The width choice itself is a pure decision tested for every combination.
 /// </summary>
@@ -43,8 +44,9 @@ public sealed class VectorKernelWidthTests
                         expected[i] = acc;
                     }
 
-                    AssertBits(expected, Run(count, r => VectorKernels.Lagged256(ref z[0], count, m, lag, ref r[0])), $"256 m={m} n={count} lag={lag}");
-                    AssertBits(expected, Run(count, r => VectorKernels.Lagged128(ref z[0], count, m, lag, ref r[0])), $"128 m={m} n={count} lag={lag}");
+                    AssertBits(expected, Run(count, r => VectorKernels.Lagged<QuadWidth256, Vector256<double>>(ref z[0], count, m, lag, ref r[0])), $"256 m={m} n={count} lag={lag}");
+                    AssertBits(expected, Run(count, r => VectorKernels.Lagged<QuadWidth128, Vector128Pair>(ref z[0], count, m, lag, ref r[0])), $"128 m={m} n={count} lag={lag}");
+                    AssertBits(expected, Run(count, r => VectorKernels.Lagged<QuadWidthScalar, ScalarQuad>(ref z[0], count, m, lag, ref r[0])), $"scalar quads m={m} n={count} lag={lag}");
                     AssertBits(expected, Run(count, r => VectorKernels.LaggedScalar(ref z[0], 0, count, m, lag, ref r[0])), $"scalar m={m} n={count} lag={lag}");
                     AssertBits(expected, Run(count, r => VectorKernels.Lagged(ref z[0], count, m, lag, ref r[0])), $"best m={m} n={count} lag={lag}");
                 }
@@ -60,18 +62,24 @@ public sealed class VectorKernelWidthTests
             foreach (var count in Counts)
             {
                 var z = Samples(count + m + 2, seed: 7 * m + count);
-                var (energy, lag1, lag2) = (new double[count + 1], new double[count + 1], new double[count + 1]);
-                VectorKernels.Correlations256(ref z[0], count, m, ref energy[0], ref lag1[0], ref lag2[0]);
                 var (e2, l12, l22) = (new double[count + 1], new double[count + 1], new double[count + 1]);
                 VectorKernels.LaggedScalar(ref z[2], 0, count, m, 0, ref e2[0]);
                 VectorKernels.LaggedScalar(ref z[1], 0, count, m, 1, ref l12[0]);
                 VectorKernels.LaggedScalar(ref z[0], 0, count, m, 2, ref l22[0]);
-                AssertBits(e2, energy, $"energy m={m} n={count}");
-                AssertBits(l12, lag1, $"lag1 m={m} n={count}");
-                AssertBits(l22, lag2, $"lag2 m={m} n={count}");
-
-                VectorKernels.Correlations(ref z[0], count, m, ref energy[0], ref lag1[0], ref lag2[0]);
-                AssertBits(e2, energy, $"best energy m={m} n={count}");
+                foreach (var (width, correlations) in new (string, Correlate)[]
+                {
+                    ("256 one pass", VectorKernels.Correlations256),
+                    ("128", VectorKernels.Correlations<QuadWidth128, Vector128Pair>),
+                    ("scalar", VectorKernels.Correlations<QuadWidthScalar, ScalarQuad>),
+                    ("best", VectorKernels.Correlations),
+                })
+                {
+                    var (energy, lag1, lag2) = (new double[count + 1], new double[count + 1], new double[count + 1]);
+                    correlations(ref z[0], count, m, ref energy[0], ref lag1[0], ref lag2[0]);
+                    AssertBits(e2, energy, $"{width} energy m={m} n={count}");
+                    AssertBits(l12, lag1, $"{width} lag1 m={m} n={count}");
+                    AssertBits(l22, lag2, $"{width} lag2 m={m} n={count}");
+                }
             }
         }
     }
@@ -108,9 +116,9 @@ public sealed class VectorKernelWidthTests
                 expected = Math.FusedMultiplyAdd(a[k], b[k], expected);
             }
 
-            Assert.Equal(Bits(expected), Bits(VectorKernels.Dot256(ref a[0], ref b[0], m)));
-            Assert.Equal(Bits(expected), Bits(VectorKernels.Dot128(ref a[0], ref b[0], m)));
-            Assert.Equal(Bits(expected), Bits(VectorKernels.DotScalar(ref a[0], ref b[0], m)));
+            Assert.Equal(Bits(expected), Bits(VectorKernels.Dot<QuadWidth256, Vector256<double>>(ref a[0], ref b[0], m)));
+            Assert.Equal(Bits(expected), Bits(VectorKernels.Dot<QuadWidth128, Vector128Pair>(ref a[0], ref b[0], m)));
+            Assert.Equal(Bits(expected), Bits(VectorKernels.Dot<QuadWidthScalar, ScalarQuad>(ref a[0], ref b[0], m)));
             Assert.Equal(Bits(expected), Bits(VectorKernels.Dot(ref a[0], ref b[0], m)));
         }
     }
@@ -124,8 +132,9 @@ public sealed class VectorKernelWidthTests
             var w = Samples(m, seed: 5 * m);
             const double c = -0.3183098861837907;
             var expected = w.Select((x, k) => k < m ? Math.FusedMultiplyAdd(c, u[k], x) : x).ToArray();
-            AssertBits(expected, Scaled(w, r => VectorKernels.AddScaled256(ref r[0], c, ref u[0], m)), $"256 m={m}");
-            AssertBits(expected, Scaled(w, r => VectorKernels.AddScaled128(ref r[0], c, ref u[0], m)), $"128 m={m}");
+            AssertBits(expected, Scaled(w, r => VectorKernels.AddScaled<QuadWidth256, Vector256<double>>(ref r[0], c, ref u[0], m)), $"256 m={m}");
+            AssertBits(expected, Scaled(w, r => VectorKernels.AddScaled<QuadWidth128, Vector128Pair>(ref r[0], c, ref u[0], m)), $"128 m={m}");
+            AssertBits(expected, Scaled(w, r => VectorKernels.AddScaled<QuadWidthScalar, ScalarQuad>(ref r[0], c, ref u[0], m)), $"scalar quads m={m}");
             AssertBits(expected, Scaled(w, r => VectorKernels.AddScaledScalar(ref r[0], c, ref u[0], 0, m)), $"scalar m={m}");
 
             foreach (var count in Counts)
@@ -144,14 +153,18 @@ public sealed class VectorKernelWidthTests
                     fir[i] = a;
                 }
 
-                AssertBits(fir, Run(count, y => VectorKernels.Fir256(ref h[0], m, ref z[0], count, ref y[0])), $"fir 256 m={m} n={count}");
-                AssertBits(fir, Run(count, y => VectorKernels.Fir128(ref h[0], m, ref z[0], count, ref y[0])), $"fir 128 m={m} n={count}");
+                AssertBits(fir, Run(count, y => VectorKernels.Fir<QuadWidth256, Vector256<double>>(ref h[0], m, ref z[0], count, ref y[0])), $"fir 256 m={m} n={count}");
+                AssertBits(fir, Run(count, y => VectorKernels.Fir<QuadWidth128, Vector128Pair>(ref h[0], m, ref z[0], count, ref y[0])), $"fir 128 m={m} n={count}");
+                AssertBits(fir, Run(count, y => VectorKernels.Fir<QuadWidthScalar, ScalarQuad>(ref h[0], m, ref z[0], count, ref y[0])), $"fir scalar quads m={m} n={count}");
                 AssertBits(fir, Run(count, y => VectorKernels.FirScalar(ref h[0], m, ref z[0], 0, count, ref y[0])), $"fir scalar m={m} n={count}");
+                AssertBits(fir, Run(count, y => VectorKernels.Fir(ref h[0], m, ref z[0], count, ref y[0])), $"fir best m={m} n={count}");
             }
         }
     }
 
     private delegate void Kernel(double[] result);
+
+    private delegate void Correlate(ref double z, int count, int m, ref double energy, ref double lag1, ref double lag2);
 
     // One spare element, so a count of 0 still has an element to take a reference to.
     private static double[] Run(int count, Kernel kernel)
