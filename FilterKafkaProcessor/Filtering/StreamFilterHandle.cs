@@ -13,56 +13,66 @@ namespace FilterKafkaProcessor.Filtering;
 /// </summary>
 public class StreamFilterHandle(byte[]? committed, StreamFilterSetting? setting = null)
 {
-    private IStreamFilter? _live;
-    private byte[]? _working;
-    private bool _fresh; // switched to another algorithm in the open transaction: the committed state no longer applies
+    // Two fields where there are five facts, because a million streams pay for every field (docs/benchmarks.md,
+    // "Processor state"): _work is the live filter (IStreamFilter) or the working snapshot (byte[]), never both;
+    // _config is the setting (committed = current) or, only while a transaction changes it, a Transition.
+    private object? _work;
+    private object? _config = setting;
+
+    /// <summary>A config change in the open transaction: the committed setting, the new one, and whether the filter starts fresh.</summary>
+    private sealed record Transition(StreamFilterSetting? Committed, StreamFilterSetting? Current, bool Fresh);
 
     /// <summary>The state as of the last commit; null before the stream's first chunk.</summary>
     public byte[]? CommittedState { get; private set; } = committed;
 
     /// <summary>The config as of the last commit; null: the deployment default since the stream's start.</summary>
-    public StreamFilterSetting? CommittedSetting { get; private set; } = setting;
+    public StreamFilterSetting? CommittedSetting => _config is Transition t ? t.Committed : (StreamFilterSetting?)_config;
 
     /// <summary>The config in the open transaction.</summary>
-    public StreamFilterSetting? Setting { get; private set; } = setting;
+    public StreamFilterSetting? Setting => _config is Transition t ? t.Current : (StreamFilterSetting?)_config;
+
+    /// <summary>Switched to another algorithm in the open transaction: the committed state no longer applies.</summary>
+    private bool Fresh => _config is Transition { Fresh: true };
 
     /// <summary>The stream's own algorithm, or null when it runs the deployment default.</summary>
     public string? Algorithm => Setting?.Config?.Algorithm;
 
     /// <summary>True before the stream's first chunk was filtered (or since a switch to a fresh filter).</summary>
-    public bool IsNew => _live is null && _working is null && (CommittedState is null || _fresh);
+    public bool IsNew => _work is null && (CommittedState is null || Fresh);
 
     /// <summary>The live filter, created from the working or committed state, or from the stream's config (else the given default) on first use.</summary>
     public IStreamFilter GetFilter(string algorithm, IReadOnlyDictionary<string, double> parameters)
     {
-        if (_live is null)
+        if (_work is IStreamFilter live)
         {
-            var state = _working ?? (_fresh ? null : CommittedState);
-            var config = Setting?.Config;
-            _live = state is not null ? FilterFactory.Restore(state, config?.Algorithm ?? algorithm)
-                : config is not null ? config.NewFilter()
-                : FilterFactory.Create(algorithm, parameters);
-            _working = null;
+            return live;
         }
 
-        return _live;
+        var state = _work as byte[] ?? (Fresh ? null : CommittedState);
+        var config = Setting?.Config;
+        live = state is not null ? FilterFactory.Restore(state, config?.Algorithm ?? algorithm)
+            : config is not null ? config.NewFilter()
+            : FilterFactory.Create(algorithm, parameters);
+        _work = live;
+        return live;
     }
 
     /// <summary>The working state, or for a stream with its own config and no state yet its filter's initial state (remote mode sends it, so the service filters with the stream's parameters).</summary>
     public byte[]? StateToSend() => SaveState() ?? Setting?.Config?.NewFilter().SaveState();
 
     /// <summary>Replaces the working state with a snapshot (remote mode: the service's answer; or a rollback point).</summary>
-    public void SetSnapshot(byte[]? snapshot)
-    {
-        _working = snapshot;
-        _live = null;
-    }
+    public void SetSnapshot(byte[]? snapshot) => _work = snapshot;
 
     /// <summary>The working state; null before the first chunk.</summary>
-    public byte[]? SaveState() => _live?.SaveState() ?? _working ?? (_fresh ? null : CommittedState);
+    public byte[]? SaveState() => _work switch
+    {
+        IStreamFilter live => live.SaveState(),
+        byte[] working => working,
+        _ => Fresh ? null : CommittedState,
+    };
 
     /// <summary>Records a config decision that leaves the filter as it is (an equal config, or a refused one).</summary>
-    public void Record(StreamFilterSetting? setting) => Setting = setting;
+    public void Record(StreamFilterSetting? setting) => _config = new Transition(CommittedSetting, setting, Fresh);
 
     /// <summary>
     /// Switches to <paramref name="to"/> from now on: another algorithm starts at its initial state; the same algorithm
@@ -72,11 +82,9 @@ public class StreamFilterHandle(byte[]? committed, StreamFilterSetting? setting 
     public bool Switch(StreamFilterSetting? setting, StreamFilterConfig from, StreamFilterConfig to)
     {
         var state = from.Algorithm == to.Algorithm ? SaveState() : null;
-        Setting = setting;
         var retuned = state is null ? null : FilterInspector.Retune(state, to.Parameters);
-        _live = retuned;
-        _working = null;
-        _fresh = retuned is null;
+        _config = new Transition(CommittedSetting, setting, Fresh: retuned is null);
+        _work = retuned;
         return retuned is not null;
     }
 
@@ -84,18 +92,14 @@ public class StreamFilterHandle(byte[]? committed, StreamFilterSetting? setting 
     public void OnFilterCommitted(byte[]? state, StreamFilterSetting? setting)
     {
         CommittedState = state;
-        CommittedSetting = Setting = setting;
-        _live = null;
-        _working = null;
-        _fresh = false;
+        _config = setting;
+        _work = null;
     }
 
     /// <summary>Forgets the working state and config: the next use starts from the committed ones again.</summary>
     public void RollbackFilter()
     {
-        _live = null;
-        _working = null;
-        _fresh = false;
-        Setting = CommittedSetting;
+        _work = null;
+        _config = CommittedSetting;
     }
 }
