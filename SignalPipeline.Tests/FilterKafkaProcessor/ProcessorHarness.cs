@@ -52,6 +52,9 @@ public sealed class ProcessorHarness : IDisposable
 
     public ProcessorTelemetry Telemetry { get; }
 
+    /// <summary>The meter scope of <see cref="Telemetry"/>, for reading its instruments by name (<c>DocumentedMetric</c>).</summary>
+    public IMeterFactory Meters => _meters;
+
     /// <summary>A started processor instance (one consumer group member) with its own health.</summary>
     public (StreamThread Thread, ProcessorHealth Health) Start(IChunkFilterer? filterer = null, int? maxMessageBytes = null, string? instanceId = null)
     {
@@ -159,7 +162,8 @@ public sealed class TestMeterFactory : IMeterFactory
 
     public Meter Create(MeterOptions options)
     {
-        var meter = new Meter(options);
+        // Scoped to this factory, as the host's factory does, so a test reads its own meters only.
+        var meter = new Meter(options.Name, options.Version, options.Tags, scope: this);
         _meters.Add(meter);
         return meter;
     }

@@ -318,14 +318,14 @@ public sealed class FilterServiceLimitsTests
         }
     }
 
-    private static async Task<HttpResponseMessage> PostJsonContentAsync(HttpClient client, HttpContent content)
+    internal static async Task<HttpResponseMessage> PostJsonContentAsync(HttpClient client, HttpContent content)
     {
         content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         return await client.PostAsync("/kalman/audio/run", content).WaitAsync(CallTimeout);
     }
 
     /// <summary>A body whose first byte goes out at once and the rest only after <see cref="Release"/>.</summary>
-    private sealed class HeldContent(string json) : HttpContent
+    internal sealed class HeldContent(string json) : HttpContent
     {
         private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);

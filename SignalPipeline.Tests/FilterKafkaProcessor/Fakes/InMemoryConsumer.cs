@@ -170,7 +170,7 @@ internal sealed class InMemoryConsumer(
     public WatermarkOffsets GetWatermarkOffsets(TopicPartition topicPartition) => QueryWatermarkOffsets(topicPartition, TimeSpan.Zero);
 
     public WatermarkOffsets QueryWatermarkOffsets(TopicPartition topicPartition, TimeSpan timeout)
-        => Locked(() => new WatermarkOffsets(0, cluster.Log(topicPartition).Count));
+        => Locked(() => new WatermarkOffsets(cluster.LowWatermark(topicPartition), cluster.Log(topicPartition).Count));
 
     public List<TopicPartitionOffset> OffsetsForTimes(IEnumerable<TopicPartitionTimestamp> timestampsToSearch, TimeSpan timeout)
         => throw new NotSupportedException();

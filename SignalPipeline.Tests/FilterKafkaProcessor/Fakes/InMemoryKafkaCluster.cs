@@ -22,7 +22,7 @@ namespace SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
 /// <item>Deterministic faults and stalls (<see cref="Faults"/>); records larger than <see cref="MaxMessageBytes"/> refused
 /// on <c>Produce</c> with <c>MsgSizeTooLarge</c>, as librdkafka's <c>message.max.bytes</c> check does.</item>
 /// </list>
-/// Left out: retention and compaction (logs only grow), replication, the broker-side size limit, idempotence
+/// Left out: retention and compaction (logs only grow, unless a test deletes records with <see cref="DeleteRecords"/>), replication, the broker-side size limit, idempotence
 /// sequence numbers, transaction timeouts (simulate one with <see cref="ExpireTransaction"/>), quotas, timing.
 /// Records land in the log at <c>Produce</c> (librdkafka sends them a little later). Thread-safe: one lock; clients
 /// call their handlers outside it.
@@ -33,6 +33,7 @@ public sealed class InMemoryKafkaCluster(TimeProvider? time = null)
     private readonly Dictionary<string, ConsumerGroup> _groups = [];
     private readonly Dictionary<string, InMemoryProducer> _transactionalIds = [];
     private readonly List<OpenTransaction> _open = [];
+    private readonly Dictionary<TopicPartition, long> _lowWatermarks = [];
     private int _clients;
 
     /// <summary>The one lock of the cluster; waiters (<c>Consume</c>, <c>Committed</c>) are woken on every change.</summary>
@@ -112,6 +113,27 @@ public sealed class InMemoryKafkaCluster(TimeProvider? time = null)
             return Log(new TopicPartition(topic, partition)).Count;
         }
     }
+
+    /// <summary>
+    /// Retention or DeleteRecords: the records before <paramref name="before"/> are gone (never delivered again) and the
+    /// partition's low watermark moves there, as a deleted (not compacted) topic's does.
+    /// </summary>
+    public void DeleteRecords(string topic, int partition, long before)
+    {
+        lock (Gate)
+        {
+            var tp = new TopicPartition(topic, partition);
+            var log = Log(tp);
+            for (var i = 0; i < before && i < log.Count; i++)
+            {
+                log[i] = log[i] with { Message = null };
+            }
+
+            _lowWatermarks[tp] = Math.Max(LowWatermark(tp), Math.Min(before, log.Count));
+        }
+    }
+
+    internal long LowWatermark(TopicPartition tp) => _lowWatermarks.GetValueOrDefault(tp);
 
     /// <summary>The group's committed offsets (next offset to read), by partition.</summary>
     public IReadOnlyDictionary<TopicPartition, long> CommittedOffsets(string groupId)

@@ -1,0 +1,252 @@
+using System.Diagnostics.Metrics;
+using System.Text;
+using FilterKafkaProcessor;
+using FilterKafkaProcessor.Streaming;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using SignalPipeline.Messages;
+using SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
+using SignalPipeline.Tests.Infrastructure;
+
+namespace SignalPipeline.Tests.FilterKafkaProcessor;
+
+/// <summary>
+/// Each instrument of docs/processor.md's Telemetry table, read by its exported name from the harness's own meters
+/// (name, kind, unit, tags, and the count the behaviour must give), over the in-memory cluster: no broker, no sleeps.
+/// </summary>
+public sealed class ProcessorMetricsTests
+{
+    [Fact]
+    public void A_committed_batch_counts_samples_chunks_records_latency_and_streams()
+    {
+        using var harness = new ProcessorHarness();
+        using var samples = Collect<long>(harness, "samples").AssertDocumented(typeof(Counter<>), "{sample}");
+        using var chunks = Collect<long>(harness, "chunks").AssertDocumented(typeof(Counter<>), "{chunk}");
+        using var batchSize = Collect<long>(harness, "batch.size").AssertDocumented(typeof(Histogram<>), "{record}");
+        using var latency = Collect<double>(harness, "latency").AssertDocumented(typeof(Histogram<>), "ms");
+        using var streams = Collect<long>(harness, "streams").AssertDocumented(typeof(ObservableGauge<>), "{stream}");
+        harness.Start();
+
+        // Latency is commit time minus timestamp_ms on the wall clock: the chunks say they were made 5 s before now.
+        var before = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var stamp = before - 5_000;
+        var sent = new[] { "a", "b" }.SelectMany(s => Enumerable.Range(0, 3).Select(seq => ProcessorHarness.Chunk(s, seq, samples: 10 + seq) with { TimestampMs = stamp })).ToList();
+        sent.ForEach(c => harness.Produce(c, c.StreamId == "a" ? 0 : 1));
+        harness.StepUntil(() => harness.OutputCount("a") == 3 && harness.OutputCount("b") == 3);
+        var after = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+        Assert.Equal(2 * (10 + 11 + 12), samples.Sum());
+        Assert.Equal(6, chunks.Sum());
+        Assert.Equal(6, batchSize.Sum());
+        Assert.All(batchSize.Matching(), m => Assert.InRange(m.Value, 1, 6));
+        Assert.Equal(6, latency.Matching().Count);
+        Assert.All(latency.Matching(), m => Assert.InRange(m.Value, before - stamp, after - stamp));
+        Assert.Equal(2, streams.Observe());
+    }
+
+    [Fact]
+    public void Dead_letters_are_counted_by_error_code()
+    {
+        using var harness = new ProcessorHarness(configure: o => o.MaxHeldChunks = 0);
+        using var deadLetters = Collect<long>(harness, "dead_letters").AssertDocumented(typeof(Counter<>), "{record}");
+        harness.Start();
+        harness.Produce(ProcessorHarness.Chunk("p", 0), 0);
+        harness.ProduceRaw("p", """{"stream_id":"p","seq":1,"signal":[1,2""", 0);
+        harness.ProduceRaw("p", """{"stream_id":"p","seq":1,"signal":[]}""", 0);
+        harness.ProduceRaw("q", """{"stream_id":"q","seq":0,"signal":[]}""", 1);
+        harness.Produce(ProcessorHarness.Chunk("p", 1), 0);
+
+        harness.StepUntil(() => harness.OutputCount("p") == 2 && harness.DeadLetters().Count == 3);
+
+        Assert.Equal(1, deadLetters.Sum(("error.code", "malformed-json")));
+        Assert.Equal(2, deadLetters.Sum(("error.code", "empty-signal")));
+        Assert.Equal(3, deadLetters.Sum());
+    }
+
+    [Fact]
+    public void A_repeated_seq_counts_a_duplicate_and_a_skipped_gap_counts_gaps_and_skipped_seqs()
+    {
+        using var harness = new ProcessorHarness(configure: o => o.HeldChunkTimeoutSeconds = 30);
+        using var duplicates = Collect<long>(harness, "duplicates").AssertDocumented(typeof(Counter<>), "{chunk}");
+        using var gaps = Collect<long>(harness, "gaps").AssertDocumented(typeof(Counter<>), "{gap}");
+        using var skipped = Collect<long>(harness, "skipped_seqs").AssertDocumented(typeof(Counter<>), "{chunk}");
+        harness.Start();
+        harness.Produce(ProcessorHarness.Chunk("d", 0), 1);
+        harness.Produce(ProcessorHarness.Chunk("d", 0), 1);
+        harness.Produce(ProcessorHarness.Chunk("d", 1), 1);
+        harness.Produce(ProcessorHarness.Chunk("d", 4), 1);
+        harness.StepUntil(() => harness.OutputCount("d") == 2);
+        Assert.Equal(1, duplicates.Sum());
+        Assert.Equal(0, gaps.Sum());
+
+        // seqs 2 and 3 never come: after HeldChunkTimeoutSeconds the stream skips them, one gap of two seqs.
+        harness.Time.Advance(TimeSpan.FromSeconds(31));
+        harness.StepUntil(() => harness.OutputCount("d") == 3);
+        Assert.Equal(1, gaps.Sum());
+        Assert.Equal(2, skipped.Sum());
+        Assert.Equal(1, duplicates.Sum());
+    }
+
+    [Theory]
+    [InlineData("abortable")]
+    [InlineData("fatal")]
+    public void An_aborted_transaction_is_counted_by_failure(string failure)
+    {
+        using var harness = new ProcessorHarness();
+        using var aborted = Collect<long>(harness, "transactions.aborted").AssertDocumented(typeof(Counter<>), "{transaction}");
+        harness.Start();
+        harness.Cluster.Faults.Fail(FaultPoint.CommitTransaction, failure == "fatal" ? () => KafkaFaults.Fatal() : () => KafkaFaults.Abortable(), count: 2);
+        harness.Produce(ProcessorHarness.Chunk("t", 0), 0);
+
+        harness.StepUntil(() => harness.OutputCount("t") == 1);
+
+        Assert.Equal(0, harness.Cluster.Faults.Pending);
+        Assert.Equal(2, aborted.Sum(("failure", failure)));
+        Assert.Equal(2, aborted.Sum());
+    }
+
+    [Fact]
+    public void An_idle_stream_evicted_is_counted_and_leaves_the_streams_gauge()
+    {
+        using var harness = new ProcessorHarness(configure: o => (o.StreamIdleSeconds, o.MaxHeldChunks) = (60, 0));
+        using var evicted = Collect<long>(harness, "streams.evicted").AssertDocumented(typeof(Counter<>), "{stream}");
+        using var streams = Collect<long>(harness, "streams");
+        var (thread, _) = harness.Start();
+        harness.Produce(ProcessorHarness.Chunk("idle", 0), 2);
+        harness.Produce(ProcessorHarness.Chunk("busy", 0), 2);
+        harness.StepUntil(() => harness.OutputCount("idle") == 1 && harness.OutputCount("busy") == 1);
+        Assert.Equal(2, streams.Observe());
+
+        harness.Time.Advance(TimeSpan.FromSeconds(40));
+        harness.Produce(ProcessorHarness.Chunk("busy", 1), 2);
+        harness.StepUntil(() => harness.OutputCount("busy") == 2);
+        harness.Time.Advance(TimeSpan.FromSeconds(25));
+        harness.StepUntil(() => thread.StreamCount == 1);
+        harness.Step();
+
+        Assert.Equal(1, evicted.Sum());
+        Assert.Equal(1, streams.Observe());
+    }
+
+    [Fact]
+    public void A_restore_is_timed_by_partitions_and_counts_corrupt_changelog_records()
+    {
+        using var harness = new ProcessorHarness(configure: o => o.MaxHeldChunks = 0);
+        using var duration = Collect<double>(harness, "restore.duration").AssertDocumented(typeof(Histogram<>), "s");
+        using var corrupt = Collect<long>(harness, "restore.corrupt").AssertDocumented(typeof(Counter<>), "{record}");
+        using var streams = Collect<long>(harness, "streams");
+        var (first, _) = harness.Start();
+        harness.Produce(ProcessorHarness.Chunk("ok", 0), 0);
+        harness.Produce(ProcessorHarness.Chunk("bad", 0), 1);
+        harness.StepUntil(() => harness.OutputCount("ok") == 1 && harness.OutputCount("bad") == 1, threads: first);
+        Assert.Equal(0, corrupt.Sum());
+        var fresh = Assert.Single(duration.Matching());
+        Assert.Equal(4, fresh.Tags["partitions"]);
+
+        // The first owner dies; three unreadable checkpoints wait in the changelog for the second.
+        harness.Cluster.ExpireMember(harness.Supplier.Consumers[0]);
+        foreach (var p in new[] { 1, 2, 3 })
+        {
+            harness.Cluster.Produce(ProcessorHarness.Changelog, p, Encoding.UTF8.GetBytes($"bad{p}"), [2, 0xff, 0x13]);
+        }
+
+        var (second, _) = harness.Start();
+        harness.StepUntil(() => second.AssignedPartitions.Count == 4, threads: second);
+
+        Assert.Equal(3, corrupt.Sum());
+        Assert.Equal(2, duration.Matching(("partitions", 4)).Count);
+        Assert.All(duration.Matching(), m => Assert.True(m.Value >= 0 && double.IsFinite(m.Value), $"{m.Value} s"));
+        Assert.Equal(2, streams.Observe());
+    }
+
+    [Fact]
+    public void A_restore_that_fails_is_counted_and_tried_again()
+    {
+        using var harness = new ProcessorHarness();
+        using var failures = Collect<long>(harness, "restore.failures").AssertDocumented(typeof(Counter<>), "{restore}");
+        using var duration = Collect<double>(harness, "restore.duration");
+        harness.Cluster.Faults.Fail(FaultPoint.Consume, () => new Confluent.Kafka.KafkaException(new Confluent.Kafka.Error(Confluent.Kafka.ErrorCode.Local_Transport)),
+            count: 1, when: c => c.Owner == ProcessorOptions.ConsumerGroup + "-restore");
+        // Something in the changelog, so the restore has to read it (a tombstone of a stream long gone).
+        harness.Cluster.Produce(ProcessorHarness.Changelog, 0, Encoding.UTF8.GetBytes("gone"), null);
+        harness.Start();
+        harness.Produce(ProcessorHarness.Chunk("r", 0), 0);
+
+        harness.StepUntil(() => harness.OutputCount("r") == 1);
+
+        Assert.Equal(0, harness.Cluster.Faults.Pending);
+        Assert.Equal(1, failures.Sum());
+        Assert.Single(duration.Matching());
+    }
+
+    [Fact]
+    public void A_changelog_partition_that_lost_its_start_is_counted_as_truncated_and_its_stream_starts_empty()
+    {
+        using var harness = new ProcessorHarness(configure: o => o.MaxHeldChunks = 0);
+        using var truncated = Collect<long>(harness, "restore.truncated").AssertDocumented(typeof(Counter<>), "{partition}");
+        var (first, _) = harness.Start();
+        harness.Produce(ProcessorHarness.Chunk("lost", 0), 2);
+        harness.Produce(ProcessorHarness.Chunk("kept", 0), 3);
+        harness.StepUntil(() => harness.OutputCount("lost") == 1 && harness.OutputCount("kept") == 1, threads: first);
+
+        // The first owner dies and partition 2's changelog loses everything written so far (a deleted, not compacted, topic).
+        harness.Cluster.ExpireMember(harness.Supplier.Consumers[0]);
+        harness.Cluster.DeleteRecords(ProcessorHarness.Changelog, 2, harness.Cluster.HighWatermark(ProcessorHarness.Changelog, 2));
+        var (second, _) = harness.Start();
+        harness.StepUntil(() => second.AssignedPartitions.Count == 4, threads: second);
+
+        Assert.Equal(1, truncated.Sum());
+        Assert.Equal(1, second.StreamCount);
+    }
+
+    [Fact]
+    public void With_dev_broker_compensation_a_chunk_already_in_the_output_is_counted_as_replayed_and_not_written_again()
+    {
+        using var harness = new ProcessorHarness(configure: o => (o.DevBrokerCompensation, o.MaxHeldChunks) = (true, 0));
+        using var replayed = Collect<long>(harness, "replayed").AssertDocumented(typeof(Counter<>), "{chunk}");
+        var (first, _) = harness.Start();
+        harness.Produce(ProcessorHarness.Chunk("x", 0), 0);
+        harness.StepUntil(() => harness.OutputCount("x") == 1, threads: first);
+
+        // What the dev broker shows after a crash mid-transaction: seq 1's output, past the checkpoint.
+        harness.Cluster.ExpireMember(harness.Supplier.Consumers[0]);
+        var shown = SampleCodec.ToMessage(new FilteredChunk("x", 1, "kalman", new double[] { 1 }, new double[] { 1 }, 1_000, 2_000) { Format = SampleFormat.Float64 });
+        harness.Cluster.Produce(ProcessorHarness.Output, 0, shown.Key, shown.Value, shown.Headers);
+        var (second, _) = harness.Start();
+        harness.Produce(ProcessorHarness.Chunk("x", 1), 0);
+        harness.Produce(ProcessorHarness.Chunk("x", 2), 0);
+        harness.StepUntil(() => harness.OutputCount("x") == 3, threads: second);
+
+        Assert.Equal(1, replayed.Sum());
+        Assert.Equal([0L, 1, 2], harness.Outputs()["x"].Select(c => c.Seq));
+    }
+
+    [Fact]
+    public void A_stream_switched_to_another_config_is_counted_once_and_a_refused_entry_is_a_dead_letter()
+    {
+        using var kit = new StreamConfigKit(partitions: 1);
+        using var switches = Collect<long>(kit.Harness, "config.switches").AssertDocumented(typeof(Counter<>), "{switch}");
+        using var deadLetters = Collect<long>(kit.Harness, "dead_letters");
+        var instance = kit.Start("one");
+        var sent = StreamConfigKit.Chunks("s", 0, 9);
+        kit.Produce(sent[..3]);
+        kit.StepUntil(() => kit.Harness.OutputCount("s") == 3, instance);
+        Assert.Equal(0, switches.Sum());
+
+        kit.Configure("s", """{"algorithm":"rls","params":{"order":4}}""");
+        instance.Reader.Poll(TimeSpan.Zero);
+        kit.Produce(sent[3..6]);
+        kit.StepUntil(() => kit.Harness.OutputCount("s") == 6, instance);
+        Assert.Equal(1, switches.Sum());
+
+        kit.Configure("s", """{"algorithm":"rls","params":{"order":0}}""");
+        instance.Reader.Poll(TimeSpan.Zero);
+        kit.Produce(sent[6..]);
+        kit.StepUntil(() => kit.Harness.OutputCount("s") == 9, instance);
+        Assert.Equal(1, switches.Sum());
+        Assert.Equal(1, deadLetters.Sum(("error.code", "invalid-stream-config")));
+    }
+
+    private static MetricCollector<T> Collect<T>(ProcessorHarness harness, string instrument)
+        where T : struct
+        => DocumentedMetric.Collect<T>(harness.Meters, ProcessorTelemetry.Name, $"signalpipeline.processor.{instrument}");
+}

@@ -1,0 +1,86 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Hosting;
+using SignalGenerator;
+using SignalPipeline.DevBroker;
+using SignalPipeline.Kafka;
+using SignalPipeline.Tests.Infrastructure;
+
+namespace SignalPipeline.Tests.SignalGenerator;
+
+/// <summary>
+/// The generator's instruments (docs/messages.md: <c>signal_generator.samples</c>, <c>.chunks</c>,
+/// <c>.delivery_errors</c>, <c>.batch_size</c>, <c>.rate</c>), read by name from one in-process generator's meters
+/// while it produces a fixed number of chunks to an in-process mock cluster.
+/// </summary>
+[Trait("Category", TestCategory.Integration)]
+public sealed class GeneratorMetricsTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Samples_chunks_batches_and_rate_count_what_was_produced()
+    {
+        using var cluster = MockKafkaCluster.Start(1);
+        cluster.CreateTopic(PipelineTopics.DefaultInput, 2);
+        using var host = Build(cluster);
+        using var samples = Collect<long>(host, "samples").AssertDocumented(typeof(Counter<>), "{sample}");
+        using var chunks = Collect<long>(host, "chunks").AssertDocumented(typeof(Counter<>), "{chunk}");
+        using var batches = Collect<long>(host, "batch_size").AssertDocumented(typeof(Histogram<>), "{chunk}");
+        using var errors = Collect<long>(host, "delivery_errors").AssertDocumented(typeof(Counter<>), "{chunk}");
+        using var rate = Collect<double>(host, "rate").AssertDocumented(typeof(ObservableGauge<>), "{sample}/s");
+        await host.StartAsync().WaitAsync(Patience);
+
+        // 3 streams x 40 chunks of 16 samples, at most 32 chunks per stream in one batch.
+        await Poll.UntilAsync(() => chunks.Sum() == 120, Patience, () => $"120 chunks produced (got {chunks.Sum()})");
+        Assert.Equal(120 * 16, samples.Sum());
+        Assert.Equal(120, batches.Sum());
+        Assert.All(batches.Matching(), m => Assert.True(m.Value % 3 == 0 && m.Value <= 3 * 32, $"a batch of {m.Value} chunks"));
+        Assert.True(rate.Observe() > 0, "the first observation covers the samples produced");
+        Assert.Equal(0, rate.Observe());
+        await host.StopAsync().WaitAsync(Patience);
+        Assert.Equal(0, errors.Sum());
+    }
+
+    [Fact]
+    public async Task Each_chunk_the_broker_never_acknowledges_is_a_delivery_error()
+    {
+        using var cluster = MockKafkaCluster.Start(1);
+        cluster.CreateTopic(PipelineTopics.DefaultInput, 2);
+        cluster.SetBrokerDown(MockKafkaCluster.AllBrokers);
+        using var host = Build(cluster, ("Kafka:Producer:message.timeout.ms", "1000"));
+        using var chunks = Collect<long>(host, "chunks");
+        using var errors = Collect<long>(host, "delivery_errors");
+        await host.StartAsync().WaitAsync(Patience);
+
+        await Poll.UntilAsync(() => chunks.Sum() == 120 && errors.Sum() == 120, Patience, () => $"120 chunks undelivered (got {errors.Sum()} of {chunks.Sum()})");
+        await host.StopAsync().WaitAsync(Patience);
+        Assert.Equal(120, errors.Sum());
+    }
+
+    private static IHost Build(MockKafkaCluster cluster, params (string Key, string Value)[] extra)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = "Production" });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:kafka"] = cluster.BootstrapServers,
+            ["Generator:Streams"] = "3",
+            ["Generator:ChunkSize"] = "16",
+            ["Generator:Rate"] = "0",
+            ["Generator:MaxChunks"] = "40",
+        });
+        builder.Configuration.AddInMemoryCollection(extra.ToDictionary(e => e.Key, e => (string?)e.Value));
+        builder.AddKafkaClients();
+        builder.AddSignalGeneratorServices();
+        return builder.Build();
+    }
+
+    private static MetricCollector<T> Collect<T>(IHost host, string instrument)
+        where T : struct
+    {
+        host.Services.GetRequiredService<GeneratorMetrics>();
+        return DocumentedMetric.Collect<T>(host.Services.GetRequiredService<IMeterFactory>(), GeneratorMetrics.Name, $"signal_generator.{instrument}");
+    }
+}

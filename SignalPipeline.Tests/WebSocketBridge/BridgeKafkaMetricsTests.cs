@@ -1,0 +1,108 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Text;
+using Confluent.Kafka;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Hosting;
+using SignalPipeline.DevBroker;
+using SignalPipeline.Kafka;
+using SignalPipeline.Messages;
+using SignalPipeline.Tests.FilterGateway;
+using SignalPipeline.Tests.Infrastructure;
+using SignalPipeline.Tests.Kafka;
+using WebSocketBridge;
+
+namespace SignalPipeline.Tests.WebSocketBridge;
+
+/// <summary>
+/// The bridge's Kafka-side instruments (docs/websocket-bridge.md, "Telemetry" and the limits table), read by name from
+/// one in-process bridge reading an in-process mock cluster: chunks and samples consumed, undecodable records by
+/// error, chunks of streams over <c>Bridge:MaxStreams</c> refused, and the consumer lag once everything is read.
+/// </summary>
+[Trait("Category", TestCategory.Integration)]
+public sealed class BridgeKafkaMetricsTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Each_record_of_the_output_topic_is_counted_as_consumed_undecodable_or_refused()
+    {
+        using var cluster = MockKafkaCluster.Start(1);
+        cluster.CreateTopic(PipelineTopics.DefaultOutput, 2);
+        await using var bridge = await InProcessHost.StartAsync(new Dictionary<string, string?>
+            {
+                ["ConnectionStrings:kafka"] = cluster.BootstrapServers,
+                ["Bridge:MaxStreams"] = "1",
+                ["Bridge:MaxChunkSamples"] = "50",
+            },
+            builder =>
+            {
+                builder.AddServiceDefaults();
+                builder.AddWebSocketBridgeServices();
+            },
+            app =>
+            {
+                app.UseWebSockets();
+                app.MapBridgeEndpoints();
+                app.MapDefaultEndpoints();
+            });
+        using var chunks = Collect<long>(bridge, "chunks.consumed").AssertDocumented(typeof(Counter<>), "{chunk}");
+        using var samples = Collect<long>(bridge, "samples.consumed").AssertDocumented(typeof(Counter<>), "{sample}");
+        using var undecodable = Collect<long>(bridge, "chunks.undecodable").AssertDocumented(typeof(Counter<>), "{chunk}");
+        using var refused = Collect<long>(bridge, "streams.refused").AssertDocumented(typeof(Counter<>), "{chunk}");
+        using var lag = Collect<long>(bridge, "consumer.lag").AssertDocumented(typeof(ObservableGauge<>), "{message}");
+        await WaitUntilReadingAsync(bridge);
+
+        var factory = KafkaTestClients.CreateFactory(cluster.BootstrapServers);
+        using (var producer = factory.CreateProducer<byte[], byte[]>(config => config.LingerMs = 1))
+        {
+            var output = new TopicPartition(PipelineTopics.DefaultOutput, 0);
+            producer.Produce(output, SampleCodec.ToMessage(Filtered("kept", 0, 10)));
+            producer.Produce(output, SampleCodec.ToMessage(Filtered("kept", 1, 20)));
+            producer.Produce(output, new Message<byte[], byte[]> { Key = "kept"u8.ToArray(), Value = "{\"stream_id\":"u8.ToArray() });
+            producer.Produce(output, SampleCodec.ToMessage(Filtered("kept", 2, 51)));
+            producer.Produce(output, SampleCodec.ToMessage(Filtered("other", 0, 5)));
+            producer.Produce(output, SampleCodec.ToMessage(Filtered("kept", 3, 5)));
+            producer.Flush(Patience);
+        }
+
+        await Poll.UntilAsync(() => chunks.Sum() == 3, Patience, () => $"3 chunks consumed (got {chunks.Sum()})");
+        Assert.Equal(10 + 20 + 5, samples.Sum());
+        Assert.Equal(1, undecodable.Sum(("error", "malformed-json")));
+        Assert.Equal(1, undecodable.Sum(("error", "too-many-samples")));
+        Assert.Equal(2, undecodable.Sum());
+        Assert.Equal(1, refused.Sum());
+        await Poll.UntilAsync(() => lag.Observe() == 0, Patience, () => "the lag to show everything read");
+    }
+
+    private static FilteredChunk Filtered(string stream, long seq, int samples)
+    {
+        var signal = Enumerable.Range(0, samples).Select(i => i * 0.01).ToArray();
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        return new FilteredChunk(stream, seq, "kalman", signal, signal, now, now);
+    }
+
+    /// <summary>The bridge reads the topic from its end once assigned: records sent before that would never count.</summary>
+    private static async Task WaitUntilReadingAsync(InProcessHost bridge)
+    {
+        using var http = bridge.CreateClient();
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            using var health = await http.GetAsync("/health").WaitAsync(Patience);
+            if (health.StatusCode == HttpStatusCode.OK)
+            {
+                return;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"the bridge never became ready: {await health.Content.ReadAsStringAsync()}");
+            await Task.Delay(100);
+        }
+    }
+
+    private static MetricCollector<T> Collect<T>(InProcessHost bridge, string instrument)
+        where T : struct
+        => DocumentedMetric.Collect<T>(bridge.App.Services.GetRequiredService<IMeterFactory>(), BridgeMetrics.MeterName, $"signalpipeline.bridge.{instrument}");
+}

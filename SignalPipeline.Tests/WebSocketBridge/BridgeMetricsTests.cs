@@ -1,0 +1,203 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using SignalPipeline.Tests.FilterGateway;
+using SignalPipeline.Tests.Infrastructure;
+using WebSocketBridge;
+using WebSocketBridge.Streams;
+
+namespace SignalPipeline.Tests.WebSocketBridge;
+
+/// <summary>
+/// The bridge's client-side instruments (docs/websocket-bridge.md, "Telemetry" and the limits table), read by name from
+/// one in-process bridge's meters, without Kafka (the test feeds the stream registry): clients, frames sent and their
+/// delay, frames dropped, connections refused and clients closed by reason (subscription_limit, idle; send_timeout is
+/// not yet counted reliably, see docs/testing.md).
+/// </summary>
+public sealed class BridgeMetricsTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Frames_sent_are_the_data_messages_a_client_got_each_with_its_delay_from_the_chunks_arrival()
+    {
+        await using var bridge = await BridgeLimitsTests.StartBridgeAsync();
+        using var sent = Collect<long>(bridge, "frames.sent").AssertDocumented(typeof(Counter<>), "{frame}");
+        using var delay = Collect<double>(bridge, "frame.delay").AssertDocumented(typeof(Histogram<>), "ms");
+        await using var reader = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await reader.SubscribeAsync("sensor-1");
+
+        // The chunks say they reached the bridge 10 s ago, so every frame's delay is at least that.
+        var arrived = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 10_000;
+        var streams = bridge.App.Services.GetRequiredService<LiveStreamRegistry>();
+        var received = 0;
+        for (var seq = 0L; seq < 3; seq++)
+        {
+            streams.GetOrAdd("sensor-1")!.Append(seq, "kalman", [0.1, 0.2], [0.1, 0.2], arrived, arrived, arrived);
+        }
+
+        // Frames carry seq ranges: the last one sent has seq_last 2.
+        while (true)
+        {
+            using var message = await reader.ReceiveAsync().WaitAsync(Patience);
+            Assert.NotNull(message);
+            if (message.RootElement.GetProperty("type").GetString() != "data")
+            {
+                continue;
+            }
+
+            received++;
+            if (message.RootElement.GetProperty("frames").EnumerateArray().Any(f => f.GetProperty("seq_last").GetInt64() == 2))
+            {
+                break;
+            }
+        }
+
+        var done = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await Poll.UntilAsync(() => sent.Sum() == received, Patience, () => $"frames.sent {sent.Sum()} to equal the {received} data messages received");
+        Assert.Equal(received, delay.Matching().Count);
+        Assert.All(delay.Matching(), m => Assert.InRange(m.Value, 10_000, done - arrived));
+    }
+
+    [Fact]
+    public async Task Frames_dropped_from_a_slow_clients_queue_are_the_drops_the_client_is_told_of()
+    {
+        await using var bridge = await BridgeLimitsTests.StartBridgeAsync(("Bridge:ClientQueueFrames", "1"), ("Bridge:SendTimeoutSeconds", "600"), ("Bridge:ListClients", "true"));
+        using var dropped = Collect<long>(bridge, "frames.dropped").AssertDocumented(typeof(Counter<>), "{frame}");
+        await using var slow = await BridgeTestClient.ConnectAsync(bridge.Address, raw: true);
+        await slow.SubscribeAsync("*");
+
+        // The client does not read while large frames come: its socket fills, then its one-frame queue drops.
+        await using (var feed = BridgeFeed.Start(bridge, "sensor-1"))
+        {
+            await Poll.UntilAsync(() => dropped.Sum() > 0, Patience, () => "a frame to be dropped");
+        }
+
+        // The client's own drop count, as GET /clients lists it (and every data message carries), is what was counted
+        // (the pump may still hand over a last tick after the feed stops: both are read until they agree).
+        using var http = bridge.CreateClient();
+        var deadline = DateTime.UtcNow + Patience;
+        long listed, total;
+        do
+        {
+            await Task.Delay(100);
+            total = (long)dropped.Sum();
+            using var clients = JsonDocument.Parse(await http.GetStringAsync("/clients").WaitAsync(Patience));
+            listed = clients.RootElement.GetProperty("clients")[0].GetProperty("dropped").GetInt64();
+        }
+        while (listed != total && DateTime.UtcNow < deadline);
+
+        Assert.Equal(listed, total);
+        Assert.Equal(total, dropped.Sum());
+    }
+
+    [Fact]
+    public async Task Clients_closed_for_the_subscription_limit_and_for_idling_are_counted_by_reason()
+    {
+        await using var bridge = await BridgeLimitsTests.StartBridgeAsync(("Bridge:MaxSubscriptionsPerClient", "1"), ("Bridge:IdleTimeoutSeconds", "1"));
+        using var closed = Collect<long>(bridge, "clients.closed").AssertDocumented(typeof(Counter<>), "{client}");
+        using var clients = Collect<long>(bridge, "clients").AssertDocumented(typeof(UpDownCounter<>), "{client}");
+        await using var normal = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await normal.SubscribeAsync("a");
+        await using var greedy = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await using var idle = await BridgeTestClient.ConnectAsync(bridge.Address);
+
+        await greedy.SendAsync("""{"type":"subscribe","streams":["a","b"]}""");
+        await greedy.ReceiveCloseAsync().WaitAsync(Patience);
+        await idle.ReceiveCloseAsync().WaitAsync(Patience);
+
+        await Poll.UntilAsync(() => clients.Sum() == 1, Patience, () => "two clients to be gone");
+        Assert.Equal(1, closed.Sum(("reason", "subscription_limit")));
+        Assert.Equal(1, closed.Sum(("reason", "idle")));
+        Assert.Equal(2, closed.Sum());
+        await normal.SubscribeAsync("a");
+    }
+
+    [Theory]
+    [InlineData("origin", HttpStatusCode.Forbidden)]
+    [InlineData("address_limit", HttpStatusCode.TooManyRequests)]
+    [InlineData("address_rate", HttpStatusCode.TooManyRequests)]
+    public async Task A_refused_upgrade_is_counted_in_connections_rejected_by_reason(string reason, HttpStatusCode status)
+    {
+        // One connection per address; at most one connect a minute when the rate is the limit under test.
+        await using var bridge = await BridgeLimitsTests.StartBridgeAsync(("Bridge:MaxConnectionsPerAddress", "1"),
+            ("Bridge:ConnectsPerAddressPerMinute", reason == "address_rate" ? "1" : "600000"));
+        using var rejected = Collect<long>(bridge, "connections.rejected").AssertDocumented(typeof(Counter<>), "{connection}");
+        var first = await BridgeTestClient.ConnectAsync(bridge.Address);
+        if (reason == "address_rate")
+        {
+            await first.DisposeAsync();
+            using var clients = Collect<long>(bridge, "clients");
+            await Poll.UntilAsync(() => clients.Sum() == 0, Patience, () => "the first client to be gone");
+        }
+
+        // The connect rate is checked first and its bucket (burst = MaxConnectionsPerAddress) refills on a timer: for
+        // address_limit, an upgrade right after the first connect may still meet the rate; those are counted as such.
+        using var http = bridge.CreateClient();
+        var rateRefusals = 0;
+        while (true)
+        {
+            using var request = BridgeDocumentedAnswersTests.UpgradeRequest();
+            if (reason == "origin")
+            {
+                request.Headers.Add("Origin", "http://evil.example");
+            }
+
+            using var response = await http.SendAsync(request).WaitAsync(Patience);
+            Assert.Equal(status, response.StatusCode);
+            if (reason != "address_limit" || !(await response.Content.ReadAsStringAsync()).Contains("Bridge:ConnectsPerAddressPerMinute"))
+            {
+                break;
+            }
+
+            Assert.True(++rateRefusals < 100, "the connect bucket never refilled");
+            await Task.Delay(50);
+        }
+
+        Assert.Equal(1, rejected.Sum(("reason", reason)));
+        Assert.Equal(1 + rateRefusals, rejected.Sum());
+        Assert.Equal(rateRefusals, reason == "address_limit" ? rejected.Sum(("reason", "address_rate")) : 0);
+        await first.DisposeAsync();
+    }
+
+    /// <summary>The bridge's instruments exist once its metrics are first needed (without Kafka: at the first client), so it is made here.</summary>
+    private static MetricCollector<T> Collect<T>(InProcessHost bridge, string instrument)
+        where T : struct
+    {
+        bridge.App.Services.GetRequiredService<BridgeMetrics>();
+        return DocumentedMetric.Collect<T>(bridge.App.Services.GetRequiredService<IMeterFactory>(), BridgeMetrics.MeterName, $"signalpipeline.bridge.{instrument}");
+    }
+}
+
+/// <summary>Large chunks of one stream into a bridge's registry, every 10 ms until disposed.</summary>
+internal sealed class BridgeFeed : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private Task _feeding = Task.CompletedTask;
+
+    public static BridgeFeed Start(InProcessHost bridge, string streamId)
+    {
+        var feed = new BridgeFeed();
+        var streams = bridge.App.Services.GetRequiredService<LiveStreamRegistry>();
+        feed._feeding = Task.Run(async () =>
+        {
+            var samples = new double[5000];
+            for (var seq = 0L; !feed._stop.IsCancellationRequested; seq++)
+            {
+                var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                streams.GetOrAdd(streamId)!.Append(seq, "kalman", samples, samples, now, now, now);
+                await Task.Delay(10);
+            }
+        });
+        return feed;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        await _feeding.WaitAsync(TimeSpan.FromSeconds(30));
+        _stop.Dispose();
+    }
+}
