@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
@@ -7,6 +8,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using SignalPipeline.Tests.FilterGateway;
+using SignalPipeline.Tests.Infrastructure;
 using WebSocketBridge;
 using WebSocketBridge.Streams;
 
@@ -139,6 +141,7 @@ public sealed class BridgeLimitsTests
     public async Task AClientThatStopsReadingIsDisconnectedAfterSendTimeoutAndAReaderKeepsGettingFrames()
     {
         await using var bridge = await StartBridgeAsync(("Bridge:SendTimeoutSeconds", "1"));
+        using var closed = DocumentedMetric.Collect<long>(bridge.App.Services.GetRequiredService<IMeterFactory>(), BridgeMetrics.MeterName, "signalpipeline.bridge.clients.closed");
         await using var stalled = await BridgeTestClient.ConnectAsync(bridge.Address, raw: true);
         await stalled.SubscribeAsync("*");
         await using var reader = await BridgeTestClient.ConnectAsync(bridge.Address);
@@ -161,6 +164,8 @@ public sealed class BridgeLimitsTests
         {
             // The stalled client never reads: its TCP window fills, a send waits a second, and the bridge drops it.
             await WaitUntilAsync(async () => (await ClientsAsync(bridge)).GetProperty("count").GetInt32() == 1);
+            await Poll.UntilAsync(() => closed.Sum(("reason", "send_timeout")) == 1, Patience,
+                () => $"clients.closed{{reason=send_timeout}} {closed.Sum(("reason", "send_timeout"))}, expected 1");
             for (var frames = 0; frames < 5;)
             {
                 using var message = await reader.ReceiveAsync().WaitAsync(Patience);

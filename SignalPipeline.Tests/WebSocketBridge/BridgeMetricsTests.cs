@@ -13,8 +13,8 @@ namespace SignalPipeline.Tests.WebSocketBridge;
 /// <summary>
 /// The bridge's client-side instruments (docs/websocket-bridge.md, "Telemetry" and the limits table), read by name from
 /// one in-process bridge's meters, without Kafka (the test feeds the stream registry): clients, frames sent and their
-/// delay, frames dropped, connections refused and clients closed by reason (subscription_limit, idle; send_timeout is
-/// not yet counted reliably, see docs/testing.md).
+/// delay, frames dropped, connections refused and clients closed by reason (subscription_limit, idle; send_timeout in
+/// BridgeLimitsTests' stalled-client test).
 /// </summary>
 public sealed class BridgeMetricsTests
 {

@@ -365,13 +365,16 @@ public sealed class ClientConnection
         await _sendLock.WaitAsync(cancellationToken);
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(_options.SendTimeoutSeconds));
+            // The timer on its own source: when it fires, the socket is aborted and the send may end in another
+            // exception than the cancellation (Kestrel's ConnectionAbortedException, a WebSocketException), and the
+            // receive loop may cancel cancellationToken meanwhile; the timer alone says whether the send timed out.
+            using var timer = new CancellationTokenSource(TimeSpan.FromSeconds(_options.SendTimeoutSeconds));
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
             try
             {
                 await _socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, timeout.Token);
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            catch (Exception) when (timer.IsCancellationRequested)
             {
                 _metrics.ClientClosed("send_timeout");
                 _socket.Abort();
