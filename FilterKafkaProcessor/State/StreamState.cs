@@ -14,8 +14,40 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
     : StreamFilterHandle(filterState, setting)
 {
     private long _committedNextSeq = nextSeq;
-    private long _heldSinceMs = long.MinValue; // a nullable long would take 16 bytes in each of a million streams
-    private IReadOnlyList<PendingChunk>? _committedHeld = held is { Count: > 0 } ? held : null;
+
+    // What matters only while chunks are held, now or at the last commit: one reference in each of a million streams,
+    // most of which hold nothing (docs/benchmarks.md, "Processor state").
+    private HoldRecord? _hold = held is { Count: > 0 } ? new HoldRecord { Committed = held } : null;
+
+    private sealed class HoldRecord
+    {
+        public long Bytes;
+        public long SinceMs = long.MinValue;
+        public IReadOnlyList<PendingChunk>? Committed;
+
+        public bool IsEmpty => Bytes == 0 && SinceMs == long.MinValue && Committed is null;
+    }
+
+    private void TrimHold()
+    {
+        if (_hold is { IsEmpty: true })
+        {
+            _hold = null;
+        }
+    }
+
+    private IReadOnlyList<PendingChunk>? CommittedHeld
+    {
+        get => _hold?.Committed;
+        set
+        {
+            if (value is not null || _hold is not null)
+            {
+                (_hold ??= new HoldRecord()).Committed = value;
+                TrimHold();
+            }
+        }
+    }
 
     public string StreamId { get; } = streamId;
 
@@ -81,13 +113,31 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
     public bool IsUncommitted { get; private set; } = true;
 
     /// <summary>Bytes of the held chunks' values (bounded so the checkpoint fits one Kafka message).</summary>
-    public long HeldBytes { get; set; }
+    public long HeldBytes
+    {
+        get => _hold?.Bytes ?? 0;
+        set
+        {
+            if (value != 0 || _hold is not null)
+            {
+                (_hold ??= new HoldRecord()).Bytes = value;
+                TrimHold();
+            }
+        }
+    }
 
     /// <summary>When the oldest chunk now held started waiting (this instance's clock), or null when none is held.</summary>
     public long? HeldSinceMs
     {
-        get => _heldSinceMs == long.MinValue ? null : _heldSinceMs;
-        set => _heldSinceMs = value ?? long.MinValue;
+        get => _hold is null || _hold.SinceMs == long.MinValue ? null : _hold.SinceMs;
+        set
+        {
+            if (value is not null || _hold is not null)
+            {
+                (_hold ??= new HoldRecord()).SinceMs = value ?? long.MinValue;
+                TrimHold();
+            }
+        }
     }
 
     /// <summary>When the stream last received a chunk (this instance's clock), for idle eviction.</summary>
@@ -112,7 +162,7 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
     public void OnCommitted(StreamCheckpoint checkpoint)
     {
         _committedNextSeq = checkpoint.NextSeq;
-        _committedHeld = checkpoint.Held.Count > 0 ? checkpoint.Held : null;
+        CommittedHeld = checkpoint.Held.Count > 0 ? checkpoint.Held : null;
         OnFilterCommitted(checkpoint.FilterState, checkpoint.Setting);
         IsUncommitted = false;
         Dirty = false;
@@ -121,10 +171,11 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
     /// <summary>Back to the last commit: ordering position, held chunks and filter state.</summary>
     public void Rollback()
     {
-        _holding = _committedHeld is null ? null : NewSequence(_committedNextSeq, _committedHeld);
+        var committedHeld = CommittedHeld;
+        _holding = committedHeld is null ? null : NewSequence(_committedNextSeq, committedHeld);
         _nextSeq = _committedNextSeq;
-        HeldBytes = _committedHeld?.Sum(h => (long)h.Value.Length) ?? 0;
-        HeldSinceMs = _committedHeld is null ? null : HeldSinceMs;
+        HeldBytes = committedHeld?.Sum(h => (long)h.Value.Length) ?? 0;
+        HeldSinceMs = committedHeld is null ? null : HeldSinceMs;
         RollbackFilter();
         Dirty = false;
     }
