@@ -60,6 +60,7 @@ public sealed class RequestAdmission : IDisposable
         }
 
         _metrics.Active(1);
+        var connectionBroke = false;
         try
         {
             if (lane == _large && _background is not null)
@@ -72,10 +73,17 @@ public sealed class RequestAdmission : IDisposable
                 await next(context);
             }
         }
+        catch (IOException)
+        {
+            // The connection broke under the request (a reset in the middle of the body): its client is gone, though
+            // Kestrel may not have set RequestAborted yet when the body read fails.
+            connectionBroke = true;
+            throw;
+        }
         finally
         {
             _metrics.Active(-1);
-            if (context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
+            if ((context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted) || connectionBroke)
             {
                 _metrics.Abandoned();
             }
