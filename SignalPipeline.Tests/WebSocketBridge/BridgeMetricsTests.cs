@@ -125,12 +125,14 @@ public sealed class BridgeMetricsTests
         await using var bridge = await BridgeLimitsTests.StartBridgeAsync(("Bridge:MaxConnectionsPerAddress", "1"),
             ("Bridge:ConnectsPerAddressPerMinute", reason == "address_rate" ? "1" : "600000"));
         using var rejected = Collect<long>(bridge, "connections.rejected").AssertDocumented(typeof(Counter<>), "{connection}");
+        // Collected before the first client connects, so its +1 and -1 are both seen (an up-down counter's sum counts
+        // only what happened since the collector started).
+        using var clients = Collect<long>(bridge, "clients");
         var first = await BridgeTestClient.ConnectAsync(bridge.Address);
         if (reason == "address_rate")
         {
             await first.DisposeAsync();
-            using var clients = Collect<long>(bridge, "clients");
-            await Poll.UntilAsync(() => clients.Sum() == 0, Patience, () => "the first client to be gone");
+            await Poll.UntilAsync(() => clients.Sum() == 0, Patience, () => $"the first client to be gone (clients {clients.Sum()})");
         }
 
         // The connect rate is checked first and its bucket (burst = MaxConnectionsPerAddress) refills on a timer: for
