@@ -40,7 +40,7 @@ public sealed class LargeRequestAdmission : IDisposable
             return;
         }
 
-        using var lease = await AcquireAsync(_limiter, context.RequestAborted);
+        using var lease = await _limiter.AcquireWithinAsync(_options.LargeRequestQueueLimit > 0, _options.LargeRequestQueueTimeout, context.RequestAborted);
         if (lease is { IsAcquired: true })
         {
             await next();
@@ -61,27 +61,6 @@ public sealed class LargeRequestAdmission : IDisposable
             + $"{_options.LargeRequestBytes} bytes are taken (FilterGateway:MaxConcurrentLargeRequests) and no slot freed within "
             + $"{_options.LargeRequestQueueTimeout.TotalSeconds:0.###} s (FilterGateway:LargeRequestQueueTimeout); retry after a second.",
             statusCode: StatusCodes.Status503ServiceUnavailable, title: "Gateway busy").ExecuteAsync(context);
-    }
-
-    private async Task<RateLimitLease?> AcquireAsync(ConcurrencyLimiter limiter, CancellationToken requestAborted)
-    {
-        var lease = limiter.AttemptAcquire();
-        if (lease.IsAcquired || _options.LargeRequestQueueLimit == 0 || _options.LargeRequestQueueTimeout == TimeSpan.Zero)
-        {
-            return lease;
-        }
-
-        lease.Dispose();
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
-        timeout.CancelAfter(_options.LargeRequestQueueTimeout);
-        try
-        {
-            return await limiter.AcquireAsync(1, timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            return null;
-        }
     }
 
     public void Dispose() => _limiter?.Dispose();

@@ -17,12 +17,14 @@ public sealed class RequestAdmission : IDisposable
     private readonly Lane _large;
     private readonly FilterServiceOptions _options;
     private readonly FilterServiceMetrics _metrics;
+    private readonly Action<int> _queued;
     private readonly BackgroundPriorityScheduler? _background;
 
     public RequestAdmission(IOptions<FilterServiceOptions> options, FilterServiceMetrics metrics)
     {
         _options = options.Value;
         _metrics = metrics;
+        _queued = metrics.Queued;
         _background = _options.LargeRequestNice > 0 ? new BackgroundPriorityScheduler(_options.MaxConcurrentRequests, _options.LargeRequestNice) : null;
         _small = new Lane("FilterService:MaxConcurrentSmallRequests", _options.MaxConcurrentSmallRequests, _options);
         _large = new Lane("FilterService:MaxConcurrentRequests", _options.MaxConcurrentRequests, _options);
@@ -40,7 +42,7 @@ public sealed class RequestAdmission : IDisposable
 
         // A chunked body (no Content-Length) may be up to the body limit: it goes to the lane of large requests.
         var lane = context.Request.ContentLength <= _options.SmallRequestBytes ? _small : _large;
-        using var lease = await AcquireAsync(lane, context.RequestAborted);
+        using var lease = await lane.Limiter.AcquireWithinAsync(_options.RequestQueueLimit > 0, _options.RequestQueueTimeout, context.RequestAborted, _queued);
         if (lease is not { IsAcquired: true })
         {
             if (context.RequestAborted.IsCancellationRequested)
@@ -87,32 +89,6 @@ public sealed class RequestAdmission : IDisposable
             {
                 _metrics.Abandoned();
             }
-        }
-    }
-
-    private async Task<RateLimitLease?> AcquireAsync(Lane lane, CancellationToken requestAborted)
-    {
-        var lease = lane.Limiter.AttemptAcquire();
-        if (lease.IsAcquired || _options.RequestQueueLimit == 0 || _options.RequestQueueTimeout == TimeSpan.Zero)
-        {
-            return lease;
-        }
-
-        lease.Dispose();
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
-        timeout.CancelAfter(_options.RequestQueueTimeout);
-        _metrics.Queued(1);
-        try
-        {
-            return await lane.Limiter.AcquireAsync(1, timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            return null;
-        }
-        finally
-        {
-            _metrics.Queued(-1);
         }
     }
 
