@@ -82,6 +82,13 @@ public sealed class ProcessorOptions : IValidatableObject
     [ConfigurationKeyName($"{ProcessorSection}:{nameof(LingerMs)}"), SettingRange(0, 60_000)]
     public int LingerMs { get; set; }
 
+    /// <summary>
+    /// Threads that decode and encode a batch's records beside the stream thread (0 = one per CPU the runtime sees;
+    /// 1 = the stream thread alone). Only batches whose codec work pays for the hand-off use them (JSON, mostly).
+    /// </summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(CodecThreads)}"), SettingRange(0, 64)]
+    public int CodecThreads { get; set; }
+
     /// <summary>Out-of-order chunks held per stream while waiting for a missing seq; past this the gap is skipped.</summary>
     [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxHeldChunks)}"), SettingRange(0, 100_000)]
     public int MaxHeldChunks { get; set; } = 32;

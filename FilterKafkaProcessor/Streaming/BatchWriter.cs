@@ -11,9 +11,12 @@ namespace FilterKafkaProcessor.Streaming;
 /// partition checkpoint means its whole transaction is visible), then the input offsets with the group's metadata,
 /// then the commit. After a commit the streams adopt what was checkpointed; after a failure they roll back.
 /// </summary>
-public sealed class BatchWriter(RecordCollector collector, ProcessorOptions options, ChunkLimits limits, ProcessorTelemetry telemetry, int outputPartitions)
+public sealed class BatchWriter(RecordCollector collector, ProcessorOptions options, ChunkLimits limits, ProcessorTelemetry telemetry, int outputPartitions, CodecWorkers? codec = null)
 {
     private readonly List<(StreamState Stream, StreamCheckpoint Checkpoint)> _checkpoints = [];
+    private readonly List<ChunkWork> _outputs = [];
+    private readonly CodecWorkers _codec = codec ?? new CodecWorkers(1);
+    private Message<byte[], byte[]>[] _messages = [];
 
     public int OutputPartition(int inputPartition) => inputPartition % outputPartitions;
 
@@ -21,6 +24,7 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
     public void Commit(Batch batch, IReadOnlyDictionary<int, PartitionTask> tasks, IConsumerGroupMetadata group, Headers traceContext, long processedMs)
     {
         collector.Begin();
+        long cost = 0;
         foreach (var work in batch.Work)
         {
             if (work.Poison is { } poison)
@@ -37,8 +41,11 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
                 continue;
             }
 
-            collector.Output(OutputPartition(work.Partition.Partition), OutputMessage(work, traceContext, processedMs));
+            _outputs.Add(work);
+            cost += CodecWorkers.Cost(work.Chunk.Value);
         }
+
+        WriteOutputs(cost, traceContext, processedMs);
 
         foreach (var letter in batch.DeadLetters)
         {
@@ -128,6 +135,31 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
             partition.PendingSinceMs = null;
             partition.OutputEnd = Math.Max(partition.OutputEnd, collector.OutputEnd(OutputPartition(partition.Partition)));
             partition.ChangelogEnd = Math.Max(partition.ChangelogEnd, collector.ChangelogEnd(partition.Partition));
+        }
+    }
+
+    /// <summary>Encodes the outputs (on the codec threads when worth it), then produces them in the batch's order.</summary>
+    private void WriteOutputs(long cost, Headers traceContext, long processedMs)
+    {
+        var outputs = _outputs;
+        if (_messages.Length < outputs.Count)
+        {
+            _messages = new Message<byte[], byte[]>[Math.Max(outputs.Count, _messages.Length * 2)];
+        }
+
+        try
+        {
+            _codec.For(outputs.Count, cost, (this, outputs, _messages, traceContext, processedMs),
+                static (s, i) => s._messages[i] = s.Item1.OutputMessage(s.outputs[i], s.traceContext, s.processedMs));
+            for (var i = 0; i < outputs.Count; i++)
+            {
+                collector.Output(OutputPartition(outputs[i].Partition.Partition), _messages[i]);
+            }
+        }
+        finally
+        {
+            Array.Clear(_messages, 0, outputs.Count);
+            outputs.Clear();
         }
     }
 

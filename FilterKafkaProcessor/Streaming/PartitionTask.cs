@@ -19,6 +19,9 @@ public sealed class TaskContext(ProcessorOptions options, ChunkLimits limits)
     public int StreamCount { get; set; }
 }
 
+/// <summary>A record's decode: the chunk, or why it is not one.</summary>
+public readonly record struct DecodedRecord(SampleChunk? Chunk, DecodeError Error);
+
 /// <summary>
 /// One input partition's processing (Kafka Streams' StreamTask): each record is decoded, checked, put in seq order in
 /// its stream, and what is released becomes work of the batch; a record that cannot be processed becomes a dead letter
@@ -33,15 +36,27 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
 
     public int Partition => State.Partition;
 
+    /// <summary>Decodes a record; touches nothing, so the records of a batch can be decoded on several threads.</summary>
+    public static DecodedRecord Decode(ConsumeResult<byte[], byte[]> record, DecodeLimits limits)
+    {
+        var message = record.Message;
+        return SampleCodec.TryDecodeSampleChunk(message.Key ?? [], message.Value ?? [], message.Headers, out var chunk, out var error, limits: limits)
+            ? new(chunk, default)
+            : new(null, error);
+    }
+
     /// <summary>Takes one record of this partition into the batch.</summary>
-    public void Accept(ConsumeResult<byte[], byte[]> record, Batch batch, long nowMs)
+    public void Accept(ConsumeResult<byte[], byte[]> record, Batch batch, long nowMs) => Accept(record, Decode(record, context.DecodeLimits), batch, nowMs);
+
+    /// <summary>Takes one record of this partition, already decoded by <see cref="Decode"/>, into the batch.</summary>
+    public void Accept(ConsumeResult<byte[], byte[]> record, in DecodedRecord decoded, Batch batch, long nowMs)
     {
         batch.LastOffsets[Partition] = record.Offset.Value;
         State.PendingSinceMs ??= nowMs;
         var message = record.Message;
-        if (!SampleCodec.TryDecodeSampleChunk(message.Key ?? [], message.Value ?? [], message.Headers, out var chunk, out var error, limits: context.DecodeLimits))
+        if (decoded.Chunk is not { } chunk)
         {
-            batch.DeadLetters.Add(DeadLetter.From(record, error));
+            batch.DeadLetters.Add(DeadLetter.From(record, decoded.Error));
             return;
         }
 

@@ -29,6 +29,9 @@ public sealed class StreamThread : IDisposable
     private readonly TaskManager _manager;
     private readonly Batch _batch = new();
     private readonly Inspection.StreamQueries? _queries;
+    private readonly CodecWorkers _codec;
+    private readonly List<(PartitionTask Task, ConsumeResult<byte[], byte[]> Record)> _accepted = [];
+    private DecodedRecord[] _decoded = [];
     private IConsumer<byte[], byte[]>? _consumer;
     private BatchWriter? _writer;
     private long _lastMaintenanceMs;
@@ -42,6 +45,7 @@ public sealed class StreamThread : IDisposable
         _filter = new BatchFilter(filterer, configs, options.StreamConfigTopic);
         _queries = queries;
         _context = new TaskContext(options, new ChunkLimits(maxMessageBytes));
+        _codec = new CodecWorkers(options.CodecThreads);
         _manager = new TaskManager(options, _context, _restorer, telemetry, time, logger);
     }
 
@@ -66,7 +70,7 @@ public sealed class StreamThread : IDisposable
         }
 
         _collector.Initialize();
-        _writer = new BatchWriter(_collector, _options, _context.Limits, _telemetry, output);
+        _writer = new BatchWriter(_collector, _options, _context.Limits, _telemetry, output, _codec);
         _consumer = _kafka.GetConsumer(ProcessorOptions.ConsumerGroup, new RebalanceHandlers(_manager.OnAssigned, r => OnRevoked(r, "revoked"), r => OnRevoked(r, "lost")));
         _consumer.Subscribe(_options.InputTopic);
         _health.Running(true);
@@ -128,13 +132,7 @@ public sealed class StreamThread : IDisposable
         var batch = _batch;
         try
         {
-            foreach (var record in batch.Records)
-            {
-                if (Tasks.TryGetValue(record.Partition.Value, out var task) && record.Offset.Value >= task.State.NextInputOffset)
-                {
-                    task.Accept(record, batch, now);
-                }
-            }
+            Accept(batch, now);
 
             if (maintain)
             {
@@ -165,6 +163,40 @@ public sealed class StreamThread : IDisposable
         finally
         {
             batch.Clear();
+        }
+    }
+
+    /// <summary>Decodes the records of owned partitions (on the codec threads when worth it), then sequences them in order.</summary>
+    private void Accept(Batch batch, long now)
+    {
+        var accepted = _accepted;
+        long cost = 0;
+        foreach (var record in batch.Records)
+        {
+            if (Tasks.TryGetValue(record.Partition.Value, out var task) && record.Offset.Value >= task.State.NextInputOffset)
+            {
+                accepted.Add((task, record));
+                cost += CodecWorkers.Cost(record.Message.Value);
+            }
+        }
+
+        if (_decoded.Length < accepted.Count)
+        {
+            _decoded = new DecodedRecord[Math.Max(accepted.Count, _decoded.Length * 2)];
+        }
+
+        try
+        {
+            _codec.For(accepted.Count, cost, (accepted, _decoded, _context.DecodeLimits), static (s, i) => s.Item2[i] = PartitionTask.Decode(s.accepted[i].Record, s.DecodeLimits));
+            for (var i = 0; i < accepted.Count; i++)
+            {
+                accepted[i].Task.Accept(accepted[i].Record, _decoded[i], batch, now);
+            }
+        }
+        finally
+        {
+            Array.Clear(_decoded, 0, accepted.Count);
+            accepted.Clear();
         }
     }
 

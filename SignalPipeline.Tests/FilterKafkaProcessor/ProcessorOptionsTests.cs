@@ -62,6 +62,7 @@ public class ProcessorOptionsTests
     [InlineData("Processor:LingerMs", "-1", "Processor:LingerMs = -1 is out of range")]
     [InlineData("Processor:MaxBatchMs", "0", "Processor:MaxBatchMs = 0 is out of range")]
     [InlineData("Processor:MaxBatchBytes", "0", "Processor:MaxBatchBytes = 0 is out of range")]
+    [InlineData("Processor:CodecThreads", "-1", "Processor:CodecThreads = -1 is out of range")]
     [InlineData("FILTER_ALGORITHM", "median", "FILTER_ALGORITHM")]
     [InlineData("Processor:StreamIdleSeconds", "-5", "Processor:StreamIdleSeconds = -5 is out of range")]
     [InlineData("Processor:HeldChunkTimeoutSeconds", "-1", "Processor:HeldChunkTimeoutSeconds = -1 is out of range")]
