@@ -40,6 +40,7 @@ public static class FilterGatewayExtensions
         builder.Services.AddSingleton<IActiveHealthCheckPolicy, ReachableHealthPolicy>();
         builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddSingleton<LargeRequestAdmission>();
+        builder.Services.AddSingleton<RefusalBudget>();
 
         builder.Services.AddRateLimiter(limiter =>
         {
@@ -77,6 +78,10 @@ public static class FilterGatewayExtensions
     {
         // YARP's own errors (502 no connection, 503 no destination, 504 timeout) are bare statuses: give them a problem body.
         app.UseExceptionHandler();
+        // Before the rate limiter and the status pages: an address past its budget of refusals costs the least
+        // (no body read, no rate-limit token), and the status counted is the final one.
+        var refusals = app.Services.GetRequiredService<RefusalBudget>();
+        app.Use(refusals.InvokeAsync);
         app.UseStatusCodePages();
         app.UseRateLimiter();
         app.MapDefaultEndpoints();

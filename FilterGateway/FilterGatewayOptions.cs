@@ -81,6 +81,25 @@ public sealed class FilterGatewayOptions
     [SettingTimeRange("00:00:00", "00:10:00")]
     public TimeSpan LargeRequestQueueTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Answers 400-499 (other than 429) one client address may get within <see cref="RefusalWindow"/>; past them its
+    /// requests get 429 (after <see cref="RefusalDelay"/>), never forwarded, until the window ends (<see cref="RefusalBudget"/>). 0 turns it off.
+    /// </summary>
+    [SettingRange(0, 1_000_000)]
+    public int RefusalsPerAddress { get; set; } = 50;
+
+    /// <summary>The window of <see cref="RefusalsPerAddress"/>; also the <c>Retry-After</c> of its 429.</summary>
+    [SettingTimeRange("00:00:01", "01:00:00")]
+    public TimeSpan RefusalWindow { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a 429 of <see cref="RefusalsPerAddress"/> is held before it is sent; 0 sends it at once.</summary>
+    [SettingTimeRange("00:00:00", "00:01:00")]
+    public TimeSpan RefusalDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>429s of <see cref="RefusalsPerAddress"/> held at once; more are sent without the delay.</summary>
+    [SettingRange(0, 1_000_000)]
+    public int MaxHeldRefusals { get; set; } = 1024;
+
     /// <summary>Retries of a request whose connection to the service could not be established.</summary>
     [SettingRange(0, 10)]
     public int ConnectRetries { get; set; } = 2;

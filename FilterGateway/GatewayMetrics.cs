@@ -9,7 +9,7 @@ public sealed class GatewayMetrics(IMeterFactory meterFactory)
 
     private readonly Counter<long> _rejected = meterFactory.Create(MeterName).CreateCounter<long>(
         "signalpipeline.gateway.requests.rejected", "{request}",
-        "Requests the gateway answered itself, by reason (rate_limit, body_bytes, no_healthy_destination, large_requests).");
+        "Requests the gateway answered itself, by reason (rate_limit, body_bytes, no_healthy_destination, large_requests, refusals).");
 
     public void Rejected(string reason) => _rejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
 }

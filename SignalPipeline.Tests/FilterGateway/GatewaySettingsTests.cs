@@ -35,6 +35,8 @@ public sealed class GatewaySettingsTests
     [InlineData("ForwardActivityTimeout", "2.00:00:00", "FilterGateway:ForwardActivityTimeout = 2.00:00:00 is out of range")]
     [InlineData("MaxConcurrentLargeRequests", "-1", "FilterGateway:MaxConcurrentLargeRequests = -1 is out of range [0, 1024]")]
     [InlineData("LargeRequestQueueTimeout", "00:11:00", "FilterGateway:LargeRequestQueueTimeout = 00:11:00 is out of range")]
+    [InlineData("RefusalsPerAddress", "-1", "FilterGateway:RefusalsPerAddress = -1 is out of range [0, 1000000]")]
+    [InlineData("RefusalWindow", "00:00:00.5", "FilterGateway:RefusalWindow = 00:00:00.5000000 is out of range [00:00:01, 01:00:00]")]
     public void ABadGatewaySettingIsRejectedNamingIt(string setting, string value, string message)
     {
         var options = new FilterGatewayOptions();

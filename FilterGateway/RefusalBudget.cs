@@ -1,0 +1,118 @@
+using System.Globalization;
+using System.Threading.RateLimiting;
+using Microsoft.Extensions.Options;
+
+namespace FilterGateway;
+
+/// <summary>
+/// A budget of refused requests per client address: once FilterGateway:RefusalsPerAddress answers of 400-499 (other
+/// than 429) went to one address within a FilterGateway:RefusalWindow, its further requests get 429 with
+/// <c>Retry-After</c>, never forwarded, until the window ends. Each such 429 is held FilterGateway:RefusalDelay first
+/// (at most FilterGateway:MaxHeldRefusals at once), so that a client looping on its refusals is slowed to one request
+/// per delay. Why: a refused request costs what its body costs before the refusal. The 20,000-item batch of the abuse
+/// bench was copied through the gateway (~300 KB), read and parsed to its 4,097th item by the service in the small
+/// requests' lane, ~200 a second within the rate limit, and took about half a CPU for nothing but 413s
+/// (docs/benchmarks.md, Abuse). A client that fixes its requests is served again within one window. The address is
+/// the one after the trusted proxies (ForwardedHeaders:KnownNetworks).
+/// </summary>
+public sealed class RefusalBudget : IDisposable
+{
+    private readonly FilterGatewayOptions _options;
+    private readonly GatewayMetrics _metrics;
+    private readonly PartitionedRateLimiter<string>? _refusals;
+    private int _held;
+
+    /// <summary>Bodies up to this size are read (and dropped) after a 429 so that the connection can be kept.</summary>
+    public const long KeepConnectionBytes = 1024 * 1024;
+
+    /// <summary>429s being held now (for tests and diagnostics).</summary>
+    public int Held => Volatile.Read(ref _held);
+
+    public RefusalBudget(IOptions<FilterGatewayOptions> options, GatewayMetrics metrics)
+    {
+        _options = options.Value;
+        _metrics = metrics;
+        _refusals = _options.RefusalsPerAddress == 0 ? null : PartitionedRateLimiter.Create<string, string>(address =>
+            RateLimitPartition.GetFixedWindowLimiter(address, _ => new FixedWindowRateLimiterOptions
+            {
+                PermitLimit = _options.RefusalsPerAddress,
+                Window = _options.RefusalWindow,
+                QueueLimit = 0,
+            }));
+    }
+
+    public async Task InvokeAsync(HttpContext context, Func<Task> next)
+    {
+        var path = context.Request.Path;
+        if (_refusals is null
+            || path.StartsWithSegments(Microsoft.Extensions.Hosting.Extensions.HealthEndpointPath)
+            || path.StartsWithSegments(Microsoft.Extensions.Hosting.Extensions.AlivenessEndpointPath))
+        {
+            await next();
+            return;
+        }
+
+        var address = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+        // Zero permits only asks whether any of the window's budget is left; it takes nothing.
+        using (var left = _refusals.AttemptAcquire(address, 0))
+        {
+            if (!left.IsAcquired)
+            {
+                await RefuseAsync(context);
+                return;
+            }
+        }
+
+        await next();
+
+        var status = context.Response.StatusCode;
+        if (status is >= 400 and < 500 and not StatusCodes.Status429TooManyRequests && !context.RequestAborted.IsCancellationRequested)
+        {
+            _refusals.AttemptAcquire(address, 1).Dispose();
+        }
+    }
+
+    private async Task RefuseAsync(HttpContext context)
+    {
+        _metrics.Rejected("refusals");
+        // Answered at once, a client that ignores Retry-After just sends the next request: measured, the batch abuser's
+        // two loops then made ~1,300 requests a second and the answers cost the gateway more than the forwarded 413s
+        // had. Held for RefusalDelay (nothing read, a timer), each such loop makes one request per delay; at most
+        // MaxHeldRefusals are held at once, so many parallel connections are answered at once instead of piling up.
+        var delayed = _options.RefusalDelay > TimeSpan.Zero;
+        try
+        {
+            if (delayed && Interlocked.Increment(ref _held) <= _options.MaxHeldRefusals)
+            {
+                await Task.Delay(_options.RefusalDelay, context.RequestAborted);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        finally
+        {
+            if (delayed)
+            {
+                Interlocked.Decrement(ref _held);
+            }
+        }
+
+        var window = _options.RefusalWindow.TotalSeconds;
+        context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(window)).ToString(CultureInfo.InvariantCulture);
+        // A small body is left to Kestrel, which reads it to its end and keeps the connection: measured cheaper than a new
+        // connection for each retry of a client that ignores Retry-After. A larger one is never read: the connection closes.
+        if (context.Request.ContentLength is not <= KeepConnectionBytes)
+        {
+            context.Response.Headers.Connection = "close";
+        }
+        await Results.Problem(
+            $"Too many refused requests from this client: {_options.RefusalsPerAddress} answers 4xx within {window:0.###} s "
+            + "(FilterGateway:RefusalsPerAddress, FilterGateway:RefusalWindow). Fix the requests; retry after "
+            + $"{window:0.###} s.",
+            statusCode: StatusCodes.Status429TooManyRequests, title: "Too many refused requests").ExecuteAsync(context);
+    }
+
+    public void Dispose() => _refusals?.Dispose();
+}

@@ -1,0 +1,153 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Text;
+using FilterGateway;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using SignalPipeline.Tests.Infrastructure;
+using SignalPipeline.Tests.FilterService;
+
+namespace SignalPipeline.Tests.FilterGateway;
+
+/// <summary>
+/// FilterGateway:RefusalsPerAddress / RefusalWindow (docs/filter-api.md, Gateway): past its budget of 4xx answers a
+/// client address gets 429 problem+json with Retry-After at once, never forwarded; other addresses are served meanwhile,
+/// and the same address is served again once the window ends. The address is the one after the trusted proxies.
+/// </summary>
+public sealed class GatewayRefusalBudgetTests
+{
+    [Fact]
+    public async Task AnAddressPastItsRefusalsGets429UnforwardedWhileOthersAreServedAndItIsServedAgainAfterTheWindow()
+    {
+        var forwarded = 0;
+        await using var backend = await StartBackendAsync(() => Interlocked.Increment(ref forwarded));
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = backend.Address.ToString(),
+            ["FilterGateway:RefusalsPerAddress"] = "3",
+            ["FilterGateway:RefusalWindow"] = "00:00:02",
+            // The test client stands where the Ingress is: its X-Forwarded-For names the client.
+            ["ForwardedHeaders:KnownNetworks"] = "127.0.0.0/8",
+        });
+        using var rejected = DocumentedMetric.Collect<long>(gateway.App.Services.GetRequiredService<IMeterFactory>(),
+            GatewayMetrics.MeterName, "signalpipeline.gateway.requests.rejected");
+        using var client = gateway.CreateClient();
+
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, await StatusAsync(client, "203.0.113.1", "bad"));
+        }
+
+        using (var refused = await SendAsync(client, "203.0.113.1", "good"))
+        {
+            await FilterApi.AssertProblemAsync(refused, HttpStatusCode.TooManyRequests, "FilterGateway:RefusalsPerAddress");
+            Assert.Equal("2", refused.Headers.RetryAfter?.ToString());
+            // A small body is read to its end by Kestrel and the connection kept (a larger one would close it).
+            Assert.NotEqual(true, refused.Headers.ConnectionClose);
+        }
+
+        Assert.Equal(3, Volatile.Read(ref forwarded));
+        Assert.Equal(1, rejected.Sum(("reason", "refusals")));
+
+        // Another client is not held to the first one's budget.
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(client, "203.0.113.2", "good"));
+
+        var deadline = DateTime.UtcNow + InProcessHost.Timeout;
+        HttpStatusCode status;
+        while ((status = await StatusAsync(client, "203.0.113.1", "good")) != HttpStatusCode.OK)
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, status);
+            Assert.True(DateTime.UtcNow < deadline, "the address was never served again");
+            await Task.Delay(200);
+        }
+    }
+
+    [Fact]
+    public async Task TheBudgetIsOffAtZero()
+    {
+        await using var backend = await StartBackendAsync(() => 0);
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = backend.Address.ToString(),
+            ["FilterGateway:RefusalsPerAddress"] = "0",
+        });
+        using var client = gateway.CreateClient();
+
+        for (var i = 0; i < 60; i++)
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, await StatusAsync(client, "203.0.113.1", "bad"));
+        }
+    }
+
+    [Fact]
+    public async Task A429IsHeldForRefusalDelayButNoMoreThanMaxHeldRefusalsAtOnce()
+    {
+        await using var backend = await StartBackendAsync(() => 0);
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = backend.Address.ToString(),
+            ["FilterGateway:RefusalsPerAddress"] = "1",
+            ["FilterGateway:RefusalWindow"] = "00:01:00",
+            ["FilterGateway:RefusalDelay"] = "00:01:00",
+            ["FilterGateway:MaxHeldRefusals"] = "1",
+            ["ForwardedHeaders:KnownNetworks"] = "127.0.0.0/8",
+        });
+        using var client = gateway.CreateClient();
+        using var other = gateway.CreateClient();
+        Assert.Equal(HttpStatusCode.BadRequest, await StatusAsync(client, "203.0.113.1", "bad"));
+
+        // The first refusal is held (a minute); the second finds the one place taken and is answered without waiting.
+        using var stop = new CancellationTokenSource();
+        using var heldRequest = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/run") { Content = new StringContent("good") };
+        heldRequest.Headers.Add("X-Forwarded-For", "203.0.113.1");
+        var held = client.SendAsync(heldRequest, stop.Token);
+        var deadline = DateTime.UtcNow + InProcessHost.Timeout;
+        while (gateway.App.Services.GetRequiredService<RefusalBudget>().Held == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the first 429 was never held");
+            await Task.Delay(20);
+        }
+
+        using (var refused = await SendAsync(other, "203.0.113.1", "good"))
+        {
+            await FilterApi.AssertProblemAsync(refused, HttpStatusCode.TooManyRequests, "FilterGateway:RefusalsPerAddress");
+            Assert.Equal("60", refused.Headers.RetryAfter?.ToString());
+        }
+
+        Assert.False(held.IsCompleted, "the held 429 was sent before its delay");
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => held.WaitAsync(InProcessHost.Timeout));
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(client, "203.0.113.9", "good"));
+    }
+
+    /// <summary>A stand-in service: 400 for a body "bad", 200 otherwise; <paramref name="received"/> counts what reached it.</summary>
+    private static Task<InProcessHost> StartBackendAsync(Func<int> received)
+        => InProcessHost.StartAsync(new Dictionary<string, string?>(), _ => { }, app => app.Run(async context =>
+        {
+            if (!HttpMethods.IsPost(context.Request.Method))
+            {
+                await context.Response.WriteAsync("ok");
+                return;
+            }
+
+            received();
+            using var reader = new StreamReader(context.Request.Body);
+            var body = await reader.ReadToEndAsync();
+            context.Response.StatusCode = body == "bad" ? StatusCodes.Status400BadRequest : StatusCodes.Status200OK;
+            await context.Response.WriteAsync(body);
+        }));
+
+    private static Task<HttpResponseMessage> SendAsync(HttpClient client, string address, string body)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/run") { Content = new StringContent(body, Encoding.UTF8, "text/plain") };
+        request.Headers.Add("X-Forwarded-For", address);
+        return client.SendAsync(request).WaitAsync(InProcessHost.Timeout);
+    }
+
+    private static async Task<HttpStatusCode> StatusAsync(HttpClient client, string address, string body)
+    {
+        using var response = await SendAsync(client, address, body);
+        return response.StatusCode;
+    }
+}
