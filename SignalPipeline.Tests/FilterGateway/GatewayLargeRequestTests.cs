@@ -1,8 +1,12 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Text;
+using FilterGateway;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using SignalPipeline.Tests.FilterService;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.FilterGateway;
 
@@ -41,6 +45,8 @@ public sealed class GatewayLargeRequestTests
             ["FilterGateway:LargeRequestBytes"] = "1000",
             ["FilterGateway:LargeRequestQueueTimeout"] = "00:00:00.2",
         });
+        using var rejected = DocumentedMetric.Collect<long>(gateway.App.Services.GetRequiredService<IMeterFactory>(),
+            GatewayMetrics.MeterName, "signalpipeline.gateway.requests.rejected");
         using var client = gateway.CreateClient();
         using var other = gateway.CreateClient();
         var large = new byte[64 * 1024];
@@ -52,6 +58,7 @@ public sealed class GatewayLargeRequestTests
         {
             await FilterApi.AssertProblemAsync(refused, HttpStatusCode.ServiceUnavailable, "FilterGateway:MaxConcurrentLargeRequests");
             Assert.Equal("1", refused.Headers.RetryAfter?.ToString());
+            Assert.Equal(1, rejected.Sum(("reason", "large_requests")));
         }
 
         using (var small = await other.PostAsync("/kalman/audio/run", new StringContent("""{"signal":[1]}""", Encoding.UTF8, "application/json"))
