@@ -2,7 +2,6 @@ using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Trace;
 using Yarp.ReverseProxy.Configuration;
@@ -41,8 +40,6 @@ public static class FilterGatewayExtensions
         builder.Services.AddSingleton<IActiveHealthCheckPolicy, ReachableHealthPolicy>();
         builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddSingleton<LargeRequestAdmission>();
-        builder.Services.AddSingleton<LargeBodyThrottle>();
-        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<RefusalBudget>();
 
         builder.Services.AddRateLimiter(limiter =>

@@ -73,14 +73,6 @@ public sealed class FilterGatewayOptions
     [SettingRange(0, long.MaxValue)]
     public long LargeRequestBytes { get; set; } = 2 * 1024 * 1024;
 
-    /// <summary>
-    /// Bytes per second the large-body lane moves through this instance, each direction apart, shared by all large
-    /// requests (<see cref="LargeBodyThrottle"/>); 0 = no cap. 32 MiB/s: a 16 MiB request takes at least half a second
-    /// to upload and its answer half a second to download through one gateway replica.
-    /// </summary>
-    [SettingRange(0, long.MaxValue)]
-    public long LargeRequestBytesPerSecond { get; set; } = 32 * 1024 * 1024;
-
     /// <summary>Large requests that may wait for a slot; beyond that, 503 at once.</summary>
     [SettingRange(0, 100_000)]
     public int LargeRequestQueueLimit { get; set; } = 16;

@@ -18,13 +18,10 @@ public sealed class LargeRequestAdmission : IDisposable
     private readonly GatewayMetrics _metrics;
     private readonly ConcurrencyLimiter? _limiter;
 
-    private readonly LargeBodyThrottle _throttle;
-
-    public LargeRequestAdmission(IOptions<FilterGatewayOptions> options, GatewayMetrics metrics, LargeBodyThrottle throttle)
+    public LargeRequestAdmission(IOptions<FilterGatewayOptions> options, GatewayMetrics metrics)
     {
         _options = options.Value;
         _metrics = metrics;
-        _throttle = throttle;
         _limiter = _options.MaxConcurrentLargeRequests == 0 ? null : new ConcurrencyLimiter(new ConcurrencyLimiterOptions
         {
             PermitLimit = _options.MaxConcurrentLargeRequests,
@@ -46,7 +43,6 @@ public sealed class LargeRequestAdmission : IDisposable
         using var lease = await _limiter.AcquireWithinAsync(_options.LargeRequestQueueLimit > 0, _options.LargeRequestQueueTimeout, context.RequestAborted);
         if (lease is { IsAcquired: true })
         {
-            _throttle.Apply(context);
             await next();
             return;
         }
