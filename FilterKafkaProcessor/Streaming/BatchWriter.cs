@@ -11,11 +11,10 @@ namespace FilterKafkaProcessor.Streaming;
 /// partition checkpoint means its whole transaction is visible), then the input offsets with the group's metadata,
 /// then the commit. After a commit the streams adopt what was checkpointed; after a failure they roll back.
 /// </summary>
-public sealed class BatchWriter(RecordCollector collector, ProcessorOptions options, ChunkLimits limits, ProcessorTelemetry telemetry, int outputPartitions, CodecWorkers? codec = null)
+public sealed class BatchWriter(RecordCollector collector, ProcessorOptions options, ChunkLimits limits, ProcessorTelemetry telemetry, int outputPartitions, CodecWorkers codec)
 {
     private readonly List<(StreamState Stream, StreamCheckpoint Checkpoint)> _checkpoints = [];
     private readonly List<ChunkWork> _outputs = [];
-    private readonly CodecWorkers _codec = codec ?? new CodecWorkers(1);
     private Message<byte[], byte[]>[] _messages = [];
 
     public int OutputPartition(int inputPartition) => inputPartition % outputPartitions;
@@ -149,7 +148,7 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
 
         try
         {
-            _codec.For(outputs.Count, cost, (this, outputs, _messages, traceContext, processedMs),
+            codec.For(outputs.Count, cost, (this, outputs, _messages, traceContext, processedMs),
                 static (s, i) => s._messages[i] = s.Item1.OutputMessage(s.outputs[i], s.traceContext, s.processedMs));
             for (var i = 0; i < outputs.Count; i++)
             {

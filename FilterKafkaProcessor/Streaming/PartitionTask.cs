@@ -45,9 +45,6 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
             : new(null, error);
     }
 
-    /// <summary>Takes one record of this partition into the batch.</summary>
-    public void Accept(ConsumeResult<byte[], byte[]> record, Batch batch, long nowMs) => Accept(record, Decode(record, context.DecodeLimits), batch, nowMs);
-
     /// <summary>Takes one record of this partition, already decoded by <see cref="Decode"/>, into the batch.</summary>
     public void Accept(ConsumeResult<byte[], byte[]> record, in DecodedRecord decoded, Batch batch, long nowMs)
     {

@@ -187,7 +187,7 @@ public sealed class StreamThread : IDisposable
 
         try
         {
-            _codec.For(accepted.Count, cost, (accepted, _decoded, _context.DecodeLimits), static (s, i) => s.Item2[i] = PartitionTask.Decode(s.accepted[i].Record, s.DecodeLimits));
+            _codec.For(accepted.Count, cost, (accepted, _decoded, _context.DecodeLimits), static (s, i) => s._decoded[i] = PartitionTask.Decode(s.accepted[i].Record, s.DecodeLimits));
             for (var i = 0; i < accepted.Count; i++)
             {
                 accepted[i].Task.Accept(accepted[i].Record, _decoded[i], batch, now);

@@ -70,7 +70,7 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
         // work on it) weighs on both alike instead of on whichever phase it happens to fall.
         await _firstFrame.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken).ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
-        await WarmAbusePathsAsync(http, phase.TotalSeconds >= 15 ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(1), cancellationToken);
+        await WarmAbusePathsAsync(http, phase.TotalSeconds >= 15 ? WarmUp : TimeSpan.FromSeconds(1), cancellationToken);
         var cycles = phase.TotalSeconds >= 15 ? 3 : 1;
         var slice = phase / cycles;
         var baseline = new List<(TimeSpan From, TimeSpan To)>();
@@ -82,9 +82,7 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
             await MeasureAsync(baseline, baselineCpu, slice, cancellationToken);
             using var stopAbuse = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var abusers = new List<Task>();
-            abusers.AddRange(Loops("batch", 2, i => OversizedBatchAsync(http, i, stopAbuse.Token)));
-            abusers.AddRange(Loops("large", 8, i => LargeBodyAsync(http, i, stopAbuse.Token)));
-            abusers.AddRange(Loops("abandoned", 2, i => AbandonedSlowAsync(http, i, stopAbuse.Token)));
+            abusers.AddRange(HttpAbusers(http, 0, stopAbuse.Token));
             abusers.AddRange(Loops("flood", 2, i => SubscriptionFloodAsync(i, stopAbuse.Token)));
             abusers.AddRange(Loops("stalled", 8, i => StalledReaderAsync(i, stopAbuse.Token)));
             abusers.AddRange(Loops("idle", 1, _ => IdleSocketsAsync(stopAbuse.Token)));
@@ -100,6 +98,9 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
         return (Figures(baseline, baselineCpu), Figures(abused, abusedCpu), new Dictionary<string, long>(_answers));
     }
 
+    /// <summary>How long the HTTP abusers run before the measured slices of a full phase (<see cref="WarmAbusePathsAsync"/>).</summary>
+    public static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(5);
+
     /// <summary>
     /// The HTTP abusers' paths run once before anything is measured: a server in production has long compiled them, but
     /// here they were new in the first abused slice (measured 13:34 UTC with perf: the gateway spent 12 % of its CPU in
@@ -110,16 +111,19 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
     private async Task WarmAbusePathsAsync(HttpClient http, TimeSpan duration, CancellationToken cancellationToken)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var loops = new List<Task>();
-        loops.AddRange(Loops("batch", 2, i => OversizedBatchAsync(http, 100 + i, stop.Token)));
-        loops.AddRange(Loops("large", 8, i => LargeBodyAsync(http, 100 + i, stop.Token)));
-        loops.AddRange(Loops("abandoned", 2, i => AbandonedSlowAsync(http, 100 + i, stop.Token)));
+        var loops = HttpAbusers(http, 100, stop.Token).ToList();
         await Task.Delay(duration, cancellationToken);
         await stop.CancelAsync();
         await SettleAsync("warm-up", loops);
         _answers.Clear();
         await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
     }
+
+    /// <summary>The HTTP abusers' loops; <paramref name="address"/> shifts their client addresses (198.51.100.x).</summary>
+    private IEnumerable<Task> HttpAbusers(HttpClient http, int address, CancellationToken stop)
+        => Loops("batch", 2, i => OversizedBatchAsync(http, address + i, stop))
+            .Concat(Loops("large", 8, i => LargeBodyAsync(http, address + i, stop)))
+            .Concat(Loops("abandoned", 2, i => AbandonedSlowAsync(http, address + i, stop)));
 
     /// <summary>One measured slice: its time window and the CPU time each service used in it.</summary>
     private async Task MeasureAsync(List<(TimeSpan From, TimeSpan To)> windows, Dictionary<string, TimeSpan> cpu, TimeSpan slice, CancellationToken cancellationToken)

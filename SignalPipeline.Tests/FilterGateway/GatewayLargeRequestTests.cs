@@ -1,10 +1,7 @@
-using System.Diagnostics.Metrics;
 using System.Net;
 using System.Text;
-using FilterGateway;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using SignalPipeline.Tests.FilterService;
 using SignalPipeline.Tests.Infrastructure;
 
@@ -45,8 +42,7 @@ public sealed class GatewayLargeRequestTests
             ["FilterGateway:LargeRequestBytes"] = "1000",
             ["FilterGateway:LargeRequestQueueTimeout"] = "00:00:00.2",
         });
-        using var rejected = DocumentedMetric.Collect<long>(gateway.App.Services.GetRequiredService<IMeterFactory>(),
-            GatewayMetrics.MeterName, "signalpipeline.gateway.requests.rejected");
+        using var rejected = GatewayMetricsTests.CollectRejected(gateway);
         using var client = gateway.CreateClient();
         using var other = gateway.CreateClient();
         var large = new byte[64 * 1024];

@@ -32,7 +32,7 @@ public sealed class GatewayMetricsTests
             ["FilterGateway:RateLimitPermitsPerSecond"] = "1",
             ["FilterGateway:RateLimitBurst"] = "1",
         });
-        using var rejected = Collect(gateway);
+        using var rejected = CollectRejected(gateway);
         using var client = gateway.CreateClient();
 
         var refused = await CountAsync(client, HttpStatusCode.TooManyRequests);
@@ -53,7 +53,7 @@ public sealed class GatewayMetricsTests
             ["KALMAN_SERVICE_URL"] = service.Address.ToString(),
             ["FilterGateway:MaxRequestBodyBytes"] = "1000",
         });
-        using var rejected = Collect(gateway);
+        using var rejected = CollectRejected(gateway);
         using var client = gateway.CreateClient();
 
         using (var large = await PostJsonAsync(client, "/kalman/audio/run", RunBody(TestSignal(200, seed: 1))))
@@ -77,7 +77,7 @@ public sealed class GatewayMetricsTests
             ["FilterGateway:HealthCheckInterval"] = "00:00:00.2",
             ["FilterGateway:HealthCheckTimeout"] = "00:00:01",
         });
-        using var rejected = Collect(gateway);
+        using var rejected = CollectRejected(gateway);
         using var client = gateway.CreateClient();
 
         // Before the first probe a request meets the closed port (502, not the gateway's own answer); then 503.
@@ -96,7 +96,8 @@ public sealed class GatewayMetricsTests
         await UntilServedAsync(client);
     }
 
-    private static MetricCollector<long> Collect(InProcessHost gateway)
+    /// <summary>The gateway's <c>requests.rejected</c>, read by name from its own meters (also used by the lane and budget tests).</summary>
+    internal static MetricCollector<long> CollectRejected(InProcessHost gateway)
         => DocumentedMetric.Collect<long>(gateway.App.Services.GetRequiredService<IMeterFactory>(), GatewayMetrics.MeterName, "signalpipeline.gateway.requests.rejected");
 
     private static async Task<HttpStatusCode> StatusAsync(HttpClient client)

@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using System.Net;
 using System.Text;
 using FilterGateway;
@@ -30,8 +29,7 @@ public sealed class GatewayRefusalBudgetTests
             // The test client stands where the Ingress is: its X-Forwarded-For names the client.
             ["ForwardedHeaders:KnownNetworks"] = "127.0.0.0/8",
         });
-        using var rejected = DocumentedMetric.Collect<long>(gateway.App.Services.GetRequiredService<IMeterFactory>(),
-            GatewayMetrics.MeterName, "signalpipeline.gateway.requests.rejected");
+        using var rejected = GatewayMetricsTests.CollectRejected(gateway);
         using var client = gateway.CreateClient();
 
         for (var i = 0; i < 3; i++)
