@@ -54,7 +54,7 @@ public static class FilterGatewayExtensions
                 }
 
                 var burst = options.RateLimitBurst > 0 ? options.RateLimitBurst : options.RateLimitPermitsPerSecond;
-                return RateLimitPartition.GetTokenBucketLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                return RateLimitPartition.GetTokenBucketLimiter(ClientKey(context),
                     _ => new TokenBucketRateLimiterOptions
                     {
                         TokenLimit = burst,
@@ -170,6 +170,13 @@ public static class FilterGatewayExtensions
         $"The request body exceeds the gateway's limit (FilterGateway:MaxRequestBodyBytes) of {limit} bytes.",
         statusCode: StatusCodes.Status413PayloadTooLarge, title: "Request body too large");
 
-    private static bool IsProbe(PathString path)
+    /// <summary>The health and liveness probes: never rate-limited, never counted against a client's refusals.</summary>
+    internal static bool IsProbe(PathString path)
         => path.StartsWithSegments(Extensions.HealthEndpointPath) || path.StartsWithSegments(Extensions.AlivenessEndpointPath);
+
+    /// <summary>
+    /// The client a per-client limit counts against: the connection's address after the forwarded-headers middleware,
+    /// i.e. the one behind the trusted proxies (the rate limit and the refusal budget both use it).
+    /// </summary>
+    internal static string ClientKey(HttpContext context) => context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
 }

@@ -43,16 +43,13 @@ public sealed class RefusalBudget : IDisposable
 
     public async Task InvokeAsync(HttpContext context, Func<Task> next)
     {
-        var path = context.Request.Path;
-        if (_refusals is null
-            || path.StartsWithSegments(Microsoft.Extensions.Hosting.Extensions.HealthEndpointPath)
-            || path.StartsWithSegments(Microsoft.Extensions.Hosting.Extensions.AlivenessEndpointPath))
+        if (_refusals is null || FilterGatewayExtensions.IsProbe(context.Request.Path))
         {
             await next();
             return;
         }
 
-        var address = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+        var address = FilterGatewayExtensions.ClientKey(context);
         // Zero permits only asks whether any of the window's budget is left; it takes nothing.
         using (var left = _refusals.AttemptAcquire(address, 0))
         {
