@@ -59,17 +59,24 @@ public sealed class ProcessorOptions : IValidatableObject
     [ConfigurationKeyName(GatewayUrlSetting)]
     public string GatewayUrl { get; set; } = "http://filter-gateway";
 
-    /// <summary>Most records consumed into one transaction.</summary>
+    /// <summary>
+    /// Most records consumed into one transaction. Fewer means more transactions for small records: at 1000 the state
+    /// bench's million 4-sample streams loaded in 32 s against 22 s and restored in 9.4 s against 5.1 s (more
+    /// transaction batches in the changelog for the dev broker to scan).
+    /// </summary>
     [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxBatchRecords)}"), SettingRange(1, 1_000_000)]
     public int MaxBatchRecords { get; set; } = 2000;
 
     /// <summary>
     /// Most input bytes (record values) in one transaction. Bounds what the producer holds until the commit: with
     /// ~200 records of 64 KB per transaction each produced record cost 7x more (fresh memory for librdkafka's copies,
-    /// page faults) and the throughput of a run settled at either ~9M or ~18M samples/s; 1 MiB keeps it at the latter.
+    /// page faults) and the throughput of a run settled at either ~9M or ~18M samples/s (2026-11-29, 1 MiB fixed it).
+    /// Measured again on 2026-11-30 (docs/benchmarks.md, "Larger transactions"): larger transactions moved more JSON
+    /// and 4096-sample chunks, but 2000 binary 256-sample records a transaction (4 MiB) cost 20 µs of processor CPU a
+    /// record against 14-17 µs at 500-1000; 2 MiB keeps those at about 1000.
     /// </summary>
     [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxBatchBytes)}"), SettingRange(1, int.MaxValue)]
-    public int MaxBatchBytes { get; set; } = 1 << 20;
+    public int MaxBatchBytes { get; set; } = 2 << 20;
 
     /// <summary>Longest time spent collecting one transaction's records.</summary>
     [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxBatchMs)}"), SettingRange(1, 60_000)]

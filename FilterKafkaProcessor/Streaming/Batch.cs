@@ -36,6 +36,9 @@ public sealed class Batch
 {
     public List<ConsumeResult<byte[], byte[]>> Records { get; } = [];
 
+    /// <summary>The decodes of the first records, made while the previous batch's commit ran (see <see cref="StreamThread"/>).</summary>
+    public List<DecodedRecord> Decoded { get; } = [];
+
     public List<ChunkWork> Work { get; } = [];
 
     public List<DeadLetter> DeadLetters { get; } = [];
@@ -58,6 +61,31 @@ public sealed class Batch
 
     public double[] RentOutput(int length) => ArrayPool<double>.Shared.Rent(length);
 
+    /// <summary>Drops the records (and their decodes) of the partitions <paramref name="drop"/> names: they will be read again.</summary>
+    public void RemoveRecords(Func<int, bool> drop)
+    {
+        var (kept, keptDecoded) = (0, 0);
+        for (var i = 0; i < Records.Count; i++)
+        {
+            var record = Records[i];
+            if (drop(record.Partition.Value))
+            {
+                InputBytes -= record.Message.Value?.Length ?? 0;
+                continue;
+            }
+
+            if (i < Decoded.Count)
+            {
+                Decoded[keptDecoded++] = Decoded[i];
+            }
+
+            Records[kept++] = record;
+        }
+
+        Decoded.RemoveRange(keptDecoded, Decoded.Count - keptDecoded);
+        Records.RemoveRange(kept, Records.Count - kept);
+    }
+
     public void Clear()
     {
         foreach (var work in Work)
@@ -66,6 +94,7 @@ public sealed class Batch
         }
 
         Records.Clear();
+        Decoded.Clear();
         Work.Clear();
         DeadLetters.Clear();
         Touched.Clear();

@@ -9,7 +9,9 @@ namespace FilterKafkaProcessor.Streaming;
 /// Writes one filtered batch as one transaction, in the order that makes every crash point safe: outputs and dead
 /// letters, then stream checkpoints and tombstones, then each partition's checkpoint (written last: a visible
 /// partition checkpoint means its whole transaction is visible), then the input offsets with the group's metadata,
-/// then the commit. After a commit the streams adopt what was checkpointed; after a failure they roll back.
+/// then the commit. After a commit the streams adopt what was checkpointed (<see cref="Committed"/>); after a failure
+/// they roll back (<see cref="RollBack"/>). <see cref="Write"/> leaves the commit to the caller, who runs it while it
+/// collects the next batch.
 /// </summary>
 public sealed class BatchWriter(RecordCollector collector, ProcessorOptions options, ChunkLimits limits, ProcessorTelemetry telemetry, int outputPartitions, CodecWorkers codec)
 {
@@ -19,8 +21,11 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
 
     public int OutputPartition(int inputPartition) => inputPartition % outputPartitions;
 
-    /// <summary>Writes and commits; throws what the client threw (the caller classifies, aborts and rolls back).</summary>
-    public void Commit(Batch batch, IReadOnlyDictionary<int, PartitionTask> tasks, IConsumerGroupMetadata group, Headers traceContext, long processedMs)
+    /// <summary>
+    /// Begins the transaction and produces everything of the batch but the commit: outputs, dead letters, checkpoints,
+    /// tombstones and partition checkpoints. Returns the input offsets to send with the commit.
+    /// </summary>
+    public WrittenBatch Write(Batch batch, IReadOnlyDictionary<int, PartitionTask> tasks, Headers traceContext, long processedMs)
     {
         collector.Begin();
         long cost = 0;
@@ -79,8 +84,7 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
             offsets.Add(new TopicPartitionOffset(options.InputTopic, partition.Partition, Math.Max(next, 0)));
         }
 
-        collector.Commit(offsets, group);
-        Committed(batch, partitions);
+        return new WrittenBatch(offsets, partitions);
     }
 
     /// <summary>After an aborted transaction: every stream it touched goes back to its last commit; new streams are forgotten.</summary>
@@ -112,8 +116,10 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
         }
     }
 
-    private void Committed(Batch batch, HashSet<PartitionState> partitions)
+    /// <summary>After the commit: the streams adopt their checkpoints, evicted streams go, the partitions move on.</summary>
+    public void Committed(Batch batch, WrittenBatch written)
     {
+        var partitions = written.Partitions;
         foreach (var (stream, checkpoint) in _checkpoints)
         {
             stream.OnCommitted(checkpoint);
@@ -181,3 +187,6 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
         return message;
     }
 }
+
+/// <summary>What <see cref="BatchWriter.Write"/> leaves for the commit: the input offsets and the partitions written for.</summary>
+public sealed record WrittenBatch(IReadOnlyList<TopicPartitionOffset> Offsets, IReadOnlyCollection<PartitionState> Partitions);

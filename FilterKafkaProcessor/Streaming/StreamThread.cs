@@ -13,6 +13,9 @@ namespace FilterKafkaProcessor.Streaming;
 /// as one transaction (<see cref="BatchWriter"/>). A failure of the broker or the transport aborts the transaction,
 /// rolls back the streams it touched, rewinds their partitions and retries after a capped exponential backoff; a bad
 /// record never gets here as a failure (it is a dead letter). Runs on one thread; <see cref="Step"/> is one iteration.
+/// The commit's round trips (offsets, flush, commit) run on another thread while this one takes and decodes what the
+/// consumer has fetched for the next batch; the commit is over (adopted or recovered from) before the step ends and
+/// before a rebalance takes partitions, so between steps no transaction is open.
 /// </summary>
 public sealed class StreamThread : IDisposable
 {
@@ -27,10 +30,13 @@ public sealed class StreamThread : IDisposable
     private readonly BatchFilter _filter;
     private readonly TaskContext _context;
     private readonly TaskManager _manager;
-    private readonly Batch _batch = new();
+    private Batch _batch = new();
+    private Batch _next = new();
+    private PendingCommit? _pending;
+    private CancellationToken _stopping;
     private readonly Inspection.StreamQueries? _queries;
     private readonly CodecWorkers _codec;
-    private readonly List<(PartitionTask Task, ConsumeResult<byte[], byte[]> Record)> _accepted = [];
+    private readonly List<(PartitionTask Task, ConsumeResult<byte[], byte[]> Record, int Index)> _accepted = [];
     private DecodedRecord[] _decoded = [];
     private IConsumer<byte[], byte[]>? _consumer;
     private BatchWriter? _writer;
@@ -111,6 +117,14 @@ public sealed class StreamThread : IDisposable
     /// <summary>One iteration: restore what is pending, collect, process, commit (or roll back and back off).</summary>
     public void Step(CancellationToken stoppingToken)
     {
+        _stopping = stoppingToken;
+
+        // Records taken during the last commit from partitions assigned since were fetched before the restore's seek.
+        if (_manager.RestoringSinceMs is not null)
+        {
+            _batch.RemoveRecords(_manager.IsRestoring);
+        }
+
         _manager.RestorePending(_consumer!, p => _writer!.OutputPartition(p), stoppingToken);
         _queries?.Answer(Tasks); // between transactions: the streams hold their committed state
         Collect(stoppingToken);
@@ -132,51 +146,149 @@ public sealed class StreamThread : IDisposable
         var batch = _batch;
         try
         {
-            Accept(batch, now);
-
-            if (maintain)
+            Activity? activity = null;
+            WrittenBatch written;
+            try
             {
-                _lastMaintenanceMs = now;
-                foreach (var task in Tasks.Values)
+                Accept(batch, now);
+
+                if (maintain)
                 {
-                    task.Maintain(batch, now);
+                    _lastMaintenanceMs = now;
+                    foreach (var task in Tasks.Values)
+                    {
+                        task.Maintain(batch, now);
+                    }
                 }
-            }
 
-            if (batch.IsEmpty)
+                if (batch.IsEmpty)
+                {
+                    return;
+                }
+
+                activity = ProcessorTelemetry.StartBatch(_options.InputTopic, batch.Records);
+                _filter.FilterAsync(batch.Work, stoppingToken, batch.DeadLetters).GetAwaiter().GetResult();
+                written = _writer!.Write(batch, Tasks, ProcessorTelemetry.TraceContext(activity), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested || e is not OperationCanceledException)
             {
+                activity?.Dispose();
+                Recover(batch, e, stoppingToken);
                 return;
             }
 
-            using var activity = ProcessorTelemetry.StartBatch(_options.InputTopic, batch.Records);
-            _filter.FilterAsync(batch.Work, stoppingToken, batch.DeadLetters).GetAwaiter().GetResult();
-            _writer!.Commit(batch, Tasks, _consumer!.ConsumerGroupMetadata, ProcessorTelemetry.TraceContext(activity), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            _manager.Recount();
-            _health.BatchCommitted();
-            _telemetry.Committed(batch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _context.StreamCount);
-            _telemetry.ConfigSwitched(_filter.Switches);
-        }
-        catch (Exception e) when (!stoppingToken.IsCancellationRequested || e is not OperationCanceledException)
-        {
-            Recover(batch, e, stoppingToken);
+            // The offsets, the flush and the commit wait on the broker: meanwhile this thread takes the next batch.
+            var group = _consumer!.ConsumerGroupMetadata;
+            _pending = new PendingCommit(batch, written, Task.Run(() => _collector.Commit(written.Offsets, group)), activity);
+            try
+            {
+                CollectDuringCommit(_pending.Commit, stoppingToken);
+            }
+            finally
+            {
+                CompleteCommit();
+            }
         }
         finally
         {
             batch.Clear();
+            (_batch, _next) = (_next, _batch);
         }
     }
 
-    /// <summary>Decodes the records of owned partitions (on the codec threads when worth it), then sequences them in order.</summary>
+    /// <summary>
+    /// Waits for the commit running on another thread; then the batch's streams adopt it, or the batch is recovered
+    /// from (abort, roll back, rewind). Does nothing when no commit runs.
+    /// </summary>
+    private void CompleteCommit()
+    {
+        if (_pending is not { } pending)
+        {
+            return;
+        }
+
+        _pending = null;
+        try
+        {
+            pending.Commit.GetAwaiter().GetResult();
+            _writer!.Committed(pending.Batch, pending.Written);
+            _manager.Recount();
+            _health.BatchCommitted();
+            _telemetry.Committed(pending.Batch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _context.StreamCount);
+            _telemetry.ConfigSwitched(_filter.Switches);
+        }
+        catch (Exception e) when (!_stopping.IsCancellationRequested || e is not OperationCanceledException)
+        {
+            Recover(pending.Batch, e, _stopping);
+        }
+        finally
+        {
+            pending.Activity?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// While the commit runs: takes what the consumer has already fetched into the next batch and decodes it, until the
+    /// commit is over, nothing more is fetched or the next batch is full. It never waits for a record.
+    /// </summary>
+    private void CollectDuringCommit(Task commit, CancellationToken stoppingToken)
+    {
+        while (!commit.IsCompleted && _next.Records.Count < _options.MaxBatchRecords && _next.InputBytes < _options.MaxBatchBytes && !stoppingToken.IsCancellationRequested)
+        {
+            if (!TakeOne(_next, 0, decode: true))
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>One <c>Consume</c> into <paramref name="batch"/>; false when nothing came within <paramref name="waitMs"/>.</summary>
+    private bool TakeOne(Batch batch, int waitMs, bool decode)
+    {
+        ConsumeResult<byte[], byte[]>? record;
+        try
+        {
+            record = _consumer!.Consume(waitMs);
+        }
+        catch (ConsumeException e) when (!e.Error.IsFatal)
+        {
+            _logger.LogWarning("Consume error: {Reason}", e.Error.Reason);
+            return true;
+        }
+
+        if (record is null)
+        {
+            return false;
+        }
+
+        if (!record.IsPartitionEOF)
+        {
+            batch.Records.Add(record);
+            batch.InputBytes += record.Message.Value?.Length ?? 0;
+            if (decode)
+            {
+                batch.Decoded.Add(PartitionTask.Decode(record, _context.DecodeLimits));
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Decodes the records of owned partitions not decoded yet (on the codec threads when worth it), then sequences them
+    /// in order.
+    /// </summary>
     private void Accept(Batch batch, long now)
     {
         var accepted = _accepted;
         long cost = 0;
-        foreach (var record in batch.Records)
+        for (var i = 0; i < batch.Records.Count; i++)
         {
+            var record = batch.Records[i];
             if (Tasks.TryGetValue(record.Partition.Value, out var task) && record.Offset.Value >= task.State.NextInputOffset)
             {
-                accepted.Add((task, record));
-                cost += CodecWorkers.Cost(record.Message.Value);
+                accepted.Add((task, record, i));
+                cost += i < batch.Decoded.Count ? 0 : CodecWorkers.Cost(record.Message.Value);
             }
         }
 
@@ -187,10 +299,14 @@ public sealed class StreamThread : IDisposable
 
         try
         {
-            _codec.For(accepted.Count, cost, (accepted, _decoded, _context.DecodeLimits), static (s, i) => s._decoded[i] = PartitionTask.Decode(s.accepted[i].Record, s.DecodeLimits));
-            for (var i = 0; i < accepted.Count; i++)
+            _codec.For(accepted.Count, cost, (accepted, _decoded, batch.Decoded, _context.DecodeLimits), static (s, j) =>
             {
-                accepted[i].Task.Accept(accepted[i].Record, _decoded[i], batch, now);
+                var (_, record, i) = s.accepted[j];
+                s._decoded[j] = i < s.Decoded.Count ? s.Decoded[i] : PartitionTask.Decode(record, s.DecodeLimits);
+            });
+            for (var j = 0; j < accepted.Count; j++)
+            {
+                accepted[j].Task.Accept(accepted[j].Record, _decoded[j], batch, now);
             }
         }
         finally
@@ -220,7 +336,9 @@ public sealed class StreamThread : IDisposable
         if (failure == TransactionFailure.Fatal)
         {
             // What the coordinator did with the transaction is not known here: the changelog says what is committed.
+            // Every partition is restored and read again from its checkpoint, so what was collected meanwhile goes too.
             _manager.RestoreAll();
+            _next.RemoveRecords(static _ => true);
         }
         else
         {
@@ -246,13 +364,15 @@ public sealed class StreamThread : IDisposable
             }
         }
 
+        // Records of the rewound partitions collected while the commit ran are read again after the seek.
+        _next.RemoveRecords(batch.LastOffsets.ContainsKey);
+
         var backoff = Math.Min(_options.MaxRetryBackoffMs, _options.RetryBackoffMs * Math.Pow(2, Math.Min(_health.ConsecutiveFailures - 1, 20)));
         stoppingToken.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(backoff));
     }
 
     private void Collect(CancellationToken stoppingToken)
     {
-        var consumer = _consumer!;
         var clock = Stopwatch.StartNew();
         while (_batch.Records.Count < _options.MaxBatchRecords && _batch.InputBytes < _options.MaxBatchBytes && !stoppingToken.IsCancellationRequested)
         {
@@ -264,37 +384,27 @@ public sealed class StreamThread : IDisposable
                 return;
             }
 
-            ConsumeResult<byte[], byte[]>? record;
-            try
-            {
-                record = consumer.Consume(Math.Max(wait, 0));
-            }
-            catch (ConsumeException e) when (!e.Error.IsFatal)
-            {
-                _logger.LogWarning("Consume error: {Reason}", e.Error.Reason);
-                continue;
-            }
-
-            if (record is null)
+            if (!TakeOne(_batch, Math.Max(wait, 0), decode: false))
             {
                 return;
-            }
-
-            if (!record.IsPartitionEOF)
-            {
-                _batch.Records.Add(record);
-                _batch.InputBytes += record.Message.Value?.Length ?? 0;
             }
         }
     }
 
     private void OnRevoked(IReadOnlyList<TopicPartitionOffset> revoked, string why)
     {
+        // Called from Consume, maybe while a commit runs: it ends first, so the partitions leave with their streams'
+        // state committed or rolled back, never in between (and a retained state matches the changelog).
+        CompleteCommit();
         _manager.OnRevoked(revoked, why);
 
         // Records read but not processed: the next owner reads them again from the checkpoint.
-        _batch.Records.RemoveAll(r => !Tasks.ContainsKey(r.Partition.Value));
+        _batch.RemoveRecords(p => !Tasks.ContainsKey(p));
+        _next.RemoveRecords(p => !Tasks.ContainsKey(p));
     }
+
+    /// <summary>A written batch whose commit runs on another thread.</summary>
+    private sealed record PendingCommit(Batch Batch, WrittenBatch Written, Task Commit, Activity? Activity);
 
     private int RequirePartitions(string topic, string setting)
         => _kafka.PartitionCount(topic) ?? throw new InvalidOperationException(

@@ -20,6 +20,9 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
     /// <summary>Since when partitions wait for their restore (null when none does), for the health check.</summary>
     public long? RestoringSinceMs => _restoring.Count > 0 ? _restoringSinceMs : null;
 
+    /// <summary>Whether <paramref name="partition"/> waits for its restore (its position is set when the restore ends).</summary>
+    public bool IsRestoring(int partition) => _restoring.Contains(partition);
+
     public IEnumerable<TopicPartitionOffset> OnAssigned(IReadOnlyList<TopicPartition> assigned)
     {
         // State kept from a revocation is reused only for partitions that came back in this assignment.

@@ -64,7 +64,7 @@ public sealed class StreamThreadTests
         // seq 1 follows seq 0 at once (no gap wait), filtered from a fresh state as if seq 0 had not been there.
         ProcessorHarness.AssertReference(good, harness.Outputs()["p"]);
         Assert.Equal([PoisonCodes.NonFiniteOutput], harness.DeadLetters().Select(d => d.Code));
-        Assert.Equal(0, harness.Telemetry.Gaps);
+        Assert.Equal(0L, harness.Telemetry.Gaps);
     }
 
     [Fact]
@@ -214,6 +214,106 @@ public sealed class StreamThreadTests
         var sick = health.Check();
         Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, sick.Status);
         Assert.Contains("Processor:StuckPartitionSeconds", sick.Description);
+    }
+
+    [Fact]
+    public async Task TheNextBatchIsTakenWhileTheCommitWaitsOnTheBroker()
+    {
+        using var harness = new ProcessorHarness(configure: o => o.MaxBatchRecords = 4);
+        var (thread, _) = harness.Start();
+        var (chunks, step, stall) = await StepWithTheNextBatchTakenDuringTheCommit(harness, thread, "o", FaultPoint.CommitTransaction);
+
+        Assert.Equal(1, harness.OutputCount("o"));
+        stall.Release();
+        await step.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(5, harness.OutputCount("o"));
+
+        harness.Step();
+        ProcessorHarness.AssertReference(chunks, harness.Outputs()["o"]);
+    }
+
+    [Fact]
+    public async Task ACommitThatFailsAfterTheNextBatchWasTakenReadsBothAgainAndWritesEverythingOnce()
+    {
+        using var harness = new ProcessorHarness(configure: o => o.MaxBatchRecords = 4);
+        var (thread, _) = harness.Start();
+        var (chunks, step, stall) = await StepWithTheNextBatchTakenDuringTheCommit(harness, thread, "f", FaultPoint.SendOffsets);
+
+        harness.Cluster.Faults.Fail(FaultPoint.CommitTransaction, () => KafkaFaults.Abortable());
+        stall.Release();
+        await step.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(1, harness.OutputCount("f"));
+
+        // Seqs 5-7, taken while the failed commit ran, are dropped with the rewind and read again after seqs 1-4: kept,
+        // they would come before 1-4 (held as a gap) and again after them (counted as duplicates).
+        harness.StepUntil(() => harness.OutputCount("f") == 8);
+        ProcessorHarness.AssertReference(chunks, harness.Outputs()["f"]);
+        Assert.Equal(1L, harness.Telemetry.Aborts);
+        Assert.Equal(0L, harness.Telemetry.Duplicates);
+        Assert.Equal(0L, harness.Telemetry.Gaps);
+    }
+
+    [Fact]
+    public async Task ARebalanceWhileACommitRunsWaitsForItAndMovesPartitionsWithoutLossOrDuplicates()
+    {
+        using var harness = new ProcessorHarness(partitions: 2, configure: o => o.MaxBatchRecords = 4);
+        var (first, _) = harness.Start(instanceId: "first");
+        var sent = new[] { "r0", "r1" }.ToDictionary(s => s, s => Enumerable.Range(0, 8).Select(seq => ProcessorHarness.Chunk(s, seq)).ToList());
+        harness.Produce(sent["r0"][0], 0);
+        harness.Produce(sent["r1"][0], 1);
+        harness.StepUntil(() => harness.OutputCount("r0") == 1 && harness.OutputCount("r1") == 1);
+
+        // The commit of the next batch waits at its offsets; the step's fifth Consume, the first made while that commit
+        // runs (four fill the batch), waits too, until a second member has joined: the revocation comes in that call.
+        var name = harness.Supplier.Consumers[0].Name;
+        var calls = 0;
+        var commit = harness.Cluster.Faults.Stall(FaultPoint.SendOffsets, c => c.Owner?.EndsWith("first", StringComparison.Ordinal) == true);
+        var consume = harness.Cluster.Faults.Stall(FaultPoint.Consume, c => c.Client == name && ++calls == 5);
+        for (var seq = 1; seq < 8; seq++)
+        {
+            harness.Produce(sent["r0"][seq], 0);
+            harness.Produce(sent["r1"][seq], 1);
+        }
+
+        var step = Task.Run(() => first.Step(CancellationToken.None));
+        await consume.Reached.WaitAsync(TimeSpan.FromSeconds(30));
+        var (second, _) = harness.Start(instanceId: "second");
+        consume.Release();
+        await commit.Reached.WaitAsync(TimeSpan.FromSeconds(30));
+        commit.Release();
+        harness.StepUntil(() => step.IsCompleted, threads: second);
+        await step;
+
+        harness.StepUntil(() => harness.OutputCount("r0") == 8 && harness.OutputCount("r1") == 8);
+        harness.Step(3);
+        foreach (var (stream, chunks) in sent)
+        {
+            ProcessorHarness.AssertReference(chunks, harness.Outputs()[stream]);
+        }
+
+        Assert.Equal(0L, harness.Telemetry.Duplicates);
+        Assert.True(second.AssignedPartitions.Count > 0, "The second member should own a partition.");
+    }
+
+    /// <summary>
+    /// Seq 0 of <paramref name="stream"/> goes through first (partition 0, batches of 4); then seqs 1-7 are produced and
+    /// a step starts on another thread: seqs 1-4 fill its batch, whose commit stalls at <paramref name="stallAt"/>, and
+    /// seqs 5-7 are taken meanwhile (the consumer's position moves past them). Returns once they are.
+    /// </summary>
+    private static async Task<(List<SampleChunk> Chunks, Task Step, FaultStall Stall)> StepWithTheNextBatchTakenDuringTheCommit(
+        ProcessorHarness harness, StreamThread thread, string stream, FaultPoint stallAt)
+    {
+        var chunks = Enumerable.Range(0, 8).Select(seq => ProcessorHarness.Chunk(stream, seq)).ToList();
+        harness.Produce(chunks[0], 0);
+        harness.StepUntil(() => harness.OutputCount(stream) == 1);
+
+        var stall = harness.Cluster.Faults.Stall(stallAt);
+        chunks.Skip(1).ToList().ForEach(c => harness.Produce(c, 0));
+        var step = Task.Run(() => thread.Step(CancellationToken.None));
+        await stall.Reached.WaitAsync(TimeSpan.FromSeconds(30));
+        var (consumer, partition) = (harness.Supplier.Consumers[0], new TopicPartition(ProcessorHarness.Input, 0));
+        Assert.True(SpinWait.SpinUntil(() => consumer.Position(partition) == 8, TimeSpan.FromSeconds(30)), $"position {consumer.Position(partition)}");
+        return (chunks, step, stall);
     }
 
     private static Dictionary<string, List<SampleChunk>> Send(ProcessorHarness harness, string[] streams, int chunks)
