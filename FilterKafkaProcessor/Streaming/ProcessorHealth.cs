@@ -4,8 +4,10 @@ namespace FilterKafkaProcessor.Streaming;
 
 /// <summary>
 /// What <c>/health</c> says about the stream thread, published by the thread and read by the health check: unhealthy
-/// when the same batch failed <c>MaxBatchAttempts</c> times in a row, or a partition has had input (or waited for its
-/// restore) longer than <c>StuckPartitionSeconds</c> without a commit, so Kubernetes restarts a pod that moves nothing.
+/// when the same batch failed <c>MaxBatchAttempts</c> times in a row, a partition has had input (or waited for its
+/// restore) longer than <c>StuckPartitionSeconds</c> without a commit, or one step of the thread has lasted longer than
+/// that (a call that never returns: librdkafka's <c>send_offsets_to_transaction</c> can ignore its timeout,
+/// confluentinc/librdkafka#5456), so Kubernetes restarts a pod that moves nothing.
 /// </summary>
 public sealed class ProcessorHealth(ProcessorOptions options, TimeProvider time)
 {
@@ -13,6 +15,7 @@ public sealed class ProcessorHealth(ProcessorOptions options, TimeProvider time)
     private volatile int _failures;
     private volatile string? _lastFailure;
     private long _oldestPendingMs = long.MaxValue;
+    private long _stepStartedMs = long.MaxValue;
 
     public bool IsRunning => _running;
 
@@ -31,6 +34,11 @@ public sealed class ProcessorHealth(ProcessorOptions options, TimeProvider time)
     /// <summary>The oldest moment some partition has waited since (input read or restore begun) without a commit.</summary>
     public void Pending(long? oldestMs) => Interlocked.Exchange(ref _oldestPendingMs, oldestMs ?? long.MaxValue);
 
+    /// <summary>A step of the stream thread begins (<see cref="StepEnded"/> when it is over).</summary>
+    public void StepStarted(long nowMs) => Interlocked.Exchange(ref _stepStartedMs, nowMs);
+
+    public void StepEnded() => Interlocked.Exchange(ref _stepStartedMs, long.MaxValue);
+
     public HealthCheckResult Check()
     {
         if (!_running)
@@ -44,8 +52,18 @@ public sealed class ProcessorHealth(ProcessorOptions options, TimeProvider time)
                 $"The same batch failed {_failures} times in a row (Processor:MaxBatchAttempts = {options.MaxBatchAttempts}); last: {_lastFailure}");
         }
 
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var started = Interlocked.Read(ref _stepStartedMs);
+        var inStep = started == long.MaxValue ? 0 : now - started;
+        if (inStep > options.StuckPartitionSeconds * 1000L)
+        {
+            // Pending() is published between steps: a step that never ends would leave the last (maybe healthy) value.
+            return HealthCheckResult.Unhealthy(
+                $"The stream thread has been in one step for {inStep / 1000} s (Processor:StuckPartitionSeconds = {options.StuckPartitionSeconds}): a Kafka call or a filter that does not return; last failure: {_lastFailure ?? "none"}");
+        }
+
         var oldest = Interlocked.Read(ref _oldestPendingMs);
-        var waited = oldest == long.MaxValue ? 0 : time.GetUtcNow().ToUnixTimeMilliseconds() - oldest;
+        var waited = oldest == long.MaxValue ? 0 : now - oldest;
         return waited > options.StuckPartitionSeconds * 1000L
             ? HealthCheckResult.Unhealthy(
                 $"A partition has had input for {waited / 1000} s without a commit (Processor:StuckPartitionSeconds = {options.StuckPartitionSeconds}); last failure: {_lastFailure ?? "none"}")

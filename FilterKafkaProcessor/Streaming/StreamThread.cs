@@ -118,6 +118,7 @@ public sealed class StreamThread : IDisposable
     public void Step(CancellationToken stoppingToken)
     {
         _stopping = stoppingToken;
+        _health.StepStarted(NowMs);
 
         // Records taken during the last commit from partitions assigned since were fetched before the restore's seek.
         if (_manager.RestoringSinceMs is not null)
@@ -137,6 +138,7 @@ public sealed class StreamThread : IDisposable
         }
 
         _health.Pending(Tasks.Values.Select(t => t.State.PendingSinceMs).Append(_manager.RestoringSinceMs).Min());
+        _health.StepEnded();
     }
 
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();

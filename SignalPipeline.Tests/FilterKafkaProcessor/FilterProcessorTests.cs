@@ -5,7 +5,6 @@ using FilterKafkaProcessor.Filtering;
 using FilterKafkaProcessor.Kafka;
 using FilterKafkaProcessor.Streaming;
 using System.Diagnostics.Metrics;
-using Microsoft.Extensions.Logging.Abstractions;
 using SignalPipeline.Messages;
 using SignalPipeline.Tests.Infrastructure;
 
@@ -154,26 +153,40 @@ public sealed class FilterKafkaProcessorTests(ProcessorAppFixture shared, ITestO
 
         // 32 random stream ids over 8 partitions: the partitions the third instance gets (2 or 3) all stay empty with
         // probability (6/8)^32 < 0.01%; with 8 streams it was ~10%, and the last assertion failed on such runs.
-        var sent = Enumerable.Range(0, 32)
-            .Select(s => ProcessorTestKit.StreamId($"rebalance-{s}"))
-            .ToDictionary(s => s, s => Enumerable.Range(0, 150).Select(seq => ProcessorTestKit.Chunk(s, seq, 128, seq % 2 == 0 ? SampleFormat.Float64 : SampleFormat.Json)).ToList());
+        // 16 samples a chunk: the dev broker keeps the newest ~5 MiB of a partition, and with 128 samples (~4 KiB an
+        // output record, 150 rounds) the ~10 streams an output partition gets now and then passed that before the test
+        // read them (the reader then starts at the log's new start: the seqs before looked lost).
+        var streams = Enumerable.Range(0, 32).Select(s => ProcessorTestKit.StreamId($"rebalance-{s}")).ToList();
+        var sent = streams.ToDictionary(s => s, _ => new List<SampleChunk>());
 
         // A third member of the processor's consumer group, in this process: joining and leaving are two rebalances.
         using var meterFactory = new TestMeterFactory();
         using var telemetry = new ProcessorTelemetry(meterFactory);
         var options = new ProcessorOptions { InstanceId = $"test-instance-{Guid.NewGuid():N}", DevBrokerCompensation = true };
         var supplier = new KafkaSupplier(kit.Kafka);
-        using var third = new StreamThread(supplier, options, new LocalChunkFilterer(options.Algorithm, options.Params), telemetry,
-            new ProcessorHealth(options, TimeProvider.System), TimeProvider.System, NullLogger.Instance, supplier.MaxMessageBytes);
+        var third = new StreamThread(supplier, options, new LocalChunkFilterer(options.Algorithm, options.Params), telemetry,
+            new ProcessorHealth(options, TimeProvider.System), TimeProvider.System, fixture.Log.CreateLogger("third-instance"), supplier.MaxMessageBytes);
         using var stop = new CancellationTokenSource();
         var rounds = 0;
+        var leftAtRound = -1;
+        const int MaxRounds = 400;
         var producing = Task.Run(async () =>
         {
-            for (var seq = 0; seq < 150; seq++)
+            // Until 20 rounds after the third member has left, so both rebalances fall mid-stream however long the join
+            // takes (a join that missed the group's window rebalances again: 15 s of rebalances were seen in a loop).
+            for (var seq = 0; seq < MaxRounds; seq++)
             {
-                foreach (var (_, chunks) in sent)
+                var left = Volatile.Read(ref leftAtRound);
+                if (left >= 0 && seq >= left + 20)
                 {
-                    kit.Produce(chunks[seq]);
+                    break;
+                }
+
+                foreach (var streamId in streams)
+                {
+                    var chunk = ProcessorTestKit.Chunk(streamId, seq, 16, seq % 2 == 0 ? SampleFormat.Float64 : SampleFormat.Json);
+                    sent[streamId].Add(chunk);
+                    kit.Produce(chunk);
                 }
 
                 Interlocked.Increment(ref rounds);
@@ -195,9 +208,14 @@ public sealed class FilterKafkaProcessorTests(ProcessorAppFixture shared, ITestO
         Assert.True(third.AssignedPartitions.Count > 0 || running.IsFaulted, "The third instance never got partitions.");
         // It leaves once it has filtered (was a fixed 4 s), and still mid-stream, so the second rebalance is one too.
         await Poll.UntilAsync(() => telemetry.Chunks > 0 || running.IsCompleted, OutputTimeout, () => "the third instance to filter a chunk");
-        Assert.True(Volatile.Read(ref rounds) < 150, "Production ended before the third instance left: its leaving was not mid-stream.");
         await stop.CancelAsync();
         await running.WaitAsync(TimeSpan.FromMinutes(1));
+        Volatile.Write(ref leftAtRound, Volatile.Read(ref rounds));
+        Assert.True(leftAtRound + 20 < MaxRounds, $"Production ended ({MaxRounds} rounds) before the third instance left: its leaving was not mid-stream.");
+
+        // Disposed only once Run has ended (not by a using on the way out of a failed wait): librdkafka's destroy waits for
+        // a transactional call in flight, and one that never returns would hang the test run instead of failing it.
+        third.Dispose();
         await producing.WaitAsync(TimeSpan.FromMinutes(2));
 
         var records = await kit.ReadAsync(from, ProcessorTestKit.Complete(sent.ToDictionary(s => s.Key, s => s.Value.Count)), OutputTimeout, TimeSpan.FromSeconds(3));

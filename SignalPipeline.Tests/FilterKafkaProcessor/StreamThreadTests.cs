@@ -217,6 +217,32 @@ public sealed class StreamThreadTests
     }
 
     [Fact]
+    public async Task HealthTurnsUnhealthyWhenOneStepLastsLongerThanStuckPartitionSeconds()
+    {
+        // A transactional call that never returns (librdkafka#5456) blocks the step after its records were accepted, so
+        // the pending time published between steps says nothing: the step's own age must.
+        using var harness = new ProcessorHarness(configure: o => o.StuckPartitionSeconds = 60);
+        var (thread, health) = harness.Start();
+        harness.StepUntil(() => thread.AssignedPartitions.Count > 0);
+        harness.Step(); // published between steps: nothing pending, nothing restoring
+        var stall = harness.Cluster.Faults.Stall(FaultPoint.SendOffsets);
+        Send(harness, ["hang"], chunks: 1);
+        var step = Task.Run(() => harness.StepUntil(() => harness.OutputCount("hang") == 1));
+        await stall.Reached.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, health.Check().Status);
+
+        harness.Time.Advance(TimeSpan.FromSeconds(61));
+        var sick = health.Check();
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, sick.Status);
+        Assert.Contains("in one step for 61 s", sick.Description);
+        Assert.Contains("Processor:StuckPartitionSeconds", sick.Description);
+
+        stall.Release();
+        await step.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, health.Check().Status);
+    }
+
+    [Fact]
     public async Task TheNextBatchIsTakenWhileTheCommitWaitsOnTheBroker()
     {
         using var harness = new ProcessorHarness(configure: o => o.MaxBatchRecords = 4);
