@@ -173,7 +173,8 @@ public sealed class FilterKafkaProcessorTests(ProcessorAppFixture shared, ITestO
         var producing = Task.Run(async () =>
         {
             // Until 20 rounds after the third member has left, so both rebalances fall mid-stream however long the join
-            // takes (a join that missed the group's window rebalances again: 15 s of rebalances were seen in a loop).
+            // takes: the dev broker refuses a follower's SyncGroup that comes after the leader's, and each rejoin is
+            // another rebalance (docs/kafka.md; 10-30 s joins were seen in a loop).
             for (var seq = 0; seq < MaxRounds; seq++)
             {
                 var left = Volatile.Read(ref leftAtRound);
