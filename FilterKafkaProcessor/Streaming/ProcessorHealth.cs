@@ -52,21 +52,24 @@ public sealed class ProcessorHealth(ProcessorOptions options, TimeProvider time)
                 $"The same batch failed {_failures} times in a row (Processor:MaxBatchAttempts = {options.MaxBatchAttempts}); last: {_lastFailure}");
         }
 
+        // One bound for both waits: a partition's, published between steps, and the current step's own (a step that never
+        // ends would leave the last published, maybe healthy, value).
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var started = Interlocked.Read(ref _stepStartedMs);
-        var inStep = started == long.MaxValue ? 0 : now - started;
-        if (inStep > options.StuckPartitionSeconds * 1000L)
+        var limitMs = options.StuckPartitionSeconds * 1000L;
+        var inStep = Age(Interlocked.Read(ref _stepStartedMs), now);
+        if (inStep > limitMs)
         {
-            // Pending() is published between steps: a step that never ends would leave the last (maybe healthy) value.
             return HealthCheckResult.Unhealthy(
                 $"The stream thread has been in one step for {inStep / 1000} s (Processor:StuckPartitionSeconds = {options.StuckPartitionSeconds}): a Kafka call or a filter that does not return; last failure: {_lastFailure ?? "none"}");
         }
 
-        var oldest = Interlocked.Read(ref _oldestPendingMs);
-        var waited = oldest == long.MaxValue ? 0 : now - oldest;
-        return waited > options.StuckPartitionSeconds * 1000L
+        var waited = Age(Interlocked.Read(ref _oldestPendingMs), now);
+        return waited > limitMs
             ? HealthCheckResult.Unhealthy(
                 $"A partition has had input for {waited / 1000} s without a commit (Processor:StuckPartitionSeconds = {options.StuckPartitionSeconds}); last failure: {_lastFailure ?? "none"}")
             : HealthCheckResult.Healthy($"Consuming {options.InputTopic}");
     }
+
+    /// <summary>Milliseconds since <paramref name="sinceMs"/>; 0 for <see cref="long.MaxValue"/> (nothing is waiting).</summary>
+    private static long Age(long sinceMs, long nowMs) => sinceMs == long.MaxValue ? 0 : nowMs - sinceMs;
 }
