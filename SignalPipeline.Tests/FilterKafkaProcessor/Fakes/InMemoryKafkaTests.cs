@@ -156,6 +156,29 @@ public sealed class InMemoryKafkaTests
     }
 
     [Fact]
+    public async Task ATransactionalCallWhileAnotherRunsIsRefusedAsLibrdkafkaRefusesIt()
+    {
+        // librdkafka allows one transactional call at a time (rd_kafka_txn_curr_api_begin: "Conflicting ... API call is
+        // already in progress"): the processor joins its commit before it aborts, and the fake holds it to that.
+        var producer = Transactional("t");
+        producer.BeginTransaction();
+        producer.Produce("out", Message("a"));
+        var stall = _cluster.Faults.Stall(FaultPoint.SendOffsets);
+        var offsets = Task.Run(() => producer.SendOffsetsToTransaction([new TopicPartitionOffset("in", 0, 1)], new InMemoryGroupMetadata("g", "", -1), Timeout));
+        await stall.Reached.WaitAsync(Timeout);
+
+        var conflict = Assert.Throws<KafkaException>(() => producer.AbortTransaction());
+        Assert.Equal(ErrorCode.Local_Conflict, conflict.Error.Code);
+        Assert.Contains("send_offsets_to_transaction", conflict.Error.Reason);
+        Assert.Equal(ErrorCode.Local_Conflict, Assert.Throws<KafkaException>(() => producer.CommitTransaction()).Error.Code);
+
+        stall.Release();
+        await offsets.WaitAsync(Timeout);
+        producer.CommitTransaction();
+        Assert.Equal(["a"], Values(_cluster.ReadCommitted("out")));
+    }
+
+    [Fact]
     public async Task ProducerStalledMidCommitFindsItselfFencedWhenItWakes()
     {
         var zombie = Transactional("t");

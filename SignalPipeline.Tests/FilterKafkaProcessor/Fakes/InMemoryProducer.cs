@@ -15,6 +15,8 @@ namespace SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
 /// <see cref="KafkaTxnRequiresAbortException"/>. Without a partition, a keyed record goes where librdkafka's default
 /// partitioner puts it (CRC-32 of the key); a keyless one round-robin (librdkafka: random).
 /// <c>Dispose</c> leaves an open transaction open (a killed process): the next <c>InitTransactions</c> with the id aborts it.
+/// One transactional call at a time, as in librdkafka (<c>rd_kafka_txn_curr_api_begin</c>): a call made while another
+/// one runs (e.g. stalled by a fault) throws <c>Local_Conflict</c>.
 /// </summary>
 internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? transactionalId, string name) : IProducer<byte[], byte[]>
 {
@@ -25,6 +27,7 @@ internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? tra
     private bool _initialized;
     private bool _disposed;
     private int _roundRobin;
+    private string? _transactionalCall;
 
     private object Gate => cluster.Gate;
 
@@ -125,6 +128,7 @@ internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? tra
 
     public void InitTransactions(TimeSpan timeout)
     {
+        using var call = TransactionalCall("init_transactions");
         Hit(FaultPoint.InitTransactions);
         lock (Gate)
         {
@@ -141,6 +145,7 @@ internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? tra
 
     public void BeginTransaction()
     {
+        using var call = TransactionalCall("begin_transaction");
         Hit(FaultPoint.BeginTransaction);
         lock (Gate)
         {
@@ -156,6 +161,7 @@ internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? tra
 
     public void SendOffsetsToTransaction(IEnumerable<TopicPartitionOffset> offsets, IConsumerGroupMetadata groupMetadata, TimeSpan timeout)
     {
+        using var call = TransactionalCall("send_offsets_to_transaction");
         Hit(FaultPoint.SendOffsets);
         lock (Gate)
         {
@@ -180,6 +186,7 @@ internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? tra
 
     public void CommitTransaction(TimeSpan timeout)
     {
+        using var call = TransactionalCall("commit_transaction");
         Hit(FaultPoint.CommitTransaction);
         ServeReports();
         lock (Gate)
@@ -193,6 +200,7 @@ internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? tra
 
     public void AbortTransaction(TimeSpan timeout)
     {
+        using var call = TransactionalCall("abort_transaction");
         Hit(FaultPoint.AbortTransaction);
         lock (Gate)
         {
@@ -239,6 +247,33 @@ internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? tra
         if (_fatal is not null)
         {
             throw new KafkaException(_fatal);
+        }
+    }
+
+    /// <summary>Marks <paramref name="api"/> as the transactional call in progress until disposed; throws if another one is.</summary>
+    private CallInProgress TransactionalCall(string api)
+    {
+        lock (Gate)
+        {
+            if (_transactionalCall is { } running)
+            {
+                throw new KafkaException(new Error(ErrorCode.Local_Conflict, $"Conflicting {running} API call is already in progress"));
+            }
+
+            _transactionalCall = api;
+        }
+
+        return new CallInProgress(this);
+    }
+
+    private readonly struct CallInProgress(InMemoryProducer producer) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (producer.Gate)
+            {
+                producer._transactionalCall = null;
+            }
         }
     }
 
