@@ -12,12 +12,12 @@ namespace SignalPipeline.Tests.FilterKafkaProcessor;
 /// out against it. A poison is recognised in sample-dlq by its value (each is unique), so the check does not depend on
 /// how the processor numbers it. Poisons that decode (non-finite output, output too large) take a seq of their stream,
 /// which then counts as done: the stream's reference skips it. Poisons whose seq could be read or not depending on how
-/// far decoding gets go to streams of their own, so no reading of "seq counts as done" can drop a good chunk.
+/// far decoding gets go to streams of their own, so no reading of "seq counts as done" can drop a good chunk. A flood
+/// (<c>too-many-streams</c>) is <paramref name="floodStreams"/> new streams at once.
 /// </summary>
-internal sealed class ChaosLedger(int messageMaxBytes)
+internal sealed class ChaosLedger(int messageMaxBytes, int floodStreams = 8)
 {
     public const string TooManyStreams = "too-many-streams";
-    private const int FloodStreams = 8;
 
     /// <summary>Every kind, in the order they are sent. A filter exception ("filter-failed") has no black-box trigger with
     /// the local filters, so it is left to the processor's unit tests.</summary>
@@ -124,7 +124,7 @@ internal sealed class ChaosLedger(int messageMaxBytes)
                     records.Add(Json(kind, own, "", [Code(DecodeErrorCode.StreamIdMismatch)], $"{{\"stream_id\":\"{own}-other\",\"seq\":0,\"signal\":[1]}}"));
                     break;
                 default: // too-many-streams: new streams beyond the cap; each either comes out or is dead-lettered for it
-                    for (var f = 0; f < FloodStreams; f++)
+                    for (var f = 0; f < floodStreams; f++)
                     {
                         var id = ProcessorTestKit.StreamId($"flood-{n}-{f}");
                         _flood.Add(id);

@@ -22,8 +22,12 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
     /// <summary>Its own app: fault injection on in the dev broker, a small stream cap, a small producer message size.</summary>
     public sealed class Fixture : ProcessorAppFixture
     {
-        /// <summary>Streams per instance: the 16 chaos streams and the first flood streams fit one instance; later floods do not.</summary>
+        /// <summary>Streams per instance: the 16 chaos streams fit one instance; a flood (<see cref="FloodStreams"/>) does not.</summary>
         public const int MaxStreams = 32;
+
+        /// <summary>New streams in one flood: twice the cap, so a flood meets the cap on whichever replica holds half the
+        /// partitions (or all of them), however the partitions are split.</summary>
+        public const int FloodStreams = 2 * MaxStreams;
 
         /// <summary>The processor producer's message.max.bytes: small, so a 4096-sample JSON chunk's output does not fit.</summary>
         public const int MessageMaxBytes = 150_000;
@@ -113,8 +117,8 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
     private const int Kills = 8;
     private const int ChunkSamples = 64;
 
-    // Production goes on until the kills end (50 ms a round); this only bounds it (~2.5 MB of input per partition, well
-    // under the ~5 MiB the dev broker keeps).
+    // Production goes on until the kills end and every poison kind is sent (50 ms a round); this only bounds it (~2.5 MB
+    // of input per partition, well under the ~5 MiB the dev broker keeps).
     private const int MaxRounds = 1000;
     private static readonly TimeSpan KillEvery = TimeSpan.FromSeconds(2.5);
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(90);
@@ -140,28 +144,48 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
         await fixture.WaitForHealthyAsync(ProcessorAppFixture.Processor);
         var replicas = await fixture.ProcessorPidsAsync(2, TimeSpan.FromSeconds(60));
         Assert.True(replicas.Count == 2, $"Expected two running processor replicas, found {replicas.Count}.");
-        var ledger = new ChaosLedger(Fixture.MessageMaxBytes);
+        var ledger = new ChaosLedger(Fixture.MessageMaxBytes, Fixture.FloodStreams);
         ledger.AssertOutputTooLargeIsTooLarge();
         using var reader = new ChaosReader(kit, [.. kit.EndOffsets(ProcessorTestKit.OutputTopic), .. kit.EndOffsets(ProcessorTestKit.DlqTopic)]);
 
         var streams = Enumerable.Range(0, Streams).Select(s => ProcessorTestKit.StreamId($"chaos-{s}")).ToList();
         using var stopProducing = new CancellationTokenSource();
+
+        // The poison starts once every chaos stream has committed state: a chaos stream is then restored after any kill,
+        // never new, so a flood at the cap cannot refuse it (a chaos stream first met after a flood would be refused, by
+        // design, and its good chunks dead-lettered).
+        using var processor = fixture.CreateHttpClient(ProcessorAppFixture.Processor);
+        using var stopLooking = new CancellationTokenSource();
+        var chaosCommitted = Task.Run(async () =>
+        {
+            foreach (var stream in streams)
+            {
+                while (!await IsHeldAsync(processor, stream))
+                {
+                    await Task.Delay(200, stopLooking.Token);
+                }
+            }
+        });
+
         var producing = Task.Run(async () =>
         {
-            // Round r: one chunk per stream; every 6th round one poison of the next kind, on the next stream.
-            for (var round = 0; round < MaxRounds && !stopProducing.IsCancellationRequested; round++)
+            // Round r: one chunk per stream; once the chaos streams are committed, every 6th round one poison of the next
+            // kind, on the next stream. Until the kills end and every kind has been sent.
+            var poisons = 0;
+            for (var round = 0; round < MaxRounds && !(stopProducing.IsCancellationRequested && ledger.AllKindsSent(out _)); round++)
             {
-                for (var s = 0; s < streams.Count; s++)
+                if (round % 6 == 0 && chaosCommitted.IsCompletedSuccessfully)
                 {
-                    if (round >= 10 && round % 6 == 0 && (round / 6) % streams.Count == s)
+                    var n = poisons++;
+                    foreach (var record in ledger.Poison(streams[n % streams.Count], n))
                     {
-                        foreach (var record in ledger.Poison(streams[s], round / 6))
-                        {
-                            kit.Producer.Produce(ProcessorTestKit.InputTopic, record);
-                        }
+                        kit.Producer.Produce(ProcessorTestKit.InputTopic, record);
                     }
+                }
 
-                    kit.Produce(ledger.Good(streams[s], ChunkSamples));
+                foreach (var stream in streams)
+                {
+                    kit.Produce(ledger.Good(stream, ChunkSamples));
                 }
 
                 await Task.Delay(50);
@@ -189,6 +213,8 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
         Assert.True(killsMidStream >= ids.Count, $"Only {killsMidStream} of {Kills} kills came while production ran ({MaxRounds} rounds).");
         await stopProducing.CancelAsync();
         await producing.WaitAsync(TimeSpan.FromMinutes(1));
+        await stopLooking.CancelAsync();
+        Assert.True(chaosCommitted.IsCompletedSuccessfully, $"Not every chaos stream had committed state (GET /streams/{{id}}) after {MaxRounds} rounds, so no poison was sent.");
         Assert.True(ledger.AllKindsSent(out var missingKinds), $"The run ended before every poison kind was sent: {missingKinds}.");
 
         // Until everything is accounted for (or the timeout), then a few seconds more so a late duplicate is seen too.
@@ -213,6 +239,21 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
 
         // After the chaos, both replicas serve again.
         await fixture.WaitForHealthyAsync(ProcessorAppFixture.Processor, TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>Whether an instance holds <paramref name="stream"/> (<c>GET /streams/{id}</c>: 200, looked up on every
+    /// instance; 404 or a replica down mid-kill: not yet).</summary>
+    private static async Task<bool> IsHeldAsync(HttpClient processor, string stream)
+    {
+        try
+        {
+            using var response = await processor.GetAsync($"/streams/{Uri.EscapeDataString(stream)}").WaitAsync(TimeSpan.FromSeconds(10));
+            return response.IsSuccessStatusCode;
+        }
+        catch (Exception e) when (e is HttpRequestException or TimeoutException or TaskCanceledException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Reads sample-output and sample-dlq (read_committed) from the test's start until disposed.</summary>
