@@ -43,6 +43,8 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
     private readonly List<(TimeSpan At, double Ms, bool Ok)> _direct = [];
     private readonly List<(TimeSpan At, double DelayMs)> _frames = [];
     private readonly Stopwatch _clock = new();
+    private readonly ConcurrentBag<(TimeSpan At, string What)> _marks = [];
+    private long _startedUnixMs;
     private readonly TaskCompletionSource _firstFrame = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public async Task<(NormalClientFigures Baseline, NormalClientFigures Abused, IReadOnlyDictionary<string, long> Answers)> RunAsync(CancellationToken cancellationToken)
@@ -55,6 +57,7 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
         ThreadPool.GetMinThreads(out var workers, out var io);
         ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
         _clock.Start();
+        _startedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var background = new List<Task>
         {
             FeedBridgeAsync(stopAll.Token),
@@ -83,10 +86,7 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
             await MeasureAsync(baseline, baselineCpu, slice, cancellationToken);
             using var stopAbuse = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var abusers = new List<Task>();
-            abusers.AddRange(HttpAbusers(http, 0, stopAbuse.Token));
-            abusers.AddRange(Loops("flood", 2, i => SubscriptionFloodAsync(i, stopAbuse.Token)));
-            abusers.AddRange(Loops("stalled", 8, i => StalledReaderAsync(i, stopAbuse.Token)));
-            abusers.AddRange(Loops("idle", 1, _ => IdleSocketsAsync(stopAbuse.Token)));
+            abusers.AddRange(Abusers(http, 0, stopAbuse.Token));
             await MeasureAsync(abused, abusedCpu, slice, cancellationToken);
             await stopAbuse.CancelAsync();
             await SettleAsync("abusers", abusers);
@@ -96,7 +96,45 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
 
         await stopAll.CancelAsync();
         await SettleAsync("normal clients and feed", background);
+        WriteTimeline(baseline, abused);
         return (Figures(baseline, baselineCpu), Figures(abused, abusedCpu), new Dictionary<string, long>(_answers));
+    }
+
+    /// <summary>
+    /// BENCH_ABUSE_TIMELINE=file: every normal call and /ws frame of the run with its time (ms since the start) and
+    /// latency, the slices (<c>B</c> alone, <c>A</c> abused: from, to) and marks of the abusers (<c>M</c>: the idle
+    /// sockets' connecting, the stalled readers' subscriptions, the floods' connections), appended one per line, so that
+    /// the slow calls behind a p99 can be placed in their slice (docs/benchmarks.md, Abuse).
+    /// </summary>
+    private void WriteTimeline(List<(TimeSpan From, TimeSpan To)> baseline, List<(TimeSpan From, TimeSpan To)> abused)
+    {
+        if (Environment.GetEnvironmentVariable("BENCH_ABUSE_TIMELINE") is not { Length: > 0 } file)
+        {
+            return;
+        }
+
+        static string Ms(TimeSpan t) => t.TotalMilliseconds.ToString("0", System.Globalization.CultureInfo.InvariantCulture);
+        static string Inv(FormattableString s) => FormattableString.Invariant(s);
+        var lines = new List<string> { $"T {_startedUnixMs}" };
+        lines.AddRange(baseline.Select(w => $"B {Ms(w.From)} {Ms(w.To)}"));
+        lines.AddRange(abused.Select(w => $"A {Ms(w.From)} {Ms(w.To)}"));
+        lock (_http)
+        {
+            lines.AddRange(_http.Select(c => Inv($"G {Ms(c.At)} {c.Ms:0.0} {c.Ok}")));
+        }
+
+        lock (_direct)
+        {
+            lines.AddRange(_direct.Select(c => Inv($"D {Ms(c.At)} {c.Ms:0.0} {c.Ok}")));
+        }
+
+        lock (_frames)
+        {
+            lines.AddRange(_frames.Select(f => Inv($"W {Ms(f.At)} {f.DelayMs:0.0}")));
+        }
+
+        lines.AddRange(_marks.OrderBy(m => m.At).Select(m => $"M {Ms(m.At)} {m.What}"));
+        File.AppendAllLines(file, lines);
     }
 
     /// <summary>
@@ -105,20 +143,20 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
     /// </summary>
     public static bool IsSliced(TimeSpan phase) => phase.TotalSeconds >= 15;
 
-    /// <summary>How long the HTTP abusers run before the measured slices of a full phase (<see cref="WarmAbusePathsAsync"/>).</summary>
+    /// <summary>How long the abusers run before the measured slices of a full phase (<see cref="WarmAbusePathsAsync"/>).</summary>
     public static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// The HTTP abusers' paths run once before anything is measured: a server in production has long compiled them, but
-    /// here they were new in the first abused slice (measured 13:34 UTC with perf: the gateway spent 12 % of its CPU in
-    /// the JIT during the abuse). From other client addresses than the measured abusers', so that no per-address budget
-    /// (the gateway's refusals) carries over; the bridge's abusers are left out for the same reason (its per-address
-    /// connection rate). Their answers are not counted.
+    /// The abusers' paths run once before anything is measured: a server in production has long compiled them, but here
+    /// they were new in the first abused slice (measured 2026-11-30 13:34 UTC with perf: the gateway spent 12 % of its
+    /// CPU in the JIT during the abuse). The bridge's abusers too since 2026-12-01 (before, only the HTTP ones). From
+    /// other client addresses than the measured abusers', so that no per-address budget (the gateway's refusals, the
+    /// bridge's connection rate, both per exact address) carries over. Their answers are not counted.
     /// </summary>
     private async Task WarmAbusePathsAsync(HttpClient http, TimeSpan duration, CancellationToken cancellationToken)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var loops = HttpAbusers(http, 100, stop.Token).ToList();
+        var loops = Abusers(http, 100, stop.Token).ToList();
         await Task.Delay(duration, cancellationToken);
         await stop.CancelAsync();
         await SettleAsync("warm-up", loops);
@@ -126,11 +164,14 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
         await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
     }
 
-    /// <summary>The HTTP abusers' loops; <paramref name="address"/> shifts their client addresses (198.51.100.x).</summary>
-    private IEnumerable<Task> HttpAbusers(HttpClient http, int address, CancellationToken stop)
+    /// <summary>The abusers' loops; <paramref name="address"/> shifts their client addresses (198.51.100.x).</summary>
+    private IEnumerable<Task> Abusers(HttpClient http, int address, CancellationToken stop)
         => Loops("batch", 2, i => OversizedBatchAsync(http, address + i, stop))
             .Concat(Loops("large", 8, i => LargeBodyAsync(http, address + i, stop)))
-            .Concat(Loops("abandoned", 2, i => AbandonedSlowAsync(http, address + i, stop)));
+            .Concat(Loops("abandoned", 2, i => AbandonedSlowAsync(http, address + i, stop)))
+            .Concat(Loops("flood", 2, i => SubscriptionFloodAsync(address + i, stop)))
+            .Concat(Loops("stalled", 8, i => StalledReaderAsync(address + i, stop)))
+            .Concat(Loops("idle", 1, _ => IdleSocketsAsync(address, stop)));
 
     /// <summary>One measured slice: its time window and the CPU time each service used in it.</summary>
     private async Task MeasureAsync(List<(TimeSpan From, TimeSpan To)> windows, Dictionary<string, TimeSpan> cpu, TimeSpan slice, CancellationToken cancellationToken)
@@ -203,6 +244,8 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
     }
 
     private void Count(string answer) => _answers.AddOrUpdate(answer, 1, (_, n) => n + 1);
+
+    private void Mark(string what) => _marks.Add((_clock.Elapsed, what));
 
     private static HttpRequestMessage Post(string path, byte[] body, string contentType, string address)
     {
@@ -384,6 +427,7 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
     private Task SubscriptionFloodAsync(int i, CancellationToken stop) => AnswerLoopAsync("subscription flood", async () =>
     {
         using var socket = await ConnectAsync($"198.51.100.{40 + i}", stop);
+        Mark("flood-open");
         var buffer = new byte[64 * 1024];
         for (var round = 0; socket.State == WebSocketState.Open; round++)
         {
@@ -397,6 +441,7 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
             }
         }
 
+        Mark("flood-closed");
         return $"closed {(int?)socket.CloseStatus}";
     }, stop);
 
@@ -404,6 +449,7 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
     private Task StalledReaderAsync(int i, CancellationToken stop) => AnswerLoopAsync("stalled reader", async () =>
     {
         using var socket = await ConnectAsync($"198.51.100.{50 + i}", stop);
+        Mark("stalled-sub");
         await SendAsync(socket, """{"type":"subscribe","streams":["*"],"raw":true}""", stop);
         await Task.Delay(TimeSpan.FromSeconds(15), stop);
         socket.Abort();
@@ -411,16 +457,17 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
     }, stop);
 
     /// <summary>1,000 WebSocket upgrades from one address, kept open without subscribing, and 1,000 idle TCP connections to the gateway.</summary>
-    private async Task IdleSocketsAsync(CancellationToken stop)
+    private async Task IdleSocketsAsync(int address, CancellationToken stop)
     {
         var sockets = new List<IDisposable>();
+        Mark("idle-start");
         try
         {
             for (var n = 0; n < 1000 && !stop.IsCancellationRequested; n++)
             {
                 try
                 {
-                    sockets.Add(await ConnectAsync("198.51.100.99", stop));
+                    sockets.Add(await ConnectAsync($"198.51.100.{99 + address}", stop));
                     Count("idle ws: accepted");
                 }
                 catch (WebSocketException)
@@ -433,6 +480,7 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
                 sockets.Add(tcp);
             }
 
+            Mark("idle-done");
             await Task.Delay(Timeout.Infinite, stop);
         }
         catch (OperationCanceledException)
