@@ -35,7 +35,6 @@ public sealed class OutputScan(ChangelogReader reader, ProcessorOptions options,
         foreach (var (p, state) in restored)
         {
             var output = outputPartition(p);
-            state.OutputEnd = marks.TryGetValue(output, out var mark) ? mark.High : state.OutputEnd;
             foreach (var (streamId, seq) in highest.GetValueOrDefault(output) ?? [])
             {
                 var next = state.TryGet(streamId, out var stream) ? stream.NextSeq : 0;
@@ -43,6 +42,19 @@ public sealed class OutputScan(ChangelogReader reader, ProcessorOptions options,
                 {
                     state.AlreadyOutput[streamId] = seq;
                 }
+            }
+
+            // The next checkpoint's scan start: past what was read only when none of it is ahead of the streams. Chunks
+            // found ahead stay behind the scan start until the streams have committed past them, so a restore from any
+            // checkpoint before that (one written by a transaction the dev broker then shows though it never ended)
+            // finds them again instead of writing them twice.
+            if (state.AlreadyOutput.Count > 0)
+            {
+                state.OutputEnd = from.GetValueOrDefault(output, state.OutputEnd);
+            }
+            else if (marks.TryGetValue(output, out var mark))
+            {
+                state.OutputEnd = mark.High;
             }
 
             if (state.AlreadyOutput.Count > 0)

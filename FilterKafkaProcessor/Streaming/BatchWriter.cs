@@ -138,8 +138,37 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
             }
 
             partition.PendingSinceMs = null;
-            partition.OutputEnd = Math.Max(partition.OutputEnd, collector.OutputEnd(OutputPartition(partition.Partition)));
+            if (partition.AlreadyOutput.Count > 0)
+            {
+                ForgetPassedOutput(partition);
+            }
+
+            // While chunks the dev broker showed ahead of the streams are not yet committed past, the scan start stays
+            // before them (see OutputScan).
+            if (partition.AlreadyOutput.Count == 0)
+            {
+                partition.OutputEnd = Math.Max(partition.OutputEnd, collector.OutputEnd(OutputPartition(partition.Partition)));
+            }
+
             partition.ChangelogEnd = Math.Max(partition.ChangelogEnd, collector.ChangelogEnd(partition.Partition));
+        }
+    }
+
+    /// <summary>Drops the already-output marks of streams that have now committed past them.</summary>
+    private static void ForgetPassedOutput(PartitionState partition)
+    {
+        List<string>? passed = null;
+        foreach (var (streamId, highest) in partition.AlreadyOutput)
+        {
+            if (partition.TryGet(streamId, out var stream) && stream.NextSeq > highest)
+            {
+                (passed ??= []).Add(streamId);
+            }
+        }
+
+        foreach (var streamId in passed ?? [])
+        {
+            partition.AlreadyOutput.Remove(streamId);
         }
     }
 

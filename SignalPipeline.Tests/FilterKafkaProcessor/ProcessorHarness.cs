@@ -28,7 +28,10 @@ public sealed class ProcessorHarness : IDisposable
     private readonly TestMeterFactory _meters = new();
     private readonly Action<ProcessorOptions>? _configure;
 
-    public ProcessorHarness(int partitions = 4, Action<ProcessorOptions>? configure = null)
+    /// <param name="devBroker">As the dev broker: every reader of the processor also sees records of aborted and unfinished
+    /// transactions (docs/processor.md, "When aborted records are visible"), and the processor compensates
+    /// (<c>Processor:DevBrokerCompensation</c>).</param>
+    public ProcessorHarness(int partitions = 4, Action<ProcessorOptions>? configure = null, bool devBroker = false)
     {
         Cluster = new InMemoryKafkaCluster(Time);
         foreach (var topic in new[] { Input, Output, Dlq, Changelog })
@@ -36,9 +39,9 @@ public sealed class ProcessorHarness : IDisposable
             Cluster.CreateTopic(topic, partitions);
         }
 
-        _configure = configure;
+        _configure = devBroker ? o => { o.DevBrokerCompensation = true; configure?.Invoke(o); } : configure;
         Options = NewOptions("template");
-        Supplier = new InMemoryKafkaSupplier(Cluster);
+        Supplier = new InMemoryKafkaSupplier(Cluster, devBroker ? IsolationLevel.ReadUncommitted : IsolationLevel.ReadCommitted);
         Telemetry = new ProcessorTelemetry(_meters);
     }
 

@@ -1,4 +1,5 @@
 using Confluent.Kafka;
+using FilterKafkaProcessor;
 using FilterKafkaProcessor.Filtering;
 using FilterKafkaProcessor.Streaming;
 using SignalPipeline.Messages;
@@ -167,6 +168,39 @@ public sealed class StreamThreadTests
         // Two failures: the same transaction is committed on the third try, nothing aborted. Seven: past the five tries,
         // the outcome counts as unknown: a new producer, and every partition restored from the changelog.
         Assert.Equal(aborts, harness.Telemetry.Aborts);
+    }
+
+    /// <summary>
+    /// The chaos test's CI failure of 2026-12-01 03:31: on the dev broker (aborted and unfinished transactions visible)
+    /// a transaction T1 failed after writing seqs 0-5, its abort failed too, the retry T2 took a smaller batch (seqs 0-2,
+    /// replayed without writing) and wrote its checkpoint, then failed fatally. The restore from T2's checkpoint must
+    /// still find T1's seqs 3-5 in the output: T2's checkpoint may not put the output scan's start past them.
+    /// </summary>
+    [Fact]
+    public void OnTheDevBrokerARestoreFromAnUnfinishedRetryStillFindsTheOutputOfTheFailedAttemptBeforeIt()
+    {
+        ProcessorOptions? live = null;
+        using var harness = new ProcessorHarness(configure: o => live = o, devBroker: true);
+        harness.Start();
+        var sent = Send(harness, ["w"], chunks: 6);
+        harness.Cluster.Faults.Fail(FaultPoint.SendOffsets, () => KafkaFaults.Abortable(), count: 1);
+        harness.Cluster.Faults.Fail(FaultPoint.AbortTransaction, () => new KafkaException(new Error(ErrorCode.RequestTimedOut)), count: 1);
+
+        // T1: all six chunks written, then the offsets refused and the abort failed.
+        harness.StepUntil(() => harness.Telemetry.Aborts >= 1);
+        Assert.Equal(6, harness.Cluster.ReadUncommitted(ProcessorHarness.Output).Count);
+
+        // T2: three chunks a batch, committed up to its last step, which fails fatally.
+        live!.MaxBatchRecords = 3;
+        harness.Cluster.Faults.Fail(FaultPoint.CommitTransaction, () => KafkaFaults.Fatal(), count: 1);
+        harness.StepUntil(() => harness.Telemetry.Aborts >= 2);
+
+        // Then on until every seq has been read again.
+        harness.Step(20);
+        var seqs = harness.Cluster.ReadUncommitted(ProcessorHarness.Output)
+            .Select(r => SampleCodec.TryDecodeFilteredChunk(r.Message.Key, r.Message.Value, r.Message.Headers, out var chunk, out _) ? chunk.Seq : -1)
+            .ToList();
+        Assert.Equal(sent["w"].Select(c => c.Seq), seqs.Order());
     }
 
     [Fact]
