@@ -48,17 +48,13 @@ public sealed class OutputScan(ChangelogReader reader, ProcessorOptions options,
             // found ahead stay behind the scan start until the streams have committed past them, so a restore from any
             // checkpoint before that (one written by a transaction the dev broker then shows though it never ended)
             // finds them again instead of writing them twice.
-            if (state.AlreadyOutput.Count > 0)
+            if (state.AlreadyOutput.Count == 0)
+            {
+                state.OutputEnd = marks.TryGetValue(output, out var mark) ? mark.High : state.OutputEnd;
+            }
+            else
             {
                 state.OutputEnd = from.GetValueOrDefault(output, state.OutputEnd);
-            }
-            else if (marks.TryGetValue(output, out var mark))
-            {
-                state.OutputEnd = mark.High;
-            }
-
-            if (state.AlreadyOutput.Count > 0)
-            {
                 logger.LogWarning(
                     "Partition {Partition}: the output already holds chunks past the checkpoint for {Streams} streams (an unfinished transaction's records are visible on the dev broker); they are re-filtered but not written again",
                     p, state.AlreadyOutput.Count);

@@ -138,10 +138,7 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
             }
 
             partition.PendingSinceMs = null;
-            if (partition.AlreadyOutput.Count > 0)
-            {
-                ForgetPassedOutput(partition);
-            }
+            ForgetPassedOutput(partition);
 
             // While chunks the dev broker showed ahead of the streams are not yet committed past, the scan start stays
             // before them (see OutputScan).
@@ -157,18 +154,13 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
     /// <summary>Drops the already-output marks of streams that have now committed past them.</summary>
     private static void ForgetPassedOutput(PartitionState partition)
     {
-        List<string>? passed = null;
+        // Removing the current entry while enumerating is allowed for Dictionary (.NET Core 3.0 on).
         foreach (var (streamId, highest) in partition.AlreadyOutput)
         {
             if (partition.TryGet(streamId, out var stream) && stream.NextSeq > highest)
             {
-                (passed ??= []).Add(streamId);
+                partition.AlreadyOutput.Remove(streamId);
             }
-        }
-
-        foreach (var streamId in passed ?? [])
-        {
-            partition.AlreadyOutput.Remove(streamId);
         }
     }
 
