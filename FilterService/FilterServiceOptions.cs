@@ -29,7 +29,7 @@ public sealed class FilterServiceOptions
     /// so 32 MiB is about 1000 such streams; continuing streams send their states in the body, which the 16 MiB body
     /// limit already caps at about 500).
     /// </summary>
-    [Range(1, int.MaxValue, ErrorMessage = "FilterService:MaxStateBytesPerRequest must be a positive number of bytes.")]
+    [SettingRange(1, int.MaxValue)]
     public long MaxStateBytesPerRequest { get; set; } = 32 * 1024 * 1024;
 
     /// <summary>

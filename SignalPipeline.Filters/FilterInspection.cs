@@ -38,6 +38,9 @@ public static class FilterInspector
         var filter = FilterFactory.Restore(state);
         var descriptor = FilterFactory.Algorithms.First(a => a.Name == filter.Algorithm);
         var values = ParameterValidation.Resolve(descriptor, parameters);
+
+        // Each value is in its range; the rules between them (ls: degree < window) are the filter's own.
+        FilterFactory.Create(filter.Algorithm, parameters);
         var copy = state.ToArray();
         for (var i = 0; i < values.Length; i++)
         {

@@ -33,7 +33,7 @@ public enum TopicRole
 /// <param name="Configs">Topic-level configs (<c>kafka-topics --config</c>), applied at creation and checked by <c>kafka topics check</c>.</param>
 public sealed record TopicDefinition(string Name, string Setting, TopicRole Role, IReadOnlyDictionary<string, string> Configs)
 {
-    /// <summary>True for the compacted changelog: it must have at least as many partitions as the input.</summary>
+    /// <summary>True for the compacted topics (changelog, stream config, instance directory): they must stay compacted.</summary>
     public bool IsCompacted => Configs.TryGetValue("cleanup.policy", out var policy) && policy.Contains("compact", StringComparison.Ordinal);
 }
 

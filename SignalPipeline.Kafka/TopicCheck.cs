@@ -54,17 +54,16 @@ public static class TopicCheck
                 problems.Add(new(name, $"topic '{name}' has {Count(topic.Partitions)} partitions, fewer than {Count(min)} (the most processor replicas that get work)"));
             }
 
-            if (requirement.Definition.IsCompacted)
+            // Only the changelog is read by partition alongside the input; the other compacted topics are read whole.
+            if (requirement.Definition.Role == TopicRole.Changelog && inputPartitions is { } partitions && topic.Partitions < partitions)
             {
-                if (inputPartitions is { } partitions && topic.Partitions < partitions)
-                {
-                    problems.Add(new(name, $"changelog '{name}' has {Count(topic.Partitions)} partitions, fewer than the input '{input!.Name}' ({Count(partitions)}): it must be co-partitioned with the input"));
-                }
+                problems.Add(new(name, $"changelog '{name}' has {Count(topic.Partitions)} partitions, fewer than the input '{input!.Name}' ({Count(partitions)}): it must be co-partitioned with the input"));
+            }
 
-                if (topic.Configs is { } configs && !(configs.TryGetValue("cleanup.policy", out var policy) && policy.Contains("compact", StringComparison.Ordinal)))
-                {
-                    problems.Add(new(name, $"changelog '{name}' is not compacted (cleanup.policy={policy ?? "unknown"}): the processor's state would expire with retention"));
-                }
+            if (requirement.Definition.IsCompacted
+                && topic.Configs is { } configs && !(configs.TryGetValue("cleanup.policy", out var policy) && policy.Contains("compact", StringComparison.Ordinal)))
+            {
+                problems.Add(new(name, $"{Describe(requirement.Definition.Role)} '{name}' is not compacted (cleanup.policy={policy ?? "unknown"}): {Loses(requirement.Definition.Role)} would expire with retention"));
             }
         }
 
@@ -129,4 +128,20 @@ public static class TopicCheck
         $"Run '{FixCommand}' (docs/kafka.md) with the same Kafka settings to create them, or fix the topics it names.";
 
     private static string Count(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private static string Describe(TopicRole role) => role switch
+    {
+        TopicRole.Changelog => "changelog",
+        TopicRole.StreamConfig => "stream-config topic",
+        TopicRole.Instances => "instance directory",
+        _ => "topic",
+    };
+
+    private static string Loses(TopicRole role) => role switch
+    {
+        TopicRole.Changelog => "the processor's state",
+        TopicRole.StreamConfig => "the per-stream filter settings",
+        TopicRole.Instances => "the processor instances' addresses",
+        _ => "its records",
+    };
 }

@@ -79,6 +79,11 @@ public static partial class SampleCodec
             throw new ArgumentException($"SampleRate must be a positive finite number, was {rate}.", nameof(chunk));
         }
 
+        if (chunk.TimestampMs is < 0)
+        {
+            throw new ArgumentException($"TimestampMs must be >= 0, was {chunk.TimestampMs}.", nameof(chunk));
+        }
+
         headers.Add(MessageHeaders.ContentType, ContentTypeBytes(chunk.Format));
         if (chunk.Format == SampleFormat.Json)
         {
@@ -122,6 +127,11 @@ public static partial class SampleCodec
         if (string.IsNullOrEmpty(chunk.Algorithm))
         {
             throw new ArgumentException("Algorithm must not be empty.", nameof(chunk));
+        }
+
+        if (chunk.TimestampMs < 0 || chunk.ProcessedMs < 0)
+        {
+            throw new ArgumentException($"TimestampMs and ProcessedMs must be >= 0, were {chunk.TimestampMs} and {chunk.ProcessedMs}.", nameof(chunk));
         }
 
         headers.Add(MessageHeaders.ContentType, ContentTypeBytes(chunk.Format));
@@ -367,6 +377,13 @@ public static partial class SampleCodec
         if (string.IsNullOrEmpty(streamId))
         {
             throw new ArgumentException("StreamId must not be empty.", nameof(streamId));
+        }
+
+        // A UTF-8 character is at most 3 bytes per UTF-16 char: shorter ids cannot be over the limit, so most skip the count.
+        var maxBytes = DecodeLimits.Default.MaxStreamIdBytes;
+        if (streamId.Length > maxBytes / 3 && Encoding.UTF8.GetByteCount(streamId) is var bytes && bytes > maxBytes)
+        {
+            throw new ArgumentException($"StreamId is {bytes} UTF-8 bytes; decoders take at most {maxBytes}.", nameof(streamId));
         }
 
         if (seq < 0)

@@ -37,6 +37,12 @@ public sealed record WavSignal(double[] Samples, int SampleRate, int Channels, s
                 throw new UsageException($"--channel {chosen} is not a channel of {path} (it has {channels}: 0..{channels - 1}).");
             }
 
+            // NAudio's sample providers are float: a 64-bit float file is read as it is, so no sample loses precision.
+            if (format.Encoding == WaveFormatEncoding.IeeeFloat && format.BitsPerSample == 64)
+            {
+                return new WavSignal(ReadFloat64(reader, channels, chosen), format.SampleRate, channels, $"{format.Encoding} {format.BitsPerSample}-bit");
+            }
+
             ISampleProvider provider;
             try
             {
@@ -60,6 +66,19 @@ public sealed record WavSignal(double[] Samples, int SampleRate, int Channels, s
 
             return new WavSignal([.. samples], format.SampleRate, channels, $"{format.Encoding} {format.BitsPerSample}-bit");
         }
+    }
+
+    private static double[] ReadFloat64(WaveFileReader reader, int channels, int chosen)
+    {
+        var frames = checked((int)(reader.Length / (sizeof(double) * channels)));
+        var samples = new double[frames];
+        var frame = new byte[sizeof(double) * channels];
+        for (var i = 0; i < frames && reader.Read(frame, 0, frame.Length) == frame.Length; i++)
+        {
+            samples[i] = BitConverter.ToDouble(frame, chosen * sizeof(double));
+        }
+
+        return samples;
     }
 }
 

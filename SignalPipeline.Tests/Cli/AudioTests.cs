@@ -39,6 +39,24 @@ public sealed class AudioTests : IDisposable
     }
 
     [Fact]
+    public void Float64IsReadWithoutLosingPrecisionFromTheChosenChannel()
+    {
+        var path = Path.Combine(_folder, "float64.wav");
+        using (var writer = new WaveFileWriter(path, WaveFormat.CreateCustomFormat(WaveFormatEncoding.IeeeFloat, 8000, 2, 8000 * 16, 16, 64)))
+        {
+            foreach (var value in new[] { 0.1, -7.5, 1.0 / 3, 2.5e-9, -0.3, 4.0 })
+            {
+                writer.Write(BitConverter.GetBytes(value), 0, sizeof(double));
+            }
+        }
+
+        var read = WavSignal.Read(path, channel: 1);
+        Assert.Equal([-7.5, 2.5e-9, 4.0], read.Samples);
+        Assert.Equal(8000, read.SampleRate);
+        Assert.Equal([0.1, 1.0 / 3, -0.3], WavSignal.Read(path, channel: 0).Samples);
+    }
+
+    [Fact]
     public void NotAWavFileIsBadInput()
     {
         var path = Path.Combine(_folder, "text.wav");

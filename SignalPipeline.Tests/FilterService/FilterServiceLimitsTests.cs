@@ -278,16 +278,19 @@ public sealed class FilterServiceLimitsTests
         }
     }
 
-    [Fact]
-    public async Task ABadLimitSettingStopsTheServiceAtStartNamingIt()
+    [Theory]
+    [InlineData("FilterService:MaxBatchItems", "0")]
+    [InlineData("FilterService:MaxStateBytesPerRequest", "0")]
+    [InlineData("FilterService:MaxStateBytesPerRequest", "3000000000")] // a long, beyond the int range it is checked against
+    public async Task ABadLimitSettingStopsTheServiceAtStartNamingIt(string setting, string value)
     {
         var ex = await Record.ExceptionAsync(async () =>
         {
-            await using var service = await StartServiceAsync(("FilterService:MaxBatchItems", "0"));
+            await using var service = await StartServiceAsync((setting, value));
         });
 
         Assert.NotNull(ex);
-        Assert.Contains("FilterService:MaxBatchItems", (ex is AggregateException aggregate ? aggregate.InnerException! : ex).Message);
+        Assert.Contains(setting, (ex is AggregateException aggregate ? aggregate.InnerException! : ex).Message);
     }
 
     [Fact]

@@ -67,5 +67,11 @@ public sealed class FilterInspectionTests
 
         Assert.Null(FilterInspector.Retune(rls.SaveState(), new Dictionary<string, double> { ["order"] = 5 }));
         Assert.Throws<FilterParameterException>(() => FilterInspector.Retune(rls.SaveState(), new Dictionary<string, double> { ["lambda"] = 2 }));
+
+        // Each value in its range, but not together: refused as Create refuses it, not taken for a state that does not fit.
+        var ls = FilterFactory.Create("ls", new Dictionary<string, double> { ["window"] = 5, ["degree"] = 2 });
+        ls.Process(Signal(20, 1), new double[20]);
+        var error = Assert.Throws<FilterParameterException>(() => FilterInspector.Retune(ls.SaveState(), new Dictionary<string, double> { ["window"] = 5, ["degree"] = 7 }));
+        Assert.Contains("degree", error.Message);
     }
 }

@@ -53,6 +53,21 @@ public sealed class TopicCheckTests
     }
 
     [Fact]
+    public void TheTopicsReadWholeMayHaveAnyPartitionCountButMustStayCompacted()
+    {
+        // Every instance reads the stream-config topic and the instance directory whole: no co-partitioning.
+        var topics = Correct(8);
+        topics[4] = topics[4] with { Partitions = 1 };
+        topics[5] = topics[5] with { Partitions = 1 };
+        Assert.Empty(TopicCheck.Evaluate(All, Cluster(topics)));
+
+        topics[4] = topics[4] with { Configs = new Dictionary<string, string> { ["cleanup.policy"] = "delete" } };
+        var problem = Assert.Single(TopicCheck.Evaluate(All, Cluster(topics)));
+        Assert.Equal(PipelineTopics.DefaultStreamConfig, problem.Topic);
+        Assert.Contains("stream-config topic 'stream-config' is not compacted (cleanup.policy=delete): the per-stream filter settings would expire", problem.Message);
+    }
+
+    [Fact]
     public void UnknownConfigsAreNotReportedWrong()
     {
         var topics = Correct(8);

@@ -324,8 +324,12 @@ public sealed class SampleCodecTests
     [Fact]
     public void A_long_stream_id_is_rejected()
     {
+        // Encode refuses such an id, so the record is written as a producer outside the codec would write it.
         var id = new string('a', 300);
-        var message = SampleCodec.ToMessage(new SampleChunk(id, 0, new[] { 1.0 }));
+        var message = SampleCodec.ToMessage(new SampleChunk("x", 0, new[] { 1.0 }));
+        message.Value = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(message.Value).Replace("\"x\"", $"\"{id}\"", StringComparison.Ordinal));
+        message.Key = Encoding.UTF8.GetBytes(id);
+        Assert.Contains(id, Encoding.UTF8.GetString(message.Value), StringComparison.Ordinal);
 
         Assert.False(SampleCodec.TryDecodeSampleChunk(message.Key, message.Value, null, out _, out var error));
         Assert.Equal(DecodeErrorCode.InvalidStreamId, error.Code);
@@ -441,6 +445,15 @@ public sealed class SampleCodecTests
         Assert.Throws<ArgumentException>(() => SampleCodec.ToMessage(new SampleChunk("s", 0, new[] { 1e300 }) { Format = SampleFormat.Float32 }));
         Assert.Throws<ArgumentException>(() => SampleCodec.ToMessage(new FilteredChunk("s", 0, "kalman", new[] { 1.0 }, new[] { 1.0, 2.0 }, 0, 0)));
         Assert.Throws<ArgumentException>(() => SampleCodec.ToMessage(new FilteredChunk("s", 0, "", new[] { 1.0 }, new[] { 1.0 }, 0, 0)));
+
+        // What the decoders refuse as invalid-stream-id and invalid-timestamp: a stream id over 256 UTF-8 bytes (85 chars
+        // of 3 bytes each is 255 and passes, 86 do not), negative times.
+        Assert.Equal(255, SampleCodec.ToMessage(new SampleChunk(new string('\u20ac', 85), 0, new[] { 1.0 })).Key.Length);
+        Assert.Throws<ArgumentException>(() => SampleCodec.ToMessage(new SampleChunk(new string('\u20ac', 86), 0, new[] { 1.0 })));
+        Assert.Throws<ArgumentException>(() => SampleCodec.ToMessage(new SampleChunk(new string('a', 257), 0, new[] { 1.0 })));
+        Assert.Throws<ArgumentException>(() => SampleCodec.ToMessage(new SampleChunk("s", 0, new[] { 1.0 }) { TimestampMs = -1 }));
+        Assert.Throws<ArgumentException>(() => SampleCodec.ToMessage(new FilteredChunk("s", 0, "kalman", new[] { 1.0 }, new[] { 1.0 }, -1, 0)));
+        Assert.Throws<ArgumentException>(() => SampleCodec.ToMessage(new FilteredChunk("s", 0, "kalman", new[] { 1.0 }, new[] { 1.0 }, 0, -1)));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.WebSockets;
 using SignalPipeline.Tests.FilterGateway;
@@ -28,6 +29,29 @@ public sealed class BridgeDocumentedAnswersTests
         var (status, reason) = await client.ReceiveCloseAsync().WaitAsync(Patience);
         Assert.Equal(WebSocketCloseStatus.InvalidMessageType, status);
         Assert.StartsWith("binary messages are not accepted", reason);
+        Assert.Equal(1, metrics.Sum("signalpipeline.bridge.clients.closed", ("reason", "protocol")));
+        await other.SubscribeAsync("sensor-1");
+    }
+
+    [Fact]
+    public async Task A_text_message_that_is_not_UTF8_closes_1007_is_counted_and_others_go_on()
+    {
+        using var metrics = new MeasurementRecorder(BridgeMetrics.MeterName);
+        await using var bridge = await BridgeLimitsTests.StartBridgeAsync();
+        await using var other = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await using var client = await BridgeTestClient.ConnectAsync(bridge.Address);
+
+        // 0xC3 starts a two-byte character that 0x28 does not continue: .NET's WebSocket refuses it before the bridge reads it.
+        await client.Socket.SendAsync(new byte[] { 0x7B, 0xC3, 0x28, 0x7D }, WebSocketMessageType.Text, true, CancellationToken.None).WaitAsync(Patience);
+
+        var (status, _) = await client.ReceiveCloseAsync().WaitAsync(Patience);
+        Assert.Equal(WebSocketCloseStatus.InvalidPayloadData, status);
+        var counted = Stopwatch.StartNew();
+        while (metrics.Sum("signalpipeline.bridge.clients.closed", ("reason", "protocol")) == 0 && counted.Elapsed < Patience)
+        {
+            await Task.Delay(20);
+        }
+
         Assert.Equal(1, metrics.Sum("signalpipeline.bridge.clients.closed", ("reason", "protocol")));
         await other.SubscribeAsync("sensor-1");
     }

@@ -91,6 +91,12 @@ public sealed class ClientConnection
         {
             error = await ReceiveCommandsAsync(receiving.Token);
         }
+        catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.Faulted)
+        {
+            // The socket itself refused what the client sent (a text message that is not UTF-8: 1007, a bad frame: 1002)
+            // and has sent the close already.
+            _metrics.ClientClosed("protocol");
+        }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
         {
             // The client went away, was closed for idling or a stalled send, or the bridge is stopping (handled below).

@@ -124,7 +124,7 @@ public sealed class FilterStateCache(IOptions<FilterStateOptions> options, Filte
             {
                 // The processor's own detail names its instance and partitions: not for a public page.
                 return (new FilterStateAnswer(FilterStateResult.NotFound, null,
-                    $"The processor does not hold stream '{streamId}' now: it has sent no chunk yet, was evicted as idle, or another instance holds it; try again."), "not_found");
+                    $"The processor does not hold stream '{streamId}' now: no instance holds it (no chunk yet, or evicted as idle); try again."), "not_found");
             }
 
             if (response.StatusCode != HttpStatusCode.OK)

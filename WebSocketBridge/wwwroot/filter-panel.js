@@ -58,7 +58,7 @@
           return false; // a setting, not a moment
         }
         if (response.status === 404) {
-          setState('not-found', 'The processor does not hold this stream right now (no chunk yet, idle, or another instance holds it); asking again.');
+          setState('not-found', 'The processor does not hold this stream right now (no chunk yet, or idle); asking again.');
         } else {
           setState('unavailable', `${problem.detail || `The bridge answered ${response.status}.`} Asking again.`);
         }
@@ -106,12 +106,12 @@
         const shown = weights.slice(0, MAX_WEIGHTS);
         const rest = weights.length - shown.length;
         return {
-          names: shown.map((_, i) => `w${i}`), values: shown,
+          names: shown.map((_, i) => `w${i}`), values: shown, length: weights.length,
           note: `weights, newest tap first${rest > 0 ? `; first ${shown.length} of ${weights.length} shown` : ''}`,
         };
       }
       if (filter.values && typeof filter.values.gain === 'number') {
-        return { names: ['gain'], values: [filter.values.gain], note: 'kalman gain (what the next sample gets)' };
+        return { names: ['gain'], values: [filter.values.gain], length: 1, note: 'kalman gain (what the next sample gets)' };
       }
       return null;
     }
@@ -136,7 +136,8 @@
         note.textContent = `nothing to plot for ${filter.algorithm}`;
         return;
       }
-      const shape = `${filter.algorithm}:${s.names.length}`;
+      // The whole vector's length, not the lines shown (at most MAX_WEIGHTS): order 16 -> 32 is a new filter too.
+      const shape = `${filter.algorithm}:${s.length}`;
       if (shape !== panel.shape) rebuild(shape, s.names);
       const data = panel.data;
       data[0].push(Date.now() / 1000);
