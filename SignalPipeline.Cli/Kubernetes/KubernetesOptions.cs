@@ -5,6 +5,13 @@ namespace SignalPipeline.Cli.Kubernetes;
 /// <summary>Requests and limits of one container.</summary>
 public sealed record ResourceSize(string CpuRequest, string MemoryRequest, string CpuLimit, string MemoryLimit);
 
+/// <summary>
+/// What the example Ingress (NGINX) lets one client do at a public resource: concurrent connections per client address at
+/// each controller pod (<c>limit-connections</c>), the largest request body it passes (<c>proxy-body-size</c>; 0 leaves
+/// NGINX's default of 1 MiB), and whether connections stay open for long (WebSockets: an hour's proxy timeouts, else 60 s).
+/// </summary>
+public sealed record IngressEdge(int ConnectionsPerAddress, long MaxBodyBytes = 0, bool LongLived = false);
+
 /// <summary>A CPU HorizontalPodAutoscaler.</summary>
 public sealed record CpuAutoscaling(int MinReplicas, int MaxReplicas, int TargetCpuUtilization);
 
@@ -117,6 +124,18 @@ public sealed record KubernetesOptions
 
     public string KafkaClientTlsPath { get; init; } = "/etc/kafka-client";
 
+    /// <summary>
+    /// The example Ingress's limits per public resource. The gateway's body size is its own limit
+    /// (<c>FilterGateway:MaxRequestBodyBytes</c>, 16 MiB), so NGINX does not refuse what the API accepts; the bridge's
+    /// connections are its per-address cap times its replicas (<c>Bridge:MaxConnectionsPerAddress</c> 16, 2 pods), so
+    /// NGINX refuses only what the bridges would refuse, before it costs them a connection (docs/kubernetes.md, "Ingress").
+    /// </summary>
+    public IReadOnlyDictionary<string, IngressEdge> IngressEdges { get; init; } = new Dictionary<string, IngressEdge>
+    {
+        ["filter-gateway"] = new(ConnectionsPerAddress: 32, MaxBodyBytes: 16 * 1024 * 1024),
+        ["websocket-bridge"] = new(ConnectionsPerAddress: 32, LongLived: true),
+    };
+
     /// <summary>The ingress controller's namespace: the only source admitted to the public resources.</summary>
     public string IngressNamespace { get; init; } = "ingress-nginx";
 
@@ -141,6 +160,8 @@ public sealed record KubernetesOptions
     public int ServiceTerminationGraceSeconds { get; init; } = 30;
 
     public ResourceSize SizeOf(string resource) => Sizes.GetValueOrDefault(resource) ?? DefaultSize;
+
+    public IngressEdge IngressEdgeOf(string resource) => IngressEdges.GetValueOrDefault(resource) ?? new IngressEdge(ConnectionsPerAddress: 32);
 
     public CpuAutoscaling? AutoscalerOf(string resource) => Autoscalers.GetValueOrDefault(resource);
 

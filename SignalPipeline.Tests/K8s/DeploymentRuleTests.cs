@@ -1,3 +1,4 @@
+using System.Globalization;
 using k8s;
 using k8s.Models;
 using SignalPipeline.Kafka;
@@ -206,6 +207,35 @@ public sealed class DeploymentRuleTests
         Assert.Equal("200", maps["filter-gateway-env"]["FilterGateway__RateLimitPermitsPerSecond"]);
         Assert.Equal("400", maps["filter-gateway-env"]["FilterGateway__RateLimitBurst"]);
         Assert.DoesNotContain("ForwardedHeaders__KnownNetworks", maps["filter-kalman-env"].Keys);
+    }
+
+    [Fact]
+    public async Task TheIngressLimitsConnectionsPerClientAddressAndPassesWhatTheGatewayAndTheBridgeAccept()
+    {
+        const string Nginx = "nginx.ingress.kubernetes.io/";
+        var objects = await RenderAsync("overlays/ingress");
+        var annotations = objects.OfType<V1Ingress>().ToDictionary(i => i.Spec.Rules.Single().Http.Paths.Single().Backend.Service.Name, i => i.Metadata.Annotations);
+        Assert.Equal(["filter-gateway", "websocket-bridge"], annotations.Keys.Order());
+        var gateway = annotations["filter-gateway"];
+        var bridge = annotations["websocket-bridge"];
+        var gatewayOptions = new global::FilterGateway.FilterGatewayOptions();
+
+        // NGINX's default body limit (1 MiB) would refuse, with its own HTML page, bodies the gateway accepts.
+        var bodySize = gateway[Nginx + "proxy-body-size"];
+        Assert.EndsWith("m", bodySize, StringComparison.Ordinal);
+        Assert.Equal(gatewayOptions.MaxRequestBodyBytes, long.Parse(bodySize[..^1], CultureInfo.InvariantCulture) * 1024 * 1024);
+
+        // The gateway gives up on a silent service before NGINX gives up on the gateway, so the client gets the gateway's answer.
+        Assert.True(int.Parse(gateway[Nginx + "proxy-read-timeout"], CultureInfo.InvariantCulture) > gatewayOptions.ForwardActivityTimeout.TotalSeconds);
+
+        // The bridges' own per-address cap over all their pods: NGINX refuses only what the bridges would refuse, before
+        // each refusal costs a bridge a connection; the live page's sockets stay open for an hour.
+        var bridgeReplicas = objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == "websocket-bridge").Spec.Replicas;
+        Assert.Equal(new global::WebSocketBridge.BridgeOptions().MaxConnectionsPerAddress * bridgeReplicas, int.Parse(bridge[Nginx + "limit-connections"], CultureInfo.InvariantCulture));
+        Assert.Equal("3600", bridge[Nginx + "proxy-read-timeout"]);
+        Assert.DoesNotContain(Nginx + "proxy-body-size", bridge.Keys);
+
+        Assert.Equal("32", gateway[Nginx + "limit-connections"]);
     }
 
     [Fact]
