@@ -16,59 +16,59 @@ public sealed class BridgeOptions
     public string Topic { get; set; } = PipelineTopics.DefaultOutput;
 
     /// <summary>Frames per second sent to each client; each frame carries every subscribed stream's new data.</summary>
-    [Range(1, 240)]
+    [SettingRange(1, 240)]
     public int FrameRate { get; set; } = 30;
 
     /// <summary>
     /// Most chart points per second a client receives, over all its streams (raw and filtered count once per point).
     /// A client may ask for fewer; raw (undecimated) clients are not bounded.
     /// </summary>
-    [Range(60, 10_000_000)]
+    [SettingRange(60, 10_000_000)]
     public int PointsPerSecond { get; set; } = 24_000;
 
     /// <summary>Frames queued per client before the oldest is dropped (and counted).</summary>
-    [Range(1, 1024)]
+    [SettingRange(1, 1024)]
     public int ClientQueueFrames { get; set; } = 8;
 
     /// <summary>Most concurrent WebSocket clients; further upgrades get 503.</summary>
-    [Range(1, 1_000_000)]
+    [SettingRange(1, 1_000_000)]
     public int MaxConnections { get; set; } = 1000;
 
     /// <summary>
     /// Most concurrent WebSocket clients from one remote address (the connection's, or X-Forwarded-For from a trusted
     /// proxy); further upgrades from it get 429, so one script cannot take every slot.
     /// </summary>
-    [Range(1, 1_000_000)]
+    [SettingRange(1, 1_000_000)]
     public int MaxConnectionsPerAddress { get; set; } = 16;
 
     /// <summary>
     /// WebSocket upgrades one remote address may attempt per minute, after a burst of Bridge:MaxConnectionsPerAddress;
     /// further attempts get 429 (with <c>Retry-After</c>) before any other work, so reconnecting in a loop costs the bridge nothing.
     /// </summary>
-    [Range(1, 600_000)]
+    [SettingRange(1, 600_000)]
     public int ConnectsPerAddressPerMinute { get; set; } = 120;
 
     /// <summary>Most streams one client may be subscribed to at once (over all its messages); <c>"*"</c> counts as one.</summary>
-    [Range(1, 100_000)]
+    [SettingRange(1, 100_000)]
     public int MaxSubscriptionsPerClient { get; set; } = 256;
 
     /// <summary>Seconds a client may stay connected without any subscription before it is closed (1008).</summary>
-    [Range(1, 86_400)]
+    [SettingRange(1, 86_400)]
     public int IdleTimeoutSeconds { get; set; } = 60;
 
     /// <summary>Seconds one send to a client may take; a client that reads nothing for that long is disconnected.</summary>
-    [Range(1, 3_600)]
+    [SettingRange(1, 3_600)]
     public int SendTimeoutSeconds { get; set; } = 10;
 
     /// <summary>Most streams held in memory (and in <c>GET /streams</c>); chunks of further streams are skipped and counted.</summary>
-    [Range(1, 10_000_000)]
+    [SettingRange(1, 10_000_000)]
     public int MaxStreams { get; set; } = 10_000;
 
     /// <summary>
     /// Largest chunk decoded, in samples per signal. Must be at least the processor's Processor:MaxChunkSamples
     /// (1,000,000), or the larger chunks never reach the page (they are counted as undecodable, error too-many-samples).
     /// </summary>
-    [Range(1, 16 * 1024 * 1024)]
+    [SettingRange(1, 16 * 1024 * 1024)]
     public int MaxChunkSamples { get; set; } = 1_000_000;
 
     /// <summary>
@@ -84,14 +84,14 @@ public sealed class BridgeOptions
     public string[] AllowedOrigins { get; set; } = [];
 
     /// <summary>Largest client message accepted; a larger one closes the connection with 1009.</summary>
-    [Range(64, 1024 * 1024)]
+    [SettingRange(64, 1024 * 1024)]
     public int MaxClientMessageBytes { get; set; } = 4096;
 
     /// <summary>How long a silent stream stays in <c>GET /streams</c> and in memory.</summary>
-    [Range(1, 86_400)]
+    [SettingRange(1, 86_400)]
     public int StreamTtlSeconds { get; set; } = 60;
 
     /// <summary>Samples a stream may hold between two frames; beyond that the oldest pending samples are dropped.</summary>
-    [Range(1024, 64 * 1024 * 1024)]
+    [SettingRange(1024, 64 * 1024 * 1024)]
     public int MaxPendingSamplesPerStream { get; set; } = 1 << 20;
 }

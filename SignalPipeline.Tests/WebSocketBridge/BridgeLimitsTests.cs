@@ -42,6 +42,21 @@ public sealed class BridgeLimitsTests
             });
     }
 
+    [Theory]
+    [InlineData("Bridge:FrameRate", "0", "Bridge:FrameRate = 0 is out of range [1, 240].")]
+    [InlineData("Bridge:MaxConnectionsPerAddress", "-1", "Bridge:MaxConnectionsPerAddress = -1 is out of range [1, 1000000].")]
+    [InlineData("Bridge:FilterStateTimeoutMilliseconds", "5", "Bridge:FilterStateTimeoutMilliseconds = 5 is out of range [100, 60000].")]
+    public async Task ABadSettingStopsTheBridgeAtStartNamingItsValueAndRange(string setting, string value, string message)
+    {
+        var ex = await Record.ExceptionAsync(async () =>
+        {
+            await using var bridge = await StartBridgeAsync((setting, value));
+        });
+
+        Assert.NotNull(ex);
+        Assert.Contains(message, (ex is AggregateException aggregate ? aggregate.InnerException! : ex).Message);
+    }
+
     [Fact]
     public async Task MoreThanMaxConnectionsPerAddressGet429AndTheSlotComesBackOnClose()
     {

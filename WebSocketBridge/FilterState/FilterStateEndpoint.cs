@@ -15,7 +15,7 @@ public static class FilterStateEndpoint
     public static WebApplicationBuilder AddFilterStateView(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<FilterStateOptions>()
-            .BindConfiguration(BridgeOptions.SectionName)
+            .BindConfiguration(FilterStateOptions.SectionName)
             .PostConfigure<IConfiguration>((options, configuration) =>
             {
                 if (configuration[FilterStateOptions.UrlVariable] is { Length: > 0 } url)

@@ -9,6 +9,9 @@ namespace WebSocketBridge.FilterState;
 /// </summary>
 public sealed class FilterStateOptions : IValidatableObject
 {
+    /// <summary>The configuration section (shared with <see cref="BridgeOptions"/>): settings are named <c>Bridge:...</c>.</summary>
+    public const string SectionName = BridgeOptions.SectionName;
+
     /// <summary>The environment name of the processor's address, as the CLI's <c>streams show</c> reads it.</summary>
     public const string UrlVariable = "PROCESSOR_URL";
 
@@ -16,30 +19,30 @@ public sealed class FilterStateOptions : IValidatableObject
     public string ProcessorUrl { get; set; } = "";
 
     /// <summary>How long one answer of the processor is served for a stream before it is asked again.</summary>
-    [Range(50, 60_000)]
+    [SettingRange(50, 60_000)]
     public int FilterStateCacheMilliseconds { get; set; } = 500;
 
     /// <summary>Longest wait for the processor's answer; then 503 (the processor waits up to 5 s for its stream thread).</summary>
-    [Range(100, 60_000)]
+    [SettingRange(100, 60_000)]
     public int FilterStateTimeoutMilliseconds { get; set; } = 2000;
 
     /// <summary>Most calls to the processor at once (one per stream: asks for a stream being fetched share the call); beyond: 503.</summary>
-    [Range(1, 1000)]
+    [SettingRange(1, 1000)]
     public int MaxFilterStateCalls { get; set; } = 4;
 
     /// <summary>Most streams whose answer is held at once (answers expire after the cache time); beyond: 503.</summary>
-    [Range(1, 1_000_000)]
+    [SettingRange(1, 1_000_000)]
     public int MaxFilterStateStreams { get; set; } = 1000;
 
     /// <summary>Largest answer read from the processor (an rls/lms answer of order 64 is a few KB); beyond: 503.</summary>
-    [Range(1024, 16 * 1024 * 1024)]
+    [SettingRange(1024, 16 * 1024 * 1024)]
     public int MaxFilterStateBytes { get; set; } = 64 * 1024;
 
     /// <summary>
     /// Requests one remote address may make per minute, after a burst of ten seconds' worth; beyond: 429. A page polls
     /// once a second per open panel, so the default leaves room for ten panels.
     /// </summary>
-    [Range(6, 600_000)]
+    [SettingRange(6, 600_000)]
     public int FilterStateRequestsPerAddressPerMinute { get; set; } = 600;
 
     public bool IsConfigured => ProcessorUrl.Length > 0;
