@@ -58,8 +58,9 @@ public sealed class LargeRequestAdmission : IDisposable
         context.Response.Headers.Connection = "close";
         await Results.Problem(
             $"The gateway is busy with large requests: all {_options.MaxConcurrentLargeRequests} slots for bodies over "
-            + $"{_options.LargeRequestBytes} bytes are taken (FilterGateway:MaxConcurrentLargeRequests) and no slot freed within "
-            + $"{_options.LargeRequestQueueTimeout.TotalSeconds:0.###} s (FilterGateway:LargeRequestQueueTimeout); retry after a second.",
+            + $"{_options.LargeRequestBytes} bytes are taken (FilterGateway:MaxConcurrentLargeRequests) and "
+            + QueuedAdmission.NoSlotReason(lease, _options.LargeRequestQueueTimeout, "FilterGateway:LargeRequestQueueTimeout",
+                _options.LargeRequestQueueLimit, "FilterGateway:LargeRequestQueueLimit") + "; retry after a second.",
             statusCode: StatusCodes.Status503ServiceUnavailable, title: "Gateway busy").ExecuteAsync(context);
     }
 

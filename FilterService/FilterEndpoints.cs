@@ -64,6 +64,17 @@ public static class FilterEndpoints
                 ? BinaryBatch.ParseRequest(body.Span, ReadQueryParameters(context.Request, skip: null), input, limits.MaxBatchItems)
                 : FilterRequest.ParseBatch(body.Span, input, limits.MaxBatchItems);
             using var output = new SampleList(input.Count);
+
+            // The parameters are the whole batch's, so a bad one is named without an item.
+            try
+            {
+                FilterFactory.Create(name, request.Parameters);
+            }
+            catch (FilterParameterException ex)
+            {
+                throw new FilterRequestException(StatusCodes.Status400BadRequest, "Invalid filter parameter", MessageOf(ex));
+            }
+
             var results = new FilterResult[request.Items.Count];
             long stateBytes = 0;
             for (var i = 0; i < results.Length; i++)
@@ -175,9 +186,11 @@ public static class FilterEndpoints
 
         var parameters = ReadQueryParameters(request, skip: "state");
         string? stateText = request.Headers[FilterResponseWriter.StateHeader];
+        var stateSource = $"{FilterResponseWriter.StateHeader} header";
         if (string.IsNullOrEmpty(stateText))
         {
             stateText = request.Query["state"];
+            stateSource = "'state' query parameter (URL-encoded)";
         }
 
         byte[]? state = null;
@@ -187,7 +200,7 @@ public static class FilterEndpoints
             if (!Convert.TryFromBase64String(stateText, state, out var written))
             {
                 throw FilterRequestException.BadRequest(
-                    $"The {FilterResponseWriter.StateHeader} header must be the base64 state returned by a previous call.");
+                    $"The {stateSource} must be the base64 state returned by a previous call.");
             }
 
             state = state[..written];

@@ -55,8 +55,8 @@ public sealed class RequestAdmission : IDisposable
             context.Response.Headers.RetryAfter = "1";
             await Results.Problem(
                 $"The service is busy: all {lane.Slots} slots for requests of this size are taken ({lane.Setting}) and "
-                + $"no slot freed within {_options.RequestQueueTimeout.TotalSeconds:0.###} s (FilterService:RequestQueueTimeout, "
-                + $"queue of {_options.RequestQueueLimit}, FilterService:RequestQueueLimit); retry after a second.",
+                + QueuedAdmission.NoSlotReason(lease, _options.RequestQueueTimeout, "FilterService:RequestQueueTimeout",
+                    _options.RequestQueueLimit, "FilterService:RequestQueueLimit") + "; retry after a second.",
                 statusCode: StatusCodes.Status503ServiceUnavailable, title: "Service busy").ExecuteAsync(context);
             return;
         }

@@ -9,8 +9,9 @@ namespace Microsoft.Extensions.Hosting;
 public static class QueuedAdmission
 {
     /// <summary>
-    /// The lease: acquired at once, or within <paramref name="queueTimeout"/> when <paramref name="mayQueue"/>; null when
-    /// the wait ran out or the client left (<paramref name="requestAborted"/>). <paramref name="queued"/> is told +1 when
+    /// The lease: acquired at once, or within <paramref name="queueTimeout"/> when <paramref name="mayQueue"/>; not
+    /// acquired when it could not wait (no queue, or the queue full); null when the wait ran out or the client left
+    /// (<paramref name="requestAborted"/>). <paramref name="queued"/> is told +1 when
     /// the request starts waiting and -1 when it stops.
     /// </summary>
     public static async Task<RateLimitLease?> AcquireWithinAsync(
@@ -39,4 +40,12 @@ public static class QueuedAdmission
             queued?.Invoke(-1);
         }
     }
+
+    /// <summary>Why a request got no slot, for its 503: it waited <paramref name="queueTimeout"/> in vain, or could not wait.</summary>
+    public static string NoSlotReason(RateLimitLease? lease, TimeSpan queueTimeout, string timeoutSetting, int queueLimit, string queueSetting)
+        => lease is null
+            ? $"no slot freed within {queueTimeout.TotalSeconds:0.###} s ({timeoutSetting}, queue of {queueLimit}, {queueSetting})"
+            : queueLimit == 0 || queueTimeout == TimeSpan.Zero
+                ? $"no request may wait for one ({queueSetting} = {queueLimit}, {timeoutSetting} = {queueTimeout.TotalSeconds:0.###} s)"
+                : $"the queue of {queueLimit} waiting requests is full ({queueSetting})";
 }

@@ -30,6 +30,43 @@ public sealed class FilterApiErrorRowTests
         AssertBitIdentical(Reference("kalman", [0.2, 0.9, -0.8]), filtered);
     }
 
+    [Fact]
+    public async Task A_bad_batch_parameter_gets_400_naming_the_parameter_not_an_item()
+    {
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync();
+        using var client = service.CreateClient();
+
+        using var response = await PostJsonAsync(client, "/rls/audio/batch", """{"params":{"order":0},"items":[{"signal":[0.1]},{"signal":[0.3]}]}""");
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var detail = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("detail").GetString();
+        Assert.StartsWith("Parameter 'order'", detail);
+        var (filtered, _) = await RunAsync(client, "kalman", [0.2, 0.9, -0.8]);
+        AssertBitIdentical(Reference("kalman", [0.2, 0.9, -0.8]), filtered);
+    }
+
+    [Theory]
+    [InlineData(true, "The X-Filter-State header must be the base64 state")]
+    [InlineData(false, "The 'state' query parameter (URL-encoded) must be the base64 state")]
+    public async Task A_binary_run_with_a_state_that_is_not_base64_gets_400_naming_where_the_state_came_from(bool header, string detail)
+    {
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync();
+        using var client = service.CreateClient();
+        using var content = new ByteArrayContent(new byte[16]);
+        content.Headers.ContentType = new("application/octet-stream");
+        using var request = new HttpRequestMessage(HttpMethod.Post, header ? "/kalman/audio/run" : "/kalman/audio/run?state=%21%21not-base64") { Content = content };
+        if (header)
+        {
+            request.Headers.Add("X-Filter-State", "!!not-base64");
+        }
+
+        using var response = await client.SendAsync(request);
+
+        await AssertProblemAsync(response, HttpStatusCode.BadRequest, detail);
+        var (filtered, _) = await RunAsync(client, "kalman", [0.2, 0.9, -0.8]);
+        AssertBitIdentical(Reference("kalman", [0.2, 0.9, -0.8]), filtered);
+    }
+
     [Theory]
     [InlineData("FilterService:MaxBatchItems", "1", "batch_items")]
     [InlineData("FilterService:MaxSamplesPerRequest", "1", "samples")]

@@ -218,7 +218,7 @@ public sealed class FilterServiceApiTests(AppHostFixture shared, ITestOutputHelp
         { "corrupt state", "", Bytes(2u, 1u, 0u, 0.5, 1u, 10u, Convert.FromBase64String("AAECAwQFBgcICQ=="), 0.3), "items[1]: " },
         { "state of another algorithm", "", Bytes(1u, 1u, 0u, 0.5), "items[0]: Filter state belongs to algorithm 'kalman'" },
         { "bad query parameter", "?order=abc", Bytes(1u, 1u, 0u, 0.5), "Query parameter 'order'" },
-        { "out-of-range parameter", "?order=0", Bytes(1u, 1u, 0u, 0.5), "order" },
+        { "out-of-range parameter", "?order=0", Bytes(1u, 1u, 0u, 0.5), "Parameter 'order'" },
     };
 
     [Theory]

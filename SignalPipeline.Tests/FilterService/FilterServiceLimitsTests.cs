@@ -174,7 +174,7 @@ public sealed class FilterServiceLimitsTests
 
         // Another large request finds the large lane full (no queue here): 503 naming the setting.
         using var large = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.5, 0.25]) + new string(' ', 100));
-        await AssertProblemAsync(large, HttpStatusCode.ServiceUnavailable, "FilterService:MaxConcurrentRequests");
+        await AssertProblemAsync(large, HttpStatusCode.ServiceUnavailable, "FilterService:MaxConcurrentRequests) and no request may wait for one (FilterService:RequestQueueLimit = 0");
 
         // A small one (at most 16 bytes declared) is served at once.
         using var small = await PostJsonAsync(client, "/kalman/audio/run", """{"signal":[1]}""");
