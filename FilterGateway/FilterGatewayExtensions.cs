@@ -26,6 +26,8 @@ public static class FilterGatewayExtensions
         builder.Services.AddSingleton<IValidateOptions<FilterGatewayOptions>, FilterGatewayOptionsValidator>();
         builder.Services.AddOptions<FilterGatewayOptions>().BindConfiguration(FilterGatewayOptions.SectionName).ValidateOnStart();
 
+        // Bodies of up to 16 MiB pass through: fewer, larger receives (docs/filter-api.md, "Limits").
+        builder.Services.AddLargeKestrelBlocks();
         builder.Services.AddOptions<KestrelServerOptions>()
             .Configure<IOptions<FilterGatewayOptions>>((kestrel, options) =>
             {

@@ -18,6 +18,8 @@ public static class FilterServiceExtensions
         builder.Services.AddSingleton<FilterServiceMetrics>();
         builder.Services.AddSingleton<RequestAdmission>();
 
+        // Bodies of up to 16 MiB: fewer, larger receives (docs/filter-api.md, "Limits").
+        builder.Services.AddLargeKestrelBlocks();
         builder.Services.AddOptions<KestrelServerOptions>()
             .Configure<IOptions<FilterServiceOptions>>((kestrel, options) =>
             {
