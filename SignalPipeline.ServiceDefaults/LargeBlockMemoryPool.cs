@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -13,12 +14,22 @@ namespace Microsoft.Extensions.Hosting;
 /// holds no block (the transport waits for data before it rents one); one that sent a few bytes holds one block, 16 KiB
 /// instead of 4. At most <see cref="RetainedBlocks"/> free blocks are kept for reuse, the rest are left to the GC.
 /// </summary>
-public sealed class LargeBlockMemoryPool(int blockSize) : MemoryPool<byte>
+public sealed class LargeBlockMemoryPool(int blockSize, Meter meter) : MemoryPool<byte>
 {
     public const int DefaultBlockSize = 16 * 1024;
 
     /// <summary>Free blocks kept for reuse (4 MiB of 16 KiB blocks); a block returned past it is dropped.</summary>
     public const int RetainedBlocks = 256;
+
+    /// <summary>The meter of the receive blocks (as Kestrel's own pool counts in <c>aspnetcore.memory_pool.*</c>).</summary>
+    public const string MeterName = "SignalPipeline.Kestrel";
+
+    private readonly Counter<long> _allocated = meter.CreateCounter<long>("signalpipeline.kestrel.memory.allocated", "By",
+        "Bytes of receive blocks allocated because none was free.");
+    private readonly UpDownCounter<long> _pooled = meter.CreateUpDownCounter<long>("signalpipeline.kestrel.memory.pooled", "By",
+        "Bytes of free receive blocks kept for reuse (at most RetainedBlocks blocks).");
+    private readonly Counter<long> _dropped = meter.CreateCounter<long>("signalpipeline.kestrel.memory.dropped", "By",
+        "Bytes of receive blocks returned past the bound of free blocks and left to the GC.");
 
     private readonly ConcurrentQueue<byte[]> _free = new();
     private int _freeCount;
@@ -39,11 +50,13 @@ public sealed class LargeBlockMemoryPool(int blockSize) : MemoryPool<byte>
         if (_free.TryDequeue(out var block))
         {
             Interlocked.Decrement(ref _freeCount);
+            _pooled.Add(-blockSize);
         }
         else
         {
             // On the pinned heap: the transport hands the block to the kernel, and it never moves.
             block = GC.AllocateUninitializedArray<byte>(blockSize, pinned: true);
+            _allocated.Add(blockSize);
         }
 
         return new Lease(this, block);
@@ -58,10 +71,12 @@ public sealed class LargeBlockMemoryPool(int blockSize) : MemoryPool<byte>
         if (Interlocked.Increment(ref _freeCount) <= RetainedBlocks)
         {
             _free.Enqueue(block);
+            _pooled.Add(blockSize);
         }
         else
         {
             Interlocked.Decrement(ref _freeCount);
+            _dropped.Add(blockSize);
         }
     }
 
@@ -83,6 +98,7 @@ public sealed class LargeBlockMemoryPool(int blockSize) : MemoryPool<byte>
     /// <summary>What Kestrel's socket transport asks for its pools; registered after Kestrel's own, so it is the one resolved.</summary>
     public sealed class Factory(int blockSize) : IMemoryPoolFactory<byte>
     {
+        private static readonly Meter s_meter = new(MeterName);
         private readonly ConcurrentQueue<LargeBlockMemoryPool> _pools = new();
 
         /// <summary>The pools made so far (one per transport listener).</summary>
@@ -90,7 +106,7 @@ public sealed class LargeBlockMemoryPool(int blockSize) : MemoryPool<byte>
 
         public MemoryPool<byte> Create(MemoryPoolOptions? options = null)
         {
-            var pool = new LargeBlockMemoryPool(blockSize);
+            var pool = new LargeBlockMemoryPool(blockSize, s_meter);
             _pools.Enqueue(pool);
             return pool;
         }

@@ -1,6 +1,8 @@
+using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using SignalPipeline.Tests.Infrastructure;
 using static SignalPipeline.Tests.FilterService.FilterApi;
 
 namespace SignalPipeline.Tests.FilterService;
@@ -11,7 +13,10 @@ public sealed class LargeBlockMemoryPoolTests
     [Fact]
     public void BlocksAreReusedAndAtMostRetainedBlocksAreKeptFree()
     {
-        using var pool = new LargeBlockMemoryPool(16 * 1024);
+        // A meter of its own: the services of other tests receive into pools of the shared one meanwhile.
+        using var meter = new Meter($"{LargeBlockMemoryPool.MeterName}.{Guid.NewGuid():N}");
+        using var metrics = new MeasurementRecorder(meter.Name);
+        using var pool = new LargeBlockMemoryPool(16 * 1024, meter);
         var first = pool.Rent();
         Assert.Equal(16 * 1024, first.Memory.Length);
         var array = first.Memory;
@@ -27,6 +32,11 @@ public sealed class LargeBlockMemoryPoolTests
         leases.ForEach(l => l.Dispose());
         Assert.Equal(LargeBlockMemoryPool.RetainedBlocks, pool.Free);
         Assert.Throws<ArgumentOutOfRangeException>(() => pool.Rent(16 * 1024 + 1));
+
+        // The first block, then one for each lease beyond the one free block; 10 dropped past the bound; the rest kept.
+        Assert.Equal((LargeBlockMemoryPool.RetainedBlocks + 10) * 16 * 1024, metrics.Sum("signalpipeline.kestrel.memory.allocated"));
+        Assert.Equal(10 * 16 * 1024, metrics.Sum("signalpipeline.kestrel.memory.dropped"));
+        Assert.Equal(LargeBlockMemoryPool.RetainedBlocks * 16 * 1024, metrics.Sum("signalpipeline.kestrel.memory.pooled"));
     }
 
     [Fact]
