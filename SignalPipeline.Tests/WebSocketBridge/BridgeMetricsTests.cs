@@ -29,12 +29,15 @@ public sealed class BridgeMetricsTests
         await using var reader = await BridgeTestClient.ConnectAsync(bridge.Address);
         await reader.SubscribeAsync("sensor-1");
 
-        // The chunks say they reached the bridge 10 s ago, so every frame's delay is at least that.
+        // The chunks say they reached the bridge 10 s ago, so every frame's delay is at least that. Another stream's
+        // chunks in the same beats arrive now: the client is not subscribed to it, so they do not shorten its delay.
         var arrived = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 10_000;
         var streams = bridge.App.Services.GetRequiredService<LiveStreamRegistry>();
         var received = 0;
         for (var seq = 0L; seq < 3; seq++)
         {
+            var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            streams.GetOrAdd("sensor-2")!.Append(seq, "kalman", [0.1, 0.2], [0.1, 0.2], now, now, now);
             streams.GetOrAdd("sensor-1")!.Append(seq, "kalman", [0.1, 0.2], [0.1, 0.2], arrived, arrived, arrived);
         }
 

@@ -284,7 +284,7 @@ public sealed class ClientConnection
                 continue;
             }
 
-            Select(tick, selected);
+            var newest = Select(tick, selected);
             if (selected.Count == 0)
             {
                 continue;
@@ -308,18 +308,15 @@ public sealed class ClientConnection
             }
 
             Interlocked.Increment(ref _framesSent);
-            var newest = 0L;
-            foreach (var frame in tick.Frames)
-            {
-                newest = Math.Max(newest, frame.ReceivedMs);
-            }
-
             _metrics.FrameSent(_time.GetUtcNow().ToUnixTimeMilliseconds() - newest);
         }
     }
 
-    /// <summary>The payloads of the tick's streams this client wants, at the resolution its point budget allows.</summary>
-    private void Select(FrameTick tick, List<byte[]> selected)
+    /// <summary>
+    /// The payloads of the tick's streams this client wants, at the resolution its point budget allows; returns when the
+    /// newest of their chunks arrived (the frame's delay is this client's streams', not the other streams' of the beat).
+    /// </summary>
+    private long Select(FrameTick tick, List<byte[]> selected)
     {
         selected.Clear();
         var subscription = _subscription;
@@ -334,12 +331,13 @@ public sealed class ClientConnection
 
         if (wanted == 0)
         {
-            return;
+            return 0;
         }
 
         // The budget is per second: a frame gets points in proportion to the time its samples span, so a late beat
         // (more samples) is not drawn coarser than a punctual one.
         var perStream = (double)_pointsPerSecond / wanted;
+        var newest = 0L;
         foreach (var frame in tick.Frames)
         {
             if (subscription.Includes(frame.StreamId))
@@ -347,8 +345,11 @@ public sealed class ClientConnection
                 var seconds = frame.Rate > 0 ? frame.Raw.Length / frame.Rate : 1.0 / _options.FrameRate;
                 var resolution = _raw ? StreamFrame.Undecimated : StreamFrame.Resolution(perStream * seconds);
                 selected.Add(frame.GetPayload(resolution));
+                newest = Math.Max(newest, frame.ReceivedMs);
             }
         }
+
+        return newest;
     }
 
     private async Task SendControlAsync(Action<Utf8JsonWriter> write, CancellationToken cancellationToken)
