@@ -63,7 +63,8 @@ public static class TopicCheck
             if (requirement.Definition.IsCompacted
                 && topic.Configs is { } configs && !(configs.TryGetValue("cleanup.policy", out var policy) && policy.Contains("compact", StringComparison.Ordinal)))
             {
-                problems.Add(new(name, $"{Describe(requirement.Definition.Role)} '{name}' is not compacted (cleanup.policy={policy ?? "unknown"}): {Loses(requirement.Definition.Role)} would expire with retention"));
+                var (what, holds) = Compacted(requirement.Definition.Role);
+                problems.Add(new(name, $"{what} '{name}' is not compacted (cleanup.policy={policy ?? "unknown"}): {holds} would expire with retention"));
             }
         }
 
@@ -129,19 +130,12 @@ public static class TopicCheck
 
     private static string Count(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    private static string Describe(TopicRole role) => role switch
+    /// <summary>What a compacted topic is called in a message, and what it holds that retention would expire.</summary>
+    private static (string What, string Holds) Compacted(TopicRole role) => role switch
     {
-        TopicRole.Changelog => "changelog",
-        TopicRole.StreamConfig => "stream-config topic",
-        TopicRole.Instances => "instance directory",
-        _ => "topic",
-    };
-
-    private static string Loses(TopicRole role) => role switch
-    {
-        TopicRole.Changelog => "the processor's state",
-        TopicRole.StreamConfig => "the per-stream filter settings",
-        TopicRole.Instances => "the processor instances' addresses",
-        _ => "its records",
+        TopicRole.Changelog => ("changelog", "the processor's state"),
+        TopicRole.StreamConfig => ("stream-config topic", "the per-stream filter settings"),
+        TopicRole.Instances => ("instance directory", "the processor instances' addresses"),
+        _ => ("topic", "its records"),
     };
 }
