@@ -178,7 +178,8 @@ public static class FilterGatewayExtensions
 
     /// <summary>
     /// The client a per-client limit counts against: the connection's address after the forwarded-headers middleware,
-    /// i.e. the one behind the trusted proxies (the rate limit and the refusal budget both use it).
+    /// i.e. the one behind the trusted proxies, IPv4-mapped addresses unmapped (the rate limit and the refusal budget both use it).
     /// </summary>
-    internal static string ClientKey(HttpContext context) => context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+    internal static string ClientKey(HttpContext context)
+        => context.Connection.RemoteIpAddress is { } address ? ClientAddress.Of(address).ToString() : "unknown";
 }

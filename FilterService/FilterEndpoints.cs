@@ -66,14 +66,7 @@ public static class FilterEndpoints
             using var output = new SampleList(input.Count);
 
             // The parameters are the whole batch's, so a bad one is named without an item.
-            try
-            {
-                FilterFactory.Create(name, request.Parameters);
-            }
-            catch (FilterParameterException ex)
-            {
-                throw new FilterRequestException(StatusCodes.Status400BadRequest, "Invalid filter parameter", MessageOf(ex));
-            }
+            Create(name, request.Parameters, prefix: "");
 
             var results = new FilterResult[request.Items.Count];
             long stateBytes = 0;
@@ -117,30 +110,38 @@ public static class FilterEndpoints
     // Filtering checks for a gone client (or the request timeout) this often: a 2-million-sample rls(64) run takes seconds.
     private const int SamplesPerCancellationCheck = 16384;
 
+    /// <summary>A new filter from the request's parameters; a bad one is a 400 naming it (after <paramref name="prefix"/>).</summary>
+    private static IStreamFilter Create(string algorithm, Dictionary<string, double>? parameters, string prefix)
+    {
+        try
+        {
+            return FilterFactory.Create(algorithm, parameters);
+        }
+        catch (FilterParameterException ex)
+        {
+            throw new FilterRequestException(StatusCodes.Status400BadRequest, "Invalid filter parameter", prefix + MessageOf(ex));
+        }
+    }
+
     /// <summary>Runs one item through a new filter (from params) or a restored one (from its state).</summary>
     private static FilterResult Filter(string algorithm, Dictionary<string, double>? parameters, FilterRequestItem item,
         SampleList input, SampleList output, string? itemPath, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var prefix = itemPath is null ? "" : itemPath + ": ";
-        IStreamFilter filter;
-        try
+        // Params are validated even when a state is given (a typo should not pass silently), but the state wins:
+        // it carries the parameters the stream started with.
+        var filter = Create(algorithm, parameters, prefix);
+        if (item.State is not null)
         {
-            // Params are validated even when a state is given (a typo should not pass silently), but the state wins:
-            // it carries the parameters the stream started with.
-            filter = FilterFactory.Create(algorithm, parameters);
-            if (item.State is not null)
+            try
             {
                 filter = FilterFactory.Restore(item.State, algorithm);
             }
-        }
-        catch (FilterParameterException ex)
-        {
-            throw new FilterRequestException(StatusCodes.Status400BadRequest, "Invalid filter parameter", prefix + MessageOf(ex));
-        }
-        catch (InvalidFilterStateException ex)
-        {
-            throw new FilterRequestException(StatusCodes.Status400BadRequest, "Invalid filter state", prefix + MessageOf(ex));
+            catch (InvalidFilterStateException ex)
+            {
+                throw new FilterRequestException(StatusCodes.Status400BadRequest, "Invalid filter state", prefix + MessageOf(ex));
+            }
         }
 
         var offset = output.Count;

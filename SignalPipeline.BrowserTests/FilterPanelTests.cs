@@ -85,4 +85,47 @@ public sealed class FilterPanelTests(LivePageApp app, ITestOutputHelper output)
             output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
         }
     }
+
+    [Fact]
+    public async Task A_weight_vector_that_changes_length_beyond_the_lines_shown_starts_a_new_plot()
+    {
+        var streamId = app.StreamId;
+        await using var browser = await Browser.OpenAsync();
+        var page = browser.Page;
+
+        // The processor's view of an rls stream whose order goes from 16 to 32 (a stream-config switch): both vectors
+        // are longer than the 8 lines drawn, so only the whole length tells the two filters apart.
+        var order = 16;
+        await page.RouteAsync("**/streams/*/filter", route =>
+        {
+            var weights = string.Join(",", Enumerable.Range(0, order).Select(i => (0.01 * i).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            return route.FulfillAsync(new RouteFulfillOptions
+            {
+                Status = 200,
+                ContentType = "application/json",
+                Body = $$$"""{"streamId":"{{{streamId}}}","lastSeq":7,"config":{"algorithm":"rls","params":{"order":{{{order}}},"lambda":0.99},"source":"stream-config","switchSeq":null},"filter":{"algorithm":"rls","values":{},"vectors":{"weights":[{{{weights}}}]},"samplesProcessed":1024}}""",
+            });
+        });
+        try
+        {
+            await browser.PickStreamAsync(app.PageUri, streamId);
+            var panelSelector = $"[data-filter-panel='{streamId}']";
+            var panel = page.Locator(panelSelector);
+            await panel.Locator("summary").ClickAsync();
+            await page.WaitForFunctionAsync($"() => Number(document.querySelector(\"{panelSelector}\").dataset.points) >= 3");
+            Assert.Contains("first 8 of 16 shown", await panel.Locator(".filter-note").TextContentAsync());
+
+            order = 32;
+            await page.WaitForFunctionAsync($"() => document.querySelector(\"{panelSelector} .filter-note\").textContent.includes('of 32 shown')");
+
+            // A new plot: its points count from the first answer of the new filter, not on from the old one's.
+            Assert.True(int.Parse(await panel.GetAttributeAsync("data-points") ?? "0") <= 2, "the plot of order 16 went on for order 32");
+            Assert.Equal(8, await panel.Locator(".filter-legend .key").CountAsync());
+            Assert.Equal(1, await panel.Locator(".filter-chart canvas").CountAsync());
+        }
+        finally
+        {
+            output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
+        }
+    }
 }

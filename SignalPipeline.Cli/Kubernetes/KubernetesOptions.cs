@@ -132,9 +132,12 @@ public sealed record KubernetesOptions
     /// </summary>
     public IReadOnlyDictionary<string, IngressEdge> IngressEdges { get; init; } = new Dictionary<string, IngressEdge>
     {
-        ["filter-gateway"] = new(ConnectionsPerAddress: 32, MaxBodyBytes: 16 * 1024 * 1024),
-        ["websocket-bridge"] = new(ConnectionsPerAddress: 32, LongLived: true),
+        ["filter-gateway"] = new(DefaultIngressConnectionsPerAddress, MaxBodyBytes: 16 * 1024 * 1024),
+        ["websocket-bridge"] = new(DefaultIngressConnectionsPerAddress, LongLived: true),
     };
+
+    /// <summary>Connections one client address may hold through the Ingress to a public resource without its own entry.</summary>
+    public const int DefaultIngressConnectionsPerAddress = 32;
 
     /// <summary>The ingress controller's namespace: the only source admitted to the public resources.</summary>
     public string IngressNamespace { get; init; } = "ingress-nginx";
@@ -161,7 +164,7 @@ public sealed record KubernetesOptions
 
     public ResourceSize SizeOf(string resource) => Sizes.GetValueOrDefault(resource) ?? DefaultSize;
 
-    public IngressEdge IngressEdgeOf(string resource) => IngressEdges.GetValueOrDefault(resource) ?? new IngressEdge(ConnectionsPerAddress: 32);
+    public IngressEdge IngressEdgeOf(string resource) => IngressEdges.GetValueOrDefault(resource) ?? new IngressEdge(DefaultIngressConnectionsPerAddress);
 
     public CpuAutoscaling? AutoscalerOf(string resource) => Autoscalers.GetValueOrDefault(resource);
 

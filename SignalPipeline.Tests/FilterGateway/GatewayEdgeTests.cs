@@ -110,6 +110,31 @@ public sealed class GatewayEdgeTests
         }
     }
 
+    [Fact]
+    public async Task AnIPv4ClientNamedAsIPv4MappedIPv6SharesItsRateLimit()
+    {
+        await using var backend = await StartServiceAsync();
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = backend.Address.ToString(),
+            ["FilterGateway:RateLimitPermitsPerSecond"] = "1",
+            ["FilterGateway:RateLimitBurst"] = "1",
+            ["ForwardedHeaders:KnownNetworks"] = "127.0.0.0/8",
+        });
+        using var client = gateway.CreateClient();
+
+        // One client, as a dual-stack proxy and an IPv4 one would name it: one token between them.
+        var statuses = await Task.WhenAll(new[] { "203.0.113.9", "::ffff:203.0.113.9" }.Select(async address =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/run") { Content = new StringContent(FilterApi.RunBody([0.5]), System.Text.Encoding.UTF8, "application/json") };
+            request.Headers.Add("X-Forwarded-For", address);
+            using var response = await client.SendAsync(request).WaitAsync(FilterApi.CallTimeout);
+            return response.StatusCode;
+        }));
+
+        Assert.Equal([HttpStatusCode.OK, HttpStatusCode.TooManyRequests], statuses.Order());
+    }
+
     [Theory]
     [InlineData("ForwardedHeaders:KnownNetworks", "10.0.0.0/33")]
     [InlineData("ForwardedHeaders:KnownNetworks", "ingress")]

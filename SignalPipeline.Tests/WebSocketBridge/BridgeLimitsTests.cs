@@ -121,6 +121,30 @@ public sealed class BridgeLimitsTests
     }
 
     [Fact]
+    public void AnIPv4ClientSeenThroughADualStackSocketCountsAgainstItsIPv4AddressEverywhere()
+    {
+        var plain = IPAddress.Parse("198.51.100.7");
+        var mapped = IPAddress.Parse("::ffff:198.51.100.7");
+        using var registry = new global::WebSocketBridge.Clients.ClientRegistry(Microsoft.Extensions.Options.Options.Create(
+            new BridgeOptions { MaxConnectionsPerAddress = 1, ConnectsPerAddressPerMinute = 600 }));
+        Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.Reserved, registry.TryReserve(plain));
+        // The address's one connect token is gone: the mapped form is refused as the same address, another is not.
+        Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.ConnectingTooOften, registry.TryReserve(mapped));
+        Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.Reserved, registry.TryReserve(IPAddress.Parse("::ffff:203.0.113.5")));
+
+        // FilterStateRequestsPerAddressPerMinute 6 leaves a burst of one request per address.
+        using var rate = new global::WebSocketBridge.FilterState.FilterStateRateLimit(Microsoft.Extensions.Options.Options.Create(
+            new global::WebSocketBridge.FilterState.FilterStateOptions { FilterStateRequestsPerAddressPerMinute = 6 }));
+        Assert.True(rate.TryTake(mapped));
+        Assert.False(rate.TryTake(plain));
+        Assert.True(rate.TryTake(IPAddress.Parse("::ffff:203.0.113.5")));
+
+        Assert.Equal(plain, ClientAddress.Of(mapped));
+        Assert.Equal(IPAddress.IPv6Loopback, ClientAddress.Of(IPAddress.IPv6Loopback));
+        Assert.Equal(IPAddress.None, ClientAddress.Of(null));
+    }
+
+    [Fact]
     public async Task SubscribingPastMaxSubscriptionsPerClientCloses1008AndOthersGoOn()
     {
         await using var bridge = await StartBridgeAsync(("Bridge:MaxSubscriptionsPerClient", "3"));

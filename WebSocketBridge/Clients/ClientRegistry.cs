@@ -45,7 +45,7 @@ public sealed class ClientRegistry(IOptions<BridgeOptions> options) : IDisposabl
     /// </summary>
     public ReserveResult TryReserve(IPAddress? address)
     {
-        using (var token = _connects.AttemptAcquire(Key(address)))
+        using (var token = _connects.AttemptAcquire(ClientAddress.Of(address)))
         {
             if (!token.IsAcquired)
             {
@@ -59,7 +59,7 @@ public sealed class ClientRegistry(IOptions<BridgeOptions> options) : IDisposabl
             return ReserveResult.TooManyConnections;
         }
 
-        var key = Key(address);
+        var key = ClientAddress.Of(address);
         lock (_perAddress)
         {
             var count = _perAddress.GetValueOrDefault(key);
@@ -77,7 +77,7 @@ public sealed class ClientRegistry(IOptions<BridgeOptions> options) : IDisposabl
 
     public void Release(IPAddress? address)
     {
-        var key = Key(address);
+        var key = ClientAddress.Of(address);
         lock (_perAddress)
         {
             if (_perAddress.TryGetValue(key, out var count))
@@ -95,10 +95,6 @@ public sealed class ClientRegistry(IOptions<BridgeOptions> options) : IDisposabl
 
         Interlocked.Decrement(ref _reserved);
     }
-
-    // IPv4 seen as IPv6 (dual-stack sockets) is the same client.
-    private static IPAddress Key(IPAddress? address)
-        => address is null ? IPAddress.None : address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
     public long NextId() => Interlocked.Increment(ref _nextId);
 

@@ -26,7 +26,7 @@ public sealed class FilterStateRateLimit(IOptions<FilterStateOptions> options) :
 
     public bool TryTake(IPAddress? address)
     {
-        using var token = _requests.AttemptAcquire(address ?? IPAddress.None);
+        using var token = _requests.AttemptAcquire(ClientAddress.Of(address));
         return token.IsAcquired;
     }
 
