@@ -113,6 +113,15 @@ public sealed class ProcessorOptions : IValidatableObject
     [ConfigurationKeyName($"{ProcessorSection}:{nameof(StreamIdleSeconds)}"), SettingRange(0, 30 * 86_400)]
     public int StreamIdleSeconds { get; set; } = 3600;
 
+    /// <summary>
+    /// Bytes of held chunks (values and headers) one instance keeps, all its streams together (each stream also keeps at
+    /// most <c>message.max.bytes</c> − 64 KiB): a chunk that would take the instance past it has its stream's gap skipped
+    /// at once, as the per-stream bounds do. Held chunks live in the checkpoints and come back with a restore, so this
+    /// bounds what a restart reloads too.
+    /// </summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxHeldBytes)}"), SettingRange(1_048_576, 1L << 40)]
+    public long MaxHeldBytes { get; set; } = 256L * 1024 * 1024;
+
     /// <summary>Chunks held after a missing seq wait at most this long before the gap is skipped (0 = only <see cref="MaxHeldChunks"/>).</summary>
     [ConfigurationKeyName($"{ProcessorSection}:{nameof(HeldChunkTimeoutSeconds)}"), SettingRange(0, 86_400)]
     public int HeldChunkTimeoutSeconds { get; set; } = 30;

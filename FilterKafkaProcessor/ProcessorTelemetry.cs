@@ -35,6 +35,7 @@ public sealed class ProcessorTelemetry : IDisposable
     private readonly Counter<long> _corrupt;
     private readonly Counter<long> _truncated;
     private long _streams;
+    private long _heldBytes;
 
     public ProcessorTelemetry(IMeterFactory meterFactory)
     {
@@ -54,6 +55,7 @@ public sealed class ProcessorTelemetry : IDisposable
         _evicted = _meter.CreateCounter<long>("signalpipeline.processor.streams.evicted", "{stream}", "Streams evicted after Processor:StreamIdleSeconds without a chunk (tombstoned).");
         _configSwitches = _meter.CreateCounter<long>("signalpipeline.processor.config.switches", "{switch}", "Streams switched to another filter config (stream-config) in committed transactions.");
         _meter.CreateObservableGauge("signalpipeline.processor.streams", () => Interlocked.Read(ref _streams), "{stream}", "Streams held in memory by this instance.");
+        _meter.CreateObservableGauge("signalpipeline.processor.held.bytes", () => Interlocked.Read(ref _heldBytes), "By", "Bytes of out-of-order chunks held for a missing seq, all streams of this instance (Processor:MaxHeldBytes).");
         _restore = _meter.CreateHistogram<double>("signalpipeline.processor.restore.duration", "s", "Time to restore assigned partitions' state from the changelog.");
         _restoreFailures = _meter.CreateCounter<long>("signalpipeline.processor.restore.failures", "{restore}", "Restores that failed or stalled and were tried again.");
         _corrupt = _meter.CreateCounter<long>("signalpipeline.processor.restore.corrupt", "{record}", "Changelog records that could not be read (that stream starts empty).");
@@ -194,6 +196,11 @@ public sealed class ProcessorTelemetry : IDisposable
         _restore.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("partitions", partitions));
         Interlocked.Exchange(ref _streams, streams);
     }
+
+    /// <summary>The instance's held bytes, as last counted (after each commit, rollback, restore and revocation).</summary>
+    public void Held(long bytes) => Interlocked.Exchange(ref _heldBytes, bytes);
+
+    public long HeldBytes => Interlocked.Read(ref _heldBytes);
 
     public void RestoreFailed() => _restoreFailures.Add(1);
 

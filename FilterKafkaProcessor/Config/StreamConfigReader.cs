@@ -49,10 +49,17 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
         {
             if (!record.IsPartitionEOF)
             {
-                var streamId = Encoding.UTF8.GetString(record.Message.Key ?? []);
+                var key = record.Message.Key ?? [];
+                var streamId = Encoding.UTF8.GetString(key);
                 if (streamId.Length == 0)
                 {
                     logger.LogWarning("Stream-config record at {Source} has no key (the stream id): ignored", record.TopicPartitionOffset);
+                }
+                else if (key.Length > StreamConfigTable.MaxStreamIdBytes)
+                {
+                    // No chunk can carry such a stream id (the codec refuses it): held, it would only take memory.
+                    logger.LogWarning("Stream-config record at {Source} has a key of {Bytes} bytes, over the {Max} of a stream id: ignored",
+                        record.TopicPartitionOffset, key.Length, StreamConfigTable.MaxStreamIdBytes);
                 }
                 else if (table.Apply(streamId, record.Partition.Value, record.Offset.Value, record.Message.Value) is { Error: { } error })
                 {

@@ -17,6 +17,12 @@ public sealed record StreamConfigEntry(string StreamId, int Partition, long Offs
 /// </summary>
 public sealed class StreamConfigTable(StreamFilterConfig defaults)
 {
+    /// <summary>Largest entry value taken (a config is about 100 bytes): every instance holds every entry, so a larger one is refused and not kept.</summary>
+    public const int MaxEntryBytes = 4096;
+
+    /// <summary>Largest key (stream id) taken: the codec's limit for a stream id; a longer one could never match a chunk.</summary>
+    public static int MaxStreamIdBytes => SignalPipeline.Messages.DecodeLimits.Default.MaxStreamIdBytes;
+
     private readonly ConcurrentDictionary<string, StreamConfigEntry> _entries = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _refused;
@@ -48,6 +54,15 @@ public sealed class StreamConfigTable(StreamFilterConfig defaults)
         }
 
         StreamConfigEntry entry;
+        if (value.Length > MaxEntryBytes)
+        {
+            Interlocked.Increment(ref _refused);
+            entry = new StreamConfigEntry(streamId, partition, offset, null,
+                $"the value is {value.Length} bytes, over the {MaxEntryBytes} a stream-config entry may take (not kept)", []);
+            _entries[streamId] = entry;
+            return entry;
+        }
+
         try
         {
             entry = new StreamConfigEntry(streamId, partition, offset, StreamFilterConfig.Parse(value), null, value);

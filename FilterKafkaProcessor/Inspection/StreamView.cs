@@ -51,10 +51,31 @@ public static class StreamViews
 
     public static StreamList List(IReadOnlyDictionary<int, PartitionTask> tasks, string instance, StreamConfigTable configs, int offset, int limit)
     {
-        var all = tasks.Values.OrderBy(t => t.Partition).SelectMany(t => t.State.Streams);
-        var page = all.Skip(offset).Take(limit)
-            .Select(s => new StreamSummary(s.StreamId, s.Partition, (s.CommittedSetting?.Config ?? configs.Default).Algorithm, s.NextSeq, SwitchSeq(s.CommittedSetting)))
-            .ToList();
+        // Runs on the stream thread: a partition before the page is passed by its count, not walked, so an offset past
+        // a million streams costs one step per partition.
+        var page = new List<StreamSummary>(Math.Min(limit, 128));
+        var skip = (long)offset;
+        foreach (var task in tasks.Values.OrderBy(t => t.Partition))
+        {
+            if (page.Count >= limit)
+            {
+                break;
+            }
+
+            if (skip >= task.State.Count)
+            {
+                skip -= task.State.Count;
+                continue;
+            }
+
+            foreach (var s in task.State.Streams.Skip((int)skip).Take(limit - page.Count))
+            {
+                page.Add(new StreamSummary(s.StreamId, s.Partition, (s.CommittedSetting?.Config ?? configs.Default).Algorithm, s.NextSeq, SwitchSeq(s.CommittedSetting)));
+            }
+
+            skip = 0;
+        }
+
         return new StreamList(instance, [.. tasks.Keys.Order()], tasks.Values.Sum(t => t.State.Count), page);
     }
 

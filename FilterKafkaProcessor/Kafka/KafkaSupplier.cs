@@ -8,8 +8,24 @@ public sealed class KafkaSupplier(KafkaClientFactory kafka) : IKafkaSupplier
 {
     private IAdminClient? _admin;
 
-    /// <summary>The producer's <c>message.max.bytes</c> (librdkafka's default 1,000,000 when not set).</summary>
-    public int MaxMessageBytes => kafka.CreateProducerConfig().MessageMaxBytes ?? Streaming.ChunkLimits.DefaultMaxMessageBytes;
+    /// <summary>
+    /// The producer's <c>message.max.bytes</c> (librdkafka's default 1,000,000 when not set), checked: below
+    /// <see cref="Streaming.ChunkLimits.MinMaxMessageBytes"/> a checkpoint could not hold an rls(64) state and a held
+    /// chunk, and the service stops at start naming the setting.
+    /// </summary>
+    public int MaxMessageBytes
+    {
+        get
+        {
+            var value = kafka.CreateProducerConfig().MessageMaxBytes ?? Streaming.ChunkLimits.DefaultMaxMessageBytes;
+            return value is >= Streaming.ChunkLimits.MinMaxMessageBytes and <= Streaming.ChunkLimits.MaxMaxMessageBytes
+                ? value
+                : throw new InvalidOperationException(
+                    $"{KafkaSettings.ProducerSection}:message.max.bytes (or {KafkaSettings.ClientSection}:message.max.bytes) = {value} is out of range "
+                    + $"[{Streaming.ChunkLimits.MinMaxMessageBytes}, {Streaming.ChunkLimits.MaxMaxMessageBytes}]: a stream's checkpoint (its filter state, up to "
+                    + $"{Streaming.ChunkLimits.CheckpointReserveBytes} bytes, and its held chunks) must fit one message.");
+        }
+    }
 
     public IConsumer<byte[], byte[]> GetConsumer(string groupId, RebalanceHandlers handlers)
         => kafka.CreateConsumer<byte[], byte[]>(groupId, config =>

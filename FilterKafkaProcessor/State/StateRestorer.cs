@@ -155,7 +155,7 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
             state.Add(stream, nowMs);
             if (checkpoint.Held.Count > 0)
             {
-                stream.HeldBytes = checkpoint.Held.Sum(h => (long)h.Value.Length);
+                stream.HeldBytes = checkpoint.Held.Sum(h => h.CheckpointBytes);
                 stream.HeldSinceMs = nowMs;
                 state.Holding.Add(stream);
             }

@@ -8,7 +8,11 @@ namespace FilterKafkaProcessor.State;
 
 /// <summary>An input record kept verbatim while it waits for a missing seq: re-decoded when released.</summary>
 /// <param name="Source">Where it was read (the partition and offset are checkpointed; named in a dead letter).</param>
-public sealed record PendingChunk(long Seq, byte[] Value, IReadOnlyList<KeyValuePair<string, byte[]>> Headers, long TimestampMs, TopicPartitionOffset Source);
+public sealed record PendingChunk(long Seq, byte[] Value, IReadOnlyList<KeyValuePair<string, byte[]>> Headers, long TimestampMs, TopicPartitionOffset Source)
+{
+    /// <summary>What this chunk adds to its stream's checkpoint (<see cref="StreamCheckpoint.HeldChunkBytes"/>).</summary>
+    public long CheckpointBytes => StreamCheckpoint.HeldChunkBytes(Value, Headers);
+}
 
 /// <summary>
 /// One stream's checkpoint in the changelog: the filter state (<c>IStreamFilter.SaveState</c> bytes, absent before the
@@ -34,11 +38,7 @@ public sealed record StreamCheckpoint(long NextSeq, byte[]? FilterState, IReadOn
         var size = 1 + 8 + 4 + (FilterState?.Length ?? 0) + 4 + (Setting is null ? 0 : 8 + 8 + 4 + (config?.Length ?? 0));
         foreach (var chunk in Held)
         {
-            size += 8 + 8 + 4 + 8 + 4 + chunk.Value.Length + 4;
-            foreach (var (key, value) in chunk.Headers)
-            {
-                size += 4 + Encoding.UTF8.GetByteCount(key) + 4 + value.Length;
-            }
+            size += (int)HeldChunkBytes(chunk.Value, chunk.Headers);
         }
 
         var buffer = new byte[size];
@@ -70,6 +70,18 @@ public sealed record StreamCheckpoint(long NextSeq, byte[]? FilterState, IReadOn
         }
 
         return buffer;
+    }
+
+    /// <summary>What one held chunk takes in <see cref="Serialize"/>'s format: its value, its headers and their framing.</summary>
+    public static long HeldChunkBytes(byte[] value, IReadOnlyList<KeyValuePair<string, byte[]>> headers)
+    {
+        long size = 8 + 8 + 4 + 8 + 4 + value.Length + 4;
+        foreach (var (key, header) in headers)
+        {
+            size += 4 + Encoding.UTF8.GetByteCount(key) + 4 + header.Length;
+        }
+
+        return size;
     }
 
     /// <summary>Reads <see cref="Serialize"/>'s format (held chunks' sources are in <paramref name="sourceTopic"/>, the input); throws <see cref="FormatException"/> on anything else.</summary>

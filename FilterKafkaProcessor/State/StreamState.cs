@@ -112,7 +112,7 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
     /// <summary>Never committed: a rollback forgets it.</summary>
     public bool IsUncommitted { get; private set; } = true;
 
-    /// <summary>Bytes of the held chunks' values (bounded so the checkpoint fits one Kafka message).</summary>
+    /// <summary>Bytes the held chunks take in the checkpoint, headers included (bounded so it fits one Kafka message).</summary>
     public long HeldBytes
     {
         get => _hold?.Bytes ?? 0;
@@ -174,7 +174,7 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
         var committedHeld = CommittedHeld;
         _holding = committedHeld is null ? null : NewSequence(_committedNextSeq, committedHeld);
         _nextSeq = _committedNextSeq;
-        HeldBytes = committedHeld?.Sum(h => (long)h.Value.Length) ?? 0;
+        HeldBytes = committedHeld?.Sum(h => h.CheckpointBytes) ?? 0;
         HeldSinceMs = committedHeld is null ? null : HeldSinceMs;
         RollbackFilter();
         Dirty = false;
@@ -225,6 +225,9 @@ public sealed class ChunkEnvelope
         => _headers ??= _kafkaHeaders is null ? [] : [.. _kafkaHeaders.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes()))];
 
     public PendingChunk ToPending() => new(Seq, Value, Headers, TimestampMs, Source);
+
+    /// <summary>What this chunk adds to its stream's checkpoint if held (<see cref="StreamCheckpoint.HeldChunkBytes"/>).</summary>
+    public long CheckpointBytes => StreamCheckpoint.HeldChunkBytes(Value, Headers);
 
     public static ChunkEnvelope FromPending(PendingChunk pending) => new(pending);
 

@@ -17,6 +17,9 @@ public sealed class TaskContext(ProcessorOptions options, ChunkLimits limits)
 
     /// <summary>Streams held by this instance (all partitions), for <see cref="ProcessorOptions.MaxStreams"/>.</summary>
     public int StreamCount { get; set; }
+
+    /// <summary>Bytes of held chunks in this instance (all partitions), for <see cref="ProcessorOptions.MaxHeldBytes"/>.</summary>
+    public long HeldBytes { get; set; }
 }
 
 /// <summary>A record's decode: the chunk, or why it is not one.</summary>
@@ -102,16 +105,23 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
         batch.Touched.Add(stream);
         if (outcome == SequenceOutcome.Held)
         {
-            // A held chunk keeps only its raw value (re-decoded when released), and only as many bytes as a checkpoint holds.
+            // A held chunk keeps only its raw value and headers (re-decoded when released).
             envelope.Decoded = null;
-            stream.HeldBytes += envelope.Value.Length;
-            if (stream.HeldBytes > context.Limits.MaxHeldBytes)
-            {
-                stream.SkipGap(_released, ref batch.Counters);
-            }
+            var bytes = envelope.CheckpointBytes;
+            stream.HeldBytes += bytes;
+            context.HeldBytes += bytes;
         }
 
         Release(stream, batch, nowMs);
+
+        // Only as many bytes as a checkpoint holds, and as the instance keeps for all its streams: a skip releases the run
+        // after the lowest gap, so skip again while what stays held is still over.
+        while (stream.HeldCount > 0 && (stream.HeldBytes > context.Limits.MaxHeldBytes || context.HeldBytes > context.Options.MaxHeldBytes))
+        {
+            _released.Clear();
+            stream.SkipGap(_released, ref batch.Counters);
+            Release(stream, batch, nowMs);
+        }
     }
 
     /// <summary>
@@ -149,7 +159,9 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
     {
         foreach (var ready in _released)
         {
-            stream.HeldBytes -= ready.Decoded is null ? ready.Value.Length : 0;
+            var bytes = ready.Decoded is null ? ready.CheckpointBytes : 0;
+            stream.HeldBytes -= bytes;
+            context.HeldBytes -= bytes;
             if (ready.Decoded is null)
             {
                 if (!SampleCodec.TryDecodeSampleChunk(Encoding.UTF8.GetBytes(stream.StreamId), ready.Value, ready.KafkaHeaders(), out var decoded, out var error, limits: context.DecodeLimits))
@@ -172,6 +184,7 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
         }
         else
         {
+            context.HeldBytes -= stream.HeldBytes; // zero when the bookkeeping above kept step
             stream.HeldBytes = 0;
             stream.HeldSinceMs = null;
             State.Holding.Remove(stream);

@@ -39,6 +39,12 @@ public sealed class ChunkLimits(int maxMessageBytes)
     /// <summary>librdkafka's default <c>message.max.bytes</c>.</summary>
     public const int DefaultMaxMessageBytes = 1_000_000;
 
+    /// <summary>The smallest <c>message.max.bytes</c> the processor runs with: twice the checkpoint's reserve.</summary>
+    public const int MinMaxMessageBytes = 2 * CheckpointReserveBytes;
+
+    /// <summary>librdkafka's largest <c>message.max.bytes</c>.</summary>
+    public const int MaxMaxMessageBytes = 1_000_000_000;
+
     /// <summary>Room for the key, the headers and the JSON framing of one output record.</summary>
     public const int RecordOverheadBytes = 4096;
 
@@ -50,7 +56,7 @@ public sealed class ChunkLimits(int maxMessageBytes)
 
     public int MaxMessageBytes { get; } = maxMessageBytes;
 
-    /// <summary>Bytes of held chunks' values a stream may keep (its checkpoint must fit one message).</summary>
+    /// <summary>Bytes of held chunks (values and headers, as the checkpoint stores them) a stream may keep: its checkpoint must fit one message.</summary>
     public long MaxHeldBytes => MaxMessageBytes - CheckpointReserveBytes;
 
     /// <summary>The largest chunk accepted in each form (documented; JSON depends on the numbers' spelling).</summary>
@@ -83,7 +89,41 @@ public sealed class ChunkLimits(int maxMessageBytes)
             : $"{chunk.Signal.Length} {chunk.Format} samples make an output of up to {bytes} bytes, over the producer's message.max.bytes {MaxMessageBytes} (largest accepted chunk: {MaxSamples(chunk.Format)} samples in this form)";
     }
 
-    /// <summary>True when a dead letter carrying the original value still fits one message.</summary>
+    /// <summary>True when the dead letter, as it is, fits one message with its <c>dlq-*</c> headers.</summary>
     public bool DeadLetterFits(DeadLetter letter)
-        => (letter.Key?.Length ?? 0) + (letter.Value?.Length ?? 0) + letter.Headers.Sum(h => h.Key.Length + h.Value.Length + 16) + RecordOverheadBytes <= MaxMessageBytes;
+        => (letter.Key?.Length ?? 0) + (letter.Value?.Length ?? 0) + letter.Headers.Sum(h => (long)System.Text.Encoding.UTF8.GetByteCount(h.Key) + h.Value.Length + 16)
+            + System.Text.Encoding.UTF8.GetByteCount(letter.Reason) + RecordOverheadBytes <= MaxMessageBytes;
+
+    /// <summary>
+    /// The dead letter as it can be written in one message: whole when it fits; else without the original value; else
+    /// also without the original headers; else also without the key (a record the broker took can carry up to its limit
+    /// in headers or key, and a letter that can never be written would stop its partition). The reason says what was
+    /// left out.
+    /// </summary>
+    public DeadLetter Fitted(DeadLetter letter)
+    {
+        if (DeadLetterFits(letter))
+        {
+            return letter;
+        }
+
+        var valueBytes = letter.Value?.Length ?? 0;
+        var withoutValue = letter with { Value = null, Reason = $"{letter.Reason} (value of {valueBytes} bytes left out: too large for one message)" };
+        if (DeadLetterFits(withoutValue))
+        {
+            return withoutValue;
+        }
+
+        var headerBytes = letter.Headers.Sum(h => (long)System.Text.Encoding.UTF8.GetByteCount(h.Key) + h.Value.Length);
+        var withoutHeaders = withoutValue with
+        {
+            Headers = [],
+            Reason = $"{letter.Reason} (value of {valueBytes} bytes and {letter.Headers.Count} original headers of {headerBytes} bytes left out: too large for one message)",
+        };
+        return DeadLetterFits(withoutHeaders) ? withoutHeaders : withoutHeaders with
+        {
+            Key = null,
+            Reason = $"{letter.Reason} (value of {valueBytes} bytes, {letter.Headers.Count} original headers of {headerBytes} bytes and a key of {letter.Key?.Length ?? 0} bytes left out: too large for one message)",
+        };
+    }
 }

@@ -62,18 +62,18 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
         => Producer.Produce(new TopicPartition(options.ChangelogTopic, partition), new Message<byte[], byte[]> { Key = key, Value = value! },
             _trackChangelog ??= report => Track(_changelogEnds, report));
 
-    /// <summary>The original key, value and headers plus the <c>dlq-*</c> headers; the value is left out if it cannot fit.</summary>
+    /// <summary>The original key, value and headers plus the <c>dlq-*</c> headers, less what cannot fit one message (<see cref="ChunkLimits.Fitted"/>).</summary>
     public void DeadLetter(DeadLetter letter, ChunkLimits limits)
     {
+        letter = limits.Fitted(letter);
         var headers = new Headers();
         foreach (var (key, value) in letter.Headers)
         {
             headers.Add(key, value);
         }
 
-        var fits = limits.DeadLetterFits(letter);
-        MessageHeaders.AddDeadLetter(headers, letter.Code, fits ? letter.Reason : $"{letter.Reason} (value of {letter.Value?.Length} bytes left out: too large for one message)", letter.Source);
-        Producer.Produce(options.DlqTopic, new Message<byte[], byte[]> { Key = letter.Key!, Value = fits ? letter.Value! : null!, Headers = headers }, _trackDeadLetter ??= report => Track(null, report));
+        MessageHeaders.AddDeadLetter(headers, letter.Code, letter.Reason, letter.Source);
+        Producer.Produce(options.DlqTopic, new Message<byte[], byte[]> { Key = letter.Key!, Value = letter.Value!, Headers = headers }, _trackDeadLetter ??= report => Track(null, report));
     }
 
     /// <summary>

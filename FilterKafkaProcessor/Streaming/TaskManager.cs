@@ -42,7 +42,13 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
     }
 
     /// <summary>Counts the streams of the owned partitions again (for <c>Processor:MaxStreams</c> and the gauge).</summary>
-    public void Recount() => context.StreamCount = Tasks.Values.Sum(t => t.State.Count);
+    /// <summary>The instance's counts from its partitions (after a commit, a rollback, a restore or a revocation).</summary>
+    public void Recount()
+    {
+        context.StreamCount = Tasks.Values.Sum(t => t.State.Count);
+        context.HeldBytes = Tasks.Values.Sum(t => t.State.Holding.Sum(s => s.HeldBytes));
+        telemetry.Held(context.HeldBytes);
+    }
 
     /// <summary>Every owned partition is restored again from the changelog, from the start (its state here may be ahead).</summary>
     public void RestoreAll()
@@ -55,6 +61,7 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
         Tasks.Clear();
         _retained.Clear();
         context.StreamCount = 0;
+        context.HeldBytes = 0;
         _restoringSinceMs = time.GetUtcNow().ToUnixTimeMilliseconds();
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Text;
 using FilterKafkaProcessor;
+using FilterKafkaProcessor.State;
 using FilterKafkaProcessor.Streaming;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using SignalPipeline.Messages;
@@ -69,14 +70,19 @@ public sealed class ProcessorMetricsTests
         using var duplicates = Collect<long>(harness, "duplicates").AssertDocumented(typeof(Counter<>), "{chunk}");
         using var gaps = Collect<long>(harness, "gaps").AssertDocumented(typeof(Counter<>), "{gap}");
         using var skipped = Collect<long>(harness, "skipped_seqs").AssertDocumented(typeof(Counter<>), "{chunk}");
+        using var held = Collect<long>(harness, "held.bytes").AssertDocumented(typeof(ObservableGauge<>), "By");
         harness.Start();
         harness.Produce(ProcessorHarness.Chunk("d", 0), 1);
         harness.Produce(ProcessorHarness.Chunk("d", 0), 1);
         harness.Produce(ProcessorHarness.Chunk("d", 1), 1);
+        var waiting = SampleCodec.ToMessage(ProcessorHarness.Chunk("d", 4));
         harness.Produce(ProcessorHarness.Chunk("d", 4), 1);
         harness.StepUntil(() => harness.OutputCount("d") == 2);
         Assert.Equal(1, duplicates.Sum());
         Assert.Equal(0, gaps.Sum());
+
+        // seq 4 is held: what it takes in the checkpoint, its value and headers.
+        Assert.Equal(StreamCheckpoint.HeldChunkBytes(waiting.Value, [.. waiting.Headers.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes()))]), held.Observe());
 
         // seqs 2 and 3 never come: after HeldChunkTimeoutSeconds the stream skips them, one gap of two seqs.
         harness.Time.Advance(TimeSpan.FromSeconds(31));
@@ -84,6 +90,7 @@ public sealed class ProcessorMetricsTests
         Assert.Equal(1, gaps.Sum());
         Assert.Equal(2, skipped.Sum());
         Assert.Equal(1, duplicates.Sum());
+        Assert.Equal(0, held.Observe());
     }
 
     [Theory]

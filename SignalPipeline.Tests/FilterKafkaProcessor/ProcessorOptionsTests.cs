@@ -109,6 +109,24 @@ public class ProcessorOptionsTests
         Assert.Contains("FILTER_ALGORITHM: Unknown filter algorithm 'median'", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Kafka:Producer:message.max.bytes", "100000")]
+    [InlineData("Kafka:Client:message.max.bytes", "4096")]
+    public void AMessageMaxBytesTooSmallForACheckpointStopsTheStartNamingIt(string key, string value)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [key] = value, ["KAFKA_BROKERS"] = "localhost:9092" }).Build();
+        var supplier = new global::FilterKafkaProcessor.Kafka.KafkaSupplier(new SignalPipeline.Kafka.KafkaClientFactory(
+            configuration, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, SignalPipeline.Kafka.KafkaSettings.FromConfiguration(configuration)));
+
+        var error = Assert.Throws<InvalidOperationException>(() => supplier.MaxMessageBytes);
+
+        Assert.Contains("Kafka:Producer:message.max.bytes", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"= {value} is out of range [131072, 1000000000]", error.Message, StringComparison.Ordinal);
+        var unset = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["KAFKA_BROKERS"] = "localhost:9092" }).Build();
+        Assert.Equal(1_000_000, new global::FilterKafkaProcessor.Kafka.KafkaSupplier(new SignalPipeline.Kafka.KafkaClientFactory(
+            unset, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, SignalPipeline.Kafka.KafkaSettings.FromConfiguration(unset))).MaxMessageBytes);
+    }
+
     // The processor's own registration (Program.cs): binding from the configuration root, validation at start.
     private static ProcessorOptions Bind(Dictionary<string, string?> settings)
     {

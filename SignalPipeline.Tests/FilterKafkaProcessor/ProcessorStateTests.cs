@@ -105,6 +105,74 @@ public sealed class ProcessorStateTests
     }
 
     [Fact]
+    public void HeldChunksWithLargeHeadersAreBoundedByWhatTheirCheckpointTakesAndSkippedUntilItFits()
+    {
+        // The checkpoint stores a held chunk's headers as well as its value: counted by value alone, these three held
+        // chunks would make a checkpoint over message.max.bytes, refused on every retry of the batch. And a skip releases
+        // only the run after the lowest gap (seq 2 here), so the bound is checked again after it.
+        using var harness = new ProcessorHarness();
+        harness.Cluster.MaxMessageBytes = 200_000;
+        harness.Start(maxMessageBytes: 200_000);
+        var chunks = Enumerable.Range(0, 7).Select(seq => ProcessorHarness.Chunk("held", seq)).ToList();
+        void Produce(int seq, int headerBytes)
+        {
+            var message = SampleCodec.ToMessage(chunks[seq]);
+            if (headerBytes > 0)
+            {
+                message.Headers.Add("big", new byte[headerBytes]);
+            }
+
+            harness.Cluster.Produce(ProcessorHarness.Input, 2, message.Key, message.Value, message.Headers);
+        }
+
+        Produce(0, 0);
+        Produce(2, 0);
+        Produce(4, 130_000);
+        Produce(6, 130_000);
+        harness.StepUntil(() => harness.OutputCount("held") == 3);
+        Produce(5, 0);
+        harness.StepUntil(() => harness.OutputCount("held") == 5);
+
+        ProcessorHarness.AssertReference([chunks[0], chunks[2], chunks[4], chunks[5], chunks[6]], harness.Outputs()["held"]);
+        Assert.Equal(0L, harness.Telemetry.Aborts);
+    }
+
+    [Fact]
+    public void HeldChunksOfAllStreamsTogetherStopAtMaxHeldBytesAndTheStreamThatWouldPassItSkipsItsGap()
+    {
+        using var harness = new ProcessorHarness(configure: o => o.MaxHeldBytes = 1_048_576);
+        harness.Start();
+        var ids = Enumerable.Range(0, 12).Select(i => $"h{i}").ToList();
+        var chunks = ids.ToDictionary(id => id, id => Enumerable.Range(0, 3).Select(seq => ProcessorHarness.Chunk(id, seq)).ToList());
+        foreach (var id in ids)
+        {
+            harness.Produce(chunks[id][0], 0);
+
+            // seq 1 missing: seq 2 waits, about 100 KB of it with its headers.
+            var message = SampleCodec.ToMessage(chunks[id][2]);
+            message.Headers.Add("pad", new byte[100_000]);
+            harness.Cluster.Produce(ProcessorHarness.Input, 0, message.Key, message.Value, message.Headers);
+            harness.StepUntil(() => harness.OutputCount(id) >= 1);
+        }
+
+        // Ten streams' held chunks fit the instance's 1 MiB; the eleventh and twelfth would pass it: their gaps are skipped.
+        harness.StepUntil(() => harness.OutputCount("h10") == 2 && harness.OutputCount("h11") == 2);
+        Assert.All(ids[..10], id => Assert.Equal(1, harness.OutputCount(id)));
+        Assert.InRange(harness.Telemetry.HeldBytes, 10 * 100_000, 1_048_576);
+
+        // The holding streams go on as before once their seq 1 comes.
+        foreach (var id in ids[..10])
+        {
+            harness.Produce(chunks[id][1], 0);
+        }
+
+        harness.StepUntil(() => ids[..10].All(id => harness.OutputCount(id) == 3));
+        Assert.All(ids[..10], id => ProcessorHarness.AssertReference(chunks[id], harness.Outputs()[id]));
+        ProcessorHarness.AssertReference([chunks["h10"][0], chunks["h10"][2]], harness.Outputs()["h10"]);
+        Assert.Equal(0L, harness.Telemetry.HeldBytes);
+    }
+
+    [Fact]
     public void HeldChunksSurviveARestartInTheCheckpoint()
     {
         using var harness = new ProcessorHarness();

@@ -102,6 +102,31 @@ public sealed class StreamConfigTests
     }
 
     [Fact]
+    public void AnEntryOverMaxEntryBytesIsRefusedWithoutItsValueAndAKeyLongerThanAStreamIdIsNotHeld()
+    {
+        using var kit = new StreamConfigKit(partitions: 1);
+        kit.Configure("s", Rls);
+        var instance = kit.Start("one");
+        var sent = StreamConfigKit.Chunks("s", 0, 6);
+        kit.Produce(sent[..3]);
+        kit.StepUntil(() => kit.Harness.OutputCount("s") == 3, instance);
+
+        // Valid JSON padded past the bound: every instance would hold it whole.
+        var padded = """{"algorithm":"kalman","params":{}}""" + new string(' ', StreamConfigTable.MaxEntryBytes);
+        kit.Configure("s", padded);
+        kit.Configure(new string('k', StreamConfigTable.MaxStreamIdBytes + 1), Rls);
+        kit.Produce(sent[3..]);
+        kit.StepUntil(() => kit.Harness.OutputCount("s") == 6, instance);
+
+        var letter = Assert.Single(kit.Harness.DeadLetters());
+        Assert.Equal(("s", BatchFilter.InvalidStreamConfig), (letter.Key, letter.Code));
+        Assert.Contains($"over the {StreamConfigTable.MaxEntryBytes} a stream-config entry may take", letter.Reason, StringComparison.Ordinal);
+        Assert.Equal(["s"], instance.Table.Entries.Select(e => e.StreamId));
+        Assert.Empty(instance.Table.Find("s")!.Value);
+        StreamConfigKit.AssertFiltered(FilterFactory.Create("rls", new Dictionary<string, double> { ["order"] = 4, ["lambda"] = 0.995 }), sent, kit.Harness.Outputs()["s"]);
+    }
+
+    [Fact]
     public void AParameterChangeWithinKalmanKeepsTheEstimateAndATombstoneReturnsToTheDefaultFresh()
     {
         using var kit = new StreamConfigKit(partitions: 1);
@@ -172,5 +197,40 @@ public sealed class StreamConfigTests
         var list = await listing.WaitAsync(TimeSpan.FromSeconds(30));
         var summary = Assert.Single(list.Streams);
         Assert.Equal(("v", algorithm, 5L, 1), (summary.StreamId, summary.Algorithm, summary.NextSeq, list.Total));
+    }
+
+    [Fact]
+    public async Task PagesOfTheStreamListSpanPartitionsAndAnOffsetPastTheEndGivesAnEmptyPage()
+    {
+        using var kit = new StreamConfigKit(partitions: 3);
+        var instance = kit.Start("one");
+        var ids = Enumerable.Range(0, 9).Select(i => $"s{i}").ToList();
+        for (var i = 0; i < ids.Count; i++)
+        {
+            kit.Produce(StreamConfigKit.Chunks(ids[i], 0, 1), partition: i % 3);
+        }
+
+        kit.StepUntil(() => ids.All(id => kit.Harness.OutputCount(id) == 1), instance);
+
+        // Every page against the one walk over all streams in partition order.
+        var paging = instance.Queries.AskAsync(tasks =>
+        {
+            var all = tasks.Values.OrderBy(t => t.Partition).SelectMany(t => t.State.Streams).Select(s => s.StreamId).ToList();
+            var pages = new List<(int Offset, int Limit, List<string> Expected, List<string> Got, int Total)>();
+            foreach (var (offset, limit) in new[] { (0, 2), (2, 2), (3, 4), (5, 100), (8, 1), (9, 5), (1_000_000, 10) })
+            {
+                var list = StreamViews.List(tasks, "one", instance.Table, offset, limit);
+                pages.Add((offset, limit, [.. all.Skip(offset).Take(limit)], [.. list.Streams.Select(s => s.StreamId)], list.Total));
+            }
+
+            return pages;
+        }, TimeSpan.FromSeconds(30), CancellationToken.None);
+        instance.Thread.Step(CancellationToken.None);
+
+        foreach (var page in await paging.WaitAsync(TimeSpan.FromSeconds(30)))
+        {
+            Assert.Equal(page.Expected, page.Got);
+            Assert.Equal(9, page.Total);
+        }
     }
 }

@@ -90,6 +90,37 @@ public sealed class StreamThreadTests
         Assert.Contains("message.max.bytes 40000", letter.Reason);
     }
 
+    [Theory]
+    [InlineData(39_000, 0, "malformed-json", "1 original headers of 39003 bytes left out")]
+    [InlineData(0, 39_000, "stream-id-mismatch", "and a key of 39000 bytes left out")]
+    public void APoisonRecordWhoseHeadersOrKeyAloneFillAMessageIsDeadLetteredWithoutThemAndThePartitionGoesOn(int headerBytes, int keyBytes, string code, string leftOut)
+    {
+        // The broker took the record (its limit is its own), but its dead letter adds the dlq-* headers: written whole,
+        // it would be refused every time, and the partition would retry the same batch forever.
+        using var harness = new ProcessorHarness();
+        harness.Cluster.MaxMessageBytes = 40_000;
+        harness.Start(maxMessageBytes: 40_000);
+        var good = Enumerable.Range(0, 3).Select(seq => ProcessorHarness.Chunk("p", seq)).ToList();
+        harness.Produce(good[0], 0);
+        var headers = new Headers();
+        if (headerBytes > 0)
+        {
+            headers.Add("big", new byte[headerBytes]);
+        }
+
+        harness.Cluster.Produce(ProcessorHarness.Input, 0, keyBytes == 0 ? "p"u8.ToArray() : new byte[keyBytes], """{"stream_id":"p","seq":1,"signal":[1,2"""u8.ToArray(), headers);
+        harness.Produce(good[1], 0);
+        harness.Produce(good[2], 0);
+
+        harness.StepUntil(() => harness.OutputCount("p") == 3);
+
+        ProcessorHarness.AssertReference(good, harness.Outputs()["p"]);
+        var letter = Assert.Single(harness.DeadLetters());
+        Assert.Equal(code, letter.Code);
+        Assert.Contains(leftOut, letter.Reason);
+        Assert.Equal(0L, harness.Telemetry.Aborts);
+    }
+
     [Fact]
     public void ANewStreamBeyondMaxStreamsIsDeadLetteredAndTheOthersGoOn()
     {
