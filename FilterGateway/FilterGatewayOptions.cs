@@ -34,8 +34,8 @@ public sealed class FilterGatewayOptions
 {
     public const string SectionName = "FilterGateway";
 
-    /// <summary>Largest accepted request body in bytes; larger requests get 413 before reaching a service.</summary>
-    [SettingRange(1, long.MaxValue)]
+    /// <summary>Largest accepted request body in bytes; larger requests get 413 before reaching a service (at most 1 GiB, the services' own ceiling).</summary>
+    [SettingRange(1, 1L << 30)]
     public long MaxRequestBodyBytes { get; set; } = 16 * 1024 * 1024;
 
     /// <summary>

@@ -7,6 +7,12 @@ public sealed class GatewayMetrics(IMeterFactory meterFactory)
 {
     public const string MeterName = "SignalPipeline.Gateway";
 
+    private readonly Meter _meter = meterFactory.Create(MeterName);
+
+    /// <summary>An observable gauge on the gateway's meter (the large-request lane's slots and queue).</summary>
+    public void Gauge(string name, string unit, string description, Func<long> observe) => _meter.CreateObservableGauge(name, observe, unit, description);
+
+    // The factory hands back the same meter for the same name.
     private readonly Counter<long> _rejected = meterFactory.Create(MeterName).CreateCounter<long>(
         "signalpipeline.gateway.requests.rejected", "{request}",
         "Requests the gateway answered itself, by reason (rate_limit, body_bytes, no_healthy_destination, large_requests, refusals).");

@@ -28,6 +28,12 @@ public sealed class LargeRequestAdmission : IDisposable
             QueueLimit = _options.LargeRequestQueueLimit,
             QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
         });
+        metrics.Gauge("signalpipeline.gateway.large_requests.active", "{request}",
+            "Large requests holding a slot of the lane (FilterGateway:MaxConcurrentLargeRequests).",
+            () => _limiter is null ? 0 : _options.MaxConcurrentLargeRequests - (_limiter.GetStatistics()?.CurrentAvailablePermits ?? _options.MaxConcurrentLargeRequests));
+        metrics.Gauge("signalpipeline.gateway.large_requests.queued", "{request}",
+            "Large requests waiting for a slot (at most FilterGateway:LargeRequestQueueLimit).",
+            () => _limiter?.GetStatistics()?.CurrentQueuedCount ?? 0);
     }
 
     public async Task InvokeAsync(HttpContext context, Func<Task> next)

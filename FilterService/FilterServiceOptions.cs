@@ -12,8 +12,11 @@ public sealed class FilterServiceOptions
 {
     public const string SectionName = "FilterService";
 
-    /// <summary>Largest accepted request body in bytes (<c>FilterService:MaxRequestBodyBytes</c>); larger bodies get 413.</summary>
-    [Range(1, long.MaxValue, ErrorMessage = "FilterService:MaxRequestBodyBytes must be a positive number of bytes.")]
+    /// <summary>
+    /// Largest accepted request body in bytes (<c>FilterService:MaxRequestBodyBytes</c>); larger bodies get 413. At most
+    /// 1 GiB: a body is read into one array.
+    /// </summary>
+    [SettingRange(1, 1L << 30)]
     public long MaxRequestBodyBytes { get; set; } = 16 * 1024 * 1024;
 
     /// <summary>Most items in one <c>/audio/batch</c> request; must be at least the processor's Processor:MaxBatchRecords (2000).</summary>

@@ -1,3 +1,4 @@
+using Microsoft.Playwright;
 using Xunit.Abstractions;
 
 namespace SignalPipeline.BrowserTests;
@@ -50,6 +51,42 @@ public sealed class LivePageTests(LivePageApp app, ITestOutputHelper output)
             await page.WaitForSelectorAsync("#connection[data-state='open']");
             var resumedFrom = int.Parse(await page.Locator("body").GetAttributeAsync("data-frames") ?? "0");
             await page.WaitForFunctionAsync("n => Number(document.body.dataset.frames) > n", resumedFrom);
+        }
+        finally
+        {
+            output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
+        }
+    }
+
+    [Fact]
+    public async Task Show_all_with_more_streams_than_the_bridge_allows_follows_256_and_keeps_its_connection()
+    {
+        await using var browser = await Browser.OpenAsync();
+        var page = browser.Page;
+
+        // The bridge's list as it would be with 300 streams of 200-character ids: their subscription is far over one
+        // message (Bridge:MaxClientMessageBytes) and over Bridge:MaxSubscriptionsPerClient (256).
+        var ids = Enumerable.Range(0, 300).Select(i => $"fake-{i:000}-{new string('x', 191)}").ToList();
+        var list = System.Text.Json.JsonSerializer.Serialize(ids.Select(id => new { stream_id = id, algorithm = "kalman", rate = 1000.0 }));
+        await page.RouteAsync("**/streams", route => route.FulfillAsync(new RouteFulfillOptions { Status = 200, ContentType = "application/json", Body = list }));
+        var sockets = 0;
+        page.WebSocket += (_, _) => Interlocked.Increment(ref sockets);
+        try
+        {
+            await page.GotoAsync(app.PageUri.ToString());
+            await page.WaitForSelectorAsync("#connection[data-state='open']");
+            await page.Locator($"[data-stream-pick='{ids[0]}']").WaitForAsync();
+
+            await page.Locator("#show-all").ClickAsync();
+            await page.WaitForFunctionAsync("() => document.querySelectorAll('[data-stream-card]').length === 256");
+
+            // The bridge took the subscription (sent in several messages): no close, no reconnect, for a few seconds.
+            await page.WaitForTimeoutAsync(4000);
+            Assert.Equal("open", await page.Locator("#connection").GetAttributeAsync("data-state"));
+            Assert.Equal(1, Volatile.Read(ref sockets));
+            Assert.Contains("Showing 256 of 300 streams", await page.Locator("#limit-note").TextContentAsync());
+            Assert.True(await page.Locator("#limit-note").IsVisibleAsync());
+            Assert.Equal(ids.Order(StringComparer.Ordinal).Take(256), await page.Locator("[data-stream-card]").EvaluateAllAsync<string[]>("cards => cards.map(c => c.dataset.streamCard)"));
         }
         finally
         {

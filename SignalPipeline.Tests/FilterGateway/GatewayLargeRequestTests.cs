@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using SignalPipeline.Tests.FilterService;
 using SignalPipeline.Tests.Infrastructure;
 
@@ -43,12 +44,19 @@ public sealed class GatewayLargeRequestTests
             ["FilterGateway:LargeRequestQueueTimeout"] = "00:00:00.2",
         });
         using var rejected = GatewayMetricsTests.CollectRejected(gateway);
+        using var active = DocumentedMetric.Collect<long>(gateway.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), global::FilterGateway.GatewayMetrics.MeterName,
+            "signalpipeline.gateway.large_requests.active").AssertDocumented(typeof(System.Diagnostics.Metrics.ObservableGauge<>), "{request}");
+        using var queued = DocumentedMetric.Collect<long>(gateway.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), global::FilterGateway.GatewayMetrics.MeterName,
+            "signalpipeline.gateway.large_requests.queued").AssertDocumented(typeof(System.Diagnostics.Metrics.ObservableGauge<>), "{request}");
         using var client = gateway.CreateClient();
         using var other = gateway.CreateClient();
         var large = new byte[64 * 1024];
+        Assert.Equal(0, active.Observe());
 
         var first = client.PostAsync("/kalman/audio/run", new ByteArrayContent(large));
         await holding.Task.WaitAsync(InProcessHost.Timeout);
+        Assert.Equal(1, active.Observe());
+        Assert.Equal(0, queued.Observe());
 
         using (var refused = await other.PostAsync("/kalman/audio/run", new ByteArrayContent(large)).WaitAsync(InProcessHost.Timeout))
         {
@@ -73,6 +81,7 @@ public sealed class GatewayLargeRequestTests
 
         using var again = await other.PostAsync("/kalman/audio/run", new ByteArrayContent(large)).WaitAsync(InProcessHost.Timeout);
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        await Poll.UntilAsync(() => active.Observe() == 0, InProcessHost.Timeout, () => "the lane's slot to be given back");
     }
 
     [Fact]

@@ -121,7 +121,7 @@ public sealed class BridgeLimitsTests
     }
 
     [Fact]
-    public void AnIPv4ClientSeenThroughADualStackSocketCountsAgainstItsIPv4AddressEverywhere()
+    public void AnIPv4ClientSeenThroughADualStackSocketCountsAgainstItsIPv4AddressAndAnIPv6OneByItsSlash64()
     {
         var plain = IPAddress.Parse("198.51.100.7");
         var mapped = IPAddress.Parse("::ffff:198.51.100.7");
@@ -140,8 +140,54 @@ public sealed class BridgeLimitsTests
         Assert.True(rate.TryTake(IPAddress.Parse("::ffff:203.0.113.5")));
 
         Assert.Equal(plain, ClientAddress.Of(mapped));
-        Assert.Equal(IPAddress.IPv6Loopback, ClientAddress.Of(IPAddress.IPv6Loopback));
         Assert.Equal(IPAddress.None, ClientAddress.Of(null));
+
+        // IPv6: one /64 is one client, whatever address in it a host picks.
+        Assert.Equal(IPAddress.Parse("2001:db8:1:2::"), ClientAddress.Of(IPAddress.Parse("2001:db8:1:2:aaaa:bbbb:cccc:dddd")));
+        Assert.True(rate.TryTake(IPAddress.Parse("2001:db8:1:2::1")));
+        Assert.False(rate.TryTake(IPAddress.Parse("2001:db8:1:2:ffff::7")));
+        Assert.True(rate.TryTake(IPAddress.Parse("2001:db8:1:3::1")));
+    }
+
+    [Fact]
+    public async Task AStatusListsAtMost16KiBOfStreamIdsAndCountsThemAll()
+    {
+        await using var bridge = await StartBridgeAsync();
+        await using var client = await BridgeTestClient.ConnectAsync(bridge.Address);
+
+        // 256 ids of 256 characters, mostly '<', which JSON escapes to six bytes: the whole list would be ~390 KB.
+        var ids = Enumerable.Range(0, 256).Select(i => $"{i:000}" + new string('<', 253)).ToList();
+        foreach (var part in ids.Chunk(14))
+        {
+            await client.SendAsync("""{"type":"subscribe","streams":[""" + string.Join(",", part.Select(id => $"\"{id}\"")) + "]}");
+            await ReadStatusAsync(client);
+        }
+
+        await client.SendAsync("""{"type":"pause"}""");
+        using var status = await ReadStatusAsync(client);
+
+        var listed = status.RootElement.GetProperty("streams").EnumerateArray().Select(e => e.GetString()!).ToList();
+        Assert.Equal(256, status.RootElement.GetProperty("streams_total").GetInt32());
+        Assert.InRange(listed.Sum(id => 2 + 3 + 253 * 6), 16 * 1024, 16 * 1024 + 2 + 3 + 253 * 6);
+        Assert.Equal(ids.Order(StringComparer.Ordinal).Take(listed.Count), listed);
+
+        await using var normal = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await normal.SubscribeAsync("a");
+    }
+
+    private static async Task<System.Text.Json.JsonDocument> ReadStatusAsync(BridgeTestClient client)
+    {
+        while (true)
+        {
+            var message = await client.ReceiveAsync();
+            Assert.NotNull(message);
+            if (message.RootElement.GetProperty("type").GetString() == "status")
+            {
+                return message;
+            }
+
+            message.Dispose();
+        }
     }
 
     [Fact]

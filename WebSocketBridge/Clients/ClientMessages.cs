@@ -18,17 +18,31 @@ internal static class ClientMessages
         json.WriteEndObject();
     }
 
+    /// <summary>
+    /// Bytes of stream ids a status lists (escaped as written); past them the list stops and <c>streams_total</c> still
+    /// counts them all. 256 ids of 256 characters that JSON escapes (<c>&lt;</c> is six bytes) would make every status,
+    /// the answer to any command, about 400 KB.
+    /// </summary>
+    public const int MaxStatusStreamBytes = 16 * 1024;
+
     public static void WriteStatus(Utf8JsonWriter json, ClientSummary summary)
     {
         json.WriteStartObject();
         json.WriteString("type", "status");
         json.WriteStartArray("streams");
+        var start = json.BytesCommitted + json.BytesPending;
         foreach (var stream in summary.Streams)
         {
+            if (json.BytesCommitted + json.BytesPending - start >= MaxStatusStreamBytes)
+            {
+                break;
+            }
+
             json.WriteStringValue(stream);
         }
 
         json.WriteEndArray();
+        json.WriteNumber("streams_total", summary.Streams.Count);
         json.WriteBoolean("paused", summary.Paused);
         json.WriteBoolean("raw", summary.Raw);
         json.WriteNumber("points_per_second", summary.PointsPerSecond);

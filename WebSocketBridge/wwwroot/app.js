@@ -10,6 +10,9 @@
   const FIGURE_INTERVAL_MS = 250;     // figures change at most 4 times a second, so they stay readable
   const STREAMS_POLL_MS = 2000;
   const MAX_SERVER_POINTS = 24000;
+  const MAX_SELECTED = 256;           // the bridge's Bridge:MaxSubscriptionsPerClient default: more is closed 1008
+  const MAX_MESSAGE_BYTES = 3800;     // under the bridge's Bridge:MaxClientMessageBytes (4096): a longer message is closed 1009
+  const REFUSED_CODES = [1003, 1007, 1008, 1009]; // the bridge refused what this page sent: the same again would be refused
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -22,12 +25,14 @@
     noStreams: $('no-streams'),
     charts: $('charts'),
     empty: $('empty'),
+    limitNote: $('limit-note'),
     template: $('card-template'),
   };
 
   const state = {
     socket: null,
     reconnectDelay: 1000,
+    refused: false,     // closed by the bridge for what was sent: reconnect when the selection changes, not in a loop
     paused: false,
     userPicked: false,
     selected: new Set(),
@@ -62,6 +67,11 @@
     socket.onclose = (event) => {
       if (state.socket !== socket) return;
       const reason = event.reason ? ` (${event.reason})` : '';
+      if (REFUSED_CODES.includes(event.code)) {
+        state.refused = true;
+        setConnection('closed', `closed by the bridge${reason}; change the selection to reconnect`);
+        return;
+      }
       setConnection('closed', `disconnected${reason}; retrying`);
       setTimeout(connect, state.reconnectDelay);
       state.reconnectDelay = Math.min(state.reconnectDelay * 2, 8000);
@@ -72,11 +82,25 @@
     if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(message));
   }
 
+  // The selection in as many subscribe messages as it takes to keep each under the bridge's message limit (stream ids
+  // are up to 256 bytes); the bridge adds them up.
   function sendSubscription() {
     send({ type: 'unsubscribe', streams: ['*'] });
-    if (state.selected.size > 0) {
-      send({ type: 'subscribe', streams: [...state.selected], points_per_second: pointBudget() });
+    const encoder = new TextEncoder();
+    let batch = [];
+    let bytes = 0;
+    const flush = () => {
+      if (batch.length > 0) send({ type: 'subscribe', streams: batch, points_per_second: pointBudget() });
+      batch = [];
+      bytes = 0;
+    };
+    for (const id of state.selected) {
+      const size = encoder.encode(JSON.stringify(id)).length + 1;
+      if (batch.length > 0 && bytes + size > MAX_MESSAGE_BYTES) flush();
+      batch.push(id);
+      bytes += size;
     }
+    flush();
   }
 
   // Enough points for min/max per pixel across the window, with some to spare so the scroll looks continuous.
@@ -310,9 +334,19 @@
       if (!state.cards.has(id)) createCard(id);
     }
     ui.empty.hidden = state.selected.size > 0;
+    const capped = state.selected.size >= MAX_SELECTED && state.known.size > state.selected.size;
+    ui.limitNote.hidden = !capped;
+    ui.limitNote.textContent = capped
+      ? `Showing ${state.selected.size} of ${state.known.size} streams: a page follows at most ${MAX_SELECTED} (the bridge's limit per client).`
+      : '';
     for (const [id, row] of state.rows) {
       row.classList.toggle('selected', state.selected.has(id));
       row.querySelector('input').checked = state.selected.has(id);
+    }
+    if (state.refused && state.selected.size > 0) {
+      state.refused = false;
+      connect(); // the new socket subscribes when it opens
+      return;
     }
     sendSubscription();
   }
@@ -359,7 +393,13 @@
     toggle.setAttribute('aria-label', `show ${streamId}`);
     toggle.addEventListener('change', () => {
       state.userPicked = true;
-      if (toggle.checked) state.selected.add(streamId); else state.selected.delete(streamId);
+      if (toggle.checked && state.selected.size >= MAX_SELECTED) {
+        toggle.checked = false; // the note says why
+      } else if (toggle.checked) {
+        state.selected.add(streamId);
+      } else {
+        state.selected.delete(streamId);
+      }
       applySelection();
     });
     const pick = document.createElement('button');
@@ -403,7 +443,7 @@
 
   ui.showAll.addEventListener('click', () => {
     state.userPicked = true;
-    state.selected = new Set(state.known.keys());
+    state.selected = new Set([...state.known.keys()].sort().slice(0, MAX_SELECTED));
     applySelection();
   });
 
