@@ -68,6 +68,13 @@ public sealed class GeneratorOptions : IValidatableObject
             yield return new($"{s}:Format must be Json, Float64 or Float32, was {Format}.");
         }
 
+        // The longest id is the last stream's; the codecs refuse a stream id over their limit.
+        if (StreamPrefix is { Length: > 0 } && System.Text.Encoding.UTF8.GetByteCount(StreamId(Math.Max(Streams, 1) - 1)) is var longest
+            && longest > DecodeLimits.Default.MaxStreamIdBytes)
+        {
+            yield return new($"{s}:StreamPrefix '{StreamPrefix}' makes stream ids of up to {longest} UTF-8 bytes; a stream id is at most {DecodeLimits.Default.MaxStreamIdBytes}.");
+        }
+
         if (Topic is { } topic && string.IsNullOrWhiteSpace(topic))
         {
             yield return new($"{s}:Topic must not be blank.");

@@ -7,7 +7,7 @@ namespace WebSocketBridge;
 /// The bridge's settings, bound from the <c>Bridge</c> configuration section (environment: <c>Bridge__FrameRate</c>...)
 /// and validated at start. <c>OUTPUT_TOPIC</c> (the processor's output, the guide's name) sets <see cref="Topic"/>.
 /// </summary>
-public sealed class BridgeOptions
+public sealed class BridgeOptions : IValidatableObject
 {
     public const string SectionName = "Bridge";
 
@@ -94,4 +94,16 @@ public sealed class BridgeOptions
     /// <summary>Samples a stream may hold between two frames; beyond that the oldest pending samples are dropped.</summary>
     [SettingRange(1024, 64 * 1024 * 1024)]
     public int MaxPendingSamplesPerStream { get; set; } = 1 << 20;
+
+    /// <summary>The check that spans settings: a stream's pending samples must hold the largest chunk decoded.</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (MaxChunkSamples > MaxPendingSamplesPerStream)
+        {
+            yield return new ValidationResult(
+                $"{SectionName}:{nameof(MaxChunkSamples)} = {MaxChunkSamples} is over {SectionName}:{nameof(MaxPendingSamplesPerStream)} = "
+                + $"{MaxPendingSamplesPerStream}: a stream's pending samples must hold the largest chunk; raise {nameof(MaxPendingSamplesPerStream)}.",
+                [nameof(MaxChunkSamples)]);
+        }
+    }
 }

@@ -11,8 +11,8 @@ namespace FilterKafkaProcessor.Filtering;
 /// stream (its chunks concatenated, which the filters guarantee is bit-identical to chunk by chunk) with the stream's
 /// state snapshot; the answer's state replaces the stream's state. Samples travel as raw little-endian float64, written
 /// straight from the chunks' input into a pooled request buffer and copied from a pooled response buffer straight into
-/// the chunks' output. A request carries at most <see cref="MaxSamplesPerRequest"/> samples (the services limit bodies
-/// to 16 MiB): longer work is cut into several requests at any sample, each stream continuing from the state the
+/// the chunks' output. A request carries at most <see cref="MaxSamplesPerRequest"/> samples and <see cref="MaxRequestBytes"/>
+/// of samples and states (the services limit bodies to 16 MiB): longer work is cut into several requests at any sample, each stream continuing from the state the
 /// previous request returned. A stream with its own config (<see cref="StreamFilterHandle.Setting"/>) goes to its own
 /// algorithm's path, and always with a state (its initial state at first), so the service filters it with the stream's
 /// parameters; only default streams without state take the deployment's parameters from the query string.
@@ -20,6 +20,12 @@ namespace FilterKafkaProcessor.Filtering;
 public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IReadOnlyDictionary<string, double> parameters) : IChunkFilterer
 {
     public const int MaxSamplesPerRequest = 131_072;
+
+    /// <summary>
+    /// Largest request body sent, samples and states together: half the services' 16 MiB. The states count: an rls(64)
+    /// state is ~34 KB, so a few hundred such streams fill a request before their samples do.
+    /// </summary>
+    public const int MaxRequestBytes = 8 * 1024 * 1024;
 
     /// <summary>The binary batch's media type, for the request and the answer (<see cref="FilterBatchFormat"/>).</summary>
     public const string BatchMediaType = FilterBatchFormat.MediaType;
@@ -67,6 +73,7 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
         while (streams.Any(s => !s.Done))
         {
             var budget = MaxSamplesPerRequest;
+            long bytes = FilterBatchFormat.CountBytes;
             var batch = new List<BatchItem>();
             foreach (var stream in streams.Where(s => !s.Done))
             {
@@ -75,10 +82,18 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
                     break;
                 }
 
+                var state = stream.Handle.StateToSend();
+                var stateBytes = state?.Length ?? 0;
+                if (batch.Count > 0 && bytes + FilterBatchFormat.ItemBytes(budget, stateBytes) > MaxRequestBytes)
+                {
+                    break; // the rest go in the next request
+                }
+
                 var segments = stream.Take(budget);
                 var length = segments.Sum(s => s.Length);
                 budget -= length;
-                batch.Add(new BatchItem(stream.Handle, segments, length, stream.Handle.StateToSend()));
+                bytes += FilterBatchFormat.ItemBytes(length, stateBytes);
+                batch.Add(new BatchItem(stream.Handle, segments, length, state));
             }
 
             var states = await SendAsync(batch, path, cancellationToken);

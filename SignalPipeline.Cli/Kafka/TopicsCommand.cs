@@ -50,6 +50,19 @@ public static class TopicsCommand
             return 2;
         }
 
+        // librdkafka's socket.timeout.ms takes 10..300000 ms.
+        if (timeout < TimeSpan.FromSeconds(1) || timeout > TimeSpan.FromSeconds(300))
+        {
+            await error.WriteLineAsync($"error: --timeout must be 1 to 300 seconds, not {timeout.TotalSeconds}.");
+            return 2;
+        }
+
+        if (replicationFactor < 1)
+        {
+            await error.WriteLineAsync($"error: --replication-factor must be 1 or more, not {replicationFactor}.");
+            return 2;
+        }
+
         KafkaClientFactory factory;
         try
         {

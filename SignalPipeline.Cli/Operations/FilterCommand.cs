@@ -41,6 +41,27 @@ public static class FilterCommand
                 throw new UsageException($"--chunk-size must be between 1 and 1000000, was {size}.");
             }
 
+            // Every option checked before the input is read or anything is sent (as produce does).
+            if (parse.GetValue(wav) is not null && parse.GetValue(file) is not null)
+            {
+                throw new UsageException("--file and --wav cannot be used together: give one input.");
+            }
+
+            if (parse.GetValue(channel) is not null && parse.GetValue(wav) is null)
+            {
+                throw new UsageException("--channel applies to --wav input only.");
+            }
+
+            if (parse.GetValue(sampleRate) is { } givenRate && givenRate < 1)
+            {
+                throw new UsageException($"--sample-rate must be a positive number of Hz, was {givenRate}.");
+            }
+
+            if (parse.GetValue(wavOut) is not null && parse.GetValue(wav) is null && parse.GetValue(sampleRate) is null)
+            {
+                throw new UsageException("--wav-out needs --sample-rate for text input.");
+            }
+
             var (samples, rate) = Read(parse.GetValue(file), parse.GetValue(column), parse.GetValue(wav), parse.GetValue(channel));
             var query = Query(parse.GetValue(parameters) ?? []);
             if (!Uri.TryCreate(parse.GetValue(gateway), UriKind.Absolute, out var address) || address.Scheme is not ("http" or "https"))

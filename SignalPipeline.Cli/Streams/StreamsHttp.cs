@@ -26,7 +26,17 @@ public static class StreamsHttp
         var processor = ProcessorOption();
         var limit = new Option<int>("--limit") { Description = "Streams to list (1-1000).", DefaultValueFactory = _ => 100 };
         var command = new Command("list", "The streams a processor instance holds, with their algorithm and position, and the live instances with their partitions.") { processor, limit };
-        VerbAction.Set(command, (parse, output, cancellationToken) => GetAsync(parse.GetValue(processor)!, $"/streams?limit={parse.GetValue(limit)}", output, cancellationToken));
+        VerbAction.Set(command, (parse, output, cancellationToken) =>
+        {
+            // The processor's own range (it answers 400 outside it): named here as the option, before any call.
+            var count = parse.GetValue(limit);
+            if (count is < 1 or > 1000)
+            {
+                throw new UsageException($"--limit must be 1 to 1000, not {count}.");
+            }
+
+            return GetAsync(parse.GetValue(processor)!, $"/streams?limit={count}", output, cancellationToken);
+        });
         return command;
     }
 

@@ -70,6 +70,36 @@ public sealed class FilterCommandTests : IAsyncLifetime
         Assert.Contains("q", result.Error);
     }
 
+    [Theory]
+    [InlineData("--channel", "1", "--channel applies to --wav input only.")]
+    [InlineData("--sample-rate", "0", "--sample-rate must be a positive number of Hz, was 0.")]
+    [InlineData("--wav-out", "out.wav", "--wav-out needs --sample-rate for text input.")]
+    [InlineData("--wav", "in.wav", "--file and --wav cannot be used together: give one input.")]
+    [InlineData("--chunk-size", "0", "--chunk-size must be between 1 and 1000000, was 0.")]
+    public async Task ABadOptionIsNamedWithExitTwoBeforeAnythingIsSent(string option, string value, string message)
+    {
+        var input = Path.Combine(_folder, "two.txt");
+        await File.WriteAllTextAsync(input, "1\n2\n");
+
+        // A gateway address nothing listens on: an option checked before any call never reaches it.
+        var result = await CliRunner.RunAsync("filter", "--gateway", "http://127.0.0.1:1", "--file", input, option, value);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains(message, result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AGatewayThatCannotBeReachedIsAFailureExitOne()
+    {
+        var input = Path.Combine(_folder, "three.txt");
+        await File.WriteAllTextAsync(input, "1\n2\n");
+
+        var result = await CliRunner.RunAsync("filter", "--gateway", "http://127.0.0.1:1", "--file", input);
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.StartsWith("error:", result.Error, StringComparison.Ordinal);
+    }
+
     public async Task DisposeAsync()
     {
         await _gateway!.DisposeAsync();

@@ -42,6 +42,17 @@ public sealed class StreamsCommandTests(MockBrokerFixture broker)
         Assert.Contains("2 entries", list.Output, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("1001")]
+    public async Task ListWithALimitOutsideOneToAThousandExitsTwoNamingTheOption(string limit)
+    {
+        var result = await Run("streams", "list", "--limit", limit, "--processor", "http://127.0.0.1:1");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains($"--limit must be 1 to 1000, not {limit}.", result.Error, StringComparison.Ordinal);
+    }
+
     internal static async Task<CliRunner.Result> Run(params string[] args)
     {
         var root = new RootCommand("test") { StreamsCommand.Create() };

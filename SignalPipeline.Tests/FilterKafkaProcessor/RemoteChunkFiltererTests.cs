@@ -73,6 +73,30 @@ public sealed class RemoteChunkFiltererTests
         Assert.Equal(localStreams[1].SaveState(), remoteStreams[1].SaveState());
     }
 
+    [Fact]
+    public async Task StatesCountTowardsARequestsBytesSoManyLargeStatesAreSplitAcrossRequests()
+    {
+        var handler = new BatchEndpoint { Algorithm = "rls" };
+        var remote = new RemoteChunkFilterer(new HttpClient(handler) { BaseAddress = new Uri("http://filter-gateway") }, "kalman", new Dictionary<string, double>());
+        var local = new LocalChunkFilterer("kalman", new Dictionary<string, double>());
+        var rls = new global::FilterKafkaProcessor.Config.StreamFilterSetting(StreamFilterConfig.Create("rls", new Dictionary<string, double> { ["order"] = 64 }), 0, 1);
+
+        // 300 rls(64) streams of 10 samples each: 3,000 samples, but ~34 KB of state each, ~10 MB in all.
+        var remoteStreams = Enumerable.Range(0, 300).Select(_ => new StreamFilterHandle(null, rls)).ToList();
+        var localStreams = Enumerable.Range(0, 300).Select(_ => new StreamFilterHandle(null, rls)).ToList();
+        var signal = Enumerable.Range(0, 10).Select(i => Math.Sin(i * 0.3)).ToArray();
+        List<FilterWork> remoteWork = [.. remoteStreams.Select(s => new FilterWork(s, signal, new double[signal.Length]))];
+        List<FilterWork> localWork = [.. localStreams.Select(s => new FilterWork(s, signal, new double[signal.Length]))];
+
+        await remote.FilterAsync(remoteWork, CancellationToken.None);
+        await local.FilterAsync(localWork, CancellationToken.None);
+
+        Assert.All(remoteWork.Zip(localWork), p => Assert.True(p.First.Output.Span.SequenceEqual(p.Second.Output.Span), "Remote output differs from local output."));
+        Assert.True(handler.Requests >= 2, $"~10 MB of states should take more than one request, saw {handler.Requests}.");
+        Assert.All(handler.BodyLengths, length => Assert.InRange(length, 1, RemoteChunkFilterer.MaxRequestBytes));
+        Assert.Equal(localStreams[299].SaveState(), remoteStreams[299].SaveState());
+    }
+
     [Theory]
     [InlineData(HttpStatusCode.BadRequest, true)]
     [InlineData(HttpStatusCode.RequestEntityTooLarge, true)]
@@ -146,6 +170,7 @@ public sealed class RemoteChunkFiltererTests
         public readonly List<int> StateLengths = [];
         public readonly List<string> Paths = [];
         public readonly List<string> Queries = [];
+        public readonly List<long> BodyLengths = [];
 
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
@@ -164,6 +189,7 @@ public sealed class RemoteChunkFiltererTests
             }
 
             var body = await request.Content.ReadAsByteArrayAsync(cancellationToken);
+            BodyLengths.Add(body.Length);
             using var reader = new BinaryReader(new MemoryStream(body));
             using var answer = new MemoryStream();
             using var writer = new BinaryWriter(answer);

@@ -100,4 +100,18 @@ public sealed class TopicsCommandTests
         Assert.Equal(2, exit);
         Assert.Contains("KAFKA_BROKERS", error.ToString());
     }
+
+    [Theory]
+    [InlineData(0, null, "--timeout must be 1 to 300 seconds, not 0.")]
+    [InlineData(301, null, "--timeout must be 1 to 300 seconds, not 301.")]
+    [InlineData(30, (short)0, "--replication-factor must be 1 or more, not 0.")]
+    public async Task ABadTimeoutOrReplicationFactorIsNamedWithExitTwoBeforeAnyClientIsMade(int seconds, short? replicas, string message)
+    {
+        var error = new StringWriter();
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["KAFKA_BROKERS"] = "localhost:1" }).Build();
+        var exit = await TopicsCommand.RunAsync(configuration, create: true, 20, replicas, TimeSpan.FromSeconds(seconds), new StringWriter(), error);
+
+        Assert.Equal(2, exit);
+        Assert.Contains(message, error.ToString());
+    }
 }

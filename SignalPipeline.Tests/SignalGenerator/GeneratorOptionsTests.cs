@@ -47,6 +47,8 @@ public sealed class GeneratorOptionsTests
     [InlineData("Generator:Shapes", "sine,square")]
     [InlineData("Generator:Shapes", "")]
     [InlineData("Generator:StreamPrefix", " ")]
+    [InlineData("Generator:StreamPrefix", "a-prefix-of-exactly-two-hundred-and-fifty-six-bytes-so-that-sensor-1-would-not-fit-a-stream-id-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")]
+    [InlineData("Generator:Topic", " ")]
     public void An_invalid_setting_fails_at_start_naming_it(string key, string value)
     {
         var ex = Assert.Throws<OptionsValidationException>(() => Resolve((key, value)));

@@ -46,6 +46,7 @@ public sealed class BridgeLimitsTests
     [InlineData("Bridge:FrameRate", "0", "Bridge:FrameRate = 0 is out of range [1, 240].")]
     [InlineData("Bridge:MaxConnectionsPerAddress", "-1", "Bridge:MaxConnectionsPerAddress = -1 is out of range [1, 1000000].")]
     [InlineData("Bridge:FilterStateTimeoutMilliseconds", "5", "Bridge:FilterStateTimeoutMilliseconds = 5 is out of range [100, 60000].")]
+    [InlineData("Bridge:MaxChunkSamples", "2000000", "Bridge:MaxChunkSamples = 2000000 is over Bridge:MaxPendingSamplesPerStream = 1048576")]
     public async Task ABadSettingStopsTheBridgeAtStartNamingItsValueAndRange(string setting, string value, string message)
     {
         var ex = await Record.ExceptionAsync(async () =>
