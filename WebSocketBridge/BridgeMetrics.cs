@@ -17,6 +17,7 @@ public sealed class BridgeMetrics
     private readonly Histogram<double> _frameDelay;
     private readonly Counter<long> _streamsRefused;
     private readonly Counter<long> _closed;
+    private readonly Counter<long> _overflowed;
     private long _consumerLag;
 
     public BridgeMetrics(IMeterFactory meterFactory)
@@ -35,6 +36,8 @@ public sealed class BridgeMetrics
         _chunks = meter.CreateCounter<long>("signalpipeline.bridge.chunks.consumed", "{chunk}", "Filtered chunks read from the output topic.");
         _samples = meter.CreateCounter<long>("signalpipeline.bridge.samples.consumed", "{sample}", "Samples read from the output topic.");
         _undecodable = meter.CreateCounter<long>("signalpipeline.bridge.chunks.undecodable", "{chunk}", "Records of the output topic that could not be decoded (skipped).");
+        _overflowed = meter.CreateCounter<long>("signalpipeline.bridge.samples.overflowed", "{sample}",
+            "Pending samples of a stream discarded because no frame took them before Bridge:MaxPendingSamplesPerStream was reached.");
         _frameDelay = meter.CreateHistogram<double>("signalpipeline.bridge.frame.delay", "ms",
             "From the arrival of a frame's newest chunk to the frame's hand-over to the client's socket.");
         meter.CreateObservableGauge("signalpipeline.bridge.consumer.lag", () => Interlocked.Read(ref _consumerLag), "{message}",
@@ -64,6 +67,8 @@ public sealed class BridgeMetrics
         _chunks.Add(1);
         _samples.Add(samples);
     }
+
+    public void SamplesOverflowed(long samples) => _overflowed.Add(samples);
 
     public void ChunkUndecodable(string code) => _undecodable.Add(1, new KeyValuePair<string, object?>("error", code));
 

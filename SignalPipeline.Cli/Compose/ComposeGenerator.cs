@@ -61,6 +61,11 @@ public sealed class ComposeGenerator
 
     public ComposeGenerator(AspireManifest manifest, ComposeOptions options)
     {
+        if (options.ProcessorReplicas < 1)
+        {
+            throw new ManifestException($"--processor-replicas must be 1 or more, not {options.ProcessorReplicas}.");
+        }
+
         if (options.Partitions < options.ProcessorReplicas)
         {
             throw new ManifestException($"--partitions ({options.Partitions}) must be at least the processor's replicas ({options.ProcessorReplicas}).");

@@ -44,12 +44,12 @@ public static class FilterCommand
             // Every option checked before the input is read or anything is sent (as produce does).
             if (parse.GetValue(wav) is not null && parse.GetValue(file) is not null)
             {
-                throw new UsageException("--file and --wav cannot be used together: give one input.");
+                throw new UsageException("give --file or --wav, not both.");
             }
 
             if (parse.GetValue(channel) is not null && parse.GetValue(wav) is null)
             {
-                throw new UsageException("--channel applies to --wav input only.");
+                throw new UsageException("--channel is for --wav input.");
             }
 
             if (parse.GetValue(sampleRate) is { } givenRate && givenRate < 1)

@@ -45,6 +45,29 @@ public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
         Assert.Equal(3, tail.Output.Split("REPLAY MARKER").Length - 1);
     }
 
+    [Fact]
+    public async Task ADeadLetterWithoutItsSourceTopicNeedsToAndSendsNothingElse()
+    {
+        var dlq = $"dlq-{Guid.NewGuid():N}";
+        var input = $"input-{Guid.NewGuid():N}";
+        broker.CreateTopic(dlq);
+        broker.CreateTopic(input);
+        // Written by some other tool: the dlq-* headers without dlq-source-topic.
+        var letter = SampleCodec.ToMessage(new SampleChunk("s9", 0, new double[] { 1, 2 }) { Format = SampleFormat.Float64 });
+        letter.Headers.Add(MessageHeaders.DeadLetterErrorCode, "malformed-json"u8.ToArray());
+        broker.Produce(dlq, letter);
+
+        var refused = await Replay(dlq);
+
+        Assert.True(refused.ExitCode == 2, refused.ToString());
+        Assert.Contains($"has no {MessageHeaders.DeadLetterSourceTopic} header: pass --to TOPIC.", refused.Error);
+        Assert.Empty(broker.ReadAll(input, "s9"));
+
+        var sent = await Replay(dlq, "--to", input);
+        Assert.True(sent.ExitCode == 0, sent.ToString());
+        Assert.Single(broker.ReadAll(input, "s9"));
+    }
+
     private Task<CliRunner.Result> Replay(string dlq, params string[] args)
         => CliRunner.RunAsync(["dlq", "replay", "--bootstrap", broker.Bootstrap, "--dlq-topic", dlq, .. args]);
 

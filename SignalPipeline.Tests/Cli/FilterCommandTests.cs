@@ -71,10 +71,10 @@ public sealed class FilterCommandTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData("--channel", "1", "--channel applies to --wav input only.")]
+    [InlineData("--channel", "1", "--channel is for --wav input.")]
     [InlineData("--sample-rate", "0", "--sample-rate must be a positive number of Hz, was 0.")]
     [InlineData("--wav-out", "out.wav", "--wav-out needs --sample-rate for text input.")]
-    [InlineData("--wav", "in.wav", "--file and --wav cannot be used together: give one input.")]
+    [InlineData("--wav", "in.wav", "give --file or --wav, not both.")]
     [InlineData("--chunk-size", "0", "--chunk-size must be between 1 and 1000000, was 0.")]
     public async Task ABadOptionIsNamedWithExitTwoBeforeAnythingIsSent(string option, string value, string message)
     {

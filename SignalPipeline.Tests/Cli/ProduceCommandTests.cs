@@ -101,12 +101,37 @@ public sealed class ProduceCommandTests(MockBrokerFixture broker) : IDisposable
     [InlineData("--chunk-size", "0", "--chunk-size must be between 1 and 65536")]
     [InlineData("--rate", "-5", "--rate must be 0")]
     [InlineData("--file", "/nonexistent/samples.txt", "samples.txt")]
+    [InlineData("--start-seq", "-1", "--start-seq must be 0 or more, was -1.")]
+    [InlineData("--channel", "0", "--channel is for --wav input.")]
+    [InlineData("--sample-rate", "0", "--sample-rate must be a positive number of Hz, was 0.")]
     public async Task BadOptionsExitWithTwo(string option, string value, string message)
     {
         var result = await CliRunner.RunAsync("produce", "--bootstrap", broker.Bootstrap, "--stream", "bad", option, value);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains(message, result.Error);
+    }
+
+    [Theory]
+    [InlineData("--file", "--sample-rate", "give --file or --wav, not both.")]
+    [InlineData("--sample-rate", "--file", "--sample-rate is for text input; a WAV file's own rate is sent.")]
+    public async Task AWavWithAnOptionForTextInputExitsWithTwo(string option, string unused, string message)
+    {
+        _ = unused;
+        var value = option == "--file" ? Path.Combine(_folder, "other.txt") : "8000";
+        var result = await CliRunner.RunAsync("produce", "--bootstrap", broker.Bootstrap, "--stream", "bad", "--wav", Path.Combine(_folder, "none.wav"), option, value);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(message, result.Error);
+    }
+
+    [Fact]
+    public async Task AStreamIdOver256BytesExitsWithTwo()
+    {
+        var result = await CliRunner.RunAsync("produce", "--bootstrap", broker.Bootstrap, "--stream", new string('s', 257), "--file", "/nonexistent/x.txt");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--stream must be 1 to 256 UTF-8 bytes.", result.Error);
     }
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);

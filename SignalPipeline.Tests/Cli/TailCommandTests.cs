@@ -97,6 +97,18 @@ public sealed class TailCommandTests(MockBrokerFixture broker) : IDisposable
         Assert.Contains("--wav needs --stream", noStream.Error);
     }
 
+    [Theory]
+    [InlineData("--count", "0", "--count must be 1 or more, was 0.")]
+    [InlineData("--idle", "0", "--idle must be a positive number of seconds.")]
+    [InlineData("--timeout", "-1", "--timeout must be a positive number of seconds.")]
+    public async Task ABadStopConditionIsBadInputNamingIt(string option, string value, string message)
+    {
+        var result = await CliRunner.RunAsync("kafka", "tail", "--bootstrap", broker.Bootstrap, option, value);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(message, result.Error);
+    }
+
     private static FilteredChunk Output(string stream, long seq, double[] filtered, long? timestamp = null)
     {
         var time = timestamp ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();

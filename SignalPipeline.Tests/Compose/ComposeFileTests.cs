@@ -22,6 +22,17 @@ public sealed class ComposeFileTests
 
     private static AspireManifest Manifest => AspireManifest.Load(Path.Combine(RepositoryLayout.Root, "aspire-manifest.json"));
 
+    [Theory]
+    [InlineData(0, 8, "--processor-replicas must be 1 or more, not 0.")]
+    [InlineData(-1, 8, "--processor-replicas must be 1 or more, not -1.")]
+    [InlineData(3, 2, "--partitions (2) must be at least the processor's replicas (3).")]
+    public void ReplicasBelowOneOrAbovePartitionsAreRefusedNamingTheOption(int replicas, int partitions, string message)
+    {
+        var error = Assert.Throws<ManifestException>(() => new ComposeGenerator(Manifest, new ComposeOptions { ProcessorReplicas = replicas, Partitions = partitions }));
+
+        Assert.Equal(message, error.Message);
+    }
+
     [Fact]
     public void CommittedFilesAreWhatTheManifestGenerates()
     {

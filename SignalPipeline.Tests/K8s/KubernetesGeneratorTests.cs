@@ -19,6 +19,25 @@ public sealed class KubernetesGeneratorTests
 
     private static AspireManifest Sample => AspireManifest.Load(SamplePath);
 
+    public static TheoryData<string, KubernetesOptions> BadOptions => new()
+    {
+        { "--registry 'https://ghcr.io/me' must be a registry host", new KubernetesOptions { Registry = "https://ghcr.io/me" } },
+        { "--registry ' ' must be a registry host", new KubernetesOptions { Registry = " " } },
+        { "--tag 'v1:2' is not a valid image tag.", new KubernetesOptions { Tag = "v1:2" } },
+        { "--tag 'a/b' is not a valid image tag.", new KubernetesOptions { Tag = "a/b" } },
+        { "--rate-limit (-1) must be 0 or more", new KubernetesOptions { RateLimitPermitsPerSecond = -1 } },
+        { "--rate-limit-burst (10) at least it.", new KubernetesOptions { RateLimitPermitsPerSecond = 200, RateLimitBurst = 10 } },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadOptions))]
+    public void ABadRegistryTagOrRateLimitIsRefusedNamingTheOption(string message, KubernetesOptions options)
+    {
+        var error = Assert.Throws<ManifestException>(() => Generate(options));
+
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
     private static IReadOnlyList<GeneratedFile> Generate(KubernetesOptions? options = null) =>
         new KubernetesGenerator(Sample, options ?? new KubernetesOptions()).Generate();
 

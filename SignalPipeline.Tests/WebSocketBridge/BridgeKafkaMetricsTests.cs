@@ -53,6 +53,7 @@ public sealed class BridgeKafkaMetricsTests
         using var undecodable = Collect<long>(bridge, "chunks.undecodable").AssertDocumented(typeof(Counter<>), "{chunk}");
         using var refused = Collect<long>(bridge, "streams.refused").AssertDocumented(typeof(Counter<>), "{chunk}");
         using var lag = Collect<long>(bridge, "consumer.lag").AssertDocumented(typeof(ObservableGauge<>), "{message}");
+        using var overflowed = Collect<long>(bridge, "samples.overflowed").AssertDocumented(typeof(Counter<>), "{sample}");
         await WaitUntilReadingAsync(bridge);
 
         var factory = KafkaTestClients.CreateFactory(cluster.BootstrapServers);

@@ -18,6 +18,21 @@ public sealed class StreamFrameTests
         => Assert.Equal(expected, StreamFrame.Resolution(budget));
 
     [Fact]
+    public void A_chunk_that_would_pass_MaxPendingSamplesPerStream_pushes_out_what_is_pending_and_says_how_much()
+    {
+        var stream = new LiveStream("s", maxPendingSamples: 1024);
+        var chunk = new double[600];
+
+        Assert.Equal(0, stream.Append(0, "kalman", chunk, chunk, 1000, 1001, 1002));
+        Assert.Equal(600, stream.Append(1, "kalman", chunk, chunk, 1000, 1001, 1002)); // 1,200 > 1,024: the first goes
+        Assert.Equal(0, stream.Append(2, "kalman", chunk[..400], chunk[..400], 1000, 1001, 1002));
+
+        var frame = stream.TakeFrame()!;
+        Assert.Equal((1L, 2L, 1000), (frame.SeqFirst, frame.SeqLast, frame.Raw.Length));
+        Assert.Equal(600, stream.Snapshot(1003).OverflowedSamples);
+    }
+
+    [Fact]
     public void A_frame_joins_the_chunks_since_the_last_frame_and_positions_continue()
     {
         var stream = new LiveStream("s", maxPendingSamples: 1 << 20);

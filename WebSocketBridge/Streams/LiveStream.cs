@@ -36,9 +36,13 @@ public sealed class LiveStream(string streamId, int maxPendingSamples)
 
     public long LastSeenMs => Volatile.Read(ref _lastSeenMs);
 
-    /// <summary>Adds one filtered chunk that arrived at <paramref name="receivedMs"/> (Unix ms).</summary>
-    public void Append(long seq, string algorithm, ReadOnlySpan<double> raw, ReadOnlySpan<double> filtered, long timestampMs, long processedMs, long receivedMs)
+    /// <summary>
+    /// Adds one filtered chunk that arrived at <paramref name="receivedMs"/> (Unix ms); returns the pending samples it
+    /// pushed out (0 unless nobody took frames for longer than <c>Bridge:MaxPendingSamplesPerStream</c> samples).
+    /// </summary>
+    public long Append(long seq, string algorithm, ReadOnlySpan<double> raw, ReadOnlySpan<double> filtered, long timestampMs, long processedMs, long receivedMs)
     {
+        long dropped = 0;
         if (raw.Length != filtered.Length)
         {
             throw new ArgumentException("Raw and filtered signals differ in length.", nameof(filtered));
@@ -49,6 +53,7 @@ public sealed class LiveStream(string streamId, int maxPendingSamples)
             if (_pending + raw.Length > maxPendingSamples)
             {
                 // Nobody has taken frames for a long while (the pump is starved): start over rather than grow without bound.
+                dropped = _pending;
                 _overflowedSamples += _pending;
                 ResetPending();
             }
@@ -83,6 +88,8 @@ public sealed class LiveStream(string streamId, int maxPendingSamples)
             Volatile.Write(ref _lastSeenMs, receivedMs);
             UpdateRate(raw.Length, receivedMs);
         }
+
+        return dropped;
     }
 
     /// <summary>Takes what arrived since the last call as a frame, or null when nothing did.</summary>

@@ -121,8 +121,12 @@ public sealed class SampleOutputConsumer(
                 {
                     if (streams.GetOrAdd(chunk.StreamId) is { } stream)
                     {
-                        stream.Append(chunk.Seq, chunk.Algorithm, chunk.Signal.Span, chunk.FilteredSignal.Span, chunk.TimestampMs, chunk.ProcessedMs, nowMs);
+                        var overflowed = stream.Append(chunk.Seq, chunk.Algorithm, chunk.Signal.Span, chunk.FilteredSignal.Span, chunk.TimestampMs, chunk.ProcessedMs, nowMs);
                         metrics.ChunkConsumed(chunk.Signal.Length);
+                        if (overflowed > 0)
+                        {
+                            metrics.SamplesOverflowed(overflowed);
+                        }
                     }
                     else
                     {
