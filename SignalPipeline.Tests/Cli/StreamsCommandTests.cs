@@ -43,6 +43,21 @@ public sealed class StreamsCommandTests(MockBrokerFixture broker)
     }
 
     [Theory]
+    [InlineData("--reset takes no --algorithm or --param.", "s1", "--reset", "--algorithm", "rls")]
+    [InlineData("--algorithm is required (kalman, rls, ls or lms), or --reset.", "s1")]
+    [InlineData("--param 'order' is not name=number.", "s1", "--algorithm", "rls", "--param", "order")]
+    [InlineData("--param 'order=many' is not name=number.", "s1", "--algorithm", "rls", "--param", "order=many")]
+    [InlineData("the stream id must not be empty.", " ", "--algorithm", "rls")]
+    public async Task ConfigureRefusesABadEntryWithExitTwoBeforeAnythingIsWritten(string message, params string[] args)
+    {
+        // No broker at this address: a refusal that came after a connection attempt would say so instead.
+        var result = await Run(["streams", "configure", .. args, "-b", "127.0.0.1:1"]);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains(message, result.Error, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("0")]
     [InlineData("1001")]
     public async Task ListWithALimitOutsideOneToAThousandExitsTwoNamingTheOption(string limit)

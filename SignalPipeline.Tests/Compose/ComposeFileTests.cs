@@ -22,6 +22,25 @@ public sealed class ComposeFileTests
 
     private static AspireManifest Manifest => AspireManifest.Load(Path.Combine(RepositoryLayout.Root, "aspire-manifest.json"));
 
+    [Fact]
+    public void AComposeFileNotWrittenByAGenerationIsNotOverwritten()
+    {
+        var folder = Directory.CreateTempSubdirectory("compose-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(folder, "docker-compose.yaml"), "services: {}\n");
+
+            var error = Assert.Throws<ManifestException>(() => ComposeCommand.Write(folder, new ComposeGenerator(Manifest, new ComposeOptions()).Generate()));
+
+            Assert.Contains("was not written by 'compose generate'; choose another --output.", error.Message, StringComparison.Ordinal);
+            Assert.Equal("services: {}\n", File.ReadAllText(Path.Combine(folder, "docker-compose.yaml")));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData(0, 8, "--processor-replicas must be 1 or more, not 0.")]
     [InlineData(-1, 8, "--processor-replicas must be 1 or more, not -1.")]

@@ -295,6 +295,24 @@ public sealed class KubernetesGeneratorTests
         Assert.Equal("kafka:9092", scaledObject["spec"]["triggers"][0]["metadata"]["bootstrapServers"].ToString());
     }
 
+    [Fact]
+    public void AFolderNotWrittenByAGenerationIsLeftAloneAndOneThatWasIsReplaced()
+    {
+        using var temp = new TempFolder();
+        var foreign = Path.Combine(temp.Path, "mine");
+        Directory.CreateDirectory(foreign);
+        File.WriteAllText(Path.Combine(foreign, "notes.txt"), "keep me");
+
+        var error = Assert.Throws<ManifestException>(() => KubernetesOutput.Write(foreign, Generate()));
+
+        Assert.Contains("is not empty and was not written by 'k8s generate'", error.Message, StringComparison.Ordinal);
+        Assert.Equal(["notes.txt"], Directory.GetFiles(foreign).Select(Path.GetFileName));
+        var generated = Path.Combine(temp.Path, "generated");
+        KubernetesOutput.Write(generated, Generate());
+        KubernetesOutput.Write(generated, Generate());
+        Assert.True(File.Exists(Path.Combine(generated, "kustomization.yaml")));
+    }
+
     /// <summary>Writes the sample's output as the CLI would, plus placeholder secret env files; returns the tree.</summary>
     private static string WriteSampleTree(TempFolder temp)
     {
