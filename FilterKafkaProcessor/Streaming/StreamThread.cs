@@ -214,7 +214,7 @@ public sealed class StreamThread : IDisposable
         {
             pending.Commit.GetAwaiter().GetResult();
             _writer!.Committed(pending.Batch, pending.Written);
-            _manager.Recount();
+            _manager.CountAfterCommit();
             _health.BatchCommitted();
             _telemetry.Committed(pending.Batch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _context.StreamCount);
             _telemetry.ConfigSwitched(_filter.Switches);

@@ -42,11 +42,21 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
     }
 
     /// <summary>Counts the streams of the owned partitions again (for <c>Processor:MaxStreams</c> and the gauge).</summary>
-    /// <summary>The instance's counts from its partitions (after a commit, a rollback, a restore or a revocation).</summary>
+    /// <summary>The instance's counts from its partitions (after a rollback, a restore or a revocation).</summary>
     public void Recount()
     {
-        context.StreamCount = Tasks.Values.Sum(t => t.State.Count);
         context.HeldBytes = Tasks.Values.Sum(t => t.State.Holding.Sum(s => s.HeldBytes));
+        CountAfterCommit();
+    }
+
+    /// <summary>
+    /// After a commit: the stream count again (evictions), and the held bytes as the partition tasks kept them, exact
+    /// since no rollback came between; walking every holding stream on each commit would cost per transaction what a
+    /// producer keeping many streams out of order chooses.
+    /// </summary>
+    public void CountAfterCommit()
+    {
+        context.StreamCount = Tasks.Values.Sum(t => t.State.Count);
         telemetry.Held(context.HeldBytes);
     }
 
