@@ -1,5 +1,6 @@
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.Configuration;
+using SignalPipeline.Kafka;
 
 namespace Aspire.Hosting;
 
@@ -36,6 +37,13 @@ public static class FilterKafkaProcessorExtensions
             .WithEnvironment("FILTER_ALGORITHM", algorithm)
             .WithEnvironment("FILTER_MODE", mode)
             .WithHttpHealthCheck("/health");
+
+        // Runtime settings only the environment can carry (the GC's gen0 budget); they reach the manifest and so the
+        // Kubernetes and Compose output.
+        foreach (var (name, value) in ProcessorRuntime.Environment)
+        {
+            processor.WithEnvironment(name, value);
+        }
 
         if (kafka.Resource is DevKafkaBrokerResource)
         {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using SignalPipeline.Kafka;
 
 namespace SignalPipeline.Cli.Bench;
 
@@ -45,11 +46,12 @@ public sealed class PeerProcess : IAsyncDisposable
 
     /// <summary>
     /// The pass-through with the processor's GC settings too (FilterKafkaProcessor.csproj: workstation GC, RetainVM, a 2 MiB
-    /// large-object threshold), so the ceiling differs from the processor only in what it does per record.
+    /// large-object threshold; <see cref="ProcessorRuntime"/>: the gen0 budget), so the ceiling differs from the processor
+    /// only in what it does per record.
     /// </summary>
     public static PeerProcess StartPassthrough(BenchEnvironment env, string bootstrap)
         => Start(env, "passthrough", "dotnet", [typeof(PeerProcess).Assembly.Location, "bench", PassthroughCopy.CommandName, bootstrap],
-            new Dictionary<string, string> { ["DOTNET_gcServer"] = "0", ["DOTNET_GCRetainVM"] = "1", ["DOTNET_GCLOHThreshold"] = "200000" });
+            new Dictionary<string, string>(ProcessorRuntime.Environment) { ["DOTNET_gcServer"] = "0", ["DOTNET_GCRetainVM"] = "1", ["DOTNET_GCLOHThreshold"] = "200000" });
 
     private static PeerProcess Start(BenchEnvironment env, string name, string file, string[] arguments, Dictionary<string, string>? variables = null)
     {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using SignalPipeline.Kafka;
 
 namespace SignalPipeline.Cli.Bench;
 
@@ -67,6 +68,15 @@ public sealed class ServiceProcess : IAsyncDisposable
         start.Environment["Logging__LogLevel__Default"] = "Warning";
         start.Environment["Logging__LogLevel__FilterKafkaProcessor"] = "Information";
         start.Environment.Remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+        if (project == "FilterKafkaProcessor")
+        {
+            // As the AppHost starts it (the caller's variables, --processor-env included, can override them).
+            foreach (var (key, value) in ProcessorRuntime.Environment)
+            {
+                start.Environment[key] = value;
+            }
+        }
+
         foreach (var (key, value) in variables)
         {
             start.Environment[key] = value;

@@ -103,7 +103,53 @@ internal static partial class KubernetesObjects
 
     /// <summary>A Kubernetes object as a generated YAML file (with the do-not-edit header).</summary>
     public static GeneratedFile Yaml(string path, object obj) =>
-        new(path, Header + KubernetesYaml.Serialize(obj).Replace("\r\n", "\n", StringComparison.Ordinal).TrimEnd('\n') + "\n");
+        new(path, Header + QuoteForYaml11(KubernetesYaml.Serialize(obj)).Replace("\r\n", "\n", StringComparison.Ordinal).TrimEnd('\n') + "\n");
+
+    /// <summary>
+    /// Quotes the plain scalars a YAML 1.1 reader (kubectl, kustomize) takes for a number, a boolean or a null although
+    /// KubernetesYaml left them plain: it quotes strings that look like decimal numbers, <c>true</c>, <c>false</c> and
+    /// <c>null</c> only. Unquoted, an environment value such as <c>0x2000000</c> became the number 33554432 in
+    /// <c>kubectl kustomize</c>'s output, and <c>on</c> or <c>yes</c> a boolean, which a ConfigMap refuses. The typed
+    /// fields KubernetesYaml writes (decimal integers, <c>true</c>/<c>false</c>) never take these forms, so what matches is
+    /// a string. Returns <paramref name="yaml"/> itself when nothing needs quoting.
+    /// </summary>
+    internal static string QuoteForYaml11(string yaml)
+    {
+        var events = new List<YamlDotNet.Core.Events.ParsingEvent>();
+        var changed = false;
+        var parser = new YamlDotNet.Core.Parser(new StringReader(yaml));
+        while (parser.MoveNext())
+        {
+            var current = parser.Current!;
+            if (current is YamlDotNet.Core.Events.Scalar { Style: YamlDotNet.Core.ScalarStyle.Plain } scalar && Yaml11NonString().IsMatch(scalar.Value))
+            {
+                current = new YamlDotNet.Core.Events.Scalar(scalar.Anchor, scalar.Tag, scalar.Value, YamlDotNet.Core.ScalarStyle.DoubleQuoted, isPlainImplicit: false, isQuotedImplicit: true);
+                changed = true;
+            }
+
+            events.Add(current);
+        }
+
+        if (!changed)
+        {
+            return yaml;
+        }
+
+        using var writer = new StringWriter();
+        var emitter = new YamlDotNet.Core.Emitter(writer);
+        foreach (var e in events)
+        {
+            emitter.Emit(e);
+        }
+
+        return writer.ToString();
+    }
+
+    // YAML 1.1's booleans, nulls and numbers (https://yaml.org/type/bool.html, int.html, float.html) in the forms
+    // KubernetesYaml does not quote: y/n/yes/no/on/off and capitalised true/false/null, binary, octal, hexadecimal and
+    // base-60 integers, a leading +, digit separators, .inf and .nan.
+    [GeneratedRegex(@"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|True|TRUE|False|FALSE|Null|NULL|[-+]?0b[01_]+|[-+]?0o?[0-7_]+|[-+]?0x[0-9a-fA-F_]+|[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?|\+[0-9._]+([eE][-+]?[0-9]+)?|[-+]?[0-9._]*_[0-9._]*([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN))$")]
+    private static partial Regex Yaml11NonString();
 
     /// <summary>Kubernetes names for ports (15 characters) and volumes.</summary>
     public static string PortName(string name, int maxLength = 15)

@@ -60,13 +60,13 @@ internal sealed record HpaPolicy(string Type, int Value, int PeriodSeconds);
 /// <summary>A KEDA trigger; KEDA reads every metadata value as a string.</summary>
 internal sealed record ScaleTrigger(string Type, IReadOnlyDictionary<string, string> Metadata);
 
-/// <summary>YAML for the typed records above: camelCase, nulls left out, strings quoted where YAML would read them otherwise.</summary>
+/// <summary>YAML for the typed records above: camelCase, nulls left out, strings quoted where YAML (1.1 included) would read them otherwise.</summary>
 internal static class KustomizeYaml
 {
     private static readonly ISerializer Serializer = new SerializerBuilder()
         .WithNamingConvention(CamelCaseNamingConvention.Instance)
         .ConfigureDefaultValuesHandling(DefaultValuesHandling.OmitNull)
-        .WithQuotingNecessaryStrings()
+        .WithQuotingNecessaryStrings(quoteYaml1_1Strings: true) // kubectl and kustomize read YAML 1.1
         .DisableAliases()
         .Build();
 

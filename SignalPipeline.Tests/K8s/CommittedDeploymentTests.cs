@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using k8s.Models;
 using SignalPipeline.Cli.Kubernetes;
+using SignalPipeline.Kafka;
 using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.K8s;
@@ -96,6 +97,25 @@ public sealed class CommittedDeploymentTests
         Assert.NotNull(hpa.Spec.Behavior.ScaleDown.StabilizationWindowSeconds);
         var target = objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == hpa.Spec.ScaleTargetRef.Name);
         Assert.All(target.Spec.Template.Spec.Containers, c => Assert.True(c.Resources.Requests.ContainsKey("cpu"), $"{c.Name}: no CPU request, the HPA cannot compute utilisation"));
+    }
+
+    [Fact]
+    public async Task CommittedProcessorRunsWithItsRuntimeEnvironment()
+    {
+        // The GC's gen0 budget can only come from the environment (ProcessorRuntime): the AppHost sets it, and it must
+        // reach the pods through the manifest and the generator, as the same string after kustomize (YAML 1.1 read an
+        // unquoted 0x2000000 as 33554432, which the runtime would take for hexadecimal: an 822 MiB budget).
+        using var temp = new TempFolder();
+        var objects = Kustomize.LoadStrict(await Kustomize.RenderAsync(Kustomize.CopyWithSecretPlaceholders(DeployFolder, temp.Path)));
+        var processor = objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == "filter-kafka-processor");
+        var maps = processor.Spec.Template.Spec.Containers.Single().EnvFrom.Select(e => e.ConfigMapRef?.Name).OfType<string>().ToHashSet();
+        var data = objects.OfType<V1ConfigMap>().Where(m => maps.Contains(m.Metadata.Name)).SelectMany(m => m.Data).ToDictionary();
+
+        Assert.NotEmpty(ProcessorRuntime.Environment);
+        foreach (var (name, value) in ProcessorRuntime.Environment)
+        {
+            Assert.True(data.TryGetValue(name, out var have) && have == value, $"filter-kafka-processor: {name} is {(have ?? "not set")}, not {value}");
+        }
     }
 
     [Fact]

@@ -287,6 +287,25 @@ public sealed class KubernetesGeneratorTests
     }
 
     [Fact]
+    public async Task EnvironmentValuesThatYaml11ReadsAsNumbersOrBooleansStayStringsThroughKustomize()
+    {
+        // kubectl and kustomize read YAML 1.1: unquoted, 0x2000000 (the processor's DOTNET_GCgen0size) rendered as the
+        // number 33554432 and "on" as true, which a ConfigMap's data refuses or the runtime misreads.
+        string[] values = ["0x2000000", "0o17", "0755", "0b101", "on", "Off", "yes", "N", "True", "NULL", "1_000", "10:30", "+5", ".inf", ".NaN", "42", "1e5", "true", "kafka:9092"];
+        var entries = string.Concat(values.Select((v, i) => $"\"TRICKY_{i}\": \"{v}\",\n        "));
+        var json = File.ReadAllText(SamplePath).Replace("\"FILTER_ALGORITHM\": \"kalman\",", entries + "\"FILTER_ALGORITHM\": \"kalman\",", StringComparison.Ordinal);
+        Assert.Contains("TRICKY_0", json);
+        using var temp = new TempFolder();
+        var output = Path.Combine(temp.Path, "generated");
+        KubernetesOutput.Write(output, new KubernetesGenerator(AspireManifest.Parse(json, Path.GetDirectoryName(SamplePath)!), new KubernetesOptions()).Generate());
+
+        var objects = Kustomize.LoadStrict(await Kustomize.RenderAsync(Kustomize.CopyWithSecretPlaceholders(output, Path.Combine(temp.Path, "render"))));
+
+        var data = objects.OfType<V1ConfigMap>().Single(m => m.Metadata.Name == "filter-kafka-processor-env").Data;
+        Assert.Equal(values, values.Select((_, i) => data[$"TRICKY_{i}"]));
+    }
+
+    [Fact]
     public async Task KedaOverlayReplacesTheHpaWithALagBasedScaledObject()
     {
         using var temp = new TempFolder();
