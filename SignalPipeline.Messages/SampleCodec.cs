@@ -156,7 +156,7 @@ public static partial class SampleCodec
         var headers = new Headers();
         var value = RentValueWriter();
         Encode(chunk, value, headers);
-        return new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(chunk.StreamId), Value = value.WrittenSpan.ToArray(), Headers = headers };
+        return new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(chunk.StreamId), Value = Copy(value.WrittenSpan), Headers = headers };
     }
 
     /// <summary>A ready-to-produce record: key = stream id (UTF-8), value and headers as <see cref="Encode(FilteredChunk, IBufferWriter{byte}, Headers)"/>.</summary>
@@ -165,7 +165,7 @@ public static partial class SampleCodec
         var headers = new Headers();
         var value = RentValueWriter();
         Encode(chunk, value, headers);
-        return new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(chunk.StreamId), Value = value.WrittenSpan.ToArray(), Headers = headers };
+        return new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(chunk.StreamId), Value = Copy(value.WrittenSpan), Headers = headers };
     }
 
     /// <summary>
@@ -258,7 +258,18 @@ public static partial class SampleCodec
     {
         var count = lane == 0 ? fields.SignalCount : fields.FilteredCount;
         var memory = new ReadOnlyMemory<double>(fields.Buffer.Lane(lane), 0, count);
-        return callerBuffer is null ? memory.ToArray() : memory;
+        return callerBuffer is null ? Copy(memory.Span) : memory;
+    }
+
+    /// <summary>
+    /// <paramref name="span"/> in a new array the GC does not zero first (it is overwritten whole): a record's value and
+    /// samples are kilobytes, and zeroing them was a visible share of the processor's time (docs/benchmarks.md).
+    /// </summary>
+    private static T[] Copy<T>(ReadOnlySpan<T> span)
+    {
+        var array = GC.AllocateUninitializedArray<T>(span.Length);
+        span.CopyTo(array);
+        return array;
     }
 
     private static bool TryDecode(

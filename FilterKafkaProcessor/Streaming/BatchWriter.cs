@@ -164,10 +164,29 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
         }
     }
 
-    /// <summary>Encodes the outputs (on the codec threads when worth it), then produces them in the batch's order.</summary>
+    /// <summary>Encodes the outputs and produces them in the batch's order: each in turn, or all first on the codec threads when worth it.</summary>
     private void WriteOutputs(long cost, Headers traceContext, long processedMs)
     {
         var outputs = _outputs;
+        if (!codec.IsParallel(outputs.Count, cost))
+        {
+            // On the stream thread alone each record is encoded and produced in turn: once produced (librdkafka copied
+            // it) it is garbage, instead of the whole batch's outputs being alive together when a collection comes.
+            try
+            {
+                foreach (var work in outputs)
+                {
+                    collector.Output(OutputPartition(work.Partition.Partition), OutputMessage(work, traceContext, processedMs));
+                }
+            }
+            finally
+            {
+                outputs.Clear();
+            }
+
+            return;
+        }
+
         if (_messages.Length < outputs.Count)
         {
             _messages = new Message<byte[], byte[]>[Math.Max(outputs.Count, _messages.Length * 2)];

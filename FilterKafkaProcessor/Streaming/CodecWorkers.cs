@@ -18,12 +18,15 @@ public sealed class CodecWorkers(int threads)
 
     public int Threads { get; } = threads <= 0 ? Environment.ProcessorCount : threads;
 
+    /// <summary>Whether <see cref="For"/> would spread <paramref name="count"/> items of this cost over several threads.</summary>
+    public bool IsParallel(int count, long cost) => Math.Min(Threads, count) > 1 && cost >= MinParallelCost;
+
     /// <summary>Runs <paramref name="body"/> for 0..count-1, in contiguous ranges on up to <see cref="Threads"/> threads.</summary>
     /// <remarks>The first exception a body throws is rethrown as itself (not an AggregateException), so the caller classifies it as if run inline.</remarks>
     public void For<TState>(int count, long cost, TState state, Action<TState, int> body)
     {
         var workers = Math.Min(Threads, count);
-        if (workers <= 1 || cost < MinParallelCost)
+        if (!IsParallel(count, cost))
         {
             for (var i = 0; i < count; i++)
             {
