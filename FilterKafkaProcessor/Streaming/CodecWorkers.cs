@@ -25,7 +25,6 @@ public sealed class CodecWorkers(int threads)
     /// <remarks>The first exception a body throws is rethrown as itself (not an AggregateException), so the caller classifies it as if run inline.</remarks>
     public void For<TState>(int count, long cost, TState state, Action<TState, int> body)
     {
-        var workers = Math.Min(Threads, count);
         if (!IsParallel(count, cost))
         {
             for (var i = 0; i < count; i++)
@@ -35,6 +34,8 @@ public sealed class CodecWorkers(int threads)
 
             return;
         }
+
+        var workers = Math.Min(Threads, count);
 
         try
         {

@@ -41,8 +41,10 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
         return assigned.Select(tp => new TopicPartitionOffset(tp, Offset.Unset));
     }
 
-    /// <summary>Counts the streams of the owned partitions again (for <c>Processor:MaxStreams</c> and the gauge).</summary>
-    /// <summary>The instance's counts from its partitions (after a rollback, a restore or a revocation).</summary>
+    /// <summary>
+    /// The instance's counts from its partitions, streams (for <c>Processor:MaxStreams</c> and the gauge) and held bytes
+    /// (after a rollback, a restore or a revocation).
+    /// </summary>
     public void Recount()
     {
         context.HeldBytes = Tasks.Values.Sum(t => t.State.Holding.Sum(s => s.HeldBytes));

@@ -12,10 +12,8 @@ public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
     [Fact]
     public async Task ReplaysMatchingDeadLettersToTheirSourceOnceWithTheOriginalHeaders()
     {
-        var dlq = $"dlq-{Guid.NewGuid():N}";
-        var input = $"input-{Guid.NewGuid():N}";
-        broker.CreateTopic(dlq);
-        broker.CreateTopic(input);
+        var dlq = broker.NewTopic("dlq");
+        var input = broker.NewTopic("input");
         DeadLetter(dlq, input, "s1", DecodeErrorCode.TooManySamples, seq: 4);
         DeadLetter(dlq, input, "s2", DecodeErrorCode.TooManySamples, seq: 0);
         DeadLetter(dlq, input, "s1", DecodeErrorCode.MalformedJson, seq: 5);
@@ -48,10 +46,8 @@ public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
     [Fact]
     public async Task ADeadLetterWithoutItsSourceTopicNeedsToAndSendsNothingElse()
     {
-        var dlq = $"dlq-{Guid.NewGuid():N}";
-        var input = $"input-{Guid.NewGuid():N}";
-        broker.CreateTopic(dlq);
-        broker.CreateTopic(input);
+        var dlq = broker.NewTopic("dlq");
+        var input = broker.NewTopic("input");
         // Written by some other tool: the dlq-* headers without dlq-source-topic.
         var letter = SampleCodec.ToMessage(new SampleChunk("s9", 0, new double[] { 1, 2 }) { Format = SampleFormat.Float64 });
         letter.Headers.Add(MessageHeaders.DeadLetterErrorCode, "malformed-json"u8.ToArray());

@@ -12,10 +12,8 @@ public sealed class KafkaInspectCommandTests(MockBrokerFixture broker)
     [Fact]
     public async Task LagUsesTheNewestPartitionCheckpointOfTheChangelogAndSaysSo()
     {
-        var changelog = $"changelog-{Guid.NewGuid():N}";
-        var input = $"input-{Guid.NewGuid():N}";
-        broker.CreateTopic(changelog);
-        broker.CreateTopic(input);
+        var changelog = broker.NewTopic("changelog");
+        var input = broker.NewTopic("input");
         for (var i = 0; i < 10; i++)
         {
             broker.Produce(new TopicPartition(input, 1), new Message<byte[], byte[]> { Key = [], Value = [1] });
@@ -43,8 +41,7 @@ public sealed class KafkaInspectCommandTests(MockBrokerFixture broker)
     [Fact]
     public async Task TopicsListShowsPartitionsAndRecordsKept()
     {
-        var topic = $"listed-{Guid.NewGuid():N}";
-        broker.CreateTopic(topic);
+        var topic = broker.NewTopic("listed");
         broker.Produce(topic, SampleCodec.ToMessage(new SampleChunk("x", 0, new double[] { 1 })));
 
         var result = await CliRunner.RunAsync("kafka", "topics", "list", "--bootstrap", broker.Bootstrap, topic, "sample-input");
@@ -62,9 +59,8 @@ public sealed class KafkaInspectCommandTests(MockBrokerFixture broker)
     [Fact]
     public async Task GroupsShowsCommittedOffsetsAgainstTheEnd()
     {
-        var topic = $"grouped-{Guid.NewGuid():N}";
+        var topic = broker.NewTopic("grouped");
         var group = $"group-{Guid.NewGuid():N}";
-        broker.CreateTopic(topic);
         for (var i = 0; i < 5; i++)
         {
             broker.Produce(new TopicPartition(topic, 3), new Message<byte[], byte[]> { Key = [], Value = [1] });

@@ -33,6 +33,14 @@ public sealed class MockBrokerFixture : IDisposable
     /// <summary>A topic of <see cref="Partitions"/> partitions (the mock broker cannot create topics through the admin API).</summary>
     public void CreateTopic(string topic) => _cluster.CreateTopic(topic, Partitions);
 
+    /// <summary>Creates a topic of one test's own, named <paramref name="prefix"/> and a unique suffix, and returns its name.</summary>
+    public string NewTopic(string prefix)
+    {
+        var topic = $"{prefix}-{Guid.NewGuid():N}";
+        CreateTopic(topic);
+        return topic;
+    }
+
     public KafkaClientFactory Factory { get; }
 
     public IProducer<byte[], byte[]> Producer { get; }

@@ -113,11 +113,10 @@ public sealed class ProduceCommandTests(MockBrokerFixture broker) : IDisposable
     }
 
     [Theory]
-    [InlineData("--file", "--sample-rate", "give --file or --wav, not both.")]
-    [InlineData("--sample-rate", "--file", "--sample-rate is for text input; a WAV file's own rate is sent.")]
-    public async Task AWavWithAnOptionForTextInputExitsWithTwo(string option, string unused, string message)
+    [InlineData("--file", "give --file or --wav, not both.")]
+    [InlineData("--sample-rate", "--sample-rate is for text input; a WAV file's own rate is sent.")]
+    public async Task AWavWithAnOptionForTextInputExitsWithTwo(string option, string message)
     {
-        _ = unused;
         var value = option == "--file" ? Path.Combine(_folder, "other.txt") : "8000";
         var result = await CliRunner.RunAsync("produce", "--bootstrap", broker.Bootstrap, "--stream", "bad", "--wav", Path.Combine(_folder, "none.wav"), option, value);
 

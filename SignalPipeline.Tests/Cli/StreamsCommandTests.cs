@@ -15,8 +15,7 @@ public sealed class StreamsCommandTests(MockBrokerFixture broker)
     [Fact]
     public async Task ConfigureWritesAValidatedResolvedEntryRefusesABadOneAndConfigListsTheLatest()
     {
-        var topic = $"stream-config-{Guid.NewGuid():N}";
-        broker.CreateTopic(topic);
+        var topic = broker.NewTopic("stream-config");
 
         var written = await Run("streams", "configure", "s1", "--algorithm", "RLS", "--param", "order=16", "-p", "lambda=0.995", "--topic", topic, "-b", broker.Bootstrap);
         Assert.True(written.ExitCode == 0, written.ToString());
