@@ -32,6 +32,7 @@ public static class FilterGatewayExtensions
             .Configure<IOptions<FilterGatewayOptions>>((kestrel, options) =>
             {
                 kestrel.Limits.MaxRequestBodySize = options.Value.MaxRequestBodyBytes;
+                kestrel.Limits.MaxConcurrentConnections = options.Value.MaxConnections;
                 // Binary requests carry the filter state in the X-Filter-State header (up to ~45 KB for rls(64)).
                 kestrel.Limits.MaxRequestHeadersTotalSize = 256 * 1024;
             });
@@ -43,6 +44,9 @@ public static class FilterGatewayExtensions
         builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddSingleton<LargeRequestAdmission>();
         builder.Services.AddSingleton<RefusalBudget>();
+        // The rate limit's table: at most FilterGateway:MaxTrackedAddresses addresses have a bucket of their own.
+        builder.Services.AddSingleton(services => services.GetRequiredService<GatewayMetrics>().Addresses.Add("rate_limit",
+            new AddressTable<string>(services.GetRequiredService<IOptions<FilterGatewayOptions>>().Value.MaxTrackedAddresses, GatewayMetrics.AddressTableOverflow)));
 
         builder.Services.AddRateLimiter(limiter =>
         {
@@ -56,14 +60,15 @@ public static class FilterGatewayExtensions
                 }
 
                 var burst = options.RateLimitBurst > 0 ? options.RateLimitBurst : options.RateLimitPermitsPerSecond;
-                return RateLimitPartition.GetTokenBucketLimiter(ClientKey(context),
-                    _ => new TokenBucketRateLimiterOptions
+                return context.RequestServices.GetRequiredService<AddressTable<string>>().Partition(ClientKey(context),
+                    _ => new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
                     {
                         TokenLimit = burst,
                         TokensPerPeriod = options.RateLimitPermitsPerSecond,
                         ReplenishmentPeriod = TimeSpan.FromSeconds(1),
                         QueueLimit = 0,
-                    });
+                        AutoReplenishment = false, // the partitioned limiter's own timer refills every partition
+                    }));
             });
             limiter.OnRejected = async (rejected, cancellationToken) =>
             {

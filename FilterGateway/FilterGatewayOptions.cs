@@ -100,9 +100,25 @@ public sealed class FilterGatewayOptions
     [SettingRange(0, 1_000_000)]
     public int MaxHeldRefusals { get; set; } = 1024;
 
+    /// <summary>
+    /// Client addresses each per-address limiter (the rate limit, the refusal budget) keeps a limiter for; past it,
+    /// addresses not yet held share one limiter until held ones expire (10 s after their budget is whole again).
+    /// </summary>
+    [SettingRange(1, 10_000_000)]
+    public int MaxTrackedAddresses { get; set; } = 100_000;
+
     /// <summary>Retries of a request whose connection to the service could not be established.</summary>
     [SettingRange(0, 10)]
     public int ConnectRetries { get; set; } = 2;
+
+    /// <summary>
+    /// Most open client connections (Kestrel's <c>MaxConcurrentConnections</c>); a connection beyond it is closed as soon
+    /// as it is accepted, with no response, and counted in <c>kestrel.rejected_connections</c>. Bounds what connections
+    /// alone can hold. It is global: one address is bounded by the Ingress (32 connections per controller pod), so the
+    /// default leaves room for many (the abuse bench's 1,000 idle sockets from one address leave a normal client served).
+    /// </summary>
+    [SettingRange(1, 1_000_000)]
+    public int MaxConnections { get; set; } = 4096;
 }
 
 /// <summary>Checks the URL settings at start, naming the setting that is wrong.</summary>

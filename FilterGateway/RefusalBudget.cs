@@ -32,12 +32,15 @@ public sealed class RefusalBudget : IDisposable
     {
         _options = options.Value;
         _metrics = metrics;
-        _refusals = _options.RefusalsPerAddress == 0 ? null : PartitionedRateLimiter.Create<string, string>(address =>
-            RateLimitPartition.GetFixedWindowLimiter(address, _ => new FixedWindowRateLimiterOptions
+        // At most FilterGateway:MaxTrackedAddresses addresses have a budget of their own; past it, new ones share one.
+        _refusals = _options.RefusalsPerAddress == 0 ? null : metrics.Addresses
+            .Add("refusals", new AddressTable<string>(_options.MaxTrackedAddresses, GatewayMetrics.AddressTableOverflow))
+            .CreateLimiter(_ => new FixedWindowRateLimiter(new FixedWindowRateLimiterOptions
             {
                 PermitLimit = _options.RefusalsPerAddress,
                 Window = _options.RefusalWindow,
                 QueueLimit = 0,
+                AutoReplenishment = false, // the partitioned limiter's own timer starts each window
             }));
     }
 

@@ -68,4 +68,13 @@ public sealed class FilterServiceOptions
     /// </summary>
     [Range(0, 19, ErrorMessage = "FilterService:LargeRequestNice must be between 0 and 19.")]
     public int LargeRequestNice { get; set; } = 10;
+
+    /// <summary>
+    /// Most open connections (Kestrel's <c>MaxConcurrentConnections</c>); a connection beyond it is closed as soon as it is
+    /// accepted, with no response, and counted in <c>kestrel.rejected_connections</c>. Bounds what connections alone can
+    /// hold: each may buffer up to 256 KiB of headers while it sends them, so 512 connections at most 128 MiB (a body
+    /// waits unread only for a queued request, and the queues are bounded).
+    /// </summary>
+    [SettingRange(1, 1_000_000)]
+    public int MaxConnections { get; set; } = 512;
 }

@@ -40,9 +40,13 @@ public sealed class BridgeMetrics
             "Pending samples of a stream discarded because no frame took them before Bridge:MaxPendingSamplesPerStream was reached.");
         _frameDelay = meter.CreateHistogram<double>("signalpipeline.bridge.frame.delay", "ms",
             "From the arrival of a frame's newest chunk to the frame's hand-over to the client's socket.");
+        Addresses = new AddressTableInstruments(meter, "signalpipeline.bridge", "Bridge:MaxTrackedAddresses");
         meter.CreateObservableGauge("signalpipeline.bridge.consumer.lag", () => Interlocked.Read(ref _consumerLag), "{message}",
             "Records in the output topic not yet read by this bridge (high watermark minus position, all partitions).");
     }
+
+    /// <summary>The per-address limiters' tables (<c>connects</c>, <c>filter_state</c>).</summary>
+    public AddressTableInstruments Addresses { get; }
 
     public void ClientConnected() => _clients.Add(1);
 

@@ -35,6 +35,22 @@ public sealed class BridgeOptions : IValidatableObject
     public int MaxConnections { get; set; } = 1000;
 
     /// <summary>
+    /// Most open HTTP connections not upgraded to WebSockets (Kestrel's <c>MaxConcurrentConnections</c>: page loads, API
+    /// calls, upgrades not yet answered); a connection beyond it is closed as soon as it is accepted, with no response,
+    /// and counted in <c>kestrel.rejected_connections</c>. WebSocket clients are bounded by Bridge:MaxConnections.
+    /// </summary>
+    [SettingRange(1, 1_000_000)]
+    public int MaxHttpConnections { get; set; } = 1024;
+
+    /// <summary>
+    /// Client addresses each per-address limiter (upgrades per minute, filter-state requests per minute) keeps a
+    /// limiter for; past it, addresses not yet held share one limiter until held ones expire (10 s after their bucket
+    /// is full again).
+    /// </summary>
+    [SettingRange(1, 10_000_000)]
+    public int MaxTrackedAddresses { get; set; } = 100_000;
+
+    /// <summary>
     /// Most concurrent WebSocket clients from one remote address (the connection's, or X-Forwarded-For from a trusted
     /// proxy); further upgrades from it get 429, so one script cannot take every slot.
     /// </summary>

@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using SignalPipeline.Kafka;
 using WebSocketBridge.Clients;
@@ -25,6 +27,9 @@ public static class BridgeServiceExtensions
             })
             .ValidateDataAnnotations()
             .ValidateOnStart();
+
+        builder.Services.AddOptions<KestrelServerOptions>()
+            .Configure<IOptions<BridgeOptions>>((kestrel, options) => kestrel.Limits.MaxConcurrentConnections = options.Value.MaxHttpConnections);
 
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<BridgeMetrics>();

@@ -1,9 +1,13 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
+using FilterGateway;
 using FilterService;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using SignalPipeline.Tests.FilterService;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.FilterGateway;
 
@@ -92,13 +96,7 @@ public sealed class GatewayEdgeTests
 
         // Ten requests at once claiming ten different client addresses: with one token per second per address, only
         // believed addresses are all served (sent together, so a slow machine does not refill the bucket in between).
-        var statuses = await Task.WhenAll(Enumerable.Range(1, 10).Select(async i =>
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/run") { Content = new StringContent(FilterApi.RunBody([0.5]), System.Text.Encoding.UTF8, "application/json") };
-            request.Headers.Add("X-Forwarded-For", $"203.0.113.{i}");
-            using var response = await client.SendAsync(request).WaitAsync(FilterApi.CallTimeout);
-            return response.StatusCode;
-        }));
+        var statuses = await Task.WhenAll(Enumerable.Range(1, 10).Select(i => PostRunAsAsync(client, $"203.0.113.{i}")));
 
         if (believed)
         {
@@ -124,15 +122,53 @@ public sealed class GatewayEdgeTests
         using var client = gateway.CreateClient();
 
         // One client, as a dual-stack proxy and an IPv4 one would name it: one token between them.
-        var statuses = await Task.WhenAll(new[] { "203.0.113.9", "::ffff:203.0.113.9" }.Select(async address =>
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/run") { Content = new StringContent(FilterApi.RunBody([0.5]), System.Text.Encoding.UTF8, "application/json") };
-            request.Headers.Add("X-Forwarded-For", address);
-            using var response = await client.SendAsync(request).WaitAsync(FilterApi.CallTimeout);
-            return response.StatusCode;
-        }));
+        var statuses = await Task.WhenAll(new[] { "203.0.113.9", "::ffff:203.0.113.9" }.Select(address => PostRunAsAsync(client, address)));
 
         Assert.Equal([HttpStatusCode.OK, HttpStatusCode.TooManyRequests], statuses.Order());
+    }
+
+    [Fact]
+    public async Task PastMaxTrackedAddressesNewClientAddressesShareOneBudgetAndTheTablesAreCounted()
+    {
+        await using var backend = await StartServiceAsync();
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = backend.Address.ToString(),
+            ["FilterGateway:RateLimitPermitsPerSecond"] = "1",
+            ["FilterGateway:RateLimitBurst"] = "1",
+            ["FilterGateway:MaxTrackedAddresses"] = "2",
+            ["ForwardedHeaders:KnownNetworks"] = "127.0.0.0/8",
+        });
+        using var client = gateway.CreateClient();
+        var meters = gateway.App.Services.GetRequiredService<IMeterFactory>();
+        using var tracked = DocumentedMetric.Collect<long>(meters, GatewayMetrics.MeterName, "signalpipeline.gateway.addresses.tracked")
+            .AssertDocumented(typeof(ObservableGauge<>), "{address}");
+        using var overflowed = DocumentedMetric.Collect<long>(meters, GatewayMetrics.MeterName, "signalpipeline.gateway.addresses.overflowed")
+            .AssertDocumented(typeof(ObservableCounter<>), "{lookup}");
+
+        // Two addresses fill the tables, each with its own token.
+        Assert.Equal(HttpStatusCode.OK, await PostRunAsAsync(client, "203.0.113.1"));
+        Assert.Equal(HttpStatusCode.OK, await PostRunAsAsync(client, "203.0.113.2"));
+        Assert.Equal(0, overflowed.Sum(("table", "rate_limit")));
+
+        // Two more, sent together, share the overflow bucket's one token.
+        var statuses = await Task.WhenAll(PostRunAsAsync(client, "203.0.113.3"), PostRunAsAsync(client, "203.0.113.4"));
+        Assert.Equal([HttpStatusCode.OK, HttpStatusCode.TooManyRequests], statuses.Order());
+
+        // Each table holds its two addresses and the shared limiter; every lookup of a newcomer was counted.
+        Assert.Equal(3, tracked.Sum(("table", "rate_limit")));
+        Assert.Equal(3, tracked.Sum(("table", "refusals")));
+        Assert.True(overflowed.Sum(("table", "rate_limit")) >= 2);
+        Assert.True(overflowed.Sum(("table", "refusals")) >= 2);
+    }
+
+    /// <summary>A kalman run claiming to come from <paramref name="address"/> (X-Forwarded-For); its status.</summary>
+    private static async Task<HttpStatusCode> PostRunAsAsync(HttpClient client, string address)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/run") { Content = new StringContent(FilterApi.RunBody([0.5]), System.Text.Encoding.UTF8, "application/json") };
+        request.Headers.Add("X-Forwarded-For", address);
+        using var response = await client.SendAsync(request).WaitAsync(FilterApi.CallTimeout);
+        return response.StatusCode;
     }
 
     [Theory]

@@ -283,6 +283,7 @@ public sealed class FilterServiceLimitsTests
     [InlineData("FilterService:MaxStateBytesPerRequest", "0")]
     [InlineData("FilterService:MaxStateBytesPerRequest", "3000000000")] // a long, beyond the int range it is checked against
     [InlineData("FilterService:MaxRequestBodyBytes", "9223372036854775807")] // plus the drain allowance it would overflow
+    [InlineData("FilterService:MaxConnections", "0")]
     public async Task ABadLimitSettingStopsTheServiceAtStartNamingIt(string setting, string value)
     {
         var ex = await Record.ExceptionAsync(async () =>

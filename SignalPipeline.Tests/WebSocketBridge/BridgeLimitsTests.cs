@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using SignalPipeline.Tests.FilterGateway;
+using SignalPipeline.Tests.FilterKafkaProcessor;
 using SignalPipeline.Tests.Infrastructure;
 using WebSocketBridge;
 using WebSocketBridge.Streams;
@@ -45,6 +46,7 @@ public sealed class BridgeLimitsTests
     [Theory]
     [InlineData("Bridge:FrameRate", "0", "Bridge:FrameRate = 0 is out of range [1, 240].")]
     [InlineData("Bridge:MaxConnectionsPerAddress", "-1", "Bridge:MaxConnectionsPerAddress = -1 is out of range [1, 1000000].")]
+    [InlineData("Bridge:MaxHttpConnections", "0", "Bridge:MaxHttpConnections = 0 is out of range [1, 1000000].")]
     [InlineData("Bridge:FilterStateTimeoutMilliseconds", "5", "Bridge:FilterStateTimeoutMilliseconds = 5 is out of range [100, 60000].")]
     [InlineData("Bridge:MaxChunkSamples", "2000000", "Bridge:MaxChunkSamples = 2000000 is over Bridge:MaxPendingSamplesPerStream = 1048576")]
     public async Task ABadSettingStopsTheBridgeAtStartNamingItsValueAndRange(string setting, string value, string message)
@@ -110,8 +112,9 @@ public sealed class BridgeLimitsTests
     [Fact]
     public void OneAddressConnectingTooOftenDoesNotRefuseAnother()
     {
+        using var meters = new TestMeterFactory();
         using var registry = new global::WebSocketBridge.Clients.ClientRegistry(Microsoft.Extensions.Options.Options.Create(
-            new BridgeOptions { MaxConnectionsPerAddress = 2, ConnectsPerAddressPerMinute = 1 }));
+            new BridgeOptions { MaxConnectionsPerAddress = 2, ConnectsPerAddressPerMinute = 1 }), new BridgeMetrics(meters));
         var script = IPAddress.Parse("198.51.100.7");
         Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.Reserved, registry.TryReserve(script));
         registry.Release(script);
@@ -122,12 +125,36 @@ public sealed class BridgeLimitsTests
     }
 
     [Fact]
+    public void PastMaxTrackedAddressesNewAddressesShareOneConnectBucketAndTheTableIsCounted()
+    {
+        using var meters = new TestMeterFactory();
+        using var tracked = DocumentedMetric.Collect<long>(meters, BridgeMetrics.MeterName, "signalpipeline.bridge.addresses.tracked");
+        using var overflowed = DocumentedMetric.Collect<long>(meters, BridgeMetrics.MeterName, "signalpipeline.bridge.addresses.overflowed");
+        var metrics = new BridgeMetrics(meters);
+        tracked.AssertDocumented(typeof(ObservableGauge<>), "{address}");
+        overflowed.AssertDocumented(typeof(ObservableCounter<>), "{lookup}");
+        using var registry = new global::WebSocketBridge.Clients.ClientRegistry(Microsoft.Extensions.Options.Options.Create(
+            new BridgeOptions { MaxTrackedAddresses = 1, MaxConnectionsPerAddress = 1, ConnectsPerAddressPerMinute = 1 }), metrics);
+
+        var held = IPAddress.Parse("198.51.100.7");
+        Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.Reserved, registry.TryReserve(held));
+
+        // The table is full: two newcomers share one bucket of one token.
+        Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.Reserved, registry.TryReserve(IPAddress.Parse("203.0.113.5")));
+        Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.ConnectingTooOften, registry.TryReserve(IPAddress.Parse("203.0.113.6")));
+        Assert.Equal(2, tracked.Sum(("table", "connects")));
+        Assert.Equal(2, overflowed.Sum(("table", "connects")));
+    }
+
+    [Fact]
     public void AnIPv4ClientSeenThroughADualStackSocketCountsAgainstItsIPv4AddressAndAnIPv6OneByItsSlash64()
     {
         var plain = IPAddress.Parse("198.51.100.7");
         var mapped = IPAddress.Parse("::ffff:198.51.100.7");
+        using var meters = new TestMeterFactory();
+        var metrics = new BridgeMetrics(meters);
         using var registry = new global::WebSocketBridge.Clients.ClientRegistry(Microsoft.Extensions.Options.Options.Create(
-            new BridgeOptions { MaxConnectionsPerAddress = 1, ConnectsPerAddressPerMinute = 600 }));
+            new BridgeOptions { MaxConnectionsPerAddress = 1, ConnectsPerAddressPerMinute = 600 }), metrics);
         Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.Reserved, registry.TryReserve(plain));
         // The address's one connect token is gone: the mapped form is refused as the same address, another is not.
         Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.ConnectingTooOften, registry.TryReserve(mapped));
@@ -135,7 +162,8 @@ public sealed class BridgeLimitsTests
 
         // FilterStateRequestsPerAddressPerMinute 6 leaves a burst of one request per address.
         using var rate = new global::WebSocketBridge.FilterState.FilterStateRateLimit(Microsoft.Extensions.Options.Options.Create(
-            new global::WebSocketBridge.FilterState.FilterStateOptions { FilterStateRequestsPerAddressPerMinute = 6 }));
+            new global::WebSocketBridge.FilterState.FilterStateOptions { FilterStateRequestsPerAddressPerMinute = 6 }),
+            Microsoft.Extensions.Options.Options.Create(new BridgeOptions()), metrics);
         Assert.True(rate.TryTake(mapped));
         Assert.False(rate.TryTake(plain));
         Assert.True(rate.TryTake(IPAddress.Parse("::ffff:203.0.113.5")));

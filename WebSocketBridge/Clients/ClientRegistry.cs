@@ -16,15 +16,17 @@ public enum ReserveResult
 }
 
 /// <summary>The connected clients, the connection limit, the per-address limit and the per-address connect rate.</summary>
-public sealed class ClientRegistry(IOptions<BridgeOptions> options) : IDisposable
+public sealed class ClientRegistry(IOptions<BridgeOptions> options, BridgeMetrics metrics) : IDisposable
 {
     private readonly ConcurrentDictionary<long, ClientConnection> _clients = new();
 
     // A token bucket per address, as deep as the address's connection slots and refilled at Bridge:ConnectsPerAddressPerMinute:
     // a page (or a few tabs behind one NAT) connects at once, while a script that reconnects in a loop (measured with
     // the bench's subscription flood: ~800 upgrades a second cost the bridge most of a CPU) is answered 429 for almost nothing.
-    private readonly PartitionedRateLimiter<IPAddress> _connects = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address =>
-        RateLimitPartition.GetTokenBucketLimiter(address, _ => new TokenBucketRateLimiterOptions
+    // At most Bridge:MaxTrackedAddresses addresses have a bucket of their own; past it, new ones share one.
+    private readonly PartitionedRateLimiter<IPAddress> _connects = metrics.Addresses
+        .Add("connects", new AddressTable<IPAddress>(options.Value.MaxTrackedAddresses, IPAddress.Broadcast))
+        .CreateLimiter(_ => new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
         {
             TokenLimit = options.Value.MaxConnectionsPerAddress,
             TokensPerPeriod = 1,

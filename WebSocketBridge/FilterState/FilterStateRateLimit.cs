@@ -9,10 +9,12 @@ namespace WebSocketBridge.FilterState;
 /// bounds what one address can take of the cache's room and calls, so a script asking for many stream ids cannot
 /// leave the pages of everyone else with 503s. As <c>Bridge:ConnectsPerAddressPerMinute</c> does for upgrades.
 /// </summary>
-public sealed class FilterStateRateLimit(IOptions<FilterStateOptions> options) : IDisposable
+public sealed class FilterStateRateLimit(IOptions<FilterStateOptions> options, IOptions<BridgeOptions> bridge, BridgeMetrics metrics) : IDisposable
 {
-    private readonly PartitionedRateLimiter<IPAddress> _requests = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address =>
-        RateLimitPartition.GetTokenBucketLimiter(address, _ => new TokenBucketRateLimiterOptions
+    // At most Bridge:MaxTrackedAddresses addresses have a bucket of their own; past it, new ones share one.
+    private readonly PartitionedRateLimiter<IPAddress> _requests = metrics.Addresses
+        .Add("filter_state", new AddressTable<IPAddress>(bridge.Value.MaxTrackedAddresses, IPAddress.Broadcast))
+        .CreateLimiter(_ => new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
         {
             TokenLimit = Math.Max(1, options.Value.FilterStateRequestsPerAddressPerMinute / 6),
             TokensPerPeriod = 1,

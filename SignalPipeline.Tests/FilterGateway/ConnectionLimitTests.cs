@@ -1,0 +1,89 @@
+using System.Diagnostics.Metrics;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using SignalPipeline.Tests.FilterService;
+using SignalPipeline.Tests.Infrastructure;
+using SignalPipeline.Tests.WebSocketBridge;
+
+namespace SignalPipeline.Tests.FilterGateway;
+
+/// <summary>
+/// The open-connection limit of each HTTP service (FilterService:MaxConnections, FilterGateway:MaxConnections,
+/// Bridge:MaxHttpConnections; docs/filter-api.md and docs/websocket-bridge.md, "Limits"): a connection beyond it is
+/// closed unanswered and counted in Kestrel's <c>kestrel.rejected_connections</c>; once the held connections close, a
+/// new client is served.
+/// </summary>
+public sealed class ConnectionLimitTests
+{
+    private const string KestrelMeter = "Microsoft.AspNetCore.Server.Kestrel";
+
+    private static Task<InProcessHost> StartAsync(string service, int limit) => service switch
+    {
+        "filter-service" => FilterServiceLimitsTests.StartServiceAsync(("FilterService:MaxConnections", $"{limit}")),
+        "filter-gateway" => GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?> { ["FilterGateway:MaxConnections"] = $"{limit}" }),
+        _ => BridgeLimitsTests.StartBridgeAsync(("Bridge:MaxHttpConnections", $"{limit}")),
+    };
+
+    [Theory]
+    [InlineData("filter-service")]
+    [InlineData("filter-gateway")]
+    [InlineData("websocket-bridge")]
+    public async Task AConnectionBeyondTheLimitIsClosedUnansweredAndCountedAndTheSlotComesBack(string service)
+    {
+        await using var host = await StartAsync(service, limit: 2);
+        var meters = host.App.Services.GetRequiredService<IMeterFactory>();
+        using var active = DocumentedMetric.Collect<long>(meters, KestrelMeter, "kestrel.active_connections")
+            .AssertDocumented(typeof(UpDownCounter<>), "{connection}");
+        using var rejected = DocumentedMetric.Collect<long>(meters, KestrelMeter, "kestrel.rejected_connections")
+            .AssertDocumented(typeof(Counter<>), "{connection}");
+
+        // Two idle connections take both slots (Kestrel counts a connection once it has accepted it).
+        var held = new List<TcpClient>();
+        try
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                var client = new TcpClient();
+                held.Add(client);
+                await client.ConnectAsync(host.Address.Host, host.Address.Port);
+            }
+
+            await Poll.UntilAsync(() => active.Sum() == 2, InProcessHost.Timeout,
+                () => $"2 active connections, saw {active.Sum()}");
+
+            Assert.Null(await RequestOnNewConnectionAsync(host.Address));
+            await Poll.UntilAsync(() => rejected.Sum() == 1, InProcessHost.Timeout,
+                () => $"1 rejected connection, saw {rejected.Sum()}");
+        }
+        finally
+        {
+            held.ForEach(c => c.Dispose());
+        }
+
+        await Poll.UntilAsync(() => active.Sum() == 0, InProcessHost.Timeout,
+            () => $"the held connections closed, saw {active.Sum()} active");
+        Assert.StartsWith("HTTP/1.1 200", await RequestOnNewConnectionAsync(host.Address));
+        Assert.Equal(1, rejected.Sum());
+    }
+
+    /// <summary>GET /alive on a new connection: the status line, or null when the server closed the connection unanswered.</summary>
+    private static async Task<string?> RequestOnNewConnectionAsync(Uri address)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(address.Host, address.Port);
+        var stream = client.GetStream();
+        stream.ReadTimeout = (int)InProcessHost.Timeout.TotalMilliseconds;
+        try
+        {
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET /alive HTTP/1.1\r\nHost: {address.Authority}\r\nConnection: close\r\n\r\n"));
+            using var reader = new StreamReader(stream, Encoding.ASCII);
+            return await reader.ReadLineAsync().WaitAsync(InProcessHost.Timeout);
+        }
+        catch (IOException)
+        {
+            // Closed with our request unread: a reset rather than an end of stream.
+            return null;
+        }
+    }
+}
