@@ -33,6 +33,7 @@ public sealed class ProcessorTelemetry : IDisposable
     private readonly Histogram<double> _restore;
     private readonly Counter<long> _restoreFailures;
     private readonly Counter<long> _corrupt;
+    private readonly Counter<long> _restoreDropped;
     private readonly Counter<long> _truncated;
     private long _streams;
     private long _heldBytes;
@@ -59,6 +60,8 @@ public sealed class ProcessorTelemetry : IDisposable
         _restore = _meter.CreateHistogram<double>("signalpipeline.processor.restore.duration", "s", "Time to restore assigned partitions' state from the changelog.");
         _restoreFailures = _meter.CreateCounter<long>("signalpipeline.processor.restore.failures", "{restore}", "Restores that failed or stalled and were tried again.");
         _corrupt = _meter.CreateCounter<long>("signalpipeline.processor.restore.corrupt", "{record}", "Changelog records that could not be read (that stream starts empty).");
+        _restoreDropped = _meter.CreateCounter<long>("signalpipeline.processor.restore.dropped", "{stream}",
+            "Streams left out of a restore, the least recently written first, because the instance held Processor:MaxStreams.");
         _truncated = _meter.CreateCounter<long>("signalpipeline.processor.restore.truncated", "{partition}", "Changelog partitions found not to start where the restore began (records lost).");
     }
 
@@ -205,6 +208,8 @@ public sealed class ProcessorTelemetry : IDisposable
     public void RestoreFailed() => _restoreFailures.Add(1);
 
     public void CorruptCheckpoint() => _corrupt.Add(1);
+
+    public void RestoreDropped(int streams) => _restoreDropped.Add(streams);
 
     public void ChangelogTruncated() => _truncated.Add(1);
 

@@ -75,6 +75,18 @@ public sealed class PartitionState(int partition, long nextInputOffset, long out
         }
     }
 
+    /// <summary>The least recently active stream that holds no chunks, or null.</summary>
+    public StreamState? OldestNotHolding()
+    {
+        var stream = _oldest;
+        while (stream is not null && Holding.Contains(stream))
+        {
+            stream = stream.Newer;
+        }
+
+        return stream;
+    }
+
     private void Link(StreamState stream)
     {
         stream.Older = _newest;

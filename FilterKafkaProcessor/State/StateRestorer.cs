@@ -37,8 +37,10 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
     /// <param name="committed">The group's committed input offsets (the fallback position).</param>
     /// <param name="outputPartition">Output partition of an input partition.</param>
     /// <param name="nowMs">The processor's clock: restored streams count as active now (for idle eviction).</param>
+    /// <param name="heldElsewhere">Streams the instance holds in its other partitions (for <c>Processor:MaxStreams</c>).</param>
     public Dictionary<int, PartitionState> Restore(
-        IReadOnlyCollection<int> partitions, IReadOnlyDictionary<int, PartitionState> retained, IReadOnlyDictionary<int, long> committed, Func<int, int> outputPartition, long nowMs)
+        IReadOnlyCollection<int> partitions, IReadOnlyDictionary<int, PartitionState> retained, IReadOnlyDictionary<int, long> committed, Func<int, int> outputPartition, long nowMs,
+        int heldElsewhere = 0)
     {
         var result = new Dictionary<int, PartitionState>();
         var from = new Dictionary<int, long>();
@@ -50,6 +52,8 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
             scanFrom[p] = state.OutputEnd;
             result[p] = state;
         }
+
+        var budget = new StreamBudget(heldElsewhere + result.Values.Sum(s => s.Count));
 
         // Each record is applied as it is read (last record per key wins), so a restore holds no more than the state
         // it rebuilds: a million streams' raw checkpoints are never kept side by side with the streams made from them.
@@ -66,7 +70,7 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
                 {
                     if (record.Message.Key is { } key)
                     {
-                        Apply(p, result[p], Encoding.UTF8.GetString(key), record.Message.Value, committed, nowMs, groupScanFrom);
+                        Apply(p, result[p], Encoding.UTF8.GetString(key), record.Message.Value, committed, nowMs, groupScanFrom, budget);
                     }
                 });
                 results[g] = (groupMarks, groupScanFrom);
@@ -75,6 +79,14 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
         catch (AggregateException e) when (e.InnerExceptions.Count > 0)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+
+        if (budget.Dropped > 0)
+        {
+            telemetry.RestoreDropped(budget.Dropped);
+            logger.LogWarning(
+                "Restoring partitions [{Partitions}]: {Dropped} streams left out, the least recently written first, to stay within Processor:MaxStreams = {MaxStreams} (this instance took over more streams than its limit); their next chunks start new streams while there is room",
+                string.Join(",", partitions.Order()), budget.Dropped, options.MaxStreams);
         }
 
         var marks = results.SelectMany(r => r.Marks).ToDictionary(m => m.Key, m => m.Value);
@@ -117,8 +129,22 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
         }
     }
 
-    /// <summary>Applies one changelog record: a partition checkpoint, a stream checkpoint, or a tombstone.</summary>
-    private void Apply(int p, PartitionState state, string key, byte[]? value, IReadOnlyDictionary<int, long> committed, long nowMs, Dictionary<int, long> scanFrom)
+    /// <summary>The instance's stream count during a restore, shared by the parallel readers.</summary>
+    private sealed class StreamBudget(int held)
+    {
+        public int Held = held;
+        public int Dropped;
+    }
+
+    /// <summary>
+    /// Applies one changelog record: a partition checkpoint, a stream checkpoint, or a tombstone. A new stream past
+    /// <c>Processor:MaxStreams</c> (an instance taking over more streams than its limit) takes the place of the
+    /// partition's least recently written stream that holds no chunks, or is left out when there is none (unless it
+    /// holds chunks itself: those are committed nowhere else), so a restore holds about the limit, not what every
+    /// earlier owner held together.
+    /// </summary>
+    private void Apply(int p, PartitionState state, string key, byte[]? value, IReadOnlyDictionary<int, long> committed, long nowMs, Dictionary<int, long> scanFrom,
+        StreamBudget budget)
     {
         if (key == PartitionCheckpoint.Key)
         {
@@ -138,21 +164,48 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
             return;
         }
 
-        if (state.TryGet(key, out var existing))
+        var replaced = state.TryGet(key, out var existing);
+        if (replaced)
         {
             state.Remove(existing);
         }
 
         if (value is null)
         {
+            if (replaced)
+            {
+                Interlocked.Decrement(ref budget.Held);
+            }
+
             return;
         }
 
         try
         {
             var checkpoint = StreamCheckpoint.Deserialize(value, options.InputTopic);
+            if (!replaced && Volatile.Read(ref budget.Held) >= options.MaxStreams)
+            {
+                // Compaction keeps each stream's last checkpoint in the order they were written: the oldest went quiet first.
+                if (state.OldestNotHolding() is { } oldest)
+                {
+                    state.Remove(oldest);
+                    Interlocked.Decrement(ref budget.Held);
+                    Interlocked.Increment(ref budget.Dropped);
+                }
+                else if (checkpoint.Held.Count == 0)
+                {
+                    Interlocked.Increment(ref budget.Dropped);
+                    return;
+                }
+            }
+
             var stream = new StreamState(key, checkpoint.NextSeq, checkpoint.Held, checkpoint.FilterState, checkpoint.Setting).Committed();
             state.Add(stream, nowMs);
+            if (!replaced)
+            {
+                Interlocked.Increment(ref budget.Held);
+            }
+
             if (checkpoint.Held.Count > 0)
             {
                 stream.HeldBytes = checkpoint.Held.Sum(h => h.CheckpointBytes);
@@ -162,6 +215,11 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
         }
         catch (FormatException e)
         {
+            if (replaced)
+            {
+                Interlocked.Decrement(ref budget.Held);
+            }
+
             telemetry.CorruptCheckpoint();
             logger.LogError("Changelog partition {Partition}: the checkpoint of stream '{Stream}' is corrupt ({Reason}); the stream starts from empty state", p, key, e.Message);
         }

@@ -113,7 +113,8 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
             // offsets for these partitions is open, so its changelog records are committed or aborted before we read.
             var committed = consumer.Committed(topicPartitions, TimeSpan.FromSeconds(options.RestoreStallSeconds))
                 .Where(c => c.Offset.Value >= 0).ToDictionary(c => c.Partition.Value, c => c.Offset.Value);
-            var restored = restorer.Restore(partitions, _retained, committed, outputPartition, time.GetUtcNow().ToUnixTimeMilliseconds());
+            var restored = restorer.Restore(partitions, _retained, committed, outputPartition, time.GetUtcNow().ToUnixTimeMilliseconds(),
+                heldElsewhere: Tasks.Values.Sum(t => t.State.Count));
             foreach (var (p, state) in restored)
             {
                 _retained.Remove(p);

@@ -1,8 +1,11 @@
+using System.Diagnostics.Metrics;
 using System.Text;
+using FilterKafkaProcessor;
 using FilterKafkaProcessor.Sequencing;
 using FilterKafkaProcessor.Streaming;
 using SignalPipeline.Messages;
 using SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.FilterKafkaProcessor;
 
@@ -170,6 +173,47 @@ public sealed class ProcessorStateTests
         Assert.All(ids[..10], id => ProcessorHarness.AssertReference(chunks[id], harness.Outputs()[id]));
         ProcessorHarness.AssertReference([chunks["h10"][0], chunks["h10"][2]], harness.Outputs()["h10"]);
         Assert.Equal(0L, harness.Telemetry.HeldBytes);
+    }
+
+    [Fact]
+    public void AnInstanceTakingOverMoreStreamsThanMaxStreamsRestoresTheMostRecentlyWrittenAndThoseHoldingChunks()
+    {
+        var maxStreams = 1000;
+        using var harness = new ProcessorHarness(configure: o => o.MaxStreams = maxStreams);
+        using var dropped = DocumentedMetric.Collect<long>(harness.Meters, ProcessorTelemetry.Name, "signalpipeline.processor.restore.dropped")
+            .AssertDocumented(typeof(Counter<>), "{stream}");
+        var (first, _) = harness.Start();
+
+        // Written to the changelog in this order, one batch each: "held" (holding seq 1 for the missing 0), then o0..o5.
+        var held = Enumerable.Range(0, 2).Select(seq => ProcessorHarness.Chunk("held", seq)).ToList();
+        harness.Produce(held[1], 1);
+        harness.StepUntil(() => first.StreamCount == 1, threads: first);
+        harness.Step(2, first);
+        var quiet = Enumerable.Range(0, 6).Select(i => $"o{i}").ToDictionary(s => s, s => Enumerable.Range(0, 2).Select(seq => ProcessorHarness.Chunk(s, seq)).ToList());
+        foreach (var (stream, chunks) in quiet)
+        {
+            harness.Produce(chunks[0], 1);
+            harness.StepUntil(() => harness.OutputCount(stream) == 1, threads: first);
+        }
+
+        // A second instance, limited to 3 streams, takes over the 7: it keeps the two written last and "held", whose
+        // chunk is committed nowhere else, and leaves out the 4 others.
+        harness.Cluster.ExpireMember(harness.Supplier.Consumers[0]);
+        maxStreams = 3;
+        var (second, health) = harness.Start();
+        harness.StepUntil(() => second.AssignedPartitions.Count == 4 && second.StreamCount == 3, threads: second);
+        Assert.Equal(4, dropped.Sum());
+
+        // A kept stream goes on with its state, "held" is released by its missing chunk, a left-out one meets the limit.
+        harness.Produce(quiet["o5"][1], 1);
+        harness.Produce(held[0], 1);
+        harness.Produce(quiet["o0"][1], 1);
+        harness.StepUntil(() => harness.OutputCount("o5") == 2 && harness.OutputCount("held") == 2 && harness.DeadLetters().Count == 1, threads: second);
+
+        ProcessorHarness.AssertReference(quiet["o5"], harness.Outputs()["o5"]);
+        ProcessorHarness.AssertReference(held, harness.Outputs()["held"]);
+        Assert.Equal([("o0", PoisonCodes.TooManyStreams)], harness.DeadLetters().Select(d => (d.Key, d.Code)));
+        Assert.True(health.IsRunning);
     }
 
     [Fact]
