@@ -37,7 +37,7 @@ public sealed class BridgeMetrics
         _samples = meter.CreateCounter<long>("signalpipeline.bridge.samples.consumed", "{sample}", "Samples read from the output topic.");
         _undecodable = meter.CreateCounter<long>("signalpipeline.bridge.chunks.undecodable", "{chunk}", "Records of the output topic that could not be decoded (skipped).");
         _overflowed = meter.CreateCounter<long>("signalpipeline.bridge.samples.overflowed", "{sample}",
-            "Pending samples of a stream discarded because no frame took them before Bridge:MaxPendingSamplesPerStream was reached.");
+            "Samples discarded before any frame took them: a stream's pending samples at Bridge:MaxPendingSamplesPerStream, or a chunk finding all streams at Bridge:MaxPendingSamples.");
         _frameDelay = meter.CreateHistogram<double>("signalpipeline.bridge.frame.delay", "ms",
             "From the arrival of a frame's newest chunk to the frame's hand-over to the client's socket.");
         Addresses = new AddressTableInstruments(meter, "signalpipeline.bridge", "Bridge:MaxTrackedAddresses");

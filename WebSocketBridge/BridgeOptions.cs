@@ -111,6 +111,13 @@ public sealed class BridgeOptions : IValidatableObject
     [SettingRange(1024, 64 * 1024 * 1024)]
     public int MaxPendingSamplesPerStream { get; set; } = 1 << 20;
 
+    /// <summary>
+    /// Samples all streams may hold together between two frames (2 Mi: 32 MiB of raw and filtered values); past it a
+    /// chunk is not shown and its samples are counted as overflowed. Must be at least MaxPendingSamplesPerStream.
+    /// </summary>
+    [SettingRange(1024, 256 * 1024 * 1024)]
+    public int MaxPendingSamples { get; set; } = 2 << 20;
+
     /// <summary>The check that spans settings: a stream's pending samples must hold the largest chunk decoded.</summary>
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
@@ -120,6 +127,14 @@ public sealed class BridgeOptions : IValidatableObject
                 $"{SectionName}:{nameof(MaxChunkSamples)} = {MaxChunkSamples} is over {SectionName}:{nameof(MaxPendingSamplesPerStream)} = "
                 + $"{MaxPendingSamplesPerStream}: a stream's pending samples must hold the largest chunk; raise {nameof(MaxPendingSamplesPerStream)}.",
                 [nameof(MaxChunkSamples)]);
+        }
+
+        if (MaxPendingSamplesPerStream > MaxPendingSamples)
+        {
+            yield return new ValidationResult(
+                $"{SectionName}:{nameof(MaxPendingSamplesPerStream)} = {MaxPendingSamplesPerStream} is over {SectionName}:{nameof(MaxPendingSamples)} = "
+                + $"{MaxPendingSamples}: all streams together must hold what one stream may; raise {nameof(MaxPendingSamples)}.",
+                [nameof(MaxPendingSamplesPerStream)]);
         }
     }
 }

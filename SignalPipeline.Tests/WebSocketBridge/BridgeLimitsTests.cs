@@ -49,6 +49,7 @@ public sealed class BridgeLimitsTests
     [InlineData("Bridge:MaxHttpConnections", "0", "Bridge:MaxHttpConnections = 0 is out of range [1, 1000000].")]
     [InlineData("Bridge:FilterStateTimeoutMilliseconds", "5", "Bridge:FilterStateTimeoutMilliseconds = 5 is out of range [100, 60000].")]
     [InlineData("Bridge:MaxChunkSamples", "2000000", "Bridge:MaxChunkSamples = 2000000 is over Bridge:MaxPendingSamplesPerStream = 1048576")]
+    [InlineData("Bridge:MaxPendingSamplesPerStream", "4194304", "Bridge:MaxPendingSamplesPerStream = 4194304 is over Bridge:MaxPendingSamples = 2097152")]
     public async Task ABadSettingStopsTheBridgeAtStartNamingItsValueAndRange(string setting, string value, string message)
     {
         var ex = await Record.ExceptionAsync(async () =>

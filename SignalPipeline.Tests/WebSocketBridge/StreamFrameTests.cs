@@ -33,6 +33,50 @@ public sealed class StreamFrameTests
     }
 
     [Fact]
+    public void A_chunk_finding_all_streams_at_MaxPendingSamples_is_not_shown_and_counted_until_a_frame_gives_room_back()
+    {
+        var budget = new PendingBudget(1000);
+        var first = new LiveStream("a", maxPendingSamples: 1024, budget);
+        var second = new LiveStream("b", maxPendingSamples: 1024, budget);
+        var chunk = new double[600];
+
+        Assert.Equal(0, first.Append(0, "kalman", chunk, chunk, 1000, 1001, 1002));
+        Assert.Equal(600, second.Append(0, "kalman", chunk, chunk, 1000, 1001, 1002)); // 1,200 > 1,000 together
+        Assert.Equal(600, budget.Held);
+        Assert.Null(second.TakeFrame());
+        Assert.Equal(600, second.Snapshot(1003).OverflowedSamples);
+
+        // A frame of "a" gives its room back; "b" is shown again from its next chunk.
+        Assert.Equal(600, first.TakeFrame()!.Raw.Length);
+        Assert.Equal(0, budget.Held);
+        Assert.Equal(0, second.Append(1, "kalman", chunk, chunk, 1000, 1001, 1002));
+        var frame = second.TakeFrame()!;
+        Assert.Equal((1L, 1L, 600), (frame.SeqFirst, frame.SeqLast, frame.Raw.Length));
+
+        // A forgotten stream gives back what it held.
+        Assert.Equal(0, first.Append(1, "kalman", chunk, chunk, 1000, 1001, 1002));
+        first.Forget();
+        Assert.Equal(0, budget.Held);
+    }
+
+    [Fact]
+    public void A_silent_stream_removed_from_the_registry_gives_its_pending_samples_back()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20_000));
+        var registry = new LiveStreamRegistry(Options.Create(new BridgeOptions { StreamTtlSeconds = 1 }), time);
+        var chunk = new double[100];
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        registry.GetOrAdd("s")!.Append(0, "kalman", chunk, chunk, now, now, now);
+        Assert.Equal(100, registry.Pending.Held);
+
+        time.Advance(TimeSpan.FromSeconds(2));
+        registry.RemoveSilent();
+
+        Assert.Equal(0, registry.Count);
+        Assert.Equal(0, registry.Pending.Held);
+    }
+
+    [Fact]
     public void A_frame_joins_the_chunks_since_the_last_frame_and_positions_continue()
     {
         var stream = new LiveStream("s", maxPendingSamples: 1 << 20);

@@ -5,8 +5,12 @@ namespace WebSocketBridge.Streams;
 /// <c>GET /streams</c> reports. The Kafka loop appends, the frame pump takes; a lock per stream keeps the two apart
 /// (held for a copy, never across an await).
 /// </summary>
-public sealed class LiveStream(string streamId, int maxPendingSamples)
+public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBudget? budget = null)
 {
+    /// <summary>Pending buffers larger than this (samples) are let go once taken, so a burst does not stay held.</summary>
+    public const int RetainedCapacity = 1 << 16;
+
+    private readonly PendingBudget _budget = budget ?? new PendingBudget(long.MaxValue);
     private readonly Lock _lock = new();
     private double[] _raw = new double[256];
     private double[] _filtered = new double[256];
@@ -55,26 +59,37 @@ public sealed class LiveStream(string streamId, int maxPendingSamples)
                 // Nobody has taken frames for a long while (the pump is starved): start over rather than grow without bound.
                 dropped = _pending;
                 _overflowedSamples += _pending;
+                _budget.Give(_pending);
                 ResetPending();
             }
 
-            EnsureCapacity(_pending + raw.Length);
-            raw.CopyTo(_raw.AsSpan(_pending));
-            filtered.CopyTo(_filtered.AsSpan(_pending));
-            _pending += raw.Length;
-
-            if (_seqFirst < 0)
+            if (_budget.TryTake(raw.Length))
             {
-                _seqFirst = seq;
+                EnsureCapacity(_pending + raw.Length);
+                raw.CopyTo(_raw.AsSpan(_pending));
+                filtered.CopyTo(_filtered.AsSpan(_pending));
+                _pending += raw.Length;
+
+                if (_seqFirst < 0)
+                {
+                    _seqFirst = seq;
+                }
+
+                _seqLast = seq;
+                _chunks++;
+                _pipelineMs.Add(processedMs - timestampMs);
+                _endToEndMs.Add(receivedMs - timestampMs);
+                _lastTimestampMs = timestampMs;
+                _lastProcessedMs = processedMs;
+                _lastReceivedMs = receivedMs;
+            }
+            else
+            {
+                // All streams together hold Bridge:MaxPendingSamples until the next frame: this chunk is not shown.
+                dropped += raw.Length;
+                _overflowedSamples += raw.Length;
             }
 
-            _seqLast = seq;
-            _chunks++;
-            _pipelineMs.Add(processedMs - timestampMs);
-            _endToEndMs.Add(receivedMs - timestampMs);
-            _lastTimestampMs = timestampMs;
-            _lastProcessedMs = processedMs;
-            _lastReceivedMs = receivedMs;
             _lastEndToEndMs = receivedMs - timestampMs;
 
             if (!string.Equals(_algorithm, algorithm, StringComparison.Ordinal))
@@ -117,8 +132,25 @@ public sealed class LiveStream(string streamId, int maxPendingSamples)
                 ProcessedMs: _lastProcessedMs,
                 ReceivedMs: _lastReceivedMs,
                 Rate: _rate);
+            _budget.Give(_pending);
             ResetPending();
+            if (_raw.Length > RetainedCapacity)
+            {
+                _raw = new double[256];
+                _filtered = new double[256];
+            }
+
             return frame;
+        }
+    }
+
+    /// <summary>Lets go of what is pending (the stream is forgotten), giving its room back.</summary>
+    public void Forget()
+    {
+        lock (_lock)
+        {
+            _budget.Give(_pending);
+            ResetPending();
         }
     }
 

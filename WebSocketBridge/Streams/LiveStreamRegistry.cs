@@ -7,6 +7,10 @@ namespace WebSocketBridge.Streams;
 public sealed class LiveStreamRegistry(IOptions<BridgeOptions> options, TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, LiveStream> _streams = new(StringComparer.Ordinal);
+    private readonly PendingBudget _pending = new(options.Value.MaxPendingSamples);
+
+    /// <summary>Samples pending in all streams together (<see cref="BridgeOptions.MaxPendingSamples"/>).</summary>
+    public PendingBudget Pending => _pending;
 
     /// <summary>The stream, added if new; null when <see cref="BridgeOptions.MaxStreams"/> are already held (the chunk is skipped).</summary>
     public LiveStream? GetOrAdd(string streamId)
@@ -19,7 +23,7 @@ public sealed class LiveStreamRegistry(IOptions<BridgeOptions> options, TimeProv
         // Only the Kafka loop adds streams, so the count cannot race past the limit by more than nothing.
         return _streams.Count >= options.Value.MaxStreams
             ? null
-            : _streams.GetOrAdd(streamId, id => new LiveStream(id, options.Value.MaxPendingSamplesPerStream));
+            : _streams.GetOrAdd(streamId, id => new LiveStream(id, options.Value.MaxPendingSamplesPerStream, _pending));
     }
 
     public int Count => _streams.Count;
@@ -47,7 +51,10 @@ public sealed class LiveStreamRegistry(IOptions<BridgeOptions> options, TimeProv
         {
             if (stream.LastSeenMs < cutoff)
             {
-                _streams.TryRemove(new KeyValuePair<string, LiveStream>(id, stream));
+                if (_streams.TryRemove(new KeyValuePair<string, LiveStream>(id, stream)))
+                {
+                    stream.Forget();
+                }
             }
         }
     }
