@@ -15,13 +15,15 @@ namespace Microsoft.Extensions.Hosting;
 /// </summary>
 public sealed class AddressTable<TKey>(int capacity, TKey overflow) : IAddressTable where TKey : notnull
 {
-    private readonly ConcurrentDictionary<TKey, byte> _held = new();
+    // Limiters alive per key: the partitioned limiter may make a key's new limiter before it has disposed the old one.
+    private readonly ConcurrentDictionary<TKey, int> _held = new();
+    private int _count;
     private long _overflowed;
 
     public int Capacity { get; } = capacity;
 
-    /// <summary>Limiters held now, the overflow one included.</summary>
-    public int Count => _held.Count;
+    /// <summary>Addresses with a limiter now, the overflow one included.</summary>
+    public int Count => Volatile.Read(ref _count);
 
     /// <summary>Lookups answered with the shared overflow partition because the table was full.</summary>
     public long Overflowed => Interlocked.Read(ref _overflowed);
@@ -32,7 +34,7 @@ public sealed class AddressTable<TKey>(int capacity, TKey overflow) : IAddressTa
     /// </summary>
     public RateLimitPartition<TKey> Partition(TKey key, Func<TKey, RateLimiter> create)
     {
-        if (!_held.ContainsKey(key) && _held.Count >= Capacity)
+        if (!_held.ContainsKey(key) && Count >= Capacity)
         {
             Interlocked.Increment(ref _overflowed);
             key = overflow;
@@ -44,6 +46,23 @@ public sealed class AddressTable<TKey>(int capacity, TKey overflow) : IAddressTa
     /// <summary>A partitioned limiter with a limiter per key of this table, made by <paramref name="create"/>.</summary>
     public PartitionedRateLimiter<TKey> CreateLimiter(Func<TKey, RateLimiter> create)
         => PartitionedRateLimiter.Create<TKey, TKey>(key => Partition(key, create));
+
+    /// <summary>One of <paramref name="key"/>'s limiters is gone; the key leaves the table with its last one.</summary>
+    private void Release(TKey key)
+    {
+        while (_held.TryGetValue(key, out var alive))
+        {
+            if (alive == 1 ? _held.TryRemove(KeyValuePair.Create(key, 1)) : _held.TryUpdate(key, alive - 1, alive))
+            {
+                if (alive == 1)
+                {
+                    Interlocked.Decrement(ref _count);
+                }
+
+                return;
+            }
+        }
+    }
 
     /// <summary>A key's limiter, counted in the table from its creation to its disposal (the partitioned limiter disposes idle ones).</summary>
     private sealed class Counted : ReplenishingRateLimiter
@@ -58,7 +77,10 @@ public sealed class AddressTable<TKey>(int capacity, TKey overflow) : IAddressTa
             _table = table;
             _key = key;
             _inner = inner;
-            _table._held.TryAdd(key, 0);
+            if (_table._held.AddOrUpdate(key, 1, (_, alive) => alive + 1) == 1)
+            {
+                Interlocked.Increment(ref _table._count);
+            }
         }
 
         // The partitioned limiter refills limiters that do not refill themselves; forward that to the real one.
@@ -81,7 +103,7 @@ public sealed class AddressTable<TKey>(int capacity, TKey overflow) : IAddressTa
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
             {
-                _table._held.TryRemove(_key, out _);
+                _table.Release(_key);
                 _inner.Dispose();
             }
         }

@@ -76,6 +76,24 @@ public sealed class AddressTableTests
     }
 
     [Fact]
+    public void AnAddressWhoseOldLimiterIsDisposedAfterItsNewOneWasMadeStaysInTheTable()
+    {
+        // The partitioned limiter drops an idle limiter from its dictionary before disposing it, so a request between
+        // the two makes the address's next limiter while the old one still lives.
+        var table = new AddressTable<string>(1, "overflow");
+        var old = table.Partition("198.51.100.1", _ => new ConcurrencyLimiter(new ConcurrencyLimiterOptions { PermitLimit = 1, QueueLimit = 0 }));
+        var oldLimiter = old.Factory(old.PartitionKey);
+        var next = table.Partition("198.51.100.1", _ => new ConcurrencyLimiter(new ConcurrencyLimiterOptions { PermitLimit = 1, QueueLimit = 0 }));
+        using var nextLimiter = next.Factory(next.PartitionKey);
+
+        oldLimiter.Dispose();
+
+        Assert.Equal(1, table.Count);
+        Assert.Equal("198.51.100.1", table.Partition("198.51.100.1", _ => throw new InvalidOperationException()).PartitionKey);
+        Assert.Equal(0, table.Overflowed);
+    }
+
+    [Fact]
     public async Task ALimiterThatDoesNotRefillItselfIsRefilledThroughTheTable()
     {
         // AutoReplenishment off: the partitioned limiter's timer refills it, which the table's wrapper must pass on.
