@@ -40,7 +40,7 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
     /// <param name="heldElsewhere">Streams the instance holds in its other partitions (for <c>Processor:MaxStreams</c>).</param>
     public Dictionary<int, PartitionState> Restore(
         IReadOnlyCollection<int> partitions, IReadOnlyDictionary<int, PartitionState> retained, IReadOnlyDictionary<int, long> committed, Func<int, int> outputPartition, long nowMs,
-        int heldElsewhere = 0)
+        int heldElsewhere)
     {
         var result = new Dictionary<int, PartitionState>();
         var from = new Dictionary<int, long>();
@@ -164,19 +164,16 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
             return;
         }
 
+        // Held follows every Remove and Add below, so a stream that is only replaced leaves it as it was.
         var replaced = state.TryGet(key, out var existing);
         if (replaced)
         {
             state.Remove(existing);
+            Interlocked.Decrement(ref budget.Held);
         }
 
         if (value is null)
         {
-            if (replaced)
-            {
-                Interlocked.Decrement(ref budget.Held);
-            }
-
             return;
         }
 
@@ -201,10 +198,7 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
 
             var stream = new StreamState(key, checkpoint.NextSeq, checkpoint.Held, checkpoint.FilterState, checkpoint.Setting).Committed();
             state.Add(stream, nowMs);
-            if (!replaced)
-            {
-                Interlocked.Increment(ref budget.Held);
-            }
+            Interlocked.Increment(ref budget.Held);
 
             if (checkpoint.Held.Count > 0)
             {
@@ -215,11 +209,6 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
         }
         catch (FormatException e)
         {
-            if (replaced)
-            {
-                Interlocked.Decrement(ref budget.Held);
-            }
-
             telemetry.CorruptCheckpoint();
             logger.LogError("Changelog partition {Partition}: the checkpoint of stream '{Stream}' is corrupt ({Reason}); the stream starts from empty state", p, key, e.Message);
         }
