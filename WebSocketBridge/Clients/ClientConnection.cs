@@ -290,21 +290,17 @@ public sealed class ClientConnection
                 continue;
             }
 
-            var length = 128 + selected.Count;
-            foreach (var payload in selected)
-            {
-                length += payload.Length;
-            }
-
-            var message = ArrayPool<byte>.Shared.Rent(length);
+            var fragment = ArrayPool<byte>.Shared.Rent(ClientMessages.FragmentBytes);
             try
             {
-                var written = ClientMessages.WriteData(message, tick.CreatedMs, _queue.Dropped, selected);
-                await SendAsync(message.AsMemory(0, written), cancellationToken);
+                await SendAsync(
+                    token => ClientMessages.SendDataAsync(fragment.AsMemory(0, ClientMessages.FragmentBytes), tick.CreatedMs, _queue.Dropped, selected,
+                        (bytes, last, t) => _socket.SendAsync(bytes, WebSocketMessageType.Text, last, t), token),
+                    cancellationToken);
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(message);
+                ArrayPool<byte>.Shared.Return(fragment);
             }
 
             Interlocked.Increment(ref _framesSent);
@@ -360,14 +356,15 @@ public sealed class ClientConnection
             write(json);
         }
 
-        await SendAsync(buffer.WrittenMemory, cancellationToken);
+        await SendAsync(token => _socket.SendAsync(buffer.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, token), cancellationToken);
     }
 
     /// <summary>
-    /// One text message, at most Bridge:SendTimeoutSeconds: a client that stops reading fills its TCP window and stalls
-    /// the send; it is then disconnected (the socket aborted: a close frame cannot reach a client that reads nothing).
+    /// One text message (<paramref name="send"/> writes its frames), at most Bridge:SendTimeoutSeconds: a client that
+    /// stops reading fills its TCP window and stalls the send; it is then disconnected (the socket aborted: a close frame
+    /// cannot reach a client that reads nothing).
     /// </summary>
-    private async Task SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    private async Task SendAsync(Func<CancellationToken, ValueTask> send, CancellationToken cancellationToken)
     {
         await _sendLock.WaitAsync(cancellationToken);
         try
@@ -379,7 +376,7 @@ public sealed class ClientConnection
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
             try
             {
-                await _socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, timeout.Token);
+                await send(timeout.Token);
             }
             catch (Exception) when (timer.IsCancellationRequested)
             {

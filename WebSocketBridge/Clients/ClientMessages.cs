@@ -51,24 +51,59 @@ internal static class ClientMessages
         json.WriteEndObject();
     }
 
-    /// <summary>A data message around the frames' cached payloads (written once per resolution, shared by clients); returns its length.</summary>
-    public static int WriteData(byte[] message, long serverMs, long dropped, List<byte[]> payloads)
+    /// <summary>
+    /// Most bytes of one WebSocket frame of a data message: a larger message goes out as several fragments of one message
+    /// (RFC 6455 5.4; browsers and <c>ClientWebSocket</c> hand it over whole, or until <c>EndOfMessage</c>). So what a
+    /// client holds while it reads slowly is one fragment, not a copy of a beat's every payload. The socket
+    /// (<c>ManagedWebSocket</c>) copies each frame with its header, at most 14 bytes, into a buffer rented from
+    /// <c>ArrayPool&lt;byte&gt;.Shared</c>: 16 bytes under 64 KiB keep that buffer, and this one, in the pool's 64 KiB class.
+    /// </summary>
+    public const int FragmentBytes = 64 * 1024 - 16;
+
+    private static readonly byte[] Comma = ","u8.ToArray();
+    private static readonly byte[] End = "]}"u8.ToArray();
+
+    /// <summary>
+    /// Sends a data message around the frames' cached payloads (written once per resolution, shared by clients) through
+    /// <paramref name="buffer"/>: each time it is full it goes out as a fragment, the rest as the message's last frame.
+    /// </summary>
+    public static async ValueTask SendDataAsync(
+        Memory<byte> buffer, long serverMs, long dropped, List<byte[]> payloads,
+        Func<ReadOnlyMemory<byte>, bool, CancellationToken, ValueTask> send, CancellationToken cancellationToken)
     {
-        var span = message.AsSpan();
-        Utf8.TryWrite(span, $"{{\"type\":\"data\",\"server_ms\":{serverMs},\"dropped\":{dropped},\"frames\":[", out var written);
+        ArgumentOutOfRangeException.ThrowIfLessThan(buffer.Length, 128);
+        Utf8.TryWrite(buffer.Span, $"{{\"type\":\"data\",\"server_ms\":{serverMs},\"dropped\":{dropped},\"frames\":[", out var used);
         for (var i = 0; i < payloads.Count; i++)
         {
+            var payload = payloads[i].AsMemory();
             if (i > 0)
             {
-                span[written++] = (byte)',';
+                used = await AppendAsync(","u8.ToArray(), used);
             }
 
-            payloads[i].CopyTo(span[written..]);
-            written += payloads[i].Length;
+            used = await AppendAsync(payload, used);
         }
 
-        span[written++] = (byte)']';
-        span[written++] = (byte)'}';
-        return written;
+        used = await AppendAsync(End, used);
+        await send(buffer[..used], true, cancellationToken);
+
+        async ValueTask<int> AppendAsync(ReadOnlyMemory<byte> bytes, int at)
+        {
+            while (bytes.Length > 0)
+            {
+                if (at == buffer.Length)
+                {
+                    await send(buffer, false, cancellationToken);
+                    at = 0;
+                }
+
+                var n = Math.Min(bytes.Length, buffer.Length - at);
+                bytes[..n].CopyTo(buffer[at..]);
+                bytes = bytes[n..];
+                at += n;
+            }
+
+            return at;
+        }
     }
 }
