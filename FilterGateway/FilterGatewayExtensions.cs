@@ -29,10 +29,12 @@ public static class FilterGatewayExtensions
         // Bodies of up to 16 MiB pass through: fewer, larger receives (docs/filter-api.md, "Limits").
         builder.Services.AddLargeKestrelBlocks();
         builder.Services.AddOptions<KestrelServerOptions>()
-            .Configure<IOptions<FilterGatewayOptions>>((kestrel, options) =>
+            .Configure<IOptions<FilterGatewayOptions>, IOptions<TrustedProxies>, GatewayMetrics>((kestrel, options, trusted, metrics) =>
             {
                 kestrel.Limits.MaxRequestBodySize = options.Value.MaxRequestBodyBytes;
                 kestrel.Limits.MaxConcurrentConnections = options.Value.MaxConnections;
+                var perAddress = new AddressConnectionLimit(options.Value.MaxConnectionsPerAddress, trusted.Value, () => metrics.ConnectionRejected("address_limit"));
+                kestrel.ConfigureEndpointDefaults(listen => listen.Use(perAddress.Apply));
                 // Binary requests carry the filter state in the X-Filter-State header (up to ~45 KB for rls(64)).
                 kestrel.Limits.MaxRequestHeadersTotalSize = 256 * 1024;
             });

@@ -119,6 +119,16 @@ public sealed class FilterGatewayOptions
     /// </summary>
     [SettingRange(1, 1_000_000)]
     public int MaxConnections { get; set; } = 4096;
+
+    /// <summary>
+    /// Most open connections from one client address, so that one address cannot take every slot of
+    /// <see cref="MaxConnections"/>; a connection past it is closed as soon as it is accepted, with no response, and
+    /// counted in <c>signalpipeline.gateway.connections.rejected{reason=address_limit}</c>. Connections from the trusted
+    /// proxies (<c>ForwardedHeaders:KnownNetworks</c> / <c>KnownProxies</c>, the Ingress) are not counted: the proxy caps
+    /// each client itself.
+    /// </summary>
+    [SettingRange(1, 1_000_000)]
+    public int MaxConnectionsPerAddress { get; set; } = 256;
 }
 
 /// <summary>Checks the URL settings at start, naming the setting that is wrong.</summary>

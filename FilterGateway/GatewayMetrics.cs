@@ -23,5 +23,11 @@ public sealed class GatewayMetrics(IMeterFactory meterFactory)
     /// <summary>The key of a table's shared overflow limiter (no client address is written so).</summary>
     public const string AddressTableOverflow = "overflow";
 
+    private readonly Counter<long> _connectionsRejected = meterFactory.Create(MeterName).CreateCounter<long>(
+        "signalpipeline.gateway.connections.rejected", "{connection}",
+        "Connections the gateway closed unanswered as soon as it accepted them, by reason (address_limit: FilterGateway:MaxConnectionsPerAddress).");
+
     public void Rejected(string reason) => _rejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void ConnectionRejected(string reason) => _connectionsRejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
 }

@@ -28,7 +28,7 @@ public sealed class BridgeMetrics
         _framesDropped = meter.CreateCounter<long>("signalpipeline.bridge.frames.dropped", "{frame}",
             "Frames dropped from a client's full queue (the client reads slower than frames come).");
         _rejected = meter.CreateCounter<long>("signalpipeline.bridge.connections.rejected", "{connection}",
-            "WebSocket upgrades refused, by reason (origin, limit, address_limit, address_rate).");
+            "WebSocket upgrades refused, by reason (origin, limit, address_limit, address_rate), and connections closed unanswered as soon as accepted (tcp_address_limit: Bridge:MaxHttpConnectionsPerAddress).");
         _streamsRefused = meter.CreateCounter<long>("signalpipeline.bridge.streams.refused", "{chunk}",
             "Chunks skipped because Bridge:MaxStreams streams are already held.");
         _closed = meter.CreateCounter<long>("signalpipeline.bridge.clients.closed", "{client}",

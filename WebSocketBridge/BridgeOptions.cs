@@ -43,6 +43,16 @@ public sealed class BridgeOptions : IValidatableObject
     public int MaxHttpConnections { get; set; } = 1024;
 
     /// <summary>
+    /// Most open TCP connections from one address, WebSockets included, so that one address cannot take every slot of
+    /// Bridge:MaxHttpConnections; a connection past it is closed as soon as it is accepted, unanswered, and counted in
+    /// <c>signalpipeline.bridge.connections.rejected{reason=tcp_address_limit}</c>. Connections from the trusted proxies
+    /// (ForwardedHeaders:KnownNetworks / KnownProxies, the Ingress) are not counted: the proxy caps each client itself,
+    /// and Bridge:MaxConnectionsPerAddress still bounds each client's WebSockets by its forwarded address.
+    /// </summary>
+    [SettingRange(1, 1_000_000)]
+    public int MaxHttpConnectionsPerAddress { get; set; } = 64;
+
+    /// <summary>
     /// Client addresses each per-address limiter (upgrades per minute, filter-state requests per minute) keeps a
     /// limiter for; past it, addresses not yet held share one limiter until held ones expire (10 s after their bucket
     /// is full again).

@@ -29,7 +29,12 @@ public static class BridgeServiceExtensions
             .ValidateOnStart();
 
         builder.Services.AddOptions<KestrelServerOptions>()
-            .Configure<IOptions<BridgeOptions>>((kestrel, options) => kestrel.Limits.MaxConcurrentConnections = options.Value.MaxHttpConnections);
+            .Configure<IOptions<BridgeOptions>, IOptions<TrustedProxies>, BridgeMetrics>((kestrel, options, trusted, metrics) =>
+            {
+                kestrel.Limits.MaxConcurrentConnections = options.Value.MaxHttpConnections;
+                var perAddress = new AddressConnectionLimit(options.Value.MaxHttpConnectionsPerAddress, trusted.Value, () => metrics.ConnectionRejected("tcp_address_limit"));
+                kestrel.ConfigureEndpointDefaults(listen => listen.Use(perAddress.Apply));
+            });
 
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<BridgeMetrics>();

@@ -316,8 +316,10 @@ public sealed class BenchRunner(
                         ["KAFKA_BROKERS"] = bootstrap,
                         ["Bridge__MaxConnections"] = (count + 10).ToString(),
 
-                        // Every bench client connects from 127.0.0.1: the per-address cap (16) would refuse all but a few.
+                        // Every bench client connects from 127.0.0.1: the per-address caps (16 WebSockets, 64 connections)
+                        // would refuse all but a few.
                         ["Bridge__MaxConnectionsPerAddress"] = (count + 10).ToString(),
+                        ["Bridge__MaxHttpConnectionsPerAddress"] = (count + 10).ToString(),
                     }, cancellationToken);
                 services.Add(bridge);
                 if (count > 0)

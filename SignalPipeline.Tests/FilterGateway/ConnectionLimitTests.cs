@@ -1,6 +1,9 @@
 using System.Diagnostics.Metrics;
+using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using FilterGateway;
+using WebSocketBridge;
 using Microsoft.Extensions.DependencyInjection;
 using SignalPipeline.Tests.FilterService;
 using SignalPipeline.Tests.Infrastructure;
@@ -67,10 +70,58 @@ public sealed class ConnectionLimitTests
         Assert.Equal(1, rejected.Sum());
     }
 
-    /// <summary>GET /alive on a new connection: the status line, or null when the server closed the connection unanswered.</summary>
-    private static async Task<string?> RequestOnNewConnectionAsync(Uri address)
+    [Theory]
+    [InlineData("filter-gateway")]
+    [InlineData("websocket-bridge")]
+    public async Task AConnectionPastThePerAddressLimitIsClosedUnansweredWhileOtherAddressesAndTheTrustedProxyAreServed(string service)
     {
-        using var client = new TcpClient();
+        // The host listens on 127.0.0.1; Linux routes all of 127.0.0.0/8 to it, so each source below is another client.
+        var first = IPAddress.Parse("127.0.0.2");
+        var second = IPAddress.Parse("127.0.0.3");
+        var proxy = IPAddress.Parse("127.0.0.4");
+        var (setting, meter, instrument, reason) = service == "filter-gateway"
+            ? ("FilterGateway:MaxConnectionsPerAddress", GatewayMetrics.MeterName, "signalpipeline.gateway.connections.rejected", "address_limit")
+            : ("Bridge:MaxHttpConnectionsPerAddress", BridgeMetrics.MeterName, "signalpipeline.bridge.connections.rejected", "tcp_address_limit");
+        await using var host = service == "filter-gateway"
+            ? await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?> { [setting] = "2", ["ForwardedHeaders:KnownProxies"] = $"{proxy}" })
+            : await BridgeLimitsTests.StartBridgeAsync((setting, "2"), ("ForwardedHeaders:KnownProxies", $"{proxy}"));
+        var meters = host.App.Services.GetRequiredService<IMeterFactory>();
+        using var active = DocumentedMetric.Collect<long>(meters, KestrelMeter, "kestrel.active_connections");
+        using var rejected = DocumentedMetric.Collect<long>(meters, meter, instrument).AssertDocumented(typeof(Counter<>), "{connection}");
+
+        var held = new List<TcpClient>();
+        try
+        {
+            foreach (var source in new[] { first, first, proxy, proxy, proxy })
+            {
+                var client = new TcpClient(new IPEndPoint(source, 0));
+                held.Add(client);
+                await client.ConnectAsync(host.Address.Host, host.Address.Port);
+            }
+
+            await Poll.UntilAsync(() => active.Sum() == 5, InProcessHost.Timeout, () => $"5 active connections, saw {active.Sum()}");
+
+            // A third from the first address is closed unanswered; another address, and the proxy's fourth, are served.
+            Assert.Null(await RequestOnNewConnectionAsync(host.Address, first));
+            Assert.Equal(1, rejected.Sum(("reason", reason)));
+            Assert.StartsWith("HTTP/1.1 200", await RequestOnNewConnectionAsync(host.Address, second));
+            Assert.StartsWith("HTTP/1.1 200", await RequestOnNewConnectionAsync(host.Address, proxy));
+        }
+        finally
+        {
+            held.ForEach(c => c.Dispose());
+        }
+
+        // Once its connections close, the first address is served again.
+        await Poll.UntilAsync(() => active.Sum() == 0, InProcessHost.Timeout, () => $"the held connections closed, saw {active.Sum()} active");
+        Assert.StartsWith("HTTP/1.1 200", await RequestOnNewConnectionAsync(host.Address, first));
+        Assert.Equal(1, rejected.Sum());
+    }
+
+    /// <summary>GET /alive on a new connection: the status line, or null when the server closed the connection unanswered.</summary>
+    private static async Task<string?> RequestOnNewConnectionAsync(Uri address, IPAddress? source = null)
+    {
+        using var client = source is null ? new TcpClient() : new TcpClient(new IPEndPoint(source, 0));
         await client.ConnectAsync(address.Host, address.Port);
         var stream = client.GetStream();
         stream.ReadTimeout = (int)InProcessHost.Timeout.TotalMilliseconds;

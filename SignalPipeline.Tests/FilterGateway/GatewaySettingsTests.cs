@@ -37,6 +37,7 @@ public sealed class GatewaySettingsTests
     [InlineData("LargeRequestQueueTimeout", "00:11:00", "FilterGateway:LargeRequestQueueTimeout = 00:11:00 is out of range")]
     [InlineData("RefusalsPerAddress", "-1", "FilterGateway:RefusalsPerAddress = -1 is out of range [0, 1000000]")]
     [InlineData("MaxConnections", "0", "FilterGateway:MaxConnections = 0 is out of range [1, 1000000]")]
+    [InlineData("MaxConnectionsPerAddress", "0", "FilterGateway:MaxConnectionsPerAddress = 0 is out of range [1, 1000000]")]
     [InlineData("RefusalWindow", "00:00:00.5", "FilterGateway:RefusalWindow = 00:00:00.5000000 is out of range [00:00:01, 01:00:00]")]
     public void ABadGatewaySettingIsRejectedNamingIt(string setting, string value, string message)
     {
