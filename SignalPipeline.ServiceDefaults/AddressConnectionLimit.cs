@@ -18,9 +18,6 @@ public sealed class AddressConnectionLimit(int limit, TrustedProxies trusted, Ac
     private readonly IReadOnlyList<IPNetwork> _networks = trusted.Networks();
     private readonly IReadOnlyList<IPAddress> _proxies = trusted.Proxies();
 
-    /// <summary>Addresses with at least one open connection counted here.</summary>
-    public int Addresses => _open.Count;
-
     /// <summary>The middleware, for <c>ListenOptions.Use</c>.</summary>
     public ConnectionDelegate Apply(ConnectionDelegate next) => async connection =>
     {

@@ -75,13 +75,12 @@ internal static class ClientMessages
         Utf8.TryWrite(buffer.Span, $"{{\"type\":\"data\",\"server_ms\":{serverMs},\"dropped\":{dropped},\"frames\":[", out var used);
         for (var i = 0; i < payloads.Count; i++)
         {
-            var payload = payloads[i].AsMemory();
             if (i > 0)
             {
-                used = await AppendAsync(","u8.ToArray(), used);
+                used = await AppendAsync(Comma, used);
             }
 
-            used = await AppendAsync(payload, used);
+            used = await AppendAsync(payloads[i], used);
         }
 
         used = await AppendAsync(End, used);
