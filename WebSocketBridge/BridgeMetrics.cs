@@ -18,11 +18,12 @@ public sealed class BridgeMetrics
     private readonly Counter<long> _streamsRefused;
     private readonly Counter<long> _closed;
     private readonly Counter<long> _overflowed;
+    private readonly Meter _meter;
     private long _consumerLag;
 
     public BridgeMetrics(IMeterFactory meterFactory)
     {
-        var meter = meterFactory.Create(MeterName);
+        var meter = _meter = meterFactory.Create(MeterName);
         _clients = meter.CreateUpDownCounter<long>("signalpipeline.bridge.clients", "{client}", "Connected WebSocket clients.");
         _framesSent = meter.CreateCounter<long>("signalpipeline.bridge.frames.sent", "{frame}", "Data frames sent to clients.");
         _framesDropped = meter.CreateCounter<long>("signalpipeline.bridge.frames.dropped", "{frame}",
@@ -32,7 +33,7 @@ public sealed class BridgeMetrics
         _streamsRefused = meter.CreateCounter<long>("signalpipeline.bridge.streams.refused", "{chunk}",
             "Chunks skipped because Bridge:MaxStreams streams are already held.");
         _closed = meter.CreateCounter<long>("signalpipeline.bridge.clients.closed", "{client}",
-            "Clients the bridge disconnected, by reason (subscription_limit, idle, send_timeout, protocol).");
+            "Clients the bridge disconnected, by reason (subscription_limit, idle, send_timeout, held_frames, protocol).");
         _chunks = meter.CreateCounter<long>("signalpipeline.bridge.chunks.consumed", "{chunk}", "Filtered chunks read from the output topic.");
         _samples = meter.CreateCounter<long>("signalpipeline.bridge.samples.consumed", "{sample}", "Samples read from the output topic.");
         _undecodable = meter.CreateCounter<long>("signalpipeline.bridge.chunks.undecodable", "{chunk}", "Records of the output topic that could not be decoded (skipped).");
@@ -44,6 +45,10 @@ public sealed class BridgeMetrics
         meter.CreateObservableGauge("signalpipeline.bridge.consumer.lag", () => Interlocked.Read(ref _consumerLag), "{message}",
             "Records in the output topic not yet read by this bridge (high watermark minus position, all partitions).");
     }
+
+    /// <summary>The gauge of the bytes of beats clients hold (<c>Bridge:MaxHeldFrameBytes</c>).</summary>
+    public void ObserveHeldFrames(Func<long> bytes) => _meter.CreateObservableGauge("signalpipeline.bridge.frames.held", bytes, "By",
+        "Bytes of beats clients hold, queued or being sent: frame values and the payloads written from them (Bridge:MaxHeldFrameBytes).");
 
     /// <summary>The per-address limiters' tables (<c>connects</c>, <c>filter_state</c>).</summary>
     public AddressTableInstruments Addresses { get; }

@@ -86,6 +86,16 @@ public sealed class BridgeOptions : IValidatableObject
     [SettingRange(1, 3_600)]
     public int SendTimeoutSeconds { get; set; } = 10;
 
+    /// <summary>
+    /// Bytes of beats that clients may hold together, queued or being sent (128 MiB): the frames' values and the payloads
+    /// written from them. Past it a new beat goes only to the clients that keep up (nothing queued, no send under way;
+    /// the others count it as dropped), and a client stalled in one message for over a second is disconnected.
+    /// </summary>
+    [SettingRange(1 << 20, 64L << 30)]
+    public long MaxHeldFrameBytes { get; set; } = DefaultMaxHeldFrameBytes;
+
+    public const long DefaultMaxHeldFrameBytes = 128 << 20;
+
     /// <summary>Most streams held in memory (and in <c>GET /streams</c>); chunks of further streams are skipped and counted.</summary>
     [SettingRange(1, 10_000_000)]
     public int MaxStreams { get; set; } = 10_000;

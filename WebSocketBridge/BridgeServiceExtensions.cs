@@ -40,6 +40,7 @@ public static class BridgeServiceExtensions
         builder.Services.AddSingleton<BridgeMetrics>();
         builder.Services.AddSingleton<LiveStreamRegistry>();
         builder.Services.AddSingleton<ClientRegistry>();
+        builder.Services.AddSingleton<HeldFrames>();
         builder.Services.AddSingleton<ConsumerReadiness>();
         builder.Services.AddHostedService<SampleOutputConsumer>();
         builder.Services.AddHostedService<FramePump>();

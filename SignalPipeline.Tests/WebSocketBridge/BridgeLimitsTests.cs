@@ -6,6 +6,7 @@ using System.Text.Json;
 using FilterKafkaProcessor;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Hosting;
 using SignalPipeline.Tests.FilterGateway;
 using SignalPipeline.Tests.FilterKafkaProcessor;
@@ -48,6 +49,7 @@ public sealed class BridgeLimitsTests
     [InlineData("Bridge:MaxConnectionsPerAddress", "-1", "Bridge:MaxConnectionsPerAddress = -1 is out of range [1, 1000000].")]
     [InlineData("Bridge:MaxHttpConnections", "0", "Bridge:MaxHttpConnections = 0 is out of range [1, 1000000].")]
     [InlineData("Bridge:MaxHttpConnectionsPerAddress", "0", "Bridge:MaxHttpConnectionsPerAddress = 0 is out of range [1, 1000000].")]
+    [InlineData("Bridge:MaxHeldFrameBytes", "1000", "Bridge:MaxHeldFrameBytes = 1000 is out of range [1048576, 68719476736].")]
     [InlineData("Bridge:FilterStateTimeoutMilliseconds", "5", "Bridge:FilterStateTimeoutMilliseconds = 5 is out of range [100, 60000].")]
     [InlineData("Bridge:MaxChunkSamples", "2000000", "Bridge:MaxChunkSamples = 2000000 is over Bridge:MaxPendingSamplesPerStream = 1048576")]
     [InlineData("Bridge:MaxPendingSamplesPerStream", "4194304", "Bridge:MaxPendingSamplesPerStream = 4194304 is over Bridge:MaxPendingSamples = 2097152")]
@@ -116,7 +118,7 @@ public sealed class BridgeLimitsTests
     {
         using var meters = new TestMeterFactory();
         using var registry = new global::WebSocketBridge.Clients.ClientRegistry(Microsoft.Extensions.Options.Options.Create(
-            new BridgeOptions { MaxConnectionsPerAddress = 2, ConnectsPerAddressPerMinute = 1 }), new BridgeMetrics(meters));
+            new BridgeOptions { MaxConnectionsPerAddress = 2, ConnectsPerAddressPerMinute = 1 }), new BridgeMetrics(meters), new HeldFrames(BridgeOptions.DefaultMaxHeldFrameBytes));
         var script = IPAddress.Parse("198.51.100.7");
         Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.Reserved, registry.TryReserve(script));
         registry.Release(script);
@@ -136,7 +138,7 @@ public sealed class BridgeLimitsTests
         tracked.AssertDocumented(typeof(ObservableGauge<>), "{address}");
         overflowed.AssertDocumented(typeof(ObservableCounter<>), "{lookup}");
         using var registry = new global::WebSocketBridge.Clients.ClientRegistry(Microsoft.Extensions.Options.Options.Create(
-            new BridgeOptions { MaxTrackedAddresses = 1, MaxConnectionsPerAddress = 1, ConnectsPerAddressPerMinute = 1 }), metrics);
+            new BridgeOptions { MaxTrackedAddresses = 1, MaxConnectionsPerAddress = 1, ConnectsPerAddressPerMinute = 1 }), metrics, new HeldFrames(BridgeOptions.DefaultMaxHeldFrameBytes));
 
         var held = IPAddress.Parse("198.51.100.7");
         Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.Reserved, registry.TryReserve(held));
@@ -156,7 +158,7 @@ public sealed class BridgeLimitsTests
         using var meters = new TestMeterFactory();
         var metrics = new BridgeMetrics(meters);
         using var registry = new global::WebSocketBridge.Clients.ClientRegistry(Microsoft.Extensions.Options.Options.Create(
-            new BridgeOptions { MaxConnectionsPerAddress = 1, ConnectsPerAddressPerMinute = 600 }), metrics);
+            new BridgeOptions { MaxConnectionsPerAddress = 1, ConnectsPerAddressPerMinute = 600 }), metrics, new HeldFrames(BridgeOptions.DefaultMaxHeldFrameBytes));
         Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.Reserved, registry.TryReserve(plain));
         // The address's one connect token is gone: the mapped form is refused as the same address, another is not.
         Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.ConnectingTooOften, registry.TryReserve(mapped));
@@ -258,16 +260,65 @@ public sealed class BridgeLimitsTests
     {
         await using var bridge = await StartBridgeAsync(("Bridge:SendTimeoutSeconds", "1"));
         using var closed = DocumentedMetric.Collect<long>(bridge.App.Services.GetRequiredService<IMeterFactory>(), BridgeMetrics.MeterName, "signalpipeline.bridge.clients.closed");
+        using var held = DocumentedMetric.Collect<long>(bridge.App.Services.GetRequiredService<IMeterFactory>(), BridgeMetrics.MeterName, "signalpipeline.bridge.frames.held");
+        using var dropped = DocumentedMetric.Collect<long>(bridge.App.Services.GetRequiredService<IMeterFactory>(), BridgeMetrics.MeterName, "signalpipeline.bridge.frames.dropped");
         await using var stalled = await BridgeTestClient.ConnectAsync(bridge.Address, raw: true);
         await stalled.SubscribeAsync("*");
         await using var reader = await BridgeTestClient.ConnectAsync(bridge.Address);
         await reader.SubscribeAsync("sensor-1");
 
+        await WhileFeedingAsync(bridge, async () =>
+        {
+            // The stalled client never reads: its TCP window fills, a send waits a second, and the bridge drops it.
+            await WaitUntilAsync(async () => (await ClientsAsync(bridge)).GetProperty("count").GetInt32() == 1);
+            await Poll.UntilAsync(() => closed.Sum(("reason", "send_timeout")) == 1, Patience,
+                () => $"clients.closed{{reason=send_timeout}} {closed.Sum(("reason", "send_timeout"))}, expected 1");
+            await ReceiveDataAsync(reader, 5);
+        });
+
+        // The stalled client's full queue dropped beats, its send was cut: each beat was still given back once.
+        Assert.True(dropped.Sum() > 0, "the stalled client's queue dropped no beat");
+        await AssertEveryBeatGivenBackAsync(bridge, reader, held);
+    }
+
+    [Fact]
+    public async Task PastMaxHeldFrameBytesAClientStalledInASendIsDisconnectedAReaderKeepsGettingFramesAndEveryBeatIsGivenBack()
+    {
+        // The send timeout is ten minutes away: within the test's patience only the budget can end the stalled client.
+        await using var bridge = await StartBridgeAsync(("Bridge:SendTimeoutSeconds", "600"), ("Bridge:MaxHeldFrameBytes", "1048576"));
+        var meters = bridge.App.Services.GetRequiredService<IMeterFactory>();
+        using var closed = DocumentedMetric.Collect<long>(meters, BridgeMetrics.MeterName, "signalpipeline.bridge.clients.closed");
+        using var held = DocumentedMetric.Collect<long>(meters, BridgeMetrics.MeterName, "signalpipeline.bridge.frames.held")
+            .AssertDocumented(typeof(ObservableGauge<>), "By");
+        await using var stalled = await BridgeTestClient.ConnectAsync(bridge.Address, raw: true);
+        await stalled.SubscribeAsync("*");
+        await using var reader = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await reader.SubscribeAsync("sensor-1");
+
+        await WhileFeedingAsync(bridge, async () =>
+        {
+            await Poll.UntilAsync(() => closed.Sum(("reason", "held_frames")) == 1, Patience,
+                () => $"clients.closed{{reason=held_frames}} {closed.Sum(("reason", "held_frames"))}, expected 1; held {held.Sum()} bytes");
+            Assert.Equal(0, closed.Sum(("reason", "send_timeout")));
+            await WaitUntilAsync(async () => (await ClientsAsync(bridge)).GetProperty("count").GetInt32() == 1);
+            await ReceiveDataAsync(reader, 5);
+        });
+
+        await AssertEveryBeatGivenBackAsync(bridge, reader, held);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> while sensor-1 gets a 5,000-sample chunk every 10 ms: 500,000 samples a second, ~16,000
+    /// a beat, ~0.25 MB of values and ~0.7 MB of undecimated payload, so a stalled raw client's TCP window fills within
+    /// a few beats.
+    /// </summary>
+    private static async Task WhileFeedingAsync(InProcessHost bridge, Func<Task> body)
+    {
         var streams = bridge.App.Services.GetRequiredService<LiveStreamRegistry>();
         using var stop = new CancellationTokenSource();
         var feeding = Task.Run(async () =>
         {
-            var samples = new double[5000];
+            var samples = Enumerable.Range(0, 5000).Select(i => Math.Sin(i * 0.001) / 3).ToArray();
             for (var seq = 0L; !stop.IsCancellationRequested; seq++)
             {
                 var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -278,22 +329,31 @@ public sealed class BridgeLimitsTests
 
         try
         {
-            // The stalled client never reads: its TCP window fills, a send waits a second, and the bridge drops it.
-            await WaitUntilAsync(async () => (await ClientsAsync(bridge)).GetProperty("count").GetInt32() == 1);
-            await Poll.UntilAsync(() => closed.Sum(("reason", "send_timeout")) == 1, Patience,
-                () => $"clients.closed{{reason=send_timeout}} {closed.Sum(("reason", "send_timeout"))}, expected 1");
-            for (var frames = 0; frames < 5;)
-            {
-                using var message = await reader.ReceiveAsync().WaitAsync(Patience);
-                Assert.NotNull(message);
-                frames += message.RootElement.GetProperty("type").GetString() == "data" ? 1 : 0;
-            }
+            await body();
         }
         finally
         {
             await stop.CancelAsync();
             await feeding.WaitAsync(Patience);
         }
+    }
+
+    private static async Task ReceiveDataAsync(BridgeTestClient reader, int count)
+    {
+        for (var frames = 0; frames < count;)
+        {
+            using var message = await reader.ReceiveAsync().WaitAsync(Patience);
+            Assert.NotNull(message);
+            frames += message.RootElement.GetProperty("type").GetString() == "data" ? 1 : 0;
+        }
+    }
+
+    /// <summary>Once the last client has left, <c>frames.held</c> is back at 0: every beat a queue or a send took was given back once.</summary>
+    private static async Task AssertEveryBeatGivenBackAsync(InProcessHost bridge, BridgeTestClient lastClient, MetricCollector<long> held)
+    {
+        await lastClient.DisposeAsync();
+        await WaitUntilAsync(async () => (await ClientsAsync(bridge)).GetProperty("count").GetInt32() == 0);
+        await Poll.UntilAsync(() => held.Sum() == 0, Patience, () => $"frames.held {held.Sum()} bytes after every client left, expected 0");
     }
 
     [Fact]

@@ -27,6 +27,8 @@ public sealed class ClientConnection
     private volatile int _pointsPerSecond;
     private long _framesSent;
     private long _unsubscribedSinceMs;
+    private long _sendingSinceMs;
+    private int _aborted;
 
     public ClientConnection(long id, WebSocket socket, bool raw, BridgeOptions options, BridgeMetrics metrics, TimeProvider time)
     {
@@ -37,7 +39,11 @@ public sealed class ClientConnection
         _time = time;
         _raw = raw;
         _pointsPerSecond = options.PointsPerSecond;
-        _queue = new FrameQueue<FrameTick>(options.ClientQueueFrames, _ => metrics.FrameDropped());
+        _queue = new FrameQueue<FrameTick>(options.ClientQueueFrames, dropped =>
+        {
+            metrics.FrameDropped();
+            dropped.Release();
+        });
         _unsubscribedSinceMs = time.GetUtcNow().ToUnixTimeMilliseconds();
     }
 
@@ -52,8 +58,12 @@ public sealed class ClientConnection
             _paused, _raw, _pointsPerSecond, Interlocked.Read(ref _framesSent), _queue.Dropped, _queue.Count);
     }
 
-    /// <summary>Queues <paramref name="tick"/> if it has a stream this client wants. Never blocks: a full queue drops its oldest frame.</summary>
-    public void Offer(FrameTick tick)
+    /// <summary>
+    /// Queues <paramref name="tick"/> if it has a stream this client wants. Never blocks: a full queue drops its oldest
+    /// frame. With <paramref name="onlyIfKeepingUp"/> (the held beats are over budget) a client with frames queued or a
+    /// send under way does not take it: the beat counts as dropped.
+    /// </summary>
+    public void Offer(FrameTick tick, bool onlyIfKeepingUp = false)
     {
         var subscription = _subscription;
         if (_paused || subscription.IsEmpty)
@@ -65,14 +75,60 @@ public sealed class ClientConnection
         {
             if (subscription.Includes(frame.StreamId))
             {
-                _queue.Offer(tick);
+                if (onlyIfKeepingUp && (_queue.Count > 0 || Interlocked.Read(ref _sendingSinceMs) != 0))
+                {
+                    _queue.CountDropped();
+                    _metrics.FrameDropped();
+                    return;
+                }
+
+                tick.Retain();
+                if (!_queue.Offer(tick))
+                {
+                    tick.Release(); // the client has ended
+                }
+
                 return;
             }
         }
     }
 
+    /// <summary>
+    /// Disconnects the client (the socket aborted, as for the send timeout: no close frame can pass a stalled send) when
+    /// it has been sending one data message since <paramref name="cutoffMs"/> or earlier; counted once, as held_frames.
+    /// </summary>
+    public void AbortIfSendingSince(long cutoffMs)
+    {
+        var since = Interlocked.Read(ref _sendingSinceMs);
+        if (since == 0 || since > cutoffMs || Interlocked.Exchange(ref _aborted, 1) == 1)
+        {
+            return;
+        }
+
+        _metrics.ClientClosed("held_frames");
+        _socket.Abort();
+    }
+
     /// <summary>Serves the client until it closes, breaks a protocol rule (closed with a reason) or the bridge stops.</summary>
     public async Task RunAsync(CancellationToken stopping)
+    {
+        try
+        {
+            await ServeAsync(stopping);
+        }
+        finally
+        {
+            // Whatever ended the client, the beats left in its queue are given back (an Offer after this finds the
+            // queue completed and gives its beat back itself).
+            _queue.Complete();
+            while (_queue.Reader.TryRead(out var tick))
+            {
+                tick.Release();
+            }
+        }
+    }
+
+    private async Task ServeAsync(CancellationToken stopping)
     {
         using var sending = new CancellationTokenSource();
         using var receiving = new CancellationTokenSource();
@@ -279,33 +335,46 @@ public sealed class ClientConnection
         var selected = new List<byte[]>();
         await foreach (var tick in _queue.Reader.ReadAllAsync(cancellationToken))
         {
-            if (_paused)
-            {
-                continue;
-            }
-
-            var newest = Select(tick, selected);
-            if (selected.Count == 0)
-            {
-                continue;
-            }
-
-            var fragment = ArrayPool<byte>.Shared.Rent(ClientMessages.FragmentBytes);
+            Interlocked.Exchange(ref _sendingSinceMs, _time.GetUtcNow().ToUnixTimeMilliseconds());
             try
             {
-                await SendAsync(
-                    token => ClientMessages.SendDataAsync(fragment.AsMemory(0, ClientMessages.FragmentBytes), tick.CreatedMs, _queue.Dropped, selected,
-                        (bytes, last, t) => _socket.SendAsync(bytes, WebSocketMessageType.Text, last, t), token),
-                    cancellationToken);
+                if (!_paused)
+                {
+                    await SendFrameAsync(tick, selected, cancellationToken);
+                }
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(fragment);
+                selected.Clear();
+                Interlocked.Exchange(ref _sendingSinceMs, 0);
+                tick.Release();
             }
-
-            Interlocked.Increment(ref _framesSent);
-            _metrics.FrameSent(_time.GetUtcNow().ToUnixTimeMilliseconds() - newest);
         }
+    }
+
+    private async Task SendFrameAsync(FrameTick tick, List<byte[]> selected, CancellationToken cancellationToken)
+    {
+        var newest = Select(tick, selected);
+        if (selected.Count == 0)
+        {
+            return;
+        }
+
+        var fragment = ArrayPool<byte>.Shared.Rent(ClientMessages.FragmentBytes);
+        try
+        {
+            await SendAsync(
+                token => ClientMessages.SendDataAsync(fragment.AsMemory(0, ClientMessages.FragmentBytes), tick.CreatedMs, _queue.Dropped, selected,
+                    (bytes, last, t) => _socket.SendAsync(bytes, WebSocketMessageType.Text, last, t), token),
+                cancellationToken);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(fragment);
+        }
+
+        Interlocked.Increment(ref _framesSent);
+        _metrics.FrameSent(_time.GetUtcNow().ToUnixTimeMilliseconds() - newest);
     }
 
     /// <summary>
@@ -340,7 +409,7 @@ public sealed class ClientConnection
             {
                 var seconds = frame.Rate > 0 ? frame.Raw.Length / frame.Rate : 1.0 / _options.FrameRate;
                 var resolution = _raw ? StreamFrame.Undecimated : StreamFrame.Resolution(perStream * seconds);
-                selected.Add(frame.GetPayload(resolution));
+                selected.Add(tick.Payload(frame, resolution));
                 newest = Math.Max(newest, frame.ReceivedMs);
             }
         }

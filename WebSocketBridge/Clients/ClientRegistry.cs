@@ -16,8 +16,11 @@ public enum ReserveResult
 }
 
 /// <summary>The connected clients, the connection limit, the per-address limit and the per-address connect rate.</summary>
-public sealed class ClientRegistry(IOptions<BridgeOptions> options, BridgeMetrics metrics) : IDisposable
+public sealed class ClientRegistry(IOptions<BridgeOptions> options, BridgeMetrics metrics, HeldFrames held) : IDisposable
 {
+    /// <summary>A client sending one message for longer than this while the held beats are over budget is disconnected.</summary>
+    public const int StalledSendMilliseconds = 1000;
+
     private readonly ConcurrentDictionary<long, ClientConnection> _clients = new();
 
     // A token bucket per address, as deep as the address's connection slots and refilled at Bridge:ConnectsPerAddressPerMinute:
@@ -106,12 +109,26 @@ public sealed class ClientRegistry(IOptions<BridgeOptions> options, BridgeMetric
 
     public void Remove(ClientConnection client) => _clients.TryRemove(client.Id, out _);
 
-    /// <summary>Offers <paramref name="tick"/> to every client; returns at once whatever the clients do.</summary>
+    /// <summary>
+    /// Offers <paramref name="tick"/> to every client; returns at once whatever the clients do. While the beats clients
+    /// hold are over Bridge:MaxHeldFrameBytes, only the clients that keep up get it, and the clients stalled in one send
+    /// for over <see cref="StalledSendMilliseconds"/> are disconnected: they hold beats nobody else needs.
+    /// </summary>
     public void Broadcast(FrameTick tick)
     {
+        var over = held.IsOver;
         foreach (var (_, client) in _clients)
         {
-            client.Offer(tick);
+            client.Offer(tick, onlyIfKeepingUp: over);
+        }
+
+        if (over)
+        {
+            var stalledSince = tick.CreatedMs - StalledSendMilliseconds;
+            foreach (var (_, client) in _clients)
+            {
+                client.AbortIfSendingSince(stalledSince);
+            }
         }
     }
 

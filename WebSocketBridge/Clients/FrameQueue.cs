@@ -33,6 +33,9 @@ public sealed class FrameQueue<T>
 
     public int Count => _channel.Reader.Count;
 
+    /// <summary>Counts a frame that was never queued (the held beats over budget) as dropped.</summary>
+    public void CountDropped() => Interlocked.Increment(ref _dropped);
+
     public ChannelReader<T> Reader => _channel.Reader;
 
     /// <summary>Queues <paramref name="item"/> without waiting, dropping the oldest if full; false once completed.</summary>

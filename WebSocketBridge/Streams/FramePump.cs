@@ -8,7 +8,7 @@ namespace WebSocketBridge.Streams;
 /// the clients. Decoupled from the Kafka loop, so however many chunks arrive, each client gets at most one message
 /// per beat.
 /// </summary>
-public sealed class FramePump(LiveStreamRegistry streams, ClientRegistry clients, IOptions<BridgeOptions> options, TimeProvider time)
+public sealed class FramePump(LiveStreamRegistry streams, ClientRegistry clients, HeldFrames held, IOptions<BridgeOptions> options, TimeProvider time)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -23,7 +23,9 @@ public sealed class FramePump(LiveStreamRegistry streams, ClientRegistry clients
                 var frames = streams.TakeFrames();
                 if (frames.Length > 0)
                 {
-                    clients.Broadcast(new FrameTick(nowMs, frames));
+                    var tick = new FrameTick(nowMs, frames, held);
+                    clients.Broadcast(tick);
+                    tick.Release();
                 }
 
                 if (nowMs - lastSweepMs >= 1000)

@@ -49,7 +49,11 @@ public sealed record StreamFrame(
 
     /// <summary>The frame as a JSON object (UTF-8) with at most <paramref name="resolution"/> points per series, or
     /// every sample for <see cref="Undecimated"/>.</summary>
-    public byte[] GetPayload(int resolution)
+    public byte[] GetPayload(int resolution) => GetPayload(resolution, out _);
+
+    /// <summary>As <see cref="GetPayload(int)"/>; <paramref name="written"/> is the payload's length when this call wrote
+    /// the cached payload, else 0 (so a beat counts each payload's bytes once).</summary>
+    public byte[] GetPayload(int resolution, out int written)
     {
         var slot = resolution == Undecimated ? 0 : int.Log2(resolution);
         if (resolution != Undecimated && (resolution < 2 || !int.IsPow2(resolution)))
@@ -57,9 +61,25 @@ public sealed record StreamFrame(
             throw new ArgumentOutOfRangeException(nameof(resolution), resolution, "A resolution is 0 (undecimated) or a power of two >= 2.");
         }
 
-        // Two clients may race to build the same payload; both results are identical, one wins.
-        return _payloads[slot] ??= Write(resolution);
+        written = 0;
+        if (Volatile.Read(ref _payloads[slot]) is { } cached)
+        {
+            return cached;
+        }
+
+        // Two clients may race to build the same payload; both results are identical, the first stored is kept.
+        var payload = Write(resolution);
+        if (Interlocked.CompareExchange(ref _payloads[slot], payload, null) is { } first)
+        {
+            return first;
+        }
+
+        written = payload.Length;
+        return payload;
     }
+
+    /// <summary>What the frame's values take: raw and filtered samples, and the chunks' latencies.</summary>
+    public long ValueBytes => (Raw.Length + Filtered.Length) * (long)sizeof(double) + (PipelineMs.Length + EndToEndMs.Length) * (long)sizeof(long);
 
     private byte[] Write(int resolution)
     {
