@@ -8,7 +8,7 @@ namespace FilterKafkaProcessor.State;
 
 /// <summary>An input record kept verbatim while it waits for a missing seq: re-decoded when released.</summary>
 /// <param name="Source">Where it was read (the partition and offset are checkpointed; named in a dead letter).</param>
-public sealed record PendingChunk(long Seq, byte[] Value, IReadOnlyList<KeyValuePair<string, byte[]>> Headers, long TimestampMs, TopicPartitionOffset Source)
+public sealed record PendingChunk(long Seq, byte[] Value, IReadOnlyList<KeyValuePair<string, byte[]?>> Headers, long TimestampMs, TopicPartitionOffset Source)
 {
     /// <summary>What this chunk adds to its stream's checkpoint (<see cref="StreamCheckpoint.HeldChunkBytes"/>).</summary>
     public long CheckpointBytes => StreamCheckpoint.HeldChunkBytes(Value, Headers);
@@ -73,12 +73,12 @@ public sealed record StreamCheckpoint(long NextSeq, byte[]? FilterState, IReadOn
     }
 
     /// <summary>What one held chunk takes in <see cref="Serialize"/>'s format: its value, its headers and their framing.</summary>
-    public static long HeldChunkBytes(byte[] value, IReadOnlyList<KeyValuePair<string, byte[]>> headers)
+    public static long HeldChunkBytes(byte[] value, IReadOnlyList<KeyValuePair<string, byte[]?>> headers)
     {
         long size = 8 + 8 + 4 + 8 + 4 + value.Length + 4;
         foreach (var (key, header) in headers)
         {
-            size += 4 + Encoding.UTF8.GetByteCount(key) + 4 + header.Length;
+            size += 4 + Encoding.UTF8.GetByteCount(key) + 4 + (header?.Length ?? 0); // a header may have no value (null, written as length -1)
         }
 
         return size;
@@ -107,11 +107,11 @@ public sealed record StreamCheckpoint(long NextSeq, byte[]? FilterState, IReadOn
                 : new TopicPartitionOffset(sourceTopic, new Partition(reader.Int32()), new Offset(reader.Int64()));
             var value = reader.Bytes() ?? throw new FormatException("A held chunk has no value.");
             var headerCount = reader.Count();
-            var headers = new List<KeyValuePair<string, byte[]>>(headerCount);
+            var headers = new List<KeyValuePair<string, byte[]?>>(headerCount);
             for (var h = 0; h < headerCount; h++)
             {
                 var key = Encoding.UTF8.GetString(reader.Bytes() ?? throw new FormatException("A header has no key."));
-                headers.Add(new(key, reader.Bytes() ?? []));
+                headers.Add(new(key, reader.Bytes()));
             }
 
             held!.Add(new PendingChunk(seq, value, headers, timestamp, source));

@@ -188,7 +188,7 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
 public sealed class ChunkEnvelope
 {
     private readonly Headers? _kafkaHeaders;
-    private IReadOnlyList<KeyValuePair<string, byte[]>>? _headers;
+    private IReadOnlyList<KeyValuePair<string, byte[]?>>? _headers;
 
     /// <summary>A chunk just read: its headers are copied only if it has to be checkpointed.</summary>
     public ChunkEnvelope(long seq, byte[] value, Headers? headers, long timestampMs, SampleChunk decoded, TopicPartitionOffset source)
@@ -221,8 +221,8 @@ public sealed class ChunkEnvelope
     /// <summary>Where the record was read (named in its dead letter, if it becomes one).</summary>
     public TopicPartitionOffset Source { get; }
 
-    public IReadOnlyList<KeyValuePair<string, byte[]>> Headers
-        => _headers ??= _kafkaHeaders is null ? [] : [.. _kafkaHeaders.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes()))];
+    public IReadOnlyList<KeyValuePair<string, byte[]?>> Headers
+        => _headers ??= _kafkaHeaders is null ? [] : [.. _kafkaHeaders.Select(h => KeyValuePair.Create<string, byte[]?>(h.Key, h.GetValueBytes()))];
 
     public PendingChunk ToPending() => new(Seq, Value, Headers, TimestampMs, Source);
 

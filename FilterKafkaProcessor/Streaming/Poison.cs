@@ -18,15 +18,15 @@ public static class PoisonCodes
 }
 
 /// <summary>One record on its way to the dead-letter topic: what was read, and why it is refused.</summary>
-public sealed record DeadLetter(byte[]? Key, byte[]? Value, IReadOnlyList<KeyValuePair<string, byte[]>> Headers, TopicPartitionOffset Source, string Code, string Reason)
+public sealed record DeadLetter(byte[]? Key, byte[]? Value, IReadOnlyList<KeyValuePair<string, byte[]?>> Headers, TopicPartitionOffset Source, string Code, string Reason)
 {
     public static DeadLetter From(ConsumeResult<byte[], byte[]> record, string code, string reason)
         => new(record.Message.Key, record.Message.Value, Copy(record.Message.Headers), record.TopicPartitionOffset, code, reason);
 
     public static DeadLetter From(ConsumeResult<byte[], byte[]> record, DecodeError error) => From(record, error.CodeName, error.Message);
 
-    private static IReadOnlyList<KeyValuePair<string, byte[]>> Copy(Headers? headers)
-        => headers is null ? [] : [.. headers.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes()))];
+    private static IReadOnlyList<KeyValuePair<string, byte[]?>> Copy(Headers? headers)
+        => headers is null ? [] : [.. headers.Select(h => KeyValuePair.Create<string, byte[]?>(h.Key, h.GetValueBytes()))];
 }
 
 /// <summary>
@@ -91,7 +91,7 @@ public sealed class ChunkLimits(int maxMessageBytes)
 
     /// <summary>True when the dead letter, as it is, fits one message with its <c>dlq-*</c> headers.</summary>
     public bool DeadLetterFits(DeadLetter letter)
-        => (letter.Key?.Length ?? 0) + (letter.Value?.Length ?? 0) + letter.Headers.Sum(h => (long)System.Text.Encoding.UTF8.GetByteCount(h.Key) + h.Value.Length + 16)
+        => (letter.Key?.Length ?? 0) + (letter.Value?.Length ?? 0) + letter.Headers.Sum(h => (long)System.Text.Encoding.UTF8.GetByteCount(h.Key) + (h.Value?.Length ?? 0) + 16)
             + System.Text.Encoding.UTF8.GetByteCount(letter.Reason) + RecordOverheadBytes <= MaxMessageBytes;
 
     /// <summary>
@@ -114,7 +114,7 @@ public sealed class ChunkLimits(int maxMessageBytes)
             return withoutValue;
         }
 
-        var headerBytes = letter.Headers.Sum(h => (long)System.Text.Encoding.UTF8.GetByteCount(h.Key) + h.Value.Length);
+        var headerBytes = letter.Headers.Sum(h => (long)System.Text.Encoding.UTF8.GetByteCount(h.Key) + (h.Value?.Length ?? 0));
         var withoutHeaders = withoutValue with
         {
             Headers = [],

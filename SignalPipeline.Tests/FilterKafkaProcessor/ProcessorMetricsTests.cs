@@ -82,7 +82,7 @@ public sealed class ProcessorMetricsTests
         Assert.Equal(0, gaps.Sum());
 
         // seq 4 is held: what it takes in the checkpoint, its value and headers.
-        Assert.Equal(StreamCheckpoint.HeldChunkBytes(waiting.Value, [.. waiting.Headers.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes()))]), held.Observe());
+        Assert.Equal(StreamCheckpoint.HeldChunkBytes(waiting.Value, [.. waiting.Headers.Select(h => KeyValuePair.Create<string, byte[]?>(h.Key, h.GetValueBytes()))]), held.Observe());
 
         // seqs 2 and 3 never come: after HeldChunkTimeoutSeconds the stream skips them, one gap of two seqs.
         harness.Time.Advance(TimeSpan.FromSeconds(31));

@@ -26,9 +26,22 @@ public sealed class StreamCheckpointTests
         Assert.Equal(1234, copy.Held[0].TimestampMs);
         Assert.Equal([9, 8, 7], copy.Held[0].Value);
         Assert.Equal(["content-type", "seq"], copy.Held[0].Headers.Select(h => h.Key));
-        Assert.Equal("19"u8.ToArray(), copy.Held[0].Headers[1].Value);
+        Assert.Equal("19"u8.ToArray(), copy.Held[0].Headers[1].Value!);
         Assert.Empty(copy.Held[1].Value);
         Assert.Equal(Source, copy.Held[0].Source);
+    }
+
+    [Fact]
+    public void AHeldChunksHeaderWithoutAValueStaysWithoutOneAndAnEmptyOneStaysEmpty()
+    {
+        var chunk = new PendingChunk(19, [9], [new("trace", null), new("empty", [])], 1234, Source);
+        var bytes = new StreamCheckpoint(17, null, [chunk]).Serialize();
+
+        var copy = StreamCheckpoint.Deserialize(bytes);
+
+        Assert.Null(copy.Held[0].Headers[0].Value);
+        Assert.Equal([], copy.Held[0].Headers[1].Value!);
+        Assert.Equal(StreamCheckpoint.HeldChunkBytes(chunk.Value, chunk.Headers), bytes.Length - (1 + 8 + 4 + 4));
     }
 
     [Fact]

@@ -122,6 +122,32 @@ public sealed class StreamThreadTests
     }
 
     [Fact]
+    public void RecordsWithANullHeaderValueAreHeldAndDeadLetteredWithItAndThePartitionGoesOn()
+    {
+        // Kafka allows a header without a value (Confluent.Kafka gives null). Sizing one as a held chunk or a dead letter
+        // once threw, which aborted the transaction and read the same batch again, forever.
+        using var harness = new ProcessorHarness();
+        harness.Start();
+        var good = Enumerable.Range(0, 4).Select(seq => ProcessorHarness.Chunk("p", seq)).ToList();
+        harness.Produce(good[0], 0);
+        var early = SampleCodec.ToMessage(good[2]);
+        early.Headers.Add("trace", null);
+        early.Headers.Add("traceparent", null);
+        harness.Cluster.Produce(ProcessorHarness.Input, 0, early.Key, early.Value, early.Headers); // held until seq 1
+        harness.Cluster.Produce(ProcessorHarness.Input, 0, "p"u8.ToArray(), """{"stream_id":"p","seq":9,"signal":[1,2"""u8.ToArray(), new Headers { { "trace", null } });
+        harness.Produce(good[1], 0);
+        harness.Produce(good[3], 0);
+
+        harness.StepUntil(() => harness.OutputCount("p") == 4 && harness.DeadLetters().Count == 1);
+
+        ProcessorHarness.AssertReference(good, harness.Outputs()["p"]);
+        Assert.Equal("malformed-json", Assert.Single(harness.DeadLetters()).Code);
+        var letter = Assert.Single(harness.Cluster.ReadCommitted(ProcessorHarness.Dlq));
+        Assert.Contains(letter.Message.Headers, h => h.Key == "trace" && h.GetValueBytes() is null);
+        Assert.Equal(0L, harness.Telemetry.Aborts);
+    }
+
+    [Fact]
     public void ANewStreamBeyondMaxStreamsIsDeadLetteredAndTheOthersGoOn()
     {
         using var harness = new ProcessorHarness(configure: o => o.MaxStreams = 2);
