@@ -50,6 +50,15 @@ public sealed class BridgeMetrics
     public void ObserveHeldFrames(Func<long> bytes) => _meter.CreateObservableGauge("signalpipeline.bridge.frames.held", bytes, "By",
         "Bytes of beats clients hold, queued or being sent: frame values and the payloads written from them (Bridge:MaxHeldFrameBytes).");
 
+    /// <summary>The gauges of the streams' buffers: samples pending for the next frame, and room kept between frames.</summary>
+    public void ObserveStreamBuffers(Func<long> pending, Func<long> retained)
+    {
+        _meter.CreateObservableGauge("signalpipeline.bridge.samples.pending", pending, "{sample}",
+            "Samples all streams hold for the next frame (Bridge:MaxPendingSamples).");
+        _meter.CreateObservableGauge("signalpipeline.bridge.samples.retained", retained, "{sample}",
+            "Buffer room streams keep between frames beyond 256 samples each, so a steady stream does not reallocate (at most Bridge:MaxPendingSamples).");
+    }
+
     /// <summary>The per-address limiters' tables (<c>connects</c>, <c>filter_state</c>).</summary>
     public AddressTableInstruments Addresses { get; }
 

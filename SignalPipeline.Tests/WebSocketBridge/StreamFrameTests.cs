@@ -1,5 +1,7 @@
 using System.Text.Json;
 using Microsoft.Extensions.Options;
+using SignalPipeline.Tests.FilterKafkaProcessor;
+using SignalPipeline.Tests.Infrastructure;
 using WebSocketBridge;
 using WebSocketBridge.Streams;
 
@@ -74,6 +76,46 @@ public sealed class StreamFrameTests
 
         Assert.Equal(0, registry.Count);
         Assert.Equal(0, registry.Pending.Held);
+    }
+
+    [Fact]
+    public void The_room_streams_keep_between_frames_is_bounded_for_all_streams_together_and_given_back_when_they_go()
+    {
+        // Room for two streams' 64 Ki-sample buffers: a stream keeps the room its frame needed only while the budget grants it.
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20_000));
+        using var meters = new TestMeterFactory();
+        using var retainedGauge = DocumentedMetric.Collect<long>(meters, BridgeMetrics.MeterName, "signalpipeline.bridge.samples.retained");
+        var registry = new LiveStreamRegistry(Options.Create(new BridgeOptions
+        {
+            StreamTtlSeconds = 1, MaxChunkSamples = 60_000, MaxPendingSamplesPerStream = 1 << 16, MaxPendingSamples = 2 * ((1 << 16) - LiveStream.InitialCapacity),
+        }), time, new BridgeMetrics(meters));
+        retainedGauge.AssertDocumented(typeof(System.Diagnostics.Metrics.ObservableGauge<>), "{sample}");
+        var chunk = new double[60_000];
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+
+        // Five streams each take one large chunk once (a backlog), each in a frame of its own.
+        var streams = Enumerable.Range(0, 5).Select(i => registry.GetOrAdd($"s{i}")!).ToList();
+        foreach (var stream in streams)
+        {
+            stream.Append(0, "kalman", chunk, chunk, now, now, now);
+            Assert.Equal(60_000, Assert.Single(registry.TakeFrames()).Raw.Length);
+        }
+
+        // Each kept 60,000 - 256 samples of room; the third would pass the budget.
+        const int Room = 60_000 - LiveStream.InitialCapacity;
+        Assert.Equal([Room, Room, 0, 0, 0], streams.Select(s => s.RetainedSamples));
+        Assert.Equal(2 * Room, registry.Retained.Held);
+        Assert.Equal(2 * Room, DocumentedMetric.Sum(retainedGauge));
+
+        // A stream that kept nothing still takes a large chunk (its room then comes and goes with the frame).
+        streams[4].Append(1, "kalman", chunk, chunk, now, now, now);
+        Assert.Equal(60_000, Assert.Single(registry.TakeFrames()).Raw.Length);
+        Assert.Equal(0, streams[4].RetainedSamples);
+
+        // Streams that go silent give their room back, and others can keep theirs again.
+        time.Advance(TimeSpan.FromSeconds(2));
+        registry.RemoveSilent();
+        Assert.Equal(0, registry.Retained.Held);
     }
 
     [Fact]

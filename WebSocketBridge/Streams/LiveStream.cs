@@ -5,15 +5,24 @@ namespace WebSocketBridge.Streams;
 /// <c>GET /streams</c> reports. The Kafka loop appends, the frame pump takes; a lock per stream keeps the two apart
 /// (held for a copy, never across an await).
 /// </summary>
-public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBudget? budget = null)
+/// <param name="retained">
+/// The buffer capacity all streams may keep between frames beyond <see cref="InitialCapacity"/> (samples): a stream keeps
+/// the room a frame needed only while this grants it, else it starts the next frame at <see cref="InitialCapacity"/>.
+/// </param>
+public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBudget? budget = null, PendingBudget? retained = null)
 {
     /// <summary>Pending buffers larger than this (samples) are let go once taken, so a burst does not stay held.</summary>
     public const int RetainedCapacity = 1 << 16;
 
+    /// <summary>Samples a stream's buffers start with, and go back to when their room is not kept.</summary>
+    public const int InitialCapacity = 256;
+
     private readonly PendingBudget _budget = budget ?? new PendingBudget(long.MaxValue);
+    private readonly PendingBudget _retainedBudget = retained ?? new PendingBudget(long.MaxValue);
     private readonly Lock _lock = new();
-    private double[] _raw = new double[256];
-    private double[] _filtered = new double[256];
+    private double[] _raw = new double[InitialCapacity];
+    private double[] _filtered = new double[InitialCapacity];
+    private int _retained;
     private int _pending;
     private readonly List<long> _pipelineMs = [];
     private readonly List<long> _endToEndMs = [];
@@ -134,12 +143,7 @@ public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBu
                 Rate: _rate);
             _budget.Give(_pending);
             ResetPending();
-            if (_raw.Length > RetainedCapacity)
-            {
-                _raw = new double[256];
-                _filtered = new double[256];
-            }
-
+            KeepOrLetGoOfRoom();
             return frame;
         }
     }
@@ -151,9 +155,67 @@ public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBu
         {
             _budget.Give(_pending);
             ResetPending();
+            LetGoOfRoom();
         }
     }
 
+    /// <summary>Buffer capacity this stream keeps between frames beyond <see cref="InitialCapacity"/> (samples).</summary>
+    public int RetainedSamples
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _retained;
+            }
+        }
+    }
+
+    /// <summary>
+    /// After a frame: keeps the buffers' room for the next frame (no reallocation for a steady stream) if it is at most
+    /// <see cref="RetainedCapacity"/> and the shared budget grants it; else goes back to <see cref="InitialCapacity"/>.
+    /// So 10,000 streams that each took one large chunk keep at most the budget, not a megabyte each.
+    /// </summary>
+    private void KeepOrLetGoOfRoom()
+    {
+        TrimLatencyLists();
+        var extra = _raw.Length - InitialCapacity;
+        if (extra <= _retained)
+        {
+            return;
+        }
+
+        if (_raw.Length <= RetainedCapacity && _retainedBudget.TryTake(extra - _retained))
+        {
+            _retained = extra;
+            return;
+        }
+
+        LetGoOfRoom();
+    }
+
+    private void LetGoOfRoom()
+    {
+        _retainedBudget.Give(_retained);
+        _retained = 0;
+        if (_raw.Length > InitialCapacity)
+        {
+            _raw = new double[InitialCapacity];
+            _filtered = new double[InitialCapacity];
+        }
+
+        TrimLatencyLists();
+    }
+
+    /// <summary>The latency lists keep their capacity across Clear(): a frame of thousands of tiny chunks would leave it behind.</summary>
+    private void TrimLatencyLists()
+    {
+        if (_pipelineMs.Capacity > InitialCapacity)
+        {
+            _pipelineMs.Capacity = 0;
+            _endToEndMs.Capacity = 0;
+        }
+    }
     /// <summary>The figures for <c>GET /streams</c>; the rate reads 0 once the stream has been silent for two seconds.</summary>
     public StreamSummary Snapshot(long nowMs)
     {

@@ -4,13 +4,29 @@ using Microsoft.Extensions.Options;
 namespace WebSocketBridge.Streams;
 
 /// <summary>The streams seen recently, by id.</summary>
-public sealed class LiveStreamRegistry(IOptions<BridgeOptions> options, TimeProvider time)
+public sealed class LiveStreamRegistry
 {
     private readonly ConcurrentDictionary<string, LiveStream> _streams = new(StringComparer.Ordinal);
-    private readonly PendingBudget _pending = new(options.Value.MaxPendingSamples);
+    private readonly IOptions<BridgeOptions> _options;
+    private readonly TimeProvider _time;
+
+    public LiveStreamRegistry(IOptions<BridgeOptions> options, TimeProvider time, BridgeMetrics? metrics = null)
+    {
+        _options = options;
+        _time = time;
+        Pending = new PendingBudget(options.Value.MaxPendingSamples);
+        Retained = new PendingBudget(options.Value.MaxPendingSamples);
+        metrics?.ObserveStreamBuffers(() => Pending.Held, () => Retained.Held);
+    }
 
     /// <summary>Samples pending in all streams together (<see cref="BridgeOptions.MaxPendingSamples"/>).</summary>
-    public PendingBudget Pending => _pending;
+    public PendingBudget Pending { get; }
+
+    /// <summary>
+    /// Buffer room all streams keep between frames beyond <see cref="LiveStream.InitialCapacity"/> each, in samples (at
+    /// most <see cref="BridgeOptions.MaxPendingSamples"/>).
+    /// </summary>
+    public PendingBudget Retained { get; }
 
     /// <summary>The stream, added if new; null when <see cref="BridgeOptions.MaxStreams"/> are already held (the chunk is skipped).</summary>
     public LiveStream? GetOrAdd(string streamId)
@@ -21,9 +37,9 @@ public sealed class LiveStreamRegistry(IOptions<BridgeOptions> options, TimeProv
         }
 
         // Only the Kafka loop adds streams, so the count cannot race past the limit by more than nothing.
-        return _streams.Count >= options.Value.MaxStreams
+        return _streams.Count >= _options.Value.MaxStreams
             ? null
-            : _streams.GetOrAdd(streamId, id => new LiveStream(id, options.Value.MaxPendingSamplesPerStream, _pending));
+            : _streams.GetOrAdd(streamId, id => new LiveStream(id, _options.Value.MaxPendingSamplesPerStream, Pending, Retained));
     }
 
     public int Count => _streams.Count;
@@ -46,7 +62,7 @@ public sealed class LiveStreamRegistry(IOptions<BridgeOptions> options, TimeProv
     /// <summary>Forgets streams silent for longer than <see cref="BridgeOptions.StreamTtlSeconds"/>.</summary>
     public void RemoveSilent()
     {
-        var cutoff = time.GetUtcNow().ToUnixTimeMilliseconds() - options.Value.StreamTtlSeconds * 1000L;
+        var cutoff = _time.GetUtcNow().ToUnixTimeMilliseconds() - _options.Value.StreamTtlSeconds * 1000L;
         foreach (var (id, stream) in _streams)
         {
             if (stream.LastSeenMs < cutoff)
@@ -61,7 +77,7 @@ public sealed class LiveStreamRegistry(IOptions<BridgeOptions> options, TimeProv
 
     public IReadOnlyList<StreamSummary> Summaries()
     {
-        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         return [.. _streams.Values.Select(s => s.Snapshot(now)).OrderBy(s => s.StreamId, StringComparer.Ordinal)];
     }
 }
