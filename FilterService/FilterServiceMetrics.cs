@@ -23,6 +23,8 @@ public sealed class FilterServiceMetrics
             "Filter requests holding one of the FilterService:MaxConcurrentRequests slots.");
         meter.CreateObservableGauge("signalpipeline.filter.requests.queued", () => Volatile.Read(ref _queued), "{request}",
             "Filter requests waiting for a slot.");
+        meter.CreateObservableGauge("signalpipeline.filter.ls_cache.bytes", () => SignalPipeline.Filters.FilterCaches.LsCoefficientBytes, "By",
+            "Bytes of least-squares coefficient rows cached for all ls filters of the process (at most 32 MiB, then emptied).");
     }
 
     public void Rejected(string limit) => _rejected.Add(1, new KeyValuePair<string, object?>("limit", limit));

@@ -13,14 +13,19 @@ namespace SignalPipeline.Filters;
 internal sealed class LsCoefficients
 {
     private static readonly ConcurrentDictionary<(int Window, int Degree), LsCoefficients> s_cache = new();
+    private static readonly Lock s_clearing = new();
+    private static long s_bytes;
+    private static int s_generation;
 
     private readonly int _degree;
     private readonly double[]?[] _rows;
+    private readonly int _generation;
 
     private LsCoefficients(int window, int degree)
     {
         _degree = degree;
         _rows = new double[]?[window];
+        _generation = Volatile.Read(ref s_generation);
     }
 
     /// <summary>
@@ -29,6 +34,16 @@ internal sealed class LsCoefficients
     /// recomputing a row gives the same bits).
     /// </summary>
     public const int MaxCachedPairs = 64;
+
+    /// <summary>
+    /// Most bytes of rows the cached pairs hold (32 MiB): a pair's rows are computed as its filters need them (all of
+    /// them, ~4.2 MB at window 1024, for a stream that starts at its first sample), so 64 pairs alone could hold 270 MB.
+    /// A row that takes the cache past it empties the cache, as <see cref="MaxCachedPairs"/> does.
+    /// </summary>
+    public const long MaxCachedBytes = 32L << 20;
+
+    /// <summary>Bytes of rows the cached pairs hold now (gauge <c>signalpipeline.filter.ls_cache.bytes</c>).</summary>
+    public static long CachedBytes => Interlocked.Read(ref s_bytes);
 
     public static LsCoefficients For(int window, int degree)
     {
@@ -39,7 +54,7 @@ internal sealed class LsCoefficients
 
         if (s_cache.Count >= MaxCachedPairs)
         {
-            s_cache.Clear();
+            Clear();
         }
 
         return s_cache.GetOrAdd((window, degree), static key => new(key.Window, key.Degree));
@@ -48,15 +63,44 @@ internal sealed class LsCoefficients
     /// <summary>Pairs cached now (for tests and diagnostics).</summary>
     internal static int CachedPairs => s_cache.Count;
 
+    /// <summary>
+    /// Empties the cache. Pairs already handed out stay with their filters, which keep computing their rows; those rows
+    /// are the filters' own from now on and no longer counted (they go with the filters).
+    /// </summary>
+    private static void Clear()
+    {
+        lock (s_clearing)
+        {
+            Interlocked.Increment(ref s_generation);
+            s_cache.Clear();
+            Interlocked.Exchange(ref s_bytes, 0);
+        }
+    }
+
+    /// <summary>Counts a row this pair has just computed, if the pair is still cached; empties the cache past <see cref="MaxCachedBytes"/>.</summary>
+    private void Count(double[] row)
+    {
+        if (_generation == Volatile.Read(ref s_generation)
+            && Interlocked.Add(ref s_bytes, row.Length * (long)sizeof(double)) > MaxCachedBytes)
+        {
+            Clear();
+        }
+    }
+
     /// <summary>The <paramref name="length"/> coefficients for a window of that length (degree min(d, length - 1)).</summary>
     public double[] Row(int length)
     {
-        // A race computes the same row twice, deterministically: harmless.
+        // A race computes the same row twice, deterministically: the first stored is kept and counted.
         var row = Volatile.Read(ref _rows[length - 1]);
         if (row is null)
         {
             row = Compute(length, Math.Min(_degree, length - 1));
-            Volatile.Write(ref _rows[length - 1], row);
+            if (Interlocked.CompareExchange(ref _rows[length - 1], row, null) is { } first)
+            {
+                return first;
+            }
+
+            Count(row);
         }
 
         return row;

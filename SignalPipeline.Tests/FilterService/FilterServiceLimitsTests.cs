@@ -6,6 +6,7 @@ using FilterService;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using SignalPipeline.Tests.FilterGateway;
+using SignalPipeline.Tests.Infrastructure;
 using static SignalPipeline.Tests.FilterService.FilterApi;
 
 namespace SignalPipeline.Tests.FilterService;
@@ -321,6 +322,30 @@ public sealed class FilterServiceLimitsTests
                 .Process([0.1, 0.2, 0.3], new double[3]);
             Assert.True(SignalPipeline.Filters.LsCoefficients.CachedPairs <= SignalPipeline.Filters.LsCoefficients.MaxCachedPairs);
         }
+    }
+
+    [Fact]
+    public void TheLsCoefficientCacheHoldsAtMostMaxCachedBytesOfRows()
+    {
+        // Each pair at window 1024 that starts at its first sample computes all 1024 rows (~4.2 MB): the eleven degrees are
+        // ~46 MB, well past the 32 MiB bound, which the cache never passes; the gauge reads the same figure.
+        using var meters = new SignalPipeline.Tests.FilterKafkaProcessor.TestMeterFactory();
+        using var gauge = DocumentedMetric.Collect<long>(meters, "SignalPipeline.FilterService", "signalpipeline.filter.ls_cache.bytes");
+        _ = new global::FilterService.FilterServiceMetrics(meters);
+        gauge.AssertDocumented(typeof(System.Diagnostics.Metrics.ObservableGauge<>), "By");
+        var signal = Enumerable.Range(0, 1100).Select(i => Math.Sin(i * 0.01)).ToArray();
+        var largest = 0L;
+        for (var degree = 0; degree <= 10; degree++)
+        {
+            SignalPipeline.Filters.FilterFactory.Create("ls", new Dictionary<string, double> { ["window"] = 1024, ["degree"] = degree })
+                .Process(signal, new double[signal.Length]);
+            var bytes = SignalPipeline.Filters.FilterCaches.LsCoefficientBytes;
+            Assert.InRange(bytes, 0, SignalPipeline.Filters.FilterCaches.LsCoefficientMaxBytes);
+            Assert.Equal(bytes, DocumentedMetric.Sum(gauge));
+            largest = Math.Max(largest, bytes);
+        }
+
+        Assert.True(largest > 16L << 20, $"the cache held at most {largest} bytes: rows are not counted");
     }
 
     internal static async Task<HttpResponseMessage> PostJsonContentAsync(HttpClient client, HttpContent content)
