@@ -212,6 +212,12 @@ public sealed class FilterRequest
         return state.Length == 0 ? null : state;
     }
 
+    /// <summary>Most entries in one <c>params</c> object (the algorithms have at most a handful).</summary>
+    public const int MaxParameters = 32;
+
+    /// <summary>Longest parameter name accepted, in bytes as written (escapes included).</summary>
+    public const int MaxParameterNameBytes = 64;
+
     private static Dictionary<string, double>? ReadParameters(ref Utf8JsonReader reader, string path)
     {
         if (reader.TokenType == JsonTokenType.Null)
@@ -227,6 +233,19 @@ public sealed class FilterRequest
         var parameters = new Dictionary<string, double>(StringComparer.Ordinal);
         while (Next(ref reader) != JsonTokenType.EndObject)
         {
+            // Names are echoed in the answer and held per item: a 16 MiB body could otherwise hold a million of them, or
+            // one of 16 MiB copied into each message that names it.
+            var nameBytes = reader.HasValueSequence ? reader.ValueSequence.Length : reader.ValueSpan.Length;
+            if (nameBytes > MaxParameterNameBytes)
+            {
+                throw FilterRequestException.BadRequest($"'{path}' has a name of {nameBytes} bytes: parameter names are at most {MaxParameterNameBytes} bytes.");
+            }
+
+            if (parameters.Count == MaxParameters)
+            {
+                throw FilterRequestException.BadRequest($"'{path}' has more than {MaxParameters} entries: no algorithm has that many parameters.");
+            }
+
             var name = reader.GetString()!;
             Next(ref reader);
             if (reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out var value) || !double.IsFinite(value))

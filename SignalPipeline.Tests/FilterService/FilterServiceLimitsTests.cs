@@ -49,6 +49,26 @@ public sealed class FilterServiceLimitsTests
     }
 
     [Fact]
+    public async Task AParameterNameOverMaxParameterNameBytesOrTooManyParametersGet400WithoutTheNamesEchoed()
+    {
+        await using var service = await StartServiceAsync();
+        using var client = service.CreateClient();
+
+        // A name of 1 MB: refused before it is read as a string, and the detail does not repeat it.
+        var longName = new string('x', 1 << 20);
+        using var longOne = await PostJsonAsync(client, "/kalman/audio/run", "{\"signal\":[0.1],\"params\":{\"" + longName + "\":1}}");
+        var text = await longOne.Content.ReadAsStringAsync();
+        Assert.True(text.Length < 1000, $"the answer has {text.Length} characters");
+        await AssertProblemAsync(longOne, HttpStatusCode.BadRequest, "parameter names are at most 64 bytes");
+
+        var many = string.Join(",", Enumerable.Range(0, FilterRequest.MaxParameters + 1).Select(i => $"\"p{i}\":1"));
+        using var tooMany = await PostJsonAsync(client, "/kalman/audio/batch", "{\"params\":{" + many + "},\"items\":[{\"signal\":[0.1]}]}");
+        await AssertProblemAsync(tooMany, HttpStatusCode.BadRequest, $"more than {FilterRequest.MaxParameters} entries");
+
+        await AssertStillServesAsync(client);
+    }
+
+    [Fact]
     public async Task MoreThanMaxSamplesPerRequestGets413WhateverTheFormAndNormalRequestsGoOn()
     {
         await using var service = await StartServiceAsync(("FilterService:MaxSamplesPerRequest", "100"));
