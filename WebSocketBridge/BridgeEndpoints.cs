@@ -11,7 +11,8 @@ public static class BridgeEndpoints
     public static WebApplication MapBridgeEndpoints(this WebApplication app)
     {
         app.Map("/ws", AcceptAsync);
-        app.MapGet("/streams", (LiveStreamRegistry streams) => streams.Summaries());
+        app.MapGet("/streams", (LiveStreamRegistry streams, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json)
+            => Results.Bytes(streams.SummariesJson(json.Value.SerializerOptions), "application/json; charset=utf-8"));
         app.MapGet("/clients", (ClientRegistry clients) => clients.Listing());
         app.MapFilterStateEndpoint();
         return app;

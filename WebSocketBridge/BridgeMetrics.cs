@@ -18,6 +18,7 @@ public sealed class BridgeMetrics
     private readonly Counter<long> _streamsRefused;
     private readonly Counter<long> _closed;
     private readonly Counter<long> _overflowed;
+    private readonly Counter<long> _throttled;
     private readonly Meter _meter;
     private long _consumerLag;
 
@@ -39,6 +40,8 @@ public sealed class BridgeMetrics
         _undecodable = meter.CreateCounter<long>("signalpipeline.bridge.chunks.undecodable", "{chunk}", "Records of the output topic that could not be decoded (skipped).");
         _overflowed = meter.CreateCounter<long>("signalpipeline.bridge.samples.overflowed", "{sample}",
             "Samples discarded before any frame took them: a stream's pending samples at Bridge:MaxPendingSamplesPerStream, or a chunk finding all streams at Bridge:MaxPendingSamples.");
+        _throttled = meter.CreateCounter<long>("signalpipeline.bridge.messages.throttled", "{message}",
+            "Client messages read later because the client sent more than Bridge:ClientMessagesPerSecond.");
         _frameDelay = meter.CreateHistogram<double>("signalpipeline.bridge.frame.delay", "ms",
             "From the arrival of a frame's newest chunk to the frame's hand-over to the client's socket.");
         Addresses = new AddressTableInstruments(meter, "signalpipeline.bridge", "Bridge:MaxTrackedAddresses");
@@ -73,6 +76,8 @@ public sealed class BridgeMetrics
     }
 
     public void FrameDropped() => _framesDropped.Add(1);
+
+    public void MessageThrottled() => _throttled.Add(1);
 
     public void ConnectionRejected(string reason) => _rejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
 

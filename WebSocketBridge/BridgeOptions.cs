@@ -78,6 +78,14 @@ public sealed class BridgeOptions : IValidatableObject
     [SettingRange(1, 100_000)]
     public int MaxSubscriptionsPerClient { get; set; } = 256;
 
+    /// <summary>
+    /// Messages (commands) per second the bridge reads from one client, after a burst of as many; past it the bridge reads
+    /// that client's socket later (a bucket per client), so a script alternating subscribe and unsubscribe gets its
+    /// answers slower instead of taking a CPU. Nothing is refused or closed.
+    /// </summary>
+    [SettingRange(1, 100_000)]
+    public int ClientMessagesPerSecond { get; set; } = 20;
+
     /// <summary>Seconds a client may stay connected without any subscription before it is closed (1008).</summary>
     [SettingRange(1, 86_400)]
     public int IdleTimeoutSeconds { get; set; } = 60;

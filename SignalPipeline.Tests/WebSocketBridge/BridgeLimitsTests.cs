@@ -357,6 +357,36 @@ public sealed class BridgeLimitsTests
     }
 
     [Fact]
+    public async Task MessagesPastClientMessagesPerSecondAreReadLaterNeitherRefusedNorClosedAndAnotherClientIsServed()
+    {
+        await using var bridge = await StartBridgeAsync(("Bridge:ClientMessagesPerSecond", "5"));
+        using var throttled = DocumentedMetric.Collect<long>(bridge.App.Services.GetRequiredService<IMeterFactory>(), BridgeMetrics.MeterName,
+            "signalpipeline.bridge.messages.throttled");
+        await using var flooder = await BridgeTestClient.ConnectAsync(bridge.Address);
+
+        // 25 commands at once (subscribe and unsubscribe in turn, as a script would): 5 are read at once, the rest as the
+        // bucket refills, 5 a second. Each still gets its status, in order.
+        for (var i = 0; i < 25; i++)
+        {
+            await flooder.SendAsync(i % 2 == 0 ? """{"type":"subscribe","streams":["a","b"]}""" : """{"type":"unsubscribe","streams":["a"]}""");
+        }
+
+        await using var other = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await other.SubscribeAsync("sensor-1");
+
+        for (var statuses = 0; statuses < 25;)
+        {
+            using var message = await flooder.ReceiveAsync().WaitAsync(Patience);
+            Assert.NotNull(message);
+            statuses += message.RootElement.GetProperty("type").GetString() == "status" ? 1 : 0;
+        }
+
+        Assert.True(throttled.Sum() >= 10, $"messages.throttled {throttled.Sum()}: 20 of the 25 should have waited for the bucket");
+        Assert.Equal(WebSocketState.Open, flooder.Socket.State);
+        throttled.AssertDocumented(typeof(Counter<>), "{message}");
+    }
+
+    [Fact]
     public async Task ClientsGivesCountsOnlyUnlessListClientsIsOn()
     {
         await using (var bridge = await StartBridgeAsync())

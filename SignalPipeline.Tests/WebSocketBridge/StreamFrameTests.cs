@@ -119,6 +119,25 @@ public sealed class StreamFrameTests
     }
 
     [Fact]
+    public void GET_streams_is_written_at_most_once_per_500_ms_whoever_asks()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20_000));
+        var registry = new LiveStreamRegistry(Options.Create(new BridgeOptions()), time);
+        var json = new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        registry.GetOrAdd("a")!.Append(0, "kalman", [1.0], [1.0], now, now, now);
+
+        var first = registry.SummariesJson(json);
+        registry.GetOrAdd("b")!.Append(0, "kalman", [1.0], [1.0], now, now, now);
+        time.Advance(TimeSpan.FromMilliseconds(LiveStreamRegistry.SummariesCacheMilliseconds - 1));
+        Assert.Same(first, registry.SummariesJson(json));
+
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        using var second = JsonDocument.Parse(registry.SummariesJson(json));
+        Assert.Equal(["a", "b"], second.RootElement.EnumerateArray().Select(s => s.GetProperty("stream_id").GetString()));
+    }
+
+    [Fact]
     public void A_frame_joins_the_chunks_since_the_last_frame_and_positions_continue()
     {
         var stream = new LiveStream("s", maxPendingSamples: 1 << 20);

@@ -29,6 +29,8 @@ public sealed class ClientConnection
     private long _unsubscribedSinceMs;
     private long _sendingSinceMs;
     private int _aborted;
+    private double _messageTokens;
+    private long _messageTokensAtMs;
 
     public ClientConnection(long id, WebSocket socket, bool raw, BridgeOptions options, BridgeMetrics metrics, TimeProvider time)
     {
@@ -45,11 +47,17 @@ public sealed class ClientConnection
             dropped.Release();
         });
         _unsubscribedSinceMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+        _messageTokens = options.ClientMessagesPerSecond;
+        _messageTokensAtMs = _unsubscribedSinceMs;
     }
 
     public long Id { get; }
 
     public long Dropped => _queue.Dropped;
+
+    public bool Subscribed => !_subscription.IsEmpty;
+
+    public bool Paused => _paused;
 
     public ClientSummary Snapshot()
     {
@@ -265,6 +273,7 @@ public sealed class ClientConnection
                     return new ProtocolError(WebSocketCloseStatus.InvalidMessageType, "binary messages are not accepted: send JSON text");
                 }
 
+                await ThrottleAsync(cancellationToken);
                 if (!ClientCommand.TryParse(buffer.AsSpan(0, count), out var command, out var error))
                 {
                     return error;
@@ -281,6 +290,35 @@ public sealed class ClientConnection
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Takes a token of the client's bucket (Bridge:ClientMessagesPerSecond, as deep as one second of it) for the message
+    /// just read, waiting for one if it is empty: meanwhile the client's socket is not read, so its sends back up in TCP.
+    /// </summary>
+    private async ValueTask ThrottleAsync(CancellationToken cancellationToken)
+    {
+        var rate = (double)_options.ClientMessagesPerSecond;
+        var throttled = false;
+        while (true)
+        {
+            var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            _messageTokens = Math.Min(rate, _messageTokens + (nowMs - _messageTokensAtMs) * rate / 1000);
+            _messageTokensAtMs = nowMs;
+            if (_messageTokens >= 1)
+            {
+                _messageTokens--;
+                return;
+            }
+
+            if (!throttled)
+            {
+                throttled = true;
+                _metrics.MessageThrottled();
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Ceiling((1 - _messageTokens) * 1000 / rate)), _time, cancellationToken);
         }
     }
 

@@ -80,4 +80,40 @@ public sealed class LiveStreamRegistry
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         return [.. _streams.Values.Select(s => s.Snapshot(now)).OrderBy(s => s.StreamId, StringComparer.Ordinal)];
     }
+
+    /// <summary>How long one answer of <c>GET /streams</c> is served to everyone.</summary>
+    public const int SummariesCacheMilliseconds = 500;
+
+    private sealed record CachedJson(long AtMs, byte[] Json);
+
+    private CachedJson? _summaries;
+
+    /// <summary>
+    /// <c>GET /streams</c> as UTF-8 JSON, written at most once per <see cref="SummariesCacheMilliseconds"/>: each page polls
+    /// it every 2 s, and with many pages and thousands of streams a snapshot, sort and serialization per call would take
+    /// the bridge's CPU.
+    /// </summary>
+    public byte[] SummariesJson(System.Text.Json.JsonSerializerOptions json)
+    {
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        if (Fresh(Volatile.Read(ref _summaries), now) is { } cached)
+        {
+            return cached;
+        }
+
+        lock (_streams)
+        {
+            if (Fresh(_summaries, now) is { } again)
+            {
+                return again;
+            }
+
+            var bytes = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(Summaries(), json);
+            Volatile.Write(ref _summaries, new CachedJson(now, bytes));
+            return bytes;
+        }
+
+        static byte[]? Fresh(CachedJson? cached, long now)
+            => cached is not null && now >= cached.AtMs && now - cached.AtMs < SummariesCacheMilliseconds ? cached.Json : null;
+    }
 }
