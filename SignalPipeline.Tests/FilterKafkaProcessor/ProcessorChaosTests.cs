@@ -117,9 +117,10 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
     private const int Kills = 8;
     private const int ChunkSamples = 64;
 
-    // Production goes on until the kills end and every poison kind is sent (50 ms a round); this only bounds it (~2.5 MB
-    // of input per partition, well under the ~5 MiB the dev broker keeps).
-    private const int MaxRounds = 1000;
+    // Production goes on until the kills end and every poison kind is sent (50 ms a round); this only bounds it (~3.75 MB
+    // of input per partition, under the ~5 MiB the dev broker keeps). 1,000 was once too few at load 12: the chaos
+    // streams' state became visible ~55 s into production, just after the last of 1,000 rounds (2026-12-02 00:32).
+    private const int MaxRounds = 1500;
     private static readonly TimeSpan KillEvery = TimeSpan.FromSeconds(2.5);
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(90);
 
@@ -217,7 +218,7 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
         // Each replica was killed at least once while the streams were flowing (a kill after the last round tests a quiet pipeline).
         Assert.True(killsMidStream >= ids.Count, $"Only {killsMidStream} of {Kills} kills came while production ran ({MaxRounds} rounds).");
         await stopProducing.CancelAsync();
-        await producing.WaitAsync(TimeSpan.FromMinutes(1));
+        await producing.WaitAsync(TimeSpan.FromMinutes(2));
         await stopLooking.CancelAsync();
         Assert.True(chaosCommitted.IsCompletedSuccessfully, $"Not every chaos stream had committed state (GET /streams/{{id}}) after {MaxRounds} rounds, so no poison was sent.");
         Assert.True(ledger.AllKindsSent(out var missingKinds), $"The run ended before every poison kind was sent: {missingKinds}.");
