@@ -3,8 +3,6 @@ namespace SignalPipeline.Filters;
 /// <summary>What the filters' shared caches hold, for the services' gauges.</summary>
 public static class FilterCaches
 {
-    /// <summary>Bytes of least-squares coefficient rows cached (at most <see cref="LsCoefficientMaxBytes"/>, then emptied).</summary>
+    /// <summary>Bytes of least-squares coefficient rows cached (at most 32 MiB, then emptied).</summary>
     public static long LsCoefficientBytes => LsCoefficients.CachedBytes;
-
-    public const long LsCoefficientMaxBytes = LsCoefficients.MaxCachedBytes;
 }

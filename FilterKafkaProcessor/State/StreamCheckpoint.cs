@@ -10,6 +10,10 @@ namespace FilterKafkaProcessor.State;
 /// <param name="Source">Where it was read (the partition and offset are checkpointed; named in a dead letter).</param>
 public sealed record PendingChunk(long Seq, byte[] Value, IReadOnlyList<KeyValuePair<string, byte[]?>> Headers, long TimestampMs, TopicPartitionOffset Source)
 {
+    /// <summary>A record's headers as held chunks and dead letters keep them; a header without a value stays null.</summary>
+    public static IReadOnlyList<KeyValuePair<string, byte[]?>> CopyHeaders(Headers? headers)
+        => headers is null ? [] : [.. headers.Select(h => KeyValuePair.Create<string, byte[]?>(h.Key, h.GetValueBytes()))];
+
     /// <summary>What this chunk adds to its stream's checkpoint (<see cref="StreamCheckpoint.HeldChunkBytes"/>).</summary>
     public long CheckpointBytes => StreamCheckpoint.HeldChunkBytes(Value, Headers);
 }

@@ -222,7 +222,7 @@ public sealed class ChunkEnvelope
     public TopicPartitionOffset Source { get; }
 
     public IReadOnlyList<KeyValuePair<string, byte[]?>> Headers
-        => _headers ??= _kafkaHeaders is null ? [] : [.. _kafkaHeaders.Select(h => KeyValuePair.Create<string, byte[]?>(h.Key, h.GetValueBytes()))];
+        => _headers ??= PendingChunk.CopyHeaders(_kafkaHeaders);
 
     public PendingChunk ToPending() => new(Seq, Value, Headers, TimestampMs, Source);
 

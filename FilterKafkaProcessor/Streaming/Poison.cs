@@ -1,4 +1,5 @@
 using Confluent.Kafka;
+using FilterKafkaProcessor.State;
 using SignalPipeline.Messages;
 
 namespace FilterKafkaProcessor.Streaming;
@@ -21,12 +22,9 @@ public static class PoisonCodes
 public sealed record DeadLetter(byte[]? Key, byte[]? Value, IReadOnlyList<KeyValuePair<string, byte[]?>> Headers, TopicPartitionOffset Source, string Code, string Reason)
 {
     public static DeadLetter From(ConsumeResult<byte[], byte[]> record, string code, string reason)
-        => new(record.Message.Key, record.Message.Value, Copy(record.Message.Headers), record.TopicPartitionOffset, code, reason);
+        => new(record.Message.Key, record.Message.Value, PendingChunk.CopyHeaders(record.Message.Headers), record.TopicPartitionOffset, code, reason);
 
     public static DeadLetter From(ConsumeResult<byte[], byte[]> record, DecodeError error) => From(record, error.CodeName, error.Message);
-
-    private static IReadOnlyList<KeyValuePair<string, byte[]?>> Copy(Headers? headers)
-        => headers is null ? [] : [.. headers.Select(h => KeyValuePair.Create<string, byte[]?>(h.Key, h.GetValueBytes()))];
 }
 
 /// <summary>

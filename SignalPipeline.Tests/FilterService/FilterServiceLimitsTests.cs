@@ -360,7 +360,7 @@ public sealed class FilterServiceLimitsTests
             SignalPipeline.Filters.FilterFactory.Create("ls", new Dictionary<string, double> { ["window"] = 1024, ["degree"] = degree })
                 .Process(signal, new double[signal.Length]);
             var bytes = SignalPipeline.Filters.FilterCaches.LsCoefficientBytes;
-            Assert.InRange(bytes, 0, SignalPipeline.Filters.FilterCaches.LsCoefficientMaxBytes);
+            Assert.InRange(bytes, 0, SignalPipeline.Filters.LsCoefficients.MaxCachedBytes);
             Assert.Equal(bytes, DocumentedMetric.Sum(gauge));
             largest = Math.Max(largest, bytes);
         }

@@ -296,6 +296,8 @@ public sealed class ClientConnection
     /// <summary>
     /// Takes a token of the client's bucket (Bridge:ClientMessagesPerSecond, as deep as one second of it) for the message
     /// just read, waiting for one if it is empty: meanwhile the client's socket is not read, so its sends back up in TCP.
+    /// Refilled from the elapsed time when a message comes, not by a TokenBucketRateLimiter's replenishment timer: that
+    /// would be a timer firing 20 times a second for each of up to Bridge:MaxConnections mostly idle clients.
     /// </summary>
     private async ValueTask ThrottleAsync(CancellationToken cancellationToken)
     {

@@ -135,16 +135,10 @@ public sealed class ClientRegistry(IOptions<BridgeOptions> options, BridgeMetric
     /// <summary><c>GET /clients</c>: counts, and each client only when <see cref="BridgeOptions.ListClients"/> is on.</summary>
     public ClientListing Listing()
     {
-        if (!options.Value.ListClients)
-        {
-            // Counts only: no client's subscription is listed or sorted.
-            var clients = _clients.Values.ToList();
-            return new ClientListing(clients.Count, clients.Count(c => c.Subscribed), clients.Count(c => c.Paused), clients.Sum(c => c.Dropped), null);
-        }
-
-        var snapshots = _clients.Values.Select(c => c.Snapshot()).OrderBy(c => c.Id).ToList();
-        return new ClientListing(snapshots.Count, snapshots.Count(c => c.Streams.Count > 0), snapshots.Count(c => c.Paused),
-            snapshots.Sum(c => c.Dropped), snapshots);
+        // The counts need no client's stream list; those are built (and sorted) only when listed.
+        var clients = _clients.Values.ToList();
+        var listed = options.Value.ListClients ? clients.Select(c => c.Snapshot()).OrderBy(c => c.Id).ToList() : null;
+        return new ClientListing(clients.Count, clients.Count(c => c.Subscribed), clients.Count(c => c.Paused), clients.Sum(c => c.Dropped), listed);
     }
 }
 

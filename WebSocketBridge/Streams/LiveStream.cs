@@ -178,7 +178,6 @@ public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBu
     /// </summary>
     private void KeepOrLetGoOfRoom()
     {
-        TrimLatencyLists();
         var extra = _raw.Length - InitialCapacity;
         if (extra <= _retained)
         {
@@ -203,19 +202,8 @@ public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBu
             _raw = new double[InitialCapacity];
             _filtered = new double[InitialCapacity];
         }
-
-        TrimLatencyLists();
     }
 
-    /// <summary>The latency lists keep their capacity across Clear(): a frame of thousands of tiny chunks would leave it behind.</summary>
-    private void TrimLatencyLists()
-    {
-        if (_pipelineMs.Capacity > InitialCapacity)
-        {
-            _pipelineMs.Capacity = 0;
-            _endToEndMs.Capacity = 0;
-        }
-    }
     /// <summary>The figures for <c>GET /streams</c>; the rate reads 0 once the stream has been silent for two seconds.</summary>
     public StreamSummary Snapshot(long nowMs)
     {
@@ -264,6 +252,13 @@ public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBu
         _seqLast = -1;
         _pipelineMs.Clear();
         _endToEndMs.Clear();
+
+        // Clear() keeps the lists' capacity: a frame of thousands of tiny chunks would leave it behind for the stream's TTL.
+        if (_pipelineMs.Capacity > InitialCapacity)
+        {
+            _pipelineMs.Capacity = 0;
+            _endToEndMs.Capacity = 0;
+        }
     }
 }
 

@@ -87,6 +87,7 @@ public sealed class LiveStreamRegistry
     private sealed record CachedJson(long AtMs, byte[] Json);
 
     private CachedJson? _summaries;
+    private readonly Lock _writingSummaries = new();
 
     /// <summary>
     /// <c>GET /streams</c> as UTF-8 JSON, written at most once per <see cref="SummariesCacheMilliseconds"/>: each page polls
@@ -101,7 +102,7 @@ public sealed class LiveStreamRegistry
             return cached;
         }
 
-        lock (_streams)
+        lock (_writingSummaries)
         {
             if (Fresh(_summaries, now) is { } again)
             {
