@@ -68,7 +68,8 @@ public sealed class ProcessorOptions : IValidatableObject
     public int MaxBatchRecords { get; set; } = 2000;
 
     /// <summary>
-    /// Most input bytes (record values) in one transaction. Bounds what the producer holds until the commit: with
+    /// Most input bytes in one transaction: record keys, values and headers (a record can carry up to the broker's message
+    /// limit in its headers or key, so counting values only let one producer make a batch of 2000 such records). Bounds what the producer holds until the commit: with
     /// ~200 records of 64 KB per transaction each produced record cost 7x more (fresh memory for librdkafka's copies,
     /// page faults) and the throughput of a run settled at either ~9M or ~18M samples/s (2026-11-29, 1 MiB fixed it).
     /// Measured again on 2026-11-30 (docs/benchmarks.md, "Larger transactions"): larger transactions moved more JSON

@@ -54,7 +54,28 @@ public sealed class Batch
 
     public SequenceCounters Counters;
 
-    public int InputBytes { get; set; }
+    /// <summary>What the records take, by <see cref="RecordBytes"/>: bounded by <c>Processor:MaxBatchBytes</c>.</summary>
+    public long InputBytes { get; set; }
+
+    /// <summary>
+    /// A consumed record's key, value and headers (keys and values), in bytes. A producer can put up to the broker's
+    /// message limit in any of the three, so all count toward the batch's bound, not only the value.
+    /// </summary>
+    public static long RecordBytes(ConsumeResult<byte[], byte[]> record)
+    {
+        var message = record.Message;
+        long bytes = (message.Key?.Length ?? 0) + (message.Value?.Length ?? 0);
+        if (message.Headers is { } headers)
+        {
+            for (var i = 0; i < headers.Count; i++)
+            {
+                var header = headers[i];
+                bytes += header.Key.Length + (header.GetValueBytes()?.Length ?? 0);
+            }
+        }
+
+        return bytes;
+    }
 
     /// <summary>Nothing to write: no record of an owned partition, no stream changed, none evicted.</summary>
     public bool IsEmpty => LastOffsets.Count == 0 && Touched.Count == 0 && Evicted.Count == 0;
@@ -70,7 +91,7 @@ public sealed class Batch
             var record = Records[i];
             if (drop(record.Partition.Value))
             {
-                InputBytes -= record.Message.Value?.Length ?? 0;
+                InputBytes -= RecordBytes(record);
                 continue;
             }
 

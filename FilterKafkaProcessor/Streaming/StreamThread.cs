@@ -266,7 +266,7 @@ public sealed class StreamThread : IDisposable
         if (!record.IsPartitionEOF)
         {
             batch.Records.Add(record);
-            batch.InputBytes += record.Message.Value?.Length ?? 0;
+            batch.InputBytes += Batch.RecordBytes(record);
             if (decode)
             {
                 batch.Decoded.Add(PartitionTask.Decode(record, _context.DecodeLimits));

@@ -148,6 +148,28 @@ public sealed class StreamThreadTests
     }
 
     [Fact]
+    public void HeadersCountTowardMaxBatchBytesSoRecordsHeavyWithThemMakeSmallBatches()
+    {
+        // A record can carry up to the broker's message limit in its headers with a tiny value; counting values only let
+        // a batch take MaxBatchRecords such records (2000 x ~1 MB against a 512 MiB pod).
+        using var harness = new ProcessorHarness(configure: o => o.MaxBatchBytes = 64 * 1024);
+        harness.Start();
+        var chunks = Enumerable.Range(0, 8).Select(seq => ProcessorHarness.Chunk("h", seq)).ToList();
+        foreach (var chunk in chunks)
+        {
+            var message = SampleCodec.ToMessage(chunk);
+            message.Headers.Add("x-pad", new byte[40_000]);
+            harness.Cluster.Produce(ProcessorHarness.Input, 0, message.Key, message.Value, message.Headers);
+        }
+
+        harness.StepUntil(() => harness.OutputCount("h") > 0);
+        Assert.Equal(2, harness.OutputCount("h"));
+
+        harness.StepUntil(() => harness.OutputCount("h") == 8);
+        ProcessorHarness.AssertReference(chunks, harness.Outputs()["h"]);
+    }
+
+    [Fact]
     public void ANewStreamBeyondMaxStreamsIsDeadLetteredAndTheOthersGoOn()
     {
         using var harness = new ProcessorHarness(configure: o => o.MaxStreams = 2);
