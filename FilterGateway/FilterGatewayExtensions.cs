@@ -36,7 +36,7 @@ public static class FilterGatewayExtensions
                 var perAddress = new AddressConnectionLimit(options.Value.MaxConnectionsPerAddress, trusted.Value, () => metrics.ConnectionRejected("address_limit"));
                 kestrel.ConfigureEndpointDefaults(listen => listen.Use(perAddress.Apply));
                 // Binary requests carry the filter state in the X-Filter-State header (up to ~45 KB for rls(64)).
-                kestrel.Limits.MaxRequestHeadersTotalSize = 256 * 1024;
+                kestrel.Limits.MaxRequestHeadersTotalSize = options.Value.MaxRequestHeadersBytes;
             });
 
         builder.Services.AddSingleton<IProxyConfigProvider, FilterProxyConfigProvider>();

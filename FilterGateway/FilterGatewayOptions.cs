@@ -114,11 +114,14 @@ public sealed class FilterGatewayOptions
     /// <summary>
     /// Most open client connections (Kestrel's <c>MaxConcurrentConnections</c>); a connection beyond it is closed as soon
     /// as it is accepted, with no response, and counted in <c>kestrel.rejected_connections</c>. Bounds what connections
-    /// alone can hold. It is global: one address is bounded by the Ingress (32 connections per controller pod), so the
-    /// default leaves room for many (the abuse bench's 1,000 idle sockets from one address leave a normal client served).
+    /// alone can hold: each sending headers up to <see cref="MaxRequestHeadersBytes"/> holds about 170 KB, so 1536 hold at
+    /// most ~260 MB, inside the pod's 512 MiB (4096 with 256 KiB of headers each took the gateway out of memory after
+    /// ~1,000: docs/benchmarks.md). It is global: one address is bounded by <see cref="MaxConnectionsPerAddress"/> or
+    /// the Ingress (32 connections per controller pod), so the default leaves room for many (the abuse bench's 1,000
+    /// idle sockets from one address leave a normal client served).
     /// </summary>
     [SettingRange(1, 1_000_000)]
-    public int MaxConnections { get; set; } = 4096;
+    public int MaxConnections { get; set; } = 1536;
 
     /// <summary>
     /// Most open connections from one client address, so that one address cannot take every slot of
@@ -129,6 +132,16 @@ public sealed class FilterGatewayOptions
     /// </summary>
     [SettingRange(1, 1_000_000)]
     public int MaxConnectionsPerAddress { get; set; } = 256;
+
+    /// <summary>
+    /// Most bytes of request headers (Kestrel's <c>MaxRequestHeadersTotalSize</c>); a request past it gets 431 and its
+    /// connection is closed (<c>kestrel.connection.duration{error.type=max_request_headers_total_size_exceeded}</c>).
+    /// Binary requests carry the filter state in <c>X-Filter-State</c> (rls order 64, the largest, about 45 KB of
+    /// base64). A connection sending headers holds about twice what it sent (parsed values are UTF-16 strings), so
+    /// <see cref="MaxConnections"/> times twice this bounds what connections can hold before a request starts.
+    /// </summary>
+    [SettingRange(16 * 1024, 16 * 1024 * 1024)]
+    public int MaxRequestHeadersBytes { get; set; } = 64 * 1024;
 }
 
 /// <summary>Checks the URL settings at start, naming the setting that is wrong.</summary>

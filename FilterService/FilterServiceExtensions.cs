@@ -27,7 +27,7 @@ public static class FilterServiceExtensions
                 kestrel.Limits.MaxConcurrentConnections = options.Value.MaxConnections;
                 // The binary form carries the state in X-Filter-State: an rls(64) state is ~45 KB of base64,
                 // more than Kestrel's default 32 KB for all request headers.
-                kestrel.Limits.MaxRequestHeadersTotalSize = 256 * 1024;
+                kestrel.Limits.MaxRequestHeadersTotalSize = options.Value.MaxRequestHeadersBytes;
             });
 
         builder.Services.AddRequestTimeouts();

@@ -72,9 +72,18 @@ public sealed class FilterServiceOptions
     /// <summary>
     /// Most open connections (Kestrel's <c>MaxConcurrentConnections</c>); a connection beyond it is closed as soon as it is
     /// accepted, with no response, and counted in <c>kestrel.rejected_connections</c>. Bounds what connections alone can
-    /// hold: each may buffer up to 256 KiB of headers while it sends them, so 512 connections at most 128 MiB (a body
-    /// waits unread only for a queued request, and the queues are bounded).
+    /// hold: each may hold up to <see cref="MaxRequestHeadersBytes"/> of headers while it sends them, about twice that in
+    /// memory (parsed values are UTF-16 strings), so 512 connections at most ~64 MiB (a body waits unread only for a
+    /// queued request, and the queues are bounded).
     /// </summary>
     [SettingRange(1, 1_000_000)]
     public int MaxConnections { get; set; } = 512;
+
+    /// <summary>
+    /// Most bytes of request headers (Kestrel's <c>MaxRequestHeadersTotalSize</c>); a request past it gets 431 and its
+    /// connection is closed (<c>kestrel.connection.duration{error.type=max_request_headers_total_size_exceeded}</c>). The
+    /// binary form carries the filter state in <c>X-Filter-State</c>: rls order 64, the largest, is about 45 KB of base64.
+    /// </summary>
+    [SettingRange(16 * 1024, 16 * 1024 * 1024)]
+    public int MaxRequestHeadersBytes { get; set; } = 64 * 1024;
 }
