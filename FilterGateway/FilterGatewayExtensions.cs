@@ -28,6 +28,7 @@ public static class FilterGatewayExtensions
 
         // Bodies of up to 16 MiB pass through: fewer, larger receives (docs/filter-api.md, "Limits").
         builder.Services.AddLargeKestrelBlocks();
+        builder.Services.AddKestrelReadAhead<FilterGatewayOptions>(options => options.MaxReadAheadBytes);
         builder.Services.AddOptions<KestrelServerOptions>()
             .Configure<IOptions<FilterGatewayOptions>, IOptions<TrustedProxies>, GatewayMetrics>((kestrel, options, trusted, metrics) =>
             {

@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using SignalPipeline.Filters;
 
@@ -30,7 +32,7 @@ public sealed class ServiceUrlOptions
 }
 
 /// <summary>The gateway's own settings (configuration section <c>FilterGateway</c>).</summary>
-public sealed class FilterGatewayOptions
+public sealed class FilterGatewayOptions : IValidatableObject
 {
     public const string SectionName = "FilterGateway";
 
@@ -142,6 +144,17 @@ public sealed class FilterGatewayOptions
     /// </summary>
     [SettingRange(16 * 1024, 16 * 1024 * 1024)]
     public int MaxRequestHeadersBytes { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// Most bytes Kestrel reads ahead of the gateway on one client connection (the socket transport's
+    /// <c>MaxReadBufferSize</c>, 1 MiB by its default): pipelined requests, or a body while its request waits, are read
+    /// only this far, then TCP holds the rest. Must be over <see cref="MaxRequestHeadersBytes"/> (a header line must fit).
+    /// </summary>
+    [SettingRange(32 * 1024, 64 * 1024 * 1024)]
+    public int MaxReadAheadBytes { get; set; } = 128 * 1024;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+        => KestrelReadAhead.Validate(SectionName, MaxReadAheadBytes, MaxRequestHeadersBytes);
 }
 
 /// <summary>Checks the URL settings at start, naming the setting that is wrong.</summary>

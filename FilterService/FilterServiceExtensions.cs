@@ -20,6 +20,7 @@ public static class FilterServiceExtensions
 
         // Bodies of up to 16 MiB: fewer, larger receives (docs/filter-api.md, "Limits").
         builder.Services.AddLargeKestrelBlocks();
+        builder.Services.AddKestrelReadAhead<FilterServiceOptions>(options => options.MaxReadAheadBytes);
         builder.Services.AddOptions<KestrelServerOptions>()
             .Configure<IOptions<FilterServiceOptions>>((kestrel, options) =>
             {

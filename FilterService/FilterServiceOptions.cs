@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Hosting;
 
 namespace FilterService;
 
@@ -8,7 +9,7 @@ namespace FilterService;
 /// everything the Kafka processor's remote mode sends (at most 131072 samples and Processor:MaxBatchRecords items per
 /// request, docs/processor.md "Modes").
 /// </summary>
-public sealed class FilterServiceOptions
+public sealed class FilterServiceOptions : IValidatableObject
 {
     public const string SectionName = "FilterService";
 
@@ -73,8 +74,8 @@ public sealed class FilterServiceOptions
     /// Most open connections (Kestrel's <c>MaxConcurrentConnections</c>); a connection beyond it is closed as soon as it is
     /// accepted, with no response, and counted in <c>kestrel.rejected_connections</c>. Bounds what connections alone can
     /// hold: each may hold up to <see cref="MaxRequestHeadersBytes"/> of headers while it sends them, about twice that in
-    /// memory (parsed values are UTF-16 strings), so 512 connections at most ~64 MiB (a body waits unread only for a
-    /// queued request, and the queues are bounded).
+    /// memory (parsed values are UTF-16 strings), so 512 connections at most ~90 MB, and each at most
+    /// <see cref="MaxReadAheadBytes"/> of what it sent ahead of the service (pipelined requests, a queued request's body).
     /// </summary>
     [SettingRange(1, 1_000_000)]
     public int MaxConnections { get; set; } = 512;
@@ -86,4 +87,15 @@ public sealed class FilterServiceOptions
     /// </summary>
     [SettingRange(16 * 1024, 16 * 1024 * 1024)]
     public int MaxRequestHeadersBytes { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// Most bytes Kestrel reads ahead of the service on one connection (the socket transport's <c>MaxReadBufferSize</c>,
+    /// 1 MiB by its default): pipelined requests, or a body while its request waits for a slot, are read only this far,
+    /// then TCP holds the rest. Must be over <see cref="MaxRequestHeadersBytes"/> (a header line must fit).
+    /// </summary>
+    [SettingRange(32 * 1024, 64 * 1024 * 1024)]
+    public int MaxReadAheadBytes { get; set; } = 128 * 1024;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+        => KestrelReadAhead.Validate(SectionName, MaxReadAheadBytes, MaxRequestHeadersBytes);
 }

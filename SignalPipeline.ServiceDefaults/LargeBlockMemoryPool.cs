@@ -30,15 +30,21 @@ public sealed class LargeBlockMemoryPool(int blockSize, Meter meter) : MemoryPoo
         "Bytes of free receive blocks kept for reuse (at most RetainedBlocks blocks).");
     private readonly Counter<long> _dropped = meter.CreateCounter<long>("signalpipeline.kestrel.memory.dropped", "By",
         "Bytes of receive blocks returned past the bound of free blocks and left to the GC.");
+    private readonly UpDownCounter<long> _inUse = meter.CreateUpDownCounter<long>("signalpipeline.kestrel.memory.in_use", "By",
+        "Bytes of blocks held by connections now: what they received and the app has not consumed yet, and answers not sent yet.");
 
     private readonly ConcurrentQueue<byte[]> _free = new();
     private int _freeCount;
     private long _rented;
+    private long _inUseBytes;
 
     public override int MaxBufferSize => blockSize;
 
     /// <summary>Blocks handed out so far (a test's way to see that Kestrel uses this pool).</summary>
     public long Rented => Interlocked.Read(ref _rented);
+
+    /// <summary>Bytes of blocks rented and not returned yet.</summary>
+    public long InUseBytes => Interlocked.Read(ref _inUseBytes);
 
     /// <summary>Free blocks held for reuse now.</summary>
     public int Free => Volatile.Read(ref _freeCount);
@@ -47,6 +53,8 @@ public sealed class LargeBlockMemoryPool(int blockSize, Meter meter) : MemoryPoo
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(minBufferSize, blockSize);
         Interlocked.Increment(ref _rented);
+        Interlocked.Add(ref _inUseBytes, blockSize);
+        _inUse.Add(blockSize);
         if (_free.TryDequeue(out var block))
         {
             Interlocked.Decrement(ref _freeCount);
@@ -68,6 +76,8 @@ public sealed class LargeBlockMemoryPool(int blockSize, Meter meter) : MemoryPoo
 
     private void Return(byte[] block)
     {
+        Interlocked.Add(ref _inUseBytes, -blockSize);
+        _inUse.Add(-blockSize);
         if (Interlocked.Increment(ref _freeCount) <= RetainedBlocks)
         {
             _free.Enqueue(block);

@@ -53,6 +53,14 @@ public sealed class BridgeOptions : IValidatableObject
     public int MaxHttpConnectionsPerAddress { get; set; } = 64;
 
     /// <summary>
+    /// Most bytes Kestrel reads ahead of the bridge on one connection (the socket transport's <c>MaxReadBufferSize</c>, 1 MiB
+    /// by its default). A client's commands are read at most <see cref="ClientMessagesPerSecond"/> a second; what it sends
+    /// faster waits here, then in TCP. Above Kestrel's 32 KiB request-header limit (a header line must fit).
+    /// </summary>
+    [SettingRange(48 * 1024, 64 * 1024 * 1024)]
+    public int MaxReadAheadBytes { get; set; } = 64 * 1024;
+
+    /// <summary>
     /// Client addresses each per-address limiter (upgrades per minute, filter-state requests per minute) keeps a
     /// limiter for; past it, addresses not yet held share one limiter until held ones expire (10 s after their bucket
     /// is full again).

@@ -36,6 +36,7 @@ public static class BridgeServiceExtensions
                 kestrel.ConfigureEndpointDefaults(listen => listen.Use(perAddress.Apply));
             });
 
+        builder.Services.AddKestrelReadAhead<BridgeOptions>(options => options.MaxReadAheadBytes);
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<BridgeMetrics>();
         builder.Services.AddSingleton<LiveStreamRegistry>();
