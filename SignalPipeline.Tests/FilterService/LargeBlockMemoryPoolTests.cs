@@ -29,8 +29,12 @@ public sealed class LargeBlockMemoryPoolTests
         }
 
         var leases = Enumerable.Range(0, LargeBlockMemoryPool.RetainedBlocks + 10).Select(_ => pool.Rent()).ToList();
+        Assert.Equal((LargeBlockMemoryPool.RetainedBlocks + 10) * 16 * 1024, pool.InUseBytes);
+        Assert.Equal(pool.InUseBytes, metrics.Sum("signalpipeline.kestrel.memory.in_use"));
         leases.ForEach(l => l.Dispose());
         Assert.Equal(LargeBlockMemoryPool.RetainedBlocks, pool.Free);
+        Assert.Equal(0, pool.InUseBytes);
+        Assert.Equal(0, metrics.Sum("signalpipeline.kestrel.memory.in_use"));
         Assert.Throws<ArgumentOutOfRangeException>(() => pool.Rent(16 * 1024 + 1));
 
         // The first block, then one for each lease beyond the one free block; 10 dropped past the bound; the rest kept.
