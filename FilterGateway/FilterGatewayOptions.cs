@@ -139,8 +139,9 @@ public sealed class FilterGatewayOptions : IValidatableObject
     /// Most bytes of request headers (Kestrel's <c>MaxRequestHeadersTotalSize</c>); a request past it gets 431 and its
     /// connection is closed (<c>kestrel.connection.duration{error.type=max_request_headers_total_size_exceeded}</c>).
     /// Binary requests carry the filter state in <c>X-Filter-State</c> (rls order 64, the largest, about 45 KB of
-    /// base64). A connection sending headers holds about twice what it sent (parsed values are UTF-16 strings), so
-    /// <see cref="MaxConnections"/> times twice this bounds what connections can hold before a request starts.
+    /// base64). A connection sending headers holds about 2.6 times what it sent (parsed values are UTF-16 strings, plus
+    /// receive blocks; measured, docs/benchmarks.md "Header floods"), so <see cref="MaxConnections"/> times that bounds
+    /// what connections can hold before a request starts.
     /// </summary>
     [SettingRange(16 * 1024, 16 * 1024 * 1024)]
     public int MaxRequestHeadersBytes { get; set; } = 64 * 1024;

@@ -73,8 +73,8 @@ public sealed class FilterServiceOptions : IValidatableObject
     /// <summary>
     /// Most open connections (Kestrel's <c>MaxConcurrentConnections</c>); a connection beyond it is closed as soon as it is
     /// accepted, with no response, and counted in <c>kestrel.rejected_connections</c>. Bounds what connections alone can
-    /// hold: each may hold up to <see cref="MaxRequestHeadersBytes"/> of headers while it sends them, about twice that in
-    /// memory (parsed values are UTF-16 strings), so 512 connections at most ~90 MB, and each at most
+    /// hold: each may hold up to <see cref="MaxRequestHeadersBytes"/> of headers while it sends them, about 2.6 times that in
+    /// memory (parsed values are UTF-16 strings, plus receive blocks), so 512 connections at most ~90 MB, and each at most
     /// <see cref="MaxReadAheadBytes"/> of what it sent ahead of the service (pipelined requests, a queued request's body).
     /// </summary>
     [SettingRange(1, 1_000_000)]
