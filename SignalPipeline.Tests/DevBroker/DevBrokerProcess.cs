@@ -53,8 +53,42 @@ public sealed class DevBrokerProcess : IDisposable
         return new DevBrokerProcess(process, httpPort, bootstrapPort);
     }
 
-    public Task WaitHealthyAsync()
-        => Poll.UntilAsync(IsHealthy, Timeout, () => $"/health to be Healthy; broker output:{Environment.NewLine}{Output}");
+    /// <summary>
+    /// Starts it and waits for /health. A port can be taken between choosing it and the broker binding it (any
+    /// process's outgoing connection may get that ephemeral port); then it starts again on new ports, three tries in all.
+    /// </summary>
+    public static async Task<DevBrokerProcess> StartHealthyAsync(params string[] arguments)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var broker = Start(arguments);
+            try
+            {
+                await broker.WaitHealthyAsync();
+                return broker;
+            }
+            catch (DevBrokerExitedException) when (attempt < 3 && broker.Output.Contains("Address already in use", StringComparison.Ordinal))
+            {
+                broker.Dispose();
+            }
+            catch
+            {
+                broker.Dispose();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Waits for /health; fails at once, with the broker's output, if the process exits first.</summary>
+    public async Task WaitHealthyAsync()
+    {
+        await Poll.UntilAsync(() => Process.HasExited || IsHealthy(), Timeout, () => $"/health to be Healthy; broker output:{Environment.NewLine}{Output}");
+        if (Process.HasExited)
+        {
+            Process.WaitForExit(); // the output read so far, to the end
+            throw new DevBrokerExitedException($"The dev broker exited (code {Process.ExitCode}) before it was healthy; output:{Environment.NewLine}{Output}");
+        }
+    }
 
     public void Dispose()
     {
@@ -85,6 +119,8 @@ public sealed class DevBrokerProcess : IDisposable
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+
+    private sealed class DevBrokerExitedException(string message) : Exception(message);
 
     private sealed class SynchronizedText
     {

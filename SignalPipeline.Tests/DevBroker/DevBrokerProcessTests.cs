@@ -14,8 +14,7 @@ public sealed class DevBrokerProcessTests
     [Fact]
     public async Task It_becomes_healthy_with_its_topics_and_stops_cleanly_on_SIGTERM()
     {
-        using var broker = DevBrokerProcess.Start("--DevBroker:Topics=orders, payments", "--DevBroker:Partitions=3");
-        await broker.WaitHealthyAsync();
+        using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:Topics=orders, payments", "--DevBroker:Partitions=3");
 
         using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.BootstrapServers }).Build())
         {

@@ -15,14 +15,15 @@ public sealed class FaultEndpointTests(FaultEndpointTests.Broker broker) : IClas
     /// <summary>One broker process (2 brokers, fault injection on) shared by the tests of this class.</summary>
     public sealed class Broker : IAsyncLifetime
     {
-        public DevBrokerProcess Process { get; } =
-            DevBrokerProcess.Start("--DevBroker:FaultInjection=true", "--DevBroker:Topics=orders", "--DevBroker:Partitions=1", "--DevBroker:Brokers=2");
+        public DevBrokerProcess Process { get; private set; } = null!;
 
-        public Task InitializeAsync() => Process.WaitHealthyAsync();
+        public async Task InitializeAsync()
+            => Process = await DevBrokerProcess.StartHealthyAsync(
+                "--DevBroker:FaultInjection=true", "--DevBroker:Topics=orders", "--DevBroker:Partitions=1", "--DevBroker:Brokers=2");
 
         public Task DisposeAsync()
         {
-            Process.Dispose();
+            Process?.Dispose();
             return Task.CompletedTask;
         }
     }
