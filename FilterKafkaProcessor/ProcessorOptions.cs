@@ -151,6 +151,23 @@ public sealed class ProcessorOptions : IValidatableObject
     public int RestoreStallSeconds { get; set; } = 30;
 
     /// <summary>
+    /// Most open connections to the processor's HTTP endpoints (<c>/streams</c>, <c>/health</c>, <c>/alive</c>; Kestrel's
+    /// <c>MaxConcurrentConnections</c>); a connection beyond it is closed as soon as it is accepted, with no response, and
+    /// counted in <c>kestrel.rejected_connections</c>. Its callers are few (the bridges' and the other instances' pooled
+    /// clients, the kubelet's probes).
+    /// </summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxHttpConnections)}"), SettingRange(1, 1_000_000)]
+    public int MaxHttpConnections { get; set; } = 256;
+
+    /// <summary>
+    /// Most bytes Kestrel reads ahead of the processor on one HTTP connection (the socket transport's
+    /// <c>MaxReadBufferSize</c>, 1 MiB by its default): pipelined requests are read only this far, then TCP holds the
+    /// rest. Above Kestrel's 32 KiB request-header limit (a header line must fit).
+    /// </summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxHttpReadAheadBytes)}"), SettingRange(48 * 1024, 64 * 1024 * 1024)]
+    public int MaxHttpReadAheadBytes { get; set; } = 64 * 1024;
+
+    /// <summary>
     /// A name stable across restarts of the same instance (the pod name on Kubernetes): the transactional id is
     /// <c>filter-kafka-processor-{InstanceId}</c>, so a restarted instance fences its previous incarnation at once and
     /// aborts the transaction it left open. Unset: a unique id per process (fencing then relies on the consumer group
@@ -250,6 +267,18 @@ public static class ProcessorOptionsExtensions
             .Bind(configuration)
             .PostConfigure(options => FindUnreadableParams(configuration, options))
             .ValidateOnStart();
+    }
+
+    /// <summary>
+    /// Bounds what the HTTP endpoints' clients can make the processor hold: <see cref="ProcessorOptions.MaxHttpConnections"/>
+    /// connections, each read at most <see cref="ProcessorOptions.MaxHttpReadAheadBytes"/> ahead.
+    /// </summary>
+    public static IServiceCollection AddProcessorHttpLimits(this IServiceCollection services)
+    {
+        services.AddKestrelReadAhead<ProcessorOptions>(options => options.MaxHttpReadAheadBytes);
+        services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>()
+            .Configure<IOptions<ProcessorOptions>>((kestrel, options) => kestrel.Limits.MaxConcurrentConnections = options.Value.MaxHttpConnections);
+        return services;
     }
 
     private static void FindUnreadableParams(IConfiguration configuration, ProcessorOptions options)

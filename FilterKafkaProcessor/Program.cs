@@ -12,6 +12,7 @@ builder.AddServiceDefaults();
 builder.AddKafkaClients();
 
 builder.Services.AddProcessorOptions(builder.Configuration);
+builder.Services.AddProcessorHttpLimits();
 builder.Services.AddInstanceDirectoryOptions(builder.Configuration);
 builder.Services.AddSingleton<ProcessorTelemetry>();
 

@@ -3,8 +3,10 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using FilterGateway;
+using FilterKafkaProcessor;
 using WebSocketBridge;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using SignalPipeline.Tests.FilterService;
 using SignalPipeline.Tests.Infrastructure;
 using SignalPipeline.Tests.WebSocketBridge;
@@ -13,7 +15,8 @@ namespace SignalPipeline.Tests.FilterGateway;
 
 /// <summary>
 /// The open-connection limit of each HTTP service (FilterService:MaxConnections, FilterGateway:MaxConnections,
-/// Bridge:MaxHttpConnections; docs/filter-api.md and docs/websocket-bridge.md, "Limits"): a connection beyond it is
+/// Bridge:MaxHttpConnections, Processor:MaxHttpConnections; docs/filter-api.md, docs/websocket-bridge.md and
+/// docs/processor.md, "Limits"): a connection beyond it is
 /// closed unanswered and counted in Kestrel's <c>kestrel.rejected_connections</c>; once the held connections close, a
 /// new client is served.
 /// </summary>
@@ -25,13 +28,26 @@ public sealed class ConnectionLimitTests
     {
         "filter-service" => FilterServiceLimitsTests.StartServiceAsync(("FilterService:MaxConnections", $"{limit}")),
         "filter-gateway" => GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?> { ["FilterGateway:MaxConnections"] = $"{limit}" }),
-        _ => BridgeLimitsTests.StartBridgeAsync(("Bridge:MaxHttpConnections", $"{limit}")),
+        "websocket-bridge" => BridgeLimitsTests.StartBridgeAsync(("Bridge:MaxHttpConnections", $"{limit}")),
+        _ => StartProcessorHttpAsync(("Processor:MaxHttpConnections", $"{limit}")),
     };
+
+    /// <summary>The processor's HTTP side as its Program.cs sets it up (settings, limits, probes), without the stream thread.</summary>
+    internal static Task<InProcessHost> StartProcessorHttpAsync(params (string Key, string Value)[] settings)
+        => InProcessHost.StartAsync(settings.ToDictionary(s => s.Key, s => (string?)s.Value),
+            builder =>
+            {
+                builder.AddServiceDefaults();
+                builder.Services.AddProcessorOptions(builder.Configuration);
+                builder.Services.AddProcessorHttpLimits();
+            },
+            app => app.MapDefaultEndpoints());
 
     [Theory]
     [InlineData("filter-service")]
     [InlineData("filter-gateway")]
     [InlineData("websocket-bridge")]
+    [InlineData("filter-kafka-processor")]
     public async Task AConnectionBeyondTheLimitIsClosedUnansweredAndCountedAndTheSlotComesBack(string service)
     {
         await using var host = await StartAsync(service, limit: 2);

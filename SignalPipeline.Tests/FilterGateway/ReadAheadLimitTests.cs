@@ -57,13 +57,24 @@ public sealed class ReadAheadLimitTests
         Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
     }
 
-    [Fact]
-    public async Task TheBridgeHandsItsSettingToKestrelsTransport()
+    [Theory]
+    [InlineData("websocket-bridge", "Bridge:MaxReadAheadBytes")]
+    [InlineData("filter-kafka-processor", "Processor:MaxHttpReadAheadBytes")]
+    public async Task TheBridgeAndTheProcessorHandTheirSettingToKestrelsTransport(string service, string setting)
     {
-        // The bridge keeps Kestrel's own pool (no in-use count to read), so this checks that its setting is the one the
+        // Both keep Kestrel's own pool (no in-use count to read), so this checks that the setting is the one the
         // socket transport runs with; the mechanism is the one the test above exercises.
-        await using var bridge = await BridgeLimitsTests.StartBridgeAsync(("Bridge:MaxReadAheadBytes", "100000"));
-        Assert.Equal(100_000, bridge.App.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.MaxReadBufferSize);
+        await using var host = service == "websocket-bridge"
+            ? await BridgeLimitsTests.StartBridgeAsync((setting, "100000"))
+            : await ConnectionLimitTests.StartProcessorHttpAsync((setting, "100000"));
+        Assert.Equal(100_000, host.App.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.MaxReadBufferSize);
+    }
+
+    [Fact]
+    public async Task TheProcessorReadsAheadAtMost64KiBByDefault()
+    {
+        await using var processor = await ConnectionLimitTests.StartProcessorHttpAsync();
+        Assert.Equal(64 * 1024, processor.App.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.MaxReadBufferSize);
     }
 
     [Theory]

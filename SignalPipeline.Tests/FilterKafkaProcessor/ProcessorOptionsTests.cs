@@ -71,6 +71,8 @@ public class ProcessorOptionsTests
     [InlineData("Processor:StuckPartitionSeconds", "0", "Processor:StuckPartitionSeconds = 0 is out of range")]
     [InlineData("Processor:MaxRetryBackoffMs", "50", "Processor:MaxRetryBackoffMs = 50 is out of range [100,")]
     [InlineData("Processor:RestoreStallSeconds", "0", "Processor:RestoreStallSeconds = 0 is out of range")]
+    [InlineData("Processor:MaxHttpConnections", "0", "Processor:MaxHttpConnections = 0 is out of range")]
+    [InlineData("Processor:MaxHttpReadAheadBytes", "32768", "Processor:MaxHttpReadAheadBytes = 32768 is out of range")]
     [InlineData("Processor:InstanceId", "pod/1", "Processor:InstanceId 'pod/1'")]
     [InlineData("OUTPUT_TOPIC", "sample-input", "INPUT_TOPIC and OUTPUT_TOPIC are both")]
     [InlineData("INPUT_TOPIC", " ", "INPUT_TOPIC must not be empty")]
