@@ -103,7 +103,16 @@ public sealed class FilterGatewayOptions : IValidatableObject
     public int MaxHeldRefusals { get; set; } = 1024;
 
     /// <summary>
-    /// Client addresses each per-address limiter (the rate limit, the refusal budget) keeps a limiter for; past it,
+    /// Health probes (<c>/health</c>, <c>/alive</c>) one client address may send per second; past them its probes get 429
+    /// (held <see cref="RefusalDelay"/>, like the refusal budget's) until the next second. Probes are never rate limited
+    /// (a probe refused because the node shares a budget with clients would restart a healthy pod), so without this one
+    /// address pipelining probes could keep the gateway's CPU busy. A kubelet sends well under one a second. 0 turns it off.
+    /// </summary>
+    [SettingRange(0, 1_000_000)]
+    public int ProbesPerAddressPerSecond { get; set; } = 20;
+
+    /// <summary>
+    /// Client addresses each per-address limiter (the rate limit, the refusal budget, the probe budget) keeps a limiter for; past it,
     /// addresses not yet held share one limiter until held ones expire (10 s after their budget is whole again).
     /// </summary>
     [SettingRange(1, 10_000_000)]

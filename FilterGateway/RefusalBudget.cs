@@ -13,13 +13,15 @@ namespace FilterGateway;
 /// bench was copied through the gateway (~300 KB), read and parsed to its 4,097th item by the service in the small
 /// requests' lane, ~200 a second within the rate limit, and took about half a CPU for nothing but 413s
 /// (docs/benchmarks.md, Abuse). A client that fixes its requests is served again within one window. The address is
-/// the one after the trusted proxies (ForwardedHeaders:KnownNetworks).
+/// the one after the trusted proxies (ForwardedHeaders:KnownNetworks). The health probes, exempt from the rate limit and
+/// from this budget, have a budget of their own (FilterGateway:ProbesPerAddressPerSecond), answered the same way past it.
 /// </summary>
 public sealed class RefusalBudget : IDisposable
 {
     private readonly FilterGatewayOptions _options;
     private readonly GatewayMetrics _metrics;
     private readonly PartitionedRateLimiter<string>? _refusals;
+    private readonly PartitionedRateLimiter<string>? _probes;
     private int _held;
 
     /// <summary>Bodies up to this size are read (and dropped) after a 429 so that the connection can be kept.</summary>
@@ -42,11 +44,36 @@ public sealed class RefusalBudget : IDisposable
                 QueueLimit = 0,
                 AutoReplenishment = false, // the partitioned limiter's own timer starts each window
             }));
+        _probes = _options.ProbesPerAddressPerSecond == 0 ? null : metrics.Addresses
+            .Add("probes", new AddressTable<string>(_options.MaxTrackedAddresses, GatewayMetrics.AddressTableOverflow))
+            .CreateLimiter(_ => new FixedWindowRateLimiter(new FixedWindowRateLimiterOptions
+            {
+                PermitLimit = _options.ProbesPerAddressPerSecond,
+                Window = TimeSpan.FromSeconds(1),
+                QueueLimit = 0,
+                AutoReplenishment = false,
+            }));
     }
 
     public async Task InvokeAsync(HttpContext context, Func<Task> next)
     {
-        if (_refusals is null || FilterGatewayExtensions.IsProbe(context.Request.Path))
+        if (FilterGatewayExtensions.IsProbe(context.Request.Path))
+        {
+            if (_probes is not null)
+            {
+                using var probe = _probes.AttemptAcquire(FilterGatewayExtensions.ClientKey(context), 1);
+                if (!probe.IsAcquired)
+                {
+                    await RefuseProbeAsync(context);
+                    return;
+                }
+            }
+
+            await next();
+            return;
+        }
+
+        if (_refusals is null)
         {
             await next();
             return;
@@ -75,28 +102,9 @@ public sealed class RefusalBudget : IDisposable
     private async Task RefuseAsync(HttpContext context)
     {
         _metrics.Rejected("refusals");
-        // Answered at once, a client that ignores Retry-After just sends the next request: measured, the batch abuser's
-        // two loops then made ~1,300 requests a second and the answers cost the gateway more than the forwarded 413s
-        // had. Held for RefusalDelay (nothing read, a timer), each such loop makes one request per delay; at most
-        // MaxHeldRefusals are held at once, so many parallel connections are answered at once instead of piling up.
-        var delayed = _options.RefusalDelay > TimeSpan.Zero;
-        try
-        {
-            if (delayed && Interlocked.Increment(ref _held) <= _options.MaxHeldRefusals)
-            {
-                await Task.Delay(_options.RefusalDelay, context.RequestAborted);
-            }
-        }
-        catch (OperationCanceledException)
+        if (!await HoldAsync(context))
         {
             return;
-        }
-        finally
-        {
-            if (delayed)
-            {
-                Interlocked.Decrement(ref _held);
-            }
         }
 
         var window = _options.RefusalWindow.TotalSeconds;
@@ -114,5 +122,54 @@ public sealed class RefusalBudget : IDisposable
             statusCode: StatusCodes.Status429TooManyRequests, title: "Too many refused requests").ExecuteAsync(context);
     }
 
-    public void Dispose() => _refusals?.Dispose();
+    private async Task RefuseProbeAsync(HttpContext context)
+    {
+        _metrics.Rejected("probes");
+        if (!await HoldAsync(context))
+        {
+            return;
+        }
+
+        context.Response.Headers.RetryAfter = "1";
+        await Results.Problem(
+            $"Too many health probes from this client: more than {_options.ProbesPerAddressPerSecond} a second "
+            + "(FilterGateway:ProbesPerAddressPerSecond); retry after a second.",
+            statusCode: StatusCodes.Status429TooManyRequests, title: "Too many health probes").ExecuteAsync(context);
+    }
+
+    /// <summary>Holds a refusal for RefusalDelay (at most MaxHeldRefusals at once); false when the client went away meanwhile.</summary>
+    private async Task<bool> HoldAsync(HttpContext context)
+    {
+        // Answered at once, a client that ignores Retry-After just sends the next request: measured, the batch abuser's
+        // two loops then made ~1,300 requests a second and the answers cost the gateway more than the forwarded 413s
+        // had. Held for RefusalDelay (nothing read, a timer), each such loop makes one request per delay; at most
+        // MaxHeldRefusals are held at once, so many parallel connections are answered at once instead of piling up.
+        var delayed = _options.RefusalDelay > TimeSpan.Zero;
+        try
+        {
+            if (delayed && Interlocked.Increment(ref _held) <= _options.MaxHeldRefusals)
+            {
+                await Task.Delay(_options.RefusalDelay, context.RequestAborted);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+        finally
+        {
+            if (delayed)
+            {
+                Interlocked.Decrement(ref _held);
+            }
+        }
+
+        return true;
+    }
+
+    public void Dispose()
+    {
+        _refusals?.Dispose();
+        _probes?.Dispose();
+    }
 }

@@ -13,6 +13,7 @@ namespace SignalPipeline.Tests.FilterGateway;
 /// FilterGateway:RefusalsPerAddress / RefusalWindow (docs/filter-api.md, Gateway): past its budget of 4xx answers a
 /// client address gets 429 problem+json with Retry-After at once, never forwarded; other addresses are served meanwhile,
 /// and the same address is served again once the window ends. The address is the one after the trusted proxies.
+/// FilterGateway:ProbesPerAddressPerSecond: the health probes' own budget, answered the same way.
 /// </summary>
 public sealed class GatewayRefusalBudgetTests
 {
@@ -117,6 +118,97 @@ public sealed class GatewayRefusalBudgetTests
         await stop.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => held.WaitAsync(InProcessHost.Timeout));
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(client, "203.0.113.9", "good"));
+    }
+
+    [Theory]
+    [InlineData("/alive")]
+    [InlineData("/health")]
+    public async Task AnAddressPastItsProbesPerSecondGets429ProbesWhileOthersAreServedAndItIsServedAgain(string probe)
+    {
+        await using var backend = await StartBackendAsync(() => 0);
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = backend.Address.ToString(),
+            ["FilterGateway:ProbesPerAddressPerSecond"] = "3",
+            ["FilterGateway:RefusalDelay"] = "00:00:00",
+            ["ForwardedHeaders:KnownNetworks"] = "127.0.0.0/8",
+        });
+        using var rejected = GatewayMetricsTests.CollectRejected(gateway);
+        using var client = gateway.CreateClient();
+
+        // More probes than the budget within one second: some are refused (the window may start between two of them,
+        // so not necessarily the fourth), each refusal a 429 naming the setting.
+        var statuses = new List<HttpStatusCode>();
+        HttpResponseMessage? refused = null;
+        var deadline = DateTime.UtcNow + InProcessHost.Timeout;
+        while (refused is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"no probe was refused; saw {string.Join(", ", statuses)}");
+            var response = await ProbeAsync(client, probe, "203.0.113.1");
+            statuses.Add(response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                refused = response;
+            }
+            else
+            {
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                response.Dispose();
+            }
+        }
+
+        using (refused)
+        {
+            await FilterApi.AssertProblemAsync(refused, HttpStatusCode.TooManyRequests, "FilterGateway:ProbesPerAddressPerSecond");
+            Assert.Equal("1", refused.Headers.RetryAfter?.ToString());
+        }
+
+        Assert.True(statuses.Count >= 4, $"a probe was refused within the budget: {string.Join(", ", statuses)}");
+        Assert.Equal(1, rejected.Sum(("reason", "probes")));
+        Assert.Equal(1, rejected.Sum());
+
+        // Another address has its own budget; the refused one is served again in a later second.
+        using (var other = await ProbeAsync(client, probe, "203.0.113.2"))
+        {
+            Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+        }
+
+        while (true)
+        {
+            using var again = await ProbeAsync(client, probe, "203.0.113.1");
+            if (again.StatusCode == HttpStatusCode.OK)
+            {
+                break;
+            }
+
+            Assert.Equal(HttpStatusCode.TooManyRequests, again.StatusCode);
+            Assert.True(DateTime.UtcNow < deadline, "the address's probes were never served again");
+            await Task.Delay(100);
+        }
+    }
+
+    [Fact]
+    public async Task TheProbeBudgetIsOffAtZero()
+    {
+        await using var backend = await StartBackendAsync(() => 0);
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = backend.Address.ToString(),
+            ["FilterGateway:ProbesPerAddressPerSecond"] = "0",
+        });
+        using var client = gateway.CreateClient();
+
+        // 50 at once, far past the default budget of 20 a second.
+        var responses = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => ProbeAsync(client, "/alive", "203.0.113.1")));
+        Assert.All(responses, response => Assert.Equal(HttpStatusCode.OK, response.StatusCode));
+        Array.ForEach(responses, response => response.Dispose());
+    }
+
+    private static Task<HttpResponseMessage> ProbeAsync(HttpClient client, string path, string address)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Add("X-Forwarded-For", address);
+        return client.SendAsync(request);
     }
 
     /// <summary>A stand-in service: 400 for a body "bad", 200 otherwise; <paramref name="received"/> counts what reached it.</summary>
