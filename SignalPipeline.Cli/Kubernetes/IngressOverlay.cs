@@ -36,6 +36,14 @@ internal sealed class IngressOverlay(KubernetesOptions options)
             [Annotation + "limit-connections"] = Number(edge.ConnectionsPerAddress),
         };
 
+        // Requests one client address may send a second through each controller pod (NGINX adds a burst of 5 times it);
+        // past it NGINX answers 503 (or limit-req-status-code) without reaching the pods: pipelined cheap requests (probes,
+        // page files) would otherwise cost a pod CPU for each.
+        if (edge.RequestsPerSecondPerAddress > 0)
+        {
+            annotations[Annotation + "limit-rps"] = Number(edge.RequestsPerSecondPerAddress);
+        }
+
         // WebSocket connections of the live page stay open: no 60 s proxy timeout. Elsewhere NGINX's 60 s stays, longer than
         // the gateway's own forwarding timeout, so the gateway answers first.
         var timeout = edge.LongLived ? "3600" : "60";

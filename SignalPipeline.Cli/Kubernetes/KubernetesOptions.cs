@@ -8,9 +8,11 @@ public sealed record ResourceSize(string CpuRequest, string MemoryRequest, strin
 /// <summary>
 /// What the example Ingress (NGINX) lets one client do at a public resource: concurrent connections per client address at
 /// each controller pod (<c>limit-connections</c>), the largest request body it passes (<c>proxy-body-size</c>; 0 leaves
-/// NGINX's default of 1 MiB), and whether connections stay open for long (WebSockets: an hour's proxy timeouts, else 60 s).
+/// NGINX's default of 1 MiB), whether connections stay open for long (WebSockets: an hour's proxy timeouts, else 60 s),
+/// and the requests per second one client address may send through each controller pod (<c>limit-rps</c>, with NGINX's
+/// burst of 5 times it; 0 sets none).
 /// </summary>
-public sealed record IngressEdge(int ConnectionsPerAddress, long MaxBodyBytes = 0, bool LongLived = false);
+public sealed record IngressEdge(int ConnectionsPerAddress, long MaxBodyBytes = 0, bool LongLived = false, int RequestsPerSecondPerAddress = 0);
 
 /// <summary>A CPU HorizontalPodAutoscaler.</summary>
 public sealed record CpuAutoscaling(int MinReplicas, int MaxReplicas, int TargetCpuUtilization);
@@ -128,12 +130,15 @@ public sealed record KubernetesOptions
     /// The example Ingress's limits per public resource. The gateway's body size is its own limit
     /// (<c>FilterGateway:MaxRequestBodyBytes</c>, 16 MiB), so NGINX does not refuse what the API accepts; the bridge's
     /// connections are its per-address cap times its replicas (<c>Bridge:MaxConnectionsPerAddress</c> 16, 2 pods), so
-    /// NGINX refuses only what the bridges would refuse, before it costs them a connection (docs/kubernetes.md, "Ingress").
+    /// NGINX refuses only what the bridges would refuse, before it costs them a connection. Requests per second: the
+    /// gateway's own rate limit (<see cref="RateLimitPermitsPerSecond"/>); the bridge's 20 leave room for about ten live
+    /// pages per address (a page polls <c>/streams</c> every 2 s and its filter panel every second), and bound what
+    /// pipelined requests cost the bridges, which have no rate limit of their own (docs/kubernetes.md, "Ingress").
     /// </summary>
     public IReadOnlyDictionary<string, IngressEdge> IngressEdges { get; init; } = new Dictionary<string, IngressEdge>
     {
-        ["filter-gateway"] = new(DefaultIngressConnectionsPerAddress, MaxBodyBytes: 16 * 1024 * 1024),
-        ["websocket-bridge"] = new(DefaultIngressConnectionsPerAddress, LongLived: true),
+        ["filter-gateway"] = new(DefaultIngressConnectionsPerAddress, MaxBodyBytes: 16 * 1024 * 1024, RequestsPerSecondPerAddress: 200),
+        ["websocket-bridge"] = new(DefaultIngressConnectionsPerAddress, LongLived: true, RequestsPerSecondPerAddress: 20),
     };
 
     /// <summary>Connections one client address may hold through the Ingress to a public resource without its own entry.</summary>

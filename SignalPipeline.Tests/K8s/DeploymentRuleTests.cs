@@ -210,7 +210,7 @@ public sealed class DeploymentRuleTests
     }
 
     [Fact]
-    public async Task TheIngressLimitsConnectionsPerClientAddressAndPassesWhatTheGatewayAndTheBridgeAccept()
+    public async Task TheIngressLimitsConnectionsAndRequestsPerClientAddressAndPassesWhatTheGatewayAndTheBridgeAccept()
     {
         const string Nginx = "nginx.ingress.kubernetes.io/";
         var objects = await RenderAsync("overlays/ingress");
@@ -236,6 +236,12 @@ public sealed class DeploymentRuleTests
         Assert.DoesNotContain(Nginx + "proxy-body-size", bridge.Keys);
 
         Assert.Equal("32", gateway[Nginx + "limit-connections"]);
+
+        // Requests per client address and second: the gateway's own rate limit, as its ConfigMap sets it (NGINX refuses
+        // the flood before it costs a pod anything); the bridge, which has no rate limit of its own, 20.
+        var maps = objects.OfType<V1ConfigMap>().ToDictionary(m => m.Metadata.Name, m => m.Data);
+        Assert.Equal(maps["filter-gateway-env"]["FilterGateway__RateLimitPermitsPerSecond"], gateway[Nginx + "limit-rps"]);
+        Assert.Equal("20", bridge[Nginx + "limit-rps"]);
     }
 
     [Fact]
