@@ -17,7 +17,7 @@ public sealed class GatewayMetrics(IMeterFactory meterFactory)
         "signalpipeline.gateway.requests.rejected", "{request}",
         "Requests the gateway answered itself, by reason (rate_limit, body_bytes, no_healthy_destination, large_requests, refusals, probes).");
 
-    /// <summary>The per-address limiters' tables (<c>rate_limit</c>, <c>refusals</c>).</summary>
+    /// <summary>The per-address limiters' tables (<c>rate_limit</c>, <c>refusals</c>, <c>probes</c>).</summary>
     public AddressTableInstruments Addresses { get; } = new(meterFactory.Create(MeterName), "signalpipeline.gateway", "FilterGateway:MaxTrackedAddresses");
 
     /// <summary>The key of a table's shared overflow limiter (no client address is written so).</summary>

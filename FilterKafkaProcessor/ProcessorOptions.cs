@@ -153,11 +153,13 @@ public sealed class ProcessorOptions : IValidatableObject
     /// <summary>
     /// Most open connections to the processor's HTTP endpoints (<c>/streams</c>, <c>/health</c>, <c>/alive</c>; Kestrel's
     /// <c>MaxConcurrentConnections</c>); a connection beyond it is closed as soon as it is accepted, with no response, and
-    /// counted in <c>kestrel.rejected_connections</c>. Its callers are few (the bridges' and the other instances' pooled
-    /// clients, the kubelet's probes).
+    /// counted in <c>kestrel.rejected_connections</c>. Its callers: the other instances' stream lookups (each instance runs at
+    /// most <c>Processor:MaxStreamLookups</c>, 32, at once, and keeps their connections pooled), so 19 peers at the HPA's
+    /// 20 replicas may hold 608; the bridges (4 calls each); the kubelet's probes. Each connection can make the processor
+    /// hold its headers (Kestrel's 32 KiB, about 85 KB in memory) and <see cref="MaxHttpReadAheadBytes"/>: ~150 MB at most.
     /// </summary>
     [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxHttpConnections)}"), SettingRange(1, 1_000_000)]
-    public int MaxHttpConnections { get; set; } = 256;
+    public int MaxHttpConnections { get; set; } = 1024;
 
     /// <summary>
     /// Most bytes Kestrel reads ahead of the processor on one HTTP connection (the socket transport's
