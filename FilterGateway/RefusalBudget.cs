@@ -34,26 +34,24 @@ public sealed class RefusalBudget : IDisposable
     {
         _options = options.Value;
         _metrics = metrics;
-        // At most FilterGateway:MaxTrackedAddresses addresses have a budget of their own; past it, new ones share one.
-        _refusals = _options.RefusalsPerAddress == 0 ? null : metrics.Addresses
-            .Add("refusals", new AddressTable<string>(_options.MaxTrackedAddresses, GatewayMetrics.AddressTableOverflow))
+        _refusals = FixedWindowPerAddress(metrics, "refusals", _options.RefusalsPerAddress, _options.RefusalWindow);
+        _probes = FixedWindowPerAddress(metrics, "probes", _options.ProbesPerAddressPerSecond, TimeSpan.FromSeconds(1));
+    }
+
+    /// <summary>
+    /// <paramref name="permits"/> per <paramref name="window"/> for each client address, or none at 0. At most
+    /// FilterGateway:MaxTrackedAddresses addresses have a budget of their own; past it, new ones share one.
+    /// </summary>
+    private PartitionedRateLimiter<string>? FixedWindowPerAddress(GatewayMetrics metrics, string table, int permits, TimeSpan window)
+        => permits == 0 ? null : metrics.Addresses
+            .Add(table, new AddressTable<string>(_options.MaxTrackedAddresses, GatewayMetrics.AddressTableOverflow))
             .CreateLimiter(_ => new FixedWindowRateLimiter(new FixedWindowRateLimiterOptions
             {
-                PermitLimit = _options.RefusalsPerAddress,
-                Window = _options.RefusalWindow,
+                PermitLimit = permits,
+                Window = window,
                 QueueLimit = 0,
                 AutoReplenishment = false, // the partitioned limiter's own timer starts each window
             }));
-        _probes = _options.ProbesPerAddressPerSecond == 0 ? null : metrics.Addresses
-            .Add("probes", new AddressTable<string>(_options.MaxTrackedAddresses, GatewayMetrics.AddressTableOverflow))
-            .CreateLimiter(_ => new FixedWindowRateLimiter(new FixedWindowRateLimiterOptions
-            {
-                PermitLimit = _options.ProbesPerAddressPerSecond,
-                Window = TimeSpan.FromSeconds(1),
-                QueueLimit = 0,
-                AutoReplenishment = false,
-            }));
-    }
 
     public async Task InvokeAsync(HttpContext context, Func<Task> next)
     {
