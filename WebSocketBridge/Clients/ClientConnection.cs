@@ -13,6 +13,7 @@ namespace WebSocketBridge.Clients;
 public sealed class ClientConnection
 {
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan CloseLinger = TimeSpan.FromSeconds(1);
 
     private readonly WebSocket _socket;
     private readonly BridgeOptions _options;
@@ -158,8 +159,11 @@ public sealed class ClientConnection
         catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.Faulted)
         {
             // The socket itself refused what the client sent (a text message that is not UTF-8: 1007, a bad frame: 1002)
-            // and has sent the close already.
+            // and has sent the close already, then aborted itself. Returning now ends the connection at once, and the
+            // client may get a reset instead of the close frame still on its way; so the connection is held until the
+            // client goes (it has the close) or for CloseLinger at most, as .NET's own client waits for the server.
             _metrics.ClientClosed("protocol");
+            await LingerAsync(stopping);
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
         {
@@ -188,6 +192,17 @@ public sealed class ClientConnection
             await Task.WhenAll(sendLoop, idleWatch);
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+        {
+        }
+    }
+
+    private static async Task LingerAsync(CancellationToken clientGone)
+    {
+        try
+        {
+            await Task.Delay(CloseLinger, clientGone);
+        }
+        catch (OperationCanceledException)
         {
         }
     }
