@@ -66,6 +66,15 @@ public sealed class PartitionState(int partition, long nextInputOffset, long out
         }
     }
 
+    /// <summary>Every stream counts as active at <paramref name="nowMs"/> (after a restore); their order is kept.</summary>
+    public void MarkAllActive(long nowMs)
+    {
+        for (var stream = _oldest; stream is not null; stream = stream.Newer)
+        {
+            stream.LastActiveMs = nowMs;
+        }
+    }
+
     /// <summary>Streams inactive since <paramref name="cutoffMs"/>, least recently active first; walks only those.</summary>
     public IEnumerable<StreamState> IdleSince(long cutoffMs)
     {

@@ -53,7 +53,7 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
             result[p] = state;
         }
 
-        var budget = new StreamBudget(heldElsewhere + result.Values.Sum(s => s.Count));
+        var budget = new StreamBudget(heldElsewhere + result.Values.Sum(s => s.Count), [.. result.Values]);
 
         // Each record is applied as it is read (last record per key wins), so a restore holds no more than the state
         // it rebuilds: a million streams' raw checkpoints are never kept side by side with the streams made from them.
@@ -70,7 +70,7 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
                 {
                     if (record.Message.Key is { } key)
                     {
-                        Apply(p, result[p], Encoding.UTF8.GetString(key), record.Message.Value, committed, nowMs, groupScanFrom, budget);
+                        Apply(p, result[p], Encoding.UTF8.GetString(key), record.Message.Value, record.Message.Timestamp.UnixTimestampMs, committed, nowMs, groupScanFrom, budget);
                     }
                 });
                 results[g] = (groupMarks, groupScanFrom);
@@ -79,6 +79,13 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
         catch (AggregateException e) when (e.InnerExceptions.Count > 0)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+
+        // While reading, a stream's activity was the time its checkpoint was written (to choose what to leave out);
+        // from here on a restored stream counts as active now, for idle eviction. The write order is kept.
+        foreach (var state in result.Values)
+        {
+            state.MarkAllActive(nowMs);
         }
 
         if (budget.Dropped > 0)
@@ -129,22 +136,49 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
         }
     }
 
-    /// <summary>The instance's stream count during a restore, shared by the parallel readers.</summary>
-    private sealed class StreamBudget(int held)
+    /// <summary>
+    /// The instance's stream count during a restore, shared by the parallel readers, and the partitions being restored:
+    /// their streams are added and removed under this object's lock, since a stream read in one partition may take the
+    /// place of one in another.
+    /// </summary>
+    private sealed class StreamBudget(int held, IReadOnlyList<PartitionState> restoring)
     {
         public int Held = held;
-        public int Dropped;
+
+        /// <summary>
+        /// The streams left out so far: one left out early may come back with a later checkpoint, so the count is of the
+        /// streams left out at the end, not of the times one was.
+        /// </summary>
+        public HashSet<string> LeftOut { get; } = new(StringComparer.Ordinal);
+
+        public int Dropped => LeftOut.Count;
+
+        /// <summary>The least recently written stream holding no chunks over all the partitions being restored, or null.</summary>
+        public (PartitionState State, StreamState Stream)? OldestNotHolding()
+        {
+            (PartitionState, StreamState)? oldest = null;
+            foreach (var state in restoring)
+            {
+                if (state.OldestNotHolding() is { } stream && (oldest is not { } o || stream.LastActiveMs < o.Item2.LastActiveMs))
+                {
+                    oldest = (state, stream);
+                }
+            }
+
+            return oldest;
+        }
     }
 
     /// <summary>
     /// Applies one changelog record: a partition checkpoint, a stream checkpoint, or a tombstone. A new stream past
-    /// <c>Processor:MaxStreams</c> (an instance taking over more streams than its limit) takes the place of the
-    /// partition's least recently written stream that holds no chunks, or is left out when there is none (unless it
-    /// holds chunks itself: those are committed nowhere else), so a restore holds about the limit, not what every
-    /// earlier owner held together.
+    /// <c>Processor:MaxStreams</c> (an instance taking over more streams than its limit) takes the place of the least
+    /// recently written stream holding no chunks of all the partitions being restored (by the records' timestamps), or
+    /// is left out when it was written before every such stream or there is none (unless it holds chunks itself: those
+    /// are committed nowhere else), so a restore holds about the limit, not what every earlier owner held together, and
+    /// keeps the streams written last wherever their partition is.
     /// </summary>
-    private void Apply(int p, PartitionState state, string key, byte[]? value, IReadOnlyDictionary<int, long> committed, long nowMs, Dictionary<int, long> scanFrom,
-        StreamBudget budget)
+    private void Apply(int p, PartitionState state, string key, byte[]? value, long writtenMs, IReadOnlyDictionary<int, long> committed, long nowMs,
+        Dictionary<int, long> scanFrom, StreamBudget budget)
     {
         if (key == PartitionCheckpoint.Key)
         {
@@ -164,53 +198,69 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
             return;
         }
 
-        // Held follows every Remove and Add below, so a stream that is only replaced leaves it as it was.
-        var replaced = state.TryGet(key, out var existing);
-        if (replaced)
+        // Decoded outside the lock (the costly part); a corrupt checkpoint leaves the stream out: it starts empty.
+        StreamState? stream = null;
+        var holding = false;
+        if (value is not null)
         {
-            state.Remove(existing);
-            Interlocked.Decrement(ref budget.Held);
+            try
+            {
+                var checkpoint = StreamCheckpoint.Deserialize(value, options.InputTopic);
+                stream = new StreamState(key, checkpoint.NextSeq, checkpoint.Held, checkpoint.FilterState, checkpoint.Setting).Committed();
+                if (checkpoint.Held.Count > 0)
+                {
+                    holding = true;
+                    stream.HeldBytes = checkpoint.Held.Sum(h => h.CheckpointBytes);
+                    stream.HeldSinceMs = nowMs;
+                }
+            }
+            catch (FormatException e)
+            {
+                telemetry.CorruptCheckpoint();
+                logger.LogError("Changelog partition {Partition}: the checkpoint of stream '{Stream}' is corrupt ({Reason}); the stream starts from empty state", p, key, e.Message);
+            }
         }
 
-        if (value is null)
+        lock (budget)
         {
-            return;
-        }
+            // Held follows every Remove and Add below, so a stream that is only replaced leaves it as it was.
+            var replaced = state.TryGet(key, out var existing);
+            if (replaced)
+            {
+                state.Remove(existing);
+                budget.Held--;
+            }
 
-        try
-        {
-            var checkpoint = StreamCheckpoint.Deserialize(value, options.InputTopic);
-            if (!replaced && Volatile.Read(ref budget.Held) >= options.MaxStreams)
+            if (stream is null)
+            {
+                budget.LeftOut.Remove(key); // a tombstone: the stream is gone, not left out
+                return;
+            }
+
+            if (!replaced && budget.Held >= options.MaxStreams)
             {
                 // Compaction keeps each stream's last checkpoint in the order they were written: the oldest went quiet first.
-                if (state.OldestNotHolding() is { } oldest)
+                if (budget.OldestNotHolding() is { } oldest && oldest.Stream.LastActiveMs <= writtenMs)
                 {
-                    state.Remove(oldest);
-                    Interlocked.Decrement(ref budget.Held);
-                    Interlocked.Increment(ref budget.Dropped);
+                    oldest.State.Remove(oldest.Stream);
+                    budget.Held--;
+                    budget.LeftOut.Add(oldest.Stream.StreamId);
                 }
-                else if (checkpoint.Held.Count == 0)
+                else if (!holding)
                 {
-                    Interlocked.Increment(ref budget.Dropped);
+                    budget.LeftOut.Add(key);
                     return;
                 }
             }
 
-            var stream = new StreamState(key, checkpoint.NextSeq, checkpoint.Held, checkpoint.FilterState, checkpoint.Setting).Committed();
-            state.Add(stream, nowMs);
-            Interlocked.Increment(ref budget.Held);
-
-            if (checkpoint.Held.Count > 0)
+            // Until the restore ends, a stream's activity is when its checkpoint was written (MarkAllActive then).
+            state.Add(stream, writtenMs);
+            budget.Held++;
+            budget.LeftOut.Remove(key);
+            if (holding)
             {
-                stream.HeldBytes = checkpoint.Held.Sum(h => h.CheckpointBytes);
-                stream.HeldSinceMs = nowMs;
                 state.Holding.Add(stream);
             }
-        }
-        catch (FormatException e)
-        {
-            telemetry.CorruptCheckpoint();
-            logger.LogError("Changelog partition {Partition}: the checkpoint of stream '{Stream}' is corrupt ({Reason}); the stream starts from empty state", p, key, e.Message);
         }
     }
 

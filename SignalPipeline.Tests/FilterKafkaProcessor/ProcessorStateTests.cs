@@ -217,6 +217,50 @@ public sealed class ProcessorStateTests
     }
 
     [Fact]
+    public void ARestorePastMaxStreamsKeepsTheStreamsWrittenLastWhicheverPartitionTheyAreIn()
+    {
+        var maxStreams = 1000;
+        using var harness = new ProcessorHarness(configure: o => o.MaxStreams = maxStreams);
+        using var dropped = DocumentedMetric.Collect<long>(harness.Meters, ProcessorTelemetry.Name, "signalpipeline.processor.restore.dropped");
+        var (first, _) = harness.Start();
+
+        // Written a second apart: "live" in partition 0, then q0..q4 in partition 1, then "live" again: the stream
+        // written last is alone in its partition (the chaos test's case: a live stream beside a flood's streams).
+        var live = Enumerable.Range(0, 3).Select(seq => ProcessorHarness.Chunk("live", seq)).ToList();
+        harness.Produce(live[0], 0);
+        harness.StepUntil(() => harness.OutputCount("live") == 1, threads: first);
+        var quiet = Enumerable.Range(0, 5).Select(i => $"q{i}").ToDictionary(s => s, s => Enumerable.Range(0, 2).Select(seq => ProcessorHarness.Chunk(s, seq)).ToList());
+        foreach (var (stream, chunks) in quiet)
+        {
+            harness.Time.Advance(TimeSpan.FromSeconds(1));
+            harness.Produce(chunks[0], 1);
+            harness.StepUntil(() => harness.OutputCount(stream) == 1, threads: first);
+        }
+
+        harness.Time.Advance(TimeSpan.FromSeconds(1));
+        harness.Produce(live[1], 0);
+        harness.StepUntil(() => harness.OutputCount("live") == 2, threads: first);
+
+        // A second instance, limited to 3 streams, takes over the 6: it keeps "live", q4 and q3, the three written last,
+        // however its readers interleave the two partitions.
+        harness.Cluster.ExpireMember(harness.Supplier.Consumers[0]);
+        maxStreams = 3;
+        var (second, health) = harness.Start();
+        harness.StepUntil(() => second.AssignedPartitions.Count == 4 && second.StreamCount == 3, threads: second);
+        Assert.Equal(3, dropped.Sum());
+
+        harness.Produce(live[2], 0);
+        harness.Produce(quiet["q4"][1], 1);
+        harness.Produce(quiet["q0"][1], 1);
+        harness.StepUntil(() => harness.OutputCount("live") == 3 && harness.OutputCount("q4") == 2 && harness.DeadLetters().Count == 1, threads: second);
+
+        ProcessorHarness.AssertReference(live, harness.Outputs()["live"]);
+        ProcessorHarness.AssertReference(quiet["q4"], harness.Outputs()["q4"]);
+        Assert.Equal([("q0", PoisonCodes.TooManyStreams)], harness.DeadLetters().Select(d => (d.Key, d.Code)));
+        Assert.True(health.IsRunning);
+    }
+
+    [Fact]
     public void HeldChunksSurviveARestartInTheCheckpoint()
     {
         using var harness = new ProcessorHarness();
