@@ -19,6 +19,7 @@ public sealed class BridgeMetrics
     private readonly Counter<long> _closed;
     private readonly Counter<long> _overflowed;
     private readonly Counter<long> _throttled;
+    private readonly Counter<long> _requestsRejected;
     private readonly Meter _meter;
     private long _consumerLag;
 
@@ -42,6 +43,8 @@ public sealed class BridgeMetrics
             "Samples discarded before any frame took them: a stream's pending samples at Bridge:MaxPendingSamplesPerStream, or a chunk finding all streams at Bridge:MaxPendingSamples.");
         _throttled = meter.CreateCounter<long>("signalpipeline.bridge.messages.throttled", "{message}",
             "Client messages read later because the client sent more than Bridge:ClientMessagesPerSecond.");
+        _requestsRejected = meter.CreateCounter<long>("signalpipeline.bridge.requests.rejected", "{request}",
+            "HTTP requests answered 429 because their address made more than Bridge:RequestsPerAddressPerSecond (reason rate).");
         _frameDelay = meter.CreateHistogram<double>("signalpipeline.bridge.frame.delay", "ms",
             "From the arrival of a frame's newest chunk to the frame's hand-over to the client's socket.");
         Addresses = new AddressTableInstruments(meter, "signalpipeline.bridge", "Bridge:MaxTrackedAddresses");
@@ -62,7 +65,7 @@ public sealed class BridgeMetrics
             "Buffer room streams keep between frames beyond 256 samples each, so a steady stream does not reallocate (at most Bridge:MaxPendingSamples).");
     }
 
-    /// <summary>The per-address limiters' tables (<c>connects</c>, <c>filter_state</c>).</summary>
+    /// <summary>The per-address limiters' tables (<c>requests</c>, <c>connects</c>, <c>filter_state</c>).</summary>
     public AddressTableInstruments Addresses { get; }
 
     public void ClientConnected() => _clients.Add(1);
@@ -78,6 +81,8 @@ public sealed class BridgeMetrics
     public void FrameDropped() => _framesDropped.Add(1);
 
     public void MessageThrottled() => _throttled.Add(1);
+
+    public void RequestRejected(string reason) => _requestsRejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void ConnectionRejected(string reason) => _rejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
 

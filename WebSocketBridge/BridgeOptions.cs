@@ -61,7 +61,7 @@ public sealed class BridgeOptions : IValidatableObject
     public int MaxReadAheadBytes { get; set; } = 64 * 1024;
 
     /// <summary>
-    /// Client addresses each per-address limiter (upgrades per minute, filter-state requests per minute) keeps a
+    /// Client addresses each per-address limiter (requests per second, upgrades per minute, filter-state requests per minute) keeps a
     /// limiter for; past it, addresses not yet held share one limiter until held ones expire (10 s after their bucket
     /// is full again).
     /// </summary>
@@ -81,6 +81,15 @@ public sealed class BridgeOptions : IValidatableObject
     /// </summary>
     [SettingRange(1, 600_000)]
     public int ConnectsPerAddressPerMinute { get; set; } = 120;
+
+    /// <summary>
+    /// HTTP requests one remote address may make per second (page files, <c>/streams</c>, <c>/clients</c>, probes, upgrades),
+    /// after a burst of twice as many; past it, 429 with <c>Retry-After: 1</c>, held a second before it is sent so that
+    /// a client looping on its refusals is slowed to one request per connection a second. 0 turns it off. A live page
+    /// makes about one request a second after its first few files, so 20 leaves room for ten pages behind one address.
+    /// </summary>
+    [SettingRange(0, 1_000_000)]
+    public int RequestsPerAddressPerSecond { get; set; } = 20;
 
     /// <summary>Most streams one client may be subscribed to at once (over all its messages); <c>"*"</c> counts as one.</summary>
     [SettingRange(1, 100_000)]

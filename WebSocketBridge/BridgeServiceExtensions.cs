@@ -39,6 +39,8 @@ public static class BridgeServiceExtensions
         builder.Services.AddKestrelReadAhead<BridgeOptions>(options => options.MaxReadAheadBytes);
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<BridgeMetrics>();
+        builder.Services.AddSingleton<RequestBudget>();
+        builder.Services.AddTransient<IStartupFilter, RequestBudgetStartupFilter>();
         builder.Services.AddSingleton<LiveStreamRegistry>();
         builder.Services.AddSingleton<ClientRegistry>();
         builder.Services.AddSingleton<HeldFrames>();

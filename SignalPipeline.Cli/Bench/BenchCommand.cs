@@ -316,10 +316,11 @@ public sealed class BenchRunner(
                         ["KAFKA_BROKERS"] = bootstrap,
                         ["Bridge__MaxConnections"] = (count + 10).ToString(),
 
-                        // Every bench client connects from 127.0.0.1: the per-address caps (16 WebSockets, 64 connections)
-                        // would refuse all but a few.
+                        // Every bench client connects from 127.0.0.1: the per-address caps (16 WebSockets, 64 connections,
+                        // 20 requests a second) would refuse all but a few.
                         ["Bridge__MaxConnectionsPerAddress"] = (count + 10).ToString(),
                         ["Bridge__MaxHttpConnectionsPerAddress"] = (count + 10).ToString(),
+                        ["Bridge__RequestsPerAddressPerSecond"] = "0",
                     }, cancellationToken);
                 services.Add(bridge);
                 if (count > 0)

@@ -26,7 +26,8 @@ public sealed class FilterStateEndpointTests
         await using var processor = await FakeProcessor.StartAsync();
         processor.Answer("sensor-1", FakeProcessor.KalmanView("sensor-1", 0.25));
         processor.Hold("sensor-1");
-        await using var bridge = await StartBridgeAsync(processor, ("Bridge:FilterStateCacheMilliseconds", "60000"));
+        // The 80 pages are one address here: the bridge's request budget per address is another limit (off).
+        await using var bridge = await StartBridgeAsync(processor, ("Bridge:FilterStateCacheMilliseconds", "60000"), ("Bridge:RequestsPerAddressPerSecond", "0"));
         using var http = bridge.CreateClient();
 
         // 40 pages ask while the processor has not answered yet, then 40 more from the cache.
