@@ -233,7 +233,11 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
 
             if (stream is null)
             {
-                budget.LeftOut.Remove(key); // a tombstone: the stream is gone, not left out
+                if (budget.LeftOut.Count > 0)
+                {
+                    budget.LeftOut.Remove(key); // a tombstone: the stream is gone, not left out
+                }
+
                 return;
             }
 
@@ -256,7 +260,10 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
             // Until the restore ends, a stream's activity is when its checkpoint was written (MarkAllActive then).
             state.Add(stream, writtenMs);
             budget.Held++;
-            budget.LeftOut.Remove(key);
+            if (budget.LeftOut.Count > 0)
+            {
+                budget.LeftOut.Remove(key);
+            }
             if (holding)
             {
                 state.Holding.Add(stream);
