@@ -40,7 +40,7 @@ public sealed class RequestBudget : IDisposable
             }));
     }
 
-    public async Task InvokeAsync(HttpContext context, Func<Task> next)
+    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         if (_requests is not null)
         {
@@ -52,7 +52,7 @@ public sealed class RequestBudget : IDisposable
             }
         }
 
-        await next();
+        await next(context);
     }
 
     private async Task RefuseAsync(HttpContext context)
@@ -82,7 +82,7 @@ internal sealed class RequestBudgetStartupFilter(RequestBudget budget) : IStartu
 {
     public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
     {
-        app.Use((context, nextMiddleware) => budget.InvokeAsync(context, () => nextMiddleware(context)));
+        app.Use((context, nextMiddleware) => budget.InvokeAsync(context, nextMiddleware));
         next(app);
     };
 }

@@ -235,7 +235,7 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
             {
                 if (budget.LeftOut.Count > 0)
                 {
-                    budget.LeftOut.Remove(key); // a tombstone: the stream is gone, not left out
+                    budget.LeftOut.Remove(key); // a tombstone (the stream is gone) or a corrupt checkpoint (it starts empty): not left out
                 }
 
                 return;
@@ -264,6 +264,7 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
             {
                 budget.LeftOut.Remove(key);
             }
+
             if (holding)
             {
                 state.Holding.Add(stream);

@@ -144,7 +144,7 @@ public sealed class GatewayRefusalBudgetTests
         while (refused is null)
         {
             Assert.True(DateTime.UtcNow < deadline, $"no probe was refused; saw {string.Join(", ", statuses)}");
-            var response = await ProbeAsync(client, probe, "203.0.113.1");
+            var response = await GetFromAsync(client, probe, "203.0.113.1");
             statuses.Add(response.StatusCode);
             if (response.StatusCode == HttpStatusCode.TooManyRequests)
             {
@@ -168,14 +168,14 @@ public sealed class GatewayRefusalBudgetTests
         Assert.Equal(1, rejected.Sum());
 
         // Another address has its own budget; the refused one is served again in a later second.
-        using (var other = await ProbeAsync(client, probe, "203.0.113.2"))
+        using (var other = await GetFromAsync(client, probe, "203.0.113.2"))
         {
             Assert.Equal(HttpStatusCode.OK, other.StatusCode);
         }
 
         while (true)
         {
-            using var again = await ProbeAsync(client, probe, "203.0.113.1");
+            using var again = await GetFromAsync(client, probe, "203.0.113.1");
             if (again.StatusCode == HttpStatusCode.OK)
             {
                 break;
@@ -199,12 +199,13 @@ public sealed class GatewayRefusalBudgetTests
         using var client = gateway.CreateClient();
 
         // 50 at once, far past the default budget of 20 a second.
-        var responses = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => ProbeAsync(client, "/alive", "203.0.113.1")));
+        var responses = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => GetFromAsync(client, "/alive", "203.0.113.1")));
         Assert.All(responses, response => Assert.Equal(HttpStatusCode.OK, response.StatusCode));
         Array.ForEach(responses, response => response.Dispose());
     }
 
-    private static Task<HttpResponseMessage> ProbeAsync(HttpClient client, string path, string address)
+    /// <summary>A GET of <paramref name="path"/> as the trusted proxy would forward it for <paramref name="address"/> (X-Forwarded-For).</summary>
+    internal static Task<HttpResponseMessage> GetFromAsync(HttpClient client, string path, string address)
     {
         var request = new HttpRequestMessage(HttpMethod.Get, path);
         request.Headers.Add("X-Forwarded-For", address);

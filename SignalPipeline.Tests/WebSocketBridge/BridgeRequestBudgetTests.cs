@@ -27,7 +27,7 @@ public sealed class BridgeRequestBudgetTests
         using var client = bridge.CreateClient();
 
         // A burst of twice the rate is let through; at once, more than that is refused.
-        var responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => GetAsync(client, path, "203.0.113.1")));
+        var responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => GatewayRefusalBudgetTests.GetFromAsync(client, path, "203.0.113.1")));
         var statuses = responses.Select(r => r.StatusCode).ToList();
         Assert.True(statuses.Count(s => s == HttpStatusCode.OK) is >= 4 and < 8, $"saw {string.Join(", ", statuses)}");
         var refused = responses.First(r => r.StatusCode == HttpStatusCode.TooManyRequests);
@@ -38,7 +38,7 @@ public sealed class BridgeRequestBudgetTests
         Array.ForEach(responses, r => r.Dispose());
 
         // Another address has its own budget; the refused one is served again within a few seconds.
-        using (var other = await GetAsync(client, path, "203.0.113.2"))
+        using (var other = await GatewayRefusalBudgetTests.GetFromAsync(client, path, "203.0.113.2"))
         {
             Assert.Equal(HttpStatusCode.OK, other.StatusCode);
         }
@@ -46,7 +46,7 @@ public sealed class BridgeRequestBudgetTests
         var waited = Stopwatch.StartNew();
         while (true)
         {
-            using var again = await GetAsync(client, path, "203.0.113.1");
+            using var again = await GatewayRefusalBudgetTests.GetFromAsync(client, path, "203.0.113.1");
             if (again.StatusCode == HttpStatusCode.OK)
             {
                 break;
@@ -87,11 +87,4 @@ public sealed class BridgeRequestBudgetTests
     /// <summary>16 connections: more from one untrusted address would meet Bridge:MaxHttpConnectionsPerAddress (64) first.</summary>
     private static HttpClient FewConnections(InProcessHost bridge)
         => new(new SocketsHttpHandler { MaxConnectionsPerServer = 16 }) { BaseAddress = bridge.Address, Timeout = InProcessHost.Timeout };
-
-    private static Task<HttpResponseMessage> GetAsync(HttpClient client, string path, string address)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Get, path);
-        request.Headers.Add("X-Forwarded-For", address);
-        return client.SendAsync(request);
-    }
 }
