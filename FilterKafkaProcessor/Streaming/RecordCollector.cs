@@ -29,6 +29,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
 
     private readonly Dictionary<int, long> _outputEnds = [];
     private readonly Dictionary<int, long> _changelogEnds = [];
+    private readonly List<(int Partition, byte[] Key, byte[]? Value)> _deferredChangelog = [];
     private IProducer<byte[], byte[]>? _producer;
     private bool _inTransaction;
     private volatile string? _deliveryFailure;
@@ -51,6 +52,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     public void Begin()
     {
         _deliveryFailure = null;
+        _deferredChangelog.Clear();
         Producer.BeginTransaction();
         _inTransaction = true;
     }
@@ -58,7 +60,25 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     public void Output(int partition, Message<byte[], byte[]> message)
         => Producer.Produce(new TopicPartition(options.OutputTopic, partition), message, _trackOutput ??= report => Track(_outputEnds, report));
 
+    /// <summary>
+    /// A changelog record. With <c>Processor:DevBrokerCompensation</c> it is held until <see cref="Commit"/> has delivered
+    /// the transaction's outputs and dead letters: librdkafka sends each partition's batch on its own, so a checkpoint
+    /// could reach the broker before the outputs it covers, and a kill or a fatal error then lose the outputs. A real
+    /// cluster hides that checkpoint (its transaction never commits); the dev broker shows it, and a restore from it
+    /// would resume past chunks never written. The wait runs on the commit's thread, beside the next batch's collection.
+    /// </summary>
     public void Changelog(int partition, byte[] key, byte[]? value)
+    {
+        if (options.DevBrokerCompensation)
+        {
+            _deferredChangelog.Add((partition, key, value));
+            return;
+        }
+
+        ProduceChangelog(partition, key, value);
+    }
+
+    private void ProduceChangelog(int partition, byte[] key, byte[]? value)
         => Producer.Produce(new TopicPartition(options.ChangelogTopic, partition), new Message<byte[], byte[]> { Key = key, Value = value! },
             _trackChangelog ??= report => Track(_changelogEnds, report));
 
@@ -77,7 +97,8 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     }
 
     /// <summary>
-    /// Sends the offsets with the group's metadata, delivers every record, then commits; throws what the client threw.
+    /// Sends the offsets with the group's metadata, delivers every record (on the dev broker the outputs first, then the
+    /// held changelog records), then commits; throws what the client threw.
     /// A record the broker refused fails the commit: librdkafka can commit a transaction one of whose records failed
     /// delivery after an earlier abort (measured on the dev broker, docs/kafka.md "Fault injection").
     /// </summary>
@@ -86,15 +107,18 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
         // The offsets go first: their two coordinator round trips overlap the records' deliveries instead of following
         // them (issue 14). They are part of the transaction either way, visible only if it commits.
         Producer.SendOffsetsToTransaction(offsets, group, TransactionTimeout);
-        if (Producer.Flush(TransactionTimeout) > 0)
+        if (_deferredChangelog.Count > 0)
         {
-            throw new KafkaTxnRequiresAbortException(new Error(ErrorCode.Local_TimedOut, "records still undelivered when the transaction timeout ran out"));
+            Deliver();
+            foreach (var (partition, key, value) in _deferredChangelog)
+            {
+                ProduceChangelog(partition, key, value);
+            }
+
+            _deferredChangelog.Clear();
         }
 
-        if (_deliveryFailure is { } failure)
-        {
-            throw new KafkaTxnRequiresAbortException(new Error(ErrorCode.Local_Fail, $"a record of the transaction was refused: {failure}"));
-        }
+        Deliver();
 
         // A retriable commit failure (e.g. the broker restarting) may have reached the coordinator: the same commit is
         // retried, never aborted, since an abort could not undo a commit that went through (librdkafka's documented
@@ -118,6 +142,20 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
         }
 
         _inTransaction = false;
+    }
+
+    /// <summary>Waits until every record produced so far is delivered; throws an abortable error if one was refused.</summary>
+    private void Deliver()
+    {
+        if (Producer.Flush(TransactionTimeout) > 0)
+        {
+            throw new KafkaTxnRequiresAbortException(new Error(ErrorCode.Local_TimedOut, "records still undelivered when the transaction timeout ran out"));
+        }
+
+        if (_deliveryFailure is { } failure)
+        {
+            throw new KafkaTxnRequiresAbortException(new Error(ErrorCode.Local_Fail, $"a record of the transaction was refused: {failure}"));
+        }
     }
 
     /// <summary>Aborts the open transaction; recreates the producer when the abort itself fails or the producer is fenced.</summary>

@@ -15,12 +15,15 @@ namespace SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
 /// <see cref="KafkaTxnRequiresAbortException"/>. Without a partition, a keyed record goes where librdkafka's default
 /// partitioner puts it (CRC-32 of the key); a keyless one round-robin (librdkafka: random).
 /// <c>Dispose</c> leaves an open transaction open (a killed process): the next <c>InitTransactions</c> with the id aborts it.
+/// Records held by <see cref="KafkaFaults.HoldUntilFlush"/> reach the cluster at the next flush; an abort or <c>Dispose</c>
+/// drops them (librdkafka purges them; their reports are not served here).
 /// One transactional call at a time, as in librdkafka (<c>rd_kafka_txn_curr_api_begin</c>): a call made while another
 /// one runs (e.g. stalled by a fault) throws <c>Local_Conflict</c>.
 /// </summary>
 internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? transactionalId, string name) : IProducer<byte[], byte[]>
 {
     private readonly Queue<Action> _reports = new();
+    private readonly List<Action> _unsent = [];
     private OpenTransaction? _transaction;
     private Error? _fatal;
     private Error? _abortable;
@@ -79,13 +82,32 @@ internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? tra
             }
             else
             {
-                if (_transaction is not null)
+                var transaction = _transaction;
+                void Send()
                 {
-                    cluster.Register(_transaction);
+                    if (transaction is not null)
+                    {
+                        cluster.Register(transaction);
+                    }
+
+                    var offset = cluster.Append(tp, message, transaction);
+                    (report.Error, report.Status, report.TopicPartitionOffset) = (new Error(ErrorCode.NoError), PersistenceStatus.Persisted, new TopicPartitionOffset(tp, offset));
+                    if (deliveryHandler is not null)
+                    {
+                        _reports.Enqueue(() => deliveryHandler(report));
+                    }
                 }
 
-                var offset = cluster.Append(tp, message, _transaction);
-                (report.Error, report.Status, report.TopicPartitionOffset) = (new Error(ErrorCode.NoError), PersistenceStatus.Persisted, new TopicPartitionOffset(tp, offset));
+                if (cluster.Faults.Held(new FaultContext(FaultPoint.Send, name, transactionalId, tp.Topic)))
+                {
+                    _unsent.Add(Send);
+                }
+                else
+                {
+                    Send();
+                }
+
+                return;
             }
 
             if (deliveryHandler is not null)
@@ -120,11 +142,16 @@ internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? tra
 
     public int Flush(TimeSpan timeout)
     {
+        SendHeld();
         ServeReports();
         return 0;
     }
 
-    public void Flush(CancellationToken cancellationToken = default) => ServeReports();
+    public void Flush(CancellationToken cancellationToken = default)
+    {
+        SendHeld();
+        ServeReports();
+    }
 
     public void InitTransactions(TimeSpan timeout)
     {
@@ -188,6 +215,7 @@ internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? tra
     {
         using var call = TransactionalCall("commit_transaction");
         Hit(FaultPoint.CommitTransaction);
+        SendHeld();
         ServeReports();
         lock (Gate)
         {
@@ -207,6 +235,7 @@ internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? tra
             ThrowIfUnusable();
             cluster.Complete(_transaction ?? throw new KafkaException(new Error(ErrorCode.Local_State, "No transaction to abort")), commit: false);
             (_transaction, _abortable) = (null, null);
+            _unsent.Clear();
         }
     }
 
@@ -214,7 +243,15 @@ internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? tra
 
     public void SetSaslCredentials(string username, string password) => throw new NotSupportedException();
 
-    public void Dispose() => Locked(() => _disposed = true);
+    /// <summary>A killed process: records held until a flush (<see cref="KafkaFaults.HoldUntilFlush"/>) never reach the broker.</summary>
+    public void Dispose()
+    {
+        lock (Gate)
+        {
+            _disposed = true;
+            _unsent.Clear();
+        }
+    }
 
     /// <summary>Under the lock, from the cluster: the id's coordinator aborts this producer's open transaction (it is being fenced).</summary>
     internal void AbortOpenTransaction()
@@ -293,6 +330,16 @@ internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? tra
             }
 
             throw;
+        }
+    }
+
+    /// <summary>The records held until a flush reach the broker, in the order they were produced.</summary>
+    private void SendHeld()
+    {
+        lock (Gate)
+        {
+            _unsent.ForEach(send => send());
+            _unsent.Clear();
         }
     }
 

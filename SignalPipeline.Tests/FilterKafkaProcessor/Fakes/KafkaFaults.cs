@@ -11,6 +11,12 @@ public enum FaultPoint
     Produce,
     /// <summary>The broker refuses a produced record: its delivery report carries the error (see <see cref="KafkaFaults.FailDelivery"/>).</summary>
     Delivery,
+    /// <summary>
+    /// A produced record reaches the broker only at the producer's next flush (its own or the commit's): librdkafka sends
+    /// each partition's batch on its own, so records of one transaction arrive in no fixed order across partitions, and a
+    /// kill, a fatal error or an abort before the flush loses them (see <see cref="KafkaFaults.HoldUntilFlush"/>).
+    /// </summary>
+    Send,
     SendOffsets,
     CommitTransaction,
     AbortTransaction,
@@ -48,6 +54,13 @@ public sealed class KafkaFaults
     /// </summary>
     public void FailDelivery(ErrorCode code, int count = 1, Func<FaultContext, bool>? when = null)
         => Add(new Rule(FaultPoint.Delivery, when, count, () => new KafkaException(new Error(code)), null));
+
+    /// <summary>
+    /// The next <paramref name="count"/> matching records stay in the producer until its next flush: the broker has
+    /// not got them before, and the producer's end (a kill, a fatal error) or an abort drops them.
+    /// </summary>
+    public void HoldUntilFlush(int count = 1, Func<FaultContext, bool>? when = null)
+        => Add(new Rule(FaultPoint.Send, when, count, null, null));
 
     /// <summary>
     /// The next matching call at <paramref name="point"/> blocks (outside the cluster's lock) until the test calls
@@ -108,6 +121,9 @@ public sealed class KafkaFaults
     /// <summary>The error of an injected delivery failure for this record, if any.</summary>
     internal Error? DeliveryError(FaultContext context)
         => Take(context)?.Exception?.Invoke() is KafkaException e ? e.Error : null;
+
+    /// <summary>Whether this record is held until the producer's next flush (<see cref="HoldUntilFlush"/>).</summary>
+    internal bool Held(FaultContext context) => Take(context) is not null;
 
     private void Add(Rule rule)
     {
