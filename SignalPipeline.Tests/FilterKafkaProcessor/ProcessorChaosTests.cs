@@ -124,6 +124,11 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
     private static readonly TimeSpan KillEvery = TimeSpan.FromSeconds(2.5);
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(90);
 
+    // Past MaxRounds without the chaos streams' state, production pauses this long at most for it: the processors catch
+    // up on what was produced. Once 1,500 rounds were too few (2026-12-02 14:46, load 21: a build and a second app on
+    // the same 2 cores), and the run ended without poison.
+    private static readonly TimeSpan StateWait = TimeSpan.FromSeconds(60);
+
     // Broker faults, one set per kill (what librdkafka makes of each: the devfaults branch's TransactionFaultTests): retried
     // by the client, abortable (the processor must abort and retry the batch), and one fatal (the producer must be
     // replaced). None that a processor could take for a bad record (MSG_SIZE_TOO_LARGE), none fatal for the test's own
@@ -168,18 +173,28 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
             }
         });
 
+        var paused = false;
         var producing = Task.Run(async () =>
         {
             // Round r: one chunk per stream; once the chaos streams are committed, every 6th round one poison of the next
-            // kind, on the next stream. Until the kills end and every kind has been sent. MaxRounds bounds the wait for
-            // the chaos streams' state; once it is there, the rounds every kind needs (6 each) always follow, however
-            // late it came (in CI it once came after 1,000 rounds of rebalances, and the run ended with 8 kinds unsent).
+            // kind, on the next stream. Until the kills end and every kind has been sent. MaxRounds bounds the input;
+            // past it, production pauses (StateWait at most) until the chaos streams' state is there, then the rounds
+            // every kind needs (6 each) follow, however late it came (in CI it once came after 1,000 rounds of
+            // rebalances, and the run ended with 8 kinds unsent).
             var poisons = 0;
-            for (var round = 0;
-                 (round < MaxRounds || (chaosCommitted.IsCompletedSuccessfully && !ledger.AllKindsSent(out _)))
-                 && !(stopProducing.IsCancellationRequested && ledger.AllKindsSent(out _));
-                 round++)
+            for (var round = 0; !(stopProducing.IsCancellationRequested && ledger.AllKindsSent(out _)); round++)
             {
+                if (round >= MaxRounds)
+                {
+                    paused = !chaosCommitted.IsCompleted;
+                    await Task.WhenAny(chaosCommitted, Task.Delay(StateWait));
+                    paused = false;
+                    if (!chaosCommitted.IsCompletedSuccessfully || ledger.AllKindsSent(out _))
+                    {
+                        break;
+                    }
+                }
+
                 if (round % 6 == 0 && chaosCommitted.IsCompletedSuccessfully)
                 {
                     var n = poisons++;
@@ -211,7 +226,7 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
             await pace;
             var (api, errors) = Faults[kill % Faults.Length];
             await fixture.InjectAsync(api, errors);
-            killsMidStream += producing.IsCompleted ? 0 : 1;
+            killsMidStream += producing.IsCompleted || Volatile.Read(ref paused) ? 0 : 1;
             await fixture.KillAndStartAsync(id, pid);
         }
 
@@ -220,7 +235,7 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
         await stopProducing.CancelAsync();
         await producing.WaitAsync(TimeSpan.FromMinutes(2));
         await stopLooking.CancelAsync();
-        Assert.True(chaosCommitted.IsCompletedSuccessfully, $"Not every chaos stream had committed state (GET /streams/{{id}}) after {MaxRounds} rounds, so no poison was sent.");
+        Assert.True(chaosCommitted.IsCompletedSuccessfully, $"Not every chaos stream had committed state (GET /streams/{{id}}) after {MaxRounds} rounds and {StateWait.TotalSeconds:0} s more, so no poison was sent.");
         Assert.True(ledger.AllKindsSent(out var missingKinds), $"The run ended before every poison kind was sent: {missingKinds}.");
 
         // Until everything is accounted for (or the timeout), then a few seconds more so a late duplicate is seen too.
