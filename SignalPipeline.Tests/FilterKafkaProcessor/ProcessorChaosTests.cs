@@ -186,9 +186,9 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
             {
                 if (round >= MaxRounds)
                 {
-                    paused = !chaosCommitted.IsCompleted;
+                    Volatile.Write(ref paused, !chaosCommitted.IsCompleted);
                     await Task.WhenAny(chaosCommitted, Task.Delay(StateWait));
-                    paused = false;
+                    Volatile.Write(ref paused, false);
                     if (!chaosCommitted.IsCompletedSuccessfully || ledger.AllKindsSent(out _))
                     {
                         break;
