@@ -88,6 +88,19 @@ public sealed class FilterCommandTests : IAsyncLifetime
         Assert.Contains(message, result.Error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--param", "q", "--param 'q' must be NAME=VALUE.")]
+    [InlineData("--gateway", "not a url", "--gateway 'not a url' is not an absolute http(s) URL.")]
+    public async Task AnOptionIsNamedBeforeTheInputIsRead(string option, string value, string message)
+    {
+        // The input file does not exist: an option checked before the input is read is named instead of the file.
+        string[] gateway = option == "--gateway" ? [] : ["--gateway", "http://127.0.0.1:1"];
+        var result = await CliRunner.RunAsync(["filter", .. gateway, "--file", Path.Combine(_folder, "missing.txt"), option, value]);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains(message, result.Error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task AGatewayThatCannotBeReachedIsAFailureExitOne()
     {
