@@ -68,14 +68,13 @@ public static class FilterCommand
                 throw new UsageException($"--gateway '{parse.GetValue(gateway)}' is not an absolute http(s) URL.");
             }
 
-            var format = parse.GetValue(wavOut) is null ? default : WavStreamSink.ParseFormat(parse.GetValue(wavFormat)!);
             var (samples, rate) = Read(parse.GetValue(file), parse.GetValue(column), parse.GetValue(wav), parse.GetValue(channel));
             using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(100) };
             var filtered = await new GatewayFilter(http, parse.GetValue(algorithm)!, query).RunAsync(samples, size, cancellationToken);
             if (parse.GetValue(wavOut) is { } path)
             {
                 var hz = parse.GetValue(sampleRate) ?? rate ?? throw new UsageException("--wav-out needs --sample-rate for text input.");
-                using var writer = new WavWriter(path, hz, format);
+                using var writer = new WavWriter(path, hz, WavStreamSink.ParseFormat(parse.GetValue(wavFormat)!));
                 writer.Write(filtered);
                 verb.Error.WriteLine($"Wrote {filtered.Length} filtered samples to {path} at {hz} Hz.");
                 return ExitCodes.Success;
