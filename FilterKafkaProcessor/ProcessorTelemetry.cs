@@ -22,6 +22,8 @@ public sealed class ProcessorTelemetry : IDisposable
     private readonly Counter<long> _chunks;
     private readonly Histogram<double> _latency;
     private readonly Histogram<long> _batchSize;
+    private readonly Histogram<double> _commitDuration;
+    private readonly Histogram<double> _commitWait;
     private readonly Counter<long> _deadLetters;
     private readonly Counter<long> _duplicates;
     private readonly Counter<long> _gaps;
@@ -47,6 +49,12 @@ public sealed class ProcessorTelemetry : IDisposable
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] });
         _batchSize = _meter.CreateHistogram<long>("signalpipeline.processor.batch.size", "{record}", "Input records per transaction.",
             advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000] });
+        _commitDuration = _meter.CreateHistogram<double>("signalpipeline.processor.commit.duration", "ms",
+            "A committed transaction's commit, from its hand-off to the commit's thread to its end: the input offsets, the delivery of its records, the commit.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 30000] });
+        _commitWait = _meter.CreateHistogram<double>("signalpipeline.processor.commit.wait", "ms",
+            "How long the stream thread waited for a transaction's commit after taking what the consumer had fetched for the next batch.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.1, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 30000] });
         _deadLetters = _meter.CreateCounter<long>("signalpipeline.processor.dead_letters", "{record}", "Records sent to the dead-letter topic, by error.code.");
         _duplicates = _meter.CreateCounter<long>("signalpipeline.processor.duplicates", "{chunk}", "Chunks dropped because their seq was already processed or held.");
         _gaps = _meter.CreateCounter<long>("signalpipeline.processor.gaps", "{gap}", "Times a stream skipped ahead over missing seqs.");
@@ -74,6 +82,10 @@ public sealed class ProcessorTelemetry : IDisposable
     public long Aborts;
     public long Transactions;
     public long ConfigSwitches;
+
+    /// <summary>Sums over committed transactions (µs): their commits' round trips, and the stream thread's waits for them.</summary>
+    public long CommitMicros;
+    public long CommitWaitMicros;
 
     /// <summary>
     /// The batch span, linked to the producers' trace contexts of the batch's first <see cref="MaxLinksPerBatch"/> records:
@@ -110,6 +122,18 @@ public sealed class ProcessorTelemetry : IDisposable
         }
 
         return headers;
+    }
+
+    /// <summary>
+    /// Times a committed transaction: <paramref name="duration"/> its commit from the hand-off to the commit's thread to
+    /// its end, <paramref name="waited"/> what the stream thread spent blocked on it (up to its wake-up after the end).
+    /// </summary>
+    public void CommitTimed(TimeSpan duration, TimeSpan waited)
+    {
+        _commitDuration.Record(duration.TotalMilliseconds);
+        _commitWait.Record(waited.TotalMilliseconds);
+        Interlocked.Add(ref CommitMicros, (long)(duration.TotalMicroseconds));
+        Interlocked.Add(ref CommitWaitMicros, (long)(waited.TotalMicroseconds));
     }
 
     /// <summary>Counts what a committed batch did.</summary>

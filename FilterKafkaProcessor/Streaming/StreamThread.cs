@@ -181,7 +181,12 @@ public sealed class StreamThread : IDisposable
 
             // The offsets, the flush and the commit wait on the broker: meanwhile this thread takes the next batch.
             var group = _consumer!.ConsumerGroupMetadata;
-            _pending = new PendingCommit(batch, written, Task.Run(() => _collector.Commit(written.Offsets, group)), activity);
+            var handedOff = Stopwatch.GetTimestamp();
+            _pending = new PendingCommit(batch, written, Task.Run(() =>
+            {
+                _collector.Commit(written.Offsets, group);
+                return Stopwatch.GetElapsedTime(handedOff);
+            }), activity);
             try
             {
                 CollectDuringCommit(_pending.Commit, stoppingToken);
@@ -212,7 +217,9 @@ public sealed class StreamThread : IDisposable
         _pending = null;
         try
         {
-            pending.Commit.GetAwaiter().GetResult();
+            var waiting = Stopwatch.GetTimestamp();
+            var duration = pending.Commit.GetAwaiter().GetResult();
+            _telemetry.CommitTimed(duration, Stopwatch.GetElapsedTime(waiting));
             _writer!.Committed(pending.Batch, pending.Written);
             _manager.CountAfterCommit();
             _health.BatchCommitted();
@@ -406,7 +413,7 @@ public sealed class StreamThread : IDisposable
     }
 
     /// <summary>A written batch whose commit runs on another thread.</summary>
-    private sealed record PendingCommit(Batch Batch, WrittenBatch Written, Task Commit, Activity? Activity);
+    private sealed record PendingCommit(Batch Batch, WrittenBatch Written, Task<TimeSpan> Commit, Activity? Activity);
 
     private int RequirePartitions(string topic, string setting)
         => _kafka.PartitionCount(topic) ?? throw new InvalidOperationException(

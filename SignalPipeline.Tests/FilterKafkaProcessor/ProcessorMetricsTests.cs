@@ -45,6 +45,38 @@ public sealed class ProcessorMetricsTests
     }
 
     [Fact]
+    public async Task A_commit_is_timed_on_its_own_thread_and_where_the_stream_thread_waits_for_it()
+    {
+        using var harness = new ProcessorHarness();
+        using var duration = Collect<double>(harness, "commit.duration").AssertDocumented(typeof(Histogram<>), "ms");
+        using var wait = Collect<double>(harness, "commit.wait").AssertDocumented(typeof(Histogram<>), "ms");
+        var (thread, _) = harness.Start();
+        harness.StepUntil(() => thread.AssignedPartitions.Count > 0);
+        harness.Produce(ProcessorHarness.Chunk("c", 0), 0);
+        harness.StepUntil(() => harness.Telemetry.Transactions > 0);
+        Assert.Equal(harness.Telemetry.Transactions, duration.Matching().Count);
+        Assert.Equal(harness.Telemetry.Transactions, wait.Matching().Count);
+
+        // The next commit is held at the broker for 500 ms: it is timed from its hand-off, so all of it counts, and the
+        // stream thread, with nothing more fetched to take meanwhile, waits for it (most of it: the 250 ms bound leaves
+        // the thread time to get there on a loaded machine).
+        var committed = (int)harness.Telemetry.Transactions;
+        var stall = harness.Cluster.Faults.Stall(FaultPoint.CommitTransaction);
+        harness.Produce(ProcessorHarness.Chunk("c", 1), 0);
+        var step = Task.Run(() => harness.StepUntil(() => harness.Telemetry.Transactions > committed));
+        await stall.Reached.WaitAsync(TimeSpan.FromSeconds(30));
+        await Task.Delay(500);
+        stall.Release();
+        await step.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(committed + 1, duration.Matching().Count);
+        Assert.InRange(duration.Matching()[committed].Value, 500, 30_000);
+        Assert.InRange(wait.Matching()[committed].Value, 250, 30_000);
+        Assert.True(harness.Telemetry.CommitMicros >= 500_000, $"CommitMicros {harness.Telemetry.CommitMicros}");
+        Assert.True(harness.Telemetry.CommitWaitMicros >= 250_000, $"CommitWaitMicros {harness.Telemetry.CommitWaitMicros}");
+    }
+
+    [Fact]
     public void Dead_letters_are_counted_by_error_code()
     {
         using var harness = new ProcessorHarness(configure: o => o.MaxHeldChunks = 0);
