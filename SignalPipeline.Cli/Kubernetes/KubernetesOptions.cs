@@ -133,7 +133,7 @@ public sealed record KubernetesOptions
     /// NGINX refuses only what the bridges would refuse, before it costs them a connection. Requests per second: the
     /// gateway's own rate limit (<see cref="RateLimitPermitsPerSecond"/>); the bridge's 20 leave room for about ten live
     /// pages per address (a page polls <c>/streams</c> every 2 s and its filter panel every second), and bound what
-    /// pipelined requests cost the bridges, which have no rate limit of their own (docs/kubernetes.md, "Ingress").
+    /// pipelined requests cost the bridges before their own budget of requests per address (<c>Bridge:RequestsPerAddressPerSecond</c>) answers (docs/kubernetes.md, "Ingress").
     /// </summary>
     public IReadOnlyDictionary<string, IngressEdge> IngressEdges { get; init; } = new Dictionary<string, IngressEdge>
     {

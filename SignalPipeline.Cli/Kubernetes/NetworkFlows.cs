@@ -4,7 +4,7 @@ namespace SignalPipeline.Cli.Kubernetes;
 /// Every connection the app needs, from the manifest's references: a resource that uses another's connection string or
 /// URL calls it (the processor the gateway, the gateway the algorithm services, the Kafka users Kafka on its client
 /// port); Kafka talks to itself (its listeners, other brokers); the topics Job calls Kafka; every project sends
-/// telemetry to the dashboard; and the direct calls the options name (processor to processor, bridge to processor).
+/// telemetry to the dashboard; and the direct calls the options name (processor to processor).
 /// Nothing else is opened.
 /// </summary>
 internal static class NetworkFlows

@@ -160,6 +160,19 @@ public sealed class GatewayEdgeTests
         Assert.Equal(3, tracked.Sum(("table", "refusals")));
         Assert.True(overflowed.Sum(("table", "rate_limit")) >= 2);
         Assert.True(overflowed.Sum(("table", "refusals")) >= 2);
+
+        // The probes' table fills the same way: /alive from the four addresses, two tracked, the others shared.
+        Assert.Equal(0, tracked.Sum(("table", "probes")));
+        foreach (var address in new[] { "203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4" })
+        {
+            using var probe = new HttpRequestMessage(HttpMethod.Get, "/alive");
+            probe.Headers.Add("X-Forwarded-For", address);
+            using var response = await client.SendAsync(probe).WaitAsync(FilterApi.CallTimeout);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Equal(3, tracked.Sum(("table", "probes")));
+        Assert.True(overflowed.Sum(("table", "probes")) >= 2);
     }
 
     /// <summary>A kalman run claiming to come from <paramref name="address"/> (X-Forwarded-For); its status.</summary>
