@@ -29,6 +29,20 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
     public WrittenBatch Write(Batch batch, IReadOnlyDictionary<int, PartitionTask> tasks, Headers traceContext, long processedMs)
     {
         collector.Begin();
+        if (options.DevBrokerCompensation)
+        {
+            // The changelog records wait for the outputs' delivery (RecordCollector.Changelog), and a changelog partition
+            // new to the transaction would then cost an AddPartitionsToTxn round trip more: each partition's committed
+            // position, true whenever it lands, registers it now, beside the outputs (issue 14, docs/processor.md).
+            foreach (var p in batch.LastOffsets.Keys)
+            {
+                if (tasks.TryGetValue(p, out var task))
+                {
+                    collector.ChangelogNow(p, [], new PartitionCheckpoint(task.State.NextInputOffset, task.State.OutputEnd).Serialize());
+                }
+            }
+        }
+
         long cost = 0;
         foreach (var work in batch.Work)
         {

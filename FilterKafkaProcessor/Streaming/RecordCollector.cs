@@ -78,6 +78,9 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
         ProduceChangelog(partition, key, value);
     }
 
+    /// <summary>A changelog record produced at once, also with <c>Processor:DevBrokerCompensation</c>: only for one that is true whenever it lands.</summary>
+    public void ChangelogNow(int partition, byte[] key, byte[] value) => ProduceChangelog(partition, key, value);
+
     private void ProduceChangelog(int partition, byte[] key, byte[]? value)
         => Producer.Produce(new TopicPartition(options.ChangelogTopic, partition), new Message<byte[], byte[]> { Key = key, Value = value! },
             _trackChangelog ??= report => Track(_changelogEnds, report));

@@ -1,6 +1,7 @@
 using Confluent.Kafka;
 using FilterKafkaProcessor;
 using FilterKafkaProcessor.Filtering;
+using FilterKafkaProcessor.State;
 using FilterKafkaProcessor.Streaming;
 using SignalPipeline.Messages;
 using SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
@@ -301,6 +302,46 @@ public sealed class StreamThreadTests
 
         Assert.Equal(sent["k"].Select(c => c.Seq), SeqsAsTheDevBrokerShowsThem(harness).Order());
     }
+
+    /// <summary>
+    /// On the dev broker a transaction's changelog records wait for its outputs' delivery, and a partition the
+    /// transaction has not written yet costs an AddPartitionsToTxn round trip before them; so each partition's committed
+    /// position, true whenever it lands, is written first, beside the outputs (issue 14), and the new checkpoint still
+    /// comes only after the outputs were delivered.
+    /// </summary>
+    [Fact]
+    public async Task OnTheDevBrokerEachPartitionsCommittedPositionIsWrittenFirstAndTheNewCheckpointAfterTheOutputs()
+    {
+        using var harness = new ProcessorHarness(devBroker: true);
+        harness.Start();
+        Send(harness, ["e"], chunks: 2);
+        harness.StepUntil(() => harness.OutputCount("e") == 2);
+        var committed = PartitionCheckpoints(harness).Last();
+
+        harness.Produce(ProcessorHarness.Chunk("e", 2), 0);
+        harness.Cluster.Faults.HoldUntilFlush(count: 1, when: c => c.Topic == ProcessorHarness.Output);
+        var stall = harness.Cluster.Faults.Stall(FaultPoint.SendOffsets);
+        var step = Task.Run(() => harness.StepUntil(() => harness.OutputCount("e") == 3));
+        await stall.Reached.WaitAsync(TimeSpan.FromSeconds(30));
+
+        // The output is still in the producer; the changelog already has the committed position again (the output scan
+        // starting where the committed outputs end), and nothing newer.
+        Assert.Equal(2, harness.Cluster.ReadUncommitted(ProcessorHarness.Output).Count);
+        var changelog = harness.Cluster.ReadUncommitted(ProcessorHarness.Changelog).Where(r => r.Partition.Value == 0).ToList();
+        Assert.Empty(changelog[^1].Message.Key);
+        Assert.Equal(committed with { OutputScanFrom = 2 }, PartitionCheckpoint.Deserialize(changelog[^1].Message.Value));
+        Assert.Equal(committed, PartitionCheckpoint.Deserialize(changelog[^2].Message.Value));
+
+        stall.Release();
+        await step.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(committed.NextInputOffset + 1, PartitionCheckpoints(harness).Last().NextInputOffset);
+    }
+
+    /// <summary>Partition 0's partition checkpoints in the changelog, as the dev broker shows them.</summary>
+    private static List<PartitionCheckpoint> PartitionCheckpoints(ProcessorHarness harness)
+        => [.. harness.Cluster.ReadUncommitted(ProcessorHarness.Changelog)
+            .Where(r => r.Partition.Value == 0 && r.Message.Key is { Length: 0 })
+            .Select(r => PartitionCheckpoint.Deserialize(r.Message.Value))];
 
     [Fact]
     public void ARefusedDeliveryAbortsTheTransactionAndTheRetryWritesEverythingOnce()
