@@ -6,9 +6,10 @@ using SignalPipeline.Messages;
 namespace FilterKafkaProcessor.Streaming;
 
 /// <summary>
-/// Writes one filtered batch as one transaction, in the order that makes every crash point safe: outputs and dead
-/// letters, then stream checkpoints and tombstones, then each partition's checkpoint (written last: a visible
-/// partition checkpoint means its whole transaction is visible; on the dev broker the collector holds the changelog
+/// Writes one filtered batch as one transaction, in the order that makes every crash point safe: (on the dev broker,
+/// each partition's committed position first, true whenever it lands) outputs and dead letters, then stream
+/// checkpoints and tombstones, then each partition's checkpoint (written last: a visible
+/// partition checkpoint with the transaction's new position means its whole transaction is visible; on the dev broker the collector holds the changelog
 /// records until the outputs are delivered, <see cref="RecordCollector.Changelog"/>), then the input offsets with the
 /// group's metadata, then the commit. After a commit the streams adopt what was checkpointed (<see cref="Committed"/>); after a failure
 /// they roll back (<see cref="RollBack"/>). <see cref="Write"/> leaves the commit to the caller, who runs it while it
