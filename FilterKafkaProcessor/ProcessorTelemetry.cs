@@ -83,7 +83,7 @@ public sealed class ProcessorTelemetry : IDisposable
     public long Transactions;
     public long ConfigSwitches;
 
-    /// <summary>Sums over committed transactions (µs): their commits' round trips, and the stream thread's waits for them.</summary>
+    /// <summary>Sums over committed transactions (µs): their commits (from the hand-off), and the stream thread's waits for them.</summary>
     public long CommitMicros;
     public long CommitWaitMicros;
 
@@ -125,20 +125,17 @@ public sealed class ProcessorTelemetry : IDisposable
     }
 
     /// <summary>
-    /// Times a committed transaction: <paramref name="duration"/> its commit from the hand-off to the commit's thread to
-    /// its end, <paramref name="waited"/> what the stream thread spent blocked on it (up to its wake-up after the end).
+    /// Counts what a committed batch did, and times its commit: <paramref name="commit"/> from the hand-off to the
+    /// commit's thread to its end, <paramref name="waited"/> what the stream thread spent blocked on it (up to its
+    /// wake-up after the end). Counted with <see cref="Transactions"/>, so the rate log's means divide like by like.
     /// </summary>
-    public void CommitTimed(TimeSpan duration, TimeSpan waited)
+    public void Committed(Batch batch, long nowMs, int streams, TimeSpan commit, TimeSpan waited)
     {
-        _commitDuration.Record(duration.TotalMilliseconds);
+        _commitDuration.Record(commit.TotalMilliseconds);
         _commitWait.Record(waited.TotalMilliseconds);
-        Interlocked.Add(ref CommitMicros, (long)(duration.TotalMicroseconds));
-        Interlocked.Add(ref CommitWaitMicros, (long)(waited.TotalMicroseconds));
-    }
+        Interlocked.Add(ref CommitMicros, (long)commit.TotalMicroseconds);
+        Interlocked.Add(ref CommitWaitMicros, (long)waited.TotalMicroseconds);
 
-    /// <summary>Counts what a committed batch did.</summary>
-    public void Committed(Batch batch, long nowMs, int streams)
-    {
         Interlocked.Exchange(ref _streams, streams);
         if (batch.Records.Count > 0)
         {

@@ -219,11 +219,11 @@ public sealed class StreamThread : IDisposable
         {
             var waiting = Stopwatch.GetTimestamp();
             var duration = pending.Commit.GetAwaiter().GetResult();
-            _telemetry.CommitTimed(duration, Stopwatch.GetElapsedTime(waiting));
+            var waited = Stopwatch.GetElapsedTime(waiting);
             _writer!.Committed(pending.Batch, pending.Written);
             _manager.CountAfterCommit();
             _health.BatchCommitted();
-            _telemetry.Committed(pending.Batch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _context.StreamCount);
+            _telemetry.Committed(pending.Batch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _context.StreamCount, duration, waited);
             _telemetry.ConfigSwitched(_filter.Switches);
         }
         catch (Exception e) when (!_stopping.IsCancellationRequested || e is not OperationCanceledException)
