@@ -128,4 +128,64 @@ public sealed class FilterPanelTests(LivePageApp app, ITestOutputHelper output)
             output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
         }
     }
+
+    [Fact]
+    public async Task An_answer_that_arrives_after_the_panel_is_closed_leaves_it_closed()
+    {
+        var streamId = app.StreamId;
+        await using var browser = await Browser.OpenAsync();
+        var page = browser.Page;
+
+        // The bridge's answers replaced in the browser: the first at once, the second held until the panel is closed.
+        var asked = 0;
+        var secondAsked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var releaseSecond = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await page.RouteAsync("**/streams/*/filter", async route =>
+        {
+            var n = Interlocked.Increment(ref asked);
+            if (n == 2)
+            {
+                secondAsked.TrySetResult();
+                await releaseSecond.Task;
+            }
+            await route.FulfillAsync(new RouteFulfillOptions
+            {
+                Status = 200,
+                ContentType = "application/json",
+                Body = $$$"""{"streamId":"{{{streamId}}}","lastSeq":{{{6 + n}}},"config":{"algorithm":"kalman","params":{"q":0.001,"r":0.1},"source":"default","switchSeq":null},"filter":{"algorithm":"kalman","values":{"estimate":0.5,"errorVariance":0.01,"gain":0.1},"vectors":{},"samplesProcessed":{{{256 * n}}}}}""",
+            });
+        });
+        try
+        {
+            await browser.PickStreamAsync(app.PageUri, streamId);
+            var panelSelector = $"[data-filter-panel='{streamId}']";
+            var panel = page.Locator(panelSelector);
+            await panel.Locator("summary").ClickAsync();
+            await page.WaitForSelectorAsync($"{panelSelector}[data-state='ok']");
+            Assert.Equal("7", (await panel.Locator("[data-filter-field='last-seq']").TextContentAsync())!.Trim());
+
+            // Closed while the second question is on its way; its answer then arrives and is read by the page.
+            await secondAsked.Task.WaitAsync(Browser.Timeout);
+            await panel.Locator("summary").ClickAsync();
+            await page.WaitForSelectorAsync($"{panelSelector}[data-state='closed']");
+            var answered = page.WaitForRequestFinishedAsync(new PageWaitForRequestFinishedOptions { Predicate = r => r.Url.EndsWith("/filter", StringComparison.Ordinal) });
+            releaseSecond.TrySetResult();
+            await answered;
+            await page.EvaluateAsync("() => new Promise(resolve => setTimeout(resolve, 250))");
+
+            Assert.Equal("closed", await panel.GetAttributeAsync("data-state"));
+            Assert.Equal("7", (await panel.Locator("[data-filter-field='last-seq']").TextContentAsync())!.Trim());
+            Assert.Equal(2, Volatile.Read(ref asked));
+
+            // Opened again, it asks again and shows the new answer.
+            await panel.Locator("summary").ClickAsync();
+            await page.WaitForFunctionAsync($"() => document.querySelector(\"{panelSelector} [data-filter-field='last-seq']\").textContent.trim() === '9'");
+            Assert.Equal("ok", await panel.GetAttributeAsync("data-state"));
+        }
+        finally
+        {
+            releaseSecond.TrySetResult();
+            output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
+        }
+    }
 }

@@ -44,15 +44,21 @@
       panel.running = false;
     }
 
+    // An answer that arrives after the panel was closed is dropped: the panel says 'closed' until it is opened again.
+    const closed = () => !el.open || panel.stopped;
+
     // One question; false when asking again is pointless.
     async function ask() {
       try {
         const response = await fetch(url, { cache: 'no-store' });
         if (response.ok) {
-          show(await response.json());
+          const view = await response.json();
+          if (closed()) return false;
+          show(view);
           return true;
         }
         const problem = await response.json().catch(() => ({}));
+        if (closed()) return false;
         if (response.status === 501) {
           setState('not-configured', 'Filter state not available: this bridge has no processor address (Bridge:ProcessorUrl or PROCESSOR_URL).');
           return false; // a setting, not a moment
@@ -63,6 +69,7 @@
           setState('unavailable', `${problem.detail || `The bridge answered ${response.status}.`} Asking again.`);
         }
       } catch {
+        if (closed()) return false;
         setState('unavailable', 'The bridge cannot be reached; asking again.');
       }
       return true;
