@@ -12,6 +12,32 @@ public static class BenchCommand
 {
     public static readonly string[] AllScenarios = ["local", "records", "remote", "scaled", "http", "bridge", StateBench.Scenario, "abuse", MixedBench.Scenario];
 
+    /// <summary>The scenarios whose figures share the file's pipeline section (one report, rewritten whole).</summary>
+    public static readonly string[] PipelineScenarios = ["local", "records", "remote", "scaled", "http", "bridge"];
+
+    /// <summary>
+    /// Why a run leaves docs/benchmarks.md's pipeline section alone, or null when it may rewrite it: the section is
+    /// rewritten whole, so a run of some of its scenarios (or of some cases) would replace the others' figures with
+    /// "not run". Such a run prints its tables; <c>--output FILE</c> writes them to a file of the user's choice.
+    /// </summary>
+    public static string? KeepsPipelineSection(IReadOnlyCollection<string> selected, string? caseFilter, bool outputGiven)
+    {
+        if (outputGiven)
+        {
+            return null;
+        }
+
+        var missing = PipelineScenarios.Except(selected).ToArray();
+        if (missing.Length > 0)
+        {
+            return $"its pipeline section is rewritten whole and this run left out {string.Join(", ", missing)}, whose figures it would replace with 'not run'. Run every scenario, or give --output FILE to write this run's tables elsewhere.";
+        }
+
+        return caseFilter is null
+            ? null
+            : $"its pipeline section is rewritten whole and --case '{caseFilter}' ran only some cases. Give --output FILE to write this run's tables elsewhere.";
+    }
+
     public static Command Create()
     {
         var quick = new Option<bool>("--quick") { Description = "Short runs, one repeat, no JSON case (under two minutes once built): a smoke check, not a measurement." };
@@ -28,7 +54,7 @@ public static class BenchCommand
         };
         var repeats = new Option<int?>("--repeats") { Description = "Runs per measurement; the report gives medians (default 3, 1 with --quick)." };
         var configuration = new Option<string>("--configuration") { Description = "Build configuration to start the services from.", DefaultValueFactory = _ => "Release" };
-        var output = new Option<string?>("--output") { Description = "Markdown file whose bench section is rewritten (default docs/benchmarks.md)." };
+        var output = new Option<string?>("--output") { Description = "Markdown file whose bench section is rewritten (default docs/benchmarks.md, whose pipeline section only a run of every pipeline scenario and case rewrites)." };
         var noWrite = new Option<bool>("--no-write") { Description = "Print the tables only." };
         var only = new Option<string?>("--case") { Description = "Run only the pipeline cases whose label contains this text (e.g. 'kalman, binary')." };
         var processorSettings = new Option<string[]>("--processor-env")
@@ -83,7 +109,12 @@ public static class BenchCommand
                 var markdown = report.ToMarkdown();
                 Console.WriteLine();
                 Console.WriteLine(markdown);
-                if (!parse.GetValue(noWrite))
+                var kept = KeepsPipelineSection(selected, parse.GetValue(only), parse.GetValue(output) is not null);
+                if (kept is not null && !parse.GetValue(noWrite))
+                {
+                    Console.WriteLine($"Not written to {path}: {kept}");
+                }
+                else if (!parse.GetValue(noWrite))
                 {
                     BenchReport.WriteSection(path, markdown);
                     Console.WriteLine($"Wrote {path}.");
