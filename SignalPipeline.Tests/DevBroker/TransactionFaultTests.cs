@@ -119,18 +119,31 @@ public sealed class TransactionFaultTests
         // After an injected TOPIC_AUTHORIZATION_FAILED the client keeps the topic's error for a while and fails the next
         // transaction's message locally, without a ProduceRequest, yet lets that transaction commit. So a producer must
         // check every delivery report of a transaction before it commits; a successful commit does not prove them.
-        using var cluster = StartCluster();
-        using var producer = TransactionalProducer(cluster, "tx-failed-delivery");
-        cluster.PushRequestErrors(KafkaApi.Produce, ErrorCode.TopicAuthorizationFailed);
-        producer.BeginTransaction();
-        await Assert.ThrowsAsync<ProduceException<Null, string>>(() => producer.Send("first").WaitAsync(TestTimeout));
-        Assert.Throws<KafkaTxnRequiresAbortException>(() => producer.CommitTransaction(TestTimeout));
-        producer.AbortTransaction(TestTimeout);
+        // "For a while" is timing: once in CI (2026-12-03) the second message was purged instead (Local_PurgeQueue), so
+        // up to three fresh clusters are tried; whenever the local failure happens, the commit must succeed.
+        var otherwise = new List<string>();
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            using var cluster = StartCluster();
+            using var producer = TransactionalProducer(cluster, "tx-failed-delivery");
+            cluster.PushRequestErrors(KafkaApi.Produce, ErrorCode.TopicAuthorizationFailed);
+            producer.BeginTransaction();
+            await Assert.ThrowsAsync<ProduceException<Null, string>>(() => producer.Send("first").WaitAsync(TestTimeout));
+            Assert.Throws<KafkaTxnRequiresAbortException>(() => producer.CommitTransaction(TestTimeout));
+            producer.AbortTransaction(TestTimeout);
 
-        producer.BeginTransaction();
-        var failed = await Assert.ThrowsAsync<ProduceException<Null, string>>(() => producer.Send("second").WaitAsync(TestTimeout));
-        Assert.Equal(ErrorCode.TopicAuthorizationFailed, failed.Error.Code);
-        producer.CommitTransaction(TestTimeout);
+            producer.BeginTransaction();
+            var failed = await Record.ExceptionAsync(() => producer.Send("second").WaitAsync(TestTimeout));
+            if (failed is ProduceException<Null, string> { Error.Code: ErrorCode.TopicAuthorizationFailed })
+            {
+                producer.CommitTransaction(TestTimeout);
+                return;
+            }
+
+            otherwise.Add(failed is ProduceException<Null, string> e ? e.Error.Code.ToString() : failed?.GetType().Name ?? "delivered");
+        }
+
+        Assert.Fail($"The message after the abort never failed locally with TopicAuthorizationFailed in three tries: {string.Join(", ", otherwise)}.");
     }
 
     [Fact]
