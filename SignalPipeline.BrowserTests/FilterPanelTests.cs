@@ -99,12 +99,7 @@ public sealed class FilterPanelTests(LivePageApp app, ITestOutputHelper output)
         await page.RouteAsync("**/streams/*/filter", route =>
         {
             var weights = string.Join(",", Enumerable.Range(0, order).Select(i => (0.01 * i).ToString(System.Globalization.CultureInfo.InvariantCulture)));
-            return route.FulfillAsync(new RouteFulfillOptions
-            {
-                Status = 200,
-                ContentType = "application/json",
-                Body = $$$"""{"streamId":"{{{streamId}}}","lastSeq":7,"config":{"algorithm":"rls","params":{"order":{{{order}}},"lambda":0.99},"source":"stream-config","switchSeq":null},"filter":{"algorithm":"rls","values":{},"vectors":{"weights":[{{{weights}}}]},"samplesProcessed":1024}}""",
-            });
+            return route.FulfillAsync(FilterView($$$"""{"streamId":"{{{streamId}}}","lastSeq":7,"config":{"algorithm":"rls","params":{"order":{{{order}}},"lambda":0.99},"source":"stream-config","switchSeq":null},"filter":{"algorithm":"rls","values":{},"vectors":{"weights":[{{{weights}}}]},"samplesProcessed":1024}}"""));
         });
         try
         {
@@ -148,12 +143,7 @@ public sealed class FilterPanelTests(LivePageApp app, ITestOutputHelper output)
                 secondAsked.TrySetResult();
                 await releaseSecond.Task;
             }
-            await route.FulfillAsync(new RouteFulfillOptions
-            {
-                Status = 200,
-                ContentType = "application/json",
-                Body = $$$"""{"streamId":"{{{streamId}}}","lastSeq":{{{6 + n}}},"config":{"algorithm":"kalman","params":{"q":0.001,"r":0.1},"source":"default","switchSeq":null},"filter":{"algorithm":"kalman","values":{"estimate":0.5,"errorVariance":0.01,"gain":0.1},"vectors":{},"samplesProcessed":{{{256 * n}}}}}""",
-            });
+            await route.FulfillAsync(FilterView($$$"""{"streamId":"{{{streamId}}}","lastSeq":{{{6 + n}}},"config":{"algorithm":"kalman","params":{"q":0.001,"r":0.1},"source":"default","switchSeq":null},"filter":{"algorithm":"kalman","values":{"estimate":0.5,"errorVariance":0.01,"gain":0.1},"vectors":{},"samplesProcessed":{{{256 * n}}}}}"""));
         });
         try
         {
@@ -188,4 +178,8 @@ public sealed class FilterPanelTests(LivePageApp app, ITestOutputHelper output)
             output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
         }
     }
+
+    /// <summary>The bridge's 200 answer to <c>GET /streams/{id}/filter</c>, with the given view, for a replaced route.</summary>
+    private static RouteFulfillOptions FilterView(string json)
+        => new() { Status = 200, ContentType = "application/json", Body = json };
 }

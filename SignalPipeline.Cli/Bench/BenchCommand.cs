@@ -10,10 +10,11 @@ namespace SignalPipeline.Cli.Bench;
 /// </summary>
 public static class BenchCommand
 {
-    public static readonly string[] AllScenarios = ["local", "records", "remote", "scaled", "http", "bridge", StateBench.Scenario, "abuse", MixedBench.Scenario];
-
     /// <summary>The scenarios whose figures share the file's pipeline section (one report, rewritten whole).</summary>
     public static readonly string[] PipelineScenarios = ["local", "records", "remote", "scaled", "http", "bridge"];
+
+    /// <summary>Every scenario: the pipeline's, then those that write sections of their own.</summary>
+    public static readonly string[] AllScenarios = [.. PipelineScenarios, StateBench.Scenario, "abuse", MixedBench.Scenario];
 
     /// <summary>
     /// Why a run leaves docs/benchmarks.md's pipeline section alone, or null when it may rewrite it: the section is
@@ -104,20 +105,22 @@ public static class BenchCommand
             var runner = new BenchRunner(env, selected, parse.GetValue(brokers), parse.GetValue(repeats) ?? (env.Quick ? 1 : 3), parse.GetValue(only), overrides);
             var report = await runner.RunAsync(cancellationToken);
             var path = parse.GetValue(output) ?? Path.Combine(env.Root, "docs", "benchmarks.md");
-            if (selected.Any(s => s is not ("abuse" or StateBench.Scenario or MixedBench.Scenario)))
+            if (selected.Intersect(PipelineScenarios).Any())
             {
                 var markdown = report.ToMarkdown();
                 Console.WriteLine();
                 Console.WriteLine(markdown);
-                var kept = KeepsPipelineSection(selected, parse.GetValue(only), parse.GetValue(output) is not null);
-                if (kept is not null && !parse.GetValue(noWrite))
+                if (!parse.GetValue(noWrite))
                 {
-                    Console.WriteLine($"Not written to {path}: {kept}");
-                }
-                else if (!parse.GetValue(noWrite))
-                {
-                    BenchReport.WriteSection(path, markdown);
-                    Console.WriteLine($"Wrote {path}.");
+                    if (KeepsPipelineSection(selected, parse.GetValue(only), parse.GetValue(output) is not null) is { } kept)
+                    {
+                        Console.WriteLine($"Not written to {path}: {kept}");
+                    }
+                    else
+                    {
+                        BenchReport.WriteSection(path, markdown);
+                        Console.WriteLine($"Wrote {path}.");
+                    }
                 }
             }
 

@@ -34,18 +34,19 @@
       status.hidden = !text;
     }
 
+    // Closed, or gone with its card: the loop ends, and an answer that arrives after that is dropped (the panel says
+    // 'closed' until it is opened again).
+    const closed = () => !el.open || panel.stopped;
+
     // One loop per panel, however often it is opened and closed: it asks, waits a second, and ends once closed.
     async function run() {
       if (panel.running) return;
       panel.running = true;
-      while (el.open && !panel.stopped && (await ask())) {
+      while (!closed() && (await ask())) {
         await new Promise((resolve) => { panel.timer = setTimeout(resolve, POLL_MS); });
       }
       panel.running = false;
     }
-
-    // An answer that arrives after the panel was closed is dropped: the panel says 'closed' until it is opened again.
-    const closed = () => !el.open || panel.stopped;
 
     // One question; false when asking again is pointless.
     async function ask() {
