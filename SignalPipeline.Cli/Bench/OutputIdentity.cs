@@ -62,7 +62,12 @@ public sealed class OutputIdentityDeserializer : IDeserializer<OutputIdentity>
             && Utf8Parser.TryParse(bytes, out value, out var consumed) && consumed == bytes.Length && value >= 0;
     }
 
-    /// <summary>Stream, seq and producer timestamp of a JSON chunk without parsing its samples.</summary>
+    /// <summary>
+    /// Stream, seq and producer timestamp of a JSON chunk without parsing its samples: an array (<c>signal</c>,
+    /// <c>filtered_signal</c>: numbers only) is jumped over to its closing bracket, and the reader goes on from there
+    /// in the state it had after the opening one. Reading each number instead (<c>TrySkip</c>) cost about 15 µs per
+    /// 256-sample array, half of the bench's CPU per JSON output record, taken from the processor it measures.
+    /// </summary>
     private static OutputIdentity FromJson(ReadOnlySpan<byte> value)
     {
         var reader = new Utf8JsonReader(value);
@@ -71,6 +76,8 @@ public sealed class OutputIdentityDeserializer : IDeserializer<OutputIdentity>
             return OutputIdentity.Unreadable;
         }
 
+        // Where the reader's span starts in value: it moves when an array is jumped over.
+        var offset = 0;
         (string? streamId, long seq, long timestampMs) = (null, -1, -1);
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -85,6 +92,26 @@ public sealed class OutputIdentityDeserializer : IDeserializer<OutputIdentity>
             else if (reader.ValueTextEquals("timestamp_ms"u8) && reader.Read())
             {
                 timestampMs = reader.GetInt64();
+            }
+            else if (!reader.Read())
+            {
+                return OutputIdentity.Unreadable;
+            }
+            else if (reader.TokenType == JsonTokenType.StartArray)
+            {
+                var from = offset + (int)reader.BytesConsumed;
+                var close = value[from..].IndexOf((byte)']');
+                if (close < 0)
+                {
+                    return OutputIdentity.Unreadable;
+                }
+
+                offset = from + close;
+                reader = new Utf8JsonReader(value[offset..], isFinalBlock: true, reader.CurrentState);
+                if (!reader.Read() || reader.TokenType != JsonTokenType.EndArray)
+                {
+                    return OutputIdentity.Unreadable;
+                }
             }
             else if (!reader.TrySkip())
             {
