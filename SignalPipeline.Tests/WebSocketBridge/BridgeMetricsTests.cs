@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Net;
+using System.Net.WebSockets;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
@@ -94,6 +95,26 @@ public sealed class BridgeMetricsTests
 
         Assert.Equal(listed, total);
         Assert.Equal(total, dropped.Sum());
+    }
+
+    [Fact]
+    public async Task A_client_closed_for_idling_that_breaks_a_rule_before_it_answers_the_close_is_counted_once()
+    {
+        await using var bridge = await BridgeLimitsTests.StartBridgeAsync(("Bridge:MaxSubscriptionsPerClient", "1"), ("Bridge:IdleTimeoutSeconds", "1"));
+        using var closed = Collect<long>(bridge, "clients.closed");
+        using var clients = Collect<long>(bridge, "clients");
+        await using var client = await BridgeTestClient.ConnectAsync(bridge.Address);
+
+        var (status, _) = await client.ReceiveCloseAsync().WaitAsync(Patience);
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, status);
+
+        // The bridge reads on until the client's close: a command over the subscription limit arrives first.
+        await client.SendAsync("""{"type":"subscribe","streams":["a","b"]}""");
+        await client.Socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None).WaitAsync(Patience);
+
+        await Poll.UntilAsync(() => clients.Sum() == 0, Patience, () => "the client to be gone");
+        Assert.Equal(1, closed.Sum(("reason", "idle")));
+        Assert.Equal(1, closed.Sum());
     }
 
     [Fact]

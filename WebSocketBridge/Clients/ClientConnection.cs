@@ -30,6 +30,7 @@ public sealed class ClientConnection
     private long _unsubscribedSinceMs;
     private long _sendingSinceMs;
     private int _aborted;
+    private int _closeCounted;
     private double _messageTokens;
     private long _messageTokensAtMs;
 
@@ -103,6 +104,18 @@ public sealed class ClientConnection
     }
 
     /// <summary>
+    /// Counts the client as closed, once, under the first reason: a client closed for idling may still send a command
+    /// before it answers the close, and breaking a rule then does not make it a second closed client.
+    /// </summary>
+    private void CountClosed(string reason)
+    {
+        if (Interlocked.Exchange(ref _closeCounted, 1) == 0)
+        {
+            _metrics.ClientClosed(reason);
+        }
+    }
+
+    /// <summary>
     /// Disconnects the client (the socket aborted, as for the send timeout: no close frame can pass a stalled send) when
     /// it has been sending one data message since <paramref name="cutoffMs"/> or earlier; counted once, as held_frames.
     /// </summary>
@@ -114,7 +127,7 @@ public sealed class ClientConnection
             return;
         }
 
-        _metrics.ClientClosed("held_frames");
+        CountClosed("held_frames");
         _socket.Abort();
     }
 
@@ -162,7 +175,7 @@ public sealed class ClientConnection
             // and has sent the close already, then aborted itself. Returning now ends the connection at once, and the
             // client may get a reset instead of the close frame still on its way; so the connection is held until the
             // client goes (it has the close) or for CloseLinger at most, as .NET's own client waits for the server.
-            _metrics.ClientClosed("protocol");
+            CountClosed("protocol");
             await LingerAsync(stopping);
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
@@ -173,7 +186,7 @@ public sealed class ClientConnection
         _queue.Complete();
         if (error is not null)
         {
-            _metrics.ClientClosed(error.Status == WebSocketCloseStatus.PolicyViolation && error.Reason.StartsWith(SubscriptionLimitReason, StringComparison.Ordinal)
+            CountClosed(error.Status == WebSocketCloseStatus.PolicyViolation && error.Reason.StartsWith(SubscriptionLimitReason, StringComparison.Ordinal)
                 ? "subscription_limit" : "protocol");
             await CloseAsync(error.Status, error.Reason);
         }
@@ -244,7 +257,7 @@ public sealed class ClientConnection
 
                 if (_time.GetUtcNow().ToUnixTimeMilliseconds() - Interlocked.Read(ref _unsubscribedSinceMs) >= idleMs)
                 {
-                    _metrics.ClientClosed("idle");
+                    CountClosed("idle");
                     await CloseThenCutAsync(WebSocketCloseStatus.PolicyViolation,
                         $"idle: no subscription for {_options.IdleTimeoutSeconds} s (Bridge:IdleTimeoutSeconds)", receiving);
                     return;
@@ -504,7 +517,7 @@ public sealed class ClientConnection
             }
             catch (Exception) when (timer.IsCancellationRequested)
             {
-                _metrics.ClientClosed("send_timeout");
+                CountClosed("send_timeout");
                 _socket.Abort();
                 throw;
             }
