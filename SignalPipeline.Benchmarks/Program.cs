@@ -8,9 +8,10 @@ if (args is ["filter-cpu-time"])
     return;
 }
 
-if (args is ["codec-cpu-time"])
+if (args is ["codec-cpu-time", .. var ops])
 {
-    CodecCpuTime.Run();
+    // Optional: the ops to run, by substring of their names (e.g. "JSON encode, SampleCodec").
+    CodecCpuTime.Run(ops);
     return;
 }
 

@@ -34,7 +34,8 @@ public static partial class ShortestDouble
     private static readonly (ulong Low, ulong High)[] Pow5 = BuildTable(326);
 
     /// <summary>Writes <paramref name="value"/> (finite) to <paramref name="destination"/> (at least
-    /// <see cref="MaxLength"/> bytes) and returns the number of bytes written.</summary>
+    /// <see cref="MaxLength"/> bytes) and returns the number of bytes written; the digits go eight at a time, so up to
+    /// seven bytes after them may be overwritten too.</summary>
     /// <exception cref="ArgumentException">The value is NaN or infinite, or the destination is too short.</exception>
     public static int Format(double value, Span<byte> destination)
     {

@@ -98,6 +98,33 @@ public sealed class ShortestDoubleTests
     }
 
     [Fact]
+    public void Every_digit_count_at_every_place_of_the_decimal_point_formats_as_the_bcl_does()
+    {
+        // The digits are written eight at a time (a leading group of 1-8, then full groups): every length from 1 to 17,
+        // every digit in every place, with the point before, inside and after them and in both exponent forms.
+        var random = new Random(8);
+        Span<byte> buffer = stackalloc byte[ShortestDouble.MaxLength];
+        for (var length = 1; length <= 17; length++)
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                var digits = new char[length];
+                for (var d = 0; d < length; d++)
+                {
+                    digits[d] = (char)('0' + (d == 0 || d == length - 1 ? random.Next(1, 10) : (i + d) % 10));
+                }
+
+                for (var exponent = -25; exponent <= 25; exponent++)
+                {
+                    var value = double.Parse($"{new string(digits)}E{exponent}", CultureInfo.InvariantCulture);
+                    AssertLikeBcl(value, buffer);
+                    AssertLikeBcl(-value, buffer);
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void The_text_is_what_utf8_json_writer_writes()
     {
         var random = new Random(3);
