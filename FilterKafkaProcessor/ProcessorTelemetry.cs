@@ -166,6 +166,11 @@ public sealed class ProcessorTelemetry : IDisposable
         }
 
         Interlocked.Increment(ref Transactions);
+        if (batch.Replayed > 0)
+        {
+            _replayed.Add(batch.Replayed);
+            Interlocked.Add(ref Replayed, batch.Replayed);
+        }
 
         foreach (var letter in batch.DeadLetters)
         {
@@ -201,11 +206,6 @@ public sealed class ProcessorTelemetry : IDisposable
         Interlocked.Add(ref ConfigSwitches, streams);
     }
 
-    public void ReplayedChunk()
-    {
-        _replayed.Add(1);
-        Interlocked.Increment(ref Replayed);
-    }
 
     public void Aborted(TransactionFailure failure)
     {

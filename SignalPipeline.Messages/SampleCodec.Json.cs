@@ -178,7 +178,7 @@ public static partial class SampleCodec
                     if (!key.IsEmpty && !reader.ValueTextEquals(key))
                     {
                         return Fail(DecodeErrorCode.StreamIdMismatch,
-                            $"stream_id '{reader.GetString()}' differs from the record key '{Printable(key)}'", out error);
+                            $"stream_id '{Printable(reader.GetString()!)}' differs from the record key '{Printable(key)}'", out error);
                     }
 
                     fields.StreamId = reader.GetString();
@@ -299,7 +299,7 @@ public static partial class SampleCodec
             case JsonSampleArrayStatus.NotFinite:
                 count = -1;
                 return Fail(DecodeErrorCode.NonFiniteSample,
-                    $"{name}[{n}] = {System.Text.Encoding.UTF8.GetString(reader.ValueSpan)} is outside the range of a double", out error);
+                    $"{name}[{n}] = {Printable(reader.ValueSpan)} is outside the range of a double", out error);
             case JsonSampleArrayStatus.TooMany:
                 count = -1;
                 return Fail(DecodeErrorCode.TooManySamples, $"{name} has more than the allowed {maxSamples} samples", out error);
@@ -307,7 +307,7 @@ public static partial class SampleCodec
                 count = -1;
                 return reader.TokenType == JsonTokenType.String
                        && (reader.ValueTextEquals("NaN"u8) || reader.ValueTextEquals("Infinity"u8) || reader.ValueTextEquals("-Infinity"u8))
-                    ? Fail(DecodeErrorCode.NonFiniteSample, $"{name}[{n}] is \"{reader.GetString()}\"; samples must be finite numbers", out error)
+                    ? Fail(DecodeErrorCode.NonFiniteSample, $"{name}[{n}] is \"{Printable(reader.GetString()!)}\"; samples must be finite numbers", out error)
                     : Fail(DecodeErrorCode.WrongType, $"{name}[{n}] must be a number, not {JsonSampleArray.Describe(reader.TokenType)}", out error);
         }
     }
@@ -367,7 +367,7 @@ public static partial class SampleCodec
         if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out var number))
         {
             var what = reader.TokenType == JsonTokenType.Number
-                ? $"{System.Text.Encoding.UTF8.GetString(reader.ValueSpan)}"
+                ? Printable(reader.ValueSpan)
                 : JsonSampleArray.Describe(reader.TokenType);
             return Fail(DecodeErrorCode.WrongType, $"{name} must be an integer, not {what}", out error);
         }

@@ -439,10 +439,25 @@ public static partial class SampleCodec
     };
 
     /// <summary>Header bytes as text for an error message, without letting binary garbage or huge values through.</summary>
+    /// <summary>Input quoted in an error message: at most 64 bytes (hexadecimal when not UTF-8), then "...".</summary>
     private static string Printable(ReadOnlySpan<byte> bytes)
     {
-        var shown = bytes[..Math.Min(bytes.Length, 64)];
+        var shown = bytes[..Math.Min(bytes.Length, MaxQuoted)];
         var text = Utf8.IsValid(shown) ? Encoding.UTF8.GetString(shown) : Convert.ToHexString(shown);
         return bytes.Length > shown.Length ? text + "..." : text;
     }
+
+    /// <summary>Input text quoted in an error message: at most 64 characters, then "...".</summary>
+    private static string Printable(string text)
+    {
+        if (text.Length <= MaxQuoted)
+        {
+            return text;
+        }
+
+        var cut = char.IsHighSurrogate(text[MaxQuoted - 1]) ? MaxQuoted - 1 : MaxQuoted;
+        return string.Concat(text.AsSpan(0, cut), "...");
+    }
+
+    private const int MaxQuoted = 64;
 }

@@ -211,7 +211,7 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
                 {
                     holding = true;
                     stream.HeldBytes = checkpoint.Held.Sum(h => h.CheckpointBytes);
-                    stream.HeldSinceMs = nowMs;
+                    stream.HoldingSince(nowMs);
                 }
             }
             catch (FormatException e)

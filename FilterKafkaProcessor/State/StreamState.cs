@@ -23,9 +23,10 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
     {
         public long Bytes;
         public long SinceMs = long.MinValue;
+        public long CommittedSinceMs = long.MinValue;
         public IReadOnlyList<PendingChunk>? Committed;
 
-        public bool IsEmpty => Bytes == 0 && SinceMs == long.MinValue && Committed is null;
+        public bool IsEmpty => Bytes == 0 && SinceMs == long.MinValue && CommittedSinceMs == long.MinValue && Committed is null;
     }
 
     private void TrimHold()
@@ -140,6 +141,27 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
         }
     }
 
+    /// <summary>What <see cref="HeldSinceMs"/> was at the last commit (or restore), for a rollback.</summary>
+    private long? CommittedHeldSinceMs
+    {
+        get => _hold is null || _hold.CommittedSinceMs == long.MinValue ? null : _hold.CommittedSinceMs;
+        set
+        {
+            if (value is not null || _hold is not null)
+            {
+                (_hold ??= new HoldRecord()).CommittedSinceMs = value ?? long.MinValue;
+                TrimHold();
+            }
+        }
+    }
+
+    /// <summary>Restored from a checkpoint with held chunks: they wait from <paramref name="nowMs"/> on, also after a rollback.</summary>
+    public void HoldingSince(long nowMs)
+    {
+        HeldSinceMs = nowMs;
+        CommittedHeldSinceMs = nowMs;
+    }
+
     /// <summary>When the stream last received a chunk (this instance's clock), for idle eviction.</summary>
     public long LastActiveMs { get; set; }
 
@@ -163,6 +185,7 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
     {
         _committedNextSeq = checkpoint.NextSeq;
         CommittedHeld = checkpoint.Held.Count > 0 ? checkpoint.Held : null;
+        CommittedHeldSinceMs = checkpoint.Held.Count > 0 ? HeldSinceMs : null;
         OnFilterCommitted(checkpoint.FilterState, checkpoint.Setting);
         IsUncommitted = false;
         Dirty = false;
@@ -175,7 +198,7 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
         _holding = committedHeld is null ? null : NewSequence(_committedNextSeq, committedHeld);
         _nextSeq = _committedNextSeq;
         HeldBytes = committedHeld?.Sum(h => h.CheckpointBytes) ?? 0;
-        HeldSinceMs = committedHeld is null ? null : HeldSinceMs;
+        HeldSinceMs = committedHeld is null ? null : CommittedHeldSinceMs ?? HeldSinceMs;
         RollbackFilter();
         Dirty = false;
     }

@@ -54,6 +54,9 @@ public sealed class Batch
 
     public SequenceCounters Counters;
 
+    /// <summary>Chunks filtered again but not written: their output is already in the output topic (dev broker).</summary>
+    public int Replayed;
+
     /// <summary>What the records take, by <see cref="RecordBytes"/>: bounded by <c>Processor:MaxBatchBytes</c>.</summary>
     public long InputBytes { get; set; }
 
@@ -122,6 +125,7 @@ public sealed class Batch
         Evicted.Clear();
         LastOffsets.Clear();
         Counters = default;
+        Replayed = 0;
         InputBytes = 0;
     }
 }

@@ -3,6 +3,7 @@ using Confluent.Kafka;
 using FilterKafkaProcessor.Config;
 using FilterKafkaProcessor.Filtering;
 using FilterKafkaProcessor.State;
+using SignalPipeline.Messages;
 
 namespace FilterKafkaProcessor.Streaming;
 
@@ -80,7 +81,9 @@ public sealed class BatchFilter(IChunkFilterer filterer, StreamConfigTable? conf
                 if (!IsFinite(item))
                 {
                     code = PoisonCodes.NonFiniteOutput;
-                    reason = $"filtering seq {item.Chunk.Seq} gave a non-finite output sample (the input's magnitude overflows the filter's arithmetic)";
+                    reason = item.Chunk.Decoded!.Format == SampleFormat.Float32
+                        ? $"filtering seq {item.Chunk.Seq} gave an output sample that is not finite in float32 (NaN, infinite or beyond ±3.4E+38)"
+                        : $"filtering seq {item.Chunk.Seq} gave a non-finite output sample (the input's magnitude overflows the filter's arithmetic)";
                 }
             }
             catch (Exception e) when (filterer.IsChunkFault(e))
@@ -140,12 +143,16 @@ public sealed class BatchFilter(IChunkFilterer filterer, StreamConfigTable? conf
         }
     }
 
+    /// <summary>Whether every output sample is finite in the chunk's own form: an f32 output beyond the float range
+    /// (a finite double over 3.4e38) would be infinite when written.</summary>
     private static bool IsFinite(ChunkWork item)
     {
-        var output = item.Output.AsSpan(0, item.Chunk.Decoded!.Signal.Length);
+        var chunk = item.Chunk.Decoded!;
+        var output = item.Output.AsSpan(0, chunk.Signal.Length);
+        var single = chunk.Format == SampleFormat.Float32;
         foreach (var sample in output)
         {
-            if (!double.IsFinite(sample))
+            if (!double.IsFinite(sample) || (single && !float.IsFinite((float)sample)))
             {
                 return false;
             }

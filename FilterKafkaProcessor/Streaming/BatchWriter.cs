@@ -15,7 +15,7 @@ namespace FilterKafkaProcessor.Streaming;
 /// they roll back (<see cref="RollBack"/>). <see cref="Write"/> leaves the commit to the caller, who runs it while it
 /// collects the next batch.
 /// </summary>
-public sealed class BatchWriter(RecordCollector collector, ProcessorOptions options, ChunkLimits limits, ProcessorTelemetry telemetry, int outputPartitions, CodecWorkers codec)
+public sealed class BatchWriter(RecordCollector collector, ProcessorOptions options, ChunkLimits limits, int outputPartitions, CodecWorkers codec)
 {
     private readonly List<(StreamState Stream, StreamCheckpoint Checkpoint)> _checkpoints = [];
     private readonly List<ChunkWork> _outputs = [];
@@ -57,7 +57,7 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
             var already = work.Partition.AlreadyOutput;
             if (already.Count > 0 && already.TryGetValue(work.Stream.StreamId, out var highest) && work.Chunk.Seq <= highest)
             {
-                telemetry.ReplayedChunk();
+                batch.Replayed++;
                 continue;
             }
 

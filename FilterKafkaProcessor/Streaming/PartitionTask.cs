@@ -90,7 +90,9 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
             State.Touch(stream, nowMs);
         }
 
-        var envelope = new ChunkEnvelope(chunk.Seq, message.Value ?? [], message.Headers, chunk.TimestampMs ?? message.Timestamp.UnixTimestampMs, chunk, record.TopicPartitionOffset);
+        // No timestamp_ms of its own: the record's Kafka timestamp, or when it has none either (Kafka's -1), now.
+        var timestampMs = chunk.TimestampMs ?? (message.Timestamp.UnixTimestampMs is >= 0 and var kafkaMs ? kafkaMs : nowMs);
+        var envelope = new ChunkEnvelope(chunk.Seq, message.Value ?? [], message.Headers, timestampMs, chunk, record.TopicPartitionOffset);
         _released.Clear();
         if (stream.Offer(chunk.Seq, envelope, context.Options.MaxHeldChunks, _released, ref batch.Counters, _scratch, out var outcome))
         {

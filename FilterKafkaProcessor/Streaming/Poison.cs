@@ -92,14 +92,23 @@ public sealed class ChunkLimits(int maxMessageBytes)
         => (letter.Key?.Length ?? 0) + (letter.Value?.Length ?? 0) + letter.Headers.Sum(h => (long)System.Text.Encoding.UTF8.GetByteCount(h.Key) + (h.Value?.Length ?? 0) + 16)
             + System.Text.Encoding.UTF8.GetByteCount(letter.Reason) + RecordOverheadBytes <= MaxMessageBytes;
 
+    /// <summary>The longest <c>dlq-reason</c>, in characters; a longer one is cut and says how long it was.</summary>
+    public const int MaxReasonChars = 1024;
+
     /// <summary>
-    /// The dead letter as it can be written in one message: whole when it fits; else without the original value; else
-    /// also without the original headers; else also without the key (a record the broker took can carry up to its limit
-    /// in headers or key, and a letter that can never be written would stop its partition). The reason says what was
-    /// left out.
+    /// The dead letter as it can be written in one message: its reason cut to <see cref="MaxReasonChars"/>; whole when
+    /// it fits; else without the original value; else also without the original headers; else also without the key (a
+    /// record the broker took can carry up to its limit in headers or key, and a letter that can never be written would
+    /// stop its partition). The reason says what was left out.
     /// </summary>
     public DeadLetter Fitted(DeadLetter letter)
     {
+        if (letter.Reason.Length > MaxReasonChars)
+        {
+            var cut = char.IsHighSurrogate(letter.Reason[MaxReasonChars - 1]) ? MaxReasonChars - 1 : MaxReasonChars;
+            letter = letter with { Reason = $"{letter.Reason.AsSpan(0, cut)}... (a reason of {letter.Reason.Length} characters, cut)" };
+        }
+
         if (DeadLetterFits(letter))
         {
             return letter;

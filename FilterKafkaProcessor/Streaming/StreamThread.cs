@@ -76,7 +76,7 @@ public sealed class StreamThread : IDisposable
         }
 
         _collector.Initialize();
-        _writer = new BatchWriter(_collector, _options, _context.Limits, _telemetry, output, _codec);
+        _writer = new BatchWriter(_collector, _options, _context.Limits, output, _codec);
         _consumer = _kafka.GetConsumer(ProcessorOptions.ConsumerGroup, new RebalanceHandlers(_manager.OnAssigned, r => OnRevoked(r, "revoked"), r => OnRevoked(r, "lost")));
         _consumer.Subscribe(_options.InputTopic);
         _health.Running(true);

@@ -108,6 +108,29 @@ public sealed class ProcessorStateTests
     }
 
     [Fact]
+    public void HeldChunksReleasedByTheTimeoutInAnAbortedTransactionAreReleasedAgainByTheRetry()
+    {
+        // The timeout's skip releases the held chunks; when that transaction aborts, the stream holds them again and
+        // must still be timed from when they began to wait (not wait forever for the missing seq).
+        using var harness = new ProcessorHarness(configure: o => o.HeldChunkTimeoutSeconds = 30);
+        harness.Start();
+        var chunks = Enumerable.Range(0, 4).Select(seq => ProcessorHarness.Chunk("gap", seq)).ToList();
+        harness.Produce(chunks[0], 1);
+        harness.Produce(chunks[2], 1);
+        harness.Produce(chunks[3], 1);
+        harness.StepUntil(() => harness.OutputCount("gap") == 1);
+
+        harness.Cluster.Faults.Fail(FaultPoint.CommitTransaction, () => KafkaFaults.Abortable(), count: 1);
+        harness.Time.Advance(TimeSpan.FromSeconds(31));
+        harness.StepUntil(() => harness.Telemetry.Aborts == 1);
+        harness.Time.Advance(TimeSpan.FromSeconds(2));
+        harness.StepUntil(() => harness.OutputCount("gap") == 3);
+
+        ProcessorHarness.AssertReference([chunks[0], chunks[2], chunks[3]], harness.Outputs()["gap"]);
+        Assert.Equal(1, harness.Telemetry.Gaps);
+    }
+
+    [Fact]
     public void HeldChunksWithLargeHeadersAreBoundedByWhatTheirCheckpointTakesAndSkippedUntilItFits()
     {
         // The checkpoint stores a held chunk's headers as well as its value: counted by value alone, these three held

@@ -3,6 +3,7 @@ using FilterKafkaProcessor;
 using FilterKafkaProcessor.Filtering;
 using FilterKafkaProcessor.State;
 using FilterKafkaProcessor.Streaming;
+using SignalPipeline.Filters;
 using SignalPipeline.Messages;
 using SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
 
@@ -70,6 +71,59 @@ public sealed class StreamThreadTests
     }
 
     [Fact]
+    public void AnF32OutputBeyondTheFloatRangeIsDeadLetteredAndThePartitionGoesOn()
+    {
+        // ls extrapolates: alternating extremes give outputs beyond ±3.4E+38, finite as doubles, infinite in f32. Once
+        // written they could not be encoded, and the batch would be aborted and retried forever.
+        var max = (double)float.MaxValue;
+        var poison = new SampleChunk("p", 0, new[] { max, -max, max, max, -max, max, max, -max }, 8000, 1_000) { Format = SampleFormat.Float32 };
+        var reference = new double[poison.Signal.Length];
+        FilterFactory.Create("ls").Process(poison.Signal.Span, reference);
+        Assert.Contains(reference, v => double.IsFinite(v) && !float.IsFinite((float)v));
+
+        using var harness = new ProcessorHarness(configure: o => o.Algorithm = "ls");
+        harness.Start();
+        harness.Produce(poison, 0);
+        for (var seq = 1; seq <= 3; seq++)
+        {
+            harness.Produce(ProcessorHarness.Chunk("p", seq, format: SampleFormat.Float32), 0);
+            harness.Produce(ProcessorHarness.Chunk("n", seq - 1, format: SampleFormat.Float32), 0);
+        }
+
+        harness.StepUntil(() => harness.OutputCount("p") == 3 && harness.OutputCount("n") == 3);
+
+        Assert.Equal([1L, 2, 3], harness.Outputs()["p"].Select(c => c.Seq));
+        var letter = Assert.Single(harness.DeadLetters());
+        Assert.Equal(("p", PoisonCodes.NonFiniteOutput), (letter.Key, letter.Code));
+        Assert.Contains("not finite in float32", letter.Reason);
+        Assert.Equal(0L, harness.Telemetry.Aborts);
+    }
+
+    [Fact]
+    public void AChunkWithoutTimestampOnARecordWithoutOneIsStampedWhenItIsReadAndThePartitionGoesOn()
+    {
+        // Kafka's "no timestamp" is -1: the output's timestamp_ms must still be >= 0, or encoding it would fail the batch.
+        using var harness = new ProcessorHarness();
+        harness.Start();
+        using var producer = harness.Cluster.CreateProducer();
+        var chunks = Enumerable.Range(0, 3).Select(seq => ProcessorHarness.Chunk("p", seq) with { TimestampMs = null }).ToList();
+        foreach (var chunk in chunks)
+        {
+            var message = SampleCodec.ToMessage(chunk);
+            message.Timestamp = new Timestamp(chunk.Seq == 1 ? -1 : 5_000, TimestampType.CreateTime);
+            producer.Produce(new TopicPartition(ProcessorHarness.Input, 0), message);
+        }
+
+        harness.StepUntil(() => harness.OutputCount("p") == 3);
+
+        ProcessorHarness.AssertReference(chunks, harness.Outputs()["p"]);
+        var now = harness.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        Assert.Equal([5_000L, now, 5_000], harness.Outputs()["p"].Select(c => c.TimestampMs));
+        Assert.Empty(harness.DeadLetters());
+        Assert.Equal(0L, harness.Telemetry.Aborts);
+    }
+
+    [Fact]
     public void AChunkWhoseOutputCannotFitOneMessageIsDeadLetteredBeforeItIsFiltered()
     {
         using var harness = new ProcessorHarness();
@@ -120,6 +174,43 @@ public sealed class StreamThreadTests
         Assert.Equal(code, letter.Code);
         Assert.Contains(leftOut, letter.Reason);
         Assert.Equal(0L, harness.Telemetry.Aborts);
+    }
+
+    [Fact]
+    public void APoisonRecordWhoseErrorWouldQuoteAllOfItIsDeadLetteredWithAShortReasonAndThePartitionGoesOn()
+    {
+        // A 39,950-digit seq: an error quoting the number whole would make a dead letter as large as the record, which
+        // no longer fits once the dlq-* headers are added.
+        using var harness = new ProcessorHarness();
+        harness.Cluster.MaxMessageBytes = 40_000;
+        harness.Start(maxMessageBytes: 40_000);
+        var good = Enumerable.Range(0, 3).Select(seq => ProcessorHarness.Chunk("p", seq)).ToList();
+        harness.Produce(good[0], 0);
+        harness.ProduceRaw("p", $$"""{"stream_id":"p","seq":1{{new string('0', 39_950)}},"signal":[1]}""", 0);
+        harness.Produce(good[1], 0);
+        harness.Produce(good[2], 0);
+
+        harness.StepUntil(() => harness.OutputCount("p") == 3);
+
+        ProcessorHarness.AssertReference(good, harness.Outputs()["p"]);
+        var letter = Assert.Single(harness.DeadLetters());
+        Assert.Equal("wrong-type", letter.Code);
+        Assert.StartsWith("seq must be an integer, not 1000", letter.Reason);
+        Assert.True(letter.Reason.Length < 200, letter.Reason);
+        Assert.Equal(0L, harness.Telemetry.Aborts);
+    }
+
+    [Fact]
+    public void ADeadLetterReasonIsCutToItsLimitAndSaysHowLongItWas()
+    {
+        var limits = new ChunkLimits(ChunkLimits.DefaultMaxMessageBytes);
+        var letter = new DeadLetter("p"u8.ToArray(), [1], [], new TopicPartitionOffset(ProcessorHarness.Input, 0, 7), "filter-failed", new string('x', 5_000));
+
+        var fitted = limits.Fitted(letter);
+
+        Assert.Equal(new string('x', ChunkLimits.MaxReasonChars) + "... (a reason of 5000 characters, cut)", fitted.Reason);
+        Assert.Equal(letter.Value, fitted.Value);
+        Assert.Equal("short", limits.Fitted(letter with { Reason = "short" }).Reason);
     }
 
     [Fact]
@@ -278,6 +369,23 @@ public sealed class StreamThreadTests
         // Then on until every seq has been read again.
         harness.Step(20);
         Assert.Equal(sent["w"].Select(c => c.Seq), SeqsAsTheDevBrokerShowsThem(harness).Order());
+    }
+
+    [Fact]
+    public void OnTheDevBrokerChunksReplayedByAnAbortedRetryAreCountedOnceWhenTheirRetryCommits()
+    {
+        // The first attempt's outputs stay visible after its abort (dev broker): each retry filters the four chunks again
+        // without writing them, and only the retry that commits counts them in signalpipeline.processor.replayed.
+        using var harness = new ProcessorHarness(devBroker: true);
+        harness.Start();
+        var sent = Send(harness, ["w"], chunks: 4);
+        harness.Cluster.Faults.Fail(FaultPoint.CommitTransaction, () => KafkaFaults.Abortable(), count: 3);
+
+        harness.StepUntil(() => harness.Telemetry.Aborts == 3);
+        harness.StepUntil(() => harness.Telemetry.Transactions >= 1 && harness.Telemetry.Replayed > 0);
+
+        Assert.Equal(sent["w"].Select(c => c.Seq), SeqsAsTheDevBrokerShowsThem(harness));
+        Assert.Equal(4L, harness.Telemetry.Replayed);
     }
 
     /// <summary>
