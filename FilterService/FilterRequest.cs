@@ -42,7 +42,7 @@ public sealed class FilterRequest
             EnsureEnd(ref reader);
             request.Items.Add(item);
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (IsMalformedJson(ex))
         {
             throw FilterRequestException.BadRequest($"Malformed JSON: {ex.Message}");
         }
@@ -104,7 +104,7 @@ public sealed class FilterRequest
                 throw FilterRequestException.BadRequest("'items' is missing or empty: a batch needs at least one item.");
             }
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (IsMalformedJson(ex))
         {
             throw FilterRequestException.BadRequest($"Malformed JSON: {ex.Message}");
         }
@@ -258,6 +258,14 @@ public sealed class FilterRequest
 
         return parameters;
     }
+
+    /// <summary>
+    /// What the reader throws on a body that is not JSON. A <c>\u</c> escape that is not UTF-16 (a lone surrogate such as
+    /// <c>"\udc00"</c>) passes <see cref="Utf8JsonReader.Read"/> and throws <see cref="InvalidOperationException"/> only
+    /// when unescaped: comparing a property name, reading a <c>params</c> name, decoding the state. Nothing else in the
+    /// parser throws that exception.
+    /// </summary>
+    private static bool IsMalformedJson(Exception ex) => ex is JsonException or InvalidOperationException;
 
     private static void ReadStartObject(ref Utf8JsonReader reader, string what)
     {

@@ -68,6 +68,11 @@ public sealed class FilterRequestTests
     [InlineData("{\"signal\":[1],\"params\":{\"q\":null}}", "'params.q' must be a finite number")]
     [InlineData("{\"signal\":[1],\"state\":42}", "'state' must be the base64")]
     [InlineData("{\"signal\":[1],\"state\":\"***\"}", "'state' must be the base64")]
+    // A lone surrogate escape: the reader accepts it, unescaping it (to compare a name, read a params name or decode
+    // the state) fails.
+    [InlineData("{\"\\udc00\":0,\"signal\":[1]}", "Malformed JSON")]
+    [InlineData("{\"signal\":[1],\"params\":{\"\\ud800\":1}}", "Malformed JSON")]
+    [InlineData("{\"signal\":[1],\"state\":\"\\udc00\"}", "Malformed JSON")]
     public void RejectsBadRunRequestsNamingWhatIsWrong(string json, string detailPart)
     {
         using var samples = new SampleList();
@@ -99,6 +104,10 @@ public sealed class FilterRequestTests
     [InlineData("{\"items\":[]}", "'items' is missing or empty")]
     [InlineData("{\"params\":{}}", "'items' is missing or empty")]
     [InlineData("{\"items\":{}}", "'items' must be an array")]
+    [InlineData("{\"\\udc00\":0,\"items\":[{\"signal\":[1]}]}", "Malformed JSON")]
+    [InlineData("{\"items\":[{\"\\ud800x\":0,\"signal\":[1]}]}", "Malformed JSON")]
+    [InlineData("{\"params\":{\"\\udc00\":1},\"items\":[{\"signal\":[1]}]}", "Malformed JSON")]
+    [InlineData("{\"items\":[{\"signal\":[1],\"state\":\"AQ\\ud800\"}]}", "Malformed JSON")]
     public void RejectsBadBatchesNamingTheItem(string json, string detailPart)
     {
         using var samples = new SampleList();

@@ -327,6 +327,9 @@ public sealed class FilterServiceApiTests(AppHostFixture shared, ITestOutputHelp
         { "non-numeric param", """{"signal": [0.2], "params": {"q": "small"}}""", "params.q" },
         { "state not base64", """{"signal": [0.2], "state": "not base64!"}""", "'state'" },
         { "corrupt state", """{"signal": [0.2], "state": "AAECAwQFBgcICQ=="}""", "" },
+        { "lone surrogate escape in a name", """{"\udc00": 0, "signal": [0.2]}""", "Malformed JSON" },
+        { "lone surrogate escape in a params name", """{"signal": [0.2], "params": {"\ud800": 1}}""", "Malformed JSON" },
+        { "lone surrogate escape in the state", """{"signal": [0.2], "state": "\udc00"}""", "Malformed JSON" },
     };
 
     [Theory]
@@ -359,6 +362,9 @@ public sealed class FilterServiceApiTests(AppHostFixture shared, ITestOutputHelp
 
         using var badState = await PostJsonAsync(_gateway, "/ls/audio/batch", """{"items":[{"signal":[0.1]},{"signal":[0.3],"state":"AAECAwQFBgcICQ=="}]}""");
         await AssertProblemAsync(badState, HttpStatusCode.BadRequest, "items[1]");
+
+        using var loneSurrogate = await PostJsonAsync(_gateway, "/ls/audio/batch", """{"items":[{"signal":[0.1],"state":"\udc00"}]}""");
+        await AssertProblemAsync(loneSurrogate, HttpStatusCode.BadRequest, "Malformed JSON");
 
         using var empty = await PostJsonAsync(_gateway, "/ls/audio/batch", """{"items":[]}""");
         await AssertProblemAsync(empty, HttpStatusCode.BadRequest, "'items'");
