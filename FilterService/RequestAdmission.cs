@@ -1,15 +1,17 @@
 using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 
 namespace FilterService;
 
 /// <summary>
 /// Admission in two lanes, so that cheap requests never queue behind expensive ones: a request declaring a body of at
-/// most FilterService:SmallRequestBytes takes one of FilterService:MaxConcurrentSmallRequests slots, any other one of
-/// FilterService:MaxConcurrentRequests. In each lane up to FilterService:RequestQueueLimit more wait, each at most
-/// FilterService:RequestQueueTimeout, and the rest get 503 with <c>Retry-After</c>. A request takes its slot before its
-/// body is read, so the slots bound memory as well as CPU. Probes are never queued. Large requests run on
-/// <see cref="BackgroundPriorityScheduler"/>'s threads (FilterService:LargeRequestNice), small ones on the thread pool.
+/// most FilterService:SmallRequestBytes, or without a body, takes one of FilterService:MaxConcurrentSmallRequests
+/// slots, any other (a larger or chunked body) one of FilterService:MaxConcurrentRequests. In each lane up to
+/// FilterService:RequestQueueLimit more wait, each at most FilterService:RequestQueueTimeout, and the rest get 503 with
+/// <c>Retry-After</c>. A request takes its slot before its body is read, so the slots bound memory as well as CPU.
+/// Probes are never queued. Large requests run on <see cref="BackgroundPriorityScheduler"/>'s threads
+/// (FilterService:LargeRequestNice), small ones on the thread pool.
 /// </summary>
 public sealed class RequestAdmission : IDisposable
 {
@@ -40,8 +42,11 @@ public sealed class RequestAdmission : IDisposable
             return;
         }
 
-        // A chunked body (no Content-Length) may be up to the body limit: it goes to the lane of large requests.
-        var lane = context.Request.ContentLength <= _options.SmallRequestBytes ? _small : _large;
+        // A chunked body (no Content-Length) may be up to the body limit: it goes to the lane of large requests. One with
+        // neither Content-Length nor Transfer-Encoding has no body, which Kestrel knows before reading (CanHaveBody): a
+        // small one. Asking Kestrel rather than the headers keeps an HTTP/2 body without Content-Length large.
+        var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
+        var lane = !hasBody || context.Request.ContentLength <= _options.SmallRequestBytes ? _small : _large;
         using var lease = await lane.Limiter.AcquireWithinAsync(_options.RequestQueueLimit > 0, _options.RequestQueueTimeout, context.RequestAborted, _queued);
         if (lease is not { IsAcquired: true })
         {

@@ -177,21 +177,27 @@ public sealed class FilterServiceLimitsTests
         await AssertStillServesAsync(client);
     }
 
-    [Fact]
-    public async Task SmallRequestsHaveTheirOwnLaneWhileLargeOnesFillMaxConcurrentRequests()
+    /// <summary>One slot for large requests (over 16 bytes declared), no queue.</summary>
+    private static readonly (string, string)[] OneLargeSlotNoQueue =
+        [("FilterService:MaxConcurrentRequests", "1"), ("FilterService:RequestQueueLimit", "0"), ("FilterService:SmallRequestBytes", "16")];
+
+    /// <summary>Starts a large request whose body is held back and waits until it has taken its slot.</summary>
+    private static async Task<(HeldContent Held, Task<HttpResponseMessage> Holder)> HoldALargeSlotAsync(InProcessHost service, HttpClient client)
     {
-        await using var service = await StartServiceAsync(
-            ("FilterService:MaxConcurrentRequests", "1"), ("FilterService:RequestQueueLimit", "0"), ("FilterService:SmallRequestBytes", "16"));
-        using var client = service.CreateClient();
         var held = new HeldContent("""{"signal":[0.2,0.9]}""" + new string(' ', 100));
         var holder = PostJsonContentAsync(client, held);
         await held.Started.WaitAsync(CallTimeout);
         var metrics = service.App.Services.GetRequiredService<FilterServiceMetrics>();
-        for (var waited = 0; metrics.ActiveRequests == 0; waited += 10)
-        {
-            Assert.True(waited < 30_000, "the held request never took its slot");
-            await Task.Delay(10);
-        }
+        await Poll.UntilAsync(() => metrics.ActiveRequests == 1, CallTimeout, () => "the held request to take its slot");
+        return (held, holder);
+    }
+
+    [Fact]
+    public async Task SmallRequestsHaveTheirOwnLaneWhileLargeOnesFillMaxConcurrentRequests()
+    {
+        await using var service = await StartServiceAsync(OneLargeSlotNoQueue);
+        using var client = service.CreateClient();
+        var (held, holder) = await HoldALargeSlotAsync(service, client);
 
         // Another large request finds the large lane full (no queue here): 503 naming the setting.
         using var large = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.5, 0.25]) + new string(' ', 100));
@@ -200,6 +206,32 @@ public sealed class FilterServiceLimitsTests
         // A small one (at most 16 bytes declared) is served at once.
         using var small = await PostJsonAsync(client, "/kalman/audio/run", """{"signal":[1]}""");
         Assert.Equal(HttpStatusCode.OK, small.StatusCode);
+
+        held.Release();
+        using var first = await holder.WaitAsync(CallTimeout);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+    }
+
+    [Fact]
+    public async Task APostWithoutABodyTakesTheSmallLaneAndGets400WhileTheLargeLaneIsFull()
+    {
+        await using var service = await StartServiceAsync(OneLargeSlotNoQueue);
+        using var client = service.CreateClient();
+        var (held, holder) = await HoldALargeSlotAsync(service, client);
+
+        // Neither Content-Length nor Transfer-Encoding: no body (RFC 9112, 6.3), so not a large request. HttpClient
+        // cannot send this (it declares Content-Length: 0 on a POST without content).
+        using (var tcp = new System.Net.Sockets.TcpClient())
+        {
+            await tcp.ConnectAsync(service.Address.Host, service.Address.Port).WaitAsync(CallTimeout);
+            var stream = tcp.GetStream();
+            var request = "POST /kalman/audio/run HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(request)).AsTask().WaitAsync(CallTimeout);
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            var answer = await reader.ReadToEndAsync().WaitAsync(CallTimeout);
+            Assert.StartsWith("HTTP/1.1 400 ", answer, StringComparison.Ordinal);
+            Assert.Contains("The request body is empty", answer, StringComparison.Ordinal);
+        }
 
         held.Release();
         using var first = await holder.WaitAsync(CallTimeout);
