@@ -79,6 +79,45 @@ public sealed class StreamFrameTests
     }
 
     [Fact]
+    public void A_chunk_for_a_stream_removed_as_silent_after_its_lookup_goes_to_the_stream_added_again_and_its_room_comes_back()
+    {
+        // The Kafka loop looks the stream up, then the frame pump removes it as silent, then the loop appends.
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20_000));
+        var registry = new LiveStreamRegistry(Options.Create(new BridgeOptions { StreamTtlSeconds = 1 }), time);
+        var chunk = new double[100];
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        registry.Append("s", 0, "kalman", chunk, chunk, now, now, now);
+        Assert.Single(registry.TakeFrames());
+
+        var lookedUp = registry.GetOrAdd("s");
+        time.Advance(TimeSpan.FromSeconds(2));
+        registry.RemoveSilent();
+        now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        Assert.Equal(0, registry.Append(lookedUp, 1, "kalman", [1.0, 2, 3], [0.5, 1.5, 2.5], now, now, now));
+
+        var frame = Assert.Single(registry.TakeFrames());
+        Assert.Equal(("s", 1L, 1L), (frame.StreamId, frame.SeqFirst, frame.SeqLast));
+        Assert.Equal([1.0, 2, 3], frame.Raw);
+        Assert.Equal(1, registry.Count);
+        Assert.Equal(0, registry.Pending.Held);
+    }
+
+    [Fact]
+    public void A_stream_seen_silent_is_not_forgotten_when_a_chunk_came_since_and_a_forgotten_one_takes_no_chunk()
+    {
+        var budget = new PendingBudget(1000);
+        var stream = new LiveStream("s", maxPendingSamples: 1 << 20, budget);
+        stream.Append(0, "kalman", [1.0], [1.0], 1000, 1001, receivedMs: 5000);
+
+        Assert.False(stream.ForgetIfSilentSince(5000));
+        Assert.Equal([1.0], stream.TakeFrame()!.Raw);
+        Assert.True(stream.ForgetIfSilentSince(5001));
+        Assert.Null(stream.Append(1, "kalman", [2.0], [2.0], 1000, 1001, 6000));
+        Assert.Null(stream.TakeFrame());
+        Assert.Equal((0L, 1L), (budget.Held, stream.Snapshot(6000).Samples));
+    }
+
+    [Fact]
     public void The_room_streams_keep_between_frames_is_bounded_for_all_streams_together_and_given_back_when_they_go()
     {
         // Room for two streams' 64 Ki-sample buffers: a stream keeps the room its frame needed only while the budget grants it.

@@ -41,6 +41,7 @@ public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBu
     private long _overflowedSamples;
     private long _lastSeq = -1;
     private long _lastSeenMs;
+    private bool _forgotten;
     private long _rateWindowStartMs;
     private long _rateWindowSamples;
     private double _rate;
@@ -51,9 +52,11 @@ public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBu
 
     /// <summary>
     /// Adds one filtered chunk that arrived at <paramref name="receivedMs"/> (Unix ms); returns the pending samples it
-    /// pushed out (0 unless nobody took frames for longer than <c>Bridge:MaxPendingSamplesPerStream</c> samples).
+    /// pushed out (0 unless nobody took frames for longer than <c>Bridge:MaxPendingSamplesPerStream</c> samples), or null
+    /// when the stream has been forgotten (<see cref="Forget"/>): then nothing is taken or counted, and the chunk belongs
+    /// to the stream the registry holds under this id now (<see cref="LiveStreamRegistry.Append(string, long, string, ReadOnlySpan{double}, ReadOnlySpan{double}, long, long, long)"/>).
     /// </summary>
-    public long Append(long seq, string algorithm, ReadOnlySpan<double> raw, ReadOnlySpan<double> filtered, long timestampMs, long processedMs, long receivedMs)
+    public long? Append(long seq, string algorithm, ReadOnlySpan<double> raw, ReadOnlySpan<double> filtered, long timestampMs, long processedMs, long receivedMs)
     {
         long dropped = 0;
         if (raw.Length != filtered.Length)
@@ -63,6 +66,12 @@ public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBu
 
         lock (_lock)
         {
+            if (_forgotten)
+            {
+                // Nothing takes frames from a forgotten stream: what it took from the budget would never come back.
+                return null;
+            }
+
             if (_pending + raw.Length > maxPendingSamples)
             {
                 // Nobody has taken frames for a long while (the pump is starved): start over rather than grow without bound.
@@ -148,15 +157,40 @@ public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBu
         }
     }
 
-    /// <summary>Lets go of what is pending (the stream is forgotten), giving its room back.</summary>
+    /// <summary>
+    /// Forgets the stream if nothing arrived since <paramref name="cutoffMs"/> (Unix ms): lets go of what is pending,
+    /// giving its room back, and refuses every later <see cref="Append"/>. False (nothing changed) when a chunk came since.
+    /// </summary>
+    public bool ForgetIfSilentSince(long cutoffMs)
+    {
+        lock (_lock)
+        {
+            // Checked under the lock, so a chunk appended after the registry saw the stream silent is not let go unseen.
+            if (_lastSeenMs >= cutoffMs)
+            {
+                return false;
+            }
+
+            LetGoOfEverything();
+            return true;
+        }
+    }
+
+    /// <summary>Lets go of what is pending (the stream is forgotten), giving its room back; later appends are refused.</summary>
     public void Forget()
     {
         lock (_lock)
         {
-            _budget.Give(_pending);
-            ResetPending();
-            LetGoOfRoom();
+            LetGoOfEverything();
         }
+    }
+
+    private void LetGoOfEverything()
+    {
+        _forgotten = true;
+        _budget.Give(_pending);
+        ResetPending();
+        LetGoOfRoom();
     }
 
     /// <summary>Buffer capacity this stream keeps between frames beyond <see cref="InitialCapacity"/> (samples).</summary>

@@ -42,6 +42,37 @@ public sealed class LiveStreamRegistry
             : _streams.GetOrAdd(streamId, id => new LiveStream(id, _options.Value.MaxPendingSamplesPerStream, Pending, Retained));
     }
 
+    /// <summary>
+    /// Adds one filtered chunk to its stream (added if new), as the Kafka loop does; returns the pending samples it pushed
+    /// out (<see cref="LiveStream.Append"/>), or null when the stream is refused (<see cref="BridgeOptions.MaxStreams"/>).
+    /// </summary>
+    public long? Append(string streamId, long seq, string algorithm, ReadOnlySpan<double> raw, ReadOnlySpan<double> filtered,
+        long timestampMs, long processedMs, long receivedMs)
+        => Append(GetOrAdd(streamId), seq, algorithm, raw, filtered, timestampMs, processedMs, receivedMs);
+
+    /// <summary>
+    /// <see cref="Append(string, long, string, ReadOnlySpan{double}, ReadOnlySpan{double}, long, long, long)"/> to
+    /// <paramref name="stream"/> as looked up earlier: the frame pump may have forgotten it since (<see cref="RemoveSilent"/>),
+    /// and then the chunk goes to the stream looked up again (added anew).
+    /// </summary>
+    internal long? Append(LiveStream? stream, long seq, string algorithm, ReadOnlySpan<double> raw, ReadOnlySpan<double> filtered,
+        long timestampMs, long processedMs, long receivedMs)
+    {
+        while (stream is not null)
+        {
+            if (stream.Append(seq, algorithm, raw, filtered, timestampMs, processedMs, receivedMs) is { } overflowed)
+            {
+                return overflowed;
+            }
+
+            // Forgotten: RemoveSilent takes it out of the table right after; taking it out here too spares the wait.
+            _streams.TryRemove(new KeyValuePair<string, LiveStream>(stream.StreamId, stream));
+            stream = GetOrAdd(stream.StreamId);
+        }
+
+        return null;
+    }
+
     public int Count => _streams.Count;
 
     /// <summary>Every stream's new data since the last call.</summary>
@@ -65,12 +96,11 @@ public sealed class LiveStreamRegistry
         var cutoff = _time.GetUtcNow().ToUnixTimeMilliseconds() - _options.Value.StreamTtlSeconds * 1000L;
         foreach (var (id, stream) in _streams)
         {
-            if (stream.LastSeenMs < cutoff)
+            // Forgotten first, then removed: the Kafka loop may still hold it from a lookup, and its append is refused and
+            // looks again, rather than putting samples into a stream nothing takes frames from.
+            if (stream.LastSeenMs < cutoff && stream.ForgetIfSilentSince(cutoff))
             {
-                if (_streams.TryRemove(new KeyValuePair<string, LiveStream>(id, stream)))
-                {
-                    stream.Forget();
-                }
+                _streams.TryRemove(new KeyValuePair<string, LiveStream>(id, stream));
             }
         }
     }

@@ -119,9 +119,8 @@ public sealed class SampleOutputConsumer(
             {
                 if (SampleCodec.TryDecodeFilteredChunk(message.Key, message.Value, message.Headers, out var chunk, out var error, buffer, limits))
                 {
-                    if (streams.GetOrAdd(chunk.StreamId) is { } stream)
+                    if (streams.Append(chunk.StreamId, chunk.Seq, chunk.Algorithm, chunk.Signal.Span, chunk.FilteredSignal.Span, chunk.TimestampMs, chunk.ProcessedMs, nowMs) is { } overflowed)
                     {
-                        var overflowed = stream.Append(chunk.Seq, chunk.Algorithm, chunk.Signal.Span, chunk.FilteredSignal.Span, chunk.TimestampMs, chunk.ProcessedMs, nowMs);
                         metrics.ChunkConsumed(chunk.Signal.Length);
                         if (overflowed > 0)
                         {
