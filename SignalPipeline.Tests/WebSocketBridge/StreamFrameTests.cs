@@ -62,6 +62,44 @@ public sealed class StreamFrameTests
     }
 
     [Fact]
+    public void A_chunk_not_shown_after_a_shown_one_does_not_move_the_frame_s_first_position()
+    {
+        var budget = new PendingBudget(1000);
+        var stream = new LiveStream("s", maxPendingSamples: 1 << 20, budget);
+        Assert.Equal(0, stream.Append(0, "kalman", new double[600], new double[600], 1000, 1001, 1002));
+        Assert.Equal(600, stream.Append(1, "kalman", new double[600], new double[600], 1000, 1001, 1002)); // 1,200 > 1,000
+
+        var frame = stream.TakeFrame()!;
+        Assert.Equal((0L, 0L, 0L, 600), (frame.FirstPosition, frame.SeqFirst, frame.SeqLast, frame.Raw.Length));
+    }
+
+    [Fact]
+    public void A_frame_carries_no_chunk_after_one_not_shown()
+    {
+        // 1,000 samples for all streams: "other" holds 400, so the stream's second chunk is not shown.
+        var budget = new PendingBudget(1000);
+        var other = new LiveStream("other", maxPendingSamples: 1 << 20, budget);
+        var stream = new LiveStream("s", maxPendingSamples: 1 << 20, budget);
+        other.Append(0, "kalman", new double[400], new double[400], 1000, 1001, 1002);
+        Assert.Equal(0, stream.Append(0, "kalman", Enumerable.Repeat(1.0, 500).ToArray(), new double[500], 1000, 1001, 1002));
+        Assert.Equal(200, stream.Append(1, "kalman", new double[200], new double[200], 1000, 1001, 1002));
+
+        // Room comes back before the stream's frame is taken; the next chunk would fit, but would sit after a gap.
+        Assert.NotNull(other.TakeFrame());
+        Assert.Equal(200, stream.Append(2, "kalman", new double[200], new double[200], 1000, 1001, 1002));
+        var first = stream.TakeFrame()!;
+        Assert.Equal((0L, 0L, 0L, 500), (first.FirstPosition, first.SeqFirst, first.SeqLast, first.Raw.Length));
+        Assert.All(first.Raw, v => Assert.Equal(1.0, v));
+
+        // Positions still count what was not shown: the next frame starts after it.
+        Assert.Equal(0, stream.Append(3, "kalman", new double[100], new double[100], 1000, 1001, 1002));
+        var second = stream.TakeFrame()!;
+        Assert.Equal((900L, 3L), (second.FirstPosition, second.SeqFirst));
+        Assert.Equal((400L, 1000L), (stream.Snapshot(1003).OverflowedSamples, stream.Snapshot(1003).Samples));
+        Assert.Equal(0, budget.Held);
+    }
+
+    [Fact]
     public void A_silent_stream_removed_from_the_registry_gives_its_pending_samples_back()
     {
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20_000));

@@ -24,6 +24,7 @@ public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBu
     private double[] _filtered = new double[InitialCapacity];
     private int _retained;
     private int _pending;
+    private long _firstPosition;
     private readonly List<long> _pipelineMs = [];
     private readonly List<long> _endToEndMs = [];
     private long _seqFirst = -1;
@@ -81,8 +82,16 @@ public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBu
                 ResetPending();
             }
 
-            if (_budget.TryTake(raw.Length))
+            // A frame's samples are contiguous (sample i at FirstPosition + i): after a chunk that is not shown, the stream's
+            // later chunks are not shown either until the next frame, though the budget may have room again by then.
+            var contiguous = _pending == 0 || _firstPosition + _pending == _totalSamples;
+            if (contiguous && _budget.TryTake(raw.Length))
             {
+                if (_pending == 0)
+                {
+                    _firstPosition = _totalSamples;
+                }
+
                 EnsureCapacity(_pending + raw.Length);
                 raw.CopyTo(_raw.AsSpan(_pending));
                 filtered.CopyTo(_filtered.AsSpan(_pending));
@@ -103,7 +112,8 @@ public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBu
             }
             else
             {
-                // All streams together hold Bridge:MaxPendingSamples until the next frame: this chunk is not shown.
+                // All streams together hold Bridge:MaxPendingSamples until the next frame, or an earlier chunk of this frame
+                // was not shown: this chunk is not shown.
                 dropped += raw.Length;
                 _overflowedSamples += raw.Length;
             }
@@ -141,7 +151,7 @@ public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBu
                 _seqFirst,
                 _seqLast,
                 _chunks,
-                FirstPosition: _totalSamples - _pending,
+                FirstPosition: _firstPosition,
                 Raw: _raw.AsSpan(0, _pending).ToArray(),
                 Filtered: _filtered.AsSpan(0, _pending).ToArray(),
                 PipelineMs: [.. _pipelineMs],
