@@ -256,6 +256,27 @@ public sealed class BridgeLimitsTests
     }
 
     [Fact]
+    public async Task AClientThatOnlyUnsubscribesIsClosedForIdlingOnTime()
+    {
+        // Idle time runs from the connect or from the unsubscribe that emptied a subscription: one that finds nothing to
+        // remove does not restart it, or a script repeating it would hold its connection forever.
+        await using var bridge = await StartBridgeAsync(("Bridge:IdleTimeoutSeconds", "1"));
+        await using var idle = await BridgeTestClient.ConnectAsync(bridge.Address);
+        var close = idle.ReceiveCloseAsync();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!close.IsCompleted && DateTime.UtcNow < deadline)
+        {
+            await idle.SendAsync("""{"type":"unsubscribe","streams":["*"]}""");
+            await Task.WhenAny(close, Task.Delay(200));
+        }
+
+        Assert.True(close.IsCompleted, "not closed within 10 s with Bridge:IdleTimeoutSeconds = 1");
+        var (status, reason) = await close;
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, status);
+        Assert.Contains("Bridge:IdleTimeoutSeconds", reason);
+    }
+
+    [Fact]
     public async Task AClientThatStopsReadingIsDisconnectedAfterSendTimeoutAndAReaderKeepsGettingFrames()
     {
         await using var bridge = await StartBridgeAsync(("Bridge:SendTimeoutSeconds", "1"));

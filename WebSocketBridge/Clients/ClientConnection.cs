@@ -380,11 +380,16 @@ public sealed class ClientConnection
 
                 break;
             case UnsubscribeCommand unsubscribe:
-                _subscription = _subscription.Remove(unsubscribe.Streams);
-                if (_subscription.IsEmpty)
+                var remaining = _subscription.Remove(unsubscribe.Streams);
+                // Idle time runs from the unsubscribe that emptied the subscription: one that finds it empty already must not
+                // restart it, or a client repeating unsubscribe ["*"] would never be closed for idling. Written before the
+                // subscription, so the idle watch never sees it emptied with the old time.
+                if (!_subscription.IsEmpty && remaining.IsEmpty)
                 {
                     Interlocked.Exchange(ref _unsubscribedSinceMs, _time.GetUtcNow().ToUnixTimeMilliseconds());
                 }
+
+                _subscription = remaining;
 
                 break;
             case PauseCommand:
