@@ -140,7 +140,15 @@ public static class FilterGatewayExtensions
                 && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeLimit)
             {
                 sizeLimit.MaxRequestBodySize = limit + DrainBytes;
-                await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
+                try
+                {
+                    await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
+                }
+                catch (Microsoft.AspNetCore.Http.BadHttpRequestException)
+                {
+                    // The client left (end of content) or stalled (minimum data rate) in the middle of its body: still
+                    // a 413, which it may or may not read; not a server error.
+                }
             }
 
             context.RequestServices.GetRequiredService<GatewayMetrics>().Rejected("body_bytes");

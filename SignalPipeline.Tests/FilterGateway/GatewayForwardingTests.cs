@@ -6,7 +6,9 @@ using System.Text.Json;
 using FilterGateway;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using SignalPipeline.Tests.FilterService;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.FilterGateway;
 
@@ -151,6 +153,55 @@ public sealed class GatewayForwardingTests : IAsyncLifetime
         }
 
         Assert.Equal(("a", "/kalman/audio/run"), await WhoAnswersAsync(client, HttpMethod.Post, "/kalman/audio/run"));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AClientLeavingOrStallingInTheMiddleOfAnOversizedBodyGets413OrNothingButNoServerError(bool halfClose)
+    {
+        // Declared over the limit but within the drain allowance: the gateway reads the body to its end before its
+        // 413. This client sends 100 of its 5000 bytes, then either half-closes (the drain meets the end of the
+        // content) or just stops sending (Kestrel's minimum body data rate, 240 B/s after 5 s, ends the drain).
+        var errors = new ErrorLog();
+        await using var gateway = await InProcessHost.StartAsync(Settings(("FilterGateway:MaxRequestBodyBytes", "1000")),
+            builder =>
+            {
+                builder.AddFilterGateway();
+                builder.Logging.AddProvider(errors);
+            },
+            app => app.MapFilterGateway());
+        string answer;
+        using (var tcp = new System.Net.Sockets.TcpClient())
+        {
+            await tcp.ConnectAsync(gateway.Address.Host, gateway.Address.Port).WaitAsync(InProcessHost.Timeout);
+            var request = "POST /kalman/audio/run HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+                + "{\"signal\":[" + string.Concat(Enumerable.Repeat("0.25,", 18));
+            var stream = tcp.GetStream();
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(request)).AsTask().WaitAsync(InProcessHost.Timeout);
+            if (halfClose)
+            {
+                tcp.Client.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            }
+
+            using var received = new MemoryStream();
+            try
+            {
+                // The gateway may answer 413 or just close (the client left, it may not read it anyway).
+                await stream.CopyToAsync(received).WaitAsync(InProcessHost.Timeout);
+            }
+            catch (IOException)
+            {
+            }
+
+            answer = Encoding.ASCII.GetString(received.ToArray());
+        }
+
+        // A client that stalled still has its connection open, and reads the 413.
+        Assert.True((halfClose && answer.Length == 0) || answer.StartsWith("HTTP/1.1 413 ", StringComparison.Ordinal), answer);
+        using var client = gateway.CreateClient();
+        Assert.Equal(("a", "/kalman/audio/run"), await WhoAnswersAsync(client, HttpMethod.Post, "/kalman/audio/run"));
+        Assert.Empty(errors.Entries);
     }
 
     [Fact]

@@ -307,30 +307,6 @@ public sealed class FilterServiceLimitsTests
         Assert.Empty(errors.Entries);
     }
 
-    /// <summary>Collects the service's log entries of level Error and above.</summary>
-    private sealed class ErrorLog : ILoggerProvider, ILogger
-    {
-        public System.Collections.Concurrent.ConcurrentQueue<string> Entries { get; } = new();
-
-        public ILogger CreateLogger(string categoryName) => this;
-
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Error;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            if (IsEnabled(logLevel))
-            {
-                Entries.Enqueue($"{formatter(state, exception)} {exception?.Message}");
-            }
-        }
-
-        public void Dispose()
-        {
-        }
-    }
-
     [Theory]
     [InlineData("FilterService:MaxBatchItems", "0")]
     [InlineData("FilterService:MaxStateBytesPerRequest", "0")]
