@@ -13,6 +13,9 @@ public static class FilterResponseWriter
     // Flushing every few thousand samples keeps a large response from piling up in memory before it is sent.
     private const int SamplesPerFlush = 8192;
 
+    // The binary batch flushes by bytes (states and samples): as many as SamplesPerFlush samples take.
+    private const int BytesPerFlush = SamplesPerFlush * sizeof(double);
+
     private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = true };
 
     /// <summary><c>{"algorithm":"kalman","filtered_signal":[...],"state":"base64"}</c>.</summary>
@@ -77,16 +80,25 @@ public static class FilterResponseWriter
         response.Headers[AlgorithmHeader] = algorithm;
         var writer = response.BodyWriter;
         BinaryBatch.WriteCount(writer, results.Count);
+        // States count too: many short items with large states (rls order 64: ~33 KB each) would otherwise pile up
+        // whole in the response pipe, holding the states twice.
         var unflushed = 0;
         foreach (var result in results)
         {
             BinaryBatch.WriteItemHead(writer, result.Length, result.State);
+            unflushed += BinaryBatch.ItemHeaderBytes + result.State.Length;
+            if (unflushed >= BytesPerFlush)
+            {
+                await writer.FlushAsync(cancellationToken);
+                unflushed = 0;
+            }
+
             for (var start = 0; start < result.Length; start += SamplesPerFlush)
             {
                 var length = Math.Min(SamplesPerFlush, result.Length - start);
                 BinaryBatch.WriteSamples(writer, output.AsSpan(result.Offset + start, length));
-                unflushed += length;
-                if (unflushed >= SamplesPerFlush)
+                unflushed += length * sizeof(double);
+                if (unflushed >= BytesPerFlush)
                 {
                     await writer.FlushAsync(cancellationToken);
                     unflushed = 0;
