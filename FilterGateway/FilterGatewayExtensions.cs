@@ -140,15 +140,7 @@ public static class FilterGatewayExtensions
                 && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeLimit)
             {
                 sizeLimit.MaxRequestBodySize = limit + DrainBytes;
-                try
-                {
-                    await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
-                }
-                catch (Microsoft.AspNetCore.Http.BadHttpRequestException)
-                {
-                    // The client left (end of content) or stalled (minimum data rate) in the middle of its body: still
-                    // a 413, which it may or may not read; not a server error.
-                }
+                await context.Request.DrainAsync(context.RequestAborted);
             }
 
             context.RequestServices.GetRequiredService<GatewayMetrics>().Rejected("body_bytes");

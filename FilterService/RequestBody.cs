@@ -39,7 +39,7 @@ public sealed class RequestBody : IDisposable
         {
             if (request.ContentLength <= maxBytes + DrainBytes)
             {
-                await DrainAsync(request, cancellationToken);
+                await request.DrainAsync(cancellationToken);
             }
 
             throw TooLarge($"The request body is {request.ContentLength} bytes; the limit (FilterService:MaxRequestBodyBytes) is {maxBytes} bytes.");
@@ -68,7 +68,7 @@ public sealed class RequestBody : IDisposable
                 length += read;
                 if (length > maxBytes)
                 {
-                    await DrainAsync(request, cancellationToken);
+                    await request.DrainAsync(cancellationToken);
                     throw TooLarge($"The request body exceeds the limit (FilterService:MaxRequestBodyBytes) of {maxBytes} bytes.");
                 }
             }
@@ -83,18 +83,6 @@ public sealed class RequestBody : IDisposable
         {
             RequestArrays.Return(buffer);
             throw;
-        }
-    }
-
-    /// <summary>Reads the rest of the body, up to Kestrel's raised limit (past it Kestrel gives up and closes the connection).</summary>
-    private static async Task DrainAsync(HttpRequest request, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await request.Body.CopyToAsync(Stream.Null, cancellationToken);
-        }
-        catch (BadHttpRequestException)
-        {
         }
     }
 
