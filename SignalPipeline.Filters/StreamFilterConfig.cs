@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -12,8 +13,13 @@ namespace SignalPipeline.Filters;
 /// </summary>
 public sealed class StreamFilterConfig
 {
+    private readonly FilterRegistration _registration;
+
     private StreamFilterConfig(string algorithm, IReadOnlyDictionary<string, double> parameters)
-        => (Algorithm, Parameters) = (algorithm, parameters);
+    {
+        (Algorithm, Parameters) = (algorithm, parameters);
+        _registration = FilterFactory.Find(algorithm)!;
+    }
 
     /// <summary>Lower-case algorithm name.</summary>
     public string Algorithm { get; }
@@ -104,6 +110,38 @@ public sealed class StreamFilterConfig
         }
 
         return Encoding.UTF8.GetBytes(json.Append("}}").ToString());
+    }
+
+    /// <summary>The algorithm and parameters a <see cref="IStreamFilter.SaveState"/> snapshot runs (throws <see cref="InvalidFilterStateException"/>).</summary>
+    public static StreamFilterConfig Of(ReadOnlySpan<byte> state)
+    {
+        var inspection = FilterInspector.Inspect(state);
+        return new StreamFilterConfig(inspection.Algorithm, inspection.Parameters);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="state"/> (a <see cref="IStreamFilter.SaveState"/> snapshot) is of this algorithm with
+    /// these parameters, bit for bit. Reads the algorithm id and the parameters only, no checksum: cheap enough for
+    /// every stream of every batch; a corrupt snapshot still fails where it is restored.
+    /// </summary>
+    public bool Runs(ReadOnlySpan<byte> state)
+    {
+        var names = _registration.Descriptor.Parameters;
+        if (state.Length < FilterState.Size(names.Count, 0) || state[6] != _registration.Id || state[7] != names.Count)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < names.Count; i++)
+        {
+            var value = BinaryPrimitives.ReadDoubleLittleEndian(state[(FilterState.HeaderSize + 8 * i)..]);
+            if (!value.Equals(Parameters[names[i].Name]))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>A filter at its initial state.</summary>

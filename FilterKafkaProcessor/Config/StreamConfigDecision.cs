@@ -29,6 +29,33 @@ public enum ConfigChange
 public readonly record struct ConfigDecision(ConfigChange Change, StreamFilterSetting? Setting, StreamFilterConfig From, StreamFilterConfig To, StreamConfigEntry? Entry)
 {
     /// <summary>
+    /// For a stream on the deployment default whose filter state was made under another default (a redeploy changed
+    /// <c>FILTER_ALGORITHM</c> or <c>Filter:Params</c>): a switch to the default at <paramref name="seq"/>, by the rules
+    /// of an entry's switch (another algorithm or state shape starts fresh, new parameters of the same shape retune
+    /// the state). Null when the stream has its own config, no state, or a state that runs the default. Taken before
+    /// <see cref="Decide"/>, which then starts from the default. Pure.
+    /// </summary>
+    public static ConfigDecision? Redefault(StreamFilterSetting? current, ReadOnlySpan<byte> state, StreamFilterConfig defaults, long seq)
+    {
+        if (current?.Config is not null || state.IsEmpty || defaults.Runs(state))
+        {
+            return null;
+        }
+
+        StreamFilterConfig ran;
+        try
+        {
+            ran = StreamFilterConfig.Of(state);
+        }
+        catch (InvalidFilterStateException)
+        {
+            return null; // corrupt: restoring it fails the chunk (filter-failed), as without a redeploy
+        }
+
+        return new(ConfigChange.Switch, new(null, seq, current?.ConfigOffset ?? -1), ran, defaults, null);
+    }
+
+    /// <summary>
     /// Decides at <paramref name="seq"/> (the stream's first chunk filtered in this transaction) from the stream's
     /// setting and its entry in the table now. Pure: the same inputs give the same decision.
     /// </summary>

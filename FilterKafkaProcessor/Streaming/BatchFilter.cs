@@ -20,7 +20,8 @@ public sealed class BatchFilter(IChunkFilterer filterer, StreamConfigTable? conf
     /// <summary>Dead-letter code of a stream-config record that was refused (docs/processor.md).</summary>
     public const string InvalidStreamConfig = "invalid-stream-config";
 
-    private readonly Dictionary<StreamState, ConfigDecision> _decisions = new(ReferenceEqualityComparer.Instance);
+    // Per stream of the batch: the switch back to the deployment default (a redeploy changed it) and the entry's decision.
+    private readonly Dictionary<StreamState, (ConfigDecision? Redefault, ConfigDecision Decision)> _decisions = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>Config switches applied by the last <see cref="FilterAsync"/> (for telemetry and tests).</summary>
     public int Switches { get; private set; }
@@ -64,9 +65,15 @@ public sealed class BatchFilter(IChunkFilterer filterer, StreamConfigTable? conf
         foreach (var stream in work.Select(w => w.Stream).Distinct())
         {
             stream.Filter.RollbackFilter();
-            if (_decisions.TryGetValue(stream, out var decision))
+            if (_decisions.TryGetValue(stream, out var decided))
             {
-                Apply(stream, decision); // the rollback undid it; the same decision holds for the retry
+                // The rollback undid them; the same decisions hold for the retry.
+                if (decided.Redefault is { } redefault)
+                {
+                    Apply(stream, redefault);
+                }
+
+                Apply(stream, decided.Decision);
             }
         }
 
@@ -112,15 +119,26 @@ public sealed class BatchFilter(IChunkFilterer filterer, StreamConfigTable? conf
         foreach (var item in work)
         {
             var stream = item.Stream;
-            if ((configs.Count == 0 && stream.Filter.Setting is null) || _decisions.ContainsKey(stream))
+            if (_decisions.ContainsKey(stream))
             {
-                continue; // no entries at all and a stream on the default: nothing to decide
+                continue;
+            }
+
+            var redefault = ConfigDecision.Redefault(stream.Filter.Setting, stream.Filter.SaveState(), configs.Default, item.Chunk.Seq);
+            if (redefault is null && configs.Count == 0 && stream.Filter.Setting is null)
+            {
+                continue; // no entries at all, a stream on the default and a state that runs it: nothing to decide
+            }
+
+            if (redefault is { } switched)
+            {
+                Apply(stream, switched);
             }
 
             var decision = ConfigDecision.Decide(stream.Filter.Setting, configs.Find(stream.StreamId), configs.Default, item.Chunk.Seq);
-            _decisions[stream] = decision;
+            _decisions[stream] = (redefault, decision);
             Apply(stream, decision);
-            Switches += decision.Change == ConfigChange.Switch ? 1 : 0;
+            Switches += (redefault is null ? 0 : 1) + (decision.Change == ConfigChange.Switch ? 1 : 0);
             if (decision is { Change: ConfigChange.Refuse, Entry: { } entry })
             {
                 deadLetters?.Add(new DeadLetter(Encoding.UTF8.GetBytes(entry.StreamId), entry.Value, [],

@@ -34,10 +34,12 @@ public sealed class StreamConfigKit : IDisposable
 
     public sealed record Instance(StreamThread Thread, StreamConfigReader Reader, StreamQueries Queries, StreamConfigTable Table);
 
-    public Instance Start(string instanceId)
+    /// <summary>Starts an instance; <paramref name="deploy"/> changes its options after the kit's (a redeploy's new settings).</summary>
+    public Instance Start(string instanceId, Action<ProcessorOptions>? deploy = null)
     {
         var options = new ProcessorOptions { RetryBackoffMs = 1, MaxRetryBackoffMs = 1, RestoreStallSeconds = 5, InstanceId = instanceId };
         _configure?.Invoke(options);
+        deploy?.Invoke(options);
         var table = new StreamConfigTable(StreamFilterConfig.Create(options.Algorithm, options.Params));
         var reader = new StreamConfigReader(Harness.Supplier, options, table, NullLogger.Instance);
         reader.Start();

@@ -158,6 +158,41 @@ public sealed class StreamConfigTests
     }
 
     [Theory]
+    [InlineData("rls", 4.0)] // another algorithm: fresh
+    [InlineData("kalman", 0.25)] // the same one with another r: the estimate carries over
+    public void ARedeployWithAnotherDefaultSwitchesTheStreamsOnTheDefaultAtTheirNextChunk(string algorithm, double parameter)
+    {
+        using var kit = new StreamConfigKit(partitions: 1);
+        var before = kit.Start("before");
+        var sent = StreamConfigKit.Chunks("d", 0, 9);
+        var configured = StreamConfigKit.Chunks("own", 0, 6);
+        kit.Configure("own", Rls);
+        kit.Produce(sent[..3]);
+        kit.Produce(configured[..3]);
+        kit.StepUntil(() => kit.Harness.OutputCount("d") == 3 && kit.Harness.OutputCount("own") == 3, before);
+
+        // The deployment's FILTER_ALGORITHM or Filter:Params change: the old instance goes, the new one restores the
+        // streams' state, made under the old default.
+        var parameters = new Dictionary<string, double> { [algorithm == "rls" ? "order" : "r"] = parameter };
+        kit.Harness.Cluster.ExpireMember(kit.Harness.Supplier.Consumers[0]);
+        var after = kit.Start("after", o => (o.Algorithm, o.Params) = (algorithm, parameters));
+        kit.Produce(sent[3..]);
+        kit.Produce(configured[3..]);
+        kit.StepUntil(() => kit.Harness.OutputCount("d") == 9 && kit.Harness.OutputCount("own") == 6, after);
+
+        Assert.Empty(kit.Harness.DeadLetters());
+        var output = kit.Harness.Outputs();
+        var old = FilterFactory.Create("kalman");
+        StreamConfigKit.AssertFiltered(old, sent[..3], output["d"][..3]);
+        var next = algorithm == "kalman" ? FilterInspector.Retune(old.SaveState(), parameters)! : FilterFactory.Create(algorithm, parameters);
+        StreamConfigKit.AssertFiltered(next, sent[3..], output["d"][3..]);
+        StreamConfigKit.AssertFiltered(StreamFilterConfig.Parse(System.Text.Encoding.UTF8.GetBytes(Rls)).NewFilter(), configured, output["own"]);
+        var checkpoint = kit.LastCheckpoint("d");
+        Assert.Equal((null, 3L), (checkpoint.Setting?.Config, checkpoint.Setting?.SwitchSeq));
+        Assert.True(StreamFilterConfig.Create(algorithm, parameters).Runs(checkpoint.FilterState));
+    }
+
+    [Theory]
     [InlineData("kalman", "{\"algorithm\":\"kalman\",\"params\":{\"r\":0.2}}")]
     [InlineData("rls", Rls)]
     [InlineData("lms", "{\"algorithm\":\"lms\",\"params\":{\"order\":5}}")]
