@@ -58,6 +58,9 @@ builder.Services.AddHostedService(services => services.GetRequiredService<Filter
 builder.Services.AddHealthChecks().AddCheck<FilterKafkaProcessorWorker>("stream-processor", tags: ["live"]);
 
 var app = builder.Build();
+
+// Created now, not by the first GET /streams/{id} that asks for it: its instances gauge is there from the start.
+app.Services.GetRequiredService<DirectoryTelemetry>();
 app.MapDefaultEndpoints();
 app.MapStreamEndpoints();
 app.Run();

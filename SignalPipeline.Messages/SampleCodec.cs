@@ -438,11 +438,17 @@ public static partial class SampleCodec
         _ => throw new ArgumentOutOfRangeException(nameof(format), format, "Unknown sample format."),
     };
 
-    /// <summary>Header bytes as text for an error message, without letting binary garbage or huge values through.</summary>
-    /// <summary>Input quoted in an error message: at most 64 bytes (hexadecimal when not UTF-8), then "...".</summary>
+    /// <summary>Input quoted in an error message: at most 64 bytes (whole UTF-8 characters; hexadecimal when not UTF-8), then "...".</summary>
     private static string Printable(ReadOnlySpan<byte> bytes)
     {
-        var shown = bytes[..Math.Min(bytes.Length, MaxQuoted)];
+        // Cut before a character that straddles the limit, so that UTF-8 text shows as text.
+        var cut = Math.Min(bytes.Length, MaxQuoted);
+        for (var back = 0; back < 3 && cut < bytes.Length && cut > 0 && (bytes[cut] & 0xC0) == 0x80; back++)
+        {
+            cut--;
+        }
+
+        var shown = bytes[..cut];
         var text = Utf8.IsValid(shown) ? Encoding.UTF8.GetString(shown) : Convert.ToHexString(shown);
         return bytes.Length > shown.Length ? text + "..." : text;
     }

@@ -96,26 +96,22 @@ public sealed class ChunkLimits(int maxMessageBytes)
     public const int MaxReasonChars = 1024;
 
     /// <summary>
-    /// The dead letter as it can be written in one message: its reason cut to <see cref="MaxReasonChars"/>; whole when
+    /// The dead letter as it can be written in one message: its reason at most <see cref="MaxReasonChars"/>; whole when
     /// it fits; else without the original value; else also without the original headers; else also without the key (a
     /// record the broker took can carry up to its limit in headers or key, and a letter that can never be written would
     /// stop its partition). The reason says what was left out.
     /// </summary>
     public DeadLetter Fitted(DeadLetter letter)
     {
-        if (letter.Reason.Length > MaxReasonChars)
+        var reason = letter.Reason;
+        var whole = letter with { Reason = Reason(reason) };
+        if (DeadLetterFits(whole))
         {
-            var cut = char.IsHighSurrogate(letter.Reason[MaxReasonChars - 1]) ? MaxReasonChars - 1 : MaxReasonChars;
-            letter = letter with { Reason = $"{letter.Reason.AsSpan(0, cut)}... (a reason of {letter.Reason.Length} characters, cut)" };
-        }
-
-        if (DeadLetterFits(letter))
-        {
-            return letter;
+            return whole;
         }
 
         var valueBytes = letter.Value?.Length ?? 0;
-        var withoutValue = letter with { Value = null, Reason = $"{letter.Reason} (value of {valueBytes} bytes left out: too large for one message)" };
+        var withoutValue = letter with { Value = null, Reason = Reason(reason, $" (value of {valueBytes} bytes left out: too large for one message)") };
         if (DeadLetterFits(withoutValue))
         {
             return withoutValue;
@@ -125,12 +121,27 @@ public sealed class ChunkLimits(int maxMessageBytes)
         var withoutHeaders = withoutValue with
         {
             Headers = [],
-            Reason = $"{letter.Reason} (value of {valueBytes} bytes and {letter.Headers.Count} original headers of {headerBytes} bytes left out: too large for one message)",
+            Reason = Reason(reason, $" (value of {valueBytes} bytes and {letter.Headers.Count} original headers of {headerBytes} bytes left out: too large for one message)"),
         };
         return DeadLetterFits(withoutHeaders) ? withoutHeaders : withoutHeaders with
         {
             Key = null,
-            Reason = $"{letter.Reason} (value of {valueBytes} bytes, {letter.Headers.Count} original headers of {headerBytes} bytes and a key of {letter.Key?.Length ?? 0} bytes left out: too large for one message)",
+            Reason = Reason(reason, $" (value of {valueBytes} bytes, {letter.Headers.Count} original headers of {headerBytes} bytes and a key of {letter.Key?.Length ?? 0} bytes left out: too large for one message)"),
         };
+    }
+
+    /// <summary><paramref name="reason"/> then <paramref name="note"/>, in at most <see cref="MaxReasonChars"/>: a reason
+    /// too long is cut (never inside a surrogate pair) and says how long it was; the note stays whole.</summary>
+    private static string Reason(string reason, string note = "")
+    {
+        if (reason.Length + note.Length <= MaxReasonChars)
+        {
+            return reason + note;
+        }
+
+        var suffix = $"... (a reason of {reason.Length} characters, cut)";
+        var keep = MaxReasonChars - suffix.Length - note.Length;
+        keep -= char.IsHighSurrogate(reason[keep - 1]) ? 1 : 0;
+        return string.Concat(reason.AsSpan(0, keep), suffix, note);
     }
 }

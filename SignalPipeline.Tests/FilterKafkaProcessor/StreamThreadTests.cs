@@ -208,9 +208,16 @@ public sealed class StreamThreadTests
 
         var fitted = limits.Fitted(letter);
 
-        Assert.Equal(new string('x', ChunkLimits.MaxReasonChars) + "... (a reason of 5000 characters, cut)", fitted.Reason);
+        const string Suffix = "... (a reason of 5000 characters, cut)";
+        Assert.Equal(new string('x', ChunkLimits.MaxReasonChars - Suffix.Length) + Suffix, fitted.Reason);
         Assert.Equal(letter.Value, fitted.Value);
         Assert.Equal("short", limits.Fitted(letter with { Reason = "short" }).Reason);
+
+        // What was left out is said within the limit too.
+        var large = limits.Fitted(letter with { Value = new byte[ChunkLimits.DefaultMaxMessageBytes] });
+        Assert.Null(large.Value);
+        Assert.Equal(ChunkLimits.MaxReasonChars, large.Reason.Length);
+        Assert.EndsWith($"{Suffix} (value of {ChunkLimits.DefaultMaxMessageBytes} bytes left out: too large for one message)", large.Reason, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -492,6 +492,20 @@ public sealed class SampleCodecTests
     }
 
     [Fact]
+    public void A_long_key_is_quoted_as_text_cut_before_the_character_that_crosses_64_bytes()
+    {
+        // 100 three-byte characters: the 22nd crosses byte 64, so 21 are shown (63 bytes), as text, not hexadecimal.
+        var key = Encoding.UTF8.GetBytes(new string('€', 100));
+
+        Assert.False(SampleCodec.TryDecodeSampleChunk(key, """{"stream_id":"s","seq":0,"signal":[1]}"""u8, null, out _, out var json));
+        var binary = new Headers { { MessageHeaders.ContentType, "application/x-samples-f64"u8.ToArray() }, { MessageHeaders.StreamId, "s"u8.ToArray() }, { MessageHeaders.Seq, "0"u8.ToArray() } };
+        Assert.False(SampleCodec.TryDecodeSampleChunk(key, new byte[8], binary, out _, out var f64));
+
+        Assert.EndsWith($"differs from the record key '{new string('€', 21)}...'", json.Message, StringComparison.Ordinal);
+        Assert.EndsWith($"differs from the record key '{new string('€', 21)}...'", f64.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Dead_letter_headers_say_why_and_where_from()
     {
         Assert.False(SampleCodec.TryDecodeSampleChunk(Sensor1, "{"u8, null, out _, out var error));
