@@ -175,15 +175,17 @@ public static partial class SampleCodec
     private static bool TryReadStreamId(ReadOnlySpan<byte> key, Headers headers, DecodeLimits limits, ref Fields fields, out DecodeError error)
     {
         ReadOnlySpan<byte> id = key;
+        var fromHeader = false;
         if (headers.TryGetLastBytes(MessageHeaders.StreamId, out var header) && header is not null)
         {
             if (!key.IsEmpty && !key.SequenceEqual(header))
             {
-                return Fail(DecodeErrorCode.StreamIdMismatch,
+                return !Utf8.IsValid(key) ? NotUtf8("the record key", key, out error) : Fail(DecodeErrorCode.StreamIdMismatch,
                     $"header '{MessageHeaders.StreamId}' = '{Printable(header)}' differs from the record key '{Printable(key)}'", out error);
             }
 
             id = header;
+            fromHeader = true;
         }
 
         if (id.IsEmpty)
@@ -191,10 +193,15 @@ public static partial class SampleCodec
             return Fail(DecodeErrorCode.MissingField, $"the stream id is missing (no record key and no '{MessageHeaders.StreamId}' header)", out error);
         }
 
-        if (id.Length > limits.MaxStreamIdBytes || !Utf8.IsValid(id))
+        if (id.Length > limits.MaxStreamIdBytes)
         {
             return Fail(DecodeErrorCode.InvalidStreamId,
                 $"the stream id must be 1 to {limits.MaxStreamIdBytes} bytes of valid UTF-8, was {id.Length} bytes", out error);
+        }
+
+        if (!Utf8.IsValid(id))
+        {
+            return NotUtf8(fromHeader ? $"the '{MessageHeaders.StreamId}' header" : "the record key", id, out error);
         }
 
         fields.StreamId = Encoding.UTF8.GetString(id);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace SignalPipeline.Messages;
 
@@ -177,7 +178,7 @@ public static partial class SampleCodec
 
                     if (!key.IsEmpty && !reader.ValueTextEquals(key))
                     {
-                        return Fail(DecodeErrorCode.StreamIdMismatch,
+                        return !Utf8.IsValid(key) ? NotUtf8("the record key", key, out error) : Fail(DecodeErrorCode.StreamIdMismatch,
                             $"stream_id '{Printable(reader.GetString()!)}' differs from the record key '{Printable(key)}'", out error);
                     }
 

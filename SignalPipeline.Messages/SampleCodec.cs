@@ -169,6 +169,42 @@ public static partial class SampleCodec
     }
 
     /// <summary>
+    /// The stream id a record key names, read as a chunk's stream id must be: 1 to
+    /// <see cref="DecodeLimits.MaxStreamIdBytes"/> bytes of valid UTF-8. For the readers of topics keyed by stream id
+    /// alone (<c>stream-config</c>): a key that fails names no stream a chunk can have, and read with U+FFFD for its bad
+    /// bytes (<see cref="Encoding.UTF8"/>'s way) a key that is not UTF-8 would name another stream.
+    /// </summary>
+    /// <param name="key">The record key; null or empty means none.</param>
+    /// <param name="streamId">The stream id when the method returns <c>true</c>.</param>
+    /// <param name="problem">Why the key names no stream when the method returns <c>false</c>, e.g. <c>the record key is not valid UTF-8: 61FF</c>.</param>
+    /// <param name="limits">Size limits; <see cref="DecodeLimits.Default"/> when null.</param>
+    public static bool TryReadStreamKey(
+        ReadOnlySpan<byte> key, [NotNullWhen(true)] out string? streamId, [NotNullWhen(false)] out string? problem, DecodeLimits? limits = null)
+    {
+        var max = (limits ?? DecodeLimits.Default).MaxStreamIdBytes;
+        streamId = null;
+        if (key.IsEmpty)
+        {
+            problem = "the record has no key (the stream id)";
+        }
+        else if (key.Length > max)
+        {
+            problem = $"the record key is {key.Length} bytes, over the {max} of a stream id";
+        }
+        else if (!Utf8.IsValid(key))
+        {
+            problem = NotUtf8Message("the record key", key);
+        }
+        else
+        {
+            (streamId, problem) = (Encoding.UTF8.GetString(key), null);
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>
     /// Decodes a <c>sample-input</c> record. <paramref name="key"/> may be empty; when set it must equal the stream id.
     /// </summary>
     /// <param name="key">The record key (the stream id in UTF-8); may be empty.</param>
@@ -382,6 +418,15 @@ public static partial class SampleCodec
         error = new DecodeError(code, message);
         return false;
     }
+
+    /// <summary>
+    /// A stream id whose bytes are not UTF-8 is refused, not read with U+FFFD for its bad bytes: read so, two such ids would
+    /// be one stream, and one would be the stream whose name has U+FFFD there.
+    /// </summary>
+    private static bool NotUtf8(string what, ReadOnlySpan<byte> id, out DecodeError error)
+        => Fail(DecodeErrorCode.InvalidStreamId, NotUtf8Message(what, id), out error);
+
+    private static string NotUtf8Message(string what, ReadOnlySpan<byte> id) => $"{what} is not valid UTF-8: {Printable(id)}";
 
     private static void CheckEncodable(string streamId, long seq, ReadOnlySpan<double> signal, string signalName)
     {

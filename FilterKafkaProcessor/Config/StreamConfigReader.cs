@@ -1,7 +1,7 @@
-using System.Text;
 using Confluent.Kafka;
 using FilterKafkaProcessor.Kafka;
 using SignalPipeline.Kafka;
+using SignalPipeline.Messages;
 
 namespace FilterKafkaProcessor.Config;
 
@@ -49,17 +49,12 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
         {
             if (!record.IsPartitionEOF)
             {
-                var key = record.Message.Key ?? [];
-                var streamId = Encoding.UTF8.GetString(key);
-                if (streamId.Length == 0)
+                if (!SampleCodec.TryReadStreamKey(record.Message.Key, out var streamId, out var problem))
                 {
-                    logger.LogWarning("Stream-config record at {Source} has no key (the stream id): ignored", record.TopicPartitionOffset);
-                }
-                else if (key.Length > StreamConfigTable.MaxStreamIdBytes)
-                {
-                    // No chunk can carry such a stream id (the codec refuses it): held, it would only take memory.
-                    logger.LogWarning("Stream-config record at {Source} has a key of {Bytes} bytes, over the {Max} of a stream id: ignored",
-                        record.TopicPartitionOffset, key.Length, StreamConfigTable.MaxStreamIdBytes);
+                    // No chunk can carry such a stream id (the codec refuses it): held, it would only take memory. Read with
+                    // U+FFFD for its bad bytes, a key that is not UTF-8 would configure the stream named so, and two such keys
+                    // would be one entry.
+                    logger.LogWarning("Stream-config record at {Source} is ignored: {Problem}, so it names no stream", record.TopicPartitionOffset, problem);
                 }
                 else if (table.Apply(streamId, record.Partition.Value, record.Offset.Value, record.Message.Value) is { Error: { } error })
                 {

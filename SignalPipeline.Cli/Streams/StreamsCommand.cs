@@ -5,6 +5,7 @@ using Confluent.Kafka;
 using SignalPipeline.Cli.Operations;
 using SignalPipeline.Filters;
 using SignalPipeline.Kafka;
+using SignalPipeline.Messages;
 
 namespace SignalPipeline.Cli.Streams;
 
@@ -105,7 +106,12 @@ public static class StreamsCommand
         {
             var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
             var name = parse.GetValue(topic)!;
-            var entries = await Task.Run(() => Read(factory, name, TimeSpan.FromSeconds(30)), cancellationToken);
+            var (entries, ignored) = await Task.Run(() => Read(factory, name, TimeSpan.FromSeconds(30)), cancellationToken);
+            foreach (var (offset, problem) in ignored)
+            {
+                output.Error.WriteLine($"warning: the record at {offset} is ignored by the processor: {problem}, so it names no stream");
+            }
+
             var table = new TextTable("STREAM", "ALGORITHM", "PARAMS", "OFFSET");
             foreach (var (streamId, (offset, value)) in entries.OrderBy(e => e.Key, StringComparer.Ordinal))
             {
@@ -130,8 +136,12 @@ public static class StreamsCommand
         return command;
     }
 
-    /// <summary>The latest value per stream (tombstones remove), read to the topic's current end.</summary>
-    private static Dictionary<string, (TopicPartitionOffset Offset, byte[] Value)> Read(KafkaClientFactory factory, string topic, TimeSpan timeout)
+    /// <summary>
+    /// The latest value per stream (tombstones remove), read to the topic's current end, and the records whose key names
+    /// no stream (the processor ignores them: <see cref="SampleCodec.TryReadStreamKey"/>).
+    /// </summary>
+    private static (Dictionary<string, (TopicPartitionOffset Offset, byte[] Value)> Entries, List<(TopicPartitionOffset Offset, string Problem)> Ignored) Read(
+        KafkaClientFactory factory, string topic, TimeSpan timeout)
     {
         var partitions = KafkaConnection.TopicPartitions(factory, topic, timeout);
         using var consumer = factory.CreateConsumer<byte[], byte[]>($"signal-pipeline-streams-{Guid.NewGuid():N}", c =>
@@ -140,10 +150,14 @@ public static class StreamsCommand
             c.EnableAutoCommit = false;
         });
         var entries = new Dictionary<string, (TopicPartitionOffset, byte[])>(StringComparer.Ordinal);
+        var ignored = new List<(TopicPartitionOffset, string)>();
         var complete = PartitionScan.ToEnd(consumer, [.. partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning))], timeout, record =>
         {
-            var key = Encoding.UTF8.GetString(record.Message.Key ?? []);
-            if (record.Message.Value is null)
+            if (!SampleCodec.TryReadStreamKey(record.Message.Key, out var key, out var problem))
+            {
+                ignored.Add((record.TopicPartitionOffset, problem));
+            }
+            else if (record.Message.Value is null)
             {
                 entries.Remove(key);
             }
@@ -154,6 +168,6 @@ public static class StreamsCommand
 
             return true;
         });
-        return complete ? entries : throw new TimeoutException($"reading '{topic}' to its end took longer than {timeout.TotalSeconds:F0} s.");
+        return complete ? (entries, ignored) : throw new TimeoutException($"reading '{topic}' to its end took longer than {timeout.TotalSeconds:F0} s.");
     }
 }

@@ -31,6 +31,8 @@ public sealed class StreamsCommandTests(MockBrokerFixture broker)
         var reset = await Run("streams", "configure", "s3", "--reset", "--topic", topic, "-b", broker.Bootstrap);
         Assert.True(reset.ExitCode == 0, reset.ToString());
         broker.Produce(topic, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes("s2"), Value = Encoding.UTF8.GetBytes("{\"algorithm\":\"fft\"}") });
+        // The processor ignores a key that is not UTF-8: read with U+FFFD for its bad byte, it would be a stream "s\uFFFD".
+        broker.Produce(topic, new Message<byte[], byte[]> { Key = [(byte)'s', 0xFF], Value = Encoding.UTF8.GetBytes("{\"algorithm\":\"ls\"}") });
 
         var list = await Run("streams", "config", "--topic", topic, "-b", broker.Bootstrap);
         Assert.True(list.ExitCode == 0, list.ToString());
@@ -39,6 +41,8 @@ public sealed class StreamsCommandTests(MockBrokerFixture broker)
         Assert.Contains(lines, l => l.StartsWith("s2", StringComparison.Ordinal) && l.Contains("(refused)", StringComparison.Ordinal) && l.Contains("fft", StringComparison.Ordinal));
         Assert.DoesNotContain(lines, l => l.StartsWith("s3", StringComparison.Ordinal));
         Assert.Contains("2 entries", list.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain(lines, l => l.StartsWith("s\uFFFD", StringComparison.Ordinal));
+        Assert.Contains("ignored by the processor: the record key is not valid UTF-8: 73FF, so it names no stream", list.Error, StringComparison.Ordinal);
     }
 
     [Theory]

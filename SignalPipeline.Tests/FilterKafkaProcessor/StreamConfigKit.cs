@@ -5,6 +5,7 @@ using FilterKafkaProcessor.Filtering;
 using FilterKafkaProcessor.Inspection;
 using FilterKafkaProcessor.State;
 using FilterKafkaProcessor.Streaming;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SignalPipeline.Filters;
 using SignalPipeline.Messages;
@@ -35,13 +36,13 @@ public sealed class StreamConfigKit : IDisposable
     public sealed record Instance(StreamThread Thread, StreamConfigReader Reader, StreamQueries Queries, StreamConfigTable Table);
 
     /// <summary>Starts an instance; <paramref name="deploy"/> changes its options after the kit's (a redeploy's new settings).</summary>
-    public Instance Start(string instanceId, Action<ProcessorOptions>? deploy = null)
+    public Instance Start(string instanceId, Action<ProcessorOptions>? deploy = null, ILogger? readerLog = null)
     {
         var options = new ProcessorOptions { RetryBackoffMs = 1, MaxRetryBackoffMs = 1, RestoreStallSeconds = 5, InstanceId = instanceId };
         _configure?.Invoke(options);
         deploy?.Invoke(options);
         var table = new StreamConfigTable(StreamFilterConfig.Create(options.Algorithm, options.Params));
-        var reader = new StreamConfigReader(Harness.Supplier, options, table, NullLogger.Instance);
+        var reader = new StreamConfigReader(Harness.Supplier, options, table, readerLog ?? NullLogger.Instance);
         reader.Start();
         reader.CatchUp(TimeSpan.FromSeconds(10), CancellationToken.None);
         var queries = new StreamQueries();
@@ -54,8 +55,11 @@ public sealed class StreamConfigKit : IDisposable
     }
 
     /// <summary>Writes a stream-config record (null: a tombstone) as a user or the CLI would.</summary>
-    public void Configure(string streamId, string? json)
-        => Harness.Cluster.Produce(ConfigTopic, 0, Encoding.UTF8.GetBytes(streamId), json is null ? null : Encoding.UTF8.GetBytes(json));
+    public void Configure(string streamId, string? json) => Configure(Encoding.UTF8.GetBytes(streamId), json);
+
+    /// <summary>Writes a stream-config record with the key as given, as any Kafka client may.</summary>
+    public void Configure(byte[] key, string? json)
+        => Harness.Cluster.Produce(ConfigTopic, 0, key, json is null ? null : Encoding.UTF8.GetBytes(json));
 
     /// <summary>Each instance reads its config topic, then steps; until <paramref name="done"/>.</summary>
     public void StepUntil(Func<bool> done, params Instance[] instances)

@@ -1,6 +1,8 @@
 using FilterKafkaProcessor.Config;
 using FilterKafkaProcessor.Inspection;
 using FilterKafkaProcessor.Streaming;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using SignalPipeline.Filters;
 using SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
 
@@ -124,6 +126,29 @@ public sealed class StreamConfigTests
         Assert.Equal(["s"], instance.Table.Entries.Select(e => e.StreamId));
         Assert.Empty(instance.Table.Find("s")!.Value);
         StreamConfigKit.AssertFiltered(FilterFactory.Create("rls", new Dictionary<string, double> { ["order"] = 4, ["lambda"] = 0.995 }), sent, kit.Harness.Outputs()["s"]);
+    }
+
+    [Fact]
+    public void AKeyThatIsNotUtf8IsIgnoredWithAWarningAndConfiguresNoOtherStream()
+    {
+        // Read with U+FFFD for their bad bytes, both keys would be one entry, of the stream "s\uFFFD", which sends chunks.
+        const string named = "s\uFFFD";
+        using var kit = new StreamConfigKit(partitions: 1);
+        kit.Configure([(byte)'s', 0xFF], Rls);
+        kit.Configure([(byte)'s', 0xFE], """{"algorithm":"lms"}""");
+        var log = new FakeLogger();
+        var instance = kit.Start("one", readerLog: log);
+        var sent = StreamConfigKit.Chunks(named, 0, 3);
+        kit.Produce(sent);
+        kit.StepUntil(() => kit.Harness.OutputCount(named) == 3, instance);
+
+        StreamConfigKit.AssertFiltered(FilterFactory.Create("kalman"), sent, kit.Harness.Outputs()[named]);
+        Assert.Empty(instance.Table.Entries);
+        Assert.Empty(kit.Harness.DeadLetters());
+        var warnings = log.Collector.GetSnapshot().Where(r => r.Level == LogLevel.Warning).Select(r => r.Message).ToList();
+        Assert.Equal(2, warnings.Count);
+        Assert.EndsWith("is ignored: the record key is not valid UTF-8: 73FF, so it names no stream", warnings[0], StringComparison.Ordinal);
+        Assert.EndsWith("is ignored: the record key is not valid UTF-8: 73FE, so it names no stream", warnings[1], StringComparison.Ordinal);
     }
 
     [Fact]

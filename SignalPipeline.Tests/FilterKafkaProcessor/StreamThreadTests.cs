@@ -54,6 +54,33 @@ public sealed class StreamThreadTests
     }
 
     [Fact]
+    public void AnInputKeyThatIsNotUtf8IsDeadLetteredAsItCameAndIsNoOtherStream()
+    {
+        // Read with U+FFFD for their bad bytes, both keys would be the stream "s\uFFFD", which sends chunks too.
+        const string named = "s\uFFFD";
+        byte[][] keys = [[(byte)'s', 0xFF], [(byte)'s', 0xFE]];
+        using var harness = new ProcessorHarness(configure: o => o.MaxHeldChunks = 0);
+        harness.Start();
+        var good = Enumerable.Range(0, 3).Select(seq => ProcessorHarness.Chunk(named, seq)).ToList();
+        harness.Produce(good[0], 0);
+        foreach (var (key, format) in keys.Zip([SampleFormat.Json, SampleFormat.Float64]))
+        {
+            var message = SampleCodec.ToMessage(ProcessorHarness.Chunk(named, 1, format: format));
+            harness.Cluster.Produce(ProcessorHarness.Input, 0, key, message.Value, message.Headers);
+        }
+
+        harness.Produce(good[1], 0);
+        harness.Produce(good[2], 0);
+        harness.StepUntil(() => harness.OutputCount(named) == 3 && harness.DeadLetters().Count == 2);
+
+        ProcessorHarness.AssertReference(good, harness.Outputs()[named]);
+        // Each with its key as it came (the harness's DeadLetters() reads keys as text, both as "s\uFFFD").
+        var letters = harness.Cluster.ReadCommitted(ProcessorHarness.Dlq).Zip(harness.DeadLetters(), (r, d) => (Key: Convert.ToHexString(r.Message.Key), d.Code, d.Reason));
+        Assert.Equal([("73FE", "invalid-stream-id", "the record key is not valid UTF-8: 73FE"), ("73FF", "invalid-stream-id", "the record key is not valid UTF-8: 73FF")],
+            letters.OrderBy(l => l.Key, StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void ANonFiniteOutputIsDeadLetteredAndItsSeqCountsAsDone()
     {
         using var harness = new ProcessorHarness();

@@ -335,6 +335,51 @@ public sealed class SampleCodecTests
         Assert.Equal(DecodeErrorCode.InvalidStreamId, error.Code);
     }
 
+    /// <summary>"s" then a byte that starts no UTF-8 character: read leniently it is "s\uFFFD", as is "s" then 0xFE.</summary>
+    private static readonly byte[] NotUtf8Key = [(byte)'s', 0xFF];
+
+    [Theory]
+    [InlineData(SampleFormat.Json, true)] // its stream_id is the key read with U+FFFD
+    [InlineData(SampleFormat.Float64, true)] // so is its stream-id header
+    [InlineData(SampleFormat.Float64, false)] // the key alone
+    public void A_record_key_that_is_not_utf8_is_an_invalid_stream_id_whatever_the_record_says(SampleFormat format, bool streamIdHeader)
+    {
+        var message = SampleCodec.ToMessage(new SampleChunk("s\uFFFD", 0, new[] { 1.0 }) { Format = format });
+        if (!streamIdHeader)
+        {
+            message.Headers.Remove(MessageHeaders.StreamId);
+        }
+
+        Assert.False(SampleCodec.TryDecodeSampleChunk(NotUtf8Key, message.Value, message.Headers, out _, out var error));
+        Assert.Equal(DecodeErrorCode.InvalidStreamId, error.Code);
+        Assert.Equal("the record key is not valid UTF-8: 73FF", error.Message);
+    }
+
+    [Fact]
+    public void A_stream_id_header_that_is_not_utf8_is_an_invalid_stream_id()
+    {
+        var message = SampleCodec.ToMessage(new SampleChunk("s", 0, new[] { 1.0 }) { Format = SampleFormat.Float32 });
+        message.Headers.Remove(MessageHeaders.StreamId);
+        message.Headers.Add(MessageHeaders.StreamId, NotUtf8Key);
+
+        Assert.False(SampleCodec.TryDecodeSampleChunk([], message.Value, message.Headers, out _, out var error));
+        Assert.Equal((DecodeErrorCode.InvalidStreamId, "the 'stream-id' header is not valid UTF-8: 73FF"), (error.Code, error.Message));
+    }
+
+    [Fact]
+    public void A_key_names_a_stream_only_as_a_chunk_could_carry_it()
+    {
+        Assert.True(SampleCodec.TryReadStreamKey("sensor-\uFFFD"u8, out var id, out var problem), problem);
+        Assert.Equal("sensor-\uFFFD", id);
+
+        Assert.False(SampleCodec.TryReadStreamKey(NotUtf8Key, out _, out problem));
+        Assert.Equal("the record key is not valid UTF-8: 73FF", problem);
+        Assert.False(SampleCodec.TryReadStreamKey((byte[]?)null, out _, out problem));
+        Assert.Equal("the record has no key (the stream id)", problem);
+        Assert.False(SampleCodec.TryReadStreamKey(new byte[DecodeLimits.Default.MaxStreamIdBytes + 1], out _, out problem));
+        Assert.Equal("the record key is 257 bytes, over the 256 of a stream id", problem);
+    }
+
     [Theory]
     [InlineData("text/plain", DecodeErrorCode.UnknownContentType)]
     [InlineData("application/x-samples-f16", DecodeErrorCode.UnknownContentType)]
