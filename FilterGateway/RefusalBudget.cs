@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 
 namespace FilterGateway;
@@ -107,9 +108,11 @@ public sealed class RefusalBudget : IDisposable
 
         var window = _options.RefusalWindow.TotalSeconds;
         context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(window)).ToString(CultureInfo.InvariantCulture);
-        // A small body is left to Kestrel, which reads it to its end and keeps the connection: measured cheaper than a new
-        // connection for each retry of a client that ignores Retry-After. A larger one is never read: the connection closes.
-        if (context.Request.ContentLength is not <= KeepConnectionBytes)
+        // A small body (or none: a GET) is left to Kestrel, which reads it to its end and keeps the connection: measured
+        // cheaper than a new connection for each retry of a client that ignores Retry-After. A larger or chunked one is
+        // never read: the connection closes.
+        var bodyless = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false;
+        if (!bodyless && context.Request.ContentLength is not <= KeepConnectionBytes)
         {
             context.Response.Headers.Connection = "close";
         }

@@ -1,4 +1,5 @@
 using Aspire.Hosting.ApplicationModel;
+using SignalPipeline.Kafka;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -75,6 +76,14 @@ public static class KafkaExtensions
             {
                 broker.WithEnvironment($"DevBroker__{setting}", value);
             }
+        }
+
+        // Topics renamed in the AppHost (INPUT_TOPIC, ...; WithKafka passes the names to the services) are the ones the
+        // broker creates, unless Kafka:DevBroker:Topics lists them itself.
+        var names = PipelineTopics.All.Select(t => builder.Configuration[t.Setting] is { Length: > 0 } name ? name : t.Name).ToList();
+        if (builder.Configuration["Kafka:DevBroker:Topics"] is null && !names.SequenceEqual(PipelineTopics.All.Select(t => t.Name)))
+        {
+            broker.WithEnvironment("DevBroker__Topics", string.Join(',', names));
         }
 
         return broker;

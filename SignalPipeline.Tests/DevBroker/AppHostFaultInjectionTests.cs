@@ -13,21 +13,32 @@ public sealed class AppHostFaultInjectionTests
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
 
     [Theory]
-    [InlineData(new[] { "Kafka:Broker=dev", "Kafka:DevBroker:FaultInjection=true" }, "true")]
-    [InlineData(new[] { "Kafka:Broker=dev" }, null)]
-    public async Task The_AppHost_passes_Kafka_DevBroker_FaultInjection_to_the_broker(string[] args, string? expected)
+    [InlineData(new[] { "Kafka:Broker=dev", "Kafka:DevBroker:FaultInjection=true" }, "DevBroker__FaultInjection", "true")]
+    [InlineData(new[] { "Kafka:Broker=dev" }, "DevBroker__FaultInjection", null)]
+    // The topics the AppHost renamed are the ones the broker creates, unless its own Topics setting lists them.
+    [InlineData(new[] { "Kafka:Broker=dev", "INPUT_TOPIC=raw", "DLQ_TOPIC=bad" }, "DevBroker__Topics", "raw,sample-output,bad,filter-kafka-processor-state-changelog,stream-config,filter-kafka-processor-instances")]
+    [InlineData(new[] { "Kafka:Broker=dev", "INPUT_TOPIC=raw", "Kafka:DevBroker:Topics=a,b" }, "DevBroker__Topics", "a,b")]
+    [InlineData(new[] { "Kafka:Broker=dev" }, "DevBroker__Topics", null)]
+    public async Task The_AppHost_passes_its_dev_broker_settings_to_the_broker(string[] args, string variable, string? expected)
     {
         await using var builder = await TestAppHost.CreateBuilderAsync(Timeout, args);
         var broker = (IResourceWithEnvironment)builder.Resources.Single(r => r.Name == "kafka");
 
+        var environment = await EnvironmentOf(broker);
+
+        Assert.Equal(expected, environment.GetValueOrDefault(variable) as string);
+    }
+
+    private static async Task<Dictionary<string, object>> EnvironmentOf(IResourceWithEnvironment resource)
+    {
         var environment = new Dictionary<string, object>();
-        var context = new EnvironmentCallbackContext(new DistributedApplicationExecutionContext(DistributedApplicationOperation.Publish), broker, environment);
-        foreach (var callback in broker.Annotations.OfType<EnvironmentCallbackAnnotation>())
+        var context = new EnvironmentCallbackContext(new DistributedApplicationExecutionContext(DistributedApplicationOperation.Publish), resource, environment);
+        foreach (var callback in resource.Annotations.OfType<EnvironmentCallbackAnnotation>())
         {
             await callback.Callback(context).WaitAsync(Timeout);
         }
 
-        Assert.Equal(expected, environment.GetValueOrDefault("DevBroker__FaultInjection") as string);
+        return environment;
     }
 }
 

@@ -46,8 +46,17 @@ public sealed class GatewayRefusalBudgetTests
             Assert.NotEqual(true, refused.Headers.ConnectionClose);
         }
 
+        // So is a request without a body (a GET): there is nothing to read, so nothing to close for.
+        using (var get = new HttpRequestMessage(HttpMethod.Get, "/algorithms"))
+        {
+            get.Headers.Add("X-Forwarded-For", "203.0.113.1");
+            using var refused = await client.SendAsync(get).WaitAsync(InProcessHost.Timeout);
+            Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+            Assert.NotEqual(true, refused.Headers.ConnectionClose);
+        }
+
         Assert.Equal(3, Volatile.Read(ref forwarded));
-        Assert.Equal(1, rejected.Sum(("reason", "refusals")));
+        Assert.Equal(2, rejected.Sum(("reason", "refusals")));
 
         // Another client is not held to the first one's budget.
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(client, "203.0.113.2", "good"));
