@@ -30,12 +30,12 @@ public readonly record struct ConfigDecision(ConfigChange Change, StreamFilterSe
 {
     /// <summary>
     /// For a stream on the deployment default whose filter state was made under another default (a redeploy changed
-    /// <c>FILTER_ALGORITHM</c> or <c>Filter:Params</c>): a switch to the default at <paramref name="seq"/>, by the rules
-    /// of an entry's switch (another algorithm or state shape starts fresh, new parameters of the same shape retune
-    /// the state). Null when the stream has its own config, no state, or a state that runs the default. Taken before
-    /// <see cref="Decide"/>, which then starts from the default. Pure.
+    /// <c>FILTER_ALGORITHM</c> or <c>Filter:Params</c>): a switch to the default now, by the rules of an entry's switch
+    /// (another algorithm or state shape starts fresh, new parameters of the same shape retune the state). Null when the
+    /// stream has its own config, no state, or a state that runs the default. Taken before <see cref="Decide"/>, which
+    /// then starts from the default. Pure.
     /// </summary>
-    public static ConfigDecision? Redefault(StreamFilterSetting? current, ReadOnlySpan<byte> state, StreamFilterConfig defaults, long seq)
+    public static ConfigDecision? Redefault(StreamFilterSetting? current, ReadOnlySpan<byte> state, StreamFilterConfig defaults)
     {
         if (current?.Config is not null || state.IsEmpty || defaults.Runs(state))
         {
@@ -52,7 +52,9 @@ public readonly record struct ConfigDecision(ConfigChange Change, StreamFilterSe
             return null; // corrupt: restoring it fails the chunk (filter-failed), as without a redeploy
         }
 
-        return new(ConfigChange.Switch, new(null, seq, current?.ConfigOffset ?? -1), ran, defaults, null);
+        // The setting stays as it is (null for most): the new state says what it runs, and a million streams switched by
+        // one redeploy do not each gain a setting object.
+        return new(ConfigChange.Switch, current, ran, defaults, null);
     }
 
     /// <summary>

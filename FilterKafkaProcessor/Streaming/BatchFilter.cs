@@ -124,7 +124,7 @@ public sealed class BatchFilter(IChunkFilterer filterer, StreamConfigTable? conf
                 continue;
             }
 
-            var redefault = ConfigDecision.Redefault(stream.Filter.Setting, stream.Filter.SaveState(), configs.Default, item.Chunk.Seq);
+            var redefault = ConfigDecision.Redefault(stream.Filter.Setting, stream.Filter.SaveState(), configs.Default);
             if (redefault is null && configs.Count == 0 && stream.Filter.Setting is null)
             {
                 continue; // no entries at all, a stream on the default and a state that runs it: nothing to decide
