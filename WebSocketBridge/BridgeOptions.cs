@@ -78,6 +78,7 @@ public sealed class BridgeOptions : IValidatableObject
     /// <summary>
     /// WebSocket upgrades one remote address may attempt per minute, after a burst of Bridge:MaxConnectionsPerAddress;
     /// further attempts get 429 (with <c>Retry-After</c>) before any other work, so reconnecting in a loop costs the bridge nothing.
+    /// An address that holds Bridge:MaxConnectionsPerAddress connections is told that limit instead, and takes no token.
     /// </summary>
     [SettingRange(1, 600_000)]
     public int ConnectsPerAddressPerMinute { get; set; } = 120;

@@ -67,8 +67,8 @@ public sealed class BridgeLimitsTests
     [Fact]
     public async Task MoreThanMaxConnectionsPerAddressGet429AndTheSlotComesBackOnClose()
     {
-        // The connect rate is another limit (below): here it is high enough not to be the one that answers.
-        await using var bridge = await StartBridgeAsync(("Bridge:MaxConnectionsPerAddress", "2"), ("Bridge:ConnectsPerAddressPerMinute", "600000"));
+        // The connect rate (2 a second, after a burst of 2) is not what answers: the address holds its 2 connections.
+        await using var bridge = await StartBridgeAsync(("Bridge:MaxConnectionsPerAddress", "2"));
         await using var first = await BridgeTestClient.ConnectAsync(bridge.Address);
         await using var second = await BridgeTestClient.ConnectAsync(bridge.Address);
 
@@ -80,13 +80,75 @@ public sealed class BridgeLimitsTests
         await WaitUntilAsync(async () => (await ClientsAsync(bridge)).GetProperty("count").GetInt32() == 1);
 
         // The connect bucket is refilled by the rate limiter's timer (every 100 ms), so the first try may still find it
-        // empty after the refused attempts above; a slot that never came back fails every try.
+        // empty after the two connects above; a slot that never came back fails every try.
         BridgeTestClient? third = null;
         await WaitUntilAsync(async () => (third = await TryConnectAsync(bridge)) is not null);
         await using (third)
         {
             await third!.SubscribeAsync("sensor-1");
         }
+    }
+
+    [Fact]
+    public async Task WithDefaultSettingsAnAddressHoldingMaxConnectionsPerAddressIsToldThatLimitHoweverFastItAsks()
+    {
+        // The defaults: 16 connections per address, and a connect bucket of 16 refilled 2 a second. The 16 connections
+        // use the whole burst, so asking again at once must still name the limit the address is at.
+        await using var bridge = await StartBridgeAsync();
+        var held = new List<BridgeTestClient>();
+        try
+        {
+            for (var i = 0; i < new BridgeOptions().MaxConnectionsPerAddress; i++)
+            {
+                held.Add(await BridgeTestClient.ConnectAsync(bridge.Address));
+            }
+
+            for (var i = 0; i < 4; i++)
+            {
+                await AssertUpgradeRefusedAsync(bridge, "Bridge:MaxConnectionsPerAddress", retryAfterSeconds: 5);
+            }
+        }
+        finally
+        {
+            foreach (var client in held)
+            {
+                await client.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task WithDefaultSettingsAnAddressThatConnectsAndClosesInALoopGetsTheConnectRatesAnswer()
+    {
+        using var metrics = new MeasurementRecorder(BridgeMetrics.MeterName);
+        await using var bridge = await StartBridgeAsync();
+
+        // One connection open at a time, so the address is never at Bridge:MaxConnectionsPerAddress: after the burst of
+        // 16, and 2 more a second, the connect rate refuses.
+        var uri = new UriBuilder(bridge.Address) { Scheme = "ws", Path = "/ws" }.Uri;
+        HttpStatusCode? refused = null;
+        string? retryAfter = null;
+        for (var attempt = 0; refused is null; attempt++)
+        {
+            Assert.True(attempt < 64, "64 connects in a row were all served");
+            using var socket = new ClientWebSocket();
+            socket.Options.CollectHttpResponseDetails = true;
+            try
+            {
+                await socket.ConnectAsync(uri, CancellationToken.None).WaitAsync(Patience);
+                await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None).WaitAsync(Patience);
+            }
+            catch (WebSocketException)
+            {
+                refused = socket.HttpStatusCode;
+                retryAfter = socket.HttpResponseHeaders?.GetValueOrDefault("Retry-After")?.Single();
+            }
+        }
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused);
+        Assert.Equal("1", retryAfter); // 60 s / Bridge:ConnectsPerAddressPerMinute (120), rounded up
+        Assert.Equal(1, metrics.Sum("signalpipeline.bridge.connections.rejected", ("reason", "address_rate")));
+        Assert.Equal(0, metrics.Sum("signalpipeline.bridge.connections.rejected", ("reason", "address_limit")));
     }
 
     [Fact]
@@ -98,7 +160,8 @@ public sealed class BridgeLimitsTests
         await (await BridgeTestClient.ConnectAsync(bridge.Address)).DisposeAsync();
         await (await BridgeTestClient.ConnectAsync(bridge.Address)).DisposeAsync();
 
-        // No client is connected now, so only the rate can refuse this one.
+        // No client is connected now (the count is checked first), so only the rate can refuse this one.
+        await WaitUntilAsync(async () => (await ClientsAsync(bridge)).GetProperty("count").GetInt32() == 0);
         await AssertUpgradeRefusedAsync(bridge, "Bridge:ConnectsPerAddressPerMinute");
 
         BridgeTestClient? again = null;
@@ -160,7 +223,10 @@ public sealed class BridgeLimitsTests
         using var registry = new global::WebSocketBridge.Clients.ClientRegistry(Microsoft.Extensions.Options.Options.Create(
             new BridgeOptions { MaxConnectionsPerAddress = 1, ConnectsPerAddressPerMinute = 600 }), metrics, new HeldFrames(BridgeOptions.DefaultMaxHeldFrameBytes));
         Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.Reserved, registry.TryReserve(plain));
-        // The address's one connect token is gone: the mapped form is refused as the same address, another is not.
+        // The address holds its one connection, then has used its one connect token: the mapped form is refused as the
+        // same address both times, another is not.
+        Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.TooManyFromAddress, registry.TryReserve(mapped));
+        registry.Release(plain);
         Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.ConnectingTooOften, registry.TryReserve(mapped));
         Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.Reserved, registry.TryReserve(IPAddress.Parse("::ffff:203.0.113.5")));
 
@@ -447,7 +513,7 @@ public sealed class BridgeLimitsTests
     }
 
     /// <summary>An upgrade as plain HTTP, where the refusal's body can be read: 429 problem+json naming <paramref name="setting"/>, with Retry-After.</summary>
-    private static async Task AssertUpgradeRefusedAsync(InProcessHost bridge, string setting)
+    private static async Task AssertUpgradeRefusedAsync(InProcessHost bridge, string setting, int? retryAfterSeconds = null)
     {
         using var http = bridge.CreateClient();
         using var request = new HttpRequestMessage(HttpMethod.Get, "/ws");
@@ -457,6 +523,11 @@ public sealed class BridgeLimitsTests
         request.Headers.Add("Sec-WebSocket-Key", Convert.ToBase64String(new byte[16]));
         using var response = await http.SendAsync(request).WaitAsync(Patience);
         Assert.NotNull(response.Headers.RetryAfter);
+        if (retryAfterSeconds is { } seconds)
+        {
+            Assert.Equal(TimeSpan.FromSeconds(seconds), response.Headers.RetryAfter.Delta);
+        }
+
         await FilterService.FilterApi.AssertProblemAsync(response, HttpStatusCode.TooManyRequests, setting);
     }
 

@@ -44,34 +44,36 @@ public sealed class ClientRegistry(IOptions<BridgeOptions> options, BridgeMetric
     public int Count => _clients.Count;
 
     /// <summary>
-    /// Takes one of the <see cref="BridgeOptions.MaxConnections"/> slots and one of <paramref name="address"/>'s
-    /// <see cref="BridgeOptions.MaxConnectionsPerAddress"/>; give both back with <see cref="Release"/>. Every attempt,
-    /// refused or not, takes a token of the address's <see cref="BridgeOptions.ConnectsPerAddressPerMinute"/>.
+    /// Takes one of <paramref name="address"/>'s <see cref="BridgeOptions.MaxConnectionsPerAddress"/> and one of the
+    /// <see cref="BridgeOptions.MaxConnections"/> slots; give both back with <see cref="Release"/>. The address's count is
+    /// checked first: an address that holds all its connections is told so, whatever its connect rate, and that refusal takes
+    /// no connect token (closing one connection and connecting again is then not refused for the rate). Every other attempt
+    /// takes a token of the address's <see cref="BridgeOptions.ConnectsPerAddressPerMinute"/>, refused or not.
     /// </summary>
     public ReserveResult TryReserve(IPAddress? address)
     {
-        using (var token = _connects.AttemptAcquire(ClientAddress.Of(address)))
-        {
-            if (!token.IsAcquired)
-            {
-                return ReserveResult.ConnectingTooOften;
-            }
-        }
-
-        if (Interlocked.Increment(ref _reserved) > options.Value.MaxConnections)
-        {
-            Interlocked.Decrement(ref _reserved);
-            return ReserveResult.TooManyConnections;
-        }
-
         var key = ClientAddress.Of(address);
         lock (_perAddress)
         {
+            // Under the lock, so that two upgrades cannot both pass the count; the limiter's own work is a lookup.
             var count = _perAddress.GetValueOrDefault(key);
             if (count >= options.Value.MaxConnectionsPerAddress)
             {
-                Interlocked.Decrement(ref _reserved);
                 return ReserveResult.TooManyFromAddress;
+            }
+
+            using (var token = _connects.AttemptAcquire(key))
+            {
+                if (!token.IsAcquired)
+                {
+                    return ReserveResult.ConnectingTooOften;
+                }
+            }
+
+            if (Interlocked.Increment(ref _reserved) > options.Value.MaxConnections)
+            {
+                Interlocked.Decrement(ref _reserved);
+                return ReserveResult.TooManyConnections;
             }
 
             _perAddress[key] = count + 1;
