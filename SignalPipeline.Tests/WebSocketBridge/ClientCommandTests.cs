@@ -66,6 +66,38 @@ public sealed class ClientCommandTests
         Assert.Contains(mentioned, error.Reason);
     }
 
+    [Theory]
+    [InlineData("""{"type":"subscribe","streams":[[[[[[[["a"]]]]]]]]}""")]
+    [InlineData("""{"type":"pause","x":{"a":{"b":{"c":{"d":{"e":{"f":{"g":{}}}}}}}}}""")]
+    public void Json_nested_deeper_than_a_command_closes_with_1008_naming_the_depth(string json)
+    {
+        var error = Refused(json);
+
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, error.Status);
+        Assert.StartsWith("invalid message: nested deeper than 8 levels", error.Reason);
+    }
+
+    [Fact]
+    public void Json_nested_as_deep_as_a_message_allows_closes_with_1008()
+    {
+        var error = Refused(new string('[', 2000) + new string(']', 2000));
+
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, error.Status);
+        Assert.StartsWith("invalid message: nested deeper than 8 levels", error.Reason);
+    }
+
+    [Theory]
+    [InlineData("""{"type":"subscribe","streams":[[[[[[[["a"]]]]]]]}""")]
+    [InlineData("""{"type":"subscribe","streams":[[[[[[[["a"]]]]]]]]} x""")]
+    public void Deep_bytes_that_are_not_json_still_close_with_1007(string text)
+    {
+        var error = Refused(text);
+
+        Assert.Equal(WebSocketCloseStatus.InvalidPayloadData, error.Status);
+        Assert.StartsWith("malformed JSON", error.Reason);
+        Assert.DoesNotContain("depth", error.Reason);
+    }
+
     [Fact]
     public void Too_many_streams_are_refused()
     {

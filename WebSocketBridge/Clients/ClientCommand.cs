@@ -17,8 +17,15 @@ public abstract record ClientCommand
     public const int MaxStreamIdLength = 256;
 
     /// <summary>
+    /// Most levels of nesting read. A command has two (the object, its <c>streams</c> array); what is deeper is JSON
+    /// that is not a command, refused before a document is built for it.
+    /// </summary>
+    public const int MaxDepth = 8;
+
+    /// <summary>
     /// Reads one client message. On failure <paramref name="error"/> says why and which close code fits:
-    /// 1007 for bytes that are not JSON, 1008 for JSON that is not a valid command.
+    /// 1007 for bytes that are not JSON, 1008 for JSON that is not a valid command (nested deeper than
+    /// <see cref="MaxDepth"/> included).
     /// </summary>
     public static bool TryParse(ReadOnlySpan<byte> utf8, out ClientCommand? command, out ProtocolError? error)
     {
@@ -27,7 +34,7 @@ public abstract record ClientCommand
         JsonDocument document;
         try
         {
-            var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = 8 });
+            var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = MaxDepth });
             document = JsonDocument.ParseValue(ref reader);
             if (reader.BytesConsumed != utf8.Length && !IsWhitespace(utf8[(int)reader.BytesConsumed..]))
             {
@@ -36,9 +43,11 @@ public abstract record ClientCommand
                 return false;
             }
         }
-        catch (JsonException ex)
+        catch (JsonException)
         {
-            error = ProtocolError.InvalidJson(ex.Message);
+            error = SyntaxError(utf8) is { } syntax
+                ? ProtocolError.InvalidJson(syntax)
+                : ProtocolError.Invalid($"nested deeper than {MaxDepth} levels (a command has 2)");
             return false;
         }
 
@@ -180,6 +189,29 @@ public abstract record ClientCommand
 
         value = points;
         return true;
+    }
+
+    /// <summary>
+    /// Why <paramref name="utf8"/> is not one JSON value, read at any depth; null when it is one. The reader's error does
+    /// not say whether it met bad syntax or only the depth limit, so a message that failed is read again, without a
+    /// document, to tell the two apart (it is at most Bridge:MaxClientMessageBytes, and its client is closed next).
+    /// </summary>
+    private static string? SyntaxError(ReadOnlySpan<byte> utf8)
+    {
+        // A value cannot be nested deeper than it has bytes.
+        var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = Math.Max(utf8.Length, 1) });
+        try
+        {
+            while (reader.Read())
+            {
+            }
+
+            return null;
+        }
+        catch (JsonException ex)
+        {
+            return ex.Message;
+        }
     }
 
     private static bool IsWhitespace(ReadOnlySpan<byte> rest)
