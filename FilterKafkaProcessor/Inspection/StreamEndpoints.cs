@@ -35,8 +35,10 @@ public static class StreamEndpoints
         return await AskAsync(queries, tasks => TypedResults.Ok(StreamViews.List(tasks, instance.Id, configs, offset ?? 0, limit ?? 100) with { Instances = instances }), cancellationToken);
     }
 
-    private static async Task<IResult> ShowAsync(string id, bool? local, StreamQueries queries, StreamConfigTable configs, StreamInstance instance, StreamLookup lookup, DirectoryTelemetry telemetry, CancellationToken cancellationToken)
+    private static async Task<IResult> ShowAsync(string id, bool? local, HttpContext context, StreamQueries queries, StreamConfigTable configs, StreamInstance instance, StreamLookup lookup, DirectoryTelemetry telemetry, CancellationToken cancellationToken)
     {
+        // A stream id may hold '/': sent as %2F, which routing leaves encoded.
+        id = context.DecodedRouteValue(nameof(id));
         LocalAnswer? here = null;
         IResult? busy = null;
         try

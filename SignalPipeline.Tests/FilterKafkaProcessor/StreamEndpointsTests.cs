@@ -37,5 +37,33 @@ public sealed class StreamEndpointsTests
         Assert.Equal("w", list.RootElement.GetProperty("streams")[0].GetProperty("streamId").GetString());
     }
 
+    [Fact]
+    public async Task AnyStreamIdEscapedInThePathIsFoundAsItIs()
+    {
+        // "a/b" and "a%2Fb" side by side: routing leaves %2F encoded, so both would arrive as "a%2Fb".
+        string[] ids = ["a/b", "a%2Fb", "/", "50% off", "what?", "x#1", "é€ 日本/ü"];
+        using var kit = new StreamConfigKit(partitions: 1);
+        var instance = kit.Start("one");
+        foreach (var id in ids)
+        {
+            kit.Produce(StreamConfigKit.Chunks(id, 0, 1));
+        }
+
+        kit.StepUntil(() => ids.All(id => kit.Harness.OutputCount(id) == 1), instance);
+
+        await using var host = await StreamHttpHost.StartAsync(instance, "one", new InstanceDirectory(TimeSpan.FromMinutes(1), TimeProvider.System));
+        foreach (var id in ids)
+        {
+            var path = new Uri("/streams/" + Uri.EscapeDataString(id), UriKind.Relative);
+            using var show = JsonDocument.Parse(await Answered(instance, host.Http.GetStringAsync(path)));
+            Assert.Equal(id, show.RootElement.GetProperty("streamId").GetString());
+        }
+
+        // What a lookup from another instance asks (with a query) finds it too.
+        var local = new Uri("/streams/" + Uri.EscapeDataString("a/b") + "?local=true", UriKind.Relative);
+        using var held = JsonDocument.Parse(await Answered(instance, host.Http.GetStringAsync(local)));
+        Assert.Equal("a/b", held.RootElement.GetProperty("streamId").GetString());
+    }
+
     private static Task<T> Answered<T>(StreamConfigKit.Instance instance, Task<T> request) => StreamHttpHost.Answered(request, instance);
 }

@@ -22,20 +22,12 @@ public sealed class StreamOwnerLookupTests
         using var metrics = new MeasurementRecorder(global::FilterKafkaProcessor.ProcessorTelemetry.Name);
         using var kit = new StreamConfigKit(partitions: 2);
         kit.Configure("a", Lms);
-        var one = kit.Start("one");
-        var two = kit.Start("two");
-        kit.StepUntil(() => one.Thread.AssignedPartitions.Count == 1 && two.Thread.AssignedPartitions.Count == 1, one, two);
-        kit.Produce(StreamConfigKit.Chunks("a", 0, 3), partition: 0);
-        kit.Produce(StreamConfigKit.Chunks("b", 0, 2), partition: 1);
-        kit.StepUntil(() => kit.Harness.OutputCount("a") == 3 && kit.Harness.OutputCount("b") == 2, one, two);
-
-        // Both instances read the same directory topic: here one table both share, filled as the announcements would.
-        var directory = new InstanceDirectory(TimeSpan.FromMinutes(1), TimeProvider.System);
-        await using var hostOne = await StreamHttpHost.StartAsync(one, "one", directory);
-        await using var hostTwo = await StreamHttpHost.StartAsync(two, "two", directory);
-        directory.Apply("one", hostOne.Entry(one.Thread.AssignedPartitions));
-        directory.Apply("two", hostTwo.Entry(two.Thread.AssignedPartitions));
-        var (owner, other) = one.Thread.AssignedPartitions.Contains(0) ? (hostOne, hostTwo) : (hostTwo, hostOne);
+        await using var pair = await StartTwoAsync(kit, () =>
+        {
+            kit.Produce(StreamConfigKit.Chunks("a", 0, 3), partition: 0);
+            kit.Produce(StreamConfigKit.Chunks("b", 0, 2), partition: 1);
+        }, () => kit.Harness.OutputCount("a") == 3 && kit.Harness.OutputCount("b") == 2);
+        var (one, two, owner, other) = pair;
 
         var direct = await StreamHttpHost.Answered(owner.Http.GetStringAsync(new Uri("/streams/a", UriKind.Relative)), one, two);
         var forwarded = await StreamHttpHost.Answered(other.Http.GetStringAsync(new Uri("/streams/a", UriKind.Relative)), one, two);
@@ -77,6 +69,28 @@ public sealed class StreamOwnerLookupTests
         Assert.Equal(3, metrics.Sum(Lookups, ("outcome", "forwarded"))); // a, b and the CLI's a
         Assert.True(metrics.Sum(Lookups, ("outcome", "not-found")) >= 2);
         Assert.True(metrics.Sum("signalpipeline.processor.instances") >= 2);
+    }
+
+    [Fact]
+    public async Task AStreamIdWithASlashIsLookedUpOnItsOwnerAsItIs()
+    {
+        // "x/y" and "x%2Fy" are two streams, one on each instance: asked of the other instance, each is forwarded by its
+        // own id (routing leaves %2F encoded, so both would otherwise be "x%2Fy").
+        using var kit = new StreamConfigKit(partitions: 2);
+        await using var pair = await StartTwoAsync(kit, () =>
+        {
+            kit.Produce(StreamConfigKit.Chunks("x/y", 0, 1), partition: 0);
+            kit.Produce(StreamConfigKit.Chunks("x%2Fy", 0, 1), partition: 1);
+        }, () => kit.Harness.OutputCount("x/y") == 1 && kit.Harness.OutputCount("x%2Fy") == 1);
+        var (one, two, owner, other) = pair;
+
+        foreach (var (id, holder, asked) in new[] { ("x/y", owner, other), ("x%2Fy", other, owner) })
+        {
+            var path = new Uri("/streams/" + Uri.EscapeDataString(id), UriKind.Relative);
+            using var view = JsonDocument.Parse(await StreamHttpHost.Answered(asked.Http.GetStringAsync(path), one, two));
+            Assert.Equal(id, view.RootElement.GetProperty("streamId").GetString());
+            Assert.Equal(holder.Id, view.RootElement.GetProperty("instance").GetString());
+        }
     }
 
     [Fact]
@@ -135,6 +149,38 @@ public sealed class StreamOwnerLookupTests
         Assert.Equal(HttpStatusCode.NotFound, after.StatusCode);
         Assert.Equal(1, metrics.Sum(Lookups, ("outcome", "refused")));
         Assert.Equal(1, metrics.Sum(Lookups, ("outcome", "unreachable")));
+    }
+
+    /// <summary>
+    /// Two instances of <paramref name="kit"/>'s two partitions, one each, answering HTTP and sharing one directory;
+    /// <paramref name="produce"/> runs once both are assigned, then they step until <paramref name="done"/>.
+    /// </summary>
+    private static async Task<TwoInstances> StartTwoAsync(StreamConfigKit kit, Action produce, Func<bool> done)
+    {
+        var one = kit.Start("one");
+        var two = kit.Start("two");
+        kit.StepUntil(() => one.Thread.AssignedPartitions.Count == 1 && two.Thread.AssignedPartitions.Count == 1, one, two);
+        produce();
+        kit.StepUntil(done, one, two);
+
+        // Both instances read the same directory topic: here one table both share, filled as the announcements would.
+        var directory = new InstanceDirectory(TimeSpan.FromMinutes(1), TimeProvider.System);
+        var hostOne = await StreamHttpHost.StartAsync(one, "one", directory);
+        var hostTwo = await StreamHttpHost.StartAsync(two, "two", directory);
+        directory.Apply("one", hostOne.Entry(one.Thread.AssignedPartitions));
+        directory.Apply("two", hostTwo.Entry(two.Thread.AssignedPartitions));
+        var (owner, other) = one.Thread.AssignedPartitions.Contains(0) ? (hostOne, hostTwo) : (hostTwo, hostOne);
+        return new TwoInstances(one, two, owner, other);
+    }
+
+    /// <summary>The instances, and their hosts: <see cref="Owner"/> holds partition 0.</summary>
+    private sealed record TwoInstances(StreamConfigKit.Instance One, StreamConfigKit.Instance Two, StreamHttpHost Owner, StreamHttpHost Other) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Owner.DisposeAsync();
+            await Other.DisposeAsync();
+        }
     }
 
     /// <summary>An address where nothing listens (connection refused).</summary>

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
 using SignalPipeline.Tests.FilterGateway;
 
 namespace SignalPipeline.Tests.WebSocketBridge;
@@ -48,8 +49,9 @@ public sealed class FakeProcessor : IAsyncDisposable
 
     public int Calls(string id) => _calls.GetValueOrDefault(id);
 
-    private async Task<IResult> AnswerAsync(string id, CancellationToken cancellationToken)
+    private async Task<IResult> AnswerAsync(string id, HttpContext context, CancellationToken cancellationToken)
     {
+        id = context.DecodedRouteValue(nameof(id)); // as the processor reads it
         _calls.AddOrUpdate(id, 1, (_, n) => n + 1);
         if (_holds.TryGetValue(id, out var hold))
         {

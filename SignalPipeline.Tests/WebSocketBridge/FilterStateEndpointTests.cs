@@ -232,6 +232,32 @@ public sealed class FilterStateEndpointTests
     }
 
     [Fact]
+    public async Task Any_stream_id_the_page_encodes_reaches_the_processor_as_it_is()
+    {
+        // "a/b" and "a%2Fb" are two streams; '?' and '#' would end the path unescaped; 128 'é' are the longest id (256 bytes).
+        string[] ids = ["a/b", "a%2Fb", "/", "50% off", "what?", "x#1", "é€ 日本/ü", new string('é', 128)];
+        await using var processor = await FakeProcessor.StartAsync();
+        for (var i = 0; i < ids.Length; i++)
+        {
+            processor.Answer(ids[i], FakeProcessor.KalmanView("s", i + 1));
+        }
+
+        await using var bridge = await StartBridgeAsync(processor);
+        using var http = bridge.CreateClient();
+
+        for (var i = 0; i < ids.Length; i++)
+        {
+            // Escaped as the page's encodeURIComponent does (and Uri.EscapeDataString).
+            Assert.Equal(i + 1, await GainAsync(http, Uri.EscapeDataString(ids[i])));
+            Assert.Equal(1, processor.Calls(ids[i]));
+        }
+
+        // 129 'é' are 258 bytes: no stream has that id, whatever the processor holds.
+        await AssertProblemAsync(http, $"/streams/{Uri.EscapeDataString(new string('é', 129))}/filter", HttpStatusCode.BadRequest);
+        Assert.Equal(0, processor.Calls(new string('é', 129)));
+    }
+
+    [Fact]
     public async Task A_processor_address_that_is_not_http_stops_the_bridge_at_start_naming_the_setting()
     {
         var failure = await Record.ExceptionAsync(() => BridgeLimitsTests.StartBridgeAsync(("Bridge:ProcessorUrl", "filter-kafka-processor:8080")));

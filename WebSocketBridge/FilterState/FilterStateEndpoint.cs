@@ -8,8 +8,8 @@ namespace WebSocketBridge.FilterState;
 /// </summary>
 public static class FilterStateEndpoint
 {
-    /// <summary>Longest stream id asked about, as for a subscription (the codec allows 256 UTF-8 bytes).</summary>
-    public const int MaxStreamIdLength = 256;
+    /// <summary>Longest stream id asked about, in UTF-8 bytes: the codec's.</summary>
+    public static int MaxStreamIdBytes => SignalPipeline.Messages.DecodeLimits.Default.MaxStreamIdBytes;
 
     /// <summary>The settings (validated at start), the cache and its metrics.</summary>
     public static WebApplicationBuilder AddFilterStateView(this WebApplicationBuilder builder)
@@ -55,11 +55,13 @@ public static class FilterStateEndpoint
                 detail: $"One address may ask for filter states {options.Value.FilterStateRequestsPerAddressPerMinute} times per minute (Bridge:FilterStateRequestsPerAddressPerMinute).");
         }
 
-        if (id.Length > MaxStreamIdLength)
+        // A stream id may hold '/' (the page sends it as %2F, which routing leaves encoded) and '%'.
+        id = context.DecodedRouteValue(nameof(id));
+        if (System.Text.Encoding.UTF8.GetByteCount(id) > MaxStreamIdBytes)
         {
             metrics.Request("invalid");
             return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid stream id",
-                detail: $"A stream id has 1 to {MaxStreamIdLength} characters; got {id.Length}.");
+                detail: $"A stream id has 1 to {MaxStreamIdBytes} UTF-8 bytes; got {System.Text.Encoding.UTF8.GetByteCount(id)}.");
         }
 
         var answer = await cache.GetAsync(id).WaitAsync(context.RequestAborted);
