@@ -41,8 +41,8 @@ public sealed class BridgeMetrics
         _undecodable = meter.CreateCounter<long>("signalpipeline.bridge.chunks.undecodable", "{chunk}", "Records of the output topic that could not be decoded (skipped).");
         _overflowed = meter.CreateCounter<long>("signalpipeline.bridge.samples.overflowed", "{sample}",
             "Samples discarded before any frame took them: a stream's pending samples at Bridge:MaxPendingSamplesPerStream, or a chunk finding all streams at Bridge:MaxPendingSamples.");
-        _throttled = meter.CreateCounter<long>("signalpipeline.bridge.messages.throttled", "{message}",
-            "Client messages read later because the client sent more than Bridge:ClientMessagesPerSecond.");
+        _throttled = meter.CreateCounter<long>("signalpipeline.bridge.messages.throttled", "{frame}",
+            "Client WebSocket frames (commands, fragments, pings) read later because the client sent more than Bridge:ClientMessagesPerSecond.");
         _requestsRejected = meter.CreateCounter<long>("signalpipeline.bridge.requests.rejected", "{request}",
             "HTTP requests answered 429 because their address made more than Bridge:RequestsPerAddressPerSecond (reason rate).");
         _frameDelay = meter.CreateHistogram<double>("signalpipeline.bridge.frame.delay", "ms",

@@ -54,8 +54,8 @@ public sealed class BridgeOptions : IValidatableObject
 
     /// <summary>
     /// Most bytes Kestrel reads ahead of the bridge on one connection (the socket transport's <c>MaxReadBufferSize</c>, 1 MiB
-    /// by its default). A client's commands are read at most <see cref="ClientMessagesPerSecond"/> a second; what it sends
-    /// faster waits here, then in TCP. Above Kestrel's 32 KiB request-header limit (a header line must fit).
+    /// by its default). A client's WebSocket frames are read at most <see cref="ClientMessagesPerSecond"/> a second; what it
+    /// sends faster waits here, then in TCP. Above Kestrel's 32 KiB request-header limit (a header line must fit).
     /// </summary>
     [SettingRange(48 * 1024, 64 * 1024 * 1024)]
     public int MaxReadAheadBytes { get; set; } = 64 * 1024;
@@ -97,9 +97,10 @@ public sealed class BridgeOptions : IValidatableObject
     public int MaxSubscriptionsPerClient { get; set; } = 256;
 
     /// <summary>
-    /// Messages (commands) per second the bridge reads from one client, after a burst of as many; past it the bridge reads
-    /// that client's socket later (a bucket per client), so a script alternating subscribe and unsubscribe gets its
-    /// answers slower instead of taking a CPU. Nothing is refused or closed.
+    /// WebSocket frames per second the bridge reads from one client, after a burst of as many: a command (one frame, as a
+    /// page sends it), each fragment of one, each ping, pong or close. Past it the bridge reads that client's socket later
+    /// (a bucket per client), so a script alternating subscribe and unsubscribe, or sending pings or empty fragments,
+    /// gets its answers slower instead of taking a CPU. Nothing is refused or closed.
     /// </summary>
     [SettingRange(1, 100_000)]
     public int ClientMessagesPerSecond { get; set; } = 20;

@@ -41,6 +41,7 @@ public static class BridgeServiceExtensions
         builder.Services.AddSingleton<BridgeMetrics>();
         builder.Services.AddSingleton<RequestBudget>();
         builder.Services.AddTransient<IStartupFilter, RequestBudgetStartupFilter>();
+        builder.Services.AddTransient<IStartupFilter, ClientFrameThrottleStartupFilter>();
         builder.Services.AddSingleton<LiveStreamRegistry>();
         builder.Services.AddSingleton<ClientRegistry>();
         builder.Services.AddSingleton<HeldFrames>();

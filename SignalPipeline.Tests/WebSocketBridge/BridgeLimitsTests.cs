@@ -470,7 +470,7 @@ public sealed class BridgeLimitsTests
 
         Assert.True(throttled.Sum() >= 10, $"messages.throttled {throttled.Sum()}: 20 of the 25 should have waited for the bucket");
         Assert.Equal(WebSocketState.Open, flooder.Socket.State);
-        throttled.AssertDocumented(typeof(Counter<>), "{message}");
+        throttled.AssertDocumented(typeof(Counter<>), "{frame}");
     }
 
     [Fact]

@@ -11,6 +11,7 @@ internal sealed class BridgeTestClient : IAsyncDisposable
 
     private readonly ClientWebSocket _socket = new();
     private readonly byte[] _buffer = new byte[64 * 1024];
+    private HttpMessageInvoker? _http2;
 
     private BridgeTestClient()
     {
@@ -20,8 +21,11 @@ internal sealed class BridgeTestClient : IAsyncDisposable
 
     public long ClientId { get; private set; }
 
-    /// <summary>Connects to <c>/ws</c> of the bridge at <paramref name="http"/> and reads the hello message.</summary>
-    public static async Task<BridgeTestClient> ConnectAsync(Uri http, bool raw = false, string? origin = null)
+    /// <summary>
+    /// Connects to <c>/ws</c> of the bridge at <paramref name="http"/> and reads the hello message; with
+    /// <paramref name="http2"/>, over HTTP/2 without TLS (the bridge must listen for HTTP/2 only).
+    /// </summary>
+    public static async Task<BridgeTestClient> ConnectAsync(Uri http, bool raw = false, string? origin = null, bool http2 = false)
     {
         var client = new BridgeTestClient();
         client._socket.Options.CollectHttpResponseDetails = true;
@@ -31,7 +35,14 @@ internal sealed class BridgeTestClient : IAsyncDisposable
         }
 
         var uri = new UriBuilder(http) { Scheme = http.Scheme == "https" ? "wss" : "ws", Path = "/ws", Query = raw ? "raw=1" : "" }.Uri;
-        await client._socket.ConnectAsync(uri, CancellationToken.None).WaitAsync(Timeout);
+        if (http2)
+        {
+            client._socket.Options.HttpVersion = System.Net.HttpVersion.Version20;
+            client._socket.Options.HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+            client._http2 = new HttpMessageInvoker(new SocketsHttpHandler());
+        }
+
+        await client._socket.ConnectAsync(uri, client._http2, CancellationToken.None).WaitAsync(Timeout);
         using var hello = await client.ReceiveAsync();
         Assert.Equal("hello", hello!.RootElement.GetProperty("type").GetString());
         client.ClientId = hello.RootElement.GetProperty("client_id").GetInt64();
@@ -103,5 +114,6 @@ internal sealed class BridgeTestClient : IAsyncDisposable
 
         _socket.Abort();
         _socket.Dispose();
+        _http2?.Dispose();
     }
 }

@@ -8,7 +8,8 @@ namespace WebSocketBridge.Clients;
 /// <summary>
 /// One page connected to <c>/ws</c>: its subscription, its bounded frame queue, and two async loops (receive commands,
 /// send frames) that hold no thread while idle. Nothing here is ever awaited by the Kafka loop or the frame pump:
-/// they only <see cref="Offer"/> frames, which never blocks.
+/// they only <see cref="Offer"/> frames, which never blocks. The socket reads the client through its
+/// <see cref="ClientFrameThrottle"/> (Bridge:ClientMessagesPerSecond), so commands come no faster than that.
 /// </summary>
 public sealed class ClientConnection
 {
@@ -31,8 +32,6 @@ public sealed class ClientConnection
     private long _sendingSinceMs;
     private int _aborted;
     private int _closeCounted;
-    private double _messageTokens;
-    private long _messageTokensAtMs;
 
     public ClientConnection(long id, WebSocket socket, bool raw, BridgeOptions options, BridgeMetrics metrics, TimeProvider time)
     {
@@ -49,8 +48,6 @@ public sealed class ClientConnection
             dropped.Release();
         });
         _unsubscribedSinceMs = time.GetUtcNow().ToUnixTimeMilliseconds();
-        _messageTokens = options.ClientMessagesPerSecond;
-        _messageTokensAtMs = _unsubscribedSinceMs;
     }
 
     public long Id { get; }
@@ -301,7 +298,6 @@ public sealed class ClientConnection
                     return new ProtocolError(WebSocketCloseStatus.InvalidMessageType, "binary messages are not accepted: send JSON text");
                 }
 
-                await ThrottleAsync(cancellationToken);
                 if (!ClientCommand.TryParse(buffer.AsSpan(0, count), out var command, out var error))
                 {
                     return error;
@@ -318,37 +314,6 @@ public sealed class ClientConnection
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    /// <summary>
-    /// Takes a token of the client's bucket (Bridge:ClientMessagesPerSecond, as deep as one second of it) for the message
-    /// just read, waiting for one if it is empty: meanwhile the client's socket is not read, so its sends back up in TCP.
-    /// Refilled from the elapsed time when a message comes, not by a TokenBucketRateLimiter's replenishment timer: that
-    /// would be a timer firing 20 times a second for each of up to Bridge:MaxConnections mostly idle clients.
-    /// </summary>
-    private async ValueTask ThrottleAsync(CancellationToken cancellationToken)
-    {
-        var rate = (double)_options.ClientMessagesPerSecond;
-        var throttled = false;
-        while (true)
-        {
-            var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
-            _messageTokens = Math.Min(rate, _messageTokens + (nowMs - _messageTokensAtMs) * rate / 1000);
-            _messageTokensAtMs = nowMs;
-            if (_messageTokens >= 1)
-            {
-                _messageTokens--;
-                return;
-            }
-
-            if (!throttled)
-            {
-                throttled = true;
-                _metrics.MessageThrottled();
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(Math.Ceiling((1 - _messageTokens) * 1000 / rate)), _time, cancellationToken);
         }
     }
 
