@@ -81,8 +81,7 @@ public sealed class KafkaSupplier(KafkaClientFactory kafka) : IKafkaSupplier
     public int? PartitionCount(string topic)
     {
         _admin ??= kafka.CreateAdminClient();
-        var metadata = _admin.GetMetadata(topic, TimeSpan.FromSeconds(15));
-        var info = metadata.Topics.SingleOrDefault(t => t.Topic == topic);
+        var info = _admin.FindTopic(topic, TimeSpan.FromSeconds(15));
         return info is { Error.IsError: false } && info.Partitions.Count > 0 ? info.Partitions.Count : null;
     }
 }

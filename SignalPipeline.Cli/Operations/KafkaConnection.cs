@@ -54,11 +54,14 @@ public static class KafkaConnection
         return new KafkaClientFactory(configuration, new StderrLoggerFactory(error), settings);
     }
 
-    /// <summary>The topic's partitions from the cluster's metadata; a missing topic is bad input.</summary>
+    /// <summary>
+    /// The topic's partitions from the cluster's metadata; a missing topic is bad input, and stays missing
+    /// (<see cref="TopicLookup"/>: a metadata request naming it would create it on most brokers).
+    /// </summary>
     public static List<TopicPartition> TopicPartitions(KafkaClientFactory factory, string topic, TimeSpan timeout)
     {
         using var admin = factory.CreateAdminClient();
-        var metadata = admin.GetMetadata(topic, timeout).Topics.SingleOrDefault();
+        var metadata = admin.FindTopic(topic, timeout);
         if (metadata is null || metadata.Error.Code == ErrorCode.UnknownTopicOrPart || metadata.Partitions.Count == 0)
         {
             throw new UsageException($"topic '{topic}' does not exist on {factory.Settings.BootstrapServers}.");
