@@ -20,7 +20,11 @@ public static class TopicsCommand
 
     public static Command Create()
     {
-        var brokers = new Option<string?>("--brokers") { Description = "Bootstrap servers (default: KAFKA_BROKERS or ConnectionStrings__kafka)." };
+        // --bootstrap/-b as in every other Kafka verb (docs/operations.md); --brokers is this verb's older name, kept.
+        var brokers = new Option<string?>("--bootstrap", "-b", "--brokers")
+        {
+            Description = "Kafka bootstrap servers, host:port[,host:port] (default: ConnectionStrings__kafka, else KAFKA_BROKERS).",
+        };
         var partitions = new Option<int>("--partitions")
         {
             Description = "Partitions of a topic to create, and the fewest the input may have (at least the processor's most replicas; 20 in deploy/k8s).",
@@ -31,11 +35,13 @@ public static class TopicsCommand
 
         var ensure = new Command("ensure", "Create the pipeline's missing topics; refuse, creating nothing, if an existing one is wrong.") { brokers, partitions, replicas, timeout };
         ensure.SetAction((parse, ct) => RunAsync(Configuration(parse.GetValue(brokers)), create: true,
-            parse.GetValue(partitions), parse.GetValue(replicas), TimeSpan.FromSeconds(parse.GetValue(timeout)), Console.Out, Console.Error));
+            parse.GetValue(partitions), parse.GetValue(replicas), TimeSpan.FromSeconds(parse.GetValue(timeout)),
+            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
 
         var check = new Command("check", "Verify the pipeline's topics (exist, partitions, changelog compacted and co-partitioned); exit 1 if not.") { brokers, partitions, timeout };
         check.SetAction((parse, ct) => RunAsync(Configuration(parse.GetValue(brokers)), create: false,
-            parse.GetValue(partitions), null, TimeSpan.FromSeconds(parse.GetValue(timeout)), Console.Out, Console.Error));
+            parse.GetValue(partitions), null, TimeSpan.FromSeconds(parse.GetValue(timeout)),
+            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
 
         return new Command("topics", "The pipeline's topics: ensure (create what is missing) or check.") { ensure, check };
     }
@@ -156,7 +162,7 @@ public static class TopicsCommand
         var builder = new ConfigurationBuilder().AddEnvironmentVariables();
         if (!string.IsNullOrWhiteSpace(brokers))
         {
-            // --brokers wins over both ways the environment can name the cluster.
+            // --bootstrap wins over both ways the environment can name the cluster.
             builder.AddInMemoryCollection(new Dictionary<string, string?>
             {
                 [KafkaSettings.BrokersVariable] = brokers,
