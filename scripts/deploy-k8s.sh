@@ -108,6 +108,12 @@ if [[ -n "$overlay" ]]; then
 fi
 
 # 3. Apply and wait: Kafka first (the services wait for it), then the topics, then every Deployment.
+if [[ "$overlay" == "keda" ]]; then
+  # The overlay leaves the CPU HPA out, but apply does not prune: one from an earlier deploy would fight KEDA's HPA, and
+  # KEDA's admission webhook refuses a ScaledObject for a Deployment that another HPA scales. KEDA's own HPA is
+  # keda-hpa-filter-kafka-processor, so this name is only ever the CPU one.
+  run kubectl delete hpa filter-kafka-processor -n "$namespace" --ignore-not-found
+fi
 run kubectl apply --server-side -k "$target"
 # The dashboard's OTLP API key (docs/kubernetes.md): a random one the first time, kept afterwards, never in the repository.
 if [[ "$dry_run" == true ]] || ! kubectl get secret aspire-dashboard-otlp -n "$namespace" >/dev/null 2>&1; then

@@ -12,9 +12,7 @@ public sealed class DeployScriptTests
     [Fact]
     public async Task DryRunPrintsThePublishApplyAndRolloutCommands()
     {
-        var cli = Path.Combine(AppContext.BaseDirectory, "signal-pipeline.dll");
-        var (exit, output, errors) = await ProcessRunner.RunAsync("bash", [Script, "--registry", "registry.example.com/team", "--tag", "v7", "--dry-run"],
-            ("SIGNAL_PIPELINE_CLI", $"dotnet {cli}"));
+        var (exit, output, errors) = await DryRunAsync("--tag", "v7");
 
         Assert.True(exit == 0, $"exit {exit}\n{output}\n{errors}");
         var images = new KubernetesGenerator(AspireManifest.Load(Repository.Path("aspire-manifest.json")), new KubernetesOptions()).ProjectImages();
@@ -30,6 +28,19 @@ public sealed class DeployScriptTests
         Assert.Matches(@"\+ kubectl apply --server-side -k \S+/k8s\n", output);
         Assert.Contains("+ kubectl create secret generic aspire-dashboard-otlp -n signal-processing --from-literal=api-key=", output);
         Assert.Contains("+ kubectl rollout status deployment -n signal-processing -l app.kubernetes.io/part-of=signal-pipeline", output);
+        Assert.DoesNotContain("kubectl delete", output);
+    }
+
+    [Fact]
+    public async Task DryRunWithTheKedaOverlayDeletesTheCpuHpaBeforeItApplies()
+    {
+        var (exit, output, errors) = await DryRunAsync("--overlay", "keda");
+
+        Assert.True(exit == 0, $"exit {exit}\n{output}\n{errors}");
+        var delete = output.IndexOf("+ kubectl delete hpa filter-kafka-processor -n signal-processing --ignore-not-found\n", StringComparison.Ordinal);
+        var apply = output.IndexOf("+ kubectl apply --server-side -k ", StringComparison.Ordinal);
+        Assert.True(delete >= 0 && delete < apply, output);
+        Assert.Matches(@"\+ kubectl apply --server-side -k \S+/k8s/overlays/keda\n", output);
     }
 
     [Fact]
@@ -48,5 +59,12 @@ public sealed class DeployScriptTests
 
         var (exit, output, errors) = await ProcessRunner.RunAsync(shellcheck, [Script]);
         Assert.True(exit == 0, output + errors);
+    }
+
+    /// <summary>The script with <c>--registry registry.example.com/team --dry-run</c> and <paramref name="options"/>, starting the built CLI.</summary>
+    private static Task<(int Exit, string Output, string Errors)> DryRunAsync(params string[] options)
+    {
+        var cli = Path.Combine(AppContext.BaseDirectory, "signal-pipeline.dll");
+        return ProcessRunner.RunAsync("bash", [Script, "--registry", "registry.example.com/team", .. options, "--dry-run"], ("SIGNAL_PIPELINE_CLI", $"dotnet {cli}"));
     }
 }
