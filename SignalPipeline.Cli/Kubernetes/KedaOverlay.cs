@@ -50,7 +50,7 @@ internal sealed class KedaOverlay(KubernetesOptions options, List<string> warnin
         };
 
         tree.Overlay("keda",
-            "# The lag-based alternative to the CPU HPA (needs KEDA, https://keda.sh):\n# kubectl apply --server-side -k deploy/k8s/overlays/keda\n",
+            "# The lag-based alternative to the CPU HPA (needs KEDA, https://keda.sh). On a cluster where the base was applied, delete\n# its CPU HPA first (kubectl apply does not prune it, and KEDA refuses a Deployment another HPA scales):\n# kubectl delete hpa filter-kafka-processor -n signal-processing --ignore-not-found\n# kubectl apply --server-side -k deploy/k8s/overlays/keda\n",
             folders, [],
             [
                 ("scaledobject.yaml", scaledObject),
