@@ -80,7 +80,7 @@ public static class KafkaExtensions
 
         // Topics renamed in the AppHost (INPUT_TOPIC, ...; WithKafka passes the names to the services) are the ones the
         // broker creates, unless Kafka:DevBroker:Topics lists them itself.
-        var names = PipelineTopics.All.Select(t => builder.Configuration[t.Setting] is { Length: > 0 } name ? name : t.Name).ToList();
+        var names = PipelineTopics.All.Select(t => t.NameIn(builder.Configuration)).ToList();
         if (builder.Configuration["Kafka:DevBroker:Topics"] is null && !names.SequenceEqual(PipelineTopics.All.Select(t => t.Name)))
         {
             broker.WithEnvironment("DevBroker__Topics", string.Join(',', names));

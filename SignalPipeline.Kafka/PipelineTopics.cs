@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using Microsoft.Extensions.Configuration;
 
 namespace SignalPipeline.Kafka;
 
@@ -35,6 +36,9 @@ public sealed record TopicDefinition(string Name, string Setting, TopicRole Role
 {
     /// <summary>True for the compacted topics (changelog, stream config, instance directory): they must stay compacted.</summary>
     public bool IsCompacted => Configs.TryGetValue("cleanup.policy", out var policy) && policy.Contains("compact", StringComparison.Ordinal);
+
+    /// <summary>The topic's name in <paramref name="configuration"/>: its <see cref="Setting"/> when set, else <see cref="Name"/>.</summary>
+    public string NameIn(IConfiguration configuration) => configuration[Setting] is { Length: > 0 } name ? name : Name;
 }
 
 /// <summary>

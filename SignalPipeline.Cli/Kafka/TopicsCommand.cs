@@ -80,7 +80,7 @@ public static class TopicsCommand
             return 2;
         }
 
-        var required = PipelineTopics.All.Select(t => new TopicRequirement(t, configuration[t.Setting] is { Length: > 0 } name ? name : t.Name)).ToList();
+        var required = PipelineTopics.All.Select(t => new TopicRequirement(t, t.NameIn(configuration))).ToList();
         var servers = factory.Settings.BootstrapServers;
         try
         {

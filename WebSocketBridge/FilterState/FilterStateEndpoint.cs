@@ -57,11 +57,12 @@ public static class FilterStateEndpoint
 
         // A stream id may hold '/' (the page sends it as %2F, which routing leaves encoded) and '%'.
         id = context.DecodedRouteValue(nameof(id));
-        if (System.Text.Encoding.UTF8.GetByteCount(id) > MaxStreamIdBytes)
+        var idBytes = System.Text.Encoding.UTF8.GetByteCount(id);
+        if (idBytes > MaxStreamIdBytes)
         {
             metrics.Request("invalid");
             return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid stream id",
-                detail: $"A stream id has 1 to {MaxStreamIdBytes} UTF-8 bytes; got {System.Text.Encoding.UTF8.GetByteCount(id)}.");
+                detail: $"A stream id has 1 to {MaxStreamIdBytes} UTF-8 bytes; got {idBytes}.");
         }
 
         var answer = await cache.GetAsync(id).WaitAsync(context.RequestAborted);
