@@ -254,6 +254,20 @@ public sealed class StreamFrameTests
     }
 
     [Fact]
+    public void Undecimated_payloads_carry_doubles_whose_BCL_text_parses_to_a_neighbour_exactly()
+    {
+        // Utf8JsonWriter writes 2^-958 as 4.104536801298376E-289, which parses to the next double; the codec's text does not.
+        double[] raw = [Math.ScaleB(1, -958), -0.0, double.Epsilon, double.MaxValue, 0.1 + 0.2, 1e17];
+        var frame = Frame(raw, [.. raw.Select(v => -v)]);
+
+        using var json = JsonDocument.Parse(frame.GetPayload(StreamFrame.Undecimated));
+        var root = json.RootElement;
+
+        Assert.Equal(raw.Select(BitConverter.DoubleToInt64Bits), root.GetProperty("raw").EnumerateArray().Select(e => BitConverter.DoubleToInt64Bits(e.GetDouble())));
+        Assert.Equal(raw.Select(v => BitConverter.DoubleToInt64Bits(-v)), root.GetProperty("filtered").EnumerateArray().Select(e => BitConverter.DoubleToInt64Bits(e.GetDouble())));
+    }
+
+    [Fact]
     public void Decimated_payloads_are_bounded_aligned_and_cached()
     {
         var raw = Enumerable.Range(0, 5000).Select(i => Math.Sin(i * 0.01)).ToArray();

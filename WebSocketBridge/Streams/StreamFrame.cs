@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using SignalPipeline.Messages;
 
 namespace WebSocketBridge.Streams;
 
@@ -137,10 +138,17 @@ public sealed record StreamFrame(
 
     private static void WriteArray(Utf8JsonWriter json, string name, ReadOnlySpan<double> values, bool exact)
     {
+        // Room for ShortestDouble's longest text and the bytes past it it may overwrite.
+        Span<byte> text = stackalloc byte[ShortestDouble.MaxLength + 8];
         json.WriteStartArray(name);
         foreach (var value in values)
         {
-            if (exact || Math.Abs(value) > float.MaxValue)
+            if (exact)
+            {
+                // The codec's formatting: Utf8JsonWriter's text for a few doubles (2^-958) parses back to a neighbour.
+                json.WriteRawValue(text[..ShortestDouble.Format(value, text)], skipInputValidation: true);
+            }
+            else if (Math.Abs(value) > float.MaxValue)
             {
                 json.WriteNumberValue(value);
             }
