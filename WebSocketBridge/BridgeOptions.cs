@@ -12,7 +12,7 @@ public sealed class BridgeOptions : IValidatableObject
     public const string SectionName = "Bridge";
 
     /// <summary>The topic the bridge reads: the processor's output.</summary>
-    [Required(AllowEmptyStrings = false)]
+    [Required(AllowEmptyStrings = false, ErrorMessage = "Bridge:Topic (OUTPUT_TOPIC) is empty: name the processor's output topic (sample-output by default).")]
     public string Topic { get; set; } = PipelineTopics.DefaultOutput;
 
     /// <summary>Frames per second sent to each client; each frame carries every subscribed stream's new data.</summary>
@@ -183,5 +183,25 @@ public sealed class BridgeOptions : IValidatableObject
                 + $"{MaxPendingSamples}: all streams together must hold what one stream may; raise {nameof(MaxPendingSamples)}.",
                 [nameof(MaxPendingSamplesPerStream)]);
         }
+
+        // An entry that is not an origin never equals a browser's Origin header: the origin it was meant for would get 403.
+        for (var i = 0; i < AllowedOrigins.Length; i++)
+        {
+            if (!IsOrigin(AllowedOrigins[i]))
+            {
+                yield return new ValidationResult(
+                    $"{SectionName}:{nameof(AllowedOrigins)}:{i} = '{AllowedOrigins[i]}' is not an origin: write scheme://host[:port] "
+                    + "as browsers send it in the Origin header (no path, query or user), or * for any origin.",
+                    [nameof(AllowedOrigins)]);
+            }
+        }
     }
+
+    private static bool IsOrigin(string value)
+        => value == "*"
+           || (value.Contains("://", StringComparison.Ordinal)
+               && Uri.TryCreate(value, UriKind.Absolute, out var uri)
+               && uri.Authority.Length > 0 && uri.UserInfo.Length == 0
+               && uri.AbsolutePath == "/" && uri.Query.Length == 0 && uri.Fragment.Length == 0
+               && !value.EndsWith('#') && !value.EndsWith('?'));
 }

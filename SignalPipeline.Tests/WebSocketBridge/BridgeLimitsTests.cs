@@ -53,6 +53,9 @@ public sealed class BridgeLimitsTests
     [InlineData("Bridge:FilterStateTimeoutMilliseconds", "5", "Bridge:FilterStateTimeoutMilliseconds = 5 is out of range [100, 60000].")]
     [InlineData("Bridge:MaxChunkSamples", "2000000", "Bridge:MaxChunkSamples = 2000000 is over Bridge:MaxPendingSamplesPerStream = 1048576")]
     [InlineData("Bridge:MaxPendingSamplesPerStream", "4194304", "Bridge:MaxPendingSamplesPerStream = 4194304 is over Bridge:MaxPendingSamples = 2097152")]
+    [InlineData("Bridge:Topic", "", "Bridge:Topic (OUTPUT_TOPIC) is empty")]
+    [InlineData("Bridge:AllowedOrigins:0", "example.com", "Bridge:AllowedOrigins:0 = 'example.com' is not an origin")]
+    [InlineData("Bridge:AllowedOrigins:0", "https://example.com/live", "Bridge:AllowedOrigins:0 = 'https://example.com/live' is not an origin")]
     public async Task ABadSettingStopsTheBridgeAtStartNamingItsValueAndRange(string setting, string value, string message)
     {
         var ex = await Record.ExceptionAsync(async () =>
