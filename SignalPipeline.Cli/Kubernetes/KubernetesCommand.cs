@@ -64,7 +64,7 @@ public static class KubernetesCommand
         {
             manifest, output, registry, tag, parameters, partitions, knownNetworks, rateLimit, rateLimitBurst, ingressNamespace,
         };
-        generate.SetAction(parse => Run(() =>
+        generate.SetAction(parse => Run(parse, () =>
         {
             var options = Options(parse.GetValue(registry)!, parse.GetValue(tag)!, parse.GetValue(parameters), parse.GetValue(partitions)) with
             {
@@ -79,17 +79,17 @@ public static class KubernetesCommand
             KubernetesOutput.Write(outputPath, files);
             foreach (var warning in generator.Warnings)
             {
-                Console.Error.WriteLine($"warning: {warning}");
+                parse.InvocationConfiguration.Error.WriteLine($"warning: {warning}");
             }
 
-            Console.WriteLine($"Wrote {files.Count} files to {outputPath} (images {options.Registry}/*:{options.Tag}).");
+            parse.InvocationConfiguration.Output.WriteLine($"Wrote {files.Count} files to {outputPath} (images {options.Registry}/*:{options.Tag}).");
         }));
 
         var images = new Command("images", "List the project images to build, tab-separated: image, ContainerRegistry, ContainerRepository, tag, project.")
         {
             manifest, registry, tag,
         };
-        images.SetAction(parse => Run(() =>
+        images.SetAction(parse => Run(parse, () =>
         {
             var options = Options(parse.GetValue(registry)!, parse.GetValue(tag)!, [], new KubernetesOptions().Partitions);
             var generator = new KubernetesGenerator(AspireManifest.Load(parse.GetValue(manifest)!), options);
@@ -100,7 +100,7 @@ public static class KubernetesCommand
                 var slash = image.Registry.IndexOf('/', StringComparison.Ordinal);
                 var host = slash < 0 ? image.Registry : image.Registry[..slash];
                 var repository = slash < 0 ? image.Repository : $"{image.Registry[(slash + 1)..]}/{image.Repository}";
-                Console.WriteLine($"{image.Reference}\t{host}\t{repository}\t{image.Tag}\t{image.ProjectPath}");
+                parse.InvocationConfiguration.Output.WriteLine($"{image.Reference}\t{host}\t{repository}\t{image.Tag}\t{image.ProjectPath}");
             }
         }));
 
@@ -124,7 +124,9 @@ public static class KubernetesCommand
         return new KubernetesOptions { Registry = registry, Tag = tag, Parameters = values, Partitions = partitions };
     }
 
-    private static int Run(Action action)
+    /// <summary>Exit 0, or 2 for bad input (a missing or malformed manifest, a bad option, a folder it must not
+    /// overwrite), named on stderr: the exit codes of every <c>signal-pipeline</c> verb (docs/operations.md).</summary>
+    private static int Run(ParseResult parse, Action action)
     {
         try
         {
@@ -133,8 +135,8 @@ public static class KubernetesCommand
         }
         catch (ManifestException ex)
         {
-            Console.Error.WriteLine($"error: {ex.Message}");
-            return 1;
+            parse.InvocationConfiguration.Error.WriteLine($"error: {ex.Message}");
+            return 2;
         }
     }
 }

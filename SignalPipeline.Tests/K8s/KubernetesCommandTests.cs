@@ -1,0 +1,73 @@
+using System.CommandLine;
+using SignalPipeline.Cli.Kubernetes;
+
+namespace SignalPipeline.Tests.K8s;
+
+/// <summary>
+/// <c>signal-pipeline k8s generate|images</c> as a user runs them: bad input is exit 2 with one line naming it and
+/// nothing written, as every verb of the tool does (README, docs/operations.md) and <c>compose generate</c> does.
+/// </summary>
+public sealed class KubernetesCommandTests
+{
+    private static readonly string Manifest = Repository.Path("aspire-manifest.json");
+
+    [Fact]
+    public void PartitionsBelowTheProcessorsMaximumReplicasAreExitTwoNamingTheOptionAndWriteNothing()
+    {
+        using var temp = new TempFolder();
+        var output = Path.Combine(temp.Path, "k8s");
+
+        var (exit, _, errors) = Invoke("k8s", "generate", "--manifest", Manifest, "--output", output, "--partitions", "10");
+
+        Assert.True(exit == 2, $"exit {exit}: {errors}");
+        Assert.Equal("error: --partitions (10) must be at least the maximum replicas (20), or replicas beyond it idle.", errors.Trim());
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void AMissingManifestIsExitTwoForGenerateAndImages()
+    {
+        using var temp = new TempFolder();
+        var missing = Path.Combine(temp.Path, "aspire-manifest.json");
+
+        var generate = Invoke("k8s", "generate", "--manifest", missing, "--output", Path.Combine(temp.Path, "k8s"));
+        var images = Invoke("k8s", "images", "--manifest", missing);
+
+        foreach (var (exit, _, errors) in new[] { generate, images })
+        {
+            Assert.True(exit == 2, $"exit {exit}: {errors}");
+            Assert.StartsWith($"error: Manifest '{missing}' not found.", errors, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void AFolderItDidNotWriteIsExitTwoAndLeftAlone()
+    {
+        using var temp = new TempFolder();
+        File.WriteAllText(Path.Combine(temp.Path, "notes.txt"), "keep me");
+
+        var (exit, _, errors) = Invoke("k8s", "generate", "--manifest", Manifest, "--output", temp.Path);
+
+        Assert.True(exit == 2, $"exit {exit}: {errors}");
+        Assert.Contains("was not written by 'k8s generate'", errors, StringComparison.Ordinal);
+        Assert.Equal(["notes.txt"], Directory.GetFileSystemEntries(temp.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void GoodInputIsExitZero()
+    {
+        var (exit, output, errors) = Invoke("k8s", "images", "--manifest", Manifest, "--registry", "ghcr.io/me", "--tag", "1.0.0");
+
+        Assert.True(exit == 0, $"exit {exit}: {errors}");
+        Assert.Contains("ghcr.io/me/filter-service:1.0.0\tghcr.io\tme/filter-service\t1.0.0\t", output, StringComparison.Ordinal);
+    }
+
+    private static (int Exit, string Output, string Errors) Invoke(params string[] args)
+    {
+        var root = new RootCommand("test") { KubernetesCommand.Create() };
+        var output = new StringWriter();
+        var errors = new StringWriter();
+        var exit = root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = errors });
+        return (exit, output.ToString(), errors.ToString());
+    }
+}
