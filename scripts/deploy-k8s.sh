@@ -116,8 +116,13 @@ if [[ "$overlay" == "keda" ]]; then
 fi
 run kubectl apply --server-side -k "$target"
 # The dashboard's OTLP API key (docs/kubernetes.md): a random one the first time, kept afterwards, never in the repository.
+# It goes through a file in the private temporary folder, so neither this script's output nor the process list shows it.
 if [[ "$dry_run" == true ]] || ! kubectl get secret aspire-dashboard-otlp -n "$namespace" >/dev/null 2>&1; then
-  run kubectl create secret generic aspire-dashboard-otlp -n "$namespace" --from-literal=api-key="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  api_key="$work/aspire-dashboard-otlp.api-key"
+  if [[ "$dry_run" == false ]]; then
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$api_key")
+  fi
+  run kubectl create secret generic aspire-dashboard-otlp -n "$namespace" --from-file=api-key="$api_key"
 fi
 run kubectl rollout status statefulset -n "$namespace" -l app.kubernetes.io/part-of=signal-pipeline --timeout=10m
 run kubectl wait job/kafka-topics -n "$namespace" --for=condition=complete --timeout=10m
