@@ -49,6 +49,7 @@ public sealed class FilterStateEndpointTests
 
         Assert.Equal(80, metrics.Sum("signalpipeline.bridge.filter_state.requests", ("result", "ok")));
         Assert.Equal(1, metrics.Sum("signalpipeline.bridge.filter_state.calls", ("result", "ok")));
+        Assert.Equal(1, metrics.Count("signalpipeline.bridge.filter_state.call.duration")); // the one call, timed
     }
 
     [Fact]

@@ -196,6 +196,24 @@ public sealed class StreamFrameTests
     }
 
     [Fact]
+    public void The_pending_gauge_counts_the_samples_all_streams_hold_for_the_next_frame()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20_000));
+        using var meters = new TestMeterFactory();
+        using var pending = DocumentedMetric.Collect<long>(meters, BridgeMetrics.MeterName, "signalpipeline.bridge.samples.pending");
+        var registry = new LiveStreamRegistry(Options.Create(new BridgeOptions()), time, new BridgeMetrics(meters));
+        pending.AssertDocumented(typeof(System.Diagnostics.Metrics.ObservableGauge<>), "{sample}");
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+
+        registry.GetOrAdd("a")!.Append(0, "kalman", new double[600], new double[600], now, now, now);
+        registry.GetOrAdd("b")!.Append(0, "kalman", new double[400], new double[400], now, now, now);
+        Assert.Equal(1000, pending.Observe());
+
+        Assert.Equal(2, registry.TakeFrames().Length);
+        Assert.Equal(0, pending.Observe());
+    }
+
+    [Fact]
     public void GET_streams_is_written_at_most_once_per_500_ms_whoever_asks()
     {
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20_000));
