@@ -107,16 +107,11 @@ if [[ -n "$overlay" ]]; then
   target="$work/k8s/overlays/$overlay"
 fi
 
-# 3. Apply and wait: Kafka first (the services wait for it), then the topics, then every Deployment.
-if [[ "$overlay" == "keda" ]]; then
-  # The overlay leaves the CPU HPA out, but apply does not prune: one from an earlier deploy would fight KEDA's HPA, and
-  # KEDA's admission webhook refuses a ScaledObject for a Deployment that another HPA scales. KEDA's own HPA is
-  # keda-hpa-filter-kafka-processor, so this name is only ever the CPU one.
-  run kubectl delete hpa filter-kafka-processor -n "$namespace" --ignore-not-found
-fi
-run kubectl apply --server-side -k "$target"
-# The dashboard's OTLP API key (docs/kubernetes.md): a random one the first time, kept afterwards, never in the repository.
-# It goes through a file in the private temporary folder, so neither this script's output nor the process list shows it.
+# 3. The namespace, then the dashboard's OTLP API key (docs/kubernetes.md): a random one the first time, kept afterwards,
+#    never in the repository. Before any workload: a project pod that starts without the Secret (its key is optional)
+#    sends an unresolved key for its whole life and the dashboard refuses its telemetry. The key goes through a file in
+#    the private temporary folder, so neither this script's output nor the process list shows it.
+run kubectl apply --server-side -f "$work/k8s/namespace/namespace.yaml"
 if [[ "$dry_run" == true ]] || ! kubectl get secret aspire-dashboard-otlp -n "$namespace" >/dev/null 2>&1; then
   api_key="$work/aspire-dashboard-otlp.api-key"
   if [[ "$dry_run" == false ]]; then
@@ -124,6 +119,15 @@ if [[ "$dry_run" == true ]] || ! kubectl get secret aspire-dashboard-otlp -n "$n
   fi
   run kubectl create secret generic aspire-dashboard-otlp -n "$namespace" --from-file=api-key="$api_key"
 fi
+
+# 4. Apply and wait: Kafka first (the services wait for it), then the topics, then every Deployment.
+if [[ "$overlay" == "keda" ]]; then
+  # The overlay leaves the CPU HPA out, but apply does not prune: one from an earlier deploy would fight KEDA's HPA, and
+  # KEDA's admission webhook refuses a ScaledObject for a Deployment that another HPA scales. KEDA's own HPA is
+  # keda-hpa-filter-kafka-processor, so this name is only ever the CPU one.
+  run kubectl delete hpa filter-kafka-processor -n "$namespace" --ignore-not-found
+fi
+run kubectl apply --server-side -k "$target"
 run kubectl rollout status statefulset -n "$namespace" -l app.kubernetes.io/part-of=signal-pipeline --timeout=10m
 run kubectl wait job/kafka-topics -n "$namespace" --for=condition=complete --timeout=10m
 run kubectl rollout status deployment -n "$namespace" -l app.kubernetes.io/part-of=signal-pipeline --timeout=10m

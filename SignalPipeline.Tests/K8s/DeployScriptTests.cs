@@ -31,6 +31,13 @@ public sealed class DeployScriptTests
         Assert.Matches(@"\+ kubectl create secret generic aspire-dashboard-otlp -n signal-processing --from-file=api-key=\S+/aspire-dashboard-otlp\.api-key\n", output);
         Assert.DoesNotContain("--from-literal", output);
         Assert.DoesNotMatch("[0-9a-f]{64}", output);
+        // The Secret exists before any workload is applied: a project pod started without it (its key is optional)
+        // would export with an unresolved key for its whole life. The namespace has to exist first.
+        Assert.Matches(@"\+ kubectl apply --server-side -f \S+/k8s/namespace/namespace\.yaml\n", output);
+        var namespaceApplied = output.IndexOf("+ kubectl apply --server-side -f ", StringComparison.Ordinal);
+        var secretCreated = output.IndexOf("+ kubectl create secret generic aspire-dashboard-otlp ", StringComparison.Ordinal);
+        var workloadsApplied = output.IndexOf("+ kubectl apply --server-side -k ", StringComparison.Ordinal);
+        Assert.True(namespaceApplied >= 0 && namespaceApplied < secretCreated && secretCreated < workloadsApplied, output);
         Assert.Contains("+ kubectl rollout status deployment -n signal-processing -l app.kubernetes.io/part-of=signal-pipeline", output);
         Assert.DoesNotContain("kubectl delete", output);
     }
