@@ -61,7 +61,7 @@ public sealed class LargeRequestAdmission : IDisposable
         _metrics.Rejected("large_requests");
         context.Response.Headers.RetryAfter = "1";
         // The body was never read: close instead of reading it to its end to keep the connection.
-        context.Response.Headers.Connection = "close";
+        UnreadBody.CloseAfterAnswer(context);
         await Results.Problem(
             $"The gateway is busy with large requests: all {_options.MaxConcurrentLargeRequests} slots for bodies over "
             + $"{_options.LargeRequestBytes} bytes are taken (FilterGateway:MaxConcurrentLargeRequests) and "

@@ -114,7 +114,7 @@ public sealed class RefusalBudget : IDisposable
         var bodyless = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false;
         if (!bodyless && context.Request.ContentLength is not <= KeepConnectionBytes)
         {
-            context.Response.Headers.Connection = "close";
+            UnreadBody.CloseAfterAnswer(context);
         }
         await Results.Problem(
             $"Too many refused requests from this client: {_options.RefusalsPerAddress} answers 4xx within {window:0.###} s "

@@ -38,15 +38,16 @@ public static class BinaryBatch
             throw FilterRequestException.BadRequest("The item count is 0: a batch needs at least one item.");
         }
 
-        if (count > (uint)maxItems)
-        {
-            throw FilterRequest.TooManyItems(maxItems);
-        }
-
+        // A count the body cannot hold is a malformed body (400), whatever its size: a 413 for it would blame the limit.
         if (count > (uint)((body.Length - FilterBatchFormat.CountBytes) / MinItemBytes))
         {
             throw FilterRequestException.BadRequest(
                 $"The item count {count} cannot fit in a {body.Length}-byte body (each item takes at least {MinItemBytes} bytes).");
+        }
+
+        if (count > (uint)maxItems)
+        {
+            throw FilterRequest.TooManyItems(maxItems);
         }
 
         var request = new FilterRequest();

@@ -60,21 +60,23 @@ public sealed class FilterRequest
         {
             ReadStartObject(ref reader, "The request body");
             var sawItems = false;
+            var sawParams = false;
             while (Next(ref reader) != JsonTokenType.EndObject)
             {
                 if (reader.ValueTextEquals("params"u8))
                 {
+                    EnsureFirst(ref sawParams, "params");
                     Next(ref reader);
                     request.Parameters = ReadParameters(ref reader, "params");
                 }
                 else if (reader.ValueTextEquals("items"u8))
                 {
+                    EnsureFirst(ref sawItems, "items");
                     if (Next(ref reader) != JsonTokenType.StartArray)
                     {
                         throw FilterRequestException.BadRequest("'items' must be an array of {\"signal\":[...], \"state\":\"...\"} objects.");
                     }
 
-                    sawItems = true;
                     while (Next(ref reader) != JsonTokenType.EndArray)
                     {
                         if (request.Items.Count == maxItems)
@@ -122,6 +124,8 @@ public sealed class FilterRequest
         var offset = samples.Count;
         var length = -1;
         byte[]? state = null;
+        var sawState = false;
+        var sawParams = false;
         while (Next(ref reader) != JsonTokenType.EndObject)
         {
             if (reader.ValueTextEquals("signal"u8))
@@ -137,6 +141,7 @@ public sealed class FilterRequest
             }
             else if (reader.ValueTextEquals("state"u8))
             {
+                EnsureFirst(ref sawState, path + "state");
                 Next(ref reader);
                 state = ReadState(ref reader, path + "state");
             }
@@ -147,6 +152,7 @@ public sealed class FilterRequest
                     throw FilterRequestException.BadRequest($"'{path}params' is not supported: a batch takes one top-level 'params' for the items without state.");
                 }
 
+                EnsureFirst(ref sawParams, path + "params");
                 Next(ref reader);
                 Parameters = ReadParameters(ref reader, path + "params");
             }
@@ -230,7 +236,8 @@ public sealed class FilterRequest
             throw FilterRequestException.BadRequest($"'{path}' must be an object of numbers, e.g. {{\"q\": 1e-5}}.");
         }
 
-        var parameters = new Dictionary<string, double>(StringComparer.Ordinal);
+        // Case-insensitive like the library's names: {"q":1,"Q":2} would otherwise pass one of them silently.
+        var parameters = new Dictionary<string, double>(StringComparer.OrdinalIgnoreCase);
         while (Next(ref reader) != JsonTokenType.EndObject)
         {
             // Names are echoed in the answer and held per item: a 16 MiB body could otherwise hold a million of them, or
@@ -253,7 +260,10 @@ public sealed class FilterRequest
                 throw FilterRequestException.BadRequest($"'{path}.{name}' must be a finite number.");
             }
 
-            parameters[name] = value;
+            if (!parameters.TryAdd(name, value))
+            {
+                throw FilterRequestException.BadRequest($"'{path}.{name}' is given twice (parameter names are case-insensitive).");
+            }
         }
 
         return parameters;
@@ -266,6 +276,20 @@ public sealed class FilterRequest
     /// parser throws that exception.
     /// </summary>
     private static bool IsMalformedJson(Exception ex) => ex is JsonException or InvalidOperationException;
+
+    /// <summary>
+    /// A property given twice would leave one of its values unused without a word (a second <c>items</c> array was
+    /// appended, a second <c>params</c> or <c>state</c> replaced the first): refused, as a second <c>signal</c> is.
+    /// </summary>
+    private static void EnsureFirst(ref bool seen, string name)
+    {
+        if (seen)
+        {
+            throw FilterRequestException.BadRequest($"'{name}' is given twice.");
+        }
+
+        seen = true;
+    }
 
     private static void ReadStartObject(ref Utf8JsonReader reader, string what)
     {

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -82,6 +83,91 @@ public sealed class GatewayLargeRequestTests
         using var again = await other.PostAsync("/kalman/audio/run", new ByteArrayContent(large)).WaitAsync(InProcessHost.Timeout);
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
         await Poll.UntilAsync(() => active.Observe() == 0, InProcessHost.Timeout, () => "the lane's slot to be given back");
+    }
+
+    [Fact]
+    public async Task ARefusedLargeBodyIsNotReadEvenWhileItsClientKeepsSending()
+    {
+        var holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // A stand-in service that reads its request's body: the first large request holds the lane's slot while its
+        // client sends nothing more.
+        await using var backend = await InProcessHost.StartAsync(new Dictionary<string, string?>(), _ => { }, app => app.Run(async context =>
+        {
+            holding.TrySetResult();
+            await context.Request.Body.CopyToAsync(Stream.Null);
+            await context.Response.WriteAsync("ok");
+        }));
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = backend.Address.ToString(),
+            ["FilterGateway:MaxConcurrentLargeRequests"] = "1",
+            ["FilterGateway:LargeRequestBytes"] = "1000",
+            ["FilterGateway:LargeRequestQueueLimit"] = "0",
+            ["FilterGateway:MaxRequestBodyBytes"] = UploadBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        using var holder = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await holder.ConnectAsync(gateway.Address.Host, gateway.Address.Port).WaitAsync(InProcessHost.Timeout);
+        await holder.SendAsync(Encoding.ASCII.GetBytes(UploadHead("/kalman/audio/run", 5000) + "[1,"));
+        await holding.Task.WaitAsync(InProcessHost.Timeout);
+
+        var (statusLine, uploaded) = await UploadWhileReadingAsync(gateway.Address, UploadHead("/kalman/audio/run", UploadBytes));
+
+        Assert.StartsWith("HTTP/1.1 503", statusLine);
+        Assert.False(uploaded, "the gateway read the whole body of a request it refused");
+    }
+
+    /// <summary>A body larger than the socket buffers of both ends can hold, so it can only all go out if it is read.</summary>
+    internal const long UploadBytes = 64L * 1024 * 1024;
+
+    internal static string UploadHead(string path, long contentLength, string? forwardedFor = null)
+        => $"POST {path} HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/octet-stream\r\nContent-Length: {contentLength}\r\n"
+            + (forwardedFor is null ? "" : $"X-Forwarded-For: {forwardedFor}\r\n") + "\r\n";
+
+    /// <summary>
+    /// Sends <paramref name="head"/>, then <see cref="UploadBytes"/> of body while reading the answer, as a client that
+    /// does not stop at an early answer does (curl stops; a simple script or an abuser does not). Returns the answer's
+    /// status line and whether the whole body went out, which it cannot when the gateway closes without reading it.
+    /// </summary>
+    internal static async Task<(string StatusLine, bool Uploaded)> UploadWhileReadingAsync(Uri address, string head)
+    {
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(address.Host, address.Port).WaitAsync(InProcessHost.Timeout);
+        await socket.SendAsync(Encoding.ASCII.GetBytes(head));
+        var upload = Task.Run(async () =>
+        {
+            var chunk = new byte[64 * 1024];
+            try
+            {
+                for (long sent = 0; sent < UploadBytes;)
+                {
+                    sent += await socket.SendAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, UploadBytes - sent)));
+                }
+
+                return true;
+            }
+            catch (SocketException)
+            {
+                return false;
+            }
+        });
+
+        var answer = new MemoryStream();
+        var buffer = new byte[16 * 1024];
+        try
+        {
+            int read;
+            while ((read = await socket.ReceiveAsync(buffer).WaitAsync(InProcessHost.Timeout)) > 0)
+            {
+                answer.Write(buffer, 0, read);
+            }
+        }
+        catch (SocketException)
+        {
+            // The connection reset after the answer: the body's unread bytes were still arriving.
+        }
+
+        var uploaded = await upload.WaitAsync(InProcessHost.Timeout);
+        return (Encoding.ASCII.GetString(answer.ToArray()).Split("\r\n")[0], uploaded);
     }
 
     [Fact]

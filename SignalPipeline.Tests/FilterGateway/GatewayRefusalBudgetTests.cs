@@ -72,6 +72,29 @@ public sealed class GatewayRefusalBudgetTests
     }
 
     [Fact]
+    public async Task ALargeBodyPastTheBudgetIsNotReadEvenWhileItsClientKeepsSending()
+    {
+        await using var backend = await StartBackendAsync(() => 0);
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = backend.Address.ToString(),
+            ["FilterGateway:RefusalsPerAddress"] = "1",
+            ["FilterGateway:RefusalWindow"] = "00:01:00",
+            ["FilterGateway:RefusalDelay"] = "00:00:00",
+            ["FilterGateway:MaxRequestBodyBytes"] = GatewayLargeRequestTests.UploadBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["ForwardedHeaders:KnownNetworks"] = "127.0.0.0/8",
+        });
+        using var client = gateway.CreateClient();
+        Assert.Equal(HttpStatusCode.BadRequest, await StatusAsync(client, "203.0.113.1", "bad"));
+
+        var (statusLine, uploaded) = await GatewayLargeRequestTests.UploadWhileReadingAsync(gateway.Address,
+            GatewayLargeRequestTests.UploadHead("/kalman/audio/run", GatewayLargeRequestTests.UploadBytes, forwardedFor: "203.0.113.1"));
+
+        Assert.StartsWith("HTTP/1.1 429", statusLine);
+        Assert.False(uploaded, "the gateway read the whole body of a request it refused");
+    }
+
+    [Fact]
     public async Task TheBudgetIsOffAtZero()
     {
         await using var backend = await StartBackendAsync(() => 0);

@@ -64,6 +64,10 @@ public sealed class FilterRequestTests
     [InlineData("{\"signal\":[1,true]}", "signal[1] is not a number (a boolean)")]
     [InlineData("{\"signal\":[-1e309]}", "signal[0] is not a finite")]
     [InlineData("{\"signal\":[1],\"signal\":[2]}", "given twice")]
+    [InlineData("{\"signal\":[1],\"state\":null,\"state\":\"AQ==\"}", "'state' is given twice")]
+    [InlineData("{\"signal\":[1],\"params\":{\"q\":1},\"params\":{\"q\":2}}", "'params' is given twice")]
+    [InlineData("{\"signal\":[1],\"params\":{\"q\":1,\"q\":2}}", "'params.q' is given twice")]
+    [InlineData("{\"signal\":[1],\"params\":{\"q\":1,\"Q\":2}}", "'params.Q' is given twice (parameter names are case-insensitive)")]
     [InlineData("{\"signal\":[1],\"params\":[1]}", "'params' must be an object")]
     [InlineData("{\"signal\":[1],\"params\":{\"q\":null}}", "'params.q' must be a finite number")]
     [InlineData("{\"signal\":[1],\"state\":42}", "'state' must be the base64")]
@@ -104,6 +108,9 @@ public sealed class FilterRequestTests
     [InlineData("{\"items\":[]}", "'items' is missing or empty")]
     [InlineData("{\"params\":{}}", "'items' is missing or empty")]
     [InlineData("{\"items\":{}}", "'items' must be an array")]
+    [InlineData("{\"items\":[{\"signal\":[1]}],\"items\":[{\"signal\":[2]}]}", "'items' is given twice")]
+    [InlineData("{\"params\":{},\"items\":[{\"signal\":[1]}],\"params\":{\"q\":1}}", "'params' is given twice")]
+    [InlineData("{\"items\":[{\"signal\":[1],\"state\":\"AQ==\",\"state\":null}]}", "'items[0].state' is given twice")]
     [InlineData("{\"\\udc00\":0,\"items\":[{\"signal\":[1]}]}", "Malformed JSON")]
     [InlineData("{\"items\":[{\"\\ud800x\":0,\"signal\":[1]}]}", "Malformed JSON")]
     [InlineData("{\"params\":{\"\\udc00\":1},\"items\":[{\"signal\":[1]}]}", "Malformed JSON")]
@@ -113,5 +120,17 @@ public sealed class FilterRequestTests
         using var samples = new SampleList();
         var ex = Assert.Throws<FilterRequestException>(() => FilterRequest.ParseBatch(Encoding.UTF8.GetBytes(json), samples));
         Assert.Contains(detailPart, ex.Message);
+    }
+
+    [Fact]
+    public void ABinaryBatchCountTheBodyCannotHoldIs400EvenPastMaxBatchItems()
+    {
+        // count = 2^32 - 1 in a 20-byte body: malformed, not a batch too large to serve.
+        var body = new byte[20];
+        BitConverter.TryWriteBytes(body, uint.MaxValue);
+        using var samples = new SampleList();
+        var ex = Assert.Throws<FilterRequestException>(() => BinaryBatch.ParseRequest(body, null, samples, maxItems: 4096));
+        Assert.Equal(400, ex.StatusCode);
+        Assert.Contains("item count 4294967295 cannot fit in a 20-byte body", ex.Message);
     }
 }
