@@ -17,13 +17,14 @@ public static class DecodedRouteValues
 {
     /// <summary>
     /// The route value <paramref name="name"/> (a whole segment of the endpoint's pattern), decoded as a client encodes it
-    /// with <c>Uri.EscapeDataString</c> or <c>encodeURIComponent</c>. When the request target does not agree with what
-    /// routing matched (a path rewritten by a middleware), the route value as routing gave it.
+    /// with <c>Uri.EscapeDataString</c> or <c>encodeURIComponent</c>; null when its escapes are not UTF-8 (<c>%FF</c>), which no
+    /// client makes of any text (Kestrel leaves such a path as sent, so it would name the text "%FF"). When the request
+    /// target does not agree with what routing matched (a path rewritten by a middleware), the route value as routing gave it.
     /// </summary>
-    public static string DecodedRouteValue(this HttpContext context, string name)
+    public static string? DecodedRouteValue(this HttpContext context, string name)
     {
         var routed = context.Request.RouteValues[name]?.ToString() ?? "";
-        if (!routed.Contains("%2F", StringComparison.OrdinalIgnoreCase))
+        if (!routed.Contains('%'))
         {
             return routed; // Kestrel decoded all of it
         }
@@ -53,7 +54,32 @@ public static class DecodedRouteValues
         }
 
         var sent = segments[^fromEnd];
-        return DecodedExceptSlashes(sent) == routed ? Uri.UnescapeDataString(sent) : routed;
+        if (DecodedExceptSlashes(sent) != routed)
+        {
+            return routed;
+        }
+
+        return EscapesAreUtf8(sent) ? Uri.UnescapeDataString(sent) : null;
+    }
+
+    /// <summary>Whether the bytes a segment's escapes stand for, with its other characters, are valid UTF-8.</summary>
+    private static bool EscapesAreUtf8(string sent)
+    {
+        var bytes = new List<byte>(sent.Length);
+        var start = 0;
+        for (var i = 0; i < sent.Length; i++)
+        {
+            if (sent[i] == '%' && i + 2 < sent.Length && Uri.IsHexDigit(sent[i + 1]) && Uri.IsHexDigit(sent[i + 2]))
+            {
+                bytes.AddRange(Encoding.UTF8.GetBytes(sent[start..i]));
+                bytes.Add(Convert.ToByte(sent.Substring(i + 1, 2), 16));
+                i += 2;
+                start = i + 1;
+            }
+        }
+
+        bytes.AddRange(Encoding.UTF8.GetBytes(sent[start..]));
+        return System.Text.Unicode.Utf8.IsValid(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes));
     }
 
     /// <summary>The path of a request target (origin form <c>/p?q</c> or absolute form <c>http://h/p?q</c>), without one trailing '/'.</summary>

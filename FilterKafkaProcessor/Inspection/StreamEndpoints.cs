@@ -38,7 +38,13 @@ public static class StreamEndpoints
     private static async Task<IResult> ShowAsync(string id, bool? local, HttpContext context, StreamQueries queries, StreamConfigTable configs, StreamInstance instance, StreamLookup lookup, DirectoryTelemetry telemetry, CancellationToken cancellationToken)
     {
         // A stream id may hold '/': sent as %2F, which routing leaves encoded.
-        id = context.DecodedRouteValue(nameof(id));
+        if (context.DecodedRouteValue(nameof(id)) is not { } decoded)
+        {
+            return TypedResults.Problem(statusCode: 400, title: "Invalid stream id",
+                detail: "The stream id's percent-escapes are not UTF-8: escape the id's UTF-8 bytes (Uri.EscapeDataString, encodeURIComponent).");
+        }
+
+        id = decoded;
         LocalAnswer? here = null;
         IResult? busy = null;
         try

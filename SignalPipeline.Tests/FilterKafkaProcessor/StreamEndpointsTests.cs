@@ -41,7 +41,7 @@ public sealed class StreamEndpointsTests
     public async Task AnyStreamIdEscapedInThePathIsFoundAsItIs()
     {
         // "a/b" and "a%2Fb" side by side: routing leaves %2F encoded, so both would arrive as "a%2Fb".
-        string[] ids = ["a/b", "a%2Fb", "/", "50% off", "what?", "x#1", "é€ 日本/ü"];
+        string[] ids = ["a/b", "a%2Fb", "/", "50% off", "what?", "x#1", "é€ 日本/ü", "%FF"];
         using var kit = new StreamConfigKit(partitions: 1);
         var instance = kit.Start("one");
         foreach (var id in ids)
@@ -63,6 +63,11 @@ public sealed class StreamEndpointsTests
         var local = new Uri("/streams/" + Uri.EscapeDataString("a/b") + "?local=true", UriKind.Relative);
         using var held = JsonDocument.Parse(await Answered(instance, host.Http.GetStringAsync(local)));
         Assert.Equal("a/b", held.RootElement.GetProperty("streamId").GetString());
+
+        // %FF is no UTF-8: no client escapes any text so, and Kestrel would leave it as the text "%FF", another stream.
+        using var invalid = await Answered(instance, host.Http.GetAsync(new Uri("/streams/%FF", UriKind.Relative)));
+        Assert.Equal(HttpStatusCode.BadRequest, invalid.StatusCode);
+        Assert.Contains("not UTF-8", await invalid.Content.ReadAsStringAsync());
     }
 
     private static Task<T> Answered<T>(StreamConfigKit.Instance instance, Task<T> request) => StreamHttpHost.Answered(request, instance);

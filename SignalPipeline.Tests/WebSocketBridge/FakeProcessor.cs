@@ -51,7 +51,7 @@ public sealed class FakeProcessor : IAsyncDisposable
 
     private async Task<IResult> AnswerAsync(string id, HttpContext context, CancellationToken cancellationToken)
     {
-        id = context.DecodedRouteValue(nameof(id)); // as the processor reads it
+        id = context.DecodedRouteValue(nameof(id)) ?? id; // as the processor reads it
         _calls.AddOrUpdate(id, 1, (_, n) => n + 1);
         if (_holds.TryGetValue(id, out var hold))
         {

@@ -236,7 +236,7 @@ public sealed class FilterStateEndpointTests
     public async Task Any_stream_id_the_page_encodes_reaches_the_processor_as_it_is()
     {
         // "a/b" and "a%2Fb" are two streams; '?' and '#' would end the path unescaped; 128 'é' are the longest id (256 bytes).
-        string[] ids = ["a/b", "a%2Fb", "/", "50% off", "what?", "x#1", "é€ 日本/ü", new string('é', 128)];
+        string[] ids = ["a/b", "a%2Fb", "/", "50% off", "what?", "x#1", "é€ 日本/ü", new string('é', 128), "%FF"];
         await using var processor = await FakeProcessor.StartAsync();
         for (var i = 0; i < ids.Length; i++)
         {
@@ -256,6 +256,11 @@ public sealed class FilterStateEndpointTests
         // 129 'é' are 258 bytes: no stream has that id, whatever the processor holds.
         await AssertProblemAsync(http, $"/streams/{Uri.EscapeDataString(new string('é', 129))}/filter", HttpStatusCode.BadRequest);
         Assert.Equal(0, processor.Calls(new string('é', 129)));
+
+        // %FF is no UTF-8: no page escapes any text so (it would otherwise name the stream "%FF", asked for above).
+        var problem = await AssertProblemAsync(http, "/streams/%FF/filter", HttpStatusCode.BadRequest);
+        Assert.Contains("not UTF-8", problem.GetProperty("detail").GetString());
+        Assert.Equal(1, processor.Calls("%FF"));
     }
 
     [Fact]

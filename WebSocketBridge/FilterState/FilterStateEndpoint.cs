@@ -56,7 +56,14 @@ public static class FilterStateEndpoint
         }
 
         // A stream id may hold '/' (the page sends it as %2F, which routing leaves encoded) and '%'.
-        id = context.DecodedRouteValue(nameof(id));
+        if (context.DecodedRouteValue(nameof(id)) is not { } decoded)
+        {
+            metrics.Request("invalid");
+            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid stream id",
+                detail: "The stream id's percent-escapes are not UTF-8: escape the id's UTF-8 bytes (encodeURIComponent).");
+        }
+
+        id = decoded;
         var idBytes = System.Text.Encoding.UTF8.GetByteCount(id);
         if (idBytes > MaxStreamIdBytes)
         {
