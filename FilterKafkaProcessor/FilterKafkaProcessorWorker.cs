@@ -29,15 +29,31 @@ public sealed class FilterKafkaProcessorWorker(
                 // The stream configs first: a stream must not run the default for want of reading its entry.
                 using var reader = new StreamConfigReader(kafka, options.Value, configs, logger);
                 reader.CatchUp(TimeSpan.FromSeconds(options.Value.RestoreStallSeconds), stoppingToken);
-                var following = Task.Factory.StartNew(() => reader.Run(stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-                using var thread = new StreamThread(kafka, options.Value, filterer, telemetry, _health, TimeProvider.System, logger, kafka.MaxMessageBytes, configs, queries);
-                thread.Run(stoppingToken);
-                following.Wait(TimeSpan.FromSeconds(5));
+
+                // The reader follows the topic on its own thread until the stream thread ends, however it ends: its consumer
+                // is disposed with it, and librdkafka's memory is corrupted by a consumer disposed under a running Consume
+                // (seen when a bad setting stopped the stream thread: the process aborted in glibc at exit).
+                using var stopFollowing = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                var following = Task.Factory.StartNew(() => reader.Run(stopFollowing.Token), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                try
+                {
+                    using var thread = new StreamThread(kafka, options.Value, filterer, telemetry, _health, TimeProvider.System, logger, kafka.MaxMessageBytes, configs, queries);
+                    thread.Run(stoppingToken);
+                }
+                finally
+                {
+                    stopFollowing.Cancel();
+                    Task.WaitAny([following], TimeSpan.FromSeconds(5));
+                }
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
                 // Only start-up failures get here (a missing topic, a fatal client error): the loop itself retries.
                 logger.LogCritical(e, "The stream processor failed; stopping the service");
+
+                // The host exits 0 after a background service failed; a service stopped by a bad setting or a fatal error
+                // must say so to whatever started it (a script, Compose's restart policy, the AppHost's dashboard).
+                Environment.ExitCode = 1;
                 lifetime.StopApplication();
                 throw;
             }
