@@ -39,6 +39,7 @@ public sealed class ProcessorTelemetry : IDisposable
     private readonly Counter<long> _truncated;
     private long _streams;
     private long _heldBytes;
+    private long _consumerLag;
 
     public ProcessorTelemetry(IMeterFactory meterFactory)
     {
@@ -64,6 +65,8 @@ public sealed class ProcessorTelemetry : IDisposable
         _evicted = _meter.CreateCounter<long>("signalpipeline.processor.streams.evicted", "{stream}", "Streams evicted after Processor:StreamIdleSeconds without a chunk (tombstoned).");
         _configSwitches = _meter.CreateCounter<long>("signalpipeline.processor.config.switches", "{switch}", "Streams switched to another filter config (stream-config) in committed transactions.");
         _meter.CreateObservableGauge("signalpipeline.processor.streams", () => Interlocked.Read(ref _streams), "{stream}", "Streams held in memory by this instance.");
+        _meter.CreateObservableGauge("signalpipeline.processor.consumer.lag", () => Interlocked.Read(ref _consumerLag), "{record}",
+            "Input records behind the high watermark over this instance's partitions: the watermark its consumer last fetched minus the committed input position.");
         _meter.CreateObservableGauge("signalpipeline.processor.held.bytes", () => Interlocked.Read(ref _heldBytes), "By", "Bytes of out-of-order chunks held for a missing seq, all streams of this instance (Processor:MaxHeldBytes).");
         _restore = _meter.CreateHistogram<double>("signalpipeline.processor.restore.duration", "s", "Time to restore assigned partitions' state from the changelog.");
         _restoreFailures = _meter.CreateCounter<long>("signalpipeline.processor.restore.failures", "{restore}", "Restores that failed or stalled and were tried again.");
@@ -221,6 +224,9 @@ public sealed class ProcessorTelemetry : IDisposable
 
     /// <summary>The instance's held bytes, as last counted (after each commit, rollback, restore and revocation).</summary>
     public void Held(long bytes) => Interlocked.Exchange(ref _heldBytes, bytes);
+
+    /// <summary>Input records behind the high watermark, all owned partitions (<c>signalpipeline.processor.consumer.lag</c>).</summary>
+    public void ConsumerLag(long records) => Interlocked.Exchange(ref _consumerLag, records);
 
     public long HeldBytes => Interlocked.Read(ref _heldBytes);
 

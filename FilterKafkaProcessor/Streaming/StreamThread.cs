@@ -41,6 +41,7 @@ public sealed class StreamThread : IDisposable
     private IConsumer<byte[], byte[]>? _consumer;
     private BatchWriter? _writer;
     private long _lastMaintenanceMs;
+    private long _lastLagMs;
 
     public StreamThread(IKafkaSupplier kafka, ProcessorOptions options, IChunkFilterer filterer, ProcessorTelemetry telemetry, ProcessorHealth health, TimeProvider time, ILogger logger, int maxMessageBytes, Config.StreamConfigTable? configs = null, Inspection.StreamQueries? queries = null)
     {
@@ -137,8 +138,34 @@ public sealed class StreamThread : IDisposable
             ProcessBatch(now, maintain, stoppingToken);
         }
 
+        if (now - _lastLagMs >= 1000)
+        {
+            _lastLagMs = now;
+            _telemetry.ConsumerLag(Lag());
+        }
+
         _health.Pending(Tasks.Values.Select(t => t.State.PendingSinceMs).Append(_manager.RestoringSinceMs).Min());
         _health.StepEnded();
+    }
+
+    /// <summary>
+    /// Input records behind the high watermark over the owned partitions: the watermark the consumer last fetched (no
+    /// broker call) minus the committed position. librdkafka's own consumer_lag cannot say it: the offsets are committed by
+    /// the transactional producer, which this consumer never hears of.
+    /// </summary>
+    private long Lag()
+    {
+        var lag = 0L;
+        foreach (var (partition, task) in Tasks)
+        {
+            var high = _consumer!.GetWatermarkOffsets(new TopicPartition(_options.InputTopic, partition)).High;
+            if (!high.IsSpecial)
+            {
+                lag += Math.Max(0, high.Value - Math.Max(task.State.NextInputOffset, 0));
+            }
+        }
+
+        return lag;
     }
 
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();

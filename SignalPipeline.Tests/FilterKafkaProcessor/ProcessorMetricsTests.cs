@@ -129,6 +129,32 @@ public sealed class ProcessorMetricsTests
         Assert.Equal(0, held.Observe());
     }
 
+    [Fact]
+    public void The_consumer_lag_counts_input_records_past_the_committed_position_once_a_second()
+    {
+        using var harness = new ProcessorHarness();
+        using var lag = Collect<long>(harness, "consumer.lag").AssertDocumented(typeof(ObservableGauge<>), "{record}");
+        using var aborted = Collect<long>(harness, "transactions.aborted");
+        harness.Start();
+
+        // Three records read but not committed (their commit fails three times): three behind the high watermark.
+        harness.Cluster.Faults.Fail(FaultPoint.CommitTransaction, () => KafkaFaults.Abortable(), count: 3);
+        harness.Produce(ProcessorHarness.Chunk("l", 0), 0);
+        harness.Produce(ProcessorHarness.Chunk("l", 1), 0);
+        harness.Produce(ProcessorHarness.Chunk("m", 0), 1);
+        harness.StepUntil(() => aborted.Sum() == 1);
+        harness.Time.Advance(TimeSpan.FromSeconds(1));
+        harness.Step();
+        Assert.Equal(3, lag.Observe());
+
+        // Committed: none behind, once the next second's step has looked.
+        Assert.Equal(2, aborted.Sum());
+        harness.StepUntil(() => harness.OutputCount("l") == 2 && harness.OutputCount("m") == 1);
+        harness.Time.Advance(TimeSpan.FromSeconds(1));
+        harness.Step();
+        Assert.Equal(0, lag.Observe());
+    }
+
     [Theory]
     [InlineData("abortable")]
     [InlineData("fatal")]
