@@ -4,6 +4,7 @@ using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
+using SignalPipeline.Cli.Operations;
 using SignalPipeline.Cli.Topics;
 using SignalPipeline.Kafka;
 
@@ -76,7 +77,11 @@ public static class TopicsCommand
         }
         catch (InvalidOperationException ex)
         {
-            await error.WriteLineAsync($"error: {ex.Message}");
+            // KafkaSettings names the environment's settings; this verb also takes the address as an option.
+            var noCluster = string.IsNullOrWhiteSpace(configuration.GetConnectionString(KafkaSettings.DefaultConnectionName))
+                && string.IsNullOrWhiteSpace(configuration[KafkaSettings.BrokersVariable]);
+            var orOption = noCluster ? " Or pass --bootstrap host:port." : string.Empty;
+            await error.WriteLineAsync($"error: {ex.Message}{orOption}");
             return 2;
         }
 
@@ -112,6 +117,11 @@ public static class TopicsCommand
             await CreateAsync(admin, plan.Create, timeout);
             await WriteTableAsync(output, required, observed, plan.Create);
             return 0;
+        }
+        catch (Exception ex) when (KafkaSettingRefusal.Describe(ex, configuration) is { } refused)
+        {
+            await error.WriteLineAsync($"error: {refused}");
+            return 2;
         }
         catch (KafkaException ex)
         {

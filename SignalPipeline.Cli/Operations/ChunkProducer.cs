@@ -71,7 +71,7 @@ public sealed class ChunkProducer(KafkaClientFactory factory, ProduceRequest req
         var chunks = seq - request.StartSeq;
         if (failures > 0 || left > 0)
         {
-            output.Error.WriteLine($"error: {failures + left} of {chunks} chunks not delivered to {request.Topic}" +
+            output.Error.WriteLine($"error: {failures + left} of {chunks} chunks not delivered to {request.Topic} on {factory.Settings.BootstrapServers}" +
                 (firstError is null ? $" within {FlushTimeout.TotalSeconds:0} s" : $": {firstError.Reason} ({firstError.Code})"));
             return ExitCodes.Failure;
         }

@@ -54,6 +54,41 @@ public static class KafkaConnection
         return new KafkaClientFactory(configuration, new StderrLoggerFactory(error), settings);
     }
 
+    /// <summary>The settings the verbs read, as a service reads them: the environment.</summary>
+    public static IConfiguration EnvironmentConfiguration() => new ConfigurationBuilder().AddEnvironmentVariables().Build();
+
+    /// <summary>The cluster a verb's clients were built for (its <c>--bootstrap</c>, else the environment's), to name in an error; null when none is set.</summary>
+    public static string? BootstrapServers(ParseResult parse)
+    {
+        if (parse.CommandResult.Command.Options.OfType<Option<string?>>().FirstOrDefault(o => o.Name == "--bootstrap") is { } option
+            && parse.GetValue(option) is { } bootstrap && !string.IsNullOrWhiteSpace(bootstrap))
+        {
+            return bootstrap.Trim();
+        }
+
+        try
+        {
+            return KafkaSettings.FromConfiguration(EnvironmentConfiguration()).BootstrapServers;
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// A Kafka error as one line naming the cluster; when the cluster did not answer (nothing listening, a wrong address,
+    /// TLS or SASL refused) it also says which settings choose and reach it.
+    /// </summary>
+    public static string DescribeError(Error error, string? servers)
+    {
+        var at = servers is null ? "Kafka" : $"Kafka at {servers}";
+        return error.Code is ErrorCode.Local_Transport or ErrorCode.Local_AllBrokersDown or ErrorCode.Local_TimedOut or ErrorCode.Local_Resolve
+            or ErrorCode.Local_Authentication or ErrorCode.Local_Ssl or ErrorCode.SaslAuthenticationFailed
+            ? $"{at} did not answer: {error.Reason} ({error.Code}). Check --bootstrap or KAFKA_BROKERS (ConnectionStrings__kafka wins over it) and the Kafka__Client__* security settings."
+            : $"{at}: {error.Reason} ({error.Code})";
+    }
+
     /// <summary>
     /// The topic's partitions from the cluster's metadata; a missing topic is bad input, and stays missing
     /// (<see cref="TopicLookup"/>: a metadata request naming it would create it on most brokers).

@@ -31,6 +31,11 @@ public static class LagCommand
         };
         VerbAction.Set(command, async (parse, output, cancellationToken) =>
         {
+            if (parse.GetValue(maxLag) is < 0 and var negative)
+            {
+                throw new UsageException($"--max-lag must be 0 or more, was {negative}.");
+            }
+
             var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
             var inputTopic = parse.GetValue(input)!;
             var changelogTopic = parse.GetValue(changelog)!;

@@ -5,7 +5,8 @@ namespace SignalPipeline.Cli.Operations;
 
 /// <summary>
 /// Runs a verb's body with the invocation's writers and turns the errors a user can cause into the documented exit
-/// codes: bad input 2 (<see cref="UsageException"/>, unreadable file), Kafka and HTTP failures 1. A stack trace is a bug.
+/// codes: bad input 2 (<see cref="UsageException"/>, unreadable file, a Kafka setting librdkafka refuses), Kafka and
+/// HTTP failures 1 (a Kafka error names the cluster). A stack trace is a bug.
 /// </summary>
 public static class VerbAction
 {
@@ -27,9 +28,14 @@ public static class VerbAction
                 output.Error.WriteLine($"error: {ex.Message}");
                 return ExitCodes.BadInput;
             }
+            catch (Exception ex) when (KafkaSettingRefusal.Describe(ex, KafkaConnection.EnvironmentConfiguration()) is { } refused)
+            {
+                output.Error.WriteLine($"error: {refused}");
+                return ExitCodes.BadInput;
+            }
             catch (KafkaException ex)
             {
-                output.Error.WriteLine($"error: Kafka: {ex.Error.Reason} ({ex.Error.Code})");
+                output.Error.WriteLine($"error: {KafkaConnection.DescribeError(ex.Error, KafkaConnection.BootstrapServers(parse))}");
                 return ExitCodes.Failure;
             }
             catch (TimeoutException ex)

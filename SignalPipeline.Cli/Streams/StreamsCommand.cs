@@ -47,8 +47,18 @@ public static class StreamsCommand
             var value = Value(streamId, parse.GetValue(algorithm), parse.GetValue(parameters) ?? [], parse.GetValue(reset));
             var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
             using var producer = factory.CreateProducer<byte[], byte[]>();
-            var result = await producer.ProduceAsync(parse.GetValue(topic)!, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(streamId), Value = value?.ToJson()! }, cancellationToken)
-                .WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
+            var name = parse.GetValue(topic)!;
+            var sent = producer.ProduceAsync(name, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(streamId), Value = value?.ToJson()! }, cancellationToken);
+            DeliveryResult<byte[], byte[]> result;
+            try
+            {
+                result = await sent.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                throw new TimeoutException(
+                    $"the entry was not delivered to {name} on {factory.Settings.BootstrapServers} within 30 s (is that the cluster? Check --bootstrap or KAFKA_BROKERS).");
+            }
             output.Out.WriteLine(value is null
                 ? $"{streamId}: entry removed ({result.TopicPartitionOffset}); the stream returns to the default filter at its next chunk"
                 : $"{streamId}: {value} ({result.TopicPartitionOffset}); takes effect at the stream's next chunk");

@@ -99,6 +99,23 @@ public sealed class TopicsCommandTests
 
         Assert.Equal(2, exit);
         Assert.Contains("KAFKA_BROKERS", error.ToString());
+        Assert.Contains("Or pass --bootstrap host:port.", error.ToString());
+    }
+
+    [Fact]
+    public async Task ALibrdkafkaSettingItRefusesIsNamedWithExitTwo()
+    {
+        var error = new StringWriter();
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["KAFKA_BROKERS"] = "localhost:1",
+            ["Kafka:Client:security.protocol"] = "bogus",
+        }).Build();
+
+        var exit = await TopicsCommand.RunAsync(configuration, create: false, 20, null, TimeSpan.FromSeconds(1), new StringWriter(), error);
+
+        Assert.True(exit == 2, error.ToString());
+        Assert.Contains("error: Kafka__Client__security.protocol: Invalid value \"bogus\"", error.ToString());
     }
 
     [Theory]
