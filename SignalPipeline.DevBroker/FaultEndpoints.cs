@@ -9,7 +9,7 @@ namespace SignalPipeline.DevBroker;
 /// </summary>
 public static class FaultEndpoints
 {
-    public sealed record RequestErrorsBody(string? Api, JsonElement[]? Errors);
+    public sealed record RequestErrorsBody(JsonElement? Api, JsonElement[]? Errors);
 
     public sealed record RttBody(int? Ms);
 
@@ -31,7 +31,8 @@ public static class FaultEndpoints
 
             if (!FaultNames.TryParseApi(body.Api, out var api))
             {
-                return BadRequest("Unknown API", $"'api' is '{body.Api}'; expected one of {FaultNames.ApiList} or a numeric API key.");
+                var given = body.Api is { ValueKind: JsonValueKind.String } name ? $"'{name.GetString()}'" : body.Api?.GetRawText() ?? "missing";
+                return BadRequest("Unknown API", $"'api' is {given}; expected one of {FaultNames.ApiList} or a numeric API key.");
             }
 
             if (body.Errors is not { Length: > 0 } errors)

@@ -22,6 +22,27 @@ public static class FaultNames
     /// <summary>Every API name accepted, for error messages and docs.</summary>
     public static string ApiList => string.Join(", ", Enum.GetNames<KafkaApi>());
 
+    /// <summary>A JSON string (a name or a key) or number (the key), as the errors are read.</summary>
+    public static bool TryParseApi(JsonElement? element, out KafkaApi api)
+    {
+        api = default;
+        switch (element?.ValueKind)
+        {
+            case JsonValueKind.Number:
+                if (element.Value.TryGetInt16(out var key) && key >= 0)
+                {
+                    api = (KafkaApi)key;
+                    return true;
+                }
+
+                return false;
+            case JsonValueKind.String:
+                return TryParseApi(element.Value.GetString(), out api);
+            default:
+                return false;
+        }
+    }
+
     public static bool TryParseApi(string? text, out KafkaApi api)
     {
         api = default;

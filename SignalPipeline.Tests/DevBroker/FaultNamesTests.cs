@@ -72,5 +72,24 @@ public sealed class FaultNamesTests
     [InlineData(null)]
     public void An_unknown_API_is_refused(string? text) => Assert.False(FaultNames.TryParseApi(text, out _));
 
+    [Theory]
+    [InlineData("26", KafkaApi.EndTxn)]
+    [InlineData("\"26\"", KafkaApi.EndTxn)]
+    [InlineData("\"EndTxn\"", KafkaApi.EndTxn)]
+    [InlineData("15", (KafkaApi)15)]
+    public void An_API_in_a_JSON_body_is_a_name_or_a_key_as_a_string_or_a_number(string json, KafkaApi expected)
+    {
+        // POST /faults/request-errors: {"api":26,...} as {"errors":[19]} takes a number (docs/kafka.md).
+        Assert.True(FaultNames.TryParseApi(JsonElement(json), out var api));
+        Assert.Equal(expected, api);
+    }
+
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("1.5")]
+    [InlineData("true")]
+    [InlineData("\"Commit\"")]
+    public void An_unknown_API_in_a_JSON_body_is_refused(string json) => Assert.False(FaultNames.TryParseApi(JsonElement(json), out _));
+
     private static JsonElement JsonElement(string json) => JsonDocument.Parse(json).RootElement;
 }
