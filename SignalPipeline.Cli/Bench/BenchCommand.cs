@@ -71,12 +71,42 @@ public static class BenchCommand
         command.Subcommands.Add(PassthroughCopy.Create());
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var env = BenchEnvironment.Find(parse.GetValue(configuration)!, parse.GetValue(quick));
+            // Every option is checked before anything starts: a run takes minutes, and the state and mixed scenarios run first.
             var selected = parse.GetValue(scenarios)!.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
             var unknown = selected.Except(AllScenarios).ToArray();
             if (unknown.Length > 0)
             {
-                Console.Error.WriteLine($"Unknown scenario(s): {string.Join(", ", unknown)}. Known: {string.Join(", ", AllScenarios)}.");
+                Console.Error.WriteLine($"error: unknown scenario(s): {string.Join(", ", unknown)}. Known: {string.Join(", ", AllScenarios)}.");
+                return 2;
+            }
+
+            if (parse.GetValue(repeats) is < 1 and var badRepeats)
+            {
+                Console.Error.WriteLine($"error: --repeats must be 1 or more, was {badRepeats}.");
+                return 2;
+            }
+
+            var overrides = new Dictionary<string, string>();
+            foreach (var setting in parse.GetValue(processorSettings) ?? [])
+            {
+                var parts = setting.Split('=', 2);
+                if (parts.Length != 2 || parts[0].Length == 0)
+                {
+                    Console.Error.WriteLine($"error: --processor-env '{setting}' is not KEY=VALUE.");
+                    return 2;
+                }
+
+                overrides[parts[0]] = parts[1];
+            }
+
+            BenchEnvironment env;
+            try
+            {
+                env = BenchEnvironment.Find(parse.GetValue(configuration)!, parse.GetValue(quick));
+            }
+            catch (InvalidOperationException ex)
+            {
+                Console.Error.WriteLine($"error: {ex.Message}");
                 return 2;
             }
 
@@ -87,19 +117,6 @@ public static class BenchCommand
             if (selected.All(s => s is StateBench.Scenario or MixedBench.Scenario))
             {
                 return state | mixed;
-            }
-
-            var overrides = new Dictionary<string, string>();
-            foreach (var setting in parse.GetValue(processorSettings) ?? [])
-            {
-                var parts = setting.Split('=', 2);
-                if (parts.Length != 2 || parts[0].Length == 0)
-                {
-                    Console.Error.WriteLine($"--processor-env '{setting}' is not KEY=VALUE.");
-                    return 2;
-                }
-
-                overrides[parts[0]] = parts[1];
             }
 
             var runner = new BenchRunner(env, selected, parse.GetValue(brokers), parse.GetValue(repeats) ?? (env.Quick ? 1 : 3), parse.GetValue(only), overrides);
