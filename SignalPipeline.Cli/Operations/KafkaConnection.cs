@@ -17,7 +17,7 @@ public static class KafkaConnection
     /// <summary>A fresh <c>--bootstrap</c> option (each command owns its option instances).</summary>
     public static Option<string?> BootstrapOption() => new("--bootstrap", "-b")
     {
-        Description = $"Kafka bootstrap servers, host:port[,host:port] (default: {KafkaSettings.BrokersVariable}).",
+        Description = $"Kafka bootstrap servers, host:port[,host:port] (default: ConnectionStrings__kafka, else {KafkaSettings.BrokersVariable}).",
     };
 
     /// <summary>The topic named by <paramref name="setting"/> in the environment (e.g. <c>INPUT_TOPIC</c>), else its default.</summary>

@@ -23,7 +23,7 @@ public static class LagCommand
             Description = "The processor's state changelog (partition checkpoints).",
             DefaultValueFactory = _ => KafkaConnection.TopicFromEnvironment(PipelineTopics.Changelog),
         };
-        var maxLag = new Option<long?>("--max-lag") { Description = "Exit 1 when the total lag is above this (for scripts and alerts)." };
+        var maxLag = new Option<long?>("--max-lag") { Description = "Exit 1 when the total lag is above this, 0 or more (for scripts and alerts)." };
         var bootstrap = KafkaConnection.BootstrapOption();
         var command = new Command("lag", "The processor's position and lag per input partition (group offsets and changelog checkpoints).")
         {

@@ -67,5 +67,14 @@ public sealed class KafkaErrorTests(MockBrokerFixture broker) : IDisposable
         Assert.Contains("error: --max-lag must be 0 or more, was -1.", result.Error);
     }
 
+    [Fact]
+    public async Task TheBootstrapOptionsHelpNamesBothSettingsItStandsFor()
+    {
+        // ConnectionStrings__kafka wins over KAFKA_BROKERS (docs/operations.md, "Connecting to Kafka"); --help said only the latter.
+        var result = await CliRunner.RunAsync("kafka", "lag", "--help");
+
+        Assert.Contains("(default: ConnectionStrings__kafka, else KAFKA_BROKERS)", result.Output);
+    }
+
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 }
