@@ -124,6 +124,31 @@ public sealed class KafkaClientFactory
         return builder.Build();
     }
 
+    /// <summary>
+    /// Builds a producer and a consumer from the configured settings and disposes them at once. librdkafka refuses an
+    /// unknown property or a bad value only when a client is built, which in a service happens on a background thread
+    /// after the host has started (it then stopped with "A task was canceled" and .NET's abort); called at start
+    /// (<see cref="TopicCheckService"/>), a refusal is an <see cref="InvalidOperationException"/> naming the setting
+    /// (<see cref="KafkaSettingRefusal"/>). Nothing is sent: no topic is named and no group is joined.
+    /// </summary>
+    public void CheckSettings()
+    {
+        try
+        {
+            using (new ProducerBuilder<byte[], byte[]>(CreateProducerConfig()).SetLogHandler(static (_, _) => { }).Build())
+            {
+            }
+
+            using (new ConsumerBuilder<byte[], byte[]>(CreateConsumerConfig("signalpipeline-settings-check")).SetLogHandler(static (_, _) => { }).Build())
+            {
+            }
+        }
+        catch (Exception e) when (KafkaSettingRefusal.Describe(e, _configuration) is { } refused)
+        {
+            throw new InvalidOperationException(refused, e);
+        }
+    }
+
     /// <summary>Admin client settings: bootstrap servers, then the <c>Kafka:Client</c> section, then <paramref name="configure"/>.</summary>
     public AdminClientConfig CreateAdminClientConfig(Action<AdminClientConfig>? configure = null)
     {

@@ -29,6 +29,7 @@ public static class Extensions
 
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
+        ServiceFailure.ExitOnUnhandledException();
         builder.ConfigureOpenTelemetry();
         builder.AddDefaultHealthChecks();
 

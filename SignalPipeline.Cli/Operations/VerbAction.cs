@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Confluent.Kafka;
+using SignalPipeline.Kafka;
 
 namespace SignalPipeline.Cli.Operations;
 
