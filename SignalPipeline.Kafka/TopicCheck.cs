@@ -92,6 +92,13 @@ public static class TopicCheck
         var wanted = names.ToHashSet(StringComparer.Ordinal);
         // All topics, not a request per topic: asking for one by name can auto-create it on a cluster that allows it.
         var metadata = admin.GetMetadata(timeout);
+
+        // A topic the cluster has but reports an error for (no leader yet, not authorised) is not a missing topic.
+        if (metadata.Topics.FirstOrDefault(t => wanted.Contains(t.Topic) && t.Error.IsError && t.Error.Code != ErrorCode.UnknownTopicOrPart) is { } failed)
+        {
+            throw new KafkaException(new Error(failed.Error.Code, $"topic '{failed.Topic}': {failed.Error.Reason}"));
+        }
+
         var topics = metadata.Topics
             .Where(t => wanted.Contains(t.Topic) && t.Error.Code == ErrorCode.NoError)
             .ToDictionary(t => t.Topic, t => t.Partitions.Count, StringComparer.Ordinal);

@@ -30,6 +30,6 @@ public interface IKafkaSupplier
     /// <summary>A transactional, idempotent producer; <c>InitTransactions</c> is not called yet.</summary>
     IProducer<byte[], byte[]> GetProducer(string transactionalId);
 
-    /// <summary>The topic's partition count, or null when the topic does not exist.</summary>
+    /// <summary>The topic's partition count, or null when the topic does not exist; a <see cref="KafkaException"/> when the cluster reports an error for it (no leader yet, not authorised).</summary>
     int? PartitionCount(string topic);
 }

@@ -1,6 +1,9 @@
+using Confluent.Kafka;
 using FilterKafkaProcessor.Kafka;
+using SignalPipeline.DevBroker;
 using SignalPipeline.Tests.Cli;
 using SignalPipeline.Tests.Infrastructure;
+using SignalPipeline.Tests.Kafka;
 
 namespace SignalPipeline.Tests.FilterKafkaProcessor;
 
@@ -22,5 +25,20 @@ public sealed class KafkaSupplierTests(MockBrokerFixture broker)
 
         using var admin = broker.Factory.CreateAdminClient();
         Assert.DoesNotContain(admin.GetMetadata(TimeSpan.FromSeconds(30)).Topics, t => t.Topic == missing);
+    }
+
+    [Fact]
+    public void PartitionCountOfATopicTheClusterReportsAnErrorForNamesTheError()
+    {
+        // There but without a leader yet: not "does not exist" (the processor's start would say run topics ensure).
+        using var cluster = MockKafkaCluster.Start(1);
+        cluster.CreateTopic("sample-input", 2);
+        cluster.SetTopicError("sample-input", ErrorCode.LeaderNotAvailable);
+        var supplier = new KafkaSupplier(KafkaTestClients.CreateFactory(cluster.BootstrapServers));
+
+        var error = Assert.Throws<KafkaException>(() => supplier.PartitionCount("sample-input"));
+
+        Assert.Equal(ErrorCode.LeaderNotAvailable, error.Error.Code);
+        Assert.Contains("topic 'sample-input': ", error.Message);
     }
 }
