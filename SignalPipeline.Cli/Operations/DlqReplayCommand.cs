@@ -88,6 +88,15 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
             Send(chosen);
         }
 
+        // A mistyped code matches nothing: say so, with the codes the topic has, instead of a silent "0 of N".
+        var present = letters.Select(l => new DecodedRecord(l, null, null, null).Header(MessageHeaders.DeadLetterErrorCode) ?? "")
+            .Where(c => c.Length > 0).ToHashSet(StringComparer.Ordinal);
+        foreach (var reason in request.Reasons.Where(r => !present.Contains(r)))
+        {
+            output.Error.WriteLine($"warning: no dead letter in {request.DeadLetterTopic} has dlq-error-code '{reason}'" +
+                (present.Count == 0 ? "." : $" (its codes: {string.Join(", ", present.Order(StringComparer.Ordinal))})."));
+        }
+
         output.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{(request.DryRun ? "Would replay" : "Replayed")} {chosen.Count} of {letters.Count} dead letters in {request.DeadLetterTopic} " +
             $"({skippedFilter} not matching --reason/--stream, {skippedBefore} replayed before)."));

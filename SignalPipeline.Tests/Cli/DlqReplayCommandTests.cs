@@ -44,6 +44,22 @@ public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
     }
 
     [Fact]
+    public async Task AReasonNoDeadLetterHasIsNamedWithTheCodesTheTopicHas()
+    {
+        var dlq = broker.NewTopic("dlq");
+        var input = broker.NewTopic("input");
+        DeadLetter(dlq, input, "s1", DecodeErrorCode.TooManySamples, seq: 0);
+        DeadLetter(dlq, input, "s1", DecodeErrorCode.MalformedJson, seq: 1);
+
+        var typo = await Replay(dlq, "--reason", "too-many-sample", "--reason", "malformed-json", "--dry-run");
+
+        Assert.True(typo.ExitCode == 0, typo.ToString());
+        Assert.Contains("Would replay 1 of 2 dead letters", typo.Output);
+        Assert.Contains($"warning: no dead letter in {dlq} has dlq-error-code 'too-many-sample' (its codes: malformed-json, too-many-samples).", typo.Error);
+        Assert.DoesNotContain("'malformed-json'", typo.Error);
+    }
+
+    [Fact]
     public async Task ADeadLetterWithoutItsSourceTopicNeedsToAndSendsNothingElse()
     {
         var dlq = broker.NewTopic("dlq");
