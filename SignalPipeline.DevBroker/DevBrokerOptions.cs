@@ -4,7 +4,7 @@ using SignalPipeline.Kafka;
 namespace SignalPipeline.DevBroker;
 
 /// <summary>The <c>DevBroker</c> configuration section.</summary>
-public sealed class DevBrokerOptions
+public sealed class DevBrokerOptions : IValidatableObject
 {
     public const string SectionName = "DevBroker";
 
@@ -18,7 +18,6 @@ public sealed class DevBrokerOptions
     /// Comma-separated topics to create at start (the mock broker cannot serve CreateTopics); by default the pipeline's
     /// (<see cref="PipelineTopics.All"/>), all with <see cref="Partitions"/> partitions, so the changelog is co-partitioned.
     /// </summary>
-    [Required]
     public string Topics { get; set; } = string.Join(',', PipelineTopics.All.Select(t => t.Name));
 
     [Range(1, 1000)]
@@ -38,5 +37,23 @@ public sealed class DevBrokerOptions
     public bool FaultInjection { get; set; }
 
     public IReadOnlyList<string> TopicNames
-        => Topics.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        => (Topics ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>
+    /// <see cref="Topics"/> names at least one topic, each a name Kafka takes (a broker with none, or with a name the
+    /// mock creates but no client can use, would start and then fail every service that checks its topics).
+    /// </summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        var setting = $"{SectionName}:{nameof(Topics)}";
+        if (TopicNames.Count == 0)
+        {
+            yield return new ValidationResult($"{setting} = '{Topics}' names no topic: give comma-separated topic names.", [nameof(Topics)]);
+        }
+
+        foreach (var name in TopicNames.Where(n => n.Length > 249 || n is "." or ".." || !n.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')))
+        {
+            yield return new ValidationResult($"{setting}: '{name}' is not a Kafka topic name (ASCII letters, digits, '.', '_' and '-', at most 249).", [nameof(Topics)]);
+        }
+    }
 }

@@ -1,0 +1,38 @@
+using System.ComponentModel.DataAnnotations;
+using SignalPipeline.DevBroker;
+
+namespace SignalPipeline.Tests.DevBroker;
+
+/// <summary>The dev broker's settings as <c>ValidateDataAnnotations</c> checks them at start.</summary>
+public sealed class DevBrokerOptionsTests
+{
+    [Theory]
+    [InlineData(",", "DevBroker:Topics = ',' names no topic")]
+    [InlineData(" ", "DevBroker:Topics = ' ' names no topic")]
+    [InlineData("", "DevBroker:Topics = '' names no topic")]
+    [InlineData("sample-input,bad topic", "DevBroker:Topics: 'bad topic' is not a Kafka topic name")]
+    [InlineData("sample-input,..", "DevBroker:Topics: '..' is not a Kafka topic name")]
+    [InlineData("sample-input,x/y", "DevBroker:Topics: 'x/y' is not a Kafka topic name")]
+    public void Topics_that_name_no_usable_topic_are_refused_naming_the_setting(string topics, string expected)
+    {
+        var errors = Validate(new DevBrokerOptions { Topics = topics });
+
+        Assert.Contains(errors, e => e.StartsWith(expected, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("sample-input, sample-output ,my_topic.v2")]
+    [InlineData("a")]
+    public void Topic_names_kafka_takes_pass(string topics)
+    {
+        Assert.Empty(Validate(new DevBrokerOptions { Topics = topics }));
+        Assert.Empty(Validate(new DevBrokerOptions()));
+    }
+
+    private static List<string> Validate(DevBrokerOptions options)
+    {
+        var results = new List<ValidationResult>();
+        Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true);
+        return [.. results.Select(r => r.ErrorMessage ?? "")];
+    }
+}
