@@ -94,13 +94,10 @@ public static class TopicCheck
         var metadata = admin.GetMetadata(timeout);
 
         // A topic the cluster has but reports an error for (no leader yet, not authorised) is not a missing topic.
-        if (metadata.Topics.FirstOrDefault(t => wanted.Contains(t.Topic) && t.Error.IsError && t.Error.Code != ErrorCode.UnknownTopicOrPart) is { } failed)
-        {
-            throw new KafkaException(new Error(failed.Error.Code, $"topic '{failed.Topic}': {failed.Error.Reason}"));
-        }
-
         var topics = metadata.Topics
-            .Where(t => wanted.Contains(t.Topic) && t.Error.Code == ErrorCode.NoError)
+            .Where(t => wanted.Contains(t.Topic))
+            .Select(TopicLookup.Usable)
+            .OfType<TopicMetadata>()
             .ToDictionary(t => t.Topic, t => t.Partitions.Count, StringComparer.Ordinal);
 
         var configs = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);

@@ -11,7 +11,26 @@ namespace SignalPipeline.Kafka;
 public static class TopicLookup
 {
     /// <summary>The cluster's metadata of <paramref name="topic"/>, or null when the cluster does not list it.</summary>
-    /// <exception cref="KafkaException">The cluster did not answer within <paramref name="timeout"/>.</exception>
+    /// <exception cref="KafkaException">
+    /// The cluster did not answer within <paramref name="timeout"/>, or lists the topic with an error (<see cref="Usable"/>).
+    /// </exception>
     public static TopicMetadata? FindTopic(this IAdminClient admin, string topic, TimeSpan timeout)
-        => admin.GetMetadata(timeout).Topics.FirstOrDefault(t => t.Topic == topic);
+        => Usable(admin.GetMetadata(timeout).Topics.FirstOrDefault(t => t.Topic == topic));
+
+    /// <summary>
+    /// <paramref name="topic"/> when the cluster lists it without an error; null when it does not list it or calls it
+    /// unknown. Any other error (no leader yet, not authorised) is a <see cref="KafkaException"/> naming the topic: such a
+    /// topic is there, not missing, and "run topics ensure" would be the wrong advice.
+    /// </summary>
+    public static TopicMetadata? Usable(TopicMetadata? topic)
+    {
+        if (topic is null || topic.Error.Code == ErrorCode.UnknownTopicOrPart)
+        {
+            return null;
+        }
+
+        return topic.Error.IsError
+            ? throw new KafkaException(new Error(topic.Error.Code, $"topic '{topic.Topic}': {topic.Error.Reason}"))
+            : topic;
+    }
 }

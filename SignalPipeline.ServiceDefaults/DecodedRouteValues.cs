@@ -15,6 +15,10 @@ namespace Microsoft.Extensions.Hosting;
 /// </summary>
 public static class DecodedRouteValues
 {
+    /// <summary>The 400 problem's detail when <see cref="DecodedRouteValue"/> answers null (the stream endpoints of the processor and the bridge).</summary>
+    public const string NotUtf8Detail =
+        "The stream id's percent-escapes are not UTF-8: escape the id's UTF-8 bytes (Uri.EscapeDataString, encodeURIComponent).";
+
     /// <summary>
     /// The route value <paramref name="name"/> (a whole segment of the endpoint's pattern), decoded as a client encodes it
     /// with <c>Uri.EscapeDataString</c> or <c>encodeURIComponent</c>; null when its escapes are not UTF-8 (<c>%FF</c>), which no

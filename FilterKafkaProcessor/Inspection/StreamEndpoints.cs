@@ -41,7 +41,7 @@ public static class StreamEndpoints
         if (context.DecodedRouteValue(nameof(id)) is not { } decoded)
         {
             return TypedResults.Problem(statusCode: 400, title: "Invalid stream id",
-                detail: "The stream id's percent-escapes are not UTF-8: escape the id's UTF-8 bytes (Uri.EscapeDataString, encodeURIComponent).");
+                detail: DecodedRouteValues.NotUtf8Detail);
         }
 
         id = decoded;

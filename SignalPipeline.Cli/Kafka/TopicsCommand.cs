@@ -125,7 +125,8 @@ public static class TopicsCommand
         }
         catch (KafkaException ex)
         {
-            await error.WriteLineAsync($"error: Kafka at {servers} did not answer: {ex.Error.Reason} (check KAFKA_BROKERS and the Kafka__Client__* security settings).");
+            // Not always silence: a topic the cluster lists with an error, or a refused creation, is named as such.
+            await error.WriteLineAsync($"error: {KafkaConnection.DescribeError(ex.Error, servers)}");
             return 1;
         }
     }

@@ -97,14 +97,9 @@ public static class KafkaConnection
     {
         using var admin = factory.CreateAdminClient();
         var metadata = admin.FindTopic(topic, timeout);
-        if (metadata is null || metadata.Error.Code == ErrorCode.UnknownTopicOrPart || metadata.Partitions.Count == 0)
+        if (metadata is null || metadata.Partitions.Count == 0)
         {
             throw new UsageException($"topic '{topic}' does not exist on {factory.Settings.BootstrapServers}.");
-        }
-
-        if (metadata.Error.IsError)
-        {
-            throw new KafkaException(metadata.Error);
         }
 
         return [.. metadata.Partitions.Select(p => new TopicPartition(topic, p.PartitionId)).OrderBy(p => p.Partition.Value)];

@@ -60,7 +60,7 @@ public static class FilterStateEndpoint
         {
             metrics.Request("invalid");
             return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid stream id",
-                detail: "The stream id's percent-escapes are not UTF-8: escape the id's UTF-8 bytes (encodeURIComponent).");
+                detail: DecodedRouteValues.NotUtf8Detail);
         }
 
         id = decoded;
