@@ -15,6 +15,8 @@ public static class GeneratorServiceExtensions
         builder.Services.AddSingleton<IValidateOptions<GeneratorOptions>, GeneratorOptionsValidator>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<GeneratorMetrics>();
+        builder.Services.AddSingleton<DeliveryHealth>();
+        builder.Services.AddHealthChecks().AddCheck<DeliveryHealth>(DeliveryHealth.Name);
         builder.Services.AddHostedService<SignalGeneratorWorker>();
         return builder;
     }

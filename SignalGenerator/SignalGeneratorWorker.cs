@@ -16,6 +16,7 @@ public sealed class SignalGeneratorWorker(
     KafkaClientFactory kafka,
     IOptions<GeneratorOptions> options,
     GeneratorMetrics metrics,
+    DeliveryHealth health,
     TimeProvider time,
     ILogger<SignalGeneratorWorker> logger) : BackgroundService
 {
@@ -144,10 +145,18 @@ public sealed class SignalGeneratorWorker(
         if (report.Error.IsError)
         {
             metrics.DeliveryFailed();
-            if (Interlocked.Increment(ref _deliveryErrors) <= 10)
+            Interlocked.Increment(ref _deliveryErrors);
+            // The first refusal of a run is logged (with /health turning unhealthy), so an outage long after the first
+            // ten errors is not silent.
+            if (health.Failed(report.Error.Reason))
             {
-                logger.LogError("Chunk of {Key} not delivered: {Error}", Encoding.UTF8.GetString(report.Message.Key), report.Error.Reason);
+                logger.LogError("Chunk of {Key} not delivered: {Error}; /health is unhealthy until the broker acknowledges a chunk again",
+                    Encoding.UTF8.GetString(report.Message.Key), report.Error.Reason);
             }
+        }
+        else if (health.Delivered() is > 0 and var refused)
+        {
+            logger.LogInformation("Chunks delivered again after {Refused} not delivered", refused);
         }
     }
 

@@ -60,7 +60,8 @@ public sealed class GeneratorMetricsTests
         Assert.Equal(120, errors.Sum());
     }
 
-    private static IHost Build(MockKafkaCluster cluster, params (string Key, string Value)[] extra)
+    /// <summary>One generator host on the cluster: 3 streams of 16-sample chunks, 40 each, flat out; <paramref name="extra"/> wins.</summary>
+    internal static IHost Build(MockKafkaCluster cluster, params (string Key, string Value)[] extra)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = "Production" });
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
