@@ -8,7 +8,10 @@ using Microsoft.Extensions.Options;
 
 namespace FilterKafkaProcessor;
 
-/// <summary>Hosts one <see cref="StreamThread"/> on a dedicated thread for the service's lifetime; its health is <c>/health</c>'s.</summary>
+/// <summary>
+/// Hosts one <see cref="StreamThread"/> on a dedicated thread for the service's lifetime; its health is <c>/health</c>'s
+/// (readiness), and <see cref="Liveness"/> is <c>/alive</c>'s.
+/// </summary>
 public sealed class FilterKafkaProcessorWorker(
     KafkaSupplier kafka,
     IOptions<ProcessorOptions> options,
@@ -61,4 +64,11 @@ public sealed class FilterKafkaProcessorWorker(
 
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
         => Task.FromResult(_health.Check());
+
+    /// <summary>The stream thread's liveness (<see cref="ProcessorHealth.CheckLiveness"/>), the check tagged <c>live</c>.</summary>
+    public sealed class Liveness(FilterKafkaProcessorWorker worker) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+            => Task.FromResult(worker._health.CheckLiveness());
+    }
 }

@@ -54,8 +54,11 @@ builder.Services.AddSingleton(services => new StreamLookup(services.GetRequiredS
 builder.Services.AddHostedService<InstanceDirectoryService>();
 builder.Services.AddSingleton<FilterKafkaProcessorWorker>();
 builder.Services.AddHostedService(services => services.GetRequiredService<FilterKafkaProcessorWorker>());
-// Tagged "live": /alive (the Kubernetes liveness probe) fails too when the processor is stuck, so the pod is restarted.
-builder.Services.AddHealthChecks().AddCheck<FilterKafkaProcessorWorker>("stream-processor", tags: ["live"]);
+// Readiness (/health) says whether the processor moves its input; liveness (/alive, the Kubernetes liveness probe) only
+// whether a step of the stream thread never returns, the one case a restart cures (docs/processor.md).
+builder.Services.AddHealthChecks()
+    .AddCheck<FilterKafkaProcessorWorker>("stream-processor")
+    .AddCheck<FilterKafkaProcessorWorker.Liveness>("stream-thread", tags: ["live"]);
 
 var app = builder.Build();
 

@@ -3,11 +3,14 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace FilterKafkaProcessor.Streaming;
 
 /// <summary>
-/// What <c>/health</c> says about the stream thread, published by the thread and read by the health check: unhealthy
-/// when the same batch failed <c>MaxBatchAttempts</c> times in a row, a partition has had input (or waited for its
-/// restore) longer than <c>StuckPartitionSeconds</c> without a commit, or one step of the thread has lasted longer than
-/// that (a call that never returns: librdkafka's <c>send_offsets_to_transaction</c> can ignore its timeout,
-/// confluentinc/librdkafka#5456), so Kubernetes restarts a pod that moves nothing.
+/// What <c>/health</c> (readiness) and <c>/alive</c> (liveness) say about the stream thread, published by the thread
+/// and read by the health checks. Readiness (<see cref="Check"/>) is unhealthy while the thread is not running, when the
+/// same batch failed <c>MaxBatchAttempts</c> times in a row, when a partition has had input (or waited for its restore)
+/// longer than <c>StuckPartitionSeconds</c> without a commit, or when one step of the thread has lasted longer than that.
+/// Liveness (<see cref="CheckLiveness"/>) is only the last: a call that never returns (librdkafka's
+/// <c>send_offsets_to_transaction</c> can ignore its timeout, confluentinc/librdkafka#5456) is freed only by a restart,
+/// while failing batches (Kafka or the filter services away) are retried in process and a restart would only add a
+/// rebalance and a restore to the outage.
 /// </summary>
 public sealed class ProcessorHealth(ProcessorOptions options, TimeProvider time)
 {
@@ -54,20 +57,30 @@ public sealed class ProcessorHealth(ProcessorOptions options, TimeProvider time)
 
         // One bound for both waits: a partition's, published between steps, and the current step's own (a step that never
         // ends would leave the last published, maybe healthy, value).
-        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var limitMs = options.StuckPartitionSeconds * 1000L;
-        var inStep = Age(Interlocked.Read(ref _stepStartedMs), now);
-        if (inStep > limitMs)
+        if (StalledStep() is { } stalled)
         {
-            return HealthCheckResult.Unhealthy(
-                $"The stream thread has been in one step for {inStep / 1000} s (Processor:StuckPartitionSeconds = {options.StuckPartitionSeconds}): a Kafka call or a filter that does not return; last failure: {_lastFailure ?? "none"}");
+            return stalled;
         }
 
-        var waited = Age(Interlocked.Read(ref _oldestPendingMs), now);
+        var waited = Age(Interlocked.Read(ref _oldestPendingMs), time.GetUtcNow().ToUnixTimeMilliseconds());
+        var limitMs = options.StuckPartitionSeconds * 1000L;
         return waited > limitMs
             ? HealthCheckResult.Unhealthy(
                 $"A partition has had input for {waited / 1000} s without a commit (Processor:StuckPartitionSeconds = {options.StuckPartitionSeconds}); last failure: {_lastFailure ?? "none"}")
             : HealthCheckResult.Healthy($"Consuming {options.InputTopic}");
+    }
+
+    /// <summary>Liveness: unhealthy only while one step has lasted longer than <c>StuckPartitionSeconds</c>.</summary>
+    public HealthCheckResult CheckLiveness()
+        => StalledStep() ?? HealthCheckResult.Healthy(_running ? "The stream thread is stepping." : "The stream thread is not running.");
+
+    private HealthCheckResult? StalledStep()
+    {
+        var inStep = Age(Interlocked.Read(ref _stepStartedMs), time.GetUtcNow().ToUnixTimeMilliseconds());
+        return inStep > options.StuckPartitionSeconds * 1000L
+            ? HealthCheckResult.Unhealthy(
+                $"The stream thread has been in one step for {inStep / 1000} s (Processor:StuckPartitionSeconds = {options.StuckPartitionSeconds}): a Kafka call or a filter that does not return; last failure: {_lastFailure ?? "none"}")
+            : null;
     }
 
     /// <summary>Milliseconds since <paramref name="sinceMs"/>; 0 for <see cref="long.MaxValue"/> (nothing is waiting).</summary>

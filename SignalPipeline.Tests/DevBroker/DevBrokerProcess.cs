@@ -113,7 +113,8 @@ public sealed class DevBrokerProcess : IDisposable
         }
     }
 
-    private static int FreePort()
+    /// <summary>A loopback port free a moment ago (nothing listens on it once this returns).</summary>
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
