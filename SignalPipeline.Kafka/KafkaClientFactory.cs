@@ -9,7 +9,8 @@ namespace SignalPipeline.Kafka;
 /// <c>KAFKA_BROKERS</c>, the factory's defaults (<see cref="ApplyConsumerDefaults"/>), then librdkafka settings from the
 /// <c>Kafka:Client</c> section (every client kind: security lives here), then the <c>Kafka:Producer</c> /
 /// <c>Kafka:Consumer</c> sections, then the caller's own. Every client logs through
-/// <see cref="ILogger"/> and reports its statistics to <see cref="KafkaMetrics"/>.
+/// <see cref="ILogger"/> (each error once, repeats summarised by <see cref="KafkaLogThrottle"/>) and reports its
+/// statistics to <see cref="KafkaMetrics"/>.
 /// </summary>
 public sealed class KafkaClientFactory
 {
@@ -17,6 +18,7 @@ public sealed class KafkaClientFactory
     private readonly KafkaSettings _settings;
     private readonly KafkaMetrics _metrics;
     private readonly ILogger _librdkafka;
+    private readonly KafkaLogThrottle _throttle;
 
     public KafkaClientFactory(IConfiguration configuration, ILoggerFactory loggerFactory, KafkaSettings settings, KafkaMetrics metrics)
     {
@@ -24,6 +26,7 @@ public sealed class KafkaClientFactory
         _settings = settings;
         _metrics = metrics;
         _librdkafka = loggerFactory.CreateLogger("Confluent.Kafka");
+        _throttle = new KafkaLogThrottle(_librdkafka);
     }
 
     /// <summary>For use without dependency injection: statistics go to a <see cref="KafkaMetrics"/> of its own.</summary>
@@ -95,7 +98,7 @@ public sealed class KafkaClientFactory
         var config = CreateProducerConfig(configure);
         var builder = new ProducerBuilder<TKey, TValue>(config)
             .SetLogHandler((_, message) => Log(message))
-            .SetErrorHandler((_, error) => LogError(error));
+            .SetErrorHandler((client, error) => LogError(client, error));
         if (config.StatisticsIntervalMs is > 0 and var interval)
         {
             builder.SetStatisticsHandler((_, json) => RecordStatistics(json, groupId: null, interval));
@@ -114,7 +117,7 @@ public sealed class KafkaClientFactory
         var config = CreateConsumerConfig(groupId, configure);
         var builder = new ConsumerBuilder<TKey, TValue>(config)
             .SetLogHandler((_, message) => Log(message))
-            .SetErrorHandler((_, error) => LogError(error));
+            .SetErrorHandler((client, error) => LogError(client, error));
         if (config.StatisticsIntervalMs is > 0 and var interval)
         {
             builder.SetStatisticsHandler((_, json) => RecordStatistics(json, config.GroupId, interval));
@@ -167,7 +170,7 @@ public sealed class KafkaClientFactory
         var config = CreateAdminClientConfig(configure);
         return new AdminClientBuilder(config)
             .SetLogHandler((_, message) => Log(message))
-            .SetErrorHandler((_, error) => LogError(error))
+            .SetErrorHandler((client, error) => LogError(client, error))
             .Build();
     }
 
@@ -179,6 +182,14 @@ public sealed class KafkaClientFactory
 
     private void Log(LogMessage message)
     {
+        // librdkafka sends a broker failure both here (facility FAIL) and to the error handler, with the same text
+        // (rd_kafka_broker_set_error); the error handler's has the code, so that one is logged. A consumer's errors
+        // reach its error handler when it polls (Consume). FAIL's debug line (debug=broker) is not sent twice.
+        if (message.Facility == "FAIL" && message.Level != SyslogLevel.Debug)
+        {
+            return;
+        }
+
         var level = message.Level switch
         {
             SyslogLevel.Emergency or SyslogLevel.Alert or SyslogLevel.Critical => LogLevel.Critical,
@@ -187,9 +198,24 @@ public sealed class KafkaClientFactory
             SyslogLevel.Notice or SyslogLevel.Info => LogLevel.Information,
             _ => LogLevel.Debug,
         };
-        _librdkafka.Log(level, "[{Client}] {Facility}: {Message}", message.Name, message.Facility, message.Message);
+        // Debug lines are asked for (librdkafka's debug setting) and critical ones are rare: both go out as they come.
+        if (level is LogLevel.Debug or LogLevel.Critical)
+        {
+            _librdkafka.Log(level, "[{Client}] {Facility}: {Message}", message.Name, message.Facility, message.Message);
+            return;
+        }
+
+        _throttle.Log(level, message.Name, $"{message.Facility}: {KafkaLogThrottle.EventOf(message.Message)}", $"{message.Facility}: {message.Message}");
     }
 
-    private void LogError(Error error)
-        => _librdkafka.Log(error.IsFatal ? LogLevel.Critical : LogLevel.Warning, "Kafka error {Code}: {Reason}", error.Code, error.Reason);
+    private void LogError(IClient client, Error error)
+    {
+        if (error.IsFatal)
+        {
+            _librdkafka.LogCritical("[{Client}] Kafka error {Code}: {Reason}", client.Name, error.Code, error.Reason);
+            return;
+        }
+
+        _throttle.Log(LogLevel.Warning, client.Name, $"{error.Code}: {KafkaLogThrottle.EventOf(error.Reason)}", $"Kafka error {error.Code}: {error.Reason}");
+    }
 }
