@@ -47,13 +47,12 @@ public static class BridgeEndpoints
             case ReserveResult.TooManyFromAddress:
                 metrics.ConnectionRejected("address_limit");
                 context.Response.Headers.RetryAfter = "5";
-                return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many connections from this address",
-                    detail: $"The bridge serves at most {options.Value.MaxConnectionsPerAddress} clients per address (Bridge:MaxConnectionsPerAddress).");
+                return TooManyRequests.Problem("Too many connections from this address", $"The bridge serves at most {options.Value.MaxConnectionsPerAddress} clients per address (Bridge:MaxConnectionsPerAddress).");
             case ReserveResult.ConnectingTooOften:
                 metrics.ConnectionRejected("address_rate");
                 context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(60.0 / options.Value.ConnectsPerAddressPerMinute)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-                return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Connecting too often from this address",
-                    detail: $"One address may open at most {options.Value.ConnectsPerAddressPerMinute} connections per minute (Bridge:ConnectsPerAddressPerMinute) "
+                return TooManyRequests.Problem("Connecting too often from this address",
+                    $"One address may open at most {options.Value.ConnectsPerAddressPerMinute} connections per minute (Bridge:ConnectsPerAddressPerMinute) "
                             + $"after a burst of {options.Value.MaxConnectionsPerAddress} (Bridge:MaxConnectionsPerAddress).");
         }
 

@@ -68,10 +68,9 @@ public sealed class RequestBudget : IDisposable
         }
 
         context.Response.Headers.RetryAfter = "1";
-        await Results.Problem(
+        await TooManyRequests.Problem("Too many requests",
             $"Too many requests from this address: more than {_options.RequestsPerAddressPerSecond.ToString(CultureInfo.InvariantCulture)} "
-            + "a second (Bridge:RequestsPerAddressPerSecond); retry after a second.",
-            statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests").ExecuteAsync(context);
+            + "a second (Bridge:RequestsPerAddressPerSecond); retry after a second.").ExecuteAsync(context);
     }
 
     public void Dispose() => _requests?.Dispose();

@@ -515,7 +515,7 @@ public sealed class BridgeLimitsTests
             "Bridge:MaxChunkSamples must be at least Processor:MaxChunkSamples, or large chunks never reach the page");
     }
 
-    /// <summary>An upgrade as plain HTTP, where the refusal's body can be read: 429 problem+json naming <paramref name="setting"/>, with Retry-After.</summary>
+    /// <summary>An upgrade as plain HTTP, where the refusal's body can be read: 429 problem+json naming <paramref name="setting"/>, with Retry-After and the RFC 6585 type.</summary>
     private static async Task AssertUpgradeRefusedAsync(InProcessHost bridge, string setting, int? retryAfterSeconds = null)
     {
         using var http = bridge.CreateClient();
@@ -531,7 +531,7 @@ public sealed class BridgeLimitsTests
             Assert.Equal(TimeSpan.FromSeconds(seconds), response.Headers.RetryAfter.Delta);
         }
 
-        await FilterService.FilterApi.AssertProblemAsync(response, HttpStatusCode.TooManyRequests, setting);
+        await TooManyRequestsProblem.AssertAsync(response, setting);
     }
 
     private static async Task<BridgeTestClient?> TryConnectAsync(InProcessHost bridge)

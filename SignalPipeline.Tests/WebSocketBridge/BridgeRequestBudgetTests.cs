@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using SignalPipeline.Tests.FilterGateway;
-using SignalPipeline.Tests.FilterService;
 using SignalPipeline.Tests.Infrastructure;
 using WebSocketBridge;
 
@@ -31,7 +30,7 @@ public sealed class BridgeRequestBudgetTests
         var statuses = responses.Select(r => r.StatusCode).ToList();
         Assert.True(statuses.Count(s => s == HttpStatusCode.OK) is >= 4 and < 8, $"saw {string.Join(", ", statuses)}");
         var refused = responses.First(r => r.StatusCode == HttpStatusCode.TooManyRequests);
-        await FilterApi.AssertProblemAsync(refused, HttpStatusCode.TooManyRequests, "Bridge:RequestsPerAddressPerSecond");
+        await TooManyRequestsProblem.AssertAsync(refused, "Bridge:RequestsPerAddressPerSecond");
         Assert.Equal("1", refused.Headers.RetryAfter?.ToString());
         Assert.Equal(statuses.Count(s => s == HttpStatusCode.TooManyRequests),
             metrics.Sum("signalpipeline.bridge.requests.rejected", ("reason", "rate")));

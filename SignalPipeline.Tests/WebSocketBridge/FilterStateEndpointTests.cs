@@ -196,8 +196,7 @@ public sealed class FilterStateEndpointTests
             if (response.StatusCode == HttpStatusCode.TooManyRequests)
             {
                 Assert.Equal(TimeSpan.FromSeconds(1), response.Headers.RetryAfter?.Delta);
-                var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
-                Assert.Contains("Bridge:FilterStateRequestsPerAddressPerMinute", problem.GetProperty("detail").GetString());
+                await TooManyRequestsProblem.AssertAsync(response, "Bridge:FilterStateRequestsPerAddressPerMinute");
                 break;
             }
         }

@@ -51,8 +51,8 @@ public static class FilterStateEndpoint
         {
             metrics.Request("address_rate");
             context.Response.Headers.RetryAfter = rate.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Asking too often from this address",
-                detail: $"One address may ask for filter states {options.Value.FilterStateRequestsPerAddressPerMinute} times per minute (Bridge:FilterStateRequestsPerAddressPerMinute).");
+            return TooManyRequests.Problem("Asking too often from this address",
+                $"One address may ask for filter states {options.Value.FilterStateRequestsPerAddressPerMinute} times per minute (Bridge:FilterStateRequestsPerAddressPerMinute).");
         }
 
         // A stream id may hold '/' (the page sends it as %2F, which routing leaves encoded) and '%'.
