@@ -1,5 +1,6 @@
 using System.Net.WebSockets;
 using System.Text;
+using System.Text.Json;
 using WebSocketBridge.Clients;
 
 namespace SignalPipeline.Tests.WebSocketBridge;
@@ -54,7 +55,7 @@ public sealed class ClientCommandTests
     [InlineData("""{"type":"subscribe"}""", "\"streams\"")]
     [InlineData("""{"type":"subscribe","streams":"a"}""", "\"streams\"")]
     [InlineData("""{"type":"subscribe","streams":[1]}""", "\"streams\" items")]
-    [InlineData("""{"type":"subscribe","streams":[""]}""", "\"streams\" items")]
+    [InlineData("""{"type":"subscribe","streams":["a",""]}""", "\"streams\" item 1 has 0 UTF-8 bytes")]
     [InlineData("""{"type":"subscribe","streams":["a"],"raw":"yes"}""", "\"raw\"")]
     [InlineData("""{"type":"subscribe","streams":["a"],"points_per_second":0}""", "\"points_per_second\"")]
     [InlineData("""{"type":"subscribe","streams":["a"],"points_per_second":1.5}""", "\"points_per_second\"")]
@@ -98,6 +99,31 @@ public sealed class ClientCommandTests
         Assert.DoesNotContain("depth", error.Reason);
     }
 
+    [Theory]
+    [InlineData("subscribe")]
+    [InlineData("unsubscribe")]
+    public void A_stream_id_counts_UTF8_bytes_up_to_256_as_documented(string type)
+    {
+        // docs/websocket-bridge.md: "A stream id is any 1 to 256 UTF-8 bytes". 128 'é' are 256 bytes, 64 emoji too (128
+        // chars); one byte more is refused with 1008 naming the field, however few characters it has.
+        string[] longest = [new string('é', 128), string.Concat(Enumerable.Repeat("😀", 64)), new string('s', 256)];
+        foreach (var id in longest)
+        {
+            var command = Parse(Command(type, id));
+            Assert.Equal([id], command is SubscribeCommand subscribe ? subscribe.Streams : ((UnsubscribeCommand)command).Streams);
+        }
+
+        string[] oneOver = [new string('é', 128) + "s", "s" + string.Concat(Enumerable.Repeat("😀", 64)), new string('s', 257)];
+        foreach (var id in oneOver)
+        {
+            var error = Refused(Command(type, id));
+            Assert.Equal(WebSocketCloseStatus.PolicyViolation, error.Status);
+            Assert.Equal("invalid message: \"streams\" item 0 has 257 UTF-8 bytes; a stream id has 1 to 256", error.Reason);
+        }
+    }
+
+    private static string Command(string type, string id) => JsonSerializer.Serialize(new { type, streams = new[] { id } });
+
     [Fact]
     public void Too_many_streams_are_refused()
     {
@@ -124,7 +150,7 @@ public sealed class ClientCommandTests
 
     private static ProtocolError Refused(string text)
     {
-        Assert.False(ClientCommand.TryParse(Encoding.UTF8.GetBytes(text), out _, out var error));
+        Assert.False(ClientCommand.TryParse(Encoding.UTF8.GetBytes(text), out _, out var error), $"accepted: {text}");
         return error!;
     }
 }

@@ -219,7 +219,7 @@ public sealed class FilterStateEndpointTests
     }
 
     [Fact]
-    public async Task PROCESSOR_URL_sets_the_address_and_a_stream_id_over_256_characters_is_400()
+    public async Task PROCESSOR_URL_sets_the_address_and_a_stream_id_over_256_UTF8_bytes_is_400()
     {
         await using var processor = await FakeProcessor.StartAsync();
         processor.Answer("sensor-1", FakeProcessor.KalmanView("sensor-1", 0.25));

@@ -13,8 +13,8 @@ public abstract record ClientCommand
     /// <summary>Most stream ids one message may name.</summary>
     public const int MaxStreams = 1024;
 
-    /// <summary>Longest stream id accepted, in characters.</summary>
-    public const int MaxStreamIdLength = 256;
+    /// <summary>Longest stream id accepted, in UTF-8 bytes: the codec's, so every stream the bridge can show can be named.</summary>
+    public static int MaxStreamIdBytes => SignalPipeline.Messages.DecodeLimits.Default.MaxStreamIdBytes;
 
     /// <summary>
     /// Most levels of nesting read. A command has two (the object, its <c>streams</c> array); what is deeper is JSON
@@ -140,9 +140,17 @@ public abstract record ClientCommand
         var list = new List<string>(count);
         foreach (var item in array.EnumerateArray())
         {
-            if (item.ValueKind != JsonValueKind.String || item.GetString() is not { Length: > 0 and <= MaxStreamIdLength } id)
+            if (item.ValueKind != JsonValueKind.String)
             {
-                error = ProtocolError.Invalid($"\"streams\" items are non-empty strings of at most {MaxStreamIdLength} characters");
+                error = ProtocolError.Invalid($"\"streams\" items are stream ids (strings), item {list.Count} is {item.ValueKind.ToString().ToLowerInvariant()}");
+                return false;
+            }
+
+            var id = item.GetString()!;
+            var bytes = Encoding.UTF8.GetByteCount(id);
+            if (bytes is 0 || bytes > MaxStreamIdBytes)
+            {
+                error = ProtocolError.Invalid($"\"streams\" item {list.Count} has {bytes} UTF-8 bytes; a stream id has 1 to {MaxStreamIdBytes}");
                 return false;
             }
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using WebSocketBridge.Clients;
 
 namespace WebSocketBridge.FilterState;
 
@@ -8,9 +9,6 @@ namespace WebSocketBridge.FilterState;
 /// </summary>
 public static class FilterStateEndpoint
 {
-    /// <summary>Longest stream id asked about, in UTF-8 bytes: the codec's.</summary>
-    public static int MaxStreamIdBytes => SignalPipeline.Messages.DecodeLimits.Default.MaxStreamIdBytes;
-
     /// <summary>The settings (validated at start), the cache and its metrics.</summary>
     public static WebApplicationBuilder AddFilterStateView(this WebApplicationBuilder builder)
     {
@@ -65,11 +63,11 @@ public static class FilterStateEndpoint
 
         id = decoded;
         var idBytes = System.Text.Encoding.UTF8.GetByteCount(id);
-        if (idBytes > MaxStreamIdBytes)
+        if (idBytes > ClientCommand.MaxStreamIdBytes)
         {
             metrics.Request("invalid");
             return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid stream id",
-                detail: $"A stream id has 1 to {MaxStreamIdBytes} UTF-8 bytes; got {idBytes}.");
+                detail: $"A stream id has 1 to {ClientCommand.MaxStreamIdBytes} UTF-8 bytes; got {idBytes}.");
         }
 
         var answer = await cache.GetAsync(id).WaitAsync(context.RequestAborted);
