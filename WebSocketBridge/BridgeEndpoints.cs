@@ -36,6 +36,12 @@ public static class BridgeEndpoints
                 detail: $"Origin '{origin}' may not open /ws. Allowed: the page's own origin and Bridge:AllowedOrigins.");
         }
 
+        // Read before any per-address limit, so a mistyped query takes no connect token.
+        if (ReadQuery(context.Request.Query, out var raw) is { } queryProblem)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid /ws query", detail: queryProblem);
+        }
+
         var address = context.Connection.RemoteIpAddress;
         switch (clients.TryReserve(address))
         {
@@ -59,7 +65,6 @@ public static class BridgeEndpoints
         try
         {
             using var socket = await context.WebSockets.AcceptWebSocketAsync();
-            var raw = context.Request.Query["raw"].ToString() is "1" or "true";
             var client = new ClientConnection(clients.NextId(), socket, raw, options.Value, metrics, time);
             clients.Add(client);
             metrics.ClientConnected();
@@ -82,6 +87,43 @@ public static class BridgeEndpoints
 
         return Results.Empty;
     }
+
+    /// <summary>
+    /// The query of <c>/ws</c>: only <c>raw</c>, once, <c>1</c> or <c>true</c> (undecimated frames) or <c>0</c> or
+    /// <c>false</c> (decimated, as without it). Returns what is wrong, or null. Anything else is refused rather than read
+    /// as "not raw": a client that asked for <c>raw=yes</c> or <c>?row=1</c> would get decimated frames and never know.
+    /// </summary>
+    public static string? ReadQuery(IQueryCollection query, out bool raw)
+    {
+        raw = false;
+        foreach (var (name, values) in query)
+        {
+            if (!string.Equals(name, "raw", StringComparison.OrdinalIgnoreCase))
+            {
+                return $"Unknown query parameter '{Shorten(name)}': /ws takes only raw (1, true, 0 or false).";
+            }
+
+            if (values.Count != 1)
+            {
+                return $"raw is given {values.Count} times; give it once: 1, true, 0 or false.";
+            }
+
+            switch (values[0])
+            {
+                case "1" or "true":
+                    raw = true;
+                    break;
+                case "0" or "false":
+                    break;
+                default:
+                    return $"raw = '{Shorten(values[0])}' is not 1, true, 0 or false.";
+            }
+        }
+
+        return null;
+    }
+
+    private static string? Shorten(string? value) => value is { Length: > 40 } ? value[..40] + "..." : value;
 
     /// <summary>
     /// Browsers send Origin; other clients do not and are let through (an Origin check protects users' browsers from

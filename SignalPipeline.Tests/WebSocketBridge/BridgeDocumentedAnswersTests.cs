@@ -111,10 +111,46 @@ public sealed class BridgeDocumentedAnswersTests
         await third.SubscribeAsync("sensor-1");
     }
 
-    /// <summary>A WebSocket upgrade as plain HTTP, so a refusal's problem body can be read.</summary>
-    internal static HttpRequestMessage UpgradeRequest()
+    [Theory]
+    [InlineData("", false)]
+    [InlineData("?raw=1", true)]
+    [InlineData("?raw=true", true)]
+    [InlineData("?raw=0", false)]
+    [InlineData("?raw=false", false)]
+    public async Task The_ws_query_raw_takes_1_true_0_or_false(string query, bool raw)
     {
-        var request = new HttpRequestMessage(HttpMethod.Get, "/ws");
+        await using var bridge = await BridgeLimitsTests.StartBridgeAsync();
+        await using var client = await BridgeTestClient.ConnectAsync(bridge.Address, query: query);
+
+        Assert.Equal(raw, client.HelloRaw);
+    }
+
+    [Theory]
+    [InlineData("?raw=yes", "raw = 'yes' is not 1, true, 0 or false")]
+    [InlineData("?raw=", "raw = '' is not 1, true, 0 or false")]
+    [InlineData("?raw", "raw = '' is not 1, true, 0 or false")]
+    [InlineData("?raw=TRUE", "raw = 'TRUE' is not 1, true, 0 or false")]
+    [InlineData("?raw=1&raw=0", "raw is given 2 times")]
+    [InlineData("?row=1", "Unknown query parameter 'row': /ws takes only raw")]
+    public async Task Any_other_ws_query_gets_400_naming_raw_before_the_upgrade_and_takes_no_connect_token(string query, string detail)
+    {
+        // One connect token: a refused query that took it would leave the next upgrade refused for the connect rate.
+        await using var bridge = await BridgeLimitsTests.StartBridgeAsync(("Bridge:MaxConnectionsPerAddress", "1"), ("Bridge:ConnectsPerAddressPerMinute", "1"));
+
+        using (var http = bridge.CreateClient())
+        {
+            using var response = await http.SendAsync(UpgradeRequest(query)).WaitAsync(Patience);
+            await FilterService.FilterApi.AssertProblemAsync(response, HttpStatusCode.BadRequest, detail);
+        }
+
+        await using var client = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await client.SubscribeAsync("sensor-1");
+    }
+
+    /// <summary>A WebSocket upgrade as plain HTTP, so a refusal's problem body can be read.</summary>
+    internal static HttpRequestMessage UpgradeRequest(string query = "")
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "/ws" + query);
         request.Headers.Add("Connection", "Upgrade");
         request.Headers.Add("Upgrade", "websocket");
         request.Headers.Add("Sec-WebSocket-Version", "13");

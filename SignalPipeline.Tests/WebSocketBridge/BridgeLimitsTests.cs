@@ -519,11 +519,7 @@ public sealed class BridgeLimitsTests
     private static async Task AssertUpgradeRefusedAsync(InProcessHost bridge, string setting, int? retryAfterSeconds = null)
     {
         using var http = bridge.CreateClient();
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/ws");
-        request.Headers.Add("Connection", "Upgrade");
-        request.Headers.Add("Upgrade", "websocket");
-        request.Headers.Add("Sec-WebSocket-Version", "13");
-        request.Headers.Add("Sec-WebSocket-Key", Convert.ToBase64String(new byte[16]));
+        using var request = BridgeDocumentedAnswersTests.UpgradeRequest();
         using var response = await http.SendAsync(request).WaitAsync(Patience);
         Assert.NotNull(response.Headers.RetryAfter);
         if (retryAfterSeconds is { } seconds)

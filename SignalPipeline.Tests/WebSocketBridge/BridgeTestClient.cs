@@ -21,11 +21,15 @@ internal sealed class BridgeTestClient : IAsyncDisposable
 
     public long ClientId { get; private set; }
 
+    /// <summary>The hello message's <c>raw</c>.</summary>
+    public bool HelloRaw { get; private set; }
+
     /// <summary>
     /// Connects to <c>/ws</c> of the bridge at <paramref name="http"/> and reads the hello message; with
-    /// <paramref name="http2"/>, over HTTP/2 without TLS (the bridge must listen for HTTP/2 only).
+    /// <paramref name="http2"/>, over HTTP/2 without TLS (the bridge must listen for HTTP/2 only); <paramref name="query"/>
+    /// (with its '?') replaces the one <paramref name="raw"/> gives.
     /// </summary>
-    public static async Task<BridgeTestClient> ConnectAsync(Uri http, bool raw = false, string? origin = null, bool http2 = false)
+    public static async Task<BridgeTestClient> ConnectAsync(Uri http, bool raw = false, string? origin = null, bool http2 = false, string? query = null)
     {
         var client = new BridgeTestClient();
         client._socket.Options.CollectHttpResponseDetails = true;
@@ -34,7 +38,7 @@ internal sealed class BridgeTestClient : IAsyncDisposable
             client._socket.Options.SetRequestHeader("Origin", origin);
         }
 
-        var uri = new UriBuilder(http) { Scheme = http.Scheme == "https" ? "wss" : "ws", Path = "/ws", Query = raw ? "raw=1" : "" }.Uri;
+        var uri = new UriBuilder(http) { Scheme = http.Scheme == "https" ? "wss" : "ws", Path = "/ws", Query = query ?? (raw ? "raw=1" : "") }.Uri;
         if (http2)
         {
             client._socket.Options.HttpVersion = System.Net.HttpVersion.Version20;
@@ -46,6 +50,7 @@ internal sealed class BridgeTestClient : IAsyncDisposable
         using var hello = await client.ReceiveAsync();
         Assert.Equal("hello", hello!.RootElement.GetProperty("type").GetString());
         client.ClientId = hello.RootElement.GetProperty("client_id").GetInt64();
+        client.HelloRaw = hello.RootElement.GetProperty("raw").GetBoolean();
         return client;
     }
 
