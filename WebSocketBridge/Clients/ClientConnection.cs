@@ -23,6 +23,9 @@ public sealed class ClientConnection
     private readonly FrameQueue<FrameTick> _queue;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
 
+    /// <summary>Released by the unsubscribe that empties the subscription: it wakes the idle watch, which waits on nothing else while the client is subscribed.</summary>
+    private readonly SemaphoreSlim _emptied = new(0, 1);
+
     private volatile Subscription _subscription = Subscription.None;
     private volatile bool _paused;
     private volatile bool _raw;
@@ -237,28 +240,35 @@ public sealed class ClientConnection
 
     /// <summary>
     /// Closes a client that holds no subscription for Bridge:IdleTimeoutSeconds (1008, the reason names the setting), so
-    /// idle sockets cannot hold the connection slots; a client that does not answer the close is cut 5 s later.
+    /// idle sockets cannot hold the connection slots; a client that does not answer the close is cut 5 s later. On time,
+    /// and without a timer per client that ticks: a subscribed client waits for the unsubscribe that empties its
+    /// subscription (<see cref="_emptied"/>), one without a subscription for its deadline (one one-shot delay, rechecked
+    /// when it ends, since the client may have subscribed and unsubscribed meanwhile).
     /// </summary>
     private async Task CloseWhenIdleAsync(CancellationTokenSource receiving, CancellationToken cancellationToken)
     {
         var idleMs = _options.IdleTimeoutSeconds * 1000L;
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Min(1, _options.IdleTimeoutSeconds)), _time);
         try
         {
-            while (await timer.WaitForNextTickAsync(cancellationToken))
+            while (true)
             {
                 if (!_subscription.IsEmpty)
                 {
+                    await _emptied.WaitAsync(cancellationToken);
                     continue;
                 }
 
-                if (_time.GetUtcNow().ToUnixTimeMilliseconds() - Interlocked.Read(ref _unsubscribedSinceMs) >= idleMs)
+                var leftMs = Interlocked.Read(ref _unsubscribedSinceMs) + idleMs - _time.GetUtcNow().ToUnixTimeMilliseconds();
+                if (leftMs > 0)
                 {
-                    CountClosed("idle");
-                    await CloseThenCutAsync(WebSocketCloseStatus.PolicyViolation,
-                        $"idle: no subscription for {_options.IdleTimeoutSeconds} s (Bridge:IdleTimeoutSeconds)", receiving);
-                    return;
+                    await Task.Delay(TimeSpan.FromMilliseconds(leftMs), _time, cancellationToken);
+                    continue;
                 }
+
+                CountClosed("idle");
+                await CloseThenCutAsync(WebSocketCloseStatus.PolicyViolation,
+                    $"idle: no subscription for {_options.IdleTimeoutSeconds} s (Bridge:IdleTimeoutSeconds)", receiving);
+                return;
             }
         }
         catch (OperationCanceledException)
@@ -349,12 +359,18 @@ public sealed class ClientConnection
                 // Idle time runs from the unsubscribe that emptied the subscription: one that finds it empty already must not
                 // restart it, or a client repeating unsubscribe ["*"] would never be closed for idling. Written before the
                 // subscription, so the idle watch never sees it emptied with the old time.
-                if (!_subscription.IsEmpty && remaining.IsEmpty)
+                var emptied = !_subscription.IsEmpty && remaining.IsEmpty;
+                if (emptied)
                 {
                     Interlocked.Exchange(ref _unsubscribedSinceMs, _time.GetUtcNow().ToUnixTimeMilliseconds());
                 }
 
                 _subscription = remaining;
+                // Only this loop releases, so the count check cannot race another release past the semaphore's one slot.
+                if (emptied && _emptied.CurrentCount == 0)
+                {
+                    _emptied.Release();
+                }
 
                 break;
             case PauseCommand:
