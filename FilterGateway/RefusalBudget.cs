@@ -116,11 +116,11 @@ public sealed class RefusalBudget : IDisposable
         {
             UnreadBody.CloseAfterAnswer(context);
         }
-        await Results.Problem(
+        await FilterGatewayExtensions.TooManyRequests(
             $"Too many refused requests from this client: {_options.RefusalsPerAddress} answers 4xx within {window:0.###} s "
             + "(FilterGateway:RefusalsPerAddress, FilterGateway:RefusalWindow). Fix the requests; retry after "
             + $"{window:0.###} s.",
-            statusCode: StatusCodes.Status429TooManyRequests, title: "Too many refused requests").ExecuteAsync(context);
+            title: "Too many refused requests").ExecuteAsync(context);
     }
 
     private async Task RefuseProbeAsync(HttpContext context)
@@ -132,10 +132,10 @@ public sealed class RefusalBudget : IDisposable
         }
 
         context.Response.Headers.RetryAfter = "1";
-        await Results.Problem(
+        await FilterGatewayExtensions.TooManyRequests(
             $"Too many health probes from this client: more than {_options.ProbesPerAddressPerSecond} a second "
             + "(FilterGateway:ProbesPerAddressPerSecond); retry after a second.",
-            statusCode: StatusCodes.Status429TooManyRequests, title: "Too many health probes").ExecuteAsync(context);
+            title: "Too many health probes").ExecuteAsync(context);
     }
 
     /// <summary>Holds a refusal for RefusalDelay (at most MaxHeldRefusals at once); false when the client went away meanwhile.</summary>

@@ -221,7 +221,7 @@ public sealed class GatewayForwardingTests : IAsyncLifetime
         Assert.Contains(HttpStatusCode.TooManyRequests, results);
 
         using var rejected = await PostUntilRejectedAsync(limitedClient);
-        await FilterApi.AssertProblemAsync(rejected, HttpStatusCode.TooManyRequests, "RateLimitPermitsPerSecond");
+        await FilterApi.AssertProblemAsync(rejected, HttpStatusCode.TooManyRequests, "RateLimitPermitsPerSecond", FilterApi.TooManyRequestsType);
         // Probes are never limited.
         using var health = await limitedClient.GetAsync("/health").WaitAsync(InProcessHost.Timeout);
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);

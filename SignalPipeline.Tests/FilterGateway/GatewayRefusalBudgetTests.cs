@@ -40,7 +40,8 @@ public sealed class GatewayRefusalBudgetTests
 
         using (var refused = await SendAsync(client, "203.0.113.1", "good"))
         {
-            await FilterApi.AssertProblemAsync(refused, HttpStatusCode.TooManyRequests, "FilterGateway:RefusalsPerAddress");
+            await FilterApi.AssertProblemAsync(refused, HttpStatusCode.TooManyRequests, "FilterGateway:RefusalsPerAddress",
+                FilterApi.TooManyRequestsType);
             Assert.Equal("2", refused.Headers.RetryAfter?.ToString());
             // A small body is read to its end by Kestrel and the connection kept (a larger one would close it).
             Assert.NotEqual(true, refused.Headers.ConnectionClose);
@@ -142,7 +143,8 @@ public sealed class GatewayRefusalBudgetTests
 
         using (var refused = await SendAsync(other, "203.0.113.1", "good"))
         {
-            await FilterApi.AssertProblemAsync(refused, HttpStatusCode.TooManyRequests, "FilterGateway:RefusalsPerAddress");
+            await FilterApi.AssertProblemAsync(refused, HttpStatusCode.TooManyRequests, "FilterGateway:RefusalsPerAddress",
+                FilterApi.TooManyRequestsType);
             Assert.Equal("60", refused.Headers.RetryAfter?.ToString());
         }
 
@@ -191,7 +193,8 @@ public sealed class GatewayRefusalBudgetTests
 
         using (refused)
         {
-            await FilterApi.AssertProblemAsync(refused, HttpStatusCode.TooManyRequests, "FilterGateway:ProbesPerAddressPerSecond");
+            await FilterApi.AssertProblemAsync(refused, HttpStatusCode.TooManyRequests, "FilterGateway:ProbesPerAddressPerSecond",
+                FilterApi.TooManyRequestsType);
             Assert.Equal("1", refused.Headers.RetryAfter?.ToString());
         }
 

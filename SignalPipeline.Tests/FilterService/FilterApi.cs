@@ -130,14 +130,26 @@ public static class FilterApi
         return (response.StatusCode, response.Content.Headers.ContentType?.MediaType, await response.Content.ReadAsByteArrayAsync().WaitAsync(CallTimeout));
     }
 
-    /// <summary>Asserts an application/problem+json answer with <paramref name="status"/> whose detail contains <paramref name="detailPart"/>.</summary>
-    public static async Task AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string? detailPart = null)
+    /// <summary>The <c>type</c> of a 429 problem (docs/filter-api.md, Errors): RFC 6585, which defines the status.</summary>
+    public const string TooManyRequestsType = "https://tools.ietf.org/html/rfc6585#section-4";
+
+    /// <summary>
+    /// Asserts an application/problem+json answer with <paramref name="status"/> whose detail contains
+    /// <paramref name="detailPart"/> and, when given, whose <c>type</c> is <paramref name="type"/>.
+    /// </summary>
+    public static async Task AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string? detailPart = null, string? type = null)
     {
         var text = await response.Content.ReadAsStringAsync().WaitAsync(CallTimeout);
         Assert.True(response.StatusCode == status, $"expected {(int)status}, got {(int)response.StatusCode}: {text}");
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         using var json = JsonDocument.Parse(text);
         Assert.Equal((int)status, json.RootElement.GetProperty("status").GetInt32());
+        if (type is not null)
+        {
+            Assert.True(json.RootElement.TryGetProperty("type", out var actual), $"the problem has no 'type': {text}");
+            Assert.Equal(type, actual.GetString());
+        }
+
         if (detailPart is not null)
         {
             var detail = json.RootElement.GetProperty("detail").GetString();
