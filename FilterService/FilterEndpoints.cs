@@ -58,6 +58,8 @@ public static class FilterEndpoints
         {
             var name = ResolveAlgorithm(algorithm);
             var binary = RequestMediaType.ForBatch(context.Request.ContentType);
+            // Decided before the body is read: a request whose answer no form can satisfy costs nothing more.
+            var binaryAnswer = AnswerMediaType.ForBatch(context.Request.GetTypedHeaders().Accept, binary);
             using var body = await RequestBody.ReadAsync(context.Request, limits.MaxRequestBodyBytes, cancellationToken);
             using var input = new SampleList(body.Length / 8, limits.MaxSamplesPerRequest);
             var request = binary
@@ -82,7 +84,7 @@ public static class FilterEndpoints
                 }
             }
 
-            if (binary || context.Request.Headers.Accept.ToString().Contains(BinaryBatch.MediaType, StringComparison.OrdinalIgnoreCase))
+            if (binaryAnswer)
             {
                 await FilterResponseWriter.WriteBinaryBatchAsync(context.Response, name, output.Array, results, cancellationToken);
             }

@@ -45,5 +45,6 @@ public static class RequestMediaType
             $"{accepted}, not '{Shorten(contentType)}'.", "media_type");
     }
 
-    private static string Shorten(string value) => value.Length <= 100 ? value : value[..100] + "...";
+    /// <summary>A header value as quoted in a message: at most 100 characters of it.</summary>
+    internal static string Shorten(string value) => value.Length <= 100 ? value : value[..100] + "...";
 }
