@@ -188,6 +188,8 @@ public sealed class GatewayEdgeTests
     [InlineData("ForwardedHeaders:KnownNetworks", "10.0.0.0/33")]
     [InlineData("ForwardedHeaders:KnownNetworks", "ingress")]
     [InlineData("ForwardedHeaders:KnownProxies", "10.0.0.300")]
+    [InlineData("ForwardedHeaders:KnownProxies", "1.2.3")] // not 1.2.0.3, as IPAddress.Parse reads it
+    [InlineData("ForwardedHeaders:KnownNetworks", "10.1.0.0/8")] // not 10.0.0.0/8, as IPNetwork.Parse reads it
     public async Task ABadTrustedProxySettingStopsTheServiceNamingIt(string setting, string value)
     {
         var ex = await Record.ExceptionAsync(async () =>
