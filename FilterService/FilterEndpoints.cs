@@ -34,7 +34,11 @@ public static class FilterEndpoints
             var request = binary ? ReadBinary(context.Request, body.Span, input) : FilterRequest.ParseRun(body.Span, input);
 
             using var output = new SampleList(input.Count);
-            var result = Filter(name, request.Parameters, request.Items[0], input, output, itemPath: null, cancellationToken);
+            // The binary form takes its state from the header, or else from the query's 'state'.
+            var stateField = binary && !string.IsNullOrEmpty(context.Request.Headers[FilterResponseWriter.StateHeader])
+                ? FilterResponseWriter.StateHeader
+                : "state";
+            var result = Filter(name, request.Parameters, request.Items[0], input, output, itemPath: null, stateField, cancellationToken);
             if (binary)
             {
                 await FilterResponseWriter.WriteBinaryAsync(context.Response, name, output.Array, result, cancellationToken);
@@ -74,7 +78,7 @@ public static class FilterEndpoints
             long stateBytes = 0;
             for (var i = 0; i < results.Length; i++)
             {
-                results[i] = Filter(name, request.Parameters, request.Items[i], input, output, itemPath: $"items[{i}]", cancellationToken);
+                results[i] = Filter(name, request.Parameters, request.Items[i], input, output, itemPath: $"items[{i}]", stateField: $"items[{i}].state", cancellationToken);
                 stateBytes += results[i].State.Length;
                 if (stateBytes > limits.MaxStateBytesPerRequest)
                 {
@@ -125,9 +129,9 @@ public static class FilterEndpoints
         }
     }
 
-    /// <summary>Runs one item through a new filter (from params) or a restored one (from its state).</summary>
+    /// <summary>Runs one item through a new filter (from params) or a restored one (from its state, named <paramref name="stateField"/>).</summary>
     private static FilterResult Filter(string algorithm, Dictionary<string, double>? parameters, FilterRequestItem item,
-        SampleList input, SampleList output, string? itemPath, CancellationToken cancellationToken)
+        SampleList input, SampleList output, string? itemPath, string stateField, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var prefix = itemPath is null ? "" : itemPath + ": ";
@@ -143,6 +147,15 @@ public static class FilterEndpoints
             catch (InvalidFilterStateException ex)
             {
                 throw new FilterRequestException(StatusCodes.Status400BadRequest, "Invalid filter state", prefix + MessageOf(ex));
+            }
+
+            // The CRC makes a state tamper-evident against accidents, not against a client who writes one: a count no
+            // stream reaches (2^63 - 1 samples is 292,000 years at 1 MHz) would wrap to a negative one in the answer.
+            if (filter.SamplesProcessed > long.MaxValue - item.Length)
+            {
+                throw new FilterRequestException(StatusCodes.Status400BadRequest, "Invalid filter state",
+                    $"{stateField}: the filter state claims {filter.SamplesProcessed} samples processed, and {item.Length} more would "
+                    + $"overflow its sample count (at most {long.MaxValue}): send the state a previous call returned.");
             }
         }
 

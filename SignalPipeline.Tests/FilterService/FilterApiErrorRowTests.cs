@@ -67,6 +67,67 @@ public sealed class FilterApiErrorRowTests
         AssertBitIdentical(Reference("kalman", [0.2, 0.9, -0.8]), filtered);
     }
 
+    /// <summary>
+    /// A state as a client could write it (docs/filters.md: the i64 sample count at byte 8, a CRC-32 of the rest in the
+    /// last 4 bytes): a real state with its count replaced.
+    /// </summary>
+    private static string WithSampleCount(string state, long samples)
+    {
+        var bytes = Convert.FromBase64String(state);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(8), samples);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(bytes.Length - 4),
+            System.IO.Hashing.Crc32.HashToUInt32(bytes.AsSpan(0, bytes.Length - 4)));
+        return Convert.ToBase64String(bytes);
+    }
+
+    [Fact]
+    public async Task A_state_whose_sample_count_would_overflow_gets_400_naming_the_field_in_every_form()
+    {
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync();
+        using var client = service.CreateClient();
+        var (_, real) = await RunAsync(client, "kalman", [0.2, 0.9]);
+        var forged = WithSampleCount(real, long.MaxValue);
+        const string overflow = "the filter state claims 9223372036854775807 samples processed, and 3 more would overflow its sample count";
+
+        using (var run = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.2, 0.9, -0.8], forged)))
+        {
+            await AssertProblemAsync(run, HttpStatusCode.BadRequest, "state: " + overflow);
+        }
+
+        using (var batch = await PostJsonAsync(client, "/kalman/audio/batch",
+                   $$"""{"items":[{"signal":[0.1]},{"signal":[0.2,0.9,-0.8],"state":"{{forged}}"}]}"""))
+        {
+            await AssertProblemAsync(batch, HttpStatusCode.BadRequest, "items[1].state: " + overflow);
+        }
+
+        var samples = new byte[3 * sizeof(double)];
+        using (var content = new ByteArrayContent(samples))
+        {
+            content.Headers.ContentType = new("application/octet-stream");
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/run") { Content = content };
+            request.Headers.Add("X-Filter-State", forged);
+            using var binary = await client.SendAsync(request).WaitAsync(CallTimeout);
+            await AssertProblemAsync(binary, HttpStatusCode.BadRequest, "X-Filter-State: " + overflow);
+        }
+
+        var (batchStatus, _, batchBody) = await PostBinaryBatchAsync(client, "/kalman/audio/batch",
+            BinaryBatchBody(([0.2, 0.9, -0.8], Convert.FromBase64String(forged))));
+        Assert.Equal(HttpStatusCode.BadRequest, batchStatus);
+        Assert.Contains("items[0].state: " + overflow, System.Text.Encoding.UTF8.GetString(batchBody));
+    }
+
+    [Fact]
+    public async Task A_state_whose_sample_count_just_fits_is_served_and_its_count_reaches_the_maximum()
+    {
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync();
+        using var client = service.CreateClient();
+        var (_, real) = await RunAsync(client, "kalman", [0.2, 0.9]);
+
+        var (_, next) = await RunAsync(client, "kalman", [0.2, 0.9, -0.8], WithSampleCount(real, long.MaxValue - 3));
+
+        Assert.Equal(long.MaxValue, System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(Convert.FromBase64String(next).AsSpan(8)));
+    }
+
     [Theory]
     [InlineData("FilterService:MaxBatchItems", "1", "batch_items")]
     [InlineData("FilterService:MaxSamplesPerRequest", "1", "samples")]
