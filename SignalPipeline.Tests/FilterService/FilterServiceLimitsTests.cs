@@ -259,18 +259,36 @@ public sealed class FilterServiceLimitsTests
     [Fact]
     public async Task AnAbandonedLongRequestStopsAndFreesItsSlot()
     {
-        // One slot; a queued request waits at most 2 s: far less than the abandoned run would take to finish.
+        // One large slot. MaxStateBytesPerRequest = 1 is a tripwire, not a limit under test: a run that went on to the
+        // end of its item would then meet it and be counted in requests.rejected{limit=state_bytes}; a stopped one never.
+        using var metrics = new MeasurementRecorder(FilterServiceMetrics.MeterName);
         await using var service = await StartServiceAsync(
-            ("FilterService:MaxConcurrentRequests", "1"), ("FilterService:SmallRequestBytes", "0"), ("FilterService:RequestQueueTimeout", "00:00:02"));
+            ("FilterService:MaxConcurrentRequests", "1"), ("FilterService:SmallRequestBytes", "0"), ("FilterService:MaxStateBytesPerRequest", "1"),
+            ("FilterService:RequestQueueTimeout", "00:01:00"));
         using var client = service.CreateClient();
 
-        using (var abandon = new CancellationTokenSource(TimeSpan.FromMilliseconds(800)))
+        // rls order 64 over ~2 Mi samples: 128 slices, 3 s of CPU (AVX-512, 2026-12). The client leaves in the middle of the filter loop:
+        // once its body is all sent and the process has since spent half a second of CPU, which only the loop spends
+        // (reading and copying the body takes milliseconds). Not after a fixed wall-clock time: on a loaded machine that
+        // may pass within the upload, and the test would then not reach the loop.
+        var body = new SentContent(BinaryBatchBody((new double[2 * 1024 * 1024 - 16], null)));
+        body.Headers.ContentType = new MediaTypeHeaderValue(BatchMediaType);
+        using (var abandon = new CancellationTokenSource())
         {
-            using var content = new ByteArrayContent(new byte[2 * 1024 * 1024 * sizeof(double)]);
-            content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.PostAsync("/rls/audio/run?order=64", content, abandon.Token).WaitAsync(CallTimeout));
+            var abandoned = client.PostAsync("/rls/audio/batch?order=64", body, abandon.Token);
+            await body.Sent.WaitAsync(CallTimeout);
+            var sent = ProcessCpuTime();
+            await Poll.UntilAsync(() => ProcessCpuTime() - sent > TimeSpan.FromMilliseconds(500), CallTimeout, () => "the service to filter");
+            await abandon.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned.WaitAsync(CallTimeout));
         }
 
+        // Its slot comes back (however long the stopping slice takes on this machine: the large lane runs at nice 10,
+        // so under CPU contention a slice can take seconds), and it was stopped, not finished.
+        // (It is counted as abandoned when it leaves its slot.)
+        await Poll.UntilAsync(() => metrics.Sum("signalpipeline.filter.requests.abandoned") == 1, CallTimeout, () => "the abandoned request to leave its slot");
+        Assert.Equal(0, service.App.Services.GetRequiredService<FilterServiceMetrics>().ActiveRequests);
+        Assert.Equal(0, metrics.Sum("signalpipeline.filter.requests.rejected", ("limit", "state_bytes")));
         await AssertStillServesAsync(client);
     }
 
@@ -380,6 +398,33 @@ public sealed class FilterServiceLimitsTests
     {
         content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         return await client.PostAsync("/kalman/audio/run", content).WaitAsync(CallTimeout);
+    }
+
+    private static TimeSpan ProcessCpuTime()
+    {
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        return self.TotalProcessorTime;
+    }
+
+    /// <summary>A body that tells when all of it has been handed to the connection.</summary>
+    internal sealed class SentContent(byte[] bytes) : HttpContent
+    {
+        private readonly TaskCompletionSource _sent = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Sent => _sent.Task;
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            await stream.WriteAsync(bytes);
+            await stream.FlushAsync();
+            _sent.TrySetResult();
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = bytes.Length;
+            return true;
+        }
     }
 
     /// <summary>A body whose first byte goes out at once and the rest only after <see cref="Release"/>.</summary>
