@@ -3,6 +3,7 @@ using FilterKafkaProcessor.Filtering;
 using FilterKafkaProcessor.Inspection;
 using FilterKafkaProcessor.Kafka;
 using FilterKafkaProcessor.Streaming;
+using Confluent.Kafka;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 
@@ -24,43 +25,70 @@ public sealed class FilterKafkaProcessorWorker(
 {
     private readonly ProcessorHealth _health = new(options.Value, TimeProvider.System);
 
+    /// <summary>How long the worker waits before it starts again after Kafka did not answer its start.</summary>
+    internal static readonly TimeSpan StartRetryDelay = TimeSpan.FromSeconds(5);
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
         => Task.Factory.StartNew(() =>
         {
-            try
+            for (var attempt = 1; ; attempt++)
             {
-                // The stream configs first: a stream must not run the default for want of reading its entry.
-                using var reader = new StreamConfigReader(kafka, options.Value, configs, logger);
-                reader.CatchUp(TimeSpan.FromSeconds(options.Value.RestoreStallSeconds), stoppingToken);
-
-                // The reader follows the topic on its own thread until the stream thread ends, however it ends: its consumer
-                // is disposed with it, and librdkafka's memory is corrupted by a consumer disposed under a running Consume
-                // (seen when a bad setting stopped the stream thread: the process aborted in glibc at exit).
-                using var stopFollowing = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                var following = Task.Factory.StartNew(() => reader.Run(stopFollowing.Token), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
                 try
                 {
-                    using var thread = new StreamThread(kafka, options.Value, filterer, telemetry, _health, TimeProvider.System, logger, kafka.MaxMessageBytes, configs, queries);
-                    thread.Run(stoppingToken);
+                    Run(stoppingToken);
+                    return;
                 }
-                finally
+                catch (KafkaException e) when (!stoppingToken.IsCancellationRequested && !e.Error.IsFatal)
                 {
-                    stopFollowing.Cancel();
-                    Task.WaitAny([following], TimeSpan.FromSeconds(5));
+                    // Kafka not answering yet (a broker that starts after the processor, as in a fresh deployment), or a
+                    // topic it reports an error for (no leader yet): like the start-up topic check, left to readiness
+                    // instead of a crash loop whose back-off would outlast the broker's start.
+                    _health.StartFailed($"{e.Error.Code}: {e.Error.Reason}");
+                    logger.LogWarning("The stream processor could not start (attempt {Attempt}; Kafka: {Reason}); trying again in {Delay} s",
+                        attempt, e.Error.Reason, StartRetryDelay.TotalSeconds);
+                    stoppingToken.WaitHandle.WaitOne(StartRetryDelay);
                 }
-            }
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
-            {
-                // Only start-up failures get here (a missing topic, a fatal client error): the loop itself retries.
-                logger.LogCritical(e, "The stream processor failed; stopping the service");
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                {
+                    // Only start-up failures get here (a missing topic, a fatal client error): the loop itself retries.
+                    logger.LogCritical(e, "The stream processor failed; stopping the service");
 
-                // The host exits 0 after a background service failed; a service stopped by a bad setting or a fatal error
-                // must say so to whatever started it (a script, Compose's restart policy, the AppHost's dashboard).
-                Environment.ExitCode = 1;
-                lifetime.StopApplication();
-                throw;
+                    // The host exits 0 after a background service failed; a service stopped by a bad setting or a fatal
+                    // error must say so to whatever started it (a script, Compose's restart policy, the AppHost's dashboard).
+                    Environment.ExitCode = 1;
+                    lifetime.StopApplication();
+                    throw;
+                }
+
+                if (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
             }
         }, stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    private void Run(CancellationToken stoppingToken)
+    {
+        // The stream configs first: a stream must not run the default for want of reading its entry.
+        using var reader = new StreamConfigReader(kafka, options.Value, configs, logger);
+        reader.CatchUp(TimeSpan.FromSeconds(options.Value.RestoreStallSeconds), stoppingToken);
+
+        // The reader follows the topic on its own thread until the stream thread ends, however it ends: its consumer
+        // is disposed with it, and librdkafka's memory is corrupted by a consumer disposed under a running Consume
+        // (seen when a bad setting stopped the stream thread: the process aborted in glibc at exit).
+        using var stopFollowing = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var following = Task.Factory.StartNew(() => reader.Run(stopFollowing.Token), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        try
+        {
+            using var thread = new StreamThread(kafka, options.Value, filterer, telemetry, _health, TimeProvider.System, logger, kafka.MaxMessageBytes, configs, queries);
+            thread.Run(stoppingToken);
+        }
+        finally
+        {
+            stopFollowing.Cancel();
+            Task.WaitAny([following], TimeSpan.FromSeconds(5));
+        }
+    }
 
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
         => Task.FromResult(_health.Check());

@@ -17,12 +17,23 @@ public sealed class ProcessorHealth(ProcessorOptions options, TimeProvider time)
     private volatile bool _running;
     private volatile int _failures;
     private volatile string? _lastFailure;
+    private volatile string? _startFailure;
     private long _oldestPendingMs = long.MaxValue;
     private long _stepStartedMs = long.MaxValue;
 
     public bool IsRunning => _running;
 
-    public void Running(bool running) => _running = running;
+    public void Running(bool running)
+    {
+        _running = running;
+        if (running)
+        {
+            _startFailure = null;
+        }
+    }
+
+    /// <summary>Why the last start of the stream thread failed (it is tried again), for the not-running answer.</summary>
+    public void StartFailed(string why) => _startFailure = why;
 
     public void BatchFailed(string why)
     {
@@ -46,7 +57,9 @@ public sealed class ProcessorHealth(ProcessorOptions options, TimeProvider time)
     {
         if (!_running)
         {
-            return HealthCheckResult.Unhealthy("The stream processor is not running.");
+            return HealthCheckResult.Unhealthy(_startFailure is { } why
+                ? $"The stream processor is not running: its start failed ({why}); trying again."
+                : "The stream processor is not running.");
         }
 
         if (_failures >= options.MaxBatchAttempts)

@@ -42,50 +42,122 @@ public sealed class ProcessorProcessTests
 
         // Remote mode against a gateway address nobody listens on: every batch fails as a transport failure, retried
         // in process. Kubernetes restarts on /alive; a restart cannot bring the filter services back.
-        var start = ExternalProcess.Command("dotnet", RepositoryLayout.OutputAssembly("FilterKafkaProcessor"));
-        start.RedirectStandardOutput = true;
-        start.RedirectStandardError = true;
-        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
-        start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
-        start.Environment["ConnectionStrings__kafka"] = broker.BootstrapServers;
-        start.Environment["FILTER_MODE"] = "remote";
-        start.Environment["FILTER_GATEWAY_URL"] = $"http://127.0.0.1:{DevBrokerProcess.FreePort()}";
-        start.Environment["Processor__MaxBatchAttempts"] = "1";
-        using var processor = Process.Start(start) ?? throw new InvalidOperationException("The processor did not start.");
-        var output = new StringBuilder();
-        DataReceivedEventHandler append = (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        processor.OutputDataReceived += append;
-        processor.ErrorDataReceived += append;
-        processor.BeginOutputReadLine();
-        processor.BeginErrorReadLine();
-        string Output() { lock (output) { return output.ToString(); } }
-
-        try
+        using var processor = await RunningProcessor.StartAsync(broker, new()
         {
-            Uri? address = null;
-            await Poll.UntilAsync(() => (address = ListeningAddress(Output())) is not null || processor.HasExited, Timeout,
-                () => $"the processor to listen; output:{Environment.NewLine}{Output()}");
-            Assert.False(processor.HasExited, $"the processor exited; output:{Environment.NewLine}{Output()}");
-            using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(10) };
-
-            using (var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build())
-            {
-                var chunk = new SampleChunk("unreachable-filter", 0, new double[] { 0.1, 0.2, 0.3 }, 8000, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-                await producer.ProduceAsync("sample-input", SampleCodec.ToMessage(chunk)).WaitAsync(Timeout);
-            }
-
-            // The health check's reason is in its error log line, written when /health is asked.
-            await Poll.UntilAsync(() => Status(http, "/health") == HttpStatusCode.ServiceUnavailable && Output().Contains("Processor:MaxBatchAttempts", StringComparison.Ordinal),
-                Timeout, () => $"/health to say the batch failed; output:{Environment.NewLine}{Output()}");
-            Assert.Contains("Batch failed (", Output());
-            Assert.Equal(HttpStatusCode.OK, Status(http, "/alive"));
+            ["FILTER_MODE"] = "remote",
+            ["FILTER_GATEWAY_URL"] = $"http://127.0.0.1:{DevBrokerProcess.FreePort()}",
+            ["Processor__MaxBatchAttempts"] = "1",
+        });
+        using (var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build())
+        {
+            var chunk = new SampleChunk("unreachable-filter", 0, new double[] { 0.1, 0.2, 0.3 }, 8000, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            await producer.ProduceAsync("sample-input", SampleCodec.ToMessage(chunk)).WaitAsync(Timeout);
         }
-        finally
+
+        // The health check's reason is in its error log line, written when /health is asked.
+        await Poll.UntilAsync(() => processor.Status("/health") == HttpStatusCode.ServiceUnavailable && processor.Output.Contains("Processor:MaxBatchAttempts", StringComparison.Ordinal),
+            Timeout, () => $"/health to say the batch failed; output:{Environment.NewLine}{processor.Output}");
+        Assert.Contains("Batch failed (", processor.Output);
+        Assert.Equal(HttpStatusCode.OK, processor.Status("/alive"));
+    }
+
+    [Fact]
+    public async Task A_Kafka_error_at_the_stream_threads_start_is_retried_unready_and_it_starts_once_the_error_is_gone()
+    {
+        using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:FaultInjection=true");
+        var faults = new DevBrokerFaults(broker.Http);
+
+        // The stream-config reader catches up; then the stream thread's look-up of the output topic meets the error (on a
+        // real cluster: a topic just created, a coordinator not yet up, a broker restarting under a fresh deployment).
+        await faults.SetTopicErrorAsync("sample-output", ErrorCode.LeaderNotAvailable);
+        using var processor = await RunningProcessor.StartAsync(broker, []);
+
+        // Until 2026-12-03 the first failed start exited 1, and Kubernetes' back-off then outlasted the cluster's start.
+        await Poll.UntilAsync(() => processor.Output.Contains("could not start (attempt 2;", StringComparison.Ordinal) || processor.HasExited, Timeout,
+            () => $"a second start; output:{Environment.NewLine}{processor.Output}");
+        processor.AssertRunning();
+        Assert.Contains("Leader not available", processor.Output);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, processor.Status("/health"));
+        Assert.Equal(HttpStatusCode.OK, processor.Status("/alive"));
+
+        await faults.ClearAsync();
+        await Poll.UntilAsync(() => processor.Status("/health") == HttpStatusCode.OK || processor.HasExited, Timeout,
+            () => $"/health to turn healthy once the error is gone; output:{Environment.NewLine}{processor.Output}");
+        processor.AssertRunning();
+        Assert.Contains("Filtering sample-input -> sample-output", processor.Output);
+    }
+
+    /// <summary>The built processor against <c>broker</c>, listening on a free port; killed when disposed.</summary>
+    private sealed class RunningProcessor : IDisposable
+    {
+        private readonly Process _process;
+        private readonly StringBuilder _output = new();
+
+        private RunningProcessor(Process process)
         {
-            if (!processor.HasExited)
+            _process = process;
+            DataReceivedEventHandler append = (_, e) => { lock (_output) { _output.AppendLine(e.Data); } };
+            process.OutputDataReceived += append;
+            process.ErrorDataReceived += append;
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+        }
+
+        public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(10) };
+
+        public string Output { get { lock (_output) { return _output.ToString(); } } }
+
+        public bool HasExited => _process.HasExited;
+
+        public static async Task<RunningProcessor> StartAsync(DevBrokerProcess broker, Dictionary<string, string> environment)
+        {
+            var start = ExternalProcess.Command("dotnet", RepositoryLayout.OutputAssembly("FilterKafkaProcessor"));
+            start.RedirectStandardOutput = true;
+            start.RedirectStandardError = true;
+            start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+            start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
+            start.Environment["ConnectionStrings__kafka"] = broker.BootstrapServers;
+            foreach (var (name, value) in environment)
             {
-                processor.Kill(entireProcessTree: true);
+                start.Environment[name] = value;
             }
+
+            var processor = new RunningProcessor(Process.Start(start) ?? throw new InvalidOperationException("The processor did not start."));
+            try
+            {
+                Uri? address = null;
+                await Poll.UntilAsync(() => (address = ListeningAddress(processor.Output)) is not null || processor.HasExited, Timeout,
+                    () => $"the processor to listen; output:{Environment.NewLine}{processor.Output}");
+                processor.AssertRunning();
+                processor.Http.BaseAddress = address;
+                return processor;
+            }
+            catch
+            {
+                processor.Dispose();
+                throw;
+            }
+        }
+
+        public void AssertRunning()
+        {
+            if (_process.HasExited)
+            {
+                Assert.Fail($"the processor exited ({_process.ExitCode}); output:{Environment.NewLine}{Output}");
+            }
+        }
+
+        public HttpStatusCode? Status(string path) => ProcessorProcessTests.Status(Http, path);
+
+        public void Dispose()
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
+
+            _process.Dispose();
+            Http.Dispose();
         }
     }
 
