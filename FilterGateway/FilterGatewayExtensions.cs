@@ -92,7 +92,7 @@ public static class FilterGatewayExtensions
         // (no body read, no rate-limit token), and the status counted is the final one.
         var refusals = app.Services.GetRequiredService<RefusalBudget>();
         app.Use(refusals.InvokeAsync);
-        app.UseStatusCodePages();
+        app.UseProblemStatusPages();
         app.UseRateLimiter();
         app.MapDefaultEndpoints();
         app.MapReverseProxy(proxy =>

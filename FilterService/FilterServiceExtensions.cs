@@ -54,7 +54,7 @@ public static class FilterServiceExtensions
     {
         // Anything unhandled, and bare error statuses (405, unmatched routes), still answer application/problem+json.
         app.UseExceptionHandler();
-        app.UseStatusCodePages();
+        app.UseProblemStatusPages();
         // Admission first: time spent queued is bounded by FilterService:RequestQueueTimeout, not by the request timeout.
         var admission = app.Services.GetRequiredService<RequestAdmission>();
         app.Use((context, next) => admission.InvokeAsync(context, next));

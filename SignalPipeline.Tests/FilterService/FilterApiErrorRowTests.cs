@@ -145,6 +145,36 @@ public sealed class FilterApiErrorRowTests
         Assert.Equal(1, metrics.Sum("signalpipeline.filter.requests.rejected"));
     }
 
+    [Theory]
+    [InlineData("text/html")]
+    [InlineData("text/plain")]
+    [InlineData("application/xml, text/*;q=0.5")]
+    public async Task A_bare_status_is_problem_json_whatever_the_Accept(string accept)
+    {
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync();
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = service.Address.ToString(),
+        });
+
+        // An unmatched route and a wrong method, at the service and at the gateway (a browser's Accept included).
+        foreach (var client in new[] { service.CreateClient(), gateway.CreateClient() })
+        {
+            using (client)
+            {
+                using var unrouted = new HttpRequestMessage(HttpMethod.Get, "/no/such/route");
+                unrouted.Headers.TryAddWithoutValidation("Accept", accept);
+                using var notFound = await client.SendAsync(unrouted).WaitAsync(CallTimeout);
+                await AssertProblemAsync(notFound, HttpStatusCode.NotFound, type: "https://tools.ietf.org/html/rfc9110#section-15.5.5");
+
+                using var wrongMethod = new HttpRequestMessage(HttpMethod.Get, "/kalman/audio/run");
+                wrongMethod.Headers.TryAddWithoutValidation("Accept", accept);
+                using var notAllowed = await client.SendAsync(wrongMethod).WaitAsync(CallTimeout);
+                await AssertProblemAsync(notAllowed, HttpStatusCode.MethodNotAllowed, type: "https://tools.ietf.org/html/rfc9110#section-15.5.6");
+            }
+        }
+    }
+
     [Fact]
     public async Task A_service_whose_connection_fails_gets_502_through_the_gateway()
     {
