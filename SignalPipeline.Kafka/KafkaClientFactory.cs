@@ -112,12 +112,20 @@ public sealed class KafkaClientFactory
     /// <param name="groupId">The consumer group.</param>
     /// <param name="configure">Settings of this consumer's own, applied last.</param>
     /// <param name="build">Last changes to the builder (e.g. rebalance handlers); the factory already sets the log, error and statistics handlers.</param>
-    public IConsumer<TKey, TValue> CreateConsumer<TKey, TValue>(string groupId, Action<ConsumerConfig>? configure = null, Action<ConsumerBuilder<TKey, TValue>>? build = null)
+    /// <param name="onError">
+    /// Also told each error the consumer reports (after the factory logs it), on the thread that calls Consume: a
+    /// builder takes one error handler, and the factory's is set.
+    /// </param>
+    public IConsumer<TKey, TValue> CreateConsumer<TKey, TValue>(string groupId, Action<ConsumerConfig>? configure = null, Action<ConsumerBuilder<TKey, TValue>>? build = null, Action<Error>? onError = null)
     {
         var config = CreateConsumerConfig(groupId, configure);
         var builder = new ConsumerBuilder<TKey, TValue>(config)
             .SetLogHandler((_, message) => Log(message))
-            .SetErrorHandler((client, error) => LogError(client, error));
+            .SetErrorHandler((client, error) =>
+            {
+                LogError(client, error);
+                onError?.Invoke(error);
+            });
         if (config.StatisticsIntervalMs is > 0 and var interval)
         {
             builder.SetStatisticsHandler((_, json) => RecordStatistics(json, config.GroupId, interval));

@@ -105,6 +105,13 @@ public sealed class BridgeOptions : IValidatableObject
     [SettingRange(1, 100_000)]
     public int ClientMessagesPerSecond { get; set; } = 20;
 
+    /// <summary>
+    /// Seconds the output-topic consumer may have errors and no successful fetch before <c>/health</c> turns unready
+    /// (the cluster gone, the topic refused or deleted); an idle topic is not a stall. Ready again once reads succeed.
+    /// </summary>
+    [SettingRange(1, 3_600)]
+    public int ConsumerStallSeconds { get; set; } = 30;
+
     /// <summary>Seconds a client may stay connected without any subscription before it is closed (1008).</summary>
     [SettingRange(1, 86_400)]
     public int IdleTimeoutSeconds { get; set; } = 60;

@@ -31,23 +31,7 @@ public sealed class BridgeKafkaMetricsTests
     {
         using var cluster = MockKafkaCluster.Start(1);
         cluster.CreateTopic(PipelineTopics.DefaultOutput, 2);
-        await using var bridge = await InProcessHost.StartAsync(new Dictionary<string, string?>
-            {
-                ["ConnectionStrings:kafka"] = cluster.BootstrapServers,
-                ["Bridge:MaxStreams"] = "1",
-                ["Bridge:MaxChunkSamples"] = "50",
-            },
-            builder =>
-            {
-                builder.AddServiceDefaults();
-                builder.AddWebSocketBridgeServices();
-            },
-            app =>
-            {
-                app.UseWebSockets();
-                app.MapBridgeEndpoints();
-                app.MapDefaultEndpoints();
-            });
+        await using var bridge = await StartBridgeAsync(cluster, ("Bridge:MaxStreams", "1"), ("Bridge:MaxChunkSamples", "50"));
         using var chunks = Collect<long>(bridge, "chunks.consumed").AssertDocumented(typeof(Counter<>), "{chunk}");
         using var samples = Collect<long>(bridge, "samples.consumed").AssertDocumented(typeof(Counter<>), "{sample}");
         using var undecodable = Collect<long>(bridge, "chunks.undecodable").AssertDocumented(typeof(Counter<>), "{chunk}");
@@ -76,6 +60,25 @@ public sealed class BridgeKafkaMetricsTests
         Assert.Equal(2, undecodable.Sum());
         Assert.Equal(1, refused.Sum());
         await Poll.UntilAsync(() => lag.Observe() == 0, Patience, () => "the lag to show everything read");
+    }
+
+    /// <summary>The whole bridge, its Kafka loop included, reading <paramref name="cluster"/>.</summary>
+    internal static Task<InProcessHost> StartBridgeAsync(MockKafkaCluster cluster, params (string Key, string Value)[] settings)
+    {
+        var all = settings.ToDictionary(s => s.Key, s => (string?)s.Value);
+        all["ConnectionStrings:kafka"] = cluster.BootstrapServers;
+        return InProcessHost.StartAsync(all,
+            builder =>
+            {
+                builder.AddServiceDefaults();
+                builder.AddWebSocketBridgeServices();
+            },
+            app =>
+            {
+                app.UseWebSockets();
+                app.MapBridgeEndpoints();
+                app.MapDefaultEndpoints();
+            });
     }
 
     private static FilteredChunk Filtered(string stream, long seq, int samples)

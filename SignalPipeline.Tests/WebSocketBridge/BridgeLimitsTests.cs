@@ -50,6 +50,7 @@ public sealed class BridgeLimitsTests
     [InlineData("Bridge:MaxHttpConnections", "0", "Bridge:MaxHttpConnections = 0 is out of range [1, 1000000].")]
     [InlineData("Bridge:MaxHttpConnectionsPerAddress", "0", "Bridge:MaxHttpConnectionsPerAddress = 0 is out of range [1, 1000000].")]
     [InlineData("Bridge:MaxHeldFrameBytes", "1000", "Bridge:MaxHeldFrameBytes = 1000 is out of range [1048576, 68719476736].")]
+    [InlineData("Bridge:ConsumerStallSeconds", "0", "Bridge:ConsumerStallSeconds = 0 is out of range [1, 3600].")]
     [InlineData("Bridge:FilterStateTimeoutMilliseconds", "5", "Bridge:FilterStateTimeoutMilliseconds = 5 is out of range [100, 60000].")]
     [InlineData("Bridge:MaxChunkSamples", "2000000", "Bridge:MaxChunkSamples = 2000000 is over Bridge:MaxPendingSamplesPerStream = 1048576")]
     [InlineData("Bridge:MaxPendingSamplesPerStream", "4194304", "Bridge:MaxPendingSamplesPerStream = 4194304 is over Bridge:MaxPendingSamples = 2097152")]

@@ -21,6 +21,10 @@ public sealed class SampleOutputConsumer(
 {
     private static readonly TimeSpan MetadataTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan PartitionCheckInterval = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan RearmInterval = TimeSpan.FromSeconds(1);
+
+    // Where each partition was assigned: its position until the loop has read a record of it.
+    private readonly Dictionary<TopicPartition, Offset> _startOffsets = [];
 
     // librdkafka's consume call blocks; a dedicated thread keeps it off the thread pool the sockets use.
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
@@ -43,7 +47,9 @@ public sealed class SampleOutputConsumer(
                 // librdkafka prefetches up to 64 MiB by default, outside the GC's heap: in a 512Mi pod a bridge short of
                 // CPU would hold that much of the topic in native memory. Kafka:Consumer:QueuedMaxMessagesKbytes wins.
                 config.QueuedMaxMessagesKbytes ??= 16 * 1024;
-            });
+                // A partition's end is how an idle topic shows a fetch answered (ConsumerReadiness).
+                config.EnablePartitionEof = true;
+            }, onError: error => readiness.FetchFailed($"{error.Code}: {error.Reason}"));
 
             var assigned = AssignAtEnd(consumer, topic, stoppingToken);
             if (assigned is null)
@@ -77,6 +83,11 @@ public sealed class SampleOutputConsumer(
                     .Select(tp => new TopicPartitionOffset(tp, consumer.QueryWatermarkOffsets(tp, MetadataTimeout).High))
                     .ToList();
                 consumer.Assign(offsets);
+                foreach (var offset in offsets)
+                {
+                    _startOffsets[offset.TopicPartition] = offset.Offset;
+                }
+
                 readiness.Assigned(topic, partitions.Count);
                 logger.LogInformation("Reading {Topic}: {Count} partitions from their end ({Offsets})",
                     topic, partitions.Count, string.Join(", ", offsets.Select(o => $"{o.Partition.Value}@{o.Offset.Value}")));
@@ -100,6 +111,7 @@ public sealed class SampleOutputConsumer(
         var lastLagMs = 0L;
         var lastPartitionCheck = time.GetTimestamp();
         var undecodable = 0L;
+        var lastRearm = time.GetTimestamp();
 
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -110,8 +122,24 @@ public sealed class SampleOutputConsumer(
             }
             catch (ConsumeException ex)
             {
+                readiness.FetchFailed($"{ex.Error.Code}: {ex.Error.Reason}");
                 logger.LogWarning("Consume error on {Topic}: {Reason}", topic, ex.Error.Reason);
                 continue;
+            }
+
+            if (record is not null)
+            {
+                readiness.FetchSucceeded();
+            }
+            else
+            {
+                readiness.Tick();
+            }
+
+            if (readiness.Erring && time.GetElapsedTime(lastRearm) >= RearmInterval)
+            {
+                lastRearm = time.GetTimestamp();
+                RearmEnds(consumer, assigned);
             }
 
             var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -158,6 +186,26 @@ public sealed class SampleOutputConsumer(
         }
     }
 
+    /// <summary>
+    /// Seeks each partition to where the loop is in it (nothing skipped, nothing read twice), so librdkafka reports
+    /// the partition's end again once a fetch is answered: after an error, an idle partition shows no other sign.
+    /// </summary>
+    private void RearmEnds(IConsumer<byte[], byte[]> consumer, List<TopicPartition> assigned)
+    {
+        foreach (var partition in assigned)
+        {
+            try
+            {
+                var position = consumer.Position(partition);
+                consumer.Seek(new TopicPartitionOffset(partition, position != Offset.Unset ? position : _startOffsets[partition]));
+            }
+            catch (KafkaException ex)
+            {
+                logger.LogDebug("Could not seek {Partition} to re-arm its end: {Reason}", partition, ex.Error.Reason);
+            }
+        }
+    }
+
     /// <summary>Partitions added to the topic later are read from their beginning (all their data is new).</summary>
     private void AssignNewPartitions(IConsumer<byte[], byte[]> consumer, string topic, List<TopicPartition> assigned)
     {
@@ -168,6 +216,11 @@ public sealed class SampleOutputConsumer(
         }
 
         consumer.IncrementalAssign(added.Select(tp => new TopicPartitionOffset(tp, Offset.Beginning)));
+        foreach (var partition in added)
+        {
+            _startOffsets[partition] = Offset.Beginning;
+        }
+
         assigned.AddRange(added);
         readiness.Assigned(topic, assigned.Count);
         logger.LogInformation("Topic {Topic} grew to {Count} partitions; reading the new ones", topic, assigned.Count);
