@@ -7,8 +7,8 @@ namespace FilterKafkaProcessor.Streaming;
 /// and read by the health checks. Readiness (<see cref="Check"/>) is unhealthy while the thread is not running, when the
 /// same batch failed <c>MaxBatchAttempts</c> times in a row, when a partition has had input (or waited for its restore)
 /// longer than <c>StuckPartitionSeconds</c> without a commit, or when one step of the thread has lasted longer than that.
-/// Liveness (<see cref="CheckLiveness"/>) is only the last: a call that never returns (librdkafka's
-/// <c>send_offsets_to_transaction</c> can ignore its timeout, confluentinc/librdkafka#5456) is freed only by a restart,
+/// Liveness (<see cref="CheckLiveness"/>) is only the last: a call that never returns outside the commit is freed only by a
+/// restart (a commit's own hung call, librdkafka#5456, is given up by <see cref="RecordCollector.HasHungCall"/> first),
 /// while failing batches (Kafka or the filter services away) are retried in process and a restart would only add a
 /// rebalance and a restore to the outage.
 /// </summary>

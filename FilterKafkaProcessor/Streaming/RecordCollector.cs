@@ -22,10 +22,16 @@ public enum TransactionFailure
 /// changelog records, sends the input offsets with the group's metadata (so a zombie's commit is refused after a
 /// rebalance, KIP-447), commits or aborts. Tracks, from delivery reports, where the output and changelog partitions end.
 /// </summary>
-public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions options, string transactionalId, ILogger logger) : IDisposable
+public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions options, string transactionalId, ILogger logger, TimeProvider time) : IDisposable
 {
     private static readonly TimeSpan TransactionTimeout = TimeSpan.FromSeconds(30);
     private const int CommitAttempts = 5;
+
+    /// <summary>
+    /// A call of the commit still running this long is taken as one that never returns: every call is given
+    /// <see cref="TransactionTimeout"/>, so twice that is past any answer librdkafka still gives.
+    /// </summary>
+    public static readonly TimeSpan HungCallAfter = 2 * TransactionTimeout;
 
     private readonly Dictionary<int, long> _outputEnds = [];
     private readonly Dictionary<int, long> _changelogEnds = [];
@@ -34,6 +40,12 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     private bool _inTransaction;
     private volatile string? _deliveryFailure;
     private Action<DeliveryReport<byte[], byte[]>>? _trackOutput, _trackChangelog, _trackDeadLetter;
+
+    // Producers left to a call that never returned: never disposed (their destroy would wait for that call) and kept
+    // referenced (a finalizer would destroy them and block the finalizer thread).
+    private readonly List<IProducer<byte[], byte[]>> _abandoned = [];
+    private int _generation;
+    private long _callStartedMs = long.MaxValue;
 
     public string TransactionalId => transactionalId;
 
@@ -107,12 +119,19 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     /// </summary>
     public void Commit(IEnumerable<TopicPartitionOffset> offsets, IConsumerGroupMetadata group)
     {
+        // Captured: once the stream thread abandons this commit (HasHungCall), the collector's producer is another one,
+        // and this thread, should its call ever return, must touch neither it nor the next transaction's records.
+        var producer = Producer;
+        var generation = _generation;
+
         // The offsets go first: their two coordinator round trips overlap the records' deliveries instead of following
         // them (issue 14). They are part of the transaction either way, visible only if it commits.
-        Producer.SendOffsetsToTransaction(offsets, group, TransactionTimeout);
+        CallStarted();
+        producer.SendOffsetsToTransaction(offsets, group, TransactionTimeout);
+        CallEnded(generation);
         if (_deferredChangelog.Count > 0)
         {
-            Deliver();
+            Deliver(producer, generation);
             foreach (var (partition, key, value) in _deferredChangelog)
             {
                 ProduceChangelog(partition, key, value);
@@ -121,7 +140,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
             _deferredChangelog.Clear();
         }
 
-        Deliver();
+        Deliver(producer, generation);
 
         // A retriable commit failure (e.g. the broker restarting) may have reached the coordinator: the same commit is
         // retried, never aborted, since an abort could not undo a commit that went through (librdkafka's documented
@@ -130,11 +149,14 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
         {
             try
             {
-                Producer.CommitTransaction(TransactionTimeout);
+                CallStarted();
+                producer.CommitTransaction(TransactionTimeout);
+                CallEnded(generation);
                 break;
             }
             catch (KafkaRetriableException e) when (attempt < CommitAttempts)
             {
+                CallEnded(generation);
                 logger.LogWarning("Commit failed ({Reason}); retrying the same commit (attempt {Attempt} of {Attempts})", e.Error.Reason, attempt + 1, CommitAttempts);
                 Thread.Sleep(TimeSpan.FromMilliseconds(Math.Min(options.MaxRetryBackoffMs, options.RetryBackoffMs << Math.Min(attempt, 10))));
             }
@@ -147,10 +169,58 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
         _inTransaction = false;
     }
 
-    /// <summary>Waits until every record produced so far is delivered; throws an abortable error if one was refused.</summary>
-    private void Deliver()
+    /// <summary>
+    /// True when a call of the running commit has lasted <see cref="HungCallAfter"/> (librdkafka's
+    /// <c>send_offsets_to_transaction</c> can ignore its timeout, confluentinc/librdkafka#5456: seen on the dev broker after
+    /// every broker was down for 30 s). The stream thread then gives the commit up: <see cref="AbandonProducer"/>.
+    /// </summary>
+    public bool HasHungCall(out TimeSpan running)
     {
-        if (Producer.Flush(TransactionTimeout) > 0)
+        var started = Volatile.Read(ref _callStartedMs);
+        running = started == long.MaxValue ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Max(0, NowMs - started));
+        return running >= HungCallAfter;
+    }
+
+    /// <summary>
+    /// Leaves the producer to its hung call and forgets it, so that the fatal recovery's <see cref="Initialize"/> makes a new
+    /// one with the same transactional id: its <c>InitTransactions</c> aborts (or completes) what the coordinator holds
+    /// and fences the old one, whose transaction, should its call ever return, can then neither commit nor be mistaken
+    /// for the new one's.
+    /// </summary>
+    public void AbandonProducer()
+    {
+        if (_producer is { } hung)
+        {
+            _abandoned.Add(hung);
+        }
+
+        _producer = null;
+        Interlocked.Increment(ref _generation);
+        Volatile.Write(ref _callStartedMs, long.MaxValue);
+        _inTransaction = false;
+    }
+
+    private long NowMs => time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private void CallStarted() => Volatile.Write(ref _callStartedMs, NowMs);
+
+    private void CallEnded(int generation)
+    {
+        if (Volatile.Read(ref _generation) != generation)
+        {
+            throw new CommitAbandonedException();
+        }
+
+        Volatile.Write(ref _callStartedMs, long.MaxValue);
+    }
+
+    /// <summary>Waits until every record produced so far is delivered; throws an abortable error if one was refused.</summary>
+    private void Deliver(IProducer<byte[], byte[]> producer, int generation)
+    {
+        CallStarted();
+        var undelivered = producer.Flush(TransactionTimeout);
+        CallEnded(generation);
+        if (undelivered > 0)
         {
             throw new KafkaTxnRequiresAbortException(new Error(ErrorCode.Local_TimedOut, "records still undelivered when the transaction timeout ran out"));
         }
@@ -188,7 +258,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
 
     public static TransactionFailure Classify(Exception e) => e switch
     {
-        CommitOutcomeUnknownException => TransactionFailure.Fatal,
+        CommitOutcomeUnknownException or CommitHungException => TransactionFailure.Fatal,
         KafkaTxnRequiresAbortException => TransactionFailure.Abortable,
         KafkaException { Error.IsFatal: true } => TransactionFailure.Fatal,
         KafkaException { Error.Code: ErrorCode.Local_Fenced or ErrorCode.ProducerFenced or ErrorCode.InvalidProducerEpoch or ErrorCode.TransactionalIdAuthorizationFailed } => TransactionFailure.Fatal,
@@ -229,3 +299,9 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
 
 /// <summary>A commit kept failing with retriable errors: it may or may not have gone through.</summary>
 public sealed class CommitOutcomeUnknownException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>A call of the commit did not return (<see cref="RecordCollector.HasHungCall"/>): its outcome is unknown and its producer was left to it.</summary>
+public sealed class CommitHungException(string message) : Exception(message);
+
+/// <summary>Thrown on an abandoned commit's own thread if its hung call ever returns; nobody waits for it any more.</summary>
+public sealed class CommitAbandonedException() : Exception("The commit was given up while one of its calls hung; its producer was replaced.");

@@ -47,7 +47,7 @@ public sealed class StreamThread : IDisposable
     {
         (_kafka, _options, _telemetry, _health, _time, _logger) = (kafka, options, telemetry, health, time, logger);
         var instance = options.InstanceId ?? $"{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid():N}";
-        _collector = new RecordCollector(kafka, options, $"{ProcessorOptions.ConsumerGroup}-{instance}", logger);
+        _collector = new RecordCollector(kafka, options, $"{ProcessorOptions.ConsumerGroup}-{instance}", logger, time);
         _restorer = new StateRestorer(kafka, options, telemetry, logger);
         _filter = new BatchFilter(filterer, configs, options.StreamConfigTopic);
         _queries = queries;
@@ -245,6 +245,7 @@ public sealed class StreamThread : IDisposable
         try
         {
             var waiting = Stopwatch.GetTimestamp();
+            WaitUnlessHung(pending.Commit);
             var duration = pending.Commit.GetAwaiter().GetResult();
             var waited = Stopwatch.GetElapsedTime(waiting);
             _writer!.Committed(pending.Batch, pending.Written);
@@ -260,6 +261,36 @@ public sealed class StreamThread : IDisposable
         finally
         {
             pending.Activity?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Waits for the commit; gives it up, as of unknown outcome (fatal: a new producer, a restore from the changelog), when
+    /// one of its calls has not returned within <see cref="RecordCollector.HungCallAfter"/>. Before, only the liveness
+    /// probe freed such a call, by a restart (seen on the dev broker after every broker was down for 30 s: the first
+    /// commit after the restore never returned from <c>SendOffsetsToTransaction</c>).
+    /// </summary>
+    private void WaitUnlessHung(Task commit)
+    {
+        while (!Ended(commit))
+        {
+            if (_collector.HasHungCall(out var running))
+            {
+                _collector.AbandonProducer();
+                throw new CommitHungException($"A call of the commit has not returned for {running.TotalSeconds:0} s; its producer is left to it and a new one takes over.");
+            }
+        }
+
+        static bool Ended(Task task)
+        {
+            try
+            {
+                return task.Wait(TimeSpan.FromMilliseconds(200));
+            }
+            catch (AggregateException)
+            {
+                return true;
+            }
         }
     }
 

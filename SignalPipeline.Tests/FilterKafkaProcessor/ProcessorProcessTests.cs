@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
 using Confluent.Kafka;
+using SignalPipeline.DevBroker;
 using SignalPipeline.Messages;
 using SignalPipeline.Tests.DevBroker;
 using SignalPipeline.Tests.Infrastructure;
@@ -85,6 +86,123 @@ public sealed class ProcessorProcessTests
             () => $"/health to turn healthy once the error is gone; output:{Environment.NewLine}{processor.Output}");
         processor.AssertRunning();
         Assert.Contains("Filtering sample-input -> sample-output", processor.Output);
+    }
+
+    [Fact]
+    public async Task Every_broker_down_mid_stream_then_up_it_stays_alive_recovers_by_itself_and_writes_every_seq_once()
+    {
+        using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:FaultInjection=true");
+        var faults = new DevBrokerFaults(broker.Http);
+        using var processor = await RunningProcessor.StartAsync(broker, new() { ["Processor__DevBrokerCompensation"] = "true" });
+        var outage = TimeSpan.FromSeconds(30);
+        var patience = 2 * Timeout + outage; // a hung commit call is given up after 60 s
+
+        // Four streams, one chunk each every 100 ms, through the outage (the producer keeps them until the brokers are back).
+        string[] streams = ["down-1", "down-2", "down-3", "down-4"];
+        var sent = 0L;
+        using var stopProducing = new CancellationTokenSource();
+        var producing = Task.Run(async () =>
+        {
+            using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = broker.BootstrapServers, EnableIdempotence = true, MessageTimeoutMs = 600_000 }).Build();
+            for (var seq = 0L; !stopProducing.IsCancellationRequested; seq++)
+            {
+                foreach (var stream in streams)
+                {
+                    producer.Produce("sample-input", SampleCodec.ToMessage(new SampleChunk(stream, seq, new double[] { seq, 0.5, -0.5 }, 8000, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())));
+                }
+
+                Interlocked.Exchange(ref sent, seq + 1);
+                await Task.Delay(100);
+            }
+
+            Assert.Equal(0, producer.Flush(Timeout));
+        });
+
+        using var output = new CommittedOutput(broker.BootstrapServers);
+        await Poll.UntilAsync(() => output.Read().Count > 0 || processor.HasExited, Timeout, () => $"a first output; output:{Environment.NewLine}{processor.Output}");
+        processor.AssertRunning();
+
+        // Kafka away: unready, never dead (a restart cannot bring the brokers back); /alive is asked throughout.
+        var aliveFailures = new List<string>();
+        using var stopAsking = new CancellationTokenSource();
+        var asking = Task.Run(async () =>
+        {
+            while (!stopAsking.IsCancellationRequested)
+            {
+                if (processor.Status("/alive") is { } status and not HttpStatusCode.OK)
+                {
+                    lock (aliveFailures) { aliveFailures.Add($"{DateTime.UtcNow:HH:mm:ss} /alive {(int)status}"); }
+                }
+
+                await Task.Delay(1000);
+            }
+        });
+        await faults.SetBrokerDownAsync(MockKafkaCluster.AllBrokers);
+        await Poll.UntilAsync(() => processor.Status("/health") == HttpStatusCode.ServiceUnavailable, Timeout, () => "/health to turn unready with every broker down");
+        await Task.Delay(outage);
+        await faults.SetBrokerUpAsync(MockKafkaCluster.AllBrokers);
+
+        // Until 2026-12-03 the first commit after the restore never returned from SendOffsetsToTransaction
+        // (librdkafka#5456): nothing more was written, and only /alive's restart (after 120 s) freed it.
+        var before = Interlocked.Read(ref sent);
+        await Poll.UntilAsync(() => output.Read().Count(o => o.Seq >= before) >= streams.Length || processor.HasExited, patience,
+            () => $"output for seqs sent after the outage; output:{Environment.NewLine}{processor.Output}");
+        await stopProducing.CancelAsync();
+        await producing.WaitAsync(Timeout);
+        var last = Interlocked.Read(ref sent);
+        await Poll.UntilAsync(() => output.Read().Select(o => (o.Stream, o.Seq)).Distinct().Count() >= streams.Length * last || processor.HasExited, patience,
+            () => $"every seq below {last} of each stream in sample-output; output:{Environment.NewLine}{processor.Output}");
+        await Poll.UntilAsync(() => processor.Status("/health") == HttpStatusCode.OK || processor.HasExited, Timeout, () => $"/health back; output:{Environment.NewLine}{processor.Output}");
+        await stopAsking.CancelAsync();
+        await asking.WaitAsync(Timeout);
+        processor.AssertRunning();
+
+        var written = output.Read();
+        var duplicates = written.GroupBy(o => o).Where(g => g.Count() > 1).Select(g => $"{g.Key.Stream}#{g.Key.Seq} x{g.Count()}").ToList();
+        Assert.True(duplicates.Count == 0, $"written twice: {string.Join(", ", duplicates.Take(20))}");
+        foreach (var stream in streams)
+        {
+            Assert.Equal(Enumerable.Range(0, (int)last).Select(i => (long)i), written.Where(o => o.Stream == stream).Select(o => o.Seq).Order());
+        }
+
+        lock (aliveFailures)
+        {
+            Assert.True(aliveFailures.Count == 0, $"/alive failed: {string.Join(", ", aliveFailures)}; output:{Environment.NewLine}{processor.Output}");
+        }
+    }
+
+    /// <summary>sample-output as a read_committed reader sees it, from its beginning: (stream, seq) of every record.</summary>
+    private sealed class CommittedOutput(string bootstrap) : IDisposable
+    {
+        private readonly IConsumer<byte[], byte[]> _consumer = Subscribe(bootstrap);
+        private readonly List<(string Stream, long Seq)> _seen = [];
+
+        public List<(string Stream, long Seq)> Read()
+        {
+            while (_consumer.Consume(TimeSpan.FromMilliseconds(200)) is { } result)
+            {
+                using var json = System.Text.Json.JsonDocument.Parse(result.Message.Value);
+                _seen.Add((json.RootElement.GetProperty("stream_id").GetString()!, json.RootElement.GetProperty("seq").GetInt64()));
+            }
+
+            return [.. _seen];
+        }
+
+        public void Dispose() => _consumer.Dispose();
+
+        private static IConsumer<byte[], byte[]> Subscribe(string bootstrap)
+        {
+            var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
+            {
+                BootstrapServers = bootstrap,
+                GroupId = $"test-{Guid.NewGuid():N}",
+                IsolationLevel = IsolationLevel.ReadCommitted,
+                AutoOffsetReset = AutoOffsetReset.Earliest,
+                EnableAutoCommit = false,
+            }).Build();
+            consumer.Subscribe("sample-output");
+            return consumer;
+        }
     }
 
     /// <summary>The built processor against <c>broker</c>, listening on a free port; killed when disposed.</summary>

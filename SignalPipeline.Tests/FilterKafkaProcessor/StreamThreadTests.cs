@@ -536,8 +536,9 @@ public sealed class StreamThreadTests
     public async Task HealthTurnsUnhealthyWhenOneStepLastsLongerThanStuckPartitionSeconds()
     {
         // A transactional call that never returns (librdkafka#5456) blocks the step after its records were accepted, so
-        // the pending time published between steps says nothing: the step's own age must.
-        using var harness = new ProcessorHarness(configure: o => o.StuckPartitionSeconds = 60);
+        // the pending time published between steps says nothing: the step's own age must. 30 s: a commit's call is given
+        // up at 60 s (the next test), so the stall must reach StuckPartitionSeconds before that.
+        using var harness = new ProcessorHarness(configure: o => o.StuckPartitionSeconds = 30);
         var (thread, health) = harness.Start();
         harness.StepUntil(() => thread.AssignedPartitions.Count > 0);
         harness.Step(); // published between steps: nothing pending, nothing restoring
@@ -547,14 +548,41 @@ public sealed class StreamThreadTests
         await stall.Reached.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, health.Check().Status);
 
-        harness.Time.Advance(TimeSpan.FromSeconds(61));
+        harness.Time.Advance(TimeSpan.FromSeconds(31));
         var sick = health.Check();
         Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, sick.Status);
-        Assert.Contains("in one step for 61 s", sick.Description);
+        Assert.Contains("in one step for 31 s", sick.Description);
         Assert.Contains("Processor:StuckPartitionSeconds", sick.Description);
 
         stall.Release();
         await step.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, health.Check().Status);
+    }
+
+    [Fact]
+    public async Task ACommitCallThatNeverReturnsIsGivenUpAfter60SecondsAndANewProducerWritesEverySeqOnce()
+    {
+        // librdkafka#5456: seen after every dev broker was down for 30 s, SendOffsetsToTransaction never returned. Before,
+        // the step stayed there until /alive restarted the process; now the commit counts as one of unknown outcome.
+        using var harness = new ProcessorHarness();
+        var (thread, health) = harness.Start();
+        harness.StepUntil(() => thread.AssignedPartitions.Count > 0);
+        harness.Step();
+        var stall = harness.Cluster.Faults.Stall(FaultPoint.SendOffsets);
+        var sent = Send(harness, ["hang", "neighbour"], chunks: 3);
+        var step = Task.Run(() => harness.StepUntil(() => sent.All(s => harness.OutputCount(s.Key) == 3)));
+        await stall.Reached.WaitAsync(TimeSpan.FromSeconds(30));
+
+        harness.Time.Advance(TimeSpan.FromSeconds(61));
+        await step.WaitAsync(TimeSpan.FromSeconds(30));
+        stall.Release(); // the abandoned call returning late changes nothing: its producer was replaced
+
+        foreach (var (stream, chunks) in sent)
+        {
+            ProcessorHarness.AssertReference(chunks, harness.Outputs()[stream]);
+        }
+
+        Assert.True(harness.Telemetry.Aborts >= 1, "The hung commit should have counted as an aborted transaction.");
         Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, health.Check().Status);
     }
 
