@@ -99,25 +99,7 @@ public sealed class ProcessorProcessTests
 
         // Four streams, one chunk each every 100 ms, through the outage (the producer keeps them until the brokers are back).
         string[] streams = ["down-1", "down-2", "down-3", "down-4"];
-        var sent = 0L;
-        using var stopProducing = new CancellationTokenSource();
-        var producing = Task.Run(async () =>
-        {
-            using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = broker.BootstrapServers, EnableIdempotence = true, MessageTimeoutMs = 600_000 }).Build();
-            for (var seq = 0L; !stopProducing.IsCancellationRequested; seq++)
-            {
-                foreach (var stream in streams)
-                {
-                    producer.Produce("sample-input", SampleCodec.ToMessage(new SampleChunk(stream, seq, new double[] { seq, 0.5, -0.5 }, 8000, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())));
-                }
-
-                Interlocked.Exchange(ref sent, seq + 1);
-                await Task.Delay(100);
-            }
-
-            Assert.Equal(0, producer.Flush(Timeout));
-        });
-
+        await using var input = FlowingInput.Start(broker.BootstrapServers, streams);
         using var output = new CommittedOutput(broker.BootstrapServers);
         await Poll.UntilAsync(() => output.Read().Count > 0 || processor.HasExited, Timeout, () => $"a first output; output:{Environment.NewLine}{processor.Output}");
         processor.AssertRunning();
@@ -144,17 +126,49 @@ public sealed class ProcessorProcessTests
 
         // Until 2026-12-03 the first commit after the restore never returned from SendOffsetsToTransaction
         // (librdkafka#5456): nothing more was written, and only /alive's restart (after 120 s) freed it.
-        var before = Interlocked.Read(ref sent);
+        var before = input.Sent;
         await Poll.UntilAsync(() => output.Read().Count(o => o.Seq >= before) >= streams.Length || processor.HasExited, patience,
             () => $"output for seqs sent after the outage; output:{Environment.NewLine}{processor.Output}");
-        await stopProducing.CancelAsync();
-        await producing.WaitAsync(Timeout);
-        var last = Interlocked.Read(ref sent);
-        await Poll.UntilAsync(() => output.Read().Select(o => (o.Stream, o.Seq)).Distinct().Count() >= streams.Length * last || processor.HasExited, patience,
-            () => $"every seq below {last} of each stream in sample-output; output:{Environment.NewLine}{processor.Output}");
-        await Poll.UntilAsync(() => processor.Status("/health") == HttpStatusCode.OK || processor.HasExited, Timeout, () => $"/health back; output:{Environment.NewLine}{processor.Output}");
+        await AssertEverySeqOnceAsync(processor, input, output, patience);
         await stopAsking.CancelAsync();
         await asking.WaitAsync(Timeout);
+
+        lock (aliveFailures)
+        {
+            Assert.True(aliveFailures.Count == 0, $"/alive failed: {string.Join(", ", aliveFailures)}; output:{Environment.NewLine}{processor.Output}");
+        }
+    }
+
+    [Fact]
+    public async Task A_topic_error_on_the_changelog_mid_stream_makes_it_unready_not_dead_and_once_cleared_every_seq_is_written_once()
+    {
+        using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:FaultInjection=true");
+        var faults = new DevBrokerFaults(broker.Http);
+        using var processor = await RunningProcessor.StartAsync(broker, new() { ["Processor__DevBrokerCompensation"] = "true", ["Processor__MaxBatchAttempts"] = "2" });
+        await using var input = FlowingInput.Start(broker.BootstrapServers, ["changelog-1", "changelog-2", "changelog-3"]);
+        using var output = new CommittedOutput(broker.BootstrapServers);
+        await Poll.UntilAsync(() => output.Read().Count > 0 || processor.HasExited, Timeout, () => $"a first output; output:{Environment.NewLine}{processor.Output}");
+
+        // The changelog's partitions cannot join a transaction (AddPartitionsToTxn answers the error): every batch aborts
+        // and is retried with backoff, unready after MaxBatchAttempts, alive (a restart would meet the same error).
+        await faults.SetTopicErrorAsync("filter-kafka-processor-state-changelog", ErrorCode.LeaderNotAvailable);
+        await Poll.UntilAsync(() => (processor.Status("/health") == HttpStatusCode.ServiceUnavailable && processor.Output.Contains("Batch failed (Abortable, attempt 2)", StringComparison.Ordinal)) || processor.HasExited,
+            Timeout, () => $"/health to say the batches fail; output:{Environment.NewLine}{processor.Output}");
+        Assert.Equal(HttpStatusCode.OK, processor.Status("/alive"));
+
+        await faults.SetTopicErrorAsync("filter-kafka-processor-state-changelog", ErrorCode.NoError);
+        await AssertEverySeqOnceAsync(processor, input, output, 2 * Timeout);
+        Assert.Equal(HttpStatusCode.OK, processor.Status("/alive"));
+    }
+
+    /// <summary>Stops the input, then waits for every seq sent of each stream in sample-output and /health back; none twice.</summary>
+    private static async Task AssertEverySeqOnceAsync(RunningProcessor processor, FlowingInput input, CommittedOutput output, TimeSpan patience)
+    {
+        var last = await input.StopAsync();
+        var streams = input.Streams;
+        await Poll.UntilAsync(() => output.Read().Select(o => (o.Stream, o.Seq)).Distinct().Count() >= streams.Count * last || processor.HasExited, patience,
+            () => $"every seq below {last} of each stream in sample-output; output:{Environment.NewLine}{processor.Output}");
+        await Poll.UntilAsync(() => processor.Status("/health") == HttpStatusCode.OK || processor.HasExited, Timeout, () => $"/health back; output:{Environment.NewLine}{processor.Output}");
         processor.AssertRunning();
 
         var written = output.Read();
@@ -164,10 +178,56 @@ public sealed class ProcessorProcessTests
         {
             Assert.Equal(Enumerable.Range(0, (int)last).Select(i => (long)i), written.Where(o => o.Stream == stream).Select(o => o.Seq).Order());
         }
+    }
 
-        lock (aliveFailures)
+    /// <summary>One chunk of each stream every 100 ms, seq from 0, through an idempotent producer that outlasts an outage.</summary>
+    private sealed class FlowingInput : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private long _sent;
+        private Task _producing = Task.CompletedTask;
+
+        public required IReadOnlyList<string> Streams { get; init; }
+
+        /// <summary>Seqs below this were handed to the producer for every stream.</summary>
+        public long Sent => Interlocked.Read(ref _sent);
+
+        public static FlowingInput Start(string bootstrap, IReadOnlyList<string> streams)
         {
-            Assert.True(aliveFailures.Count == 0, $"/alive failed: {string.Join(", ", aliveFailures)}; output:{Environment.NewLine}{processor.Output}");
+            var input = new FlowingInput { Streams = streams };
+            input._producing = Task.Run(() => input.ProduceAsync(bootstrap));
+            return input;
+        }
+
+        public async Task<long> StopAsync()
+        {
+            await _stop.CancelAsync();
+            await _producing.WaitAsync(Timeout);
+            return Sent;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await _producing.WaitAsync(Timeout).ContinueWith(_ => { });
+            _stop.Dispose();
+        }
+
+        private async Task ProduceAsync(string bootstrap)
+        {
+            using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = bootstrap, EnableIdempotence = true, MessageTimeoutMs = 600_000 }).Build();
+            for (var seq = 0L; !_stop.IsCancellationRequested; seq++)
+            {
+                foreach (var stream in Streams)
+                {
+                    producer.Produce("sample-input", SampleCodec.ToMessage(new SampleChunk(stream, seq, new double[] { seq, 0.5, -0.5 }, 8000, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())));
+                }
+
+                Interlocked.Exchange(ref _sent, seq + 1);
+                await Task.Delay(100);
+            }
+
+            Assert.Equal(0, producer.Flush(Timeout));
         }
     }
 
