@@ -33,6 +33,12 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     /// </summary>
     public static readonly TimeSpan HungCallAfter = 2 * TransactionTimeout;
 
+    /// <summary>
+    /// Producers left to a hung call that an instance keeps at most (each holds its librdkafka threads and buffers until the
+    /// process ends); past it a hung call is no longer given up, and <c>/alive</c> restarts the process.
+    /// </summary>
+    public const int MaxAbandonedProducers = 3;
+
     private readonly Dictionary<int, long> _outputEnds = [];
     private readonly Dictionary<int, long> _changelogEnds = [];
     private readonly List<(int Partition, byte[] Key, byte[]? Value)> _deferredChangelog = [];
@@ -178,8 +184,11 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     {
         var started = Volatile.Read(ref _callStartedMs);
         running = started == long.MaxValue ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Max(0, NowMs - started));
-        return running >= HungCallAfter;
+        return running >= HungCallAfter && _abandoned.Count < MaxAbandonedProducers;
     }
+
+    /// <summary>Producers left to hung calls so far (at most <see cref="MaxAbandonedProducers"/>).</summary>
+    public int AbandonedProducers => _abandoned.Count;
 
     /// <summary>
     /// Leaves the producer to its hung call and forgets it, so that the fatal recovery's <see cref="Initialize"/> makes a new

@@ -587,6 +587,43 @@ public sealed class StreamThreadTests
     }
 
     [Fact]
+    public async Task AfterMaxAbandonedProducersAHungCommitIsLeftToTheLivenessProbe()
+    {
+        // Each producer given up keeps its librdkafka threads and buffers until the process ends: at most
+        // MaxAbandonedProducers of them; then the hung call stays, and /alive's StuckPartitionSeconds restarts the process.
+        var cluster = new InMemoryKafkaCluster();
+        cluster.CreateTopic("out", 1);
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20_000));
+        using var collector = new RecordCollector(new InMemoryKafkaSupplier(cluster), new ProcessorOptions(), "hung", Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, time);
+        for (var hung = 1; hung <= RecordCollector.MaxAbandonedProducers + 1; hung++)
+        {
+            collector.Initialize();
+            collector.Begin();
+            var stall = cluster.Faults.Stall(FaultPoint.SendOffsets);
+            var commit = Task.Run(() => collector.Commit([new TopicPartitionOffset("in", 0, hung)], new InMemoryGroupMetadata("g", "", -1)));
+            await stall.Reached.WaitAsync(TimeSpan.FromSeconds(30));
+            time.Advance(RecordCollector.HungCallAfter);
+
+            var givenUp = collector.HasHungCall(out var running);
+            Assert.Equal(RecordCollector.HungCallAfter, running);
+            if (hung <= RecordCollector.MaxAbandonedProducers)
+            {
+                Assert.True(givenUp, $"hung call {hung} should be given up");
+                collector.AbandonProducer();
+                stall.Release();
+                await Assert.ThrowsAsync<CommitAbandonedException>(() => commit.WaitAsync(TimeSpan.FromSeconds(30)));
+            }
+            else
+            {
+                Assert.False(givenUp, "a hung call past MaxAbandonedProducers is left to the liveness probe");
+                Assert.Equal(RecordCollector.MaxAbandonedProducers, collector.AbandonedProducers);
+                stall.Release();
+                await commit.WaitAsync(TimeSpan.FromSeconds(30));
+            }
+        }
+    }
+
+    [Fact]
     public async Task TheNextBatchIsTakenWhileTheCommitWaitsOnTheBroker()
     {
         using var harness = new ProcessorHarness(configure: o => o.MaxBatchRecords = 4);
