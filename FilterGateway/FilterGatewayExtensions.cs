@@ -77,8 +77,8 @@ public static class FilterGatewayExtensions
             {
                 rejected.HttpContext.RequestServices.GetRequiredService<GatewayMetrics>().Rejected("rate_limit");
                 rejected.HttpContext.Response.Headers.RetryAfter = "1";
-                await TooManyRequests("Too many requests from this client (FilterGateway:RateLimitPermitsPerSecond); retry after a second.",
-                    title: "Rate limit exceeded").ExecuteAsync(rejected.HttpContext);
+                await TooManyRequests.Problem("Rate limit exceeded",
+                    "Too many requests from this client (FilterGateway:RateLimitPermitsPerSecond); retry after a second.").ExecuteAsync(rejected.HttpContext);
             };
         });
         return builder;
@@ -175,16 +175,6 @@ public static class FilterGatewayExtensions
     }
 
     private const long DrainBytes = 1024 * 1024;
-
-    /// <summary>The problem type of a 429: RFC 6585 defines the status (section 4).</summary>
-    public const string TooManyRequestsType = "https://tools.ietf.org/html/rfc6585#section-4";
-
-    /// <summary>
-    /// A 429 problem with its <c>type</c>: ASP.NET fills the type of every other status the gateway answers from its
-    /// own table of RFC links, which has no 429, so a bare Results.Problem(429) would be the one problem without it.
-    /// </summary>
-    internal static IResult TooManyRequests(string detail, string title) => Results.Problem(detail,
-        statusCode: StatusCodes.Status429TooManyRequests, title: title, type: TooManyRequestsType);
 
     private static IResult TooLarge(long limit) => Results.Problem(
         $"The request body exceeds the gateway's limit (FilterGateway:MaxRequestBodyBytes) of {limit} bytes.",

@@ -116,11 +116,10 @@ public sealed class RefusalBudget : IDisposable
         {
             UnreadBody.CloseAfterAnswer(context);
         }
-        await FilterGatewayExtensions.TooManyRequests(
+        await TooManyRequests.Problem("Too many refused requests",
             $"Too many refused requests from this client: {_options.RefusalsPerAddress} answers 4xx within {window:0.###} s "
             + "(FilterGateway:RefusalsPerAddress, FilterGateway:RefusalWindow). Fix the requests; retry after "
-            + $"{window:0.###} s.",
-            title: "Too many refused requests").ExecuteAsync(context);
+            + $"{window:0.###} s.").ExecuteAsync(context);
     }
 
     private async Task RefuseProbeAsync(HttpContext context)
@@ -132,10 +131,9 @@ public sealed class RefusalBudget : IDisposable
         }
 
         context.Response.Headers.RetryAfter = "1";
-        await FilterGatewayExtensions.TooManyRequests(
+        await TooManyRequests.Problem("Too many health probes",
             $"Too many health probes from this client: more than {_options.ProbesPerAddressPerSecond} a second "
-            + "(FilterGateway:ProbesPerAddressPerSecond); retry after a second.",
-            title: "Too many health probes").ExecuteAsync(context);
+            + "(FilterGateway:ProbesPerAddressPerSecond); retry after a second.").ExecuteAsync(context);
     }
 
     /// <summary>Holds a refusal for RefusalDelay (at most MaxHeldRefusals at once); false when the client went away meanwhile.</summary>

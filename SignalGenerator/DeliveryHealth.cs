@@ -19,11 +19,15 @@ public sealed class DeliveryHealth : IHealthCheck
     /// <summary>The broker acknowledged a chunk; the number of refusals it ends (0: none were going on).</summary>
     public long Delivered()
     {
+        // Called for every acknowledged chunk: no lock while nothing was refused.
+        if (Interlocked.Read(ref _failedInARow) == 0)
+        {
+            return 0;
+        }
+
         lock (_gate)
         {
-            var ended = _failedInARow;
-            _failedInARow = 0;
-            return ended;
+            return Interlocked.Exchange(ref _failedInARow, 0);
         }
     }
 
@@ -33,7 +37,7 @@ public sealed class DeliveryHealth : IHealthCheck
         lock (_gate)
         {
             _lastError = error;
-            return ++_failedInARow == 1;
+            return Interlocked.Increment(ref _failedInARow) == 1;
         }
     }
 

@@ -1,8 +1,11 @@
-namespace WebSocketBridge;
+using Microsoft.AspNetCore.Http;
+
+namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
-/// The bridge's 429 answers (per-address request rate, connection count and connect rate, filter-state rate): problem+json
-/// with the RFC 6585 type, as the framework gives its other statuses (400, 403, 503) an RFC 9110 one; it has none for 429.
+/// The 429 answers of the gateway and the bridge: problem+json with the RFC 6585 type. ASP.NET fills the type of every
+/// other status from its table of RFC links, which has no 429, so a bare <c>Results.Problem(statusCode: 429)</c> would be
+/// the one problem without it.
 /// </summary>
 public static class TooManyRequests
 {
