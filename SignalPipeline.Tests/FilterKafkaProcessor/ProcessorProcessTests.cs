@@ -55,10 +55,12 @@ public sealed class ProcessorProcessTests
             await producer.ProduceAsync("sample-input", SampleCodec.ToMessage(chunk)).WaitAsync(Timeout);
         }
 
-        // The health check's reason is in its error log line, written when /health is asked.
+        // The health check's reason is in its error log line, written when /health is asked. The stream thread marks the
+        // batch failed before it logs "Batch failed (", so /health can say so first: both are waited for.
         await Poll.UntilAsync(() => processor.Status("/health") == HttpStatusCode.ServiceUnavailable && processor.Output.Contains("Processor:MaxBatchAttempts", StringComparison.Ordinal),
             Timeout, () => $"/health to say the batch failed; output:{Environment.NewLine}{processor.Output}");
-        Assert.Contains("Batch failed (", processor.Output);
+        await Poll.UntilAsync(() => processor.Output.Contains("Batch failed (", StringComparison.Ordinal),
+            Timeout, () => $"the processor to log the failed batch; output:{Environment.NewLine}{processor.Output}");
         Assert.Equal(HttpStatusCode.OK, processor.Status("/alive"));
     }
 
