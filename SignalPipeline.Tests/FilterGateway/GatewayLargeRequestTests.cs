@@ -107,26 +107,55 @@ public sealed class GatewayLargeRequestTests
         });
         using var holder = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await holder.ConnectAsync(gateway.Address.Host, gateway.Address.Port).WaitAsync(InProcessHost.Timeout);
-        await holder.SendAsync(Encoding.ASCII.GetBytes(UploadHead("/kalman/audio/run", 5000) + "[1,"));
+        await holder.SendAsync(Encoding.ASCII.GetBytes(UploadHead("/kalman/audio/run", HolderBytes)));
+        using var stopHolding = new CancellationTokenSource();
+        var trickle = TrickleAsync(holder, stopHolding.Token);
         await holding.Task.WaitAsync(InProcessHost.Timeout);
 
         var (statusLine, uploaded) = await UploadWhileReadingAsync(gateway.Address, UploadHead("/kalman/audio/run", UploadBytes));
 
         Assert.StartsWith("HTTP/1.1 503", statusLine);
         Assert.False(uploaded, "the gateway read the whole body of a request it refused");
+        await stopHolding.CancelAsync();
+        await trickle;
+    }
+
+    /// <summary>The lane holder's body: more than <see cref="TrickleAsync"/> sends while a test runs.</summary>
+    private const long HolderBytes = 1024 * 1024;
+
+    /// <summary>
+    /// Sends the lane holder's body slowly, 64 bytes every 50 ms: a client that stops sending altogether loses its
+    /// request to Kestrel's minimum body data rate (240 B/s after a 5 s grace), which freed the slot the test needs
+    /// held when the machine was slow enough for 5 s to pass before the refused upload arrived.
+    /// </summary>
+    private static async Task TrickleAsync(Socket holder, CancellationToken stop)
+    {
+        var bytes = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("1,", 32)));
+        try
+        {
+            for (long sent = 0; sent + bytes.Length < HolderBytes; sent += bytes.Length)
+            {
+                await holder.SendAsync(bytes, SocketFlags.None, stop);
+                await Task.Delay(50, stop);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     /// <summary>A body larger than the socket buffers of both ends can hold, so it can only all go out if it is read.</summary>
     internal const long UploadBytes = 64L * 1024 * 1024;
 
     internal static string UploadHead(string path, long contentLength, string? forwardedFor = null)
-        => $"POST {path} HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/octet-stream\r\nContent-Length: {contentLength}\r\n"
+        => $"POST {path} HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nContent-Length: {contentLength}\r\n"
             + (forwardedFor is null ? "" : $"X-Forwarded-For: {forwardedFor}\r\n") + "\r\n";
 
     /// <summary>
     /// Sends <paramref name="head"/>, then <see cref="UploadBytes"/> of body while reading the answer, as a client that
     /// does not stop at an early answer does (curl stops; a simple script or an abuser does not). Returns the answer's
     /// status line and whether the whole body went out, which it cannot when the gateway closes without reading it.
+    /// <see cref="UploadHead"/> asks for <c>Connection: close</c>, so a request that was served, not refused, ends too.
     /// </summary>
     internal static async Task<(string StatusLine, bool Uploaded)> UploadWhileReadingAsync(Uri address, string head)
     {
