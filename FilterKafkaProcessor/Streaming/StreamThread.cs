@@ -86,7 +86,7 @@ public sealed class StreamThread : IDisposable
             _context.Limits.MaxSamples(SignalPipeline.Messages.SampleFormat.Float64), _context.Limits.MaxSamples(SignalPipeline.Messages.SampleFormat.Float32), _context.Limits.MaxMessageBytes);
     }
 
-    /// <summary>Runs until cancelled, then leaves the group (so the partitions move at once).</summary>
+    /// <summary>Runs until cancelled, then closes the consumer: it leaves the group (so the partitions move at once) when Kafka can be reached.</summary>
     public void Run(CancellationToken stoppingToken)
     {
         Start();
@@ -111,7 +111,7 @@ public sealed class StreamThread : IDisposable
                 _logger.LogWarning(e, "Closing the consumer failed");
             }
 
-            _logger.LogInformation("Stopped; left the consumer group");
+            _logger.LogInformation("Stopped; consumer closed");
         }
     }
 

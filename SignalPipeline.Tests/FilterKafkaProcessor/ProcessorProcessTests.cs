@@ -142,6 +142,37 @@ public sealed class ProcessorProcessTests
     }
 
     [Fact]
+    public async Task SIGTERM_with_every_broker_down_exits_0_within_the_hosts_shutdown_timeout_and_the_next_processor_writes_every_seq_once()
+    {
+        using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:FaultInjection=true");
+        var faults = new DevBrokerFaults(broker.Http);
+        var environment = new Dictionary<string, string> { ["Processor__DevBrokerCompensation"] = "true" };
+        string[] streams = ["term-1", "term-2", "term-3", "term-4"];
+        await using var input = FlowingInput.Start(broker.BootstrapServers, streams);
+        using var output = new CommittedOutput(broker.BootstrapServers);
+        using (var processor = await RunningProcessor.StartAsync(broker, environment))
+        {
+            await Poll.UntilAsync(() => output.Read().Count > 0 || processor.HasExited, Timeout, () => $"a first output; output:{Environment.NewLine}{processor.Output}");
+            processor.AssertRunning();
+
+            // Kafka goes away with a batch in flight; the rollout (or the scale-in) does not wait for it to come back.
+            await faults.SetBrokerDownAsync(MockKafkaCluster.AllBrokers);
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            processor.Terminate();
+            var shutdownTimeout = new Microsoft.Extensions.Hosting.HostOptions().ShutdownTimeout;
+            await Poll.UntilAsync(() => processor.HasExited, shutdownTimeout + TimeSpan.FromSeconds(5),
+                () => $"the processor to exit within the host's shutdown timeout ({shutdownTimeout.TotalSeconds} s); output:{Environment.NewLine}{processor.Output}");
+            Assert.True(processor.ExitCode == 0, $"exit code {processor.ExitCode}; output:{Environment.NewLine}{processor.Output}");
+            Assert.Contains("Stopped; consumer closed", processor.Output);
+        }
+
+        // What it had read but not committed is read again by the next owner, from the checkpoint: nothing lost, nothing twice.
+        await faults.SetBrokerUpAsync(MockKafkaCluster.AllBrokers);
+        using var next = await RunningProcessor.StartAsync(broker, environment);
+        await AssertEverySeqOnceAsync(next, input, output, 3 * Timeout);
+    }
+
+    [Fact]
     public async Task A_topic_error_on_the_changelog_mid_stream_makes_it_unready_not_dead_and_once_cleared_every_seq_is_written_once()
     {
         using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:FaultInjection=true");
@@ -289,6 +320,8 @@ public sealed class ProcessorProcessTests
 
         public bool HasExited => _process.HasExited;
 
+        public int ExitCode => _process.ExitCode;
+
         public static async Task<RunningProcessor> StartAsync(DevBrokerProcess broker, Dictionary<string, string> environment)
         {
             var start = ExternalProcess.Command("dotnet", RepositoryLayout.OutputAssembly("FilterKafkaProcessor"));
@@ -328,6 +361,8 @@ public sealed class ProcessorProcessTests
         }
 
         public HttpStatusCode? Status(string path) => ProcessorProcessTests.Status(Http, path);
+
+        public void Terminate() => Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
 
         public void Dispose()
         {
