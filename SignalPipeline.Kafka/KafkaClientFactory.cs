@@ -10,9 +10,9 @@ namespace SignalPipeline.Kafka;
 /// <c>Kafka:Client</c> section (every client kind: security lives here), then the <c>Kafka:Producer</c> /
 /// <c>Kafka:Consumer</c> sections, then the caller's own. Every client logs through
 /// <see cref="ILogger"/> (each error once, repeats summarised by <see cref="KafkaLogThrottle"/>) and reports its
-/// statistics to <see cref="KafkaMetrics"/>.
+/// statistics to <see cref="KafkaMetrics"/>. Disposing it says the repeats its clients' logs have not summarised yet.
 /// </summary>
-public sealed class KafkaClientFactory
+public sealed class KafkaClientFactory : IDisposable
 {
     private readonly IConfiguration _configuration;
     private readonly KafkaSettings _settings;
@@ -226,4 +226,6 @@ public sealed class KafkaClientFactory
 
         _throttle.Log(LogLevel.Warning, client.Name, $"{error.Code}: {KafkaLogThrottle.EventOf(error.Reason)}", $"Kafka error {error.Code}: {error.Reason}");
     }
+
+    public void Dispose() => _throttle.Dispose();
 }

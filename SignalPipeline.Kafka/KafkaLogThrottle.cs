@@ -10,7 +10,8 @@ namespace SignalPipeline.Kafka;
 /// are counted, not logged; when the window ends one line says how often it repeated, and a window without a repeat
 /// ends it with one line saying so (how often and over how long it was reported). Fatal errors are not passed through here
 /// (<see cref="KafkaClientFactory"/> logs them at once). At most <c>capacity</c> events are tracked: a new one beyond
-/// that takes the place of the one seen least recently, whose summary is written first.
+/// that takes the place of the one seen least recently, whose summary is written first; at dispose (the client factory's,
+/// when the service stops) the repeats not summarised yet are.
 /// </summary>
 public sealed partial class KafkaLogThrottle : IDisposable
 {
@@ -143,12 +144,22 @@ public sealed partial class KafkaLogThrottle : IDisposable
         }
     }
 
+    /// <summary>Stops the timer and says the repeats not summarised yet, so a process that stops mid-window keeps its count.</summary>
     public void Dispose()
     {
+        var now = _time.GetUtcNow();
+        List<((string Client, string Event) Key, Repeats Repeats)> pending;
         lock (_gate)
         {
             _timer?.Dispose();
             _timer = null;
+            pending = [.. _events.Where(e => e.Value.InWindow > 0).Select(e => (e.Key, e.Value))];
+            _events.Clear();
+        }
+
+        foreach (var (key, repeats) in pending)
+        {
+            Summarise(key.Client, repeats, now);
         }
     }
 

@@ -49,6 +49,25 @@ public sealed class KafkaLogThrottleTests
     }
 
     [Fact]
+    public void RepeatsNotSummarisedYetAreSaidWhenItIsDisposed()
+    {
+        var throttle = new KafkaLogThrottle(_log, _time);
+        Repeat(throttle, "rdkafka#producer-1", 5);
+        throttle.Log(LogLevel.Warning, "rdkafka#consumer-2", RefusedEvent, Refused);
+
+        // The service stops 3 s into the window: the four repeats are said, the event seen once has nothing to add.
+        _time.Advance(TimeSpan.FromSeconds(2.5));
+        throttle.Dispose();
+
+        Assert.Equal(3, _log.Collector.Count);
+        Assert.Equal("[rdkafka#producer-1] repeated 4 times in the last 3 s: " + Refused, _log.LatestRecord.Message);
+        Assert.Equal(0, throttle.Tracked);
+        throttle.Dispose();
+        _time.Advance(throttle.Window);
+        Assert.Equal(3, _log.Collector.Count);
+    }
+
+    [Fact]
     public void AnotherClientOrAnotherEventIsNotARepeat()
     {
         using var throttle = new KafkaLogThrottle(_log, _time);
