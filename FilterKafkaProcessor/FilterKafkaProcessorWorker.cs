@@ -48,7 +48,14 @@ public sealed class FilterKafkaProcessorWorker(
                         attempt, e.Error.Reason, StartRetryDelay.TotalSeconds);
                     stoppingToken.WaitHandle.WaitOne(StartRetryDelay);
                 }
-                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                catch (Exception e) when (stoppingToken.IsCancellationRequested)
+                {
+                    // Stopped while a call to Kafka was running (the start's look-ups with Kafka out of reach): the stop
+                    // was asked for, the call's failure is no reason to say the service failed.
+                    logger.LogWarning("The stream processor stopped during a call to Kafka that failed: {Reason}", e.Message);
+                    return;
+                }
+                catch (Exception e)
                 {
                     // Only start-up failures get here (a missing topic, a fatal client error): the loop itself retries.
                     logger.LogCritical(e, "The stream processor failed; stopping the service");
@@ -72,6 +79,10 @@ public sealed class FilterKafkaProcessorWorker(
         // The stream configs first: a stream must not run the default for want of reading its entry.
         using var reader = new StreamConfigReader(kafka, options.Value, configs, logger);
         reader.CatchUp(TimeSpan.FromSeconds(options.Value.RestoreStallSeconds), stoppingToken);
+        if (stoppingToken.IsCancellationRequested)
+        {
+            return; // stopped before the configs were read: nothing started, nothing to hand over
+        }
 
         // The reader follows the topic on its own thread until the stream thread ends, however it ends: its consumer
         // is disposed with it, and librdkafka's memory is corrupted by a consumer disposed under a running Consume

@@ -102,10 +102,18 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
                 cancellationToken.WaitHandle.WaitOne(TimeSpan.FromSeconds(1));
             }
 
-            if (DateTime.UtcNow > warnAt)
+            if (DateTime.UtcNow > warnAt && !cancellationToken.IsCancellationRequested)
             {
-                logger.LogWarning("Still reading {Topic} to its end before processing; partitions [{Partitions}] are behind",
-                    options.StreamConfigTopic, string.Join(",", _catchUpTo.Keys.Order()));
+                if (_catchUpTo.Count == 0)
+                {
+                    logger.LogWarning("Still waiting to read {Topic} before processing: Kafka has not answered yet", options.StreamConfigTopic);
+                }
+                else
+                {
+                    logger.LogWarning("Still reading {Topic} to its end before processing; partitions [{Partitions}] are behind",
+                        options.StreamConfigTopic, string.Join(",", _catchUpTo.Keys.Order()));
+                }
+
                 warnAt = DateTime.UtcNow + warnEvery;
             }
         }

@@ -173,6 +173,29 @@ public sealed class ProcessorProcessTests
     }
 
     [Fact]
+    public async Task SIGTERM_while_it_waits_for_Kafka_at_start_stops_it_before_the_hosts_shutdown_timeout_without_a_failure()
+    {
+        using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:FaultInjection=true");
+        var faults = new DevBrokerFaults(broker.Http);
+        await faults.SetBrokerDownAsync(MockKafkaCluster.AllBrokers);
+        using var processor = await RunningProcessor.StartAsync(broker, []);
+        await Poll.UntilAsync(() => processor.Output.Contains("Reading stream-config failed", StringComparison.Ordinal) || processor.HasExited, Timeout,
+            () => $"the start to wait for Kafka; output:{Environment.NewLine}{processor.Output}");
+        processor.AssertRunning();
+
+        // Until 2026-12-04 the stop went on into the stream thread's start, whose look-ups failed: the host waited its
+        // whole shutdown timeout, then logged "BackgroundService failed" (crit) for a stop that was asked for.
+        processor.Terminate();
+        var shutdownTimeout = new Microsoft.Extensions.Hosting.HostOptions().ShutdownTimeout;
+        await Poll.UntilAsync(() => processor.HasExited, Timeout, () => $"the processor to exit; output:{Environment.NewLine}{processor.Output}");
+        Assert.True(processor.ExitCode == 0, $"exit code {processor.ExitCode}; output:{Environment.NewLine}{processor.Output}");
+        Assert.DoesNotContain("crit:", processor.Output);
+        Assert.DoesNotContain("BackgroundService failed", processor.Output);
+        Assert.True(processor.ExitTime - processor.TerminatedAt < shutdownTimeout,
+            $"stopped {processor.ExitTime - processor.TerminatedAt} after SIGTERM, the host's whole shutdown timeout; output:{Environment.NewLine}{processor.Output}");
+    }
+
+    [Fact]
     public async Task A_topic_error_on_the_changelog_mid_stream_makes_it_unready_not_dead_and_once_cleared_every_seq_is_written_once()
     {
         using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:FaultInjection=true");
@@ -362,7 +385,15 @@ public sealed class ProcessorProcessTests
 
         public HttpStatusCode? Status(string path) => ProcessorProcessTests.Status(Http, path);
 
-        public void Terminate() => Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+        public DateTime TerminatedAt { get; private set; }
+
+        public DateTime ExitTime => _process.ExitTime;
+
+        public void Terminate()
+        {
+            TerminatedAt = DateTime.Now;
+            Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+        }
 
         public void Dispose()
         {
