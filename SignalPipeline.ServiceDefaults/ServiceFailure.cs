@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.Hosting;
@@ -9,15 +10,36 @@ namespace Microsoft.Extensions.Hosting;
 /// </summary>
 public static class ServiceFailure
 {
+    private static readonly ManualResetEventSlim StopSignalled = new();
     private static int _registered;
+    private static readonly List<PosixSignalRegistration> Signals = []; // kept: a registration collected stops handling
 
-    /// <summary>Installs the handler once per process (<see cref="Extensions.AddServiceDefaults{TBuilder}"/> calls it).</summary>
+    /// <summary>
+    /// Installs the handler once per process (<see cref="Extensions.AddServiceDefaults{TBuilder}"/> calls it). A start
+    /// cancelled because the host was asked to stop (SIGTERM, SIGINT or SIGQUIT, which the host's console lifetime
+    /// stops on: a pod deleted while it waits for Kafka at start) is a stop, not a failure: it exits with
+    /// <see cref="Environment.ExitCode"/> (0 unless a service set it) and an Information line.
+    /// </summary>
     public static void ExitOnUnhandledException()
     {
         if (Interlocked.Exchange(ref _registered, 1) == 0)
         {
+            if (!OperatingSystem.IsWindows())
+            {
+                // Not cancelled: the console lifetime's own handler still stops the host, or the runtime's default ends the process.
+                Signals.AddRange(new[] { PosixSignal.SIGTERM, PosixSignal.SIGINT, PosixSignal.SIGQUIT }
+                    .Select(signal => PosixSignalRegistration.Create(signal, _ => StopSignalled.Set())));
+            }
+
             AppDomain.CurrentDomain.UnhandledException += (_, e) =>
             {
+                // The signal's handlers run one after another on one thread: the host's may cancel the start before ours runs.
+                if (e.ExceptionObject is OperationCanceledException && StopSignalled.Wait(TimeSpan.FromSeconds(1)))
+                {
+                    Console.Out.WriteLine("info: the service stopped before it had finished starting: a stop signal cancelled its start");
+                    Environment.Exit(Environment.ExitCode);
+                }
+
                 Console.Error.WriteLine($"crit: the service stopped: {Describe(e.ExceptionObject as Exception)}");
                 Environment.Exit(1);
             };
