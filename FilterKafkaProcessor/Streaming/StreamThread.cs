@@ -445,8 +445,9 @@ public sealed class StreamThread : IDisposable
         {
             // Wait up to 100 ms for a first record; then take what is already fetched (group commit), waiting up to
             // LingerMs for more, never past MaxBatchMs.
-            var wait = _batch.Records.Count == 0 ? 100 : Math.Min(_options.LingerMs, _options.MaxBatchMs - (int)clock.ElapsedMilliseconds);
-            if (_batch.Records.Count > 0 && clock.ElapsedMilliseconds >= _options.MaxBatchMs)
+            var first = _batch.Records.Count == 0;
+            var wait = first ? 100 : Math.Min(_options.LingerMs, _options.MaxBatchMs - (int)clock.ElapsedMilliseconds);
+            if (!first && clock.ElapsedMilliseconds >= _options.MaxBatchMs)
             {
                 return;
             }
@@ -454,6 +455,13 @@ public sealed class StreamThread : IDisposable
             if (!TakeOne(_batch, Math.Max(wait, 0), decode: false))
             {
                 return;
+            }
+
+            if (first)
+            {
+                // MaxBatchMs counts from the batch's first record: a longer wait for it must not close the batch on that
+                // record alone, leaving behind what was fetched with it.
+                clock.Restart();
             }
         }
     }

@@ -6,6 +6,7 @@ using FilterKafkaProcessor.Streaming;
 using SignalPipeline.Filters;
 using SignalPipeline.Messages;
 using SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.FilterKafkaProcessor;
 
@@ -700,6 +701,35 @@ public sealed class StreamThreadTests
 
         Assert.Equal(0L, harness.Telemetry.Duplicates);
         Assert.True(second.AssignedPartitions.Count > 0, "The second member should own a partition.");
+    }
+
+    [Fact]
+    public async Task ChunksFetchedWithTheFirstOneAfterAWaitLongerThanMaxBatchMsJoinItsBatch()
+    {
+        // Processor:MaxBatchMs bounds a batch's collection from its first record (docs/processor.md, "Batching is group
+        // commit": it waits for a first record, then takes what is already fetched). Until 2026-12-04 the bound also
+        // counted the wait for that first record, so chunks that arrived together after a quiet spell longer than
+        // MaxBatchMs were each a transaction of their own.
+        using var harness = new ProcessorHarness(partitions: 1, configure: o => o.MaxBatchMs = 200);
+        using var batchSize = DocumentedMetric.Collect<long>(harness.Meters, ProcessorTelemetry.Name, "signalpipeline.processor.batch.size");
+        var (thread, _) = harness.Start();
+        harness.Produce(ProcessorHarness.Chunk("warm-up", 0), 0);
+        harness.StepUntil(() => harness.OutputCount("warm-up") == 1);
+        batchSize.Clear();
+
+        // The step's wait for a first record is held past MaxBatchMs while three chunks arrive.
+        var name = harness.Supplier.Consumers[0].Name;
+        var wait = harness.Cluster.Faults.Stall(FaultPoint.Consume, c => c.Client == name);
+        var step = Task.Run(() => thread.Step(CancellationToken.None));
+        await wait.Reached.WaitAsync(TimeSpan.FromSeconds(30));
+        var sent = Enumerable.Range(0, 3).Select(seq => ProcessorHarness.Chunk("after-quiet", seq)).ToList();
+        sent.ForEach(chunk => harness.Produce(chunk, 0));
+        await Task.Delay(2 * harness.Options.MaxBatchMs);
+        wait.Release();
+        await step.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal([3L], batchSize.Matching().Select(m => m.Value));
+        ProcessorHarness.AssertReference(sent, harness.Outputs()["after-quiet"]);
     }
 
     /// <summary>The seqs in the output as a dev broker's reader gets them: records of aborted and open transactions too (-1: undecodable).</summary>
