@@ -28,17 +28,7 @@ public sealed class KafkaSupplier(KafkaClientFactory kafka) : IKafkaSupplier
     }
 
     public IConsumer<byte[], byte[]> GetConsumer(string groupId, RebalanceHandlers handlers)
-        => kafka.CreateConsumer<byte[], byte[]>(groupId, config =>
-        {
-            config.IsolationLevel = IsolationLevel.ReadCommitted;
-            config.EnableAutoCommit = false;
-            config.EnableAutoOffsetStore = false;
-            config.AutoOffsetReset = AutoOffsetReset.Earliest;
-
-            // Prefetch at most 16 MiB (librdkafka's default is 64 MiB): sixteen 1 MiB batches are ready at any time, and
-            // a backlog does not sit in native memory beside a million streams' state.
-            config.QueuedMaxMessagesKbytes ??= 16 * 1024;
-        }, builder => builder
+        => kafka.CreateConsumer<byte[], byte[]>(groupId, ConfigureConsumer, builder => builder
             .SetPartitionsAssignedHandler((_, assigned) => handlers.Assigned(assigned))
             .SetPartitionsRevokedHandler((_, revoked) => handlers.Revoked(revoked))
             .SetPartitionsLostHandler((_, lost) => handlers.Lost(lost)));
@@ -60,23 +50,46 @@ public sealed class KafkaSupplier(KafkaClientFactory kafka) : IKafkaSupplier
         });
 
     public IProducer<byte[], byte[]> GetProducer(string transactionalId)
-        => kafka.CreateProducer<byte[], byte[]>(config =>
-        {
-            config.TransactionalId = transactionalId;
-            config.EnableIdempotence = true;
-            config.TransactionTimeoutMs ??= 30_000;
-            config.LingerMs ??= 2;
+        => kafka.CreateProducer<byte[], byte[]>(config => ConfigureProducer(config, transactionalId));
 
-            // With .NET's background poll thread serving the delivery reports, librdkafka's flush inside
-            // CommitTransaction finds its queue empty and re-checks only every 10 ms: a commit took ~11 ms on the dev
-            // broker. Polled from the loop instead, the flush wakes on each report: ~1.7 ms (docs/processor.md).
-            config.EnableBackgroundPoll = false;
+    /// <summary>
+    /// The group consumer's settings over the configured ones: read_committed, no auto-commit (the offsets go with each
+    /// transaction), from the earliest offset when the group has none.
+    /// </summary>
+    public static void ConfigureConsumer(ConsumerConfig config)
+    {
+        config.IsolationLevel = IsolationLevel.ReadCommitted;
+        config.EnableAutoCommit = false;
+        config.EnableAutoOffsetStore = false;
+        config.AutoOffsetReset = AutoOffsetReset.Earliest;
 
-            // The delivery reports are read for partition, offset and error only: without this Confluent.Kafka copies each
-            // record's key, value, timestamp and seven headers back into managed memory (issue 14: per record, on the
-            // stream thread, inside Poll and CommitTransaction).
-            config.DeliveryReportFields ??= "none";
-        });
+        // Prefetch at most 16 MiB (librdkafka's default is 64 MiB): sixteen 1 MiB batches are ready at any time, and
+        // a backlog does not sit in native memory beside a million streams' state.
+        config.QueuedMaxMessagesKbytes ??= 16 * 1024;
+    }
+
+    /// <summary>
+    /// The transactional producer's settings over the configured ones (docs/processor.md, Settings): <c>linger.ms</c> 2,
+    /// <c>transaction.timeout.ms</c> 30000 and no delivery-report fields where <c>Kafka:Producer</c> sets none; the
+    /// background poll always off.
+    /// </summary>
+    public static void ConfigureProducer(ProducerConfig config, string transactionalId)
+    {
+        config.TransactionalId = transactionalId;
+        config.EnableIdempotence = true;
+        config.TransactionTimeoutMs ??= 30_000;
+        config.LingerMs ??= 2;
+
+        // With .NET's background poll thread serving the delivery reports, librdkafka's flush inside
+        // CommitTransaction finds its queue empty and re-checks only every 10 ms: a commit took ~11 ms on the dev
+        // broker. Polled from the loop instead, the flush wakes on each report: ~1.7 ms (docs/processor.md).
+        config.EnableBackgroundPoll = false;
+
+        // The delivery reports are read for partition, offset and error only: without this Confluent.Kafka copies each
+        // record's key, value, timestamp and seven headers back into managed memory (issue 14: per record, on the
+        // stream thread, inside Poll and CommitTransaction).
+        config.DeliveryReportFields ??= "none";
+    }
 
     public int? PartitionCount(string topic)
     {
