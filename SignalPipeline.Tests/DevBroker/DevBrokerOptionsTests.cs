@@ -29,6 +29,17 @@ public sealed class DevBrokerOptionsTests
         Assert.Empty(Validate(new DevBrokerOptions()));
     }
 
+    [Fact]
+    public void The_defaults_are_the_documented_ones()
+    {
+        // docs/kafka.md, the DevBroker settings table.
+        var defaults = new DevBrokerOptions();
+
+        Assert.Equal((9092, 8, 1, 100, false), (defaults.BootstrapPort, defaults.Partitions, defaults.Brokers, defaults.GroupInitialRebalanceDelayMs, defaults.FaultInjection));
+        Assert.Equal(["sample-input", "sample-output", "sample-dlq", "filter-kafka-processor-state-changelog", "stream-config", "filter-kafka-processor-instances"],
+            defaults.TopicNames);
+    }
+
     private static List<string> Validate(DevBrokerOptions options)
     {
         var results = new List<ValidationResult>();

@@ -50,6 +50,20 @@ public class ProcessorOptionsTests
     }
 
     [Fact]
+    public void TopicsFilteringAndLimitsHaveTheDocumentedDefaults()
+    {
+        var defaults = Bind([]);
+
+        Assert.Equal(("sample-input", "sample-output", "sample-dlq", "filter-kafka-processor-state-changelog", "stream-config"),
+            (defaults.InputTopic, defaults.OutputTopic, defaults.DlqTopic, defaults.ChangelogTopic, defaults.StreamConfigTopic));
+        Assert.Equal(("kalman", FilterMode.Local, "http://filter-gateway"), (defaults.Algorithm, defaults.Mode, defaults.GatewayUrl));
+        Assert.Equal((2000, 2_097_152, 1, 32, 268_435_456L, 1_000_000, 10), (defaults.MaxBatchRecords, defaults.MaxBatchBytes, defaults.CodecThreads,
+            defaults.MaxHeldChunks, defaults.MaxHeldBytes, defaults.MaxChunkSamples, defaults.RateLogSeconds));
+        Assert.Equal((1024, 65_536), (defaults.MaxHttpConnections, defaults.MaxHttpReadAheadBytes));
+        Assert.True(new ProcessorOptionsValidator().Validate(null, defaults).Succeeded);
+    }
+
+    [Fact]
     public void BatchingDefaultsToGroupCommit()
     {
         var options = Bind([]);
@@ -73,6 +87,10 @@ public class ProcessorOptionsTests
     [InlineData("Processor:RestoreStallSeconds", "0", "Processor:RestoreStallSeconds = 0 is out of range")]
     [InlineData("Processor:MaxHttpConnections", "0", "Processor:MaxHttpConnections = 0 is out of range")]
     [InlineData("Processor:MaxHttpReadAheadBytes", "32768", "Processor:MaxHttpReadAheadBytes = 32768 is out of range")]
+    [InlineData("Processor:MaxHttpReadAheadBytes", "67108865", "Processor:MaxHttpReadAheadBytes = 67108865 is out of range [49152, 67108864]")]
+    [InlineData("Processor:MaxHttpConnections", "1000001", "Processor:MaxHttpConnections = 1000001 is out of range [1, 1000000]")]
+    [InlineData("Processor:MaxHeldBytes", "1048575", "Processor:MaxHeldBytes = 1048575 is out of range [1048576, 1099511627776]")]
+    [InlineData("Processor:MaxHeldBytes", "1099511627777", "Processor:MaxHeldBytes = 1099511627777 is out of range [1048576, 1099511627776]")]
     [InlineData("Processor:InstanceId", "pod/1", "Processor:InstanceId 'pod/1'")]
     [InlineData("OUTPUT_TOPIC", "sample-input", "INPUT_TOPIC and OUTPUT_TOPIC are both")]
     [InlineData("INPUT_TOPIC", " ", "INPUT_TOPIC must not be empty")]
