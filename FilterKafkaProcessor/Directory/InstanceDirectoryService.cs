@@ -44,7 +44,21 @@ public sealed class InstanceDirectoryService(
             return;
         }
 
-        var partitions = await PartitionCountAsync(settings, stoppingToken);
+        int? partitions;
+        try
+        {
+            partitions = await PartitionCountAsync(settings, stoppingToken);
+        }
+        catch (InvalidOperationException e)
+        {
+            // A missing topic the start-up check did not see (it leaves a cluster it could not read to readiness) stops the
+            // service as that check does, with exit code 1: the host itself exits 0 after a background service failed.
+            logger.LogCritical("{Reason}; stopping the service", e.Message);
+            Environment.ExitCode = 1;
+            lifetime.StopApplication();
+            return;
+        }
+
         if (partitions is null)
         {
             return;

@@ -37,6 +37,27 @@ public sealed class ProcessorProcessTests
     }
 
     [Fact]
+    public async Task A_missing_instances_topic_found_after_the_start_check_stops_it_with_exit_code_1_naming_it()
+    {
+        // No instance directory topic, and a topic error that makes the start-up topic check give up (a cluster it
+        // cannot read is left to readiness), so the instance directory's own look-up is the one that finds it missing.
+        using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:FaultInjection=true",
+            "--DevBroker:Topics=sample-input,sample-output,sample-dlq,filter-kafka-processor-state-changelog,stream-config");
+        await new DevBrokerFaults(broker.Http).SetTopicErrorAsync("sample-dlq", ErrorCode.LeaderNotAvailable);
+
+        var start = ExternalProcess.Command("dotnet", RepositoryLayout.OutputAssembly("FilterKafkaProcessor"));
+        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
+        start.Environment["ConnectionStrings__kafka"] = broker.BootstrapServers;
+        var run = await ExternalProcess.RunAsync(start, Timeout);
+
+        // 1, as for a topic the start-up check finds missing (docs/processor.md, Settings), not the host's 0 after a failed background service.
+        var output = run.Output + run.Error;
+        Assert.Contains("INSTANCES_TOPIC: topic 'filter-kafka-processor-instances' does not exist", output);
+        Assert.True(run.ExitCode == 1, $"exit code {run.ExitCode}; output:{Environment.NewLine}{output}");
+    }
+
+    [Fact]
     public async Task Filter_services_out_of_reach_make_it_unready_but_leave_it_alive()
     {
         using var broker = await DevBrokerProcess.StartHealthyAsync();
