@@ -45,7 +45,7 @@ public static class KafkaClientExtensions
         return resource;
     }
 
-    /// <summary>The AppHost's <c>INPUT_TOPIC</c>, <c>OUTPUT_TOPIC</c>, <c>DLQ_TOPIC</c>, <c>CHANGELOG_TOPIC</c>, when set, so every Kafka user agrees on the names.</summary>
+    /// <summary>The AppHost's <c>*_TOPIC</c> settings (<see cref="PipelineTopics.All"/>), when set, so every Kafka user agrees on the names.</summary>
     public static IResourceBuilder<T> WithTopicNames<T>(this IResourceBuilder<T> resource)
         where T : IResourceWithEnvironment
     {

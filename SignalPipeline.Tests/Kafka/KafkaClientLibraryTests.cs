@@ -102,6 +102,21 @@ public sealed class KafkaClientLibraryTests
     }
 
     [Fact]
+    public void Without_a_recorded_producer_span_the_current_trace_context_is_still_written()
+    {
+        // docs/kafka.md, Tracing. Nothing here listens to the Kafka source, but another test may meanwhile: then the
+        // producer span is the current activity's child, in the same trace.
+        using var caller = new Activity("caller").SetIdFormat(ActivityIdFormat.W3C).Start();
+        var headers = new Headers();
+
+        using var produce = KafkaTracing.StartProduce("sample-input", headers);
+
+        var written = KafkaTracing.ExtractTraceContext(headers);
+        Assert.Equal(caller.TraceId, written.TraceId);
+        Assert.Equal(produce?.SpanId ?? caller.SpanId, written.SpanId);
+    }
+
+    [Fact]
     public void The_consumer_span_is_a_child_of_the_producer_span_in_the_headers()
     {
         using var listener = new ActivityListener
