@@ -11,7 +11,7 @@ public sealed class DevBrokerOptions : IValidatableObject
     /// <summary>
     /// The fixed bootstrap port clients are given (the AppHost sets it to the port DCP allocated); 0 picks a free one.
     /// </summary>
-    [Range(0, 65535)]
+    [SettingRange(0, 65535)]
     public int BootstrapPort { get; set; } = 9092;
 
     /// <summary>
@@ -20,14 +20,14 @@ public sealed class DevBrokerOptions : IValidatableObject
     /// </summary>
     public string Topics { get; set; } = string.Join(',', PipelineTopics.All.Select(t => t.Name));
 
-    [Range(1, 1000)]
+    [SettingRange(1, 1000)]
     public int Partitions { get; set; } = 8;
 
-    [Range(1, 10)]
+    [SettingRange(1, 10)]
     public int Brokers { get; set; } = 1;
 
     /// <summary>Small so a consumer group gets its first assignment quickly (Kafka's own default is 3000 ms).</summary>
-    [Range(0, 300_000)]
+    [SettingRange(0, 300_000)]
     public int GroupInitialRebalanceDelayMs { get; set; } = 100;
 
     /// <summary>

@@ -45,7 +45,7 @@ public sealed class DevBrokerProcessTests
         using var broker = DevBrokerProcess.Start("--DevBroker:Partitions=0");
         await broker.Process.WaitForExitAsync().WaitAsync(Timeout);
 
-        Assert.NotEqual(0, broker.Process.ExitCode);
-        Assert.Contains("Partitions", broker.Output);
+        Assert.True(broker.Process.ExitCode == 1, $"exit code {broker.Process.ExitCode}; output:{Environment.NewLine}{broker.Output}");
+        Assert.Contains("DevBroker:Partitions = 0 is out of range [1, 1000].", broker.Output);
     }
 }
