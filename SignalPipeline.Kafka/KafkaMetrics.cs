@@ -73,9 +73,6 @@ public sealed class KafkaMetrics : IDisposable
         _clients[statistics.Name] = statistics;
     }
 
-    /// <summary>Stops reporting a client (called when it is disposed, so its series end).</summary>
-    public void Forget(string clientName) => _clients.TryRemove(clientName, out _);
-
     private IEnumerable<Measurement<long>> Observe(Func<ClientStatistics, long> value)
     {
         foreach (var client in Current())
