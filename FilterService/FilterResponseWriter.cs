@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SignalPipeline.Messages;
 
 namespace FilterService;
 
@@ -122,12 +123,15 @@ public static class FilterResponseWriter
         writer.WriteEndArray();
     }
 
-    // Utf8JsonWriter formats doubles as the shortest round-trippable text, so a client parsing it gets the same bits.
+    // The codec's formatting (ShortestDouble), so a client parsing the text gets the same bits: Utf8JsonWriter's own text
+    // for a few doubles (2^-958 as 4.104536801298376E-289) parses back to a neighbour.
     private static void WriteNumbers(Utf8JsonWriter writer, ReadOnlySpan<double> values)
     {
+        // Room for ShortestDouble's longest text and the bytes past it it may overwrite.
+        Span<byte> text = stackalloc byte[ShortestDouble.MaxLength + 8];
         foreach (var value in values)
         {
-            writer.WriteNumberValue(value);
+            writer.WriteRawValue(text[..ShortestDouble.Format(value, text)], skipInputValidation: true);
         }
     }
 }

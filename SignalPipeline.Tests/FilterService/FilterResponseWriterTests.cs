@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Text.Json;
 using FilterService;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -69,6 +70,37 @@ public sealed class FilterResponseWriterTests
         Assert.Equal(output.AsSpan(0, length).ToArray(), read[0].Filtered);
         Assert.Equal(output.AsSpan(length, length).ToArray(), read[1].Filtered);
         Assert.Equal([4, 5], read[1].State);
+    }
+
+    [Fact]
+    public async Task JsonAnswersWriteEveryDoubleAsTextThatParsesBackToItsBits()
+    {
+        // docs/filter-api.md: parsing filtered_signal gives the filter's doubles exactly. Utf8JsonWriter writes 2^-958 as
+        // 4.104536801298376E-289, which parses to the next double.
+        double[] output = [Math.ScaleB(1, -958), -0.0, double.Epsilon, double.MaxValue, 0.1 + 0.2, 1e17, -1.5e-300];
+        var half = output.Length / 2;
+
+        var run = await WriteAsync(response => FilterResponseWriter.WriteRunAsync(response, "kalman", output,
+            new FilterResult(0, output.Length, [1, 2, 3]), CancellationToken.None));
+        var batch = await WriteAsync(response => FilterResponseWriter.WriteBatchAsync(response, "kalman", output,
+            [new FilterResult(0, half, [1]), new FilterResult(half, output.Length - half, [2])], CancellationToken.None));
+
+        AssertBits(output, run.RootElement.GetProperty("filtered_signal"));
+        var results = batch.RootElement.GetProperty("results");
+        AssertBits(output[..half], results[0].GetProperty("filtered_signal"));
+        AssertBits(output[half..], results[1].GetProperty("filtered_signal"));
+
+        static void AssertBits(double[] expected, JsonElement array)
+            => Assert.Equal(expected.Select(BitConverter.DoubleToInt64Bits), array.EnumerateArray().Select(e => BitConverter.DoubleToInt64Bits(e.GetDouble())));
+    }
+
+    private static async Task<JsonDocument> WriteAsync(Func<HttpResponse, Task> write)
+    {
+        var body = new RecordingPipeWriter();
+        var context = new DefaultHttpContext();
+        context.Features.Set<IHttpResponseBodyFeature>(new PipeBodyFeature(body));
+        await write(context.Response);
+        return JsonDocument.Parse(body.Written.WrittenMemory);
     }
 
     /// <summary>Keeps everything written, and the largest number of bytes written between two flushes.</summary>
