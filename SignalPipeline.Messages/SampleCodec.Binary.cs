@@ -180,8 +180,11 @@ public static partial class SampleCodec
         {
             if (!key.IsEmpty && !key.SequenceEqual(header))
             {
-                return !Utf8.IsValid(key) ? NotUtf8("the record key", key, out error) : Fail(DecodeErrorCode.StreamIdMismatch,
-                    $"header '{MessageHeaders.StreamId}' = '{Printable(header)}' differs from the record key '{Printable(key)}'", out error);
+                // Bytes that are not UTF-8 name no stream, so they cannot name another one: invalid, not a mismatch.
+                return !Utf8.IsValid(key) ? NotUtf8("the record key", key, out error)
+                    : !Utf8.IsValid(header) ? NotUtf8($"the '{MessageHeaders.StreamId}' header", header, out error)
+                    : Fail(DecodeErrorCode.StreamIdMismatch,
+                        $"header '{MessageHeaders.StreamId}' = '{Printable(header)}' differs from the record key '{Printable(key)}'", out error);
             }
 
             id = header;
@@ -234,11 +237,11 @@ public static partial class SampleCodec
         return text[..written].ToArray();
     }
 
+    // ShortestDouble, not "R": .NET's text for a few doubles (2^-958) parses back to a neighbour.
     private static byte[] FormatHeader(double value)
     {
-        Span<byte> text = stackalloc byte[32];
-        value.TryFormat(text, out var written, "R", CultureInfo.InvariantCulture);
-        return text[..written].ToArray();
+        Span<byte> text = stackalloc byte[ShortestDouble.MaxLength + 8];
+        return text[..ShortestDouble.Format(value, text)].ToArray();
     }
 
     /// <summary>Index of the first NaN or infinity, or -1. x - x is 0 for finite x and NaN otherwise.</summary>

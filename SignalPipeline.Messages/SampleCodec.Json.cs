@@ -34,7 +34,10 @@ public static partial class SampleCodec
         WriteSignal(writer, chunk.SignalJson.Span, chunk.Signal.Span);
         if (chunk.SampleRate is { } rate)
         {
-            writer.WriteNumber("sample_rate"u8, rate);
+            // As the samples: Utf8JsonWriter's text for a few doubles (2^-958) parses back to a neighbour.
+            Span<byte> text = stackalloc byte[ShortestDouble.MaxLength + 8];
+            writer.WritePropertyName("sample_rate"u8);
+            writer.WriteRawValue(text[..ShortestDouble.Format(rate, text)], skipInputValidation: true);
         }
 
         if (chunk.TimestampMs is { } timestamp)

@@ -101,6 +101,21 @@ public sealed class SampleCodecTests
     }
 
     [Theory]
+    [InlineData(SampleFormat.Json)]
+    [InlineData(SampleFormat.Float64)]
+    public void A_sample_rate_round_trips_bit_for_bit(SampleFormat format)
+    {
+        // docs/messages.md: numbers are written as text that parses back to the same double. .NET's own text for 2^-958
+        // (4.104536801298376E-289), in Utf8JsonWriter and in "R", parses to the next double.
+        foreach (var rate in new[] { Math.ScaleB(1, -958), double.Epsilon, double.MaxValue, 0.1 + 0.2, 44100.5 })
+        {
+            var decoded = Decode(SampleCodec.ToMessage(new SampleChunk("s", 0, new[] { 1.0 }, rate) { Format = format }), null);
+
+            Assert.Equal(BitConverter.DoubleToInt64Bits(rate), BitConverter.DoubleToInt64Bits(decoded.SampleRate!.Value));
+        }
+    }
+
+    [Theory]
     [InlineData(SampleFormat.Json, 1)]
     [InlineData(SampleFormat.Float64, 2)]
     [InlineData(SampleFormat.Float32, 3)]
@@ -355,14 +370,17 @@ public sealed class SampleCodecTests
         Assert.Equal("the record key is not valid UTF-8: 73FF", error.Message);
     }
 
-    [Fact]
-    public void A_stream_id_header_that_is_not_utf8_is_an_invalid_stream_id()
+    [Theory]
+    [InlineData("")] // no key: the header is the stream id
+    [InlineData("s\uFFFD")] // the header read with U+FFFD: not a mismatch, and not this stream either
+    [InlineData("sensor-1")] // another key: the header names no stream, so it cannot name another one
+    public void A_stream_id_header_that_is_not_utf8_is_an_invalid_stream_id(string key)
     {
         var message = SampleCodec.ToMessage(new SampleChunk("s", 0, new[] { 1.0 }) { Format = SampleFormat.Float32 });
         message.Headers.Remove(MessageHeaders.StreamId);
         message.Headers.Add(MessageHeaders.StreamId, NotUtf8Key);
 
-        Assert.False(SampleCodec.TryDecodeSampleChunk([], message.Value, message.Headers, out _, out var error));
+        Assert.False(SampleCodec.TryDecodeSampleChunk(Encoding.UTF8.GetBytes(key), message.Value, message.Headers, out _, out var error));
         Assert.Equal((DecodeErrorCode.InvalidStreamId, "the 'stream-id' header is not valid UTF-8: 73FF"), (error.Code, error.Message));
     }
 
