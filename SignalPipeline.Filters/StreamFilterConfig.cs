@@ -98,18 +98,28 @@ public sealed class StreamFilterConfig
         }
     }
 
-    /// <summary>The record format, parameters in descriptor order, numbers round-tripping ("R").</summary>
+    /// <summary>The record format, parameters in descriptor order, numbers round-tripping bit for bit.</summary>
     public byte[] ToJson()
     {
         var json = new StringBuilder("{\"algorithm\":\"").Append(Algorithm).Append("\",\"params\":{");
         var first = true;
         foreach (var (name, value) in Parameters)
         {
-            json.Append(first ? "" : ",").Append('"').Append(name).Append("\":").Append(value.ToString("R", CultureInfo.InvariantCulture));
+            json.Append(first ? "" : ",").Append('"').Append(name).Append("\":").Append(RoundTrip(value));
             first = false;
         }
 
         return Encoding.UTF8.GetBytes(json.Append("}}").ToString());
+    }
+
+    // "R" is .NET's shortest text, which for a few doubles (2^-958: 4.104536801298376E-289) parses back to a neighbour;
+    // 17 significant digits always parse back to the same double.
+    private static string RoundTrip(double value)
+    {
+        var text = value.ToString("R", CultureInfo.InvariantCulture);
+        return BitConverter.DoubleToInt64Bits(double.Parse(text, CultureInfo.InvariantCulture)) == BitConverter.DoubleToInt64Bits(value)
+            ? text
+            : value.ToString("G17", CultureInfo.InvariantCulture);
     }
 
     /// <summary>The algorithm and parameters a <see cref="IStreamFilter.SaveState"/> snapshot runs (throws <see cref="InvalidFilterStateException"/>).</summary>

@@ -35,6 +35,17 @@ public sealed class StreamFilterConfigTests
     }
 
     [Fact]
+    public void AConfigRoundTripsBitForBitWhateverItsValues()
+    {
+        // .NET's "R" text for 2^-958 (4.104536801298376E-289) parses to the next double; -0 must stay -0.
+        var written = StreamFilterConfig.Create("kalman", new Dictionary<string, double> { ["q"] = Math.ScaleB(1, -958), ["r"] = 0.1 + 0.2, ["x0"] = -0.0 });
+
+        var read = StreamFilterConfig.Parse(written.ToJson());
+
+        Assert.Equal(written.Parameters.Values.Select(BitConverter.DoubleToInt64Bits), read.Parameters.Values.Select(BitConverter.DoubleToInt64Bits));
+    }
+
+    [Fact]
     public void TheDecisionSwitchesOnceRefusesOnceAndReturnsToTheDefaultOnATombstone()
     {
         var kalman = StreamFilterConfig.Create("kalman", null);
