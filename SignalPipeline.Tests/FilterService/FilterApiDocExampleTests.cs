@@ -1,0 +1,175 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using SignalPipeline.Tests.FilterGateway;
+using static SignalPipeline.Tests.FilterService.FilterApi;
+
+namespace SignalPipeline.Tests.FilterService;
+
+/// <summary>
+/// docs/filter-api.md's examples and request rules, as written there, against an in-process service: the answers the
+/// page shows, the content types it takes, the properties it refuses and the problem types it names. One service serves
+/// every test of the class (the API keeps nothing between calls).
+/// </summary>
+public sealed class FilterApiDocExampleTests(FilterApiDocExampleTests.Service service) : IClassFixture<FilterApiDocExampleTests.Service>
+{
+    private readonly HttpClient _client = service.Client;
+
+    /// <summary>One in-process service shared by the tests of this class.</summary>
+    public sealed class Service : IAsyncLifetime
+    {
+        private InProcessHost _host = null!;
+
+        public HttpClient Client { get; private set; } = null!;
+
+        public async Task InitializeAsync()
+        {
+            _host = await FilterServiceLimitsTests.StartServiceAsync();
+            Client = _host.CreateClient();
+        }
+
+        public async Task DisposeAsync()
+        {
+            Client.Dispose();
+            await _host.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task The_pages_example_answers_begin_as_shown()
+    {
+        var (filtered, state) = await RunAsync(_client, "kalman", [0.2, 0.9, -0.8, 0.7, -0.6]);
+        Assert.Equal("0.1980198215859249", filtered[0].ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+        Assert.StartsWith("U1BGUwEAAQQ", state);
+
+        var (withParams, _) = await RunAsync(_client, "kalman", [0.2, 0.9, -0.8], paramsJson: """{"q": 1e-4, "r": 0.05}""");
+        Assert.Equal(0.19047709741929342, withParams[0]);
+
+        var (_, rlsState) = await RunAsync(_client, "rls", [0.2, 0.9, -0.8], paramsJson: """{"order": 4}""");
+        Assert.StartsWith("U1BGUwEAAgM", rlsState);
+    }
+
+    [Fact]
+    public async Task The_JSON_form_ignores_the_query_and_takes_any_json_media_type_or_none()
+    {
+        var expected = Reference("kalman", [0.2, 0.9]);
+
+        foreach (var mediaType in new[] { "application/json", "application/problem+json", "APPLICATION/JSON; charset=utf-8", null })
+        {
+            using var content = new ByteArrayContent("""{"signal":[0.2, 0.9]}"""u8.ToArray());
+            if (mediaType is not null)
+            {
+                content.Headers.TryAddWithoutValidation("Content-Type", mediaType);
+            }
+
+            // The query is not read in the JSON form: a value that would be refused as a parameter changes nothing.
+            using var response = await _client.PostAsync("/kalman/audio/run?q=abc&window=0", content).WaitAsync(CallTimeout);
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{mediaType}: {(int)response.StatusCode} {text}");
+            using var json = JsonDocument.Parse(text);
+            AssertBitIdentical(expected, ReadSignal(json.RootElement.GetProperty("filtered_signal")));
+        }
+    }
+
+    [Theory]
+    [InlineData("/kalman/audio/run", "text/plain", "/audio/run takes application/json or application/octet-stream (docs/filter-api.md), not 'text/plain'.")]
+    [InlineData("/kalman/audio/run", "application/x-www-form-urlencoded", "not 'application/x-www-form-urlencoded'")]
+    [InlineData("/kalman/audio/batch", "application/octet-stream",
+        "/audio/batch takes application/json or application/vnd.signalpipeline.filter-batch (docs/filter-api.md), not 'application/octet-stream'.")]
+    public async Task Another_content_type_gets_415_naming_what_the_endpoint_takes(string path, string mediaType, string detail)
+    {
+        using var content = new ByteArrayContent("""{"signal":[0.2]}"""u8.ToArray());
+        content.Headers.TryAddWithoutValidation("Content-Type", mediaType);
+        using var response = await _client.PostAsync(path, content).WaitAsync(CallTimeout);
+
+        await AssertProblemAsync(response, HttpStatusCode.UnsupportedMediaType, detail);
+    }
+
+    [Theory]
+    [InlineData("/kalman/audio/run", """{"signal":[0.2],"signal":[0.9]}""", "'signal' is given twice.")]
+    [InlineData("/kalman/audio/run", """{"signal":[0.2],"state":null,"state":null}""", "'state' is given twice.")]
+    [InlineData("/kalman/audio/run", """{"signal":[0.2],"params":{},"params":{}}""", "'params' is given twice.")]
+    [InlineData("/kalman/audio/run", """{"signal":[0.2],"params":{"q":1e-4,"Q":2e-4}}""", "'params.Q' is given twice (parameter names are case-insensitive).")]
+    [InlineData("/kalman/audio/batch", """{"items":[{"signal":[0.2]}],"items":[{"signal":[0.9]}]}""", "'items' is given twice.")]
+    [InlineData("/kalman/audio/batch", """{"items":[{"signal":[0.2],"signal":[0.9]}]}""", "'items[0].signal' is given twice.")]
+    [InlineData("/kalman/audio/batch", """{"items":[{"signal":[0.2],"params":{"q":1}}]}""", "'items[0].params' is not supported")]
+    public async Task A_property_given_twice_or_out_of_place_gets_400_naming_it(string path, string body, string detail)
+    {
+        using var response = await PostJsonAsync(_client, path, body);
+
+        await AssertProblemAsync(response, HttpStatusCode.BadRequest, detail, type: "https://tools.ietf.org/html/rfc9110#section-15.5.1");
+    }
+
+    [Fact]
+    public async Task Other_properties_are_ignored_down_to_16_levels_and_deeper_is_malformed_JSON()
+    {
+        // The request object is the first level; "extra" holds the other 15 (16 in all), or 16 (17 in all).
+        using var sixteen = await PostJsonAsync(_client, "/kalman/audio/run", $$"""{"extra":{{Nested(15)}},"signal":[0.2]}""");
+        Assert.Equal(HttpStatusCode.OK, sixteen.StatusCode);
+
+        using var seventeen = await PostJsonAsync(_client, "/kalman/audio/run", $$"""{"extra":{{Nested(16)}},"signal":[0.2]}""");
+        await AssertProblemAsync(seventeen, HttpStatusCode.BadRequest, "Malformed JSON");
+
+        static string Nested(int levels) => new string('[', levels) + new string(']', levels);
+    }
+
+    [Fact]
+    public async Task The_binary_form_answers_with_the_state_and_algorithm_headers_and_the_same_state_as_JSON()
+    {
+        double[] signal = [0.2, 0.9, -0.8, 0.7, -0.6];
+
+        var bytes = new byte[signal.Length * sizeof(double)];
+        Buffer.BlockCopy(signal, 0, bytes, 0, bytes.Length);
+        using var content = new ByteArrayContent(bytes);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        using var response = await _client.PostAsync("/ls/audio/run?window=9&degree=1", content).WaitAsync(CallTimeout);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("ls", response.Headers.GetValues("X-Filter-Algorithm").Single());
+        var (_, jsonState) = await RunAsync(_client, "ls", signal, paramsJson: """{"window": 9, "degree": 1}""");
+        Assert.Equal(jsonState, response.Headers.GetValues("X-Filter-State").Single());
+    }
+
+    [Fact]
+    public async Task Algorithms_shows_an_unbounded_side_as_null_and_inf()
+    {
+        var text = await _client.GetStringAsync("/algorithms").WaitAsync(CallTimeout);
+
+        Assert.Contains("""{"name":"q","description":"Process noise variance.","default":1E-05,"min":0,"max":null,"min_exclusive":true,"max_exclusive":false,"integer":false,"range":"(0, inf)"}""", text);
+        using var json = JsonDocument.Parse(text);
+        var kalman = json.RootElement.GetProperty("algorithms").EnumerateArray().Single(a => a.GetProperty("name").GetString() == "kalman");
+        var x0 = kalman.GetProperty("parameters").EnumerateArray().Single(p => p.GetProperty("name").GetString() == "x0");
+        Assert.Equal(("(-inf, inf)", JsonValueKind.Null, JsonValueKind.Null),
+            (x0.GetProperty("range").GetString(), x0.GetProperty("min").ValueKind, x0.GetProperty("max").ValueKind));
+        var lambda = json.RootElement.GetProperty("algorithms").EnumerateArray().Single(a => a.GetProperty("name").GetString() == "rls")
+            .GetProperty("parameters").EnumerateArray().Single(p => p.GetProperty("name").GetString() == "lambda");
+        Assert.Equal("(0, 1]", lambda.GetProperty("range").GetString());
+    }
+
+    [Fact]
+    public async Task A_refusal_is_problem_json_whatever_the_Accept_with_the_RFC_section_as_its_type()
+    {
+        foreach (var accept in new[] { "application/vnd.signalpipeline.filter-batch", "text/html", "*/*" })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/batch")
+            {
+                Content = new StringContent("""{"items":[]}""", Encoding.UTF8, "application/json"),
+            };
+            request.Headers.TryAddWithoutValidation("Accept", accept);
+            using var response = await _client.SendAsync(request).WaitAsync(CallTimeout);
+            if (accept == "text/html")
+            {
+                await AssertProblemAsync(response, HttpStatusCode.NotAcceptable, "the Accept header 'text/html' takes neither");
+            }
+            else
+            {
+                await AssertProblemAsync(response, HttpStatusCode.BadRequest, "'items' is missing or empty", "https://tools.ietf.org/html/rfc9110#section-15.5.1");
+            }
+        }
+
+        using var overflow = await PostJsonAsync(_client, "/kalman/audio/run", RunBody([1.7e308, -1.7e308, 1.7e308]));
+        await AssertProblemAsync(overflow, HttpStatusCode.UnprocessableEntity, "the kalman filter's output at sample 1 is not finite",
+            "https://tools.ietf.org/html/rfc4918#section-11.2");
+    }
+}
