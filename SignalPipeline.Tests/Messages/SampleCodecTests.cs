@@ -499,6 +499,21 @@ public sealed class SampleCodecTests
     }
 
     [Fact]
+    public void A_header_given_twice_counts_by_its_last_value()
+    {
+        // docs/messages.md: the last one counts (Confluent's TryGetLastBytes), content-type included.
+        var message = SampleCodec.ToMessage(new SampleChunk("s", 1, new[] { 1.0, -2.0 }, 8000) { Format = SampleFormat.Float32 });
+        message.Headers.Add(MessageHeaders.Seq, "7"u8.ToArray());
+        message.Headers.Add(MessageHeaders.SampleRate, "44100.5"u8.ToArray());
+        message.Headers.Add(MessageHeaders.ContentType, Encoding.ASCII.GetBytes(ContentTypes.Float64));
+
+        var chunk = Decode(message, null);
+
+        Assert.Equal((7L, 44100.5, SampleFormat.Float64), (chunk.Seq, chunk.SampleRate!.Value, chunk.Format));
+        Assert.Equal([BitConverter.UInt64BitsToDouble(0xC00000003F800000)], chunk.Signal.ToArray());
+    }
+
+    [Fact]
     public void Encoding_rejects_chunks_that_would_not_decode()
     {
         Assert.Throws<ArgumentException>(() => SampleCodec.ToMessage(new SampleChunk("s", 0, new[] { double.NaN })));
