@@ -101,6 +101,37 @@ public sealed class FilterApiDocExampleTests(FilterApiDocExampleTests.Service se
         await AssertProblemAsync(response, HttpStatusCode.BadRequest, detail, type: "https://tools.ietf.org/html/rfc9110#section-15.5.1");
     }
 
+    [Theory]
+    [InlineData("""{"signal": [0.2, 0.9 -0.8]}""",
+        "Malformed JSON: '-' is invalid after a value. Expected either ',', '}', or ']'. LineNumber: 0 | BytePositionInLine: 21.")]
+    [InlineData("""{"signal": [0.2], "state": "\udc00"}""", "Malformed JSON: Cannot read invalid UTF-16 JSON text as string. Invalid surrogate value: '0xDC00'.")]
+    [InlineData("", "The request body is empty: send a JSON object such as {\"signal\":[0.2, 0.9]}.")]
+    [InlineData("""{"params": {}}""", "'signal' is missing: send {\"signal\":[numbers]}.")]
+    [InlineData("""{"signal": [0.2, "0.9"]}""", "signal[1] is not a number (a string).")]
+    [InlineData("""{"signal": [0.2, 1e400]}""", "signal[1] is not a finite double-precision number.")]
+    [InlineData("""{"signal": [0.2], "state": "not base64!"}""", "'state' must be the base64 string returned by a previous call.")]
+    [InlineData("""{"signal": [0.2], "params": {"gain": 1}}""", "Unknown parameter 'gain' for algorithm 'kalman'. Known: q, r, x0, p0.")]
+    public async Task The_error_tables_example_details_are_the_services_words(string body, string detail)
+    {
+        using var response = await PostJsonAsync(_client, "/kalman/audio/run", body);
+
+        await AssertProblemAsync(response, HttpStatusCode.BadRequest, detail);
+    }
+
+    [Fact]
+    public async Task The_error_tables_state_and_algorithm_examples_are_the_services_words()
+    {
+        var (_, kalmanState) = await RunAsync(_client, "kalman", [0.2]);
+        using var otherAlgorithm = await PostJsonAsync(_client, "/rls/audio/run", RunBody([0.2], kalmanState));
+        await AssertProblemAsync(otherAlgorithm, HttpStatusCode.BadRequest, "Filter state belongs to algorithm 'kalman', not 'rls'.");
+
+        using var unknown = await PostJsonAsync(_client, "/median/audio/run", """{"signal": [0.2]}""");
+        await AssertProblemAsync(unknown, HttpStatusCode.NotFound, "Unknown filter algorithm 'median'. Known: kalman, rls, ls, lms.");
+
+        using var badItem = await PostJsonAsync(_client, "/rls/audio/batch", """{"items":[{"signal":[0.1]},{"signal":[0.1,0.2,0.3,"x"]}]}""");
+        await AssertProblemAsync(badItem, HttpStatusCode.BadRequest, "items[1].signal[3] is not a number (a string).");
+    }
+
     [Fact]
     public async Task Other_properties_are_ignored_down_to_16_levels_and_deeper_is_malformed_JSON()
     {
