@@ -296,12 +296,14 @@ public sealed class SampleCodecTests
         Assert.Equal(DecodeErrorCode.InvalidStreamId, error.Code);
     }
 
-    [Fact]
-    public void Invalid_utf8_in_a_json_string_is_malformed_json()
+    [Theory]
+    [InlineData("")]
+    [InlineData("sensor-1")] // a key it cannot equal: still malformed JSON, not a mismatch
+    public void Invalid_utf8_in_a_json_string_is_malformed_json(string key)
     {
         byte[] json = [.. "{\"stream_id\":\""u8, 0xC3, 0x28, .. "\",\"seq\":0,\"signal\":[1]}"u8];
 
-        Assert.False(SampleCodec.TryDecodeSampleChunk([], json, null, out _, out var error));
+        Assert.False(SampleCodec.TryDecodeSampleChunk(Encoding.UTF8.GetBytes(key), json, null, out _, out var error));
         Assert.Equal(DecodeErrorCode.MalformedJson, error.Code);
     }
 
