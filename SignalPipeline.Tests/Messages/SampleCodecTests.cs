@@ -257,6 +257,7 @@ public sealed class SampleCodecTests
     [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[Infinity]}""", DecodeErrorCode.NonFiniteSample)]
     [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1, -Infinity]}""", DecodeErrorCode.NonFiniteSample)]
     [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1,"NaN"]}""", DecodeErrorCode.NonFiniteSample)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1,"-Infinity"]}""", DecodeErrorCode.NonFiniteSample)]
     [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1e999]}""", DecodeErrorCode.NonFiniteSample)]
     [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[]}""", DecodeErrorCode.EmptySignal)]
     [InlineData("""{"stream_id":"sensor-1","seq":-1,"signal":[1]}""", DecodeErrorCode.NegativeSeq)]
@@ -264,6 +265,7 @@ public sealed class SampleCodecTests
     [InlineData("""{"stream_id":"","seq":0,"signal":[1]}""", DecodeErrorCode.StreamIdMismatch)]
     [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1],"sample_rate":0}""", DecodeErrorCode.InvalidSampleRate)]
     [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1],"sample_rate":-8000}""", DecodeErrorCode.InvalidSampleRate)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1],"sample_rate":1e999}""", DecodeErrorCode.InvalidSampleRate)]
     [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[1],"timestamp_ms":-5}""", DecodeErrorCode.InvalidTimestamp)]
     public void Json_poison_input_yields_its_specific_error(string json, DecodeErrorCode expected)
     {
@@ -433,6 +435,8 @@ public sealed class SampleCodecTests
         { "seq", "-3", DecodeErrorCode.NegativeSeq },
         { "sample-rate", "x", DecodeErrorCode.InvalidHeader },
         { "sample-rate", "0", DecodeErrorCode.InvalidSampleRate },
+        { "sample-rate", "NaN", DecodeErrorCode.InvalidSampleRate },
+        { "sample-rate", "1e999", DecodeErrorCode.InvalidSampleRate },
         { "timestamp-ms", "1.5", DecodeErrorCode.InvalidHeader },
         { "stream-id", "sensor-2", DecodeErrorCode.StreamIdMismatch },
         { "no-key", null, DecodeErrorCode.MissingField },
