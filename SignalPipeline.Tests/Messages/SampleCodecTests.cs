@@ -298,6 +298,16 @@ public sealed class SampleCodecTests
         Assert.Equal(DecodeErrorCode.InvalidStreamId, error.Code);
     }
 
+    [Fact]
+    public void Invalid_utf8_in_an_ignored_field_is_skipped_not_checked()
+    {
+        // docs/messages.md: the strings of ignored fields are skipped, not checked.
+        byte[] json = [.. "{\"note\":\""u8, 0xC3, 0x28, .. "\",\"stream_id\":\"sensor-1\",\"seq\":0,\"signal\":[1]}"u8];
+
+        Assert.True(SampleCodec.TryDecodeSampleChunk(Sensor1, json, null, out var chunk, out var error), error.ToString());
+        Assert.Equal("sensor-1", chunk.StreamId);
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("sensor-1")] // a key it cannot equal: still malformed JSON, not a mismatch
