@@ -1,11 +1,12 @@
 using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 
 namespace FilterGateway;
 
 /// <summary>
-/// The gateway's lane for large bodies: a request declaring a body over FilterGateway:LargeRequestBytes (or a chunked
-/// one) takes one of FilterGateway:MaxConcurrentLargeRequests slots before any of its body is read; up to
+/// The gateway's lane for large bodies: a request declaring a body over FilterGateway:LargeRequestBytes (or one of undeclared
+/// length: chunked, or HTTP/2 without Content-Length) takes one of FilterGateway:MaxConcurrentLargeRequests slots before any of its body is read; up to
 /// FilterGateway:LargeRequestQueueLimit more wait, each at most FilterGateway:LargeRequestQueueTimeout, and the rest get
 /// 503 with <c>Retry-After</c> and the connection closed. Without it every 16 MiB upload was forwarded to a service
 /// that refuses all but one at a time, and each body the service refused was still read whole by the gateway (Kestrel
@@ -38,8 +39,11 @@ public sealed class LargeRequestAdmission : IDisposable
 
     public async Task InvokeAsync(HttpContext context, Func<Task> next)
     {
+        // A body of undeclared length may be up to the body limit: large. Kestrel knows before reading whether there is
+        // one (CanHaveBody): a chunked body, or an HTTP/2 one without Content-Length, which has no Transfer-Encoding.
         var length = context.Request.ContentLength;
-        var large = length > _options.LargeRequestBytes || (length is null && context.Request.Headers.TransferEncoding.Count > 0);
+        var large = length > _options.LargeRequestBytes
+            || (length is null && context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true);
         if (_limiter is null || !large)
         {
             await next();
