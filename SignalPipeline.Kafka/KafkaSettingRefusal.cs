@@ -22,15 +22,35 @@ public static partial class KafkaSettingRefusal
             return null;
         }
 
+        // librdkafka names a property set through an alias by its own name: acks=abc is refused as "request.required.acks".
         var property = match.Groups["name"].Value;
+        string[] names = [property, .. Aliases.GetValueOrDefault(property, [])];
         var settings = Sections
-            .Where(section => configuration.GetSection(section).GetChildren().Any(c => string.Equals(c.Key, property, StringComparison.OrdinalIgnoreCase)))
-            .Select(section => $"{section.Replace(":", "__", StringComparison.Ordinal)}__{property}")
+            .SelectMany(section => configuration.GetSection(section).GetChildren()
+                .Where(c => names.Contains(c.Key, StringComparer.OrdinalIgnoreCase))
+                .Select(c => $"{section.Replace(":", "__", StringComparison.Ordinal)}__{c.Key}"))
             .ToList();
         return settings.Count == 0
             ? null
             : $"{string.Join(" or ", settings)}: {exception.Message} (librdkafka's properties and values: https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md).";
     }
+
+    /// <summary>librdkafka's aliases (2.16.0, CONFIGURATION.md), by the name its errors use.</summary>
+    private static readonly Dictionary<string, string[]> Aliases = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["metadata.broker.list"] = ["bootstrap.servers"],
+        ["max.in.flight.requests.per.connection"] = ["max.in.flight"],
+        ["sasl.mechanisms"] = ["sasl.mechanism"],
+        ["sasl.oauthbearer.client.id"] = ["sasl.oauthbearer.client.credentials.client.id"],
+        ["sasl.oauthbearer.client.secret"] = ["sasl.oauthbearer.client.credentials.client.secret"],
+        ["fetch.message.max.bytes"] = ["max.partition.fetch.bytes"],
+        ["queue.buffering.max.ms"] = ["linger.ms"],
+        ["message.send.max.retries"] = ["retries"],
+        ["compression.codec"] = ["compression.type"],
+        ["request.required.acks"] = ["acks"],
+        ["message.timeout.ms"] = ["delivery.timeout.ms"],
+        ["auto.commit.enable"] = ["enable.auto.commit"],
+    };
 
     [GeneratedRegex("configuration property:? \"(?<name>[^\"]+)\"")]
     private static partial Regex PropertyName();

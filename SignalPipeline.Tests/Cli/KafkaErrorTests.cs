@@ -21,6 +21,7 @@ public sealed class KafkaErrorTests(MockBrokerFixture broker) : IDisposable
     [InlineData("Kafka__Consumer__fetch.wait.maxx.ms", "10", "No such configuration property", "kafka", "tail", "--from-beginning", "-e")]
     [InlineData("Kafka__Producer__linger.mss", "1", "No such configuration property", "produce", "--stream", "s1", "--file", "{file}")]
     [InlineData("Kafka__Client__security.protocol", "bogus", "Invalid value \"bogus\"", "kafka", "lag")]
+    [InlineData("Kafka__Producer__acks", "abc", "\"request.required.acks\"", "produce", "--stream", "s1", "--file", "{file}")] // an alias, refused by its librdkafka name
     public async Task ALibrdkafkaSettingItRefusesIsNamedWithExitTwo(string setting, string value, string reason, params string[] verb)
     {
         var file = Path.Combine(_folder, "samples.txt");
