@@ -101,8 +101,9 @@ public sealed class ChunkProducer(KafkaClientFactory factory, ProduceRequest req
         }
         catch (ArgumentException ex)
         {
-            // e.g. an f32 record of a sample beyond the float range
-            throw new UsageException($"seq {seq}: {ex.Message}");
+            // e.g. an f32 record of a sample beyond the float range; the message without .NET's "(Parameter 'samples')"
+            var reason = ex.ParamName is null ? ex.Message : ex.Message.Replace($" (Parameter '{ex.ParamName}')", "", StringComparison.Ordinal);
+            throw new UsageException($"chunk seq {seq}: {reason}{(request.Format == SampleFormat.Float32 ? " Send it with --format f64 or json." : "")}");
         }
 
         while (true)

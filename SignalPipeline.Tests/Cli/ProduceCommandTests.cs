@@ -125,6 +125,19 @@ public sealed class ProduceCommandTests(MockBrokerFixture broker) : IDisposable
     }
 
     [Fact]
+    public async Task ASampleBeyondTheFloat32RangeInAnF32ChunkExitsWithTwoNamingTheChunkAndTheSample()
+    {
+        var path = Path.Combine(_folder, "huge.txt");
+        await File.WriteAllTextAsync(path, "0.5\n1e300\n");
+
+        var result = await CliRunner.RunAsync("produce", "--bootstrap", broker.Bootstrap, "--stream", "huge", "--file", path, "--format", "f32");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("error: chunk seq 0: Sample 1 = 1E+300 is outside the float32 range. Send it with --format f64 or json.", result.Error);
+        Assert.DoesNotContain("(Parameter", result.Error);
+    }
+
+    [Fact]
     public async Task AStreamIdOver256BytesExitsWithTwo()
     {
         var result = await CliRunner.RunAsync("produce", "--bootstrap", broker.Bootstrap, "--stream", new string('s', 257), "--file", "/nonexistent/x.txt");
