@@ -127,8 +127,7 @@ public static class FilterResponseWriter
     // for a few doubles (2^-958 as 4.104536801298376E-289) parses back to a neighbour.
     private static void WriteNumbers(Utf8JsonWriter writer, ReadOnlySpan<double> values)
     {
-        // Room for ShortestDouble's longest text and the bytes past it it may overwrite.
-        Span<byte> text = stackalloc byte[ShortestDouble.MaxLength + 8];
+        Span<byte> text = stackalloc byte[ShortestDouble.BufferLength];
         foreach (var value in values)
         {
             writer.WriteRawValue(text[..ShortestDouble.Format(value, text)], skipInputValidation: true);

@@ -24,7 +24,7 @@ public static partial class KafkaSettingRefusal
 
         // librdkafka names a property set through an alias by its own name: acks=abc is refused as "request.required.acks".
         var property = match.Groups["name"].Value;
-        string[] names = [property, .. Aliases.GetValueOrDefault(property, [])];
+        string[] names = Aliases.TryGetValue(property, out var alias) ? [property, alias] : [property];
         var settings = Sections
             .SelectMany(section => configuration.GetSection(section).GetChildren()
                 .Where(c => names.Contains(c.Key, StringComparer.OrdinalIgnoreCase))
@@ -36,20 +36,20 @@ public static partial class KafkaSettingRefusal
     }
 
     /// <summary>librdkafka's aliases (2.16.0, CONFIGURATION.md), by the name its errors use.</summary>
-    private static readonly Dictionary<string, string[]> Aliases = new(StringComparer.OrdinalIgnoreCase)
+    private static readonly Dictionary<string, string> Aliases = new(StringComparer.OrdinalIgnoreCase)
     {
-        ["metadata.broker.list"] = ["bootstrap.servers"],
-        ["max.in.flight.requests.per.connection"] = ["max.in.flight"],
-        ["sasl.mechanisms"] = ["sasl.mechanism"],
-        ["sasl.oauthbearer.client.id"] = ["sasl.oauthbearer.client.credentials.client.id"],
-        ["sasl.oauthbearer.client.secret"] = ["sasl.oauthbearer.client.credentials.client.secret"],
-        ["fetch.message.max.bytes"] = ["max.partition.fetch.bytes"],
-        ["queue.buffering.max.ms"] = ["linger.ms"],
-        ["message.send.max.retries"] = ["retries"],
-        ["compression.codec"] = ["compression.type"],
-        ["request.required.acks"] = ["acks"],
-        ["message.timeout.ms"] = ["delivery.timeout.ms"],
-        ["auto.commit.enable"] = ["enable.auto.commit"],
+        ["metadata.broker.list"] = "bootstrap.servers",
+        ["max.in.flight.requests.per.connection"] = "max.in.flight",
+        ["sasl.mechanisms"] = "sasl.mechanism",
+        ["sasl.oauthbearer.client.id"] = "sasl.oauthbearer.client.credentials.client.id",
+        ["sasl.oauthbearer.client.secret"] = "sasl.oauthbearer.client.credentials.client.secret",
+        ["fetch.message.max.bytes"] = "max.partition.fetch.bytes",
+        ["queue.buffering.max.ms"] = "linger.ms",
+        ["message.send.max.retries"] = "retries",
+        ["compression.codec"] = "compression.type",
+        ["request.required.acks"] = "acks",
+        ["message.timeout.ms"] = "delivery.timeout.ms",
+        ["auto.commit.enable"] = "enable.auto.commit",
     };
 
     [GeneratedRegex("configuration property:? \"(?<name>[^\"]+)\"")]

@@ -240,7 +240,7 @@ public static partial class SampleCodec
     // ShortestDouble, not "R": .NET's text for a few doubles (2^-958) parses back to a neighbour.
     private static byte[] FormatHeader(double value)
     {
-        Span<byte> text = stackalloc byte[ShortestDouble.MaxLength + 8];
+        Span<byte> text = stackalloc byte[ShortestDouble.BufferLength];
         return text[..ShortestDouble.Format(value, text)].ToArray();
     }
 

@@ -35,7 +35,7 @@ public static partial class SampleCodec
         if (chunk.SampleRate is { } rate)
         {
             // As the samples: Utf8JsonWriter's text for a few doubles (2^-958) parses back to a neighbour.
-            Span<byte> text = stackalloc byte[ShortestDouble.MaxLength + 8];
+            Span<byte> text = stackalloc byte[ShortestDouble.BufferLength];
             writer.WritePropertyName("sample_rate"u8);
             writer.WriteRawValue(text[..ShortestDouble.Format(rate, text)], skipInputValidation: true);
         }

@@ -6,8 +6,9 @@ namespace SignalPipeline.Messages;
 /// <summary>
 /// Formats a finite <see cref="double"/> as the shortest UTF-8 text that parses back to the same bits, byte for byte
 /// what <see cref="System.Text.Json.Utf8JsonWriter.WriteNumberValue(double)"/> (and <c>double.ToString("R",
-/// CultureInfo.InvariantCulture)</c>) writes: <c>0.30000000000000004</c>, <c>-0</c>, <c>10000000000000000</c>,
-/// <c>1E+17</c>, <c>0.0001</c>, <c>1E-05</c>, <c>5E-324</c>. About twice as fast as the BCL's formatting (docs/benchmarks.md), which is what the JSON encoder spends its time on.
+/// CultureInfo.InvariantCulture)</c>) writes wherever that text parses back (for a few doubles it does not: 2^-958 is
+/// written 4.104536801298376E-289, another double; this writes 4.1045368012983762E-289): <c>0.30000000000000004</c>,
+/// <c>-0</c>, <c>10000000000000000</c>, <c>1E+17</c>, <c>0.0001</c>, <c>1E-05</c>, <c>5E-324</c>. About twice as fast as the BCL's formatting (docs/benchmarks.md), which is what the JSON encoder spends its time on.
 /// </summary>
 /// <remarks>
 /// The digits come from Ryu (Ulf Adams, "Ryū: fast float-to-string conversion", PLDI 2018; reference implementation
@@ -23,6 +24,9 @@ public static partial class ShortestDouble
 {
     /// <summary>Longest text this writes: <c>-2.2250738585072014E-308</c> is 24 bytes.</summary>
     public const int MaxLength = 24;
+
+    /// <summary>A destination long enough for <see cref="Format"/>: the longest text and the bytes past it it may overwrite.</summary>
+    public const int BufferLength = MaxLength + 8;
 
     private const int MantissaBits = 52;
     private const int ExponentBias = 1023;

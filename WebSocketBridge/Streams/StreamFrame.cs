@@ -138,8 +138,7 @@ public sealed record StreamFrame(
 
     private static void WriteArray(Utf8JsonWriter json, string name, ReadOnlySpan<double> values, bool exact)
     {
-        // Room for ShortestDouble's longest text and the bytes past it it may overwrite.
-        Span<byte> text = stackalloc byte[ShortestDouble.MaxLength + 8];
+        Span<byte> text = stackalloc byte[ShortestDouble.BufferLength];
         json.WriteStartArray(name);
         foreach (var value in values)
         {
