@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
 using SignalPipeline.Filters;
 
 namespace FilterService;
@@ -201,11 +202,24 @@ public static class FilterEndpoints
         }
 
         var parameters = ReadQueryParameters(request, skip: "state");
-        string? stateText = request.Headers[FilterResponseWriter.StateHeader];
-        var stateSource = $"{FilterResponseWriter.StateHeader} header";
-        if (string.IsNullOrEmpty(stateText))
+        var stateHeader = request.Headers[FilterResponseWriter.StateHeader];
+        var stateQuery = request.Query["state"];
+        if (stateHeader.Count > 1)
         {
-            stateText = request.Query["state"];
+            throw FilterRequestException.BadRequest($"The {FilterResponseWriter.StateHeader} header is given {Times(stateHeader.Count)}: send one state.");
+        }
+
+        if (!StringValues.IsNullOrEmpty(stateHeader) && !StringValues.IsNullOrEmpty(stateQuery))
+        {
+            throw FilterRequestException.BadRequest(
+                $"The state is given both in the {FilterResponseWriter.StateHeader} header and in the 'state' query parameter: send it once.");
+        }
+
+        string? stateText = stateHeader;
+        var stateSource = $"{FilterResponseWriter.StateHeader} header";
+        if (StringValues.IsNullOrEmpty(stateHeader))
+        {
+            stateText = stateQuery;
             stateSource = "'state' query parameter (URL-encoded)";
         }
 
@@ -233,7 +247,13 @@ public static class FilterEndpoints
         Dictionary<string, double>? parameters = null;
         foreach (var (key, values) in request.Query)
         {
-            if (key == skip)
+            // The query collection merges names case-insensitively, as parameter names are: ?q=1&Q=2 is one key, two values.
+            if (values.Count > 1)
+            {
+                throw FilterRequestException.BadRequest($"Query parameter '{key}' is given {Times(values.Count)} (parameter names are case-insensitive).");
+            }
+
+            if (string.Equals(key, skip, StringComparison.OrdinalIgnoreCase))
             {
                 continue;
             }
@@ -248,6 +268,8 @@ public static class FilterEndpoints
 
         return parameters;
     }
+
+    private static string Times(int count) => count == 2 ? "twice" : $"{count} times";
 
     // ArgumentException appends " (Parameter 'x')" to the message; the library's message already names the parameter.
     private static string MessageOf(ArgumentException ex)

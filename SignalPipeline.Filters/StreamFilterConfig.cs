@@ -65,8 +65,22 @@ public sealed class StreamFilterConfig
 
             string? algorithm = null;
             var parameters = new Dictionary<string, double>(StringComparer.OrdinalIgnoreCase);
+            var (sawAlgorithm, sawParams) = (false, false);
             foreach (var property in root.EnumerateObject())
             {
+                // A field or parameter given twice would leave one value unused without a word: refused, as the filter
+                // API refuses it.
+                if (property.Name is "algorithm" or "params")
+                {
+                    ref var seen = ref property.Name == "algorithm" ? ref sawAlgorithm : ref sawParams;
+                    if (seen)
+                    {
+                        throw new StreamConfigException($"'{property.Name}' is given twice");
+                    }
+
+                    seen = true;
+                }
+
                 switch (property.Name)
                 {
                     case "algorithm" when property.Value.ValueKind == JsonValueKind.String:
@@ -77,9 +91,13 @@ public sealed class StreamFilterConfig
                     case "params" when property.Value.ValueKind == JsonValueKind.Object:
                         foreach (var parameter in property.Value.EnumerateObject())
                         {
-                            parameters[parameter.Name] = parameter.Value.ValueKind == JsonValueKind.Number && parameter.Value.TryGetDouble(out var value) && double.IsFinite(value)
-                                ? value
+                            var value = parameter.Value.ValueKind == JsonValueKind.Number && parameter.Value.TryGetDouble(out var number) && double.IsFinite(number)
+                                ? number
                                 : throw new StreamConfigException($"params.{parameter.Name} must be a finite number, not {parameter.Value.GetRawText()}");
+                            if (!parameters.TryAdd(parameter.Name, value))
+                            {
+                                throw new StreamConfigException($"params.{parameter.Name} is given twice (parameter names are case-insensitive)");
+                            }
                         }
 
                         break;

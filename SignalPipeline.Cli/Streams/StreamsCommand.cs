@@ -94,7 +94,10 @@ public static class StreamsCommand
                 throw new UsageException($"--param '{parameter}' is not name=number.");
             }
 
-            values[parts[0]] = number;
+            if (!values.TryAdd(parts[0], number))
+            {
+                throw new UsageException($"--param {parts[0]} is given twice (parameter names are case-insensitive).");
+            }
         }
 
         try

@@ -51,6 +51,7 @@ public sealed class StreamsCommandTests(MockBrokerFixture broker)
     [InlineData("--param 'order' is not name=number.", "s1", "--algorithm", "rls", "--param", "order")]
     [InlineData("--param 'order=many' is not name=number.", "s1", "--algorithm", "rls", "--param", "order=many")]
     [InlineData("the stream id must not be empty.", " ", "--algorithm", "rls")]
+    [InlineData("--param ORDER is given twice (parameter names are case-insensitive).", "s1", "--algorithm", "rls", "--param", "order=8", "--param", "ORDER=16")]
     public async Task ConfigureRefusesABadEntryWithExitTwoBeforeAnythingIsWritten(string message, params string[] args)
     {
         // No broker at this address: a refusal that came after a connection attempt would say so instead.

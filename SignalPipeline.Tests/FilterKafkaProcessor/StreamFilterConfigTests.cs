@@ -20,6 +20,9 @@ public sealed class StreamFilterConfigTests
     [InlineData("{\"algorithm\":\"rls\",\"params\":{\"gain\":1}}", "Unknown parameter 'gain'")]
     [InlineData("{\"algorithm\":\"rls\",\"params\":{\"order\":\"8\"}}", "params.order must be a finite number")]
     [InlineData("{\"algorithm\":\"rls\",\"extra\":1}", "unknown field 'extra'")]
+    [InlineData("{\"algorithm\":\"rls\",\"algorithm\":\"kalman\"}", "'algorithm' is given twice")]
+    [InlineData("{\"algorithm\":\"rls\",\"params\":{\"order\":8},\"params\":null}", "'params' is given twice")]
+    [InlineData("{\"algorithm\":\"rls\",\"params\":{\"order\":8,\"ORDER\":16}}", "params.ORDER is given twice (parameter names are case-insensitive)")]
     public void ARefusedValueSaysWhatIsWrong(string json, string expected)
         => Assert.Contains(expected, Assert.Throws<StreamConfigException>(() => Parse(json)).Message, StringComparison.Ordinal);
 

@@ -67,6 +67,49 @@ public sealed class FilterApiErrorRowTests
         AssertBitIdentical(Reference("kalman", [0.2, 0.9, -0.8]), filtered);
     }
 
+    [Theory]
+    [InlineData("?STATE=%21%21not-base64", "The 'state' query parameter (URL-encoded) must be the base64 state")] // names are case-insensitive
+    [InlineData("?q=1&Q=2", "Query parameter 'Q' is given twice (parameter names are case-insensitive).")]
+    [InlineData("?r=1&r=2&r=3", "Query parameter 'r' is given 3 times (parameter names are case-insensitive).")]
+    [InlineData("?state=AAAA&State=AAAA", "Query parameter 'State' is given twice (parameter names are case-insensitive).")]
+    [InlineData("?state=AAAA", "The state is given both in the X-Filter-State header and in the 'state' query parameter: send it once.", "AAAA")]
+    public async Task A_binary_run_with_a_value_given_twice_gets_400_naming_it_rather_than_one_of_them_being_dropped(string query, string detail, string? headerState = null)
+    {
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync();
+        using var client = service.CreateClient();
+        using var content = new ByteArrayContent(new byte[16]);
+        content.Headers.ContentType = new("application/octet-stream");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/run" + query) { Content = content };
+        if (headerState is not null)
+        {
+            request.Headers.Add("X-Filter-State", headerState);
+        }
+
+        using var response = await client.SendAsync(request);
+
+        await AssertProblemAsync(response, HttpStatusCode.BadRequest, detail);
+    }
+
+    [Fact]
+    public async Task A_binary_run_with_two_state_headers_gets_400_rather_than_their_joined_text_read_as_one()
+    {
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync();
+
+        // HttpClient joins two values of a header into one line; two lines need a raw request.
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(service.Address.Host, service.Address.Port).WaitAsync(CallTimeout);
+        var stream = tcp.GetStream();
+        var request = "POST /kalman/audio/run HTTP/1.1\r\nHost: test\r\nContent-Type: application/octet-stream\r\nContent-Length: 8\r\n"
+            + "X-Filter-State: AAAA\r\nX-Filter-State: AAAA\r\nConnection: close\r\n\r\n";
+        byte[] bytes = [.. System.Text.Encoding.ASCII.GetBytes(request), .. new byte[8]];
+        await stream.WriteAsync(bytes).AsTask().WaitAsync(CallTimeout);
+        using var reader = new StreamReader(stream, System.Text.Encoding.UTF8);
+        var answer = await reader.ReadToEndAsync().WaitAsync(CallTimeout);
+
+        Assert.StartsWith("HTTP/1.1 400 ", answer, StringComparison.Ordinal);
+        Assert.Contains("The X-Filter-State header is given twice: send one state.", answer, StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// A state as a client could write it (docs/filters.md: the i64 sample count at byte 8, a CRC-32 of the rest in the
     /// last 4 bytes): a real state with its count replaced.

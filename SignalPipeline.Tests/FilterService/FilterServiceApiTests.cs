@@ -219,6 +219,7 @@ public sealed class FilterServiceApiTests(AppHostFixture shared, ITestOutputHelp
         { "state of another algorithm", "", Bytes(1u, 1u, 0u, 0.5), "items[0]: Filter state belongs to algorithm 'kalman'" },
         { "bad query parameter", "?order=abc", Bytes(1u, 1u, 0u, 0.5), "Query parameter 'order'" },
         { "out-of-range parameter", "?order=0", Bytes(1u, 1u, 0u, 0.5), "Parameter 'order'" },
+        { "query parameter given twice", "?order=8&ORDER=16", Bytes(1u, 1u, 0u, 0.5), "Query parameter 'ORDER' is given twice (parameter names are case-insensitive)." },
     };
 
     [Theory]
