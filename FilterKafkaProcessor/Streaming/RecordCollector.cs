@@ -260,6 +260,29 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
         Initialize();
     }
 
+    /// <summary>
+    /// Aborts the open transaction if Kafka answers within <paramref name="timeout"/>: a stop's last step, so nothing is
+    /// retried and the producer is not recreated.
+    /// </summary>
+    public void TryAbort(TimeSpan timeout)
+    {
+        if (!_inTransaction || _producer is null || timeout <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        try
+        {
+            _producer.AbortTransaction(timeout);
+            _inTransaction = false;
+        }
+        catch (KafkaException e)
+        {
+            logger.LogWarning("Aborting the transaction failed ({Reason}); the broker aborts it after the transaction timeout ({Timeout} s)",
+                e.Error.Reason, TransactionTimeout.TotalSeconds);
+        }
+    }
+
     /// <summary>Where the output partition ended after the last delivered record (0 if none seen).</summary>
     public long OutputEnd(int partition) => Read(_outputEnds, partition);
 

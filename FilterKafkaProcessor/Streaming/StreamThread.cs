@@ -19,6 +19,14 @@ namespace FilterKafkaProcessor.Streaming;
 /// </summary>
 public sealed class StreamThread : IDisposable
 {
+    /// <summary>
+    /// How long a stop waits for the batch in flight (a healthy commit takes milliseconds). With Kafka away each call of a
+    /// commit or an abort waits for the 30 s transaction timeout, which is the host's shutdown timeout: past it the host
+    /// exits under the stream thread, which neither closes its consumer (the group waits out the session timeout) nor says
+    /// it stopped. See <see cref="LeaveOnStop"/>.
+    /// </summary>
+    public static readonly TimeSpan StopWait = TimeSpan.FromSeconds(10);
+
     private readonly IKafkaSupplier _kafka;
     private readonly ProcessorOptions _options;
     private readonly ProcessorTelemetry _telemetry;
@@ -42,6 +50,7 @@ public sealed class StreamThread : IDisposable
     private BatchWriter? _writer;
     private long _lastMaintenanceMs;
     private long _lastLagMs;
+    private long? _stopSeenAt;
 
     public StreamThread(IKafkaSupplier kafka, ProcessorOptions options, IChunkFilterer filterer, ProcessorTelemetry telemetry, ProcessorHealth health, TimeProvider time, ILogger logger, int maxMessageBytes, Config.StreamConfigTable? configs = null, Inspection.StreamQueries? queries = null)
     {
@@ -199,7 +208,13 @@ public sealed class StreamThread : IDisposable
                 _filter.FilterAsync(batch.Work, stoppingToken, batch.DeadLetters).GetAwaiter().GetResult();
                 written = _writer!.Write(batch, Tasks, ProcessorTelemetry.TraceContext(activity), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
             }
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested || e is not OperationCanceledException)
+            catch (Exception e) when (stoppingToken.IsCancellationRequested)
+            {
+                activity?.Dispose();
+                LeaveOnStop(batch, e);
+                return;
+            }
+            catch (Exception e)
             {
                 activity?.Dispose();
                 Recover(batch, e, stoppingToken);
@@ -254,7 +269,11 @@ public sealed class StreamThread : IDisposable
             _telemetry.Committed(pending.Batch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _context.StreamCount, duration, waited);
             _telemetry.ConfigSwitched(_filter.Switches);
         }
-        catch (Exception e) when (!_stopping.IsCancellationRequested || e is not OperationCanceledException)
+        catch (Exception e) when (_stopping.IsCancellationRequested)
+        {
+            LeaveOnStop(pending.Batch, e);
+        }
+        catch (Exception e)
         {
             Recover(pending.Batch, e, _stopping);
         }
@@ -268,7 +287,8 @@ public sealed class StreamThread : IDisposable
     /// Waits for the commit; gives it up, as of unknown outcome (fatal: a new producer, a restore from the changelog), when
     /// one of its calls has not returned within <see cref="RecordCollector.HungCallAfter"/>. Before, only the liveness
     /// probe freed such a call, by a restart (seen on the dev broker after every broker was down for 30 s: the first
-    /// commit after the restore never returned from <c>SendOffsetsToTransaction</c>).
+    /// commit after the restore never returned from <c>SendOffsetsToTransaction</c>). Stopping, it is given up after
+    /// <see cref="StopWait"/>.
     /// </summary>
     private void WaitUnlessHung(Task commit)
     {
@@ -278,6 +298,12 @@ public sealed class StreamThread : IDisposable
             {
                 _collector.AbandonProducer();
                 throw new CommitHungException($"A call of the commit has not returned for {running.TotalSeconds:0} s; its producer is left to it and a new one takes over.");
+            }
+
+            if (_stopping.IsCancellationRequested && StopWaitLeft() <= TimeSpan.Zero)
+            {
+                _collector.AbandonProducer();
+                throw new CommitHungException($"The commit has not returned {StopWait.TotalSeconds:0} s after the stop; its producer is left to it.");
             }
         }
 
@@ -381,6 +407,27 @@ public sealed class StreamThread : IDisposable
             Array.Clear(_decoded, 0, accepted.Count);
             accepted.Clear();
         }
+    }
+
+    /// <summary>What is left of <see cref="StopWait"/>, counted from the first time it is asked for.</summary>
+    private TimeSpan StopWaitLeft()
+    {
+        _stopSeenAt ??= _time.GetTimestamp();
+        return StopWait - _time.GetElapsedTime(_stopSeenAt.Value);
+    }
+
+    /// <summary>
+    /// Stopping after the batch failed, or while its commit has not returned for <see cref="StopWait"/>: no retry and no
+    /// restore (the partitions are handed over). Its transaction is aborted if Kafka answers within what is left of the
+    /// wait; otherwise the broker aborts it after the transaction timeout, or the next producer with the same transactional
+    /// id does at once. Whoever owns the partitions next reads the batch again from the last commit: nothing is lost.
+    /// </summary>
+    private void LeaveOnStop(Batch batch, Exception cause)
+    {
+        _logger.LogWarning("Stopping with a batch of {Records} records not committed ({Reason}); not retried: whoever owns partitions [{Partitions}] next reads them again from the last commit",
+            batch.Records.Count, $"{cause.GetType().Name}: {cause.Message}", string.Join(",", batch.LastOffsets.Keys.Order()));
+        _telemetry.Aborted(RecordCollector.Classify(cause));
+        _collector.TryAbort(StopWaitLeft());
     }
 
     /// <summary>Abort, roll the touched streams back, rewind their partitions, and wait before the retry.</summary>

@@ -162,9 +162,15 @@ public sealed class ProcessorProcessTests
         }
     }
 
-    [Fact]
-    public async Task SIGTERM_with_every_broker_down_exits_0_within_the_hosts_shutdown_timeout_and_the_next_processor_writes_every_seq_once()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(500)]
+    public async Task SIGTERM_with_every_broker_down_exits_0_with_the_stop_line_before_the_hosts_shutdown_timeout_and_the_next_processor_writes_every_seq_once(int roundTripMs)
     {
+        // Until 2026-12-04 a stop waited for the commit in flight (30 s with Kafka away, the transaction timeout) and then
+        // for its abort (30 s more): the host's 30 s shutdown timeout ended the process first, without the stop line and
+        // with the consumer still in the group (seen in CI when the brokers went down under a commit). A 500 ms round trip
+        // keeps a commit in flight nearly all the time (each takes several), so the brokers go down under one.
         using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:FaultInjection=true");
         var faults = new DevBrokerFaults(broker.Http);
         var environment = new Dictionary<string, string> { ["Processor__DevBrokerCompensation"] = "true" };
@@ -175,8 +181,13 @@ public sealed class ProcessorProcessTests
         {
             await Poll.UntilAsync(() => output.Read().Count > 0 || processor.HasExited, Timeout, () => $"a first output; output:{Environment.NewLine}{processor.Output}");
             processor.AssertRunning();
+            if (roundTripMs > 0)
+            {
+                await faults.SetBrokerRttAsync(MockKafkaCluster.AllBrokers, TimeSpan.FromMilliseconds(roundTripMs));
+                await Task.Delay(TimeSpan.FromSeconds(3));
+            }
 
-            // Kafka goes away with a batch in flight; the rollout (or the scale-in) does not wait for it to come back.
+            // Kafka goes away; the rollout (or the scale-in) does not wait for it to come back.
             await faults.SetBrokerDownAsync(MockKafkaCluster.AllBrokers);
             await Task.Delay(TimeSpan.FromSeconds(1));
             processor.Terminate();
@@ -184,11 +195,15 @@ public sealed class ProcessorProcessTests
             await Poll.UntilAsync(() => processor.HasExited, shutdownTimeout + TimeSpan.FromSeconds(5),
                 () => $"the processor to exit within the host's shutdown timeout ({shutdownTimeout.TotalSeconds} s); output:{Environment.NewLine}{processor.Output}");
             Assert.True(processor.ExitCode == 0, $"exit code {processor.ExitCode}; output:{Environment.NewLine}{processor.Output}");
-            Assert.Contains("Stopped; consumer closed", processor.Output);
+            Assert.True(processor.Output.Contains("Stopped; consumer closed", StringComparison.Ordinal), $"no stop line; output:{Environment.NewLine}{processor.Output}");
+            Assert.True(roundTripMs == 0 || processor.Output.Contains("Stopping with a batch of", StringComparison.Ordinal),
+                $"no line for the batch in flight; output:{Environment.NewLine}{processor.Output}");
+            var stopped = processor.ExitTime - processor.TerminatedAt;
+            Assert.True(stopped < shutdownTimeout, $"stopped {stopped.TotalSeconds:0.0} s after SIGTERM; output:{Environment.NewLine}{processor.Output}");
         }
 
         // What it had read but not committed is read again by the next owner, from the checkpoint: nothing lost, nothing twice.
-        await faults.SetBrokerUpAsync(MockKafkaCluster.AllBrokers);
+        await faults.ClearAsync();
         using var next = await RunningProcessor.StartAsync(broker, environment);
         await AssertEverySeqOnceAsync(next, input, output, 3 * Timeout);
     }
@@ -362,7 +377,21 @@ public sealed class ProcessorProcessTests
 
         public string Output { get { lock (_output) { return _output.ToString(); } } }
 
-        public bool HasExited => _process.HasExited;
+        /// <summary>Whether the process has exited; once it has, everything it wrote has been read into <see cref="Output"/>
+        /// (the exit is seen before the asynchronous readers reach the end of its output).</summary>
+        public bool HasExited
+        {
+            get
+            {
+                if (!_process.HasExited)
+                {
+                    return false;
+                }
+
+                _process.WaitForExit();
+                return true;
+            }
+        }
 
         public int ExitCode => _process.ExitCode;
 

@@ -588,6 +588,48 @@ public sealed class StreamThreadTests
     }
 
     [Fact]
+    public async Task AStopWaitsForTheCommitInFlightAtMostStopWaitAndTheNextOwnerWritesEverySeqOnce()
+    {
+        // Until 2026-12-04 a stop waited for the commit in flight however long it took: with every broker down (a SIGTERM
+        // during an outage) its call waited for the 30 s transaction timeout and the abort that followed 30 s more, so the
+        // host's 30 s shutdown timeout ended the process under the stream thread, which never closed its consumer.
+        using var harness = new ProcessorHarness();
+        var (first, _) = harness.Start();
+        harness.StepUntil(() => first.AssignedPartitions.Count > 0);
+        harness.Step();
+        var stall = harness.Cluster.Faults.Stall(FaultPoint.SendOffsets);
+        var sent = Send(harness, ["left", "neighbour"], chunks: 3);
+        using var stop = new CancellationTokenSource();
+        var step = Task.Run(() => first.Step(stop.Token));
+        await stall.Reached.WaitAsync(TimeSpan.FromSeconds(30));
+        await stop.CancelAsync();
+
+        // The wait is counted on the thread's clock: it cannot end before StopWait has passed on it.
+        var advanced = TimeSpan.Zero;
+        while (!step.IsCompleted && advanced < StreamThread.StopWait + TimeSpan.FromSeconds(5))
+        {
+            await Task.Delay(300);
+            harness.Time.Advance(TimeSpan.FromSeconds(1));
+            advanced += TimeSpan.FromSeconds(1);
+        }
+
+        await step.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(advanced >= StreamThread.StopWait, $"the step ended {advanced.TotalSeconds} s after the stop, before StopWait");
+        first.Dispose();
+        stall.Release(); // the left call returning late changes nothing: its producer is fenced by the next one
+
+        var (next, _) = harness.Start(instanceId: "test-0");
+        harness.StepUntil(() => sent.All(s => harness.OutputCount(s.Key) == 3), threads: next);
+        harness.Step(3, next);
+        foreach (var (stream, chunks) in sent)
+        {
+            ProcessorHarness.AssertReference(chunks, harness.Outputs()[stream]);
+        }
+
+        Assert.Equal(0L, harness.Telemetry.Duplicates);
+    }
+
+    [Fact]
     public async Task AfterMaxAbandonedProducersAHungCommitIsLeftToTheLivenessProbe()
     {
         // Each producer given up keeps its librdkafka threads and buffers until the process ends: at most
