@@ -55,13 +55,29 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
 
     public string TransactionalId => transactionalId;
 
-    /// <summary>Creates the producer and registers the transactional id, fencing any earlier producer with the same id.</summary>
+    /// <summary>
+    /// Creates the producer and registers the transactional id, fencing any earlier producer with the same id. Run on
+    /// another thread by a recovery (<see cref="Abort"/>): once the stream thread gave it up (<see cref="AbandonProducer"/>),
+    /// the producer it makes is never the collector's.
+    /// </summary>
     public void Initialize()
     {
+        var generation = Volatile.Read(ref _generation);
         _producer?.Dispose();
-        _producer = kafka.GetProducer(transactionalId);
-        _producer.InitTransactions(TransactionTimeout);
-        _inTransaction = false;
+        var producer = kafka.GetProducer(transactionalId);
+        lock (_abandoned)
+        {
+            if (_generation != generation)
+            {
+                producer.Dispose();
+                return;
+            }
+
+            _producer = producer;
+            _inTransaction = false;
+        }
+
+        producer.InitTransactions(TransactionTimeout);
     }
 
     /// <summary>Serves the producer's logs, errors and statistics (no background poll thread, see docs/processor.md).</summary>
@@ -198,15 +214,18 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     /// </summary>
     public void AbandonProducer()
     {
-        if (_producer is { } hung)
+        lock (_abandoned)
         {
-            _abandoned.Add(hung);
-        }
+            if (_producer is { } hung)
+            {
+                _abandoned.Add(hung);
+            }
 
-        _producer = null;
-        Interlocked.Increment(ref _generation);
-        Volatile.Write(ref _callStartedMs, long.MaxValue);
-        _inTransaction = false;
+            _producer = null;
+            Interlocked.Increment(ref _generation);
+            Volatile.Write(ref _callStartedMs, long.MaxValue);
+            _inTransaction = false;
+        }
     }
 
     private long NowMs => time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -240,9 +259,13 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
         }
     }
 
-    /// <summary>Aborts the open transaction; recreates the producer when the abort itself fails or the producer is fenced.</summary>
+    /// <summary>
+    /// Aborts the open transaction; recreates the producer when the abort itself fails or the producer is fenced. The
+    /// stream thread may give it up meanwhile (a stop, <see cref="AbandonProducer"/>): then it does nothing more.
+    /// </summary>
     public void Abort(TransactionFailure failure)
     {
+        var generation = Volatile.Read(ref _generation);
         if (failure == TransactionFailure.Abortable && _inTransaction)
         {
             try
@@ -251,13 +274,16 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
                 _inTransaction = false;
                 return;
             }
-            catch (KafkaException e)
+            catch (KafkaException e) when (Volatile.Read(ref _generation) == generation)
             {
                 logger.LogWarning(e, "Abort failed; recreating the transactional producer");
             }
         }
 
-        Initialize();
+        if (Volatile.Read(ref _generation) == generation)
+        {
+            Initialize();
+        }
     }
 
     /// <summary>

@@ -306,18 +306,6 @@ public sealed class StreamThread : IDisposable
                 throw new CommitHungException($"The commit has not returned {StopWait.TotalSeconds:0} s after the stop; its producer is left to it.");
             }
         }
-
-        static bool Ended(Task task)
-        {
-            try
-            {
-                return task.Wait(TimeSpan.FromMilliseconds(200));
-            }
-            catch (AggregateException)
-            {
-                return true;
-            }
-        }
     }
 
     /// <summary>
@@ -440,7 +428,12 @@ public sealed class StreamThread : IDisposable
             failure, _health.ConsecutiveFailures, batch.Touched.Count, string.Join(",", batch.LastOffsets.Keys.Order()));
         try
         {
-            _collector.Abort(failure);
+            if (!AbortUnlessStopWaitPassed(failure))
+            {
+                _logger.LogWarning("Stopping while the abort of the failed batch has not returned {StopWait} s after the stop; its producer is left to it. Not retried: whoever owns partitions [{Partitions}] next reads them again from the last commit",
+                    StopWait.TotalSeconds, string.Join(",", batch.LastOffsets.Keys.Order()));
+                return;
+            }
         }
         catch (KafkaException e)
         {
@@ -457,6 +450,14 @@ public sealed class StreamThread : IDisposable
         else
         {
             BatchWriter.RollBack(batch, Tasks);
+        }
+
+        if (stoppingToken.IsCancellationRequested)
+        {
+            // The partitions are handed over: the scan (up to Processor:RestoreStallSeconds with Kafka away) is the next owner's.
+            _logger.LogWarning("Stopping during the recovery of the failed batch; not retried: whoever owns partitions [{Partitions}] next reads them again from the last commit",
+                string.Join(",", batch.LastOffsets.Keys.Order()));
+            return;
         }
 
         try
@@ -483,6 +484,40 @@ public sealed class StreamThread : IDisposable
 
         var backoff = Math.Min(_options.MaxRetryBackoffMs, _options.RetryBackoffMs * Math.Pow(2, Math.Min(_health.ConsecutiveFailures - 1, 20)));
         stoppingToken.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(backoff));
+    }
+
+    /// <summary>
+    /// Runs the abort (with Kafka away 30 s, and as long again when it recreates the producer) on another thread, so that a
+    /// stop arriving meanwhile waits for it at most what is left of <see cref="StopWait"/>; then its producer is left to
+    /// it and false is returned. Throws what the abort threw.
+    /// </summary>
+    private bool AbortUnlessStopWaitPassed(TransactionFailure failure)
+    {
+        var abort = Task.Run(() => _collector.Abort(failure));
+        while (!Ended(abort))
+        {
+            if (_stopping.IsCancellationRequested && StopWaitLeft() <= TimeSpan.Zero)
+            {
+                _collector.AbandonProducer();
+                return false;
+            }
+        }
+
+        abort.GetAwaiter().GetResult();
+        return true;
+    }
+
+    /// <summary>Waits up to 200 ms for <paramref name="task"/>; true when it has ended, failed or not.</summary>
+    private static bool Ended(Task task)
+    {
+        try
+        {
+            return task.Wait(TimeSpan.FromMilliseconds(200));
+        }
+        catch (AggregateException)
+        {
+            return true;
+        }
     }
 
     private void Collect(CancellationToken stoppingToken)

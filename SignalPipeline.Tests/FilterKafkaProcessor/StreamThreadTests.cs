@@ -599,12 +599,41 @@ public sealed class StreamThreadTests
         harness.Step();
         var stall = harness.Cluster.Faults.Stall(FaultPoint.SendOffsets);
         var sent = Send(harness, ["left", "neighbour"], chunks: 3);
+        await StopAtTheStallThenTheNextOwnerWritesEverySeqOnce(harness, first, stall, sent);
+    }
+
+    public static TheoryData<bool> Fatal => [false, true];
+
+    [Theory]
+    [MemberData(nameof(Fatal))]
+    public async Task AStopDuringTheRecoveryOfAFailedBatchWaitsForItsAbortAtMostStopWaitAndTheNextOwnerWritesEverySeqOnce(bool fatal)
+    {
+        // Until 2026-12-04 a stop arriving while a failed batch was being recovered waited for the abort however long it
+        // took: with Kafka away 30 s for AbortTransaction, or, after a fatal error, up to 30 s for the new producer's
+        // InitTransactions, past the host's shutdown timeout.
+        using var harness = new ProcessorHarness();
+        var (first, _) = harness.Start();
+        harness.StepUntil(() => first.AssignedPartitions.Count > 0);
+        harness.Step();
+        harness.Cluster.Faults.Fail(FaultPoint.CommitTransaction, () => fatal ? KafkaFaults.Fatal() : KafkaFaults.Abortable());
+        var stall = harness.Cluster.Faults.Stall(fatal ? FaultPoint.InitTransactions : FaultPoint.AbortTransaction);
+        var sent = Send(harness, ["left", "neighbour"], chunks: 3);
+        await StopAtTheStallThenTheNextOwnerWritesEverySeqOnce(harness, first, stall, sent);
+    }
+
+    /// <summary>
+    /// Steps <paramref name="first"/> until <paramref name="stall"/> is reached, stops it, and checks that the step ends
+    /// once <see cref="StreamThread.StopWait"/> has passed on the thread's clock (not before), without the stalled call
+    /// returning; then the call is released (returning late it changes nothing: its producer is fenced by the next one)
+    /// and the next owner, with the same transactional id, writes every chunk once.
+    /// </summary>
+    private static async Task StopAtTheStallThenTheNextOwnerWritesEverySeqOnce(ProcessorHarness harness, StreamThread first, FaultStall stall, Dictionary<string, List<SampleChunk>> sent)
+    {
         using var stop = new CancellationTokenSource();
         var step = Task.Run(() => first.Step(stop.Token));
         await stall.Reached.WaitAsync(TimeSpan.FromSeconds(30));
         await stop.CancelAsync();
 
-        // The wait is counted on the thread's clock: it cannot end before StopWait has passed on it.
         var advanced = TimeSpan.Zero;
         while (!step.IsCompleted && advanced < StreamThread.StopWait + TimeSpan.FromSeconds(5))
         {
@@ -615,8 +644,8 @@ public sealed class StreamThreadTests
 
         await step.WaitAsync(TimeSpan.FromSeconds(5));
         Assert.True(advanced >= StreamThread.StopWait, $"the step ended {advanced.TotalSeconds} s after the stop, before StopWait");
-        first.Dispose();
-        stall.Release(); // the left call returning late changes nothing: its producer is fenced by the next one
+        first.Dispose(); // returns at once: a producer in a stalled call was left to it, not disposed
+        stall.Release();
 
         var (next, _) = harness.Start(instanceId: "test-0");
         harness.StepUntil(() => sent.All(s => harness.OutputCount(s.Key) == 3), threads: next);
