@@ -70,7 +70,7 @@ public sealed class ProcessorTelemetry : IDisposable
         _meter.CreateObservableGauge("signalpipeline.processor.held.bytes", () => Interlocked.Read(ref _heldBytes), "By", "Bytes of out-of-order chunks held for a missing seq, all streams of this instance (Processor:MaxHeldBytes).");
         _restore = _meter.CreateHistogram<double>("signalpipeline.processor.restore.duration", "s", "Time to restore assigned partitions' state from the changelog.");
         _restoreFailures = _meter.CreateCounter<long>("signalpipeline.processor.restore.failures", "{restore}", "Restores that failed or stalled and were tried again.");
-        _corrupt = _meter.CreateCounter<long>("signalpipeline.processor.restore.corrupt", "{record}", "Changelog records that could not be read (that stream starts empty).");
+        _corrupt = _meter.CreateCounter<long>("signalpipeline.processor.restore.corrupt", "{record}", "Changelog records that could not be read (that stream starts empty), or whose filter state is invalid (that stream keeps its position; its filter starts fresh).");
         _restoreDropped = _meter.CreateCounter<long>("signalpipeline.processor.restore.dropped", "{stream}",
             "Streams left out of a restore, the least recently written first, because the instance held Processor:MaxStreams.");
         _truncated = _meter.CreateCounter<long>("signalpipeline.processor.restore.truncated", "{partition}", "Changelog partitions found not to start where the restore began (records lost).");

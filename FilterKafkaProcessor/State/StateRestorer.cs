@@ -32,6 +32,28 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
         return new ChangelogReader(_consumers[index], TimeSpan.FromSeconds(options.RestoreStallSeconds));
     }
 
+    /// <summary>A filter state's sample count no stream reaches: 2^62 samples are 146,000 years at 1 MHz.</summary>
+    public const long MaxSamplesProcessed = 1L << 62;
+
+    /// <summary>
+    /// Why a checkpoint's filter state cannot be run, or null. It is restored once here (about 0.1 µs for kalman, docs/processor.md): kept,
+    /// a corrupt one would fail every chunk of its stream where it is restored (filter-failed, or remote-refused by the
+    /// service), and a forged sample count near 2^63 would wrap to a negative one in local mode, which then fails the same
+    /// way. The checkpoint's envelope has no checksum of its own; the filter state does (docs/filters.md).
+    /// </summary>
+    public static string? InvalidFilterState(byte[] state)
+    {
+        try
+        {
+            var samples = SignalPipeline.Filters.FilterFactory.Restore(state).SamplesProcessed;
+            return samples > MaxSamplesProcessed ? $"it claims {samples} samples processed; no stream reaches {MaxSamplesProcessed}" : null;
+        }
+        catch (SignalPipeline.Filters.InvalidFilterStateException e)
+        {
+            return e.Message;
+        }
+    }
+
     /// <param name="partitions">The partitions to restore.</param>
     /// <param name="retained">State this instance still holds for some of them (read on from its changelog end).</param>
     /// <param name="committed">The group's committed input offsets (the fallback position).</param>
@@ -206,7 +228,16 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
             try
             {
                 var checkpoint = StreamCheckpoint.Deserialize(value, options.InputTopic);
-                stream = new StreamState(key, checkpoint.NextSeq, checkpoint.Held, checkpoint.FilterState, checkpoint.Setting).Committed();
+                var filterState = checkpoint.FilterState;
+                if (filterState is not null && InvalidFilterState(filterState) is { } reason)
+                {
+                    telemetry.CorruptCheckpoint();
+                    logger.LogError("Changelog partition {Partition}: the filter state in the checkpoint of stream '{Stream}' is invalid ({Reason}); the stream keeps its position and held chunks, its filter starts fresh",
+                        p, key, reason);
+                    filterState = null;
+                }
+
+                stream = new StreamState(key, checkpoint.NextSeq, checkpoint.Held, filterState, checkpoint.Setting).Committed();
                 if (checkpoint.Held.Count > 0)
                 {
                     holding = true;

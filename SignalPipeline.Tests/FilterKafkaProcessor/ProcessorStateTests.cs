@@ -1,7 +1,10 @@
+using System.Buffers.Binary;
 using System.Diagnostics.Metrics;
+using System.IO.Hashing;
 using System.Text;
 using FilterKafkaProcessor;
 using FilterKafkaProcessor.Sequencing;
+using FilterKafkaProcessor.State;
 using FilterKafkaProcessor.Streaming;
 using SignalPipeline.Messages;
 using SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
@@ -61,6 +64,62 @@ public sealed class ProcessorStateTests
         ProcessorHarness.AssertReference(sent["bad"][..2], bad[..2]);
         ProcessorHarness.AssertReference(sent["bad"][2..], bad[2..]);
         Assert.True(health.IsRunning);
+    }
+
+    /// <summary>
+    /// Until 2026-12-04 a checkpoint whose envelope read well but whose filter state did not (its checksum, or a forged
+    /// sample count near 2^63, which local mode wrapped to a negative one at the next chunk) was restored as it was: every
+    /// later chunk of the stream was then dead-lettered (filter-failed, the state restored where it is used), forever.
+    /// </summary>
+    [Fact]
+    public void A_checkpoint_whose_filter_state_is_invalid_keeps_its_position_and_its_filter_starts_fresh()
+    {
+        using var harness = new ProcessorHarness(configure: o => o.MaxHeldChunks = 0);
+        using var corrupt = DocumentedMetric.Collect<long>(harness.Meters, ProcessorTelemetry.Name, "signalpipeline.processor.restore.corrupt");
+        var (first, _) = harness.Start();
+        var sent = new[] { "ok", "corrupt", "forged" }.ToDictionary(s => s, s => Enumerable.Range(0, 4).Select(seq => ProcessorHarness.Chunk(s, seq)).ToList());
+        Produce(harness, sent, 0, 2);
+        harness.StepUntil(() => sent.Keys.All(s => harness.OutputCount(s) == 2), threads: first);
+        harness.Cluster.ExpireMember(harness.Supplier.Consumers[0]);
+
+        // Each stream's last checkpoint again, its filter state changed: one byte of it flipped (the checksum no longer
+        // matches), or a sample count one chunk short of overflowing, with the checksum made to match.
+        foreach (var stream in new[] { "corrupt", "forged" })
+        {
+            var last = harness.Cluster.ReadCommitted(ProcessorHarness.Changelog).Last(r => r.Message.Key is { } k && Encoding.UTF8.GetString(k) == stream);
+            var checkpoint = StreamCheckpoint.Deserialize(last.Message.Value, ProcessorHarness.Input);
+            var state = checkpoint.FilterState!.ToArray();
+            if (stream == "corrupt")
+            {
+                state[20] ^= 0x40;
+            }
+            else
+            {
+                BinaryPrimitives.WriteInt64LittleEndian(state.AsSpan(8), long.MaxValue - 10);
+                BinaryPrimitives.WriteUInt32LittleEndian(state.AsSpan(state.Length - 4), Crc32.HashToUInt32(state.AsSpan(0, state.Length - 4)));
+            }
+
+            harness.Cluster.Produce(ProcessorHarness.Changelog, last.Partition.Value, last.Message.Key, (checkpoint with { FilterState = state }).Serialize());
+        }
+
+        var (second, _) = harness.Start();
+
+        // One chunk a transaction: a state saved after a wrap would fail at the next one.
+        foreach (var seq in new[] { 2, 3 })
+        {
+            Produce(harness, sent, seq, seq + 1);
+            harness.StepUntil(() => sent.Keys.All(s => harness.OutputCount(s) == seq + 1), threads: second);
+        }
+
+        Assert.Equal(2, corrupt.Sum());
+        Assert.Empty(harness.DeadLetters());
+        Assert.Equal(0L, harness.Telemetry.Gaps); // the position was kept: seq 2 follows on at once
+        ProcessorHarness.AssertReference(sent["ok"], harness.Outputs()["ok"]);
+        foreach (var stream in new[] { "corrupt", "forged" })
+        {
+            ProcessorHarness.AssertReference(sent[stream][..2], harness.Outputs()[stream][..2]);
+            ProcessorHarness.AssertReference(sent[stream][2..], harness.Outputs()[stream][2..]); // from a fresh filter
+        }
     }
 
     [Fact]
