@@ -6,7 +6,7 @@ namespace FilterService;
 /// <summary>
 /// Settings of the algorithm service (configuration section <c>FilterService</c>, environment
 /// <c>FilterService__MaxBatchItems</c>...). The defaults keep one instance inside its pod's 512 MiB while accepting
-/// everything the Kafka processor's remote mode sends (at most 131072 samples and Processor:MaxBatchRecords items per
+/// everything the Kafka processor's remote mode sends (at most 131072 samples and 4096 items per
 /// request, docs/processor.md "Modes").
 /// </summary>
 public sealed class FilterServiceOptions : IValidatableObject
@@ -20,7 +20,7 @@ public sealed class FilterServiceOptions : IValidatableObject
     [SettingRange(1, 1L << 30)]
     public long MaxRequestBodyBytes { get; set; } = 16 * 1024 * 1024;
 
-    /// <summary>Most items in one <c>/audio/batch</c> request; must be at least the processor's Processor:MaxBatchRecords (2000).</summary>
+    /// <summary>Most items in one <c>/audio/batch</c> request; keep it at 4096 or more, what the processor sends at most (RemoteChunkFilterer.MaxItemsPerRequest).</summary>
     [Range(1, 1_000_000, ErrorMessage = "FilterService:MaxBatchItems must be between 1 and 1000000.")]
     public int MaxBatchItems { get; set; } = 4096;
 

@@ -12,7 +12,7 @@ namespace FilterKafkaProcessor.Filtering;
 /// state snapshot; the answer's state replaces the stream's state. Samples travel as raw little-endian float64, written
 /// straight from the chunks' input into a pooled request buffer and copied from a pooled response buffer straight into
 /// the chunks' output. A request carries at most <see cref="MaxSamplesPerRequest"/> samples and <see cref="MaxRequestBytes"/>
-/// of samples and states (the services limit bodies to 16 MiB): longer work is cut into several requests at any sample, each stream continuing from the state the
+/// of samples and states (the services limit bodies to 16 MiB) and <see cref="MaxItemsPerRequest"/> streams: longer work is cut into several requests at any sample, each stream continuing from the state the
 /// previous request returned. A stream with its own config (<see cref="StreamFilterHandle.Setting"/>) goes to its own
 /// algorithm's path, and always with a state (its initial state at first), so the service filters it with the stream's
 /// parameters; only default streams without state take the deployment's parameters from the query string.
@@ -26,6 +26,13 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
     /// state is ~34 KB, so a few hundred such streams fill a request before their samples do.
     /// </summary>
     public const int MaxRequestBytes = 8 * 1024 * 1024;
+
+    /// <summary>
+    /// Most items (streams) a request carries: the services' <c>FilterService:MaxBatchItems</c> default. More would be
+    /// refused with 413 (a batch of more than 4096 streams, <c>Processor:MaxBatchRecords</c> being up to 1,000,000), and
+    /// every chunk of the batch then sent on its own (<see cref="Streaming.BatchFilter"/>'s isolation).
+    /// </summary>
+    public const int MaxItemsPerRequest = 4096;
 
     /// <summary>The binary batch's media type, for the request and the answer (<see cref="FilterBatchFormat"/>).</summary>
     public const string BatchMediaType = FilterBatchFormat.MediaType;
@@ -77,7 +84,7 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
             var batch = new List<BatchItem>();
             foreach (var stream in streams.Where(s => !s.Done))
             {
-                if (budget == 0)
+                if (budget == 0 || batch.Count == MaxItemsPerRequest)
                 {
                     break;
                 }

@@ -97,6 +97,29 @@ public sealed class RemoteChunkFiltererTests
         Assert.Equal(localStreams[299].SaveState(), remoteStreams[299].SaveState());
     }
 
+    [Fact]
+    public async Task ABatchOfMoreStreamsThanTheServicesTakeInOneRequestIsSplitAcrossRequests()
+    {
+        // Until 2026-12-04 every stream of a batch went in one request when samples and bytes allowed: a batch of more
+        // than FilterService:MaxBatchItems (4096) streams was refused with 413, and each of its chunks sent on its own.
+        var handler = new BatchEndpoint();
+        var remote = new RemoteChunkFilterer(new HttpClient(handler) { BaseAddress = new Uri("http://filter-gateway") }, "kalman", new Dictionary<string, double>());
+        var local = new LocalChunkFilterer("kalman", new Dictionary<string, double>());
+        var streams = 2 * RemoteChunkFilterer.MaxItemsPerRequest + 1;
+        var remoteStreams = Enumerable.Range(0, streams).Select(_ => new StreamFilterHandle(null)).ToList();
+        var localStreams = Enumerable.Range(0, streams).Select(_ => new StreamFilterHandle(null)).ToList();
+        var signal = Enumerable.Range(0, 4).Select(i => Math.Sin(i * 0.3)).ToArray();
+        List<FilterWork> remoteWork = [.. remoteStreams.Select(s => new FilterWork(s, signal, new double[signal.Length]))];
+        List<FilterWork> localWork = [.. localStreams.Select(s => new FilterWork(s, signal, new double[signal.Length]))];
+
+        await remote.FilterAsync(remoteWork, CancellationToken.None);
+        await local.FilterAsync(localWork, CancellationToken.None);
+
+        Assert.Equal([RemoteChunkFilterer.MaxItemsPerRequest, RemoteChunkFilterer.MaxItemsPerRequest, 1], handler.ItemCounts);
+        Assert.All(remoteWork.Zip(localWork), p => Assert.True(p.First.Output.Span.SequenceEqual(p.Second.Output.Span), "Remote output differs from local output."));
+        Assert.Equal(localStreams[^1].SaveState(), remoteStreams[^1].SaveState());
+    }
+
     [Theory]
     [InlineData(HttpStatusCode.BadRequest, true)]
     [InlineData(HttpStatusCode.RequestEntityTooLarge, true)]
@@ -171,6 +194,7 @@ public sealed class RemoteChunkFiltererTests
         public readonly List<string> Paths = [];
         public readonly List<string> Queries = [];
         public readonly List<long> BodyLengths = [];
+        public readonly List<int> ItemCounts = [];
 
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
@@ -194,6 +218,12 @@ public sealed class RemoteChunkFiltererTests
             using var answer = new MemoryStream();
             using var writer = new BinaryWriter(answer);
             var count = reader.ReadUInt32();
+            ItemCounts.Add((int)count);
+            if (count > new global::FilterService.FilterServiceOptions().MaxBatchItems)
+            {
+                return new HttpResponseMessage(HttpStatusCode.RequestEntityTooLarge); // as the service does, by default
+            }
+
             writer.Write(count);
             var samples = 0;
             for (var i = 0; i < count; i++)
