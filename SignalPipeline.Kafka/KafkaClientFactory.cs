@@ -8,7 +8,8 @@ namespace SignalPipeline.Kafka;
 /// The one place Kafka clients are built: bootstrap servers from the Aspire connection string or
 /// <c>KAFKA_BROKERS</c>, the factory's defaults (<see cref="ApplyConsumerDefaults"/>), then librdkafka settings from the
 /// <c>Kafka:Client</c> section (every client kind: security lives here), then the <c>Kafka:Producer</c> /
-/// <c>Kafka:Consumer</c> sections, then the caller's own. Every client logs through
+/// <c>Kafka:Consumer</c> sections, then the caller's own; <c>client.id</c> is the service's name unless a section sets it
+/// (<see cref="KafkaSettings.ClientId"/>). Every client logs through
 /// <see cref="ILogger"/> (each error once, repeats summarised by <see cref="KafkaLogThrottle"/>) and reports its
 /// statistics to <see cref="KafkaMetrics"/>. Disposing it says the repeats its clients' logs have not summarised yet.
 /// </summary>
@@ -48,6 +49,7 @@ public sealed class KafkaClientFactory : IDisposable
         var config = new ProducerConfig
         {
             BootstrapServers = _settings.BootstrapServers,
+            ClientId = _settings.ClientId,
             StatisticsIntervalMs = _settings.StatisticsIntervalMs,
         };
         Bind(config, KafkaSettings.ClientSection);
@@ -65,6 +67,7 @@ public sealed class KafkaClientFactory : IDisposable
         var config = new ConsumerConfig
         {
             BootstrapServers = _settings.BootstrapServers,
+            ClientId = _settings.ClientId,
             GroupId = groupId,
             StatisticsIntervalMs = _settings.StatisticsIntervalMs,
         };
@@ -163,7 +166,7 @@ public sealed class KafkaClientFactory : IDisposable
     /// <summary>Admin client settings: bootstrap servers, then the <c>Kafka:Client</c> section, then <paramref name="configure"/>.</summary>
     public AdminClientConfig CreateAdminClientConfig(Action<AdminClientConfig>? configure = null)
     {
-        var config = new AdminClientConfig { BootstrapServers = _settings.BootstrapServers };
+        var config = new AdminClientConfig { BootstrapServers = _settings.BootstrapServers, ClientId = _settings.ClientId };
         Bind(config, KafkaSettings.ClientSection);
         configure?.Invoke(config);
         return config;

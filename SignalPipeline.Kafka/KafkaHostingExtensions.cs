@@ -15,7 +15,8 @@ public static class KafkaHostingExtensions
     public static TBuilder AddKafkaClients<TBuilder>(this TBuilder builder, string connectionName = KafkaSettings.DefaultConnectionName)
         where TBuilder : IHostApplicationBuilder
     {
-        builder.Services.AddSingleton(KafkaSettings.FromConfiguration(builder.Configuration, connectionName));
+        var settings = KafkaSettings.FromConfiguration(builder.Configuration, connectionName);
+        builder.Services.AddSingleton(settings with { ClientId = settings.ClientId ?? builder.Environment.ApplicationName });
         builder.Services.TryAddSingleton<KafkaMetrics>();
         if (builder.Services.Any(s => s.ServiceType == typeof(KafkaClientFactory)))
         {

@@ -30,6 +30,17 @@ public sealed record KafkaSettings(string BootstrapServers)
     /// <summary>librdkafka's <c>statistics.interval.ms</c> for every client the factory builds; 0 = no statistics.</summary>
     public int StatisticsIntervalMs { get; init; } = DefaultStatisticsIntervalMs;
 
+    /// <summary>The service's name, set by the AppHost and the Kubernetes manifests (the OpenTelemetry resource's).</summary>
+    public const string ServiceNameVariable = "OTEL_SERVICE_NAME";
+
+    /// <summary>
+    /// librdkafka's <c>client.id</c> for every client the factory builds, before the <c>Kafka:Client</c> sections (which may
+    /// set another): the service's name, so the clients' logs, metrics and the brokers' view of the group
+    /// (<c>kafka-consumer-groups --describe</c>) say which service each is (<c>filter-kafka-processor#producer-3</c>), not
+    /// librdkafka's <c>rdkafka</c> for all. Null: librdkafka's default.
+    /// </summary>
+    public string? ClientId { get; init; }
+
     /// <summary><c>ConnectionStrings:{name}</c> wins, then <c>KAFKA_BROKERS</c>.</summary>
     public static KafkaSettings FromConfiguration(IConfiguration configuration, string connectionName = DefaultConnectionName)
     {
@@ -53,6 +64,11 @@ public sealed record KafkaSettings(string BootstrapServers)
                 $"{StatisticsIntervalSetting} must be a whole number of milliseconds, 0 or more (0 turns statistics off), not '{text}'.");
         }
 
-        return new KafkaSettings(servers.Trim()) { StatisticsIntervalMs = statisticsInterval };
+        var serviceName = configuration[ServiceNameVariable];
+        return new KafkaSettings(servers.Trim())
+        {
+            StatisticsIntervalMs = statisticsInterval,
+            ClientId = string.IsNullOrWhiteSpace(serviceName) ? null : serviceName.Trim(),
+        };
     }
 }
