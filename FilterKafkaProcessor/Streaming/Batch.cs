@@ -52,6 +52,9 @@ public sealed class Batch
     /// <summary>Per partition, the last input offset this transaction covers.</summary>
     public Dictionary<int, long> LastOffsets { get; } = [];
 
+    /// <summary>The input partitions this transaction covers, in order, comma-separated (for log lines).</summary>
+    public string PartitionList => string.Join(",", LastOffsets.Keys.Order());
+
     public SequenceCounters Counters;
 
     /// <summary>Chunks filtered again but not written: their output is already in the output topic (dev broker).</summary>

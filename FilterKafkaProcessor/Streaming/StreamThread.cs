@@ -300,7 +300,7 @@ public sealed class StreamThread : IDisposable
                 throw new CommitHungException($"A call of the commit has not returned for {running.TotalSeconds:0} s; its producer is left to it and a new one takes over.");
             }
 
-            if (_stopping.IsCancellationRequested && StopWaitLeft() <= TimeSpan.Zero)
+            if (StopWaitPassed)
             {
                 _collector.AbandonProducer();
                 throw new CommitHungException($"The commit has not returned {StopWait.TotalSeconds:0} s after the stop; its producer is left to it.");
@@ -397,6 +397,9 @@ public sealed class StreamThread : IDisposable
         }
     }
 
+    /// <summary>Stopping, and <see cref="StopWait"/> is over: a call still running is left to itself.</summary>
+    private bool StopWaitPassed => _stopping.IsCancellationRequested && StopWaitLeft() <= TimeSpan.Zero;
+
     /// <summary>What is left of <see cref="StopWait"/>, counted from the first time it is asked for.</summary>
     private TimeSpan StopWaitLeft()
     {
@@ -413,7 +416,7 @@ public sealed class StreamThread : IDisposable
     private void LeaveOnStop(Batch batch, Exception cause)
     {
         _logger.LogWarning("Stopping with a batch of {Records} records not committed ({Reason}); not retried: whoever owns partitions [{Partitions}] next reads them again from the last commit",
-            batch.Records.Count, $"{cause.GetType().Name}: {cause.Message}", string.Join(",", batch.LastOffsets.Keys.Order()));
+            batch.Records.Count, $"{cause.GetType().Name}: {cause.Message}", batch.PartitionList);
         _telemetry.Aborted(RecordCollector.Classify(cause));
         _collector.TryAbort(StopWaitLeft());
     }
@@ -425,13 +428,13 @@ public sealed class StreamThread : IDisposable
         _health.BatchFailed($"{cause.GetType().Name}: {cause.Message}");
         _telemetry.Aborted(failure);
         _logger.LogError(cause, "Batch failed ({Failure}, attempt {Attempt}); aborting, rolling back {Streams} streams and rewinding partitions [{Partitions}]",
-            failure, _health.ConsecutiveFailures, batch.Touched.Count, string.Join(",", batch.LastOffsets.Keys.Order()));
+            failure, _health.ConsecutiveFailures, batch.Touched.Count, batch.PartitionList);
         try
         {
             if (!AbortUnlessStopWaitPassed(failure))
             {
                 _logger.LogWarning("Stopping while the abort of the failed batch has not returned {StopWait} s after the stop; its producer is left to it. Not retried: whoever owns partitions [{Partitions}] next reads them again from the last commit",
-                    StopWait.TotalSeconds, string.Join(",", batch.LastOffsets.Keys.Order()));
+                    StopWait.TotalSeconds, batch.PartitionList);
                 return;
             }
         }
@@ -456,7 +459,7 @@ public sealed class StreamThread : IDisposable
         {
             // The partitions are handed over: the scan (up to Processor:RestoreStallSeconds with Kafka away) is the next owner's.
             _logger.LogWarning("Stopping during the recovery of the failed batch; not retried: whoever owns partitions [{Partitions}] next reads them again from the last commit",
-                string.Join(",", batch.LastOffsets.Keys.Order()));
+                batch.PartitionList);
             return;
         }
 
@@ -496,7 +499,7 @@ public sealed class StreamThread : IDisposable
         var abort = Task.Run(() => _collector.Abort(failure));
         while (!Ended(abort))
         {
-            if (_stopping.IsCancellationRequested && StopWaitLeft() <= TimeSpan.Zero)
+            if (StopWaitPassed)
             {
                 _collector.AbandonProducer();
                 return false;
