@@ -134,7 +134,7 @@ public sealed class MixedBench(BenchEnvironment env, string? brokers)
     /// <summary>Writes each stream's entry the way <c>signal-pipeline streams configure</c> does (validated, then key = id, value = the entry's JSON).</summary>
     private static async Task ConfigureAsync(string bootstrap, StateLoad load, string[] algorithms, CancellationToken cancellationToken)
     {
-        var factory = KafkaConnection.CreateFactory(bootstrap, Console.Error);
+        var factory = KafkaConnection.CreateFactory(bootstrap, Console.Error, KafkaConnection.BenchClientId);
         using var producer = factory.CreateProducer<byte[], byte[]>();
         var topic = KafkaConnection.TopicFromEnvironment(PipelineTopics.StreamConfig);
         for (var stream = 0; stream < algorithms.Length; stream++)

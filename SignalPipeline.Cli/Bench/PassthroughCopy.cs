@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Confluent.Kafka;
+using SignalPipeline.Cli.Operations;
 using SignalPipeline.Kafka;
 
 namespace SignalPipeline.Cli.Bench;
@@ -31,6 +32,7 @@ public static class PassthroughCopy
         var consumerConfig = new ConsumerConfig
         {
             BootstrapServers = brokers,
+            ClientId = KafkaConnection.BenchClientId,
             GroupId = "bench-passthrough",
             IsolationLevel = IsolationLevel.ReadCommitted,
             EnableAutoCommit = false,
@@ -43,6 +45,7 @@ public static class PassthroughCopy
         using var producer = new ProducerBuilder<byte[], byte[]>(KafkaClientProperties.ApplyFromEnvironment(new ProducerConfig
         {
             BootstrapServers = brokers,
+            ClientId = KafkaConnection.BenchClientId,
             EnableIdempotence = true,
             LingerMs = 2,
             EnableBackgroundPoll = false,

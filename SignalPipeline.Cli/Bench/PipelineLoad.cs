@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Confluent.Kafka;
+using SignalPipeline.Cli.Operations;
 using SignalPipeline.Kafka;
 using SignalPipeline.Messages;
 
@@ -83,6 +84,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
         using var producer = new ProducerBuilder<byte[], byte[]>(KafkaClientProperties.ApplyFromEnvironment(new ProducerConfig
         {
             BootstrapServers = settings.Brokers,
+            ClientId = KafkaConnection.BenchClientId,
             LingerMs = 2,
             BatchSize = 4 * 1024 * 1024,
             QueueBufferingMaxKbytes = 256 * 1024,
@@ -308,6 +310,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
         using var consumer = new ConsumerBuilder<Ignore, OutputIdentity>(KafkaClientProperties.ApplyFromEnvironment(new ConsumerConfig
         {
             BootstrapServers = settings.Brokers,
+            ClientId = KafkaConnection.BenchClientId,
             GroupId = "bench-output-" + Guid.NewGuid().ToString("N"),
             EnableAutoCommit = false,
             IsolationLevel = IsolationLevel.ReadCommitted,
@@ -319,7 +322,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
             ConsumeResultFields = "headers",
         })).SetValueDeserializer(new OutputIdentityDeserializer()).Build();
 
-        using (var admin = new AdminClientBuilder(KafkaClientProperties.ApplyFromEnvironment(new AdminClientConfig { BootstrapServers = settings.Brokers })).Build())
+        using (var admin = new AdminClientBuilder(KafkaClientProperties.ApplyFromEnvironment(new AdminClientConfig { BootstrapServers = settings.Brokers, ClientId = KafkaConnection.BenchClientId })).Build())
         {
             var topic = admin.GetMetadata(settings.OutputTopic, TimeSpan.FromSeconds(10)).Topics.Single();
             consumer.Assign(topic.Partitions.Select(p => new TopicPartitionOffset(settings.OutputTopic, p.PartitionId, Offset.Beginning)));

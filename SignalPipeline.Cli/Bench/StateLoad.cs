@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Confluent.Kafka;
+using SignalPipeline.Cli.Operations;
 using SignalPipeline.Kafka;
 using SignalPipeline.Messages;
 
@@ -53,6 +54,7 @@ public sealed class StateLoad : IDisposable
         _producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig
         {
             BootstrapServers = brokers,
+            ClientId = KafkaConnection.BenchClientId,
             LingerMs = 5,
             BatchSize = 1024 * 1024,
             QueueBufferingMaxMessages = 1_000_000,
@@ -183,7 +185,7 @@ public sealed class StateLoad : IDisposable
     /// <summary>Records of the changelog the broker no longer holds (the sum of its partitions' low watermarks).</summary>
     public long ChangelogRecordsDropped(string changelogTopic)
     {
-        using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig { BootstrapServers = _brokers, GroupId = "state-bench-watermarks" }).Build();
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig { BootstrapServers = _brokers, ClientId = KafkaConnection.BenchClientId, GroupId = "state-bench-watermarks" }).Build();
         return Enumerable.Range(0, _partitions)
             .Sum(p => consumer.QueryWatermarkOffsets(new TopicPartition(changelogTopic, p), TimeSpan.FromSeconds(10)).Low.Value);
     }
@@ -233,6 +235,7 @@ public sealed class StateLoad : IDisposable
         using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
         {
             BootstrapServers = _brokers,
+            ClientId = KafkaConnection.BenchClientId,
             GroupId = "state-bench-output-" + Guid.NewGuid().ToString("N"),
             EnableAutoCommit = false,
             IsolationLevel = IsolationLevel.ReadCommitted,

@@ -73,7 +73,7 @@ public static class TopicsCommand
         KafkaClientFactory factory;
         try
         {
-            factory = new KafkaClientFactory(configuration, NullLoggerFactory.Instance, KafkaSettings.FromConfiguration(configuration));
+            factory = new KafkaClientFactory(configuration, NullLoggerFactory.Instance, KafkaConnection.Named(KafkaSettings.FromConfiguration(configuration)));
         }
         catch (InvalidOperationException ex)
         {

@@ -14,6 +14,20 @@ namespace SignalPipeline.Cli.Operations;
 /// </summary>
 public static class KafkaConnection
 {
+    /// <summary>
+    /// The <c>client.id</c> of the verbs' and the bench's clients unless <c>OTEL_SERVICE_NAME</c> (or
+    /// <c>Kafka__Client__client.id</c>) names them otherwise: librdkafka's default, <c>rdkafka</c>, does not say whose a
+    /// client is in a log line or among a group's members on the brokers.
+    /// </summary>
+    public const string ClientId = "signal-pipeline";
+
+    /// <summary>The <c>client.id</c> of the bench's own load, watch and copy clients (its processors are services, named as such).</summary>
+    public const string BenchClientId = "signal-pipeline-bench";
+
+    /// <summary><paramref name="settings"/> with <paramref name="clientId"/> when they name no client (no <c>OTEL_SERVICE_NAME</c>).</summary>
+    public static KafkaSettings Named(KafkaSettings settings, string clientId = ClientId)
+        => settings.ClientId is null ? settings with { ClientId = clientId } : settings;
+
     /// <summary>A fresh <c>--bootstrap</c> option (each command owns its option instances).</summary>
     public static Option<string?> BootstrapOption() => new("--bootstrap", "-b")
     {
@@ -24,8 +38,11 @@ public static class KafkaConnection
     public static string TopicFromEnvironment(TopicDefinition topic)
         => Environment.GetEnvironmentVariable(topic.Setting) is { Length: > 0 } name ? name : topic.Name;
 
-    /// <summary>A client factory for <paramref name="bootstrap"/> (or the environment's); statistics off, librdkafka warnings to stderr.</summary>
-    public static KafkaClientFactory CreateFactory(string? bootstrap, TextWriter error)
+    /// <summary>
+    /// A client factory for <paramref name="bootstrap"/> (or the environment's); statistics off, librdkafka warnings to
+    /// stderr, clients named <paramref name="clientId"/> unless the environment names them (<see cref="Named"/>).
+    /// </summary>
+    public static KafkaClientFactory CreateFactory(string? bootstrap, TextWriter error, string clientId = ClientId)
     {
         var builder = new ConfigurationBuilder().AddEnvironmentVariables();
         var overrides = new Dictionary<string, string?> { [KafkaSettings.StatisticsIntervalSetting] = "0" };
@@ -38,7 +55,7 @@ public static class KafkaConnection
         KafkaSettings settings;
         try
         {
-            settings = KafkaSettings.FromConfiguration(configuration);
+            settings = Named(KafkaSettings.FromConfiguration(configuration), clientId);
         }
         catch (InvalidOperationException ex)
         {

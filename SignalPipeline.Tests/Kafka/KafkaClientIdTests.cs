@@ -2,6 +2,7 @@ using Confluent.Kafka;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using SignalPipeline.Cli.Operations;
 using SignalPipeline.Kafka;
 
 namespace SignalPipeline.Tests.Kafka;
@@ -42,6 +43,30 @@ public sealed class KafkaClientIdTests
         var factory = Factory(new() { [KafkaSettings.ServiceNameVariable] = "websocket-bridge", [$"{KafkaSettings.ClientSection}:client.id"] = "bridge-7" });
         Assert.Equal("bridge-7", factory.CreateConsumerConfig("group").ClientId);
         Assert.Equal("bridge-7", factory.CreateProducerConfig().ClientId);
+    }
+
+    [Fact]
+    public void The_clis_clients_are_named_signal_pipeline_unless_the_environment_names_them()
+    {
+        // What `kafka tail`, `lag`, `streams config` and the other verbs build their clients with (they were `rdkafka`).
+        // The test process's own OTEL_SERVICE_NAME, if a runner sets one, names them as it would a verb's.
+        var expected = Environment.GetEnvironmentVariable(KafkaSettings.ServiceNameVariable) is { Length: > 0 } name && name.Trim().Length > 0
+            ? name.Trim()
+            : KafkaConnection.ClientId;
+        var factory = KafkaConnection.CreateFactory("127.0.0.1:1", TextWriter.Null);
+        using (var consumer = factory.CreateConsumer<byte[], byte[]>("group"))
+        {
+            Assert.StartsWith($"{expected}#consumer-", consumer.Name);
+        }
+
+        Assert.Equal(expected, factory.CreateAdminClientConfig().ClientId);
+        Assert.Equal("signal-pipeline", KafkaConnection.ClientId);
+
+        // `kafka topics` and the bench name theirs the same way; a service name (OTEL_SERVICE_NAME) is kept.
+        var unnamed = new KafkaSettings("127.0.0.1:1");
+        Assert.Equal("signal-pipeline", KafkaConnection.Named(unnamed).ClientId);
+        Assert.Equal("signal-pipeline-bench", KafkaConnection.Named(unnamed, KafkaConnection.BenchClientId).ClientId);
+        Assert.Equal("ops-job", KafkaConnection.Named(unnamed with { ClientId = "ops-job" }).ClientId);
     }
 
     [Fact]
