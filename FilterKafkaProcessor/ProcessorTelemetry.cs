@@ -40,6 +40,7 @@ public sealed class ProcessorTelemetry : IDisposable
     private long _streams;
     private long _heldBytes;
     private long _consumerLag;
+    private long _abandonedProducers;
 
     public ProcessorTelemetry(IMeterFactory meterFactory)
     {
@@ -68,6 +69,8 @@ public sealed class ProcessorTelemetry : IDisposable
         _meter.CreateObservableGauge("signalpipeline.processor.consumer.lag", () => Interlocked.Read(ref _consumerLag), "{record}",
             "Input records behind the high watermark over this instance's partitions: the watermark its consumer last fetched minus the committed input position.");
         _meter.CreateObservableGauge("signalpipeline.processor.held.bytes", () => Interlocked.Read(ref _heldBytes), "By", "Bytes of out-of-order chunks held for a missing seq, all streams of this instance (Processor:MaxHeldBytes).");
+        _meter.CreateObservableGauge("signalpipeline.processor.producers.abandoned", () => Interlocked.Read(ref _abandonedProducers), "{producer}",
+            "Transactional producers left to a Kafka call that has not returned (a commit call given up after 60 s, or a stop's abort); at most 3 (RecordCollector.MaxAbandonedProducers).");
         _restore = _meter.CreateHistogram<double>("signalpipeline.processor.restore.duration", "s", "Time to restore assigned partitions' state from the changelog.");
         _restoreFailures = _meter.CreateCounter<long>("signalpipeline.processor.restore.failures", "{restore}", "Restores that failed or stalled and were tried again.");
         _corrupt = _meter.CreateCounter<long>("signalpipeline.processor.restore.corrupt", "{record}", "Changelog records that could not be read (that stream starts empty), or whose filter state is invalid (that stream keeps its position; its filter starts fresh).");
@@ -229,6 +232,9 @@ public sealed class ProcessorTelemetry : IDisposable
     public void ConsumerLag(long records) => Interlocked.Exchange(ref _consumerLag, records);
 
     public long HeldBytes => Interlocked.Read(ref _heldBytes);
+
+    /// <summary>A producer was left to a hung call (+1), or that call returned and the producer was disposed (-1).</summary>
+    public void AbandonedProducersChanged(int delta) => Interlocked.Add(ref _abandonedProducers, delta);
 
     public void RestoreFailed() => _restoreFailures.Add(1);
 

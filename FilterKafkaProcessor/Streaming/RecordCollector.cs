@@ -22,7 +22,7 @@ public enum TransactionFailure
 /// changelog records, sends the input offsets with the group's metadata (so a zombie's commit is refused after a
 /// rebalance, KIP-447), commits or aborts. Tracks, from delivery reports, where the output and changelog partitions end.
 /// </summary>
-public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions options, string transactionalId, ILogger logger, TimeProvider time) : IDisposable
+public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions options, string transactionalId, ILogger logger, TimeProvider time, Action<int>? abandonedChanged = null) : IDisposable
 {
     private static readonly TimeSpan TransactionTimeout = TimeSpan.FromSeconds(30);
     private const int CommitAttempts = 5;
@@ -34,8 +34,9 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     public static readonly TimeSpan HungCallAfter = 2 * TransactionTimeout;
 
     /// <summary>
-    /// Producers left to a hung call that an instance keeps at most (each holds its librdkafka threads and buffers until the
-    /// process ends); past it a hung call is no longer given up, and <c>/alive</c> restarts the process.
+    /// Producers left to a hung call that an instance holds at once at most (each keeps its librdkafka threads and buffers
+    /// until its call returns, then it is disposed); past it a hung call is no longer given up, and <c>/alive</c> restarts
+    /// the process.
     /// </summary>
     public const int MaxAbandonedProducers = 3;
 
@@ -47,8 +48,9 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     private volatile string? _deliveryFailure;
     private Action<DeliveryReport<byte[], byte[]>>? _trackOutput, _trackChangelog, _trackDeadLetter;
 
-    // Producers left to a call that never returned: never disposed (their destroy would wait for that call) and kept
-    // referenced (a finalizer would destroy them and block the finalizer thread).
+    // Producers left to a call that has not returned: not disposed while it runs (their destroy would wait for that call),
+    // and kept referenced (a finalizer would destroy them and block the finalizer thread); the thread of the call disposes
+    // its producer when the call returns (ReleaseIfAbandoned).
     private readonly List<IProducer<byte[], byte[]>> _abandoned = [];
     private int _generation;
     private long _callStartedMs = long.MaxValue;
@@ -77,7 +79,14 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
             _inTransaction = false;
         }
 
-        producer.InitTransactions(TransactionTimeout);
+        try
+        {
+            producer.InitTransactions(TransactionTimeout);
+        }
+        finally
+        {
+            ReleaseIfAbandoned(producer, generation);
+        }
     }
 
     /// <summary>Serves the producer's logs, errors and statistics (no background poll thread, see docs/processor.md).</summary>
@@ -145,7 +154,20 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
         // and this thread, should its call ever return, must touch neither it nor the next transaction's records.
         var producer = Producer;
         var generation = _generation;
+        try
+        {
+            CommitOn(producer, generation, offsets, group);
+        }
+        catch when (Volatile.Read(ref _generation) != generation)
+        {
+            // Given up while a call hung (HasHungCall): that call has now returned or thrown, so its producer can go.
+            ReleaseIfAbandoned(producer, generation);
+            throw;
+        }
+    }
 
+    private void CommitOn(IProducer<byte[], byte[]> producer, int generation, IEnumerable<TopicPartitionOffset> offsets, IConsumerGroupMetadata group)
+    {
         // The offsets go first: their two coordinator round trips overlap the records' deliveries instead of following
         // them (issue 14). They are part of the transaction either way, visible only if it commits.
         CallStarted();
@@ -200,11 +222,20 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     {
         var started = Volatile.Read(ref _callStartedMs);
         running = started == long.MaxValue ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Max(0, NowMs - started));
-        return running >= HungCallAfter && _abandoned.Count < MaxAbandonedProducers;
+        return running >= HungCallAfter && AbandonedProducers < MaxAbandonedProducers;
     }
 
-    /// <summary>Producers left to hung calls so far (at most <see cref="MaxAbandonedProducers"/>).</summary>
-    public int AbandonedProducers => _abandoned.Count;
+    /// <summary>Producers left to calls that have not returned yet (at most <see cref="MaxAbandonedProducers"/>).</summary>
+    public int AbandonedProducers
+    {
+        get
+        {
+            lock (_abandoned)
+            {
+                return _abandoned.Count;
+            }
+        }
+    }
 
     /// <summary>
     /// Leaves the producer to its hung call and forgets it, so that the fatal recovery's <see cref="Initialize"/> makes a new
@@ -219,6 +250,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
             if (_producer is { } hung)
             {
                 _abandoned.Add(hung);
+                abandonedChanged?.Invoke(1);
             }
 
             _producer = null;
@@ -226,6 +258,29 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
             Volatile.Write(ref _callStartedMs, long.MaxValue);
             _inTransaction = false;
         }
+    }
+
+    /// <summary>
+    /// On the thread of a call of <paramref name="producer"/> begun in <paramref name="generation"/>, once it has returned
+    /// or thrown: if the stream thread gave the producer up meanwhile (<see cref="AbandonProducer"/>), disposes it and
+    /// frees its place under <see cref="MaxAbandonedProducers"/>; true if so.
+    /// </summary>
+    private bool ReleaseIfAbandoned(IProducer<byte[], byte[]> producer, int generation)
+    {
+        lock (_abandoned)
+        {
+            if (Volatile.Read(ref _generation) == generation || !_abandoned.Remove(producer))
+            {
+                return false;
+            }
+
+            abandonedChanged?.Invoke(-1);
+        }
+
+        logger.LogInformation("A Kafka call given up on a transactional producer has returned; that producer is disposed ({Held} still left to hung calls)",
+            AbandonedProducers);
+        producer.Dispose();
+        return true;
     }
 
     private long NowMs => time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -268,15 +323,20 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
         var generation = Volatile.Read(ref _generation);
         if (failure == TransactionFailure.Abortable && _inTransaction)
         {
+            var producer = Producer;
             try
             {
-                Producer.AbortTransaction(TransactionTimeout);
+                producer.AbortTransaction(TransactionTimeout);
                 _inTransaction = false;
                 return;
             }
             catch (KafkaException e) when (Volatile.Read(ref _generation) == generation)
             {
                 logger.LogWarning(e, "Abort failed; recreating the transactional producer");
+            }
+            finally
+            {
+                ReleaseIfAbandoned(producer, generation);
             }
         }
 

@@ -56,7 +56,7 @@ public sealed class StreamThread : IDisposable
     {
         (_kafka, _options, _telemetry, _health, _time, _logger) = (kafka, options, telemetry, health, time, logger);
         var instance = options.InstanceId ?? $"{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid():N}";
-        _collector = new RecordCollector(kafka, options, $"{ProcessorOptions.ConsumerGroup}-{instance}", logger, time);
+        _collector = new RecordCollector(kafka, options, $"{ProcessorOptions.ConsumerGroup}-{instance}", logger, time, telemetry.AbandonedProducersChanged);
         _restorer = new StateRestorer(kafka, options, telemetry, logger);
         _filter = new BatchFilter(filterer, configs, options.StreamConfigTopic);
         _queries = queries;

@@ -629,6 +629,8 @@ public sealed class StreamThreadTests
     /// </summary>
     private static async Task StopAtTheStallThenTheNextOwnerWritesEverySeqOnce(ProcessorHarness harness, StreamThread first, FaultStall stall, Dictionary<string, List<SampleChunk>> sent)
     {
+        using var abandoned = DocumentedMetric.Collect<long>(harness.Meters, ProcessorTelemetry.Name, "signalpipeline.processor.producers.abandoned")
+            .AssertDocumented(typeof(System.Diagnostics.Metrics.ObservableGauge<>), "{producer}");
         using var stop = new CancellationTokenSource();
         var step = Task.Run(() => first.Step(stop.Token));
         await stall.Reached.WaitAsync(TimeSpan.FromSeconds(30));
@@ -645,7 +647,15 @@ public sealed class StreamThreadTests
         await step.WaitAsync(TimeSpan.FromSeconds(5));
         Assert.True(advanced >= StreamThread.StopWait, $"the step ended {advanced.TotalSeconds} s after the stop, before StopWait");
         first.Dispose(); // returns at once: a producer in a stalled call was left to it, not disposed
+        Assert.Equal(1L, abandoned.Observe());
+        Assert.Contains(harness.Supplier.Producers, p => !((InMemoryProducer)p).IsDisposed);
         stall.Release();
+
+        // The call returning late, its thread disposes the producer it was left with (before 2026-12-04 it lived until the
+        // process ended).
+        await Poll.UntilAsync(() => harness.Supplier.Producers.All(p => ((InMemoryProducer)p).IsDisposed), TimeSpan.FromSeconds(30),
+            () => $"every producer of the stopped thread to be disposed ({harness.Supplier.Producers.Count(p => !((InMemoryProducer)p).IsDisposed)} not)");
+        Assert.Equal(0L, abandoned.Observe());
 
         var (next, _) = harness.Start(instanceId: "test-0");
         harness.StepUntil(() => sent.All(s => harness.OutputCount(s.Key) == 3), threads: next);
@@ -659,40 +669,69 @@ public sealed class StreamThreadTests
     }
 
     [Fact]
-    public async Task AfterMaxAbandonedProducersAHungCommitIsLeftToTheLivenessProbe()
+    public async Task AfterMaxAbandonedProducersAHungCommitIsLeftToTheLivenessProbeAndEachReturningCallFreesItsProducer()
     {
-        // Each producer given up keeps its librdkafka threads and buffers until the process ends: at most
-        // MaxAbandonedProducers of them; then the hung call stays, and /alive's StuckPartitionSeconds restarts the process.
+        // Each producer given up keeps its librdkafka threads and buffers until its call returns: at most
+        // MaxAbandonedProducers of them at once; then the hung call stays, and /alive's StuckPartitionSeconds restarts the
+        // process. A call that returns has its producer disposed (until 2026-12-04 they lived until the process ended, so
+        // three hangs over a process's life, each recovered, left the fourth to a restart).
         var cluster = new InMemoryKafkaCluster();
         cluster.CreateTopic("out", 1);
+        var supplier = new InMemoryKafkaSupplier(cluster);
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20_000));
-        using var collector = new RecordCollector(new InMemoryKafkaSupplier(cluster), new ProcessorOptions(), "hung", Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, time);
-        for (var hung = 1; hung <= RecordCollector.MaxAbandonedProducers + 1; hung++)
+        var held = 0;
+        using var collector = new RecordCollector(supplier, new ProcessorOptions(), "hung", Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, time,
+            delta => Interlocked.Add(ref held, delta));
+        var abandoned = new List<(FaultStall Stall, Task Commit)>();
+        (FaultStall Stall, Task Commit, bool GivenUp) HangACommit(long offset)
         {
             collector.Initialize();
             collector.Begin();
             var stall = cluster.Faults.Stall(FaultPoint.SendOffsets);
-            var commit = Task.Run(() => collector.Commit([new TopicPartitionOffset("in", 0, hung)], new InMemoryGroupMetadata("g", "", -1)));
-            await stall.Reached.WaitAsync(TimeSpan.FromSeconds(30));
+            var commit = Task.Run(() => collector.Commit([new TopicPartitionOffset("in", 0, offset)], new InMemoryGroupMetadata("g", "", -1)));
+            stall.Reached.Wait(TimeSpan.FromSeconds(30));
             time.Advance(RecordCollector.HungCallAfter);
-
             var givenUp = collector.HasHungCall(out var running);
             Assert.Equal(RecordCollector.HungCallAfter, running);
-            if (hung <= RecordCollector.MaxAbandonedProducers)
-            {
-                Assert.True(givenUp, $"hung call {hung} should be given up");
-                collector.AbandonProducer();
-                stall.Release();
-                await Assert.ThrowsAsync<CommitAbandonedException>(() => commit.WaitAsync(TimeSpan.FromSeconds(30)));
-            }
-            else
-            {
-                Assert.False(givenUp, "a hung call past MaxAbandonedProducers is left to the liveness probe");
-                Assert.Equal(RecordCollector.MaxAbandonedProducers, collector.AbandonedProducers);
-                stall.Release();
-                await commit.WaitAsync(TimeSpan.FromSeconds(30));
-            }
+            return (stall, commit, givenUp);
         }
+
+        for (var hung = 1; hung <= RecordCollector.MaxAbandonedProducers; hung++)
+        {
+            var (stall, commit, givenUp) = HangACommit(hung);
+            Assert.True(givenUp, $"hung call {hung} should be given up");
+            collector.AbandonProducer();
+            abandoned.Add((stall, commit));
+        }
+
+        Assert.Equal(RecordCollector.MaxAbandonedProducers, collector.AbandonedProducers);
+        Assert.Equal(RecordCollector.MaxAbandonedProducers, Volatile.Read(ref held));
+        var (past, pastCommit, pastGivenUp) = HangACommit(RecordCollector.MaxAbandonedProducers + 1);
+        Assert.False(pastGivenUp, "a hung call past MaxAbandonedProducers is left to the liveness probe");
+        past.Release();
+        await pastCommit.WaitAsync(TimeSpan.FromSeconds(30));
+
+        // The given-up calls return (each fenced by a later producer with the same id): each one's thread disposes its
+        // producer and frees its place.
+        foreach (var (stall, commit) in abandoned)
+        {
+            stall.Release();
+            var fenced = await Assert.ThrowsAsync<KafkaException>(() => commit.WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Equal(ErrorCode.Local_Fenced, fenced.Error.Code);
+        }
+
+        Assert.Equal(0, collector.AbandonedProducers);
+        Assert.Equal(0, Volatile.Read(ref held));
+        var producers = supplier.Producers.Cast<InMemoryProducer>().ToList();
+        Assert.All(producers.Take(RecordCollector.MaxAbandonedProducers), p => Assert.True(p.IsDisposed));
+        Assert.False(producers[RecordCollector.MaxAbandonedProducers].IsDisposed, "the collector's own producer stays");
+
+        var (again, againCommit, againGivenUp) = HangACommit(RecordCollector.MaxAbandonedProducers + 2);
+        Assert.True(againGivenUp, "with the earlier producers freed, a new hung call is given up again");
+        collector.AbandonProducer();
+        again.Release();
+        await Assert.ThrowsAsync<CommitAbandonedException>(() => againCommit.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(0, collector.AbandonedProducers);
     }
 
     [Fact]

@@ -243,6 +243,18 @@ internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? tra
 
     public void SetSaslCredentials(string username, string password) => throw new NotSupportedException();
 
+    /// <summary>Whether <see cref="Dispose"/> was called.</summary>
+    public bool IsDisposed
+    {
+        get
+        {
+            lock (Gate)
+            {
+                return _disposed;
+            }
+        }
+    }
+
     /// <summary>A killed process: records held until a flush (<see cref="KafkaFaults.HoldUntilFlush"/>) never reach the broker.</summary>
     public void Dispose()
     {
