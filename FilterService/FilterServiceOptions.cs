@@ -20,7 +20,7 @@ public sealed class FilterServiceOptions : IValidatableObject
     [SettingRange(1, 1L << 30)]
     public long MaxRequestBodyBytes { get; set; } = 16 * 1024 * 1024;
 
-    /// <summary>Most items in one <c>/audio/batch</c> request; keep it at 4096 or more, what the processor sends at most (RemoteChunkFilterer.MaxItemsPerRequest).</summary>
+    /// <summary>Most items in one <c>/audio/batch</c> request; 4096 is what the processor sends at most (RemoteChunkFilterer.MaxItemsPerRequest): set lower, it halves its requests after a 413 until they pass.</summary>
     [Range(1, 1_000_000, ErrorMessage = "FilterService:MaxBatchItems must be between 1 and 1000000.")]
     public int MaxBatchItems { get; set; } = 4096;
 

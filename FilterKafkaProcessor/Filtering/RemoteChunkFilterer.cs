@@ -17,7 +17,7 @@ namespace FilterKafkaProcessor.Filtering;
 /// algorithm's path, and always with a state (its initial state at first), so the service filters it with the stream's
 /// parameters; only default streams without state take the deployment's parameters from the query string.
 /// </summary>
-public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IReadOnlyDictionary<string, double> parameters) : IChunkFilterer
+public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IReadOnlyDictionary<string, double> parameters, ILogger? logger = null) : IChunkFilterer
 {
     public const int MaxSamplesPerRequest = 131_072;
 
@@ -29,10 +29,17 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
 
     /// <summary>
     /// Most items (streams) a request carries: the services' <c>FilterService:MaxBatchItems</c> default. More would be
-    /// refused with 413 (a batch of more than 4096 streams, <c>Processor:MaxBatchRecords</c> being up to 1,000,000), and
-    /// every chunk of the batch then sent on its own (<see cref="Streaming.BatchFilter"/>'s isolation).
+    /// refused with 413 (a batch of more than 4096 streams, <c>Processor:MaxBatchRecords</c> being up to 1,000,000). A
+    /// service set lower still answers 413: the request is then sent again in halves, and the halved count is kept as
+    /// <see cref="ItemsPerRequest"/> (only a single stream's 413 refuses its chunks, <see cref="Streaming.BatchFilter"/>'s
+    /// isolation then sending each on its own).
     /// </summary>
     public const int MaxItemsPerRequest = 4096;
+
+    private int _itemsPerRequest = MaxItemsPerRequest;
+
+    /// <summary>Most items a request carries now: <see cref="MaxItemsPerRequest"/>, or less once a service refused a request of more with 413.</summary>
+    public int ItemsPerRequest => Volatile.Read(ref _itemsPerRequest);
 
     /// <summary>The binary batch's media type, for the request and the answer (<see cref="FilterBatchFormat"/>).</summary>
     public const string BatchMediaType = FilterBatchFormat.MediaType;
@@ -84,7 +91,7 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
             var batch = new List<BatchItem>();
             foreach (var stream in streams.Where(s => !s.Done))
             {
-                if (budget == 0 || batch.Count == MaxItemsPerRequest)
+                if (budget == 0 || batch.Count >= ItemsPerRequest)
                 {
                     break;
                 }
@@ -103,18 +110,65 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
                 batch.Add(new BatchItem(stream.Handle, segments, length, state));
             }
 
-            var states = await SendAsync(batch, path, cancellationToken);
-
-            // Only a whole, well-formed answer moves the streams on.
-            for (var i = 0; i < batch.Count; i++)
-            {
-                batch[i].Stream.SetSnapshot(states[i]);
-            }
+            await SendAsync(batch, path, cancellationToken);
         }
     }
 
+    /// <summary>
+    /// Sends <paramref name="batch"/>; only a whole, well-formed answer moves its streams on. Refused with 413, a request of
+    /// several streams is sent again in parts of at most half as many, rounded up (the limit kept for later requests): the service's
+    /// <c>FilterService:MaxBatchItems</c>, <c>MaxSamplesPerRequest</c> or <c>MaxStateBytesPerRequest</c> may be set below
+    /// what the processor assumes.
+    /// </summary>
+    private async Task SendAsync(List<BatchItem> batch, string path, CancellationToken cancellationToken)
+    {
+        byte[][] states;
+        try
+        {
+            states = await SendRequestAsync(batch, path, cancellationToken);
+        }
+        catch (ChunkRefusedException e) when (e.StatusCode == System.Net.HttpStatusCode.RequestEntityTooLarge && batch.Count > 1)
+        {
+            Lower(batch.Count, e.Message);
+            for (var sent = 0; sent < batch.Count;)
+            {
+                // Even parts (125 at 63 a request: 63 and 62, not 63, 61 and 1).
+                var left = batch.Count - sent;
+                var parts = (left + ItemsPerRequest - 1) / ItemsPerRequest;
+                var count = (left + parts - 1) / parts;
+                await SendAsync(batch.GetRange(sent, count), path, cancellationToken);
+                sent += count;
+            }
+
+            return;
+        }
+
+        for (var i = 0; i < batch.Count; i++)
+        {
+            batch[i].Stream.SetSnapshot(states[i]);
+        }
+    }
+
+    private void Lower(int refused, string refusal)
+    {
+        var items = (refused + 1) / 2;
+        int current;
+        do
+        {
+            current = Volatile.Read(ref _itemsPerRequest);
+            if (items >= current)
+            {
+                return;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _itemsPerRequest, items, current) != current);
+
+        logger?.LogWarning("The filter service refused a request of {Refused} streams as too large ({Refusal}); sending at most {Items} streams a request from now on. Check the services' FilterService:MaxBatchItems, MaxSamplesPerRequest and MaxStateBytesPerRequest (docs/filter-api.md, Limits)",
+            refused, refusal, items);
+    }
+
     /// <summary>Sends one request; writes the filtered samples into the items' outputs and returns their new states.</summary>
-    private async Task<byte[][]> SendAsync(List<BatchItem> batch, string path, CancellationToken cancellationToken)
+    private async Task<byte[][]> SendRequestAsync(List<BatchItem> batch, string path, CancellationToken cancellationToken)
     {
         var size = FilterBatchFormat.CountBytes;
         foreach (var item in batch)

@@ -120,6 +120,43 @@ public sealed class RemoteChunkFiltererTests
         Assert.Equal(localStreams[^1].SaveState(), remoteStreams[^1].SaveState());
     }
 
+    [Fact]
+    public async Task AServiceThatTakesFewerStreamsARequestGetsTheRequestInHalvesAndThatCountFromThenOn()
+    {
+        // A service whose FilterService:MaxBatchItems is below the processor's 4096 refuses a larger request with 413.
+        // Until 2026-12-04 every chunk of such a batch was then sent on its own (one request per chunk, every batch).
+        var handler = new BatchEndpoint { MaxItems = 100 };
+        var logs = new Microsoft.Extensions.Logging.Testing.FakeLogger<RemoteChunkFilterer>();
+        var remote = new RemoteChunkFilterer(new HttpClient(handler) { BaseAddress = new Uri("http://filter-gateway") }, "kalman", new Dictionary<string, double>(), logs);
+        var local = new LocalChunkFilterer("kalman", new Dictionary<string, double>());
+        var remoteStreams = Enumerable.Range(0, 250).Select(_ => new StreamFilterHandle(null)).ToList();
+        var localStreams = Enumerable.Range(0, 250).Select(_ => new StreamFilterHandle(null)).ToList();
+        var signal = Enumerable.Range(0, 8).Select(i => Math.Sin(i * 0.3)).ToArray();
+        for (var round = 0; round < 2; round++)
+        {
+            List<FilterWork> remoteWork = [.. remoteStreams.Select(s => new FilterWork(s, signal.AsMemory(round * 4, 4), new double[4]))];
+            List<FilterWork> localWork = [.. localStreams.Select(s => new FilterWork(s, signal.AsMemory(round * 4, 4), new double[4]))];
+            await remote.FilterAsync(remoteWork, CancellationToken.None);
+            await local.FilterAsync(localWork, CancellationToken.None);
+            Assert.All(remoteWork.Zip(localWork), p => Assert.True(p.First.Output.Span.SequenceEqual(p.Second.Output.Span), "Remote output differs from local output."));
+        }
+
+        // 250 refused, then 125 refused, then parts of at most 63: the next batch goes in parts of 63 at once.
+        Assert.Equal([250, 125, 63, 62, 63, 62, 63, 63, 63, 61], handler.ItemCounts);
+        Assert.Equal(63, remote.ItemsPerRequest);
+        Assert.Equal(localStreams.Select(s => s.SaveState()), remoteStreams.Select(s => s.SaveState()));
+        Assert.Collection(logs.Collector.GetSnapshot(),
+            l => Assert.Contains("refused a request of 250 streams as too large", l.Message),
+            l => Assert.Contains("refused a request of 125 streams as too large", l.Message));
+        Assert.Contains("sending at most 63 streams a request from now on", logs.LatestRecord.Message);
+        Assert.Contains("FilterService:MaxBatchItems", logs.LatestRecord.Message);
+
+        // One stream refused with 413 still refuses its chunks (BatchFilter then sends each on its own).
+        handler.MaxItems = 0;
+        var refused = await Assert.ThrowsAsync<ChunkRefusedException>(() => remote.FilterAsync([new FilterWork(remoteStreams[0], signal, new double[8])], CancellationToken.None));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, refused.StatusCode);
+    }
+
     [Theory]
     [InlineData(HttpStatusCode.BadRequest, true)]
     [InlineData(HttpStatusCode.RequestEntityTooLarge, true)]
@@ -195,6 +232,7 @@ public sealed class RemoteChunkFiltererTests
         public readonly List<string> Queries = [];
         public readonly List<long> BodyLengths = [];
         public readonly List<int> ItemCounts = [];
+        public int MaxItems = new global::FilterService.FilterServiceOptions().MaxBatchItems;
 
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
@@ -219,9 +257,9 @@ public sealed class RemoteChunkFiltererTests
             using var writer = new BinaryWriter(answer);
             var count = reader.ReadUInt32();
             ItemCounts.Add((int)count);
-            if (count > new global::FilterService.FilterServiceOptions().MaxBatchItems)
+            if (count > MaxItems)
             {
-                return new HttpResponseMessage(HttpStatusCode.RequestEntityTooLarge); // as the service does, by default
+                return new HttpResponseMessage(HttpStatusCode.RequestEntityTooLarge); // as the service does (FilterService:MaxBatchItems)
             }
 
             writer.Write(count);
