@@ -30,16 +30,18 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
     /// <summary>
     /// Most items (streams) a request carries: the services' <c>FilterService:MaxBatchItems</c> default. More would be
     /// refused with 413 (a batch of more than 4096 streams, <c>Processor:MaxBatchRecords</c> being up to 1,000,000). A
-    /// service set lower still answers 413: the request is then sent again in halves, and the halved count is kept as
-    /// <see cref="ItemsPerRequest"/> (only a single stream's 413 refuses its chunks, <see cref="Streaming.BatchFilter"/>'s
-    /// isolation then sending each on its own).
+    /// service set lower still answers 413: see <see cref="SendAsync"/>.
     /// </summary>
     public const int MaxItemsPerRequest = 4096;
 
     private int _itemsPerRequest = MaxItemsPerRequest;
+    private int _samplesPerRequest = MaxSamplesPerRequest;
 
-    /// <summary>Most items a request carries now: <see cref="MaxItemsPerRequest"/>, or less once a service refused a request of more with 413.</summary>
+    /// <summary>Most items a request carries now: <see cref="MaxItemsPerRequest"/>, or less once a service refused a request of more with 413 and took its halves.</summary>
     public int ItemsPerRequest => Volatile.Read(ref _itemsPerRequest);
+
+    /// <summary>Most samples a request carries now: <see cref="MaxSamplesPerRequest"/>, or less once a service refused one stream's samples with 413 and took their halves.</summary>
+    public int SamplesPerRequest => Volatile.Read(ref _samplesPerRequest);
 
     /// <summary>The binary batch's media type, for the request and the answer (<see cref="FilterBatchFormat"/>).</summary>
     public const string BatchMediaType = FilterBatchFormat.MediaType;
@@ -86,7 +88,7 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
     {
         while (streams.Any(s => !s.Done))
         {
-            var budget = MaxSamplesPerRequest;
+            var budget = SamplesPerRequest;
             long bytes = FilterBatchFormat.CountBytes;
             var batch = new List<BatchItem>();
             foreach (var stream in streams.Where(s => !s.Done))
@@ -115,56 +117,117 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
     }
 
     /// <summary>
-    /// Sends <paramref name="batch"/>; only a whole, well-formed answer moves its streams on. Refused with 413, a request of
-    /// several streams is sent again in parts of at most half as many, rounded up (the limit kept for later requests): the service's
-    /// <c>FilterService:MaxBatchItems</c>, <c>MaxSamplesPerRequest</c> or <c>MaxStateBytesPerRequest</c> may be set below
-    /// what the processor assumes.
+    /// Sends <paramref name="batch"/>; only a whole, well-formed answer moves its streams on. A service set to take less
+    /// than the processor sends (<c>FilterService:MaxBatchItems</c>, <c>MaxSamplesPerRequest</c>,
+    /// <c>MaxStateBytesPerRequest</c>, <c>MaxRequestBodyBytes</c>) answers 413: the request is sent again in two halves
+    /// (its streams, or a single stream's samples, that stream's second half continuing from the state the first
+    /// returned), halved again while refused. When every part passes at once, the refusal was the request's size, and the
+    /// half is kept as <see cref="ItemsPerRequest"/> or <see cref="SamplesPerRequest"/>; a refusal that follows one stream
+    /// down to one sample is that stream's (its chunks are refused: <see cref="Streaming.BatchFilter"/>'s isolation sends
+    /// each on its own) and lowers nothing. True when one request took the whole batch.
     /// </summary>
-    private async Task SendAsync(List<BatchItem> batch, string path, CancellationToken cancellationToken)
+    private async Task<bool> SendAsync(List<BatchItem> batch, string path, CancellationToken cancellationToken)
     {
         byte[][] states;
         try
         {
             states = await SendRequestAsync(batch, path, cancellationToken);
         }
-        catch (ChunkRefusedException e) when (e.StatusCode == System.Net.HttpStatusCode.RequestEntityTooLarge && batch.Count > 1)
+        catch (ChunkRefusedException e) when (e.StatusCode == System.Net.HttpStatusCode.RequestEntityTooLarge && (batch.Count > 1 || batch[0].Length > 1))
         {
-            Lower(batch.Count, e.Message);
-            for (var sent = 0; sent < batch.Count;)
+            var atOnce = true;
+            if (batch.Count > 1)
             {
-                // Even parts (125 at 63 a request: 63 and 62, not 63, 61 and 1).
-                var left = batch.Count - sent;
-                var parts = (left + ItemsPerRequest - 1) / ItemsPerRequest;
-                var count = (left + parts - 1) / parts;
-                await SendAsync(batch.GetRange(sent, count), path, cancellationToken);
-                sent += count;
+                var half = (batch.Count + 1) / 2;
+                for (var sent = 0; sent < batch.Count;)
+                {
+                    var count = EvenPart(batch.Count - sent, Math.Min(ItemsPerRequest, half));
+                    atOnce &= await SendAsync(batch.GetRange(sent, count), path, cancellationToken);
+                    sent += count;
+                }
+
+                if (atOnce)
+                {
+                    Lower(ref _itemsPerRequest, half, $"{batch.Count} streams", "streams", e.Message);
+                }
+            }
+            else
+            {
+                var item = batch[0];
+                var half = (item.Length + 1) / 2;
+                for (var sent = 0; sent < item.Length;)
+                {
+                    var count = EvenPart(item.Length - sent, Math.Min(SamplesPerRequest, half));
+                    var state = sent == 0 ? item.State : item.Stream.StateToSend();
+                    atOnce &= await SendAsync([new BatchItem(item.Stream, Slice(item.Segments, sent, count), count, state)], path, cancellationToken);
+                    sent += count;
+                }
+
+                if (atOnce)
+                {
+                    Lower(ref _samplesPerRequest, half, $"{item.Length} samples of one stream", "samples", e.Message);
+                }
             }
 
-            return;
+            return false;
         }
 
         for (var i = 0; i < batch.Count; i++)
         {
             batch[i].Stream.SetSnapshot(states[i]);
         }
+
+        return true;
     }
 
-    private void Lower(int refused, string refusal)
+    /// <summary>The next of the even parts of at most <paramref name="limit"/> that <paramref name="left"/> is cut into (125 at 63: 63, then 62; not 63, 61 and 1).</summary>
+    private static int EvenPart(int left, int limit)
     {
-        var items = (refused + 1) / 2;
+        var parts = (left + limit - 1) / limit;
+        return (left + parts - 1) / parts;
+    }
+
+    /// <summary>Samples <paramref name="start"/> to <paramref name="start"/> + <paramref name="count"/> of an item's segments.</summary>
+    private static List<(FilterWork Item, int Offset, int Length)> Slice(List<(FilterWork Item, int Offset, int Length)> segments, int start, int count)
+    {
+        var slice = new List<(FilterWork, int, int)>();
+        foreach (var (work, offset, length) in segments)
+        {
+            if (count == 0)
+            {
+                break;
+            }
+
+            if (start >= length)
+            {
+                start -= length;
+                continue;
+            }
+
+            var taken = Math.Min(count, length - start);
+            slice.Add((work, offset + start, taken));
+            count -= taken;
+            start = 0;
+        }
+
+        return slice;
+    }
+
+    private void Lower(ref int limit, int value, string refused, string unit, string refusal)
+    {
         int current;
         do
         {
-            current = Volatile.Read(ref _itemsPerRequest);
-            if (items >= current)
+            current = Volatile.Read(ref limit);
+            if (value >= current)
             {
                 return;
             }
         }
-        while (Interlocked.CompareExchange(ref _itemsPerRequest, items, current) != current);
+        while (Interlocked.CompareExchange(ref limit, value, current) != current);
 
-        logger?.LogWarning("The filter service refused a request of {Refused} streams as too large ({Refusal}); sending at most {Items} streams a request from now on. Check the services' FilterService:MaxBatchItems, MaxSamplesPerRequest and MaxStateBytesPerRequest (docs/filter-api.md, Limits)",
-            refused, refusal, items);
+        logger?.LogWarning("The filter service refused a request of {Refused} as too large ({Refusal}) and took its halves; a request carries at most {Limit} {Unit} from now on. Check the services' FilterService:MaxBatchItems, MaxSamplesPerRequest, MaxStateBytesPerRequest and MaxRequestBodyBytes (docs/filter-api.md, Limits)",
+            refused, refusal, value, unit);
     }
 
     /// <summary>Sends one request; writes the filtered samples into the items' outputs and returns their new states.</summary>

@@ -141,20 +141,89 @@ public sealed class RemoteChunkFiltererTests
             Assert.All(remoteWork.Zip(localWork), p => Assert.True(p.First.Output.Span.SequenceEqual(p.Second.Output.Span), "Remote output differs from local output."));
         }
 
-        // 250 refused, then 125 refused, then parts of at most 63: the next batch goes in parts of 63 at once.
+        // 250 refused, then 125 refused and its halves taken: the next batch goes in parts of 63 at once.
         Assert.Equal([250, 125, 63, 62, 63, 62, 63, 63, 63, 61], handler.ItemCounts);
         Assert.Equal(63, remote.ItemsPerRequest);
+        Assert.Equal(RemoteChunkFilterer.MaxSamplesPerRequest, remote.SamplesPerRequest);
         Assert.Equal(localStreams.Select(s => s.SaveState()), remoteStreams.Select(s => s.SaveState()));
-        Assert.Collection(logs.Collector.GetSnapshot(),
-            l => Assert.Contains("refused a request of 250 streams as too large", l.Message),
-            l => Assert.Contains("refused a request of 125 streams as too large", l.Message));
-        Assert.Contains("sending at most 63 streams a request from now on", logs.LatestRecord.Message);
-        Assert.Contains("FilterService:MaxBatchItems", logs.LatestRecord.Message);
+        var warning = Assert.Single(logs.Collector.GetSnapshot());
+        Assert.Contains("refused a request of 125 streams as too large", warning.Message);
+        Assert.Contains("a request carries at most 63 streams from now on", warning.Message);
+        Assert.Contains("FilterService:MaxBatchItems", warning.Message);
 
         // One stream refused with 413 still refuses its chunks (BatchFilter then sends each on its own).
         handler.MaxItems = 0;
         var refused = await Assert.ThrowsAsync<ChunkRefusedException>(() => remote.FilterAsync([new FilterWork(remoteStreams[0], signal, new double[8])], CancellationToken.None));
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, refused.StatusCode);
+    }
+
+    [Fact]
+    public async Task AServiceThatTakesFewerSamplesARequestGetsAStreamsSamplesInHalvesEachContinuingFromTheLastState()
+    {
+        // FilterService:MaxSamplesPerRequest set below the processor's 131072: one stream's samples are refused with 413.
+        var handler = new BatchEndpoint { MaxSamples = 1000 };
+        var remote = new RemoteChunkFilterer(new HttpClient(handler) { BaseAddress = new Uri("http://filter-gateway") }, "kalman", new Dictionary<string, double>());
+        var local = new LocalChunkFilterer("kalman", new Dictionary<string, double>());
+        var (remoteStream, localStream) = (new StreamFilterHandle(null), new StreamFilterHandle(null));
+        var signal = Enumerable.Range(0, 4800).Select(i => Math.Sin(i * 0.01) + 0.1 * Math.Cos(i * 0.37)).ToArray();
+        var (remoteOut, localOut) = (new double[4800], new double[4800]);
+        for (var round = 0; round < 2; round++)
+        {
+            // Four chunks of 600 samples a round: a request's halves cut through chunks.
+            var offsets = Enumerable.Range(round * 4, 4).Select(c => c * 600).ToList();
+            await remote.FilterAsync([.. offsets.Select(o => new FilterWork(remoteStream, signal.AsMemory(o, 600), remoteOut.AsMemory(o, 600)))], CancellationToken.None);
+            await local.FilterAsync([.. offsets.Select(o => new FilterWork(localStream, signal.AsMemory(o, 600), localOut.AsMemory(o, 600)))], CancellationToken.None);
+        }
+
+        // 2400 refused, its first half 1200 refused and its halves taken: 600 a request from then on.
+        Assert.Equal([2400, 1200, 600, 600, 600, 600, 600, 600, 600, 600], handler.SampleCounts);
+        Assert.Equal(600, remote.SamplesPerRequest);
+        Assert.Equal(RemoteChunkFilterer.MaxItemsPerRequest, remote.ItemsPerRequest);
+        Assert.Equal(localOut, remoteOut);
+        Assert.Equal(localStream.SaveState(), remoteStream.SaveState());
+    }
+
+    [Theory]
+    [InlineData("FilterService:MaxBatchItems", "3", 10, 4, 3, RemoteChunkFilterer.MaxSamplesPerRequest)] // 10, 5 refused; 3 and 2 taken
+    [InlineData("FilterService:MaxSamplesPerRequest", "100", 1, 250, RemoteChunkFilterer.MaxItemsPerRequest, 63)] // 250, 125 refused; 63, 62 taken
+    public async Task TheRealServiceSetBelowWhatTheProcessorSendsFiltersEveryStreamAsLocalModeDoes(string setting, string value, int streams, int samples, int itemsKept, int samplesKept)
+    {
+        // The same against the service itself (in process): its 413 for the setting, then requests it takes.
+        await using var service = await global::SignalPipeline.Tests.FilterService.FilterServiceLimitsTests.StartServiceAsync((setting, value));
+        var remote = new RemoteChunkFilterer(service.CreateClient(), "kalman", new Dictionary<string, double>());
+        var local = new LocalChunkFilterer("kalman", new Dictionary<string, double>());
+        var remoteStreams = Enumerable.Range(0, streams).Select(_ => new StreamFilterHandle(null)).ToList();
+        var localStreams = Enumerable.Range(0, streams).Select(_ => new StreamFilterHandle(null)).ToList();
+        var signal = Enumerable.Range(0, samples).Select(i => Math.Sin(i * 0.07)).ToArray();
+        List<FilterWork> remoteWork = [.. remoteStreams.Select(s => new FilterWork(s, signal, new double[samples]))];
+        List<FilterWork> localWork = [.. localStreams.Select(s => new FilterWork(s, signal, new double[samples]))];
+
+        await remote.FilterAsync(remoteWork, CancellationToken.None);
+        await local.FilterAsync(localWork, CancellationToken.None);
+
+        Assert.All(remoteWork.Zip(localWork), p => Assert.True(p.First.Output.Span.SequenceEqual(p.Second.Output.Span), "Remote output differs from local output."));
+        Assert.Equal(localStreams.Select(s => s.SaveState()), remoteStreams.Select(s => s.SaveState()));
+        Assert.Equal((itemsKept, samplesKept), (remote.ItemsPerRequest, remote.SamplesPerRequest));
+    }
+
+    [Fact]
+    public async Task OneStreamRefusedWith413DownToOneSampleRefusesItsChunksAndLowersNothing()
+    {
+        // A 413 that follows one stream's data however small the request is that stream's fault, not the size's: the
+        // limits stay, and its chunks are refused (BatchFilter's isolation then sends each on its own).
+        var handler = new BatchEndpoint { RefusedSample = 7 };
+        var remote = new RemoteChunkFilterer(new HttpClient(handler) { BaseAddress = new Uri("http://filter-gateway") }, "kalman", new Dictionary<string, double>());
+        var streams = Enumerable.Range(0, 8).Select(_ => new StreamFilterHandle(null)).ToList();
+        List<FilterWork> work = [.. streams.Select((s, i) => new FilterWork(s, i == 5 ? new double[] { 1, 2, 3, 7 } : [1, 2, 3, 4], new double[4]))];
+
+        var refused = await Assert.ThrowsAsync<ChunkRefusedException>(() => remote.FilterAsync(work, CancellationToken.None));
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, refused.StatusCode);
+        Assert.Equal(RemoteChunkFilterer.MaxItemsPerRequest, remote.ItemsPerRequest);
+        Assert.Equal(RemoteChunkFilterer.MaxSamplesPerRequest, remote.SamplesPerRequest);
+        // 8 refused; 0-3 taken; 4-7 and 4-5 refused; 4 taken; 5 refused, then its samples: 1-2 taken, 3-7 refused, 3 taken, 7 refused.
+        Assert.Equal([8, 4, 4, 2, 1, 1, 1, 1, 1, 1], handler.ItemCounts);
+        Assert.Equal([32, 16, 16, 8, 4, 4, 2, 2, 1, 1], handler.SampleCounts);
     }
 
     [Theory]
@@ -233,6 +302,9 @@ public sealed class RemoteChunkFiltererTests
         public readonly List<long> BodyLengths = [];
         public readonly List<int> ItemCounts = [];
         public int MaxItems = new global::FilterService.FilterServiceOptions().MaxBatchItems;
+        public int MaxSamples = int.MaxValue;
+        public double? RefusedSample; // a request carrying this sample is refused with 413 (one stream's fault)
+        public readonly List<int> SampleCounts = [];
 
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
@@ -264,6 +336,7 @@ public sealed class RemoteChunkFiltererTests
 
             writer.Write(count);
             var samples = 0;
+            var refused = false;
             for (var i = 0; i < count; i++)
             {
                 var n = (int)reader.ReadUInt32();
@@ -271,6 +344,7 @@ public sealed class RemoteChunkFiltererTests
                 StateLengths.Add(state.Length);
                 var signal = Enumerable.Range(0, n).Select(_ => reader.ReadDouble()).ToArray();
                 samples += n;
+                refused |= signal.Contains(RefusedSample ?? double.NaN);
                 var filter = state.Length > 0 ? FilterFactory.Restore(state, algorithm) : FilterFactory.Create(algorithm, Params(request.RequestUri));
                 var output = new double[n];
                 filter.Process(signal, output);
@@ -286,6 +360,12 @@ public sealed class RemoteChunkFiltererTests
 
             Assert.Equal(body.Length, reader.BaseStream.Position);
             Assert.True(samples <= RemoteChunkFilterer.MaxSamplesPerRequest, $"A request carried {samples} samples.");
+            SampleCounts.Add(samples);
+            if (samples > MaxSamples || refused)
+            {
+                return new HttpResponseMessage(HttpStatusCode.RequestEntityTooLarge); // FilterService:MaxSamplesPerRequest
+            }
+
             writer.Flush();
             var bytes = Malformed switch
             {
