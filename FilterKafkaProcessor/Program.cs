@@ -33,7 +33,7 @@ builder.Services.AddSingleton<IChunkFilterer>(services =>
     var options = services.GetRequiredService<IOptions<ProcessorOptions>>().Value;
     return options.Mode == FilterMode.Remote
         ? new RemoteChunkFilterer(services.GetRequiredService<IHttpClientFactory>().CreateClient(nameof(RemoteChunkFilterer)), options.Algorithm, options.Params,
-            services.GetRequiredService<ILoggerFactory>().CreateLogger<RemoteChunkFilterer>())
+            services.GetRequiredService<ILoggerFactory>().CreateLogger<RemoteChunkFilterer>(), TimeProvider.System)
         : new LocalChunkFilterer(options.Algorithm, options.Params);
 });
 

@@ -17,8 +17,11 @@ namespace FilterKafkaProcessor.Filtering;
 /// algorithm's path, and always with a state (its initial state at first), so the service filters it with the stream's
 /// parameters; only default streams without state take the deployment's parameters from the query string.
 /// </summary>
-public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IReadOnlyDictionary<string, double> parameters, ILogger? logger = null) : IChunkFilterer
+public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IReadOnlyDictionary<string, double> parameters, ILogger? logger = null, TimeProvider? time = null) : IChunkFilterer
 {
+    /// <summary>How long a limit learned from a 413 holds before the full request size is tried again (a service's limit may have been raised).</summary>
+    public static readonly TimeSpan LearnedLimitsHold = TimeSpan.FromMinutes(10);
+
     public const int MaxSamplesPerRequest = 131_072;
 
     /// <summary>
@@ -36,6 +39,8 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
 
     private int _itemsPerRequest = MaxItemsPerRequest;
     private int _samplesPerRequest = MaxSamplesPerRequest;
+    private long _loweredAt = long.MaxValue;
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
 
     /// <summary>Most items a request carries now: <see cref="MaxItemsPerRequest"/>, or less once a service refused a request of more with 413 and took its halves.</summary>
     public int ItemsPerRequest => Volatile.Read(ref _itemsPerRequest);
@@ -63,6 +68,16 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
 
     public async Task FilterAsync(IReadOnlyList<FilterWork> work, CancellationToken cancellationToken)
     {
+        var loweredAt = Volatile.Read(ref _loweredAt);
+        if (loweredAt != long.MaxValue && _time.GetElapsedTime(loweredAt) >= LearnedLimitsHold
+            && Interlocked.CompareExchange(ref _loweredAt, long.MaxValue, loweredAt) == loweredAt)
+        {
+            logger?.LogInformation("Trying the full request size again ({Items} streams, {Samples} samples) {Minutes} minutes after a filter service refused a larger request",
+                MaxItemsPerRequest, MaxSamplesPerRequest, LearnedLimitsHold.TotalMinutes);
+            Volatile.Write(ref _itemsPerRequest, MaxItemsPerRequest);
+            Volatile.Write(ref _samplesPerRequest, MaxSamplesPerRequest);
+        }
+
         // Each stream's pending samples, in order: the items and a cursor into them.
         var streams = new List<PendingStream>();
         var index = new Dictionary<StreamFilterHandle, PendingStream>(ReferenceEqualityComparer.Instance);
@@ -122,7 +137,8 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
     /// <c>MaxStateBytesPerRequest</c>, <c>MaxRequestBodyBytes</c>) answers 413: the request is sent again in two halves
     /// (its streams, or a single stream's samples, that stream's second half continuing from the state the first
     /// returned), halved again while refused. When every part passes at once, the refusal was the request's size, and the
-    /// half is kept as <see cref="ItemsPerRequest"/> or <see cref="SamplesPerRequest"/>; a refusal that follows one stream
+    /// half is kept as <see cref="ItemsPerRequest"/> or <see cref="SamplesPerRequest"/> (for <see cref="LearnedLimitsHold"/>
+    /// after the last lowering, then the full size is tried again); a refusal that follows one stream
     /// down to one sample is that stream's (its chunks are refused: <see cref="Streaming.BatchFilter"/>'s isolation sends
     /// each on its own) and lowers nothing. True when one request took the whole batch.
     /// </summary>
@@ -226,8 +242,10 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
         }
         while (Interlocked.CompareExchange(ref limit, value, current) != current);
 
-        logger?.LogWarning("The filter service refused a request of {Refused} as too large ({Refusal}) and took its halves; a request carries at most {Limit} {Unit} from now on. Check the services' FilterService:MaxBatchItems, MaxSamplesPerRequest, MaxStateBytesPerRequest and MaxRequestBodyBytes (docs/filter-api.md, Limits)",
-            refused, refusal, value, unit);
+        Volatile.Write(ref _loweredAt, _time.GetTimestamp());
+
+        logger?.LogWarning("The filter service refused a request of {Refused} as too large ({Refusal}) and took its halves; a request carries at most {Limit} {Unit} for the next {Minutes} minutes. Check the services' FilterService:MaxBatchItems, MaxSamplesPerRequest, MaxStateBytesPerRequest and MaxRequestBodyBytes (docs/filter-api.md, Limits)",
+            refused, refusal, value, unit, LearnedLimitsHold.TotalMinutes);
     }
 
     /// <summary>Sends one request; writes the filtered samples into the items' outputs and returns their new states.</summary>

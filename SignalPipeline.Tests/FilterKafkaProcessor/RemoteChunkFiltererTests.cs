@@ -121,18 +121,19 @@ public sealed class RemoteChunkFiltererTests
     }
 
     [Fact]
-    public async Task AServiceThatTakesFewerStreamsARequestGetsTheRequestInHalvesAndThatCountFromThenOn()
+    public async Task AServiceThatTakesFewerStreamsARequestGetsTheRequestInHalvesAndThatCountForTenMinutes()
     {
         // A service whose FilterService:MaxBatchItems is below the processor's 4096 refuses a larger request with 413.
         // Until 2026-12-04 every chunk of such a batch was then sent on its own (one request per chunk, every batch).
         var handler = new BatchEndpoint { MaxItems = 100 };
         var logs = new Microsoft.Extensions.Logging.Testing.FakeLogger<RemoteChunkFilterer>();
-        var remote = new RemoteChunkFilterer(new HttpClient(handler) { BaseAddress = new Uri("http://filter-gateway") }, "kalman", new Dictionary<string, double>(), logs);
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var remote = new RemoteChunkFilterer(new HttpClient(handler) { BaseAddress = new Uri("http://filter-gateway") }, "kalman", new Dictionary<string, double>(), logs, time);
         var local = new LocalChunkFilterer("kalman", new Dictionary<string, double>());
         var remoteStreams = Enumerable.Range(0, 250).Select(_ => new StreamFilterHandle(null)).ToList();
         var localStreams = Enumerable.Range(0, 250).Select(_ => new StreamFilterHandle(null)).ToList();
-        var signal = Enumerable.Range(0, 8).Select(i => Math.Sin(i * 0.3)).ToArray();
-        for (var round = 0; round < 2; round++)
+        var signal = Enumerable.Range(0, 12).Select(i => Math.Sin(i * 0.3)).ToArray();
+        async Task RoundAsync(int round)
         {
             List<FilterWork> remoteWork = [.. remoteStreams.Select(s => new FilterWork(s, signal.AsMemory(round * 4, 4), new double[4]))];
             List<FilterWork> localWork = [.. localStreams.Select(s => new FilterWork(s, signal.AsMemory(round * 4, 4), new double[4]))];
@@ -141,6 +142,10 @@ public sealed class RemoteChunkFiltererTests
             Assert.All(remoteWork.Zip(localWork), p => Assert.True(p.First.Output.Span.SequenceEqual(p.Second.Output.Span), "Remote output differs from local output."));
         }
 
+        await RoundAsync(0);
+        time.Advance(RemoteChunkFilterer.LearnedLimitsHold - TimeSpan.FromSeconds(1));
+        await RoundAsync(1);
+
         // 250 refused, then 125 refused and its halves taken: the next batch goes in parts of 63 at once.
         Assert.Equal([250, 125, 63, 62, 63, 62, 63, 63, 63, 61], handler.ItemCounts);
         Assert.Equal(63, remote.ItemsPerRequest);
@@ -148,8 +153,18 @@ public sealed class RemoteChunkFiltererTests
         Assert.Equal(localStreams.Select(s => s.SaveState()), remoteStreams.Select(s => s.SaveState()));
         var warning = Assert.Single(logs.Collector.GetSnapshot());
         Assert.Contains("refused a request of 125 streams as too large", warning.Message);
-        Assert.Contains("a request carries at most 63 streams from now on", warning.Message);
+        Assert.Contains("a request carries at most 63 streams for the next 10 minutes", warning.Message);
         Assert.Contains("FilterService:MaxBatchItems", warning.Message);
+
+        // Ten minutes after, the full size is tried again: the service's limit was raised meanwhile.
+        handler.MaxItems = 4096;
+        time.Advance(TimeSpan.FromSeconds(1));
+        await RoundAsync(2);
+        Assert.Equal(250, handler.ItemCounts[^1]);
+        Assert.Equal(11, handler.ItemCounts.Count);
+        Assert.Equal(RemoteChunkFilterer.MaxItemsPerRequest, remote.ItemsPerRequest);
+        Assert.Equal(localStreams.Select(s => s.SaveState()), remoteStreams.Select(s => s.SaveState()));
+        Assert.Contains("Trying the full request size again", logs.LatestRecord.Message);
 
         // One stream refused with 413 still refuses its chunks (BatchFilter then sends each on its own).
         handler.MaxItems = 0;
