@@ -70,7 +70,7 @@ public sealed class ProcessorTelemetry : IDisposable
             "Input records behind the high watermark over this instance's partitions: the watermark its consumer last fetched minus the committed input position.");
         _meter.CreateObservableGauge("signalpipeline.processor.held.bytes", () => Interlocked.Read(ref _heldBytes), "By", "Bytes of out-of-order chunks held for a missing seq, all streams of this instance (Processor:MaxHeldBytes).");
         _meter.CreateObservableGauge("signalpipeline.processor.producers.abandoned", () => Interlocked.Read(ref _abandonedProducers), "{producer}",
-            "Transactional producers left to a Kafka call that has not returned (a commit call given up after 60 s, or a stop's abort); at most 3 (RecordCollector.MaxAbandonedProducers).");
+            "Transactional producers left to a Kafka call that has not returned (a commit call given up after 60 s, a stop's commit or abort); at most 3 (RecordCollector.MaxAbandonedProducers).");
         _restore = _meter.CreateHistogram<double>("signalpipeline.processor.restore.duration", "s", "Time to restore assigned partitions' state from the changelog.");
         _restoreFailures = _meter.CreateCounter<long>("signalpipeline.processor.restore.failures", "{restore}", "Restores that failed or stalled and were tried again.");
         _corrupt = _meter.CreateCounter<long>("signalpipeline.processor.restore.corrupt", "{record}", "Changelog records that could not be read (that stream starts empty), or whose filter state is invalid (that stream keeps its position; its filter starts fresh).");

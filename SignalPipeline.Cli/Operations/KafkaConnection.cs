@@ -15,13 +15,17 @@ namespace SignalPipeline.Cli.Operations;
 public static class KafkaConnection
 {
     /// <summary>
-    /// The <c>client.id</c> of the verbs' and the bench's clients unless <c>OTEL_SERVICE_NAME</c> (or
-    /// <c>Kafka__Client__client.id</c>) names them otherwise: librdkafka's default, <c>rdkafka</c>, does not say whose a
-    /// client is in a log line or among a group's members on the brokers.
+    /// The <c>client.id</c> of the verbs' clients unless <c>OTEL_SERVICE_NAME</c> (or <c>Kafka__Client__client.id</c>)
+    /// names them otherwise: librdkafka's default, <c>rdkafka</c>, does not say whose a client is in a log line or among a
+    /// group's members on the brokers.
     /// </summary>
     public const string ClientId = "signal-pipeline";
 
-    /// <summary>The <c>client.id</c> of the bench's own load, watch and copy clients (its processors are services, named as such).</summary>
+    /// <summary>
+    /// The <c>client.id</c> of the bench's own load, watch and copy clients (its processors are services, named as such);
+    /// <c>Kafka__Client__client.id</c> overrides it for the clients that read <c>Kafka__Client__*</c>, and the mixed bench's
+    /// (built through <see cref="CreateFactory"/>) also take <c>OTEL_SERVICE_NAME</c>.
+    /// </summary>
     public const string BenchClientId = "signal-pipeline-bench";
 
     /// <summary><paramref name="settings"/> with <paramref name="clientId"/> when they name no client (no <c>OTEL_SERVICE_NAME</c>).</summary>
