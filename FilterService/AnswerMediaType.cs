@@ -6,12 +6,23 @@ namespace FilterService;
 /// Which form a <c>/audio/batch</c> answer takes: JSON or the binary batch, chosen from the request's <c>Accept</c> by
 /// quality (RFC 9110, 12.5.1). A media type's quality is that of the most specific range naming it (<c>type/subtype</c>
 /// over <c>type/*</c> over <c>*/*</c>), 0 ("not acceptable") when none does; the higher one wins, and on a tie, or
-/// without an <c>Accept</c> (absent, empty or unparsable, as ASP.NET reads it), the form of the request. When neither
-/// form is acceptable the answer is 406.
+/// without an <c>Accept</c> (absent, empty, or with any element that cannot be parsed, a <c>q</c> that is no number
+/// included), the form of the request. When neither form is acceptable the answer is 406.
 /// </summary>
 public static class AnswerMediaType
 {
     private const string Json = "application/json";
+
+    /// <summary>
+    /// The ranges of an <c>Accept</c> header, or none when any of it cannot be parsed: ASP.NET's own reading drops the
+    /// elements it cannot parse and keeps the rest (<c>text/html, garbage;;;=</c> would be <c>text/html</c> alone, a
+    /// 406), and takes a <c>q</c> that is no number as 1.
+    /// </summary>
+    public static IList<MediaTypeHeaderValue> Ranges(Microsoft.Extensions.Primitives.StringValues accept)
+        => MediaTypeHeaderValue.TryParseStrictList(accept, out var ranges)
+            && ranges.All(range => range.Quality is not null || !range.Parameters.Any(p => p.Name.Equals("q", StringComparison.OrdinalIgnoreCase)))
+            ? ranges
+            : [];
 
     /// <summary>True for the binary batch, false for JSON; throws a 406 <see cref="FilterRequestException"/> when <paramref name="accept"/> takes neither.</summary>
     public static bool ForBatch(IList<MediaTypeHeaderValue> accept, bool binaryRequest)

@@ -30,7 +30,7 @@ public static class FilterEndpoints
         {
             var name = ResolveAlgorithm(algorithm);
             var binary = RequestMediaType.ForRun(context.Request.ContentType);
-            using var body = await RequestBody.ReadAsync(context.Request, limits.MaxRequestBodyBytes, cancellationToken);
+            using var body = await RequestBody.TakeAsync(context, limits.MaxRequestBodyBytes, cancellationToken);
             using var input = new SampleList(binary ? 16 : body.Length / 8, limits.MaxSamplesPerRequest);
             var request = binary ? ReadBinary(context.Request, body.Span, input) : FilterRequest.ParseRun(body.Span, input);
 
@@ -63,9 +63,9 @@ public static class FilterEndpoints
         {
             var name = ResolveAlgorithm(algorithm);
             var binary = RequestMediaType.ForBatch(context.Request.ContentType);
-            // Decided before the body is read: a request whose answer no form can satisfy costs nothing more.
-            var binaryAnswer = AnswerMediaType.ForBatch(context.Request.GetTypedHeaders().Accept, binary);
-            using var body = await RequestBody.ReadAsync(context.Request, limits.MaxRequestBodyBytes, cancellationToken);
+            // Decided before a large body is read: a request whose answer no form can satisfy costs nothing more.
+            var binaryAnswer = AnswerMediaType.ForBatch(AnswerMediaType.Ranges(context.Request.Headers.Accept), binary);
+            using var body = await RequestBody.TakeAsync(context, limits.MaxRequestBodyBytes, cancellationToken);
             using var input = new SampleList(body.Length / 8, limits.MaxSamplesPerRequest);
             var request = binary
                 ? BinaryBatch.ParseRequest(body.Span, ReadQueryParameters(context.Request, skip: null), input, limits.MaxBatchItems)
@@ -174,7 +174,7 @@ public static class FilterEndpoints
         if (bad >= 0)
         {
             throw new FilterRequestException(StatusCodes.Status422UnprocessableEntity, "Filter output is not finite",
-                $"{prefix}the {algorithm} filter's output at sample {bad} is not finite: the input's magnitude is too large for this filter.");
+                $"{prefix}the {algorithm} filter's output at sample {bad} is not finite: the input's magnitude, the parameters or the state carried over take it beyond the range of a double (docs/filters.md).");
         }
 
         return new FilterResult(offset, item.Length, filter.SaveState());

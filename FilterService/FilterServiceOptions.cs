@@ -51,6 +51,15 @@ public sealed class FilterServiceOptions : IValidatableObject
     [Range(0, long.MaxValue, ErrorMessage = "FilterService:SmallRequestBytes must be 0 or a positive number of bytes.")]
     public long SmallRequestBytes { get; set; } = 2 * 1024 * 1024;
 
+    /// <summary>
+    /// Most bytes of small request bodies read ahead of their slot (<see cref="RequestAdmission"/>): a small request's
+    /// body is read before it takes a slot, so a slow upload holds no slot, and what bodies take while they arrive or
+    /// wait is bounded by this (a slow client holds what it has sent). Past it: 503 with <c>Retry-After</c>. Must take
+    /// one small body (its buffers double as it arrives: about twice its size, plus 1 MiB of rounding).
+    /// </summary>
+    [SettingRange(1024 * 1024, 1L << 30)]
+    public long MaxWaitingBodyBytes { get; set; } = 64 * 1024 * 1024;
+
     /// <summary>Filter requests that may wait for a slot; beyond that, 503 at once.</summary>
     [Range(0, 100_000, ErrorMessage = "FilterService:RequestQueueLimit must be between 0 and 100000.")]
     public int RequestQueueLimit { get; set; } = 64;
@@ -96,6 +105,23 @@ public sealed class FilterServiceOptions : IValidatableObject
     [SettingRange(32 * 1024, 64 * 1024 * 1024)]
     public int MaxReadAheadBytes { get; set; } = 128 * 1024;
 
+    /// <summary>The largest body read ahead of its slot: a small one the body limit does not refuse.</summary>
+    public long LargestWaitingBody => Math.Min(SmallRequestBytes, MaxRequestBodyBytes);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
-        => KestrelReadAhead.Validate(SectionName, MaxReadAheadBytes, MaxRequestHeadersBytes);
+    {
+        foreach (var result in KestrelReadAhead.Validate(SectionName, MaxReadAheadBytes, MaxRequestHeadersBytes))
+        {
+            yield return result;
+        }
+
+        var needed = 2 * LargestWaitingBody + 1024 * 1024;
+        if (MaxWaitingBodyBytes < needed)
+        {
+            yield return new ValidationResult(
+                $"{SectionName}:MaxWaitingBodyBytes = {MaxWaitingBodyBytes} cannot take one small body: a body of up to "
+                + $"{LargestWaitingBody} bytes ({SectionName}:SmallRequestBytes, {SectionName}:MaxRequestBodyBytes) needs {needed} bytes while it is read.",
+                [nameof(MaxWaitingBodyBytes)]);
+        }
+    }
 }

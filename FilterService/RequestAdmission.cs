@@ -9,9 +9,11 @@ namespace FilterService;
 /// most FilterService:SmallRequestBytes, or without a body, takes one of FilterService:MaxConcurrentSmallRequests
 /// slots, any other (a larger or chunked body) one of FilterService:MaxConcurrentRequests. In each lane up to
 /// FilterService:RequestQueueLimit more wait, each at most FilterService:RequestQueueTimeout, and the rest get 503 with
-/// <c>Retry-After</c>. A request takes its slot before its body is read, so the slots bound memory as well as CPU.
-/// Probes are never queued. Large requests run on <see cref="BackgroundPriorityScheduler"/>'s threads
-/// (FilterService:LargeRequestNice), small ones on the thread pool.
+/// <c>Retry-After</c>. A large request takes its slot before its body is read, so its slots bound memory as well as CPU.
+/// A small one reads its body first (at most FilterService:RequestTimeout, then 408), within the budget of
+/// FilterService:MaxWaitingBodyBytes for the bodies of all requests without a slot: a slow upload holds no slot, so two
+/// clients sending slowly cannot shut every other small request out. Probes are never queued. Large requests run on
+/// <see cref="BackgroundPriorityScheduler"/>'s threads (FilterService:LargeRequestNice), small ones on the thread pool.
 /// </summary>
 public sealed class RequestAdmission : IDisposable
 {
@@ -21,6 +23,7 @@ public sealed class RequestAdmission : IDisposable
     private readonly FilterServiceMetrics _metrics;
     private readonly Action<int> _queued;
     private readonly BackgroundPriorityScheduler? _background;
+    private readonly BodyBudget _waitingBodies;
 
     public RequestAdmission(IOptions<FilterServiceOptions> options, FilterServiceMetrics metrics)
     {
@@ -30,7 +33,12 @@ public sealed class RequestAdmission : IDisposable
         _background = _options.LargeRequestNice > 0 ? new BackgroundPriorityScheduler(_options.MaxConcurrentRequests, _options.LargeRequestNice) : null;
         _small = new Lane("FilterService:MaxConcurrentSmallRequests", _options.MaxConcurrentSmallRequests, _options);
         _large = new Lane("FilterService:MaxConcurrentRequests", _options.MaxConcurrentRequests, _options);
+        _waitingBodies = new BodyBudget(_options.MaxWaitingBodyBytes);
+        metrics.ObserveWaitingBodyBytes(() => WaitingBodyBytes);
     }
+
+    /// <summary>Bytes the bodies read ahead of their slot take now.</summary>
+    public long WaitingBodyBytes => _waitingBodies.Taken;
 
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
@@ -47,6 +55,16 @@ public sealed class RequestAdmission : IDisposable
         // small one. Asking Kestrel rather than the headers keeps an HTTP/2 body without Content-Length large.
         var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
         var lane = !hasBody || context.Request.ContentLength <= _options.SmallRequestBytes ? _small : _large;
+        RequestBody? body = null;
+        if (lane == _small && hasBody && context.Request.ContentLength <= _options.MaxRequestBodyBytes)
+        {
+            (body, var answered) = await ReadAheadAsync(context);
+            if (answered)
+            {
+                return;
+            }
+        }
+
         using var lease = await lane.Limiter.AcquireWithinAsync(_options.RequestQueueLimit > 0, _options.RequestQueueTimeout, context.RequestAborted, _queued);
         if (lease is not { IsAcquired: true })
         {
@@ -64,6 +82,12 @@ public sealed class RequestAdmission : IDisposable
                     _options.RequestQueueLimit, "FilterService:RequestQueueLimit") + "; retry after a second.",
                 statusCode: StatusCodes.Status503ServiceUnavailable, title: "Service busy").ExecuteAsync(context);
             return;
+        }
+
+        if (body is not null)
+        {
+            body.ReleaseBudget();
+            context.Features.Set(body);
         }
 
         _metrics.Active(1);
@@ -95,6 +119,54 @@ public sealed class RequestAdmission : IDisposable
                 _metrics.Abandoned();
             }
         }
+    }
+
+    /// <summary>
+    /// Reads a small request's body ahead of its slot, or answers the request itself when that fails. The body is
+    /// disposed with the response unless the endpoint takes it first (<see cref="RequestBody.TakeAsync"/>).
+    /// </summary>
+    private async Task<(RequestBody? Body, bool Answered)> ReadAheadAsync(HttpContext context)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        deadline.CancelAfter(_options.RequestTimeout);
+        FilterRequestException refusal;
+        try
+        {
+            var body = await RequestBody.ReadAsync(context.Request, _options.MaxRequestBodyBytes, deadline.Token, _waitingBodies);
+            context.Response.RegisterForDispose(body);
+            return (body, false);
+        }
+        catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            refusal = RequestBody.BodyTooSlow(
+                $"The request body did not arrive within {_options.RequestTimeout.TotalSeconds:0.###} s (FilterService:RequestTimeout): "
+                + $"{context.Request.ContentLength} bytes declared.");
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException)
+        {
+            // The client left in the middle of its body.
+            _metrics.Abandoned();
+            return (null, true);
+        }
+        catch (FilterRequestException ex)
+        {
+            refusal = ex;
+        }
+        catch (BodyBudgetExhaustedException ex)
+        {
+            _metrics.Rejected("waiting_body_bytes");
+            context.Response.Headers.RetryAfter = "1";
+            await Results.Problem(ex.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Service busy").ExecuteAsync(context);
+            return (null, true);
+        }
+
+        if (refusal.Limit is { } limit)
+        {
+            _metrics.Rejected(limit);
+        }
+
+        await Results.Problem(refusal.Message, statusCode: refusal.StatusCode, title: refusal.Title).ExecuteAsync(context);
+        return (null, true);
     }
 
     public void Dispose()

@@ -27,7 +27,11 @@ public sealed class BatchAnswerNegotiationTests
         { false, $"application/*;q=0.2, {BatchMediaType};q=0.1", "application/json" },
         { false, "*/*;q=0.1, application/json;q=0", BatchMediaType },
         { false, "application/json; charset=utf-8", "application/json" },
-        { false, "garbage;;;,", "application/json" }, // unparsable: read as absent, as ASP.NET does
+        { false, "garbage;;;,", "application/json" }, // unparsable: read as absent
+        // Partly unparsable: read as absent too (ASP.NET alone kept text/html, a 406), and a q that is no number (ASP.NET: 1).
+        { false, "text/html, garbage;;;=", "application/json" },
+        { true, "text/html, garbage;;;=", BatchMediaType },
+        { true, "application/json;q=abc", BatchMediaType },
         // A binary request.
         { true, null, BatchMediaType },
         { true, "*/*", BatchMediaType },

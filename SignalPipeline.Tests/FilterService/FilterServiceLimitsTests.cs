@@ -3,6 +3,8 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using FilterService;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using SignalPipeline.Tests.FilterGateway;
@@ -20,6 +22,49 @@ public sealed class FilterServiceLimitsTests
     internal static Task<InProcessHost> StartServiceAsync(params (string Key, string Value)[] settings)
         => InProcessHost.StartAsync(settings.ToDictionary(s => s.Key, s => (string?)s.Value),
             builder => builder.AddFilterService(), app => app.MapFilterService());
+
+    /// <summary>The service with one more route, <see cref="SlotHold.Path"/>, whose requests hold their slot until released.</summary>
+    internal static Task<InProcessHost> StartServiceAsync(SlotHold hold, params (string Key, string Value)[] settings)
+        => InProcessHost.StartAsync(settings.ToDictionary(s => s.Key, s => (string?)s.Value),
+            builder => builder.AddFilterService(), app =>
+            {
+                app.MapFilterService();
+                app.MapPost(SlotHold.Path, hold.HandleAsync);
+            });
+
+    /// <summary>
+    /// A small request that holds its slot while it is served: <c>POST /test/hold</c> without a body waits until
+    /// <see cref="Release"/> (or until its client leaves), then answers 200. A small request's body is read before it
+    /// takes a slot, so a body held back holds none; only a request being served does.
+    /// </summary>
+    internal sealed class SlotHold
+    {
+        public const string Path = "/test/hold";
+
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _entered;
+
+        /// <summary>Requests that got their slot and are being held.</summary>
+        public int Entered => Volatile.Read(ref _entered);
+
+        public void Release() => _release.TrySetResult();
+
+        public async Task HandleAsync(HttpContext context)
+        {
+            Interlocked.Increment(ref _entered);
+            await _release.Task.WaitAsync(context.RequestAborted);
+        }
+
+        /// <summary>Starts a held request and waits until it holds its slot.</summary>
+        public async Task<Task<HttpResponseMessage>> HoldAsync(HttpClient client)
+        {
+            var entered = Entered;
+            var holder = client.PostAsync(Path, content: null);
+            await Poll.UntilAsync(() => Entered > entered || holder.IsCompleted, CallTimeout, () => "the held request to take its slot");
+            Assert.False(holder.IsCompleted, "the held request was answered before it was released");
+            return holder;
+        }
+    }
 
     private static async Task AssertStillServesAsync(HttpClient client)
     {
@@ -148,32 +193,153 @@ public sealed class FilterServiceLimitsTests
     [Fact]
     public async Task BeyondMaxConcurrentSmallRequestsAndTheQueueTheAnswerIs503WithRetryAfter()
     {
-        await using var service = await StartServiceAsync(
+        var hold = new SlotHold();
+        await using var service = await StartServiceAsync(hold,
             ("FilterService:MaxConcurrentSmallRequests", "1"), ("FilterService:RequestQueueLimit", "1"), ("FilterService:RequestQueueTimeout", "00:00:00.5"));
         using var client = service.CreateClient();
-
-        // The slot is taken before the body is read: a request whose body is held back holds it.
-        var held = new HeldContent("""{"signal":[0.2,0.9]}""");
-        var holder = PostJsonContentAsync(client, held);
-        await held.Started.WaitAsync(CallTimeout);
-        var metrics = service.App.Services.GetRequiredService<FilterServiceMetrics>();
-        for (var waited = 0; metrics.ActiveRequests == 0; waited += 10)
-        {
-            Assert.True(waited < 30_000, "the held request never took its slot");
-            await Task.Delay(10);
-        }
+        var holder = await hold.HoldAsync(client);
 
         // The queue holds one request for 0.5 s, then it is answered 503.
         using var queued = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.5]));
         Assert.NotNull(queued.Headers.RetryAfter);
         await AssertProblemAsync(queued, HttpStatusCode.ServiceUnavailable, "FilterService:MaxConcurrentSmallRequests");
 
-        held.Release();
+        hold.Release();
         using (var first = await holder.WaitAsync(CallTimeout))
         {
             Assert.Equal(HttpStatusCode.OK, first.StatusCode);
         }
 
+        await AssertStillServesAsync(client);
+    }
+
+    /// <summary>A raw HTTP/1.1 POST declaring <paramref name="declaredLength"/> bytes of which only <paramref name="sent"/> come.</summary>
+    private static async Task<System.Net.Sockets.TcpClient> StartSlowUploadAsync(Uri address, int declaredLength, string sent)
+    {
+        var tcp = new System.Net.Sockets.TcpClient { LingerState = new System.Net.Sockets.LingerOption(true, 0) };
+        await tcp.ConnectAsync(address.Host, address.Port).WaitAsync(CallTimeout);
+        var request = $"POST /kalman/audio/run HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {declaredLength}\r\n\r\n{sent}";
+        await tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes(request)).AsTask().WaitAsync(CallTimeout);
+        return tcp;
+    }
+
+    private static long WaitingBodyBytes(InProcessHost service)
+        => service.App.Services.GetRequiredService<RequestAdmission>().WaitingBodyBytes;
+
+    [Fact]
+    public async Task ClientsSendingTheirBodiesSlowlyHoldNoSlotSoSmallRequestsAreStillServed()
+    {
+        // Two small slots (the default) and no queue: were the slow uploads holding the slots, the next request would
+        // get 503 at once (before 2026-12-04 it did, for the whole FilterService:RequestTimeout, again and again).
+        await using var service = await StartServiceAsync(("FilterService:RequestQueueLimit", "0"));
+        var slow = new List<System.Net.Sockets.TcpClient>();
+        try
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                slow.Add(await StartSlowUploadAsync(service.Address, 12_000, """{"signal":[0.1,"""));
+            }
+
+            await Poll.UntilAsync(() => WaitingBodyBytes(service) >= 4 * 16 * 1024, CallTimeout, () => "the four slow bodies to be read");
+            using var client = service.CreateClient();
+            for (var i = 0; i < 5; i++)
+            {
+                await AssertStillServesAsync(client);
+            }
+
+            Assert.Equal(0, service.App.Services.GetRequiredService<FilterServiceMetrics>().ActiveRequests);
+        }
+        finally
+        {
+            slow.ForEach(tcp => tcp.Dispose());
+        }
+
+        await Poll.UntilAsync(() => WaitingBodyBytes(service) == 0, CallTimeout, () => "the gone uploads' buffers to be given back");
+    }
+
+    [Fact]
+    public async Task ABodyThatDoesNotArriveWithinRequestTimeoutGets408NamingTheSetting()
+    {
+        await using var service = await StartServiceAsync(("FilterService:RequestTimeout", "00:00:01"));
+        using var tcp = await StartSlowUploadAsync(service.Address, 1000, """{"signal":[0.1,""");
+        var answer = await ReadAnswerAsync(tcp);
+        Assert.StartsWith("HTTP/1.1 408 ", answer.Status, StringComparison.Ordinal);
+        Assert.Contains("The request body did not arrive within 1 s (FilterService:RequestTimeout): 1000 bytes declared.", answer.Body, StringComparison.Ordinal);
+        await Poll.UntilAsync(() => WaitingBodyBytes(service) == 0, CallTimeout, () => "the refused body's buffer to be given back");
+
+        using var client = service.CreateClient();
+        await AssertStillServesAsync(client);
+    }
+
+    [Fact]
+    public async Task ABodySlowerThanKestrelsMinimumDataRateGets408NotAServerError()
+    {
+        // A large request (its slot taken before the body) whose body trickles in at 20 bytes/s, under Kestrel's 240
+        // bytes/s: after its 5 s grace, 408 naming the cause (before 2026-12-04, a 500 logged as the service's error).
+        await using var service = await StartServiceAsync(("FilterService:SmallRequestBytes", "16"));
+        using var tcp = await StartSlowUploadAsync(service.Address, 1000, """{"signal":[0.1""");
+        using var stop = new CancellationTokenSource();
+        var trickle = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await Task.Delay(500, stop.Token);
+                await tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes(",0.1,0.1"), stop.Token);
+            }
+        });
+        var answer = await ReadAnswerAsync(tcp);
+        await stop.CancelAsync();
+        await Task.WhenAny(trickle);
+        Assert.StartsWith("HTTP/1.1 408 ", answer.Status, StringComparison.Ordinal);
+        Assert.Contains("The request body arrived too slowly: ", answer.Body, StringComparison.Ordinal);
+        Assert.Contains("MinRequestBodyDataRate", answer.Body, StringComparison.Ordinal);
+
+        using var client = service.CreateClient();
+        await AssertStillServesAsync(client);
+    }
+
+    /// <summary>The status line and the first 4 KiB of the body of the answer on a raw connection.</summary>
+    private static async Task<(string Status, string Body)> ReadAnswerAsync(System.Net.Sockets.TcpClient tcp)
+    {
+        using var reader = new StreamReader(tcp.GetStream(), Encoding.UTF8, leaveOpen: true);
+        var status = await reader.ReadLineAsync().WaitAsync(CallTimeout) ?? "";
+        while (await reader.ReadLineAsync().WaitAsync(CallTimeout) is not (null or ""))
+        {
+        }
+
+        var body = new char[4096];
+        var read = await reader.ReadAsync(body).AsTask().WaitAsync(CallTimeout);
+        return (status, new string(body, 0, read));
+    }
+
+    [Fact]
+    public async Task BodiesReadAheadOfTheirSlotTakeAtMostMaxWaitingBodyBytesThenRequestsGet503()
+    {
+        // The least budget that takes one small body of 64 KiB: 2 * 65536 + 1 MiB = 72 buffers of 16 KiB, the first
+        // buffer of a body read ahead. 72 uploads that stall after a few bytes take all of it.
+        const int Budget = 2 * 65536 + 1024 * 1024;
+        await using var service = await StartServiceAsync(("FilterService:SmallRequestBytes", "65536"),
+            ("FilterService:MaxWaitingBodyBytes", Budget.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        using var client = service.CreateClient();
+        var slow = new List<System.Net.Sockets.TcpClient>();
+        try
+        {
+            for (var i = 0; i < Budget / (16 * 1024); i++)
+            {
+                slow.Add(await StartSlowUploadAsync(service.Address, 60_000, """{"signal":[0.1,"""));
+            }
+
+            await Poll.UntilAsync(() => WaitingBodyBytes(service) == Budget, CallTimeout, () => $"the slow bodies to take the budget ({WaitingBodyBytes(service)} of {Budget})");
+            using var refused = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.5]));
+            Assert.NotNull(refused.Headers.RetryAfter);
+            await AssertProblemAsync(refused, HttpStatusCode.ServiceUnavailable, $"of the {Budget} allowed (FilterService:MaxWaitingBodyBytes)");
+        }
+        finally
+        {
+            slow.ForEach(tcp => tcp.Dispose());
+        }
+
+        await Poll.UntilAsync(() => WaitingBodyBytes(service) == 0, CallTimeout, () => "the gone uploads' buffers to be given back");
         await AssertStillServesAsync(client);
     }
 
@@ -331,6 +497,8 @@ public sealed class FilterServiceLimitsTests
     [InlineData("FilterService:MaxStateBytesPerRequest", "3000000000")] // a long, beyond the int range it is checked against
     [InlineData("FilterService:MaxRequestBodyBytes", "9223372036854775807")] // plus the drain allowance it would overflow
     [InlineData("FilterService:MaxConnections", "0")]
+    [InlineData("FilterService:MaxWaitingBodyBytes", "1048575")]
+    [InlineData("FilterService:MaxWaitingBodyBytes", "5242879")] // one byte short of a 2 MiB small body's 2 * 2 MiB + 1 MiB
     public async Task ABadLimitSettingStopsTheServiceAtStartNamingIt(string setting, string value)
     {
         var ex = await Record.ExceptionAsync(async () =>

@@ -27,16 +27,16 @@ public sealed class FilterServiceMetricsTests
     [Fact]
     public async Task A_request_holding_the_slot_is_active_the_next_is_queued_and_one_more_is_rejected_for_concurrency()
     {
-        await using var service = await FilterServiceLimitsTests.StartServiceAsync(OneSlot);
+        var hold = new FilterServiceLimitsTests.SlotHold();
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync(hold, OneSlot);
         using var active = Collect<int>(service, "active").AssertDocumented(typeof(ObservableGauge<>), "{request}");
         using var queued = Collect<int>(service, "queued").AssertDocumented(typeof(ObservableGauge<>), "{request}");
         using var rejected = Collect<long>(service, "rejected").AssertDocumented(typeof(Counter<>), "{request}");
         using var client = service.CreateClient();
         Assert.Equal((0, 0), (active.Observe(), queued.Observe()));
 
-        var held = new FilterServiceLimitsTests.HeldContent("""{"signal":[0.2,0.9]}""");
-        var holder = FilterServiceLimitsTests.PostJsonContentAsync(client, held);
-        await Poll.UntilAsync(() => active.Observe() == 1, Patience, () => "the held request to take the slot");
+        var holder = await hold.HoldAsync(client);
+        Assert.Equal(1, active.Observe());
         var waiting = PostJsonAsync(client, "/kalman/audio/run", RunBody([0.5]));
         await Poll.UntilAsync(() => queued.Observe() == 1, Patience, () => "the second request to wait in the queue");
 
@@ -48,7 +48,7 @@ public sealed class FilterServiceMetricsTests
         Assert.Equal(1, rejected.Sum(("limit", "concurrency")));
         Assert.Equal((1, 1), (active.Observe(), queued.Observe()));
 
-        held.Release();
+        hold.Release();
         using (var first = await holder.WaitAsync(CallTimeout))
         using (var second = await waiting.WaitAsync(CallTimeout))
         {
@@ -62,13 +62,14 @@ public sealed class FilterServiceMetricsTests
     [Fact]
     public async Task A_client_leaving_while_queued_is_counted_as_abandoned_and_one_holding_a_slot_frees_it()
     {
-        await using var service = await FilterServiceLimitsTests.StartServiceAsync(OneSlot);
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync(new FilterServiceLimitsTests.SlotHold(), OneSlot);
         using var abandoned = Collect<long>(service, "abandoned").AssertDocumented(typeof(Counter<>), "{request}");
         using var active = Collect<int>(service, "active");
         using var queued = Collect<int>(service, "queued");
+        using var waiting = Collect<long>(service, "waiting_body_bytes").AssertDocumented(typeof(ObservableGauge<>), "By");
 
-        // A body that never ends holds the slot; a whole request behind it waits in the queue.
-        using var holder = await SendAsync(service.Address, """{"signal":[0.2,0.9]}""", declaredLength: 100);
+        // A request being served holds the slot; a whole request behind it waits in the queue.
+        using var holder = await SendAsync(service.Address, "", path: FilterServiceLimitsTests.SlotHold.Path);
         await Poll.UntilAsync(() => active.Observe() == 1, Patience, () => "the held request to take the slot");
         using var waiter = await SendAsync(service.Address, """{"signal":[0.5]}""");
         await Poll.UntilAsync(() => queued.Observe() == 1, Patience, () => "the second request to wait in the queue");
@@ -80,15 +81,23 @@ public sealed class FilterServiceMetricsTests
             () => $"the queue to let the gone client go and count it (queued {queued.Observe()}, abandoned {abandoned.Sum()})");
         Assert.Equal(1, active.Observe());
 
-        // A client leaving in the middle of its body frees the slot and is counted too.
+        // A client leaving while it is served frees the slot and is counted too.
         Reset(holder);
         await Poll.UntilAsync(() => active.Observe() == 0 && abandoned.Sum() == 2, Patience,
             () => $"the slot of the gone client to come back and the client to be counted (active {active.Observe()}, abandoned {abandoned.Sum()})");
 
+        // And one leaving in the middle of its body, which is read before it takes a slot: counted, its buffer given back.
+        using var uploader = await SendAsync(service.Address, """{"signal":[0.2,0.9]}""", declaredLength: 100);
+        await Poll.UntilAsync(() => waiting.Observe() > 0, Patience, () => "the body to be read ahead of its slot");
+        Assert.Equal(0, active.Observe());
+        Reset(uploader);
+        await Poll.UntilAsync(() => waiting.Observe() == 0 && abandoned.Sum() == 3, Patience,
+            () => $"the gone uploader to be counted and its buffer given back (waiting {waiting.Observe()} bytes, abandoned {abandoned.Sum()})");
+
         using var client = service.CreateClient();
         var (filtered, _) = await RunAsync(client, "kalman", [0.2, 0.9, -0.8]);
         AssertBitIdentical(Reference("kalman", [0.2, 0.9, -0.8]), filtered);
-        Assert.Equal(2, abandoned.Sum());
+        Assert.Equal(3, abandoned.Sum());
     }
 
     [Theory]
@@ -116,11 +125,11 @@ public sealed class FilterServiceMetricsTests
             $"signalpipeline.filter.requests.{instrument}");
 
     /// <summary>A raw HTTP/1.1 POST of <paramref name="body"/>; with a larger <paramref name="declaredLength"/> the rest never comes.</summary>
-    private static async Task<TcpClient> SendAsync(Uri address, string body, int? declaredLength = null)
+    private static async Task<TcpClient> SendAsync(Uri address, string body, int? declaredLength = null, string path = "/kalman/audio/run")
     {
         var tcp = new TcpClient { LingerState = new LingerOption(true, 0) };
         await tcp.ConnectAsync(address.Host, address.Port).WaitAsync(CallTimeout);
-        var request = $"POST /kalman/audio/run HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {declaredLength ?? Encoding.UTF8.GetByteCount(body)}\r\n\r\n{body}";
+        var request = $"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {declaredLength ?? Encoding.UTF8.GetByteCount(body)}\r\n\r\n{body}";
         await tcp.GetStream().WriteAsync(Encoding.UTF8.GetBytes(request)).AsTask().WaitAsync(CallTimeout);
         return tcp;
     }
