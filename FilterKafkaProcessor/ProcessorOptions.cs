@@ -232,9 +232,10 @@ public sealed class ProcessorOptions : IValidatableObject
             yield return new(filterError);
         }
 
-        if (Mode == FilterMode.Remote && !Uri.TryCreate(GatewayUrl, UriKind.Absolute, out _))
+        // An absolute http(s) URL with a host: Uri alone takes '/gw' for an absolute file:///gw on Linux.
+        if (Mode == FilterMode.Remote && !Directory.AdvertisedAddress.IsHttpUrl(GatewayUrl))
         {
-            yield return new($"{GatewayUrlSetting} '{GatewayUrl}' is not an absolute URL (needed when {ModeSetting}=remote).");
+            yield return new($"{GatewayUrlSetting} '{GatewayUrl}' is not an absolute http(s) URL (e.g. http://filter-gateway:8000; needed when {ModeSetting}=remote).");
         }
 
         if (MaxRetryBackoffMs < RetryBackoffMs)

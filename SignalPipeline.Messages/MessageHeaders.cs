@@ -30,6 +30,12 @@ public static class MessageHeaders
     /// <summary>Binary output: when the processor filtered the chunk, Unix ms (required).</summary>
     public const string ProcessedMs = "processed-ms";
 
+    /// <summary>
+    /// What the names of the dead-letter topic's own headers start with: a dead letter keeps its record's headers but
+    /// those, which the dead letter's own replace.
+    /// </summary>
+    public const string DeadLetterPrefix = "dlq-";
+
     /// <summary>Dead letters: the human-readable reason (<see cref="DecodeError.Message"/>).</summary>
     public const string DeadLetterReason = "dlq-reason";
 

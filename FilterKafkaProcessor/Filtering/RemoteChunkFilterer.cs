@@ -60,11 +60,16 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
 
     private string PathOf(string streamAlgorithm) => streamAlgorithm == algorithm ? _path : $"/{streamAlgorithm}/audio/batch";
 
-    /// <summary>A 4xx answer refuses the request's chunks; 408, 429, 5xx, timeouts and malformed answers are transport failures.</summary>
+    /// <summary>
+    /// A 400, 413 or 422 answer refuses the request's chunks (the service read them and named what is wrong with them);
+    /// any other status (404, 401, 403, 415 from a wrong route, an auth proxy or a service of another version; 408, 429,
+    /// 5xx), timeouts and malformed answers are transport failures: no chunk is to blame, so the batch is retried and
+    /// /health turns unhealthy after Processor:MaxBatchAttempts, instead of every chunk going to the dead-letter topic.
+    /// </summary>
     public bool IsChunkFault(Exception failure) => failure is ChunkRefusedException;
 
     private static bool IsRefusal(System.Net.HttpStatusCode status)
-        => (int)status is >= 400 and < 500 && status is not (System.Net.HttpStatusCode.RequestTimeout or System.Net.HttpStatusCode.TooManyRequests);
+        => status is System.Net.HttpStatusCode.BadRequest or System.Net.HttpStatusCode.RequestEntityTooLarge or System.Net.HttpStatusCode.UnprocessableEntity;
 
     public async Task FilterAsync(IReadOnlyList<FilterWork> work, CancellationToken cancellationToken)
     {
@@ -449,5 +454,5 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
     }
 }
 
-/// <summary>The algorithm service refused a request's chunks (a 4xx answer other than 408 and 429).</summary>
+/// <summary>The algorithm service refused a request's chunks (a 400, 413 or 422 answer).</summary>
 public sealed class ChunkRefusedException(string message, System.Net.HttpStatusCode status) : HttpRequestException(message, null, status);

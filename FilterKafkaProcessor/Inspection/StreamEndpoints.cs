@@ -23,25 +23,46 @@ public static class StreamEndpoints
         return app;
     }
 
-    private static async Task<IResult> ListAsync(StreamQueries queries, StreamConfigTable configs, StreamInstance instance, InstanceDirectory directory, int? offset, int? limit, CancellationToken cancellationToken)
+    // The query values are read here, not bound as int?/bool?: a value ASP.NET cannot bind would get a 400 without a body.
+    private static async Task<IResult> ListAsync(StreamQueries queries, StreamConfigTable configs, StreamInstance instance, InstanceDirectory directory, string? offset, string? limit, CancellationToken cancellationToken)
     {
-        if (offset is < 0 || limit is < 1 or > MaxLimit)
+        if (!TryParse(offset, out var from) || !TryParse(limit, out var count) || from is < 0 || count is < 1 or > MaxLimit)
         {
             return TypedResults.Problem(statusCode: 400, title: "Bad paging",
-                detail: $"offset must be >= 0 and limit between 1 and {MaxLimit} (got offset={offset}, limit={limit})");
+                detail: $"offset must be an integer >= 0 and limit an integer between 1 and {MaxLimit} (got offset={offset}, limit={limit})");
         }
 
         var instances = directory.Live();
-        return await AskAsync(queries, tasks => TypedResults.Ok(StreamViews.List(tasks, instance.Id, configs, offset ?? 0, limit ?? 100) with { Instances = instances }), cancellationToken);
+        return await AskAsync(queries, tasks => TypedResults.Ok(StreamViews.List(tasks, instance.Id, configs, from ?? 0, count ?? 100) with { Instances = instances }), cancellationToken);
     }
 
-    private static async Task<IResult> ShowAsync(string id, bool? local, HttpContext context, StreamQueries queries, StreamConfigTable configs, StreamInstance instance, StreamLookup lookup, DirectoryTelemetry telemetry, CancellationToken cancellationToken)
+    private static bool TryParse(string? value, out int? number)
+    {
+        number = null;
+        if (value is null)
+        {
+            return true;
+        }
+
+        var parsed = int.TryParse(value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var n);
+        number = parsed ? n : null;
+        return parsed;
+    }
+
+    private static async Task<IResult> ShowAsync(string id, string? local, HttpContext context, StreamQueries queries, StreamConfigTable configs, StreamInstance instance, StreamLookup lookup, DirectoryTelemetry telemetry, CancellationToken cancellationToken)
     {
         // A stream id may hold '/': sent as %2F, which routing leaves encoded.
         if (context.DecodedRouteValue(nameof(id)) is not { } decoded)
         {
             return TypedResults.Problem(statusCode: 400, title: "Invalid stream id",
                 detail: DecodedRouteValues.NotUtf8Detail);
+        }
+
+        var answerLocally = false;
+        if (local is not null && !bool.TryParse(local, out answerLocally))
+        {
+            return TypedResults.Problem(statusCode: 400, title: "Bad query",
+                detail: $"local must be true or false (got local={local})");
         }
 
         id = decoded;
@@ -62,7 +83,7 @@ public static class StreamEndpoints
         }
 
         var self = here is null ? $"instance {instance.Id} (its stream thread did not answer)" : $"instance {instance.Id} (input partitions [{here.Held}])";
-        if (local == true)
+        if (answerLocally)
         {
             // What a lookup from another instance asks: this instance alone answers, it never asks further (no loops).
             return busy ?? TypedResults.Problem(statusCode: 404, title: "Stream not held here",

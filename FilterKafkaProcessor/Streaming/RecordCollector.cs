@@ -135,7 +135,12 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
         var headers = new Headers();
         foreach (var (key, value) in letter.Headers)
         {
-            headers.Add(key, value);
+            // The dlq-* names are the dead-letter topic's own: a record's own would pass for a replay marker
+            // (dlq-replayed) or come before the real reason, which readers take first.
+            if (!key.StartsWith(MessageHeaders.DeadLetterPrefix, StringComparison.Ordinal))
+            {
+                headers.Add(key, value);
+            }
         }
 
         MessageHeaders.AddDeadLetter(headers, letter.Code, letter.Reason, letter.Source);

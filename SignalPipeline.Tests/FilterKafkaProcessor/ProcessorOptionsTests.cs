@@ -105,6 +105,18 @@ public class ProcessorOptionsTests
     }
 
     [Theory]
+    [InlineData("/gw")] // an absolute file:///gw to Uri on Linux: before 2026-12-04 taken, and every batch then failed
+    [InlineData("ftp://filter-gateway/")]
+    [InlineData("filter-gateway:8000")]
+    public void InRemoteModeAGatewayUrlThatIsNoAbsoluteHttpUrlFailsValidationNamingIt(string url)
+    {
+        var result = new ProcessorOptionsValidator().Validate(null, Bind(new() { ["FILTER_MODE"] = "remote", ["FILTER_GATEWAY_URL"] = url }));
+
+        Assert.True(result.Failed);
+        Assert.Contains(result.Failures!, f => f.Contains($"FILTER_GATEWAY_URL '{url}' is not an absolute http(s) URL", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData("Processor:LingerMs", "soon")]
     [InlineData("FILTER_MODE", "hybrid")]
     [InlineData("Processor:MaxStreams", "many")]

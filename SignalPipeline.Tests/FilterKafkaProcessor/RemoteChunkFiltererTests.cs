@@ -244,11 +244,19 @@ public sealed class RemoteChunkFiltererTests
     [Theory]
     [InlineData(HttpStatusCode.BadRequest, true)]
     [InlineData(HttpStatusCode.RequestEntityTooLarge, true)]
+    [InlineData(HttpStatusCode.UnprocessableEntity, true)]
+    // A wrong route, an auth proxy, a service of another version: no chunk's fault (before 2026-12-04 each dead-lettered
+    // every chunk while /health stayed green).
+    [InlineData(HttpStatusCode.NotFound, false)]
+    [InlineData(HttpStatusCode.Unauthorized, false)]
+    [InlineData(HttpStatusCode.Forbidden, false)]
+    [InlineData(HttpStatusCode.MethodNotAllowed, false)]
+    [InlineData(HttpStatusCode.UnsupportedMediaType, false)]
     [InlineData(HttpStatusCode.TooManyRequests, false)]
     [InlineData(HttpStatusCode.RequestTimeout, false)]
     [InlineData(HttpStatusCode.InternalServerError, false)]
     [InlineData(HttpStatusCode.ServiceUnavailable, false)]
-    public async Task AnErrorAnswerFailsTheBatchAsARefusalOnlyFor4xx(HttpStatusCode status, bool refusal)
+    public async Task AnErrorAnswerFailsTheBatchAsARefusalOnlyFor400_413_And422(HttpStatusCode status, bool refusal)
     {
         var remote = new RemoteChunkFilterer(new HttpClient(new BatchEndpoint { Fail = status }) { BaseAddress = new Uri("http://filter-gateway") }, "kalman", new Dictionary<string, double>());
         var handle = new StreamFilterHandle(null);

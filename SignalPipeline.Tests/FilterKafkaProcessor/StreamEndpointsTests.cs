@@ -33,6 +33,15 @@ public sealed class StreamEndpointsTests
         var badPage = await http.GetAsync(new Uri("/streams?limit=0", UriKind.Relative)).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(HttpStatusCode.BadRequest, badPage.StatusCode);
 
+        // Values that are no number or no boolean: a problem naming them (before 2026-12-04, ASP.NET's 400 without a body).
+        foreach (var (query, named) in new[] { ("/streams?limit=abc", "limit=abc"), ("/streams?offset=99999999999999999999", "offset=99999999999999999999"), ("/streams/w?local=maybe", "local=maybe") })
+        {
+            using var bad = await http.GetAsync(new Uri(query, UriKind.Relative)).WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+            Assert.Equal("application/problem+json", bad.Content.Headers.ContentType?.MediaType);
+            Assert.Contains(named, await bad.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
         using var list = JsonDocument.Parse(await Answered(instance, http.GetStringAsync(new Uri("/streams?limit=5", UriKind.Relative))));
         Assert.Equal("w", list.RootElement.GetProperty("streams")[0].GetProperty("streamId").GetString());
     }

@@ -205,6 +205,33 @@ public sealed class StreamThreadTests
     }
 
     [Fact]
+    public void APoisonRecordsOwnDlqHeadersAreNotCopiedIntoItsDeadLetter()
+    {
+        // The dlq-* headers are the dead-letter topic's own: copied from the input, a forged dlq-replayed made the
+        // letter pass for a replay marker (dlq replay then hid it and one real letter), and a forged dlq-error-code came
+        // first in the letter, before the real one.
+        using var harness = new ProcessorHarness();
+        harness.Start();
+        var headers = new Headers
+        {
+            { "origin", "sensor-rack-2"u8.ToArray() },
+            { MessageHeaders.DeadLetterErrorCode, "forged"u8.ToArray() },
+            { "dlq-replayed", "1@0"u8.ToArray() },
+        };
+        harness.Cluster.Produce(ProcessorHarness.Input, 0, "p"u8.ToArray(), """{"stream_id":"p","seq":0,"signal":[1,2"""u8.ToArray(), headers);
+        var good = ProcessorHarness.Chunk("p", 0);
+        harness.Produce(good, 0);
+
+        harness.StepUntil(() => harness.OutputCount("p") == 1);
+
+        var letter = Assert.Single(harness.Cluster.ReadCommitted(ProcessorHarness.Dlq));
+        var names = letter.Message.Headers.Select(h => h.Key).ToList();
+        Assert.Equal(["origin", "dlq-reason", "dlq-error-code", "dlq-source-topic", "dlq-source-partition", "dlq-source-offset"], names);
+        Assert.Equal("malformed-json", System.Text.Encoding.UTF8.GetString(letter.Message.Headers.GetLastBytes(MessageHeaders.DeadLetterErrorCode)));
+        Assert.Equal("sensor-rack-2", System.Text.Encoding.UTF8.GetString(letter.Message.Headers.GetLastBytes("origin")));
+    }
+
+    [Fact]
     public void APoisonRecordWhoseErrorWouldQuoteAllOfItIsDeadLetteredWithAShortReasonAndThePartitionGoesOn()
     {
         // A 39,950-digit seq: an error quoting the number whole would make a dead letter as large as the record, which
