@@ -79,6 +79,14 @@ public sealed class FilterGatewayOptions : IValidatableObject
     [SettingRange(0, 100_000)]
     public int LargeRequestQueueLimit { get; set; } = 16;
 
+    /// <summary>
+    /// Large requests one client address may have forwarded or waiting at once; one more gets 429 before any of its body
+    /// is read. Without it one client sending two bodies slowly (Kestrel accepts 240 B/s) held both slots of
+    /// <see cref="MaxConcurrentLargeRequests"/> for every other client.
+    /// </summary>
+    [SettingRange(1, 100_000)]
+    public int MaxLargeRequestsPerAddress { get; set; } = 1;
+
     /// <summary>How long a large request waits for a slot before it gets 503.</summary>
     [SettingTimeRange("00:00:00", "00:10:00")]
     public TimeSpan LargeRequestQueueTimeout { get; set; } = TimeSpan.FromSeconds(2);

@@ -11,13 +11,18 @@ namespace FilterGateway;
 /// 503 with <c>Retry-After</c> and the connection closed. Without it every 16 MiB upload was forwarded to a service
 /// that refuses all but one at a time, and each body the service refused was still read whole by the gateway (Kestrel
 /// reads a body to its end once forwarding began; measured in docs/benchmarks.md, Abuse): refused here, before any of
-/// it is read, a body costs the gateway nothing.
+/// it is read, a body costs the gateway nothing. One client address may have at most
+/// FilterGateway:MaxLargeRequestsPerAddress of them forwarded or waiting; one more gets 429, its body unread.
 /// </summary>
 public sealed class LargeRequestAdmission : IDisposable
 {
     private readonly FilterGatewayOptions _options;
     private readonly GatewayMetrics _metrics;
     private readonly ConcurrencyLimiter? _limiter;
+
+    // Large requests forwarded or waiting, per client address: an entry only while its count is above 0, so the table
+    // holds at most as many addresses as large requests are in the lane.
+    private readonly Dictionary<string, int> _perAddress = [];
 
     public LargeRequestAdmission(IOptions<FilterGatewayOptions> options, GatewayMetrics metrics)
     {
@@ -50,7 +55,62 @@ public sealed class LargeRequestAdmission : IDisposable
             return;
         }
 
-        using var lease = await _limiter.AcquireWithinAsync(_options.LargeRequestQueueLimit > 0, _options.LargeRequestQueueTimeout, context.RequestAborted);
+        var client = FilterGatewayExtensions.ClientKey(context);
+        if (!TryEnter(client))
+        {
+            _metrics.Rejected("large_requests_per_address");
+            context.Response.Headers.RetryAfter = "1";
+            UnreadBody.CloseAfterAnswer(context);
+            await TooManyRequests.Problem("Too many large requests",
+                $"This client already has {_options.MaxLargeRequestsPerAddress} request(s) with a body over {_options.LargeRequestBytes} bytes "
+                + "forwarded or waiting (FilterGateway:MaxLargeRequestsPerAddress); send the next when one has been answered.")
+                .ExecuteAsync(context);
+            return;
+        }
+
+        try
+        {
+            await AdmitAsync(context, next);
+        }
+        finally
+        {
+            Leave(client);
+        }
+    }
+
+    private bool TryEnter(string client)
+    {
+        lock (_perAddress)
+        {
+            var count = _perAddress.GetValueOrDefault(client);
+            if (count >= _options.MaxLargeRequestsPerAddress)
+            {
+                return false;
+            }
+
+            _perAddress[client] = count + 1;
+            return true;
+        }
+    }
+
+    private void Leave(string client)
+    {
+        lock (_perAddress)
+        {
+            if (_perAddress[client] == 1)
+            {
+                _perAddress.Remove(client);
+            }
+            else
+            {
+                _perAddress[client]--;
+            }
+        }
+    }
+
+    private async Task AdmitAsync(HttpContext context, Func<Task> next)
+    {
+        using var lease = await _limiter!.AcquireWithinAsync(_options.LargeRequestQueueLimit > 0, _options.LargeRequestQueueTimeout, context.RequestAborted);
         if (lease is { IsAcquired: true })
         {
             await next();

@@ -43,6 +43,8 @@ public sealed class GatewayLargeRequestTests
             ["FilterGateway:MaxConcurrentLargeRequests"] = "1",
             ["FilterGateway:LargeRequestBytes"] = "1000",
             ["FilterGateway:LargeRequestQueueTimeout"] = "00:00:00.2",
+            // Both clients are the test's one address: its own limit is the next test's.
+            ["FilterGateway:MaxLargeRequestsPerAddress"] = "16",
         });
         using var rejected = GatewayMetricsTests.CollectRejected(gateway);
         using var active = DocumentedMetric.Collect<long>(gateway.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), global::FilterGateway.GatewayMetrics.MeterName,
@@ -86,6 +88,70 @@ public sealed class GatewayLargeRequestTests
     }
 
     [Fact]
+    public async Task AClientWithMaxLargeRequestsPerAddressInTheLaneGets429WhileAnotherClientTakesTheOtherSlot()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // A stand-in service that holds the first large request before reading its body, until the test releases it: a
+        // client sending its body slowly holds its slot the same way.
+        await using var backend = await InProcessHost.StartAsync(new Dictionary<string, string?>(), _ => { }, app => app.Run(async context =>
+        {
+            // Not the gateway's health probes: the first large request.
+            if (context.Request.ContentLength > 1000 && holding.TrySetResult())
+            {
+                await release.Task;
+            }
+
+            await context.Request.Body.CopyToAsync(Stream.Null);
+            await context.Response.WriteAsync("ok");
+        }));
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = backend.Address.ToString(),
+            ["FilterGateway:LargeRequestBytes"] = "1000",
+            ["ForwardedHeaders:KnownNetworks"] = "127.0.0.0/8",
+        });
+        using var rejected = GatewayMetricsTests.CollectRejected(gateway);
+        using var client = gateway.CreateClient();
+        var large = new byte[64 * 1024];
+        HttpRequestMessage Large(string from)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/run") { Content = new ByteArrayContent(large) };
+            request.Headers.Add("X-Forwarded-For", from);
+            return request;
+        }
+
+        // 203.0.113.1 holds one of the two slots (the default MaxConcurrentLargeRequests) with its one large request.
+        var first = client.SendAsync(Large("203.0.113.1"));
+        await holding.Task.WaitAsync(InProcessHost.Timeout);
+
+        // Its second large request is refused at once, body unread (before 2026-12-04 it took the other slot, and two
+        // slow uploads of one client shut every other client's large requests out).
+        using (var second = await client.SendAsync(Large("203.0.113.1")).WaitAsync(InProcessHost.Timeout))
+        {
+            await FilterApi.AssertProblemAsync(second, HttpStatusCode.TooManyRequests, "forwarded or waiting (FilterGateway:MaxLargeRequestsPerAddress)");
+            Assert.Equal(1, rejected.Sum(("reason", "large_requests_per_address")));
+        }
+
+        // Another client is served.
+        using (var other = await client.SendAsync(Large("203.0.113.2")).WaitAsync(InProcessHost.Timeout))
+        {
+            Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+        }
+
+        release.SetResult();
+        using (var firstResponse = await first.WaitAsync(InProcessHost.Timeout))
+        {
+            Assert.Equal(HttpStatusCode.OK, firstResponse.StatusCode);
+        }
+
+        // Answered, its count is back: the next one is served.
+        using var again = await client.SendAsync(Large("203.0.113.1")).WaitAsync(InProcessHost.Timeout);
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        Assert.Equal(1, rejected.Sum());
+    }
+
+    [Fact]
     public async Task ARefusedLargeBodyIsNotReadEvenWhileItsClientKeepsSending()
     {
         var holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -104,6 +170,7 @@ public sealed class GatewayLargeRequestTests
             ["FilterGateway:LargeRequestBytes"] = "1000",
             ["FilterGateway:LargeRequestQueueLimit"] = "0",
             ["FilterGateway:MaxRequestBodyBytes"] = UploadBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["FilterGateway:MaxLargeRequestsPerAddress"] = "16",
         });
         using var holder = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await holder.ConnectAsync(gateway.Address.Host, gateway.Address.Port).WaitAsync(InProcessHost.Timeout);

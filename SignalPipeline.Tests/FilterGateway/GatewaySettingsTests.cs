@@ -34,6 +34,7 @@ public sealed class GatewaySettingsTests
     [InlineData("HealthCheckTimeout", "-00:00:01", "FilterGateway:HealthCheckTimeout = -00:00:01 is out of range")]
     [InlineData("ForwardActivityTimeout", "2.00:00:00", "FilterGateway:ForwardActivityTimeout = 2.00:00:00 is out of range")]
     [InlineData("MaxConcurrentLargeRequests", "-1", "FilterGateway:MaxConcurrentLargeRequests = -1 is out of range [0, 1024]")]
+    [InlineData("MaxLargeRequestsPerAddress", "0", "FilterGateway:MaxLargeRequestsPerAddress = 0 is out of range [1, 100000]")]
     [InlineData("LargeRequestQueueTimeout", "00:11:00", "FilterGateway:LargeRequestQueueTimeout = 00:11:00 is out of range")]
     [InlineData("RefusalsPerAddress", "-1", "FilterGateway:RefusalsPerAddress = -1 is out of range [0, 1000000]")]
     [InlineData("MaxConnections", "0", "FilterGateway:MaxConnections = 0 is out of range [1, 1000000]")]

@@ -19,7 +19,7 @@ public sealed class LargeRequestAdmissionTests
     {
         // One slot, no queue: with the slot taken, a large request is refused (503) and a small one passes.
         using var services = new ServiceCollection().AddLogging().AddMetrics().AddProblemDetails().BuildServiceProvider();
-        var options = Options.Create(new FilterGatewayOptions { MaxConcurrentLargeRequests = 1, LargeRequestQueueLimit = 0 });
+        var options = Options.Create(new FilterGatewayOptions { MaxConcurrentLargeRequests = 1, LargeRequestQueueLimit = 0, MaxLargeRequestsPerAddress = 16 });
         using var lane = new LargeRequestAdmission(options, new GatewayMetrics(services.GetRequiredService<IMeterFactory>()));
         var release = new TaskCompletionSource();
         var holder = lane.InvokeAsync(Request(services, 16L << 20, canHaveBody: true), () => release.Task);
