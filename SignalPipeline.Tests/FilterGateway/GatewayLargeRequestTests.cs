@@ -22,21 +22,7 @@ public sealed class GatewayLargeRequestTests
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var bodiesRead = new System.Collections.Concurrent.ConcurrentQueue<long?>();
-        // A stand-in service that holds the first large request before reading its body, until the test releases it.
-        await using var backend = await InProcessHost.StartAsync(new Dictionary<string, string?>(), _ => { }, app => app.Run(async context =>
-        {
-            if (context.Request.ContentLength > 1000 && holding.TrySetResult())
-            {
-                await release.Task;
-            }
-
-            await context.Request.Body.CopyToAsync(Stream.Null);
-            if (HttpMethods.IsPost(context.Request.Method))
-            {
-                bodiesRead.Enqueue(context.Request.ContentLength);
-            }
-            await context.Response.WriteAsync("ok");
-        }));
+        await using var backend = await StartHoldingBackendAsync(holding, release.Task, bodiesRead);
         await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
         {
             ["KALMAN_SERVICE_URL"] = backend.Address.ToString(),
@@ -87,24 +73,35 @@ public sealed class GatewayLargeRequestTests
         await Poll.UntilAsync(() => active.Observe() == 0, InProcessHost.Timeout, () => "the lane's slot to be given back");
     }
 
+    /// <summary>
+    /// A stand-in service that holds the first large request (over 1000 bytes declared: not the gateway's health probes)
+    /// before reading its body, until <paramref name="release"/>; the declared lengths of the POST bodies it read go to
+    /// <paramref name="bodiesRead"/>.
+    /// </summary>
+    private static Task<InProcessHost> StartHoldingBackendAsync(TaskCompletionSource holding, Task release, System.Collections.Concurrent.ConcurrentQueue<long?>? bodiesRead = null)
+        => InProcessHost.StartAsync(new Dictionary<string, string?>(), _ => { }, app => app.Run(async context =>
+        {
+            if (context.Request.ContentLength > 1000 && holding.TrySetResult())
+            {
+                await release;
+            }
+
+            await context.Request.Body.CopyToAsync(Stream.Null);
+            if (HttpMethods.IsPost(context.Request.Method))
+            {
+                bodiesRead?.Enqueue(context.Request.ContentLength);
+            }
+
+            await context.Response.WriteAsync("ok");
+        }));
+
     [Fact]
     public async Task AClientWithMaxLargeRequestsPerAddressInTheLaneGets429WhileAnotherClientTakesTheOtherSlot()
     {
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        // A stand-in service that holds the first large request before reading its body, until the test releases it: a
-        // client sending its body slowly holds its slot the same way.
-        await using var backend = await InProcessHost.StartAsync(new Dictionary<string, string?>(), _ => { }, app => app.Run(async context =>
-        {
-            // Not the gateway's health probes: the first large request.
-            if (context.Request.ContentLength > 1000 && holding.TrySetResult())
-            {
-                await release.Task;
-            }
-
-            await context.Request.Body.CopyToAsync(Stream.Null);
-            await context.Response.WriteAsync("ok");
-        }));
+        // The held request holds its slot as a client sending its body slowly would.
+        await using var backend = await StartHoldingBackendAsync(holding, release.Task);
         await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
         {
             ["KALMAN_SERVICE_URL"] = backend.Address.ToString(),
