@@ -5,7 +5,10 @@ namespace SignalGenerator;
 
 public static class GeneratorServiceExtensions
 {
-    /// <summary>The generator's options (validated at start), telemetry and worker. Kafka clients come from <c>AddKafkaClients</c>.</summary>
+    /// <summary>
+    /// The generator's options (validated at start), telemetry, start-up topic check and worker. Kafka clients come from
+    /// <c>AddKafkaClients</c>.
+    /// </summary>
     public static TBuilder AddSignalGeneratorServices<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         builder.Services.AddOptions<GeneratorOptions>()
@@ -17,6 +20,10 @@ public static class GeneratorServiceExtensions
         builder.Services.AddSingleton<GeneratorMetrics>();
         builder.Services.AddSingleton<DeliveryHealth>();
         builder.Services.AddHealthChecks().AddCheck<DeliveryHealth>(DeliveryHealth.Name);
+        // Hosted services start in the order they are added, and the worker produces as soon as it starts: its first
+        // record would create a missing topic on a broker that auto-creates (Apache Kafka's default, the dev broker),
+        // so the check must have passed before the worker starts.
+        builder.Services.AddKafkaTopicCheck(sp => [new(PipelineTopics.Input, sp.GetRequiredService<IOptions<GeneratorOptions>>().Value.Topic!)]);
         builder.Services.AddHostedService<SignalGeneratorWorker>();
         return builder;
     }

@@ -6,7 +6,6 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddKafkaClients();
 builder.AddSignalGeneratorServices();
-builder.Services.AddKafkaTopicCheck(sp => [new(PipelineTopics.Input, sp.GetRequiredService<IOptions<GeneratorOptions>>().Value.Topic!)]);
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
