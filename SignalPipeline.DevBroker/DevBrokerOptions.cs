@@ -40,8 +40,9 @@ public sealed class DevBrokerOptions : IValidatableObject
         => (Topics ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <summary>
-    /// <see cref="Topics"/> names at least one topic, each a name Kafka takes (a broker with none, or with a name the
-    /// mock creates but no client can use, would start and then fail every service that checks its topics).
+    /// <see cref="Topics"/> names at least one topic, each a name Kafka takes and each once (a broker with none, or with a
+    /// name the mock creates but no client can use, would start and then fail every service that checks its topics; a
+    /// repeated name would stop it at creation with "Topic already exists" instead of naming the setting).
     /// </summary>
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
@@ -54,6 +55,12 @@ public sealed class DevBrokerOptions : IValidatableObject
         foreach (var name in TopicNames.Where(n => n.Length > 249 || n is "." or ".." || !n.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')))
         {
             yield return new ValidationResult($"{setting}: '{name}' is not a Kafka topic name (ASCII letters, digits, '.', '_' and '-', at most 249).", [nameof(Topics)]);
+        }
+
+        // Kafka names are case-sensitive: 'a1' and 'A1' are two topics. The mock would refuse the second 'a1' at creation.
+        foreach (var name in TopicNames.GroupBy(n => n, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key))
+        {
+            yield return new ValidationResult($"{setting}: '{name}' is named more than once; give each topic once.", [nameof(Topics)]);
         }
     }
 }

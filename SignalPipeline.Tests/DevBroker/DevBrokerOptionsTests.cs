@@ -13,6 +13,8 @@ public sealed class DevBrokerOptionsTests
     [InlineData("sample-input,bad topic", "DevBroker:Topics: 'bad topic' is not a Kafka topic name")]
     [InlineData("sample-input,..", "DevBroker:Topics: '..' is not a Kafka topic name")]
     [InlineData("sample-input,x/y", "DevBroker:Topics: 'x/y' is not a Kafka topic name")]
+    [InlineData("a1,a1,b2", "DevBroker:Topics: 'a1' is named more than once")]
+    [InlineData("a1, b2 ,b2", "DevBroker:Topics: 'b2' is named more than once")]
     public void Topics_that_name_no_usable_topic_are_refused_naming_the_setting(string topics, string expected)
     {
         var errors = Validate(new DevBrokerOptions { Topics = topics });
@@ -23,6 +25,7 @@ public sealed class DevBrokerOptionsTests
     [Theory]
     [InlineData("sample-input, sample-output ,my_topic.v2")]
     [InlineData("a")]
+    [InlineData("a1,A1")]
     public void Topic_names_kafka_takes_pass(string topics)
     {
         Assert.Empty(Validate(new DevBrokerOptions { Topics = topics }));
