@@ -14,8 +14,24 @@ public sealed record TopicRequirement(TopicDefinition Definition, string Name)
 /// <summary>A topic as the cluster has it. <paramref name="Configs"/> is null when the cluster would not describe them.</summary>
 public sealed record ObservedTopic(string Name, int Partitions, IReadOnlyDictionary<string, string>? Configs);
 
-/// <summary>One thing wrong with one topic, in words a user can act on.</summary>
-public sealed record TopicProblem(string Topic, string Message);
+/// <summary>
+/// One thing wrong with one topic, in words a user can act on, and what fixes it: <see cref="TopicFix.Create"/> for a
+/// missing topic; for a wrong one, the change it needs (<paramref name="Partitions"/>: the count to raise it to).
+/// </summary>
+public sealed record TopicProblem(string Topic, string Message, TopicFix Fix = TopicFix.Create, int Partitions = 0);
+
+/// <summary>What fixes a <see cref="TopicProblem"/>.</summary>
+public enum TopicFix
+{
+    /// <summary>The topic is missing: <see cref="TopicCheck.FixCommand"/> creates it.</summary>
+    Create,
+
+    /// <summary>The topic has too few partitions: Kafka's <c>kafka-topics --alter --partitions</c>.</summary>
+    RaisePartitions,
+
+    /// <summary>A topic that must be compacted is not: Kafka's <c>kafka-configs --alter --add-config cleanup.policy=compact</c>.</summary>
+    Compact,
+}
 
 /// <summary>
 /// Whether the cluster has the pipeline's topics as <see cref="PipelineTopics"/> defines them: each exists, the changelog
@@ -25,7 +41,7 @@ public sealed record TopicProblem(string Topic, string Message);
 /// </summary>
 public static class TopicCheck
 {
-    /// <summary>The command that creates what is missing (and says what it cannot fix).</summary>
+    /// <summary>The command that creates what is missing (and never changes an existing topic).</summary>
     public const string FixCommand = "signal-pipeline kafka topics ensure";
 
     /// <summary>The pure part: the problems of <paramref name="observed"/> against <paramref name="required"/>.</summary>
@@ -51,20 +67,22 @@ public static class TopicCheck
 
             if (requirement.Definition.Role == TopicRole.Input && minInputPartitions is { } min && topic.Partitions < min)
             {
-                problems.Add(new(name, $"topic '{name}' has {Count(topic.Partitions)} partitions, fewer than {Count(min)} (the most processor replicas that get work)"));
+                problems.Add(new(name, $"topic '{name}' has {Count(topic.Partitions)} partitions, fewer than {Count(min)} (the most processor replicas that get work)",
+                    TopicFix.RaisePartitions, min));
             }
 
             // Only the changelog is read by partition alongside the input; the other compacted topics are read whole.
             if (requirement.Definition.Role == TopicRole.Changelog && inputPartitions is { } partitions && topic.Partitions < partitions)
             {
-                problems.Add(new(name, $"changelog '{name}' has {Count(topic.Partitions)} partitions, fewer than the input '{input!.Name}' ({Count(partitions)}): it must be co-partitioned with the input"));
+                problems.Add(new(name, $"changelog '{name}' has {Count(topic.Partitions)} partitions, fewer than the input '{input!.Name}' ({Count(partitions)}): it must be co-partitioned with the input",
+                    TopicFix.RaisePartitions, partitions));
             }
 
             if (requirement.Definition.IsCompacted
                 && topic.Configs is { } configs && !(configs.TryGetValue("cleanup.policy", out var policy) && policy.Contains("compact", StringComparison.Ordinal)))
             {
                 var (what, holds) = Compacted(requirement.Definition.Role);
-                problems.Add(new(name, $"{what} '{name}' is not compacted (cleanup.policy={policy ?? "unknown"}): {holds} would expire with retention"));
+                problems.Add(new(name, $"{what} '{name}' is not compacted (cleanup.policy={policy ?? "unknown"}): {holds} would expire with retention", TopicFix.Compact));
             }
         }
 
@@ -127,10 +145,38 @@ public static class TopicCheck
             StringComparer.Ordinal);
     }
 
-    /// <summary>One message for all the problems, ending with the command that fixes them.</summary>
+    /// <summary>One message for all the problems, ending with the commands that fix them (<see cref="HowToFix"/>).</summary>
     public static string Describe(IReadOnlyList<TopicProblem> problems, string bootstrapServers) =>
         $"Kafka at {bootstrapServers} does not have the pipeline's topics as they must be: {string.Join("; ", problems.Select(p => p.Message))}. " +
-        $"Run '{FixCommand}' (docs/kafka.md) with the same Kafka settings to create them, or fix the topics it names.";
+        HowToFix(problems, bootstrapServers);
+
+    /// <summary>
+    /// What fixes <paramref name="problems"/>: <see cref="FixCommand"/> for the missing topics; for the wrong ones, which
+    /// it never changes, Kafka's own tools, each command spelled out for its topic.
+    /// </summary>
+    public static string HowToFix(IReadOnlyList<TopicProblem> problems, string bootstrapServers)
+    {
+        var advice = new List<string>();
+        var missing = problems.Where(p => p.Fix == TopicFix.Create).Select(p => $"'{p.Topic}'").Distinct(StringComparer.Ordinal).ToList();
+        if (missing.Count > 0)
+        {
+            advice.Add($"Run '{FixCommand}' (docs/kafka.md) with the same Kafka settings to create {string.Join(", ", missing)}.");
+        }
+
+        var changes = problems.Where(p => p.Fix != TopicFix.Create).Select(p => p.Fix == TopicFix.RaisePartitions
+            ? $"'kafka-topics --bootstrap-server {bootstrapServers} --alter --topic {p.Topic} --partitions {Count(p.Partitions)}'"
+            : $"'kafka-configs --bootstrap-server {bootstrapServers} --alter --entity-type topics --entity-name {p.Topic} --add-config cleanup.policy=compact'").ToList();
+        if (changes.Count > 0)
+        {
+            var partitionsNote = problems.Any(p => p.Fix == TopicFix.RaisePartitions)
+                ? " (more partitions move keys to other partitions, and the changelog needs as many as the input)"
+                : "";
+            advice.Add($"'{FixCommand}' does not change existing topics: change them with Kafka's tools, {string.Join("; ", changes)}{partitionsNote}, " +
+                $"or delete them and run '{FixCommand}' again (docs/kafka.md).");
+        }
+
+        return string.Join(" ", advice);
+    }
 
     private static string Count(int value) => value.ToString(CultureInfo.InvariantCulture);
 

@@ -109,8 +109,8 @@ public static class TopicsCommand
             if (plan.Problems.Count > 0)
             {
                 await error.WriteLineAsync(
-                    $"error: Kafka at {servers}: nothing created, because 'ensure' does not change existing topics and these are wrong: " +
-                    $"{string.Join("; ", plan.Problems.Select(p => p.Message))}. Fix or delete them (docs/kafka.md), then run it again.");
+                    $"error: Kafka at {servers}: nothing created, because these existing topics are wrong: " +
+                    $"{string.Join("; ", plan.Problems.Select(p => p.Message))}. {TopicCheck.HowToFix(plan.Problems, servers)}");
                 return 1;
             }
 

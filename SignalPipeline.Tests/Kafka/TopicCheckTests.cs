@@ -100,6 +100,32 @@ public sealed class TopicCheckTests
     }
 
     [Fact]
+    public void EachProblemIsGivenTheFixThatWorksForIt()
+    {
+        // 'ensure' only creates missing topics: for a wrong one the message names Kafka's own tool that changes it.
+        var topics = Correct(8);
+        topics[3] = topics[3] with { Partitions = 4 };
+        topics[4] = topics[4] with { Configs = new Dictionary<string, string> { ["cleanup.policy"] = "delete" } };
+        var message = TopicCheck.Describe(TopicCheck.Evaluate(All, Cluster([topics[0], .. topics[2..]]), minInputPartitions: 20), "kafka:9092");
+
+        Assert.Contains("Run 'signal-pipeline kafka topics ensure' (docs/kafka.md) with the same Kafka settings to create 'sample-output'.", message);
+        Assert.Contains("'signal-pipeline kafka topics ensure' does not change existing topics", message);
+        Assert.Contains("kafka-topics --bootstrap-server kafka:9092 --alter --topic sample-input --partitions 20", message);
+        Assert.Contains("kafka-topics --bootstrap-server kafka:9092 --alter --topic filter-kafka-processor-state-changelog --partitions 8", message);
+        Assert.Contains("kafka-configs --bootstrap-server kafka:9092 --alter --entity-type topics --entity-name stream-config --add-config cleanup.policy=compact", message);
+        Assert.DoesNotContain("to create them", message);
+    }
+
+    [Fact]
+    public void TopicsThatOnlyHaveTooFewPartitionsAreNotSentToEnsure()
+    {
+        var message = TopicCheck.Describe(TopicCheck.Evaluate(All, Cluster(Correct(8)), minInputPartitions: 20), "kafka:9092");
+
+        Assert.DoesNotContain("Run 'signal-pipeline kafka topics ensure'", message);
+        Assert.Contains("kafka-topics --bootstrap-server kafka:9092 --alter --topic sample-input --partitions 20", message);
+    }
+
+    [Fact]
     public async Task AgainstABrokerAMissingTopicIsFoundAndAPresentOneIsNot()
     {
         // librdkafka's mock cluster inside the producer (test.mock.num.brokers); producing creates the topic.
