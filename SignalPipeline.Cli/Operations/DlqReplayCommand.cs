@@ -48,7 +48,7 @@ public static class DlqReplayCommand
 
 public sealed record ReplayRequest(string DeadLetterTopic, IReadOnlyCollection<string> Reasons, string? Stream, string? To, bool DryRun);
 
-/// <summary>Reads the dead-letter topic to its end, then replays the matching records not replayed before.</summary>
+/// <summary>Reads the dead-letter topic to its end, then replays the matching records not replayed before that have a value.</summary>
 public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest request, VerbOutput output)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
@@ -58,6 +58,7 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
         var (letters, replayed) = Scan();
         var skippedFilter = 0;
         var skippedBefore = 0;
+        var withoutValue = 0;
         var chosen = new List<(ConsumeResult<byte[], byte[]> Letter, string Target)>();
         foreach (var letter in letters)
         {
@@ -70,6 +71,15 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
             else if (replayed.Contains((letter.Partition.Value, letter.Offset.Value)))
             {
                 skippedBefore++;
+            }
+            else if (letter.Message.Value is null)
+            {
+                // The processor leaves the value out when the letter would not fit one message (docs/messages.md): a
+                // replay would send an empty record, and its marker would hide the letter from every later replay.
+                withoutValue++;
+                output.Error.WriteLine($"warning: {letter.Topic}/{letter.Partition.Value}@{letter.Offset.Value} key={decoded.Key ?? "(none)"} " +
+                    $"{decoded.Header(MessageHeaders.DeadLetterErrorCode)}: not replayed, it has no value (left out when a letter would not fit " +
+                    $"one message; see its {MessageHeaders.DeadLetterReason}): send the data again with 'signal-pipeline produce'.");
             }
             else if ((request.To ?? decoded.Header(MessageHeaders.DeadLetterSourceTopic)) is { Length: > 0 } target)
             {
@@ -99,7 +109,7 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
 
         output.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{(request.DryRun ? "Would replay" : "Replayed")} {chosen.Count} of {letters.Count} dead letters in {request.DeadLetterTopic} " +
-            $"({skippedFilter} not matching --reason/--stream, {skippedBefore} replayed before)."));
+            $"({skippedFilter} not matching --reason/--stream, {skippedBefore} replayed before{(withoutValue > 0 ? $", {withoutValue} without a value" : "")})."));
         return ExitCodes.Success;
     }
 

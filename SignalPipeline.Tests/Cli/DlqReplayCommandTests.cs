@@ -80,6 +80,38 @@ public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
         Assert.Single(broker.ReadAll(input, "s9"));
     }
 
+    [Fact]
+    public async Task ADeadLetterWhoseValueWasLeftOutIsNamedAndNeitherReplayedNorMarked()
+    {
+        var dlq = broker.NewTopic("dlq");
+        var input = broker.NewTopic("input");
+        DeadLetter(dlq, input, "s1", DecodeErrorCode.TooManySamples, seq: 0);
+        // As the processor writes a letter that would not fit one message (docs/messages.md): the value left out (null).
+        var headers = MessageHeaders.AddDeadLetter(new Headers(), "too-many-samples", "test (value of 1048576 bytes left out: too large for one message)",
+            new TopicPartitionOffset(input, 1, 20));
+        broker.Produce(dlq, new Message<byte[], byte[]> { Key = "s2"u8.ToArray(), Value = null!, Headers = headers });
+
+        var dry = await Replay(dlq, "--dry-run");
+        Assert.True(dry.ExitCode == 0, dry.ToString());
+        Assert.Contains("Would replay 1 of 2 dead letters", dry.Output);
+        Assert.DoesNotContain("key=s2", dry.Output);
+        Assert.Contains("key=s2", dry.Error);
+
+        var first = await Replay(dlq);
+        Assert.True(first.ExitCode == 0, first.ToString());
+        Assert.Contains($"Replayed 1 of 2 dead letters in {dlq} (0 not matching --reason/--stream, 0 replayed before, 1 without a value).", first.Output);
+        Assert.Matches($@"warning: {dlq}/\d+@\d+ key=s2 too-many-samples: not replayed, it has no value", first.Error);
+        Assert.Empty(broker.ReadAll(input, "s2"));
+        Assert.Single(broker.ReadAll(input, "s1"));
+
+        // Not marked replayed: a later replay names it again rather than counting it as replayed before.
+        var again = await Replay(dlq);
+        Assert.Contains($"Replayed 0 of 2 dead letters in {dlq} (0 not matching --reason/--stream, 1 replayed before, 1 without a value).", again.Output);
+        Assert.Contains("key=s2", again.Error);
+        var tail = await CliRunner.RunAsync("kafka", "tail", dlq, "--bootstrap", broker.Bootstrap, "--from-beginning", "-e");
+        Assert.Equal(1, tail.Output.Split("REPLAY MARKER").Length - 1);
+    }
+
     private Task<CliRunner.Result> Replay(string dlq, params string[] args)
         => CliRunner.RunAsync(["dlq", "replay", "--bootstrap", broker.Bootstrap, "--dlq-topic", dlq, .. args]);
 
