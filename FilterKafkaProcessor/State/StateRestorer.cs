@@ -197,7 +197,8 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
     /// recently written stream holding no chunks of all the partitions being restored (by the records' timestamps), or
     /// is left out when it was written before every such stream or there is none (unless it holds chunks itself: those
     /// are committed nowhere else), so a restore holds about the limit, not what every earlier owner held together, and
-    /// keeps the streams written last wherever their partition is.
+    /// keeps the streams written last wherever their partition is. A later checkpoint of a stream already restored is
+    /// checked the same way, so the limit is passed only by streams whose latest checkpoint holds chunks.
     /// </summary>
     private void Apply(int p, PartitionState state, string key, byte[]? value, long writtenMs, IReadOnlyDictionary<int, long> committed, long nowMs,
         Dictionary<int, long> scanFrom, StreamBudget budget)
@@ -255,8 +256,7 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
         lock (budget)
         {
             // Held follows every Remove and Add below, so a stream that is only replaced leaves it as it was.
-            var replaced = state.TryGet(key, out var existing);
-            if (replaced)
+            if (state.TryGet(key, out var existing))
             {
                 state.Remove(existing);
                 budget.Held--;
@@ -272,7 +272,9 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
                 return;
             }
 
-            if (!replaced && budget.Held >= options.MaxStreams)
+            // A replacement is checked too: a stream let in past the limit for the chunks its older checkpoint held
+            // stays only while its latest checkpoint holds some (before, its replacement was never checked again).
+            if (budget.Held >= options.MaxStreams)
             {
                 // Compaction keeps each stream's last checkpoint in the order they were written: the oldest went quiet first.
                 if (budget.OldestNotHolding() is { } oldest && oldest.Stream.LastActiveMs <= writtenMs)

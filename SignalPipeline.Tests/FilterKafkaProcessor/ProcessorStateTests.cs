@@ -6,6 +6,7 @@ using FilterKafkaProcessor;
 using FilterKafkaProcessor.Sequencing;
 using FilterKafkaProcessor.State;
 using FilterKafkaProcessor.Streaming;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using SignalPipeline.Messages;
 using SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
 using SignalPipeline.Tests.Infrastructure;
@@ -248,11 +249,9 @@ public sealed class ProcessorStateTests
     [Fact]
     public void AnInstanceTakingOverMoreStreamsThanMaxStreamsRestoresTheMostRecentlyWrittenAndThoseHoldingChunks()
     {
-        var maxStreams = 1000;
-        using var harness = new ProcessorHarness(configure: o => o.MaxStreams = maxStreams);
-        using var dropped = DocumentedMetric.Collect<long>(harness.Meters, ProcessorTelemetry.Name, "signalpipeline.processor.restore.dropped")
-            .AssertDocumented(typeof(Counter<>), "{stream}");
-        var (first, _) = harness.Start();
+        using var takeOver = new TakeOverHarness();
+        takeOver.Dropped.AssertDocumented(typeof(Counter<>), "{stream}");
+        var (harness, first, dropped) = (takeOver.Harness, takeOver.First, takeOver.Dropped);
 
         // Written to the changelog in this order, one batch each: "held" (holding seq 1 for the missing 0), then o0..o5.
         var held = Enumerable.Range(0, 2).Select(seq => ProcessorHarness.Chunk("held", seq)).ToList();
@@ -268,10 +267,8 @@ public sealed class ProcessorStateTests
 
         // A second instance, limited to 3 streams, takes over the 7: it keeps the two written last and "held", whose
         // chunk is committed nowhere else, and leaves out the 4 others.
-        harness.Cluster.ExpireMember(harness.Supplier.Consumers[0]);
-        maxStreams = 3;
-        var (second, health) = harness.Start();
-        harness.StepUntil(() => second.AssignedPartitions.Count == 4 && second.StreamCount == 3, threads: second);
+        var (second, health) = takeOver.TakeOver();
+        Assert.Equal(3, second.StreamCount);
         Assert.Equal(4, dropped.Sum());
 
         // A kept stream goes on with its state, "held" is released by its missing chunk, a left-out one meets the limit.
@@ -289,10 +286,8 @@ public sealed class ProcessorStateTests
     [Fact]
     public void ARestorePastMaxStreamsKeepsTheStreamsWrittenLastWhicheverPartitionTheyAreIn()
     {
-        var maxStreams = 1000;
-        using var harness = new ProcessorHarness(configure: o => o.MaxStreams = maxStreams);
-        using var dropped = DocumentedMetric.Collect<long>(harness.Meters, ProcessorTelemetry.Name, "signalpipeline.processor.restore.dropped");
-        var (first, _) = harness.Start();
+        using var takeOver = new TakeOverHarness();
+        var (harness, first, dropped) = (takeOver.Harness, takeOver.First, takeOver.Dropped);
 
         // Written a second apart: "live" in partition 0, then q0..q4 in partition 1, then "live" again: the stream
         // written last is alone in its partition (the chaos test's case: a live stream beside a flood's streams).
@@ -313,10 +308,8 @@ public sealed class ProcessorStateTests
 
         // A second instance, limited to 3 streams, takes over the 6: it keeps "live", q4 and q3, the three written last,
         // however its readers interleave the two partitions.
-        harness.Cluster.ExpireMember(harness.Supplier.Consumers[0]);
-        maxStreams = 3;
-        var (second, health) = harness.Start();
-        harness.StepUntil(() => second.AssignedPartitions.Count == 4 && second.StreamCount == 3, threads: second);
+        var (second, health) = takeOver.TakeOver();
+        Assert.Equal(3, second.StreamCount);
         Assert.Equal(3, dropped.Sum());
 
         harness.Produce(live[2], 0);
@@ -327,6 +320,43 @@ public sealed class ProcessorStateTests
         ProcessorHarness.AssertReference(live, harness.Outputs()["live"]);
         ProcessorHarness.AssertReference(quiet["q4"], harness.Outputs()["q4"]);
         Assert.Equal([("q0", PoisonCodes.TooManyStreams)], harness.DeadLetters().Select(d => (d.Key, d.Code)));
+        Assert.True(health.IsRunning);
+    }
+
+    [Fact]
+    public void ARestorePastMaxStreamsCountsAStreamWhoseLaterCheckpointHoldsNothingAgainstTheLimit()
+    {
+        // Each stream's first checkpoint held a chunk (seq 1 before seq 0) and its last one holds nothing. Before, the
+        // first checkpoint let each stream in past the limit (held chunks are committed nowhere else) and the last one
+        // then only replaced it, so the restore kept all six, none holding a chunk.
+        using var takeOver = new TakeOverHarness();
+        var (harness, first, dropped) = (takeOver.Harness, takeOver.First, takeOver.Dropped);
+        var ids = Enumerable.Range(0, 6).Select(i => $"r{i}").ToList();
+        var chunks = ids.ToDictionary(id => id, id => Enumerable.Range(0, 3).Select(seq => ProcessorHarness.Chunk(id, seq)).ToList());
+        foreach (var id in ids)
+        {
+            harness.Produce(chunks[id][1], 1);
+        }
+
+        harness.StepUntil(() => first.StreamCount == ids.Count, threads: first);
+        harness.Step(2, first);
+        foreach (var id in ids)
+        {
+            harness.Time.Advance(TimeSpan.FromSeconds(1));
+            harness.Produce(chunks[id][0], 1);
+            harness.StepUntil(() => harness.OutputCount(id) == 2, threads: first);
+        }
+
+        // A second instance, limited to 3 streams, keeps the three written last and leaves out the others.
+        var (second, health) = takeOver.TakeOver();
+        Assert.Equal(3, second.StreamCount);
+        Assert.Equal(3, dropped.Sum());
+
+        harness.Produce(chunks["r5"][2], 1);
+        harness.Produce(chunks["r0"][2], 1);
+        harness.StepUntil(() => harness.OutputCount("r5") == 3 && harness.DeadLetters().Count == 1, threads: second);
+        ProcessorHarness.AssertReference(chunks["r5"], harness.Outputs()["r5"]);
+        Assert.Equal([("r0", PoisonCodes.TooManyStreams)], harness.DeadLetters().Select(d => (d.Key, d.Code)));
         Assert.True(health.IsRunning);
     }
 
@@ -429,6 +459,44 @@ public sealed class ProcessorStateTests
     }
 
     /// <summary>Starts the harness; stream "gap" gets seqs 0, 2 and 3 (seq 1 missing): 0 is written, 2 and 3 are held.</summary>
+    /// <summary>
+    /// An instance taking over more streams than its limit: the first instance may hold 1000 streams; <see cref="TakeOver"/>
+    /// expires it and starts a second limited to 3, which restores every partition. With the restore.dropped counter.
+    /// </summary>
+    private sealed class TakeOverHarness : IDisposable
+    {
+        private int _maxStreams = 1000;
+
+        public TakeOverHarness()
+        {
+            Harness = new ProcessorHarness(configure: o => o.MaxStreams = _maxStreams);
+            Dropped = DocumentedMetric.Collect<long>(Harness.Meters, ProcessorTelemetry.Name, "signalpipeline.processor.restore.dropped");
+            First = Harness.Start().Thread;
+        }
+
+        public ProcessorHarness Harness { get; }
+
+        public MetricCollector<long> Dropped { get; }
+
+        public StreamThread First { get; }
+
+        /// <summary>The first instance dies (its session expires); a second, limited to 3 streams, restores every partition.</summary>
+        public (StreamThread Thread, ProcessorHealth Health) TakeOver()
+        {
+            Harness.Cluster.ExpireMember(Harness.Supplier.Consumers[0]);
+            _maxStreams = 3;
+            var (second, health) = Harness.Start();
+            Harness.StepUntil(() => second.AssignedPartitions.Count == 4, threads: second);
+            return (second, health);
+        }
+
+        public void Dispose()
+        {
+            Dropped.Dispose();
+            Harness.Dispose();
+        }
+    }
+
     private static List<SampleChunk> HoldAfterAGap(ProcessorHarness harness)
     {
         harness.Start();
