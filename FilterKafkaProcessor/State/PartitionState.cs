@@ -28,6 +28,13 @@ public sealed class PartitionState(int partition, long nextInputOffset, long out
     /// <summary>Streams with chunks held for a missing seq.</summary>
     public HashSet<StreamState> Holding { get; } = new(ReferenceEqualityComparer.Instance);
 
+    /// <summary>
+    /// Streams a restore found holding past a held-chunk bound (<c>Processor:MaxHeldBytes</c> for the instance, or the
+    /// stream's own): the next maintenance skips their gaps as the live path does. A stream stays here until a maintenance
+    /// finds it within the bounds, so the retry of an aborted transaction skips again.
+    /// </summary>
+    public List<StreamState> OverHeldBound { get; } = [];
+
     /// <summary>Streams whose output the dev-broker compensation found already written (see <see cref="OutputScan"/>).</summary>
     public Dictionary<string, long> AlreadyOutput { get; } = new(StringComparer.Ordinal);
 

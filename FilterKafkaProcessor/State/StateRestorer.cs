@@ -60,9 +60,11 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
     /// <param name="outputPartition">Output partition of an input partition.</param>
     /// <param name="nowMs">The processor's clock: restored streams count as active now (for idle eviction).</param>
     /// <param name="heldElsewhere">Streams the instance holds in its other partitions (for <c>Processor:MaxStreams</c>).</param>
+    /// <param name="heldBytesElsewhere">Bytes of chunks held in its other partitions (for <c>Processor:MaxHeldBytes</c>).</param>
+    /// <param name="maxStreamHeldBytes">What one stream's held chunks may take (so its checkpoint fits one message).</param>
     public Dictionary<int, PartitionState> Restore(
         IReadOnlyCollection<int> partitions, IReadOnlyDictionary<int, PartitionState> retained, IReadOnlyDictionary<int, long> committed, Func<int, int> outputPartition, long nowMs,
-        int heldElsewhere)
+        int heldElsewhere, long heldBytesElsewhere, long maxStreamHeldBytes)
     {
         var result = new Dictionary<int, PartitionState>();
         var from = new Dictionary<int, long>();
@@ -102,6 +104,8 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
         }
+
+        MarkPastHeldBounds(partitions, result.Values, heldBytesElsewhere, maxStreamHeldBytes);
 
         // While reading, a stream's activity was the time its checkpoint was written (to choose what to leave out);
         // from here on a restored stream counts as active now, for idle eviction. The write order is kept.
@@ -144,6 +148,43 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Held chunks are restored within <c>Processor:MaxHeldBytes</c> as the live path holds them: in the order their
+    /// checkpoints were written, a stream whose held chunks would pass the instance's bound (with what its other
+    /// partitions hold), or that is past its own (<c>Processor:MaxHeldChunks</c>, or what a checkpoint may carry since
+    /// <c>message.max.bytes</c> was lowered), is marked for the first maintenance after the restore to skip its gaps
+    /// (<see cref="PartitionState.OverHeldBound"/>): its held chunks are then filtered and written, the missing seqs
+    /// counted in <c>gaps</c> and <c>skipped_seqs</c>. Dropping them here would lose them: they are committed nowhere else.
+    /// </summary>
+    private void MarkPastHeldBounds(IReadOnlyCollection<int> partitions, IEnumerable<PartitionState> restored, long heldBytesElsewhere, long maxStreamHeldBytes)
+    {
+        var held = heldBytesElsewhere;
+        var marked = 0;
+        var markedBytes = 0L;
+        var holding = restored.SelectMany(state => state.Holding.Select(stream => (State: state, Stream: stream)))
+            .OrderBy(h => h.Stream.LastActiveMs).ThenBy(h => h.Stream.StreamId, StringComparer.Ordinal);
+        foreach (var (state, stream) in holding)
+        {
+            if (stream.HeldBytes > maxStreamHeldBytes || stream.HeldCount > options.MaxHeldChunks || held + stream.HeldBytes > options.MaxHeldBytes)
+            {
+                state.OverHeldBound.Add(stream);
+                marked++;
+                markedBytes += stream.HeldBytes;
+            }
+            else
+            {
+                held += stream.HeldBytes;
+            }
+        }
+
+        if (marked > 0)
+        {
+            logger.LogWarning(
+                "Restoring partitions [{Partitions}]: {Streams} streams hold {Bytes} bytes of chunks past Processor:MaxHeldBytes = {MaxHeldBytes} (with the {Held} bytes kept held), or past their own bound (Processor:MaxHeldChunks = {MaxHeldChunks}, {MaxStreamHeldBytes} bytes); their gaps are skipped in the first batch after the restore and their held chunks filtered and written then (counted in gaps and skipped_seqs)",
+                string.Join(",", partitions.Order()), marked, markedBytes, options.MaxHeldBytes, held, options.MaxHeldChunks, maxStreamHeldBytes);
+        }
     }
 
     /// <summary>

@@ -127,12 +127,18 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
     }
 
     /// <summary>
-    /// The decisions taken on time, once per batch: held chunks that waited past <c>HeldChunkTimeoutSeconds</c> are
-    /// released (the gap skipped), and streams idle past <c>StreamIdleSeconds</c> are evicted. Both are written in this
+    /// The decisions taken on time, once per batch: held chunks a restore found past a bound, and held chunks that
+    /// waited past <c>HeldChunkTimeoutSeconds</c>, are released (the gap skipped), and streams idle past
+    /// <c>StreamIdleSeconds</c> are evicted. All are written in this
     /// batch's transaction, so a replay starts after them. Walks only holding streams and the idle end of the list.
     /// </summary>
     public void Maintain(Batch batch, long nowMs)
     {
+        if (State.OverHeldBound.Count > 0)
+        {
+            SkipPastHeldBounds(batch, nowMs);
+        }
+
         var heldTimeout = context.Options.HeldChunkTimeoutSeconds * 1000L;
         if (heldTimeout > 0 && State.Holding.Count > 0)
         {
@@ -155,6 +161,29 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
             }
         }
     }
+
+    /// <summary>
+    /// The streams a restore found holding past a bound (<see cref="PartitionState.OverHeldBound"/>) have their gaps
+    /// skipped as <see cref="Accept"/> skips the gap of a stream whose chunk passes one, until the stream and the instance are
+    /// within them; the released chunks are filtered and written in this batch.
+    /// </summary>
+    private void SkipPastHeldBounds(Batch batch, long nowMs)
+    {
+        State.OverHeldBound.RemoveAll(s => !State.TryGet(s.StreamId, out var kept) || kept != s || !PastHeldBound(s));
+        foreach (var stream in State.OverHeldBound)
+        {
+            while (PastHeldBound(stream))
+            {
+                _released.Clear();
+                stream.SkipGap(_released, ref batch.Counters);
+                batch.Touched.Add(stream);
+                Release(stream, batch, nowMs);
+            }
+        }
+    }
+
+    private bool PastHeldBound(StreamState stream)
+        => stream.HeldCount > 0 && (stream.HeldBytes > context.Limits.MaxHeldBytes || stream.HeldCount > context.Options.MaxHeldChunks || context.HeldBytes > context.Options.MaxHeldBytes);
 
     /// <summary>Queues what the stream released and keeps its held bookkeeping in step.</summary>
     private void Release(StreamState stream, Batch batch, long nowMs)

@@ -114,7 +114,8 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
             var committed = consumer.Committed(topicPartitions, TimeSpan.FromSeconds(options.RestoreStallSeconds))
                 .Where(c => c.Offset.Value >= 0).ToDictionary(c => c.Partition.Value, c => c.Offset.Value);
             var restored = restorer.Restore(partitions, _retained, committed, outputPartition, time.GetUtcNow().ToUnixTimeMilliseconds(),
-                heldElsewhere: Tasks.Values.Sum(t => t.State.Count));
+                heldElsewhere: Tasks.Values.Sum(t => t.State.Count), heldBytesElsewhere: Tasks.Values.Sum(t => t.State.Holding.Sum(s => s.HeldBytes)),
+                maxStreamHeldBytes: context.Limits.MaxHeldBytes);
             foreach (var (p, state) in restored)
             {
                 _retained.Remove(p);

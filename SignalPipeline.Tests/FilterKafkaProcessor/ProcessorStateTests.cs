@@ -361,6 +361,57 @@ public sealed class ProcessorStateTests
     }
 
     [Fact]
+    public void ARestoreKeepsHeldChunksWithinMaxHeldBytesAndSkipsTheGapsOfTheStreamsWrittenPastIt()
+    {
+        // Six streams each hold about 300 KB (seq 1 waits for seq 0), written a second apart; a new owner limited to
+        // 1 MiB keeps the three written first, as the live path would have, and skips the gaps of the three others in
+        // its first batch. Before, a restore reloaded and kept every held chunk whatever Processor:MaxHeldBytes said.
+        var maxHeldBytes = 256L * 1024 * 1024;
+        using var harness = new ProcessorHarness(configure: o =>
+        {
+            o.MaxHeldBytes = maxHeldBytes;
+            o.HeldChunkTimeoutSeconds = 0;
+        });
+        var (first, _) = harness.Start();
+        var ids = Enumerable.Range(0, 6).Select(i => $"h{i}").ToList();
+        var chunks = ids.ToDictionary(id => id, id => Enumerable.Range(0, 2).Select(seq => ProcessorHarness.Chunk(id, seq)).ToList());
+        foreach (var id in ids)
+        {
+            harness.Time.Advance(TimeSpan.FromSeconds(1));
+            var message = SampleCodec.ToMessage(chunks[id][1]);
+            message.Headers.Add("pad", new byte[300_000]);
+            harness.Cluster.Produce(ProcessorHarness.Input, 2, message.Key, message.Value, message.Headers);
+            harness.StepUntil(() => first.StreamCount == ids.IndexOf(id) + 1, threads: first);
+            harness.Step(2, first);
+        }
+
+        Assert.InRange(harness.Telemetry.HeldBytes, 6 * 300_000, long.MaxValue);
+        harness.Cluster.ExpireMember(harness.Supplier.Consumers[0]);
+        maxHeldBytes = 1_048_576;
+        var gaps = harness.Telemetry.Gaps;
+        var (second, health) = harness.Start();
+        harness.StepUntil(() => second.AssignedPartitions.Count == 4, threads: second);
+        harness.Time.Advance(TimeSpan.FromSeconds(1)); // the next maintenance (once a second)
+        harness.StepUntil(() => ids[3..].All(id => harness.OutputCount(id) == 1), threads: second);
+
+        Assert.All(ids[..3], id => Assert.Equal(0, harness.OutputCount(id)));
+        Assert.Equal(gaps + 3, harness.Telemetry.Gaps);
+        Assert.InRange(harness.Telemetry.HeldBytes, 3 * 300_000, maxHeldBytes);
+        Assert.All(ids[3..], id => ProcessorHarness.AssertReference([chunks[id][1]], harness.Outputs()[id]));
+
+        // The streams that kept their chunks go on as before once their seq 0 comes.
+        foreach (var id in ids[..3])
+        {
+            harness.Produce(chunks[id][0], 2);
+        }
+
+        harness.StepUntil(() => ids[..3].All(id => harness.OutputCount(id) == 2), threads: second);
+        Assert.All(ids[..3], id => ProcessorHarness.AssertReference(chunks[id], harness.Outputs()[id]));
+        Assert.Equal(0L, harness.Telemetry.HeldBytes);
+        Assert.True(health.IsRunning);
+    }
+
+    [Fact]
     public void HeldChunksSurviveARestartInTheCheckpoint()
     {
         using var harness = new ProcessorHarness();
