@@ -42,7 +42,28 @@ public sealed record DecodedRecord(ConsumeResult<byte[], byte[]> Record, Filtere
 /// <summary>Readable text for a record: one summary line, then the first samples; dead letters show why.</summary>
 public static class RecordFormatter
 {
+    private static readonly long MinUnixMs = DateTimeOffset.MinValue.ToUnixTimeMilliseconds();
+    private static readonly long MaxUnixMs = DateTimeOffset.MaxValue.ToUnixTimeMilliseconds();
+
+    /// <summary>
+    /// The record's text. Never throws: a record that cannot be shown is one line naming it and why, since a tail
+    /// reads what any producer wrote and one odd record must not end it.
+    /// </summary>
     public static string Format(DecodedRecord decoded, int samplesShown)
+    {
+        try
+        {
+            return Describe(decoded, samplesShown);
+        }
+        catch (Exception ex)
+        {
+            var record = decoded.Record;
+            return string.Create(CultureInfo.InvariantCulture,
+                $"{record.Topic}/{record.Partition.Value}@{record.Offset.Value}  not shown: {ex.GetType().Name}: {ex.Message}");
+        }
+    }
+
+    private static string Describe(DecodedRecord decoded, int samplesShown)
     {
         var record = decoded.Record;
         var text = new StringBuilder()
@@ -88,8 +109,14 @@ public static class RecordFormatter
 
     private static string Form(SampleFormat format) => ChunkProducer.FormatName(format);
 
-    private static string Timestamp(long unixMs)
-        => DateTimeOffset.FromUnixTimeMilliseconds(unixMs).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+    /// <summary>
+    /// The record's timestamp as UTC, or its raw milliseconds when no <see cref="DateTimeOffset"/> holds it (before year 1
+    /// or after 9999): the timestamp is the producer's to set, and one odd record must not stop a tail.
+    /// </summary>
+    public static string Timestamp(long unixMs)
+        => unixMs >= MinUnixMs && unixMs <= MaxUnixMs
+            ? DateTimeOffset.FromUnixTimeMilliseconds(unixMs).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture)
+            : string.Create(CultureInfo.InvariantCulture, $"ts {unixMs} ms (out of range)");
 
     private static string Samples(ReadOnlySpan<double> samples, int shown)
     {

@@ -45,6 +45,22 @@ public sealed class TailCommandTests(MockBrokerFixture broker) : IDisposable
     }
 
     [Fact]
+    public async Task ARecordWithATimestampPastYear9999IsShownAndTheTailGoesOn()
+    {
+        var stream = $"ts-{Guid.NewGuid():N}";
+        var far = SampleCodec.ToMessage(Output(stream, 0, [1]));
+        far.Timestamp = new Timestamp(9_999_999_999_999_999L, TimestampType.CreateTime);
+        broker.Produce("sample-output", far);
+        broker.Produce("sample-output", SampleCodec.ToMessage(Output(stream, 1, [2])));
+
+        var result = await CliRunner.RunAsync("kafka", "tail", "--bootstrap", broker.Bootstrap, "--stream", stream, "--from-beginning", "--count", "2", "--timeout", "60");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains($"ts 9999999999999999 ms (out of range)  key={stream}  seq=0", result.Output);
+        Assert.Contains($"key={stream}  seq=1", result.Output);
+    }
+
+    [Fact]
     public async Task WavHoldsTheFilteredSignalInSeqOrderWithoutDuplicatesAtTheInputsSampleRate()
     {
         var stream = $"wav-{Guid.NewGuid():N}";
