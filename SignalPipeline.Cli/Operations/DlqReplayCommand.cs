@@ -77,15 +77,16 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
                 // The processor leaves the value out when the letter would not fit one message (docs/messages.md): a
                 // replay would send an empty record, and its marker would hide the letter from every later replay.
                 withoutValue++;
-                output.Error.WriteLine($"warning: {letter.Topic}/{letter.Partition.Value}@{letter.Offset.Value} key={decoded.Key ?? "(none)"} " +
-                    $"{decoded.Header(MessageHeaders.DeadLetterErrorCode)}: not replayed, it has no value (left out when a letter would not fit " +
+                output.Error.WriteLine($"warning: {letter.Topic}/{letter.Partition.Value}@{letter.Offset.Value} key={(decoded.Key is { } key ? RecordFormatter.Printable(key) : "(none)")} " +
+                    $"{RecordFormatter.Printable(decoded.Header(MessageHeaders.DeadLetterErrorCode))}: not replayed, it has no value (left out when a letter would not fit " +
                     $"one message; see its {MessageHeaders.DeadLetterReason}): send the data again with 'signal-pipeline produce'.");
             }
             else if ((request.To ?? decoded.Header(MessageHeaders.DeadLetterSourceTopic)) is { Length: > 0 } target)
             {
                 chosen.Add((letter, target));
                 output.Out.WriteLine($"{(request.DryRun ? "would replay" : "replay")} {letter.Topic}/{letter.Partition.Value}@{letter.Offset.Value}  " +
-                    $"key={decoded.Key ?? "(none)"}  {decoded.Header(MessageHeaders.DeadLetterErrorCode)}  -> {target}");
+                    $"key={(decoded.Key is { } key ? RecordFormatter.Printable(key) : "(none)")}  " +
+                    $"{RecordFormatter.Printable(decoded.Header(MessageHeaders.DeadLetterErrorCode))}  -> {RecordFormatter.Printable(target)}");
             }
             else
             {
@@ -104,7 +105,7 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
         foreach (var reason in request.Reasons.Where(r => !present.Contains(r)))
         {
             output.Error.WriteLine($"warning: no dead letter in {request.DeadLetterTopic} has dlq-error-code '{reason}'" +
-                (present.Count == 0 ? "." : $" (its codes: {string.Join(", ", present.Order(StringComparer.Ordinal))})."));
+                (present.Count == 0 ? "." : $" (its codes: {string.Join(", ", present.Order(StringComparer.Ordinal).Select(RecordFormatter.Printable))})."));
         }
 
         output.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,

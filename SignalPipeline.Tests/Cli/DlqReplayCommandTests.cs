@@ -112,6 +112,23 @@ public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
         Assert.Equal(1, tail.Output.Split("REPLAY MARKER").Length - 1);
     }
 
+    [Fact]
+    public async Task TheListingEscapesControlCharactersOfKeysAndCodes()
+    {
+        var dlq = broker.NewTopic("dlq");
+        var input = broker.NewTopic("input");
+        var letter = SampleCodec.ToMessage(new SampleChunk("s\u001b[2J", 0, new double[] { 1 }) { Format = SampleFormat.Float64 });
+        MessageHeaders.AddDeadLetter(letter.Headers, "bad\ncode\u001b[0m", "test", new TopicPartitionOffset(input, 0, 1));
+        broker.Produce(dlq, letter);
+
+        var dry = await Replay(dlq, "--reason", "other", "--reason", "bad\ncode\u001b[0m", "--dry-run");
+
+        Assert.True(dry.ExitCode == 0, dry.ToString());
+        Assert.Contains(@"key=s\x1b[2J  bad\ncode\x1b[0m  -> " + input, dry.Output);
+        Assert.Contains(@"(its codes: bad\ncode\x1b[0m).", dry.Error);
+        Assert.DoesNotContain('\u001b', dry.Output + dry.Error);
+    }
+
     private Task<CliRunner.Result> Replay(string dlq, params string[] args)
         => CliRunner.RunAsync(["dlq", "replay", "--bootstrap", broker.Bootstrap, "--dlq-topic", dlq, .. args]);
 
