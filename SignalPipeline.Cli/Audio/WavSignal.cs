@@ -17,8 +17,9 @@ public sealed record WavSignal(double[] Samples, int SampleRate, int Channels, s
         {
             reader = new WaveFileReader(path);
         }
-        catch (FormatException ex)
+        catch (Exception ex) when (ex is FormatException or EndOfStreamException)
         {
+            // A file cut short inside its header ends NAudio's reading with EndOfStreamException, not FormatException.
             throw new UsageException($"{path} is not a WAV file NAudio can read: {ex.Message}");
         }
 

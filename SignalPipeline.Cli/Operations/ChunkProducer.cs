@@ -14,6 +14,9 @@ public sealed class ChunkProducer(KafkaClientFactory factory, ProduceRequest req
 {
     private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(60);
 
+    /// <summary>The longest single wait while pacing (a wait takes at most int.MaxValue ms, and a slow rate's chunk is further away).</summary>
+    private static readonly TimeSpan LongestWait = TimeSpan.FromHours(1);
+
     public int Run(SignalSource source, CancellationToken cancellationToken)
     {
         using var producer = factory.CreateProducer<byte[], byte[]>(config =>
@@ -128,10 +131,10 @@ public sealed class ChunkProducer(KafkaClientFactory factory, ProduceRequest req
             return;
         }
 
-        var due = TimeSpan.FromSeconds(samplesSent / request.Rate) - clock.Elapsed;
-        if (due > TimeSpan.Zero)
+        TimeSpan due;
+        while ((due = TimeSpan.FromSeconds(samplesSent / request.Rate) - clock.Elapsed) > TimeSpan.Zero)
         {
-            cancellationToken.WaitHandle.WaitOne(due);
+            cancellationToken.WaitHandle.WaitOne(due < LongestWait ? due : LongestWait);
             cancellationToken.ThrowIfCancellationRequested();
         }
     }

@@ -23,8 +23,13 @@ public static class GroupsCommand
         var command = new Command("groups", "Committed offsets, end and lag per partition of consumer groups (the processor's by default).") { groups, bootstrap };
         VerbAction.Set(command, async (parse, output, cancellationToken) =>
         {
-            var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
             var ids = parse.GetValue(groups)!;
+            if (ids.Any(string.IsNullOrWhiteSpace))
+            {
+                throw new UsageException("--group must not be empty.");
+            }
+
+            var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
             var rows = await Task.Run(() => ids.SelectMany(id => Describe(factory, id, TimeSpan.FromSeconds(30))).ToList(), cancellationToken);
             var table = new TextTable("GROUP", "TOPIC", "PARTITION", "COMMITTED", "END", "LAG");
             foreach (var (group, partition, committed, end) in rows)

@@ -36,10 +36,15 @@ public static class LagCommand
                 throw new UsageException($"--max-lag must be 0 or more, was {negative}.");
             }
 
+            var groupId = parse.GetValue(group)!;
+            if (string.IsNullOrWhiteSpace(groupId))
+            {
+                throw new UsageException("--group must not be empty.");
+            }
+
             var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
             var inputTopic = parse.GetValue(input)!;
             var changelogTopic = parse.GetValue(changelog)!;
-            var groupId = parse.GetValue(group)!;
             var rows = await Task.Run(() => ProcessorPosition.Read(factory, inputTopic, changelogTopic, groupId, TimeSpan.FromSeconds(30)), cancellationToken);
             output.Out.WriteLine($"Group '{groupId}' on {inputTopic} (checkpoints from {changelogTopic}):");
             output.Out.Write(Format(rows));

@@ -119,6 +119,9 @@ public sealed record SignalSource(IEnumerable<double> Samples, double? SampleRat
 /// <summary>Where and how to send a stream.</summary>
 public sealed record ProduceRequest(string StreamId, string Topic, int ChunkSize, SampleFormat Format, double Rate, long StartSeq)
 {
+    /// <summary>The slowest <c>--rate</c>, one sample in about 17 minutes; slower rates overflow the pacing's time span.</summary>
+    public const double MinRate = 0.001;
+
     public void Validate()
     {
         var maxIdBytes = new DecodeLimits().MaxStreamIdBytes;
@@ -132,9 +135,9 @@ public sealed record ProduceRequest(string StreamId, string Topic, int ChunkSize
             throw new UsageException($"--chunk-size must be between 1 and 65536, was {ChunkSize}.");
         }
 
-        if (!(double.IsFinite(Rate) && Rate >= 0))
+        if (!(Rate == 0 || (double.IsFinite(Rate) && Rate >= MinRate)))
         {
-            throw new UsageException($"--rate must be 0 (flat out) or a positive number of samples/s, was {Rate.ToString(CultureInfo.InvariantCulture)}.");
+            throw new UsageException($"--rate must be 0 (flat out) or at least {MinRate.ToString(CultureInfo.InvariantCulture)} samples/s, was {Rate.ToString(CultureInfo.InvariantCulture)}.");
         }
 
         if (StartSeq < 0)

@@ -44,7 +44,10 @@ public static class TailCommand
         VerbAction.Set(command, async (parse, output, cancellationToken) =>
         {
             var request = new TailRequest(parse.GetValue(topic)!, parse.GetValue(stream), parse.GetValue(fromBeginning), parse.GetValue(count),
-                parse.GetValue(exitAtEnd), Seconds(parse.GetValue(timeout)), parse.GetValue(samples)) { Idle = Seconds(parse.GetValue(idle)) };
+                parse.GetValue(exitAtEnd), TailRequest.Seconds(parse.GetValue(timeout), "--timeout"), parse.GetValue(samples))
+            {
+                Idle = TailRequest.Seconds(parse.GetValue(idle), "--idle"),
+            };
             request.Validate();
             var wavPath = parse.GetValue(wav);
             if (wavPath is not null && request.Stream is null)
@@ -77,8 +80,6 @@ public static class TailCommand
         return command;
     }
 
-    private static TimeSpan? Seconds(double? value) => value is { } seconds ? TimeSpan.FromSeconds(seconds) : null;
-
     private static int LookUpRate(KafkaClientFactory factory, string inputTopic, Messages.FilteredChunk chunk, string wavPath)
     {
         var rate = InputSampleRate.Find(factory, inputTopic, chunk.StreamId, chunk.TimestampMs, TimeSpan.FromSeconds(30));
@@ -94,21 +95,28 @@ public sealed record TailRequest(string Topic, string? Stream, bool FromBeginnin
     /// <summary>Stop once nothing new came for this long after the first record shown.</summary>
     public TimeSpan? Idle { get; init; }
 
+    /// <summary>The most seconds <c>--timeout</c> and <c>--idle</c> take (about 31 years): any longer is no limit, and a
+    /// deadline that far would not fit a <see cref="DateTime"/>.</summary>
+    public const double MaxSeconds = 1e9;
+
+    /// <summary>
+    /// <paramref name="value"/> seconds of <paramref name="option"/> as a time span; NaN, infinity, 0, a negative or a
+    /// value above <see cref="MaxSeconds"/> is bad input naming the option (<see cref="TimeSpan.FromSeconds(double)"/>
+    /// would throw, or the deadline overflow).
+    /// </summary>
+    public static TimeSpan? Seconds(double? value, string option) => value switch
+    {
+        null => null,
+        > 0 and <= MaxSeconds => TimeSpan.FromSeconds(value.Value),
+        _ => throw new UsageException(string.Create(CultureInfo.InvariantCulture,
+            $"{option} must be a positive number of seconds (at most {MaxSeconds:0}), was {value.Value}.")),
+    };
+
     public void Validate()
     {
-        if (Idle is { } idle && idle <= TimeSpan.Zero)
-        {
-            throw new UsageException("--idle must be a positive number of seconds.");
-        }
-
         if (Count is <= 0)
         {
             throw new UsageException($"--count must be 1 or more, was {Count}.");
-        }
-
-        if (Timeout is { } timeout && timeout <= TimeSpan.Zero)
-        {
-            throw new UsageException("--timeout must be a positive number of seconds.");
         }
 
         if (SamplesShown < 0)

@@ -78,6 +78,17 @@ public sealed class KafkaInspectCommandTests(MockBrokerFixture broker)
         Assert.Contains("filter-kafka-processor: no committed offsets (the dev broker does not store transactional commits", result.Output);
     }
 
+    [Theory]
+    [InlineData("groups")]
+    [InlineData("lag")]
+    public async Task AnEmptyGroupIsBadInputNamingTheOption(string verb)
+    {
+        var result = await CliRunner.RunAsync("kafka", verb, "--bootstrap", broker.Bootstrap, "--group", "");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Equal("error: --group must not be empty.", result.Error.Trim());
+    }
+
     [Fact]
     public async Task NoBootstrapIsBadInputNamingTheSetting()
     {

@@ -113,6 +113,40 @@ public sealed class ProduceCommandTests(MockBrokerFixture broker) : IDisposable
     }
 
     [Theory]
+    [InlineData("1e-7", "1E-07")]
+    [InlineData("1e-300", "1E-300")]
+    public async Task ARateTooSlowToPaceIsBadInputBeforeAChunkIsSent(string rate, string shown)
+    {
+        var stream = $"slow-{Guid.NewGuid():N}";
+        var path = Path.Combine(_folder, "slow.txt");
+        await File.WriteAllLinesAsync(path, Enumerable.Range(0, 300).Select(i => i.ToString(CultureInfo.InvariantCulture)));
+
+        var result = await CliRunner.RunAsync("produce", "--bootstrap", broker.Bootstrap, "--stream", stream, "--file", path, "--rate", rate);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Equal($"error: --rate must be 0 (flat out) or at least 0.001 samples/s, was {shown}.", result.Error.Trim());
+        Assert.Empty(broker.ReadAll("sample-input", stream));
+    }
+
+    [Fact]
+    public async Task ATruncatedWavIsBadInputNamingTheFile()
+    {
+        var path = Path.Combine(_folder, "truncated.wav");
+        using (var writer = new WaveFileWriter(path, new WaveFormat(8000, 16, 1)))
+        {
+            writer.WriteSamples(new short[100], 0, 100);
+        }
+
+        await File.WriteAllBytesAsync(path, (await File.ReadAllBytesAsync(path))[..30]);
+
+        var result = await CliRunner.RunAsync("produce", "--bootstrap", broker.Bootstrap, "--stream", "truncated", "--wav", path);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.StartsWith($"error: {path} is not a WAV file NAudio can read: ", result.Error);
+        Assert.Single(result.Error.Trim().Split('\n'));
+    }
+
+    [Theory]
     [InlineData("--file", "give --file or --wav, not both.")]
     [InlineData("--sample-rate", "--sample-rate is for text input; a WAV file's own rate is sent.")]
     public async Task AWavWithAnOptionForTextInputExitsWithTwo(string option, string message)
