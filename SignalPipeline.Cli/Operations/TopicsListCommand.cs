@@ -13,7 +13,7 @@ public static class TopicsListCommand
         var topics = new Argument<string[]>("topics") { Description = "Topics to show (default: every topic but Kafka's internal ones).", Arity = ArgumentArity.ZeroOrMore };
         var partitions = new Option<bool>("--partitions", "-p") { Description = "One line per partition: leader, replicas, start and end offsets." };
         var bootstrap = KafkaConnection.BootstrapOption();
-        var command = new Command("list", "List topics: partitions, replication, records kept (end - start offsets) and configs set on the topic.")
+        var command = new Command("list", "List topics: partitions, replication, offsets in use (end - start: records kept, transaction markers included) and configs set on the topic.")
         {
             topics, partitions, bootstrap,
         };

@@ -57,6 +57,7 @@ public sealed class KafkaErrorTests(MockBrokerFixture broker) : IDisposable
         Assert.True(result.ExitCode == 1, result.ToString());
         Assert.Contains(string.Format(CultureInfo.InvariantCulture, message, bootstrap), result.Error);
         Assert.Contains("Check --bootstrap or KAFKA_BROKERS", result.Error);
+        Assert.Matches(@"kafka warning: \[signal-pipeline#(producer|consumer)-\d+\] ", result.Error); // docs/operations.md quotes the name
     }
 
     [Fact]

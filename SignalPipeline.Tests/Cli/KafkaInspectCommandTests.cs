@@ -57,6 +57,25 @@ public sealed class KafkaInspectCommandTests(MockBrokerFixture broker)
     }
 
     [Fact]
+    public async Task TopicsListRecordsCountsATransactionsCommitMarker()
+    {
+        var topic = broker.NewTopic("transactional");
+        using (var producer = broker.Factory.CreateProducer<byte[], byte[]>(config => config.TransactionalId = $"tx-{Guid.NewGuid():N}"))
+        {
+            producer.InitTransactions(TimeSpan.FromSeconds(30));
+            producer.BeginTransaction();
+            producer.Produce(new TopicPartition(topic, 0), new Message<byte[], byte[]> { Key = [], Value = [1] });
+            producer.CommitTransaction(TimeSpan.FromSeconds(30));
+        }
+
+        var result = await CliRunner.RunAsync("kafka", "topics", "list", "--bootstrap", broker.Bootstrap, topic);
+
+        // One record and its transaction's commit marker (docs/operations.md, "kafka topics list").
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Matches($@"\n{topic}\s+{MockBrokerFixture.Partitions}\s+1\s+2\s", result.Output);
+    }
+
+    [Fact]
     public async Task GroupsShowsCommittedOffsetsAgainstTheEnd()
     {
         var topic = broker.NewTopic("grouped");
