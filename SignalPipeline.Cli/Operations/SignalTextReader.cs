@@ -4,8 +4,9 @@ namespace SignalPipeline.Cli.Operations;
 
 /// <summary>
 /// Samples from text: one number per line, or CSV (comma, semicolon or tab separated) with the samples in one column.
-/// Lines before the first number are headers (a header's names can pick the column); blank lines and lines starting
-/// with <c>#</c> are skipped; any later line that does not parse is an error naming the line.
+/// Lines before the first number in the column are headers, also a title shorter than the column (a header's names can
+/// pick the column); blank lines and lines starting with <c>#</c> are skipped; any later line that does not parse is an
+/// error naming the line.
 /// </summary>
 public static class SignalTextReader
 {
@@ -45,19 +46,23 @@ public static class SignalTextReader
                 throw new UsageException($"{source}: no header line names a column '{column}'.");
             }
 
-            if (at >= fields.Length)
+            var field = at < fields.Length ? fields[at].Trim() : null;
+            var isNumber = double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out var sample);
+
+            // Before the first sample, a line without a number in the column is a header (a title line may be one field
+            // short of it), unless it is all numbers: that is data lacking the column, said as such.
+            if (!sawData && !isNumber && !fields.All(IsNumber))
+            {
+                continue;
+            }
+
+            if (field is null)
             {
                 throw new UsageException($"{source} line {lineNumber}: no column {at} (the line has {fields.Length}).");
             }
 
-            var field = fields[at].Trim();
-            if (!double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out var sample))
+            if (!isNumber)
             {
-                if (!sawData)
-                {
-                    continue; // a header line
-                }
-
                 throw new UsageException($"{source} line {lineNumber}: '{field}' is not a number.");
             }
 
@@ -75,4 +80,6 @@ public static class SignalTextReader
             throw new UsageException($"{source}: no header line names a column '{column}'.");
         }
     }
+
+    private static bool IsNumber(string field) => double.TryParse(field.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out _);
 }

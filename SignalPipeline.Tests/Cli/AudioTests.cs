@@ -75,5 +75,23 @@ public sealed class AudioTests : IDisposable
         Assert.Throws<UsageException>(() => SignalTextReader.Read(new StringReader("1\nNaN\n"), "t").ToList());
     }
 
+    [Theory]
+    [InlineData("title\nt,value\n0,1\n2,3\n", "1")]
+    [InlineData("exported 2026-12-04\n\"t\";\"v\"\n0;1\n2;3\n", "1")]
+    [InlineData("title\nt,value\n0,1\n2,3\n", "value")]
+    public void AHeaderLineWithoutTheSampleColumnIsSkippedToo(string text, string column)
+    {
+        Assert.Equal([1.0, 3], SignalTextReader.Read(new StringReader(text), "t", column));
+    }
+
+    [Theory]
+    [InlineData("1\n2\n", "t line 1: no column 1 (the line has 1).")]
+    [InlineData("t,v\n0,1\n2\n", "t line 3: no column 1 (the line has 1).")]
+    public void ANumberLineWithoutTheSampleColumnIsStillAnError(string text, string message)
+    {
+        var error = Assert.Throws<UsageException>(() => SignalTextReader.Read(new StringReader(text), "t", "1").ToList());
+        Assert.Equal(message, error.Message);
+    }
+
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 }
