@@ -50,12 +50,14 @@ public sealed class StreamsCommandTests(MockBrokerFixture broker)
     [InlineData("--algorithm is required (kalman, rls, ls or lms), or --reset.", "s1")]
     [InlineData("--param 'order' is not name=number.", "s1", "--algorithm", "rls", "--param", "order")]
     [InlineData("--param 'order=many' is not name=number.", "s1", "--algorithm", "rls", "--param", "order=many")]
-    [InlineData("the stream id must not be empty.", " ", "--algorithm", "rls")]
+    [InlineData("the stream id must be 1 to 256 bytes of UTF-8, as a stream id; got 0.", "", "--algorithm", "rls")]
+    // Before 2026-12-04 an id of 300 bytes was written (and ignored by every processor) and " ", a stream id, refused.
+    [InlineData("the stream id must be 1 to 256 bytes of UTF-8, as a stream id; got 300.", "x300", "--algorithm", "rls")]
     [InlineData("--param ORDER is given twice (parameter names are case-insensitive).", "s1", "--algorithm", "rls", "--param", "order=8", "--param", "ORDER=16")]
     public async Task ConfigureRefusesABadEntryWithExitTwoBeforeAnythingIsWritten(string message, params string[] args)
     {
         // No broker at this address: a refusal that came after a connection attempt would say so instead.
-        var result = await Run(["streams", "configure", .. args, "-b", "127.0.0.1:1"]);
+        var result = await Run(["streams", "configure", .. args.Select(a => a == "x300" ? new string('x', 300) : a), "-b", "127.0.0.1:1"]);
 
         Assert.True(result.ExitCode == 2, result.ToString());
         Assert.Contains(message, result.Error, StringComparison.Ordinal);
