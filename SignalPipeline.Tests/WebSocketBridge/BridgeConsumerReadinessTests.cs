@@ -2,6 +2,7 @@ using System.Net;
 using Confluent.Kafka;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
 using SignalPipeline.DevBroker;
 using SignalPipeline.Kafka;
 using SignalPipeline.Tests.FilterGateway;
@@ -51,6 +52,24 @@ public sealed class BridgeConsumerReadinessTests
 
         cluster.SetBrokerUp(MockKafkaCluster.AllBrokers);
         await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 2 partitions");
+    }
+
+    [Fact]
+    [Trait("Category", TestCategory.Integration)]
+    public async Task A_ListOffsets_error_at_start_is_retried_with_a_warning_naming_it_and_the_bridge_becomes_ready()
+    {
+        using var cluster = MockKafkaCluster.Start(1);
+        cluster.CreateTopic(PipelineTopics.DefaultOutput, 2);
+        // The bridge's first two end-offset queries refused with an error librdkafka does not retry by itself (an
+        // UNKNOWN_TOPIC_OR_PART once it retries, so the bridge never sees it): before, the first stopped the bridge.
+        cluster.PushRequestErrors(KafkaApi.ListOffsets, ErrorCode.TopicAuthorizationFailed, ErrorCode.TopicAuthorizationFailed);
+        var log = new ErrorLog(LogLevel.Warning);
+        await using var bridge = await BridgeKafkaMetricsTests.StartBridgeAsync(cluster, log);
+        using var http = bridge.CreateClient();
+
+        await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 2 partitions");
+        Assert.Contains(log.Entries, e => e.Contains($"Reading the end offsets of {PipelineTopics.DefaultOutput} failed (TopicAuthorizationFailed"));
+        Assert.DoesNotContain(log.Entries, e => e.Contains("stopped"));
     }
 
     /// <summary>Polls <c>/health</c> and the consumer's check until both show the expected state.</summary>

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using SignalPipeline.DevBroker;
 using SignalPipeline.Kafka;
 using SignalPipeline.Messages;
@@ -64,12 +65,21 @@ public sealed class BridgeKafkaMetricsTests
 
     /// <summary>The whole bridge, its Kafka loop included, reading <paramref name="cluster"/>.</summary>
     internal static Task<InProcessHost> StartBridgeAsync(MockKafkaCluster cluster, params (string Key, string Value)[] settings)
+        => StartBridgeAsync(cluster, log: null, settings);
+
+    /// <summary>As above, with the bridge's log also written to <paramref name="log"/>.</summary>
+    internal static Task<InProcessHost> StartBridgeAsync(MockKafkaCluster cluster, ILoggerProvider? log, params (string Key, string Value)[] settings)
     {
         var all = settings.ToDictionary(s => s.Key, s => (string?)s.Value);
         all["ConnectionStrings:kafka"] = cluster.BootstrapServers;
         return InProcessHost.StartAsync(all,
             builder =>
             {
+                if (log is not null)
+                {
+                    builder.Logging.AddProvider(log);
+                }
+
                 builder.AddServiceDefaults();
                 builder.AddWebSocketBridgeServices();
             },

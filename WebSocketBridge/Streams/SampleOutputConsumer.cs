@@ -22,6 +22,8 @@ public sealed class SampleOutputConsumer(
     private static readonly TimeSpan MetadataTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan PartitionCheckInterval = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan RearmInterval = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan OffsetsRetryFirst = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan OffsetsRetryMax = TimeSpan.FromSeconds(10);
 
     // Where each partition was assigned: its position until the loop has read a record of it.
     private readonly Dictionary<TopicPartition, Offset> _startOffsets = [];
@@ -71,17 +73,34 @@ public sealed class SampleOutputConsumer(
         }
     }
 
-    /// <summary>Assigns every partition of <paramref name="topic"/> at its current end, waiting for the topic to exist.</summary>
+    /// <summary>
+    /// Assigns every partition of <paramref name="topic"/> at its current end, waiting for the topic to exist and
+    /// retrying a failed end-offset query (a leader moving, a broker briefly refusing ListOffsets): a transient error at
+    /// start must not stop the bridge. Until assigned, <c>/health</c> is unready and says why.
+    /// </summary>
     private List<TopicPartition>? AssignAtEnd(IConsumer<byte[], byte[]> consumer, string topic, CancellationToken stoppingToken)
     {
+        var offsetsRetry = OffsetsRetryFirst;
         while (!stoppingToken.IsCancellationRequested)
         {
             var partitions = GetPartitions(consumer, topic);
             if (partitions.Count > 0)
             {
-                var offsets = partitions
-                    .Select(tp => new TopicPartitionOffset(tp, consumer.QueryWatermarkOffsets(tp, MetadataTimeout).High))
-                    .ToList();
+                List<TopicPartitionOffset> offsets;
+                try
+                {
+                    offsets = [.. partitions.Select(tp => new TopicPartitionOffset(tp, consumer.QueryWatermarkOffsets(tp, MetadataTimeout).High))];
+                }
+                catch (KafkaException ex)
+                {
+                    readiness.Waiting($"the end offsets of '{topic}' could not be read ({ex.Error.Code}: {ex.Error.Reason})");
+                    logger.LogWarning("Reading the end offsets of {Topic} failed ({Code}: {Reason}); retrying in {Seconds} s",
+                        topic, ex.Error.Code, ex.Error.Reason, offsetsRetry.TotalSeconds);
+                    stoppingToken.WaitHandle.WaitOne(offsetsRetry);
+                    offsetsRetry = TimeSpan.FromTicks(Math.Min(offsetsRetry.Ticks * 2, OffsetsRetryMax.Ticks));
+                    continue;
+                }
+
                 consumer.Assign(offsets);
                 foreach (var offset in offsets)
                 {
