@@ -22,7 +22,7 @@ public sealed class RequestBudget : IDisposable
     private readonly BridgeMetrics _metrics;
     private readonly PartitionedRateLimiter<IPAddress>? _requests;
 
-    public RequestBudget(IOptions<BridgeOptions> options, BridgeMetrics metrics)
+    public RequestBudget(IOptions<BridgeOptions> options, BridgeMetrics metrics, TimeProvider time)
     {
         _options = options.Value;
         _metrics = metrics;
@@ -30,14 +30,7 @@ public sealed class RequestBudget : IDisposable
         // At most Bridge:MaxTrackedAddresses addresses have a bucket of their own; past it, new ones share one.
         _requests = rate == 0 ? null : metrics.Addresses
             .Add("requests", new AddressTable<IPAddress>(_options.MaxTrackedAddresses, IPAddress.Broadcast))
-            .CreateLimiter(_ => new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
-            {
-                TokenLimit = 2 * rate,
-                TokensPerPeriod = rate,
-                ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                QueueLimit = 0,
-                AutoReplenishment = false, // the partitioned limiter's own timer refills every partition
-            }));
+            .CreateLimiter(_ => new TokenBucket(2 * rate, rate, TimeSpan.FromSeconds(1), time));
     }
 
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)

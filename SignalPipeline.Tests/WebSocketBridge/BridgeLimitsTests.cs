@@ -185,7 +185,7 @@ public sealed class BridgeLimitsTests
     {
         using var meters = new TestMeterFactory();
         using var registry = new global::WebSocketBridge.Clients.ClientRegistry(Microsoft.Extensions.Options.Options.Create(
-            new BridgeOptions { MaxConnectionsPerAddress = 2, ConnectsPerAddressPerMinute = 1 }), new BridgeMetrics(meters), new HeldFrames(BridgeOptions.DefaultMaxHeldFrameBytes));
+            new BridgeOptions { MaxConnectionsPerAddress = 2, ConnectsPerAddressPerMinute = 1 }), new BridgeMetrics(meters), new HeldFrames(BridgeOptions.DefaultMaxHeldFrameBytes), TimeProvider.System);
         var script = IPAddress.Parse("198.51.100.7");
         Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.Reserved, registry.TryReserve(script));
         registry.Release(script);
@@ -205,7 +205,7 @@ public sealed class BridgeLimitsTests
         tracked.AssertDocumented(typeof(ObservableGauge<>), "{address}");
         overflowed.AssertDocumented(typeof(ObservableCounter<>), "{lookup}");
         using var registry = new global::WebSocketBridge.Clients.ClientRegistry(Microsoft.Extensions.Options.Options.Create(
-            new BridgeOptions { MaxTrackedAddresses = 1, MaxConnectionsPerAddress = 1, ConnectsPerAddressPerMinute = 1 }), metrics, new HeldFrames(BridgeOptions.DefaultMaxHeldFrameBytes));
+            new BridgeOptions { MaxTrackedAddresses = 1, MaxConnectionsPerAddress = 1, ConnectsPerAddressPerMinute = 1 }), metrics, new HeldFrames(BridgeOptions.DefaultMaxHeldFrameBytes), TimeProvider.System);
 
         var held = IPAddress.Parse("198.51.100.7");
         Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.Reserved, registry.TryReserve(held));
@@ -225,7 +225,7 @@ public sealed class BridgeLimitsTests
         using var meters = new TestMeterFactory();
         var metrics = new BridgeMetrics(meters);
         using var registry = new global::WebSocketBridge.Clients.ClientRegistry(Microsoft.Extensions.Options.Options.Create(
-            new BridgeOptions { MaxConnectionsPerAddress = 1, ConnectsPerAddressPerMinute = 600 }), metrics, new HeldFrames(BridgeOptions.DefaultMaxHeldFrameBytes));
+            new BridgeOptions { MaxConnectionsPerAddress = 1, ConnectsPerAddressPerMinute = 600 }), metrics, new HeldFrames(BridgeOptions.DefaultMaxHeldFrameBytes), TimeProvider.System);
         Assert.Equal(global::WebSocketBridge.Clients.ReserveResult.Reserved, registry.TryReserve(plain));
         // The address holds its one connection, then has used its one connect token: the mapped form is refused as the
         // same address both times, another is not.
@@ -237,7 +237,7 @@ public sealed class BridgeLimitsTests
         // FilterStateRequestsPerAddressPerMinute 6 leaves a burst of one request per address.
         using var rate = new global::WebSocketBridge.FilterState.FilterStateRateLimit(Microsoft.Extensions.Options.Options.Create(
             new global::WebSocketBridge.FilterState.FilterStateOptions { FilterStateRequestsPerAddressPerMinute = 6 }),
-            Microsoft.Extensions.Options.Options.Create(new BridgeOptions()), metrics);
+            Microsoft.Extensions.Options.Options.Create(new BridgeOptions()), metrics, TimeProvider.System);
         Assert.True(rate.TryTake(mapped));
         Assert.False(rate.TryTake(plain));
         Assert.True(rate.TryTake(IPAddress.Parse("::ffff:203.0.113.5")));

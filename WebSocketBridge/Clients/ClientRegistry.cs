@@ -16,7 +16,7 @@ public enum ReserveResult
 }
 
 /// <summary>The connected clients, the connection limit, the per-address limit and the per-address connect rate.</summary>
-public sealed class ClientRegistry(IOptions<BridgeOptions> options, BridgeMetrics metrics, HeldFrames held) : IDisposable
+public sealed class ClientRegistry(IOptions<BridgeOptions> options, BridgeMetrics metrics, HeldFrames held, TimeProvider time) : IDisposable
 {
     /// <summary>A client sending one message for longer than this while the held beats are over budget is disconnected.</summary>
     public const int StalledSendMilliseconds = 1000;
@@ -29,14 +29,8 @@ public sealed class ClientRegistry(IOptions<BridgeOptions> options, BridgeMetric
     // At most Bridge:MaxTrackedAddresses addresses have a bucket of their own; past it, new ones share one.
     private readonly PartitionedRateLimiter<IPAddress> _connects = metrics.Addresses
         .Add("connects", new AddressTable<IPAddress>(options.Value.MaxTrackedAddresses, IPAddress.Broadcast))
-        .CreateLimiter(_ => new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = options.Value.MaxConnectionsPerAddress,
-            TokensPerPeriod = 1,
-            ReplenishmentPeriod = TimeSpan.FromMinutes(1) / options.Value.ConnectsPerAddressPerMinute,
-            QueueLimit = 0,
-            AutoReplenishment = false, // the partitioned limiter's own timer refills every partition
-        }));
+        .CreateLimiter(_ => new TokenBucket(options.Value.MaxConnectionsPerAddress, 1,
+            TimeSpan.FromMinutes(1) / options.Value.ConnectsPerAddressPerMinute, time));
     private readonly Dictionary<IPAddress, int> _perAddress = [];
     private long _nextId;
     private int _reserved;
