@@ -98,7 +98,7 @@ public static class BridgeEndpoints
         raw = false;
         foreach (var (name, values) in query)
         {
-            if (!string.Equals(name, "raw", StringComparison.OrdinalIgnoreCase))
+            if (name != "raw")
             {
                 return $"Unknown query parameter '{Shorten(name)}': /ws takes only raw (1, true, 0 or false).";
             }

@@ -132,6 +132,7 @@ public sealed class BridgeDocumentedAnswersTests
     [InlineData("?raw=TRUE", "raw = 'TRUE' is not 1, true, 0 or false")]
     [InlineData("?raw=1&raw=0", "raw is given 2 times")]
     [InlineData("?row=1", "Unknown query parameter 'row': /ws takes only raw")]
+    [InlineData("?RAW=1", "Unknown query parameter 'RAW': /ws takes only raw")]
     public async Task Any_other_ws_query_gets_400_naming_raw_before_the_upgrade_and_takes_no_connect_token(string query, string detail)
     {
         // One connect token: a refused query that took it would leave the next upgrade refused for the connect rate.
