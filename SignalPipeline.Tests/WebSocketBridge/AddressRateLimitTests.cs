@@ -14,20 +14,23 @@ namespace SignalPipeline.Tests.WebSocketBridge;
 /// <summary>
 /// The bridge's per-address rates hold their documented bursts exactly after a quiet spell (docs/websocket-bridge.md,
 /// Settings): the burst, then the rate, never the burst again at once. Before, .NET's TokenBucketRateLimiter, refilled by
-/// the partitioned limiter's timer, credited the time it had spent full once emptied: after 12-15 s idle an address
-/// connected 16 times and then 9-15 times more within 0.3 s. A fake clock makes each step exact.
+/// the partitioned limiter's timer, credited the time it had spent full once emptied: an address that used its burst,
+/// was quiet for 12 s (its bucket full again after 8 s and not yet dropped, which the partitioned limiter does 10 s after
+/// that) and connected again got 16 connects and then 8 more within 0.3 s (real time, the old code). Each test here
+/// empties the bucket, waits a quiet spell shorter than that refill plus 10 s, and then counts; a fake clock makes each
+/// step exact.
 /// </summary>
 public sealed class AddressRateLimitTests
 {
     private static readonly IPAddress Client = IPAddress.Parse("198.51.100.7");
-    private static readonly TimeSpan QuietSpell = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan QuietSpell = TimeSpan.FromSeconds(12);
 
     [Fact]
     public void A_token_bucket_gives_exactly_its_burst_after_a_quiet_spell_then_its_rate()
     {
         var time = NewClock();
         using var bucket = new TokenBucket(16, 1, TimeSpan.FromMilliseconds(500), time);
-        Assert.True(bucket.AttemptAcquire().IsAcquired);
+        Assert.Equal(16, Taken(() => bucket.AttemptAcquire().IsAcquired));
         time.Advance(QuietSpell);
 
         Assert.Equal(16, Taken(() => bucket.AttemptAcquire().IsAcquired));
@@ -71,7 +74,7 @@ public sealed class AddressRateLimitTests
             return result == ReserveResult.Reserved;
         }
 
-        Assert.True(Connect());
+        Assert.Equal(16, Taken(Connect));
         time.Advance(QuietSpell);
 
         Assert.Equal(16, Taken(Connect));
@@ -99,8 +102,9 @@ public sealed class AddressRateLimitTests
             return served > before;
         }
 
-        Assert.True(await Request());
-        time.Advance(QuietSpell);
+        // Full again 2 s after emptied; 5 s quiet keeps it within the partitioned limiter's 10 s.
+        Assert.Equal(40, await TakenAsync(Request));
+        time.Advance(TimeSpan.FromSeconds(5));
 
         // 20 tokens each second (Bridge:RequestsPerAddressPerSecond); before, 40 more came 0.2 s after the first 40.
         Assert.Equal(40, await TakenAsync(Request));
@@ -117,7 +121,7 @@ public sealed class AddressRateLimitTests
         using var meters = new TestMeterFactory();
         using var rate = new FilterStateRateLimit(Options.Create(new FilterStateOptions()), Options.Create(new BridgeOptions()),
             new BridgeMetrics(meters), time);
-        Assert.True(rate.TryTake(Client));
+        Assert.Equal(100, Taken(() => rate.TryTake(Client)));
         time.Advance(QuietSpell);
 
         Assert.Equal(100, Taken(() => rate.TryTake(Client)));
