@@ -64,14 +64,9 @@ public static class FilterGatewayExtensions
 
                 var burst = options.RateLimitBurst > 0 ? options.RateLimitBurst : options.RateLimitPermitsPerSecond;
                 return context.RequestServices.GetRequiredService<AddressTable<string>>().Partition(ClientKey(context),
-                    _ => new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
-                    {
-                        TokenLimit = burst,
-                        TokensPerPeriod = options.RateLimitPermitsPerSecond,
-                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                        QueueLimit = 0,
-                        AutoReplenishment = false, // the partitioned limiter's own timer refills every partition
-                    }));
+                    // Not .NET's TokenBucketRateLimiter: refilled by the partitioned limiter's timer, it credited the time
+                    // a bucket spent full once it was emptied, up to twice the burst (TokenBucket's remarks).
+                    _ => new TokenBucket(burst, options.RateLimitPermitsPerSecond, TimeSpan.FromSeconds(1), TimeProvider.System));
             });
             limiter.OnRejected = async (rejected, cancellationToken) =>
             {

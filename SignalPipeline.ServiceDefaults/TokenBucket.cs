@@ -1,13 +1,14 @@
 using System.Threading.RateLimiting;
 
-namespace WebSocketBridge;
+namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
 /// A token bucket refilled from the elapsed time (<see cref="TimeProvider"/>) whenever it is asked, with no timer:
 /// <c>tokensPerPeriod</c> tokens every <c>period</c>, at most <c>limit</c>. Time spent full earns nothing, so after any
 /// quiet spell an address gets exactly <c>limit</c> at once and then the rate. The bridge's per-address limits
 /// (<c>Bridge:ConnectsPerAddressPerMinute</c>, <c>Bridge:RequestsPerAddressPerSecond</c>,
-/// <c>FilterStateRequestsPerAddressPerMinute</c>) use it in an <c>AddressTable</c>'s partitioned limiter.
+/// <c>FilterStateRequestsPerAddressPerMinute</c>) and the gateway's rate limit (<c>FilterGateway:RateLimitPermitsPerSecond</c>,
+/// <c>RateLimitBurst</c>) use it in an <c>AddressTable</c>'s partitioned limiter.
 /// </summary>
 /// <remarks>
 /// Why not <see cref="TokenBucketRateLimiter"/>: refilled by hand (<c>AutoReplenishment = false</c>, as a partitioned
