@@ -52,7 +52,11 @@ public sealed class DirectoryLink : IDisposable
             }
             else if (InstanceEntry.Deserialize(instance, record.Message.Value, out var error) is { } entry)
             {
-                directory.Apply(instance, entry);
+                if (!directory.Apply(instance, entry))
+                {
+                    _logger.LogWarning("Directory record at {Source} is ignored: announced at {AtMs} (Unix ms), more than the entries' expiry ahead of this instance's clock",
+                        record.TopicPartitionOffset, entry.AtMs);
+                }
             }
             else
             {

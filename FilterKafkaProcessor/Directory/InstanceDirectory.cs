@@ -11,8 +11,13 @@ public sealed class InstanceDirectory(TimeSpan expiry, TimeProvider time)
     private readonly Dictionary<string, InstanceEntry> _entries = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
 
-    /// <summary>An announcement (<paramref name="entry"/>) or a tombstone (null) of <paramref name="instance"/>.</summary>
-    public void Apply(string instance, InstanceEntry? entry)
+    /// <summary>
+    /// An announcement (<paramref name="entry"/>) or a tombstone (null) of <paramref name="instance"/>. An announcement
+    /// dated more than the expiry ahead of this clock is ignored (false): clocks are assumed within a heartbeat of each
+    /// other, and kept, it would stay live until its date (a day ahead: a day) and hide every real announcement of its
+    /// instance, which are older.
+    /// </summary>
+    public bool Apply(string instance, InstanceEntry? entry)
     {
         lock (_gate)
         {
@@ -20,21 +25,28 @@ public sealed class InstanceDirectory(TimeSpan expiry, TimeProvider time)
             {
                 _entries.Remove(instance);
             }
+            else if (entry.AtMs > NowMs + (long)expiry.TotalMilliseconds)
+            {
+                return false;
+            }
             else if (!_entries.TryGetValue(instance, out var known) || known.AtMs <= entry.AtMs)
             {
                 // A record read late (another partition, a restarted reader) never replaces a newer one.
                 _entries[instance] = entry;
             }
+
+            return true;
         }
     }
 
-    /// <summary>The live instances, by name.</summary>
+    /// <summary>The live instances, by name: announced within the expiry (and not more than it ahead, should the clock go back).</summary>
     public IReadOnlyList<InstanceEntry> Live()
     {
-        var oldest = NowMs - (long)expiry.TotalMilliseconds;
+        var now = NowMs;
+        var (oldest, newest) = (now - (long)expiry.TotalMilliseconds, now + (long)expiry.TotalMilliseconds);
         lock (_gate)
         {
-            return [.. _entries.Values.Where(e => e.AtMs >= oldest).OrderBy(e => e.Instance, StringComparer.Ordinal)];
+            return [.. _entries.Values.Where(e => e.AtMs >= oldest && e.AtMs <= newest).OrderBy(e => e.Instance, StringComparer.Ordinal)];
         }
     }
 

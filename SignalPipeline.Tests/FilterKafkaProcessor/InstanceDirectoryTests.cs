@@ -56,6 +56,23 @@ public sealed class InstanceDirectoryTests
     }
 
     [Fact]
+    public void AnAnnouncementDatedMoreThanTheExpiryAheadIsIgnoredAndDoesNotHideTheRealOne()
+    {
+        // Forged (the audit wrote one a day ahead) or from a clock far ahead: before 2026-12-04 it was live for a day,
+        // every real announcement of "a" (older) was dropped in its favour, and a lookup asked its URL.
+        var directory = new InstanceDirectory(Expiry, _time);
+        Assert.False(directory.Apply("a", Entry("a", 0) with { Url = "http://ghost:8080", AtMs = Now + (long)TimeSpan.FromDays(1).TotalMilliseconds }));
+        Assert.Empty(directory.Live());
+
+        Assert.True(directory.Apply("a", Entry("a", 0)));
+        Assert.Equal("http://a:8080", directory.Live().Single().Url);
+
+        // Within the expiry ahead (clocks a little apart) is taken as before.
+        Assert.True(directory.Apply("b", Entry("b", 1) with { AtMs = Now + 10_000 }));
+        Assert.Equal(["a", "b"], directory.Live().Select(e => e.Instance));
+    }
+
+    [Fact]
     public void RecordsRoundTripAndAnInvalidOneIsRefusedWithItsReason()
     {
         var entry = Entry("a", 3, 7);
