@@ -152,7 +152,8 @@ public static class StreamsCommand
                     (algorithm, text) = ("(refused)", e.Message);
                 }
 
-                table.Add(streamId, algorithm, text, offset.ToString());
+                // The key and a refusal's text (which may quote the value) come from the topic: escaped like kafka tail's.
+                table.Add(RecordFormatter.Printable(streamId), algorithm, RecordFormatter.Printable(text), offset.ToString());
             }
 
             output.Out.Write(table.ToString());

@@ -45,6 +45,22 @@ public sealed class StreamsCommandTests(MockBrokerFixture broker)
         Assert.Contains("ignored by the processor: the record key is not valid UTF-8: 73FF, so it names no stream", list.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ConfigListEscapesControlCharactersOfKeysAndRefusals()
+    {
+        // A stream id may hold any UTF-8, ESC included: printed raw it drew on the operator's terminal (as kafka tail's).
+        var topic = broker.NewTopic("stream-config");
+        broker.Produce(topic, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes("s\u001b[2J"), Value = Encoding.UTF8.GetBytes("{\"algorithm\":\"kalman\"}") });
+        broker.Produce(topic, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes("t"), Value = Encoding.UTF8.GetBytes("{\"algorithm\":\"f\u001b[31mt\"}") });
+
+        var list = await Run("streams", "config", "--topic", topic, "-b", broker.Bootstrap);
+
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.Contains(@"s\x1b[2J", list.Output, StringComparison.Ordinal);
+        Assert.Contains("(refused)", list.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain('\u001b', list.Output + list.Error);
+    }
+
     [Theory]
     [InlineData("--reset takes no --algorithm or --param.", "s1", "--reset", "--algorithm", "rls")]
     [InlineData("--algorithm is required (kalman, rls, ls or lms), or --reset.", "s1")]
