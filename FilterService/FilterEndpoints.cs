@@ -104,7 +104,8 @@ public static class FilterEndpoints
         }
     }
 
-    private static Task ProblemAsync(HttpContext context, FilterServiceMetrics metrics, FilterRequestException ex)
+    /// <summary>The problem answer of a refused request, counted under its limit (the endpoints' and the admission's read-ahead).</summary>
+    internal static Task ProblemAsync(HttpContext context, FilterServiceMetrics metrics, FilterRequestException ex)
     {
         if (ex.Limit is { } limit)
         {

@@ -160,12 +160,7 @@ public sealed class RequestAdmission : IDisposable
             return (null, true);
         }
 
-        if (refusal.Limit is { } limit)
-        {
-            _metrics.Rejected(limit);
-        }
-
-        await Results.Problem(refusal.Message, statusCode: refusal.StatusCode, title: refusal.Title).ExecuteAsync(context);
+        await FilterEndpoints.ProblemAsync(context, _metrics, refusal);
         return (null, true);
     }
 

@@ -39,8 +39,7 @@ public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
         Assert.Contains("Replayed 1 of 3 dead letters in " + dlq + " (0 not matching --reason/--stream, 2 replayed before).", rest.Output);
         Assert.Equal(2, broker.ReadAll(input, "s1").Count);
 
-        var tail = await CliRunner.RunAsync("kafka", "tail", dlq, "--bootstrap", broker.Bootstrap, "--from-beginning", "-e");
-        Assert.Equal(3, tail.Output.Split("REPLAY MARKER").Length - 1);
+        Assert.Equal(3, await ReplayMarkersAsync(dlq));
     }
 
     [Fact]
@@ -108,8 +107,7 @@ public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
         var again = await Replay(dlq);
         Assert.Contains($"Replayed 0 of 2 dead letters in {dlq} (0 not matching --reason/--stream, 1 replayed before, 1 without a value).", again.Output);
         Assert.Contains("key=s2", again.Error);
-        var tail = await CliRunner.RunAsync("kafka", "tail", dlq, "--bootstrap", broker.Bootstrap, "--from-beginning", "-e");
-        Assert.Equal(1, tail.Output.Split("REPLAY MARKER").Length - 1);
+        Assert.Equal(1, await ReplayMarkersAsync(dlq));
     }
 
     [Fact]
@@ -127,6 +125,13 @@ public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
         Assert.Contains(@"key=s\x1b[2J  bad\ncode\x1b[0m  -> " + input, dry.Output);
         Assert.Contains(@"(its codes: bad\ncode\x1b[0m).", dry.Error);
         Assert.DoesNotContain('\u001b', dry.Output + dry.Error);
+    }
+
+    /// <summary>The replay markers in <paramref name="dlq"/>, as <c>kafka tail</c> shows them.</summary>
+    private async Task<int> ReplayMarkersAsync(string dlq)
+    {
+        var tail = await CliRunner.RunAsync("kafka", "tail", dlq, "--bootstrap", broker.Bootstrap, "--from-beginning", "-e");
+        return tail.Output.Split("REPLAY MARKER").Length - 1;
     }
 
     private Task<CliRunner.Result> Replay(string dlq, params string[] args)
