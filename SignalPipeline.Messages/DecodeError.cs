@@ -92,7 +92,7 @@ public readonly record struct DecodeError(DecodeErrorCode Code, string Message)
 /// <summary>Bounds a decoder enforces so one bad record cannot exhaust memory.</summary>
 public sealed record DecodeLimits
 {
-    /// <summary>The defaults: 65 536 samples, 256-byte stream ids.</summary>
+    /// <summary>The defaults: 65 536 samples, 256-byte stream ids, 64-byte algorithm names.</summary>
     public static DecodeLimits Default { get; } = new();
 
     /// <summary>Most samples a chunk may carry (per signal for output chunks).</summary>
@@ -100,4 +100,10 @@ public sealed record DecodeLimits
 
     /// <summary>Longest stream id, in UTF-8 bytes.</summary>
     public int MaxStreamIdBytes { get; init; } = 256;
+
+    /// <summary>
+    /// Longest <c>algorithm</c> of an output chunk, in UTF-8 bytes: a reader keeps it per stream (the bridge does), so
+    /// a record with megabytes there would make it hold that much for each stream.
+    /// </summary>
+    public int MaxAlgorithmBytes { get; init; } = 64;
 }

@@ -73,6 +73,12 @@ public static partial class SampleCodec
                 return Fail(DecodeErrorCode.MissingField, $"header '{MessageHeaders.Algorithm}' is missing", out error);
             }
 
+            if (algorithm.Length > limits.MaxAlgorithmBytes)
+            {
+                return Fail(DecodeErrorCode.InvalidAlgorithm,
+                    $"algorithm must be at most {limits.MaxAlgorithmBytes} UTF-8 bytes, was {algorithm.Length}", out error);
+            }
+
             if (!Utf8.IsValid(algorithm))
             {
                 return Fail(DecodeErrorCode.InvalidHeader, $"header '{MessageHeaders.Algorithm}' is not valid UTF-8", out error);

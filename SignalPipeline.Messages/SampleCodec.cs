@@ -124,9 +124,9 @@ public static partial class SampleCodec
                 $"FilteredSignal has {chunk.FilteredSignal.Length} samples but Signal has {chunk.Signal.Length}.", nameof(chunk));
         }
 
-        if (string.IsNullOrEmpty(chunk.Algorithm))
+        if (string.IsNullOrEmpty(chunk.Algorithm) || Encoding.UTF8.GetByteCount(chunk.Algorithm) > DecodeLimits.Default.MaxAlgorithmBytes)
         {
-            throw new ArgumentException("Algorithm must not be empty.", nameof(chunk));
+            throw new ArgumentException($"Algorithm must be 1 to {DecodeLimits.Default.MaxAlgorithmBytes} UTF-8 bytes.", nameof(chunk));
         }
 
         if (chunk.TimestampMs < 0 || chunk.ProcessedMs < 0)
@@ -382,6 +382,12 @@ public static partial class SampleCodec
         if (fields.Algorithm.Length == 0)
         {
             return Fail(DecodeErrorCode.InvalidAlgorithm, "algorithm must not be empty", out error);
+        }
+
+        if (Encoding.UTF8.GetByteCount(fields.Algorithm) > limits.MaxAlgorithmBytes)
+        {
+            return Fail(DecodeErrorCode.InvalidAlgorithm,
+                $"algorithm must be at most {limits.MaxAlgorithmBytes} UTF-8 bytes, was {Encoding.UTF8.GetByteCount(fields.Algorithm)}", out error);
         }
 
         if (fields.FilteredCount < 0)

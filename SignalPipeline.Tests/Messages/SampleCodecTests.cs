@@ -489,6 +489,35 @@ public sealed class SampleCodecTests
         Assert.Equal(2, chunk.Signal.Length);
     }
 
+    [Theory]
+    [InlineData(SampleFormat.Json)]
+    [InlineData(SampleFormat.Float64)]
+    public void An_output_algorithm_longer_than_64_bytes_is_refused_by_the_decoder_and_the_encoder(SampleFormat format)
+    {
+        // A reader keeps the algorithm per stream (the bridge does): a record with megabytes there must not be kept.
+        var longest = new string('a', 64);
+        var message = SampleCodec.ToMessage(new FilteredChunk("s", 0, longest, new[] { 1.0 }, new[] { 2.0 }, 1, 2) { Format = format });
+        Assert.True(SampleCodec.TryDecodeFilteredChunk(message.Key, message.Value, message.Headers, out var decoded, out var error), error.Message);
+        Assert.Equal(longest, decoded.Algorithm);
+
+        var tooLong = longest + "b";
+        Assert.Throws<ArgumentException>(() => SampleCodec.ToMessage(new FilteredChunk("s", 0, tooLong, new[] { 1.0 }, new[] { 2.0 }, 1, 2) { Format = format }));
+        if (format == SampleFormat.Json)
+        {
+            var json = Encoding.UTF8.GetString(message.Value).Replace(longest, tooLong, StringComparison.Ordinal);
+            message.Value = Encoding.UTF8.GetBytes(json);
+        }
+        else
+        {
+            message.Headers.Remove(MessageHeaders.Algorithm);
+            message.Headers.Add(MessageHeaders.Algorithm, Encoding.UTF8.GetBytes(tooLong));
+        }
+
+        Assert.False(SampleCodec.TryDecodeFilteredChunk(message.Key, message.Value, message.Headers, out _, out error));
+        Assert.Equal(DecodeErrorCode.InvalidAlgorithm, error.Code);
+        Assert.Contains("at most 64 UTF-8 bytes, was 65", error.Message);
+    }
+
     [Fact]
     public void Binary_output_needs_whole_raw_and_filtered_pairs_and_its_headers()
     {
