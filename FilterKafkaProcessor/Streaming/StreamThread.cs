@@ -51,6 +51,10 @@ public sealed class StreamThread : IDisposable
     private long _lastMaintenanceMs;
     private long _lastLagMs;
     private long? _stopSeenAt;
+    private int _outputPartitions;
+    private int _changelogPartitions;
+    private bool _checkTopics;
+    private long _lastTopicCheckMs;
 
     public StreamThread(IKafkaSupplier kafka, ProcessorOptions options, IChunkFilterer filterer, ProcessorTelemetry telemetry, ProcessorHealth health, TimeProvider time, ILogger logger, int maxMessageBytes, Config.StreamConfigTable? configs = null, Inspection.StreamQueries? queries = null)
     {
@@ -81,10 +85,10 @@ public sealed class StreamThread : IDisposable
         var changelog = RequirePartitions(_options.ChangelogTopic, PipelineTopics.ChangelogSetting);
         if (changelog < input)
         {
-            throw new InvalidOperationException(
-                $"{PipelineTopics.ChangelogSetting} '{_options.ChangelogTopic}' has {changelog} partitions but {PipelineTopics.InputSetting} '{_options.InputTopic}' has {input}: the changelog must be co-partitioned with the input (fix: signal-pipeline kafka topics ensure).");
+            throw new TopicsChangedException(ChangelogTooSmall(changelog, input));
         }
 
+        (_outputPartitions, _changelogPartitions) = (output, changelog);
         _collector.Initialize();
         _writer = new BatchWriter(_collector, _options, _context.Limits, output, _codec);
         _consumer = _kafka.GetConsumer(ProcessorOptions.ConsumerGroup, new RebalanceHandlers(_manager.OnAssigned, r => OnRevoked(r, "revoked"), r => OnRevoked(r, "lost")));
@@ -136,7 +140,18 @@ public sealed class StreamThread : IDisposable
             _batch.RemoveRecords(_manager.IsRestoring);
         }
 
-        _manager.RestorePending(_consumer!, p => _writer!.OutputPartition(p), stoppingToken);
+        // A partition past the changelog's (partitions added to the input while running) has no state to restore or keep;
+        // a failed restore or an unknown-topic error of the consumer may be a deleted topic (at most every 30 s, see Recover).
+        if (_manager.HighestRestoring >= _changelogPartitions || (_checkTopics && NowMs - _lastTopicCheckMs >= 30_000))
+        {
+            CheckTopics();
+        }
+
+        if (!_manager.RestorePending(_consumer!, p => _writer!.OutputPartition(p), stoppingToken))
+        {
+            _checkTopics = true;
+        }
+
         _queries?.Answer(Tasks); // between transactions: the streams hold their committed state
         Collect(stoppingToken);
         _collector.Poll();
@@ -333,7 +348,10 @@ public sealed class StreamThread : IDisposable
         }
         catch (ConsumeException e) when (!e.Error.IsFatal)
         {
+            // librdkafka reports a subscribed topic that is gone this way (then revokes its partitions) and goes on
+            // consuming nothing: the next step checks the topics.
             _logger.LogWarning("Consume error: {Reason}", e.Error.Reason);
+            _checkTopics |= e.Error.Code is ErrorCode.UnknownTopicOrPart or ErrorCode.Local_UnknownTopic or ErrorCode.Local_UnknownPartition;
             return true;
         }
 
@@ -441,6 +459,13 @@ public sealed class StreamThread : IDisposable
         catch (KafkaException e)
         {
             _logger.LogError(e, "Recreating the transactional producer failed; retrying after the backoff");
+        }
+
+        // Aborted, so nothing of the batch is visible: a topic gone or shrunk under the processor stops it here. Asked at
+        // the first failure and then at most every 30 s: with Kafka away each look-up waits for its timeout.
+        if (_health.ConsecutiveFailures == 1 || NowMs - _lastTopicCheckMs >= 30_000)
+        {
+            CheckTopics();
         }
 
         if (failure == TransactionFailure.Fatal)
@@ -566,6 +591,64 @@ public sealed class StreamThread : IDisposable
     /// <summary>A written batch whose commit runs on another thread.</summary>
     private sealed record PendingCommit(Batch Batch, WrittenBatch Written, Task<TimeSpan> Commit, Activity? Activity);
 
+    /// <summary>
+    /// Kafka Streams' answer to topics changed under a running application (a deleted source topic stops it,
+    /// MissingSourceTopicException, KIP-662; a changelog with fewer partitions than the tasks is an error naming the
+    /// topic): a topic the processor reads or writes that is gone, an output with fewer partitions than it writes to, or
+    /// a changelog with fewer partitions than the input (partitions added to the input while running) stops the stream
+    /// thread with what to fix, instead of retrying forever. Asked only when something failed (a batch, a restore, the
+    /// consumer's unknown-topic error) or a partition past the changelog's is assigned; a look-up Kafka does not answer
+    /// decides nothing (the retries go on, as for any outage). Raised partitions of the changelog are taken.
+    /// </summary>
+    private void CheckTopics()
+    {
+        (_checkTopics, _lastTopicCheckMs) = (false, NowMs);
+        int? input, output, dlq, changelog;
+        try
+        {
+            (input, output, dlq, changelog) = (_kafka.PartitionCount(_options.InputTopic), _kafka.PartitionCount(_options.OutputTopic),
+                _kafka.PartitionCount(_options.DlqTopic), _kafka.PartitionCount(_options.ChangelogTopic));
+        }
+        catch (KafkaException e)
+        {
+            _logger.LogWarning("Could not check the topics ({Reason}); the retries go on", e.Error.Reason);
+            return;
+        }
+
+        var problems = new List<string>();
+        foreach (var (count, topic, setting) in new[] { (input, _options.InputTopic, PipelineTopics.InputSetting), (output, _options.OutputTopic, PipelineTopics.OutputSetting),
+            (dlq, _options.DlqTopic, PipelineTopics.DeadLetterSetting), (changelog, _options.ChangelogTopic, PipelineTopics.ChangelogSetting) })
+        {
+            if (count is null)
+            {
+                problems.Add($"{setting}: topic '{topic}' does not exist any more (deleted while the processor ran; fix: signal-pipeline kafka topics ensure)");
+            }
+        }
+
+        if (output < _outputPartitions)
+        {
+            problems.Add($"{PipelineTopics.OutputSetting}: topic '{_options.OutputTopic}' has {output} partitions, fewer than the {_outputPartitions} the processor writes to (deleted and created again; started again, the processor maps its input partitions to the new count)");
+        }
+
+        if (changelog is { } c && input is { } i)
+        {
+            _changelogPartitions = c;
+            var highest = Math.Max(i - 1, _manager.HighestRestoring ?? -1);
+            if (c <= highest)
+            {
+                problems.Add(ChangelogTooSmall(c, highest + 1));
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new TopicsChangedException($"The pipeline's topics changed under the processor; it stops: {string.Join("; ", problems)}. Nothing uncommitted was kept: started again, it resumes from the last commit (docs/processor.md, \"Topics changed while running\").");
+        }
+    }
+
+    private string ChangelogTooSmall(int changelog, int input)
+        => $"{PipelineTopics.ChangelogSetting} '{_options.ChangelogTopic}' has {changelog} partitions but {PipelineTopics.InputSetting} '{_options.InputTopic}' has {input}: the changelog must be co-partitioned with the input (its partition i holds the state of input partition i; fix: kafka-topics --alter --topic {_options.ChangelogTopic} --partitions {input}, see docs/kafka.md)";
+
     private int RequirePartitions(string topic, string setting)
         => _kafka.PartitionCount(topic) ?? throw new InvalidOperationException(
             $"{setting}: topic '{topic}' does not exist. Create the pipeline's topics with: signal-pipeline kafka topics ensure");
@@ -577,3 +660,9 @@ public sealed class StreamThread : IDisposable
         _restorer.Dispose();
     }
 }
+
+/// <summary>
+/// A topic the processor reads or writes was deleted, or no longer has the partitions it uses (<see cref="StreamThread"/>'s
+/// topic check): the service stops, naming the topic and the fix, instead of retrying forever.
+/// </summary>
+public sealed class TopicsChangedException(string message) : Exception(message);

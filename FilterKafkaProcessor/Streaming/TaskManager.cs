@@ -20,6 +20,9 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
     /// <summary>Since when partitions wait for their restore (null when none does), for the health check.</summary>
     public long? RestoringSinceMs => _restoring.Count > 0 ? _restoringSinceMs : null;
 
+    /// <summary>The highest partition waiting for its restore, or null.</summary>
+    public int? HighestRestoring => _restoring.Count > 0 ? _restoring.Max : null;
+
     /// <summary>Whether <paramref name="partition"/> waits for its restore (its position is set when the restore ends).</summary>
     public bool IsRestoring(int partition) => _restoring.Contains(partition);
 
@@ -94,12 +97,12 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
         logger.LogInformation("Partitions [{Partitions}] {Why}", string.Join(",", revoked.Select(r => r.Partition.Value).Order()), why);
     }
 
-    /// <summary>Restores the partitions waiting for it; on failure they stay paused and the restore is tried again later.</summary>
-    public void RestorePending(IConsumer<byte[], byte[]> consumer, Func<int, int> outputPartition, CancellationToken stoppingToken)
+    /// <summary>Restores the partitions waiting for it; on failure (false) they stay paused and the restore is tried again later.</summary>
+    public bool RestorePending(IConsumer<byte[], byte[]> consumer, Func<int, int> outputPartition, CancellationToken stoppingToken)
     {
         if (_restoring.Count == 0)
         {
-            return;
+            return true;
         }
 
         var partitions = _restoring.ToList();
@@ -131,12 +134,14 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
                 "Assigned partitions [{Partitions}]: restored {Streams} streams in {Milliseconds} ms; resuming at {Offsets}",
                 string.Join(",", partitions), restored.Values.Sum(s => s.Count), clock.ElapsedMilliseconds,
                 string.Join(", ", restored.Values.OrderBy(s => s.Partition).Select(s => $"{s.Partition}@{(s.NextInputOffset < 0 ? "beginning" : s.NextInputOffset)}")));
+            return true;
         }
         catch (Exception e) when (e is KafkaException or RestoreStalledException)
         {
             telemetry.RestoreFailed();
             logger.LogError(e, "Restoring partitions [{Partitions}] failed; they wait and the restore is tried again", string.Join(",", partitions));
             stoppingToken.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(Math.Min(1000, options.MaxRetryBackoffMs)));
+            return false;
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Text;
 using Confluent.Kafka;
 using FilterKafkaProcessor;
 using FilterKafkaProcessor.Filtering;
@@ -894,6 +895,90 @@ public sealed class StreamThreadTests
         Assert.True(SpinWait.SpinUntil(() => consumer.Position(partition) == 8, TimeSpan.FromSeconds(30)), $"position {consumer.Position(partition)}");
         return (chunks, step, stall);
     }
+
+    [Fact]
+    public void PartitionsAddedToTheInputBeyondTheChangelogStopTheProcessorNamingTheChangelogAndItsFix()
+    {
+        // Before: the new partition's restore failed on the missing changelog partition and was tried again every
+        // second, forever, with every partition of the instance paused (they are restored together).
+        using var harness = new ProcessorHarness(partitions: 2);
+        StartWithOneCommit(harness, 0);
+
+        harness.Cluster.AddPartitions(ProcessorHarness.Input, 3);
+        harness.Produce(ProcessorHarness.Chunk("n", 0), 2);
+
+        var stopped = StepsUntilStopped(harness);
+        Assert.Contains($"CHANGELOG_TOPIC '{ProcessorHarness.Changelog}' has 2 partitions but INPUT_TOPIC '{ProcessorHarness.Input}' has 3", stopped.Message);
+        Assert.Contains($"kafka-topics --alter --topic {ProcessorHarness.Changelog} --partitions 3", stopped.Message);
+        Assert.Equal([0L], harness.Outputs()["a"].Select(c => c.Seq));
+    }
+
+    [Fact]
+    public void PartitionsAddedToTheChangelogAndThenToTheInputAreTakenWhileRunningAndTheOutputMappingStays()
+    {
+        using var harness = new ProcessorHarness(partitions: 2);
+        StartWithOneCommit(harness, 1);
+
+        harness.Cluster.AddPartitions(ProcessorHarness.Changelog, 3);
+        harness.Cluster.AddPartitions(ProcessorHarness.Input, 3);
+        harness.Cluster.AddPartitions(ProcessorHarness.Output, 4); // read once at start: the mapping stays p % 2 until a restart
+        harness.Produce(ProcessorHarness.Chunk("a", 1), 1);
+        harness.Produce(ProcessorHarness.Chunk("n", 0), 2);
+        harness.StepUntil(() => harness.OutputCount("a") == 2 && harness.OutputCount("n") == 1);
+
+        var partitions = harness.Cluster.ReadCommitted(ProcessorHarness.Output).ToLookup(r => Encoding.UTF8.GetString(r.Message.Key), r => r.Partition.Value);
+        Assert.Equal([1, 1], partitions["a"]);
+        Assert.Equal([0], partitions["n"]);
+        Assert.Contains(harness.Cluster.ReadCommitted(ProcessorHarness.Changelog), r => r.Partition.Value == 2);
+    }
+
+    [Theory]
+    [InlineData(ProcessorHarness.Output, "OUTPUT_TOPIC")]
+    [InlineData(ProcessorHarness.Dlq, "DLQ_TOPIC")]
+    [InlineData(ProcessorHarness.Changelog, "CHANGELOG_TOPIC")]
+    public void ATopicTheProcessorWritesDeletedWhileRunningStopsItNamingTheTopicInsteadOfRetryingForever(string topic, string setting)
+    {
+        // Before: every batch was aborted and retried, forever (/alive healthy, /health unhealthy only after
+        // Processor:MaxBatchAttempts, naming a refused record, not the deleted topic).
+        using var harness = new ProcessorHarness();
+        var (_, health) = StartWithOneCommit(harness, 0);
+
+        harness.Cluster.DeleteTopic(topic);
+        harness.Produce(ProcessorHarness.Chunk("a", 1), 0);
+        harness.ProduceRaw("a", "not json", 0);
+
+        var stopped = StepsUntilStopped(harness);
+        Assert.Contains($"{setting}: topic '{topic}' does not exist any more", stopped.Message);
+        Assert.Contains("signal-pipeline kafka topics ensure", stopped.Message);
+        Assert.Equal(1, health.ConsecutiveFailures); // stopped at the first failed batch, after its abort
+    }
+
+    [Fact]
+    public void TheInputTopicDeletedWhileRunningStopsTheProcessorInsteadOfIdlingWithAHealthyCheck()
+    {
+        // Before: librdkafka's "Subscribed topic not available" was logged, the partitions revoked, and the processor
+        // consumed nothing from then on with /health healthy ("Consuming sample-input").
+        using var harness = new ProcessorHarness();
+        StartWithOneCommit(harness, 0);
+
+        harness.Cluster.DeleteTopic(ProcessorHarness.Input);
+
+        var stopped = StepsUntilStopped(harness);
+        Assert.Contains($"INPUT_TOPIC: topic '{ProcessorHarness.Input}' does not exist any more", stopped.Message);
+    }
+
+    /// <summary>A started instance that has committed seq 0 of stream "a", sent to <paramref name="partition"/>.</summary>
+    private static (StreamThread Thread, ProcessorHealth Health) StartWithOneCommit(ProcessorHarness harness, int partition)
+    {
+        var started = harness.Start();
+        harness.Produce(ProcessorHarness.Chunk("a", 0), partition);
+        harness.StepUntil(() => harness.OutputCount("a") == 1);
+        return started;
+    }
+
+    /// <summary>The stream thread's stop because its topics changed, within 20 steps.</summary>
+    private static TopicsChangedException StepsUntilStopped(ProcessorHarness harness)
+        => Assert.Throws<TopicsChangedException>(() => harness.StepUntil(() => false, maxSteps: 20));
 
     private static Dictionary<string, List<SampleChunk>> Send(ProcessorHarness harness, string[] streams, int chunks)
     {

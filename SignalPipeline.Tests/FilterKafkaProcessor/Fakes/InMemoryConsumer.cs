@@ -16,6 +16,7 @@ internal sealed class InMemoryConsumer(
 {
     private readonly AssignedPartitions _assigned = new(cluster, groupId, isolation, partitionEof, name);
     private readonly Dictionary<TopicPartition, long> _stored = [];
+    private readonly HashSet<string> _reportedMissing = new(StringComparer.Ordinal);
     private GroupMembership? _membership;
     private bool _closed;
 
@@ -202,6 +203,12 @@ internal sealed class InMemoryConsumer(
                 if (Membership.StepPending)
                 {
                     continue;
+                }
+
+                if (Membership.Subscription.FirstOrDefault(t => cluster.PartitionCount(t) is null && _reportedMissing.Add(t)) is { } missing)
+                {
+                    throw new ConsumeException(new ConsumeResult<byte[], byte[]> { TopicPartitionOffset = new TopicPartitionOffset(missing, Partition.Any, Offset.Unset) },
+                        new Error(ErrorCode.UnknownTopicOrPart, $"Subscribed topic not available: {missing}: Broker: Unknown topic or partition"));
                 }
 
                 if (_assigned.Fetch() is { } result)

@@ -69,6 +69,13 @@ internal sealed class ConsumerGroup(string groupId, Func<string, int> partitionC
         TryComplete();
     }
 
+    /// <summary>A subscribed topic's partitions changed (added, or the topic deleted): every member rebalances.</summary>
+    public void Rebalance()
+    {
+        StartRebalance();
+        TryComplete();
+    }
+
     /// <summary>The group coordinator's check of an offset commit (regular or transactional); null when accepted.</summary>
     public Error? Validate(string memberId, int generation)
     {

@@ -58,6 +58,47 @@ public sealed class InMemoryKafkaCluster(TimeProvider? time = null)
         }
     }
 
+    /// <summary>
+    /// <c>kafka-topics --alter --partitions</c>: the topic grows to <paramref name="partitions"/> (new ones empty), and the
+    /// groups subscribed to it rebalance, as they do once a member's metadata refresh finds the new count (librdkafka:
+    /// <c>topic.metadata.refresh.interval.ms</c>, 5 minutes by default).
+    /// </summary>
+    public void AddPartitions(string topic, int partitions)
+    {
+        lock (Gate)
+        {
+            var logs = _topics[topic];
+            ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(partitions, logs.Length);
+            _topics[topic] = [.. logs, .. Enumerable.Range(0, partitions - logs.Length).Select(_ => new List<StoredRecord>())];
+            Rebalance(topic);
+        }
+    }
+
+    /// <summary>
+    /// <c>kafka-topics --delete</c>: the topic and its records are gone. Producing to it is refused
+    /// (<c>Local_UnknownTopic</c>); the groups subscribed to it rebalance without it, and each subscribed consumer reports
+    /// it once from its next <c>Consume</c>, as librdkafka does (<c>ConsumeException</c> <c>UnknownTopicOrPart</c>,
+    /// "Subscribed topic not available"; measured on the dev broker, docs/processor.md).
+    /// </summary>
+    public void DeleteTopic(string topic)
+    {
+        lock (Gate)
+        {
+            _topics.Remove(topic);
+            Rebalance(topic);
+        }
+    }
+
+    private void Rebalance(string topic)
+    {
+        foreach (var group in _groups.Values.Where(g => g.Members.Any(m => m.Topics.Contains(topic))))
+        {
+            group.Rebalance();
+        }
+
+        Monitor.PulseAll(Gate);
+    }
+
     public int? PartitionCount(string topic)
     {
         lock (Gate)
