@@ -70,8 +70,8 @@ public sealed class KafkaSupplier(KafkaClientFactory kafka) : IKafkaSupplier
 
     /// <summary>
     /// The transactional producer's settings over the configured ones (docs/processor.md, Settings): <c>linger.ms</c> 2,
-    /// <c>transaction.timeout.ms</c> 30000 and no delivery-report fields where <c>Kafka:Producer</c> sets none; the
-    /// background poll always off.
+    /// <c>transaction.timeout.ms</c> 30000, no delivery-report fields and no topic auto-creation where <c>Kafka:Producer</c>
+    /// sets none; the background poll always off.
     /// </summary>
     public static void ConfigureProducer(ProducerConfig config, string transactionalId)
     {
@@ -89,6 +89,12 @@ public sealed class KafkaSupplier(KafkaClientFactory kafka) : IKafkaSupplier
         // record's key, value, timestamp and seven headers back into managed memory (issue 14: per record, on the
         // stream thread, inside Poll and CommitTransaction).
         config.DeliveryReportFields ??= "none";
+
+        // Every topic it writes was checked at start. A record for one deleted since must fail (the topic check then
+        // stops the processor naming it, docs/processor.md "Topics changed while running"), not make a broker with
+        // auto.create.topics.enable (Apache Kafka's default) create it again with the broker's defaults: a changelog
+        // re-created that way is not compacted and has the default partition count. librdkafka's producer default is true.
+        config.AllowAutoCreateTopics ??= false;
     }
 
     public int? PartitionCount(string topic)

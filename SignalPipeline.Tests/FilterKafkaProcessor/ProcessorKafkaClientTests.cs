@@ -12,7 +12,7 @@ namespace SignalPipeline.Tests.FilterKafkaProcessor;
 public sealed class ProcessorKafkaClientTests
 {
     [Fact]
-    public void TheProducerLingers2MsWith30SecondTransactionsAndNoDeliveryReportFieldsWhenNothingIsConfigured()
+    public void TheProducerLingers2MsWith30SecondTransactionsNoDeliveryReportFieldsAndNoTopicCreationWhenNothingIsConfigured()
     {
         var config = KafkaTestClients.CreateFactory("broker:9092")
             .CreateProducerConfig(c => KafkaSupplier.ConfigureProducer(c, "filter-kafka-processor-a"));
@@ -23,6 +23,9 @@ public sealed class ProcessorKafkaClientTests
         Assert.Equal(30_000, config.TransactionTimeoutMs);
         Assert.Equal("none", config.DeliveryReportFields);
         Assert.False(config.EnableBackgroundPoll);
+
+        // A deleted topic is not created again by the next record with the broker's defaults (an uncompacted changelog).
+        Assert.False(config.AllowAutoCreateTopics);
     }
 
     [Fact]
