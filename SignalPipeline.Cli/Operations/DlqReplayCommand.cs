@@ -9,8 +9,10 @@ namespace SignalPipeline.Cli.Operations;
 
 /// <summary>
 /// <c>signal-pipeline dlq replay</c>: sends dead letters back to the topic they came from, once. Each replayed record
-/// and a marker naming its dead-letter offset are written in one transaction (the marker to the dead letter's own
-/// partition), so a later replay skips what an earlier one sent, and a crash between the two cannot happen.
+/// and a marker naming its dead-letter offset are written in the same transaction (the marker to the dead letter's own
+/// partition), so a later replay skips what an earlier one sent, and a crash between the two cannot happen. Letters go
+/// in transactions of bounded size (<see cref="ReplayLimits"/>), so a replay that fails midway leaves the letters of its
+/// committed transactions replayed and marked and the rest untouched: running it again replays exactly the rest.
 /// </summary>
 public static class DlqReplayCommand
 {
@@ -20,7 +22,13 @@ public static class DlqReplayCommand
     /// <summary>On a replayed record: where it was replayed from, <c>topic/partition@offset</c>.</summary>
     public const string ReplayedFromHeader = "dlq-replayed-from";
 
-    public static Command Create()
+    /// <summary>One id for every replay: a second replay running at the same time fences the first instead of doubling it.</summary>
+    public const string TransactionalId = "signal-pipeline-dlq-replay";
+
+    public static Command Create() => Create(ReplayLimits.Default);
+
+    /// <summary>The verb with other limits (tests make transactions small and the no-progress limit short).</summary>
+    internal static Command Create(ReplayLimits limits)
     {
         var reasons = new Option<string[]>("--reason", "-r") { Description = "Only dead letters with this dlq-error-code, e.g. too-many-samples (repeatable)." };
         var stream = new Option<string?>("--stream", "-s") { Description = "Only dead letters of this stream (key)." };
@@ -40,7 +48,7 @@ public static class DlqReplayCommand
         {
             var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
             var request = new ReplayRequest(parse.GetValue(dlq)!, parse.GetValue(reasons) ?? [], parse.GetValue(stream), parse.GetValue(to), parse.GetValue(dryRun));
-            return await Task.Run(() => new DeadLetterReplay(factory, request, output).Run(), cancellationToken);
+            return await Task.Run(() => new DeadLetterReplay(factory, request, output) { Limits = limits }.Run(), cancellationToken);
         });
         return new Command("dlq", "The dead-letter topic.") { replay };
     }
@@ -48,115 +56,291 @@ public static class DlqReplayCommand
 
 public sealed record ReplayRequest(string DeadLetterTopic, IReadOnlyCollection<string> Reasons, string? Stream, string? To, bool DryRun);
 
-/// <summary>Reads the dead-letter topic to its end, then replays the matching records not replayed before that have a value.</summary>
+/// <summary>How much one replay transaction carries and how long a cluster that stops answering is waited for.</summary>
+/// <param name="TransactionLetters">Letters (each a record and its marker) in one transaction at the most.</param>
+/// <param name="TransactionBytes">Key and value bytes of the letters in one transaction at the most (a larger letter goes alone).</param>
+/// <param name="NoProgress">Give up when the cluster answers nothing for this long (no record, no partition end, no delivery).</param>
+internal sealed record ReplayLimits(int TransactionLetters, long TransactionBytes, TimeSpan NoProgress)
+{
+    /// <summary>
+    /// 1,000 letters or 16 MiB: far inside librdkafka's local queue (100,000 messages, 1 GiB) and a transaction that a
+    /// cluster writes in well under <c>transaction.timeout.ms</c> (60 s), while a commit per thousand letters costs little.
+    /// </summary>
+    public const int DefaultTransactionLetters = 1_000;
+
+    /// <inheritdoc cref="DefaultTransactionLetters"/>
+    public const long DefaultTransactionBytes = 16L * 1024 * 1024;
+
+    public static readonly ReplayLimits Default = new(DefaultTransactionLetters, DefaultTransactionBytes, TimeSpan.FromSeconds(60));
+
+    /// <summary>Told the letters replayed so far after each committed transaction (tests fail the next one from here).</summary>
+    public Action<int>? AfterCommit { get; init; }
+}
+
+/// <summary>
+/// Replays the matching dead letters not replayed before that have a value, in two readings of the dead-letter topic, so
+/// that memory does not grow with the topic: a marker comes after its letter, so the first reading collects only the
+/// markers' offsets (and the codes present) up to the topic's end now; the second reads again up to that same end and
+/// streams the chosen letters out, a bounded transaction at a time.
+/// </summary>
 public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest request, VerbOutput output)
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+    internal ReplayLimits Limits { get; init; } = ReplayLimits.Default;
 
     public int Run()
     {
-        var (letters, replayed) = Scan();
-        var skippedFilter = 0;
-        var skippedBefore = 0;
-        var withoutValue = 0;
-        var chosen = new List<(ConsumeResult<byte[], byte[]> Letter, string Target)>();
-        foreach (var letter in letters)
-        {
-            var decoded = new DecodedRecord(letter, null, null, null);
-            if ((request.Reasons.Count > 0 && !request.Reasons.Contains(decoded.Header(MessageHeaders.DeadLetterErrorCode) ?? ""))
-                || (request.Stream is { } stream && decoded.Key != stream))
-            {
-                skippedFilter++;
-            }
-            else if (replayed.Contains((letter.Partition.Value, letter.Offset.Value)))
-            {
-                skippedBefore++;
-            }
-            else if (letter.Message.Value is null)
-            {
-                // The processor leaves the value out when the letter would not fit one message (docs/messages.md): a
-                // replay would send an empty record, and its marker would hide the letter from every later replay.
-                withoutValue++;
-                output.Error.WriteLine($"warning: {letter.Topic}/{letter.Partition.Value}@{letter.Offset.Value} key={(decoded.Key is { } key ? RecordFormatter.Printable(key) : "(none)")} " +
-                    $"{RecordFormatter.Printable(decoded.Header(MessageHeaders.DeadLetterErrorCode))}: not replayed, it has no value (left out when a letter would not fit " +
-                    $"one message; see its {MessageHeaders.DeadLetterReason}): send the data again with 'signal-pipeline produce'.");
-            }
-            else if ((request.To ?? decoded.Header(MessageHeaders.DeadLetterSourceTopic)) is { Length: > 0 } target)
-            {
-                chosen.Add((letter, target));
-                output.Out.WriteLine($"{(request.DryRun ? "would replay" : "replay")} {letter.Topic}/{letter.Partition.Value}@{letter.Offset.Value}  " +
-                    $"key={(decoded.Key is { } key ? RecordFormatter.Printable(key) : "(none)")}  " +
-                    $"{RecordFormatter.Printable(decoded.Header(MessageHeaders.DeadLetterErrorCode))}  -> {RecordFormatter.Printable(target)}");
-            }
-            else
-            {
-                throw new UsageException($"{letter.Topic}/{letter.Partition.Value}@{letter.Offset.Value} has no {MessageHeaders.DeadLetterSourceTopic} header: pass --to TOPIC.");
-            }
-        }
-
-        if (chosen.Count > 0 && !request.DryRun)
-        {
-            Send(chosen);
-        }
-
-        // A mistyped code matches nothing: say so, with the codes the topic has, instead of a silent "0 of N".
-        var present = letters.Select(l => new DecodedRecord(l, null, null, null).Header(MessageHeaders.DeadLetterErrorCode) ?? "")
-            .Where(c => c.Length > 0).ToHashSet(StringComparer.Ordinal);
-        foreach (var reason in request.Reasons.Where(r => !present.Contains(r)))
-        {
-            output.Error.WriteLine($"warning: no dead letter in {request.DeadLetterTopic} has dlq-error-code '{reason}'" +
-                (present.Count == 0 ? "." : $" (its codes: {string.Join(", ", present.Order(StringComparer.Ordinal).Select(RecordFormatter.Printable))})."));
-        }
-
-        output.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{(request.DryRun ? "Would replay" : "Replayed")} {chosen.Count} of {letters.Count} dead letters in {request.DeadLetterTopic} " +
-            $"({skippedFilter} not matching --reason/--stream, {skippedBefore} replayed before{(withoutValue > 0 ? $", {withoutValue} without a value" : "")})."));
-        return ExitCodes.Success;
-    }
-
-    /// <summary>The dead letters (records with <c>dlq-error-code</c>) and the offsets that markers say were replayed.</summary>
-    private (List<ConsumeResult<byte[], byte[]>> Letters, HashSet<(int, long)> Replayed) Scan()
-    {
-        var partitions = KafkaConnection.TopicPartitions(factory, request.DeadLetterTopic, Timeout);
+        var partitions = KafkaConnection.TopicPartitions(factory, request.DeadLetterTopic, Limits.NoProgress);
+        // Taking over the transactional id before reading fences a replay still running (a cluster aborts its open
+        // transaction and refuses its next), so the reading sees every marker that replay committed.
+        using var transactions = request.DryRun ? null : new ReplayTransactions(factory, Limits);
         using var consumer = factory.CreateConsumer<byte[], byte[]>($"signal-pipeline-cli-{Guid.NewGuid():N}", config =>
         {
             config.EnableAutoCommit = false;
             config.EnablePartitionEof = true;
             config.IsolationLevel = IsolationLevel.ReadCommitted;
         });
-        var letters = new List<ConsumeResult<byte[], byte[]>>();
-        var replayed = new HashSet<(int, long)>();
-        var complete = PartitionScan.ToEnd(consumer, [.. partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning))], Timeout, record =>
+        var starts = partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning)).ToList();
+        var marked = ReadMarkers(consumer, starts);
+        var tally = new ReplayTally();
+        var batch = new List<ChosenLetter>();
+        long batchBytes = 0;
+        try
+        {
+            PartitionScan.ToEnds(consumer, starts, marked.Ends, Limits.NoProgress, record =>
+            {
+                if (Choose(record, marked.Replayed, tally) is not { } chosen)
+                {
+                    return;
+                }
+
+                if (transactions is null)
+                {
+                    output.Out.WriteLine($"would {chosen.Line}");
+                    return;
+                }
+
+                batch.Add(chosen);
+                batchBytes += (chosen.Letter.Message.Key?.Length ?? 0) + chosen.Letter.Message.Value.Length;
+                if (batch.Count >= Limits.TransactionLetters || batchBytes >= Limits.TransactionBytes)
+                {
+                    Commit(transactions, batch, tally);
+                    batchBytes = 0;
+                }
+            });
+            if (transactions is not null && batch.Count > 0)
+            {
+                Commit(transactions, batch, tally);
+            }
+        }
+        catch (Exception) when (tally.Sent > 0)
+        {
+            output.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{tally.Sent} dead letters were replayed and marked before the error below (the 'replay' lines); the same command again replays the rest."));
+            throw;
+        }
+
+        // A mistyped code matches nothing: say so, with the codes the topic has, instead of a silent "0 of N".
+        foreach (var reason in request.Reasons.Where(r => !marked.Codes.Contains(r)))
+        {
+            output.Error.WriteLine($"warning: no dead letter in {request.DeadLetterTopic} has dlq-error-code '{reason}'" +
+                (marked.Codes.Count == 0 ? "." : $" (its codes: {string.Join(", ", marked.Codes.Order(StringComparer.Ordinal).Select(RecordFormatter.Printable))})."));
+        }
+
+        output.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{(request.DryRun ? "Would replay" : "Replayed")} {tally.Chosen} of {tally.Letters} dead letters in {request.DeadLetterTopic} " +
+            $"({tally.NotMatching} not matching --reason/--stream, {tally.ReplayedBefore} replayed before{(tally.WithoutValue > 0 ? $", {tally.WithoutValue} without a value" : "")})."));
+        return ExitCodes.Success;
+    }
+
+    /// <summary>
+    /// The first reading: the offsets replay markers name, the codes present and each partition's end. A letter with no
+    /// source topic that would be chosen fails the replay here, before anything is sent.
+    /// </summary>
+    private MarkedLetters ReadMarkers(IConsumer<byte[], byte[]> consumer, IReadOnlyCollection<TopicPartitionOffset> starts)
+    {
+        var replayed = new MarkerOffsets();
+        var codes = new HashSet<string>(StringComparer.Ordinal);
+        var withoutTarget = new List<(int Partition, long Offset)>();
+        var ends = PartitionScan.ToEnds(consumer, starts, null, Limits.NoProgress, record =>
         {
             var decoded = new DecodedRecord(record, null, null, null);
-            if (decoded.Header(DlqReplayCommand.ReplayedHeader) is { } marker && ParseOffset(marker) is { } offset)
+            if (MarkedOffset(decoded) is { } offset)
             {
-                replayed.Add(offset);
+                replayed.Add(offset.Partition, offset.Offset);
             }
-            else if (decoded.IsDeadLetter)
+            else if (decoded.Header(MessageHeaders.DeadLetterErrorCode) is { } code)
             {
-                letters.Add(record);
+                if (code.Length > 0)
+                {
+                    codes.Add(code);
+                }
+
+                if (Matches(decoded) && record.Message.Value is not null && Target(decoded) is null)
+                {
+                    withoutTarget.Add((record.Partition.Value, record.Offset.Value));
+                }
+            }
+        });
+        foreach (var (partition, offset) in withoutTarget.Where(l => !replayed.Contains(l.Partition, l.Offset)).Take(1))
+        {
+            throw new UsageException($"{request.DeadLetterTopic}/{partition}@{offset} has no {MessageHeaders.DeadLetterSourceTopic} header: pass --to TOPIC.");
+        }
+
+        return new MarkedLetters(ends, replayed, codes);
+    }
+
+    /// <summary>The second reading's verdict on one record: counted in <paramref name="tally"/>, and returned when it is to be replayed.</summary>
+    private ChosenLetter? Choose(ConsumeResult<byte[], byte[]> letter, MarkerOffsets replayed, ReplayTally tally)
+    {
+        var decoded = new DecodedRecord(letter, null, null, null);
+        if (MarkedOffset(decoded) is not null || !decoded.IsDeadLetter)
+        {
+            return null;
+        }
+
+        tally.Letters++;
+        var key = decoded.Key is { } k ? RecordFormatter.Printable(k) : "(none)";
+        var code = RecordFormatter.Printable(decoded.Header(MessageHeaders.DeadLetterErrorCode));
+        if (!Matches(decoded))
+        {
+            tally.NotMatching++;
+        }
+        else if (replayed.Contains(letter.Partition.Value, letter.Offset.Value))
+        {
+            tally.ReplayedBefore++;
+        }
+        else if (letter.Message.Value is null)
+        {
+            // The processor leaves the value out when the letter would not fit one message (docs/messages.md): a
+            // replay would send an empty record, and its marker would hide the letter from every later replay.
+            tally.WithoutValue++;
+            output.Error.WriteLine($"warning: {letter.Topic}/{letter.Partition.Value}@{letter.Offset.Value} key={key} " +
+                $"{code}: not replayed, it has no value (left out when a letter would not fit " +
+                $"one message; see its {MessageHeaders.DeadLetterReason}): send the data again with 'signal-pipeline produce'.");
+        }
+        else if (Target(decoded) is { } target)
+        {
+            tally.Chosen++;
+            return new ChosenLetter(letter, target, $"replay {letter.Topic}/{letter.Partition.Value}@{letter.Offset.Value}  key={key}  {code}  -> {RecordFormatter.Printable(target)}");
+        }
+        else
+        {
+            // The first reading refuses these; one here was written after it, which the second reading does not reach.
+            throw new UsageException($"{letter.Topic}/{letter.Partition.Value}@{letter.Offset.Value} has no {MessageHeaders.DeadLetterSourceTopic} header: pass --to TOPIC.");
+        }
+
+        return null;
+    }
+
+    private bool Matches(DecodedRecord letter)
+        => (request.Reasons.Count == 0 || request.Reasons.Contains(letter.Header(MessageHeaders.DeadLetterErrorCode) ?? ""))
+            && (request.Stream is not { } stream || letter.Key == stream);
+
+    private string? Target(DecodedRecord letter)
+        => (request.To ?? letter.Header(MessageHeaders.DeadLetterSourceTopic)) is { Length: > 0 } target ? target : null;
+
+    /// <summary>Sends <paramref name="batch"/> in one transaction, then lists it (so the listing names only what was committed) and empties it.</summary>
+    private void Commit(ReplayTransactions transactions, List<ChosenLetter> batch, ReplayTally tally)
+    {
+        transactions.Send(batch);
+        foreach (var chosen in batch)
+        {
+            output.Out.WriteLine(chosen.Line);
+        }
+
+        tally.Sent += batch.Count;
+        batch.Clear();
+        Limits.AfterCommit?.Invoke(tally.Sent);
+    }
+
+    /// <summary>The dead letter a replay marker names; null for any other record.</summary>
+    private static (int Partition, long Offset)? MarkedOffset(DecodedRecord record)
+    {
+        if (record.Header(DlqReplayCommand.ReplayedHeader) is not { } text)
+        {
+            return null;
+        }
+
+        var at = text.IndexOf('@', StringComparison.Ordinal);
+        return at > 0 && int.TryParse(text[..at], NumberStyles.None, CultureInfo.InvariantCulture, out var partition)
+            && long.TryParse(text[(at + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var offset)
+            ? (partition, offset)
+            : null;
+    }
+
+    /// <summary>What the first reading leaves for the second: the markers' offsets, the codes present, each partition's end.</summary>
+    private sealed record MarkedLetters(Dictionary<int, long> Ends, MarkerOffsets Replayed, HashSet<string> Codes);
+
+    /// <summary>The dead-letter offsets markers name, a set per partition: 20 to 40 bytes a marker (an 8-byte offset in a hash set).</summary>
+    private sealed class MarkerOffsets
+    {
+        private readonly Dictionary<int, HashSet<long>> _byPartition = [];
+
+        public void Add(int partition, long offset)
+        {
+            if (!_byPartition.TryGetValue(partition, out var offsets))
+            {
+                _byPartition[partition] = offsets = [];
             }
 
-            return true;
+            offsets.Add(offset);
+        }
+
+        public bool Contains(int partition, long offset) => _byPartition.TryGetValue(partition, out var offsets) && offsets.Contains(offset);
+    }
+
+    private sealed class ReplayTally
+    {
+        public int Letters;
+        public int NotMatching;
+        public int ReplayedBefore;
+        public int WithoutValue;
+        public int Chosen;
+        public int Sent;
+    }
+}
+
+/// <summary>A dead letter chosen for replay: the record, where it goes, and its line in the listing.</summary>
+internal sealed record ChosenLetter(ConsumeResult<byte[], byte[]> Letter, string Target, string Line);
+
+/// <summary>
+/// The replay's transactional producer: each <see cref="Send"/> writes a batch of letters, each replayed record with its
+/// marker, in one transaction, and commits it only when every record of it was delivered.
+/// </summary>
+internal sealed class ReplayTransactions : IDisposable
+{
+    private static readonly TimeSpan QueueFullWait = TimeSpan.FromMilliseconds(100);
+
+    private readonly IProducer<byte[], byte[]> _producer;
+    private readonly TimeSpan _noProgress;
+
+    public ReplayTransactions(KafkaClientFactory factory, ReplayLimits limits)
+    {
+        _noProgress = limits.NoProgress;
+        _producer = factory.CreateProducer<byte[], byte[]>(config =>
+        {
+            config.TransactionalId = DlqReplayCommand.TransactionalId;
+            config.EnableIdempotence = true;
         });
-        return complete ? (letters, replayed) : throw new TimeoutException($"reading {request.DeadLetterTopic} took longer than {Timeout.TotalSeconds:0} s");
+        try
+        {
+            _producer.InitTransactions(_noProgress);
+        }
+        catch
+        {
+            _producer.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The records (original key, value and headers, without the dlq-* ones) and their markers, in one transaction.</summary>
-    private void Send(List<(ConsumeResult<byte[], byte[]> Letter, string Target)> chosen)
+    public void Send(IReadOnlyList<ChosenLetter> batch)
     {
-        using var producer = factory.CreateProducer<byte[], byte[]>(config =>
-        {
-            // One id for every replay: a second replay running at the same time fences the first instead of doubling it.
-            config.TransactionalId = "signal-pipeline-dlq-replay";
-            config.EnableIdempotence = true;
-        });
-        producer.InitTransactions(Timeout);
-        producer.BeginTransaction();
+        Error? failed = null;
+        _producer.BeginTransaction();
         try
         {
-            foreach (var (letter, target) in chosen)
+            foreach (var (letter, target, _) in batch)
             {
                 var source = $"{letter.Partition.Value.ToString(CultureInfo.InvariantCulture)}@{letter.Offset.Value.ToString(CultureInfo.InvariantCulture)}";
                 var headers = new Headers();
@@ -169,30 +353,93 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
                 }
 
                 headers.Add(DlqReplayCommand.ReplayedFromHeader, Encoding.UTF8.GetBytes($"{letter.Topic}/{source}"));
-                producer.Produce(target, new Message<byte[], byte[]> { Key = letter.Message.Key, Value = letter.Message.Value, Headers = headers });
-                producer.Produce(letter.TopicPartition, new Message<byte[], byte[]>
+                var what = $"replaying {letter.Topic}/{source}";
+                Produce(new TopicPartition(target, Partition.Any), new Message<byte[], byte[]> { Key = letter.Message.Key, Value = letter.Message.Value, Headers = headers },
+                    report => Failed(report, $"{what} to {target}"));
+                Produce(letter.TopicPartition, new Message<byte[], byte[]>
                 {
                     Key = letter.Message.Key,
                     Value = null!,
                     Headers = [new Header(DlqReplayCommand.ReplayedHeader, Encoding.UTF8.GetBytes(source))],
-                });
+                }, report => Failed(report, $"{what}: its marker"));
             }
 
-            producer.CommitTransaction(Timeout);
+            WaitForDeliveries(2 * batch.Count);
+            // A commit does not prove every delivery (docs/kafka.md, "Fault injection"): a failed record aborts the batch.
+            if (Volatile.Read(ref failed) is { } error)
+            {
+                throw new KafkaException(error);
+            }
+
+            _producer.CommitTransaction(_noProgress);
         }
-        catch
+        catch (Exception ex) when (ex is TimeoutException or KafkaException { Error.IsFatal: false })
         {
-            producer.AbortTransaction(Timeout);
+            try
+            {
+                _producer.AbortTransaction(_noProgress);
+            }
+            catch (KafkaException) when (ex is KafkaException { Error.Code: ErrorCode.Local_PurgeQueue })
+            {
+                // The records were purged because the transaction failed (e.g. fenced): its error says why.
+                throw;
+            }
+            catch (KafkaException)
+            {
+                // The error that made it abort is the one to report; a cluster aborts the transaction itself after
+                // transaction.timeout.ms.
+            }
+
             throw;
+        }
+
+        void Failed(DeliveryReport<byte[], byte[]> report, string what)
+        {
+            if (report.Error.IsError)
+            {
+                Interlocked.CompareExchange(ref failed, new Error(report.Error.Code, $"{what}: {report.Error.Reason}", report.Error.IsFatal), null);
+            }
         }
     }
 
-    private static (int, long)? ParseOffset(string text)
+    public void Dispose() => _producer.Dispose();
+
+    private void Produce(TopicPartition partition, Message<byte[], byte[]> message, Action<DeliveryReport<byte[], byte[]>> onDelivery)
     {
-        var at = text.IndexOf('@', StringComparison.Ordinal);
-        return at > 0 && int.TryParse(text[..at], NumberStyles.None, CultureInfo.InvariantCulture, out var partition)
-            && long.TryParse(text[(at + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var offset)
-            ? (partition, offset)
-            : null;
+        while (true)
+        {
+            try
+            {
+                _producer.Produce(partition, message, onDelivery);
+                return;
+            }
+            catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                // librdkafka's local queue (queue.buffering.max.messages/kbytes) is full: let deliveries free it.
+                _producer.Poll(QueueFullWait);
+            }
+        }
+    }
+
+    /// <summary>Waits until all <paramref name="count"/> messages are delivered, giving up when none is for the no-progress time.</summary>
+    private void WaitForDeliveries(int count)
+    {
+        var left = count;
+        while (true)
+        {
+            var now = _producer.Flush(_noProgress);
+            if (now == 0)
+            {
+                return;
+            }
+
+            if (now >= left)
+            {
+                throw new TimeoutException(string.Create(CultureInfo.InvariantCulture,
+                    $"replaying: {now} of {count} records and markers of a transaction not delivered, and none was for {_noProgress.TotalSeconds:0.###} s."));
+            }
+
+            left = now;
+        }
     }
 }

@@ -11,10 +11,21 @@ internal static class CliRunner
         public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Output}\n--- stderr\n{Error}";
     }
 
-    public static async Task<Result> RunAsync(TimeSpan timeout, params string[] args)
+    public static Task<Result> RunAsync(TimeSpan timeout, params string[] args)
     {
         var root = new RootCommand("test");
         OperationsCommands.AddTo(root);
+        return RunAsync(root, timeout, args);
+    }
+
+    public static Task<Result> RunAsync(params string[] args) => RunAsync(TimeSpan.FromSeconds(90), args);
+
+    /// <summary>Runs <paramref name="command"/> (built by a test, e.g. with other internal limits) as the root's only verb.</summary>
+    public static Task<Result> RunAsync(Command command, params string[] args)
+        => RunAsync(new RootCommand("test") { command }, TimeSpan.FromSeconds(90), args);
+
+    private static async Task<Result> RunAsync(RootCommand root, TimeSpan timeout, string[] args)
+    {
         var output = new StringWriter();
         var error = new StringWriter();
         using var cancel = new CancellationTokenSource(timeout + TimeSpan.FromSeconds(30));
@@ -23,6 +34,4 @@ internal static class CliRunner
             .WaitAsync(timeout + TimeSpan.FromSeconds(60));
         return new Result(exit, output.ToString(), error.ToString());
     }
-
-    public static Task<Result> RunAsync(params string[] args) => RunAsync(TimeSpan.FromSeconds(90), args);
 }

@@ -1,7 +1,11 @@
 using System.Text;
 using Confluent.Kafka;
+using SignalPipeline.Cli.Operations;
+using SignalPipeline.DevBroker;
+using SignalPipeline.Kafka;
 using SignalPipeline.Messages;
 using SignalPipeline.Tests.Infrastructure;
+using SignalPipeline.Tests.Kafka;
 
 namespace SignalPipeline.Tests.Cli;
 
@@ -127,6 +131,136 @@ public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
         Assert.DoesNotContain('\u001b', dry.Output + dry.Error);
     }
 
+    [Fact]
+    public async Task MoreLettersThanOneTransactionHoldsGoInSeveralTransactionsEachReplayedAndMarkedOnce()
+    {
+        var (dlq, input) = DeadLettersOfOneStream(8);
+
+        var commits = new List<int>();
+        var first = await Replay(Limits(transactionLetters: 3) with { AfterCommit = commits.Add }, dlq);
+
+        Assert.True(first.ExitCode == 0, first.ToString());
+        Assert.Equal([3, 6, 8], commits);
+        Assert.Contains($"Replayed 8 of 8 dead letters in {dlq} (0 not matching --reason/--stream, 0 replayed before).", first.Output);
+        Assert.Equal(8, ListedReplays(first.Output));
+        Assert.Equal(Seqs(8), ReplayedSeqs(input));
+        Assert.Equal(8, await ReplayMarkersAsync(dlq));
+
+        var again = await Replay(Limits(transactionLetters: 3), dlq);
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.Contains($"Replayed 0 of 8 dead letters in {dlq} (0 not matching --reason/--stream, 8 replayed before).", again.Output);
+        Assert.Equal(8, broker.ReadAll(input, "s1").Count);
+        Assert.Equal(8, await ReplayMarkersAsync(dlq));
+    }
+
+    [Fact]
+    public async Task AReplayThatFailsAfterItsFirstTransactionLeavesThoseLettersReplayedAndMarkedAndARerunReplaysTheRest()
+    {
+        var (dlq, input) = DeadLettersOfOneStream(8);
+
+        CliRunner.Result failed;
+        try
+        {
+            // After the first commit another replay takes the transactional id over: a cluster refuses this one's next
+            // transaction (PRODUCER_FENCED on AddPartitionsToTxn, fatal Local_Fenced; docs/kafka.md "Fault injection").
+            failed = await Replay(Limits(transactionLetters: 3) with
+            {
+                AfterCommit = _ => broker.Cluster.PushRequestErrors(KafkaApi.AddPartitionsToTxn, ErrorCode.ProducerFenced),
+            }, dlq);
+        }
+        finally
+        {
+            broker.Cluster.ClearFaults();
+        }
+
+        Assert.True(failed.ExitCode == 1, failed.ToString());
+        Assert.Contains("3 dead letters were replayed and marked before the error below", failed.Error);
+        Assert.Contains($"error: Kafka at {broker.Bootstrap}: ", failed.Error);
+        Assert.Contains("(Local_Fenced)", failed.Error);
+        Assert.DoesNotContain("Replayed", failed.Output);
+        Assert.Equal(3, ListedReplays(failed.Output));
+        Assert.Equal([0L, 1, 2], ReplayedSeqs(input));
+        Assert.Equal(3, await ReplayMarkersAsync(dlq));
+
+        var rerun = await Replay(dlq);
+        Assert.True(rerun.ExitCode == 0, rerun.ToString());
+        Assert.Contains($"Replayed 5 of 8 dead letters in {dlq} (0 not matching --reason/--stream, 3 replayed before).", rerun.Output);
+        Assert.Equal(Seqs(8), ReplayedSeqs(input));
+        Assert.Equal(8, await ReplayMarkersAsync(dlq));
+    }
+
+    [Fact]
+    public async Task AReplayTakingLongerThanTheNoProgressLimitCompletesWhileTheClusterKeepsAnswering()
+    {
+        var (dlq, input) = DeadLettersOfOneStream(24);
+
+        // The dev broker returns one batch per partition per fetch and each letter is a batch of its own: every reading
+        // takes 24 round trips, longer in total than the limit, each well inside it.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        CliRunner.Result slow;
+        broker.Cluster.SetBrokerRtt(MockKafkaCluster.AllBrokers, TimeSpan.FromMilliseconds(150));
+        try
+        {
+            slow = await Replay(Limits(transactionLetters: 5, noProgress: TimeSpan.FromSeconds(2)), dlq);
+        }
+        finally
+        {
+            broker.Cluster.ClearFaults();
+        }
+
+        Assert.True(slow.ExitCode == 0, slow.ToString());
+        Assert.True(clock.Elapsed > TimeSpan.FromSeconds(4), $"the replay took {clock.Elapsed}: the case needs it longer than the limit");
+        Assert.Contains($"Replayed 24 of 24 dead letters in {dlq}", slow.Output);
+        Assert.Equal(Seqs(24), ReplayedSeqs(input));
+    }
+
+    [Fact]
+    public async Task AReplayIsGivenUpWhenTheClusterGivesNothingForTheNoProgressLimit()
+    {
+        var dlq = broker.NewTopic("dlq");
+        var input = broker.NewTopic("input");
+        var letter = SampleCodec.ToMessage(new SampleChunk("s1", 0, new double[] { 1 }) { Format = SampleFormat.Float64 });
+        MessageHeaders.AddDeadLetter(letter.Headers, new DecodeError(DecodeErrorCode.TooManySamples, "test"), new TopicPartitionOffset(input, 0, 1));
+        broker.Produce(new TopicPartition(dlq, 2), letter);
+
+        CliRunner.Result stuck;
+        broker.Cluster.SetPartitionLeader(dlq, 2, MockKafkaCluster.AllBrokers);
+        try
+        {
+            stuck = await Replay(Limits(noProgress: TimeSpan.FromSeconds(2)), dlq);
+        }
+        finally
+        {
+            broker.Cluster.SetPartitionLeader(dlq, 2, 1);
+        }
+
+        Assert.True(stuck.ExitCode == 1, stuck.ToString());
+        Assert.Contains($"error: reading {dlq} made no progress for 2 s: no record and no partition end came (partitions not read to their end: 2).", stuck.Error);
+        Assert.Empty(broker.ReadAll(input, "s1"));
+    }
+
+    [Fact]
+    public async Task MoreLettersThanLibrdkafkasLocalQueueHoldsAreWaitedForNotAnError()
+    {
+        var (dlq, input) = DeadLettersOfOneStream(20);
+
+        // 40 messages (records and markers) in one transaction through a local queue of 4: Local_QueueFull until delivered.
+        var factory = KafkaTestClients.CreateFactory(broker.Bootstrap, new Dictionary<string, string?>
+        {
+            [KafkaSettings.StatisticsIntervalSetting] = "0",
+            ["Kafka:Producer:queue.buffering.max.messages"] = "4",
+        });
+        var output = new StringWriter();
+        var request = new ReplayRequest(dlq, [], null, null, DryRun: false);
+
+        var exit = await Task.Run(() => new DeadLetterReplay(factory, request, new VerbOutput(output, new StringWriter())).Run()).WaitAsync(TimeSpan.FromSeconds(90));
+
+        Assert.Equal(0, exit);
+        Assert.Contains($"Replayed 20 of 20 dead letters in {dlq}", output.ToString());
+        Assert.Equal(Seqs(20), ReplayedSeqs(input));
+        Assert.Equal(20, await ReplayMarkersAsync(dlq));
+    }
+
     /// <summary>The replay markers in <paramref name="dlq"/>, as <c>kafka tail</c> shows them.</summary>
     private async Task<int> ReplayMarkersAsync(string dlq)
     {
@@ -136,6 +270,34 @@ public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
 
     private Task<CliRunner.Result> Replay(string dlq, params string[] args)
         => CliRunner.RunAsync(["dlq", "replay", "--bootstrap", broker.Bootstrap, "--dlq-topic", dlq, .. args]);
+
+    /// <summary>The <c>replay ...</c> lines of the listing: the letters whose transaction committed.</summary>
+    private static int ListedReplays(string output) => output.Split('\n').Count(l => l.StartsWith("replay ", StringComparison.Ordinal));
+
+    /// <summary>The verb with other limits than the shipped ones.</summary>
+    private Task<CliRunner.Result> Replay(ReplayLimits limits, string dlq, params string[] args)
+        => CliRunner.RunAsync(DlqReplayCommand.Create(limits), ["dlq", "replay", "--bootstrap", broker.Bootstrap, "--dlq-topic", dlq, .. args]);
+
+    private static ReplayLimits Limits(int transactionLetters = ReplayLimits.DefaultTransactionLetters, TimeSpan? noProgress = null)
+        => ReplayLimits.Default with { TransactionLetters = transactionLetters, NoProgress = noProgress ?? ReplayLimits.Default.NoProgress };
+
+    /// <summary>A dead-letter topic with <paramref name="count"/> too-many-samples letters of stream s1 (seq 0 on, one partition), and their source topic.</summary>
+    private (string Dlq, string Input) DeadLettersOfOneStream(int count)
+    {
+        var dlq = broker.NewTopic("dlq");
+        var input = broker.NewTopic("input");
+        for (var seq = 0; seq < count; seq++)
+        {
+            DeadLetter(dlq, input, "s1", DecodeErrorCode.TooManySamples, seq);
+        }
+
+        return (dlq, input);
+    }
+
+    /// <summary>The seqs of stream s1's chunks in <paramref name="input"/>, in order: each replayed letter once.</summary>
+    private List<long> ReplayedSeqs(string input) => [.. broker.ReadAll(input, "s1").Select(r => MockBrokerFixture.DecodeInput(r).Seq).Order()];
+
+    private static List<long> Seqs(int count) => [.. Enumerable.Range(0, count).Select(seq => (long)seq)];
 
     private void DeadLetter(string dlq, string input, string stream, DecodeErrorCode code, long seq)
     {

@@ -30,6 +30,9 @@ public sealed class MockBrokerFixture : IDisposable
 
     public string Bootstrap => _cluster.BootstrapServers;
 
+    /// <summary>The cluster, for fault injection; a test undoes its faults (<see cref="MockKafkaCluster.ClearFaults"/>, leaders moved back).</summary>
+    public MockKafkaCluster Cluster => _cluster;
+
     /// <summary>A topic of <see cref="Partitions"/> partitions (the mock broker cannot create topics through the admin API).</summary>
     public void CreateTopic(string topic) => _cluster.CreateTopic(topic, Partitions);
 
