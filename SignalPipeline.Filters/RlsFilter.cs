@@ -8,6 +8,8 @@ namespace SignalPipeline.Filters;
 /// Recursive-least-squares one-step linear predictor of order M with forgetting factor lambda.
 /// Start: w = 0, P = I / delta, u = [z(n-1) .. z(n-M)] (zeros before the first sample). Per sample:
 /// y = w.u; e = z - y; pi = P u; g = pi / (lambda + u.pi); w += g e; P = (P - g pi^T) / lambda, exactly symmetric.
+/// When the arithmetic breaks down the filter restarts instead of going non-finite (covariance resetting): P = I / delta
+/// keeping w when the step would turn w non-finite, w = 0 too when w.u is not finite (docs/filters.md, rls).
 /// </summary>
 public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, IInspectableFilter
 {
@@ -33,9 +35,28 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, I
     /// </summary>
     internal const double MaxCovariance = 1e50;
 
+    /// <summary>
+    /// What a sample restarts before its step is taken again (covariance resetting, docs/filters.md, rls). Each happens
+    /// only where the step would otherwise make every later output non-finite, so finite outputs keep their bits.
+    /// </summary>
+    private enum Restart
+    {
+        None,
+
+        /// <summary>
+        /// P = I / delta, keeping w: lambda + u.pi is NaN, or pi = P u is not finite (P has overflowed), so the step would
+        /// turn w into NaN; w is still the finite estimate learned so far.
+        /// </summary>
+        Covariance,
+
+        /// <summary>w = 0 and P = I / delta: w.u is not finite, so there is no estimate left to keep; the sample predicts 0.</summary>
+        Filter,
+    }
+
     private readonly TapHistory _taps;
     private readonly int _m;
     private readonly double _lambda;
+    private readonly double _initial;
 
     // Vectors and P are padded to a stride S = M rounded up to a multiple of 4, with zeros in front: index t in
     // [S - M, S) holds tap k = t - (S - M) in time order (k = M - 1 is z(n-1)). So _w[t] = w_(S-t), and row/column t of
@@ -54,16 +75,13 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, I
         Parameters = parameters;
         _m = parameters.Order;
         _lambda = parameters.Lambda;
+        _initial = 1 / parameters.Delta;
         _stride = (_m + 3) & ~3;
         _w = new double[_stride];
         _p = new double[_stride * _stride];
         _pi = new double[_stride];
         _u = new double[_stride];
-        for (var t = _stride - _m; t < _stride; t++)
-        {
-            _p[t * _stride + t] = 1 / parameters.Delta;
-        }
-
+        InitialCovariance(ref MemoryMarshal.GetArrayDataReference(_p), _stride, _stride - _m, _initial);
         _taps = new TapHistory(_m);
     }
 
@@ -93,7 +111,9 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, I
     /// no horizontal sums); g e = pi (e / (lambda + u.pi)); P = (P - (pi pi^T) / (lambda + u.pi)) / lambda.
     /// Each element of P's update is fma(-(pi_a pi_b), 1 / (lambda + u.pi), P_ab) * (1 / lambda); pi_a pi_b rounds
     /// exactly like pi_b pi_a, so P stays exactly symmetric without mirroring. Written once over quads (see
-    /// <see cref="IQuadWidth{TQuad}"/>), so every width runs the same operations in the same order.
+    /// <see cref="IQuadWidth{TQuad}"/>), so every width runs the same operations in the same order. Two compares a sample
+    /// watch for the breakdown (<see cref="Restart"/>): y not finite, and lambda + u.pi not finite; the rest of the
+    /// restart's decision and the restart itself run only then.
     /// </summary>
     void IQuadBlockKernel.ProcessBlock<TWidth, TQuad>(double[] buffer, int count, Span<double> output)
     {
@@ -109,7 +129,7 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, I
         {
             // The general loop sums P u in another order, so order 8 takes this kernel at every width: a state saved on
             // one machine continues with the same bits on a machine of another width.
-            Order8<TWidth, TQuad>(ref z, ref w, ref p, ref y, count, _lambda, invLambda);
+            Order8<TWidth, TQuad>(ref z, ref w, ref p, ref y, count, _lambda, invLambda, _initial);
             return;
         }
 
@@ -123,9 +143,24 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, I
             }
 
             var yn = VectorKernels.Dot<TWidth, TQuad>(ref w, ref u, stride);
+            var restarted = !double.IsFinite(yn);
+            if (restarted)
+            {
+                RestartState(Restart.Filter, ref w, ref p, stride, pad, _initial);
+                yn = VectorKernels.Dot<TWidth, TQuad>(ref w, ref u, stride);
+            }
+
             var e = Unsafe.Add(ref z, i + m) - yn;
             MultiplySymmetric<TWidth, TQuad>(ref p, ref u, stride, pad, ref pi);
-            var inv = 1 / (_lambda + VectorKernels.Dot<TWidth, TQuad>(ref u, ref pi, stride));
+            var denominator = _lambda + VectorKernels.Dot<TWidth, TQuad>(ref u, ref pi, stride);
+            if (!double.IsFinite(denominator) && !restarted && StepLosesWeights(denominator, MemoryMarshal.CreateReadOnlySpan(ref pi, stride)))
+            {
+                RestartState(Restart.Covariance, ref w, ref p, stride, pad, _initial);
+                MultiplySymmetric<TWidth, TQuad>(ref p, ref u, stride, pad, ref pi);
+                denominator = _lambda + VectorKernels.Dot<TWidth, TQuad>(ref u, ref pi, stride);
+            }
+
+            var inv = 1 / denominator;
             VectorKernels.AddScaled<TWidth, TQuad>(ref w, e * inv, ref pi, stride);
             var scale = MaxDiagonal(ref p, stride, pad) * invLambda > MaxCovariance ? 1 : invLambda;
             UpdateP<TWidth, TQuad>(ref p, ref pi, stride, pad, TWidth.Broadcast(inv), scale);
@@ -135,13 +170,41 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, I
 
     /// <summary>
     /// Order 8 (the default): the same operations as the general loop, unrolled for two quads per row, with w and the
-    /// rows of P held in registers for the whole block (AVX-512 machines have 32 of them).
+    /// rows of P held in registers for the whole block (AVX-512 machines have 32 of them). A restart leaves the loop,
+    /// stores the registers, restarts the state in memory and takes the sample again from the reloaded registers.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Order8<TWidth, TQuad>(ref double z, ref double wRef, ref double pRef, ref double y, int count, double lambda, double invLambda)
+    private static void Order8<TWidth, TQuad>(ref double z, ref double wRef, ref double pRef, ref double y, int count, double lambda, double invLambda, double initial)
         where TWidth : struct, IQuadWidth<TQuad>
         where TQuad : struct
     {
+        var i = 0;
+        var restartedAt = -1;
+        while (true)
+        {
+            var restart = Order8Run<TWidth, TQuad>(ref z, ref wRef, ref pRef, ref y, ref i, count, restartedAt, lambda, invLambda);
+            if (restart == Restart.None)
+            {
+                return;
+            }
+
+            RestartState(restart, ref wRef, ref pRef, 8, 0, initial);
+            restartedAt = i;
+        }
+    }
+
+    /// <summary>
+    /// Runs <see cref="Order8"/>'s samples from <paramref name="next"/> until the block ends (None) or sample i needs a
+    /// restart (at most one per sample: none again at <paramref name="restartedAt"/>); stores w and P and the next
+    /// sample's index either way.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static Restart Order8Run<TWidth, TQuad>(ref double z, ref double wRef, ref double pRef, ref double y, ref int next, int count, int restartedAt, double lambda, double invLambda)
+        where TWidth : struct, IQuadWidth<TQuad>
+        where TQuad : struct
+    {
+        var restart = Restart.None;
+        var i = next;
         var w0 = TWidth.Load(ref wRef, 0);
         var w1 = TWidth.Load(ref wRef, 4);
         var p0a = TWidth.Load(ref pRef, 0);
@@ -160,12 +223,18 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, I
         var p6b = TWidth.Load(ref pRef, 52);
         var p7a = TWidth.Load(ref pRef, 56);
         var p7b = TWidth.Load(ref pRef, 60);
-        for (var i = 0; i < count; i++)
+        for (; i < count; i++)
         {
             ref var u = ref Unsafe.Add(ref z, i);
             var u0 = TWidth.Load(ref u, 0);
             var u1 = TWidth.Load(ref u, 4);
             var yn = TWidth.Sum(TWidth.MultiplyAdd(w1, u1, TWidth.Multiply(w0, u0)));
+            if (!double.IsFinite(yn))
+            {
+                restart = Restart.Filter;
+                break;
+            }
+
             var e = Unsafe.Add(ref u, 8) - yn;
             var b0 = TWidth.Broadcast(Unsafe.Add(ref u, 0));
             var b1 = TWidth.Broadcast(Unsafe.Add(ref u, 1));
@@ -185,7 +254,14 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, I
             var s3b = TWidth.MultiplyAdd(p7b, b7, TWidth.Multiply(p3b, b3));
             var pi0 = TWidth.Add(TWidth.Add(s0a, s1a), TWidth.Add(s2a, s3a));
             var pi1 = TWidth.Add(TWidth.Add(s0b, s1b), TWidth.Add(s2b, s3b));
-            var inv = 1 / (lambda + TWidth.Sum(TWidth.MultiplyAdd(u1, pi1, TWidth.Multiply(u0, pi0))));
+            var denominator = lambda + TWidth.Sum(TWidth.MultiplyAdd(u1, pi1, TWidth.Multiply(u0, pi0)));
+            if (!double.IsFinite(denominator) && i != restartedAt && StepLosesWeights<TWidth, TQuad>(denominator, pi0, pi1))
+            {
+                restart = Restart.Covariance;
+                break;
+            }
+
+            var inv = 1 / denominator;
             var ge = TWidth.Broadcast(e * inv);
             w0 = TWidth.MultiplyAdd(pi0, ge, w0);
             w1 = TWidth.MultiplyAdd(pi1, ge, w1);
@@ -239,6 +315,62 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, I
         TWidth.Store(p6b, ref pRef, 52);
         TWidth.Store(p7a, ref pRef, 56);
         TWidth.Store(p7b, ref pRef, 60);
+        next = i;
+        return restart;
+    }
+
+    /// <summary>
+    /// Whether a step whose lambda + u.pi is not finite would turn w non-finite (w + pi (e / (lambda + u.pi))): when it is
+    /// NaN, or when pi = P u is not finite (P has overflowed). Otherwise (u.pi overflowed from a finite pi, inputs near
+    /// 1e150) the step leaves w as it is, as it always did, and the filter goes on unrestarted, with the same bits.
+    /// </summary>
+    private static bool StepLosesWeights(double denominator, ReadOnlySpan<double> pi)
+    {
+        if (double.IsNaN(denominator))
+        {
+            return true;
+        }
+
+        foreach (var value in pi)
+        {
+            if (!double.IsFinite(value))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool StepLosesWeights<TWidth, TQuad>(double denominator, TQuad pi0, TQuad pi1)
+        where TWidth : struct, IQuadWidth<TQuad>
+        where TQuad : struct
+    {
+        Span<double> pi = stackalloc double[8];
+        TWidth.Store(pi0, ref MemoryMarshal.GetReference(pi), 0);
+        TWidth.Store(pi1, ref MemoryMarshal.GetReference(pi), 4);
+        return StepLosesWeights(denominator, pi);
+    }
+
+    /// <summary>Restarts P at I / delta (its padding zero), and w at 0 for <see cref="Restart.Filter"/>.</summary>
+    private static void RestartState(Restart restart, ref double w, ref double p, int stride, int pad, double initial)
+    {
+        if (restart == Restart.Filter)
+        {
+            MemoryMarshal.CreateSpan(ref w, stride).Clear();
+        }
+
+        MemoryMarshal.CreateSpan(ref p, stride * stride).Clear();
+        InitialCovariance(ref p, stride, pad, initial);
+    }
+
+    /// <summary>P's diagonal = 1 / delta (the rest of P as it is: zero at the start and after a clear).</summary>
+    private static void InitialCovariance(ref double p, int stride, int pad, double initial)
+    {
+        for (var t = pad; t < stride; t++)
+        {
+            Unsafe.Add(ref p, t * stride + t) = initial;
+        }
     }
 
     /// <summary>One quad of P's update: fma(pi_a pi_b, -inv, P_ab) * scale.</summary>

@@ -23,19 +23,22 @@ internal static class ReferenceFilters
         return y;
     }
 
+    /// <summary>
+    /// rls as docs/filters.md states it: the plain update, with forgetting paused while it would take P's largest
+    /// diagonal element above 1e50, and the two restarts: w = 0 and P = I / delta when w.u is not finite (that sample
+    /// predicts 0); otherwise P = I / delta keeping w when lambda + u.pi is NaN, or is infinite from a non-finite pi
+    /// (the step would turn w non-finite), and the step taken from there. At most one restart a sample.
+    /// </summary>
     public static double[] Rls(double[] z, int m, double lambda, double delta)
     {
+        const double maxCovariance = 1e50;
         var y = new double[z.Length];
         var w = new double[m];
         var u = new double[m];
         var pi = new double[m];
         var g = new double[m];
         var p = new double[m, m];
-        for (var i = 0; i < m; i++)
-        {
-            p[i, i] = 1 / delta;
-        }
-
+        Restart(p, delta);
         for (var n = 0; n < z.Length; n++)
         {
             double yn = 0;
@@ -44,18 +47,20 @@ internal static class ReferenceFilters
                 yn += w[i] * u[i];
             }
 
-            var e = z[n] - yn;
-            double upi = 0;
-            for (var i = 0; i < m; i++)
+            var restarted = !double.IsFinite(yn);
+            if (restarted)
             {
-                double s = 0;
-                for (var j = 0; j < m; j++)
-                {
-                    s += p[i, j] * u[j];
-                }
+                Array.Clear(w);
+                Restart(p, delta);
+                yn = 0;
+            }
 
-                pi[i] = s;
-                upi += u[i] * s;
+            var e = z[n] - yn;
+            var upi = Multiply(p, u, pi);
+            if (!restarted && !double.IsFinite(lambda + upi) && (double.IsNaN(lambda + upi) || !pi.All(double.IsFinite)))
+            {
+                Restart(p, delta);
+                upi = Multiply(p, u, pi);
             }
 
             for (var i = 0; i < m; i++)
@@ -64,12 +69,15 @@ internal static class ReferenceFilters
                 w[i] += g[i] * e;
             }
 
+            var largest = Enumerable.Range(0, m).Max(i => p[i, i]);
+            var forget = largest / lambda > maxCovariance ? 1 : lambda;
+
             // Upper triangle, mirrored: keeps P exactly symmetric.
             for (var i = 0; i < m; i++)
             {
                 for (var j = i; j < m; j++)
                 {
-                    p[i, j] = (p[i, j] - g[i] * pi[j]) / lambda;
+                    p[i, j] = (p[i, j] - g[i] * pi[j]) / forget;
                     p[j, i] = p[i, j];
                 }
             }
@@ -79,6 +87,34 @@ internal static class ReferenceFilters
         }
 
         return y;
+    }
+
+    /// <summary>pi = P u; returns u.pi.</summary>
+    private static double Multiply(double[,] p, double[] u, double[] pi)
+    {
+        double upi = 0;
+        for (var i = 0; i < u.Length; i++)
+        {
+            double s = 0;
+            for (var j = 0; j < u.Length; j++)
+            {
+                s += p[i, j] * u[j];
+            }
+
+            pi[i] = s;
+            upi += u[i] * s;
+        }
+
+        return upi;
+    }
+
+    private static void Restart(double[,] p, double delta)
+    {
+        Array.Clear(p);
+        for (var i = 0; i < p.GetLength(0); i++)
+        {
+            p[i, i] = 1 / delta;
+        }
     }
 
     public static double[] Lms(double[] z, int m, double mu, double eps)
