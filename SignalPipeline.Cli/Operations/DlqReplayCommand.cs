@@ -110,13 +110,13 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
             {
                 if (Choose(record, marked.Replayed, tally) is not { } chosen)
                 {
-                    return;
+                    return true;
                 }
 
                 if (transactions is null)
                 {
                     output.Out.WriteLine($"would {chosen.Line}");
-                    return;
+                    return true;
                 }
 
                 batch.Add(chosen);
@@ -126,6 +126,8 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
                     Commit(transactions, batch, tally);
                     batchBytes = 0;
                 }
+
+                return true;
             });
             if (transactions is not null && batch.Count > 0)
             {
@@ -180,6 +182,8 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
                     withoutTarget.Add((record.Partition.Value, record.Offset.Value));
                 }
             }
+
+            return true;
         });
         foreach (var (partition, offset) in withoutTarget.Where(l => !replayed.Contains(l.Partition, l.Offset)).Take(1))
         {

@@ -10,7 +10,13 @@ namespace SignalPipeline.Cli.Operations;
 /// </summary>
 public static class LagCommand
 {
-    public static Command Create()
+    /// <summary>Give up when the cluster answers nothing for this long (reading the changelog: no record, no partition end).</summary>
+    internal static readonly TimeSpan DefaultNoProgress = TimeSpan.FromSeconds(30);
+
+    public static Command Create() => Create(DefaultNoProgress);
+
+    /// <summary>The verb with another no-progress limit (tests make it short).</summary>
+    internal static Command Create(TimeSpan noProgress)
     {
         var group = new Option<string>("--group", "-g") { Description = "Consumer group of the processor.", DefaultValueFactory = _ => PipelineTopics.ProcessorGroup };
         var input = new Option<string>("--input-topic")
@@ -45,7 +51,7 @@ public static class LagCommand
             var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
             var inputTopic = parse.GetValue(input)!;
             var changelogTopic = parse.GetValue(changelog)!;
-            var rows = await Task.Run(() => ProcessorPosition.Read(factory, inputTopic, changelogTopic, groupId, TimeSpan.FromSeconds(30)), cancellationToken);
+            var rows = await Task.Run(() => ProcessorPosition.Read(factory, inputTopic, changelogTopic, groupId, noProgress), cancellationToken);
             output.Out.WriteLine($"Group '{groupId}' on {inputTopic} (checkpoints from {changelogTopic}):");
             output.Out.Write(Format(rows));
             var total = rows.Sum(r => r.Lag);

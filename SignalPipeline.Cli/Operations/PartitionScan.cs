@@ -10,53 +10,18 @@ public static class PartitionScan
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
-    /// Assigns <paramref name="starts"/> and hands each record to <paramref name="visit"/> until every partition reached
-    /// its end or <paramref name="visit"/> returns false. Returns false when <paramref name="timeout"/> came first.
-    /// </summary>
-    public static bool ToEnd(IConsumer<byte[], byte[]> consumer, IReadOnlyCollection<TopicPartitionOffset> starts, TimeSpan timeout,
-        Func<ConsumeResult<byte[], byte[]>, bool> visit)
-    {
-        consumer.Assign(starts);
-        var open = starts.Select(s => s.Partition.Value).ToHashSet();
-        var deadline = DateTime.UtcNow + timeout;
-        while (open.Count > 0)
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                return false;
-            }
-
-            var record = consumer.Consume(PollInterval);
-            if (record is null)
-            {
-                continue;
-            }
-
-            if (record.IsPartitionEOF)
-            {
-                open.Remove(record.Partition.Value);
-            }
-            else if (!visit(record))
-            {
-                return true;
-            }
-        }
-
-        return true;
-    }
-
-    /// <summary>
     /// Assigns <paramref name="starts"/> and hands each record to <paramref name="visit"/> until every partition is done:
     /// at its offset in <paramref name="ends"/> (a record there or later is not visited), or, for one not in it (or no
-    /// <paramref name="ends"/>), at the end it has when the reading gets there. Returns the offset each partition was done
-    /// at, so that a second reading can stop at the same records. For a topic of any size: it gives up only when
-    /// <paramref name="noProgress"/> passes with neither a record nor the end of a partition (a cluster that stopped
-    /// answering), as Kafka's console consumer's <c>--timeout-ms</c> does, never after a total time; time spent in
-    /// <paramref name="visit"/> does not count.
+    /// <paramref name="ends"/>), at the end it has when the reading gets there; or until <paramref name="visit"/> returns
+    /// false (what it looked for is found). Returns the offset each partition was done at (stopped by
+    /// <paramref name="visit"/>: those done by then), so that a second reading can stop at the same records. For a topic
+    /// of any size: it gives up only when <paramref name="noProgress"/> passes with neither a record nor the end of a
+    /// partition (a cluster that stopped answering), as Kafka's console consumer's <c>--timeout-ms</c> does, never after
+    /// a total time; time spent in <paramref name="visit"/> does not count.
     /// </summary>
     /// <exception cref="TimeoutException">Nothing came for <paramref name="noProgress"/>; the message names the partitions not done.</exception>
     public static Dictionary<int, long> ToEnds(IConsumer<byte[], byte[]> consumer, IReadOnlyCollection<TopicPartitionOffset> starts,
-        IReadOnlyDictionary<int, long>? ends, TimeSpan noProgress, Action<ConsumeResult<byte[], byte[]>> visit)
+        IReadOnlyDictionary<int, long>? ends, TimeSpan noProgress, Func<ConsumeResult<byte[], byte[]>, bool> visit)
     {
         consumer.Assign(starts);
         var open = starts.Select(s => s.Partition.Value).ToHashSet();
@@ -91,7 +56,11 @@ public static class PartitionScan
             }
             else
             {
-                visit(record);
+                if (!visit(record))
+                {
+                    break;
+                }
+
                 if (record.Offset.Value + 1 >= end)
                 {
                     open.Remove(partition);

@@ -29,20 +29,24 @@ public sealed record PartitionPosition(int Partition, long Start, long End, long
 /// </summary>
 public static class ProcessorPosition
 {
-    public static List<PartitionPosition> Read(KafkaClientFactory factory, string inputTopic, string changelogTopic, string group, TimeSpan timeout)
+    /// <param name="noProgress">
+    /// How long the cluster may answer nothing: each request's timeout, and the changelog reading's no-progress limit (it
+    /// goes on while records or partition ends come, however long it takes in total: <see cref="PartitionScan.ToEnds"/>).
+    /// </param>
+    public static List<PartitionPosition> Read(KafkaClientFactory factory, string inputTopic, string changelogTopic, string group, TimeSpan noProgress)
     {
-        var partitions = KafkaConnection.TopicPartitions(factory, inputTopic, timeout);
+        var partitions = KafkaConnection.TopicPartitions(factory, inputTopic, noProgress);
         using var consumer = factory.CreateConsumer<byte[], byte[]>(group, config =>
         {
             // Only asks for the group's offsets: never joins the group, never commits.
             config.EnableAutoCommit = false;
             config.EnablePartitionEof = true;
         });
-        var committed = consumer.Committed(partitions, timeout).ToDictionary(p => p.Partition.Value, p => p.Offset);
-        var checkpoints = ReadCheckpoints(factory, changelogTopic, timeout);
+        var committed = consumer.Committed(partitions, noProgress).ToDictionary(p => p.Partition.Value, p => p.Offset);
+        var checkpoints = ReadCheckpoints(factory, changelogTopic, noProgress);
         return [.. partitions.Select(p =>
         {
-            var watermarks = consumer.QueryWatermarkOffsets(p, timeout);
+            var watermarks = consumer.QueryWatermarkOffsets(p, noProgress);
             var offset = committed.GetValueOrDefault(p.Partition.Value, Offset.Unset);
             return new PartitionPosition(p.Partition.Value, watermarks.Low.Value, watermarks.High.Value,
                 offset.IsSpecial ? null : offset.Value, checkpoints.TryGetValue(p.Partition.Value, out var next) ? next : null);
@@ -50,9 +54,10 @@ public static class ProcessorPosition
     }
 
     /// <summary>Changelog partition -> next input offset of its newest partition checkpoint (a tombstone clears it).</summary>
-    public static Dictionary<int, long> ReadCheckpoints(KafkaClientFactory factory, string changelogTopic, TimeSpan timeout)
+    /// <exception cref="TimeoutException">Nothing came for <paramref name="noProgress"/>.</exception>
+    public static Dictionary<int, long> ReadCheckpoints(KafkaClientFactory factory, string changelogTopic, TimeSpan noProgress)
     {
-        var partitions = KafkaConnection.TopicPartitions(factory, changelogTopic, timeout);
+        var partitions = KafkaConnection.TopicPartitions(factory, changelogTopic, noProgress);
         using var consumer = factory.CreateConsumer<byte[], byte[]>($"signal-pipeline-cli-{Guid.NewGuid():N}", config =>
         {
             config.EnableAutoCommit = false;
@@ -61,7 +66,7 @@ public static class ProcessorPosition
             config.IsolationLevel = IsolationLevel.ReadCommitted;
         });
         var result = new Dictionary<int, long>();
-        var complete = PartitionScan.ToEnd(consumer, [.. partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning))], timeout, record =>
+        PartitionScan.ToEnds(consumer, [.. partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning))], null, noProgress, record =>
         {
             if (record.Message.Key is { Length: > 0 })
             {
@@ -79,11 +84,6 @@ public static class ProcessorPosition
 
             return true;
         });
-        if (!complete)
-        {
-            throw new TimeoutException($"reading {changelogTopic} took longer than {timeout.TotalSeconds:0} s");
-        }
-
         return result;
     }
 }

@@ -12,7 +12,13 @@ namespace SignalPipeline.Cli.Operations;
 /// </summary>
 public static class TailCommand
 {
-    public static Command Create()
+    /// <summary>Give up the <c>--wav</c> sample-rate look-up when the cluster answers nothing (no record, no partition end) for this long.</summary>
+    internal static readonly TimeSpan DefaultLookUpNoProgress = TimeSpan.FromSeconds(30);
+
+    public static Command Create() => Create(DefaultLookUpNoProgress);
+
+    /// <summary>The verb with another no-progress limit for the sample-rate look-up (tests make it short).</summary>
+    internal static Command Create(TimeSpan lookUpNoProgress)
     {
         var topic = new Argument<string>("topic")
         {
@@ -62,7 +68,7 @@ public static class TailCommand
 
             var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
             using var sink = wavPath is null ? null : new WavStreamSink(wavPath, WavStreamSink.ParseFormat(parse.GetValue(wavFormat)!),
-                chunk => parse.GetValue(sampleRate) ?? LookUpRate(factory, parse.GetValue(inputTopic)!, chunk, wavPath));
+                chunk => parse.GetValue(sampleRate) ?? LookUpRate(factory, parse.GetValue(inputTopic)!, chunk, wavPath, lookUpNoProgress));
             var result = await Task.Run(() => new TopicTail(factory, request, output, sink).Run(cancellationToken), CancellationToken.None);
             if (sink is { ChunksWritten: 0 })
             {
@@ -80,9 +86,9 @@ public static class TailCommand
         return command;
     }
 
-    private static int LookUpRate(KafkaClientFactory factory, string inputTopic, Messages.FilteredChunk chunk, string wavPath)
+    private static int LookUpRate(KafkaClientFactory factory, string inputTopic, Messages.FilteredChunk chunk, string wavPath, TimeSpan noProgress)
     {
-        var rate = InputSampleRate.Find(factory, inputTopic, chunk.StreamId, chunk.TimestampMs, TimeSpan.FromSeconds(30));
+        var rate = InputSampleRate.Find(factory, inputTopic, chunk.StreamId, chunk.TimestampMs, noProgress);
         return rate is { } hz && hz >= 1 && hz <= int.MaxValue
             ? (int)Math.Round(hz)
             : throw new UsageException($"no sample_rate for '{chunk.StreamId}' on {inputTopic} near its seq {chunk.Seq}: pass --sample-rate to write {wavPath}.");

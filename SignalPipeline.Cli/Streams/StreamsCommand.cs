@@ -16,11 +16,17 @@ namespace SignalPipeline.Cli.Streams;
 /// </summary>
 public static class StreamsCommand
 {
-    public static Command Create()
+    /// <summary>Give up reading the stream-config topic when the cluster answers nothing (no record, no partition end) for this long.</summary>
+    internal static readonly TimeSpan DefaultNoProgress = TimeSpan.FromSeconds(30);
+
+    public static Command Create() => Create(DefaultNoProgress);
+
+    /// <summary>The verbs with another no-progress limit for <c>config</c>'s reading (tests make it short).</summary>
+    internal static Command Create(TimeSpan noProgress)
     {
         var streams = new Command("streams", "Per-stream filters: configure them live, list the entries, see a stream's filter state.");
         streams.Subcommands.Add(Configure());
-        streams.Subcommands.Add(ConfigList());
+        streams.Subcommands.Add(ConfigList(noProgress));
         streams.Subcommands.Add(StreamsHttp.List());
         streams.Subcommands.Add(StreamsHttp.Show());
         return streams;
@@ -123,7 +129,7 @@ public static class StreamsCommand
         }
     }
 
-    private static Command ConfigList()
+    private static Command ConfigList(TimeSpan noProgress)
     {
         var topic = TopicOption();
         var bootstrap = KafkaConnection.BootstrapOption();
@@ -132,7 +138,7 @@ public static class StreamsCommand
         {
             var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
             var name = parse.GetValue(topic)!;
-            var (entries, ignored) = await Task.Run(() => Read(factory, name, TimeSpan.FromSeconds(30)), cancellationToken);
+            var (entries, ignored) = await Task.Run(() => Read(factory, name, noProgress), cancellationToken);
             foreach (var (offset, problem) in ignored)
             {
                 output.Error.WriteLine($"warning: the record at {offset} is ignored by the processor: {problem}, so it names no stream");
@@ -165,12 +171,13 @@ public static class StreamsCommand
 
     /// <summary>
     /// The latest value per stream (tombstones remove), read to the topic's current end, and the records whose key names
-    /// no stream (the processor ignores them: <see cref="SampleCodec.TryReadStreamKey"/>).
+    /// no stream (the processor ignores them: <see cref="SampleCodec.TryReadStreamKey"/>). Gives up only when nothing
+    /// comes for <paramref name="noProgress"/>, however long the whole reading takes.
     /// </summary>
     private static (Dictionary<string, (TopicPartitionOffset Offset, byte[] Value)> Entries, List<(TopicPartitionOffset Offset, string Problem)> Ignored) Read(
-        KafkaClientFactory factory, string topic, TimeSpan timeout)
+        KafkaClientFactory factory, string topic, TimeSpan noProgress)
     {
-        var partitions = KafkaConnection.TopicPartitions(factory, topic, timeout);
+        var partitions = KafkaConnection.TopicPartitions(factory, topic, noProgress);
         using var consumer = factory.CreateConsumer<byte[], byte[]>($"signal-pipeline-streams-{Guid.NewGuid():N}", c =>
         {
             c.EnablePartitionEof = true;
@@ -178,7 +185,7 @@ public static class StreamsCommand
         });
         var entries = new Dictionary<string, (TopicPartitionOffset, byte[])>(StringComparer.Ordinal);
         var ignored = new List<(TopicPartitionOffset, string)>();
-        var complete = PartitionScan.ToEnd(consumer, [.. partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning))], timeout, record =>
+        PartitionScan.ToEnds(consumer, [.. partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning))], null, noProgress, record =>
         {
             if (!SampleCodec.TryReadStreamKey(record.Message.Key, out var key, out var problem))
             {
@@ -195,6 +202,6 @@ public static class StreamsCommand
 
             return true;
         });
-        return complete ? (entries, ignored) : throw new TimeoutException($"reading '{topic}' to its end took longer than {timeout.TotalSeconds:F0} s.");
+        return (entries, ignored);
     }
 }

@@ -1,5 +1,8 @@
 using System.Buffers.Binary;
+using System.Text;
 using Confluent.Kafka;
+using SignalPipeline.Cli.Operations;
+using SignalPipeline.DevBroker;
 using SignalPipeline.Messages;
 using SignalPipeline.Tests.Infrastructure;
 
@@ -12,12 +15,7 @@ public sealed class KafkaInspectCommandTests(MockBrokerFixture broker)
     [Fact]
     public async Task LagUsesTheNewestPartitionCheckpointOfTheChangelogAndSaysSo()
     {
-        var changelog = broker.NewTopic("changelog");
-        var input = broker.NewTopic("input");
-        for (var i = 0; i < 10; i++)
-        {
-            broker.Produce(new TopicPartition(input, 1), new Message<byte[], byte[]> { Key = [], Value = [1] });
-        }
+        var (input, changelog) = InputWithTenRecordsInPartitionOne();
 
         broker.Produce(new TopicPartition(input, 2), new Message<byte[], byte[]> { Key = [], Value = [1] });
         broker.Produce(new TopicPartition(changelog, 1), new Message<byte[], byte[]> { Key = [], Value = Checkpoint(3) });
@@ -36,6 +34,62 @@ public sealed class KafkaInspectCommandTests(MockBrokerFixture broker)
 
         var limited = await CliRunner.RunAsync("kafka", "lag", "--bootstrap", broker.Bootstrap, "--input-topic", input, "--changelog-topic", changelog, "--max-lag", "3");
         Assert.Equal(1, limited.ExitCode);
+    }
+
+    [Fact]
+    public async Task LagReadingAChangelogLongerThanTheNoProgressLimitCompletesWhileTheClusterKeepsAnswering()
+    {
+        var (input, changelog) = InputWithTenRecordsInPartitionOne();
+
+        // As on a deployment of many streams: a checkpoint per stream, the partition checkpoint after them.
+        for (var stream = 0; stream < 30; stream++)
+        {
+            broker.Produce(new TopicPartition(changelog, 1), new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes($"stream-{stream}"), Value = [9, 9] });
+        }
+
+        broker.Produce(new TopicPartition(changelog, 1), new Message<byte[], byte[]> { Key = [], Value = Checkpoint(7) });
+
+        // The dev broker returns one batch per partition per fetch and each record is a batch of its own: reading the
+        // changelog takes 31 round trips, longer in total than the limit, each well inside it.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        CliRunner.Result slow;
+        broker.Cluster.SetBrokerRtt(MockKafkaCluster.AllBrokers, TimeSpan.FromMilliseconds(150));
+        try
+        {
+            slow = await Lag(TimeSpan.FromSeconds(2), input, changelog);
+        }
+        finally
+        {
+            broker.Cluster.ClearFaults();
+        }
+
+        Assert.True(slow.ExitCode == 0, slow.ToString());
+        Assert.True(clock.Elapsed > TimeSpan.FromSeconds(4), $"the verb took {clock.Elapsed}: the case needs it longer than the limit");
+        Assert.Matches(@"\n1\s+0\s+10\s+-\s+7\s+changelog\s+3\n", slow.Output);
+        Assert.Contains("Total lag 3 records (position from: changelog 1, none 3).", slow.Output);
+    }
+
+    [Fact]
+    public async Task LagIsGivenUpWhenTheChangelogGivesNothingForTheNoProgressLimit()
+    {
+        var changelog = broker.NewTopic("changelog");
+        var input = broker.NewTopic("input");
+        broker.Produce(new TopicPartition(changelog, 2), new Message<byte[], byte[]> { Key = [], Value = Checkpoint(1) });
+
+        CliRunner.Result stuck;
+        broker.Cluster.SetPartitionLeader(changelog, 2, MockKafkaCluster.AllBrokers);
+        try
+        {
+            stuck = await Lag(TimeSpan.FromSeconds(2), input, changelog);
+        }
+        finally
+        {
+            broker.Cluster.SetPartitionLeader(changelog, 2, 1);
+        }
+
+        Assert.True(stuck.ExitCode == 1, stuck.ToString());
+        Assert.Contains($"error: reading {changelog} made no progress for 2 s: no record and no partition end came (partitions not read to their end: 2).", stuck.Error);
+        Assert.Empty(stuck.Output);
     }
 
     [Fact]
@@ -118,6 +172,24 @@ public sealed class KafkaInspectCommandTests(MockBrokerFixture broker)
         Assert.Contains("KAFKA_BROKERS", result.Error);
         Assert.Contains("--bootstrap", result.Error);
     }
+
+    /// <summary>An input topic with 10 records in partition 1 and its (empty) changelog.</summary>
+    private (string Input, string Changelog) InputWithTenRecordsInPartitionOne()
+    {
+        var changelog = broker.NewTopic("changelog");
+        var input = broker.NewTopic("input");
+        for (var i = 0; i < 10; i++)
+        {
+            broker.Produce(new TopicPartition(input, 1), new Message<byte[], byte[]> { Key = [], Value = [1] });
+        }
+
+        return (input, changelog);
+    }
+
+    /// <summary><c>kafka lag</c> with another no-progress limit than the shipped one.</summary>
+    private Task<CliRunner.Result> Lag(TimeSpan noProgress, string input, string changelog)
+        => CliRunner.RunAsync(LagCommand.Create(noProgress), "lag", "--bootstrap", broker.Bootstrap, "--input-topic", input, "--changelog-topic", changelog,
+            "--group", $"nobody-{Guid.NewGuid():N}");
 
     private static byte[] Checkpoint(long nextOffset)
     {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text;
 using Confluent.Kafka;
 using SignalPipeline.Cli.Streams;
+using SignalPipeline.DevBroker;
 using SignalPipeline.Filters;
 using SignalPipeline.Tests.Infrastructure;
 
@@ -59,6 +60,57 @@ public sealed class StreamsCommandTests(MockBrokerFixture broker)
         Assert.Contains(@"s\x1b[2J", list.Output, StringComparison.Ordinal);
         Assert.Contains("(refused)", list.Output, StringComparison.Ordinal);
         Assert.DoesNotContain('\u001b', list.Output + list.Error);
+    }
+
+    [Fact]
+    public async Task ConfigListReadingLongerThanTheNoProgressLimitCompletesWhileTheClusterKeepsAnswering()
+    {
+        var topic = broker.NewTopic("stream-config");
+        for (var stream = 0; stream < 30; stream++)
+        {
+            broker.Produce(new TopicPartition(topic, 0), new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes($"s{stream}"), Value = Encoding.UTF8.GetBytes("{\"algorithm\":\"kalman\"}") });
+        }
+
+        // The dev broker returns one batch per partition per fetch and each entry is a batch of its own: the reading takes
+        // 30 round trips, longer in total than the limit, each well inside it.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        CliRunner.Result slow;
+        broker.Cluster.SetBrokerRtt(MockKafkaCluster.AllBrokers, TimeSpan.FromMilliseconds(150));
+        try
+        {
+            slow = await CliRunner.RunAsync(StreamsCommand.Create(TimeSpan.FromSeconds(2)), "streams", "config", "--topic", topic, "-b", broker.Bootstrap);
+        }
+        finally
+        {
+            broker.Cluster.ClearFaults();
+        }
+
+        Assert.True(slow.ExitCode == 0, slow.ToString());
+        Assert.True(clock.Elapsed > TimeSpan.FromSeconds(4), $"the verb took {clock.Elapsed}: the case needs it longer than the limit");
+        Assert.Contains("30 entries", slow.Output, StringComparison.Ordinal);
+        Assert.Contains(slow.Output.Split('\n'), l => l.StartsWith("s29 ", StringComparison.Ordinal) && l.Contains("kalman", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ConfigListIsGivenUpWhenTheClusterGivesNothingForTheNoProgressLimit()
+    {
+        var topic = broker.NewTopic("stream-config");
+        broker.Produce(new TopicPartition(topic, 2), new Message<byte[], byte[]> { Key = "s1"u8.ToArray(), Value = Encoding.UTF8.GetBytes("{\"algorithm\":\"kalman\"}") });
+
+        CliRunner.Result stuck;
+        broker.Cluster.SetPartitionLeader(topic, 2, MockKafkaCluster.AllBrokers);
+        try
+        {
+            stuck = await CliRunner.RunAsync(StreamsCommand.Create(TimeSpan.FromSeconds(2)), "streams", "config", "--topic", topic, "-b", broker.Bootstrap);
+        }
+        finally
+        {
+            broker.Cluster.SetPartitionLeader(topic, 2, 1);
+        }
+
+        Assert.True(stuck.ExitCode == 1, stuck.ToString());
+        Assert.Contains($"error: reading {topic} made no progress for 2 s: no record and no partition end came (partitions not read to their end: 2).", stuck.Error, StringComparison.Ordinal);
+        Assert.Empty(stuck.Output);
     }
 
     [Theory]

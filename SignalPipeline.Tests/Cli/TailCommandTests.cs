@@ -1,6 +1,8 @@
 using System.Text;
 using Confluent.Kafka;
 using NAudio.Wave;
+using SignalPipeline.Cli.Operations;
+using SignalPipeline.DevBroker;
 using SignalPipeline.Messages;
 using SignalPipeline.Tests.Infrastructure;
 
@@ -88,6 +90,56 @@ public sealed class TailCommandTests(MockBrokerFixture broker) : IDisposable
     }
 
     [Fact]
+    public async Task WavSampleRateLookUpTakingLongerThanTheNoProgressLimitCompletesWhileTheClusterKeepsAnswering()
+    {
+        var (stream, input, output) = OneOutputChunkWhoseRateIsInInputPartition(0, otherStreamsBefore: 30);
+        var path = Path.Combine(_folder, "slow.wav");
+
+        // The dev broker cannot search by time, so the look-up reads the input from its start; it returns one batch per
+        // partition per fetch and each chunk is a batch of its own: 31 round trips, longer in total than the limit, each
+        // well inside it.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        CliRunner.Result slow;
+        broker.Cluster.SetBrokerRtt(MockKafkaCluster.AllBrokers, TimeSpan.FromMilliseconds(150));
+        try
+        {
+            slow = await WavTail(TimeSpan.FromSeconds(2), output, input, stream, path);
+        }
+        finally
+        {
+            broker.Cluster.ClearFaults();
+        }
+
+        Assert.True(slow.ExitCode == 0, slow.ToString());
+        Assert.True(clock.Elapsed > TimeSpan.FromSeconds(4), $"the verb took {clock.Elapsed}: the case needs it longer than the limit");
+        Assert.Contains($"Wrote 2 samples (1 chunks) of '{stream}' to {path} at 22050 Hz", slow.Output);
+        using var reader = new WaveFileReader(path);
+        Assert.Equal(22050, reader.WaveFormat.SampleRate);
+    }
+
+    [Fact]
+    public async Task WavSampleRateLookUpIsGivenUpWhenTheClusterGivesNothingForTheNoProgressLimit()
+    {
+        var (stream, input, output) = OneOutputChunkWhoseRateIsInInputPartition(2, otherStreamsBefore: 0);
+
+        CliRunner.Result stuck;
+        broker.Cluster.SetPartitionLeader(input, 2, MockKafkaCluster.AllBrokers);
+        try
+        {
+            stuck = await WavTail(TimeSpan.FromSeconds(2), output, input, stream, Path.Combine(_folder, "stuck.wav"));
+        }
+        finally
+        {
+            broker.Cluster.SetPartitionLeader(input, 2, 1);
+        }
+
+        // Not "no sample_rate ... pass --sample-rate" (exit 2): the input was not read to its end.
+        Assert.True(stuck.ExitCode == 1, stuck.ToString());
+        Assert.Contains($"error: reading {input} made no progress for 2 s: no record and no partition end came (partitions not read to their end: 2).", stuck.Error);
+        Assert.DoesNotContain("--sample-rate", stuck.Error);
+    }
+
+    [Fact]
     public async Task CountNotReachedBeforeTheTimeoutExitsWithOne()
     {
         var result = await CliRunner.RunAsync("kafka", "tail", "--bootstrap", broker.Bootstrap, "--stream", $"none-{Guid.NewGuid():N}", "--count", "1", "--timeout", "1");
@@ -130,6 +182,32 @@ public sealed class TailCommandTests(MockBrokerFixture broker) : IDisposable
         Assert.True(result.ExitCode == 2, result.ToString());
         Assert.Equal($"error: {message}", result.Error.Trim());
     }
+
+    /// <summary>
+    /// Topics of the test's own: an output topic with one chunk (2 samples) of a new stream, and an input topic whose
+    /// <paramref name="partition"/> holds chunks of <paramref name="otherStreamsBefore"/> other streams (8000 Hz), then
+    /// that stream's chunk (22050 Hz).
+    /// </summary>
+    private (string Stream, string Input, string Output) OneOutputChunkWhoseRateIsInInputPartition(int partition, int otherStreamsBefore)
+    {
+        var stream = $"wav-{Guid.NewGuid():N}";
+        var input = broker.NewTopic("input");
+        var output = broker.NewTopic("output");
+        var timestamp = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        for (var other = 0; other < otherStreamsBefore; other++)
+        {
+            broker.Produce(new TopicPartition(input, partition), SampleCodec.ToMessage(new SampleChunk($"other-{other}", 0, new double[] { 1 }, 8000, timestamp)));
+        }
+
+        broker.Produce(new TopicPartition(input, partition), SampleCodec.ToMessage(new SampleChunk(stream, 0, new double[] { 1, 2 }, 22050, timestamp)));
+        broker.Produce(output, SampleCodec.ToMessage(Output(stream, 0, [0.5, -0.25], timestamp)));
+        return (stream, input, output);
+    }
+
+    /// <summary><c>kafka tail --wav</c> of one chunk with another no-progress limit for its sample-rate look-up than the shipped one.</summary>
+    private Task<CliRunner.Result> WavTail(TimeSpan lookUpNoProgress, string output, string input, string stream, string path)
+        => CliRunner.RunAsync(TailCommand.Create(lookUpNoProgress), "tail", output, "--bootstrap", broker.Bootstrap, "--stream", stream, "--from-beginning",
+            "--wav", path, "--input-topic", input, "--count", "1", "--timeout", "60");
 
     private static FilteredChunk Output(string stream, long seq, double[] filtered, long? timestamp = null)
     {
