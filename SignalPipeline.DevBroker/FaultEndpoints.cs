@@ -85,6 +85,19 @@ public static class FaultEndpoints
             return Results.NoContent();
         });
 
+        faults.MapPost("/topics/{topic}/delete", (string topic, DevBrokerHost host) =>
+        {
+            try
+            {
+                host.Cluster.DeleteTopic(topic);
+                return Results.NoContent();
+            }
+            catch (InvalidOperationException ex)
+            {
+                return Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Unknown topic", detail: ex.Message);
+            }
+        });
+
         faults.MapPost("/clear", (DevBrokerHost host) =>
         {
             host.Cluster.ClearFaults();

@@ -83,6 +83,10 @@ internal static partial class LibrdkafkaNative
     [LibraryImport(Library, EntryPoint = "rd_kafka_mock_topic_set_error", StringMarshalling = StringMarshalling.Utf8)]
     public static partial void MockTopicSetError(IntPtr cluster, string topic, int error);
 
+    /// <summary>Deletes the topic and its records; an unknown topic is an error.</summary>
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_topic_delete", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int MockTopicDelete(IntPtr cluster, string topic);
+
     // Request tracking: which requests reached the brokers, so a test can tell that a client retried.
 
     [LibraryImport(Library, EntryPoint = "rd_kafka_mock_start_request_tracking")]

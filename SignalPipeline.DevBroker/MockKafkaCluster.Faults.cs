@@ -102,6 +102,24 @@ public sealed partial class MockKafkaCluster
     }
 
     /// <summary>
+    /// Deletes the topic and its records, as an operator's <c>kafka-topics --delete</c> would; <see cref="ClearFaults"/>
+    /// does not bring it back (<see cref="CreateTopic"/> creates it again, empty). A Metadata request that allows topic
+    /// creation (librdkafka's producer default, <c>allow.auto.create.topics</c>) creates it again with the mock's
+    /// default partition count, as a broker with <c>auto.create.topics.enable</c> would.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The topic does not exist.</exception>
+    public void DeleteTopic(string topic)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(topic);
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_cluster == IntPtr.Zero, this);
+            ThrowOnError(LibrdkafkaNative.MockTopicDelete(_cluster, topic), $"delete topic '{topic}'");
+            _topicsWithErrors.Remove(topic); // setting its error back would create it again
+        }
+    }
+
+    /// <summary>
     /// Undoes the faults set through this object: queued request errors, topic errors, brokers down, added RTT.
     /// Partition leaders are left where they were moved.
     /// </summary>

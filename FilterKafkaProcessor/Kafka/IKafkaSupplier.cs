@@ -9,10 +9,16 @@ namespace FilterKafkaProcessor.Kafka;
 /// <param name="Assigned">Partitions given to this member; returns the offset to start each one from.</param>
 /// <param name="Revoked">Partitions taken away in a normal rebalance (the member may still commit before returning).</param>
 /// <param name="Lost">Partitions lost without a chance to commit (session timed out, fenced).</param>
+/// <param name="Error">
+/// An error librdkafka reports through its error callback, not from <c>Consume</c> (also called from inside <c>Consume</c>):
+/// a subscribed topic deleted comes this way, <c>Local_UnknownPartition</c> then <c>UnknownTopicOrPart</c> for each of its
+/// partitions (librdkafka 2.16.0, measured on the dev broker).
+/// </param>
 public sealed record RebalanceHandlers(
     Func<IReadOnlyList<TopicPartition>, IEnumerable<TopicPartitionOffset>> Assigned,
     Action<IReadOnlyList<TopicPartitionOffset>> Revoked,
-    Action<IReadOnlyList<TopicPartitionOffset>> Lost);
+    Action<IReadOnlyList<TopicPartitionOffset>> Lost,
+    Action<Error>? Error = null);
 
 /// <summary>
 /// The seam between the processor's logic and Kafka (Streamiz's <c>IKafkaSupplier</c>): the real supplier builds

@@ -31,7 +31,7 @@ public sealed class KafkaSupplier(KafkaClientFactory kafka) : IKafkaSupplier
         => kafka.CreateConsumer<byte[], byte[]>(groupId, ConfigureConsumer, builder => builder
             .SetPartitionsAssignedHandler((_, assigned) => handlers.Assigned(assigned))
             .SetPartitionsRevokedHandler((_, revoked) => handlers.Revoked(revoked))
-            .SetPartitionsLostHandler((_, lost) => handlers.Lost(lost)));
+            .SetPartitionsLostHandler((_, lost) => handlers.Lost(lost)), handlers.Error);
 
     public IConsumer<byte[], byte[]> GetRestoreConsumer(string groupId)
         => kafka.CreateConsumer<byte[], byte[]>(groupId, config =>

@@ -91,7 +91,8 @@ public sealed class StreamThread : IDisposable
         (_outputPartitions, _changelogPartitions) = (output, changelog);
         _collector.Initialize();
         _writer = new BatchWriter(_collector, _options, _context.Limits, output, _codec);
-        _consumer = _kafka.GetConsumer(ProcessorOptions.ConsumerGroup, new RebalanceHandlers(_manager.OnAssigned, r => OnRevoked(r, "revoked"), r => OnRevoked(r, "lost")));
+        _consumer = _kafka.GetConsumer(ProcessorOptions.ConsumerGroup, new RebalanceHandlers(_manager.OnAssigned, r => OnRevoked(r, "revoked"), r => OnRevoked(r, "lost"),
+            e => _checkTopics |= IsUnknownTopic(e.Code)));
         _consumer.Subscribe(_options.InputTopic);
         _health.Running(true);
         _logger.LogInformation("Filtering {Input} -> {Output} with {Algorithm} ({Mode}), transactional id {TransactionalId}; largest chunk accepted: {F64} f64 / {F32} f32 samples (message.max.bytes {Max})",
@@ -348,10 +349,11 @@ public sealed class StreamThread : IDisposable
         }
         catch (ConsumeException e) when (!e.Error.IsFatal)
         {
-            // librdkafka reports a subscribed topic that is gone this way (then revokes its partitions) and goes on
+            // librdkafka may report a subscribed topic that is gone this way ("Subscribed topic not available"), or through
+            // the error callback (the consumer's Error handler above: what 2.16.0 does on the dev broker), and goes on
             // consuming nothing: the next step checks the topics.
             _logger.LogWarning("Consume error: {Reason}", e.Error.Reason);
-            _checkTopics |= e.Error.Code is ErrorCode.UnknownTopicOrPart or ErrorCode.Local_UnknownTopic or ErrorCode.Local_UnknownPartition;
+            _checkTopics |= IsUnknownTopic(e.Error.Code);
             return true;
         }
 
@@ -645,6 +647,9 @@ public sealed class StreamThread : IDisposable
             throw new TopicsChangedException($"The pipeline's topics changed under the processor; it stops: {string.Join("; ", problems)}. Nothing uncommitted was kept: started again, it resumes from the last commit (docs/processor.md, \"Topics changed while running\").");
         }
     }
+
+    private static bool IsUnknownTopic(ErrorCode code)
+        => code is ErrorCode.UnknownTopicOrPart or ErrorCode.Local_UnknownTopic or ErrorCode.Local_UnknownPartition;
 
     private string ChangelogTooSmall(int changelog, int input)
         => $"{PipelineTopics.ChangelogSetting} '{_options.ChangelogTopic}' has {changelog} partitions but {PipelineTopics.InputSetting} '{_options.InputTopic}' has {input}: the changelog must be co-partitioned with the input (its partition i holds the state of input partition i; fix: kafka-topics --alter --topic {_options.ChangelogTopic} --partitions {input}, see docs/kafka.md)";

@@ -155,6 +155,32 @@ public sealed class BrokerFaultTests
     }
 
     [Fact]
+    public async Task A_deleted_topic_is_gone_a_record_for_it_times_out_and_a_producer_that_may_create_topics_creates_it_again()
+    {
+        using var cluster = StartCluster();
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.BootstrapServers }).Build();
+        using var transactional = TransactionalProducer(cluster, "deleted-topic", messageTimeoutMs: 2000);
+        await transactional.CommitOneAsync("before");
+
+        cluster.DeleteTopic(Topic);
+        Assert.DoesNotContain(admin.GetMetadata(TestTimeout).Topics, t => t.Topic == Topic);
+        Assert.Contains($"'{Topic}'", Assert.Throws<InvalidOperationException>(() => cluster.DeleteTopic(Topic)).Message);
+
+        // A transactional producer (librdkafka's defaults otherwise) does not create it again: its record times out.
+        transactional.BeginTransaction();
+        var timedOut = await Assert.ThrowsAsync<ProduceException<Null, string>>(() => transactional.Send("after").WaitAsync(TestTimeout));
+        Assert.Equal(ErrorCode.Local_MsgTimedOut, timedOut.Error.Code);
+        transactional.AbortTransaction(TestTimeout);
+        Assert.DoesNotContain(admin.GetMetadata(TestTimeout).Topics, t => t.Topic == Topic);
+
+        // A plain producer with librdkafka's defaults (allow.auto.create.topics=true: the signal generator's, kcat's) does,
+        // with the mock's default 4 partitions, as a broker with auto.create.topics.enable would.
+        using var producer = Producer(cluster, messageTimeoutMs: 10_000);
+        Assert.Equal(PersistenceStatus.Persisted, (await producer.Send("created again").WaitAsync(TestTimeout)).Status);
+        Assert.Equal(4, admin.GetMetadata(TestTimeout).Topics.Single(t => t.Topic == Topic).Partitions.Count);
+    }
+
+    [Fact]
     public async Task ClearFaults_drops_queued_errors_and_brings_brokers_back()
     {
         using var cluster = StartCluster(brokers: 2);

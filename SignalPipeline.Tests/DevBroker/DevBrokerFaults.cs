@@ -34,6 +34,10 @@ public sealed class DevBrokerFaults(HttpClient http)
     public Task SetTopicErrorAsync(string topic, ErrorCode error)
         => PostAsync($"/faults/topics/{Uri.EscapeDataString(topic)}/error", new { error = (int)error });
 
+    /// <summary>Deletes the topic and its records (<see cref="MockKafkaCluster.DeleteTopic"/>); <see cref="ClearAsync"/> does not bring it back.</summary>
+    public Task DeleteTopicAsync(string topic)
+        => PostAsync($"/faults/topics/{Uri.EscapeDataString(topic)}/delete", null);
+
     /// <summary>Queued request errors, topic errors, brokers down and RTT all undone.</summary>
     public Task ClearAsync() => PostAsync("/faults/clear", null);
 

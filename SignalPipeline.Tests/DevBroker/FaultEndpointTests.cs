@@ -101,4 +101,24 @@ public sealed class FaultEndpointTests(FaultEndpointTests.Broker broker) : IClas
         Assert.Equal(HttpStatusCode.NotFound, refused.StatusCode);
         Assert.Contains("ids are 1 to 2", refused.Message);
     }
+
+    [Fact]
+    public async Task A_topic_deleted_over_HTTP_is_gone_and_an_unknown_one_is_a_404_problem_naming_it()
+    {
+        // Its own topic, created by producing to it: the other tests share this broker's 'orders'.
+        var faults = new DevBrokerFaults(broker.Process.Http);
+        const string Topic = "deleted-over-http";
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = broker.Process.BootstrapServers }).Build())
+        {
+            await producer.ProduceAsync(Topic, new Message<Null, string> { Value = "created" }).WaitAsync(Timeout);
+        }
+
+        await faults.DeleteTopicAsync(Topic);
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Process.BootstrapServers }).Build();
+        Assert.DoesNotContain(admin.GetMetadata(Timeout).Topics, t => t.Topic == Topic);
+
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => faults.DeleteTopicAsync(Topic));
+        Assert.Equal(HttpStatusCode.NotFound, refused.StatusCode);
+        Assert.Contains($"'{Topic}'", refused.Message);
+    }
 }

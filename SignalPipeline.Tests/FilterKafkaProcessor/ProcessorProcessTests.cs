@@ -253,6 +253,52 @@ public sealed class ProcessorProcessTests
         Assert.Equal(HttpStatusCode.OK, processor.Status("/alive"));
     }
 
+    [Theory]
+    [InlineData("sample-output", "OUTPUT_TOPIC")]
+    [InlineData("sample-input", "INPUT_TOPIC")]
+    public async Task A_topic_deleted_while_it_runs_stops_it_with_exit_code_1_naming_the_topic(string topic, string setting)
+    {
+        // What StreamThreadTests show with the in-memory cluster, against librdkafka's own clients and mock broker. A record
+        // for a deleted topic fails when the transaction timeout runs out (5 s here instead of 30 s, so the test takes
+        // seconds). The group consumer reports a deleted input topic through its error callback, UnknownTopicOrPart per
+        // partition (about 30 s after the deletion here), and from Consume only after its metadata refresh
+        // (topic.metadata.refresh.interval.ms, 5 minutes by default; with 1 s it came within seconds), so that interval
+        // stays at its default: until 2026-12-05 the processor heeded only Consume's error and consumed nothing meanwhile.
+        using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:FaultInjection=true");
+        var faults = new DevBrokerFaults(broker.Http);
+        using var processor = await RunningProcessor.StartAsync(broker, new() { ["Kafka__Producer__transaction.timeout.ms"] = "5000" });
+        using var output = new CommittedOutput(broker.BootstrapServers);
+
+        // No topic auto-creation, as the processor's own producer: the test's producer must not create the topic again.
+        using var input = new ProducerBuilder<byte[], byte[]>(new ProducerConfig
+        {
+            BootstrapServers = broker.BootstrapServers,
+            AllowAutoCreateTopics = false,
+            MessageTimeoutMs = 5000,
+        }).Build();
+        const int Before = 3;
+        for (var seq = 0; seq < Before; seq++)
+        {
+            await input.ProduceAsync("sample-input", SampleCodec.ToMessage(Chunk(seq))).WaitAsync(Timeout);
+        }
+
+        await Poll.UntilAsync(() => output.Read().Count >= Before || processor.HasExited, Timeout, () => $"the first chunks' outputs; output:{Environment.NewLine}{processor.Output}");
+        processor.AssertRunning();
+
+        await faults.DeleteTopicAsync(topic);
+        for (var seq = Before; seq < 2 * Before; seq++)
+        {
+            // A record for a deleted input topic is not delivered: only what reaches the processor matters here.
+            input.Produce("sample-input", SampleCodec.ToMessage(Chunk(seq)));
+        }
+
+        await Poll.UntilAsync(() => processor.HasExited, Timeout, () => $"the processor to stop after {topic} was deleted; output:{Environment.NewLine}{processor.Output}");
+        Assert.True(processor.ExitCode == 1, $"exit code {processor.ExitCode}; output:{Environment.NewLine}{processor.Output}");
+        Assert.Contains($"{setting}: topic '{topic}' does not exist any more", processor.Output);
+
+        static SampleChunk Chunk(long seq) => new("deleted-topic", seq, new double[] { seq, 0.5, -0.5 }, 8000, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+    }
+
     /// <summary>Stops the input, then waits for every seq sent of each stream in sample-output and /health back; none twice.</summary>
     private static async Task AssertEverySeqOnceAsync(RunningProcessor processor, FlowingInput input, CommittedOutput output, TimeSpan patience)
     {

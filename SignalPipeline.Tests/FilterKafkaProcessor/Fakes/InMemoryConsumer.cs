@@ -196,6 +196,13 @@ internal sealed class InMemoryConsumer(
                 step();
             }
 
+            // Outside the lock, as the rebalance handlers: the error callback may call back into the consumer.
+            if (Locked(() => Membership.Subscription.FirstOrDefault(t => cluster.PartitionCount(t) is null && _reportedMissing.Add(t))) is { } missing)
+            {
+                handlers?.Error?.Invoke(new Error(ErrorCode.UnknownTopicOrPart, $"{missing} [0]: topic does not exist (Broker: Unknown topic or partition)"));
+                continue;
+            }
+
             lock (Gate)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -203,12 +210,6 @@ internal sealed class InMemoryConsumer(
                 if (Membership.StepPending)
                 {
                     continue;
-                }
-
-                if (Membership.Subscription.FirstOrDefault(t => cluster.PartitionCount(t) is null && _reportedMissing.Add(t)) is { } missing)
-                {
-                    throw new ConsumeException(new ConsumeResult<byte[], byte[]> { TopicPartitionOffset = new TopicPartitionOffset(missing, Partition.Any, Offset.Unset) },
-                        new Error(ErrorCode.UnknownTopicOrPart, $"Subscribed topic not available: {missing}: Broker: Unknown topic or partition"));
                 }
 
                 if (_assigned.Fetch() is { } result)

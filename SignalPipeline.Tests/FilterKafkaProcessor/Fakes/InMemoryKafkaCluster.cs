@@ -77,8 +77,9 @@ public sealed class InMemoryKafkaCluster(TimeProvider? time = null)
     /// <summary>
     /// <c>kafka-topics --delete</c>: the topic and its records are gone. Producing to it is refused
     /// (<c>Local_UnknownTopic</c>); the groups subscribed to it rebalance without it, and each subscribed consumer reports
-    /// it once from its next <c>Consume</c>, as librdkafka does (<c>ConsumeException</c> <c>UnknownTopicOrPart</c>,
-    /// "Subscribed topic not available"; measured on the dev broker, docs/processor.md).
+    /// it once from its next <c>Consume</c> through the error callback (<see cref="RebalanceHandlers.Error"/>,
+    /// <c>UnknownTopicOrPart</c>), not as a <c>ConsumeException</c>: what librdkafka 2.16.0 does on the dev broker
+    /// (<c>ProcessorProcessTests.A_topic_deleted_while_it_runs_stops_it_with_exit_code_1_naming_the_topic</c>).
     /// </summary>
     public void DeleteTopic(string topic)
     {
