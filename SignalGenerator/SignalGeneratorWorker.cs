@@ -45,7 +45,10 @@ public sealed class SignalGeneratorWorker(
             "Producing {Streams} streams ({Shapes}) to {Topic}: {ChunkSize}-sample {Format} chunks at {Rate} samples/s per stream",
             streams.Length, settings.Shapes, topic, settings.ChunkSize, settings.Format, settings.Rate > 0 ? settings.Rate : "max");
 
-        using var producer = kafka.CreateProducer<byte[], byte[]>();
+        // The topic was checked at start; a record for it after it was deleted must fail (/health unhealthy, the error
+        // logged) rather than create it again with the broker's defaults (librdkafka's producer default), which would
+        // also hide the deletion from the processor (docs/processor.md, "Topics changed while running").
+        using var producer = kafka.CreateProducer<byte[], byte[]>(config => config.AllowAutoCreateTopics ??= false);
         var samples = new double[settings.ChunkSize];
         var started = Stopwatch.GetTimestamp();
         long produced = 0;

@@ -78,7 +78,7 @@ public sealed class GeneratorMetricsTests
         return builder.Build();
     }
 
-    private static MetricCollector<T> Collect<T>(IHost host, string instrument)
+    internal static MetricCollector<T> Collect<T>(IHost host, string instrument)
         where T : struct
     {
         host.Services.GetRequiredService<GeneratorMetrics>();

@@ -1,4 +1,7 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
+using SignalGenerator;
 using SignalPipeline.DevBroker;
 using SignalPipeline.Kafka;
 using SignalPipeline.Tests.Infrastructure;
@@ -32,5 +35,28 @@ public sealed class GeneratorTopicCheckTests
         // Asked for all topics, not this one by name: a metadata request naming it would create it.
         using var admin = KafkaTestClients.CreateFactory(cluster.BootstrapServers).CreateAdminClient();
         Assert.DoesNotContain(admin.GetMetadata(TimeSpan.FromSeconds(10)).Topics, t => t.Topic == "gentest3");
+    }
+
+    [Fact]
+    public async Task A_topic_deleted_while_it_runs_is_not_created_again_and_the_chunks_for_it_are_delivery_errors()
+    {
+        using var cluster = MockKafkaCluster.Start(1);
+        cluster.CreateTopic(PipelineTopics.DefaultInput, 2);
+        using var host = GeneratorMetricsTests.Build(cluster, ("Generator:MaxChunks", "0"), ("Generator:Rate", "2000"),
+            ("Kafka:Producer:message.timeout.ms", "3000"));
+        using var chunks = GeneratorMetricsTests.Collect<long>(host, "chunks");
+        using var errors = GeneratorMetricsTests.Collect<long>(host, "delivery_errors");
+        await host.StartAsync().WaitAsync(Patience);
+        await Poll.UntilAsync(() => chunks.Sum() > 0, Patience, () => "chunks produced");
+
+        cluster.DeleteTopic(PipelineTopics.DefaultInput);
+
+        // With librdkafka's producer default (allow.auto.create.topics=true) the mock's Metadata created it again.
+        await Poll.UntilAsync(() => errors.Sum() > 0, Patience, () => $"delivery errors after the deletion (chunks {chunks.Sum()})");
+        var health = host.Services.GetRequiredService<DeliveryHealth>();
+        Assert.Equal(HealthStatus.Unhealthy, (await health.CheckHealthAsync(new HealthCheckContext())).Status);
+        using var admin = KafkaTestClients.CreateFactory(cluster.BootstrapServers).CreateAdminClient();
+        Assert.DoesNotContain(admin.GetMetadata(TimeSpan.FromSeconds(10)).Topics, t => t.Topic == PipelineTopics.DefaultInput);
+        await host.StopAsync().WaitAsync(Patience);
     }
 }
