@@ -15,7 +15,15 @@ public static class TopicLookup
     /// The cluster did not answer within <paramref name="timeout"/>, or lists the topic with an error (<see cref="Usable"/>).
     /// </exception>
     public static TopicMetadata? FindTopic(this IAdminClient admin, string topic, TimeSpan timeout)
-        => Usable(admin.GetMetadata(timeout).Topics.FirstOrDefault(t => t.Topic == topic));
+        => admin.FindTopics([topic], timeout)[0];
+
+    /// <summary><see cref="FindTopic"/> for each of <paramref name="topics"/>, from one metadata request.</summary>
+    /// <exception cref="KafkaException">As <see cref="FindTopic"/>, for the first topic listed with an error.</exception>
+    public static TopicMetadata?[] FindTopics(this IAdminClient admin, IReadOnlyList<string> topics, TimeSpan timeout)
+    {
+        var listed = admin.GetMetadata(timeout).Topics;
+        return [.. topics.Select(topic => Usable(listed.FirstOrDefault(t => t.Topic == topic)))];
+    }
 
     /// <summary>
     /// <paramref name="topic"/> when the cluster lists it without an error; null when it does not list it or calls it

@@ -38,4 +38,7 @@ public interface IKafkaSupplier
 
     /// <summary>The topic's partition count, or null when the topic does not exist; a <see cref="KafkaException"/> when the cluster reports an error for it (no leader yet, not authorised).</summary>
     int? PartitionCount(string topic);
+
+    /// <summary><see cref="PartitionCount"/> of each of <paramref name="topics"/>, from one look-up (one metadata request).</summary>
+    int?[] PartitionCounts(params string[] topics);
 }

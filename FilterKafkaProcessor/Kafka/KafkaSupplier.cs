@@ -97,11 +97,12 @@ public sealed class KafkaSupplier(KafkaClientFactory kafka) : IKafkaSupplier
         config.AllowAutoCreateTopics ??= false;
     }
 
-    public int? PartitionCount(string topic)
+    public int? PartitionCount(string topic) => PartitionCounts(topic)[0];
+
+    public int?[] PartitionCounts(params string[] topics)
     {
         _admin ??= kafka.CreateAdminClient();
         // A topic there but not usable now (no leader yet, not authorised) throws, naming its error (TopicLookup.Usable).
-        var info = _admin.FindTopic(topic, TimeSpan.FromSeconds(15));
-        return info is { Partitions.Count: > 0 } ? info.Partitions.Count : null;
+        return [.. _admin.FindTopics(topics, TimeSpan.FromSeconds(15)).Select(info => info is { Partitions.Count: > 0 } ? info.Partitions.Count : (int?)null)];
     }
 }

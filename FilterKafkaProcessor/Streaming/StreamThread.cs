@@ -608,8 +608,9 @@ public sealed class StreamThread : IDisposable
         int? input, output, dlq, changelog;
         try
         {
-            (input, output, dlq, changelog) = (_kafka.PartitionCount(_options.InputTopic), _kafka.PartitionCount(_options.OutputTopic),
-                _kafka.PartitionCount(_options.DlqTopic), _kafka.PartitionCount(_options.ChangelogTopic));
+            // One metadata request for the four: with Kafka away, one look-up's timeout, not four.
+            var counts = _kafka.PartitionCounts(_options.InputTopic, _options.OutputTopic, _options.DlqTopic, _options.ChangelogTopic);
+            (input, output, dlq, changelog) = (counts[0], counts[1], counts[2], counts[3]);
         }
         catch (KafkaException e)
         {

@@ -36,6 +36,8 @@ public sealed class InMemoryKafkaSupplier(InMemoryKafkaCluster cluster, Isolatio
 
     public int? PartitionCount(string topic) => cluster.PartitionCount(topic);
 
+    public int?[] PartitionCounts(params string[] topics) => [.. topics.Select(cluster.PartitionCount)];
+
     private static T Keep<T>(List<T> all, T client)
     {
         lock (all)
