@@ -127,20 +127,8 @@ public sealed class SignalGeneratorWorker(
 
     private void Produce(IProducer<byte[], byte[]> producer, string topic, Message<byte[], byte[]> message, CancellationToken cancellationToken)
     {
-        while (true)
-        {
-            try
-            {
-                producer.Produce(topic, message, OnDelivered);
-                return;
-            }
-            catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
-            {
-                // Flat-out mode outruns the broker: wait for deliveries to free the local queue, never drop a chunk.
-                cancellationToken.ThrowIfCancellationRequested();
-                producer.Poll(TimeSpan.FromMilliseconds(50));
-            }
-        }
+        // Flat-out mode outruns the broker: wait for deliveries to free the local queue, never drop a chunk.
+        producer.ProduceWaitingForRoom(new TopicPartition(topic, Partition.Any), message, OnDelivered, TimeSpan.FromMilliseconds(50), cancellationToken);
     }
 
     private void OnDelivered(DeliveryReport<byte[], byte[]> report)

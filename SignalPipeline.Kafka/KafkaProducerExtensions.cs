@@ -55,6 +55,32 @@ public static class KafkaProducerExtensions
         }
     }
 
+    /// <summary>
+    /// <see cref="IProducer{TKey,TValue}.Produce(TopicPartition, Message{TKey,TValue}, Action{DeliveryReport{TKey,TValue}})"/>,
+    /// waiting while librdkafka's local queue is full (<c>queue.buffering.max.messages</c>/<c>kbytes</c>): each time it
+    /// polls for <paramref name="pollWait"/> so deliveries free it, and tries again; never drops the message.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while the queue was full.</exception>
+    public static void ProduceWaitingForRoom<TKey, TValue>(
+        this IProducer<TKey, TValue> producer, TopicPartition topicPartition, Message<TKey, TValue> message,
+        Action<DeliveryReport<TKey, TValue>>? deliveryHandler, TimeSpan pollWait, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(producer);
+        while (true)
+        {
+            try
+            {
+                producer.Produce(topicPartition, message, deliveryHandler);
+                return;
+            }
+            catch (ProduceException<TKey, TValue> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                producer.Poll(pollWait);
+            }
+        }
+    }
+
     /// <inheritdoc cref="ProduceTraced{TKey,TValue}(IProducer{TKey,TValue},TopicPartition,Message{TKey,TValue},Action{DeliveryReport{TKey,TValue}})"/>
     public static void ProduceTraced<TKey, TValue>(
         this IProducer<TKey, TValue> producer, string topic, Message<TKey, TValue> message,

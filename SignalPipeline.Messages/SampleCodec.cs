@@ -384,10 +384,10 @@ public static partial class SampleCodec
             return Fail(DecodeErrorCode.InvalidAlgorithm, "algorithm must not be empty", out error);
         }
 
-        if (Encoding.UTF8.GetByteCount(fields.Algorithm) > limits.MaxAlgorithmBytes)
+        if (Encoding.UTF8.GetByteCount(fields.Algorithm) is var algorithmBytes && algorithmBytes > limits.MaxAlgorithmBytes)
         {
             return Fail(DecodeErrorCode.InvalidAlgorithm,
-                $"algorithm must be at most {limits.MaxAlgorithmBytes} UTF-8 bytes, was {Encoding.UTF8.GetByteCount(fields.Algorithm)}", out error);
+                $"algorithm must be at most {limits.MaxAlgorithmBytes} UTF-8 bytes, was {algorithmBytes}", out error);
         }
 
         if (fields.FilteredCount < 0)

@@ -109,19 +109,8 @@ public sealed class ChunkProducer(KafkaClientFactory factory, ProduceRequest req
             throw new UsageException($"chunk seq {seq}: {reason}{(request.Format == SampleFormat.Float32 ? " Send it with --format f64 or json." : "")}");
         }
 
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            try
-            {
-                producer.Produce(request.Topic, message, onDelivery);
-                return;
-            }
-            catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
-            {
-                producer.Poll(TimeSpan.FromMilliseconds(100));
-            }
-        }
+        cancellationToken.ThrowIfCancellationRequested();
+        producer.ProduceWaitingForRoom(new TopicPartition(request.Topic, Partition.Any), message, onDelivery, TimeSpan.FromMilliseconds(100), cancellationToken);
     }
 
     private void Pace(Stopwatch clock, long samplesSent, CancellationToken cancellationToken)

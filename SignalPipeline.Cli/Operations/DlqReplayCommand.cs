@@ -409,21 +409,7 @@ internal sealed class ReplayTransactions : IDisposable
     public void Dispose() => _producer.Dispose();
 
     private void Produce(TopicPartition partition, Message<byte[], byte[]> message, Action<DeliveryReport<byte[], byte[]>> onDelivery)
-    {
-        while (true)
-        {
-            try
-            {
-                _producer.Produce(partition, message, onDelivery);
-                return;
-            }
-            catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
-            {
-                // librdkafka's local queue (queue.buffering.max.messages/kbytes) is full: let deliveries free it.
-                _producer.Poll(QueueFullWait);
-            }
-        }
-    }
+        => _producer.ProduceWaitingForRoom(partition, message, onDelivery, QueueFullWait);
 
     /// <summary>Waits until all <paramref name="count"/> messages are delivered, giving up when none is for the no-progress time.</summary>
     private void WaitForDeliveries(int count)
