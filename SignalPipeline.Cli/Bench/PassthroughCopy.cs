@@ -80,17 +80,13 @@ public static class PassthroughCopy
 
     private static void Produce(IProducer<byte[], byte[]> producer, TopicPartition partition, Message<byte[], byte[]> message, CancellationToken stop)
     {
-        while (!stop.IsCancellationRequested)
+        try
         {
-            try
-            {
-                producer.Produce(partition, message);
-                return;
-            }
-            catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
-            {
-                producer.Poll(TimeSpan.FromMilliseconds(5));
-            }
+            producer.ProduceWaitingForRoom(partition, message, deliveryHandler: null, TimeSpan.FromMilliseconds(5), stop);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Stopped while the queue was full: the copy ends here, as before.
         }
     }
 }

@@ -280,18 +280,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
             SignalJson = settings.Format == SampleFormat.Json ? _signalJson[stream] ??= JsonSerializer.SerializeToUtf8Bytes(samples) : default,
         };
         var message = SampleCodec.ToMessage(chunk);
-        while (true)
-        {
-            try
-            {
-                producer.Produce(_partitionOf[stream], message, _onDelivered ??= OnDelivered);
-                break;
-            }
-            catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
-            {
-                producer.Poll(TimeSpan.FromMilliseconds(5));
-            }
-        }
+        producer.ProduceWaitingForRoom(_partitionOf[stream], message, _onDelivered ??= OnDelivered, TimeSpan.FromMilliseconds(5));
 
         Interlocked.Increment(ref _producedChunks);
         Interlocked.Add(ref _producedSamples, samples.Length);

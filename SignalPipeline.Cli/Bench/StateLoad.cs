@@ -197,24 +197,13 @@ public sealed class StateLoad : IDisposable
             TimestampMs: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) { Format = SampleFormat.Float64 };
         var message = SampleCodec.ToMessage(chunk);
         var partition = new TopicPartition(PipelineTopics.DefaultInput, stream % _partitions);
-        while (true)
+        _producer.ProduceWaitingForRoom(partition, message, report =>
         {
-            try
+            if (report.Error.IsError)
             {
-                _producer.Produce(partition, message, report =>
-                {
-                    if (report.Error.IsError)
-                    {
-                        Interlocked.Increment(ref _deliveryErrors);
-                    }
-                });
-                break;
+                Interlocked.Increment(ref _deliveryErrors);
             }
-            catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
-            {
-                _producer.Poll(TimeSpan.FromMilliseconds(5));
-            }
-        }
+        }, TimeSpan.FromMilliseconds(5));
 
         Interlocked.Increment(ref _produced);
     }
