@@ -123,7 +123,10 @@ public static class KafkaExtensions
     }
 
     // Mirrors Aspire.Hosting.Kafka's ConfigureKafkaContainer: the image's default listeners plus a host listener on
-    // 9092 and an internal one on 9093 for container-to-container traffic.
+    // 9092 and an internal one on 9093 for container-to-container traffic. Unlike it, PLAINTEXT is advertised on
+    // localhost in publish mode too: it is the image's inter-broker listener, bound to localhost, which the broker
+    // calls itself on for every transaction's markers; advertised as {host}:29092 (a Service without that port, in
+    // Kubernetes), no transaction of the processor could complete.
     private static void ConfigureKafkaContainer(EnvironmentCallbackContext context, KafkaContainerResource resource)
     {
         context.EnvironmentVariables["KAFKA_LISTENERS"] =
@@ -136,7 +139,7 @@ public static class KafkaExtensions
         context.EnvironmentVariables["KAFKA_ADVERTISED_LISTENERS"] = context.ExecutionContext.IsRunMode
             // In run mode containers reach each other by resource name on Aspire's container network.
             ? ReferenceExpression.Create($"PLAINTEXT://localhost:29092,PLAINTEXT_HOST://localhost:{primary.Property(EndpointProperty.Port)},PLAINTEXT_INTERNAL://{resource.Name}:{@internal.Property(EndpointProperty.TargetPort)}")
-            : ReferenceExpression.Create($"PLAINTEXT://{primary.Property(EndpointProperty.Host)}:29092,PLAINTEXT_HOST://{primary.Property(EndpointProperty.HostAndPort)},PLAINTEXT_INTERNAL://{@internal.Property(EndpointProperty.HostAndPort)}");
+            : ReferenceExpression.Create($"PLAINTEXT://localhost:29092,PLAINTEXT_HOST://{primary.Property(EndpointProperty.HostAndPort)},PLAINTEXT_INTERNAL://{@internal.Property(EndpointProperty.HostAndPort)}");
     }
 }
 

@@ -324,6 +324,60 @@ public sealed class DeploymentRuleTests
         Assert.Contains("confluent-local", Assert.Single(base_.OfType<V1StatefulSet>()).Spec.Template.Spec.Containers.Single().Image);
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("overlays/ha")]
+    public async Task EveryListenerTheBrokerAdvertisesIsReachableAtTheAddressItAdvertises(string overlay)
+    {
+        // Clients, the other brokers and the broker itself (the transaction coordinator writes every transaction's
+        // markers through the inter-broker listener, even to itself) connect to what is advertised, not to what is bound.
+        var objects = await RenderAsync(overlay);
+        var kafka = Assert.Single(objects.OfType<V1StatefulSet>());
+        var broker = kafka.Spec.Template.Spec.Containers.Single();
+        var config = objects.OfType<V1ConfigMap>().Single(c => c.Metadata.Name == "kafka-env").Data;
+        var bound = KafkaListeners(config["KAFKA_LISTENERS"]);
+
+        // The ha brokers advertise their own pod's name, set from the ordinal in the start command.
+        var advertisedText = config.TryGetValue("KAFKA_ADVERTISED_LISTENERS", out var value) ? value
+            : System.Text.RegularExpressions.Regex.Match(broker.Command.Last(), "KAFKA_ADVERTISED_LISTENERS=\"([^\"]+)\"").Groups[1].Value
+                .Replace("${HOSTNAME}", kafka.Metadata.Name + "-0", StringComparison.Ordinal);
+        var advertised = KafkaListeners(advertisedText);
+        Assert.NotEmpty(advertised);
+
+        foreach (var (name, (host, port)) in advertised)
+        {
+            var (bindHost, bindPort) = bound[name];
+            var where = $"{overlay}: {name}://{host}:{port} (bound to {bindHost}:{bindPort})";
+            if (host is "localhost" or "127.0.0.1")
+            {
+                // Only the pod itself reaches it: fine for the one broker of the base, never for a cluster of them.
+                Assert.True(port == bindPort && bindHost is "localhost" or "127.0.0.1" or "0.0.0.0" or "", where);
+                Assert.True(kafka.Spec.Replicas == 1, $"{where}: another broker cannot reach a loopback address");
+                continue;
+            }
+
+            Assert.False(bindHost is "localhost" or "127.0.0.1", $"{where}: a listener bound to loopback is reachable only inside its pod");
+            // "kafka": a Service; "kafka-0.kafka-headless": a pod of the StatefulSet through its headless Service.
+            var labels = host.Split('.');
+            var service = objects.OfType<V1Service>().SingleOrDefault(s => s.Metadata.Name == labels[labels.Length == 1 ? 0 : 1]);
+            Assert.True(service is not null, $"{where}: no Service for {host}");
+            Assert.True(labels.Length == 1 || (service.Spec.ClusterIP == "None" && labels[0].StartsWith(kafka.Metadata.Name + "-", StringComparison.Ordinal)), $"{where}: not a broker pod's name");
+            var servicePort = service.Spec.Ports.SingleOrDefault(p => p.Port == port);
+            Assert.True(servicePort is not null, $"{where}: Service {service.Metadata.Name} has no port {port}");
+            var target = broker.Ports.Single(p => p.Name == servicePort.TargetPort.Value || p.ContainerPort.ToString(CultureInfo.InvariantCulture) == servicePort.TargetPort.Value);
+            Assert.True(target.ContainerPort == bindPort, $"{where}: Service port {port} leads to {target.ContainerPort}");
+        }
+    }
+
+    /// <summary><c>NAME://host:port,...</c> by listener name.</summary>
+    private static Dictionary<string, (string Host, int Port)> KafkaListeners(string text) => text.Split(',').Select(l =>
+    {
+        var scheme = l.IndexOf("://", StringComparison.Ordinal);
+        var address = l[(scheme + 3)..];
+        var colon = address.LastIndexOf(':');
+        return (Name: l[..scheme], Host: address[..colon], Port: int.Parse(address[(colon + 1)..], CultureInfo.InvariantCulture));
+    }).ToDictionary(l => l.Name, l => (l.Host, l.Port));
+
     [Fact]
     public async Task InTheHaOverlayBrokersReachEachOtherAndTheAppOnlyTheClientPort()
     {
