@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
 using SignalPipeline.Kafka;
 
 namespace SignalPipeline.Cli.Kubernetes;
@@ -22,7 +25,7 @@ public sealed record CpuAutoscaling(int MinReplicas, int MaxReplicas, int Target
 /// replicas, autoscaling, sizes, Secrets by name) live here, not in the builders. The defaults are what the committed
 /// <c>deploy/k8s</c> is generated with, so regenerating without options reproduces it.
 /// </summary>
-public sealed record KubernetesOptions
+public sealed partial record KubernetesOptions
 {
     public const string DefaultRegistry = "localhost:5001";
     public const string DefaultTag = "latest";
@@ -173,6 +176,18 @@ public sealed record KubernetesOptions
 
     public CpuAutoscaling? AutoscalerOf(string resource) => Autoscalers.GetValueOrDefault(resource);
 
+    private static bool IsExactNetwork(string entry)
+    {
+        var slash = entry.IndexOf('/', StringComparison.Ordinal);
+        return slash > 0 && IPAddress.TryParse(entry[..slash], out var address)
+            // .NET reads 10.0.0/8 as 10.0.0.0/8 and 010.0.0.0 as octal: an IPv4 address only as the dotted quad it is.
+            && (address.AddressFamily != AddressFamily.InterNetwork || address.ToString() == entry[..slash])
+            && System.Net.IPNetwork.TryParse(entry, out var network) && network.BaseAddress.Equals(address);
+    }
+
+    [GeneratedRegex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+    private static partial Regex DnsLabel();
+
     public void Validate()
     {
         foreach (var (name, hpa) in Autoscalers)
@@ -202,6 +217,23 @@ public sealed record KubernetesOptions
         if (RateLimitPermitsPerSecond < 0 || RateLimitBurst < RateLimitPermitsPerSecond)
         {
             throw new ManifestException($"--rate-limit ({RateLimitPermitsPerSecond}) must be 0 or more and --rate-limit-burst ({RateLimitBurst}) at least it.");
+        }
+
+        // The gateway and the bridge stop at start on a list they cannot read (TrustedProxiesValidator, the same rule):
+        // refused here, before a deploy whose public pods would only crash-loop.
+        foreach (var network in ForwardedHeadersKnownNetworks.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!IsExactNetwork(network))
+            {
+                throw new ManifestException(
+                    $"--known-networks: '{network}' is not a CIDR network such as 10.0.0.0/8 (IPv4 as four decimal numbers, or IPv6, then /prefix length, no address bits set past the prefix).");
+            }
+        }
+
+        // It becomes a label value in the NetworkPolicies (kubernetes.io/metadata.name), which the API server checks.
+        if (!DnsLabel().IsMatch(IngressNamespace))
+        {
+            throw new ManifestException($"--ingress-namespace '{IngressNamespace}' is not a namespace name (at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit).");
         }
 
         if (HaBrokers < 3)

@@ -24,6 +24,59 @@ public sealed class KubernetesCommandTests
         Assert.False(Directory.Exists(output));
     }
 
+    [Theory]
+    [InlineData("10.0.0/8")]         // .NET reads 10.0.0.0/8
+    [InlineData("10.1.0.0/8")]       // address bits past the prefix
+    [InlineData("010.0.0.0/8")]      // octal: 8.0.0.0/8
+    [InlineData("10.0.0.0")]         // an address, not a network
+    [InlineData("10.0.0.0/8,pods")]
+    public void KnownNetworksTheGatewayAndTheBridgeWouldRefuseAtStartAreExitTwoNamingTheOptionAndWriteNothing(string networks)
+    {
+        // Written as they were, the public pods stopped at start on the cluster, naming ForwardedHeaders:KnownNetworks.
+        Assert.False(new Microsoft.Extensions.Hosting.TrustedProxiesValidator().Validate(null, new Microsoft.Extensions.Hosting.TrustedProxies { KnownNetworks = networks }).Succeeded);
+        using var temp = new TempFolder();
+        var output = Path.Combine(temp.Path, "k8s");
+
+        var (exit, _, errors) = Invoke("k8s", "generate", "--manifest", Manifest, "--output", output, "--known-networks", networks);
+
+        Assert.True(exit == 2, $"exit {exit}: {errors}");
+        Assert.StartsWith("error: --known-networks: '", errors, StringComparison.Ordinal);
+        Assert.Single(errors.Trim().Split('\n'));
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Theory]
+    [InlineData("Ingress-NGINX")]
+    [InlineData("ingress_nginx")]
+    [InlineData("-ingress")]
+    [InlineData("")]
+    public void AnIngressNamespaceThatIsNoNamespaceNameIsExitTwoAndWritesNothing(string ingressNamespace)
+    {
+        using var temp = new TempFolder();
+        var output = Path.Combine(temp.Path, "k8s");
+
+        var (exit, _, errors) = Invoke("k8s", "generate", "--manifest", Manifest, "--output", output, "--ingress-namespace", ingressNamespace);
+
+        Assert.True(exit == 2, $"exit {exit}: {errors}");
+        Assert.Equal($"error: --ingress-namespace '{ingressNamespace}' is not a namespace name (at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit).", errors.Trim());
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void KnownNetworksAndAnIngressNamespaceOfAClusterAreWritten()
+    {
+        const string Networks = "10.244.0.0/16, fd00::/8";
+        Assert.True(new Microsoft.Extensions.Hosting.TrustedProxiesValidator().Validate(null, new Microsoft.Extensions.Hosting.TrustedProxies { KnownNetworks = Networks }).Succeeded);
+        using var temp = new TempFolder();
+        var output = Path.Combine(temp.Path, "k8s");
+
+        var (exit, _, errors) = Invoke("k8s", "generate", "--manifest", Manifest, "--output", output, "--known-networks", Networks, "--ingress-namespace", "ingress");
+
+        Assert.True(exit == 0, $"exit {exit}: {errors}");
+        Assert.Contains($"ForwardedHeaders__KnownNetworks: {Networks}", File.ReadAllText(Path.Combine(output, "filter-gateway", "configmap.yaml")), StringComparison.Ordinal);
+        Assert.Contains("kubernetes.io/metadata.name: ingress", File.ReadAllText(Path.Combine(output, "websocket-bridge", "networkpolicy.yaml")), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void AMissingManifestIsExitTwoForGenerateAndImages()
     {
