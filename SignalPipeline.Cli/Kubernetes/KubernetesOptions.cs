@@ -46,10 +46,10 @@ public sealed partial record KubernetesOptions
     /// <summary>Resources users reach through the Ingress: admitted from <see cref="IngressNamespace"/>, forwarded headers trusted.</summary>
     public IReadOnlyList<string> PublicResources { get; init; } = ["filter-gateway", "websocket-bridge"];
 
-    /// <summary>The Deployment the lag-based KEDA overlay scales (the processor); it has a CPU HPA in the base.</summary>
     /// <summary>The workload whose pods get <c>Processor__InstanceId</c> = the pod name (a stable transactional id).</summary>
     public string StableInstanceIdResource { get; init; } = "filter-kafka-processor";
 
+    /// <summary>The Deployment the lag-based KEDA overlay scales (the processor); it has a CPU HPA in the base.</summary>
     public string AutoscaledResource { get; init; } = PipelineTopics.ProcessorGroup;
 
     /// <summary>
@@ -102,7 +102,10 @@ public sealed partial record KubernetesOptions
     /// <summary>Partitions of every pipeline topic: at least the processor's maximum replicas so every replica gets work.</summary>
     public int Partitions { get; init; } = 20;
 
-    /// <summary>Per-partition lag (in messages) above which KEDA adds a replica.</summary>
+    /// <summary>
+    /// KEDA's <c>lagThreshold</c>: consumer lag (messages, summed over the input's partitions) per replica; KEDA runs total
+    /// lag / this many replicas, within min and max and at most one per partition.
+    /// </summary>
     public int LagThreshold { get; init; } = 100;
 
     public string KafkaStorage { get; init; } = "10Gi";
