@@ -125,9 +125,12 @@ public sealed class ComposeGenerator
             environment[key] = Escape(_expressions.Resolve(value).Value);
         }
 
-        // Containers reach the broker on its internal listener; the host (the CLI, kcat) on localhost:KAFKA_PORT.
+        // Containers reach the broker on its internal listener; the host (the CLI, kcat) on localhost:KAFKA_PORT. The
+        // image's inter-broker listener PLAINTEXT is bound to localhost and the broker calls itself on it for every
+        // transaction's markers, so it is advertised there (as kafka:29092, a port bound to the container's loopback, no
+        // transaction could complete).
         environment["KAFKA_ADVERTISED_LISTENERS"] =
-            $"PLAINTEXT://{_kafka.Name}:29092,PLAINTEXT_HOST://localhost:${{{port}}},PLAINTEXT_INTERNAL://{KafkaForContainers}";
+            $"PLAINTEXT://localhost:29092,PLAINTEXT_HOST://localhost:${{{port}}},PLAINTEXT_INTERNAL://{KafkaForContainers}";
         environment["KAFKA_LOG_DIRS"] = "/var/lib/kafka/data/logs";
         environment["KAFKA_NUM_PARTITIONS"] = Invariant(_options.Partitions);
         environment["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] = "1";

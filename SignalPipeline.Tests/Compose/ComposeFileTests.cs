@@ -158,6 +158,42 @@ public sealed class ComposeFileTests
     }
 
     [Fact]
+    public void EveryListenerTheBrokerAdvertisesIsOneItListensOnAndContainersCanReach()
+    {
+        // Clients and the broker itself (the transaction coordinator writes every transaction's markers through the
+        // inter-broker listener, even to itself) connect to what is advertised, not to what is bound.
+        var environment = LoadCompose()["services"]!["kafka"]!["environment"]!;
+        var bound = KafkaListeners(environment["KAFKA_LISTENERS"]!.GetValue<string>());
+        var advertised = KafkaListeners(environment["KAFKA_ADVERTISED_LISTENERS"]!.GetValue<string>());
+        Assert.Equal(["PLAINTEXT", "PLAINTEXT_HOST", "PLAINTEXT_INTERNAL"], advertised.Keys.Order(StringComparer.Ordinal));
+        foreach (var (name, (host, port)) in advertised)
+        {
+            var (bindHost, bindPort) = bound[name];
+            var where = $"{name}://{host}:{port} (bound to {bindHost}:{bindPort})";
+            if (name == "PLAINTEXT_HOST")
+            {
+                // Published on the host: advertised as localhost:${KAFKA_PORT}, the host's side of the port mapping.
+                Assert.Equal(("localhost", "0.0.0.0"), (host, bindHost));
+                continue;
+            }
+
+            Assert.True(host is "localhost" || bindHost is not ("localhost" or "127.0.0.1"), $"{where}: a listener bound to loopback is reachable only inside its container");
+            Assert.True(port == bindPort, $"{where}: advertised on another port than it listens on");
+        }
+
+        Assert.Equal(("kafka", "9093"), advertised["PLAINTEXT_INTERNAL"]);
+    }
+
+    /// <summary><c>NAME://host:port,...</c> by listener name (the advertised port may be a compose variable).</summary>
+    private static Dictionary<string, (string Host, string Port)> KafkaListeners(string text) => text.Split(',').Select(l =>
+    {
+        var scheme = l.IndexOf("://", StringComparison.Ordinal);
+        var address = l[(scheme + 3)..];
+        var colon = address.LastIndexOf(':');
+        return (Name: l[..scheme], Host: address[..colon], Port: address[(colon + 1)..]);
+    }).ToDictionary(l => l.Name, l => (l.Host, l.Port));
+
+    [Fact]
     public void TopicsServiceRunsTheSameScriptAsTheKubernetesJob()
     {
         var command = LoadCompose()["services"]!["kafka-topics"]!["command"]!.AsArray().Select(c => c!.GetValue<string>()).ToList();
