@@ -93,4 +93,45 @@ public sealed class LivePageTests(LivePageApp app, ITestOutputHelper output)
             output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
         }
     }
+
+    [Fact]
+    public async Task Streams_the_bridge_no_longer_lists_leave_the_picker_and_show_all_unless_selected()
+    {
+        await using var browser = await Browser.OpenAsync();
+        var page = browser.Page;
+
+        // The bridge's list before and after it forgot two streams (silent for Bridge:StreamTtlSeconds) and saw a new one.
+        string[] before = ["fake-live-a", "fake-live-b", "fake-live-c", "fake-gone-x", "fake-gone-y"];
+        string[] after = ["fake-live-a", "fake-live-b", "fake-live-c", "fake-live-d"];
+        var listed = before;
+        await page.RouteAsync("**/streams", route => route.FulfillAsync(new RouteFulfillOptions
+        {
+            Status = 200,
+            ContentType = "application/json",
+            Body = System.Text.Json.JsonSerializer.Serialize(Volatile.Read(ref listed).Select(id => new { stream_id = id, algorithm = "kalman", rate = 1000.0 })),
+        }));
+        try
+        {
+            await page.GotoAsync(app.PageUri.ToString());
+            await page.Locator("[data-stream-pick='fake-gone-y']").WaitForAsync();
+            await page.Locator("[data-stream-toggle='fake-gone-x']").CheckAsync();
+
+            Volatile.Write(ref listed, after);
+            await page.Locator("[data-stream-pick='fake-live-d']").WaitForAsync();
+
+            // Before, every id ever listed stayed: the picker, "show all" and its count grew for as long as the page was open.
+            await page.Locator("[data-stream-pick='fake-gone-y']").WaitForAsync(new() { State = WaitForSelectorState.Detached });
+            Assert.Equal(["fake-gone-x", "fake-live-a", "fake-live-b", "fake-live-c", "fake-live-d"],
+                await page.Locator("[data-stream-pick]").EvaluateAllAsync<string[]>("picks => picks.map(p => p.dataset.streamPick).sort()"));
+
+            await page.Locator("#show-all").ClickAsync();
+            await page.WaitForFunctionAsync("() => document.querySelectorAll('[data-stream-card]').length === 4");
+            Assert.Equal(after, await page.Locator("[data-stream-card]").EvaluateAllAsync<string[]>("cards => cards.map(c => c.dataset.streamCard)"));
+            await page.Locator("[data-stream-pick='fake-gone-x']").WaitForAsync(new() { State = WaitForSelectorState.Detached });
+        }
+        finally
+        {
+            output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
+        }
+    }
 }

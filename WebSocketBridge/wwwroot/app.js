@@ -365,6 +365,18 @@
 
   function renderStreams(streams) {
     ui.noStreams.hidden = streams.length > 0;
+    // The bridge forgets streams silent for Bridge:StreamTtlSeconds; so does the list (a selected one keeps its row, so it
+    // can be unticked), else every stream id ever seen stays, in the list, in "show all" and in its count.
+    const listed = new Set(streams.map((s) => s.stream_id));
+    for (const id of [...state.known.keys()]) {
+      if (!listed.has(id)) state.known.delete(id);
+    }
+    for (const [id, row] of [...state.rows]) {
+      if (!listed.has(id) && !state.selected.has(id)) {
+        row.remove();
+        state.rows.delete(id);
+      }
+    }
     for (const s of streams) {
       state.known.set(s.stream_id, s);
       let row = state.rows.get(s.stream_id);
