@@ -5,9 +5,12 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using SignalPipeline.DevBroker;
 using SignalPipeline.Kafka;
+using SignalPipeline.Messages;
 using SignalPipeline.Tests.FilterGateway;
 using SignalPipeline.Tests.Infrastructure;
+using SignalPipeline.Tests.Kafka;
 using WebSocketBridge;
+using WebSocketBridge.Streams;
 
 namespace SignalPipeline.Tests.WebSocketBridge;
 
@@ -26,10 +29,8 @@ public sealed class BridgeConsumerReadinessTests
     public async Task Refused_fetches_or_brokers_down_make_the_bridge_unready_after_ConsumerStallSeconds_and_it_is_ready_again_when_reads_succeed()
     {
         using var cluster = MockKafkaCluster.Start(1);
-        cluster.CreateTopic(PipelineTopics.DefaultOutput, 2);
-        await using var bridge = await BridgeKafkaMetricsTests.StartBridgeAsync(cluster, ("Bridge:ConsumerStallSeconds", "2"));
+        await using var bridge = await StartReadingAsync(cluster);
         using var http = bridge.CreateClient();
-        await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 2 partitions");
 
         // Idle (nothing produced) for three times the bound: fetches answered with no records are not a stall.
         await Task.Delay(TimeSpan.FromSeconds(6));
@@ -70,6 +71,60 @@ public sealed class BridgeConsumerReadinessTests
         await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 2 partitions");
         Assert.Contains(log.Entries, e => e.Contains($"Reading the end offsets of {PipelineTopics.DefaultOutput} failed (TopicAuthorizationFailed"));
         Assert.DoesNotContain(log.Entries, e => e.Contains("stopped"));
+    }
+
+    [Fact]
+    [Trait("Category", TestCategory.Integration)]
+    public async Task The_output_topic_deleted_makes_the_bridge_unready_and_created_again_it_reads_it_again_new_partitions_included()
+    {
+        using var cluster = MockKafkaCluster.Start(1);
+        await using var bridge = await StartReadingAsync(cluster);
+        using var http = bridge.CreateClient();
+
+        // librdkafka reports the topic gone once metadata has said so for topic.metadata.propagation.max.ms (30 s); the
+        // `kafka` check stays ready (the cluster answers metadata), the consumer's check turns unready.
+        cluster.DeleteTopic(PipelineTopics.DefaultOutput);
+        await UntilAsync(bridge, http, HttpStatusCode.ServiceUnavailable, HealthStatus.Unhealthy,
+            "has had errors and no successful fetch", "UnknownTopicOrPart");
+        await AssertAliveAsync(http);
+
+        // Created again with one more partition: ready again, and the new partition read within 30 s.
+        cluster.CreateTopic(PipelineTopics.DefaultOutput, 3);
+        await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 3 partitions");
+        var factory = KafkaTestClients.CreateFactory(cluster.BootstrapServers);
+        using (var producer = factory.CreateProducer<byte[], byte[]>(config => config.LingerMs = 1))
+        {
+            var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            for (var partition = 0; partition < 3; partition++)
+            {
+                var chunk = new FilteredChunk($"after-{partition}", 0, "kalman", new double[] { 1, 2 }, new double[] { 1, 2 }, now, now);
+                producer.Produce(new TopicPartition(PipelineTopics.DefaultOutput, partition), SampleCodec.ToMessage(chunk));
+            }
+
+            producer.Flush(Patience);
+        }
+
+        var streams = bridge.App.Services.GetRequiredService<LiveStreamRegistry>();
+        await Poll.UntilAsync(() => streams.Summaries().Count(s => s.StreamId.StartsWith("after-", StringComparison.Ordinal)) == 3, Patience,
+            () => $"a chunk of each partition shown; streams: {string.Join(", ", streams.Summaries().Select(s => s.StreamId))}");
+    }
+
+    /// <summary>A bridge with Bridge:ConsumerStallSeconds = 2, ready, reading an output topic of 2 partitions on <paramref name="cluster"/>.</summary>
+    private static async Task<InProcessHost> StartReadingAsync(MockKafkaCluster cluster)
+    {
+        cluster.CreateTopic(PipelineTopics.DefaultOutput, 2);
+        var bridge = await BridgeKafkaMetricsTests.StartBridgeAsync(cluster, ("Bridge:ConsumerStallSeconds", "2"));
+        try
+        {
+            using var http = bridge.CreateClient();
+            await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 2 partitions");
+            return bridge;
+        }
+        catch
+        {
+            await bridge.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Polls <c>/health</c> and the consumer's check until both show the expected state.</summary>
