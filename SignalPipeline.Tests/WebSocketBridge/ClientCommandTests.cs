@@ -28,6 +28,17 @@ public sealed class ClientCommandTests
         Assert.Null(subscribe.PointsPerSecond);
     }
 
+    [Fact]
+    public void A_stream_whose_id_is_a_star_cannot_be_followed_alone_a_star_is_every_stream()
+    {
+        // docs/websocket-bridge.md, Client -> server: the codec allows the id "*", the protocol reads it as every stream.
+        var subscription = Subscription.None.Add(Assert.IsType<SubscribeCommand>(Parse("""{"type":"subscribe","streams":["*"]}""")).Streams);
+
+        Assert.True(subscription.All);
+        Assert.True(subscription.Includes("sensor-1"));
+        Assert.True(subscription.Remove(["*"]).IsEmpty);
+    }
+
     [Theory]
     [InlineData("""{"type":"unsubscribe","streams":["a"]}""", typeof(UnsubscribeCommand))]
     [InlineData("""{"type":"pause"}""", typeof(PauseCommand))]
