@@ -67,8 +67,7 @@ public sealed class LivePageTests(LivePageApp app, ITestOutputHelper output)
         // The bridge's list as it would be with 300 streams of 200-character ids: their subscription is far over one
         // message (Bridge:MaxClientMessageBytes) and over Bridge:MaxSubscriptionsPerClient (256).
         var ids = Enumerable.Range(0, 300).Select(i => $"fake-{i:000}-{new string('x', 191)}").ToList();
-        var list = System.Text.Json.JsonSerializer.Serialize(ids.Select(id => new { stream_id = id, algorithm = "kalman", rate = 1000.0 }));
-        await page.RouteAsync("**/streams", route => route.FulfillAsync(new RouteFulfillOptions { Status = 200, ContentType = "application/json", Body = list }));
+        await RouteStreamsAsync(page, () => ids);
         var sockets = 0;
         page.WebSocket += (_, _) => Interlocked.Increment(ref sockets);
         try
@@ -104,12 +103,7 @@ public sealed class LivePageTests(LivePageApp app, ITestOutputHelper output)
         string[] before = ["fake-live-a", "fake-live-b", "fake-live-c", "fake-gone-x", "fake-gone-y"];
         string[] after = ["fake-live-a", "fake-live-b", "fake-live-c", "fake-live-d"];
         var listed = before;
-        await page.RouteAsync("**/streams", route => route.FulfillAsync(new RouteFulfillOptions
-        {
-            Status = 200,
-            ContentType = "application/json",
-            Body = System.Text.Json.JsonSerializer.Serialize(Volatile.Read(ref listed).Select(id => new { stream_id = id, algorithm = "kalman", rate = 1000.0 })),
-        }));
+        await RouteStreamsAsync(page, () => Volatile.Read(ref listed));
         try
         {
             await page.GotoAsync(app.PageUri.ToString());
@@ -134,4 +128,43 @@ public sealed class LivePageTests(LivePageApp app, ITestOutputHelper output)
             output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
         }
     }
+
+    [Fact]
+    public async Task Out_of_the_box_a_shown_stream_the_bridge_forgot_gives_its_place_to_the_next_listed()
+    {
+        await using var browser = await Browser.OpenAsync();
+        var page = browser.Page;
+
+        string[] before = ["fake-auto-a", "fake-auto-b", "fake-auto-c", "fake-auto-d"];
+        string[] after = ["fake-auto-b", "fake-auto-c", "fake-auto-d", "fake-auto-e"];
+        var listed = before;
+        await RouteStreamsAsync(page, () => Volatile.Read(ref listed));
+        const string Cards = "() => [...document.querySelectorAll('[data-stream-card]')].map(c => c.dataset.streamCard).join(',')";
+        try
+        {
+            await page.GotoAsync(app.PageUri.ToString());
+            await page.WaitForFunctionAsync($"() => ({Cards})() === 'fake-auto-a,fake-auto-b,fake-auto-c'");
+
+            // Before, the first three seen stayed selected for as long as the page was open, a forgotten one a chart that
+            // never moved.
+            Volatile.Write(ref listed, after);
+            await page.WaitForFunctionAsync($"() => ({Cards})() === 'fake-auto-b,fake-auto-c,fake-auto-d'");
+            await page.Locator("[data-stream-pick='fake-auto-a']").WaitForAsync(new() { State = WaitForSelectorState.Detached });
+            Assert.True(await page.Locator("[data-stream-toggle='fake-auto-d']").IsCheckedAsync());
+            Assert.False(await page.Locator("[data-stream-toggle='fake-auto-e']").IsCheckedAsync());
+        }
+        finally
+        {
+            output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
+        }
+    }
+
+    /// <summary>Answers the page's <c>GET /streams</c> with the streams <paramref name="listed"/> names at each poll.</summary>
+    private static Task RouteStreamsAsync(IPage page, Func<IEnumerable<string>> listed)
+        => page.RouteAsync("**/streams", route => route.FulfillAsync(new RouteFulfillOptions
+        {
+            Status = 200,
+            ContentType = "application/json",
+            Body = System.Text.Json.JsonSerializer.Serialize(listed().Select(id => new { stream_id = id, algorithm = "kalman", rate = 1000.0 })),
+        }));
 }

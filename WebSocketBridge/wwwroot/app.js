@@ -10,6 +10,7 @@
   const FIGURE_INTERVAL_MS = 250;     // figures change at most 4 times a second, so they stay readable
   const STREAMS_POLL_MS = 2000;
   const MAX_SERVER_POINTS = 24000;
+  const AUTO_SELECTED = 3;            // streams shown before the user picks any
   const MAX_SELECTED = 256;           // the bridge's Bridge:MaxSubscriptionsPerClient default: more is closed 1008
   const MAX_MESSAGE_BYTES = 3800;     // under the bridge's Bridge:MaxClientMessageBytes (4096): a longer message is closed 1009
   const REFUSED_CODES = [1003, 1007, 1008, 1009]; // the bridge refused what this page sent: the same again would be refused
@@ -365,9 +366,21 @@
 
   function renderStreams(streams) {
     ui.noStreams.hidden = streams.length > 0;
+    const listed = new Set(streams.map((s) => s.stream_id));
+    // Until the user picks, the page shows the first few streams listed: one the bridge forgot gives its place to the
+    // next, so a page left open out of the box does not keep charts that never move.
+    let changed = false;
+    if (!state.userPicked) {
+      for (const id of [...state.selected]) {
+        if (!listed.has(id)) {
+          state.selected.delete(id);
+          changed = true;
+        }
+      }
+    }
+
     // The bridge forgets streams silent for Bridge:StreamTtlSeconds; so does the list (a selected one keeps its row, so it
     // can be unticked), else every stream id ever seen stays, in the list, in "show all" and in its count.
-    const listed = new Set(streams.map((s) => s.stream_id));
     for (const id of [...state.known.keys()]) {
       if (!listed.has(id)) state.known.delete(id);
     }
@@ -389,11 +402,16 @@
       row.dataset.rate = String(s.rate);
     }
 
-    // Out of the box, show a few streams so the page moves without a click.
-    if (!state.userPicked && state.selected.size === 0 && streams.length > 0) {
-      for (const s of streams.slice(0, 3)) state.selected.add(s.stream_id);
-      applySelection();
+    if (!state.userPicked) {
+      for (const s of streams) {
+        if (state.selected.size >= AUTO_SELECTED) break;
+        if (!state.selected.has(s.stream_id)) {
+          state.selected.add(s.stream_id);
+          changed = true;
+        }
+      }
     }
+    if (changed) applySelection();
   }
 
   function createRow(streamId) {
