@@ -47,6 +47,7 @@ public static class FilterGatewayExtensions
         builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddSingleton<LargeRequestAdmission>();
         builder.Services.AddSingleton<RefusalBudget>();
+        builder.Services.AddSingleton<RequestBodyDeadline>();
         // The rate limit's table: at most FilterGateway:MaxTrackedAddresses addresses have a bucket of their own.
         builder.Services.AddSingleton(services => services.GetRequiredService<GatewayMetrics>().Addresses.Add("rate_limit",
             new AddressTable<string>(services.GetRequiredService<IOptions<FilterGatewayOptions>>().Value.MaxTrackedAddresses, GatewayMetrics.AddressTableOverflow)));
@@ -96,6 +97,8 @@ public static class FilterGatewayExtensions
             proxy.Use(RejectWithoutHealthyDestinationAsync);
             var largeRequests = app.Services.GetRequiredService<LargeRequestAdmission>();
             proxy.Use(largeRequests.InvokeAsync);
+            // Last: the body's deadline runs from the start of its forwarding, not while it waits for a large-request slot.
+            proxy.Use(app.Services.GetRequiredService<RequestBodyDeadline>().InvokeAsync);
         });
         return app;
     }

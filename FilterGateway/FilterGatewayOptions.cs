@@ -64,6 +64,15 @@ public sealed class FilterGatewayOptions : IValidatableObject
     public TimeSpan ForwardActivityTimeout { get; set; } = TimeSpan.FromSeconds(40);
 
     /// <summary>
+    /// Longest a forwarded request's body may take to arrive, from the start of its forwarding; then 408 naming this
+    /// setting (<see cref="RequestBodyDeadline"/>). Below the services' FilterService:RequestTimeout (30 s), so that the
+    /// gateway answers a slow client before the service does: an answer of the service in the middle of the body reached
+    /// the client as 502.
+    /// </summary>
+    [SettingTimeRange("00:00:01", "01:00:00")]
+    public TimeSpan RequestBodyTimeout { get; set; } = TimeSpan.FromSeconds(25);
+
+    /// <summary>
     /// Requests with a declared body over <see cref="LargeRequestBytes"/> (or a chunked one) forwarded at once by this
     /// gateway; more wait up to <see cref="LargeRequestQueueTimeout"/> without their body being read, then get 503.
     /// 0 turns the lane off. Each algorithm service serves one large request at a time (FilterService:MaxConcurrentRequests).

@@ -15,7 +15,7 @@ public sealed class GatewayMetrics(IMeterFactory meterFactory)
     // The factory hands back the same meter for the same name.
     private readonly Counter<long> _rejected = meterFactory.Create(MeterName).CreateCounter<long>(
         "signalpipeline.gateway.requests.rejected", "{request}",
-        "Requests the gateway answered itself, by reason (rate_limit, body_bytes, no_healthy_destination, large_requests, large_requests_per_address, refusals, probes).");
+        "Requests the gateway answered itself, by reason (rate_limit, body_bytes, no_healthy_destination, large_requests, large_requests_per_address, refusals, probes, body_timeout).");
 
     /// <summary>The per-address limiters' tables (<c>rate_limit</c>, <c>refusals</c>, <c>probes</c>).</summary>
     public AddressTableInstruments Addresses { get; } = new(meterFactory.Create(MeterName), "signalpipeline.gateway", "FilterGateway:MaxTrackedAddresses");

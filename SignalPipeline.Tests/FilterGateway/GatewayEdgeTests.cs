@@ -19,8 +19,8 @@ public sealed class GatewayEdgeTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
-    private static Task<InProcessHost> StartServiceAsync(int port = 0) => InProcessHost.StartAsync(
-        new Dictionary<string, string?>(),
+    private static Task<InProcessHost> StartServiceAsync(int port = 0, Dictionary<string, string?>? settings = null) => InProcessHost.StartAsync(
+        settings ?? [],
         builder =>
         {
             builder.AddFilterService();
@@ -72,6 +72,67 @@ public sealed class GatewayEdgeTests
             Assert.True(DateTime.UtcNow < deadline, $"the gateway never answered {(int)wanted}");
             await Task.Delay(50);
         }
+    }
+
+    [Fact]
+    public async Task AClientSendingItsBodySlowlyThroughTheGatewayGets408NamingTheGatewaysBodyTimeoutNotA502()
+    {
+        // The client keeps above Kestrel's 240 bytes/s (400 here), so only a deadline stops it. The service's own
+        // (FilterService:RequestTimeout) would answer 408 while the gateway is still forwarding the body: the gateway
+        // then failed to send the rest and answered 502 (before 2026-12-05), the client's fault reported as the service's.
+        await using var service = await StartServiceAsync(settings: new() { ["FilterService:RequestTimeout"] = "00:00:03" });
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = service.Address.ToString(),
+            ["FilterGateway:RequestBodyTimeout"] = "00:00:01",
+        });
+        using var rejected = GatewayMetricsTests.CollectRejected(gateway);
+
+        using var tcp = await FilterServiceLimitsTests.StartSlowUploadAsync(gateway.Address, 100_000, """{"signal":[0.1,""");
+        using var stop = new CancellationTokenSource();
+        var trickle = Task.Run(async () =>
+        {
+            var eight = System.Text.Encoding.ASCII.GetBytes("0.1,0.1,");
+            while (!stop.IsCancellationRequested)
+            {
+                await Task.Delay(20, stop.Token);
+                await tcp.GetStream().WriteAsync(eight, stop.Token);
+            }
+        });
+
+        var answer = await FilterServiceLimitsTests.ReadAnswerAsync(tcp);
+        await stop.CancelAsync();
+        await Task.WhenAny(trickle);
+        Assert.True(answer.Status.StartsWith("HTTP/1.1 408 ", StringComparison.Ordinal), answer.Status + "\n" + answer.Body);
+        Assert.Contains("The request body did not arrive within 1 s (FilterGateway:RequestBodyTimeout): 100000 bytes declared.", answer.Body, StringComparison.Ordinal);
+        Assert.Equal(1, rejected.Sum(("reason", "body_timeout")));
+
+        using var client = gateway.CreateClient();
+        using var served = await FilterApi.PostJsonAsync(client, "/kalman/audio/run", FilterApi.RunBody([0.2, 0.9]));
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+    }
+
+    [Fact]
+    public async Task AClientStallingInItsBodyThroughTheGatewayGets408NamingKestrelsMinimumDataRate()
+    {
+        // Under Kestrel's 240 bytes/s: after its 5 s grace YARP answered a bare 408 (before 2026-12-05); now a problem
+        // body says why.
+        await using var service = await StartServiceAsync();
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = service.Address.ToString(),
+        });
+
+        using var tcp = await FilterServiceLimitsTests.StartSlowUploadAsync(gateway.Address, 1000, """{"signal":[0.1,""");
+
+        var answer = await FilterServiceLimitsTests.ReadAnswerAsync(tcp);
+        Assert.True(answer.Status.StartsWith("HTTP/1.1 408 ", StringComparison.Ordinal), answer.Status + "\n" + answer.Body);
+        Assert.Contains("The request body arrived too slowly: ", answer.Body, StringComparison.Ordinal);
+        Assert.Contains("MinRequestBodyDataRate", answer.Body, StringComparison.Ordinal);
+
+        using var client = gateway.CreateClient();
+        using var served = await FilterApi.PostJsonAsync(client, "/kalman/audio/run", FilterApi.RunBody([0.2, 0.9]));
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
     }
 
     [Theory]

@@ -40,6 +40,7 @@ public sealed class GatewaySettingsTests
     [InlineData("MaxConnections", "0", "FilterGateway:MaxConnections = 0 is out of range [1, 1000000]")]
     [InlineData("MaxConnectionsPerAddress", "0", "FilterGateway:MaxConnectionsPerAddress = 0 is out of range [1, 1000000]")]
     [InlineData("RefusalWindow", "00:00:00.5", "FilterGateway:RefusalWindow = 00:00:00.5000000 is out of range [00:00:01, 01:00:00]")]
+    [InlineData("RequestBodyTimeout", "00:00:00.5", "FilterGateway:RequestBodyTimeout = 00:00:00.5000000 is out of range [00:00:01, 01:00:00]")]
     public void ABadGatewaySettingIsRejectedNamingIt(string setting, string value, string message)
     {
         var options = new FilterGatewayOptions();

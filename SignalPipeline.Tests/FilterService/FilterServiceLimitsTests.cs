@@ -214,7 +214,7 @@ public sealed class FilterServiceLimitsTests
     }
 
     /// <summary>A raw HTTP/1.1 POST declaring <paramref name="declaredLength"/> bytes of which only <paramref name="sent"/> come.</summary>
-    private static async Task<System.Net.Sockets.TcpClient> StartSlowUploadAsync(Uri address, int declaredLength, string sent)
+    internal static async Task<System.Net.Sockets.TcpClient> StartSlowUploadAsync(Uri address, int declaredLength, string sent)
     {
         var tcp = new System.Net.Sockets.TcpClient { LingerState = new System.Net.Sockets.LingerOption(true, 0) };
         await tcp.ConnectAsync(address.Host, address.Port).WaitAsync(CallTimeout);
@@ -299,7 +299,7 @@ public sealed class FilterServiceLimitsTests
     }
 
     /// <summary>The status line and the first 4 KiB of the body of the answer on a raw connection.</summary>
-    private static async Task<(string Status, string Body)> ReadAnswerAsync(System.Net.Sockets.TcpClient tcp)
+    internal static async Task<(string Status, string Body)> ReadAnswerAsync(System.Net.Sockets.TcpClient tcp)
     {
         using var reader = new StreamReader(tcp.GetStream(), Encoding.UTF8, leaveOpen: true);
         var status = await reader.ReadLineAsync().WaitAsync(CallTimeout) ?? "";

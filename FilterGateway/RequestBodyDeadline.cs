@@ -1,0 +1,123 @@
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace FilterGateway;
+
+/// <summary>
+/// The gateway's own deadline for a forwarded request's body, FilterGateway:RequestBodyTimeout, shorter than the
+/// services' (FilterService:RequestTimeout, 30 s): a client still sending its body then gets 408 from the gateway,
+/// naming the setting. Without it the service answered 408 while YARP was still sending it the body; HttpClient waits
+/// for the whole body to be sent before it hands over an HTTP/1.1 answer, so the send failed once the service closed
+/// the connection and the client got 502, its own slowness reported as the service's failure. A body slower than
+/// Kestrel's MinRequestBodyDataRate gets a 408 naming that (YARP's own 408 has no detail).
+/// </summary>
+public sealed class RequestBodyDeadline(IOptions<FilterGatewayOptions> options, GatewayMetrics metrics)
+{
+    public async Task InvokeAsync(HttpContext context, Func<Task> next)
+    {
+        if (context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != true)
+        {
+            await next();
+            return;
+        }
+
+        var timeout = options.Value.RequestBodyTimeout;
+        using var deadline = new CancellationTokenSource(timeout);
+        var body = context.Request.Body;
+        var timed = new DeadlineStream(body, deadline.Token);
+        context.Request.Body = timed;
+        try
+        {
+            await next();
+        }
+        finally
+        {
+            context.Request.Body = body;
+        }
+
+        if (context.Response.HasStarted
+            || context.Features.Get<IForwarderErrorFeature>() is not { Error: ForwarderError.RequestBodyClient } error)
+        {
+            return;
+        }
+
+        string detail;
+        if (timed.Expired)
+        {
+            detail = $"The request body did not arrive within {timeout.TotalSeconds:0.###} s (FilterGateway:RequestBodyTimeout): "
+                + $"{context.Request.ContentLength?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "an undeclared number of"} bytes declared.";
+        }
+        else if (TooSlow(error.Exception) is { } kestrel)
+        {
+            detail = $"The request body arrived too slowly: {kestrel.Message}";
+        }
+        else
+        {
+            return;
+        }
+
+        context.Response.Clear();
+        metrics.Rejected("body_timeout");
+        UnreadBody.CloseAfterAnswer(context);
+        await Results.Problem(detail, statusCode: StatusCodes.Status408RequestTimeout, title: "Request body too slow").ExecuteAsync(context);
+    }
+
+    /// <summary>Kestrel's MinRequestBodyDataRate refusal among YARP's exceptions (an aggregate when the request failed too).</summary>
+    private static BadHttpRequestException? TooSlow(Exception? exception) => exception switch
+    {
+        BadHttpRequestException { StatusCode: StatusCodes.Status408RequestTimeout } slow => slow,
+        AggregateException aggregate => aggregate.InnerExceptions.Select(TooSlow).FirstOrDefault(found => found is not null),
+        null => null,
+        _ => TooSlow(exception.InnerException),
+    };
+
+    /// <summary>The client's body, each read bounded by the deadline; past it every read fails and <see cref="Expired"/> is set.</summary>
+    private sealed class DeadlineStream(Stream inner, CancellationToken deadline) : Stream
+    {
+        public bool Expired { get; private set; }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline);
+            try
+            {
+                return await inner.ReadAsync(buffer, linked.Token);
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                Expired = true;
+                throw new BadHttpRequestException("The request body did not arrive within FilterGateway:RequestBodyTimeout.", StatusCodes.Status408RequestTimeout);
+            }
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+            => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
