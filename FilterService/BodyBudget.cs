@@ -1,17 +1,23 @@
 namespace FilterService;
 
 /// <summary>
-/// The bytes of small request bodies read ahead of their slot, while they arrive and while their request waits
-/// (FilterService:MaxWaitingBodyBytes, <see cref="RequestAdmission"/>): a slow client holds what it has sent, and all
-/// such clients together at most this budget.
+/// The bytes of one lane's request bodies read ahead of their slot, while they arrive and while their request waits
+/// (FilterService:MaxWaitingBodyBytes for small requests, FilterService:MaxWaitingLargeBodyBytes for large ones,
+/// <see cref="RequestAdmission"/>): a slow client holds what it has sent, and all such clients together at most this budget.
 /// </summary>
-public sealed class BodyBudget(long maxBytes)
+public sealed class BodyBudget(long maxBytes, string setting = "FilterService:MaxWaitingBodyBytes", string limit = "waiting_body_bytes")
 {
     private long _taken;
 
     public long MaxBytes { get; } = maxBytes;
 
-    /// <summary>Bytes taken now (the gauge <c>signalpipeline.filter.requests.waiting_body_bytes</c>).</summary>
+    /// <summary>The setting that sets <see cref="MaxBytes"/>, named in the refusal.</summary>
+    public string Setting { get; } = setting;
+
+    /// <summary>The <c>limit</c> tag of <c>signalpipeline.filter.requests.rejected</c> for a refusal by this budget.</summary>
+    public string Limit { get; } = limit;
+
+    /// <summary>Bytes taken now (the gauges <c>signalpipeline.filter.requests.waiting_body_bytes</c> and <c>.waiting_large_body_bytes</c>).</summary>
     public long Taken => Interlocked.Read(ref _taken);
 
     public bool TryTake(long bytes)
@@ -40,4 +46,7 @@ public sealed class BodyBudget(long maxBytes)
 /// <summary>A body read ahead of its slot found <see cref="BodyBudget"/> spent: the request gets 503 and may retry.</summary>
 public sealed class BodyBudgetExhaustedException(BodyBudget budget)
     : Exception($"The service is busy: the bodies of requests waiting for a slot already take {budget.Taken} bytes of the "
-        + $"{budget.MaxBytes} allowed (FilterService:MaxWaitingBodyBytes); retry after a second.");
+        + $"{budget.MaxBytes} allowed ({budget.Setting}); retry after a second.")
+{
+    public BodyBudget Budget { get; } = budget;
+}
