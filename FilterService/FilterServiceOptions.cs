@@ -110,13 +110,13 @@ public sealed class FilterServiceOptions : IValidatableObject
 
     /// <summary>
     /// Most bytes Kestrel reads ahead of the service on one connection (the socket transport's <c>MaxReadBufferSize</c>,
-    /// 1 MiB by its default): pipelined requests, or a body not yet being read, are read only this far,
+    /// 1 MiB by its default): pipelined requests, or a body while its request waits for a slot, are read only this far,
     /// then TCP holds the rest. Must be over <see cref="MaxRequestHeadersBytes"/> (a header line must fit).
     /// </summary>
     [SettingRange(32 * 1024, 64 * 1024 * 1024)]
     public int MaxReadAheadBytes { get; set; } = 128 * 1024;
 
-    /// <summary>The largest small body read ahead of its slot (one the body limit does not refuse).</summary>
+    /// <summary>The largest body read ahead of its slot: a small one the body limit does not refuse.</summary>
     public long LargestWaitingBody => Math.Min(SmallRequestBytes, MaxRequestBodyBytes);
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
