@@ -1,23 +1,17 @@
 namespace FilterService;
 
 /// <summary>
-/// The bytes of one lane's request bodies read ahead of their slot, while they arrive and while their request waits
-/// (FilterService:MaxWaitingBodyBytes for small requests, FilterService:MaxWaitingLargeBodyBytes for large ones,
-/// <see cref="RequestAdmission"/>): a slow client holds what it has sent, and all such clients together at most this budget.
+/// The bytes of small request bodies read ahead of their slot, while they arrive and while their request waits
+/// (FilterService:MaxWaitingBodyBytes, <see cref="RequestAdmission"/>): a slow client holds what it has sent, and all
+/// such clients together at most this budget.
 /// </summary>
-public sealed class BodyBudget(long maxBytes, string setting = "FilterService:MaxWaitingBodyBytes", string limit = "waiting_body_bytes")
+public sealed class BodyBudget(long maxBytes)
 {
     private long _taken;
 
     public long MaxBytes { get; } = maxBytes;
 
-    /// <summary>The setting that sets <see cref="MaxBytes"/>, named in the refusal.</summary>
-    public string Setting { get; } = setting;
-
-    /// <summary>The <c>limit</c> tag of <c>signalpipeline.filter.requests.rejected</c> for a refusal by this budget.</summary>
-    public string Limit { get; } = limit;
-
-    /// <summary>Bytes taken now (the gauges <c>signalpipeline.filter.requests.waiting_body_bytes</c> and <c>.waiting_large_body_bytes</c>).</summary>
+    /// <summary>Bytes taken now (the gauge <c>signalpipeline.filter.requests.waiting_body_bytes</c>).</summary>
     public long Taken => Interlocked.Read(ref _taken);
 
     public bool TryTake(long bytes)
@@ -46,7 +40,4 @@ public sealed class BodyBudget(long maxBytes, string setting = "FilterService:Ma
 /// <summary>A body read ahead of its slot found <see cref="BodyBudget"/> spent: the request gets 503 and may retry.</summary>
 public sealed class BodyBudgetExhaustedException(BodyBudget budget)
     : Exception($"The service is busy: the bodies of requests waiting for a slot already take {budget.Taken} bytes of the "
-        + $"{budget.MaxBytes} allowed ({budget.Setting}); retry after a second.")
-{
-    public BodyBudget Budget { get; } = budget;
-}
+        + $"{budget.MaxBytes} allowed (FilterService:MaxWaitingBodyBytes); retry after a second.");

@@ -63,7 +63,7 @@ public static class FilterEndpoints
         {
             var name = ResolveAlgorithm(algorithm);
             var binary = RequestMediaType.ForBatch(context.Request.ContentType);
-            // Decided before the body is parsed: a request whose answer no form can satisfy costs nothing more.
+            // Decided before a large body is read: a request whose answer no form can satisfy costs nothing more.
             var binaryAnswer = AnswerMediaType.ForBatch(AnswerMediaType.Ranges(context.Request.Headers.Accept), binary);
             using var body = await RequestBody.TakeAsync(context, limits.MaxRequestBodyBytes, cancellationToken);
             using var input = new SampleList(body.Length / 8, limits.MaxSamplesPerRequest);

@@ -17,7 +17,7 @@ public sealed class FilterServiceMetrics
     {
         var meter = _meter = meterFactory.Create(MeterName);
         _rejected = meter.CreateCounter<long>("signalpipeline.filter.requests.rejected", "{request}",
-            "Requests refused by a limit, by limit (body_bytes, batch_items, samples, state_bytes, media_type, concurrency, timeout, body_timeout, waiting_body_bytes, waiting_large_body_bytes).");
+            "Requests refused by a limit, by limit (body_bytes, batch_items, samples, state_bytes, media_type, concurrency, timeout, body_timeout, waiting_body_bytes).");
         _abandoned = meter.CreateCounter<long>("signalpipeline.filter.requests.abandoned", "{request}",
             "Requests whose client went away before the answer; their filtering stopped there.");
         meter.CreateObservableGauge("signalpipeline.filter.requests.active", () => Volatile.Read(ref _active), "{request}",
@@ -28,14 +28,10 @@ public sealed class FilterServiceMetrics
             "Bytes of least-squares coefficient rows cached for all ls filters of the process (at most 32 MiB, then emptied).");
     }
 
-    /// <summary>The gauges of bytes held by bodies read ahead of their slot, one per lane (<see cref="BodyBudget"/>).</summary>
-    public void ObserveWaitingBodyBytes(Func<long> small, Func<long> large)
-    {
-        _meter.CreateObservableGauge("signalpipeline.filter.requests.waiting_body_bytes", small, "By",
+    /// <summary>The gauge of bytes held by bodies read ahead of their slot (<see cref="BodyBudget"/>).</summary>
+    public void ObserveWaitingBodyBytes(Func<long> taken)
+        => _meter.CreateObservableGauge("signalpipeline.filter.requests.waiting_body_bytes", taken, "By",
             "Bytes of small request bodies read ahead of their slot (arriving, or waiting for a slot); at most FilterService:MaxWaitingBodyBytes.");
-        _meter.CreateObservableGauge("signalpipeline.filter.requests.waiting_large_body_bytes", large, "By",
-            "Bytes of large request bodies read ahead of their slot (arriving, or waiting for a slot); at most FilterService:MaxWaitingLargeBodyBytes.");
-    }
 
     public void Rejected(string limit) => _rejected.Add(1, new KeyValuePair<string, object?>("limit", limit));
 

@@ -38,8 +38,7 @@ public sealed class FilterServiceOptions : IValidatableObject
 
     /// <summary>
     /// Requests with a larger (or undeclared) body served at once by one instance; more wait in a queue. One: a pod has
-    /// one CPU, which a second large request would not make faster, only take from the small requests' lane. A body is
-    /// read before its request takes a slot (<see cref="MaxWaitingLargeBodyBytes"/>), so a slow upload holds none.
+    /// one CPU, which a second large request would not make faster, only take from the small requests' lane.
     /// </summary>
     [Range(1, 1024, ErrorMessage = "FilterService:MaxConcurrentRequests must be between 1 and 1024.")]
     public int MaxConcurrentRequests { get; set; } = 1;
@@ -60,16 +59,6 @@ public sealed class FilterServiceOptions : IValidatableObject
     /// </summary>
     [SettingRange(1024 * 1024, 1L << 30)]
     public long MaxWaitingBodyBytes { get; set; } = 64 * 1024 * 1024;
-
-    /// <summary>
-    /// Most bytes of large request bodies read ahead of their slot, the large lane's own budget (so large uploads cannot
-    /// take the small requests' <see cref="MaxWaitingBodyBytes"/>): a large request's body is read before it takes one of
-    /// the <see cref="MaxConcurrentRequests"/> slots, so a slow upload holds no slot. Past it: 503 with <c>Retry-After</c>.
-    /// Must take one body of <see cref="MaxRequestBodyBytes"/> (its buffers double as it arrives: about twice its size,
-    /// plus 1 MiB of rounding).
-    /// </summary>
-    [SettingRange(1024 * 1024, 4L << 30)]
-    public long MaxWaitingLargeBodyBytes { get; set; } = 48 * 1024 * 1024;
 
     /// <summary>Filter requests that may wait for a slot; beyond that, 503 at once.</summary>
     [Range(0, 100_000, ErrorMessage = "FilterService:RequestQueueLimit must be between 0 and 100000.")]
@@ -126,21 +115,13 @@ public sealed class FilterServiceOptions : IValidatableObject
             yield return result;
         }
 
-        var budgets = new[]
+        var needed = 2 * LargestWaitingBody + 1024 * 1024;
+        if (MaxWaitingBodyBytes < needed)
         {
-            (nameof(MaxWaitingBodyBytes), MaxWaitingBodyBytes, "small", LargestWaitingBody, $"{SectionName}:SmallRequestBytes, {SectionName}:MaxRequestBodyBytes"),
-            (nameof(MaxWaitingLargeBodyBytes), MaxWaitingLargeBodyBytes, "large", MaxRequestBodyBytes, $"{SectionName}:MaxRequestBodyBytes"),
-        };
-        foreach (var (setting, budget, lane, largest, limits) in budgets)
-        {
-            // A body's buffers double as it arrives: about twice its size while it is read, plus rounding.
-            var needed = 2 * largest + 1024 * 1024;
-            if (budget < needed)
-            {
-                yield return new ValidationResult(
-                    $"{SectionName}:{setting} = {budget} cannot take one {lane} body: a body of up to {largest} bytes ({limits}) needs {needed} bytes while it is read.",
-                    [setting]);
-            }
+            yield return new ValidationResult(
+                $"{SectionName}:MaxWaitingBodyBytes = {MaxWaitingBodyBytes} cannot take one small body: a body of up to "
+                + $"{LargestWaitingBody} bytes ({SectionName}:SmallRequestBytes, {SectionName}:MaxRequestBodyBytes) needs {needed} bytes while it is read.",
+                [nameof(MaxWaitingBodyBytes)]);
         }
     }
 }

@@ -9,13 +9,11 @@ namespace FilterService;
 /// most FilterService:SmallRequestBytes, or without a body, takes one of FilterService:MaxConcurrentSmallRequests
 /// slots, any other (a larger or chunked body) one of FilterService:MaxConcurrentRequests. In each lane up to
 /// FilterService:RequestQueueLimit more wait, each at most FilterService:RequestQueueTimeout, and the rest get 503 with
-/// <c>Retry-After</c>. Every request reads its body before it takes a slot (at most FilterService:RequestTimeout, then
-/// 408), within its lane's budget for the bodies of requests without a slot (FilterService:MaxWaitingBodyBytes,
-/// FilterService:MaxWaitingLargeBodyBytes): a slow upload holds no slot, so clients sending slowly cannot shut every
-/// other request of their lane out (before 2026-12-05 a large request took its slot first, and one client sending a
-/// 3 MiB body at a few hundred bytes a second held the only large slot for 30 s). Probes are never queued. Large
-/// requests run on <see cref="BackgroundPriorityScheduler"/>'s threads (FilterService:LargeRequestNice), small ones on
-/// the thread pool.
+/// <c>Retry-After</c>. A large request takes its slot before its body is read, so its slots bound memory as well as CPU.
+/// A small one reads its body first (at most FilterService:RequestTimeout, then 408), within the budget of
+/// FilterService:MaxWaitingBodyBytes for the bodies of all requests without a slot: a slow upload holds no slot, so two
+/// clients sending slowly cannot shut every other small request out. Probes are never queued. Large requests run on
+/// <see cref="BackgroundPriorityScheduler"/>'s threads (FilterService:LargeRequestNice), small ones on the thread pool.
 /// </summary>
 public sealed class RequestAdmission : IDisposable
 {
@@ -26,7 +24,6 @@ public sealed class RequestAdmission : IDisposable
     private readonly Action<int> _queued;
     private readonly BackgroundPriorityScheduler? _background;
     private readonly BodyBudget _waitingBodies;
-    private readonly BodyBudget _waitingLargeBodies;
 
     public RequestAdmission(IOptions<FilterServiceOptions> options, FilterServiceMetrics metrics)
     {
@@ -37,15 +34,11 @@ public sealed class RequestAdmission : IDisposable
         _small = new Lane("FilterService:MaxConcurrentSmallRequests", _options.MaxConcurrentSmallRequests, _options);
         _large = new Lane("FilterService:MaxConcurrentRequests", _options.MaxConcurrentRequests, _options);
         _waitingBodies = new BodyBudget(_options.MaxWaitingBodyBytes);
-        _waitingLargeBodies = new BodyBudget(_options.MaxWaitingLargeBodyBytes, "FilterService:MaxWaitingLargeBodyBytes", "waiting_large_body_bytes");
-        metrics.ObserveWaitingBodyBytes(() => WaitingBodyBytes, () => WaitingLargeBodyBytes);
+        metrics.ObserveWaitingBodyBytes(() => WaitingBodyBytes);
     }
 
-    /// <summary>Bytes the small requests' bodies read ahead of their slot take now.</summary>
+    /// <summary>Bytes the bodies read ahead of their slot take now.</summary>
     public long WaitingBodyBytes => _waitingBodies.Taken;
-
-    /// <summary>Bytes the large requests' bodies read ahead of their slot take now.</summary>
-    public long WaitingLargeBodyBytes => _waitingLargeBodies.Taken;
 
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
@@ -63,9 +56,9 @@ public sealed class RequestAdmission : IDisposable
         var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
         var lane = !hasBody || context.Request.ContentLength <= _options.SmallRequestBytes ? _small : _large;
         RequestBody? body = null;
-        if (hasBody)
+        if (lane == _small && hasBody && context.Request.ContentLength <= _options.MaxRequestBodyBytes)
         {
-            (body, var answered) = await ReadAheadAsync(context, lane == _small ? _waitingBodies : _waitingLargeBodies);
+            (body, var answered) = await ReadAheadAsync(context);
             if (answered)
             {
                 return;
@@ -129,17 +122,17 @@ public sealed class RequestAdmission : IDisposable
     }
 
     /// <summary>
-    /// Reads a request's body ahead of its slot within its lane's <paramref name="budget"/>, or answers the request itself
-    /// when that fails. The body is disposed with the response unless the endpoint takes it first (<see cref="RequestBody.TakeAsync"/>).
+    /// Reads a small request's body ahead of its slot, or answers the request itself when that fails. The body is
+    /// disposed with the response unless the endpoint takes it first (<see cref="RequestBody.TakeAsync"/>).
     /// </summary>
-    private async Task<(RequestBody? Body, bool Answered)> ReadAheadAsync(HttpContext context, BodyBudget budget)
+    private async Task<(RequestBody? Body, bool Answered)> ReadAheadAsync(HttpContext context)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         deadline.CancelAfter(_options.RequestTimeout);
         FilterRequestException refusal;
         try
         {
-            var body = await RequestBody.ReadAsync(context.Request, _options.MaxRequestBodyBytes, deadline.Token, budget);
+            var body = await RequestBody.ReadAsync(context.Request, _options.MaxRequestBodyBytes, deadline.Token, _waitingBodies);
             context.Response.RegisterForDispose(body);
             return (body, false);
         }
@@ -147,7 +140,7 @@ public sealed class RequestAdmission : IDisposable
         {
             refusal = RequestBody.BodyTooSlow(
                 $"The request body did not arrive within {_options.RequestTimeout.TotalSeconds:0.###} s (FilterService:RequestTimeout): "
-                + (context.Request.ContentLength is { } declared ? $"{declared} bytes declared." : "no length declared (chunked)."));
+                + $"{context.Request.ContentLength} bytes declared.");
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException)
         {
@@ -161,7 +154,7 @@ public sealed class RequestAdmission : IDisposable
         }
         catch (BodyBudgetExhaustedException ex)
         {
-            _metrics.Rejected(ex.Budget.Limit);
+            _metrics.Rejected("waiting_body_bytes");
             context.Response.Headers.RetryAfter = "1";
             await Results.Problem(ex.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Service busy").ExecuteAsync(context);
             return (null, true);

@@ -80,9 +80,7 @@ public sealed class RequestBody : IDisposable
             {
                 if (length == buffer.Length)
                 {
-                    // A body of undeclared length grows to one byte past the limit at most: that byte is the 413.
-                    var larger = Rent(request.ContentLength is null ? (int)Math.Min(buffer.Length * 2L, maxBytes + 1)
-                        : budget is null ? buffer.Length * 2 : Math.Min(buffer.Length * 2, whole), budget);
+                    var larger = Rent(budget is null || request.ContentLength is null ? buffer.Length * 2 : Math.Min(buffer.Length * 2, whole), budget);
                     buffer.AsSpan(0, length).CopyTo(larger);
                     Return(buffer, budget);
                     buffer = larger;

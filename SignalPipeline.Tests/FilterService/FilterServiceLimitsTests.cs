@@ -55,11 +55,11 @@ public sealed class FilterServiceLimitsTests
             await _release.Task.WaitAsync(context.RequestAborted);
         }
 
-        /// <summary>Starts a held request (with <paramref name="body"/>: a large one, if over FilterService:SmallRequestBytes) and waits until it holds its slot.</summary>
-        public async Task<Task<HttpResponseMessage>> HoldAsync(HttpClient client, HttpContent? body = null)
+        /// <summary>Starts a held request and waits until it holds its slot.</summary>
+        public async Task<Task<HttpResponseMessage>> HoldAsync(HttpClient client)
         {
             var entered = Entered;
-            var holder = client.PostAsync(Path, body);
+            var holder = client.PostAsync(Path, content: null);
             await Poll.UntilAsync(() => Entered > entered || holder.IsCompleted, CallTimeout, () => "the held request to take its slot");
             Assert.False(holder.IsCompleted, "the held request was answered before it was released");
             return holder;
@@ -274,8 +274,8 @@ public sealed class FilterServiceLimitsTests
     [Fact]
     public async Task ABodySlowerThanKestrelsMinimumDataRateGets408NotAServerError()
     {
-        // A large request whose body trickles in at 20 bytes/s, under Kestrel's 240 bytes/s: after its 5 s grace, 408
-        // naming the cause (before 2026-12-04, a 500 logged as the service's error).
+        // A large request (its slot taken before the body) whose body trickles in at 20 bytes/s, under Kestrel's 240
+        // bytes/s: after its 5 s grace, 408 naming the cause (before 2026-12-04, a 500 logged as the service's error).
         await using var service = await StartServiceAsync(("FilterService:SmallRequestBytes", "16"));
         using var tcp = await StartSlowUploadAsync(service.Address, 1000, """{"signal":[0.1""");
         using var stop = new CancellationTokenSource();
@@ -312,24 +312,14 @@ public sealed class FilterServiceLimitsTests
         return (status, new string(body, 0, read));
     }
 
-    [Theory]
-    [InlineData("FilterService:MaxWaitingBodyBytes", "65536")]
-    [InlineData("FilterService:MaxWaitingLargeBodyBytes", "16")]
-    public async Task BodiesReadAheadOfTheirSlotTakeAtMostTheirLanesBudgetThenRequestsGet503(string budgetSetting, string smallRequestBytes)
+    [Fact]
+    public async Task BodiesReadAheadOfTheirSlotTakeAtMostMaxWaitingBodyBytesThenRequestsGet503()
     {
-        // The least budget that takes one body of 64 KiB (a small one: SmallRequestBytes 65536; a large one: the body
-        // limit 65536): 2 * 65536 + 1 MiB = 72 buffers of 16 KiB, the first buffer of a body read ahead. 72 uploads
-        // that stall after a few bytes take all of it.
+        // The least budget that takes one small body of 64 KiB: 2 * 65536 + 1 MiB = 72 buffers of 16 KiB, the first
+        // buffer of a body read ahead. 72 uploads that stall after a few bytes take all of it.
         const int Budget = 2 * 65536 + 1024 * 1024;
-        await using var service = await StartServiceAsync(("FilterService:SmallRequestBytes", smallRequestBytes),
-            ("FilterService:MaxRequestBodyBytes", "65536"), (budgetSetting, Budget.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        var meters = service.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
-        using var rejected = DocumentedMetric.Collect<long>(meters, FilterServiceMetrics.MeterName, "signalpipeline.filter.requests.rejected");
-        var large = budgetSetting.Contains("Large", StringComparison.Ordinal);
-        // The lane's gauge, read by its exported name.
-        using var waiting = DocumentedMetric.Collect<long>(meters, FilterServiceMetrics.MeterName,
-            large ? "signalpipeline.filter.requests.waiting_large_body_bytes" : "signalpipeline.filter.requests.waiting_body_bytes")
-            .AssertDocumented(typeof(System.Diagnostics.Metrics.ObservableGauge<>), "By");
+        await using var service = await StartServiceAsync(("FilterService:SmallRequestBytes", "65536"),
+            ("FilterService:MaxWaitingBodyBytes", Budget.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         using var client = service.CreateClient();
         var slow = new List<System.Net.Sockets.TcpClient>();
         try
@@ -339,66 +329,41 @@ public sealed class FilterServiceLimitsTests
                 slow.Add(await StartSlowUploadAsync(service.Address, 60_000, """{"signal":[0.1,"""));
             }
 
-            await Poll.UntilAsync(() => waiting.Observe() == Budget, CallTimeout, () => $"the slow bodies to take the budget ({waiting.Observe()} of {Budget})");
-            // Over 16 bytes: a request of the lane under test either way.
-            using var refused = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.5, 0.25]));
+            await Poll.UntilAsync(() => WaitingBodyBytes(service) == Budget, CallTimeout, () => $"the slow bodies to take the budget ({WaitingBodyBytes(service)} of {Budget})");
+            using var refused = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.5]));
             Assert.NotNull(refused.Headers.RetryAfter);
-            await AssertProblemAsync(refused, HttpStatusCode.ServiceUnavailable, $"of the {Budget} allowed ({budgetSetting})");
-            Assert.Equal(1, rejected.Sum(("limit", large ? "waiting_large_body_bytes" : "waiting_body_bytes")));
+            await AssertProblemAsync(refused, HttpStatusCode.ServiceUnavailable, $"of the {Budget} allowed (FilterService:MaxWaitingBodyBytes)");
         }
         finally
         {
             slow.ForEach(tcp => tcp.Dispose());
         }
 
-        await Poll.UntilAsync(() => waiting.Observe() == 0, CallTimeout, () => "the gone uploads' buffers to be given back");
+        await Poll.UntilAsync(() => WaitingBodyBytes(service) == 0, CallTimeout, () => "the gone uploads' buffers to be given back");
         await AssertStillServesAsync(client);
-    }
-
-    private static long WaitingLargeBodyBytes(InProcessHost service)
-        => service.App.Services.GetRequiredService<RequestAdmission>().WaitingLargeBodyBytes;
-
-    [Fact]
-    public async Task AClientSendingALargeBodySlowlyHoldsNoSlotSoAnotherClientsLargeRequestIsServed()
-    {
-        // One large slot (the default) and no queue: were the slow upload holding it, the next large request would get
-        // 503 at once (before 2026-12-05 it did, for the whole FilterService:RequestTimeout, and the client could start again).
-        await using var service = await StartServiceAsync(("FilterService:RequestQueueLimit", "0"), ("FilterService:SmallRequestBytes", "1024"));
-        using var slow = await StartSlowUploadAsync(service.Address, 3 * 1024 * 1024, """{"signal":[0.1,""");
-        // Its body is being read ahead of a slot (or, before 2026-12-05, it had taken the slot).
-        var metrics = service.App.Services.GetRequiredService<FilterServiceMetrics>();
-        await Poll.UntilAsync(() => WaitingLargeBodyBytes(service) > 0 || metrics.ActiveRequests == 1, CallTimeout, () => "the slow large request to reach the service");
-
-        using var client = service.CreateClient();
-        var signal = TestSignal(2000, seed: 5);
-        for (var i = 0; i < 3; i++)
-        {
-            var (filtered, _) = await RunAsync(client, "kalman", signal);
-            AssertBitIdentical(Reference("kalman", signal), filtered);
-        }
-
-        Assert.Equal(0, metrics.ActiveRequests);
     }
 
     /// <summary>One slot for large requests (over 16 bytes declared), no queue.</summary>
     private static readonly (string, string)[] OneLargeSlotNoQueue =
         [("FilterService:MaxConcurrentRequests", "1"), ("FilterService:RequestQueueLimit", "0"), ("FilterService:SmallRequestBytes", "16")];
 
-    /// <summary>Starts a large request (its whole body sent) that holds its slot until released.</summary>
-    private static async Task<Task<HttpResponseMessage>> HoldALargeSlotAsync(InProcessHost service, SlotHold hold, HttpClient client)
+    /// <summary>Starts a large request whose body is held back and waits until it has taken its slot.</summary>
+    private static async Task<(HeldContent Held, Task<HttpResponseMessage> Holder)> HoldALargeSlotAsync(InProcessHost service, HttpClient client)
     {
-        var holder = await hold.HoldAsync(client, new StringContent(new string(' ', 100)));
-        Assert.Equal(1, service.App.Services.GetRequiredService<FilterServiceMetrics>().ActiveRequests);
-        return holder;
+        var held = new HeldContent("""{"signal":[0.2,0.9]}""" + new string(' ', 100));
+        var holder = PostJsonContentAsync(client, held);
+        await held.Started.WaitAsync(CallTimeout);
+        var metrics = service.App.Services.GetRequiredService<FilterServiceMetrics>();
+        await Poll.UntilAsync(() => metrics.ActiveRequests == 1, CallTimeout, () => "the held request to take its slot");
+        return (held, holder);
     }
 
     [Fact]
     public async Task SmallRequestsHaveTheirOwnLaneWhileLargeOnesFillMaxConcurrentRequests()
     {
-        var hold = new SlotHold();
-        await using var service = await StartServiceAsync(hold, OneLargeSlotNoQueue);
+        await using var service = await StartServiceAsync(OneLargeSlotNoQueue);
         using var client = service.CreateClient();
-        var holder = await HoldALargeSlotAsync(service, hold, client);
+        var (held, holder) = await HoldALargeSlotAsync(service, client);
 
         // Another large request finds the large lane full (no queue here): 503 naming the setting.
         using var large = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.5, 0.25]) + new string(' ', 100));
@@ -408,7 +373,7 @@ public sealed class FilterServiceLimitsTests
         using var small = await PostJsonAsync(client, "/kalman/audio/run", """{"signal":[1]}""");
         Assert.Equal(HttpStatusCode.OK, small.StatusCode);
 
-        hold.Release();
+        held.Release();
         using var first = await holder.WaitAsync(CallTimeout);
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
     }
@@ -416,10 +381,9 @@ public sealed class FilterServiceLimitsTests
     [Fact]
     public async Task APostWithoutABodyTakesTheSmallLaneAndGets400WhileTheLargeLaneIsFull()
     {
-        var hold = new SlotHold();
-        await using var service = await StartServiceAsync(hold, OneLargeSlotNoQueue);
+        await using var service = await StartServiceAsync(OneLargeSlotNoQueue);
         using var client = service.CreateClient();
-        var holder = await HoldALargeSlotAsync(service, hold, client);
+        var (held, holder) = await HoldALargeSlotAsync(service, client);
 
         // Neither Content-Length nor Transfer-Encoding: no body (RFC 9112, 6.3), so not a large request. HttpClient
         // cannot send this (it declares Content-Length: 0 on a POST without content).
@@ -435,7 +399,7 @@ public sealed class FilterServiceLimitsTests
             Assert.Contains("The request body is empty", answer, StringComparison.Ordinal);
         }
 
-        hold.Release();
+        held.Release();
         using var first = await holder.WaitAsync(CallTimeout);
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
     }
@@ -535,7 +499,6 @@ public sealed class FilterServiceLimitsTests
     [InlineData("FilterService:MaxConnections", "0")]
     [InlineData("FilterService:MaxWaitingBodyBytes", "1048575")]
     [InlineData("FilterService:MaxWaitingBodyBytes", "5242879")] // one byte short of a 2 MiB small body's 2 * 2 MiB + 1 MiB
-    [InlineData("FilterService:MaxWaitingLargeBodyBytes", "34603007")] // one byte short of a 16 MiB body's 2 * 16 MiB + 1 MiB
     public async Task ABadLimitSettingStopsTheServiceAtStartNamingIt(string setting, string value)
     {
         var ex = await Record.ExceptionAsync(async () =>
@@ -599,6 +562,12 @@ public sealed class FilterServiceLimitsTests
         Assert.True(largest > 16L << 20, $"the cache held at most {largest} bytes: rows are not counted");
     }
 
+    internal static async Task<HttpResponseMessage> PostJsonContentAsync(HttpClient client, HttpContent content)
+    {
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        return await client.PostAsync("/kalman/audio/run", content).WaitAsync(CallTimeout);
+    }
+
     private static TimeSpan ProcessCpuTime()
     {
         using var self = System.Diagnostics.Process.GetCurrentProcess();
@@ -622,6 +591,33 @@ public sealed class FilterServiceLimitsTests
         protected override bool TryComputeLength(out long length)
         {
             length = bytes.Length;
+            return true;
+        }
+    }
+
+    /// <summary>A body whose first byte goes out at once and the rest only after <see cref="Release"/>.</summary>
+    internal sealed class HeldContent(string json) : HttpContent
+    {
+        private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Started => _started.Task;
+
+        public void Release() => _release.TrySetResult();
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            var bytes = Encoding.UTF8.GetBytes(json);
+            await stream.WriteAsync(bytes.AsMemory(0, 1));
+            await stream.FlushAsync();
+            _started.TrySetResult();
+            await _release.Task.WaitAsync(CallTimeout);
+            await stream.WriteAsync(bytes.AsMemory(1));
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = Encoding.UTF8.GetByteCount(json);
             return true;
         }
     }
