@@ -7,14 +7,15 @@ namespace SignalPipeline.Cli.Operations;
 /// <summary>
 /// Runs a verb's body with the invocation's writers and turns the errors a user can cause into the documented exit
 /// codes: bad input 2 (<see cref="UsageException"/>, unreadable file, a Kafka setting librdkafka refuses), Kafka and
-/// HTTP failures 1 (a Kafka error names the cluster). A stack trace is a bug.
+/// HTTP failures 1 (a Kafka error names the cluster), stdout closed by its reader 1 (<see cref="StandardOutput"/>).
+/// A stack trace is a bug.
 /// </summary>
 public static class VerbAction
 {
     public static void Set(Command command, Func<ParseResult, VerbOutput, CancellationToken, Task<int>> body)
         => command.SetAction(async (parse, cancellationToken) =>
         {
-            var output = new VerbOutput(parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
+            var output = new VerbOutput(StandardOutput.For(parse.InvocationConfiguration.Output), parse.InvocationConfiguration.Error);
             try
             {
                 return await body(parse, output, cancellationToken);
@@ -47,6 +48,11 @@ public static class VerbAction
             catch (HttpRequestException ex)
             {
                 output.Error.WriteLine($"error: HTTP: {ex.Message}");
+                return ExitCodes.Failure;
+            }
+            catch (IOException ex) when (StandardOutput.IsClosedPipe(ex))
+            {
+                output.Error.WriteLine($"error: stdout was closed ({ex.Message}): the program reading the output has exited; stopped.");
                 return ExitCodes.Failure;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

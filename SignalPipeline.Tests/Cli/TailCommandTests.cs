@@ -161,6 +161,40 @@ public sealed class TailCommandTests(MockBrokerFixture broker) : IDisposable
     }
 
     [Fact]
+    public async Task ATailWhoseOutputPipeIsClosedStopsAtItsNextRecordWithExitOne()
+    {
+        // `kafka tail | head -1`: .NET's Console.Out ignores EPIPE, so the tail read on for ever once head had exited.
+        var topic = broker.NewTopic("pipe");
+        broker.Produce(topic, SampleCodec.ToMessage(Output("pipe", 0, [1])));
+        var start = ExternalProcess.Command("dotnet",
+            [Path.Combine(AppContext.BaseDirectory, "signal-pipeline.dll"), "kafka", "tail", topic, "--bootstrap", broker.Bootstrap, "--from-beginning"]);
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        using var process = System.Diagnostics.Process.Start(start)!;
+        try
+        {
+            var error = process.StandardError.ReadToEndAsync();
+            var first = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.StartsWith($"{topic}/", first);
+            process.StandardOutput.Close(); // the reader exits, as head -1 does
+
+            broker.Produce(topic, SampleCodec.ToMessage(Output("pipe", 1, [2])));
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+
+            Assert.True(process.ExitCode == 1, $"exit {process.ExitCode}\n{await error}");
+            Assert.Contains("error: stdout was closed (Broken pipe): the program reading the output has exited; stopped.", await error);
+            Assert.DoesNotContain("Unhandled exception", await error);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    [Fact]
     public async Task WavWithoutStreamOrUnknownTopicIsBadInput()
     {
         var noStream = await CliRunner.RunAsync("kafka", "tail", "--bootstrap", broker.Bootstrap, "--wav", Path.Combine(_folder, "x.wav"));
