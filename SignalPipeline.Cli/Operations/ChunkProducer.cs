@@ -14,6 +14,9 @@ public sealed class ChunkProducer(KafkaClientFactory factory, ProduceRequest req
 {
     private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(60);
 
+    /// <summary>How long an interrupted produce waits for the chunks already handed over (within System.CommandLine's 2 s).</summary>
+    private static readonly TimeSpan InterruptFlushTimeout = TimeSpan.FromSeconds(1);
+
     /// <summary>The longest single wait while pacing (a wait takes at most int.MaxValue ms, and a slow rate's chunk is further away).</summary>
     private static readonly TimeSpan LongestWait = TimeSpan.FromHours(1);
 
@@ -47,22 +50,38 @@ public sealed class ChunkProducer(KafkaClientFactory factory, ProduceRequest req
         long samples = 0;
         var buffer = new double[request.ChunkSize];
         var filled = 0;
-        foreach (var sample in source.Samples)
+        try
         {
-            buffer[filled++] = sample;
-            if (filled == buffer.Length)
+            foreach (var sample in source.Samples)
             {
-                Send(producer, buffer, seq++, source.SampleRate, OnDelivery, cancellationToken);
+                buffer[filled++] = sample;
+                if (filled == buffer.Length)
+                {
+                    Send(producer, buffer, seq++, source.SampleRate, OnDelivery, cancellationToken);
+                    samples += filled;
+                    filled = 0;
+                    Pace(clock, samples, cancellationToken);
+                }
+            }
+
+            if (filled > 0)
+            {
+                Send(producer, buffer.AsSpan(0, filled).ToArray(), seq++, source.SampleRate, OnDelivery, cancellationToken);
                 samples += filled;
-                filled = 0;
-                Pace(clock, samples, cancellationToken);
             }
         }
-
-        if (filled > 0)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            Send(producer, buffer.AsSpan(0, filled).ToArray(), seq++, source.SampleRate, OnDelivery, cancellationToken);
-            samples += filled;
+            // Ctrl+C: deliver what was handed over (briefly: System.CommandLine ends the process 2 s after the signal) and
+            // say where the stream now ends on the topic, so it can be continued with --start-seq.
+            var unconfirmed = producer.Flush(InterruptFlushTimeout) + Volatile.Read(ref failures);
+            var sent = Interlocked.Read(ref delivered);
+            output.Error.WriteLine(
+                (sent == 0 ? $"interrupted: no chunk was delivered to {request.Topic}."
+                    : $"interrupted: {sent} chunks were delivered to {request.Topic} (seq {request.StartSeq}..{request.StartSeq + sent - 1}); " +
+                      $"go on from seq {request.StartSeq + sent} (--start-seq {request.StartSeq + sent}).") +
+                (unconfirmed > 0 ? $" {unconfirmed} more chunks were handed to the producer but not confirmed: they may or may not be on the topic." : string.Empty));
+            return ExitCodes.Failure;
         }
 
         if (samples == 0)

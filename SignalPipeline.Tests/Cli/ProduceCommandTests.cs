@@ -81,6 +81,31 @@ public sealed class ProduceCommandTests(MockBrokerFixture broker) : IDisposable
         Assert.Equal([0L, 1], chunks.Select(c => c.Seq));
     }
 
+    [Fact]
+    public async Task AnInterruptedProduceSaysWhichSeqsWereDeliveredAndWhereToGoOn()
+    {
+        // Ctrl+C said only "interrupted": the user could not tell which chunks were on the topic, nor the --start-seq to go on with.
+        var stream = $"interrupt-{Guid.NewGuid():N}";
+        var path = Path.Combine(_folder, "long.txt");
+        File.WriteAllLines(path, Enumerable.Range(0, 100_000).Select(i => i.ToString(CultureInfo.InvariantCulture)));
+        var root = new System.CommandLine.RootCommand("test");
+        SignalPipeline.Cli.Operations.OperationsCommands.AddTo(root);
+        var error = new StringWriter();
+        using var interrupt = new CancellationTokenSource();
+        var run = root.Parse(["produce", "--bootstrap", broker.Bootstrap, "--stream", stream, "--file", path, "--chunk-size", "10", "--rate", "200"])
+            .InvokeAsync(new System.CommandLine.InvocationConfiguration { Output = new StringWriter(), Error = error }, interrupt.Token);
+        await Poll.UntilAsync(() => broker.ReadAll("sample-input", stream).Count >= 3, TimeSpan.FromSeconds(60), () => "3 chunks on the topic");
+
+        await interrupt.CancelAsync();
+        var exit = await run.WaitAsync(TimeSpan.FromSeconds(60));
+
+        var seqs = broker.ReadAll("sample-input", stream).Select(r => MockBrokerFixture.DecodeInput(r).Seq).ToList();
+        Assert.True(exit == 1, $"exit {exit}\n{error}");
+        Assert.Equal(Enumerable.Range(0, seqs.Count).Select(i => (long)i), seqs);
+        Assert.Equal($"interrupted: {seqs.Count} chunks were delivered to sample-input (seq 0..{seqs.Count - 1}); go on from seq {seqs.Count} (--start-seq {seqs.Count}).",
+            error.ToString().Trim());
+    }
+
     [Theory]
     [InlineData("1\n2\nabc\n", "line 3: 'abc' is not a number")]
     [InlineData("# nothing\n", "holds no samples")]
