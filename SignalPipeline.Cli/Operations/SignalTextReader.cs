@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 
 namespace SignalPipeline.Cli.Operations;
 
@@ -12,6 +13,9 @@ public static class SignalTextReader
 {
     private static readonly char[] Separators = [',', ';', '\t'];
 
+    /// <summary>The longest line read (1 Mi characters): far more than any CSV row of samples, and bounded memory.</summary>
+    public const int MaxLineChars = 1 << 20;
+
     /// <summary>Reads every sample of <paramref name="column"/>: a 0-based index or a header name (default 0).</summary>
     public static IEnumerable<double> Read(TextReader reader, string source, string? column = null)
     {
@@ -19,7 +23,7 @@ public static class SignalTextReader
             : int.TryParse(column, NumberStyles.None, CultureInfo.InvariantCulture, out var number) ? number : null;
         var lineNumber = 0;
         var sawData = false;
-        while (reader.ReadLine() is { } line)
+        foreach (var line in Lines(reader, source))
         {
             lineNumber++;
             var text = line.Trim();
@@ -79,6 +83,59 @@ public static class SignalTextReader
         {
             throw new UsageException($"{source}: no header line names a column '{column}'.");
         }
+    }
+
+    /// <summary>
+    /// The lines of <paramref name="reader"/> as <see cref="TextReader.ReadLine"/> splits them (<c>\n</c>, <c>\r\n</c> or
+    /// <c>\r</c>), each at most <see cref="MaxLineChars"/> long: ReadLine holds a line whole, so a file without line breaks
+    /// (a raw recording of zeros, a one-line JSON array) filled the memory and ended in an OutOfMemoryException.
+    /// </summary>
+    private static IEnumerable<string> Lines(TextReader reader, string source)
+    {
+        var buffer = new char[64 * 1024];
+        var line = new StringBuilder();
+        var lineNumber = 1;
+        var afterCr = false;
+        int read;
+        while ((read = reader.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            var rest = buffer.AsMemory(0, read);
+            if (afterCr && rest.Span[0] == '\n')
+            {
+                rest = rest[1..];
+            }
+
+            afterCr = false;
+            int end;
+            while ((end = rest.Span.IndexOfAny('\r', '\n')) >= 0)
+            {
+                Append(line, rest.Span[..end], source, lineNumber);
+                yield return line.ToString();
+                line.Clear();
+                lineNumber++;
+                var crlf = rest.Span[end] == '\r' && end + 1 < rest.Length && rest.Span[end + 1] == '\n';
+                afterCr = rest.Span[end] == '\r' && end + 1 == rest.Length;
+                rest = rest[(end + (crlf ? 2 : 1))..];
+            }
+
+            Append(line, rest.Span, source, lineNumber);
+        }
+
+        if (line.Length > 0)
+        {
+            yield return line.ToString();
+        }
+    }
+
+    private static void Append(StringBuilder line, ReadOnlySpan<char> text, string source, int lineNumber)
+    {
+        if (line.Length + text.Length > MaxLineChars)
+        {
+            throw new UsageException(string.Create(CultureInfo.InvariantCulture,
+                $"{source} line {lineNumber}: longer than {MaxLineChars} characters; not a text file of numbers (a WAV file goes with --wav)."));
+        }
+
+        line.Append(text);
     }
 
     private static bool IsNumber(string field) => double.TryParse(field.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out _);

@@ -84,6 +84,39 @@ public sealed class AudioTests : IDisposable
         Assert.Equal([1.0, 3], SignalTextReader.Read(new StringReader(text), "t", column));
     }
 
+    [Fact]
+    public void ALineLongerThanTheLimitIsBadInputNamingItInsteadOfBeingHeldWhole()
+    {
+        // ReadLine held a line whole: 1.1 GB of zeros on stdin ended in an OutOfMemoryException and a stack trace.
+        var text = "1\n" + new string('0', SignalTextReader.MaxLineChars + 1) + "\n2\n";
+
+        var error = Assert.Throws<UsageException>(() => SignalTextReader.Read(new StringReader(text), "zeros.raw").ToList());
+
+        Assert.Equal($"zeros.raw line 2: longer than {SignalTextReader.MaxLineChars} characters; not a text file of numbers (a WAV file goes with --wav).", error.Message);
+        Assert.Equal([7.0], SignalTextReader.Read(new StringReader(new string(' ', SignalTextReader.MaxLineChars - 1) + "7"), "t"));
+    }
+
+    [Fact]
+    public void LinesEndAtLfCrLfOrCrAlsoAcrossTheReadersBuffers()
+    {
+        // As TextReader.ReadLine splits them; 300,000 lines cross the 64 Ki-character reads many times, a CR LF pair too.
+        var random = new Random(5);
+        var text = new System.Text.StringBuilder();
+        var expected = new List<double>();
+        for (var i = 0; i < 300_000; i++)
+        {
+            expected.Add(i);
+            text.Append(i).Append(random.Next(3) switch { 0 => "\n", 1 => "\r\n", _ => "\r" });
+            if (random.Next(10) == 0)
+            {
+                text.Append("\r\n"); // a blank line
+            }
+        }
+
+        Assert.Equal(expected, SignalTextReader.Read(new StringReader(text.ToString()), "t"));
+        Assert.Equal([1.0, 2], SignalTextReader.Read(new StringReader("1\r\n2"), "t"));
+    }
+
     [Theory]
     [InlineData("1\n2\n", "t line 1: no column 1 (the line has 1).")]
     [InlineData("t,v\n0,1\n2\n", "t line 3: no column 1 (the line has 1).")]
