@@ -12,12 +12,15 @@ namespace SignalPipeline.Cli.Operations;
 /// </summary>
 public static class TailCommand
 {
-    /// <summary>Give up the <c>--wav</c> sample-rate look-up when the cluster answers nothing (no record, no partition end) for this long.</summary>
+    /// <summary>
+    /// Give up the <c>--wav</c> sample-rate look-up, and a tail with <c>-e</c>, when the cluster answers nothing (no record,
+    /// no partition end) for this long.
+    /// </summary>
     internal static readonly TimeSpan DefaultLookUpNoProgress = TimeSpan.FromSeconds(30);
 
     public static Command Create() => Create(DefaultLookUpNoProgress);
 
-    /// <summary>The verb with another no-progress limit for the sample-rate look-up (tests make it short).</summary>
+    /// <summary>The verb with another no-progress limit for the sample-rate look-up and <c>-e</c> (tests make it short).</summary>
     internal static Command Create(TimeSpan lookUpNoProgress)
     {
         var topic = new Argument<string>("topic")
@@ -69,7 +72,7 @@ public static class TailCommand
             var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
             using var sink = wavPath is null ? null : new WavStreamSink(wavPath, WavStreamSink.ParseFormat(parse.GetValue(wavFormat)!),
                 chunk => parse.GetValue(sampleRate) ?? LookUpRate(factory, parse.GetValue(inputTopic)!, chunk, wavPath, lookUpNoProgress));
-            var result = await Task.Run(() => new TopicTail(factory, request, output, sink).Run(cancellationToken), CancellationToken.None);
+            var result = await Task.Run(() => new TopicTail(factory, request, output, sink, lookUpNoProgress).Run(cancellationToken), CancellationToken.None);
             if (sink is { ChunksWritten: 0 })
             {
                 output.Error.WriteLine($"No chunk of '{request.Stream}' was read: {wavPath} not written.");
@@ -132,8 +135,12 @@ public sealed record TailRequest(string Topic, string? Stream, bool FromBeginnin
     }
 }
 
-/// <summary>The consume loop of <c>kafka tail</c>: every partition assigned (no group, nothing committed), read_committed.</summary>
-public sealed class TopicTail(KafkaClientFactory factory, TailRequest request, VerbOutput output, WavStreamSink? sink)
+/// <summary>
+/// The consume loop of <c>kafka tail</c>: every partition assigned (no group, nothing committed), read_committed. With
+/// <c>-e</c> it gives up, as <see cref="PartitionScan.ToEnds"/> does, when <paramref name="noProgress"/> passes with
+/// neither a record nor a partition end (the cluster went away midway; a tail that follows waits for it, as kcat does).
+/// </summary>
+public sealed class TopicTail(KafkaClientFactory factory, TailRequest request, VerbOutput output, WavStreamSink? sink, TimeSpan noProgress)
 {
     public int Run(CancellationToken cancellationToken)
     {
@@ -150,6 +157,7 @@ public sealed class TopicTail(KafkaClientFactory factory, TailRequest request, V
         var deadline = request.Timeout is { } timeout ? DateTime.UtcNow + timeout : DateTime.MaxValue;
         var shown = 0;
         var lastShown = DateTime.MaxValue;
+        var quiet = System.Diagnostics.Stopwatch.StartNew();
         while (!cancellationToken.IsCancellationRequested)
         {
             if (DateTime.UtcNow >= deadline)
@@ -165,8 +173,17 @@ public sealed class TopicTail(KafkaClientFactory factory, TailRequest request, V
             var record = consumer.Consume(TimeSpan.FromMilliseconds(100));
             if (record is null)
             {
+                if (request.ExitAtEnd && quiet.Elapsed > noProgress)
+                {
+                    throw new TimeoutException(string.Create(CultureInfo.InvariantCulture,
+                        $"reading {request.Topic} made no progress for {noProgress.TotalSeconds:0.###} s: no record and no partition end came " +
+                        $"(partitions not read to their end: {string.Join(", ", partitions.Select(p => p.Partition.Value).Where(p => !atEnd.Contains(p)))}; {shown} records shown)."));
+                }
+
                 continue;
             }
+
+            quiet.Restart();
 
             if (record.IsPartitionEOF)
             {
@@ -198,6 +215,7 @@ public sealed class TopicTail(KafkaClientFactory factory, TailRequest request, V
                 output.Out.WriteLine(RecordFormatter.Format(decoded, request.SamplesShown));
             }
 
+            quiet.Restart(); // the time spent on a record (the --wav sample-rate look-up) is not the cluster's silence
             lastShown = DateTime.UtcNow;
             if (++shown == request.Count)
             {

@@ -140,6 +140,29 @@ public sealed class TailCommandTests(MockBrokerFixture broker) : IDisposable
     }
 
     [Fact]
+    public async Task ExitAtEndIsGivenUpWhenTheClusterGivesNothingForTheNoProgressLimit()
+    {
+        // A partition that stopped answering midway (its leader gone): -e waited for its end for ever.
+        var topic = broker.NewTopic("stuck");
+        broker.Produce(new TopicPartition(topic, 0), SampleCodec.ToMessage(Output("stuck", 0, [1])));
+
+        CliRunner.Result stuck;
+        broker.Cluster.SetPartitionLeader(topic, 2, MockKafkaCluster.AllBrokers);
+        try
+        {
+            stuck = await CliRunner.RunAsync(TailCommand.Create(TimeSpan.FromSeconds(2)), "tail", topic, "--bootstrap", broker.Bootstrap,
+                "--from-beginning", "-e", "--timeout", "60");
+        }
+        finally
+        {
+            broker.Cluster.SetPartitionLeader(topic, 2, 1);
+        }
+
+        Assert.True(stuck.ExitCode == 1, stuck.ToString());
+        Assert.Contains($"error: reading {topic} made no progress for 2 s: no record and no partition end came (partitions not read to their end: 2; 1 records shown).", stuck.Error);
+    }
+
+    [Fact]
     public async Task CountNotReachedBeforeTheTimeoutExitsWithOne()
     {
         var result = await CliRunner.RunAsync("kafka", "tail", "--bootstrap", broker.Bootstrap, "--stream", $"none-{Guid.NewGuid():N}", "--count", "1", "--timeout", "1");
