@@ -51,6 +51,14 @@ public sealed class GeneratorOptions : IValidatableObject
     [SettingRange(0, long.MaxValue)]
     public long MaxChunks { get; set; }
 
+    /// <summary>
+    /// Seconds chunks may wait for the broker's answer (delivered or refused) before <c>/health</c> turns unhealthy:
+    /// a broker that answers metadata but takes no chunk leaves them waiting up to librdkafka's
+    /// <c>delivery.timeout.ms</c> (300 s) before any is refused.
+    /// </summary>
+    [SettingRange(1, 3600)]
+    public int DeliveryStallSeconds { get; set; } = 30;
+
     /// <summary>Where chunks go; when unset, <c>INPUT_TOPIC</c>, else <c>sample-input</c>.</summary>
     public string? Topic { get; set; }
 

@@ -128,7 +128,17 @@ public sealed class SignalGeneratorWorker(
     private void Produce(IProducer<byte[], byte[]> producer, string topic, Message<byte[], byte[]> message, CancellationToken cancellationToken)
     {
         // Flat-out mode outruns the broker: wait for deliveries to free the local queue, never drop a chunk.
-        producer.ProduceWaitingForRoom(new TopicPartition(topic, Partition.Any), message, OnDelivered, TimeSpan.FromMilliseconds(50), cancellationToken);
+        health.Producing();
+        try
+        {
+            producer.ProduceWaitingForRoom(new TopicPartition(topic, Partition.Any), message, OnDelivered, TimeSpan.FromMilliseconds(50), cancellationToken);
+        }
+        catch
+        {
+            // Not handed over (stopped while the queue was full): no delivery report will answer for it.
+            health.NotProduced();
+            throw;
+        }
     }
 
     private void OnDelivered(DeliveryReport<byte[], byte[]> report)

@@ -44,6 +44,7 @@ public sealed class GeneratorOptionsTests
     [InlineData("Generator:SampleRate", "0")]
     [InlineData("Generator:Noise", "-0.1")]
     [InlineData("Generator:MaxChunks", "-5")]
+    [InlineData("Generator:DeliveryStallSeconds", "0")]
     [InlineData("Generator:Shapes", "sine,square")]
     [InlineData("Generator:Shapes", "")]
     [InlineData("Generator:StreamPrefix", " ")]
