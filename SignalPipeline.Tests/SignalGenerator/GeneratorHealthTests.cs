@@ -18,47 +18,36 @@ public sealed class GeneratorHealthTests
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
     [Fact]
-    public async Task Health_is_unhealthy_while_the_broker_refuses_every_chunk_and_healthy_again_once_it_takes_them()
-    {
-        using var cluster = MockKafkaCluster.Start(1);
-        cluster.CreateTopic(PipelineTopics.DefaultInput, 2);
+    public Task Health_is_unhealthy_while_the_broker_refuses_every_chunk_and_healthy_again_once_it_takes_them()
         // Non-retriable: each produce request's chunks fail delivery at once; metadata is still served.
-        cluster.PushRequestErrors(KafkaApi.Produce, Enumerable.Repeat(ErrorCode.MsgSizeTooLarge, 100_000).ToArray());
-        using var host = GeneratorMetricsTests.Build(cluster, ("Generator:MaxChunks", "0"), ("Generator:Rate", "1600"));
-        var health = host.Services.GetRequiredService<HealthCheckService>();
-        await host.StartAsync().WaitAsync(Patience);
-
-        HealthReport? report = null;
-        await Poll.UntilAsync(() => (report = health.CheckHealthAsync().GetAwaiter().GetResult()).Status == HealthStatus.Unhealthy,
-            Patience, () => $"/health to turn unhealthy while every chunk is refused (got {Describe(report)})");
-        Assert.Equal(HealthStatus.Healthy, report!.Entries["kafka"].Status);
-        Assert.Equal(HealthStatus.Unhealthy, report.Entries["deliveries"].Status);
-        Assert.Contains("Message size too large", report.Entries["deliveries"].Description);
-
-        cluster.ClearRequestErrors(KafkaApi.Produce);
-        await Poll.UntilAsync(() => (report = health.CheckHealthAsync().GetAwaiter().GetResult()).Status == HealthStatus.Healthy,
-            Patience, () => $"/health to be healthy again once the broker takes chunks (got {Describe(report)})");
-        await host.StopAsync().WaitAsync(Patience);
-    }
+        => UnhealthyUntilTheBrokerTakesChunks(ErrorCode.MsgSizeTooLarge, "while every chunk is refused",
+            deliveries => Assert.Contains("Message size too large", deliveries.Description));
 
     [Fact]
-    public async Task Health_is_unhealthy_while_chunks_have_no_answer_for_DeliveryStallSeconds_and_healthy_again_once_the_broker_takes_them()
+    public Task Health_is_unhealthy_while_chunks_have_no_answer_for_DeliveryStallSeconds_and_healthy_again_once_the_broker_takes_them()
+        // Retriable: librdkafka retries each produce request until delivery.timeout.ms (300 s), so no chunk is answered,
+        // delivered or refused, while metadata is still served (the kafka check stays green).
+        => UnhealthyUntilTheBrokerTakesChunks(ErrorCode.NotEnoughReplicas, "while no chunk is answered", deliveries =>
+        {
+            Assert.Contains("no answer from the broker", deliveries.Description);
+            Assert.Contains("(Generator:DeliveryStallSeconds = 2)", deliveries.Description);
+        }, ("Generator:DeliveryStallSeconds", "2"));
+
+    private static async Task UnhealthyUntilTheBrokerTakesChunks(ErrorCode produceError, string why, Action<HealthReportEntry> checkDeliveries, params (string Key, string Value)[] settings)
     {
         using var cluster = MockKafkaCluster.Start(1);
         cluster.CreateTopic(PipelineTopics.DefaultInput, 2);
-        // Retriable: librdkafka retries each produce request until delivery.timeout.ms (300 s), so no chunk is answered,
-        // delivered or refused, while metadata is still served (the kafka check stays green).
-        cluster.PushRequestErrors(KafkaApi.Produce, Enumerable.Repeat(ErrorCode.NotEnoughReplicas, 100_000).ToArray());
-        using var host = GeneratorMetricsTests.Build(cluster, ("Generator:MaxChunks", "0"), ("Generator:Rate", "1600"), ("Generator:DeliveryStallSeconds", "2"));
+        cluster.PushRequestErrors(KafkaApi.Produce, Enumerable.Repeat(produceError, 100_000).ToArray());
+        using var host = GeneratorMetricsTests.Build(cluster, [("Generator:MaxChunks", "0"), ("Generator:Rate", "1600"), .. settings]);
         var health = host.Services.GetRequiredService<HealthCheckService>();
         await host.StartAsync().WaitAsync(Patience);
 
         HealthReport? report = null;
         await Poll.UntilAsync(() => (report = health.CheckHealthAsync().GetAwaiter().GetResult()).Status == HealthStatus.Unhealthy,
-            Patience, () => $"/health to turn unhealthy while no chunk is answered (got {Describe(report)})");
+            Patience, () => $"/health to turn unhealthy {why} (got {Describe(report)})");
         Assert.Equal(HealthStatus.Healthy, report!.Entries["kafka"].Status);
-        Assert.Contains("no answer from the broker", report.Entries["deliveries"].Description);
-        Assert.Contains("(Generator:DeliveryStallSeconds = 2)", report.Entries["deliveries"].Description);
+        Assert.Equal(HealthStatus.Unhealthy, report.Entries["deliveries"].Status);
+        checkDeliveries(report.Entries["deliveries"]);
 
         cluster.ClearRequestErrors(KafkaApi.Produce);
         await Poll.UntilAsync(() => (report = health.CheckHealthAsync().GetAwaiter().GetResult()).Status == HealthStatus.Healthy,
