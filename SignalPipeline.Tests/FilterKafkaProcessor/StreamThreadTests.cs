@@ -954,6 +954,23 @@ public sealed class StreamThreadTests
     }
 
     [Fact]
+    public void AtStartTheFourTopicsAreLookedUpInOneRequestAndEveryMissingOneIsNamed()
+    {
+        // Before: one look-up per topic (with Kafka away, four 15 s timeouts in a row), and only the first missing
+        // topic named, so fixing it led to the next start's error.
+        using var harness = new ProcessorHarness();
+        harness.Cluster.DeleteTopic(ProcessorHarness.Dlq);
+        harness.Cluster.DeleteTopic(ProcessorHarness.Changelog);
+
+        var error = Assert.Throws<InvalidOperationException>(() => harness.Start());
+        Assert.Contains($"DLQ_TOPIC: topic '{ProcessorHarness.Dlq}' does not exist", error.Message);
+        Assert.Contains($"CHANGELOG_TOPIC: topic '{ProcessorHarness.Changelog}' does not exist", error.Message);
+        Assert.Contains("signal-pipeline kafka topics ensure", error.Message);
+        Assert.DoesNotContain("INPUT_TOPIC", error.Message);
+        Assert.Equal(1, harness.Supplier.TopicLookups);
+    }
+
+    [Fact]
     public void TheInputTopicDeletedWhileRunningStopsTheProcessorInsteadOfIdlingWithAHealthyCheck()
     {
         // Before: librdkafka's "Subscribed topic not available" was logged, the partitions revoked, and the processor

@@ -17,6 +17,7 @@ public sealed class InMemoryKafkaSupplier(InMemoryKafkaCluster cluster, Isolatio
     private readonly List<IConsumer<byte[], byte[]>> _consumers = [];
     private readonly List<IConsumer<byte[], byte[]>> _restoreConsumers = [];
     private readonly List<IProducer<byte[], byte[]>> _producers = [];
+    private int _topicLookups;
 
     public InMemoryKafkaCluster Cluster => cluster;
 
@@ -34,9 +35,16 @@ public sealed class InMemoryKafkaSupplier(InMemoryKafkaCluster cluster, Isolatio
 
     public IProducer<byte[], byte[]> GetProducer(string transactionalId) => Keep(_producers, cluster.CreateProducer(transactionalId));
 
-    public int? PartitionCount(string topic) => cluster.PartitionCount(topic);
+    /// <summary>Topic look-ups asked of the cluster (each one metadata request on a real cluster).</summary>
+    public int TopicLookups => _topicLookups;
 
-    public int?[] PartitionCounts(params string[] topics) => [.. topics.Select(cluster.PartitionCount)];
+    public int? PartitionCount(string topic) => PartitionCounts(topic)[0];
+
+    public int?[] PartitionCounts(params string[] topics)
+    {
+        Interlocked.Increment(ref _topicLookups);
+        return [.. topics.Select(cluster.PartitionCount)];
+    }
 
     private static T Keep<T>(List<T> all, T client)
     {
