@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using SignalPipeline.Shared;
 
 namespace Microsoft.Extensions.Hosting;
 
@@ -57,44 +58,22 @@ public sealed class TrustedProxies
 }
 
 /// <summary>
-/// Stops the service at start when a list holds something that is not a CIDR / an IP address, naming it. .NET's parsers
-/// take more than an operator means: <c>1.2.3</c> is 1.2.0.3, <c>010.0.0.1</c> is 8.0.0.1 (octal), <c>10.1.0.0/8</c>
-/// is 10.0.0.0/8; so an IPv4 address must be written as the dotted quad it parses to, and a network's address must have
-/// no bits set past its prefix. Trusting a proxy other than the one meant lets whoever is there choose client addresses.
+/// Stops the service at start when a list holds something that is not a CIDR / an IP address, naming it (the rule is
+/// <see cref="NetworkRule"/>, shared with the CLI): an IPv4 address must be written as the dotted quad it parses to, and a
+/// network's address must have no bits set past its prefix. Trusting a proxy other than the one meant lets whoever is
+/// there choose client addresses.
 /// </summary>
 public sealed class TrustedProxiesValidator : IValidateOptions<TrustedProxies>
 {
     public ValidateOptionsResult Validate(string? name, TrustedProxies options)
     {
         var failures = new List<string>();
-        failures.AddRange(TrustedProxies.Split(options.KnownNetworks).Select(NetworkProblem).OfType<string>()
+        failures.AddRange(TrustedProxies.Split(options.KnownNetworks).Select(NetworkRule.NetworkProblem).OfType<string>()
             .Select(problem => $"ForwardedHeaders:KnownNetworks: {problem}"));
-        failures.AddRange(TrustedProxies.Split(options.KnownProxies).Where(p => !IsExactAddress(p))
+        failures.AddRange(TrustedProxies.Split(options.KnownProxies).Where(p => !NetworkRule.IsExactAddress(p))
             .Select(p => $"ForwardedHeaders:KnownProxies: '{p}' is not an IP address (IPv4 as four decimal numbers such as 10.0.0.7, or IPv6)."));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
-
-    /// <summary>What is wrong with <paramref name="entry"/> as a CIDR network, or null.</summary>
-    private static string? NetworkProblem(string entry)
-    {
-        var slash = entry.IndexOf('/');
-        if (slash < 0 || !IsExactAddress(entry[..slash]) || !IPNetwork.TryParse(entry, out var network))
-        {
-            return $"'{entry}' is not a CIDR network such as 10.0.0.0/8 (IPv4 as four decimal numbers, or IPv6, then /prefix length).";
-        }
-
-        if (!network.BaseAddress.Equals(IPAddress.Parse(entry[..slash])))
-        {
-            return $"'{entry}' has address bits set past its /{network.PrefixLength} prefix: write {network} for that network, or a longer prefix.";
-        }
-
-        return null;
-    }
-
-    /// <summary>An IP address as written: an IPv4 one only as the dotted quad it parses to (not 1.2.3, 010.0.0.1 or 0x0a.0.0.1).</summary>
-    private static bool IsExactAddress(string text)
-        => IPAddress.TryParse(text, out var address)
-           && (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || address.ToString() == text);
 }
 
 /// <summary>Puts the forwarded-headers middleware first, unless ASP.NET's own ForwardedHeaders_Enabled filter already does.</summary>

@@ -1,7 +1,6 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using SignalPipeline.Kafka;
+using SignalPipeline.Shared;
 
 namespace SignalPipeline.Cli.Kubernetes;
 
@@ -179,15 +178,6 @@ public sealed partial record KubernetesOptions
 
     public CpuAutoscaling? AutoscalerOf(string resource) => Autoscalers.GetValueOrDefault(resource);
 
-    private static bool IsExactNetwork(string entry)
-    {
-        var slash = entry.IndexOf('/', StringComparison.Ordinal);
-        return slash > 0 && IPAddress.TryParse(entry[..slash], out var address)
-            // .NET reads 10.0.0/8 as 10.0.0.0/8 and 010.0.0.0 as octal: an IPv4 address only as the dotted quad it is.
-            && (address.AddressFamily != AddressFamily.InterNetwork || address.ToString() == entry[..slash])
-            && System.Net.IPNetwork.TryParse(entry, out var network) && network.BaseAddress.Equals(address);
-    }
-
     [GeneratedRegex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     private static partial Regex DnsLabel();
 
@@ -226,10 +216,9 @@ public sealed partial record KubernetesOptions
         // refused here, before a deploy whose public pods would only crash-loop.
         foreach (var network in ForwardedHeadersKnownNetworks.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (!IsExactNetwork(network))
+            if (NetworkRule.NetworkProblem(network) is { } problem)
             {
-                throw new ManifestException(
-                    $"--known-networks: '{network}' is not a CIDR network such as 10.0.0.0/8 (IPv4 as four decimal numbers, or IPv6, then /prefix length, no address bits set past the prefix).");
+                throw new ManifestException($"--known-networks: {problem}");
             }
         }
 
