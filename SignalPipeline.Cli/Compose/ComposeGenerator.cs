@@ -190,7 +190,8 @@ public sealed class ComposeGenerator
             }
         }
 
-        if (dependsOn.Remove(_kafka.Name))
+        var usesKafka = dependsOn.Remove(_kafka.Name);
+        if (usesKafka)
         {
             dependsOn[TopicsService] = new ComposeDependency { Condition = ComposeDependency.CompletedSuccessfully };
             environment[KafkaSettings.BrokersVariable] = KafkaForContainers;
@@ -230,8 +231,9 @@ public sealed class ComposeGenerator
             Healthcheck = new ComposeHealthcheck { Test = HttpHealthcheck(port) },
             Deploy = processor ? new ComposeDeploy { Replicas = _options.ProcessorReplicas } : null,
             Restart = "unless-stopped",
-            // The processor finishes its transaction and hands its partitions over on SIGTERM.
-            StopGracePeriod = processor ? "60s" : null,
+            // Docker's default is 10 s, a third of the host's shutdown timeout: a service still draining would be killed.
+            // The Kafka clients get what Kubernetes gives them (the processor finishes its transaction and hands over).
+            StopGracePeriod = Invariant(usesKafka ? ServiceShutdown.KafkaClientGraceSeconds : ServiceShutdown.HostTimeoutSeconds + ServiceShutdown.MarginSeconds) + "s",
         };
     }
 

@@ -58,6 +58,7 @@ internal sealed class DashboardBuilder(KubernetesOptions options)
                                 Resources = Resources(options.SizeOf(Name)),
                                 ReadinessProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/", Port = "dashboard-ui" }, PeriodSeconds = 10 },
                                 LivenessProbe = new V1Probe { TcpSocket = new V1TCPSocketAction { Port = "dashboard-ui" }, PeriodSeconds = 10, FailureThreshold = 6 },
+                                Lifecycle = PreStopSleep(options),
                                 SecurityContext = ContainerSecurity(readOnlyRootFilesystem: true),
                                 VolumeMounts = [TmpMount()],
                             },

@@ -60,6 +60,7 @@ internal sealed class DeploymentBuilder(KubernetesOptions options)
             StartupProbe = HttpProbe("/alive", http, period: 2, failures: 30),
             ReadinessProbe = HttpProbe("/health", http, period: 10, failures: 3),
             LivenessProbe = HttpProbe("/alive", http, period: 10, failures: 3),
+            Lifecycle = PreStopSleep(options),
             SecurityContext = ContainerSecurity(readOnlyRootFilesystem: true),
             VolumeMounts = [TmpMount(), .. KafkaClientMounts(w)],
         };

@@ -53,6 +53,13 @@ internal static partial class KubernetesObjects
         FailureThreshold = failures,
     };
 
+    /// <summary>
+    /// The pod keeps serving while the endpoints forget it, then gets SIGTERM. Kubernetes' own sleep action (1.30+), not
+    /// <c>exec sleep</c>: it needs no shell or binary in the image (the dashboard's image has none).
+    /// </summary>
+    public static V1Lifecycle PreStopSleep(KubernetesOptions options)
+        => new() { PreStop = new V1LifecycleHandler { Sleep = new V1SleepAction { Seconds = options.PreStopSleepSeconds } } };
+
     public static V1Probe TcpProbe(string port, int period, int failures) => new()
     {
         TcpSocket = new V1TCPSocketAction { Port = port },

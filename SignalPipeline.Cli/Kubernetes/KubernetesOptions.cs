@@ -167,10 +167,18 @@ public sealed partial record KubernetesOptions
     /// <summary>The gateway's resource name (rate limiting applies to it).</summary>
     public string GatewayResource { get; init; } = "filter-gateway";
 
-    /// <summary>Seconds the processor gets on SIGTERM to finish its transaction and hand its partitions over.</summary>
-    public int ConsumerTerminationGraceSeconds { get; init; } = 60;
+    /// <summary>
+    /// Seconds an HTTP pod keeps serving after it is told to stop, before SIGTERM (a <c>preStop</c> sleep): the Service's
+    /// endpoints and the ingress controller take a moment to drop a terminating pod, and until they do they still send it
+    /// requests, which a host that already stopped listening would refuse.
+    /// </summary>
+    public int PreStopSleepSeconds { get; init; } = 5;
 
-    public int ServiceTerminationGraceSeconds { get; init; } = 30;
+    /// <summary>Seconds the Kafka clients get from the stop to SIGKILL: the preStop sleep, then the transaction and the hand-over.</summary>
+    public int ConsumerTerminationGraceSeconds { get; init; } = ServiceShutdown.KafkaClientGraceSeconds;
+
+    /// <summary>Seconds the other HTTP pods get from the stop to SIGKILL: the preStop sleep, the host's drain, a margin.</summary>
+    public int ServiceTerminationGraceSeconds => PreStopSleepSeconds + ServiceShutdown.HostTimeoutSeconds + ServiceShutdown.MarginSeconds;
 
     public ResourceSize SizeOf(string resource) => Sizes.GetValueOrDefault(resource) ?? DefaultSize;
 

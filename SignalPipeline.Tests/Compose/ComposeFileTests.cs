@@ -158,6 +158,21 @@ public sealed class ComposeFileTests
     }
 
     [Fact]
+    public void EveryServiceHasMoreThanTheHostsShutdownTimeoutToStopBeforeItIsKilled()
+    {
+        // Docker kills a container 10 s after SIGTERM unless stop_grace_period says otherwise; the services drain for up
+        // to .NET's HostOptions.ShutdownTimeout, which they keep, and the processor finishes its transaction in it.
+        var shutdown = new Microsoft.Extensions.Hosting.HostOptions().ShutdownTimeout;
+        var services = LoadCompose()["services"]!.AsObject();
+        foreach (var project in Manifest.Resources.Values.Where(r => r.IsProject))
+        {
+            var grace = services[project.Name]!["stop_grace_period"]?.GetValue<string>();
+            Assert.True(grace is not null && grace.EndsWith('s') && TimeSpan.FromSeconds(int.Parse(grace[..^1], System.Globalization.CultureInfo.InvariantCulture)) > shutdown,
+                $"{project.Name}: stop_grace_period '{grace ?? "(none: Docker's 10 s)"}' is not above the host's shutdown timeout ({shutdown.TotalSeconds} s)");
+        }
+    }
+
+    [Fact]
     public void EveryListenerTheBrokerAdvertisesIsOneItListensOnAndContainersCanReach()
     {
         // Clients and the broker itself (the transaction coordinator writes every transaction's markers through the

@@ -244,6 +244,32 @@ public sealed class DeploymentRuleTests
         Assert.Equal("20", bridge[Nginx + "limit-rps"]);
     }
 
+    [Theory]
+    [MemberData(nameof(AllOverlays))]
+    public async Task EveryHttpPodServesOnWhileItsEndpointsForgetItThenHasTheHostsShutdownTimeoutToDrain(string overlay)
+    {
+        // On a rolling update or a scale-down the endpoints and the ingress controller keep sending a terminating pod
+        // requests for a moment: a preStop sleep keeps it serving until SIGTERM. The grace period counts from the stop,
+        // the sleep included, so it must also cover the app's drain: .NET's HostOptions.ShutdownTimeout, which the services keep.
+        var shutdown = new Microsoft.Extensions.Hosting.HostOptions().ShutdownTimeout.TotalSeconds;
+        var objects = await RenderAsync(overlay);
+        var http = Workloads(objects).Where(w => w.Pod.Containers.Any(c => c.ReadinessProbe?.HttpGet is not null)).ToList();
+        Assert.Superset(
+            new HashSet<string> { "filter-kalman", "filter-rls", "filter-ls", "filter-gateway", "websocket-bridge", "filter-kafka-processor" },
+            http.Select(w => w.Name).ToHashSet());
+        foreach (var (name, kind, _, pod, _) in http)
+        {
+            foreach (var container in pod.Containers)
+            {
+                // Kubernetes' own sleep action (1.30+): an exec of sleep needs a shell or binary the images may not have.
+                var sleep = container.Lifecycle?.PreStop?.Sleep?.Seconds;
+                Assert.True(sleep >= 1, $"{kind} {name}/{container.Name}: no preStop sleep action");
+                Assert.True(pod.TerminationGracePeriodSeconds > sleep + shutdown,
+                    $"{kind} {name}: terminationGracePeriodSeconds {pod.TerminationGracePeriodSeconds} is not above the preStop sleep ({sleep} s) and the host's shutdown timeout ({shutdown} s)");
+            }
+        }
+    }
+
     [Fact]
     public async Task TheProcessorsTransactionalIdFollowsItsPodAndNoOtherWorkloadSetsOne()
     {
