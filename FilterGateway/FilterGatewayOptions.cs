@@ -73,6 +73,22 @@ public sealed class FilterGatewayOptions : IValidatableObject
     public TimeSpan RequestBodyTimeout { get; set; } = TimeSpan.FromSeconds(25);
 
     /// <summary>
+    /// Least rate, in bytes per second, at which a large request's body (declared over <see cref="LargeRequestBytes"/>, or
+    /// undeclared) must arrive while it is forwarded (Kestrel's per-request minimum data rate, after
+    /// <see cref="LargeBodyMinRateGracePeriod"/>); slower gets 408 naming this setting. The services hold their large
+    /// requests to FilterService:LargeBodyMinBytesPerSecond (1 MiB/s after 4 s): keep this at least that and its grace
+    /// shorter, so that the gateway answers a slow client first (an answer of the service in the middle of the body
+    /// reaches the client as 502). 0 leaves Kestrel's own 240 bytes/s. HTTP/1.x clients only (Kestrel takes no
+    /// per-request rate over HTTP/2).
+    /// </summary>
+    [SettingRange(0, 1L << 30)]
+    public long LargeBodyMinBytesPerSecond { get; set; } = 1024 * 1024;
+
+    /// <summary>How long after a large body starts to be forwarded <see cref="LargeBodyMinBytesPerSecond"/> is enforced (over 1 s: Kestrel checks once a second).</summary>
+    [SettingTimeRange("00:00:01.001", "00:10:00")]
+    public TimeSpan LargeBodyMinRateGracePeriod { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
     /// Requests with a declared body over <see cref="LargeRequestBytes"/> (or a chunked one) forwarded at once by this
     /// gateway; more wait up to <see cref="LargeRequestQueueTimeout"/> without their body being read, then get 503.
     /// 0 turns the lane off. Each algorithm service serves one large request at a time (FilterService:MaxConcurrentRequests).

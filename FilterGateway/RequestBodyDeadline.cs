@@ -1,6 +1,8 @@
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
+using MinDataRate = Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate;
 
 namespace FilterGateway;
 
@@ -10,7 +12,10 @@ namespace FilterGateway;
 /// naming the setting. Without it the service answered 408 while YARP was still sending it the body; HttpClient waits
 /// for the whole body to be sent before it hands over an HTTP/1.1 answer, so the send failed once the service closed
 /// the connection and the client got 502, its own slowness reported as the service's failure. A body slower than
-/// Kestrel's MinRequestBodyDataRate gets a 408 naming that (YARP's own 408 has no detail).
+/// Kestrel's MinRequestBodyDataRate gets a 408 naming that (YARP's own 408 has no detail). A large body (over
+/// FilterGateway:LargeRequestBytes, or undeclared) is held to FilterGateway:LargeBodyMinBytesPerSecond instead, which the
+/// 408 names: the services hold it to their own rate with a longer grace, and the gateway must answer first, for the
+/// same reason.
 /// </summary>
 public sealed class RequestBodyDeadline(IOptions<FilterGatewayOptions> options, GatewayMetrics metrics)
 {
@@ -22,7 +27,18 @@ public sealed class RequestBodyDeadline(IOptions<FilterGatewayOptions> options, 
             return;
         }
 
-        var timeout = options.Value.RequestBodyTimeout;
+        var settings = options.Value;
+        var timeout = settings.RequestBodyTimeout;
+        // A large body (declared over LargeRequestBytes, or undeclared) must keep up; Kestrel answers its read with 408.
+        var rateSet = false;
+        if (_largeBodyRate is not null && !(context.Request.ContentLength <= settings.LargeRequestBytes)
+            && (HttpProtocol.IsHttp11(context.Request.Protocol) || HttpProtocol.IsHttp10(context.Request.Protocol))
+            && context.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } rate)
+        {
+            rate.MinDataRate = _largeBodyRate;
+            rateSet = true;
+        }
+
         using var deadline = new CancellationTokenSource(timeout);
         var body = context.Request.Body;
         var timed = new DeadlineStream(body, deadline.Token);
@@ -46,11 +62,15 @@ public sealed class RequestBodyDeadline(IOptions<FilterGatewayOptions> options, 
         if (timed.Expired)
         {
             detail = $"The request body did not arrive within {timeout.TotalSeconds:0.###} s (FilterGateway:RequestBodyTimeout): "
-                + $"{context.Request.ContentLength?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "an undeclared number of"} bytes declared.";
+                + $"{Declared(context)} bytes declared.";
         }
         else if (TooSlow(error.Exception) is { } kestrel)
         {
-            detail = $"The request body arrived too slowly: {kestrel.Message}";
+            detail = rateSet
+                ? $"The request body arrived at less than {settings.LargeBodyMinBytesPerSecond} bytes/s, the least for a body over "
+                    + $"{settings.LargeRequestBytes} bytes (FilterGateway:LargeBodyMinBytesPerSecond, after "
+                    + $"{settings.LargeBodyMinRateGracePeriod.TotalSeconds:0.###} s, FilterGateway:LargeBodyMinRateGracePeriod): {Declared(context)} bytes declared."
+                : $"The request body arrived too slowly: {kestrel.Message}";
         }
         else
         {
@@ -62,6 +82,18 @@ public sealed class RequestBodyDeadline(IOptions<FilterGatewayOptions> options, 
         UnreadBody.CloseAfterAnswer(context);
         await Results.Problem(detail, statusCode: StatusCodes.Status408RequestTimeout, title: "Request body too slow").ExecuteAsync(context);
     }
+
+    /// <summary>
+    /// What a large body is held to while it is forwarded (FilterGateway:LargeBodyMinBytesPerSecond; the services hold it
+    /// to theirs once it has their large slot, with a longer grace, so the gateway answers first); null when off.
+    /// Reading options.Value validates them first, so a bad grace is refused naming the setting.
+    /// </summary>
+    private readonly MinDataRate? _largeBodyRate = options.Value.LargeBodyMinBytesPerSecond > 0
+        ? new MinDataRate(options.Value.LargeBodyMinBytesPerSecond, options.Value.LargeBodyMinRateGracePeriod)
+        : null;
+
+    private static string Declared(HttpContext context)
+        => context.Request.ContentLength?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "an undeclared number of";
 
     /// <summary>Kestrel's MinRequestBodyDataRate refusal among YARP's exceptions (an aggregate when the request failed too).</summary>
     private static BadHttpRequestException? TooSlow(Exception? exception) => exception switch

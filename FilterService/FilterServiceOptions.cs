@@ -73,6 +73,25 @@ public sealed class FilterServiceOptions : IValidatableObject
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// Least rate, in bytes per second, at which a large request's body must arrive once it holds its slot (Kestrel's
+    /// per-request minimum data rate, measured after <see cref="LargeBodyMinRateGracePeriod"/>); slower gets 408, so a
+    /// slow upload cannot hold the large lane's slot for up to <see cref="RequestTimeout"/>. 0 leaves Kestrel's own
+    /// 240 bytes/s. 1 MiB/s brings the largest body (16 MiB) in 16 s, within the request timeout; a LAN client sends
+    /// ten times faster. Applies to HTTP/1.x requests (Kestrel takes no per-request rate over HTTP/2).
+    /// </summary>
+    [SettingRange(0, 1L << 30)]
+    public long LargeBodyMinBytesPerSecond { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// How long after a large request's body starts to be read <see cref="LargeBodyMinBytesPerSecond"/> is enforced.
+    /// Longer than the gateway's FilterGateway:LargeBodyMinRateGracePeriod (2 s) by more than Kestrel's 1 s check
+    /// interval, so that through the gateway, the gateway answers a slow client first (a service answering in the
+    /// middle of a forwarded body reaches the client as 502). Over 1 s: Kestrel checks rates once a second.
+    /// </summary>
+    [SettingTimeRange("00:00:01.001", "00:10:00")]
+    public TimeSpan LargeBodyMinRateGracePeriod { get; set; } = TimeSpan.FromSeconds(4);
+
+    /// <summary>
     /// Linux nice value of the threads that serve the large requests' lane (0 = the thread pool, like small requests):
     /// on a busy CPU small requests go first instead of sharing it evenly with a 16 MiB run.
     /// </summary>

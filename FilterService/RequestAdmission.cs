@@ -1,5 +1,7 @@
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Microsoft.Extensions.Options;
 
 namespace FilterService;
@@ -9,7 +11,8 @@ namespace FilterService;
 /// most FilterService:SmallRequestBytes, or without a body, takes one of FilterService:MaxConcurrentSmallRequests
 /// slots, any other (a larger or chunked body) one of FilterService:MaxConcurrentRequests. In each lane up to
 /// FilterService:RequestQueueLimit more wait, each at most FilterService:RequestQueueTimeout, and the rest get 503 with
-/// <c>Retry-After</c>. A large request takes its slot before its body is read, so its slots bound memory as well as CPU.
+/// <c>Retry-After</c>. A large request takes its slot before its body is read, so its slots bound memory as well as CPU;
+/// from then on its body must arrive at FilterService:LargeBodyMinBytesPerSecond, or 408, so a slow upload frees the slot.
 /// A small one reads its body first (at most FilterService:RequestTimeout, then 408), within the budget of
 /// FilterService:MaxWaitingBodyBytes for the bodies of all requests without a slot: a slow upload holds no slot, so two
 /// clients sending slowly cannot shut every other small request out. Probes are never queued. Large requests run on
@@ -24,6 +27,7 @@ public sealed class RequestAdmission : IDisposable
     private readonly Action<int> _queued;
     private readonly BackgroundPriorityScheduler? _background;
     private readonly BodyBudget _waitingBodies;
+    private readonly LargeBodyRate? _largeBodyRate;
 
     public RequestAdmission(IOptions<FilterServiceOptions> options, FilterServiceMetrics metrics)
     {
@@ -34,6 +38,9 @@ public sealed class RequestAdmission : IDisposable
         _small = new Lane("FilterService:MaxConcurrentSmallRequests", _options.MaxConcurrentSmallRequests, _options);
         _large = new Lane("FilterService:MaxConcurrentRequests", _options.MaxConcurrentRequests, _options);
         _waitingBodies = new BodyBudget(_options.MaxWaitingBodyBytes);
+        _largeBodyRate = _options.LargeBodyMinBytesPerSecond > 0
+            ? new LargeBodyRate(new MinDataRate(_options.LargeBodyMinBytesPerSecond, _options.LargeBodyMinRateGracePeriod), _options)
+            : null;
         metrics.ObserveWaitingBodyBytes(() => WaitingBodyBytes);
     }
 
@@ -88,6 +95,15 @@ public sealed class RequestAdmission : IDisposable
         {
             body.ReleaseBudget();
             context.Features.Set(body);
+        }
+
+        if (lane == _large && _largeBodyRate is not null && (HttpProtocol.IsHttp11(context.Request.Protocol) || HttpProtocol.IsHttp10(context.Request.Protocol))
+            && context.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } rate)
+        {
+            // The slot is taken before the body is read: from here a slow upload would hold it for every other large
+            // request, so its body must keep up (Kestrel answers the read with 408, RequestBody names the setting).
+            rate.MinDataRate = _largeBodyRate.Rate;
+            context.Features.Set(_largeBodyRate);
         }
 
         _metrics.Active(1);
@@ -184,4 +200,18 @@ public sealed class RequestAdmission : IDisposable
             QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
         });
     }
+}
+
+/// <summary>
+/// The minimum data rate a large request's body is held to once it has its slot (FilterService:LargeBodyMinBytesPerSecond),
+/// set as a request feature so that <see cref="RequestBody"/> names the setting in its 408.
+/// </summary>
+public sealed class LargeBodyRate(MinDataRate rate, FilterServiceOptions options)
+{
+    public MinDataRate Rate { get; } = rate;
+
+    public string Refusal(long? declared)
+        => $"The request body arrived at less than {options.LargeBodyMinBytesPerSecond} bytes/s, the least for a request holding a "
+            + $"large-request slot (FilterService:LargeBodyMinBytesPerSecond, after {options.LargeBodyMinRateGracePeriod.TotalSeconds:0.###} s, "
+            + $"FilterService:LargeBodyMinRateGracePeriod): {declared?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "an undeclared number of"} bytes declared.";
 }

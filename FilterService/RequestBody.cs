@@ -110,9 +110,10 @@ public sealed class RequestBody : IDisposable
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status408RequestTimeout)
         {
-            // Kestrel's MinRequestBodyDataRate: the client's, not a server error.
+            // Kestrel's MinRequestBodyDataRate, or the large lane's own (RequestAdmission): the client's, not a server error.
             Return(buffer, budget);
-            throw BodyTooSlow($"The request body arrived too slowly: {ex.Message}");
+            throw BodyTooSlow(request.HttpContext.Features.Get<LargeBodyRate>()?.Refusal(request.ContentLength)
+                ?? $"The request body arrived too slowly: {ex.Message}");
         }
         catch
         {

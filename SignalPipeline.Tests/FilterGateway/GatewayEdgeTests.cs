@@ -90,15 +90,7 @@ public sealed class GatewayEdgeTests
 
         using var tcp = await FilterServiceLimitsTests.StartSlowUploadAsync(gateway.Address, 100_000, """{"signal":[0.1,""");
         using var stop = new CancellationTokenSource();
-        var trickle = Task.Run(async () =>
-        {
-            var eight = System.Text.Encoding.ASCII.GetBytes("0.1,0.1,");
-            while (!stop.IsCancellationRequested)
-            {
-                await Task.Delay(20, stop.Token);
-                await tcp.GetStream().WriteAsync(eight, stop.Token);
-            }
-        });
+        var trickle = FilterServiceLimitsTests.TrickleAsync(tcp, "0.1,0.1,", TimeSpan.FromMilliseconds(20), stop.Token);
 
         var answer = await FilterServiceLimitsTests.ReadAnswerAsync(tcp);
         await stop.CancelAsync();
@@ -133,6 +125,42 @@ public sealed class GatewayEdgeTests
         using var client = gateway.CreateClient();
         using var served = await FilterApi.PostJsonAsync(client, "/kalman/audio/run", FilterApi.RunBody([0.2, 0.9]));
         Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+    }
+
+    [Fact]
+    public async Task AClientSendingALargeBodySlowlyThroughTheGatewayGets408NamingTheGatewaysMinimumRateNotA502()
+    {
+        // Default settings on both sides. A large body must keep to 1 MiB/s at the service once it has the large slot
+        // (after 4 s) and at the gateway while it is forwarded (after 2 s): the gateway answers first, naming its setting;
+        // the service answering in the middle of the body would reach the client as 502. Before 2026-12-05 a 1 KiB/s body
+        // held the service's only large slot until FilterGateway:RequestBodyTimeout (25 s).
+        await using var service = await StartServiceAsync();
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = service.Address.ToString(),
+            // The next large request comes from the same address: not refused while the gateway finishes the first.
+            ["FilterGateway:MaxLargeRequestsPerAddress"] = "2",
+        });
+        using var rejected = GatewayMetricsTests.CollectRejected(gateway);
+
+        using var tcp = await FilterServiceLimitsTests.StartSlowUploadAsync(gateway.Address, 4 * 1024 * 1024, """{"signal":[0.1""");
+        using var stop = new CancellationTokenSource();
+        var trickle = FilterServiceLimitsTests.TrickleAsync(tcp, string.Concat(Enumerable.Repeat(",0.1", 25)), TimeSpan.FromMilliseconds(100), stop.Token);
+
+        var answer = await FilterServiceLimitsTests.ReadAnswerAsync(tcp);
+        await stop.CancelAsync();
+        await Task.WhenAny(trickle);
+        Assert.True(answer.Status.StartsWith("HTTP/1.1 408 ", StringComparison.Ordinal), answer.Status + "\n" + answer.Body);
+        Assert.Contains("The request body arrived at less than 1048576 bytes/s, the least for a body over 2097152 bytes "
+            + "(FilterGateway:LargeBodyMinBytesPerSecond, after 2 s, FilterGateway:LargeBodyMinRateGracePeriod): 4194304 bytes declared.",
+            answer.Body, StringComparison.Ordinal);
+        Assert.Equal(1, rejected.Sum(("reason", "body_timeout")));
+
+        // A large body sent at once passes both minimum rates.
+        using var client = gateway.CreateClient();
+        var signal = FilterApi.TestSignal(200_000, seed: 8);
+        var (filtered, _) = await FilterApi.RunAsync(client, "kalman", signal);
+        FilterApi.AssertBitIdentical(FilterApi.Reference("kalman", signal), filtered);
     }
 
     [Theory]

@@ -168,6 +168,8 @@ public sealed class GatewayLargeRequestTests
             ["FilterGateway:LargeRequestQueueLimit"] = "0",
             ["FilterGateway:MaxRequestBodyBytes"] = UploadBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["FilterGateway:MaxLargeRequestsPerAddress"] = "16",
+            // The holder trickles (TrickleAsync): held to Kestrel's 240 B/s, not to the large bodies' 1 MiB/s.
+            ["FilterGateway:LargeBodyMinBytesPerSecond"] = "0",
         });
         using var holder = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await holder.ConnectAsync(gateway.Address.Host, gateway.Address.Port).WaitAsync(InProcessHost.Timeout);

@@ -73,16 +73,19 @@ public sealed class GatewaySettingsTests
         Assert.Contains("KALMAN_SERVICE_URL 'kalman.example:8000' is not an absolute http(s) URL", validation.Message);
     }
 
-    [Fact]
-    public async Task ABadGatewayLimitStopsItAtStartNamingTheSetting()
+    [Theory]
+    [InlineData("FilterGateway:MaxRequestBodyBytes", "-5")]
+    [InlineData("FilterGateway:LargeBodyMinBytesPerSecond", "-1")]
+    [InlineData("FilterGateway:LargeBodyMinRateGracePeriod", "00:00:01")] // Kestrel checks rates once a second: the grace must be longer
+    public async Task ABadGatewayLimitStopsItAtStartNamingTheSetting(string setting, string value)
     {
         var ex = await Record.ExceptionAsync(async () =>
         {
-            await using var gateway = await StartGatewayAsync(new Dictionary<string, string?> { ["FilterGateway:MaxRequestBodyBytes"] = "-5" });
+            await using var gateway = await StartGatewayAsync(new Dictionary<string, string?> { [setting] = value });
         });
 
         Assert.NotNull(ex);
-        Assert.Contains("FilterGateway:MaxRequestBodyBytes", (ex is AggregateException aggregate ? aggregate.InnerException! : ex).Message);
+        Assert.Contains(setting, (ex is AggregateException aggregate ? aggregate.InnerException! : ex).Message);
     }
 
     [Fact]

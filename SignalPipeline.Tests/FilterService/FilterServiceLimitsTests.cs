@@ -223,6 +223,17 @@ public sealed class FilterServiceLimitsTests
         return tcp;
     }
 
+    /// <summary>Sends <paramref name="chunk"/> on the raw connection every <paramref name="every"/> until stopped (or the connection fails).</summary>
+    internal static Task TrickleAsync(System.Net.Sockets.TcpClient tcp, string chunk, TimeSpan every, CancellationToken stop) => Task.Run(async () =>
+    {
+        var bytes = Encoding.ASCII.GetBytes(chunk);
+        while (!stop.IsCancellationRequested)
+        {
+            await Task.Delay(every, stop);
+            await tcp.GetStream().WriteAsync(bytes, stop);
+        }
+    });
+
     private static long WaitingBodyBytes(InProcessHost service)
         => service.App.Services.GetRequiredService<RequestAdmission>().WaitingBodyBytes;
 
@@ -276,17 +287,11 @@ public sealed class FilterServiceLimitsTests
     {
         // A large request (its slot taken before the body) whose body trickles in at 20 bytes/s, under Kestrel's 240
         // bytes/s: after its 5 s grace, 408 naming the cause (before 2026-12-04, a 500 logged as the service's error).
-        await using var service = await StartServiceAsync(("FilterService:SmallRequestBytes", "16"));
+        // The large lane's own minimum rate off, so Kestrel's is what applies.
+        await using var service = await StartServiceAsync(("FilterService:SmallRequestBytes", "16"), ("FilterService:LargeBodyMinBytesPerSecond", "0"));
         using var tcp = await StartSlowUploadAsync(service.Address, 1000, """{"signal":[0.1""");
         using var stop = new CancellationTokenSource();
-        var trickle = Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                await Task.Delay(500, stop.Token);
-                await tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes(",0.1,0.1"), stop.Token);
-            }
-        });
+        var trickle = TrickleAsync(tcp, ",0.1,0.1", TimeSpan.FromMilliseconds(500), stop.Token);
         var answer = await ReadAnswerAsync(tcp);
         await stop.CancelAsync();
         await Task.WhenAny(trickle);
@@ -298,18 +303,61 @@ public sealed class FilterServiceLimitsTests
         await AssertStillServesAsync(client);
     }
 
-    /// <summary>The status line and the first 4 KiB of the body of the answer on a raw connection.</summary>
-    internal static async Task<(string Status, string Body)> ReadAnswerAsync(System.Net.Sockets.TcpClient tcp)
+    [Fact]
+    public async Task ALargeBodyTricklingInAfterItsSlotIsTakenGets408NamingLargeBodyMinBytesPerSecondAndTheNextLargeRequestIsServed()
+    {
+        // The one large slot (default settings) taken by a 4 MiB body that comes at about 1 KiB/s; a second large request
+        // queues behind it (for up to 20 s here). Before 2026-12-05 the trickle held the slot until FilterService:RequestTimeout
+        // (30 s) and the queued request got 503; now the trickle is cut off after the grace with 408, and the slot goes
+        // to the queued request.
+        await using var service = await StartServiceAsync(("FilterService:RequestQueueTimeout", "00:00:20"));
+        using var rejected = DocumentedMetric.Collect<long>(service.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+            FilterServiceMetrics.MeterName, "signalpipeline.filter.requests.rejected");
+        var metrics = service.App.Services.GetRequiredService<FilterServiceMetrics>();
+        using var tcp = await StartSlowUploadAsync(service.Address, 4 * 1024 * 1024, """{"signal":[0.1""");
+        await Poll.UntilAsync(() => metrics.ActiveRequests == 1, CallTimeout, () => "the slow upload to take the large slot");
+        using var stop = new CancellationTokenSource();
+        var trickle = TrickleAsync(tcp, string.Concat(Enumerable.Repeat(",0.1", 25)), TimeSpan.FromMilliseconds(100), stop.Token);
+
+        // A normal large request, sent at once: 3 MiB of JSON, over SmallRequestBytes (2 MiB).
+        using var client = service.CreateClient();
+        var signal = TestSignal(200_000, seed: 7);
+        var body = RunBody(signal);
+        Assert.True(body.Length > 2 * 1024 * 1024, "the second request must be large");
+        var queued = PostJsonAsync(client, "/kalman/audio/run", body);
+
+        var answer = await ReadAnswerAsync(tcp);
+        await stop.CancelAsync();
+        await Task.WhenAny(trickle);
+        Assert.True(answer.Status.StartsWith("HTTP/1.1 408 ", StringComparison.Ordinal), answer.Status + "\n" + answer.Body);
+        Assert.Contains("application/problem+json", answer.Headers, StringComparison.Ordinal);
+        Assert.Contains("The request body arrived at less than 1048576 bytes/s, the least for a request holding a large-request slot "
+            + "(FilterService:LargeBodyMinBytesPerSecond, after 4 s, FilterService:LargeBodyMinRateGracePeriod): 4194304 bytes declared.",
+            answer.Body, StringComparison.Ordinal);
+
+        using var served = await queued;
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+        using var json = JsonDocument.Parse(await served.Content.ReadAsStringAsync());
+        AssertBitIdentical(Reference("kalman", signal), ReadSignal(json.RootElement.GetProperty("filtered_signal")));
+        Assert.Equal(1, rejected.Sum(("limit", "body_timeout")));
+        Assert.Equal(1, rejected.Sum());
+        await Poll.UntilAsync(() => metrics.ActiveRequests == 0, CallTimeout, () => "both requests to give their slot back");
+    }
+
+    /// <summary>The status line, the header lines and the first 4 KiB of the body of the answer on a raw connection.</summary>
+    internal static async Task<(string Status, string Headers, string Body)> ReadAnswerAsync(System.Net.Sockets.TcpClient tcp)
     {
         using var reader = new StreamReader(tcp.GetStream(), Encoding.UTF8, leaveOpen: true);
         var status = await reader.ReadLineAsync().WaitAsync(CallTimeout) ?? "";
-        while (await reader.ReadLineAsync().WaitAsync(CallTimeout) is not (null or ""))
+        var headers = new StringBuilder();
+        while (await reader.ReadLineAsync().WaitAsync(CallTimeout) is { Length: > 0 } line)
         {
+            headers.AppendLine(line);
         }
 
         var body = new char[4096];
         var read = await reader.ReadAsync(body).AsTask().WaitAsync(CallTimeout);
-        return (status, new string(body, 0, read));
+        return (status, headers.ToString(), new string(body, 0, read));
     }
 
     [Fact]
@@ -343,9 +391,10 @@ public sealed class FilterServiceLimitsTests
         await AssertStillServesAsync(client);
     }
 
-    /// <summary>One slot for large requests (over 16 bytes declared), no queue.</summary>
+    /// <summary>One slot for large requests (over 16 bytes declared), no queue; a body held back keeps its slot (no minimum rate).</summary>
     private static readonly (string, string)[] OneLargeSlotNoQueue =
-        [("FilterService:MaxConcurrentRequests", "1"), ("FilterService:RequestQueueLimit", "0"), ("FilterService:SmallRequestBytes", "16")];
+        [("FilterService:MaxConcurrentRequests", "1"), ("FilterService:RequestQueueLimit", "0"), ("FilterService:SmallRequestBytes", "16"),
+            ("FilterService:LargeBodyMinBytesPerSecond", "0")];
 
     /// <summary>Starts a large request whose body is held back and waits until it has taken its slot.</summary>
     private static async Task<(HeldContent Held, Task<HttpResponseMessage> Holder)> HoldALargeSlotAsync(InProcessHost service, HttpClient client)
@@ -499,6 +548,8 @@ public sealed class FilterServiceLimitsTests
     [InlineData("FilterService:MaxConnections", "0")]
     [InlineData("FilterService:MaxWaitingBodyBytes", "1048575")]
     [InlineData("FilterService:MaxWaitingBodyBytes", "5242879")] // one byte short of a 2 MiB small body's 2 * 2 MiB + 1 MiB
+    [InlineData("FilterService:LargeBodyMinBytesPerSecond", "-1")]
+    [InlineData("FilterService:LargeBodyMinRateGracePeriod", "00:00:01")] // Kestrel checks rates once a second: the grace must be longer
     public async Task ABadLimitSettingStopsTheServiceAtStartNamingIt(string setting, string value)
     {
         var ex = await Record.ExceptionAsync(async () =>
