@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Microsoft.Extensions.Options;
@@ -41,7 +42,7 @@ public sealed class RequestBodyDeadline(IOptions<FilterGatewayOptions> options, 
 
         using var deadline = new CancellationTokenSource(timeout);
         var body = context.Request.Body;
-        var timed = new DeadlineStream(body, deadline.Token);
+        using var timed = new DeadlineStream(body, deadline.Token);
         context.Request.Body = timed;
         try
         {
@@ -107,20 +108,56 @@ public sealed class RequestBodyDeadline(IOptions<FilterGatewayOptions> options, 
     /// <summary>The client's body, each read bounded by the deadline; past it every read fails and <see cref="Expired"/> is set.</summary>
     private sealed class DeadlineStream(Stream inner, CancellationToken deadline) : Stream
     {
+        // YARP passes the same token to every read of one body: one linked source for it, not one per read (a 16 MiB
+        // body is about a thousand reads).
+        private CancellationTokenSource? _linked;
+        private CancellationToken _linkedTo;
+
         public bool Expired { get; private set; }
 
+        // Pooled, as Kestrel's own streams are: a read that waits for the client would otherwise box its state machine.
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline);
             try
             {
-                return await inner.ReadAsync(buffer, linked.Token);
+                return await inner.ReadAsync(buffer, Bounded(cancellationToken));
             }
             catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
                 Expired = true;
                 throw new BadHttpRequestException("The request body did not arrive within FilterGateway:RequestBodyTimeout.", StatusCodes.Status408RequestTimeout);
             }
+        }
+
+        /// <summary>A token cancelled by <paramref name="cancellationToken"/> or the deadline, whichever comes first.</summary>
+        private CancellationToken Bounded(CancellationToken cancellationToken)
+        {
+            if (!cancellationToken.CanBeCanceled)
+            {
+                return deadline;
+            }
+
+            if (_linked is null || _linkedTo != cancellationToken)
+            {
+                _linked?.Dispose();
+                _linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline);
+                _linkedTo = cancellationToken;
+            }
+
+            return _linked.Token;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            // The client's stream is Kestrel's: only the linked source is this stream's own.
+            if (disposing)
+            {
+                _linked?.Dispose();
+                _linked = null;
+            }
+
+            base.Dispose(disposing);
         }
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
