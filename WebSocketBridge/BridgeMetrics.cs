@@ -35,7 +35,7 @@ public sealed class BridgeMetrics
         _streamsRefused = meter.CreateCounter<long>("signalpipeline.bridge.streams.refused", "{chunk}",
             "Chunks skipped because Bridge:MaxStreams streams are already held.");
         _closed = meter.CreateCounter<long>("signalpipeline.bridge.clients.closed", "{client}",
-            "Clients the bridge disconnected, by reason (subscription_limit, idle, send_timeout, held_frames, protocol); each client once, under the first reason.");
+            "Clients the bridge disconnected, by reason (subscription_limit, idle, send_timeout, held_frames, keepalive_timeout, protocol); each client once, under the first reason.");
         _chunks = meter.CreateCounter<long>("signalpipeline.bridge.chunks.consumed", "{chunk}", "Filtered chunks read from the output topic.");
         _samples = meter.CreateCounter<long>("signalpipeline.bridge.samples.consumed", "{sample}", "Samples read from the output topic.");
         _undecodable = meter.CreateCounter<long>("signalpipeline.bridge.chunks.undecodable", "{chunk}", "Records of the output topic that could not be decoded (skipped).");

@@ -121,6 +121,22 @@ public sealed class BridgeOptions : IValidatableObject
     public int SendTimeoutSeconds { get; set; } = 10;
 
     /// <summary>
+    /// Seconds without a frame from a client before the bridge pings it (ASP.NET Core's
+    /// <c>WebSocketOptions.KeepAliveInterval</c>); the ping also keeps proxies from closing a quiet connection.
+    /// </summary>
+    [SettingRange(1, 3_600)]
+    public int KeepAliveIntervalSeconds { get; set; } = 20;
+
+    /// <summary>
+    /// Seconds a client has to answer a keep-alive ping (<c>WebSocketOptions.KeepAliveTimeout</c>); without a pong the
+    /// socket is aborted, so a client whose network vanished gives back its connection slot and subscriptions within
+    /// about interval + timeout instead of when TCP gives up (about 15 minutes). Browsers and <c>ClientWebSocket</c>
+    /// answer pings by themselves while they read.
+    /// </summary>
+    [SettingRange(1, 3_600)]
+    public int KeepAliveTimeoutSeconds { get; set; } = 20;
+
+    /// <summary>
     /// Bytes of beats that clients may hold together, queued or being sent (128 MiB): the frames' values and the payloads
     /// written from them. Past it a new beat goes only to the clients that keep up (nothing queued, no send under way;
     /// the others count it as dropped), and a client stalled in one message for over a second is disconnected.

@@ -36,6 +36,15 @@ public static class BridgeServiceExtensions
                 kestrel.ConfigureEndpointDefaults(listen => listen.Use(perAddress.Apply));
             });
 
+        // UseWebSockets() reads these: the keep-alive pings each client and aborts its socket when no pong comes in time,
+        // rather than sending unsolicited pongs that need no answer and so never find a client that is gone.
+        builder.Services.AddOptions<WebSocketOptions>()
+            .Configure<IOptions<BridgeOptions>>((webSockets, options) =>
+            {
+                webSockets.KeepAliveInterval = TimeSpan.FromSeconds(options.Value.KeepAliveIntervalSeconds);
+                webSockets.KeepAliveTimeout = TimeSpan.FromSeconds(options.Value.KeepAliveTimeoutSeconds);
+            });
+
         builder.Services.AddKestrelReadAhead<BridgeOptions>(options => options.MaxReadAheadBytes);
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<BridgeMetrics>();

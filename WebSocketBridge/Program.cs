@@ -11,7 +11,7 @@ var app = builder.Build();
 
 app.UseDefaultFiles();
 app.UseStaticFiles();
-app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(20) });
+app.UseWebSockets(); // keep-alive from Bridge:KeepAliveIntervalSeconds / KeepAliveTimeoutSeconds (AddWebSocketBridgeServices)
 app.MapBridgeEndpoints();
 app.MapDefaultEndpoints();
 

@@ -51,6 +51,8 @@ public sealed class BridgeLimitsTests
     [InlineData("Bridge:MaxHttpConnectionsPerAddress", "0", "Bridge:MaxHttpConnectionsPerAddress = 0 is out of range [1, 1000000].")]
     [InlineData("Bridge:MaxHeldFrameBytes", "1000", "Bridge:MaxHeldFrameBytes = 1000 is out of range [1048576, 68719476736].")]
     [InlineData("Bridge:ConsumerStallSeconds", "0", "Bridge:ConsumerStallSeconds = 0 is out of range [1, 3600].")]
+    [InlineData("Bridge:KeepAliveIntervalSeconds", "0", "Bridge:KeepAliveIntervalSeconds = 0 is out of range [1, 3600].")]
+    [InlineData("Bridge:KeepAliveTimeoutSeconds", "3601", "Bridge:KeepAliveTimeoutSeconds = 3601 is out of range [1, 3600].")]
     [InlineData("Bridge:FilterStateTimeoutMilliseconds", "5", "Bridge:FilterStateTimeoutMilliseconds = 5 is out of range [100, 60000].")]
     [InlineData("Bridge:MaxChunkSamples", "2000000", "Bridge:MaxChunkSamples = 2000000 is over Bridge:MaxPendingSamplesPerStream = 1048576")]
     [InlineData("Bridge:MaxPendingSamplesPerStream", "4194304", "Bridge:MaxPendingSamplesPerStream = 4194304 is over Bridge:MaxPendingSamples = 2097152")]
@@ -543,13 +545,14 @@ public sealed class BridgeLimitsTests
         }
     }
 
-    private static async Task<JsonElement> ClientsAsync(InProcessHost bridge)
+    /// <summary>The bridge's <c>GET /clients</c>.</summary>
+    internal static async Task<JsonElement> ClientsAsync(InProcessHost bridge)
     {
         using var http = bridge.CreateClient();
         return await http.GetFromJsonAsync<JsonElement>("/clients").WaitAsync(Patience);
     }
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    internal static async Task WaitUntilAsync(Func<Task<bool>> condition)
     {
         var deadline = DateTime.UtcNow + Patience;
         while (!await condition())

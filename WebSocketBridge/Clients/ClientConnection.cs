@@ -178,6 +178,15 @@ public sealed class ClientConnection
             CountClosed("protocol");
             await LingerAsync(stopping);
         }
+        catch (OperationCanceledException) when (!receiving.IsCancellationRequested && _socket.State == WebSocketState.Aborted)
+        {
+            // Nothing here cut the receive, yet the socket is aborted: it aborted itself because the client answered no
+            // keep-alive ping within Bridge:KeepAliveTimeoutSeconds (Kestrel then ends the read with its
+            // ConnectionAbortedException, an OperationCanceledException). A client gone with a reset or an end of stream
+            // ends the read with a WebSocketException instead, and a socket the bridge aborted (send_timeout,
+            // held_frames) is counted already.
+            CountClosed("keepalive_timeout");
+        }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
         {
             // The client went away, was closed for idling or a stalled send, or the bridge is stopping (handled below).
