@@ -255,6 +255,37 @@ public sealed class StreamFrameTests
     }
 
     [Fact]
+    public void A_frame_of_more_chunks_than_MaxLatenciesPerFrame_carries_the_newest_chunks_latencies_and_counts_every_chunk()
+    {
+        const int kept = 64; // docs/websocket-bridge.md, "Server -> client": the newest 64 chunks' latencies
+        var stream = new LiveStream("s", maxPendingSamples: 1 << 20);
+        var chunks = kept * 3 + 5;
+        for (var seq = 0; seq < chunks; seq++)
+        {
+            // Latencies that name their chunk: pipeline seq ms, end to end 2 * seq ms.
+            stream.Append(seq, "kalman", [seq], [seq], timestampMs: 1000, processedMs: 1000 + seq, receivedMs: 1000 + 2 * seq);
+        }
+
+        var frame = stream.TakeFrame()!;
+        var newest = Enumerable.Range(chunks - kept, kept).ToArray();
+        Assert.Equal(newest.Select(seq => (long)seq), frame.PipelineMs);
+        Assert.Equal(newest.Select(seq => 2L * seq), frame.EndToEndMs);
+
+        using var json = JsonDocument.Parse(frame.GetPayload(StreamFrame.Undecimated));
+        var root = json.RootElement;
+        Assert.Equal(chunks, root.GetProperty("chunks").GetInt32());
+        Assert.Equal(chunks, root.GetProperty("samples").GetInt32());
+        Assert.Equal(newest.Select(seq => (long)seq), root.GetProperty("pipeline_ms").EnumerateArray().Select(e => e.GetInt64()));
+        Assert.Equal(newest.Select(seq => 2L * seq), root.GetProperty("e2e_ms").EnumerateArray().Select(e => e.GetInt64()));
+
+        // The next frame starts its lists afresh.
+        stream.Append(chunks, "kalman", [1.0], [1.0], timestampMs: 1000, processedMs: 1007, receivedMs: 1009);
+        var next = stream.TakeFrame()!;
+        Assert.Equal([7L], next.PipelineMs);
+        Assert.Equal([9L], next.EndToEndMs);
+    }
+
+    [Fact]
     public void Undecimated_payloads_carry_every_value_exactly()
     {
         var raw = Enumerable.Range(0, 1000).Select(i => Math.Sin(i * 0.37) / 3).ToArray();

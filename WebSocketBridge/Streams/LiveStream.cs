@@ -17,6 +17,12 @@ public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBu
     /// <summary>Samples a stream's buffers start with, and go back to when their room is not kept.</summary>
     public const int InitialCapacity = 256;
 
+    /// <summary>
+    /// Latencies (<c>pipeline_ms</c>, <c>e2e_ms</c>) a frame carries per stream: the newest chunks'. A stream of tiny chunks
+    /// at a high rate would otherwise put thousands of numbers in every client's frame; <c>chunks</c> still counts all.
+    /// </summary>
+    public const int MaxLatenciesPerFrame = 64;
+
     private readonly PendingBudget _budget = budget ?? new PendingBudget(long.MaxValue);
     private readonly PendingBudget _retainedBudget = retained ?? new PendingBudget(long.MaxValue);
     private readonly Lock _lock = new();
@@ -104,6 +110,12 @@ public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBu
 
                 _seqLast = seq;
                 _chunks++;
+                if (_pipelineMs.Count == MaxLatenciesPerFrame)
+                {
+                    _pipelineMs.RemoveAt(0);
+                    _endToEndMs.RemoveAt(0);
+                }
+
                 _pipelineMs.Add(processedMs - timestampMs);
                 _endToEndMs.Add(receivedMs - timestampMs);
                 _lastTimestampMs = timestampMs;
@@ -296,13 +308,6 @@ public sealed class LiveStream(string streamId, int maxPendingSamples, PendingBu
         _seqLast = -1;
         _pipelineMs.Clear();
         _endToEndMs.Clear();
-
-        // Clear() keeps the lists' capacity: a frame of thousands of tiny chunks would leave it behind for the stream's TTL.
-        if (_pipelineMs.Capacity > InitialCapacity)
-        {
-            _pipelineMs.Capacity = 0;
-            _endToEndMs.Capacity = 0;
-        }
     }
 }
 
