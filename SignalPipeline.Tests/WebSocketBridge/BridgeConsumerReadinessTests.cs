@@ -91,11 +91,34 @@ public sealed class BridgeConsumerReadinessTests
         // Created again with one more partition: ready again, and the new partition read within 30 s.
         cluster.CreateTopic(PipelineTopics.DefaultOutput, 3);
         await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 3 partitions");
+        await ProduceAndSeeShownAsync(cluster, bridge, partitions: 3);
+    }
+
+    [Fact]
+    [Trait("Category", TestCategory.Integration)]
+    public async Task The_output_topic_created_again_with_fewer_partitions_is_read_and_the_health_text_counts_its_partitions()
+    {
+        using var cluster = MockKafkaCluster.Start(1);
+        await using var bridge = await StartReadingAsync(cluster);
+        using var http = bridge.CreateClient();
+
+        // Created again with one partition where it had two: within the bridge's partition check (30 s) the gone one is let
+        // go. Before, the health text said "Reading 2 partitions" for as long as the bridge ran.
+        cluster.DeleteTopic(PipelineTopics.DefaultOutput);
+        cluster.CreateTopic(PipelineTopics.DefaultOutput, 1);
+        await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 1 partition of");
+        await ProduceAndSeeShownAsync(cluster, bridge, partitions: 1);
+        await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 1 partition of");
+    }
+
+    /// <summary>Produces a chunk to each of the first <paramref name="partitions"/> partitions and waits until the bridge shows each.</summary>
+    private static async Task ProduceAndSeeShownAsync(MockKafkaCluster cluster, InProcessHost bridge, int partitions)
+    {
         var factory = KafkaTestClients.CreateFactory(cluster.BootstrapServers);
         using (var producer = factory.CreateProducer<byte[], byte[]>(config => config.LingerMs = 1))
         {
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            for (var partition = 0; partition < 3; partition++)
+            for (var partition = 0; partition < partitions; partition++)
             {
                 var chunk = new FilteredChunk($"after-{partition}", 0, "kalman", new double[] { 1, 2 }, new double[] { 1, 2 }, now, now);
                 producer.Produce(new TopicPartition(PipelineTopics.DefaultOutput, partition), SampleCodec.ToMessage(chunk));
@@ -105,7 +128,7 @@ public sealed class BridgeConsumerReadinessTests
         }
 
         var streams = bridge.App.Services.GetRequiredService<LiveStreamRegistry>();
-        await Poll.UntilAsync(() => streams.Summaries().Count(s => s.StreamId.StartsWith("after-", StringComparison.Ordinal)) == 3, Patience,
+        await Poll.UntilAsync(() => streams.Summaries().Count(s => s.StreamId.StartsWith("after-", StringComparison.Ordinal)) == partitions, Patience,
             () => $"a chunk of each partition shown; streams: {string.Join(", ", streams.Summaries().Select(s => s.StreamId))}");
     }
 

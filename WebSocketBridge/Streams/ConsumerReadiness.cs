@@ -36,7 +36,8 @@ public sealed class ConsumerReadiness(IOptions<BridgeOptions> options, TimeProvi
 
     public void Waiting(string why) => SetPhase(HealthCheckResult.Unhealthy($"The output-topic consumer is waiting: {why}."));
 
-    public void Assigned(string topic, int partitions) => SetPhase(HealthCheckResult.Healthy($"Reading {partitions} partitions of '{topic}'."));
+    public void Assigned(string topic, int partitions)
+        => SetPhase(HealthCheckResult.Healthy($"Reading {partitions} partition{(partitions == 1 ? "" : "s")} of '{topic}'."));
 
     public void Fail(string why) => SetPhase(HealthCheckResult.Unhealthy($"The output-topic consumer stopped: {why}"));
 

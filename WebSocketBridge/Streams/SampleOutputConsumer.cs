@@ -200,7 +200,7 @@ public sealed class SampleOutputConsumer(
             if (time.GetElapsedTime(lastPartitionCheck) >= PartitionCheckInterval)
             {
                 lastPartitionCheck = time.GetTimestamp();
-                AssignNewPartitions(consumer, topic, assigned);
+                ReconcilePartitions(consumer, topic, assigned);
             }
         }
     }
@@ -225,24 +225,47 @@ public sealed class SampleOutputConsumer(
         }
     }
 
-    /// <summary>Partitions added to the topic later are read from their beginning (all their data is new).</summary>
-    private void AssignNewPartitions(IConsumer<byte[], byte[]> consumer, string topic, List<TopicPartition> assigned)
+    /// <summary>
+    /// Partitions added to the topic later are read from their beginning (all their data is new). Partitions it no longer
+    /// has (the topic created again with fewer) are let go, so the health text and the lag count what is read. A topic
+    /// metadata does not show (deleted, or the request failed) changes nothing: the fetch errors tell (ConsumerReadiness).
+    /// </summary>
+    private void ReconcilePartitions(IConsumer<byte[], byte[]> consumer, string topic, List<TopicPartition> assigned)
     {
-        var added = GetPartitions(consumer, topic).Except(assigned).ToList();
-        if (added.Count == 0)
+        var current = GetPartitions(consumer, topic);
+        var added = current.Except(assigned).ToList();
+        List<TopicPartition> gone = current.Count == 0 ? [] : [.. assigned.Except(current)];
+        if (added.Count == 0 && gone.Count == 0)
         {
             return;
         }
 
-        consumer.IncrementalAssign(added.Select(tp => new TopicPartitionOffset(tp, Offset.Beginning)));
-        foreach (var partition in added)
+        if (gone.Count > 0)
         {
-            _startOffsets[partition] = Offset.Beginning;
+            consumer.IncrementalUnassign(gone);
+            foreach (var partition in gone)
+            {
+                _startOffsets.Remove(partition);
+            }
+
+            assigned.RemoveAll(gone.Contains);
+            logger.LogInformation("Topic {Topic} has {Count} partitions now; no longer reading {Gone}", topic, current.Count,
+                string.Join(", ", gone.Select(tp => tp.Partition.Value)));
         }
 
-        assigned.AddRange(added);
+        if (added.Count > 0)
+        {
+            consumer.IncrementalAssign(added.Select(tp => new TopicPartitionOffset(tp, Offset.Beginning)));
+            foreach (var partition in added)
+            {
+                _startOffsets[partition] = Offset.Beginning;
+            }
+
+            assigned.AddRange(added);
+            logger.LogInformation("Topic {Topic} grew to {Count} partitions; reading the new ones", topic, assigned.Count);
+        }
+
         readiness.Assigned(topic, assigned.Count);
-        logger.LogInformation("Topic {Topic} grew to {Count} partitions; reading the new ones", topic, assigned.Count);
     }
 
     private List<TopicPartition> GetPartitions(IConsumer<byte[], byte[]> consumer, string topic)
