@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
@@ -48,8 +49,8 @@ public static class DlqReplayCommand
         {
             var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
             var request = new ReplayRequest(parse.GetValue(dlq)!, parse.GetValue(reasons) ?? [], parse.GetValue(stream), parse.GetValue(to), parse.GetValue(dryRun));
-            return await Task.Run(() => new DeadLetterReplay(factory, request, output) { Limits = limits }.Run(), cancellationToken);
-        });
+            return await Task.Run(() => new DeadLetterReplay(factory, request, output) { Limits = limits }.Run(cancellationToken), cancellationToken);
+        }, ExitCodes.Interrupted);
         return new Command("dlq", "The dead-letter topic.") { replay };
     }
 }
@@ -87,12 +88,19 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
 {
     internal ReplayLimits Limits { get; init; } = ReplayLimits.Default;
 
-    public int Run()
+    /// <summary>
+    /// Replays, or lists with <see cref="ReplayRequest.DryRun"/>. Once <paramref name="cancellationToken"/> is cancelled
+    /// (Ctrl+C) it stops at the next poll or delivery wait, aborts the transaction it was sending, says how many letters
+    /// were replayed (committed) and returns <see cref="ExitCodes.Interrupted"/>.
+    /// </summary>
+    public int Run(CancellationToken cancellationToken = default)
     {
         var partitions = KafkaConnection.TopicPartitions(factory, request.DeadLetterTopic, Limits.NoProgress);
+        cancellationToken.ThrowIfCancellationRequested();
         // Taking over the transactional id before reading fences a replay still running (a cluster aborts its open
         // transaction and refuses its next), so the reading sees every marker that replay committed.
         using var transactions = request.DryRun ? null : new ReplayTransactions(factory, Limits);
+        cancellationToken.ThrowIfCancellationRequested();
         using var consumer = factory.CreateConsumer<byte[], byte[]>($"signal-pipeline-cli-{Guid.NewGuid():N}", config =>
         {
             config.EnableAutoCommit = false;
@@ -100,7 +108,7 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
             config.IsolationLevel = IsolationLevel.ReadCommitted;
         });
         var starts = partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning)).ToList();
-        var marked = ReadMarkers(consumer, starts);
+        var marked = ReadMarkers(consumer, starts, cancellationToken);
         var tally = new ReplayTally();
         var batch = new List<ChosenLetter>();
         long batchBytes = 0;
@@ -123,16 +131,28 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
                 batchBytes += (chosen.Letter.Message.Key?.Length ?? 0) + chosen.Letter.Message.Value.Length;
                 if (batch.Count >= Limits.TransactionLetters || batchBytes >= Limits.TransactionBytes)
                 {
-                    Commit(transactions, batch, tally);
+                    Commit(transactions, batch, tally, cancellationToken);
                     batchBytes = 0;
                 }
 
                 return true;
-            });
+            }, cancellationToken);
             if (transactions is not null && batch.Count > 0)
             {
-                Commit(transactions, batch, tally);
+                Commit(transactions, batch, tally, cancellationToken);
             }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The stdout listing names exactly the committed letters; this line says where the replay stopped.
+            var unsent = batch.Count > 0
+                ? string.Create(CultureInfo.InvariantCulture, $"; {batch.Count} more were chosen but not committed, so none of them was replayed")
+                : "";
+            output.Error.WriteLine(request.DryRun
+                ? "interrupted: the listing above is incomplete; nothing was sent."
+                : string.Create(CultureInfo.InvariantCulture,
+                    $"interrupted: {tally.Sent} dead letters were replayed and marked (the 'replay' lines){unsent}; the same command again replays the rest."));
+            return ExitCodes.Interrupted;
         }
         catch (Exception) when (tally.Sent > 0)
         {
@@ -158,7 +178,7 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
     /// The first reading: the offsets replay markers name, the codes present and each partition's end. A letter with no
     /// source topic that would be chosen fails the replay here, before anything is sent.
     /// </summary>
-    private MarkedLetters ReadMarkers(IConsumer<byte[], byte[]> consumer, IReadOnlyCollection<TopicPartitionOffset> starts)
+    private MarkedLetters ReadMarkers(IConsumer<byte[], byte[]> consumer, IReadOnlyCollection<TopicPartitionOffset> starts, CancellationToken cancellationToken)
     {
         var replayed = new MarkerOffsets();
         var codes = new HashSet<string>(StringComparer.Ordinal);
@@ -184,7 +204,7 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
             }
 
             return true;
-        });
+        }, cancellationToken);
         foreach (var (partition, offset) in withoutTarget.Where(l => !replayed.Contains(l.Partition, l.Offset)).Take(1))
         {
             throw new UsageException($"{request.DeadLetterTopic}/{partition}@{offset} has no {MessageHeaders.DeadLetterSourceTopic} header: pass --to TOPIC.");
@@ -244,9 +264,9 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
         => (request.To ?? letter.Header(MessageHeaders.DeadLetterSourceTopic)) is { Length: > 0 } target ? target : null;
 
     /// <summary>Sends <paramref name="batch"/> in one transaction, then lists it (so the listing names only what was committed) and empties it.</summary>
-    private void Commit(ReplayTransactions transactions, List<ChosenLetter> batch, ReplayTally tally)
+    private void Commit(ReplayTransactions transactions, List<ChosenLetter> batch, ReplayTally tally, CancellationToken cancellationToken)
     {
-        transactions.Send(batch);
+        transactions.Send(batch, cancellationToken);
         foreach (var chosen in batch)
         {
             output.Out.WriteLine(chosen.Line);
@@ -309,11 +329,14 @@ internal sealed record ChosenLetter(ConsumeResult<byte[], byte[]> Letter, string
 
 /// <summary>
 /// The replay's transactional producer: each <see cref="Send"/> writes a batch of letters, each replayed record with its
-/// marker, in one transaction, and commits it only when every record of it was delivered.
+/// marker, in one transaction, and commits it only when every record of it was delivered and no stop was asked for.
 /// </summary>
 internal sealed class ReplayTransactions : IDisposable
 {
     private static readonly TimeSpan QueueFullWait = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>How long one wait for deliveries lasts before the cancellation token is looked at again.</summary>
+    private static readonly TimeSpan DeliveryPoll = TimeSpan.FromMilliseconds(100);
 
     private readonly IProducer<byte[], byte[]> _producer;
     private readonly TimeSpan _noProgress;
@@ -337,8 +360,11 @@ internal sealed class ReplayTransactions : IDisposable
         }
     }
 
-    /// <summary>The records (original key, value and headers, without the dlq-* ones) and their markers, in one transaction.</summary>
-    public void Send(IReadOnlyList<ChosenLetter> batch)
+    /// <summary>
+    /// The records (original key, value and headers, without the dlq-* ones) and their markers, in one transaction;
+    /// aborted, not committed, when <paramref name="cancellationToken"/> is cancelled before the commit.
+    /// </summary>
+    public void Send(IReadOnlyList<ChosenLetter> batch, CancellationToken cancellationToken)
     {
         Error? failed = null;
         _producer.BeginTransaction();
@@ -359,25 +385,27 @@ internal sealed class ReplayTransactions : IDisposable
                 headers.Add(DlqReplayCommand.ReplayedFromHeader, Encoding.UTF8.GetBytes($"{letter.Topic}/{source}"));
                 var what = $"replaying {letter.Topic}/{source}";
                 Produce(new TopicPartition(target, Partition.Any), new Message<byte[], byte[]> { Key = letter.Message.Key, Value = letter.Message.Value, Headers = headers },
-                    report => Failed(report, $"{what} to {target}"));
+                    report => Failed(report, $"{what} to {target}"), cancellationToken);
                 Produce(letter.TopicPartition, new Message<byte[], byte[]>
                 {
                     Key = letter.Message.Key,
                     Value = null!,
                     Headers = [new Header(DlqReplayCommand.ReplayedHeader, Encoding.UTF8.GetBytes(source))],
-                }, report => Failed(report, $"{what}: its marker"));
+                }, report => Failed(report, $"{what}: its marker"), cancellationToken);
             }
 
-            WaitForDeliveries(2 * batch.Count);
+            WaitForDeliveries(2 * batch.Count, cancellationToken);
             // A commit does not prove every delivery (docs/kafka.md, "Fault injection"): a failed record aborts the batch.
             if (Volatile.Read(ref failed) is { } error)
             {
                 throw new KafkaException(error);
             }
 
+            // Ctrl+C while the records went out: stop without committing them (the abort below).
+            cancellationToken.ThrowIfCancellationRequested();
             _producer.CommitTransaction(_noProgress);
         }
-        catch (Exception ex) when (ex is TimeoutException or KafkaException { Error.IsFatal: false })
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException or KafkaException { Error.IsFatal: false })
         {
             try
             {
@@ -408,28 +436,36 @@ internal sealed class ReplayTransactions : IDisposable
 
     public void Dispose() => _producer.Dispose();
 
-    private void Produce(TopicPartition partition, Message<byte[], byte[]> message, Action<DeliveryReport<byte[], byte[]>> onDelivery)
-        => _producer.ProduceWaitingForRoom(partition, message, onDelivery, QueueFullWait);
+    private void Produce(TopicPartition partition, Message<byte[], byte[]> message, Action<DeliveryReport<byte[], byte[]>> onDelivery, CancellationToken cancellationToken)
+        => _producer.ProduceWaitingForRoom(partition, message, onDelivery, QueueFullWait, cancellationToken);
 
-    /// <summary>Waits until all <paramref name="count"/> messages are delivered, giving up when none is for the no-progress time.</summary>
-    private void WaitForDeliveries(int count)
+    /// <summary>
+    /// Waits until all <paramref name="count"/> messages are delivered, giving up when none is for the no-progress time;
+    /// waits in short steps so that a cancelled <paramref name="cancellationToken"/> stops it at once.
+    /// </summary>
+    private void WaitForDeliveries(int count, CancellationToken cancellationToken)
     {
         var left = count;
+        var quiet = Stopwatch.StartNew();
         while (true)
         {
-            var now = _producer.Flush(_noProgress);
+            var now = _producer.Flush(DeliveryPoll);
             if (now == 0)
             {
                 return;
             }
 
-            if (now >= left)
+            cancellationToken.ThrowIfCancellationRequested();
+            if (now < left)
+            {
+                left = now;
+                quiet.Restart();
+            }
+            else if (quiet.Elapsed >= _noProgress)
             {
                 throw new TimeoutException(string.Create(CultureInfo.InvariantCulture,
                     $"replaying: {now} of {count} records and markers of a transaction not delivered, and none was for {_noProgress.TotalSeconds:0.###} s."));
             }
-
-            left = now;
         }
     }
 }

@@ -13,6 +13,12 @@ public static class ExitCodes
 
     /// <summary>Bad input before anything was sent: an unreadable or malformed file, a bad option value, no bootstrap servers.</summary>
     public const int BadInput = 2;
+
+    /// <summary>
+    /// Stopped by Ctrl+C (or SIGTERM) before done: 128 + SIGINT, the code System.CommandLine gives a verb it has to end
+    /// itself. A verb is only told that it was cancelled, not by which signal, so SIGTERM also gets this code.
+    /// </summary>
+    public const int Interrupted = 130;
 }
 
 /// <summary>Bad input found by a verb: printed as <c>error: ...</c> with <see cref="ExitCodes.BadInput"/>.</summary>

@@ -30,7 +30,7 @@ public static class GroupsCommand
             }
 
             var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
-            var rows = await Task.Run(() => ids.SelectMany(id => Describe(factory, id, TimeSpan.FromSeconds(30))).ToList(), cancellationToken);
+            var rows = await Task.Run(() => ids.SelectMany(id => Describe(factory, id, TimeSpan.FromSeconds(30), cancellationToken)).ToList(), cancellationToken);
             var table = new TextTable("GROUP", "TOPIC", "PARTITION", "COMMITTED", "END", "LAG");
             foreach (var (group, partition, committed, end) in rows)
             {
@@ -46,13 +46,16 @@ public static class GroupsCommand
             }
 
             return ExitCodes.Success;
-        });
+        }, ExitCodes.Interrupted);
         return command;
     }
 
     /// <summary>The group's committed offsets on every partition of every non-internal topic that has one.</summary>
-    public static IEnumerable<(string Group, TopicPartition Partition, long Committed, long End)> Describe(KafkaClientFactory factory, string group, TimeSpan timeout)
+    /// <param name="cancellationToken">Ctrl+C: looked at between the requests (each waits up to <paramref name="timeout"/>).</param>
+    public static IEnumerable<(string Group, TopicPartition Partition, long Committed, long End)> Describe(KafkaClientFactory factory, string group, TimeSpan timeout,
+        CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         List<TopicPartition> partitions;
         using (var admin = factory.CreateAdminClient())
         {
@@ -62,9 +65,11 @@ public static class GroupsCommand
                 .OrderBy(p => p.Topic, StringComparer.Ordinal).ThenBy(p => p.Partition.Value)];
         }
 
+        cancellationToken.ThrowIfCancellationRequested();
         using var consumer = factory.CreateConsumer<byte[], byte[]>(group, config => config.EnableAutoCommit = false);
         foreach (var offset in consumer.Committed(partitions, timeout).Where(o => !o.Offset.IsSpecial))
         {
+            cancellationToken.ThrowIfCancellationRequested();
             yield return (group, offset.TopicPartition, offset.Offset.Value, consumer.QueryWatermarkOffsets(offset.TopicPartition, timeout).High.Value);
         }
     }

@@ -51,12 +51,12 @@ public static class LagCommand
             var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
             var inputTopic = parse.GetValue(input)!;
             var changelogTopic = parse.GetValue(changelog)!;
-            var rows = await Task.Run(() => ProcessorPosition.Read(factory, inputTopic, changelogTopic, groupId, noProgress), cancellationToken);
+            var rows = await Task.Run(() => ProcessorPosition.Read(factory, inputTopic, changelogTopic, groupId, noProgress, cancellationToken), cancellationToken);
             output.Out.WriteLine($"Group '{groupId}' on {inputTopic} (checkpoints from {changelogTopic}):");
             output.Out.Write(Format(rows));
             var total = rows.Sum(r => r.Lag);
             return parse.GetValue(maxLag) is { } limit && total > limit ? ExitCodes.Failure : ExitCodes.Success;
-        });
+        }, ExitCodes.Interrupted);
         return command;
     }
 

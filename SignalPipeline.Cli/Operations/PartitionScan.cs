@@ -17,11 +17,13 @@ public static class PartitionScan
     /// <paramref name="visit"/>: those done by then), so that a second reading can stop at the same records. For a topic
     /// of any size: it gives up only when <paramref name="noProgress"/> passes with neither a record nor the end of a
     /// partition (a cluster that stopped answering), as Kafka's console consumer's <c>--timeout-ms</c> does, never after
-    /// a total time; time spent in <paramref name="visit"/> does not count.
+    /// a total time; time spent in <paramref name="visit"/> does not count. Stops between polls (every 100 ms at most) once
+    /// <paramref name="cancellationToken"/> is cancelled.
     /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (Ctrl+C).</exception>
     /// <exception cref="TimeoutException">Nothing came for <paramref name="noProgress"/>; the message names the partitions not done.</exception>
     public static Dictionary<int, long> ToEnds(IConsumer<byte[], byte[]> consumer, IReadOnlyCollection<TopicPartitionOffset> starts,
-        IReadOnlyDictionary<int, long>? ends, TimeSpan noProgress, Func<ConsumeResult<byte[], byte[]>, bool> visit)
+        IReadOnlyDictionary<int, long>? ends, TimeSpan noProgress, Func<ConsumeResult<byte[], byte[]>, bool> visit, CancellationToken cancellationToken = default)
     {
         consumer.Assign(starts);
         var open = starts.Select(s => s.Partition.Value).ToHashSet();
@@ -29,6 +31,7 @@ public static class PartitionScan
         var quiet = Stopwatch.StartNew();
         while (open.Count > 0)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var record = consumer.Consume(PollInterval);
             if (record is null)
             {

@@ -33,9 +33,12 @@ public static class ProcessorPosition
     /// How long the cluster may answer nothing: each request's timeout, and the changelog reading's no-progress limit (it
     /// goes on while records or partition ends come, however long it takes in total: <see cref="PartitionScan.ToEnds"/>).
     /// </param>
-    public static List<PartitionPosition> Read(KafkaClientFactory factory, string inputTopic, string changelogTopic, string group, TimeSpan noProgress)
+    /// <param name="cancellationToken">Ctrl+C: looked at between the requests and while the changelog is read.</param>
+    public static List<PartitionPosition> Read(KafkaClientFactory factory, string inputTopic, string changelogTopic, string group, TimeSpan noProgress,
+        CancellationToken cancellationToken = default)
     {
         var partitions = KafkaConnection.TopicPartitions(factory, inputTopic, noProgress);
+        cancellationToken.ThrowIfCancellationRequested();
         using var consumer = factory.CreateConsumer<byte[], byte[]>(group, config =>
         {
             // Only asks for the group's offsets: never joins the group, never commits.
@@ -43,9 +46,11 @@ public static class ProcessorPosition
             config.EnablePartitionEof = true;
         });
         var committed = consumer.Committed(partitions, noProgress).ToDictionary(p => p.Partition.Value, p => p.Offset);
-        var checkpoints = ReadCheckpoints(factory, changelogTopic, noProgress);
+        cancellationToken.ThrowIfCancellationRequested();
+        var checkpoints = ReadCheckpoints(factory, changelogTopic, noProgress, cancellationToken);
         return [.. partitions.Select(p =>
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var watermarks = consumer.QueryWatermarkOffsets(p, noProgress);
             var offset = committed.GetValueOrDefault(p.Partition.Value, Offset.Unset);
             return new PartitionPosition(p.Partition.Value, watermarks.Low.Value, watermarks.High.Value,
@@ -55,9 +60,11 @@ public static class ProcessorPosition
 
     /// <summary>Changelog partition -> next input offset of its newest partition checkpoint (a tombstone clears it).</summary>
     /// <exception cref="TimeoutException">Nothing came for <paramref name="noProgress"/>.</exception>
-    public static Dictionary<int, long> ReadCheckpoints(KafkaClientFactory factory, string changelogTopic, TimeSpan noProgress)
+    public static Dictionary<int, long> ReadCheckpoints(KafkaClientFactory factory, string changelogTopic, TimeSpan noProgress,
+        CancellationToken cancellationToken = default)
     {
         var partitions = KafkaConnection.TopicPartitions(factory, changelogTopic, noProgress);
+        cancellationToken.ThrowIfCancellationRequested();
         using var consumer = factory.CreateConsumer<byte[], byte[]>($"signal-pipeline-cli-{Guid.NewGuid():N}", config =>
         {
             config.EnableAutoCommit = false;
@@ -83,7 +90,7 @@ public static class ProcessorPosition
             }
 
             return true;
-        });
+        }, cancellationToken);
         return result;
     }
 }

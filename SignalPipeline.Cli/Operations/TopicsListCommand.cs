@@ -23,6 +23,7 @@ public static class TopicsListCommand
             var timeout = TimeSpan.FromSeconds(30);
             using var admin = factory.CreateAdminClient();
             var metadata = admin.GetMetadata(timeout);
+            cancellationToken.ThrowIfCancellationRequested();
             var wanted = parse.GetValue(topics) ?? [];
             var missing = wanted.Except(metadata.Topics.Select(t => t.Topic)).ToList();
             if (missing.Count > 0)
@@ -34,7 +35,7 @@ public static class TopicsListCommand
                 .Where(t => wanted.Length > 0 ? wanted.Contains(t.Topic) : !t.Topic.StartsWith("__", StringComparison.Ordinal))
                 .OrderBy(t => t.Topic, StringComparer.Ordinal)
                 .ToList();
-            var configs = await DescribeConfigsAsync(admin, shown.Select(t => t.Topic), output.Error);
+            var configs = await DescribeConfigsAsync(admin, shown.Select(t => t.Topic), output.Error, cancellationToken);
             using var consumer = factory.CreateConsumer<byte[], byte[]>($"signal-pipeline-cli-{Guid.NewGuid():N}");
             var table = new TextTable("TOPIC", "PARTITIONS", "REPLICAS", "RECORDS", "CONFIGS");
             var details = new TextTable("TOPIC", "PARTITION", "LEADER", "REPLICAS", "START", "END");
@@ -43,6 +44,7 @@ public static class TopicsListCommand
                 long records = 0;
                 foreach (var partition in topic.Partitions.OrderBy(p => p.PartitionId))
                 {
+                    cancellationToken.ThrowIfCancellationRequested();
                     var offsets = consumer.QueryWatermarkOffsets(new TopicPartition(topic.Topic, partition.PartitionId), timeout);
                     records += offsets.High.Value - offsets.Low.Value;
                     details.Add(topic.Topic, Invariant(partition.PartitionId), Invariant(partition.Leader), string.Join(",", partition.Replicas),
@@ -55,12 +57,13 @@ public static class TopicsListCommand
 
             output.Out.Write(parse.GetValue(partitions) ? details.ToString() : table.ToString());
             return ExitCodes.Success;
-        });
+        }, ExitCodes.Interrupted);
         return command;
     }
 
     /// <summary>The configs set on each topic (not broker defaults); "?" when the broker cannot describe them (the dev broker).</summary>
-    private static async Task<Dictionary<string, string>> DescribeConfigsAsync(IAdminClient admin, IEnumerable<string> topics, TextWriter error)
+    private static async Task<Dictionary<string, string>> DescribeConfigsAsync(IAdminClient admin, IEnumerable<string> topics, TextWriter error,
+        CancellationToken cancellationToken)
     {
         var resources = topics.Select(t => new ConfigResource { Type = ResourceType.Topic, Name = t }).ToList();
         if (resources.Count == 0)
@@ -70,7 +73,9 @@ public static class TopicsListCommand
 
         try
         {
-            var results = await admin.DescribeConfigsAsync(resources, new DescribeConfigsOptions { RequestTimeout = TimeSpan.FromSeconds(5) });
+            // The admin client's calls take no token: stop waiting on Ctrl+C (the request ends with the client).
+            var results = await admin.DescribeConfigsAsync(resources, new DescribeConfigsOptions { RequestTimeout = TimeSpan.FromSeconds(5) })
+                .WaitAsync(cancellationToken);
             return results.ToDictionary(r => r.ConfigResource.Name, r => string.Join(" ", r.Entries.Values
                 .Where(e => e.Source == ConfigSource.DynamicTopicConfig)
                 .OrderBy(e => e.Name, StringComparer.Ordinal)

@@ -12,7 +12,13 @@ namespace SignalPipeline.Cli.Operations;
 /// </summary>
 public static class VerbAction
 {
-    public static void Set(Command command, Func<ParseResult, VerbOutput, CancellationToken, Task<int>> body)
+    /// <param name="command">The verb.</param>
+    /// <param name="body">What it does; it observes the token (Ctrl+C, SIGTERM) and may report the interruption itself.</param>
+    /// <param name="interruptedExitCode">
+    /// The exit code when <paramref name="body"/> ends with <see cref="OperationCanceledException"/> after the token was
+    /// cancelled (stderr: <c>interrupted</c>).
+    /// </param>
+    public static void Set(Command command, Func<ParseResult, VerbOutput, CancellationToken, Task<int>> body, int interruptedExitCode = ExitCodes.Failure)
         => command.SetAction(async (parse, cancellationToken) =>
         {
             var output = new VerbOutput(StandardOutput.For(parse.InvocationConfiguration.Output), parse.InvocationConfiguration.Error);
@@ -58,7 +64,7 @@ public static class VerbAction
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 output.Error.WriteLine("interrupted");
-                return ExitCodes.Failure;
+                return interruptedExitCode;
             }
         });
 }

@@ -138,7 +138,7 @@ public static class StreamsCommand
         {
             var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
             var name = parse.GetValue(topic)!;
-            var (entries, ignored) = await Task.Run(() => Read(factory, name, noProgress), cancellationToken);
+            var (entries, ignored) = await Task.Run(() => Read(factory, name, noProgress, cancellationToken), cancellationToken);
             foreach (var (offset, problem) in ignored)
             {
                 output.Error.WriteLine($"warning: the record at {offset} is ignored by the processor: {problem}, so it names no stream");
@@ -165,19 +165,21 @@ public static class StreamsCommand
             output.Out.Write(table.ToString());
             output.Out.WriteLine($"{entries.Count} entries; streams without one run the deployment's FILTER_ALGORITHM.");
             return ExitCodes.Success;
-        });
+        }, ExitCodes.Interrupted);
         return command;
     }
 
     /// <summary>
     /// The latest value per stream (tombstones remove), read to the topic's current end, and the records whose key names
     /// no stream (the processor ignores them: <see cref="SampleCodec.TryReadStreamKey"/>). Gives up only when nothing
-    /// comes for <paramref name="noProgress"/>, however long the whole reading takes.
+    /// comes for <paramref name="noProgress"/>, however long the whole reading takes; stops once <paramref name="cancellationToken"/>
+    /// is cancelled (Ctrl+C).
     /// </summary>
     private static (Dictionary<string, (TopicPartitionOffset Offset, byte[] Value)> Entries, List<(TopicPartitionOffset Offset, string Problem)> Ignored) Read(
-        KafkaClientFactory factory, string topic, TimeSpan noProgress)
+        KafkaClientFactory factory, string topic, TimeSpan noProgress, CancellationToken cancellationToken)
     {
         var partitions = KafkaConnection.TopicPartitions(factory, topic, noProgress);
+        cancellationToken.ThrowIfCancellationRequested();
         using var consumer = factory.CreateConsumer<byte[], byte[]>($"signal-pipeline-streams-{Guid.NewGuid():N}", c =>
         {
             c.EnablePartitionEof = true;
@@ -201,7 +203,7 @@ public static class StreamsCommand
             }
 
             return true;
-        });
+        }, cancellationToken);
         return (entries, ignored);
     }
 }

@@ -24,11 +24,19 @@ internal static class CliRunner
     public static Task<Result> RunAsync(Command command, params string[] args)
         => RunAsync(new RootCommand("test") { command }, TimeSpan.FromSeconds(90), args);
 
-    private static async Task<Result> RunAsync(RootCommand root, TimeSpan timeout, string[] args)
+    /// <summary>
+    /// Runs <paramref name="command"/> as the root's only verb; cancelling <paramref name="interrupt"/> is Ctrl+C (what
+    /// System.CommandLine does on SIGINT: it cancels the verb's token).
+    /// </summary>
+    public static Task<Result> RunAsync(Command command, CancellationToken interrupt, params string[] args)
+        => RunAsync(new RootCommand("test") { command }, TimeSpan.FromSeconds(90), args, interrupt);
+
+    private static async Task<Result> RunAsync(RootCommand root, TimeSpan timeout, string[] args, CancellationToken interrupt = default)
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        using var cancel = new CancellationTokenSource(timeout + TimeSpan.FromSeconds(30));
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(interrupt);
+        cancel.CancelAfter(timeout + TimeSpan.FromSeconds(30));
         var exit = await root.Parse(args)
             .InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancel.Token)
             .WaitAsync(timeout + TimeSpan.FromSeconds(60));

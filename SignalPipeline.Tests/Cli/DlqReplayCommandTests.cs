@@ -177,16 +177,45 @@ public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
         Assert.Contains("3 dead letters were replayed and marked before the error below", failed.Error);
         Assert.Contains($"error: Kafka at {broker.Bootstrap}: ", failed.Error);
         Assert.Contains("(Local_Fenced)", failed.Error);
-        Assert.DoesNotContain("Replayed", failed.Output);
-        Assert.Equal(3, ListedReplays(failed.Output));
-        Assert.Equal([0L, 1, 2], ReplayedSeqs(input));
-        Assert.Equal(3, await ReplayMarkersAsync(dlq));
+        await AssertStoppedAfterThreeAndARerunReplaysTheRest(failed, dlq, input);
+    }
 
-        var rerun = await Replay(dlq);
-        Assert.True(rerun.ExitCode == 0, rerun.ToString());
-        Assert.Contains($"Replayed 5 of 8 dead letters in {dlq} (0 not matching --reason/--stream, 3 replayed before).", rerun.Output);
-        Assert.Equal(Seqs(8), ReplayedSeqs(input));
-        Assert.Equal(8, await ReplayMarkersAsync(dlq));
+    [Fact]
+    public async Task AnInterruptedReplayAbortsTheTransactionItWasSendingAndSaysHowManyLettersWereReplayed()
+    {
+        // Ctrl+C went unnoticed: the replay waited on (here until its 60 s no-progress limit, exit 1), or was ended by
+        // System.CommandLine 2 s after the signal without a word about what it had committed.
+        var (dlq, input) = DeadLettersOfOneStream(8);
+        using var interrupt = new CancellationTokenSource();
+        CliRunner.Result interrupted;
+        try
+        {
+            // Once the first transaction (3 letters) has committed, the broker refuses every produce, retriably: the
+            // second transaction's records wait undelivered. Ctrl+C comes once one of them has reached the broker.
+            var limits = Limits(transactionLetters: 3) with
+            {
+                AfterCommit = _ =>
+                {
+                    broker.Cluster.StartRequestTracking();
+                    broker.Cluster.ClearTrackedRequests();
+                    broker.Cluster.PushRequestErrors(KafkaApi.Produce, [.. Enumerable.Repeat(ErrorCode.NotEnoughReplicas, 100_000)]);
+                },
+            };
+            var run = CliRunner.RunAsync(DlqReplayCommand.Create(limits), interrupt.Token, ["dlq", "replay", "--bootstrap", broker.Bootstrap, "--dlq-topic", dlq]);
+            await Poll.UntilAsync(() => broker.Cluster.TrackedRequestCount(KafkaApi.Produce) > 0, TimeSpan.FromSeconds(60), () => "the second transaction's produce");
+            await interrupt.CancelAsync();
+            interrupted = await run.WaitAsync(TimeSpan.FromSeconds(90));
+        }
+        finally
+        {
+            broker.Cluster.StopRequestTracking();
+            broker.Cluster.ClearFaults();
+        }
+
+        Assert.True(interrupted.ExitCode == ExitCodes.Interrupted, interrupted.ToString());
+        Assert.Equal("interrupted: 3 dead letters were replayed and marked (the 'replay' lines); 3 more were chosen but not committed, " +
+            "so none of them was replayed; the same command again replays the rest.", interrupted.Error.Trim());
+        await AssertStoppedAfterThreeAndARerunReplaysTheRest(interrupted, dlq, input);
     }
 
     [Fact]
@@ -259,6 +288,24 @@ public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
         Assert.Contains($"Replayed 20 of 20 dead letters in {dlq}", output.ToString());
         Assert.Equal(Seqs(20), ReplayedSeqs(input));
         Assert.Equal(20, await ReplayMarkersAsync(dlq));
+    }
+
+    /// <summary>
+    /// A replay of 8 letters (<see cref="DeadLettersOfOneStream"/>) that stopped after its first transaction of 3: those 3
+    /// listed, replayed and marked, no summary; the same command again replays exactly the other 5.
+    /// </summary>
+    private async Task AssertStoppedAfterThreeAndARerunReplaysTheRest(CliRunner.Result stopped, string dlq, string input)
+    {
+        Assert.DoesNotContain("Replayed", stopped.Output);
+        Assert.Equal(3, ListedReplays(stopped.Output));
+        Assert.Equal([0L, 1, 2], ReplayedSeqs(input));
+        Assert.Equal(3, await ReplayMarkersAsync(dlq));
+
+        var rerun = await Replay(dlq);
+        Assert.True(rerun.ExitCode == 0, rerun.ToString());
+        Assert.Contains($"Replayed 5 of 8 dead letters in {dlq} (0 not matching --reason/--stream, 3 replayed before).", rerun.Output);
+        Assert.Equal(Seqs(8), ReplayedSeqs(input));
+        Assert.Equal(8, await ReplayMarkersAsync(dlq));
     }
 
     /// <summary>The replay markers in <paramref name="dlq"/>, as <c>kafka tail</c> shows them.</summary>

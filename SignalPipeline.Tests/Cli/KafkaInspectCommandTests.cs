@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.CommandLine;
 using System.Text;
 using Confluent.Kafka;
 using SignalPipeline.Cli.Operations;
@@ -90,6 +91,44 @@ public sealed class KafkaInspectCommandTests(MockBrokerFixture broker)
         Assert.True(stuck.ExitCode == 1, stuck.ToString());
         Assert.Contains($"error: reading {changelog} made no progress for 2 s: no record and no partition end came (partitions not read to their end: 2).", stuck.Error);
         Assert.Empty(stuck.Output);
+    }
+
+    [Theory]
+    [InlineData("lag")]
+    [InlineData("streams config")]
+    public async Task AVerbInterruptedWhileReadingATopicToItsEndStopsThereWithExitCode130(string verb)
+    {
+        // Ctrl+C went unnoticed: the verb read on (here until its 30 s no-progress limit, exit 1), or was ended by
+        // System.CommandLine 2 s after the signal.
+        var changelog = broker.NewTopic("changelog");
+        var input = broker.NewTopic("input");
+        broker.Produce(new TopicPartition(changelog, 2), new Message<byte[], byte[]> { Key = [], Value = Checkpoint(1) });
+        Command command = verb == "lag" ? LagCommand.Create() : SignalPipeline.Cli.Streams.StreamsCommand.Create();
+        string[] args = verb == "lag"
+            ? ["lag", "--bootstrap", broker.Bootstrap, "--input-topic", input, "--changelog-topic", changelog, "--group", $"nobody-{Guid.NewGuid():N}"]
+            : ["streams", "config", "--bootstrap", broker.Bootstrap, "--topic", changelog];
+        using var interrupt = new CancellationTokenSource();
+        CliRunner.Result interrupted;
+        // A partition without a leader never reaches its end: the reading is still going when Ctrl+C comes.
+        broker.Cluster.SetPartitionLeader(changelog, 2, MockKafkaCluster.AllBrokers);
+        broker.Cluster.StartRequestTracking();
+        broker.Cluster.ClearTrackedRequests();
+        try
+        {
+            var run = CliRunner.RunAsync(command, interrupt.Token, args);
+            await Poll.UntilAsync(() => broker.Cluster.TrackedRequestCount(KafkaApi.Fetch) > 0, TimeSpan.FromSeconds(60), () => $"{verb} reading {changelog}");
+            await interrupt.CancelAsync();
+            interrupted = await run.WaitAsync(TimeSpan.FromSeconds(90));
+        }
+        finally
+        {
+            broker.Cluster.StopRequestTracking();
+            broker.Cluster.SetPartitionLeader(changelog, 2, 1);
+        }
+
+        Assert.True(interrupted.ExitCode == ExitCodes.Interrupted, interrupted.ToString());
+        Assert.Equal("interrupted", interrupted.Error.Trim());
+        Assert.Empty(interrupted.Output);
     }
 
     [Fact]
