@@ -41,18 +41,30 @@ public static class TopicsListCommand
             var details = new TextTable("TOPIC", "PARTITION", "LEADER", "REPLICAS", "START", "END");
             foreach (var topic in shown)
             {
-                long records = 0;
+                long? records = 0;
                 foreach (var partition in topic.Partitions.OrderBy(p => p.PartitionId))
                 {
                     cancellationToken.ThrowIfCancellationRequested();
+                    var replicas = string.Join(",", partition.Replicas);
+                    if (partition.Leader < 0)
+                    {
+                        // Only a partition's leader knows its offsets: asking anyway waits the whole timeout and then
+                        // reads as if the cluster had not answered. Its records are unknown, as kafka-topics shows it.
+                        output.Error.WriteLine($"warning: {topic.Topic} partition {Invariant(partition.PartitionId)} has no leader " +
+                            $"(replicas {(replicas.Length > 0 ? replicas : "none")}): its records cannot be read or written until one is elected; offsets unknown.");
+                        records = null;
+                        details.Add(topic.Topic, Invariant(partition.PartitionId), "none", replicas, "?", "?");
+                        continue;
+                    }
+
                     var offsets = consumer.QueryWatermarkOffsets(new TopicPartition(topic.Topic, partition.PartitionId), timeout);
                     records += offsets.High.Value - offsets.Low.Value;
-                    details.Add(topic.Topic, Invariant(partition.PartitionId), Invariant(partition.Leader), string.Join(",", partition.Replicas),
+                    details.Add(topic.Topic, Invariant(partition.PartitionId), Invariant(partition.Leader), replicas,
                         Invariant(offsets.Low.Value), Invariant(offsets.High.Value));
                 }
 
                 table.Add(topic.Topic, Invariant(topic.Partitions.Count), Invariant(topic.Partitions.FirstOrDefault()?.Replicas.Length ?? 0),
-                    Invariant(records), configs.GetValueOrDefault(topic.Topic, "?"));
+                    records is { } kept ? Invariant(kept) : "?", configs.GetValueOrDefault(topic.Topic, "?"));
             }
 
             output.Out.Write(parse.GetValue(partitions) ? details.ToString() : table.ToString());

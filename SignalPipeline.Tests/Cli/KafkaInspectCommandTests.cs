@@ -132,6 +132,33 @@ public sealed class KafkaInspectCommandTests(MockBrokerFixture broker)
     }
 
     [Fact]
+    public async Task TopicsListNamesAPartitionWithoutALeaderAndListsTheRest()
+    {
+        // It asked the leaderless partition for its offsets, waited 30 s and said the cluster did not answer (exit 1).
+        var topic = broker.NewTopic("leaderless");
+        broker.Produce(new TopicPartition(topic, 0), new Message<byte[], byte[]> { Key = [], Value = [1] });
+        CliRunner.Result listed, partitions;
+        broker.Cluster.SetPartitionLeader(topic, 3, MockKafkaCluster.AllBrokers);
+        try
+        {
+            listed = await CliRunner.RunAsync("kafka", "topics", "list", "--bootstrap", broker.Bootstrap, topic);
+            partitions = await CliRunner.RunAsync("kafka", "topics", "list", "--bootstrap", broker.Bootstrap, "--partitions", topic);
+        }
+        finally
+        {
+            broker.Cluster.SetPartitionLeader(topic, 3, 1);
+        }
+
+        Assert.True(listed.ExitCode == 0, listed.ToString());
+        Assert.Matches($@"\n{topic}\s+{MockBrokerFixture.Partitions}\s+1\s+\?\s", listed.Output);
+        Assert.Contains($"warning: {topic} partition 3 has no leader (replicas ", listed.Error);
+        Assert.DoesNotContain("did not answer", listed.Error);
+        Assert.True(partitions.ExitCode == 0, partitions.ToString());
+        Assert.Matches($@"\n{topic}\s+0\s+1\s+\S+\s+0\s+1\n", partitions.Output);
+        Assert.Matches($@"\n{topic}\s+3\s+none\s+\S*\s+\?\s+\?\n", partitions.Output);
+    }
+
+    [Fact]
     public async Task TopicsListShowsPartitionsAndRecordsKept()
     {
         var topic = broker.NewTopic("listed");
