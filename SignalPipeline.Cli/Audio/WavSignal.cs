@@ -3,83 +3,124 @@ using SignalPipeline.Cli.Operations;
 
 namespace SignalPipeline.Cli.Audio;
 
-/// <summary>One channel of a WAV file as doubles in [-1, 1], and its sample rate.</summary>
-public sealed record WavSignal(double[] Samples, int SampleRate, int Channels, string Encoding)
+/// <summary>
+/// One channel of a WAV file: its header, and its samples as doubles in [-1, 1], read from the file as
+/// <see cref="Samples"/> is enumerated, a buffer of <see cref="BufferFrames"/> frames at a time, so a file of any size
+/// takes the same memory (the verbs send it chunk by chunk).
+/// </summary>
+public sealed class WavSignal
 {
+    /// <summary>Frames read from the file at a time.</summary>
+    internal const int BufferFrames = 4096;
+
+    private readonly string _path;
+    private readonly int _channel;
+
+    private WavSignal(string path, int channel, WaveFormat format, long frames)
+    {
+        _path = path;
+        _channel = channel;
+        SampleRate = format.SampleRate;
+        Channels = format.Channels;
+        Encoding = $"{format.Encoding} {format.BitsPerSample}-bit";
+        SampleCount = frames;
+    }
+
+    public int SampleRate { get; }
+
+    public int Channels { get; }
+
+    /// <summary>The sample encoding, e.g. <c>Pcm 16-bit</c>.</summary>
+    public string Encoding { get; }
+
+    /// <summary>Samples of the channel as the header gives the data's size (a file cut short holds fewer).</summary>
+    public long SampleCount { get; }
+
+    /// <summary>The channel's samples, read from the file on each enumeration.</summary>
+    public IEnumerable<double> Samples => ReadSamples();
+
     /// <summary>
-    /// Reads <paramref name="path"/> with NAudio (PCM 8/16/24/32-bit and IEEE float). A mono file needs no channel; a
+    /// Reads the header of <paramref name="path"/> with NAudio (PCM 8/16/24/32-bit and IEEE float) and checks the
+    /// channel and encoding, so bad input is refused before anything is sent. A mono file needs no channel; a
     /// multi-channel one needs <paramref name="channel"/> (0-based), so nothing is mixed or dropped silently.
     /// </summary>
     public static WavSignal Read(string path, int? channel = null)
     {
-        WaveFileReader reader;
+        using var reader = Open(path);
+        var format = reader.WaveFormat;
+        var channels = format.Channels;
+        var chosen = channel ?? 0;
+        if (channel is null && channels > 1)
+        {
+            throw new UsageException($"{path} has {channels} channels: choose one with --channel 0..{channels - 1}.");
+        }
+
+        if (chosen < 0 || chosen >= channels)
+        {
+            throw new UsageException($"--channel {chosen} is not a channel of {path} (it has {channels}: 0..{channels - 1}).");
+        }
+
+        if (!IsFloat64(format))
+        {
+            try
+            {
+                reader.ToSampleProvider();
+            }
+            catch (ArgumentException ex)
+            {
+                throw new UsageException($"{path}: unsupported WAV encoding {format.Encoding} {format.BitsPerSample}-bit ({ex.Message}).");
+            }
+        }
+
+        return new WavSignal(path, chosen, format, reader.Length / format.BlockAlign);
+    }
+
+    private static WaveFileReader Open(string path)
+    {
         try
         {
-            reader = new WaveFileReader(path);
+            return new WaveFileReader(path);
         }
         catch (Exception ex) when (ex is FormatException or EndOfStreamException)
         {
             // A file cut short inside its header ends NAudio's reading with EndOfStreamException, not FormatException.
             throw new UsageException($"{path} is not a WAV file NAudio can read: {ex.Message}");
         }
+    }
 
-        using (reader)
+    // NAudio's sample providers are float: a 64-bit float file is read as it is, so no sample loses precision.
+    private static bool IsFloat64(WaveFormat format) => format.Encoding == WaveFormatEncoding.IeeeFloat && format.BitsPerSample == 64;
+
+    private IEnumerable<double> ReadSamples()
+    {
+        using var reader = Open(_path);
+        var channels = reader.WaveFormat.Channels;
+        if (IsFloat64(reader.WaveFormat))
         {
-            var format = reader.WaveFormat;
-            var channels = format.Channels;
-            var chosen = channel ?? 0;
-            if (channel is null && channels > 1)
-            {
-                throw new UsageException($"{path} has {channels} channels: choose one with --channel 0..{channels - 1}.");
-            }
-
-            if (chosen < 0 || chosen >= channels)
-            {
-                throw new UsageException($"--channel {chosen} is not a channel of {path} (it has {channels}: 0..{channels - 1}).");
-            }
-
-            // NAudio's sample providers are float: a 64-bit float file is read as it is, so no sample loses precision.
-            if (format.Encoding == WaveFormatEncoding.IeeeFloat && format.BitsPerSample == 64)
-            {
-                return new WavSignal(ReadFloat64(reader, channels, chosen), format.SampleRate, channels, $"{format.Encoding} {format.BitsPerSample}-bit");
-            }
-
-            ISampleProvider provider;
-            try
-            {
-                provider = reader.ToSampleProvider();
-            }
-            catch (ArgumentException ex)
-            {
-                throw new UsageException($"{path}: unsupported WAV encoding {format.Encoding} {format.BitsPerSample}-bit ({ex.Message}).");
-            }
-
-            var samples = new List<double>(checked((int)Math.Min(int.MaxValue, reader.SampleCount)));
-            var buffer = new float[4096 * channels];
+            var bytes = new byte[BufferFrames * channels * sizeof(double)];
             int read;
-            while ((read = provider.Read(buffer)) > 0)
+            while ((read = reader.Read(bytes, 0, bytes.Length)) > 0)
             {
-                for (var i = chosen; i < read; i += channels)
+                // A frame cut short at the end of the file is left out.
+                for (var offset = _channel * sizeof(double); offset + (channels - _channel) * sizeof(double) <= read; offset += channels * sizeof(double))
                 {
-                    samples.Add(buffer[i]);
+                    yield return BitConverter.ToDouble(bytes, offset);
                 }
             }
 
-            return new WavSignal([.. samples], format.SampleRate, channels, $"{format.Encoding} {format.BitsPerSample}-bit");
+            yield break;
         }
-    }
 
-    private static double[] ReadFloat64(WaveFileReader reader, int channels, int chosen)
-    {
-        var frames = checked((int)(reader.Length / (sizeof(double) * channels)));
-        var samples = new double[frames];
-        var frame = new byte[sizeof(double) * channels];
-        for (var i = 0; i < frames && reader.Read(frame, 0, frame.Length) == frame.Length; i++)
+        var provider = reader.ToSampleProvider();
+        var buffer = new float[BufferFrames * channels];
+        int count;
+        while ((count = provider.Read(buffer)) > 0)
         {
-            samples[i] = BitConverter.ToDouble(frame, chosen * sizeof(double));
+            for (var i = _channel; i < count; i += channels)
+            {
+                yield return buffer[i];
+            }
         }
-
-        return samples;
     }
 }
 

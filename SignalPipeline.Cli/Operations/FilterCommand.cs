@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.CommandLine;
 using System.Globalization;
 using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using SignalPipeline.Cli.Audio;
 
@@ -68,24 +69,59 @@ public static class FilterCommand
                 throw new UsageException($"--gateway '{parse.GetValue(gateway)}' is not an absolute http(s) URL.");
             }
 
-            var (samples, rate) = Read(parse.GetValue(file), parse.GetValue(column), parse.GetValue(wav), parse.GetValue(channel));
+            var (samples, rate, name) = Read(parse.GetValue(file), parse.GetValue(column), parse.GetValue(wav), parse.GetValue(channel));
+            var wavPath = parse.GetValue(wavOut);
+            var hz = parse.GetValue(sampleRate) ?? rate ?? 0;
+            var target = parse.GetValue(output);
             using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(100) };
-            var filtered = await new GatewayFilter(http, parse.GetValue(algorithm)!, query).RunAsync(samples, size, cancellationToken);
-            if (parse.GetValue(wavOut) is { } path)
+            // Read, sent and written a chunk at a time, so memory does not grow with the input. The output is opened at
+            // the first answer: input or an option refused before it leaves no file.
+            WavWriter? wavFile = null;
+            StreamWriter? textFile = null;
+            long written = 0;
+            try
             {
-                var hz = parse.GetValue(sampleRate) ?? rate ?? throw new UsageException("--wav-out needs --sample-rate for text input.");
-                using var writer = new WavWriter(path, hz, WavStreamSink.ParseFormat(parse.GetValue(wavFormat)!));
-                writer.Write(filtered);
-                verb.Error.WriteLine($"Wrote {filtered.Length} filtered samples to {path} at {hz} Hz.");
-                return ExitCodes.Success;
+                await foreach (var chunk in new GatewayFilter(http, parse.GetValue(algorithm)!, query).RunAsync(samples, size, cancellationToken))
+                {
+                    if (wavPath is not null)
+                    {
+                        wavFile ??= new WavWriter(wavPath, hz, WavStreamSink.ParseFormat(parse.GetValue(wavFormat)!));
+                        wavFile.Write(chunk);
+                    }
+                    else
+                    {
+                        var text = target is null ? verb.Out : textFile ??= new StreamWriter(target);
+                        foreach (var value in chunk)
+                        {
+                            await text.WriteLineAsync(value.ToString("R", CultureInfo.InvariantCulture));
+                        }
+                    }
+
+                    written += chunk.Length;
+                }
+            }
+            catch (Exception) when (written > 0)
+            {
+                verb.Error.WriteLine($"{written} filtered samples were written to {wavPath ?? target ?? "stdout"} before the error below; the rest were not.");
+                throw;
+            }
+            finally
+            {
+                wavFile?.Dispose();
+                if (textFile is not null)
+                {
+                    await textFile.DisposeAsync();
+                }
             }
 
-            var target = parse.GetValue(output);
-            await using var text = target is null ? null : new StreamWriter(target);
-            var writerOut = text ?? verb.Out;
-            foreach (var value in filtered)
+            if (written == 0)
             {
-                await writerOut.WriteLineAsync(value.ToString("R", CultureInfo.InvariantCulture));
+                throw new UsageException($"{name} holds no samples.");
+            }
+
+            if (wavPath is not null)
+            {
+                verb.Error.WriteLine($"Wrote {written} filtered samples to {wavPath} at {hz} Hz.");
             }
 
             return ExitCodes.Success;
@@ -93,17 +129,16 @@ public static class FilterCommand
         return command;
     }
 
-    private static (double[] Samples, int? Rate) Read(string? file, string? column, string? wav, int? channel)
+    /// <summary>The input's samples, read as they are enumerated; a WAV file's header (and rate) is read and checked now.</summary>
+    private static (IEnumerable<double> Samples, int? Rate, string Name) Read(string? file, string? column, string? wav, int? channel)
     {
         if (wav is not null)
         {
             var audio = WavSignal.Read(wav, channel);
-            return (audio.Samples, audio.SampleRate);
+            return (audio.Samples, audio.SampleRate, wav);
         }
 
-        using var reader = file is null or "-" ? null : new StreamReader(file);
-        var samples = SignalTextReader.Read(reader ?? Console.In, file ?? "stdin", column).ToArray();
-        return samples.Length > 0 ? (samples, null) : throw new UsageException($"{file ?? "stdin"} holds no samples.");
+        return (SignalTextReader.ReadFile(file, column), null, file is null or "-" ? "stdin" : file);
     }
 
     private static string Query(string[] parameters)
@@ -121,18 +156,18 @@ public sealed class GatewayFilter(HttpClient http, string algorithm, string quer
 {
     private const string StateHeader = "X-Filter-State";
 
-    public async Task<double[]> RunAsync(double[] samples, int chunkSize, CancellationToken cancellationToken)
+    /// <summary>The filtered samples, a chunk per call, each returned before the next chunk of <paramref name="samples"/> is read.</summary>
+    public async IAsyncEnumerable<double[]> RunAsync(IEnumerable<double> samples, int chunkSize, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var filtered = new double[samples.Length];
         string? state = null;
         var path = $"/{Uri.EscapeDataString(algorithm)}/audio/run" + (query.Length > 0 ? "?" + query : string.Empty);
-        for (var start = 0; start < samples.Length; start += chunkSize)
+        foreach (var chunk in samples.Chunk(chunkSize))
         {
-            var count = Math.Min(chunkSize, samples.Length - start);
+            var count = chunk.Length;
             var body = new byte[count * 8];
             for (var i = 0; i < count; i++)
             {
-                BinaryPrimitives.WriteDoubleLittleEndian(body.AsSpan(i * 8), samples[start + i]);
+                BinaryPrimitives.WriteDoubleLittleEndian(body.AsSpan(i * 8), chunk[i]);
             }
 
             using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new ByteArrayContent(body) };
@@ -157,15 +192,15 @@ public sealed class GatewayFilter(HttpClient http, string algorithm, string quer
                 throw new HttpRequestException($"{path}: answer of {answer.Length} bytes for {count} samples.");
             }
 
+            var filtered = new double[count];
             for (var i = 0; i < count; i++)
             {
-                filtered[start + i] = BinaryPrimitives.ReadDoubleLittleEndian(answer.AsSpan(i * 8));
+                filtered[i] = BinaryPrimitives.ReadDoubleLittleEndian(answer.AsSpan(i * 8));
             }
 
             state = response.Headers.TryGetValues(StateHeader, out var values) ? values.FirstOrDefault() : null;
+            yield return filtered;
         }
-
-        return filtered;
     }
 
     private static string? Problem(byte[] body)

@@ -82,7 +82,7 @@ public static class ProduceCommand
             }
 
             var audio = WavSignal.Read(wav, channel);
-            output.Error.WriteLine($"{wav}: {audio.Encoding}, {audio.Channels} channel(s), {audio.SampleRate} Hz, {audio.Samples.Length} samples" +
+            output.Error.WriteLine($"{wav}: {audio.Encoding}, {audio.Channels} channel(s), {audio.SampleRate} Hz, {audio.SampleCount} samples" +
                 (audio.Channels > 1 ? $", sending channel {channel}" : string.Empty));
             return new SignalSource(audio.Samples, audio.SampleRate, wav);
         }
@@ -92,28 +92,11 @@ public static class ProduceCommand
             throw new UsageException("--channel is for --wav input.");
         }
 
-        if (file is null or "-")
-        {
-            return new SignalSource(SignalTextReader.Read(Console.In, "stdin", column), sampleRate, "stdin");
-        }
-
-        var reader = new StreamReader(file);
-        return new SignalSource(ReadAndClose(reader, file, column), sampleRate, file);
-    }
-
-    private static IEnumerable<double> ReadAndClose(StreamReader reader, string file, string? column)
-    {
-        using (reader)
-        {
-            foreach (var sample in SignalTextReader.Read(reader, file, column))
-            {
-                yield return sample;
-            }
-        }
+        return new SignalSource(SignalTextReader.ReadFile(file, column), sampleRate, file is null or "-" ? "stdin" : file);
     }
 }
 
-/// <summary>What to send: the samples (read lazily for text), their rate, and where they came from (for messages).</summary>
+/// <summary>What to send: the samples (read from the file as they are sent), their rate, and where they came from (for messages).</summary>
 public sealed record SignalSource(IEnumerable<double> Samples, double? SampleRate, string Name);
 
 /// <summary>Where and how to send a stream.</summary>

@@ -16,6 +16,29 @@ public static class SignalTextReader
     /// <summary>The longest line read (1 Mi characters): far more than any CSV row of samples, and bounded memory.</summary>
     public const int MaxLineChars = 1 << 20;
 
+    /// <summary>
+    /// The samples of <paramref name="file"/> (stdin for null or <c>-</c>), read as they are enumerated: the file is
+    /// opened when the enumeration starts and closed when it ends, so a file of any size takes the same memory.
+    /// </summary>
+    public static IEnumerable<double> ReadFile(string? file, string? column)
+    {
+        if (file is null or "-")
+        {
+            foreach (var sample in Read(Console.In, "stdin", column))
+            {
+                yield return sample;
+            }
+
+            yield break;
+        }
+
+        using var reader = new StreamReader(file);
+        foreach (var sample in Read(reader, file, column))
+        {
+            yield return sample;
+        }
+    }
+
     /// <summary>Reads every sample of <paramref name="column"/>: a 0-based index or a header name (default 0).</summary>
     public static IEnumerable<double> Read(TextReader reader, string source, string? column = null)
     {

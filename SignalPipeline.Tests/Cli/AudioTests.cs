@@ -19,10 +19,11 @@ public sealed class AudioTests : IDisposable
         }
 
         var read = WavSignal.Read(path);
-        Assert.Equal((16000, 1, samples.Length), (read.SampleRate, read.Channels, read.Samples.Length));
+        var values = read.Samples.ToArray();
+        Assert.Equal((16000, 1, samples.Length), (read.SampleRate, read.Channels, values.Length));
         for (var i = 0; i < samples.Length; i++)
         {
-            Assert.InRange(read.Samples[i] - Math.Clamp(samples[i], -1, 32767 / 32768.0), -0.5 / 32768, 0.5 / 32768);
+            Assert.InRange(values[i] - Math.Clamp(samples[i], -1, 32767 / 32768.0), -0.5 / 32768, 0.5 / 32768);
         }
     }
 
@@ -54,6 +55,49 @@ public sealed class AudioTests : IDisposable
         Assert.Equal([-7.5, 2.5e-9, 4.0], read.Samples);
         Assert.Equal(8000, read.SampleRate);
         Assert.Equal([0.1, 1.0 / 3, -0.3], WavSignal.Read(path, channel: 0).Samples);
+    }
+
+    [Theory]
+    [InlineData(16, 1, 0)]
+    [InlineData(64, 2, 1)]
+    public void AWavFileIsReadABufferAtATimeNotHeldWhole(int bits, int channels, int channel)
+    {
+        // Every sample was read into one array: a 4 GB file took 16 GB of doubles before the first chunk was sent.
+        // 1M frames (8 MB as doubles), each value its frame index, so a frame read twice, skipped or from the other
+        // channel shows; the reading may allocate a small part of the samples' size, on this thread (no other test's).
+        const int Frames = 1 << 20;
+        var path = Path.Combine(_folder, $"long-{bits}.wav");
+        using (var writer = new WaveFileWriter(path, bits == 64
+            ? WaveFormat.CreateCustomFormat(WaveFormatEncoding.IeeeFloat, 8000, channels, 8000 * channels * 8, channels * 8, 64)
+            : new WaveFormat(8000, 16, channels)))
+        {
+            var frame = new byte[channels * bits / 8];
+            for (var i = 0; i < Frames; i++)
+            {
+                for (var c = 0; c < channels; c++)
+                {
+                    var value = c == channel ? Value(i) : -1;
+                    _ = bits == 64 ? BitConverter.TryWriteBytes(frame.AsSpan(c * 8), value) : BitConverter.TryWriteBytes(frame.AsSpan(c * 2), (short)(value * 32768));
+                }
+
+                writer.Write(frame, 0, frame.Length);
+            }
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        long count = 0, wrong = 0;
+        foreach (var sample in WavSignal.Read(path, channel).Samples)
+        {
+            wrong += sample == Value(count) ? 0 : 1;
+            count++;
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal((Frames, 0L), (count, wrong));
+        Assert.True(allocated < Frames * sizeof(double) / 8, $"reading {Frames} samples allocated {allocated} bytes");
+
+        // A value exact in 16-bit PCM and in float64: frame i holds (i mod 32768) / 32768.
+        static double Value(long frame) => frame % 32768 / 32768.0;
     }
 
     [Fact]

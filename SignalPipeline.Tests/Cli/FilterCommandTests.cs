@@ -37,24 +37,47 @@ public sealed class FilterCommandTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task WavInWavOutKeepsTheRate()
+    public async Task WavInWavOutKeepsTheRateAndEqualsOneRunOverTheWholeFile()
     {
+        // More samples than the WAV reader's buffer holds, in requests that do not line up with it: the file is read,
+        // sent and written a chunk at a time, and the output is still one filter run over the whole signal.
         var input = Path.Combine(_folder, "in.wav");
+        // float32 in the file: the signal sent is exactly these values.
+        double[] sent = [.. Enumerable.Range(0, 3 * WavSignal.BufferFrames + 123).Select(i => (double)(float)(0.5 * Math.Sin(i * 0.2)))];
         using (var writer = new WavWriter(input, 16000, WavSampleFormat.Float32))
         {
-            writer.Write([.. Enumerable.Range(0, 500).Select(i => 0.5 * Math.Sin(i * 0.2))]);
+            writer.Write(sent);
         }
 
         var output = Path.Combine(_folder, "out.wav");
-        var result = await CliRunner.RunAsync("filter", "--gateway", Gateway, "--wav", input, "--wav-out", output);
+        var result = await CliRunner.RunAsync("filter", "--gateway", Gateway, "--wav", input, "--wav-out", output, "--chunk-size", "3000");
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        var sent = WavSignal.Read(input).Samples;
         var expected = new double[sent.Length];
         FilterFactory.Create("kalman").Process(sent, expected);
         var written = WavSignal.Read(output);
         Assert.Equal(16000, written.SampleRate);
         Assert.Equal(expected.Select(e => (double)(float)e), written.Samples);
+    }
+
+    [Fact]
+    public async Task TheInputIsSentAndTheOutputWrittenAChunkAtATimeSoABadLineLeavesTheChunksBeforeIt()
+    {
+        // The whole input was read before the first request: a bad line anywhere meant nothing sent, but also every
+        // sample of a file of any size held in memory, twice with the output.
+        double[] good = [.. Enumerable.Range(0, 10).Select(i => Math.Cos(i * 0.4))];
+        var input = Path.Combine(_folder, "bad-line.txt");
+        await File.WriteAllLinesAsync(input, [.. good.Select(s => s.ToString("R", CultureInfo.InvariantCulture)), "abc", "1"]);
+        var output = Path.Combine(_folder, "partial.txt");
+
+        var result = await CliRunner.RunAsync("filter", "--gateway", Gateway, "--file", input, "--chunk-size", "5", "--output", output);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Equal($"10 filtered samples were written to {output} before the error below; the rest were not.\n" +
+            $"error: {input} line 11: 'abc' is not a number.", result.Error.Trim().ReplaceLineEndings("\n"));
+        var expected = new double[good.Length];
+        FilterFactory.Create("kalman").Process(good, expected);
+        Assert.Equal(expected, (await File.ReadAllLinesAsync(output)).Select(l => double.Parse(l, CultureInfo.InvariantCulture)));
     }
 
     [Fact]

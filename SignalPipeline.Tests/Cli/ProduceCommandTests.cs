@@ -1,5 +1,6 @@
 using System.Globalization;
 using NAudio.Wave;
+using SignalPipeline.Cli.Audio;
 using SignalPipeline.Messages;
 using SignalPipeline.Tests.Infrastructure;
 
@@ -36,11 +37,12 @@ public sealed class ProduceCommandTests(MockBrokerFixture broker) : IDisposable
     {
         var stream = $"wav-{Guid.NewGuid():N}";
         var path = Path.Combine(_folder, "stereo.wav");
-        short[] left = [.. Enumerable.Range(0, 500).Select(i => (short)(i * 37 % 30000 - 15000))];
+        // More frames than the WAV reader's buffer holds, in chunks that do not line up with it.
+        short[] left = [.. Enumerable.Range(0, 2 * WavSignal.BufferFrames + 100).Select(i => (short)(i * 37 % 30000 - 15000))];
         short[] right = [.. left.Select(s => (short)-s)];
         using (var writer = new WaveFileWriter(path, new WaveFormat(11025, 16, 2)))
         {
-            writer.WriteSamples([.. left.Zip(right).SelectMany(p => new[] { p.First, p.Second })], 0, 1000);
+            writer.WriteSamples([.. left.Zip(right).SelectMany(p => new[] { p.First, p.Second })], 0, 2 * left.Length);
         }
 
         var noChannel = await CliRunner.RunAsync("produce", "--bootstrap", broker.Bootstrap, "--stream", stream, "--wav", path);
@@ -52,7 +54,7 @@ public sealed class ProduceCommandTests(MockBrokerFixture broker) : IDisposable
 
         Assert.True(result.ExitCode == 0, result.ToString());
         var chunks = broker.ReadAll("sample-input", stream).Select(MockBrokerFixture.DecodeInput).ToList();
-        Assert.Equal(Enumerable.Range(0, 4).Select(i => (long)i), chunks.Select(c => c.Seq));
+        Assert.Equal(Enumerable.Range(0, (left.Length + 127) / 128).Select(i => (long)i), chunks.Select(c => c.Seq));
         Assert.All(chunks, c => Assert.Equal((SampleFormat.Float32, (double?)11025), (c.Format, c.SampleRate)));
         Assert.Equal(right.Select(s => s / 32768.0), chunks.SelectMany(c => c.Signal.ToArray()));
     }

@@ -40,7 +40,7 @@ public sealed class WavEndToEndTests(ProcessorAppFixture shared, ITestOutputHelp
             "--timeout", "120");
         Assert.True(tailed.ExitCode == 0, tailed.ToString());
 
-        var sent = WavSignal.Read(input).Samples;
+        var sent = WavSignal.Read(input).Samples.ToArray();
         var reference = new double[sent.Length];
         FilterFactory.Create("kalman").Process(sent, reference);
         using var reader = new WaveFileReader(output);
