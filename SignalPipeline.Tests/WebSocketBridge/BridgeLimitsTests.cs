@@ -351,7 +351,9 @@ public sealed class BridgeLimitsTests
     [Fact]
     public async Task AClientThatStopsReadingIsDisconnectedAfterSendTimeoutAndAReaderKeepsGettingFrames()
     {
-        await using var bridge = await StartBridgeAsync(("Bridge:SendTimeoutSeconds", "1"));
+        // 3 s, not 1: on a loaded CI host the reader's own test client was once starved for a second and cut too
+        // (clients.closed reached 2, not 1); the stalled client, which reads nothing, is cut whatever the timeout.
+        await using var bridge = await StartBridgeAsync(("Bridge:SendTimeoutSeconds", "3"));
         using var closed = DocumentedMetric.Collect<long>(bridge.App.Services.GetRequiredService<IMeterFactory>(), BridgeMetrics.MeterName, "signalpipeline.bridge.clients.closed");
         using var held = DocumentedMetric.Collect<long>(bridge.App.Services.GetRequiredService<IMeterFactory>(), BridgeMetrics.MeterName, "signalpipeline.bridge.frames.held");
         using var dropped = DocumentedMetric.Collect<long>(bridge.App.Services.GetRequiredService<IMeterFactory>(), BridgeMetrics.MeterName, "signalpipeline.bridge.frames.dropped");
