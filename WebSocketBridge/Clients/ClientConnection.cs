@@ -35,6 +35,7 @@ public sealed class ClientConnection
     private long _sendingSinceMs;
     private int _aborted;
     private int _closeCounted;
+    private int _cutByBridge;
 
     public ClientConnection(long id, WebSocket socket, bool raw, BridgeOptions options, BridgeMetrics metrics, TimeProvider time)
     {
@@ -128,6 +129,16 @@ public sealed class ClientConnection
         }
 
         CountClosed("held_frames");
+        Cut();
+    }
+
+    /// <summary>
+    /// Aborts the socket, marked as the bridge's doing first, so the receive loop does not take the abort for the
+    /// keep-alive's (which aborts the socket itself, unmarked).
+    /// </summary>
+    private void Cut()
+    {
+        Volatile.Write(ref _cutByBridge, 1);
         _socket.Abort();
     }
 
@@ -178,13 +189,14 @@ public sealed class ClientConnection
             CountClosed("protocol");
             await LingerAsync(stopping);
         }
-        catch (OperationCanceledException) when (!receiving.IsCancellationRequested && _socket.State == WebSocketState.Aborted)
+        catch (OperationCanceledException) when (!receiving.IsCancellationRequested && _socket.State == WebSocketState.Aborted
+                                                 && Volatile.Read(ref _cutByBridge) == 0)
         {
-            // Nothing here cut the receive, yet the socket is aborted: it aborted itself because the client answered no
-            // keep-alive ping within Bridge:KeepAliveTimeoutSeconds (Kestrel then ends the read with its
+            // Nothing here cut the receive or the socket, yet the socket is aborted: it aborted itself because the client
+            // answered no keep-alive ping within Bridge:KeepAliveTimeoutSeconds (Kestrel then ends the read with its
             // ConnectionAbortedException, an OperationCanceledException). A client gone with a reset or an end of stream
-            // ends the read with a WebSocketException instead, and a socket the bridge aborted (send_timeout,
-            // held_frames) is counted already.
+            // ends the read with a WebSocketException instead. A socket the bridge cut (a send timing out, held frames, a
+            // close that could not be sent) is marked before it is aborted and counted under its own reason, if any.
             CountClosed("keepalive_timeout");
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
@@ -504,8 +516,15 @@ public sealed class ClientConnection
             // The timer on its own source: when it fires, the socket is aborted and the send may end in another
             // exception than the cancellation (Kestrel's ConnectionAbortedException, a WebSocketException), and the
             // receive loop may cancel cancellationToken meanwhile; the timer alone says whether the send timed out.
+            // Cancelling the send aborts the socket, so the timer marks the connection as cut by the bridge before it
+            // cancels the send (one callback, in that order): the receive loop must not take the abort for the keep-alive's.
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var timer = new CancellationTokenSource(TimeSpan.FromSeconds(_options.SendTimeoutSeconds));
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
+            using var cut = timer.Token.Register(() =>
+            {
+                Volatile.Write(ref _cutByBridge, 1);
+                timeout.Cancel();
+            });
             try
             {
                 await send(timeout.Token);
@@ -513,7 +532,7 @@ public sealed class ClientConnection
             catch (Exception) when (timer.IsCancellationRequested)
             {
                 CountClosed("send_timeout");
-                _socket.Abort();
+                Cut();
                 throw;
             }
         }
@@ -534,7 +553,7 @@ public sealed class ClientConnection
 
         if (!await _sendLock.WaitAsync(CloseTimeout))
         {
-            _socket.Abort();
+            Cut();
             return;
         }
 
@@ -545,7 +564,7 @@ public sealed class ClientConnection
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
         {
-            _socket.Abort();
+            Cut();
         }
         finally
         {
