@@ -116,7 +116,9 @@ public sealed class WavSignal
         int count;
         while ((count = provider.Read(buffer)) > 0)
         {
-            for (var i = _channel; i < count; i += channels)
+            // Whole frames only, as for 64-bit floats and SampleCount: NAudio returns whole samples, so a frame cut short
+            // at the end of the file would give its first channels one sample more than the others.
+            for (var i = _channel; i - _channel + channels <= count; i += channels)
             {
                 yield return buffer[i];
             }

@@ -339,6 +339,8 @@ internal sealed class ReplayTransactions : IDisposable
     private static readonly TimeSpan DeliveryPoll = TimeSpan.FromMilliseconds(100);
 
     private readonly IProducer<byte[], byte[]> _producer;
+    private static readonly TimeSpan InterruptedAbortTimeout = TimeSpan.FromSeconds(1);
+
     private readonly TimeSpan _noProgress;
 
     public ReplayTransactions(KafkaClientFactory factory, ReplayLimits limits)
@@ -409,7 +411,10 @@ internal sealed class ReplayTransactions : IDisposable
         {
             try
             {
-                _producer.AbortTransaction(_noProgress);
+                // After Ctrl+C at most a second: System.CommandLine ends the process 2 s after the signal, and the user
+                // must still be told what was replayed. An abort left unfinished is finished by the cluster
+                // (transaction.timeout.ms) or fenced by the next replay's InitTransactions: nothing of it is committed.
+                _producer.AbortTransaction(ex is OperationCanceledException ? InterruptedAbortTimeout : _noProgress);
             }
             catch (KafkaException) when (ex is KafkaException { Error.Code: ErrorCode.Local_PurgeQueue })
             {

@@ -40,6 +40,26 @@ public sealed class AudioTests : IDisposable
     }
 
     [Fact]
+    public void AFrameCutShortAtTheEndOfAPcmFileIsLeftOutOfEveryChannelAsSampleCountSays()
+    {
+        // Stereo 16-bit, two whole frames and a left sample without its right one (a file cut short). Before: channel 0
+        // got three samples, channel 1 two, and SampleCount said two (the 64-bit float path already left it out).
+        var path = Path.Combine(_folder, "cut-short.wav");
+        using (var writer = new WaveFileWriter(path, new WaveFormat(8000, 16, 2)))
+        {
+            foreach (short value in new short[] { 1000, -1000, 2000, -2000, 3000 })
+            {
+                writer.Write(BitConverter.GetBytes(value), 0, sizeof(short));
+            }
+        }
+
+        var left = WavSignal.Read(path, channel: 0);
+        Assert.Equal(2, left.SampleCount);
+        Assert.Equal([1000 / 32768f, 2000 / 32768f], left.Samples.Select(s => (float)s));
+        Assert.Equal(2, WavSignal.Read(path, channel: 1).Samples.Count());
+    }
+
+    [Fact]
     public void Float64IsReadWithoutLosingPrecisionFromTheChosenChannel()
     {
         var path = Path.Combine(_folder, "float64.wav");
