@@ -22,8 +22,10 @@ public sealed class ProcessorCrashTests(ProcessorCrashTests.Fixture shared, ITes
         Assert.True(pids.Count == 2, $"Expected two running processor replicas, found {pids.Count}.");
         var from = kit.EndOffsets(ProcessorTestKit.OutputTopic);
 
-        // Enough streams that both replicas own some of them (range assignment: 4 of the 8 partitions each).
+        // Both replicas own some of the streams (range assignment: 4 of the 8 partitions each): stream i goes to partition
+        // i % 8. Left to the key hash, ten random ids all fell in one replica's half about one run in 500.
         var streams = Enumerable.Range(0, Streams).Select(s => ProcessorTestKit.StreamId($"crash-{s}")).ToList();
+        var partitionOf = streams.Select((s, i) => (s, i)).ToDictionary(x => x.s, x => x.i % 8);
         var sent = streams.ToDictionary(s => s, _ => new List<SampleChunk>());
         using var stopProducing = new CancellationTokenSource();
         var producing = Task.Run(async () =>
@@ -34,7 +36,7 @@ public sealed class ProcessorCrashTests(ProcessorCrashTests.Fixture shared, ITes
                 {
                     var chunk = ProcessorTestKit.Chunk(streamId, seq, 128, seq % 3 == 0 ? SampleFormat.Json : SampleFormat.Float64);
                     sent[streamId].Add(chunk);
-                    kit.Produce(chunk);
+                    kit.ProduceTo(partitionOf[streamId], chunk);
                 }
 
                 await Task.Delay(50);
