@@ -47,7 +47,11 @@ public sealed class FilterGatewayOptions : IValidatableObject
     [SettingRange(0, int.MaxValue)]
     public int RateLimitPermitsPerSecond { get; set; }
 
-    /// <summary>Requests a client may burst above the steady rate; 0 means the same as <see cref="RateLimitPermitsPerSecond"/>.</summary>
+    /// <summary>
+    /// Requests a client may burst above the steady rate; 0 means the same as <see cref="RateLimitPermitsPerSecond"/>. Not
+    /// below the rate: the bucket holds at most this many and is refilled by whole seconds, so a smaller burst would cap a
+    /// client at the burst per second, not the rate set.
+    /// </summary>
     [SettingRange(0, int.MaxValue)]
     public int RateLimitBurst { get; set; }
 
@@ -197,7 +201,20 @@ public sealed class FilterGatewayOptions : IValidatableObject
     public int MaxReadAheadBytes { get; set; } = 128 * 1024;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
-        => KestrelReadAhead.Validate(SectionName, MaxReadAheadBytes, MaxRequestHeadersBytes);
+    {
+        foreach (var result in KestrelReadAhead.Validate(SectionName, MaxReadAheadBytes, MaxRequestHeadersBytes))
+        {
+            yield return result;
+        }
+
+        if (RateLimitBurst > 0 && RateLimitBurst < RateLimitPermitsPerSecond)
+        {
+            yield return new ValidationResult(
+                $"{SectionName}:RateLimitBurst = {RateLimitBurst} is below {SectionName}:RateLimitPermitsPerSecond = {RateLimitPermitsPerSecond}: "
+                + $"a client would get at most {RateLimitBurst} requests a second. Set it to 0 (the rate) or at least the rate.",
+                [nameof(RateLimitBurst)]);
+        }
+    }
 }
 
 /// <summary>Checks the URL settings at start, naming the setting that is wrong.</summary>

@@ -52,6 +52,29 @@ public sealed class GatewaySettingsTests
         Assert.Contains(message, result.FailureMessage);
     }
 
+    [Theory]
+    [InlineData("200", "100", false)]
+    [InlineData("200", "199", false)]
+    [InlineData("200", "200", true)]
+    [InlineData("200", "400", true)]
+    [InlineData("200", "0", true)] // 0: the burst is the rate
+    [InlineData("0", "5", true)] // the rate limit off: the burst is not used
+    public void ABurstBelowTheRateIsRejectedNamingBothSettings(string rate, string burst, bool valid)
+    {
+        // The bucket holds at most the burst and is refilled by whole seconds: a burst of 100 at a rate of 200 would
+        // let a client make 100 requests a second, not the 200 set (docs/filter-api.md, FilterGateway:RateLimitBurst).
+        var options = new FilterGatewayOptions();
+        new ConfigurationBuilder().AddInMemoryCollection([new("RateLimitPermitsPerSecond", rate), new("RateLimitBurst", burst)]).Build().Bind(options);
+
+        var result = new FilterGatewayOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Succeeded == valid, $"rate {rate}, burst {burst}: {result.FailureMessage}");
+        if (!valid)
+        {
+            Assert.Contains($"FilterGateway:RateLimitBurst = {burst} is below FilterGateway:RateLimitPermitsPerSecond = {rate}", result.FailureMessage);
+        }
+    }
+
     [Fact]
     public void AbsoluteHttpUrlsAndUnsetSettingsPass()
     {
