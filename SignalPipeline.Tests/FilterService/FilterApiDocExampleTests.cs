@@ -203,4 +203,31 @@ public sealed class FilterApiDocExampleTests(FilterApiDocExampleTests.Service se
         await AssertProblemAsync(overflow, HttpStatusCode.UnprocessableEntity, "the kalman filter's output at sample 1 is not finite",
             "https://tools.ietf.org/html/rfc4918#section-11.2");
     }
+
+    [Fact]
+    public async Task A_state_in_the_query_fits_up_to_rls_order_24_and_from_order_25_gets_Kestrels_empty_414()
+    {
+        // docs/filter-api.md: a binary state in the 'state' query value must fit Kestrel's 8 KiB request line once
+        // URL-encoded (base64's '+' and '/' take 3 characters each, and a state's doubles have many: rls(24)'s 6,716
+        // characters took 7,656, rls(25)'s 7,260 took 8,276); rls of order 25 and up must use X-Filter-State.
+        var random = new Random(7);
+        var signal = Enumerable.Range(0, 300).Select(n => Math.Sin(0.1 * n) + 0.1 * (random.NextDouble() - 0.5)).ToArray();
+        foreach (var (order, fits) in new[] { (24, true), (25, false) })
+        {
+            var (_, state) = await RunAsync(_client, "rls", signal, paramsJson: $$"""{"order": {{order}}}""");
+            using var content = new ByteArrayContent(BitConverter.GetBytes(0.5));
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            using var response = await _client.PostAsync($"/rls/audio/run?state={Uri.EscapeDataString(state)}", content).WaitAsync(CallTimeout);
+            var body = await response.Content.ReadAsByteArrayAsync().WaitAsync(CallTimeout);
+
+            if (fits)
+            {
+                Assert.True(response.StatusCode == HttpStatusCode.OK, $"order {order}: {(int)response.StatusCode} {Encoding.UTF8.GetString(body)}");
+            }
+            else
+            {
+                Assert.Equal((HttpStatusCode.RequestUriTooLong, 0), (response.StatusCode, body.Length));
+            }
+        }
+    }
 }
