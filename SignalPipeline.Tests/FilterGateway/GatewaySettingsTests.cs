@@ -41,6 +41,17 @@ public sealed class GatewaySettingsTests
     [InlineData("MaxConnectionsPerAddress", "0", "FilterGateway:MaxConnectionsPerAddress = 0 is out of range [1, 1000000]")]
     [InlineData("RefusalWindow", "00:00:00.5", "FilterGateway:RefusalWindow = 00:00:00.5000000 is out of range [00:00:01, 01:00:00]")]
     [InlineData("RequestBodyTimeout", "00:00:00.5", "FilterGateway:RequestBodyTimeout = 00:00:00.5000000 is out of range [00:00:01, 01:00:00]")]
+    // The other ranges docs/filter-api.md's gateway table gives, each just past its bound.
+    [InlineData("LargeRequestBytes", "-1", "FilterGateway:LargeRequestBytes = -1 is out of range")]
+    [InlineData("LargeRequestQueueLimit", "100001", "FilterGateway:LargeRequestQueueLimit = 100001 is out of range [0, 100000]")]
+    [InlineData("MaxHeldRefusals", "-1", "FilterGateway:MaxHeldRefusals = -1 is out of range [0, 1000000]")]
+    [InlineData("ProbesPerAddressPerSecond", "1000001", "FilterGateway:ProbesPerAddressPerSecond = 1000001 is out of range [0, 1000000]")]
+    [InlineData("MaxTrackedAddresses", "0", "FilterGateway:MaxTrackedAddresses = 0 is out of range [1, 10000000]")]
+    [InlineData("RefusalDelay", "00:01:01", "FilterGateway:RefusalDelay = 00:01:01 is out of range [00:00:00, 00:01:00]")]
+    [InlineData("MaxRequestHeadersBytes", "16383", "FilterGateway:MaxRequestHeadersBytes = 16383 is out of range [16384, 16777216]")]
+    [InlineData("MaxReadAheadBytes", "32767", "FilterGateway:MaxReadAheadBytes = 32767 is out of range [32768, 67108864]")]
+    [InlineData("LargeBodyMinBytesPerSecond", "1073741825", "FilterGateway:LargeBodyMinBytesPerSecond = 1073741825 is out of range [0, 1073741824]")]
+    [InlineData("LargeBodyMinRateGracePeriod", "00:10:01", "FilterGateway:LargeBodyMinRateGracePeriod = 00:10:01 is out of range [00:00:01.001, 00:10:00]")]
     public void ABadGatewaySettingIsRejectedNamingIt(string setting, string value, string message)
     {
         var options = new FilterGatewayOptions();

@@ -550,6 +550,20 @@ public sealed class FilterServiceLimitsTests
     [InlineData("FilterService:MaxWaitingBodyBytes", "5242879")] // one byte short of a 2 MiB small body's 2 * 2 MiB + 1 MiB
     [InlineData("FilterService:LargeBodyMinBytesPerSecond", "-1")]
     [InlineData("FilterService:LargeBodyMinRateGracePeriod", "00:00:01")] // Kestrel checks rates once a second: the grace must be longer
+    // The other ranges docs/filter-api.md's Limits table gives, each just past its bound.
+    [InlineData("FilterService:MaxBatchItems", "1000001")]
+    [InlineData("FilterService:MaxSamplesPerRequest", "0")]
+    [InlineData("FilterService:MaxSamplesPerRequest", "67108865")]
+    [InlineData("FilterService:MaxConcurrentRequests", "1025")]
+    [InlineData("FilterService:MaxConcurrentSmallRequests", "0")]
+    [InlineData("FilterService:SmallRequestBytes", "-1")]
+    [InlineData("FilterService:LargeRequestNice", "20")]
+    [InlineData("FilterService:RequestQueueLimit", "100001")]
+    [InlineData("FilterService:RequestQueueTimeout", "00:10:01")]
+    [InlineData("FilterService:RequestTimeout", "00:00:00.900")]
+    [InlineData("FilterService:MaxConnections", "1000001")]
+    [InlineData("FilterService:MaxRequestHeadersBytes", "16383")]
+    [InlineData("FilterService:MaxReadAheadBytes", "67108865")]
     public async Task ABadLimitSettingStopsTheServiceAtStartNamingIt(string setting, string value)
     {
         var ex = await Record.ExceptionAsync(async () =>
