@@ -204,6 +204,59 @@ public sealed class FilterApiDocExampleTests(FilterApiDocExampleTests.Service se
             "https://tools.ietf.org/html/rfc4918#section-11.2");
     }
 
+    /// <summary>
+    /// docs/filter-api.md's table of malformed binary batches, row by row: each body is written by hand to give the row's
+    /// example <c>detail</c> (u32 and float64 little-endian, as the page lays them out), and each gets 400 problem+json
+    /// with exactly those words.
+    /// </summary>
+    public static TheoryData<string, string, byte[], string> MalformedBinaryBatches => new()
+    {
+        { "shorter than 4 bytes", "", Bytes(),
+            "A application/vnd.signalpipeline.filter-batch body starts with a little-endian u32 item count; got 0 bytes." },
+        { "count = 0", "", Bytes(0u), "The item count is 0: a batch needs at least one item." },
+        { "count larger than the body can hold", "", Bytes(1000u, 0u, 0u, 0.2),
+            "The item count 1000 cannot fit in a 20-byte body (each item takes at least 16 bytes)." },
+        { "body ends inside an item's header", "", Bytes(2u, 3u, 0u, 0.2, 0.9, -0.8, 1u),
+            "items[1]: the body ends inside the item's header (byte 36 of 40; a header takes 8 bytes)." },
+        { "n = 0", "", Bytes(1u, 0u, 0u, 0.2), "items[0]: the sample count is 0: send at least one sample." },
+        { "s past the end", "", Bytes(1u, 1u, 500u, 0.2),
+            "items[0]: the state length 500 runs past the end of the body (8 bytes left)." },
+        { "samples past the end", "", Bytes(2u, 1u, 0u, 0.2, 5u, 0u, 0.9, -0.8),
+            "items[1]: 5 samples need 40 bytes, but only 16 are left in the body." },
+        { "a NaN or infinity", "", Bytes(2u, 1u, 0u, 0.2, 3u, 0u, 0.9, -0.8, double.NaN),
+            "items[1].signal[2] is not a finite number (NaN or infinity)." },
+        { "bytes after the last item", "", Bytes(1u, 1u, 0u, 0.2, new byte[3]),
+            "3 trailing bytes after the last item (items[0]): the body must end there." },
+        { "query value not a number", "?order=abc", Bytes(1u, 1u, 0u, 0.2), "Query parameter 'order' must be a finite number; got 'abc'." },
+        { "a query name given twice", "?order=4&order=5", Bytes(1u, 1u, 0u, 0.2),
+            "Query parameter 'order' is given twice (parameter names are case-insensitive)." },
+    };
+
+    [Theory]
+    [MemberData(nameof(MalformedBinaryBatches))]
+    public async Task A_malformed_binary_batch_gets_400_with_the_binary_batch_tables_detail(string row, string query, byte[] body, string detail)
+    {
+        var (status, mediaType, answer) = await PostBinaryBatchAsync(_client, "/rls/audio/batch" + query, body);
+
+        Assert.True(status == HttpStatusCode.BadRequest, $"{row}: {(int)status} {Encoding.UTF8.GetString(answer)}");
+        Assert.Equal("application/problem+json", mediaType);
+        using var json = JsonDocument.Parse(answer);
+        Assert.Equal(detail, json.RootElement.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task A_binary_batch_item_with_another_algorithms_state_gets_400_naming_the_item()
+    {
+        var (_, kalmanState) = await RunAsync(_client, "kalman", [0.2]);
+
+        var (status, _, answer) = await PostBinaryBatchAsync(_client, "/rls/audio/batch",
+            BinaryBatchBody(([0.2, 0.9], Convert.FromBase64String(kalmanState))));
+
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        using var json = JsonDocument.Parse(answer);
+        Assert.Equal("items[0]: Filter state belongs to algorithm 'kalman', not 'rls'.", json.RootElement.GetProperty("detail").GetString());
+    }
+
     [Fact]
     public async Task A_state_in_the_query_fits_up_to_rls_order_24_and_from_order_25_gets_Kestrels_empty_414()
     {
@@ -229,5 +282,32 @@ public sealed class FilterApiDocExampleTests(FilterApiDocExampleTests.Service se
                 Assert.Equal((HttpStatusCode.RequestUriTooLong, 0), (response.StatusCode, body.Length));
             }
         }
+    }
+
+    /// <summary>A body from its parts: <c>uint</c> as u32, <c>double</c> as float64 (both little-endian), <c>byte[]</c> as is.</summary>
+    private static byte[] Bytes(params object[] parts)
+    {
+        using var body = new MemoryStream();
+        using var writer = new BinaryWriter(body);
+        foreach (var part in parts)
+        {
+            switch (part)
+            {
+                case uint value:
+                    writer.Write(value);
+                    break;
+                case double value:
+                    writer.Write(value);
+                    break;
+                case byte[] value:
+                    writer.Write(value);
+                    break;
+                default:
+                    throw new ArgumentException($"not a body part: {part}");
+            }
+        }
+
+        writer.Flush();
+        return body.ToArray();
     }
 }
