@@ -27,6 +27,9 @@ public sealed record KafkaSettings(string BootstrapServers)
 
     public const int DefaultStatisticsIntervalMs = 5000;
 
+    /// <summary>librdkafka's largest <c>statistics.interval.ms</c> (a day): past it every client build fails, naming librdkafka's property, not this setting.</summary>
+    public const int MaxStatisticsIntervalMs = 86_400_000;
+
     /// <summary>librdkafka's <c>statistics.interval.ms</c> for every client the factory builds; 0 = no statistics.</summary>
     public int StatisticsIntervalMs { get; init; } = DefaultStatisticsIntervalMs;
 
@@ -58,10 +61,10 @@ public sealed record KafkaSettings(string BootstrapServers)
 
         var statisticsInterval = DefaultStatisticsIntervalMs;
         if (configuration[StatisticsIntervalSetting] is { } text
-            && (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out statisticsInterval) || statisticsInterval < 0))
+            && (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out statisticsInterval) || statisticsInterval is < 0 or > MaxStatisticsIntervalMs))
         {
             throw new InvalidOperationException(
-                $"{StatisticsIntervalSetting} must be a whole number of milliseconds, 0 or more (0 turns statistics off), not '{text}'.");
+                $"{StatisticsIntervalSetting} must be a whole number of milliseconds in [0, {MaxStatisticsIntervalMs}] (0 turns statistics off), not '{text}'.");
         }
 
         var serviceName = configuration[ServiceNameVariable];

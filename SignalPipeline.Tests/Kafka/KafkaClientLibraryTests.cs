@@ -162,11 +162,22 @@ public sealed class KafkaClientLibraryTests
     [Theory]
     [InlineData("-1")]
     [InlineData("soon")]
+    [InlineData("86400001")] // past librdkafka's range: before, every client build failed naming statistics.interval.ms alone
     public void A_bad_statistics_interval_names_the_setting(string value)
     {
         var error = Assert.Throws<InvalidOperationException>(() =>
             KafkaSettings.FromConfiguration(Configuration(("KAFKA_BROKERS", "b:2"), (KafkaSettings.StatisticsIntervalSetting, value))));
         Assert.Contains(KafkaSettings.StatisticsIntervalSetting, error.Message);
+    }
+
+    [Fact]
+    public void The_largest_statistics_interval_librdkafka_takes_is_taken_and_builds_a_client()
+    {
+        var configuration = Configuration(("KAFKA_BROKERS", "127.0.0.1:1"), (KafkaSettings.StatisticsIntervalSetting, "86400000"));
+        var settings = KafkaSettings.FromConfiguration(configuration);
+        Assert.Equal(86_400_000, settings.StatisticsIntervalMs);
+        using var factory = new KafkaClientFactory(configuration, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, settings);
+        factory.CheckSettings();
     }
 
     [Fact]
