@@ -202,9 +202,20 @@ public sealed class ProcessorOptions : IValidatableObject
             yield return new(unreadable);
         }
 
-        if (InputTopic == OutputTopic)
+        // Each topic has one kind of record: one topic in two roles makes the processor read its own output or dead letters
+        // as input (again and again), or restore outputs and stream configs as checkpoints. Names are case-sensitive.
+        (string Setting, string Topic)[] topics = [(PipelineTopics.InputSetting, InputTopic), (PipelineTopics.OutputSetting, OutputTopic),
+            (PipelineTopics.DeadLetterSetting, DlqTopic), (PipelineTopics.ChangelogSetting, ChangelogTopic), (PipelineTopics.StreamConfigSetting, StreamConfigTopic)];
+        for (var i = 0; i < topics.Length; i++)
         {
-            yield return new($"{PipelineTopics.InputSetting} and {PipelineTopics.OutputSetting} are both '{InputTopic}': the processor would read its own output.");
+            for (var j = i + 1; j < topics.Length; j++)
+            {
+                if (topics[i].Topic == topics[j].Topic)
+                {
+                    yield return new($"{topics[i].Setting} and {topics[j].Setting} are both '{topics[i].Topic}': each of the processor's topics must be a topic of its own"
+                        + (i == 0 && j == 1 ? " (the processor would read its own output)." : "."));
+                }
+            }
         }
 
         if (!Enum.IsDefined(Mode))

@@ -93,6 +93,10 @@ public class ProcessorOptionsTests
     [InlineData("Processor:MaxHeldBytes", "1099511627777", "Processor:MaxHeldBytes = 1099511627777 is out of range [1048576, 1099511627776]")]
     [InlineData("Processor:InstanceId", "pod/1", "Processor:InstanceId 'pod/1'")]
     [InlineData("OUTPUT_TOPIC", "sample-input", "INPUT_TOPIC and OUTPUT_TOPIC are both")]
+    [InlineData("DLQ_TOPIC", "sample-input", "INPUT_TOPIC and DLQ_TOPIC are both 'sample-input'")] // before 2026-12-05 taken: dead letters read again as input
+    [InlineData("CHANGELOG_TOPIC", "sample-output", "OUTPUT_TOPIC and CHANGELOG_TOPIC are both 'sample-output'")]
+    [InlineData("STREAM_CONFIG_TOPIC", "filter-kafka-processor-state-changelog", "CHANGELOG_TOPIC and STREAM_CONFIG_TOPIC are both")]
+    [InlineData("STREAM_CONFIG_TOPIC", "sample-dlq", "DLQ_TOPIC and STREAM_CONFIG_TOPIC are both")]
     [InlineData("INPUT_TOPIC", " ", "INPUT_TOPIC must not be empty")]
     [InlineData("Filter:Params:q", "NaN", "Filter:Params:q: Parameter 'q' must be a finite number > 0; got NaN")]
     [InlineData("Filter:Params:q", "loud", "Filter:Params:q = 'loud' is not a number.")]
