@@ -155,6 +155,22 @@ public sealed class BrokerFaultTests
     }
 
     [Fact]
+    public void A_topic_error_set_on_a_topic_the_broker_does_not_have_creates_it_as_docs_kafka_md_says()
+    {
+        using var cluster = StartCluster();
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.BootstrapServers }).Build();
+        const string typo = "sample-inptu";
+        // The list of all topics: a request that names the topic could create it by itself.
+        Assert.DoesNotContain(admin.GetMetadata(TestTimeout).Topics, t => t.Topic == typo);
+
+        cluster.SetTopicError(typo, ErrorCode.TopicAuthorizationFailed);
+
+        Assert.Equal(ErrorCode.TopicAuthorizationFailed, admin.GetMetadata(TestTimeout).Topics.Single(t => t.Topic == typo).Error.Code);
+        cluster.SetTopicError(typo, ErrorCode.NoError);
+        Assert.Equal(4, admin.GetMetadata(TestTimeout).Topics.Single(t => t.Topic == typo).Partitions.Count);
+    }
+
+    [Fact]
     public async Task A_deleted_topic_is_gone_a_record_for_it_times_out_and_a_producer_that_may_create_topics_creates_it_again()
     {
         using var cluster = StartCluster();

@@ -48,4 +48,19 @@ public sealed class DevBrokerProcessTests
         Assert.True(broker.Process.ExitCode == 1, $"exit code {broker.Process.ExitCode}; output:{Environment.NewLine}{broker.Output}");
         Assert.Contains("DevBroker:Partitions = 0 is out of range [1, 1000].", broker.Output);
     }
+
+    [Fact]
+    public async Task A_bootstrap_port_in_use_stops_it_at_start_naming_the_setting()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+
+        // The last value of a key wins: this one over the free port Start picks.
+        using var broker = DevBrokerProcess.Start($"--DevBroker:BootstrapPort={port}");
+        await broker.Process.WaitForExitAsync().WaitAsync(Timeout);
+
+        Assert.True(broker.Process.ExitCode == 1, $"exit code {broker.Process.ExitCode}; output:{Environment.NewLine}{broker.Output}");
+        Assert.Contains($"The dev broker cannot listen on DevBroker:BootstrapPort={port}", broker.Output);
+    }
 }
