@@ -42,8 +42,20 @@ public sealed class InstanceDirectoryOptions : IValidatableObject
 
     public TimeSpan Expiry => Heartbeat * ExpiryHeartbeats;
 
+    /// <summary>
+    /// The other pipeline topics as configured (set at binding, <see cref="InstanceDirectoryOptionsExtensions.AddInstanceDirectoryOptions"/>):
+    /// the directory's topic must be none of them, as <see cref="ProcessorOptions"/> checks its own topics against each other.
+    /// </summary>
+    internal List<(string Setting, string Topic)> OtherTopics { get; } = [];
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        foreach (var (setting, topic) in OtherTopics.Where(t => t.Topic == InstancesTopic))
+        {
+            // Its announcements would be read as stream configs, checkpoints or input, and theirs as announcements.
+            yield return new($"{setting} and {PipelineTopics.InstancesSetting} are both '{topic}': each of the processor's topics must be a topic of its own.");
+        }
+
         if (AdvertisedUrl is { Length: > 0 } url && !AdvertisedAddress.IsHttpUrl(url))
         {
             yield return new($"{AdvertisedUrlSetting} '{url}' is not an absolute http(s) URL (e.g. http://10.0.0.7:8080).");
@@ -62,6 +74,11 @@ public static class InstanceDirectoryOptionsExtensions
     public static OptionsBuilder<InstanceDirectoryOptions> AddInstanceDirectoryOptions(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton<IValidateOptions<InstanceDirectoryOptions>, InstanceDirectoryOptionsValidator>();
-        return services.AddOptions<InstanceDirectoryOptions>().Bind(configuration).ValidateOnStart();
+        return services.AddOptions<InstanceDirectoryOptions>()
+            .Bind(configuration)
+            .PostConfigure(options => options.OtherTopics.AddRange(PipelineTopics.All
+                .Where(t => t.Role != TopicRole.Instances)
+                .Select(t => (t.Setting, t.NameIn(configuration)))))
+            .ValidateOnStart();
     }
 }

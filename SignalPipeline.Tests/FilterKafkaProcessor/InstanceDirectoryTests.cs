@@ -145,6 +145,8 @@ public sealed class InstanceDirectoryTests
     [InlineData("Processor:StreamLookupTimeoutMs", "50", "Processor:StreamLookupTimeoutMs = 50 is out of range [100, 60000]")]
     [InlineData("Processor:MaxStreamLookups", "0", "Processor:MaxStreamLookups = 0 is out of range [1, 10000]")]
     [InlineData("INSTANCES_TOPIC", " ", "INSTANCES_TOPIC must not be empty")]
+    [InlineData("INSTANCES_TOPIC", "stream-config", "STREAM_CONFIG_TOPIC and INSTANCES_TOPIC are both 'stream-config'")] // before 2026-12-05 taken
+    [InlineData("INSTANCES_TOPIC", "sample-input", "INPUT_TOPIC and INSTANCES_TOPIC are both 'sample-input'")]
     public void ABadSettingStopsTheStartNamingIt(string key, string value, string message)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [key] = value }).Build();
@@ -153,6 +155,17 @@ public sealed class InstanceDirectoryTests
         using var provider = services.BuildServiceProvider();
         var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<InstanceDirectoryOptions>>().Value);
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TheDirectoryTopicIsComparedWithTheOtherTopicsAsRenamed()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["DLQ_TOPIC"] = "shared", ["INSTANCES_TOPIC"] = "shared" }).Build();
+        var services = new ServiceCollection();
+        services.AddInstanceDirectoryOptions(configuration);
+        using var provider = services.BuildServiceProvider();
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<InstanceDirectoryOptions>>().Value);
+        Assert.Contains("DLQ_TOPIC and INSTANCES_TOPIC are both 'shared'", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
