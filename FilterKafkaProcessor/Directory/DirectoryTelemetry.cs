@@ -6,15 +6,21 @@ namespace FilterKafkaProcessor.Directory;
 public sealed class DirectoryTelemetry
 {
     private readonly Counter<long> _lookups;
+    private readonly Counter<long> _unanswered;
 
     public DirectoryTelemetry(IMeterFactory meterFactory, InstanceDirectory directory)
     {
         var meter = meterFactory.Create(ProcessorTelemetry.Name);
         _lookups = meter.CreateCounter<long>("signalpipeline.processor.stream_lookups", "{request}",
             "GET /streams/{id} for a stream this instance does not hold, by outcome (forwarded, not-found, unreachable, refused).");
+        _unanswered = meter.CreateCounter<long>("signalpipeline.processor.stream_queries.unanswered", "{request}",
+            "Questions about the streams the stream thread did not take (StreamQueries.MaxPending waiting: reason=full) or answer in time (reason=timeout); each is a 503 unless another instance answers.");
         meter.CreateObservableGauge("signalpipeline.processor.instances", () => directory.Live().Count, "{instance}",
             "Live processor instances in the directory (this one included).");
     }
 
     public void Lookup(string outcome) => _lookups.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+
+    /// <summary>A question the stream thread did not take (<c>full</c>) or did not answer in time (<c>timeout</c>).</summary>
+    public void Unanswered(bool timedOut) => _unanswered.Add(1, new KeyValuePair<string, object?>("reason", timedOut ? "timeout" : "full"));
 }

@@ -24,7 +24,7 @@ public static class StreamEndpoints
     }
 
     // The query values are read here, not bound as int?/bool?: a value ASP.NET cannot bind would get a 400 without a body.
-    private static async Task<IResult> ListAsync(StreamQueries queries, StreamConfigTable configs, StreamInstance instance, InstanceDirectory directory, string? offset, string? limit, CancellationToken cancellationToken)
+    private static async Task<IResult> ListAsync(StreamQueries queries, StreamConfigTable configs, StreamInstance instance, InstanceDirectory directory, DirectoryTelemetry telemetry, string? offset, string? limit, CancellationToken cancellationToken)
     {
         if (!TryParse(offset, out var from) || !TryParse(limit, out var count) || from is < 0 || count is < 1 or > MaxLimit)
         {
@@ -33,7 +33,7 @@ public static class StreamEndpoints
         }
 
         var instances = directory.Live();
-        return await AskAsync(queries, tasks => TypedResults.Ok(StreamViews.List(tasks, instance.Id, configs, from ?? 0, count ?? 100) with { Instances = instances }), cancellationToken);
+        return await AskAsync(queries, telemetry, tasks => TypedResults.Ok(StreamViews.List(tasks, instance.Id, configs, from ?? 0, count ?? 100) with { Instances = instances }), cancellationToken);
     }
 
     private static bool TryParse(string? value, out int? number)
@@ -74,7 +74,7 @@ public static class StreamEndpoints
         }
         catch (Exception e) when (e is TimeoutException or QueriesFullException)
         {
-            busy = Busy(e);
+            busy = Busy(e, telemetry);
         }
 
         if (here?.View is { } view)
@@ -120,7 +120,7 @@ public static class StreamEndpoints
             detail: $"Stream '{id}' is not held by {self}{(others.Length > 0 ? " nor by " + others : " (no other live instance in the directory)")}: it has sent no chunk yet or was evicted as idle.");
     }
 
-    private static async Task<IResult> AskAsync(StreamQueries queries, Func<IReadOnlyDictionary<int, Streaming.PartitionTask>, IResult> question, CancellationToken cancellationToken)
+    private static async Task<IResult> AskAsync(StreamQueries queries, DirectoryTelemetry telemetry, Func<IReadOnlyDictionary<int, Streaming.PartitionTask>, IResult> question, CancellationToken cancellationToken)
     {
         try
         {
@@ -128,13 +128,18 @@ public static class StreamEndpoints
         }
         catch (Exception e) when (e is TimeoutException or QueriesFullException)
         {
-            return Busy(e);
+            return Busy(e, telemetry);
         }
     }
 
-    private static IResult Busy(Exception e) => TypedResults.Problem(statusCode: 503, title: "Stream thread busy", detail: e is TimeoutException
-        ? $"The stream thread did not answer within {AnswerTimeout.TotalSeconds:F0} s (restoring or retrying a batch); try again."
-        : e.Message);
+    // Counted here, whether or not another instance answers after: the limit this instance met is the metric's.
+    private static IResult Busy(Exception e, DirectoryTelemetry telemetry)
+    {
+        telemetry.Unanswered(timedOut: e is TimeoutException);
+        return TypedResults.Problem(statusCode: 503, title: "Stream thread busy", detail: e is TimeoutException
+            ? $"The stream thread did not answer within {AnswerTimeout.TotalSeconds:F0} s (restoring or retrying a batch); try again."
+            : e.Message);
+    }
 
     /// <summary>The stream thread's answer: the view when it holds the stream, and its partitions.</summary>
     private sealed record LocalAnswer(StreamView? View, string Held);

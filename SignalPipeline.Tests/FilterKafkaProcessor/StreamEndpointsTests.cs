@@ -1,6 +1,11 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Text.Json;
+using FilterKafkaProcessor;
 using FilterKafkaProcessor.Directory;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.FilterKafkaProcessor;
 
@@ -44,6 +49,24 @@ public sealed class StreamEndpointsTests
 
         using var list = JsonDocument.Parse(await Answered(instance, http.GetStringAsync(new Uri("/streams?limit=5", UriKind.Relative))));
         Assert.Equal("w", list.RootElement.GetProperty("streams")[0].GetProperty("streamId").GetString());
+    }
+
+    [Fact]
+    public async Task AQuestionTheStreamThreadDoesNotAnswerIsA503StreamThreadBusyAndCounted()
+    {
+        using var kit = new StreamConfigKit(partitions: 1);
+        var instance = kit.Start("one");
+        await using var host = await StreamHttpHost.StartAsync(instance, "one", new InstanceDirectory(TimeSpan.FromMinutes(1), TimeProvider.System));
+        using var unanswered = DocumentedMetric.Collect<long>(host.Services.GetRequiredService<IMeterFactory>(), ProcessorTelemetry.Name,
+            "signalpipeline.processor.stream_queries.unanswered");
+
+        // The stream thread is not stepped: like one busy with a long restore, it answers nothing (AnswerTimeout, 5 s).
+        using var busy = await host.Http.GetAsync(new Uri("/streams/w?local=true", UriKind.Relative)).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, busy.StatusCode);
+        Assert.Equal("application/problem+json", busy.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("Stream thread busy", await busy.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(1, unanswered.AssertDocumented(typeof(Counter<>), "{request}").Sum(("reason", "timeout")));
     }
 
     [Fact]

@@ -31,6 +31,9 @@ public sealed class StreamHttpHost : IAsyncDisposable
 
     public HttpClient Http { get; }
 
+    /// <summary>The host's services (its meter factory, for the endpoints' metrics).</summary>
+    public IServiceProvider Services => _app.Services;
+
     public static async Task<StreamHttpHost> StartAsync(StreamConfigKit.Instance instance, string id, InstanceDirectory directory, InstanceDirectoryOptions? options = null)
     {
         var builder = WebApplication.CreateBuilder();
