@@ -55,6 +55,7 @@ public static class BridgeServiceExtensions
         builder.Services.AddSingleton<ClientRegistry>();
         builder.Services.AddSingleton<HeldFrames>();
         builder.Services.AddSingleton<ConsumerReadiness>();
+        builder.Services.TryAddSingleton<ITopicPartitionSource, MetadataTopicPartitions>();
         builder.Services.AddHostedService<SampleOutputConsumer>();
         builder.Services.AddHostedService<FramePump>();
         builder.Services.AddHealthChecks().AddCheck<ConsumerReadiness>("output-topic-consumer");

@@ -2,7 +2,10 @@ using System.Net;
 using Confluent.Kafka;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 using SignalPipeline.DevBroker;
 using SignalPipeline.Kafka;
 using SignalPipeline.Messages;
@@ -21,7 +24,8 @@ namespace SignalPipeline.Tests.WebSocketBridge;
 /// </summary>
 public sealed class BridgeConsumerReadinessTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    // A partition is let go only after two partition checks (30 s apart) agree it is gone: up to 60 s plus a margin.
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
     private const string CheckName = "output-topic-consumer";
 
     [Fact]
@@ -102,13 +106,112 @@ public sealed class BridgeConsumerReadinessTests
         await using var bridge = await StartReadingAsync(cluster);
         using var http = bridge.CreateClient();
 
-        // Created again with one partition where it had two: within the bridge's partition check (30 s) the gone one is let
-        // go. Before, the health text said "Reading 2 partitions" for as long as the bridge ran.
+        // Created again with one partition where it had two: once two of the bridge's partition checks (30 s apart) have not
+        // listed it, the gone one is let go. Before, the health text said "Reading 2 partitions" for as long as the bridge ran.
         cluster.DeleteTopic(PipelineTopics.DefaultOutput);
         cluster.CreateTopic(PipelineTopics.DefaultOutput, 1);
         await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 1 partition of");
         await ProduceAndSeeShownAsync(cluster, bridge, partitions: 1);
         await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 1 partition of");
+    }
+
+    [Fact]
+    [Trait("Category", TestCategory.Integration)]
+    public async Task A_partition_one_partition_check_leaves_out_is_still_read_with_nothing_replayed_and_nothing_lost()
+    {
+        using var cluster = MockKafkaCluster.Start(1);
+        cluster.CreateTopic(PipelineTopics.DefaultOutput, 2);
+        // A fake clock drives the 30 s partition checks; the metadata seam answers one check as a broker with stale
+        // metadata would, leaving partition 1 out.
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var metadata = new LeaveOutOnceTopicPartitions(new MetadataTopicPartitions(NullLogger<MetadataTopicPartitions>.Instance));
+        await using var bridge = await BridgeKafkaMetricsTests.StartBridgeAsync(cluster, log: null, services =>
+        {
+            services.AddSingleton<TimeProvider>(time);
+            services.AddSingleton<ITopicPartitionSource>(metadata);
+        }, ("Bridge:StreamTtlSeconds", "86400"));
+        using var http = bridge.CreateClient();
+        using var consumed = DocumentedMetric.Collect<long>(bridge.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+            BridgeMetrics.MeterName, "signalpipeline.bridge.chunks.consumed");
+        await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 2 partitions");
+        var streams = bridge.App.Services.GetRequiredService<LiveStreamRegistry>();
+        using var producer = KafkaTestClients.CreateFactory(cluster.BootstrapServers).CreateProducer<byte[], byte[]>(config => config.LingerMs = 1);
+        var partition1 = new TopicPartition(PipelineTopics.DefaultOutput, 1);
+
+        Produce(producer, partition1, "before");
+        await ShownAsync(streams, "before");
+
+        // One check does not list partition 1, the next lists it again. Before, the first let it go and the second read it
+        // again from its beginning: "before" was shown twice (a real topic's whole retention replayed to live clients).
+        var leftOut = metadata.LeaveOutNext(partition1);
+        time.Advance(TimeSpan.FromSeconds(31));
+        await leftOut.WaitAsync(Patience);
+        Produce(producer, partition1, "during");
+        var listed = metadata.NextAnswer();
+        time.Advance(TimeSpan.FromSeconds(31));
+        await listed.WaitAsync(Patience);
+        Produce(producer, partition1, "after");
+        await ShownAsync(streams, "after");
+
+        // Partition 1 is read in order, so "after" shown means anything replayed before it was counted too.
+        Assert.Contains(streams.Summaries(), s => s.StreamId == "during");
+        Assert.Equal(3, consumed.Sum());
+        await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 2 partitions");
+    }
+
+    private static void Produce(IProducer<byte[], byte[]> producer, TopicPartition partition, string stream)
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        producer.Produce(partition, SampleCodec.ToMessage(new FilteredChunk(stream, 0, "kalman", new double[] { 1, 2 }, new double[] { 1, 2 }, now, now)));
+        producer.Flush(Patience);
+    }
+
+    private static Task ShownAsync(LiveStreamRegistry streams, string stream)
+        => Poll.UntilAsync(() => streams.Summaries().Any(s => s.StreamId == stream), Patience,
+            () => $"stream '{stream}' shown; streams: {string.Join(", ", streams.Summaries().Select(s => s.StreamId))}");
+
+    /// <summary>Metadata as the cluster answers it, but one answer can leave a partition out (a broker's stale metadata).</summary>
+    private sealed class LeaveOutOnceTopicPartitions(ITopicPartitionSource inner) : ITopicPartitionSource
+    {
+        private readonly Lock _lock = new();
+        private TopicPartition? _leaveOut;
+        private TaskCompletionSource _answered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The next answer leaves <paramref name="partition"/> out; the task completes once it is given.</summary>
+        public Task LeaveOutNext(TopicPartition partition)
+        {
+            lock (_lock)
+            {
+                _leaveOut = partition;
+                return (_answered = new(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+        }
+
+        /// <summary>Completes once the next answer (the cluster's own) is given.</summary>
+        public Task NextAnswer()
+        {
+            lock (_lock)
+            {
+                return (_answered = new(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+        }
+
+        public List<TopicPartition> Get(Handle client, string topic)
+        {
+            var partitions = inner.Get(client, topic);
+            lock (_lock)
+            {
+                if (_leaveOut is { } left)
+                {
+                    partitions.Remove(left);
+                    _leaveOut = null;
+                }
+
+                // Completed after the answer is returned would race the loop; the loop acts on it before its next check.
+                _answered.TrySetResult();
+                return partitions;
+            }
+        }
     }
 
     /// <summary>Produces a chunk to each of the first <paramref name="partitions"/> partitions and waits until the bridge shows each.</summary>

@@ -69,6 +69,11 @@ public sealed class BridgeKafkaMetricsTests
 
     /// <summary>As above, with the bridge's log also written to <paramref name="log"/>.</summary>
     internal static Task<InProcessHost> StartBridgeAsync(MockKafkaCluster cluster, ILoggerProvider? log, params (string Key, string Value)[] settings)
+        => StartBridgeAsync(cluster, log, services: null, settings);
+
+    /// <summary>As above, with <paramref name="services"/> replacing the bridge's own registrations (a fake clock, a seam).</summary>
+    internal static Task<InProcessHost> StartBridgeAsync(MockKafkaCluster cluster, ILoggerProvider? log, Action<IServiceCollection>? services,
+        params (string Key, string Value)[] settings)
     {
         var all = settings.ToDictionary(s => s.Key, s => (string?)s.Value);
         all["ConnectionStrings:kafka"] = cluster.BootstrapServers;
@@ -82,6 +87,7 @@ public sealed class BridgeKafkaMetricsTests
 
                 builder.AddServiceDefaults();
                 builder.AddWebSocketBridgeServices();
+                services?.Invoke(builder.Services);
             },
             app =>
             {

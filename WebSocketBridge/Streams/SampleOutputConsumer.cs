@@ -16,6 +16,7 @@ public sealed class SampleOutputConsumer(
     LiveStreamRegistry streams,
     BridgeMetrics metrics,
     ConsumerReadiness readiness,
+    ITopicPartitionSource partitionSource,
     TimeProvider time,
     ILogger<SampleOutputConsumer> logger) : BackgroundService
 {
@@ -27,6 +28,9 @@ public sealed class SampleOutputConsumer(
 
     // Where each partition was assigned: its position until the loop has read a record of it.
     private readonly Dictionary<TopicPartition, Offset> _startOffsets = [];
+
+    // Assigned partitions the last partition check's metadata did not list: let go only if the next check agrees.
+    private HashSet<TopicPartition> _missingAtLastCheck = [];
 
     // librdkafka's consume call blocks; a dedicated thread keeps it off the thread pool the sockets use.
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
@@ -227,14 +231,30 @@ public sealed class SampleOutputConsumer(
 
     /// <summary>
     /// Partitions added to the topic later are read from their beginning (all their data is new). Partitions it no longer
-    /// has (the topic created again with fewer) are let go, so the health text and the lag count what is read. A topic
-    /// metadata does not show (deleted, or the request failed) changes nothing: the fetch errors tell (ConsumerReadiness).
+    /// has (the topic created again with fewer) are let go, so the health text and the lag count what is read; but only
+    /// when two checks in a row do not list them: one broker's stale metadata may leave a partition out once, and a
+    /// partition let go and listed again would be read from its beginning, its whole retention replayed to the clients.
+    /// A topic metadata does not show (deleted, or the request failed) changes nothing: the fetch errors tell
+    /// (ConsumerReadiness).
     /// </summary>
     private void ReconcilePartitions(IConsumer<byte[], byte[]> consumer, string topic, List<TopicPartition> assigned)
     {
         var current = GetPartitions(consumer, topic);
+        if (current.Count == 0)
+        {
+            return;
+        }
+
         var added = current.Except(assigned).ToList();
-        List<TopicPartition> gone = current.Count == 0 ? [] : [.. assigned.Except(current)];
+        var missing = assigned.Except(current).ToHashSet();
+        List<TopicPartition> gone = [.. missing.Where(_missingAtLastCheck.Contains)];
+        _missingAtLastCheck = missing;
+        if (missing.Count > gone.Count)
+        {
+            logger.LogInformation("Topic {Topic} metadata lists {Count} partitions; still reading {Missing} until the next check agrees",
+                topic, current.Count, string.Join(", ", missing.Except(gone).Select(tp => tp.Partition.Value)));
+        }
+
         if (added.Count == 0 && gone.Count == 0)
         {
             return;
@@ -249,6 +269,7 @@ public sealed class SampleOutputConsumer(
             }
 
             assigned.RemoveAll(gone.Contains);
+            _missingAtLastCheck.ExceptWith(gone);
             logger.LogInformation("Topic {Topic} has {Count} partitions now; no longer reading {Gone}", topic, current.Count,
                 string.Join(", ", gone.Select(tp => tp.Partition.Value)));
         }
@@ -268,26 +289,7 @@ public sealed class SampleOutputConsumer(
         readiness.Assigned(topic, assigned.Count);
     }
 
-    private List<TopicPartition> GetPartitions(IConsumer<byte[], byte[]> consumer, string topic)
-    {
-        try
-        {
-            using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
-            var metadata = admin.GetMetadata(topic, MetadataTimeout);
-            var found = metadata.Topics.FirstOrDefault(t => t.Topic == topic);
-            if (found is null || found.Error.IsError)
-            {
-                return [];
-            }
-
-            return [.. found.Partitions.Select(p => new TopicPartition(topic, p.PartitionId)).OrderBy(tp => tp.Partition.Value)];
-        }
-        catch (KafkaException ex)
-        {
-            logger.LogWarning("Metadata request for {Topic} failed: {Reason}", topic, ex.Error.Reason);
-            return [];
-        }
-    }
+    private List<TopicPartition> GetPartitions(IConsumer<byte[], byte[]> consumer, string topic) => partitionSource.Get(consumer.Handle, topic);
 
     /// <summary>High watermark minus position, summed over partitions, from what the client already knows (no broker call).</summary>
     private static long Lag(IConsumer<byte[], byte[]> consumer, List<TopicPartition> assigned)
