@@ -1,13 +1,10 @@
 using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.Configuration;
 
 namespace Aspire.Hosting;
 
 public static class SignalGeneratorExtensions
 {
-    /// <summary>AppHost settings passed through to the generator (e.g. <c>Generator:Rate=0</c> for full speed).</summary>
-    private static readonly string[] Settings =
-        ["Enabled", "Streams", "StreamPrefix", "ChunkSize", "Rate", "SampleRate", "Format", "Shapes", "Noise", "Seed", "MaxChunks", "Topic"];
-
     /// <summary>
     /// <c>signal-generator</c>: test streams to <c>sample-input</c>, on by default at a modest rate so the system shows
     /// live data on start. AppHost configuration <c>Generator:Enabled=false</c> switches it off, <c>Generator:Rate=0</c>
@@ -20,11 +17,13 @@ public static class SignalGeneratorExtensions
             .WithKafka(kafka)
             .WithHttpHealthCheck("/health");
 
-        foreach (var setting in Settings)
+        // Every Generator:* key of the AppHost's configuration (e.g. Generator:Rate=0 for full speed), not a list of names:
+        // a list missed Generator:DeliveryStallSeconds, so a setting the generator has could not be set from here.
+        foreach (var (key, value) in builder.Configuration.GetSection("Generator").AsEnumerable(makePathsRelative: true))
         {
-            if (builder.Configuration[$"Generator:{setting}"] is { } value)
+            if (value is not null)
             {
-                generator.WithEnvironment($"Generator__{setting}", value);
+                generator.WithEnvironment($"Generator__{key.Replace(":", "__", StringComparison.Ordinal)}", value);
             }
         }
 

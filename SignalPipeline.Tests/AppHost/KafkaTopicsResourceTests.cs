@@ -66,7 +66,7 @@ public sealed class KafkaTopicsResourceTests
     }
 
     /// <summary>The literal environment values the resource's callbacks set (references left out).</summary>
-    private static async Task<Dictionary<string, string>> EnvironmentAsync(IDistributedApplicationTestingBuilder builder, string name)
+    internal static async Task<Dictionary<string, string>> EnvironmentAsync(IDistributedApplicationTestingBuilder builder, string name)
     {
         var values = new Dictionary<string, object>();
         var resource = builder.Resources.Single(r => r.Name == name);
