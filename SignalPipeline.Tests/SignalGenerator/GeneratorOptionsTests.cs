@@ -57,6 +57,22 @@ public sealed class GeneratorOptionsTests
         Assert.Contains(key, ex.Message);
     }
 
+    /// <summary>
+    /// The messages docs/messages.md quotes ("The signal generator"), word for word within the start failure (the generated
+    /// validator puts the member's name before an attribute's message: <c>Rate: Generator:Rate = -1 ...</c>); NaN is not a
+    /// finite number.
+    /// </summary>
+    [Theory]
+    [InlineData("Generator:ChunkSize", "0", "Generator:ChunkSize = 0 is out of range [1, 65536] (the decoders' limit).")]
+    [InlineData("Generator:Rate", "-1", "Generator:Rate = -1 is out of range: a finite number >= 0.")]
+    [InlineData("Generator:Rate", "NaN", "Generator:Rate = NaN is out of range: a finite number >= 0.")]
+    public void An_invalid_setting_fails_at_start_with_the_message_the_doc_quotes(string key, string value, string message)
+    {
+        var ex = Assert.Throws<OptionsValidationException>(() => Resolve((key, value)));
+
+        Assert.Contains(message, ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void An_unknown_format_fails_at_start_naming_the_setting()
     {
