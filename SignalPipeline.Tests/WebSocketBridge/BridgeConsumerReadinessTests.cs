@@ -120,37 +120,27 @@ public sealed class BridgeConsumerReadinessTests
     public async Task A_partition_one_partition_check_leaves_out_is_still_read_with_nothing_replayed_and_nothing_lost()
     {
         using var cluster = MockKafkaCluster.Start(1);
-        cluster.CreateTopic(PipelineTopics.DefaultOutput, 2);
-        // A fake clock drives the 30 s partition checks; the metadata seam answers one check as a broker with stale
-        // metadata would, leaving partition 1 out.
-        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var metadata = new LeaveOutOnceTopicPartitions(new MetadataTopicPartitions(NullLogger<MetadataTopicPartitions>.Instance));
-        await using var bridge = await BridgeKafkaMetricsTests.StartBridgeAsync(cluster, log: null, services =>
-        {
-            services.AddSingleton<TimeProvider>(time);
-            services.AddSingleton<ITopicPartitionSource>(metadata);
-        }, ("Bridge:StreamTtlSeconds", "86400"));
+        var (time, metadata) = FakeClockAndMetadata();
+        await using var bridge = await StartReadingAsync(cluster, time, metadata);
         using var http = bridge.CreateClient();
         using var consumed = DocumentedMetric.Collect<long>(bridge.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
             BridgeMetrics.MeterName, "signalpipeline.bridge.chunks.consumed");
-        await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 2 partitions");
         var streams = bridge.App.Services.GetRequiredService<LiveStreamRegistry>();
         using var producer = KafkaTestClients.CreateFactory(cluster.BootstrapServers).CreateProducer<byte[], byte[]>(config => config.LingerMs = 1);
-        var partition1 = new TopicPartition(PipelineTopics.DefaultOutput, 1);
 
-        Produce(producer, partition1, "before");
+        Produce(producer, Partition1, "before");
         await ShownAsync(streams, "before");
 
         // One check does not list partition 1, the next lists it again. Before, the first let it go and the second read it
         // again from its beginning: "before" was shown twice (a real topic's whole retention replayed to live clients).
-        var leftOut = metadata.LeaveOutNext(partition1);
+        var leftOut = metadata.LeaveOutNext(Partition1);
         time.Advance(TimeSpan.FromSeconds(31));
         await leftOut.WaitAsync(Patience);
-        Produce(producer, partition1, "during");
+        Produce(producer, Partition1, "during");
         var listed = metadata.NextAnswer();
         time.Advance(TimeSpan.FromSeconds(31));
         await listed.WaitAsync(Patience);
-        Produce(producer, partition1, "after");
+        Produce(producer, Partition1, "after");
         await ShownAsync(streams, "after");
 
         // Partition 1 is read in order, so "after" shown means anything replayed before it was counted too.
@@ -158,6 +148,52 @@ public sealed class BridgeConsumerReadinessTests
         Assert.Equal(3, consumed.Sum());
         await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 2 partitions");
     }
+
+    [Fact]
+    [Trait("Category", TestCategory.Integration)]
+    public async Task Partition_checks_whose_metadata_does_not_show_the_topic_let_no_partition_go()
+    {
+        using var cluster = MockKafkaCluster.Start(1);
+        var (time, metadata) = FakeClockAndMetadata();
+        await using var bridge = await StartReadingAsync(cluster, time, metadata);
+        using var http = bridge.CreateClient();
+        var streams = bridge.App.Services.GetRequiredService<LiveStreamRegistry>();
+        using var producer = KafkaTestClients.CreateFactory(cluster.BootstrapServers).CreateProducer<byte[], byte[]>(config => config.LingerMs = 1);
+
+        // Two checks in a row whose metadata does not show the topic (deleted, or the request failed: the source answers
+        // no partitions), as docs/websocket-bridge.md says, change nothing: both partitions are still read.
+        for (var check = 0; check < 2; check++)
+        {
+            var answered = metadata.LeaveOutNext(Partition0, Partition1);
+            time.Advance(TimeSpan.FromSeconds(31));
+            await answered.WaitAsync(Patience);
+        }
+
+        Produce(producer, Partition0, "after-0");
+        Produce(producer, Partition1, "after-1");
+        await ShownAsync(streams, "after-0");
+        await ShownAsync(streams, "after-1");
+        await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 2 partitions");
+    }
+
+    private static readonly TopicPartition Partition0 = new(PipelineTopics.DefaultOutput, 0);
+    private static readonly TopicPartition Partition1 = new(PipelineTopics.DefaultOutput, 1);
+
+    /// <summary>
+    /// A fake clock to drive the 30 s partition checks, and a metadata seam that can answer a check as a broker with stale
+    /// metadata would.
+    /// </summary>
+    private static (FakeTimeProvider Time, LeaveOutOnceTopicPartitions Metadata) FakeClockAndMetadata()
+        => (new FakeTimeProvider(DateTimeOffset.UtcNow),
+            new LeaveOutOnceTopicPartitions(new MetadataTopicPartitions(NullLogger<MetadataTopicPartitions>.Instance)));
+
+    /// <summary>As <see cref="StartReadingAsync(MockKafkaCluster)"/>, on <paramref name="time"/> and <paramref name="metadata"/>; streams kept.</summary>
+    private static Task<InProcessHost> StartReadingAsync(MockKafkaCluster cluster, FakeTimeProvider time, ITopicPartitionSource metadata)
+        => StartReadingAsync(cluster, services =>
+        {
+            services.AddSingleton<TimeProvider>(time);
+            services.AddSingleton(metadata);
+        }, ("Bridge:StreamTtlSeconds", "86400"));
 
     private static void Produce(IProducer<byte[], byte[]> producer, TopicPartition partition, string stream)
     {
@@ -174,15 +210,15 @@ public sealed class BridgeConsumerReadinessTests
     private sealed class LeaveOutOnceTopicPartitions(ITopicPartitionSource inner) : ITopicPartitionSource
     {
         private readonly Lock _lock = new();
-        private TopicPartition? _leaveOut;
+        private TopicPartition[] _leaveOut = [];
         private TaskCompletionSource _answered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        /// <summary>The next answer leaves <paramref name="partition"/> out; the task completes once it is given.</summary>
-        public Task LeaveOutNext(TopicPartition partition)
+        /// <summary>The next answer leaves <paramref name="partitions"/> out; the task completes once it is given.</summary>
+        public Task LeaveOutNext(params TopicPartition[] partitions)
         {
             lock (_lock)
             {
-                _leaveOut = partition;
+                _leaveOut = partitions;
                 return (_answered = new(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
             }
         }
@@ -201,11 +237,8 @@ public sealed class BridgeConsumerReadinessTests
             var partitions = inner.Get(client, topic);
             lock (_lock)
             {
-                if (_leaveOut is { } left)
-                {
-                    partitions.Remove(left);
-                    _leaveOut = null;
-                }
+                partitions.RemoveAll(_leaveOut.Contains);
+                _leaveOut = [];
 
                 // Completed after the answer is returned would race the loop; the loop acts on it before its next check.
                 _answered.TrySetResult();
@@ -236,10 +269,14 @@ public sealed class BridgeConsumerReadinessTests
     }
 
     /// <summary>A bridge with Bridge:ConsumerStallSeconds = 2, ready, reading an output topic of 2 partitions on <paramref name="cluster"/>.</summary>
-    private static async Task<InProcessHost> StartReadingAsync(MockKafkaCluster cluster)
+    private static Task<InProcessHost> StartReadingAsync(MockKafkaCluster cluster)
+        => StartReadingAsync(cluster, services: null, ("Bridge:ConsumerStallSeconds", "2"));
+
+    /// <summary>A bridge with <paramref name="settings"/>, ready, reading an output topic of 2 partitions on <paramref name="cluster"/>.</summary>
+    private static async Task<InProcessHost> StartReadingAsync(MockKafkaCluster cluster, Action<IServiceCollection>? services, params (string Key, string Value)[] settings)
     {
         cluster.CreateTopic(PipelineTopics.DefaultOutput, 2);
-        var bridge = await BridgeKafkaMetricsTests.StartBridgeAsync(cluster, ("Bridge:ConsumerStallSeconds", "2"));
+        var bridge = await BridgeKafkaMetricsTests.StartBridgeAsync(cluster, log: null, services, settings);
         try
         {
             using var http = bridge.CreateClient();
