@@ -127,8 +127,17 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
                     return true;
                 }
 
+                // A letter that would take the transaction past its bytes goes in the next one (alone, when it is
+                // larger than the limit by itself), so no transaction holds more than the limit but for a single letter.
+                var bytes = (chosen.Letter.Message.Key?.Length ?? 0) + chosen.Letter.Message.Value.Length;
+                if (batch.Count > 0 && batchBytes + bytes > Limits.TransactionBytes)
+                {
+                    Commit(transactions, batch, tally, cancellationToken);
+                    batchBytes = 0;
+                }
+
                 batch.Add(chosen);
-                batchBytes += (chosen.Letter.Message.Key?.Length ?? 0) + chosen.Letter.Message.Value.Length;
+                batchBytes += bytes;
                 if (batch.Count >= Limits.TransactionLetters || batchBytes >= Limits.TransactionBytes)
                 {
                     Commit(transactions, batch, tally, cancellationToken);

@@ -154,6 +154,32 @@ public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
     }
 
     [Fact]
+    public async Task NoTransactionHoldsMoreKeyAndValueBytesThanTheLimitAndALargerLetterGoesAlone()
+    {
+        var (dlq, input) = DeadLettersOfOneStream(8);
+        // Every letter of DeadLettersOfOneStream has the same key and value sizes (a float64 chunk of 3 samples).
+        var letter = SampleCodec.ToMessage(new SampleChunk("s1", 0, new double[] { 1, 2, 3 }) { Format = SampleFormat.Float64 });
+        var bytes = letter.Key.Length + letter.Value.Length;
+
+        // Room for two and a half letters: two go in each transaction (a third would pass the limit).
+        var commits = new List<int>();
+        var first = await Replay(Limits() with { TransactionBytes = (2 * bytes) + (bytes / 2), AfterCommit = commits.Add }, dlq);
+
+        Assert.True(first.ExitCode == 0, first.ToString());
+        Assert.Equal([2, 4, 6, 8], commits);
+        Assert.Equal(Seqs(8), ReplayedSeqs(input));
+
+        // Letters larger than the limit by themselves: each goes alone.
+        var (largeDlq, largeInput) = DeadLettersOfOneStream(3);
+        var alone = new List<int>();
+        var large = await Replay(Limits() with { TransactionBytes = bytes / 2, AfterCommit = alone.Add }, largeDlq);
+
+        Assert.True(large.ExitCode == 0, large.ToString());
+        Assert.Equal([1, 2, 3], alone);
+        Assert.Equal(Seqs(3), ReplayedSeqs(largeInput));
+    }
+
+    [Fact]
     public async Task AReplayThatFailsAfterItsFirstTransactionLeavesThoseLettersReplayedAndMarkedAndARerunReplaysTheRest()
     {
         var (dlq, input) = DeadLettersOfOneStream(8);
