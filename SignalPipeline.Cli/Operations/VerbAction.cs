@@ -7,7 +7,7 @@ namespace SignalPipeline.Cli.Operations;
 /// <summary>
 /// Runs a verb's body with the invocation's writers and turns the errors a user can cause into the documented exit
 /// codes: bad input 2 (<see cref="UsageException"/>, unreadable file, a Kafka setting librdkafka refuses), Kafka and
-/// HTTP failures 1 (a Kafka error names the cluster), stdout closed by its reader 1 (<see cref="StandardOutput"/>).
+/// HTTP failures 1 (a Kafka error names the cluster; an HTTP server that does not answer in time too), stdout closed by its reader 1 (<see cref="StandardOutput"/>).
 /// A stack trace is a bug.
 /// </summary>
 public static class VerbAction
@@ -53,6 +53,13 @@ public static class VerbAction
             }
             catch (HttpRequestException ex)
             {
+                output.Error.WriteLine($"error: HTTP: {ex.Message}");
+                return ExitCodes.Failure;
+            }
+            catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && ex.InnerException is TimeoutException)
+            {
+                // HttpClient.Timeout: a server that accepted the request and never answered (filter, streams list/show).
+                // It surfaces as a cancellation nobody asked for, which would otherwise end as a stack trace.
                 output.Error.WriteLine($"error: HTTP: {ex.Message}");
                 return ExitCodes.Failure;
             }
