@@ -142,7 +142,8 @@ public sealed partial record KubernetesOptions
     /// </summary>
     public IReadOnlyDictionary<string, IngressEdge> IngressEdges { get; init; } = new Dictionary<string, IngressEdge>
     {
-        ["filter-gateway"] = new(DefaultIngressConnectionsPerAddress, MaxBodyBytes: 16 * 1024 * 1024, RequestsPerSecondPerAddress: 200),
+        // Its requests per second are not set here: IngressEdgeOf takes them from RateLimitPermitsPerSecond (--rate-limit).
+        ["filter-gateway"] = new(DefaultIngressConnectionsPerAddress, MaxBodyBytes: 16 * 1024 * 1024),
         ["websocket-bridge"] = new(DefaultIngressConnectionsPerAddress, LongLived: true, RequestsPerSecondPerAddress: 20),
     };
 
@@ -182,7 +183,14 @@ public sealed partial record KubernetesOptions
 
     public ResourceSize SizeOf(string resource) => Sizes.GetValueOrDefault(resource) ?? DefaultSize;
 
-    public IngressEdge IngressEdgeOf(string resource) => IngressEdges.GetValueOrDefault(resource) ?? new IngressEdge(DefaultIngressConnectionsPerAddress);
+    public IngressEdge IngressEdgeOf(string resource)
+    {
+        var edge = IngressEdges.GetValueOrDefault(resource) ?? new IngressEdge(DefaultIngressConnectionsPerAddress);
+
+        // The gateway's limit-rps is its own rate limit, whatever --rate-limit makes it: a lower NGINX limit would refuse
+        // what the gateway lets through, a higher one would let a flood reach its CPU. 0 (the gateway's limit off) sets none.
+        return resource == GatewayResource ? edge with { RequestsPerSecondPerAddress = RateLimitPermitsPerSecond } : edge;
+    }
 
     public CpuAutoscaling? AutoscalerOf(string resource) => Autoscalers.GetValueOrDefault(resource);
 

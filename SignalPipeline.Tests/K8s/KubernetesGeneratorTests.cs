@@ -47,6 +47,24 @@ public sealed class KubernetesGeneratorTests
         return Assert.IsType<T>(Assert.Single(Kustomize.LoadStrict(file.Content)));
     }
 
+    [Theory]
+    [InlineData(50, 100, "50")]
+    [InlineData(1000, 2000, "1000")]
+    [InlineData(0, 400, null)]
+    public void TheGatewaysIngressRequestLimitFollowsRateLimitAsItsConfigMapDoes(int rateLimit, int burst, string? limitRps)
+    {
+        const string LimitRps = "nginx.ingress.kubernetes.io/limit-rps";
+        var files = Generate(new KubernetesOptions { RateLimitPermitsPerSecond = rateLimit, RateLimitBurst = burst });
+
+        var gateway = Load<V1Ingress>(files, "overlays/ingress/ingress-filter-gateway.yaml").Metadata.Annotations;
+        var config = Load<V1ConfigMap>(files, "filter-gateway/configmap.yaml").Data;
+
+        Assert.Equal(limitRps, gateway.TryGetValue(LimitRps, out var rps) ? rps : null);
+        Assert.Equal(limitRps, config.TryGetValue("FilterGateway__RateLimitPermitsPerSecond", out var permits) ? permits : null);
+        // The bridge's own request limit does not move with the gateway's.
+        Assert.Equal("20", Load<V1Ingress>(files, "overlays/ingress/ingress-websocket-bridge.yaml").Metadata.Annotations[LimitRps]);
+    }
+
     [Fact]
     public void WritesAspirateLayoutWithAFolderPerResource()
     {
