@@ -130,6 +130,28 @@ public sealed class ComposeCommandTests
         return original;
     }
 
+    [Fact]
+    public void AManifestWithoutAKafkaContainerIsExitTwoNamingItAndWritesNothing()
+    {
+        // The AppHost's manifest with its Kafka resource taken out (an existing cluster instead, say).
+        using var temp = new TempFolder();
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Manifest))!;
+        Assert.True(manifest["resources"]!.AsObject().Remove("kafka"));
+        var withoutKafka = Path.Combine(temp.Path, "aspire-manifest.json");
+        File.WriteAllText(withoutKafka, manifest.ToJsonString());
+        var folder = Path.Combine(temp.Path, "compose");
+
+        var root = new RootCommand("test") { ComposeCommand.Create() };
+        var output = new StringWriter();
+        var errors = new StringWriter();
+        var exit = root.Parse(["compose", "generate", "--manifest", withoutKafka, "--output", folder]).Invoke(new InvocationConfiguration { Output = output, Error = errors });
+
+        Assert.True(exit == 2, $"exit {exit}: {errors}");
+        Assert.Equal("error: The manifest has no Kafka container (a container with an 'internal' binding and a connection string).", errors.ToString().Trim());
+        Assert.Equal("", output.ToString());
+        Assert.False(Directory.Exists(folder));
+    }
+
     private static TempFolder CopyOfCommitted()
     {
         var temp = new TempFolder();
