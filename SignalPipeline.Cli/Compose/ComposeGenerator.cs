@@ -74,6 +74,10 @@ public sealed class ComposeGenerator
             throw new ManifestException($"--partitions ({options.Partitions}) must be at least the processor's replicas ({options.ProcessorReplicas}).");
         }
 
+        // REGISTRY and TAG name the images as 'k8s images' does (scripts/compose-up.sh builds them with it): a value it
+        // would refuse is refused here, not at the first 'compose-up.sh'.
+        KubernetesOptions.ValidateImages(options.Registry, options.Tag);
+
         _manifest = manifest;
         _options = options;
         _expressions = new ManifestExpressions(manifest, new Dictionary<string, string>());

@@ -197,6 +197,23 @@ public sealed partial record KubernetesOptions
     [GeneratedRegex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     private static partial Regex DnsLabel();
 
+    /// <summary>
+    /// The project images' <c>--registry</c> and <c>--tag</c>, refused naming the option when no image can be named with
+    /// them; <c>compose generate</c> checks its own with this, since its images are named the same way.
+    /// </summary>
+    public static void ValidateImages(string registry, string tag)
+    {
+        if (string.IsNullOrWhiteSpace(registry) || registry.Contains("://", StringComparison.Ordinal))
+        {
+            throw new ManifestException($"--registry '{registry}' must be a registry host with an optional path, e.g. ghcr.io/me.");
+        }
+
+        if (string.IsNullOrWhiteSpace(tag) || tag.Contains(':', StringComparison.Ordinal) || tag.Contains('/', StringComparison.Ordinal))
+        {
+            throw new ManifestException($"--tag '{tag}' is not a valid image tag.");
+        }
+    }
+
     public void Validate()
     {
         foreach (var (name, hpa) in Autoscalers)
@@ -213,15 +230,7 @@ public sealed partial record KubernetesOptions
                 $"--partitions ({Partitions}) must be at least the maximum replicas ({processor.MaxReplicas}), or replicas beyond it idle.");
         }
 
-        if (string.IsNullOrWhiteSpace(Registry) || Registry.Contains("://", StringComparison.Ordinal))
-        {
-            throw new ManifestException($"--registry '{Registry}' must be a registry host with an optional path, e.g. ghcr.io/me.");
-        }
-
-        if (string.IsNullOrWhiteSpace(Tag) || Tag.Contains(':', StringComparison.Ordinal) || Tag.Contains('/', StringComparison.Ordinal))
-        {
-            throw new ManifestException($"--tag '{Tag}' is not a valid image tag.");
-        }
+        ValidateImages(Registry, Tag);
 
         if (RateLimitPermitsPerSecond < 0 || RateLimitBurst < RateLimitPermitsPerSecond)
         {

@@ -52,6 +52,21 @@ public sealed class ComposeFileTests
         Assert.Equal(message, error.Message);
     }
 
+    [Theory]
+    [InlineData("https://ghcr.io/me", "latest", "--registry 'https://ghcr.io/me' must be a registry host with an optional path, e.g. ghcr.io/me.")]
+    [InlineData("localhost:5001", "v1:2", "--tag 'v1:2' is not a valid image tag.")]
+    [InlineData("localhost:5001", "", "--tag '' is not a valid image tag.")]
+    public void ARegistryOrTagThatK8sImagesRefusesIsRefusedNamingTheOption(string registry, string tag, string message)
+    {
+        // scripts/compose-up.sh names the images with 'k8s images --registry REGISTRY --tag TAG' from .env.
+        var images = Assert.Throws<ManifestException>(() => new KubernetesGenerator(Manifest, new KubernetesOptions { Registry = registry, Tag = tag }));
+        Assert.Equal(message, images.Message);
+
+        var error = Assert.Throws<ManifestException>(() => new ComposeGenerator(Manifest, new ComposeOptions { Registry = registry, Tag = tag }));
+
+        Assert.Equal(message, error.Message);
+    }
+
     [Fact]
     public void CommittedFilesAreWhatTheManifestGenerates()
     {
