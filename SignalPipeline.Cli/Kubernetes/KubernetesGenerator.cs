@@ -22,6 +22,22 @@ public sealed class KubernetesGenerator
     public KubernetesGenerator(AspireManifest manifest, KubernetesOptions options)
     {
         options.Validate();
+        // A --param that names no parameter (a typo) would otherwise be ignored, and the value meant for it used nowhere.
+        foreach (var name in options.Parameters.Keys.Order(StringComparer.Ordinal))
+        {
+            if (!manifest.Resources.TryGetValue(name, out var parameter) || parameter.Type != "parameter.v0")
+            {
+                var known = manifest.Resources.Values.Where(r => r.Type == "parameter.v0" && !r.Inputs.Values.Any(i => i.Secret)).Select(r => r.Name).Order(StringComparer.Ordinal).ToList();
+                throw new ManifestException($"--param {name}: the manifest has no parameter '{name}' " +
+                    (known.Count > 0 ? $"(its non-secret parameters: {string.Join(", ", known)})." : "(it has no non-secret parameters)."));
+            }
+
+            if (parameter.Inputs.Values.Any(i => i.Secret))
+            {
+                throw new ManifestException($"--param {name}: '{name}' is a secret parameter; its value goes in the *.secrets.env file of the resource that uses it, never into the generated tree.");
+            }
+        }
+
         _manifest = manifest;
         _options = options;
         _preparer = new WorkloadPreparer(manifest, options, new ManifestExpressions(manifest, options.Parameters), _warnings);

@@ -262,6 +262,19 @@ public sealed class KubernetesGeneratorTests
         Assert.Equal("24", Load<V1ConfigMap>(files, "filter-kafka-processor/configmap.yaml").Data["Kafka__Partitions"]);
     }
 
+    [Theory]
+    [InlineData("kafka-partition", "--param kafka-partition: the manifest has no parameter 'kafka-partition' (its non-secret parameters: kafka-partitions).")]
+    [InlineData("kafka", "--param kafka: the manifest has no parameter 'kafka' (its non-secret parameters: kafka-partitions).")]
+    [InlineData("gateway-api-key", "--param gateway-api-key: 'gateway-api-key' is a secret parameter;")]
+    public void AParamThatNamesNoNonSecretParameterIsRefusedNamingIt(string name, string message)
+    {
+        var options = new KubernetesOptions { Parameters = new Dictionary<string, string> { [name] = "24" } };
+
+        var error = Assert.Throws<ManifestException>(() => new KubernetesGenerator(Sample, options).Generate());
+
+        Assert.StartsWith(message, error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void UnknownResourceInAnExpressionIsNamed()
     {
