@@ -65,8 +65,23 @@ public static class StreamsHttp
             return ExitCodes.Failure;
         }
 
-        using var document = JsonDocument.Parse(body);
-        output.Out.WriteLine(JsonSerializer.Serialize(document.RootElement, new JsonSerializerOptions { WriteIndented = true }));
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(body);
+        }
+        catch (JsonException)
+        {
+            // An address that is no processor's (the dashboard, the live page) can answer 200 with an HTML page.
+            output.Error.WriteLine($"error: {new Uri(address, path)} answered 200 with something that is not JSON: is --processor the address of a filter-kafka-processor?");
+            return ExitCodes.Failure;
+        }
+
+        using (document)
+        {
+            output.Out.WriteLine(JsonSerializer.Serialize(document.RootElement, new JsonSerializerOptions { WriteIndented = true }));
+        }
+
         return ExitCodes.Success;
     }
 

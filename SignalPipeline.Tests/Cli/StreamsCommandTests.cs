@@ -142,6 +142,39 @@ public sealed class StreamsCommandTests(MockBrokerFixture broker)
         Assert.Contains($"--limit must be 1 to 1000, not {limit}.", result.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task AnAddressThatAnswersSomethingOtherThanJsonIsOneErrorLineWithExitOne()
+    {
+        // PROCESSOR_URL pointed at another service, e.g. one that answers every path with an HTML page.
+        int port;
+        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+            probe.Stop();
+        }
+
+        using var listener = new System.Net.HttpListener();
+        listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+        listener.Start();
+        var serve = Task.Run(async () =>
+        {
+            var context = await listener.GetContextAsync();
+            context.Response.ContentType = "text/html";
+            await context.Response.OutputStream.WriteAsync("<html><body>not a processor</body></html>"u8.ToArray());
+            context.Response.Close();
+        });
+
+        var result = await Run("streams", "show", "sensor-7", "--processor", $"http://127.0.0.1:{port}");
+        await serve.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Equal(
+            $"error: http://127.0.0.1:{port}/streams/sensor-7 answered 200 with something that is not JSON: is --processor the address of a filter-kafka-processor?",
+            result.Error.Trim());
+        Assert.Equal("", result.Output);
+    }
+
     internal static async Task<CliRunner.Result> Run(params string[] args)
     {
         var root = new RootCommand("test") { StreamsCommand.Create() };
