@@ -58,6 +58,12 @@ public static class FilterCommand
                 throw new UsageException($"--sample-rate must be a positive number of Hz, was {givenRate}.");
             }
 
+            // One output: with both, the text file was silently never written.
+            if (parse.GetValue(wavOut) is not null && parse.GetValue(output) is not null)
+            {
+                throw new UsageException("give --output or --wav-out, not both.");
+            }
+
             if (parse.GetValue(wavOut) is not null && parse.GetValue(wav) is null && parse.GetValue(sampleRate) is null)
             {
                 throw new UsageException("--wav-out needs --sample-rate for text input.");

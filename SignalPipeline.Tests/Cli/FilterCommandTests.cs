@@ -111,6 +111,21 @@ public sealed class FilterCommandTests : IAsyncLifetime
         Assert.Contains(message, result.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task TextAndWavOutputTogetherAreRefusedWithExitTwoAndNoFileIsWritten()
+    {
+        var input = Path.Combine(_folder, "two.txt");
+        await File.WriteAllTextAsync(input, "1\n2\n");
+        var text = Path.Combine(_folder, "out.txt");
+        var wav = Path.Combine(_folder, "out.wav");
+
+        var result = await CliRunner.RunAsync("filter", "--gateway", "http://127.0.0.1:1", "--file", input, "--output", text, "--wav-out", wav, "--sample-rate", "8000");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("give --output or --wav-out, not both.", result.Error, StringComparison.Ordinal);
+        Assert.False(File.Exists(text) || File.Exists(wav), "No output file is written.");
+    }
+
     [Theory]
     [InlineData("--param", "q", "--param 'q' must be NAME=VALUE.")]
     [InlineData("--gateway", "not a url", "--gateway 'not a url' is not an absolute http(s) URL.")]

@@ -207,5 +207,14 @@ public sealed class ProduceCommandTests(MockBrokerFixture broker) : IDisposable
         Assert.Contains("--stream must be 1 to 256 UTF-8 bytes.", result.Error);
     }
 
+    [Fact]
+    public async Task AStreamIdWithALoneSurrogateExitsWithTwoInsteadOfGoingOutAsAReplacementCharacter()
+    {
+        var result = await CliRunner.RunAsync("produce", "--bootstrap", broker.Bootstrap, "--stream", "mic-\uD800", "--file", "/nonexistent/x.txt");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("--stream is not valid Unicode (a lone surrogate): no stream can have it.", result.Error, StringComparison.Ordinal);
+    }
+
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 }
