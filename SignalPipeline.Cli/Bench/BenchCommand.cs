@@ -21,8 +21,13 @@ public static class BenchCommand
     /// rewritten whole, so a run of some of its scenarios (or of some cases) would replace the others' figures with
     /// "not run". Such a run prints its tables; <c>--output FILE</c> writes them to a file of the user's choice.
     /// </summary>
-    public static string? KeepsPipelineSection(IReadOnlyCollection<string> selected, string? caseFilter, bool outputGiven)
+    public static string? KeepsPipelineSection(IReadOnlyCollection<string> selected, string? caseFilter, bool outputGiven, bool quick = false)
     {
+        if (KeepsFile(quick, outputGiven) is { } kept)
+        {
+            return kept;
+        }
+
         if (outputGiven)
         {
             return null;
@@ -39,9 +44,19 @@ public static class BenchCommand
             : $"its pipeline section is rewritten whole and --case '{caseFilter}' ran only some cases. Give --output FILE to write this run's tables elsewhere.";
     }
 
+    /// <summary>
+    /// Why a run leaves every section of docs/benchmarks.md alone, or null when it may write them: a --quick run is a smoke
+    /// check (short windows, cases left out), and its figures must not replace measured ones. <c>--output FILE</c> still
+    /// writes them, to a file of the user's choice.
+    /// </summary>
+    public static string? KeepsFile(bool quick, bool outputGiven)
+        => quick && !outputGiven
+            ? "--quick is a smoke check, not a measurement, and its figures would replace the measured ones. Give --output FILE to write this run's tables elsewhere."
+            : null;
+
     public static Command Create()
     {
-        var quick = new Option<bool>("--quick") { Description = "Short runs, one repeat, no JSON case (under two minutes once built): a smoke check, not a measurement." };
+        var quick = new Option<bool>("--quick") { Description = "Short runs, one repeat, fewer cases (under two minutes once built): a smoke check, not a measurement, so it writes a file only with --output." };
         var scenarios = new Option<string[]>("--scenario")
         {
             Description = "Scenarios to run: local, records, remote, scaled, http, bridge, state, abuse, mixed (repeatable; default all).",
@@ -55,7 +70,7 @@ public static class BenchCommand
         };
         var repeats = new Option<int?>("--repeats") { Description = "Runs per measurement; the report gives medians (default 3, 1 with --quick)." };
         var configuration = new Option<string>("--configuration") { Description = "Build configuration to start the services from.", DefaultValueFactory = _ => "Release" };
-        var output = new Option<string?>("--output") { Description = "Markdown file whose bench section is rewritten (default docs/benchmarks.md, whose pipeline section only a run of every pipeline scenario and case rewrites)." };
+        var output = new Option<string?>("--output") { Description = "Markdown file whose bench sections are rewritten (default docs/benchmarks.md, which a --quick run leaves alone and whose pipeline section only a run of every pipeline scenario and case rewrites)." };
         var noWrite = new Option<bool>("--no-write") { Description = "Print the tables only." };
         var only = new Option<string?>("--case") { Description = "Run only the pipeline cases whose label contains this text (e.g. 'kalman, binary')." };
         var processorSettings = new Option<string[]>("--processor-env")
@@ -111,17 +126,24 @@ public static class BenchCommand
             }
 
             // The state and mixed scenarios write their own sections of the file.
-            var (runs, section) = (parse.GetValue(repeats) ?? (env.Quick ? 1 : 3), parse.GetValue(noWrite) ? null : parse.GetValue(output) ?? Path.Combine(env.Root, "docs", "benchmarks.md"));
+            var path = parse.GetValue(output) ?? Path.Combine(env.Root, "docs", "benchmarks.md");
+            var fileKept = parse.GetValue(noWrite) ? null : KeepsFile(env.Quick, parse.GetValue(output) is not null);
+            var runs = parse.GetValue(repeats) ?? (env.Quick ? 1 : 3);
+            var section = parse.GetValue(noWrite) || fileKept is not null ? null : path;
             var state = selected.Contains(StateBench.Scenario) ? await StateBench.RunAsync(env, parse.GetValue(brokers), runs, section, cancellationToken) : 0;
             var mixed = selected.Contains(MixedBench.Scenario) ? await MixedBench.RunAsync(env, parse.GetValue(brokers), runs, section, cancellationToken) : 0;
+            if (fileKept is not null && selected.Any(s => s is StateBench.Scenario or MixedBench.Scenario))
+            {
+                Console.WriteLine($"Not written to {path}: {fileKept}");
+            }
+
             if (selected.All(s => s is StateBench.Scenario or MixedBench.Scenario))
             {
                 return state | mixed;
             }
 
-            var runner = new BenchRunner(env, selected, parse.GetValue(brokers), parse.GetValue(repeats) ?? (env.Quick ? 1 : 3), parse.GetValue(only), overrides);
+            var runner = new BenchRunner(env, selected, parse.GetValue(brokers), runs, parse.GetValue(only), overrides);
             var report = await runner.RunAsync(cancellationToken);
-            var path = parse.GetValue(output) ?? Path.Combine(env.Root, "docs", "benchmarks.md");
             if (selected.Intersect(PipelineScenarios).Any())
             {
                 var markdown = report.ToMarkdown();
@@ -129,7 +151,7 @@ public static class BenchCommand
                 Console.WriteLine(markdown);
                 if (!parse.GetValue(noWrite))
                 {
-                    if (KeepsPipelineSection(selected, parse.GetValue(only), parse.GetValue(output) is not null) is { } kept)
+                    if (KeepsPipelineSection(selected, parse.GetValue(only), parse.GetValue(output) is not null, env.Quick) is { } kept)
                     {
                         Console.WriteLine($"Not written to {path}: {kept}");
                     }
@@ -147,7 +169,11 @@ public static class BenchCommand
                 var markdown = AbuseReport.ToMarkdown(report.Abuse, env, BenchRunner.AbusePhase(env));
                 Console.WriteLine();
                 Console.WriteLine(markdown);
-                if (!parse.GetValue(noWrite))
+                if (!parse.GetValue(noWrite) && fileKept is not null)
+                {
+                    Console.WriteLine($"Not written to {path}: {fileKept}");
+                }
+                else if (!parse.GetValue(noWrite))
                 {
                     BenchReport.WriteSection(path, markdown, AbuseReport.BeginMarker, AbuseReport.EndMarker);
                     Console.WriteLine($"Wrote {path}.");

@@ -37,7 +37,7 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
                       "Everything (broker, services, processors, the load producer and the output consumer) runs on this one machine." +
                       (ProcessorOverrides is { Count: > 0 } o ? $" Processor settings changed for this run: {string.Join(", ", o.Select(kv => $"`{kv.Key}={kv.Value}`"))}." : ""));
         md.AppendLine();
-        md.AppendLine("Rerun: `scripts/bench.sh` (all scenarios, 3 runs each, about 25 minutes) or `scripts/bench.sh --quick`.");
+        md.AppendLine("Rerun: `scripts/bench.sh` (every scenario, 3 runs each; records alone takes about 20 minutes and mixed about 15). `scripts/bench.sh --quick` is a smoke check: it prints its tables and leaves this file alone (`--output FILE` writes them elsewhere).");
         md.AppendLine("Throughput: 16 streams of 4096-sample chunks, two per input partition, the producer kept at most 8 MiB ahead of the");
         md.AppendLine("output, rate measured at the read_committed output from 10 s after the start (warm-up) for 12 s; every (stream, seq)");
         md.AppendLine("produced is checked to come out exactly once. The load generator formats each stream's JSON samples once and reads");

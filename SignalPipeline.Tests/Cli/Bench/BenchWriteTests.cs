@@ -4,7 +4,8 @@ namespace SignalPipeline.Tests.Cli.Bench;
 
 /// <summary>
 /// Which runs of <c>bench</c> rewrite docs/benchmarks.md's pipeline section: it is rewritten whole, so a run of some of
-/// its scenarios or cases would replace the figures of the rest with "not run" (docs/benchmarks.md, "Cost per record").
+/// its scenarios or cases would replace the figures of the rest with "not run" (docs/benchmarks.md, "Cost per record");
+/// and a --quick run (a smoke check) writes none of the file's sections unless --output names a file.
 /// </summary>
 public sealed class BenchWriteTests
 {
@@ -22,6 +23,21 @@ public sealed class BenchWriteTests
         var oneCase = BenchCommand.KeepsPipelineSection(BenchCommand.AllScenarios, caseFilter: "kalman, JSON", outputGiven: false);
         Assert.NotNull(oneCase);
         Assert.Contains("--case 'kalman, JSON'", oneCase, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_quick_run_leaves_every_section_of_the_file_alone_unless_output_names_one()
+    {
+        // A smoke check's figures (short windows, cases left out) must not replace measured ones, in any section.
+        var kept = BenchCommand.KeepsFile(quick: true, outputGiven: false);
+        Assert.NotNull(kept);
+        Assert.Contains("--quick is a smoke check", kept, StringComparison.Ordinal);
+        Assert.Contains("--output FILE", kept, StringComparison.Ordinal);
+        Assert.Equal(kept, BenchCommand.KeepsPipelineSection(BenchCommand.AllScenarios, caseFilter: null, outputGiven: false, quick: true));
+
+        Assert.Null(BenchCommand.KeepsFile(quick: false, outputGiven: false));
+        Assert.Null(BenchCommand.KeepsFile(quick: true, outputGiven: true));
+        Assert.Null(BenchCommand.KeepsPipelineSection(BenchCommand.AllScenarios, caseFilter: null, outputGiven: true, quick: true));
     }
 
     [Fact]
