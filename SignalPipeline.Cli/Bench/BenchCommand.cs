@@ -222,47 +222,13 @@ public sealed class BenchRunner(
     public async Task<BenchReport> RunAsync(CancellationToken cancellationToken)
     {
         var report = new BenchReport(env, brokers, repeats) { ProcessorOverrides = processorOverrides };
-        var cases = new List<PipelineCase>();
-        if (scenarios.Contains("local"))
+        var pythonReady = !scenarios.Contains("records") || PeerProcess.PythonReady();
+        if (!pythonReady)
         {
-            cases.Add(new("local", "kalman, binary f64", "kalman", SampleFormat.Float64, 1, false));
-            if (!env.Quick)
-            {
-                // JSON takes the longest to drain; --quick (a smoke check under two minutes) leaves it out.
-                cases.Add(new("local", "kalman, JSON", "kalman", SampleFormat.Json, 1, false));
-            }
-
-            cases.Add(new("local", "lms(16), binary f64", "lms", SampleFormat.Float64, 1, false));
+            Console.WriteLine($"records: the Python peer case is skipped: {PeerProcess.PythonMissing}");
         }
 
-        if (scenarios.Contains("records"))
-        {
-            cases.AddRange(RecordCases(env.Quick));
-        }
-
-        if (scenarios.Contains("remote"))
-        {
-            cases.Add(new("remote", "kalman via gateway, binary f64", "kalman", SampleFormat.Float64, 1, true));
-        }
-
-        if (scenarios.Contains("scaled"))
-        {
-            cases.Add(new("scaled", "2 processors, kalman, binary f64", "kalman", SampleFormat.Float64, 2, false));
-        }
-
-        if (scenarios.Contains("bridge"))
-        {
-            // The same pipeline with the bridge reading its output, without and with clients: the difference is what
-            // the clients cost the pipeline.
-            cases.Add(new("bridge", "bridge, no clients; kalman, binary f64", "kalman", SampleFormat.Float64, 1, false, 0));
-            cases.Add(new("bridge", $"bridge, {BridgeClients} clients; kalman, binary f64", "kalman", SampleFormat.Float64, 1, false, BridgeClients));
-        }
-
-        if (only is not null)
-        {
-            cases.RemoveAll(c => !c.Label.Contains(only, StringComparison.OrdinalIgnoreCase));
-        }
-
+        var cases = Cases(scenarios, env.Quick, pythonReady, only);
         var total = Stopwatch.StartNew();
         foreach (var @case in cases)
         {
@@ -301,10 +267,61 @@ public sealed class BenchRunner(
     }
 
     /// <summary>
-    /// Issue 14's cost per record: the processor against the pass-through ceiling at the chunk sizes users send, and the
-    /// JSON job against a Python peer. --quick keeps one case of each kind at 256 samples.
+    /// The pipeline cases a run measures, in order (docs/benchmarks.md describes each): pure, so the documented lists
+    /// (what --quick leaves out, the records cases, what --case selects, the Python peer skipped) have tests.
     /// </summary>
-    private static List<PipelineCase> RecordCases(bool quick)
+    internal static List<PipelineCase> Cases(IReadOnlyCollection<string> scenarios, bool quick, bool pythonReady, string? only)
+    {
+        var cases = new List<PipelineCase>();
+        if (scenarios.Contains("local"))
+        {
+            cases.Add(new("local", "kalman, binary f64", "kalman", SampleFormat.Float64, 1, false));
+            if (!quick)
+            {
+                // JSON takes the longest to drain; --quick (a smoke check under two minutes) leaves it out.
+                cases.Add(new("local", "kalman, JSON", "kalman", SampleFormat.Json, 1, false));
+            }
+
+            cases.Add(new("local", "lms(16), binary f64", "lms", SampleFormat.Float64, 1, false));
+        }
+
+        if (scenarios.Contains("records"))
+        {
+            cases.AddRange(RecordCases(quick, pythonReady));
+        }
+
+        if (scenarios.Contains("remote"))
+        {
+            cases.Add(new("remote", "kalman via gateway, binary f64", "kalman", SampleFormat.Float64, 1, true));
+        }
+
+        if (scenarios.Contains("scaled"))
+        {
+            cases.Add(new("scaled", "2 processors, kalman, binary f64", "kalman", SampleFormat.Float64, 2, false));
+        }
+
+        if (scenarios.Contains("bridge"))
+        {
+            // The same pipeline with the bridge reading its output, without and with clients: the difference is what
+            // the clients cost the pipeline.
+            cases.Add(new("bridge", "bridge, no clients; kalman, binary f64", "kalman", SampleFormat.Float64, 1, false, 0));
+            cases.Add(new("bridge", $"bridge, {BridgeClients} clients; kalman, binary f64", "kalman", SampleFormat.Float64, 1, false, BridgeClients));
+        }
+
+        if (only is not null)
+        {
+            cases.RemoveAll(c => !c.Label.Contains(only, StringComparison.OrdinalIgnoreCase));
+        }
+
+        return cases;
+    }
+
+    /// <summary>
+    /// Issue 14's cost per record: the processor against the pass-through ceiling at the chunk sizes users send, and the
+    /// JSON job against a Python peer (skipped where <paramref name="pythonReady"/> is false). --quick keeps one case of
+    /// each kind at 256 samples.
+    /// </summary>
+    private static List<PipelineCase> RecordCases(bool quick, bool pythonReady)
     {
         var cases = new List<PipelineCase>();
         foreach (var samples in quick ? [256] : new[] { 64, 256, 4096 })
@@ -319,13 +336,9 @@ public sealed class BenchRunner(
             cases.Add(new("records", "kalman, JSON, 256 samples", "kalman", SampleFormat.Json, 1, false, ChunkSamples: 256));
         }
 
-        if (PeerProcess.PythonReady())
+        if (pythonReady)
         {
             cases.Add(new("records", "Python peer: kalman, JSON, 256 samples", "kalman", SampleFormat.Json, 0, false, ChunkSamples: 256, Worker: PipelineWorker.PythonPeer));
-        }
-        else
-        {
-            Console.WriteLine($"records: the Python peer case is skipped: {PeerProcess.PythonMissing}");
         }
 
         return cases;

@@ -1,0 +1,78 @@
+using SignalPipeline.Cli.Bench;
+using SignalPipeline.Messages;
+
+namespace SignalPipeline.Tests.Cli.Bench;
+
+/// <summary>
+/// The pipeline cases <c>signal-pipeline bench</c> measures, as docs/benchmarks.md lists them ("Cost per record": the
+/// records cases, what --quick and --case keep, the Python peer skipped without python3-confluent-kafka; the bridge with
+/// no clients and 200): the case list is pure, so these run without a broker.
+/// </summary>
+public sealed class BenchCaseTests
+{
+    private static readonly string[] Records = ["records"];
+
+    [Fact]
+    public void The_records_scenario_runs_the_nine_documented_cases()
+    {
+        var cases = BenchRunner.Cases(Records, quick: false, pythonReady: true, only: null);
+
+        Assert.Equal(
+            new[]
+            {
+                "pass-through, binary f64, 64 samples", "kalman, binary f64, 64 samples",
+                "pass-through, binary f64, 256 samples", "kalman, binary f64, 256 samples",
+                "pass-through, binary f64, 4096 samples", "kalman, binary f64, 4096 samples",
+                "pass-through, JSON, 256 samples", "kalman, JSON, 256 samples",
+                "Python peer: kalman, JSON, 256 samples",
+            },
+            cases.Select(c => c.Label));
+        Assert.All(cases, c => Assert.Equal(c.Label.StartsWith("pass-through", StringComparison.Ordinal) ? PipelineWorker.Passthrough
+            : c.Label.StartsWith("Python", StringComparison.Ordinal) ? PipelineWorker.PythonPeer : PipelineWorker.Processor, c.Worker));
+        Assert.All(cases, c => Assert.Equal(c.Label.Contains("JSON", StringComparison.Ordinal) ? SampleFormat.Json : SampleFormat.Float64, c.Format));
+    }
+
+    [Fact]
+    public void Quick_keeps_the_records_cases_at_256_samples_and_leaves_out_the_JSON_processor_cases()
+    {
+        var records = BenchRunner.Cases(Records, quick: true, pythonReady: true, only: null);
+        Assert.Equal(
+            new[] { "pass-through, binary f64, 256 samples", "kalman, binary f64, 256 samples", "Python peer: kalman, JSON, 256 samples" },
+            records.Select(c => c.Label));
+        Assert.All(records, c => Assert.Equal(256, c.ChunkSamples));
+
+        var local = BenchRunner.Cases(["local"], quick: true, pythonReady: true, only: null);
+        Assert.Equal(new[] { "kalman, binary f64", "lms(16), binary f64" }, local.Select(c => c.Label));
+        Assert.Contains("kalman, JSON", BenchRunner.Cases(["local"], quick: false, pythonReady: true, only: null).Select(c => c.Label));
+    }
+
+    [Fact]
+    public void Without_python3_confluent_kafka_the_Python_peer_case_is_skipped_and_the_rest_run()
+    {
+        var cases = BenchRunner.Cases(Records, quick: false, pythonReady: false, only: null);
+
+        Assert.DoesNotContain(cases, c => c.Worker == PipelineWorker.PythonPeer);
+        Assert.Equal(8, cases.Count);
+    }
+
+    [Fact]
+    public void Case_keeps_the_cases_whose_label_contains_its_text_whatever_the_case_of_the_letters()
+    {
+        var cases = BenchRunner.Cases(BenchCommand.PipelineScenarios, quick: false, pythonReady: true, only: "BINARY F64, 256");
+
+        Assert.Equal(new[] { "pass-through, binary f64, 256 samples", "kalman, binary f64, 256 samples" }, cases.Select(c => c.Label));
+    }
+
+    [Fact]
+    public void Every_pipeline_scenario_gives_its_documented_setups()
+    {
+        var cases = BenchRunner.Cases(BenchCommand.PipelineScenarios, quick: false, pythonReady: true, only: null);
+
+        var remote = Assert.Single(cases, c => c.Scenario == "remote");
+        Assert.True(remote.Remote);
+        Assert.Equal(2, Assert.Single(cases, c => c.Scenario == "scaled").Processors);
+        Assert.Equal(new[] { 0, 200 }, cases.Where(c => c.Scenario == "bridge").Select(c => c.BridgeClients ?? -1));
+        Assert.All(cases.Where(c => c.Scenario != "records"), c => Assert.Equal(4096, c.ChunkSamples));
+        Assert.DoesNotContain(cases, c => c.Scenario == "http"); // HTTP load, not a pipeline case
+    }
+}
