@@ -6,7 +6,9 @@ namespace SignalPipeline.Tests.Cli.Bench;
 /// <c>signal-pipeline bench</c> refuses a bad option, or a start outside the repository, with one <c>error:</c> line and
 /// exit 2 before anything runs (a run takes minutes). Each case runs the tool in a folder outside the repository, so
 /// even a build that did not check an option stops at finding the repository instead of starting a bench.
+/// Integration: it runs the tool as a child process (docs/testing.md: unit tests start no other program).
 /// </summary>
+[Trait("Category", TestCategory.Integration)]
 public sealed class BenchOptionTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("bench-options-").FullName;
