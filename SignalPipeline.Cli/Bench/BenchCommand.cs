@@ -469,8 +469,7 @@ public sealed class BenchRunner(
     {
         await using var service = await ServiceProcess.StartAsync(env, "FilterService", "filter-service", new Dictionary<string, string>(), cancellationToken);
         await using var gateway = await ServiceProcess.StartAsync(env, "FilterGateway", "filter-gateway", GatewayEnv(service.Url), cancellationToken);
-        var warmup = TimeSpan.FromSeconds(env.Quick ? 1 : 2);
-        var duration = TimeSpan.FromSeconds(env.Quick ? 2 : 8);
+        var (warmup, duration) = (HttpWarmup(env), HttpDuration(env));
         var results = new List<HttpLoadResult>();
         foreach (var binary in new[] { false, true })
         {
@@ -501,6 +500,11 @@ public sealed class BenchRunner(
     }
 
     public static TimeSpan AbusePhase(BenchEnvironment env) => TimeSpan.FromSeconds(env.Quick ? 5 : 20);
+
+    /// <summary>The HTTP scenario's warm-up and measured time per row (named in its report).</summary>
+    public static TimeSpan HttpWarmup(BenchEnvironment env) => TimeSpan.FromSeconds(env.Quick ? 1 : 2);
+
+    public static TimeSpan HttpDuration(BenchEnvironment env) => TimeSpan.FromSeconds(env.Quick ? 2 : 8);
 
     internal static Dictionary<string, string> GatewayEnv(Uri service)
     {

@@ -89,6 +89,10 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
             md.AppendLine();
             md.AppendLine("### HTTP: 4096-sample kalman requests, 8 concurrent clients");
             md.AppendLine();
+            md.AppendLine("Each client posts one fixed chunk to `POST /kalman/audio/run` and waits for the answer before the next, JSON then binary");
+            md.AppendLine($"f64, through the gateway and straight to the service (one of each, from their {env.Configuration} builds); the first answer is");
+            md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"checked before timing, then {BenchRunner.HttpWarmup(env).TotalSeconds:0} s of warm-up and {BenchRunner.HttpDuration(env).TotalSeconds:0} s measured per row; requests/s = samples/s / 4096."));
+            md.AppendLine();
             md.AppendLine("| Target | Body | Samples/s (median) | Requests/s | p50 ms | p99 ms | Failed | Gateway / direct |");
             md.AppendLine("|---|---|---|---|---|---|---|---|");
             foreach (var group in Http.GroupBy(h => (h.Encoding, h.Target)))
