@@ -4,11 +4,13 @@ using FilterKafkaProcessor.Directory;
 using Microsoft.Extensions.Logging.Abstractions;
 using SignalPipeline.Kafka;
 using SignalPipeline.Tests.Cli;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.FilterKafkaProcessor;
 
 /// <summary>The directory topic through real Kafka clients (the dev broker, librdkafka's mock cluster): announce, read, leave.</summary>
 [Collection(MockBrokerCollection.Name)]
+[Trait("Category", TestCategory.Integration)]
 public sealed class InstanceDirectoryKafkaTests(MockBrokerFixture broker)
 {
     [Fact]

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using FilterKafkaProcessor.Directory;
+using FilterKafkaProcessor.Inspection;
 using SignalPipeline.Tests.Cli;
 using SignalPipeline.Tests.Infrastructure;
 
@@ -122,6 +123,53 @@ public sealed class StreamOwnerLookupTests
         directory.Apply("gone", null);
         var notFound = await StreamHttpHost.Answered(host.Http.GetAsync(new Uri("/streams/elsewhere", UriKind.Relative)), one);
         Assert.Equal(HttpStatusCode.NotFound, notFound.StatusCode);
+    }
+
+    [Fact]
+    public async Task AnAnswerOverMaxAnswerBytesIsNotTakenAndGives503NamingTheInstance()
+    {
+        using var kit = new StreamConfigKit(partitions: 1);
+        var one = kit.Start("one");
+        using var huge = new TcpListener(IPAddress.Loopback, 0);
+        huge.Start();
+        var hugeUrl = $"http://127.0.0.1:{((IPEndPoint)huge.LocalEndpoint).Port}";
+        var answering = AnswerOnceAsync(huge, StreamLookup.MaxAnswerBytes + 1);
+
+        var directory = new InstanceDirectory(TimeSpan.FromMinutes(1), TimeProvider.System);
+        await using var host = await StreamHttpHost.StartAsync(one, "one", directory, new InstanceDirectoryOptions { StreamLookupTimeoutMs = 10_000 });
+        directory.Apply("one", host.Entry([0]));
+        directory.Apply("huge", new InstanceEntry("huge", hugeUrl, [1], DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+
+        var response = await StreamHttpHost.Answered(host.Http.GetAsync(new Uri("/streams/elsewhere", UriKind.Relative)), one);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var detail = await response.Content.ReadAsStringAsync();
+        Assert.Contains($"huge ({hugeUrl}): ", detail, StringComparison.Ordinal);
+        Assert.Contains(StreamLookup.MaxAnswerBytes.ToString(System.Globalization.CultureInfo.InvariantCulture), detail, StringComparison.Ordinal);
+        Assert.True(await answering.WaitAsync(TimeSpan.FromSeconds(30)), "The instance was asked.");
+    }
+
+    /// <summary>Answers the first request with a 200 of <paramref name="bytes"/> declared bytes (sends what the reader takes).</summary>
+    private static async Task<bool> AnswerOnceAsync(TcpListener listener, int bytes)
+    {
+        using var client = await listener.AcceptTcpClientAsync();
+        var stream = client.GetStream();
+        var header = System.Text.Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {bytes}\r\n\r\n");
+        await stream.WriteAsync(header);
+        var block = new byte[64 * 1024];
+        block.AsSpan().Fill((byte)' ');
+        try
+        {
+            for (var sent = 0; sent < bytes; sent += block.Length)
+            {
+                await stream.WriteAsync(block.AsMemory(0, Math.Min(block.Length, bytes - sent)));
+            }
+        }
+        catch (IOException)
+        {
+            // the lookup gave up reading: what the test expects
+        }
+
+        return true;
     }
 
     [Fact]
