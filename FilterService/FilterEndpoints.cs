@@ -63,6 +63,13 @@ public static class FilterEndpoints
         {
             var name = ResolveAlgorithm(algorithm);
             var binary = RequestMediaType.ForBatch(context.Request.ContentType);
+            if (binary && context.Request.Query.ContainsKey("state"))
+            {
+                // Not a parameter: said as what it is, not as "must be a finite number" (the query's names are case-insensitive).
+                throw FilterRequestException.BadRequest(
+                    "A binary batch carries each item's state in the body (s bytes after the item's n); the 'state' query parameter is only for the binary /audio/run.");
+            }
+
             // Decided before a large body is read: a request whose answer no form can satisfy costs nothing more.
             var binaryAnswer = AnswerMediaType.ForBatch(AnswerMediaType.Ranges(context.Request.Headers.Accept), binary);
             using var body = await RequestBody.TakeAsync(context, limits.MaxRequestBodyBytes, cancellationToken);

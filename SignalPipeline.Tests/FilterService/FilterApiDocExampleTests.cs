@@ -230,6 +230,8 @@ public sealed class FilterApiDocExampleTests(FilterApiDocExampleTests.Service se
         { "query value not a number", "?order=abc", Bytes(1u, 1u, 0u, 0.2), "Query parameter 'order' must be a finite number; got 'abc'." },
         { "a query name given twice", "?order=4&order=5", Bytes(1u, 1u, 0u, 0.2),
             "Query parameter 'order' is given twice (parameter names are case-insensitive)." },
+        { "a state in the query", "?State=AAAA", Bytes(1u, 1u, 0u, 0.2),
+            "A binary batch carries each item's state in the body (s bytes after the item's n); the 'state' query parameter is only for the binary /audio/run." },
     };
 
     [Theory]
