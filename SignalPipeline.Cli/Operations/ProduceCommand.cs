@@ -108,18 +108,7 @@ public sealed record ProduceRequest(string StreamId, string Topic, int ChunkSize
     public void Validate()
     {
         var maxIdBytes = new DecodeLimits().MaxStreamIdBytes;
-        int idBytes;
-        try
-        {
-            // Strict: a lone surrogate would go out as U+FFFD, a stream id other than the one given (streams configure
-            // refuses it too).
-            idBytes = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetByteCount(StreamId);
-        }
-        catch (System.Text.EncoderFallbackException)
-        {
-            throw new UsageException("--stream is not valid Unicode (a lone surrogate): no stream can have it.");
-        }
-
+        var idBytes = StreamIdArgument.Utf8Bytes(StreamId, "--stream");
         if (idBytes is 0 || idBytes > maxIdBytes)
         {
             throw new UsageException($"--stream must be 1 to {maxIdBytes} UTF-8 bytes.");

@@ -79,16 +79,7 @@ public static class StreamsCommand
         // A stream id as the codec takes one (docs/messages.md): 1 to 256 bytes of valid UTF-8, blanks included. An entry
         // with any other key names no stream: the processor would ignore it with a warning.
         var maxBytes = SignalPipeline.Messages.DecodeLimits.Default.MaxStreamIdBytes;
-        int bytes;
-        try
-        {
-            bytes = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetByteCount(streamId);
-        }
-        catch (System.Text.EncoderFallbackException)
-        {
-            throw new UsageException("the stream id is not valid Unicode (a lone surrogate): no stream can have it.");
-        }
-
+        var bytes = StreamIdArgument.Utf8Bytes(streamId, "the stream id");
         if (bytes is 0 || bytes > maxBytes)
         {
             throw new UsageException($"the stream id must be 1 to {maxBytes} bytes of UTF-8, as a stream id; got {bytes}.");
