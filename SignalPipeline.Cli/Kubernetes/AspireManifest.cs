@@ -177,7 +177,11 @@ public sealed record ManifestVolume(string Name, string Target, bool ReadOnly);
 
 public sealed record ManifestBuild(string Context, string Dockerfile);
 
-public sealed record ManifestInput(bool Secret, string? Default, bool Generated);
+public sealed record ManifestInput(bool Secret, string? Default, bool Generated)
+{
+    /// <summary>Secret or generated: never written to generated files, its value comes from an uncommitted env file at deploy time.</summary>
+    public bool IsSecret => Secret || Generated;
+}
 
 /// <summary>The manifest cannot be turned into Kubernetes objects; the message says what is wrong.</summary>
 public sealed class ManifestException(string message) : Exception(message);

@@ -27,12 +27,13 @@ public sealed class KubernetesGenerator
         {
             if (!manifest.Resources.TryGetValue(name, out var parameter) || parameter.Type != "parameter.v0")
             {
-                var known = manifest.Resources.Values.Where(r => r.Type == "parameter.v0" && !r.Inputs.Values.Any(i => i.Secret)).Select(r => r.Name).Order(StringComparer.Ordinal).ToList();
+                var known = manifest.Resources.Values.Where(r => r.Type == "parameter.v0" && !r.Inputs.Values.Any(i => i.IsSecret)).Select(r => r.Name).Order(StringComparer.Ordinal).ToList();
                 throw new ManifestException($"--param {name}: the manifest has no parameter '{name}' " +
                     (known.Count > 0 ? $"(its non-secret parameters: {string.Join(", ", known)})." : "(it has no non-secret parameters)."));
             }
 
-            if (parameter.Inputs.Values.Any(i => i.Secret))
+            // As ManifestExpressions resolves it: a generated value is withheld like a secret, so a --param for it would be ignored.
+            if (parameter.Inputs.Values.Any(i => i.IsSecret))
             {
                 throw new ManifestException($"--param {name}: '{name}' is a secret parameter; its value goes in the *.secrets.env file of the resource that uses it, never into the generated tree.");
             }

@@ -157,9 +157,8 @@ public sealed class ManifestExpressions(AspireManifest manifest, IReadOnlyDictio
             ?? throw new ManifestException($"Expression '{{{expression}}}': parameter '{resource.Name}' has no input '{inputName}'.");
         var none = new SortedSet<string>(StringComparer.Ordinal);
 
-        if (input.Secret || input.Generated)
+        if (input.IsSecret)
         {
-            // Never written to generated files: the value comes from an uncommitted env file at deploy time.
             return new ResolvedValue("", IsSecret: true, IsDropped: false, none);
         }
 
