@@ -88,9 +88,10 @@ public static partial class SampleCodec
         }
         else if (headers.TryGetLastBytes(MessageHeaders.SampleRate, out var rateBytes) && rateBytes is not null)
         {
-            if (!double.TryParse(rateBytes, NumberStyles.Float, CultureInfo.InvariantCulture, out var rate))
+            if (!TryParseHeaderNumber(rateBytes, out var rate))
             {
-                return Fail(DecodeErrorCode.InvalidHeader, $"header '{MessageHeaders.SampleRate}' = '{Printable(rateBytes)}' is not a number", out error);
+                return Fail(DecodeErrorCode.InvalidHeader,
+                    $"header '{MessageHeaders.SampleRate}' = '{Printable(rateBytes)}' is not a number (a JSON number: 8000, 44100.5, 4.41e4)", out error);
             }
 
             fields.SampleRate = rate;
@@ -227,13 +228,74 @@ public static partial class SampleCodec
             return !required || Fail(DecodeErrorCode.MissingField, $"header '{name}' is missing", out error);
         }
 
-        if (!long.TryParse(bytes, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number))
+        if (!TryParseHeaderInteger(bytes, out var number))
         {
-            return Fail(DecodeErrorCode.InvalidHeader, $"header '{name}' = '{Printable(bytes)}' is not an integer", out error);
+            return Fail(DecodeErrorCode.InvalidHeader,
+                $"header '{name}' = '{Printable(bytes)}' is not an integer (a JSON integer within 64 bits: digits, an optional '-' before them, no leading zero)", out error);
         }
 
         value = number;
         return true;
+    }
+
+    /// <summary>
+    /// A JSON integer (RFC 8259: <c>-?(0|[1-9][0-9]*)</c>, as <c>seq</c> is in a JSON chunk) within the range of a long.
+    /// Not <c>long.TryParse</c>, which also takes a '+', leading zeros and trailing NUL characters, so that a binary header
+    /// means what the same text means in JSON and nothing else (docs/messages.md, "Choosing the form").
+    /// </summary>
+    private static bool TryParseHeaderInteger(ReadOnlySpan<byte> text, out long value)
+    {
+        value = 0;
+        var negative = !text.IsEmpty && text[0] == (byte)'-';
+        var digits = negative ? text[1..] : text;
+        // 19 digits fit a ulong (10^19 - 1 < 2^64), so the sum below cannot wrap; more never fit a long.
+        if (digits.IsEmpty || digits.Length > 19 || (digits[0] == (byte)'0' && digits.Length > 1))
+        {
+            return false;
+        }
+
+        var magnitude = 0UL;
+        foreach (var b in digits)
+        {
+            var digit = (uint)b - '0';
+            if (digit > 9)
+            {
+                return false;
+            }
+
+            magnitude = magnitude * 10 + digit;
+        }
+
+        // long.MinValue's magnitude is one more than long.MaxValue.
+        if (magnitude > (negative ? (ulong)long.MaxValue + 1 : long.MaxValue))
+        {
+            return false;
+        }
+
+        value = negative ? unchecked((long)(0 - magnitude)) : (long)magnitude;
+        return true;
+    }
+
+    /// <summary>
+    /// A JSON number (RFC 8259), read by the JSON samples' parser (<see cref="TryParseNumber"/>, correctly rounded; 1e999
+    /// reads as infinity, which the chunk's check refuses as <c>invalid-sample-rate</c>), or one of the literals a JSON chunk
+    /// may carry for a non-finite sample (<c>NaN</c>, <c>Infinity</c>, <c>-Infinity</c>), read as what they name so that
+    /// they too are <c>invalid-sample-rate</c>. Not <c>double.TryParse</c> with <c>NumberStyles.Float</c>, which also
+    /// takes white space, a '+', <c>.5</c>, <c>5.</c> and any case of the literals.
+    /// </summary>
+    private static bool TryParseHeaderNumber(ReadOnlySpan<byte> text, out double value)
+    {
+        var end = 0;
+        if (TryParseNumber(text, ref end, out value) && end == text.Length)
+        {
+            return true;
+        }
+
+        value = text.SequenceEqual("NaN"u8) ? double.NaN
+            : text.SequenceEqual("Infinity"u8) ? double.PositiveInfinity
+            : text.SequenceEqual("-Infinity"u8) ? double.NegativeInfinity
+            : 0;
+        return !double.IsFinite(value);
     }
 
     private static byte[] FormatHeader(long value)

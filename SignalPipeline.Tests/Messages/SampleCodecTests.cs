@@ -478,6 +478,93 @@ public sealed class SampleCodecTests
         Assert.Equal(expected, error.Code);
     }
 
+    /// <summary>
+    /// docs/messages.md ("Choosing the form"): a binary header's number is a JSON number (RFC 8259), an integer one for
+    /// seq and the timestamps. What .NET's parsers also take (a '+', white space, leading zeros, a trailing NUL, '.5',
+    /// other spellings of NaN and infinity) is <c>invalid-header</c>, naming the header and quoting the value; until
+    /// 2026-12-05 <c>seq: +5</c> was seq 5 and <c>sample-rate:  8000 </c> 8000.
+    /// </summary>
+    [Theory]
+    [InlineData("seq", "+5")]
+    [InlineData("seq", " 5")]
+    [InlineData("seq", "5 ")]
+    [InlineData("seq", "05")]
+    [InlineData("seq", "-05")]
+    [InlineData("seq", "5\0")]
+    [InlineData("seq", "-")]
+    [InlineData("seq", "")]
+    [InlineData("seq", "1e3")]
+    [InlineData("seq", "9223372036854775808")]
+    [InlineData("seq", "10000000000000000000")]
+    [InlineData("timestamp-ms", "+99")]
+    [InlineData("sample-rate", "+8000")]
+    [InlineData("sample-rate", " 8000")]
+    [InlineData("sample-rate", "8000 ")]
+    [InlineData("sample-rate", "08000")]
+    [InlineData("sample-rate", ".5")]
+    [InlineData("sample-rate", "5.")]
+    [InlineData("sample-rate", "5e")]
+    [InlineData("sample-rate", "8000\0")]
+    [InlineData("sample-rate", "nan")]
+    [InlineData("sample-rate", "+Infinity")]
+    [InlineData("sample-rate", "∞")]
+    [InlineData("sample-rate", "1,000")]
+    public void A_binary_header_number_outside_the_JSON_grammar_is_invalid_header_naming_it_and_quoting_the_value(string header, string text)
+    {
+        var message = BinaryChunkWithHeader(header, text);
+
+        Assert.False(SampleCodec.TryDecodeSampleChunk(message.Key, message.Value, message.Headers, out _, out var error));
+
+        Assert.Equal(DecodeErrorCode.InvalidHeader, error.Code);
+        Assert.StartsWith($"header '{header}' = '{text}' is not ", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("seq", "0", 0L, null, null)]
+    [InlineData("seq", "9223372036854775807", long.MaxValue, null, null)]
+    [InlineData("timestamp-ms", "1700000000123", 0L, null, 1700000000123L)]
+    [InlineData("timestamp-ms", "0", 0L, null, 0L)]
+    [InlineData("sample-rate", "44100.5", 0L, 44100.5, null)]
+    [InlineData("sample-rate", "4.41E4", 0L, 44100.0, null)]
+    [InlineData("sample-rate", "1e-3", 0L, 0.001, null)]
+    [InlineData("sample-rate", "0.30000000000000004", 0L, 0.30000000000000004, null)]
+    public void A_binary_header_number_in_the_JSON_grammar_decodes_to_its_value(string header, string text, long seq, double? sampleRate, long? timestampMs)
+    {
+        var message = BinaryChunkWithHeader(header, text);
+
+        Assert.True(SampleCodec.TryDecodeSampleChunk(message.Key, message.Value, message.Headers, out var chunk, out var error), error.ToString());
+
+        Assert.Equal((seq, sampleRate, timestampMs), (chunk.Seq, chunk.SampleRate, chunk.TimestampMs));
+    }
+
+    /// <summary>A number the grammar takes that is out of the field's range keeps the field's own code, as in JSON.</summary>
+    [Theory]
+    [InlineData("seq", "-1", DecodeErrorCode.NegativeSeq)]
+    [InlineData("seq", "-9223372036854775808", DecodeErrorCode.NegativeSeq)]
+    [InlineData("timestamp-ms", "-1", DecodeErrorCode.InvalidTimestamp)]
+    [InlineData("sample-rate", "-0", DecodeErrorCode.InvalidSampleRate)]
+    [InlineData("sample-rate", "-8000", DecodeErrorCode.InvalidSampleRate)]
+    [InlineData("sample-rate", "1E400", DecodeErrorCode.InvalidSampleRate)]
+    [InlineData("sample-rate", "Infinity", DecodeErrorCode.InvalidSampleRate)]
+    [InlineData("sample-rate", "-Infinity", DecodeErrorCode.InvalidSampleRate)]
+    public void A_binary_header_number_in_the_grammar_but_out_of_range_gets_the_fields_code(string header, string text, DecodeErrorCode expected)
+    {
+        var message = BinaryChunkWithHeader(header, text);
+
+        Assert.False(SampleCodec.TryDecodeSampleChunk(message.Key, message.Value, message.Headers, out _, out var error));
+
+        Assert.Equal(expected, error.Code);
+    }
+
+    /// <summary>A binary chunk (seq 0, no sample rate or timestamp) whose <paramref name="header"/> is <paramref name="text"/>.</summary>
+    private static Message<byte[], byte[]> BinaryChunkWithHeader(string header, string text)
+    {
+        var message = SampleCodec.ToMessage(new SampleChunk("sensor-1", 0, new[] { 1.0 }) { Format = SampleFormat.Float64 });
+        message.Headers.Remove(header);
+        message.Headers.Add(header, Encoding.UTF8.GetBytes(text));
+        return message;
+    }
+
     [Fact]
     public void Binary_float32_length_must_be_a_multiple_of_four()
     {
