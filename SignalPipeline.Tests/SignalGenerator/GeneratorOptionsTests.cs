@@ -58,19 +58,23 @@ public sealed class GeneratorOptionsTests
     }
 
     /// <summary>
-    /// The messages docs/messages.md quotes ("The signal generator"), word for word within the start failure (the generated
-    /// validator puts the member's name before an attribute's message: <c>Rate: Generator:Rate = -1 ...</c>); NaN is not a
-    /// finite number.
+    /// The start failures docs/messages.md quotes ("The signal generator"), whole: the service's last line is
+    /// <c>crit: the service stopped: </c> and <see cref="ServiceFailure.Describe"/> of the exception. The generated validator
+    /// puts the member's name before an attribute's message (<c>Rate: Generator:Rate = -1 ...</c>, as the processor's
+    /// <c>LingerMs: Processor:LingerMs = -1 ...</c>) and not before <see cref="GeneratorOptions.Validate"/>'s; refusals are
+    /// joined by "; ". NaN is not a finite number.
     /// </summary>
     [Theory]
-    [InlineData("Generator:ChunkSize", "0", "Generator:ChunkSize = 0 is out of range [1, 65536] (the decoders' limit).")]
-    [InlineData("Generator:Rate", "-1", "Generator:Rate = -1 is out of range: a finite number >= 0.")]
-    [InlineData("Generator:Rate", "NaN", "Generator:Rate = NaN is out of range: a finite number >= 0.")]
-    public void An_invalid_setting_fails_at_start_with_the_message_the_doc_quotes(string key, string value, string message)
+    [InlineData("Generator:ChunkSize=0", "Generator:ChunkSize = 0 is out of range [1, 65536] (the decoders' limit).")]
+    [InlineData("Generator:Rate=-1", "Rate: Generator:Rate = -1 is out of range: a finite number >= 0.")]
+    [InlineData("Generator:Rate=NaN", "Rate: Generator:Rate = NaN is out of range: a finite number >= 0.")]
+    [InlineData("Generator:Rate=-1|Generator:ChunkSize=0",
+        "Rate: Generator:Rate = -1 is out of range: a finite number >= 0.; Generator:ChunkSize = 0 is out of range [1, 65536] (the decoders' limit).")]
+    public void An_invalid_setting_fails_at_start_with_the_message_the_doc_quotes(string settings, string message)
     {
-        var ex = Assert.Throws<OptionsValidationException>(() => Resolve((key, value)));
+        var ex = Assert.Throws<OptionsValidationException>(() => Resolve([.. settings.Split('|').Select(s => (s.Split('=')[0], s.Split('=')[1]))]));
 
-        Assert.Contains(message, ex.Message, StringComparison.Ordinal);
+        Assert.Equal(message, ServiceFailure.Describe(ex));
     }
 
     [Fact]
