@@ -202,20 +202,10 @@ public sealed class ProcessorOptions : IValidatableObject
             yield return new(unreadable);
         }
 
-        // Each topic has one kind of record: one topic in two roles makes the processor read its own output or dead letters
-        // as input (again and again), or restore outputs and stream configs as checkpoints. Names are case-sensitive.
-        (string Setting, string Topic)[] topics = [(PipelineTopics.InputSetting, InputTopic), (PipelineTopics.OutputSetting, OutputTopic),
-            (PipelineTopics.DeadLetterSetting, DlqTopic), (PipelineTopics.ChangelogSetting, ChangelogTopic), (PipelineTopics.StreamConfigSetting, StreamConfigTopic)];
-        for (var i = 0; i < topics.Length; i++)
+        foreach (var shared in SharedTopics([(PipelineTopics.InputSetting, InputTopic), (PipelineTopics.OutputSetting, OutputTopic),
+            (PipelineTopics.DeadLetterSetting, DlqTopic), (PipelineTopics.ChangelogSetting, ChangelogTopic), (PipelineTopics.StreamConfigSetting, StreamConfigTopic)]))
         {
-            for (var j = i + 1; j < topics.Length; j++)
-            {
-                if (topics[i].Topic == topics[j].Topic)
-                {
-                    yield return new($"{topics[i].Setting} and {topics[j].Setting} are both '{topics[i].Topic}': each of the processor's topics must be a topic of its own"
-                        + (i == 0 && j == 1 ? " (the processor would read its own output)." : "."));
-                }
-            }
+            yield return new(shared);
         }
 
         if (!Enum.IsDefined(Mode))
@@ -257,6 +247,31 @@ public sealed class ProcessorOptions : IValidatableObject
         if (InstanceId is { } id && (id.Length > 200 || id.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))))
         {
             yield return new($"{ProcessorSection}:{nameof(InstanceId)} '{id}' must be up to 200 letters, digits, '-', '_' or '.'.");
+        }
+    }
+
+    /// <summary>
+    /// The rule that each of the processor's topic settings names a topic of its own, for this class (its five topics) and
+    /// <see cref="Directory.InstanceDirectoryOptions"/> (<c>INSTANCES_TOPIC</c> against those five): each topic has one kind
+    /// of record, and one topic in two roles makes the processor read its own output or dead letters as input (again and
+    /// again), restore outputs and stream configs as checkpoints, or read announcements as either. Names are
+    /// case-sensitive. A message for each two settings naming the same topic, in list order; only pairs whose second
+    /// setting is at <paramref name="from"/> or later, so that a caller checking one more setting against settings checked
+    /// elsewhere reports that setting's conflicts and not theirs again.
+    /// </summary>
+    internal static IEnumerable<string> SharedTopics(IReadOnlyList<(string Setting, string Topic)> topics, int from = 0)
+    {
+        for (var i = 0; i < topics.Count; i++)
+        {
+            for (var j = Math.Max(i + 1, from); j < topics.Count; j++)
+            {
+                if (topics[i].Topic == topics[j].Topic)
+                {
+                    var ownOutput = topics[i].Setting == PipelineTopics.InputSetting && topics[j].Setting == PipelineTopics.OutputSetting;
+                    yield return $"{topics[i].Setting} and {topics[j].Setting} are both '{topics[i].Topic}': each of the processor's topics must be a topic of its own"
+                        + (ownOutput ? " (the processor would read its own output)." : ".");
+                }
+            }
         }
     }
 }

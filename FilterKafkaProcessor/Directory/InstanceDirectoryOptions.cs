@@ -50,10 +50,10 @@ public sealed class InstanceDirectoryOptions : IValidatableObject
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        foreach (var (setting, topic) in OtherTopics.Where(t => t.Topic == InstancesTopic))
+        // The other topics against each other are ProcessorOptions' to report: only the directory's against them here.
+        foreach (var shared in ProcessorOptions.SharedTopics([.. OtherTopics, (PipelineTopics.InstancesSetting, InstancesTopic)], from: OtherTopics.Count))
         {
-            // Its announcements would be read as stream configs, checkpoints or input, and theirs as announcements.
-            yield return new($"{setting} and {PipelineTopics.InstancesSetting} are both '{topic}': each of the processor's topics must be a topic of its own.");
+            yield return new(shared);
         }
 
         if (AdvertisedUrl is { Length: > 0 } url && !AdvertisedAddress.IsHttpUrl(url))
