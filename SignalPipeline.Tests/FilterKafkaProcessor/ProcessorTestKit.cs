@@ -42,6 +42,9 @@ internal sealed class ProcessorTestKit : IDisposable
         return new ProcessorTestKit(await fixture.GetConnectionStringAsync("kafka"));
     }
 
+    /// <summary>Against any broker, e.g. an in-process <c>MockKafkaCluster</c> (the kit's own tests).</summary>
+    public static ProcessorTestKit ForBroker(string bootstrapServers) => new(bootstrapServers);
+
     /// <summary>A test-unique stream id (the app and its topics are shared by the tests of a class).</summary>
     public static string StreamId(string name) => $"{name}-{Guid.NewGuid():N}"[..Math.Min(name.Length + 13, 64)];
 
