@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Numerics;
 using System.Text.Json;
 using Confluent.Kafka;
 
@@ -53,10 +55,19 @@ public static class FaultEndpoints
             return Results.NoContent();
         });
 
-        faults.MapPost("/brokers/{id:int}/down", (int id, DevBrokerHost host) => OnBroker(id, host, c => c.SetBrokerDown(id)));
-        faults.MapPost("/brokers/{id:int}/up", (int id, DevBrokerHost host) => OnBroker(id, host, c => c.SetBrokerUp(id)));
-        faults.MapPost("/brokers/{id:int}/rtt", async (int id, HttpRequest request, DevBrokerHost host) =>
+        // The id is taken as text and checked here, not by an {id:int} route constraint: a constraint that does not
+        // match leaves the request to no endpoint, a bare 404 that does not say the id is what is wrong.
+        faults.MapPost("/brokers/{id}/down", (string id, DevBrokerHost host)
+            => Broker(id, host, out var broker) ?? Applied(() => host.Cluster.SetBrokerDown(broker)));
+        faults.MapPost("/brokers/{id}/up", (string id, DevBrokerHost host)
+            => Broker(id, host, out var broker) ?? Applied(() => host.Cluster.SetBrokerUp(broker)));
+        faults.MapPost("/brokers/{id}/rtt", async (string id, HttpRequest request, DevBrokerHost host) =>
         {
+            if (Broker(id, host, out var broker) is { } refused)
+            {
+                return refused;
+            }
+
             var (body, malformed) = await ReadAsync<RttBody>(request, """{"ms":200}""");
             if (body is null)
             {
@@ -64,7 +75,7 @@ public static class FaultEndpoints
             }
 
             return body.Ms is { } ms && ms >= 0
-                ? OnBroker(id, host, c => c.SetBrokerRtt(id, TimeSpan.FromMilliseconds(ms)))
+                ? Applied(() => host.Cluster.SetBrokerRtt(broker, TimeSpan.FromMilliseconds(ms)))
                 : BadRequest("Bad RTT", $"'ms' is {body.Ms?.ToString() ?? "missing"}; expected milliseconds >= 0.");
         });
 
@@ -107,16 +118,33 @@ public static class FaultEndpoints
         return app;
     }
 
-    private static IResult OnBroker(int id, DevBrokerHost host, Action<MockKafkaCluster> apply)
+    /// <summary>
+    /// The broker a path's <c>{id}</c> names, or the problem to answer: 400 when the id is not a whole number (the ids the
+    /// <c>int</c> route constraint took before, invariant, leading sign allowed), 404 when no broker has it (a number
+    /// beyond <see cref="int"/> too); both name the id as sent and the valid ones.
+    /// </summary>
+    private static IResult? Broker(string id, DevBrokerHost host, out int broker)
     {
-        var cluster = host.Cluster;
-        if (id != MockKafkaCluster.AllBrokers && (id < 1 || id > cluster.BrokerCount))
+        var count = host.Cluster.BrokerCount;
+        var valid = $"ids are 1 to {count} (DevBroker:Brokers), or {MockKafkaCluster.AllBrokers} for all.";
+        if (!int.TryParse(id, NumberStyles.Integer, CultureInfo.InvariantCulture, out broker))
         {
-            return Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Unknown broker",
-                detail: $"Broker {id} does not exist: ids are 1 to {cluster.BrokerCount} (DevBroker:Brokers), or -1 for all.");
+            return BigInteger.TryParse(id, NumberStyles.Integer, CultureInfo.InvariantCulture, out _)
+                ? UnknownBroker($"Broker {id.Trim()} does not exist: {valid}")
+                : BadRequest("Bad broker id", $"The broker id '{id}' is not a whole number: {valid}");
         }
 
-        apply(cluster);
+        return broker == MockKafkaCluster.AllBrokers || (broker >= 1 && broker <= count)
+            ? null
+            : UnknownBroker($"Broker {broker} does not exist: {valid}");
+    }
+
+    private static IResult UnknownBroker(string detail)
+        => Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Unknown broker", detail: detail);
+
+    private static IResult Applied(Action apply)
+    {
+        apply();
         return Results.NoContent();
     }
 

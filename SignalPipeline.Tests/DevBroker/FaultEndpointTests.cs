@@ -77,6 +77,10 @@ public sealed class FaultEndpointTests(FaultEndpointTests.Broker broker) : IClas
     [InlineData("/faults/request-errors", """{"api":""", "not valid JSON")]
     [InlineData("/faults/request-errors", """{"api":"Produce","errors":"NOT_ENOUGH_REPLICAS"}""", "$.errors")]
     [InlineData("/faults/brokers/1/rtt", "", """like {"ms":200}""")]
+    // A broker id that is not a whole number: a 400 naming it, not the bare 404 of an unmatched route (until 2026-12-05).
+    [InlineData("/faults/brokers/abc/down", "", "The broker id 'abc' is not a whole number: ids are 1 to 2")]
+    [InlineData("/faults/brokers/1.5/up", "", "The broker id '1.5' is not a whole number")]
+    [InlineData("/faults/brokers/one/rtt", """{"ms":10}""", "The broker id 'one' is not a whole number")]
     public async Task Bad_input_is_a_400_problem_naming_what_is_wrong(string path, string json, string named)
     {
         var http = broker.Process.Http;
@@ -100,6 +104,24 @@ public sealed class FaultEndpointTests(FaultEndpointTests.Broker broker) : IClas
 
         Assert.Equal(HttpStatusCode.NotFound, refused.StatusCode);
         Assert.Contains("ids are 1 to 2", refused.Message);
+    }
+
+    [Theory]
+    [InlineData("/faults/brokers/3/down", "", "Broker 3 does not exist")]
+    [InlineData("/faults/brokers/0/up", "", "Broker 0 does not exist")]
+    [InlineData("/faults/brokers/-2/rtt", """{"ms":10}""", "Broker -2 does not exist")]
+    // A whole number no int holds: unknown, like any other missing broker (the int route constraint left it a bare 404).
+    [InlineData("/faults/brokers/99999999999/down", "", "Broker 99999999999 does not exist")]
+    public async Task An_unknown_broker_id_in_the_path_is_a_404_problem_naming_it_and_the_valid_ids(string path, string json, string named)
+    {
+        using var response = await broker.Process.Http.PostAsync(path, new StringContent(json, System.Text.Encoding.UTF8, "application/json")).WaitAsync(Timeout);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        using var problem = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync().WaitAsync(Timeout));
+        var detail = problem.RootElement.GetProperty("detail").GetString();
+        Assert.Contains(named, detail);
+        Assert.Contains("ids are 1 to 2 (DevBroker:Brokers), or -1 for all.", detail);
     }
 
     [Fact]
