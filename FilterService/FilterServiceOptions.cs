@@ -21,11 +21,11 @@ public sealed class FilterServiceOptions : IValidatableObject
     public long MaxRequestBodyBytes { get; set; } = 16 * 1024 * 1024;
 
     /// <summary>Most items in one <c>/audio/batch</c> request; 4096 is what the processor sends at most (RemoteChunkFilterer.MaxItemsPerRequest): set lower, it halves its requests after a 413 until they pass.</summary>
-    [Range(1, 1_000_000, ErrorMessage = "FilterService:MaxBatchItems must be between 1 and 1000000.")]
+    [SettingRange(1, 1_000_000)]
     public int MaxBatchItems { get; set; } = 4096;
 
     /// <summary>Most samples in one request, over all its items (2 Mi = 16 MiB of float64 in, as much out).</summary>
-    [Range(1, 64 * 1024 * 1024, ErrorMessage = "FilterService:MaxSamplesPerRequest must be between 1 and 67108864.")]
+    [SettingRange(1, 64 * 1024 * 1024)]
     public int MaxSamplesPerRequest { get; set; } = 2 * 1024 * 1024;
 
     /// <summary>
@@ -40,15 +40,15 @@ public sealed class FilterServiceOptions : IValidatableObject
     /// Requests with a larger (or undeclared) body served at once by one instance; more wait in a queue. One: a pod has
     /// one CPU, which a second large request would not make faster, only take from the small requests' lane.
     /// </summary>
-    [Range(1, 1024, ErrorMessage = "FilterService:MaxConcurrentRequests must be between 1 and 1024.")]
+    [SettingRange(1, 1024)]
     public int MaxConcurrentRequests { get; set; } = 1;
 
     /// <summary>Requests with a body of at most <see cref="SmallRequestBytes"/> served at once: their own lane, so they never wait behind large ones.</summary>
-    [Range(1, 1024, ErrorMessage = "FilterService:MaxConcurrentSmallRequests must be between 1 and 1024.")]
+    [SettingRange(1, 1024)]
     public int MaxConcurrentSmallRequests { get; set; } = 2;
 
     /// <summary>The declared body size (Content-Length) up to which a request is small (2 MiB: a processor request of 131072 samples with its states).</summary>
-    [Range(0, long.MaxValue, ErrorMessage = "FilterService:SmallRequestBytes must be 0 or a positive number of bytes.")]
+    [SettingRange(0, long.MaxValue)]
     public long SmallRequestBytes { get; set; } = 2 * 1024 * 1024;
 
     /// <summary>
@@ -61,15 +61,15 @@ public sealed class FilterServiceOptions : IValidatableObject
     public long MaxWaitingBodyBytes { get; set; } = 64 * 1024 * 1024;
 
     /// <summary>Filter requests that may wait for a slot; beyond that, 503 at once.</summary>
-    [Range(0, 100_000, ErrorMessage = "FilterService:RequestQueueLimit must be between 0 and 100000.")]
+    [SettingRange(0, 100_000)]
     public int RequestQueueLimit { get; set; } = 64;
 
     /// <summary>How long a request waits for a slot before it gets 503.</summary>
-    [Range(typeof(TimeSpan), "00:00:00", "00:10:00", ErrorMessage = "FilterService:RequestQueueTimeout must be between 00:00:00 and 00:10:00.")]
+    [SettingTimeRange("00:00:00", "00:10:00")]
     public TimeSpan RequestQueueTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Longest a filter request may take once admitted (reading its body, filtering, answering); then 503.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "01:00:00", ErrorMessage = "FilterService:RequestTimeout must be between 00:00:01 and 01:00:00.")]
+    [SettingTimeRange("00:00:01", "01:00:00")]
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
@@ -95,7 +95,7 @@ public sealed class FilterServiceOptions : IValidatableObject
     /// Linux nice value of the threads that serve the large requests' lane (0 = the thread pool, like small requests):
     /// on a busy CPU small requests go first instead of sharing it evenly with a 16 MiB run.
     /// </summary>
-    [Range(0, 19, ErrorMessage = "FilterService:LargeRequestNice must be between 0 and 19.")]
+    [SettingRange(0, 19)]
     public int LargeRequestNice { get; set; } = 10;
 
     /// <summary>

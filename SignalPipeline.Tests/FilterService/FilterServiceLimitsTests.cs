@@ -541,30 +541,35 @@ public sealed class FilterServiceLimitsTests
     }
 
     [Theory]
-    [InlineData("FilterService:MaxBatchItems", "0")]
-    [InlineData("FilterService:MaxStateBytesPerRequest", "0")]
-    [InlineData("FilterService:MaxStateBytesPerRequest", "3000000000")] // a long, beyond the int range it is checked against
-    [InlineData("FilterService:MaxRequestBodyBytes", "9223372036854775807")] // plus the drain allowance it would overflow
-    [InlineData("FilterService:MaxConnections", "0")]
-    [InlineData("FilterService:MaxWaitingBodyBytes", "1048575")]
-    [InlineData("FilterService:MaxWaitingBodyBytes", "5242879")] // one byte short of a 2 MiB small body's 2 * 2 MiB + 1 MiB
-    [InlineData("FilterService:LargeBodyMinBytesPerSecond", "-1")]
-    [InlineData("FilterService:LargeBodyMinRateGracePeriod", "00:00:01")] // Kestrel checks rates once a second: the grace must be longer
-    // The other ranges docs/filter-api.md's Limits table gives, each just past its bound.
-    [InlineData("FilterService:MaxBatchItems", "1000001")]
-    [InlineData("FilterService:MaxSamplesPerRequest", "0")]
-    [InlineData("FilterService:MaxSamplesPerRequest", "67108865")]
-    [InlineData("FilterService:MaxConcurrentRequests", "1025")]
-    [InlineData("FilterService:MaxConcurrentSmallRequests", "0")]
-    [InlineData("FilterService:SmallRequestBytes", "-1")]
-    [InlineData("FilterService:LargeRequestNice", "20")]
-    [InlineData("FilterService:RequestQueueLimit", "100001")]
-    [InlineData("FilterService:RequestQueueTimeout", "00:10:01")]
-    [InlineData("FilterService:RequestTimeout", "00:00:00.900")]
-    [InlineData("FilterService:MaxConnections", "1000001")]
-    [InlineData("FilterService:MaxRequestHeadersBytes", "16383")]
-    [InlineData("FilterService:MaxReadAheadBytes", "67108865")]
-    public async Task ABadLimitSettingStopsTheServiceAtStartNamingIt(string setting, string value)
+    [InlineData("FilterService:MaxBatchItems", "0", "FilterService:MaxBatchItems = 0 is out of range [1, 1000000].")]
+    [InlineData("FilterService:MaxStateBytesPerRequest", "0", "FilterService:MaxStateBytesPerRequest = 0 is out of range [1, 2147483647].")]
+    // a long, beyond the int range it is checked against
+    [InlineData("FilterService:MaxStateBytesPerRequest", "3000000000", "FilterService:MaxStateBytesPerRequest = 3000000000 is out of range [1, 2147483647].")]
+    // plus the drain allowance it would overflow
+    [InlineData("FilterService:MaxRequestBodyBytes", "9223372036854775807", "FilterService:MaxRequestBodyBytes = 9223372036854775807 is out of range [1, 1073741824].")]
+    [InlineData("FilterService:MaxConnections", "0", "FilterService:MaxConnections = 0 is out of range [1, 1000000].")]
+    [InlineData("FilterService:MaxWaitingBodyBytes", "1048575", "FilterService:MaxWaitingBodyBytes = 1048575 is out of range [1048576, 1073741824].")]
+    // one byte short of a 2 MiB small body's 2 * 2 MiB + 1 MiB: not a range of its own, a rule between settings
+    [InlineData("FilterService:MaxWaitingBodyBytes", "5242879", "FilterService:MaxWaitingBodyBytes = 5242879 cannot take one small body")]
+    [InlineData("FilterService:LargeBodyMinBytesPerSecond", "-1", "FilterService:LargeBodyMinBytesPerSecond = -1 is out of range [0, 1073741824].")]
+    // Kestrel checks rates once a second: the grace must be longer
+    [InlineData("FilterService:LargeBodyMinRateGracePeriod", "00:00:01", "FilterService:LargeBodyMinRateGracePeriod = 00:00:01 is out of range [00:00:01.001, 00:10:00].")]
+    // The other ranges docs/filter-api.md's Limits table gives, each just past its bound, in the one form every
+    // service's settings use (SettingRangeAttribute; until 2026-12-05 eight of these said "must be between a and b").
+    [InlineData("FilterService:MaxBatchItems", "1000001", "FilterService:MaxBatchItems = 1000001 is out of range [1, 1000000].")]
+    [InlineData("FilterService:MaxSamplesPerRequest", "0", "FilterService:MaxSamplesPerRequest = 0 is out of range [1, 67108864].")]
+    [InlineData("FilterService:MaxSamplesPerRequest", "67108865", "FilterService:MaxSamplesPerRequest = 67108865 is out of range [1, 67108864].")]
+    [InlineData("FilterService:MaxConcurrentRequests", "1025", "FilterService:MaxConcurrentRequests = 1025 is out of range [1, 1024].")]
+    [InlineData("FilterService:MaxConcurrentSmallRequests", "0", "FilterService:MaxConcurrentSmallRequests = 0 is out of range [1, 1024].")]
+    [InlineData("FilterService:SmallRequestBytes", "-1", "FilterService:SmallRequestBytes = -1 is out of range [0, 9223372036854775807].")]
+    [InlineData("FilterService:LargeRequestNice", "20", "FilterService:LargeRequestNice = 20 is out of range [0, 19].")]
+    [InlineData("FilterService:RequestQueueLimit", "100001", "FilterService:RequestQueueLimit = 100001 is out of range [0, 100000].")]
+    [InlineData("FilterService:RequestQueueTimeout", "00:10:01", "FilterService:RequestQueueTimeout = 00:10:01 is out of range [00:00:00, 00:10:00].")]
+    [InlineData("FilterService:RequestTimeout", "00:00:00.900", "FilterService:RequestTimeout = 00:00:00.9000000 is out of range [00:00:01, 01:00:00].")]
+    [InlineData("FilterService:MaxConnections", "1000001", "FilterService:MaxConnections = 1000001 is out of range [1, 1000000].")]
+    [InlineData("FilterService:MaxRequestHeadersBytes", "16383", "FilterService:MaxRequestHeadersBytes = 16383 is out of range [16384, 16777216].")]
+    [InlineData("FilterService:MaxReadAheadBytes", "67108865", "FilterService:MaxReadAheadBytes = 67108865 is out of range [32768, 67108864].")]
+    public async Task ABadLimitSettingStopsTheServiceAtStartNamingIt(string setting, string value, string message)
     {
         var ex = await Record.ExceptionAsync(async () =>
         {
@@ -572,7 +577,7 @@ public sealed class FilterServiceLimitsTests
         });
 
         Assert.NotNull(ex);
-        Assert.Contains(setting, (ex is AggregateException aggregate ? aggregate.InnerException! : ex).Message);
+        Assert.Contains(message, (ex is AggregateException aggregate ? aggregate.InnerException! : ex).Message);
     }
 
     [Fact]
