@@ -91,6 +91,36 @@ public sealed class FilterApiErrorRowTests
     }
 
     [Fact]
+    public async Task A_body_that_cannot_be_read_to_its_end_gets_400_the_client_sees_and_no_server_error()
+    {
+        // Broken chunked framing ("zz" is no hex chunk size) with the connection still open: Kestrel fails the body read
+        // with its own 400 BadHttpRequestException, and the service answers it as the client's error. A body ending
+        // before its Content-Length goes the same way, but only with the client closing its side, which makes Kestrel
+        // drop the answer (and often notice the client gone first: requests.abandoned), so no client can check that one.
+        var errors = new ErrorLog();
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync(errors);
+        using (var tcp = new System.Net.Sockets.TcpClient())
+        {
+            await tcp.ConnectAsync(service.Address.Host, service.Address.Port).WaitAsync(CallTimeout);
+            var stream = tcp.GetStream();
+            var request = "POST /kalman/audio/run HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                + "Connection: close\r\n\r\n5\r\n{\"sig\r\nzz\r\n";
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(request)).AsTask().WaitAsync(CallTimeout);
+            using var reader = new StreamReader(stream, System.Text.Encoding.UTF8);
+            var answer = await reader.ReadToEndAsync().WaitAsync(CallTimeout);
+
+            Assert.StartsWith("HTTP/1.1 400 ", answer, StringComparison.Ordinal);
+            Assert.Contains("Content-Type: application/problem+json", answer, StringComparison.OrdinalIgnoreCase);
+            Assert.Contains("\"detail\":\"The request body could not be read to its end: Bad chunk size data.\"", answer, StringComparison.Ordinal);
+        }
+
+        using var client = service.CreateClient();
+        var (filtered, _) = await RunAsync(client, "kalman", [0.2, 0.9, -0.8]);
+        AssertBitIdentical(Reference("kalman", [0.2, 0.9, -0.8]), filtered);
+        Assert.Empty(errors.Entries);
+    }
+
+    [Fact]
     public async Task A_binary_run_with_two_state_headers_gets_400_rather_than_their_joined_text_read_as_one()
     {
         await using var service = await FilterServiceLimitsTests.StartServiceAsync();

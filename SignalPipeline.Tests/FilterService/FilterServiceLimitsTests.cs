@@ -23,6 +23,14 @@ public sealed class FilterServiceLimitsTests
         => InProcessHost.StartAsync(settings.ToDictionary(s => s.Key, s => (string?)s.Value),
             builder => builder.AddFilterService(), app => app.MapFilterService());
 
+    /// <summary>The service with default settings, its log entries of level Error and above collected in <paramref name="errors"/>.</summary>
+    internal static Task<InProcessHost> StartServiceAsync(ErrorLog errors)
+        => InProcessHost.StartAsync(new Dictionary<string, string?>(), builder =>
+        {
+            builder.AddFilterService();
+            builder.Logging.AddProvider(errors);
+        }, app => app.MapFilterService());
+
     /// <summary>The service with one more route, <see cref="SlotHold.Path"/>, whose requests hold their slot until released.</summary>
     internal static Task<InProcessHost> StartServiceAsync(SlotHold hold, params (string Key, string Value)[] settings)
         => InProcessHost.StartAsync(settings.ToDictionary(s => s.Key, s => (string?)s.Value),
@@ -511,13 +519,7 @@ public sealed class FilterServiceLimitsTests
     public async Task AClientLeavingInTheMiddleOfItsBodyIsNotAServerError()
     {
         var errors = new ErrorLog();
-        await using var service = await InProcessHost.StartAsync(new Dictionary<string, string?>(),
-            builder =>
-            {
-                builder.AddFilterService();
-                builder.Logging.AddProvider(errors);
-            },
-            app => app.MapFilterService());
+        await using var service = await StartServiceAsync(errors);
         using (var tcp = new System.Net.Sockets.TcpClient())
         {
             await tcp.ConnectAsync(service.Address.Host, service.Address.Port).WaitAsync(CallTimeout);
