@@ -51,7 +51,7 @@ public static class KubernetesCommand
         };
         var rateLimitBurst = new Option<int>("--rate-limit-burst")
         {
-            Description = "The gateway's burst per client (FilterGateway__RateLimitBurst).",
+            Description = "The gateway's burst per client (FilterGateway__RateLimitBurst): 0 (the rate) or at least --rate-limit.",
             DefaultValueFactory = _ => defaults.RateLimitBurst,
         };
         var ingressNamespace = new Option<string>("--ingress-namespace")

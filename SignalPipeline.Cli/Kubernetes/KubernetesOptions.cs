@@ -162,7 +162,10 @@ public sealed partial record KubernetesOptions
     /// <summary>The gateway's per-client rate limit (<c>FilterGateway__RateLimitPermitsPerSecond</c>); 0 leaves it off.</summary>
     public int RateLimitPermitsPerSecond { get; init; } = 200;
 
-    /// <summary>The gateway's burst (<c>FilterGateway__RateLimitBurst</c>).</summary>
+    /// <summary>
+    /// The gateway's burst (<c>FilterGateway__RateLimitBurst</c>): 0 (the gateway reads it as the rate) or at least
+    /// <see cref="RateLimitPermitsPerSecond"/>, the values the gateway itself starts with.
+    /// </summary>
     public int RateLimitBurst { get; init; } = 400;
 
     /// <summary>The gateway's resource name (rate limiting applies to it).</summary>
@@ -232,9 +235,17 @@ public sealed partial record KubernetesOptions
 
         ValidateImages(Registry, Tag);
 
-        if (RateLimitPermitsPerSecond < 0 || RateLimitBurst < RateLimitPermitsPerSecond)
+        if (RateLimitPermitsPerSecond < 0)
         {
-            throw new ManifestException($"--rate-limit ({RateLimitPermitsPerSecond}) must be 0 or more and --rate-limit-burst ({RateLimitBurst}) at least it.");
+            throw new ManifestException($"--rate-limit ({RateLimitPermitsPerSecond}) must be 0 or more.");
+        }
+
+        // The gateway's own rule (FilterGatewayOptions): 0 means "the rate", 1..rate-1 would cap a client at the burst per
+        // second, so the pods would stop at start naming FilterGateway:RateLimitBurst.
+        if (RateLimitBurst < 0 || (RateLimitBurst > 0 && RateLimitBurst < RateLimitPermitsPerSecond))
+        {
+            throw new ManifestException(
+                $"--rate-limit-burst ({RateLimitBurst}) must be 0 (the rate) or at least --rate-limit ({RateLimitPermitsPerSecond}).");
         }
 
         // The gateway and the bridge stop at start on a list they cannot read (TrustedProxiesValidator, the same rule):

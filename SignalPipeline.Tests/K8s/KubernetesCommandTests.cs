@@ -62,6 +62,38 @@ public sealed class KubernetesCommandTests
         Assert.False(Directory.Exists(output));
     }
 
+    [Theory]
+    [InlineData("199")]
+    [InlineData("1")]
+    [InlineData("-1")]
+    public void ABurstBelowTheRateOtherThanZeroIsExitTwoNamingTheOptionAndWritesNothing(string burst)
+    {
+        using var temp = new TempFolder();
+        var output = Path.Combine(temp.Path, "k8s");
+
+        var (exit, _, errors) = Invoke("k8s", "generate", "--manifest", Manifest, "--output", output, "--rate-limit", "200", "--rate-limit-burst", burst);
+
+        Assert.True(exit == 2, $"exit {exit}: {errors}");
+        Assert.Equal($"error: --rate-limit-burst ({burst}) must be 0 (the rate) or at least --rate-limit (200).", errors.Trim());
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void ABurstOfZeroIsWrittenAsTheGatewayReadsIt()
+    {
+        // FilterGateway:RateLimitBurst = 0 is the gateway's "equal to the rate" (docs/filter-api.md); until 2026-12-05
+        // k8s generate refused it with exit 2.
+        using var temp = new TempFolder();
+        var output = Path.Combine(temp.Path, "k8s");
+
+        var (exit, _, errors) = Invoke("k8s", "generate", "--manifest", Manifest, "--output", output, "--rate-limit", "200", "--rate-limit-burst", "0");
+
+        Assert.True(exit == 0, $"exit {exit}: {errors}");
+        var config = Assert.IsType<k8s.Models.V1ConfigMap>(Assert.Single(Kustomize.LoadStrict(File.ReadAllText(Path.Combine(output, "filter-gateway", "configmap.yaml"))))).Data;
+        Assert.Equal("200", config["FilterGateway__RateLimitPermitsPerSecond"]);
+        Assert.Equal("0", config["FilterGateway__RateLimitBurst"]);
+    }
+
     [Fact]
     public void KnownNetworksAndAnIngressNamespaceOfAClusterAreWritten()
     {

@@ -26,7 +26,9 @@ public sealed class KubernetesGeneratorTests
         { "--tag 'v1:2' is not a valid image tag.", new KubernetesOptions { Tag = "v1:2" } },
         { "--tag 'a/b' is not a valid image tag.", new KubernetesOptions { Tag = "a/b" } },
         { "--rate-limit (-1) must be 0 or more", new KubernetesOptions { RateLimitPermitsPerSecond = -1 } },
-        { "--rate-limit-burst (10) at least it.", new KubernetesOptions { RateLimitPermitsPerSecond = 200, RateLimitBurst = 10 } },
+        { "--rate-limit-burst (10) must be 0 (the rate) or at least --rate-limit (200).", new KubernetesOptions { RateLimitPermitsPerSecond = 200, RateLimitBurst = 10 } },
+        { "--rate-limit-burst (199) must be 0 (the rate) or at least --rate-limit (200).", new KubernetesOptions { RateLimitPermitsPerSecond = 200, RateLimitBurst = 199 } },
+        { "--rate-limit-burst (-1) must be 0 (the rate) or at least --rate-limit (200).", new KubernetesOptions { RateLimitPermitsPerSecond = 200, RateLimitBurst = -1 } },
     };
 
     [Theory]
@@ -63,6 +65,22 @@ public sealed class KubernetesGeneratorTests
         Assert.Equal(limitRps, config.TryGetValue("FilterGateway__RateLimitPermitsPerSecond", out var permits) ? permits : null);
         // The bridge's own request limit does not move with the gateway's.
         Assert.Equal("20", Load<V1Ingress>(files, "overlays/ingress/ingress-websocket-bridge.yaml").Metadata.Annotations[LimitRps]);
+    }
+
+    [Fact]
+    public void ABurstOfZeroIsWrittenAsTheGatewayReadsItTheRateAndItsIngressIsThatOfABurstEqualToTheRate()
+    {
+        // The gateway takes FilterGateway:RateLimitBurst = 0 as "the rate" (FilterGatewayOptions); until 2026-12-05
+        // k8s generate refused --rate-limit-burst 0.
+        var zero = Generate(new KubernetesOptions { RateLimitPermitsPerSecond = 200, RateLimitBurst = 0 });
+        var rate = Generate(new KubernetesOptions { RateLimitPermitsPerSecond = 200, RateLimitBurst = 200 });
+
+        var config = Load<V1ConfigMap>(zero, "filter-gateway/configmap.yaml").Data;
+        Assert.Equal("200", config["FilterGateway__RateLimitPermitsPerSecond"]);
+        Assert.Equal("0", config["FilterGateway__RateLimitBurst"]);
+        Assert.Equal(
+            Load<V1Ingress>(rate, "overlays/ingress/ingress-filter-gateway.yaml").Metadata.Annotations,
+            Load<V1Ingress>(zero, "overlays/ingress/ingress-filter-gateway.yaml").Metadata.Annotations);
     }
 
     [Fact]
