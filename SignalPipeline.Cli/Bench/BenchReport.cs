@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
+using SignalPipeline.Kafka;
 using SignalPipeline.Messages;
 
 namespace SignalPipeline.Cli.Bench;
@@ -34,7 +35,9 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
                       string.Create(CultureInfo.InvariantCulture, $"{repeats} run(s) per row, medians. Machine: {CpuModel()}, {Environment.ProcessorCount} cores, shared with other work (noisy). ") +
                       string.Create(CultureInfo.InvariantCulture, $"{RuntimeInformation.FrameworkDescription}, librdkafka {Confluent.Kafka.Library.VersionString}, commit {GitCommit(env.Root)}. ") +
                       string.Create(CultureInfo.InvariantCulture, $"Broker: {(brokers is null ? "the embedded dev broker (librdkafka mock cluster, in memory, 8 partitions)" : $"`{brokers}`")}. ") +
-                      "Everything (broker, services, processors, the load producer and the output consumer) runs on this one machine." +
+                      (brokers is null
+                          ? "Everything (broker, services, processors, the load producer and the output consumer) runs on this one machine."
+                          : "Everything but the broker (services, processors, the load producer and the output consumer) runs on this one machine.") +
                       (ProcessorOverrides is { Count: > 0 } o ? $" Processor settings changed for this run: {string.Join(", ", o.Select(kv => $"`{kv.Key}={kv.Value}`"))}." : ""));
         md.AppendLine();
         md.AppendLine("Rerun: `scripts/bench.sh` (every scenario, 3 runs each; records alone takes about 20 minutes and mixed about 15). `scripts/bench.sh --quick` is a smoke check: it prints its tables and leaves this file alone (`--output FILE` writes them elsewhere).");
@@ -200,6 +203,15 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
     private static string M(double? samplesPerSecond) => samplesPerSecond is null ? "-" : $"{samplesPerSecond / 1e6:0.00}M";
 
     private static string Ms(double? milliseconds) => milliseconds is null ? "-" : $"{milliseconds:0.0} ms";
+
+    /// <summary>
+    /// The "Broker:" clause of the state and mixed sections: what the runs really used. <paramref name="partitions"/> is
+    /// the input's partition count as the load read it from the broker's metadata (<see cref="StateLoad.Partitions"/>),
+    /// the N of the methods' "stream i on input partition i mod N": a <c>--brokers</c> cluster's own, not the dev broker's.
+    /// </summary>
+    internal static string BrokerUsed(string? brokers, int partitions) => brokers is null
+        ? string.Create(CultureInfo.InvariantCulture, $"a fresh embedded dev broker per run, {partitions} partitions per topic")
+        : string.Create(CultureInfo.InvariantCulture, $"`{brokers}` (`--brokers`), `{PipelineTopics.DefaultInput}` with {partitions} partitions (read from its metadata)");
 
     internal static string CpuModel()
     {

@@ -29,10 +29,10 @@ public sealed record MixedCase(string Label, IReadOnlyList<string> Algorithms)
 
 /// <summary>One run of a case. <paramref name="SamplesPerSecond"/>: output samples per second over the measured window;
 /// <paramref name="CpuNsPerSample"/>: the processor process's CPU time (user + system, all its threads) over the same
-/// window per output sample, NaN where /proc is missing.</summary>
+/// window per output sample, NaN where /proc is missing; <paramref name="Partitions"/>: the input's, read from the broker's metadata.</summary>
 public sealed record MixedRun(
     MixedCase Case, int Repeat, double SamplesPerSecond, double CpuNsPerSample, int Rounds, long Produced, long Delivered, long Duplicates, long Gaps,
-    int StreamsShort, long OtherAlgorithm, long DeliveryErrors, double LoadBefore, double LoadAfter)
+    int StreamsShort, long OtherAlgorithm, long DeliveryErrors, double LoadBefore, double LoadAfter, int Partitions)
 {
     /// <summary>Every (stream, seq) produced came out exactly once, in order, from its stream's own algorithm.</summary>
     public bool Complete => Delivered == Produced && Duplicates == 0 && Gaps == 0 && StreamsShort == 0 && OtherAlgorithm == 0 && DeliveryErrors == 0;
@@ -120,7 +120,7 @@ public sealed class MixedBench(BenchEnvironment env, string? brokers)
             var (rate, cpu) = await window;
             await load.WaitDeliveredAsync(load.Produced, TimeSpan.FromSeconds(60), _progress, cancellationToken);
             return new MixedRun(@case, repeat, rate, cpu, rounds, load.Produced, load.Delivered, load.Duplicates, load.Gaps,
-                load.StreamsShort(rounds), load.OtherAlgorithm, load.DeliveryErrors, loadBefore, LoadAverage());
+                load.StreamsShort(rounds), load.OtherAlgorithm, load.DeliveryErrors, loadBefore, LoadAverage(), load.Partitions);
         }
         finally
         {

@@ -54,10 +54,10 @@ public static class MixedReport
         md.AppendLine(Inv($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC{(env.Quick ? " in **--quick** mode (short runs, one repeat: a smoke check, not a measurement)" : "")}, ") +
                       Inv($"{repeats} run(s) per case, medians; load average (1 min) {loads.Min():0.0}-{loads.Max():0.0} over the runs. ") +
                       Inv($"{BenchReport.CpuModel()}, {Environment.ProcessorCount} cores shared with other engineers' builds and tests (noisy); {RuntimeInformation.FrameworkDescription}; commit {BenchReport.GitCommit(env.Root)}. ") +
-                      $"Broker: {(brokers is null ? "a fresh embedded dev broker per run (8 partitions per topic)" : $"`{brokers}`")}; one `filter-kafka-processor` process (Release build, local mode, default settings).");
+                      $"Broker: {BenchReport.BrokerUsed(brokers, runs[0].Partitions)}; one `filter-kafka-processor` process (Release build, local mode, default settings).");
         md.AppendLine();
         md.AppendLine(Inv($"Method: {streams:N0} streams of {MixedBench.ChunkSamples}-sample binary f64 chunks, the same input in every case (stream i on input partition"));
-        md.AppendLine("i mod 8, each stream sending its one chunk again with the next seq each round). Each stream's algorithm is its `stream-config`");
+        md.AppendLine(Inv($"i mod {runs[0].Partitions}, each stream sending its one chunk again with the next seq each round). Each stream's algorithm is its `stream-config`"));
         md.AppendLine("entry, written as `signal-pipeline streams configure` writes it before the processor starts (default parameters:");
         md.AppendLine(string.Join(", ", StateBench.Algorithms.Select(a => $"`{StreamFilterConfig.Create(a, null)}`")) + ").");
         md.AppendLine("Cases: every stream on one algorithm, then the mix: four consecutive blocks of 250 streams, one per algorithm, so every");

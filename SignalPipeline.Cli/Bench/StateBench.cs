@@ -15,9 +15,10 @@ namespace SignalPipeline.Cli.Bench;
 public sealed record StateRestore(long RestoredStreams, long? LoggedRestoreMs, double HealthySeconds, double AssignedSeconds, double ProbesOutSeconds, int ProbesOut, int Probes, long RssKiB);
 
 /// <summary>One processor loaded with <paramref name="Streams"/> streams of one chunk each, then killed and restarted.</summary>
+/// <param name="Partitions">The input's partitions, read from the broker's metadata (the streams' "i mod N").</param>
 public sealed record StateRun(
     string Algorithm, int Streams, int BaselineStreams, long BaselineRssKiB, long RssKiB, long PeakRssKiB, double LoadSeconds,
-    long Duplicates, long ChangelogRecordsDropped, IReadOnlyList<StateRestore> Restores)
+    long Duplicates, long ChangelogRecordsDropped, IReadOnlyList<StateRestore> Restores, int Partitions)
 {
     /// <summary>Resident memory added per stream between the warm-up streams and all of them.</summary>
     public double BytesPerStream => (RssKiB - BaselineRssKiB) * 1024.0 / (Streams - BaselineStreams);
@@ -26,7 +27,7 @@ public sealed record StateRun(
 /// <summary>
 /// <c>signal-pipeline bench --scenario state</c>: memory per held stream per algorithm, and RSS and restore time of one
 /// processor holding a million kalman streams (issue 15's targets: RSS under 512 MiB, restore under 5 s). Each run gets a
-/// fresh dev broker with 32 partitions and one processor process; after loading, the processor is killed with SIGKILL and a
+/// fresh dev broker with 32 partitions (or the <c>--brokers</c> cluster) and one processor process; after loading, the processor is killed with SIGKILL and a
 /// new one restores the state from the changelog (several times, each a measurement).
 /// </summary>
 public sealed partial class StateBench(BenchEnvironment env, string? brokers)
@@ -133,7 +134,7 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers)
                 Console.WriteLine($"  => {load.Duplicates} chunk(s) came out more than once; {load.DeliveryErrors} produce error(s)");
             }
 
-            return new StateRun(algorithm, streams, baselineStreams, baselineRss, rss, peak, loadSeconds, load.Duplicates, dropped, results);
+            return new StateRun(algorithm, streams, baselineStreams, baselineRss, rss, peak, loadSeconds, load.Duplicates, dropped, results, load.Partitions);
         }
         finally
         {

@@ -21,10 +21,10 @@ public static class StateReport
         md.AppendLine();
         md.AppendLine(Inv($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC{(env.Quick ? " in **--quick** mode (20,000 streams: a smoke check, not a measurement)" : "")}; ") +
                       Inv($"{Environment.ProcessorCount} cores, shared with other engineers' builds and tests (noisy); {RuntimeInformation.FrameworkDescription}. ") +
-                      $"Broker: {(brokers is null ? "a fresh embedded dev broker per run, 32 partitions per topic" : $"`{brokers}`")}; one `filter-kafka-processor` process " +
+                      $"Broker: {BenchReport.BrokerUsed(brokers, large.Partitions)}; one `filter-kafka-processor` process " +
                       "(Release build, local mode, default settings except `Processor:MaxStreams` = 2 × streams and `Processor:StreamIdleSeconds` = 86400, so no limit shapes the run).");
         md.AppendLine();
-        md.AppendLine("Method: each stream is one 4-sample binary f64 chunk (seq 0), stream i on input partition i mod 32; the bench waits until every");
+        md.AppendLine(Inv($"Method: each stream is one 4-sample binary f64 chunk (seq 0), stream i on input partition i mod {large.Partitions}; the bench waits until every"));
         md.AppendLine("stream's chunk is in the read_committed output (so its checkpoint is committed), reads the processor's `VmRSS` and `VmHWM`");
         md.AppendLine("(/proc/PID/status), kills it with SIGKILL and starts a new process, which restores the state from the changelog. Restore time");
         md.AppendLine("is the new processor's own log line (`restored N streams in X ms`); times \"after\" count from the new process's start (\"assigned\": its first");
@@ -33,8 +33,17 @@ public static class StateReport
         md.AppendLine("rebalance (the killed member is only dropped after its session timeout). A probe that never comes out belongs to a stream");
         md.AppendLine("whose checkpoint was lost. Memory per stream = (RSS with all streams − RSS after the first 2,000) / the streams in between;");
         md.AppendLine("it includes the GC's free space (the processor runs with `System.GC.RetainVM`), so it is what a pod's memory limit must allow.");
-        md.AppendLine("The dev broker keeps only the newest ~5 MiB of each partition and drops older records instead of compacting: the");
-        md.AppendLine("changelog records it dropped are counted below, and their streams restore from empty state (a real cluster compacts).");
+        if (brokers is null)
+        {
+            md.AppendLine("The dev broker keeps only the newest ~5 MiB of each partition and drops older records instead of compacting: the");
+            md.AppendLine("changelog records it dropped are counted below, and their streams restore from empty state (a real cluster compacts).");
+        }
+        else
+        {
+            // A cluster compacts the changelog without moving its log start offset, so only deleted records count here.
+            md.AppendLine("Changelog records dropped = the changelog's log start offsets summed: records deleted from its start (compaction");
+            md.AppendLine("keeps the offsets, so a compacted changelog counts 0); their streams restore from empty state.");
+        }
         md.AppendLine();
 
         var restores = large.Restores;
@@ -48,7 +57,7 @@ public static class StateReport
         md.AppendLine(Inv($"| New process start to all probes out (median) | {Sec(Median(restores.Select(r => r.ProbesOutSeconds)))} | | |"));
         md.AppendLine(Inv($"| Streams restored (median) | {Median(restores.Select(r => (double)r.RestoredStreams))?.ToString("N0", CultureInfo.InvariantCulture) ?? "-"} of {large.Streams:N0} | | |"));
         md.AppendLine(Inv($"| RSS after restore (median) | {MiB((long?)Median(restores.Select(r => (double)r.RssKiB)))} | | |"));
-        md.AppendLine(Inv($"| Changelog records the dev broker dropped (at the end) | {large.ChangelogRecordsDropped:N0} | | |"));
+        md.AppendLine(Inv($"| Changelog records {(brokers is null ? "the dev broker dropped" : "dropped")} (at the end) | {large.ChangelogRecordsDropped:N0} | | |"));
         md.AppendLine(Inv($"| Load: {large.Streams - large.BaselineStreams:N0} new streams in | {large.LoadSeconds:0.0} s ({(large.Streams - large.BaselineStreams) / large.LoadSeconds:N0} streams/s) | | |"));
         md.AppendLine();
 
