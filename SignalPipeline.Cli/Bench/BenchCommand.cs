@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using SignalPipeline.Cli.Operations;
 using SignalPipeline.Messages;
 
 namespace SignalPipeline.Cli.Bench;
@@ -84,7 +85,10 @@ public static class BenchCommand
             quick, scenarios, brokers, repeats, configuration, output, noWrite, only, processorSettings,
         };
         command.Subcommands.Add(PassthroughCopy.Create());
-        command.SetAction(async (parse, cancellationToken) =>
+        // VerbAction, as the operations verbs: a cluster that does not answer is one error line naming it, exit 1, and
+        // Ctrl+C or SIGTERM is "interrupted", exit 130 (docs/operations.md); until 2026-12-05 the one was .NET's stack
+        // trace and the other exit 1 or 130, whichever came first: the services' stop or System.CommandLine's 2 s.
+        VerbAction.Set(command, async (parse, _, cancellationToken) =>
         {
             // Every option is checked before anything starts: a run takes minutes, and the state and mixed scenarios run first.
             var selected = parse.GetValue(scenarios)!.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
@@ -186,7 +190,7 @@ public static class BenchCommand
             }
 
             return report.AllDelivered && state == 0 && mixed == 0 ? 0 : 1;
-        });
+        }, ExitCodes.Interrupted);
         return command;
     }
 }

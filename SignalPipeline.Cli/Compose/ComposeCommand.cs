@@ -73,7 +73,7 @@ public static class ComposeCommand
     /// </summary>
     public static IReadOnlyList<string> Write(string folder, IReadOnlyList<GeneratedFile> files, IReadOnlySet<string>? given = null)
     {
-        Directory.CreateDirectory(folder);
+        KubernetesOutput.CreateFolder(folder);
         var compose = Path.Combine(folder, "docker-compose.yaml");
         if (File.Exists(compose) && !File.ReadAllText(compose).StartsWith(ComposeGenerator.Header, StringComparison.Ordinal))
         {

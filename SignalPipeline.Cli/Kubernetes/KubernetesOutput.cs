@@ -6,13 +6,31 @@ public static class KubernetesOutput
     public const string SecretsSuffix = ".secrets.env";
 
     /// <summary>
+    /// Creates <paramref name="folder"/> (an existing one is left as it is) before anything in it is deleted or written,
+    /// and returns its full path. An <c>--output</c> that cannot be a folder (a file there or on its path, no permission)
+    /// is bad input, named, exit 2 (docs/operations.md), as <c>k8s generate</c> and <c>compose generate</c> promise;
+    /// until 2026-12-05 it was .NET's IOException with a stack trace, exit 1.
+    /// </summary>
+    public static string CreateFolder(string folder)
+    {
+        try
+        {
+            return Directory.CreateDirectory(folder).FullName;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ManifestException($"--output '{folder}' cannot be a folder: {ex.Message}");
+        }
+    }
+
+    /// <summary>
     /// Replaces <paramref name="folder"/> with <paramref name="files"/>. Files named <c>*.secrets.env</c> (the user's
     /// uncommitted secret values) are kept. Refuses a non-empty folder that a generation did not write, so a
     /// mistyped --output cannot wipe unrelated files.
     /// </summary>
     public static void Write(string folder, IReadOnlyList<GeneratedFile> files)
     {
-        var root = Path.GetFullPath(folder);
+        var root = CreateFolder(folder);
         if (Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any())
         {
             var marker = Path.Combine(root, "kustomization.yaml");

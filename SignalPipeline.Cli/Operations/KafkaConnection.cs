@@ -81,7 +81,8 @@ public static class KafkaConnection
     /// <summary>The cluster a verb's clients were built for (its <c>--bootstrap</c>, else the environment's), to name in an error; null when none is set.</summary>
     public static string? BootstrapServers(ParseResult parse)
     {
-        if (parse.CommandResult.Command.Options.OfType<Option<string?>>().FirstOrDefault(o => o.Name == "--bootstrap") is { } option
+        // bench names its cluster --brokers.
+        if (parse.CommandResult.Command.Options.OfType<Option<string?>>().FirstOrDefault(o => o.Name is "--bootstrap" or "--brokers") is { } option
             && parse.GetValue(option) is { } bootstrap && !string.IsNullOrWhiteSpace(bootstrap))
         {
             return bootstrap.Trim();

@@ -152,6 +152,21 @@ public sealed class ComposeCommandTests
         Assert.False(Directory.Exists(folder));
     }
 
+    [Fact]
+    public void AnOutputThatIsAFileIsExitTwoNamingItAndTheFileIsLeftAlone()
+    {
+        // Until 2026-12-05: .NET's IOException with a stack trace, exit 1.
+        using var temp = new TempFolder();
+        var file = Path.Combine(temp.Path, "compose");
+        File.WriteAllText(file, "keep me");
+
+        var (exit, _, errors) = Generate(file);
+
+        Assert.True(exit == 2, $"exit {exit}: {errors}");
+        Assert.StartsWith($"error: --output '{file}' cannot be a folder: ", Assert.Single(errors.Trim().Split('\n')), StringComparison.Ordinal);
+        Assert.Equal("keep me", File.ReadAllText(file));
+    }
+
     private static TempFolder CopyOfCommitted()
     {
         var temp = new TempFolder();

@@ -139,6 +139,25 @@ public sealed class KubernetesCommandTests
     }
 
     [Fact]
+    public void AnOutputThatIsAFileIsExitTwoNamingItAndTheFileIsLeftAlone()
+    {
+        // Until 2026-12-05: .NET's IOException with a stack trace, exit 1.
+        using var temp = new TempFolder();
+        var file = Path.Combine(temp.Path, "k8s");
+        File.WriteAllText(file, "keep me");
+
+        foreach (var output in new[] { file, Path.Combine(file, "below") })
+        {
+            var (exit, _, errors) = Invoke("k8s", "generate", "--manifest", Manifest, "--output", output);
+
+            Assert.True(exit == 2, $"exit {exit}: {errors}");
+            Assert.StartsWith($"error: --output '{output}' cannot be a folder: ", Assert.Single(errors.Trim().Split('\n')), StringComparison.Ordinal);
+        }
+
+        Assert.Equal("keep me", File.ReadAllText(file));
+    }
+
+    [Fact]
     public void GoodInputIsExitZero()
     {
         var (exit, output, errors) = Invoke("k8s", "images", "--manifest", Manifest, "--registry", "ghcr.io/me", "--tag", "1.0.0");
