@@ -35,14 +35,13 @@ public static class TopicsCommand
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for the cluster's answers.", DefaultValueFactory = _ => 30 };
 
         var ensure = new Command("ensure", "Create the pipeline's missing topics; refuse, creating nothing, if an existing one is wrong.") { brokers, partitions, replicas, timeout };
-        ensure.SetAction((parse, ct) => RunAsync(Configuration(parse.GetValue(brokers)), create: true,
-            parse.GetValue(partitions), parse.GetValue(replicas), TimeSpan.FromSeconds(parse.GetValue(timeout)),
-            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        // VerbAction as every verb: ended within about 2 s of Ctrl+C or SIGTERM (docs/operations.md), whatever Kafka does.
+        VerbAction.Set(ensure, (parse, output, _) => RunAsync(Configuration(parse.GetValue(brokers)), create: true,
+            parse.GetValue(partitions), parse.GetValue(replicas), TimeSpan.FromSeconds(parse.GetValue(timeout)), output.Out, output.Error));
 
         var check = new Command("check", "Verify the pipeline's topics (exist, partitions, changelog compacted and co-partitioned); exit 1 if not.") { brokers, partitions, timeout };
-        check.SetAction((parse, ct) => RunAsync(Configuration(parse.GetValue(brokers)), create: false,
-            parse.GetValue(partitions), null, TimeSpan.FromSeconds(parse.GetValue(timeout)),
-            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        VerbAction.Set(check, (parse, output, _) => RunAsync(Configuration(parse.GetValue(brokers)), create: false,
+            parse.GetValue(partitions), null, TimeSpan.FromSeconds(parse.GetValue(timeout)), output.Out, output.Error));
 
         return new Command("topics", "The pipeline's topics: ensure (create what is missing) or check.") { ensure, check };
     }

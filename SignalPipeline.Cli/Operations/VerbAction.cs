@@ -24,6 +24,10 @@ public static class VerbAction
             var output = new VerbOutput(StandardOutput.For(parse.InvocationConfiguration.Output), parse.InvocationConfiguration.Error);
             try
             {
+                // System.CommandLine ends a verb 2 s after Ctrl+C or SIGTERM (130, 143) only once the action has handed it
+                // a Task: a body that blocks in a Kafka call before its first await (topics list's metadata, ensure's)
+                // held the process for that call's whole timeout, 30 s, then exit 1. The body runs on the thread pool.
+                await Task.Yield();
                 return await body(parse, output, cancellationToken);
             }
             catch (UsageException ex)
