@@ -42,6 +42,10 @@ internal sealed class IngressOverlay(KubernetesOptions options)
         if (edge.RequestsPerSecondPerAddress > 0)
         {
             annotations[Annotation + "limit-rps"] = Number(edge.RequestsPerSecondPerAddress);
+            if (edge.BurstMultiplier > 0)
+            {
+                annotations[Annotation + "limit-burst-multiplier"] = Number(edge.BurstMultiplier);
+            }
         }
 
         // WebSocket connections of the live page stay open: no 60 s proxy timeout. Elsewhere NGINX's 60 s stays, longer than

@@ -12,9 +12,10 @@ public sealed record ResourceSize(string CpuRequest, string MemoryRequest, strin
 /// each controller pod (<c>limit-connections</c>), the largest request body it passes (<c>proxy-body-size</c>; 0 leaves
 /// NGINX's default of 1 MiB), whether connections stay open for long (WebSockets: an hour's proxy timeouts, else 60 s),
 /// and the requests per second one client address may send through each controller pod (<c>limit-rps</c>, with NGINX's
-/// burst of 5 times it; 0 sets none).
+/// burst of 5 times it unless <paramref name="BurstMultiplier"/> sets <c>limit-burst-multiplier</c>; 0 sets none).
 /// </summary>
-public sealed record IngressEdge(int ConnectionsPerAddress, long MaxBodyBytes = 0, bool LongLived = false, int RequestsPerSecondPerAddress = 0);
+public sealed record IngressEdge(int ConnectionsPerAddress, long MaxBodyBytes = 0, bool LongLived = false, int RequestsPerSecondPerAddress = 0,
+    int BurstMultiplier = 0);
 
 /// <summary>A CPU HorizontalPodAutoscaler.</summary>
 public sealed record CpuAutoscaling(int MinReplicas, int MaxReplicas, int TargetCpuUtilization);
@@ -192,7 +193,30 @@ public sealed partial record KubernetesOptions
 
         // The gateway's limit-rps is its own rate limit, whatever --rate-limit makes it: a lower NGINX limit would refuse
         // what the gateway lets through, a higher one would let a flood reach its CPU. 0 (the gateway's limit off) sets none.
-        return resource == GatewayResource ? edge with { RequestsPerSecondPerAddress = RateLimitPermitsPerSecond } : edge;
+        return resource == GatewayResource
+            ? edge with { RequestsPerSecondPerAddress = RateLimitPermitsPerSecond, BurstMultiplier = GatewayBurstMultiplier() }
+            : edge;
+    }
+
+    /// <summary>NGINX's default burst for a limit-rps: 5 times it.</summary>
+    public const int NginxDefaultBurstMultiplier = 5;
+
+    /// <summary>
+    /// The gateway Ingress's <c>limit-burst-multiplier</c>, 0 to leave NGINX's 5: NGINX's burst is kept at least the
+    /// gateway's own (<c>--rate-limit-burst</c>, 0 meaning the rate), so that a client within the gateway's limit is never
+    /// cut by NGINX first (with a 503 instead of the gateway's 429 and its Retry-After). Up to 5 times the rate NGINX's
+    /// default already is; above it the multiplier is the burst over the rate, rounded up.
+    /// </summary>
+    private int GatewayBurstMultiplier()
+    {
+        if (RateLimitPermitsPerSecond <= 0)
+        {
+            return 0;
+        }
+
+        var burst = RateLimitBurst == 0 ? RateLimitPermitsPerSecond : RateLimitBurst;
+        var multiplier = (int)Math.Ceiling((double)burst / RateLimitPermitsPerSecond);
+        return multiplier > NginxDefaultBurstMultiplier ? multiplier : 0;
     }
 
     public CpuAutoscaling? AutoscalerOf(string resource) => Autoscalers.GetValueOrDefault(resource);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using k8s;
 using k8s.Models;
 using SignalPipeline.Cli.Kubernetes;
@@ -65,6 +66,28 @@ public sealed class KubernetesGeneratorTests
         Assert.Equal(limitRps, config.TryGetValue("FilterGateway__RateLimitPermitsPerSecond", out var permits) ? permits : null);
         // The bridge's own request limit does not move with the gateway's.
         Assert.Equal("20", Load<V1Ingress>(files, "overlays/ingress/ingress-websocket-bridge.yaml").Metadata.Annotations[LimitRps]);
+    }
+
+    [Theory]
+    [InlineData(200, 400, null)]
+    [InlineData(200, 1000, null)]
+    [InlineData(200, 1001, "6")]
+    [InlineData(100, 2000, "20")]
+    [InlineData(200, 0, null)]
+    [InlineData(0, 5000, null)]
+    public void TheGatewaysIngressBurstIsNeverBelowTheGatewaysOwn(int rateLimit, int burst, string? multiplier)
+    {
+        // NGINX's burst is limit-rps times limit-burst-multiplier (5 when unset). Below the gateway's burst, NGINX would cut
+        // a client the gateway lets through, with a 503 instead of the gateway's 429; until 2026-12-05 any
+        // --rate-limit-burst above 5 times --rate-limit was cut so.
+        const string Multiplier = "nginx.ingress.kubernetes.io/limit-burst-multiplier";
+        var files = Generate(new KubernetesOptions { RateLimitPermitsPerSecond = rateLimit, RateLimitBurst = burst });
+
+        var gateway = Load<V1Ingress>(files, "overlays/ingress/ingress-filter-gateway.yaml").Metadata.Annotations;
+        Assert.Equal(multiplier, gateway.TryGetValue(Multiplier, out var written) ? written : null);
+        var nginxBurst = rateLimit * (multiplier is null ? KubernetesOptions.NginxDefaultBurstMultiplier : int.Parse(multiplier, CultureInfo.InvariantCulture));
+        Assert.True(rateLimit == 0 || nginxBurst >= Math.Max(burst, rateLimit), $"NGINX's burst {nginxBurst} is below the gateway's {burst}");
+        Assert.DoesNotContain(Multiplier, Load<V1Ingress>(files, "overlays/ingress/ingress-websocket-bridge.yaml").Metadata.Annotations.Keys);
     }
 
     [Fact]
