@@ -62,6 +62,7 @@ builder.Services.AddHealthChecks()
     .AddCheck<FilterKafkaProcessorWorker.Liveness>("stream-thread", tags: ["live"]);
 
 var app = builder.Build();
+app.CheckSettingsBeforeStart(); // a refused setting stops the service here, in one line naming it
 
 // Created now, not by the first GET /streams/{id} that asks for it: its instances gauge is there from the start.
 app.Services.GetRequiredService<DirectoryTelemetry>();

@@ -11,9 +11,9 @@ public static class FilterServiceExtensions
     {
         builder.AddServiceDefaults();
         builder.Services.AddProblemDetails();
+        builder.Services.AddSingleton<IValidateOptions<FilterServiceOptions>, FilterServiceOptionsValidator>();
         builder.Services.AddOptions<FilterServiceOptions>()
             .BindConfiguration(FilterServiceOptions.SectionName)
-            .ValidateDataAnnotations()
             .ValidateOnStart();
         builder.Services.AddSingleton<FilterServiceMetrics>();
         builder.Services.AddSingleton<RequestAdmission>();

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Hosting;
 
 namespace FilterService;
@@ -144,3 +145,7 @@ public sealed class FilterServiceOptions : IValidatableObject
         }
     }
 }
+
+/// <summary>The data annotations of <see cref="FilterServiceOptions"/> and its <see cref="FilterServiceOptions.Validate"/>, checked at start by generated code.</summary>
+[OptionsValidator]
+public sealed partial class FilterServiceOptionsValidator : IValidateOptions<FilterServiceOptions>;

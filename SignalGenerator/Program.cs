@@ -8,6 +8,7 @@ builder.AddKafkaClients();
 builder.AddSignalGeneratorServices();
 
 var app = builder.Build();
+app.CheckSettingsBeforeStart(); // a refused setting stops the service here, in one line naming it
 app.MapDefaultEndpoints();
 
 // What is being produced, for people and scripts (benchmarks read the sample count).

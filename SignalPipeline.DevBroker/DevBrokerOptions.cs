@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 using SignalPipeline.Kafka;
 
 namespace SignalPipeline.DevBroker;
@@ -64,3 +65,7 @@ public sealed class DevBrokerOptions : IValidatableObject
         }
     }
 }
+
+/// <summary>The data annotations of <see cref="DevBrokerOptions"/> and its <see cref="DevBrokerOptions.Validate"/>, checked at start by generated code.</summary>
+[OptionsValidator]
+public sealed partial class DevBrokerOptionsValidator : IValidateOptions<DevBrokerOptions>;

@@ -4,9 +4,9 @@ using SignalPipeline.DevBroker;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 
+builder.Services.AddSingleton<IValidateOptions<DevBrokerOptions>, DevBrokerOptionsValidator>();
 builder.Services.AddOptions<DevBrokerOptions>()
     .BindConfiguration(DevBrokerOptions.SectionName)
-    .ValidateDataAnnotations()
     .ValidateOnStart();
 builder.Services.AddProblemDetails();
 builder.Services.AddSingleton<BootstrapForwarder>();
@@ -16,6 +16,7 @@ builder.Services.AddSingleton<ClusterReadyHealthCheck>();
 builder.Services.AddHealthChecks().AddCheck<ClusterReadyHealthCheck>("kafka", tags: ["ready"]);
 
 var app = builder.Build();
+app.CheckSettingsBeforeStart(); // a refused setting stops the broker here, in one line naming it
 app.UseStatusCodePages();
 app.MapDefaultEndpoints();
 if (app.Services.GetRequiredService<IOptions<DevBrokerOptions>>().Value.FaultInjection)

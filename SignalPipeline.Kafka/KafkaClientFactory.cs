@@ -141,11 +141,12 @@ public sealed class KafkaClientFactory : IDisposable
     /// <summary>
     /// Builds a producer and a consumer from the configured settings and disposes them at once. librdkafka refuses an
     /// unknown property or a bad value only when a client is built, which in a service happens on a background thread
-    /// after the host has started (it then stopped with "A task was canceled" and .NET's abort); called at start
-    /// (<see cref="TopicCheckService"/>), a refusal is an <see cref="InvalidOperationException"/> naming the setting
-    /// (<see cref="KafkaSettingRefusal"/>). Nothing is sent: no topic is named and no group is joined.
+    /// after the host has started (it then stopped with "A task was canceled" and .NET's abort); checked at start with the
+    /// other settings (<see cref="KafkaClientSettingsCheck"/>), a refusal is one line naming the setting
+    /// (<see cref="KafkaSettingRefusal"/>), returned here; null when librdkafka takes them. Nothing is sent: no topic is
+    /// named and no group is joined. Any other failure to build a client is thrown.
     /// </summary>
-    public void CheckSettings()
+    public string? RefusedSetting()
     {
         try
         {
@@ -159,8 +160,10 @@ public sealed class KafkaClientFactory : IDisposable
         }
         catch (Exception e) when (KafkaSettingRefusal.Describe(e, _configuration) is { } refused)
         {
-            throw new InvalidOperationException(refused, e);
+            return refused;
         }
+
+        return null;
     }
 
     /// <summary>Admin client settings: bootstrap servers, then the <c>Kafka:Client</c> section, then <paramref name="configure"/>.</summary>

@@ -7,7 +7,7 @@ namespace SignalPipeline.Kafka;
 /// librdkafka refuses an unknown property or a bad value when a client is built (Confluent.Kafka throws
 /// <see cref="InvalidOperationException"/> or <see cref="ArgumentException"/> naming <c>configuration property "name"</c>).
 /// When the property came from a <c>Kafka__Client__*</c>, <c>Kafka__Producer__*</c> or <c>Kafka__Consumer__*</c> setting,
-/// that is bad input: a CLI verb stops with exit 2, a service at start (<see cref="KafkaClientFactory.CheckSettings"/>), each with a
+/// that is bad input: a CLI verb stops with exit 2, a service at start (<see cref="KafkaClientSettingsCheck"/>), each with a
 /// message naming the setting, not a stack trace.
 /// </summary>
 public static partial class KafkaSettingRefusal

@@ -9,8 +9,8 @@ namespace SignalPipeline.Kafka;
 /// Runs <see cref="TopicCheck"/> when the host starts: a missing or wrong topic stops the service with a message that
 /// names the topic, what is wrong and the command that fixes it, instead of a consumer that waits on nothing or a
 /// producer that fails per message. A cluster that does not answer in time is left to the readiness check (logged, not
-/// fatal), so a broker that starts after the service does not crash-loop it. First, the Kafka client settings
-/// (<see cref="KafkaClientFactory.CheckSettings"/>).
+/// fatal), so a broker that starts after the service does not crash-loop it. The Kafka client settings were checked
+/// before, with the other settings (<see cref="KafkaClientSettingsCheck"/>).
 /// </summary>
 public sealed class TopicCheckService(
     KafkaClientFactory factory, IReadOnlyList<TopicRequirement> required, ILogger<TopicCheckService> logger) : IHostedService
@@ -19,8 +19,6 @@ public sealed class TopicCheckService(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        // Before any background service builds a client: a setting librdkafka refuses stops the host here, named.
-        factory.CheckSettings();
         IReadOnlyList<TopicProblem> problems;
         try
         {

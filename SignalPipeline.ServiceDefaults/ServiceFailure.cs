@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.Hosting;
@@ -46,10 +47,26 @@ public static class ServiceFailure
         }
     }
 
-    /// <summary>The message alone for a refused setting or check (it names what is wrong); everything for the rest.</summary>
+    /// <summary>
+    /// Runs every <c>ValidateOnStart</c> check (each options class's, the service defaults' <see cref="TrustedProxies"/>,
+    /// the Kafka client properties') between <c>Build()</c> and <c>Run()</c>, so that a refused setting is thrown from
+    /// the program itself and <see cref="ExitOnUnhandledException"/>'s one <c>crit:</c> line is all the service prints.
+    /// Left to the host, these checks run inside its <c>StartAsync</c>, which first logs a refusal as
+    /// <c>Hosting failed to start</c> with its stack trace; a service escaped that only for the options something had
+    /// read during <c>Build()</c> (Kestrel's read-ahead and connection limits). Every service's Program.cs calls it
+    /// (tests: <c>ServiceStartFailureTests</c>).
+    /// </summary>
+    public static void CheckSettingsBeforeStart(this IHost host) => host.Services.GetService<IStartupValidator>()?.Validate();
+
+    /// <summary>
+    /// The message alone for a refused setting or check (it names what is wrong), the messages joined by <c>; </c> when
+    /// several options classes refused (<see cref="IStartupValidator"/> throws them together); everything for the rest.
+    /// </summary>
     public static string Describe(Exception? exception) => exception switch
     {
         OptionsValidationException or InvalidOperationException => exception.Message,
+        AggregateException { InnerExceptions: var inner } when inner.All(e => e is OptionsValidationException)
+            => string.Join("; ", inner.Select(e => e.Message)),
         OperationCanceledException => "a background service failed at start (its error is logged above)",
         null => "an unknown error",
         _ => exception.ToString(),

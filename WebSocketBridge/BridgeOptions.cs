@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 using SignalPipeline.Kafka;
 
 namespace WebSocketBridge;
@@ -228,3 +229,7 @@ public sealed class BridgeOptions : IValidatableObject
                && uri.AbsolutePath == "/" && uri.Query.Length == 0 && uri.Fragment.Length == 0
                && !value.EndsWith('#') && !value.EndsWith('?'));
 }
+
+/// <summary>The data annotations of <see cref="BridgeOptions"/> and its <see cref="BridgeOptions.Validate"/>, checked at start by generated code.</summary>
+[OptionsValidator]
+public sealed partial class BridgeOptionsValidator : IValidateOptions<BridgeOptions>;

@@ -15,6 +15,7 @@ public static class BridgeServiceExtensions
     {
         builder.AddKafkaClients();
 
+        builder.Services.AddSingleton<IValidateOptions<BridgeOptions>, BridgeOptionsValidator>();
         builder.Services.AddOptions<BridgeOptions>()
             .BindConfiguration(BridgeOptions.SectionName)
             .PostConfigure<IConfiguration>((options, configuration) =>
@@ -25,7 +26,6 @@ public static class BridgeServiceExtensions
                     options.Topic = topic;
                 }
             })
-            .ValidateDataAnnotations()
             .ValidateOnStart();
 
         builder.Services.AddOptions<KestrelServerOptions>()

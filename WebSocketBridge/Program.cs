@@ -8,6 +8,7 @@ builder.AddWebSocketBridgeServices();
 builder.Services.AddKafkaTopicCheck(sp => [new(PipelineTopics.Output, sp.GetRequiredService<IOptions<BridgeOptions>>().Value.Topic)]);
 
 var app = builder.Build();
+app.CheckSettingsBeforeStart(); // a refused setting stops the service here, in one line naming it
 
 app.UseDefaultFiles();
 app.UseStaticFiles();

@@ -3,7 +3,7 @@ using SignalPipeline.DevBroker;
 
 namespace SignalPipeline.Tests.DevBroker;
 
-/// <summary>The dev broker's settings as <c>ValidateDataAnnotations</c> checks them at start.</summary>
+/// <summary>The dev broker's settings' data annotations, which the generated <c>DevBrokerOptionsValidator</c> checks at start.</summary>
 public sealed class DevBrokerOptionsTests
 {
     [Theory]

@@ -177,7 +177,7 @@ public sealed class KafkaClientLibraryTests
         var settings = KafkaSettings.FromConfiguration(configuration);
         Assert.Equal(86_400_000, settings.StatisticsIntervalMs);
         using var factory = new KafkaClientFactory(configuration, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, settings);
-        factory.CheckSettings();
+        Assert.Null(factory.RefusedSetting());
     }
 
     [Fact]

@@ -12,6 +12,7 @@ public static class FilterStateEndpoint
     /// <summary>The settings (validated at start), the cache and its metrics.</summary>
     public static WebApplicationBuilder AddFilterStateView(this WebApplicationBuilder builder)
     {
+        builder.Services.AddSingleton<IValidateOptions<FilterStateOptions>, FilterStateOptionsValidator>();
         builder.Services.AddOptions<FilterStateOptions>()
             .BindConfiguration(FilterStateOptions.SectionName)
             .PostConfigure<IConfiguration>((options, configuration) =>
@@ -21,7 +22,6 @@ public static class FilterStateEndpoint
                     options.ProcessorUrl = url;
                 }
             })
-            .ValidateDataAnnotations()
             .ValidateOnStart();
         builder.Services.AddSingleton<FilterStateMetrics>();
         builder.Services.AddSingleton<FilterStateCache>();

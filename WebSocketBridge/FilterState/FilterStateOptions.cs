@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace WebSocketBridge.FilterState;
 
@@ -57,3 +58,7 @@ public sealed class FilterStateOptions : IValidatableObject
         }
     }
 }
+
+/// <summary>The data annotations of <see cref="FilterStateOptions"/> and its <see cref="FilterStateOptions.Validate"/>, checked at start by generated code.</summary>
+[OptionsValidator]
+public sealed partial class FilterStateOptionsValidator : IValidateOptions<FilterStateOptions>;
