@@ -219,6 +219,9 @@ public enum PipelineWorker
 public sealed class BenchRunner(
     BenchEnvironment env, IReadOnlyCollection<string> scenarios, string? brokers, int repeats, string? only = null, IReadOnlyDictionary<string, string>? processorOverrides = null)
 {
+    /// <summary>The streams of every pipeline case (named in the report's method).</summary>
+    public const int PipelineStreams = 16;
+
     private const double LatencyRate = 1_000_000;
     private const int BridgeClients = 200;
     private readonly Progress<string> _progress = new(line => Console.WriteLine(line));
@@ -428,7 +431,7 @@ public sealed class BenchRunner(
             var quick = env.Quick;
             var load = new PipelineLoad(new PipelineLoadSettings(
                 bootstrap,
-                Streams: 16,
+                Streams: PipelineStreams,
                 ChunkSamples: @case.ChunkSamples,
                 @case.Format,
                 // The processor's rate climbs for several seconds after start (tiered JIT and dynamic PGO, the GC sizing

@@ -28,20 +28,22 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
 
     public string ToMarkdown()
     {
+        // The input's partitions as the runs' loads read them (none when only the http scenario ran).
+        var partitions = Pipeline.Select(p => (int?)p.Result.Partitions).FirstOrDefault(p => p > 0);
         var md = new StringBuilder();
         md.AppendLine("## End-to-end pipeline (`signal-pipeline bench`)");
         md.AppendLine();
         md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC{(env.Quick ? " in **--quick** mode (smoke check: short runs, not a measurement)" : "")}, ") +
                       string.Create(CultureInfo.InvariantCulture, $"{repeats} run(s) per row, medians. Machine: {CpuModel()}, {Environment.ProcessorCount} cores, shared with other work (noisy). ") +
                       string.Create(CultureInfo.InvariantCulture, $"{RuntimeInformation.FrameworkDescription}, librdkafka {Confluent.Kafka.Library.VersionString}, commit {GitCommit(env.Root)}. ") +
-                      string.Create(CultureInfo.InvariantCulture, $"Broker: {(brokers is null ? "the embedded dev broker (librdkafka mock cluster, in memory, 8 partitions)" : $"`{brokers}`")}. ") +
+                      $"Broker: {BrokerUsed(brokers, partitions)}. " +
                       (brokers is null
                           ? "Everything (broker, services, processors, the load producer and the output consumer) runs on this one machine."
                           : "Everything but the broker (services, processors, the load producer and the output consumer) runs on this one machine.") +
                       (ProcessorOverrides is { Count: > 0 } o ? $" Processor settings changed for this run: {string.Join(", ", o.Select(kv => $"`{kv.Key}={kv.Value}`"))}." : ""));
         md.AppendLine();
         md.AppendLine("Rerun: `scripts/bench.sh` (every scenario, 3 runs each; records alone takes about 20 minutes and mixed about 15). `scripts/bench.sh --quick` is a smoke check: it prints its tables and leaves this file alone (`--output FILE` writes them elsewhere).");
-        md.AppendLine("Throughput: 16 streams of 4096-sample chunks, two per input partition, the producer kept at most 8 MiB ahead of the");
+        md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Throughput: {BenchRunner.PipelineStreams} streams of 4096-sample chunks, {StreamsPerPartition(BenchRunner.PipelineStreams, partitions)}, the producer kept at most 8 MiB ahead of the"));
         md.AppendLine("output, rate measured at the read_committed output from 10 s after the start (warm-up) for 12 s; every (stream, seq)");
         md.AppendLine("produced is checked to come out exactly once. The load generator formats each stream's JSON samples once and reads");
         md.AppendLine("JSON outputs only for their stream, seq and timestamp (the tests check the values), to leave the CPU to the pipeline.");
@@ -81,7 +83,7 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
                 $"{M(r.LatencyOfferedRate)} / {M(r.LatencyAchievedRate)} | {BenchRunner.Fmt(r.Latency?.P50)} | {BenchRunner.Fmt(r.Latency?.P95)} | {BenchRunner.Fmt(r.Latency?.P99)} |");
         }
 
-        RecordsReport.Append(md, Pipeline);
+        RecordsReport.Append(md, Pipeline, brokers);
         if (Bridge.Count > 0)
         {
             AppendBridge(md);
@@ -205,13 +207,29 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
     private static string Ms(double? milliseconds) => milliseconds is null ? "-" : $"{milliseconds:0.0} ms";
 
     /// <summary>
-    /// The "Broker:" clause of the state and mixed sections: what the runs really used. <paramref name="partitions"/> is
-    /// the input's partition count as the load read it from the broker's metadata (<see cref="StateLoad.Partitions"/>),
-    /// the N of the methods' "stream i on input partition i mod N": a <c>--brokers</c> cluster's own, not the dev broker's.
+    /// The "Broker:" clause of every section: what the runs really used. <paramref name="partitions"/> is the input's
+    /// partition count as the load read it from the broker's metadata (<see cref="StateLoad.Partitions"/>,
+    /// <see cref="PipelineLoadResult.Partitions"/>), the N of the methods' "stream i on input partition i mod N": a
+    /// <c>--brokers</c> cluster's own, not the dev broker's; null when no run read it (the pipeline section of an http-only run).
     /// </summary>
-    internal static string BrokerUsed(string? brokers, int partitions) => brokers is null
-        ? string.Create(CultureInfo.InvariantCulture, $"a fresh embedded dev broker per run, {partitions} partitions per topic")
-        : string.Create(CultureInfo.InvariantCulture, $"`{brokers}` (`--brokers`), `{PipelineTopics.DefaultInput}` with {partitions} partitions (read from its metadata)");
+    internal static string BrokerUsed(string? brokers, int? partitions) => (brokers, partitions) switch
+    {
+        (null, null) => "a fresh embedded dev broker per run",
+        (null, { } p) => string.Create(CultureInfo.InvariantCulture, $"a fresh embedded dev broker per run, {p} partitions per topic"),
+        (_, null) => $"`{brokers}` (`--brokers`)",
+        (_, { } p) => string.Create(CultureInfo.InvariantCulture, $"`{brokers}` (`--brokers`), `{PipelineTopics.DefaultInput}` with {p} partitions (read from its metadata)"),
+    };
+
+    /// <summary>
+    /// How the pipeline load's streams lie on the input's partitions (round-robin, <see cref="PipelineLoad"/>): "2 per input
+    /// partition" on the dev broker's 8; a <c>--brokers</c> cluster's input may have any count.
+    /// </summary>
+    internal static string StreamsPerPartition(int streams, int? partitions) => partitions switch
+    {
+        null => "round-robin over the input's partitions",
+        { } p when streams % p == 0 => string.Create(CultureInfo.InvariantCulture, $"{streams / p} per input partition"),
+        { } p => string.Create(CultureInfo.InvariantCulture, $"round-robin over {p} input partitions (stream i on partition i mod {p})"),
+    };
 
     internal static string CpuModel()
     {

@@ -49,6 +49,9 @@ public sealed record PipelineLoadResult(
     /// this process's producer and output consumer; the broker; the worker); null without /proc.
     /// </summary>
     public IReadOnlyDictionary<string, double>? CpuMicrosPerRecord { get; init; }
+
+    /// <summary>The input's partitions, read from the broker's metadata: the streams went round-robin over them (i mod N).</summary>
+    public int Partitions { get; init; }
 }
 
 /// <summary>
@@ -74,6 +77,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
     private long _decodeFailures;
     private long _deliveryErrors;
     private long _latencyFromMs = long.MaxValue;
+    private int _partitions;
     private Action<DeliveryReport<byte[], byte[]>>? _onDelivered;
 
     public async Task<PipelineLoadResult> RunAsync(CancellationToken cancellationToken)
@@ -105,10 +109,10 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
         // stays on one partition, which is all the processor needs.
         using (var admin = new DependentAdminClientBuilder(producer.Handle).Build())
         {
-            var partitions = admin.GetMetadata(settings.InputTopic, TimeSpan.FromSeconds(10)).Topics.Single().Partitions.Count;
+            _partitions = admin.GetMetadata(settings.InputTopic, TimeSpan.FromSeconds(10)).Topics.Single().Partitions.Count;
             for (var i = 0; i < _partitionOf.Length; i++)
             {
-                _partitionOf[i] = new TopicPartition(settings.InputTopic, i % partitions);
+                _partitionOf[i] = new TopicPartition(settings.InputTopic, i % _partitions);
             }
         }
         try
@@ -155,7 +159,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
             }
 
             return new PipelineLoadResult(sustained, produced, delivered, produced - delivered, Interlocked.Read(ref _duplicates),
-                _latency.Summarize(), latencyRate, achieved, Volatile.Read(ref _latencyFromMs), latencyTo) { CpuMicrosPerRecord = cpu };
+                _latency.Summarize(), latencyRate, achieved, Volatile.Read(ref _latencyFromMs), latencyTo) { CpuMicrosPerRecord = cpu, Partitions = _partitions };
         }
         finally
         {
@@ -214,8 +218,10 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
         var perRecord = cpu?.Since().ToDictionary(kv => kv.Key, kv => kv.Value * 1e6 / windowChunks);
         if (perRecord is not null)
         {
+            // A role without a process (the broker, with --brokers) was not measured: "-", not 0.
+            string Us(string role) => perRecord.TryGetValue(role, out var us) ? string.Create(CultureInfo.InvariantCulture, $"{us:0.0} us") : "-";
             progress.Report(string.Create(CultureInfo.InvariantCulture,
-                $"  CPU per output record: worker {perRecord[ProcessCpu.Worker]:0.0} us, broker {perRecord[ProcessCpu.Broker]:0.0} us, load (producer + output consumer) {perRecord[ProcessCpu.Load]:0.0} us"));
+                $"  CPU per output record: worker {Us(ProcessCpu.Worker)}, broker {Us(ProcessCpu.Broker)}, load (producer + output consumer) {Us(ProcessCpu.Load)}"));
         }
 
         return (windowSamples / (clock.Elapsed - windowStart).TotalSeconds, perRecord);

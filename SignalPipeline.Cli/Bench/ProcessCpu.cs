@@ -39,15 +39,19 @@ public sealed class ProcessCpu
     }
 
     /// <summary>CPU seconds per role since this snapshot (processes that ended meanwhile are left out).</summary>
-    public IReadOnlyDictionary<string, double> Since()
+    public IReadOnlyDictionary<string, double> Since() => Used(_start.Select(p => (p.Value.Role, p.Value.Seconds, ReadSeconds(p.Key))));
+
+    /// <summary>
+    /// Each role's CPU seconds from its processes' readings at the snapshot and now (null: the process ended, adding
+    /// nothing). Only roles some process had are keys: with <c>bench --brokers</c> no dev broker is a child of the bench,
+    /// and the cluster's CPU is not measured rather than 0 (the records table shows "-"; until 2026-12-05 it showed 0.0).
+    /// </summary>
+    internal static Dictionary<string, double> Used(IEnumerable<(string Role, double Start, double? Now)> processes)
     {
-        var used = new Dictionary<string, double> { [Load] = 0, [Broker] = 0, [Worker] = 0 };
-        foreach (var (pid, (role, start)) in _start)
+        var used = new Dictionary<string, double>();
+        foreach (var (role, start, now) in processes)
         {
-            if (ReadSeconds(pid) is { } now)
-            {
-                used[role] += Math.Max(0, now - start);
-            }
+            used[role] = used.GetValueOrDefault(role) + (now is { } seconds ? Math.Max(0, seconds - start) : 0);
         }
 
         return used;

@@ -7,7 +7,8 @@ namespace SignalPipeline.Cli.Bench;
 /// <summary>The "records" scenario (issue 14) as markdown: each case against the pass-through of its format and chunk size.</summary>
 public static class RecordsReport
 {
-    public static void Append(StringBuilder md, IReadOnlyList<(PipelineCase Case, PipelineLoadResult Result)> pipeline)
+    /// <param name="brokers">The <c>--brokers</c> cluster, or null for the dev broker the bench started (and measured).</param>
+    public static void Append(StringBuilder md, IReadOnlyList<(PipelineCase Case, PipelineLoadResult Result)> pipeline, string? brokers)
     {
         var runs = pipeline.Where(p => p.Case.Scenario == "records").ToList();
         if (runs.Count == 0)
@@ -18,14 +19,26 @@ public static class RecordsReport
         md.AppendLine();
         md.AppendLine("### Cost per record (scenario `records`)");
         md.AppendLine();
-        md.AppendLine("The same 16 streams with smaller chunks. Pass-through: the processor's consumer and producer settings copying");
+        md.AppendLine(CultureInfo.InvariantCulture, $"The same {BenchRunner.PipelineStreams} streams with smaller chunks. Pass-through: the processor's consumer and producer settings copying");
         md.AppendLine("`sample-input` to `sample-output` unchanged (no parsing, no transactions), as its own process: the ceiling. Python");
         md.AppendLine("peer: `SignalPipeline.Cli/Bench/kalman_peer.py` (confluent-kafka 1.7.0, json, per-stream kalman in a loop,");
         md.AppendLine("at-least-once). Medians of the runs; ratio = the case's median samples/s over the pass-through's of the same format");
         md.AppendLine("and chunk size; latency at the offered rate (1 M samples/s, or 60 % of the sustained rate when lower). CPU per");
-        md.AppendLine("record: CPU time (/proc) of the worker, the dev broker and the bench's own load (producer and output consumer) over");
-        md.AppendLine("the throughput window, divided by the records that came out; all three share the 2 cores, so records/s is at most");
-        md.AppendLine("2 s over their sum.");
+        var cores = Environment.ProcessorCount;
+        if (brokers is null)
+        {
+            md.AppendLine("record: CPU time (/proc) of the worker, the dev broker and the bench's own load (producer and output consumer) over");
+            md.AppendLine(CultureInfo.InvariantCulture, $"the throughput window, divided by the records that came out; all three share the {cores} cores, so records/s is at most");
+            md.AppendLine(CultureInfo.InvariantCulture, $"{cores} s over their sum.");
+        }
+        else
+        {
+            // The cluster runs elsewhere: /proc here cannot see its CPU, and it does not share this machine's cores.
+            md.AppendLine("record: CPU time (/proc) of the worker and the bench's own load (producer and output consumer) over the throughput");
+            md.AppendLine(CultureInfo.InvariantCulture, $"window, divided by the records that came out. The broker, `{brokers}` (`--brokers`), is not on this machine: its");
+            md.AppendLine(CultureInfo.InvariantCulture, $"CPU is not measured (\"-\"). The worker and the load share the {cores} cores, so records/s is at most {cores} s over their sum.");
+        }
+
         md.AppendLine();
         md.AppendLine("| Setup | Records/s | Samples/s | / pass-through | Latency offered | p50 ms | p99 ms | CPU µs/record: worker / broker / load |");
         md.AppendLine("|---|---|---|---|---|---|---|---|");
@@ -73,7 +86,10 @@ public static class RecordsReport
 
     private static double? Median(IEnumerable<double> values) => BenchReport.Median(values);
 
-    /// <summary>The median CPU microseconds per record of one role over the runs that measured it.</summary>
+    /// <summary>
+    /// The median CPU microseconds per record of one role over the runs that measured it; "-" when none did (the broker
+    /// of a <c>--brokers</c> run, <see cref="ProcessCpu.Used"/>).
+    /// </summary>
     private static string Cpu(IEnumerable<(PipelineCase Case, PipelineLoadResult Result)> runs, string role)
-        => BenchRunner.Fmt(Median(runs.Where(r => r.Result.CpuMicrosPerRecord is not null).Select(r => r.Result.CpuMicrosPerRecord![role])));
+        => BenchRunner.Fmt(Median(runs.Select(r => r.Result.CpuMicrosPerRecord?.GetValueOrDefault(role, double.NaN) ?? double.NaN)));
 }

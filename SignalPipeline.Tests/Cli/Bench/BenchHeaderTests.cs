@@ -65,8 +65,77 @@ public sealed class BenchHeaderTests
         var remote = new BenchReport(Env, Cluster, repeats: 1).ToMarkdown();
         var local = new BenchReport(Env, brokers: null, repeats: 1).ToMarkdown();
 
-        Assert.Contains($"Broker: `{Cluster}`. Everything but the broker (services, processors", remote, StringComparison.Ordinal);
+        Assert.Contains($"Broker: `{Cluster}` (`--brokers`). Everything but the broker (services, processors", remote, StringComparison.Ordinal);
         Assert.DoesNotContain("Everything (broker,", remote, StringComparison.Ordinal);
         Assert.Contains("Everything (broker, services, processors, the load producer and the output consumer) runs on this one machine.", local, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(12, "round-robin over 12 input partitions (stream i on partition i mod 12)")]
+    [InlineData(4, "4 per input partition")]
+    public void With_brokers_the_pipeline_section_names_the_cluster_and_lays_the_streams_on_its_input_partitions(int partitions, string layout)
+    {
+        var md = PipelineReport(Cluster, partitions).ToMarkdown();
+
+        Assert.Contains($"Broker: `{Cluster}` (`--brokers`), `sample-input` with {partitions} partitions (read from its metadata). Everything but the broker", md, StringComparison.Ordinal);
+        Assert.Contains($"Throughput: 16 streams of 4096-sample chunks, {layout}, the producer", md, StringComparison.Ordinal);
+        Assert.DoesNotContain("two per input partition", md, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Without_brokers_the_pipeline_section_names_the_dev_broker_and_the_streams_per_partition_it_had()
+    {
+        var md = PipelineReport(brokers: null, partitions: 8).ToMarkdown();
+
+        Assert.Contains("Broker: a fresh embedded dev broker per run, 8 partitions per topic. Everything (broker,", md, StringComparison.Ordinal);
+        Assert.Contains("Throughput: 16 streams of 4096-sample chunks, 2 per input partition, the producer", md, StringComparison.Ordinal);
+        Assert.Contains("CPU time (/proc) of the worker, the dev broker and the bench's own load", md, StringComparison.Ordinal);
+        Assert.Contains("| pass-through, binary f64, 256 samples | ", md, StringComparison.Ordinal);
+        Assert.Contains(" | 10.0 / 5.0 / 20.0 |", md, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void With_brokers_the_records_section_names_the_cluster_and_shows_its_cpu_as_not_measured()
+    {
+        var md = PipelineReport(Cluster, partitions: 8).ToMarkdown();
+        var records = md[md.IndexOf("### Cost per record", StringComparison.Ordinal)..];
+
+        Assert.Contains($"The broker, `{Cluster}` (`--brokers`), is not on this machine: its", records, StringComparison.Ordinal);
+        Assert.Contains("CPU is not measured", records, StringComparison.Ordinal);
+        Assert.DoesNotContain("dev broker", records, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("all three share", records, StringComparison.Ordinal);
+
+        // Worker / broker / load: the cluster's CPU is "-", not a 0.0 read from no process.
+        Assert.Contains(" | 10.0 / - / 20.0 |", records, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Cpu_is_counted_only_for_the_roles_a_process_had()
+    {
+        // The bench itself (load) and a worker; no dev broker child, as with --brokers.
+        var used = ProcessCpu.Used([(ProcessCpu.Load, 1.0, 3.0), (ProcessCpu.Worker, 2.0, 2.5), (ProcessCpu.Worker, 1.0, null)]);
+
+        Assert.Equal(new Dictionary<string, double> { [ProcessCpu.Load] = 2.0, [ProcessCpu.Worker] = 0.5 }, used);
+    }
+
+    /// <summary>
+    /// A report of one records case (pass-through and kalman at 256 samples) whose load read <paramref name="partitions"/>
+    /// from the input's metadata; its CPU per record has a broker entry only on the dev broker, as <see cref="ProcessCpu"/> gives it.
+    /// </summary>
+    private static BenchReport PipelineReport(string? brokers, int partitions)
+    {
+        var report = new BenchReport(Env, brokers, repeats: 1);
+        var cpu = new Dictionary<string, double> { [ProcessCpu.Worker] = 10, [ProcessCpu.Load] = 20 };
+        if (brokers is null)
+        {
+            cpu[ProcessCpu.Broker] = 5;
+        }
+
+        foreach (var @case in BenchRunner.Cases(["records"], quick: true, pythonReady: false, only: null))
+        {
+            report.Pipeline.Add((@case, new PipelineLoadResult(20e6, 1000, 1000, 0, 0, null, 1e6, 1e6, 0, 0) { CpuMicrosPerRecord = cpu, Partitions = partitions }));
+        }
+
+        return report;
     }
 }
