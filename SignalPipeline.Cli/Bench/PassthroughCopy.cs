@@ -17,18 +17,30 @@ public static class PassthroughCopy
 {
     public const string CommandName = "passthrough-copy";
 
-    /// <summary>The hidden <c>signal-pipeline bench passthrough-copy BROKERS</c>; runs until SIGTERM.</summary>
+    /// <summary>
+    /// The hidden <c>signal-pipeline bench passthrough-copy BROKERS</c>; runs until SIGTERM, then says <c>interrupted</c>,
+    /// exit 130, as the other bench verbs (docs/benchmarks.md): the bench stops it so after each pass-through case.
+    /// </summary>
     public static Command Create()
     {
         var brokers = new Argument<string>("brokers") { Description = "Kafka bootstrap servers." };
         var command = new Command(CommandName, "The bench's pass-through copy (sample-input to sample-output, unchanged).") { brokers };
         command.Hidden = true;
-        command.SetAction((parse, cancellationToken) => Task.Run(() => Run(parse.GetValue(brokers)!, cancellationToken), CancellationToken.None));
+
+        // VerbAction, as bench itself: empty BROKERS or a missing topic is exit 2 naming it, a cluster that does not answer
+        // one error line naming it, exit 1, and SIGTERM "interrupted", exit 130. Until 2026-12-05 the first two were .NET's
+        // stack trace (or a copy that never ended, its input missing) and SIGTERM exit 0 or 143.
+        VerbAction.Set(command, (parse, output, cancellationToken) => Task.FromResult(Run(parse.GetValue(brokers)!, output, cancellationToken)), ExitCodes.Interrupted);
         return command;
     }
 
-    private static int Run(string brokers, CancellationToken stop)
+    private static int Run(string brokers, VerbOutput output, CancellationToken stop)
     {
+        if (string.IsNullOrWhiteSpace(brokers))
+        {
+            throw new UsageException("BROKERS is empty: give the Kafka bootstrap servers, host:port[,host:port].");
+        }
+
         var consumerConfig = new ConsumerConfig
         {
             BootstrapServers = brokers,
@@ -55,10 +67,18 @@ public static class PassthroughCopy
         int outputPartitions;
         using (var admin = new DependentAdminClientBuilder(producer.Handle).Build())
         {
-            outputPartitions = admin.GetMetadata("sample-output", TimeSpan.FromSeconds(10)).Topics.Single().Partitions.Count;
+            // Both topics looked up in the list of all (a metadata request naming sample-output created it where topics
+            // are auto-created, with the broker's partition count): a missing one is bad input, as for the verbs that read one.
+            var topics = admin.FindTopics([PipelineTopics.DefaultInput, PipelineTopics.DefaultOutput], TimeSpan.FromSeconds(10));
+            if (Array.FindIndex(topics, t => t is not { Partitions.Count: > 0 }) is var missing and >= 0)
+            {
+                throw new UsageException($"topic '{(missing == 0 ? PipelineTopics.DefaultInput : PipelineTopics.DefaultOutput)}' does not exist on {brokers.Trim()}.");
+            }
+
+            outputPartitions = topics[1]!.Partitions.Count;
         }
 
-        consumer.Subscribe("sample-input");
+        consumer.Subscribe(PipelineTopics.DefaultInput);
         long copied = 0;
         while (!stop.IsCancellationRequested)
         {
@@ -66,16 +86,19 @@ public static class PassthroughCopy
             if (record is not null)
             {
                 // The processor's partition mapping: input partition p goes to output partition p % count.
-                Produce(producer, new TopicPartition("sample-output", record.Partition.Value % outputPartitions), record.Message, stop);
+                Produce(producer, new TopicPartition(PipelineTopics.DefaultOutput, record.Partition.Value % outputPartitions), record.Message, stop);
                 copied++;
             }
 
             producer.Poll(TimeSpan.Zero);
         }
 
-        producer.Flush(TimeSpan.FromSeconds(5));
-        Console.WriteLine($"pass-through: copied {copied} records");
-        return 0;
+        // At most 1 s: System.CommandLine ends the process 2 s after SIGTERM (exit 143, without the word).
+        producer.Flush(TimeSpan.FromSeconds(1));
+        output.Out.WriteLine($"pass-through: copied {copied} records");
+
+        // The loop ends only when stopped (SIGTERM from the bench, or Ctrl+C).
+        throw new OperationCanceledException(stop);
     }
 
     private static void Produce(IProducer<byte[], byte[]> producer, TopicPartition partition, Message<byte[], byte[]> message, CancellationToken stop)

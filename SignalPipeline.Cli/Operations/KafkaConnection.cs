@@ -81,11 +81,14 @@ public static class KafkaConnection
     /// <summary>The cluster a verb's clients were built for (its <c>--bootstrap</c>, else the environment's), to name in an error; null when none is set.</summary>
     public static string? BootstrapServers(ParseResult parse)
     {
-        // bench names its cluster --brokers.
-        if (parse.CommandResult.Command.Options.OfType<Option<string?>>().FirstOrDefault(o => o.Name is "--bootstrap" or "--brokers") is { } option
-            && parse.GetValue(option) is { } bootstrap && !string.IsNullOrWhiteSpace(bootstrap))
+        // bench names its cluster --brokers, its pass-through copy takes it as the argument BROKERS.
+        var command = parse.CommandResult.Command;
+        var given = command.Options.OfType<Option<string?>>().FirstOrDefault(o => o.Name is "--bootstrap" or "--brokers") is { } option
+            ? parse.GetValue(option)
+            : command.Arguments.OfType<Argument<string>>().FirstOrDefault(a => a.Name == "brokers") is { } argument ? parse.GetValue(argument) : null;
+        if (!string.IsNullOrWhiteSpace(given))
         {
-            return bootstrap.Trim();
+            return given.Trim();
         }
 
         try

@@ -1,4 +1,6 @@
+using Confluent.Kafka;
 using SignalPipeline.Cli.Bench;
+using SignalPipeline.DevBroker;
 using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.Cli.Bench;
@@ -34,5 +36,55 @@ public sealed class BenchExitCodeTests(MockBrokerFixture broker) : IClassFixture
 
         Assert.True(result.ExitCode == 130, result.ToString());
         Assert.Equal("interrupted", result.Error.Trim());
+    }
+
+    // The hidden pass-through copy the records scenario starts as its own process ends as bench does. Until 2026-12-05 a
+    // silent cluster was .NET's stack trace, empty BROKERS the same after 10 s, a missing input a stack trace or a copy
+    // that never ended, and SIGTERM (its normal end) exit 0 without a word.
+
+    [Fact]
+    public async Task APassthroughCopyWhoseBrokerDoesNotAnswerIsOneErrorLineNamingItWithExitOne()
+    {
+        var result = await CliRunner.RunAsync(BenchCommand.Create(), "bench", PassthroughCopy.CommandName, "127.0.0.1:1");
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        var error = Assert.Single(result.Error.Trim().Split('\n'));
+        Assert.StartsWith("error: Kafka at 127.0.0.1:1 did not answer: ", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task APassthroughCopyWithEmptyBrokersIsExitTwoNamingIt()
+    {
+        var result = await CliRunner.RunAsync(BenchCommand.Create(), "bench", PassthroughCopy.CommandName, " ");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Equal("error: BROKERS is empty: give the Kafka bootstrap servers, host:port[,host:port].", result.Error.Trim());
+    }
+
+    [Fact]
+    public async Task APassthroughCopyOnAClusterWithoutItsTopicsIsExitTwoNamingTheTopicAndCreatesNone()
+    {
+        using var empty = MockKafkaCluster.Start(1);
+
+        var result = await CliRunner.RunAsync(BenchCommand.Create(), "bench", PassthroughCopy.CommandName, empty.BootstrapServers);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Equal($"error: topic 'sample-input' does not exist on {empty.BootstrapServers}.", result.Error.Trim());
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = empty.BootstrapServers }).Build();
+        Assert.DoesNotContain(admin.GetMetadata(TimeSpan.FromSeconds(30)).Topics, t => t.Topic is "sample-input" or "sample-output");
+    }
+
+    [Fact]
+    public async Task AnInterruptedPassthroughCopySaysHowManyItCopiedAndInterruptedWithExitCode130()
+    {
+        // SIGTERM (the bench's way to stop it) or Ctrl+C: System.CommandLine cancels the verb's token either way.
+        using var interrupt = new CancellationTokenSource();
+        await interrupt.CancelAsync();
+
+        var result = await CliRunner.RunAsync(BenchCommand.Create(), interrupt.Token, "bench", PassthroughCopy.CommandName, broker.Bootstrap);
+
+        Assert.True(result.ExitCode == 130, result.ToString());
+        Assert.Equal("interrupted", result.Error.Trim());
+        Assert.Equal("pass-through: copied 0 records", result.Output.Trim());
     }
 }
