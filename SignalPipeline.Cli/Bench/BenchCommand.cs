@@ -359,18 +359,7 @@ public sealed class BenchRunner(
         {
             var bootstrap = await BenchRunner.BrokerAsync(env, brokers, services, cancellationToken);
 
-            var processorEnv = new Dictionary<string, string>
-            {
-                ["KAFKA_BROKERS"] = bootstrap,
-                ["FILTER_ALGORITHM"] = @case.Algorithm,
-                ["FILTER_MODE"] = @case.Remote ? "remote" : "local",
-                ["Processor__RateLogSeconds"] = "5",
-                ["Processor__DevBrokerCompensation"] = "true", // the bench runs the dev broker (docs/processor.md)
-            };
-            foreach (var (key, value) in processorOverrides ?? new Dictionary<string, string>())
-            {
-                processorEnv[key] = value;
-            }
+            var processorEnv = ProcessorEnvironment(@case, bootstrap, brokers, processorOverrides);
 
             if (@case.Remote)
             {
@@ -490,6 +479,35 @@ public sealed class BenchRunner(
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// The environment of a pipeline case's processor. <c>Processor:DevBrokerCompensation</c> only with the dev broker the
+    /// bench starts (<paramref name="brokers"/> null), as in the state and mixed scenarios: on a <c>--brokers</c> cluster
+    /// it would scan every output partition at each assignment for what the cluster already hides (docs/processor.md).
+    /// Until 2026-12-05 the pipeline cases set it whatever the cluster. <c>--processor-env</c> settings win.
+    /// </summary>
+    internal static Dictionary<string, string> ProcessorEnvironment(
+        PipelineCase @case, string bootstrap, string? brokers, IReadOnlyDictionary<string, string>? processorOverrides)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["KAFKA_BROKERS"] = bootstrap,
+            ["FILTER_ALGORITHM"] = @case.Algorithm,
+            ["FILTER_MODE"] = @case.Remote ? "remote" : "local",
+            ["Processor__RateLogSeconds"] = "5",
+        };
+        if (brokers is null)
+        {
+            environment["Processor__DevBrokerCompensation"] = "true"; // the dev broker shows aborted transactions
+        }
+
+        foreach (var (key, value) in processorOverrides ?? new Dictionary<string, string>())
+        {
+            environment[key] = value;
+        }
+
+        return environment;
     }
 
     /// <summary><paramref name="brokers"/>, or a fresh embedded dev broker (added to <paramref name="services"/> to be stopped).</summary>

@@ -75,4 +75,25 @@ public sealed class BenchCaseTests
         Assert.All(cases.Where(c => c.Scenario != "records"), c => Assert.Equal(4096, c.ChunkSamples));
         Assert.DoesNotContain(cases, c => c.Scenario == "http"); // HTTP load, not a pipeline case
     }
+
+    [Fact]
+    public void The_processor_gets_the_dev_broker_compensation_only_with_the_dev_broker_and_a_processor_env_setting_wins()
+    {
+        var kalman = BenchRunner.Cases(Records, quick: false, pythonReady: false, only: "kalman, binary f64, 256").Single();
+
+        var dev = BenchRunner.ProcessorEnvironment(kalman, "127.0.0.1:39092", brokers: null, processorOverrides: null);
+        Assert.Equal("true", dev["Processor__DevBrokerCompensation"]);
+        Assert.Equal("127.0.0.1:39092", dev["KAFKA_BROKERS"]);
+        Assert.Equal("kalman", dev["FILTER_ALGORITHM"]);
+        Assert.Equal("local", dev["FILTER_MODE"]);
+
+        // A --brokers cluster hides aborted records itself (docs/processor.md): no output scan at each assignment.
+        var cluster = BenchRunner.ProcessorEnvironment(kalman, "kafka:9092", brokers: "kafka:9092", processorOverrides: null);
+        Assert.False(cluster.ContainsKey("Processor__DevBrokerCompensation"));
+
+        var overridden = BenchRunner.ProcessorEnvironment(kalman, "kafka:9092", brokers: "kafka:9092",
+            new Dictionary<string, string> { ["Processor__DevBrokerCompensation"] = "true", ["FILTER_MODE"] = "remote" });
+        Assert.Equal("true", overridden["Processor__DevBrokerCompensation"]);
+        Assert.Equal("remote", overridden["FILTER_MODE"]);
+    }
 }
