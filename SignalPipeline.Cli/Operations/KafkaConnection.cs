@@ -78,14 +78,31 @@ public static class KafkaConnection
     /// <summary>The settings the verbs read, as a service reads them: the environment.</summary>
     public static IConfiguration EnvironmentConfiguration() => new ConfigurationBuilder().AddEnvironmentVariables().Build();
 
+    /// <summary>
+    /// How a verb is given its cluster, to name in an error's hint: <c>--bootstrap</c>, bench's <c>--brokers</c>, or the
+    /// pass-through copy's argument <c>BROKERS</c>.
+    /// </summary>
+    public static string ClusterOption(ParseResult parse)
+    {
+        var command = parse.CommandResult.Command;
+        return ClusterOptionOf(command)?.Name
+               ?? (ClusterArgumentOf(command) is { } argument ? argument.Name.ToUpperInvariant() : "--bootstrap");
+    }
+
+    private static Option<string?>? ClusterOptionOf(Command command)
+        => command.Options.OfType<Option<string?>>().FirstOrDefault(o => o.Name is "--bootstrap" or "--brokers");
+
+    private static Argument<string>? ClusterArgumentOf(Command command)
+        => command.Arguments.OfType<Argument<string>>().FirstOrDefault(a => a.Name == "brokers");
+
     /// <summary>The cluster a verb's clients were built for (its <c>--bootstrap</c>, else the environment's), to name in an error; null when none is set.</summary>
     public static string? BootstrapServers(ParseResult parse)
     {
         // bench names its cluster --brokers, its pass-through copy takes it as the argument BROKERS.
         var command = parse.CommandResult.Command;
-        var given = command.Options.OfType<Option<string?>>().FirstOrDefault(o => o.Name is "--bootstrap" or "--brokers") is { } option
+        var given = ClusterOptionOf(command) is { } option
             ? parse.GetValue(option)
-            : command.Arguments.OfType<Argument<string>>().FirstOrDefault(a => a.Name == "brokers") is { } argument ? parse.GetValue(argument) : null;
+            : ClusterArgumentOf(command) is { } argument ? parse.GetValue(argument) : null;
         if (!string.IsNullOrWhiteSpace(given))
         {
             return given.Trim();
@@ -105,12 +122,13 @@ public static class KafkaConnection
     /// A Kafka error as one line naming the cluster; when the cluster did not answer (nothing listening, a wrong address,
     /// TLS or SASL refused) it also says which settings choose and reach it.
     /// </summary>
-    public static string DescribeError(Error error, string? servers)
+    /// <paramref name="option"/> is how the verb is given its cluster (<see cref="ClusterOption"/>).
+    public static string DescribeError(Error error, string? servers, string option = "--bootstrap")
     {
         var at = servers is null ? "Kafka" : $"Kafka at {servers}";
         return error.Code is ErrorCode.Local_Transport or ErrorCode.Local_AllBrokersDown or ErrorCode.Local_TimedOut or ErrorCode.Local_Resolve
             or ErrorCode.Local_Authentication or ErrorCode.Local_Ssl or ErrorCode.SaslAuthenticationFailed
-            ? $"{at} did not answer: {error.Reason} ({error.Code}). Check --bootstrap or KAFKA_BROKERS (ConnectionStrings__kafka wins over it) and the Kafka__Client__* security settings."
+            ? $"{at} did not answer: {error.Reason} ({error.Code}). Check {option} or KAFKA_BROKERS (ConnectionStrings__kafka wins over it) and the Kafka__Client__* security settings."
             : $"{at}: {error.Reason} ({error.Code})";
     }
 

@@ -47,7 +47,7 @@ public static class VerbAction
             }
             catch (KafkaException ex)
             {
-                output.Error.WriteLine($"error: {KafkaConnection.DescribeError(ex.Error, KafkaConnection.BootstrapServers(parse))}");
+                output.Error.WriteLine($"error: {KafkaConnection.DescribeError(ex.Error, KafkaConnection.BootstrapServers(parse), KafkaConnection.ClusterOption(parse))}");
                 return ExitCodes.Failure;
             }
             catch (TimeoutException ex)

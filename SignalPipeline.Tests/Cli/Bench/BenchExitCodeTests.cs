@@ -23,6 +23,7 @@ public sealed class BenchExitCodeTests(MockBrokerFixture broker) : IClassFixture
         Assert.True(result.ExitCode == 1, result.ToString());
         var error = Assert.Single(result.Error.Trim().Split('\n'));
         Assert.StartsWith("error: Kafka at 127.0.0.1:1 did not answer: ", error, StringComparison.Ordinal);
+        Assert.Contains("Check --brokers or KAFKA_BROKERS", error, StringComparison.Ordinal); // bench's option, not --bootstrap
     }
 
     [Fact]
@@ -50,6 +51,7 @@ public sealed class BenchExitCodeTests(MockBrokerFixture broker) : IClassFixture
         Assert.True(result.ExitCode == 1, result.ToString());
         var error = Assert.Single(result.Error.Trim().Split('\n'));
         Assert.StartsWith("error: Kafka at 127.0.0.1:1 did not answer: ", error, StringComparison.Ordinal);
+        Assert.Contains("Check BROKERS or KAFKA_BROKERS", error, StringComparison.Ordinal);
     }
 
     [Fact]
