@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
+using Confluent.Kafka;
 using SignalPipeline.Cli.Operations;
+using SignalPipeline.Kafka;
 using SignalPipeline.Messages;
 
 namespace SignalPipeline.Cli.Bench;
@@ -515,6 +517,14 @@ public sealed class BenchRunner(
     {
         if (brokers is not null)
         {
+            // A cluster that does not answer is one error line naming it (KafkaException: VerbAction), before any service
+            // starts: until 2026-12-05 the pipeline cases started a processor and said, 60 s later, that it was not healthy.
+            using var admin = new AdminClientBuilder(KafkaClientProperties.ApplyFromEnvironment(new AdminClientConfig
+            {
+                BootstrapServers = brokers,
+                ClientId = KafkaConnection.BenchClientId,
+            })).SetLogHandler((_, _) => { }).Build(); // the exception says it once; librdkafka would log each connect
+            admin.GetMetadata(TimeSpan.FromSeconds(10));
             return brokers;
         }
 

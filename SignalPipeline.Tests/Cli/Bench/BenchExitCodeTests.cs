@@ -27,6 +27,19 @@ public sealed class BenchExitCodeTests(MockBrokerFixture broker) : IClassFixture
     }
 
     [Fact]
+    public async Task ARecordsRunOnABrokerThatDoesNotAnswerIsOneErrorLineNamingItBeforeAnyServiceStarts()
+    {
+        // The pipeline cases asked nothing of the cluster before starting a processor: until 2026-12-05 this was
+        // "filter-kafka-processor-0 was not healthy within 60 s; see its log." a minute later.
+        var result = await CliRunner.RunAsync(BenchCommand.Create(), "bench", "--brokers", "127.0.0.1:1", "--scenario", "records",
+            "--case", "kalman, binary f64, 256", "--quick", "--no-write");
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        var error = Assert.Single(result.Error.Trim().Split('\n'));
+        Assert.StartsWith("error: Kafka at 127.0.0.1:1 did not answer: ", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AnInterruptedBenchSaysInterruptedWithExitCode130()
     {
         // Ctrl+C before the mixed scenario's stream configs are flushed: its first wait that observes the token.
