@@ -3,7 +3,6 @@ using FilterGateway;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddFilterGateway();
 
-var app = builder.Build();
-app.CheckSettingsBeforeStart(); // a refused setting stops the service here, in one line naming it
+var app = builder.BuildCheckingSettings(); // a refused setting stops the service here, in one line naming every one
 app.MapFilterGateway();
 app.Run();

@@ -61,8 +61,7 @@ builder.Services.AddHealthChecks()
     .AddCheck<FilterKafkaProcessorWorker>("stream-processor")
     .AddCheck<FilterKafkaProcessorWorker.Liveness>("stream-thread", tags: ["live"]);
 
-var app = builder.Build();
-app.CheckSettingsBeforeStart(); // a refused setting stops the service here, in one line naming it
+var app = builder.BuildCheckingSettings(); // a refused setting stops the service here, in one line naming every one
 
 // Created now, not by the first GET /streams/{id} that asks for it: its instances gauge is there from the start.
 app.Services.GetRequiredService<DirectoryTelemetry>();

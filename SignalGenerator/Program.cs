@@ -7,8 +7,7 @@ builder.AddServiceDefaults();
 builder.AddKafkaClients();
 builder.AddSignalGeneratorServices();
 
-var app = builder.Build();
-app.CheckSettingsBeforeStart(); // a refused setting stops the service here, in one line naming it
+var app = builder.BuildCheckingSettings(); // a refused setting stops the service here, in one line naming every one
 app.MapDefaultEndpoints();
 
 // What is being produced, for people and scripts (benchmarks read the sample count).

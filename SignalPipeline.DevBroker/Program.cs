@@ -15,8 +15,7 @@ builder.Services.AddHostedService(sp => sp.GetRequiredService<DevBrokerHost>());
 builder.Services.AddSingleton<ClusterReadyHealthCheck>();
 builder.Services.AddHealthChecks().AddCheck<ClusterReadyHealthCheck>("kafka", tags: ["ready"]);
 
-var app = builder.Build();
-app.CheckSettingsBeforeStart(); // a refused setting stops the broker here, in one line naming it
+var app = builder.BuildCheckingSettings(); // a refused setting stops the broker here, in one line naming every one
 app.UseStatusCodePages();
 app.MapDefaultEndpoints();
 if (app.Services.GetRequiredService<IOptions<DevBrokerOptions>>().Value.FaultInjection)

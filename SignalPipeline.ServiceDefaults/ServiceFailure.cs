@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -48,15 +49,36 @@ public static class ServiceFailure
     }
 
     /// <summary>
-    /// Runs every <c>ValidateOnStart</c> check (each options class's, the service defaults' <see cref="TrustedProxies"/>,
-    /// the Kafka client properties') between <c>Build()</c> and <c>Run()</c>, so that a refused setting is thrown from
-    /// the program itself and <see cref="ExitOnUnhandledException"/>'s one <c>crit:</c> line is all the service prints.
-    /// Left to the host, these checks run inside its <c>StartAsync</c>, which first logs a refusal as
-    /// <c>Hosting failed to start</c> with its stack trace; a service escaped that only for the options something had
-    /// read during <c>Build()</c> (Kestrel's read-ahead and connection limits). Every service's Program.cs calls it
-    /// (tests: <c>ServiceStartFailureTests</c>).
+    /// Builds the app with every <c>ValidateOnStart</c> check run (each options class's, the service defaults'
+    /// <see cref="TrustedProxies"/>, the Kafka client properties') before it runs, so that a refused setting is thrown
+    /// from the program itself and <see cref="ExitOnUnhandledException"/>'s one <c>crit:</c> line, naming every refused
+    /// setting, is all the service prints. Left to the host, these checks run inside its <c>StartAsync</c>, which first
+    /// logs a refusal as <c>Hosting failed to start</c> with its stack trace. And some options are read inside
+    /// <c>Build()</c> itself: <c>WebApplication</c> asks Kestrel's server for its features, so the server is made there
+    /// with <c>KestrelServerOptions</c> and <c>SocketTransportOptions</c>, and with them the options their setup reads
+    /// (the processor's, the gateway's, the bridge's and the filter services' read-ahead and connection limits, the
+    /// gateway's and the bridge's <see cref="TrustedProxies"/>). The first of those refused is thrown alone from
+    /// <c>Build()</c>; then every check is run on a provider of its own, so the line names all the refusals, as it does
+    /// for those found after <c>Build()</c>. Every service's Program.cs calls it (tests: <c>ServiceStartFailureTests</c>).
     /// </summary>
-    public static void CheckSettingsBeforeStart(this IHost host) => host.Services.GetService<IStartupValidator>()?.Validate();
+    public static WebApplication BuildCheckingSettings(this WebApplicationBuilder builder)
+    {
+        WebApplication app;
+        try
+        {
+            app = builder.Build();
+        }
+        catch (OptionsValidationException)
+        {
+            // Not disposed: the service stops now, and disposing could throw over the refusals (a singleton that is only
+            // IAsyncDisposable). When every check passes there, the refusal thrown from Build() is the one reported.
+            builder.Services.BuildServiceProvider().GetService<IStartupValidator>()?.Validate();
+            throw;
+        }
+
+        app.Services.GetService<IStartupValidator>()?.Validate();
+        return app;
+    }
 
     /// <summary>
     /// The message alone for a refused setting or check (it names what is wrong), the messages joined by <c>; </c> when

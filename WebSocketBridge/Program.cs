@@ -7,8 +7,7 @@ builder.AddServiceDefaults();
 builder.AddWebSocketBridgeServices();
 builder.Services.AddKafkaTopicCheck(sp => [new(PipelineTopics.Output, sp.GetRequiredService<IOptions<BridgeOptions>>().Value.Topic)]);
 
-var app = builder.Build();
-app.CheckSettingsBeforeStart(); // a refused setting stops the service here, in one line naming it
+var app = builder.BuildCheckingSettings(); // a refused setting stops the service here, in one line naming every one
 
 app.UseDefaultFiles();
 app.UseStaticFiles();

@@ -22,7 +22,9 @@ public sealed class ServiceStartFailureTests
     /// for ForwardedHeaders, first logged <c>Hosting failed to start</c> with the stack trace (the others' options were read
     /// by Kestrel's setup in <c>Build()</c>, before the host started); the generator, the processor and the bridge did so
     /// for a librdkafka property (the bridge with two more from its consumer); the bridge and the filter service
-    /// wrote <c>DataAnnotation validation failed for '...' members: ... with the error: '...'</c>.
+    /// wrote <c>DataAnnotation validation failed for '...' members: ... with the error: '...'</c>. With two classes refused, the
+    /// processor, the bridge, the gateway and the filter service named only the one Kestrel's setup read inside <c>Build()</c>
+    /// (<c>ServiceFailure.BuildCheckingSettings</c> since).
     /// </summary>
     [Theory]
     [InlineData("SignalGenerator", "Generator__Rate=-1", "Rate: Generator:Rate = -1 is out of range: a finite number >= 0.")]
@@ -32,14 +34,19 @@ public sealed class ServiceStartFailureTests
     [InlineData("SignalGenerator", "Generator__Rate=-1|ForwardedHeaders__KnownProxies=bogus", NotAnAddress + "; Rate: Generator:Rate = -1 is out of range: a finite number >= 0.")]
     [InlineData("WebSocketBridge", "Bridge__MaxConnections=-1", "MaxConnections: Bridge:MaxConnections = -1 is out of range [1, 1000000].")]
     [InlineData("WebSocketBridge", "Bridge__FilterStateTimeoutMilliseconds=5", "FilterStateTimeoutMilliseconds: Bridge:FilterStateTimeoutMilliseconds = 5 is out of range [100, 60000].")]
+    // Two classes, one of them read by Kestrel's setup inside Build() (each row below with "|" too): both named.
+    [InlineData("WebSocketBridge", "Bridge__MaxConnections=-1|Bridge__FilterStateTimeoutMilliseconds=5", "MaxConnections: Bridge:MaxConnections = -1 is out of range [1, 1000000].; FilterStateTimeoutMilliseconds: Bridge:FilterStateTimeoutMilliseconds = 5 is out of range [100, 60000].")]
     [InlineData("WebSocketBridge", "Kafka__Consumer__fetch.wait.maxx.ms=10", "Kafka__Consumer__fetch.wait.maxx.ms: No such configuration property: \"fetch.wait.maxx.ms\"" + Librdkafka)]
     [InlineData("FilterKafkaProcessor", "Processor__LingerMs=-1", "LingerMs: Processor:LingerMs = -1 is out of range [0, 60000].")]
     [InlineData("FilterKafkaProcessor", "Kafka__Client__security.protocol=bogus", "Kafka__Client__security.protocol: Invalid value \"bogus\" for configuration property \"security.protocol\"" + Librdkafka)]
     [InlineData("FilterKafkaProcessor", "ForwardedHeaders__KnownProxies=bogus", NotAnAddress)]
+    [InlineData("FilterKafkaProcessor", "Processor__LingerMs=-1|ForwardedHeaders__KnownProxies=bogus", NotAnAddress + "; LingerMs: Processor:LingerMs = -1 is out of range [0, 60000].")]
     [InlineData("FilterGateway", "FilterGateway__MaxConnections=0", "MaxConnections: FilterGateway:MaxConnections = 0 is out of range [1, 1000000].")]
     [InlineData("FilterGateway", "ForwardedHeaders__KnownProxies=bogus", NotAnAddress)]
+    [InlineData("FilterGateway", "FilterGateway__MaxConnections=0|ForwardedHeaders__KnownProxies=bogus", NotAnAddress + "; MaxConnections: FilterGateway:MaxConnections = 0 is out of range [1, 1000000].")]
     [InlineData("FilterService", "FilterService__MaxConnections=0", "MaxConnections: FilterService:MaxConnections = 0 is out of range [1, 1000000].")]
     [InlineData("FilterService", "ForwardedHeaders__KnownProxies=bogus", NotAnAddress)]
+    [InlineData("FilterService", "FilterService__MaxConnections=0|ForwardedHeaders__KnownProxies=bogus", NotAnAddress + "; MaxConnections: FilterService:MaxConnections = 0 is out of range [1, 1000000].")]
     public async Task A_setting_refused_at_start_exits_1_with_one_line_naming_it(string project, string settings, string message)
     {
         var start = ExternalProcess.Command("dotnet", RepositoryLayout.OutputAssembly(project));
