@@ -20,7 +20,8 @@ namespace SignalPipeline.Tests.WebSocketBridge;
 /// <summary>
 /// The bridge's Kafka-side instruments (docs/websocket-bridge.md, "Telemetry" and the limits table), read by name from
 /// one in-process bridge reading an in-process mock cluster: chunks and samples consumed, undecodable records by
-/// error, chunks of streams over <c>Bridge:MaxStreams</c> refused, and the consumer lag once everything is read.
+/// error, chunks of streams over <c>Bridge:MaxStreams</c> refused, and the consumer lag once everything is read; and the
+/// group its consumer reads under.
 /// </summary>
 [Trait("Category", TestCategory.Integration)]
 public sealed class BridgeKafkaMetricsTests
@@ -61,6 +62,33 @@ public sealed class BridgeKafkaMetricsTests
         Assert.Equal(2, undecodable.Sum());
         Assert.Equal(1, refused.Sum());
         await Poll.UntilAsync(() => lag.Observe() == 0, Patience, () => "the lag to show everything read");
+    }
+
+    /// <summary>
+    /// A <c>group.id</c> in <c>Kafka:Consumer</c> or <c>Kafka:Client</c> is not the bridge's group: each replica keeps its
+    /// unique throw-away id (librdkafka's own group log, <c>debug=cgrp</c>, names the group its consumer uses), and each
+    /// such setting is named in a warning at start (docs/websocket-bridge.md, "Reading Kafka"). Until 2026-12-05 the
+    /// factory applied the sections after the bridge's id, so every replica read under the configured one, without a word.
+    /// </summary>
+    [Fact]
+    public async Task A_configured_group_id_is_ignored_with_a_warning_naming_the_setting()
+    {
+        using var cluster = MockKafkaCluster.Start(1);
+        cluster.CreateTopic(PipelineTopics.DefaultOutput, 1);
+        var log = new ErrorLog(LogLevel.Debug);
+        await using var bridge = await StartBridgeAsync(cluster, log,
+            ("Kafka:Consumer:group.id", "shared-by-every-replica"), ("Kafka:Client:group.id", "from-the-client-section"),
+            ("Kafka:Consumer:debug", "cgrp"), ("Logging:LogLevel:Confluent.Kafka", "Debug"));
+        await WaitUntilReadingAsync(bridge);
+
+        // The consumer asks for its group's coordinator as it starts, naming the group: Group "name": ...
+        string Dump() => string.Join(Environment.NewLine, log.Entries.Where(e => e.Contains("group", StringComparison.OrdinalIgnoreCase)).Take(40));
+        await Poll.UntilAsync(() => log.Entries.Any(e => e.Contains("Group \"websocket-bridge-", StringComparison.Ordinal)), Patience,
+            () => $"the consumer's group log naming the bridge's own group; saw:{Environment.NewLine}{Dump()}");
+        var warnings = log.Entries.Where(e => e.Contains("group.id = ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, warnings.Count);
+        Assert.Contains(warnings, e => e.StartsWith("Kafka:Consumer:group.id = 'shared-by-every-replica' is ignored: the bridge reads under a group id of its own (websocket-bridge-", StringComparison.Ordinal));
+        Assert.Contains(warnings, e => e.StartsWith("Kafka:Client:group.id = 'from-the-client-section' is ignored", StringComparison.Ordinal));
     }
 
     /// <summary>The whole bridge, its Kafka loop included, reading <paramref name="cluster"/>.</summary>
