@@ -20,6 +20,8 @@ public sealed class KafkaClientFactory : IDisposable
     private readonly KafkaMetrics _metrics;
     private readonly ILogger _librdkafka;
     private readonly KafkaLogThrottle _throttle;
+    private readonly ILogger _warnings;
+    private bool _groupIdWarned;
 
     public KafkaClientFactory(IConfiguration configuration, ILoggerFactory loggerFactory, KafkaSettings settings, KafkaMetrics metrics)
     {
@@ -28,6 +30,7 @@ public sealed class KafkaClientFactory : IDisposable
         _metrics = metrics;
         _librdkafka = loggerFactory.CreateLogger("Confluent.Kafka");
         _throttle = new KafkaLogThrottle(_librdkafka);
+        _warnings = loggerFactory.CreateLogger<KafkaClientFactory>();
     }
 
     /// <summary>For use without dependency injection: statistics go to a <see cref="KafkaMetrics"/> of its own.</summary>
@@ -63,17 +66,33 @@ public sealed class KafkaClientFactory : IDisposable
     /// <c>Kafka:Consumer</c> sections, then <paramref name="configure"/>.
     /// </summary>
     public ConsumerConfig CreateConsumerConfig(string groupId, Action<ConsumerConfig>? configure = null)
+        => ConsumerConfigFor(groupId, configure, warn: true);
+
+    private ConsumerConfig ConsumerConfigFor(string groupId, Action<ConsumerConfig>? configure, bool warn)
     {
         var config = new ConsumerConfig
         {
             BootstrapServers = _settings.BootstrapServers,
             ClientId = _settings.ClientId,
-            GroupId = groupId,
             StatisticsIntervalMs = _settings.StatisticsIntervalMs,
         };
         ApplyConsumerDefaults(config);
         Bind(config, KafkaSettings.ClientSection);
         Bind(config, KafkaSettings.ConsumerSection);
+
+        // The group is the caller's: each consumer's is chosen for what it does (the processor's group and its readers',
+        // a bridge replica's throw-away one, the CLI's --group). A group.id in the sections would make them all one group,
+        // so it is ignored, and named once per service, as Kafka Streams does with a user's group.id ("Unexpected
+        // user-specified consumer config: group.id, as the application.id is used instead"). Until 2026-12-05 it won.
+        if (warn && config.GroupId is { } ignored && !_groupIdWarned)
+        {
+            _groupIdWarned = true;
+            var setting = _configuration[$"{KafkaSettings.ConsumerSection}:group.id"] is not null ? KafkaSettings.ConsumerSection : KafkaSettings.ClientSection;
+            _warnings.LogWarning("{Setting}:group.id = '{Value}' is ignored: each of this service's consumers reads under the group the service gives it (this one {GroupId})",
+                setting, ignored, groupId);
+        }
+
+        config.GroupId = groupId;
         configure?.Invoke(config);
         return config;
     }
@@ -154,7 +173,7 @@ public sealed class KafkaClientFactory : IDisposable
             {
             }
 
-            using (new ConsumerBuilder<byte[], byte[]>(CreateConsumerConfig("signalpipeline-settings-check")).SetLogHandler(static (_, _) => { }).Build())
+            using (new ConsumerBuilder<byte[], byte[]>(ConsumerConfigFor("signalpipeline-settings-check", configure: null, warn: false)).SetLogHandler(static (_, _) => { }).Build())
             {
             }
         }

@@ -1,6 +1,9 @@
 using Confluent.Kafka;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
 using SignalPipeline.Kafka;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.Kafka;
 
@@ -47,6 +50,33 @@ public sealed class KafkaClientSecurityTests
         Assert.Equal("reader", factory.CreateConsumerConfig("group").SaslUsername);
         Assert.Equal("pipeline", factory.CreateProducerConfig().SaslUsername);
         Assert.Equal("caller", factory.CreateAdminClientConfig(c => c.SaslUsername = "caller").SaslUsername);
+    }
+
+    /// <summary>
+    /// A consumer's group is its caller's (docs/kafka.md, "Client setup"): a <c>group.id</c> in <c>Kafka:Client</c> or
+    /// <c>Kafka:Consumer</c> is ignored, named in one warning per factory (per service). Until 2026-12-05 it replaced every
+    /// caller's group: the processor's group and its readers' became one, and <c>kafka groups --group X</c> read another.
+    /// </summary>
+    [Theory]
+    [InlineData("Kafka:Consumer:group.id")]
+    [InlineData("Kafka:Client:group.id")]
+    public void AGroupIdInTheSectionsIsIgnoredForTheCallersOwnWithOneWarningNamingIt(string setting)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:kafka"] = "broker:9092",
+            [setting] = "shared",
+        }).Build();
+        var log = new ErrorLog(LogLevel.Warning);
+        using var loggers = LoggerFactory.Create(b => b.AddProvider(log));
+        var factory = new KafkaClientFactory(configuration, loggers, KafkaSettings.FromConfiguration(configuration));
+
+        Assert.Equal("filter-kafka-processor", factory.CreateConsumerConfig("filter-kafka-processor").GroupId);
+        Assert.Equal("filter-kafka-processor-restore", factory.CreateConsumerConfig("filter-kafka-processor-restore").GroupId);
+        Assert.Null(factory.RefusedSetting());
+
+        var warning = Assert.Single(log.Entries);
+        Assert.StartsWith($"{setting} = 'shared' is ignored: each of this service's consumers reads under the group the service gives it (this one filter-kafka-processor)", warning, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -18,7 +18,6 @@ public sealed class SampleOutputConsumer(
     ConsumerReadiness readiness,
     ITopicPartitionSource partitionSource,
     TimeProvider time,
-    IConfiguration configuration,
     ILogger<SampleOutputConsumer> logger) : BackgroundService
 {
     private static readonly TimeSpan MetadataTimeout = TimeSpan.FromSeconds(10);
@@ -43,22 +42,11 @@ public sealed class SampleOutputConsumer(
         try
         {
             // A group id is required by the client, but nothing is committed under it: a unique one keeps this replica's
-            // reads invisible to everyone else. The factory applies Kafka:Client and Kafka:Consumer after the group it is
-            // given, so a group.id there would be every replica's: it is set back below and named once here, as Kafka
-            // Streams does with a user's group.id ("Unexpected user-specified consumer config: group.id").
+            // reads invisible to everyone else (the factory ignores a group.id in Kafka:Client or Kafka:Consumer, with a
+            // warning naming it).
             var groupId = $"websocket-bridge-{Environment.MachineName}-{Guid.NewGuid():N}";
-            foreach (var section in new[] { KafkaSettings.ClientSection, KafkaSettings.ConsumerSection })
-            {
-                if (configuration[$"{section}:group.id"] is { } ignored)
-                {
-                    logger.LogWarning("{Setting} = '{Value}' is ignored: the bridge reads under a group id of its own ({GroupId}), committing nothing, so no other consumer or replica sees its reads",
-                        $"{section}:group.id", ignored, groupId);
-                }
-            }
-
             using var consumer = kafka.CreateConsumer<byte[], byte[]>(groupId, config =>
             {
-                config.GroupId = groupId;
                 config.EnableAutoCommit = false;
                 config.EnableAutoOffsetStore = false;
                 config.IsolationLevel = IsolationLevel.ReadCommitted;
