@@ -490,26 +490,57 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, I
             new Dictionary<string, double[]> { ["weights"] = weights });
     }
 
+    /// <summary>
+    /// The snapshot of what the next sample sees. A step on inputs of enormous magnitude (near 1e154 and up) can leave
+    /// w or P non-finite; the filter restarts them at the next sample (w not finite makes w.u not finite: w = 0 and
+    /// P = I / delta; P not finite makes pi = P u not finite: P = I / delta), and a restart from a state already
+    /// restarted changes nothing. So the snapshot holds the restarted values: the restore, which refuses non-finite
+    /// values, takes it, and the stream continues with the bits of one that was never saved (chunked equals whole).
+    /// </summary>
     public byte[] SaveState()
     {
         var p = Parameters;
         var m = _m;
+        var w = _w;
+        var covariance = _p;
+        var pending = !AllFinite(_w) ? Restart.Filter : !AllFinite(_p) ? Restart.Covariance : Restart.None;
+        if (pending != Restart.None)
+        {
+            w = (double[])_w.Clone();
+            covariance = new double[_p.Length];
+            RestartState(pending, ref MemoryMarshal.GetArrayDataReference(w), ref MemoryMarshal.GetArrayDataReference(covariance), _stride, _stride - m, _initial);
+        }
+
         var writer = FilterState.Begin(new byte[FilterState.Size(3, m + m * m + m)], Registration.Id, SamplesProcessed, [p.Order, p.Lambda, p.Delta]);
         for (var j = 1; j <= m; j++)
         {
-            writer.Write(_w[_stride - j]);
+            writer.Write(w[_stride - j]);
         }
 
         for (var r = 1; r <= m; r++)
         {
             for (var c = 1; c <= m; c++)
             {
-                writer.Write(_p[(_stride - r) * _stride + (_stride - c)]);
+                writer.Write(covariance[(_stride - r) * _stride + (_stride - c)]);
             }
         }
 
         _taps.WriteNewestFirst(ref writer);
         return writer.Finish();
+    }
+
+    // The whole padded array: a padding entry made NaN by an overflowed step restarts the filter as a real one does.
+    private static bool AllFinite(double[] values)
+    {
+        foreach (var value in values)
+        {
+            if (!double.IsFinite(value))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     internal static RlsParameters Parse(IReadOnlyDictionary<string, double>? parameters)

@@ -168,6 +168,40 @@ public sealed class RlsFilterTests
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)]
+    [InlineData(5)]
+    [InlineData(8)]
+    public void A_state_saved_right_after_an_overflowing_step_restores_and_continues_bit_for_bit(int order)
+    {
+        // Inputs near 1e154 and up overflow a step: its pi, then w or P, go non-finite and restart at the next sample.
+        // Saved right after such a step, the state held those NaNs, which the restore refuses: the filter service
+        // answered 200 with a state its next call refused (400), where the whole signal in one call was filtered.
+        double[] z = [1e308, -1.7e308, 1.7e308, 0.5, 1e200, 1e200, 1e200, 1, -2, 3, 1e160, 1e160, 1, 0.25, -0.75, 2];
+        var sawNonFiniteWeights = false;
+        foreach (var width in Widths)
+        {
+            var whole = Signals.Run(Create(order, 0.99, width), z);
+            Assert.All(whole, v => Assert.True(double.IsFinite(v)));
+            for (var split = 1; split < z.Length; split++)
+            {
+                var first = Create(order, 0.99, width);
+                var output = new double[z.Length];
+                first.Process(z.AsSpan(0, split), output.AsSpan(0, split));
+                sawNonFiniteWeights |= first.Inspect().Vectors["weights"].Any(v => !double.IsFinite(v));
+
+                var restored = (RlsFilter)FilterFactory.Restore(first.SaveState(), "rls");
+                restored.Width = width;
+                restored.Process(z.AsSpan(split), output.AsSpan(split));
+                Signals.AssertBitIdentical(whole, output);
+            }
+        }
+
+        // The signal does take w to NaN at some split, so the test saves such states.
+        Assert.True(sawNonFiniteWeights);
+    }
+
     /// <summary>
     /// SHA-256 of the outputs of the code before the restart rule (commit cc7b4d1), on signals it filtered to finite
     /// outputs, among them those where its P had lost positive definiteness without overflowing (pure sinusoids, and a
