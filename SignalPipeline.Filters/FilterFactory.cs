@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+
 namespace SignalPipeline.Filters;
 
 /// <summary>Creates filters by algorithm name and restores them from state snapshots.</summary>
@@ -94,6 +96,25 @@ public static class FilterFactory
 
         reader.EnsureEnd();
         return filter;
+    }
+
+    /// <summary>
+    /// Whether every float64 of a <see cref="IStreamFilter.SaveState"/> snapshot (parameters and state) is finite, as
+    /// <see cref="Restore"/> requires. A filter driven beyond the range of a double can hold an infinity while its outputs
+    /// so far are finite (lms: its step c = mu e / (eps + u.u) after an input near 1e300 into empty taps), so its next output
+    /// would not be finite and its snapshot cannot be restored: a service refuses the call rather than answer such a state.
+    /// </summary>
+    public static bool HoldsOnlyFiniteValues(ReadOnlySpan<byte> state)
+    {
+        for (var offset = FilterState.HeaderSize; offset + 8 <= state.Length - FilterState.CrcSize; offset += 8)
+        {
+            if (!double.IsFinite(BinaryPrimitives.ReadDoubleLittleEndian(state[offset..])))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Checks the snapshot's total length once the parameters (and so the state size) are known.</summary>

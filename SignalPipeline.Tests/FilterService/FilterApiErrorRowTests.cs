@@ -31,6 +31,36 @@ public sealed class FilterApiErrorRowTests
     }
 
     [Fact]
+    public async Task A_state_that_overflows_gets_422_naming_it_rather_than_a_200_whose_state_the_next_call_refuses()
+    {
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync();
+        using var client = service.CreateClient();
+
+        // lms's first step size is mu z(0) / eps = 0.1 * 1e306 / 1e-6: infinite, while its output (0, empty taps) is
+        // finite. It was answered 200 with a state the next call refused (400, "non-finite value (Infinity) in step
+        // c(n-1)"); the whole signal in one call gets 422, its next output being infinity times the taps' product.
+        const string detail = "the lms filter's state after its last sample (0) is not finite, so the stream could not go on from it: "
+            + "the input's magnitude, the parameters or the state carried over take it beyond the range of a double (docs/filters.md).";
+        using (var response = await PostJsonAsync(client, "/lms/audio/run", RunBody([1e306])))
+        {
+            await AssertProblemAsync(response, HttpStatusCode.UnprocessableEntity, detail, "https://tools.ietf.org/html/rfc4918#section-11.2");
+        }
+
+        using (var whole = await PostJsonAsync(client, "/lms/audio/run", RunBody([1e306, 1])))
+        {
+            await AssertProblemAsync(whole, HttpStatusCode.UnprocessableEntity, "output at sample 1 is not finite");
+        }
+
+        using (var batch = await PostJsonAsync(client, "/lms/audio/batch", """{"items":[{"signal":[0.5]},{"signal":[1e306]}]}"""))
+        {
+            await AssertProblemAsync(batch, HttpStatusCode.UnprocessableEntity, "items[1]: " + detail);
+        }
+
+        var (filtered, _) = await RunAsync(client, "lms", [0.2, 0.9, -0.8]);
+        AssertBitIdentical(Reference("lms", [0.2, 0.9, -0.8]), filtered);
+    }
+
+    [Fact]
     public async Task A_bad_batch_parameter_gets_400_naming_the_parameter_not_an_item()
     {
         await using var service = await FilterServiceLimitsTests.StartServiceAsync();
