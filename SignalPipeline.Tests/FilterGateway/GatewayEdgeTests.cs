@@ -49,7 +49,8 @@ public sealed class GatewayEdgeTests
         // Until the next probe a request may still meet the closed port (502); from then on the gateway answers itself.
         using var unavailable = await PostUntilAsync(client, HttpStatusCode.ServiceUnavailable);
         Assert.NotNull(unavailable.Headers.RetryAfter);
-        await FilterApi.AssertProblemAsync(unavailable, HttpStatusCode.ServiceUnavailable, "'kalman' service");
+        await FilterApi.AssertProblemAsync(unavailable, HttpStatusCode.ServiceUnavailable,
+            "No healthy instance of the 'kalman' service: its health probe failed (checked every 0.2 s, FilterGateway:HealthCheckInterval). Retry later.");
         // Other algorithms' routes are not affected by kalman's death (they go to their own services).
 
         await using var back = await StartServiceAsync(port);

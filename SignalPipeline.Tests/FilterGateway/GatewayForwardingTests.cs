@@ -134,7 +134,9 @@ public sealed class GatewayForwardingTests : IAsyncLifetime
         var large = Encoding.UTF8.GetBytes(FilterApi.RunBody(FilterApi.TestSignal(200, seed: 1)));
 
         using var declared = await client.PostAsync("/kalman/audio/run", new ByteArrayContent(large)).WaitAsync(InProcessHost.Timeout);
-        await FilterApi.AssertProblemAsync(declared, HttpStatusCode.RequestEntityTooLarge, "FilterGateway:MaxRequestBodyBytes");
+        // Word for word as docs/filter-api.md quotes it (there with the default, 16777216 bytes).
+        await FilterApi.AssertProblemAsync(declared, HttpStatusCode.RequestEntityTooLarge,
+            "The request body exceeds the gateway's limit (FilterGateway:MaxRequestBodyBytes) of 1000 bytes.");
 
         // No Content-Length: Kestrel stops the body at the limit while YARP is already forwarding it. The rest of the
         // body cannot be read any more, so the gateway answers 413 and closes while the client may still be sending:
@@ -221,7 +223,8 @@ public sealed class GatewayForwardingTests : IAsyncLifetime
         Assert.Contains(HttpStatusCode.TooManyRequests, results);
 
         using var rejected = await PostUntilRejectedAsync(limitedClient);
-        await FilterApi.AssertProblemAsync(rejected, HttpStatusCode.TooManyRequests, "RateLimitPermitsPerSecond", FilterApi.TooManyRequestsType);
+        await FilterApi.AssertProblemAsync(rejected, HttpStatusCode.TooManyRequests,
+            "Too many requests from this client (FilterGateway:RateLimitPermitsPerSecond); retry after a second.", FilterApi.TooManyRequestsType);
         // Probes are never limited.
         using var health = await limitedClient.GetAsync("/health").WaitAsync(InProcessHost.Timeout);
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);

@@ -40,8 +40,10 @@ public sealed class GatewayRefusalBudgetTests
 
         using (var refused = await SendAsync(client, "203.0.113.1", "good"))
         {
-            await FilterApi.AssertProblemAsync(refused, HttpStatusCode.TooManyRequests, "FilterGateway:RefusalsPerAddress",
-                FilterApi.TooManyRequestsType);
+            // Word for word as docs/filter-api.md quotes it (there with the defaults, 50 in 10 s).
+            await FilterApi.AssertProblemAsync(refused, HttpStatusCode.TooManyRequests,
+                "Too many refused requests from this client: 3 answers 4xx within 2 s (FilterGateway:RefusalsPerAddress, "
+                + "FilterGateway:RefusalWindow). Fix the requests; retry after 2 s.", FilterApi.TooManyRequestsType);
             Assert.Equal("2", refused.Headers.RetryAfter?.ToString());
             // A small body is read to its end by Kestrel and the connection kept (a larger one would close it).
             Assert.NotEqual(true, refused.Headers.ConnectionClose);
@@ -193,7 +195,8 @@ public sealed class GatewayRefusalBudgetTests
 
         using (refused)
         {
-            await FilterApi.AssertProblemAsync(refused, HttpStatusCode.TooManyRequests, "FilterGateway:ProbesPerAddressPerSecond",
+            await FilterApi.AssertProblemAsync(refused, HttpStatusCode.TooManyRequests,
+                "Too many health probes from this client: more than 3 a second (FilterGateway:ProbesPerAddressPerSecond); retry after a second.",
                 FilterApi.TooManyRequestsType);
             Assert.Equal("1", refused.Headers.RetryAfter?.ToString());
         }

@@ -118,6 +118,69 @@ public sealed class FilterApiDocExampleTests(FilterApiDocExampleTests.Service se
         await AssertProblemAsync(response, HttpStatusCode.BadRequest, detail);
     }
 
+    /// <summary>
+    /// The error table's limit rows at the default settings, word for word as the page quotes them: the 413s for a body
+    /// over MaxRequestBodyBytes (declared and chunked), more than MaxBatchItems items or MaxSamplesPerRequest samples,
+    /// and the 400s for a binary body of 7 bytes and for the fixed bounds on <c>params</c>.
+    /// </summary>
+    [Fact]
+    public async Task The_error_tables_limit_examples_are_the_services_words()
+    {
+        var overLimit = new byte[16 * 1024 * 1024 + 8];
+        using (var declared = await PostBytesAsync("/kalman/audio/run", overLimit, "application/octet-stream", chunked: false))
+        {
+            await AssertProblemAsync(declared, HttpStatusCode.RequestEntityTooLarge,
+                "The request body is 16777224 bytes; the limit (FilterService:MaxRequestBodyBytes) is 16777216 bytes.");
+        }
+
+        using (var chunked = await PostBytesAsync("/kalman/audio/run", overLimit, "application/octet-stream", chunked: true))
+        {
+            await AssertProblemAsync(chunked, HttpStatusCode.RequestEntityTooLarge,
+                "The request body exceeds the limit (FilterService:MaxRequestBodyBytes) of 16777216 bytes.");
+        }
+
+        var items = "{\"items\":[" + string.Join(",", Enumerable.Repeat("""{"signal":[0.2]}""", 4097)) + "]}";
+        using (var batch = await PostJsonAsync(_client, "/kalman/audio/batch", items))
+        {
+            await AssertProblemAsync(batch, HttpStatusCode.RequestEntityTooLarge,
+                "The batch has more than 4096 items; the limit (FilterService:MaxBatchItems) is 4096 items per request.");
+        }
+
+        var samples = "{\"signal\":[" + string.Join(",", Enumerable.Repeat("0", 2097153)) + "]}";
+        using (var run = await PostJsonAsync(_client, "/kalman/audio/run", samples))
+        {
+            await AssertProblemAsync(run, HttpStatusCode.RequestEntityTooLarge,
+                "The request carries more than 2097152 samples; the limit (FilterService:MaxSamplesPerRequest) is 2097152 samples.");
+        }
+
+        using (var seven = await PostBytesAsync("/kalman/audio/run", new byte[7], "application/octet-stream", chunked: false))
+        {
+            await AssertProblemAsync(seven, HttpStatusCode.BadRequest,
+                "An application/octet-stream body must be a non-empty whole number of little-endian float64 samples; got 7 bytes.");
+        }
+
+        using (var longName = await PostJsonAsync(_client, "/kalman/audio/run", "{\"signal\":[0.2],\"params\":{\"" + new string('a', 1048576) + "\":1}}"))
+        {
+            await AssertProblemAsync(longName, HttpStatusCode.BadRequest,
+                "'params' has a name of 1048576 bytes: parameter names are at most 64 bytes.");
+        }
+
+        var entries = string.Join(",", Enumerable.Range(0, 33).Select(i => $"\"p{i}\":1"));
+        using (var many = await PostJsonAsync(_client, "/kalman/audio/run", "{\"signal\":[0.2],\"params\":{" + entries + "}}"))
+        {
+            await AssertProblemAsync(many, HttpStatusCode.BadRequest, "'params' has more than 32 entries: no algorithm has that many parameters.");
+        }
+    }
+
+    private async Task<HttpResponseMessage> PostBytesAsync(string path, byte[] body, string mediaType, bool chunked)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new(mediaType);
+        // Without a Content-Length: the service finds the body too large while reading it.
+        request.Headers.TransferEncodingChunked = chunked;
+        return await _client.SendAsync(request).WaitAsync(CallTimeout);
+    }
+
     [Fact]
     public async Task The_error_tables_state_and_algorithm_examples_are_the_services_words()
     {
