@@ -18,15 +18,16 @@ public static class AnswerMediaType
     /// elements it cannot parse and keeps the rest (<c>text/html, garbage;;;=</c> would be <c>text/html</c> alone, a
     /// 406), and takes a <c>q</c> that is no number as 1.
     /// </summary>
-    public static IList<MediaTypeHeaderValue> Ranges(Microsoft.Extensions.Primitives.StringValues accept)
+    private static IList<MediaTypeHeaderValue> Ranges(Microsoft.Extensions.Primitives.StringValues accept)
         => MediaTypeHeaderValue.TryParseStrictList(accept, out var ranges)
             && ranges.All(range => range.Quality is not null || !range.Parameters.Any(p => p.Name.Equals("q", StringComparison.OrdinalIgnoreCase)))
             ? ranges
             : [];
 
-    /// <summary>True for the binary batch, false for JSON; throws a 406 <see cref="FilterRequestException"/> when <paramref name="accept"/> takes neither.</summary>
-    public static bool ForBatch(IList<MediaTypeHeaderValue> accept, bool binaryRequest)
+    /// <summary>True for the binary batch, false for JSON; throws a 406 <see cref="FilterRequestException"/> when <paramref name="acceptHeader"/> takes neither.</summary>
+    public static bool ForBatch(Microsoft.Extensions.Primitives.StringValues acceptHeader, bool binaryRequest)
     {
+        var accept = Ranges(acceptHeader);
         if (accept.Count == 0)
         {
             return binaryRequest;
@@ -38,7 +39,7 @@ public static class AnswerMediaType
         {
             throw new FilterRequestException(StatusCodes.Status406NotAcceptable, "Not acceptable",
                 $"/audio/batch answers {Json} or {BinaryBatch.MediaType} (docs/filter-api.md), and the Accept header "
-                + $"'{RequestMediaType.Shorten(string.Join(", ", accept))}' takes neither (a q=0 type is not acceptable).", "media_type");
+                + $"'{RequestMediaType.Shorten(string.Join(", ", acceptHeader.ToArray()))}' takes neither (a q=0 type is not acceptable).", "media_type");
         }
 
         return binary == json ? binaryRequest : binary > json;

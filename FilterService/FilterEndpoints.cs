@@ -71,7 +71,7 @@ public static class FilterEndpoints
             }
 
             // Decided before a large body is read: a request whose answer no form can satisfy costs nothing more.
-            var binaryAnswer = AnswerMediaType.ForBatch(AnswerMediaType.Ranges(context.Request.Headers.Accept), binary);
+            var binaryAnswer = AnswerMediaType.ForBatch(context.Request.Headers.Accept, binary);
             using var body = await RequestBody.TakeAsync(context, limits.MaxRequestBodyBytes, cancellationToken);
             using var input = new SampleList(body.Length / 8, limits.MaxSamplesPerRequest);
             var request = binary
