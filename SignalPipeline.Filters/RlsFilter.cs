@@ -229,7 +229,11 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, I
             var u0 = TWidth.Load(ref u, 0);
             var u1 = TWidth.Load(ref u, 4);
             var yn = TWidth.Sum(TWidth.MultiplyAdd(w1, u1, TWidth.Multiply(w0, u0)));
-            if (!double.IsFinite(yn))
+
+            // Not again at the sample just restarted: with w = 0, y is not finite only for an input that is not (NaN, an
+            // infinity), which the formulas propagate, as the general loop does. Until 2026-12-05 this restarted the same
+            // sample forever: a NaN in the signal hung the caller (the services and the processor refuse one first).
+            if (!double.IsFinite(yn) && i != restartedAt)
             {
                 restart = Restart.Filter;
                 break;

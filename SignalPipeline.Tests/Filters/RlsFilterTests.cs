@@ -306,4 +306,30 @@ public sealed class RlsFilterTests
     }
 
     private delegate void StateChange(Span<double> w, Span<double> p, Span<double> taps);
+
+    /// <summary>
+    /// A NaN or an infinity in the signal is propagated, as the formulas would (docs/filters.md), at every order. Until
+    /// 2026-12-05 the order-8 kernel (the default) restarted the same sample forever: y = 0 . NaN stays NaN after w = 0.
+    /// The services and the processor refuse such samples before filtering; a library caller hung.
+    /// </summary>
+    [Theory]
+    [InlineData(8)]
+    [InlineData(4)]
+    [InlineData(16)]
+    public async Task A_non_finite_input_is_propagated_and_the_call_returns(int order)
+    {
+        double[][] signals = [[double.NaN, 1, 2], [1, double.NegativeInfinity, 3], [0.5, double.PositiveInfinity, double.NaN, 1]];
+        foreach (var signal in signals)
+        {
+            var output = await Task.Run(() =>
+            {
+                var filter = FilterFactory.Create("rls", new Dictionary<string, double> { ["order"] = order });
+                var y = new double[signal.Length];
+                filter.Process(signal, y);
+                return y;
+            }).WaitAsync(TimeSpan.FromSeconds(30));
+
+            Assert.True(double.IsNaN(output[^1]), $"order {order}, [{string.Join(", ", signal)}]: {string.Join(", ", output)}");
+        }
+    }
 }
