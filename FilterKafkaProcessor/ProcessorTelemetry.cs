@@ -32,6 +32,7 @@ public sealed class ProcessorTelemetry : IDisposable
     private readonly Counter<long> _aborts;
     private readonly Counter<long> _evicted;
     private readonly Counter<long> _configSwitches;
+    private readonly Counter<long> _filterRestarts;
     private readonly Histogram<double> _restore;
     private readonly Counter<long> _restoreFailures;
     private readonly Counter<long> _corrupt;
@@ -65,6 +66,8 @@ public sealed class ProcessorTelemetry : IDisposable
         _aborts = _meter.CreateCounter<long>("signalpipeline.processor.transactions.aborted", "{transaction}", "Transactions aborted and retried, by failure (abortable or fatal).");
         _evicted = _meter.CreateCounter<long>("signalpipeline.processor.streams.evicted", "{stream}", "Streams evicted after Processor:StreamIdleSeconds without a chunk (tombstoned).");
         _configSwitches = _meter.CreateCounter<long>("signalpipeline.processor.config.switches", "{switch}", "Streams switched to another filter config (stream-config) in committed transactions.");
+        _filterRestarts = _meter.CreateCounter<long>("signalpipeline.processor.filter.restarts", "{restart}",
+            "Streams whose filter started again in committed transactions: a chunk a fresh filter takes came out non-finite from the state carried over.");
         _meter.CreateObservableGauge("signalpipeline.processor.streams", () => Interlocked.Read(ref _streams), "{stream}", "Streams held in memory by this instance.");
         _meter.CreateObservableGauge("signalpipeline.processor.consumer.lag", () => Interlocked.Read(ref _consumerLag), "{record}",
             "Input records behind the high watermark over this instance's partitions: the watermark its consumer last fetched minus the committed input position.");
@@ -88,6 +91,7 @@ public sealed class ProcessorTelemetry : IDisposable
     public long Aborts;
     public long Transactions;
     public long ConfigSwitches;
+    public long FilterRestarts;
 
     /// <summary>Sums over committed transactions (µs): their commits (from the hand-off), and the stream thread's waits for them.</summary>
     public long CommitMicros;
@@ -210,6 +214,12 @@ public sealed class ProcessorTelemetry : IDisposable
     {
         _configSwitches.Add(streams);
         Interlocked.Add(ref ConfigSwitches, streams);
+    }
+
+    public void FilterRestarted(int streams)
+    {
+        _filterRestarts.Add(streams);
+        Interlocked.Add(ref FilterRestarts, streams);
     }
 
 

@@ -117,6 +117,20 @@ public static class FilterFactory
         return true;
     }
 
+    /// <summary>Whether every value is finite (no NaN, no infinity).</summary>
+    internal static bool AllFinite(ReadOnlySpan<double> values)
+    {
+        foreach (var value in values)
+        {
+            if (!double.IsFinite(value))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>Checks the snapshot's total length once the parameters (and so the state size) are known.</summary>
     internal static void CheckLength(ref StateReader reader, int stateCount, string algorithm)
     {

@@ -17,4 +17,13 @@ public interface IStreamFilter
 
     /// <summary>Snapshot of parameters and state in the versioned binary format; <see cref="FilterFactory.Restore"/> reads it.</summary>
     byte[] SaveState();
+
+    /// <summary>
+    /// Whether <see cref="SaveState"/> would hold only finite values, as <see cref="FilterFactory.Restore"/> requires,
+    /// found without taking a snapshot. A filter driven beyond the range of a double can hold an infinity while every
+    /// output so far is finite (lms after an input near 1e306), and then every later output is not: a caller that keeps
+    /// a stream going checks this after each chunk (the processor dead-letters the chunk and goes on from before it; a
+    /// filter service answers 422).
+    /// </summary>
+    bool StateIsFinite => FilterFactory.HoldsOnlyFiniteValues(SaveState());
 }

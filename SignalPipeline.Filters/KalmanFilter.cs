@@ -147,6 +147,8 @@ public sealed class KalmanFilter : IStreamFilter, IInspectableFilter
         return new(Algorithm, SamplesProcessed, FilterInspector.Named(Descriptor, p.Q, p.R, p.X0, p.P0), values, new Dictionary<string, double[]>());
     }
 
+    public bool StateIsFinite => double.IsFinite(_x) && double.IsFinite(_previous) && double.IsFinite(_p);
+
     public byte[] SaveState()
     {
         var p = Parameters;

@@ -220,6 +220,8 @@ public sealed class LmsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, I
             new Dictionary<string, double[]> { ["weights"] = weights });
     }
 
+    public bool StateIsFinite => double.IsFinite(_c1) && double.IsFinite(_c2) && FilterFactory.AllFinite(_w) && _taps.IsFinite;
+
     public byte[] SaveState()
     {
         var p = Parameters;

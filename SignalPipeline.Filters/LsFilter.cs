@@ -109,6 +109,8 @@ public sealed class LsFilter : IStreamFilter, IBlockKernel, IInspectableFilter
         return new(Algorithm, SamplesProcessed, FilterInspector.Named(Descriptor, p.Window, p.Degree), values, new Dictionary<string, double[]>());
     }
 
+    public bool StateIsFinite => _taps.IsFinite;
+
     public byte[] SaveState()
     {
         var p = Parameters;

@@ -501,6 +501,9 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, I
     /// restarted changes nothing. So the snapshot holds the restarted values: the restore, which refuses non-finite
     /// values, takes it, and the stream continues with the bits of one that was never saved (chunked equals whole).
     /// </summary>
+    /// <summary>Only the taps can be non-finite in a snapshot: <see cref="SaveState"/> writes a non-finite w or P restarted.</summary>
+    public bool StateIsFinite => _taps.IsFinite;
+
     public byte[] SaveState()
     {
         var p = Parameters;
@@ -534,18 +537,7 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, I
     }
 
     // The whole padded array: a padding entry made NaN by an overflowed step restarts the filter as a real one does.
-    private static bool AllFinite(double[] values)
-    {
-        foreach (var value in values)
-        {
-            if (!double.IsFinite(value))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
+    private static bool AllFinite(double[] values) => FilterFactory.AllFinite(values);
 
     internal static RlsParameters Parse(IReadOnlyDictionary<string, double>? parameters)
         => FromValues(ParameterValidation.Resolve(Descriptor, parameters));

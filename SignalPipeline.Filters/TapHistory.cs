@@ -57,6 +57,9 @@ internal sealed class TapHistory(int length)
         work.AsSpan(0, length).CopyTo(_history);
     }
 
+    /// <summary>Whether every sample kept is finite (the inputs were: a library caller may pass NaN, the services do not).</summary>
+    public bool IsFinite => FilterFactory.AllFinite(_history);
+
     public void WriteNewestFirst(ref StateWriter writer)
     {
         for (var j = length - 1; j >= 0; j--)

@@ -63,6 +63,17 @@ public class StreamFilterHandle(byte[]? committed, StreamFilterSetting? setting 
     /// <summary>Replaces the working state with a snapshot (remote mode: the service's answer; or a rollback point).</summary>
     public void SetSnapshot(byte[]? snapshot) => _work = snapshot;
 
+    /// <summary>
+    /// Whether the working state holds only finite values, as a restore requires (<see cref="IStreamFilter.StateIsFinite"/>;
+    /// remote mode: the service's snapshot). A stream whose state is not finite cannot go on from it.
+    /// </summary>
+    public bool StateIsFinite => _work switch
+    {
+        IStreamFilter live => live.StateIsFinite,
+        byte[] working => FilterFactory.HoldsOnlyFiniteValues(working),
+        _ => true,
+    };
+
     /// <summary>The working state; null before the first chunk.</summary>
     public byte[]? SaveState() => _work switch
     {
@@ -94,6 +105,25 @@ public class StreamFilterHandle(byte[]? committed, StreamFilterSetting? setting 
         CommittedState = state;
         _config = setting;
         _work = null;
+    }
+
+    /// <summary>
+    /// Starts the filter again at its config's initial state (the same config; the committed one stays for a rollback).
+    /// Returns the mark <see cref="UndoRestart"/> takes.
+    /// </summary>
+    public object? Restart()
+    {
+        var config = _config;
+        _work = null;
+        _config = new Transition(CommittedSetting, Setting, Fresh: true);
+        return config;
+    }
+
+    /// <summary>Undoes <see cref="Restart"/>: the config as it was, and <paramref name="snapshot"/> as the working state.</summary>
+    public void UndoRestart(object? mark, byte[]? snapshot)
+    {
+        _config = mark;
+        _work = snapshot;
     }
 
     /// <summary>Forgets the working state and config: the next use starts from the committed ones again.</summary>

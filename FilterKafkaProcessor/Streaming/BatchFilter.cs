@@ -26,10 +26,14 @@ public sealed class BatchFilter(IChunkFilterer filterer, StreamConfigTable? conf
     /// <summary>Config switches applied by the last <see cref="FilterAsync"/> (for telemetry and tests).</summary>
     public int Switches { get; private set; }
 
+    /// <summary>Streams whose filter the last <see cref="FilterAsync"/> started again, and at which seq (<see cref="RestartAsync"/>).</summary>
+    public List<(string StreamId, long Seq)> Restarts { get; } = [];
+
     /// <summary>Filters the work; refused stream-config records the batch acts on go to <paramref name="deadLetters"/>.</summary>
     public async Task FilterAsync(List<ChunkWork> work, CancellationToken cancellationToken, List<DeadLetter>? deadLetters = null)
     {
         Switches = 0;
+        Restarts.Clear();
         if (work.Count == 0)
         {
             return;
@@ -42,7 +46,9 @@ public sealed class BatchFilter(IChunkFilterer filterer, StreamConfigTable? conf
             await filterer.FilterAsync([.. work.Select(w => w.ToFilterWork())], cancellationToken);
             foreach (var item in work)
             {
-                if (!IsFinite(item))
+                // A state past the range of a double with finite outputs (lms after an input near 1e306) would make every
+                // later chunk of the stream non-finite, and its checkpoint could not be restored: one of its chunks is poison.
+                if (!IsFinite(item) || !item.Stream.Filter.StateIsFinite)
                 {
                     (suspects ??= new(ReferenceEqualityComparer.Instance)).Add(item.Stream);
                 }
@@ -92,6 +98,11 @@ public sealed class BatchFilter(IChunkFilterer filterer, StreamConfigTable? conf
                         ? $"filtering seq {item.Chunk.Seq} gave an output sample that is not finite in float32 (NaN, infinite or beyond ±3.4E+38)"
                         : $"filtering seq {item.Chunk.Seq} gave a non-finite output sample (the input's magnitude overflows the filter's arithmetic)";
                 }
+                else if (!item.Stream.Filter.StateIsFinite)
+                {
+                    code = PoisonCodes.NonFiniteOutput;
+                    reason = $"filtering seq {item.Chunk.Seq} left the filter's state not finite, so no later chunk could be filtered from it (the input's magnitude overflows the filter's arithmetic)";
+                }
             }
             catch (Exception e) when (filterer.IsChunkFault(e))
             {
@@ -99,12 +110,41 @@ public sealed class BatchFilter(IChunkFilterer filterer, StreamConfigTable? conf
                 reason = $"filtering seq {item.Chunk.Seq} failed: {e.Message}";
             }
 
-            if (reason is not null)
+            if (reason is not null && !(code is PoisonCodes.NonFiniteOutput or PoisonCodes.RemoteRefused && await RestartAsync(item, cancellationToken)))
             {
                 item.Poison = (code, reason);
                 item.Stream.Filter.SetSnapshot(before);
             }
         }
+    }
+
+    /// <summary>
+    /// A chunk that a fresh filter takes without overflow is not at fault: the state carried over is. An input near the
+    /// range of a double (lms: 1e306 with finite outputs and a finite state) stays in the taps, every later chunk would come
+    /// out non-finite from it and be dead-lettered, and since each is rolled back the taps never move on: the stream
+    /// would be lost until evicted. So its filter starts again at this chunk, with the same config, as rls restarts its
+    /// own w and P; logged and counted (<c>filter.restarts</c>, docs/processor.md). Remote mode the same: the service
+    /// refuses (422) the chunk from the state carried over, not from a fresh one. A chunk a fresh filter cannot take
+    /// either stays poison (the caller puts the state back).
+    /// </summary>
+    private async Task<bool> RestartAsync(ChunkWork item, CancellationToken cancellationToken)
+    {
+        var mark = item.Stream.Filter.Restart();
+        try
+        {
+            await filterer.FilterAsync([item.ToFilterWork()], cancellationToken);
+            if (IsFinite(item) && item.Stream.Filter.StateIsFinite)
+            {
+                Restarts.Add((item.Stream.StreamId, item.Chunk.Seq));
+                return true;
+            }
+        }
+        catch (Exception e) when (filterer.IsChunkFault(e))
+        {
+        }
+
+        item.Stream.Filter.UndoRestart(mark, null);
+        return false;
     }
 
     /// <summary>One decision per stream, at its first chunk of the batch (items of a stream are in seq order).</summary>

@@ -281,6 +281,12 @@ public sealed class StreamThread : IDisposable
             _health.BatchCommitted();
             _telemetry.Committed(pending.Batch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _context.StreamCount, duration, waited);
             _telemetry.ConfigSwitched(_filter.Switches);
+            if (_filter.Restarts is [var (streamId, seq), ..] restarts)
+            {
+                _telemetry.FilterRestarted(restarts.Count);
+                _logger.LogWarning("{Count} stream(s) had their filter started again (first: '{StreamId}' at seq {Seq}): a chunk came out non-finite from the state carried over (an earlier input near the range of a double) and not from a fresh filter (docs/processor.md)",
+                    restarts.Count, streamId, seq);
+            }
         }
         catch (Exception e) when (_stopping.IsCancellationRequested)
         {

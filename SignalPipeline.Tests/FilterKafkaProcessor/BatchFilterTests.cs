@@ -37,6 +37,131 @@ public sealed class BatchFilterTests
         AssertOutputs(work.Where(w => w.Stream == good), [b, a]);
     }
 
+    /// <summary>
+    /// A fresh lms over <c>[1e306]</c>: a finite output, a state that is not (FilterService answers such a call 422).
+    /// Until 2026-12-05 the chunk passed and its state was checkpointed, which no restore takes: every later chunk of the
+    /// stream failed (filter-failed) until it was evicted.
+    /// </summary>
+    [Fact]
+    public async Task AChunkThatLeavesTheStateNotFiniteIsPoisonAndItsStreamGoesOnFromTheStateBeforeIt()
+    {
+        double[] huge = [1e306], a = [0.5, 0.25, -0.5], b = [1, 2, 3];
+        var probe = FilterFactory.Create("lms");
+        var output = new double[1];
+        probe.Process(huge, output);
+        Assert.True(double.IsFinite(output[0]), "the case needs a finite output with a state that is not");
+        Assert.False(FilterFactory.HoldsOnlyFiniteValues(probe.SaveState()));
+
+        var (partition, bad, good) = TwoStreams();
+        var work = new List<ChunkWork>
+        {
+            Work(partition, bad, 0, huge),
+            Work(partition, good, 0, b),
+            Work(partition, bad, 1, a),
+            Work(partition, good, 1, a),
+        };
+
+        var filter = new BatchFilter(new LocalChunkFilterer("lms", NoParams));
+        await filter.FilterAsync(work, CancellationToken.None);
+
+        Assert.Equal([PoisonCodes.NonFiniteOutput, null, null, null], work.Select(w => w.Poison?.Code));
+        Assert.Equal("filtering seq 0 left the filter's state not finite, so no later chunk could be filtered from it (the input's magnitude overflows the filter's arithmetic)",
+            work[0].Poison!.Value.Reason);
+        Assert.Empty(filter.Restarts);
+        AssertOutputs(work.Where(w => w.Stream == bad && w.Poison is null), [a], "lms");
+        AssertOutputs(work.Where(w => w.Stream == good), [b, a], "lms");
+        Assert.True(FilterFactory.HoldsOnlyFiniteValues(bad.Filter.SaveState()!));
+    }
+
+    /// <summary>
+    /// lms after <c>[0.5, 0.25, -0.5]</c> then <c>[1e306]</c>: outputs and state finite, but the huge sample stays in the
+    /// taps and every next chunk comes out non-finite from that state. Until 2026-12-05 each was dead-lettered and rolled
+    /// back, so the taps never moved on and the stream was lost; now its filter starts again at the next chunk.
+    /// </summary>
+    [Fact]
+    public async Task AStateNoChunkCanFollowRestartsTheFilterAtTheNextChunkInsteadOfDeadLetteringEveryChunk()
+    {
+        double[] a = [0.5, 0.25, -0.5], huge = [1e306], b = [1, 2, 3], c = [-1, 0.5];
+        var (partition, bad, good) = TwoStreams();
+        var work = new List<ChunkWork>
+        {
+            Work(partition, bad, 0, a),
+            Work(partition, bad, 1, huge),
+            Work(partition, good, 0, b),
+            Work(partition, bad, 2, b),
+            Work(partition, bad, 3, c),
+            Work(partition, good, 1, a),
+        };
+
+        var filter = new BatchFilter(new LocalChunkFilterer("lms", NoParams));
+        await filter.FilterAsync(work, CancellationToken.None);
+
+        Assert.Equal([null, null, null, null, null, null], work.Select(w => w.Poison?.Code));
+        Assert.Equal([("bad", 2L)], filter.Restarts);
+        AssertOutputs(work.Where(w => w.Stream == bad).Take(2), [a, huge], "lms");   // one filter up to the huge chunk
+        AssertOutputs(work.Where(w => w.Stream == bad).Skip(2), [b, c], "lms");      // a fresh one from the next
+        AssertOutputs(work.Where(w => w.Stream == good), [b, a], "lms");
+
+        // The same from a fresh filter without the restart: the chunk after the huge one is not finite.
+        var carried = FilterFactory.Create("lms");
+        var scratch = new double[3];
+        carried.Process(a, scratch);
+        carried.Process(huge, scratch.AsSpan(0, 1));
+        carried.Process(b, scratch);
+        Assert.Contains(scratch, v => !double.IsFinite(v));
+    }
+
+    /// <summary>
+    /// Remote mode: the service refuses (422) a chunk from the state carried over but takes it from a fresh one (the state
+    /// the processor sends is null, or its config's initial one): the stream's filter starts again there, as locally.
+    /// </summary>
+    [Fact]
+    public async Task ARemoteRefusalFromTheCarriedStateButNotFromAFreshOneRestartsTheFilter()
+    {
+        double[] a = [0.5, 0.25, -0.5], b = [1, 2, 3];
+        var (partition, bad, _) = TwoStreams();
+        var work = new List<ChunkWork> { Work(partition, bad, 0, a), Work(partition, bad, 1, b) };
+
+        var filter = new BatchFilter(new RefusingCarriedStateFilterer(refused: 1));
+        await filter.FilterAsync(work, CancellationToken.None);
+
+        Assert.Equal([null, null], work.Select(w => w.Poison?.Code));
+        Assert.Equal([("bad", 1L)], filter.Restarts);
+        AssertOutputs(work.Take(1), [a]);
+        AssertOutputs(work.Skip(1), [b]);
+    }
+
+    /// <summary>Kalman, except that an input starting with <paramref name="refused"/> is refused unless its stream starts fresh.</summary>
+    private sealed class RefusingCarriedStateFilterer(double refused) : IChunkFilterer
+    {
+        private readonly LocalChunkFilterer _inner = new("kalman", NoParams);
+
+        public async Task FilterAsync(IReadOnlyList<FilterWork> work, CancellationToken cancellationToken)
+        {
+            foreach (var item in work)
+            {
+                if (item.Input.Span[0] == refused && !item.Stream.IsNew)
+                {
+                    throw new ChunkRefusedException("422: the filter's output is not finite", System.Net.HttpStatusCode.UnprocessableEntity);
+                }
+
+                await _inner.FilterAsync([item], cancellationToken);
+            }
+        }
+
+        public bool IsChunkFault(Exception failure) => failure is ChunkRefusedException;
+    }
+
+    private static (PartitionState Partition, StreamState Bad, StreamState Good) TwoStreams()
+    {
+        var partition = new PartitionState(0, 0, 0);
+        var bad = new StreamState("bad");
+        var good = new StreamState("good");
+        partition.Add(bad, 0);
+        partition.Add(good, 0);
+        return (partition, bad, good);
+    }
+
     [Fact]
     public async Task AFilterThatThrowsPoisonsOnlyTheChunkThatMadeItThrow()
     {
@@ -71,9 +196,9 @@ public sealed class BatchFilterTests
     }
 
     /// <summary>The outputs equal one kalman run over <paramref name="inputs"/>, bit for bit.</summary>
-    private static void AssertOutputs(IEnumerable<ChunkWork> work, double[][] inputs)
+    private static void AssertOutputs(IEnumerable<ChunkWork> work, double[][] inputs, string algorithm = "kalman")
     {
-        var reference = FilterFactory.Create("kalman");
+        var reference = FilterFactory.Create(algorithm);
         foreach (var (item, input) in work.Zip(inputs, (w, i) => (w, i)))
         {
             var expected = new double[input.Length];

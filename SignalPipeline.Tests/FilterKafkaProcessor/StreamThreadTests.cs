@@ -99,6 +99,31 @@ public sealed class StreamThreadTests
         Assert.Equal(0L, harness.Telemetry.Gaps);
     }
 
+    /// <summary>
+    /// lms: after an input near 1e306 every chunk of the stream came out non-finite from the state carried over and was
+    /// dead-lettered, forever (each rolled back, the huge sample never left the taps). Now the filter starts again at the
+    /// next chunk, counted in <c>filter.restarts</c> after the commit (docs/processor.md, "Failure isolation").
+    /// </summary>
+    [Fact]
+    public void AStateNoChunkCanFollowRestartsTheStreamsFilterAndIsCountedNothingIsDeadLettered()
+    {
+        using var harness = new ProcessorHarness(configure: o => o.Algorithm = "lms");
+        harness.Start();
+        harness.ProduceRaw("p", """{"stream_id":"p","seq":0,"signal":[0.5,0.25,-0.5]}""", 1);
+        harness.ProduceRaw("p", """{"stream_id":"p","seq":1,"signal":[1e306]}""", 1);
+        for (var seq = 2; seq <= 4; seq++)
+        {
+            harness.Produce(ProcessorHarness.Chunk("p", seq), 1);
+        }
+
+        harness.StepUntil(() => harness.OutputCount("p") == 5);
+
+        Assert.Empty(harness.DeadLetters());
+        Assert.Equal([0L, 1, 2, 3, 4], harness.Outputs()["p"].Select(c => c.Seq));
+        Assert.All(harness.Outputs()["p"], c => Assert.All(c.FilteredSignal.ToArray(), v => Assert.True(double.IsFinite(v))));
+        Assert.Equal(1L, harness.Telemetry.FilterRestarts);
+    }
+
     [Fact]
     public void AnF32OutputBeyondTheFloatRangeIsDeadLetteredAndThePartitionGoesOn()
     {
