@@ -24,7 +24,8 @@ public sealed class ProduceCommandTests(MockBrokerFixture broker) : IDisposable
             "--column", "value", "--chunk-size", "300", "--format", "f64", "--sample-rate", "8000");
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Contains("1000 samples", result.Output);
+        // The summary docs/operations.md quotes ("Prints `Produced 48000 samples of 'mic-1' as 188 chunks ...`").
+        Assert.Matches($@"^Produced 1000 samples of '{stream}' as 4 chunks \(seq 0\.\.3, f64, 8000 Hz\) to sample-input in \d+\.\d s\.\r?\n$", result.Output);
         var chunks = broker.ReadAll("sample-input", stream).Select(MockBrokerFixture.DecodeInput).ToList();
         Assert.Equal([0L, 1, 2, 3], chunks.Select(c => c.Seq));
         Assert.Equal([300, 300, 300, 100], chunks.Select(c => c.Signal.Length));
@@ -53,6 +54,8 @@ public sealed class ProduceCommandTests(MockBrokerFixture broker) : IDisposable
             "--channel", "1", "--format", "f32", "--chunk-size", "128");
 
         Assert.True(result.ExitCode == 0, result.ToString());
+        var chunkCount = (left.Length + 127) / 128;
+        Assert.Matches($@"^Produced {left.Length} samples of '{stream}' as {chunkCount} chunks \(seq 0\.\.{chunkCount - 1}, f32, 11025 Hz\) to sample-input in \d+\.\d s\.\r?\n$", result.Output);
         var chunks = broker.ReadAll("sample-input", stream).Select(MockBrokerFixture.DecodeInput).ToList();
         Assert.Equal(Enumerable.Range(0, (left.Length + 127) / 128).Select(i => (long)i), chunks.Select(c => c.Seq));
         Assert.All(chunks, c => Assert.Equal((SampleFormat.Float32, (double?)11025), (c.Format, c.SampleRate)));
