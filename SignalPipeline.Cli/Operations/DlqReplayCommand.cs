@@ -108,12 +108,15 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
             config.IsolationLevel = IsolationLevel.ReadCommitted;
         });
         var starts = partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning)).ToList();
-        var marked = ReadMarkers(consumer, starts, cancellationToken);
         var tally = new ReplayTally();
         var batch = new List<ChosenLetter>();
         long batchBytes = 0;
+        MarkedLetters marked;
         try
         {
+            // The first reading is inside too: Ctrl+C there is the same "interrupted: ..." line and exit 130 (until
+            // 2026-12-05 a bare "interrupted", and a dry run's never said its listing was incomplete).
+            marked = ReadMarkers(consumer, starts, cancellationToken);
             PartitionScan.ToEnds(consumer, starts, marked.Ends, Limits.NoProgress, record =>
             {
                 if (Choose(record, marked.Replayed, tally) is not { } chosen)

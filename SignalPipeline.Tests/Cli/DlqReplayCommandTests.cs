@@ -244,6 +244,45 @@ public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
         await AssertStoppedAfterThreeAndARerunReplaysTheRest(interrupted, dlq, input);
     }
 
+    [Theory]
+    [InlineData(true, "interrupted: the listing above is incomplete; nothing was sent.")]
+    [InlineData(false, "interrupted: 0 dead letters were replayed and marked (the 'replay' lines); the same command again replays the rest.")]
+    public async Task AReplayInterruptedInItsFirstReadingSaysWhereItStoppedWithExitCode130(bool dryRun, string said)
+    {
+        // docs/operations.md: Ctrl+C stops a replay at once, exit 130, and stderr says where it stopped ("--dry-run:
+        // interrupted: the listing above is incomplete; nothing was sent."). Until 2026-12-05 the first reading (the
+        // markers) said only "interrupted". A leaderless partition keeps that reading from reaching its end; Ctrl+C
+        // comes once it has begun (the broker has seen a fetch).
+        var (dlq, input) = DeadLettersOfOneStream(3);
+        var stalled = (broker.ReadAll(dlq, "s1")[0].Partition.Value + 1) % MockBrokerFixture.Partitions;
+        var held = SampleCodec.ToMessage(new SampleChunk("s2", 0, new double[] { 1 }) { Format = SampleFormat.Float64 });
+        MessageHeaders.AddDeadLetter(held.Headers, new DecodeError(DecodeErrorCode.TooManySamples, "test"), new TopicPartitionOffset(input, 0, 1));
+        broker.Produce(new TopicPartition(dlq, stalled), held);
+        using var interrupt = new CancellationTokenSource();
+        CliRunner.Result interrupted;
+        broker.Cluster.SetPartitionLeader(dlq, stalled, MockKafkaCluster.AllBrokers);
+        broker.Cluster.StartRequestTracking();
+        broker.Cluster.ClearTrackedRequests();
+        try
+        {
+            var run = CliRunner.RunAsync(DlqReplayCommand.Create(Limits()), interrupt.Token,
+                ["dlq", "replay", "--bootstrap", broker.Bootstrap, "--dlq-topic", dlq, .. (dryRun ? new[] { "--dry-run" } : [])]);
+            await Poll.UntilAsync(() => broker.Cluster.TrackedRequestCount(KafkaApi.Fetch) > 0, TimeSpan.FromSeconds(60), () => "the dead-letter topic's first fetch");
+            await interrupt.CancelAsync();
+            interrupted = await run.WaitAsync(TimeSpan.FromSeconds(90));
+        }
+        finally
+        {
+            broker.Cluster.StopRequestTracking();
+            broker.Cluster.SetPartitionLeader(dlq, stalled, 1);
+        }
+
+        Assert.True(interrupted.ExitCode == ExitCodes.Interrupted, interrupted.ToString());
+        Assert.EndsWith(said, interrupted.Error.Trim(), StringComparison.Ordinal);
+        Assert.Empty(interrupted.Output);
+        Assert.Empty(broker.ReadAll(input, "s1"));
+    }
+
     [Fact]
     public async Task AReplayTakingLongerThanTheNoProgressLimitCompletesWhileTheClusterKeepsAnswering()
     {
