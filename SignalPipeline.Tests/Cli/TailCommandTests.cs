@@ -162,6 +162,36 @@ public sealed class TailCommandTests(MockBrokerFixture broker) : IDisposable
         Assert.Contains($"error: reading {topic} made no progress for 2 s: no record and no partition end came (partitions not read to their end: 2; 1 records shown).", stuck.Error);
     }
 
+    [Theory]
+    [InlineData(null, 0, "interrupted: 0 records.")]
+    [InlineData("3", 1, "interrupted: 0 of 3 records.")]
+    public async Task CtrlCStopsATailAtOnceSayingInterruptedExitZeroUnlessItsCountWasNotReached(string? count, int exit, string said)
+    {
+        // docs/operations.md: "kafka tail stops at once, interrupted: N records. (exit 0; with --count not reached, exit 1)".
+        // Ctrl+C comes once the tail reads (the broker has seen a fetch), so its topic look-up is behind it.
+        var topic = broker.NewTopic("quiet");
+        using var interrupt = new CancellationTokenSource();
+        CliRunner.Result interrupted;
+        broker.Cluster.StartRequestTracking();
+        broker.Cluster.ClearTrackedRequests();
+        try
+        {
+            var run = CliRunner.RunAsync(TailCommand.Create(), interrupt.Token,
+                ["tail", topic, "--bootstrap", broker.Bootstrap, .. (count is null ? [] : new[] { "--count", count })]);
+            await Poll.UntilAsync(() => broker.Cluster.TrackedRequestCount(KafkaApi.Fetch) > 0, TimeSpan.FromSeconds(60), () => $"a fetch of {topic}");
+            await interrupt.CancelAsync();
+            interrupted = await run.WaitAsync(TimeSpan.FromSeconds(90));
+        }
+        finally
+        {
+            broker.Cluster.StopRequestTracking();
+        }
+
+        Assert.True(interrupted.ExitCode == exit, interrupted.ToString());
+        Assert.Equal(said, interrupted.Error.Trim());
+        Assert.Empty(interrupted.Output);
+    }
+
     [Fact]
     public async Task CountNotReachedBeforeTheTimeoutExitsWithOne()
     {
