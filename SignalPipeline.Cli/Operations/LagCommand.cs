@@ -55,7 +55,14 @@ public static class LagCommand
             output.Out.WriteLine($"Group '{groupId}' on {inputTopic} (checkpoints from {changelogTopic}):");
             output.Out.Write(Format(rows));
             var total = rows.Sum(r => r.Lag);
-            return parse.GetValue(maxLag) is { } limit && total > limit ? ExitCodes.Failure : ExitCodes.Success;
+            if (parse.GetValue(maxLag) is { } limit && total > limit)
+            {
+                // Exit 1 says it to a script; the line says it to whoever reads stderr (until 2026-12-05 nothing did).
+                output.Error.WriteLine($"error: the total lag, {total} records, is above --max-lag {limit}.");
+                return ExitCodes.Failure;
+            }
+
+            return ExitCodes.Success;
         }, ExitCodes.Interrupted);
         return command;
     }

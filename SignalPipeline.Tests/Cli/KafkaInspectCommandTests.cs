@@ -35,6 +35,9 @@ public sealed class KafkaInspectCommandTests(MockBrokerFixture broker)
 
         var limited = await CliRunner.RunAsync("kafka", "lag", "--bootstrap", broker.Bootstrap, "--input-topic", input, "--changelog-topic", changelog, "--max-lag", "3");
         Assert.Equal(1, limited.ExitCode);
+        Assert.Equal("error: the total lag, 4 records, is above --max-lag 3.", limited.Error.Trim());
+        var within = await CliRunner.RunAsync("kafka", "lag", "--bootstrap", broker.Bootstrap, "--input-topic", input, "--changelog-topic", changelog, "--max-lag", "4");
+        Assert.True(within.ExitCode == 0 && within.Error.Trim().Length == 0, within.ToString());
     }
 
     [Fact]
