@@ -188,14 +188,13 @@ public static class FilterEndpoints
         // A state the restore refuses would be answered 200 and its next call refused (400): an lms step after an input
         // near 1e300 holds an infinity while the outputs are still finite. Its next output would not be, so the call is
         // refused now, as a non-finite output is, and the client keeps the state it sent.
-        var state = filter.SaveState();
-        if (!FilterFactory.HoldsOnlyFiniteValues(state))
+        if (!filter.StateIsFinite)
         {
             throw new FilterRequestException(StatusCodes.Status422UnprocessableEntity, "Filter state is not finite",
                 $"{prefix}the {algorithm} filter's state after its last sample ({item.Length - 1}) is not finite, so the stream could not go on from it: the input's magnitude, the parameters or the state carried over take it beyond the range of a double (docs/filters.md).");
         }
 
-        return new FilterResult(offset, item.Length, state);
+        return new FilterResult(offset, item.Length, filter.SaveState());
     }
 
     private static string ResolveAlgorithm(string algorithm)

@@ -510,7 +510,8 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, I
         var m = _m;
         var w = _w;
         var covariance = _p;
-        var pending = !AllFinite(_w) ? Restart.Filter : !AllFinite(_p) ? Restart.Covariance : Restart.None;
+        // The whole padded arrays: a padding entry made NaN by an overflowed step restarts the filter as a real one does.
+        var pending = !FilterFactory.AllFinite(_w) ? Restart.Filter : !FilterFactory.AllFinite(_p) ? Restart.Covariance : Restart.None;
         if (pending != Restart.None)
         {
             w = (double[])_w.Clone();
@@ -535,9 +536,6 @@ public sealed class RlsFilter : IStreamFilter, IBlockKernel, IQuadBlockKernel, I
         _taps.WriteNewestFirst(ref writer);
         return writer.Finish();
     }
-
-    // The whole padded array: a padding entry made NaN by an overflowed step restarts the filter as a real one does.
-    private static bool AllFinite(double[] values) => FilterFactory.AllFinite(values);
 
     internal static RlsParameters Parse(IReadOnlyDictionary<string, double>? parameters)
         => FromValues(ParameterValidation.Resolve(Descriptor, parameters));

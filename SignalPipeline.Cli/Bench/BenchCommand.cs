@@ -499,17 +499,26 @@ public sealed class BenchRunner(
             ["FILTER_MODE"] = @case.Remote ? "remote" : "local",
             ["Processor__RateLogSeconds"] = "5",
         };
-        if (brokers is null)
-        {
-            environment["Processor__DevBrokerCompensation"] = "true"; // the dev broker shows aborted transactions
-        }
-
+        AddDevBrokerCompensation(environment, brokers);
         foreach (var (key, value) in processorOverrides ?? new Dictionary<string, string>())
         {
             environment[key] = value;
         }
 
         return environment;
+    }
+
+    /// <summary>
+    /// <c>Processor:DevBrokerCompensation</c> when the run uses the dev broker the bench starts (<paramref name="brokers"/>
+    /// null): it shows aborted transactions' records, a real cluster hides them (docs/processor.md). Every scenario's
+    /// processor gets it from here.
+    /// </summary>
+    internal static void AddDevBrokerCompensation(IDictionary<string, string> environment, string? brokers)
+    {
+        if (brokers is null)
+        {
+            environment["Processor__DevBrokerCompensation"] = "true";
+        }
     }
 
     /// <summary><paramref name="brokers"/>, or a fresh embedded dev broker (added to <paramref name="services"/> to be stopped).</summary>

@@ -102,14 +102,15 @@ public sealed class MixedBench(BenchEnvironment env, string? brokers)
             // The entries go in before the processor starts: it reads the table to its end before its first batch, so
             // every stream runs its own algorithm from seq 0 (the watcher checks each output's algorithm).
             await ConfigureAsync(bootstrap, load, algorithms, cancellationToken);
-            var processor = await ServiceProcess.StartAsync(env, "FilterKafkaProcessor", $"mixed-processor-{++_processorCount}", new Dictionary<string, string>
+            var variables = new Dictionary<string, string>
             {
                 ["KAFKA_BROKERS"] = bootstrap,
                 ["FILTER_ALGORITHM"] = "kalman",
                 ["FILTER_MODE"] = "local",
                 ["Processor__RateLogSeconds"] = "5",
-                ["Processor__DevBrokerCompensation"] = brokers is null ? "true" : "false", // the dev broker shows aborted transactions (docs/processor.md)
-            }, cancellationToken);
+            };
+            BenchRunner.AddDevBrokerCompensation(variables, brokers);
+            var processor = await ServiceProcess.StartAsync(env, "FilterKafkaProcessor", $"mixed-processor-{++_processorCount}", variables, cancellationToken);
             services.Add(processor);
             await StateBench.WaitAssignedAsync(processor, cancellationToken);
 

@@ -93,11 +93,7 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers)
             ["Processor__MaxStreams"] = (2 * streams).ToString(CultureInfo.InvariantCulture),
             ["Processor__StreamIdleSeconds"] = "86400",
         };
-        if (brokers is null)
-        {
-            variables["Processor__DevBrokerCompensation"] = "true"; // the dev broker shows aborted transactions (docs/processor.md)
-        }
-
+        BenchRunner.AddDevBrokerCompensation(variables, brokers);
 
         var processor = await StartProcessorAsync(variables, cancellationToken);
         try
