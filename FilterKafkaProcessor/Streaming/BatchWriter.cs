@@ -20,6 +20,7 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
     private readonly List<(StreamState Stream, StreamCheckpoint Checkpoint)> _checkpoints = [];
     private readonly List<ChunkWork> _outputs = [];
     private Message<byte[], byte[]>[] _messages = [];
+    private byte[]? _spareValue;
 
     public int OutputPartition(int inputPartition) => inputPartition % outputPartitions;
 
@@ -187,12 +188,17 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
         if (!codec.IsParallel(outputs.Count, cost))
         {
             // On the stream thread alone each record is encoded and produced in turn: once produced (librdkafka copied
-            // it) it is garbage, instead of the whole batch's outputs being alive together when a collection comes.
+            // it) it is garbage, instead of the whole batch's outputs being alive together when a collection comes; and
+            // its value array is written again by the next record of the same length (every binary record of a chunk
+            // size): its delivery report is read for partition, offset and error only (RecordCollector.Track; by
+            // default it carries no value, KafkaSupplier.ConfigureProducer), so nothing reads the array after Produce.
             try
             {
                 foreach (var work in outputs)
                 {
-                    collector.Output(OutputPartition(work.Partition.Partition), OutputMessage(work, traceContext, processedMs));
+                    var message = OutputMessage(work, traceContext, processedMs, _spareValue);
+                    collector.Output(OutputPartition(work.Partition.Partition), message);
+                    _spareValue = message.Value;
                 }
             }
             finally
@@ -211,7 +217,7 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
         try
         {
             codec.For(outputs.Count, cost, (this, outputs, _messages, traceContext, processedMs),
-                static (s, i) => s._messages[i] = s.Item1.OutputMessage(s.outputs[i], s.traceContext, s.processedMs));
+                static (s, i) => s._messages[i] = s.Item1.OutputMessage(s.outputs[i], s.traceContext, s.processedMs, spareValue: null));
             for (var i = 0; i < outputs.Count; i++)
             {
                 collector.Output(OutputPartition(outputs[i].Partition.Partition), _messages[i]);
@@ -224,7 +230,7 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
         }
     }
 
-    private Message<byte[], byte[]> OutputMessage(ChunkWork work, Headers traceContext, long processedMs)
+    private Message<byte[], byte[]> OutputMessage(ChunkWork work, Headers traceContext, long processedMs, byte[]? spareValue)
     {
         var chunk = work.Chunk;
         var decoded = chunk.Decoded!;
@@ -234,7 +240,7 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
 
             // JSON in, JSON out: the raw samples' text is copied from the input instead of formatted again.
             SignalJson = decoded.SignalJsonRange is { } range ? chunk.Value.AsMemory(range) : default,
-        });
+        }, spareValue);
         foreach (var header in traceContext)
         {
             message.Headers.Add(header.Key, header.GetValueBytes());

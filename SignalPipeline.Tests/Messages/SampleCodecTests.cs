@@ -178,6 +178,32 @@ public sealed class SampleCodecTests
         }
     }
 
+    /// <summary>
+    /// The processor's spare value (<c>ToMessage(chunk, spareValue)</c>): written into when its length is the value's,
+    /// never when it is not, and the bytes are those of <c>ToMessage(chunk)</c> either way.
+    /// </summary>
+    [Theory]
+    [InlineData(SampleFormat.Float64)]
+    [InlineData(SampleFormat.Float32)]
+    [InlineData(SampleFormat.Json)]
+    public void An_output_is_written_into_a_spare_value_of_its_length_only(SampleFormat format)
+    {
+        var first = new FilteredChunk("sensor-1", 1, "kalman", new[] { 1.0, 2.0, 3.0 }, new[] { 0.5, 1.5, 2.5 }, 5, 6) { Format = format };
+        var second = first with { Seq = 2, Signal = new[] { -1.0, 4.0, 9.0 }, FilteredSignal = new[] { -0.5, 2.0, 8.0 } };
+        var longer = first with { Seq = 3, Signal = new[] { 1.0, 2.0, 3.0, 4.0 }, FilteredSignal = new[] { 1.0, 2.0, 3.0, 4.0 } };
+
+        var spare = SampleCodec.ToMessage(first).Value;
+        var reused = SampleCodec.ToMessage(second, spare);
+        Assert.Equal(SampleCodec.ToMessage(second).Value, reused.Value);
+        Assert.Equal(format != SampleFormat.Json || reused.Value.Length == spare.Length, ReferenceEquals(spare, reused.Value));
+
+        var copy = (byte[])spare.Clone();
+        var grown = SampleCodec.ToMessage(longer, spare);
+        Assert.NotSame(spare, grown.Value);
+        Assert.Equal(copy, spare);
+        Assert.Equal(SampleCodec.ToMessage(longer).Value, grown.Value);
+    }
+
     [Fact]
     public void Json_numbers_survive_bit_for_bit_for_arbitrary_doubles()
     {
