@@ -15,6 +15,16 @@ public static class StreamEndpoints
 
     public const int MaxLimit = 1000;
 
+    /// <summary>
+    /// How a stream's view is written. A committed state is finite, but a value derived from it for reading need not be
+    /// (kalman's gain (p + q) / (p + q + r) is NaN once p + q overflows), and JSON has no number for it: written as the
+    /// strings "NaN", "Infinity", "-Infinity" (System.Text.Json's named literals) rather than failing the answer with a 500.
+    /// </summary>
+    private static readonly System.Text.Json.JsonSerializerOptions ViewJson = new(System.Text.Json.JsonSerializerDefaults.Web)
+    {
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
     public static IEndpointRouteBuilder MapStreamEndpoints(this IEndpointRouteBuilder app)
     {
         var streams = app.MapGroup("/streams");
@@ -79,7 +89,7 @@ public static class StreamEndpoints
 
         if (here?.View is { } view)
         {
-            return TypedResults.Ok(view);
+            return TypedResults.Json(view, ViewJson);
         }
 
         var self = here is null ? $"instance {instance.Id} (its stream thread did not answer)" : $"instance {instance.Id} (input partitions [{here.Held}])";

@@ -102,5 +102,27 @@ public sealed class StreamEndpointsTests
         Assert.Contains("not UTF-8", await invalid.Content.ReadAsStringAsync());
     }
 
+    [Fact]
+    public async Task AStateWhoseReadableFormHoldsANonFiniteValueIsShownAsValidJsonNotA500()
+    {
+        // kalman with q and r at the top of their ranges: after one sample p = 1e308 (finite, so committed), and the gain the
+        // next sample gets, (p + q) / (p + q + r), is inf / inf = NaN. Before 2026-12-05 System.Text.Json threw on it: a
+        // 500 with an empty body, and `streams show` said only "500 Internal Server Error".
+        using var kit = new StreamConfigKit(partitions: 1);
+        kit.Configure("huge", """{"algorithm":"kalman","params":{"q":1e308,"r":1e308}}""");
+        var instance = kit.Start("one");
+        kit.Produce([ProcessorHarness.Chunk("huge", 0, samples: 1)]);
+        kit.StepUntil(() => kit.Harness.OutputCount("huge") == 1, instance);
+
+        await using var host = await StreamHttpHost.StartAsync(instance, "one", new InstanceDirectory(TimeSpan.FromMinutes(1), TimeProvider.System));
+        using var answer = await Answered(instance, host.Http.GetAsync(new Uri("/streams/huge", UriKind.Relative)));
+
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        using var view = JsonDocument.Parse(await answer.Content.ReadAsStringAsync());
+        var values = view.RootElement.GetProperty("filter").GetProperty("values");
+        Assert.Equal(1e308, values.GetProperty("errorVariance").GetDouble());
+        Assert.Equal("NaN", values.GetProperty("gain").GetString()); // docs/processor.md: a value that is not finite is a string
+    }
+
     private static Task<T> Answered<T>(StreamConfigKit.Instance instance, Task<T> request) => StreamHttpHost.Answered(request, instance);
 }
