@@ -38,6 +38,7 @@ builder.Services.AddSingleton<IChunkFilterer>(services =>
 });
 
 builder.Services.AddSingleton<FilterKafkaProcessor.Kafka.KafkaSupplier>();
+FilterKafkaProcessor.Kafka.MessageSizeCheck.Add(builder.Services); // a message.max.bytes no checkpoint fits stops the start with the other settings
 builder.Services.AddSingleton(services =>
 {
     var options = services.GetRequiredService<IOptions<ProcessorOptions>>().Value;

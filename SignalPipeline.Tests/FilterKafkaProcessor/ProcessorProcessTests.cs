@@ -17,11 +17,11 @@ public sealed class ProcessorProcessTests
     private static readonly TimeSpan Timeout = DevBrokerProcess.Timeout;
 
     [Fact]
-    public async Task A_bad_setting_the_stream_thread_checks_stops_it_with_exit_code_1_naming_the_setting()
+    public async Task A_message_max_bytes_no_checkpoint_fits_stops_it_at_start_with_exit_code_1_in_one_line_naming_the_setting()
     {
         using var broker = await DevBrokerProcess.StartHealthyAsync();
 
-        // The topics are in place, so the host starts; the stream thread then refuses the producer's message size.
+        // The topics are in place: only the producer's message size is wrong.
         var start = ExternalProcess.Command("dotnet", RepositoryLayout.OutputAssembly("FilterKafkaProcessor"));
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
         start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
@@ -34,6 +34,15 @@ public sealed class ProcessorProcessTests
         var output = run.Output + run.Error;
         Assert.Contains("Kafka:Producer:message.max.bytes", output);
         Assert.True(run.ExitCode == 1, $"exit code {run.ExitCode}; output:{Environment.NewLine}{output}");
+
+        // One line naming it, as for every refused setting (docs/processor.md, Settings; docs/operations.md, "Exit codes"):
+        // before 2026-12-05 the stream thread found it after the host had started, and the host logged three stack
+        // traces on stdout and nothing on stderr.
+        Assert.Equal(
+            "crit: the service stopped: Kafka:Producer:message.max.bytes (or Kafka:Client:message.max.bytes) = 1000 is out of range [131072, 1000000000]: "
+            + "a stream's checkpoint (its filter state, up to 65536 bytes, and its held chunks) must fit one message.",
+            run.Error.Trim());
+        Assert.DoesNotContain("BackgroundService failed", output, StringComparison.Ordinal);
     }
 
     [Fact]
