@@ -94,8 +94,15 @@ public sealed class StreamThread : IDisposable
         _health.Running(true);
         _logger.LogInformation("Filtering {Input} -> {Output} with {Algorithm} ({Mode}), transactional id {TransactionalId}; largest chunk accepted: {F64} f64 / {F32} f32 samples (message.max.bytes {Max})",
             _options.InputTopic, _options.OutputTopic, _options.Algorithm, _options.Mode, _collector.TransactionalId,
-            _context.Limits.MaxSamples(SignalPipeline.Messages.SampleFormat.Float64), _context.Limits.MaxSamples(SignalPipeline.Messages.SampleFormat.Float32), _context.Limits.MaxMessageBytes);
+            LargestChunk(SignalPipeline.Messages.SampleFormat.Float64), LargestChunk(SignalPipeline.Messages.SampleFormat.Float32), _context.Limits.MaxMessageBytes);
     }
+
+    /// <summary>
+    /// The largest chunk accepted in a binary form: what one output message holds, and at most Processor:MaxChunkSamples,
+    /// which the decoder refuses beyond (too-many-samples) whatever the message size (before 2026-12-05 the log gave the
+    /// message's bound alone: 62244 f64 samples with Processor:MaxChunkSamples=1000).
+    /// </summary>
+    private int LargestChunk(SignalPipeline.Messages.SampleFormat format) => Math.Min(_context.Limits.MaxSamples(format), _options.MaxChunkSamples);
 
     /// <summary>Runs until cancelled, then closes the consumer: it leaves the group (so the partitions move at once) when Kafka can be reached.</summary>
     public void Run(CancellationToken stoppingToken)

@@ -5,6 +5,7 @@ using FilterKafkaProcessor;
 using FilterKafkaProcessor.Filtering;
 using FilterKafkaProcessor.State;
 using FilterKafkaProcessor.Streaming;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using SignalPipeline.Filters;
@@ -59,12 +60,12 @@ public sealed class ProcessorHarness : IDisposable
     public IMeterFactory Meters => _meters;
 
     /// <summary>A started processor instance (one consumer group member) with its own health.</summary>
-    public (StreamThread Thread, ProcessorHealth Health) Start(IChunkFilterer? filterer = null, int? maxMessageBytes = null, string? instanceId = null)
+    public (StreamThread Thread, ProcessorHealth Health) Start(IChunkFilterer? filterer = null, int? maxMessageBytes = null, string? instanceId = null, ILogger? logger = null)
     {
         var health = new ProcessorHealth(Options, Time);
         var options = NewOptions(instanceId ?? $"test-{_threads.Count}");
         var thread = new StreamThread(Supplier, options, filterer ?? new LocalChunkFilterer(options.Algorithm, options.Params), Telemetry, health, Time,
-            NullLogger.Instance, maxMessageBytes ?? Cluster.MaxMessageBytes);
+            logger ?? NullLogger.Instance, maxMessageBytes ?? Cluster.MaxMessageBytes);
         thread.Start();
         _threads.Add(thread);
         return (thread, health);

@@ -995,6 +995,22 @@ public sealed class StreamThreadTests
         Assert.Equal(1, harness.Supplier.TopicLookups);
     }
 
+    [Theory]
+    [InlineData(1000, "largest chunk accepted: 1000 f64 / 1000 f32 samples (message.max.bytes 1000000)")]
+    [InlineData(100000, "largest chunk accepted: 62244 f64 / 100000 f32 samples (message.max.bytes 1000000)")]
+    public void TheLargestChunkLoggedAtStartIsTheSmallerOfWhatAMessageHoldsAndMaxChunkSamples(int maxChunkSamples, string logged)
+    {
+        // docs/processor.md (Settings): "The largest chunk accepted in each binary form is logged at start"; a chunk over
+        // Processor:MaxChunkSamples is refused (too-many-samples) whatever fits a message, so the log names the smaller.
+        using var harness = new ProcessorHarness(configure: o => o.MaxChunkSamples = maxChunkSamples);
+        var log = new Microsoft.Extensions.Logging.Testing.FakeLogger();
+
+        harness.Start(maxMessageBytes: 1_000_000, logger: log);
+
+        var messages = log.Collector.GetSnapshot().Select(r => r.Message).ToList();
+        Assert.True(messages.Any(m => m.Contains(logged, StringComparison.Ordinal)), string.Join(Environment.NewLine, messages));
+    }
+
     [Fact]
     public void TheInputTopicDeletedWhileRunningStopsTheProcessorInsteadOfIdlingWithAHealthyCheck()
     {
