@@ -42,9 +42,24 @@ public sealed class StreamFilterConfig
         }
     }
 
+    /// <summary>
+    /// Largest stream-config record value taken (a config is about 100 bytes; docs/messages.md): every processor instance
+    /// holds every entry, so a larger one is refused. Checked by <see cref="Parse"/>, so whoever reads the topic (the
+    /// processor, <c>signal-pipeline streams config</c>) refuses the same entries.
+    /// </summary>
+    public const int MaxRecordBytes = 4096;
+
+    /// <summary>The refusal of a value over <see cref="MaxRecordBytes"/>.</summary>
+    public static string TooLarge(int bytes) => $"the value is {bytes} bytes, over the {MaxRecordBytes} a stream-config entry may take";
+
     /// <summary>Reads a stream-config record's value; throws <see cref="StreamConfigException"/> naming what is wrong.</summary>
     public static StreamFilterConfig Parse(ReadOnlySpan<byte> json)
     {
+        if (json.Length > MaxRecordBytes)
+        {
+            throw new StreamConfigException(TooLarge(json.Length));
+        }
+
         JsonDocument document;
         try
         {

@@ -18,7 +18,7 @@ public sealed record StreamConfigEntry(string StreamId, int Partition, long Offs
 public sealed class StreamConfigTable(StreamFilterConfig defaults)
 {
     /// <summary>Largest entry value taken (a config is about 100 bytes): every instance holds every entry, so a larger one is refused and not kept.</summary>
-    public const int MaxEntryBytes = 4096;
+    public const int MaxEntryBytes = StreamFilterConfig.MaxRecordBytes;
 
     /// <summary>Largest key (stream id) taken: the codec's limit for a stream id; a longer one could never match a chunk.</summary>
     public static int MaxStreamIdBytes => SignalPipeline.Messages.DecodeLimits.Default.MaxStreamIdBytes;
@@ -58,7 +58,7 @@ public sealed class StreamConfigTable(StreamFilterConfig defaults)
         {
             Interlocked.Increment(ref _refused);
             entry = new StreamConfigEntry(streamId, partition, offset, null,
-                $"the value is {value.Length} bytes, over the {MaxEntryBytes} a stream-config entry may take (not kept)", []);
+                $"{StreamFilterConfig.TooLarge(value.Length)} (not kept)", []);
             _entries[streamId] = entry;
             return entry;
         }

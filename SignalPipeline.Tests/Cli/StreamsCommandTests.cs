@@ -47,6 +47,24 @@ public sealed class StreamsCommandTests(MockBrokerFixture broker)
     }
 
     [Fact]
+    public async Task ConfigListShowsAnEntryOverTheSizeLimitAsRefusedAsTheProcessorRefusesIt()
+    {
+        // docs/messages.md: a value over 4096 bytes is refused (invalid-stream-config); operations.md: `config` shows an entry
+        // that would be refused as (refused) with the reason. Before 2026-12-05 it listed a padded valid entry as kalman,
+        // which every processor refused.
+        var topic = broker.NewTopic("stream-config");
+        var padded = """{"algorithm":"kalman","params":{}}""" + new string(' ', 4096);
+        broker.Produce(topic, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes("big"), Value = Encoding.UTF8.GetBytes(padded) });
+
+        var list = await Run("streams", "config", "--topic", topic, "-b", broker.Bootstrap);
+
+        Assert.True(list.ExitCode == 0, list.ToString());
+        var line = Assert.Single(list.Output.Split('\n'), l => l.StartsWith("big", StringComparison.Ordinal));
+        Assert.Contains("(refused)", line, StringComparison.Ordinal);
+        Assert.Contains($"the value is {padded.Length} bytes, over the 4096 a stream-config entry may take", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ConfigListEscapesControlCharactersOfKeysAndRefusals()
     {
         // A stream id may hold any UTF-8, ESC included: printed raw it drew on the operator's terminal (as kafka tail's).
