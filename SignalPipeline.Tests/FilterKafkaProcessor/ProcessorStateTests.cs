@@ -78,14 +78,15 @@ public sealed class ProcessorStateTests
         using var harness = new ProcessorHarness(configure: o => o.MaxHeldChunks = 0);
         using var corrupt = DocumentedMetric.Collect<long>(harness.Meters, ProcessorTelemetry.Name, "signalpipeline.processor.restore.corrupt");
         var (first, _) = harness.Start();
-        var sent = new[] { "ok", "corrupt", "forged" }.ToDictionary(s => s, s => Enumerable.Range(0, 4).Select(seq => ProcessorHarness.Chunk(s, seq)).ToList());
+        var sent = new[] { "ok", "corrupt", "forged", "nan" }.ToDictionary(s => s, s => Enumerable.Range(0, 4).Select(seq => ProcessorHarness.Chunk(s, seq)).ToList());
         Produce(harness, sent, 0, 2);
         harness.StepUntil(() => sent.Keys.All(s => harness.OutputCount(s) == 2), threads: first);
         harness.Cluster.ExpireMember(harness.Supplier.Consumers[0]);
 
         // Each stream's last checkpoint again, its filter state changed: one byte of it flipped (the checksum no longer
-        // matches), or a sample count one chunk short of overflowing, with the checksum made to match.
-        foreach (var stream in new[] { "corrupt", "forged" })
+        // matches), a sample count one chunk short of overflowing, or a NaN estimate (what an older version, which did not
+        // check a state's values, could commit), each with the checksum made to match.
+        foreach (var stream in new[] { "corrupt", "forged", "nan" })
         {
             var last = harness.Cluster.ReadCommitted(ProcessorHarness.Changelog).Last(r => r.Message.Key is { } k && Encoding.UTF8.GetString(k) == stream);
             var checkpoint = StreamCheckpoint.Deserialize(last.Message.Value, ProcessorHarness.Input);
@@ -96,7 +97,15 @@ public sealed class ProcessorStateTests
             }
             else
             {
-                BinaryPrimitives.WriteInt64LittleEndian(state.AsSpan(8), long.MaxValue - 10);
+                if (stream == "forged")
+                {
+                    BinaryPrimitives.WriteInt64LittleEndian(state.AsSpan(8), long.MaxValue - 10);
+                }
+                else
+                {
+                    BinaryPrimitives.WriteDoubleLittleEndian(state.AsSpan(16 + 4 * 8), double.NaN); // kalman: after the header and q, r, x0, p0
+                }
+
                 BinaryPrimitives.WriteUInt32LittleEndian(state.AsSpan(state.Length - 4), Crc32.HashToUInt32(state.AsSpan(0, state.Length - 4)));
             }
 
@@ -112,11 +121,11 @@ public sealed class ProcessorStateTests
             harness.StepUntil(() => sent.Keys.All(s => harness.OutputCount(s) == seq + 1), threads: second);
         }
 
-        Assert.Equal(2, corrupt.Sum());
+        Assert.Equal(3, corrupt.Sum());
         Assert.Empty(harness.DeadLetters());
         Assert.Equal(0L, harness.Telemetry.Gaps); // the position was kept: seq 2 follows on at once
         ProcessorHarness.AssertReference(sent["ok"], harness.Outputs()["ok"]);
-        foreach (var stream in new[] { "corrupt", "forged" })
+        foreach (var stream in new[] { "corrupt", "forged", "nan" })
         {
             ProcessorHarness.AssertReference(sent[stream][..2], harness.Outputs()[stream][..2]);
             ProcessorHarness.AssertReference(sent[stream][2..], harness.Outputs()[stream][2..]); // from a fresh filter

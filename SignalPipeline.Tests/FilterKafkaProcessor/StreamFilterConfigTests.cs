@@ -14,15 +14,16 @@ public sealed class StreamFilterConfigTests
     [Theory]
     [InlineData("not json", "not JSON")]
     [InlineData("[1]", "not an object")]
-    [InlineData("{\"params\":{}}", "'algorithm' is missing")]
-    [InlineData("{\"algorithm\":\"fft\"}", "Unknown filter algorithm 'fft'")]
+    [InlineData("{\"params\":{}}", "'algorithm' is missing (kalman, rls, ls or lms)")]
+    [InlineData("{\"algorithm\":\"fft\"}", "Unknown filter algorithm 'fft'. Known: kalman, rls, ls, lms.")]
     [InlineData("{\"algorithm\":\"rls\",\"params\":{\"order\":0}}", "order")]
     [InlineData("{\"algorithm\":\"rls\",\"params\":{\"gain\":1}}", "Unknown parameter 'gain'")]
-    [InlineData("{\"algorithm\":\"rls\",\"params\":{\"order\":\"8\"}}", "params.order must be a finite number")]
-    [InlineData("{\"algorithm\":\"rls\",\"extra\":1}", "unknown field 'extra'")]
+    [InlineData("{\"algorithm\":\"rls\",\"params\":{\"order\":\"8\"}}", "params.order must be a finite number, not \"8\"")]
+    [InlineData("{\"algorithm\":\"rls\",\"extra\":1}", "unknown field 'extra' (known: algorithm, params)")]
     [InlineData("{\"algorithm\":\"rls\",\"algorithm\":\"kalman\"}", "'algorithm' is given twice")]
     [InlineData("{\"algorithm\":\"rls\",\"params\":{\"order\":8},\"params\":null}", "'params' is given twice")]
     [InlineData("{\"algorithm\":\"rls\",\"params\":{\"order\":8,\"ORDER\":16}}", "params.ORDER is given twice (parameter names are case-insensitive)")]
+    // The reasons docs/messages.md quotes ("Stream configuration"), in full.
     public void ARefusedValueSaysWhatIsWrong(string json, string expected)
         => Assert.Contains(expected, Assert.Throws<StreamConfigException>(() => Parse(json)).Message, StringComparison.Ordinal);
 

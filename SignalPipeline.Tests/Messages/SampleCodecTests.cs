@@ -582,6 +582,29 @@ public sealed class SampleCodecTests
         Assert.Equal(expected, error.Code);
     }
 
+    /// <summary>The dead-letter reasons docs/messages.md quotes, to the character (an outside reader compares them so).</summary>
+    [Theory]
+    [InlineData("seq", "+5", "header 'seq' = '+5' is not an integer (a JSON integer within 64 bits: digits, an optional '-' before them, no leading zero)")]
+    [InlineData("sample-rate", " 8000", "header 'sample-rate' = ' 8000' is not a number (a JSON number: 8000, 44100.5, 4.41e4)")]
+    public void The_header_reasons_the_doc_quotes_are_the_codecs_words(string header, string text, string reason)
+    {
+        var message = BinaryChunkWithHeader(header, text);
+
+        Assert.False(SampleCodec.TryDecodeSampleChunk(message.Key, message.Value, message.Headers, out _, out var error));
+
+        Assert.Equal((DecodeErrorCode.InvalidHeader, reason), (error.Code, error.Message));
+    }
+
+    [Fact]
+    public void The_out_of_range_sample_reason_the_doc_quotes_is_the_codecs_words()
+    {
+        var value = Encoding.UTF8.GetBytes("""{"stream_id":"sensor-1","seq":0,"signal":[0.2,0.9,1e999]}""");
+
+        Assert.False(SampleCodec.TryDecodeSampleChunk(Sensor1, value, null, out _, out var error));
+
+        Assert.Equal((DecodeErrorCode.NonFiniteSample, "signal[2] = 1e999 is outside the range of a double"), (error.Code, error.Message));
+    }
+
     /// <summary>A binary chunk (seq 0, no sample rate or timestamp) whose <paramref name="header"/> is <paramref name="text"/>.</summary>
     private static Message<byte[], byte[]> BinaryChunkWithHeader(string header, string text)
     {
