@@ -74,6 +74,9 @@ internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? tra
                 throw Refused(new Error(ErrorCode.Local_UnknownPartition, $"Unknown partition {tp}"), tp, message);
             }
 
+            // librdkafka copies the record when it is produced (Confluent.Kafka passes RD_KAFKA_MSG_F_COPY): the caller may
+            // write its arrays again once Produce returns (the processor's output values do), so the cluster keeps a copy.
+            message = Copied(message);
             var report = new DeliveryReport<byte[], byte[]> { Message = message, TopicPartitionOffset = new TopicPartitionOffset(tp, Offset.Unset) };
             if (cluster.Faults.DeliveryError(new FaultContext(FaultPoint.Delivery, name, transactionalId, tp.Topic)) is { } error)
             {
@@ -115,6 +118,27 @@ internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? tra
                 _reports.Enqueue(() => deliveryHandler(report));
             }
         }
+    }
+
+    private static Message<byte[], byte[]> Copied(Message<byte[], byte[]> message)
+    {
+        Headers? headers = null;
+        if (message.Headers is { } original)
+        {
+            headers = [];
+            foreach (var header in original)
+            {
+                headers.Add(header.Key, header.GetValueBytes() is { } bytes ? (byte[])bytes.Clone() : null);
+            }
+        }
+
+        return new Message<byte[], byte[]>
+        {
+            Key = message.Key is { } key ? (byte[])key.Clone() : null!,
+            Value = message.Value is { } value ? (byte[])value.Clone() : null!,
+            Headers = headers!,
+            Timestamp = message.Timestamp,
+        };
     }
 
     public Task<DeliveryResult<byte[], byte[]>> ProduceAsync(string topic, Message<byte[], byte[]> message, CancellationToken cancellationToken = default)
