@@ -96,12 +96,12 @@ public sealed class BatchFilter(IChunkFilterer filterer, StreamConfigTable? conf
                     code = PoisonCodes.NonFiniteOutput;
                     reason = item.Chunk.Decoded!.Format == SampleFormat.Float32
                         ? $"filtering seq {item.Chunk.Seq} gave an output sample that is not finite in float32 (NaN, infinite or beyond ±3.4E+38)"
-                        : $"filtering seq {item.Chunk.Seq} gave a non-finite output sample (the input's magnitude overflows the filter's arithmetic)";
+                        : $"filtering seq {item.Chunk.Seq} gave a non-finite output sample (the input's magnitude or the stream's filter parameters take its arithmetic beyond the range of a double)";
                 }
                 else if (!item.Stream.Filter.StateIsFinite)
                 {
                     code = PoisonCodes.NonFiniteOutput;
-                    reason = $"filtering seq {item.Chunk.Seq} left the filter's state not finite, so no later chunk could be filtered from it (the input's magnitude overflows the filter's arithmetic)";
+                    reason = $"filtering seq {item.Chunk.Seq} left the filter's state not finite, so no later chunk could be filtered from it (the input's magnitude or the stream's filter parameters take its arithmetic beyond the range of a double)";
                 }
             }
             catch (Exception e) when (filterer.IsChunkFault(e))

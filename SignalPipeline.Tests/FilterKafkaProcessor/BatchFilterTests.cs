@@ -38,6 +38,26 @@ public sealed class BatchFilterTests
     }
 
     /// <summary>
+    /// Parameters alone can overflow: kalman with q = r = 1e308 makes p + q infinite at the second sample of any input,
+    /// from a fresh filter too (so no restart). The reason names both causes; until 2026-12-05 it blamed the input alone.
+    /// </summary>
+    [Fact]
+    public async Task ANonFiniteOutputFromTheParametersSaysTheParametersMayBeTheCause()
+    {
+        var huge = new Dictionary<string, double> { ["q"] = 1e308, ["r"] = 1e308 };
+        var (partition, bad, _) = TwoStreams();
+        var work = new List<ChunkWork> { Work(partition, bad, 0, [1, 2]) };
+
+        var filter = new BatchFilter(new LocalChunkFilterer("kalman", huge));
+        await filter.FilterAsync(work, CancellationToken.None);
+
+        Assert.Equal(PoisonCodes.NonFiniteOutput, work[0].Poison?.Code);
+        Assert.Equal("filtering seq 0 gave a non-finite output sample (the input's magnitude or the stream's filter parameters take its arithmetic beyond the range of a double)",
+            work[0].Poison!.Value.Reason);
+        Assert.Empty(filter.Restarts);
+    }
+
+    /// <summary>
     /// A fresh lms over <c>[1e306]</c>: a finite output, a state that is not (FilterService answers such a call 422).
     /// Until 2026-12-05 the chunk passed and its state was checkpointed, which no restore takes: every later chunk of the
     /// stream failed (filter-failed) until it was evicted.
@@ -65,7 +85,7 @@ public sealed class BatchFilterTests
         await filter.FilterAsync(work, CancellationToken.None);
 
         Assert.Equal([PoisonCodes.NonFiniteOutput, null, null, null], work.Select(w => w.Poison?.Code));
-        Assert.Equal("filtering seq 0 left the filter's state not finite, so no later chunk could be filtered from it (the input's magnitude overflows the filter's arithmetic)",
+        Assert.Equal("filtering seq 0 left the filter's state not finite, so no later chunk could be filtered from it (the input's magnitude or the stream's filter parameters take its arithmetic beyond the range of a double)",
             work[0].Poison!.Value.Reason);
         Assert.Empty(filter.Restarts);
         AssertOutputs(work.Where(w => w.Stream == bad && w.Poison is null), [a], "lms");
