@@ -10,13 +10,18 @@ namespace SignalPipeline.Kafka;
 /// </summary>
 public static class KafkaClientProperties
 {
-    /// <summary>Sets every value of <paramref name="section"/> on <paramref name="config"/>; returns it.</summary>
+    /// <summary>
+    /// Sets every value of <paramref name="section"/> on <paramref name="config"/>; returns it. <c>group.id</c> is set on
+    /// consumers only: a producer or admin client has no group, and librdkafka warns for each one given it ("group.id is a
+    /// consumer property and will be ignored"), so a <c>group.id</c> in <c>Kafka:Client</c> (ignored anyway, with one
+    /// warning per service: docs/kafka.md, "Client setup") would add a warning per client.
+    /// </summary>
     public static T Apply<T>(T config, IConfiguration configuration, string section = KafkaSettings.ClientSection)
         where T : ClientConfig
     {
         foreach (var (key, value) in configuration.GetSection(section).AsEnumerable(makePathsRelative: true))
         {
-            if (value is not null)
+            if (value is not null && (config is ConsumerConfig || key != "group.id"))
             {
                 config.Set(key, value);
             }

@@ -56,6 +56,7 @@ public sealed class KafkaClientSecurityTests
     /// A consumer's group is its caller's (docs/kafka.md, "Client setup"): a <c>group.id</c> in <c>Kafka:Client</c> or
     /// <c>Kafka:Consumer</c> is ignored, named in one warning per factory (per service). Until 2026-12-05 it replaced every
     /// caller's group: the processor's group and its readers' became one, and <c>kafka groups --group X</c> read another.
+    /// Producers and admin clients do not get it at all (librdkafka would warn about it for each).
     /// </summary>
     [Theory]
     [InlineData("Kafka:Consumer:group.id")]
@@ -74,6 +75,17 @@ public sealed class KafkaClientSecurityTests
         Assert.Equal("filter-kafka-processor", factory.CreateConsumerConfig("filter-kafka-processor").GroupId);
         Assert.Equal("filter-kafka-processor-restore", factory.CreateConsumerConfig("filter-kafka-processor-restore").GroupId);
         Assert.Null(factory.RefusedSetting());
+
+        // Producers and admin clients have no group: a group.id in Kafka:Client reached them too, and librdkafka warned
+        // once more for each ("CONFWARN ... group.id is a consumer property and will be ignored by this producer
+        // instance"), so the one warning the doc promises became one per client (seen on the bridge's built output).
+        Assert.DoesNotContain(factory.CreateProducerConfig(), p => p.Key == "group.id");
+        Assert.DoesNotContain(factory.CreateAdminClientConfig(), p => p.Key == "group.id");
+        // librdkafka's own mock cluster (test.mock.num.brokers): the clients have a cluster to talk to and log no errors.
+        using (factory.CreateProducer<byte[], byte[]>(c => c.Set("test.mock.num.brokers", "1")))
+        using (factory.CreateAdminClient(c => c.Set("test.mock.num.brokers", "1")))
+        {
+        }
 
         var warning = Assert.Single(log.Entries);
         Assert.StartsWith($"{setting} = 'shared' is ignored: each of this service's consumers reads under the group the service gives it (this one filter-kafka-processor)", warning, StringComparison.Ordinal);
