@@ -59,6 +59,39 @@ public sealed class BridgeConsumerReadinessTests
         await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 2 partitions");
     }
 
+    /// <summary>
+    /// While errors stand the loop seeks each partition to where it is, once a second, "nothing skipped or read twice"
+    /// (docs/websocket-bridge.md, "Reading Kafka"). It took librdkafka's position, which can be unset after such a seek until a
+    /// record is read, and then fell back to where the partition was assigned: every broker down for a few seconds made
+    /// the bridge read each partition again from there, so live clients were sent the topic's data again (seen against a
+    /// stand-alone dev broker: a stream of 79 chunks shown again, 15 minutes late).
+    /// </summary>
+    [Fact]
+    [Trait("Category", TestCategory.Integration)]
+    public async Task Records_read_before_every_broker_went_down_are_not_read_again_once_they_are_back()
+    {
+        using var cluster = MockKafkaCluster.Start(1);
+        await using var bridge = await StartReadingAsync(cluster);
+        using var http = bridge.CreateClient();
+        using var consumed = ChunksConsumed(bridge);
+        var streams = bridge.App.Services.GetRequiredService<LiveStreamRegistry>();
+        using var producer = OutputProducer(cluster);
+
+        Produce(producer, Partition1, "before");
+        await ShownAsync(streams, "before");
+
+        // Unready means errors stood for Bridge:ConsumerStallSeconds (2 s): the loop re-armed the ends more than once.
+        cluster.SetBrokerDown(MockKafkaCluster.AllBrokers);
+        await UntilAsync(bridge, http, HttpStatusCode.ServiceUnavailable, HealthStatus.Unhealthy, "has had errors and no successful fetch");
+        cluster.SetBrokerUp(MockKafkaCluster.AllBrokers);
+        await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 2 partitions");
+
+        // Partition 1 is read in order, so "after" shown means "before" read again would have been counted first.
+        Produce(producer, Partition1, "after");
+        await ShownAsync(streams, "after");
+        Assert.Equal(2, consumed.Sum());
+    }
+
     [Fact]
     [Trait("Category", TestCategory.Integration)]
     public async Task A_ListOffsets_error_at_start_is_retried_with_a_warning_naming_it_and_the_bridge_becomes_ready()
@@ -123,10 +156,9 @@ public sealed class BridgeConsumerReadinessTests
         var (time, metadata) = FakeClockAndMetadata();
         await using var bridge = await StartReadingAsync(cluster, time, metadata);
         using var http = bridge.CreateClient();
-        using var consumed = DocumentedMetric.Collect<long>(bridge.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
-            BridgeMetrics.MeterName, "signalpipeline.bridge.chunks.consumed");
+        using var consumed = ChunksConsumed(bridge);
         var streams = bridge.App.Services.GetRequiredService<LiveStreamRegistry>();
-        using var producer = KafkaTestClients.CreateFactory(cluster.BootstrapServers).CreateProducer<byte[], byte[]>(config => config.LingerMs = 1);
+        using var producer = OutputProducer(cluster);
 
         Produce(producer, Partition1, "before");
         await ShownAsync(streams, "before");
@@ -158,7 +190,7 @@ public sealed class BridgeConsumerReadinessTests
         await using var bridge = await StartReadingAsync(cluster, time, metadata);
         using var http = bridge.CreateClient();
         var streams = bridge.App.Services.GetRequiredService<LiveStreamRegistry>();
-        using var producer = KafkaTestClients.CreateFactory(cluster.BootstrapServers).CreateProducer<byte[], byte[]>(config => config.LingerMs = 1);
+        using var producer = OutputProducer(cluster);
 
         // Two checks in a row whose metadata does not show the topic (deleted, or the request failed: the source answers
         // no partitions), as docs/websocket-bridge.md says, change nothing: both partitions are still read.
@@ -194,6 +226,15 @@ public sealed class BridgeConsumerReadinessTests
             services.AddSingleton<TimeProvider>(time);
             services.AddSingleton(metadata);
         }, ("Bridge:StreamTtlSeconds", "86400"));
+
+    /// <summary>A producer of output-topic records on <paramref name="cluster"/>, each sent at once.</summary>
+    private static IProducer<byte[], byte[]> OutputProducer(MockKafkaCluster cluster)
+        => KafkaTestClients.CreateFactory(cluster.BootstrapServers).CreateProducer<byte[], byte[]>(config => config.LingerMs = 1);
+
+    /// <summary>The bridge's <c>chunks.consumed</c> counter: records read and shown, each read counted.</summary>
+    private static MetricCollector<long> ChunksConsumed(InProcessHost bridge)
+        => DocumentedMetric.Collect<long>(bridge.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+            BridgeMetrics.MeterName, "signalpipeline.bridge.chunks.consumed");
 
     private static void Produce(IProducer<byte[], byte[]> producer, TopicPartition partition, string stream)
     {

@@ -26,8 +26,10 @@ public sealed class SampleOutputConsumer(
     private static readonly TimeSpan OffsetsRetryFirst = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan OffsetsRetryMax = TimeSpan.FromSeconds(10);
 
-    // Where each partition was assigned: its position until the loop has read a record of it.
-    private readonly Dictionary<TopicPartition, Offset> _startOffsets = [];
+    // Where the loop is in each partition: where it was assigned, then the offset after the last record read (or the
+    // partition's end, when librdkafka reported it). Kept here because librdkafka's own position can be unset after a seek
+    // until a record is read, so it cannot say where to seek again (RearmEnds).
+    private readonly Dictionary<TopicPartition, Offset> _positions = [];
 
     // Assigned partitions the last partition check's metadata did not list: let go only if the next check agrees.
     private HashSet<TopicPartition> _missingAtLastCheck = [];
@@ -109,7 +111,7 @@ public sealed class SampleOutputConsumer(
                 consumer.Assign(offsets);
                 foreach (var offset in offsets)
                 {
-                    _startOffsets[offset.TopicPartition] = offset.Offset;
+                    _positions[offset.TopicPartition] = offset.Offset;
                 }
 
                 readiness.Assigned(topic, partitions.Count);
@@ -154,6 +156,7 @@ public sealed class SampleOutputConsumer(
             if (record is not null)
             {
                 readiness.FetchSucceeded();
+                _positions[record.TopicPartition] = record.IsPartitionEOF ? record.Offset : record.Offset + 1;
             }
             else
             {
@@ -220,8 +223,10 @@ public sealed class SampleOutputConsumer(
         {
             try
             {
-                var position = consumer.Position(partition);
-                consumer.Seek(new TopicPartitionOffset(partition, position != Offset.Unset ? position : _startOffsets[partition]));
+                // Not consumer.Position: after the previous re-arm it can be unset until a record is read. Falling back to where
+                // the partition was assigned then read every record since again (every broker down for a few seconds
+                // replayed the topic to live clients); the loop's own position is exact.
+                consumer.Seek(new TopicPartitionOffset(partition, _positions[partition]));
             }
             catch (KafkaException ex)
             {
@@ -266,7 +271,7 @@ public sealed class SampleOutputConsumer(
             consumer.IncrementalUnassign(gone);
             foreach (var partition in gone)
             {
-                _startOffsets.Remove(partition);
+                _positions.Remove(partition);
             }
 
             assigned.RemoveAll(gone.Contains);
@@ -280,7 +285,7 @@ public sealed class SampleOutputConsumer(
             consumer.IncrementalAssign(added.Select(tp => new TopicPartitionOffset(tp, Offset.Beginning)));
             foreach (var partition in added)
             {
-                _startOffsets[partition] = Offset.Beginning;
+                _positions[partition] = Offset.Beginning;
             }
 
             assigned.AddRange(added);
