@@ -19,6 +19,22 @@ public sealed class DevBrokerHost(IOptions<DevBrokerOptions> options, BootstrapF
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        Start();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Starts the cluster and opens the bootstrap port, once. Program.cs calls it before the host runs, so that a port it
+    /// cannot listen on stops the broker with the one <c>crit:</c> line of a refused setting (ServiceFailure), not the
+    /// host's "Hosting failed to start" and a stack trace.
+    /// </summary>
+    public void Start()
+    {
+        if (_cluster is not null)
+        {
+            return;
+        }
+
         var settings = options.Value;
         _cluster = MockKafkaCluster.Start(settings.Brokers);
         _cluster.SetGroupInitialRebalanceDelay(TimeSpan.FromMilliseconds(settings.GroupInitialRebalanceDelayMs));
@@ -41,7 +57,6 @@ public sealed class DevBrokerHost(IOptions<DevBrokerOptions> options, BootstrapF
         logger.LogInformation(
             "Dev Kafka broker (librdkafka {Version} mock cluster, in memory) bootstrap {Bootstrap} -> brokers {Brokers}; topics {Topics} with {Partitions} partitions",
             MockKafkaCluster.LibrdkafkaVersion, BootstrapServers, _cluster.BootstrapServers, string.Join(", ", settings.TopicNames), settings.Partitions);
-        return Task.CompletedTask;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

@@ -16,6 +16,7 @@ builder.Services.AddSingleton<ClusterReadyHealthCheck>();
 builder.Services.AddHealthChecks().AddCheck<ClusterReadyHealthCheck>("kafka", tags: ["ready"]);
 
 var app = builder.BuildCheckingSettings(); // a refused setting stops the broker here, in one line naming every one
+app.Services.GetRequiredService<DevBrokerHost>().Start(); // so does a bootstrap port it cannot listen on (not the host's stack trace)
 app.UseStatusCodePages();
 app.MapDefaultEndpoints();
 if (app.Services.GetRequiredService<IOptions<DevBrokerOptions>>().Value.FaultInjection)
