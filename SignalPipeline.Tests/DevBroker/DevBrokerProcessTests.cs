@@ -23,7 +23,8 @@ public sealed class DevBrokerProcessTests
             Assert.Equal(3, metadata.Topics.Single(t => t.Topic == "payments").Partitions.Count);
         }
 
-        // Fault injection is off unless asked for.
+        // Fault injection is off unless asked for, and then says nothing about it.
+        Assert.DoesNotContain("Fault injection is on", broker.Output);
         using (var faults = await broker.Http.PostAsync("/faults/clear", null).WaitAsync(Timeout))
         {
             Assert.Equal(HttpStatusCode.NotFound, faults.StatusCode);

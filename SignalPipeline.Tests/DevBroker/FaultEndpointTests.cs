@@ -29,6 +29,14 @@ public sealed class FaultEndpointTests(FaultEndpointTests.Broker broker) : IClas
     }
 
     [Fact]
+    public void On_it_says_so_at_start_in_a_warning_naming_the_setting()
+    {
+        // docs/kafka.md, "Over HTTP": "On, the broker logs a warning at start" (off, DevBrokerProcessTests: no such line).
+        Assert.Contains("warn: SignalPipeline.DevBroker", broker.Process.Output);
+        Assert.Contains("Fault injection is on (DevBroker:FaultInjection=true): POST /faults/* can fail requests and take brokers down", broker.Process.Output);
+    }
+
+    [Fact]
     public async Task Faults_injected_over_HTTP_reach_a_real_client_and_clear_undoes_them()
     {
         var faults = new DevBrokerFaults(broker.Process.Http);

@@ -310,7 +310,7 @@ public sealed class BridgeLimitsTests
         var (status, reason) = await greedy.ReceiveCloseAsync().WaitAsync(Patience);
 
         Assert.Equal(WebSocketCloseStatus.PolicyViolation, status);
-        Assert.Contains("Bridge:MaxSubscriptionsPerClient", reason);
+        Assert.Equal("subscription limit: at most 3 streams per client (Bridge:MaxSubscriptionsPerClient)", reason); // the doc's wording
         await using var normal = await BridgeTestClient.ConnectAsync(bridge.Address);
         await normal.SubscribeAsync("a", "b", "c");
     }
