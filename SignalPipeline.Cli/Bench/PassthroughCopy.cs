@@ -72,7 +72,7 @@ public static class PassthroughCopy
             var topics = admin.FindTopics([PipelineTopics.DefaultInput, PipelineTopics.DefaultOutput], TimeSpan.FromSeconds(10));
             if (Array.FindIndex(topics, t => t is not { Partitions.Count: > 0 }) is var missing and >= 0)
             {
-                throw new UsageException($"topic '{(missing == 0 ? PipelineTopics.DefaultInput : PipelineTopics.DefaultOutput)}' does not exist on {brokers.Trim()}.");
+                throw new UsageException(KafkaConnection.TopicsMissing([missing == 0 ? PipelineTopics.DefaultInput : PipelineTopics.DefaultOutput], brokers));
             }
 
             outputPartitions = topics[1]!.Partitions.Count;

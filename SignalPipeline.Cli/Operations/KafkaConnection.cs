@@ -142,10 +142,20 @@ public static class KafkaConnection
         var metadata = admin.FindTopic(topic, timeout);
         if (metadata is null || metadata.Partitions.Count == 0)
         {
-            throw new UsageException($"topic '{topic}' does not exist on {factory.Settings.BootstrapServers}.");
+            throw new UsageException(TopicsMissing([topic], factory.Settings.BootstrapServers));
         }
 
         return [.. metadata.Partitions.Select(p => new TopicPartition(topic, p.PartitionId)).OrderBy(p => p.Partition.Value)];
+    }
+
+    /// <summary>
+    /// The one phrase for topics a cluster does not have, whichever verb looked them up (docs/operations.md quotes it):
+    /// <c>topic 'a' does not exist on host:9092.</c>, <c>topics 'a', 'b' do not exist on host:9092.</c>
+    /// </summary>
+    public static string TopicsMissing(IReadOnlyCollection<string> topics, string servers)
+    {
+        var named = string.Join(", ", topics.Select(t => $"'{t}'"));
+        return topics.Count == 1 ? $"topic {named} does not exist on {servers.Trim()}." : $"topics {named} do not exist on {servers.Trim()}.";
     }
 
     /// <summary>librdkafka's warnings and errors as plain lines on stderr; a CLI has no logging pipeline.</summary>

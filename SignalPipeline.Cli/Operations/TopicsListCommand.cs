@@ -28,7 +28,7 @@ public static class TopicsListCommand
             var missing = wanted.Except(metadata.Topics.Select(t => t.Topic)).ToList();
             if (missing.Count > 0)
             {
-                throw new UsageException($"no topic {string.Join(", ", missing)} on {factory.Settings.BootstrapServers}.");
+                throw new UsageException(KafkaConnection.TopicsMissing(missing, factory.Settings.BootstrapServers));
             }
 
             var shown = metadata.Topics

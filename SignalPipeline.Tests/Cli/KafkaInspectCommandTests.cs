@@ -176,7 +176,8 @@ public sealed class KafkaInspectCommandTests(MockBrokerFixture broker)
         Assert.Contains("sample-input", result.Output);
         Assert.Equal(MockBrokerFixture.Partitions, partitions.Output.Split('\n').Count(l => l.StartsWith(topic, StringComparison.Ordinal)));
         Assert.Equal(2, missing.ExitCode);
-        Assert.Contains("no topic no-such-topic", missing.Error);
+        // The phrase every verb that looks a topic up uses (docs/operations.md; until 2026-12-05 this one said "no topic X on ...").
+        Assert.Contains($"error: topic 'no-such-topic' does not exist on {broker.Bootstrap}.", missing.Error);
     }
 
     [Fact]
