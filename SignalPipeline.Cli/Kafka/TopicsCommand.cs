@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using Microsoft.Extensions.Configuration;
@@ -136,8 +135,8 @@ public static class TopicsCommand
         foreach (var topic in required)
         {
             var state = created.FirstOrDefault(c => c.Topic == topic) is { } c
-                ? $"created, {Count(c.Partitions)} partitions, {Count(c.ReplicationFactor)} replicas"
-                : observed.TryGetValue(topic.Name, out var o) ? $"exists, {Count(o.Partitions)} partitions" : "missing";
+                ? $"created, {Counted.Of(c.Partitions, "partition")}, {Counted.Of(c.ReplicationFactor, "replica")}"
+                : observed.TryGetValue(topic.Name, out var o) ? $"exists, {Counted.Of(o.Partitions, "partition")}" : "missing";
             await output.WriteLineAsync($"{topic.Name}\t{topic.Definition.Setting}\t{state}");
         }
     }
@@ -182,6 +181,4 @@ public static class TopicsCommand
 
         return builder.Build();
     }
-
-    private static string Count(int value) => value.ToString(CultureInfo.InvariantCulture);
 }

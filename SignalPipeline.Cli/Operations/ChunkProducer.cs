@@ -78,9 +78,9 @@ public sealed class ChunkProducer(KafkaClientFactory factory, ProduceRequest req
             var sent = Interlocked.Read(ref delivered);
             output.Error.WriteLine(
                 (sent == 0 ? $"interrupted: no chunk was delivered to {request.Topic}."
-                    : $"interrupted: {sent} chunks were delivered to {request.Topic} (seq {request.StartSeq}..{request.StartSeq + sent - 1}); " +
+                    : $"interrupted: {Counted.Of(sent, "chunk")} {Counted.Was(sent)} delivered to {request.Topic} (seq {request.StartSeq}..{request.StartSeq + sent - 1}); " +
                       $"go on from seq {request.StartSeq + sent} (--start-seq {request.StartSeq + sent}).") +
-                (unconfirmed > 0 ? $" {unconfirmed} more chunks were handed to the producer but not confirmed: they may or may not be on the topic." : string.Empty));
+                (unconfirmed > 0 ? $" {Counted.Of(unconfirmed, "more chunk")} {Counted.Was(unconfirmed)} handed to the producer but not confirmed: they may or may not be on the topic." : string.Empty));
             return ExitCodes.Failure;
         }
 
@@ -93,14 +93,14 @@ public sealed class ChunkProducer(KafkaClientFactory factory, ProduceRequest req
         var chunks = seq - request.StartSeq;
         if (failures > 0 || left > 0)
         {
-            output.Error.WriteLine($"error: {failures + left} of {chunks} chunks not delivered to {request.Topic} on {factory.Settings.BootstrapServers}" +
+            output.Error.WriteLine($"error: {failures + left} of {Counted.Of(chunks, "chunk")} not delivered to {request.Topic} on {factory.Settings.BootstrapServers}" +
                 (firstError is null ? $" within {FlushTimeout.TotalSeconds:0} s" : $": {firstError.Reason} ({firstError.Code})"));
             return ExitCodes.Failure;
         }
 
         var rate = source.SampleRate is { } hz ? $", {hz.ToString(CultureInfo.InvariantCulture)} Hz" : string.Empty;
         output.Out.WriteLine(
-            $"Produced {samples} samples of '{request.StreamId}' as {chunks} chunks (seq {request.StartSeq}..{seq - 1}, " +
+            $"Produced {Counted.Of(samples, "sample")} of '{request.StreamId}' as {Counted.Of(chunks, "chunk")} (seq {request.StartSeq}..{seq - 1}, " +
             $"{FormatName(request.Format)}{rate}) to {request.Topic} in {clock.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s.");
         return ExitCodes.Success;
     }

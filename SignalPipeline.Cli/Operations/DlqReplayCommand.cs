@@ -158,18 +158,18 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
         {
             // The stdout listing names exactly the committed letters; this line says where the replay stopped.
             var unsent = batch.Count > 0
-                ? string.Create(CultureInfo.InvariantCulture, $"; {batch.Count} more were chosen but not committed, so none of them was replayed")
+                ? string.Create(CultureInfo.InvariantCulture, $"; {batch.Count} more {Counted.Was(batch.Count)} chosen but not committed, so {(batch.Count == 1 ? "it was not" : "none of them was")} replayed")
                 : "";
             output.Error.WriteLine(request.DryRun
                 ? "interrupted: the listing above is incomplete; nothing was sent."
                 : string.Create(CultureInfo.InvariantCulture,
-                    $"interrupted: {tally.Sent} dead letters were replayed and marked (the 'replay' lines){unsent}; the same command again replays the rest."));
+                    $"interrupted: {Counted.Of(tally.Sent, "dead letter")} {Counted.Was(tally.Sent)} replayed and marked (the 'replay' lines){unsent}; the same command again replays the rest."));
             return ExitCodes.Interrupted;
         }
         catch (Exception) when (tally.Sent > 0)
         {
             output.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{tally.Sent} dead letters were replayed and marked before the error below (the 'replay' lines); the same command again replays the rest."));
+                $"{Counted.Of(tally.Sent, "dead letter")} {Counted.Was(tally.Sent)} replayed and marked before the error below (the 'replay' lines); the same command again replays the rest."));
             throw;
         }
 
@@ -181,7 +181,7 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
         }
 
         output.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{(request.DryRun ? "Would replay" : "Replayed")} {tally.Chosen} of {tally.Letters} dead letters in {request.DeadLetterTopic} " +
+            $"{(request.DryRun ? "Would replay" : "Replayed")} {tally.Chosen} of {Counted.Of(tally.Letters, "dead letter")} in {request.DeadLetterTopic} " +
             $"({tally.NotMatching} not matching --reason/--stream, {tally.ReplayedBefore} replayed before{(tally.WithoutValue > 0 ? $", {tally.WithoutValue} without a value" : "")})."));
         return ExitCodes.Success;
     }

@@ -108,7 +108,7 @@ public static class FilterCommand
             }
             catch (Exception) when (written > 0)
             {
-                verb.Error.WriteLine($"{written} filtered samples were written to {wavPath ?? target ?? "stdout"} before the error below; the rest were not.");
+                verb.Error.WriteLine($"{Counted.Of(written, "filtered sample")} {Counted.Was(written)} written to {wavPath ?? target ?? "stdout"} before the error below; the rest were not.");
                 throw;
             }
             finally
@@ -127,7 +127,7 @@ public static class FilterCommand
 
             if (wavPath is not null)
             {
-                verb.Error.WriteLine($"Wrote {written} filtered samples to {wavPath} at {hz} Hz.");
+                verb.Error.WriteLine($"Wrote {Counted.Of(written, "filtered sample")} to {wavPath} at {hz} Hz.");
             }
 
             return ExitCodes.Success;

@@ -58,7 +58,7 @@ public static class LagCommand
             if (parse.GetValue(maxLag) is { } limit && total > limit)
             {
                 // Exit 1 says it to a script; the line says it to whoever reads stderr (until 2026-12-05 nothing did).
-                output.Error.WriteLine($"error: the total lag, {total} records, is above --max-lag {limit}.");
+                output.Error.WriteLine($"error: the total lag, {Counted.Of(total, "record")}, is above --max-lag {limit}.");
                 return ExitCodes.Failure;
             }
 
@@ -77,7 +77,7 @@ public static class LagCommand
         }
 
         var sources = string.Join(", ", rows.GroupBy(r => r.Source).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} {g.Count()}"));
-        return table + $"Total lag {Invariant(rows.Sum(r => r.Lag))} records (position from: {sources}).\n";
+        return table + $"Total lag {Counted.Of(rows.Sum(r => r.Lag), "record")} (position from: {sources}).\n";
     }
 
     private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);

@@ -95,14 +95,14 @@ public static class RecordFormatter
 
         if (decoded.Filtered is { } output)
         {
-            text.Append(CultureInfo.InvariantCulture, $"  seq={output.Seq}  {Printable(output.Algorithm)}  {Form(output.Format)}  {output.Signal.Length} samples")
+            text.Append(CultureInfo.InvariantCulture, $"  seq={output.Seq}  {Printable(output.Algorithm)}  {Form(output.Format)}  {Counted.Of(output.Signal.Length, "sample")}")
                 .Append(CultureInfo.InvariantCulture, $"  latency={output.ProcessedMs - output.TimestampMs} ms")
                 .Append('\n').Append("  signal:   ").Append(Samples(output.Signal.Span, samplesShown))
                 .Append('\n').Append("  filtered: ").Append(Samples(output.FilteredSignal.Span, samplesShown));
         }
         else if (decoded.Input is { } input)
         {
-            text.Append(CultureInfo.InvariantCulture, $"  seq={input.Seq}  {Form(input.Format)}  {input.Signal.Length} samples");
+            text.Append(CultureInfo.InvariantCulture, $"  seq={input.Seq}  {Form(input.Format)}  {Counted.Of(input.Signal.Length, "sample")}");
             if (input.SampleRate is { } rate)
             {
                 text.Append(CultureInfo.InvariantCulture, $" @ {rate} Hz");
@@ -113,7 +113,7 @@ public static class RecordFormatter
         else
         {
             var value = record.Message.Value ?? [];
-            text.Append(CultureInfo.InvariantCulture, $"  undecodable ({decoded.Error?.CodeName}: {Printable(decoded.Error?.Message)}), {value.Length} bytes")
+            text.Append(CultureInfo.InvariantCulture, $"  undecodable ({decoded.Error?.CodeName}: {Printable(decoded.Error?.Message)}), {Counted.Of(value.Length, "byte")}")
                 .Append('\n').Append("  value: ").Append(Preview(value));
         }
 

@@ -80,8 +80,8 @@ public static class TailCommand
             else if (sink is not null)
             {
                 output.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"Wrote {sink.SamplesWritten} samples ({sink.ChunksWritten} chunks) of '{request.Stream}' to {wavPath} at {sink.SampleRate} Hz; " +
-                    $"{sink.Duplicates} duplicate chunks skipped, {sink.MissingSeqs} seqs missing."));
+                    $"Wrote {Counted.Of(sink.SamplesWritten, "sample")} ({Counted.Of(sink.ChunksWritten, "chunk")}) of '{request.Stream}' to {wavPath} at {sink.SampleRate} Hz; " +
+                    $"{Counted.Of(sink.Duplicates, "duplicate chunk")} skipped, {Counted.Of(sink.MissingSeqs, "seq")} missing."));
             }
 
             return result;
@@ -177,7 +177,7 @@ public sealed class TopicTail(KafkaClientFactory factory, TailRequest request, V
                 {
                     throw new TimeoutException(string.Create(CultureInfo.InvariantCulture,
                         $"reading {request.Topic} made no progress for {noProgress.TotalSeconds:0.###} s: no record and no partition end came " +
-                        $"(partitions not read to their end: {string.Join(", ", partitions.Select(p => p.Partition.Value).Where(p => !atEnd.Contains(p)))}; {shown} records shown)."));
+                        $"(partitions not read to their end: {string.Join(", ", partitions.Select(p => p.Partition.Value).Where(p => !atEnd.Contains(p)))}; {Counted.Of(shown, "record")} shown)."));
                 }
 
                 continue;
@@ -230,11 +230,11 @@ public sealed class TopicTail(KafkaClientFactory factory, TailRequest request, V
     {
         if (request.Count is { } count)
         {
-            output.Error.WriteLine($"{why}: {shown} of {count} records.");
+            output.Error.WriteLine($"{why}: {shown} of {Counted.Of(count, "record")}.");
             return ExitCodes.Failure;
         }
 
-        output.Error.WriteLine($"{why}: {shown} records.");
+        output.Error.WriteLine($"{why}: {Counted.Of(shown, "record")}.");
         return ExitCodes.Success;
     }
 }

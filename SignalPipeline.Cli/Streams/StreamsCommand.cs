@@ -154,7 +154,7 @@ public static class StreamsCommand
             }
 
             output.Out.Write(table.ToString());
-            output.Out.WriteLine($"{entries.Count} entries; streams without one run the deployment's FILTER_ALGORITHM.");
+            output.Out.WriteLine($"{Counted.Of(entries.Count, "entry", "entries")}; streams without one run the deployment's FILTER_ALGORITHM.");
             return ExitCodes.Success;
         }, ExitCodes.Interrupted);
         return command;

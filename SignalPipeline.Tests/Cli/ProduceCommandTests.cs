@@ -34,6 +34,21 @@ public sealed class ProduceCommandTests(MockBrokerFixture broker) : IDisposable
     }
 
     [Fact]
+    public async Task OneSampleInOneChunkIsSaidInTheSingular()
+    {
+        // Until 2026-12-05: "Produced 1 samples of '...' as 1 chunks".
+        var stream = $"one-{Guid.NewGuid():N}";
+        var path = Path.Combine(_folder, "one.txt");
+        File.WriteAllLines(path, ["0.5"]);
+
+        var result = await CliRunner.RunAsync("produce", "--bootstrap", broker.Bootstrap, "--stream", stream, "--file", path, "--format", "f64");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Matches($@"^Produced 1 sample of '{stream}' as 1 chunk \(seq 0\.\.0, f64\) to sample-input in \d+\.\d s\.\r?\n$", result.Output);
+        Assert.Single(broker.ReadAll("sample-input", stream));
+    }
+
+    [Fact]
     public async Task WavChannelIsSentWithItsSampleRateAndF32KeepsEverySample()
     {
         var stream = $"wav-{Guid.NewGuid():N}";

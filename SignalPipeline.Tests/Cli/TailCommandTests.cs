@@ -81,7 +81,7 @@ public sealed class TailCommandTests(MockBrokerFixture broker) : IDisposable
             "--wav", path, "--count", "3", "--timeout", "60");
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Contains("1 duplicate chunks skipped", result.Output);
+        Assert.Contains("1 duplicate chunk skipped", result.Output);
         using var reader = new WaveFileReader(path);
         Assert.Equal((22050, 1, WaveFormatEncoding.IeeeFloat), (reader.WaveFormat.SampleRate, reader.WaveFormat.Channels, reader.WaveFormat.Encoding));
         var samples = new float[8];
@@ -112,7 +112,7 @@ public sealed class TailCommandTests(MockBrokerFixture broker) : IDisposable
 
         Assert.True(slow.ExitCode == 0, slow.ToString());
         Assert.True(clock.Elapsed > TimeSpan.FromSeconds(4), $"the verb took {clock.Elapsed}: the case needs it longer than the limit");
-        Assert.Contains($"Wrote 2 samples (1 chunks) of '{stream}' to {path} at 22050 Hz", slow.Output);
+        Assert.Contains($"Wrote 2 samples (1 chunk) of '{stream}' to {path} at 22050 Hz", slow.Output);
         using var reader = new WaveFileReader(path);
         Assert.Equal(22050, reader.WaveFormat.SampleRate);
     }
@@ -159,7 +159,7 @@ public sealed class TailCommandTests(MockBrokerFixture broker) : IDisposable
         }
 
         Assert.True(stuck.ExitCode == 1, stuck.ToString());
-        Assert.Contains($"error: reading {topic} made no progress for 2 s: no record and no partition end came (partitions not read to their end: 2; 1 records shown).", stuck.Error);
+        Assert.Contains($"error: reading {topic} made no progress for 2 s: no record and no partition end came (partitions not read to their end: 2; 1 record shown).", stuck.Error);
     }
 
     [Theory]
@@ -198,7 +198,7 @@ public sealed class TailCommandTests(MockBrokerFixture broker) : IDisposable
         var result = await CliRunner.RunAsync("kafka", "tail", "--bootstrap", broker.Bootstrap, "--stream", $"none-{Guid.NewGuid():N}", "--count", "1", "--timeout", "1");
 
         Assert.Equal(1, result.ExitCode);
-        Assert.Contains("timed out after 1 s: 0 of 1 records", result.Error);
+        Assert.Contains("timed out after 1 s: 0 of 1 record.", result.Error);
     }
 
     [Fact]
@@ -210,7 +210,7 @@ public sealed class TailCommandTests(MockBrokerFixture broker) : IDisposable
         var result = await CliRunner.RunAsync("kafka", "tail", "--bootstrap", broker.Bootstrap, "--stream", stream, "--from-beginning", "--idle", "1", "--timeout", "60");
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Contains("nothing new for 1 s: 1 records", result.Error);
+        Assert.Contains("nothing new for 1 s: 1 record.", result.Error);
     }
 
     [Fact]
