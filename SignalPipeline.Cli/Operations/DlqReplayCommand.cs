@@ -49,7 +49,8 @@ public static class DlqReplayCommand
         {
             var factory = KafkaConnection.CreateFactory(parse.GetValue(bootstrap), output.Error);
             var request = new ReplayRequest(parse.GetValue(dlq)!, parse.GetValue(reasons) ?? [], parse.GetValue(stream), parse.GetValue(to), parse.GetValue(dryRun));
-            return await Task.Run(() => new DeadLetterReplay(factory, request, output) { Limits = limits }.Run(cancellationToken), cancellationToken);
+            // Not Task.Run's token: a signal before the replay starts must reach Run, which says where it stopped.
+            return await Task.Run(() => new DeadLetterReplay(factory, request, output) { Limits = limits }.Run(cancellationToken), CancellationToken.None);
         }, ExitCodes.Interrupted);
         return new Command("dlq", "The dead-letter topic.") { replay };
     }
@@ -96,26 +97,27 @@ public sealed class DeadLetterReplay(KafkaClientFactory factory, ReplayRequest r
     public int Run(CancellationToken cancellationToken = default)
     {
         var partitions = KafkaConnection.TopicPartitions(factory, request.DeadLetterTopic, Limits.NoProgress);
-        cancellationToken.ThrowIfCancellationRequested();
-        // Taking over the transactional id before reading fences a replay still running (a cluster aborts its open
-        // transaction and refuses its next), so the reading sees every marker that replay committed.
-        using var transactions = request.DryRun ? null : new ReplayTransactions(factory, Limits);
-        cancellationToken.ThrowIfCancellationRequested();
-        using var consumer = factory.CreateConsumer<byte[], byte[]>($"signal-pipeline-cli-{Guid.NewGuid():N}", config =>
-        {
-            config.EnableAutoCommit = false;
-            config.EnablePartitionEof = true;
-            config.IsolationLevel = IsolationLevel.ReadCommitted;
-        });
-        var starts = partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning)).ToList();
         var tally = new ReplayTally();
         var batch = new List<ChosenLetter>();
         long batchBytes = 0;
         MarkedLetters marked;
         try
         {
-            // The first reading is inside too: Ctrl+C there is the same "interrupted: ..." line and exit 130 (until
-            // 2026-12-05 a bare "interrupted", and a dry run's never said its listing was incomplete).
+            // Everything after the topic's look-up is inside, the first reading too: Ctrl+C anywhere from there is the same
+            // "interrupted: ..." line and exit 130 (until 2026-12-05 a bare "interrupted" before and in the first reading,
+            // and a dry run's never said its listing was incomplete).
+            cancellationToken.ThrowIfCancellationRequested();
+            // Taking over the transactional id before reading fences a replay still running (a cluster aborts its open
+            // transaction and refuses its next), so the reading sees every marker that replay committed.
+            using var transactions = request.DryRun ? null : new ReplayTransactions(factory, Limits);
+            cancellationToken.ThrowIfCancellationRequested();
+            using var consumer = factory.CreateConsumer<byte[], byte[]>($"signal-pipeline-cli-{Guid.NewGuid():N}", config =>
+            {
+                config.EnableAutoCommit = false;
+                config.EnablePartitionEof = true;
+                config.IsolationLevel = IsolationLevel.ReadCommitted;
+            });
+            var starts = partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning)).ToList();
             marked = ReadMarkers(consumer, starts, cancellationToken);
             PartitionScan.ToEnds(consumer, starts, marked.Ends, Limits.NoProgress, record =>
             {

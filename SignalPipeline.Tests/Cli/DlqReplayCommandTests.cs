@@ -283,6 +283,27 @@ public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
         Assert.Empty(broker.ReadAll(input, "s1"));
     }
 
+    [Theory]
+    [InlineData(true, "interrupted: the listing above is incomplete; nothing was sent.")]
+    [InlineData(false, "interrupted: 0 dead letters were replayed and marked (the 'replay' lines); the same command again replays the rest.")]
+    public async Task AReplayInterruptedBeforeItsFirstReadingSaysWhereItStoppedWithExitCode130(bool dryRun, string said)
+    {
+        // The window before the first reading (the topic's look-up, taking over the transactional id, the consumer's
+        // creation): until 2026-12-05 a signal there, or before the replay had started, said only "interrupted". A signal
+        // that came before the verb ran at all is the one such moment a test can choose exactly.
+        var (dlq, input) = DeadLettersOfOneStream(3);
+        using var interrupt = new CancellationTokenSource();
+        await interrupt.CancelAsync();
+
+        var interrupted = await CliRunner.RunAsync(DlqReplayCommand.Create(Limits()), interrupt.Token,
+            ["dlq", "replay", "--bootstrap", broker.Bootstrap, "--dlq-topic", dlq, .. (dryRun ? new[] { "--dry-run" } : [])]);
+
+        Assert.True(interrupted.ExitCode == ExitCodes.Interrupted, interrupted.ToString());
+        Assert.Equal(said, interrupted.Error.Trim());
+        Assert.Empty(interrupted.Output);
+        Assert.Empty(broker.ReadAll(input, "s1"));
+    }
+
     [Fact]
     public async Task AReplayTakingLongerThanTheNoProgressLimitCompletesWhileTheClusterKeepsAnswering()
     {
