@@ -112,7 +112,23 @@ public static class TopicsCommand
                 return 1;
             }
 
-            await CreateAsync(admin, plan.Create, timeout);
+            try
+            {
+                await CreateAsync(admin, plan.Create, timeout);
+            }
+            catch (KafkaException ex)
+            {
+                // The cluster answered the metadata above; only the creation failed. "did not answer" (the catch below)
+                // would send the user to check an address that works: say what it has, and why nothing was created.
+                // A cluster that refuses some topics still creates the others (CreateTopicsException names each).
+                var created = ex is CreateTopicsException some
+                    ? [.. plan.Create.Where(c => some.Results.Any(r => r.Topic == c.Topic.Name && !r.Error.IsError))]
+                    : new List<TopicCreation>();
+                await WriteTableAsync(output, required, observed, created);
+                await error.WriteLineAsync($"error: {NotCreated(ex, [.. plan.Create.Except(created)], servers)}");
+                return 1;
+            }
+
             await WriteTableAsync(output, required, observed, plan.Create);
             return 0;
         }
@@ -164,6 +180,28 @@ public static class TopicsCommand
         {
             // Someone created one at the same moment (two ensures racing): what exists was checked on the next run.
         }
+    }
+
+    /// <summary>
+    /// Why <paramref name="topics"/> were not created, on a cluster that answered its metadata: each topic's refusal
+    /// (a policy, an ACL), or the admin client's own error. CreateTopics goes to the cluster's controller; librdkafka's
+    /// mock cluster (the dev broker) answers metadata with ControllerId 0, a broker it does not have (its brokers are
+    /// 1..N; seen with kcat -L -d metadata), so the admin client waits for that broker the whole --timeout and gives up
+    /// with "Failed while waiting for controller" (Local_TimedOut). The mock has no CreateTopics handler either.
+    /// </summary>
+    internal static string NotCreated(KafkaException ex, IReadOnlyList<TopicCreation> topics, string servers)
+    {
+        var names = string.Join(", ", topics.Select(t => $"'{t.Topic.Name}'"));
+        var why = ex is CreateTopicsException refused
+            ? string.Join("; ", refused.Results.Where(r => r.Error.IsError).Select(r => $"'{r.Topic}': {r.Error.Reason} ({r.Error.Code})"))
+            : $"{ex.Error.Reason} ({ex.Error.Code})";
+        var hint = ex.Error.Code == ErrorCode.Local_TimedOut
+            ? " Topics are created by the cluster's controller, and none answered within --timeout. The dev broker " +
+              "(librdkafka's mock cluster, docs/kafka.md) names a controller it does not have and creates no topic on request: " +
+              "it creates the topics in DevBroker:Topics at its start, so add these there and restart it. On another cluster, " +
+              "check that its controller is up, or raise --timeout."
+            : string.Empty;
+        return $"Kafka at {servers} answered but did not create {names}: {why}.{hint}";
     }
 
     private static IConfiguration Configuration(string? brokers)

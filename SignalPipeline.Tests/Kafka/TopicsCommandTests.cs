@@ -92,6 +92,31 @@ public sealed class TopicsCommandTests
     }
 
     [Fact]
+    public async Task EnsureOnTheDevBrokersMockClusterSaysItAnsweredButCreatesNoTopicAndWhatToDoInstead()
+    {
+        // librdkafka's mock cluster (the dev broker) answers metadata but names no controller, so CreateTopics waits for
+        // one and fails "Failed while waiting for controller" (Local_TimedOut). Until 2026-12-05 that read "Kafka at ...
+        // did not answer ... Check --bootstrap", about a cluster that had just answered.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["KAFKA_BROKERS"] = "127.0.0.1:1",
+            ["Kafka:Client:test.mock.num.brokers"] = "1",
+        }).Build();
+        var output = new StringWriter();
+        var error = new StringWriter();
+
+        var exit = await TopicsCommand.RunAsync(configuration, create: true, 8, null, TimeSpan.FromSeconds(2), output, error)
+            .WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(1, exit);
+        Assert.All(PipelineTopics.All, t => Assert.Contains($"{t.Name}\t{t.Setting}\tmissing", output.ToString()));
+        Assert.DoesNotContain("did not answer", error.ToString());
+        Assert.StartsWith("error: Kafka at 127.0.0.1:1 answered but did not create 'sample-input', ", error.ToString());
+        Assert.Contains("Failed while waiting for controller", error.ToString());
+        Assert.Contains("add these there and restart it", error.ToString());
+    }
+
+    [Fact]
     public async Task WithoutABrokerAddressItNamesTheSettingAndExitsTwo()
     {
         var error = new StringWriter();
