@@ -10,6 +10,12 @@ public sealed class TopicsCommandTests
 {
     private static readonly IReadOnlyList<TopicRequirement> All = [.. PipelineTopics.All.Select(TopicRequirement.Default)];
 
+    /// <summary>A librdkafka mock cluster of the admin client's own (no topics): the Kafka:Client section reaches the CLI's client.</summary>
+    private static IConfiguration OwnMockCluster(params (string Key, string Value)[] more) =>
+        new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>(
+            [new("KAFKA_BROKERS", "127.0.0.1:1"), new("Kafka:Client:test.mock.num.brokers", "1"), .. more.Select(m => new KeyValuePair<string, string?>(m.Key, m.Value))]))
+            .Build();
+
     private static ObservedTopic Topic(TopicDefinition definition, int partitions, bool compacted = true) =>
         new(definition.Name, partitions, definition.IsCompacted ? new Dictionary<string, string> { ["cleanup.policy"] = compacted ? "compact" : "delete" } : null);
 
@@ -71,17 +77,10 @@ public sealed class TopicsCommandTests
     [Fact]
     public async Task CheckOnAClusterWithoutTheTopicsNamesThemAndTheFixAndExitsOne()
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["KAFKA_BROKERS"] = "127.0.0.1:1",
-            // A librdkafka mock cluster of the admin client's own (no topics): the Kafka:Client section reaches the CLI's client.
-            ["Kafka:Client:test.mock.num.brokers"] = "1",
-            ["OUTPUT_TOPIC"] = "renamed-output",
-        }).Build();
         var output = new StringWriter();
         var error = new StringWriter();
 
-        var exit = await TopicsCommand.RunAsync(configuration, create: false, 20, null, TimeSpan.FromSeconds(10), output, error)
+        var exit = await TopicsCommand.RunAsync(OwnMockCluster(("OUTPUT_TOPIC", "renamed-output")), create: false, 20, null, TimeSpan.FromSeconds(10), output, error)
             .WaitAsync(TimeSpan.FromSeconds(60));
 
         Assert.Equal(1, exit);
@@ -94,18 +93,13 @@ public sealed class TopicsCommandTests
     [Fact]
     public async Task EnsureOnTheDevBrokersMockClusterSaysItAnsweredButCreatesNoTopicAndWhatToDoInstead()
     {
-        // librdkafka's mock cluster (the dev broker) answers metadata but names no controller, so CreateTopics waits for
-        // one and fails "Failed while waiting for controller" (Local_TimedOut). Until 2026-12-05 that read "Kafka at ...
-        // did not answer ... Check --bootstrap", about a cluster that had just answered.
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["KAFKA_BROKERS"] = "127.0.0.1:1",
-            ["Kafka:Client:test.mock.num.brokers"] = "1",
-        }).Build();
+        // librdkafka's mock cluster (the dev broker) answers metadata naming controller 0, a broker it does not have, so
+        // CreateTopics waits for it and fails "Failed while waiting for controller" (Local_TimedOut). Until 2026-12-05
+        // that read "Kafka at ... did not answer ... Check --bootstrap", about a cluster that had just answered.
         var output = new StringWriter();
         var error = new StringWriter();
 
-        var exit = await TopicsCommand.RunAsync(configuration, create: true, 8, null, TimeSpan.FromSeconds(2), output, error)
+        var exit = await TopicsCommand.RunAsync(OwnMockCluster(), create: true, 8, null, TimeSpan.FromSeconds(2), output, error)
             .WaitAsync(TimeSpan.FromSeconds(60));
 
         Assert.Equal(1, exit);
