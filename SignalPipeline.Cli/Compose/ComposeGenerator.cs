@@ -262,6 +262,8 @@ public sealed class ComposeGenerator
         },
         Ports = [$"${{BIND_ADDRESS}}:${{{HostPortVariable(DashboardService, _options.DashboardHostPort)}}}:18888"],
         Restart = "unless-stopped",
+        // An ASP.NET Core host too, draining for the same shutdown timeout (Kubernetes gives it the same grace).
+        StopGracePeriod = Invariant(ServiceShutdown.HostTimeoutSeconds + ServiceShutdown.MarginSeconds) + "s",
     };
 
     private string HostPortVariable(string resource, int defaultPort)
