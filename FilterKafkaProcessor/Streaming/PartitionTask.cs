@@ -39,11 +39,15 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
 
     public int Partition => State.Partition;
 
-    /// <summary>Decodes a record; touches nothing, so the records of a batch can be decoded on several threads.</summary>
+    /// <summary>
+    /// Decodes a record; touches nothing, so the records of a batch can be decoded on several threads. A float64 chunk's
+    /// samples are the record value's own bytes (<see cref="SampleCodec.TryDecodeSampleChunkOver"/>): the record and its
+    /// envelope keep that array, and nothing writes to it.
+    /// </summary>
     public static DecodedRecord Decode(ConsumeResult<byte[], byte[]> record, DecodeLimits limits)
     {
         var message = record.Message;
-        return SampleCodec.TryDecodeSampleChunk(message.Key ?? [], message.Value ?? [], message.Headers, out var chunk, out var error, limits: limits)
+        return SampleCodec.TryDecodeSampleChunkOver(message.Key ?? [], message.Value ?? [], message.Headers, out var chunk, out var error, limits)
             ? new(chunk, default)
             : new(null, error);
     }
@@ -195,7 +199,7 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
             context.HeldBytes -= bytes;
             if (ready.Decoded is null)
             {
-                if (!SampleCodec.TryDecodeSampleChunk(Encoding.UTF8.GetBytes(stream.StreamId), ready.Value, ready.KafkaHeaders(), out var decoded, out var error, limits: context.DecodeLimits))
+                if (!SampleCodec.TryDecodeSampleChunkOver(Encoding.UTF8.GetBytes(stream.StreamId), ready.Value, ready.KafkaHeaders(), out var decoded, out var error, context.DecodeLimits))
                 {
                     // It decoded when it arrived; only a setting lowered since its checkpoint can refuse it now.
                     batch.DeadLetters.Add(new DeadLetter(Encoding.UTF8.GetBytes(stream.StreamId), ready.Value, ready.Headers, ready.Source, error.CodeName, error.Message));

@@ -204,6 +204,40 @@ public sealed class SampleCodecTests
         Assert.Equal(SampleCodec.ToMessage(longer).Value, grown.Value);
     }
 
+    [Theory]
+    [InlineData(SampleFormat.Float64)]
+    [InlineData(SampleFormat.Float32)]
+    [InlineData(SampleFormat.Json)]
+    public void A_chunk_decoded_over_its_value_reads_float64_samples_in_place_and_decodes_as_the_copying_decode(SampleFormat format)
+    {
+        var input = new SampleChunk("sensor-1", 7, new[] { 1.0, -2.5, 3.25, 1e-300 }, 8000, 1234) { Format = format };
+        var message = SampleCodec.ToMessage(input);
+
+        Assert.True(SampleCodec.TryDecodeSampleChunk(message.Key, message.Value, message.Headers, out var copied, out _));
+        Assert.True(SampleCodec.TryDecodeSampleChunkOver(message.Key, message.Value, message.Headers, out var over, out _));
+        Assert.Equal(copied.Signal.ToArray(), over.Signal.ToArray());
+        Assert.Equal((copied.StreamId, copied.Seq, copied.SampleRate, copied.TimestampMs, copied.Format, copied.SignalJsonRange),
+            (over.StreamId, over.Seq, over.SampleRate, over.TimestampMs, over.Format, over.SignalJsonRange));
+
+        // Only a float64 chunk is read in place: a change to the value shows through its signal, not through the others'.
+        var before = over.Signal.Span[0];
+        message.Value.AsSpan().Fill(0);
+        Assert.Equal(format == SampleFormat.Float64 ? 0.0 : before, over.Signal.Span[0]);
+    }
+
+    [Fact]
+    public void A_chunk_decoded_over_its_value_refuses_what_the_copying_decode_refuses()
+    {
+        var message = SampleCodec.ToMessage(new SampleChunk("sensor-1", 7, new[] { 1.0, 2.0 }) { Format = SampleFormat.Float64 });
+        BitConverter.TryWriteBytes(message.Value.AsSpan(8), double.NaN);
+
+        Assert.False(SampleCodec.TryDecodeSampleChunk(message.Key, message.Value, message.Headers, out _, out var copyingError));
+        Assert.False(SampleCodec.TryDecodeSampleChunkOver(message.Key, message.Value, message.Headers, out var chunk, out var error));
+        Assert.Null(chunk);
+        Assert.Equal(copyingError, error);
+        Assert.Equal(DecodeErrorCode.NonFiniteSample, error.Code);
+    }
+
     [Fact]
     public void Json_numbers_survive_bit_for_bit_for_arbitrary_doubles()
     {
