@@ -86,11 +86,38 @@ public static class ServiceFailure
     /// </summary>
     public static string Describe(Exception? exception) => exception switch
     {
-        OptionsValidationException or InvalidOperationException => exception.Message,
+        OptionsValidationException => exception.Message,
+        InvalidOperationException => exception.Message + AllowedValues(exception.Message),
         AggregateException { InnerExceptions: var inner } when inner.All(e => e is OptionsValidationException)
             => string.Join("; ", inner.Select(e => e.Message)),
         OperationCanceledException => "a background service failed at start (its error is logged above)",
         null => "an unknown error",
         _ => exception.ToString(),
     };
+
+    /// <summary>
+    /// The values a setting takes, for the configuration binder's refusal of a value it cannot convert (<c>Failed to
+    /// convert configuration value 'bogus' at 'FILTER_MODE' to type 'FilterKafkaProcessor.FilterMode'.</c>): it names the
+    /// setting and the value but not what is allowed, and an enum's names are not guessable from its type's name. Empty for
+    /// any other message, or a type that is neither an enum nor bool (a number's range is the validators' to say).
+    /// </summary>
+    private static string AllowedValues(string message)
+    {
+        const string binderPrefix = "Failed to convert configuration value '";
+        if (!message.StartsWith(binderPrefix, StringComparison.Ordinal) || !message.EndsWith("'.", StringComparison.Ordinal))
+        {
+            return "";
+        }
+
+        var typeName = message[(message.LastIndexOf(" to type '", StringComparison.Ordinal) + " to type '".Length)..^2];
+        var type = typeName == typeof(bool).FullName
+            ? typeof(bool)
+            : AppDomain.CurrentDomain.GetAssemblies().Select(assembly => assembly.GetType(typeName)).FirstOrDefault(t => t is { IsEnum: true });
+        return type switch
+        {
+            null => "",
+            { IsEnum: true } => $" Use one of: {string.Join(", ", Enum.GetNames(type))} (any case).",
+            _ => " Use true or false.",
+        };
+    }
 }

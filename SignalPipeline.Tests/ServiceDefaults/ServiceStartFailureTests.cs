@@ -38,6 +38,11 @@ public sealed class ServiceStartFailureTests
     [InlineData("WebSocketBridge", "Bridge__MaxConnections=-1|Bridge__FilterStateTimeoutMilliseconds=5", "MaxConnections: Bridge:MaxConnections = -1 is out of range [1, 1000000].; FilterStateTimeoutMilliseconds: Bridge:FilterStateTimeoutMilliseconds = 5 is out of range [100, 60000].")]
     [InlineData("WebSocketBridge", "Kafka__Consumer__fetch.wait.maxx.ms=10", "Kafka__Consumer__fetch.wait.maxx.ms: No such configuration property: \"fetch.wait.maxx.ms\"" + Librdkafka)]
     [InlineData("FilterKafkaProcessor", "Processor__LingerMs=-1", "LingerMs: Processor:LingerMs = -1 is out of range [0, 60000].")]
+    // A value the configuration binder cannot convert: its message, and the values an enum or a bool takes (until
+    // 2026-12-06 the line stopped after the type's name, which says nothing of local/remote or Json/Float64/Float32).
+    [InlineData("FilterKafkaProcessor", "FILTER_MODE=bogus", "Failed to convert configuration value 'bogus' at 'FILTER_MODE' to type 'FilterKafkaProcessor.FilterMode'. Use one of: Local, Remote (any case).")]
+    [InlineData("SignalGenerator", "Generator__Format=bogus", "Failed to convert configuration value 'bogus' at 'Generator:Format' to type 'SignalPipeline.Messages.SampleFormat'. Use one of: Json, Float64, Float32 (any case).")]
+    [InlineData("SignalGenerator", "Generator__Enabled=maybe", "Failed to convert configuration value 'maybe' at 'Generator:Enabled' to type 'System.Boolean'. Use true or false.")]
     [InlineData("FilterKafkaProcessor", "Kafka__Client__security.protocol=bogus", "Kafka__Client__security.protocol: Invalid value \"bogus\" for configuration property \"security.protocol\"" + Librdkafka)]
     [InlineData("FilterKafkaProcessor", "ForwardedHeaders__KnownProxies=bogus", NotAnAddress)]
     [InlineData("FilterKafkaProcessor", "Processor__LingerMs=-1|ForwardedHeaders__KnownProxies=bogus", NotAnAddress + "; LingerMs: Processor:LingerMs = -1 is out of range [0, 60000].")]
