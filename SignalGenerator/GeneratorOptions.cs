@@ -85,7 +85,8 @@ public sealed class GeneratorOptions : IValidatableObject
 
         if (Topic is { } topic && string.IsNullOrWhiteSpace(topic))
         {
-            yield return new($"{s}:Topic must not be blank.");
+            // Unset, the topic is INPUT_TOPIC's (GeneratorServiceExtensions): name both, the blank value may be either's.
+            yield return new($"{s}:Topic (INPUT_TOPIC when {s}:Topic is unset) must not be blank, was '{topic}'.");
         }
 
         string? shapes = null;
