@@ -7,8 +7,8 @@ namespace SignalPipeline.Filters;
 /// Scalar random-walk Kalman filter. Per sample: p += q; k = p / (p + r); x += k (z - x); p = (1 - k) p; y = x.
 /// </summary>
 /// <remarks>
-/// The p/k sequence does not depend on the data and reaches an exact floating-point fixed point after a few
-/// hundred samples; from then on k is a constant and the update is rewritten so that one fused multiply-add is on the
+/// The p/k sequence does not depend on the data and reaches an exact floating-point fixed point after about the
+/// filter's time constant, sqrt(r / q) samples (547 with the defaults; docs/filters.md); from then on k is a constant and the update is rewritten so that one fused multiply-add is on the
 /// dependency chain (see <see cref="Steady"/>). The switch happens at a sample index fixed by the parameters alone,
 /// and the state carries everything either phase reads, so chunking never changes a bit of the output.
 /// </remarks>

@@ -27,6 +27,37 @@ public sealed class KalmanFilterTests
         Signals.AssertClose(expected, actual, 1e-12, Signals.Rms(z));
     }
 
+    /// <summary>
+    /// docs/filters.md (kalman, "Implementation"): the sample from which p sits at its floating-point fixed point, and the
+    /// filter runs its steady-state form, as quoted there per parameter set (n from 0; seen through ErrorVariance, one
+    /// sample at a time). That takes the filter's time constant, about sqrt(r / q) samples, not always "a few hundred" as
+    /// the page said until 2026-12-06; past it the outputs still match the formulas (the long noisy test above ends inside
+    /// the transient for (1e-9, 10)).
+    /// </summary>
+    [Theory]
+    [InlineData(1e-5, 0.01, 547)]
+    [InlineData(0.5, 0.1, 12)]
+    [InlineData(1e-9, 10, 1_349_456)]
+    public void The_error_variance_settles_at_the_sample_the_doc_quotes_and_the_steady_state_matches_the_formulas(double q, double r, int settled)
+    {
+        var z = Signals.Noisy(settled + 1000, seed: 3);
+        var y = new double[z.Length];
+        var filter = new KalmanFilter(new KalmanParameters(Q: q, R: r));
+        var lastChange = -1; // the last sample that changed p
+        for (var n = 0; n < z.Length; n++)
+        {
+            var before = filter.ErrorVariance;
+            filter.Process(z.AsSpan(n, 1), y.AsSpan(n, 1));
+            if (filter.ErrorVariance != before)
+            {
+                lastChange = n;
+            }
+        }
+
+        Assert.Equal(settled - 1, lastChange);
+        Signals.AssertClose(ReferenceFilters.Kalman(z, q, r, 0, 1), y, 1e-12, Signals.Rms(z));
+    }
+
     [Fact]
     public void With_negligible_process_noise_converges_to_the_mean()
     {
