@@ -99,7 +99,7 @@ public static class ServiceFailure
     /// The values a setting takes, for the configuration binder's refusal of a value it cannot convert (<c>Failed to
     /// convert configuration value 'bogus' at 'FILTER_MODE' to type 'FilterKafkaProcessor.FilterMode'.</c>): it names the
     /// setting and the value but not what is allowed, and an enum's names are not guessable from its type's name. Empty for
-    /// any other message, or a type that is neither an enum nor bool (a number's range is the validators' to say).
+    /// any other message or type (a number's range is the validators' to say, once the value is one).
     /// </summary>
     private static string AllowedValues(string message)
     {
@@ -110,14 +110,23 @@ public static class ServiceFailure
         }
 
         var typeName = message[(message.LastIndexOf(" to type '", StringComparison.Ordinal) + " to type '".Length)..^2];
-        var type = typeName == typeof(bool).FullName
-            ? typeof(bool)
-            : AppDomain.CurrentDomain.GetAssemblies().Select(assembly => assembly.GetType(typeName)).FirstOrDefault(t => t is { IsEnum: true });
-        return type switch
+        if (ValueForms.TryGetValue(typeName, out var form))
         {
-            null => "",
-            { IsEnum: true } => $" Use one of: {string.Join(", ", Enum.GetNames(type))} (any case).",
-            _ => " Use true or false.",
-        };
+            return form;
+        }
+
+        var type = AppDomain.CurrentDomain.GetAssemblies().Select(assembly => assembly.GetType(typeName)).FirstOrDefault(t => t is { IsEnum: true });
+        return type is null ? "" : $" Use one of: {string.Join(", ", Enum.GetNames(type))} (any case).";
     }
+
+    /// <summary>What the binder takes for the setting types the services use (invariant culture); the range is the validators'.</summary>
+    private static readonly Dictionary<string, string> ValueForms = new()
+    {
+        [typeof(bool).FullName!] = " Use true or false.",
+        [typeof(int).FullName!] = " Use a whole number.",
+        [typeof(long).FullName!] = " Use a whole number.",
+        [typeof(double).FullName!] = " Use a number (1e-4 and 0.0001 alike).",
+        // TimeSpan's own parse takes a bare number as days ("2" is 2.00:00:00), which the range checks then report.
+        [typeof(TimeSpan).FullName!] = " Use a time span, [d.]hh:mm:ss[.fffffff] (00:00:05 is 5 s).",
+    };
 }

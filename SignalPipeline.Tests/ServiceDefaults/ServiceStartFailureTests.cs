@@ -43,6 +43,8 @@ public sealed class ServiceStartFailureTests
     [InlineData("FilterKafkaProcessor", "FILTER_MODE=bogus", "Failed to convert configuration value 'bogus' at 'FILTER_MODE' to type 'FilterKafkaProcessor.FilterMode'. Use one of: Local, Remote (any case).")]
     [InlineData("SignalGenerator", "Generator__Format=bogus", "Failed to convert configuration value 'bogus' at 'Generator:Format' to type 'SignalPipeline.Messages.SampleFormat'. Use one of: Json, Float64, Float32 (any case).")]
     [InlineData("SignalGenerator", "Generator__Enabled=maybe", "Failed to convert configuration value 'maybe' at 'Generator:Enabled' to type 'System.Boolean'. Use true or false.")]
+    [InlineData("FilterKafkaProcessor", "Processor__LingerMs=soon", "Failed to convert configuration value 'soon' at 'Processor:LingerMs' to type 'System.Int32'. Use a whole number.")]
+    [InlineData("FilterGateway", "FilterGateway__LargeRequestQueueTimeout=2s", "Failed to convert configuration value '2s' at 'FilterGateway:LargeRequestQueueTimeout' to type 'System.TimeSpan'. Use a time span, [d.]hh:mm:ss[.fffffff] (00:00:05 is 5 s).")]
     [InlineData("FilterKafkaProcessor", "Kafka__Client__security.protocol=bogus", "Kafka__Client__security.protocol: Invalid value \"bogus\" for configuration property \"security.protocol\"" + Librdkafka)]
     [InlineData("FilterKafkaProcessor", "ForwardedHeaders__KnownProxies=bogus", NotAnAddress)]
     [InlineData("FilterKafkaProcessor", "Processor__LingerMs=-1|ForwardedHeaders__KnownProxies=bogus", NotAnAddress + "; LingerMs: Processor:LingerMs = -1 is out of range [0, 60000].")]
