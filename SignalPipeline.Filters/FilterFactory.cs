@@ -101,7 +101,7 @@ public static class FilterFactory
     /// <summary>
     /// Whether every float64 of a <see cref="IStreamFilter.SaveState"/> snapshot (parameters and state) is finite, as
     /// <see cref="Restore"/> requires. A filter driven beyond the range of a double can hold an infinity while its outputs
-    /// so far are finite (lms: its step c = mu e / (eps + u.u) after an input near 1e300 into empty taps), so its next output
+    /// so far are finite (lms: its step c = mu e / (eps + u.u) = mu z / eps after an input z above about 1.8e303 into empty taps, with the defaults), so its next output
     /// would not be finite and its snapshot cannot be restored: a service refuses the call rather than answer such a state.
     /// </summary>
     public static bool HoldsOnlyFiniteValues(ReadOnlySpan<byte> state)

@@ -1,3 +1,5 @@
+using SignalPipeline.Filters;
+
 namespace SignalPipeline.Tests.Filters;
 
 public sealed class LmsFilterTests
@@ -36,5 +38,25 @@ public sealed class LmsFilterTests
         var tail = Enumerable.Range(39_000, 1000).Max(n => Math.Abs(z[n] - y[n]));
         var head = Enumerable.Range(0, 1000).Max(n => Math.Abs(z[n] - y[n]));
         Assert.True(tail < 1e-3 && tail < head / 100, $"prediction error: first 1000 samples {head:E2}, last 1000 {tail:E2}");
+    }
+    /// <summary>
+    /// docs/filters.md and docs/filter-api.md (422): an input into empty taps makes the step size c = mu z / eps, which
+    /// leaves the range of a double above about 1.8e303 with the defaults (mu 0.1, eps 1e-6), while that sample's output
+    /// (0) is finite; the pages said "near 1e300" until 2026-12-06, where c is a finite 1e305.
+    /// </summary>
+    [Theory]
+    [InlineData(1e303, true)]
+    [InlineData(1.7e303, true)]
+    [InlineData(1.9e303, false)]
+    [InlineData(1e306, false)]
+    public void One_input_into_empty_taps_leaves_a_non_finite_state_above_the_size_the_doc_quotes(double sample, bool finite)
+    {
+        var filter = FilterFactory.Create("lms");
+        var output = new double[1];
+
+        filter.Process([sample], output);
+
+        Assert.Equal(0, output[0]);
+        Assert.Equal(finite, filter.StateIsFinite);
     }
 }
