@@ -89,6 +89,30 @@ public sealed class TailCommandTests(MockBrokerFixture broker) : IDisposable
         Assert.Equal([0.5f, -0.25f, 0.125f, 0.75f, -1f, 1.5f], samples[..6]);
     }
 
+    /// <summary>
+    /// README ("Filter your own signal"): a text file's stream carries no sample rate, so its WAV needs --sample-rate
+    /// (here on the tail; on produce it goes into every chunk), and without one the tail says so (exit 2).
+    /// </summary>
+    [Fact]
+    public async Task WavOfAStreamWithoutASampleRateAsksForOneAndTakesIt()
+    {
+        var stream = $"text-{Guid.NewGuid():N}";
+        var timestamp = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        broker.Produce("sample-input", SampleCodec.ToMessage(new SampleChunk(stream, 0, new double[] { 1, 2 }, null, timestamp)));
+        broker.Produce("sample-output", SampleCodec.ToMessage(Output(stream, 0, [0.5, -0.25], timestamp)));
+        var path = Path.Combine(_folder, "text.wav");
+        string[] tail = ["kafka", "tail", "--bootstrap", broker.Bootstrap, "--stream", stream, "--from-beginning", "--wav", path, "--count", "1", "--timeout", "60"];
+
+        var refused = await CliRunner.RunAsync(tail);
+        var written = await CliRunner.RunAsync([.. tail, "--sample-rate", "8000"]);
+
+        Assert.True(refused.ExitCode == 2, refused.ToString());
+        Assert.Contains($"error: no sample_rate for '{stream}' on sample-input near its seq 0: pass --sample-rate to write {path}.", refused.Error);
+        Assert.True(written.ExitCode == 0, written.ToString());
+        using var reader = new WaveFileReader(path);
+        Assert.Equal(8000, reader.WaveFormat.SampleRate);
+    }
+
     [Fact]
     public async Task WavSampleRateLookUpTakingLongerThanTheNoProgressLimitCompletesWhileTheClusterKeepsAnswering()
     {
