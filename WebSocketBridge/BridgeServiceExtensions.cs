@@ -20,8 +20,9 @@ public static class BridgeServiceExtensions
             .BindConfiguration(BridgeOptions.SectionName)
             .PostConfigure<IConfiguration>((options, configuration) =>
             {
-                // The guide's name for the processor's output topic, which is what the bridge reads.
-                if (configuration[PipelineTopics.OutputSetting] is { Length: > 0 } topic)
+                // The guide's name for the processor's output topic, which is what the bridge reads. Set but blank, it
+                // is refused by the validator naming it, as the processor refuses it, not taken as unset.
+                if (configuration[PipelineTopics.OutputSetting] is { } topic)
                 {
                     options.Topic = topic;
                 }

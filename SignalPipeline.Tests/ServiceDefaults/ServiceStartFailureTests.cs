@@ -36,6 +36,10 @@ public sealed class ServiceStartFailureTests
     [InlineData("WebSocketBridge", "Bridge__FilterStateTimeoutMilliseconds=5", "FilterStateTimeoutMilliseconds: Bridge:FilterStateTimeoutMilliseconds = 5 is out of range [100, 60000].")]
     // Two classes, one of them read by Kestrel's setup inside Build() (each row below with "|" too): both named.
     [InlineData("WebSocketBridge", "Bridge__MaxConnections=-1|Bridge__FilterStateTimeoutMilliseconds=5", "MaxConnections: Bridge:MaxConnections = -1 is out of range [1, 1000000].; FilterStateTimeoutMilliseconds: Bridge:FilterStateTimeoutMilliseconds = 5 is out of range [100, 60000].")]
+    // OUTPUT_TOPIC set but blank is refused as the processor refuses it (until 2026-12-06 the bridge took "" as unset and
+    // read sample-output).
+    [InlineData("WebSocketBridge", "OUTPUT_TOPIC=", "Topic: Bridge:Topic (OUTPUT_TOPIC) is empty: name the processor's output topic (sample-output by default).")]
+    [InlineData("WebSocketBridge", "OUTPUT_TOPIC= ", "Topic: Bridge:Topic (OUTPUT_TOPIC) is empty: name the processor's output topic (sample-output by default).")]
     [InlineData("WebSocketBridge", "Kafka__Consumer__fetch.wait.maxx.ms=10", "Kafka__Consumer__fetch.wait.maxx.ms: No such configuration property: \"fetch.wait.maxx.ms\"" + Librdkafka)]
     [InlineData("FilterKafkaProcessor", "Processor__LingerMs=-1", "LingerMs: Processor:LingerMs = -1 is out of range [0, 60000].")]
     // A value the configuration binder cannot convert: its message, and the values an enum or a bool takes (until
