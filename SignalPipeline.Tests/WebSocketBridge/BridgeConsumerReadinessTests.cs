@@ -77,19 +77,48 @@ public sealed class BridgeConsumerReadinessTests
         var streams = bridge.App.Services.GetRequiredService<LiveStreamRegistry>();
         using var producer = OutputProducer(cluster);
 
-        Produce(producer, Partition1, "before");
-        await ShownAsync(streams, "before");
-
-        // Unready means errors stood for Bridge:ConsumerStallSeconds (2 s): the loop re-armed the ends more than once.
-        cluster.SetBrokerDown(MockKafkaCluster.AllBrokers);
-        await UntilAsync(bridge, http, HttpStatusCode.ServiceUnavailable, HealthStatus.Unhealthy, "has had errors and no successful fetch");
-        cluster.SetBrokerUp(MockKafkaCluster.AllBrokers);
-        await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 2 partitions");
+        await ReadOneThenEveryBrokerDownAndUpAsync(cluster, bridge, http, producer, streams);
 
         // Partition 1 is read in order, so "after" shown means "before" read again would have been counted first.
         Produce(producer, Partition1, "after");
         await ShownAsync(streams, "after");
         Assert.Equal(2, consumed.Sum());
+    }
+
+    /// <summary>
+    /// <c>signalpipeline.bridge.consumer.lag</c> is the high watermark minus where the loop is (docs/websocket-bridge.md,
+    /// "Telemetry"). It took librdkafka's position, which is unset after each re-arm's seek until a record is read, and
+    /// counted nothing for such a partition: after every broker was down, records the bridge could not fetch (its fetches
+    /// refused, as a real cluster answers a consumer whose READ permission was taken away) showed a lag of 0.
+    /// </summary>
+    [Fact]
+    [Trait("Category", TestCategory.Integration)]
+    public async Task After_every_broker_was_down_the_consumer_lag_counts_the_records_not_read_yet_and_none_once_read()
+    {
+        using var cluster = MockKafkaCluster.Start(1);
+        await using var bridge = await StartReadingAsync(cluster);
+        using var http = bridge.CreateClient();
+        using var lag = BridgeMetric(bridge, "consumer.lag");
+        var streams = bridge.App.Services.GetRequiredService<LiveStreamRegistry>();
+        using var producer = OutputProducer(cluster);
+
+        await ReadOneThenEveryBrokerDownAndUpAsync(cluster, bridge, http, producer, streams);
+
+        // Fetches refused, then three records the bridge cannot read: the refused fetches still carry the high watermark.
+        cluster.PushRequestErrors(KafkaApi.Fetch, Enumerable.Repeat(ErrorCode.TopicAuthorizationFailed, 100_000).ToArray());
+        await UntilAsync(bridge, http, HttpStatusCode.ServiceUnavailable, HealthStatus.Unhealthy, "TopicAuthorizationFailed");
+        foreach (var stream in new[] { "unread-1", "unread-2", "unread-3" })
+        {
+            Produce(producer, Partition1, stream);
+        }
+
+        await Poll.UntilAsync(() => lag.Observe() == 3, Patience, () => $"a lag of the 3 records not read (gauge {lag.Observe()})");
+        Assert.DoesNotContain(streams.Summaries(), s => s.StreamId.StartsWith("unread-", StringComparison.Ordinal));
+
+        // Fetches answered again: all three read, and nothing behind.
+        cluster.ClearRequestErrors(KafkaApi.Fetch);
+        await ShownAsync(streams, "unread-3");
+        await Poll.UntilAsync(() => lag.Observe() == 0, Patience, () => $"a lag of 0 once everything is read (gauge {lag.Observe()})");
     }
 
     [Fact]
@@ -232,9 +261,27 @@ public sealed class BridgeConsumerReadinessTests
         => KafkaTestClients.CreateFactory(cluster.BootstrapServers).CreateProducer<byte[], byte[]>(config => config.LingerMs = 1);
 
     /// <summary>The bridge's <c>chunks.consumed</c> counter: records read and shown, each read counted.</summary>
-    private static MetricCollector<long> ChunksConsumed(InProcessHost bridge)
+    private static MetricCollector<long> ChunksConsumed(InProcessHost bridge) => BridgeMetric(bridge, "chunks.consumed");
+
+    /// <summary>The bridge's instrument <c>signalpipeline.bridge.</c><paramref name="instrument"/>.</summary>
+    private static MetricCollector<long> BridgeMetric(InProcessHost bridge, string instrument)
         => DocumentedMetric.Collect<long>(bridge.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
-            BridgeMetrics.MeterName, "signalpipeline.bridge.chunks.consumed");
+            BridgeMetrics.MeterName, $"signalpipeline.bridge.{instrument}");
+
+    /// <summary>
+    /// A chunk ("before", partition 1) read and shown, then every broker down until the consumer's check is unready (errors
+    /// stood for Bridge:ConsumerStallSeconds, 2 s: the loop re-armed the ends more than once), then up until it is ready.
+    /// </summary>
+    private static async Task ReadOneThenEveryBrokerDownAndUpAsync(MockKafkaCluster cluster, InProcessHost bridge, HttpClient http,
+        IProducer<byte[], byte[]> producer, LiveStreamRegistry streams)
+    {
+        Produce(producer, Partition1, "before");
+        await ShownAsync(streams, "before");
+        cluster.SetBrokerDown(MockKafkaCluster.AllBrokers);
+        await UntilAsync(bridge, http, HttpStatusCode.ServiceUnavailable, HealthStatus.Unhealthy, "has had errors and no successful fetch");
+        cluster.SetBrokerUp(MockKafkaCluster.AllBrokers);
+        await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 2 partitions");
+    }
 
     private static void Produce(IProducer<byte[], byte[]> producer, TopicPartition partition, string stream)
     {

@@ -28,7 +28,7 @@ public sealed class SampleOutputConsumer(
 
     // Where the loop is in each partition: where it was assigned, then the offset after the last record read (or the
     // partition's end, when librdkafka reported it). Kept here because librdkafka's own position can be unset after a seek
-    // until a record is read, so it cannot say where to seek again (RearmEnds).
+    // until a record is read, so it cannot say where to seek again (RearmEnds) nor how far behind the loop is (Lag).
     private readonly Dictionary<TopicPartition, Offset> _positions = [];
 
     // Assigned partitions the last partition check's metadata did not list: let go only if the next check agrees.
@@ -298,13 +298,17 @@ public sealed class SampleOutputConsumer(
     private List<TopicPartition> GetPartitions(IConsumer<byte[], byte[]> consumer, string topic) => partitionSource.Get(consumer.Handle, topic);
 
     /// <summary>High watermark minus position, summed over partitions, from what the client already knows (no broker call).</summary>
-    private static long Lag(IConsumer<byte[], byte[]> consumer, List<TopicPartition> assigned)
+    private long Lag(IConsumer<byte[], byte[]> consumer, List<TopicPartition> assigned)
     {
         var lag = 0L;
         foreach (var partition in assigned)
         {
             var high = consumer.GetWatermarkOffsets(partition).High;
-            var position = consumer.Position(partition);
+            // The loop's own position where it has one: librdkafka's is unset after an assignment or a seek until a record
+            // is read (a partition's end does not set it), so after a re-arm the records the loop could not fetch yet
+            // counted none. librdkafka's only where the loop has no offset yet (a new partition, assigned at its beginning).
+            var own = _positions[partition];
+            var position = own.Value >= 0 ? own : consumer.Position(partition);
             if (high != Offset.Unset && position != Offset.Unset && high > position)
             {
                 lag += high - position;
