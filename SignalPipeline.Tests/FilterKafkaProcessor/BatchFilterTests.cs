@@ -58,6 +58,26 @@ public sealed class BatchFilterTests
     }
 
     /// <summary>
+    /// The same parameters over chunks of one sample (docs/filters.md, kalman): a fresh filter gives x0 with a finite state
+    /// (p = 1e308), so the first is written as it is and each later one, NaN from the state carried over, restarts the
+    /// filter and comes out x0 too: no dead letter, a restart counted for each.
+    /// </summary>
+    [Fact]
+    public async Task OneSampleChunksUnderParametersThatOverflowEachRestartTheFilterAndComeOutX0()
+    {
+        var huge = new Dictionary<string, double> { ["q"] = 1e308, ["r"] = 1e308, ["x0"] = 0.25 };
+        var (partition, bad, _) = TwoStreams();
+        var work = new List<ChunkWork> { Work(partition, bad, 0, [1]), Work(partition, bad, 1, [2]), Work(partition, bad, 2, [3]) };
+
+        var filter = new BatchFilter(new LocalChunkFilterer("kalman", huge));
+        await filter.FilterAsync(work, CancellationToken.None);
+
+        Assert.Equal([null, null, null], work.Select(w => w.Poison?.Code));
+        Assert.Equal([("bad", 1L), ("bad", 2L)], filter.Restarts);
+        Assert.Equal([0.25, 0.25, 0.25], work.Select(w => w.Output[0]));
+    }
+
+    /// <summary>
     /// A fresh lms over <c>[1e306]</c>: a finite output, a state that is not (FilterService answers such a call 422).
     /// Until 2026-12-05 the chunk passed and its state was checkpointed, which no restore takes: every later chunk of the
     /// stream failed (filter-failed) until it was evicted.

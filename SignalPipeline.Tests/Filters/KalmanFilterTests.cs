@@ -58,6 +58,26 @@ public sealed class KalmanFilterTests
         Signals.AssertClose(ReferenceFilters.Kalman(z, q, r, 0, 1), y, 1e-12, Signals.Rms(z));
     }
 
+    /// <summary>
+    /// docs/filters.md (kalman, "Parameters near the range of a double"): while p + q + r stays within the range of a double
+    /// the gain is in [0, 1] and the output finite, however large q and r are; past it the gain is 0 for one sample (the
+    /// input ignored) and NaN from the next, and p0 + q past it gives NaN at once.
+    /// </summary>
+    [Fact]
+    public void Parameters_take_the_output_beyond_a_double_only_once_p_plus_q_plus_r_overflows()
+    {
+        var large = Signals.Run("kalman", [1, 2, 3, 4], new() { ["q"] = 1e200, ["r"] = 1e200 });
+        Assert.Equal(0.5, large[0]); // k = 1e200 / 2e200
+        Assert.All(large, y => Assert.True(double.IsFinite(y)));
+
+        var over = Signals.Run("kalman", [1, 2], new() { ["q"] = 1e308, ["r"] = 1e308 });
+        Assert.Equal(0, over[0]); // p + q + r infinite: k = 1e308 / inf = 0, y = x0
+        Assert.True(double.IsNaN(over[1])); // p + q infinite: k = inf / inf
+
+        var first = Signals.Run("kalman", [1], new() { ["q"] = 1e300, ["p0"] = double.MaxValue });
+        Assert.True(double.IsNaN(first[0]));
+    }
+
     [Fact]
     public void With_negligible_process_noise_converges_to_the_mean()
     {
