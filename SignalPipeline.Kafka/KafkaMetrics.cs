@@ -50,7 +50,7 @@ public sealed class KafkaMetrics : IDisposable
         _meter.CreateObservableCounter(ConsumedBytes, () => Observe(c => c.ReceivedBytes), "By",
             "Message bytes a consumer has fetched (librdkafka rxmsg_bytes).");
         _meter.CreateObservableGauge(ConsumerLag, ObserveLag, "{message}",
-            "Messages between a consumer's position and the partition's high watermark (librdkafka consumer_lag).");
+            "Messages between the offset a consumer committed and the partition's end (high watermark, or last stable offset under read_committed; librdkafka consumer_lag).");
         _meter.CreateObservableCounter(StatisticsDropped, () => _queue.Dropped, "{document}",
             "Statistics documents dropped unparsed because the background reader was behind (each is superseded by the client's next).");
     }
