@@ -281,10 +281,14 @@ public sealed class FilterServiceLimitsTests
     public async Task ABodyThatDoesNotArriveWithinRequestTimeoutGets408NamingTheSetting()
     {
         await using var service = await StartServiceAsync(("FilterService:RequestTimeout", "00:00:01"));
+        using var rejected = CollectRejected(service);
         using var tcp = await StartSlowUploadAsync(service.Address, 1000, """{"signal":[0.1,""");
         var answer = await ReadAnswerAsync(tcp);
         Assert.StartsWith("HTTP/1.1 408 ", answer.Status, StringComparison.Ordinal);
         Assert.Contains("The request body did not arrive within 1 s (FilterService:RequestTimeout): 1000 bytes declared.", answer.Body, StringComparison.Ordinal);
+        // The 408 row's limit tag, for a small body too (the table's LargeBodyMinBytesPerSecond row names the same).
+        Assert.Equal(1, rejected.Sum(("limit", "body_timeout")));
+        Assert.Equal(1, rejected.Sum());
         await Poll.UntilAsync(() => WaitingBodyBytes(service) == 0, CallTimeout, () => "the refused body's buffer to be given back");
 
         using var client = service.CreateClient();
@@ -353,6 +357,11 @@ public sealed class FilterServiceLimitsTests
         await Poll.UntilAsync(() => metrics.ActiveRequests == 0, CallTimeout, () => "both requests to give their slot back");
     }
 
+    /// <summary>The service's <c>signalpipeline.filter.requests.rejected</c> (docs/filter-api.md, the limits table's <c>limit</c> tag), read by name.</summary>
+    private static Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<long> CollectRejected(InProcessHost service)
+        => DocumentedMetric.Collect<long>(service.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+            FilterServiceMetrics.MeterName, "signalpipeline.filter.requests.rejected").AssertDocumented(typeof(System.Diagnostics.Metrics.Counter<>), "{request}");
+
     /// <summary>The status line, the header lines and the first 4 KiB of the body of the answer on a raw connection.</summary>
     internal static async Task<(string Status, string Headers, string Body)> ReadAnswerAsync(System.Net.Sockets.TcpClient tcp)
     {
@@ -377,6 +386,7 @@ public sealed class FilterServiceLimitsTests
         const int Budget = 2 * 65536 + 1024 * 1024;
         await using var service = await StartServiceAsync(("FilterService:SmallRequestBytes", "65536"),
             ("FilterService:MaxWaitingBodyBytes", Budget.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        using var rejected = CollectRejected(service);
         using var client = service.CreateClient();
         var slow = new List<System.Net.Sockets.TcpClient>();
         try
@@ -390,6 +400,8 @@ public sealed class FilterServiceLimitsTests
             using var refused = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.5]));
             Assert.NotNull(refused.Headers.RetryAfter);
             await AssertProblemAsync(refused, HttpStatusCode.ServiceUnavailable, $"of the {Budget} allowed (FilterService:MaxWaitingBodyBytes)");
+            Assert.Equal(1, rejected.Sum(("limit", "waiting_body_bytes")));
+            Assert.Equal(1, rejected.Sum());
         }
         finally
         {
@@ -467,6 +479,9 @@ public sealed class FilterServiceLimitsTests
     {
         await using var service = await StartServiceAsync(("FilterService:RequestTimeout", "00:00:01"),
             ("FilterService:MaxConcurrentRequests", "1"), ("FilterService:SmallRequestBytes", "0"), ("FilterService:RequestQueueTimeout", "00:01:00"));
+        using var rejected = CollectRejected(service);
+        using var abandoned = DocumentedMetric.Collect<long>(service.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+            FilterServiceMetrics.MeterName, "signalpipeline.filter.requests.abandoned");
         using var client = service.CreateClient();
 
         // rls order 64 over 2 Mi samples takes many seconds: the timeout stops it between two slices of the run.
@@ -475,6 +490,10 @@ public sealed class FilterServiceLimitsTests
         using var slow = await client.PostAsync("/rls/audio/run?order=64", content).WaitAsync(CallTimeout);
         Assert.NotNull(slow.Headers.RetryAfter);
         await AssertProblemAsync(slow, HttpStatusCode.ServiceUnavailable, "FilterService:RequestTimeout");
+        // The RequestTimeout row's limit tag; the client waited for its answer, so nothing was abandoned.
+        Assert.Equal(1, rejected.Sum(("limit", "timeout")));
+        Assert.Equal(1, rejected.Sum());
+        Assert.Equal(0, abandoned.Sum());
 
         // The one slot is free again (every request is "large" here): the stopped run is not still going.
         await AssertStillServesAsync(client);
