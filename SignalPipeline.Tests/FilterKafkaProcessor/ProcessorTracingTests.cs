@@ -5,7 +5,7 @@ using SignalPipeline.Kafka;
 
 namespace SignalPipeline.Tests.FilterKafkaProcessor;
 
-/// <summary>The batch span of docs/processor.md's Telemetry section: its links to the producers' trace contexts.</summary>
+/// <summary>The batch span of docs/processor.md's Telemetry section: its links to the producers' trace contexts, its tags once committed.</summary>
 public sealed class ProcessorTracingTests
 {
     [Fact]
@@ -53,5 +53,46 @@ public sealed class ProcessorTracingTests
         var link = Assert.Single(span.Links);
         Assert.Equal(first.TraceId, link.Context.TraceId);
         Assert.Equal(first.SpanId, link.Context.SpanId);
+    }
+
+    [Fact]
+    public void Once_committed_the_batch_span_carries_its_chunks_and_dead_letters()
+    {
+        // The harness steps the stream thread on this thread: its batch spans are children of this one, which tells them
+        // apart from the spans of other tests' processors.
+        using var parent = new Activity("test").Start();
+        var spans = new List<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == ProcessorTelemetry.Name,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                if (activity.ParentSpanId == parent.SpanId)
+                {
+                    lock (spans)
+                    {
+                        spans.Add(activity);
+                    }
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        using var harness = new ProcessorHarness();
+        harness.Start();
+        harness.Produce(ProcessorHarness.Chunk("t", 0), 0);
+        harness.ProduceRaw("t", """{"stream_id":"t","seq":1,"signal":[1,2""", 0);
+        harness.Produce(ProcessorHarness.Chunk("t", 1), 0);
+        harness.StepUntil(() => harness.OutputCount("t") == 2 && harness.DeadLetters().Count == 1);
+
+        lock (spans)
+        {
+            Assert.NotEmpty(spans);
+            Assert.All(spans, span => Assert.Equal("process " + ProcessorHarness.Input, span.DisplayName));
+            Assert.All(spans, span => Assert.Equal("kafka", span.GetTagItem("messaging.system")));
+            Assert.Equal(2, spans.Sum(span => Assert.IsType<int>(span.GetTagItem("signalpipeline.chunks"))));
+            Assert.Equal(1, spans.Sum(span => Assert.IsType<int>(span.GetTagItem("signalpipeline.dead_letters"))));
+        }
     }
 }

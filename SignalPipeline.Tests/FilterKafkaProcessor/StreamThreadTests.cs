@@ -108,6 +108,9 @@ public sealed class StreamThreadTests
     public void AStateNoChunkCanFollowRestartsTheStreamsFilterAndIsCountedNothingIsDeadLettered()
     {
         using var harness = new ProcessorHarness(configure: o => o.Algorithm = "lms");
+        // Read by its exported name, kind and unit (docs/processor.md's Telemetry table), not only through the field.
+        using var restarts = DocumentedMetric.Collect<long>(harness.Meters, ProcessorTelemetry.Name, "signalpipeline.processor.filter.restarts")
+            .AssertDocumented(typeof(System.Diagnostics.Metrics.Counter<>), "{restart}");
         harness.Start();
         harness.ProduceRaw("p", """{"stream_id":"p","seq":0,"signal":[0.5,0.25,-0.5]}""", 1);
         harness.ProduceRaw("p", """{"stream_id":"p","seq":1,"signal":[1e306]}""", 1);
@@ -122,6 +125,7 @@ public sealed class StreamThreadTests
         Assert.Equal([0L, 1, 2, 3, 4], harness.Outputs()["p"].Select(c => c.Seq));
         Assert.All(harness.Outputs()["p"], c => Assert.All(c.FilteredSignal.ToArray(), v => Assert.True(double.IsFinite(v))));
         Assert.Equal(1L, harness.Telemetry.FilterRestarts);
+        Assert.Equal(1, restarts.Sum());
     }
 
     [Fact]
