@@ -106,6 +106,38 @@ public sealed class FaultEndpointTests(FaultEndpointTests.Broker broker) : IClas
     }
 
     [Fact]
+    public async Task Health_is_unready_while_a_configured_topic_reports_an_error_and_alive_stays_healthy()
+    {
+        // docs/kafka.md and docs/operations.md: /health is healthy once a client sees every configured topic without an
+        // error; /alive is the process, never unhealthy. Read over HTTP from the broker process, as a probe would.
+        var faults = new DevBrokerFaults(broker.Process.Http);
+        await faults.ClearAsync();
+        Assert.Equal((HttpStatusCode.OK, "Healthy"), await ProbeAsync("/health"));
+        try
+        {
+            await faults.SetTopicErrorAsync("orders", ErrorCode.TopicAuthorizationFailed);
+            (HttpStatusCode Status, string Body) health = default;
+            await Poll.UntilAsync(() => (health = ProbeAsync("/health").GetAwaiter().GetResult()).Status != HttpStatusCode.OK, Timeout,
+                () => $"/health to turn unready while 'orders' reports an error (got {health})");
+            Assert.Equal((HttpStatusCode.ServiceUnavailable, "Unhealthy"), health);
+            Assert.Equal((HttpStatusCode.OK, "Healthy"), await ProbeAsync("/alive"));
+        }
+        finally
+        {
+            await faults.SetTopicErrorAsync("orders", ErrorCode.NoError);
+        }
+
+        await Poll.UntilAsync(() => ProbeAsync("/health").GetAwaiter().GetResult().Status == HttpStatusCode.OK, Timeout,
+            () => "/health to be healthy again once the topic's error is cleared");
+    }
+
+    private async Task<(HttpStatusCode Status, string Body)> ProbeAsync(string path)
+    {
+        using var response = await broker.Process.Http.GetAsync(path).WaitAsync(Timeout);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync().WaitAsync(Timeout));
+    }
+
+    [Fact]
     public async Task An_unknown_broker_is_a_404_problem_naming_the_valid_ids()
     {
         var refused = await Assert.ThrowsAsync<HttpRequestException>(() => new DevBrokerFaults(broker.Process.Http).SetBrokerDownAsync(3));

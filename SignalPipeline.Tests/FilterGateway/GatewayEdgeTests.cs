@@ -52,6 +52,14 @@ public sealed class GatewayEdgeTests
         await FilterApi.AssertProblemAsync(unavailable, HttpStatusCode.ServiceUnavailable,
             "No healthy instance of the 'kalman' service: its health probe failed (checked every 0.2 s, FilterGateway:HealthCheckInterval). Retry later.");
         // Other algorithms' routes are not affected by kalman's death (they go to their own services).
+        // The gateway itself stays ready and alive (docs/operations.md: its /health is never unhealthy; it answers the dead
+        // algorithm 503 at once instead of leaving the pod's other routes unserved).
+        foreach (var probe in new[] { "/health", "/alive" })
+        {
+            using var health = await client.GetAsync(probe).WaitAsync(Patience);
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+            Assert.Equal("Healthy", await health.Content.ReadAsStringAsync());
+        }
 
         await using var back = await StartServiceAsync(port);
         using var recovered = await PostUntilAsync(client, HttpStatusCode.OK);
