@@ -3,6 +3,7 @@ using System.Net;
 using System.Text.Json;
 using FilterKafkaProcessor;
 using FilterKafkaProcessor.Directory;
+using FilterKafkaProcessor.Inspection;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using SignalPipeline.Tests.Infrastructure;
@@ -67,6 +68,23 @@ public sealed class StreamEndpointsTests
         Assert.Equal("application/problem+json", busy.Content.Headers.ContentType?.MediaType);
         Assert.Contains("Stream thread busy", await busy.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         Assert.Equal(1, unanswered.AssertDocumented(typeof(Counter<>), "{request}").Sum(("reason", "timeout")));
+
+        // Past StreamQueries.MaxPending waiting questions a question is refused at once (reason=full). A question that timed
+        // out stays queued, and counted, until the stream thread answers it: that one and MaxPending - 1 more wait, the
+        // rest are refused.
+        const int Extra = 10;
+        var answers = await Task.WhenAll(Enumerable.Range(0, StreamQueries.MaxPending - 1 + Extra)
+            .Select(_ => host.Http.GetAsync(new Uri("/streams/w?local=true", UriKind.Relative)))).WaitAsync(TimeSpan.FromSeconds(120));
+        try
+        {
+            Assert.All(answers, a => Assert.Equal(HttpStatusCode.ServiceUnavailable, a.StatusCode));
+            Assert.Equal(Extra, unanswered.Sum(("reason", "full")));
+            Assert.Equal(StreamQueries.MaxPending, unanswered.Sum(("reason", "timeout")));
+        }
+        finally
+        {
+            Array.ForEach(answers, a => a.Dispose());
+        }
     }
 
     [Fact]
