@@ -29,7 +29,7 @@ public sealed class BridgeMetrics
         _clients = meter.CreateUpDownCounter<long>("signalpipeline.bridge.clients", "{client}", "Connected WebSocket clients.");
         _framesSent = meter.CreateCounter<long>("signalpipeline.bridge.frames.sent", "{frame}", "Data frames sent to clients.");
         _framesDropped = meter.CreateCounter<long>("signalpipeline.bridge.frames.dropped", "{frame}",
-            "Frames dropped from a client's full queue (the client reads slower than frames come).");
+            "Frames a client did not get: dropped from its full queue (Bridge:ClientQueueFrames; it reads slower than frames come), or not offered to it while it was behind and the beats clients hold were over Bridge:MaxHeldFrameBytes.");
         _rejected = meter.CreateCounter<long>("signalpipeline.bridge.connections.rejected", "{connection}",
             "WebSocket upgrades refused, by reason (origin, limit, address_limit, address_rate), and connections closed unanswered as soon as accepted (tcp_address_limit: Bridge:MaxHttpConnectionsPerAddress).");
         _streamsRefused = meter.CreateCounter<long>("signalpipeline.bridge.streams.refused", "{chunk}",

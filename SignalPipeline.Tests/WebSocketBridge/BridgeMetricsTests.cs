@@ -22,6 +22,20 @@ public sealed class BridgeMetricsTests
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
     [Fact]
+    public void Frames_dropped_is_described_with_both_limits_that_count_in_it()
+    {
+        // docs/websocket-bridge.md's limits table counts in .frames.dropped both a full client queue (ClientQueueFrames)
+        // and a beat not offered to a client behind while the held beats are over MaxHeldFrameBytes; the description a
+        // dashboard shows beside the series named only the first.
+        using var meters = new SignalPipeline.Tests.FilterKafkaProcessor.TestMeterFactory();
+        _ = new BridgeMetrics(meters);
+        using var dropped = DocumentedMetric.Collect<long>(meters, BridgeMetrics.MeterName, "signalpipeline.bridge.frames.dropped");
+        var description = dropped.AssertDocumented(typeof(Counter<>), "{frame}").Instrument!.Description!;
+        Assert.Contains("Bridge:ClientQueueFrames", description, StringComparison.Ordinal);
+        Assert.Contains("Bridge:MaxHeldFrameBytes", description, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Frames_sent_are_the_data_messages_a_client_got_each_with_its_delay_from_the_chunks_arrival()
     {
         await using var bridge = await BridgeLimitsTests.StartBridgeAsync();
