@@ -139,14 +139,13 @@ public sealed class ProcessorTelemetry : IDisposable
     /// commit's thread to its end, <paramref name="waited"/> what the stream thread spent blocked on it (up to its
     /// wake-up after the end). Counted with <see cref="Transactions"/>, so the rate log's means divide like by like.
     /// </summary>
-    public void Committed(Batch batch, long nowMs, int streams, TimeSpan commit, TimeSpan waited)
+    public void Committed(Batch batch, long nowMs, TimeSpan commit, TimeSpan waited)
     {
         _commitDuration.Record(commit.TotalMilliseconds);
         _commitWait.Record(waited.TotalMilliseconds);
         Interlocked.Add(ref CommitMicros, (long)commit.TotalMicroseconds);
         Interlocked.Add(ref CommitWaitMicros, (long)waited.TotalMicroseconds);
 
-        Interlocked.Exchange(ref _streams, streams);
         if (batch.Records.Count > 0)
         {
             _batchSize.Record(batch.Records.Count);
@@ -229,11 +228,15 @@ public sealed class ProcessorTelemetry : IDisposable
         Interlocked.Increment(ref Aborts);
     }
 
-    public void Restored(TimeSpan duration, int partitions, int streams)
-    {
-        _restore.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("partitions", partitions));
-        Interlocked.Exchange(ref _streams, streams);
-    }
+    public void Restored(TimeSpan duration, int partitions)
+        => _restore.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("partitions", partitions));
+
+    /// <summary>
+    /// The instance's streams, whenever it counts them (after each commit, rollback, restore and revocation): a count
+    /// taken at commits alone kept the streams of partitions taken away until the next commit, forever on an instance
+    /// left without partitions.
+    /// </summary>
+    public void StreamsHeld(int streams) => Interlocked.Exchange(ref _streams, streams);
 
     /// <summary>The instance's held bytes, as last counted (after each commit, rollback, restore and revocation).</summary>
     public void Held(long bytes) => Interlocked.Exchange(ref _heldBytes, bytes);

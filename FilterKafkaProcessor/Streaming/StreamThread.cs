@@ -286,7 +286,7 @@ public sealed class StreamThread : IDisposable
             _writer!.Committed(pending.Batch, pending.Written);
             _manager.CountAfterCommit();
             _health.BatchCommitted();
-            _telemetry.Committed(pending.Batch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _context.StreamCount, duration, waited);
+            _telemetry.Committed(pending.Batch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), duration, waited);
             _telemetry.ConfigSwitched(_filter.Switches);
             if (_filter.Restarts is [var (streamId, seq), ..] restarts)
             {

@@ -62,6 +62,7 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
     public void CountAfterCommit()
     {
         context.StreamCount = Tasks.Values.Sum(t => t.State.Count);
+        telemetry.StreamsHeld(context.StreamCount);
         telemetry.Held(context.HeldBytes);
     }
 
@@ -77,6 +78,7 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
         _retained.Clear();
         context.StreamCount = 0;
         context.HeldBytes = 0;
+        telemetry.StreamsHeld(0);
         _restoringSinceMs = time.GetUtcNow().ToUnixTimeMilliseconds();
     }
 
@@ -129,7 +131,7 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
             _restoring.Clear();
             Recount();
             consumer.Resume(topicPartitions);
-            telemetry.Restored(clock.Elapsed, restored.Count, context.StreamCount);
+            telemetry.Restored(clock.Elapsed, restored.Count);
             logger.LogInformation(
                 "Assigned partitions [{Partitions}]: restored {Streams} streams in {Milliseconds} ms; resuming at {Offsets}",
                 string.Join(",", partitions), restored.Values.Sum(s => s.Count), clock.ElapsedMilliseconds,

@@ -81,6 +81,29 @@ public sealed class ProcessorMetricsTests
     }
 
     [Fact]
+    public void The_streams_gauge_drops_the_streams_of_partitions_taken_away_without_waiting_for_a_commit()
+    {
+        // docs/processor.md: "streams held by this instance". An instance whose partitions go elsewhere (its session
+        // expired here; a rebalance likewise) no longer holds their streams, though no batch of its own commits after.
+        using var harness = new ProcessorHarness();
+        using var streams = Collect<long>(harness, "streams").AssertDocumented(typeof(ObservableGauge<>), "{stream}");
+        var (thread, _) = harness.Start();
+        foreach (var (id, partition) in new[] { ("a", 0), ("b", 1), ("c", 2) })
+        {
+            harness.Produce(ProcessorHarness.Chunk(id, 0), partition);
+        }
+
+        harness.StepUntil(() => harness.OutputCount("a") == 1 && harness.OutputCount("b") == 1 && harness.OutputCount("c") == 1);
+        Assert.Equal(3, streams.Observe());
+
+        // Its next step meets the expiry: the partitions are lost (it rejoins, and restores them only at the step after).
+        harness.Cluster.ExpireMember(harness.Supplier.Consumers[0]);
+        thread.Step(CancellationToken.None);
+        Assert.Equal(0, thread.StreamCount);
+        Assert.Equal(thread.StreamCount, streams.Observe());
+    }
+
+    [Fact]
     public void Dead_letters_are_counted_by_error_code()
     {
         using var harness = new ProcessorHarness(configure: o => o.MaxHeldChunks = 0);
