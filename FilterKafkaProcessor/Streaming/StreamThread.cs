@@ -178,19 +178,22 @@ public sealed class StreamThread : IDisposable
     }
 
     /// <summary>
-    /// Input records behind the high watermark over the owned partitions: the watermark the consumer last fetched (no
-    /// broker call) minus the committed position. librdkafka's own consumer_lag cannot say it: the offsets are committed by
-    /// the transactional producer, which this consumer never hears of.
+    /// Input records behind the high watermark over the owned partitions: the watermarks the consumer last fetched (no
+    /// broker call), the high one minus the committed position, or minus the log's start when that is later (nothing
+    /// committed yet, or records before the position deleted by retention: those are not there to be read).
+    /// librdkafka's own consumer_lag cannot say it: the offsets are committed by the transactional producer, which this
+    /// consumer never hears of.
     /// </summary>
     private long Lag()
     {
         var lag = 0L;
         foreach (var (partition, task) in Tasks)
         {
-            var high = _consumer!.GetWatermarkOffsets(new TopicPartition(_options.InputTopic, partition)).High;
-            if (!high.IsSpecial)
+            var watermarks = _consumer!.GetWatermarkOffsets(new TopicPartition(_options.InputTopic, partition));
+            if (!watermarks.High.IsSpecial)
             {
-                lag += Math.Max(0, high.Value - Math.Max(task.State.NextInputOffset, 0));
+                var start = watermarks.Low.IsSpecial ? 0 : watermarks.Low.Value;
+                lag += Math.Max(0, watermarks.High.Value - Math.Max(task.State.NextInputOffset, start));
             }
         }
 

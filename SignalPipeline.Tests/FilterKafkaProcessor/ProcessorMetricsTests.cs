@@ -178,6 +178,30 @@ public sealed class ProcessorMetricsTests
         Assert.Equal(0, lag.Observe());
     }
 
+    [Fact]
+    public void The_consumer_lag_does_not_count_records_deleted_before_the_committed_position()
+    {
+        using var harness = new ProcessorHarness();
+        using var lag = Collect<long>(harness, "consumer.lag");
+        using var aborted = Collect<long>(harness, "transactions.aborted");
+
+        // Five records on partition 0, nothing committed, the first three gone (retention): two are there to read.
+        foreach (var stream in new[] { "a", "b", "c", "d", "e" })
+        {
+            harness.Produce(ProcessorHarness.Chunk(stream, 0), 0);
+        }
+
+        harness.Cluster.DeleteRecords(ProcessorHarness.Input, 0, 3);
+        harness.Cluster.Faults.Fail(FaultPoint.CommitTransaction, () => KafkaFaults.Abortable(), count: 3);
+        harness.Start();
+        harness.StepUntil(() => aborted.Sum() == 1);
+        harness.Time.Advance(TimeSpan.FromSeconds(1));
+        harness.Step();
+
+        // Until 2026-12-06 a partition with no committed position was counted from offset 0: 5.
+        Assert.Equal(2, lag.Observe());
+    }
+
     [Theory]
     [InlineData("abortable")]
     [InlineData("fatal")]
