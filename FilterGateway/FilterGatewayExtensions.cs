@@ -48,8 +48,9 @@ public static class FilterGatewayExtensions
         builder.Services.AddSingleton<LargeRequestAdmission>();
         builder.Services.AddSingleton<RefusalBudget>();
         builder.Services.AddSingleton<RequestBodyDeadline>();
-        // The rate limit's table: at most FilterGateway:MaxTrackedAddresses addresses have a bucket of their own.
-        builder.Services.AddSingleton(services => services.GetRequiredService<GatewayMetrics>().Addresses.Add("rate_limit",
+        // The rate limit's table: at most FilterGateway:MaxTrackedAddresses addresses have a bucket of their own. Made at
+        // start, not on the first request, so .addresses.tracked{table=rate_limit} is reported from the start.
+        builder.Services.AddActivatedSingleton(services => services.GetRequiredService<GatewayMetrics>().Addresses.Add("rate_limit",
             new AddressTable<string>(services.GetRequiredService<IOptions<FilterGatewayOptions>>().Value.MaxTrackedAddresses, GatewayMetrics.AddressTableOverflow)));
 
         builder.Services.AddRateLimiter(limiter =>

@@ -40,7 +40,7 @@ public sealed class BridgeMetrics
         _samples = meter.CreateCounter<long>("signalpipeline.bridge.samples.consumed", "{sample}", "Samples read from the output topic.");
         _undecodable = meter.CreateCounter<long>("signalpipeline.bridge.chunks.undecodable", "{chunk}", "Records of the output topic that could not be decoded (skipped).");
         _overflowed = meter.CreateCounter<long>("signalpipeline.bridge.samples.overflowed", "{sample}",
-            "Samples discarded before any frame took them: a stream's pending samples at Bridge:MaxPendingSamplesPerStream, or a chunk finding all streams at Bridge:MaxPendingSamples.");
+            "Samples discarded before any frame took them: a stream's pending samples at Bridge:MaxPendingSamplesPerStream, a chunk finding all streams at Bridge:MaxPendingSamples, and that stream's later chunks until its next frame (a frame carries no gap).");
         _throttled = meter.CreateCounter<long>("signalpipeline.bridge.messages.throttled", "{frame}",
             "Client WebSocket frames (commands, fragments, pings) read later because the client sent more than Bridge:ClientMessagesPerSecond.");
         _requestsRejected = meter.CreateCounter<long>("signalpipeline.bridge.requests.rejected", "{request}",

@@ -226,6 +226,25 @@ public sealed class GatewayEdgeTests
     }
 
     [Fact]
+    public async Task Every_address_table_is_reported_from_the_start_before_any_request()
+    {
+        // docs/filter-api.md: .addresses.tracked{table=rate_limit,refusals,probes}. The tables were made on the first
+        // request that used them, so a dashboard showed no series for them until then.
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = "http://127.0.0.1:1",
+        });
+        var meters = gateway.App.Services.GetRequiredService<IMeterFactory>();
+        using var tracked = DocumentedMetric.Collect<long>(meters, GatewayMetrics.MeterName, "signalpipeline.gateway.addresses.tracked");
+        using var overflowed = DocumentedMetric.Collect<long>(meters, GatewayMetrics.MeterName, "signalpipeline.gateway.addresses.overflowed");
+
+        string[] tables = ["probes", "rate_limit", "refusals"];
+        Assert.Equal(tables, tracked.Matching().Select(m => (string)m.Tags["table"]!).Order());
+        Assert.Equal(tables, overflowed.Matching().Select(m => (string)m.Tags["table"]!).Order());
+        Assert.All(tracked.Matching(), m => Assert.Equal(0, m.Value));
+    }
+
+    [Fact]
     public async Task PastMaxTrackedAddressesNewClientAddressesShareOneBudgetAndTheTablesAreCounted()
     {
         await using var backend = await StartServiceAsync();

@@ -36,6 +36,36 @@ public sealed class BridgeMetricsTests
     }
 
     [Fact]
+    public async Task Every_address_table_is_reported_from_the_start_before_any_request()
+    {
+        // docs/websocket-bridge.md's limits table: .addresses.tracked{table=requests,connects,filter_state}. The
+        // filter-state limiter was made on the first GET /streams/{id}/filter, so its table was missing from the gauge
+        // (a dashboard showed no series) until someone asked for a filter state.
+        await using var bridge = await BridgeLimitsTests.StartBridgeAsync();
+        using var tracked = Collect<long>(bridge, "addresses.tracked").AssertDocumented(typeof(ObservableGauge<>), "{address}");
+        using var overflowed = Collect<long>(bridge, "addresses.overflowed").AssertDocumented(typeof(ObservableCounter<>), "{lookup}");
+
+        string[] tables = ["requests", "connects", "filter_state"];
+        Assert.Equal(tables.Order(), tracked.Matching().Select(m => (string)m.Tags["table"]!).Order());
+        Assert.Equal(tables.Order(), overflowed.Matching().Select(m => (string)m.Tags["table"]!).Order());
+        Assert.All(tracked.Matching(), m => Assert.Equal(0, m.Value));
+    }
+
+    [Fact]
+    public void Samples_overflowed_is_described_with_every_case_that_counts_in_it()
+    {
+        // docs/websocket-bridge.md: a stream's pending samples past MaxPendingSamplesPerStream, a chunk that would pass
+        // MaxPendingSamples, and that stream's later chunks until its next frame are all counted here.
+        using var meters = new SignalPipeline.Tests.FilterKafkaProcessor.TestMeterFactory();
+        _ = new BridgeMetrics(meters);
+        using var overflowed = DocumentedMetric.Collect<long>(meters, BridgeMetrics.MeterName, "signalpipeline.bridge.samples.overflowed");
+        var description = overflowed.AssertDocumented(typeof(Counter<>), "{sample}").Instrument!.Description!;
+        Assert.Contains("Bridge:MaxPendingSamplesPerStream", description, StringComparison.Ordinal);
+        Assert.Contains("Bridge:MaxPendingSamples,", description, StringComparison.Ordinal);
+        Assert.Contains("later chunks until its next frame", description, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Frames_sent_are_the_data_messages_a_client_got_each_with_its_delay_from_the_chunks_arrival()
     {
         await using var bridge = await BridgeLimitsTests.StartBridgeAsync();
@@ -74,8 +104,9 @@ public sealed class BridgeMetricsTests
         }
 
         var done = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        await Poll.UntilAsync(() => sent.Sum() == received, Patience, () => $"frames.sent {sent.Sum()} to equal the {received} data messages received");
-        Assert.Equal(received, delay.Matching().Count);
+        // FrameSent adds to the counter, then records the delay: both are read until they have the last frame.
+        await Poll.UntilAsync(() => sent.Sum() == received && delay.Matching().Count == received, Patience,
+            () => $"frames.sent {sent.Sum()} and frame.delay's {delay.Matching().Count} values to equal the {received} data messages received");
         Assert.All(delay.Matching(), m => Assert.InRange(m.Value, 10_000, done - arrived));
     }
 

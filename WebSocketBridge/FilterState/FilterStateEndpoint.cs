@@ -25,7 +25,8 @@ public static class FilterStateEndpoint
             .ValidateOnStart();
         builder.Services.AddSingleton<FilterStateMetrics>();
         builder.Services.AddSingleton<FilterStateCache>();
-        builder.Services.AddSingleton<FilterStateRateLimit>();
+        // Made at start, not on the first request: its address table is in .addresses.tracked{table=filter_state} from the start.
+        builder.Services.AddActivatedSingleton<FilterStateRateLimit>();
         return builder;
     }
 
