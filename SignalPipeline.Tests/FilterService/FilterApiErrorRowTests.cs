@@ -61,6 +61,27 @@ public sealed class FilterApiErrorRowTests
     }
 
     [Fact]
+    public async Task Kalman_parameters_that_overflow_answer_x0_for_one_sample_then_422_for_the_next_call_with_that_state()
+    {
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync();
+        using var client = service.CreateClient();
+
+        // docs/filters.md, "Parameters near the range of a double": q = r = 1e308 over one sample, p = p0 + q = 1e308 and
+        // p + r infinite, so k = 0 and the output is x0 with a finite state; the next sample's p + q is infinite, k NaN.
+        var (first, state) = await RunAsync(client, "kalman", [1], paramsJson: """{"q":1e308,"r":1e308,"x0":0.25}""");
+        Assert.Equal([0.25], first);
+
+        using (var next = await PostJsonAsync(client, "/kalman/audio/run", RunBody([2], state)))
+        {
+            await AssertProblemAsync(next, HttpStatusCode.UnprocessableEntity,
+                "the kalman filter's output at sample 0 is not finite: the input's magnitude, the parameters or the state carried over take it beyond the range of a double (docs/filters.md).");
+        }
+
+        var (filtered, _) = await RunAsync(client, "kalman", [0.2, 0.9, -0.8]);
+        AssertBitIdentical(Reference("kalman", [0.2, 0.9, -0.8]), filtered);
+    }
+
+    [Fact]
     public async Task A_bad_batch_parameter_gets_400_naming_the_parameter_not_an_item()
     {
         await using var service = await FilterServiceLimitsTests.StartServiceAsync();
