@@ -66,8 +66,14 @@ public sealed class SettingTimeRangeAttribute(string minimum, string maximum) : 
         => value is TimeSpan time && time >= Minimum && time <= Maximum
             ? ValidationResult.Success
             : new ValidationResult(
-                $"{SettingName.Of(context)} = {value} is out of range [{minimum}, {maximum}].",
+                $"{SettingName.Of(context)} = {value} is out of range [{minimum}, {maximum}].{BareNumberHint(value)}",
                 context.MemberName is { } member ? [member] : null);
+
+    // TimeSpan's parse takes "30" as 30 days: a value of whole days is most likely a number of seconds meant.
+    private static string BareNumberHint(object? value)
+        => value is TimeSpan { Days: > 0 and <= 86_400 } time && time.Ticks % TimeSpan.TicksPerDay == 0
+            ? $" A bare number is days in a time span: for {time.Days} s write {TimeSpan.FromSeconds(time.Days).ToString("c", CultureInfo.InvariantCulture)}."
+            : "";
 }
 
 /// <summary>A string setting that must be set (not empty or blank); the message names the setting.</summary>

@@ -40,6 +40,8 @@ public sealed class GatewaySettingsTests
     [InlineData("MaxConnections", "0", "FilterGateway:MaxConnections = 0 is out of range [1, 1000000]")]
     [InlineData("MaxConnectionsPerAddress", "0", "FilterGateway:MaxConnectionsPerAddress = 0 is out of range [1, 1000000]")]
     [InlineData("RefusalWindow", "00:00:00.5", "FilterGateway:RefusalWindow = 00:00:00.5000000 is out of range [00:00:01, 01:00:00]")]
+    // A bare number is days to .NET's TimeSpan parse: the message says so and gives the form meant.
+    [InlineData("RefusalWindow", "30", "FilterGateway:RefusalWindow = 30.00:00:00 is out of range [00:00:01, 01:00:00]. A bare number is days in a time span: for 30 s write 00:00:30.")]
     [InlineData("RequestBodyTimeout", "00:00:00.5", "FilterGateway:RequestBodyTimeout = 00:00:00.5000000 is out of range [00:00:01, 01:00:00]")]
     // The other ranges docs/filter-api.md's gateway table gives, each just past its bound.
     [InlineData("LargeRequestBytes", "-1", "FilterGateway:LargeRequestBytes = -1 is out of range")]
