@@ -106,29 +106,45 @@ public sealed class FaultEndpointTests(FaultEndpointTests.Broker broker) : IClas
     }
 
     [Fact]
-    public async Task Health_is_unready_while_a_configured_topic_reports_an_error_and_alive_stays_healthy()
-    {
+    public Task Health_is_unready_while_a_configured_topic_reports_an_error_and_alive_stays_healthy()
         // docs/kafka.md and docs/operations.md: /health is healthy once a client sees every configured topic without an
         // error; /alive is the process, never unhealthy. Read over HTTP from the broker process, as a probe would.
+        => AssertUnreadyAndAliveWhileAsync("'orders' reports an error",
+            faults => faults.SetTopicErrorAsync("orders", ErrorCode.TopicAuthorizationFailed));
+
+    [Fact]
+    public Task Health_is_unready_while_no_broker_answers_metadata_and_alive_stays_healthy()
+        // docs/operations.md's readiness table: the dev broker is unready when "a client gets no metadata through the
+        // bootstrap port in 3 s". Every broker down.
+        => AssertUnreadyAndAliveWhileAsync("no broker answers",
+            async faults =>
+            {
+                await faults.SetBrokerDownAsync(1);
+                await faults.SetBrokerDownAsync(2);
+            });
+
+    /// <summary>/health turns 503 Unhealthy while <paramref name="fault"/> holds, /alive stays 200, and /health is 200 once it is cleared.</summary>
+    private async Task AssertUnreadyAndAliveWhileAsync(string what, Func<DevBrokerFaults, Task> fault)
+    {
         var faults = new DevBrokerFaults(broker.Process.Http);
         await faults.ClearAsync();
         Assert.Equal((HttpStatusCode.OK, "Healthy"), await ProbeAsync("/health"));
         try
         {
-            await faults.SetTopicErrorAsync("orders", ErrorCode.TopicAuthorizationFailed);
+            await fault(faults);
             (HttpStatusCode Status, string Body) health = default;
             await Poll.UntilAsync(() => (health = ProbeAsync("/health").GetAwaiter().GetResult()).Status != HttpStatusCode.OK, Timeout,
-                () => $"/health to turn unready while 'orders' reports an error (got {health})");
+                () => $"/health to turn unready while {what} (got {health})");
             Assert.Equal((HttpStatusCode.ServiceUnavailable, "Unhealthy"), health);
             Assert.Equal((HttpStatusCode.OK, "Healthy"), await ProbeAsync("/alive"));
         }
         finally
         {
-            await faults.SetTopicErrorAsync("orders", ErrorCode.NoError);
+            await faults.ClearAsync();
         }
 
         await Poll.UntilAsync(() => ProbeAsync("/health").GetAwaiter().GetResult().Status == HttpStatusCode.OK, Timeout,
-            () => "/health to be healthy again once the topic's error is cleared");
+            () => $"/health to be healthy again once the fault ({what}) is cleared");
     }
 
     private async Task<(HttpStatusCode Status, string Body)> ProbeAsync(string path)
