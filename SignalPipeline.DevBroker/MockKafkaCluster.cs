@@ -64,6 +64,10 @@ public sealed partial class MockKafkaCluster : IDisposable
             throw new InvalidOperationException("rd_kafka_mock_cluster_new failed.");
         }
 
+        // The mock names broker 0 as the controller by default, a broker it does not have (its ids are 1..N): an admin
+        // client then waits its whole timeout for it (CreateTopics: "Failed while waiting for controller"). Broker 1 is
+        // one it has; the call then fails at once, the mock having no CreateTopics (Local_UnsupportedFeature).
+        LibrdkafkaNative.MockSetControllerId(cluster, 1);
         var bootstraps = Marshal.PtrToStringUTF8(LibrdkafkaNative.MockClusterBootstraps(cluster)) ?? "";
         return new MockKafkaCluster(client, cluster, bootstraps, brokerCount);
 

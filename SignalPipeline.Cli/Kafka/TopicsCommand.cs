@@ -184,10 +184,10 @@ public static class TopicsCommand
 
     /// <summary>
     /// Why <paramref name="topics"/> were not created, on a cluster that answered its metadata: each topic's refusal
-    /// (a policy, an ACL), or the admin client's own error. CreateTopics goes to the cluster's controller; librdkafka's
-    /// mock cluster (the dev broker) answers metadata with ControllerId 0, a broker it does not have (its brokers are
-    /// 1..N; seen with kcat -L -d metadata), so the admin client waits for that broker the whole --timeout and gives up
-    /// with "Failed while waiting for controller" (Local_TimedOut). The mock has no CreateTopics handler either.
+    /// (a policy, an ACL), or the admin client's own error. The dev broker (librdkafka's mock cluster) has no CreateTopics:
+    /// the client says so at once (Local_UnsupportedFeature, "Topic Admin API (KIP-4) not supported by broker"). A cluster
+    /// whose controller does not answer (or librdkafka's client-side mock, <c>test.mock.num.brokers</c>, which names
+    /// controller 0, a broker it does not have) fails after --timeout with "Failed while waiting for controller".
     /// </summary>
     internal static string NotCreated(KafkaException ex, IReadOnlyList<TopicCreation> topics, string servers)
     {
@@ -195,12 +195,16 @@ public static class TopicsCommand
         var why = ex is CreateTopicsException refused
             ? string.Join("; ", refused.Results.Where(r => r.Error.IsError).Select(r => $"'{r.Topic}': {r.Error.Reason} ({r.Error.Code})"))
             : $"{ex.Error.Reason} ({ex.Error.Code})";
-        var hint = ex.Error.Code == ErrorCode.Local_TimedOut
-            ? " Topics are created by the cluster's controller, and none answered within --timeout. The dev broker " +
-              "(librdkafka's mock cluster, docs/kafka.md) names a controller it does not have and creates no topic on request: " +
-              "it creates the topics in DevBroker:Topics at its start, so add these there and restart it. On another cluster, " +
-              "check that its controller is up, or raise --timeout."
-            : string.Empty;
+        var hint = ex.Error.Code switch
+        {
+            ErrorCode.Local_UnsupportedFeature =>
+                " The dev broker (librdkafka's mock cluster, docs/kafka.md) creates no topic on request: it creates the " +
+                "topics in DevBroker:Topics at its start, so add these there and restart it.",
+            ErrorCode.Local_TimedOut =>
+                " Topics are created by the cluster's controller, and none answered within --timeout: check that its " +
+                "controller is up, or raise --timeout.",
+            _ => string.Empty,
+        };
         return $"Kafka at {servers} answered but did not create {names}: {why}.{hint}";
     }
 

@@ -21,8 +21,8 @@ public sealed class TopicsCommandBootstrapTests(MockBrokerFixture broker)
         var output = new StringWriter();
         var error = new StringWriter();
 
-        // The fixture's broker has every pipeline topic with 4 partitions: nothing to create, nothing wrong. It does not
-        // answer DescribeConfigs (the configs are then not checked): --timeout bounds that wait.
+        // The fixture's broker has every pipeline topic with 4 partitions: nothing to create, nothing wrong. It has no
+        // DescribeConfigs (the configs are then not checked); --timeout bounds any wait.
         var exit = await root.Parse(["kafka", "topics", verb, option, broker.Bootstrap, "--partitions", $"{MockBrokerFixture.Partitions}", "--timeout", "2"])
             .InvokeAsync(new InvocationConfiguration { Output = output, Error = error })
             .WaitAsync(TimeSpan.FromSeconds(90));
