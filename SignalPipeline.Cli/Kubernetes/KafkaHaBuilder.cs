@@ -51,11 +51,12 @@ internal sealed class KafkaHaBuilder(KubernetesOptions options, KafkaBuilder kaf
         {
             Name = name,
             Image = options.HaKafkaImage,
-            // Each broker's id is its pod's ordinal and it advertises its own stable DNS name; the rest is the ConfigMap.
+            // Each broker's id is its pod's ordinal and it advertises its own stable DNS name, namespace-qualified so that
+            // clients in other namespaces (KEDA's operator) resolve it too; the rest is the ConfigMap.
             Command =
             [
                 "sh", "-c",
-                $"export KAFKA_NODE_ID=\"${{HOSTNAME##*-}}\" KAFKA_ADVERTISED_LISTENERS=\"PLAINTEXT://${{HOSTNAME}}.{headless}:{ClientPort}\"; exec /etc/kafka/docker/run",
+                $"export KAFKA_NODE_ID=\"${{HOSTNAME##*-}}\" KAFKA_ADVERTISED_LISTENERS=\"PLAINTEXT://${{HOSTNAME}}.{headless}.{options.ServiceDomain}:{ClientPort}\"; exec /etc/kafka/docker/run",
             ],
             Ports = ports.Select(p => new V1ContainerPort { Name = p.Name, ContainerPort = p.TargetPort, Protocol = "TCP" }).ToList(),
             EnvFrom = [new V1EnvFromSource { ConfigMapRef = new V1ConfigMapEnvSource { Name = name + "-env" } }],

@@ -32,7 +32,8 @@ internal sealed class KedaOverlay(KubernetesOptions options, List<string> warnin
                 [
                     new ScaleTrigger("kafka", new Dictionary<string, string>
                     {
-                        ["bootstrapServers"] = $"{kafka.Name}:{clientPort.ServicePort}",
+                        // KEDA's operator connects from its own namespace: the bare Service name resolves only in this one.
+                        ["bootstrapServers"] = $"{kafka.Name}.{options.ServiceDomain}:{clientPort.ServicePort}",
                         ["consumerGroup"] = SignalPipeline.Kafka.PipelineTopics.ProcessorGroup,
                         ["topic"] = SignalPipeline.Kafka.PipelineTopics.DefaultInput,
                         ["lagThreshold"] = options.LagThreshold.ToString(System.Globalization.CultureInfo.InvariantCulture),

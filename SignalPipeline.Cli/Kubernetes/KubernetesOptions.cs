@@ -37,6 +37,12 @@ public sealed partial record KubernetesOptions
 
     public string Namespace { get; init; } = "signal-processing";
 
+    /// <summary>
+    /// <c>namespace.svc</c>: a Service's name with it (<c>kafka.signal-processing.svc</c>) resolves from every namespace,
+    /// through the search path from this one too. For addresses used from outside the namespace (KEDA's operator).
+    /// </summary>
+    public string ServiceDomain => Namespace + ".svc";
+
     /// <summary>Values for non-secret parameters that have no default in the manifest.</summary>
     public IReadOnlyDictionary<string, string> Parameters { get; init; } = new Dictionary<string, string>();
 

@@ -7,14 +7,18 @@ namespace SignalPipeline.Cli.Kubernetes;
 /// <c>{filter-kalman.bindings.http.url}</c>, <c>{param.value}</c>) to what they are inside the cluster, the way
 /// aspirate does: a binding's host is the resource's Service name, its port the Service port, and an http URL is
 /// <c>http://name:port</c>. https bindings have no in-cluster equivalent (TLS ends at the Ingress), so a value that
-/// uses one is dropped.
+/// uses one is dropped. With a <paramref name="serviceDomain"/> (<c>signal-processing.svc</c>) a host is
+/// <c>name.signal-processing.svc</c>, which resolves from every namespace.
 /// </summary>
-public sealed class ManifestExpressions(AspireManifest manifest, IReadOnlyDictionary<string, string> parameterValues)
+public sealed class ManifestExpressions(AspireManifest manifest, IReadOnlyDictionary<string, string> parameterValues, string? serviceDomain = null)
 {
     private const int FirstCustomPort = 10000;
 
     /// <summary>The in-cluster value of a manifest string.</summary>
     public ResolvedValue Resolve(string text) => Resolve(text, depth: 0);
+
+    /// <summary>The same resolver with hosts qualified by <paramref name="domain"/> (<c>namespace.svc</c>).</summary>
+    public ManifestExpressions WithServiceDomain(string domain) => new(manifest, parameterValues, domain);
 
     /// <summary>Container port of a binding: its targetPort, else 8080 for http as the .NET images listen there.</summary>
     public int TargetPort(ManifestResource resource, ManifestBinding binding)
@@ -138,14 +142,15 @@ public sealed class ManifestExpressions(AspireManifest manifest, IReadOnlyDictio
         }
 
         var port = ServicePort(resource, binding).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var host = serviceDomain is null ? resource.Name : $"{resource.Name}.{serviceDomain}";
         var value = property switch
         {
-            "host" => resource.Name,
+            "host" => host,
             "port" => port,
             "targetPort" => TargetPort(resource, binding).ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "hostAndPort" => $"{resource.Name}:{port}",
+            "hostAndPort" => $"{host}:{port}",
             "scheme" => binding.Scheme,
-            "url" => $"{binding.Scheme}://{resource.Name}:{port}",
+            "url" => $"{binding.Scheme}://{host}:{port}",
             _ => throw new ManifestException($"Expression '{{{expression}}}': unknown binding property '{property}'."),
         };
         return new ResolvedValue(value, IsSecret: false, IsDropped: false, references);

@@ -16,10 +16,14 @@ internal sealed class WorkloadPreparer(AspireManifest manifest, KubernetesOption
         var config = new SortedDictionary<string, string>(StringComparer.Ordinal);
         var secrets = new SortedDictionary<string, string>(StringComparer.Ordinal);
         var references = new SortedSet<string>(StringComparer.Ordinal);
+        var isKafka = resource.Name == options.KafkaResource;
+        // What a broker advertises is where every client goes after bootstrap, from wherever it runs: KEDA's operator
+        // (overlays/keda) reads the lag from its own namespace, where the bare Service name `kafka` does not resolve.
+        var resolver = isKafka ? expressions.WithServiceDomain(options.ServiceDomain) : expressions;
 
         foreach (var (key, raw) in resource.Env)
         {
-            var value = expressions.Resolve(raw);
+            var value = resolver.Resolve(raw);
             references.UnionWith(value.References);
             if (value.IsDropped)
             {
@@ -53,7 +57,6 @@ internal sealed class WorkloadPreparer(AspireManifest manifest, KubernetesOption
             .Where(b => !b.IsHttps)
             .Select(b => new WorkloadPort(KubernetesObjects.PortName(b.Name), expressions.TargetPort(resource, b), expressions.ServicePort(resource, b)))
             .ToList();
-        var isKafka = resource.Name == options.KafkaResource;
         var usesKafka = references.Contains(options.KafkaResource);
 
         if (resource.IsProject)

@@ -383,8 +383,9 @@ public sealed class DeploymentRuleTests
             }
 
             Assert.False(bindHost is "localhost" or "127.0.0.1", $"{where}: a listener bound to loopback is reachable only inside its pod");
-            // "kafka": a Service; "kafka-0.kafka-headless": a pod of the StatefulSet through its headless Service.
-            var labels = host.Split('.');
+            // "kafka": a Service; "kafka-0.kafka-headless": a pod of the StatefulSet through its headless Service; either
+            // may be qualified with ".<namespace>.svc" (resolvable from other namespaces).
+            var labels = StripServiceDomain(host, kafka.Metadata.NamespaceProperty).Split('.');
             var service = objects.OfType<V1Service>().SingleOrDefault(s => s.Metadata.Name == labels[labels.Length == 1 ? 0 : 1]);
             Assert.True(service is not null, $"{where}: no Service for {host}");
             Assert.True(labels.Length == 1 || (service.Spec.ClusterIP == "None" && labels[0].StartsWith(kafka.Metadata.Name + "-", StringComparison.Ordinal)), $"{where}: not a broker pod's name");
@@ -394,6 +395,42 @@ public sealed class DeploymentRuleTests
             Assert.True(target.ContainerPort == bindPort, $"{where}: Service port {port} leads to {target.ContainerPort}");
         }
     }
+
+    [Fact]
+    public async Task TheKedaOperatorReachesKafkaFromItsOwnNamespace()
+    {
+        // KEDA's operator runs in the keda namespace and reads the lag itself: it bootstraps from the trigger's address,
+        // then connects to what the broker advertises. A bare Service name (kafka) is looked up there as kafka.keda.
+        using var temp = new TempFolder();
+        var tree = Kustomize.CopyWithSecretPlaceholders(Repository.Path("deploy", "k8s"), temp.Path);
+        var scaledObject = KubernetesGeneratorTests.AssertKedaOverlay(await Kustomize.RenderAsync(Path.Combine(tree, "overlays", "keda")));
+        var objects = await RenderAsync("overlays/keda");
+        var kafka = Assert.Single(objects.OfType<V1StatefulSet>());
+        var ns = kafka.Metadata.NamespaceProperty;
+        Assert.NotEqual(KedaNamespace, ns);
+
+        var bootstrap = scaledObject["spec"]["triggers"][0]["metadata"]["bootstrapServers"].ToString();
+        var colon = bootstrap.LastIndexOf(':');
+        var (host, port) = (bootstrap[..colon], int.Parse(bootstrap[(colon + 1)..], CultureInfo.InvariantCulture));
+        var serviceName = StripServiceDomain(host, ns);
+        Assert.True(serviceName != host, $"bootstrapServers {bootstrap}: not resolvable from the {KedaNamespace} namespace (want <service>.{ns}.svc)");
+        var service = objects.OfType<V1Service>().Single(s => s.Metadata.Name == serviceName);
+        var servicePort = service.Spec.Ports.Single(p => p.Port == port);
+        var containerPort = kafka.Spec.Template.Spec.Containers.Single().Ports
+            .Single(p => p.Name == servicePort.TargetPort.Value || p.ContainerPort.ToString(CultureInfo.InvariantCulture) == servicePort.TargetPort.Value).ContainerPort;
+
+        var config = objects.OfType<V1ConfigMap>().Single(c => c.Metadata.Name == "kafka-env").Data;
+        var bound = KafkaListeners(config["KAFKA_LISTENERS"]);
+        var listener = bound.Single(l => l.Value.Port == containerPort).Key;
+        var advertised = KafkaListeners(config["KAFKA_ADVERTISED_LISTENERS"])[listener].Host;
+        Assert.True(StripServiceDomain(advertised, ns) != advertised, $"{listener} advertises {advertised}: not resolvable from the {KedaNamespace} namespace");
+    }
+
+    private const string KedaNamespace = "keda";
+
+    /// <summary><paramref name="host"/> without a trailing <c>.namespace.svc</c> (unchanged when it has none).</summary>
+    private static string StripServiceDomain(string host, string ns) =>
+        host.EndsWith($".{ns}.svc", StringComparison.Ordinal) ? host[..^$".{ns}.svc".Length] : host;
 
     /// <summary><c>NAME://host:port,...</c> by listener name.</summary>
     private static Dictionary<string, (string Host, int Port)> KafkaListeners(string text) => text.Split(',').Select(l =>

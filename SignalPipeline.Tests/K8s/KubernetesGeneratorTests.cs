@@ -144,7 +144,8 @@ public sealed class KubernetesGeneratorTests
         Assert.Equal("kafka:9092", processor["ConnectionStrings__kafka"]);
         Assert.Equal("http://filter-rls:8080", processor["RLS_SERVICE_URL"]);
         Assert.Equal("20", processor["Kafka__Partitions"]); // parameter default
-        Assert.Equal("PLAINTEXT://kafka:29092,PLAINTEXT_HOST://kafka:9092,PLAINTEXT_INTERNAL://kafka:9093", kafka["KAFKA_ADVERTISED_LISTENERS"]);
+        // The broker advertises names that resolve from every namespace (KEDA's operator reads the lag from its own).
+        Assert.Equal("PLAINTEXT://kafka.signal-processing.svc:29092,PLAINTEXT_HOST://kafka.signal-processing.svc:9092,PLAINTEXT_INTERNAL://kafka.signal-processing.svc:9093", kafka["KAFKA_ADVERTISED_LISTENERS"]);
 
         // https has no in-cluster equivalent: those variables are left out, not set to a wrong URL.
         Assert.DoesNotContain(gateway.Keys, k => k.Contains("HTTPS", StringComparison.OrdinalIgnoreCase) || k.Contains("__https__", StringComparison.Ordinal));
@@ -383,7 +384,7 @@ public sealed class KubernetesGeneratorTests
         using var temp = new TempFolder();
         var rendered = await Kustomize.RenderAsync(Path.Combine(WriteSampleTree(temp), "overlays", "keda"));
         var scaledObject = AssertKedaOverlay(rendered);
-        Assert.Equal("kafka:9092", scaledObject["spec"]["triggers"][0]["metadata"]["bootstrapServers"].ToString());
+        Assert.Equal("kafka.signal-processing.svc:9092", scaledObject["spec"]["triggers"][0]["metadata"]["bootstrapServers"].ToString());
     }
 
     [Fact]
