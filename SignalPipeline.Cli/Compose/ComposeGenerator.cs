@@ -71,7 +71,8 @@ public sealed class ComposeGenerator
 
         if (options.Partitions < options.ProcessorReplicas)
         {
-            throw new ManifestException($"--partitions ({options.Partitions}) must be at least the processor's replicas ({options.ProcessorReplicas}).");
+            // Named by both options: either may be the one typed wrong (docs/compose.md).
+            throw new ManifestException($"--partitions ({options.Partitions}) must be at least --processor-replicas ({options.ProcessorReplicas}), or replicas beyond it idle.");
         }
 
         // REGISTRY and TAG name the images as 'k8s images' does (scripts/compose-up.sh builds them with it): a value it

@@ -44,7 +44,7 @@ public sealed class ComposeFileTests
     [Theory]
     [InlineData(0, 8, "--processor-replicas must be 1 or more, not 0.")]
     [InlineData(-1, 8, "--processor-replicas must be 1 or more, not -1.")]
-    [InlineData(3, 2, "--partitions (2) must be at least the processor's replicas (3).")]
+    [InlineData(3, 2, "--partitions (2) must be at least --processor-replicas (3), or replicas beyond it idle.")]
     public void ReplicasBelowOneOrAbovePartitionsAreRefusedNamingTheOption(int replicas, int partitions, string message)
     {
         var error = Assert.Throws<ManifestException>(() => new ComposeGenerator(Manifest, new ComposeOptions { ProcessorReplicas = replicas, Partitions = partitions }));
