@@ -391,8 +391,8 @@ public sealed class DeploymentRuleTests
             Assert.True(labels.Length == 1 || (service.Spec.ClusterIP == "None" && labels[0].StartsWith(kafka.Metadata.Name + "-", StringComparison.Ordinal)), $"{where}: not a broker pod's name");
             var servicePort = service.Spec.Ports.SingleOrDefault(p => p.Port == port);
             Assert.True(servicePort is not null, $"{where}: Service {service.Metadata.Name} has no port {port}");
-            var target = broker.Ports.Single(p => p.Name == servicePort.TargetPort.Value || p.ContainerPort.ToString(CultureInfo.InvariantCulture) == servicePort.TargetPort.Value);
-            Assert.True(target.ContainerPort == bindPort, $"{where}: Service port {port} leads to {target.ContainerPort}");
+            var target = ContainerPort(broker.Ports, servicePort);
+            Assert.True(target == bindPort, $"{where}: Service port {port} leads to {target}");
         }
     }
 
@@ -416,8 +416,7 @@ public sealed class DeploymentRuleTests
         Assert.True(serviceName != host, $"bootstrapServers {bootstrap}: not resolvable from the {KedaNamespace} namespace (want <service>.{ns}.svc)");
         var service = objects.OfType<V1Service>().Single(s => s.Metadata.Name == serviceName);
         var servicePort = service.Spec.Ports.Single(p => p.Port == port);
-        var containerPort = kafka.Spec.Template.Spec.Containers.Single().Ports
-            .Single(p => p.Name == servicePort.TargetPort.Value || p.ContainerPort.ToString(CultureInfo.InvariantCulture) == servicePort.TargetPort.Value).ContainerPort;
+        var containerPort = ContainerPort(kafka.Spec.Template.Spec.Containers.Single().Ports, servicePort);
 
         var config = objects.OfType<V1ConfigMap>().Single(c => c.Metadata.Name == "kafka-env").Data;
         var bound = KafkaListeners(config["KAFKA_LISTENERS"]);
@@ -427,6 +426,10 @@ public sealed class DeploymentRuleTests
     }
 
     private const string KedaNamespace = "keda";
+
+    /// <summary>The container port a Service port's targetPort (a name or a number) leads to.</summary>
+    private static int ContainerPort(IList<V1ContainerPort> ports, V1ServicePort servicePort) => ports
+        .Single(p => p.Name == servicePort.TargetPort.Value || p.ContainerPort.ToString(CultureInfo.InvariantCulture) == servicePort.TargetPort.Value).ContainerPort;
 
     /// <summary><paramref name="host"/> without a trailing <c>.namespace.svc</c> (unchanged when it has none).</summary>
     private static string StripServiceDomain(string host, string ns) =>
@@ -440,6 +443,42 @@ public sealed class DeploymentRuleTests
         var colon = address.LastIndexOf(':');
         return (Name: l[..scheme], Host: address[..colon], Port: int.Parse(address[(colon + 1)..], CultureInfo.InvariantCulture));
     }).ToDictionary(l => l.Name, l => (l.Host, l.Port));
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("overlays/ha")]
+    public async Task TheTroubleshootingDebugPoliciesLetTheDebugPodReachTheGatewayAndKafkaAndNothingElse(string overlay)
+    {
+        // docs/kubernetes.md, "Troubleshooting": the NetworkPolicies a user applies for a debug pod labelled
+        // app=pipeline-debug, which then curls filter-gateway:8000, runs kcat against kafka:9092, and times out on
+        // filter-kalman (it admits only the gateway). The snippet is loaded as the user's kubectl would take it.
+        const string Start = "kubectl apply -n signal-processing -f - <<'EOF'\n";
+        var doc = File.ReadAllText(Repository.Path("docs", "kubernetes.md")).ReplaceLineEndings("\n");
+        var from = doc.IndexOf(Start, StringComparison.Ordinal);
+        Assert.True(from >= 0, "the debug NetworkPolicy snippet is gone from docs/kubernetes.md");
+        from += Start.Length;
+        var debugPolicies = Kustomize.LoadStrict(doc[from..doc.IndexOf("\nEOF\n", from, StringComparison.Ordinal)]).OfType<V1NetworkPolicy>().ToList();
+        Assert.Equal(3, debugPolicies.Count);
+
+        var objects = await RenderAsync(overlay);
+        var evaluator = new NetworkPolicyEvaluator([.. objects.OfType<V1NetworkPolicy>(), .. debugPolicies]);
+        int PodPort(string service, int servicePort)
+        {
+            var port = objects.OfType<V1Service>().Single(s => s.Metadata.Name == service).Spec.Ports.Single(p => p.Port == servicePort);
+            var pod = Workloads(objects).Single(w => w.Name == service).Pod;
+            return ContainerPort([.. pod.Containers.SelectMany(c => c.Ports ?? [])], port);
+        }
+
+        Assert.True(evaluator.Allows("pipeline-debug", "filter-gateway", PodPort("filter-gateway", 8000)), "curl http://filter-gateway:8000");
+        Assert.True(evaluator.Allows("pipeline-debug", "kafka", PodPort("kafka", 9092)), "kcat -b kafka:9092");
+        Assert.False(evaluator.Allows("pipeline-debug", "filter-kalman", PodPort("filter-kalman", 8080)), "filter-kalman admits only the gateway");
+
+        // A label of its own: no workload's Service, budget or pods select the debug pod.
+        static bool Debug(IDictionary<string, string>? labels) => labels is not null && labels.TryGetValue("app", out var app) && app == "pipeline-debug";
+        Assert.DoesNotContain(objects.OfType<V1Service>(), s => Debug(s.Spec.Selector));
+        Assert.DoesNotContain(objects.OfType<V1PodDisruptionBudget>(), b => Debug(b.Spec.Selector.MatchLabels));
+        Assert.DoesNotContain(Workloads(objects), w => Debug(w.Template.Labels));
+    }
 
     [Fact]
     public async Task InTheHaOverlayBrokersReachEachOtherAndTheAppOnlyTheClientPort()
