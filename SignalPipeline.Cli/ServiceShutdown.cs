@@ -23,4 +23,10 @@ internal static class ServiceShutdown
     /// 10 s), then leaves the group so its partitions move at once (docs/processor.md, "State").
     /// </summary>
     public const int KafkaClientGraceSeconds = 60;
+
+    /// <summary>
+    /// The Kafka broker: its controlled shutdown moves partition leadership and flushes its logs; killed before that, it
+    /// recovers its logs at the next start. Not a .NET service, so not derived from the host timeout.
+    /// </summary>
+    public const int KafkaBrokerGraceSeconds = 120;
 }

@@ -156,6 +156,8 @@ public sealed class ComposeGenerator
                 Retries = 10,
             },
             Restart = "unless-stopped",
+            // Docker's default 10 s would cut the broker's controlled shutdown short; the same grace as in Kubernetes.
+            StopGracePeriod = Invariant(ServiceShutdown.KafkaBrokerGraceSeconds) + "s",
         };
     }
 

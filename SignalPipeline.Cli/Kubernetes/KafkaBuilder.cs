@@ -62,7 +62,7 @@ internal sealed class KafkaBuilder(KubernetesOptions options)
                 AutomountServiceAccountToken = false,
                 // Service links would put KAFKA_PORT=tcp://... into the environment, which the Kafka images read as config.
                 EnableServiceLinks = false,
-                TerminationGracePeriodSeconds = 120, // controlled shutdown moves leadership and flushes logs
+                TerminationGracePeriodSeconds = ServiceShutdown.KafkaBrokerGraceSeconds,
                 SecurityContext = PodSecurity(KafkaImageUser),
                 Affinity = affinity,
                 InitContainers = [init],

@@ -189,6 +189,17 @@ public sealed class ComposeFileTests
     }
 
     [Fact]
+    public void TheBrokerHasAsLongToStopAsInKubernetes()
+    {
+        // Docker kills a container 10 s after SIGTERM unless stop_grace_period says otherwise; the broker's controlled
+        // shutdown (leadership moved, logs flushed) gets the grace of the committed Kubernetes StatefulSet.
+        var statefulSet = Assert.Single(K8s.Kustomize.LoadStrict(File.ReadAllText(Path.Combine(RepositoryLayout.Root, "deploy", "k8s", "kafka", "statefulset.yaml"))).OfType<k8s.Models.V1StatefulSet>());
+        var grace = LoadCompose()["services"]!["kafka"]!["stop_grace_period"]?.GetValue<string>();
+
+        Assert.Equal($"{statefulSet.Spec.Template.Spec.TerminationGracePeriodSeconds}s", grace ?? "(none: Docker's 10 s)");
+    }
+
+    [Fact]
     public void EveryListenerTheBrokerAdvertisesIsOneItListensOnAndContainersCanReach()
     {
         // Clients and the broker itself (the transaction coordinator writes every transaction's markers through the
