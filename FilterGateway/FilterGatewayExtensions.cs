@@ -48,6 +48,7 @@ public static class FilterGatewayExtensions
         builder.Services.AddSingleton<LargeRequestAdmission>();
         builder.Services.AddSingleton<RefusalBudget>();
         builder.Services.AddSingleton<RequestBodyDeadline>();
+        builder.Services.AddSingleton<ForwardingFailure>();
         // The rate limit's table: at most FilterGateway:MaxTrackedAddresses addresses have a bucket of their own. Made at
         // start, not on the first request, so .addresses.tracked{table=rate_limit} is reported from the start.
         builder.Services.AddActivatedSingleton(services => services.GetRequiredService<GatewayMetrics>().Addresses.Add("rate_limit",
@@ -83,7 +84,7 @@ public static class FilterGatewayExtensions
 
     public static WebApplication MapFilterGateway(this WebApplication app)
     {
-        // YARP's own errors (502 no connection, 503 no destination, 504 timeout) are bare statuses: give them a problem body.
+        // Anything unhandled still answers problem+json (YARP's 502/504 get their detail from ForwardingFailure).
         app.UseExceptionHandler();
         // Before the rate limiter and the status pages: an address past its budget of refusals costs the least
         // (no body read, no rate-limit token), and the status counted is the final one.
@@ -94,6 +95,8 @@ public static class FilterGatewayExtensions
         app.MapDefaultEndpoints();
         app.MapReverseProxy(proxy =>
         {
+            // First, so it sees the status every later step left: only YARP's own 502/504 for a failing service are described.
+            proxy.Use(app.Services.GetRequiredService<ForwardingFailure>().InvokeAsync);
             proxy.Use(RejectOversizedBodiesAsync);
             proxy.Use(RejectWithoutHealthyDestinationAsync);
             var largeRequests = app.Services.GetRequiredService<LargeRequestAdmission>();

@@ -27,7 +27,13 @@ public sealed class GatewayMetrics(IMeterFactory meterFactory)
         "signalpipeline.gateway.connections.rejected", "{connection}",
         "Connections the gateway closed unanswered as soon as it accepted them, by reason (address_limit: FilterGateway:MaxConnectionsPerAddress).");
 
+    private readonly Counter<long> _forwardErrors = meterFactory.Create(MeterName).CreateCounter<long>(
+        "signalpipeline.gateway.forward_errors", "{request}",
+        "Requests the gateway answered 502 or 504 because the service failed them, by reason (connect: not reachable after FilterGateway:ConnectRetries; service_failed: the connection broke before the answer was whole; timeout: silent for FilterGateway:ForwardActivityTimeout).");
+
     public void Rejected(string reason) => _rejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void ForwardFailed(string reason) => _forwardErrors.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void ConnectionRejected(string reason) => _connectionsRejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
 }

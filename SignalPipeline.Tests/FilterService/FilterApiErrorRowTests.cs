@@ -1,8 +1,12 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using FilterService;
+using FilterGateway;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using SignalPipeline.Tests.FilterGateway;
 using SignalPipeline.Tests.Infrastructure;
 using static SignalPipeline.Tests.FilterService.FilterApi;
@@ -313,11 +317,18 @@ public sealed class FilterApiErrorRowTests
         {
             ["KALMAN_SERVICE_URL"] = service.Address.ToString(),
         });
+        using var failures = CollectForwardErrors(gateway);
         using var client = gateway.CreateClient();
 
-        using var response = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.2, 0.9]));
+        using (var response = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.2, 0.9])))
+        {
+            // Until 2026-12-06 a bare "Bad Gateway" problem: no word of which service, or of what it did.
+            await AssertProblemAsync(response, HttpStatusCode.BadGateway,
+                "The 'kalman' service closed the connection or failed before its answer was whole; the request was not retried");
+        }
 
-        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        failures.AssertDocumented(typeof(Counter<>), "{request}");
+        Assert.Equal(1, failures.Sum(("reason", "service_failed")));
         Volatile.Write(ref broken.Value, false);
         await AssertServedAgainAsync(client);
     }
@@ -332,14 +343,52 @@ public sealed class FilterApiErrorRowTests
             ["KALMAN_SERVICE_URL"] = service.Address.ToString(),
             ["FilterGateway:ForwardActivityTimeout"] = "00:00:01",
         });
+        using var failures = CollectForwardErrors(gateway);
         using var client = gateway.CreateClient();
 
-        using var response = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.2, 0.9]));
+        using (var response = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.2, 0.9])))
+        {
+            await AssertProblemAsync(response, HttpStatusCode.GatewayTimeout,
+                "The 'kalman' service sent nothing for 1 s (FilterGateway:ForwardActivityTimeout) and the request was stopped.");
+        }
 
-        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.Equal(1, failures.Sum(("reason", "timeout")));
+        Assert.Equal(1, failures.Sum());
         Volatile.Write(ref broken.Value, false);
         await AssertServedAgainAsync(client);
     }
+
+    [Fact]
+    public async Task A_service_that_cannot_be_reached_gets_502_naming_it_and_ConnectRetries()
+    {
+        // Nothing listens on the port. One probe at start fails (two in a row mark it dead, and the next is 10 min away),
+        // so requests still go to the destination and meet the closed port rather than the gateway's own 503.
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = $"http://127.0.0.1:{port}/",
+            ["FilterGateway:HealthCheckInterval"] = "00:10:00",
+            ["FilterGateway:ConnectRetries"] = "1",
+        });
+        using var failures = CollectForwardErrors(gateway);
+        using var client = gateway.CreateClient();
+
+        using (var response = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.2, 0.9])))
+        {
+            await AssertProblemAsync(response, HttpStatusCode.BadGateway,
+                "The 'kalman' service could not be reached: no connection after 2 attempt(s) (FilterGateway:ConnectRetries). Retry later.");
+        }
+
+        Assert.Equal(1, failures.Sum(("reason", "connect")));
+        Assert.Equal(1, failures.Sum());
+    }
+
+    private static MetricCollector<long> CollectForwardErrors(InProcessHost gateway)
+        => DocumentedMetric.Collect<long>(gateway.App.Services.GetRequiredService<IMeterFactory>(), GatewayMetrics.MeterName,
+            "signalpipeline.gateway.forward_errors");
 
     /// <summary>
     /// A stand-in kalman service: <c>/health</c> answers; other requests get <paramref name="misbehave"/> while
