@@ -16,6 +16,7 @@ public static class GeneratorServiceExtensions
             .PostConfigure<IConfiguration>((options, configuration) => options.Topic ??= configuration[PipelineTopics.InputSetting] ?? PipelineTopics.DefaultInput)
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<GeneratorOptions>, GeneratorOptionsValidator>();
+        builder.Services.AddSingleton<IValidateOptions<GeneratorOptions>, GeneratorRecordSizeCheck>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<GeneratorMetrics>();
         builder.Services.AddSingleton<DeliveryHealth>();

@@ -60,6 +60,30 @@ public sealed class GeneratorMetricsTests
         Assert.Equal(120, errors.Sum());
     }
 
+    [Fact]
+    public async Task A_json_chunk_size_too_large_to_produce_stops_the_start_and_the_largest_it_allows_is_delivered()
+    {
+        using var cluster = MockKafkaCluster.Start(1);
+        cluster.CreateTopic(PipelineTopics.DefaultInput, 2);
+
+        // Until 2026-12-06 the start passed and the worker's first produce threw "Broker: Message size too large".
+        var refused = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(async () =>
+        {
+            using var tooLarge = Build(cluster, ("Generator:ChunkSize", "65536"), ("Generator:Streams", "1"));
+            await tooLarge.StartAsync().WaitAsync(Patience);
+        });
+        Assert.Contains("Generator:ChunkSize = 65536 makes Json records of up to ", refused.Message);
+        var fits = System.Text.RegularExpressions.Regex.Match(refused.Message, "at most (\\d+)").Groups[1].Value;
+
+        using var host = Build(cluster, ("Generator:ChunkSize", fits), ("Generator:Streams", "1"), ("Generator:MaxChunks", "3"));
+        using var chunks = Collect<long>(host, "chunks");
+        using var errors = Collect<long>(host, "delivery_errors");
+        await host.StartAsync().WaitAsync(Patience);
+        await Poll.UntilAsync(() => chunks.Sum() == 3, Patience, () => $"3 chunks of {fits} samples produced (got {chunks.Sum()})");
+        await host.StopAsync().WaitAsync(Patience);
+        Assert.Equal(0, errors.Sum());
+    }
+
     /// <summary>One generator host on the cluster: 3 streams of 16-sample chunks, 40 each, flat out; <paramref name="extra"/> wins.</summary>
     internal static IHost Build(MockKafkaCluster cluster, params (string Key, string Value)[] extra)
     {

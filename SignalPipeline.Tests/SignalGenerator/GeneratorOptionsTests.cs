@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using SignalGenerator;
+using SignalPipeline.Kafka;
 using SignalPipeline.Messages;
 
 namespace SignalPipeline.Tests.SignalGenerator;
@@ -80,6 +81,29 @@ public sealed class GeneratorOptionsTests
         Assert.Equal(message, ServiceFailure.Describe(ex));
     }
 
+    /// <summary>
+    /// A chunk size within the decoders' limit whose records the producer would refuse (librdkafka's message.max.bytes,
+    /// 1,000,000 by default): until 2026-12-06 it passed, and the worker's first produce threw after start. The size the
+    /// message suggests is the largest that passes: one more sample is refused.
+    /// </summary>
+    [Theory]
+    [InlineData("Json")]
+    [InlineData("Float64")]
+    public void A_chunk_size_whose_records_exceed_message_max_bytes_fails_at_start_naming_it_and_the_size_that_fits(string format)
+    {
+        // Float64 records pass at the decoders' limit with the default (65,536 x 8 bytes): set a lower limit through the Kafka settings.
+        (string, string)[] kafka = format == "Json" ? [] : [("ConnectionStrings:kafka", "127.0.0.1:9"), ("Kafka:Producer:message.max.bytes", "100000")];
+        var ex = Assert.Throws<OptionsValidationException>(() => Resolve([("Generator:ChunkSize", "65536"), ("Generator:Format", format), .. kafka]));
+
+        var limit = format == "Json" ? 1_000_000 : 100_000;
+        Assert.StartsWith($"Generator:ChunkSize = 65536 makes {format} records of up to ", ex.Message);
+        Assert.Contains($"more than the producer sends (message.max.bytes = {limit}, Kafka:Producer:message.max.bytes): use a ChunkSize of at most ", ex.Message);
+        var fits = int.Parse(System.Text.RegularExpressions.Regex.Match(ex.Message, "at most (\\d+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(fits, 1, 65535);
+        Assert.Equal(fits, Resolve([("Generator:ChunkSize", fits.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("Generator:Format", format), .. kafka]).ChunkSize);
+        Assert.Throws<OptionsValidationException>(() => Resolve([("Generator:ChunkSize", (fits + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)), ("Generator:Format", format), .. kafka]));
+    }
+
     [Fact]
     public void An_unknown_format_fails_at_start_naming_the_setting()
     {
@@ -92,6 +116,11 @@ public sealed class GeneratorOptionsTests
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddInMemoryCollection(settings.Select(s => KeyValuePair.Create(s.Key, (string?)s.Value)));
+        if (builder.Configuration["ConnectionStrings:kafka"] is not null)
+        {
+            builder.AddKafkaClients();
+        }
+
         builder.AddSignalGeneratorServices();
         using var host = builder.Build();
 
