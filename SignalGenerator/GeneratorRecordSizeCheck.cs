@@ -11,13 +11,18 @@ namespace SignalGenerator;
 /// record over its <c>message.max.bytes</c> (1,000,000 unless <c>Kafka:Producer</c> sets it) when it is produced, so
 /// until 2026-12-06 a JSON chunk of 65,536 samples (about 1.6 MB) passed the checks and the worker's first produce
 /// threw (<c>Broker: Message size too large</c>), stopping the service after start. The largest record is measured with
-/// the codec itself: the longest stream id, the longest seq, every sample the longest a JSON number gets, and a
-/// <c>traceparent</c>.
+/// the codec itself: the longest stream id, the longest seq, every sample the longest a JSON number gets, a
+/// <c>traceparent</c>, and librdkafka's framing of a record.
 /// </summary>
 public sealed class GeneratorRecordSizeCheck(IServiceProvider services) : IValidateOptions<GeneratorOptions>
 {
     /// <summary>librdkafka's default <c>message.max.bytes</c>.</summary>
     public const int DefaultMessageMaxBytes = 1_000_000;
+
+    // librdkafka compares message.max.bytes with the record's wire size: key, value and headers plus the record's own
+    // framing (length, attributes, timestamp and offset deltas, and each length as a varint: under 64 bytes with our
+    // two headers). Counted generously, so a chunk size it allows is never refused.
+    private const int RecordFramingBytes = 128;
 
     // 17 significant digits and a three-digit exponent: no double is written longer (the codec's shortest round trip).
     private const double LongestJsonSample = -2.2250738585072014E-308;
@@ -63,6 +68,14 @@ public sealed class GeneratorRecordSizeCheck(IServiceProvider services) : IValid
 
     private static long RecordBytes(GeneratorOptions options, int samples)
     {
+        var message = LargestRecord(options, samples);
+        return RecordFramingBytes + message.Key.Length + message.Value.Length
+            + message.Headers.Sum(h => (long)System.Text.Encoding.UTF8.GetByteCount(h.Key) + h.GetValueBytes().Length);
+    }
+
+    /// <summary>The largest record a chunk of <paramref name="samples"/> samples can make with these settings.</summary>
+    public static Message<byte[], byte[]> LargestRecord(GeneratorOptions options, int samples)
+    {
         var signal = new double[samples];
         Array.Fill(signal, options.Format == SampleFormat.Json ? LongestJsonSample : 0);
         var chunk = new SampleChunk(options.StreamId(options.Streams - 1), long.MaxValue, signal, options.SampleRate, long.MaxValue)
@@ -72,6 +85,6 @@ public sealed class GeneratorRecordSizeCheck(IServiceProvider services) : IValid
         var message = SampleCodec.ToMessage(chunk);
         KafkaTracing.InjectTraceContext(message.Headers,
             new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded));
-        return message.Key.Length + message.Value.Length + message.Headers.Sum(h => (long)h.Key.Length + h.GetValueBytes().Length);
+        return message;
     }
 }

@@ -82,6 +82,13 @@ public sealed class GeneratorMetricsTests
         await Poll.UntilAsync(() => chunks.Sum() == 3, Patience, () => $"3 chunks of {fits} samples produced (got {chunks.Sum()})");
         await host.StopAsync().WaitAsync(Patience);
         Assert.Equal(0, errors.Sum());
+
+        // The generated samples are shorter than the longest: the largest record of that size is taken too.
+        var options = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<GeneratorOptions>>().Value;
+        using var producer = host.Services.GetRequiredService<KafkaClientFactory>().CreateProducer<byte[], byte[]>();
+        var largest = GeneratorRecordSizeCheck.LargestRecord(options, int.Parse(fits, System.Globalization.CultureInfo.InvariantCulture));
+        var delivered = await producer.ProduceAsync(PipelineTopics.DefaultInput, largest).WaitAsync(Patience);
+        Assert.Equal(Confluent.Kafka.PersistenceStatus.Persisted, delivered.Status);
     }
 
     /// <summary>One generator host on the cluster: 3 streams of 16-sample chunks, 40 each, flat out; <paramref name="extra"/> wins.</summary>
