@@ -40,9 +40,16 @@ public sealed class GeneratorOptions : IValidatableObject
     /// <summary>Comma-separated shapes given to the streams in turn: sine, chirp, ar2, audio.</summary>
     public string Shapes { get; set; } = "sine,chirp,ar2,audio";
 
-    /// <summary>Standard deviation of the Gaussian noise added to every sample.</summary>
+    /// <summary>Standard deviation of the Gaussian noise added to every sample, at most <see cref="MaxNoise"/>.</summary>
     [SettingMinimum(0)]
     public double Noise { get; set; } = 0.05;
+
+    /// <summary>
+    /// The largest <see cref="Noise"/>: a sample is the shape (below 4 in magnitude) plus at most about 8.6 standard
+    /// deviations (Box–Muller from doubles), so every sample stays within Float32's range (3.4e38), and a double's. Until
+    /// 2026-12-06 any noise passed, and 1e39 made the Float32 encoder throw at the first chunk, stopping the worker.
+    /// </summary>
+    public const double MaxNoise = 1e36;
 
     /// <summary>Seed of all randomness; stream i uses <see cref="StreamSeed"/>(Seed, i).</summary>
     public int Seed { get; set; } = 1;
@@ -69,6 +76,12 @@ public sealed class GeneratorOptions : IValidatableObject
         if (ChunkSize < 1 || ChunkSize > DecodeLimits.Default.MaxSamples)
         {
             yield return new($"{s}:ChunkSize = {ChunkSize} is out of range [1, {DecodeLimits.Default.MaxSamples}] (the decoders' limit).");
+        }
+
+        if (Noise > MaxNoise)
+        {
+            yield return new($"{s}:Noise = {Noise.ToString(System.Globalization.CultureInfo.InvariantCulture)} is out of range [0, {MaxNoise.ToString(System.Globalization.CultureInfo.InvariantCulture)}]: "
+                + "larger noise makes samples beyond Float32's range.");
         }
 
         if (!Enum.IsDefined(Format))

@@ -44,6 +44,7 @@ public sealed class GeneratorOptionsTests
     [InlineData("Generator:Rate", "-1")]
     [InlineData("Generator:SampleRate", "0")]
     [InlineData("Generator:Noise", "-0.1")]
+    [InlineData("Generator:Noise", "1e39")]
     [InlineData("Generator:MaxChunks", "-5")]
     [InlineData("Generator:DeliveryStallSeconds", "0")]
     [InlineData("Generator:Shapes", "sine,square")]
@@ -72,6 +73,7 @@ public sealed class GeneratorOptionsTests
     [InlineData("Generator:ChunkSize=0", "Generator:ChunkSize = 0 is out of range [1, 65536] (the decoders' limit).")]
     [InlineData("Generator:Rate=-1", "Rate: Generator:Rate = -1 is out of range: a finite number >= 0.")]
     [InlineData("Generator:Rate=NaN", "Rate: Generator:Rate = NaN is out of range: a finite number >= 0.")]
+    [InlineData("Generator:Noise=1e39", "Generator:Noise = 1E+39 is out of range [0, 1E+36]: larger noise makes samples beyond Float32's range.")]
     [InlineData("Generator:Rate=-1|Generator:ChunkSize=0",
         "Rate: Generator:Rate = -1 is out of range: a finite number >= 0.; Generator:ChunkSize = 0 is out of range [1, 65536] (the decoders' limit).")]
     public void An_invalid_setting_fails_at_start_with_the_message_the_doc_quotes(string settings, string message)

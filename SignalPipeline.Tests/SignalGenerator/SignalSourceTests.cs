@@ -161,4 +161,25 @@ public sealed class SignalSourceTests
 
         return numerator / denominator;
     }
+
+    /// <summary>At the largest noise the settings take, every sample of every shape is encoded as Float32 (docs/messages.md).</summary>
+    [Theory]
+    [InlineData(SignalShape.Sine)]
+    [InlineData(SignalShape.Chirp)]
+    [InlineData(SignalShape.Ar2)]
+    [InlineData(SignalShape.Audio)]
+    public void At_the_largest_noise_every_sample_fits_Float32(SignalShape shape)
+    {
+        var source = new SignalSource(shape, seed: 3, sampleRate: 2000, noiseStdDev: GeneratorOptions.MaxNoise);
+        var samples = new double[1 << 16];
+        for (var chunk = 0; chunk < 16; chunk++)
+        {
+            source.Fill(samples);
+            var message = SignalPipeline.Messages.SampleCodec.ToMessage(new SignalPipeline.Messages.SampleChunk("s", chunk, samples)
+            {
+                Format = SignalPipeline.Messages.SampleFormat.Float32,
+            });
+            Assert.NotEmpty(message.Value);
+        }
+    }
 }
