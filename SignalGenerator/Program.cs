@@ -23,4 +23,5 @@ app.MapGet("/", (IOptions<GeneratorOptions> options, GeneratorMetrics metrics) =
     SamplesProduced = metrics.TotalSamples,
 });
 
-app.Run();
+// Exit 1 when the worker fails (the host's own exit code after a failed background service is 0).
+return await app.RunReportingFailuresAsync();

@@ -81,6 +81,27 @@ public static class ServiceFailure
     }
 
     /// <summary>
+    /// Runs the app until it stops. When one of its background services failed, the host logs it and stops, and then
+    /// exits 0, as after a stop asked for; here the line <c>crit: the service stopped: </c> and the failure is written to
+    /// standard error and 1 returned, so whatever started the service (a script, Compose's restart policy, the AppHost's
+    /// dashboard) sees a failure. Otherwise <see cref="Environment.ExitCode"/> (0 unless a service set it).
+    /// Program.cs: <c>return await app.RunReportingFailuresAsync();</c>.
+    /// </summary>
+    public static async Task<int> RunReportingFailuresAsync(this IHost app, CancellationToken cancellationToken = default)
+    {
+        // Taken before the run: the host disposes its services when it stops.
+        var background = app.Services.GetServices<IHostedService>().OfType<BackgroundService>().ToArray();
+        await app.RunAsync(cancellationToken);
+        if (background.Select(service => service.ExecuteTask).FirstOrDefault(task => task is { IsFaulted: true }) is not { } failed)
+        {
+            return Environment.ExitCode;
+        }
+
+        Console.Error.WriteLine($"crit: the service stopped: {Describe(failed.Exception?.InnerException)}");
+        return 1;
+    }
+
+    /// <summary>
     /// The message alone for a refused setting or check (it names what is wrong), the messages joined by <c>; </c> when
     /// several options classes refused (<see cref="IStartupValidator"/> throws them together); everything for the rest.
     /// </summary>
