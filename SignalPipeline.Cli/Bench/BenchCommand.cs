@@ -136,8 +136,8 @@ public static class BenchCommand
             var fileKept = parse.GetValue(noWrite) ? null : KeepsFile(env.Quick, parse.GetValue(output) is not null);
             var runs = parse.GetValue(repeats) ?? (env.Quick ? 1 : 3);
             var section = parse.GetValue(noWrite) || fileKept is not null ? null : path;
-            var state = selected.Contains(StateBench.Scenario) ? await StateBench.RunAsync(env, parse.GetValue(brokers), runs, section, cancellationToken) : 0;
-            var mixed = selected.Contains(MixedBench.Scenario) ? await MixedBench.RunAsync(env, parse.GetValue(brokers), runs, section, cancellationToken) : 0;
+            var state = selected.Contains(StateBench.Scenario) ? await StateBench.RunAsync(env, parse.GetValue(brokers), runs, section, overrides, cancellationToken) : 0;
+            var mixed = selected.Contains(MixedBench.Scenario) ? await MixedBench.RunAsync(env, parse.GetValue(brokers), runs, section, overrides, cancellationToken) : 0;
             if (fileKept is not null && selected.Any(s => s is StateBench.Scenario or MixedBench.Scenario))
             {
                 Console.WriteLine($"Not written to {path}: {fileKept}");
@@ -499,25 +499,26 @@ public sealed class BenchRunner(
             ["FILTER_MODE"] = @case.Remote ? "remote" : "local",
             ["Processor__RateLogSeconds"] = "5",
         };
-        AddDevBrokerCompensation(environment, brokers);
-        foreach (var (key, value) in processorOverrides ?? new Dictionary<string, string>())
-        {
-            environment[key] = value;
-        }
-
+        AddProcessorSettings(environment, brokers, processorOverrides);
         return environment;
     }
 
     /// <summary>
-    /// <c>Processor:DevBrokerCompensation</c> when the run uses the dev broker the bench starts (<paramref name="brokers"/>
-    /// null): it shows aborted transactions' records, a real cluster hides them (docs/processor.md). Every scenario's
-    /// processor gets it from here.
+    /// What every scenario's processor gets on top of its scenario's own settings: <c>Processor:DevBrokerCompensation</c>
+    /// when the run uses the dev broker the bench starts (<paramref name="brokers"/> null; it shows aborted transactions'
+    /// records, a real cluster hides them, docs/processor.md), then the <c>--processor-env</c> settings, which win. Until
+    /// 2026-12-06 the state and mixed scenarios never got the latter: their runs "with" a setting ran without it.
     /// </summary>
-    internal static void AddDevBrokerCompensation(IDictionary<string, string> environment, string? brokers)
+    internal static void AddProcessorSettings(IDictionary<string, string> environment, string? brokers, IReadOnlyDictionary<string, string>? processorOverrides)
     {
         if (brokers is null)
         {
             environment["Processor__DevBrokerCompensation"] = "true";
+        }
+
+        foreach (var (key, value) in processorOverrides ?? new Dictionary<string, string>())
+        {
+            environment[key] = value;
         }
     }
 

@@ -24,6 +24,10 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
     /// <summary>Settings the processors ran with beyond their defaults (<c>--processor-env</c>), named in the report.</summary>
     public IReadOnlyDictionary<string, string>? ProcessorOverrides { get; init; }
 
+    /// <summary>The sentence every section's header adds for <c>--processor-env</c> settings (empty without any).</summary>
+    public static string ChangedSettings(IReadOnlyDictionary<string, string>? processorOverrides)
+        => processorOverrides is { Count: > 0 } o ? $" Processor settings changed for this run: {string.Join(", ", o.Select(kv => $"`{kv.Key}={kv.Value}`"))}." : "";
+
     public bool AllDelivered => Pipeline.All(p => p.Result.Lost == 0 && p.Result.Duplicates == 0);
 
     public string ToMarkdown()
@@ -40,7 +44,7 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
                       (brokers is null
                           ? "Everything (broker, services, processors, the load producer and the output consumer) runs on this one machine."
                           : "Everything but the broker (services, processors, the load producer and the output consumer) runs on this one machine.") +
-                      (ProcessorOverrides is { Count: > 0 } o ? $" Processor settings changed for this run: {string.Join(", ", o.Select(kv => $"`{kv.Key}={kv.Value}`"))}." : ""));
+                      ChangedSettings(ProcessorOverrides));
         md.AppendLine();
         md.AppendLine("Rerun: `scripts/bench.sh` (every scenario, 3 runs each; records alone takes about 20 minutes and mixed about 15). `scripts/bench.sh --quick` is a smoke check: it prints its tables and leaves this file alone (`--output FILE` writes them elsewhere).");
         md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Throughput: {BenchRunner.PipelineStreams} streams of 4096-sample chunks, {StreamsPerPartition(BenchRunner.PipelineStreams, partitions)}, the producer kept at most 8 MiB ahead of the"));

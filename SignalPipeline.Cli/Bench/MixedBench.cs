@@ -44,7 +44,7 @@ public sealed record MixedRun(
 /// configure</c> writes it, before the processor starts. Cases: each algorithm alone and the four mixed; the repeats go
 /// round the cases (run 1 of every case, then run 2, ...) so that the machine's changing load falls on all of them.
 /// </summary>
-public sealed class MixedBench(BenchEnvironment env, string? brokers)
+public sealed class MixedBench(BenchEnvironment env, string? brokers, IReadOnlyDictionary<string, string>? processorOverrides = null)
 {
     public const string Scenario = "mixed";
     public const int Streams = 1_000;
@@ -58,9 +58,10 @@ public sealed class MixedBench(BenchEnvironment env, string? brokers)
     private TimeSpan Duration => TimeSpan.FromSeconds(env.Quick ? 2 : 12);
 
     /// <summary>Runs the scenario, prints its section and writes it into <paramref name="outputPath"/> unless null; 0 when every run's output was complete.</summary>
-    public static async Task<int> RunAsync(BenchEnvironment env, string? brokers, int repeats, string? outputPath, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(
+        BenchEnvironment env, string? brokers, int repeats, string? outputPath, IReadOnlyDictionary<string, string>? processorOverrides, CancellationToken cancellationToken)
     {
-        var bench = new MixedBench(env, brokers);
+        var bench = new MixedBench(env, brokers, processorOverrides);
         var clock = Stopwatch.StartNew();
         var runs = new List<MixedRun>();
         for (var repeat = 1; repeat <= repeats; repeat++)
@@ -77,7 +78,7 @@ public sealed class MixedBench(BenchEnvironment env, string? brokers)
         }
 
         Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] mixed: done");
-        var markdown = MixedReport.ToMarkdown(env, brokers, runs, bench.Warmup, bench.Duration);
+        var markdown = MixedReport.ToMarkdown(env, brokers, runs, bench.Warmup, bench.Duration, processorOverrides);
         Console.WriteLine();
         Console.WriteLine(markdown);
         if (outputPath is not null)
@@ -87,6 +88,20 @@ public sealed class MixedBench(BenchEnvironment env, string? brokers)
         }
 
         return runs.All(r => r.Complete) ? 0 : 1;
+    }
+
+    /// <summary>The environment of a mixed run's processor; <c>--processor-env</c> settings win (<see cref="BenchRunner.AddProcessorSettings"/>).</summary>
+    internal static Dictionary<string, string> ProcessorEnvironment(string bootstrap, string? brokers, IReadOnlyDictionary<string, string>? processorOverrides)
+    {
+        var variables = new Dictionary<string, string>
+        {
+            ["KAFKA_BROKERS"] = bootstrap,
+            ["FILTER_ALGORITHM"] = "kalman",
+            ["FILTER_MODE"] = "local",
+            ["Processor__RateLogSeconds"] = "5",
+        };
+        BenchRunner.AddProcessorSettings(variables, brokers, processorOverrides);
+        return variables;
     }
 
     private async Task<MixedRun> RunOnceAsync(MixedCase @case, int repeat, CancellationToken cancellationToken)
@@ -102,15 +117,8 @@ public sealed class MixedBench(BenchEnvironment env, string? brokers)
             // The entries go in before the processor starts: it reads the table to its end before its first batch, so
             // every stream runs its own algorithm from seq 0 (the watcher checks each output's algorithm).
             await ConfigureAsync(bootstrap, load, algorithms, cancellationToken);
-            var variables = new Dictionary<string, string>
-            {
-                ["KAFKA_BROKERS"] = bootstrap,
-                ["FILTER_ALGORITHM"] = "kalman",
-                ["FILTER_MODE"] = "local",
-                ["Processor__RateLogSeconds"] = "5",
-            };
-            BenchRunner.AddDevBrokerCompensation(variables, brokers);
-            var processor = await ServiceProcess.StartAsync(env, "FilterKafkaProcessor", $"mixed-processor-{++_processorCount}", variables, cancellationToken);
+            var processor = await ServiceProcess.StartAsync(
+                env, "FilterKafkaProcessor", $"mixed-processor-{++_processorCount}", ProcessorEnvironment(bootstrap, brokers, processorOverrides), cancellationToken);
             services.Add(processor);
             await StateBench.WaitAssignedAsync(processor, cancellationToken);
 

@@ -43,7 +43,8 @@ public static class MixedReport
         return (expected / mixRate, slowest / mixRate);
     }
 
-    public static string ToMarkdown(BenchEnvironment env, string? brokers, IReadOnlyList<MixedRun> runs, TimeSpan warmup, TimeSpan duration)
+    public static string ToMarkdown(
+        BenchEnvironment env, string? brokers, IReadOnlyList<MixedRun> runs, TimeSpan warmup, TimeSpan duration, IReadOnlyDictionary<string, string>? processorOverrides = null)
     {
         var streams = MixedBench.Streams;
         var md = new StringBuilder();
@@ -54,7 +55,8 @@ public static class MixedReport
         md.AppendLine(Inv($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC{(env.Quick ? " in **--quick** mode (short runs, one repeat: a smoke check, not a measurement)" : "")}, ") +
                       Inv($"{repeats} run(s) per case, medians; load average (1 min) {loads.Min():0.0}-{loads.Max():0.0} over the runs. ") +
                       Inv($"{BenchReport.CpuModel()}, {Environment.ProcessorCount} cores shared with other engineers' builds and tests (noisy); {RuntimeInformation.FrameworkDescription}; commit {BenchReport.GitCommit(env.Root)}. ") +
-                      $"Broker: {BenchReport.BrokerUsed(brokers, runs[0].Partitions)}; one `filter-kafka-processor` process (Release build, local mode, default settings).");
+                      $"Broker: {BenchReport.BrokerUsed(brokers, runs[0].Partitions)}; one `filter-kafka-processor` process (Release build, local mode, default settings)." +
+                      BenchReport.ChangedSettings(processorOverrides));
         md.AppendLine();
         md.AppendLine(Inv($"Method: {streams:N0} streams of {MixedBench.ChunkSamples}-sample binary f64 chunks, the same input in every case (stream i on input partition"));
         md.AppendLine(Inv($"i mod {runs[0].Partitions}, each stream sending its one chunk again with the next seq each round). Each stream's algorithm is its `stream-config`"));

@@ -30,7 +30,7 @@ public sealed record StateRun(
 /// fresh dev broker with 32 partitions (or the <c>--brokers</c> cluster) and one processor process; after loading, the processor is killed with SIGKILL and a
 /// new one restores the state from the changelog (several times, each a measurement).
 /// </summary>
-public sealed partial class StateBench(BenchEnvironment env, string? brokers)
+public sealed partial class StateBench(BenchEnvironment env, string? brokers, IReadOnlyDictionary<string, string>? processorOverrides = null)
 {
     public const string Scenario = "state";
     public static readonly string[] Algorithms = ["kalman", "rls", "ls", "lms"];
@@ -40,9 +40,10 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers)
     private int _processorCount;
 
     /// <summary>Runs the scenario, prints its section and writes it into <paramref name="outputPath"/> unless null; 0 when nothing was lost.</summary>
-    public static async Task<int> RunAsync(BenchEnvironment env, string? brokers, int repeats, string? outputPath, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(
+        BenchEnvironment env, string? brokers, int repeats, string? outputPath, IReadOnlyDictionary<string, string>? processorOverrides, CancellationToken cancellationToken)
     {
-        var bench = new StateBench(env, brokers);
+        var bench = new StateBench(env, brokers, processorOverrides);
         var clock = Stopwatch.StartNew();
         var runs = new List<StateRun>();
 
@@ -60,7 +61,7 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers)
         }
 
         Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] state: done");
-        var markdown = StateReport.ToMarkdown(env, brokers, runs);
+        var markdown = StateReport.ToMarkdown(env, brokers, runs, processorOverrides);
         Console.WriteLine();
         Console.WriteLine(markdown);
         if (outputPath is not null)
@@ -70,6 +71,24 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers)
         }
 
         return runs.All(r => r.Duplicates == 0) ? 0 : 1;
+    }
+
+    /// <summary>The environment of a state run's processor; <c>--processor-env</c> settings win (<see cref="BenchRunner.AddProcessorSettings"/>).</summary>
+    internal static Dictionary<string, string> ProcessorEnvironment(
+        string bootstrap, string algorithm, int streams, string? brokers, IReadOnlyDictionary<string, string>? processorOverrides)
+    {
+        var variables = new Dictionary<string, string>
+        {
+            ["KAFKA_BROKERS"] = bootstrap,
+            ["FILTER_ALGORITHM"] = algorithm,
+            ["FILTER_MODE"] = "local",
+            ["Processor__RateLogSeconds"] = "30",
+            // Processor v2's limits must not shape the measurement: room for every stream, no eviction during the run.
+            ["Processor__MaxStreams"] = (2 * streams).ToString(CultureInfo.InvariantCulture),
+            ["Processor__StreamIdleSeconds"] = "86400",
+        };
+        BenchRunner.AddProcessorSettings(variables, brokers, processorOverrides);
+        return variables;
     }
 
     private async Task<StateRun> RunOnceAsync(string algorithm, int streams, int restores, CancellationToken cancellationToken)
@@ -83,17 +102,7 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers)
             }, cancellationToken)
             : null;
         var bootstrap = brokers ?? $"127.0.0.1:{port}";
-        var variables = new Dictionary<string, string>
-        {
-            ["KAFKA_BROKERS"] = bootstrap,
-            ["FILTER_ALGORITHM"] = algorithm,
-            ["FILTER_MODE"] = "local",
-            ["Processor__RateLogSeconds"] = "30",
-            // Processor v2's limits must not shape the measurement: room for every stream, no eviction during the run.
-            ["Processor__MaxStreams"] = (2 * streams).ToString(CultureInfo.InvariantCulture),
-            ["Processor__StreamIdleSeconds"] = "86400",
-        };
-        BenchRunner.AddDevBrokerCompensation(variables, brokers);
+        var variables = ProcessorEnvironment(bootstrap, algorithm, streams, brokers, processorOverrides);
 
         var processor = await StartProcessorAsync(variables, cancellationToken);
         try

@@ -96,4 +96,25 @@ public sealed class BenchCaseTests
         Assert.Equal("true", overridden["Processor__DevBrokerCompensation"]);
         Assert.Equal("remote", overridden["FILTER_MODE"]);
     }
+
+    [Fact]
+    public void The_state_and_mixed_processors_get_the_processor_env_settings_and_those_win()
+    {
+        // Until 2026-12-06 only the pipeline cases' processors got --processor-env: a state or mixed run "with" a setting
+        // ran with the defaults, and docs/benchmarks.md compared such runs as if the setting had been applied.
+        var settings = new Dictionary<string, string> { ["DOTNET_GCgen0size"] = "0", ["Processor__MaxStreams"] = "5" };
+
+        var state = StateBench.ProcessorEnvironment("127.0.0.1:39092", "rls", streams: 100_000, brokers: null, settings);
+        Assert.Equal("0", state["DOTNET_GCgen0size"]);
+        Assert.Equal("5", state["Processor__MaxStreams"]); // wins over the scenario's own 2 x streams
+        Assert.Equal("rls", state["FILTER_ALGORITHM"]);
+        Assert.Equal("true", state["Processor__DevBrokerCompensation"]);
+        Assert.Equal("200000", StateBench.ProcessorEnvironment("127.0.0.1:39092", "rls", 100_000, null, processorOverrides: null)["Processor__MaxStreams"]);
+
+        var mixed = MixedBench.ProcessorEnvironment("kafka:9092", brokers: "kafka:9092", settings);
+        Assert.Equal("0", mixed["DOTNET_GCgen0size"]);
+        Assert.Equal("5", mixed["Processor__MaxStreams"]);
+        Assert.Equal("kafka:9092", mixed["KAFKA_BROKERS"]);
+        Assert.False(mixed.ContainsKey("Processor__DevBrokerCompensation"));
+    }
 }

@@ -138,4 +138,17 @@ public sealed class BenchHeaderTests
 
         return report;
     }
+
+    [Fact]
+    public void The_state_and_mixed_sections_name_the_processor_env_settings_they_ran_with()
+    {
+        var settings = new Dictionary<string, string> { ["DOTNET_GCgen0size"] = "0" };
+
+        var state = StateReport.ToMarkdown(Env, brokers: null, StateRuns(partitions: 32), settings);
+        var mixed = MixedReport.ToMarkdown(Env, brokers: null, MixedRuns(partitions: 8), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(12), settings);
+
+        Assert.Contains("Processor settings changed for this run: `DOTNET_GCgen0size=0`.", state, StringComparison.Ordinal);
+        Assert.Contains("Processor settings changed for this run: `DOTNET_GCgen0size=0`.", mixed, StringComparison.Ordinal);
+        Assert.DoesNotContain("Processor settings changed", StateReport.ToMarkdown(Env, brokers: null, StateRuns(partitions: 32)), StringComparison.Ordinal);
+    }
 }
