@@ -56,32 +56,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
 
         var url = new Uri($"http://127.0.0.1:{FreePort()}");
-        var start = new ProcessStartInfo("dotnet", [dll])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Path.GetDirectoryName(dll)!,
-        };
-        start.Environment["ASPNETCORE_URLS"] = url.ToString();
-        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
-        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
-        start.Environment["Logging__LogLevel__Default"] = "Warning";
-        start.Environment["Logging__LogLevel__FilterKafkaProcessor"] = "Information";
-        start.Environment.Remove("OTEL_EXPORTER_OTLP_ENDPOINT");
-        if (project == "FilterKafkaProcessor")
-        {
-            // As the AppHost starts it (the caller's variables, --processor-env included, can override them).
-            foreach (var (key, value) in ProcessorRuntime.Environment)
-            {
-                start.Environment[key] = value;
-            }
-        }
-
-        foreach (var (key, value) in variables)
-        {
-            start.Environment[key] = value;
-        }
-
+        var start = StartInfo(dll, project, url, variables);
         Directory.CreateDirectory(env.LogDirectory);
         var log = new StreamWriter(Path.Combine(env.LogDirectory, name + ".log"), append: false) { AutoFlush = true };
         var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {name}.");
@@ -102,6 +77,48 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
 
         return service;
+    }
+
+    /// <summary>
+    /// How a service is started: the caller's environment, less a <c>ConnectionStrings__kafka</c> it may hold (an AppHost's
+    /// shell, docs/operations.md), which every service reads before <c>KAFKA_BROKERS</c> (docs/kafka.md): the bench's
+    /// processors and bridge ran against that cluster instead of the broker the bench gave them, until 2026-12-06.
+    /// </summary>
+    internal static ProcessStartInfo StartInfo(string dll, string project, Uri url, IReadOnlyDictionary<string, string> variables)
+    {
+        var start = new ProcessStartInfo("dotnet", [dll])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Path.GetDirectoryName(dll)!,
+        };
+        var connectionString = $"ConnectionStrings__{KafkaSettings.DefaultConnectionName}";
+        foreach (var key in start.Environment.Keys.Where(k => string.Equals(k, connectionString, StringComparison.OrdinalIgnoreCase)).ToList())
+        {
+            start.Environment.Remove(key);
+        }
+
+        start.Environment["ASPNETCORE_URLS"] = url.ToString();
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        start.Environment["Logging__LogLevel__Default"] = "Warning";
+        start.Environment["Logging__LogLevel__FilterKafkaProcessor"] = "Information";
+        start.Environment.Remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+        if (project == "FilterKafkaProcessor")
+        {
+            // As the AppHost starts it (the caller's variables, --processor-env included, can override them).
+            foreach (var (key, value) in ProcessorRuntime.Environment)
+            {
+                start.Environment[key] = value;
+            }
+        }
+
+        foreach (var (key, value) in variables)
+        {
+            start.Environment[key] = value;
+        }
+
+        return start;
     }
 
     /// <summary>

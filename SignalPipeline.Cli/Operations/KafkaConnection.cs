@@ -126,9 +126,11 @@ public static class KafkaConnection
     public static string DescribeError(Error error, string? servers, string option = "--bootstrap")
     {
         var at = servers is null ? "Kafka" : $"Kafka at {servers}";
+        // Only the --bootstrap verbs read ConnectionStrings__kafka (the services' way); bench and its copy never do.
+        var connectionString = option == "--bootstrap" ? " (ConnectionStrings__kafka wins over it)" : "";
         return error.Code is ErrorCode.Local_Transport or ErrorCode.Local_AllBrokersDown or ErrorCode.Local_TimedOut or ErrorCode.Local_Resolve
             or ErrorCode.Local_Authentication or ErrorCode.Local_Ssl or ErrorCode.SaslAuthenticationFailed
-            ? $"{at} did not answer: {error.Reason} ({error.Code}). Check {option} or KAFKA_BROKERS (ConnectionStrings__kafka wins over it) and the Kafka__Client__* security settings."
+            ? $"{at} did not answer: {error.Reason} ({error.Code}). Check {option} or KAFKA_BROKERS{connectionString} and the Kafka__Client__* security settings."
             : $"{at}: {error.Reason} ({error.Code})";
     }
 
