@@ -101,6 +101,22 @@ public static class BenchCommand
                 return 2;
             }
 
+            if (selected.Length == 0)
+            {
+                Console.Error.WriteLine($"error: --scenario named no scenario. Known: {string.Join(", ", AllScenarios)}.");
+                return 2;
+            }
+
+            // A --case that matches nothing ran nothing and said "done", exit 0, until 2026-12-06 (a typo looked like a run).
+            if (parse.GetValue(only) is { } caseFilter && BenchRunner.Cases(selected, parse.GetValue(quick), pythonReady: true, caseFilter).Count == 0)
+            {
+                var labels = BenchRunner.Cases(selected, parse.GetValue(quick), pythonReady: true, only: null).Select(c => c.Label).ToArray();
+                Console.Error.WriteLine(labels.Length == 0
+                    ? $"error: --case '{caseFilter}' selects pipeline cases, and the scenario(s) {string.Join(", ", selected)} have none (pipeline cases are in {string.Join(", ", PipelineScenarios.Where(name => name != "http"))})."
+                    : $"error: --case '{caseFilter}' matches no case of {string.Join(", ", selected)}{(parse.GetValue(quick) ? " with --quick" : "")}. Cases: {string.Join("; ", labels)}.");
+                return 2;
+            }
+
             if (parse.GetValue(repeats) is < 1 and var badRepeats)
             {
                 Console.Error.WriteLine($"error: --repeats must be 1 or more, was {badRepeats}.");

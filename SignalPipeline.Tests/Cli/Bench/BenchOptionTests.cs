@@ -17,6 +17,10 @@ public sealed class BenchOptionTests : IDisposable
     [InlineData("error: unknown scenario(s): bogus.", "--scenario", "bogus")]
     [InlineData("error: --repeats must be 1 or more, was 0.", "--repeats", "0")]
     [InlineData("error: --processor-env 'Processor__MaxBatchBytes' is not KEY=VALUE.", "--processor-env", "Processor__MaxBatchBytes")]
+    [InlineData("error: --scenario named no scenario. Known: local, records,", "--scenario", ",")]
+    [InlineData("error: --case 'kalman, binray' matches no case of local. Cases: kalman, binary f64; kalman, JSON; lms(16), binary f64.", "--scenario", "local", "--case", "kalman, binray")]
+    [InlineData("error: --case 'JSON' matches no case of local with --quick. Cases: kalman, binary f64; lms(16), binary f64.", "--scenario", "local", "--quick", "--case", "JSON")]
+    [InlineData("error: --case 'kalman' selects pipeline cases, and the scenario(s) state, http have none (pipeline cases are in local, records, remote, scaled, bridge).", "--scenario", "state,http", "--case", "kalman")]
     [InlineData("error: Run the bench from inside the SignalPipeline repository")]
     public async Task ABadOptionOrPlaceIsNamedWithExitTwoBeforeAnythingRuns(string message, params string[] options)
     {
