@@ -57,6 +57,13 @@ public static class BenchCommand
             ? "--quick is a smoke check, not a measurement, and its figures would replace the measured ones. Give --output FILE to write this run's tables elsewhere."
             : null;
 
+    /// <summary>
+    /// The cluster of <c>--brokers</c> (or <c>KAFKA_BROKERS</c>), or null for a fresh dev broker: empty counts as unset, as
+    /// for every other Kafka setting of the project (<c>KAFKA_BROKERS=</c> clears it). Until 2026-12-06 an empty value was
+    /// a cluster named "", and the run ended "error: Kafka did not answer", exit 1.
+    /// </summary>
+    internal static string? Cluster(string? brokers) => string.IsNullOrWhiteSpace(brokers) ? null : brokers.Trim();
+
     public static Command Create()
     {
         var quick = new Option<bool>("--quick") { Description = "Short runs, one repeat, fewer cases (about 5.5 minutes once built): a smoke check, not a measurement, so it writes a file only with --output." };
@@ -147,13 +154,15 @@ public static class BenchCommand
                 return 2;
             }
 
+            var cluster = Cluster(parse.GetValue(brokers));
+
             // The state and mixed scenarios write their own sections of the file.
             var path = parse.GetValue(output) ?? Path.Combine(env.Root, "docs", "benchmarks.md");
             var fileKept = parse.GetValue(noWrite) ? null : KeepsFile(env.Quick, parse.GetValue(output) is not null);
             var runs = parse.GetValue(repeats) ?? (env.Quick ? 1 : 3);
             var section = parse.GetValue(noWrite) || fileKept is not null ? null : path;
-            var state = selected.Contains(StateBench.Scenario) ? await StateBench.RunAsync(env, parse.GetValue(brokers), runs, section, overrides, cancellationToken) : 0;
-            var mixed = selected.Contains(MixedBench.Scenario) ? await MixedBench.RunAsync(env, parse.GetValue(brokers), runs, section, overrides, cancellationToken) : 0;
+            var state = selected.Contains(StateBench.Scenario) ? await StateBench.RunAsync(env, cluster, runs, section, overrides, cancellationToken) : 0;
+            var mixed = selected.Contains(MixedBench.Scenario) ? await MixedBench.RunAsync(env, cluster, runs, section, overrides, cancellationToken) : 0;
             if (fileKept is not null && selected.Any(s => s is StateBench.Scenario or MixedBench.Scenario))
             {
                 Console.WriteLine($"Not written to {path}: {fileKept}");
@@ -164,7 +173,7 @@ public static class BenchCommand
                 return state | mixed;
             }
 
-            var runner = new BenchRunner(env, selected, parse.GetValue(brokers), runs, parse.GetValue(only), overrides);
+            var runner = new BenchRunner(env, selected, cluster, runs, parse.GetValue(only), overrides);
             var report = await runner.RunAsync(cancellationToken);
             if (selected.Intersect(PipelineScenarios).Any())
             {
