@@ -48,7 +48,8 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
         md.AppendLine();
         md.AppendLine("Rerun: `scripts/bench.sh` (every scenario, 3 runs each; records alone takes about 20 minutes and mixed about 15). `scripts/bench.sh --quick` is a smoke check: it prints its tables and leaves this file alone (`--output FILE` writes them elsewhere).");
         md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Throughput: {BenchRunner.PipelineStreams} streams of 4096-sample chunks, {StreamsPerPartition(BenchRunner.PipelineStreams, partitions)}, the producer kept at most 8 MiB ahead of the"));
-        md.AppendLine("output, rate measured at the read_committed output from 10 s after the start (warm-up) for 12 s; every (stream, seq)");
+        md.AppendLine(string.Create(CultureInfo.InvariantCulture,
+            $"output, rate measured at the read_committed output from {BenchRunner.PipelineWarmup(env).TotalSeconds:0} s after the start (warm-up) for {BenchRunner.PipelineThroughputWindow(env).TotalSeconds:0} s; every (stream, seq)"));
         md.AppendLine("produced is checked to come out exactly once. The load generator formats each stream's JSON samples once and reads");
         md.AppendLine("JSON outputs only for their stream, seq and timestamp (the tests check the values), to leave the CPU to the pipeline.");
         md.AppendLine("Latency: producer timestamp (`timestamp_ms`) to arrival at the output consumer, at a fixed offered 1 M samples/s (or 60% of the");

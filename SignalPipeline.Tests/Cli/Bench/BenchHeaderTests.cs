@@ -151,4 +151,14 @@ public sealed class BenchHeaderTests
         Assert.Contains("Processor settings changed for this run: `DOTNET_GCgen0size=0`.", mixed, StringComparison.Ordinal);
         Assert.DoesNotContain("Processor settings changed", StateReport.ToMarkdown(Env, brokers: null, StateRuns(partitions: 32)), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void The_pipeline_section_names_the_warm_up_and_window_the_run_used_quick_or_not()
+    {
+        var full = new BenchReport(Env, brokers: null, repeats: 1).ToMarkdown().ReplaceLineEndings(" ");
+        var quick = new BenchReport(Env with { Quick = true }, brokers: null, repeats: 1).ToMarkdown().ReplaceLineEndings(" ");
+
+        Assert.Contains("from 10 s after the start (warm-up) for 12 s;", full, StringComparison.Ordinal);
+        Assert.Contains("from 1 s after the start (warm-up) for 2 s;", quick, StringComparison.Ordinal);
+    }
 }
