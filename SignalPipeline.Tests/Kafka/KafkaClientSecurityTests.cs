@@ -52,6 +52,32 @@ public sealed class KafkaClientSecurityTests
         Assert.Equal("caller", factory.CreateAdminClientConfig(c => c.SaslUsername = "caller").SaslUsername);
     }
 
+    [Fact]
+    public void ClientsBuiltOutsideTheFactoryTakeItFromTheEnvironment()
+    {
+        // The bench's and the CLI's own clients: Kafka__Client__* environment variables.
+        const string variable = "Kafka__Client__sasl.username";
+        var before = Environment.GetEnvironmentVariable(variable);
+        Environment.SetEnvironmentVariable(variable, "from-env");
+        try
+        {
+            var config = KafkaClientProperties.ApplyFromEnvironment(new ProducerConfig { BootstrapServers = "broker:9092" });
+            Assert.Equal("from-env", config.SaslUsername);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(variable, before);
+        }
+    }
+}
+
+/// <summary>
+/// The same section against librdkafka's own mock cluster (<c>test.mock.num.brokers</c>, in process): Integration, as
+/// docs/testing.md counts a broker of any kind (<c>TestCategoryTests</c>).
+/// </summary>
+[Trait("Category", TestCategory.Integration)]
+public sealed class KafkaClientSecurityBrokerTests
+{
     /// <summary>
     /// A consumer's group is its caller's (docs/kafka.md, "Client setup"): a <c>group.id</c> in <c>Kafka:Client</c> or
     /// <c>Kafka:Consumer</c> is ignored, named in one warning per factory (per service). Until 2026-12-05 it replaced every
@@ -89,24 +115,6 @@ public sealed class KafkaClientSecurityTests
 
         var warning = Assert.Single(log.Entries);
         Assert.StartsWith($"{setting} = 'shared' is ignored: each of this service's consumers reads under the group the service gives it (this one filter-kafka-processor)", warning, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void ClientsBuiltOutsideTheFactoryTakeItFromTheEnvironment()
-    {
-        // The bench's and the CLI's own clients: Kafka__Client__* environment variables.
-        const string variable = "Kafka__Client__sasl.username";
-        var before = Environment.GetEnvironmentVariable(variable);
-        Environment.SetEnvironmentVariable(variable, "from-env");
-        try
-        {
-            var config = KafkaClientProperties.ApplyFromEnvironment(new ProducerConfig { BootstrapServers = "broker:9092" });
-            Assert.Equal("from-env", config.SaslUsername);
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable(variable, before);
-        }
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using Confluent.Kafka;
 using SignalPipeline.Kafka;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.Kafka;
 
@@ -124,7 +125,12 @@ public sealed class TopicCheckTests
         Assert.DoesNotContain("Run 'signal-pipeline kafka topics ensure'", message);
         Assert.Contains("kafka-topics --bootstrap-server kafka:9092 --alter --topic sample-input --partitions 20", message);
     }
+}
 
+/// <summary><see cref="TopicCheck"/> against librdkafka's own mock cluster (in process): Integration (<c>TestCategoryTests</c>).</summary>
+[Trait("Category", TestCategory.Integration)]
+public sealed class TopicCheckBrokerTests
+{
     [Fact]
     public async Task AgainstABrokerAMissingTopicIsFoundAndAPresentOneIsNot()
     {

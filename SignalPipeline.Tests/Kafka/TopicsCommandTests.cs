@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using SignalPipeline.Cli.Kafka;
 using SignalPipeline.Cli.Topics;
 using SignalPipeline.Kafka;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.Kafka;
 
@@ -9,12 +10,6 @@ namespace SignalPipeline.Tests.Kafka;
 public sealed class TopicsCommandTests
 {
     private static readonly IReadOnlyList<TopicRequirement> All = [.. PipelineTopics.All.Select(TopicRequirement.Default)];
-
-    /// <summary>A librdkafka mock cluster of the admin client's own (no topics): the Kafka:Client section reaches the CLI's client.</summary>
-    private static IConfiguration OwnMockCluster(params (string Key, string Value)[] more) =>
-        new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>(
-            [new("KAFKA_BROKERS", "127.0.0.1:1"), new("Kafka:Client:test.mock.num.brokers", "1"), .. more.Select(m => new KeyValuePair<string, string?>(m.Key, m.Value))]))
-            .Build();
 
     private static ObservedTopic Topic(TopicDefinition definition, int partitions, bool compacted = true) =>
         new(definition.Name, partitions, definition.IsCompacted ? new Dictionary<string, string> { ["cleanup.policy"] = compacted ? "compact" : "delete" } : null);
@@ -75,6 +70,61 @@ public sealed class TopicsCommandTests
     }
 
     [Fact]
+    public async Task WithoutABrokerAddressItNamesTheSettingAndExitsTwo()
+    {
+        var error = new StringWriter();
+        var exit = await TopicsCommand.RunAsync(new ConfigurationBuilder().Build(), create: true, 20, null, TimeSpan.FromSeconds(1), new StringWriter(), error);
+
+        Assert.Equal(2, exit);
+        Assert.Contains("KAFKA_BROKERS", error.ToString());
+        Assert.Contains("Or pass --bootstrap host:port.", error.ToString());
+    }
+
+    [Fact]
+    public async Task ALibrdkafkaSettingItRefusesIsNamedWithExitTwo()
+    {
+        var error = new StringWriter();
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["KAFKA_BROKERS"] = "localhost:1",
+            ["Kafka:Client:security.protocol"] = "bogus",
+        }).Build();
+
+        var exit = await TopicsCommand.RunAsync(configuration, create: false, 20, null, TimeSpan.FromSeconds(1), new StringWriter(), error);
+
+        Assert.True(exit == 2, error.ToString());
+        Assert.Contains("error: Kafka__Client__security.protocol: Invalid value \"bogus\"", error.ToString());
+    }
+
+    [Theory]
+    [InlineData(0, null, "--timeout must be 1 to 300 seconds, not 0.")]
+    [InlineData(301, null, "--timeout must be 1 to 300 seconds, not 301.")]
+    [InlineData(30, (short)0, "--replication-factor must be 1 or more, not 0.")]
+    public async Task ABadTimeoutOrReplicationFactorIsNamedWithExitTwoBeforeAnyClientIsMade(int seconds, short? replicas, string message)
+    {
+        var error = new StringWriter();
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["KAFKA_BROKERS"] = "localhost:1" }).Build();
+        var exit = await TopicsCommand.RunAsync(configuration, create: true, 20, replicas, TimeSpan.FromSeconds(seconds), new StringWriter(), error);
+
+        Assert.Equal(2, exit);
+        Assert.Contains(message, error.ToString());
+    }
+}
+
+/// <summary>
+/// <c>kafka topics ensure|check</c> against librdkafka's own mock cluster (<c>test.mock.num.brokers</c>, in process) or the dev broker's (<c>MockKafkaCluster</c>):
+/// Integration, as docs/testing.md counts a broker of any kind (<c>TestCategoryTests</c>).
+/// </summary>
+[Trait("Category", TestCategory.Integration)]
+public sealed class TopicsCommandBrokerTests
+{
+    /// <summary>A librdkafka mock cluster of the admin client's own (no topics): the Kafka:Client section reaches the CLI's client.</summary>
+    private static IConfiguration OwnMockCluster(params (string Key, string Value)[] more) =>
+        new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>(
+            [new("KAFKA_BROKERS", "127.0.0.1:1"), new("Kafka:Client:test.mock.num.brokers", "1"), .. more.Select(m => new KeyValuePair<string, string?>(m.Key, m.Value))]))
+            .Build();
+
+    [Fact]
     public async Task CheckOnAClusterWithoutTheTopicsNamesThemAndTheFixAndExitsOne()
     {
         var output = new StringWriter();
@@ -131,44 +181,4 @@ public sealed class TopicsCommandTests
         Assert.Contains("check that its controller is up, or raise --timeout", error.ToString());
     }
 
-    [Fact]
-    public async Task WithoutABrokerAddressItNamesTheSettingAndExitsTwo()
-    {
-        var error = new StringWriter();
-        var exit = await TopicsCommand.RunAsync(new ConfigurationBuilder().Build(), create: true, 20, null, TimeSpan.FromSeconds(1), new StringWriter(), error);
-
-        Assert.Equal(2, exit);
-        Assert.Contains("KAFKA_BROKERS", error.ToString());
-        Assert.Contains("Or pass --bootstrap host:port.", error.ToString());
-    }
-
-    [Fact]
-    public async Task ALibrdkafkaSettingItRefusesIsNamedWithExitTwo()
-    {
-        var error = new StringWriter();
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["KAFKA_BROKERS"] = "localhost:1",
-            ["Kafka:Client:security.protocol"] = "bogus",
-        }).Build();
-
-        var exit = await TopicsCommand.RunAsync(configuration, create: false, 20, null, TimeSpan.FromSeconds(1), new StringWriter(), error);
-
-        Assert.True(exit == 2, error.ToString());
-        Assert.Contains("error: Kafka__Client__security.protocol: Invalid value \"bogus\"", error.ToString());
-    }
-
-    [Theory]
-    [InlineData(0, null, "--timeout must be 1 to 300 seconds, not 0.")]
-    [InlineData(301, null, "--timeout must be 1 to 300 seconds, not 301.")]
-    [InlineData(30, (short)0, "--replication-factor must be 1 or more, not 0.")]
-    public async Task ABadTimeoutOrReplicationFactorIsNamedWithExitTwoBeforeAnyClientIsMade(int seconds, short? replicas, string message)
-    {
-        var error = new StringWriter();
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["KAFKA_BROKERS"] = "localhost:1" }).Build();
-        var exit = await TopicsCommand.RunAsync(configuration, create: true, 20, replicas, TimeSpan.FromSeconds(seconds), new StringWriter(), error);
-
-        Assert.Equal(2, exit);
-        Assert.Contains(message, error.ToString());
-    }
 }
