@@ -154,6 +154,11 @@ public static class BenchCommand
                 return 2;
             }
 
+            if (env.MissingBuild() is { } missingBuild)
+            {
+                throw new UsageException(missingBuild); // VerbAction: one error line, exit 2
+            }
+
             var cluster = Cluster(parse.GetValue(brokers));
 
             // The state and mixed scenarios write their own sections of the file.

@@ -49,7 +49,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     public static async Task<ServiceProcess> StartAsync(
         BenchEnvironment env, string project, string name, IReadOnlyDictionary<string, string> variables, CancellationToken cancellationToken)
     {
-        var dll = Path.Combine(env.Root, project, "bin", env.Configuration, "net10.0", project + ".dll");
+        var dll = env.ServiceDll(project);
         if (!File.Exists(dll))
         {
             throw new InvalidOperationException($"{dll} is missing: build first (`dotnet build -c {env.Configuration} SignalPipeline.sln`, or scripts/bench.sh).");

@@ -14,11 +14,19 @@ namespace SignalPipeline.Tests.Cli.Bench;
 [Trait("Category", TestCategory.Integration)]
 public sealed class BenchExitCodeTests(MockBrokerFixture broker) : IClassFixture<MockBrokerFixture>
 {
+    // The services' build the bench checks before it runs: the one these tests were built with (CI tests the Debug build
+    // before its bench smoke builds Release).
+#if DEBUG
+    private const string Built = "Debug";
+#else
+    private const string Built = "Release";
+#endif
+
     [Fact]
     public async Task ABrokerThatDoesNotAnswerIsOneErrorLineNamingItWithExitOne()
     {
         // Nothing listens on port 1: the mixed scenario's first metadata request gives up after its 10 s.
-        var result = await CliRunner.RunAsync(BenchCommand.Create(), "bench", "--brokers", "127.0.0.1:1", "--scenario", "mixed", "--quick", "--no-write");
+        var result = await CliRunner.RunAsync(BenchCommand.Create(), "bench", "--configuration", Built, "--brokers", "127.0.0.1:1", "--scenario", "mixed", "--quick", "--no-write");
 
         Assert.True(result.ExitCode == 1, result.ToString());
         var error = Assert.Single(result.Error.Trim().Split('\n'));
@@ -32,12 +40,25 @@ public sealed class BenchExitCodeTests(MockBrokerFixture broker) : IClassFixture
     {
         // The pipeline cases asked nothing of the cluster before starting a processor: until 2026-12-05 this was
         // "filter-kafka-processor-0 was not healthy within 60 s; see its log." a minute later.
-        var result = await CliRunner.RunAsync(BenchCommand.Create(), "bench", "--brokers", "127.0.0.1:1", "--scenario", "records",
+        var result = await CliRunner.RunAsync(BenchCommand.Create(), "bench", "--configuration", Built, "--brokers", "127.0.0.1:1", "--scenario", "records",
             "--case", "kalman, binary f64, 256", "--quick", "--no-write");
 
         Assert.True(result.ExitCode == 1, result.ToString());
         var error = Assert.Single(result.Error.Trim().Split('\n'));
         Assert.StartsWith("error: Kafka at 127.0.0.1:1 did not answer: ", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AConfigurationThatWasNotBuiltIsOneErrorLineNamingItWithExitTwoBeforeAnythingRuns()
+    {
+        // Until 2026-12-06 the first service's start threw: .NET's "Unhandled exception" and stack trace, exit 1.
+        var result = await CliRunner.RunAsync(BenchCommand.Create(), "bench", "--configuration", "NotBuilt", "--scenario", "local", "--case", "lms", "--quick", "--no-write");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        var error = Assert.Single(result.Error.Trim().Split('\n'));
+        Assert.StartsWith("error: the NotBuilt build of SignalPipeline.DevBroker, FilterKafkaProcessor, FilterService, FilterGateway, WebSocketBridge is missing under ", error, StringComparison.Ordinal);
+        Assert.EndsWith("build first (`dotnet build -c NotBuilt SignalPipeline.sln`, or scripts/bench.sh).", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("local:", result.Output, StringComparison.Ordinal); // no case started
     }
 
     [Fact]
@@ -47,7 +68,7 @@ public sealed class BenchExitCodeTests(MockBrokerFixture broker) : IClassFixture
         using var interrupt = new CancellationTokenSource();
         await interrupt.CancelAsync();
 
-        var result = await CliRunner.RunAsync(BenchCommand.Create(), interrupt.Token, "bench", "--brokers", broker.Bootstrap, "--scenario", "mixed", "--quick", "--no-write");
+        var result = await CliRunner.RunAsync(BenchCommand.Create(), interrupt.Token, "bench", "--configuration", Built, "--brokers", broker.Bootstrap, "--scenario", "mixed", "--quick", "--no-write");
 
         Assert.True(result.ExitCode == 130, result.ToString());
         Assert.Equal("interrupted", result.Error.Trim());
