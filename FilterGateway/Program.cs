@@ -5,4 +5,5 @@ builder.AddFilterGateway();
 
 var app = builder.BuildCheckingSettings(); // a refused setting stops the service here, in one line naming every one
 app.MapFilterGateway();
-app.Run();
+// Exit 1 when a background service fails (the host's own exit code after one failed is 0).
+return await app.RunReportingFailuresAsync();

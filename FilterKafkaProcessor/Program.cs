@@ -68,4 +68,5 @@ var app = builder.BuildCheckingSettings(); // a refused setting stops the servic
 app.Services.GetRequiredService<DirectoryTelemetry>();
 app.MapDefaultEndpoints();
 app.MapStreamEndpoints();
-app.Run();
+// Exit 1 when a background service fails (the host's own exit code after one failed is 0).
+return await app.RunReportingFailuresAsync();

@@ -26,4 +26,5 @@ if (app.Services.GetRequiredService<IOptions<DevBrokerOptions>>().Value.FaultInj
 }
 
 app.MapGet("/", (DevBrokerHost host) => Results.Ok(new { bootstrapServers = host.BootstrapServers }));
-app.Run();
+// Exit 1 when a background service fails (the host's own exit code after one failed is 0).
+return await app.RunReportingFailuresAsync();

@@ -15,4 +15,5 @@ app.UseWebSockets(); // keep-alive from Bridge:KeepAliveIntervalSeconds / KeepAl
 app.MapBridgeEndpoints();
 app.MapDefaultEndpoints();
 
-app.Run();
+// Exit 1 when a background service fails (the host's own exit code after one failed is 0).
+return await app.RunReportingFailuresAsync();
