@@ -42,7 +42,7 @@ public static class ServiceFailure
                     Environment.Exit(Environment.ExitCode);
                 }
 
-                Console.Error.WriteLine($"crit: the service stopped: {Describe(e.ExceptionObject as Exception)}");
+                WriteStopped(e.ExceptionObject as Exception);
                 Environment.Exit(1);
             };
         }
@@ -97,9 +97,12 @@ public static class ServiceFailure
             return Environment.ExitCode;
         }
 
-        Console.Error.WriteLine($"crit: the service stopped: {Describe(failed.Exception?.InnerException)}");
+        WriteStopped(failed.Exception?.InnerException);
         return 1;
     }
+
+    /// <summary>The one line a service stopped by a failure ends with (docs/operations.md, "Exit codes").</summary>
+    private static void WriteStopped(Exception? failure) => Console.Error.WriteLine($"crit: the service stopped: {Describe(failure)}");
 
     /// <summary>
     /// The message alone for a refused setting or check (it names what is wrong), the messages joined by <c>; </c> when
