@@ -18,8 +18,11 @@ public sealed record BenchEnvironment(string Root, string Configuration, string 
         var missing = ServiceProjects.Where(p => !File.Exists(ServiceDll(p))).ToArray();
         return missing.Length == 0
             ? null
-            : $"the {Configuration} build of {string.Join(", ", missing)} is missing under {Root}: build first (`dotnet build -c {Configuration} SignalPipeline.sln`, or scripts/bench.sh).";
+            : $"the {Configuration} build of {string.Join(", ", missing)} is missing under {Root}: {BuildFirst}";
     }
+
+    /// <summary>What to do about a missing service build.</summary>
+    public string BuildFirst => $"build first (`dotnet build -c {Configuration} SignalPipeline.sln`, or scripts/bench.sh).";
 
     public static BenchEnvironment Find(string configuration, bool quick)
     {

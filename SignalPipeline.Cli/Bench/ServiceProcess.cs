@@ -52,7 +52,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         var dll = env.ServiceDll(project);
         if (!File.Exists(dll))
         {
-            throw new InvalidOperationException($"{dll} is missing: build first (`dotnet build -c {env.Configuration} SignalPipeline.sln`, or scripts/bench.sh).");
+            throw new InvalidOperationException($"{dll} is missing: {env.BuildFirst}");
         }
 
         var url = new Uri($"http://127.0.0.1:{FreePort()}");
