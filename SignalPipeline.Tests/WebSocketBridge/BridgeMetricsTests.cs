@@ -27,10 +27,7 @@ public sealed class BridgeMetricsTests
         // docs/websocket-bridge.md's limits table counts in .frames.dropped both a full client queue (ClientQueueFrames)
         // and a beat not offered to a client behind while the held beats are over MaxHeldFrameBytes; the description a
         // dashboard shows beside the series named only the first.
-        using var meters = new SignalPipeline.Tests.FilterKafkaProcessor.TestMeterFactory();
-        _ = new BridgeMetrics(meters);
-        using var dropped = DocumentedMetric.Collect<long>(meters, BridgeMetrics.MeterName, "signalpipeline.bridge.frames.dropped");
-        var description = dropped.AssertDocumented(typeof(Counter<>), "{frame}").Instrument!.Description!;
+        var description = CounterDescription("frames.dropped", "{frame}");
         Assert.Contains("Bridge:ClientQueueFrames", description, StringComparison.Ordinal);
         Assert.Contains("Bridge:MaxHeldFrameBytes", description, StringComparison.Ordinal);
     }
@@ -56,10 +53,7 @@ public sealed class BridgeMetricsTests
     {
         // docs/websocket-bridge.md: a stream's pending samples past MaxPendingSamplesPerStream, a chunk that would pass
         // MaxPendingSamples, and that stream's later chunks until its next frame are all counted here.
-        using var meters = new SignalPipeline.Tests.FilterKafkaProcessor.TestMeterFactory();
-        _ = new BridgeMetrics(meters);
-        using var overflowed = DocumentedMetric.Collect<long>(meters, BridgeMetrics.MeterName, "signalpipeline.bridge.samples.overflowed");
-        var description = overflowed.AssertDocumented(typeof(Counter<>), "{sample}").Instrument!.Description!;
+        var description = CounterDescription("samples.overflowed", "{sample}");
         Assert.Contains("Bridge:MaxPendingSamplesPerStream", description, StringComparison.Ordinal);
         Assert.Contains("Bridge:MaxPendingSamples,", description, StringComparison.Ordinal);
         Assert.Contains("later chunks until its next frame", description, StringComparison.Ordinal);
@@ -226,6 +220,15 @@ public sealed class BridgeMetricsTests
     }
 
     /// <summary>The bridge's instruments exist once its metrics are first needed (without Kafka: at the first client), so it is made here.</summary>
+    /// <summary>The description a dashboard shows for the bridge counter <paramref name="instrument"/>, its kind and unit checked.</summary>
+    private static string CounterDescription(string instrument, string unit)
+    {
+        using var meters = new SignalPipeline.Tests.FilterKafkaProcessor.TestMeterFactory();
+        _ = new BridgeMetrics(meters);
+        using var counter = DocumentedMetric.Collect<long>(meters, BridgeMetrics.MeterName, $"signalpipeline.bridge.{instrument}");
+        return counter.AssertDocumented(typeof(Counter<>), unit).Instrument!.Description!;
+    }
+
     private static MetricCollector<T> Collect<T>(InProcessHost bridge, string instrument)
         where T : struct
     {
