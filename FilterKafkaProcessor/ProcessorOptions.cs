@@ -131,6 +131,16 @@ public sealed class ProcessorOptions : IValidatableObject
     [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxStreams)}"), SettingRange(1, 100_000_000)]
     public int MaxStreams { get; set; } = 1_000_000;
 
+    /// <summary>
+    /// What the streams of one instance take in memory, about (<see cref="State.StreamState.Bytes"/>: ids and filter
+    /// states; held chunks count in <see cref="MaxHeldBytes"/>): a chunk of a new stream that would take the instance past
+    /// it is dead-lettered (<c>too-many-streams</c>), as past <see cref="MaxStreams"/>; a restore leaves out the least
+    /// recently written streams to stay within it. Bounds what long stream ids and large states cost, which the count
+    /// does not.
+    /// </summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxStreamBytes)}"), SettingRange(1_048_576, 1L << 40)]
+    public long MaxStreamBytes { get; set; } = 384L * 1024 * 1024;
+
     /// <summary>Failed attempts of the same batch (broker or transport failures) after which <c>/health</c> turns unhealthy.</summary>
     [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxBatchAttempts)}"), SettingRange(1, 1000)]
     public int MaxBatchAttempts { get; set; } = 5;

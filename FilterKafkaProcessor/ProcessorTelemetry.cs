@@ -39,6 +39,7 @@ public sealed class ProcessorTelemetry : IDisposable
     private readonly Counter<long> _restoreDropped;
     private readonly Counter<long> _truncated;
     private long _streams;
+    private long _streamBytes;
     private long _heldBytes;
     private long _consumerLag;
     private long _abandonedProducers;
@@ -69,6 +70,8 @@ public sealed class ProcessorTelemetry : IDisposable
         _filterRestarts = _meter.CreateCounter<long>("signalpipeline.processor.filter.restarts", "{restart}",
             "Streams whose filter started again in committed transactions: a chunk a fresh filter takes came out non-finite from the state carried over.");
         _meter.CreateObservableGauge("signalpipeline.processor.streams", () => Interlocked.Read(ref _streams), "{stream}", "Streams held in memory by this instance.");
+        _meter.CreateObservableGauge("signalpipeline.processor.streams.bytes", () => Interlocked.Read(ref _streamBytes), "By",
+            "What this instance's streams take in memory, about: ids and committed filter states, held chunks aside (Processor:MaxStreamBytes).");
         _meter.CreateObservableGauge("signalpipeline.processor.consumer.lag", () => Interlocked.Read(ref _consumerLag), "{record}",
             "Input records behind the high watermark over this instance's partitions: the watermark its consumer last fetched minus the committed input position.");
         _meter.CreateObservableGauge("signalpipeline.processor.held.bytes", () => Interlocked.Read(ref _heldBytes), "By", "Bytes of out-of-order chunks held for a missing seq, all streams of this instance (Processor:MaxHeldBytes).");
@@ -78,7 +81,7 @@ public sealed class ProcessorTelemetry : IDisposable
         _restoreFailures = _meter.CreateCounter<long>("signalpipeline.processor.restore.failures", "{restore}", "Restores that failed or stalled and were tried again.");
         _corrupt = _meter.CreateCounter<long>("signalpipeline.processor.restore.corrupt", "{record}", "Changelog records that could not be read (that stream starts empty), or whose filter state is invalid (that stream keeps its position; its filter starts fresh).");
         _restoreDropped = _meter.CreateCounter<long>("signalpipeline.processor.restore.dropped", "{stream}",
-            "Streams left out of a restore, the least recently written first, because the instance held Processor:MaxStreams.");
+            "Streams left out of a restore, the least recently written first, because the instance held Processor:MaxStreams or Processor:MaxStreamBytes.");
         _truncated = _meter.CreateCounter<long>("signalpipeline.processor.restore.truncated", "{partition}", "Changelog partitions found not to start where the restore began (records lost).");
     }
 
@@ -232,11 +235,15 @@ public sealed class ProcessorTelemetry : IDisposable
         => _restore.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("partitions", partitions));
 
     /// <summary>
-    /// The instance's streams, whenever it counts them (after each commit, rollback, restore and revocation): a count
+    /// The instance's streams and what they take in memory, whenever it counts them (after each commit, rollback, restore and revocation): a count
     /// taken at commits alone kept the streams of partitions taken away until the next commit, forever on an instance
     /// left without partitions.
     /// </summary>
-    public void StreamsHeld(int streams) => Interlocked.Exchange(ref _streams, streams);
+    public void StreamsHeld(int streams, long bytes)
+    {
+        Interlocked.Exchange(ref _streams, streams);
+        Interlocked.Exchange(ref _streamBytes, bytes);
+    }
 
     /// <summary>The instance's held bytes, as last counted (after each commit, rollback, restore and revocation).</summary>
     public void Held(long bytes) => Interlocked.Exchange(ref _heldBytes, bytes);

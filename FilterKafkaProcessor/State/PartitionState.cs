@@ -40,6 +40,9 @@ public sealed class PartitionState(int partition, long nextInputOffset, long out
 
     public int Count => _streams.Count;
 
+    /// <summary>What its streams take in memory (<see cref="StreamState.Bytes"/>), for <c>Processor:MaxStreamBytes</c>.</summary>
+    public long Bytes { get; private set; }
+
     public IEnumerable<StreamState> Streams => _streams.Values;
 
     public bool TryGet(string streamId, out StreamState stream) => _streams.TryGetValue(streamId, out stream!);
@@ -48,6 +51,7 @@ public sealed class PartitionState(int partition, long nextInputOffset, long out
     public void Add(StreamState stream, long nowMs)
     {
         _streams.Add(stream.StreamId, stream);
+        Bytes += stream.Bytes;
         stream.Partition = Partition;
         stream.LastActiveMs = nowMs;
         Link(stream);
@@ -68,9 +72,21 @@ public sealed class PartitionState(int partition, long nextInputOffset, long out
     {
         if (_streams.Remove(stream.StreamId))
         {
+            Bytes -= stream.Bytes;
             Unlink(stream);
             Holding.Remove(stream);
         }
+    }
+
+    /// <summary>
+    /// After a commit that wrote <paramref name="checkpoint"/> for one of this partition's streams: the stream adopts it,
+    /// and <see cref="Bytes"/> follows its filter state's new size.
+    /// </summary>
+    public void OnCommitted(StreamState stream, StreamCheckpoint checkpoint)
+    {
+        var before = stream.Bytes;
+        stream.OnCommitted(checkpoint);
+        Bytes += stream.Bytes - before;
     }
 
     /// <summary>Every stream counts as active at <paramref name="nowMs"/> (after a restore); their order is kept.</summary>

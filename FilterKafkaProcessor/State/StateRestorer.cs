@@ -60,11 +60,12 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
     /// <param name="outputPartition">Output partition of an input partition.</param>
     /// <param name="nowMs">The processor's clock: restored streams count as active now (for idle eviction).</param>
     /// <param name="heldElsewhere">Streams the instance holds in its other partitions (for <c>Processor:MaxStreams</c>).</param>
+    /// <param name="streamBytesElsewhere">What those streams take in memory (for <c>Processor:MaxStreamBytes</c>).</param>
     /// <param name="heldBytesElsewhere">Bytes of chunks held in its other partitions (for <c>Processor:MaxHeldBytes</c>).</param>
     /// <param name="maxStreamHeldBytes">What one stream's held chunks may take (so its checkpoint fits one message).</param>
     public Dictionary<int, PartitionState> Restore(
         IReadOnlyCollection<int> partitions, IReadOnlyDictionary<int, PartitionState> retained, IReadOnlyDictionary<int, long> committed, Func<int, int> outputPartition, long nowMs,
-        int heldElsewhere, long heldBytesElsewhere, long maxStreamHeldBytes)
+        int heldElsewhere, long streamBytesElsewhere, long heldBytesElsewhere, long maxStreamHeldBytes)
     {
         var result = new Dictionary<int, PartitionState>();
         var from = new Dictionary<int, long>();
@@ -77,7 +78,7 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
             result[p] = state;
         }
 
-        var budget = new StreamBudget(heldElsewhere + result.Values.Sum(s => s.Count), [.. result.Values]);
+        var budget = new StreamBudget(heldElsewhere + result.Values.Sum(s => s.Count), streamBytesElsewhere + result.Values.Sum(s => s.Bytes), [.. result.Values]);
 
         // Each record is applied as it is read (last record per key wins), so a restore holds no more than the state
         // it rebuilds: a million streams' raw checkpoints are never kept side by side with the streams made from them.
@@ -118,8 +119,8 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
         {
             telemetry.RestoreDropped(budget.Dropped);
             logger.LogWarning(
-                "Restoring partitions [{Partitions}]: {Dropped} streams left out, the least recently written first, to stay within Processor:MaxStreams = {MaxStreams} (this instance took over more streams than its limit); their next chunks start new streams while there is room",
-                string.Join(",", partitions.Order()), budget.Dropped, options.MaxStreams);
+                "Restoring partitions [{Partitions}]: {Dropped} streams left out, the least recently written first, to stay within Processor:MaxStreams = {MaxStreams} and Processor:MaxStreamBytes = {MaxStreamBytes} (this instance took over more streams than its limits); their next chunks start new streams while there is room",
+                string.Join(",", partitions.Order()), budget.Dropped, options.MaxStreams, options.MaxStreamBytes);
         }
 
         var marks = results.SelectMany(r => r.Marks).ToDictionary(m => m.Key, m => m.Value);
@@ -204,9 +205,12 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
     /// their streams are added and removed under this object's lock, since a stream read in one partition may take the
     /// place of one in another.
     /// </summary>
-    private sealed class StreamBudget(int held, IReadOnlyList<PartitionState> restoring)
+    private sealed class StreamBudget(int held, long bytes, IReadOnlyList<PartitionState> restoring)
     {
         public int Held = held;
+
+        /// <summary>What the held streams take in memory (<see cref="StreamState.Bytes"/>).</summary>
+        public long Bytes = bytes;
 
         /// <summary>
         /// The streams left out so far: one left out early may come back with a later checkpoint, so the count is of the
@@ -234,8 +238,9 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
 
     /// <summary>
     /// Applies one changelog record: a partition checkpoint, a stream checkpoint, or a tombstone. A new stream past
-    /// <c>Processor:MaxStreams</c> (an instance taking over more streams than its limit) takes the place of the least
-    /// recently written stream holding no chunks of all the partitions being restored (by the records' timestamps), or
+    /// <c>Processor:MaxStreams</c> or <c>Processor:MaxStreamBytes</c> (an instance taking over more streams than its limits)
+    /// takes the place of the least recently written streams holding no chunks of all the partitions being restored (by
+    /// the records' timestamps), as many as it needs to fit, or
     /// is left out when it was written before every such stream or there is none (unless it holds chunks itself: those
     /// are committed nowhere else), so a restore holds about the limit, not what every earlier owner held together, and
     /// keeps the streams written last wherever their partition is. A later checkpoint of a stream already restored is
@@ -296,11 +301,12 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
 
         lock (budget)
         {
-            // Held follows every Remove and Add below, so a stream that is only replaced leaves it as it was.
+            // Held and Bytes follow every Remove and Add below, so a stream that is only replaced leaves them as they were.
             if (state.TryGet(key, out var existing))
             {
                 state.Remove(existing);
                 budget.Held--;
+                budget.Bytes -= existing.Bytes;
             }
 
             if (stream is null)
@@ -315,13 +321,15 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
 
             // A replacement is checked too: a stream let in past the limit for the chunks its older checkpoint held
             // stays only while its latest checkpoint holds some (before, its replacement was never checked again).
-            if (budget.Held >= options.MaxStreams)
+            // Past MaxStreamBytes a large stream may take the place of several small ones.
+            while (budget.Held >= options.MaxStreams || budget.Bytes + stream.Bytes > options.MaxStreamBytes)
             {
                 // Compaction keeps each stream's last checkpoint in the order they were written: the oldest went quiet first.
                 if (budget.OldestNotHolding() is { } oldest && oldest.Stream.LastActiveMs <= writtenMs)
                 {
                     oldest.State.Remove(oldest.Stream);
                     budget.Held--;
+                    budget.Bytes -= oldest.Stream.Bytes;
                     budget.LeftOut.Add(oldest.Stream.StreamId);
                 }
                 else if (!holding)
@@ -329,11 +337,16 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
                     budget.LeftOut.Add(key);
                     return;
                 }
+                else
+                {
+                    break;
+                }
             }
 
             // Until the restore ends, a stream's activity is when its checkpoint was written (MarkAllActive then).
             state.Add(stream, writtenMs);
             budget.Held++;
+            budget.Bytes += stream.Bytes;
             if (budget.LeftOut.Count > 0)
             {
                 budget.LeftOut.Remove(key);

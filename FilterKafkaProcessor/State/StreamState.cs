@@ -162,6 +162,25 @@ public sealed class StreamState(string streamId, long nextSeq = 0, IReadOnlyList
         CommittedHeldSinceMs = nowMs;
     }
 
+    /// <summary>
+    /// What a stream takes in memory besides its id and its filter state, as <see cref="Bytes"/> counts it: this object,
+    /// its entry in the partition's dictionary, the id string's and the state array's headers (measured, docs/processor.md,
+    /// "Limits").
+    /// </summary>
+    public const int FixedBytes = 246;
+
+    /// <summary>
+    /// About what a stream with this id takes in memory before its first commit (<see cref="Bytes"/> with no filter
+    /// state yet), for <c>Processor:MaxStreamBytes</c>.
+    /// </summary>
+    public static long BytesOf(string streamId) => FixedBytes + 2L * streamId.Length;
+
+    /// <summary>
+    /// About what this stream takes in memory, held chunks aside (<c>Processor:MaxHeldBytes</c> bounds those): its id
+    /// and its committed filter state. A working state during a transaction counts from its commit on.
+    /// </summary>
+    public long Bytes => BytesOf(StreamId) + (CommittedState?.Length ?? 0);
+
     /// <summary>When the stream last received a chunk (this instance's clock), for idle eviction.</summary>
     public long LastActiveMs { get; set; }
 

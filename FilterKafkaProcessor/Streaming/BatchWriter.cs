@@ -17,7 +17,7 @@ namespace FilterKafkaProcessor.Streaming;
 /// </summary>
 public sealed class BatchWriter(RecordCollector collector, ProcessorOptions options, ChunkLimits limits, int outputPartitions, CodecWorkers codec)
 {
-    private readonly List<(StreamState Stream, StreamCheckpoint Checkpoint)> _checkpoints = [];
+    private readonly List<(PartitionState Partition, StreamState Stream, StreamCheckpoint Checkpoint)> _checkpoints = [];
     private readonly List<ChunkWork> _outputs = [];
     private Message<byte[], byte[]>[] _messages = [];
     private byte[]? _spareValue;
@@ -78,8 +78,8 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
         foreach (var stream in batch.Touched)
         {
             var checkpoint = stream.ToCheckpoint();
-            _checkpoints.Add((stream, checkpoint));
             var partition = tasks[stream.Partition].State;
+            _checkpoints.Add((partition, stream, checkpoint));
             partitions.Add(partition);
             collector.Changelog(partition.Partition, Encoding.UTF8.GetBytes(stream.StreamId), checkpoint.Serialize());
         }
@@ -137,9 +137,9 @@ public sealed class BatchWriter(RecordCollector collector, ProcessorOptions opti
     public void Committed(Batch batch, WrittenBatch written)
     {
         var partitions = written.Partitions;
-        foreach (var (stream, checkpoint) in _checkpoints)
+        foreach (var (partition, stream, checkpoint) in _checkpoints)
         {
-            stream.OnCommitted(checkpoint);
+            partition.OnCommitted(stream, checkpoint);
         }
 
         foreach (var (partition, stream) in batch.Evicted)

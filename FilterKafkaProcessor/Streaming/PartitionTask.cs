@@ -18,6 +18,9 @@ public sealed class TaskContext(ProcessorOptions options, ChunkLimits limits)
     /// <summary>Streams held by this instance (all partitions), for <see cref="ProcessorOptions.MaxStreams"/>.</summary>
     public int StreamCount { get; set; }
 
+    /// <summary>What the streams of this instance take in memory (all partitions), for <see cref="ProcessorOptions.MaxStreamBytes"/>.</summary>
+    public long StreamBytes { get; set; }
+
     /// <summary>Bytes of held chunks in this instance (all partitions), for <see cref="ProcessorOptions.MaxHeldBytes"/>.</summary>
     public long HeldBytes { get; set; }
 }
@@ -85,9 +88,17 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
                 return;
             }
 
+            if (context.StreamBytes + StreamState.BytesOf(chunk.StreamId) > context.Options.MaxStreamBytes)
+            {
+                batch.DeadLetters.Add(DeadLetter.From(record, PoisonCodes.TooManyStreams,
+                    $"this instance's {context.StreamCount} streams take about {context.StreamBytes} bytes (ids and filter states), its limit (Processor:MaxStreamBytes = {context.Options.MaxStreamBytes}); new streams are refused until idle ones are evicted"));
+                return;
+            }
+
             stream = new StreamState(chunk.StreamId);
             State.Add(stream, nowMs);
             context.StreamCount++;
+            context.StreamBytes += stream.Bytes;
         }
         else
         {

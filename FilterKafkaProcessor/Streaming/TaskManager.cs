@@ -45,7 +45,7 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
     }
 
     /// <summary>
-    /// The instance's counts from its partitions, streams (for <c>Processor:MaxStreams</c> and the gauge) and held bytes
+    /// The instance's counts from its partitions, streams (for <c>Processor:MaxStreams</c>, <c>MaxStreamBytes</c> and the gauges) and held bytes
     /// (after a rollback, a restore or a revocation).
     /// </summary>
     public void Recount()
@@ -55,14 +55,15 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
     }
 
     /// <summary>
-    /// After a commit: the stream count again (evictions), and the held bytes as the partition tasks kept them, exact
+    /// After a commit: the stream count and bytes again (evictions, filter states' sizes), and the held bytes as the partition tasks kept them, exact
     /// since no rollback came between; walking every holding stream on each commit would cost per transaction what a
     /// producer keeping many streams out of order chooses.
     /// </summary>
     public void CountAfterCommit()
     {
         context.StreamCount = Tasks.Values.Sum(t => t.State.Count);
-        telemetry.StreamsHeld(context.StreamCount);
+        context.StreamBytes = Tasks.Values.Sum(t => t.State.Bytes);
+        telemetry.StreamsHeld(context.StreamCount, context.StreamBytes);
         telemetry.Held(context.HeldBytes);
     }
 
@@ -77,8 +78,9 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
         Tasks.Clear();
         _retained.Clear();
         context.StreamCount = 0;
+        context.StreamBytes = 0;
         context.HeldBytes = 0;
-        telemetry.StreamsHeld(0);
+        telemetry.StreamsHeld(0, 0);
         _restoringSinceMs = time.GetUtcNow().ToUnixTimeMilliseconds();
     }
 
@@ -119,7 +121,7 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
             var committed = consumer.Committed(topicPartitions, TimeSpan.FromSeconds(options.RestoreStallSeconds))
                 .Where(c => c.Offset.Value >= 0).ToDictionary(c => c.Partition.Value, c => c.Offset.Value);
             var restored = restorer.Restore(partitions, _retained, committed, outputPartition, time.GetUtcNow().ToUnixTimeMilliseconds(),
-                heldElsewhere: Tasks.Values.Sum(t => t.State.Count), heldBytesElsewhere: Tasks.Values.Sum(t => t.State.Holding.Sum(s => s.HeldBytes)),
+                heldElsewhere: Tasks.Values.Sum(t => t.State.Count), streamBytesElsewhere: Tasks.Values.Sum(t => t.State.Bytes), heldBytesElsewhere: Tasks.Values.Sum(t => t.State.Holding.Sum(s => s.HeldBytes)),
                 maxStreamHeldBytes: context.Limits.MaxHeldBytes);
             foreach (var (p, state) in restored)
             {

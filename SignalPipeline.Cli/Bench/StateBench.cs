@@ -85,6 +85,7 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers, IR
             ["Processor__RateLogSeconds"] = "30",
             // Processor v2's limits must not shape the measurement: room for every stream, no eviction during the run.
             ["Processor__MaxStreams"] = (2 * streams).ToString(CultureInfo.InvariantCulture),
+            ["Processor__MaxStreamBytes"] = (1L << 40).ToString(CultureInfo.InvariantCulture),
             ["Processor__StreamIdleSeconds"] = "86400",
         };
         BenchRunner.AddProcessorSettings(variables, brokers, processorOverrides);

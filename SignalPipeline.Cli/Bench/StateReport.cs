@@ -22,7 +22,7 @@ public static class StateReport
         md.AppendLine(Inv($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC{(env.Quick ? " in **--quick** mode (20,000 streams: a smoke check, not a measurement)" : "")}; ") +
                       Inv($"{Environment.ProcessorCount} cores, shared with other engineers' builds and tests (noisy); {RuntimeInformation.FrameworkDescription}. ") +
                       $"Broker: {BenchReport.BrokerUsed(brokers, large.Partitions)}; one `filter-kafka-processor` process " +
-                      "(Release build, local mode, default settings except `Processor:MaxStreams` = 2 × streams and `Processor:StreamIdleSeconds` = 86400, so no limit shapes the run)." +
+                      "(Release build, local mode, default settings except `Processor:MaxStreams` = 2 × streams, `Processor:MaxStreamBytes` = 1 TiB and `Processor:StreamIdleSeconds` = 86400, so no limit shapes the run; `MaxStreamBytes` from 2026-12-06 on)." +
                       BenchReport.ChangedSettings(processorOverrides));
         md.AppendLine();
         md.AppendLine(Inv($"Method: each stream is one 4-sample binary f64 chunk (seq 0), stream i on input partition i mod {large.Partitions}; the bench waits until every"));

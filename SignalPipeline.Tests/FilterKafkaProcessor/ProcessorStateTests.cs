@@ -370,6 +370,105 @@ public sealed class ProcessorStateTests
     }
 
     [Fact]
+    public void ANewStreamPastMaxStreamBytesIsDeadLetteredUntilIdleStreamsAreEvicted()
+    {
+        // Stream ids are the producers' choice (up to 256 bytes): three streams with 200-character ids take more than a
+        // budget of two and a half, while the count (Processor:MaxStreams, 1,000,000) leaves room. Before, only the count
+        // was bounded.
+        var ids = new[] { new string('a', 200), new string('b', 200), new string('c', 200) };
+        var perStream = StreamState.BytesOf(ids[0]) + KalmanStateBytes;
+        using var harness = new ProcessorHarness(configure: o =>
+        {
+            o.MaxStreamBytes = 2 * perStream + perStream / 2;
+            o.StreamIdleSeconds = 60;
+        });
+        using var bytes = DocumentedMetric.Collect<long>(harness.Meters, ProcessorTelemetry.Name, "signalpipeline.processor.streams.bytes")
+            .AssertDocumented(typeof(ObservableGauge<>), "By");
+        harness.Start();
+        var chunks = ids.ToDictionary(id => id, id => Enumerable.Range(0, 2).Select(seq => ProcessorHarness.Chunk(id, seq)).ToList());
+        harness.Produce(chunks[ids[0]][0], 0);
+        harness.Produce(chunks[ids[1]][0], 1);
+        harness.StepUntil(() => harness.OutputCount(ids[0]) == 1 && harness.OutputCount(ids[1]) == 1);
+
+        // Each stream counts its id and its committed filter state.
+        Assert.Equal(2 * perStream, bytes.Observe());
+
+        harness.Produce(chunks[ids[2]][0], 2);
+        harness.Produce(chunks[ids[0]][1], 0);
+        harness.StepUntil(() => harness.OutputCount(ids[0]) == 2 && harness.DeadLetters().Count == 1);
+        Assert.Equal([(ids[2], PoisonCodes.TooManyStreams)], harness.DeadLetters().Select(d => (d.Key, d.Code)));
+        Assert.Contains("Processor:MaxStreamBytes", harness.DeadLetters()[0].Reason);
+        Assert.Equal(2 * perStream, bytes.Observe());
+
+        // Evicted idle streams free what they took: the refused stream starts with its chunk sent again.
+        harness.Time.Advance(TimeSpan.FromSeconds(61));
+        harness.StepUntil(() => bytes.Observe() == 0);
+        harness.Produce(chunks[ids[2]][0], 2);
+        harness.StepUntil(() => harness.OutputCount(ids[2]) == 1);
+        ProcessorHarness.AssertReference([chunks[ids[2]][0]], harness.Outputs()[ids[2]]);
+        Assert.Equal(perStream, bytes.Observe());
+    }
+
+    [Fact]
+    public void ARestorePastMaxStreamBytesLeavesOutAsManyOfTheLeastRecentlyWrittenAsALargerStreamNeeds()
+    {
+        // q0..q4 (short ids), then a stream with a 250-character id, written a second apart. A second instance whose
+        // streams may take the bytes of the long one and two and a half short ones keeps the three written last (the
+        // long one, q4, q3): to fit, the long one takes the place of three.
+        using var takeOver = new TakeOverHarness();
+        var (harness, first, dropped) = (takeOver.Harness, takeOver.First, takeOver.Dropped);
+        var longId = new string('l', 250);
+        var ids = Enumerable.Range(0, 5).Select(i => $"q{i}").Append(longId).ToList();
+        var chunks = ids.ToDictionary(id => id, id => Enumerable.Range(0, 2).Select(seq => ProcessorHarness.Chunk(id, seq)).ToList());
+        foreach (var id in ids)
+        {
+            harness.Time.Advance(TimeSpan.FromSeconds(1));
+            harness.Produce(chunks[id][0], 1);
+            harness.StepUntil(() => harness.OutputCount(id) == 1, threads: first);
+        }
+
+        var small = StreamState.BytesOf("q0") + KalmanStateBytes;
+        var large = StreamState.BytesOf(longId) + KalmanStateBytes;
+        var (second, health) = takeOver.TakeOver(maxStreams: 1000, maxStreamBytes: large + 2 * small + small / 2);
+        Assert.Equal(3, second.StreamCount);
+        Assert.Equal(3, dropped.Sum());
+
+        harness.Produce(chunks[longId][1], 1);
+        harness.Produce(chunks["q3"][1], 1);
+        harness.Produce(chunks["q0"][1], 1);
+        harness.StepUntil(() => harness.OutputCount(longId) == 2 && harness.OutputCount("q3") == 2 && harness.DeadLetters().Count == 1, threads: second);
+        ProcessorHarness.AssertReference(chunks[longId], harness.Outputs()[longId]);
+        ProcessorHarness.AssertReference(chunks["q3"], harness.Outputs()["q3"]);
+        Assert.Equal([("q0", PoisonCodes.TooManyStreams)], harness.DeadLetters().Select(d => (d.Key, d.Code)));
+        Assert.Contains("Processor:MaxStreamBytes", harness.DeadLetters()[0].Reason);
+        Assert.True(health.IsRunning);
+    }
+
+    [Fact]
+    public void WhatAStreamCountsIsWhatCreatingItAllocates()
+    {
+        // Processor:MaxStreamBytes counts StreamState.FixedBytes a stream besides its id and its filter state: what a
+        // restored kalman stream with a 36-character id allocates (its objects and its share of the partition's
+        // dictionary, growth included) within a quarter. Counted on this thread alone, so other tests do not disturb it.
+        const int streams = 50_000;
+        var state = SignalPipeline.Filters.FilterFactory.Create("kalman").SaveState();
+        var partition = new PartitionState(0, -1, 0);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < streams; i++)
+        {
+            var id = Guid.NewGuid().ToString();
+            partition.Add(new StreamState(id, 1, null, [.. state]).Committed(), i);
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(36 * 2 + StreamState.FixedBytes + state.Length, partition.Bytes / streams);
+        Assert.InRange((double)partition.Bytes / allocated, 0.75, 1.25);
+    }
+
+    /// <summary>What a kalman stream's committed filter state takes (the harness's default algorithm and parameters).</summary>
+    private static int KalmanStateBytes => SignalPipeline.Filters.FilterFactory.Create("kalman", new Dictionary<string, double>()).SaveState().Length;
+
+    [Fact]
     public void ARestoreKeepsHeldChunksWithinMaxHeldBytesAndSkipsTheGapsOfTheStreamsWrittenPastIt()
     {
         // Six streams each hold about 300 KB (seq 1 waits for seq 0), written a second apart; a new owner limited to
@@ -521,15 +620,21 @@ public sealed class ProcessorStateTests
     /// <summary>Starts the harness; stream "gap" gets seqs 0, 2 and 3 (seq 1 missing): 0 is written, 2 and 3 are held.</summary>
     /// <summary>
     /// An instance taking over more streams than its limit: the first instance may hold 1000 streams; <see cref="TakeOver"/>
-    /// expires it and starts a second limited to 3, which restores every partition. With the restore.dropped counter.
+    /// expires it and starts a second limited to 3 (or what it is given), which restores every partition. With the
+    /// restore.dropped counter.
     /// </summary>
     private sealed class TakeOverHarness : IDisposable
     {
         private int _maxStreams = 1000;
+        private long _maxStreamBytes = new ProcessorOptions().MaxStreamBytes;
 
         public TakeOverHarness()
         {
-            Harness = new ProcessorHarness(configure: o => o.MaxStreams = _maxStreams);
+            Harness = new ProcessorHarness(configure: o =>
+            {
+                o.MaxStreams = _maxStreams;
+                o.MaxStreamBytes = _maxStreamBytes;
+            });
             Dropped = DocumentedMetric.Collect<long>(Harness.Meters, ProcessorTelemetry.Name, "signalpipeline.processor.restore.dropped");
             First = Harness.Start().Thread;
         }
@@ -540,11 +645,12 @@ public sealed class ProcessorStateTests
 
         public StreamThread First { get; }
 
-        /// <summary>The first instance dies (its session expires); a second, limited to 3 streams, restores every partition.</summary>
-        public (StreamThread Thread, ProcessorHealth Health) TakeOver()
+        /// <summary>The first instance dies (its session expires); a second, limited to 3 streams (or what it is given), restores every partition.</summary>
+        public (StreamThread Thread, ProcessorHealth Health) TakeOver(int maxStreams = 3, long? maxStreamBytes = null)
         {
             Harness.Cluster.ExpireMember(Harness.Supplier.Consumers[0]);
-            _maxStreams = 3;
+            _maxStreams = maxStreams;
+            _maxStreamBytes = maxStreamBytes ?? _maxStreamBytes;
             var (second, health) = Harness.Start();
             Harness.StepUntil(() => second.AssignedPartitions.Count == 4, threads: second);
             return (second, health);
