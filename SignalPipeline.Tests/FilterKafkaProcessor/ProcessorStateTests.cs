@@ -410,6 +410,26 @@ public sealed class ProcessorStateTests
     }
 
     [Fact]
+    public void NewStreamsOfAnAbortedTransactionGiveBackWhatTheyCountedAgainstMaxStreamBytes()
+    {
+        // The first transaction of two new streams aborts: they are forgotten with it, and their retry counts them once.
+        var ids = new[] { new string('a', 100), new string('b', 100) };
+        var perStream = StreamState.BytesOf(ids[0]) + KalmanStateBytes;
+        using var harness = new ProcessorHarness(configure: o => o.MaxStreamBytes = 2 * perStream + perStream / 2);
+        using var bytes = DocumentedMetric.Collect<long>(harness.Meters, ProcessorTelemetry.Name, "signalpipeline.processor.streams.bytes");
+        harness.Start();
+        harness.Cluster.Faults.Fail(FaultPoint.CommitTransaction, () => KafkaFaults.Abortable(), count: 1);
+        var chunks = ids.Select(id => ProcessorHarness.Chunk(id, 0)).ToList();
+        harness.Produce(chunks[0], 0);
+        harness.Produce(chunks[1], 1);
+        harness.StepUntil(() => harness.Telemetry.Aborts == 1);
+        harness.StepUntil(() => harness.OutputCount(ids[0]) == 1 && harness.OutputCount(ids[1]) == 1);
+
+        Assert.Equal(2 * perStream, bytes.Observe());
+        Assert.Empty(harness.DeadLetters());
+    }
+
+    [Fact]
     public void ARestorePastMaxStreamBytesLeavesOutAsManyOfTheLeastRecentlyWrittenAsALargerStreamNeeds()
     {
         // q0..q4 (short ids), then a stream with a 250-character id, written a second apart. A second instance whose
