@@ -141,6 +141,16 @@ public sealed class ProcessorOptions : IValidatableObject
     [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxStreamBytes)}"), SettingRange(1_048_576, 1L << 40)]
     public long MaxStreamBytes { get; set; } = 384L * 1024 * 1024;
 
+    /// <summary>
+    /// Most entries of the stream-config topic one instance holds (every instance holds every entry it keeps: about
+    /// 0.6-0.7 KB each at a typical config, 13 KB at most: docs/processor.md, "Limits"): while it holds this many, a
+    /// record of a stream that has no entry is not kept (counted, logged) and that stream runs the deployment default;
+    /// updates of held entries and tombstones are always applied. Bounds what whoever writes the topic can make every
+    /// instance hold.
+    /// </summary>
+    [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxStreamConfigs)}"), SettingRange(1, 10_000_000)]
+    public int MaxStreamConfigs { get; set; } = 10_000;
+
     /// <summary>Failed attempts of the same batch (broker or transport failures) after which <c>/health</c> turns unhealthy.</summary>
     [ConfigurationKeyName($"{ProcessorSection}:{nameof(MaxBatchAttempts)}"), SettingRange(1, 1000)]
     public int MaxBatchAttempts { get; set; } = 5;

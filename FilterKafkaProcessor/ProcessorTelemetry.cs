@@ -38,8 +38,10 @@ public sealed class ProcessorTelemetry : IDisposable
     private readonly Counter<long> _corrupt;
     private readonly Counter<long> _restoreDropped;
     private readonly Counter<long> _truncated;
+    private readonly Counter<long> _streamConfigsRefused;
     private long _streams;
     private long _streamBytes;
+    private long _streamConfigs;
     private long _heldBytes;
     private long _consumerLag;
     private long _abandonedProducers;
@@ -83,6 +85,10 @@ public sealed class ProcessorTelemetry : IDisposable
         _restoreDropped = _meter.CreateCounter<long>("signalpipeline.processor.restore.dropped", "{stream}",
             "Streams left out of a restore, the least recently written first, because the instance held Processor:MaxStreams or Processor:MaxStreamBytes.");
         _truncated = _meter.CreateCounter<long>("signalpipeline.processor.restore.truncated", "{partition}", "Changelog partitions found not to start where the restore began (records lost).");
+        _meter.CreateObservableGauge("signalpipeline.processor.stream_configs", () => Interlocked.Read(ref _streamConfigs), "{entry}",
+            "Stream-config entries held by this instance, valid or refused (every instance holds every entry it keeps; Processor:MaxStreamConfigs).");
+        _streamConfigsRefused = _meter.CreateCounter<long>("signalpipeline.processor.stream_configs.refused", "{record}",
+            "Stream-config records read and refused, by reason: invalid or too-large (held as a refused entry, dead-lettered by the stream's owner), too-many-entries (not kept: the instance held Processor:MaxStreamConfigs entries; the stream runs the default).");
     }
 
     public long Samples;
@@ -263,6 +269,12 @@ public sealed class ProcessorTelemetry : IDisposable
     public void RestoreDropped(int streams) => _restoreDropped.Add(streams);
 
     public void ChangelogTruncated() => _truncated.Add(1);
+
+    /// <summary>The stream-config entries this instance holds, after each change.</summary>
+    public void StreamConfigsHeld(int entries) => Interlocked.Exchange(ref _streamConfigs, entries);
+
+    /// <summary>A stream-config record read and refused (<c>invalid</c>, <c>too-large</c>) or not kept (<c>too-many-entries</c>).</summary>
+    public void StreamConfigRefused(string reason) => _streamConfigsRefused.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void Dispose() => _meter.Dispose();
 }

@@ -42,7 +42,7 @@ FilterKafkaProcessor.Kafka.MessageSizeCheck.Add(builder.Services); // a message.
 builder.Services.AddSingleton(services =>
 {
     var options = services.GetRequiredService<IOptions<ProcessorOptions>>().Value;
-    return new StreamConfigTable(StreamFilterConfig.Create(options.Algorithm, options.Params));
+    return new StreamConfigTable(StreamFilterConfig.Create(options.Algorithm, options.Params), options.MaxStreamConfigs, services.GetRequiredService<ProcessorTelemetry>());
 });
 builder.Services.AddSingleton<StreamQueries>();
 builder.Services.AddSingleton(services => new StreamInstance(

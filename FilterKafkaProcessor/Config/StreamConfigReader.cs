@@ -56,10 +56,18 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
                     // would be one entry.
                     logger.LogWarning("Stream-config record at {Source} is ignored: {Problem}, so it names no stream", record.TopicPartitionOffset, problem);
                 }
-                else if (table.Apply(streamId, record.Partition.Value, record.Offset.Value, record.Message.Value) is { Error: { } error })
+                else
                 {
-                    logger.LogWarning("Stream-config record for {StreamId} at {Source} is refused: {Error}; the stream keeps its filter (its owner dead-letters the record)",
-                        streamId, record.TopicPartitionOffset, error);
+                    var outcome = table.Apply(streamId, record.Partition.Value, record.Offset.Value, record.Message.Value);
+                    if (outcome.NotKept)
+                    {
+                        WarnNotKept(streamId, record.TopicPartitionOffset);
+                    }
+                    else if (outcome.Entry is { Error: { } error })
+                    {
+                        logger.LogWarning("Stream-config record for {StreamId} at {Source} is refused: {Error}; the stream keeps its filter (its owner dead-letters the record)",
+                            streamId, record.TopicPartitionOffset, error);
+                    }
                 }
 
                 applied++;
@@ -135,11 +143,48 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
         }
     }
 
+    /// <summary>
+    /// Logs the 1st, 10th, 100th, ... record not kept (each one is counted in
+    /// <c>signalpipeline.processor.stream_configs.refused{reason=too-many-entries}</c>): a writer filling the topic with
+    /// new streams must not fill the log too.
+    /// </summary>
+    private void WarnNotKept(string streamId, TopicPartitionOffset source)
+    {
+        var notKept = table.NotKept;
+        if (IsPowerOfTen(notKept))
+        {
+            logger.LogWarning("Stream-config record for {StreamId} at {Source} is not kept: this instance holds Processor:MaxStreamConfigs = {Max} entries, "
+                + "so the stream runs the deployment default (records of streams without an entry not kept so far: {NotKept}; the 1st, 10th, 100th, ... is logged). "
+                + "Remove entries no stream needs (signal-pipeline streams configure ID --reset) and write this one again, or raise Processor:MaxStreamConfigs",
+                streamId, source, table.MaxEntries, notKept);
+        }
+    }
+
+    private static bool IsPowerOfTen(long n)
+    {
+        while (n >= 10 && n % 10 == 0)
+        {
+            n /= 10;
+        }
+
+        return n == 1;
+    }
+
     private void CheckCaughtUp()
     {
         if (_catchUpTo.Count == 0 && !table.IsCaughtUp)
         {
-            logger.LogInformation("Stream configs read: {Count} entries ({Refused} refused)", table.Count, table.Refused);
+            if (table.NotKept > 0)
+            {
+                logger.LogWarning("Stream configs read: {Count} entries ({Refused} refused); {NotKept} records of streams without an entry were not kept, "
+                    + "as the table held Processor:MaxStreamConfigs = {Max} entries: those streams run the deployment default",
+                    table.Count, table.Refused, table.NotKept, table.MaxEntries);
+            }
+            else
+            {
+                logger.LogInformation("Stream configs read: {Count} entries ({Refused} refused)", table.Count, table.Refused);
+            }
+
             table.MarkCaughtUp();
         }
     }

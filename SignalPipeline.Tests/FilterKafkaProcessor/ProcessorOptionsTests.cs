@@ -36,6 +36,7 @@ public class ProcessorOptionsTests
         Assert.Equal((3600, 30, 1_000_000, 5, 120, 100, 10_000, 30), (defaults.StreamIdleSeconds, defaults.HeldChunkTimeoutSeconds, defaults.MaxStreams,
             defaults.MaxBatchAttempts, defaults.StuckPartitionSeconds, defaults.RetryBackoffMs, defaults.MaxRetryBackoffMs, defaults.RestoreStallSeconds));
         Assert.Equal(384L * 1024 * 1024, defaults.MaxStreamBytes);
+        Assert.Equal(10_000, defaults.MaxStreamConfigs);
         Assert.Null(defaults.InstanceId);
         Assert.False(defaults.DevBrokerCompensation);
 
@@ -93,6 +94,7 @@ public class ProcessorOptionsTests
     [InlineData("Processor:MaxHeldBytes", "1048575", "Processor:MaxHeldBytes = 1048575 is out of range [1048576, 1099511627776]")]
     [InlineData("Processor:MaxHeldBytes", "1099511627777", "Processor:MaxHeldBytes = 1099511627777 is out of range [1048576, 1099511627776]")]
     [InlineData("Processor:MaxStreamBytes", "1048575", "Processor:MaxStreamBytes = 1048575 is out of range [1048576, 1099511627776]")]
+    [InlineData("Processor:MaxStreamConfigs", "0", "Processor:MaxStreamConfigs = 0 is out of range [1, 10000000]")]
     [InlineData("Processor:InstanceId", "pod/1", "Processor:InstanceId 'pod/1'")]
     [InlineData("OUTPUT_TOPIC", "sample-input", "INPUT_TOPIC and OUTPUT_TOPIC are both")]
     [InlineData("DLQ_TOPIC", "sample-input", "INPUT_TOPIC and DLQ_TOPIC are both 'sample-input'")] // before 2026-12-05 taken: dead letters read again as input

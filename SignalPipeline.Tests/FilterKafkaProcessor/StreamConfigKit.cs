@@ -41,7 +41,7 @@ public sealed class StreamConfigKit : IDisposable
         var options = new ProcessorOptions { RetryBackoffMs = 1, MaxRetryBackoffMs = 1, RestoreStallSeconds = 5, InstanceId = instanceId };
         _configure?.Invoke(options);
         deploy?.Invoke(options);
-        var table = new StreamConfigTable(StreamFilterConfig.Create(options.Algorithm, options.Params));
+        var table = new StreamConfigTable(StreamFilterConfig.Create(options.Algorithm, options.Params), options.MaxStreamConfigs, Harness.Telemetry);
         var reader = new StreamConfigReader(Harness.Supplier, options, table, readerLog ?? NullLogger.Instance);
         reader.Start();
         reader.CatchUp(TimeSpan.FromSeconds(10), CancellationToken.None);

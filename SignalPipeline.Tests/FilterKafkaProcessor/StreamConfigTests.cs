@@ -1,3 +1,6 @@
+using System.Diagnostics.Metrics;
+using System.Text;
+using FilterKafkaProcessor;
 using FilterKafkaProcessor.Config;
 using FilterKafkaProcessor.Inspection;
 using FilterKafkaProcessor.Streaming;
@@ -5,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using SignalPipeline.Filters;
 using SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.FilterKafkaProcessor;
 
@@ -12,6 +16,92 @@ namespace SignalPipeline.Tests.FilterKafkaProcessor;
 public sealed class StreamConfigTests
 {
     private const string Rls = """{"algorithm":"rls","params":{"order":4,"lambda":0.995}}""";
+
+    private const string Lms = """{"algorithm":"lms","params":{"order":8,"mu":0.05}}""";
+
+    [Fact]
+    public void TheTableAtMaxStreamConfigsKeepsNoNewStreamButAppliesUpdatesAndTombstones()
+    {
+        using var meters = new TestMeterFactory();
+        using var telemetry = new ProcessorTelemetry(meters);
+        using var held = DocumentedMetric.Collect<long>(meters, ProcessorTelemetry.Name, "signalpipeline.processor.stream_configs")
+            .AssertDocumented(typeof(ObservableGauge<>), "{entry}");
+        using var refused = DocumentedMetric.Collect<long>(meters, ProcessorTelemetry.Name, "signalpipeline.processor.stream_configs.refused")
+            .AssertDocumented(typeof(Counter<>), "{record}");
+        var table = new StreamConfigTable(StreamFilterConfig.Create("kalman", null), maxEntries: 2, telemetry);
+        Assert.False(table.Apply("a", 0, 0, Encoding.UTF8.GetBytes(Rls)).NotKept);
+        Assert.False(table.Apply("b", 0, 1, "not json"u8.ToArray()).NotKept); // a refused entry is held, so it counts
+
+        // Full: a new stream's record is left out; the stream has no entry, so it runs the default.
+        var left = table.Apply("c", 0, 2, Encoding.UTF8.GetBytes(Rls));
+        Assert.Equal((null, true), (left.Entry, left.NotKept));
+        Assert.Null(table.Find("c"));
+
+        // An update of a held entry and a tombstone are applied, full or not; the tombstone frees room for the next new stream.
+        Assert.Equal("lms", table.Apply("a", 0, 3, Encoding.UTF8.GetBytes(Lms)).Entry?.Config?.Algorithm);
+        Assert.Equal(3, table.Find("a")?.Offset);
+        var removed = table.Apply("b", 0, 4, null);
+        Assert.Equal((null, false), (removed.Entry, removed.NotKept));
+        Assert.Null(table.Find("b"));
+        Assert.Null(table.Find("c")); // a record left out is not remembered: the freed room does not bring it back
+        Assert.False(table.Apply("c", 0, 5, Encoding.UTF8.GetBytes(Rls)).NotKept);
+
+        // A value over MaxEntryBytes for a held stream: refused, held without its value, in the same place.
+        Assert.NotNull(table.Apply("a", 0, 6, new byte[StreamConfigTable.MaxEntryBytes + 1]).Entry?.Error);
+
+        Assert.Equal(["a", "c"], table.Entries.Select(e => e.StreamId).Order());
+        Assert.Equal((2, 2L, 1L), (table.Count, held.Observe(), table.NotKept));
+        Assert.Equal((1, 1, 1), (refused.Sum(("reason", "too-many-entries")), refused.Sum(("reason", "invalid")), refused.Sum(("reason", "too-large"))));
+    }
+
+    [Fact]
+    public void PastMaxStreamConfigsANewStreamsEntryIsNotKeptItRunsTheDefaultAndTheWarningNamesTheSetting()
+    {
+        // Written before the instance starts, as at a restart with the limit lowered below what the topic holds: the
+        // reader keeps the first two streams it reads. Eleven records of new streams are left out: logged at the 1st and
+        // the 10th, counted each.
+        using var kit = new StreamConfigKit(partitions: 1, o => o.MaxStreamConfigs = 2);
+        using var refused = DocumentedMetric.Collect<long>(kit.Harness.Meters, ProcessorTelemetry.Name, "signalpipeline.processor.stream_configs.refused");
+        using var held = DocumentedMetric.Collect<long>(kit.Harness.Meters, ProcessorTelemetry.Name, "signalpipeline.processor.stream_configs");
+        kit.Configure("a", Rls);
+        kit.Configure("b", Rls);
+        kit.Configure("c", Rls);
+        for (var i = 0; i < 10; i++)
+        {
+            kit.Configure($"n{i}", Rls);
+        }
+
+        kit.Configure("a", Lms); // an update of a held entry, while full: applied
+        var log = new FakeLogger();
+        var instance = kit.Start("one", readerLog: log);
+        var a = StreamConfigKit.Chunks("a", 0, 3);
+        var c = StreamConfigKit.Chunks("c", 0, 6);
+        kit.Produce(a);
+        kit.Produce(c[..3]);
+        kit.StepUntil(() => kit.Harness.OutputCount("a") == 3 && kit.Harness.OutputCount("c") == 3, instance);
+
+        StreamConfigKit.AssertFiltered(FilterFactory.Create("lms", new Dictionary<string, double> { ["order"] = 8, ["mu"] = 0.05 }), a, kit.Harness.Outputs()["a"]);
+        StreamConfigKit.AssertFiltered(FilterFactory.Create("kalman"), c[..3], kit.Harness.Outputs()["c"]); // no entry kept: the default
+        Assert.Empty(kit.Harness.DeadLetters());
+        Assert.Equal((11, 2L), (refused.Sum(("reason", "too-many-entries")), held.Observe()));
+        var warnings = log.Collector.GetSnapshot().Where(r => r.Level == LogLevel.Warning).Select(r => r.Message).ToList();
+        Assert.Equal(3, warnings.Count);
+        Assert.StartsWith("Stream-config record for c at stream-config [[0]] @2 is not kept: this instance holds Processor:MaxStreamConfigs = 2 entries, "
+            + "so the stream runs the deployment default (records of streams without an entry not kept so far: 1;", warnings[0], StringComparison.Ordinal);
+        Assert.StartsWith("Stream-config record for n8 at stream-config [[0]] @11 is not kept", warnings[1], StringComparison.Ordinal);
+        Assert.Contains("not kept so far: 10;", warnings[1], StringComparison.Ordinal);
+        Assert.Equal("Stream configs read: 2 entries (0 refused); 11 records of streams without an entry were not kept, "
+            + "as the table held Processor:MaxStreamConfigs = 2 entries: those streams run the deployment default", warnings[2]);
+
+        // The documented way back: a tombstone frees room and the entry is written again; the stream switches at its next chunk.
+        kit.Configure("b", null);
+        kit.Configure("c", Rls);
+        instance.Reader.Poll(TimeSpan.Zero);
+        kit.Produce(c[3..]);
+        kit.StepUntil(() => kit.Harness.OutputCount("c") == 6, instance);
+        StreamConfigKit.AssertFiltered(StreamFilterConfig.Parse(Encoding.UTF8.GetBytes(Rls)).NewFilter(), c[3..], kit.Harness.Outputs()["c"][3..]);
+        Assert.Equal((11, 2L), (refused.Sum(("reason", "too-many-entries")), held.Observe()));
+    }
 
     [Fact]
     public async Task ASwitchWhoseTransactionNeverCommitsIsMadeAgainByTheNextOwnerAtTheSameSeq()

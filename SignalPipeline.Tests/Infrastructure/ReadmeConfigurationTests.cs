@@ -35,7 +35,8 @@ public sealed class ReadmeConfigurationTests
         [
             $"idle streams evicted after {processor.StreamIdleSeconds} s, held chunks released after {processor.HeldChunkTimeoutSeconds} s, "
                 + $"{processor.MaxHeldChunks} held chunks per stream and {processor.MaxHeldBytes >> 20} MiB of them per instance, "
-                + $"{processor.MaxStreams.ToString("N0", CultureInfo.InvariantCulture)} streams and {processor.MaxStreamBytes >> 20} MiB of their ids and filter states per instance, {processor.MaxChunkSamples.ToString("N0", CultureInfo.InvariantCulture)} samples per chunk",
+                + $"{processor.MaxStreams.ToString("N0", CultureInfo.InvariantCulture)} streams and {processor.MaxStreamBytes >> 20} MiB of their ids and filter states per instance, "
+                + $"{processor.MaxStreamConfigs.ToString("N0", CultureInfo.InvariantCulture)} `stream-config` entries held, {processor.MaxChunkSamples.ToString("N0", CultureInfo.InvariantCulture)} samples per chunk",
             $"at most {processor.MaxBatchRecords} records, {processor.MaxBatchBytes >> 20} MiB of input and {processor.MaxBatchMs} ms of collecting",
             $"codec threads {processor.CodecThreads}; a `Rate:` log line every {processor.RateLogSeconds} s",
             $"({processor.RetryBackoffMs} ms, doubled per attempt up to {processor.MaxRetryBackoffMs / 1000} s); `/health` unhealthy after "
