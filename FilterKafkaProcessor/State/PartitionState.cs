@@ -80,7 +80,8 @@ public sealed class PartitionState(int partition, long nextInputOffset, long out
 
     /// <summary>
     /// After a commit that wrote <paramref name="checkpoint"/> for one of this partition's streams: the stream adopts it,
-    /// and <see cref="Bytes"/> follows its filter state's new size.
+    /// and <see cref="Bytes"/> follows its filter state's new size. The stream is still this partition's: a revocation
+    /// waits for the commit first (StreamThread.OnRevoked), and only a later batch evicts it.
     /// </summary>
     public void OnCommitted(StreamState stream, StreamCheckpoint checkpoint)
     {
