@@ -22,9 +22,7 @@ public sealed class ProcessorProcessTests
         using var broker = await DevBrokerProcess.StartHealthyAsync();
 
         // The topics are in place: only the producer's message size is wrong.
-        var start = ExternalProcess.Command("dotnet", RepositoryLayout.OutputAssembly("FilterKafkaProcessor"));
-        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
-        start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
+        var start = ExternalProcess.Service("FilterKafkaProcessor");
         start.Environment["ConnectionStrings__kafka"] = broker.BootstrapServers;
         start.Environment["Kafka__Producer__message.max.bytes"] = "1000";
         var run = await ExternalProcess.RunAsync(start, Timeout);
@@ -54,9 +52,7 @@ public sealed class ProcessorProcessTests
             "--DevBroker:Topics=sample-input,sample-output,sample-dlq,filter-kafka-processor-state-changelog,stream-config");
         await new DevBrokerFaults(broker.Http).SetTopicErrorAsync("sample-dlq", ErrorCode.LeaderNotAvailable);
 
-        var start = ExternalProcess.Command("dotnet", RepositoryLayout.OutputAssembly("FilterKafkaProcessor"));
-        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
-        start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
+        var start = ExternalProcess.Service("FilterKafkaProcessor");
         start.Environment["ConnectionStrings__kafka"] = broker.BootstrapServers;
         var run = await ExternalProcess.RunAsync(start, Timeout);
 
@@ -452,11 +448,9 @@ public sealed class ProcessorProcessTests
 
         public static async Task<RunningProcessor> StartAsync(DevBrokerProcess broker, Dictionary<string, string> environment)
         {
-            var start = ExternalProcess.Command("dotnet", RepositoryLayout.OutputAssembly("FilterKafkaProcessor"));
+            var start = ExternalProcess.Service("FilterKafkaProcessor");
             start.RedirectStandardOutput = true;
             start.RedirectStandardError = true;
-            start.Environment["DOTNET_ENVIRONMENT"] = "Production";
-            start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
             start.Environment["ConnectionStrings__kafka"] = broker.BootstrapServers;
             foreach (var (name, value) in environment)
             {

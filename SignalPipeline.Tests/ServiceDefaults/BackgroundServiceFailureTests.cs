@@ -36,9 +36,7 @@ public sealed class BackgroundServiceFailureTests
     {
         using var cluster = MockKafkaCluster.Start(1);
         cluster.CreateTopic(PipelineTopics.DefaultInput, 2);
-        var start = ExternalProcess.Command("dotnet", RepositoryLayout.OutputAssembly("SignalGenerator"));
-        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
-        start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
+        var start = ExternalProcess.Service("SignalGenerator");
         start.Environment["KAFKA_BROKERS"] = cluster.BootstrapServers;
         // A transactional producer takes no record before InitTransactions, which the generator never calls: its first
         // produce throws in the worker, after the start (the settings and the topic check pass).

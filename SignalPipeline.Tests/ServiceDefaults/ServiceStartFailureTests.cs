@@ -60,9 +60,7 @@ public sealed class ServiceStartFailureTests
     [InlineData("FilterService", "FilterService__MaxConnections=0|ForwardedHeaders__KnownProxies=bogus", NotAnAddress + "; MaxConnections: FilterService:MaxConnections = 0 is out of range [1, 1000000].")]
     public async Task A_setting_refused_at_start_exits_1_with_one_line_naming_it(string project, string settings, string message)
     {
-        var start = ExternalProcess.Command("dotnet", RepositoryLayout.OutputAssembly(project));
-        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
-        start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
+        var start = ExternalProcess.Service(project);
         start.Environment["KAFKA_BROKERS"] = "127.0.0.1:1"; // never asked: the settings stop the service first
         foreach (var setting in settings.Split('|'))
         {
@@ -83,9 +81,7 @@ public sealed class ServiceStartFailureTests
     [InlineData("SignalGenerator")]
     public async Task SIGTERM_while_it_waits_for_Kafka_at_start_exits_0_without_saying_it_failed(string project)
     {
-        var start = ExternalProcess.Command("dotnet", RepositoryLayout.OutputAssembly(project));
-        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
-        start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
+        var start = ExternalProcess.Service(project);
         start.Environment["KAFKA_BROKERS"] = "127.0.0.1:1"; // nothing there: the start-up topic check waits for its answer
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
