@@ -4,6 +4,9 @@ using WebSocketBridge;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
+// The page's files: from wwwroot when published (the image), else through the build output's static web assets manifest,
+// which the host reads only in Development; without it a build run in Production answered 404 at /. No manifest, no-op.
+builder.WebHost.UseStaticWebAssets();
 builder.AddWebSocketBridgeServices();
 builder.Services.AddKafkaTopicCheck(sp => [new(PipelineTopics.Output, sp.GetRequiredService<IOptions<BridgeOptions>>().Value.Topic)]);
 
