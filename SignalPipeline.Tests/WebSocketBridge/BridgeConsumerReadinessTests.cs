@@ -22,6 +22,7 @@ namespace SignalPipeline.Tests.WebSocketBridge;
 /// "Health probes"): unready once the consumer has had errors and no successful fetch for Bridge:ConsumerStallSeconds,
 /// ready again once reads succeed; an idle topic is ready; <c>/alive</c> stays green throughout.
 /// </summary>
+[Trait("Category", TestCategory.Integration)]
 public sealed class BridgeConsumerReadinessTests
 {
     // A partition is let go only after two partition checks (30 s apart) agree it is gone: up to 60 s plus a margin.
@@ -29,7 +30,6 @@ public sealed class BridgeConsumerReadinessTests
     private const string CheckName = "output-topic-consumer";
 
     [Fact]
-    [Trait("Category", TestCategory.Integration)]
     public async Task Refused_fetches_or_brokers_down_make_the_bridge_unready_after_ConsumerStallSeconds_and_it_is_ready_again_when_reads_succeed()
     {
         using var cluster = MockKafkaCluster.Start(1);
@@ -67,7 +67,6 @@ public sealed class BridgeConsumerReadinessTests
     /// stand-alone dev broker: a stream of 79 chunks shown again, 15 minutes late).
     /// </summary>
     [Fact]
-    [Trait("Category", TestCategory.Integration)]
     public async Task Records_read_before_every_broker_went_down_are_not_read_again_once_they_are_back()
     {
         using var cluster = MockKafkaCluster.Start(1);
@@ -92,7 +91,6 @@ public sealed class BridgeConsumerReadinessTests
     /// refused, as a real cluster answers a consumer whose READ permission was taken away) showed a lag of 0.
     /// </summary>
     [Fact]
-    [Trait("Category", TestCategory.Integration)]
     public async Task After_every_broker_was_down_the_consumer_lag_counts_the_records_not_read_yet_and_none_once_read()
     {
         using var cluster = MockKafkaCluster.Start(1);
@@ -122,7 +120,6 @@ public sealed class BridgeConsumerReadinessTests
     }
 
     [Fact]
-    [Trait("Category", TestCategory.Integration)]
     public async Task A_ListOffsets_error_at_start_is_retried_with_a_warning_naming_it_and_the_bridge_becomes_ready()
     {
         using var cluster = MockKafkaCluster.Start(1);
@@ -140,7 +137,6 @@ public sealed class BridgeConsumerReadinessTests
     }
 
     [Fact]
-    [Trait("Category", TestCategory.Integration)]
     public async Task The_output_topic_deleted_makes_the_bridge_unready_and_created_again_it_reads_it_again_new_partitions_included()
     {
         using var cluster = MockKafkaCluster.Start(1);
@@ -161,7 +157,6 @@ public sealed class BridgeConsumerReadinessTests
     }
 
     [Fact]
-    [Trait("Category", TestCategory.Integration)]
     public async Task The_output_topic_created_again_with_fewer_partitions_is_read_and_the_health_text_counts_its_partitions()
     {
         using var cluster = MockKafkaCluster.Start(1);
@@ -178,7 +173,6 @@ public sealed class BridgeConsumerReadinessTests
     }
 
     [Fact]
-    [Trait("Category", TestCategory.Integration)]
     public async Task A_partition_one_partition_check_leaves_out_is_still_read_with_nothing_replayed_and_nothing_lost()
     {
         using var cluster = MockKafkaCluster.Start(1);
@@ -211,7 +205,6 @@ public sealed class BridgeConsumerReadinessTests
     }
 
     [Fact]
-    [Trait("Category", TestCategory.Integration)]
     public async Task Partition_checks_whose_metadata_does_not_show_the_topic_let_no_partition_go()
     {
         using var cluster = MockKafkaCluster.Start(1);
