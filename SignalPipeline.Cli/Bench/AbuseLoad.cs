@@ -329,7 +329,8 @@ public sealed class AbuseLoad(Uri gateway, Uri service, Uri bridge, string boots
     /// <summary>Filtered chunks of 8 streams, 2000 samples, 20 per second each, straight into the bridge's topic.</summary>
     private async Task FeedBridgeAsync(CancellationToken stop)
     {
-        using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = bootstrap, ClientId = KafkaConnection.BenchClientId, LingerMs = 2 }).Build();
+        using var clients = KafkaConnection.CreateFactory(bootstrap, Console.Error, KafkaConnection.BenchClientId);
+        using var producer = clients.CreateProducer<byte[], byte[]>(config => config.LingerMs = 2);
         var samples = Enumerable.Range(0, 2000).Select(n => Math.Sin(n * 0.01)).ToArray();
         for (var seq = 0L; !stop.IsCancellationRequested; seq++)
         {

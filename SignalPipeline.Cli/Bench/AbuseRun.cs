@@ -37,18 +37,15 @@ public static class AbuseRun
             split?.PinClients(Environment.ProcessId);
             var bootstrap = await BenchRunner.BrokerAsync(env, brokers, services, cancellationToken);
 
-            var service = await ServiceProcess.StartAsync(env, "FilterService", "filter-service", PodEnv([]), cancellationToken);
-            services.Add(service);
+            var service = await ServiceProcess.StartAsync(env, "FilterService", "filter-service", PodEnv([]), services, cancellationToken);
             var gatewayEnv = BenchRunner.GatewayEnv(service.Url);
             gatewayEnv[TrustLoopback.Key] = TrustLoopback.Value;
             PodEnv(gatewayEnv);
             gatewayEnv["FilterGateway__RateLimitPermitsPerSecond"] = "200";
             gatewayEnv["FilterGateway__RateLimitBurst"] = "400";
-            var gateway = await ServiceProcess.StartAsync(env, "FilterGateway", "filter-gateway", gatewayEnv, cancellationToken);
-            services.Add(gateway);
+            var gateway = await ServiceProcess.StartAsync(env, "FilterGateway", "filter-gateway", gatewayEnv, services, cancellationToken);
             var bridge = await ServiceProcess.StartAsync(env, "WebSocketBridge", "websocket-bridge",
-                PodEnv(new Dictionary<string, string> { ["KAFKA_BROKERS"] = bootstrap, [TrustLoopback.Key] = TrustLoopback.Value }), cancellationToken);
-            services.Add(bridge);
+                PodEnv(new Dictionary<string, string> { ["KAFKA_BROKERS"] = bootstrap, [TrustLoopback.Key] = TrustLoopback.Value }), services, cancellationToken);
 
             if (split is not null)
             {
@@ -80,10 +77,7 @@ public static class AbuseRun
         finally
         {
             split?.Release();
-            for (var i = services.Count - 1; i >= 0; i--)
-            {
-                await services[i].DisposeAsync();
-            }
+            await ServiceProcess.StopAllAsync(services, cancellationToken);
         }
     }
 

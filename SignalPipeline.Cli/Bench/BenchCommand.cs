@@ -387,6 +387,7 @@ public sealed class BenchRunner(
     {
         var services = new List<ServiceProcess>();
         BridgeLoad? clients = null;
+        PeerProcess? peer = null;
         try
         {
             var bootstrap = await BenchRunner.BrokerAsync(env, brokers, services, cancellationToken);
@@ -395,14 +396,12 @@ public sealed class BenchRunner(
 
             if (@case.Remote)
             {
-                var service = await ServiceProcess.StartAsync(env, "FilterService", "filter-service", new Dictionary<string, string>(), cancellationToken);
-                services.Add(service);
-                var gateway = await ServiceProcess.StartAsync(env, "FilterGateway", "filter-gateway", GatewayEnv(service.Url), cancellationToken);
-                services.Add(gateway);
+                var service = await ServiceProcess.StartAsync(env, "FilterService", "filter-service", new Dictionary<string, string>(), services, cancellationToken);
+                var gateway = await ServiceProcess.StartAsync(env, "FilterGateway", "filter-gateway", GatewayEnv(service.Url), services, cancellationToken);
                 processorEnv["FILTER_GATEWAY_URL"] = gateway.Url.ToString().TrimEnd('/');
             }
 
-            await using var peer = @case.Worker switch
+            peer = @case.Worker switch
             {
                 PipelineWorker.Passthrough => PeerProcess.StartPassthrough(env, bootstrap),
                 PipelineWorker.PythonPeer => PeerProcess.StartPython(env, bootstrap),
@@ -411,10 +410,9 @@ public sealed class BenchRunner(
             var processors = new List<ServiceProcess>();
             for (var i = 0; i < @case.Processors; i++)
             {
-                processors.Add(await ServiceProcess.StartAsync(env, "FilterKafkaProcessor", $"filter-kafka-processor-{i}", processorEnv, cancellationToken));
+                processors.Add(await ServiceProcess.StartAsync(env, "FilterKafkaProcessor", $"filter-kafka-processor-{i}", processorEnv, services, cancellationToken));
             }
 
-            services.AddRange(processors);
             if (processors.Count > 1)
             {
                 // A later member's join makes the group rebalance seconds after it is healthy; measuring across that
@@ -439,8 +437,7 @@ public sealed class BenchRunner(
                         ["Bridge__MaxConnectionsPerAddress"] = (count + 10).ToString(),
                         ["Bridge__MaxHttpConnectionsPerAddress"] = (count + 10).ToString(),
                         ["Bridge__RequestsPerAddressPerSecond"] = "0",
-                    }, cancellationToken);
-                services.Add(bridge);
+                    }, services, cancellationToken);
                 if (count > 0)
                 {
                     clients = new BridgeLoad(bridge.Url, count);
@@ -485,23 +482,42 @@ public sealed class BenchRunner(
                 await clients.DisposeAsync();
             }
 
-            // Processors first (they commit and leave the group), then the services and the broker.
-            for (var i = services.Count - 1; i >= 0; i--)
+            // The worker first, then the processors and services (they commit and leave the group), then the broker; after an
+            // interrupt all of them at once (ServiceProcess.StopAllAsync).
+            var interrupted = cancellationToken.IsCancellationRequested;
+            var stopPeer = peer?.StopAsync(interrupted ? ServiceProcess.InterruptedStopGrace : PeerProcess.StopGrace) ?? Task.CompletedTask;
+            if (!interrupted)
             {
-                await services[i].DisposeAsync();
+                await stopPeer;
             }
+
+            await ServiceProcess.StopAllAsync(services, cancellationToken);
+            await stopPeer;
         }
     }
 
     private async Task<List<HttpLoadResult>> RunHttpAsync(CancellationToken cancellationToken)
     {
-        await using var service = await ServiceProcess.StartAsync(env, "FilterService", "filter-service", new Dictionary<string, string>(), cancellationToken);
-        await using var gateway = await ServiceProcess.StartAsync(env, "FilterGateway", "filter-gateway", GatewayEnv(service.Url), cancellationToken);
+        var services = new List<ServiceProcess>();
+        try
+        {
+            var service = await ServiceProcess.StartAsync(env, "FilterService", "filter-service", new Dictionary<string, string>(), services, cancellationToken);
+            var gateway = await ServiceProcess.StartAsync(env, "FilterGateway", "filter-gateway", GatewayEnv(service.Url), services, cancellationToken);
+            return await HttpRowsAsync(service.Url, gateway.Url, cancellationToken);
+        }
+        finally
+        {
+            await ServiceProcess.StopAllAsync(services, cancellationToken);
+        }
+    }
+
+    private async Task<List<HttpLoadResult>> HttpRowsAsync(Uri service, Uri gateway, CancellationToken cancellationToken)
+    {
         var (warmup, duration) = (HttpWarmup(env), HttpDuration(env));
         var results = new List<HttpLoadResult>();
         foreach (var binary in new[] { false, true })
         {
-            foreach (var (target, url) in new[] { ("gateway", gateway.Url), ("direct", service.Url) })
+            foreach (var (target, url) in new[] { ("gateway", gateway), ("direct", service) })
             {
                 var result = await HttpLoad.RunAsync(url, target, "kalman", binary, samples: 4096, concurrency: 8, warmup, duration, cancellationToken);
                 Console.WriteLine($"  => {target,-7} {result.Encoding,-6}: {result.SamplesPerSecond / 1e6:0.00} M samples/s, {result.Requests} requests, " +
@@ -569,8 +585,8 @@ public sealed class BenchRunner(
         }
 
         var port = ServiceProcess.FreePort();
-        services.Add(await ServiceProcess.StartAsync(env, "SignalPipeline.DevBroker", "kafka",
-            new Dictionary<string, string> { ["DevBroker__BootstrapPort"] = port.ToString() }, cancellationToken));
+        await ServiceProcess.StartAsync(env, "SignalPipeline.DevBroker", "kafka",
+            new Dictionary<string, string> { ["DevBroker__BootstrapPort"] = port.ToString() }, services, cancellationToken);
         return $"127.0.0.1:{port}";
     }
 

@@ -118,8 +118,7 @@ public sealed class MixedBench(BenchEnvironment env, string? brokers, IReadOnlyD
             // every stream runs its own algorithm from seq 0 (the watcher checks each output's algorithm).
             await ConfigureAsync(bootstrap, load, algorithms, cancellationToken);
             var processor = await ServiceProcess.StartAsync(
-                env, "FilterKafkaProcessor", $"mixed-processor-{++_processorCount}", ProcessorEnvironment(bootstrap, brokers, processorOverrides), cancellationToken);
-            services.Add(processor);
+                env, "FilterKafkaProcessor", $"mixed-processor-{++_processorCount}", ProcessorEnvironment(bootstrap, brokers, processorOverrides), services, cancellationToken);
             await StateBench.WaitAssignedAsync(processor, cancellationToken);
 
             // Seq 0 of every stream, drained: the streams exist and the group is settled before the clock starts.
@@ -133,17 +132,14 @@ public sealed class MixedBench(BenchEnvironment env, string? brokers, IReadOnlyD
         }
         finally
         {
-            for (var i = services.Count - 1; i >= 0; i--)
-            {
-                await services[i].DisposeAsync();
-            }
+            await ServiceProcess.StopAllAsync(services, cancellationToken);
         }
     }
 
     /// <summary>Writes each stream's entry the way <c>signal-pipeline streams configure</c> does (validated, then key = id, value = the entry's JSON).</summary>
     private static async Task ConfigureAsync(string bootstrap, StateLoad load, string[] algorithms, CancellationToken cancellationToken)
     {
-        var factory = KafkaConnection.CreateFactory(bootstrap, Console.Error, KafkaConnection.BenchClientId);
+        using var factory = KafkaConnection.CreateFactory(bootstrap, Console.Error, KafkaConnection.BenchClientId);
         using var producer = factory.CreateProducer<byte[], byte[]>();
         var topic = KafkaConnection.TopicFromEnvironment(PipelineTopics.StreamConfig);
         for (var stream = 0; stream < algorithms.Length; stream++)

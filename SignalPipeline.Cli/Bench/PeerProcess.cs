@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using SignalPipeline.Kafka;
 
 namespace SignalPipeline.Cli.Bench;
@@ -9,10 +8,13 @@ namespace SignalPipeline.Cli.Bench;
 /// its output in artifacts/bench-logs/NAME.log: the pass-through copy (<see cref="PassthroughCopy"/>, this CLI's hidden
 /// <c>bench passthrough-copy</c>) or the Python peer (<c>kalman_peer.py</c> beside this file, which needs Debian's
 /// <c>python3-confluent-kafka</c> for <c>/usr/bin/python3</c>). Neither has a health endpoint: the load's settle rounds
-/// wait until chunks come out. Disposing sends SIGTERM and waits.
+/// wait until chunks come out. <see cref="StopAsync"/> sends SIGTERM and waits.
 /// </summary>
-public sealed class PeerProcess : IAsyncDisposable
+public sealed class PeerProcess
 {
+    /// <summary>How long a stop waits after SIGTERM before it kills (the Python peer flushes and commits).</summary>
+    public static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(10);
+
     public const string Python = "/usr/bin/python3";
     public const string PythonMissing = "/usr/bin/python3 cannot import confluent_kafka (apt-get install python3-confluent-kafka)";
 
@@ -83,29 +85,17 @@ public sealed class PeerProcess : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>
+    /// SIGTERM, then a kill if it still runs after <paramref name="grace"/> (<see cref="StopGrace"/>, or
+    /// <see cref="ServiceProcess.InterruptedStopGrace"/> after an interrupt); then its log is closed.
+    /// </summary>
+    public async Task StopAsync(TimeSpan grace)
     {
-        if (!_process.HasExited)
-        {
-            _ = Kill(_process.Id, 15);
-            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            try
-            {
-                await _process.WaitForExitAsync(grace.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                _process.Kill();
-            }
-        }
-
+        await ChildProcesses.StopAsync([_process], grace);
         _process.Dispose();
         lock (_log)
         {
             _log.Dispose();
         }
     }
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
 }

@@ -83,23 +83,24 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
     public async Task<PipelineLoadResult> RunAsync(CancellationToken cancellationToken)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var watcher = Task.Factory.StartNew(() => WatchOutput(stop.Token), TaskCreationOptions.LongRunning);
-        // Kafka__Client__* (the cluster's security) reaches the bench's own clients as it reaches the services'.
-        using var producer = new ProducerBuilder<byte[], byte[]>(KafkaClientProperties.ApplyFromEnvironment(new ProducerConfig
+        // The project's one client setup (KafkaConnection.CreateFactory, as the operations verbs): Kafka__Client__* (the
+        // cluster's security) reaches the bench's own clients as it reaches the services', and librdkafka's warnings and
+        // errors are `kafka warning: ...` lines on stderr, each event once, not librdkafka's raw lines.
+        using var factory = KafkaConnection.CreateFactory(settings.Brokers, Console.Error, KafkaConnection.BenchClientId);
+        var watcher = Task.Factory.StartNew(() => WatchOutput(factory, stop.Token), TaskCreationOptions.LongRunning);
+        using var producer = factory.CreateProducer<byte[], byte[]>(config =>
         {
-            BootstrapServers = settings.Brokers,
-            ClientId = KafkaConnection.BenchClientId,
-            LingerMs = 2,
-            BatchSize = 4 * 1024 * 1024,
-            QueueBufferingMaxKbytes = 256 * 1024,
-            MessageMaxBytes = 16 * 1024 * 1024,
-            EnableIdempotence = false,
-            Acks = Acks.Leader,
+            config.LingerMs = 2;
+            config.BatchSize = 4 * 1024 * 1024;
+            config.QueueBufferingMaxKbytes = 256 * 1024;
+            config.MessageMaxBytes = 16 * 1024 * 1024;
+            config.EnableIdempotence = false;
+            config.Acks = Acks.Leader;
 
             // The load's CPU is taken from what it measures (issue 14): a delivery report only says whether the record
             // arrived, so Confluent.Kafka need not copy its five headers back into managed memory.
-            DeliveryReportFields = "none",
-        })).SetErrorHandler((_, e) => progress.Report($"producer: {e.Reason}")).Build();
+            config.DeliveryReportFields = "none";
+        });
 
         var chunks = _streamIds.Select((_, i) => MakeSignal(i, settings.ChunkSamples)).ToArray();
 
@@ -300,24 +301,21 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
         }
     }
 
-    private void WatchOutput(CancellationToken cancellationToken)
+    private void WatchOutput(KafkaClientFactory factory, CancellationToken cancellationToken)
     {
-        using var consumer = new ConsumerBuilder<Ignore, OutputIdentity>(KafkaClientProperties.ApplyFromEnvironment(new ConsumerConfig
+        using var consumer = factory.CreateConsumer<Ignore, OutputIdentity>("bench-output-" + Guid.NewGuid().ToString("N"), config =>
         {
-            BootstrapServers = settings.Brokers,
-            ClientId = KafkaConnection.BenchClientId,
-            GroupId = "bench-output-" + Guid.NewGuid().ToString("N"),
-            EnableAutoCommit = false,
-            IsolationLevel = IsolationLevel.ReadCommitted,
-            FetchWaitMaxMs = 1,
-            FetchMaxBytes = 64 * 1024 * 1024,
-            MaxPartitionFetchBytes = 16 * 1024 * 1024,
+            config.EnableAutoCommit = false;
+            config.IsolationLevel = IsolationLevel.ReadCommitted;
+            config.FetchWaitMaxMs = 1;
+            config.FetchMaxBytes = 64 * 1024 * 1024;
+            config.MaxPartitionFetchBytes = 16 * 1024 * 1024;
 
             // Only the headers are read (format, seq, timestamp): no topic name or timestamp marshalled per record.
-            ConsumeResultFields = "headers",
-        })).SetValueDeserializer(new OutputIdentityDeserializer()).Build();
+            config.ConsumeResultFields = "headers";
+        }, build: builder => builder.SetValueDeserializer(new OutputIdentityDeserializer()));
 
-        using (var admin = new AdminClientBuilder(KafkaClientProperties.ApplyFromEnvironment(new AdminClientConfig { BootstrapServers = settings.Brokers, ClientId = KafkaConnection.BenchClientId })).Build())
+        using (var admin = factory.CreateAdminClient())
         {
             var topic = admin.GetMetadata(settings.OutputTopic, TimeSpan.FromSeconds(10)).Topics.Single();
             consumer.Assign(topic.Partitions.Select(p => new TopicPartitionOffset(settings.OutputTopic, p.PartitionId, Offset.Beginning)));

@@ -8,22 +8,38 @@ namespace SignalPipeline.Cli.Bench;
 
 /// <summary>
 /// One of the project's services started from its Release build as a child process (what the AppHost does, minus
-/// the dashboard), with its output in a log file. Disposing sends SIGTERM and waits, like Kubernetes does.
+/// the dashboard), with its output in a log file. Disposing sends SIGTERM and waits, like Kubernetes does; a scenario stops
+/// its services together (<see cref="StopAllAsync"/>).
 /// </summary>
 public sealed class ServiceProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StreamWriter _log;
 
-    private ServiceProcess(string name, Process process, StreamWriter log, Uri url)
+    /// <summary>How long a stop waits after SIGTERM before it kills: a processor finishes its batch, commits and leaves its group.</summary>
+    public static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// The same after an interrupt (Ctrl+C, SIGTERM): System.CommandLine ends the bench 2 s after the signal, so whatever
+    /// still runs at 1 s is killed while the bench is there to do it. The run is abandoned anyway; until 2026-12-07 the
+    /// services were stopped one after another, up to 20 s each, and what the bench had not reached when it ended was
+    /// never told to stop.
+    /// </summary>
+    public static readonly TimeSpan InterruptedStopGrace = TimeSpan.FromSeconds(1);
+
+    private ServiceProcess(string name, string project, Process process, StreamWriter log, Uri url)
     {
         Name = name;
+        Project = project;
         _process = process;
         _log = log;
         Url = url;
     }
 
     public string Name { get; }
+
+    /// <summary>The project it was started from (<see cref="BenchEnvironment.ServiceProjects"/>).</summary>
+    public string Project { get; }
 
     public Uri Url { get; }
 
@@ -45,9 +61,14 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts <c>{root}/{project}/bin/{configuration}/net10.0/{project}.dll</c> on a free loopback port and waits for /health.</summary>
+    /// <summary>
+    /// Starts <c>{root}/{project}/bin/{configuration}/net10.0/{project}.dll</c> on a free loopback port and waits for /health.
+    /// The service joins <paramref name="services"/> as soon as its process runs, so the scenario's stop
+    /// (<see cref="StopAllAsync"/>) also stops one that is still starting, or that never became healthy.
+    /// </summary>
     public static async Task<ServiceProcess> StartAsync(
-        BenchEnvironment env, string project, string name, IReadOnlyDictionary<string, string> variables, CancellationToken cancellationToken)
+        BenchEnvironment env, string project, string name, IReadOnlyDictionary<string, string> variables, List<ServiceProcess> services,
+        CancellationToken cancellationToken)
     {
         var dll = env.ServiceDll(project);
         if (!File.Exists(dll))
@@ -60,22 +81,13 @@ public sealed class ServiceProcess : IAsyncDisposable
         Directory.CreateDirectory(env.LogDirectory);
         var log = new StreamWriter(Path.Combine(env.LogDirectory, name + ".log"), append: false) { AutoFlush = true };
         var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {name}.");
-        var service = new ServiceProcess(name, process, log, url);
+        var service = new ServiceProcess(name, project, process, log, url);
         process.OutputDataReceived += (_, e) => service.OnOutput(e.Data);
         process.ErrorDataReceived += (_, e) => service.OnOutput(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-
-        try
-        {
-            await service.WaitHealthyAsync(TimeSpan.FromSeconds(60), cancellationToken);
-        }
-        catch
-        {
-            await service.DisposeAsync();
-            throw;
-        }
-
+        services.Add(service);
+        await service.WaitHealthyAsync(TimeSpan.FromSeconds(60), cancellationToken);
         return service;
     }
 
@@ -186,26 +198,39 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
-        {
-            _ = Kill(_process.Id, Sigterm);
-            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-            try
-            {
-                await _process.WaitForExitAsync(grace.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                _process.Kill(entireProcessTree: true);
-            }
-        }
-
+        await ChildProcesses.StopAsync([_process], StopGrace);
         _process.Dispose();
         lock (_log)
         {
             _log.Dispose();
         }
     }
+
+    /// <summary>
+    /// Stops a scenario's services (and disposes them). After <paramref name="cancellationToken"/> was cancelled (an
+    /// interrupt) all at once: one SIGTERM each, one wait for all of them, <see cref="InterruptedStopGrace"/>, then a kill.
+    /// Otherwise the Kafka clients together first, with <see cref="StopGrace"/> (they commit and leave their groups while
+    /// the broker is there), then the dev broker.
+    /// </summary>
+    public static async Task StopAllAsync(IReadOnlyCollection<ServiceProcess> services, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            await ChildProcesses.StopAsync([.. services.Select(s => s._process)], InterruptedStopGrace);
+        }
+        else
+        {
+            await ChildProcesses.StopAsync([.. services.Where(s => !s.IsBroker).Select(s => s._process)], StopGrace);
+            await ChildProcesses.StopAsync([.. services.Where(s => s.IsBroker).Select(s => s._process)], StopGrace);
+        }
+
+        foreach (var service in services)
+        {
+            await service.DisposeAsync(); // each has exited: nothing is waited for again
+        }
+    }
+
+    private bool IsBroker => Project == "SignalPipeline.DevBroker";
 
     public static int FreePort()
     {
@@ -214,7 +239,39 @@ public sealed class ServiceProcess : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+}
+
+/// <summary>How the bench stops the processes it started (its services, its pass-through copy, its Python peer).</summary>
+internal static class ChildProcesses
+{
     private const int Sigterm = 15;
+
+    /// <summary>
+    /// SIGTERM to each of <paramref name="processes"/> still running, all at once; then one wait for all of them, bounded by
+    /// <paramref name="grace"/>; whatever still runs then is killed with its children.
+    /// </summary>
+    public static async Task StopAsync(IReadOnlyCollection<Process> processes, TimeSpan grace)
+    {
+        var running = processes.Where(p => !p.HasExited).ToList();
+        foreach (var process in running)
+        {
+            _ = Kill(process.Id, Sigterm);
+        }
+
+        using var timeout = new CancellationTokenSource(grace);
+        await Task.WhenAll(running.Select(async process =>
+        {
+            try
+            {
+                await process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync(CancellationToken.None);
+            }
+        }));
+    }
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int Kill(int pid, int signal);

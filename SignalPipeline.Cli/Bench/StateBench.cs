@@ -94,20 +94,24 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers, IR
 
     private async Task<StateRun> RunOnceAsync(string algorithm, int streams, int restores, CancellationToken cancellationToken)
     {
-        var port = ServiceProcess.FreePort();
-        await using var broker = brokers is null
-            ? await ServiceProcess.StartAsync(env, "SignalPipeline.DevBroker", "state-kafka", new Dictionary<string, string>
-            {
-                ["DevBroker__BootstrapPort"] = port.ToString(CultureInfo.InvariantCulture),
-                ["DevBroker__Partitions"] = Partitions.ToString(CultureInfo.InvariantCulture),
-            }, cancellationToken)
-            : null;
-        var bootstrap = brokers ?? $"127.0.0.1:{port}";
-        var variables = ProcessorEnvironment(bootstrap, algorithm, streams, brokers, processorOverrides);
-
-        var processor = await StartProcessorAsync(variables, cancellationToken);
+        // The broker and the processor of the moment, stopped together at the end (ServiceProcess.StopAllAsync).
+        var services = new List<ServiceProcess>();
         try
         {
+            var port = ServiceProcess.FreePort();
+            if (brokers is null)
+            {
+                await ServiceProcess.StartAsync(env, "SignalPipeline.DevBroker", "state-kafka", new Dictionary<string, string>
+                {
+                    ["DevBroker__BootstrapPort"] = port.ToString(CultureInfo.InvariantCulture),
+                    ["DevBroker__Partitions"] = Partitions.ToString(CultureInfo.InvariantCulture),
+                }, services, cancellationToken);
+            }
+
+            var bootstrap = brokers ?? $"127.0.0.1:{port}";
+            var variables = ProcessorEnvironment(bootstrap, algorithm, streams, brokers, processorOverrides);
+            var processor = await StartProcessorAsync(variables, services, cancellationToken);
+            await WaitAssignedAsync(processor, cancellationToken);
             using var load = new StateLoad(bootstrap, streams);
             var baselineStreams = Math.Min(2_000, streams / 10);
             await load.ProduceAndDrainAsync(0, baselineStreams, seq: 0, _progress, cancellationToken);
@@ -125,8 +129,9 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers, IR
             for (var restore = 1; restore <= restores; restore++)
             {
                 Kill9(processor);
+                services.Remove(processor);
                 await processor.DisposeAsync();
-                var (next, result) = await RestoreAsync(variables, load, probes, seq: restore, cancellationToken);
+                var (next, result) = await RestoreAsync(variables, services, load, probes, seq: restore, cancellationToken);
                 processor = next;
                 results.Add(result);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -144,15 +149,15 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers, IR
         }
         finally
         {
-            await processor.DisposeAsync();
+            await ServiceProcess.StopAllAsync(services, cancellationToken);
         }
     }
 
     private async Task<(ServiceProcess Processor, StateRestore Result)> RestoreAsync(
-        Dictionary<string, string> variables, StateLoad load, int[] probes, int seq, CancellationToken cancellationToken)
+        Dictionary<string, string> variables, List<ServiceProcess> services, StateLoad load, int[] probes, int seq, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
-        var processor = await ServiceProcess.StartAsync(env, "FilterKafkaProcessor", $"state-processor-{++_processorCount}", variables, cancellationToken);
+        var processor = await StartProcessorAsync(variables, services, cancellationToken);
         var healthy = clock.Elapsed.TotalSeconds;
         await WaitAssignedAsync(processor, cancellationToken);
         var assigned = clock.Elapsed.TotalSeconds;
@@ -180,12 +185,9 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers, IR
         return (processor, new StateRestore(restored, ms, healthy, assigned, lastOut.TotalSeconds, outCount, probes.Length, rss));
     }
 
-    private async Task<ServiceProcess> StartProcessorAsync(Dictionary<string, string> variables, CancellationToken cancellationToken)
-    {
-        var processor = await ServiceProcess.StartAsync(env, "FilterKafkaProcessor", $"state-processor-{++_processorCount}", variables, cancellationToken);
-        await WaitAssignedAsync(processor, cancellationToken);
-        return processor;
-    }
+    /// <summary>A processor, one of <paramref name="services"/> (stopped with them) from its start.</summary>
+    private Task<ServiceProcess> StartProcessorAsync(Dictionary<string, string> variables, List<ServiceProcess> services, CancellationToken cancellationToken)
+        => ServiceProcess.StartAsync(env, "FilterKafkaProcessor", $"state-processor-{++_processorCount}", variables, services, cancellationToken);
 
     /// <summary>Until the processor's log says it holds partitions (after a kill -9 the group first waits out the dead member's session).</summary>
     internal static async Task WaitAssignedAsync(ServiceProcess processor, CancellationToken cancellationToken)

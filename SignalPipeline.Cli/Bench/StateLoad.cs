@@ -22,7 +22,7 @@ public sealed class StateLoad : IDisposable
     // most 8 MiB of samples, ~1 MiB per partition on 8).
     private readonly long _maxBacklog;
 
-    private readonly string _brokers;
+    private readonly KafkaClientFactory _clients;
     private readonly string _prefix = $"state-{Guid.NewGuid().ToString("N")[..6]}-";
     private readonly OutputSeqs _seen;
     private readonly string[]? _algorithms;
@@ -41,7 +41,9 @@ public sealed class StateLoad : IDisposable
     /// <param name="algorithms">When set, the algorithm each stream's output must name (else it is counted in <see cref="OtherAlgorithm"/>).</param>
     public StateLoad(string brokers, int streams, int chunkSamples = DefaultChunkSamples, string[]? algorithms = null)
     {
-        _brokers = brokers;
+        // The project's one client setup, as the operations verbs: Kafka__Client__* reaches these clients too, and
+        // librdkafka's warnings are `kafka warning: ...` lines on stderr, not its raw lines.
+        _clients = KafkaConnection.CreateFactory(brokers, Console.Error, KafkaConnection.BenchClientId);
         _seen = new OutputSeqs(streams);
         _algorithms = algorithms;
         ChunkSamples = chunkSamples;
@@ -51,16 +53,14 @@ public sealed class StateLoad : IDisposable
         // Larger chunks are built once per stream and sent again each round: the load generator shares the cores with
         // what it measures. A million 4-sample streams are built per chunk instead (each is sent only a few times).
         _signals = new double[]?[chunkSamples > DefaultChunkSamples ? streams : 0];
-        _producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig
+        _producer = _clients.CreateProducer<byte[], byte[]>(config =>
         {
-            BootstrapServers = brokers,
-            ClientId = KafkaConnection.BenchClientId,
-            LingerMs = 5,
-            BatchSize = 1024 * 1024,
-            QueueBufferingMaxMessages = 1_000_000,
-            EnableIdempotence = false,
-            Acks = Acks.Leader,
-        }).Build();
+            config.LingerMs = 5;
+            config.BatchSize = 1024 * 1024;
+            config.QueueBufferingMaxMessages = 1_000_000;
+            config.EnableIdempotence = false;
+            config.Acks = Acks.Leader;
+        });
         using (var admin = new DependentAdminClientBuilder(_producer.Handle).Build())
         {
             _partitions = admin.GetMetadata(PipelineTopics.DefaultInput, TimeSpan.FromSeconds(10)).Topics.Single().Partitions.Count;
@@ -185,7 +185,7 @@ public sealed class StateLoad : IDisposable
     /// <summary>Records of the changelog the broker no longer holds (the sum of its partitions' low watermarks).</summary>
     public long ChangelogRecordsDropped(string changelogTopic)
     {
-        using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig { BootstrapServers = _brokers, ClientId = KafkaConnection.BenchClientId, GroupId = "state-bench-watermarks" }).Build();
+        using var consumer = _clients.CreateConsumer<byte[], byte[]>("state-bench-watermarks");
         return Enumerable.Range(0, _partitions)
             .Sum(p => consumer.QueryWatermarkOffsets(new TopicPartition(changelogTopic, p), TimeSpan.FromSeconds(10)).Low.Value);
     }
@@ -221,16 +221,13 @@ public sealed class StateLoad : IDisposable
 
     private void Watch(CancellationToken cancellationToken)
     {
-        using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
+        using var consumer = _clients.CreateConsumer<byte[], byte[]>("state-bench-output-" + Guid.NewGuid().ToString("N"), config =>
         {
-            BootstrapServers = _brokers,
-            ClientId = KafkaConnection.BenchClientId,
-            GroupId = "state-bench-output-" + Guid.NewGuid().ToString("N"),
-            EnableAutoCommit = false,
-            IsolationLevel = IsolationLevel.ReadCommitted,
-            FetchWaitMaxMs = 5,
-            FetchMaxBytes = 64 * 1024 * 1024,
-        }).Build();
+            config.EnableAutoCommit = false;
+            config.IsolationLevel = IsolationLevel.ReadCommitted;
+            config.FetchWaitMaxMs = 5;
+            config.FetchMaxBytes = 64 * 1024 * 1024;
+        });
         consumer.Assign(Enumerable.Range(0, _partitions).Select(p => new TopicPartitionOffset(PipelineTopics.DefaultOutput, p, Offset.Beginning)));
         using var buffer = new SampleBuffer();
         while (!cancellationToken.IsCancellationRequested)
@@ -272,5 +269,6 @@ public sealed class StateLoad : IDisposable
         _watcher.Wait(TimeSpan.FromSeconds(10));
         _producer.Dispose();
         _stop.Dispose();
+        _clients.Dispose();
     }
 }

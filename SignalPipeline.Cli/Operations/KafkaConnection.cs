@@ -23,8 +23,8 @@ public static class KafkaConnection
 
     /// <summary>
     /// The <c>client.id</c> of the bench's own load, watch and copy clients (its processors are services, named as such);
-    /// <c>Kafka__Client__client.id</c> overrides it for the clients that read <c>Kafka__Client__*</c>, and the mixed bench's
-    /// (built through <see cref="CreateFactory"/>) also take <c>OTEL_SERVICE_NAME</c>.
+    /// they are built through <see cref="CreateFactory"/>, so <c>Kafka__Client__client.id</c> or <c>OTEL_SERVICE_NAME</c>
+    /// overrides it, as for the verbs' clients.
     /// </summary>
     public const string BenchClientId = "signal-pipeline-bench";
 

@@ -17,9 +17,9 @@ public sealed class BenchExitCodeTests(MockBrokerFixture broker) : IClassFixture
     // The services' build the bench checks before it runs: the one these tests were built with (CI tests the Debug build
     // before its bench smoke builds Release).
 #if DEBUG
-    private const string Built = "Debug";
+    internal const string Built = "Debug";
 #else
-    private const string Built = "Release";
+    internal const string Built = "Release";
 #endif
 
     [Fact]
