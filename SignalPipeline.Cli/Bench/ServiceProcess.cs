@@ -21,7 +21,7 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     /// <summary>
     /// The same after an interrupt (Ctrl+C, SIGTERM): System.CommandLine ends the bench 2 s after the signal, so whatever
-    /// still runs at 1 s is killed while the bench is there to do it. The run is abandoned anyway; until 2026-12-07 the
+    /// still runs at 1 s is killed while the bench is there to do it. The run is abandoned anyway; until 2026-12-06 the
     /// services were stopped one after another, up to 20 s each, and what the bench had not reached when it ended was
     /// never told to stop.
     /// </summary>
