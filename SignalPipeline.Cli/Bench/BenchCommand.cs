@@ -66,7 +66,7 @@ public static class BenchCommand
 
     public static Command Create()
     {
-        var quick = new Option<bool>("--quick") { Description = "Short runs, one repeat, fewer cases (about 5.5 minutes once built): a smoke check, not a measurement, so it writes a file only with --output." };
+        var quick = new Option<bool>("--quick") { Description = "Short runs, one repeat, fewer cases (3 to 6 minutes once built, with the machine's load): a smoke check, not a measurement, so it writes a file only with --output." };
         var scenarios = new Option<string[]>("--scenario")
         {
             Description = "Scenarios to run: local, records, remote, scaled, http, bridge, state, abuse, mixed (repeatable; default all).",
