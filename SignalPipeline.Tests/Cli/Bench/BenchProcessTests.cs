@@ -43,7 +43,7 @@ public sealed class BenchProcessTests
         var id = Guid.NewGuid().ToString("N");
         var marker = $"{MarkerVariable}={id}";
         using var bench = Start(Cli(), new Dictionary<string, string> { [MarkerVariable] = id },
-            "bench", "--scenario", "records", "--case", "kalman, binary f64, 64", "--repeats", "1", "--no-write");
+            "bench", "--configuration", BenchExitCodeTests.Built, "--scenario", "records", "--case", "kalman, binary f64, 64", "--repeats", "1", "--no-write");
         var stderr = bench.StandardError.ReadToEndAsync();
         var stdout = new StringBuilder();
         try
@@ -60,7 +60,7 @@ public sealed class BenchProcessTests
             }
 
             var rest = bench.StandardOutput.ReadToEndAsync();
-            Assert.False(bench.HasExited, $"the case did not start:\n{stdout}"); // (stderr is read to its end: not awaited before the exit)
+            Assert.False(bench.HasExited, $"the case did not start:\n{stdout}{(bench.HasExited ? await stderr : "")}"); // (stderr is read to its end: awaited only after the exit)
             var started = Marked(marker);
             Assert.True(started.Count == 3, $"expected the bench, its dev broker and its processor, found {started.Count} processes with the marker;");
             var processor = Assert.Single(started, pid => CommandLine(pid).Contains("FilterKafkaProcessor.dll", StringComparison.Ordinal));
