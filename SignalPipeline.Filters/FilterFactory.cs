@@ -153,12 +153,12 @@ public sealed record ParameterDescriptor(
 
 /// <summary>The algorithm name is not one of <see cref="FilterFactory.Algorithms"/>.</summary>
 public sealed class UnknownAlgorithmException(string algorithm)
-    : ArgumentException($"Unknown filter algorithm '{algorithm}'. Known: {FilterFactory.KnownNames}.", "algorithm")
+    : ArgumentException($"Unknown filter algorithm {Quote.Of(algorithm)}. Known: {FilterFactory.KnownNames}.", "algorithm")
 {
     public string Algorithm { get; } = algorithm;
 
     /// <summary>The message alone, without ArgumentException's " (Parameter '...')" suffix, so it reads well in a problem response.</summary>
-    public override string Message => $"Unknown filter algorithm '{Algorithm}'. Known: {FilterFactory.KnownNames}.";
+    public override string Message => $"Unknown filter algorithm {Quote.Of(Algorithm)}. Known: {FilterFactory.KnownNames}.";
 }
 
 /// <summary>A parameter is unknown or out of range; the message names the parameter and the allowed range.</summary>
@@ -173,4 +173,22 @@ public sealed class InvalidFilterStateException(string message) : ArgumentExcept
 {
     /// <summary>The message alone, without ArgumentException's " (Parameter 'state')" suffix.</summary>
     public override string Message { get; } = message;
+}
+
+/// <summary>
+/// A client's text as a refusal quotes it: whole up to <see cref="MaxCharacters"/>, else its start and its length, so a
+/// refusal stays small whatever was sent (a stream-config entry's reason is held by every processor instance).
+/// </summary>
+internal static class Quote
+{
+    public const int MaxCharacters = 64;
+
+    /// <summary><c>'text'</c>, or <c>'start...' (N characters)</c>.</summary>
+    public static string Of(string text) => text.Length <= MaxCharacters ? $"'{text}'" : $"'{Start(text)}...' ({text.Length} characters)";
+
+    /// <summary><c>text</c>, or <c>start... (N characters)</c>: for text that carries its own quotes (JSON).</summary>
+    public static string Raw(string text) => text.Length <= MaxCharacters ? text : $"{Start(text)}... ({text.Length} characters)";
+
+    // Not cut between the two halves of a surrogate pair.
+    private static string Start(string text) => text[..(char.IsHighSurrogate(text[MaxCharacters - 1]) ? MaxCharacters - 1 : MaxCharacters)];
 }

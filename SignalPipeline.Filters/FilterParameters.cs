@@ -47,7 +47,7 @@ internal static class ParameterValidation
                 if (index < 0)
                 {
                     throw new FilterParameterException(name,
-                        $"Unknown parameter '{name}' for algorithm '{algorithm.Name}'. Known: {string.Join(", ", descriptors.Select(d => d.Name))}.");
+                        $"Unknown parameter {Quote.Of(name)} for algorithm '{algorithm.Name}'. Known: {string.Join(", ", descriptors.Select(d => d.Name))}.");
                 }
 
                 values[index] = value;

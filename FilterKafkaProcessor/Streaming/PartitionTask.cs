@@ -1,14 +1,18 @@
 using System.Text;
 using Confluent.Kafka;
+using FilterKafkaProcessor.Config;
 using FilterKafkaProcessor.Sequencing;
 using FilterKafkaProcessor.State;
+using SignalPipeline.Filters;
 using SignalPipeline.Messages;
 
 namespace FilterKafkaProcessor.Streaming;
 
 /// <summary>What every partition task shares: settings, limits, the stream count of the instance.</summary>
-public sealed class TaskContext(ProcessorOptions options, ChunkLimits limits)
+public sealed class TaskContext(ProcessorOptions options, ChunkLimits limits, StreamConfigTable? configs = null)
 {
+    private readonly StreamFilterConfig _default = configs?.Default ?? StreamFilterConfig.Create(options.Algorithm, options.Params);
+
     public ProcessorOptions Options { get; } = options;
 
     public ChunkLimits Limits { get; } = limits;
@@ -18,8 +22,18 @@ public sealed class TaskContext(ProcessorOptions options, ChunkLimits limits)
     /// <summary>Streams held by this instance (all partitions), for <see cref="ProcessorOptions.MaxStreams"/>.</summary>
     public int StreamCount { get; set; }
 
-    /// <summary>What the streams of this instance take in memory (all partitions), for <see cref="ProcessorOptions.MaxStreamBytes"/>.</summary>
+    /// <summary>
+    /// What the streams of this instance take in memory (all partitions), for <see cref="ProcessorOptions.MaxStreamBytes"/>:
+    /// as of the last commit, plus what each stream started since will take once committed (<see cref="NewStreamBytes"/>).
+    /// </summary>
     public long StreamBytes { get; set; }
+
+    /// <summary>
+    /// What a new stream will take once its first transaction commits: its id and the filter state of its config (its
+    /// valid stream-config entry, else the deployment default), counted from its first chunk on, so the new streams of one
+    /// batch cannot pass <see cref="ProcessorOptions.MaxStreamBytes"/> together before their states are committed.
+    /// </summary>
+    public long NewStreamBytes(string streamId) => StreamState.BytesOf(streamId) + (configs?.Find(streamId)?.Config ?? _default).StateBytes;
 
     /// <summary>Bytes of held chunks in this instance (all partitions), for <see cref="ProcessorOptions.MaxHeldBytes"/>.</summary>
     public long HeldBytes { get; set; }
@@ -88,17 +102,18 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
                 return;
             }
 
-            if (context.StreamBytes + StreamState.BytesOf(chunk.StreamId) > context.Options.MaxStreamBytes)
+            var bytes = context.NewStreamBytes(chunk.StreamId);
+            if (context.StreamBytes + bytes > context.Options.MaxStreamBytes)
             {
                 batch.DeadLetters.Add(DeadLetter.From(record, PoisonCodes.TooManyStreams,
-                    $"this instance's {context.StreamCount} streams take about {context.StreamBytes} bytes (ids and filter states), its limit (Processor:MaxStreamBytes = {context.Options.MaxStreamBytes}); new streams are refused until idle ones are evicted"));
+                    $"this instance's {context.StreamCount} streams take about {context.StreamBytes} bytes (ids and filter states) and this one would take {bytes} more, past its limit (Processor:MaxStreamBytes = {context.Options.MaxStreamBytes}); new streams are refused until idle ones are evicted"));
                 return;
             }
 
             stream = new StreamState(chunk.StreamId);
             State.Add(stream, nowMs);
             context.StreamCount++;
-            context.StreamBytes += stream.Bytes;
+            context.StreamBytes += bytes;
         }
         else
         {

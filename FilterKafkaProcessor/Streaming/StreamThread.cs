@@ -64,7 +64,7 @@ public sealed class StreamThread : IDisposable
         _restorer = new StateRestorer(kafka, options, telemetry, logger);
         _filter = new BatchFilter(filterer, configs, options.StreamConfigTopic);
         _queries = queries;
-        _context = new TaskContext(options, new ChunkLimits(maxMessageBytes));
+        _context = new TaskContext(options, new ChunkLimits(maxMessageBytes), configs);
         _codec = new CodecWorkers(options.CodecThreads);
         _manager = new TaskManager(options, _context, _restorer, telemetry, time, logger);
     }

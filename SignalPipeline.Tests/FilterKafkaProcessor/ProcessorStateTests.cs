@@ -410,6 +410,33 @@ public sealed class ProcessorStateTests
     }
 
     [Fact]
+    public void TheNewStreamsOfOneBatchCountTheFilterStateTheyWillCommitAgainstMaxStreamBytes()
+    {
+        // rls at order 64 commits a state of about 33 KB a stream. Until 2026-12-06 a new stream counted only its id until
+        // its first commit, so every new stream of one batch was taken (here three where two and a half fit; a batch of
+        // thousands could pass the limit by as many states).
+        var ids = new[] { "s0", "s1", "s2" };
+        var config = SignalPipeline.Filters.StreamFilterConfig.Create("rls", new Dictionary<string, double> { ["order"] = 64 });
+        var perStream = StreamState.BytesOf(ids[0]) + config.StateBytes;
+        Assert.True(config.StateBytes > 30_000, $"{config.StateBytes}");
+        using var harness = new ProcessorHarness(configure: o =>
+        {
+            (o.Algorithm, o.Params) = ("rls", new() { ["order"] = 64 });
+            o.MaxStreamBytes = 2 * perStream + perStream / 2;
+        });
+        harness.Start();
+        foreach (var (id, i) in ids.Select((id, i) => (id, i)))
+        {
+            harness.Produce(ProcessorHarness.Chunk(id, 0), i);
+        }
+
+        harness.StepUntil(() => harness.OutputCount(ids[0]) + harness.OutputCount(ids[1]) + harness.OutputCount(ids[2]) + harness.DeadLetters().Count == 3);
+        Assert.Equal(PoisonCodes.TooManyStreams, Assert.Single(harness.DeadLetters()).Code);
+        Assert.Contains($"this one would take {perStream} more", harness.DeadLetters()[0].Reason);
+        Assert.Equal(2, ids.Count(id => harness.OutputCount(id) == 1));
+    }
+
+    [Fact]
     public void NewStreamsOfAnAbortedTransactionGiveBackWhatTheyCountedAgainstMaxStreamBytes()
     {
         // The first transaction of two new streams aborts: they are forgotten with it, and their retry counts them once.

@@ -27,6 +27,35 @@ public sealed class StreamFilterConfigTests
     public void ARefusedValueSaysWhatIsWrong(string json, string expected)
         => Assert.Contains(expected, Assert.Throws<StreamConfigException>(() => Parse(json)).Message, StringComparison.Ordinal);
 
+    // Every processor instance holds every refused entry with its reason: a reason that quoted all of a 4 KB name took
+    // 13 KB an entry (docs/processor.md, "What a stream-config entry takes"); now any name or value sent is quoted as its
+    // first 64 characters and its length.
+    [Theory]
+    [InlineData("{\"NAME\":1}", "unknown field 'aaaa")]
+    [InlineData("{\"algorithm\":\"NAME\"}", "Unknown filter algorithm 'aaaa")]
+    [InlineData("{\"algorithm\":\"kalman\",\"params\":{\"NAME\":1}}", "Unknown parameter 'aaaa")]
+    [InlineData("{\"algorithm\":\"kalman\",\"params\":{\"q\":\"NAME\"}}", "params.q must be a finite number, not \"aaaa")]
+    [InlineData("{\"algorithm\":\"kalman\",\"params\":{\"NAME\":[1]}}", "params.aaaa")]
+    public void ARefusalQuotesAtMost64CharactersOfANameOrValueAndItsLength(string template, string start)
+    {
+        var name = new string('a', 4000);
+        var json = template.Replace("NAME", name, StringComparison.Ordinal);
+        var reason = Assert.Throws<StreamConfigException>(() => Parse(json)).Message;
+        Assert.True(reason.Length < 256, reason);
+        Assert.StartsWith(start, reason, StringComparison.Ordinal);
+        Assert.Matches(@"a{63,64}\.\.\.", reason); // 63 after the quote of a JSON string's raw text
+        Assert.DoesNotContain(new string('a', 65), reason, StringComparison.Ordinal);
+        Assert.Contains(json.Contains("\"q\":\"", StringComparison.Ordinal) ? "(4002 characters)" : "(4000 characters)", reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AShortenedNameIsNotCutBetweenTheHalvesOfASurrogatePair()
+    {
+        var name = new string('a', 63) + "\U0001F600" + new string('a', 100);
+        var reason = Assert.Throws<StreamConfigException>(() => Parse($"{{\"{name}\":1}}")).Message;
+        Assert.StartsWith($"unknown field '{new string('a', 63)}...' ({name.Length} characters)", reason, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void AConfigIsResolvedSoEqualConfigsCompareEqualAndItRoundTrips()
     {
