@@ -2,10 +2,13 @@ using Microsoft.Extensions.Options;
 using SignalPipeline.Kafka;
 using WebSocketBridge;
 
-var builder = WebApplication.CreateBuilder(args);
+// The page's files. Published (the image), wwwroot is beside the assembly: served from there whatever the working
+// directory (the default web root is the working directory's wwwroot: a published bridge started elsewhere answered 404
+// at /). Run from the build output, which has no wwwroot, through the build's static web assets manifest, which the host
+// reads only in Development unless asked: without it a build run in Production answered 404 at /. No manifest, no-op.
+var published = Path.Combine(AppContext.BaseDirectory, "wwwroot");
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, WebRootPath = Directory.Exists(published) ? published : null });
 builder.AddServiceDefaults();
-// The page's files: from wwwroot when published (the image), else through the build output's static web assets manifest,
-// which the host reads only in Development; without it a build run in Production answered 404 at /. No manifest, no-op.
 builder.WebHost.UseStaticWebAssets();
 builder.AddWebSocketBridgeServices();
 builder.Services.AddKafkaTopicCheck(sp => [new(PipelineTopics.Output, sp.GetRequiredService<IOptions<BridgeOptions>>().Value.Topic)]);

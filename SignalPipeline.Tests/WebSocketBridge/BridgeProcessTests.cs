@@ -11,15 +11,17 @@ namespace SignalPipeline.Tests.WebSocketBridge;
 
 /// <summary>
 /// The built bridge run as its own process, as deployed (<see cref="ExternalProcess.Service"/>): its page from the build
-/// output in Production (docs/websocket-bridge.md, "The page").
+/// output and from a published folder in Production (docs/websocket-bridge.md, "The page").
 /// </summary>
 [Trait("Category", TestCategory.Integration)]
 public sealed class BridgeProcessTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
-    [Fact]
-    public async Task The_built_bridge_serves_its_page_in_Production_whatever_its_working_directory()
+    [Theory]
+    [InlineData(false)] // the build output: the page through the static web assets manifest (until 2026-12-06: 404 in Production)
+    [InlineData(true)] // published, as the images are: wwwroot beside the assembly (until 2026-12-06: 404 unless started from its folder)
+    public async Task The_built_or_published_bridge_serves_its_page_in_Production_whatever_its_working_directory(bool publish)
     {
         using var cluster = MockKafkaCluster.Start(1);
         cluster.CreateTopic(PipelineTopics.DefaultOutput, 2);
@@ -28,7 +30,21 @@ public sealed class BridgeProcessTests
         {
             // Not the project folder nor the build output: the content root (the working directory) has no wwwroot.
             var start = ExternalProcess.Service("WebSocketBridge");
-            start.WorkingDirectory = elsewhere.FullName;
+            if (publish)
+            {
+                var folder = Path.Combine(elsewhere.FullName, "published");
+                var published = await ExternalProcess.RunAsync(ExternalProcess.Command("dotnet", "publish", Path.Combine(RepositoryLayout.Root, "WebSocketBridge", "WebSocketBridge.csproj"),
+                    "-c", RepositoryLayout.Configuration, "--no-build", "--nologo", "-o", folder), TimeSpan.FromMinutes(3));
+                Assert.True(published.ExitCode == 0, $"dotnet publish: {published.Output}{published.Error}");
+                Assert.True(File.Exists(Path.Combine(folder, "wwwroot", "index.html")), "the published folder has no wwwroot/index.html");
+                start.ArgumentList[0] = Path.Combine(folder, "WebSocketBridge.dll");
+                start.WorkingDirectory = Directory.CreateDirectory(Path.Combine(elsewhere.FullName, "cwd")).FullName;
+            }
+            else
+            {
+                start.WorkingDirectory = elsewhere.FullName;
+            }
+
             start.Environment["KAFKA_BROKERS"] = cluster.BootstrapServers;
             start.RedirectStandardOutput = true;
             start.RedirectStandardError = true;
