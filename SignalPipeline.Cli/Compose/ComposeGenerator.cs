@@ -55,6 +55,9 @@ public sealed class ComposeGenerator
     public const string TagSetting = "TAG";
 
     private const string HostPortsSection = "Host ports, bound to BIND_ADDRESS (0.0.0.0 exposes them to the network).";
+    private const string KafkaHostSetting = "KAFKA_HOST";
+    private const string KafkaHostSection = "The name Kafka tells clients outside the containers to connect to, with KAFKA_PORT: localhost; with\n" +
+        "# BIND_ADDRESS at 0.0.0.0, a name or address of this machine that those clients reach (else they are sent to their own localhost).";
     private const string DashboardOtlp = "http://" + DashboardService + ":18889";
     private readonly AspireManifest _manifest;
     private readonly ComposeOptions _options;
@@ -99,6 +102,7 @@ public sealed class ComposeGenerator
         _env.Add(RegistrySetting, _options.Registry);
         _env.Add(TagSetting, _options.Tag);
         _env.Add("BIND_ADDRESS", "127.0.0.1", HostPortsSection);
+        _env.Add(KafkaHostSetting, "localhost", KafkaHostSection);
         _env.Section("Pipeline settings (the guide's names).");
 
         var file = new ComposeFile { Volumes = new() { ["kafka-data"] = new ComposeVolume() } };
@@ -130,12 +134,12 @@ public sealed class ComposeGenerator
             environment[key] = Escape(_expressions.Resolve(value).Value);
         }
 
-        // Containers reach the broker on its internal listener; the host (the CLI, kcat) on localhost:KAFKA_PORT. The
+        // Containers reach the broker on its internal listener; the host (the CLI, kcat) on KAFKA_HOST:KAFKA_PORT. The
         // image's inter-broker listener PLAINTEXT is bound to localhost and the broker calls itself on it for every
         // transaction's markers, so it is advertised there (as kafka:29092, a port bound to the container's loopback, no
         // transaction could complete).
         environment["KAFKA_ADVERTISED_LISTENERS"] =
-            $"PLAINTEXT://localhost:29092,PLAINTEXT_HOST://localhost:${{{port}}},PLAINTEXT_INTERNAL://{KafkaForContainers}";
+            $"PLAINTEXT://localhost:29092,PLAINTEXT_HOST://${{{KafkaHostSetting}}}:${{{port}}},PLAINTEXT_INTERNAL://{KafkaForContainers}";
         environment["KAFKA_LOG_DIRS"] = "/var/lib/kafka/data/logs";
         environment["KAFKA_NUM_PARTITIONS"] = Invariant(_options.Partitions);
         environment["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] = "1";

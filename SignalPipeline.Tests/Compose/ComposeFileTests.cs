@@ -214,8 +214,10 @@ public sealed class ComposeFileTests
             var where = $"{name}://{host}:{port} (bound to {bindHost}:{bindPort})";
             if (name == "PLAINTEXT_HOST")
             {
-                // Published on the host: advertised as localhost:${KAFKA_PORT}, the host's side of the port mapping.
-                Assert.Equal(("localhost", "0.0.0.0"), (host, bindHost));
+                // Published on the host: advertised as ${KAFKA_HOST}:${KAFKA_PORT} (.env: localhost), the host's side of
+                // the port mapping; until 2026-12-06 always localhost, so clients on the network were sent to their own.
+                Assert.Equal(("${KAFKA_HOST}", "0.0.0.0"), (host, bindHost));
+                Assert.Contains("\nKAFKA_HOST=localhost\n", File.ReadAllText(Path.Combine(Folder, ".env")), StringComparison.Ordinal);
                 continue;
             }
 
