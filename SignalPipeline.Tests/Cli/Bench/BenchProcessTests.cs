@@ -137,18 +137,7 @@ public sealed class BenchProcessTests
         return found;
     }
 
-    private static string Cli() => Path.Combine(Root(), "SignalPipeline.Cli", "bin", BenchExitCodeTests.Built, "net10.0", "signal-pipeline.dll");
-
-    private static string Root()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(directory.FullName, "SignalPipeline.sln")))
-        {
-            directory = directory.Parent ?? throw new InvalidOperationException("SignalPipeline.sln not found above the test's folder.");
-        }
-
-        return directory.FullName;
-    }
+    private static string Cli() => Path.Combine(RepositoryLayout.Root, "SignalPipeline.Cli", "bin", BenchExitCodeTests.Built, "net10.0", "signal-pipeline.dll");
 
     private static Process Start(string dll, params string[] arguments) => Start(dll, new Dictionary<string, string>(), arguments);
 
@@ -157,7 +146,7 @@ public sealed class BenchProcessTests
         // SIGINT at its default, as a terminal's Ctrl+C finds it: a test run started in the background of a script (as CI
         // can be) inherits SIGINT ignored, the runtime keeps a signal ignored that it was started with, and so did the
         // bench (2026-12-06: the INT case ran on to the end in such a CI run).
-        var start = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Root() };
+        var start = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = RepositoryLayout.Root };
         start.ArgumentList.Add("--default-signal=INT");
         start.ArgumentList.Add("dotnet");
         start.ArgumentList.Add(dll);
