@@ -153,10 +153,16 @@ public sealed class GatewayLargeRequestTests
     {
         var holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         // A stand-in service that reads its request's body: the first large request holds the lane's slot while its
-        // client sends nothing more.
+        // client sends nothing more. Only a large request counts as the holder: the gateway's health probes (GET /health)
+        // reach the service too, and one arriving first let the refused upload in before the holder had the slot
+        // (CI, 2026-12-06: 502 from the service instead of 503).
         await using var backend = await InProcessHost.StartAsync(new Dictionary<string, string?>(), _ => { }, app => app.Run(async context =>
         {
-            holding.TrySetResult();
+            if (context.Request.ContentLength > 1000)
+            {
+                holding.TrySetResult();
+            }
+
             await context.Request.Body.CopyToAsync(Stream.Null);
             await context.Response.WriteAsync("ok");
         }));
@@ -171,12 +177,15 @@ public sealed class GatewayLargeRequestTests
             // The holder trickles (TrickleAsync): held to Kestrel's 240 B/s, not to the large bodies' 1 MiB/s.
             ["FilterGateway:LargeBodyMinBytesPerSecond"] = "0",
         });
+        using var active = DocumentedMetric.Collect<long>(gateway.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), global::FilterGateway.GatewayMetrics.MeterName,
+            "signalpipeline.gateway.large_requests.active");
         using var holder = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await holder.ConnectAsync(gateway.Address.Host, gateway.Address.Port).WaitAsync(InProcessHost.Timeout);
         await holder.SendAsync(Encoding.ASCII.GetBytes(UploadHead("/kalman/audio/run", HolderBytes)));
         using var stopHolding = new CancellationTokenSource();
         var trickle = TrickleAsync(holder, stopHolding.Token);
         await holding.Task.WaitAsync(InProcessHost.Timeout);
+        Assert.Equal(1, active.Observe());
 
         var (statusLine, uploaded) = await UploadWhileReadingAsync(gateway.Address, UploadHead("/kalman/audio/run", UploadBytes));
 
