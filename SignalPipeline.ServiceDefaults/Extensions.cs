@@ -38,6 +38,7 @@ public static class Extensions
         builder.Services.AddOptions<ForwardedHeadersOptions>()
             .PostConfigure<IOptions<TrustedProxies>>((forwarded, trusted) => trusted.Value.ApplyTo(forwarded));
         builder.Services.AddTransient<IStartupFilter, TrustedProxiesStartupFilter>();
+        builder.Services.AddTransient<IStartupFilter, UnansweredAtStop>();
 
         builder.Services.AddServiceDiscovery();
         builder.Services.ConfigureHttpClientDefaults(http =>

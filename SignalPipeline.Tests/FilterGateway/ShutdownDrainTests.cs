@@ -8,6 +8,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using SignalPipeline.Tests.FilterService;
 using SignalPipeline.Tests.Infrastructure;
 using static SignalPipeline.Tests.FilterService.FilterApi;
@@ -94,12 +96,71 @@ public sealed class ShutdownDrainTests
         await gateway.App.DisposeAsync();
     }
 
+    [Fact]
+    public async Task A_request_still_running_when_the_shutdown_wait_ends_is_reset_and_the_service_logs_how_many_were()
+    {
+        var log = new ErrorLog(LogLevel.Warning);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var service = await StartWithShutdownWaitAsync(log, async context =>
+        {
+            started.TrySetResult();
+            await Task.Delay(Timeout.Infinite, context.RequestAborted);
+        });
+        using var client = service.CreateClient();
+
+        var answer = client.GetAsync("/work");
+        await started.Task.WaitAsync(CallTimeout);
+        await service.App.StopAsync().WaitAsync(CallTimeout);
+
+        await Assert.ThrowsAsync<HttpRequestException>(() => answer.WaitAsync(CallTimeout));
+        Assert.Single(log.Entries, entry => entry.StartsWith("1 request(s) still running when the 1 s shutdown wait (HostOptions.ShutdownTimeout) ended", StringComparison.Ordinal));
+        await service.App.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_service_that_answered_every_request_within_the_shutdown_wait_logs_no_unanswered_request()
+    {
+        var log = new ErrorLog(LogLevel.Warning);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var service = await StartWithShutdownWaitAsync(log, async context =>
+        {
+            started.TrySetResult();
+            await release.Task;
+            await context.Response.WriteAsync("answered");
+        });
+        using var client = service.CreateClient();
+
+        var answer = client.GetAsync("/work");
+        await started.Task.WaitAsync(CallTimeout);
+        var stopped = service.App.StopAsync();
+        await Poll.UntilAsync(() => Stopping(service), CallTimeout, () => "the host to be stopping");
+        release.SetResult();
+        using var response = await answer.WaitAsync(CallTimeout);
+        Assert.Equal("answered", await response.Content.ReadAsStringAsync().WaitAsync(CallTimeout));
+        await stopped.WaitAsync(CallTimeout);
+
+        // Past the end of the wait: the stop ended first, and nothing is reported.
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        Assert.DoesNotContain(log.Entries, entry => entry.Contains("shutdown wait", StringComparison.Ordinal));
+        await service.App.DisposeAsync();
+    }
+
+    /// <summary>An app with the service defaults, a 1 s shutdown wait, and <paramref name="work"/> at <c>GET /work</c>.</summary>
+    private static Task<InProcessHost> StartWithShutdownWaitAsync(ErrorLog log, RequestDelegate work)
+        => InProcessHost.StartAsync(new Dictionary<string, string?>(), builder =>
+        {
+            builder.AddServiceDefaults();
+            builder.Services.Configure<HostOptions>(options => options.ShutdownTimeout = TimeSpan.FromSeconds(1));
+            builder.Logging.AddProvider(log);
+        }, app => app.MapGet("/work", work));
+
     /// <summary>ASP.NET Core's <c>http.server.active_requests</c>: +1 when a request starts, -1 when it ends.</summary>
     private static MetricCollector<long> ActiveRequests(InProcessHost host)
         => new(host.App.Services.GetRequiredService<IMeterFactory>(), "Microsoft.AspNetCore.Hosting", "http.server.active_requests");
 
     private static bool Stopping(InProcessHost host)
-        => host.App.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested;
+        => host.App.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested;
 
     private static async Task AssertRefusesConnectionsAsync(Uri address)
     {
