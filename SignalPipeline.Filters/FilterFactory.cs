@@ -25,6 +25,10 @@ public static class FilterFactory
     /// <summary>The algorithm names in catalogue order, as error messages list them ("kalman, rls, ls, lms").</summary>
     public static string KnownNames { get; } = string.Join(", ", s_registrations.Select(r => r.Name));
 
+    /// <summary>The algorithm names in catalogue order as a sentence lists them ("kalman, rls, ls or lms").</summary>
+    public static string NamesOr { get; } = s_registrations.Length == 1 ? s_registrations[0].Name
+        : string.Join(", ", s_registrations.SkipLast(1).Select(r => r.Name)) + " or " + s_registrations[^1].Name;
+
     /// <summary>
     /// Creates a filter. The algorithm and parameter names are case-insensitive; unset parameters take their defaults.
     /// Throws <see cref="UnknownAlgorithmException"/> or <see cref="FilterParameterException"/>.

@@ -6,7 +6,7 @@ namespace SignalPipeline.Filters;
 /// </summary>
 public interface IStreamFilter
 {
-    /// <summary>Lower-case algorithm name: kalman, rls, ls or lms.</summary>
+    /// <summary>Lower-case algorithm name, one of <see cref="FilterFactory.Registrations"/> (kalman, rls, ls or lms).</summary>
     string Algorithm { get; }
 
     /// <summary>Samples processed since the filter was created (survives a state round-trip).</summary>

@@ -102,7 +102,7 @@ public sealed class StreamFilterConfig
                         algorithm = property.Value.GetString();
                         break;
                     case "algorithm":
-                        throw new StreamConfigException("'algorithm' must be a string (kalman, rls, ls or lms)");
+                        throw new StreamConfigException($"'algorithm' must be a string ({FilterFactory.NamesOr})");
                     case "params" when property.Value.ValueKind == JsonValueKind.Object:
                         foreach (var parameter in property.Value.EnumerateObject())
                         {
@@ -126,7 +126,7 @@ public sealed class StreamFilterConfig
             }
 
             return string.IsNullOrWhiteSpace(algorithm)
-                ? throw new StreamConfigException("'algorithm' is missing (kalman, rls, ls or lms)")
+                ? throw new StreamConfigException($"'algorithm' is missing ({FilterFactory.NamesOr})")
                 : Create(algorithm, parameters);
         }
     }

@@ -5,6 +5,7 @@ using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using SignalPipeline.Cli.Audio;
+using SignalPipeline.Filters;
 
 namespace SignalPipeline.Cli.Operations;
 
@@ -17,7 +18,7 @@ public static class FilterCommand
 {
     public static Command Create()
     {
-        var algorithm = new Option<string>("--algorithm", "-a") { Description = "kalman, rls, ls or lms.", DefaultValueFactory = _ => "kalman" };
+        var algorithm = new Option<string>("--algorithm", "-a") { Description = FilterFactory.NamesOr + ".", DefaultValueFactory = _ => "kalman" };
         var file = new Option<string?>("--file", "-f") { Description = "Text input (one number per line or CSV, see --column); '-' or neither --file nor --wav: stdin." };
         var column = new Option<string?>("--column") { Description = "CSV column: a 0-based index or a header name (default 0)." };
         var wav = new Option<string?>("--wav") { Description = "WAV input (see produce --wav)." };

@@ -41,7 +41,7 @@ public static class StreamsCommand
     private static Command Configure()
     {
         var id = new Argument<string>("id") { Description = "The stream id (the input records' key)." };
-        var algorithm = new Option<string?>("--algorithm", "-a") { Description = "kalman, rls, ls or lms." };
+        var algorithm = new Option<string?>("--algorithm", "-a") { Description = FilterFactory.NamesOr + "." };
         var parameters = new Option<string[]>("--param", "-p") { Description = "name=value (repeatable); unset parameters take their defaults.", AllowMultipleArgumentsPerToken = false };
         var reset = new Option<bool>("--reset") { Description = "Remove the stream's entry: it returns to the deployment's default filter." };
         var topic = TopicOption();
@@ -92,7 +92,7 @@ public static class StreamsCommand
 
         if (algorithm is null)
         {
-            throw new UsageException("--algorithm is required (kalman, rls, ls or lms), or --reset.");
+            throw new UsageException($"--algorithm is required ({FilterFactory.NamesOr}), or --reset.");
         }
 
         var values = new Dictionary<string, double>(StringComparer.OrdinalIgnoreCase);
