@@ -70,6 +70,18 @@ public sealed class ChunkProducer(KafkaClientFactory factory, ProduceRequest req
                 samples += filled;
             }
         }
+        catch (UsageException ex) when (seq > request.StartSeq)
+        {
+            // A bad line or sample after the first chunk: the chunks before it were handed over. Deliver them (disposed
+            // unflushed, the producer dropped the ones still queued) and say how far the stream got.
+            var unconfirmed = producer.Flush(FlushTimeout) + Volatile.Read(ref failures);
+            var sent = Interlocked.Read(ref delivered);
+            throw new UsageException(ex.Message + " " +
+                (sent == 0 ? $"No chunk before it was delivered to {request.Topic}."
+                    : $"{Counted.Of(sent, "chunk")} before it {Counted.Was(sent)} delivered to {request.Topic} (seq {request.StartSeq}..{request.StartSeq + sent - 1}); " +
+                      $"go on from seq {request.StartSeq + sent} (--start-seq {request.StartSeq + sent}).") +
+                (unconfirmed > 0 ? $" {Counted.Of(unconfirmed, "more chunk")} {Counted.Was(unconfirmed)} not delivered." : string.Empty));
+        }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // Ctrl+C: deliver what was handed over (briefly: System.CommandLine ends the process 2 s after the signal) and

@@ -142,6 +142,22 @@ public sealed class ProduceCommandTests(MockBrokerFixture broker) : IDisposable
         Assert.Contains(message, result.Error);
     }
 
+    [Fact]
+    public async Task ABadLineAfterTheFirstChunksDeliversTheChunksBeforeItAndSaysHowFarTheStreamGot()
+    {
+        // Until 2026-12-06 the producer was disposed unflushed: chunks still queued were lost, and nothing said which.
+        var stream = $"cut-{Guid.NewGuid():N}";
+        var path = Path.Combine(_folder, "cut.txt");
+        await File.WriteAllTextAsync(path, string.Concat(Enumerable.Range(1, 10).Select(i => $"{i}\n")) + "abc\n");
+
+        var result = await CliRunner.RunAsync("produce", "--bootstrap", broker.Bootstrap, "--stream", stream, "--file", path, "--chunk-size", "2");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Equal($"error: {path} line 11: 'abc' is not a number. 5 chunks before it were delivered to sample-input (seq 0..4); go on from seq 5 (--start-seq 5).",
+            result.Error.Trim());
+        Assert.Equal([0L, 1, 2, 3, 4], broker.ReadAll("sample-input", stream).Select(r => MockBrokerFixture.DecodeInput(r).Seq));
+    }
+
     [Theory]
     [InlineData("--chunk-size", "0", "--chunk-size must be between 1 and 65536")]
     [InlineData("--rate", "-5", "--rate must be 0")]
