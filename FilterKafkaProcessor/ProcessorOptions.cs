@@ -143,7 +143,7 @@ public sealed class ProcessorOptions : IValidatableObject
 
     /// <summary>
     /// Most entries of the stream-config topic one instance holds (every instance holds every entry it keeps: about
-    /// 0.6-0.7 KB each at a typical config, 13 KB at most: docs/processor.md, "Limits"): while it holds this many, a
+    /// 0.6-0.7 KB each at a typical config, about 5.2 KB at most: docs/processor.md, "Limits"): while it holds this many, a
     /// record of a stream that has no entry is not kept (counted, logged) and that stream runs the deployment default;
     /// updates of held entries and tombstones are always applied. Bounds what whoever writes the topic can make every
     /// instance hold.
