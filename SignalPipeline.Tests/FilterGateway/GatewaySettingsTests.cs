@@ -124,11 +124,13 @@ public sealed class GatewaySettingsTests
         Assert.Contains(setting, (ex is AggregateException aggregate ? aggregate.InnerException! : ex).Message);
     }
 
-    [Fact]
-    public async Task AConnectionFailureIsRetriedAndThenSucceeds()
+    [Theory]
+    [InlineData(HttpRequestError.ConnectionError)]
+    [InlineData(HttpRequestError.NameResolutionError)] // one attempt until 2026-12-06, while the 502 said ConnectRetries + 1
+    public async Task AConnectionFailureIsRetriedAndThenSucceeds(HttpRequestError failure)
     {
         var inner = new ScriptedHandler(
-            () => throw new HttpRequestException(HttpRequestError.ConnectionError, "refused"),
+            () => throw new HttpRequestException(failure, "no connection"),
             () => new HttpResponseMessage(HttpStatusCode.OK));
         using var invoker = new HttpMessageInvoker(new ConnectRetryHandler(2, TimeSpan.FromMilliseconds(1)) { InnerHandler = inner });
 
