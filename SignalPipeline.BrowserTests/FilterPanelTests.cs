@@ -9,6 +9,7 @@ namespace SignalPipeline.BrowserTests;
 /// processor address it says so and draws nothing.
 /// </summary>
 [Collection(LivePageApp.Collection)]
+[Trait("Category", "AppHost")] // starts the whole AppHost (LivePageApp), as SignalPipeline.Tests' Category=AppHost tests do
 public sealed class FilterPanelTests(LivePageApp app, ITestOutputHelper output)
 {
     [Fact]

@@ -8,6 +8,7 @@ namespace SignalPipeline.BrowserTests;
 /// AppHost, picks a stream, and watches the chart fill and the figures show a rate. A screenshot is kept.
 /// </summary>
 [Collection(LivePageApp.Collection)]
+[Trait("Category", "AppHost")] // starts the whole AppHost (LivePageApp), as SignalPipeline.Tests' Category=AppHost tests do
 public sealed class LivePageTests(LivePageApp app, ITestOutputHelper output)
 {
     [Fact]
