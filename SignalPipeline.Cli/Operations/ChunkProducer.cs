@@ -78,8 +78,7 @@ public sealed class ChunkProducer(KafkaClientFactory factory, ProduceRequest req
             var sent = Interlocked.Read(ref delivered);
             throw new UsageException(ex.Message + " " +
                 (sent == 0 ? $"No chunk before it was delivered to {request.Topic}."
-                    : $"{Counted.Of(sent, "chunk")} before it {Counted.Was(sent)} delivered to {request.Topic} (seq {request.StartSeq}..{request.StartSeq + sent - 1}); " +
-                      $"go on from seq {request.StartSeq + sent} (--start-seq {request.StartSeq + sent}).") +
+                    : $"{Counted.Of(sent, "chunk")} before it {Counted.Was(sent)} delivered to {request.Topic} {WhereToGoOn(sent)}") +
                 (unconfirmed > 0 ? $" {Counted.Of(unconfirmed, "more chunk")} {Counted.Was(unconfirmed)} not delivered." : string.Empty));
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -90,8 +89,7 @@ public sealed class ChunkProducer(KafkaClientFactory factory, ProduceRequest req
             var sent = Interlocked.Read(ref delivered);
             output.Error.WriteLine(
                 (sent == 0 ? $"interrupted: no chunk was delivered to {request.Topic}."
-                    : $"interrupted: {Counted.Of(sent, "chunk")} {Counted.Was(sent)} delivered to {request.Topic} (seq {request.StartSeq}..{request.StartSeq + sent - 1}); " +
-                      $"go on from seq {request.StartSeq + sent} (--start-seq {request.StartSeq + sent}).") +
+                    : $"interrupted: {Counted.Of(sent, "chunk")} {Counted.Was(sent)} delivered to {request.Topic} {WhereToGoOn(sent)}") +
                 (unconfirmed > 0 ? $" {Counted.Of(unconfirmed, "more chunk")} {Counted.Was(unconfirmed)} handed to the producer but not confirmed: they may or may not be on the topic." : string.Empty));
             return ExitCodes.Failure;
         }
@@ -116,6 +114,10 @@ public sealed class ChunkProducer(KafkaClientFactory factory, ProduceRequest req
             $"{FormatName(request.Format)}{rate}) to {request.Topic} in {clock.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s.");
         return ExitCodes.Success;
     }
+
+    /// <summary>The seqs of the first <paramref name="sent"/> chunks, and the --start-seq that continues the stream.</summary>
+    private string WhereToGoOn(long sent)
+        => $"(seq {request.StartSeq}..{request.StartSeq + sent - 1}); go on from seq {request.StartSeq + sent} (--start-seq {request.StartSeq + sent}).";
 
     public static string FormatName(SampleFormat format) => format switch
     {
