@@ -20,6 +20,9 @@ public sealed class GatewayForwardingTests : IAsyncLifetime
 {
     private readonly Dictionary<string, InProcessHost> _backends = [];
 
+    // Every body a stand-in read to its end: backend, path and length.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<(string Backend, string Path, long Bytes)> _bodiesRead = new();
+
     public async Task InitializeAsync()
     {
         foreach (var name in new[] { "a", "b", "c", "d" })
@@ -141,7 +144,7 @@ public sealed class GatewayForwardingTests : IAsyncLifetime
         // No Content-Length: Kestrel stops the body at the limit while YARP is already forwarding it. The rest of the
         // body cannot be read any more, so the gateway answers 413 and closes while the client may still be sending:
         // the client then either reads the 413 or sees the connection reset (TCP drops the unread answer). Either
-        // way the body never reaches the service, which is what this checks; anything else fails.
+        // way the whole body never reaches the service, which is what this checks; anything else fails.
         var chunkedContent = new StreamContent(new MemoryStream(large));
         using var chunkedRequest = new HttpRequestMessage(HttpMethod.Post, "/rls/audio/run") { Content = chunkedContent };
         chunkedRequest.Headers.TransferEncodingChunked = true;
@@ -155,6 +158,11 @@ public sealed class GatewayForwardingTests : IAsyncLifetime
         }
 
         Assert.Equal(("a", "/kalman/audio/run"), await WhoAnswersAsync(client, HttpMethod.Post, "/kalman/audio/run"));
+
+        // The stand-ins saw the probe above and nothing over the limit: no body of more than 1000 bytes was read to its end
+        // (YARP may have begun forwarding the chunked one; its cut-off body fails the stand-in's read).
+        Assert.Contains(_bodiesRead, b => b.Backend == "a" && b.Path == "/kalman/audio/run");
+        Assert.DoesNotContain(_bodiesRead, b => b.Bytes > 1000);
     }
 
     [Theory]
@@ -266,13 +274,14 @@ public sealed class GatewayForwardingTests : IAsyncLifetime
     }
 
     /// <summary>A stand-in service: reads the whole body, then says who it is, what path, query, content type and body (hash) it got and the traceparent it saw.</summary>
-    private static Task<InProcessHost> StartBackendAsync(string name) => InProcessHost.StartAsync(
+    private Task<InProcessHost> StartBackendAsync(string name) => InProcessHost.StartAsync(
         new Dictionary<string, string?>(),
         _ => { },
         app => app.Run(async context =>
         {
             using var body = new MemoryStream();
             await context.Request.Body.CopyToAsync(body);
+            _bodiesRead.Enqueue((name, context.Request.Path.Value ?? "", body.Length));
             await context.Response.WriteAsJsonAsync(new
             {
                 backend = name,

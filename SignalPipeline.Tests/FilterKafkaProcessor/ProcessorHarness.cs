@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using System.Runtime.InteropServices;
 using System.Text;
 using Confluent.Kafka;
 using FilterKafkaProcessor;
@@ -140,7 +141,9 @@ public sealed class ProcessorHarness : IDisposable
         {
             var expected = new double[input.Signal.Length];
             filter.Process(input.Signal.Span, expected);
-            Assert.True(expected.AsSpan().SequenceEqual(actual.FilteredSignal.Span), $"{input.StreamId} seq {input.Seq} differs from the reference");
+            // Bits, not values: a double's SequenceEqual takes -0.0 for 0.0 and NaN for NaN.
+            Assert.True(MemoryMarshal.Cast<double, long>(expected.AsSpan()).SequenceEqual(MemoryMarshal.Cast<double, long>(actual.FilteredSignal.Span)),
+                $"{input.StreamId} seq {input.Seq} differs from the reference");
         }
     }
 

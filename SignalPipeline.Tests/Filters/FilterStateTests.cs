@@ -8,14 +8,20 @@ public sealed class FilterStateTests
     public static TheoryData<string> Algorithms() => new() { "kalman", "rls", "lms", "ls" };
 
     [Theory]
-    [MemberData(nameof(Algorithms))]
-    public void State_starts_with_magic_version_and_algorithm(string algorithm)
+    [InlineData("kalman", 1, 4)]
+    [InlineData("rls", 2, 3)]
+    [InlineData("lms", 3, 3)]
+    [InlineData("ls", 4, 2)]
+    public void State_starts_with_magic_version_and_algorithm(string algorithm, byte id, byte parameters)
     {
+        // docs/filters.md, the header's table: algorithm ids 1 kalman, 2 rls, 3 lms, 4 ls; parameter counts 4, 3, 3, 2.
         var filter = FilterFactory.Create(algorithm);
         filter.Process([1, 2, 3], new double[3]);
         var state = filter.SaveState();
         Assert.Equal("SPFS"u8.ToArray(), state[..4]);
         Assert.Equal(1, BinaryPrimitives.ReadUInt16LittleEndian(state.AsSpan(4)));
+        Assert.Equal(id, state[6]);
+        Assert.Equal(parameters, state[7]);
         Assert.Equal(3, BinaryPrimitives.ReadInt64LittleEndian(state.AsSpan(8)));
     }
 

@@ -47,7 +47,13 @@ internal static class Signals
         for (var n = 0; n < expected.Length; n++)
         {
             var error = Math.Abs(actual[n] - expected[n]) / Math.Max(Math.Abs(expected[n]), scale);
-            if (!(error <= worst))
+            if (double.IsNaN(error))
+            {
+                // A NaN fails at once: kept as the worst, the next sample's finite error would replace it (!(e <= NaN)).
+                Assert.Fail($"Sample {n}: expected {expected[n]:R}, got {actual[n]:R} (not comparable).");
+            }
+
+            if (error > worst)
             {
                 worst = error;
                 worstIndex = n;

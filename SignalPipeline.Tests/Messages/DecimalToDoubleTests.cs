@@ -40,22 +40,30 @@ public sealed class DecimalToDoubleTests
     }
 
     [Theory]
-    [InlineData(1UL, -22)]
-    [InlineData(9007199254740993UL, 0)]
-    [InlineData(17976931348623157UL, 292)]
-    [InlineData(49406564584124654UL, -340)]
-    [InlineData(22250738585072014UL, -324)]
-    [InlineData(9999999999999999999UL, -19)]
-    [InlineData(1UL, 30)]
-    [InlineData(123456789012345678UL, -35)]
-    public void Edge_decimals_are_converted_exactly_or_left_to_the_general_parser(ulong w, int q)
+    [InlineData(1UL, -22, true)]
+    [InlineData(9007199254740993UL, 0, false)] // 2^53 + 1: a halfway case
+    [InlineData(17976931348623157UL, 292, true)]
+    [InlineData(49406564584124654UL, -340, false)] // the smallest subnormal
+    [InlineData(22250738585072014UL, -324, false)] // the smallest normal
+    [InlineData(9999999999999999999UL, -19, true)]
+    [InlineData(1UL, 30, true)]
+    [InlineData(123456789012345678UL, -35, true)]
+    public void Edge_decimals_are_converted_exactly_or_left_to_the_general_parser(ulong w, int q, bool claimed)
     {
         foreach (var negative in new[] { false, true })
         {
-            if (DecimalToDouble.TryConvert(negative, w, q, out var value))
+            var text = $"{(negative ? "-" : "")}{w}E{q}";
+            var expected = BitConverter.DoubleToInt64Bits(double.Parse(text, CultureInfo.InvariantCulture));
+            Assert.Equal(claimed, DecimalToDouble.TryConvert(negative, w, q, out var value));
+            if (claimed)
             {
-                Assert.Equal(double.Parse($"{(negative ? "-" : "")}{w}E{q}", CultureInfo.InvariantCulture), value);
+                Assert.Equal(expected, BitConverter.DoubleToInt64Bits(value));
             }
+
+            // Claimed or left to the general parser, the codec reads the same bits as double.Parse.
+            var json = $$"""{"stream_id":"sensor-1","seq":0,"signal":[{{text}}]}""";
+            Assert.True(SampleCodec.TryDecodeSampleChunk("sensor-1"u8, Encoding.UTF8.GetBytes(json), null, out var chunk, out var error), error.Message);
+            Assert.Equal(expected, BitConverter.DoubleToInt64Bits(Assert.Single(chunk.Signal.ToArray())));
         }
     }
 
