@@ -91,7 +91,7 @@ public static class PassthroughCopy
 
         // At most 1 s: System.CommandLine ends the process 2 s after SIGTERM (exit 143, without the word).
         producer.Flush(TimeSpan.FromSeconds(1));
-        output.Out.WriteLine($"pass-through: copied {copied} records");
+        output.Out.WriteLine($"pass-through: copied {Counted.Of(copied, "record")}");
 
         // The loop ends only when stopped (SIGTERM from the bench, or Ctrl+C).
         throw new OperationCanceledException(stop);

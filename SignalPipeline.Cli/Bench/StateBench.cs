@@ -98,17 +98,24 @@ public sealed partial class StateBench(BenchEnvironment env, string? brokers, IR
         var services = new List<ServiceProcess>();
         try
         {
-            var port = ServiceProcess.FreePort();
+            string bootstrap;
             if (brokers is null)
             {
+                var port = ServiceProcess.FreePort();
                 await ServiceProcess.StartAsync(env, "SignalPipeline.DevBroker", "state-kafka", new Dictionary<string, string>
                 {
                     ["DevBroker__BootstrapPort"] = port.ToString(CultureInfo.InvariantCulture),
                     ["DevBroker__Partitions"] = Partitions.ToString(CultureInfo.InvariantCulture),
                 }, services, cancellationToken);
+                bootstrap = $"127.0.0.1:{port}";
+            }
+            else
+            {
+                // A cluster that does not answer is one error line naming it before the processor starts, as in the other
+                // scenarios (until 2026-12-06: "state-processor-1 was not healthy within 60 s" a minute later).
+                bootstrap = await BenchRunner.BrokerAsync(env, brokers, services, cancellationToken);
             }
 
-            var bootstrap = brokers ?? $"127.0.0.1:{port}";
             var variables = ProcessorEnvironment(bootstrap, algorithm, streams, brokers, processorOverrides);
             var processor = await StartProcessorAsync(variables, services, cancellationToken);
             await WaitAssignedAsync(processor, cancellationToken);

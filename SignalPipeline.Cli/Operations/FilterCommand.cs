@@ -196,7 +196,7 @@ public sealed class GatewayFilter(HttpClient http, string algorithm, string quer
 
             if (answer.Length != count * 8)
             {
-                throw new HttpRequestException($"{path}: answer of {answer.Length} bytes for {count} samples.");
+                throw new HttpRequestException($"{path}: answer of {answer.Length} bytes for {Counted.Of(count, "sample")}.");
             }
 
             var filtered = new double[count];

@@ -28,7 +28,7 @@ public static class ProduceCommand
         var chunkSize = new Option<int>("--chunk-size") { Description = "Samples per record, 1..65536.", DefaultValueFactory = _ => 256 };
         var format = new Option<string>("--format")
         {
-            Description = "Record form: json, f64 (binary float64) or f32 (binary float32; lossless for WAV input).",
+            Description = "Record form: json, f64 (binary float64) or f32 (binary float32; lossless for WAV input of up to 32 bits).",
             DefaultValueFactory = _ => "json",
         };
         format.AcceptOnlyFromAmong("json", "f64", "f32");
@@ -82,7 +82,7 @@ public static class ProduceCommand
             }
 
             var audio = WavSignal.Read(wav, channel);
-            output.Error.WriteLine($"{wav}: {audio.Encoding}, {audio.Channels} channel(s), {audio.SampleRate} Hz, {audio.SampleCount} samples" +
+            output.Error.WriteLine($"{wav}: {audio.Encoding}, {Counted.Of(audio.Channels, "channel")}, {audio.SampleRate} Hz, {Counted.Of(audio.SampleCount, "sample")}" +
                 (audio.Channels > 1 ? $", sending channel {channel}" : string.Empty));
             return new SignalSource(audio.Samples, audio.SampleRate, wav);
         }

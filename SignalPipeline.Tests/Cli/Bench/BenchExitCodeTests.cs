@@ -49,6 +49,20 @@ public sealed class BenchExitCodeTests(MockBrokerFixture broker) : IClassFixture
     }
 
     [Fact]
+    public async Task AStateRunOnABrokerThatDoesNotAnswerIsOneErrorLineNamingItBeforeTheProcessorStarts()
+    {
+        // The state scenario (the first of a plain `bench`) started its processor first: until 2026-12-06 this was
+        // "state-processor-1 was not healthy within 60 s; see its log." a minute later.
+        var result = await CliRunner.RunAsync(BenchCommand.Create(), "bench", "--configuration", Built, "--brokers", "127.0.0.1:1", "--scenario", "state",
+            "--quick", "--no-write");
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        var error = Assert.Single(result.Error.Trim().Split('\n'));
+        Assert.StartsWith("error: Kafka at 127.0.0.1:1 did not answer: ", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("state-processor", result.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AConfigurationThatWasNotBuiltIsOneErrorLineNamingItWithExitTwoBeforeAnythingRuns()
     {
         // Until 2026-12-06 the first service's start threw: .NET's "Unhandled exception" and stack trace, exit 1.
