@@ -29,7 +29,7 @@ public sealed class GatewayMetrics(IMeterFactory meterFactory)
 
     private readonly Counter<long> _forwardErrors = meterFactory.Create(MeterName).CreateCounter<long>(
         "signalpipeline.gateway.forward_errors", "{request}",
-        "Requests the gateway answered 502 or 504 because the service failed them, by reason (connect: not reachable after FilterGateway:ConnectRetries; service_failed: the connection broke before the answer was whole; timeout: silent for FilterGateway:ForwardActivityTimeout).");
+        "Requests the service failed, by reason: answered 502 or 504 (connect: not reachable after FilterGateway:ConnectRetries; service_failed: the connection broke before the answer began; timeout: silent for FilterGateway:ForwardActivityTimeout), or cut off (answer_cut: the service's answer broke off after it had begun, so the client's connection was closed).");
 
     public void Rejected(string reason) => _rejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
 

@@ -37,6 +37,9 @@ public sealed class RefusalBudget : IDisposable
         _metrics = metrics;
         _refusals = FixedWindowPerAddress(metrics, "refusals", _options.RefusalsPerAddress, _options.RefusalWindow);
         _probes = FixedWindowPerAddress(metrics, "probes", _options.ProbesPerAddressPerSecond, TimeSpan.FromSeconds(1));
+        metrics.Gauge("signalpipeline.gateway.refusals.held", "{request}",
+            "429s held for FilterGateway:RefusalDelay before they are sent (at most FilterGateway:MaxHeldRefusals; more are sent at once).",
+            () => Math.Min(Held, _options.MaxHeldRefusals));
     }
 
     /// <summary>

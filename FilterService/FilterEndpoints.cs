@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.AspNetCore.Http.Timeouts;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
 using SignalPipeline.Filters;
@@ -18,6 +19,23 @@ public static class FilterEndpoints
         app.MapPost("/{algorithm}/audio/run", RunAsync);
         app.MapPost("/{algorithm}/audio/batch", BatchAsync);
         return app;
+    }
+
+    /// <summary>
+    /// An answer that had begun when FilterService:RequestTimeout ran out (a client reading a large answer slowly): no
+    /// 503 can follow its 200, so the connection is cut, and the request is counted as <c>timeout</c> as the ones answered
+    /// 503 are. Left to the timeout middleware, which rethrows once the answer has begun, it was cut and counted nowhere.
+    /// </summary>
+    private static bool AnswerCutAtTimeout(HttpContext context, FilterServiceMetrics metrics)
+    {
+        if (!context.Response.HasStarted || context.Features.Get<IHttpRequestTimeoutFeature>() is not { RequestTimeoutToken.IsCancellationRequested: true })
+        {
+            return false;
+        }
+
+        metrics.Rejected("timeout");
+        context.Abort();
+        return true;
     }
 
     private static IResult GetAlgorithms() => Results.Json(AlgorithmCatalog.Describe(FilterFactory.Algorithms));
@@ -52,6 +70,9 @@ public static class FilterEndpoints
         catch (FilterRequestException ex) when (!context.Response.HasStarted)
         {
             await ProblemAsync(context, metrics, ex);
+        }
+        catch (OperationCanceledException) when (AnswerCutAtTimeout(context, metrics))
+        {
         }
     }
 
@@ -108,6 +129,9 @@ public static class FilterEndpoints
         catch (FilterRequestException ex) when (!context.Response.HasStarted)
         {
             await ProblemAsync(context, metrics, ex);
+        }
+        catch (OperationCanceledException) when (AnswerCutAtTimeout(context, metrics))
+        {
         }
     }
 

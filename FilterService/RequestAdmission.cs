@@ -24,7 +24,6 @@ public sealed class RequestAdmission : IDisposable
     private readonly Lane _large;
     private readonly FilterServiceOptions _options;
     private readonly FilterServiceMetrics _metrics;
-    private readonly Action<int> _queued;
     private readonly BackgroundPriorityScheduler? _background;
     private readonly BodyBudget _waitingBodies;
     private readonly LargeBodyRate? _largeBodyRate;
@@ -33,10 +32,9 @@ public sealed class RequestAdmission : IDisposable
     {
         _options = options.Value;
         _metrics = metrics;
-        _queued = metrics.Queued;
         _background = _options.LargeRequestNice > 0 ? new BackgroundPriorityScheduler(_options.MaxConcurrentRequests, _options.LargeRequestNice) : null;
-        _small = new Lane("FilterService:MaxConcurrentSmallRequests", _options.MaxConcurrentSmallRequests, _options);
-        _large = new Lane("FilterService:MaxConcurrentRequests", _options.MaxConcurrentRequests, _options);
+        _small = new Lane("FilterService:MaxConcurrentSmallRequests", _options.MaxConcurrentSmallRequests, _options, delta => metrics.Queued(large: false, delta));
+        _large = new Lane("FilterService:MaxConcurrentRequests", _options.MaxConcurrentRequests, _options, delta => metrics.Queued(large: true, delta));
         _waitingBodies = new BodyBudget(_options.MaxWaitingBodyBytes);
         _largeBodyRate = _options.LargeBodyMinBytesPerSecond > 0
             ? new LargeBodyRate(new MinDataRate(_options.LargeBodyMinBytesPerSecond, _options.LargeBodyMinRateGracePeriod), _options)
@@ -72,7 +70,7 @@ public sealed class RequestAdmission : IDisposable
             }
         }
 
-        using var lease = await lane.Limiter.AcquireWithinAsync(_options.RequestQueueLimit > 0, _options.RequestQueueTimeout, context.RequestAborted, _queued);
+        using var lease = await lane.Limiter.AcquireWithinAsync(_options.RequestQueueLimit > 0, _options.RequestQueueTimeout, context.RequestAborted, lane.Queued);
         if (lease is not { IsAcquired: true })
         {
             if (context.RequestAborted.IsCancellationRequested)
@@ -106,7 +104,7 @@ public sealed class RequestAdmission : IDisposable
             context.Features.Set(_largeBodyRate);
         }
 
-        _metrics.Active(1);
+        _metrics.Active(lane == _large, 1);
         var connectionBroke = false;
         try
         {
@@ -129,7 +127,7 @@ public sealed class RequestAdmission : IDisposable
         }
         finally
         {
-            _metrics.Active(-1);
+            _metrics.Active(lane == _large, -1);
             if ((context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted) || connectionBroke)
             {
                 _metrics.Abandoned();
@@ -187,9 +185,12 @@ public sealed class RequestAdmission : IDisposable
         _large.Limiter.Dispose();
     }
 
-    private sealed class Lane(string setting, int slots, FilterServiceOptions options)
+    private sealed class Lane(string setting, int slots, FilterServiceOptions options, Action<int> queued)
     {
         public string Setting { get; } = setting;
+
+        /// <summary>The lane's <c>requests.queued</c> gauge, moved by the requests waiting for its slots.</summary>
+        public Action<int> Queued { get; } = queued;
 
         public int Slots { get; } = slots;
 

@@ -48,7 +48,8 @@ public sealed class GatewayEdgeTests
         await service.DisposeAsync();
         // Until the next probe a request may still meet the closed port (502); from then on the gateway answers itself.
         using var unavailable = await PostUntilAsync(client, HttpStatusCode.ServiceUnavailable);
-        Assert.NotNull(unavailable.Headers.RetryAfter);
+        // The probe interval rounded up to whole seconds (0.2 s: 1).
+        Assert.Equal(TimeSpan.FromSeconds(1), unavailable.Headers.RetryAfter?.Delta);
         await FilterApi.AssertProblemAsync(unavailable, HttpStatusCode.ServiceUnavailable,
             "No healthy instance of the 'kalman' service: its health probe failed (checked every 0.2 s, FilterGateway:HealthCheckInterval). Retry later.");
         // Other algorithms' routes are not affected by kalman's death (they go to their own services).

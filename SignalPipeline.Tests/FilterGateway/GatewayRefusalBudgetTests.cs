@@ -127,9 +127,12 @@ public sealed class GatewayRefusalBudgetTests
             ["FilterGateway:MaxHeldRefusals"] = "1",
             ["ForwardedHeaders:KnownNetworks"] = "127.0.0.0/8",
         });
+        using var heldGauge = DocumentedMetric.Collect<long>(gateway.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+            GatewayMetrics.MeterName, "signalpipeline.gateway.refusals.held").AssertDocumented(typeof(System.Diagnostics.Metrics.ObservableGauge<>), "{request}");
         using var client = gateway.CreateClient();
         using var other = gateway.CreateClient();
         Assert.Equal(HttpStatusCode.BadRequest, await StatusAsync(client, "203.0.113.1", "bad"));
+        Assert.Equal(0, heldGauge.Sum());
 
         // The first refusal is held (a minute); the second finds the one place taken and is answered without waiting.
         using var stop = new CancellationTokenSource();
@@ -151,8 +154,10 @@ public sealed class GatewayRefusalBudgetTests
         }
 
         Assert.False(held.IsCompleted, "the held 429 was sent before its delay");
+        Assert.Equal(1, heldGauge.Sum()); // the one held, not the one answered at once
         await stop.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => held.WaitAsync(InProcessHost.Timeout));
+        await Poll.UntilAsync(() => heldGauge.Sum() == 0, InProcessHost.Timeout, () => "the held place to be given back when its client left");
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(client, "203.0.113.9", "good"));
     }
 

@@ -2,6 +2,9 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using FilterService;
+using Microsoft.Extensions.DependencyInjection;
+using SignalPipeline.Tests.Infrastructure;
 using static SignalPipeline.Tests.FilterService.FilterApi;
 
 namespace SignalPipeline.Tests.FilterService;
@@ -67,6 +70,8 @@ public sealed class BatchAnswerNegotiationTests
     public async Task ARequestThatAcceptsNeitherFormGets406AndTheServiceGoesOn(bool binaryRequest, string accept)
     {
         await using var service = await FilterServiceLimitsTests.StartServiceAsync();
+        using var rejected = DocumentedMetric.Collect<long>(service.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+            FilterServiceMetrics.MeterName, "signalpipeline.filter.requests.rejected");
         using var client = service.CreateClient();
 
         using (var response = await PostBatchAsync(client, binaryRequest, accept))
@@ -75,6 +80,9 @@ public sealed class BatchAnswerNegotiationTests
             await AssertProblemAsync(response, HttpStatusCode.NotAcceptable,
                 $"/audio/batch answers application/json or {BatchMediaType} (docs/filter-api.md), and the Accept header '{accept}' takes neither (a q=0 type is not acceptable).");
         }
+
+        Assert.Equal(1, rejected.Sum(("limit", "media_type")));
+        Assert.Equal(1, rejected.Sum());
 
         using var again = await PostBatchAsync(client, binaryRequest, accept: null);
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);

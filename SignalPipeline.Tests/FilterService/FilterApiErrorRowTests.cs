@@ -1,11 +1,13 @@
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Runtime.CompilerServices;
+using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using FilterService;
 using FilterGateway;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using SignalPipeline.Tests.FilterGateway;
 using SignalPipeline.Tests.Infrastructure;
@@ -304,6 +306,38 @@ public sealed class FilterApiErrorRowTests
     }
 
     [Fact]
+    public async Task A_fault_of_the_service_itself_gets_a_bare_500_problem_without_its_message_is_logged_and_the_service_goes_on()
+    {
+        // A bug: an exception no check caught, on a route behind the service's whole pipeline (admission included).
+        var errors = new ErrorLog();
+        await using var service = await InProcessHost.StartAsync(new Dictionary<string, string?>(), builder =>
+        {
+            builder.AddFilterService();
+            builder.Logging.AddProvider(errors);
+        }, app =>
+        {
+            app.MapFilterService();
+            app.MapPost("/test/fault", IResult () => throw new InvalidOperationException("internal detail 7f3a"));
+        });
+        var metrics = service.App.Services.GetRequiredService<FilterServiceMetrics>();
+        using var client = service.CreateClient();
+
+        using (var response = await client.PostAsync("/test/fault", content: null).WaitAsync(CallTimeout))
+        {
+            var text = await response.Content.ReadAsStringAsync().WaitAsync(CallTimeout);
+            await AssertProblemAsync(response, HttpStatusCode.InternalServerError, type: "https://tools.ietf.org/html/rfc9110#section-15.6.1");
+            Assert.DoesNotContain("7f3a", text, StringComparison.Ordinal); // neither the message nor a stack trace goes to the client
+            Assert.DoesNotContain("InvalidOperationException", text, StringComparison.Ordinal);
+        }
+
+        // The operator's side: logged as an error with the exception, and the slot given back.
+        Assert.Contains(errors.Entries, e => e.Contains("internal detail 7f3a", StringComparison.Ordinal));
+        Assert.Equal(0, metrics.ActiveRequests);
+        var (filtered, _) = await RunAsync(client, "kalman", [0.2, 0.9, -0.8]);
+        AssertBitIdentical(Reference("kalman", [0.2, 0.9, -0.8]), filtered);
+    }
+
+    [Fact]
     public async Task A_service_whose_connection_fails_gets_502_through_the_gateway()
     {
         // Healthy for the gateway's probe, but every filter request's connection is dropped.
@@ -331,6 +365,98 @@ public sealed class FilterApiErrorRowTests
         Assert.Equal(1, failures.Sum(("reason", "service_failed")));
         Volatile.Write(ref broken.Value, false);
         await AssertServedAgainAsync(client);
+    }
+
+    [Fact]
+    public async Task A_service_whose_answer_breaks_off_after_it_began_cuts_the_clients_answer_and_is_counted_as_answer_cut()
+    {
+        // Status and headers sent, 100 of 1,000 declared bytes, then the connection dropped: the gateway has passed the
+        // 200 on already and can only cut the client's answer short. Until 2026-12-06 no instrument counted it.
+        var broken = new StrongBox<bool>(true);
+        await using var service = await StandInAsync(broken, async context =>
+        {
+            context.Response.ContentLength = 1000;
+            await context.Response.Body.WriteAsync(new byte[100]);
+            await context.Response.Body.FlushAsync();
+            await Task.Delay(200);
+            context.Abort();
+        });
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = service.Address.ToString(),
+        });
+        using var failures = CollectForwardErrors(gateway);
+        using var client = gateway.CreateClient();
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/run")
+        {
+            Content = new StringContent(RunBody([0.2, 0.9]), Encoding.UTF8, "application/json"),
+        };
+        using (var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(CallTimeout))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            await Assert.ThrowsAnyAsync<Exception>(() => response.Content.ReadAsByteArrayAsync().WaitAsync(CallTimeout)); // cut short, not 1,000 bytes
+        }
+
+        await Poll.UntilAsync(() => failures.Sum(("reason", "answer_cut")) == 1, CallTimeout, () => "the cut answer to be counted");
+        Assert.Equal(1, failures.Sum());
+        Volatile.Write(ref broken.Value, false);
+        await AssertServedAgainAsync(client);
+    }
+
+    [Fact]
+    public async Task A_service_answering_something_that_is_not_HTTP_gets_502_through_the_gateway()
+    {
+        // A raw TCP stand-in: its /health is HTTP (so the gateway's probe keeps it in), every other request gets bytes
+        // that are no HTTP answer and the connection closed.
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        using var stop = new CancellationTokenSource();
+        var serving = ServeGarbageAsync(listener, stop.Token);
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+        {
+            ["KALMAN_SERVICE_URL"] = $"http://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}/",
+        });
+        using var failures = CollectForwardErrors(gateway);
+        using var client = gateway.CreateClient();
+
+        using (var response = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.2, 0.9])))
+        {
+            await AssertProblemAsync(response, HttpStatusCode.BadGateway,
+                "The 'kalman' service closed the connection or failed before its answer was whole; the request was not retried");
+        }
+
+        Assert.Equal(1, failures.Sum(("reason", "service_failed")));
+        Assert.Equal(1, failures.Sum());
+        await stop.CancelAsync();
+        listener.Stop();
+        await Task.WhenAny(serving);
+    }
+
+    private static async Task ServeGarbageAsync(System.Net.Sockets.TcpListener listener, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            using var connection = await listener.AcceptTcpClientAsync(cancellationToken);
+            var stream = connection.GetStream();
+            var head = new StringBuilder();
+            var buffer = new byte[4096];
+            while (!head.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
+            {
+                var read = await stream.ReadAsync(buffer, cancellationToken);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                head.Append(Encoding.ASCII.GetString(buffer, 0, read));
+            }
+
+            var answer = head.ToString().StartsWith("GET /health ", StringComparison.Ordinal)
+                ? "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nHealthy"
+                : "garbage that is no status line\r\n\r\n";
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(answer), cancellationToken);
+        }
     }
 
     [Fact]

@@ -200,6 +200,40 @@ public sealed class FilterServiceLimitsTests
     }
 
     [Fact]
+    public async Task HealthProbesAreAnsweredWhileEverySlotAndTheQueueAreTaken()
+    {
+        // The one small slot held and the queue's one place taken: a filter request is refused at once (503), but the
+        // probes never wait for a slot (docs/filter-api.md, Limits), so a busy service is not restarted or taken out.
+        var hold = new SlotHold();
+        await using var service = await StartServiceAsync(hold,
+            ("FilterService:MaxConcurrentSmallRequests", "1"), ("FilterService:RequestQueueLimit", "1"), ("FilterService:RequestQueueTimeout", "00:01:00"));
+        using var client = service.CreateClient();
+        var holder = await hold.HoldAsync(client);
+        var waiting = PostJsonAsync(client, "/kalman/audio/run", RunBody([0.5]));
+        using var queued = DocumentedMetric.Collect<int>(service.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+            FilterServiceMetrics.MeterName, "signalpipeline.filter.requests.queued");
+        await Poll.UntilAsync(() => queued.Sum() == 1, CallTimeout, () => "the second request to wait in the queue");
+        using (var refused = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.5])))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        }
+
+        foreach (var probe in new[] { "/health", "/alive" })
+        {
+            using var answer = await client.GetAsync(probe).WaitAsync(CallTimeout);
+            Assert.True(answer.StatusCode == HttpStatusCode.OK, $"{probe}: {(int)answer.StatusCode} {await answer.Content.ReadAsStringAsync()}");
+        }
+
+        Assert.False(waiting.IsCompleted, "the queued request was answered while the slot was held");
+        hold.Release();
+        using (var first = await holder.WaitAsync(CallTimeout))
+        using (var second = await waiting.WaitAsync(CallTimeout))
+        {
+            Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (first.StatusCode, second.StatusCode));
+        }
+    }
+
+    [Fact]
     public async Task BeyondMaxConcurrentSmallRequestsAndTheQueueTheAnswerIs503WithRetryAfter()
     {
         var hold = new SlotHold();
@@ -210,8 +244,10 @@ public sealed class FilterServiceLimitsTests
 
         // The queue holds one request for 0.5 s, then it is answered 503.
         using var queued = await PostJsonAsync(client, "/kalman/audio/run", RunBody([0.5]));
-        Assert.NotNull(queued.Headers.RetryAfter);
-        await AssertProblemAsync(queued, HttpStatusCode.ServiceUnavailable, "FilterService:MaxConcurrentSmallRequests");
+        Assert.Equal(TimeSpan.FromSeconds(1), queued.Headers.RetryAfter?.Delta);
+        await AssertProblemAsync(queued, HttpStatusCode.ServiceUnavailable,
+            "The service is busy: all 1 slots for requests of this size are taken (FilterService:MaxConcurrentSmallRequests) and no slot freed "
+            + "within 0.5 s (FilterService:RequestQueueTimeout, queue of 1, FilterService:RequestQueueLimit); retry after a second.");
 
         hold.Release();
         using (var first = await holder.WaitAsync(CallTimeout))
@@ -302,6 +338,8 @@ public sealed class FilterServiceLimitsTests
         // bytes/s: after its 5 s grace, 408 naming the cause (before 2026-12-04, a 500 logged as the service's error).
         // The large lane's own minimum rate off, so Kestrel's is what applies.
         await using var service = await StartServiceAsync(("FilterService:SmallRequestBytes", "16"), ("FilterService:LargeBodyMinBytesPerSecond", "0"));
+        using var rejected = DocumentedMetric.Collect<long>(service.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+            FilterServiceMetrics.MeterName, "signalpipeline.filter.requests.rejected");
         using var tcp = await StartSlowUploadAsync(service.Address, 1000, """{"signal":[0.1""");
         using var stop = new CancellationTokenSource();
         var trickle = TrickleAsync(tcp, ",0.1,0.1", TimeSpan.FromMilliseconds(500), stop.Token);
@@ -311,6 +349,8 @@ public sealed class FilterServiceLimitsTests
         Assert.StartsWith("HTTP/1.1 408 ", answer.Status, StringComparison.Ordinal);
         Assert.Contains("The request body arrived too slowly: ", answer.Body, StringComparison.Ordinal);
         Assert.Contains("MinRequestBodyDataRate", answer.Body, StringComparison.Ordinal);
+        Assert.Equal(1, rejected.Sum(("limit", "body_timeout")));
+        Assert.Equal(1, rejected.Sum());
 
         using var client = service.CreateClient();
         await AssertStillServesAsync(client);
@@ -327,8 +367,15 @@ public sealed class FilterServiceLimitsTests
         using var rejected = DocumentedMetric.Collect<long>(service.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
             FilterServiceMetrics.MeterName, "signalpipeline.filter.requests.rejected");
         var metrics = service.App.Services.GetRequiredService<FilterServiceMetrics>();
+        using var active = DocumentedMetric.Collect<int>(service.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+            FilterServiceMetrics.MeterName, "signalpipeline.filter.requests.active");
+        using var waiting = DocumentedMetric.Collect<int>(service.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+            FilterServiceMetrics.MeterName, "signalpipeline.filter.requests.queued");
         using var tcp = await StartSlowUploadAsync(service.Address, 4 * 1024 * 1024, """{"signal":[0.1""");
         await Poll.UntilAsync(() => metrics.ActiveRequests == 1, CallTimeout, () => "the slow upload to take the large slot");
+
+        // The gauges tell the lanes apart: the slot taken is the large lane's.
+        Assert.Equal((1.0, 0.0), (active.Sum(("lane", "large")), active.Sum(("lane", "small"))));
         using var stop = new CancellationTokenSource();
         var trickle = TrickleAsync(tcp, string.Concat(Enumerable.Repeat(",0.1", 25)), TimeSpan.FromMilliseconds(100), stop.Token);
 
@@ -338,6 +385,8 @@ public sealed class FilterServiceLimitsTests
         var body = RunBody(signal);
         Assert.True(body.Length > 2 * 1024 * 1024, "the second request must be large");
         var queued = PostJsonAsync(client, "/kalman/audio/run", body);
+        await Poll.UntilAsync(() => waiting.Sum(("lane", "large")) == 1 && waiting.Sum(("lane", "small")) == 0, CallTimeout,
+            () => "the second large request to wait in the large lane's queue");
 
         var answer = await ReadAnswerAsync(tcp);
         await stop.CancelAsync();
@@ -496,6 +545,62 @@ public sealed class FilterServiceLimitsTests
         Assert.Equal(0, abandoned.Sum());
 
         // The one slot is free again (every request is "large" here): the stopped run is not still going.
+        await AssertStillServesAsync(client);
+    }
+
+    [Fact]
+    public async Task AClientReadingALargeAnswerTooSlowlyIsCutOffAtRequestTimeoutCountedAsTimeoutAndLoggedAsNoError()
+    {
+        // 2 Mi samples (16 MiB) in, 16 MiB of filtered samples out, to a client that reads the status line and then
+        // stops reading: the answer has begun, so at RequestTimeout no 503 can follow and the answer is cut off
+        // (docs/filter-api.md, FilterService:RequestTimeout). It is the client's doing: counted as timeout, no error.
+        var errors = new ErrorLog();
+        await using var service = await InProcessHost.StartAsync(
+            new Dictionary<string, string?> { ["FilterService:RequestTimeout"] = "00:00:01" },
+            builder =>
+            {
+                builder.AddFilterService();
+                builder.Logging.AddProvider(errors);
+            },
+            app => app.MapFilterService());
+        using var rejected = CollectRejected(service);
+        const int Samples = 2 * 1024 * 1024;
+        using var tcp = new System.Net.Sockets.TcpClient { ReceiveBufferSize = 4096 };
+        await tcp.ConnectAsync(service.Address.Host, service.Address.Port).WaitAsync(CallTimeout);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("POST /kalman/audio/run HTTP/1.1\r\nHost: test\r\nContent-Type: application/octet-stream\r\n"
+            + $"Content-Length: {Samples * sizeof(double)}\r\n\r\n")).AsTask().WaitAsync(CallTimeout);
+        await stream.WriteAsync(new byte[Samples * sizeof(double)]).AsTask().WaitAsync(CallTimeout);
+
+        var head = new StringBuilder();
+        var one = new byte[1];
+        while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal) && await stream.ReadAsync(one).AsTask().WaitAsync(CallTimeout) == 1)
+        {
+            head.Append((char)one[0]);
+        }
+
+        Assert.StartsWith("HTTP/1.1 200 ", head.ToString(), StringComparison.Ordinal);
+        await Poll.UntilAsync(() => rejected.Sum(("limit", "timeout")) == 1, CallTimeout, () => "the stalled answer to be stopped at RequestTimeout; rejected " + rejected.Sum() + "; errors: " + string.Join(" | ", errors.Entries));
+
+        // Read on now: what comes is the part sent before the cut, then the end of the connection, never the whole answer.
+        var received = 0L;
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            for (int read; (read = await stream.ReadAsync(buffer).AsTask().WaitAsync(CallTimeout)) > 0;)
+            {
+                received += read;
+            }
+        }
+        catch (IOException)
+        {
+            // reset rather than closed: cut off all the same
+        }
+
+        Assert.True(received < Samples * sizeof(double), $"the whole answer ({received} bytes) arrived");
+        Assert.Equal(1, rejected.Sum());
+        Assert.Empty(errors.Entries);
+        using var client = service.CreateClient();
         await AssertStillServesAsync(client);
     }
 
