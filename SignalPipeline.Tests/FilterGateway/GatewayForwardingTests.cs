@@ -165,6 +165,24 @@ public sealed class GatewayForwardingTests : IAsyncLifetime
         Assert.DoesNotContain(_bodiesRead, b => b.Bytes > 1000);
     }
 
+    [Fact]
+    public async Task ABodyDeclaredMoreThanOneMebibyteOverTheLimitGets413AtOnceWithoutBeingReadOrForwarded()
+    {
+        // Only the headers are sent: a body within 1 MiB over the limit would be read to its end first (and this one
+        // never comes), one further over is refused as soon as its declared length is known, and never forwarded.
+        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(Settings(("FilterGateway:MaxRequestBodyBytes", "1000")));
+        using var rejected = GatewayMetricsTests.CollectRejected(gateway);
+        using var tcp = await FilterServiceLimitsTests.StartSlowUploadAsync(gateway.Address, 1000 + 2 * 1024 * 1024, sent: "");
+        var answer = await FilterServiceLimitsTests.ReadAnswerAsync(tcp);
+        Assert.StartsWith("HTTP/1.1 413 ", answer.Status, StringComparison.Ordinal);
+        Assert.Contains("The request body exceeds the gateway's limit (FilterGateway:MaxRequestBodyBytes) of 1000 bytes.", answer.Body, StringComparison.Ordinal);
+        Assert.Equal(1, rejected.Sum(("reason", "body_bytes")));
+        Assert.DoesNotContain(_bodiesRead, b => b.Path != "/health"); // the gateway's probes aside, nothing reached a service
+
+        using var client = gateway.CreateClient();
+        Assert.Equal(("a", "/kalman/audio/run"), await WhoAnswersAsync(client, HttpMethod.Post, "/kalman/audio/run"));
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

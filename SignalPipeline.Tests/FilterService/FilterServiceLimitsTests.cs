@@ -200,6 +200,25 @@ public sealed class FilterServiceLimitsTests
     }
 
     [Fact]
+    public async Task ABodyDeclaredMoreThanOneMebibyteOverTheLimitGets413AtOnceWithoutBeingRead()
+    {
+        // Only the headers are sent: a body within 1 MiB over the limit would be read to its end first (and this one
+        // never comes), one further over is refused as soon as its declared length is known.
+        await using var service = await StartServiceAsync(("FilterService:MaxRequestBodyBytes", "1000"));
+        using var rejected = CollectRejected(service);
+        using var tcp = await StartSlowUploadAsync(service.Address, 1000 + 2 * 1024 * 1024, sent: "");
+        var answer = await ReadAnswerAsync(tcp);
+        Assert.StartsWith("HTTP/1.1 413 ", answer.Status, StringComparison.Ordinal);
+        Assert.Contains("application/problem+json", answer.Headers, StringComparison.Ordinal);
+        Assert.Contains($"The request body is {1000 + 2 * 1024 * 1024} bytes; the limit (FilterService:MaxRequestBodyBytes) is 1000 bytes.", answer.Body, StringComparison.Ordinal);
+        Assert.Equal(1, rejected.Sum(("limit", "body_bytes")));
+        Assert.Equal(1, rejected.Sum());
+
+        using var client = service.CreateClient();
+        await AssertStillServesAsync(client);
+    }
+
+    [Fact]
     public async Task HealthProbesAreAnsweredWhileEverySlotAndTheQueueAreTaken()
     {
         // The one small slot held and the queue's one place taken: a filter request is refused at once (503), but the
