@@ -273,7 +273,7 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
             if (!response.IsSuccessStatusCode)
             {
-                var problem = await response.Content.ReadAsStringAsync(cancellationToken);
+                var problem = await ReadProblemAsync(response.Content, cancellationToken);
                 var message = $"Filter service answered {(int)response.StatusCode} for a batch to {path}: {problem}";
                 throw IsRefusal(response.StatusCode)
                     ? new ChunkRefusedException(message, response.StatusCode)
@@ -286,7 +286,9 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
                     $"Filter service answered a batch to {path} with content type '{response.Content.Headers.ContentType}', not {BatchMediaType}.");
             }
 
-            var (body, length) = await ReadBodyAsync(response.Content, cancellationToken);
+            // The answer holds the request's samples, filtered, and a state per item: anything much larger is no answer
+            // to this request, and is not read into memory whole.
+            var (body, length) = await ReadBodyAsync(response.Content, size + (batch.Count + 1) * (long)MaxAnswerStateBytes, batch.Count, cancellationToken);
             try
             {
                 return ReadResponse(batch, body.AsSpan(0, length));
@@ -382,9 +384,36 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
     private InvalidOperationException Malformed(string what)
         => new($"Filter service's binary answer to a {algorithm} batch is malformed: {what}.");
 
-    /// <summary>The whole response body in a pooled array (return it to <see cref="ArrayPool{T}.Shared"/>).</summary>
-    private static async Task<(byte[] Buffer, int Length)> ReadBodyAsync(HttpContent content, CancellationToken cancellationToken)
+    /// <summary>The room an answer's item may take for its state beyond the request's: rls of order 64, the largest, takes 33,836 bytes.</summary>
+    private const int MaxAnswerStateBytes = 64 * 1024;
+
+    /// <summary>The most of a refusal's text read into its message (and so into logs and the health reason).</summary>
+    private const int MaxProblemBytes = 4096;
+
+    /// <summary>A refusal's problem text, its first <see cref="MaxProblemBytes"/> bytes at most.</summary>
+    private static async Task<string> ReadProblemAsync(HttpContent content, CancellationToken cancellationToken)
     {
+        var buffer = new byte[MaxProblemBytes + 1];
+        var length = 0;
+        await using var stream = await content.ReadAsStreamAsync(cancellationToken);
+        for (int read; length < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken)) > 0;)
+        {
+            length += read;
+        }
+
+        return length > MaxProblemBytes
+            ? System.Text.Encoding.UTF8.GetString(buffer, 0, MaxProblemBytes) + $"... (cut at {MaxProblemBytes} bytes)"
+            : System.Text.Encoding.UTF8.GetString(buffer, 0, length);
+    }
+
+    /// <summary>The whole response body in a pooled array (return it to <see cref="ArrayPool{T}.Shared"/>), at most <paramref name="maxBytes"/>.</summary>
+    private async Task<(byte[] Buffer, int Length)> ReadBodyAsync(HttpContent content, long maxBytes, int items, CancellationToken cancellationToken)
+    {
+        if (content.Headers.ContentLength > maxBytes)
+        {
+            throw Malformed($"the answer declares {content.Headers.ContentLength} bytes, more than {maxBytes} (the {items} item(s)' samples and states)");
+        }
+
         var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Clamp(content.Headers.ContentLength ?? 0, 4096, Array.MaxLength - 1) + 1);
         var length = 0;
         try
@@ -392,6 +421,11 @@ public sealed class RemoteChunkFilterer(HttpClient http, string algorithm, IRead
             await using var stream = await content.ReadAsStreamAsync(cancellationToken);
             while (true)
             {
+                if (length > maxBytes)
+                {
+                    throw Malformed($"the answer runs past {maxBytes} bytes (the {items} item(s)' samples and states)");
+                }
+
                 if (length == buffer.Length)
                 {
                     var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);

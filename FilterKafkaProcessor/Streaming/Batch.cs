@@ -60,6 +60,12 @@ public sealed class Batch
     /// <summary>Chunks filtered again but not written: their output is already in the output topic (dev broker).</summary>
     public int Replayed;
 
+    /// <summary>
+    /// Streams whose held chunks the batch's maintenance released (held timeout, or past a bound after a restore), across
+    /// partitions: at most <c>Processor:MaxBatchRecords</c>, the rest wait for the next batch (<see cref="PartitionTask.Maintain"/>).
+    /// </summary>
+    public int ReleasedStreams;
+
     /// <summary>What the records take, by <see cref="RecordBytes"/>: bounded by <c>Processor:MaxBatchBytes</c>.</summary>
     public long InputBytes { get; set; }
 
@@ -129,6 +135,7 @@ public sealed class Batch
         LastOffsets.Clear();
         Counters = default;
         Replayed = 0;
+        ReleasedStreams = 0;
         InputBytes = 0;
     }
 }

@@ -161,31 +161,36 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
     /// waited past <c>HeldChunkTimeoutSeconds</c>, are released (the gap skipped), and streams idle past
     /// <c>StreamIdleSeconds</c> are evicted. All are written in this
     /// batch's transaction, so a replay starts after them. Walks only holding streams and the idle end of the list.
+    /// A batch releases the held chunks of at most <c>MaxBatchRecords</c> streams and evicts at most as many, across its
+    /// partitions; the rest wait for the next batch. (A restore gives every holding stream one start time, so until
+    /// 2026-12-06 all of them timed out into one transaction, however many.)
     /// </summary>
     public void Maintain(Batch batch, long nowMs)
     {
+        var maxStreams = context.Options.MaxBatchRecords;
         if (State.OverHeldBound.Count > 0)
         {
-            SkipPastHeldBounds(batch, nowMs);
+            SkipPastHeldBounds(batch, nowMs, maxStreams);
         }
 
         var heldTimeout = context.Options.HeldChunkTimeoutSeconds * 1000L;
-        if (heldTimeout > 0 && State.Holding.Count > 0)
+        if (heldTimeout > 0 && State.Holding.Count > 0 && batch.ReleasedStreams < maxStreams)
         {
-            foreach (var stream in State.Holding.Where(s => nowMs - s.HeldSinceMs >= heldTimeout).ToList())
+            foreach (var stream in State.Holding.Where(s => nowMs - s.HeldSinceMs >= heldTimeout).Take(maxStreams - batch.ReleasedStreams).ToList())
             {
                 _released.Clear();
                 stream.SkipGap(_released, ref batch.Counters);
                 batch.Touched.Add(stream);
+                batch.ReleasedStreams++;
                 Release(stream, batch, nowMs);
             }
         }
 
         var idle = context.Options.StreamIdleSeconds * 1000L;
-        if (idle > 0)
+        if (idle > 0 && batch.Evicted.Count < maxStreams)
         {
-            // A stream still holding chunks waits for the held timeout first; a batch evicts a bounded number.
-            foreach (var stream in State.IdleSince(nowMs - idle).Where(s => s.HeldCount == 0 && !batch.Touched.Contains(s)).Take(context.Options.MaxBatchRecords))
+            // A stream still holding chunks waits for the held timeout first.
+            foreach (var stream in State.IdleSince(nowMs - idle).Where(s => s.HeldCount == 0 && !batch.Touched.Contains(s)).Take(maxStreams - batch.Evicted.Count).ToList())
             {
                 batch.Evicted.Add((State, stream));
             }
@@ -197,11 +202,17 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
     /// skipped as <see cref="Accept"/> skips the gap of a stream whose chunk passes one, until the stream and the instance are
     /// within them; the released chunks are filtered and written in this batch.
     /// </summary>
-    private void SkipPastHeldBounds(Batch batch, long nowMs)
+    private void SkipPastHeldBounds(Batch batch, long nowMs, int maxStreams)
     {
         State.OverHeldBound.RemoveAll(s => !State.TryGet(s.StreamId, out var kept) || kept != s || !PastHeldBound(s));
         foreach (var stream in State.OverHeldBound)
         {
+            if (batch.ReleasedStreams >= maxStreams)
+            {
+                return; // the next batch goes on: the list keeps the streams still past a bound
+            }
+
+            batch.ReleasedStreams += PastHeldBound(stream) ? 1 : 0;
             while (PastHeldBound(stream))
             {
                 _released.Clear();

@@ -101,7 +101,45 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     }
 
     public void Output(int partition, Message<byte[], byte[]> message)
-        => Producer.Produce(new TopicPartition(options.OutputTopic, partition), message, _trackOutput ??= report => Track(_outputEnds, report));
+        => Produce(new TopicPartition(options.OutputTopic, partition), message, _trackOutput ??= report => Track(_outputEnds, report));
+
+    /// <summary>
+    /// Produces one record of the transaction; while librdkafka's queue is full (<c>queue.buffering.max.messages</c>,
+    /// 100,000 by default, or <c>.kbytes</c>) it waits for room, as Java's producer blocks up to <c>max.block.ms</c>:
+    /// a transaction may hold more records than the queue (a <c>Processor:MaxBatchRecords</c> of up to 1,000,000, the
+    /// chunks a restore releases, evictions), and failing it would retry the same transaction forever. Room comes as the
+    /// queued records are delivered, their reports served here. Past <see cref="TransactionTimeout"/> without room the
+    /// queue error is thrown (the batch is aborted and retried).
+    /// </summary>
+    private void Produce(TopicPartition partition, Message<byte[], byte[]> message, Action<DeliveryReport<byte[], byte[]>> report)
+    {
+        var producer = Producer;
+        long? deadline = null;
+        while (true)
+        {
+            try
+            {
+                producer.Produce(partition, message, report);
+                return;
+            }
+            catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                deadline ??= Environment.TickCount64 + (long)TransactionTimeout.TotalMilliseconds;
+                if (Environment.TickCount64 > deadline)
+                {
+                    throw;
+                }
+
+                Interlocked.Increment(ref _queueFullWaits);
+                producer.Poll(TimeSpan.FromMilliseconds(50));
+            }
+        }
+    }
+
+    /// <summary>Times a record waited for room in the producer's queue (for tests and diagnostics).</summary>
+    public long QueueFullWaits => Interlocked.Read(ref _queueFullWaits);
+
+    private long _queueFullWaits;
 
     /// <summary>
     /// A changelog record. With <c>Processor:DevBrokerCompensation</c> it is held until <see cref="Commit"/> has delivered
@@ -125,7 +163,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     public void ChangelogNow(int partition, byte[] key, byte[] value) => ProduceChangelog(partition, key, value);
 
     private void ProduceChangelog(int partition, byte[] key, byte[]? value)
-        => Producer.Produce(new TopicPartition(options.ChangelogTopic, partition), new Message<byte[], byte[]> { Key = key, Value = value! },
+        => Produce(new TopicPartition(options.ChangelogTopic, partition), new Message<byte[], byte[]> { Key = key, Value = value! },
             _trackChangelog ??= report => Track(_changelogEnds, report));
 
     /// <summary>The original key, value and headers plus the <c>dlq-*</c> headers, less what cannot fit one message (<see cref="ChunkLimits.Fitted"/>).</summary>
@@ -144,7 +182,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
         }
 
         MessageHeaders.AddDeadLetter(headers, letter.Code, letter.Reason, letter.Source);
-        Producer.Produce(options.DlqTopic, new Message<byte[], byte[]> { Key = letter.Key!, Value = letter.Value!, Headers = headers }, _trackDeadLetter ??= report => Track(null, report));
+        Produce(new TopicPartition(options.DlqTopic, Partition.Any), new Message<byte[], byte[]> { Key = letter.Key!, Value = letter.Value!, Headers = headers }, _trackDeadLetter ??= report => Track(null, report));
     }
 
     /// <summary>

@@ -171,6 +171,45 @@ public sealed class ProcessorStateTests
     }
 
     [Fact]
+    public void HeldChunksOfMoreStreamsThanMaxBatchRecordsTimingOutTogetherAreReleasedAtMostMaxBatchRecordsStreamsABatch()
+    {
+        // Twelve streams hold seq 2 after a gap, all since the same moment (as a restore leaves them): with
+        // MaxBatchRecords 5 the held timeout releases five streams a batch (maintenance runs about once a second),
+        // not all twelve in one transaction.
+        using var harness = new ProcessorHarness(configure: o =>
+        {
+            o.HeldChunkTimeoutSeconds = 30;
+            o.MaxBatchRecords = 5;
+        });
+        harness.Start();
+        var streams = Enumerable.Range(0, 12).Select(i => $"held-{i}").ToList();
+        foreach (var (stream, i) in streams.Select((s, i) => (s, i)))
+        {
+            harness.Produce(ProcessorHarness.Chunk(stream, 0), i % 4);
+            harness.Produce(ProcessorHarness.Chunk(stream, 2), i % 4);
+        }
+
+        harness.StepUntil(() => streams.All(s => harness.OutputCount(s) == 1));
+        harness.Step(10); // batches of 5 records: the last seq 2s may come after the last seq 0s, and must be held now
+        int Released() => streams.Count(s => harness.OutputCount(s) == 2);
+        Assert.Equal(0, Released());
+
+        harness.Time.Advance(TimeSpan.FromSeconds(31));
+        harness.StepUntil(() => Released() > 0);
+        harness.Step(3); // no more without the next maintenance (once a second)
+        Assert.Equal(5, Released());
+
+        harness.Time.Advance(TimeSpan.FromSeconds(1));
+        harness.StepUntil(() => Released() > 5);
+        harness.Step(3);
+        Assert.Equal(10, Released());
+
+        harness.Time.Advance(TimeSpan.FromSeconds(1));
+        harness.StepUntil(() => Released() == 12);
+        Assert.Equal(12, harness.Telemetry.Gaps);
+    }
+
+    [Fact]
     public void HeldChunksReleasedByTheTimeoutInAnAbortedTransactionAreReleasedAgainByTheRetry()
     {
         // The timeout's skip releases the held chunks; when that transaction aborts, the stream holds them again and

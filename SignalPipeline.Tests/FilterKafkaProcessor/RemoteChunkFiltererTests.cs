@@ -296,6 +296,7 @@ public sealed class RemoteChunkFiltererTests
         { "no state", "results[0] has no state" },
         { "truncated", "results[0]: its 4 state bytes and 2 samples run past the end" },
         { "trailing bytes", "5 bytes follow the last result" },
+        { "oversized", "the answer declares 1048680 bytes, more than 131100 (the 1 item(s)' samples and states)" },
     };
 
     [Theory]
@@ -307,6 +308,24 @@ public sealed class RemoteChunkFiltererTests
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => remote.FilterAsync([new FilterWork(handle, new double[] { 1, 2 }, new double[2])], CancellationToken.None));
         Assert.Contains(message, error.Message);
         Assert.True(handle.IsNew, "A failed call must not change the stream's state.");
+    }
+
+    [Fact]
+    public async Task AFailedAnswersProblemTextIsReadUpTo4KiBNotWhole()
+    {
+        // A service (or a proxy) answering 500 with a megabyte of text: the message, which goes into logs and the
+        // health reason, takes its first 4 KiB and says it was cut.
+        var remote = new RemoteChunkFilterer(new HttpClient(new FixedAnswer(HttpStatusCode.InternalServerError, new string('x', 1 << 20))) { BaseAddress = new Uri("http://filter-gateway") },
+            "kalman", new Dictionary<string, double>());
+        var error = await Assert.ThrowsAsync<HttpRequestException>(() => remote.FilterAsync([new FilterWork(new StreamFilterHandle(null), new double[] { 1, 2 }, new double[2])], CancellationToken.None));
+        Assert.EndsWith(new string('x', 100) + "... (cut at 4096 bytes)", error.Message, StringComparison.Ordinal);
+        Assert.True(error.Message.Length < 4096 + 200, $"{error.Message.Length} characters");
+    }
+
+    private sealed class FixedAnswer(HttpStatusCode status, string body) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+            => Task.FromResult(new HttpResponseMessage(status) { Content = new StringContent(body) });
     }
 
     /// <summary>
@@ -397,6 +416,7 @@ public sealed class RemoteChunkFiltererTests
                 "no state" => [1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, .. new byte[16]],
                 "truncated" => [1, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 1, 2, 3, 4, .. new byte[15]],
                 "trailing bytes" => [.. answer.ToArray(), .. new byte[5]],
+                "oversized" => [.. answer.ToArray(), .. new byte[1 << 20]],
                 _ => answer.ToArray(),
             };
             var content = new ByteArrayContent(bytes);

@@ -396,7 +396,8 @@ public sealed class StreamThreadTests
         {
             "abortable" => () => KafkaFaults.Abortable(),
             "retriable" => () => KafkaFaults.Retriable(),
-            "produce" => () => KafkaFaults.ProduceError(),
+            // A full queue is waited out, not a failure (RecordCollector.Produce; the next test): another produce error.
+            "produce" => () => KafkaFaults.ProduceError(ErrorCode.Local_UnknownPartition),
             _ => () => KafkaFaults.Fatal(),
         };
         harness.Cluster.Faults.Fail(point, failure, count: 2);
@@ -409,6 +410,27 @@ public sealed class StreamThreadTests
         }
 
         Assert.True(harness.Telemetry.Aborts >= 1, "The failures should have aborted transactions.");
+    }
+
+    [Fact]
+    public void AFullProducerQueueIsWaitedOutWithoutAbortingTheTransaction()
+    {
+        // librdkafka's queue full twice: the record waits for room (as Java's producer blocks) and the same
+        // transaction goes on; until 2026-12-06 each time aborted the batch, and a transaction larger than the queue
+        // was retried forever (RecordCollectorQueueTests has that on librdkafka's mock cluster).
+        using var harness = new ProcessorHarness();
+        harness.Start();
+        var sent = Send(harness, ["x", "y"], chunks: 3);
+        harness.Cluster.Faults.Fail(FaultPoint.Produce, () => KafkaFaults.ProduceError(ErrorCode.Local_QueueFull), count: 2);
+
+        harness.StepUntil(() => sent.All(s => harness.OutputCount(s.Key) == 3));
+
+        foreach (var (stream, chunks) in sent)
+        {
+            ProcessorHarness.AssertReference(chunks, harness.Outputs()[stream]);
+        }
+
+        Assert.Equal(0, harness.Telemetry.Aborts);
     }
 
     [Theory]
