@@ -48,6 +48,12 @@ public sealed class ServiceStartFailureTests
     [InlineData("SignalGenerator", "Generator__Format=bogus", "Failed to convert configuration value 'bogus' at 'Generator:Format' to type 'SignalPipeline.Messages.SampleFormat'. Use one of: Json, Float64, Float32 (any case).")]
     [InlineData("SignalGenerator", "Generator__Enabled=maybe", "Failed to convert configuration value 'maybe' at 'Generator:Enabled' to type 'System.Boolean'. Use true or false.")]
     [InlineData("FilterKafkaProcessor", "Processor__LingerMs=soon", "Failed to convert configuration value 'soon' at 'Processor:LingerMs' to type 'System.Int32'. Use a whole number.")]
+    // The bridge's: BridgeOptions is bound inside Build() (Kestrel's setup reads Bridge:MaxHttpConnections), so any of its
+    // settings the binder cannot convert is thrown from there; FilterStateOptions (also the Bridge section) at the checks after it.
+    [InlineData("WebSocketBridge", "Bridge__MaxHttpConnections=lots", "Failed to convert configuration value 'lots' at 'Bridge:MaxHttpConnections' to type 'System.Int32'. Use a whole number.")]
+    [InlineData("WebSocketBridge", "Bridge__ListClients=maybe", "Failed to convert configuration value 'maybe' at 'Bridge:ListClients' to type 'System.Boolean'. Use true or false.")]
+    [InlineData("WebSocketBridge", "Bridge__MaxHeldFrameBytes=1GB", "Failed to convert configuration value '1GB' at 'Bridge:MaxHeldFrameBytes' to type 'System.Int64'. Use a whole number.")]
+    [InlineData("WebSocketBridge", "Bridge__FilterStateTimeoutMilliseconds=soon", "Failed to convert configuration value 'soon' at 'Bridge:FilterStateTimeoutMilliseconds' to type 'System.Int32'. Use a whole number.")]
     [InlineData("FilterGateway", "FilterGateway__LargeRequestQueueTimeout=2s", "Failed to convert configuration value '2s' at 'FilterGateway:LargeRequestQueueTimeout' to type 'System.TimeSpan'. Use a time span, [d.]hh:mm:ss[.fffffff] (00:00:05 is 5 s).")]
     [InlineData("FilterKafkaProcessor", "Kafka__Client__security.protocol=bogus", "Kafka__Client__security.protocol: Invalid value \"bogus\" for configuration property \"security.protocol\"" + Librdkafka)]
     [InlineData("FilterKafkaProcessor", "ForwardedHeaders__KnownProxies=bogus", NotAnAddress)]

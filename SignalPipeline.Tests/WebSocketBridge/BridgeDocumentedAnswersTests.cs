@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net;
 using System.Net.WebSockets;
@@ -9,7 +10,7 @@ namespace SignalPipeline.Tests.WebSocketBridge;
 
 /// <summary>
 /// The rows of docs/websocket-bridge.md's close-code and limit tables that had no test: 1003 for a binary message,
-/// 1009 over <c>Bridge:MaxClientMessageBytes</c>, 1001 when the bridge stops, 503 over <c>Bridge:MaxConnections</c>,
+/// 1002 for a malformed frame, 1009 over <c>Bridge:MaxClientMessageBytes</c>, 1001 when the bridge stops, 503 over <c>Bridge:MaxConnections</c>,
 /// each with its documented metric, and another client still served afterwards. An in-process bridge without Kafka.
 /// </summary>
 public sealed class BridgeDocumentedAnswersTests
@@ -53,6 +54,37 @@ public sealed class BridgeDocumentedAnswersTests
         }
 
         Assert.Equal(1, metrics.Sum("signalpipeline.bridge.clients.closed", ("reason", "protocol")));
+        await other.SubscribeAsync("sensor-1");
+    }
+
+    [Theory]
+    [InlineData("RSV1 set")]
+    [InlineData("unmasked")]
+    public async Task A_malformed_frame_closes_1002_with_no_reason_is_counted_and_others_go_on(string fault)
+    {
+        using var metrics = new MeasurementRecorder(BridgeMetrics.MeterName);
+        await using var bridge = await BridgeLimitsTests.StartBridgeAsync();
+        await using var other = await BridgeTestClient.ConnectAsync(bridge.Address);
+        using var client = await RawWebSocketClient.ConnectAsync(bridge.Address);
+        Assert.Equal(RawWebSocketClient.Text, (await client.ReadFrameAsync())?.Opcode); // hello
+
+        // A valid command in a frame no client may send: RSV1 set with no extension negotiated (the bridge accepts
+        // none), or no mask (RFC 6455 5.1: a server closes on an unmasked client frame). .NET's WebSocket refuses the
+        // header before the bridge reads the message, and sends the close itself.
+        var command = """{"type":"pause"}"""u8;
+        var frame = fault == "unmasked"
+            ? [(byte)(0x80 | RawWebSocketClient.Text), (byte)command.Length, .. command]
+            : RawWebSocketClient.Frame(RawWebSocketClient.Text, fin: true, command);
+        frame[0] |= fault == "RSV1 set" ? (byte)0x40 : (byte)0;
+        await client.WriteAsync(frame);
+
+        var close = await client.ReadFrameAsync() ?? throw new Xunit.Sdk.XunitException("the connection ended without a close frame");
+        Assert.Equal(RawWebSocketClient.Close, close.Opcode);
+        Assert.Equal((ushort)WebSocketCloseStatus.ProtocolError, BinaryPrimitives.ReadUInt16BigEndian(close.Payload));
+        Assert.Equal(2, close.Payload.Length); // the status alone: no reason
+        await Poll.UntilAsync(() => metrics.Sum("signalpipeline.bridge.clients.closed", ("reason", "protocol")) == 1, Patience,
+            () => "the client counted as closed for protocol");
+        Assert.Equal(1, metrics.Sum("signalpipeline.bridge.clients.closed"));
         await other.SubscribeAsync("sensor-1");
     }
 

@@ -6,6 +6,7 @@ using Confluent.Kafka;
 using SignalPipeline.DevBroker;
 using SignalPipeline.Kafka;
 using SignalPipeline.Tests.Infrastructure;
+using SignalPipeline.Tests.Kafka;
 
 namespace SignalPipeline.Tests.WebSocketBridge;
 
@@ -17,6 +18,36 @@ namespace SignalPipeline.Tests.WebSocketBridge;
 public sealed class BridgeProcessTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
+
+    [Fact]
+    public async Task An_OUTPUT_TOPIC_a_reachable_cluster_does_not_have_stops_it_at_start_with_exit_code_1_naming_it()
+    {
+        // The bridge's own start-up topic check (docs/websocket-bridge.md, "Reading Kafka"; docs/kafka.md, "Checked at
+        // start"), until now tested only in the generator and the shared TopicCheckService: the cluster answers and has
+        // the default output topic, not the one OUTPUT_TOPIC names.
+        using var cluster = MockKafkaCluster.Start(1);
+        cluster.CreateTopic(PipelineTopics.DefaultOutput, 2);
+        const string Missing = "bridge-missing-output";
+        var start = ExternalProcess.Service("WebSocketBridge");
+        start.Environment["KAFKA_BROKERS"] = cluster.BootstrapServers;
+        start.Environment["OUTPUT_TOPIC"] = Missing;
+
+        var run = await ExternalProcess.RunAsync(start, Patience);
+
+        // 1, with the line that names the topic, its setting and the command that creates it, and before it listens.
+        var output = run.Output + run.Error;
+        Assert.True(run.ExitCode == 1, $"exit code {run.ExitCode}; output:{Environment.NewLine}{output}");
+        Assert.Equal(
+            $"crit: the service stopped: Kafka at {cluster.BootstrapServers} does not have the pipeline's topics as they must be: "
+            + $"topic '{Missing}' (OUTPUT_TOPIC) does not exist. Run '{TopicCheck.FixCommand}' (docs/kafka.md) with the same Kafka "
+            + $"settings to create '{Missing}'.",
+            run.Error.Trim());
+        Assert.DoesNotContain("Now listening on", output, StringComparison.Ordinal);
+
+        // Nothing on the way (the check, the consumer) created it.
+        using var admin = KafkaTestClients.CreateFactory(cluster.BootstrapServers).CreateAdminClient();
+        Assert.DoesNotContain(admin.GetMetadata(TimeSpan.FromSeconds(10)).Topics, t => t.Topic == Missing);
+    }
 
     [Theory]
     [InlineData(false)] // the build output: the page through the static web assets manifest (until 2026-12-06: 404 in Production)

@@ -57,7 +57,8 @@ public abstract record ClientCommand
         }
         catch (InvalidOperationException ex)
         {
-            // A string that is not valid UTF-8 is found only when read.
+            // A string that is not valid UTF-8, or escapes a lone surrogate ("\ud800"), is found only when read. Over /ws
+            // only the escape gets here: the WebSocket refuses a text message that is not UTF-8 itself.
             error = ProtocolError.InvalidJson(ex.Message);
             return false;
         }
