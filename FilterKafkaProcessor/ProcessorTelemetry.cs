@@ -88,7 +88,7 @@ public sealed class ProcessorTelemetry : IDisposable
         _meter.CreateObservableGauge("signalpipeline.processor.stream_configs", () => Interlocked.Read(ref _streamConfigs), "{entry}",
             "Stream-config entries held by this instance, valid or refused (every instance holds every entry it keeps; Processor:MaxStreamConfigs).");
         _streamConfigsRefused = _meter.CreateCounter<long>("signalpipeline.processor.stream_configs.refused", "{record}",
-            "Stream-config records read and refused, by reason: invalid or too-large (held as a refused entry, dead-lettered by the stream's owner), too-many-entries (not kept: the instance held Processor:MaxStreamConfigs entries; the stream runs the default).");
+            "Stream-config records read and refused, by reason: invalid or too-large (held as a refused entry, dead-lettered by the stream's owner), too-many-entries (not kept: the instance held Processor:MaxStreamConfigs entries; the stream runs the default), invalid-key (ignored: the key names no stream a chunk can have).");
     }
 
     public long Samples;

@@ -53,8 +53,13 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
                 {
                     // No chunk can carry such a stream id (the codec refuses it): held, it would only take memory. Read with
                     // U+FFFD for its bad bytes, a key that is not UTF-8 would configure the stream named so, and two such keys
-                    // would be one entry.
-                    logger.LogWarning("Stream-config record at {Source} is ignored: {Problem}, so it names no stream", record.TopicPartitionOffset, problem);
+                    // would be one entry. Counted each; the 1st, 10th, 100th, ... logged (a writer of such keys must not fill the log).
+                    var ignored = table.IgnoreKey();
+                    if (RepeatedWarning.IsLogged(ignored))
+                    {
+                        logger.LogWarning("Stream-config record at {Source} is ignored: {Problem}, so it names no stream "
+                            + "(records ignored so far: {Ignored}; the 1st, 10th, 100th, ... is logged)", record.TopicPartitionOffset, problem, ignored);
+                    }
                 }
                 else
                 {
@@ -63,10 +68,12 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
                     {
                         WarnNotKept(streamId, record.TopicPartitionOffset);
                     }
-                    else if (outcome.Entry is { Error: { } error })
+                    else if (outcome.Entry is { Error: { } error } && RepeatedWarning.IsLogged(table.Refused))
                     {
-                        logger.LogWarning("Stream-config record for {StreamId} at {Source} is refused: {Error}; the stream keeps its filter (its owner dead-letters the record)",
-                            streamId, record.TopicPartitionOffset, error);
+                        // Counted each (stream_configs.refused{reason=invalid|too-large}); the 1st, 10th, 100th, ... logged.
+                        logger.LogWarning("Stream-config record for {StreamId} at {Source} is refused: {Error}; the stream keeps its filter and its owner dead-letters "
+                            + "the record (records refused so far: {Refused}; the 1st, 10th, 100th, ... is logged)",
+                            streamId, record.TopicPartitionOffset, error, table.Refused);
                     }
                 }
 
@@ -151,23 +158,13 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
     private void WarnNotKept(string streamId, TopicPartitionOffset source)
     {
         var notKept = table.NotKept;
-        if (IsPowerOfTen(notKept))
+        if (RepeatedWarning.IsLogged(notKept))
         {
             logger.LogWarning("Stream-config record for {StreamId} at {Source} is not kept: this instance holds Processor:MaxStreamConfigs = {Max} entries, "
                 + "so the stream runs the deployment default (records of streams without an entry not kept so far: {NotKept}; the 1st, 10th, 100th, ... is logged). "
                 + "Remove entries no stream needs (signal-pipeline streams configure ID --reset) and write this one again, or raise Processor:MaxStreamConfigs",
                 streamId, source, table.MaxEntries, notKept);
         }
-    }
-
-    private static bool IsPowerOfTen(long n)
-    {
-        while (n >= 10 && n % 10 == 0)
-        {
-            n /= 10;
-        }
-
-        return n == 1;
     }
 
     private void CheckCaughtUp()

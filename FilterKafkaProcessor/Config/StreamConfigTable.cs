@@ -25,7 +25,7 @@ public readonly record struct StreamConfigApplied(StreamConfigEntry? Entry, bool
 public sealed class StreamConfigTable(StreamFilterConfig defaults, int maxEntries, ProcessorTelemetry? telemetry = null)
 {
     /// <summary>Reasons of <c>signalpipeline.processor.stream_configs.refused</c>.</summary>
-    public const string InvalidReason = "invalid", TooLargeReason = "too-large", TooManyEntriesReason = "too-many-entries";
+    public const string InvalidReason = "invalid", TooLargeReason = "too-large", TooManyEntriesReason = "too-many-entries", InvalidKeyReason = "invalid-key";
 
     /// <summary>Largest entry value taken (a config is about 100 bytes): every instance holds every entry, so a larger one is refused and not kept.</summary>
     public const int MaxEntryBytes = StreamFilterConfig.MaxRecordBytes;
@@ -37,6 +37,7 @@ public sealed class StreamConfigTable(StreamFilterConfig defaults, int maxEntrie
     private readonly TaskCompletionSource _caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _refused;
     private long _notKept;
+    private long _ignoredKeys;
     private int _count;
 
     /// <summary>The deployment's <c>FILTER_ALGORITHM</c> and <c>Filter:Params</c>: the config of streams without an entry.</summary>
@@ -53,6 +54,12 @@ public sealed class StreamConfigTable(StreamFilterConfig defaults, int maxEntrie
 
     /// <summary>Records of streams without an entry read while the table held <see cref="MaxEntries"/>: not kept.</summary>
     public long NotKept => Interlocked.Read(ref _notKept);
+
+    /// <summary>
+    /// Records read whose key names no stream a chunk can have (none, over <see cref="MaxStreamIdBytes"/>, not valid UTF-8):
+    /// ignored by the reader, never held.
+    /// </summary>
+    public long IgnoredKeys => Interlocked.Read(ref _ignoredKeys);
 
     /// <summary>True once the topic was read to its end as of the reader's start.</summary>
     public bool IsCaughtUp => _caughtUp.Task.IsCompleted;
@@ -117,6 +124,16 @@ public sealed class StreamConfigTable(StreamFilterConfig defaults, int maxEntrie
         }
 
         return new(entry, false);
+    }
+
+    /// <summary>
+    /// Counts a record whose key names no stream (<see cref="IgnoredKeys"/>; <c>stream_configs.refused{reason=invalid-key}</c>):
+    /// the reader ignores it. Returns how many so far.
+    /// </summary>
+    public long IgnoreKey()
+    {
+        telemetry?.StreamConfigRefused(InvalidKeyReason);
+        return Interlocked.Increment(ref _ignoredKeys);
     }
 
     private void Refuse(string reason)

@@ -11,23 +11,41 @@ namespace FilterKafkaProcessor.Directory;
 /// </summary>
 public sealed class DirectoryLink : IDisposable
 {
+    /// <summary>The directory consumer's <c>group.id</c> (assign-only: no group is joined, no offsets committed).</summary>
+    public const string ConsumerGroup = PipelineTopics.ProcessorGroup + "-instances";
+
     private readonly string _topic;
     private readonly IProducer<byte[], byte[]> _producer;
     private readonly IConsumer<byte[], byte[]> _consumer;
     private readonly ILogger _logger;
+    private readonly DirectoryRecords _records;
 
-    public DirectoryLink(KafkaClientFactory kafka, string topic, int partitions, ILogger logger)
+    public DirectoryLink(KafkaClientFactory kafka, string topic, int partitions, ILogger logger, DirectoryTelemetry? telemetry = null)
     {
         _topic = topic;
         _logger = logger;
+        _records = new DirectoryRecords(logger, telemetry);
         _producer = kafka.CreateProducer<byte[], byte[]>(config => config.LingerMs = 0);
-        _consumer = kafka.CreateConsumer<byte[], byte[]>(PipelineTopics.ProcessorGroup + "-instances", config =>
-        {
-            config.EnableAutoCommit = false;
-            config.EnableAutoOffsetStore = false;
-            config.AutoOffsetReset = AutoOffsetReset.Earliest;
-        });
+        _consumer = kafka.CreateConsumer<byte[], byte[]>(ConsumerGroup, ConfigureConsumer);
         _consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
+    }
+
+    /// <summary>
+    /// The directory consumer's settings over the configured ones (docs/processor.md, Settings): no commits, every
+    /// partition from its start, and at most 1 MiB prefetched where <c>Kafka:Consumer</c> sets no
+    /// <c>queued.max.messages.kbytes</c>.
+    /// </summary>
+    public static void ConfigureConsumer(ConsumerConfig config)
+    {
+        config.EnableAutoCommit = false;
+        config.EnableAutoOffsetStore = false;
+        config.AutoOffsetReset = AutoOffsetReset.Earliest;
+
+        // Its records are announcements of a few hundred bytes, one per instance and heartbeat (5 s) in a compacted
+        // topic (one record per instance once compacted): 1 MiB holds thousands. librdkafka's default, 64 MiB, would let
+        // a backlog (compaction lagging, or whoever can write the topic filling it) sit in native memory for nothing,
+        // beside the group consumer's 16 MiB and each restore reader's 4 MiB.
+        config.QueuedMaxMessagesKbytes ??= 1024;
     }
 
     public void Publish(InstanceEntry entry) => Produce(entry.Instance, entry.Serialize());
@@ -45,23 +63,7 @@ public sealed class DirectoryLink : IDisposable
         for (var record = _consumer.Consume(wait); record is not null; record = _consumer.Consume(TimeSpan.Zero))
         {
             read++;
-            var instance = Encoding.UTF8.GetString(record.Message.Key ?? []);
-            if (record.Message.Value is null)
-            {
-                directory.Apply(instance, null);
-            }
-            else if (InstanceEntry.Deserialize(instance, record.Message.Value, out var error) is { } entry)
-            {
-                if (!directory.Apply(instance, entry))
-                {
-                    _logger.LogWarning("Directory record at {Source} is ignored: announced at {AtMs} (Unix ms), more than the entries' expiry ahead of this instance's clock",
-                        record.TopicPartitionOffset, entry.AtMs);
-                }
-            }
-            else
-            {
-                _logger.LogWarning("Directory record at {Source} is ignored: {Error}", record.TopicPartitionOffset, error);
-            }
+            _records.Apply(record.TopicPartitionOffset, record.Message.Key, record.Message.Value, directory);
         }
 
         return read;

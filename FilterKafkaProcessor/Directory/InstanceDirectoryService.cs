@@ -18,6 +18,7 @@ public sealed class InstanceDirectoryService(
     KafkaSupplier supplier,
     IOptions<InstanceDirectoryOptions> options,
     InstanceDirectory directory,
+    DirectoryTelemetry telemetry,
     StreamInstance self,
     StreamQueries queries,
     IServer server,
@@ -64,7 +65,7 @@ public sealed class InstanceDirectoryService(
             return;
         }
 
-        using var link = new DirectoryLink(kafka, settings.InstancesTopic, partitions.Value, logger);
+        using var link = new DirectoryLink(kafka, settings.InstancesTopic, partitions.Value, logger, telemetry);
         var reading = Task.Factory.StartNew(() => Read(link, stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         var announcer = new InstanceAnnouncer(self, url, settings, directory, TimeProvider.System, link.Publish, link.Remove);
         logger.LogInformation("Announcing instance {Instance} at {Url} in {Topic} every {Heartbeat} s", self.Id, url, settings.InstancesTopic, settings.DirectoryHeartbeatSeconds);

@@ -1,10 +1,16 @@
+using System.Diagnostics.Metrics;
 using System.Text;
+using Confluent.Kafka;
+using FilterKafkaProcessor;
 using FilterKafkaProcessor.Directory;
 using FilterKafkaProcessor.Inspection;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
+using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.FilterKafkaProcessor;
 
@@ -91,6 +97,53 @@ public sealed class InstanceDirectoryTests
         Assert.Null(InstanceEntry.Deserialize("a", """{"instance":"a","partitions":[0],"atMs":1}"""u8, out error)); // no url
         Assert.NotNull(error);
     }
+
+    [Fact]
+    public void IgnoredDirectoryRecordsAreCountedEachAndLoggedAtThe1st10thAnd100thOfEachKind()
+    {
+        // Whoever can write the directory topic could otherwise fill every instance's log with a line per record (until
+        // 2026-12-06 both warnings were logged for each record).
+        using var meters = new TestMeterFactory();
+        var directory = new InstanceDirectory(Expiry, _time);
+        var telemetry = new DirectoryTelemetry(meters, directory);
+        using var ignored = DocumentedMetric.Collect<long>(meters, ProcessorTelemetry.Name, "signalpipeline.processor.instances.ignored")
+            .AssertDocumented(typeof(Counter<>), "{record}");
+        var log = new FakeLogger();
+        var records = new DirectoryRecords(log, telemetry);
+        var ahead = Entry("a", 0) with { AtMs = Now + (long)TimeSpan.FromDays(1).TotalMilliseconds };
+        const string topic = "filter-kafka-processor-instances";
+        for (var i = 0; i < 100; i++)
+        {
+            records.Apply(new TopicPartitionOffset(topic, 0, 2 * i), "b"u8.ToArray(), Entry("a", 0).Serialize(), directory);
+            records.Apply(new TopicPartitionOffset(topic, 0, 2 * i + 1), "a"u8.ToArray(), ahead.Serialize(), directory);
+        }
+
+        records.Apply(new TopicPartitionOffset(topic, 0, 200), "a"u8.ToArray(), Entry("a", 0).Serialize(), directory);
+
+        Assert.Equal(["a"], directory.Live().Select(e => e.Instance));
+        Assert.Equal((100L, 100L), (records.Invalid, records.Ahead));
+        Assert.Equal((100, 100), (ignored.Sum(("reason", "invalid")), ignored.Sum(("reason", "ahead"))));
+        var warnings = log.Collector.GetSnapshot().Where(r => r.Level == LogLevel.Warning).Select(r => r.Message).ToList();
+        Assert.Equal(6, warnings.Count);
+        Assert.Equal(new[] { 1, 10, 100 }.Select(n => $"Directory record at {topic} [[0]] @{2 * (n - 1)} is ignored: announces 'a' under key 'b' "
+            + $"(invalid directory records so far: {n}; the 1st, 10th, 100th, ... is logged)"), warnings.Where(w => w.Contains("under key", StringComparison.Ordinal)));
+        Assert.Equal(new[] { 1, 10, 100 }.Select(n => $"Directory record at {topic} [[0]] @{2 * n - 1} is ignored: announced at {ahead.AtMs} (Unix ms), more than the entries' "
+            + $"expiry ahead of this instance's clock (records dated that far ahead so far: {n}; the 1st, 10th, 100th, ... is logged)"),
+            warnings.Where(w => w.Contains("announced at", StringComparison.Ordinal)));
+    }
+
+    [Theory]
+    [InlineData(1, true)]
+    [InlineData(10, true)]
+    [InlineData(100, true)]
+    [InlineData(1_000_000_000_000, true)]
+    [InlineData(0, false)]
+    [InlineData(2, false)]
+    [InlineData(11, false)]
+    [InlineData(20, false)]
+    [InlineData(110, false)]
+    public void ARepeatedWarningIsLoggedAtThe1st10th100thOccurrenceOnly(long occurrence, bool logged)
+        => Assert.Equal(logged, RepeatedWarning.IsLogged(occurrence));
 
     [Fact]
     public void TheAnnouncerAnnouncesAtOnceWhenItsPartitionsChangeElseEveryHeartbeatAndRemovesLongGoneEntries()

@@ -1,12 +1,13 @@
 using Confluent.Kafka;
 using FilterKafkaProcessor;
+using FilterKafkaProcessor.Directory;
 using FilterKafkaProcessor.Kafka;
 using SignalPipeline.Tests.Kafka;
 
 namespace SignalPipeline.Tests.FilterKafkaProcessor;
 
 /// <summary>
-/// The processor's group consumer and transactional producer as docs/processor.md gives them ("Design in one picture",
+/// The processor's group consumer, directory consumer and transactional producer as docs/processor.md gives them ("Design in one picture",
 /// Settings: <c>Kafka:Consumer:*</c>, <c>Kafka:Producer:*</c>): the shared factory's settings with the processor's own over them.
 /// </summary>
 public sealed class ProcessorKafkaClientTests
@@ -55,5 +56,21 @@ public sealed class ProcessorKafkaClientTests
         Assert.Equal(IsolationLevel.ReadCommitted, config.IsolationLevel);
         Assert.False(config.EnableAutoCommit);
         Assert.Equal((5, 6000, 2000), (config.FetchWaitMaxMs, config.SessionTimeoutMs, config.HeartbeatIntervalMs));
+        Assert.Equal(16 * 1024, config.QueuedMaxMessagesKbytes);
+    }
+
+    [Fact]
+    public void TheDirectoryConsumerCommitsNothingReadsFromTheStartAndPrefetchesAtMost1MiBUnlessKafkaConsumerSetsIt()
+    {
+        var config = KafkaTestClients.CreateFactory("broker:9092")
+            .CreateConsumerConfig(DirectoryLink.ConsumerGroup, DirectoryLink.ConfigureConsumer);
+
+        Assert.Equal("filter-kafka-processor-instances", config.GroupId);
+        Assert.Equal((false, false, AutoOffsetReset.Earliest), (config.EnableAutoCommit, config.EnableAutoOffsetStore, config.AutoOffsetReset));
+        Assert.Equal(1024, config.QueuedMaxMessagesKbytes); // librdkafka's default: 65536
+
+        var configured = KafkaTestClients.CreateFactory("broker:9092", new Dictionary<string, string?> { ["Kafka:Consumer:queued.max.messages.kbytes"] = "2048" })
+            .CreateConsumerConfig(DirectoryLink.ConsumerGroup, DirectoryLink.ConfigureConsumer);
+        Assert.Equal(2048, configured.QueuedMaxMessagesKbytes);
     }
 }

@@ -235,10 +235,44 @@ public sealed class StreamConfigTests
         StreamConfigKit.AssertFiltered(FilterFactory.Create("kalman"), sent, kit.Harness.Outputs()[named]);
         Assert.Empty(instance.Table.Entries);
         Assert.Empty(kit.Harness.DeadLetters());
+        Assert.Equal(2, instance.Table.IgnoredKeys);
+
+        // The first is logged; the second is counted only (the 1st, 10th, 100th, ... is logged).
+        var warning = Assert.Single(log.Collector.GetSnapshot(), r => r.Level == LogLevel.Warning).Message;
+        Assert.Equal("Stream-config record at stream-config [[0]] @0 is ignored: the record key is not valid UTF-8: 73FF, so it names no stream "
+            + "(records ignored so far: 1; the 1st, 10th, 100th, ... is logged)", warning);
+    }
+
+    [Fact]
+    public void RecordsWithAKeyNamingNoStreamOrAnInvalidValueAreCountedEachAndLoggedAtThe1st10thAnd100th()
+    {
+        // Whoever can write the topic could otherwise fill every instance's log with a line per record (until 2026-12-06
+        // both warnings were logged for each record, at every start too, as each instance reads the whole topic).
+        using var kit = new StreamConfigKit(partitions: 1);
+        using var refused = DocumentedMetric.Collect<long>(kit.Harness.Meters, ProcessorTelemetry.Name, "signalpipeline.processor.stream_configs.refused");
+        for (var i = 0; i < 100; i++)
+        {
+            kit.Configure([(byte)'s', 0xFF], Rls); // offset 2i
+            kit.Configure($"r{i}", "not json"); // offset 2i + 1
+        }
+
+        var log = new FakeLogger();
+        var instance = kit.Start("one", readerLog: log);
+
+        Assert.Equal((100L, 100L, 100), (instance.Table.IgnoredKeys, instance.Table.Refused, instance.Table.Count));
+        Assert.Equal((100, 100), (refused.Sum(("reason", "invalid-key")), refused.Sum(("reason", "invalid"))));
         var warnings = log.Collector.GetSnapshot().Where(r => r.Level == LogLevel.Warning).Select(r => r.Message).ToList();
-        Assert.Equal(2, warnings.Count);
-        Assert.EndsWith("is ignored: the record key is not valid UTF-8: 73FF, so it names no stream", warnings[0], StringComparison.Ordinal);
-        Assert.EndsWith("is ignored: the record key is not valid UTF-8: 73FE, so it names no stream", warnings[1], StringComparison.Ordinal);
+        Assert.Equal(6, warnings.Count);
+        Assert.Equal(new[] { 1, 10, 100 }.Select(n => $"Stream-config record at stream-config [[0]] @{2 * (n - 1)} is ignored: the record key is not valid UTF-8: 73FF, "
+            + $"so it names no stream (records ignored so far: {n}; the 1st, 10th, 100th, ... is logged)"), warnings.Where(w => w.Contains("is ignored", StringComparison.Ordinal)));
+        var refusals = warnings.Where(w => w.Contains("is refused", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, refusals.Count);
+        foreach (var (warning, n) in refusals.Zip([1, 10, 100]))
+        {
+            Assert.StartsWith($"Stream-config record for r{n - 1} at stream-config [[0]] @{2 * n - 1} is refused: ", warning, StringComparison.Ordinal);
+            Assert.EndsWith($"; the stream keeps its filter and its owner dead-letters the record (records refused so far: {n}; the 1st, 10th, 100th, ... is logged)",
+                warning, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
