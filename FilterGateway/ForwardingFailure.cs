@@ -17,17 +17,21 @@ public sealed class ForwardingFailure(IOptions<FilterGatewayOptions> options, Ga
     {
         await next();
 
-        if (context.Response.HasStarted && context.Features.Get<IForwarderErrorFeature>() is { Error: ForwarderError.ResponseBodyDestination })
+        var error = context.Features.Get<IForwarderErrorFeature>();
+        if (context.Response.HasStarted)
         {
             // The service's answer broke off after it had begun (its status and headers are the client's already): YARP
             // can only cut the client's connection, which it does. Nothing to answer, but counted, or a service that
             // fails mid-answer would show in no instrument of the gateway.
-            metrics.ForwardFailed("answer_cut");
+            if (error is { Error: ForwarderError.ResponseBodyDestination })
+            {
+                metrics.ForwardFailed("answer_cut");
+            }
+
             return;
         }
 
-        if (context.Response.HasStarted || context.RequestAborted.IsCancellationRequested
-            || context.Features.Get<IForwarderErrorFeature>() is not { } error)
+        if (context.RequestAborted.IsCancellationRequested || error is null)
         {
             return;
         }

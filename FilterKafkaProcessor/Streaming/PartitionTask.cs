@@ -150,9 +150,7 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
         // after the lowest gap, so skip again while what stays held is still over.
         while (stream.HeldCount > 0 && (stream.HeldBytes > context.Limits.MaxHeldBytes || context.HeldBytes > context.Options.MaxHeldBytes))
         {
-            _released.Clear();
-            stream.SkipGap(_released, ref batch.Counters);
-            Release(stream, batch, nowMs);
+            SkipGap(stream, batch, nowMs);
         }
     }
 
@@ -178,11 +176,8 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
         {
             foreach (var stream in State.Holding.Where(s => nowMs - s.HeldSinceMs >= heldTimeout).Take(maxStreams - batch.ReleasedStreams).ToList())
             {
-                _released.Clear();
-                stream.SkipGap(_released, ref batch.Counters);
-                batch.Touched.Add(stream);
                 batch.ReleasedStreams++;
-                Release(stream, batch, nowMs);
+                SkipGap(stream, batch, nowMs);
             }
         }
 
@@ -190,7 +185,7 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
         if (idle > 0 && batch.Evicted.Count < maxStreams)
         {
             // A stream still holding chunks waits for the held timeout first.
-            foreach (var stream in State.IdleSince(nowMs - idle).Where(s => s.HeldCount == 0 && !batch.Touched.Contains(s)).Take(maxStreams - batch.Evicted.Count).ToList())
+            foreach (var stream in State.IdleSince(nowMs - idle).Where(s => s.HeldCount == 0 && !batch.Touched.Contains(s)).Take(maxStreams - batch.Evicted.Count))
             {
                 batch.Evicted.Add((State, stream));
             }
@@ -212,15 +207,27 @@ public sealed class PartitionTask(PartitionState state, TaskContext context)
                 return; // the next batch goes on: the list keeps the streams still past a bound
             }
 
-            batch.ReleasedStreams += PastHeldBound(stream) ? 1 : 0;
-            while (PastHeldBound(stream))
+            if (!PastHeldBound(stream))
             {
-                _released.Clear();
-                stream.SkipGap(_released, ref batch.Counters);
-                batch.Touched.Add(stream);
-                Release(stream, batch, nowMs);
+                continue; // within the bounds since an earlier stream's skip lowered the instance's held bytes
             }
+
+            batch.ReleasedStreams++;
+            do
+            {
+                SkipGap(stream, batch, nowMs);
+            }
+            while (PastHeldBound(stream));
         }
+    }
+
+    /// <summary>Skips the stream's lowest gap and queues the run it releases, in this batch's transaction.</summary>
+    private void SkipGap(StreamState stream, Batch batch, long nowMs)
+    {
+        _released.Clear();
+        stream.SkipGap(_released, ref batch.Counters);
+        batch.Touched.Add(stream);
+        Release(stream, batch, nowMs);
     }
 
     private bool PastHeldBound(StreamState stream)

@@ -32,6 +32,10 @@ public sealed class FilterServiceLimitsTests
             builder.Logging.AddProvider(errors);
         }, app => app.MapFilterService());
 
+    /// <summary>One small slot, one place in the queue, and a queue wait far longer than the tests.</summary>
+    internal static readonly (string, string)[] OneSlot =
+        [("FilterService:MaxConcurrentSmallRequests", "1"), ("FilterService:RequestQueueLimit", "1"), ("FilterService:RequestQueueTimeout", "00:01:00")];
+
     /// <summary>The service with one more route, <see cref="SlotHold.Path"/>, whose requests hold their slot until released.</summary>
     internal static Task<InProcessHost> StartServiceAsync(SlotHold hold, params (string Key, string Value)[] settings)
         => InProcessHost.StartAsync(settings.ToDictionary(s => s.Key, s => (string?)s.Value),
@@ -224,8 +228,7 @@ public sealed class FilterServiceLimitsTests
         // The one small slot held and the queue's one place taken: a filter request is refused at once (503), but the
         // probes never wait for a slot (docs/filter-api.md, Limits), so a busy service is not restarted or taken out.
         var hold = new SlotHold();
-        await using var service = await StartServiceAsync(hold,
-            ("FilterService:MaxConcurrentSmallRequests", "1"), ("FilterService:RequestQueueLimit", "1"), ("FilterService:RequestQueueTimeout", "00:01:00"));
+        await using var service = await StartServiceAsync(hold, OneSlot);
         using var client = service.CreateClient();
         var holder = await hold.HoldAsync(client);
         var waiting = PostJsonAsync(client, "/kalman/audio/run", RunBody([0.5]));

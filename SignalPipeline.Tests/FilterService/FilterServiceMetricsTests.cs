@@ -20,15 +20,11 @@ public sealed class FilterServiceMetricsTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
-    // One small slot, one place in the queue, and a queue wait far longer than the tests.
-    private static readonly (string, string)[] OneSlot =
-        [("FilterService:MaxConcurrentSmallRequests", "1"), ("FilterService:RequestQueueLimit", "1"), ("FilterService:RequestQueueTimeout", "00:01:00")];
-
     [Fact]
     public async Task A_request_holding_the_slot_is_active_the_next_is_queued_and_one_more_is_rejected_for_concurrency()
     {
         var hold = new FilterServiceLimitsTests.SlotHold();
-        await using var service = await FilterServiceLimitsTests.StartServiceAsync(hold, OneSlot);
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync(hold, FilterServiceLimitsTests.OneSlot);
         using var active = Collect<int>(service, "active").AssertDocumented(typeof(ObservableGauge<>), "{request}");
         using var queued = Collect<int>(service, "queued").AssertDocumented(typeof(ObservableGauge<>), "{request}");
         using var rejected = Collect<long>(service, "rejected").AssertDocumented(typeof(Counter<>), "{request}");
@@ -65,7 +61,7 @@ public sealed class FilterServiceMetricsTests
     [Fact]
     public async Task A_client_leaving_while_queued_is_counted_as_abandoned_and_one_holding_a_slot_frees_it()
     {
-        await using var service = await FilterServiceLimitsTests.StartServiceAsync(new FilterServiceLimitsTests.SlotHold(), OneSlot);
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync(new FilterServiceLimitsTests.SlotHold(), FilterServiceLimitsTests.OneSlot);
         using var abandoned = Collect<long>(service, "abandoned").AssertDocumented(typeof(Counter<>), "{request}");
         using var active = Collect<int>(service, "active");
         using var queued = Collect<int>(service, "queued");
