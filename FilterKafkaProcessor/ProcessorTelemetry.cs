@@ -83,7 +83,7 @@ public sealed class ProcessorTelemetry : IDisposable
         _restoreFailures = _meter.CreateCounter<long>("signalpipeline.processor.restore.failures", "{restore}", "Restores that failed or stalled and were tried again.");
         _corrupt = _meter.CreateCounter<long>("signalpipeline.processor.restore.corrupt", "{record}", "Changelog records that could not be read (that stream starts empty), or whose filter state is invalid (that stream keeps its position; its filter starts fresh).");
         _restoreDropped = _meter.CreateCounter<long>("signalpipeline.processor.restore.dropped", "{stream}",
-            "Streams left out of a restore, the least recently written first, because the instance held Processor:MaxStreams or Processor:MaxStreamBytes.");
+            "Streams left out of a restore, the least recently written first, because the instance held Processor:MaxStreams or Processor:MaxStreamBytes (past LeftOutStreams.MaxIds in one restore, an upper bound).");
         _truncated = _meter.CreateCounter<long>("signalpipeline.processor.restore.truncated", "{partition}", "Changelog partitions found not to start where the restore began (records lost).");
         _meter.CreateObservableGauge("signalpipeline.processor.stream_configs", () => Interlocked.Read(ref _streamConfigs), "{entry}",
             "Stream-config entries held by this instance, valid or refused (every instance holds every entry it keeps; Processor:MaxStreamConfigs).");
@@ -266,7 +266,7 @@ public sealed class ProcessorTelemetry : IDisposable
 
     public void CorruptCheckpoint() => _corrupt.Add(1);
 
-    public void RestoreDropped(int streams) => _restoreDropped.Add(streams);
+    public void RestoreDropped(long streams) => _restoreDropped.Add(streams);
 
     public void ChangelogTruncated() => _truncated.Add(1);
 

@@ -115,12 +115,14 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
             state.MarkAllActive(nowMs);
         }
 
-        if (budget.Dropped > 0)
+        if (budget.LeftOut.Count > 0)
         {
-            telemetry.RestoreDropped(budget.Dropped);
+            var leftOut = budget.LeftOut;
+            telemetry.RestoreDropped(leftOut.Count);
             logger.LogWarning(
-                "Restoring partitions [{Partitions}]: {Dropped} streams left out, the least recently written first, to stay within Processor:MaxStreams = {MaxStreams} and Processor:MaxStreamBytes = {MaxStreamBytes} (this instance took over more streams than its limits); their next chunks start new streams while there is room",
-                string.Join(",", partitions.Order()), budget.Dropped, options.MaxStreams, options.MaxStreamBytes);
+                "Restoring partitions [{Partitions}]: {Dropped} streams left out, the least recently written first, to stay within Processor:MaxStreams = {MaxStreams} and Processor:MaxStreamBytes = {MaxStreamBytes} (this instance took over more streams than its limits); their next chunks start new streams while there is room{Bound}",
+                string.Join(",", partitions.Order()), leftOut.Exact ? leftOut.Count : $"at most {leftOut.Count}", options.MaxStreams, options.MaxStreamBytes,
+                leftOut.Exact ? "" : $" (past {LeftOutStreams.MaxIds} stream ids a stream left out is counted, not remembered: one taken back later still counts)");
         }
 
         var marks = results.SelectMany(r => r.Marks).ToDictionary(m => m.Key, m => m.Value);
@@ -212,13 +214,8 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
         /// <summary>What the held streams take in memory (<see cref="StreamState.Bytes"/>).</summary>
         public long Bytes = bytes;
 
-        /// <summary>
-        /// The streams left out so far: one left out early may come back with a later checkpoint, so the count is of the
-        /// streams left out at the end, not of the times one was.
-        /// </summary>
-        public HashSet<string> LeftOut { get; } = new(StringComparer.Ordinal);
-
-        public int Dropped => LeftOut.Count;
+        /// <summary>The streams left out so far (up to <see cref="LeftOutStreams.MaxIds"/> by id, then counted).</summary>
+        public LeftOutStreams LeftOut { get; } = new();
 
         /// <summary>The least recently written stream holding no chunks over all the partitions being restored, or null.</summary>
         public (PartitionState State, StreamState Stream)? OldestNotHolding()
@@ -311,10 +308,7 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
 
             if (stream is null)
             {
-                if (budget.LeftOut.Count > 0)
-                {
-                    budget.LeftOut.Remove(key); // a tombstone (the stream is gone) or a corrupt checkpoint (it starts empty): not left out
-                }
+                budget.LeftOut.Remove(key); // a tombstone (the stream is gone) or a corrupt checkpoint (it starts empty): not left out
 
                 return;
             }
@@ -347,10 +341,7 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
             state.Add(stream, writtenMs);
             budget.Held++;
             budget.Bytes += stream.Bytes;
-            if (budget.LeftOut.Count > 0)
-            {
-                budget.LeftOut.Remove(key);
-            }
+            budget.LeftOut.Remove(key);
 
             if (holding)
             {

@@ -67,15 +67,63 @@ public sealed class InstanceDirectoryTests
         // Forged (the audit wrote one a day ahead) or from a clock far ahead: before 2026-12-04 it was live for a day,
         // every real announcement of "a" (older) was dropped in its favour, and a lookup asked its URL.
         var directory = new InstanceDirectory(Expiry, _time);
-        Assert.False(directory.Apply("a", Entry("a", 0) with { Url = "http://ghost:8080", AtMs = Now + (long)TimeSpan.FromDays(1).TotalMilliseconds }));
+        Assert.Equal(DirectoryApply.Ahead, directory.Apply("a", Entry("a", 0) with { Url = "http://ghost:8080", AtMs = Now + (long)TimeSpan.FromDays(1).TotalMilliseconds }));
         Assert.Empty(directory.Live());
 
-        Assert.True(directory.Apply("a", Entry("a", 0)));
+        Assert.Equal(DirectoryApply.Applied, directory.Apply("a", Entry("a", 0)));
         Assert.Equal("http://a:8080", directory.Live().Single().Url);
 
         // Within the expiry ahead (clocks a little apart) is taken as before.
-        Assert.True(directory.Apply("b", Entry("b", 1) with { AtMs = Now + 10_000 }));
+        Assert.Equal(DirectoryApply.Applied, directory.Apply("b", Entry("b", 1) with { AtMs = Now + 10_000 }));
         Assert.Equal(["a", "b"], directory.Live().Select(e => e.Instance));
+    }
+
+    [Fact]
+    public void AtMaxEntriesANewInstanceTakesTheOldestNotLiveEntrysPlaceOrIsIgnoredCountedAndLogged()
+    {
+        // Whoever can write the directory topic could name a million instances: until 2026-12-06 each was held until
+        // pruned (5 minutes) and every stream lookup asked all the live ones at once.
+        using var meters = new TestMeterFactory();
+        var directory = new InstanceDirectory(Expiry, _time, maxEntries: 3);
+        var telemetry = new DirectoryTelemetry(meters, directory);
+        using var ignored = DocumentedMetric.Collect<long>(meters, ProcessorTelemetry.Name, "signalpipeline.processor.instances.ignored");
+        using var entries = DocumentedMetric.Collect<int>(meters, ProcessorTelemetry.Name, "signalpipeline.processor.instances.entries")
+            .AssertDocumented(typeof(ObservableGauge<>), "{entry}");
+        var log = new FakeLogger();
+        var records = new DirectoryRecords(log, telemetry);
+        const string topic = "filter-kafka-processor-instances";
+        void Announce(string instance, long offset) => records.Apply(new TopicPartitionOffset(topic, 0, offset), Encoding.UTF8.GetBytes(instance), Entry(instance, 0).Serialize(), directory);
+
+        Announce("crashed", 0);
+        _time.Advance(Expiry + TimeSpan.FromSeconds(1)); // "crashed" is no longer live, not yet pruned
+        Announce("a", 1);
+        Announce("b", 2);
+        Assert.Equal(3, directory.Count);
+
+        // Full: a new instance takes the place of the entry not live; then every entry is live and a new one is ignored.
+        Announce("c", 3);
+        Assert.Equal(["a", "b", "c"], directory.Live().Select(e => e.Instance));
+        for (var i = 0; i < 10; i++)
+        {
+            Announce($"flood-{i}", 4 + i);
+        }
+
+        Assert.Equal(["a", "b", "c"], directory.Live().Select(e => e.Instance));
+        Assert.Equal(10, records.Full);
+        Assert.Equal(10, ignored.Sum(("reason", "full")));
+        Assert.Equal(3, entries.Observe());
+
+        // A known instance is always updated, and a tombstone frees room for a new one.
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Announce("a", 14);
+        Assert.Equal(Now, directory.Live().Single(e => e.Instance == "a").AtMs);
+        records.Apply(new TopicPartitionOffset(topic, 0, 15), "b"u8.ToArray(), null, directory);
+        Announce("d", 16);
+        Assert.Equal(["a", "c", "d"], directory.Live().Select(e => e.Instance));
+
+        var warnings = log.Collector.GetSnapshot().Where(r => r.Level == LogLevel.Warning).Select(r => r.Message).ToList();
+        Assert.Equal(new[] { (1, 4), (10, 13) }.Select(n => $"Directory record at {topic} [[0]] @{n.Item2} is ignored: 'flood-{n.Item1 - 1}' is a new instance and the directory holds 3 live entries "
+            + $"(new instances ignored so far: {n.Item1}; the 1st, 10th, 100th, ... is logged)"), warnings);
     }
 
     [Fact]
