@@ -179,7 +179,9 @@ public static partial class SampleCodec
                         return Fail(DecodeErrorCode.WrongType, $"stream_id must be a string, not {JsonSampleArray.Describe(reader.TokenType)}", out error);
                     }
 
-                    if (!key.IsEmpty && !reader.ValueTextEquals(key))
+                    // A key that is not UTF-8 is invalid-stream-id even when the body's stream_id holds the same bytes
+                    // (equal, but unreadable: until 2026-12-06 that was malformed-json).
+                    if (!key.IsEmpty && (!reader.ValueTextEquals(key) || !Utf8.IsValid(key)))
                     {
                         return !Utf8.IsValid(key) ? NotUtf8("the record key", key, out error) : Fail(DecodeErrorCode.StreamIdMismatch,
                             $"stream_id '{Printable(reader.GetString()!)}' differs from the record key '{Printable(key)}'", out error);
@@ -285,7 +287,7 @@ public static partial class SampleCodec
         {
             // A bare NaN/Infinity (as Python's json.dumps writes) is a syntax error to the reader: say what it is.
             count = -1;
-            return Fail(DecodeErrorCode.NonFiniteSample, $"signal contains {literal}; samples must be finite numbers", out error);
+            return Fail(DecodeErrorCode.NonFiniteSample, $"{name} contains {literal}; samples must be finite numbers", out error);
         }
 
         var n = count;

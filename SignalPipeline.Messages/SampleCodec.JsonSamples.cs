@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using System.Text.Json;
 using csFastFloat;
 
@@ -84,6 +85,9 @@ public static partial class SampleCodec
         }
     }
 
+    /// <summary>Longer number texts are read by .NET's parser (see <see cref="TryParseNumber"/>); a double needs at most 25 characters.</summary>
+    private const int LongNumberBytes = 1024;
+
     /// <summary>
     /// The JSON number (RFC 8259: <c>-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?</c>) at <paramref name="position"/>
     /// and its value; <paramref name="position"/> moves past it. False when no JSON number starts there.
@@ -158,6 +162,14 @@ public static partial class SampleCodec
 
         var text = json[position..i];
         position = i;
+        if (text.Length > LongNumberBytes)
+        {
+            // Both fast paths saturate the exponent they read (this loop at 100,000, csFastFloat likewise), which is
+            // exact for a number of usual length but not for one whose many zeros make up for a larger exponent:
+            // "0." + a million zeros + "1e1000010" is 1e9, and read as 0 until 2026-12-06. .NET's parser keeps the scale.
+            return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out value);
+        }
+
         if ((digits + fractionDigits <= 19 || SignificantDigits(text) <= 19)
             && DecimalToDouble.TryConvert(negative, w, exponent - fractionDigits, out value))
         {

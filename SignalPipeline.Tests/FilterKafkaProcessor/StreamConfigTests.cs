@@ -189,7 +189,8 @@ public sealed class StreamConfigTests
 
         var letter = Assert.Single(kit.Harness.DeadLetters());
         Assert.Equal(("s", BatchFilter.InvalidStreamConfig), (letter.Key, letter.Code));
-        Assert.Contains("order", letter.Reason, StringComparison.Ordinal);
+        Assert.Equal("""stream-config entry for 's' refused: Parameter 'order' must be an integer in [1, 64]; got 0.; the stream keeps {"algorithm":"rls","params":{"order":4,"lambda":0.995,"delta":0.01}}""",
+            letter.Reason); // docs/messages.md, "Stream configuration"
         StreamConfigKit.AssertFiltered(FilterFactory.Create("rls", new Dictionary<string, double> { ["order"] = 4, ["lambda"] = 0.995 }), sent, kit.Harness.Outputs()["s"]);
     }
 

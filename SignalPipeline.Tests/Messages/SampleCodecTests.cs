@@ -444,6 +444,80 @@ public sealed class SampleCodecTests
         Assert.Equal("the record key is not valid UTF-8: 73FF", error.Message);
     }
 
+    [Fact]
+    public void A_record_key_that_is_not_utf8_is_an_invalid_stream_id_when_the_body_holds_the_same_bytes()
+    {
+        // Equal bytes, both unreadable: until 2026-12-06 the body's string failed to read first, as malformed-json.
+        byte[] json = [.. "{\"stream_id\":\""u8, .. NotUtf8Key, .. "\",\"seq\":0,\"signal\":[1]}"u8];
+
+        Assert.False(SampleCodec.TryDecodeSampleChunk(NotUtf8Key, json, null, out _, out var error));
+        Assert.Equal((DecodeErrorCode.InvalidStreamId, "the record key is not valid UTF-8: 73FF"), (error.Code, error.Message));
+    }
+
+    [Theory]
+    [InlineData("""{"stream_id":"x","stream_id":"sensor-1","seq":0,"signal":[1]}""", DecodeErrorCode.StreamIdMismatch, "stream_id 'x' differs from the record key 'sensor-1'")]
+    [InlineData("""{"stream_id":"sensor-1","seq":"a","seq":1,"signal":[1]}""", DecodeErrorCode.WrongType, "seq must be an integer, not a string")]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"signal":[NaN],"signal":[1]}""", DecodeErrorCode.NonFiniteSample, "signal contains NaN; samples must be finite numbers")]
+    [InlineData("""{"stream_id":"sensor-1","seq":1,"seq":-1,"signal":[1]}""", DecodeErrorCode.NegativeSeq, null)]
+    public void A_field_given_twice_has_each_occurrence_checked_as_it_comes(string json, DecodeErrorCode expected, string? message)
+    {
+        Assert.False(SampleCodec.TryDecodeSampleChunk(Sensor1, Encoding.UTF8.GetBytes(json), null, out _, out var error));
+        Assert.Equal(expected, error.Code);
+        if (message is not null)
+        {
+            Assert.Equal(message, error.Message);
+        }
+    }
+
+    [Fact]
+    public void A_field_given_twice_counts_its_last_occurrence()
+    {
+        var json = """{"stream_id":"sensor-1","seq":-1,"seq":7,"signal":[1],"signal":[2,3]}"""u8.ToArray();
+        Assert.True(SampleCodec.TryDecodeSampleChunk(Sensor1, json, null, out var chunk, out var error), error.ToString());
+        Assert.Equal(7, chunk.Seq);
+        Assert.Equal([2.0, 3.0], chunk.Signal.ToArray());
+        Assert.Equal("[2,3]", Encoding.UTF8.GetString(json[chunk.SignalJsonRange!.Value]));
+    }
+
+    [Fact]
+    public void A_byte_order_mark_before_the_object_is_malformed_json()
+    {
+        byte[] json = [0xEF, 0xBB, 0xBF, .. """{"stream_id":"sensor-1","seq":0,"signal":[1]}"""u8];
+
+        Assert.False(SampleCodec.TryDecodeSampleChunk(Sensor1, json, null, out _, out var error));
+        Assert.Equal(DecodeErrorCode.MalformedJson, error.Code);
+    }
+
+    [Fact]
+    public void A_bare_non_finite_literal_in_filtered_signal_is_named_as_filtered_signal()
+    {
+        // Until 2026-12-06 the message said "signal" for either array.
+        var json = """{"stream_id":"sensor-1","seq":0,"algorithm":"kalman","signal":[1],"filtered_signal":[NaN],"timestamp_ms":1,"processed_ms":2}"""u8;
+
+        Assert.False(SampleCodec.TryDecodeFilteredChunk(Sensor1, json, null, out _, out var error));
+        Assert.Equal((DecodeErrorCode.NonFiniteSample, "filtered_signal contains NaN; samples must be finite numbers"), (error.Code, error.Message));
+    }
+
+    public static TheoryData<string> LongNumbers => new()
+    {
+        "0." + new string('0', 1_000_000) + "1e1000010", // 1e9: a million zeros make up for an exponent past 100,000
+        "1" + new string('0', 1_000_000) + "e-1000000", // 1
+        "-0." + new string('0', 2_000) + "125e2003", // -125
+        "0." + new string('0', 1_000_000) + "1e999999", // 1e-2
+        "1" + new string('0', 400) + "e-100", // 1e300: a long text, but an exponent the fast path keeps
+    };
+
+    [Theory]
+    [MemberData(nameof(LongNumbers))]
+    public void A_long_number_text_whose_zeros_make_up_for_its_exponent_reads_as_double_Parse_reads_it(string number)
+    {
+        var expected = double.Parse(number, System.Globalization.CultureInfo.InvariantCulture);
+        var json = Encoding.UTF8.GetBytes($$"""{"stream_id":"sensor-1","seq":0,"signal":[{{number}}]}""");
+
+        Assert.True(SampleCodec.TryDecodeSampleChunk(Sensor1, json, null, out var chunk, out var error), error.ToString());
+        Assert.Equal(BitConverter.DoubleToInt64Bits(expected), BitConverter.DoubleToInt64Bits(chunk.Signal.Span[0]));
+    }
+
     [Theory]
     [InlineData("")] // no key: the header is the stream id
     [InlineData("s\uFFFD")] // the header read with U+FFFD: not a mismatch, and not this stream either
@@ -475,6 +549,8 @@ public sealed class SampleCodecTests
     [Theory]
     [InlineData("text/plain", DecodeErrorCode.UnknownContentType)]
     [InlineData("application/x-samples-f16", DecodeErrorCode.UnknownContentType)]
+    [InlineData("", DecodeErrorCode.UnknownContentType)]
+    [InlineData("\tapplication/json", DecodeErrorCode.UnknownContentType)] // only spaces are trimmed
     public void Unknown_content_type_is_rejected(string contentType, DecodeErrorCode expected)
     {
         var headers = new Headers { { MessageHeaders.ContentType, Encoding.UTF8.GetBytes(contentType) } };
@@ -487,6 +563,8 @@ public sealed class SampleCodecTests
     [Theory]
     [InlineData("application/json; charset=utf-8")]
     [InlineData("Application/JSON")]
+    [InlineData(" application/json ")]
+    [InlineData("application/json ; charset=utf-8")]
     public void Content_type_parameters_and_case_are_ignored(string contentType)
     {
         var headers = new Headers { { MessageHeaders.ContentType, Encoding.UTF8.GetBytes(contentType) } };
