@@ -56,6 +56,10 @@ public sealed class BridgeMetrics
     public void ObserveHeldFrames(Func<long> bytes) => _meter.CreateObservableGauge("signalpipeline.bridge.frames.held", bytes, "By",
         "Bytes of beats clients hold, queued or being sent: frame values and the payloads written from them (Bridge:MaxHeldFrameBytes).");
 
+    /// <summary>The gauge of the bytes Kestrel has read from clients and the bridge has not taken yet (<c>Bridge:MaxReadAheadBytes</c> per connection).</summary>
+    public void ObserveReadAhead(Func<long> bytes) => _meter.CreateObservableGauge("signalpipeline.bridge.read_ahead", bytes, "By",
+        "Bytes clients have sent that Kestrel has read and the bridge has not taken yet, over all connections, as of each connection's latest read (at most about Bridge:MaxReadAheadBytes a connection).");
+
     /// <summary>The gauges of the streams' buffers: samples pending for the next frame, and room kept between frames.</summary>
     public void ObserveStreamBuffers(Func<long> pending, Func<long> retained)
     {

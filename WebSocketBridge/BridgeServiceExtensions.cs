@@ -30,11 +30,11 @@ public static class BridgeServiceExtensions
             .ValidateOnStart();
 
         builder.Services.AddOptions<KestrelServerOptions>()
-            .Configure<IOptions<BridgeOptions>, IOptions<TrustedProxies>, BridgeMetrics>((kestrel, options, trusted, metrics) =>
+            .Configure<IOptions<BridgeOptions>, IOptions<TrustedProxies>, BridgeMetrics, ConnectionReadAhead>((kestrel, options, trusted, metrics, readAhead) =>
             {
                 kestrel.Limits.MaxConcurrentConnections = options.Value.MaxHttpConnections;
                 var perAddress = new AddressConnectionLimit(options.Value.MaxHttpConnectionsPerAddress, trusted.Value, () => metrics.ConnectionRejected("tcp_address_limit"));
-                kestrel.ConfigureEndpointDefaults(listen => listen.Use(perAddress.Apply));
+                kestrel.ConfigureEndpointDefaults(listen => listen.Use(perAddress.Apply).Use(readAhead.Apply));
             });
 
         // UseWebSockets() reads these: the keep-alive pings each client and aborts its socket when no pong comes in time,
@@ -47,6 +47,13 @@ public static class BridgeServiceExtensions
             });
 
         builder.Services.AddKestrelReadAhead<BridgeOptions>(options => options.MaxReadAheadBytes);
+        // Made at start with its gauge, .read_ahead (what MaxReadAheadBytes bounds per connection).
+        builder.Services.AddActivatedSingleton(services =>
+        {
+            var readAhead = new ConnectionReadAhead();
+            services.GetRequiredService<BridgeMetrics>().ObserveReadAhead(() => readAhead.Bytes);
+            return readAhead;
+        });
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<BridgeMetrics>();
         builder.Services.AddSingleton<RequestBudget>();

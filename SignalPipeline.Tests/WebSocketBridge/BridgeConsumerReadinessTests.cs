@@ -136,6 +136,34 @@ public sealed class BridgeConsumerReadinessTests
         Assert.DoesNotContain(log.Entries, e => e.Contains("stopped"));
     }
 
+    /// <summary>
+    /// A topic whose metadata lists no usable partitions at start (here the dev broker reports it with
+    /// <c>LEADER_NOT_AVAILABLE</c>, as a cluster does while a new topic's leaders are elected; the start-up topic check
+    /// leaves such a topic to the consumer): the loop waits, `/health` says so, with a warning each try, and it is
+    /// read once metadata lists it (docs/websocket-bridge.md, "Reading Kafka").
+    /// </summary>
+    [Fact]
+    public async Task A_topic_without_usable_partitions_at_start_is_waited_for_with_the_waiting_text_and_read_once_it_has_them()
+    {
+        using var cluster = MockKafkaCluster.Start(1);
+        cluster.CreateTopic(PipelineTopics.DefaultOutput, 2);
+        cluster.SetTopicError(PipelineTopics.DefaultOutput, ErrorCode.LeaderNotAvailable);
+        var log = new ErrorLog(LogLevel.Warning);
+        await using var bridge = await BridgeKafkaMetricsTests.StartBridgeAsync(cluster, log);
+        using var http = bridge.CreateClient();
+
+        await UntilAsync(bridge, http, HttpStatusCode.ServiceUnavailable, HealthStatus.Unhealthy,
+            $"The output-topic consumer is waiting: topic '{PipelineTopics.DefaultOutput}' has no partitions yet.");
+        await AssertAliveAsync(http);
+        // Tried again each second, a warning each time.
+        await Poll.UntilAsync(() => log.Entries.Count(e => e.StartsWith($"Topic {PipelineTopics.DefaultOutput} not found or without partitions; retrying", StringComparison.Ordinal)) >= 2,
+            Patience, () => $"two warnings of the retry; saw: {string.Join(" | ", log.Entries)}");
+
+        cluster.SetTopicError(PipelineTopics.DefaultOutput, ErrorCode.NoError);
+        await UntilAsync(bridge, http, HttpStatusCode.OK, HealthStatus.Healthy, "Reading 2 partitions");
+        await ProduceAndSeeShownAsync(cluster, bridge, partitions: 2);
+    }
+
     [Fact]
     public async Task The_output_topic_deleted_makes_the_bridge_unready_and_created_again_it_reads_it_again_new_partitions_included()
     {

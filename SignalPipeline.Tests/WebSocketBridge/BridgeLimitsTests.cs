@@ -1,7 +1,10 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
+using System.Text;
 using System.Text.Json;
 using FilterKafkaProcessor;
 using Microsoft.AspNetCore.Builder;
@@ -350,6 +353,97 @@ public sealed class BridgeLimitsTests
         var (status, reason) = await close;
         Assert.Equal(WebSocketCloseStatus.PolicyViolation, status);
         Assert.Contains("Bridge:IdleTimeoutSeconds", reason);
+    }
+
+    /// <summary>
+    /// A client that never answers the bridge's close frame (here the idle close, 1008) is cut 5 s after it was sent: the
+    /// connection ends, its client is gone from <c>clients</c>, and it is counted once, under the close's reason
+    /// (docs/websocket-bridge.md, "Protocol"). A raw socket, since <c>ClientWebSocket</c> answers a close by itself.
+    /// </summary>
+    [Fact]
+    public async Task AClientThatNeverAnswersTheBridgesCloseIsCutFiveSecondsLaterAndCountedOnceUnderTheClosesReason()
+    {
+        await using var bridge = await StartBridgeAsync(("Bridge:IdleTimeoutSeconds", "1"));
+        var meters = bridge.App.Services.GetRequiredService<IMeterFactory>();
+        using var closed = DocumentedMetric.Collect<long>(meters, BridgeMetrics.MeterName, "signalpipeline.bridge.clients.closed");
+        using var connected = DocumentedMetric.Collect<long>(meters, BridgeMetrics.MeterName, "signalpipeline.bridge.clients");
+        using var deaf = await RawWebSocketClient.ConnectAsync(bridge.Address);
+        Assert.Equal(RawWebSocketClient.Text, (await deaf.ReadFrameAsync())?.Opcode); // hello
+
+        var close = await deaf.ReadFrameAsync();
+        var sinceClose = Stopwatch.StartNew();
+        Assert.Equal(RawWebSocketClient.Close, close?.Opcode);
+        Assert.Equal(1008, BinaryPrimitives.ReadUInt16BigEndian(close!.Value.Payload));
+        Assert.Equal("idle: no subscription for 1 s (Bridge:IdleTimeoutSeconds)", Encoding.UTF8.GetString(close.Value.Payload.AsSpan(2)));
+
+        // Nothing answered: the next read ends with the connection (an end of stream or a reset), not with a frame.
+        (byte Opcode, bool Fin, byte[] Payload)? next;
+        try
+        {
+            next = await deaf.ReadFrameAsync();
+        }
+        catch (IOException)
+        {
+            next = null;
+        }
+
+        Assert.Null(next);
+        Assert.InRange(sinceClose.Elapsed, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(15));
+        await Poll.UntilAsync(() => connected.Sum() == 0, Patience, () => $"clients {connected.Sum()} after the cut, expected 0");
+        Assert.Equal(0, (await ClientsAsync(bridge)).GetProperty("count").GetInt32());
+        Assert.Equal(1, closed.Sum(("reason", "idle")));
+        Assert.Equal(1, closed.Sum());
+    }
+
+    /// <summary>
+    /// Bridge:MaxReadAheadBytes bounds what Kestrel reads ahead of the bridge on one connection, and
+    /// <c>signalpipeline.bridge.read_ahead</c> shows it (docs/websocket-bridge.md, "Limits"): a client sending commands
+    /// far faster than Bridge:ClientMessagesPerSecond lets them be read fills it to about the setting and no further (the
+    /// rest waits in TCP), and what it held is given back once the client is gone.
+    /// </summary>
+    [Fact]
+    public async Task AClientSendingFasterThanItIsReadHoldsAboutMaxReadAheadBytesShownByTheReadAheadGaugeAndGivenBackWhenItGoes()
+    {
+        const int readAhead = 96 * 1024;
+        await using var bridge = await StartBridgeAsync(("Bridge:MaxReadAheadBytes", $"{readAhead}"), ("Bridge:ClientMessagesPerSecond", "20"));
+        using var gauge = DocumentedMetric.Collect<long>(bridge.App.Services.GetRequiredService<IMeterFactory>(), BridgeMetrics.MeterName,
+            "signalpipeline.bridge.read_ahead").AssertDocumented(typeof(ObservableGauge<>), "By");
+        Assert.Equal(0, gauge.Observe());
+
+        var flooder = await RawWebSocketClient.ConnectAsync(bridge.Address);
+        try
+        {
+            Assert.Equal(RawWebSocketClient.Text, (await flooder.ReadFrameAsync())?.Opcode); // hello
+            // 300 commands of 1 KB (JSON may end in spaces) at once: 20 are read a second, the rest waits in Kestrel's
+            // read-ahead and then in TCP.
+            var command = RawWebSocketClient.Frame(RawWebSocketClient.Text, fin: true, Encoding.UTF8.GetBytes("""{"type":"pause"}""" + new string(' ', 1000)));
+            var flood = Enumerable.Range(0, 300).SelectMany(_ => command).ToArray();
+            using var stop = new CancellationTokenSource();
+            var sending = flooder.WriteAsync(flood, stop.Token);
+
+            await Poll.UntilAsync(() => gauge.Observe() >= readAhead * 3 / 4, Patience,
+                () => $"the read-ahead filling, gauge {gauge.Observe()} bytes");
+            // For two seconds of reads (about 40 commands taken), never past the setting and one socket read.
+            var most = 0L;
+            for (var sample = 0; sample < 20; sample++)
+            {
+                most = Math.Max(most, gauge.Observe());
+                await Task.Delay(100);
+            }
+
+            Assert.InRange(most, readAhead * 3 / 4, readAhead + 8 * 1024);
+
+            flooder.Abort();
+            await stop.CancelAsync();
+            await Task.WhenAny(sending);
+        }
+        finally
+        {
+            flooder.Dispose();
+        }
+
+        await Poll.UntilAsync(() => gauge.Observe() == 0, Patience, () => $"the read-ahead given back once the client is gone, gauge {gauge.Observe()} bytes");
+        Assert.Equal(0, (await ClientsAsync(bridge)).GetProperty("count").GetInt32());
     }
 
     [Fact]

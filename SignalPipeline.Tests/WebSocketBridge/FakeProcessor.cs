@@ -8,12 +8,13 @@ namespace SignalPipeline.Tests.WebSocketBridge;
 
 /// <summary>
 /// A stand-in for the processor's <c>GET /streams/{id}</c> on a loopback port: answers the streams it is given (the
-/// documented shape), 404 for others, counts the calls per stream and can hold a stream's answer until released.
+/// documented shape, or a status), 404 for others, counts the calls per stream and can hold a stream's answer until released.
 /// </summary>
 public sealed class FakeProcessor : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, string> _answers = new();
     private readonly ConcurrentDictionary<string, int> _calls = new();
+    private readonly ConcurrentDictionary<string, int> _statuses = new();
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _holds = new();
     private InProcessHost _host = null!;
 
@@ -36,6 +37,9 @@ public sealed class FakeProcessor : IAsyncDisposable
 
     public void Answer(string id, string json) => _answers[id] = json;
 
+    /// <summary>Calls for <paramref name="id"/> are answered with <paramref name="status"/> and no body.</summary>
+    public void AnswerStatus(string id, int status) => _statuses[id] = status;
+
     /// <summary>Calls for <paramref name="id"/> wait until <see cref="Release"/>.</summary>
     public void Hold(string id) => _holds[id] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -56,6 +60,11 @@ public sealed class FakeProcessor : IAsyncDisposable
         if (_holds.TryGetValue(id, out var hold))
         {
             await hold.Task.WaitAsync(cancellationToken);
+        }
+
+        if (_statuses.TryGetValue(id, out var status))
+        {
+            return Results.StatusCode(status);
         }
 
         return _answers.TryGetValue(id, out var json)

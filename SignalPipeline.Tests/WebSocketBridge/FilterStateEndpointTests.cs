@@ -1,6 +1,9 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using SignalPipeline.Tests.FilterGateway;
 using SignalPipeline.Tests.Infrastructure;
 using WebSocketBridge;
@@ -101,20 +104,24 @@ public sealed class FilterStateEndpointTests
     }
 
     [Fact]
-    public async Task A_processor_slower_than_the_timeout_gives_503_timeout_and_other_streams_are_answered()
+    public async Task A_processor_slower_than_the_timeout_gives_503_timeout_counted_and_other_streams_are_answered()
     {
         await using var processor = await FakeProcessor.StartAsync();
         processor.Answer("slow", FakeProcessor.KalmanView("slow", 0.1));
         processor.Answer("sensor-1", FakeProcessor.KalmanView("sensor-1", 0.25));
         processor.Hold("slow");
         await using var bridge = await StartBridgeAsync(processor, ("Bridge:FilterStateTimeoutMilliseconds", "200"));
+        using var requests = Requests(bridge);
+        using var calls = Calls(bridge);
         using var http = bridge.CreateClient();
 
-        var problem = await AssertProblemAsync(http, "/streams/slow/filter", HttpStatusCode.ServiceUnavailable);
-        Assert.Equal("timeout", problem.GetProperty("reason").GetString());
-        Assert.Contains("Bridge:FilterStateTimeoutMilliseconds", problem.GetProperty("detail").GetString());
+        await AssertUnavailableAsync(http, "/streams/slow/filter", "timeout",
+            "The processor did not answer within 200 ms (Bridge:FilterStateTimeoutMilliseconds); try again.");
+        AssertCounted(requests, "{request}", ("timeout", 1));
+        AssertCounted(calls, "{call}", ("timeout", 1));
 
         Assert.Equal(0.25, await GainAsync(http, "sensor-1"));
+        AssertCounted(requests, "{request}", ("timeout", 1), ("ok", 1));
     }
 
     [Fact]
@@ -142,22 +149,55 @@ public sealed class FilterStateEndpointTests
     }
 
     [Fact]
-    public async Task Past_MaxFilterStateStreams_a_new_stream_gets_503_and_held_ones_are_still_served()
+    public async Task Past_MaxFilterStateStreams_a_new_stream_gets_503_counted_without_a_call_and_held_ones_are_still_served()
     {
         await using var processor = await FakeProcessor.StartAsync();
         processor.Answer("sensor-1", FakeProcessor.KalmanView("sensor-1", 0.25));
         processor.Answer("sensor-2", FakeProcessor.KalmanView("sensor-2", 0.5));
         await using var bridge = await StartBridgeAsync(processor,
             ("Bridge:MaxFilterStateStreams", "1"), ("Bridge:FilterStateCacheMilliseconds", "60000"));
+        using var requests = Requests(bridge);
+        using var calls = Calls(bridge);
         using var http = bridge.CreateClient();
 
         Assert.Equal(0.25, await GainAsync(http, "sensor-1"));
-        var problem = await AssertProblemAsync(http, "/streams/sensor-2/filter", HttpStatusCode.ServiceUnavailable);
-        Assert.Equal("streams_limit", problem.GetProperty("reason").GetString());
-        Assert.Contains("Bridge:MaxFilterStateStreams", problem.GetProperty("detail").GetString());
+        await AssertUnavailableAsync(http, "/streams/sensor-2/filter", "streams_limit",
+            "The bridge holds the filter state of at most 1 streams at once (Bridge:MaxFilterStateStreams); try again shortly.");
         Assert.Equal(0, processor.Calls("sensor-2"));
+        AssertCounted(requests, "{request}", ("ok", 1), ("streams_limit", 1));
+        AssertCounted(calls, "{call}", ("ok", 1)); // sensor-1's one call; none for sensor-2
 
         Assert.Equal(0.25, await GainAsync(http, "sensor-1"));
+        AssertCounted(requests, "{request}", ("ok", 2), ("streams_limit", 1));
+    }
+
+    [Theory]
+    [InlineData(500, "The filter state is not available: the processor answered 500; try again.")]
+    [InlineData(0, "The filter state is not available: the processor's answer is not JSON; try again.")]
+    public async Task A_processor_answer_that_is_not_a_filter_state_gives_503_unavailable_counted_and_other_streams_are_answered(int status, string detail)
+    {
+        await using var processor = await FakeProcessor.StartAsync();
+        if (status == 0)
+        {
+            processor.Answer("broken", "this is not JSON");
+        }
+        else
+        {
+            processor.AnswerStatus("broken", status);
+        }
+
+        processor.Answer("sensor-1", FakeProcessor.KalmanView("sensor-1", 0.25));
+        await using var bridge = await StartBridgeAsync(processor);
+        using var requests = Requests(bridge);
+        using var calls = Calls(bridge);
+        using var http = bridge.CreateClient();
+
+        await AssertUnavailableAsync(http, "/streams/broken/filter", "unavailable", detail);
+        AssertCounted(requests, "{request}", ("unavailable", 1));
+        AssertCounted(calls, "{call}", ("unavailable", 1));
+
+        Assert.Equal(0.25, await GainAsync(http, "sensor-1"));
+        AssertCounted(requests, "{request}", ("unavailable", 1), ("ok", 1));
     }
 
     [Fact]
@@ -269,6 +309,29 @@ public sealed class FilterStateEndpointTests
         Assert.Contains("Bridge:ProcessorUrl", failure?.Message);
     }
 
+    /// <summary><c>signalpipeline.bridge.filter_state.requests</c> of this bridge alone.</summary>
+    private static MetricCollector<long> Requests(InProcessHost bridge) => BridgeCounter(bridge, "signalpipeline.bridge.filter_state.requests");
+
+    /// <summary><c>signalpipeline.bridge.filter_state.calls</c> of this bridge alone.</summary>
+    private static MetricCollector<long> Calls(InProcessHost bridge) => BridgeCounter(bridge, "signalpipeline.bridge.filter_state.calls");
+
+    private static MetricCollector<long> BridgeCounter(InProcessHost bridge, string instrument)
+        => DocumentedMetric.Collect<long>(bridge.App.Services.GetRequiredService<IMeterFactory>(), BridgeMetrics.MeterName, instrument);
+
+    /// <summary>
+    /// The counter is the documented one (a counter of <paramref name="unit"/>) and holds exactly <paramref name="counts"/> by
+    /// <c>result</c>: nothing counted under another result.
+    /// </summary>
+    private static void AssertCounted(MetricCollector<long> counter, string unit, params (string Result, int Count)[] counts)
+    {
+        counter.AssertDocumented(typeof(Counter<>), unit);
+        var byResult = counter.GetMeasurementSnapshot()
+            .GroupBy(m => (string?)m.Tags["result"])
+            .ToDictionary(g => g.Key!, g => g.Sum(m => m.Value));
+        Assert.Equal(counts.OrderBy(c => c.Result, StringComparer.Ordinal).Select(c => $"{c.Result}={c.Count}"),
+            byResult.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key}={c.Value}"));
+    }
+
     private static async Task<double> GainAsync(HttpClient http, string streamId)
     {
         var view = await http.GetFromJsonAsync<JsonElement>($"/streams/{streamId}/filter").WaitAsync(Patience);
@@ -286,6 +349,15 @@ public sealed class FilterStateEndpointTests
         }
 
         return await response.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    /// <summary>The 503 problem of docs/websocket-bridge.md, "Filter state": its reason and exact detail, Retry-After: 1.</summary>
+    private static async Task AssertUnavailableAsync(HttpClient http, string path, string reason, string detail)
+    {
+        var problem = await AssertProblemAsync(http, path, HttpStatusCode.ServiceUnavailable);
+        Assert.Equal(reason, problem.GetProperty("reason").GetString());
+        Assert.Equal("Filter state not available now", problem.GetProperty("title").GetString());
+        Assert.Equal(detail, problem.GetProperty("detail").GetString());
     }
 
     private static async Task WaitUntilAsync(Func<Task<bool>> condition)

@@ -116,6 +116,13 @@ internal sealed class RawWebSocketClient : IDisposable
 
     public void Dispose() => _tcp.Dispose();
 
+    /// <summary>Ends the connection with a reset (no close frame, no FIN), as a client whose process is killed.</summary>
+    public void Abort()
+    {
+        _tcp.LingerState = new LingerOption(true, 0);
+        _tcp.Dispose();
+    }
+
     /// <summary>Until at least <paramref name="count"/> unread bytes are buffered; false at the end of the stream.</summary>
     private async Task<bool> FillAsync(int count, CancellationToken cancellationToken)
     {
