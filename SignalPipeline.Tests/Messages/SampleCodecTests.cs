@@ -727,6 +727,92 @@ public sealed class SampleCodecTests
     }
 
     [Fact]
+    public void A_header_whose_value_is_null_counts_as_absent()
+    {
+        // docs/messages.md: a null content-type is JSON, a null seq is missing-field, a null stream-id leaves the key.
+        var json = new Headers { { MessageHeaders.ContentType, null } };
+        Assert.True(SampleCodec.TryDecodeSampleChunk(Sensor1, """{"stream_id":"sensor-1","seq":0,"signal":[1]}"""u8, json, out var chunk, out var error), error.ToString());
+        Assert.Equal(SampleFormat.Json, chunk.Format);
+
+        var noSeq = BinaryChunkWithHeader("stream-id", "sensor-1");
+        noSeq.Headers.Remove(MessageHeaders.Seq);
+        noSeq.Headers.Add(MessageHeaders.Seq, null);
+        Assert.False(SampleCodec.TryDecodeSampleChunk(noSeq.Key, noSeq.Value, noSeq.Headers, out _, out error));
+        Assert.Equal(DecodeErrorCode.MissingField, error.Code);
+
+        var nullId = SampleCodec.ToMessage(new SampleChunk("sensor-1", 0, new[] { 1.0 }) { Format = SampleFormat.Float64 });
+        nullId.Headers.Remove(MessageHeaders.StreamId);
+        nullId.Headers.Add(MessageHeaders.StreamId, null);
+        Assert.True(SampleCodec.TryDecodeSampleChunk(nullId.Key, nullId.Value, nullId.Headers, out chunk, out error), error.ToString());
+        Assert.Equal("sensor-1", chunk.StreamId);
+    }
+
+    [Theory]
+    [InlineData("sensor-1", DecodeErrorCode.StreamIdMismatch)] // an empty header differs from the key
+    [InlineData("", DecodeErrorCode.MissingField)] // no key and an empty header: no stream id
+    public void An_empty_stream_id_header_is_a_mismatch_with_a_key_and_missing_without(string key, DecodeErrorCode expected)
+    {
+        var message = BinaryChunkWithHeader("stream-id", "");
+
+        Assert.False(SampleCodec.TryDecodeSampleChunk(Encoding.UTF8.GetBytes(key), message.Value, message.Headers, out _, out var error));
+        Assert.Equal(expected, error.Code);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0x6B, 0xFF }, DecodeErrorCode.InvalidHeader)] // at most 64 bytes, not UTF-8
+    [InlineData(new byte[0], DecodeErrorCode.InvalidAlgorithm)] // empty
+    public void A_binary_output_algorithm_header_is_checked_as_the_doc_says(byte[] algorithm, DecodeErrorCode expected)
+    {
+        var message = SampleCodec.ToMessage(new FilteredChunk("s", 0, "kalman", new[] { 1.0 }, new[] { 2.0 }, 1, 2) { Format = SampleFormat.Float64 });
+        message.Headers.Remove(MessageHeaders.Algorithm);
+        message.Headers.Add(MessageHeaders.Algorithm, algorithm);
+
+        Assert.False(SampleCodec.TryDecodeFilteredChunk(message.Key, message.Value, message.Headers, out _, out var error));
+        Assert.Equal(expected, error.Code);
+    }
+
+    [Fact]
+    public void A_binary_output_algorithm_header_of_65_bytes_not_utf8_is_an_invalid_algorithm()
+    {
+        var message = SampleCodec.ToMessage(new FilteredChunk("s", 0, "kalman", new[] { 1.0 }, new[] { 2.0 }, 1, 2) { Format = SampleFormat.Float64 });
+        message.Headers.Remove(MessageHeaders.Algorithm);
+        message.Headers.Add(MessageHeaders.Algorithm, Enumerable.Repeat((byte)0xFF, 65).ToArray());
+
+        Assert.False(SampleCodec.TryDecodeFilteredChunk(message.Key, message.Value, message.Headers, out _, out var error));
+        Assert.Equal(DecodeErrorCode.InvalidAlgorithm, error.Code);
+    }
+
+    [Theory]
+    [InlineData(15, true)] // an ignored field nested 15 deep inside the chunk object: 16 levels
+    [InlineData(16, false)] // 17 levels
+    public void The_json_reader_takes_nesting_up_to_16_levels(int depth, bool decodes)
+    {
+        var nested = new string('[', depth) + new string(']', depth);
+        var json = Encoding.UTF8.GetBytes($$"""{"extra":{{nested}},"stream_id":"sensor-1","seq":0,"signal":[1]}""");
+
+        var ok = SampleCodec.TryDecodeSampleChunk(Sensor1, json, null, out _, out var error);
+        Assert.Equal(decodes, ok);
+        if (!decodes)
+        {
+            Assert.Equal(DecodeErrorCode.MalformedJson, error.Code);
+        }
+    }
+
+    [Theory]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"algorithm":"kalman","signal":[1],"filtered_signal":[1],"timestamp_ms":null,"processed_ms":2}""", DecodeErrorCode.WrongType, null)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"algorithm":"kalman","signal":[1],"filtered_signal":[1],"timestamp_ms":1,"processed_ms":null}""", DecodeErrorCode.WrongType, null)]
+    [InlineData("""{"stream_id":"sensor-1","seq":0,"algorithm":"kalman","signal":[1],"timestamp_ms":1,"processed_ms":2}""", DecodeErrorCode.MissingField, "filtered_signal is missing")]
+    public void Json_output_timestamps_are_required_integers_and_a_missing_array_is_named(string json, DecodeErrorCode expected, string? message)
+    {
+        Assert.False(SampleCodec.TryDecodeFilteredChunk(Sensor1, Encoding.UTF8.GetBytes(json), null, out _, out var error));
+        Assert.Equal(expected, error.Code);
+        if (message is not null)
+        {
+            Assert.Equal(message, error.Message);
+        }
+    }
+
+    [Fact]
     public void Binary_float32_length_must_be_a_multiple_of_four()
     {
         var headers = new Headers { { MessageHeaders.ContentType, Encoding.ASCII.GetBytes(ContentTypes.Float32) }, { MessageHeaders.Seq, "0"u8.ToArray() } };
