@@ -24,9 +24,9 @@ public sealed class FilterServiceLimitsTests
         => InProcessHost.StartAsync(settings.ToDictionary(s => s.Key, s => (string?)s.Value),
             builder => builder.AddFilterService(), app => app.MapFilterService());
 
-    /// <summary>The service with default settings, its log entries of level Error and above collected in <paramref name="errors"/>.</summary>
-    internal static Task<InProcessHost> StartServiceAsync(ErrorLog errors)
-        => InProcessHost.StartAsync(new Dictionary<string, string?>(), builder =>
+    /// <summary>The service with <paramref name="settings"/> (default ones unless given), its log entries of <paramref name="errors"/>' level and above collected there.</summary>
+    internal static Task<InProcessHost> StartServiceAsync(ErrorLog errors, params (string Key, string Value)[] settings)
+        => InProcessHost.StartAsync(settings.ToDictionary(s => s.Key, s => (string?)s.Value), builder =>
         {
             builder.AddFilterService();
             builder.Logging.AddProvider(errors);

@@ -100,6 +100,44 @@ public sealed class FilterServiceMetricsTests
     }
 
     [Theory]
+    [InlineData("0")] // the large lane on the thread pool: the body read fails before Kestrel sets RequestAborted (every run seen)
+    [InlineData("10")] // the default, on the low-priority threads: RequestAborted was set by then in every run seen
+    public async Task A_large_request_whose_client_resets_in_the_middle_of_its_body_is_counted_as_abandoned_frees_its_slot_and_logs_no_warning(string nice)
+    {
+        // One large slot and no queue: while the gone client still held the slot, the next large request would get 503.
+        var log = new ErrorLog(Microsoft.Extensions.Logging.LogLevel.Warning);
+        await using var service = await FilterServiceLimitsTests.StartServiceAsync(log,
+            ("FilterService:MaxConcurrentRequests", "1"), ("FilterService:RequestQueueLimit", "0"), ("FilterService:LargeRequestNice", nice));
+        using var abandoned = Collect<long>(service, "abandoned");
+        using var rejected = Collect<long>(service, "rejected");
+        using var active = Collect<int>(service, "active");
+
+        // 4 MiB declared (over SmallRequestBytes, 2 MiB): the request takes its slot before its body is read, and the
+        // endpoint is reading the body when the reset comes. The read then fails with Kestrel's ConnectionResetException
+        // (an IOException), with nice 0 before Kestrel has set RequestAborted: RequestAdmission's IOException branch
+        // alone counts it then (without it: abandoned 0), and ends it (rethrown, it was logged as an unhandled error).
+        var part = "{\"signal\":[" + string.Concat(Enumerable.Repeat("0.25,", 64 * 1024 / 5));
+        using var uploader = await SendAsync(service.Address, part, declaredLength: 4 * 1024 * 1024);
+        await Poll.UntilAsync(() => active.Sum(("lane", "large")) == 1, Patience, () => "the large request to take its slot");
+        Assert.Equal(0, abandoned.Sum());
+        Reset(uploader);
+        await Poll.UntilAsync(() => active.Sum(("lane", "large")) == 0 && abandoned.Sum() == 1, Patience,
+            () => $"the gone client's slot to come back and the client to be counted (active {active.Sum(("lane", "large"))}, abandoned {abandoned.Sum()})");
+
+        // The next large request gets the slot at once (no 503 for concurrency) and is answered in full.
+        using var client = service.CreateClient();
+        var signal = TestSignal(200_000, seed: 5);
+        Assert.True(Encoding.UTF8.GetByteCount(RunBody(signal)) > 2 * 1024 * 1024, "the second request is no large one");
+        var (filtered, _) = await RunAsync(client, "kalman", signal);
+        AssertBitIdentical(Reference("kalman", signal), filtered);
+
+        Assert.Equal(1, abandoned.Sum());
+        Assert.Equal(0, rejected.Sum());
+        // The client's leaving is not the service's fault: no error (no "unhandled exception", no 500), nor a warning.
+        Assert.Empty(log.Entries);
+    }
+
+    [Theory]
     [InlineData("state_bytes", HttpStatusCode.RequestEntityTooLarge)]
     [InlineData("media_type", HttpStatusCode.UnsupportedMediaType)]
     public async Task Other_refusals_are_counted_in_requests_rejected_by_their_limit(string limit, HttpStatusCode status)
