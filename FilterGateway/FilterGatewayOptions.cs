@@ -59,7 +59,7 @@ public sealed class FilterGatewayOptions : IValidatableObject
     [SettingTimeRange("00:00:00.001", "1.00:00:00")]
     public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>How long a probe may take before the destination counts as dead.</summary>
+    /// <summary>How long a probe may take before it counts as failed (<see cref="ReachableHealthPolicy.FailuresToUnhealthy"/> failed in a row mark the destination dead).</summary>
     [SettingTimeRange("00:00:00.001", "1.00:00:00")]
     public TimeSpan HealthCheckTimeout { get; set; } = TimeSpan.FromSeconds(2);
 

@@ -133,6 +133,7 @@ public sealed class GatewayForwardingTests : IAsyncLifetime
     public async Task BodiesOverTheLimitGet413WhetherDeclaredOrChunked()
     {
         await using var gateway = await GatewaySettingsTests.StartGatewayAsync(Settings(("FilterGateway:MaxRequestBodyBytes", "1000")));
+        using var rejected = GatewayMetricsTests.CollectRejected(gateway);
         using var client = gateway.CreateClient();
         var large = Encoding.UTF8.GetBytes(FilterApi.RunBody(FilterApi.TestSignal(200, seed: 1)));
 
@@ -140,6 +141,7 @@ public sealed class GatewayForwardingTests : IAsyncLifetime
         // Word for word as docs/filter-api.md quotes it (there with the default, 16777216 bytes).
         await FilterApi.AssertProblemAsync(declared, HttpStatusCode.RequestEntityTooLarge,
             "The request body exceeds the gateway's limit (FilterGateway:MaxRequestBodyBytes) of 1000 bytes.");
+        Assert.Equal(1, rejected.Sum(("reason", "body_bytes")));
 
         // No Content-Length: Kestrel stops the body at the limit while YARP is already forwarding it. The rest of the
         // body cannot be read any more, so the gateway answers 413 and closes while the client may still be sending:
@@ -157,6 +159,10 @@ public sealed class GatewayForwardingTests : IAsyncLifetime
         {
         }
 
+        // Counted once the gateway found the body over the limit, which it did before its answer or the reset: whichever
+        // the client saw, the chunked body is the second body_bytes refusal, and the only other count is none.
+        Assert.Equal(2, rejected.Sum(("reason", "body_bytes")));
+        Assert.Equal(2, rejected.Sum());
         Assert.Equal(("a", "/kalman/audio/run"), await WhoAnswersAsync(client, HttpMethod.Post, "/kalman/audio/run"));
 
         // The stand-ins saw the probe above and nothing over the limit: no body of more than 1000 bytes was read to its end
