@@ -523,11 +523,10 @@ public sealed class FilterApiErrorRowTests
     private static Task<InProcessHost> StandInAsync(StrongBox<bool> broken, RequestDelegate misbehave) => InProcessHost.StartAsync(
         new Dictionary<string, string?>(),
         _ => { },
-        app =>
-        {
-            app.MapGet("/health", () => "Healthy");
-            app.Run(context => Volatile.Read(ref broken.Value) ? misbehave(context) : context.Response.WriteAsync("{}"));
-        });
+        // /health in app.Run, not MapGet: a mapped endpoint runs after the pipeline, so app.Run answered the probes too
+        // (until 2026-12-06 they met misbehave; two in a row would have taken the stand-in out, GatewayHealthPolicyTests).
+        app => app.Run(context => context.Request.Path == "/health" ? context.Response.WriteAsync("Healthy")
+            : Volatile.Read(ref broken.Value) ? misbehave(context) : context.Response.WriteAsync("{}")));
 
     /// <summary>The next request on the same route is forwarded and answered.</summary>
     private static async Task AssertServedAgainAsync(HttpClient client)
