@@ -213,7 +213,11 @@ public sealed class StreamConfigTests
 
         var letter = Assert.Single(kit.Harness.DeadLetters());
         Assert.Equal(("s", BatchFilter.InvalidStreamConfig), (letter.Key, letter.Code));
-        Assert.Contains($"over the {StreamConfigTable.MaxEntryBytes} a stream-config entry may take", letter.Reason, StringComparison.Ordinal);
+        Assert.Equal($$$"""stream-config entry for 's' refused: the value is {{{Encoding.UTF8.GetByteCount(padded)}}} bytes, over the {{{StreamConfigTable.MaxEntryBytes}}} a stream-config entry may take (not kept); the stream keeps {"algorithm":"rls","params":{"order":4,"lambda":0.995,"delta":0.01}}""",
+            letter.Reason); // docs/messages.md, "Stream configuration"
+        var record = Assert.Single(kit.Harness.Cluster.ReadCommitted(ProcessorHarness.Dlq));
+        Assert.NotNull(record.Message.Value); // empty, not null: a null value is a tombstone on a compacted topic
+        Assert.Empty(record.Message.Value);
         Assert.Equal(["s"], instance.Table.Entries.Select(e => e.StreamId));
         Assert.Empty(instance.Table.Find("s")!.Value);
         StreamConfigKit.AssertFiltered(FilterFactory.Create("rls", new Dictionary<string, double> { ["order"] = 4, ["lambda"] = 0.995 }), sent, kit.Harness.Outputs()["s"]);

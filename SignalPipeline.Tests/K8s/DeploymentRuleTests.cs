@@ -312,11 +312,34 @@ public sealed class DeploymentRuleTests
     }
 
     [Fact]
+    public async Task EveryHpaHasTheDocumentedRangeTargetAndPace()
+    {
+        // docs/kubernetes.md, "Replicas, scaling and disruption budgets": the processor 2..20 at 60% CPU, the algorithm
+        // services 2..6 at 70%; up by 4 pods or 100% per 30 s, down one pod a minute after a 300 s window.
+        var hpas = (await RenderAsync()).OfType<V2HorizontalPodAutoscaler>().ToDictionary(h => h.Spec.ScaleTargetRef.Name);
+        Assert.Equal(["filter-kafka-processor", "filter-kalman", "filter-ls", "filter-rls"], hpas.Keys.Order());
+        foreach (var (name, hpa) in hpas)
+        {
+            var (min, max, cpu) = name == "filter-kafka-processor" ? (2, 20, 60) : (2, 6, 70);
+            var metric = Assert.Single(hpa.Spec.Metrics);
+            Assert.Equal((min, max, "cpu", "Utilization", (int?)cpu), (hpa.Spec.MinReplicas, hpa.Spec.MaxReplicas, metric.Resource.Name, metric.Resource.Target.Type, metric.Resource.Target.AverageUtilization));
+
+            var up = hpa.Spec.Behavior.ScaleUp;
+            Assert.Equal(("Max", 0), (up.SelectPolicy, up.StabilizationWindowSeconds));
+            Assert.Equal([("Pods", 4, 30), ("Percent", 100, 30)], up.Policies.Select(p => (p.Type, p.Value, p.PeriodSeconds)));
+            var down = hpa.Spec.Behavior.ScaleDown;
+            Assert.Equal(("Min", 300), (down.SelectPolicy, down.StabilizationWindowSeconds));
+            Assert.Equal([("Pods", 1, 60)], down.Policies.Select(p => (p.Type, p.Value, p.PeriodSeconds)));
+        }
+    }
+
+    [Fact]
     public async Task TheTopicsJobCreatesEveryPipelineTopicWithItsConfigs()
     {
         foreach (var (overlay, replicas) in new[] { ("", 1), ("overlays/ha", 3) })
         {
             var job = Assert.Single((await RenderAsync(overlay)).OfType<V1Job>());
+            Assert.Equal(3600, job.Spec.TtlSecondsAfterFinished); // docs/kubernetes.md: it removes itself an hour after finishing
             var script = job.Spec.Template.Spec.Containers.Single().Command.Last();
             foreach (var topic in PipelineTopics.All)
             {
@@ -339,7 +362,10 @@ public sealed class DeploymentRuleTests
         Assert.Equal(("3", "2"), (config["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"], config["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"]));
         Assert.Equal("3", config["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"]);
         Assert.Equal(3, config["KAFKA_CONTROLLER_QUORUM_VOTERS"].Split(',').Length);
-        Assert.NotEmpty(kafka.Spec.VolumeClaimTemplates);
+        Assert.Equal("Parallel", kafka.Spec.PodManagementPolicy); // the quorum forms only with its voters up together
+        Assert.Equal("false", config["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"]);
+        var claim = Assert.Single(kafka.Spec.VolumeClaimTemplates);
+        Assert.Equal("10Gi", claim.Spec.Resources.Requests["storage"].ToString());
         var antiAffinity = Assert.Single(kafka.Spec.Template.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution);
         Assert.Equal("kubernetes.io/hostname", antiAffinity.TopologyKey);
         Assert.Contains(objects.OfType<V1PodDisruptionBudget>(), b => b.Metadata.Name == "kafka");

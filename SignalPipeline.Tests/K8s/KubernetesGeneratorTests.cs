@@ -107,6 +107,23 @@ public sealed class KubernetesGeneratorTests
     }
 
     [Fact]
+    public void AConfigChangeChangesTheConfigHashOfThePodsThatReadItOnly()
+    {
+        // docs/kubernetes.md: a ConfigMap change alone restarts no pod; the hash in the pod template does.
+        static Dictionary<string, string> Hashes(IReadOnlyList<GeneratedFile> files) => files
+            .Where(f => f.Path.EndsWith("/deployment.yaml", StringComparison.Ordinal) && !f.Path.StartsWith("overlays/", StringComparison.Ordinal))
+            .Select(f => Assert.IsType<V1Deployment>(Assert.Single(Kustomize.LoadStrict(f.Content))))
+            .Where(d => d.Spec.Template.Metadata.Annotations?.ContainsKey("signal-pipeline/config-hash") == true)
+            .ToDictionary(d => d.Metadata.Name, d => d.Spec.Template.Metadata.Annotations["signal-pipeline/config-hash"]);
+        var before = Hashes(Generate(new KubernetesOptions { RateLimitPermitsPerSecond = 200 }));
+        var after = Hashes(Generate(new KubernetesOptions { RateLimitPermitsPerSecond = 300 }));
+
+        Assert.Contains("filter-gateway", before.Keys);
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());
+        Assert.Equal(["filter-gateway"], before.Keys.Where(name => before[name] != after[name]));
+    }
+
+    [Fact]
     public void WritesAspirateLayoutWithAFolderPerResource()
     {
         var paths = Generate().Select(f => f.Path).ToHashSet();
@@ -449,6 +466,9 @@ public sealed class KubernetesGeneratorTests
         Assert.True(pod.SecurityContext?.RunAsNonRoot == true, $"{name}: pod runAsNonRoot");
         Assert.Equal("RuntimeDefault", pod.SecurityContext?.SeccompProfile?.Type);
         Assert.True(pod.TerminationGracePeriodSeconds >= 30, $"{name}: terminationGracePeriodSeconds");
+        Assert.Equal(1654L, pod.SecurityContext?.RunAsUser); // the .NET images' app user (docs/kubernetes.md)
+        Assert.False(pod.AutomountServiceAccountToken ?? true, $"{name}: no service-account token");
+        Assert.False(pod.EnableServiceLinks ?? true, $"{name}: enableServiceLinks");
 
         foreach (var container in pod.Containers)
         {
@@ -474,6 +494,15 @@ public sealed class KubernetesGeneratorTests
             {
                 Assert.Equal("/health", container.ReadinessProbe!.HttpGet?.Path);
                 Assert.Equal("/alive", container.LivenessProbe!.HttpGet?.Path);
+                Assert.Equal("/alive", container.StartupProbe?.HttpGet?.Path);
+                Assert.Matches("^[0-9a-f]{16}$", deployment.Spec.Template.Metadata.Annotations["signal-pipeline/config-hash"]);
+            }
+            else
+            {
+                // The dashboard has neither endpoint: readiness GET / and liveness a TCP check on its UI port, no startup probe.
+                Assert.Equal("/", container.ReadinessProbe!.HttpGet?.Path);
+                Assert.Equal("dashboard-ui", container.LivenessProbe!.TcpSocket?.Port?.Value);
+                Assert.Null(container.StartupProbe);
             }
         }
     }
