@@ -7,9 +7,10 @@ namespace SignalPipeline.Filters;
 /// Scalar random-walk Kalman filter. Per sample: p += q; k = p / (p + r); x += k (z - x); p = (1 - k) p; y = x.
 /// </summary>
 /// <remarks>
-/// The p/k sequence does not depend on the data and reaches an exact floating-point fixed point after about the
-/// filter's time constant, sqrt(r / q) samples (547 with the defaults; docs/filters.md); from then on k is a constant and the update is rewritten so that one fused multiply-add is on the
-/// dependency chain (see <see cref="Steady"/>). The switch happens at a sample index fixed by the parameters alone,
+/// The p/k sequence does not depend on the data and reaches an exact floating-point fixed point after a number of
+/// samples that grows with the filter's time constant sqrt(r / q), 13 to 27 time constants in docs/filters.md's cases
+/// (from sample 547 on with the defaults, whose time constant is about 32); from then on k is a constant and the update
+/// is rewritten so that one fused multiply-add is on the dependency chain (see <see cref="Steady"/>). The switch happens at a sample index fixed by the parameters alone,
 /// and the state carries everything either phase reads, so chunking never changes a bit of the output.
 /// </remarks>
 public sealed class KalmanFilter : IStreamFilter, IInspectableFilter
