@@ -108,9 +108,53 @@ public sealed class FilterParameterTests
         Assert.Equal("Parameter 'order' must be an integer in [1, 256]; got 300.", order.Message);
     }
 
-    [Fact]
-    public void Mismatched_output_length_is_rejected()
+    [Theory]
+    [MemberData(nameof(FilterStateTests.Algorithms), MemberType = typeof(FilterStateTests))]
+    public void Mismatched_output_length_is_a_plain_argument_exception_with_its_suffix(string algorithm)
     {
-        Assert.Throws<ArgumentException>(() => FilterFactory.Create("lms").Process(new double[3], new double[2]));
+        // docs/filters.md: a caller's bug, not one of the three filter exceptions, so ArgumentException's suffix stays.
+        var e = Assert.Throws<ArgumentException>(() => FilterFactory.Create(algorithm).Process(new double[3], new double[2]));
+        Assert.Equal("Output length 2 differs from input length 3. (Parameter 'output')", e.Message);
+    }
+
+    [Theory]
+    [InlineData(" Kalman ")]
+    [InlineData("\tKALMAN\n")]
+    public void An_algorithm_name_is_trimmed_and_case_insensitive(string name)
+    {
+        var filter = FilterFactory.Create(name, new Dictionary<string, double> { ["Q"] = 0.5 });
+        Assert.IsType<KalmanFilter>(filter);
+        Assert.Equal("kalman", filter.Algorithm);
+        Assert.Equal(0.5, ((KalmanFilter)filter).Parameters.Q);
+        Assert.Equal("kalman", FilterFactory.Restore(filter.SaveState(), name).Algorithm);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(3)]
+    [InlineData(-1)]
+    public void Restore_with_an_unknown_expected_algorithm_refuses_it_before_reading_a_byte(int length)
+    {
+        // Empty, too short to be a state, and a valid kalman state: the name is refused, never the bytes.
+        var bytes = length < 0 ? FilterFactory.Create("kalman").SaveState() : new byte[length];
+        var e = Assert.Throws<UnknownAlgorithmException>(() => FilterFactory.Restore(bytes, "wiener"));
+        Assert.Equal("Unknown filter algorithm 'wiener'. Known: kalman, rls, ls, lms.", e.Message);
+        Assert.Equal("wiener", e.Algorithm);
+    }
+
+    [Fact]
+    public void The_three_filter_exceptions_are_argument_exceptions_whose_message_has_no_parameter_suffix()
+    {
+        // docs/filters.md: the Message goes into a problem response as it is; ParamName still says what was wrong.
+        var unknown = Assert.Throws<UnknownAlgorithmException>(() => FilterFactory.Create("wiener"));
+        var parameter = Assert.Throws<FilterParameterException>(() => FilterFactory.Create("rls", new Dictionary<string, double> { ["lambda"] = 1.5 }));
+        var state = Assert.Throws<InvalidFilterStateException>(() => FilterFactory.Restore([1, 2, 3]));
+        Assert.Equal(
+            [
+                ("algorithm", "Unknown filter algorithm 'wiener'. Known: kalman, rls, ls, lms."),
+                ("lambda", "Parameter 'lambda' must be in (0, 1]; got 1.5."),
+                ("state", "Filter state is 3 bytes; a valid state has at least 20."),
+            ],
+            new ArgumentException[] { unknown, parameter, state }.Select(e => (e.ParamName, e.Message)));
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.Filters;
@@ -16,7 +17,7 @@ public sealed class KernelFallbackTests
 
     [Theory]
     [InlineData("DOTNET_PreferredVectorBitWidth", "128", "Kernels=Vector128")]
-    [InlineData("DOTNET_EnableAVX2", "0", "Vector256=False")]
+    [InlineData("DOTNET_EnableAVX2", "0", "Kernels=Scalar")]
     [InlineData("DOTNET_EnableHWIntrinsic", "0", "Kernels=Scalar")]
     public async Task Outputs_are_bit_identical_with_the_vector_path_switched_off(string variable, string value, string expectedAcceleration)
     {
@@ -25,8 +26,11 @@ public sealed class KernelFallbackTests
         var child = await ExternalProcess.RunAsync(start, Timeout);
         Assert.True(child.ExitCode == 0, $"exit {child.ExitCode}: {child.Error}");
 
-        // The child really ran without the path, or this test compares nothing.
-        Assert.Contains(expectedAcceleration, child.Error);
+        // The child really ran without the path, or this test compares nothing. DOTNET_EnableAVX2 is an x86 setting
+        // (there it turns FMA off too, so the kernels are scalar: docs/filters.md, "Vector widths"); elsewhere the child
+        // has no 256-bit vectors anyway.
+        var isX86 = RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.X86;
+        Assert.Contains(variable == "DOTNET_EnableAVX2" && !isX86 ? "Vector256=False" : expectedAcceleration, child.Error);
         var expected = KernelPathDigests.Compute();
         var actual = child.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.Equal(expected.Count, actual.Length);
