@@ -14,6 +14,7 @@ public sealed class InstanceDirectory(TimeSpan expiry, TimeProvider time, int ma
 
     private readonly Dictionary<string, InstanceEntry> _entries = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
+    private long _noRoomUntilMs = long.MinValue;
 
     /// <summary>
     /// An announcement (<paramref name="entry"/>) or a tombstone (null) of <paramref name="instance"/>. An announcement
@@ -61,9 +62,18 @@ public sealed class InstanceDirectory(TimeSpan expiry, TimeProvider time, int ma
 
     private bool RemoveOldestNotLive()
     {
-        var oldest = _entries.Values.MinBy(e => e.AtMs)!;
-        if (oldest.AtMs >= NowMs - (long)expiry.TotalMilliseconds)
+        // While every entry is live, a flood of new names would walk the table for each record: no entry can stop
+        // being live before the oldest does (entries only get newer or go), so until then there is no room to look for.
+        var now = NowMs;
+        if (now < _noRoomUntilMs)
         {
+            return false;
+        }
+
+        var oldest = _entries.Values.MinBy(e => e.AtMs)!;
+        if (oldest.AtMs >= now - (long)expiry.TotalMilliseconds)
+        {
+            _noRoomUntilMs = oldest.AtMs + (long)expiry.TotalMilliseconds;
             return false;
         }
 

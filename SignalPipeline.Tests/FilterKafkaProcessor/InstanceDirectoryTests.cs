@@ -121,6 +121,12 @@ public sealed class InstanceDirectoryTests
         Announce("d", 16);
         Assert.Equal(["a", "c", "d"], directory.Live().Select(e => e.Instance));
 
+        // Once "c" (the oldest) is no longer live, a new instance takes its place again.
+        _time.Advance(Expiry);
+        Announce("e", 17);
+        Assert.Equal(["a", "d", "e"], directory.Live().Select(e => e.Instance));
+        Assert.Equal(10, records.Full);
+
         var warnings = log.Collector.GetSnapshot().Where(r => r.Level == LogLevel.Warning).Select(r => r.Message).ToList();
         Assert.Equal(new[] { (1, 4), (10, 13) }.Select(n => $"Directory record at {topic} [[0]] @{n.Item2} is ignored: 'flood-{n.Item1 - 1}' is a new instance and the directory holds 3 live entries "
             + $"(new instances ignored so far: {n.Item1}; the 1st, 10th, 100th, ... is logged)"), warnings);
