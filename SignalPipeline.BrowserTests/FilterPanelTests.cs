@@ -180,6 +180,125 @@ public sealed class FilterPanelTests(LivePageApp app, ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task A_stream_the_processor_does_not_hold_shows_the_docs_words_and_the_panel_keeps_asking()
+    {
+        // Written straight to sample-output, so no processor instance holds it: the real bridge answers 404.
+        var streamId = app.StreamId;
+        await using var browser = await Browser.OpenAsync();
+        var page = browser.Page;
+        var asked = 0;
+        page.RequestFinished += (_, request) =>
+        {
+            if (request.Url.EndsWith("/filter", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref asked);
+            }
+        };
+        try
+        {
+            await browser.PickStreamAsync(app.PageUri, streamId);
+            var panelSelector = $"[data-filter-panel='{streamId}']";
+            var panel = page.Locator(panelSelector);
+            await panel.Locator("summary").ClickAsync();
+            await page.WaitForSelectorAsync($"{panelSelector}[data-state='not-found']");
+            Assert.Equal("The processor does not hold this stream right now (no chunk yet, or idle); asking again.",
+                (await panel.Locator("[data-filter-status]").TextContentAsync())!.Trim());
+
+            // It asks again (about a second later) and still says so.
+            var before = Volatile.Read(ref asked);
+            await page.WaitForRequestFinishedAsync(new PageWaitForRequestFinishedOptions { Predicate = r => r.Url.EndsWith("/filter", StringComparison.Ordinal) });
+            Assert.True(Volatile.Read(ref asked) > before);
+            await page.WaitForSelectorAsync($"{panelSelector}[data-state='not-found']");
+            Assert.Equal("0", await panel.GetAttributeAsync("data-points"));
+            Assert.Equal(0, await panel.Locator(".filter-chart canvas").CountAsync());
+        }
+        finally
+        {
+            output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
+        }
+    }
+
+    /// <summary>
+    /// The bridge's refusals, as it words them (WebSocketBridge/FilterState: its answers are FilterStateEndpointTests'),
+    /// and a bridge that cannot be reached, replaced in the browser: the panel shows the problem's detail (or that the
+    /// bridge cannot be reached), says it asks again, and does, so the next answer shows.
+    /// </summary>
+    [Theory]
+    [InlineData(503, "busy", "The bridge asks the processor about at most 4 streams at once (Bridge:MaxFilterStateCalls); try again shortly.")]
+    [InlineData(503, "unavailable", "The filter state is not available: the processor answered 500; try again.")]
+    [InlineData(503, "unavailable", "The filter state is not available: the processor cannot be reached; try again.")]
+    [InlineData(503, "timeout", "The processor did not answer within 2000 ms (Bridge:FilterStateTimeoutMilliseconds); try again.")]
+    [InlineData(429, null, "One address may ask for filter states 600 times per minute (Bridge:FilterStateRequestsPerAddressPerMinute).")]
+    [InlineData(0, null, null)] // the bridge cannot be reached at all: the request fails
+    public async Task A_refusal_shows_its_detail_and_the_panel_keeps_asking(int status, string? reason, string? detail)
+    {
+        var streamId = app.StreamId;
+        await using var browser = await Browser.OpenAsync();
+        var page = browser.Page;
+        var refused = true;
+        var asked = 0;
+        var askedAgain = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await page.RouteAsync("**/streams/*/filter", route =>
+        {
+            var n = Interlocked.Increment(ref asked);
+            if (n >= 2)
+            {
+                askedAgain.TrySetResult();
+            }
+
+            if (Volatile.Read(ref refused) && status == 0)
+            {
+                return route.AbortAsync("connectionrefused");
+            }
+
+            if (Volatile.Read(ref refused))
+            {
+                var problem = new Dictionary<string, object> { ["title"] = status == 429 ? "Asking too often from this address" : "Filter state not available", ["status"] = status, ["detail"] = detail! };
+                if (reason is not null)
+                {
+                    problem["reason"] = reason;
+                }
+
+                return route.FulfillAsync(new RouteFulfillOptions
+                {
+                    Status = status,
+                    ContentType = "application/problem+json",
+                    Headers = new Dictionary<string, string> { ["Retry-After"] = "1" },
+                    Body = System.Text.Json.JsonSerializer.Serialize(problem),
+                });
+            }
+
+            return route.FulfillAsync(FilterView($$$"""{"streamId":"{{{streamId}}}","lastSeq":{{{n}}},"config":{"algorithm":"kalman","params":{"q":0.001,"r":0.1},"source":"default","switchSeq":null},"filter":{"algorithm":"kalman","values":{"estimate":0.5,"errorVariance":0.01,"gain":0.1},"vectors":{},"samplesProcessed":256}}"""));
+        });
+        try
+        {
+            await browser.PickStreamAsync(app.PageUri, streamId);
+            var panelSelector = $"[data-filter-panel='{streamId}']";
+            var panel = page.Locator(panelSelector);
+            await panel.Locator("summary").ClickAsync();
+            await page.WaitForSelectorAsync($"{panelSelector}[data-state='unavailable']");
+            // docs/websocket-bridge.md, "The page": a 503 or 429 shows its detail, an unreachable bridge says so.
+            Assert.Equal(detail is null ? "The bridge cannot be reached; asking again." : detail + " Asking again.",
+                (await panel.Locator("[data-filter-status]").TextContentAsync())!.Trim());
+            Assert.Equal("0", await panel.GetAttributeAsync("data-points"));
+
+            // It asks again (a second later) and is refused again ...
+            await askedAgain.Task.WaitAsync(Browser.Timeout);
+            Assert.Equal("unavailable", await panel.GetAttributeAsync("data-state"));
+
+            // ... and shows the state once the bridge has it.
+            Volatile.Write(ref refused, false);
+            await page.WaitForSelectorAsync($"{panelSelector}[data-state='ok']");
+            Assert.True(await panel.Locator("[data-filter-status]").IsHiddenAsync());
+            Assert.Equal("kalman", (await panel.Locator("[data-filter-field='algorithm']").TextContentAsync())!.Trim());
+        }
+        finally
+        {
+            output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
+        }
+    }
+
     /// <summary>The bridge's 200 answer to <c>GET /streams/{id}/filter</c>, with the given view, for a replaced route.</summary>
     private static RouteFulfillOptions FilterView(string json)
         => new() { Status = 200, ContentType = "application/json", Body = json };

@@ -18,6 +18,14 @@ public sealed class LivePageApp : IAsyncLifetime
     public const string ProcessedAlgorithm = "rls";
     public const int ProcessedOrder = 4;
 
+    /// <summary>
+    /// The bridge's <c>Bridge:IdleTimeoutSeconds</c> here (60 by default): a page with nothing selected is closed 1008 this
+    /// long after it connects, short enough for a test to wait for; every other test subscribes within its first poll.
+    /// </summary>
+    public const int IdleTimeoutSeconds = 10;
+
+    private const string Bridge = "websocket-bridge";
+
     private static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(3);
 
     private readonly CancellationTokenSource _stop = new();
@@ -43,10 +51,13 @@ public sealed class LivePageApp : IAsyncLifetime
             resource.Annotations.Add(new EnvironmentCallbackAnnotation(env => env["OTEL_EXPORTER_OTLP_TIMEOUT"] = "1000"));
         }
 
+        builder.Resources.OfType<ProjectResource>().Single(r => r.Name == Bridge).Annotations
+            .Add(new EnvironmentCallbackAnnotation(env => env["Bridge__IdleTimeoutSeconds"] = IdleTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+
         _app = await builder.BuildAsync().WaitAsync(StartTimeout);
         await _app.StartAsync().WaitAsync(StartTimeout);
-        await _app.ResourceNotifications.WaitForResourceHealthyAsync("websocket-bridge").WaitAsync(StartTimeout);
-        PageUri = _app.GetEndpoint("websocket-bridge", "http");
+        await _app.ResourceNotifications.WaitForResourceHealthyAsync(Bridge).WaitAsync(StartTimeout);
+        PageUri = _app.GetEndpoint(Bridge, "http");
 
         var bootstrap = (await _app.GetConnectionStringAsync("kafka").AsTask().WaitAsync(StartTimeout))!;
         _producing = [Task.Run(() => ProduceFiltered(bootstrap, _stop.Token)), Task.Run(() => ProduceRaw(bootstrap, _stop.Token))];

@@ -1,0 +1,131 @@
+using Microsoft.Playwright;
+using Xunit.Abstractions;
+
+namespace SignalPipeline.BrowserTests;
+
+/// <summary>
+/// How the live page answers the bridge closing its WebSocket (docs/websocket-bridge.md, "The page"): closed for what it
+/// sent (1003, 1007, 1008, 1009) it says so and waits for the selection to change; any other close it retries, after 1 s
+/// doubling to 8 s. The idle close is the real bridge's; the others are made in the browser on a socket to the real bridge
+/// (a bridge stopped by its stop command under the AppHost left the page's socket open and "live" for 90 s: its 1001 did
+/// not reach the page through the AppHost's proxy).
+/// </summary>
+[Collection(LivePageApp.Collection)]
+[Trait("Category", "AppHost")] // starts the whole AppHost (LivePageApp), as SignalPipeline.Tests' Category=AppHost tests do
+public sealed class LivePageConnectionTests(LivePageApp app, ITestOutputHelper output)
+{
+    /// <summary>Longer than the page's first retry (1 s), so a page that retried on a refusing close would have by then.</summary>
+    private const int LongerThanFirstRetryMs = 3000;
+
+    [Fact]
+    public async Task Closed_1008_for_idling_the_page_says_why_and_reconnects_only_when_the_selection_changes()
+    {
+        await using var browser = await Browser.OpenAsync();
+        var page = browser.Page;
+
+        // No streams listed, so the page selects none and its socket holds no subscription: the bridge closes it 1008
+        // after Bridge:IdleTimeoutSeconds.
+        string[] listed = [];
+        await page.RouteAsync("**/streams", route => route.FulfillAsync(new RouteFulfillOptions
+        {
+            Status = 200,
+            ContentType = "application/json",
+            Body = System.Text.Json.JsonSerializer.Serialize(Volatile.Read(ref listed).Select(id => new { stream_id = id, algorithm = "lms", rate = 4000.0 })),
+        }));
+        var sockets = 0;
+        page.WebSocket += (_, _) => Interlocked.Increment(ref sockets);
+        try
+        {
+            await page.GotoAsync(app.PageUri.ToString());
+            await page.WaitForSelectorAsync("#connection[data-state='open']");
+            await page.WaitForSelectorAsync("#connection[data-state='closed']");
+            Assert.Equal(
+                $"closed by the bridge (idle: no subscription for {LivePageApp.IdleTimeoutSeconds} s (Bridge:IdleTimeoutSeconds)); change the selection to reconnect",
+                (await page.Locator("#connection").TextContentAsync())!.Trim());
+
+            // The wait a reconnect loop would take: the page stays closed on its one socket.
+            await page.WaitForTimeoutAsync(LongerThanFirstRetryMs);
+            Assert.Equal("closed", await page.Locator("#connection").GetAttributeAsync("data-state"));
+            Assert.Equal(1, Volatile.Read(ref sockets));
+
+            // A stream to show: the page selects it, connects again and gets its frames.
+            Volatile.Write(ref listed, [app.StreamId]);
+            await page.WaitForSelectorAsync("#connection[data-state='open']");
+            Assert.Equal("live", (await page.Locator("#connection").TextContentAsync())!.Trim());
+            Assert.Equal(2, Volatile.Read(ref sockets));
+            await page.WaitForFunctionAsync("() => Number(document.body.dataset.frames) > 0");
+        }
+        finally
+        {
+            output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
+        }
+    }
+
+    /// <summary>
+    /// The page's socket goes through Playwright to the real bridge; the test then closes it as the bridge would, with
+    /// that code and reason (the bridge's own closes: 1001 at a stop, BridgeDocumentedAnswersTests; the rest in
+    /// ClientCommandTests and BridgeLimitsTests). A refusing code leaves the page closed on its one socket; any other one
+    /// makes it connect again, to the real bridge, and go on.
+    /// </summary>
+    [Theory]
+    [InlineData(1001, "the bridge is shutting down", true)]
+    [InlineData(1011, "", true)]
+    [InlineData(1003, "binary messages are not accepted", false)]
+    [InlineData(1007, "malformed JSON: test", false)]
+    [InlineData(1008, "subscription limit: at most 256 streams per client (Bridge:MaxSubscriptionsPerClient)", false)]
+    [InlineData(1009, "message over 4096 bytes", false)]
+    public async Task A_close_the_page_did_not_cause_is_retried_and_one_refusing_what_it_sent_is_not(int code, string reason, bool reconnects)
+    {
+        var streamId = app.StreamId;
+        await using var browser = await Browser.OpenAsync();
+        var page = browser.Page;
+        var sockets = 0;
+        var firstSocket = new TaskCompletionSource<IWebSocketRoute>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await page.RouteWebSocketAsync("**/ws", ws =>
+        {
+            Interlocked.Increment(ref sockets);
+            ws.ConnectToServer(); // with no handlers of its own, every message passes both ways as it is
+            firstSocket.TrySetResult(ws);
+        });
+        try
+        {
+            await browser.PickStreamAsync(app.PageUri, streamId);
+            await page.WaitForFunctionAsync("() => Number(document.body.dataset.frames) > 0");
+            // Every text the status shows, in order: a retried close's shows only until the retry starts.
+            await page.EvaluateAsync("""
+                () => {
+                  const el = document.getElementById('connection');
+                  window.connectionTexts = [];
+                  new MutationObserver(() => window.connectionTexts.push(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
+                }
+                """);
+
+            await (await firstSocket.Task.WaitAsync(Browser.Timeout)).CloseAsync(new WebSocketRouteCloseOptions { Code = code, Reason = reason });
+            var said = reason.Length > 0 ? $" ({reason})" : "";
+            if (reconnects)
+            {
+                await page.WaitForFunctionAsync("() => window.connectionTexts.includes('live')");
+                var texts = await page.EvaluateAsync<string[]>("() => window.connectionTexts");
+                Assert.Equal([$"disconnected{said}; retrying", "connecting…", "live"], texts);
+                Assert.Equal("open", await page.Locator("#connection").GetAttributeAsync("data-state"));
+                Assert.Equal(2, Volatile.Read(ref sockets));
+                var frames = int.Parse(await page.Locator("body").GetAttributeAsync("data-frames") ?? "0");
+                await page.WaitForFunctionAsync("n => Number(document.body.dataset.frames) > n", frames);
+            }
+            else
+            {
+                await page.WaitForSelectorAsync("#connection[data-state='closed']");
+                Assert.Equal($"closed by the bridge{said}; change the selection to reconnect", (await page.Locator("#connection").TextContentAsync())!.Trim());
+
+                // The wait a retry would take: the page stays closed on its one socket.
+                await page.WaitForTimeoutAsync(LongerThanFirstRetryMs);
+                Assert.Equal("closed", await page.Locator("#connection").GetAttributeAsync("data-state"));
+                Assert.Equal(1, Volatile.Read(ref sockets));
+            }
+        }
+        finally
+        {
+            output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
+        }
+    }
+}
