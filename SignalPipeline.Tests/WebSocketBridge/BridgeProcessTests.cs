@@ -49,6 +49,56 @@ public sealed class BridgeProcessTests
         Assert.DoesNotContain(admin.GetMetadata(TimeSpan.FromSeconds(10)).Topics, t => t.Topic == Missing);
     }
 
+    [Fact]
+    public async Task A_SIGTERM_closes_its_clients_1001_and_the_process_exits_0()
+    {
+        // What Kubernetes sends a pod that stops (docs/websocket-bridge.md, close codes: 1001 "the bridge is shutting
+        // down"); until now only an in-process host's stop was tested. Under the AppHost a stopped bridge was seen to
+        // leave the page's socket open through the proxy: here nothing stands between the client and the process.
+        using var cluster = MockKafkaCluster.Start(1);
+        cluster.CreateTopic(PipelineTopics.DefaultOutput, 2);
+        var start = ExternalProcess.Service("WebSocketBridge");
+        start.Environment["KAFKA_BROKERS"] = cluster.BootstrapServers;
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        using var bridge = Process.Start(start) ?? throw new InvalidOperationException("The bridge did not start.");
+        var output = new StringBuilder();
+        DataReceivedEventHandler append = (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        bridge.OutputDataReceived += append;
+        bridge.ErrorDataReceived += append;
+        bridge.BeginOutputReadLine();
+        bridge.BeginErrorReadLine();
+        try
+        {
+            string Output() { lock (output) { return output.ToString(); } }
+            Match listening = Match.Empty;
+            await Poll.UntilAsync(() => (listening = Regex.Match(Output(), @"Now listening on: (http://\S+)")).Success || bridge.HasExited, Patience,
+                () => $"the bridge to listen; output:{Environment.NewLine}{Output()}");
+            Assert.False(bridge.HasExited, $"the bridge exited; output:{Environment.NewLine}{Output()}");
+            await using var client = await BridgeTestClient.ConnectAsync(new Uri(listening.Groups[1].Value));
+            await client.SubscribeAsync("sensor-1");
+
+            using (var kill = Process.Start("kill", ["-TERM", bridge.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync().WaitAsync(Patience);
+            }
+
+            var (status, reason) = await client.ReceiveCloseAsync().WaitAsync(Patience);
+            await bridge.WaitForExitAsync().WaitAsync(Patience);
+
+            Assert.Equal(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, status);
+            Assert.StartsWith("the bridge is shutting down", reason, StringComparison.Ordinal);
+            Assert.True(bridge.ExitCode == 0, $"exit code {bridge.ExitCode}; output:{Environment.NewLine}{Output()}");
+        }
+        finally
+        {
+            if (!bridge.HasExited)
+            {
+                bridge.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
     [Theory]
     [InlineData(false)] // the build output: the page through the static web assets manifest (until 2026-12-06: 404 in Production)
     [InlineData(true)] // published, as the images are: wwwroot beside the assembly (until 2026-12-06: 404 unless started from its folder)
