@@ -59,44 +59,21 @@ public sealed class BridgeProcessTests
         cluster.CreateTopic(PipelineTopics.DefaultOutput, 2);
         var start = ExternalProcess.Service("WebSocketBridge");
         start.Environment["KAFKA_BROKERS"] = cluster.BootstrapServers;
-        start.RedirectStandardOutput = true;
-        start.RedirectStandardError = true;
-        using var bridge = Process.Start(start) ?? throw new InvalidOperationException("The bridge did not start.");
-        var output = new StringBuilder();
-        DataReceivedEventHandler append = (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        bridge.OutputDataReceived += append;
-        bridge.ErrorDataReceived += append;
-        bridge.BeginOutputReadLine();
-        bridge.BeginErrorReadLine();
-        try
+        await using var bridge = await RunningBridge.StartAsync(start);
+        await using var client = await BridgeTestClient.ConnectAsync(bridge.Address);
+        await client.SubscribeAsync("sensor-1");
+
+        using (var kill = Process.Start("kill", ["-TERM", bridge.Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
         {
-            string Output() { lock (output) { return output.ToString(); } }
-            Match listening = Match.Empty;
-            await Poll.UntilAsync(() => (listening = Regex.Match(Output(), @"Now listening on: (http://\S+)")).Success || bridge.HasExited, Patience,
-                () => $"the bridge to listen; output:{Environment.NewLine}{Output()}");
-            Assert.False(bridge.HasExited, $"the bridge exited; output:{Environment.NewLine}{Output()}");
-            await using var client = await BridgeTestClient.ConnectAsync(new Uri(listening.Groups[1].Value));
-            await client.SubscribeAsync("sensor-1");
-
-            using (var kill = Process.Start("kill", ["-TERM", bridge.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-            {
-                await kill.WaitForExitAsync().WaitAsync(Patience);
-            }
-
-            var (status, reason) = await client.ReceiveCloseAsync().WaitAsync(Patience);
-            await bridge.WaitForExitAsync().WaitAsync(Patience);
-
-            Assert.Equal(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, status);
-            Assert.StartsWith("the bridge is shutting down", reason, StringComparison.Ordinal);
-            Assert.True(bridge.ExitCode == 0, $"exit code {bridge.ExitCode}; output:{Environment.NewLine}{Output()}");
+            await kill.WaitForExitAsync().WaitAsync(Patience);
         }
-        finally
-        {
-            if (!bridge.HasExited)
-            {
-                bridge.Kill(entireProcessTree: true);
-            }
-        }
+
+        var (status, reason) = await client.ReceiveCloseAsync().WaitAsync(Patience);
+        await bridge.Process.WaitForExitAsync().WaitAsync(Patience);
+
+        Assert.Equal(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, status);
+        Assert.StartsWith("the bridge is shutting down", reason, StringComparison.Ordinal);
+        Assert.True(bridge.Process.ExitCode == 0, $"exit code {bridge.Process.ExitCode}; output:{Environment.NewLine}{bridge.Output()}");
     }
 
     [Theory]
@@ -127,39 +104,76 @@ public sealed class BridgeProcessTests
             }
 
             start.Environment["KAFKA_BROKERS"] = cluster.BootstrapServers;
-            start.RedirectStandardOutput = true;
-            start.RedirectStandardError = true;
-            using var bridge = Process.Start(start) ?? throw new InvalidOperationException("The bridge did not start.");
-            var output = new StringBuilder();
-            DataReceivedEventHandler append = (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-            bridge.OutputDataReceived += append;
-            bridge.ErrorDataReceived += append;
-            bridge.BeginOutputReadLine();
-            bridge.BeginErrorReadLine();
-            try
+            await using (var bridge = await RunningBridge.StartAsync(start))
             {
-                string Output() { lock (output) { return output.ToString(); } }
-                Match listening = Match.Empty;
-                await Poll.UntilAsync(() => (listening = Regex.Match(Output(), @"Now listening on: (http://\S+)")).Success || bridge.HasExited, Patience,
-                    () => $"the bridge to listen; output:{Environment.NewLine}{Output()}");
-                Assert.False(bridge.HasExited, $"the bridge exited; output:{Environment.NewLine}{Output()}");
-
-                using var http = new HttpClient { BaseAddress = new Uri(listening.Groups[1].Value), Timeout = TimeSpan.FromSeconds(10) };
+                using var http = new HttpClient { BaseAddress = bridge.Address, Timeout = TimeSpan.FromSeconds(10) };
                 using var page = await http.GetAsync("/");
-                Assert.True(page.StatusCode == HttpStatusCode.OK, $"GET / answered {(int)page.StatusCode}; output:{Environment.NewLine}{Output()}");
+                Assert.True(page.StatusCode == HttpStatusCode.OK, $"GET / answered {(int)page.StatusCode}; output:{Environment.NewLine}{bridge.Output()}");
                 Assert.Contains("<title>SignalPipeline · live</title>", await page.Content.ReadAsStringAsync());
                 using var script = await http.GetAsync("/app.js");
                 Assert.Equal(HttpStatusCode.OK, script.StatusCode);
-            }
-            finally
-            {
-                bridge.Kill(entireProcessTree: true);
-                await bridge.WaitForExitAsync().WaitAsync(Patience);
             }
         }
         finally
         {
             elsewhere.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>The built bridge as its own process, listening, its output collected; killed when disposed if still running.</summary>
+    private sealed class RunningBridge : IAsyncDisposable
+    {
+        private readonly StringBuilder _output = new();
+
+        private RunningBridge(Process process) => Process = process;
+
+        public Process Process { get; }
+
+        public Uri Address { get; private set; } = null!;
+
+        public string Output()
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+
+        public static async Task<RunningBridge> StartAsync(ProcessStartInfo start)
+        {
+            start.RedirectStandardOutput = true;
+            start.RedirectStandardError = true;
+            var bridge = new RunningBridge(Process.Start(start) ?? throw new InvalidOperationException("The bridge did not start."));
+            DataReceivedEventHandler append = (_, e) => { lock (bridge._output) { bridge._output.AppendLine(e.Data); } };
+            bridge.Process.OutputDataReceived += append;
+            bridge.Process.ErrorDataReceived += append;
+            bridge.Process.BeginOutputReadLine();
+            bridge.Process.BeginErrorReadLine();
+            try
+            {
+                var listening = Match.Empty;
+                await Poll.UntilAsync(() => (listening = Regex.Match(bridge.Output(), @"Now listening on: (http://\S+)")).Success || bridge.Process.HasExited, Patience,
+                    () => $"the bridge to listen; output:{Environment.NewLine}{bridge.Output()}");
+                Assert.False(bridge.Process.HasExited, $"the bridge exited; output:{Environment.NewLine}{bridge.Output()}");
+                bridge.Address = new Uri(listening.Groups[1].Value);
+                return bridge;
+            }
+            catch
+            {
+                await bridge.DisposeAsync();
+                throw;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!Process.HasExited)
+            {
+                Process.Kill(entireProcessTree: true);
+            }
+
+            await Process.WaitForExitAsync().WaitAsync(Patience);
+            Process.Dispose();
         }
     }
 }
