@@ -26,9 +26,7 @@ public sealed class FilterPanelTests(LivePageApp app, ITestOutputHelper output)
             // The output's algorithm field is the stream's own (written in stream-config before its first chunk).
             await page.WaitForFunctionAsync($"() => document.querySelector(\"{cardSelector} [data-figure='algorithm']\").textContent.trim() === '{LivePageApp.ProcessedAlgorithm}'");
 
-            var panelSelector = $"[data-filter-panel='{streamId}']";
-            var panel = page.Locator(panelSelector);
-            await panel.Locator("summary").ClickAsync();
+            var (panelSelector, panel) = await OpenPanelAsync(page, streamId);
             await page.WaitForSelectorAsync($"{panelSelector}[data-state='ok']");
             Assert.Equal(LivePageApp.ProcessedAlgorithm, (await panel.Locator("[data-filter-field='algorithm']").TextContentAsync())!.Trim());
             Assert.Contains($"order={LivePageApp.ProcessedOrder}", await panel.Locator("[data-filter-field='params']").TextContentAsync());
@@ -72,9 +70,7 @@ public sealed class FilterPanelTests(LivePageApp app, ITestOutputHelper output)
         try
         {
             await browser.PickStreamAsync(app.PageUri, streamId);
-            var panelSelector = $"[data-filter-panel='{streamId}']";
-            var panel = page.Locator(panelSelector);
-            await panel.Locator("summary").ClickAsync();
+            var (panelSelector, panel) = await OpenPanelAsync(page, streamId);
 
             await page.WaitForSelectorAsync($"{panelSelector}[data-state='not-configured']");
             Assert.Contains("PROCESSOR_URL", await panel.Locator("[data-filter-status]").TextContentAsync());
@@ -105,9 +101,7 @@ public sealed class FilterPanelTests(LivePageApp app, ITestOutputHelper output)
         try
         {
             await browser.PickStreamAsync(app.PageUri, streamId);
-            var panelSelector = $"[data-filter-panel='{streamId}']";
-            var panel = page.Locator(panelSelector);
-            await panel.Locator("summary").ClickAsync();
+            var (panelSelector, panel) = await OpenPanelAsync(page, streamId);
             await page.WaitForFunctionAsync($"() => Number(document.querySelector(\"{panelSelector}\").dataset.points) >= 3");
             Assert.Contains("first 8 of 16 shown", await panel.Locator(".filter-note").TextContentAsync());
 
@@ -144,14 +138,12 @@ public sealed class FilterPanelTests(LivePageApp app, ITestOutputHelper output)
                 secondAsked.TrySetResult();
                 await releaseSecond.Task;
             }
-            await route.FulfillAsync(FilterView($$$"""{"streamId":"{{{streamId}}}","lastSeq":{{{6 + n}}},"config":{"algorithm":"kalman","params":{"q":0.001,"r":0.1},"source":"default","switchSeq":null},"filter":{"algorithm":"kalman","values":{"estimate":0.5,"errorVariance":0.01,"gain":0.1},"vectors":{},"samplesProcessed":{{{256 * n}}}}}"""));
+            await route.FulfillAsync(KalmanView(streamId, lastSeq: 6 + n, samplesProcessed: 256 * n));
         });
         try
         {
             await browser.PickStreamAsync(app.PageUri, streamId);
-            var panelSelector = $"[data-filter-panel='{streamId}']";
-            var panel = page.Locator(panelSelector);
-            await panel.Locator("summary").ClickAsync();
+            var (panelSelector, panel) = await OpenPanelAsync(page, streamId);
             await page.WaitForSelectorAsync($"{panelSelector}[data-state='ok']");
             Assert.Equal("7", (await panel.Locator("[data-filter-field='last-seq']").TextContentAsync())!.Trim());
 
@@ -198,9 +190,7 @@ public sealed class FilterPanelTests(LivePageApp app, ITestOutputHelper output)
         try
         {
             await browser.PickStreamAsync(app.PageUri, streamId);
-            var panelSelector = $"[data-filter-panel='{streamId}']";
-            var panel = page.Locator(panelSelector);
-            await panel.Locator("summary").ClickAsync();
+            var (panelSelector, panel) = await OpenPanelAsync(page, streamId);
             await page.WaitForSelectorAsync($"{panelSelector}[data-state='not-found']");
             Assert.Equal("The processor does not hold this stream right now (no chunk yet, or idle); asking again.",
                 (await panel.Locator("[data-filter-status]").TextContentAsync())!.Trim());
@@ -269,14 +259,12 @@ public sealed class FilterPanelTests(LivePageApp app, ITestOutputHelper output)
                 });
             }
 
-            return route.FulfillAsync(FilterView($$$"""{"streamId":"{{{streamId}}}","lastSeq":{{{n}}},"config":{"algorithm":"kalman","params":{"q":0.001,"r":0.1},"source":"default","switchSeq":null},"filter":{"algorithm":"kalman","values":{"estimate":0.5,"errorVariance":0.01,"gain":0.1},"vectors":{},"samplesProcessed":256}}"""));
+            return route.FulfillAsync(KalmanView(streamId, lastSeq: n, samplesProcessed: 256));
         });
         try
         {
             await browser.PickStreamAsync(app.PageUri, streamId);
-            var panelSelector = $"[data-filter-panel='{streamId}']";
-            var panel = page.Locator(panelSelector);
-            await panel.Locator("summary").ClickAsync();
+            var (panelSelector, panel) = await OpenPanelAsync(page, streamId);
             await page.WaitForSelectorAsync($"{panelSelector}[data-state='unavailable']");
             // docs/websocket-bridge.md, "The page": a 503 or 429 shows its detail, an unreachable bridge says so.
             Assert.Equal(detail is null ? "The bridge cannot be reached; asking again." : detail + " Asking again.",
@@ -302,4 +290,17 @@ public sealed class FilterPanelTests(LivePageApp app, ITestOutputHelper output)
     /// <summary>The bridge's 200 answer to <c>GET /streams/{id}/filter</c>, with the given view, for a replaced route.</summary>
     private static RouteFulfillOptions FilterView(string json)
         => new() { Status = 200, ContentType = "application/json", Body = json };
+
+    /// <summary>A kalman stream's view on the deployment's default config (q 0.001, r 0.1), for a replaced route.</summary>
+    private static RouteFulfillOptions KalmanView(string streamId, long lastSeq, long samplesProcessed)
+        => FilterView($$$"""{"streamId":"{{{streamId}}}","lastSeq":{{{lastSeq}}},"config":{"algorithm":"kalman","params":{"q":0.001,"r":0.1},"source":"default","switchSeq":null},"filter":{"algorithm":"kalman","values":{"estimate":0.5,"errorVariance":0.01,"gain":0.1},"vectors":{},"samplesProcessed":{{{samplesProcessed}}}}}""");
+
+    /// <summary>The stream's filter panel, opened (its summary clicked): its selector, for state waits, and its locator.</summary>
+    private static async Task<(string Selector, ILocator Panel)> OpenPanelAsync(IPage page, string streamId)
+    {
+        var selector = $"[data-filter-panel='{streamId}']";
+        var panel = page.Locator(selector);
+        await panel.Locator("summary").ClickAsync();
+        return (selector, panel);
+    }
 }

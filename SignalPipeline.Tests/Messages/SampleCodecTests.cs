@@ -462,6 +462,12 @@ public sealed class SampleCodecTests
     public void A_field_given_twice_has_each_occurrence_checked_as_it_comes(string json, DecodeErrorCode expected, string? message)
     {
         Assert.False(SampleCodec.TryDecodeSampleChunk(Sensor1, Encoding.UTF8.GetBytes(json), null, out _, out var error));
+        AssertError(expected, message, error);
+    }
+
+    /// <summary>The error's code, and its whole message where the row gives one.</summary>
+    private static void AssertError(DecodeErrorCode expected, string? message, DecodeError error)
+    {
         Assert.Equal(expected, error.Code);
         if (message is not null)
         {
@@ -805,11 +811,7 @@ public sealed class SampleCodecTests
     public void Json_output_timestamps_are_required_integers_and_a_missing_array_is_named(string json, DecodeErrorCode expected, string? message)
     {
         Assert.False(SampleCodec.TryDecodeFilteredChunk(Sensor1, Encoding.UTF8.GetBytes(json), null, out _, out var error));
-        Assert.Equal(expected, error.Code);
-        if (message is not null)
-        {
-            Assert.Equal(message, error.Message);
-        }
+        AssertError(expected, message, error);
     }
 
     [Fact]
