@@ -176,11 +176,38 @@ public sealed class ProcessorStateTests
         // Twelve streams hold seq 2 after a gap, all since the same moment (as a restore leaves them): with
         // MaxBatchRecords 5 the held timeout releases five streams a batch (maintenance runs about once a second),
         // not all twelve in one transaction.
-        using var harness = new ProcessorHarness(configure: o =>
-        {
-            o.HeldChunkTimeoutSeconds = 30;
-            o.MaxBatchRecords = 5;
-        });
+        using var harness = new ProcessorHarness(configure: o => (o.HeldChunkTimeoutSeconds, o.MaxBatchRecords) = (30, 5));
+        var released = TwelveStreamsHoldingSinceTheSameMomentTimedOut(harness);
+        harness.Step(3); // no more without the next maintenance (once a second)
+        Assert.Equal(5, released());
+
+        harness.Time.Advance(TimeSpan.FromSeconds(1));
+        harness.StepUntil(() => released() > 5);
+        harness.Step(3);
+        Assert.Equal(10, released());
+
+        harness.Time.Advance(TimeSpan.FromSeconds(1));
+        harness.StepUntil(() => released() == 12);
+        Assert.Equal(12, harness.Telemetry.Gaps);
+    }
+
+    [Fact]
+    public void HeldChunksOfFewerStreamsThanMaxBatchRecordsTimingOutTogetherAreAllReleasedByOneBatch()
+    {
+        // The bound above only spreads what is over it: twelve streams under a bound of 100 are all released by the first
+        // maintenance after the timeout, across the four partitions, in one transaction.
+        using var harness = new ProcessorHarness(configure: o => (o.HeldChunkTimeoutSeconds, o.MaxBatchRecords) = (30, 100));
+        var released = TwelveStreamsHoldingSinceTheSameMomentTimedOut(harness);
+        Assert.Equal(12, released());
+        Assert.Equal(12, harness.Telemetry.Gaps);
+    }
+
+    /// <summary>
+    /// Twelve streams over four partitions each hold seq 2 after a gap, all since the same moment; then the held timeout
+    /// passes and the processor runs until a first stream is released. Returns how many streams are released so far.
+    /// </summary>
+    private static Func<int> TwelveStreamsHoldingSinceTheSameMomentTimedOut(ProcessorHarness harness)
+    {
         harness.Start();
         var streams = Enumerable.Range(0, 12).Select(i => $"held-{i}").ToList();
         foreach (var (stream, i) in streams.Select((s, i) => (s, i)))
@@ -196,17 +223,7 @@ public sealed class ProcessorStateTests
 
         harness.Time.Advance(TimeSpan.FromSeconds(31));
         harness.StepUntil(() => Released() > 0);
-        harness.Step(3); // no more without the next maintenance (once a second)
-        Assert.Equal(5, Released());
-
-        harness.Time.Advance(TimeSpan.FromSeconds(1));
-        harness.StepUntil(() => Released() > 5);
-        harness.Step(3);
-        Assert.Equal(10, Released());
-
-        harness.Time.Advance(TimeSpan.FromSeconds(1));
-        harness.StepUntil(() => Released() == 12);
-        Assert.Equal(12, harness.Telemetry.Gaps);
+        return Released;
     }
 
     [Fact]
