@@ -1,8 +1,12 @@
 using System.Net;
 using FilterGateway;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using SignalPipeline.Filters;
+using SignalPipeline.Tests.DevBroker;
+using SignalPipeline.Tests.FilterService;
 using SignalPipeline.Tests.Infrastructure;
 using static SignalPipeline.Tests.FilterService.FilterApi;
 
@@ -11,8 +15,9 @@ namespace SignalPipeline.Tests.FilterGateway;
 /// <summary>
 /// The gateway's active health policy (<see cref="ReachableHealthPolicy"/>, docs/filter-api.md "Active health checks,
 /// fast 503") seen from outside: a stand-in kalman service whose <c>/health</c> answers 5xx, hangs past
-/// <c>FilterGateway:HealthCheckTimeout</c> or answers 404, and what the gateway then answers for kalman, its own probes
-/// and <c>signalpipeline.gateway.requests.rejected{reason=no_healthy_destination}</c>.
+/// <c>FilterGateway:HealthCheckTimeout</c> or answers 404, or a kalman address where nothing listens (connection refused),
+/// and what the gateway then answers for kalman and the other algorithms, its own probes and
+/// <c>signalpipeline.gateway.requests.rejected{reason=no_healthy_destination}</c>.
 /// </summary>
 public sealed class GatewayHealthPolicyTests
 {
@@ -85,10 +90,58 @@ public sealed class GatewayHealthPolicyTests
         Assert.Equal(0, rejected.Sum());
     }
 
+    [Fact]
+    public async Task A_service_refusing_connections_gets_502_then_503_while_the_others_are_served_and_is_used_again_after_one_answered_probe()
+    {
+        // Nothing listens on kalman's port: each probe and each request fails to connect, after FilterGateway:ConnectRetries (2).
+        var port = DevBrokerProcess.FreePort();
+        await using var rig = await Rig.StartWithKalmanAtAsync(new Uri($"http://127.0.0.1:{port}/"));
+        var (client, rejected, failures) = (rig.Client, rig.Rejected, rig.ForwardErrors);
+
+        // Until the second failed probe the destination is still in use, and a request meets the closed port.
+        using (var unreachable = await PostAsync(client))
+        {
+            await AssertProblemAsync(unreachable, HttpStatusCode.BadGateway,
+                "The 'kalman' service could not be reached: no connection after 3 attempt(s) (FilterGateway:ConnectRetries). Retry later.",
+                "https://tools.ietf.org/html/rfc9110#section-15.6.3");
+        }
+
+        var statuses = await PostUntilAsync(client, HttpStatusCode.ServiceUnavailable);
+        AssertAll(statuses[..^1], HttpStatusCode.BadGateway);
+        using (var unavailable = await PostAsync(client))
+        {
+            await AssertProblemAsync(unavailable, HttpStatusCode.ServiceUnavailable,
+                "No healthy instance of the 'kalman' service: its health probe failed (checked every 2 s, FilterGateway:HealthCheckInterval). Retry later.",
+                "https://tools.ietf.org/html/rfc9110#section-15.6.4");
+            Assert.Equal(TimeSpan.FromSeconds(2), unavailable.Headers.RetryAfter?.Delta);
+        }
+
+        // Each 502 counted as a connect failure (the first request and those before the 503), each 503 as a rejection.
+        Assert.Equal(statuses.Count, failures.Sum(("reason", "connect")));
+        Assert.Equal(statuses.Count, failures.Sum());
+        Assert.Equal(2, rejected.Sum(("reason", "no_healthy_destination")));
+        Assert.Equal(2, rejected.Sum());
+        foreach (var other in FilterFactory.Registrations.Where(registration => registration.Name != "kalman"))
+        {
+            using var served = await PostAsync(client, other.Name);
+            Assert.True(served.StatusCode == HttpStatusCode.OK, $"{other.Name} answered {(int)served.StatusCode} while kalman was out");
+        }
+
+        await AssertGatewayHealthyAsync(client);
+
+        // A service comes up on the port: nothing is forwarded to it before it answers a probe, and one answered probe
+        // brings kalman back (the next is 2 s away).
+        var health = new ScriptedHealth(_ => Probe.Healthy);
+        await using var back = await StandInAsync(health, port);
+        AssertAll(await PostWhileAsync(client, () => health.Answered == 0), HttpStatusCode.ServiceUnavailable);
+        statuses = await PostUntilAsync(client, HttpStatusCode.OK);
+        AssertAll(statuses[..^1], HttpStatusCode.ServiceUnavailable);
+        Assert.Equal(1, health.Answered);
+    }
+
     /// <summary>
-    /// A stand-in kalman service (<c>/health</c> as the script says, any other request 200 <c>{}</c>) behind a gateway
-    /// that probes it every 0.2 s, giving each probe 0.5 s (a hanging one fails within a second); the gateway's
-    /// <c>requests.rejected</c> and a client of it.
+    /// A stand-in service behind a gateway that gives each probe 0.5 s (a hanging one fails within a second); the
+    /// gateway's <c>requests.rejected</c> and <c>forward_errors</c>, and a client of it.
     /// </summary>
     private sealed class Rig(InProcessHost service, InProcessHost gateway) : IAsyncDisposable
     {
@@ -96,24 +149,39 @@ public sealed class GatewayHealthPolicyTests
 
         public MetricCollector<long> Rejected { get; } = GatewayMetricsTests.CollectRejected(gateway);
 
+        public MetricCollector<long> ForwardErrors { get; } = FilterApiErrorRowTests.CollectForwardErrors(gateway);
+
+        /// <summary>The stand-in is kalman's, probed every 0.2 s.</summary>
         public static async Task<Rig> StartAsync(ScriptedHealth health)
         {
-            // Not MapGet: the endpoint of a mapped route runs after the pipeline, and app.Run would answer first.
-            var service = await InProcessHost.StartAsync(new Dictionary<string, string?>(), _ => { },
-                app => app.Run(context => context.Request.Path == "/health" ? health.AnswerAsync(context) : context.Response.WriteAsync("{}")));
-            var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
-            {
-                ["KALMAN_SERVICE_URL"] = service.Address.ToString(),
-                ["FilterGateway:HealthCheckInterval"] = "00:00:00.2",
-                ["FilterGateway:HealthCheckTimeout"] = "00:00:00.5",
-            });
-            return new Rig(service, gateway);
+            var service = await StandInAsync(health);
+            return await StartAsync(service, "00:00:00.2", new() { ["KALMAN_SERVICE_URL"] = service.Address.ToString() });
+        }
+
+        /// <summary>
+        /// Kalman at <paramref name="kalman"/>, every other algorithm at a stand-in that is always healthy; probed every
+        /// 2 s, so that a request sent at once is answered before the second probe can fail.
+        /// </summary>
+        public static async Task<Rig> StartWithKalmanAtAsync(Uri kalman)
+        {
+            var others = await StandInAsync(new ScriptedHealth(_ => Probe.Healthy));
+            return await StartAsync(others, "00:00:02", FilterFactory.Registrations.ToDictionary(
+                registration => registration.ServiceUrlSetting,
+                registration => (string?)(registration.Name == "kalman" ? kalman : others.Address).ToString()));
+        }
+
+        private static async Task<Rig> StartAsync(InProcessHost service, string interval, Dictionary<string, string?> settings)
+        {
+            settings["FilterGateway:HealthCheckInterval"] = interval;
+            settings["FilterGateway:HealthCheckTimeout"] = "00:00:00.5";
+            return new Rig(service, await GatewaySettingsTests.StartGatewayAsync(settings));
         }
 
         public async ValueTask DisposeAsync()
         {
             Client.Dispose();
             Rejected.Dispose();
+            ForwardErrors.Dispose();
             await gateway.DisposeAsync();
             await service.DisposeAsync();
         }
@@ -129,7 +197,14 @@ public sealed class GatewayHealthPolicyTests
         }
     }
 
-    private static Task<HttpResponseMessage> PostAsync(HttpClient client) => PostJsonAsync(client, "/kalman/audio/run", RunBody([0.2, 0.9]));
+    /// <summary>A stand-in service on <paramref name="port"/> (0: any): <c>/health</c> as the script says, any other request 200 <c>{}</c>.</summary>
+    private static Task<InProcessHost> StandInAsync(ScriptedHealth health, int port = 0) => InProcessHost.StartAsync(new Dictionary<string, string?>(),
+        builder => builder.WebHost.UseUrls($"http://127.0.0.1:{port}"),
+        // Not MapGet: the endpoint of a mapped route runs after the pipeline, and app.Run would answer first.
+        app => app.Run(context => context.Request.Path == "/health" ? health.AnswerAsync(context) : context.Response.WriteAsync("{}")));
+
+    private static Task<HttpResponseMessage> PostAsync(HttpClient client, string algorithm = "kalman")
+        => PostJsonAsync(client, $"/{algorithm}/audio/run", RunBody([0.2, 0.9]));
 
     /// <summary>Requests until one gets <paramref name="wanted"/>; every status seen, in order.</summary>
     private static async Task<List<HttpStatusCode>> PostUntilAsync(HttpClient client, HttpStatusCode wanted)
@@ -146,9 +221,11 @@ public sealed class GatewayHealthPolicyTests
         return statuses;
     }
 
-    private static void AssertAllServed(List<HttpStatusCode> statuses)
-        => Assert.True(statuses.All(status => status == HttpStatusCode.OK),
-            $"{statuses.Count(status => status != HttpStatusCode.OK)} of {statuses.Count} requests were not forwarded and answered 200: "
+    private static void AssertAllServed(List<HttpStatusCode> statuses) => AssertAll(statuses, HttpStatusCode.OK);
+
+    private static void AssertAll(List<HttpStatusCode> statuses, HttpStatusCode wanted)
+        => Assert.True(statuses.All(status => status == wanted),
+            $"{statuses.Count(status => status != wanted)} of {statuses.Count} requests were not answered {(int)wanted}: "
             + string.Join(", ", statuses.Distinct()));
 
     /// <summary>Requests every 10 ms while <paramref name="going"/> holds (about 20 within a probe interval); every status seen.</summary>

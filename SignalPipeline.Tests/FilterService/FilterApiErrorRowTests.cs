@@ -512,7 +512,8 @@ public sealed class FilterApiErrorRowTests
         Assert.Equal(1, failures.Sum());
     }
 
-    private static MetricCollector<long> CollectForwardErrors(InProcessHost gateway)
+    /// <summary>The gateway's <c>forward_errors</c> (also used by <c>GatewayHealthPolicyTests</c>).</summary>
+    internal static MetricCollector<long> CollectForwardErrors(InProcessHost gateway)
         => DocumentedMetric.Collect<long>(gateway.App.Services.GetRequiredService<IMeterFactory>(), GatewayMetrics.MeterName,
             "signalpipeline.gateway.forward_errors");
 
