@@ -111,9 +111,9 @@ public sealed class GatewayHealthPolicyTests
         using (var unavailable = await PostAsync(client))
         {
             await AssertProblemAsync(unavailable, HttpStatusCode.ServiceUnavailable,
-                "No healthy instance of the 'kalman' service: its health probe failed (checked every 2 s, FilterGateway:HealthCheckInterval). Retry later.",
+                "No healthy instance of the 'kalman' service: its health probe failed (checked every 5 s, FilterGateway:HealthCheckInterval). Retry later.",
                 "https://tools.ietf.org/html/rfc9110#section-15.6.4");
-            Assert.Equal(TimeSpan.FromSeconds(2), unavailable.Headers.RetryAfter?.Delta);
+            Assert.Equal(TimeSpan.FromSeconds(5), unavailable.Headers.RetryAfter?.Delta);
         }
 
         // Each 502 counted as a connect failure (the first request and those before the 503), each 503 as a rejection.
@@ -130,7 +130,7 @@ public sealed class GatewayHealthPolicyTests
         await AssertGatewayHealthyAsync(client);
 
         // A service comes up on the port: nothing is forwarded to it before it answers a probe, and one answered probe
-        // brings kalman back (the next is 2 s away).
+        // brings kalman back (the next is 5 s away).
         var health = new ScriptedHealth(_ => Probe.Healthy);
         await using var back = await StandInAsync(health, port);
         AssertAll(await PostWhileAsync(client, () => health.Answered == 0), HttpStatusCode.ServiceUnavailable);
@@ -160,12 +160,12 @@ public sealed class GatewayHealthPolicyTests
 
         /// <summary>
         /// Kalman at <paramref name="kalman"/>, every other algorithm at a stand-in that is always healthy; probed every
-        /// 2 s, so that a request sent at once is answered before the second probe can fail.
+        /// 5 s, so that a request sent at once is answered before the second probe can fail, even on a loaded machine.
         /// </summary>
         public static async Task<Rig> StartWithKalmanAtAsync(Uri kalman)
         {
             var others = await StandInAsync(new ScriptedHealth(_ => Probe.Healthy));
-            return await StartAsync(others, "00:00:02", FilterFactory.Registrations.ToDictionary(
+            return await StartAsync(others, "00:00:05", FilterFactory.Registrations.ToDictionary(
                 registration => registration.ServiceUrlSetting,
                 registration => (string?)(registration.Name == "kalman" ? kalman : others.Address).ToString()));
         }
