@@ -114,6 +114,27 @@ internal sealed class RawWebSocketClient : IDisposable
         return (opcode, fin, payload);
     }
 
+    /// <summary>The next server frame, which must be a close: its status code and reason.</summary>
+    public async Task<(ushort Status, string Reason)> ReadCloseAsync()
+    {
+        var close = await ReadFrameAsync();
+        Assert.Equal(Close, close?.Opcode);
+        return (BinaryPrimitives.ReadUInt16BigEndian(close!.Value.Payload), Encoding.UTF8.GetString(close.Value.Payload.AsSpan(2)));
+    }
+
+    /// <summary>Whether the next read finds the connection ended (an end of stream or a reset) rather than a frame.</summary>
+    public async Task<bool> EndsBeforeAnotherFrameAsync()
+    {
+        try
+        {
+            return await ReadFrameAsync() is null;
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+    }
+
     public void Dispose() => _tcp.Dispose();
 
     /// <summary>Ends the connection with a reset (no close frame, no FIN), as a client whose process is killed.</summary>
