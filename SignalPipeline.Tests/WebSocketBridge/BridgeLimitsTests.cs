@@ -357,7 +357,7 @@ public sealed class BridgeLimitsTests
     /// <summary>
     /// A client that never answers the bridge's close frame (here the idle close, 1008) is cut 5 s after it was sent: the
     /// connection ends, its client is gone from <c>clients</c>, and it is counted once, under the close's reason
-    /// (docs/websocket-bridge.md, "Protocol"). A raw socket, since <c>ClientWebSocket</c> answers a close by itself.
+    /// (docs/websocket-bridge.md, "Protocol"). A raw socket, which answers nothing unless told.
     /// </summary>
     [Fact]
     public async Task AClientThatNeverAnswersTheBridgesCloseIsCutFiveSecondsLaterAndCountedOnceUnderTheClosesReason()

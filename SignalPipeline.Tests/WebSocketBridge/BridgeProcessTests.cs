@@ -54,7 +54,8 @@ public sealed class BridgeProcessTests
     {
         // What Kubernetes sends a pod that stops (docs/websocket-bridge.md, close codes: 1001 "the bridge is shutting
         // down"); until now only an in-process host's stop was tested. Under the AppHost a stopped bridge was seen to
-        // leave the page's socket open through the proxy: here nothing stands between the client and the process.
+        // leave the page's socket open through the proxy: here nothing stands between the client and the process. The
+        // client answers the close as a browser does; one that does not is the next test.
         using var cluster = MockKafkaCluster.Start(1);
         await using var bridge = await RunningBridge.StartAsync(cluster);
         await using var client = await BridgeTestClient.ConnectAsync(bridge.Address);
@@ -63,6 +64,7 @@ public sealed class BridgeProcessTests
         await bridge.TerminateAsync();
 
         var (status, reason) = await client.ReceiveCloseAsync().WaitAsync(Patience);
+        await client.AnswerCloseAsync().WaitAsync(Patience);
         await bridge.Process.WaitForExitAsync().WaitAsync(Patience);
 
         Assert.Equal(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, status);
@@ -75,7 +77,7 @@ public sealed class BridgeProcessTests
     {
         // A client that reads the 1001 and answers nothing is cut 5 s after it (docs/websocket-bridge.md, "Protocol"), so
         // it does not hold the stop: Kestrel would wait for its connection up to HostOptions.ShutdownTimeout (30 s). A raw
-        // socket, since ClientWebSocket answers a close by itself; 20 s is a bound for "it did not wait for that", not a timing.
+        // socket, which answers nothing unless told; 20 s is a bound for "it did not wait for that", not a timing.
         using var cluster = MockKafkaCluster.Start(1);
         await using var bridge = await RunningBridge.StartAsync(cluster);
         using var deaf = await RawWebSocketClient.ConnectAsync(bridge.Address);

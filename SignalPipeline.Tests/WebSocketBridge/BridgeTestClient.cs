@@ -92,7 +92,10 @@ internal sealed class BridgeTestClient : IAsyncDisposable
         }
     }
 
-    /// <summary>Reads until the server's close frame arrives; returns it.</summary>
+    /// <summary>
+    /// Reads until the server's close frame arrives; returns it. The close is not answered (<c>ClientWebSocket</c> does
+    /// not answer one by itself: it stays in <c>CloseReceived</c>); <see cref="AnswerCloseAsync"/> answers it as a browser does.
+    /// </summary>
     public async Task<(WebSocketCloseStatus? Status, string? Reason)> ReceiveCloseAsync()
     {
         while (await ReceiveAsync() is { } message)
@@ -102,6 +105,10 @@ internal sealed class BridgeTestClient : IAsyncDisposable
 
         return (_socket.CloseStatus, _socket.CloseStatusDescription);
     }
+
+    /// <summary>Answers the server's close frame with the same status, as a browser does on its own.</summary>
+    public Task AnswerCloseAsync()
+        => _socket.CloseOutputAsync(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
 
     public async ValueTask DisposeAsync()
     {
