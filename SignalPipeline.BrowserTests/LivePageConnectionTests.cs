@@ -8,7 +8,8 @@ namespace SignalPipeline.BrowserTests;
 /// sent (1003, 1007, 1008, 1009) it says so and waits for the selection to change; any other close it retries, after 1 s
 /// doubling to 8 s. The idle close is the real bridge's; the others are made in the browser on a socket to the real bridge
 /// (a bridge stopped by its stop command under the AppHost left the page's socket open and "live" for 90 s: its 1001 did
-/// not reach the page through the AppHost's proxy).
+/// not reach the page through the AppHost's proxy; so a socket that stays silent while <c>/streams</c> gets no answer is
+/// given up, the last test).
 /// </summary>
 [Collection(LivePageApp.Collection)]
 [Trait("Category", "AppHost")] // starts the whole AppHost (LivePageApp), as SignalPipeline.Tests' Category=AppHost tests do
@@ -89,16 +90,7 @@ public sealed class LivePageConnectionTests(LivePageApp app, ITestOutputHelper o
         });
         try
         {
-            await browser.PickStreamAsync(app.PageUri, streamId);
-            await page.WaitForFunctionAsync("() => Number(document.body.dataset.frames) > 0");
-            // Every text the status shows, in order: a retried close's shows only until the retry starts.
-            await page.EvaluateAsync("""
-                () => {
-                  const el = document.getElementById('connection');
-                  window.connectionTexts = [];
-                  new MutationObserver(() => window.connectionTexts.push(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
-                }
-                """);
+            await ShowStreamAndRecordConnectionTextsAsync(browser, streamId);
 
             await (await firstSocket.Task.WaitAsync(Browser.Timeout)).CloseAsync(new WebSocketRouteCloseOptions { Code = code, Reason = reason });
             var said = reason.Length > 0 ? $" ({reason})" : "";
@@ -127,5 +119,79 @@ public sealed class LivePageConnectionTests(LivePageApp app, ITestOutputHelper o
         {
             output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
         }
+    }
+
+    /// <summary>
+    /// A bridge gone behind a proxy that keeps the page's side of the socket open (seen under the AppHost): the socket stays
+    /// open and brings nothing, and <c>/streams</c> gets no answer. The page gives that socket up after two unanswered polls
+    /// and as long a silence, says so and connects again; while the bridge is away a new socket is closed at once (what a
+    /// proxy with nothing behind it does) and the page goes on retrying; once the bridge is back it is live again.
+    /// </summary>
+    [Fact]
+    public async Task A_silent_socket_while_streams_gets_no_answer_is_given_up_and_the_page_connects_again()
+    {
+        var streamId = app.StreamId;
+        await using var browser = await Browser.OpenAsync();
+        var page = browser.Page;
+        var gone = false;
+        var sockets = 0;
+        await page.RouteAsync("**/streams", route => Volatile.Read(ref gone) ? route.AbortAsync("connectionrefused") : route.ContinueAsync());
+        await page.RouteWebSocketAsync("**/ws", ws =>
+        {
+            Interlocked.Increment(ref sockets);
+            if (Volatile.Read(ref gone))
+            {
+                _ = ws.CloseAsync();
+                return;
+            }
+
+            // What the bridge sends reaches the page only while it is there; what the page sends passes as it is.
+            var server = ws.ConnectToServer();
+            server.OnMessage(frame =>
+            {
+                if (!Volatile.Read(ref gone) && frame.Text is { } text) // the bridge sends text messages only
+                {
+                    ws.Send(text);
+                }
+            });
+        });
+        try
+        {
+            await ShowStreamAndRecordConnectionTextsAsync(browser, streamId);
+
+            Volatile.Write(ref gone, true);
+            await page.WaitForFunctionAsync("() => window.connectionTexts.includes('the bridge does not answer; retrying')");
+            await page.WaitForFunctionAsync("() => window.connectionTexts.filter(t => t.startsWith('disconnected')).length > 0");
+            Assert.True(Volatile.Read(ref sockets) >= 2, $"{sockets} sockets");
+            var texts = await page.EvaluateAsync<string[]>("() => window.connectionTexts");
+            Assert.Equal(["the bridge does not answer; retrying", "connecting…"], texts[..2]);
+
+            Volatile.Write(ref gone, false);
+            await page.WaitForSelectorAsync("#connection[data-state='open']");
+            var frames = int.Parse(await page.Locator("body").GetAttributeAsync("data-frames") ?? "0");
+            await page.WaitForFunctionAsync("n => Number(document.body.dataset.frames) > n", frames);
+            Assert.Equal("live", (await page.Locator("#connection").TextContentAsync())!.Trim());
+        }
+        finally
+        {
+            output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
+        }
+    }
+
+    /// <summary>
+    /// Picks the stream, waits for its first frames, then records every text the connection status shows, in order, in
+    /// <c>window.connectionTexts</c> (a retried close's text shows only until the retry starts).
+    /// </summary>
+    private async Task ShowStreamAndRecordConnectionTextsAsync(Browser browser, string streamId)
+    {
+        await browser.PickStreamAsync(app.PageUri, streamId);
+        await browser.Page.WaitForFunctionAsync("() => Number(document.body.dataset.frames) > 0");
+        await browser.Page.EvaluateAsync("""
+            () => {
+              const el = document.getElementById('connection');
+              window.connectionTexts = [];
+              new MutationObserver(() => window.connectionTexts.push(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
+            }
+            """);
     }
 }

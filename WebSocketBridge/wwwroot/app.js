@@ -9,6 +9,7 @@
   const LATENCY_SAMPLES = 1000;       // chunks kept for the p50/p99 figures
   const FIGURE_INTERVAL_MS = 250;     // figures change at most 4 times a second, so they stay readable
   const STREAMS_POLL_MS = 2000;
+  const UNREACHABLE_POLLS = 2;        // /streams unreachable this many polls in a row, and the socket silent as long: the bridge is gone
   const MAX_SERVER_POINTS = 24000;
   const AUTO_SELECTED = 3;            // streams shown before the user picks any
   const MAX_SELECTED = 256;           // the bridge's Bridge:MaxSubscriptionsPerClient default: more is closed 1008
@@ -44,6 +45,8 @@
     framePending: false,
     framesReceived: 0,
     dropped: 0,
+    lastMessageAt: 0,   // performance.now() of the socket's last message (or of its opening)
+    unreachablePolls: 0,
   };
 
   // ---- connection ----------------------------------------------------------------------------------------------
@@ -53,6 +56,7 @@
     url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const socket = new WebSocket(url);
     state.socket = socket;
+    state.lastMessageAt = performance.now();
     setConnection('connecting', 'connecting…');
 
     socket.onopen = () => {
@@ -62,6 +66,7 @@
       if (state.paused) send({ type: 'pause' });
     };
     socket.onmessage = (event) => {
+      state.lastMessageAt = performance.now();
       const message = JSON.parse(event.data);
       if (message.type === 'data') onData(message);
     };
@@ -73,10 +78,30 @@
         setConnection('closed', `closed by the bridge${reason}; change the selection to reconnect`);
         return;
       }
-      setConnection('closed', `disconnected${reason}; retrying`);
-      setTimeout(connect, state.reconnectDelay);
-      state.reconnectDelay = Math.min(state.reconnectDelay * 2, 8000);
+      retry(`disconnected${reason}; retrying`);
     };
+  }
+
+  function retry(text) {
+    setConnection('closed', text);
+    setTimeout(connect, state.reconnectDelay);
+    state.reconnectDelay = Math.min(state.reconnectDelay * 2, 8000);
+  }
+
+  // A socket can stay open with nothing behind it: a proxy that keeps the page's side of the connection while the bridge
+  // is gone (seen under the AppHost), or a host that vanished without a reset. So when /streams cannot be reached for
+  // UNREACHABLE_POLLS polls in a row and the socket has brought nothing for as long, the page gives that socket up and
+  // connects again (with the same backoff), instead of showing "live" over a dead connection.
+  function checkReachable(reached) {
+    state.unreachablePolls = reached ? 0 : state.unreachablePolls + 1;
+    const socket = state.socket;
+    const silentMs = performance.now() - state.lastMessageAt;
+    if (reached || state.unreachablePolls < UNREACHABLE_POLLS || silentMs < UNREACHABLE_POLLS * STREAMS_POLL_MS) return;
+    if (!socket || socket.readyState === WebSocket.CLOSING || socket.readyState === WebSocket.CLOSED) return;
+    state.unreachablePolls = 0;
+    state.socket = null; // its close, whenever it comes, is no longer this page's
+    socket.close();
+    retry('the bridge does not answer; retrying');
   }
 
   function send(message) {
@@ -355,12 +380,16 @@
   // ---- stream picker -------------------------------------------------------------------------------------------
 
   async function pollStreams() {
+    let reached = false;
     try {
       const response = await fetch('streams', { cache: 'no-store' });
+      // A 502 or 504 is a proxy's answer for a bridge it cannot reach; any other answer is the bridge's own.
+      reached = response.status !== 502 && response.status !== 504;
       if (response.ok) renderStreams(await response.json());
     } catch {
-      // The bridge is restarting; the next poll will tell.
+      // No answer at all: the bridge is restarting or gone (checkReachable decides which, with the socket's silence).
     }
+    checkReachable(reached);
     setTimeout(pollStreams, STREAMS_POLL_MS);
   }
 
