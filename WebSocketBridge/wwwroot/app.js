@@ -9,6 +9,7 @@
   const LATENCY_SAMPLES = 1000;       // chunks kept for the p50/p99 figures
   const FIGURE_INTERVAL_MS = 250;     // figures change at most 4 times a second, so they stay readable
   const STREAMS_POLL_MS = 2000;
+  const STREAMS_TIMEOUT_MS = 3000;     // a /streams poll not answered by then counts as unanswered
   const UNREACHABLE_POLLS = 2;        // /streams unreachable this many polls in a row, and the socket silent as long: the bridge is gone
   const MAX_SERVER_POINTS = 24000;
   const AUTO_SELECTED = 3;            // streams shown before the user picks any
@@ -382,12 +383,13 @@
   async function pollStreams() {
     let reached = false;
     try {
-      const response = await fetch('streams', { cache: 'no-store' });
+      // With a time limit: the AppHost's proxy, its bridge gone, accepts the request and never answers it.
+      const response = await fetch('streams', { cache: 'no-store', signal: AbortSignal.timeout(STREAMS_TIMEOUT_MS) });
       // A 502 or 504 is a proxy's answer for a bridge it cannot reach; any other answer is the bridge's own.
       reached = response.status !== 502 && response.status !== 504;
       if (response.ok) renderStreams(await response.json());
     } catch {
-      // No answer at all: the bridge is restarting or gone (checkReachable decides which, with the socket's silence).
+      // No answer at all, or none in time: the bridge is restarting or gone (checkReachable decides, with the socket's silence).
     }
     checkReachable(reached);
     setTimeout(pollStreams, STREAMS_POLL_MS);
