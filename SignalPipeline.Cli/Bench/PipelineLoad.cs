@@ -181,21 +181,25 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
         var nextReport = TimeSpan.FromSeconds(1);
         var (lastReport, lastSamples) = (TimeSpan.Zero, Interlocked.Read(ref _deliveredSamples));
         var stream = 0;
-        while (clock.Elapsed < end)
+        var startMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+        // One clock read per record produced, which also stamps it (timestamp-ms): three reads and a wall-clock one per
+        // record were a few percent of the bench's CPU at 64 samples a chunk (issue 14).
+        for (var now = clock.Elapsed; now < end; now = clock.Elapsed)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (windowStartSamples is null && clock.Elapsed >= settings.Warmup)
+            if (windowStartSamples is null && now >= settings.Warmup)
             {
                 windowStartSamples = Interlocked.Read(ref _deliveredSamples);
                 windowStartChunks = Interlocked.Read(ref _deliveredChunks);
-                windowStart = clock.Elapsed;
+                windowStart = now;
                 cpu = ProcessCpu.Snapshot();
             }
 
-            if (clock.Elapsed >= nextReport)
+            if (now >= nextReport)
             {
                 nextReport += TimeSpan.FromSeconds(1);
-                var (now, samples) = (clock.Elapsed, Interlocked.Read(ref _deliveredSamples));
+                var samples = Interlocked.Read(ref _deliveredSamples);
                 var phase = windowStartSamples is { } from
                     ? $"measured so far {(samples - from) / (now - windowStart).TotalSeconds / 1e6:0.00} M"
                     : "warming up";
@@ -210,7 +214,7 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
                 continue;
             }
 
-            Produce(producer, stream, chunks[stream]);
+            Produce(producer, stream, chunks[stream], startMs + (long)now.TotalMilliseconds);
             stream = (stream + 1) % chunks.Length;
         }
 
@@ -244,9 +248,10 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
         while (clock.Elapsed < duration)
         {
             var due = (long)(clock.Elapsed.TotalSeconds * chunksPerSecond) - sent;
+            var nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             for (; due > 0; due--, sent++)
             {
-                Produce(producer, stream, chunks[stream]);
+                Produce(producer, stream, chunks[stream], nowMs);
                 stream = (stream + 1) % chunks.Length;
             }
 
@@ -276,12 +281,14 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
         }
     }
 
-    private void Produce(IProducer<byte[], byte[]> producer, int stream, double[] samples)
+    private void Produce(IProducer<byte[], byte[]> producer, int stream, double[] samples) => Produce(producer, stream, samples, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+
+    private void Produce(IProducer<byte[], byte[]> producer, int stream, double[] samples, long timestampMs)
     {
         // JSON samples are formatted once per stream: the load generator shares the 2 cores with what it measures, and
         // formatting 4096 doubles per chunk took a third of a core.
         var chunk = new SampleChunk(_streamIds[stream], _nextSeq[stream]++, samples, SampleRate: 8000,
-            TimestampMs: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())
+            TimestampMs: timestampMs)
         {
             Format = settings.Format,
             SignalJson = settings.Format == SampleFormat.Json ? _signalJson[stream] ??= JsonSerializer.SerializeToUtf8Bytes(samples) : default,
@@ -330,7 +337,6 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
                 continue;
             }
 
-            var received = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             var identity = result.Message.Value;
             if (!identity.IsReadable)
             {
@@ -351,7 +357,9 @@ public sealed class PipelineLoad(PipelineLoadSettings settings, IProgress<string
 
             if (identity.TimestampMs >= Volatile.Read(ref _latencyFromMs))
             {
-                _latency.Record(received - identity.TimestampMs);
+                // The clock is read for latency records only: at 64 samples a chunk a clock read per record was a few
+                // percent of the bench's CPU, which it shares with what it measures (issue 14).
+                _latency.Record(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - identity.TimestampMs);
             }
 
             // Every chunk the bench produces has ChunkSamples samples (the pass-through copies them, the processor keeps the count).
