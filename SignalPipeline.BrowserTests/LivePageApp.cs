@@ -63,6 +63,25 @@ public sealed class LivePageApp : IAsyncLifetime
         _producing = [Task.Run(() => ProduceFiltered(bootstrap, _stop.Token)), Task.Run(() => ProduceRaw(bootstrap, _stop.Token))];
     }
 
+    /// <summary>
+    /// Stops the bridge with its Aspire stop command, as the dashboard's Stop button does (SIGTERM to the process), and
+    /// returns once it has exited; the AppHost's proxy keeps listening on <see cref="PageUri"/>.
+    /// </summary>
+    public async Task StopBridgeAsync()
+    {
+        var result = await _app!.ResourceCommands.ExecuteCommandAsync(Bridge, KnownResourceCommands.StopCommand).WaitAsync(StartTimeout);
+        Assert.True(result.Success, $"Stopping {Bridge} failed: {result.Message}");
+        await _app.ResourceNotifications.WaitForResourceAsync(Bridge, KnownResourceStates.TerminalStates).WaitAsync(StartTimeout);
+    }
+
+    /// <summary>Starts the bridge again with its Aspire start command and returns once it is healthy.</summary>
+    public async Task StartBridgeAsync()
+    {
+        var result = await _app!.ResourceCommands.ExecuteCommandAsync(Bridge, KnownResourceCommands.StartCommand).WaitAsync(StartTimeout);
+        Assert.True(result.Success, $"Starting {Bridge} again failed: {result.Message}");
+        await _app.ResourceNotifications.WaitForResourceHealthyAsync(Bridge).WaitAsync(StartTimeout);
+    }
+
     /// <summary>A noisy two-tone signal at about 4000 samples/s in chunks of 200, with a moving average as "filtered".</summary>
     private async Task ProduceFiltered(string bootstrap, CancellationToken stop)
     {

@@ -7,9 +7,9 @@ namespace SignalPipeline.BrowserTests;
 /// How the live page answers the bridge closing its WebSocket (docs/websocket-bridge.md, "The page"): closed for what it
 /// sent (1003, 1007, 1008, 1009) it says so and waits for the selection to change; any other close it retries, after 1 s
 /// doubling to 8 s. The idle close is the real bridge's; the others are made in the browser on a socket to the real bridge
-/// (a bridge stopped by its stop command under the AppHost left the page's socket open and "live" for 90 s: its 1001 did
-/// not reach the page through the AppHost's proxy; so a socket that stays silent while <c>/streams</c> gets no answer is
-/// given up, the last test).
+/// (a bridge stopped by its stop command under the AppHost once left the page's socket open and "live" for 90 s: its 1001
+/// did not reach the page through the AppHost's proxy; so a socket that stays silent while <c>/streams</c> gets no answer
+/// is given up, a test below), and the real stop and start under the AppHost, the last test.
 /// </summary>
 [Collection(LivePageApp.Collection)]
 [Trait("Category", "AppHost")] // starts the whole AppHost (LivePageApp), as SignalPipeline.Tests' Category=AppHost tests do
@@ -177,6 +177,48 @@ public sealed class LivePageConnectionTests(LivePageApp app, ITestOutputHelper o
         finally
         {
             output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
+        }
+    }
+
+    /// <summary>
+    /// The real case the test above stands in for: the bridge stopped with its Aspire stop command and started again,
+    /// the page's socket and <c>/streams</c> going through the AppHost's proxy. Whether the bridge's 1001 reaches the page
+    /// ("disconnected (1001 ...); retrying") or the proxy holds the socket open ("the bridge does not answer; retrying"),
+    /// the page must stop showing "live" while the bridge is gone, keep retrying, and be live with new frames once it is back.
+    /// </summary>
+    [Fact]
+    public async Task The_bridge_stopped_and_started_again_with_its_Aspire_commands_the_page_says_it_is_gone_and_goes_live_again()
+    {
+        await using var browser = await Browser.OpenAsync();
+        var page = browser.Page;
+        var stopped = false;
+        try
+        {
+            await ShowStreamAndRecordConnectionTextsAsync(browser, app.StreamId);
+            stopped = true;
+            await app.StopBridgeAsync();
+            await page.WaitForFunctionAsync(
+                "() => window.connectionTexts.some(t => t.startsWith('disconnected') || t === 'the bridge does not answer; retrying')",
+                null, new PageWaitForFunctionOptions { Timeout = 60_000 });
+            Assert.NotEqual("live", (await page.Locator("#connection").TextContentAsync())!.Trim());
+
+            stopped = false;
+            await app.StartBridgeAsync();
+            var frames = int.Parse(await page.Locator("body").GetAttributeAsync("data-frames") ?? "0");
+            await page.WaitForFunctionAsync(
+                "n => document.getElementById('connection').dataset.state === 'open' && Number(document.body.dataset.frames) > n",
+                frames, new PageWaitForFunctionOptions { Timeout = 60_000 });
+            Assert.Equal("live", (await page.Locator("#connection").TextContentAsync())!.Trim());
+        }
+        finally
+        {
+            output.WriteLine("Connection texts: " + string.Join(" | ", await page.EvaluateAsync<string[]?>("() => window.connectionTexts ?? []") ?? []));
+            output.WriteLine("Browser console:" + Environment.NewLine + browser.Console);
+            if (stopped)
+            {
+                // The other tests share this app and its bridge.
+                await app.StartBridgeAsync();
+            }
         }
     }
 
