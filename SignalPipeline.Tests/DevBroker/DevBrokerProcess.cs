@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using SignalPipeline.Tests.Infrastructure;
 
 namespace SignalPipeline.Tests.DevBroker;
@@ -43,7 +41,7 @@ public sealed class DevBrokerProcess : IDisposable
     /// <summary>Starts it on free HTTP and bootstrap ports with <c>--Section:Key=value</c> style arguments.</summary>
     public static DevBrokerProcess Start(params string[] arguments)
     {
-        var (httpPort, bootstrapPort) = (FreePort(), FreePort());
+        var (httpPort, bootstrapPort) = (LoopbackPort.Free(), LoopbackPort.Free());
         var start = ExternalProcess.Command("dotnet",
             [RepositoryLayout.OutputAssembly("SignalPipeline.DevBroker"), $"--urls=http://127.0.0.1:{httpPort}", $"--DevBroker:BootstrapPort={bootstrapPort}", .. arguments]);
         start.RedirectStandardOutput = true;
@@ -111,14 +109,6 @@ public sealed class DevBrokerProcess : IDisposable
         {
             return false;
         }
-    }
-
-    /// <summary>A loopback port free a moment ago (nothing listens on it once this returns).</summary>
-    internal static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private sealed class DevBrokerExitedException(string message) : Exception(message);

@@ -93,7 +93,7 @@ public sealed class GatewayHealthPolicyTests
     public async Task A_service_refusing_connections_gets_502_then_503_while_the_others_are_served_and_is_used_again_after_one_answered_probe()
     {
         // Nothing listens on kalman's port: each probe and each request fails to connect, after FilterGateway:ConnectRetries (2).
-        var port = GatewayMetricsTests.FreePort();
+        var port = LoopbackPort.Free();
         await using var rig = await Rig.StartWithKalmanAtAsync(new Uri($"http://127.0.0.1:{port}/"));
         var (client, rejected, failures) = (rig.Client, rig.Rejected, rig.ForwardErrors);
 

@@ -1,6 +1,5 @@
 using System.Diagnostics.Metrics;
 using System.Net;
-using System.Net.Sockets;
 using FilterService;
 using FilterGateway;
 using Microsoft.AspNetCore.Builder;
@@ -70,7 +69,7 @@ public sealed class GatewayMetricsTests
     [Fact]
     public async Task Each_503_for_a_dead_service_is_counted_with_reason_no_healthy_destination()
     {
-        var port = FreePort();
+        var port = LoopbackPort.Free();
         await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
         {
             ["KALMAN_SERVICE_URL"] = $"http://127.0.0.1:{port}/",
@@ -128,12 +127,5 @@ public sealed class GatewayMetricsTests
             Assert.True(DateTime.UtcNow < deadline, "a normal request was never served again");
             await Task.Delay(100);
         }
-    }
-
-    internal static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

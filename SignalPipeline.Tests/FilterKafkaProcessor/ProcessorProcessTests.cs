@@ -72,7 +72,7 @@ public sealed class ProcessorProcessTests
         using var processor = await RunningProcessor.StartAsync(broker, new()
         {
             ["FILTER_MODE"] = "remote",
-            ["FILTER_GATEWAY_URL"] = $"http://127.0.0.1:{DevBrokerProcess.FreePort()}",
+            ["FILTER_GATEWAY_URL"] = $"http://127.0.0.1:{LoopbackPort.Free()}",
             ["Processor__MaxBatchAttempts"] = "1",
         });
         using (var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build())
