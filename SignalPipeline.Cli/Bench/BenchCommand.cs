@@ -83,6 +83,10 @@ public static class BenchCommand
         var output = new Option<string?>("--output") { Description = "Markdown file whose bench sections are rewritten (default docs/benchmarks.md, which a --quick run leaves alone and whose pipeline section only a run of every pipeline scenario and case rewrites)." };
         var noWrite = new Option<bool>("--no-write") { Description = "Print the tables only." };
         var only = new Option<string?>("--case") { Description = "Run only the pipeline cases whose label contains this text (e.g. 'kalman, binary')." };
+        var loadNice = new Option<int?>("--load-nice")
+        {
+            Description = $"What the bench's producer and output consumer add to their nice value, 0 to {LoadPriority.MaxNice} (default {LoadPriority.DefaultNice}): the processes measured run first on the cores they share; 0 runs the load at the bench's priority (before 2026-12-07).",
+        };
         var processorSettings = new Option<string[]>("--processor-env")
         {
             Description = "KEY=VALUE set in the processors' environment (repeatable), to compare settings, e.g. Processor__MaxBatchBytes=2097152 or Kafka__Producer__linger.ms=5.",
@@ -91,7 +95,7 @@ public static class BenchCommand
 
         var command = new Command("bench", "Measure the pipeline end to end (throughput with nothing lost, latency percentiles) and the gateway under HTTP load.")
         {
-            quick, scenarios, brokers, repeats, configuration, output, noWrite, only, processorSettings,
+            quick, scenarios, brokers, repeats, configuration, output, noWrite, only, loadNice, processorSettings,
         };
         command.Subcommands.Add(PassthroughCopy.Create());
         // VerbAction, as the operations verbs: a cluster that does not answer is one error line naming it, exit 1, and
@@ -130,6 +134,12 @@ public static class BenchCommand
                 return 2;
             }
 
+            if (parse.GetValue(loadNice) is { } nice && nice is < 0 or > LoadPriority.MaxNice)
+            {
+                Console.Error.WriteLine($"error: --load-nice must be 0 to {LoadPriority.MaxNice}, was {nice}.");
+                return 2;
+            }
+
             var overrides = new Dictionary<string, string>();
             foreach (var setting in parse.GetValue(processorSettings) ?? [])
             {
@@ -159,6 +169,8 @@ public static class BenchCommand
                 throw new UsageException(missingBuild); // VerbAction: one error line, exit 2
             }
 
+            // The thread that starts every service and worker is made now, at the bench's own priority (LoadPriority).
+            LoadPriority.Prepare();
             var cluster = Cluster(parse.GetValue(brokers));
 
             // The state and mixed scenarios write their own sections of the file.
@@ -178,7 +190,10 @@ public static class BenchCommand
                 return state | mixed;
             }
 
-            var runner = new BenchRunner(env, selected, cluster, runs, parse.GetValue(only), overrides);
+            var runner = new BenchRunner(env, selected, cluster, runs, parse.GetValue(only), overrides)
+            {
+                LoadNice = parse.GetValue(loadNice) ?? LoadPriority.DefaultNice,
+            };
             var report = await runner.RunAsync(cancellationToken);
             if (selected.Intersect(PipelineScenarios).Any())
             {
@@ -256,11 +271,17 @@ public sealed class BenchRunner(
 
     private const double LatencyRate = 1_000_000;
     private const int BridgeClients = 200;
-    private readonly Progress<string> _progress = new(line => Console.WriteLine(line));
+
+    // Written by the reporting thread itself: Progress<T> would queue each line to the thread pool, and a queue from the
+    // load's lowered thread can make a pool thread that inherits its priority (LoadPriority).
+    private readonly IProgress<string> _progress = new ConsoleLines();
+
+    /// <summary>What the load adds to its threads' nice value (<c>--load-nice</c>, <see cref="LoadPriority"/>).</summary>
+    public int LoadNice { get; init; } = LoadPriority.DefaultNice;
 
     public async Task<BenchReport> RunAsync(CancellationToken cancellationToken)
     {
-        var report = new BenchReport(env, brokers, repeats) { ProcessorOverrides = processorOverrides };
+        var report = new BenchReport(env, brokers, repeats) { ProcessorOverrides = processorOverrides, LoadNice = LoadNice };
         var pythonReady = !scenarios.Contains("records") || PeerProcess.PythonReady();
         if (!pythonReady)
         {
@@ -461,7 +482,10 @@ public sealed class BenchRunner(
                 // At most ~8 MiB of input in flight (~1 MiB per partition, ~2 MiB of output with raw + filtered): the dev
                 // broker keeps only the newest ~5 MiB of each partition, so the output consumer must never lag more.
                 // A JSON sample takes ~20 bytes.
-                MaxBacklogSamples: 8 * 1024 * 1024 / (@case.Format == SampleFormat.Json ? 24 : sizeof(double))), _progress);
+                MaxBacklogSamples: 8 * 1024 * 1024 / (@case.Format == SampleFormat.Json ? 24 : sizeof(double)))
+            {
+                Nice = LoadNice,
+            }, _progress);
             var result = await load.RunAsync(cancellationToken);
             Console.WriteLine($"  => {result.SustainedSamplesPerSecond / 1e6:0.00} M samples/s sustained; lost {result.Lost}, duplicates {result.Duplicates}; " +
                               $"latency p50/p95/p99 {Fmt(result.Latency?.P50)}/{Fmt(result.Latency?.P95)}/{Fmt(result.Latency?.P99)} ms at {result.LatencyOfferedRate / 1e6:0.00} M samples/s");
@@ -616,4 +640,10 @@ public sealed class BenchRunner(
     }
 
     internal static string Fmt(double? value) => value?.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) ?? "-";
+}
+
+/// <summary>Progress lines written to the console by the thread that reports them.</summary>
+internal sealed class ConsoleLines : IProgress<string>
+{
+    public void Report(string value) => Console.WriteLine(value);
 }

@@ -24,6 +24,9 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
     /// <summary>Settings the processors ran with beyond their defaults (<c>--processor-env</c>), named in the report.</summary>
     public IReadOnlyDictionary<string, string>? ProcessorOverrides { get; init; }
 
+    /// <summary>What the load added to its threads' nice value (<c>--load-nice</c>), named in the method.</summary>
+    public int LoadNice { get; init; } = LoadPriority.DefaultNice;
+
     /// <summary>The sentence every section's header adds for <c>--processor-env</c> settings (empty without any).</summary>
     public static string ChangedSettings(IReadOnlyDictionary<string, string>? processorOverrides)
         => processorOverrides is { Count: > 0 } o ? $" Processor settings changed for this run: {string.Join(", ", o.Select(kv => $"`{kv.Key}={kv.Value}`"))}." : "";
@@ -52,6 +55,9 @@ public sealed class BenchReport(BenchEnvironment env, string? brokers, int repea
             $"output, rate measured at the read_committed output from {BenchRunner.PipelineWarmup(env).TotalSeconds:0} s after the start (warm-up) for {BenchRunner.PipelineThroughputWindow(env).TotalSeconds:0} s; every (stream, seq)"));
         md.AppendLine("produced is checked to come out exactly once. The load generator formats each stream's JSON samples once and reads");
         md.AppendLine("JSON outputs only for their stream, seq and timestamp (the tests check the values), to leave the CPU to the pipeline.");
+        md.AppendLine(LoadNice > 0
+            ? string.Create(CultureInfo.InvariantCulture, $"Its threads run at nice +{LoadNice} (`--load-nice`), so the processes measured run first on the cores they share.")
+            : "Its threads run at the bench's own priority (`--load-nice 0`).");
         md.AppendLine("Latency: producer timestamp (`timestamp_ms`) to arrival at the output consumer, at a fixed offered 1 M samples/s (or 60% of the");
         md.AppendLine("setup's sustained rate when that is lower, so it is measured below saturation), ms resolution.");
         md.AppendLine();

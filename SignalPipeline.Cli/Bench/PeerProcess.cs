@@ -28,7 +28,7 @@ public sealed class PeerProcess
     {
         try
         {
-            using var check = Process.Start(new ProcessStartInfo(Python, ["-c", "import confluent_kafka"]) { RedirectStandardError = true });
+            using var check = LoadPriority.StartProcess(new ProcessStartInfo(Python, ["-c", "import confluent_kafka"]) { RedirectStandardError = true });
             if (check is null)
             {
                 return false;
@@ -65,7 +65,7 @@ public sealed class PeerProcess
 
         Directory.CreateDirectory(env.LogDirectory);
         var log = new StreamWriter(Path.Combine(env.LogDirectory, name + ".log"), append: false) { AutoFlush = true };
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {name}.");
+        var process = LoadPriority.StartProcess(start) ?? throw new InvalidOperationException($"Could not start {name}.");
         var peer = new PeerProcess(process, log);
         process.OutputDataReceived += (_, e) => peer.Write(e.Data);
         process.ErrorDataReceived += (_, e) => peer.Write(e.Data);

@@ -80,7 +80,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         var start = StartInfo(dll, project, url, variables);
         Directory.CreateDirectory(env.LogDirectory);
         var log = new StreamWriter(Path.Combine(env.LogDirectory, name + ".log"), append: false) { AutoFlush = true };
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {name}.");
+        var process = LoadPriority.StartProcess(start) ?? throw new InvalidOperationException($"Could not start {name}.");
         var service = new ServiceProcess(name, project, process, log, url);
         process.OutputDataReceived += (_, e) => service.OnOutput(e.Data);
         process.ErrorDataReceived += (_, e) => service.OnOutput(e.Data);

@@ -161,4 +161,14 @@ public sealed class BenchHeaderTests
         Assert.Contains("from 10 s after the start (warm-up) for 12 s;", full, StringComparison.Ordinal);
         Assert.Contains("from 1 s after the start (warm-up) for 2 s;", quick, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void The_pipeline_section_names_the_load_s_priority()
+    {
+        var lowered = new BenchReport(Env, brokers: null, repeats: 1).ToMarkdown();
+        var even = new BenchReport(Env, brokers: null, repeats: 1) { LoadNice = 0 }.ToMarkdown();
+
+        Assert.Contains("Its threads run at nice +10 (`--load-nice`), so the processes measured run first on the cores they share.", lowered, StringComparison.Ordinal);
+        Assert.Contains("Its threads run at the bench's own priority (`--load-nice 0`).", even, StringComparison.Ordinal);
+    }
 }

@@ -16,6 +16,7 @@ public sealed class BenchOptionTests : IDisposable
     [Theory]
     [InlineData("error: unknown scenario(s): bogus.", "--scenario", "bogus")]
     [InlineData("error: --repeats must be 1 or more, was 0.", "--repeats", "0")]
+    [InlineData("error: --load-nice must be 0 to 19, was 20.", "--load-nice", "20")]
     [InlineData("error: --processor-env 'Processor__MaxBatchBytes' is not KEY=VALUE.", "--processor-env", "Processor__MaxBatchBytes")]
     [InlineData("error: --scenario named no scenario. Known: local, records,", "--scenario", ",")]
     [InlineData("error: --case 'kalman, binray' matches no case of local. Cases: kalman, binary f64; kalman, JSON; lms(16), binary f64.", "--scenario", "local", "--case", "kalman, binray")]

@@ -1,0 +1,108 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+
+namespace SignalPipeline.Cli.Bench;
+
+/// <summary>
+/// The bench's load (its producer and its output consumer, <see cref="PipelineLoad"/>) runs at a lower CPU priority than
+/// the processes it measures: on the 2-core host they share, a processor's stream thread waited for a core behind the
+/// load's threads 27 % of the time (issue 14, docs/benchmarks.md). With the load niced the processes under test run
+/// first and the load takes the CPU they leave, as when the producers run on other machines (the issue's own figures
+/// were taken with the input preloaded, no producer running).
+/// <para>
+/// On Linux a nice value belongs to a thread, and a new thread or child process starts with its creator's
+/// (setpriority(2), NOTES). So the load lowers its own threads (<see cref="LowerCurrentThread"/>; the threads they
+/// create, librdkafka's among them, inherit it), and every process the bench starts is started by one thread that is
+/// never lowered (<see cref="StartProcess"/>): a continuation or a thread-pool thread created by a lowered thread
+/// would otherwise start the next case's processor at the load's priority.
+/// </para>
+/// </summary>
+public static class LoadPriority
+{
+    /// <summary>What <c>bench --load-nice</c> adds to the load's nice value by default.</summary>
+    public const int DefaultNice = 10;
+
+    /// <summary>The highest nice value (the lowest priority) Linux has.</summary>
+    public const int MaxNice = 19;
+
+    private const int PrioProcess = 0;
+
+    private static readonly BlockingCollection<(ProcessStartInfo Start, TaskCompletionSource<Process?> Started)> Starts = new();
+
+    private static readonly Lazy<Thread> Starter = new(() =>
+    {
+        var thread = new Thread(() =>
+        {
+            foreach (var (start, started) in Starts.GetConsumingEnumerable())
+            {
+                try
+                {
+                    started.SetResult(Process.Start(start));
+                }
+                catch (Exception e)
+                {
+                    started.SetException(e);
+                }
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "bench process starter",
+        };
+        thread.Start();
+        return thread;
+    });
+
+    /// <summary>
+    /// Creates the thread that starts the bench's processes, from the calling thread (so at its priority): the bench
+    /// calls this before any load runs.
+    /// </summary>
+    public static void Prepare() => _ = Starter.Value;
+
+    /// <summary><see cref="Process.Start(ProcessStartInfo)"/> on the bench's process-starting thread, at the bench's own priority.</summary>
+    public static Process? StartProcess(ProcessStartInfo start)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+        Prepare();
+        var started = new TaskCompletionSource<Process?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Starts.Add((start, started));
+        return started.Task.GetAwaiter().GetResult();
+    }
+
+    /// <summary>
+    /// Adds <paramref name="nice"/> to the calling thread's nice value (at most <see cref="MaxNice"/>); the new value, or
+    /// null where threads have no nice value of their own (not Linux) or the call failed. 0 changes nothing.
+    /// </summary>
+    public static int? LowerCurrentThread(int nice)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(nice);
+        if (!OperatingSystem.IsLinux() || CurrentThreadNice() is not { } current)
+        {
+            return null;
+        }
+
+        var target = Math.Min(MaxNice, current + nice);
+        return target == current || setpriority(PrioProcess, 0, target) == 0 ? target : null;
+    }
+
+    /// <summary>The calling thread's nice value, from <c>/proc/thread-self/stat</c>; null where there is none.</summary>
+    public static int? CurrentThreadNice()
+    {
+        try
+        {
+            // Field 19 of stat; the command name (field 2, in parentheses) may hold spaces, so count from its ')'.
+            var stat = File.ReadAllText("/proc/thread-self/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return int.Parse(fields[19 - 3], CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int setpriority(int which, int who, int prio);
+}
