@@ -168,7 +168,7 @@ public sealed class BenchHeaderTests
         var lowered = new BenchReport(Env, brokers: null, repeats: 1).ToMarkdown();
         var even = new BenchReport(Env, brokers: null, repeats: 1) { LoadNice = 0 }.ToMarkdown();
 
-        Assert.Contains("Its threads run at nice +10 (`--load-nice`), so the processes measured run first on the cores they share.", lowered, StringComparison.Ordinal);
+        Assert.Contains("Its threads run at nice +19 (`--load-nice`), so the processes measured run first on the cores they share.", lowered, StringComparison.Ordinal);
         Assert.Contains("Its threads run at the bench's own priority (`--load-nice 0`).", even, StringComparison.Ordinal);
     }
 }
