@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
 using System.Runtime.InteropServices;
 
 namespace SignalPipeline.Cli.Bench;
@@ -81,7 +80,7 @@ public static class LoadPriority
     public static int? LowerCurrentThread(int nice)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(nice);
-        if (!OperatingSystem.IsLinux() || CurrentThreadNice() is not { } current)
+        if (CurrentThreadNice() is not { } current)
         {
             return null;
         }
@@ -90,22 +89,24 @@ public static class LoadPriority
         return target == current || setpriority(PrioProcess, 0, target) == 0 ? target : null;
     }
 
-    /// <summary>The calling thread's nice value, from <c>/proc/thread-self/stat</c>; null where there is none.</summary>
+    /// <summary>The calling thread's nice value (getpriority(2), per thread on Linux); null where there is none.</summary>
     public static int? CurrentThreadNice()
     {
-        try
-        {
-            // Field 19 of stat; the command name (field 2, in parentheses) may hold spaces, so count from its ')'.
-            var stat = File.ReadAllText("/proc/thread-self/stat");
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return int.Parse(fields[19 - 3], CultureInfo.InvariantCulture);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        if (!OperatingSystem.IsLinux())
         {
             return null;
         }
+
+        // -1 is also a nice value: it is an error only when errno says so.
+        Marshal.SetLastPInvokeError(0);
+        var nice = getpriority(PrioProcess, 0);
+        return nice == -1 && Marshal.GetLastPInvokeError() != 0 ? null : nice;
     }
 
+    // As FilterService's BackgroundPriorityScheduler (no project both reference); who 0 is the calling thread.
     [DllImport("libc", SetLastError = true)]
     private static extern int setpriority(int which, int who, int prio);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int getpriority(int which, int who);
 }
