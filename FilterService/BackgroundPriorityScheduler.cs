@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using System.Runtime.InteropServices;
+using SignalPipeline.Shared;
 
 namespace FilterService;
 
@@ -36,17 +36,7 @@ public sealed class BackgroundPriorityScheduler : TaskScheduler, IDisposable
     public override int MaximumConcurrencyLevel => _threads.Length;
 
     /// <summary>The calling thread's nice value, or null where it cannot be read (not Linux).</summary>
-    public static int? CurrentThreadNice()
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            return null;
-        }
-
-        Marshal.SetLastPInvokeError(0);
-        var nice = GetPriority(PrioProcess, GetTid());
-        return nice == -1 && Marshal.GetLastPInvokeError() != 0 ? null : nice;
-    }
+    public static int? CurrentThreadNice() => ThreadNice.Current();
 
     protected override void QueueTask(Task task) => _tasks.Add(task);
 
@@ -59,11 +49,8 @@ public sealed class BackgroundPriorityScheduler : TaskScheduler, IDisposable
     private void Run()
     {
         _current = this;
-        if (OperatingSystem.IsLinux())
-        {
-            // On Linux PRIO_PROCESS with a thread id sets that thread only; raising one's own nice needs no privilege.
-            _ = SetPriority(PrioProcess, GetTid(), Nice);
-        }
+        // Where the nice value cannot be set (not Linux) the thread runs at normal priority (see above).
+        _ = ThreadNice.Set(Nice);
 
         try
         {
@@ -78,16 +65,4 @@ public sealed class BackgroundPriorityScheduler : TaskScheduler, IDisposable
     }
 
     public void Dispose() => _tasks.CompleteAdding();
-
-    private const int PrioProcess = 0;
-
-    // DllImport, not LibraryImport: the generated stubs need unsafe code, which this project does not otherwise allow.
-    [DllImport("libc", EntryPoint = "setpriority", SetLastError = true)]
-    private static extern int SetPriority(int which, int who, int priority);
-
-    [DllImport("libc", EntryPoint = "getpriority", SetLastError = true)]
-    private static extern int GetPriority(int which, int who);
-
-    [DllImport("libc", EntryPoint = "gettid")]
-    private static extern int GetTid();
 }

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
+using SignalPipeline.Shared;
 
 namespace SignalPipeline.Cli.Bench;
 
@@ -21,15 +21,13 @@ namespace SignalPipeline.Cli.Bench;
 public static class LoadPriority
 {
     /// <summary>The highest nice value (the lowest priority) Linux has.</summary>
-    public const int MaxNice = 19;
+    public const int MaxNice = ThreadNice.Max;
 
     /// <summary>
     /// What <c>bench --load-nice</c> adds to the load's nice value by default: all it can, so the load gets only what the
     /// measured processes leave (at 64 samples a chunk 9.28M samples/s with 10, 9.63M with 19, docs/benchmarks.md).
     /// </summary>
     public const int DefaultNice = MaxNice;
-
-    private const int PrioProcess = 0;
 
     private static readonly BlockingCollection<(ProcessStartInfo Start, TaskCompletionSource<Process?> Started)> Starts = new();
 
@@ -86,27 +84,9 @@ public static class LoadPriority
         }
 
         var target = Math.Min(MaxNice, current + nice);
-        return target == current || setpriority(PrioProcess, 0, target) == 0 ? target : null;
+        return target == current || ThreadNice.Set(target) ? target : null;
     }
 
-    /// <summary>The calling thread's nice value (getpriority(2), per thread on Linux); null where there is none.</summary>
-    public static int? CurrentThreadNice()
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            return null;
-        }
-
-        // -1 is also a nice value: it is an error only when errno says so.
-        Marshal.SetLastPInvokeError(0);
-        var nice = getpriority(PrioProcess, 0);
-        return nice == -1 && Marshal.GetLastPInvokeError() != 0 ? null : nice;
-    }
-
-    // As FilterService's BackgroundPriorityScheduler (no project both reference); who 0 is the calling thread.
-    [DllImport("libc", SetLastError = true)]
-    private static extern int setpriority(int which, int who, int prio);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int getpriority(int which, int who);
+    /// <summary>The calling thread's nice value (per thread on Linux); null where there is none.</summary>
+    public static int? CurrentThreadNice() => ThreadNice.Current();
 }
