@@ -118,13 +118,9 @@ public static class BenchCommand
                 return 2;
             }
 
-            // A --case that matches nothing ran nothing and said "done", exit 0, until 2026-12-06 (a typo looked like a run).
-            if (parse.GetValue(only) is { } caseFilter && BenchRunner.Cases(selected, parse.GetValue(quick), pythonReady: true, caseFilter).Count == 0)
+            if (parse.GetValue(only) is { } caseFilter && CaseProblem(selected, parse.GetValue(quick), caseFilter, PeerProcess.PythonReady) is { } problem)
             {
-                var labels = BenchRunner.Cases(selected, parse.GetValue(quick), pythonReady: true, only: null).Select(c => c.Label).ToArray();
-                Console.Error.WriteLine(labels.Length == 0
-                    ? $"error: --case '{caseFilter}' selects pipeline cases, and the scenario(s) {string.Join(", ", selected)} have none (pipeline cases are in {string.Join(", ", PipelineScenarios.Where(name => name != "http"))})."
-                    : $"error: --case '{caseFilter}' matches no case of {string.Join(", ", selected)}{(parse.GetValue(quick) ? " with --quick" : "")}. Cases: {string.Join("; ", labels)}.");
+                Console.Error.WriteLine(problem);
                 return 2;
             }
 
@@ -239,6 +235,28 @@ public static class BenchCommand
             return report.AllDelivered && state == 0 && mixed == 0 ? 0 : 1;
         }, ExitCodes.Interrupted);
         return command;
+    }
+
+    /// <summary>
+    /// The <c>error:</c> line for a <c>--case</c> that would run nothing, or null. A case filter that matched nothing ran
+    /// nothing and said "done", exit 0, until 2026-12-06 (a typo looked like a run); one that matched only the Python
+    /// peer's case did the same where the peer cannot run (the case is dropped then) until 2026-12-07.
+    /// <paramref name="pythonReady"/> is asked only then (it starts Python).
+    /// </summary>
+    public static string? CaseProblem(string[] selected, bool quick, string caseFilter, Func<bool> pythonReady)
+    {
+        var matched = BenchRunner.Cases(selected, quick, pythonReady: true, caseFilter);
+        if (matched.Count == 0)
+        {
+            var labels = BenchRunner.Cases(selected, quick, pythonReady: true, only: null).Select(c => c.Label).ToArray();
+            return labels.Length == 0
+                ? $"error: --case '{caseFilter}' selects pipeline cases, and the scenario(s) {string.Join(", ", selected)} have none (pipeline cases are in {string.Join(", ", PipelineScenarios.Where(name => name != "http"))})."
+                : $"error: --case '{caseFilter}' matches no case of {string.Join(", ", selected)}{(quick ? " with --quick" : "")}. Cases: {string.Join("; ", labels)}.";
+        }
+
+        return matched.All(c => c.Worker == PipelineWorker.PythonPeer) && !pythonReady()
+            ? $"error: --case '{caseFilter}' matches only the Python peer's case, which cannot run here: {PeerProcess.PythonMissing}."
+            : null;
     }
 }
 

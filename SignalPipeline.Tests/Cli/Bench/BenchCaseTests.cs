@@ -56,6 +56,22 @@ public sealed class BenchCaseTests
     }
 
     [Fact]
+    public void A_case_filter_that_matches_only_the_Python_peer_is_refused_where_the_peer_cannot_run_and_Python_is_asked_only_then()
+    {
+        var asked = 0;
+        Assert.Equal(
+            "error: --case 'python' matches only the Python peer's case, which cannot run here: /usr/bin/python3 cannot import confluent_kafka (apt-get install python3-confluent-kafka).",
+            BenchCommand.CaseProblem(Records, quick: false, "python", () => { asked++; return false; }));
+        Assert.Equal(1, asked);
+        Assert.Null(BenchCommand.CaseProblem(Records, quick: false, "python", () => true));
+
+        // A filter that matches other cases too runs them whatever Python can do: Python is not started to find out.
+        Assert.Null(BenchCommand.CaseProblem(Records, quick: false, "JSON, 256", () => { asked++; return false; }));
+        Assert.Equal(1, asked);
+        Assert.StartsWith("error: --case 'pyhton' matches no case of records. Cases: ", BenchCommand.CaseProblem(Records, quick: false, "pyhton", () => true));
+    }
+
+    [Fact]
     public void Case_keeps_the_cases_whose_label_contains_its_text_whatever_the_case_of_the_letters()
     {
         var cases = BenchRunner.Cases(BenchCommand.PipelineScenarios, quick: false, pythonReady: true, only: "BINARY F64, 256");
