@@ -1,4 +1,3 @@
-using System.Buffers;
 using Confluent.Kafka;
 using FilterKafkaProcessor.Filtering;
 using FilterKafkaProcessor.Sequencing;
@@ -15,7 +14,7 @@ public sealed class ChunkWork(PartitionState partition, StreamState stream, Chun
 
     public ChunkEnvelope Chunk { get; } = chunk;
 
-    /// <summary>Pooled; <see cref="Batch.Clear"/> returns it.</summary>
+    /// <summary>From the stream thread's <see cref="OutputArrays"/>; <see cref="Batch.Clear"/> gives it back.</summary>
     public double[] Output { get; } = output;
 
     /// <summary>Set when the chunk turned out to be poison while filtering: it goes to the DLQ, not the output.</summary>
@@ -32,7 +31,7 @@ public sealed class ChunkWork(PartitionState partition, StreamState stream, Chun
 /// Everything one transaction writes, built by the partition tasks: released chunks, dead letters, the streams whose
 /// checkpoints changed, streams to evict, and per partition the last input offset read.
 /// </summary>
-public sealed class Batch
+public sealed class Batch(OutputArrays outputs)
 {
     public List<ConsumeResult<byte[], byte[]>> Records { get; } = [];
 
@@ -92,7 +91,7 @@ public sealed class Batch
     /// <summary>Nothing to write: no record of an owned partition, no stream changed, none evicted.</summary>
     public bool IsEmpty => LastOffsets.Count == 0 && Touched.Count == 0 && Evicted.Count == 0;
 
-    public double[] RentOutput(int length) => ArrayPool<double>.Shared.Rent(length);
+    public double[] RentOutput(int length) => outputs.Rent(length);
 
     /// <summary>Drops the records (and their decodes) of the partitions <paramref name="drop"/> names: they will be read again.</summary>
     public void RemoveRecords(Func<int, bool> drop)
@@ -123,7 +122,7 @@ public sealed class Batch
     {
         foreach (var work in Work)
         {
-            ArrayPool<double>.Shared.Return(work.Output);
+            outputs.Return(work.Output);
         }
 
         Records.Clear();

@@ -23,6 +23,8 @@ public sealed class BatchFilter(IChunkFilterer filterer, StreamConfigTable? conf
     // Per stream of the batch: the switch back to the deployment default (a redeploy changed it) and the entry's decision.
     private readonly Dictionary<StreamState, (ConfigDecision? Redefault, ConfigDecision Decision)> _decisions = new(ReferenceEqualityComparer.Instance);
 
+    private readonly List<FilterWork> _work = [];
+
     /// <summary>Config switches applied by the last <see cref="FilterAsync"/> (for telemetry and tests).</summary>
     public int Switches { get; private set; }
 
@@ -43,7 +45,22 @@ public sealed class BatchFilter(IChunkFilterer filterer, StreamConfigTable? conf
         HashSet<StreamState>? suspects = null;
         try
         {
-            await filterer.FilterAsync([.. work.Select(w => w.ToFilterWork())], cancellationToken);
+            // One list for every batch: built per batch (40 bytes an item and its growth) it was 3 % of the bytes the
+            // processor allocated at 64 samples a chunk. The filterers keep no reference to it past their return.
+            foreach (var item in work)
+            {
+                _work.Add(item.ToFilterWork());
+            }
+
+            try
+            {
+                await filterer.FilterAsync(_work, cancellationToken);
+            }
+            finally
+            {
+                _work.Clear();
+            }
+
             foreach (var item in work)
             {
                 // A state past the range of a double with finite outputs (lms after an input near 1e306) would make every

@@ -47,6 +47,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     private bool _inTransaction;
     private volatile string? _deliveryFailure;
     private Action<DeliveryReport<byte[], byte[]>>? _trackOutput, _trackChangelog, _trackDeadLetter;
+    private TopicPartition[] _outputPartitions = [];
 
     // Producers left to a call that has not returned: not disposed while it runs (their destroy would wait for that call),
     // and kept referenced (a finalizer would destroy them and block the finalizer thread); the thread of the call disposes
@@ -101,7 +102,18 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     }
 
     public void Output(int partition, Message<byte[], byte[]> message)
-        => Produce(new TopicPartition(options.OutputTopic, partition), message, _trackOutput ??= report => Track(_outputEnds, report));
+        => Produce(OutputTopicPartition(partition), message, _trackOutput ??= report => Track(_outputEnds, report));
+
+    /// <summary>The output topic's partition, made once (an object per output record was 0.8 % of the bytes allocated at 64 samples).</summary>
+    private TopicPartition OutputTopicPartition(int partition)
+    {
+        if (partition >= _outputPartitions.Length)
+        {
+            Array.Resize(ref _outputPartitions, Math.Max(partition + 1, 2 * _outputPartitions.Length));
+        }
+
+        return _outputPartitions[partition] ??= new TopicPartition(options.OutputTopic, partition);
+    }
 
     /// <summary>
     /// Produces one record of the transaction; while librdkafka's queue is full (<c>queue.buffering.max.messages</c>,

@@ -38,8 +38,9 @@ public sealed class StreamThread : IDisposable
     private readonly BatchFilter _filter;
     private readonly TaskContext _context;
     private readonly TaskManager _manager;
-    private Batch _batch = new();
-    private Batch _next = new();
+    // The two batches (one collected while the other commits) filter into the same arrays, given back after each commit.
+    private Batch _batch;
+    private Batch _next;
     private PendingCommit? _pending;
     private CancellationToken _stopping;
     private readonly Inspection.StreamQueries? _queries;
@@ -67,6 +68,8 @@ public sealed class StreamThread : IDisposable
         _context = new TaskContext(options, new ChunkLimits(maxMessageBytes), configs);
         _codec = new CodecWorkers(options.CodecThreads);
         _manager = new TaskManager(options, _context, _restorer, telemetry, time, logger);
+        var outputs = new OutputArrays();
+        (_batch, _next) = (new Batch(outputs), new Batch(outputs));
     }
 
     private Dictionary<int, PartitionTask> Tasks => _manager.Tasks;
