@@ -9,7 +9,9 @@ namespace FilterKafkaProcessor.Streaming;
 /// core), so all but those of a batch of hundreds of chunks were new arrays: 12 % of the bytes the processor allocated at
 /// 64 samples a chunk (docs/benchmarks.md, "The processor's allocations by type"). Sizes are powers of two, as
 /// ArrayPool's; at most <see cref="MaxRetainedBytes"/> are kept in all, and an array given back past that is left to
-/// the GC. One thread only (the stream thread; both of its batches share one).
+/// the GC. Not <c>ArrayPool&lt;double&gt;.Create</c>: it bounds a count of arrays per size, so a batch of each chunk size
+/// a stream ever sent could stay kept, where this bounds the bytes over all sizes. One thread only (the stream thread;
+/// both of its batches share one).
 /// </summary>
 public sealed class OutputArrays
 {
