@@ -23,15 +23,7 @@ public sealed class GatewayLargeRequestTests
         var holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var bodiesRead = new System.Collections.Concurrent.ConcurrentQueue<long?>();
         await using var backend = await StartHoldingBackendAsync(holding, release.Task, bodiesRead);
-        await using var gateway = await GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
-        {
-            ["KALMAN_SERVICE_URL"] = backend.Address.ToString(),
-            ["FilterGateway:MaxConcurrentLargeRequests"] = "1",
-            ["FilterGateway:LargeRequestBytes"] = "1000",
-            ["FilterGateway:LargeRequestQueueTimeout"] = "00:00:00.2",
-            // Both clients are the test's one address: its own limit is the next test's.
-            ["FilterGateway:MaxLargeRequestsPerAddress"] = "16",
-        });
+        await using var gateway = await StartOneSlotGatewayAsync(backend);
         using var rejected = GatewayMetricsTests.CollectRejected(gateway);
         using var active = DocumentedMetric.Collect<long>(gateway.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), global::FilterGateway.GatewayMetrics.MeterName,
             "signalpipeline.gateway.large_requests.active").AssertDocumented(typeof(System.Diagnostics.Metrics.ObservableGauge<>), "{request}");
@@ -72,6 +64,17 @@ public sealed class GatewayLargeRequestTests
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
         await Poll.UntilAsync(() => active.Observe() == 0, InProcessHost.Timeout, () => "the lane's slot to be given back");
     }
+
+    /// <summary>A gateway in front of <paramref name="backend"/> with one slot for bodies over 1000 bytes and a queue wait of 0.2 s.</summary>
+    private static Task<InProcessHost> StartOneSlotGatewayAsync(InProcessHost backend) => GatewaySettingsTests.StartGatewayAsync(new Dictionary<string, string?>
+    {
+        ["KALMAN_SERVICE_URL"] = backend.Address.ToString(),
+        ["FilterGateway:MaxConcurrentLargeRequests"] = "1",
+        ["FilterGateway:LargeRequestBytes"] = "1000",
+        ["FilterGateway:LargeRequestQueueTimeout"] = "00:00:00.2",
+        // The clients are the test's one address: its own limit is the next test's.
+        ["FilterGateway:MaxLargeRequestsPerAddress"] = "16",
+    });
 
     /// <summary>
     /// A stand-in service that holds the first large request (over 1000 bytes declared: not the gateway's health probes)
@@ -193,6 +196,84 @@ public sealed class GatewayLargeRequestTests
         Assert.False(uploaded, "the gateway read the whole body of a request it refused");
         await stopHolding.CancelAsync();
         await trickle;
+    }
+
+    /// <summary>
+    /// A client that sends <c>Expect: 100-continue</c> and waits longer than the lane's queue timeout gets the refusal
+    /// before it sends any of its body, and its body is asked for once it has a slot (docs/filter-api.md, "Large bodies, a
+    /// few at a time"). Without it a client still sending when the refusal comes may find the connection closed under
+    /// its upload instead of reading the 503 (the bench's abusers: <c>HttpRequestException</c>, broken pipe).
+    /// </summary>
+    [Fact]
+    public async Task AClientAskingToContinueGetsTheRefusalBeforeSendingItsBodyAndSendsItOnceItHasASlot()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var bodiesRead = new System.Collections.Concurrent.ConcurrentQueue<long?>();
+        await using var backend = await StartHoldingBackendAsync(holding, release.Task, bodiesRead);
+        await using var gateway = await StartOneSlotGatewayAsync(backend);
+        using var client = gateway.CreateClient();
+        using var continuing = new HttpClient(new SocketsHttpHandler { Expect100ContinueTimeout = TimeSpan.FromSeconds(30) })
+        {
+            BaseAddress = gateway.Address,
+            Timeout = InProcessHost.Timeout,
+        };
+        HttpRequestMessage Continuing(UploadContent content)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/run") { Content = content };
+            request.Headers.ExpectContinue = true;
+            return request;
+        }
+
+        var first = client.PostAsync("/kalman/audio/run", new ByteArrayContent(new byte[64 * 1024]));
+        await holding.Task.WaitAsync(InProcessHost.Timeout);
+
+        // 8 MiB, as the bench's abandoned rls(64) requests: more than the sockets' buffers take.
+        const long bodyBytes = 8 * 1024 * 1024;
+        var refusedBody = new UploadContent(bodyBytes);
+        using (var refused = await continuing.SendAsync(Continuing(refusedBody)).WaitAsync(InProcessHost.Timeout))
+        {
+            await FilterApi.AssertProblemAsync(refused, HttpStatusCode.ServiceUnavailable, "FilterGateway:MaxConcurrentLargeRequests");
+            Assert.Equal("1", refused.Headers.RetryAfter?.ToString());
+        }
+
+        Assert.False(refusedBody.Sent, "the client sent the body of a request the gateway refused before asking for it");
+        release.SetResult();
+        using (var firstResponse = await first.WaitAsync(InProcessHost.Timeout))
+        {
+            Assert.Equal(HttpStatusCode.OK, firstResponse.StatusCode);
+        }
+
+        var servedBody = new UploadContent(bodyBytes);
+        using (var served = await continuing.SendAsync(Continuing(servedBody)).WaitAsync(InProcessHost.Timeout))
+        {
+            Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+        }
+
+        Assert.True(servedBody.Sent);
+        Assert.Contains(bodyBytes, bodiesRead);
+    }
+
+    /// <summary>Zeros of a given length; says whether the client began sending them.</summary>
+    internal sealed class UploadContent(long length) : HttpContent
+    {
+        public bool Sent { get; private set; }
+
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+        {
+            Sent = true;
+            var chunk = new byte[64 * 1024];
+            for (long sent = 0; sent < length; sent += chunk.Length)
+            {
+                await stream.WriteAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, length - sent)));
+            }
+        }
+
+        protected override bool TryComputeLength(out long length1)
+        {
+            length1 = length;
+            return true;
+        }
     }
 
     /// <summary>The lane holder's body: more than <see cref="TrickleAsync"/> sends while a test runs.</summary>

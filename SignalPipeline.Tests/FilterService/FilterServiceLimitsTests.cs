@@ -222,6 +222,62 @@ public sealed class FilterServiceLimitsTests
         await AssertStillServesAsync(client);
     }
 
+    /// <summary>
+    /// A large request refused by the lane's queue is answered before its body is read: a client sending
+    /// <c>Expect: 100-continue</c> (and waiting longer than <c>RequestQueueTimeout</c>) gets the 503 without sending its
+    /// body, and sends it once it has the slot (docs/filter-api.md, Limits).
+    /// </summary>
+    [Fact]
+    public async Task ALargeRequestAskingToContinueGetsTheLanesRefusalBeforeSendingItsBodyAndSendsItOnceItHasTheSlot()
+    {
+        var hold = new SlotHold();
+        await using var service = await StartServiceAsync(hold, ("FilterService:SmallRequestBytes", "1000"), ("FilterService:MaxConcurrentRequests", "1"),
+            ("FilterService:RequestQueueTimeout", "00:00:00.2"));
+        using var client = service.CreateClient();
+        using var continuing = new HttpClient(new SocketsHttpHandler { Expect100ContinueTimeout = TimeSpan.FromSeconds(30) })
+        {
+            BaseAddress = service.Address,
+            Timeout = CallTimeout,
+        };
+        HttpRequestMessage Continuing(FilterGateway.GatewayLargeRequestTests.UploadContent content)
+        {
+            content.Headers.ContentType = new("application/octet-stream");
+            var request = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/run") { Content = content };
+            request.Headers.ExpectContinue = true;
+            return request;
+        }
+
+        // A large request (its body over SmallRequestBytes) holds the large lane's one slot.
+        var holder = client.PostAsync(SlotHold.Path, new ByteArrayContent(new byte[64 * 1024]));
+        await Poll.UntilAsync(() => hold.Entered == 1 || holder.IsCompleted, CallTimeout, () => "the large request to take the slot");
+        Assert.False(holder.IsCompleted, "the held request was answered before it was released");
+
+        // 8 MiB of samples: more than the sockets' buffers take.
+        const long bodyBytes = 8 * 1024 * 1024;
+        var refusedBody = new FilterGateway.GatewayLargeRequestTests.UploadContent(bodyBytes);
+        using (var refused = await continuing.SendAsync(Continuing(refusedBody)).WaitAsync(CallTimeout))
+        {
+            await AssertProblemAsync(refused, HttpStatusCode.ServiceUnavailable, "FilterService:RequestQueueTimeout");
+            Assert.NotNull(refused.Headers.RetryAfter);
+        }
+
+        Assert.False(refusedBody.Sent, "the client sent the body of a request the service refused before asking for it");
+        hold.Release();
+        using (var held = await holder.WaitAsync(CallTimeout))
+        {
+            Assert.Equal(HttpStatusCode.OK, held.StatusCode);
+        }
+
+        var servedBody = new FilterGateway.GatewayLargeRequestTests.UploadContent(bodyBytes);
+        using (var served = await continuing.SendAsync(Continuing(servedBody)).WaitAsync(CallTimeout))
+        {
+            Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+            Assert.Equal(bodyBytes, (await served.Content.ReadAsByteArrayAsync()).Length);
+        }
+
+        Assert.True(servedBody.Sent);
+    }
+
     [Fact]
     public async Task HealthProbesAreAnsweredWhileEverySlotAndTheQueueAreTaken()
     {
