@@ -43,6 +43,7 @@ public sealed class ProcessorTelemetry : IDisposable
     private long _streamBytes;
     private long _streamConfigs;
     private long _heldBytes;
+    private long _outputArrayBytes;
     private long _consumerLag;
     private long _abandonedProducers;
 
@@ -77,6 +78,8 @@ public sealed class ProcessorTelemetry : IDisposable
         _meter.CreateObservableGauge("signalpipeline.processor.consumer.lag", () => Interlocked.Read(ref _consumerLag), "{record}",
             "Input records behind the high watermark over this instance's partitions: the watermark its consumer last fetched minus the committed input position.");
         _meter.CreateObservableGauge("signalpipeline.processor.held.bytes", () => Interlocked.Read(ref _heldBytes), "By", "Bytes of out-of-order chunks held for a missing seq, all streams of this instance (Processor:MaxHeldBytes).");
+        _meter.CreateObservableGauge("signalpipeline.processor.output_arrays.bytes", () => Interlocked.Read(ref _outputArrayBytes), "By",
+            "Bytes of the filtered samples' arrays kept between batches for the next one (at most OutputArrays.MaxRetainedBytes, 8 MiB).");
         _meter.CreateObservableGauge("signalpipeline.processor.producers.abandoned", () => Interlocked.Read(ref _abandonedProducers), "{producer}",
             "Transactional producers left to a Kafka call that has not returned (a commit call given up after 60 s, a stop's commit or abort); at most 3 (RecordCollector.MaxAbandonedProducers).");
         _restore = _meter.CreateHistogram<double>("signalpipeline.processor.restore.duration", "s", "Time to restore assigned partitions' state from the changelog.");
@@ -253,6 +256,9 @@ public sealed class ProcessorTelemetry : IDisposable
 
     /// <summary>The instance's held bytes, as last counted (after each commit, rollback, restore and revocation).</summary>
     public void Held(long bytes) => Interlocked.Exchange(ref _heldBytes, bytes);
+
+    /// <summary>The bytes of the filtered samples' arrays kept for the next batch, as counted after each batch (<see cref="Streaming.OutputArrays"/>).</summary>
+    public void OutputArraysKept(long bytes) => Interlocked.Exchange(ref _outputArrayBytes, bytes);
 
     /// <summary>Input records behind the high watermark, all owned partitions (<c>signalpipeline.processor.consumer.lag</c>).</summary>
     public void ConsumerLag(long records) => Interlocked.Exchange(ref _consumerLag, records);

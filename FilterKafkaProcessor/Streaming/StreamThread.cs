@@ -39,6 +39,7 @@ public sealed class StreamThread : IDisposable
     private readonly TaskContext _context;
     private readonly TaskManager _manager;
     // The two batches (one collected while the other commits) filter into the same arrays, given back after each commit.
+    private readonly OutputArrays _outputs;
     private Batch _batch;
     private Batch _next;
     private PendingCommit? _pending;
@@ -68,8 +69,8 @@ public sealed class StreamThread : IDisposable
         _context = new TaskContext(options, new ChunkLimits(maxMessageBytes), configs);
         _codec = new CodecWorkers(options.CodecThreads);
         _manager = new TaskManager(options, _context, _restorer, telemetry, time, logger);
-        var outputs = new OutputArrays();
-        (_batch, _next) = (new Batch(outputs), new Batch(outputs));
+        _outputs = new OutputArrays();
+        (_batch, _next) = (new Batch(_outputs), new Batch(_outputs));
     }
 
     private Dictionary<int, PartitionTask> Tasks => _manager.Tasks;
@@ -267,6 +268,7 @@ public sealed class StreamThread : IDisposable
         finally
         {
             batch.Clear();
+            _telemetry.OutputArraysKept(_outputs.RetainedBytes);
             (_batch, _next) = (_next, _batch);
         }
     }

@@ -46,6 +46,25 @@ public sealed class ProcessorMetricsTests
     }
 
     [Fact]
+    public void The_filtered_samples_arrays_kept_between_batches_are_counted_after_each_batch()
+    {
+        using var harness = new ProcessorHarness();
+        using var kept = Collect<long>(harness, "output_arrays.bytes").AssertDocumented(typeof(ObservableGauge<>), "By");
+        harness.Start();
+        Assert.Equal(0, kept.Observe());
+
+        // 1,000 samples are filtered into an array of 1,024 (a power of two), given back after the commit and kept.
+        harness.Produce(ProcessorHarness.Chunk("k", 0, samples: 1000), 0);
+        harness.StepUntil(() => harness.OutputCount("k") == 1);
+        Assert.Equal(1024 * sizeof(double), kept.Observe());
+
+        // The next batch's 100 samples take an array of 128: the one of 1,024 stays kept beside it.
+        harness.Produce(ProcessorHarness.Chunk("k", 1, samples: 100), 0);
+        harness.StepUntil(() => harness.OutputCount("k") == 2);
+        Assert.Equal((1024 + 128) * sizeof(double), kept.Observe());
+    }
+
+    [Fact]
     public async Task A_commit_is_timed_on_its_own_thread_and_where_the_stream_thread_waits_for_it()
     {
         using var harness = new ProcessorHarness();
