@@ -632,9 +632,11 @@ public sealed class FilterServiceLimitsTests
         // 2 Mi samples (16 MiB) in, 16 MiB of filtered samples out, to a client that reads the status line and then
         // stops reading: the answer has begun, so at RequestTimeout no 503 can follow and the answer is cut off
         // (docs/filter-api.md, FilterService:RequestTimeout). It is the client's doing: counted as timeout, no error.
+        // 5 s, not less: the upload and the run must end before it, so that the answer has begun (at 1 s a loaded CI
+        // machine, 2026-12-07, answered 503 before the answer began).
         var errors = new ErrorLog();
         await using var service = await InProcessHost.StartAsync(
-            new Dictionary<string, string?> { ["FilterService:RequestTimeout"] = "00:00:01" },
+            new Dictionary<string, string?> { ["FilterService:RequestTimeout"] = "00:00:05" },
             builder =>
             {
                 builder.AddFilterService();
