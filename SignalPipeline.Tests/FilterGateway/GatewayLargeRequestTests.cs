@@ -213,25 +213,15 @@ public sealed class GatewayLargeRequestTests
         await using var backend = await StartHoldingBackendAsync(holding, release.Task, bodiesRead);
         await using var gateway = await StartOneSlotGatewayAsync(backend);
         using var client = gateway.CreateClient();
-        using var continuing = new HttpClient(new SocketsHttpHandler { Expect100ContinueTimeout = TimeSpan.FromSeconds(30) })
-        {
-            BaseAddress = gateway.Address,
-            Timeout = InProcessHost.Timeout,
-        };
-        HttpRequestMessage Continuing(UploadContent content)
-        {
-            var request = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/run") { Content = content };
-            request.Headers.ExpectContinue = true;
-            return request;
-        }
+        using var continuing = ContinuingUpload.Client(gateway.Address, InProcessHost.Timeout);
 
         var first = client.PostAsync("/kalman/audio/run", new ByteArrayContent(new byte[64 * 1024]));
         await holding.Task.WaitAsync(InProcessHost.Timeout);
 
         // 8 MiB, as the bench's abandoned rls(64) requests: more than the sockets' buffers take.
         const long bodyBytes = 8 * 1024 * 1024;
-        var refusedBody = new UploadContent(bodyBytes);
-        using (var refused = await continuing.SendAsync(Continuing(refusedBody)).WaitAsync(InProcessHost.Timeout))
+        var refusedBody = new ContinuingUpload.Body(bodyBytes);
+        using (var refused = await continuing.SendAsync(ContinuingUpload.Post(refusedBody)).WaitAsync(InProcessHost.Timeout))
         {
             await FilterApi.AssertProblemAsync(refused, HttpStatusCode.ServiceUnavailable, "FilterGateway:MaxConcurrentLargeRequests");
             Assert.Equal("1", refused.Headers.RetryAfter?.ToString());
@@ -244,36 +234,14 @@ public sealed class GatewayLargeRequestTests
             Assert.Equal(HttpStatusCode.OK, firstResponse.StatusCode);
         }
 
-        var servedBody = new UploadContent(bodyBytes);
-        using (var served = await continuing.SendAsync(Continuing(servedBody)).WaitAsync(InProcessHost.Timeout))
+        var servedBody = new ContinuingUpload.Body(bodyBytes);
+        using (var served = await continuing.SendAsync(ContinuingUpload.Post(servedBody)).WaitAsync(InProcessHost.Timeout))
         {
             Assert.Equal(HttpStatusCode.OK, served.StatusCode);
         }
 
         Assert.True(servedBody.Sent);
         Assert.Contains(bodyBytes, bodiesRead);
-    }
-
-    /// <summary>Zeros of a given length; says whether the client began sending them.</summary>
-    internal sealed class UploadContent(long length) : HttpContent
-    {
-        public bool Sent { get; private set; }
-
-        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
-        {
-            Sent = true;
-            var chunk = new byte[64 * 1024];
-            for (long sent = 0; sent < length; sent += chunk.Length)
-            {
-                await stream.WriteAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, length - sent)));
-            }
-        }
-
-        protected override bool TryComputeLength(out long length1)
-        {
-            length1 = length;
-            return true;
-        }
     }
 
     /// <summary>The lane holder's body: more than <see cref="TrickleAsync"/> sends while a test runs.</summary>

@@ -234,18 +234,7 @@ public sealed class FilterServiceLimitsTests
         await using var service = await StartServiceAsync(hold, ("FilterService:SmallRequestBytes", "1000"), ("FilterService:MaxConcurrentRequests", "1"),
             ("FilterService:RequestQueueTimeout", "00:00:00.2"));
         using var client = service.CreateClient();
-        using var continuing = new HttpClient(new SocketsHttpHandler { Expect100ContinueTimeout = TimeSpan.FromSeconds(30) })
-        {
-            BaseAddress = service.Address,
-            Timeout = CallTimeout,
-        };
-        HttpRequestMessage Continuing(FilterGateway.GatewayLargeRequestTests.UploadContent content)
-        {
-            content.Headers.ContentType = new("application/octet-stream");
-            var request = new HttpRequestMessage(HttpMethod.Post, "/kalman/audio/run") { Content = content };
-            request.Headers.ExpectContinue = true;
-            return request;
-        }
+        using var continuing = ContinuingUpload.Client(service.Address, CallTimeout);
 
         // A large request (its body over SmallRequestBytes) holds the large lane's one slot.
         var holder = client.PostAsync(SlotHold.Path, new ByteArrayContent(new byte[64 * 1024]));
@@ -254,8 +243,8 @@ public sealed class FilterServiceLimitsTests
 
         // 8 MiB of samples: more than the sockets' buffers take.
         const long bodyBytes = 8 * 1024 * 1024;
-        var refusedBody = new FilterGateway.GatewayLargeRequestTests.UploadContent(bodyBytes);
-        using (var refused = await continuing.SendAsync(Continuing(refusedBody)).WaitAsync(CallTimeout))
+        var refusedBody = new ContinuingUpload.Body(bodyBytes);
+        using (var refused = await continuing.SendAsync(ContinuingUpload.Post(refusedBody)).WaitAsync(CallTimeout))
         {
             await AssertProblemAsync(refused, HttpStatusCode.ServiceUnavailable, "FilterService:RequestQueueTimeout");
             Assert.NotNull(refused.Headers.RetryAfter);
@@ -268,8 +257,8 @@ public sealed class FilterServiceLimitsTests
             Assert.Equal(HttpStatusCode.OK, held.StatusCode);
         }
 
-        var servedBody = new FilterGateway.GatewayLargeRequestTests.UploadContent(bodyBytes);
-        using (var served = await continuing.SendAsync(Continuing(servedBody)).WaitAsync(CallTimeout))
+        var servedBody = new ContinuingUpload.Body(bodyBytes);
+        using (var served = await continuing.SendAsync(ContinuingUpload.Post(servedBody)).WaitAsync(CallTimeout))
         {
             Assert.Equal(HttpStatusCode.OK, served.StatusCode);
             Assert.Equal(bodyBytes, (await served.Content.ReadAsByteArrayAsync()).Length);
