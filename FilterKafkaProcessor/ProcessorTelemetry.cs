@@ -38,6 +38,7 @@ public sealed class ProcessorTelemetry : IDisposable
     private readonly Counter<long> _corrupt;
     private readonly Counter<long> _restoreDropped;
     private readonly Counter<long> _truncated;
+    private readonly Counter<long> _inputDeleted;
     private readonly Counter<long> _streamConfigsRefused;
     private long _streams;
     private long _streamBytes;
@@ -88,6 +89,8 @@ public sealed class ProcessorTelemetry : IDisposable
         _restoreDropped = _meter.CreateCounter<long>("signalpipeline.processor.restore.dropped", "{stream}",
             "Streams left out of a restore, the least recently written first, because the instance held Processor:MaxStreams or Processor:MaxStreamBytes (past LeftOutStreams.MaxIds in one restore, an upper bound).");
         _truncated = _meter.CreateCounter<long>("signalpipeline.processor.restore.truncated", "{partition}", "Changelog partitions found not to start where the restore began (records lost).");
+        _inputDeleted = _meter.CreateCounter<long>("signalpipeline.processor.input.deleted", "{record}",
+            "Input offsets deleted (retention, DeleteRecords) after the committed position and before this group read them: records never processed (a transaction marker among them counts as one).");
         _meter.CreateObservableGauge("signalpipeline.processor.stream_configs", () => Interlocked.Read(ref _streamConfigs), "{entry}",
             "Stream-config entries held by this instance, valid or refused (every instance holds every entry it keeps; Processor:MaxStreamConfigs).");
         _streamConfigsRefused = _meter.CreateCounter<long>("signalpipeline.processor.stream_configs.refused", "{record}",
@@ -275,6 +278,8 @@ public sealed class ProcessorTelemetry : IDisposable
     public void RestoreDropped(long streams) => _restoreDropped.Add(streams);
 
     public void ChangelogTruncated() => _truncated.Add(1);
+
+    public void InputDeleted(long offsets) => _inputDeleted.Add(offsets);
 
     /// <summary>The stream-config entries this instance holds, after each change.</summary>
     public void StreamConfigsHeld(int entries) => Interlocked.Exchange(ref _streamConfigs, entries);

@@ -19,6 +19,12 @@ public sealed class PartitionState(int partition, long nextInputOffset, long out
     /// <summary>A lower bound of the output partition's end after the last commit (the next checkpoint's scan start).</summary>
     public long OutputEnd { get; set; } = outputEnd;
 
+    /// <summary>
+    /// The end of the last run of input offsets found deleted before they were read (see <c>StreamThread.Accept</c>), so
+    /// a rewind after an abort that meets the same hole again does not count it twice.
+    /// </summary>
+    public long DeletedUnreadBefore { get; set; } = -1;
+
     /// <summary>The changelog partition's end after this instance's last commit (where an incremental restore resumes).</summary>
     public long ChangelogEnd { get; set; }
 

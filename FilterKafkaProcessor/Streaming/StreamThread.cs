@@ -425,7 +425,14 @@ public sealed class StreamThread : IDisposable
             });
             for (var j = 0; j < accepted.Count; j++)
             {
-                accepted[j].Task.Accept(accepted[j].Record, _decoded[j], batch, now);
+                var (task, record, _) = accepted[j];
+                var expected = batch.LastOffsets.TryGetValue(task.Partition, out var last) ? last + 1 : task.State.NextInputOffset;
+                if (record.Offset.Value > expected && expected >= 0)
+                {
+                    CheckDeletedUnread(task.State, expected, record.Offset.Value);
+                }
+
+                task.Accept(record, _decoded[j], batch, now);
             }
         }
         finally
@@ -433,6 +440,29 @@ public sealed class StreamThread : IDisposable
             Array.Clear(_decoded, 0, accepted.Count);
             accepted.Clear();
         }
+    }
+
+    /// <summary>
+    /// A record further on than the one after the last read or committed (<paramref name="expected"/>): the offsets between
+    /// are transaction markers, aborted records, or records deleted before they were read (retention or DeleteRecords past
+    /// the committed position, which librdkafka's auto.offset.reset=earliest passes over with only its OFFSET warning).
+    /// The log's start the consumer last fetched tells them apart: offsets below it were deleted. Named and counted once
+    /// each; the streams go on, their missing seqs gaps like any other (docs/processor.md, "Recovery, failure by failure").
+    /// </summary>
+    private void CheckDeletedUnread(PartitionState partition, long expected, long offset)
+    {
+        var low = _consumer!.GetWatermarkOffsets(new TopicPartition(_options.InputTopic, partition.Partition)).Low;
+        var from = Math.Max(expected, partition.DeletedUnreadBefore);
+        var to = low.IsSpecial ? from : Math.Min(low.Value, offset);
+        if (to <= from)
+        {
+            return;
+        }
+
+        partition.DeletedUnreadBefore = to;
+        _telemetry.InputDeleted(to - from);
+        _logger.LogWarning("Input partition {Partition}: offsets {From}-{To} were deleted (retention or DeleteRecords) before this group read them; {Count} record(s) never processed, the streams go on from offset {Offset} (docs/processor.md, \"Recovery, failure by failure\")",
+            partition.Partition, from, to - 1, to - from, offset);
     }
 
     /// <summary>Stopping, and <see cref="StopWait"/> is over: a call still running is left to itself.</summary>

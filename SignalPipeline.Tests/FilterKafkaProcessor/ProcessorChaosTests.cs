@@ -158,6 +158,7 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
         var ledger = new ChaosLedger(Fixture.MessageMaxBytes, Fixture.FloodStreams);
         ledger.AssertOutputTooLargeIsTooLarge();
         using var reader = new ChaosReader(kit, [.. kit.EndOffsets(ProcessorTestKit.OutputTopic), .. kit.EndOffsets(ProcessorTestKit.DlqTopic)]);
+        var input = kit.EndOffsets(ProcessorTestKit.InputTopic);
 
         var streams = Enumerable.Range(0, Streams).Select(s => ProcessorTestKit.StreamId($"chaos-{s}")).ToList();
         using var stopProducing = new CancellationTokenSource();
@@ -273,6 +274,15 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
 
         await Task.Delay(TimeSpan.FromSeconds(5));
         var problems = ledger.Check(reader.Snapshot());
+        if (problems.Count > 0)
+        {
+            // Missing seqs the dev broker dropped from the input before a processor read them (a CI run of 2026-12-07: ~40 s
+            // without owners under full-suite load) are not the processors' loss: they say so ("were deleted", above).
+            using var consumer = kit.CreateReader();
+            var dropped = ProcessorTestKit.LogStartsPast(consumer, input);
+            problems.InsertRange(0, dropped.Select(d => $"{d} (input dropped by the dev broker, which keeps the newest ~5 MiB of a partition: look for the processors' 'were deleted' warnings above)"));
+        }
+
         Assert.True(problems.Count == 0, $"{problems.Count} problem(s): " + string.Join("; ", problems.Take(40)));
         var notSeen = ledger.KindsNotSeen(reader.Snapshot());
         Assert.True(notSeen.Count == 0, $"No record was dead-lettered with the own code of: {string.Join(", ", notSeen)} (so the run did not exercise them).");

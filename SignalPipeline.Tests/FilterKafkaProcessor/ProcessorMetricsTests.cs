@@ -5,6 +5,7 @@ using FilterKafkaProcessor;
 using FilterKafkaProcessor.State;
 using FilterKafkaProcessor.Streaming;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Logging.Testing;
 using SignalPipeline.Messages;
 using SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
 using SignalPipeline.Tests.Infrastructure;
@@ -379,6 +380,61 @@ public sealed class ProcessorMetricsTests
         kit.StepUntil(() => kit.Harness.OutputCount("s") == 9, instance);
         Assert.Equal(1, switches.Sum());
         Assert.Equal(1, deadLetters.Sum(("error.code", "invalid-stream-config")));
+    }
+
+    [Fact]
+    public void Input_deleted_before_it_was_read_is_named_and_counted_once_and_the_stream_goes_on()
+    {
+        // Until 2026-12-07 librdkafka's jump to the log's new start (auto.offset.reset=earliest) was all that said so: its
+        // OFFSET warning, no metric, nothing naming the records never processed (a CI run of ProcessorChaosTests).
+        using var harness = new ProcessorHarness(configure: o => o.MaxHeldChunks = 0);
+        using var deleted = Collect<long>(harness, "input.deleted").AssertDocumented(typeof(Counter<>), "{record}");
+        var log = new FakeLogger();
+        harness.Start(logger: log);
+        harness.Produce(ProcessorHarness.Chunk("a", 0), 0);
+        harness.StepUntil(() => harness.OutputCount("a") == 1);
+
+        // Offsets 1-3 (seqs 1-3) are deleted before the next step reads them; the first commit after fails and is retried
+        // from the committed offset 1, meeting the same hole again.
+        Enumerable.Range(1, 3).ToList().ForEach(seq => harness.Produce(ProcessorHarness.Chunk("a", seq), 0));
+        harness.Cluster.DeleteRecords(ProcessorHarness.Input, 0, 4);
+        harness.Produce(ProcessorHarness.Chunk("a", 4), 0);
+        harness.Cluster.Faults.Fail(FaultPoint.CommitTransaction, () => KafkaFaults.Abortable(), count: 1);
+        harness.StepUntil(() => harness.OutputCount("a") == 2);
+
+        Assert.Equal(0, harness.Cluster.Faults.Pending);
+        Assert.Equal([0L, 4L], harness.Outputs()["a"].Select(c => c.Seq));
+        Assert.Equal(3, deleted.Sum());
+        var warning = Assert.Single(log.Collector.GetSnapshot(), r => r.Message.Contains("were deleted", StringComparison.Ordinal));
+        Assert.StartsWith("Input partition 0: offsets 1-3 were deleted (retention or DeleteRecords) before this group read them; 3 record(s) never processed, the streams go on from offset 4", warning.Message);
+    }
+
+    [Fact]
+    public void Input_deleted_while_its_partition_had_no_owner_is_counted_by_the_next_owner_and_a_gap_of_markers_is_not()
+    {
+        using var harness = new ProcessorHarness(configure: o => o.MaxHeldChunks = 0);
+        using var deleted = Collect<long>(harness, "input.deleted");
+        var (first, _) = harness.Start();
+        harness.Produce(ProcessorHarness.Chunk("b", 0), 2);
+        harness.StepUntil(() => harness.OutputCount("b") == 1, threads: first);
+
+        // The owner dies; seqs 1-2 land and are deleted before anyone owns the partition again; an aborted transaction's
+        // record (an offset no read_committed reader gets, as a transaction marker's) comes before seq 3.
+        harness.Cluster.ExpireMember(harness.Supplier.Consumers[0]);
+        harness.Produce(ProcessorHarness.Chunk("b", 1), 2);
+        harness.Produce(ProcessorHarness.Chunk("b", 2), 2);
+        harness.Cluster.DeleteRecords(ProcessorHarness.Input, 2, 3);
+        using var aborted = harness.Cluster.CreateProducer("aborted");
+        aborted.InitTransactions(TimeSpan.FromSeconds(1));
+        aborted.BeginTransaction();
+        aborted.Produce(new Confluent.Kafka.TopicPartition(ProcessorHarness.Input, 2), new Confluent.Kafka.Message<byte[], byte[]> { Key = [], Value = [] });
+        aborted.AbortTransaction();
+        harness.Produce(ProcessorHarness.Chunk("b", 3), 2);
+        var (second, _) = harness.Start();
+        harness.StepUntil(() => harness.OutputCount("b") == 2, threads: second);
+
+        Assert.Equal([0L, 3L], harness.Outputs()["b"].Select(c => c.Seq));
+        Assert.Equal(2, deleted.Sum());
     }
 
     private static MetricCollector<T> Collect<T>(ProcessorHarness harness, string instrument)

@@ -304,6 +304,44 @@ public sealed class ProcessorProcessTests
         static SampleChunk Chunk(long seq) => new("deleted-topic", seq, new double[] { seq, 0.5, -0.5 }, 8000, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
     }
 
+    [Fact]
+    public async Task Input_the_broker_deleted_before_it_was_read_is_named_by_the_next_owner_with_its_offsets_and_the_stream_goes_on()
+    {
+        // What ProcessorMetricsTests show with the in-memory cluster, against librdkafka and the dev broker, whose retention
+        // (the newest ~5 MiB of a partition, PLATFORM.md) deletes input while no processor runs, as a real cluster's
+        // retention.ms does to a partition left unowned longer. librdkafka jumps to the log's start with only its OFFSET
+        // warning (auto.offset.reset=earliest); the processor names the offsets from the log start its consumer fetched.
+        using var broker = await DevBrokerProcess.StartHealthyAsync();
+        using var output = new CommittedOutput(broker.BootstrapServers);
+        using var input = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build();
+        var partition = new TopicPartition("sample-input", 0);
+        await input.ProduceAsync(partition, SampleCodec.ToMessage(Chunk(0, 3))).WaitAsync(Timeout);
+        using (var first = await RunningProcessor.StartAsync(broker, []))
+        {
+            await Poll.UntilAsync(() => output.Read().Count == 1 || first.HasExited, Timeout, () => $"seq 0's output; output:{Environment.NewLine}{first.Output}");
+            first.Terminate();
+            await Poll.UntilAsync(() => first.HasExited, Timeout, () => $"the first processor to stop; output:{Environment.NewLine}{first.Output}");
+        }
+
+        // 100 copies of seq 0 of 64 KB each (6.4 MB: duplicates, so no output of them can be trimmed away in turn), then seq 1.
+        for (var i = 0; i < 100; i++)
+        {
+            input.Produce(partition, SampleCodec.ToMessage(Chunk(0, 8000) with { Format = SampleFormat.Float64 }));
+        }
+
+        await input.ProduceAsync(partition, SampleCodec.ToMessage(Chunk(1, 3))).WaitAsync(Timeout);
+        using var watermarks = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig { BootstrapServers = broker.BootstrapServers, GroupId = "watermarks" }).Build();
+        var low = watermarks.QueryWatermarkOffsets(partition, Timeout).Low.Value;
+        Assert.True(low > 1, $"the dev broker kept partition 0 from offset {low}: nothing after the committed offset 1 was deleted");
+
+        using var second = await RunningProcessor.StartAsync(broker, []);
+        await Poll.UntilAsync(() => output.Read().Count == 2 || second.HasExited, Timeout, () => $"seq 1's output; output:{Environment.NewLine}{second.Output}");
+        Assert.Equal([("deleted-input", 0L), ("deleted-input", 1L)], output.Read());
+        Assert.Contains($"Input partition 0: offsets 1-{low - 1} were deleted (retention or DeleteRecords) before this group read them; {low - 1} record(s) never processed, the streams go on from offset {low}", second.Output);
+
+        static SampleChunk Chunk(long seq, int samples) => new("deleted-input", seq, new double[samples], 8000, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+    }
+
     /// <summary>Stops the input, then waits for every seq sent of each stream in sample-output and /health back; none twice.</summary>
     private static async Task AssertEverySeqOnceAsync(RunningProcessor processor, FlowingInput input, CommittedOutput output, TimeSpan patience)
     {

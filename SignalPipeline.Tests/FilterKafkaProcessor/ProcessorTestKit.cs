@@ -110,6 +110,15 @@ internal sealed class ProcessorTestKit : IDisposable
     });
 
     /// <summary>
+    /// The partitions of <paramref name="from"/> whose log now starts after the offset given there, each named with both
+    /// offsets: the broker dropped records written since (the dev broker keeps the newest ~5 MiB of a partition).
+    /// </summary>
+    public static List<string> LogStartsPast(IConsumer<byte[], byte[]> consumer, IEnumerable<TopicPartitionOffset> from)
+        => [.. from.Select(start => (start, low: consumer.QueryWatermarkOffsets(start.TopicPartition, TimeSpan.FromSeconds(30)).Low.Value))
+            .Where(s => s.low > s.start.Offset.Value)
+            .Select(s => $"{s.start.TopicPartition}: the broker's log now starts at offset {s.low}, after the offset {s.start.Offset.Value} the test began at")];
+
+    /// <summary>
     /// Reads records from <paramref name="from"/> until <paramref name="done"/> holds, then for <paramref name="settle"/>
     /// more (so a duplicate written late is seen too).
     /// </summary>
@@ -140,13 +149,8 @@ internal sealed class ProcessorTestKit : IDisposable
 
             // A reader placed before the log start skips to it (auto.offset.reset): records the dev broker dropped (it
             // keeps the newest ~5 MiB of a partition) would look like the processor's loss.
-            foreach (var start in from)
-            {
-                var low = consumer.QueryWatermarkOffsets(start.TopicPartition, TimeSpan.FromSeconds(30)).Low.Value;
-                Assert.True(low <= start.Offset.Value,
-                    $"{start.TopicPartition}: the broker's log now starts at offset {low}, after the offset {start.Offset.Value} the test reads from: the broker dropped records before they were read (the dev broker keeps the newest ~5 MiB of a partition); the test writes too much to one partition");
-            }
-
+            var dropped = LogStartsPast(consumer, from);
+            Assert.True(dropped.Count == 0, $"{string.Join("; ", dropped)}: the broker dropped records before they were read (the dev broker keeps the newest ~5 MiB of a partition); the test writes too much to one partition");
             consumer.Close();
             return records;
         }).WaitAsync(timeout + settle + TimeSpan.FromSeconds(30));

@@ -40,7 +40,7 @@ public sealed class ProcessorTestKitTests
         var failure = await Assert.ThrowsAsync<TrueException>(read);
 
         Assert.Matches(
-            @$"^{Topic} \[\[0\]\]: the broker's log now starts at offset [1-9][0-9]*, after the offset 0 the test reads from: the broker dropped records before they were read \(the dev broker keeps the newest ~5 MiB of a partition\); the test writes too much to one partition",
+            @$"^{Topic} \[\[0\]\]: the broker's log now starts at offset [1-9][0-9]*, after the offset 0 the test began at: the broker dropped records before they were read \(the dev broker keeps the newest ~5 MiB of a partition\); the test writes too much to one partition",
             failure.Message);
     }
 }
