@@ -117,8 +117,8 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
     private const int Kills = 8;
     private const int ChunkSamples = 64;
 
-    // Production goes on until the kills end and every poison kind is sent (50 ms a round); this only bounds it (~3.75 MB
-    // of input per partition, under the ~5 MiB the dev broker keeps). 1,000 was once too few at load 12: the chaos
+    // Production goes on until the kills end and every poison kind is sent (50 ms a round); this only bounds it (~3 MB of
+    // input per partition: two chaos streams of ~1 KB a chunk each, and their poison; under the ~5 MiB the dev broker keeps). 1,000 was once too few at load 12: the chaos
     // streams' state became visible ~55 s into production, just after the last of 1,000 rounds (2026-12-02 00:32).
     private const int MaxRounds = 1500;
     private static readonly TimeSpan KillEvery = TimeSpan.FromSeconds(2.5);
@@ -161,6 +161,10 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
         var input = kit.EndOffsets(ProcessorTestKit.InputTopic);
 
         var streams = Enumerable.Range(0, Streams).Select(s => ProcessorTestKit.StreamId($"chaos-{s}")).ToList();
+
+        // Two chaos streams a partition, not where their random ids hash: by hash one partition once took 6 of the 16, and
+        // ~40 s without an owner under full-suite load was enough for the dev broker to drop its unread input (2026-12-07).
+        var partitionOf = streams.Select((stream, i) => (stream, i % input.Count)).ToDictionary();
         using var stopProducing = new CancellationTokenSource();
 
         // The poison starts once every chaos stream has committed state: a chaos stream is then restored after any kill,
@@ -226,13 +230,22 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
                     var n = poisons++;
                     foreach (var record in ledger.Poison(streams[n % streams.Count], n))
                     {
-                        kit.Producer.Produce(ProcessorTestKit.InputTopic, record);
+                        // A poison keyed by a chaos stream goes where that stream's chunks go; one of its own, by its key.
+                        var key = Encoding.UTF8.GetString(record.Key ?? []);
+                        if (partitionOf.TryGetValue(key, out var partition))
+                        {
+                            kit.Producer.Produce(new TopicPartition(ProcessorTestKit.InputTopic, partition), record);
+                        }
+                        else
+                        {
+                            kit.Producer.Produce(ProcessorTestKit.InputTopic, record);
+                        }
                     }
                 }
 
                 foreach (var stream in streams)
                 {
-                    kit.Produce(ledger.Good(stream, ChunkSamples));
+                    kit.ProduceTo(partitionOf[stream], ledger.Good(stream, ChunkSamples));
                 }
 
                 await Task.Delay(50);
