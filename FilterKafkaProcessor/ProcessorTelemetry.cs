@@ -39,6 +39,7 @@ public sealed class ProcessorTelemetry : IDisposable
     private readonly Counter<long> _restoreDropped;
     private readonly Counter<long> _truncated;
     private readonly Counter<long> _inputDeleted;
+    private readonly Counter<long> _inputTruncated;
     private readonly Counter<long> _streamConfigsRefused;
     private long _streams;
     private long _streamBytes;
@@ -91,6 +92,8 @@ public sealed class ProcessorTelemetry : IDisposable
         _truncated = _meter.CreateCounter<long>("signalpipeline.processor.restore.truncated", "{partition}", "Changelog partitions found not to start where the restore began (records lost).");
         _inputDeleted = _meter.CreateCounter<long>("signalpipeline.processor.input.deleted", "{record}",
             "Input offsets deleted (retention, DeleteRecords) after the committed position and before this group read them: records never processed (a transaction marker among them counts as one).");
+        _inputTruncated = _meter.CreateCounter<long>("signalpipeline.processor.input.truncated", "{truncation}",
+            "Times an input partition's log was found to end before the committed position (truncated, e.g. by an unclean leader election) and was read on from where the consumer moved.");
         _meter.CreateObservableGauge("signalpipeline.processor.stream_configs", () => Interlocked.Read(ref _streamConfigs), "{entry}",
             "Stream-config entries held by this instance, valid or refused (every instance holds every entry it keeps; Processor:MaxStreamConfigs).");
         _streamConfigsRefused = _meter.CreateCounter<long>("signalpipeline.processor.stream_configs.refused", "{record}",
@@ -280,6 +283,8 @@ public sealed class ProcessorTelemetry : IDisposable
     public void ChangelogTruncated() => _truncated.Add(1);
 
     public void InputDeleted(long offsets) => _inputDeleted.Add(offsets);
+
+    public void InputTruncated() => _inputTruncated.Add(1);
 
     /// <summary>The stream-config entries this instance holds, after each change.</summary>
     public void StreamConfigsHeld(int entries) => Interlocked.Exchange(ref _streamConfigs, entries);

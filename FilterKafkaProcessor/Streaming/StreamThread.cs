@@ -404,7 +404,8 @@ public sealed class StreamThread : IDisposable
         for (var i = 0; i < batch.Records.Count; i++)
         {
             var record = batch.Records[i];
-            if (Tasks.TryGetValue(record.Partition.Value, out var task) && record.Offset.Value >= task.State.NextInputOffset)
+            if (Tasks.TryGetValue(record.Partition.Value, out var task)
+                && (record.Offset.Value >= task.State.NextInputOffset || ReadAgainAfterTruncation(task.State, record.Offset.Value)))
             {
                 accepted.Add((task, record, i));
                 cost += i < batch.Decoded.Count ? 0 : CodecWorkers.Cost(record.Message.Value);
@@ -463,6 +464,25 @@ public sealed class StreamThread : IDisposable
         _telemetry.InputDeleted(to - from);
         _logger.LogWarning("Input partition {Partition}: offsets {From}-{To} were deleted (retention or DeleteRecords) before this group read them; {Count} record(s) never processed, the streams go on from offset {Offset} (docs/processor.md, \"Recovery, failure by failure\")",
             partition.Partition, from, to - 1, to - from, offset);
+    }
+
+    /// <summary>
+    /// A record before the committed position: the consumer was moved back, which this processor never does (it seeks
+    /// only to the committed position, and librdkafka drops what it fetched before a seek). Its log was truncated: an
+    /// unclean leader election left a leader without the last records, whose offsets the next records take, and
+    /// librdkafka moved to that leader's end (KIP-320's validation of the position) or, past the log's end, to its start
+    /// (<c>auto.offset.reset=earliest</c>). Read on from there: chunks already processed are dropped by their seq, as
+    /// duplicates, and those written at the reused offsets are processed instead of being skipped as done.
+    /// </summary>
+    private bool ReadAgainAfterTruncation(PartitionState partition, long offset)
+    {
+        var end = _consumer!.GetWatermarkOffsets(new TopicPartition(_options.InputTopic, partition.Partition)).High;
+        _telemetry.InputTruncated();
+        _logger.LogWarning("Input partition {Partition}: the consumer moved to offset {Offset}, before the committed position {Committed} (the log, now ending at {End}, was truncated: an unclean leader election); reading on from there: chunks already processed are dropped by their seq, those written since are processed (docs/processor.md, \"Recovery, failure by failure\")",
+            partition.Partition, offset, partition.NextInputOffset, end.IsSpecial ? "an unknown offset" : end.Value);
+        partition.NextInputOffset = offset;
+        partition.DeletedUnreadBefore = -1;
+        return true;
     }
 
     /// <summary>Stopping, and <see cref="StopWait"/> is over: a call still running is left to itself.</summary>

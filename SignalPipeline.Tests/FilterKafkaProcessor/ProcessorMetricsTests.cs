@@ -437,6 +437,39 @@ public sealed class ProcessorMetricsTests
         Assert.Equal(2, deleted.Sum());
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void An_input_log_truncated_below_the_committed_position_is_read_on_from_where_the_consumer_moved_and_named(bool newLeaderPassedIt)
+    {
+        // An unclean leader election: the new leader has only offset 0 (seq 0); seqs 3-4 and a new stream take offsets 1-3,
+        // before or after the consumer's next fetch. Until 2026-12-07 the records at offsets below the committed 3 were
+        // skipped as processed: seqs 3-4 never came out.
+        using var harness = new ProcessorHarness(configure: o => o.MaxHeldChunks = 0);
+        using var truncated = Collect<long>(harness, "input.truncated").AssertDocumented(typeof(Counter<>), "{truncation}");
+        var log = new FakeLogger();
+        harness.Start(logger: log);
+        Enumerable.Range(0, 3).ToList().ForEach(seq => harness.Produce(ProcessorHarness.Chunk("t", seq), 1));
+        harness.StepUntil(() => harness.OutputCount("t") == 3);
+
+        harness.Cluster.TruncateLog(ProcessorHarness.Input, 1, 1);
+        if (!newLeaderPassedIt)
+        {
+            harness.Step();
+        }
+
+        harness.Produce(ProcessorHarness.Chunk("t", 3), 1);
+        harness.Produce(ProcessorHarness.Chunk("t", 4), 1);
+        harness.Produce(ProcessorHarness.Chunk("u", 0), 1);
+        harness.StepUntil(() => harness.OutputCount("t") == 5 && harness.OutputCount("u") == 1);
+        harness.Step(3);
+
+        Assert.Equal([0L, 1L, 2L, 3L, 4L], harness.Outputs()["t"].Select(c => c.Seq));
+        Assert.Equal(1, truncated.Sum());
+        var warning = Assert.Single(log.Collector.GetSnapshot(), r => r.Message.Contains("truncated", StringComparison.Ordinal));
+        Assert.Matches(@"^Input partition 1: the consumer moved to offset 1, before the committed position 3 \(the log, now ending at [14], was truncated: an unclean leader election\); reading on from there", warning.Message);
+    }
+
     private static MetricCollector<T> Collect<T>(ProcessorHarness harness, string instrument)
         where T : struct
         => DocumentedMetric.Collect<T>(harness.Meters, ProcessorTelemetry.Name, $"signalpipeline.processor.{instrument}");

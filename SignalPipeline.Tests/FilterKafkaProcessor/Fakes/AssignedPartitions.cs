@@ -8,7 +8,8 @@ namespace SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
 /// and control records; a partition EOF (when enabled) once each time the reader reaches the end. A start offset of
 /// Unset is resolved to the group's committed offset, and while a transaction holds offsets for the partition a
 /// read_committed reader waits (KIP-447 require_stable); no committed offset, or one out of range, means earliest
-/// (auto.offset.reset=earliest, as the processor configures). All members are called under the cluster's lock.
+/// (auto.offset.reset=earliest, as the processor configures); a position past a truncated log's new end moves back to
+/// it (KIP-320). All members are called under the cluster's lock.
 /// </summary>
 internal sealed class AssignedPartitions(InMemoryKafkaCluster cluster, string groupId, IsolationLevel isolation, bool partitionEof, string client)
 {
@@ -68,6 +69,17 @@ internal sealed class AssignedPartitions(InMemoryKafkaCluster cluster, string gr
             }
 
             var log = cluster.Log(tp);
+            var truncation = cluster.Truncation(tp);
+            if (truncation.Epoch != cursor.Epoch)
+            {
+                // The log was truncated (InMemoryKafkaCluster.TruncateLog): KIP-320 moves a position past the new end there.
+                cursor.Epoch = truncation.Epoch;
+                if (cursor.Next > truncation.At)
+                {
+                    cursor.Next = cursor.Returned = truncation.At;
+                }
+            }
+
             var end = cluster.EndOffset(tp, isolation);
             while (cursor.Next < end && !InMemoryKafkaCluster.Visible(log[(int)cursor.Next], isolation))
             {
@@ -121,7 +133,7 @@ internal sealed class AssignedPartitions(InMemoryKafkaCluster cluster, string gr
             position = cluster.Group(groupId).Committed.TryGetValue(tp, out var committed) ? committed : 0;
         }
 
-        (cursor.Start, cursor.Next, cursor.Returned) = (null, position, position);
+        (cursor.Start, cursor.Next, cursor.Returned, cursor.Epoch) = (null, position, position, cluster.Truncation(tp).Epoch);
         return true;
     }
 
@@ -137,6 +149,9 @@ internal sealed class AssignedPartitions(InMemoryKafkaCluster cluster, string gr
 
         /// <summary>What <c>Position</c> reports.</summary>
         public long Returned { get; set; }
+
+        /// <summary>The log's truncation epoch the position was last validated against (<see cref="InMemoryKafkaCluster.Truncation"/>).</summary>
+        public int Epoch { get; set; }
 
         public long EofAt { get; set; } = -1;
 

@@ -22,7 +22,8 @@ namespace SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
 /// <item>Deterministic faults and stalls (<see cref="Faults"/>); records larger than <see cref="MaxMessageBytes"/> refused
 /// on <c>Produce</c> with <c>MsgSizeTooLarge</c>, as librdkafka's <c>message.max.bytes</c> check does.</item>
 /// </list>
-/// Left out: retention and compaction (logs only grow, unless a test deletes records with <see cref="DeleteRecords"/>), replication, the broker-side size limit, idempotence
+/// Left out: retention and compaction (logs only grow, unless a test deletes records with <see cref="DeleteRecords"/> or
+/// truncates a log with <see cref="TruncateLog"/>), replication, the broker-side size limit, idempotence
 /// sequence numbers, transaction timeouts (simulate one with <see cref="ExpireTransaction"/>), quotas, timing.
 /// Records land in the log at <c>Produce</c> (librdkafka sends them a little later). Thread-safe: one lock; clients
 /// call their handlers outside it.
@@ -34,6 +35,7 @@ public sealed class InMemoryKafkaCluster(TimeProvider? time = null)
     private readonly Dictionary<string, InMemoryProducer> _transactionalIds = [];
     private readonly List<OpenTransaction> _open = [];
     private readonly Dictionary<TopicPartition, long> _lowWatermarks = [];
+    private readonly Dictionary<TopicPartition, (int Epoch, long At)> _truncations = [];
     private int _clients;
 
     /// <summary>The one lock of the cluster; waiters (<c>Consume</c>, <c>Committed</c>) are woken on every change.</summary>
@@ -176,6 +178,26 @@ public sealed class InMemoryKafkaCluster(TimeProvider? time = null)
     }
 
     internal long LowWatermark(TopicPartition tp) => _lowWatermarks.GetValueOrDefault(tp);
+
+    /// <summary>
+    /// An unclean leader election: the new leader's log ends at <paramref name="from"/>, the records from there on are
+    /// gone, and the next records take their offsets. A reader positioned past <paramref name="from"/> is moved back there
+    /// on its next fetch, as librdkafka's KIP-320 validation of its position against the new leader epoch does.
+    /// </summary>
+    public void TruncateLog(string topic, int partition, long from)
+    {
+        lock (Gate)
+        {
+            var tp = new TopicPartition(topic, partition);
+            var log = Log(tp);
+            log.RemoveRange((int)from, log.Count - (int)from);
+            _truncations[tp] = (Truncation(tp).Epoch + 1, from);
+            Monitor.PulseAll(Gate);
+        }
+    }
+
+    /// <summary>How many times the partition's log was truncated, and where the last truncation left its end.</summary>
+    internal (int Epoch, long At) Truncation(TopicPartition tp) => _truncations.GetValueOrDefault(tp);
 
     /// <summary>The group's committed offsets (next offset to read), by partition.</summary>
     public IReadOnlyDictionary<TopicPartition, long> CommittedOffsets(string groupId)
