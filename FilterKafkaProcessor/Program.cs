@@ -16,12 +16,14 @@ builder.Services.AddProcessorHttpLimits();
 builder.Services.AddInstanceDirectoryOptions(builder.Configuration);
 builder.Services.AddSingleton<ProcessorTelemetry>();
 
-// At start: a missing topic or a changelog that is not compacted and co-partitioned stops the service naming the fix.
+// At start: a missing topic, a changelog that is not compacted and co-partitioned, or a topic it writes that takes smaller
+// records than its producer may send, stops the service naming the fix.
 builder.Services.AddKafkaTopicCheck(services =>
 {
     var options = services.GetRequiredService<IOptions<ProcessorOptions>>().Value;
-    return [new(PipelineTopics.Input, options.InputTopic), new(PipelineTopics.Output, options.OutputTopic),
-        new(PipelineTopics.DeadLetters, options.DlqTopic), new(PipelineTopics.Changelog, options.ChangelogTopic),
+    long writes = services.GetRequiredService<FilterKafkaProcessor.Kafka.KafkaSupplier>().MaxMessageBytes;
+    return [new(PipelineTopics.Input, options.InputTopic), new(PipelineTopics.Output, options.OutputTopic, writes),
+        new(PipelineTopics.DeadLetters, options.DlqTopic, writes), new(PipelineTopics.Changelog, options.ChangelogTopic, writes),
         new(PipelineTopics.StreamConfig, options.StreamConfigTopic),
         new(PipelineTopics.Instances, services.GetRequiredService<IOptions<InstanceDirectoryOptions>>().Value.InstancesTopic)];
 });

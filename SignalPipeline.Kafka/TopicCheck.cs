@@ -4,8 +4,12 @@ using Confluent.Kafka.Admin;
 
 namespace SignalPipeline.Kafka;
 
-/// <summary>A pipeline topic under the name this deployment uses (the default or its <c>*_TOPIC</c> setting).</summary>
-public sealed record TopicRequirement(TopicDefinition Definition, string Name)
+/// <summary>
+/// A pipeline topic under the name this deployment uses (the default or its <c>*_TOPIC</c> setting);
+/// <paramref name="WritesUpTo"/>: the largest record the checking service may write to it (its producer's
+/// <c>message.max.bytes</c>), which the topic's <c>max.message.bytes</c> must take.
+/// </summary>
+public sealed record TopicRequirement(TopicDefinition Definition, string Name, long? WritesUpTo = null)
 {
     /// <summary>The topic under its default name.</summary>
     public static TopicRequirement Default(TopicDefinition definition) => new(definition, definition.Name);
@@ -16,9 +20,10 @@ public sealed record ObservedTopic(string Name, int Partitions, IReadOnlyDiction
 
 /// <summary>
 /// One thing wrong with one topic, in words a user can act on, and what fixes it: <see cref="TopicFix.Create"/> for a
-/// missing topic; for a wrong one, the change it needs (<paramref name="Partitions"/>: the count to raise it to).
+/// missing topic; for a wrong one, the change it needs (<paramref name="Partitions"/>: the count to raise it to;
+/// <paramref name="MaxMessageBytes"/>: the <c>max.message.bytes</c> to raise it to).
 /// </summary>
-public sealed record TopicProblem(string Topic, string Message, TopicFix Fix = TopicFix.Create, int Partitions = 0);
+public sealed record TopicProblem(string Topic, string Message, TopicFix Fix = TopicFix.Create, int Partitions = 0, long MaxMessageBytes = 0);
 
 /// <summary>What fixes a <see cref="TopicProblem"/>.</summary>
 public enum TopicFix
@@ -31,12 +36,20 @@ public enum TopicFix
 
     /// <summary>A topic that must be compacted is not: Kafka's <c>kafka-configs --alter --add-config cleanup.policy=compact</c>.</summary>
     Compact,
+
+    /// <summary>
+    /// A topic takes smaller records than the service may write: Kafka's <c>kafka-configs --alter --add-config
+    /// max.message.bytes=N</c>, or a smaller <c>Kafka:Producer:message.max.bytes</c>.
+    /// </summary>
+    RaiseMaxMessageBytes,
 }
 
 /// <summary>
 /// Whether the cluster has the pipeline's topics as <see cref="PipelineTopics"/> defines them: each exists, the changelog
 /// is compacted and has at least as many partitions as the input (its partition i holds the state of input partition i),
-/// and, when asked, the input has at least a given number of partitions (the autoscaler's maximum). The processor, the
+/// a topic written takes the largest record its writer may send (<see cref="TopicRequirement.WritesUpTo"/>: a broker
+/// refuses a larger one, and the transaction holding it would fail on every retry), and, when asked, the input has at
+/// least a given number of partitions (the autoscaler's maximum). The processor, the
 /// bridge and the generator run it at start; <c>signal-pipeline kafka topics check</c> runs it on demand.
 /// </summary>
 public static class TopicCheck
@@ -84,18 +97,25 @@ public static class TopicCheck
                 var (what, holds) = Compacted(requirement.Definition.Role);
                 problems.Add(new(name, $"{what} '{name}' is not compacted (cleanup.policy={policy ?? "unknown"}): {holds} would expire with retention", TopicFix.Compact));
             }
+
+            if (requirement.WritesUpTo is { } writes && topic.Configs is { } sized
+                && sized.TryGetValue("max.message.bytes", out var max) && long.TryParse(max, NumberStyles.None, CultureInfo.InvariantCulture, out var takes) && takes < writes)
+            {
+                problems.Add(new(name, $"topic '{name}' ({requirement.Definition.Setting}) takes records of at most {takes} bytes (max.message.bytes), fewer than the {writes} this service may write "
+                    + $"({KafkaSettings.ProducerSection}:message.max.bytes): the broker would refuse such a record, and its transaction would fail on every retry", TopicFix.RaiseMaxMessageBytes, MaxMessageBytes: writes));
+            }
         }
 
         return problems;
     }
 
-    /// <summary>Asks the cluster (metadata, and the configs of the compacted topics) and evaluates the answer.</summary>
+    /// <summary>Asks the cluster (metadata, and the configs of the compacted topics and of those written) and evaluates the answer.</summary>
     /// <exception cref="KafkaException">The cluster did not answer the metadata request within <paramref name="timeout"/>.</exception>
     public static async Task<IReadOnlyList<TopicProblem>> CheckAsync(
         IAdminClient admin, IEnumerable<TopicRequirement> required, TimeSpan timeout, int? minInputPartitions = null)
     {
         var requirements = required.ToList();
-        var observed = await ObserveAsync(admin, requirements.Select(r => r.Name), requirements.Where(r => r.Definition.IsCompacted).Select(r => r.Name), timeout);
+        var observed = await ObserveAsync(admin, requirements.Select(r => r.Name), requirements.Where(r => r.Definition.IsCompacted || r.WritesUpTo is not null).Select(r => r.Name), timeout);
         return Evaluate(requirements, observed, minInputPartitions);
     }
 
@@ -163,9 +183,12 @@ public static class TopicCheck
             advice.Add($"Run '{FixCommand}' (docs/kafka.md) with the same Kafka settings to create {string.Join(", ", missing)}.");
         }
 
-        var changes = problems.Where(p => p.Fix != TopicFix.Create).Select(p => p.Fix == TopicFix.RaisePartitions
-            ? $"'kafka-topics --bootstrap-server {bootstrapServers} --alter --topic {p.Topic} --partitions {Count(p.Partitions)}'"
-            : $"'kafka-configs --bootstrap-server {bootstrapServers} --alter --entity-type topics --entity-name {p.Topic} --add-config cleanup.policy=compact'").ToList();
+        var changes = problems.Where(p => p.Fix != TopicFix.Create).Select(p => p.Fix switch
+        {
+            TopicFix.RaisePartitions => $"'kafka-topics --bootstrap-server {bootstrapServers} --alter --topic {p.Topic} --partitions {Count(p.Partitions)}'",
+            TopicFix.RaiseMaxMessageBytes => $"'kafka-configs --bootstrap-server {bootstrapServers} --alter --entity-type topics --entity-name {p.Topic} --add-config max.message.bytes={p.MaxMessageBytes.ToString(CultureInfo.InvariantCulture)}' (or a smaller {KafkaSettings.ProducerSection}:message.max.bytes)",
+            _ => $"'kafka-configs --bootstrap-server {bootstrapServers} --alter --entity-type topics --entity-name {p.Topic} --add-config cleanup.policy=compact'",
+        }).ToList();
         if (changes.Count > 0)
         {
             var partitionsNote = problems.Any(p => p.Fix == TopicFix.RaisePartitions)

@@ -118,6 +118,39 @@ public sealed class TopicCheckTests
     }
 
     [Fact]
+    public void ATopicWrittenThatTakesSmallerRecordsThanItsWriterMaySendIsWrongAndGivenTheCommandThatRaisesIt()
+    {
+        // Until 2026-12-07 the processor started, and the first output the broker refused as too large failed its
+        // transaction on every retry (its partition held, /health unhealthy after Processor:MaxBatchAttempts).
+        TopicRequirement[] written = [new(PipelineTopics.Output, "out", WritesUpTo: 2_000_000), new(PipelineTopics.DeadLetters, "dlq", WritesUpTo: 2_000_000),
+            new(PipelineTopics.Changelog, "changes", WritesUpTo: 2_000_000), new(PipelineTopics.Input, "in")];
+        static Dictionary<string, string> Takes(long bytes, bool compact = false)
+            => new() { ["max.message.bytes"] = bytes.ToString(System.Globalization.CultureInfo.InvariantCulture), ["cleanup.policy"] = compact ? "compact" : "delete" };
+        var observed = Cluster(new("out", 8, Takes(1_048_588)), new("dlq", 8, Takes(2_000_000)), new("changes", 8, Takes(1_999_999, compact: true)), new("in", 8, Takes(1)));
+
+        var problems = TopicCheck.Evaluate(written, observed);
+
+        Assert.Equal(["out", "changes"], problems.Select(p => p.Topic));
+        Assert.All(problems, p => Assert.Equal(TopicFix.RaiseMaxMessageBytes, p.Fix));
+        Assert.Equal("topic 'out' (OUTPUT_TOPIC) takes records of at most 1048588 bytes (max.message.bytes), fewer than the 2000000 this service may write (Kafka:Producer:message.max.bytes): the broker would refuse such a record, and its transaction would fail on every retry",
+            problems[0].Message);
+        var message = TopicCheck.Describe(problems, "kafka:9092");
+        Assert.Contains("'kafka-configs --bootstrap-server kafka:9092 --alter --entity-type topics --entity-name out --add-config max.message.bytes=2000000' (or a smaller Kafka:Producer:message.max.bytes)", message);
+        Assert.Contains("--entity-name changes --add-config max.message.bytes=2000000", message);
+        Assert.DoesNotContain("Run 'signal-pipeline kafka topics ensure'", message);
+    }
+
+    [Fact]
+    public void ATopicWhoseMaxMessageBytesIsUnknownIsNotReportedWrong()
+    {
+        // The dev broker refuses DescribeConfigs (configs null); a cluster may leave the entry out.
+        TopicRequirement[] written = [new(PipelineTopics.Output, "out", WritesUpTo: 2_000_000), new(PipelineTopics.DeadLetters, "dlq", WritesUpTo: 2_000_000)];
+        var observed = Cluster(new("out", 8, null), new("dlq", 8, new Dictionary<string, string> { ["cleanup.policy"] = "delete" }));
+
+        Assert.Empty(TopicCheck.Evaluate(written, observed));
+    }
+
+    [Fact]
     public void TopicsThatOnlyHaveTooFewPartitionsAreNotSentToEnsure()
     {
         var message = TopicCheck.Describe(TopicCheck.Evaluate(All, Cluster(Correct(8)), minInputPartitions: 20), "kafka:9092");
