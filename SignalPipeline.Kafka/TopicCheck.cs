@@ -183,11 +183,12 @@ public static class TopicCheck
             advice.Add($"Run '{FixCommand}' (docs/kafka.md) with the same Kafka settings to create {string.Join(", ", missing)}.");
         }
 
+        string AddConfig(TopicProblem p, string config) => $"'kafka-configs --bootstrap-server {bootstrapServers} --alter --entity-type topics --entity-name {p.Topic} --add-config {config}'";
         var changes = problems.Where(p => p.Fix != TopicFix.Create).Select(p => p.Fix switch
         {
             TopicFix.RaisePartitions => $"'kafka-topics --bootstrap-server {bootstrapServers} --alter --topic {p.Topic} --partitions {Count(p.Partitions)}'",
-            TopicFix.RaiseMaxMessageBytes => $"'kafka-configs --bootstrap-server {bootstrapServers} --alter --entity-type topics --entity-name {p.Topic} --add-config max.message.bytes={p.MaxMessageBytes.ToString(CultureInfo.InvariantCulture)}' (or a smaller {KafkaSettings.ProducerSection}:message.max.bytes)",
-            _ => $"'kafka-configs --bootstrap-server {bootstrapServers} --alter --entity-type topics --entity-name {p.Topic} --add-config cleanup.policy=compact'",
+            TopicFix.RaiseMaxMessageBytes => $"{AddConfig(p, $"max.message.bytes={p.MaxMessageBytes.ToString(CultureInfo.InvariantCulture)}")} (or a smaller {KafkaSettings.ProducerSection}:message.max.bytes)",
+            _ => AddConfig(p, "cleanup.policy=compact"),
         }).ToList();
         if (changes.Count > 0)
         {

@@ -193,7 +193,7 @@ public sealed class StreamThread : IDisposable
         var lag = 0L;
         foreach (var (partition, task) in Tasks)
         {
-            var watermarks = _consumer!.GetWatermarkOffsets(new TopicPartition(_options.InputTopic, partition));
+            var watermarks = InputWatermarks(partition);
             if (!watermarks.High.IsSpecial)
             {
                 var start = watermarks.Low.IsSpecial ? 0 : watermarks.Low.Value;
@@ -404,12 +404,18 @@ public sealed class StreamThread : IDisposable
         for (var i = 0; i < batch.Records.Count; i++)
         {
             var record = batch.Records[i];
-            if (Tasks.TryGetValue(record.Partition.Value, out var task)
-                && (record.Offset.Value >= task.State.NextInputOffset || ReadAgainAfterTruncation(task.State, record.Offset.Value)))
+            if (!Tasks.TryGetValue(record.Partition.Value, out var task))
             {
-                accepted.Add((task, record, i));
-                cost += i < batch.Decoded.Count ? 0 : CodecWorkers.Cost(record.Message.Value);
+                continue;
             }
+
+            if (record.Offset.Value < task.State.NextInputOffset)
+            {
+                ReadOnAfterTruncation(task.State, record.Offset.Value);
+            }
+
+            accepted.Add((task, record, i));
+            cost += i < batch.Decoded.Count ? 0 : CodecWorkers.Cost(record.Message.Value);
         }
 
         if (_decoded.Length < accepted.Count)
@@ -452,7 +458,7 @@ public sealed class StreamThread : IDisposable
     /// </summary>
     private void CheckDeletedUnread(PartitionState partition, long expected, long offset)
     {
-        var low = _consumer!.GetWatermarkOffsets(new TopicPartition(_options.InputTopic, partition.Partition)).Low;
+        var low = InputWatermarks(partition.Partition).Low;
         var from = Math.Max(expected, partition.DeletedUnreadBefore);
         var to = low.IsSpecial ? from : Math.Min(low.Value, offset);
         if (to <= from)
@@ -474,16 +480,18 @@ public sealed class StreamThread : IDisposable
     /// (<c>auto.offset.reset=earliest</c>). Read on from there: chunks already processed are dropped by their seq, as
     /// duplicates, and those written at the reused offsets are processed instead of being skipped as done.
     /// </summary>
-    private bool ReadAgainAfterTruncation(PartitionState partition, long offset)
+    private void ReadOnAfterTruncation(PartitionState partition, long offset)
     {
-        var end = _consumer!.GetWatermarkOffsets(new TopicPartition(_options.InputTopic, partition.Partition)).High;
+        var end = InputWatermarks(partition.Partition).High;
         _telemetry.InputTruncated();
         _logger.LogWarning("Input partition {Partition}: the consumer moved to offset {Offset}, before the committed position {Committed} (the log, now ending at {End}, was truncated: an unclean leader election); reading on from there: chunks already processed are dropped by their seq, those written since are processed (docs/processor.md, \"Recovery, failure by failure\")",
             partition.Partition, offset, partition.NextInputOffset, end.IsSpecial ? "an unknown offset" : end.Value);
         partition.NextInputOffset = offset;
         partition.DeletedUnreadBefore = -1;
-        return true;
     }
+
+    /// <summary>An input partition's watermarks as the consumer last fetched them (librdkafka's cache: no broker call).</summary>
+    private WatermarkOffsets InputWatermarks(int partition) => _consumer!.GetWatermarkOffsets(new TopicPartition(_options.InputTopic, partition));
 
     /// <summary>Stopping, and <see cref="StopWait"/> is over: a call still running is left to itself.</summary>
     private bool StopWaitPassed => _stopping.IsCancellationRequested && StopWaitLeft() <= TimeSpan.Zero;

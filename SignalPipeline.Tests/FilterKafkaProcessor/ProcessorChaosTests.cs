@@ -231,15 +231,8 @@ public sealed class ProcessorChaosTests(ProcessorChaosTests.Fixture shared, ITes
                     foreach (var record in ledger.Poison(streams[n % streams.Count], n))
                     {
                         // A poison keyed by a chaos stream goes where that stream's chunks go; one of its own, by its key.
-                        var key = Encoding.UTF8.GetString(record.Key ?? []);
-                        if (partitionOf.TryGetValue(key, out var partition))
-                        {
-                            kit.Producer.Produce(new TopicPartition(ProcessorTestKit.InputTopic, partition), record);
-                        }
-                        else
-                        {
-                            kit.Producer.Produce(ProcessorTestKit.InputTopic, record);
-                        }
+                        var partition = partitionOf.TryGetValue(Encoding.UTF8.GetString(record.Key ?? []), out var own) ? new Partition(own) : Partition.Any;
+                        kit.Producer.Produce(new TopicPartition(ProcessorTestKit.InputTopic, partition), record);
                     }
                 }
 
