@@ -209,6 +209,14 @@ public sealed class ProcessorOptions : IValidatableObject
     public bool DevBrokerCompensation { get; set; }
 
     /// <summary>
+    /// The topics the processor writes (output, dead letters, changelog), each of which must take records of
+    /// <paramref name="writes"/> bytes, its producer's <c>message.max.bytes</c>: checked at start and again when the
+    /// broker refuses a record for what its topic takes (docs/processor.md, "Topics changed while running").
+    /// </summary>
+    public IReadOnlyList<TopicRequirement> WrittenTopics(long writes) =>
+        [new(PipelineTopics.Output, OutputTopic, writes), new(PipelineTopics.DeadLetters, DlqTopic, writes), new(PipelineTopics.Changelog, ChangelogTopic, writes)];
+
+    /// <summary>
     /// <c>Filter:Params</c> entries that are not numbers: the binder skips a dictionary value it cannot convert, so they are
     /// collected at binding (<see cref="ProcessorOptionsExtensions.AddProcessorOptions"/>) and refused by <see cref="Validate"/>.
     /// </summary>

@@ -22,9 +22,7 @@ builder.Services.AddKafkaTopicCheck(services =>
 {
     var options = services.GetRequiredService<IOptions<ProcessorOptions>>().Value;
     long writes = services.GetRequiredService<FilterKafkaProcessor.Kafka.KafkaSupplier>().MaxMessageBytes;
-    return [new(PipelineTopics.Input, options.InputTopic), new(PipelineTopics.Output, options.OutputTopic, writes),
-        new(PipelineTopics.DeadLetters, options.DlqTopic, writes), new(PipelineTopics.Changelog, options.ChangelogTopic, writes),
-        new(PipelineTopics.StreamConfig, options.StreamConfigTopic),
+    return [new(PipelineTopics.Input, options.InputTopic), .. options.WrittenTopics(writes), new(PipelineTopics.StreamConfig, options.StreamConfigTopic),
         new(PipelineTopics.Instances, services.GetRequiredService<IOptions<InstanceDirectoryOptions>>().Value.InstancesTopic)];
 });
 

@@ -42,11 +42,15 @@ public enum TopicFix
     /// max.message.bytes=N</c>, or a smaller <c>Kafka:Producer:message.max.bytes</c>.
     /// </summary>
     RaiseMaxMessageBytes,
+
+    /// <summary>The dead-letter topic is compacted: Kafka's <c>kafka-configs --alter --add-config cleanup.policy=delete</c>.</summary>
+    Uncompact,
 }
 
 /// <summary>
 /// Whether the cluster has the pipeline's topics as <see cref="PipelineTopics"/> defines them: each exists, the changelog
 /// is compacted and has at least as many partitions as the input (its partition i holds the state of input partition i),
+/// the dead-letter topic is not compacted (a letter without a key would be refused),
 /// a topic written takes the largest record its writer may send (<see cref="TopicRequirement.WritesUpTo"/>: a broker
 /// refuses a larger one, and the transaction holding it would fail on every retry), and, when asked, the input has at
 /// least a given number of partitions (the autoscaler's maximum). The processor, the
@@ -98,6 +102,15 @@ public static class TopicCheck
                 problems.Add(new(name, $"{what} '{name}' is not compacted (cleanup.policy={policy ?? "unknown"}): {holds} would expire with retention", TopicFix.Compact));
             }
 
+            // Dead letters are kept until replayed: compacted, only the last letter of each key would stay, and the broker
+            // refuses a letter without a key (the poison record had none), whose transaction would fail on every retry.
+            if (requirement.Definition.Role == TopicRole.DeadLetters
+                && topic.Configs is { } letters && letters.TryGetValue("cleanup.policy", out var lettersPolicy) && lettersPolicy.Contains("compact", StringComparison.Ordinal))
+            {
+                problems.Add(new(name, $"dead-letter topic '{name}' ({requirement.Definition.Setting}) is compacted (cleanup.policy={lettersPolicy}): it would keep only the last letter of each key, "
+                    + "and the broker refuses a letter without a key (a poison record that had none), whose transaction would fail on every retry", TopicFix.Uncompact));
+            }
+
             if (requirement.WritesUpTo is { } writes && topic.Configs is { } sized
                 && sized.TryGetValue("max.message.bytes", out var max) && long.TryParse(max, NumberStyles.None, CultureInfo.InvariantCulture, out var takes) && takes < writes)
             {
@@ -115,9 +128,14 @@ public static class TopicCheck
         IAdminClient admin, IEnumerable<TopicRequirement> required, TimeSpan timeout, int? minInputPartitions = null)
     {
         var requirements = required.ToList();
-        var observed = await ObserveAsync(admin, requirements.Select(r => r.Name), requirements.Where(r => r.Definition.IsCompacted || r.WritesUpTo is not null).Select(r => r.Name), timeout);
+        var observed = await ObserveAsync(admin, requirements.Select(r => r.Name), requirements.Where(Described).Select(r => r.Name), timeout);
         return Evaluate(requirements, observed, minInputPartitions);
     }
+
+    /// <summary>Whether <see cref="Evaluate"/> checks the topic's configs (so they are asked for): a compacted topic's
+    /// policy, the dead-letter topic's, and the <c>max.message.bytes</c> of a topic written.</summary>
+    public static bool Described(TopicRequirement requirement)
+        => requirement.Definition.IsCompacted || requirement.Definition.Role == TopicRole.DeadLetters || requirement.WritesUpTo is not null;
 
     /// <summary>
     /// The named topics the cluster has: partition counts from metadata, configs of <paramref name="describe"/> from
@@ -188,6 +206,7 @@ public static class TopicCheck
         {
             TopicFix.RaisePartitions => $"'kafka-topics --bootstrap-server {bootstrapServers} --alter --topic {p.Topic} --partitions {Count(p.Partitions)}'",
             TopicFix.RaiseMaxMessageBytes => $"{AddConfig(p, $"max.message.bytes={p.MaxMessageBytes.ToString(CultureInfo.InvariantCulture)}")} (or a smaller {KafkaSettings.ProducerSection}:message.max.bytes)",
+            TopicFix.Uncompact => AddConfig(p, "cleanup.policy=delete"),
             _ => AddConfig(p, "cleanup.policy=compact"),
         }).ToList();
         if (changes.Count > 0)

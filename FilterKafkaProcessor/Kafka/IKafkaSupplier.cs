@@ -41,4 +41,14 @@ public interface IKafkaSupplier
 
     /// <summary><see cref="PartitionCount"/> of each of <paramref name="topics"/>, from one look-up (one metadata request).</summary>
     int?[] PartitionCounts(params string[] topics);
+
+    /// <summary>
+    /// The named topics the cluster has, with the configs of <paramref name="describe"/> (null when the cluster refuses
+    /// DescribeConfigs, as the dev broker does): <see cref="SignalPipeline.Kafka.TopicCheck.ObserveAsync"/>, what the
+    /// start check asks.
+    /// </summary>
+    IReadOnlyDictionary<string, SignalPipeline.Kafka.ObservedTopic> ObserveTopics(IReadOnlyList<string> names, IReadOnlyList<string> describe);
+
+    /// <summary>The cluster's bootstrap servers, for the commands a message spells out.</summary>
+    string BootstrapServers { get; }
 }

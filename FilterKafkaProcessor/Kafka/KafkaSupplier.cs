@@ -105,4 +105,12 @@ public sealed class KafkaSupplier(KafkaClientFactory kafka) : IKafkaSupplier
         // A topic there but not usable now (no leader yet, not authorised) throws, naming its error (TopicLookup.Usable).
         return [.. _admin.FindTopics(topics, TimeSpan.FromSeconds(15)).Select(info => info is { Partitions.Count: > 0 } ? info.Partitions.Count : (int?)null)];
     }
+
+    public IReadOnlyDictionary<string, ObservedTopic> ObserveTopics(IReadOnlyList<string> names, IReadOnlyList<string> describe)
+    {
+        _admin ??= kafka.CreateAdminClient();
+        return TopicCheck.ObserveAsync(_admin, names, describe, TimeSpan.FromSeconds(15)).GetAwaiter().GetResult();
+    }
+
+    public string BootstrapServers => kafka.Settings.BootstrapServers;
 }

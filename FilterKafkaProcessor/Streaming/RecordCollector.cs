@@ -46,6 +46,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     private IProducer<byte[], byte[]>? _producer;
     private bool _inTransaction;
     private volatile string? _deliveryFailure;
+    private volatile TopicRefusal? _refusedByTopic;
     private Action<DeliveryReport<byte[], byte[]>>? _trackOutput, _trackChangelog, _trackDeadLetter;
     private TopicPartition[] _outputPartitions = [];
 
@@ -96,6 +97,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     public void Begin()
     {
         _deliveryFailure = null;
+        _refusedByTopic = null;
         _deferredChangelog.Clear();
         Producer.BeginTransaction();
         _inTransaction = true;
@@ -424,6 +426,13 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
         }
     }
 
+    /// <summary>
+    /// A record of the current transaction the broker refused for what its topic takes, if any: <c>MSG_SIZE_TOO_LARGE</c>
+    /// (its batch is larger than the topic's <c>max.message.bytes</c>) or <c>INVALID_RECORD</c> (a record without a key
+    /// for a compacted topic); null again at the next <see cref="Begin"/>.
+    /// </summary>
+    public TopicRefusal? RefusedByTopic => _refusedByTopic;
+
     /// <summary>Where the output partition ended after the last delivered record (0 if none seen).</summary>
     public long OutputEnd(int partition) => Read(_outputEnds, partition);
 
@@ -445,6 +454,11 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
         if (report.Error.IsError)
         {
             _deliveryFailure ??= $"{report.TopicPartition}: {report.Error.Code} {report.Error.Reason}";
+            if (report.Error.Code is ErrorCode.MsgSizeTooLarge or ErrorCode.InvalidRecord)
+            {
+                _refusedByTopic ??= new(report.Topic, $"{report.Error.Code} {report.Error.Reason}");
+            }
+
             return;
         }
 
@@ -469,6 +483,9 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
 
     public void Dispose() => _producer?.Dispose();
 }
+
+/// <summary>A record the broker refused for what <paramref name="Topic"/> takes: the error's code and reason.</summary>
+public sealed record TopicRefusal(string Topic, string Error);
 
 /// <summary>A commit kept failing with retriable errors: it may or may not have gone through.</summary>
 public sealed class CommitOutcomeUnknownException(string message, Exception inner) : Exception(message, inner);

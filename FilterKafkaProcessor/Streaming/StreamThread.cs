@@ -522,6 +522,11 @@ public sealed class StreamThread : IDisposable
     {
         var failure = RecordCollector.Classify(cause);
         _health.BatchFailed($"{cause.GetType().Name}: {cause.Message}");
+
+        // The delivery reports the broker's answers queued: a record refused for what its topic takes fails the
+        // transaction before its report is served (librdkafka makes the transaction abortable as the answer comes).
+        _collector.Poll();
+        var refusal = _collector.RefusedByTopic;
         _telemetry.Aborted(failure);
         _logger.LogError(cause, "Batch failed ({Failure}, attempt {Attempt}); aborting, rolling back {Streams} streams and rewinding partitions [{Partitions}]",
             failure, _health.ConsecutiveFailures, batch.Touched.Count, batch.PartitionList);
@@ -544,6 +549,11 @@ public sealed class StreamThread : IDisposable
         if (_health.ConsecutiveFailures == 1 || NowMs - _lastTopicCheckMs >= 30_000)
         {
             CheckTopics();
+        }
+
+        if (refusal is not null)
+        {
+            CheckWrittenTopics(refusal);
         }
 
         if (failure == TransactionFailure.Fatal)
@@ -722,6 +732,50 @@ public sealed class StreamThread : IDisposable
         if (problems.Count > 0)
         {
             throw new TopicsChangedException($"The pipeline's topics changed under the processor; it stops: {string.Join("; ", problems)}. Nothing uncommitted was kept: started again, it resumes from the last commit (docs/processor.md, \"Topics changed while running\").");
+        }
+    }
+
+    /// <summary>
+    /// The broker refused a record of the failed batch for what its topic takes: as too large (<c>MSG_SIZE_TOO_LARGE</c>,
+    /// a topic's <c>max.message.bytes</c> lowered since the start check; librdkafka fills a batch up to the producer's
+    /// <c>message.max.bytes</c>, so small records are refused together too) or as a record without a key for a compacted
+    /// topic (<c>INVALID_RECORD</c>: a dead-letter topic made compacted). Every retry would fail the same way, so the
+    /// start check's rules for the topics it writes are asked again: a topic that breaks one stops the processor, naming
+    /// the topic and the fix, as a start would. A cluster that will not describe the configs (the dev broker) leaves the
+    /// retries to go on, with a warning that says what to check.
+    /// </summary>
+    private void CheckWrittenTopics(TopicRefusal refusal)
+    {
+        var writes = _context.Limits.MaxMessageBytes;
+        var written = _options.WrittenTopics(writes);
+        string[] names = [.. written.Select(t => t.Name)];
+        IReadOnlyDictionary<string, ObservedTopic> observed;
+        try
+        {
+            observed = _kafka.ObserveTopics(names, names);
+        }
+        catch (KafkaException e)
+        {
+            _logger.LogWarning("The broker refused a record for topic '{Topic}' ({Error}), and the topic's configs could not be read ({Reason}); the retries go on", refusal.Topic, refusal.Error, e.Error.Reason);
+            return;
+        }
+
+        var problems = TopicCheck.Evaluate(written.Where(t => observed.ContainsKey(t.Name)), observed)
+            .Where(p => p.Fix is TopicFix.RaiseMaxMessageBytes or TopicFix.Uncompact).ToList();
+        if (problems.Count > 0)
+        {
+            throw new TopicsChangedException($"The pipeline's topics changed under the processor; it stops: the broker refused a record for topic '{refusal.Topic}' ({refusal.Error}); {string.Join("; ", problems.Select(p => p.Message))}. {TopicCheck.HowToFix(problems, _kafka.BootstrapServers)} Nothing uncommitted was kept: started again, it resumes from the last commit (docs/processor.md, \"Topics changed while running\").");
+        }
+
+        if (observed.GetValueOrDefault(refusal.Topic)?.Configs is { } configs)
+        {
+            _logger.LogWarning("The broker refused a record for topic '{Topic}' ({Error}), whose max.message.bytes ({Takes}) and cleanup.policy ({Policy}) now take what the processor writes (records and batches of up to {Writes} bytes, message.max.bytes); the retries go on",
+                refusal.Topic, refusal.Error, configs.GetValueOrDefault("max.message.bytes"), configs.GetValueOrDefault("cleanup.policy"), writes);
+        }
+        else
+        {
+            _logger.LogWarning("The broker refused a record for topic '{Topic}' ({Error}), and the cluster would not describe the topic's configs: check that its max.message.bytes takes {Writes} bytes (the processor's producer sends records and batches of up to its message.max.bytes), that the broker's message.max.bytes does, and, for a record without a key, that the topic is not compacted (docs/kafka.md, \"Checked at start\"); the retries go on",
+                refusal.Topic, refusal.Error, writes);
         }
     }
 

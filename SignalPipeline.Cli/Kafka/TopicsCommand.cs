@@ -88,7 +88,7 @@ public static class TopicsCommand
         try
         {
             using var admin = factory.CreateAdminClient(c => c.SocketTimeoutMs = (int)timeout.TotalMilliseconds);
-            var observed = await TopicCheck.ObserveAsync(admin, required.Select(r => r.Name), required.Where(r => r.Definition.IsCompacted).Select(r => r.Name), timeout);
+            var observed = await TopicCheck.ObserveAsync(admin, required.Select(r => r.Name), required.Where(TopicCheck.Described).Select(r => r.Name), timeout);
             if (!create)
             {
                 var problems = TopicCheck.Evaluate(required, observed, partitions);

@@ -28,6 +28,23 @@ public sealed class KafkaSupplierTests(MockBrokerFixture broker)
     }
 
     [Fact]
+    public void ObserveTopicsGivesThePartitionsOfTheTopicsThereAndNoConfigsWhereTheClusterRefusesToDescribeThem()
+    {
+        // What the stream thread asks when the broker refuses a record for what its topic takes; the dev broker refuses
+        // DescribeConfigs, so the configs stay unknown (and the retries go on), and a missing topic is left out, not created.
+        var supplier = new KafkaSupplier(broker.Factory);
+        var present = broker.NewTopic("observed");
+        var missing = $"nosuch-{Guid.NewGuid():N}";
+
+        var observed = supplier.ObserveTopics([present, missing], [present, missing]);
+
+        var topic = Assert.Single(observed.Values);
+        Assert.Equal((present, MockBrokerFixture.Partitions, (IReadOnlyDictionary<string, string>?)null), (topic.Name, topic.Partitions, topic.Configs));
+        Assert.Null(supplier.PartitionCount(missing));
+        Assert.Equal(broker.Factory.Settings.BootstrapServers, supplier.BootstrapServers);
+    }
+
+    [Fact]
     public void PartitionCountOfATopicTheClusterReportsAnErrorForNamesTheError()
     {
         // There but without a leader yet: not "does not exist" (the processor's start would say run topics ensure).

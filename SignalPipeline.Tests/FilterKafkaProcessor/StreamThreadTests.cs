@@ -1004,6 +1004,71 @@ public sealed class StreamThreadTests
         Assert.Equal(1, health.ConsecutiveFailures); // stopped at the first failed batch, after its abort
     }
 
+    [Theory]
+    [InlineData(ProcessorHarness.Output, "OUTPUT_TOPIC")]
+    [InlineData(ProcessorHarness.Dlq, "DLQ_TOPIC")]
+    [InlineData(ProcessorHarness.Changelog, "CHANGELOG_TOPIC")]
+    public void ATopicWhoseMaxMessageBytesIsLoweredWhileRunningStopsTheProcessorAtTheFirstRefusedRecordNamingTheFix(string topic, string setting)
+    {
+        // Before: the broker refused the record on every retry, forever (/health unhealthy after Processor:MaxBatchAttempts,
+        // naming a refused record, not the topic setting that refuses it); the start check already refused to start so.
+        using var harness = new ProcessorHarness();
+        var (_, health) = StartWithOneCommit(harness, 0);
+
+        harness.Cluster.SetTopicConfig(topic, "max.message.bytes", "50"); // smaller than any output, dead letter or stream checkpoint
+        harness.Produce(ProcessorHarness.Chunk("a", 1), 0);
+        harness.ProduceRaw("a", "not json", 0);
+
+        var stopped = StepsUntilStopped(harness);
+        Assert.Contains($"the broker refused a record for topic '{topic}' (MsgSizeTooLarge Broker: Message size too large); topic '{topic}' ({setting}) takes records of at most 50 bytes (max.message.bytes), fewer than the 1000000", stopped.Message);
+        Assert.Contains($"kafka-configs --bootstrap-server in-memory:9092 --alter --entity-type topics --entity-name {topic} --add-config max.message.bytes=1000000", stopped.Message);
+        Assert.Equal(1, health.ConsecutiveFailures); // stopped at the first failed batch, after its abort
+        Assert.Equal([0L], harness.Outputs()["a"].Select(c => c.Seq));
+        Assert.Empty(harness.DeadLetters());
+    }
+
+    [Fact]
+    public void ADeadLetterTopicMadeCompactedWhileRunningStopsTheProcessorAtTheFirstLetterWithoutAKeyNamingTheFix()
+    {
+        // A poison record without a key is dead-lettered without one; a compacted topic's broker refuses it (INVALID_RECORD),
+        // and before, every retry of its batch was refused the same way.
+        using var harness = new ProcessorHarness();
+        var (_, health) = StartWithOneCommit(harness, 0);
+
+        harness.Cluster.SetTopicConfig(ProcessorHarness.Dlq, "cleanup.policy", "compact");
+        harness.Produce(ProcessorHarness.Chunk("a", 1), 0);
+        harness.Cluster.Produce(ProcessorHarness.Input, 0, null, "not json"u8.ToArray());
+
+        var stopped = StepsUntilStopped(harness);
+        Assert.Contains($"the broker refused a record for topic '{ProcessorHarness.Dlq}' (InvalidRecord Broker: Invalid record); dead-letter topic '{ProcessorHarness.Dlq}' (DLQ_TOPIC) is compacted (cleanup.policy=compact)", stopped.Message);
+        Assert.Contains($"--entity-name {ProcessorHarness.Dlq} --add-config cleanup.policy=delete", stopped.Message);
+        Assert.Equal(1, health.ConsecutiveFailures);
+        Assert.Equal([0L], harness.Outputs()["a"].Select(c => c.Seq));
+    }
+
+    [Fact]
+    public void ARecordRefusedAsTooLargeByAClusterThatWillNotDescribeItsConfigsIsRetriedWithAWarningSayingWhatToCheck()
+    {
+        // The dev broker refuses DescribeConfigs: the limit cannot be read, so the batch is retried (as any refused record),
+        // and the warning names the topic and the sizes to check; once the topic takes the record again, nothing is lost.
+        using var harness = new ProcessorHarness();
+        var log = new Microsoft.Extensions.Logging.Testing.FakeLogger();
+        var (_, health) = harness.Start(logger: log);
+        harness.Cluster.RefuseDescribeConfigs = true;
+        harness.Cluster.SetTopicConfig(ProcessorHarness.Output, "max.message.bytes", "100");
+        var sent = Send(harness, ["a"], chunks: 2);
+
+        harness.StepUntil(() => health.ConsecutiveFailures >= 2);
+        Assert.Contains(log.Collector.GetSnapshot(), r => r.Message.Contains(
+            $"The broker refused a record for topic '{ProcessorHarness.Output}' (MsgSizeTooLarge Broker: Message size too large), and the cluster would not describe the topic's configs: check that its max.message.bytes takes 1000000 bytes",
+            StringComparison.Ordinal));
+        Assert.False(harness.Outputs().ContainsKey("a"));
+
+        harness.Cluster.SetTopicConfig(ProcessorHarness.Output, "max.message.bytes", "1000000");
+        harness.StepUntil(() => harness.OutputCount("a") == 2);
+        ProcessorHarness.AssertReference(sent["a"], harness.Outputs()["a"]);
+    }
+
     [Fact]
     public void AtStartTheFourTopicsAreLookedUpInOneRequestAndEveryMissingOneIsNamed()
     {

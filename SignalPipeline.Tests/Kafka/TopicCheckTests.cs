@@ -140,6 +140,25 @@ public sealed class TopicCheckTests
         Assert.DoesNotContain("Run 'signal-pipeline kafka topics ensure'", message);
     }
 
+    [Theory]
+    [InlineData("compact")]
+    [InlineData("compact,delete")]
+    public void ACompactedDeadLetterTopicIsWrongAndGivenTheCommandThatMakesItDeleteOnly(string policy)
+    {
+        // Until 2026-12-07 not checked: compacted, the dead-letter topic kept only the last letter of each key, and the
+        // broker refused a letter without a key (INVALID_RECORD), whose transaction failed on every retry.
+        var topics = Correct(8);
+        topics[2] = topics[2] with { Configs = new Dictionary<string, string> { ["cleanup.policy"] = policy } };
+
+        var problem = Assert.Single(TopicCheck.Evaluate(All, Cluster(topics)));
+
+        Assert.Equal(TopicFix.Uncompact, problem.Fix);
+        Assert.StartsWith($"dead-letter topic 'sample-dlq' (DLQ_TOPIC) is compacted (cleanup.policy={policy}): it would keep only the last letter of each key", problem.Message);
+        Assert.Contains("'kafka-configs --bootstrap-server kafka:9092 --alter --entity-type topics --entity-name sample-dlq --add-config cleanup.policy=delete'",
+            TopicCheck.Describe([problem], "kafka:9092"));
+        Assert.True(TopicCheck.Described(TopicRequirement.Default(PipelineTopics.DeadLetters))); // asked for, also by 'kafka topics check'
+    }
+
     [Fact]
     public void ATopicWhoseMaxMessageBytesIsUnknownIsNotReportedWrong()
     {

@@ -20,10 +20,15 @@ namespace SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
 /// committed-offset fetch waits while a transaction holds offsets for that partition (KIP-447 require_stable).</item>
 /// <item>Consumer groups: eager rebalances, range assignment, callbacks from inside <c>Consume</c> (see <see cref="ConsumerGroup"/>).</item>
 /// <item>Deterministic faults and stalls (<see cref="Faults"/>); records larger than <see cref="MaxMessageBytes"/> refused
-/// on <c>Produce</c> with <c>MsgSizeTooLarge</c>, as librdkafka's <c>message.max.bytes</c> check does.</item>
+/// on <c>Produce</c> with <c>MsgSizeTooLarge</c>, as librdkafka's <c>message.max.bytes</c> check does; records larger than
+/// a topic's <c>max.message.bytes</c>, or without a key for a topic whose <c>cleanup.policy</c> is compact
+/// (<see cref="SetTopicConfig"/>), refused by the broker: their delivery report carries <c>MsgSizeTooLarge</c> or
+/// <c>InvalidRecord</c> and the transaction needs an abort. Topic configs described unless <see cref="RefuseDescribeConfigs"/>
+/// (the dev broker refuses DescribeConfigs).</item>
 /// </list>
 /// Left out: retention and compaction (logs only grow, unless a test deletes records with <see cref="DeleteRecords"/> or
-/// truncates a log with <see cref="TruncateLog"/>), replication, the broker-side size limit, idempotence
+/// truncates a log with <see cref="TruncateLog"/>), replication, the broker-side size limit on whole batches (a topic's
+/// limit is checked a record at a time), idempotence
 /// sequence numbers, transaction timeouts (simulate one with <see cref="ExpireTransaction"/>), quotas, timing.
 /// Records land in the log at <c>Produce</c> (librdkafka sends them a little later). Thread-safe: one lock; clients
 /// call their handlers outside it.
@@ -47,6 +52,69 @@ public sealed class InMemoryKafkaCluster(TimeProvider? time = null)
     public int MaxMessageBytes { get; set; } = 1_000_000;
 
     public KafkaFaults Faults { get; } = new();
+
+    private readonly Dictionary<string, Dictionary<string, string>> _configs = [];
+
+    /// <summary>True: describing topic configs fails, as on the dev broker (librdkafka's mock cluster refuses DescribeConfigs).</summary>
+    public bool RefuseDescribeConfigs { get; set; }
+
+    /// <summary>
+    /// <c>kafka-configs --alter --add-config name=value</c> on a topic. <c>max.message.bytes</c> and a compact
+    /// <c>cleanup.policy</c> are enforced on the records produced from then on (<see cref="Refusal"/>).
+    /// </summary>
+    public void SetTopicConfig(string topic, string name, string value)
+    {
+        lock (Gate)
+        {
+            if (!_configs.TryGetValue(topic, out var configs))
+            {
+                _configs[topic] = configs = new(StringComparer.Ordinal);
+            }
+
+            configs[name] = value;
+        }
+    }
+
+    /// <summary>A topic's configs as DescribeConfigs answers them (those set, plus <c>max.message.bytes</c> at Kafka's default 1048588); null when <see cref="RefuseDescribeConfigs"/>.</summary>
+    public IReadOnlyDictionary<string, string>? DescribeConfigs(string topic)
+    {
+        lock (Gate)
+        {
+            if (RefuseDescribeConfigs)
+            {
+                return null;
+            }
+
+            var configs = new Dictionary<string, string>(StringComparer.Ordinal) { ["max.message.bytes"] = "1048588" };
+            foreach (var (name, value) in _configs.GetValueOrDefault(topic) ?? [])
+            {
+                configs[name] = value;
+            }
+
+            return configs;
+        }
+    }
+
+    /// <summary>
+    /// What the broker says of a produced record under its topic's configs (<see cref="SetTopicConfig"/>), as Apache Kafka
+    /// does: larger than <c>max.message.bytes</c>, <c>MsgSizeTooLarge</c>; without a key for a compacted topic,
+    /// <c>InvalidRecord</c>; else null.
+    /// </summary>
+    internal Error? Refusal(string topic, long size, byte[]? key)
+    {
+        lock (Gate)
+        {
+            var configs = _configs.GetValueOrDefault(topic);
+            if (configs?.GetValueOrDefault("max.message.bytes") is { } max && size > long.Parse(max, System.Globalization.CultureInfo.InvariantCulture))
+            {
+                return new Error(ErrorCode.MsgSizeTooLarge, "Broker: Message size too large");
+            }
+
+            return key is null && configs?.GetValueOrDefault("cleanup.policy") is { } policy && policy.Contains("compact", StringComparison.Ordinal)
+                ? new Error(ErrorCode.InvalidRecord, "Broker: Invalid record")
+                : null;
+        }
+    }
 
     public void CreateTopic(string topic, int partitions)
     {

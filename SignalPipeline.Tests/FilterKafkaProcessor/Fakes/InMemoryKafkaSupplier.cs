@@ -1,5 +1,6 @@
 using Confluent.Kafka;
 using FilterKafkaProcessor.Kafka;
+using SignalPipeline.Kafka;
 
 namespace SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
 
@@ -45,6 +46,17 @@ public sealed class InMemoryKafkaSupplier(InMemoryKafkaCluster cluster, Isolatio
         Interlocked.Increment(ref _topicLookups);
         return [.. topics.Select(cluster.PartitionCount)];
     }
+
+    public IReadOnlyDictionary<string, ObservedTopic> ObserveTopics(IReadOnlyList<string> names, IReadOnlyList<string> describe)
+    {
+        Interlocked.Increment(ref _topicLookups);
+        return names.Distinct(StringComparer.Ordinal)
+            .Select(name => (name, partitions: cluster.PartitionCount(name)))
+            .Where(t => t.partitions is not null)
+            .ToDictionary(t => t.name, t => new ObservedTopic(t.name, t.partitions!.Value, describe.Contains(t.name) ? cluster.DescribeConfigs(t.name) : null), StringComparer.Ordinal);
+    }
+
+    public string BootstrapServers => "in-memory:9092";
 
     private static T Keep<T>(List<T> all, T client)
     {

@@ -78,7 +78,8 @@ internal sealed class InMemoryProducer(InMemoryKafkaCluster cluster, string? tra
             // write its arrays again once Produce returns (the processor's output values do), so the cluster keeps a copy.
             message = Copied(message);
             var report = new DeliveryReport<byte[], byte[]> { Message = message, TopicPartitionOffset = new TopicPartitionOffset(tp, Offset.Unset) };
-            if (cluster.Faults.DeliveryError(new FaultContext(FaultPoint.Delivery, name, transactionalId, tp.Topic)) is { } error)
+            var error = cluster.Refusal(tp.Topic, size, message.Key) ?? cluster.Faults.DeliveryError(new FaultContext(FaultPoint.Delivery, name, transactionalId, tp.Topic));
+            if (error is not null)
             {
                 (report.Error, report.Status) = (error, PersistenceStatus.NotPersisted);
                 _abortable ??= _transaction is null ? null : error;
