@@ -523,8 +523,8 @@ public sealed class StreamThread : IDisposable
         var failure = RecordCollector.Classify(cause);
         _health.BatchFailed($"{cause.GetType().Name}: {cause.Message}");
 
-        // The delivery reports the broker's answers queued: a record refused for what its topic takes fails the
-        // transaction before its report is served (librdkafka makes the transaction abortable as the answer comes).
+        // Serve the delivery reports queued so far: the transaction may have failed on a refused record (a produce, the
+        // offsets or the commit refused as abortable) before that record's report was served.
         _collector.Poll();
         var refusal = _collector.RefusedByTopic;
         _telemetry.Aborted(failure);
