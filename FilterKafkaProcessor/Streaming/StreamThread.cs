@@ -770,7 +770,7 @@ public sealed class StreamThread : IDisposable
         if (observed.GetValueOrDefault(refusal.Topic)?.Configs is { } configs)
         {
             _logger.LogWarning("The broker refused a record for topic '{Topic}' ({Error}), whose max.message.bytes ({Takes}) and cleanup.policy ({Policy}) now take what the processor writes (records and batches of up to {Writes} bytes, message.max.bytes); the retries go on",
-                refusal.Topic, refusal.Error, configs.GetValueOrDefault("max.message.bytes"), configs.GetValueOrDefault("cleanup.policy"), writes);
+                refusal.Topic, refusal.Error, configs.GetValueOrDefault("max.message.bytes") ?? "unknown", configs.GetValueOrDefault("cleanup.policy") ?? "unknown", writes);
         }
         else
         {

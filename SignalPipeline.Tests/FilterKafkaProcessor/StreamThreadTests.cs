@@ -1070,6 +1070,24 @@ public sealed class StreamThreadTests
     }
 
     [Fact]
+    public void ARecordRefusedAsTooLargeWhileItsTopicTakesWhatTheProcessorWritesIsRetriedWithAWarningGivingTheTopicsLimits()
+    {
+        // The topic's limit raised again before the check asked (or a broker's own limit): nothing to stop for, the retry goes on.
+        using var harness = new ProcessorHarness();
+        var log = new Microsoft.Extensions.Logging.Testing.FakeLogger();
+        harness.Start(logger: log);
+        harness.Cluster.Faults.FailDelivery(ErrorCode.MsgSizeTooLarge, count: 1, when: c => c.Topic == ProcessorHarness.Output);
+        var sent = Send(harness, ["a"], chunks: 2);
+
+        harness.StepUntil(() => harness.OutputCount("a") == 2);
+
+        ProcessorHarness.AssertReference(sent["a"], harness.Outputs()["a"]);
+        Assert.Contains(log.Collector.GetSnapshot(), r => r.Message.Contains(
+            $"The broker refused a record for topic '{ProcessorHarness.Output}' (MsgSizeTooLarge ", StringComparison.Ordinal)
+            && r.Message.Contains("whose max.message.bytes (1048588) and cleanup.policy (unknown) now take what the processor writes (records and batches of up to 1000000 bytes", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void AtStartTheFourTopicsAreLookedUpInOneRequestAndEveryMissingOneIsNamed()
     {
         // Before: one look-up per topic (with Kafka away, four 15 s timeouts in a row), and only the first missing
