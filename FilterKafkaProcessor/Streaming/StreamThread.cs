@@ -738,7 +738,7 @@ public sealed class StreamThread : IDisposable
     /// <summary>
     /// The broker refused a record of the failed batch for what its topic takes: as too large (<c>MSG_SIZE_TOO_LARGE</c>,
     /// a topic's <c>max.message.bytes</c> lowered since the start check; librdkafka fills a batch up to the producer's
-    /// <c>message.max.bytes</c>, so small records are refused together too) or as a record without a key for a compacted
+    /// <c>batch.size</c>, so small records are refused together too) or as a record without a key for a compacted
     /// topic (<c>INVALID_RECORD</c>: a dead-letter topic made compacted). Every retry would fail the same way, so the
     /// start check's rules for the topics it writes are asked again: a topic that breaks one stops the processor, naming
     /// the topic and the fix, as a start would. A cluster that will not describe the configs (the dev broker) leaves the

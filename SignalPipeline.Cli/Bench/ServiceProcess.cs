@@ -232,11 +232,61 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     private bool IsBroker => Project == "SignalPipeline.DevBroker";
 
+    /// <summary>
+    /// A loopback port free a moment ago, below the kernel's ephemeral range (Linux's <c>net.ipv4.ip_local_port_range</c>,
+    /// 32768-60999 by default) when there is room below it. A port that bind(0) gives comes from that range, and any
+    /// outbound connection (the bench's Kafka clients open many) could take it before the service binds it: the dev broker
+    /// once failed its start so in CI (<c>The dev broker cannot listen on DevBroker:BootstrapPort=45585: Address already
+    /// in use</c>, 2026-12-07). Elsewhere, or when no port below the range is free, bind(0)'s.
+    /// </summary>
     public static int FreePort()
     {
+        if (EphemeralRangeStart() is { } start && start > LowestPort + 1000)
+        {
+            for (var attempt = 0; attempt < 50; attempt++)
+            {
+                var port = Random.Shared.Next(LowestPort, start);
+                if (CanListen(port))
+                {
+                    return port;
+                }
+            }
+        }
+
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>The lowest port <see cref="FreePort"/> picks: well above the ports services are known by.</summary>
+    internal const int LowestPort = 10_000;
+
+    /// <summary>The first port of the kernel's ephemeral range, or null where it cannot be read (not Linux).</summary>
+    internal static int? EphemeralRangeStart()
+    {
+        try
+        {
+            var range = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            return range.Length > 0 && int.TryParse(range[0], System.Globalization.CultureInfo.InvariantCulture, out var start) ? start : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static bool CanListen(int port)
+    {
+        try
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
     }
 
 }

@@ -31,4 +31,19 @@ public sealed class ServiceProcessTests
             Environment.SetEnvironmentVariable(variable, before);
         }
     }
+
+    [Fact]
+    public void A_free_port_is_one_nothing_listens_on_below_the_kernel_s_ephemeral_range()
+    {
+        // A port from the ephemeral range (bind(0)'s) can be taken by an outbound connection before the service binds it:
+        // the dev broker's start failed so once in CI, "Address already in use".
+        var start = ServiceProcess.EphemeralRangeStart();
+        Assert.NotNull(start); // Linux, as CI and every host of this project
+
+        var ports = Enumerable.Range(0, 20).Select(_ => ServiceProcess.FreePort()).ToList();
+
+        Assert.All(ports, port => Assert.InRange(port, ServiceProcess.LowestPort, start.Value - 1));
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, ports[0]);
+        listener.Start();
+    }
 }
