@@ -731,7 +731,7 @@ public sealed class StreamThread : IDisposable
 
         if (problems.Count > 0)
         {
-            throw new TopicsChangedException($"The pipeline's topics changed under the processor; it stops: {string.Join("; ", problems)}. Nothing uncommitted was kept: started again, it resumes from the last commit (docs/processor.md, \"Topics changed while running\").");
+            throw TopicsChanged(string.Join("; ", problems));
         }
     }
 
@@ -764,7 +764,7 @@ public sealed class StreamThread : IDisposable
             .Where(p => p.Fix is TopicFix.RaiseMaxMessageBytes or TopicFix.Uncompact).ToList();
         if (problems.Count > 0)
         {
-            throw new TopicsChangedException($"The pipeline's topics changed under the processor; it stops: the broker refused a record for topic '{refusal.Topic}' ({refusal.Error}); {string.Join("; ", problems.Select(p => p.Message))}. {TopicCheck.HowToFix(problems, _kafka.BootstrapServers)} Nothing uncommitted was kept: started again, it resumes from the last commit (docs/processor.md, \"Topics changed while running\").");
+            throw TopicsChanged($"the broker refused a record for topic '{refusal.Topic}' ({refusal.Error}); {string.Join("; ", problems.Select(p => p.Message))}", TopicCheck.HowToFix(problems, _kafka.BootstrapServers));
         }
 
         if (observed.GetValueOrDefault(refusal.Topic)?.Configs is { } configs)
@@ -778,6 +778,10 @@ public sealed class StreamThread : IDisposable
                 refusal.Topic, refusal.Error, writes);
         }
     }
+
+    /// <summary>The stop when the topics changed under the processor: <paramref name="problems"/>, then <paramref name="fix"/> if any (both topic checks).</summary>
+    private static TopicsChangedException TopicsChanged(string problems, string? fix = null)
+        => new($"The pipeline's topics changed under the processor; it stops: {problems}. {(fix is null ? "" : fix + " ")}Nothing uncommitted was kept: started again, it resumes from the last commit (docs/processor.md, \"Topics changed while running\").");
 
     private static bool IsUnknownTopic(ErrorCode code)
         => code is ErrorCode.UnknownTopicOrPart or ErrorCode.Local_UnknownTopic or ErrorCode.Local_UnknownPartition;
