@@ -105,12 +105,13 @@ public static class ServiceFailure
     private static void WriteStopped(Exception? failure) => Console.Error.WriteLine($"crit: the service stopped: {Describe(failure)}");
 
     /// <summary>
-    /// The message alone for a refused setting or check (it names what is wrong), the messages joined by <c>; </c> when
+    /// The message alone for a refused setting or check, or a <see cref="ServiceStopException"/> (they name what is
+    /// wrong and the fix), the messages joined by <c>; </c> when
     /// several options classes refused (<see cref="IStartupValidator"/> throws them together); everything for the rest.
     /// </summary>
     public static string Describe(Exception? exception) => exception switch
     {
-        OptionsValidationException => exception.Message,
+        OptionsValidationException or ServiceStopException => exception.Message,
         InvalidOperationException => exception.Message + AllowedValues(exception.Message),
         AggregateException { InnerExceptions: var inner } when inner.All(e => e is OptionsValidationException)
             => string.Join("; ", inner.Select(e => e.Message)),
@@ -154,3 +155,9 @@ public static class ServiceFailure
         [typeof(TimeSpan).FullName!] = " Use a time span, [d.]hh:mm:ss[.fffffff] (00:00:05 is 5 s).",
     };
 }
+
+/// <summary>
+/// A condition the service cannot go on under and no retry mends (a topic deleted under it, an ACL refused), whose
+/// message names what is wrong and the fix: the service's last line is that message alone, without a stack trace.
+/// </summary>
+public class ServiceStopException(string message) : Exception(message);

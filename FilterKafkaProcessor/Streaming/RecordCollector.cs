@@ -45,7 +45,8 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     private readonly List<(int Partition, byte[] Key, byte[]? Value)> _deferredChangelog = [];
     private IProducer<byte[], byte[]>? _producer;
     private bool _inTransaction;
-    private volatile string? _deliveryFailure;
+    private volatile Error? _deliveryFailure;
+    private volatile bool _deliveryPurged;
     private volatile TopicRefusal? _refusedByTopic;
     private Action<DeliveryReport<byte[], byte[]>>? _trackOutput, _trackChangelog, _trackDeadLetter;
     private TopicPartition[] _outputPartitions = [];
@@ -97,6 +98,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     public void Begin()
     {
         _deliveryFailure = null;
+        _deliveryPurged = false;
         _refusedByTopic = null;
         _deferredChangelog.Clear();
         Producer.BeginTransaction();
@@ -367,7 +369,43 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
 
         if (_deliveryFailure is { } failure)
         {
-            throw new KafkaTxnRequiresAbortException(new Error(ErrorCode.Local_Fail, $"a record of the transaction was refused: {failure}"));
+            // The report's own code: what the stream thread decides on (an ACL refused, a topic's limit).
+            throw new KafkaTxnRequiresAbortException(failure);
+        }
+
+        if (_deliveryPurged)
+        {
+            // librdkafka purges what is not delivered when the transaction fails on an abortable error (its
+            // rd_kafka_txn_set_abortable_error): the error itself is the next transactional call's (TransactionError).
+            throw new KafkaTxnRequiresAbortException(new Error(ErrorCode.Local_PurgeQueue, "records of the transaction were purged by the client: the transaction had failed"));
+        }
+    }
+
+    /// <summary>
+    /// What failed the transaction, when <paramref name="cause"/> is only a consequence of it: on an abortable error (a
+    /// partition it could not add to the transaction, offsets refused) librdkafka purges the records not yet delivered
+    /// (their reports say <c>Local_PurgeQueue</c> or <c>Local_PurgeInflight</c>) and refuses new ones (<c>Local_State</c>),
+    /// and gives the error itself only to the next transactional call. So one is made: in that state
+    /// <c>SendOffsetsToTransaction</c> returns the error at once, without a request (and offsets sent by a transaction
+    /// that is not in it go with its abort). Returns <paramref name="cause"/> when it is no such consequence, or when the
+    /// call does not fail.
+    /// </summary>
+    public Exception TransactionError(Exception cause, IEnumerable<TopicPartitionOffset> offsets, IConsumerGroupMetadata? group)
+    {
+        if (cause is not KafkaException { Error.Code: ErrorCode.Local_State or ErrorCode.Local_PurgeQueue or ErrorCode.Local_PurgeInflight }
+            || !_inTransaction || _producer is not { } producer || group is null)
+        {
+            return cause;
+        }
+
+        try
+        {
+            producer.SendOffsetsToTransaction(offsets, group, TimeSpan.FromSeconds(5));
+            return cause;
+        }
+        catch (KafkaException e)
+        {
+            return e;
         }
     }
 
@@ -428,8 +466,8 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
 
     /// <summary>
     /// A record of the current transaction the broker refused for what its topic takes, if any: <c>MSG_SIZE_TOO_LARGE</c>
-    /// (its batch is larger than the topic's <c>max.message.bytes</c>) or <c>INVALID_RECORD</c> (a record without a key
-    /// for a compacted topic); null again at the next <see cref="Begin"/>.
+    /// (its batch is larger than the topic's <c>max.message.bytes</c>), <c>INVALID_RECORD</c> (a record without a key
+    /// for a compacted topic) or an ACL's refusal (<see cref="IsAccessRefusal"/>); null again at the next <see cref="Begin"/>.
     /// </summary>
     public TopicRefusal? RefusedByTopic => _refusedByTopic;
 
@@ -437,6 +475,10 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     public long OutputEnd(int partition) => Read(_outputEnds, partition);
 
     public long ChangelogEnd(int partition) => Read(_changelogEnds, partition);
+
+    /// <summary>Kafka's answers to an operation the principal's ACLs do not allow (a topic, the group, the transactional id, the cluster).</summary>
+    public static bool IsAccessRefusal(ErrorCode code)
+        => code is ErrorCode.TopicAuthorizationFailed or ErrorCode.GroupAuthorizationFailed or ErrorCode.TransactionalIdAuthorizationFailed or ErrorCode.ClusterAuthorizationFailed;
 
     public static TransactionFailure Classify(Exception e) => e switch
     {
@@ -453,10 +495,16 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     {
         if (report.Error.IsError)
         {
-            _deliveryFailure ??= $"{report.TopicPartition}: {report.Error.Code} {report.Error.Reason}";
-            if (report.Error.Code is ErrorCode.MsgSizeTooLarge or ErrorCode.InvalidRecord)
+            if (report.Error.Code is ErrorCode.Local_PurgeQueue or ErrorCode.Local_PurgeInflight)
             {
-                _refusedByTopic ??= new(report.Topic, $"{report.Error.Code} {report.Error.Reason}");
+                _deliveryPurged = true;
+                return;
+            }
+
+            _deliveryFailure ??= new Error(report.Error.Code, $"a record of the transaction was refused: {report.TopicPartition}: {report.Error.Code} {report.Error.Reason}");
+            if (report.Error.Code is ErrorCode.MsgSizeTooLarge or ErrorCode.InvalidRecord || IsAccessRefusal(report.Error.Code))
+            {
+                _refusedByTopic ??= new(report.Topic, report.Error.Code, $"{report.Error.Code} {report.Error.Reason}");
             }
 
             return;
@@ -485,7 +533,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
 }
 
 /// <summary>A record the broker refused for what <paramref name="Topic"/> takes: the error's code and reason.</summary>
-public sealed record TopicRefusal(string Topic, string Error);
+public sealed record TopicRefusal(string Topic, ErrorCode Code, string Error);
 
 /// <summary>A commit kept failing with retriable errors: it may or may not have gone through.</summary>
 public sealed class CommitOutcomeUnknownException(string message, Exception inner) : Exception(message, inner);

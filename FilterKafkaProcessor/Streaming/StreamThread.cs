@@ -57,6 +57,7 @@ public sealed class StreamThread : IDisposable
     private int _changelogPartitions;
     private bool _checkTopics;
     private long _lastTopicCheckMs;
+    private Error? _consumerRefused;
 
     public StreamThread(IKafkaSupplier kafka, ProcessorOptions options, IChunkFilterer filterer, ProcessorTelemetry telemetry, ProcessorHealth health, TimeProvider time, ILogger logger, int maxMessageBytes, Config.StreamConfigTable? configs = null, Inspection.StreamQueries? queries = null)
     {
@@ -83,17 +84,28 @@ public sealed class StreamThread : IDisposable
     /// <summary>Checks the topics, initialises the transactional producer and subscribes.</summary>
     public void Start()
     {
-        var (input, output, changelog) = RequireTopics();
-        if (changelog < input)
+        int input, output, changelog;
+        try
         {
-            throw new TopicsChangedException(ChangelogTooSmall(changelog, input));
+            (input, output, changelog) = RequireTopics();
+            if (changelog < input)
+            {
+                throw new TopicsChangedException(ChangelogTooSmall(changelog, input));
+            }
+
+            (_outputPartitions, _changelogPartitions) = (output, changelog);
+            _collector.Initialize();
+        }
+        catch (KafkaException e) when (RecordCollector.IsAccessRefusal(e.Error.Code))
+        {
+            // Not an outage the start's retries wait out (FilterKafkaProcessorWorker): the topics' metadata or the
+            // transactional id refused.
+            throw AccessRefused($"the start's {e.Error.Code} ({e.Error.Reason})");
         }
 
-        (_outputPartitions, _changelogPartitions) = (output, changelog);
-        _collector.Initialize();
         _writer = new BatchWriter(_collector, _options, _context.Limits, output, _codec);
         _consumer = _kafka.GetConsumer(ProcessorOptions.ConsumerGroup, new RebalanceHandlers(_manager.OnAssigned, r => OnRevoked(r, "revoked"), r => OnRevoked(r, "lost"),
-            e => _checkTopics |= IsUnknownTopic(e.Code)));
+            OnConsumerError));
         _consumer.Subscribe(_options.InputTopic);
         _health.Running(true);
         _logger.LogInformation("Filtering {Input} -> {Output} with {Algorithm} ({Mode}), transactional id {TransactionalId}; largest chunk accepted: {F64} f64 / {F32} f32 samples (message.max.bytes {Max})",
@@ -142,6 +154,11 @@ public sealed class StreamThread : IDisposable
     {
         _stopping = stoppingToken;
         _health.StepStarted(NowMs);
+
+        if (_consumerRefused is { } refused)
+        {
+            throw AccessRefused($"the group consumer's {refused.Code} ({refused.Reason})");
+        }
 
         // Records taken during the last commit from partitions assigned since were fetched before the restore's seek.
         if (_manager.RestoringSinceMs is not null)
@@ -371,7 +388,7 @@ public sealed class StreamThread : IDisposable
             // the error callback (the consumer's Error handler above: what 2.16.0 does on the dev broker), and goes on
             // consuming nothing: the next step checks the topics.
             _logger.LogWarning("Consume error: {Reason}", e.Error.Reason);
-            _checkTopics |= IsUnknownTopic(e.Error.Code);
+            OnConsumerError(e.Error);
             return true;
         }
 
@@ -520,13 +537,13 @@ public sealed class StreamThread : IDisposable
     /// <summary>Abort, roll the touched streams back, rewind their partitions, and wait before the retry.</summary>
     private void Recover(Batch batch, Exception cause, CancellationToken stoppingToken)
     {
-        var failure = RecordCollector.Classify(cause);
-        _health.BatchFailed($"{cause.GetType().Name}: {cause.Message}");
-
         // Serve the delivery reports queued so far: the transaction may have failed on a refused record (a produce, the
         // offsets or the commit refused as abortable) before that record's report was served.
         _collector.Poll();
         var refusal = _collector.RefusedByTopic;
+        cause = _collector.TransactionError(cause, ProbeOffsets(batch), _consumer?.ConsumerGroupMetadata);
+        var failure = RecordCollector.Classify(cause);
+        _health.BatchFailed($"{cause.GetType().Name}: {cause.Message}");
         _telemetry.Aborted(failure);
         _logger.LogError(cause, "Batch failed ({Failure}, attempt {Attempt}); aborting, rolling back {Streams} streams and rewinding partitions [{Partitions}]",
             failure, _health.ConsecutiveFailures, batch.Touched.Count, batch.PartitionList);
@@ -549,6 +566,16 @@ public sealed class StreamThread : IDisposable
         if (_health.ConsecutiveFailures == 1 || NowMs - _lastTopicCheckMs >= 30_000)
         {
             CheckTopics();
+        }
+
+        if (refusal is { Code: var refused } && RecordCollector.IsAccessRefusal(refused))
+        {
+            throw AccessRefused($"the broker refused a record for topic '{refusal.Topic}' ({refusal.Error})");
+        }
+
+        if (cause is KafkaException { Error.Code: var code } && RecordCollector.IsAccessRefusal(code))
+        {
+            throw AccessRefused($"the batch's transaction failed with {code} ({cause.Message})");
         }
 
         if (refusal is not null)
@@ -783,6 +810,37 @@ public sealed class StreamThread : IDisposable
     private static TopicsChangedException TopicsChanged(string problems, string? fix = null)
         => new($"The pipeline's topics changed under the processor; it stops: {problems}. {(fix is null ? "" : fix + " ")}Nothing uncommitted was kept: started again, it resumes from the last commit (docs/processor.md, \"Topics changed while running\").");
 
+    /// <summary>
+    /// The input offsets a transaction in an abortable error state is asked its error with
+    /// (<see cref="RecordCollector.TransactionError"/>): the batch's, or, for a batch of evictions only, the tasks'
+    /// (librdkafka asks nothing for an empty list).
+    /// </summary>
+    private List<TopicPartitionOffset> ProbeOffsets(Batch batch)
+        => batch.LastOffsets.Count > 0
+            ? [.. batch.LastOffsets.Select(o => new TopicPartitionOffset(_options.InputTopic, o.Key, o.Value + 1))]
+            : [.. Tasks.Values.Where(t => t.State.NextInputOffset >= 0).Select(t => new TopicPartitionOffset(_options.InputTopic, t.Partition, t.State.NextInputOffset))];
+
+    private void OnConsumerError(Error error)
+    {
+        _checkTopics |= IsUnknownTopic(error.Code);
+        if (RecordCollector.IsAccessRefusal(error.Code))
+        {
+            _consumerRefused ??= error;
+        }
+    }
+
+    /// <summary>
+    /// Kafka refused the processor an operation its ACLs do not allow: every retry would be refused the same way until an
+    /// operator changes them, so it stops naming what it needs, as Kafka Streams' stream thread dies on an
+    /// AuthorizationException. What failed has been aborted (or, for the consumer, not read).
+    /// </summary>
+    private AccessRefusedException AccessRefused(string what)
+        => new($"Kafka refused the processor access; it stops: {what}. Retrying cannot help until its principal is allowed "
+            + $"READ on topic '{_options.InputTopic}' ({PipelineTopics.InputSetting}) and on group '{ProcessorOptions.ConsumerGroup}', "
+            + $"WRITE on topics '{_options.OutputTopic}' ({PipelineTopics.OutputSetting}) and '{_options.DlqTopic}' ({PipelineTopics.DeadLetterSetting}), "
+            + $"READ and WRITE on topic '{_options.ChangelogTopic}' ({PipelineTopics.ChangelogSetting}) and WRITE on transactional id '{_collector.TransactionalId}' "
+            + $"(all its ACLs, with the kafka-acls commands: docs/kafka.md, \"ACLs\"). Nothing uncommitted was kept: started again, it resumes from the last commit.");
+
     private static bool IsUnknownTopic(ErrorCode code)
         => code is ErrorCode.UnknownTopicOrPart or ErrorCode.Local_UnknownTopic or ErrorCode.Local_UnknownPartition;
 
@@ -819,4 +877,10 @@ public sealed class StreamThread : IDisposable
 /// A topic the processor reads or writes was deleted, or no longer has the partitions it uses (<see cref="StreamThread"/>'s
 /// topic check): the service stops, naming the topic and the fix, instead of retrying forever.
 /// </summary>
-public sealed class TopicsChangedException(string message) : Exception(message);
+public sealed class TopicsChangedException(string message) : ServiceStopException(message);
+
+/// <summary>
+/// Kafka refused the processor an operation (TopicAuthorizationFailed, GroupAuthorizationFailed, ...): the service stops,
+/// naming the ACLs it needs, instead of retrying what every retry is refused.
+/// </summary>
+public sealed class AccessRefusedException(string message) : ServiceStopException(message);

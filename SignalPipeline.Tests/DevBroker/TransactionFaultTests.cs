@@ -114,6 +114,29 @@ public sealed class TransactionFaultTests
     }
 
     [Fact]
+    public async Task A_partition_refused_to_the_transaction_purges_its_records_and_only_the_next_transactional_call_names_the_refusal()
+    {
+        // What RecordCollector.TransactionError relies on (an ACL taken away while the processor runs: docs/processor.md,
+        // "Access refused"): the record's report says only that it was purged, the refusal is the transaction's state.
+        using var cluster = StartCluster();
+        using var consumer = Consumer(cluster, "group");
+        using var producer = TransactionalProducer(cluster, "tx-partition-refused");
+        cluster.PushRequestErrors(KafkaApi.AddPartitionsToTxn, ErrorCode.TopicAuthorizationFailed);
+        producer.BeginTransaction();
+
+        var purged = await Assert.ThrowsAsync<ProduceException<Null, string>>(() => producer.Send("value").WaitAsync(TestTimeout));
+        Assert.Equal(ErrorCode.Local_PurgeQueue, purged.Error.Code);
+        var refusedToQueue = Assert.Throws<ProduceException<Null, string>>(() => producer.Produce(Topic, new Message<Null, string> { Value = "next" }));
+        Assert.Equal(ErrorCode.Local_State, refusedToQueue.Error.Code);
+
+        var refused = Assert.Throws<KafkaTxnRequiresAbortException>(
+            () => producer.SendOffsetsToTransaction([new TopicPartitionOffset(Topic, 0, 1)], consumer.ConsumerGroupMetadata, TestTimeout));
+        Assert.Equal(ErrorCode.TopicAuthorizationFailed, refused.Error.Code);
+        Assert.Equal(0, cluster.TrackedRequestCount(KafkaApi.AddOffsetsToTxn));
+        producer.AbortTransaction(TestTimeout);
+    }
+
+    [Fact]
     public async Task A_commit_can_succeed_although_a_message_of_its_transaction_failed_delivery()
     {
         // After an injected TOPIC_AUTHORIZATION_FAILED the client keeps the topic's error for a while and fails the next

@@ -304,6 +304,93 @@ public sealed class ProcessorProcessTests
         static SampleChunk Chunk(long seq) => new("deleted-topic", seq, new double[] { seq, 0.5, -0.5 }, 8000, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
     }
 
+    [Theory]
+    [InlineData(KafkaApi.AddPartitionsToTxn, ErrorCode.TopicAuthorizationFailed)] // WRITE on the output or changelog taken away
+    [InlineData(KafkaApi.TxnOffsetCommit, ErrorCode.GroupAuthorizationFailed)] // READ on the group taken away
+    [InlineData(KafkaApi.AddOffsetsToTxn, ErrorCode.GroupAuthorizationFailed)]
+    public async Task An_ACL_taken_away_while_it_runs_stops_it_with_exit_code_1_naming_what_it_needs_and_started_again_it_loses_nothing(KafkaApi api, ErrorCode refusal)
+    {
+        // Until 2026-12-07 every retry of the batch was refused the same way, /health unhealthy after Processor:MaxBatchAttempts
+        // naming, for the partition case, not the refusal but "Local_PurgeQueue": librdkafka purges a failed transaction's
+        // records and gives its error only to the next transactional call.
+        using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:FaultInjection=true");
+        var faults = new DevBrokerFaults(broker.Http);
+        using var output = new CommittedOutput(broker.BootstrapServers);
+        using (var processor = await RunningProcessor.StartAsync(broker, []))
+        {
+            await Poll.UntilAsync(() => processor.Status("/health") == HttpStatusCode.OK || processor.HasExited, Timeout, () => $"/health to be healthy; output:{Environment.NewLine}{processor.Output}");
+            await faults.PushRequestErrorsAsync(api, Enumerable.Repeat(refusal, 1000).ToArray());
+            await ProduceAsync(broker, Chunk(0));
+
+            await Poll.UntilAsync(() => processor.HasExited, Timeout, () => $"the processor to stop on {refusal}; output:{Environment.NewLine}{processor.Output}");
+            Assert.True(processor.ExitCode == 1, $"exit code {processor.ExitCode}; output:{Environment.NewLine}{processor.Output}");
+            Assert.Contains($"Kafka refused the processor access; it stops: the batch's transaction failed with {refusal}", processor.Output);
+            Assert.Contains("READ on topic 'sample-input' (INPUT_TOPIC) and on group 'filter-kafka-processor', WRITE on topics 'sample-output' (OUTPUT_TOPIC)", processor.Output);
+            Assert.Single(Regex.Matches(processor.Output, "Batch failed \\("));
+        }
+
+        // The ACL given back: the chunk refused is processed, once.
+        await faults.ClearAsync();
+        using var again = await RunningProcessor.StartAsync(broker, []);
+        await Poll.UntilAsync(() => output.Read().Count > 0 || again.HasExited, Timeout, () => $"seq 0's output; output:{Environment.NewLine}{again.Output}");
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.Equal([("acl", 0L)], output.Read());
+
+        static SampleChunk Chunk(long seq) => new("acl", seq, new double[] { seq, 0.5, -0.5 }, 8000, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+    }
+
+    [Fact]
+    public async Task READ_on_the_input_taken_away_while_it_runs_stops_it_with_exit_code_1_naming_what_it_needs()
+    {
+        // Until 2026-12-07 the group consumer's "Topic authorization failed" was a warning per fetch, and /health stayed healthy.
+        using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:FaultInjection=true");
+        var faults = new DevBrokerFaults(broker.Http);
+        using var processor = await RunningProcessor.StartAsync(broker, []);
+        await Poll.UntilAsync(() => processor.Status("/health") == HttpStatusCode.OK || processor.HasExited, Timeout, () => $"/health to be healthy; output:{Environment.NewLine}{processor.Output}");
+        await faults.PushRequestErrorsAsync(KafkaApi.Fetch, Enumerable.Repeat(ErrorCode.TopicAuthorizationFailed, 1000).ToArray());
+
+        await Poll.UntilAsync(() => processor.HasExited, Timeout, () => $"the processor to stop; output:{Environment.NewLine}{processor.Output}");
+        Assert.True(processor.ExitCode == 1, $"exit code {processor.ExitCode}; output:{Environment.NewLine}{processor.Output}");
+        Assert.Contains("Kafka refused the processor access; it stops: the group consumer's TopicAuthorizationFailed", processor.Output);
+    }
+
+    [Theory]
+    [InlineData(KafkaApi.InitProducerId, ErrorCode.TransactionalIdAuthorizationFailed, "the start's TransactionalIdAuthorizationFailed")]
+    [InlineData(KafkaApi.Metadata, ErrorCode.TopicAuthorizationFailed, "the start's TopicAuthorizationFailed (topic 'sample-output'")]
+    public async Task An_ACL_missing_at_the_start_stops_it_with_exit_code_1_instead_of_waiting_like_for_an_outage(KafkaApi api, ErrorCode refusal, string expected)
+    {
+        // A Kafka error at the stream thread's start is retried every 5 s, unready, as a broker not up yet; an ACL refused
+        // is not waited out. Metadata: only the stream thread's look-up of the output topic is refused (DESCRIBE missing).
+        using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:FaultInjection=true");
+        var faults = new DevBrokerFaults(broker.Http);
+        if (api == KafkaApi.Metadata)
+        {
+            await faults.SetTopicErrorAsync("sample-output", refusal);
+        }
+        else
+        {
+            await faults.PushRequestErrorsAsync(api, Enumerable.Repeat(refusal, 1000).ToArray());
+        }
+
+        var start = ExternalProcess.Service("FilterKafkaProcessor");
+        start.Environment["ConnectionStrings__kafka"] = broker.BootstrapServers;
+        var run = await ExternalProcess.RunAsync(start, Timeout);
+
+        var output = run.Output + run.Error;
+        Assert.True(run.ExitCode == 1, $"exit code {run.ExitCode}; output:{Environment.NewLine}{output}");
+        Assert.Contains($"Kafka refused the processor access; it stops: {expected}", output);
+
+        // One line on stderr, the message alone, as for a refused setting (docs/operations.md, "Exit codes").
+        Assert.Matches("^crit: the service stopped: Kafka refused the processor access; it stops: [^\n]*Nothing uncommitted was kept: started again, it resumes from the last commit\\.$", run.Error.Trim());
+        Assert.DoesNotContain("could not start (attempt 2;", output, StringComparison.Ordinal);
+    }
+
+    private static async Task ProduceAsync(DevBrokerProcess broker, SampleChunk chunk)
+    {
+        using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build();
+        await producer.ProduceAsync("sample-input", SampleCodec.ToMessage(chunk)).WaitAsync(Timeout);
+    }
+
     [Fact]
     public async Task Input_the_broker_deleted_before_it_was_read_is_named_by_the_next_owner_with_its_offsets_and_the_stream_goes_on()
     {

@@ -1046,6 +1046,42 @@ public sealed class StreamThreadTests
         Assert.Equal([0L], harness.Outputs()["a"].Select(c => c.Seq));
     }
 
+    [Theory]
+    [InlineData(ProcessorHarness.Output, ErrorCode.TopicAuthorizationFailed)]
+    [InlineData(ProcessorHarness.Changelog, ErrorCode.TopicAuthorizationFailed)]
+    [InlineData(ProcessorHarness.Output, ErrorCode.ClusterAuthorizationFailed)]
+    public void ARecordRefusedForWantOfAnACLStopsTheProcessorAtTheFirstRefusalNamingWhatItNeeds(string topic, ErrorCode refusal)
+    {
+        // Every retry would be refused the same way until an operator changes the ACLs (Kafka Streams' thread dies on an
+        // AuthorizationException); before 2026-12-07 the batch was retried, forever.
+        using var harness = new ProcessorHarness();
+        var (_, health) = StartWithOneCommit(harness, 0);
+
+        harness.Cluster.Faults.FailDelivery(refusal, count: 1000, when: c => c.Topic == topic);
+        harness.Produce(ProcessorHarness.Chunk("a", 1), 0);
+
+        var stopped = Assert.Throws<AccessRefusedException>(() => harness.StepUntil(() => false, maxSteps: 20));
+        Assert.StartsWith($"Kafka refused the processor access; it stops: the broker refused a record for topic '{topic}' ({refusal} Broker: ", stopped.Message);
+        Assert.Contains($"READ and WRITE on topic '{ProcessorHarness.Changelog}' (CHANGELOG_TOPIC) and WRITE on transactional id 'filter-kafka-processor-", stopped.Message);
+        Assert.EndsWith("Nothing uncommitted was kept: started again, it resumes from the last commit.", stopped.Message);
+        Assert.Equal(1, health.ConsecutiveFailures);
+        Assert.Equal([0L], harness.Outputs()["a"].Select(c => c.Seq));
+    }
+
+    [Theory]
+    [InlineData(ErrorCode.TopicAuthorizationFailed)]
+    [InlineData(ErrorCode.GroupAuthorizationFailed)]
+    public void AConsumerRefusedForWantOfAnACLStopsTheProcessorAtItsNextStep(ErrorCode refusal)
+    {
+        // Before 2026-12-07: a warning per fetch, nothing consumed, /health healthy.
+        using var harness = new ProcessorHarness();
+        StartWithOneCommit(harness, 0);
+
+        harness.Cluster.Faults.Fail(FaultPoint.Consume, () => KafkaFaults.ConsumeError(refusal), count: 1000);
+        var stopped = Assert.Throws<AccessRefusedException>(() => harness.StepUntil(() => false, maxSteps: 20));
+        Assert.StartsWith($"Kafka refused the processor access; it stops: the group consumer's {refusal}", stopped.Message);
+    }
+
     [Fact]
     public void ARecordRefusedAsTooLargeByAClusterThatWillNotDescribeItsConfigsIsRetriedWithAWarningSayingWhatToCheck()
     {

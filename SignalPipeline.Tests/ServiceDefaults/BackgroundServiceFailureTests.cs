@@ -31,6 +31,17 @@ public sealed class BackgroundServiceFailureTests
     }
 
     [Fact]
+    public void A_stop_whose_message_names_the_fix_is_described_by_its_message_alone_and_a_bug_by_everything()
+    {
+        // A deleted topic or a refused ACL (the processor's TopicsChangedException, AccessRefusedException): one line, as
+        // for a refused setting. Before 2026-12-07 its stack trace followed the message.
+        Assert.Equal("topic 'x' is gone; fix: create it", ServiceFailure.Describe(new ServiceStopException("topic 'x' is gone; fix: create it")));
+        var bug = new NullReferenceException("oops");
+        Assert.Equal(bug.ToString(), ServiceFailure.Describe(bug));
+        Assert.StartsWith("System.NullReferenceException: oops", ServiceFailure.Describe(bug));
+    }
+
+    [Fact]
     [Trait("Category", TestCategory.Integration)]
     public async Task The_generator_whose_worker_fails_after_the_start_exits_1_naming_the_failure()
     {
