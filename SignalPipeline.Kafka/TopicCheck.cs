@@ -6,8 +6,8 @@ namespace SignalPipeline.Kafka;
 
 /// <summary>
 /// A pipeline topic under the name this deployment uses (the default or its <c>*_TOPIC</c> setting);
-/// <paramref name="WritesUpTo"/>: the largest record the checking service may write to it (its producer's
-/// <c>message.max.bytes</c>), which the topic's <c>max.message.bytes</c> must take.
+/// <paramref name="WritesUpTo"/>: the largest record or batch the checking service may write to it (its producer's
+/// <c>message.max.bytes</c>), which the topic's <c>max.message.bytes</c> and <c>segment.bytes</c> must take.
 /// </summary>
 public sealed record TopicRequirement(TopicDefinition Definition, string Name, long? WritesUpTo = null)
 {
@@ -21,9 +21,10 @@ public sealed record ObservedTopic(string Name, int Partitions, IReadOnlyDiction
 /// <summary>
 /// One thing wrong with one topic, in words a user can act on, and what fixes it: <see cref="TopicFix.Create"/> for a
 /// missing topic; for a wrong one, the change it needs (<paramref name="Partitions"/>: the count to raise it to;
-/// <paramref name="MaxMessageBytes"/>: the <c>max.message.bytes</c> to raise it to).
+/// <paramref name="MaxMessageBytes"/>: the <c>max.message.bytes</c> to raise it to; <paramref name="SegmentBytes"/>: the
+/// <c>segment.bytes</c>).
 /// </summary>
-public sealed record TopicProblem(string Topic, string Message, TopicFix Fix = TopicFix.Create, int Partitions = 0, long MaxMessageBytes = 0);
+public sealed record TopicProblem(string Topic, string Message, TopicFix Fix = TopicFix.Create, int Partitions = 0, long MaxMessageBytes = 0, long SegmentBytes = 0);
 
 /// <summary>What fixes a <see cref="TopicProblem"/>.</summary>
 public enum TopicFix
@@ -45,14 +46,22 @@ public enum TopicFix
 
     /// <summary>The dead-letter topic is compacted: Kafka's <c>kafka-configs --alter --add-config cleanup.policy=delete</c>.</summary>
     Uncompact,
+
+    /// <summary>
+    /// A topic's log segments are smaller than a batch the service may write (the broker refuses such a batch,
+    /// <c>RECORD_LIST_TOO_LARGE</c>): Kafka's <c>kafka-configs --alter --add-config segment.bytes=N</c>, or a smaller
+    /// <c>Kafka:Producer:message.max.bytes</c>.
+    /// </summary>
+    RaiseSegmentBytes,
 }
 
 /// <summary>
 /// Whether the cluster has the pipeline's topics as <see cref="PipelineTopics"/> defines them: each exists, the changelog
 /// is compacted and has at least as many partitions as the input (its partition i holds the state of input partition i),
 /// the dead-letter topic is not compacted (a letter without a key would be refused),
-/// a topic written takes the largest record its writer may send (<see cref="TopicRequirement.WritesUpTo"/>: a broker
-/// refuses a larger one, and the transaction holding it would fail on every retry), and, when asked, the input has at
+/// a topic written takes the largest record and batch its writer may send (<see cref="TopicRequirement.WritesUpTo"/>,
+/// against its <c>max.message.bytes</c> and <c>segment.bytes</c>: a broker refuses a larger one, and the transaction
+/// holding it would fail on every retry), and, when asked, the input has at
 /// least a given number of partitions (the autoscaler's maximum). The processor, the
 /// bridge and the generator run it at start; <c>signal-pipeline kafka topics check</c> runs it on demand.
 /// </summary>
@@ -117,6 +126,15 @@ public static class TopicCheck
                 problems.Add(new(name, $"topic '{name}' ({requirement.Definition.Setting}) takes records of at most {takes} bytes (max.message.bytes), fewer than the {writes} this service may write "
                     + $"({KafkaSettings.ProducerSection}:message.max.bytes): the broker would refuse such a record, and its transaction would fail on every retry", TopicFix.RaiseMaxMessageBytes, MaxMessageBytes: writes));
             }
+
+            // The broker refuses a batch larger than a log segment (RecordBatchTooLargeException), whatever max.message.bytes
+            // says: a compacted topic's segment.bytes is often lowered so that compaction runs sooner.
+            if (requirement.WritesUpTo is { } batch && topic.Configs is { } segmented
+                && segmented.TryGetValue("segment.bytes", out var segment) && long.TryParse(segment, NumberStyles.None, CultureInfo.InvariantCulture, out var segmentBytes) && segmentBytes < batch)
+            {
+                problems.Add(new(name, $"topic '{name}' ({requirement.Definition.Setting}) keeps log segments of at most {segmentBytes} bytes (segment.bytes), fewer than the {batch} a batch of this service may hold "
+                    + $"({KafkaSettings.ProducerSection}:message.max.bytes): the broker would refuse such a batch (RECORD_LIST_TOO_LARGE), and its transaction would fail on every retry", TopicFix.RaiseSegmentBytes, SegmentBytes: batch));
+            }
         }
 
         return problems;
@@ -133,7 +151,7 @@ public static class TopicCheck
     }
 
     /// <summary>Whether <see cref="Evaluate"/> checks the topic's configs (so they are asked for): a compacted topic's
-    /// policy, the dead-letter topic's, and the <c>max.message.bytes</c> of a topic written.</summary>
+    /// policy, the dead-letter topic's, and the <c>max.message.bytes</c> and <c>segment.bytes</c> of a topic written.</summary>
     public static bool Described(TopicRequirement requirement)
         => requirement.Definition.IsCompacted || requirement.Definition.Role == TopicRole.DeadLetters || requirement.WritesUpTo is not null;
 
@@ -207,6 +225,7 @@ public static class TopicCheck
             TopicFix.RaisePartitions => $"'kafka-topics --bootstrap-server {bootstrapServers} --alter --topic {p.Topic} --partitions {Count(p.Partitions)}'",
             TopicFix.RaiseMaxMessageBytes => $"{AddConfig(p, $"max.message.bytes={p.MaxMessageBytes.ToString(CultureInfo.InvariantCulture)}")} (or a smaller {KafkaSettings.ProducerSection}:message.max.bytes)",
             TopicFix.Uncompact => AddConfig(p, "cleanup.policy=delete"),
+            TopicFix.RaiseSegmentBytes => $"{AddConfig(p, $"segment.bytes={p.SegmentBytes.ToString(CultureInfo.InvariantCulture)}")} (or a smaller {KafkaSettings.ProducerSection}:message.max.bytes)",
             _ => AddConfig(p, "cleanup.policy=compact"),
         }).ToList();
         if (changes.Count > 0)

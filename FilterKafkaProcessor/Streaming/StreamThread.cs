@@ -173,9 +173,16 @@ public sealed class StreamThread : IDisposable
             CheckTopics();
         }
 
-        if (!_manager.RestorePending(_consumer!, p => _writer!.OutputPartition(p), stoppingToken))
+        try
         {
-            _checkTopics = true;
+            if (!_manager.RestorePending(_consumer!, p => _writer!.OutputPartition(p), stoppingToken))
+            {
+                _checkTopics = true;
+            }
+        }
+        catch (KafkaException e) when (RecordCollector.IsAccessRefusal(e.Error.Code))
+        {
+            throw AccessRefused($"the restore's {e.Error.Code} ({e.Error.Reason})");
         }
 
         _queries?.Answer(Tasks); // between transactions: the streams hold their committed state
@@ -764,8 +771,9 @@ public sealed class StreamThread : IDisposable
 
     /// <summary>
     /// The broker refused a record of the failed batch for what its topic takes: as too large (<c>MSG_SIZE_TOO_LARGE</c>,
-    /// a topic's <c>max.message.bytes</c> lowered since the start check; librdkafka fills a batch up to the producer's
-    /// <c>batch.size</c>, so small records are refused together too) or as a record without a key for a compacted
+    /// a topic's <c>max.message.bytes</c> lowered since the start check, or <c>RECORD_LIST_TOO_LARGE</c>, its
+    /// <c>segment.bytes</c>; librdkafka fills a batch up to the producer's <c>batch.size</c>, so small records are
+    /// refused together too) or as a record without a key for a compacted
     /// topic (<c>INVALID_RECORD</c>: a dead-letter topic made compacted). Every retry would fail the same way, so the
     /// start check's rules for the topics it writes are asked again: a topic that breaks one stops the processor, naming
     /// the topic and the fix, as a start would. A cluster that will not describe the configs (the dev broker) leaves the
@@ -788,7 +796,7 @@ public sealed class StreamThread : IDisposable
         }
 
         var problems = TopicCheck.Evaluate(written.Where(t => observed.ContainsKey(t.Name)), observed)
-            .Where(p => p.Fix is TopicFix.RaiseMaxMessageBytes or TopicFix.Uncompact).ToList();
+            .Where(p => p.Fix is TopicFix.RaiseMaxMessageBytes or TopicFix.RaiseSegmentBytes or TopicFix.Uncompact).ToList();
         if (problems.Count > 0)
         {
             throw TopicsChanged($"the broker refused a record for topic '{refusal.Topic}' ({refusal.Error}); {string.Join("; ", problems.Select(p => p.Message))}", TopicCheck.HowToFix(problems, _kafka.BootstrapServers));
@@ -796,12 +804,12 @@ public sealed class StreamThread : IDisposable
 
         if (observed.GetValueOrDefault(refusal.Topic)?.Configs is { } configs)
         {
-            _logger.LogWarning("The broker refused a record for topic '{Topic}' ({Error}), whose max.message.bytes ({Takes}) and cleanup.policy ({Policy}) now take what the processor writes (records and batches of up to {Writes} bytes, message.max.bytes); the retries go on",
-                refusal.Topic, refusal.Error, configs.GetValueOrDefault("max.message.bytes") ?? "unknown", configs.GetValueOrDefault("cleanup.policy") ?? "unknown", writes);
+            _logger.LogWarning("The broker refused a record for topic '{Topic}' ({Error}), whose max.message.bytes ({Takes}), segment.bytes ({Segment}) and cleanup.policy ({Policy}) now take what the processor writes (records and batches of up to {Writes} bytes, message.max.bytes); the retries go on",
+                refusal.Topic, refusal.Error, configs.GetValueOrDefault("max.message.bytes") ?? "unknown", configs.GetValueOrDefault("segment.bytes") ?? "unknown", configs.GetValueOrDefault("cleanup.policy") ?? "unknown", writes);
         }
         else
         {
-            _logger.LogWarning("The broker refused a record for topic '{Topic}' ({Error}), and the cluster would not describe the topic's configs: check that its max.message.bytes takes {Writes} bytes (the processor's producer sends records and batches of up to its message.max.bytes), that the broker's message.max.bytes does, and, for a record without a key, that the topic is not compacted (docs/kafka.md, \"Checked at start\"); the retries go on",
+            _logger.LogWarning("The broker refused a record for topic '{Topic}' ({Error}), and the cluster would not describe the topic's configs: check that its max.message.bytes and segment.bytes take {Writes} bytes (the processor's producer sends records and batches of up to its message.max.bytes), that the broker's message.max.bytes does, and, for a record without a key, that the topic is not compacted (docs/kafka.md, \"Checked at start\"); the retries go on",
                 refusal.Topic, refusal.Error, writes);
         }
     }

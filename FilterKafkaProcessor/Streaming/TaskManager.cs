@@ -140,8 +140,9 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
                 string.Join(", ", restored.Values.OrderBy(s => s.Partition).Select(s => $"{s.Partition}@{(s.NextInputOffset < 0 ? "beginning" : s.NextInputOffset)}")));
             return true;
         }
-        catch (Exception e) when (e is KafkaException or RestoreStalledException)
+        catch (Exception e) when (e is KafkaException { Error.Code: var code } ? !RecordCollector.IsAccessRefusal(code) : e is RestoreStalledException)
         {
+            // An ACL's refusal (READ on the changelog, the group's committed offsets) is the stream thread's to stop on.
             telemetry.RestoreFailed();
             logger.LogError(e, "Restoring partitions [{Partitions}] failed; they wait and the restore is tried again", string.Join(",", partitions));
             stoppingToken.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(Math.Min(1000, options.MaxRetryBackoffMs)));

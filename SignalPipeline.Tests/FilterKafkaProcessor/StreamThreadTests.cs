@@ -1027,6 +1027,26 @@ public sealed class StreamThreadTests
         Assert.Empty(harness.DeadLetters());
     }
 
+    [Theory]
+    [InlineData(ProcessorHarness.Output, "OUTPUT_TOPIC")]
+    [InlineData(ProcessorHarness.Changelog, "CHANGELOG_TOPIC")]
+    public void ATopicWhoseSegmentBytesIsLoweredWhileRunningStopsTheProcessorAtTheFirstRefusedBatchNamingTheFix(string topic, string setting)
+    {
+        // The broker refuses a batch larger than a log segment (RECORD_LIST_TOO_LARGE) whatever max.message.bytes says;
+        // before 2026-12-07 every retry was refused the same way.
+        using var harness = new ProcessorHarness();
+        var (_, health) = StartWithOneCommit(harness, 0);
+
+        harness.Cluster.SetTopicConfig(topic, "segment.bytes", "50");
+        harness.Produce(ProcessorHarness.Chunk("a", 1), 0);
+
+        var stopped = StepsUntilStopped(harness);
+        Assert.Contains($"the broker refused a record for topic '{topic}' (RecordListTooLarge Broker: Message batch larger than configured server segment size); topic '{topic}' ({setting}) keeps log segments of at most 50 bytes (segment.bytes), fewer than the 1000000 a batch of this service may hold", stopped.Message);
+        Assert.Contains($"kafka-configs --bootstrap-server in-memory:9092 --alter --entity-type topics --entity-name {topic} --add-config segment.bytes=1000000' (or a smaller Kafka:Producer:message.max.bytes)", stopped.Message);
+        Assert.Equal(1, health.ConsecutiveFailures);
+        Assert.Equal([0L], harness.Outputs()["a"].Select(c => c.Seq));
+    }
+
     [Fact]
     public void ADeadLetterTopicMadeCompactedWhileRunningStopsTheProcessorAtTheFirstLetterWithoutAKeyNamingTheFix()
     {
@@ -1083,6 +1103,21 @@ public sealed class StreamThreadTests
     }
 
     [Fact]
+    public void ARestoreRefusedForWantOfAnACLStopsTheProcessorInsteadOfRetryingTheRestore()
+    {
+        // READ on the changelog missing: before 2026-12-07 the restore failed and was tried again every second, forever,
+        // its partitions waiting.
+        using var harness = new ProcessorHarness();
+        var (first, _) = StartWithOneCommit(harness, 0);
+        first.Dispose();
+
+        harness.Cluster.Faults.Fail(FaultPoint.Consume, () => KafkaFaults.ConsumeError(ErrorCode.TopicAuthorizationFailed), count: 1000, when: c => c.Client.StartsWith("restore-", StringComparison.Ordinal));
+        var (next, _) = harness.Start(instanceId: "next");
+        var stopped = Assert.Throws<AccessRefusedException>(() => harness.StepUntil(() => false, maxSteps: 20, next));
+        Assert.StartsWith("Kafka refused the processor access; it stops: the restore's TopicAuthorizationFailed", stopped.Message);
+    }
+
+    [Fact]
     public void ARecordRefusedAsTooLargeByAClusterThatWillNotDescribeItsConfigsIsRetriedWithAWarningSayingWhatToCheck()
     {
         // The dev broker refuses DescribeConfigs: the limit cannot be read, so the batch is retried (as any refused record),
@@ -1096,7 +1131,7 @@ public sealed class StreamThreadTests
 
         harness.StepUntil(() => health.ConsecutiveFailures >= 2);
         Assert.Contains(log.Collector.GetSnapshot(), r => r.Message.Contains(
-            $"The broker refused a record for topic '{ProcessorHarness.Output}' (MsgSizeTooLarge Broker: Message size too large), and the cluster would not describe the topic's configs: check that its max.message.bytes takes 1000000 bytes",
+            $"The broker refused a record for topic '{ProcessorHarness.Output}' (MsgSizeTooLarge Broker: Message size too large), and the cluster would not describe the topic's configs: check that its max.message.bytes and segment.bytes take 1000000 bytes",
             StringComparison.Ordinal));
         Assert.False(harness.Outputs().ContainsKey("a"));
 
@@ -1120,7 +1155,7 @@ public sealed class StreamThreadTests
         ProcessorHarness.AssertReference(sent["a"], harness.Outputs()["a"]);
         Assert.Contains(log.Collector.GetSnapshot(), r => r.Message.Contains(
             $"The broker refused a record for topic '{ProcessorHarness.Output}' (MsgSizeTooLarge ", StringComparison.Ordinal)
-            && r.Message.Contains("whose max.message.bytes (1048588) and cleanup.policy (unknown) now take what the processor writes (records and batches of up to 1000000 bytes", StringComparison.Ordinal));
+            && r.Message.Contains("whose max.message.bytes (1048588), segment.bytes (1073741824) and cleanup.policy (unknown) now take what the processor writes (records and batches of up to 1000000 bytes", StringComparison.Ordinal));
     }
 
     [Fact]

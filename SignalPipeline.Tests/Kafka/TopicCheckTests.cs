@@ -140,6 +140,27 @@ public sealed class TopicCheckTests
         Assert.DoesNotContain("Run 'signal-pipeline kafka topics ensure'", message);
     }
 
+    [Fact]
+    public void ATopicWrittenWhoseSegmentsAreSmallerThanABatchItsWriterMaySendIsWrongAndGivenTheCommandThatRaisesThem()
+    {
+        // A compacted changelog's segment.bytes is often lowered so that compaction runs sooner; the broker refuses a batch
+        // larger than a segment (RECORD_LIST_TOO_LARGE) whatever max.message.bytes says. Until 2026-12-07 not checked.
+        TopicRequirement[] written = [new(PipelineTopics.Output, "out", WritesUpTo: 2_000_000), new(PipelineTopics.Changelog, "changes", WritesUpTo: 2_000_000),
+            new(PipelineTopics.Input, "in")];
+        static Dictionary<string, string> Segments(long bytes, bool compact = false)
+            => new() { ["segment.bytes"] = bytes.ToString(System.Globalization.CultureInfo.InvariantCulture), ["max.message.bytes"] = "2000000", ["cleanup.policy"] = compact ? "compact" : "delete" };
+        var observed = Cluster(new("out", 8, Segments(1_073_741_824)), new("changes", 8, Segments(1_048_576, compact: true)), new("in", 8, Segments(1)));
+
+        var problems = TopicCheck.Evaluate(written, observed);
+
+        var problem = Assert.Single(problems);
+        Assert.Equal(("changes", TopicFix.RaiseSegmentBytes, 2_000_000L), (problem.Topic, problem.Fix, problem.SegmentBytes));
+        Assert.Equal("topic 'changes' (CHANGELOG_TOPIC) keeps log segments of at most 1048576 bytes (segment.bytes), fewer than the 2000000 a batch of this service may hold (Kafka:Producer:message.max.bytes): the broker would refuse such a batch (RECORD_LIST_TOO_LARGE), and its transaction would fail on every retry",
+            problem.Message);
+        Assert.Contains("'kafka-configs --bootstrap-server kafka:9092 --alter --entity-type topics --entity-name changes --add-config segment.bytes=2000000' (or a smaller Kafka:Producer:message.max.bytes)",
+            TopicCheck.Describe(problems, "kafka:9092"));
+    }
+
     [Theory]
     [InlineData("compact")]
     [InlineData("compact,delete")]

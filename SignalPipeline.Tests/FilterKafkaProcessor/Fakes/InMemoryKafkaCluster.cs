@@ -59,8 +59,8 @@ public sealed class InMemoryKafkaCluster(TimeProvider? time = null)
     public bool RefuseDescribeConfigs { get; set; }
 
     /// <summary>
-    /// <c>kafka-configs --alter --add-config name=value</c> on a topic. <c>max.message.bytes</c> and a compact
-    /// <c>cleanup.policy</c> are enforced on the records produced from then on (<see cref="Refusal"/>).
+    /// <c>kafka-configs --alter --add-config name=value</c> on a topic. <c>max.message.bytes</c>, <c>segment.bytes</c>
+    /// (a record at a time: the in-memory producer sends no batches) and a compact <c>cleanup.policy</c> are enforced on the records produced from then on (<see cref="Refusal"/>).
     /// </summary>
     public void SetTopicConfig(string topic, string name, string value)
     {
@@ -75,7 +75,7 @@ public sealed class InMemoryKafkaCluster(TimeProvider? time = null)
         }
     }
 
-    /// <summary>A topic's configs as DescribeConfigs answers them (those set, plus <c>max.message.bytes</c> at Kafka's default 1048588); null when <see cref="RefuseDescribeConfigs"/>.</summary>
+    /// <summary>A topic's configs as DescribeConfigs answers them (those set, plus <c>max.message.bytes</c> and <c>segment.bytes</c> at Kafka's defaults 1048588 and 1073741824); null when <see cref="RefuseDescribeConfigs"/>.</summary>
     public IReadOnlyDictionary<string, string>? DescribeConfigs(string topic)
     {
         lock (Gate)
@@ -85,7 +85,7 @@ public sealed class InMemoryKafkaCluster(TimeProvider? time = null)
                 return null;
             }
 
-            var configs = new Dictionary<string, string>(StringComparer.Ordinal) { ["max.message.bytes"] = "1048588" };
+            var configs = new Dictionary<string, string>(StringComparer.Ordinal) { ["max.message.bytes"] = "1048588", ["segment.bytes"] = "1073741824" };
             foreach (var (name, value) in _configs.GetValueOrDefault(topic) ?? [])
             {
                 configs[name] = value;
@@ -108,6 +108,11 @@ public sealed class InMemoryKafkaCluster(TimeProvider? time = null)
             if (configs?.GetValueOrDefault("max.message.bytes") is { } max && size > long.Parse(max, System.Globalization.CultureInfo.InvariantCulture))
             {
                 return new Error(ErrorCode.MsgSizeTooLarge, "Broker: Message size too large");
+            }
+
+            if (configs?.GetValueOrDefault("segment.bytes") is { } segment && size > long.Parse(segment, System.Globalization.CultureInfo.InvariantCulture))
+            {
+                return new Error(ErrorCode.RecordListTooLarge, "Broker: Message batch larger than configured server segment size");
             }
 
             return key is null && configs?.GetValueOrDefault("cleanup.policy") is { } policy && policy.Contains("compact", StringComparison.Ordinal)
