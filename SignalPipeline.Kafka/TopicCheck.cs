@@ -120,8 +120,7 @@ public static class TopicCheck
                     + "and the broker refuses a letter without a key (a poison record that had none), whose transaction would fail on every retry", TopicFix.Uncompact));
             }
 
-            if (requirement.WritesUpTo is { } writes && topic.Configs is { } sized
-                && sized.TryGetValue("max.message.bytes", out var max) && long.TryParse(max, NumberStyles.None, CultureInfo.InvariantCulture, out var takes) && takes < writes)
+            if (requirement.WritesUpTo is { } writes && Bytes(topic.Configs, "max.message.bytes") is { } takes && takes < writes)
             {
                 problems.Add(new(name, $"topic '{name}' ({requirement.Definition.Setting}) takes records of at most {takes} bytes (max.message.bytes), fewer than the {writes} this service may write "
                     + $"({KafkaSettings.ProducerSection}:message.max.bytes): the broker would refuse such a record, and its transaction would fail on every retry", TopicFix.RaiseMaxMessageBytes, MaxMessageBytes: writes));
@@ -129,8 +128,7 @@ public static class TopicCheck
 
             // The broker refuses a batch larger than a log segment (RecordBatchTooLargeException), whatever max.message.bytes
             // says: a compacted topic's segment.bytes is often lowered so that compaction runs sooner.
-            if (requirement.WritesUpTo is { } batch && topic.Configs is { } segmented
-                && segmented.TryGetValue("segment.bytes", out var segment) && long.TryParse(segment, NumberStyles.None, CultureInfo.InvariantCulture, out var segmentBytes) && segmentBytes < batch)
+            if (requirement.WritesUpTo is { } batch && Bytes(topic.Configs, "segment.bytes") is { } segmentBytes && segmentBytes < batch)
             {
                 problems.Add(new(name, $"topic '{name}' ({requirement.Definition.Setting}) keeps log segments of at most {segmentBytes} bytes (segment.bytes), fewer than the {batch} a batch of this service may hold "
                     + $"({KafkaSettings.ProducerSection}:message.max.bytes): the broker would refuse such a batch (RECORD_LIST_TOO_LARGE), and its transaction would fail on every retry", TopicFix.RaiseSegmentBytes, SegmentBytes: batch));
@@ -241,6 +239,10 @@ public static class TopicCheck
     }
 
     private static string Count(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>A size config of a topic (<c>max.message.bytes</c>, <c>segment.bytes</c>); null when not described or not a number.</summary>
+    private static long? Bytes(IReadOnlyDictionary<string, string>? configs, string name)
+        => configs is not null && configs.TryGetValue(name, out var value) && long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var bytes) ? bytes : null;
 
     /// <summary>What a compacted topic is called in a message, and what it holds that retention would expire.</summary>
     private static (string What, string Holds) Compacted(TopicRole role) => role switch

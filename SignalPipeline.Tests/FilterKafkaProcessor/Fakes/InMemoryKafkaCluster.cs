@@ -95,24 +95,29 @@ public sealed class InMemoryKafkaCluster(TimeProvider? time = null)
         }
     }
 
+    /// <summary>A topic's size limits and the broker's answer to a record (here: a batch) over each.</summary>
+    private static readonly (string Limit, Error Refusal)[] SizeLimits =
+    [
+        ("max.message.bytes", new Error(ErrorCode.MsgSizeTooLarge, "Broker: Message size too large")),
+        ("segment.bytes", new Error(ErrorCode.RecordListTooLarge, "Broker: Message batch larger than configured server segment size")),
+    ];
+
     /// <summary>
     /// What the broker says of a produced record under its topic's configs (<see cref="SetTopicConfig"/>), as Apache Kafka
-    /// does: larger than <c>max.message.bytes</c>, <c>MsgSizeTooLarge</c>; without a key for a compacted topic,
-    /// <c>InvalidRecord</c>; else null.
+    /// does: larger than <c>max.message.bytes</c>, <c>MsgSizeTooLarge</c>; than <c>segment.bytes</c>,
+    /// <c>RecordListTooLarge</c>; without a key for a compacted topic, <c>InvalidRecord</c>; else null.
     /// </summary>
     internal Error? Refusal(string topic, long size, byte[]? key)
     {
         lock (Gate)
         {
             var configs = _configs.GetValueOrDefault(topic);
-            if (configs?.GetValueOrDefault("max.message.bytes") is { } max && size > long.Parse(max, System.Globalization.CultureInfo.InvariantCulture))
+            foreach (var (limit, refusal) in SizeLimits)
             {
-                return new Error(ErrorCode.MsgSizeTooLarge, "Broker: Message size too large");
-            }
-
-            if (configs?.GetValueOrDefault("segment.bytes") is { } segment && size > long.Parse(segment, System.Globalization.CultureInfo.InvariantCulture))
-            {
-                return new Error(ErrorCode.RecordListTooLarge, "Broker: Message batch larger than configured server segment size");
+                if (configs?.GetValueOrDefault(limit) is { } bytes && size > long.Parse(bytes, System.Globalization.CultureInfo.InvariantCulture))
+                {
+                    return refusal;
+                }
             }
 
             return key is null && configs?.GetValueOrDefault("cleanup.policy") is { } policy && policy.Contains("compact", StringComparison.Ordinal)
