@@ -86,18 +86,33 @@ public sealed class FilterKafkaProcessorWorker(
 
         // The reader follows the topic on its own thread until the stream thread ends, however it ends: its consumer
         // is disposed with it, and librdkafka's memory is corrupted by a consumer disposed under a running Consume
-        // (seen when a bad setting stopped the stream thread: the process aborted in glibc at exit).
+        // (seen when a bad setting stopped the stream thread: the process aborted in glibc at exit). Refused the topic,
+        // the reader stops the stream thread (a clean stop: its batch committed, its partitions handed over) and the
+        // service stops with the refusal.
+        using var stopThread = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         using var stopFollowing = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        var following = Task.Factory.StartNew(() => reader.Run(stopFollowing.Token), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        var following = Task.Factory.StartNew(() =>
+        {
+            reader.Run(stopFollowing.Token);
+            if (reader.Refused is not null && !stopFollowing.IsCancellationRequested)
+            {
+                stopThread.Cancel();
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         try
         {
             using var thread = new StreamThread(kafka, options.Value, filterer, telemetry, _health, TimeProvider.System, logger, kafka.MaxMessageBytes, configs, queries);
-            thread.Run(stoppingToken);
+            thread.Run(stopThread.Token);
         }
         finally
         {
             stopFollowing.Cancel();
             Task.WaitAny([following], TimeSpan.FromSeconds(5));
+        }
+
+        if (reader.Refused is { } refused && !stoppingToken.IsCancellationRequested)
+        {
+            throw refused;
         }
     }
 

@@ -1,5 +1,6 @@
 using Confluent.Kafka;
 using FilterKafkaProcessor.Kafka;
+using FilterKafkaProcessor.Streaming;
 using SignalPipeline.Kafka;
 using SignalPipeline.Messages;
 
@@ -14,9 +15,19 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
 {
     private static readonly TimeSpan QueryTimeout = TimeSpan.FromSeconds(15);
     private readonly Dictionary<int, long> _catchUpTo = [];
+    private readonly RefusalWatch _refusals = new();
     private IConsumer<byte[], byte[]>? _consumer;
 
+    /// <summary>The reader's <c>group.id</c> (assign-only: no group is joined, no offsets committed).</summary>
+    public const string ConsumerGroup = ProcessorOptions.ConsumerGroup + "-stream-config";
+
     public StreamConfigTable Table => table;
+
+    /// <summary>
+    /// Kafka's refusal of the topic to this reader while it followed it (<see cref="Run"/> returned): the service stops
+    /// with it, as it does when the refusal comes while catching up.
+    /// </summary>
+    public AccessRefusedException? Refused { get; private set; }
 
     /// <summary>Assigns every partition at its start and notes where "caught up" is.</summary>
     public void Start()
@@ -24,7 +35,7 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
         var topic = options.StreamConfigTopic;
         var partitions = kafka.PartitionCount(topic) ?? throw new InvalidOperationException(
             $"{PipelineTopics.StreamConfigSetting}: topic '{topic}' does not exist. Create the pipeline's topics with: signal-pipeline kafka topics ensure");
-        _consumer = kafka.GetRestoreConsumer(ProcessorOptions.ConsumerGroup + "-stream-config");
+        _consumer = kafka.GetRestoreConsumer(ConsumerGroup, _refusals.Note);
         var starts = new List<TopicPartitionOffset>(partitions);
         for (var p = 0; p < partitions; p++)
         {
@@ -47,6 +58,7 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
         var applied = 0;
         for (var record = consumer.Consume(wait); record is not null; record = consumer.Consume(TimeSpan.Zero))
         {
+            _refusals.ThrowIfRefused(); // the topic's READ taken away shows in the error callback only
             if (!record.IsPartitionEOF)
             {
                 if (!SampleCodec.TryReadStreamKey(record.Message.Key, out var streamId, out var problem))
@@ -87,12 +99,13 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
             }
         }
 
+        _refusals.ThrowIfRefused();
         return applied;
     }
 
     /// <summary>
     /// Reads until caught up (the service's start). A broker failure is retried, as a restore is (a missing topic is not:
-    /// it stops the service); every <paramref name="warnEvery"/> without catching up is logged, naming the partitions behind.
+    /// it stops the service, nor is a refusal of the topic to its ACLs: <see cref="AccessRefusedException"/>); every <paramref name="warnEvery"/> without catching up is logged, naming the partitions behind.
     /// </summary>
     public void CatchUp(TimeSpan warnEvery, CancellationToken cancellationToken)
     {
@@ -107,6 +120,10 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
                 }
 
                 Poll(TimeSpan.FromMilliseconds(200));
+            }
+            catch (KafkaException e) when (AccessRefusedException.IsRefusal(e.Error.Code))
+            {
+                throw AccessRefused(e.Error, "before processing");
             }
             catch (KafkaException e) when (!e.Error.IsFatal)
             {
@@ -134,7 +151,10 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
         }
     }
 
-    /// <summary>Follows the topic until cancelled (its own thread: the consumer is not shared).</summary>
+    /// <summary>
+    /// Follows the topic until cancelled (its own thread: the consumer is not shared), or until Kafka refuses it the topic
+    /// (<see cref="Refused"/>): a table no longer followed would filter every stream with what it last read, unseen.
+    /// </summary>
     public void Run(CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
@@ -142,6 +162,11 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
             try
             {
                 Poll(TimeSpan.FromMilliseconds(200));
+            }
+            catch (KafkaException e) when (AccessRefusedException.IsRefusal(e.Error.Code))
+            {
+                Refused = AccessRefused(e.Error, "while following it");
+                return;
             }
             catch (KafkaException e) when (!e.Error.IsFatal)
             {
@@ -166,6 +191,10 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
                 streamId, source, table.MaxEntries, notKept);
         }
     }
+
+    private AccessRefusedException AccessRefused(Error error, string when)
+        => AccessRefusedException.For($"reading the stream configs of topic '{options.StreamConfigTopic}' {when} failed with {error.Code} ({error.Reason})",
+            $"READ on topic '{options.StreamConfigTopic}' ({PipelineTopics.StreamConfigSetting})");
 
     private void CheckCaughtUp()
     {

@@ -1,5 +1,7 @@
 using System.Text;
 using Confluent.Kafka;
+using FilterKafkaProcessor.Kafka;
+using FilterKafkaProcessor.Streaming;
 using SignalPipeline.Kafka;
 
 namespace FilterKafkaProcessor.Directory;
@@ -19,6 +21,7 @@ public sealed class DirectoryLink : IDisposable
     private readonly IConsumer<byte[], byte[]> _consumer;
     private readonly ILogger _logger;
     private readonly DirectoryRecords _records;
+    private readonly RefusalWatch _refusals = new();
 
     public DirectoryLink(KafkaClientFactory kafka, string topic, int partitions, ILogger logger, DirectoryTelemetry? telemetry = null)
     {
@@ -26,7 +29,7 @@ public sealed class DirectoryLink : IDisposable
         _logger = logger;
         _records = new DirectoryRecords(logger, telemetry);
         _producer = kafka.CreateProducer<byte[], byte[]>(config => config.LingerMs = 0);
-        _consumer = kafka.CreateConsumer<byte[], byte[]>(ConsumerGroup, ConfigureConsumer);
+        _consumer = kafka.CreateConsumer<byte[], byte[]>(ConsumerGroup, ConfigureConsumer, onError: _refusals.Note);
         _consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
     }
 
@@ -48,6 +51,12 @@ public sealed class DirectoryLink : IDisposable
         config.QueuedMaxMessagesKbytes ??= 1024;
     }
 
+    /// <summary>
+    /// The first refusal of the topic to this instance's ACLs (<see cref="AccessRefusedException.IsRefusal"/>), from a
+    /// delivery report, the consumer's error callback or <see cref="Poll"/>; null while there is none.
+    /// </summary>
+    public Error? Refused => _refusals.Refused;
+
     public void Publish(InstanceEntry entry) => Produce(entry.Instance, entry.Serialize());
 
     /// <summary>Removes <paramref name="instance"/> from the directory (a tombstone).</summary>
@@ -60,19 +69,29 @@ public sealed class DirectoryLink : IDisposable
     public int Poll(TimeSpan wait, InstanceDirectory directory)
     {
         var read = 0;
-        for (var record = _consumer.Consume(wait); record is not null; record = _consumer.Consume(TimeSpan.Zero))
+        try
         {
-            read++;
-            _records.Apply(record.TopicPartitionOffset, record.Message.Key, record.Message.Value, directory);
+            for (var record = _consumer.Consume(wait); record is not null; record = _consumer.Consume(TimeSpan.Zero))
+            {
+                read++;
+                _records.Apply(record.TopicPartitionOffset, record.Message.Key, record.Message.Value, directory);
+            }
+        }
+        catch (KafkaException e)
+        {
+            _refusals.Note(e.Error);
+            throw;
         }
 
+        _refusals.ThrowIfRefused();
         return read;
     }
 
     private void Produce(string instance, byte[]? value)
         => _producer.Produce(_topic, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(instance), Value = value! }, report =>
         {
-            if (report.Error.IsError)
+            _refusals.Note(report.Error);
+            if (report.Error.IsError && Refused is null)
             {
                 _logger.LogWarning("Directory record of {Instance} not written: {Reason} (written again at the next heartbeat)", instance, report.Error.Reason);
             }

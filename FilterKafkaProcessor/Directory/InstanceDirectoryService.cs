@@ -1,6 +1,7 @@
 using Confluent.Kafka;
 using FilterKafkaProcessor.Inspection;
 using FilterKafkaProcessor.Kafka;
+using FilterKafkaProcessor.Streaming;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
@@ -66,7 +67,8 @@ public sealed class InstanceDirectoryService(
         }
 
         using var link = new DirectoryLink(kafka, settings.InstancesTopic, partitions.Value, logger, telemetry);
-        var reading = Task.Factory.StartNew(() => Read(link, stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken); // also ended by a refusal below
+        var reading = Task.Factory.StartNew(() => Read(link, stopReading.Token), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         var announcer = new InstanceAnnouncer(self, url, settings, directory, TimeProvider.System, link.Publish, link.Remove);
         logger.LogInformation("Announcing instance {Instance} at {Url} in {Topic} every {Heartbeat} s", self.Id, url, settings.InstancesTopic, settings.DirectoryHeartbeatSeconds);
         try
@@ -74,6 +76,13 @@ public sealed class InstanceDirectoryService(
             using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
             do
             {
+                if (link.Refused is { } refused)
+                {
+                    // Every heartbeat would be refused the same way until an operator changes the ACLs: the service stops
+                    // (the host stops on a background service's failure), as for the stream thread's refusals.
+                    throw AccessRefused(settings, refused);
+                }
+
                 try
                 {
                     announcer.Tick(await OwnPartitionsAsync(stoppingToken));
@@ -90,6 +99,7 @@ public sealed class InstanceDirectoryService(
         }
         finally
         {
+            stopReading.Cancel();
             await reading.ContinueWith(_ => { }, TaskScheduler.Default).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             link.Remove(self.Id);
             if (!link.Flush(TimeSpan.FromSeconds(5)))
@@ -142,6 +152,10 @@ public sealed class InstanceDirectoryService(
                 return supplier.PartitionCount(settings.InstancesTopic) ?? throw new InvalidOperationException(
                     $"{PipelineTopics.InstancesSetting}: topic '{settings.InstancesTopic}' does not exist. Create the pipeline's topics with: signal-pipeline kafka topics ensure");
             }
+            catch (KafkaException e) when (AccessRefusedException.IsRefusal(e.Error.Code))
+            {
+                throw AccessRefused(settings, e.Error);
+            }
             catch (KafkaException e)
             {
                 logger.LogWarning("Reading {Topic}'s metadata failed ({Reason}); retrying", settings.InstancesTopic, e.Error.Reason);
@@ -160,10 +174,18 @@ public sealed class InstanceDirectoryService(
             {
                 link.Poll(TimeSpan.FromMilliseconds(200), directory);
             }
+            catch (KafkaException e) when (AccessRefusedException.IsRefusal(e.Error.Code))
+            {
+                return; // link.Refused: the announcing loop stops the service with it
+            }
             catch (KafkaException e) when (!e.Error.IsFatal)
             {
                 logger.LogWarning("Directory consume error: {Reason}", e.Error.Reason);
             }
         }
     }
+
+    private static AccessRefusedException AccessRefused(InstanceDirectoryOptions settings, Error error)
+        => AccessRefusedException.For($"the instance directory's topic '{settings.InstancesTopic}' was refused with {error.Code} ({error.Reason})",
+            $"READ and WRITE on topic '{settings.InstancesTopic}' ({PipelineTopics.InstancesSetting})");
 }

@@ -30,8 +30,11 @@ public interface IKafkaSupplier
     /// <summary>The group consumer of the input topic: read_committed, no auto-commit, no auto offset store, earliest.</summary>
     IConsumer<byte[], byte[]> GetConsumer(string groupId, RebalanceHandlers handlers);
 
-    /// <summary>An assign-only read_committed consumer with partition EOF events, for restoring state from the changelog.</summary>
-    IConsumer<byte[], byte[]> GetRestoreConsumer(string groupId);
+    /// <summary>
+    /// An assign-only read_committed consumer with partition EOF events, for restoring state from the changelog (and
+    /// reading the stream-config topic); <paramref name="onError"/> gets what its error callback reports (after the log).
+    /// </summary>
+    IConsumer<byte[], byte[]> GetRestoreConsumer(string groupId, Action<Error>? onError = null);
 
     /// <summary>A transactional, idempotent producer; <c>InitTransactions</c> is not called yet.</summary>
     IProducer<byte[], byte[]> GetProducer(string transactionalId);

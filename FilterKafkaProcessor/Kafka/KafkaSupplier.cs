@@ -33,7 +33,7 @@ public sealed class KafkaSupplier(KafkaClientFactory kafka) : IKafkaSupplier
             .SetPartitionsRevokedHandler((_, revoked) => handlers.Revoked(revoked))
             .SetPartitionsLostHandler((_, lost) => handlers.Lost(lost)), handlers.Error);
 
-    public IConsumer<byte[], byte[]> GetRestoreConsumer(string groupId)
+    public IConsumer<byte[], byte[]> GetRestoreConsumer(string groupId, Action<Error>? onError = null)
         => kafka.CreateConsumer<byte[], byte[]>(groupId, config =>
         {
             config.IsolationLevel = IsolationLevel.ReadCommitted;
@@ -47,7 +47,7 @@ public sealed class KafkaSupplier(KafkaClientFactory kafka) : IKafkaSupplier
             config.FetchMaxBytes ??= 8 * 1024 * 1024;
             config.MaxPartitionFetchBytes ??= 2 * 1024 * 1024;
             config.QueuedMaxMessagesKbytes ??= 4 * 1024;
-        });
+        }, onError: onError);
 
     public IProducer<byte[], byte[]> GetProducer(string transactionalId)
         => kafka.CreateProducer<byte[], byte[]>(config => ConfigureProducer(config, transactionalId));

@@ -9,9 +9,11 @@ public sealed class RestoreStalledException(string message) : Exception(message)
 /// <summary>
 /// Reads partitions of one topic from given offsets to their end with an assign-only read_committed consumer. The end
 /// is where the consumer reports partition EOF (for read_committed, the last stable offset). No overall time limit: a
-/// large restore takes what it takes; only a read that makes no progress for <paramref name="stall"/> gives up.
+/// large restore takes what it takes; only a read that makes no progress for <paramref name="stall"/> gives up, and a
+/// refusal of the topic to the principal's ACLs that the consumer's error callback reported (<paramref name="refusals"/>)
+/// is thrown at once.
 /// </summary>
-public sealed class ChangelogReader(IConsumer<byte[], byte[]> reader, TimeSpan stall)
+public sealed class ChangelogReader(IConsumer<byte[], byte[]> reader, TimeSpan stall, Kafka.RefusalWatch? refusals = null)
 {
     private static readonly TimeSpan QueryTimeout = TimeSpan.FromSeconds(15);
 
@@ -51,6 +53,7 @@ public sealed class ChangelogReader(IConsumer<byte[], byte[]> reader, TimeSpan s
                 }
 
                 var record = reader.Consume(TimeSpan.FromMilliseconds(200));
+                refusals?.ThrowIfRefused();
                 if (record is null)
                 {
                     continue;

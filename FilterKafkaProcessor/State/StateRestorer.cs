@@ -19,6 +19,7 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
     public const int ParallelReaders = 4;
 
     private readonly List<Confluent.Kafka.IConsumer<byte[], byte[]>> _consumers = [];
+    private readonly RefusalWatch _refusals = new();
 
     private ChangelogReader Reader => ReaderAt(0);
 
@@ -26,10 +27,10 @@ public sealed class StateRestorer(IKafkaSupplier kafka, ProcessorOptions options
     {
         while (_consumers.Count <= index)
         {
-            _consumers.Add(kafka.GetRestoreConsumer(ProcessorOptions.ConsumerGroup + "-restore"));
+            _consumers.Add(kafka.GetRestoreConsumer(ProcessorOptions.ConsumerGroup + "-restore", _refusals.Note));
         }
 
-        return new ChangelogReader(_consumers[index], TimeSpan.FromSeconds(options.RestoreStallSeconds));
+        return new ChangelogReader(_consumers[index], TimeSpan.FromSeconds(options.RestoreStallSeconds), _refusals);
     }
 
     /// <summary>A filter state's sample count no stream reaches: 2^62 samples are 146,000 years at 1 MHz.</summary>

@@ -468,7 +468,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     /// A record of the current transaction the broker refused for what its topic takes, if any: <c>MSG_SIZE_TOO_LARGE</c>
     /// (its batch is larger than the topic's <c>max.message.bytes</c>), <c>RECORD_LIST_TOO_LARGE</c> (than its
     /// <c>segment.bytes</c>), <c>INVALID_RECORD</c> (a record without a key
-    /// for a compacted topic) or an ACL's refusal (<see cref="IsAccessRefusal"/>); null again at the next <see cref="Begin"/>.
+    /// for a compacted topic) or an ACL's refusal (<see cref="AccessRefusedException.IsRefusal"/>); null again at the next <see cref="Begin"/>.
     /// </summary>
     public TopicRefusal? RefusedByTopic => _refusedByTopic;
 
@@ -476,10 +476,6 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     public long OutputEnd(int partition) => Read(_outputEnds, partition);
 
     public long ChangelogEnd(int partition) => Read(_changelogEnds, partition);
-
-    /// <summary>Kafka's answers to an operation the principal's ACLs do not allow (a topic, the group, the transactional id, the cluster).</summary>
-    public static bool IsAccessRefusal(ErrorCode code)
-        => code is ErrorCode.TopicAuthorizationFailed or ErrorCode.GroupAuthorizationFailed or ErrorCode.TransactionalIdAuthorizationFailed or ErrorCode.ClusterAuthorizationFailed;
 
     public static TransactionFailure Classify(Exception e) => e switch
     {
@@ -503,7 +499,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
             }
 
             _deliveryFailure ??= new Error(report.Error.Code, $"a record of the transaction was refused: {report.TopicPartition}: {report.Error.Code} {report.Error.Reason}");
-            if (report.Error.Code is ErrorCode.MsgSizeTooLarge or ErrorCode.RecordListTooLarge or ErrorCode.InvalidRecord || IsAccessRefusal(report.Error.Code))
+            if (report.Error.Code is ErrorCode.MsgSizeTooLarge or ErrorCode.RecordListTooLarge or ErrorCode.InvalidRecord || AccessRefusedException.IsRefusal(report.Error.Code))
             {
                 _refusedByTopic ??= new(report.Topic, report.Error.Code, $"{report.Error.Code} {report.Error.Reason}");
             }

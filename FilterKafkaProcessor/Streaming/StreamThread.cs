@@ -96,7 +96,7 @@ public sealed class StreamThread : IDisposable
             (_outputPartitions, _changelogPartitions) = (output, changelog);
             _collector.Initialize();
         }
-        catch (KafkaException e) when (RecordCollector.IsAccessRefusal(e.Error.Code))
+        catch (KafkaException e) when (AccessRefusedException.IsRefusal(e.Error.Code))
         {
             // Not an outage the start's retries wait out (FilterKafkaProcessorWorker): the topics' metadata or the
             // transactional id refused.
@@ -180,7 +180,7 @@ public sealed class StreamThread : IDisposable
                 _checkTopics = true;
             }
         }
-        catch (KafkaException e) when (RecordCollector.IsAccessRefusal(e.Error.Code))
+        catch (KafkaException e) when (AccessRefusedException.IsRefusal(e.Error.Code))
         {
             throw AccessRefused($"the restore's {e.Error.Code} ({e.Error.Reason})");
         }
@@ -575,12 +575,12 @@ public sealed class StreamThread : IDisposable
             CheckTopics();
         }
 
-        if (refusal is { Code: var refused } && RecordCollector.IsAccessRefusal(refused))
+        if (refusal is { Code: var refused } && AccessRefusedException.IsRefusal(refused))
         {
             throw AccessRefused($"the broker refused a record for topic '{refusal.Topic}' ({refusal.Error})");
         }
 
-        if (cause is KafkaException { Error.Code: var code } && RecordCollector.IsAccessRefusal(code))
+        if (cause is KafkaException { Error.Code: var code } && AccessRefusedException.IsRefusal(code))
         {
             throw AccessRefused($"the batch's transaction failed with {code} ({cause.Message})");
         }
@@ -831,23 +831,17 @@ public sealed class StreamThread : IDisposable
     private void OnConsumerError(Error error)
     {
         _checkTopics |= IsUnknownTopic(error.Code);
-        if (RecordCollector.IsAccessRefusal(error.Code))
+        if (AccessRefusedException.IsRefusal(error.Code))
         {
             _consumerRefused ??= error;
         }
     }
 
-    /// <summary>
-    /// Kafka refused the processor an operation its ACLs do not allow: every retry would be refused the same way until an
-    /// operator changes them, so it stops naming what it needs, as Kafka Streams' stream thread dies on an
-    /// AuthorizationException. What failed has been aborted (or, for the consumer, not read).
-    /// </summary>
+    /// <summary>What failed has been aborted (or, for the consumer, not read); the message names every ACL the stream thread needs.</summary>
     private AccessRefusedException AccessRefused(string what)
-        => new($"Kafka refused the processor access; it stops: {what}. Retrying cannot help until its principal is allowed "
-            + $"READ on topic '{_options.InputTopic}' ({PipelineTopics.InputSetting}) and on group '{ProcessorOptions.ConsumerGroup}', "
+        => AccessRefusedException.For(what, $"READ on topic '{_options.InputTopic}' ({PipelineTopics.InputSetting}) and on group '{ProcessorOptions.ConsumerGroup}', "
             + $"WRITE on topics '{_options.OutputTopic}' ({PipelineTopics.OutputSetting}) and '{_options.DlqTopic}' ({PipelineTopics.DeadLetterSetting}), "
-            + $"READ and WRITE on topic '{_options.ChangelogTopic}' ({PipelineTopics.ChangelogSetting}) and WRITE on transactional id '{_collector.TransactionalId}' "
-            + $"(all its ACLs, with the kafka-acls commands: docs/kafka.md, \"ACLs\"). Nothing uncommitted was kept: started again, it resumes from the last commit.");
+            + $"READ and WRITE on topic '{_options.ChangelogTopic}' ({PipelineTopics.ChangelogSetting}) and WRITE on transactional id '{_collector.TransactionalId}'");
 
     private static bool IsUnknownTopic(ErrorCode code)
         => code is ErrorCode.UnknownTopicOrPart or ErrorCode.Local_UnknownTopic or ErrorCode.Local_UnknownPartition;
@@ -886,9 +880,3 @@ public sealed class StreamThread : IDisposable
 /// topic check): the service stops, naming the topic and the fix, instead of retrying forever.
 /// </summary>
 public sealed class TopicsChangedException(string message) : ServiceStopException(message);
-
-/// <summary>
-/// Kafka refused the processor an operation (TopicAuthorizationFailed, GroupAuthorizationFailed, ...): the service stops,
-/// naming the ACLs it needs, instead of retrying what every retry is refused.
-/// </summary>
-public sealed class AccessRefusedException(string message) : ServiceStopException(message);

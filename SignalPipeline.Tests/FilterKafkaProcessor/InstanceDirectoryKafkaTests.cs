@@ -2,9 +2,11 @@ using System.Text;
 using Confluent.Kafka;
 using FilterKafkaProcessor.Directory;
 using Microsoft.Extensions.Logging.Abstractions;
+using SignalPipeline.DevBroker;
 using SignalPipeline.Kafka;
 using SignalPipeline.Tests.Cli;
 using SignalPipeline.Tests.Infrastructure;
+using SignalPipeline.Tests.Kafka;
 
 namespace SignalPipeline.Tests.FilterKafkaProcessor;
 
@@ -34,6 +36,34 @@ public sealed class InstanceDirectoryKafkaTests(MockBrokerFixture broker)
         announcer.Remove(id);
         Assert.True(announcer.Flush(TimeSpan.FromSeconds(30)));
         ReadUntil(reader, table, () => table.Live().All(e => e.Instance != id));
+    }
+
+    [Fact]
+    public void A_refused_announcement_is_kept_as_the_links_refusal_and_a_refused_read_throws_it()
+    {
+        // What InstanceDirectoryService stops the processor on (docs/processor.md, "Access refused (ACLs)"): WRITE on the
+        // topic missing shows only in a delivery report, READ missing as the consumer's error, once per partition.
+        using var cluster = MockKafkaCluster.Start(1);
+        cluster.CreateTopic(PipelineTopics.DefaultInstances, 1);
+        var factory = KafkaTestClients.CreateFactory(cluster.BootstrapServers);
+        using var link = new DirectoryLink(factory, PipelineTopics.DefaultInstances, 1, NullLogger.Instance);
+
+        cluster.PushRequestErrors(KafkaApi.Produce, ErrorCode.TopicAuthorizationFailed, ErrorCode.TopicAuthorizationFailed, ErrorCode.TopicAuthorizationFailed);
+        link.Publish(new InstanceEntry("i-1", "http://10.0.0.7:8080", [0], DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+        link.Flush(TimeSpan.FromSeconds(30));
+        Assert.Equal(ErrorCode.TopicAuthorizationFailed, link.Refused?.Code);
+
+        using var reader = new DirectoryLink(factory, PipelineTopics.DefaultInstances, 1, NullLogger.Instance);
+        cluster.PushRequestErrors(KafkaApi.Fetch, [.. Enumerable.Repeat(ErrorCode.TopicAuthorizationFailed, 100)]);
+        var table = new InstanceDirectory(TimeSpan.FromMinutes(1), TimeProvider.System);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        KafkaException? refused = null;
+        while (refused is null && DateTime.UtcNow < deadline)
+        {
+            refused = Record.Exception(() => reader.Poll(TimeSpan.FromMilliseconds(100), table)) as KafkaException;
+        }
+
+        Assert.Equal(ErrorCode.TopicAuthorizationFailed, refused?.Error.Code);
     }
 
     private static void ReadUntil(DirectoryLink reader, InstanceDirectory table, Func<bool> done)

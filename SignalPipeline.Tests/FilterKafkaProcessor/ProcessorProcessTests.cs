@@ -345,13 +345,74 @@ public sealed class ProcessorProcessTests
         // Until 2026-12-07 the group consumer's "Topic authorization failed" was a warning per fetch, and /health stayed healthy.
         using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:FaultInjection=true");
         var faults = new DevBrokerFaults(broker.Http);
-        using var processor = await RunningProcessor.StartAsync(broker, []);
-        await Poll.UntilAsync(() => processor.Status("/health") == HttpStatusCode.OK || processor.HasExited, Timeout, () => $"/health to be healthy; output:{Environment.NewLine}{processor.Output}");
+        using var processor = await RunningProcessor.StartHealthyAsync(broker, []);
         await faults.PushRequestErrorsAsync(KafkaApi.Fetch, Enumerable.Repeat(ErrorCode.TopicAuthorizationFailed, 1000).ToArray());
 
         await Poll.UntilAsync(() => processor.HasExited, Timeout, () => $"the processor to stop; output:{Environment.NewLine}{processor.Output}");
         Assert.True(processor.ExitCode == 1, $"exit code {processor.ExitCode}; output:{Environment.NewLine}{processor.Output}");
-        Assert.Contains("Kafka refused the processor access; it stops: the group consumer's TopicAuthorizationFailed", processor.Output);
+
+        // The broker refuses every fetch, so whichever of its three readers fetches first names the stop: the group consumer,
+        // the stream-config reader or the instance directory (each alone: the tests below).
+        Assert.Matches("Kafka refused the processor access; it stops: (the group consumer's TopicAuthorizationFailed"
+            + "|reading the stream configs of topic 'stream-config' while following it failed with TopicAuthorizationFailed"
+            + "|the instance directory's topic 'filter-kafka-processor-instances' was refused with TopicAuthorizationFailed)", processor.Output);
+    }
+
+    [Theory]
+    [InlineData("stream-config", "reading the stream configs of topic 'stream-config' before processing failed with TopicAuthorizationFailed", "READ on topic 'stream-config' (STREAM_CONFIG_TOPIC)")]
+    [InlineData("filter-kafka-processor-instances", "the instance directory's topic 'filter-kafka-processor-instances' was refused with TopicAuthorizationFailed",
+        "READ and WRITE on topic 'filter-kafka-processor-instances' (INSTANCES_TOPIC)")]
+    public async Task READ_missing_on_the_stream_config_or_directory_topic_at_the_start_stops_it_with_exit_code_1(string topic, string expected, string needed)
+    {
+        // Until 2026-12-07 each retried forever: the stream-config reader with a warning a second (the stream thread never
+        // started, /health unready), the instance directory every 5 s while the stream thread ran.
+        using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:FaultInjection=true");
+        var faults = new DevBrokerFaults(broker.Http);
+        await faults.SetTopicErrorAsync(topic, ErrorCode.TopicAuthorizationFailed);
+
+        var start = ExternalProcess.Service("FilterKafkaProcessor");
+        start.Environment["ConnectionStrings__kafka"] = broker.BootstrapServers;
+        var run = await ExternalProcess.RunAsync(start, Timeout);
+
+        var output = run.Output + run.Error;
+        Assert.True(run.ExitCode == 1, $"exit code {run.ExitCode}; output:{Environment.NewLine}{output}");
+        Assert.Contains($"crit: the service stopped: Kafka refused the processor access; it stops: {expected}", run.Error);
+        Assert.Contains(needed, run.Error);
+    }
+
+    [Fact]
+    public async Task READ_on_the_stream_config_topic_taken_away_while_it_runs_stops_it_with_exit_code_1()
+    {
+        // Until 2026-12-07 the reader's consumer logged the refusal once (librdkafka reports a partition's error once) and
+        // then read nothing more: every stream kept the config it had, unseen. Its metadata refreshed every second here, so
+        // the topic's refusal reaches its assigned partitions (librdkafka: "desired partition is not available").
+        using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:FaultInjection=true");
+        var faults = new DevBrokerFaults(broker.Http);
+        using var processor = await RunningProcessor.StartHealthyAsync(broker, new() { ["Kafka__Client__topic.metadata.refresh.interval.ms"] = "1000" });
+        await faults.SetTopicErrorAsync("stream-config", ErrorCode.TopicAuthorizationFailed);
+
+        await Poll.UntilAsync(() => processor.HasExited, Timeout, () => $"the processor to stop; output:{Environment.NewLine}{processor.Output}");
+        Assert.True(processor.ExitCode == 1, $"exit code {processor.ExitCode}; output:{Environment.NewLine}{processor.Output}");
+        Assert.Contains("crit: the service stopped: Kafka refused the processor access; it stops: reading the stream configs of topic 'stream-config' "
+            + "while following it failed with TopicAuthorizationFailed", processor.Output);
+        Assert.Contains("Stopped; consumer closed", processor.Output); // the stream thread's clean stop: its partitions handed over at once
+    }
+
+    [Fact]
+    public async Task WRITE_on_the_directory_topic_taken_away_while_it_runs_stops_it_with_exit_code_1()
+    {
+        // Until 2026-12-07 each heartbeat's refused announcement was a warning, forever; other instances dropped this one
+        // from their directories and stopped forwarding it questions. Nothing else produces here: no input.
+        using var broker = await DevBrokerProcess.StartHealthyAsync("--DevBroker:FaultInjection=true");
+        var faults = new DevBrokerFaults(broker.Http);
+        using var processor = await RunningProcessor.StartHealthyAsync(broker, new() { ["Processor__DirectoryHeartbeatSeconds"] = "1" });
+        await faults.PushRequestErrorsAsync(KafkaApi.Produce, Enumerable.Repeat(ErrorCode.TopicAuthorizationFailed, 1000).ToArray());
+
+        await Poll.UntilAsync(() => processor.HasExited, Timeout, () => $"the processor to stop; output:{Environment.NewLine}{processor.Output}");
+        Assert.True(processor.ExitCode == 1, $"exit code {processor.ExitCode}; output:{Environment.NewLine}{processor.Output}");
+        Assert.Contains("crit: the service stopped: Kafka refused the processor access; it stops: the instance directory's topic 'filter-kafka-processor-instances' "
+            + "was refused with TopicAuthorizationFailed", processor.Output);
+        Assert.Contains("READ and WRITE on topic 'filter-kafka-processor-instances' (INSTANCES_TOPIC)", processor.Output);
     }
 
     [Theory]
@@ -570,6 +631,24 @@ public sealed class ProcessorProcessTests
         }
 
         public int ExitCode => _process.ExitCode;
+
+        /// <summary><see cref="StartAsync"/>, then until its <c>/health</c> answers 200 (its stream thread has started).</summary>
+        public static async Task<RunningProcessor> StartHealthyAsync(DevBrokerProcess broker, Dictionary<string, string> environment)
+        {
+            var processor = await StartAsync(broker, environment);
+            try
+            {
+                await Poll.UntilAsync(() => processor.Status("/health") == HttpStatusCode.OK || processor.HasExited, Timeout,
+                    () => $"/health to be healthy; output:{Environment.NewLine}{processor.Output}");
+                processor.AssertRunning();
+                return processor;
+            }
+            catch
+            {
+                processor.Dispose();
+                throw;
+            }
+        }
 
         public static async Task<RunningProcessor> StartAsync(DevBrokerProcess broker, Dictionary<string, string> environment)
         {

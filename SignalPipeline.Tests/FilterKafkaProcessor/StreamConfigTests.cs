@@ -223,6 +223,58 @@ public sealed class StreamConfigTests
         StreamConfigKit.AssertFiltered(FilterFactory.Create("rls", new Dictionary<string, double> { ["order"] = 4, ["lambda"] = 0.995 }), sent, kit.Harness.Outputs()["s"]);
     }
 
+    [Theory]
+    [InlineData(false)] // a fetch refused: Consume throws
+    [InlineData(true)] // the topic refused in metadata: librdkafka tells the error callback only
+    public void AReaderRefusedTheTopicForWantOfAnACLWhileCatchingUpStopsTheServiceNamingTheACL(bool callback)
+    {
+        // Before 2026-12-07: "Reading stream-config failed ...; retrying" every second, forever, the stream thread never started.
+        using var kit = new StreamConfigKit(partitions: 1);
+        kit.Configure("s", Rls); // something to catch up with: an empty topic is caught up without a read
+        RefuseReader(kit, callback);
+        using var reader = NewReader(kit);
+
+        var stopped = Assert.Throws<AccessRefusedException>(() => reader.CatchUp(TimeSpan.FromSeconds(10), CancellationToken.None));
+        Assert.StartsWith("Kafka refused the processor access; it stops: reading the stream configs of topic 'stream-config' before processing failed with TopicAuthorizationFailed",
+            stopped.Message);
+        Assert.Contains("Retrying cannot help until its principal is allowed READ on topic 'stream-config' (STREAM_CONFIG_TOPIC) (all its ACLs", stopped.Message);
+        Assert.False(reader.Table.IsCaughtUp);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AReaderRefusedTheTopicForWantOfAnACLWhileFollowingItStopsFollowingAndKeepsTheRefusalForTheServiceToStopWith(bool callback)
+    {
+        // Before 2026-12-07: a warning per poll, forever, every stream filtered with what was last read. The worker stops the
+        // stream thread and throws Refused (ProcessorProcessTests.READ_on_the_stream_config_topic_taken_away_while_it_runs_*).
+        using var kit = new StreamConfigKit(partitions: 1);
+        kit.Configure("s", Rls);
+        using var reader = NewReader(kit);
+        reader.CatchUp(TimeSpan.FromSeconds(10), CancellationToken.None);
+        Assert.Null(reader.Refused);
+
+        RefuseReader(kit, callback);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60)); // only a reader that kept retrying gets here
+        reader.Run(timeout.Token);
+
+        Assert.False(timeout.IsCancellationRequested, "Run went on after the refusal");
+        Assert.StartsWith("Kafka refused the processor access; it stops: reading the stream configs of topic 'stream-config' while following it failed with TopicAuthorizationFailed",
+            reader.Refused?.Message);
+    }
+
+    private static void RefuseReader(StreamConfigKit kit, bool callback)
+        => kit.Harness.Cluster.Faults.Fail(FaultPoint.Consume,
+            () => callback ? KafkaFaults.ErrorEvent(Confluent.Kafka.ErrorCode.TopicAuthorizationFailed) : KafkaFaults.ConsumeError(Confluent.Kafka.ErrorCode.TopicAuthorizationFailed),
+            count: 1000, when: c => c.Owner == StreamConfigReader.ConsumerGroup);
+
+    private static StreamConfigReader NewReader(StreamConfigKit kit)
+    {
+        var options = new ProcessorOptions { StreamConfigTopic = StreamConfigKit.ConfigTopic };
+        var table = new StreamConfigTable(StreamFilterConfig.Create(options.Algorithm, options.Params), options.MaxStreamConfigs);
+        return new StreamConfigReader(kit.Harness.Supplier, options, table, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+    }
+
     [Fact]
     public void AKeyThatIsNotUtf8IsIgnoredWithAWarningAndConfiguresNoOtherStream()
     {

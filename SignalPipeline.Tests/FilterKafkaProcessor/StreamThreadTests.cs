@@ -1089,21 +1089,24 @@ public sealed class StreamThreadTests
     }
 
     [Theory]
-    [InlineData(ErrorCode.TopicAuthorizationFailed)]
-    [InlineData(ErrorCode.GroupAuthorizationFailed)]
-    public void AConsumerRefusedForWantOfAnACLStopsTheProcessorAtItsNextStep(ErrorCode refusal)
+    [InlineData(ErrorCode.TopicAuthorizationFailed, false)]
+    [InlineData(ErrorCode.GroupAuthorizationFailed, false)]
+    [InlineData(ErrorCode.TopicAuthorizationFailed, true)] // the error callback's (a metadata refusal), not Consume's
+    public void AConsumerRefusedForWantOfAnACLStopsTheProcessorAtItsNextStep(ErrorCode refusal, bool callback)
     {
         // Before 2026-12-07: a warning per fetch, nothing consumed, /health healthy.
         using var harness = new ProcessorHarness();
         StartWithOneCommit(harness, 0);
 
-        harness.Cluster.Faults.Fail(FaultPoint.Consume, () => KafkaFaults.ConsumeError(refusal), count: 1000);
+        harness.Cluster.Faults.Fail(FaultPoint.Consume, () => callback ? KafkaFaults.ErrorEvent(refusal) : KafkaFaults.ConsumeError(refusal), count: 1000);
         var stopped = Assert.Throws<AccessRefusedException>(() => harness.StepUntil(() => false, maxSteps: 20));
         Assert.StartsWith($"Kafka refused the processor access; it stops: the group consumer's {refusal}", stopped.Message);
     }
 
-    [Fact]
-    public void ARestoreRefusedForWantOfAnACLStopsTheProcessorInsteadOfRetryingTheRestore()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // the changelog's READ taken away, found in metadata: librdkafka tells the error callback only
+    public void ARestoreRefusedForWantOfAnACLStopsTheProcessorInsteadOfRetryingTheRestore(bool callback)
     {
         // READ on the changelog missing: before 2026-12-07 the restore failed and was tried again every second, forever,
         // its partitions waiting.
@@ -1111,7 +1114,9 @@ public sealed class StreamThreadTests
         var (first, _) = StartWithOneCommit(harness, 0);
         first.Dispose();
 
-        harness.Cluster.Faults.Fail(FaultPoint.Consume, () => KafkaFaults.ConsumeError(ErrorCode.TopicAuthorizationFailed), count: 1000, when: c => c.Client.StartsWith("restore-", StringComparison.Ordinal));
+        harness.Cluster.Faults.Fail(FaultPoint.Consume,
+            () => callback ? KafkaFaults.ErrorEvent(ErrorCode.TopicAuthorizationFailed) : KafkaFaults.ConsumeError(ErrorCode.TopicAuthorizationFailed),
+            count: 1000, when: c => c.Client.StartsWith("restore-", StringComparison.Ordinal));
         var (next, _) = harness.Start(instanceId: "next");
         var stopped = Assert.Throws<AccessRefusedException>(() => harness.StepUntil(() => false, maxSteps: 20, next));
         Assert.StartsWith("Kafka refused the processor access; it stops: the restore's TopicAuthorizationFailed", stopped.Message);

@@ -11,7 +11,7 @@ namespace SignalPipeline.Tests.FilterKafkaProcessor.Fakes;
 /// values of the last fetch). Not supported: OffsetsForTimes, SASL, the librdkafka <c>Handle</c>.
 /// </summary>
 internal sealed class InMemoryConsumer(
-    InMemoryKafkaCluster cluster, string groupId, RebalanceHandlers? handlers, IsolationLevel isolation, bool partitionEof, string name)
+    InMemoryKafkaCluster cluster, string groupId, RebalanceHandlers? handlers, IsolationLevel isolation, bool partitionEof, string name, Action<Error>? onError = null)
     : IConsumer<byte[], byte[]>
 {
     private readonly AssignedPartitions _assigned = new(cluster, groupId, isolation, partitionEof, name);
@@ -186,7 +186,15 @@ internal sealed class InMemoryConsumer(
     private ConsumeResult<byte[], byte[]>? Poll(TimeSpan timeout, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Locked(() => _closed), this);
-        cluster.Faults.Hit(new FaultContext(FaultPoint.Consume, name, groupId, null));
+        try
+        {
+            cluster.Faults.Hit(new FaultContext(FaultPoint.Consume, name, groupId, null));
+        }
+        catch (ErrorEventFault e)
+        {
+            (handlers?.Error ?? onError)?.Invoke(e.Error);
+        }
+
         var deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         using var wake = cancellationToken.Register(() => Locked(() => Monitor.PulseAll(Gate)));
         while (true)

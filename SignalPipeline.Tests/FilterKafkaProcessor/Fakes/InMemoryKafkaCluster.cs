@@ -189,7 +189,8 @@ public sealed class InMemoryKafkaCluster(TimeProvider? time = null)
     }
 
     /// <summary>
-    /// A consumer of <paramref name="groupId"/>, with <paramref name="handlers"/> for a subscribing member. Its
+    /// A consumer of <paramref name="groupId"/>, with <paramref name="handlers"/> for a subscribing member (an assign-only
+    /// one's error callback: <paramref name="onError"/>). Its
     /// <c>Name</c> is "<paramref name="kind"/>-N" (N counts all clients), which a fault's <c>when</c> can match.
     /// </summary>
     public IConsumer<byte[], byte[]> CreateConsumer(
@@ -197,8 +198,9 @@ public sealed class InMemoryKafkaCluster(TimeProvider? time = null)
         RebalanceHandlers? handlers = null,
         IsolationLevel isolation = IsolationLevel.ReadCommitted,
         bool partitionEof = false,
-        string kind = "consumer")
-        => new InMemoryConsumer(this, groupId, handlers, isolation, partitionEof, $"{kind}-{Interlocked.Increment(ref _clients)}");
+        string kind = "consumer",
+        Action<Error>? onError = null)
+        => new InMemoryConsumer(this, groupId, handlers, isolation, partitionEof, $"{kind}-{Interlocked.Increment(ref _clients)}", onError);
 
     /// <summary>A producer named "producer-N"; transactional when <paramref name="transactionalId"/> is set (then call InitTransactions first).</summary>
     public IProducer<byte[], byte[]> CreateProducer(string? transactionalId = null)

@@ -31,8 +31,8 @@ public sealed class InMemoryKafkaSupplier(InMemoryKafkaCluster cluster, Isolatio
     public IConsumer<byte[], byte[]> GetConsumer(string groupId, RebalanceHandlers handlers)
         => Keep(_consumers, cluster.CreateConsumer(groupId, handlers, isolation));
 
-    public IConsumer<byte[], byte[]> GetRestoreConsumer(string groupId)
-        => Keep(_restoreConsumers, cluster.CreateConsumer(groupId, null, isolation, partitionEof: true, kind: "restore"));
+    public IConsumer<byte[], byte[]> GetRestoreConsumer(string groupId, Action<Error>? onError = null)
+        => Keep(_restoreConsumers, cluster.CreateConsumer(groupId, null, isolation, partitionEof: true, kind: "restore", onError: onError));
 
     public IProducer<byte[], byte[]> GetProducer(string transactionalId) => Keep(_producers, cluster.CreateProducer(transactionalId));
 

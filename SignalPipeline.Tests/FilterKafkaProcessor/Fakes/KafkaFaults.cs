@@ -100,6 +100,13 @@ public sealed class KafkaFaults
     public static ProduceException<byte[], byte[]> ProduceError(ErrorCode code = ErrorCode.Local_QueueFull)
         => new(new Error(code), new DeliveryResult<byte[], byte[]> { Status = PersistenceStatus.NotPersisted });
 
+    /// <summary>
+    /// Not thrown from <c>Consume</c>: given to the consumer's error callback instead (the group consumer's
+    /// <see cref="global::FilterKafkaProcessor.Kafka.RebalanceHandlers.Error"/>, a restore consumer's <c>onError</c>), as
+    /// librdkafka reports an assigned partition's error found in metadata (e.g. its topic's READ taken away).
+    /// </summary>
+    public static ErrorEventFault ErrorEvent(ErrorCode code) => new(new Error(code));
+
     /// <summary>A consume error, e.g. a transport failure.</summary>
     public static ConsumeException ConsumeError(ErrorCode code = ErrorCode.Local_Transport)
         => new(new ConsumeResult<byte[], byte[]>(), new Error(code));
@@ -178,4 +185,10 @@ public sealed class FaultStall
             throw new TimeoutException($"A stalled Kafka call was not released within {Limit}.");
         }
     }
+}
+
+/// <summary>A fault the in-memory consumer hands to its error callback instead of throwing (<see cref="KafkaFaults.ErrorEvent"/>).</summary>
+public sealed class ErrorEventFault(Error error) : Exception(error.Reason)
+{
+    public Error Error => error;
 }

@@ -1,0 +1,24 @@
+using Confluent.Kafka;
+
+namespace FilterKafkaProcessor.Streaming;
+
+/// <summary>
+/// Kafka refused the processor an operation (TopicAuthorizationFailed, GroupAuthorizationFailed, ...): the service stops,
+/// naming the ACLs it needs, instead of retrying what every retry is refused (docs/processor.md, "Access refused (ACLs)").
+/// Thrown by the stream thread, the stream-config reader and the instance directory, each naming what was refused.
+/// </summary>
+public sealed class AccessRefusedException(string message) : ServiceStopException(message)
+{
+    /// <summary>Kafka's answers to an operation the principal's ACLs do not allow (a topic, the group, the transactional id, the cluster).</summary>
+    public static bool IsRefusal(ErrorCode code)
+        => code is ErrorCode.TopicAuthorizationFailed or ErrorCode.GroupAuthorizationFailed or ErrorCode.TransactionalIdAuthorizationFailed or ErrorCode.ClusterAuthorizationFailed;
+
+    /// <summary>
+    /// The stop's message: <paramref name="what"/> Kafka refused, the ACLs that part of the processor needs
+    /// (<paramref name="allowed"/>) and where all of them are listed. Every retry would be refused the same way until an
+    /// operator changes the ACLs, as Kafka Streams' threads die on an AuthorizationException.
+    /// </summary>
+    public static AccessRefusedException For(string what, string allowed)
+        => new($"Kafka refused the processor access; it stops: {what}. Retrying cannot help until its principal is allowed {allowed} "
+            + "(all its ACLs, with the kafka-acls commands: docs/kafka.md, \"ACLs\"). Nothing uncommitted was kept: started again, it resumes from the last commit.");
+}
