@@ -1,4 +1,5 @@
 using Confluent.Kafka;
+using SignalPipeline.Kafka;
 
 namespace FilterKafkaProcessor.Streaming;
 
@@ -9,9 +10,8 @@ namespace FilterKafkaProcessor.Streaming;
 /// </summary>
 public sealed class AccessRefusedException(string message) : ServiceStopException(message)
 {
-    /// <summary>Kafka's answers to an operation the principal's ACLs do not allow (a topic, the group, the transactional id, the cluster).</summary>
-    public static bool IsRefusal(ErrorCode code)
-        => code is ErrorCode.TopicAuthorizationFailed or ErrorCode.GroupAuthorizationFailed or ErrorCode.TransactionalIdAuthorizationFailed or ErrorCode.ClusterAuthorizationFailed;
+    /// <summary>Kafka's answers to an operation the principal's ACLs do not allow (<see cref="KafkaAccess.IsRefusal"/>).</summary>
+    public static bool IsRefusal(ErrorCode code) => KafkaAccess.IsRefusal(code);
 
     /// <summary>
     /// The stop's message: <paramref name="what"/> Kafka refused, the ACLs that part of the processor needs

@@ -423,6 +423,7 @@ internal sealed class ReplayTransactions : IDisposable
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException or KafkaException { Error.IsFatal: false })
         {
+            var cause = TransactionError(ex);
             try
             {
                 // After Ctrl+C at most a second: System.CommandLine ends the process 2 s after the signal, and the user
@@ -441,6 +442,11 @@ internal sealed class ReplayTransactions : IDisposable
                 // transaction.timeout.ms.
             }
 
+            if (cause is not null)
+            {
+                throw cause;
+            }
+
             throw;
         }
 
@@ -450,6 +456,36 @@ internal sealed class ReplayTransactions : IDisposable
             {
                 Interlocked.CompareExchange(ref failed, new Error(report.Error.Code, $"{what}: {report.Error.Reason}", report.Error.IsFatal), null);
             }
+        }
+    }
+
+    /// <summary>
+    /// The error that failed the transaction when <paramref name="failure"/> is only its consequence, else null. On an
+    /// abortable error librdkafka purges the transaction's undelivered records (their reports say <c>Local_PurgeQueue</c>)
+    /// and refuses new ones (<c>Local_State</c>), and gives the error itself (e.g. <c>TopicAuthorizationFailed</c>: a
+    /// partition the coordinator would not add) only to the next transactional call. <c>BeginTransaction</c> is asked:
+    /// in that state it answers at once with that error, and in a transaction still going it only refuses (no side
+    /// effect), as the processor's <c>RecordCollector.TransactionError</c> asks <c>SendOffsetsToTransaction</c>.
+    /// </summary>
+    private KafkaException? TransactionError(Exception failure)
+    {
+        if (failure is not KafkaException { Error.Code: ErrorCode.Local_PurgeQueue or ErrorCode.Local_State })
+        {
+            return null;
+        }
+
+        try
+        {
+            _producer.BeginTransaction();
+            return null; // not reached mid-transaction: the state refuses it
+        }
+        catch (KafkaException e) when (e.Error.Code is not (ErrorCode.Local_State or ErrorCode.Local_PurgeQueue))
+        {
+            return e;
+        }
+        catch (KafkaException)
+        {
+            return null;
         }
     }
 

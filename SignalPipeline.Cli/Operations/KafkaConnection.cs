@@ -120,7 +120,8 @@ public static class KafkaConnection
 
     /// <summary>
     /// A Kafka error as one line naming the cluster; when the cluster did not answer (nothing listening, a wrong address,
-    /// TLS or SASL refused) it also says which settings choose and reach it.
+    /// TLS or SASL refused) it also says which settings choose and reach it, and when it refused an operation to the
+    /// principal's ACLs, where the ACLs each verb needs are listed.
     /// </summary>
     /// <paramref name="option"/> is how the verb is given its cluster (<see cref="ClusterOption"/>).
     public static string DescribeError(Error error, string? servers, string option = "--bootstrap")
@@ -131,7 +132,10 @@ public static class KafkaConnection
         return error.Code is ErrorCode.Local_Transport or ErrorCode.Local_AllBrokersDown or ErrorCode.Local_TimedOut or ErrorCode.Local_Resolve
             or ErrorCode.Local_Authentication or ErrorCode.Local_Ssl or ErrorCode.SaslAuthenticationFailed
             ? $"{at} did not answer: {error.Reason} ({error.Code}). Check {option} or KAFKA_BROKERS{connectionString} and the Kafka__Client__* security settings."
-            : $"{at}: {error.Reason} ({error.Code})";
+            : KafkaAccess.IsRefusal(error.Code)
+                ? $"{at} refused access: {error.Reason} ({error.Code}). The principal the Kafka__Client__* settings authenticate as lacks an ACL this command needs "
+                    + "(docs/kafka.md, \"ACLs\", lists each command's)."
+                : $"{at}: {error.Reason} ({error.Code})";
     }
 
     /// <summary>

@@ -206,6 +206,35 @@ public sealed class DlqReplayCommandTests(MockBrokerFixture broker)
         await AssertStoppedAfterThreeAndARerunReplaysTheRest(failed, dlq, input);
     }
 
+    [Theory]
+    [InlineData(KafkaApi.AddPartitionsToTxn, ErrorCode.TopicAuthorizationFailed)] // WRITE on the input (or the dead-letter topic) missing
+    [InlineData(KafkaApi.Produce, ErrorCode.TopicAuthorizationFailed)]
+    [InlineData(KafkaApi.InitProducerId, ErrorCode.TransactionalIdAuthorizationFailed)] // WRITE on signal-pipeline-dlq-replay missing
+    public async Task AReplayRefusedForWantOfAnACLSaysSoAndNamesWhereTheACLsAreListedAndReplaysNothing(KafkaApi api, ErrorCode refusal)
+    {
+        // Until 2026-12-07 a partition refused to the transaction ended with "Local: Purged in queue (Local_PurgeQueue)":
+        // librdkafka purges a failed transaction's records and gives its error only to the next transactional call.
+        var (dlq, input) = DeadLettersOfOneStream(3);
+        CliRunner.Result refused;
+        try
+        {
+            broker.Cluster.PushRequestErrors(api, [.. Enumerable.Repeat(refusal, 50)]);
+            refused = await Replay(dlq);
+        }
+        finally
+        {
+            broker.Cluster.ClearFaults();
+        }
+
+        Assert.True(refused.ExitCode == 1, refused.ToString());
+        Assert.Contains($"error: Kafka at {broker.Bootstrap} refused access: ", refused.Error);
+        Assert.Contains($"({refusal}). The principal the Kafka__Client__* settings authenticate as lacks an ACL this command needs (docs/kafka.md, \"ACLs\", lists each command's).",
+            refused.Error);
+        Assert.DoesNotContain("Local_PurgeQueue", refused.Error);
+        Assert.Empty(broker.ReadAll(input, "s1"));
+        Assert.Equal(0, ListedReplays(refused.Output));
+    }
+
     [Fact]
     public async Task AnInterruptedReplayAbortsTheTransactionItWasSendingAndSaysHowManyLettersWereReplayed()
     {
