@@ -121,7 +121,7 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
 
                 Poll(TimeSpan.FromMilliseconds(200));
             }
-            catch (KafkaException e) when (AccessRefusedException.IsRefusal(e.Error.Code))
+            catch (KafkaException e) when (KafkaAccess.IsRefusal(e.Error.Code))
             {
                 throw AccessRefused(e.Error, "before processing");
             }
@@ -163,7 +163,7 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
             {
                 Poll(TimeSpan.FromMilliseconds(200));
             }
-            catch (KafkaException e) when (AccessRefusedException.IsRefusal(e.Error.Code))
+            catch (KafkaException e) when (KafkaAccess.IsRefusal(e.Error.Code))
             {
                 Refused = AccessRefused(e.Error, "while following it");
                 return;

@@ -1,7 +1,6 @@
 using System.Text;
 using Confluent.Kafka;
 using FilterKafkaProcessor.Kafka;
-using FilterKafkaProcessor.Streaming;
 using SignalPipeline.Kafka;
 
 namespace FilterKafkaProcessor.Directory;
@@ -52,7 +51,7 @@ public sealed class DirectoryLink : IDisposable
     }
 
     /// <summary>
-    /// The first refusal of the topic to this instance's ACLs (<see cref="AccessRefusedException.IsRefusal"/>), from a
+    /// The first refusal of the topic to this instance's ACLs (<see cref="KafkaAccess.IsRefusal"/>), from a
     /// delivery report, the consumer's error callback or <see cref="Poll"/>; null while there is none.
     /// </summary>
     public Error? Refused => _refusals.Refused;

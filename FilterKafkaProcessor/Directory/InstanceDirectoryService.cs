@@ -152,7 +152,7 @@ public sealed class InstanceDirectoryService(
                 return supplier.PartitionCount(settings.InstancesTopic) ?? throw new InvalidOperationException(
                     $"{PipelineTopics.InstancesSetting}: topic '{settings.InstancesTopic}' does not exist. Create the pipeline's topics with: signal-pipeline kafka topics ensure");
             }
-            catch (KafkaException e) when (AccessRefusedException.IsRefusal(e.Error.Code))
+            catch (KafkaException e) when (KafkaAccess.IsRefusal(e.Error.Code))
             {
                 throw AccessRefused(settings, e.Error);
             }
@@ -174,7 +174,7 @@ public sealed class InstanceDirectoryService(
             {
                 link.Poll(TimeSpan.FromMilliseconds(200), directory);
             }
-            catch (KafkaException e) when (AccessRefusedException.IsRefusal(e.Error.Code))
+            catch (KafkaException e) when (KafkaAccess.IsRefusal(e.Error.Code))
             {
                 return; // link.Refused: the announcing loop stops the service with it
             }

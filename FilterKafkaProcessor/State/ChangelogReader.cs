@@ -13,7 +13,7 @@ public sealed class RestoreStalledException(string message) : Exception(message)
 /// refusal of the topic to the principal's ACLs that the consumer's error callback reported (<paramref name="refusals"/>)
 /// is thrown at once.
 /// </summary>
-public sealed class ChangelogReader(IConsumer<byte[], byte[]> reader, TimeSpan stall, Kafka.RefusalWatch? refusals = null)
+public sealed class ChangelogReader(IConsumer<byte[], byte[]> reader, TimeSpan stall, Kafka.RefusalWatch refusals)
 {
     private static readonly TimeSpan QueryTimeout = TimeSpan.FromSeconds(15);
 
@@ -53,7 +53,7 @@ public sealed class ChangelogReader(IConsumer<byte[], byte[]> reader, TimeSpan s
                 }
 
                 var record = reader.Consume(TimeSpan.FromMilliseconds(200));
-                refusals?.ThrowIfRefused();
+                refusals.ThrowIfRefused();
                 if (record is null)
                 {
                     continue;

@@ -1,18 +1,12 @@
-using Confluent.Kafka;
-using SignalPipeline.Kafka;
-
 namespace FilterKafkaProcessor.Streaming;
 
 /// <summary>
-/// Kafka refused the processor an operation (TopicAuthorizationFailed, GroupAuthorizationFailed, ...): the service stops,
+/// Kafka refused the processor an operation (<see cref="SignalPipeline.Kafka.KafkaAccess.IsRefusal"/>): the service stops,
 /// naming the ACLs it needs, instead of retrying what every retry is refused (docs/processor.md, "Access refused (ACLs)").
 /// Thrown by the stream thread, the stream-config reader and the instance directory, each naming what was refused.
 /// </summary>
 public sealed class AccessRefusedException(string message) : ServiceStopException(message)
 {
-    /// <summary>Kafka's answers to an operation the principal's ACLs do not allow (<see cref="KafkaAccess.IsRefusal"/>).</summary>
-    public static bool IsRefusal(ErrorCode code) => KafkaAccess.IsRefusal(code);
-
     /// <summary>
     /// The stop's message: <paramref name="what"/> Kafka refused, the ACLs that part of the processor needs
     /// (<paramref name="allowed"/>) and where all of them are listed. Every retry would be refused the same way until an

@@ -1,6 +1,7 @@
 using Confluent.Kafka;
 using FilterKafkaProcessor.Kafka;
 using SignalPipeline.Messages;
+using SignalPipeline.Kafka;
 
 namespace FilterKafkaProcessor.Streaming;
 
@@ -468,7 +469,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
     /// A record of the current transaction the broker refused for what its topic takes, if any: <c>MSG_SIZE_TOO_LARGE</c>
     /// (its batch is larger than the topic's <c>max.message.bytes</c>), <c>RECORD_LIST_TOO_LARGE</c> (than its
     /// <c>segment.bytes</c>), <c>INVALID_RECORD</c> (a record without a key
-    /// for a compacted topic) or an ACL's refusal (<see cref="AccessRefusedException.IsRefusal"/>); null again at the next <see cref="Begin"/>.
+    /// for a compacted topic) or an ACL's refusal (<see cref="KafkaAccess.IsRefusal"/>); null again at the next <see cref="Begin"/>.
     /// </summary>
     public TopicRefusal? RefusedByTopic => _refusedByTopic;
 
@@ -499,7 +500,7 @@ public sealed class RecordCollector(IKafkaSupplier kafka, ProcessorOptions optio
             }
 
             _deliveryFailure ??= new Error(report.Error.Code, $"a record of the transaction was refused: {report.TopicPartition}: {report.Error.Code} {report.Error.Reason}");
-            if (report.Error.Code is ErrorCode.MsgSizeTooLarge or ErrorCode.RecordListTooLarge or ErrorCode.InvalidRecord || AccessRefusedException.IsRefusal(report.Error.Code))
+            if (report.Error.Code is ErrorCode.MsgSizeTooLarge or ErrorCode.RecordListTooLarge or ErrorCode.InvalidRecord || KafkaAccess.IsRefusal(report.Error.Code))
             {
                 _refusedByTopic ??= new(report.Topic, report.Error.Code, $"{report.Error.Code} {report.Error.Reason}");
             }

@@ -96,7 +96,7 @@ public sealed class StreamThread : IDisposable
             (_outputPartitions, _changelogPartitions) = (output, changelog);
             _collector.Initialize();
         }
-        catch (KafkaException e) when (AccessRefusedException.IsRefusal(e.Error.Code))
+        catch (KafkaException e) when (KafkaAccess.IsRefusal(e.Error.Code))
         {
             // Not an outage the start's retries wait out (FilterKafkaProcessorWorker): the topics' metadata or the
             // transactional id refused.
@@ -180,7 +180,7 @@ public sealed class StreamThread : IDisposable
                 _checkTopics = true;
             }
         }
-        catch (KafkaException e) when (AccessRefusedException.IsRefusal(e.Error.Code))
+        catch (KafkaException e) when (KafkaAccess.IsRefusal(e.Error.Code))
         {
             throw AccessRefused($"the restore's {e.Error.Code} ({e.Error.Reason})");
         }
@@ -575,12 +575,12 @@ public sealed class StreamThread : IDisposable
             CheckTopics();
         }
 
-        if (refusal is { Code: var refused } && AccessRefusedException.IsRefusal(refused))
+        if (refusal is { Code: var refused } && KafkaAccess.IsRefusal(refused))
         {
             throw AccessRefused($"the broker refused a record for topic '{refusal.Topic}' ({refusal.Error})");
         }
 
-        if (cause is KafkaException { Error.Code: var code } && AccessRefusedException.IsRefusal(code))
+        if (cause is KafkaException { Error.Code: var code } && KafkaAccess.IsRefusal(code))
         {
             throw AccessRefused($"the batch's transaction failed with {code} ({cause.Message})");
         }
@@ -831,7 +831,7 @@ public sealed class StreamThread : IDisposable
     private void OnConsumerError(Error error)
     {
         _checkTopics |= IsUnknownTopic(error.Code);
-        if (AccessRefusedException.IsRefusal(error.Code))
+        if (KafkaAccess.IsRefusal(error.Code))
         {
             _consumerRefused ??= error;
         }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Confluent.Kafka;
 using FilterKafkaProcessor.State;
+using SignalPipeline.Kafka;
 
 namespace FilterKafkaProcessor.Streaming;
 
@@ -140,7 +141,7 @@ public sealed class TaskManager(ProcessorOptions options, TaskContext context, S
                 string.Join(", ", restored.Values.OrderBy(s => s.Partition).Select(s => $"{s.Partition}@{(s.NextInputOffset < 0 ? "beginning" : s.NextInputOffset)}")));
             return true;
         }
-        catch (Exception e) when (e is KafkaException { Error.Code: var code } ? !AccessRefusedException.IsRefusal(code) : e is RestoreStalledException)
+        catch (Exception e) when (e is KafkaException { Error.Code: var code } ? !KafkaAccess.IsRefusal(code) : e is RestoreStalledException)
         {
             // An ACL's refusal (READ on the changelog, the group's committed offsets) is the stream thread's to stop on.
             telemetry.RestoreFailed();
