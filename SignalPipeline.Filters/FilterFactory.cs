@@ -54,6 +54,20 @@ public static class FilterFactory
         return null;
     }
 
+    /// <summary>The registration whose state snapshots carry <paramref name="id"/>, or null (a loop, not a closure: a restore looks it up once a stream).</summary>
+    private static FilterRegistration? Registration(byte id)
+    {
+        foreach (var registration in s_registrations)
+        {
+            if (registration.Id == id)
+            {
+                return registration;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>
     /// Restores a filter from <see cref="IStreamFilter.SaveState"/>. Throws <see cref="InvalidFilterStateException"/>
     /// when the bytes are corrupt, of an unknown version, or (with <paramref name="expectedAlgorithm"/>) of another algorithm.
@@ -67,8 +81,7 @@ public static class FilterFactory
         }
 
         var id = FilterState.ReadHeader(state, out var samples);
-        var registration = Array.Find(s_registrations, r => r.Id == id)
-            ?? throw new InvalidFilterStateException($"Filter state names an unknown algorithm id {id}.");
+        var registration = Registration(id) ?? throw new InvalidFilterStateException($"Filter state names an unknown algorithm id {id}.");
         if (expected is not null && expected != registration)
         {
             throw new InvalidFilterStateException($"Filter state belongs to algorithm '{registration.Name}', not '{expected.Name}'.");
@@ -85,7 +98,7 @@ public static class FilterFactory
         var values = new double[descriptor.Parameters.Count];
         for (var i = 0; i < values.Length; i++)
         {
-            values[i] = reader.Read($"parameter '{descriptor.Parameters[i].Name}'");
+            values[i] = reader.ReadParameter(descriptor.Parameters[i].Name);
         }
 
         IStreamFilter filter;

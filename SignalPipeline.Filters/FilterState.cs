@@ -108,22 +108,29 @@ internal ref struct StateReader(ReadOnlySpan<byte> state)
 
     public readonly int Remaining => _state.Length - FilterState.CrcSize - _position;
 
-    public double Read(string what)
+    public double Read(string what) => Read(what, parameter: null);
+
+    /// <summary>The value of the parameter <paramref name="name"/>; its description is made only for an error (a restore reads one per parameter).</summary>
+    public double ReadParameter(string name) => Read(what: null, name);
+
+    private double Read(string? what, string? parameter)
     {
         if (Remaining < 8)
         {
-            throw new InvalidFilterStateException($"Filter state is truncated: {what} is missing.");
+            throw new InvalidFilterStateException($"Filter state is truncated: {Describe(what, parameter)} is missing.");
         }
 
         var value = BinaryPrimitives.ReadDoubleLittleEndian(_state[_position..]);
         _position += 8;
         if (!double.IsFinite(value))
         {
-            throw new InvalidFilterStateException($"Filter state holds a non-finite value ({ParameterValidation.Format(value)}) in {what}.");
+            throw new InvalidFilterStateException($"Filter state holds a non-finite value ({ParameterValidation.Format(value)}) in {Describe(what, parameter)}.");
         }
 
         return value;
     }
+
+    private static string Describe(string? what, string? parameter) => parameter is null ? what! : $"parameter '{parameter}'";
 
     public void Read(Span<double> destination, string what)
     {

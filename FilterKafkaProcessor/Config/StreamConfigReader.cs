@@ -70,7 +70,7 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
                     if (RepeatedWarning.IsLogged(ignored))
                     {
                         logger.LogWarning("Stream-config record at {Source} is ignored: {Problem}, so it names no stream "
-                            + "(records ignored so far: {Ignored}; the 1st, 10th, 100th, ... is logged)", record.TopicPartitionOffset, problem, ignored);
+                            + "(records ignored so far: {Ignored}; the 1st, 10th, 100th, ... is logged)", Source(record), problem, ignored);
                     }
                 }
                 else
@@ -78,14 +78,14 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
                     var outcome = table.Apply(streamId, record.Partition.Value, record.Offset.Value, record.Message.Value);
                     if (outcome.NotKept)
                     {
-                        WarnNotKept(streamId, record.TopicPartitionOffset);
+                        WarnNotKept(streamId, Source(record));
                     }
                     else if (outcome.Entry is { Error: { } error } && RepeatedWarning.IsLogged(table.Refused))
                     {
                         // Counted each (stream_configs.refused{reason=invalid|too-large}); the 1st, 10th, 100th, ... logged.
                         logger.LogWarning("Stream-config record for {StreamId} at {Source} is refused: {Error}; the stream keeps its filter and its owner dead-letters "
                             + "the record (records refused so far: {Refused}; the 1st, 10th, 100th, ... is logged)",
-                            streamId, record.TopicPartitionOffset, error, table.Refused);
+                            streamId, Source(record), error, table.Refused);
                     }
                 }
 
@@ -180,6 +180,9 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
     /// <c>signalpipeline.processor.stream_configs.refused{reason=too-many-entries}</c>): a writer filling the topic with
     /// new streams must not fill the log too.
     /// </summary>
+    /// <summary>Where a record was read: the restore consumer leaves its topic out (<c>ConsumeResultFields</c>), the reader knows it.</summary>
+    private TopicPartitionOffset Source(ConsumeResult<byte[], byte[]> record) => new(options.StreamConfigTopic, record.Partition, record.Offset);
+
     private void WarnNotKept(string streamId, TopicPartitionOffset source)
     {
         var notKept = table.NotKept;

@@ -47,6 +47,13 @@ public sealed class KafkaSupplier(KafkaClientFactory kafka) : IKafkaSupplier
             config.FetchMaxBytes ??= 8 * 1024 * 1024;
             config.MaxPartitionFetchBytes ??= 2 * 1024 * 1024;
             config.QueuedMaxMessagesKbytes ??= 4 * 1024;
+
+            // Its readers know the topic they assigned: without this Confluent.Kafka makes a string of each record's topic
+            // name, a million of them in a restore of a million streams (docs/benchmarks.md, "Where a restore's time goes").
+            if (config.Get("dotnet.consumer.consume.result.fields") is null)
+            {
+                config.ConsumeResultFields = "headers,timestamp";
+            }
         }, onError: onError);
 
     public IProducer<byte[], byte[]> GetProducer(string transactionalId)

@@ -1,6 +1,9 @@
 using Confluent.Kafka;
+using FilterKafkaProcessor;
+using FilterKafkaProcessor.Config;
 using FilterKafkaProcessor.Kafka;
 using SignalPipeline.DevBroker;
+using SignalPipeline.Filters;
 using SignalPipeline.Tests.Cli;
 using SignalPipeline.Tests.Infrastructure;
 using SignalPipeline.Tests.Kafka;
@@ -42,6 +45,38 @@ public sealed class KafkaSupplierTests(MockBrokerFixture broker)
         Assert.Equal((present, MockBrokerFixture.Partitions, (IReadOnlyDictionary<string, string>?)null), (topic.Name, topic.Partitions, topic.Configs));
         Assert.Null(supplier.PartitionCount(missing));
         Assert.Equal(broker.Factory.Settings.BootstrapServers, supplier.BootstrapServers);
+    }
+
+    [Fact]
+    public void ARestoreReadersRecordsCarryNoTopicNameAndTheStreamConfigReaderNamesItsTopicItself()
+    {
+        // A restore reads a million records: the topic's name is not made into a string for each (docs/benchmarks.md,
+        // "Where a restore's time goes"). The stream-config reader, which reads through the same consumer, names the topic
+        // in its warnings from its own settings.
+        var topic = broker.NewTopic("configs");
+        broker.Produce(new TopicPartition(topic, 0), new Message<byte[], byte[]> { Key = [(byte)'s', 0xFF], Value = """{"algorithm":"rls"}"""u8.ToArray() });
+        var supplier = new KafkaSupplier(broker.Factory);
+
+        using (var consumer = supplier.GetRestoreConsumer("restore-fields"))
+        {
+            consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
+            var record = consumer.Consume(TimeSpan.FromSeconds(30));
+            Assert.NotNull(record);
+            Assert.Null(record.Topic);
+            Assert.Equal((0, 0L), (record.Partition.Value, record.Offset.Value));
+            consumer.Close();
+        }
+
+        var options = new ProcessorOptions { StreamConfigTopic = topic };
+        var table = new StreamConfigTable(StreamFilterConfig.Create(options.Algorithm, options.Params), options.MaxStreamConfigs);
+        var log = new Microsoft.Extensions.Logging.Testing.FakeLogger();
+        using var reader = new StreamConfigReader(supplier, options, table, log);
+        reader.Start();
+        reader.CatchUp(TimeSpan.FromSeconds(30), CancellationToken.None);
+
+        Assert.Equal(1, table.IgnoredKeys);
+        var warning = Assert.Single(log.Collector.GetSnapshot(), r => r.Level == Microsoft.Extensions.Logging.LogLevel.Warning).Message;
+        Assert.StartsWith($"Stream-config record at {topic} [[0]] @0 is ignored: the record key is not valid UTF-8: 73FF", warning, StringComparison.Ordinal);
     }
 
     [Fact]
