@@ -175,14 +175,14 @@ public sealed class StreamConfigReader(IKafkaSupplier kafka, ProcessorOptions op
         }
     }
 
+    /// <summary>Where a record was read: the restore consumer leaves its topic out (<c>ConsumeResultFields</c>), the reader knows it.</summary>
+    private TopicPartitionOffset Source(ConsumeResult<byte[], byte[]> record) => new(options.StreamConfigTopic, record.Partition, record.Offset);
+
     /// <summary>
     /// Logs the 1st, 10th, 100th, ... record not kept (each one is counted in
     /// <c>signalpipeline.processor.stream_configs.refused{reason=too-many-entries}</c>): a writer filling the topic with
     /// new streams must not fill the log too.
     /// </summary>
-    /// <summary>Where a record was read: the restore consumer leaves its topic out (<c>ConsumeResultFields</c>), the reader knows it.</summary>
-    private TopicPartitionOffset Source(ConsumeResult<byte[], byte[]> record) => new(options.StreamConfigTopic, record.Partition, record.Offset);
-
     private void WarnNotKept(string streamId, TopicPartitionOffset source)
     {
         var notKept = table.NotKept;
